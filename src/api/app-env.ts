@@ -1,0 +1,25 @@
+import type { Logger } from "pino";
+import type { ModelRegistry } from "../engine/model-registry.js";
+
+/** What `createApp` needs: everything that touches models, time or the outside is injected. */
+export interface AppDeps {
+  /** The models the server answers for. */
+  models: ModelRegistry;
+  /** Structured logger. */
+  logger: Logger;
+  /** Clock, epoch ms. Defaults to `Date.now`. */
+  now?: () => number;
+  /** Largest accepted request body, in bytes; larger bodies get 413. Defaults to 32 MiB. */
+  bodyLimitBytes?: number;
+}
+
+/** Hono environment of the app: per-request variables set by middleware. */
+export interface AppEnv {
+  Variables: {
+    /** The request's id, echoed in the `x-request-id` response header. */
+    requestId: string;
+  };
+}
+
+/** The `system_fingerprint` sent with every completion. */
+export const systemFingerprint = "moestro";

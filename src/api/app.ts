@@ -1,0 +1,53 @@
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { MoestroError } from "../errors/index.js";
+import type { AppDeps, AppEnv } from "./app-env.js";
+import { respondWithError } from "./error-response.js";
+import { createChatCompletionsHandler } from "./routes/chat-completions.js";
+import { createCompletionsHandler } from "./routes/completions.js";
+import { createModelsRoutes } from "./routes/models.js";
+
+export type { AppDeps, AppEnv } from "./app-env.js";
+
+/** Default largest request body: 32 MiB, enough for the longest prompt a 128k-token model holds (case C35). */
+export const defaultBodyLimitBytes = 32 * 1024 * 1024;
+
+/**
+ * Builds moestro's HTTP app: the OpenAI-compatible API under `/v1` and `GET /health`. Nothing is global; everything
+ * comes from `deps`. Every error is answered in OpenAI's shape `{"error": {message, type, param, code}}` with the
+ * status the OpenAI SDKs map to the right error class; each response carries an `x-request-id` header.
+ *
+ * @example
+ * const app = createApp({models: createStaticModelRegistry([backend]), logger: pino()});
+ * const response = await app.request("/v1/models");
+ */
+export function createApp(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const limitBytes = deps.bodyLimitBytes ?? defaultBodyLimitBytes;
+
+  app.use("*", async (c, next) => {
+    const requestId = c.req.header("x-request-id") ?? crypto.randomUUID();
+    c.set("requestId", requestId);
+    c.header("x-request-id", requestId);
+    const startedAt = performance.now();
+    await next();
+    deps.logger.debug({ requestId, method: c.req.method, path: c.req.path, status: c.res.status, durationMs: Math.round(performance.now() - startedAt) }, "request");
+  });
+  app.use(
+    "/v1/*",
+    bodyLimit({
+      maxSize: limitBytes,
+      onError: (c) =>
+        respondWithError(c, new MoestroError("request_too_large", `The request body is larger than the limit of ${limitBytes} bytes (MOESTRO_SERVER__BODY_LIMIT_BYTES).`), deps.logger),
+    }),
+  );
+
+  app.get("/health", (c) => c.json({ status: "ok", models: deps.models.list().map((model) => model.info.id) }));
+  app.post("/v1/chat/completions", createChatCompletionsHandler(deps));
+  app.post("/v1/completions", createCompletionsHandler(deps));
+  app.route("/v1/models", createModelsRoutes(deps));
+
+  app.notFound((c) => respondWithError(c, new MoestroError("not_found", `Unknown route: ${c.req.method} ${c.req.path}.`), deps.logger));
+  app.onError((error, c) => respondWithError(c, error, deps.logger));
+  return app;
+}

@@ -1,0 +1,61 @@
+import type { FinishReason, GenerateRequest, GenerationStream, ModelBackend, Usage } from "../spec/index.js";
+
+/** One choice's part, tagged with the choice index. */
+export type ChoicePart =
+  | { index: number; type: "text-delta"; text: string }
+  | { index: number; type: "finish"; finishReason: FinishReason; usage: Usage };
+
+/**
+ * Admits the first of `n` choices (so that a bad request fails before any streamed byte) and returns an iterator over
+ * the parts of all `n` choices, one after another. Choice `i` uses seed `seed + i` when a seed is given, so that `n`
+ * sampled choices differ while a seeded request stays reproducible.
+ *
+ * The iterator frees every sequence it holds when it ends or is closed early.
+ *
+ * @throws what `backend.generate` throws for the first choice.
+ */
+export async function startChoices(backend: ModelBackend, request: GenerateRequest, n: number): Promise<AsyncGenerator<ChoicePart, void, undefined>> {
+  const first = await backend.generate(request);
+  return runChoices(backend, request, n, first);
+}
+
+async function* runChoices(backend: ModelBackend, request: GenerateRequest, n: number, first: GenerationStream): AsyncGenerator<ChoicePart, void, undefined> {
+  let current: GenerationStream | undefined = first;
+  try {
+    for (let index = 0; index < n; index++) {
+      if (index > 0) {
+        const seed = request.sampling.seed;
+        current = await backend.generate({ ...request, sampling: { ...request.sampling, seed: seed === undefined ? undefined : seed + index } });
+      }
+      for await (const part of current!) yield { index, ...part };
+      current = undefined;
+    }
+  } finally {
+    await current?.close();
+  }
+}
+
+/** The collected result of one choice. */
+export interface CollectedChoice {
+  index: number;
+  text: string;
+  finishReason: FinishReason;
+  usage: Usage;
+}
+
+/** Runs all choices to the end and collects their text: the non-streaming path is the streaming path, collected. */
+export async function collectChoices(parts: AsyncIterable<ChoicePart>): Promise<CollectedChoice[]> {
+  const texts: string[] = [];
+  const choices: CollectedChoice[] = [];
+  for await (const part of parts) {
+    if (part.type === "text-delta") texts[part.index] = (texts[part.index] ?? "") + part.text;
+    else choices.push({ index: part.index, text: texts[part.index] ?? "", finishReason: part.finishReason, usage: part.usage });
+  }
+  return choices;
+}
+
+/** A prefix for response ids plus 24 random hex digits (`chatcmpl-…`). */
+export function createResponseId(prefix: string): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return prefix + Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}

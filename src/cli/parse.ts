@@ -1,0 +1,23 @@
+import { InvalidArgumentError } from "commander";
+
+/**
+ * Parses a whole number flag value.
+ *
+ * @throws {InvalidArgumentError} when `value` is not a whole number.
+ */
+export function parseInteger(value: string): number {
+  if (!/^-?\d+$/.test(value.trim())) throw new InvalidArgumentError(`'${value}' is not a whole number.`);
+  return Number.parseInt(value, 10);
+}
+
+/**
+ * Parses `--model [NAME=]PATH`. A Windows drive letter (`C:\…`) or a path with `=` only after a slash is taken as a path.
+ *
+ * @throws {InvalidArgumentError} when the path is empty.
+ */
+export function parseModelSpec(value: string): { path: string; id?: string } {
+  const match = /^([^=/\\]+)=(.+)$/.exec(value);
+  const spec = match ? { id: match[1]!, path: match[2]! } : { path: value };
+  if (spec.path.trim().length === 0) throw new InvalidArgumentError("the model path is empty.");
+  return spec;
+}

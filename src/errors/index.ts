@@ -1,0 +1,2 @@
+export { errorCodes, type ErrorCode } from "./codes.js";
+export { MoestroError, isAbortError, type MoestroErrorOptions } from "./moestro-error.js";

@@ -1,0 +1,138 @@
+/**
+ * moestro's internal contract between the API layer and the engines. Types only: the OpenAI wire format is translated
+ * to and from these shapes in `src/openai/`, and every backend (the embedded llama.cpp engine today, upstream servers
+ * later) implements {@link ModelBackend}.
+ */
+
+/** A chat message after normalisation: text only, system messages merged into one leading message. */
+export type ChatMessage =
+  | { role: "system"; text: string }
+  | { role: "user"; text: string }
+  | { role: "assistant"; text: string };
+
+/** Sampling options of one generation. Every field is optional; the backend applies OpenAI's defaults. */
+export interface SamplingOptions {
+  /** Softmax temperature, 0 to 2; 0 is greedy decoding. Defaults to 1 (OpenAI's default). */
+  temperature?: number;
+  /** Nucleus sampling: keep the smallest set of tokens whose probability mass reaches `topP`, 0 to 1. Defaults to 1 (off). */
+  topP?: number;
+  /** Keep only the `topK` most likely tokens; 0 turns it off. Defaults to 0 (off). */
+  topK?: number;
+  /** Drop tokens whose probability is below `minP` times the top token's, 0 to 1. Defaults to 0 (off). */
+  minP?: number;
+  /** Seed of the sampler's random generator; the same seed and request give the same output. Defaults to a random seed. */
+  seed?: number;
+  /** OpenAI `presence_penalty`, -2 to 2: subtracted once from the logit of every token already generated. Defaults to 0. */
+  presencePenalty?: number;
+  /** OpenAI `frequency_penalty`, -2 to 2: subtracted from a token's logit once per earlier occurrence. Defaults to 0. */
+  frequencyPenalty?: number;
+}
+
+/** What to generate: a chat turn rendered with the model's chat template, or a raw text completion. */
+export type GenerateInput =
+  | { kind: "chat"; messages: ChatMessage[] }
+  | { kind: "completion"; prompt: string };
+
+/** One generation request, as the API layer hands it to a backend. */
+export interface GenerateRequest {
+  /** The chat messages or the raw prompt. */
+  input: GenerateInput;
+  /** The most tokens to generate; `undefined` means the rest of the context window. */
+  maxTokens?: number;
+  /** Sampling options. */
+  sampling: SamplingOptions;
+  /** Stop sequences: generation ends before the first one, which is not returned, not even in part. Defaults to none. */
+  stop: string[];
+  /** Aborts the generation (client gone). The stream then ends with a `finish` part whose reason is `abort`. */
+  signal?: AbortSignal;
+}
+
+/** Token counts of one generation. A count that is not known is `undefined`, never a guessed 0. */
+export interface Usage {
+  /** Tokens of the prompt as the model saw it (the templated chat), counted in full even when a cached prefix was reused. */
+  promptTokens: number;
+  /** Tokens generated, including those of a stop sequence that was cut from the text; excluding the end-of-generation token. */
+  completionTokens: number;
+  /** Prompt tokens whose KV cache was reused from an earlier request on the same sequence (prefix reuse). */
+  cachedPromptTokens?: number;
+}
+
+/**
+ * Why a generation ended.
+ * - `stop`: the model emitted an end-of-generation token, or a stop sequence was reached.
+ * - `length`: `maxTokens` was reached.
+ * - `abort`: the request's signal was aborted (client gone); the usage counts what was generated until then.
+ */
+export type FinishReason = "stop" | "length" | "abort";
+
+/**
+ * One part of a generation stream.
+ * - `text-delta`: the next piece of the answer; pieces never split a UTF-8 character.
+ * - `finish`: the last part, exactly once.
+ */
+export type StreamPart =
+  | { type: "text-delta"; text: string }
+  | { type: "finish"; finishReason: FinishReason; usage: Usage };
+
+/**
+ * A generation that has been admitted: the prompt was tokenized and fits, and a sequence slot is held. Iterate it once to
+ * run the generation; it yields `text-delta` parts in order and exactly one `finish` part, last. Ending the iteration
+ * early (`break`, `return()`) stops generation and frees the slot. Failures are thrown from the iterator.
+ */
+export interface GenerationStream extends AsyncIterable<StreamPart> {
+  /** Tokens of the prompt, known before the first token is generated. */
+  readonly promptTokens: number;
+  /** Stops the generation if it runs and frees its sequence; needed only when the stream may not be iterated to the end. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Facts about a served model, for `/v1/models` and the logs. */
+export interface ModelInfo {
+  /** The id clients send as `model`. */
+  id: string;
+  /** Path of the GGUF file. */
+  path: string;
+  /** GGUF `general.architecture` (`llama`, `qwen3moe`). */
+  architecture: string;
+  /** Context window of one sequence, in tokens. */
+  contextTokens: number;
+  /** How many sequences decode in parallel (continuous batching slots). */
+  parallelSequences: number;
+  /** Name of the chat wrapper that renders chat messages (`Qwen`, `Llama2Chat`). */
+  chatWrapperName: string;
+  /** Whether the GGUF has its own chat template (`tokenizer.chat_template`); without one a fallback wrapper is used. */
+  hasChatTemplate: boolean;
+  /** When the model was loaded, epoch seconds (OpenAI's `created`). */
+  createdAtSeconds: number;
+}
+
+/** Live counters of a backend, for tests, logs and metrics. */
+export interface BackendStats {
+  /** Sequences currently generating or prefilling. */
+  sequencesInUse: number;
+  /** Requests waiting for a sequence. */
+  queuedRequests: number;
+  /** Generations currently running (a sequence is held and tokens are being produced). */
+  activeGenerations: number;
+  /** Tokens generated since the model was loaded. */
+  generatedTokensTotal: number;
+}
+
+/** A model that can generate. Implemented by the embedded llama.cpp engine (`src/engine/`). */
+export interface ModelBackend {
+  /** Facts about the model. */
+  readonly info: ModelInfo;
+  /**
+   * Admits a request: tokenizes the prompt, checks it against the context window and waits for a free sequence.
+   * Resolves once a sequence is held, so that errors reach the client before any streamed byte.
+   *
+   * @throws {MoestroError} `context_length_exceeded` when the prompt (plus `maxTokens`) does not fit;
+   *   `server_busy` when the wait queue is full.
+   * @throws the signal's reason when `request.signal` aborts while waiting.
+   */
+  generate(request: GenerateRequest): Promise<GenerationStream>;
+  /** Live counters. */
+  stats(): BackendStats;
+  /** Stops all generations and frees the model. Calling it twice is harmless. */
+  dispose(): Promise<void>;
+}

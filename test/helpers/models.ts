@@ -1,0 +1,26 @@
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The shared test models folder: `../shared/models` beside the checkout (CI has it), or `MOESTRO_TEST_MODELS`. */
+export const testModelsDir = process.env.MOESTRO_TEST_MODELS ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../shared/models");
+
+/** Absolute path of a shared test model. */
+export function testModelPath(fileName: string): string {
+  return path.join(testModelsDir, fileName);
+}
+
+/** Whether the shared test models are present. */
+export const hasTestModels = existsSync(path.join(testModelsDir, "stories260K.gguf"));
+
+/** Why model tests skip, printed once per file when the models are absent. */
+export const skipReason = `model tests skipped: ${testModelsDir} not found (set MOESTRO_TEST_MODELS to a folder with the shared tiny GGUF models)`;
+
+if (!hasTestModels) console.warn(skipReason);
+
+/** The 60-token greedy continuation of "Once upon a time" by stories260K (../shared/models/SOURCES.md). */
+export const storiesGreedy60 =
+  ", there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.\nLily";
+
+/** The 40-token greedy continuation (SOURCES.md). */
+export const storiesGreedy40 = ", there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball.";
