@@ -43,17 +43,6 @@ export interface CollectedChoice {
   usage: Usage;
 }
 
-/** Runs all choices to the end and collects their text: the non-streaming path is the streaming path, collected. */
-export async function collectChoices(parts: AsyncIterable<ChoicePart>): Promise<CollectedChoice[]> {
-  const texts: string[] = [];
-  const choices: CollectedChoice[] = [];
-  for await (const part of parts) {
-    if (part.type === "text-delta") texts[part.index] = (texts[part.index] ?? "") + part.text;
-    else choices.push({ index: part.index, text: texts[part.index] ?? "", finishReason: part.finishReason, usage: part.usage });
-  }
-  return choices;
-}
-
 /** A prefix for response ids plus 24 random hex digits (`chatcmpl-…`). */
 export function createResponseId(prefix: string): string {
   const bytes = crypto.getRandomValues(new Uint8Array(12));

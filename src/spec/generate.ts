@@ -55,6 +55,8 @@ export interface Usage {
   completionTokens: number;
   /** Prompt tokens whose KV cache was reused from an earlier request on the same sequence (prefix reuse). */
   cachedPromptTokens?: number;
+  /** Generated tokens that were reasoning (thinking), a subset of `completionTokens`. */
+  reasoningTokens?: number;
 }
 
 /**

@@ -1,1 +1,2 @@
 export type * from "./generate.js";
+export type * from "./usage.js";

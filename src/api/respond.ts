@@ -1,0 +1,108 @@
+import type { Context } from "hono";
+import { stream } from "hono/streaming";
+import { MoestroError } from "../errors/index.js";
+import type { Usage } from "../spec/index.js";
+import { formatSseData, sseHeaders } from "../util/sse.js";
+import type { AppDeps, AppEnv } from "./app-env.js";
+import { toWireError } from "./error-response.js";
+import type { ChoicePart, CollectedChoice } from "./generation.js";
+import type { RequestMeter } from "./request-meter.js";
+
+/**
+ * Runs every choice to the end and collects it, then reports usage; the non-streaming path is the streaming path,
+ * collected. On failure or abort the usage produced so far is reported with status `error` or `aborted`.
+ */
+export async function collectResponse(parts: AsyncGenerator<ChoicePart, void, undefined>, meter: RequestMeter, signal: AbortSignal): Promise<CollectedChoice[]> {
+  const texts: string[] = [];
+  const choices: CollectedChoice[] = [];
+  try {
+    for await (const part of parts) {
+      if (part.type === "text-delta") {
+        meter.markToken();
+        texts[part.index] = (texts[part.index] ?? "") + part.text;
+      } else {
+        choices.push({ index: part.index, text: texts[part.index] ?? "", finishReason: part.finishReason, usage: part.usage });
+      }
+    }
+    if (signal.aborted) await meter.finish("aborted", choices.map((choice) => choice.usage));
+    else await meter.finish("ok", choices.map((choice) => choice.usage));
+    return choices;
+  } catch (error) {
+    await meter.finish("error", choices.map((choice) => choice.usage), errorCodeOf(error));
+    throw error;
+  } finally {
+    await parts.return(undefined);
+  }
+}
+
+/** How a streaming route turns parts into SSE payloads. */
+export interface StreamEncoder {
+  /** Payloads to send for one part (the first part of a choice may open it with a role chunk). */
+  encode(part: ChoicePart, isFirstOfChoice: boolean): unknown[];
+  /** Payloads to send after the last choice, before `[DONE]` (the usage chunk when asked for). */
+  end(usage: Usage[]): unknown[];
+}
+
+/**
+ * Streams the choices as server-sent events in OpenAI's format: one `data:` line per event, `data: [DONE]` once at the
+ * end, a failure after the first byte as one `data: {"error": …}` event with no `[DONE]` after it, and a `: ping`
+ * comment when nothing was sent for `keepAliveMs`. The usage is reported before `[DONE]` is written. A client that goes
+ * away aborts the generation (through `abort`), and its usage is reported as `aborted`.
+ */
+export function streamResponse(
+  c: Context<AppEnv>,
+  deps: AppDeps,
+  parts: AsyncGenerator<ChoicePart, void, undefined>,
+  meter: RequestMeter,
+  abort: AbortController,
+  encoder: StreamEncoder,
+): Response {
+  for (const [name, value] of Object.entries(sseHeaders)) c.header(name, value);
+  const keepAliveMs = deps.sseKeepAliveMs ?? 15_000;
+  return stream(c, async (output) => {
+    output.onAbort(() => abort.abort());
+    const usages: Usage[] = [];
+    let lastWriteAt = performance.now();
+    const write = async (payload: unknown): Promise<void> => {
+      lastWriteAt = performance.now();
+      await output.write(formatSseData(payload));
+    };
+    const keepAlive = setInterval(() => {
+      if (performance.now() - lastWriteAt >= keepAliveMs && !output.aborted && !output.closed) {
+        lastWriteAt = performance.now();
+        void output.write(": ping\n\n");
+      }
+    }, Math.max(1, Math.min(keepAliveMs, 1000)));
+    const opened = new Set<number>();
+    try {
+      for await (const part of parts) {
+        if (part.type === "finish") {
+          usages.push(part.usage);
+          if (part.finishReason === "abort") break;
+        } else meter.markToken();
+        const isFirst = !opened.has(part.index);
+        opened.add(part.index);
+        for (const payload of encoder.encode(part, isFirst)) await write(payload);
+      }
+      if (abort.signal.aborted) {
+        await meter.finish("aborted", usages);
+        return;
+      }
+      for (const payload of encoder.end(usages)) await write(payload);
+      await meter.finish("ok", usages);
+      await write("[DONE]");
+    } catch (error) {
+      await meter.finish(abort.signal.aborted ? "aborted" : "error", usages, errorCodeOf(error)).catch(() => undefined);
+      const requestId = c.get("requestId");
+      if (!(error instanceof MoestroError)) deps.logger.error({ err: error, requestId }, "stream failed");
+      if (!output.aborted) await output.write(formatSseData(toWireError(error, requestId).body));
+    } finally {
+      clearInterval(keepAlive);
+      await parts.return(undefined);
+    }
+  });
+}
+
+function errorCodeOf(error: unknown): string {
+  return error instanceof MoestroError ? error.code : "internal_error";
+}
