@@ -43,3 +43,36 @@ export function parseSse(body: string): Array<unknown> {
       return data === "[DONE]" ? data : (JSON.parse(data) as unknown);
     });
 }
+
+/** An app built with `createApp` (for tests that inject deps such as usage sinks or a faulty backend), served on a free port. */
+export async function serveApp(deps: import("../../src/api/app.js").AppDeps): Promise<{ url: string; client: OpenAI; close(): Promise<void> }> {
+  const { createApp } = await import("../../src/api/app.js");
+  const { serve } = await import("@hono/node-server");
+  const app = createApp(deps);
+  const { server, port } = await new Promise<{ server: import("@hono/node-server").ServerType; port: number }>((resolve) => {
+    const server = serve({ fetch: app.fetch, hostname: "127.0.0.1", port: 0 }, (info) => resolve({ server, port: info.port }));
+  });
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    url,
+    client: new OpenAI({ baseURL: `${url}/v1`, apiKey: "unused", maxRetries: 0 }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+      }),
+  };
+}
+
+/** Loads a model for tests: one thread, small batch (the Qwen vocabulary makes the logits buffer large). */
+export async function loadTestBackend(options: { modelPath: string; parallel?: number; contextTokens?: number; id?: string; maxQueuedRequests?: number }) {
+  const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
+  const { createLlamaBackend } = await import("../../src/engine/llama-backend.js");
+  const llama = await getLlama({ gpu: false, build: "never", maxThreads: 1, logLevel: LlamaLogLevel.error });
+  return await createLlamaBackend({ llama, threads: 1, batchSize: 64, logger: pino({ level: "silent" }), ...options });
+}
+
+/** Posts JSON and returns the raw response. */
+export async function postJson(url: string, body: unknown, init: RequestInit = {}): Promise<Response> {
+  return await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), ...init });
+}

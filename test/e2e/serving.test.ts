@@ -1,0 +1,178 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import OpenAI, { APIError } from "openai";
+import { pino } from "pino";
+import { createStaticModelRegistry } from "../../src/engine/model-registry.js";
+import type { GenerateRequest, GenerationStream, ModelBackend, StreamPart, UsageEvent } from "../../src/spec/index.js";
+import { hasTestModels, testModelPath } from "../helpers/models.js";
+import { loadTestBackend, parseSse, postJson, serveApp } from "../helpers/server.js";
+
+const model = "tiny-qwen3moe";
+const longRequest = { model, max_tokens: 4000, temperature: 0, messages: [{ role: "user", content: "Count from 1 to 100000, one number per line." }] };
+
+/** Waits until `predicate` holds, polling every 20 ms, for at most `timeoutMs`. Returns how long it took. */
+async function waitFor(predicate: () => boolean, timeoutMs: number): Promise<number> {
+  const startedAt = performance.now();
+  while (!predicate()) {
+    if (performance.now() - startedAt > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return performance.now() - startedAt;
+}
+
+/** Wraps a backend so that its streams fail after `failAfterParts` parts and pause `delayMs` before each part. */
+function faultyBackend(inner: ModelBackend, options: { failAfterParts?: number; delayMs?: number }): ModelBackend {
+  return {
+    info: inner.info,
+    stats: () => inner.stats(),
+    dispose: () => inner.dispose(),
+    async generate(request: GenerateRequest): Promise<GenerationStream> {
+      const stream = await inner.generate(request);
+      async function* parts(): AsyncGenerator<StreamPart> {
+        let count = 0;
+        for await (const part of stream) {
+          if (options.delayMs) await new Promise((resolve) => setTimeout(resolve, options.delayMs));
+          if (options.failAfterParts !== undefined && count++ >= options.failAfterParts) throw new Error("injected engine failure");
+          yield part;
+        }
+      }
+      const iterator = parts();
+      return { promptTokens: stream.promptTokens, [Symbol.asyncIterator]: () => iterator, close: () => stream.close() };
+    },
+  };
+}
+
+describe.skipIf(!hasTestModels)("serving behaviour: cancellation, mid-stream errors, keep-alives, queueing", () => {
+  let backend: ModelBackend;
+  const events: UsageEvent[] = [];
+  let server: Awaited<ReturnType<typeof serveApp>>;
+
+  beforeAll(async () => {
+    // One sequence: a request left running by a gone client would block the next one.
+    backend = await loadTestBackend({ modelPath: testModelPath("tiny-qwen3moe.gguf"), parallel: 1, maxQueuedRequests: 1 });
+    server = await serveApp({
+      models: createStaticModelRegistry([backend]),
+      logger: pino({ level: "silent" }),
+      usageSinks: [{ record: async (event) => void events.push(event) }],
+    });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await backend?.dispose();
+  });
+
+  it("C23: a streaming client that disconnects after the first chunk stops generation and frees the sequence within 2 s", async () => {
+    events.length = 0;
+    const abort = new AbortController();
+    const response = await postJson(`${server.url}/v1/chat/completions`, { ...longRequest, stream: true }, { signal: abort.signal });
+    const reader = response.body!.getReader();
+    await reader.read();
+    await waitFor(() => backend.stats().activeGenerations === 1, 2000);
+    const producedBefore = backend.stats().generatedTokensTotal;
+    abort.abort();
+    await waitFor(() => backend.stats().activeGenerations === 0 && backend.stats().sequencesInUse === 0, 2000);
+    const produced = backend.stats().generatedTokensTotal - producedBefore;
+    await waitFor(() => events.length === 1, 2000);
+    expect(events[0]).toMatchObject({ status: "aborted", stream: true, endpoint: "chat.completions" });
+    expect(events[0]!.completionTokens).toBeLessThan(4000);
+    expect(produced).toBeLessThan(4000);
+
+    // The only sequence is free: the next request starts at once.
+    const next = await server.client.chat.completions.create({ model, max_tokens: 4, messages: [{ role: "user", content: "Hi" }] });
+    expect(next.choices).toHaveLength(1);
+  });
+
+  it("C23: a non-streaming client that disconnects after 1 s stops generation", async () => {
+    events.length = 0;
+    const abort = new AbortController();
+    const pending = postJson(`${server.url}/v1/chat/completions`, longRequest, { signal: abort.signal }).catch((error: unknown) => error);
+    await waitFor(() => backend.stats().activeGenerations === 1, 5000);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    abort.abort();
+    await pending;
+    await waitFor(() => backend.stats().activeGenerations === 0 && backend.stats().sequencesInUse === 0, 2000);
+    await waitFor(() => events.length === 1, 2000);
+    expect(events[0]).toMatchObject({ status: "aborted", stream: false });
+    expect(events[0]!.completionTokens).toBeGreaterThan(0);
+  });
+
+  it("answers 503 server_busy with Retry-After when the wait queue is full", async () => {
+    const holders = [new AbortController(), new AbortController()];
+    const running = postJson(`${server.url}/v1/chat/completions`, longRequest, { signal: holders[0]!.signal }).catch(() => undefined);
+    await waitFor(() => backend.stats().sequencesInUse === 1, 5000);
+    const queued = postJson(`${server.url}/v1/chat/completions`, longRequest, { signal: holders[1]!.signal }).catch(() => undefined);
+    await waitFor(() => backend.stats().queuedRequests === 1, 5000);
+    const refused = await postJson(`${server.url}/v1/chat/completions`, { ...longRequest, max_tokens: 1 });
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get("retry-after")).toBe("1");
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("server_busy");
+    for (const holder of holders) holder.abort();
+    await Promise.all([running, queued]);
+    await waitFor(() => backend.stats().sequencesInUse === 0 && backend.stats().queuedRequests === 0, 3000);
+  });
+});
+
+describe.skipIf(!hasTestModels)("C03: failures inside a stream and keep-alive comments", () => {
+  let backend: ModelBackend;
+
+  beforeAll(async () => {
+    backend = await loadTestBackend({ modelPath: testModelPath("tiny-qwen3moe.gguf"), parallel: 1 });
+  });
+  afterAll(async () => {
+    await backend?.dispose();
+  });
+
+  it("sends a failure after the first chunk as one data: {error} event, without [DONE], which the SDK raises as APIError", async () => {
+    const server = await serveApp({ models: createStaticModelRegistry([faultyBackend(backend, { failAfterParts: 2 })]), logger: pino({ level: "silent" }) });
+    try {
+      const body = await (await postJson(`${server.url}/v1/chat/completions`, { model, stream: true, max_tokens: 16, messages: [{ role: "user", content: "Say hi" }] })).text();
+      const events = parseSse(body);
+      expect(events).not.toContain("[DONE]");
+      const last = events.at(-1) as { error: { message: string; type: string; code: string } };
+      expect(last.error).toMatchObject({ type: "server_error", code: "internal_error" });
+      expect(last.error.message).toMatch(/request id/);
+      expect(last.error.message).not.toContain("injected");
+
+      const stream = await server.client.chat.completions.create({ model, stream: true, max_tokens: 16, messages: [{ role: "user", content: "Say hi" }] });
+      const error = await (async () => {
+        for await (const _chunk of stream) void _chunk;
+      })().catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(APIError);
+      expect((error as APIError).message).toMatch(/request id/);
+      expect(backend.stats().sequencesInUse).toBe(0);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("sends keep-alives as ': ping' comments only, which the SDK skips", async () => {
+    const server = await serveApp({ models: createStaticModelRegistry([faultyBackend(backend, { delayMs: 30 })]), logger: pino({ level: "silent" }), sseKeepAliveMs: 5 });
+    try {
+      const body = await (await postJson(`${server.url}/v1/chat/completions`, { model, stream: true, max_tokens: 6, messages: [{ role: "user", content: "Say hi" }] })).text();
+      const blocks = body.split("\n\n").filter((block) => block.length > 0);
+      expect(blocks.filter((block) => block === ": ping").length).toBeGreaterThan(0);
+      for (const block of blocks) expect(block === ": ping" || /^data: \S/.test(block)).toBe(true);
+      expect(blocks.at(-1)).toBe("data: [DONE]");
+
+      let text = "";
+      for await (const chunk of await server.client.chat.completions.create({ model, stream: true, max_tokens: 6, messages: [{ role: "user", content: "Say hi" }] })) {
+        text += chunk.choices[0]?.delta.content ?? "";
+      }
+      expect(text.length).toBeGreaterThan(0);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("answers an error found before the first byte as a JSON error, not a 200 stream", async () => {
+    const server = await serveApp({ models: createStaticModelRegistry([backend]), logger: pino({ level: "silent" }) });
+    try {
+      const response = await postJson(`${server.url}/v1/chat/completions`, { model, stream: true, max_tokens: 0, messages: [{ role: "user", content: "Hi" }] });
+      expect(response.status).toBe(400);
+      expect(response.headers.get("content-type")).toMatch(/application\/json/);
+      const error = await server.client.chat.completions.create({ model: "other", stream: true, messages: [{ role: "user", content: "Hi" }] }).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(OpenAI.NotFoundError);
+    } finally {
+      await server.close();
+    }
+  });
+});
