@@ -1,6 +1,9 @@
 import type { Logger } from "pino";
+import type { KeyService } from "../auth/key-service.js";
 import type { ModelRegistry } from "../engine/model-registry.js";
 import type { UsageSink } from "../spec/index.js";
+import type { UsageRepository } from "../store/index.js";
+import type { AccessControlDeps } from "./middleware/access-control.js";
 
 /** What `createApp` needs: everything that touches models, time or the outside is injected. */
 export interface AppDeps {
@@ -16,6 +19,23 @@ export interface AppDeps {
   usageSinks?: readonly UsageSink[];
   /** A `: ping` SSE comment is sent when a stream has been silent this long, in ms. Defaults to 15000. */
   sseKeepAliveMs?: number;
+  /**
+   * API key checks, rate limits and budgets (`api/middleware/access-control.ts`). When set, every route but `/health`
+   * needs a key. Defaults to none: every route is open and unlimited.
+   */
+  accessControl?: AccessControlDeps;
+  /** The services behind the admin endpoints under `/v1/moestro/`. Defaults to none: those routes answer 404. */
+  admin?: AdminDeps;
+}
+
+/** What the admin endpoints (`/v1/moestro/keys`, `/v1/moestro/usage`) need. */
+export interface AdminDeps {
+  /** API keys. */
+  keys: KeyService;
+  /** The usage ledger. */
+  usage: UsageRepository;
+  /** Whether keys may be created, listed and revoked: true only when key checks are on (an admin key is set). */
+  canManageKeys: boolean;
 }
 
 /** Hono environment of the app: per-request variables set by middleware. */

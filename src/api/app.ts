@@ -5,7 +5,12 @@ import type { AppDeps, AppEnv } from "./app-env.js";
 import { respondWithError } from "./error-response.js";
 import { createChatCompletionsHandler } from "./routes/chat-completions.js";
 import { createCompletionsHandler } from "./routes/completions.js";
+import { createEmbeddingsHandler } from "./routes/embeddings.js";
 import { createModelsRoutes } from "./routes/models.js";
+import { createAccessControl } from "./middleware/access-control.js";
+import { createAdminKeyRoutes } from "./routes/admin-keys.js";
+import { createAdminUsageRoutes } from "./routes/admin-usage.js";
+import { SchemaValidator } from "../openai/schema-validator.js";
 
 export type { AppDeps, AppEnv } from "./app-env.js";
 
@@ -42,10 +47,19 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     }),
   );
 
+  // After the body limit: key checks may read the body (the model of a key limited to some models).
+  if (deps.accessControl !== undefined) app.use("*", createAccessControl(deps.accessControl));
+
   app.get("/health", (c) => c.json({ status: "ok", models: deps.models.list().map((model) => model.info.id) }));
-  app.post("/v1/chat/completions", createChatCompletionsHandler(deps));
+  const validator = new SchemaValidator();
+  app.post("/v1/chat/completions", createChatCompletionsHandler(deps, validator));
+  app.post("/v1/embeddings", createEmbeddingsHandler(deps));
   app.post("/v1/completions", createCompletionsHandler(deps));
   app.route("/v1/models", createModelsRoutes(deps));
+  if (deps.admin !== undefined) {
+    app.route("/v1/moestro/keys", createAdminKeyRoutes(deps));
+    app.route("/v1/moestro/usage", createAdminUsageRoutes(deps));
+  }
 
   app.notFound((c) => respondWithError(c, new MoestroError("not_found", `Unknown route: ${c.req.method} ${c.req.path}.`), deps.logger));
   app.onError((error, c) => respondWithError(c, error, deps.logger));

@@ -1,9 +1,7 @@
-import type { FinishReason, GenerateRequest, GenerationStream, ModelBackend, Usage } from "../spec/index.js";
+import type { FinishReason, GenerateRequest, GenerationStream, ModelBackend, StreamPart, TokenLogprob, ToolCall, Usage } from "../spec/index.js";
 
 /** One choice's part, tagged with the choice index. */
-export type ChoicePart =
-  | { index: number; type: "text-delta"; text: string }
-  | { index: number; type: "finish"; finishReason: FinishReason; usage: Usage };
+export type ChoicePart = StreamPart & { index: number };
 
 /**
  * Admits the first of `n` choices (so that a bad request fails before any streamed byte) and returns an iterator over
@@ -38,7 +36,14 @@ async function* runChoices(backend: ModelBackend, request: GenerateRequest, n: n
 /** The collected result of one choice. */
 export interface CollectedChoice {
   index: number;
+  /** The answer. */
   text: string;
+  /** The thought, `""` when the model did not think. */
+  reasoning: string;
+  /** Tool calls, in order. */
+  toolCalls: ToolCall[];
+  /** Log-probabilities of the answer tokens, when asked for. */
+  logprobs: TokenLogprob[] | undefined;
   finishReason: FinishReason;
   usage: Usage;
 }

@@ -13,15 +13,34 @@ import type { RequestMeter } from "./request-meter.js";
  * collected. On failure or abort the usage produced so far is reported with status `error` or `aborted`.
  */
 export async function collectResponse(parts: AsyncGenerator<ChoicePart, void, undefined>, meter: RequestMeter, signal: AbortSignal): Promise<CollectedChoice[]> {
-  const texts: string[] = [];
+  const open = new Map<number, Omit<CollectedChoice, "finishReason" | "usage">>();
   const choices: CollectedChoice[] = [];
   try {
     for await (const part of parts) {
-      if (part.type === "text-delta") {
-        meter.markToken();
-        texts[part.index] = (texts[part.index] ?? "") + part.text;
-      } else {
-        choices.push({ index: part.index, text: texts[part.index] ?? "", finishReason: part.finishReason, usage: part.usage });
+      let choice = open.get(part.index);
+      if (choice === undefined) {
+        choice = { index: part.index, text: "", reasoning: "", toolCalls: [], logprobs: undefined };
+        open.set(part.index, choice);
+      }
+      switch (part.type) {
+        case "text-delta":
+          meter.markToken();
+          choice.text += part.text;
+          if (part.logprobs) (choice.logprobs ??= []).push(...part.logprobs);
+          break;
+        case "reasoning-delta":
+          meter.markToken();
+          choice.reasoning += part.text;
+          break;
+        case "tool-call":
+          meter.markToken();
+          choice.toolCalls.push(part.toolCall);
+          break;
+        case "finish":
+          choices.push({ ...choice, finishReason: part.finishReason, usage: part.usage });
+          break;
+        default:
+          part satisfies never;
       }
     }
     if (signal.aborted) await meter.finish("aborted", choices.map((choice) => choice.usage));

@@ -1,10 +1,15 @@
 import path from "node:path";
 import {
+  QwenChatWrapper,
   resolveChatWrapper,
+  TokenBias,
   type ChatWrapper,
   type Llama,
   type LlamaContext,
   type LlamaContextSequence,
+  type LlamaEmbeddingContext,
+  type LlamaGrammar,
+  LlamaGrammarEvaluationState,
   type LlamaModel,
   type SequenceEvaluateOptions,
   type Token,
@@ -20,11 +25,15 @@ import type {
   ModelInfo,
   SamplingOptions,
   StreamPart,
+  TokenLogprob,
+  ToolDefinition,
 } from "../spec/index.js";
 import { SlotPool } from "../util/slot-pool.js";
-import { StopSequenceMatcher } from "../util/stop-sequence-matcher.js";
 import { renderChatPrompt } from "./chat-prompt.js";
 import { IncrementalDetokenizer } from "./incremental-detokenizer.js";
+import { prepareSchemaForGrammar } from "./json-schema-support.js";
+import { OutputParser, type MarkerTokens, type OutputMode } from "./output-parser.js";
+import { createTokenBytes } from "./token-bytes.js";
 
 /** Options of {@link createLlamaBackend}. */
 export interface LlamaBackendOptions {
@@ -44,6 +53,14 @@ export interface LlamaBackendOptions {
   batchSize?: number;
   /** Requests that may wait for a free sequence; one more is answered 503 `server_busy`. Defaults to 64. */
   maxQueuedRequests?: number;
+  /** Whether the model thinks when a request does not say (models with `<think>` tokens only). Defaults to true, as Qwen3 templates do. */
+  thinkingByDefault?: boolean;
+  /**
+   * Test hook: when it returns a text for a request, the model's output is that text, tokenized with special tokens and
+   * fed through the real output parser (thoughts, tool calls, stop sequences, counting) instead of being sampled.
+   * Lets tests of random-weight models assert on what a real model would write. Defaults to none.
+   */
+  scriptedOutput?: (request: GenerateRequest) => string | undefined;
   /** Where to log. */
   logger: Logger;
   /** Clock for `created` fields, epoch ms. Defaults to `Date.now`. */
@@ -52,6 +69,9 @@ export interface LlamaBackendOptions {
 
 /** Default cap of the per-sequence context window when none is configured, in tokens. */
 export const defaultMaxContextTokens = 4096;
+
+/** The logprob reported for a token whose probability is 0 (OpenAI reports -9999.0 for such tokens). */
+const minimumLogprob = -9999;
 
 /**
  * Loads a GGUF model with node-llama-cpp and serves generations from it with continuous batching: one llama.cpp context
@@ -68,16 +88,14 @@ export const defaultMaxContextTokens = 4096;
  * for await (const part of await backend.generate({input: {kind: "completion", prompt: "Once"}, sampling: {}, stop: []})) { ... }
  */
 export async function createLlamaBackend(options: LlamaBackendOptions): Promise<ModelBackend> {
-  const { llama, modelPath, logger } = options;
+  const { llama, modelPath } = options;
   const now = options.now ?? Date.now;
   const model = await llama.loadModel({ modelPath });
   try {
-    const trainContextTokens = model.trainContextSize;
-    const contextSize = options.contextTokens ?? Math.min(trainContextTokens, defaultMaxContextTokens);
-    const parallel = options.parallel ?? 4;
+    const contextSize = options.contextTokens ?? Math.min(model.trainContextSize, defaultMaxContextTokens);
     const context = await model.createContext({
       contextSize,
-      sequences: parallel,
+      sequences: options.parallel ?? 4,
       threads: options.threads,
       batchSize: Math.min(options.batchSize ?? 512, contextSize),
     });
@@ -93,14 +111,40 @@ export function modelIdFromPath(modelPath: string): string {
   return path.basename(modelPath).replace(/\.gguf$/i, "");
 }
 
+/** Everything decided about a request before it holds a sequence. */
+interface PreparedGeneration {
+  promptTokens: Token[];
+  /** Output tokens forced before sampling starts (an opened tool call for a forced `tool_choice`). */
+  forcedOutputTokens: Token[];
+  stopTokens: Set<Token>;
+  stopTexts: string[];
+  startsInReasoning: boolean;
+  startsAfterThought: boolean;
+  thinkingBudgetTokens?: number;
+  tools?: ToolDefinition[];
+  stopAfterFirstToolCall: boolean;
+  contentGrammar?: LlamaGrammar;
+  toolGrammar?: LlamaGrammar;
+  tokenBias?: TokenBias;
+  validateAnswer?: (text: string) => void;
+}
+
 class LlamaBackend implements ModelBackend {
   readonly info: ModelInfo;
   readonly #model: LlamaModel;
   readonly #context: LlamaContext;
+  readonly #options: LlamaBackendOptions;
   readonly #chatWrapper: ChatWrapper;
+  /** The same template with an empty thought pre-filled (`<think>\n\n</think>\n\n`): thinking off. */
+  readonly #noThinkingChatWrapper: ChatWrapper | undefined;
+  readonly #markers: MarkerTokens;
   readonly #pool: SlotPool<LlamaContextSequence>;
   readonly #canReusePrefix: boolean;
   readonly #logger: Logger;
+  readonly #tokenBytes: (token: Token) => number[];
+  readonly #grammars = new Map<string, Promise<LlamaGrammar>>();
+  #embeddingContext: Promise<LlamaEmbeddingContext> | undefined;
+  #embeddingQueue: Promise<unknown> = Promise.resolve();
   #activeGenerations = 0;
   #generatedTokensTotal = 0;
   #disposed = false;
@@ -108,13 +152,24 @@ class LlamaBackend implements ModelBackend {
   constructor(model: LlamaModel, context: LlamaContext, options: LlamaBackendOptions, now: () => number) {
     this.#model = model;
     this.#context = context;
+    this.#options = options;
     this.#logger = options.logger;
     const sequences = Array.from({ length: context.totalSequences }, () => context.getSequence());
     this.#pool = new SlotPool(sequences, { maxWaiting: options.maxQueuedRequests ?? 64 });
     this.#chatWrapper = resolveChatWrapper(model);
+    this.#noThinkingChatWrapper =
+      this.#chatWrapper instanceof QwenChatWrapper ? new QwenChatWrapper({ variation: this.#chatWrapper.variation, thoughts: "discourage" }) : undefined;
+    this.#markers = {
+      thinkStart: this.#singleToken("<think>"),
+      thinkEnd: this.#singleToken("</think>"),
+      toolCallStart: this.#singleToken("<tool_call>"),
+      toolCallEnd: this.#singleToken("</tool_call>"),
+    };
+    this.#tokenBytes = createTokenBytes(model);
     const insights = model.fileInsights;
     this.#canReusePrefix = !insights.isRecurrent && !insights.isHybrid;
     const hasChatTemplate = typeof model.fileInfo.metadata.tokenizer?.chat_template === "string";
+    const canThink = this.#markers.thinkStart !== undefined && this.#markers.thinkEnd !== undefined;
     this.info = {
       id: options.id ?? modelIdFromPath(options.modelPath),
       path: options.modelPath,
@@ -123,6 +178,11 @@ class LlamaBackend implements ModelBackend {
       parallelSequences: sequences.length,
       chatWrapperName: this.#chatWrapper.wrapperName,
       hasChatTemplate,
+      canThink,
+      thinksByDefault: canThink && (options.thinkingByDefault ?? true),
+      canCallTools: this.#markers.toolCallStart !== undefined && this.#markers.toolCallEnd !== undefined,
+      embeddingDimensions: model.embeddingVectorSize,
+      vocabularySize: (model.fileInfo.metadata.tokenizer?.ggml?.tokens as unknown[] | undefined)?.length ?? 0,
       createdAtSeconds: Math.floor(now() / 1000),
     };
     if (!hasChatTemplate) {
@@ -131,6 +191,13 @@ class LlamaBackend implements ModelBackend {
         "the model has no chat template (tokenizer.chat_template); chat requests use node-llama-cpp's fallback format, which the model may not have been trained on",
       );
     }
+  }
+
+  /** The id of `text` when the vocabulary has it as one special token. */
+  #singleToken(text: string): Token | undefined {
+    const tokens = this.#model.tokenize(text, true);
+    if (tokens.length !== 1) return undefined;
+    return this.#model.detokenize(tokens, true) === text ? tokens[0] : undefined;
   }
 
   stats(): BackendStats {
@@ -143,9 +210,9 @@ class LlamaBackend implements ModelBackend {
   }
 
   async generate(request: GenerateRequest): Promise<GenerationStream> {
-    if (this.#disposed) throw new MoestroError("server_unavailable", "The model is being unloaded.", { retryAfterSeconds: 1 });
-    const prompt = this.#renderPrompt(request);
-    this.#checkContextWindow(prompt.tokens.length, request);
+    this.#ensureNotDisposed();
+    const prepared = await this.#prepare(request);
+    this.#checkContextWindow(prepared.promptTokens.length, request);
     const sequence = await this.#pool.acquire(request.signal);
     if (sequence === undefined) {
       throw new MoestroError(
@@ -160,9 +227,9 @@ class LlamaBackend implements ModelBackend {
       released = true;
       this.#pool.release(sequence);
     };
-    const parts = this.#run(sequence, prompt, request, release);
+    const parts = this.#run(sequence, prepared, request, release);
     return {
-      promptTokens: prompt.tokens.length,
+      promptTokens: prepared.promptTokens.length,
       [Symbol.asyncIterator]: () => parts,
       close: async () => {
         await parts.return(undefined);
@@ -171,29 +238,155 @@ class LlamaBackend implements ModelBackend {
     };
   }
 
+  async embed(inputs: ReadonlyArray<string | readonly number[]>, options: { signal?: AbortSignal } = {}): Promise<{ embeddings: Float32Array[]; promptTokens: number }> {
+    this.#ensureNotDisposed();
+    const vocabularySize = this.info.vocabularySize;
+    const tokenized = inputs.map((input, index) => {
+      const tokens = typeof input === "string" ? this.#model.tokenize(input, false) : [...input];
+      if (tokens.length === 0) throw new MoestroError("invalid_request", `input[${index}] is empty.`, { param: "input" });
+      for (const token of tokens) {
+        if (!Number.isInteger(token) || token < 0 || (vocabularySize > 0 && token >= vocabularySize)) {
+          throw new MoestroError("invalid_request", `input[${index}] holds the token id ${token}, outside the vocabulary of ${vocabularySize} tokens.`, { param: "input" });
+        }
+      }
+      return tokens as Token[];
+    });
+    this.#embeddingContext ??= this.#model.createEmbeddingContext({
+      contextSize: this.info.contextTokens,
+      threads: this.#options.threads,
+      batchSize: this.info.contextTokens,
+    });
+    const context = await this.#embeddingContext;
+    for (const [index, tokens] of tokenized.entries()) {
+      if (tokens.length > this.info.contextTokens) {
+        throw new MoestroError("invalid_request", `input[${index}] has ${tokens.length} tokens; this model embeds at most ${this.info.contextTokens}.`, { param: "input" });
+      }
+    }
+    // One embedding context serves the model: requests take turns.
+    const run = this.#embeddingQueue.then(async () => {
+      const embeddings: Float32Array[] = [];
+      for (const tokens of tokenized) {
+        options.signal?.throwIfAborted();
+        const embedding = await context.getEmbeddingFor(tokens);
+        embeddings.push(Float32Array.from(embedding.vector));
+      }
+      return embeddings;
+    });
+    this.#embeddingQueue = run.catch(() => undefined);
+    return { embeddings: await run, promptTokens: tokenized.reduce((total, tokens) => total + tokens.length, 0) };
+  }
+
   async dispose(): Promise<void> {
     if (this.#disposed) return;
     this.#disposed = true;
     this.#pool.rejectAll(new MoestroError("server_unavailable", "The model is being unloaded.", { retryAfterSeconds: 1 }));
+    if (this.#embeddingContext) await (await this.#embeddingContext).dispose();
     await this.#context.dispose();
     await this.#model.dispose();
   }
 
-  #renderPrompt(request: GenerateRequest): { tokens: Token[]; stopTokens: Set<Token>; stopTexts: string[] } {
+  #ensureNotDisposed(): void {
+    if (this.#disposed) throw new MoestroError("server_unavailable", "The model is being unloaded.", { retryAfterSeconds: 1 });
+  }
+
+  /** Renders the prompt and decides thinking, tools, grammars and forced tokens. */
+  async #prepare(request: GenerateRequest): Promise<PreparedGeneration> {
     const { input } = request;
-    switch (input.kind) {
-      case "chat":
-        return renderChatPrompt(this.#model, this.#chatWrapper, input.messages);
-      case "completion": {
-        const bos = this.#model.tokens.bos;
-        const tokens = this.#model.tokenize(input.prompt, true);
-        if (this.#model.tokens.shouldPrependBosToken && bos !== null && tokens[0] !== bos) tokens.unshift(bos);
-        if (tokens.length === 0) throw new MoestroError("invalid_request", "The prompt is empty.", { param: "prompt" });
-        return { tokens, stopTokens: new Set(), stopTexts: [] };
-      }
-      default:
-        return input satisfies never;
+    if (input.kind === "completion") {
+      const bos = this.#model.tokens.bos;
+      const tokens = this.#model.tokenize(input.prompt, true);
+      if (this.#model.tokens.shouldPrependBosToken && bos !== null && tokens[0] !== bos) tokens.unshift(bos);
+      if (tokens.length === 0) throw new MoestroError("invalid_request", "The prompt is empty.", { param: "prompt" });
+      return { promptTokens: tokens, forcedOutputTokens: [], stopTokens: new Set(), stopTexts: [], startsInReasoning: false, startsAfterThought: false, stopAfterFirstToolCall: false };
     }
+
+    const markers = this.#markers;
+    const tools = request.tools;
+    const choice = tools?.choice ?? { type: "auto" };
+    const forcedTool = choice.type === "required" || choice.type === "function";
+    if (tools && tools.definitions.length > 0 && choice.type !== "none" && !this.info.canCallTools) {
+      throw new MoestroError("unsupported_parameter", `The model '${this.info.id}' has no tool-call tokens (<tool_call>), so tools cannot be enforced.`, { param: "tools" });
+    }
+    if (choice.type === "function" && !tools?.definitions.some((tool) => tool.name === choice.name)) {
+      throw new MoestroError("invalid_request", `tool_choice names the function '${choice.name}', which is not in tools.`, { param: "tool_choice" });
+    }
+    const activeTools = tools && choice.type !== "none" && tools.definitions.length > 0 ? tools.definitions : undefined;
+
+    // Thinking: on by the model's default, off for structured output and forced tool calls unless asked for
+    // (../shared/ENGINE-NOTES.md: a grammar with forced thinking puts the JSON inside the thought).
+    const budget = request.thinking?.budgetTokens;
+    let thinking = this.info.canThink && (request.thinking?.enabled ?? (request.responseFormat === undefined && !forcedTool && this.info.thinksByDefault));
+    if (budget === 0) thinking = false;
+    const chatWrapper = !thinking && this.info.canThink && this.#noThinkingChatWrapper ? this.#noThinkingChatWrapper : this.#chatWrapper;
+    const rendered = renderChatPrompt(this.#model, chatWrapper, input.messages, activeTools);
+    const promptTokens = rendered.tokens;
+    if (thinking) promptTokens.push(markers.thinkStart!, ...this.#model.tokenize("\n", false));
+
+    const prepared: PreparedGeneration = {
+      promptTokens,
+      forcedOutputTokens: [],
+      stopTokens: rendered.stopTokens,
+      stopTexts: rendered.stopTexts,
+      startsInReasoning: thinking,
+      startsAfterThought: !thinking && this.info.canThink && chatWrapper === this.#noThinkingChatWrapper,
+      thinkingBudgetTokens: thinking ? budget : undefined,
+      tools: activeTools,
+      stopAfterFirstToolCall: forcedTool || tools?.parallel === false,
+    };
+    if (activeTools) {
+      const callable = choice.type === "function" ? activeTools.filter((tool) => tool.name === choice.name) : activeTools;
+      prepared.toolGrammar = await this.#toolCallGrammar(callable);
+      if (forcedTool && !thinking) prepared.forcedOutputTokens = [markers.toolCallStart!];
+    }
+    if (choice.type === "none" && markers.toolCallStart !== undefined) {
+      prepared.tokenBias = TokenBias.for(this.#model).set(markers.toolCallStart, "never");
+    }
+    if (request.responseFormat) {
+      const format = request.responseFormat;
+      prepared.contentGrammar =
+        format.type === "json_object"
+          ? await this.#cachedGrammar("json", () => this.#options.llama.getGrammarFor("json"))
+          : await this.#schemaGrammar(format.schema, "response_format");
+    }
+    return prepared;
+  }
+
+  /**
+   * The grammar of a tool call's JSON body, `{"name": …, "arguments": {…}}`, with one branch per callable tool so that
+   * the arguments follow that tool's schema.
+   */
+  async #toolCallGrammar(tools: readonly ToolDefinition[]): Promise<LlamaGrammar> {
+    const branches = tools.map((tool, index) => ({
+      type: "object",
+      properties: {
+        name: { const: tool.name },
+        arguments: prepareSchemaForGrammar(tool.parameters ?? { type: "object", properties: {} }, `tools[${index}].function.parameters`),
+      },
+    }));
+    const schema = branches.length === 1 ? branches[0]! : { oneOf: branches };
+    return await this.#schemaGrammar(schema, "tools", true);
+  }
+
+  async #schemaGrammar(schema: Record<string, unknown>, param: string, prepared = false): Promise<LlamaGrammar> {
+    const grammarSchema = prepared ? schema : prepareSchemaForGrammar(schema, param);
+    return await this.#cachedGrammar(JSON.stringify(grammarSchema), async () => {
+      try {
+        return await this.#options.llama.createGrammarForJsonSchema(grammarSchema as never);
+      } catch (error) {
+        throw new MoestroError("unsupported_parameter", `The JSON schema in '${param}' cannot be turned into a grammar: ${(error as Error).message}`, { param, cause: error });
+      }
+    });
+  }
+
+  async #cachedGrammar(key: string, create: () => Promise<LlamaGrammar>): Promise<LlamaGrammar> {
+    let grammar = this.#grammars.get(key);
+    if (grammar === undefined) {
+      grammar = create();
+      this.#grammars.set(key, grammar);
+      grammar.catch(() => this.#grammars.delete(key));
+      if (this.#grammars.size > 64) this.#grammars.delete(this.#grammars.keys().next().value!);
+    }
+    return await grammar;
   }
 
   /** Refuses a request that does not fit, with the real numbers (never truncating the prompt silently). */
@@ -218,63 +411,154 @@ class LlamaBackend implements ModelBackend {
     }
   }
 
-  async *#run(
-    sequence: LlamaContextSequence,
-    prompt: { tokens: Token[]; stopTokens: Set<Token>; stopTexts: string[] },
-    request: GenerateRequest,
-    release: () => void,
-  ): AsyncGenerator<StreamPart, void, undefined> {
+  async *#run(sequence: LlamaContextSequence, prepared: PreparedGeneration, request: GenerateRequest, release: () => void): AsyncGenerator<StreamPart, void, undefined> {
     this.#activeGenerations++;
     try {
       const { signal } = request;
-      const maxTokens = request.maxTokens ?? this.info.contextTokens - prompt.tokens.length;
-      const cachedPromptTokens = await this.#reusePrefix(sequence, prompt.tokens);
-      const generated: Token[] = [];
-      const detokenizer = new IncrementalDetokenizer(this.#model, prompt.tokens);
-      const matcher = new StopSequenceMatcher([...request.stop, ...prompt.stopTexts]);
-      let finishReason: FinishReason = "stop";
-      let completionTokens = 0;
-      let stoppedBySequence = false;
+      const model = this.#model;
+      const promptTokens = prepared.promptTokens;
+      const maxTokens = request.maxTokens ?? this.info.contextTokens - promptTokens.length;
+      const tokenize = (text: string): Token[] => model.tokenize(text, true);
+      const parser = new OutputParser({
+        decoder: new IncrementalDetokenizer(model, promptTokens),
+        markers: this.#markers,
+        stop: [...request.stop, ...prepared.stopTexts],
+        startsInReasoning: prepared.startsInReasoning,
+        startsAfterThought: prepared.startsAfterThought,
+        thinkingBudgetTokens: prepared.thinkingBudgetTokens,
+        closeThoughtTokens: [...tokenize("\n"), this.#markers.thinkEnd ?? -1, ...tokenize("\n\n")].filter((token) => token >= 0) as Token[],
+        closeToolCallTokens: [...tokenize("\n"), this.#markers.toolCallEnd ?? -1].filter((token) => token >= 0) as Token[],
+        tools: prepared.tools,
+        stopAfterFirstToolCall: prepared.stopAfterFirstToolCall,
+        answerIsJson: prepared.contentGrammar !== undefined,
+        createToolCallId: createToolCallId,
+        onMalformedToolCall: (text) => this.#logger.warn({ model: this.info.id, text: text.slice(0, 200) }, "a tool-call block could not be parsed; returned as text"),
+      });
+      const cachedPromptTokens = await this.#reusePrefix(sequence, promptTokens);
+      const contentGrammarState = prepared.contentGrammar ? new LlamaGrammarEvaluationState({ model, grammar: prepared.contentGrammar }) : undefined;
+      let toolGrammarState: LlamaGrammarEvaluationState | undefined;
+      let toolGrammarFor = -1;
+      let toolCallsStarted = 0;
+      const grammarState = (): LlamaGrammarEvaluationState | undefined => {
+        if (parser.mode === "content") return contentGrammarState;
+        if (parser.mode === "tool" && prepared.toolGrammar) {
+          // A fresh grammar state per tool call; it starts after the "\n" that follows <tool_call>.
+          if (toolGrammarFor !== toolCallsStarted) {
+            toolGrammarFor = toolCallsStarted;
+            toolGrammarState = new LlamaGrammarEvaluationState({ model, grammar: prepared.toolGrammar });
+          }
+          return toolGrammarState;
+        }
+        return undefined;
+      };
+      const evaluateOptions: SequenceEvaluateOptions = {
+        ...toEvaluateOptions(request.sampling, () => sequence.contextTokens.slice(-64)),
+        grammarEvaluationState: grammarState,
+        tokenBias: prepared.tokenBias,
+      };
+      const logprobTop = request.logprobs?.top;
+      const newline = tokenize("\n");
 
-      if (!signal?.aborted) {
-        const tokens = sequence.evaluate(
-          prompt.tokens.slice(cachedPromptTokens),
-          toEvaluateOptions(request.sampling, generated),
-        );
-        for await (const token of tokens) {
-          if (signal?.aborted) break;
-          if (this.#model.isEogToken(token) || prompt.stopTokens.has(token)) break;
-          generated.push(token);
-          completionTokens++;
-          this.#generatedTokensTotal++;
-          const { text, stopped } = matcher.push(detokenizer.push(token));
-          if (text.length > 0) yield { type: "text-delta", text };
-          if (stopped) {
-            stoppedBySequence = true;
+      let input = promptTokens.slice(cachedPromptTokens);
+      const pending: Token[] = [...prepared.forcedOutputTokens];
+      const script = this.#options.scriptedOutput?.(request);
+      const scriptTokens = script === undefined ? undefined : tokenize(script);
+      let finishReason: FinishReason | undefined;
+
+      /** Feeds one token to the parser; returns the parts and whether generation must stop, or what to inject. */
+      const feed = (token: Token, logprob?: TokenLogprob) => {
+        const wasTool = parser.mode === "tool";
+        const { parts, action } = parser.push(token, logprob);
+        if (!wasTool && (parser.mode as OutputMode) === "tool") {
+          toolCallsStarted++;
+          // The JSON body starts on the next line: put the newline in before the grammar takes over.
+          if (prepared.toolGrammar) pending.push(...newline);
+        }
+        if (action.type === "inject") pending.push(...action.tokens);
+        let stop: FinishReason | undefined = action.type === "stop" ? action.finishReason : undefined;
+        if (stop === undefined && parser.completionTokens >= maxTokens) stop = "length";
+        return { parts, stop };
+      };
+
+      generation: while (finishReason === undefined) {
+        while (pending.length > 0) {
+          if (signal?.aborted) break generation;
+          const token = pending.shift()!;
+          input.push(token);
+          const { parts, stop } = feed(token);
+          yield* parts;
+          if (stop) {
+            finishReason = stop;
+            break generation;
+          }
+        }
+        if (scriptTokens !== undefined) {
+          const token = scriptTokens.shift();
+          if (token === undefined || model.isEogToken(token) || prepared.stopTokens.has(token)) {
+            finishReason = parser.naturalFinishReason;
             break;
           }
-          if (completionTokens >= maxTokens) {
-            finishReason = "length";
+          this.#generatedTokensTotal++;
+          const { parts, stop } = feed(token);
+          yield* parts;
+          finishReason = stop;
+          continue;
+        }
+        const tokens =
+          logprobTop === undefined
+            ? sequence.evaluate(input, evaluateOptions)
+            : sequence.evaluateWithMetadata(input, { probabilities: true }, evaluateOptions);
+        input = [];
+        let injected = false;
+        for await (const item of tokens) {
+          const token = typeof item === "number" ? item : item.token;
+          if (signal?.aborted) break generation;
+          if (model.isEogToken(token) || prepared.stopTokens.has(token)) break;
+          this.#generatedTokensTotal++;
+          const logprob = typeof item === "number" ? undefined : this.#toLogprob(token, item.probabilities, logprobTop!);
+          const { parts, stop } = feed(token, logprob);
+          yield* parts;
+          if (stop) {
+            finishReason = stop;
+            break generation;
+          }
+          if (pending.length > 0) {
+            // Tokens must go in (a closed thought, a tool call's end): the sampled token is not evaluated yet, so it leads.
+            input = [token];
+            injected = true;
             break;
           }
         }
+        if (!injected) finishReason = parser.naturalFinishReason;
       }
       if (signal?.aborted) finishReason = "abort";
-      else if (!stoppedBySequence) {
-        const { text, stopped } = matcher.push(detokenizer.flush());
-        const rest = stopped ? text : text + matcher.flush();
-        if (rest.length > 0) yield { type: "text-delta", text: rest };
-        if (stopped) finishReason = "stop";
-      }
+      else yield* parser.end();
+      if (finishReason === "stop" && parser.toolCalls.length > 0) finishReason = "tool_calls";
       yield {
         type: "finish",
-        finishReason,
-        usage: { promptTokens: prompt.tokens.length, completionTokens, cachedPromptTokens },
+        finishReason: finishReason ?? "stop",
+        usage: { promptTokens: promptTokens.length, completionTokens: parser.completionTokens, cachedPromptTokens, reasoningTokens: parser.reasoningTokens },
       };
     } finally {
       this.#activeGenerations--;
       release();
     }
+  }
+
+  #toLogprob(token: Token, probabilities: Map<Token, number>, top: number): TokenLogprob {
+    const entry = (candidate: Token, probability: number | undefined) => ({
+      token: this.#model.detokenize([candidate], true),
+      logprob: probability !== undefined && probability > 0 ? Math.max(Math.log(probability), minimumLogprob) : minimumLogprob,
+      bytes: this.#tokenBytes(candidate),
+    });
+    const alternatives: TokenLogprob["top"] = [];
+    if (top > 0) {
+      for (const [candidate, probability] of probabilities) {
+        if (alternatives.length >= top) break;
+        alternatives.push(entry(candidate, probability));
+      }
+    }
+    return { ...entry(token, probabilities.get(token)), top: alternatives };
   }
 
   /**
@@ -295,8 +579,14 @@ class LlamaBackend implements ModelBackend {
   }
 }
 
+/** A tool call id: `call_` and 24 random hex digits. */
+function createToolCallId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return "call_" + Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
 /** Maps OpenAI-style sampling options to node-llama-cpp's, with OpenAI's defaults (temperature 1, no top-k). */
-function toEvaluateOptions(sampling: SamplingOptions, generated: readonly Token[]): SequenceEvaluateOptions {
+function toEvaluateOptions(sampling: SamplingOptions, recentTokens: () => Token[]): SequenceEvaluateOptions {
   const presencePenalty = sampling.presencePenalty ?? 0;
   const frequencyPenalty = sampling.frequencyPenalty ?? 0;
   return {
@@ -307,8 +597,6 @@ function toEvaluateOptions(sampling: SamplingOptions, generated: readonly Token[
     minP: sampling.minP ?? 0,
     seed: sampling.seed,
     repeatPenalty:
-      presencePenalty === 0 && frequencyPenalty === 0
-        ? undefined
-        : { punishTokens: () => generated.slice(-64), penalty: 1, presencePenalty, frequencyPenalty },
+      presencePenalty === 0 && frequencyPenalty === 0 ? undefined : { punishTokens: recentTokens, penalty: 1, presencePenalty, frequencyPenalty },
   };
 }

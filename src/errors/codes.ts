@@ -3,9 +3,10 @@
  *
  * Each code maps to the HTTP status and the OpenAI error `type` it is sent with. The OpenAI SDKs choose their error class
  * from the HTTP status alone (openai-node `src/core/error.ts`), so the status is part of the contract: 400 →
- * `BadRequestError`, 401 → `AuthenticationError`, 404 → `NotFoundError`, 413 → `APIError`, 429 → `RateLimitError`,
- * 503 → `InternalServerError`. Where OpenAI has a code of its own (`context_length_exceeded`, `model_not_found`,
- * `rate_limit_exceeded`) the same string is used.
+ * `BadRequestError`, 401 → `AuthenticationError`, 403 → `PermissionDeniedError`, 404 → `NotFoundError`, 413 →
+ * `APIError`, 429 → `RateLimitError`, 503 → `InternalServerError`. Where OpenAI has a code of its own
+ * (`context_length_exceeded`, `model_not_found`, `rate_limit_exceeded`, `invalid_api_key`, `insufficient_quota`) the
+ * same string is used.
  */
 export const errorCodes = {
   /** The body is not valid JSON. */
@@ -22,10 +23,30 @@ export const errorCodes = {
   not_found: { status: 404, type: "invalid_request_error" },
   /** The request body is larger than the configured limit. */
   request_too_large: { status: 413, type: "invalid_request_error" },
+  /** Key checks are on and the request carries no `Authorization: Bearer` or `x-api-key` header. */
+  missing_api_key: { status: 401, type: "invalid_request_error" },
+  /** The API key is not one this server issued (OpenAI's code). */
+  invalid_api_key: { status: 401, type: "invalid_request_error" },
+  /** The API key was revoked. */
+  api_key_revoked: { status: 401, type: "invalid_request_error" },
+  /** The API key's expiry time has passed. */
+  api_key_expired: { status: 401, type: "invalid_request_error" },
+  /** The key is valid but may not do this: admin endpoints need the admin key; key management needs serve's --admin-key. */
+  permission_denied: { status: 403, type: "invalid_request_error" },
+  /** No API key has the id or prefix given to an admin endpoint or command. */
+  api_key_not_found: { status: 404, type: "invalid_request_error" },
+  /** The key is limited to other models; `param` is `model`. */
+  model_not_allowed: { status: 403, type: "invalid_request_error" },
+  /** The key's requests or tokens per minute are used up; retry after `Retry-After` seconds (OpenAI's code). */
+  rate_limit_exceeded: { status: 429, type: "rate_limit_error" },
+  /** The key's budget for the current day or month is spent; not retryable before the period ends (OpenAI's code). */
+  insufficient_quota: { status: 429, type: "insufficient_quota" },
   /** The request queue for a model is full; retry after `Retry-After` seconds. */
   server_busy: { status: 503, type: "server_error" },
   /** The server is starting or stopping. */
   server_unavailable: { status: 503, type: "server_error" },
+  /** The model's output broke the constraint it was decoded under (a JSON schema); should not happen, as a grammar enforces it. */
+  invalid_model_output: { status: 500, type: "server_error" },
   /** An unexpected failure; the message sent to the client is generic and carries the request id. */
   internal_error: { status: 500, type: "server_error" },
 } as const satisfies Record<string, { status: number; type: string }>;

@@ -1,6 +1,6 @@
 import type { z } from "zod";
 import { MoestroError } from "../errors/index.js";
-import type { ChatMessage, GenerateRequest, SamplingOptions } from "../spec/index.js";
+import type { ChatMessage, GenerateRequest, SamplingOptions, ToolChoice } from "../spec/index.js";
 import {
   chatCompletionRequestSchema,
   completionRequestSchema,
@@ -48,29 +48,63 @@ function formatParam(path: ReadonlyArray<string | number>): string {
 /**
  * Translates a chat completion request to moestro's internal request.
  *
- * System and developer messages are merged, in order, into one leading system message before templating, because
- * OpenAI accepts them anywhere while Qwen templates raise an error when a system message is not first (case C22).
+ * - System and developer messages are merged, in order, into one leading system message before templating, because
+ *   OpenAI accepts them anywhere while Qwen templates raise an error when a system message is not first (case C22).
+ * - Thinking is switched by any common spelling, first found wins: `enable_thinking` (DashScope),
+ *   `chat_template_kwargs.enable_thinking` (vLLM, llama.cpp), `reasoning_effort` (`"none"` is off, other values on),
+ *   then Qwen's soft switches `/no_think` and `/think` in the last user or system message. `thinking_budget` caps it.
  *
- * @throws {MoestroError} `unsupported_parameter` (400) for an option that cannot be honoured yet (tools, logprobs,
- *   structured output, non-text content parts): it is never silently ignored.
+ * @throws {MoestroError} `invalid_request` (400) for inconsistent options (`top_logprobs` without `logprobs`).
  */
 export function toChatGenerateRequest(request: ChatCompletionRequest, signal?: AbortSignal): GenerateRequest {
-  if (request.logprobs) unsupported("logprobs", "Token log-probabilities are not supported yet.");
-  if (request.top_logprobs !== undefined && request.top_logprobs !== null && request.top_logprobs > 0) {
-    unsupported("top_logprobs", "Token log-probabilities are not supported yet.");
+  if (request.top_logprobs !== undefined && request.top_logprobs !== null && !request.logprobs) {
+    throw new MoestroError("invalid_request", "top_logprobs needs logprobs set to true.", { param: "top_logprobs" });
   }
-  const toolChoiceIsNone = request.tool_choice === "none";
-  if (request.tools && request.tools.length > 0 && !toolChoiceIsNone) unsupported("tools", "Tool calling is not supported yet.");
-  if (request.response_format && request.response_format.type !== "text") {
-    unsupported("response_format", `response_format of type '${request.response_format.type}' is not supported yet.`);
-  }
-  return {
-    input: { kind: "chat", messages: normalizeMessages(request.messages) },
+  const messages = normalizeMessages(request.messages);
+  const generateRequest: GenerateRequest = {
+    input: { kind: "chat", messages },
     maxTokens: request.max_completion_tokens ?? request.max_tokens ?? undefined,
     sampling: toSampling(request),
     stop: toStopList(request.stop),
     signal,
+    thinking: { enabled: thinkingSwitch(request, messages), budgetTokens: request.thinking_budget ?? undefined },
   };
+  if (request.logprobs) generateRequest.logprobs = { top: request.top_logprobs ?? 0 };
+  const tools = request.tools ?? [];
+  if (tools.length > 0) {
+    generateRequest.tools = {
+      definitions: tools.map((tool) => ({ name: tool.function.name, description: tool.function.description, parameters: tool.function.parameters })),
+      choice: toToolChoice(request.tool_choice),
+      parallel: request.parallel_tool_calls ?? true,
+    };
+  } else if (request.tool_choice !== undefined && request.tool_choice !== null && request.tool_choice !== "none" && request.tool_choice !== "auto") {
+    throw new MoestroError("invalid_request", "tool_choice needs tools.", { param: "tool_choice" });
+  }
+  const format = request.response_format;
+  if (format?.type === "json_object") generateRequest.responseFormat = { type: "json_object" };
+  if (format?.type === "json_schema") {
+    generateRequest.responseFormat = { type: "json_schema", name: format.json_schema.name, schema: format.json_schema.schema ?? { type: "object" } };
+  }
+  return generateRequest;
+}
+
+function toToolChoice(choice: ChatCompletionRequest["tool_choice"]): ToolChoice {
+  if (choice === undefined || choice === null || choice === "auto") return { type: "auto" };
+  if (choice === "none") return { type: "none" };
+  if (choice === "required") return { type: "required" };
+  return { type: "function", name: choice.function.name };
+}
+
+/** The thinking switch of a request, or `undefined` to use the model's default. */
+function thinkingSwitch(request: ChatCompletionRequest, messages: readonly ChatMessage[]): boolean | undefined {
+  const explicit = request.enable_thinking ?? request.chat_template_kwargs?.enable_thinking;
+  if (explicit !== undefined && explicit !== null) return explicit;
+  if (request.reasoning_effort) return request.reasoning_effort !== "none";
+  // Qwen3's soft switch: the last /think or /no_think in the latest user (or system) message decides.
+  const latest = [...messages].reverse().find((message) => message.role === "user" || message.role === "system");
+  const switches = latest?.text.match(/\/(no_think|think)\b/g);
+  if (switches) return switches.at(-1) === "/think";
+  return undefined;
 }
 
 /**
@@ -115,8 +149,8 @@ function toStopList(stop: string | string[] | null | undefined): string[] {
  * Normalises OpenAI messages to text messages: content parts are joined in order, system and developer messages are
  * merged into one leading system message (joined with a blank line), and roles are mapped.
  *
- * @throws {MoestroError} `unsupported_parameter` naming the part (`messages[1].content[0]`) for a non-text content part,
- *   and naming the message for tool messages.
+ * @throws {MoestroError} `unsupported_parameter` naming the part (`messages[1].content[0]`) for a non-text content
+ *   part; `invalid_request` for a tool message without `tool_call_id`.
  */
 export function normalizeMessages(messages: readonly ChatMessageInput[]): ChatMessage[] {
   const systemTexts: string[] = [];
@@ -132,14 +166,20 @@ export function normalizeMessages(messages: readonly ChatMessageInput[]): ChatMe
         conversation.push({ role: "user", text });
         break;
       case "assistant":
-        if (message.tool_calls && message.tool_calls.length > 0) {
-          unsupported(`messages[${index}].tool_calls`, "Tool calls in assistant messages are not supported yet.");
-        }
-        conversation.push({ role: "assistant", text });
+        conversation.push({
+          role: "assistant",
+          text,
+          toolCalls: message.tool_calls?.map((call) => ({ id: call.id, name: call.function.name, arguments: call.function.arguments })),
+        });
         break;
       case "tool":
+        if (!message.tool_call_id) {
+          throw new MoestroError("invalid_request", `messages[${index}] has role 'tool' but no tool_call_id.`, { param: `messages[${index}].tool_call_id` });
+        }
+        conversation.push({ role: "tool", toolCallId: message.tool_call_id, text });
+        break;
       case "function":
-        unsupported(`messages[${index}].role`, `Messages with role '${message.role}' are not supported yet (tool calling).`);
+        unsupported(`messages[${index}].role`, "Messages with role 'function' (the deprecated function-calling API) are not supported; use tools and role 'tool'.");
         break;
       default:
         return message.role satisfies never;

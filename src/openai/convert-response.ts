@@ -1,5 +1,5 @@
-import type { FinishReason, Usage } from "../spec/index.js";
-import type { WireFinishReason, WireUsage } from "./wire.js";
+import type { FinishReason, TokenLogprob, ToolCall, Usage } from "../spec/index.js";
+import type { WireFinishReason, WireTokenLogprob, WireToolCall, WireUsage } from "./wire.js";
 
 /** Sums the usage of the `n` choices of one request: the prompt is counted once, completions add up. */
 export function sumUsage(usages: readonly Usage[]): Usage {
@@ -8,6 +8,7 @@ export function sumUsage(usages: readonly Usage[]): Usage {
     promptTokens: first?.promptTokens ?? 0,
     completionTokens: usages.reduce((total, usage) => total + usage.completionTokens, 0),
     cachedPromptTokens: first?.cachedPromptTokens,
+    reasoningTokens: usages.reduce((total, usage) => total + (usage.reasoningTokens ?? 0), 0),
   };
 }
 
@@ -18,7 +19,7 @@ export function toWireUsage(usage: Usage): WireUsage {
     completion_tokens: usage.completionTokens,
     total_tokens: usage.promptTokens + usage.completionTokens,
     prompt_tokens_details: { cached_tokens: usage.cachedPromptTokens ?? 0 },
-    completion_tokens_details: { reasoning_tokens: 0 },
+    completion_tokens_details: { reasoning_tokens: usage.reasoningTokens ?? 0 },
   };
 }
 
@@ -30,7 +31,24 @@ export function toWireFinishReason(reason: FinishReason): WireFinishReason {
       return "stop";
     case "length":
       return "length";
+    case "tool_calls":
+      return "tool_calls";
     default:
       return reason satisfies never;
   }
+}
+
+/** OpenAI's chat `logprobs.content` entries. */
+export function toWireLogprobs(logprobs: readonly TokenLogprob[]): WireTokenLogprob[] {
+  return logprobs.map((entry) => ({
+    token: entry.token,
+    logprob: entry.logprob,
+    bytes: entry.bytes,
+    top_logprobs: entry.top.map((alternative) => ({ token: alternative.token, logprob: alternative.logprob, bytes: alternative.bytes })),
+  }));
+}
+
+/** OpenAI's `tool_calls` entry of a message. */
+export function toWireToolCall(toolCall: ToolCall): WireToolCall {
+  return { id: toolCall.id, type: "function", function: { name: toolCall.name, arguments: toolCall.arguments } };
 }

@@ -20,6 +20,15 @@ export const contentPartSchema = z
 /** Message `content`: a string, or an array of parts. */
 export const messageContentSchema = z.union([z.string(), z.array(contentPartSchema)]).nullish();
 
+/** A tool call in an assistant message. */
+export const messageToolCallSchema = z
+  .object({
+    id: z.string().min(1),
+    type: z.literal("function").optional(),
+    function: z.object({ name: z.string().min(1), arguments: z.string() }).passthrough(),
+  })
+  .passthrough();
+
 /** One chat message as OpenAI's clients send it. */
 export const chatMessageSchema = z
   .object({
@@ -28,10 +37,45 @@ export const chatMessageSchema = z
     }),
     content: messageContentSchema,
     name: z.string().optional(),
-    tool_calls: z.array(z.unknown()).nullish(),
+    tool_calls: z.array(messageToolCallSchema).nullish(),
     tool_call_id: z.string().nullish(),
   })
   .passthrough();
+
+/** A tool definition (`tools[]`). */
+export const toolSchema = z
+  .object({
+    type: z.literal("function"),
+    function: z
+      .object({
+        name: z.string().regex(/^[a-zA-Z0-9_.-]{1,64}$/, "must be 1 to 64 letters, digits, '_', '.' or '-'"),
+        description: z.string().optional(),
+        parameters: z.record(z.unknown()).optional(),
+        strict: z.boolean().nullish(),
+      })
+      .passthrough(),
+  })
+  .passthrough();
+
+/** `tool_choice`. */
+export const toolChoiceSchema = z.union([
+  z.enum(["auto", "none", "required"]),
+  z.object({ type: z.literal("function"), function: z.object({ name: z.string().min(1) }).passthrough() }).passthrough(),
+]);
+
+/** `response_format`. */
+export const responseFormatSchema = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("text") }).passthrough(),
+  z.object({ type: z.literal("json_object") }).passthrough(),
+  z
+    .object({
+      type: z.literal("json_schema"),
+      json_schema: z
+        .object({ name: z.string().min(1), schema: z.record(z.unknown()).optional(), strict: z.boolean().nullish(), description: z.string().optional() })
+        .passthrough(),
+    })
+    .passthrough(),
+]);
 
 /** `stop`: one string or a list of strings. */
 const stopSchema = z.union([z.string(), z.array(z.string()).max(16)]).nullish();
@@ -61,10 +105,18 @@ export const chatCompletionRequestSchema = z.object({
   max_completion_tokens: z.number().int().min(1).nullish(),
   logprobs: z.boolean().nullish(),
   top_logprobs: z.number().int().min(0).max(20).nullish(),
-  tools: z.array(z.unknown()).nullish(),
-  tool_choice: z.unknown().optional(),
+  tools: z.array(toolSchema).nullish(),
+  tool_choice: toolChoiceSchema.nullish(),
   parallel_tool_calls: z.boolean().nullish(),
-  response_format: z.object({ type: z.string() }).passthrough().nullish(),
+  response_format: responseFormatSchema.nullish(),
+  /** DashScope's thinking switch (top level). */
+  enable_thinking: z.boolean().nullish(),
+  /** DashScope's thinking budget, in tokens. */
+  thinking_budget: z.number().int().min(0).nullish(),
+  /** vLLM's and llama.cpp's template arguments; `enable_thinking` is read from here too. */
+  chat_template_kwargs: z.object({ enable_thinking: z.boolean().nullish() }).passthrough().nullish(),
+  /** OpenAI's reasoning effort; `"none"` turns thinking off, any other value on. */
+  reasoning_effort: z.enum(["none", "minimal", "low", "medium", "high"]).nullish(),
 });
 
 /** The body of `POST /v1/completions`. */
@@ -83,3 +135,20 @@ export type ChatCompletionRequest = z.infer<typeof chatCompletionRequestSchema>;
 export type CompletionRequest = z.infer<typeof completionRequestSchema>;
 /** A parsed chat message. */
 export type ChatMessageInput = z.infer<typeof chatMessageSchema>;
+
+/** The body of `POST /v1/embeddings`. */
+export const embeddingRequestSchema = z.object({
+  model: z.string({ required_error: "you must provide a model parameter" }).min(1),
+  input: z.union([
+    z.string(),
+    z.array(z.string()),
+    z.array(z.number().int()),
+    z.array(z.array(z.number().int())),
+  ]),
+  encoding_format: z.enum(["float", "base64"]).nullish(),
+  dimensions: z.number().int().min(1).nullish(),
+  user: z.string().nullish(),
+});
+
+/** A parsed embeddings request. */
+export type EmbeddingRequest = z.infer<typeof embeddingRequestSchema>;

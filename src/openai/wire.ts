@@ -4,7 +4,30 @@
  */
 
 /** `finish_reason` values moestro sends. */
-export type WireFinishReason = "stop" | "length";
+export type WireFinishReason = "stop" | "length" | "tool_calls";
+
+/** One token's entry of `choices[].logprobs.content`. */
+export interface WireTokenLogprob {
+  token: string;
+  logprob: number;
+  bytes: number[] | null;
+  top_logprobs: Array<{ token: string; logprob: number; bytes: number[] | null }>;
+}
+
+/** A complete tool call of a message. */
+export interface WireToolCall {
+  id: string;
+  type: "function";
+  function: { name: string; arguments: string };
+}
+
+/** A tool call delta of a chunk: the first carries id, type and name; later ones only argument fragments. */
+export interface WireToolCallDelta {
+  index: number;
+  id?: string;
+  type?: "function";
+  function: { name?: string; arguments: string };
+}
 
 /** The `usage` object. */
 export interface WireUsage {
@@ -24,8 +47,17 @@ export interface WireChatCompletion {
   system_fingerprint: string;
   choices: Array<{
     index: number;
-    message: { role: "assistant"; content: string; refusal: null };
-    logprobs: null;
+    message: {
+      role: "assistant";
+      content: string | null;
+      refusal: null;
+      /** The thought, apart from the answer (DashScope's and vLLM's field); absent when the model did not think. */
+      reasoning_content?: string;
+      /** Alias of `reasoning_content` (OpenRouter's and newer vLLM's spelling). */
+      reasoning?: string;
+      tool_calls?: WireToolCall[];
+    };
+    logprobs: { content: WireTokenLogprob[]; refusal: null } | null;
     finish_reason: WireFinishReason;
   }>;
   usage: WireUsage;
@@ -40,8 +72,8 @@ export interface WireChatCompletionChunk {
   system_fingerprint: string;
   choices: Array<{
     index: number;
-    delta: { role?: "assistant"; content?: string };
-    logprobs: null;
+    delta: { role?: "assistant"; content?: string; reasoning_content?: string; reasoning?: string; tool_calls?: WireToolCallDelta[] };
+    logprobs: { content: WireTokenLogprob[]; refusal: null } | null;
     finish_reason: WireFinishReason | null;
   }>;
   usage?: WireUsage | null;
@@ -56,6 +88,14 @@ export interface WireCompletion {
   system_fingerprint: string;
   choices: Array<{ index: number; text: string; logprobs: null; finish_reason: WireFinishReason | null }>;
   usage?: WireUsage | null;
+}
+
+/** The response of `POST /v1/embeddings`. */
+export interface WireEmbeddingList {
+  object: "list";
+  data: Array<{ object: "embedding"; index: number; embedding: number[] | string }>;
+  model: string;
+  usage: { prompt_tokens: number; total_tokens: number };
 }
 
 /** A model object of `/v1/models`. */

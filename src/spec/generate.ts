@@ -4,11 +4,79 @@
  * later) implements {@link ModelBackend}.
  */
 
+/** A tool call made by the model, as carried in history and in results. */
+export interface ToolCall {
+  /** The call's id (`call_…`), unique within a response. */
+  id: string;
+  /** The function's name. */
+  name: string;
+  /** The arguments, a JSON object serialised as a string (OpenAI's `function.arguments`). */
+  arguments: string;
+}
+
 /** A chat message after normalisation: text only, system messages merged into one leading message. */
 export type ChatMessage =
   | { role: "system"; text: string }
   | { role: "user"; text: string }
-  | { role: "assistant"; text: string };
+  | { role: "assistant"; text: string; toolCalls?: ToolCall[] }
+  | { role: "tool"; toolCallId: string; text: string };
+
+/** A function the model may call. */
+export interface ToolDefinition {
+  /** The function's name. */
+  name: string;
+  /** What it does, shown to the model. */
+  description?: string;
+  /** JSON schema of its arguments object. Defaults to an object with no properties. */
+  parameters?: Record<string, unknown>;
+}
+
+/**
+ * Which tools the model may call.
+ * - `auto`: the model decides.
+ * - `none`: no tool call (enforced at decoding: the tool-call token is banned).
+ * - `required`: at least one call (forced at decoding).
+ * - `function`: exactly the named function (forced at decoding).
+ */
+export type ToolChoice = { type: "auto" } | { type: "none" } | { type: "required" } | { type: "function"; name: string };
+
+/** Tool calling options of a chat request. */
+export interface ToolOptions {
+  /** The callable functions. */
+  definitions: ToolDefinition[];
+  /** Which tools the model may call. */
+  choice: ToolChoice;
+  /** Whether the model may call several tools in one turn. Defaults to true (OpenAI's default). */
+  parallel: boolean;
+}
+
+/**
+ * Structured output: the answer is constrained by a grammar while it is decoded, so that it always parses, and then
+ * validated against the schema.
+ * - `json_object`: any JSON object.
+ * - `json_schema`: a JSON value of the given schema.
+ */
+export type ResponseFormat = { type: "json_object" } | { type: "json_schema"; name: string; schema: Record<string, unknown> };
+
+/** Thinking (reasoning) options of a chat request, for models that think (Qwen3, Qwen3.5). */
+export interface ThinkingOptions {
+  /** Whether the model thinks before answering. `undefined` means the model's default (from config). */
+  enabled?: boolean;
+  /** The most tokens the thought may take; when reached the thought is closed and the answer follows. Defaults to no limit. */
+  budgetTokens?: number;
+}
+
+/** The log-probability of one generated token and of its most likely alternatives. */
+export interface TokenLogprob {
+  /** The token's text. */
+  token: string;
+  /** Natural log of its probability, at most 0; finite (a probability of 0 is reported as -9999). */
+  logprob: number;
+  /** The token's UTF-8 bytes (a token may hold part of a character). */
+  bytes: number[];
+  /** The most likely tokens at this position, most likely first (as many as asked for). */
+  top: Array<{ token: string; logprob: number; bytes: number[] }>;
+}
 
 /** Sampling options of one generation. Every field is optional; the backend applies OpenAI's defaults. */
 export interface SamplingOptions {
@@ -45,6 +113,14 @@ export interface GenerateRequest {
   stop: string[];
   /** Aborts the generation (client gone). The stream then ends with a `finish` part whose reason is `abort`. */
   signal?: AbortSignal;
+  /** Thinking options (chat only). Defaults to the model's default. */
+  thinking?: ThinkingOptions;
+  /** Tools the model may call (chat only). Defaults to none. */
+  tools?: ToolOptions;
+  /** Structured output (chat only). Defaults to free text. */
+  responseFormat?: ResponseFormat;
+  /** Token log-probabilities: `top` alternatives per token, 0 to 20. Defaults to none. */
+  logprobs?: { top: number };
 }
 
 /** Token counts of one generation. A count that is not known is `undefined`, never a guessed 0. */
@@ -63,17 +139,23 @@ export interface Usage {
  * Why a generation ended.
  * - `stop`: the model emitted an end-of-generation token, or a stop sequence was reached.
  * - `length`: `maxTokens` was reached.
+ * - `tool_calls`: the model called one or more tools (never without a `tool-call` part).
  * - `abort`: the request's signal was aborted (client gone); the usage counts what was generated until then.
  */
-export type FinishReason = "stop" | "length" | "abort";
+export type FinishReason = "stop" | "length" | "tool_calls" | "abort";
 
 /**
- * One part of a generation stream.
- * - `text-delta`: the next piece of the answer; pieces never split a UTF-8 character.
+ * One part of a generation stream. Reasoning parts all come before the first text part of a thought-then-answer turn.
+ * - `text-delta`: the next piece of the answer; pieces never split a UTF-8 character. `logprobs` holds one entry per
+ *   token that completed since the previous text part, when log-probabilities were asked for.
+ * - `reasoning-delta`: the next piece of the thought, without its `<think>` tags.
+ * - `tool-call`: one complete tool call, its arguments valid against the tool's schema.
  * - `finish`: the last part, exactly once.
  */
 export type StreamPart =
-  | { type: "text-delta"; text: string }
+  | { type: "text-delta"; text: string; logprobs?: TokenLogprob[] }
+  | { type: "reasoning-delta"; text: string }
+  | { type: "tool-call"; toolCall: ToolCall }
   | { type: "finish"; finishReason: FinishReason; usage: Usage };
 
 /**
@@ -104,6 +186,16 @@ export interface ModelInfo {
   chatWrapperName: string;
   /** Whether the GGUF has its own chat template (`tokenizer.chat_template`); without one a fallback wrapper is used. */
   hasChatTemplate: boolean;
+  /** Whether the model can think (its vocabulary has `<think>` and `</think>` tokens). */
+  canThink: boolean;
+  /** Whether the model thinks when a request does not say (from config). */
+  thinksByDefault: boolean;
+  /** Whether the model can call tools (its vocabulary has `<tool_call>` and `</tool_call>` tokens). */
+  canCallTools: boolean;
+  /** Length of its embedding vectors (the hidden size). */
+  embeddingDimensions: number;
+  /** Tokens in its vocabulary. */
+  vocabularySize: number;
   /** When the model was loaded, epoch seconds (OpenAI's `created`). */
   createdAtSeconds: number;
 }
@@ -135,6 +227,13 @@ export interface ModelBackend {
   generate(request: GenerateRequest): Promise<GenerationStream>;
   /** Live counters. */
   stats(): BackendStats;
+  /**
+   * Embeds each input (a text, or token ids), in input order.
+   *
+   * @throws {MoestroError} `invalid_request` (400) for an empty input, a token id outside the vocabulary, or an input
+   *   longer than the embedding context.
+   */
+  embed(inputs: ReadonlyArray<string | readonly number[]>, options?: { signal?: AbortSignal }): Promise<{ embeddings: Float32Array[]; promptTokens: number }>;
   /** Stops all generations and frees the model. Calling it twice is harmless. */
   dispose(): Promise<void>;
 }

@@ -4,6 +4,8 @@ import { hasTestModels, testModelPath } from "../helpers/models.js";
 import { parseSse, postJson, startTestServer, type TestServer } from "../helpers/server.js";
 
 const model = "tiny-qwen3moe";
+/** Thinking off (DashScope's switch; not in the openai package's types): these tests are about the answer. */
+const noThinking = { enable_thinking: false } as {};
 
 describe.skipIf(!hasTestModels)("POST /v1/chat/completions on tiny-qwen3moe (Qwen chat template, 2048-token context)", () => {
   let test: TestServer;
@@ -19,23 +21,24 @@ describe.skipIf(!hasTestModels)("POST /v1/chat/completions on tiny-qwen3moe (Qwe
   });
 
   it("renders chat with the model's Qwen (ChatML) template", async () => {
-    const chat = await test.client.chat.completions.create({ model, messages: [{ role: "system", content: "Be terse." }, { role: "user", content: "Hi" }], max_tokens: 8, temperature: 0 });
+    const chat = await test.client.chat.completions.create({ model, messages: [{ role: "system", content: "Be terse." }, { role: "user", content: "Hi" }], max_tokens: 8, temperature: 0, ...noThinking });
+    // Thinking off: the template pre-fills an empty thought, as Qwen3's template does for enable_thinking=false.
     const raw = await test.client.completions.create({
       model,
-      prompt: "<|im_start|>system\nBe terse.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n",
+      prompt: "<|im_start|>system\nBe terse.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n",
       max_tokens: 8,
       temperature: 0,
     });
     expect(chat.object).toBe("chat.completion");
     expect(chat.usage!.prompt_tokens).toBe(raw.usage!.prompt_tokens);
-    expect(chat.choices[0]!.message.content).toBe(raw.choices[0]!.text);
+    expect(chat.choices[0]!.message.content).toBe(raw.choices[0]!.text.replace(/^\n+/, ""));
     expect(chat.choices[0]!.message.role).toBe("assistant");
   });
 
   it("streams exactly the non-streamed text at temperature 0, multi-byte characters included (no U+FFFD)", async () => {
-    // 48 tokens: at 64 this random-weight model emits a byte token that no later token completes, a real invalid
+    // 48 tokens: later, this random-weight model emits a byte token that no later token completes, a real invalid
     // sequence that whole-text decoding also renders as U+FFFD (see incremental-detokenizer.test.ts).
-    const request = { model, messages: [{ role: "user" as const, content: "Hi" }], max_tokens: 48, temperature: 0 };
+    const request = { model, messages: [{ role: "user" as const, content: "Hello" }], max_tokens: 48, temperature: 0, ...noThinking };
     const whole = (await test.client.chat.completions.create(request)).choices[0]!.message.content!;
     let streamed = "";
     for await (const chunk of await test.client.chat.completions.create({ ...request, stream: true })) streamed += chunk.choices[0]?.delta.content ?? "";
@@ -190,6 +193,7 @@ describe.skipIf(!hasTestModels)("POST /v1/chat/completions on tiny-qwen3moe (Qwe
       model,
       max_tokens: 8,
       temperature: 0,
+      ...noThinking,
       messages: [
         { role: "system", content: "Be terse." },
         { role: "user", content: "Hi" },
@@ -203,6 +207,7 @@ describe.skipIf(!hasTestModels)("POST /v1/chat/completions on tiny-qwen3moe (Qwe
       model,
       max_tokens: 8,
       temperature: 0,
+      ...noThinking,
       messages: [
         { role: "system", content: "Be terse.\n\nFrom now on answer only BLUE." },
         { role: "user", content: "Hi" },

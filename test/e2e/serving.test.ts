@@ -25,6 +25,7 @@ function faultyBackend(inner: ModelBackend, options: { failAfterParts?: number; 
     info: inner.info,
     stats: () => inner.stats(),
     dispose: () => inner.dispose(),
+    embed: (inputs, options) => inner.embed(inputs, options),
     async generate(request: GenerateRequest): Promise<GenerationStream> {
       const stream = await inner.generate(request);
       async function* parts(): AsyncGenerator<StreamPart> {
@@ -147,14 +148,14 @@ describe.skipIf(!hasTestModels)("C03: failures inside a stream and keep-alive co
   it("sends keep-alives as ': ping' comments only, which the SDK skips", async () => {
     const server = await serveApp({ models: createStaticModelRegistry([faultyBackend(backend, { delayMs: 30 })]), logger: pino({ level: "silent" }), sseKeepAliveMs: 5 });
     try {
-      const body = await (await postJson(`${server.url}/v1/chat/completions`, { model, stream: true, max_tokens: 6, messages: [{ role: "user", content: "Say hi" }] })).text();
+      const body = await (await postJson(`${server.url}/v1/chat/completions`, { model, stream: true, max_tokens: 6, enable_thinking: false, messages: [{ role: "user", content: "Say hi" }] })).text();
       const blocks = body.split("\n\n").filter((block) => block.length > 0);
       expect(blocks.filter((block) => block === ": ping").length).toBeGreaterThan(0);
       for (const block of blocks) expect(block === ": ping" || /^data: \S/.test(block)).toBe(true);
       expect(blocks.at(-1)).toBe("data: [DONE]");
 
       let text = "";
-      for await (const chunk of await server.client.chat.completions.create({ model, stream: true, max_tokens: 6, messages: [{ role: "user", content: "Say hi" }] })) {
+      for await (const chunk of await server.client.chat.completions.create({ model, stream: true, max_tokens: 6, messages: [{ role: "user", content: "Say hi" }], ...({ enable_thinking: false } as {}) })) {
         text += chunk.choices[0]?.delta.content ?? "";
       }
       expect(text.length).toBeGreaterThan(0);

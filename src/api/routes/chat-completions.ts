@@ -1,8 +1,9 @@
 import type { Context } from "hono";
 import { parseChatCompletionRequest, toChatGenerateRequest } from "../../openai/convert-request.js";
-import { sumUsage, toWireFinishReason, toWireUsage } from "../../openai/convert-response.js";
+import { sumUsage, toWireFinishReason, toWireLogprobs, toWireToolCall, toWireUsage } from "../../openai/convert-response.js";
+import type { SchemaValidator } from "../../openai/schema-validator.js";
 import type { WireChatCompletion, WireChatCompletionChunk } from "../../openai/wire.js";
-import type { Usage } from "../../spec/index.js";
+import type { GenerateRequest, ToolCall, Usage } from "../../spec/index.js";
 import { systemFingerprint, type AppDeps, type AppEnv } from "../app-env.js";
 import { readJsonBody } from "../error-response.js";
 import { createResponseId, startChoices } from "../generation.js";
@@ -10,8 +11,11 @@ import { RequestMeter } from "../request-meter.js";
 import { collectResponse, streamResponse } from "../respond.js";
 import { findModel, requestSignal } from "./shared.js";
 
-/** `POST /v1/chat/completions` (OpenAI API reference: Chat Completions, create), streaming and not. */
-export function createChatCompletionsHandler(deps: AppDeps) {
+/**
+ * `POST /v1/chat/completions` (OpenAI API reference: Chat Completions, create), streaming and not, with Qwen thinking
+ * (`reasoning_content`), tool calls, structured output and logprobs.
+ */
+export function createChatCompletionsHandler(deps: AppDeps, validator: SchemaValidator) {
   const now = deps.now ?? Date.now;
   return async (c: Context<AppEnv>): Promise<Response> => {
     const request = parseChatCompletionRequest(await readJsonBody(c));
@@ -23,6 +27,8 @@ export function createChatCompletionsHandler(deps: AppDeps) {
     const meter = new RequestMeter(deps, c, { model, endpoint: "chat.completions", stream: request.stream === true });
     const id = createResponseId("chatcmpl-");
     const created = Math.floor(now() / 1000);
+    const checks = createOutputChecks(generateRequest, validator);
+    const wantsLogprobs = generateRequest.logprobs !== undefined;
 
     if (!request.stream) {
       const choices = await collectResponse(parts, meter, abort.signal);
@@ -32,35 +38,105 @@ export function createChatCompletionsHandler(deps: AppDeps) {
         created,
         model,
         system_fingerprint: systemFingerprint,
-        choices: choices.map((choice) => ({
-          index: choice.index,
-          message: { role: "assistant", content: choice.text, refusal: null },
-          logprobs: null,
-          finish_reason: toWireFinishReason(choice.finishReason),
-        })),
+        choices: choices.map((choice) => {
+          choice.toolCalls.forEach(checks.toolCall);
+          if (choice.finishReason === "stop") checks.answer(choice.text);
+          const message: WireChatCompletion["choices"][number]["message"] = {
+            role: "assistant",
+            content: choice.toolCalls.length > 0 && choice.text.length === 0 ? null : choice.text,
+            refusal: null,
+          };
+          if (choice.reasoning.length > 0) {
+            message.reasoning_content = choice.reasoning;
+            message.reasoning = choice.reasoning;
+          }
+          if (choice.toolCalls.length > 0) message.tool_calls = choice.toolCalls.map(toWireToolCall);
+          return {
+            index: choice.index,
+            message,
+            logprobs: wantsLogprobs ? { content: toWireLogprobs(choice.logprobs ?? []), refusal: null } : null,
+            finish_reason: toWireFinishReason(choice.finishReason),
+          };
+        }),
         usage: toWireUsage(sumUsage(choices.map((choice) => choice.usage))),
       };
       return c.json(body);
     }
 
     const includeUsage = request.stream_options?.include_usage === true;
-    const chunk = (choices: WireChatCompletionChunk["choices"], usage?: Usage): WireChatCompletionChunk => {
-      const body: WireChatCompletionChunk = { id, object: "chat.completion.chunk", created, model, system_fingerprint: systemFingerprint, choices };
+    const chunk = (choice: WireChatCompletionChunk["choices"][number], usage?: Usage): WireChatCompletionChunk => {
+      const body: WireChatCompletionChunk = { id, object: "chat.completion.chunk", created, model, system_fingerprint: systemFingerprint, choices: [choice] };
       if (includeUsage) body.usage = usage === undefined ? null : toWireUsage(usage);
       return body;
     };
+    const answers = new Map<number, string>();
+    const toolCallCounts = new Map<number, number>();
     return streamResponse(c, deps, parts, meter, abort, {
       encode: (part, isFirstOfChoice) => {
+        const { index } = part;
         const payloads: WireChatCompletionChunk[] = [];
-        if (isFirstOfChoice) payloads.push(chunk([{ index: part.index, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }]));
-        if (part.type === "text-delta") {
-          payloads.push(chunk([{ index: part.index, delta: { content: part.text }, logprobs: null, finish_reason: null }]));
-        } else {
-          payloads.push(chunk([{ index: part.index, delta: {}, logprobs: null, finish_reason: toWireFinishReason(part.finishReason) }]));
+        if (isFirstOfChoice) payloads.push(chunk({ index, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }));
+        switch (part.type) {
+          case "text-delta":
+            answers.set(index, (answers.get(index) ?? "") + part.text);
+            payloads.push(
+              chunk({
+                index,
+                delta: { content: part.text },
+                logprobs: part.logprobs ? { content: toWireLogprobs(part.logprobs), refusal: null } : null,
+                finish_reason: null,
+              }),
+            );
+            break;
+          case "reasoning-delta":
+            payloads.push(chunk({ index, delta: { reasoning_content: part.text, reasoning: part.text }, logprobs: null, finish_reason: null }));
+            break;
+          case "tool-call": {
+            checks.toolCall(part.toolCall);
+            const callIndex = toolCallCounts.get(index) ?? 0;
+            toolCallCounts.set(index, callIndex + 1);
+            const { toolCall } = part;
+            payloads.push(
+              chunk({ index, delta: { tool_calls: [{ index: callIndex, id: toolCall.id, type: "function", function: { name: toolCall.name, arguments: "" } }] }, logprobs: null, finish_reason: null }),
+              chunk({ index, delta: { tool_calls: [{ index: callIndex, function: { arguments: toolCall.arguments } }] }, logprobs: null, finish_reason: null }),
+            );
+            break;
+          }
+          case "finish":
+            if (part.finishReason === "stop") checks.answer(answers.get(index) ?? "");
+            payloads.push(chunk({ index, delta: {}, logprobs: null, finish_reason: toWireFinishReason(part.finishReason) }));
+            break;
+          default:
+            part satisfies never;
         }
         return payloads;
       },
-      end: (usages) => (includeUsage ? [chunk([], sumUsage(usages))] : []),
+      end: (usages) => {
+        if (!includeUsage) return [];
+        const body: WireChatCompletionChunk = { id, object: "chat.completion.chunk", created, model, system_fingerprint: systemFingerprint, choices: [], usage: toWireUsage(sumUsage(usages)) };
+        return [body];
+      },
     });
+  };
+}
+
+/**
+ * Checks on model output before it is returned: a finished structured answer must parse and match its schema, and a
+ * tool call's arguments must match its tool's schema (Ajv). The grammars enforce both while decoding; these checks
+ * catch what the grammar converter cannot (see `SchemaValidator`).
+ */
+function createOutputChecks(request: GenerateRequest, validator: SchemaValidator) {
+  const format = request.responseFormat;
+  const schemas = new Map((request.tools?.definitions ?? []).map((tool) => [tool.name, tool.parameters ?? { type: "object" }]));
+  return {
+    answer: (text: string): void => {
+      if (format?.type === "json_schema") validator.assertJson(text, format.schema, "answer");
+      else if (format?.type === "json_object") validator.assertJson(text, { type: "object" }, "answer");
+    },
+    toolCall: (toolCall: ToolCall): void => {
+      const schema = schemas.get(toolCall.name);
+      if (schema === undefined) return;
+      validator.assertJson(toolCall.arguments, schema, `arguments for '${toolCall.name}'`);
+    },
   };
 }

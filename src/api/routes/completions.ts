@@ -41,11 +41,11 @@ export function createCompletionsHandler(deps: AppDeps) {
     }
 
     return streamResponse(c, deps, parts, meter, abort, {
-      encode: (part) => [
-        part.type === "text-delta"
-          ? body([{ index: part.index, text: part.text, logprobs: null, finish_reason: null }])
-          : body([{ index: part.index, text: "", logprobs: null, finish_reason: toWireFinishReason(part.finishReason) }]),
-      ],
+      encode: (part) => {
+        if (part.type === "text-delta") return [body([{ index: part.index, text: part.text, logprobs: null, finish_reason: null }])];
+        if (part.type === "finish") return [body([{ index: part.index, text: "", logprobs: null, finish_reason: toWireFinishReason(part.finishReason) }])];
+        return []; // Completions have no thoughts or tool calls.
+      },
       end: (usages) => (includeUsage ? [body([], sumUsage(usages))] : []),
     });
   };

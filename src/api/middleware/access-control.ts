@@ -1,0 +1,125 @@
+import type { Context, MiddlewareHandler } from "hono";
+import { hashApiKeySecret, secretMatches } from "../../auth/api-key-secret.js";
+import type { KeyService } from "../../auth/key-service.js";
+import { adminKeyId, formatResetDuration, type RateLimitDecision, type RateLimiter } from "../../auth/rate-limiter.js";
+import { MoestroError } from "../../errors/index.js";
+import type { BudgetGuard } from "../../metering/budget-guard.js";
+import type { ApiKey } from "../../store/index.js";
+import type { AppEnv } from "../app-env.js";
+
+/** What key checks need. Present in `AppDeps` exactly when `serve` runs with an admin key. */
+export interface AccessControlDeps {
+  /** The admin key: it works on every route, the admin endpoints included, with no limits. */
+  adminKey: string;
+  /** Finds and checks API keys (read from the store on every request). */
+  keys: KeyService;
+  /** Requests and tokens per minute per key. */
+  rateLimiter: RateLimiter;
+  /** Spend per key per day or month. */
+  budgets: BudgetGuard;
+}
+
+/** The path prefix of the admin endpoints, which only the admin key may call. */
+export const adminPathPrefix = "/v1/moestro";
+
+/**
+ * The middleware that turns key checks on. Every route except `GET /health` (and CORS preflights, which never carry
+ * credentials) needs `Authorization: Bearer <key>` or `x-api-key: <key>`. In order:
+ *
+ * 1. Authenticate: the admin key (compared in constant time), else an API key from the store. 401 `missing_api_key`,
+ *    `invalid_api_key`, `api_key_revoked` or `api_key_expired` otherwise.
+ * 2. Authorise: admin endpoints (`/v1/moestro/*`) need the admin key (403 `permission_denied`); a key limited to some
+ *    models gets 403 `model_not_allowed` for the others (the `model` of a POST body, the id of `GET /v1/models/{id}`),
+ *    and `GET /v1/models` lists only its models.
+ * 3. Rate limits: the `x-ratelimit-*` headers are set here, before the route runs, so every response carries them,
+ *    streams and errors included; 429 `rate_limit_exceeded` with `Retry-After` when a limit is used up.
+ * 4. Budget: a POST that would start over the key's budget gets 429 `insufficient_quota`.
+ *
+ * The key's id is set as the `keyId` variable (`admin` for the admin key), which the usage meter records.
+ * Must run after the body-limit middleware: it reads the body of POSTs of model-limited keys.
+ */
+export function createAccessControl(deps: AccessControlDeps): MiddlewareHandler<AppEnv> {
+  const adminKeySha256 = hashApiKeySecret(deps.adminKey);
+  return async (c, next) => {
+    if (c.req.path === "/health" || c.req.method === "OPTIONS") return await next();
+    const secret = readCredential(c);
+    if (secret === undefined) {
+      c.header("WWW-Authenticate", 'Bearer realm="moestro"');
+      throw new MoestroError(
+        "missing_api_key",
+        "You didn't provide an API key. Send it in an Authorization header using Bearer auth (Authorization: Bearer YOUR_KEY) or in an x-api-key header.",
+      );
+    }
+    if (secretMatches(secret, adminKeySha256)) {
+      c.set("keyId", adminKeyId);
+      return await next();
+    }
+    const key = await deps.keys.authenticate(secret);
+    c.set("keyId", key.id);
+    const path = c.req.path;
+    if (path === adminPathPrefix || path.startsWith(adminPathPrefix + "/")) {
+      throw new MoestroError("permission_denied", "Only the admin key may call the admin endpoints under /v1/moestro/.");
+    }
+
+    const isModelRequest = c.req.method === "POST";
+    if (key.models !== undefined) await checkModelScope(c, key, key.models);
+
+    const decision = await deps.rateLimiter.check(key, { checkTokens: isModelRequest });
+    setRateLimitHeaders(c, decision);
+    if (decision.rejection !== undefined) throw decision.rejection;
+    if (isModelRequest) await deps.budgets.check(key);
+
+    await next();
+    if (key.models !== undefined && c.req.method === "GET" && path === "/v1/models" && c.res.status === 200) await filterModelList(c, key.models);
+  };
+}
+
+/** The credential of the request: `Authorization: Bearer X` first, else `x-api-key: X`. */
+function readCredential(c: Context<AppEnv>): string | undefined {
+  const authorization = c.req.header("authorization");
+  const bearer = authorization === undefined ? undefined : /^Bearer\s+(.+)$/i.exec(authorization.trim())?.[1]?.trim();
+  const apiKey = c.req.header("x-api-key")?.trim();
+  const secret = bearer ?? apiKey;
+  return secret === undefined || secret.length === 0 ? undefined : secret;
+}
+
+async function checkModelScope(c: Context<AppEnv>, key: ApiKey, models: readonly string[]): Promise<void> {
+  let model: string | undefined;
+  if (c.req.method === "POST") {
+    // Cached by hono: the route reads the same text again. A body that is not JSON is left for the route to reject.
+    try {
+      const body = JSON.parse(await c.req.text()) as unknown;
+      const field = typeof body === "object" && body !== null ? (body as { model?: unknown }).model : undefined;
+      if (typeof field === "string") model = field;
+    } catch {
+      model = undefined;
+    }
+  } else if (c.req.method === "GET" && c.req.path.startsWith("/v1/models/")) {
+    model = decodeURIComponent(c.req.path.slice("/v1/models/".length));
+  }
+  if (model !== undefined && !models.includes(model)) {
+    throw new MoestroError("model_not_allowed", `The API key '${key.name}' may not use the model '${model}'. It may use: ${models.map((id) => `'${id}'`).join(", ")}.`, {
+      param: "model",
+    });
+  }
+}
+
+function setRateLimitHeaders(c: Context<AppEnv>, decision: RateLimitDecision): void {
+  for (const [kind, state] of [
+    ["requests", decision.requests],
+    ["tokens", decision.tokens],
+  ] as const) {
+    if (state === undefined) continue;
+    c.header(`x-ratelimit-limit-${kind}`, String(state.limit));
+    c.header(`x-ratelimit-remaining-${kind}`, String(state.remaining));
+    c.header(`x-ratelimit-reset-${kind}`, formatResetDuration(state.resetMs));
+  }
+}
+
+async function filterModelList(c: Context<AppEnv>, models: readonly string[]): Promise<void> {
+  const body = (await c.res.clone().json()) as { data?: Array<{ id?: unknown }> };
+  if (!Array.isArray(body.data)) return;
+  const filtered = { ...body, data: body.data.filter((model) => typeof model.id === "string" && models.includes(model.id)) };
+  // hono copies the old response's headers onto the new one (content type aside); c.json sets no content-length.
+  c.res = new Response(JSON.stringify(filtered), { status: 200, headers: { "content-type": "application/json" } });
+}
