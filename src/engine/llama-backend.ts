@@ -33,6 +33,7 @@ import { renderChatPrompt } from "./chat-prompt.js";
 import { IncrementalDetokenizer } from "./incremental-detokenizer.js";
 import { prepareSchemaForGrammar } from "./json-schema-support.js";
 import { OutputParser, type MarkerTokens, type OutputMode } from "./output-parser.js";
+import { createRandom, sampleToken } from "./sampling.js";
 import { createTokenBytes } from "./token-bytes.js";
 
 /** Options of {@link createLlamaBackend}. */
@@ -213,7 +214,11 @@ class LlamaBackend implements ModelBackend {
     this.#ensureNotDisposed();
     const prepared = await this.#prepare(request);
     this.#checkContextWindow(prepared.promptTokens.length, request);
-    const sequence = await this.#pool.acquire(request.signal);
+    const promptTokens = prepared.promptTokens;
+    const sequence = await this.#pool.acquire(
+      request.signal,
+      this.#canReusePrefix ? (candidate) => candidate.compareContextTokens(promptTokens).firstDifferentIndex : undefined,
+    );
     if (sequence === undefined) {
       throw new MoestroError(
         "server_busy",
@@ -457,12 +462,13 @@ class LlamaBackend implements ModelBackend {
         tokenBias: prepared.tokenBias,
       };
       const logprobTop = request.logprobs?.top;
+      const random = createRandom(request.sampling.seed);
       const newline = tokenize("\n");
 
-      let input = promptTokens.slice(cachedPromptTokens);
-      const pending: Token[] = [...prepared.forcedOutputTokens];
       const script = this.#options.scriptedOutput?.(request);
       const scriptTokens = script === undefined ? undefined : tokenize(script);
+      let input = promptTokens.slice(cachedPromptTokens);
+      const pending: Token[] = scriptTokens === undefined ? [...prepared.forcedOutputTokens] : [];
       let finishReason: FinishReason | undefined;
 
       /** Feeds one token to the parser; returns the parts and whether generation must stop, or what to inject. */
@@ -472,9 +478,10 @@ class LlamaBackend implements ModelBackend {
         if (!wasTool && (parser.mode as OutputMode) === "tool") {
           toolCallsStarted++;
           // The JSON body starts on the next line: put the newline in before the grammar takes over.
-          if (prepared.toolGrammar) pending.push(...newline);
+          if (prepared.toolGrammar && scriptTokens === undefined) pending.push(...newline);
         }
-        if (action.type === "inject") pending.push(...action.tokens);
+        // A script is the whole output, injections included, so nothing is injected into it.
+        if (action.type === "inject" && scriptTokens === undefined) pending.push(...action.tokens);
         let stop: FinishReason | undefined = action.type === "stop" ? action.finishReason : undefined;
         if (stop === undefined && parser.completionTokens >= maxTokens) stop = "length";
         return { parts, stop };
@@ -504,29 +511,54 @@ class LlamaBackend implements ModelBackend {
           finishReason = stop;
           continue;
         }
-        const tokens =
-          logprobTop === undefined
-            ? sequence.evaluate(input, evaluateOptions)
-            : sequence.evaluateWithMetadata(input, { probabilities: true }, evaluateOptions);
-        input = [];
         let injected = false;
-        for await (const item of tokens) {
-          const token = typeof item === "number" ? item : item.token;
-          if (signal?.aborted) break generation;
-          if (model.isEogToken(token) || prepared.stopTokens.has(token)) break;
-          this.#generatedTokensTotal++;
-          const logprob = typeof item === "number" ? undefined : this.#toLogprob(token, item.probabilities, logprobTop!);
-          const { parts, stop } = feed(token, logprob);
-          yield* parts;
-          if (stop) {
-            finishReason = stop;
-            break generation;
+        if (logprobTop === undefined) {
+          const tokens = sequence.evaluate(input, evaluateOptions);
+          input = [];
+          for await (const token of tokens) {
+            if (signal?.aborted) break generation;
+            if (model.isEogToken(token) || prepared.stopTokens.has(token)) break;
+            this.#generatedTokensTotal++;
+            const { parts, stop } = feed(token);
+            yield* parts;
+            if (stop) {
+              finishReason = stop;
+              break generation;
+            }
+            if (pending.length > 0) {
+              // Tokens must go in (a closed thought, a tool call's end): the sampled token is not evaluated yet, so it leads.
+              input = [token];
+              injected = true;
+              break;
+            }
           }
-          if (pending.length > 0) {
-            // Tokens must go in (a closed thought, a tool call's end): the sampled token is not evaluated yet, so it leads.
-            input = [token];
-            injected = true;
-            break;
+        } else {
+          // Logprobs describe the model's own distribution: ask llama.cpp for it unfiltered (temperature 1, no top-k/p)
+          // and sample here with the request's options, handing the chosen token back to the generator.
+          const tokens = sequence.evaluateWithMetadata(input, { probabilities: true }, { ...evaluateOptions, temperature: 1, topK: 0, topP: 1, minP: 0 });
+          input = [];
+          try {
+            let next = await tokens.next();
+            while (!next.done) {
+              if (signal?.aborted) break generation;
+              const token = sampleToken(next.value.probabilities, request.sampling, random);
+              if (model.isEogToken(token) || prepared.stopTokens.has(token)) break;
+              this.#generatedTokensTotal++;
+              const { parts, stop } = feed(token, this.#toLogprob(token, next.value.probabilities, logprobTop));
+              yield* parts;
+              if (stop) {
+                finishReason = stop;
+                break generation;
+              }
+              if (pending.length > 0) {
+                input = [token];
+                injected = true;
+                break;
+              }
+              next = await tokens.next(token);
+            }
+          } finally {
+            await tokens.return();
           }
         }
         if (!injected) finishReason = parser.naturalFinishReason;

@@ -100,10 +100,12 @@ function thinkingSwitch(request: ChatCompletionRequest, messages: readonly ChatM
   const explicit = request.enable_thinking ?? request.chat_template_kwargs?.enable_thinking;
   if (explicit !== undefined && explicit !== null) return explicit;
   if (request.reasoning_effort) return request.reasoning_effort !== "none";
-  // Qwen3's soft switch: the last /think or /no_think in the latest user (or system) message decides.
-  const latest = [...messages].reverse().find((message) => message.role === "user" || message.role === "system");
-  const switches = latest?.text.match(/\/(no_think|think)\b/g);
-  if (switches) return switches.at(-1) === "/think";
+  // Qwen3's soft switch: the most recent /think or /no_think in a user or system message decides.
+  for (const message of [...messages].reverse()) {
+    if (message.role !== "user" && message.role !== "system") continue;
+    const switches = message.text.match(/\/(no_think|think)\b/g);
+    if (switches) return switches.at(-1) === "/think";
+  }
   return undefined;
 }
 

@@ -33,13 +33,28 @@ export class SlotPool<Slot> {
   /**
    * Takes a free slot, waiting for one when none is free.
    *
+   * @param signal aborts the wait.
+   * @param preference scores free slots; the highest score wins (ties: the most recently released). Used to send a
+   *   request to the sequence whose KV cache shares the longest prefix with its prompt. Defaults to none.
    * @returns the slot, or `undefined` when `maxWaiting` callers already wait (the caller answers "busy").
    * @throws the signal's reason when `signal` aborts before a slot is free.
    */
-  async acquire(signal?: AbortSignal): Promise<Slot | undefined> {
+  async acquire(signal?: AbortSignal, preference?: (slot: Slot) => number): Promise<Slot | undefined> {
     signal?.throwIfAborted();
-    const slot = this.#free.shift();
-    if (slot !== undefined) return slot;
+    if (this.#free.length > 0) {
+      let best = this.#free.length - 1;
+      if (preference) {
+        let bestScore = preference(this.#free[best]!);
+        for (let index = this.#free.length - 2; index >= 0; index--) {
+          const score = preference(this.#free[index]!);
+          if (score > bestScore) {
+            best = index;
+            bestScore = score;
+          }
+        }
+      }
+      return this.#free.splice(best, 1)[0];
+    }
     if (this.#waiting.length >= this.#maxWaiting) return undefined;
     return await new Promise<Slot>((resolve, reject) => {
       const waiter = {

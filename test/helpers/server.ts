@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import OpenAI from "openai";
 import { pino } from "pino";
 import { loadConfig, type ConfigInput } from "../../src/config/index.js";
@@ -13,20 +16,31 @@ export interface TestServer {
 
 /**
  * Starts the real server on 127.0.0.1 with a free port, one thread and the given models. Logs are silent unless
- * `MOESTRO_TEST_LOG` names a level.
+ * `MOESTRO_TEST_LOG` names a level. Unless `input` names a store (`home` or `databaseUrl`), the store is SQLite in a
+ * fresh temporary folder, removed on close. `options.now` is the server's clock; `options.apiKey` the client's key.
  */
-export async function startTestServer(input: ConfigInput): Promise<TestServer> {
+export async function startTestServer(input: ConfigInput, options: { now?: () => number; apiKey?: string } = {}): Promise<TestServer> {
+  const temporaryHome = input.home === undefined && input.databaseUrl === undefined ? mkdtempSync(path.join(os.tmpdir(), "moestro-test-")) : undefined;
   const config = loadConfig({
     flags: {
       ...input,
+      home: input.home ?? temporaryHome,
       server: { host: "127.0.0.1", port: 0, ...input.server },
       engine: { threads: 1, ...input.engine },
     },
   });
   const logger = pino({ level: process.env.MOESTRO_TEST_LOG ?? "silent" });
-  const server = await startServer(config, logger);
-  const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0 });
-  return { server, client, url: server.url, close: () => server.close() };
+  const server = await startServer(config, logger, { now: options.now });
+  const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: options.apiKey ?? "unused", maxRetries: 0 });
+  return {
+    server,
+    client,
+    url: server.url,
+    close: async () => {
+      await server.close();
+      if (temporaryHome !== undefined) rmSync(temporaryHome, { recursive: true, force: true });
+    },
+  };
 }
 
 /** Parses an SSE body into its `data:` payloads, in order (`[DONE]` kept as a string). */
@@ -65,7 +79,7 @@ export async function serveApp(deps: import("../../src/api/app.js").AppDeps): Pr
 }
 
 /** Loads a model for tests: one thread, small batch (the Qwen vocabulary makes the logits buffer large). */
-export async function loadTestBackend(options: { modelPath: string; parallel?: number; contextTokens?: number; id?: string; maxQueuedRequests?: number }) {
+export async function loadTestBackend(options: { modelPath: string; parallel?: number; contextTokens?: number; id?: string; maxQueuedRequests?: number; scriptedOutput?: import("../../src/engine/llama-backend.js").LlamaBackendOptions["scriptedOutput"] }) {
   const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
   const { createLlamaBackend } = await import("../../src/engine/llama-backend.js");
   const llama = await getLlama({ gpu: false, build: "never", maxThreads: 1, logLevel: LlamaLogLevel.error });

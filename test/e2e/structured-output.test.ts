@@ -1,0 +1,181 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Ajv } from "ajv";
+import OpenAI, { APIError } from "openai";
+import { zodResponseFormat } from "openai/helpers/zod";
+import { z } from "zod";
+import { hasTestModels, testModelPath } from "../helpers/models.js";
+import { postJson, startTestServer, type TestServer } from "../helpers/server.js";
+
+const eventSchema = {
+  type: "object",
+  properties: {
+    name: { type: "string", maxLength: 12 },
+    date: { type: "string", format: "date" },
+    participants: { type: "array", items: { type: "string", maxLength: 8 }, maxItems: 3 },
+  },
+  required: ["name", "date", "participants"],
+  additionalProperties: false,
+};
+
+describe.skipIf(!hasTestModels)("structured output, logprobs and embeddings", () => {
+  let test: TestServer;
+
+  beforeAll(async () => {
+    test = await startTestServer({
+      models: [{ path: testModelPath("tiny-qwen3moe.gguf") }, { path: testModelPath("tiny-qwen35moe.gguf") }],
+      engine: { contextTokens: 1024, batchSize: 64, parallel: 2 },
+    });
+  });
+  afterAll(async () => {
+    await test?.close();
+  });
+
+  it("C20: json_schema is enforced while decoding: 10 runs at temperature 1 parse and validate (Ajv)", async () => {
+    const validate = new Ajv({ strict: true, validateFormats: false }).compile(eventSchema);
+    for (let run = 0; run < 10; run++) {
+      const completion = await test.client.chat.completions.create({
+        model: "tiny-qwen3moe",
+        temperature: 1,
+        max_tokens: 200,
+        messages: [{ role: "user", content: "Ann and Bo go to a science fair on Friday. Extract the event." }],
+        response_format: { type: "json_schema", json_schema: { name: "event", strict: true, schema: eventSchema } },
+      });
+      const content = completion.choices[0]!.message.content!;
+      expect(content).not.toMatch(/<\/?think>/);
+      expect(validate(JSON.parse(content))).toBe(true);
+      expect(completion.choices[0]!.finish_reason).toBe("stop");
+    }
+  });
+
+  it("C20: a schema keyword the grammar cannot enforce is a 400 naming response_format, never a 200", async () => {
+    const schema = { ...eventSchema, properties: { ...eventSchema.properties, code: { type: "string", pattern: "^[A-Z]{3}$" } } };
+    const response = await postJson(`${test.url}/v1/chat/completions`, {
+      model: "tiny-qwen3moe",
+      messages: [{ role: "user", content: "Extract." }],
+      response_format: { type: "json_schema", json_schema: { name: "event", strict: true, schema } },
+    });
+    expect(response.status).toBe(400);
+    const { error } = (await response.json()) as { error: { param: string; message: string } };
+    expect(error.param).toBe("response_format");
+    expect(error.message).toContain("properties/code/pattern");
+  });
+
+  it("json_object gives a JSON object", async () => {
+    const completion = await test.client.chat.completions.create({
+      model: "tiny-qwen3moe",
+      temperature: 0,
+      max_tokens: 64,
+      messages: [{ role: "user", content: "Reply in JSON." }],
+      response_format: { type: "json_object" },
+    });
+    if (completion.choices[0]!.finish_reason === "stop") expect(typeof JSON.parse(completion.choices[0]!.message.content!)).toBe("object");
+    else expect(completion.choices[0]!.message.content!.trimStart().startsWith("{")).toBe(true);
+  });
+
+  it("the client's chat.completions.parse with a zod schema returns a parsed object", async () => {
+    const Answer = z.object({ colour: z.enum(["red", "green", "blue"]), ok: z.boolean() });
+    const completion = await test.client.chat.completions.parse({
+      model: "tiny-qwen3moe",
+      temperature: 1,
+      messages: [{ role: "user", content: "Pick a colour." }],
+      response_format: zodResponseFormat(Answer, "answer"),
+    });
+    const parsed = completion.choices[0]!.message.parsed!;
+    expect(["red", "green", "blue"]).toContain(parsed.colour);
+    expect(typeof parsed.ok).toBe("boolean");
+  });
+
+  it("Qwen3.5 with thinking on: the grammar applies after the thought, and the JSON lands whole in content", async () => {
+    const response = await postJson(`${test.url}/v1/chat/completions`, {
+      model: "tiny-qwen35moe",
+      temperature: 0,
+      max_tokens: 64,
+      enable_thinking: true,
+      thinking_budget: 4,
+      messages: [{ role: "user", content: "Pick a colour." }],
+      response_format: { type: "json_schema", json_schema: { name: "answer", schema: { type: "object", properties: { colour: { enum: ["red", "green"] }, ok: { type: "boolean" } }, required: ["colour", "ok"] } } },
+    });
+    const body = (await response.json()) as { choices: Array<{ message: { content: string; reasoning_content?: string } }> };
+    const message = body.choices[0]!.message;
+    expect(message.reasoning_content!.length).toBeGreaterThan(0);
+    expect(JSON.parse(message.content)).toMatchObject({ ok: expect.any(Boolean) });
+  });
+
+  it("C18: logprobs without top_logprobs: one entry per completion token, empty top_logprobs", async () => {
+    const completion = await test.client.chat.completions.create({ model: "tiny-qwen3moe", max_tokens: 5, logprobs: true, messages: [{ role: "user", content: "Hi!" }], ...({ enable_thinking: false } as {}) });
+    const entries = completion.choices[0]!.logprobs!.content!;
+    expect(entries).toHaveLength(completion.usage!.completion_tokens);
+    for (const entry of entries) {
+      expect(typeof entry.token).toBe("string");
+      expect(entry.logprob).toBeLessThanOrEqual(0);
+      expect(Number.isFinite(entry.logprob)).toBe(true);
+      expect(entry.bytes!.every((byte) => Number.isInteger(byte) && byte >= 0 && byte < 256)).toBe(true);
+      expect(entry.top_logprobs).toEqual([]);
+    }
+    expect(Buffer.from(entries.flatMap((entry) => entry.bytes!)).toString("utf8")).toBe(completion.choices[0]!.message.content);
+  });
+
+  it("C18: top_logprobs 2 gives two alternatives sorted by logprob; top_p 0.3 stays finite; absent logprobs is null", async () => {
+    for (const extra of [{}, { top_p: 0.3 }]) {
+      const completion = await test.client.chat.completions.create({ model: "tiny-qwen3moe", max_tokens: 5, logprobs: true, top_logprobs: 2, messages: [{ role: "user", content: "Hi!" }], ...extra, ...({ enable_thinking: false } as {}) });
+      for (const entry of completion.choices[0]!.logprobs!.content!) {
+        expect(entry.top_logprobs).toHaveLength(2);
+        expect(entry.top_logprobs[0]!.logprob).toBeGreaterThanOrEqual(entry.top_logprobs[1]!.logprob);
+        for (const alternative of entry.top_logprobs) expect(Number.isFinite(alternative.logprob)).toBe(true);
+      }
+    }
+    const plain = await test.client.chat.completions.create({ model: "tiny-qwen3moe", max_tokens: 2, messages: [{ role: "user", content: "Hi!" }] });
+    expect(plain.choices[0]!.logprobs).toBeNull();
+    const error = (await test.client.chat.completions.create({ model: "tiny-qwen3moe", max_tokens: 2, logprobs: true, top_logprobs: 21, messages: [{ role: "user", content: "Hi!" }] }).catch((caught: unknown) => caught)) as APIError;
+    expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(error.param).toBe("top_logprobs");
+  });
+
+  it("C18: logprobs stream with the content chunks", async () => {
+    const stream = await test.client.chat.completions.create({ model: "tiny-qwen3moe", max_tokens: 6, logprobs: true, top_logprobs: 1, stream: true, stream_options: { include_usage: true }, messages: [{ role: "user", content: "Hi!" }], ...({ enable_thinking: false } as {}) });
+    let entries = 0;
+    let completionTokens = 0;
+    for await (const chunk of stream) {
+      entries += chunk.choices[0]?.logprobs?.content?.length ?? 0;
+      if (chunk.usage) completionTokens = chunk.usage.completion_tokens;
+    }
+    expect(entries).toBe(completionTokens);
+  });
+
+  it("C32: embeddings accept a string, strings, token ids and token-id lists, in order, float or base64", async () => {
+    const dimensions = 64;
+    const tokenLists = await test.client.embeddings.create({ model: "tiny-qwen3moe", input: [[15339, 1917]], encoding_format: "base64" as "float" });
+    expect(tokenLists.usage.prompt_tokens).toBe(2);
+    const raw = (await (await postJson(`${test.url}/v1/embeddings`, { model: "tiny-qwen3moe", input: [[15339, 1917]], encoding_format: "base64" })).json()) as { data: Array<{ embedding: string; index: number }> };
+    expect(Buffer.from(raw.data[0]!.embedding, "base64").length).toBe(4 * dimensions);
+    const forms: Array<[string | string[] | number[], number]> = [["hello world", 1], [["a", "b", "c"], 3], [[15339, 1917], 1]];
+    for (const [input, count] of forms) {
+      const response = await test.client.embeddings.create({ model: "tiny-qwen3moe", input, encoding_format: "float" });
+      expect(response.data).toHaveLength(count);
+      response.data.forEach((item, index) => {
+        expect(item.index).toBe(index);
+        expect(item.embedding).toHaveLength(dimensions);
+      });
+    }
+    // The SDK asks for base64 by default and decodes it: the vectors must match the float ones.
+    const viaBase64 = await test.client.embeddings.create({ model: "tiny-qwen3moe", input: "hello world" });
+    const viaFloat = await test.client.embeddings.create({ model: "tiny-qwen3moe", input: "hello world", encoding_format: "float" });
+    expect(viaBase64.data[0]!.embedding).toEqual(viaFloat.data[0]!.embedding.map((value) => Math.fround(value)));
+  });
+
+  it("C32: empty input, an out-of-vocabulary id, an overlong input and unsupported dimensions are 400s", async () => {
+    const cases: unknown[] = [
+      { input: "" },
+      { input: [] },
+      { input: [[999999999]] },
+      { input: "word ".repeat(3000) },
+      { input: "hi", dimensions: 32 },
+    ];
+    for (const body of cases) {
+      const response = await postJson(`${test.url}/v1/embeddings`, { model: "tiny-qwen3moe", ...(body as object) });
+      expect(response.status).toBe(400);
+      const { error } = (await response.json()) as { error: { type: string; message: string } };
+      expect(error.type).toBe("invalid_request_error");
+    }
+  });
+});
