@@ -1,11 +1,12 @@
 import { describe, expect, it } from "vitest";
+import type { Token } from "node-llama-cpp";
 import { createRandom, sampleToken } from "./sampling.js";
 
-const distribution = new Map([
-  [10, 0.5],
-  [11, 0.3],
-  [12, 0.15],
-  [13, 0.05],
+const distribution = new Map<Token, number>([
+  [10 as Token, 0.5],
+  [11 as Token, 0.3],
+  [12 as Token, 0.15],
+  [13 as Token, 0.05],
 ]);
 
 function frequencies(options: Parameters<typeof sampleToken>[1], draws = 4000): Map<number, number> {
