@@ -1,0 +1,311 @@
+import type { Logger } from "pino";
+import { MoestroError } from "../errors/index.js";
+import type { ModelBackend } from "../spec/index.js";
+
+/** A model the scheduler can serve: configured with `--model`, or pulled into the store. */
+export interface ModelEntry {
+  /** The id clients send as `model`. */
+  id: string;
+  /** Other names that reach it (config aliases, such as `qwen3:30b-a3b`). */
+  aliases?: readonly string[];
+  /** Path of the GGUF file (the first part of a split model). */
+  path: string;
+  /** Where it comes from. */
+  source: "config" | "store";
+  /** Whether it thinks by default (models[].thinking). */
+  thinking?: boolean;
+}
+
+/** A loaded model as `ps` shows it. */
+export interface LoadedModelInfo {
+  id: string;
+  /** The scheduler's memory estimate for it (weights, KV cache, compute buffers), bytes. */
+  memoryBytes: number;
+  /** Requests holding it now. */
+  activeRequests: number;
+  /** Sequences generating now. */
+  sequencesInUse: number;
+  /** When it unloads if it stays idle, epoch ms; `null` while in use or when kept forever. */
+  expiresAtMs: number | null;
+  /** When it was loaded, epoch ms. */
+  loadedAtMs: number;
+}
+
+/** A held model: the backend stays loaded until `release`. */
+export interface ModelLease {
+  readonly backend: ModelBackend;
+  /** Lets the model go; its keep-alive starts when no request holds it. Idempotent. */
+  release(): void;
+}
+
+/** What the scheduler needs from the outside: all hardware, files and time come through here (tests swap them). */
+export interface ModelSchedulerDeps {
+  /** Loads a model. */
+  loadModel(entry: ModelEntry): Promise<ModelBackend>;
+  /** Estimates the memory a model needs once loaded, bytes (node-llama-cpp's GgufInsights for the configured context). */
+  estimateMemoryBytes(entry: ModelEntry): Promise<number>;
+  /** The models that exist now (config plus the store, read again on each call so that a pull is seen). */
+  listEntries(): Promise<ModelEntry[]>;
+  /** The memory budget, bytes: loads that would go over it evict idle models first, and are refused if still over. */
+  maxMemoryBytes: number;
+  /** How long an idle model stays loaded, ms; negative keeps it forever; 0 unloads it after each request. Defaults to 5 minutes. */
+  defaultKeepAliveMs?: number;
+  logger: Logger;
+  /** Clock, epoch ms. Defaults to `Date.now`. */
+  now?: () => number;
+  /** Timer functions. Default to the global ones. */
+  setTimer?: (callback: () => void, delayMs: number) => unknown;
+  clearTimer?: (timer: unknown) => void;
+}
+
+interface LoadedModel {
+  entry: ModelEntry;
+  backend: ModelBackend;
+  memoryBytes: number;
+  refCount: number;
+  keepAliveMs: number;
+  expiresAtMs: number | null;
+  timer: unknown;
+  loadedAtMs: number;
+}
+
+/** Default keep-alive: 5 minutes, as Ollama's. */
+export const defaultKeepAliveMs = 5 * 60 * 1000;
+
+/**
+ * Decides which models are loaded, after Ollama's scheduler (`server/sched.go`): a model loads on first use (one load
+ * at a time), is held by each request that uses it (a reference count), and unloads when it has been idle for its
+ * keep-alive. A load that would go over the memory budget first evicts idle models (those expiring soonest first);
+ * when busy models are in the way it waits for them to finish; when the model cannot fit even alone it is refused with
+ * the memory needed and available, and nothing is loaded. Requests that differ only in sampling options never reload
+ * a model (case C25).
+ */
+export class ModelScheduler {
+  readonly #deps: ModelSchedulerDeps;
+  readonly #loaded = new Map<string, LoadedModel>();
+  readonly #loading = new Map<string, Promise<LoadedModel>>();
+  #loadQueue: Promise<unknown> = Promise.resolve();
+  #releaseWaiters: Array<() => void> = [];
+  #loads = 0;
+  #disposed = false;
+
+  constructor(deps: ModelSchedulerDeps) {
+    this.#deps = deps;
+  }
+
+  /** Loads since start (a reload counts), for metrics and tests. */
+  get loadCount(): number {
+    return this.#loads;
+  }
+
+  /** Every model that can be served, with its aliases. */
+  async listEntries(): Promise<ModelEntry[]> {
+    return await this.#deps.listEntries();
+  }
+
+  /** The loaded models. */
+  listLoaded(): LoadedModelInfo[] {
+    return [...this.#loaded.values()].map((model) => ({
+      id: model.entry.id,
+      memoryBytes: model.memoryBytes,
+      activeRequests: model.refCount,
+      sequencesInUse: model.backend.stats().sequencesInUse,
+      expiresAtMs: model.refCount > 0 ? null : model.expiresAtMs,
+      loadedAtMs: model.loadedAtMs,
+    }));
+  }
+
+  /** The loaded backends (for metrics). */
+  loadedBackends(): ModelBackend[] {
+    return [...this.#loaded.values()].map((model) => model.backend);
+  }
+
+  /**
+   * Holds a model for one request, loading it first when needed (a request for a model that is loading waits for it).
+   *
+   * @param options.keepAliveMs this request's keep-alive (Ollama's `keep_alive`); it replaces the model's. Defaults to
+   *   the model's current one, or the default for a new load.
+   * @throws {MoestroError} `model_not_found` (404) for an unknown id; `insufficient_memory` (503) when the model cannot
+   *   fit the budget; the error of a failed load, with its reason; the signal's reason when aborted while waiting.
+   */
+  async acquire(id: string, options: { signal?: AbortSignal; keepAliveMs?: number } = {}): Promise<ModelLease> {
+    if (this.#disposed) throw new MoestroError("server_unavailable", "The server is shutting down.", { retryAfterSeconds: 1 });
+    const entry = await this.#findEntry(id);
+    let model = this.#loaded.get(entry.id);
+    if (model === undefined) {
+      let loading = this.#loading.get(entry.id);
+      if (loading === undefined) {
+        loading = this.#enqueueLoad(entry, options.signal, options.keepAliveMs);
+        this.#loading.set(entry.id, loading);
+        void loading.finally(() => this.#loading.delete(entry.id)).catch(() => undefined);
+      }
+      model = await loading;
+    }
+    this.#hold(model, options.keepAliveMs);
+    let released = false;
+    return {
+      backend: model.backend,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.#release(model);
+      },
+    };
+  }
+
+  /**
+   * Loads a model and keeps it for `keepAliveMs` (without a request), as `POST /v1/moestro/models/load` asks.
+   *
+   * @throws as {@link acquire}.
+   */
+  async load(id: string, options: { signal?: AbortSignal; keepAliveMs?: number } = {}): Promise<LoadedModelInfo> {
+    const lease = await this.acquire(id, options);
+    lease.release();
+    return this.listLoaded().find((model) => model.id === lease.backend.info.id)!;
+  }
+
+  /**
+   * Unloads a model now if no request holds it, or as soon as the last one ends.
+   *
+   * @returns whether it was loaded.
+   */
+  async unload(id: string): Promise<boolean> {
+    const entry = await this.#findEntry(id);
+    const model = this.#loaded.get(entry.id);
+    if (model === undefined) return false;
+    model.keepAliveMs = 0;
+    if (model.refCount === 0) await this.#evict(model, "unloaded on request");
+    return true;
+  }
+
+  /** Unloads every model; later calls to acquire fail. */
+  async dispose(): Promise<void> {
+    this.#disposed = true;
+    await Promise.allSettled([...this.#loading.values()]);
+    await Promise.all([...this.#loaded.values()].map((model) => this.#evict(model, "shutdown")));
+  }
+
+  async #findEntry(id: string): Promise<ModelEntry> {
+    const entries = await this.#deps.listEntries();
+    const entry = entries.find((candidate) => candidate.id === id) ?? entries.find((candidate) => candidate.aliases?.includes(id));
+    if (entry === undefined) {
+      const known = entries.map((candidate) => `'${candidate.id}'`).join(", ");
+      throw new MoestroError("model_not_found", `The model '${id}' does not exist. Models served here: ${known || "none"} (pull one with moestro pull).`, { param: "model" });
+    }
+    return entry;
+  }
+
+  /** Loads one model at a time, in arrival order. */
+  #enqueueLoad(entry: ModelEntry, signal: AbortSignal | undefined, keepAliveMs: number | undefined): Promise<LoadedModel> {
+    const run = this.#loadQueue.then(() => this.#load(entry, signal, keepAliveMs));
+    this.#loadQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  async #load(entry: ModelEntry, signal: AbortSignal | undefined, keepAliveMs: number | undefined): Promise<LoadedModel> {
+    const existing = this.#loaded.get(entry.id);
+    if (existing) return existing;
+    const memoryBytes = await this.#deps.estimateMemoryBytes(entry);
+    const budget = this.#deps.maxMemoryBytes;
+    if (memoryBytes > budget) {
+      throw new MoestroError(
+        "insufficient_memory",
+        `The model '${entry.id}' needs about ${formatBytes(memoryBytes)} of memory, but the budget is ${formatBytes(budget)} (--max-memory). Use a smaller quantization or context, or raise the budget.`,
+        { param: "model" },
+      );
+    }
+    // Make room: idle models first, those expiring soonest first; then wait for busy ones to finish.
+    while (this.#usedBytes() + memoryBytes > budget) {
+      const idle = [...this.#loaded.values()].filter((model) => model.refCount === 0).sort((a, b) => (a.expiresAtMs ?? Infinity) - (b.expiresAtMs ?? Infinity));
+      if (idle.length > 0) {
+        await this.#evict(idle[0]!, `evicted to make room for '${entry.id}'`);
+        continue;
+      }
+      this.#deps.logger.info({ model: entry.id, neededBytes: memoryBytes, usedBytes: this.#usedBytes(), budgetBytes: budget }, "waiting for busy models to finish before loading");
+      await this.#waitForRelease(signal);
+    }
+    const startedAt = performance.now();
+    const backend = await this.#deps.loadModel(entry);
+    this.#loads++;
+    const model: LoadedModel = {
+      entry,
+      backend,
+      memoryBytes,
+      refCount: 0,
+      keepAliveMs: keepAliveMs ?? this.#deps.defaultKeepAliveMs ?? defaultKeepAliveMs,
+      expiresAtMs: null,
+      timer: undefined,
+      loadedAtMs: this.#now(),
+    };
+    this.#loaded.set(entry.id, model);
+    this.#deps.logger.info({ model: entry.id, memoryBytes, loadMs: Math.round(performance.now() - startedAt) }, "model loaded");
+    return model;
+  }
+
+  #hold(model: LoadedModel, keepAliveMs: number | undefined): void {
+    model.refCount++;
+    if (keepAliveMs !== undefined) model.keepAliveMs = keepAliveMs;
+    if (model.timer !== undefined) (this.#deps.clearTimer ?? clearTimeout)(model.timer as ReturnType<typeof setTimeout>);
+    model.timer = undefined;
+    model.expiresAtMs = null;
+  }
+
+  #release(model: LoadedModel): void {
+    model.refCount--;
+    if (model.refCount > 0) return;
+    const waiters = this.#releaseWaiters;
+    this.#releaseWaiters = [];
+    for (const wake of waiters) wake();
+    if (model.keepAliveMs < 0) return;
+    if (model.keepAliveMs === 0) {
+      void this.#evict(model, "keep_alive 0");
+      return;
+    }
+    model.expiresAtMs = this.#now() + model.keepAliveMs;
+    model.timer = (this.#deps.setTimer ?? setTimeout)(() => {
+      if (model.refCount === 0 && this.#loaded.get(model.entry.id) === model) void this.#evict(model, "keep-alive expired");
+    }, model.keepAliveMs);
+  }
+
+  async #evict(model: LoadedModel, reason: string): Promise<void> {
+    if (this.#loaded.get(model.entry.id) !== model) return;
+    this.#loaded.delete(model.entry.id);
+    if (model.timer !== undefined) (this.#deps.clearTimer ?? clearTimeout)(model.timer as ReturnType<typeof setTimeout>);
+    this.#deps.logger.info({ model: model.entry.id, reason }, "model unloaded");
+    await model.backend.dispose();
+  }
+
+  #waitForRelease(signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      signal?.throwIfAborted();
+      const onAbort = () => reject(signal?.reason);
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#releaseWaiters.push(() => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      });
+    });
+  }
+
+  #usedBytes(): number {
+    let total = 0;
+    for (const model of this.#loaded.values()) total += model.memoryBytes;
+    return total;
+  }
+
+  #now(): number {
+    return (this.#deps.now ?? Date.now)();
+  }
+}
+
+/** Bytes as a short human figure (`1.5 GiB`). */
+export function formatBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(value < 10 && unit > 0 ? 1 : 0)} ${units[unit]}`;
+}
