@@ -6,6 +6,7 @@ import { createApp } from "./api/app.js";
 import type { Config } from "./config/index.js";
 import { createLlamaBackend } from "./engine/llama-backend.js";
 import { createStaticModelRegistry, type ModelRegistry } from "./engine/model-registry.js";
+import { createStudio, type Studio } from "./studio.js";
 import type { ModelBackend } from "./spec/index.js";
 
 /** A running moestro server. */
@@ -39,15 +40,32 @@ export async function createLlama(config: Config, logger: Logger): Promise<Llama
 }
 
 /**
- * Loads every model of `config.models` and serves the API on `config.server.host:port`. Resolves once the server
- * accepts requests (every model is loaded by then).
+ * Opens the store (API keys and the usage ledger: SQLite in `config.home`, or `config.databaseUrl`), loads every model
+ * of `config.models` and serves the API on `config.server.host:port`. Resolves once the server accepts requests (every
+ * model is loaded by then). Key checks, rate limits and budgets are on when `config.adminKey` is set; the ledger
+ * records every model request either way.
  *
- * @throws when a model cannot be loaded, or the port cannot be bound (the models are freed first).
+ * `options.llama` reuses a llama.cpp binding; `options.now` is the clock (epoch ms) for usage times, key expiry,
+ * budgets and price effective dates, `Date.now` by default.
+ *
+ * @throws when the store, the rate-limit store or a model cannot be opened, or the port cannot be bound (whatever was
+ *   opened is closed first).
  * @example
  * const server = await startServer(loadConfig({flags: {models: [{path: "model.gguf"}], server: {port: 0}}}), pino());
  * console.log(server.url);
  */
-export async function startServer(config: Config, logger: Logger, options: { llama?: Llama } = {}): Promise<RunningServer> {
+export async function startServer(config: Config, logger: Logger, options: { llama?: Llama; now?: () => number } = {}): Promise<RunningServer> {
+  const studio = await createStudio(config, { logger, now: options.now });
+  logger.info({ store: studio.store.location, keyChecks: studio.accessControl !== undefined, rateLimitStore: config.limits.store }, "store open");
+  try {
+    return await startWithStudio(config, logger, options, studio);
+  } catch (error) {
+    await studio.dispose();
+    throw error;
+  }
+}
+
+async function startWithStudio(config: Config, logger: Logger, options: { llama?: Llama; now?: () => number }, studio: Studio): Promise<RunningServer> {
   const llama = options.llama ?? (await createLlama(config, logger));
   const backends: ModelBackend[] = [];
   try {
@@ -62,6 +80,7 @@ export async function startServer(config: Config, logger: Logger, options: { lla
         contextTokens: config.engine.contextTokens,
         batchSize: config.engine.batchSize,
         maxQueuedRequests: config.engine.maxQueuedRequests,
+        thinkingByDefault: entry.thinking ?? config.engine.thinking,
         logger,
       });
       backends.push(backend);
@@ -75,7 +94,15 @@ export async function startServer(config: Config, logger: Logger, options: { lla
     throw error;
   }
   const models = createStaticModelRegistry(backends);
-  const app = createApp({ models, logger, bodyLimitBytes: config.server.bodyLimitBytes });
+  const app = createApp({
+    models,
+    logger,
+    now: options.now,
+    bodyLimitBytes: config.server.bodyLimitBytes,
+    usageSinks: studio.usageSinks,
+    accessControl: studio.accessControl,
+    admin: studio.admin,
+  });
 
   let server: ServerType;
   const address = await new Promise<AddressInfo>((resolve, reject) => {
@@ -97,6 +124,7 @@ export async function startServer(config: Config, logger: Logger, options: { lla
           (server as { closeAllConnections?: () => void }).closeAllConnections?.();
         });
         await models.dispose();
+        await studio.dispose();
       })()),
   };
 }

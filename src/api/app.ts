@@ -50,7 +50,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   // After the body limit: key checks may read the body (the model of a key limited to some models).
   if (deps.accessControl !== undefined) app.use("*", createAccessControl(deps.accessControl));
 
-  app.get("/health", (c) => c.json({ status: "ok", models: deps.models.list().map((model) => model.info.id) }));
+  app.get("/health", (c) => c.json({ status: "ok", loaded: deps.models.listLoaded().map((model) => model.id) }));
   const validator = new SchemaValidator();
   app.post("/v1/chat/completions", createChatCompletionsHandler(deps, validator));
   app.post("/v1/embeddings", createEmbeddingsHandler(deps));

@@ -8,16 +8,44 @@ export type ChoicePart = StreamPart & { index: number };
  * the parts of all `n` choices, one after another. Choice `i` uses seed `seed + i` when a seed is given, so that `n`
  * sampled choices differ while a seeded request stays reproducible.
  *
- * The iterator frees every sequence it holds when it ends or is closed early.
+ * The iterator frees every sequence it holds when it ends or is closed early, and then calls `onEnd` (which releases the
+ * model). When this function throws, `onEnd` has been called.
  *
  * @throws what `backend.generate` throws for the first choice.
  */
-export async function startChoices(backend: ModelBackend, request: GenerateRequest, n: number): Promise<AsyncGenerator<ChoicePart, void, undefined>> {
-  const first = await backend.generate(request);
-  return runChoices(backend, request, n, first);
+export async function startChoices(backend: ModelBackend, request: GenerateRequest, n: number, onEnd: () => void): Promise<AsyncGenerator<ChoicePart, void, undefined>> {
+  let first: GenerationStream;
+  try {
+    first = await backend.generate(request);
+  } catch (error) {
+    onEnd();
+    throw error;
+  }
+  const generator = runChoices(backend, request, n, first, onEnd);
+  // A generator that never started skips its finally; closing it before the first step must still free the sequence and the model.
+  let started = false;
+  const guarded: AsyncGenerator<ChoicePart, void, undefined> = {
+    next: (...args) => {
+      started = true;
+      return generator.next(...args);
+    },
+    return: async (value) => {
+      if (!started) {
+        started = true;
+        await first.close();
+        onEnd();
+      }
+      return await generator.return(value);
+    },
+    throw: (error) => generator.throw(error),
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+  return guarded;
 }
 
-async function* runChoices(backend: ModelBackend, request: GenerateRequest, n: number, first: GenerationStream): AsyncGenerator<ChoicePart, void, undefined> {
+async function* runChoices(backend: ModelBackend, request: GenerateRequest, n: number, first: GenerationStream, onEnd: () => void): AsyncGenerator<ChoicePart, void, undefined> {
   let current: GenerationStream | undefined = first;
   try {
     for (let index = 0; index < n; index++) {
@@ -30,6 +58,7 @@ async function* runChoices(backend: ModelBackend, request: GenerateRequest, n: n
     }
   } finally {
     await current?.close();
+    onEnd();
   }
 }
 

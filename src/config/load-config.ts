@@ -1,3 +1,6 @@
+import { existsSync, readFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { z } from "zod";
 import { MoestroError } from "../errors/index.js";
 import { availableCores, configSchema, type Config } from "./schema.js";
@@ -8,18 +11,48 @@ export interface LoadConfigOptions {
   flags?: Record<string, unknown>;
   /** The environment to read `MOESTRO_*` variables from. Defaults to `{}` (read nothing); the CLI passes `process.env`. */
   env?: Record<string, string | undefined>;
+  /**
+   * A JSON config file, shaped like the config. Defaults to `MOESTRO_CONFIG` from `env`, else `<home>/config.json` when
+   * it exists (home: `MOESTRO_HOME` or `~/.moestro`). A file that is named but missing is an error.
+   */
+  configFile?: string;
 }
 
+/** Where an effective value came from. */
+export type ConfigSource = "flag" | "env" | "file" | "default";
+
+/** The effective configuration with the source of each leaf value (by dotted path) and the file read, if any. */
+export interface LoadedConfig {
+  config: Config;
+  sources: Record<string, ConfigSource>;
+  file: string | undefined;
+}
+
+/** Environment variables read besides the mechanical `MOESTRO_*` names: Hugging Face's own. */
+const envAliases: Record<string, string[]> = { HF_ENDPOINT: ["hub", "endpoint"], HF_TOKEN: ["hub", "token"] };
+
 /**
- * Builds the effective configuration: flags over environment variables over defaults. Returns a deep-frozen object.
- * `engine.threads` defaults to the available cores and is capped at them, because more threads than cores collapses
- * llama.cpp's decode (../shared/ENGINE-NOTES.md: 0.7 tokens/s with 4 threads on 2 cores).
+ * Builds the effective configuration: flags over environment variables over the config file over defaults. Returns a
+ * deep-frozen object. Environment names are derived mechanically: `MOESTRO_` + the upper-case path with `__` between
+ * levels (`engine.maxQueuedRequests` → `MOESTRO_ENGINE__MAX_QUEUED_REQUESTS`); lists are comma-separated; `HF_ENDPOINT`
+ * and `HF_TOKEN` are read too. `engine.threads` defaults to the available cores and is capped at them, because more
+ * threads than cores collapses llama.cpp's decode (../shared/ENGINE-NOTES.md: 0.7 tokens/s with 4 threads on 2 cores).
  *
- * @throws {MoestroError} `invalid_request` naming the offending key when a value is invalid.
+ * @throws {MoestroError} `invalid_request` naming the offending key when a value is invalid, or when the config file
+ *   cannot be read or parsed.
  */
 export function loadConfig(options: LoadConfigOptions = {}): Config {
-  const fromEnv = readEnv(options.env ?? {});
-  const merged = deepMerge(fromEnv, options.flags ?? {});
+  return loadConfigWithSources(options).config;
+}
+
+/** Like {@link loadConfig}, and says where each value came from (for `moestro config show`). */
+export function loadConfigWithSources(options: LoadConfigOptions = {}): LoadedConfig {
+  const env = options.env ?? {};
+  const flags = pruneUndefined(options.flags ?? {});
+  const fromEnv = readEnv(env);
+  const file = options.configFile ?? (env.MOESTRO_CONFIG || undefined) ?? defaultConfigFile(flags, fromEnv);
+  const fromFile = file === undefined ? {} : readConfigFile(file, options.configFile !== undefined || Boolean(env.MOESTRO_CONFIG));
+  const merged = deepMerge(deepMerge(fromFile, fromEnv), flags);
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -29,7 +62,13 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const config = parsed.data;
   const cores = availableCores();
   config.engine.threads = Math.min(config.engine.threads ?? cores, cores);
-  return deepFreeze(config);
+
+  const sources: Record<string, ConfigSource> = {};
+  for (const [leafPath] of schemaLeaves(configSchema, [])) {
+    const key = leafPath.join(".");
+    sources[key] = hasPath(flags, leafPath) ? "flag" : hasPath(fromEnv, leafPath) ? "env" : hasPath(fromFile, leafPath) ? "file" : "default";
+  }
+  return { config: deepFreeze(config), sources, file: file !== undefined && existsSync(file) ? file : undefined };
 }
 
 /** The environment variable that sets a config path: `["engine", "threads"]` → `MOESTRO_ENGINE__THREADS`. */
@@ -37,13 +76,45 @@ export function envNameFor(path: readonly string[]): string {
   return "MOESTRO_" + path.map((part) => part.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toUpperCase()).join("__");
 }
 
-/** Reads every `MOESTRO_*` variable that names a scalar leaf of the schema, converting it to the leaf's type. */
+/** Every leaf of the config schema with its path (lists and records are leaves). */
+export function configLeafPaths(): string[][] {
+  return schemaLeaves(configSchema, []).map(([leafPath]) => leafPath);
+}
+
+function defaultConfigFile(flags: Record<string, unknown>, fromEnv: Record<string, unknown>): string | undefined {
+  const home = (flags.home as string | undefined) ?? (fromEnv.home as string | undefined) ?? path.join(os.homedir(), ".moestro");
+  const candidate = path.join(path.resolve(home), "config.json");
+  return existsSync(candidate) ? candidate : undefined;
+}
+
+function readConfigFile(file: string, required: boolean): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    if (!required) return {};
+    throw new MoestroError("invalid_request", `Cannot read the config file ${file}: ${(error as Error).message}`, { param: "config", cause: error });
+  }
+  try {
+    const value = JSON.parse(text) as unknown;
+    if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error("the top level must be an object");
+    return value as Record<string, unknown>;
+  } catch (error) {
+    throw new MoestroError("invalid_request", `The config file ${file} is not valid JSON: ${(error as Error).message}`, { param: "config", cause: error });
+  }
+}
+
+/** Reads every `MOESTRO_*` variable that names a leaf of the schema, converting it to the leaf's type. */
 function readEnv(env: Record<string, string | undefined>): Record<string, unknown> {
   const result: Record<string, unknown> = {};
-  for (const [path, leaf] of schemaLeaves(configSchema, [])) {
-    const raw = env[envNameFor(path)];
+  for (const [leafPath, leaf] of schemaLeaves(configSchema, [])) {
+    const raw = env[envNameFor(leafPath)];
     if (raw === undefined || raw === "") continue;
-    setPath(result, path, convertEnvValue(raw, leaf));
+    setPath(result, leafPath, convertEnvValue(raw, leaf));
+  }
+  for (const [name, leafPath] of Object.entries(envAliases)) {
+    const raw = env[name];
+    if (raw !== undefined && raw !== "" && !hasPath(result, leafPath)) setPath(result, leafPath, raw);
   }
   return result;
 }
@@ -56,32 +127,57 @@ function unwrap(schema: z.ZodTypeAny): z.ZodTypeAny {
   return current;
 }
 
-function schemaLeaves(schema: z.ZodTypeAny, path: string[]): Array<[string[], z.ZodTypeAny]> {
+function schemaLeaves(schema: z.ZodTypeAny, leafPath: string[]): Array<[string[], z.ZodTypeAny]> {
   const inner = unwrap(schema);
   if (inner instanceof z.ZodObject) {
-    return Object.entries(inner.shape as Record<string, z.ZodTypeAny>).flatMap(([key, value]) => schemaLeaves(value, [...path, key]));
+    return Object.entries(inner.shape as Record<string, z.ZodTypeAny>).flatMap(([key, value]) => schemaLeaves(value, [...leafPath, key]));
   }
-  if (inner instanceof z.ZodArray) return [];
-  return [[path, inner]];
+  return [[leafPath, inner]];
 }
 
 function convertEnvValue(raw: string, leaf: z.ZodTypeAny): unknown {
   if (leaf instanceof z.ZodNumber) return Number(raw);
   if (leaf instanceof z.ZodBoolean) return raw === "1" || raw.toLowerCase() === "true";
+  if (leaf instanceof z.ZodArray) {
+    if (raw.trim().startsWith("[")) return JSON.parse(raw) as unknown;
+    return raw.split(",").map((item) => item.trim()).filter((item) => item.length > 0);
+  }
+  if (leaf instanceof z.ZodRecord) return JSON.parse(raw) as unknown;
   return raw;
 }
 
-function setPath(target: Record<string, unknown>, path: readonly string[], value: unknown): void {
+function setPath(target: Record<string, unknown>, leafPath: readonly string[], value: unknown): void {
   let node = target;
-  for (const key of path.slice(0, -1)) {
+  for (const key of leafPath.slice(0, -1)) {
     node[key] ??= {};
     node = node[key] as Record<string, unknown>;
   }
-  node[path.at(-1)!] = value;
+  node[leafPath.at(-1)!] = value;
+}
+
+function hasPath(source: Record<string, unknown>, leafPath: readonly string[]): boolean {
+  let node: unknown = source;
+  for (const key of leafPath) {
+    if (!isPlainObject(node) || !(key in node) || node[key] === undefined) return false;
+    node = node[key];
+  }
+  return true;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function pruneUndefined(value: Record<string, unknown>): Record<string, unknown> {
+  const result: Record<string, unknown> = {};
+  for (const [key, child] of Object.entries(value)) {
+    if (child === undefined) continue;
+    if (isPlainObject(child)) {
+      const pruned = pruneUndefined(child);
+      if (Object.keys(pruned).length > 0) result[key] = pruned;
+    } else result[key] = child;
+  }
+  return result;
 }
 
 function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {

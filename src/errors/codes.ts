@@ -41,6 +41,12 @@ export const errorCodes = {
   rate_limit_exceeded: { status: 429, type: "rate_limit_error" },
   /** The key's budget for the current day or month is spent; not retryable before the period ends (OpenAI's code). */
   insufficient_quota: { status: 429, type: "insufficient_quota" },
+  /** The model hub (Hugging Face or `HF_ENDPOINT`) cannot be reached, or failed. */
+  hub_unreachable: { status: 502, type: "server_error" },
+  /** A downloaded file does not match the size or SHA-256 the hub published; it is not kept. */
+  checksum_mismatch: { status: 502, type: "server_error" },
+  /** A model cannot be loaded within the memory budget; the message names the memory needed and available. */
+  insufficient_memory: { status: 503, type: "server_error" },
   /** The request queue for a model is full; retry after `Retry-After` seconds. */
   server_busy: { status: 503, type: "server_error" },
   /** The server is starting or stopping. */

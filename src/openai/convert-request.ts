@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import { MoestroError } from "../errors/index.js";
+import { parseDurationMs } from "../util/duration.js";
 import type { ChatMessage, GenerateRequest, SamplingOptions, ToolChoice } from "../spec/index.js";
 import {
   chatCompletionRequestSchema,
@@ -208,4 +209,22 @@ function contentText(message: ChatMessageInput, index: number): string {
 
 function unsupported(param: string, message: string): never {
   throw new MoestroError("unsupported_parameter", message, { param });
+}
+
+/**
+ * Converts Ollama's `keep_alive` to ms: a number is seconds, a string is a duration (`"5m"`, `"1h30m"`, `"90s"`) or a
+ * number of seconds; negative means forever (returned as -1), 0 unloads after the request.
+ *
+ * @returns `undefined` when absent.
+ * @throws {MoestroError} `invalid_request` (400) naming `keep_alive` when it cannot be read.
+ */
+export function parseKeepAliveMs(value: number | string | null | undefined): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  const seconds = typeof value === "number" ? value : /^-?\d+(\.\d+)?$/.test(value.trim()) ? Number(value) : undefined;
+  if (seconds !== undefined) return seconds < 0 ? -1 : Math.round(seconds * 1000);
+  const text = String(value).trim();
+  const negative = text.startsWith("-");
+  const ms = parseDurationMs(negative ? text.slice(1) : text);
+  if (ms === undefined) throw new MoestroError("invalid_request", `Invalid 'keep_alive': '${text}' is neither seconds nor a duration such as 5m or 1h.`, { param: "keep_alive" });
+  return negative ? -1 : ms;
 }

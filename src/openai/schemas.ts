@@ -96,6 +96,8 @@ const samplingFields = {
   presence_penalty: nullishNumber(z.number().min(-2).max(2)),
   frequency_penalty: nullishNumber(z.number().min(-2).max(2)),
   user: z.string().nullish(),
+  /** Ollama's keep-alive: seconds as a number, or a duration (`"5m"`, `"1h"`); negative keeps the model loaded, 0 unloads it after the request. */
+  keep_alive: z.union([z.number(), z.string()]).nullish(),
 };
 
 /** The body of `POST /v1/chat/completions`. */
@@ -148,6 +150,7 @@ export const embeddingRequestSchema = z.object({
   encoding_format: z.enum(["float", "base64"]).nullish(),
   dimensions: z.number().int().min(1).nullish(),
   user: z.string().nullish(),
+  keep_alive: z.union([z.number(), z.string()]).nullish(),
 });
 
 /** A parsed embeddings request. */

@@ -26,13 +26,14 @@ export const adminPathPrefix = "/v1/moestro";
  * The middleware that turns key checks on. Every route except `GET /health` (and CORS preflights, which never carry
  * credentials) needs `Authorization: Bearer <key>` or `x-api-key: <key>`. In order:
  *
- * 1. Authenticate: the admin key (compared in constant time), else an API key from the store. 401 `missing_api_key`,
- *    `invalid_api_key`, `api_key_revoked` or `api_key_expired` otherwise.
- * 2. Authorise: admin endpoints (`/v1/moestro/*`) need the admin key (403 `permission_denied`); a key limited to some
+ * 1. Authenticate: the admin key (compared in constant time; no limits), else an API key from the store. 401
+ *    `missing_api_key`, `invalid_api_key`, `api_key_revoked` or `api_key_expired` otherwise.
+ * 2. Rate limits: the `x-ratelimit-*` headers are set here, before the route runs, so every response to a key with
+ *    limits carries them, streams and errors included; 429 `rate_limit_exceeded` with `Retry-After` when a limit is
+ *    used up.
+ * 3. Authorise: admin endpoints (`/v1/moestro/*`) need the admin key (403 `permission_denied`); a key limited to some
  *    models gets 403 `model_not_allowed` for the others (the `model` of a POST body, the id of `GET /v1/models/{id}`),
  *    and `GET /v1/models` lists only its models.
- * 3. Rate limits: the `x-ratelimit-*` headers are set here, before the route runs, so every response carries them,
- *    streams and errors included; 429 `rate_limit_exceeded` with `Retry-After` when a limit is used up.
  * 4. Budget: a POST that would start over the key's budget gets 429 `insufficient_quota`.
  *
  * The key's id is set as the `keyId` variable (`admin` for the admin key), which the usage meter records.
@@ -57,16 +58,16 @@ export function createAccessControl(deps: AccessControlDeps): MiddlewareHandler<
     const key = await deps.keys.authenticate(secret);
     c.set("keyId", key.id);
     const path = c.req.path;
-    if (path === adminPathPrefix || path.startsWith(adminPathPrefix + "/")) {
-      throw new MoestroError("permission_denied", "Only the admin key may call the admin endpoints under /v1/moestro/.");
-    }
-
     const isModelRequest = c.req.method === "POST";
-    if (key.models !== undefined) await checkModelScope(c, key, key.models);
 
+    // Limits first, so that every answer to the key (403s included) carries its x-ratelimit headers.
     const decision = await deps.rateLimiter.check(key, { checkTokens: isModelRequest });
     setRateLimitHeaders(c, decision);
     if (decision.rejection !== undefined) throw decision.rejection;
+    if (path === adminPathPrefix || path.startsWith(adminPathPrefix + "/")) {
+      throw new MoestroError("permission_denied", "Only the admin key may call the admin endpoints under /v1/moestro/.");
+    }
+    if (key.models !== undefined) await checkModelScope(c, key, key.models);
     if (isModelRequest) await deps.budgets.check(key);
 
     await next();
@@ -85,8 +86,8 @@ function readCredential(c: Context<AppEnv>): string | undefined {
 
 async function checkModelScope(c: Context<AppEnv>, key: ApiKey, models: readonly string[]): Promise<void> {
   let model: string | undefined;
-  if (c.req.method === "POST") {
-    // Cached by hono: the route reads the same text again. A body that is not JSON is left for the route to reject.
+  if (c.req.method === "POST" && c.req.path.startsWith("/v1/")) {
+    // Only under /v1, where the body limit applies. Cached by hono: the route reads the same text again. A body that is not JSON is left for the route to reject.
     try {
       const body = JSON.parse(await c.req.text()) as unknown;
       const field = typeof body === "object" && body !== null ? (body as { model?: unknown }).model : undefined;

@@ -1,5 +1,5 @@
 import type { Context } from "hono";
-import { parseChatCompletionRequest, toChatGenerateRequest } from "../../openai/convert-request.js";
+import { parseChatCompletionRequest, parseKeepAliveMs, toChatGenerateRequest } from "../../openai/convert-request.js";
 import { sumUsage, toWireFinishReason, toWireLogprobs, toWireToolCall, toWireUsage } from "../../openai/convert-response.js";
 import type { SchemaValidator } from "../../openai/schema-validator.js";
 import type { WireChatCompletion, WireChatCompletionChunk } from "../../openai/wire.js";
@@ -9,7 +9,7 @@ import { readJsonBody } from "../error-response.js";
 import { createResponseId, startChoices } from "../generation.js";
 import { RequestMeter } from "../request-meter.js";
 import { collectResponse, streamResponse } from "../respond.js";
-import { findModel, requestSignal } from "./shared.js";
+import { acquireModel, requestSignal } from "./shared.js";
 
 /**
  * `POST /v1/chat/completions` (OpenAI API reference: Chat Completions, create), streaming and not, with Qwen thinking
@@ -19,10 +19,11 @@ export function createChatCompletionsHandler(deps: AppDeps, validator: SchemaVal
   const now = deps.now ?? Date.now;
   return async (c: Context<AppEnv>): Promise<Response> => {
     const request = parseChatCompletionRequest(await readJsonBody(c));
-    const backend = findModel(deps.models, request.model);
     const abort = requestSignal(c);
     const generateRequest = toChatGenerateRequest(request, abort.signal);
-    const parts = await startChoices(backend, generateRequest, request.n ?? 1);
+    const lease = await acquireModel(deps, request.model, { signal: abort.signal, keepAliveMs: parseKeepAliveMs(request.keep_alive) });
+    const backend = lease.backend;
+    const parts = await startChoices(backend, generateRequest, request.n ?? 1, lease.release);
     const model = backend.info.id;
     const meter = new RequestMeter(deps, c, { model, endpoint: "chat.completions", stream: request.stream === true });
     const id = createResponseId("chatcmpl-");

@@ -1,5 +1,5 @@
 import type { Context } from "hono";
-import { parseCompletionRequest, toCompletionGenerateRequest } from "../../openai/convert-request.js";
+import { parseCompletionRequest, parseKeepAliveMs, toCompletionGenerateRequest } from "../../openai/convert-request.js";
 import { sumUsage, toWireFinishReason, toWireUsage } from "../../openai/convert-response.js";
 import type { WireCompletion } from "../../openai/wire.js";
 import type { Usage } from "../../spec/index.js";
@@ -8,16 +8,18 @@ import { readJsonBody } from "../error-response.js";
 import { createResponseId, startChoices } from "../generation.js";
 import { RequestMeter } from "../request-meter.js";
 import { collectResponse, streamResponse } from "../respond.js";
-import { findModel, requestSignal } from "./shared.js";
+import { acquireModel, requestSignal } from "./shared.js";
 
 /** `POST /v1/completions` (OpenAI API reference: Completions, create; legacy text completion), streaming and not. */
 export function createCompletionsHandler(deps: AppDeps) {
   const now = deps.now ?? Date.now;
   return async (c: Context<AppEnv>): Promise<Response> => {
     const request = parseCompletionRequest(await readJsonBody(c));
-    const backend = findModel(deps.models, request.model);
     const abort = requestSignal(c);
-    const parts = await startChoices(backend, toCompletionGenerateRequest(request, abort.signal), request.n ?? 1);
+    const generateRequest = toCompletionGenerateRequest(request, abort.signal);
+    const lease = await acquireModel(deps, request.model, { signal: abort.signal, keepAliveMs: parseKeepAliveMs(request.keep_alive) });
+    const backend = lease.backend;
+    const parts = await startChoices(backend, generateRequest, request.n ?? 1, lease.release);
     const model = backend.info.id;
     const meter = new RequestMeter(deps, c, { model, endpoint: "completions", stream: request.stream === true });
     const id = createResponseId("cmpl-");

@@ -1,12 +1,14 @@
 import type { Context } from "hono";
 import { z } from "zod";
 import { MoestroError } from "../../errors/index.js";
-import { embeddingRequestSchema } from "../../openai/schemas.js";
+import { parseKeepAliveMs } from "../../openai/convert-request.js";
+import { embeddingRequestSchema, type EmbeddingRequest } from "../../openai/schemas.js";
+import type { ModelBackend } from "../../spec/index.js";
 import type { WireEmbeddingList } from "../../openai/wire.js";
 import type { AppDeps, AppEnv } from "../app-env.js";
 import { readJsonBody } from "../error-response.js";
 import { RequestMeter } from "../request-meter.js";
-import { findModel, requestSignal } from "./shared.js";
+import { acquireModel, requestSignal } from "./shared.js";
 
 /**
  * `POST /v1/embeddings` (OpenAI API reference: Embeddings, create) from any loaded GGUF: the model's pooled hidden state.
@@ -24,27 +26,36 @@ export function createEmbeddingsHandler(deps: AppDeps) {
       throw new MoestroError("invalid_request", `Invalid '${param}': ${issue.message}. input must be a string, an array of strings, an array of token ids, or an array of token-id arrays.`, { param });
     }
     const request = parsed.data;
-    const backend = findModel(deps.models, request.model);
     const inputs = toInputs(request.input);
     if (inputs.length === 0) throw new MoestroError("invalid_request", "input must not be empty.", { param: "input" });
     if (inputs.length > 2048) throw new MoestroError("invalid_request", `input has ${inputs.length} items; at most 2048 are allowed per request.`, { param: "input" });
-    const dimensions = backend.info.embeddingDimensions;
-    if (request.dimensions !== undefined && request.dimensions !== null && request.dimensions !== dimensions) {
-      throw new MoestroError("unsupported_parameter", `The model '${backend.info.id}' produces ${dimensions}-dimensional embeddings and cannot give ${request.dimensions}.`, { param: "dimensions" });
-    }
-    const meter = new RequestMeter(deps, c, { model: backend.info.id, endpoint: "embeddings", stream: false });
     const abort = requestSignal(c);
-    const { embeddings, promptTokens } = await backend.embed(inputs, { signal: abort.signal });
-    await meter.finish("ok", [{ promptTokens, completionTokens: 0 }]);
-    const base64 = request.encoding_format === "base64";
-    const response: WireEmbeddingList = {
-      object: "list",
-      data: embeddings.map((vector, index) => ({ object: "embedding", index, embedding: base64 ? toBase64(vector) : Array.from(vector) })),
-      model: backend.info.id,
-      usage: { prompt_tokens: promptTokens, total_tokens: promptTokens },
-    };
-    return c.json(response);
+    const lease = await acquireModel(deps, request.model, { signal: abort.signal, keepAliveMs: parseKeepAliveMs(request.keep_alive) });
+    try {
+      return await respond(c, deps, lease.backend, request, inputs, abort.signal);
+    } finally {
+      lease.release();
+    }
   };
+}
+
+/** Embeds the inputs with a held model and answers in OpenAI's list format. */
+async function respond(c: Context<AppEnv>, deps: AppDeps, backend: ModelBackend, request: EmbeddingRequest, inputs: Array<string | number[]>, signal: AbortSignal): Promise<Response> {
+  const dimensions = backend.info.embeddingDimensions;
+  if (request.dimensions !== undefined && request.dimensions !== null && request.dimensions !== dimensions) {
+    throw new MoestroError("unsupported_parameter", `The model '${backend.info.id}' produces ${dimensions}-dimensional embeddings and cannot give ${request.dimensions}.`, { param: "dimensions" });
+  }
+  const meter = new RequestMeter(deps, c, { model: backend.info.id, endpoint: "embeddings", stream: false });
+  const { embeddings, promptTokens } = await backend.embed(inputs, { signal });
+  await meter.finish("ok", [{ promptTokens, completionTokens: 0 }]);
+  const base64 = request.encoding_format === "base64";
+  const response: WireEmbeddingList = {
+    object: "list",
+    data: embeddings.map((vector, index) => ({ object: "embedding", index, embedding: base64 ? toBase64(vector) : Array.from(vector) })),
+    model: backend.info.id,
+    usage: { prompt_tokens: promptTokens, total_tokens: promptTokens },
+  };
+  return c.json(response);
 }
 
 function toInputs(input: z.infer<typeof embeddingRequestSchema>["input"]): Array<string | number[]> {

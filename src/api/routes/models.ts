@@ -1,17 +1,28 @@
+import { stat } from "node:fs/promises";
 import { Hono } from "hono";
+import type { ModelEntry } from "../../engine/model-scheduler.js";
+import { MoestroError } from "../../errors/index.js";
 import type { WireModel } from "../../openai/wire.js";
-import type { ModelBackend } from "../../spec/index.js";
 import type { AppDeps, AppEnv } from "../app-env.js";
-import { findModel } from "./shared.js";
 
-function toWireModel(backend: ModelBackend): WireModel {
-  return { id: backend.info.id, object: "model", created: backend.info.createdAtSeconds, owned_by: "moestro" };
+async function toWireModel(entry: ModelEntry): Promise<WireModel> {
+  const modifiedMs = (await stat(entry.path).catch(() => undefined))?.mtimeMs ?? Date.now();
+  return { id: entry.id, object: "model", created: Math.floor(modifiedMs / 1000), owned_by: entry.source === "store" ? "moestro-store" : "moestro" };
 }
 
-/** `GET /v1/models` and `GET /v1/models/{id}` (ids may contain `/`), per the OpenAI API reference (Models). */
+/**
+ * `GET /v1/models` and `GET /v1/models/{id}` (ids may contain `/`), per the OpenAI API reference (Models): every model
+ * that can be served, loaded or not (`created` is the GGUF file's modification time). An alias finds its model.
+ */
 export function createModelsRoutes(deps: AppDeps): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
-  routes.get("/", (c) => c.json({ object: "list", data: deps.models.list().map(toWireModel) }));
-  routes.get("/:id{.+}", (c) => c.json(toWireModel(findModel(deps.models, c.req.param("id")))));
+  routes.get("/", async (c) => c.json({ object: "list", data: await Promise.all((await deps.models.listEntries()).map(toWireModel)) }));
+  routes.get("/:id{.+}", async (c) => {
+    const id = c.req.param("id");
+    const entries = await deps.models.listEntries();
+    const entry = entries.find((candidate) => candidate.id === id) ?? entries.find((candidate) => candidate.aliases?.includes(id));
+    if (entry === undefined) throw new MoestroError("model_not_found", `The model '${id}' does not exist.`, { param: "model" });
+    return c.json(await toWireModel(entry));
+  });
   return routes;
 }

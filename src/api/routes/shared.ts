@@ -1,21 +1,16 @@
 import type { Context } from "hono";
-import type { ModelRegistry } from "../../engine/model-registry.js";
-import { MoestroError } from "../../errors/index.js";
-import type { ModelBackend } from "../../spec/index.js";
-import type { AppEnv } from "../app-env.js";
+import type { ModelLease } from "../../engine/model-scheduler.js";
+import type { AppDeps, AppEnv } from "../app-env.js";
 
 /**
- * The backend serving `id`.
+ * Holds the model a request names for as long as the request runs, loading it first when needed (a request for a model
+ * that is loading waits for it). The caller must `release` the lease when the response is done.
  *
- * @throws {MoestroError} `model_not_found` (404) when no model has that id.
+ * @throws {MoestroError} `model_not_found` (404) when no model has that id or alias; `insufficient_memory` (503);
+ *   the reason a load failed.
  */
-export function findModel(models: ModelRegistry, id: string): ModelBackend {
-  const backend = models.get(id);
-  if (backend === undefined) {
-    const known = models.list().map((model) => `'${model.info.id}'`).join(", ");
-    throw new MoestroError("model_not_found", `The model '${id}' does not exist. Models served here: ${known || "none"}.`, { param: "model" });
-  }
-  return backend;
+export async function acquireModel(deps: AppDeps, id: string, options: { signal: AbortSignal; keepAliveMs?: number }): Promise<ModelLease> {
+  return await deps.models.acquire(id, options);
 }
 
 /**

@@ -1,7 +1,6 @@
 import { Command, Option } from "commander";
 import { pino } from "pino";
 import { loadConfig, type ConfigInput } from "../../config/index.js";
-import { startServer } from "../../server.js";
 import { parseInteger, parseModelSpec } from "../parse.js";
 
 interface ServeFlags {
@@ -16,6 +15,12 @@ interface ServeFlags {
   gpu?: "auto" | "cpu" | "cuda" | "vulkan" | "metal";
   logLevel?: ConfigInput["logLevel"];
   json?: boolean;
+  adminKey?: string;
+  databaseUrl?: string;
+  home?: string;
+  priceBook?: string;
+  rateLimitStore?: "memory" | "redis" | "postgres";
+  redisUrl?: string;
 }
 
 /** `moestro serve`: load GGUF models and serve the OpenAI-compatible API until Ctrl-C or SIGTERM. */
@@ -33,6 +38,12 @@ export function createServeCommand(): Command {
     .addOption(new Option("--gpu <backend>", "compute backend (env MOESTRO_ENGINE__GPU, default auto)").choices(["auto", "cpu", "cuda", "vulkan", "metal"]))
     .addOption(new Option("--log-level <level>", "log level of the JSON logs on stderr (env MOESTRO_LOG_LEVEL, default info)").choices(["fatal", "error", "warn", "info", "debug", "trace", "silent"]))
     .option("--json", "print the listening address as one JSON line instead of text")
+    .option("--admin-key <key>", "turn API key checks on; this key works everywhere (env MOESTRO_ADMIN_KEY; prefer the env: flags show in ps)")
+    .option("--database-url <url>", "keep keys and the usage ledger in PostgreSQL, postgres://... (env MOESTRO_DATABASE_URL, default: SQLite in MOESTRO_HOME)")
+    .option("--home <dir>", "data folder with the SQLite store moestro.db (env MOESTRO_HOME, default ~/.moestro)")
+    .option("--price-book <path>", "a JSON price book added to the built-in cloud list prices (env MOESTRO_METERING__PRICE_BOOK_PATH)")
+    .addOption(new Option("--rate-limit-store <store>", "where per-key rate-limit counters live (env MOESTRO_LIMITS__STORE, default memory)").choices(["memory", "redis", "postgres"]))
+    .option("--redis-url <url>", "Redis for --rate-limit-store redis (env MOESTRO_LIMITS__REDIS_URL, default redis://127.0.0.1:6379)")
     .action(async (flags: ServeFlags) => {
       const config = loadConfig({
         env: process.env,
@@ -48,6 +59,11 @@ export function createServeCommand(): Command {
           },
           models: flags.model.length > 0 ? flags.model : undefined,
           logLevel: flags.logLevel,
+          adminKey: flags.adminKey,
+          databaseUrl: flags.databaseUrl,
+          home: flags.home,
+          metering: { priceBookPath: flags.priceBook },
+          limits: { store: flags.rateLimitStore, redisUrl: flags.redisUrl },
         },
       });
       if (config.models.length === 0) {
@@ -56,8 +72,10 @@ export function createServeCommand(): Command {
         return;
       }
       const logger = pino({ level: config.logLevel, base: undefined }, pino.destination(2));
+      // Imported here, not at the top: node-llama-cpp takes about a second to load, which every other command would pay.
+      const { startServer } = await import("../../server.js");
       const server = await startServer(config, logger);
-      if (flags.json) process.stdout.write(JSON.stringify({ event: "listening", url: server.url, models: server.models.list().map((model) => model.info.id) }) + "\n");
+      if (flags.json) process.stdout.write(JSON.stringify({ event: "listening", url: server.url, models: server.models.listLoaded().map((model) => model.id) }) + "\n");
       else process.stdout.write(`listening on ${server.url}\n`);
 
       const shutdown = (signal: string): void => {

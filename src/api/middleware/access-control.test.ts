@@ -1,0 +1,199 @@
+import OpenAI, { type APIError } from "openai";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestStoreTarget, testDialects, type TestStoreTarget } from "../../../test/helpers/databases.js";
+import { createKeyService, type KeyService } from "../../auth/key-service.js";
+import { createRateLimiter, type RateLimiter } from "../../auth/rate-limiter.js";
+import { createAdminClient } from "../../client/admin-client.js";
+import { createStaticModelRegistry } from "../../engine/model-registry.js";
+import { createBudgetGuard } from "../../metering/budget-guard.js";
+import type { ModelBackend } from "../../spec/index.js";
+import { openStore, type Store } from "../../store/index.js";
+import { createApp } from "../app.js";
+
+const adminKey = "admin-key-for-tests-0123456789";
+const logger = pino({ level: "silent" });
+// Only `info` is read by the routes these tests reach (model lists, 404s); nothing is generated.
+const fakeModel = (id: string) => ({ info: { id, createdAtSeconds: 0 } }) as unknown as ModelBackend;
+
+describe.each(testDialects)("key checks over a %s store (createApp, no port)", (dialect) => {
+  let target: TestStoreTarget;
+  let store: Store;
+  let keys: KeyService;
+  let rateLimiter: RateLimiter;
+  let app: ReturnType<typeof createApp>;
+  const nowMs = Date.parse("2026-06-15T12:00:00Z");
+
+  const request = (path: string, init: RequestInit & { key?: string } = {}) => {
+    const headers = new Headers(init.headers);
+    if (init.key !== undefined) headers.set("authorization", `Bearer ${init.key}`);
+    return app.request(path, { ...init, headers });
+  };
+  const viaApp = async (url: string | URL | Request, init?: RequestInit): Promise<Response> => await app.request(String(url), init);
+  const openai = (apiKey: string) => new OpenAI({ baseURL: "http://moestro.test/v1", apiKey, maxRetries: 0, fetch: viaApp });
+  const errorBody = async (response: Response) => {
+    const body = (await response.json()) as { error: Record<string, unknown> };
+    expect(Object.keys(body.error).sort()).toEqual(["code", "message", "param", "type"]);
+    expect(typeof body.error.message).toBe("string");
+    return body.error;
+  };
+
+  beforeAll(async () => {
+    target = await createTestStoreTarget(dialect);
+    store = await openStore({ home: target.home, databaseUrl: target.databaseUrl });
+    keys = createKeyService({ keys: store.apiKeys, now: () => nowMs });
+    rateLimiter = await createRateLimiter({ logger });
+    app = createApp({
+      models: createStaticModelRegistry([fakeModel("m-a"), fakeModel("m-b")]),
+      logger,
+      now: () => nowMs,
+      accessControl: { adminKey, keys, rateLimiter, budgets: createBudgetGuard({ usage: store.usage, now: () => nowMs }) },
+      admin: { keys, usage: store.usage, canManageKeys: true },
+    });
+  });
+  afterAll(async () => {
+    await rateLimiter?.dispose();
+    await store?.dispose();
+    await target?.cleanup();
+  });
+
+  it("leaves /health open and asks every other route for a key: 401 missing_api_key in OpenAI's shape", async () => {
+    expect((await request("/health")).status).toBe(200);
+    for (const path of ["/v1/models", "/v1/moestro/usage", "/v1/nothing-here", "/elsewhere"]) {
+      const response = await request(path);
+      expect(response.status, path).toBe(401);
+      expect(response.headers.get("www-authenticate")).toContain("Bearer");
+      expect(await errorBody(response)).toMatchObject({ code: "missing_api_key", type: "invalid_request_error", param: null });
+    }
+    await expect(openai("mst-wrongwrongwrongwrong").models.list()).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
+    const error = await openai("mst-wrongwrongwrongwrong").models.list().catch((caught: unknown) => caught as APIError);
+    expect(error).toMatchObject({ status: 401, code: "invalid_api_key" });
+  });
+
+  it("accepts a key as Bearer or x-api-key, and the admin key everywhere", async () => {
+    const { secret } = await keys.create({ name: "plain" });
+    expect((await request("/v1/models", { key: secret })).status).toBe(200);
+    expect((await request("/v1/models", { headers: { "x-api-key": secret } })).status).toBe(200);
+    expect((await request("/v1/models", { key: adminKey })).status).toBe(200);
+    expect((await request("/v1/moestro/keys", { key: adminKey })).status).toBe(200);
+    // An admin key that only shares a prefix with the real one is just a wrong key.
+    expect((await request("/v1/models", { key: adminKey.slice(0, -1) })).status).toBe(401);
+  });
+
+  it("keeps the admin endpoints to the admin key: 403 permission_denied (PermissionDeniedError)", async () => {
+    const { secret } = await keys.create({ name: "not-admin" });
+    const response = await request("/v1/moestro/keys", { key: secret });
+    expect(response.status).toBe(403);
+    expect(await errorBody(response)).toMatchObject({ code: "permission_denied" });
+    const error = await openai(secret).get("/moestro/usage").catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(OpenAI.PermissionDeniedError);
+  });
+
+  it("limits a scoped key to its models: 403 model_not_allowed, and lists only its models", async () => {
+    const { secret } = await keys.create({ name: "scoped", models: ["m-a", "ghost"], requestsPerMinute: 100 });
+    const chat = (model: string) =>
+      request("/v1/chat/completions", { method: "POST", key: secret, headers: { "content-type": "application/json" }, body: JSON.stringify({ model, messages: [{ role: "user", content: "hi" }] }) });
+    const denied = await chat("m-b");
+    expect(denied.status).toBe(403);
+    expect(await errorBody(denied)).toMatchObject({ code: "model_not_allowed", param: "model" });
+    expect(denied.headers.get("x-ratelimit-limit-requests")).toBe("100");
+    const error = await openai(secret).completions.create({ model: "m-b", prompt: "hi" }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(OpenAI.PermissionDeniedError);
+    // An allowed model passes the key checks (here it is not served, so the route answers 404).
+    expect((await chat("ghost")).status).toBe(404);
+    const list = (await (await request("/v1/models", { key: secret })).json()) as { data: Array<{ id: string }> };
+    expect(list.data.map((model) => model.id)).toEqual(["m-a"]);
+    expect((await request("/v1/models/m-b", { key: secret })).status).toBe(403);
+    expect((await request("/v1/models/m-a", { key: secret })).status).toBe(200);
+    // A body that is not JSON is left to the route (400), not turned into a 403.
+    expect((await request("/v1/chat/completions", { method: "POST", key: secret, body: "{" })).status).toBe(400);
+  });
+
+  it("refuses a key over its requests per minute: 429 rate_limit_exceeded, Retry-After and x-ratelimit headers", async () => {
+    const { secret } = await keys.create({ name: "rpm", requestsPerMinute: 2, tokensPerMinute: 500 });
+    const first = await request("/v1/models", { key: secret });
+    expect(first.headers.get("x-ratelimit-limit-requests")).toBe("2");
+    expect(first.headers.get("x-ratelimit-remaining-requests")).toBe("1");
+    expect(first.headers.get("x-ratelimit-reset-requests")).toMatch(/^(\d+ms|[\d.]+s|1m0s)$/);
+    const second = await request("/v1/chat/completions", { method: "POST", key: secret, body: JSON.stringify({ model: "ghost", messages: [{ role: "user", content: "hi" }] }) });
+    expect(second.status).toBe(404);
+    expect(second.headers.get("x-ratelimit-remaining-requests")).toBe("0");
+    expect(second.headers.get("x-ratelimit-limit-tokens")).toBe("500");
+    expect(second.headers.get("x-ratelimit-remaining-tokens")).toBe("500");
+    const third = await request("/v1/models", { key: secret });
+    expect(third.status).toBe(429);
+    expect(Number(third.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect(third.headers.get("x-ratelimit-remaining-requests")).toBe("0");
+    expect(await errorBody(third)).toMatchObject({ code: "rate_limit_exceeded", type: "rate_limit_error" });
+    await expect(openai(secret).models.list()).rejects.toBeInstanceOf(OpenAI.RateLimitError);
+  });
+
+  it("stops a key whose budget is spent: 429 insufficient_quota for model requests, from the ledger", async () => {
+    const { key, secret } = await keys.create({ name: "budget", budgetMicroUsd: 1000, budgetPeriod: "day" });
+    const post = () => request("/v1/completions", { method: "POST", key: secret, body: JSON.stringify({ model: "ghost", prompt: "hi" }) });
+    expect((await post()).status).toBe(404);
+    const spend = (costMicroUsd: number, startedAtMs: number) =>
+      store.usage.record(
+        { requestId: crypto.randomUUID(), keyId: key.id, model: "m-a", endpoint: "completions", stream: true, status: "aborted", promptTokens: 1, cachedPromptTokens: 0, completionTokens: 1, reasoningTokens: 0, costMicroUsd, cloudCostMicroUsd: 0, startedAtMs, latencyMs: 1 },
+        startedAtMs,
+      );
+    await spend(5000, nowMs - 86_400_000); // yesterday: another period
+    await spend(999, nowMs - 1000);
+    expect((await post()).status).toBe(404);
+    await spend(1, nowMs - 500);
+    const over = await post();
+    expect(over.status).toBe(429);
+    expect(over.headers.get("retry-after")).toBeNull();
+    const error = await errorBody(over);
+    expect(error).toMatchObject({ code: "insufficient_quota", type: "insufficient_quota" });
+    expect(error.message).toContain("$0.001");
+    expect((await request("/v1/models", { key: secret })).status).toBe(200);
+  });
+
+  it("creates, lists and revokes keys over the admin API; a revoked key stops at once", async () => {
+    const client = createAdminClient({ baseUrl: "http://moestro.test", adminKey, fetch: viaApp });
+    const created = await client.createKey({ name: "via-api", models: ["m-a"], requests_per_minute: 10, budget_micro_usd: 2_000_000, budget_period: "month", expires_in_ms: 60_000 });
+    expect(created).toMatchObject({ object: "moestro.api_key", name: "via-api", models: ["m-a"], requests_per_minute: 10, budget_micro_usd: 2_000_000, expires_at_ms: nowMs + 60_000, revoked_at_ms: null });
+    expect(created.secret.startsWith(created.prefix)).toBe(true);
+    expect((await request("/v1/models", { key: created.secret })).status).toBe(200);
+    expect((await client.listKeys()).map((key) => key.id)).toContain(created.id);
+    expect(JSON.stringify(await client.listKeys())).not.toContain(created.secret);
+    const revoked = await client.revokeKey(created.id);
+    expect(revoked.revoked_at_ms).toBe(nowMs);
+    const after = await request("/v1/models", { key: created.secret });
+    expect(after.status).toBe(401);
+    expect((await errorBody(after)).code).toBe("api_key_revoked");
+    await expect(client.revokeKey("key_missing")).rejects.toMatchObject({ status: 404, code: "api_key_not_found" });
+    await expect(client.createKey({ name: "bad", budget_micro_usd: 5 })).rejects.toMatchObject({ status: 400, code: "invalid_request", param: "budgetPeriod" });
+    await expect(createAdminClient({ baseUrl: "http://moestro.test", adminKey: "x".repeat(20), fetch: viaApp }).listKeys()).rejects.toMatchObject({ status: 401 });
+  });
+
+  it("answers usage by key, model and day, and rejects a bad group or time", async () => {
+    const client = createAdminClient({ baseUrl: "http://moestro.test/v1", adminKey, fetch: viaApp });
+    const report = await client.usage({ groupBy: "model", from: "2026-06-15", to: String(nowMs + 1) });
+    expect(report).toMatchObject({ object: "moestro.usage_report", group_by: "model", from_ms: Date.parse("2026-06-15T00:00:00Z"), to_ms: nowMs + 1 });
+    expect(report.data.map((row) => row.name)).toEqual(["m-a"]);
+    expect(report.total).toMatchObject({ name: "total", requests: 2, cost_micro_usd: 1000 });
+    expect((await client.usage({ groupBy: "key", from: "12h" })).data[0]).toMatchObject({ name: "budget", requests: 2 });
+    await expect(client.usage({ groupBy: "week" as "day" })).rejects.toMatchObject({ status: 400, param: "group_by" });
+    await expect(client.usage({ from: "last tuesday" })).rejects.toMatchObject({ status: 400, param: "from" });
+  });
+});
+
+describe("the admin API with key checks off", () => {
+  it("shows usage but refuses key management (403), since such keys would be open to anyone", async () => {
+    const target = await createTestStoreTarget("sqlite");
+    const store = await openStore({ home: target.home });
+    try {
+      const keys = createKeyService({ keys: store.apiKeys });
+      const app = createApp({ models: createStaticModelRegistry([]), logger, admin: { keys, usage: store.usage, canManageKeys: false } });
+      expect((await app.request("/v1/moestro/usage")).status).toBe(200);
+      const response = await app.request("/v1/moestro/keys", { method: "POST", body: JSON.stringify({ name: "x" }) });
+      expect(response.status).toBe(403);
+      expect(((await response.json()) as { error: { message: string } }).error.message).toContain("--admin-key");
+    } finally {
+      await store.dispose();
+      await target.cleanup();
+    }
+  });
+});

@@ -1,0 +1,96 @@
+import type { Command } from "commander";
+import { toWireApiKey, toWireUsageReport, type CreateKeyBody, type WireApiKey, type WireCreatedApiKey, type WireUsageReport } from "../api/schemas/admin.js";
+import { createKeyService } from "../auth/key-service.js";
+import { createAdminClient } from "../client/admin-client.js";
+import { loadConfig } from "../config/index.js";
+import { MoestroError } from "../errors/index.js";
+import { buildUsageReport } from "../metering/usage-report.js";
+import { openStore } from "../store/index.js";
+import { parseInstantMs } from "../util/duration.js";
+
+/** Where admin commands act: a running server's admin API, or the local store. Both answer in the same wire shapes. */
+export interface AdminBackend {
+  /** Creates a key; the answer holds its secret. */
+  createKey(body: CreateKeyBody): Promise<WireCreatedApiKey>;
+  /** Lists keys, oldest first. */
+  listKeys(options: { includeRevoked: boolean }): Promise<WireApiKey[]>;
+  /** Revokes a key by id or prefix. */
+  revokeKey(idOrPrefix: string): Promise<WireApiKey>;
+  /** Usage totals; `from` and `to` as the admin API takes them. */
+  usage(options: { groupBy: "key" | "model" | "day"; from?: string; to?: string }): Promise<WireUsageReport>;
+  /** Closes the store when local. */
+  dispose(): Promise<void>;
+}
+
+/** The flags every admin command takes. */
+export interface AdminTargetFlags {
+  /** A running server (else env MOESTRO_URL). */
+  url?: string;
+  /** Its admin key (else env MOESTRO_ADMIN_KEY). */
+  adminKey?: string;
+  /** The local store's folder (else env MOESTRO_HOME, else ~/.moestro). */
+  home?: string;
+  /** A PostgreSQL store (else env MOESTRO_DATABASE_URL). */
+  databaseUrl?: string;
+}
+
+/**
+ * The running server at `url` (flag or `MOESTRO_URL`) through the admin API, authenticated with the admin key (flag or
+ * `MOESTRO_ADMIN_KEY`); without a URL, the local store (`--database-url`, else SQLite in `--home` / `MOESTRO_HOME`).
+ *
+ * @throws {MoestroError} `invalid_request` for invalid flags or environment values.
+ */
+export async function openAdminBackend(flags: AdminTargetFlags, env: Record<string, string | undefined>): Promise<AdminBackend> {
+  const config = loadConfig({ env, flags: { url: flags.url, adminKey: flags.adminKey, home: flags.home, databaseUrl: flags.databaseUrl } });
+  if (config.url !== undefined) {
+    const client = createAdminClient({ baseUrl: config.url, adminKey: config.adminKey });
+    return {
+      createKey: (body) => client.createKey(body),
+      listKeys: (options) => client.listKeys(options),
+      revokeKey: (idOrPrefix) => client.revokeKey(idOrPrefix),
+      usage: (options) => client.usage(options),
+      dispose: async () => undefined,
+    };
+  }
+  const store = await openStore({ home: config.home, databaseUrl: config.databaseUrl });
+  const keys = createKeyService({ keys: store.apiKeys });
+  return {
+    async createKey(body) {
+      const { key, secret } = await keys.create({
+        name: body.name,
+        models: body.models,
+        requestsPerMinute: body.requests_per_minute,
+        tokensPerMinute: body.tokens_per_minute,
+        budgetMicroUsd: body.budget_micro_usd,
+        budgetPeriod: body.budget_period,
+        expiresInMs: body.expires_in_ms,
+      });
+      return { ...toWireApiKey(key), secret };
+    },
+    listKeys: async (options) => (await keys.list(options)).map(toWireApiKey),
+    revokeKey: async (idOrPrefix) => toWireApiKey(await keys.revoke(idOrPrefix)),
+    async usage({ groupBy, from, to }) {
+      const now = Date.now();
+      const bound = (text: string | undefined, name: string): number | undefined => {
+        if (text === undefined) return undefined;
+        const value = parseInstantMs(text, now);
+        if (value === undefined) throw new MoestroError("invalid_request", `--${name} must be a date (2026-01-31), a date-time, epoch ms or a duration before now (7d); got '${text}'.`);
+        return value;
+      };
+      return toWireUsageReport(await buildUsageReport(store.usage, { groupBy, fromMs: bound(from, "since"), toMs: bound(to, "until") }));
+    },
+    dispose: () => store.dispose(),
+  };
+}
+
+/**
+ * Adds the flags that pick where an admin command acts: `--url` and `--admin-key` for a running server, `--home` and
+ * `--database-url` for the local store.
+ */
+export function addAdminTargetOptions(command: Command): Command {
+  return command
+    .option("--url <url>", "a running server, http://host:port (env MOESTRO_URL); without it, the local store")
+    .option("--admin-key <key>", "the server's admin key (env MOESTRO_ADMIN_KEY; prefer the env: flags show in ps)")
+    .option("--home <dir>", "the local store's folder (env MOESTRO_HOME, default ~/.moestro)")
+    .option("--database-url <url>", "a PostgreSQL store, postgres://... (env MOESTRO_DATABASE_URL)");
+}

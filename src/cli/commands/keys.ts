@@ -1,0 +1,139 @@
+import { Command, InvalidArgumentError, Option } from "commander";
+import type { CreateKeyBody, WireApiKey } from "../../api/schemas/admin.js";
+import { formatUsd, parseUsdToMicro } from "../../metering/budget-guard.js";
+import { parseDurationMs } from "../../util/duration.js";
+import { addAdminTargetOptions, openAdminBackend, type AdminTargetFlags } from "../admin-backend.js";
+import { formatTable } from "../format-table.js";
+import { parseInteger } from "../parse.js";
+
+interface CreateFlags extends AdminTargetFlags {
+  name: string;
+  models?: string[];
+  rpm?: number;
+  tpm?: number;
+  budgetUsd?: number;
+  budgetPeriod?: "day" | "month";
+  expiresIn?: number;
+  json?: boolean;
+}
+
+/** `moestro keys create|ls|revoke`: manage API keys on the local store or, with `--url`, on a running server. */
+export function createKeysCommand(): Command {
+  const keys = new Command("keys").description("Manage API keys (on the local store, or on a running server with --url).");
+
+  keys.addCommand(
+    addAdminTargetOptions(
+      new Command("create")
+        .description("Create an API key and print its secret, once.")
+        .requiredOption("--name <name>", "a name for the key")
+        .option("--models <ids>", "comma-separated model ids the key may use (default: every model)", parseList)
+        .option("--rpm <n>", "requests per minute (default: no limit)", parseInteger)
+        .option("--tpm <n>", "prompt plus completion tokens per minute (default: no limit)", parseInteger)
+        .option("--budget-usd <usd>", "spend allowed per budget period, in USD (default: no budget)", parseBudget)
+        .addOption(new Option("--budget-period <period>", "the budget's UTC period (default: month)").choices(["day", "month"]))
+        .option("--expires-in <duration>", "lifetime, such as 30d, 12h or 90m (default: never expires)", parseDuration)
+        .option("--json", "print the key as JSON, with its secret"),
+    ).action(async (flags: CreateFlags) => {
+      if (flags.budgetPeriod !== undefined && flags.budgetUsd === undefined) throw new InvalidArgumentError("--budget-period needs --budget-usd.");
+      const body: CreateKeyBody = {
+        name: flags.name,
+        models: flags.models,
+        requests_per_minute: flags.rpm,
+        tokens_per_minute: flags.tpm,
+        budget_micro_usd: flags.budgetUsd,
+        budget_period: flags.budgetUsd === undefined ? undefined : (flags.budgetPeriod ?? "month"),
+        expires_in_ms: flags.expiresIn,
+      };
+      const backend = await openAdminBackend(flags, process.env);
+      try {
+        const created = await backend.createKey(body);
+        if (flags.json) {
+          process.stdout.write(JSON.stringify(created) + "\n");
+          return;
+        }
+        process.stdout.write(`Created API key '${created.name}' (${created.id}).\n`);
+        process.stdout.write(`Secret, shown once; store it now:\n\n  ${created.secret}\n\n`);
+        process.stdout.write(`Send it as 'Authorization: Bearer <secret>' (the OpenAI clients' api key).\n`);
+      } finally {
+        await backend.dispose();
+      }
+    }),
+  );
+
+  keys.addCommand(
+    addAdminTargetOptions(
+      new Command("ls")
+        .description("List API keys (never their secrets).")
+        .option("--all", "include revoked keys")
+        .option("--json", "print a JSON array"),
+    ).action(async (flags: AdminTargetFlags & { all?: boolean; json?: boolean }) => {
+      const backend = await openAdminBackend(flags, process.env);
+      try {
+        const list = await backend.listKeys({ includeRevoked: flags.all === true });
+        if (flags.json) process.stdout.write(JSON.stringify(list) + "\n");
+        else if (list.length === 0) process.stdout.write("No API keys. Create one with: moestro keys create --name NAME\n");
+        else process.stdout.write(formatTable(["ID", "NAME", "PREFIX", "MODELS", "RPM", "TPM", "BUDGET", "EXPIRES", "STATUS"], list.map(keyRow)));
+      } finally {
+        await backend.dispose();
+      }
+    }),
+  );
+
+  keys.addCommand(
+    addAdminTargetOptions(
+      new Command("revoke")
+        .description("Revoke an API key by id or prefix; it stops working at the next request.")
+        .argument("<id>", "the key's id (key_...) or prefix (mst-...)")
+        .option("--json", "print the revoked key as JSON"),
+    ).action(async (id: string, flags: AdminTargetFlags & { json?: boolean }) => {
+      const backend = await openAdminBackend(flags, process.env);
+      try {
+        const key = await backend.revokeKey(id);
+        if (flags.json) process.stdout.write(JSON.stringify(key) + "\n");
+        else process.stdout.write(`Revoked API key '${key.name}' (${key.id}, ${key.prefix}…).\n`);
+      } finally {
+        await backend.dispose();
+      }
+    }),
+  );
+  return keys;
+}
+
+function keyRow(key: WireApiKey): string[] {
+  const now = Date.now();
+  const status = key.revoked_at_ms !== null ? "revoked" : key.expires_at_ms !== null && key.expires_at_ms <= now ? "expired" : "active";
+  return [
+    key.id,
+    key.name,
+    key.prefix,
+    key.models === null ? "all" : key.models.join(","),
+    key.requests_per_minute === null ? "-" : String(key.requests_per_minute),
+    key.tokens_per_minute === null ? "-" : String(key.tokens_per_minute),
+    key.budget_micro_usd === null ? "-" : `${formatUsd(key.budget_micro_usd)}/${key.budget_period}`,
+    key.expires_at_ms === null ? "never" : new Date(key.expires_at_ms).toISOString(),
+    status,
+  ];
+}
+
+function parseList(value: string): string[] {
+  const items = value
+    .split(",")
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
+  if (items.length === 0) throw new InvalidArgumentError("give at least one model id.");
+  return items;
+}
+
+function parseBudget(value: string): number {
+  try {
+    return parseUsdToMicro(value);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+}
+
+function parseDuration(value: string): number {
+  const ms = parseDurationMs(value);
+  if (ms === undefined || ms <= 0) throw new InvalidArgumentError(`'${value}' is not a duration such as 30d, 12h, 90m or 1h30m.`);
+  return ms;
+}

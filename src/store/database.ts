@@ -1,0 +1,113 @@
+/**
+ * The one Kysely `Database` type of moestro's store, shared by SQLite and PostgreSQL. Columns are snake_case,
+ * timestamps are `*_at` in epoch ms, money is integer micro-USD. The tables are created by `migrations/`; this type must
+ * describe what the latest migration leaves behind.
+ */
+import type { ColumnType } from "kysely";
+
+/** A column that the database fills when the insert leaves it out. */
+type Defaulted<T> = ColumnType<T, T | undefined, T>;
+
+/**
+ * `api_keys`: one row per API key. The secret itself is never stored: only its SHA-256 (hex) and a display prefix.
+ */
+export interface ApiKeysTable {
+  /** `key_` + 16 hex digits; what the ledger records as `key_id`. */
+  id: string;
+  /** A human name given at creation; not unique. */
+  name: string;
+  /** The first characters of the secret (`mst-` + 8), shown in lists and used to find the row; unique. */
+  prefix: string;
+  /** SHA-256 of the whole secret, lower-case hex (64 characters). */
+  secret_sha256: string;
+  /** JSON array of the model ids the key may use, or `null` for every model. */
+  models_json: string | null;
+  /** Requests per minute, or `null` for no limit. */
+  requests_per_minute: number | null;
+  /** Tokens (prompt + completion) per minute, or `null` for no limit. */
+  tokens_per_minute: number | null;
+  /** Spend allowed per budget period, micro-USD, or `null` for no budget. */
+  budget_micro_usd: number | null;
+  /** `day` or `month` (UTC calendar periods), set exactly when `budget_micro_usd` is. */
+  budget_period: string | null;
+  /** Creation time, epoch ms. */
+  created_at: number;
+  /** Expiry time, epoch ms, or `null` for never. */
+  expires_at: number | null;
+  /** Revocation time, epoch ms, or `null` while the key is active. */
+  revoked_at: Defaulted<number | null>;
+}
+
+/**
+ * `usage_events`: the append-only ledger, one row per model request, written in the same transaction as its
+ * `usage_daily` rollup before the response's last byte.
+ */
+export interface UsageEventsTable {
+  /** The request id (`x-request-id`); a client that reuses one gets `id:uuid` so that no row is lost. */
+  request_id: string;
+  /** The API key's id, `admin` for the admin key, `null` when key checks are off. */
+  key_id: string | null;
+  /** The model id that served the request. */
+  model: string;
+  /** `chat.completions`, `completions` or `embeddings`. */
+  endpoint: string;
+  /** 1 when the response was streamed, else 0 (an integer so that both dialects share one type). */
+  stream: number;
+  /** `ok`, `error` or `aborted`. */
+  status: string;
+  /** The error code when `status` is `error`. */
+  error_code: string | null;
+  prompt_tokens: number;
+  cached_prompt_tokens: number;
+  completion_tokens: number;
+  reasoning_tokens: number;
+  /** What the request cost by the price book in effect when it started, micro-USD (rounded half up once per request). */
+  cost_micro_usd: number;
+  /** `effectiveFrom` of the price entry applied, epoch ms, or `null` when the model had no entry (cost 0). */
+  price_effective_at: number | null;
+  /** The cloud model whose list price `cloud_cost_micro_usd` uses, or `null` when none is known. */
+  cloud_model: string | null;
+  /** What the same tokens would have cost at `cloud_model`'s list price, micro-USD. */
+  cloud_cost_micro_usd: number;
+  /** When the request started, epoch ms. */
+  started_at: number;
+  /** The UTC calendar day of `started_at`, `YYYY-MM-DD` (stored so that grouping by day is the same SQL on both dialects). */
+  day: string;
+  /** Time to first token in ms, or `null` when none was generated. */
+  time_to_first_token_ms: number | null;
+  /** Time from the request's start to the end of its response, ms. */
+  latency_ms: number;
+  /** When the row was written, epoch ms. */
+  recorded_at: number;
+}
+
+/**
+ * `usage_daily`: the rollup of `usage_events`, one row per UTC day, key and model, upserted in the same transaction as
+ * each event. Budgets read it.
+ */
+export interface UsageDailyTable {
+  /** `YYYY-MM-DD`, UTC. */
+  day: string;
+  /** The key id; `""` for requests without a key (the column is part of the primary key, so never `null`). */
+  key_id: string;
+  model: string;
+  requests: number;
+  prompt_tokens: number;
+  cached_prompt_tokens: number;
+  completion_tokens: number;
+  reasoning_tokens: number;
+  cost_micro_usd: number;
+  cloud_cost_micro_usd: number;
+  /** Last upsert, epoch ms. */
+  updated_at: number;
+}
+
+/** Every table of the store, by name. */
+export interface Database {
+  api_keys: ApiKeysTable;
+  usage_events: UsageEventsTable;
+  usage_daily: UsageDailyTable;
+}
+
+/** Which SQL engine a store runs on. */
+export type StoreDialect = "sqlite" | "postgres";

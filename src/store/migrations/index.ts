@@ -1,0 +1,10 @@
+import type { Migration } from "kysely";
+import * as initial from "./0001-initial.js";
+
+/**
+ * Every migration, by name, in the order they apply. Listed by hand (not read from the folder) so that the compiled
+ * `dist/` needs no file-system scan. Add a new file `NNNN-name.ts` and one line here; never edit an applied one.
+ */
+export const migrations: Readonly<Record<string, Migration>> = {
+  "0001-initial": initial,
+};

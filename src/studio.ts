@@ -1,0 +1,95 @@
+import type { Logger } from "pino";
+import type { AdminDeps } from "./api/app-env.js";
+import type { AccessControlDeps } from "./api/middleware/access-control.js";
+import { createKeyService } from "./auth/key-service.js";
+import { createRateLimiter, createTokenLimitSink, type RateLimiter, type RateLimitStore } from "./auth/rate-limiter.js";
+import type { Config } from "./config/index.js";
+import { MoestroError } from "./errors/index.js";
+import { createBudgetGuard } from "./metering/budget-guard.js";
+import { createLedgerSink } from "./metering/ledger-sink.js";
+import { loadPriceBook, type PriceBook } from "./metering/price-book.js";
+import type { UsageSink } from "./spec/index.js";
+import { openStore, type Store } from "./store/index.js";
+
+/** The studio side of a server: store, price book, keys, limits and the ledger, ready to hand to `createApp`. */
+export interface Studio extends AsyncDisposable {
+  /** The open store (migrated). */
+  store: Store;
+  /** The price book in use. */
+  priceBook: PriceBook;
+  /** The ledger sink, then the token counter when key checks are on: pass as `usageSinks`. */
+  usageSinks: UsageSink[];
+  /** Key checks, limits and budgets; `undefined` when no admin key is configured (key checks off). */
+  accessControl?: AccessControlDeps;
+  /** The admin endpoints' services. */
+  admin: AdminDeps;
+  /** Closes the rate-limit store and the store. Idempotent. */
+  dispose(): Promise<void>;
+}
+
+/** Inputs of {@link createStudio} besides the configuration. */
+export interface StudioOptions {
+  /** Where failures of the rate-limit store are logged. */
+  logger: Logger;
+  /** Clock, epoch ms: key expiry, budgets, price effective dates. Defaults to `Date.now`. */
+  now?: () => number;
+}
+
+/**
+ * Opens the store named by `config` (`databaseUrl`, else SQLite in `home`), loads the price book
+ * (`metering.priceBookPath` on top of the built-in list prices), and, when `config.adminKey` is set, connects the
+ * rate-limit store (`limits`) and turns key checks on. Every request's usage goes to the ledger either way.
+ *
+ * @throws {MoestroError} `invalid_request` for a bad database URL or price book; the store's or Redis's connection
+ *   errors. What was opened is closed first.
+ */
+export async function createStudio(config: Config, options: StudioOptions): Promise<Studio> {
+  const priceBook = await loadPriceBook(config.metering.priceBookPath);
+  const store = await openStore({ home: config.home, databaseUrl: config.databaseUrl });
+  let rateLimiter: RateLimiter | undefined;
+  try {
+    const keys = createKeyService({ keys: store.apiKeys, now: options.now });
+    const usageSinks: UsageSink[] = [createLedgerSink({ usage: store.usage, priceBook, now: options.now })];
+    let accessControl: AccessControlDeps | undefined;
+    if (config.adminKey !== undefined) {
+      rateLimiter = await createRateLimiter({ store: rateLimitStore(config), logger: options.logger });
+      usageSinks.push(createTokenLimitSink(rateLimiter));
+      accessControl = { adminKey: config.adminKey, keys, rateLimiter, budgets: createBudgetGuard({ usage: store.usage, now: options.now }) };
+    }
+    let disposing: Promise<void> | undefined;
+    const dispose = (): Promise<void> =>
+      (disposing ??= (async () => {
+        await rateLimiter?.dispose();
+        await store.dispose();
+      })());
+    return {
+      store,
+      priceBook,
+      usageSinks,
+      accessControl,
+      admin: { keys, usage: store.usage, canManageKeys: accessControl !== undefined },
+      dispose,
+      [Symbol.asyncDispose]: dispose,
+    };
+  } catch (error) {
+    await rateLimiter?.dispose();
+    await store.dispose();
+    throw error;
+  }
+}
+
+function rateLimitStore(config: Config): RateLimitStore {
+  switch (config.limits.store) {
+    case "memory":
+      return { kind: "memory" };
+    case "redis":
+      return { kind: "redis", url: config.limits.redisUrl, keyPrefix: config.limits.keyPrefix };
+    case "postgres":
+      if (config.databaseUrl === undefined) {
+        throw new MoestroError("invalid_request", "limits.store postgres needs a PostgreSQL store: pass --database-url postgres://...", { param: "limits.store" });
+      }
+      return { kind: "postgres", databaseUrl: config.databaseUrl, keyPrefix: config.limits.keyPrefix };
+    default:
+      return config.limits.store satisfies never;
+  }
+}
