@@ -4,10 +4,15 @@ import { getLlama, LlamaLogLevel, type Llama } from "node-llama-cpp";
 import type { Logger } from "pino";
 import { createApp } from "./api/app.js";
 import type { Config } from "./config/index.js";
-import { createLlamaBackend } from "./engine/llama-backend.js";
-import { createStaticModelRegistry, type ModelRegistry } from "./engine/model-registry.js";
+import { Metrics } from "./api/metrics.js";
+import { createLlamaBackend, modelIdFromPath } from "./engine/llama-backend.js";
+import { estimateModelMemoryBytes, measureMemoryBudgetBytes } from "./engine/memory-estimate.js";
+import type { ModelRegistry } from "./engine/model-registry.js";
+import { ModelScheduler, type ModelEntry } from "./engine/model-scheduler.js";
+import { createHubClient } from "./models/hub-client.js";
+import { defaultMoestroHome, ModelStore, type StoredModel } from "./models/model-store.js";
+import { createModelPuller } from "./models/pull-model.js";
 import { createStudio, type Studio } from "./studio.js";
-import type { ModelBackend } from "./spec/index.js";
 
 /** A running moestro server. */
 export interface RunningServer {
@@ -15,8 +20,11 @@ export interface RunningServer {
   url: string;
   /** The served models. */
   models: ModelRegistry;
-  /** Stops accepting connections, ends open ones, and frees every model. Idempotent. */
-  close(): Promise<void>;
+  /**
+   * Stops accepting connections, lets in-flight requests run for `graceMs` (default 0), then ends them (streams get an
+   * error event), and frees every model and the store. Idempotent.
+   */
+  close(options?: { graceMs?: number }): Promise<void>;
 }
 
 /**
@@ -67,10 +75,14 @@ export async function startServer(config: Config, logger: Logger, options: { lla
 
 async function startWithStudio(config: Config, logger: Logger, options: { llama?: Llama; now?: () => number }, studio: Studio): Promise<RunningServer> {
   const llama = options.llama ?? (await createLlama(config, logger));
-  const backends: ModelBackend[] = [];
-  try {
-    for (const entry of config.models) {
-      const startedAt = performance.now();
+  const store = new ModelStore(config.home ?? defaultMoestroHome());
+  const puller = createModelPuller({ store, hub: createHubClient({ endpoint: config.hub.endpoint, token: config.hub.token }) });
+  const contextShape = { contextTokens: config.engine.contextTokens, parallel: config.engine.parallel, batchSize: config.engine.batchSize };
+  const listEntries = async (): Promise<ModelEntry[]> => withAliases(configEntries(config), await store.list(), config.aliases);
+  const maxMemoryBytes = config.engine.maxMemoryBytes ?? (await measureMemoryBudgetBytes(llama));
+  const scheduler = new ModelScheduler({
+    listEntries,
+    loadModel: async (entry) => {
       const backend = await createLlamaBackend({
         llama,
         modelPath: entry.path,
@@ -83,25 +95,39 @@ async function startWithStudio(config: Config, logger: Logger, options: { llama?
         thinkingByDefault: entry.thinking ?? config.engine.thinking,
         logger,
       });
-      backends.push(backend);
-      logger.info(
-        { model: backend.info.id, architecture: backend.info.architecture, contextTokens: backend.info.contextTokens, parallel: backend.info.parallelSequences, chatWrapper: backend.info.chatWrapperName, loadMs: Math.round(performance.now() - startedAt) },
-        "model loaded",
-      );
-    }
+      logger.info({ model: backend.info.id, architecture: backend.info.architecture, contextTokens: backend.info.contextTokens, parallel: backend.info.parallelSequences, chatWrapper: backend.info.chatWrapperName }, "model ready");
+      return backend;
+    },
+    estimateMemoryBytes: (entry) => estimateModelMemoryBytes(llama, entry.path, contextShape),
+    maxMemoryBytes,
+    defaultKeepAliveMs: config.engine.keepAliveMs,
+    logger,
+    now: options.now,
+  });
+  logger.info({ maxMemoryBytes, keepAliveMs: config.engine.keepAliveMs }, "scheduler ready");
+  try {
+    // Models named on the command line are loaded before the server says it listens, so the first request is fast.
+    for (const entry of configEntries(config)) await scheduler.load(entry.id);
   } catch (error) {
-    await Promise.all(backends.map((backend) => backend.dispose()));
+    await scheduler.dispose();
     throw error;
   }
-  const models = createStaticModelRegistry(backends);
+
+  const memoryById = () => new Map(scheduler.listLoaded().map((model) => [model.id, model.memoryBytes]));
+  const metrics = new Metrics({ loadedBackends: () => scheduler.loadedBackends(), modelMemoryBytes: memoryById, loadCount: () => scheduler.loadCount });
+  const shutdown = new AbortController();
   const app = createApp({
-    models,
+    models: scheduler,
     logger,
     now: options.now,
     bodyLimitBytes: config.server.bodyLimitBytes,
-    usageSinks: studio.usageSinks,
+    usageSinks: [...studio.usageSinks, metrics.usageSink()],
     accessControl: studio.accessControl,
     admin: studio.admin,
+    puller,
+    metrics,
+    corsOrigins: config.server.corsOrigins,
+    shutdownSignal: shutdown.signal,
   });
 
   let server: ServerType;
@@ -109,22 +135,51 @@ async function startWithStudio(config: Config, logger: Logger, options: { llama?
     server = serve({ fetch: app.fetch, hostname: config.server.host, port: config.server.port }, (info) => resolve(info));
     server.once("error", reject);
   }).catch(async (error: unknown) => {
-    await models.dispose();
+    await scheduler.dispose();
     throw error;
   });
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   let closing: Promise<void> | undefined;
   return {
     url: `http://${host}:${address.port}`,
-    models,
-    close: () =>
+    models: scheduler,
+    close: ({ graceMs = 0 }: { graceMs?: number } = {}) =>
       (closing ??= (async () => {
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          (server as { closeAllConnections?: () => void }).closeAllConnections?.();
-        });
-        await models.dispose();
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+        // In-flight requests may finish within the grace period; then they are ended with an error.
+        const deadline = performance.now() + graceMs;
+        while (performance.now() < deadline && scheduler.listLoaded().some((model) => model.activeRequests > 0)) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        shutdown.abort(new Error("shutdown"));
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+        await closed;
+        await scheduler.dispose();
         await studio.dispose();
       })()),
   };
+}
+
+/** The models named in the config (`--model`), as scheduler entries. */
+function configEntries(config: Config): ModelEntry[] {
+  return config.models.map((model) => ({ id: model.id ?? modelIdFromPath(model.path), path: model.path, source: "config", thinking: model.thinking }));
+}
+
+/**
+ * Config models plus store models (a store model with the id of a config model is hidden by it), with the config's
+ * aliases attached to the model each one names (by id, or by `hf:` reference).
+ */
+function withAliases(fromConfig: ModelEntry[], stored: StoredModel[], aliases: Readonly<Record<string, string>>): ModelEntry[] {
+  const entries = [...fromConfig];
+  for (const model of stored) {
+    if (!entries.some((entry) => entry.id === model.name)) entries.push({ id: model.name, path: model.path, source: "store" });
+  }
+  return entries.map((entry) => {
+    const names = Object.entries(aliases)
+      .filter(([, target]) => target === entry.id || target.replace(/^hf:/, "") === entry.id)
+      .map(([alias]) => alias);
+    return names.length > 0 ? { ...entry, aliases: names } : entry;
+  });
 }

@@ -19,6 +19,14 @@ export interface AppDeps {
   usageSinks?: readonly UsageSink[];
   /** A `: ping` SSE comment is sent when a stream has been silent this long, in ms. Defaults to 15000. */
   sseKeepAliveMs?: number;
+  /** Pulls models into the store (`POST /v1/moestro/pull`). Defaults to none (the route answers 404). */
+  puller?: import("../models/pull-model.js").ModelPuller;
+  /** Prometheus metrics served at `GET /metrics`. Defaults to none (no route). */
+  metrics?: import("./metrics.js").Metrics;
+  /** Browser origins allowed by CORS (`*` wildcards). Defaults to every origin when undefined. */
+  corsOrigins?: readonly string[];
+  /** Aborted when the server's shutdown grace period is over: running requests end with an error. */
+  shutdownSignal?: AbortSignal;
   /**
    * API key checks, rate limits and budgets (`api/middleware/access-control.ts`). When set, every route but `/health`
    * needs a key. Defaults to none: every route is open and unlimited.

@@ -8,6 +8,8 @@ import { createCompletionsHandler } from "./routes/completions.js";
 import { createEmbeddingsHandler } from "./routes/embeddings.js";
 import { createModelsRoutes } from "./routes/models.js";
 import { createAccessControl } from "./middleware/access-control.js";
+import { createCors } from "./middleware/cors.js";
+import { createAdminModelRoutes } from "./routes/admin-models.js";
 import { createAdminKeyRoutes } from "./routes/admin-keys.js";
 import { createAdminUsageRoutes } from "./routes/admin-usage.js";
 import { SchemaValidator } from "../openai/schema-validator.js";
@@ -47,6 +49,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     }),
   );
 
+  if (deps.metrics !== undefined) app.use("*", deps.metrics.middleware());
+  // Before key checks: a preflight carries no credentials.
+  app.use("*", createCors({ allowedOrigins: deps.corsOrigins ?? ["*"], logger: deps.logger }));
   // After the body limit: key checks may read the body (the model of a key limited to some models).
   if (deps.accessControl !== undefined) app.use("*", createAccessControl(deps.accessControl));
 
@@ -56,6 +61,11 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.post("/v1/embeddings", createEmbeddingsHandler(deps));
   app.post("/v1/completions", createCompletionsHandler(deps));
   app.route("/v1/models", createModelsRoutes(deps));
+  app.route("/v1/moestro", createAdminModelRoutes(deps));
+  if (deps.metrics !== undefined) {
+    const metrics = deps.metrics;
+    app.get("/metrics", async (c) => c.body(await metrics.registry.metrics(), 200, { "Content-Type": metrics.registry.contentType }));
+  }
   if (deps.admin !== undefined) {
     app.route("/v1/moestro/keys", createAdminKeyRoutes(deps));
     app.route("/v1/moestro/usage", createAdminUsageRoutes(deps));

@@ -12,7 +12,7 @@ import type { RequestMeter } from "./request-meter.js";
  * Runs every choice to the end and collects it, then reports usage; the non-streaming path is the streaming path,
  * collected. On failure or abort the usage produced so far is reported with status `error` or `aborted`.
  */
-export async function collectResponse(parts: AsyncGenerator<ChoicePart, void, undefined>, meter: RequestMeter, signal: AbortSignal): Promise<CollectedChoice[]> {
+export async function collectResponse(parts: AsyncGenerator<ChoicePart, void, undefined>, meter: RequestMeter, signal: AbortSignal, shutdownSignal?: AbortSignal): Promise<CollectedChoice[]> {
   const open = new Map<number, Omit<CollectedChoice, "finishReason" | "usage">>();
   const choices: CollectedChoice[] = [];
   try {
@@ -43,8 +43,10 @@ export async function collectResponse(parts: AsyncGenerator<ChoicePart, void, un
           part satisfies never;
       }
     }
-    if (signal.aborted) await meter.finish("aborted", choices.map((choice) => choice.usage));
-    else await meter.finish("ok", choices.map((choice) => choice.usage));
+    if (signal.aborted) {
+      await meter.finish("aborted", choices.map((choice) => choice.usage));
+      if (shutdownSignal?.aborted) throw shutdownError();
+    } else await meter.finish("ok", choices.map((choice) => choice.usage));
     return choices;
   } catch (error) {
     await meter.finish("error", choices.map((choice) => choice.usage), errorCodeOf(error));
@@ -105,6 +107,10 @@ export function streamResponse(
       }
       if (abort.signal.aborted) {
         await meter.finish("aborted", usages);
+        // Ended by the server's shutdown, not by the client: say so, without [DONE].
+        if (deps.shutdownSignal?.aborted && !output.aborted) {
+          await output.write(formatSseData(toWireError(shutdownError(), c.get("requestId")).body));
+        }
         return;
       }
       for (const payload of encoder.end(usages)) await write(payload);
@@ -120,6 +126,10 @@ export function streamResponse(
       await parts.return(undefined);
     }
   });
+}
+
+function shutdownError(): MoestroError {
+  return new MoestroError("server_shutting_down", "The server is shutting down and ended this request; retry on another instance or after restart.", { retryAfterSeconds: 5 });
 }
 
 function errorCodeOf(error: unknown): string {

@@ -41,6 +41,10 @@ export const errorCodes = {
   rate_limit_exceeded: { status: 429, type: "rate_limit_error" },
   /** The key's budget for the current day or month is spent; not retryable before the period ends (OpenAI's code). */
   insufficient_quota: { status: 429, type: "insufficient_quota" },
+  /** A browser request from an origin the CORS setting does not allow. */
+  cors_origin_not_allowed: { status: 403, type: "invalid_request_error" },
+  /** The server is shutting down and ended the request. */
+  server_shutting_down: { status: 503, type: "server_error" },
   /** The model hub (Hugging Face or `HF_ENDPOINT`) cannot be reached, or failed. */
   hub_unreachable: { status: 502, type: "server_error" },
   /** A downloaded file does not match the size or SHA-256 the hub published; it is not kept. */

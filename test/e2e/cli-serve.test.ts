@@ -1,44 +1,124 @@
-import { spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import OpenAI from "openai";
+import { fileBytes, startFakeHub, type FakeHub } from "../helpers/fake-hub.js";
 import { hasTestModels, storiesGreedy40, testModelPath } from "../helpers/models.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const bin = path.join(root, "bin/moestro.js");
 
-describe("moestro CLI", () => {
-  it("prints help and refuses to serve without a model, in one clear line", () => {
+/** Starts `moestro serve` and resolves with its URL once it prints `listening on`. */
+function startServe(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcessWithoutNullStreams; url: Promise<string>; stderr: () => string } {
+  const child = spawn(process.execPath, [bin, "serve", ...args], { env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (data: Buffer) => (stderr += data.toString()));
+  const url = new Promise<string>((resolve, reject) => {
+    let output = "";
+    child.stdout.on("data", (data: Buffer) => {
+      output += data.toString();
+      const match = /listening on (http:\/\/\S+)/.exec(output);
+      if (match) resolve(match[1]!);
+    });
+    child.once("exit", (code) => reject(new Error(`serve exited with ${code}: ${stderr}`)));
+  });
+  return { child, url, stderr: () => stderr };
+}
+
+describe("moestro CLI: serve", () => {
+  const cleanups: Array<() => unknown> = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0)) await cleanup();
+  });
+  function temporaryHome(): string {
+    const home = mkdtempSync(path.join(os.tmpdir(), "moestro-cli-"));
+    cleanups.push(() => rmSync(home, { recursive: true, force: true }));
+    return home;
+  }
+
+  it("prints help", () => {
     const help = spawnSync(process.execPath, [bin, "serve", "--help"], { encoding: "utf8" });
     expect(help.status).toBe(0);
     expect(help.stdout).toContain("--model");
-    const noModel = spawnSync(process.execPath, [bin, "serve"], { encoding: "utf8", env: { ...process.env, MOESTRO_MODELS: "" } });
-    expect(noModel.status).toBe(2);
-    expect(noModel.stderr.trim().split("\n")).toHaveLength(1);
-    expect(noModel.stderr).toContain("--model");
+  });
+
+  it("says in one clear line when the default model cannot be downloaded, and how to pass a local file; it does not hang", () => {
+    const startedAt = performance.now();
+    const result = spawnSync(process.execPath, [bin, "serve", "--port", "0"], {
+      encoding: "utf8",
+      env: { ...process.env, MOESTRO_HOME: temporaryHome(), HF_ENDPOINT: "http://127.0.0.1:9" },
+      timeout: 60_000,
+    });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/cannot get hf:Qwen\/Qwen3-0\.6B-GGUF:Q8_0: Cannot reach the model hub at http:\/\/127\.0\.0\.1:9/);
+    expect(result.stderr).toContain("moestro serve --model ./model.gguf");
+    expect(performance.now() - startedAt).toBeLessThan(30_000);
+  });
+
+  it.skipIf(!hasTestModels)("with no --model, pulls the default model once from the hub (HF_ENDPOINT) with progress, then serves it", async () => {
+    const hub: FakeHub = await startFakeHub({ repos: { "Qwen/Qwen3-0.6B-GGUF": [{ path: "Qwen3-0.6B-Q8_0.gguf", content: fileBytes(testModelPath("stories260K.gguf")) }] } });
+    cleanups.push(() => hub.close());
+    const home = temporaryHome();
+    const serve = startServe(["--port", "0", "--threads", "1", "--log-level", "warn"], { MOESTRO_HOME: home, HF_ENDPOINT: hub.url });
+    cleanups.push(() => serve.child.kill("SIGKILL"));
+    const url = await serve.url;
+    expect(serve.stderr()).toContain("pulling the default model hf:Qwen/Qwen3-0.6B-GGUF:Q8_0");
+    expect(serve.stderr()).toMatch(/100%/);
+    const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: "unused", maxRetries: 0 });
+    const completion = await client.completions.create({ model: "Qwen/Qwen3-0.6B-GGUF:Q8_0", prompt: "Once upon a time", max_tokens: 40, temperature: 0 });
+    expect(completion.choices[0]!.text).toBe(storiesGreedy40);
+    const exited = new Promise((resolve) => serve.child.once("exit", resolve));
+    serve.child.kill("SIGTERM");
+    await exited;
+
+    // The second start finds it in the store and downloads nothing.
+    const downloads = hub.requests.filter((request) => request.includes("/resolve/")).length;
+    const again = startServe(["--port", "0", "--threads", "1", "--log-level", "warn"], { MOESTRO_HOME: home, HF_ENDPOINT: hub.url });
+    cleanups.push(() => again.child.kill("SIGKILL"));
+    await again.url;
+    expect(hub.requests.filter((request) => request.includes("/resolve/")).length).toBe(downloads);
   });
 
   it.skipIf(!hasTestModels)("serves a model: 'listening on' once ready, then answers the OpenAI client; SIGTERM stops it", async () => {
-    const child = spawn(process.execPath, [bin, "serve", "--model", `tales=${testModelPath("stories260K.gguf")}`, "--port", "0", "--threads", "1", "--log-level", "warn"], { stdio: ["ignore", "pipe", "pipe"] });
-    try {
-      const url = await new Promise<string>((resolve, reject) => {
-        let output = "";
-        child.stdout.on("data", (data: Buffer) => {
-          output += data.toString();
-          const match = /listening on (http:\/\/\S+)/.exec(output);
-          if (match) resolve(match[1]!);
-        });
-        child.once("exit", (code) => reject(new Error(`serve exited with ${code}`)));
-      });
-      const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: "unused", maxRetries: 0 });
-      const completion = await client.completions.create({ model: "tales", prompt: "Once upon a time", max_tokens: 40, temperature: 0 });
-      expect(completion.choices[0]!.text).toBe(storiesGreedy40);
-      const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-      child.kill("SIGTERM");
-      expect(await exited).toBe(0);
-    } finally {
-      child.kill("SIGKILL");
+    const serve = startServe(["--model", `tales=${testModelPath("stories260K.gguf")}`, "--port", "0", "--threads", "1", "--log-level", "warn"], { MOESTRO_HOME: temporaryHome() });
+    cleanups.push(() => serve.child.kill("SIGKILL"));
+    const client = new OpenAI({ baseURL: `${await serve.url}/v1`, apiKey: "unused", maxRetries: 0 });
+    const completion = await client.completions.create({ model: "tales", prompt: "Once upon a time", max_tokens: 40, temperature: 0 });
+    expect(completion.choices[0]!.text).toBe(storiesGreedy40);
+    const exited = new Promise<number | null>((resolve) => serve.child.once("exit", (code) => resolve(code)));
+    serve.child.kill("SIGTERM");
+    expect(await exited).toBe(0);
+  });
+
+  it.skipIf(!hasTestModels)("on SIGTERM lets an in-flight stream finish within the grace period", async () => {
+    const serve = startServe(["--model", testModelPath("tiny-qwen3moe.gguf"), "--port", "0", "--threads", "1", "-b", "64", "--log-level", "warn"], { MOESTRO_HOME: temporaryHome(), MOESTRO_SERVER__SHUTDOWN_GRACE_MS: "20000" });
+    cleanups.push(() => serve.child.kill("SIGKILL"));
+    const client = new OpenAI({ baseURL: `${await serve.url}/v1`, apiKey: "unused", maxRetries: 0 });
+    const stream = await client.chat.completions.create({ model: "tiny-qwen3moe", max_tokens: 120, stream: true, messages: [{ role: "user", content: "Hi" }] });
+    const exited = new Promise<number | null>((resolve) => serve.child.once("exit", (code) => resolve(code)));
+    let chunks = 0;
+    let finish: string | null = null;
+    for await (const chunk of stream) {
+      if (chunks++ === 2) serve.child.kill("SIGTERM");
+      finish = chunk.choices[0]?.finish_reason ?? finish;
     }
+    expect(finish).toBe("length");
+    expect(await exited).toBe(0);
+  });
+
+  it.skipIf(!hasTestModels)("on SIGTERM ends a stream that outlives the grace period with an error event", async () => {
+    const serve = startServe(["--model", testModelPath("tiny-qwen3moe.gguf"), "--port", "0", "--threads", "1", "-b", "64", "--log-level", "warn"], { MOESTRO_HOME: temporaryHome(), MOESTRO_SERVER__SHUTDOWN_GRACE_MS: "200" });
+    cleanups.push(() => serve.child.kill("SIGKILL"));
+    const client = new OpenAI({ baseURL: `${await serve.url}/v1`, apiKey: "unused", maxRetries: 0 });
+    const stream = await client.chat.completions.create({ model: "tiny-qwen3moe", max_tokens: 4000, stream: true, messages: [{ role: "user", content: "Hi" }] });
+    let chunks = 0;
+    const error = await (async () => {
+      for await (const _chunk of stream) if (chunks++ === 2) serve.child.kill("SIGTERM");
+    })().catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(OpenAI.APIError);
+    expect((error as Error).message).toMatch(/shutting down/);
   });
 });

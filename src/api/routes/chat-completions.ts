@@ -19,7 +19,7 @@ export function createChatCompletionsHandler(deps: AppDeps, validator: SchemaVal
   const now = deps.now ?? Date.now;
   return async (c: Context<AppEnv>): Promise<Response> => {
     const request = parseChatCompletionRequest(await readJsonBody(c));
-    const abort = requestSignal(c);
+    const abort = requestSignal(c, deps);
     const generateRequest = toChatGenerateRequest(request, abort.signal);
     const lease = await acquireModel(deps, request.model, { signal: abort.signal, keepAliveMs: parseKeepAliveMs(request.keep_alive) });
     const backend = lease.backend;
@@ -32,7 +32,7 @@ export function createChatCompletionsHandler(deps: AppDeps, validator: SchemaVal
     const wantsLogprobs = generateRequest.logprobs !== undefined;
 
     if (!request.stream) {
-      const choices = await collectResponse(parts, meter, abort.signal);
+      const choices = await collectResponse(parts, meter, abort.signal, deps.shutdownSignal);
       const body: WireChatCompletion = {
         id,
         object: "chat.completion",

@@ -15,7 +15,7 @@ export function createCompletionsHandler(deps: AppDeps) {
   const now = deps.now ?? Date.now;
   return async (c: Context<AppEnv>): Promise<Response> => {
     const request = parseCompletionRequest(await readJsonBody(c));
-    const abort = requestSignal(c);
+    const abort = requestSignal(c, deps);
     const generateRequest = toCompletionGenerateRequest(request, abort.signal);
     const lease = await acquireModel(deps, request.model, { signal: abort.signal, keepAliveMs: parseKeepAliveMs(request.keep_alive) });
     const backend = lease.backend;
@@ -33,7 +33,7 @@ export function createCompletionsHandler(deps: AppDeps) {
     };
 
     if (!request.stream) {
-      const choices = await collectResponse(parts, meter, abort.signal);
+      const choices = await collectResponse(parts, meter, abort.signal, deps.shutdownSignal);
       return c.json(
         body(
           choices.map((choice) => ({ index: choice.index, text: choice.text, logprobs: null, finish_reason: toWireFinishReason(choice.finishReason) })),

@@ -29,7 +29,7 @@ export function createEmbeddingsHandler(deps: AppDeps) {
     const inputs = toInputs(request.input);
     if (inputs.length === 0) throw new MoestroError("invalid_request", "input must not be empty.", { param: "input" });
     if (inputs.length > 2048) throw new MoestroError("invalid_request", `input has ${inputs.length} items; at most 2048 are allowed per request.`, { param: "input" });
-    const abort = requestSignal(c);
+    const abort = requestSignal(c, deps);
     const lease = await acquireModel(deps, request.model, { signal: abort.signal, keepAliveMs: parseKeepAliveMs(request.keep_alive) });
     try {
       return await respond(c, deps, lease.backend, request, inputs, abort.signal);

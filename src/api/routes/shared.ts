@@ -17,10 +17,12 @@ export async function acquireModel(deps: AppDeps, id: string, options: { signal:
  * An abort controller for the request's generation: it aborts when the client's connection closes (the Node adapter
  * aborts the request's signal then) or when the route calls `abort()` (a streaming client went away).
  */
-export function requestSignal(c: Context<AppEnv>): AbortController {
+export function requestSignal(c: Context<AppEnv>, deps?: AppDeps): AbortController {
   const controller = new AbortController();
-  const clientSignal = c.req.raw.signal;
-  if (clientSignal.aborted) controller.abort(clientSignal.reason);
-  else clientSignal.addEventListener("abort", () => controller.abort(clientSignal.reason), { once: true });
+  for (const signal of [c.req.raw.signal, deps?.shutdownSignal]) {
+    if (signal === undefined) continue;
+    if (signal.aborted) controller.abort(signal.reason);
+    else signal.addEventListener("abort", () => controller.abort(signal.reason), { once: true });
+  }
   return controller;
 }

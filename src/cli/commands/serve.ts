@@ -2,6 +2,12 @@ import { Command, Option } from "commander";
 import { pino } from "pino";
 import { loadConfig, type ConfigInput } from "../../config/index.js";
 import { parseInteger, parseModelSpec } from "../parse.js";
+import type { Config } from "../../config/index.js";
+import { parseKeepAliveMs } from "../../openai/convert-request.js";
+import { parseSizeBytes } from "../../planner/size-units.js";
+import { modelRefName, parseModelRef } from "../../models/model-ref.js";
+import { defaultMoestroHome, ModelStore } from "../../models/model-store.js";
+import { pullWithProgress } from "./models.js";
 
 interface ServeFlags {
   model: Array<{ path: string; id?: string }>;
@@ -21,6 +27,10 @@ interface ServeFlags {
   priceBook?: string;
   rateLimitStore?: "memory" | "redis" | "postgres";
   redisUrl?: string;
+  keepAlive?: string;
+  maxMemory?: string;
+  corsOrigin?: string[];
+  config?: string;
 }
 
 /** `moestro serve`: load GGUF models and serve the OpenAI-compatible API until Ctrl-C or SIGTERM. */
@@ -37,6 +47,10 @@ export function createServeCommand(): Command {
     .option("--max-queue <n>", "requests that may wait for a sequence before 503 (env MOESTRO_ENGINE__MAX_QUEUED_REQUESTS, default 64)", parseInteger)
     .addOption(new Option("--gpu <backend>", "compute backend (env MOESTRO_ENGINE__GPU, default auto)").choices(["auto", "cpu", "cuda", "vulkan", "metal"]))
     .addOption(new Option("--log-level <level>", "log level of the JSON logs on stderr (env MOESTRO_LOG_LEVEL, default info)").choices(["fatal", "error", "warn", "info", "debug", "trace", "silent"]))
+    .option("--keep-alive <duration>", "how long an idle model stays loaded: 5m, 1h, 0 (unload after each request), -1 (forever) (env MOESTRO_ENGINE__KEEP_ALIVE_MS in ms, default 5m)")
+    .option("--max-memory <size>", "memory budget for loaded models, such as 24GiB or 512MiB (env MOESTRO_ENGINE__MAX_MEMORY_BYTES, default: free RAM and VRAM at start)")
+    .option("--cors-origin <origin>", "a browser origin allowed to call the API, * wildcards; repeatable; '*' allows all (env MOESTRO_SERVER__CORS_ORIGINS, default: this machine and browser extensions)", (value: string, previous: string[] = []) => [...previous, value])
+    .option("--config <file>", "a JSON config file (env MOESTRO_CONFIG, default ~/.moestro/config.json when it exists)")
     .option("--json", "print the listening address as one JSON line instead of text")
     .option("--admin-key <key>", "turn API key checks on; this key works everywhere (env MOESTRO_ADMIN_KEY; prefer the env: flags show in ps)")
     .option("--database-url <url>", "keep keys and the usage ledger in PostgreSQL, postgres://... (env MOESTRO_DATABASE_URL, default: SQLite in MOESTRO_HOME)")
@@ -45,10 +59,11 @@ export function createServeCommand(): Command {
     .addOption(new Option("--rate-limit-store <store>", "where per-key rate-limit counters live (env MOESTRO_LIMITS__STORE, default memory)").choices(["memory", "redis", "postgres"]))
     .option("--redis-url <url>", "Redis for --rate-limit-store redis (env MOESTRO_LIMITS__REDIS_URL, default redis://127.0.0.1:6379)")
     .action(async (flags: ServeFlags) => {
-      const config = loadConfig({
+      const loaded = loadConfig({
         env: process.env,
+        configFile: flags.config,
         flags: {
-          server: { host: flags.host, port: flags.port },
+          server: { host: flags.host, port: flags.port, corsOrigins: flags.corsOrigin },
           engine: {
             threads: flags.threads,
             parallel: flags.parallel,
@@ -56,6 +71,8 @@ export function createServeCommand(): Command {
             batchSize: flags.batchSize,
             maxQueuedRequests: flags.maxQueue,
             gpu: flags.gpu,
+            keepAliveMs: flags.keepAlive === undefined ? undefined : parseKeepAliveMs(flags.keepAlive),
+            maxMemoryBytes: flags.maxMemory === undefined ? undefined : parseSizeBytes(flags.maxMemory),
           },
           models: flags.model.length > 0 ? flags.model : undefined,
           logLevel: flags.logLevel,
@@ -66,9 +83,9 @@ export function createServeCommand(): Command {
           limits: { store: flags.rateLimitStore, redisUrl: flags.redisUrl },
         },
       });
-      if (config.models.length === 0) {
-        process.stderr.write("moestro serve: no model given. Pass a GGUF file: moestro serve --model ./model.gguf\n");
-        process.exitCode = 2;
+      const config = await resolveModelsToServe(loaded, flags.json === true);
+      if (config === undefined) {
+        process.exitCode = 1;
         return;
       }
       const logger = pino({ level: config.logLevel, base: undefined }, pino.destination(2));
@@ -80,7 +97,7 @@ export function createServeCommand(): Command {
 
       const shutdown = (signal: string): void => {
         logger.info({ signal }, "shutting down");
-        server.close().then(
+        server.close({ graceMs: config.server.shutdownGraceMs }).then(
           () => process.exit(0),
           (error: unknown) => {
             logger.error({ err: error }, "shutdown failed");
@@ -91,4 +108,39 @@ export function createServeCommand(): Command {
       process.once("SIGINT", () => shutdown("SIGINT"));
       process.once("SIGTERM", () => shutdown("SIGTERM"));
     });
+}
+
+/**
+ * Turns the models to serve into local files: an `hf:` reference or URL given with `--model` is pulled into the store
+ * when it is not there yet (with a progress bar), and with no `--model` at all the store's models are served, or, when
+ * the store is empty, the default model is pulled first. A hub that cannot be reached ends serve with one clear line.
+ *
+ * @returns the config with local paths, or `undefined` after printing why serve cannot start.
+ */
+async function resolveModelsToServe(config: Config, quiet: boolean): Promise<Config | undefined> {
+  const store = new ModelStore(config.home ?? defaultMoestroHome());
+  const wanted = [...config.models];
+  if (wanted.length === 0 && (await store.list()).length === 0) {
+    process.stderr.write(`moestro serve: no --model given and no model pulled yet; pulling the default model ${config.defaultModel} into ${store.root}\n`);
+    wanted.push({ path: config.defaultModel });
+  }
+  const models: Config["models"] = [];
+  for (const entry of wanted) {
+    const target = config.aliases[entry.path] ?? entry.path;
+    const ref = parseModelRef(target);
+    if (ref.kind === "path") {
+      models.push({ ...entry, path: target });
+      continue;
+    }
+    try {
+      const name = modelRefName(ref);
+      const stored = (await store.get(name)) ?? (await pullWithProgress(target, { home: config.home, quiet }));
+      models.push({ ...entry, path: stored.path, id: entry.id ?? (config.aliases[entry.path] ? entry.path : name) });
+    } catch (error) {
+      process.stderr.write(`moestro serve: cannot get ${target}: ${(error as Error).message}\n`);
+      process.stderr.write("Serve a local GGUF file instead: moestro serve --model ./model.gguf\n");
+      return undefined;
+    }
+  }
+  return { ...config, models } as Config;
 }

@@ -1,0 +1,45 @@
+import { GgufInsights, readGgufFileInfo, type Llama } from "node-llama-cpp";
+import { defaultMaxContextTokens } from "./llama-backend.js";
+
+/** The context a model will be loaded with, as in `createLlamaBackend`. */
+export interface ContextShape {
+  /** Context window per sequence, tokens; defaults to the model's training context capped at 4096. */
+  contextTokens?: number;
+  /** Sequences. */
+  parallel: number;
+  /** Tokens per batch. */
+  batchSize: number;
+}
+
+/**
+ * Estimates the memory a model needs once loaded with the given context: weights plus KV cache plus compute buffers,
+ * RAM and VRAM together, bytes. Reads only the GGUF header; the figures are node-llama-cpp's `GgufInsights` estimates
+ * (`estimateModelResourceRequirementsV2`, `estimateContextResourceRequirementsV2`), which follow llama.cpp's own
+ * allocation rules.
+ *
+ * @throws when the file cannot be read as GGUF.
+ */
+export async function estimateModelMemoryBytes(llama: Llama, modelPath: string, shape: ContextShape): Promise<number> {
+  const info = await readGgufFileInfo(modelPath, { readTensorInfo: true });
+  const insights = await GgufInsights.from(info, llama);
+  const contextTokens = shape.contextTokens ?? Math.min(insights.trainContextSize ?? defaultMaxContextTokens, defaultMaxContextTokens);
+  const model = await insights.estimateModelResourceRequirementsV2({ gpuLayers: 0 });
+  const context = await insights.estimateContextResourceRequirementsV2({
+    contextSize: contextTokens,
+    modelGpuLayers: 0,
+    sequences: shape.parallel,
+    batchSize: Math.min(shape.batchSize, contextTokens),
+  });
+  return model.cpuRam + model.gpuVram + context.cpuRam + context.gpuVram;
+}
+
+/**
+ * The default memory budget: free RAM plus free VRAM now, as node-llama-cpp measures them (`getRamState`,
+ * `getVramState`), less 10% headroom for the process itself.
+ */
+export async function measureMemoryBudgetBytes(llama: Llama): Promise<number> {
+  const ram = await llama.getRamState();
+  const vram = await llama.getVramState();
+  const unified = vram.unifiedSize > 0;
+  return Math.floor((ram.free + (unified ? 0 : vram.free)) * 0.9);
+}
