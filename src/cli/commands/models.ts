@@ -87,5 +87,37 @@ export function createModelCommands(): Command[] {
       else process.stdout.write(`deleted ${model.name} (${formatByteSize(model.sizeBytes)})\n`);
     });
 
-  return [pull, ls, rm];
+  const ps = new Command("ps")
+    .description("List the models loaded by a running server: memory, requests in flight, when each unloads.")
+    .option("--url <url>", "the server (env MOESTRO_URL, default http://127.0.0.1:8080)")
+    .option("--admin-key <key>", "the admin key when key checks are on (env MOESTRO_ADMIN_KEY)")
+    .option("--json", "print the server's JSON")
+    .action(async (flags: { url?: string; adminKey?: string; json?: boolean }) => {
+      const config = loadConfig({ env: process.env, flags: { url: flags.url, adminKey: flags.adminKey } });
+      const base = (config.url ?? "http://127.0.0.1:8080").replace(/\/+$/, "");
+      let response: Response;
+      try {
+        response = await fetch(`${base}/v1/moestro/ps`, { headers: config.adminKey ? { Authorization: `Bearer ${config.adminKey}` } : {}, signal: AbortSignal.timeout(10_000) });
+      } catch (error) {
+        throw new MoestroError("server_unavailable", `No moestro server answers at ${base} (${(error as Error).message}); start one with moestro serve, or pass --url.`);
+      }
+      const body = (await response.json()) as { data?: Array<{ id: string; memory_bytes: number; active_requests: number; sequences_in_use: number; expires_at: string | null }>; error?: { message: string } };
+      if (!response.ok || body.data === undefined) throw new MoestroError("internal_error", body.error?.message ?? `The server answered ${response.status}.`);
+      if (flags.json) {
+        process.stdout.write(JSON.stringify(body.data) + "\n");
+        return;
+      }
+      if (body.data.length === 0) {
+        process.stdout.write("No model is loaded.\n");
+        return;
+      }
+      process.stdout.write(
+        formatTable(
+          ["NAME", "MEMORY", "REQUESTS", "SEQUENCES", "UNLOADS"],
+          body.data.map((model) => [model.id, formatByteSize(model.memory_bytes), String(model.active_requests), String(model.sequences_in_use), model.expires_at ?? (model.active_requests > 0 ? "when idle" : "never")]),
+        ) + "\n",
+      );
+    });
+
+  return [pull, ls, rm, ps];
 }
