@@ -1,7 +1,15 @@
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import { MoestroError } from "../errors/index.js";
+import { createBenchCommand } from "./commands/bench.js";
+import { createEvalCommand } from "./commands/eval.js";
+import { createPlanCommand } from "./commands/plan.js";
 import { createServeCommand } from "./commands/serve.js";
+import { createConfigCommand } from "./commands/config.js";
+import { createModelCommands } from "./commands/models.js";
+import { createShowCommand } from "./commands/show.js";
+import { createKeysCommand } from "./commands/keys.js";
+import { createUsageCommand } from "./commands/usage.js";
 
 function packageVersion(): string {
   const packageJson = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
@@ -10,10 +18,19 @@ function packageVersion(): string {
 
 /** Builds the `moestro` command with all its subcommands. */
 export function createCli(): Command {
-  return new Command("moestro")
+  const cli = new Command("moestro")
     .description("A self-hosted model studio for open-weight LLMs, Mixture-of-Experts first.")
     .version(packageVersion())
-    .addCommand(createServeCommand());
+    .addCommand(createServeCommand())
+    .addCommand(createConfigCommand())
+    .addCommand(createKeysCommand())
+    .addCommand(createUsageCommand())
+    .addCommand(createShowCommand())
+    .addCommand(createPlanCommand())
+    .addCommand(createBenchCommand())
+    .addCommand(createEvalCommand());
+  for (const command of createModelCommands()) cli.addCommand(command);
+  return cli;
 }
 
 /**

@@ -130,8 +130,10 @@ export class ModelScheduler {
    */
   async acquire(id: string, options: { signal?: AbortSignal; keepAliveMs?: number } = {}): Promise<ModelLease> {
     if (this.#disposed) throw new MoestroError("server_unavailable", "The server is shutting down.", { retryAfterSeconds: 1 });
-    const entry = await this.#findEntry(id);
-    let model = this.#loaded.get(entry.id);
+    // The hot path: a loaded model is found without listing the config and the store again.
+    let model = this.#findLoaded(id);
+    const entry = model?.entry ?? (await this.#findEntry(id));
+    model ??= this.#loaded.get(entry.id);
     if (model === undefined) {
       let loading = this.#loading.get(entry.id);
       if (loading === undefined) {
@@ -183,6 +185,13 @@ export class ModelScheduler {
     this.#disposed = true;
     await Promise.allSettled([...this.#loading.values()]);
     await Promise.all([...this.#loaded.values()].map((model) => this.#evict(model, "shutdown")));
+  }
+
+  #findLoaded(id: string): LoadedModel | undefined {
+    const byId = this.#loaded.get(id);
+    if (byId) return byId;
+    for (const model of this.#loaded.values()) if (model.entry.aliases?.includes(id)) return model;
+    return undefined;
   }
 
   async #findEntry(id: string): Promise<ModelEntry> {

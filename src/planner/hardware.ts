@@ -1,0 +1,229 @@
+import { MoestroError } from "../errors/index.js";
+import { findHardware, hardwareCatalog, type HardwareCatalogEntry } from "./hardware-catalog.js";
+
+/**
+ * One memory-and-compute device of a plan: a GPU, or the host (CPU and RAM).
+ *
+ * Effective figures are peak × efficiency. Catalog figures are peaks, with the default efficiencies of
+ * {@link defaultEfficiencies}; measured or calibrated figures carry an efficiency of 1.
+ */
+export interface DeviceSpec {
+  name: string;
+  /** Memory the device offers, in bytes. */
+  memoryBytes: number;
+  /** Peak (or measured) memory bandwidth, in bytes per second. */
+  bandwidthBytesPerSecond: number;
+  /** Fraction of `bandwidthBytesPerSecond` that llama.cpp's decode reaches (0 < x ≤ 1). */
+  bandwidthEfficiency: number;
+  /** Peak (or measured) dense FLOP/s. */
+  flopsPerSecond: number;
+  /** Fraction of `flopsPerSecond` that llama.cpp's prefill reaches (0 < x ≤ 1). */
+  computeEfficiency: number;
+  /** Typical power draw, in watts, when known. */
+  powerWatts: number | undefined;
+}
+
+/**
+ * The hardware a plan is made for.
+ *
+ * - `gpu` + `host`: a discrete GPU beside host RAM; weights and KV cache may be split between them.
+ * - `unified`: an Apple-style single pool; `gpu` is that pool as the GPU sees it and `host` is the same memory.
+ * - no `gpu`: CPU only.
+ */
+export interface HardwareSetup {
+  /** Catalog id, or `this-machine`, or `custom`. */
+  id: string;
+  name: string;
+  gpu: DeviceSpec | undefined;
+  host: DeviceSpec;
+  unified: boolean;
+  /** Host-to-GPU bandwidth per direction (PCIe), in bytes per second, when there is a discrete GPU. */
+  hostToGpuBytesPerSecond: number | undefined;
+  /**
+   * Typical power draw for the cost estimate, in watts: the GPU's board power when there is a discrete GPU (the host
+   * mostly waits while the GPU decodes; pass `--watts` for the whole box), the machine's for Apple and CPU-only setups.
+   * `undefined` when unknown.
+   */
+  powerWatts: number | undefined;
+  /** Where each figure came from, one line each, printed with the plan. */
+  sources: string[];
+}
+
+/**
+ * Default fractions of peak that llama.cpp reaches, used with catalog peaks (assumptions; `--measure` calibrates this
+ * machine):
+ * - CPU decode 0.65 of the DDR5 channels' peak: a 13900K with DDR5-6400 (102.4 GB/s) decoded a 3.8 GB 7B Q4_0 at
+ *   18.3 tokens/s with 8 threads, 70 GB/s (llama.cpp issue #34, benchmark comment of 2023-08-12).
+ * - Apple unified 0.5: llama.cpp's M-series benchmark (discussion #4167) has 7B Q4_0 decode at 94 tokens/s on an M2 Ultra
+ *   (360 GB/s of 800) and 66 on a 38-core M2 Max (250 of 400).
+ * - NVIDIA GPU decode 0.6: llama.cpp's token generation commonly reaches 55–65% of HBM/GDDR peak on a single GPU; MoE
+ *   kernels (`mul_mat_id`) rather less.
+ * - Prefill compute 0.2 (GPU and Apple, of the BF16 dense peak) and 0.3 (CPU, of the FP32 FMA peak; the 13900K above
+ *   reached 55 tokens/s at pp512, 0.74 TFLOP/s of about 2.5). llama.cpp multiplies quantized weights with int8 or
+ *   dequantizing kernels whose speed varies widely by GPU generation, and MoE batches (`mul_mat_id`) run well below
+ *   dense ones, so these are the roughest figures of the plan.
+ */
+export const defaultEfficiencies = Object.freeze({
+  gpuBandwidth: 0.6,
+  gpuCompute: 0.2,
+  unifiedBandwidth: 0.5,
+  unifiedCompute: 0.2,
+  cpuBandwidth: 0.65,
+  cpuCompute: 0.3,
+});
+
+/** A {@link DeviceSpec} from a catalog entry, with the default efficiency of its kind. */
+export function deviceFromCatalog(entry: HardwareCatalogEntry): DeviceSpec {
+  const bandwidthEfficiency =
+    entry.kind === "gpu" ? defaultEfficiencies.gpuBandwidth : entry.kind === "unified" ? defaultEfficiencies.unifiedBandwidth : defaultEfficiencies.cpuBandwidth;
+  const computeEfficiency =
+    entry.kind === "gpu" ? defaultEfficiencies.gpuCompute : entry.kind === "unified" ? defaultEfficiencies.unifiedCompute : defaultEfficiencies.cpuCompute;
+  return {
+    name: entry.name,
+    memoryBytes: entry.memoryBytes,
+    bandwidthBytesPerSecond: entry.bandwidthBytesPerSecond,
+    bandwidthEfficiency,
+    flopsPerSecond: entry.denseFlopsPerSecond,
+    computeEfficiency,
+    powerWatts: entry.typicalPowerWatts,
+  };
+}
+
+/**
+ * Builds the {@link HardwareSetup} of a catalog entry: a GPU with its default host, an Apple machine as one unified pool
+ * (the GPU may wire about 75% of it, see {@link unifiedGpuShare}), or a CPU-only host.
+ *
+ * @throws {MoestroError} `invalid_request` when `name` is not in the catalog (the message lists the ids).
+ */
+export function setupFromCatalog(name: string): HardwareSetup {
+  const entry = findHardware(name);
+  if (entry === undefined) {
+    throw new MoestroError("invalid_request", `Unknown hardware '${name}'. Known: ${hardwareCatalog.map((item) => item.id).join(", ")}.`, {
+      param: "hardware",
+    });
+  }
+  const sources = [`${entry.id}: ${entry.source}`];
+  switch (entry.kind) {
+    case "gpu": {
+      const hostEntry = findHardware(entry.defaultHostId ?? "ddr5-8ch")!;
+      sources.push(`${hostEntry.id}: ${hostEntry.source}`);
+      return {
+        id: entry.id,
+        name: `${entry.name} + ${hostEntry.name}`,
+        gpu: deviceFromCatalog(entry),
+        host: deviceFromCatalog(hostEntry),
+        unified: false,
+        hostToGpuBytesPerSecond: entry.hostToGpuBytesPerSecond,
+        powerWatts: entry.typicalPowerWatts,
+        sources,
+      };
+    }
+    case "unified": {
+      const device = deviceFromCatalog(entry);
+      return {
+        id: entry.id,
+        name: entry.name,
+        gpu: { ...device, memoryBytes: Math.floor(entry.memoryBytes * unifiedGpuShare) },
+        host: device,
+        unified: true,
+        hostToGpuBytesPerSecond: undefined,
+        powerWatts: entry.typicalPowerWatts,
+        sources,
+      };
+    }
+    case "cpu":
+      return {
+        id: entry.id,
+        name: entry.name,
+        gpu: undefined,
+        host: deviceFromCatalog(entry),
+        unified: false,
+        hostToGpuBytesPerSecond: undefined,
+        powerWatts: entry.typicalPowerWatts,
+        sources,
+      };
+    default:
+      return entry.kind satisfies never;
+  }
+}
+
+/**
+ * Share of unified memory the GPU may use on macOS: Metal's `recommendedMaxWorkingSetSize`, which llama.cpp logs at
+ * start-up, is about 75% of RAM on Apple Silicon with more than 36 GB (raise it with `sudo sysctl
+ * iogpu.wired_limit_mb=…`).
+ */
+export const unifiedGpuShare = 0.75;
+
+/** Overrides of a setup's figures, from `plan` flags. Each undefined field keeps the setup's value. */
+export interface HardwareOverrides {
+  /** Host RAM, in bytes (`--ram`). */
+  ramBytes?: number;
+  /** GPU memory, in bytes (`--vram`); 0 removes the GPU. */
+  vramBytes?: number;
+  /** Host (or unified) memory bandwidth, in bytes per second, taken as effective (`--mem-bandwidth`). */
+  memBandwidthBytesPerSecond?: number;
+  /** GPU memory bandwidth, in bytes per second, taken as effective (`--vram-bandwidth`). */
+  vramBandwidthBytesPerSecond?: number;
+  /** Total power draw, in watts (`--watts`). */
+  powerWatts?: number;
+}
+
+/**
+ * Applies {@link HardwareOverrides}. A bandwidth given by the user is taken as what llama.cpp reaches (efficiency 1).
+ * `vramBytes` on a setup without a GPU adds one, which then needs `vramBandwidthBytesPerSecond`.
+ *
+ * @throws {MoestroError} `invalid_request` when a GPU is added without its bandwidth.
+ */
+export function applyHardwareOverrides(setup: HardwareSetup, overrides: HardwareOverrides): HardwareSetup {
+  const sources = [...setup.sources];
+  let host: DeviceSpec = { ...setup.host };
+  let gpu: DeviceSpec | undefined = setup.gpu ? { ...setup.gpu } : undefined;
+  if (overrides.ramBytes !== undefined) {
+    host.memoryBytes = overrides.ramBytes;
+    if (setup.unified && gpu) gpu.memoryBytes = Math.floor(overrides.ramBytes * unifiedGpuShare);
+    sources.push("memory: --ram");
+  }
+  if (overrides.memBandwidthBytesPerSecond !== undefined) {
+    host = { ...host, bandwidthBytesPerSecond: overrides.memBandwidthBytesPerSecond, bandwidthEfficiency: 1 };
+    if (setup.unified && gpu) gpu = { ...gpu, bandwidthBytesPerSecond: overrides.memBandwidthBytesPerSecond, bandwidthEfficiency: 1 };
+    sources.push("memory bandwidth: --mem-bandwidth (taken as effective)");
+  }
+  if (overrides.vramBytes !== undefined) {
+    if (overrides.vramBytes === 0) gpu = undefined;
+    else if (gpu) gpu.memoryBytes = overrides.vramBytes;
+    else {
+      if (overrides.vramBandwidthBytesPerSecond === undefined) {
+        throw new MoestroError("invalid_request", "--vram adds a GPU this setup does not have: give its bandwidth with --vram-bandwidth GB/s, or pick one with --hardware.", {
+          param: "vram",
+        });
+      }
+      gpu = {
+        name: "GPU (from flags)",
+        memoryBytes: overrides.vramBytes,
+        bandwidthBytesPerSecond: overrides.vramBandwidthBytesPerSecond,
+        bandwidthEfficiency: 1,
+        flopsPerSecond: 100e12,
+        computeEfficiency: defaultEfficiencies.gpuCompute,
+        powerWatts: undefined,
+      };
+      sources.push("GPU: --vram and --vram-bandwidth; its FLOP/s assumed 100 TFLOP/s (BF16 dense, an RTX 4090/L40S-class GPU)");
+    }
+    sources.push("GPU memory: --vram");
+  }
+  if (overrides.vramBandwidthBytesPerSecond !== undefined && gpu) {
+    gpu = { ...gpu, bandwidthBytesPerSecond: overrides.vramBandwidthBytesPerSecond, bandwidthEfficiency: 1 };
+    if (!sources.some((line) => line.startsWith("GPU: --vram"))) sources.push("GPU bandwidth: --vram-bandwidth (taken as effective)");
+  }
+  if (overrides.powerWatts !== undefined) sources.push("power: --watts");
+  // Removing the GPU leaves the host's power; adding one from flags leaves it unknown.
+  const powerWatts = overrides.powerWatts ?? (setup.gpu && !gpu ? setup.host.powerWatts : !setup.gpu && gpu ? undefined : setup.powerWatts);
+  return {
+    ...setup,
+    gpu,
+    host,
+    unified: setup.unified && gpu !== undefined,
+    hostToGpuBytesPerSecond: gpu && !setup.unified ? (setup.hostToGpuBytesPerSecond ?? 32e9) : undefined,
+    powerWatts,
+    sources,
+  };
+}

@@ -1,0 +1,107 @@
+import { describe, expect, test } from "vitest";
+import { syntheticMoeFacts } from "../../test/planner/synthetic-facts.js";
+import { cloudPriceBook } from "./cloud-prices.js";
+import { estimateCost, findNearestCloudPrice, formatMicroUsd } from "./cost.js";
+import { hardwareCatalog } from "./hardware-catalog.js";
+import { applyHardwareOverrides, setupFromCatalog } from "./hardware.js";
+import { calibrate, createPlan } from "./plan.js";
+import { renderComparison, renderPlan } from "./render-text.js";
+
+const MiB = 2 ** 20;
+const GiB = 2 ** 30;
+const a3b = syntheticMoeFacts({ name: "Qwen3-30B-A3B", layers: 48, routedExpertBytesPerLayer: 340 * MiB, otherBytesPerLayer: 20 * MiB, inputEmbeddingBytes: 160 * MiB, outputBytes: 200 * MiB });
+const a22b = syntheticMoeFacts({ name: "Big-MoE", layers: 94, routedExpertBytesPerLayer: 1390 * MiB, otherBytesPerLayer: 40 * MiB, inputEmbeddingBytes: 320 * MiB, outputBytes: 490 * MiB });
+
+describe("hardware catalog", () => {
+  test("has the accelerators and hosts the issue names, each with a source", () => {
+    const ids = hardwareCatalog.map((entry) => entry.id);
+    for (const id of ["a100-40gb", "a100-80gb", "h100", "h200", "h20", "l40s", "rtx-4090", "m2-max", "m2-ultra", "m3-ultra", "m4-max", "ddr5-2ch", "ddr5-8ch"]) {
+      expect(ids).toContain(id);
+    }
+    for (const entry of hardwareCatalog) expect(entry.source.length).toBeGreaterThan(20);
+  });
+
+  test("names resolve by id or alias, ignoring case and punctuation", () => {
+    expect(setupFromCatalog("A100").id).toBe("a100-80gb");
+    expect(setupFromCatalog("RTX 4090").id).toBe("rtx-4090");
+    expect(() => setupFromCatalog("tpu-v5")).toThrow(/Unknown hardware 'tpu-v5'. Known: a100-40gb/);
+  });
+});
+
+describe("cost", () => {
+  test("energy and hourly cost per 1M output tokens, in micro-USD", () => {
+    const cost = estimateCost(1000, { powerWatts: 400, pricePerKwhUsd: 0.15, hourlyUsd: 2 }, a3b);
+    // 10^6 tokens at 1000 tok/s = 1000 s; 400 W × 1000 s = 0.111 kWh × $0.15
+    expect(cost.energyMicroUsdPerMillionOutputTokens).toBe(16667);
+    expect(cost.hourlyMicroUsdPerMillionOutputTokens).toBe(555556);
+    expect(cost.costMicroUsdPerMillionOutputTokens).toBe(555556);
+    expect(formatMicroUsd(16667)).toBe("$0.0167");
+    expect(formatMicroUsd(12_300_000)).toBe("$12.30");
+    expect(estimateCost(1000, {}, a3b).costMicroUsdPerMillionOutputTokens).toBeUndefined();
+  });
+
+  test("the cloud price of the same model by name, else the nearest by active parameters", () => {
+    const byName = findNearestCloudPrice(a3b)!;
+    expect(byName.match).toBe("name");
+    expect(byName.price.model).toBe("qwen3-30b-a3b-instruct-2507");
+    expect(byName.outputMicroUsdPerMillionTokens).toBe(Math.round(3e6 / cloudPriceBook.cnyPerUsd));
+    const nearest = findNearestCloudPrice(a22b)!;
+    expect(nearest.match).toBe("active-parameters");
+    expect(nearest.price.model).toBe("qwen3-32b");
+  });
+});
+
+describe("createPlan", () => {
+  test("JSON has top-level fits, decodeTokensPerSecond and prefillTokensPerSecond; no reason when it fits", () => {
+    const plan = createPlan(a3b, setupFromCatalog("rtx-4090"), { sequences: 1, pricePerKwhUsd: 0.2 });
+    const json = JSON.parse(JSON.stringify(plan)) as Record<string, unknown>;
+    expect(json.fits).toBe(true);
+    expect(json).not.toHaveProperty("reason");
+    expect(typeof json.decodeTokensPerSecond).toBe("number");
+    expect(typeof json.prefillTokensPerSecond).toBe("number");
+    expect(plan.memory.contextTokens).toBe(4096);
+    expect(plan.llamaServerArgs).toEqual(["-m", "/models/Qwen3-30B-A3B.gguf", "-c", "4096", "-np", "1", "-ngl", "49"]);
+    // the GPU's typical power prices the electricity
+    expect(plan.cost.energyMicroUsdPerMillionOutputTokens).toBe(Math.round(((450 * (1e6 / plan.speed!.aggregateDecodeTokensPerSecond)) / 3.6e6) * 0.2 * 1e6));
+    expect(renderPlan(plan)).toMatch(/llama-server -m \/models\/Qwen3-30B-A3B\.gguf -c 4096 -np 1 -ngl 49/);
+  });
+
+  test("when it does not fit: fits false, a reason, null speeds, no flags", () => {
+    const plan = createPlan(a22b, setupFromCatalog("rtx-4090"), {});
+    expect(plan.fits).toBe(false);
+    expect(plan.reason).toMatch(/RAM/);
+    expect(plan.decodeTokensPerSecond).toBeNull();
+    expect(plan.prefillTokensPerSecond).toBeNull();
+    expect(plan.llamaServerArgs).toEqual([]);
+  });
+
+  test("--compare: one row per device, where a 235B-class MoE runs best per dollar", () => {
+    const plans = ["h20", "a100", "h100", "h200"].map((id) => createPlan(a22b, setupFromCatalog(id), { pricePerKwhUsd: 0.15 }));
+    expect(plans.map((plan) => plan.placement.kind)).toEqual(["gpu-cpu-experts", "gpu-cpu-experts", "gpu-cpu-experts", "gpu"]);
+    const text = renderComparison(plans);
+    expect(text.split("\n").filter((line) => /^(h20|a100-80gb|h100|h200) /.test(line))).toHaveLength(4);
+    expect(text).toMatch(/--n-cpu-moe \d+/);
+  });
+
+  test("calibrate: measured equal to predicted gives ratio 1 and the effective bandwidth used", () => {
+    // decode 40 tok/s puts the calibrated bandwidth high enough that a 100 tok/s prefill stays compute bound
+    const setup = applyHardwareOverrides(setupFromCatalog("ddr5-2ch"), { memBandwidthBytesPerSecond: 50e9 });
+    const first = calibrate(a3b, setup, { prefillTokensPerSecond: 100, decodeTokensPerSecond: 40, promptTokens: 127, decodeTokens: 32, threads: 1, batchSize: 64, gpu: false });
+    const exact = calibrate(a3b, setup, {
+      prefillTokensPerSecond: first.predictedPrefillTokensPerSecond,
+      decodeTokensPerSecond: first.predictedDecodeTokensPerSecond,
+      promptTokens: 127,
+      decodeTokens: 32,
+      threads: 1,
+      batchSize: 64,
+      gpu: false,
+    });
+    expect(exact.decodeRatio).toBeCloseTo(1, 6);
+    expect(exact.effectiveBandwidthBytesPerSecond).toBeCloseTo(50e9, -3);
+    // the calibrated setup predicts its own measurement
+    const again = calibrate(a3b, first.calibratedSetup, first.measured);
+    expect(again.decodeRatio).toBeCloseTo(1, 6);
+    expect(again.prefillRatio).toBeCloseTo(1, 6);
+    expect(first.calibratedSetup.host.memoryBytes).toBe(64 * GiB);
+  });
+});

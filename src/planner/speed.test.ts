@@ -1,0 +1,93 @@
+import { describe, expect, test } from "vitest";
+import { syntheticMoeFacts } from "../../test/planner/synthetic-facts.js";
+import type { HardwareSetup } from "./hardware.js";
+import { estimateMemory } from "./memory-estimate.js";
+import { planPlacement } from "./placement.js";
+import { expertCoverageFraction, predictSpeed } from "./speed.js";
+
+const GiB = 2 ** 30;
+const MiB = 2 ** 20;
+const moe = syntheticMoeFacts({ layers: 48, routedExpertBytesPerLayer: 340 * MiB, otherBytesPerLayer: 20 * MiB, inputEmbeddingBytes: 160 * MiB, outputBytes: 200 * MiB });
+
+const device = (memoryBytes: number, bandwidthBytesPerSecond: number, flopsPerSecond = 1e15) => ({
+  name: "test",
+  memoryBytes,
+  bandwidthBytesPerSecond,
+  bandwidthEfficiency: 1,
+  flopsPerSecond,
+  computeEfficiency: 1,
+  powerWatts: undefined,
+});
+const cpuSetup = (bandwidth: number, flops = 1e15): HardwareSetup => ({
+  id: "cpu",
+  name: "cpu",
+  gpu: undefined,
+  host: device(256 * GiB, bandwidth, flops),
+  unified: false,
+  hostToGpuBytesPerSecond: undefined,
+  powerWatts: 100,
+  sources: [],
+});
+
+describe("expertCoverageFraction", () => {
+  test("1 − (1 − used/count)^tokens", () => {
+    expect(expertCoverageFraction(128, 8, 1)).toBeCloseTo(0.0625, 10);
+    expect(expertCoverageFraction(128, 8, 4)).toBeCloseTo(1 - (120 / 128) ** 4, 10);
+    expect(expertCoverageFraction(128, 8, 512)).toBeGreaterThan(0.9999);
+  });
+});
+
+describe("predictSpeed", () => {
+  const memory = estimateMemory(moe, { contextTokens: 4096, sequences: 4 });
+
+  test("CPU decode = effective bandwidth / bytes read per token; the KV cache slows a full context", () => {
+    const setup = cpuSetup(100e9);
+    const speed = predictSpeed(moe, memory, planPlacement(moe, memory, setup), setup);
+    expect(speed.decodeTokensPerSecond).toBeCloseTo(100e9 / moe.activeBytesPerToken, 6);
+    expect(speed.decodeTokensPerSecondAtFullContext).toBeCloseTo(100e9 / (moe.activeBytesPerToken + memory.kvCacheBytesPerToken * 4096), 6);
+    expect(speed.decodeBytesPerToken).toEqual({ gpu: 0, host: moe.activeBytesPerToken });
+  });
+
+  test("batched MoE decode reads the experts the sequences touch together, so it gains less than S×", () => {
+    const setup = cpuSetup(100e9);
+    const speed = predictSpeed(moe, memory, planPlacement(moe, memory, setup), setup);
+    const stepBytes = moe.activeBytesPerToken + (expertCoverageFraction(128, 8, 4) - 8 / 128) * moe.weights.routedExpertBytes;
+    expect(speed.aggregateDecodeTokensPerSecond).toBeCloseTo((4 * 100e9) / stepBytes, 6);
+    expect(speed.aggregateDecodeTokensPerSecond).toBeGreaterThan(speed.decodeTokensPerSecond);
+    expect(speed.aggregateDecodeTokensPerSecond).toBeLessThan(4 * speed.decodeTokensPerSecond);
+  });
+
+  test("CPU prefill is compute bound: FLOP/s / (2 × matmul parameters + attention)", () => {
+    const setup = cpuSetup(100e9, 1e12);
+    const speed = predictSpeed(moe, memory, planPlacement(moe, memory, setup), setup, { promptTokens: 512 });
+    const output = moe.parameters.output;
+    const flopsPerToken = 2 * (moe.matmulParametersPerToken - output) + (2 * output) / 512 + 2 * 48 * 32 * (128 + 128) * 256;
+    expect(speed.prefillFlopsPerToken).toBeCloseTo(flopsPerToken, 0);
+    expect(speed.prefillTokensPerSecond).toBeCloseTo(1e12 / flopsPerToken, 6);
+  });
+
+  test("experts in RAM: decode adds their bytes at RAM speed; prefill adds their PCIe copy", () => {
+    const setup: HardwareSetup = {
+      id: "split",
+      name: "split",
+      gpu: device(12 * GiB, 1000e9),
+      host: device(64 * GiB, 50e9),
+      unified: false,
+      hostToGpuBytesPerSecond: 25e9,
+      powerWatts: 300,
+      sources: [],
+    };
+    const placement = planPlacement(moe, memory, setup);
+    expect(placement.kind).toBe("gpu-cpu-experts");
+    const speed = predictSpeed(moe, memory, placement, setup);
+    const row = moe.weights.inputEmbeddingBytes / moe.vocabularySize;
+    const hostBytes = (8 / 128) * placement.hostRoutedExpertBytes + row;
+    const gpuBytes = moe.activeBytesPerToken - hostBytes;
+    expect(speed.decodeBytesPerToken.host).toBeCloseTo(hostBytes, 3);
+    expect(speed.decodeTokensPerSecond).toBeCloseTo(1 / (gpuBytes / 1000e9 + hostBytes / 50e9), 6);
+    const noTransfer = 512 / Math.max((512 * speed.prefillFlopsPerToken) / 1e15, 0);
+    expect(speed.prefillTokensPerSecond).toBeLessThan(noTransfer);
+    const transferSeconds = (expertCoverageFraction(128, 8, 512) * placement.hostRoutedExpertBytes) / 25e9;
+    expect(speed.prefillTokensPerSecond).toBeLessThanOrEqual(512 / transferSeconds);
+  });
+});
