@@ -1,16 +1,7 @@
 import cliProgress from "cli-progress";
 
-/** Bytes as a short figure with a binary unit (`12.3 MiB`). */
-export function formatByteSize(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
-}
+export { formatBytes as formatByteSize } from "../util/size-units.js";
+import { formatBytes as formatByteSize } from "../util/size-units.js";
 
 /**
  * A download progress bar on stderr (cli-progress): percentage, bytes done of total, speed and ETA. On a stream that is

@@ -461,7 +461,6 @@ class LlamaBackend implements ModelBackend {
         grammarEvaluationState: grammarState,
         tokenBias: prepared.tokenBias,
       };
-      const logprobTop = request.logprobs?.top;
       const random = createRandom(request.sampling.seed);
       const newline = tokenize("\n");
 
@@ -512,53 +511,23 @@ class LlamaBackend implements ModelBackend {
           continue;
         }
         let injected = false;
-        if (logprobTop === undefined) {
-          const tokens = sequence.evaluate(input, evaluateOptions);
-          input = [];
-          for await (const token of tokens) {
-            if (signal?.aborted) break generation;
-            if (model.isEogToken(token) || prepared.stopTokens.has(token)) break;
-            this.#generatedTokensTotal++;
-            const { parts, stop } = feed(token);
-            yield* parts;
-            if (stop) {
-              finishReason = stop;
-              break generation;
-            }
-            if (pending.length > 0) {
-              // Tokens must go in (a closed thought, a tool call's end): the sampled token is not evaluated yet, so it leads.
-              input = [token];
-              injected = true;
-              break;
-            }
+        const tokens = this.#sampledTokens(sequence, input, evaluateOptions, request, random);
+        input = [];
+        for await (const { token, logprob } of tokens) {
+          if (signal?.aborted) break generation;
+          if (model.isEogToken(token) || prepared.stopTokens.has(token)) break;
+          this.#generatedTokensTotal++;
+          const { parts, stop } = feed(token, logprob);
+          yield* parts;
+          if (stop) {
+            finishReason = stop;
+            break generation;
           }
-        } else {
-          // Logprobs describe the model's own distribution: ask llama.cpp for it unfiltered (temperature 1, no top-k/p)
-          // and sample here with the request's options, handing the chosen token back to the generator.
-          const tokens = sequence.evaluateWithMetadata(input, { probabilities: true }, { ...evaluateOptions, temperature: 1, topK: 0, topP: 1, minP: 0 });
-          input = [];
-          try {
-            let next = await tokens.next();
-            while (!next.done) {
-              if (signal?.aborted) break generation;
-              const token = sampleToken(next.value.probabilities, request.sampling, random);
-              if (model.isEogToken(token) || prepared.stopTokens.has(token)) break;
-              this.#generatedTokensTotal++;
-              const { parts, stop } = feed(token, this.#toLogprob(token, next.value.probabilities, logprobTop));
-              yield* parts;
-              if (stop) {
-                finishReason = stop;
-                break generation;
-              }
-              if (pending.length > 0) {
-                input = [token];
-                injected = true;
-                break;
-              }
-              next = await tokens.next(token);
-            }
-          } finally {
-            await tokens.return();
+          if (pending.length > 0) {
+            // Tokens must go in (a closed thought, a tool call's end): the sampled token is not evaluated yet, so it leads.
+            input = [token];
+            injected = true;
+            break;
           }
         }
         if (!injected) finishReason = parser.naturalFinishReason;
@@ -574,6 +543,37 @@ class LlamaBackend implements ModelBackend {
     } finally {
       this.#activeGenerations--;
       release();
+    }
+  }
+
+  /**
+   * Evaluates `input` and yields the tokens sampled after it, one per step. Without logprobs llama.cpp samples. With
+   * logprobs the log-probabilities must describe the model's own distribution, so llama.cpp is asked for it unfiltered
+   * (temperature 1, no top-k/top-p/min-p) and the token is sampled here with the request's options, then handed back
+   * to the generator. Ending the iteration stops evaluation.
+   */
+  async *#sampledTokens(
+    sequence: LlamaContextSequence,
+    input: Token[],
+    options: SequenceEvaluateOptions,
+    request: GenerateRequest,
+    random: () => number,
+  ): AsyncGenerator<{ token: Token; logprob?: TokenLogprob }, void, undefined> {
+    const top = request.logprobs?.top;
+    if (top === undefined) {
+      for await (const token of sequence.evaluate(input, options)) yield { token };
+      return;
+    }
+    const steps = sequence.evaluateWithMetadata(input, { probabilities: true }, { ...options, temperature: 1, topK: 0, topP: 1, minP: 0 });
+    try {
+      let step = await steps.next();
+      while (!step.done) {
+        const token = sampleToken(step.value.probabilities, request.sampling, random);
+        yield { token, logprob: this.#toLogprob(token, step.value.probabilities, top) };
+        step = await steps.next(token);
+      }
+    } finally {
+      await steps.return();
     }
   }
 

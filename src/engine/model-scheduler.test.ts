@@ -115,7 +115,7 @@ describe("ModelScheduler (fake loader, memory probe and clock)", () => {
     const error = (await scheduler.acquire("huge").catch((caught: unknown) => caught)) as MoestroError;
     expect(error).toBeInstanceOf(MoestroError);
     expect(error.code).toBe("insufficient_memory");
-    expect(error.message).toMatch(/4\.9 GiB.*1000 MiB/);
+    expect(error.message).toMatch(/4\.88 GiB.*1000 MiB/);
     expect(scheduler.listLoaded().map((model) => model.id)).toEqual(["a"]);
     lease.release();
   });

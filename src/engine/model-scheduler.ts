@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import { MoestroError } from "../errors/index.js";
 import type { ModelBackend } from "../spec/index.js";
+import { formatBytes } from "../util/size-units.js";
 
 /** A model the scheduler can serve: configured with `--model`, or pulled into the store. */
 export interface ModelEntry {
@@ -305,16 +306,4 @@ export class ModelScheduler {
   #now(): number {
     return (this.#deps.now ?? Date.now)();
   }
-}
-
-/** Bytes as a short human figure (`1.5 GiB`). */
-export function formatBytes(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(value < 10 && unit > 0 ? 1 : 0)} ${units[unit]}`;
 }

@@ -20,6 +20,6 @@ export {
 export { llamaServerArgs, planPlacement, type Placement, type PlacementKind } from "./placement.js";
 export { readGgufHeader, readModelFacts, type ReadModelFactsOptions } from "./read-model-facts.js";
 export { renderComparison, renderModelFacts, renderPlan } from "./render-text.js";
-export { formatBandwidth, formatBytes, formatCount, parseBandwidthBytesPerSecond, parseSizeBytes } from "./size-units.js";
+export { formatBandwidth, formatBytes, formatCount, parseBandwidthBytesPerSecond, parseSizeBytes } from "../util/size-units.js";
 export { expertCoverageFraction, predictSpeed, type SpeedPrediction } from "./speed.js";
 export { probeGpu, probeHost, setupFromProbes, type GpuProbe, type HostProbe } from "./this-machine.js";

@@ -1,7 +1,7 @@
 import type { HardwareSetup } from "./hardware.js";
 import type { MemoryEstimate } from "./memory-estimate.js";
 import type { ModelFacts } from "./model-facts.js";
-import { formatBytes } from "./size-units.js";
+import { formatBytes } from "../util/size-units.js";
 
 /**
  * Where the model sits:

@@ -1,7 +1,7 @@
 import { formatMicroUsd } from "./cost.js";
 import type { ModelFacts } from "./model-facts.js";
 import type { Calibration, Plan } from "./plan.js";
-import { formatBandwidth, formatBytes, formatCount, formatSignificant } from "./size-units.js";
+import { formatBandwidth, formatBytes, formatCount, formatSignificant } from "../util/size-units.js";
 
 /** Renders rows as a left-aligned text table; the first row is the header, underlined. */
 export function renderTable(rows: readonly (readonly string[])[]): string {

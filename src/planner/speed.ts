@@ -2,7 +2,7 @@ import type { DeviceSpec, HardwareSetup } from "./hardware.js";
 import type { MemoryEstimate } from "./memory-estimate.js";
 import type { ModelFacts } from "./model-facts.js";
 import type { Placement } from "./placement.js";
-import { formatBandwidth, formatBytes, formatSignificant } from "./size-units.js";
+import { formatBandwidth, formatBytes, formatSignificant } from "../util/size-units.js";
 
 /** Options of {@link predictSpeed}. */
 export interface SpeedOptions {

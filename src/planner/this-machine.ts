@@ -3,7 +3,7 @@ import os from "node:os";
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
 import { findHardwareByDeviceName } from "./hardware-catalog.js";
 import { defaultEfficiencies, deviceFromCatalog, type DeviceSpec, type HardwareSetup } from "./hardware.js";
-import { formatBandwidth, formatBytes } from "./size-units.js";
+import { formatBandwidth, formatBytes } from "../util/size-units.js";
 
 /** What {@link probeHost} finds about this machine's CPU and RAM. */
 export interface HostProbe {

@@ -138,7 +138,7 @@ describe("CLI: config show, pull, ls, rm", () => {
     expect(JSON.parse(pulled.stdout)).toMatchObject({ name: "karpathy/tinyllamas:Q8_0", sizeBytes: 379_232 });
     const listed = JSON.parse((await run(["ls", "--json"])).stdout) as Array<{ name: string }>;
     expect(listed.map((entry) => entry.name)).toEqual(["karpathy/tinyllamas:Q8_0"]);
-    expect((await run(["ls"])).stdout).toMatch(/karpathy\/tinyllamas:Q8_0\s+370\.3 KiB/);
+    expect((await run(["ls"])).stdout).toMatch(/karpathy\/tinyllamas:Q8_0\s+370 KiB/);
     const removed = await run(["rm", "karpathy/tinyllamas:Q8_0", "--json"]);
     expect(JSON.parse(removed.stdout)).toMatchObject({ deleted: { name: "karpathy/tinyllamas:Q8_0" } });
     expect(JSON.parse((await run(["ls", "--json"])).stdout)).toEqual([]);

@@ -4,7 +4,7 @@ import { loadConfig, type ConfigInput } from "../../config/index.js";
 import { parseInteger, parseModelSpec } from "../parse.js";
 import type { Config } from "../../config/index.js";
 import { parseKeepAliveMs } from "../../openai/convert-request.js";
-import { parseSizeBytes } from "../../planner/size-units.js";
+import { parseSizeBytes } from "../../util/size-units.js";
 import { modelRefName, parseModelRef } from "../../models/model-ref.js";
 import { defaultMoestroHome, ModelStore } from "../../models/model-store.js";
 import { pullWithProgress } from "./models.js";
