@@ -63,6 +63,7 @@ describe.skipIf(!hasTestModels)("serving behaviour: cancellation, mid-stream err
 
   it("C23: a streaming client that disconnects after the first chunk stops generation and frees the sequence within 2 s", async () => {
     events.length = 0;
+    const generatedBefore = backend.stats().generatedTokensTotal;
     const abort = new AbortController();
     const response = await postJson(`${server.url}/v1/chat/completions`, { ...longRequest, stream: true }, { signal: abort.signal });
     const reader = response.body!.getReader();
@@ -76,6 +77,8 @@ describe.skipIf(!hasTestModels)("serving behaviour: cancellation, mid-stream err
     expect(events[0]).toMatchObject({ status: "aborted", stream: true, endpoint: "chat.completions" });
     expect(events[0]!.completionTokens).toBeLessThan(4000);
     expect(produced).toBeLessThan(4000);
+    // Metered tokens are the tokens produced before the abort, within a small slack (C23).
+    expect(events[0]!.completionTokens).toBeLessThanOrEqual(backend.stats().generatedTokensTotal - generatedBefore + 8);
 
     // The only sequence is free: the next request starts at once.
     const next = await server.client.chat.completions.create({ model, max_tokens: 4, messages: [{ role: "user", content: "Hi" }] });
