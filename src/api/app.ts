@@ -12,6 +12,11 @@ import { createCors } from "./middleware/cors.js";
 import { createAdminModelRoutes } from "./routes/admin-models.js";
 import { createAdminKeyRoutes } from "./routes/admin-keys.js";
 import { createAdminUsageRoutes } from "./routes/admin-usage.js";
+import { createAdminUsageEventRoutes } from "./routes/admin-usage-events.js";
+import { createAdminInfoRoutes } from "./routes/admin-info.js";
+import { createAdminPlanRoutes } from "./routes/admin-plan.js";
+import { createAdminResultsRoutes } from "./routes/admin-results.js";
+import { createConsoleStatic } from "./console-static.js";
 import { SchemaValidator } from "../openai/schema-validator.js";
 
 export type { AppDeps, AppEnv } from "./app-env.js";
@@ -20,8 +25,8 @@ export type { AppDeps, AppEnv } from "./app-env.js";
 export const defaultBodyLimitBytes = 32 * 1024 * 1024;
 
 /**
- * Builds moestro's HTTP app: the OpenAI-compatible API under `/v1` and `GET /health`. Nothing is global; everything
- * comes from `deps`. Every error is answered in OpenAI's shape `{"error": {message, type, param, code}}` with the
+ * Builds moestro's HTTP app: the OpenAI-compatible API under `/v1`, `GET /health`, and the web console at `/` when
+ * `deps.consoleDir` is set. Nothing is global; everything comes from `deps`. Every error is answered in OpenAI's shape `{"error": {message, type, param, code}}` with the
  * status the OpenAI SDKs map to the right error class; each response carries an `x-request-id` header.
  *
  * @example
@@ -38,7 +43,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     c.header("x-request-id", requestId);
     const startedAt = performance.now();
     await next();
-    deps.logger.debug({ requestId, method: c.req.method, path: c.req.path, status: c.res.status, durationMs: Math.round(performance.now() - startedAt) }, "request");
+    // One access-log line per request; prompts and bodies are never logged.
+    deps.logger.info({ requestId, method: c.req.method, path: c.req.path, status: c.res.status, durationMs: Math.round(performance.now() - startedAt) }, "request");
   });
   app.use(
     "/v1/*",
@@ -52,6 +58,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   if (deps.metrics !== undefined) app.use("*", deps.metrics.middleware());
   // Before key checks: a preflight carries no credentials.
   app.use("*", createCors({ allowedOrigins: deps.corsOrigins ?? ["*"], logger: deps.logger }));
+  // Before key checks: the console's pages hold no data; the API calls they make carry the admin key.
+  if (deps.consoleDir !== undefined) app.use("*", createConsoleStatic({ dir: deps.consoleDir }));
   // After the body limit: key checks may read the body (the model of a key limited to some models).
   if (deps.accessControl !== undefined) app.use("*", createAccessControl(deps.accessControl));
 
@@ -62,12 +70,16 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.post("/v1/completions", createCompletionsHandler(deps));
   app.route("/v1/models", createModelsRoutes(deps));
   app.route("/v1/moestro", createAdminModelRoutes(deps));
+  app.route("/v1/moestro/info", createAdminInfoRoutes(deps));
+  app.route("/v1/moestro/plan", createAdminPlanRoutes(deps));
+  app.route("/v1/moestro/results", createAdminResultsRoutes(deps));
   if (deps.metrics !== undefined) {
     const metrics = deps.metrics;
     app.get("/metrics", async (c) => c.body(await metrics.registry.metrics(), 200, { "Content-Type": metrics.registry.contentType }));
   }
   if (deps.admin !== undefined) {
     app.route("/v1/moestro/keys", createAdminKeyRoutes(deps));
+    app.route("/v1/moestro/usage/events", createAdminUsageEventRoutes(deps));
     app.route("/v1/moestro/usage", createAdminUsageRoutes(deps));
   }
 

@@ -32,6 +32,7 @@ import { SlotPool } from "../util/slot-pool.js";
 import { renderChatPrompt } from "./chat-prompt.js";
 import { IncrementalDetokenizer } from "./incremental-detokenizer.js";
 import { prepareSchemaForGrammar } from "./json-schema-support.js";
+import { createToolCallXmlGrammar } from "./tool-call-grammar.js";
 import { OutputParser, type MarkerTokens, type OutputMode } from "./output-parser.js";
 import { createRandom, sampleToken } from "./sampling.js";
 import { createTokenBytes } from "./token-bytes.js";
@@ -144,6 +145,7 @@ class LlamaBackend implements ModelBackend {
   readonly #logger: Logger;
   readonly #tokenBytes: (token: Token) => number[];
   readonly #grammars = new Map<string, Promise<LlamaGrammar>>();
+  readonly #toolCallFormat: "json" | "xml";
   #embeddingContext: Promise<LlamaEmbeddingContext> | undefined;
   #embeddingQueue: Promise<unknown> = Promise.resolve();
   #activeGenerations = 0;
@@ -169,7 +171,10 @@ class LlamaBackend implements ModelBackend {
     this.#tokenBytes = createTokenBytes(model);
     const insights = model.fileInsights;
     this.#canReusePrefix = !insights.isRecurrent && !insights.isHybrid;
-    const hasChatTemplate = typeof model.fileInfo.metadata.tokenizer?.chat_template === "string";
+    const chatTemplate = model.fileInfo.metadata.tokenizer?.chat_template;
+    const hasChatTemplate = typeof chatTemplate === "string";
+    // Qwen3-Coder and Qwen3.5 templates teach the XML form of tool calls; Qwen3's the JSON form.
+    this.#toolCallFormat = hasChatTemplate && chatTemplate.includes("<function=") ? "xml" : "json";
     const canThink = this.#markers.thinkStart !== undefined && this.#markers.thinkEnd !== undefined;
     this.info = {
       id: options.id ?? modelIdFromPath(options.modelPath),
@@ -357,10 +362,15 @@ class LlamaBackend implements ModelBackend {
   }
 
   /**
-   * The grammar of a tool call's JSON body, `{"name": …, "arguments": {…}}`, with one branch per callable tool so that
-   * the arguments follow that tool's schema.
+   * The grammar of a tool call's body, in the form the model's template teaches: JSON, `{"name": …, "arguments": {…}}`,
+   * or Qwen3.5's XML form; one branch per callable tool so that the arguments follow that tool's schema.
    */
   async #toolCallGrammar(tools: readonly ToolDefinition[]): Promise<LlamaGrammar> {
+    tools.forEach((tool, index) => prepareSchemaForGrammar(tool.parameters ?? { type: "object", properties: {} }, `tools[${index}].function.parameters`));
+    if (this.#toolCallFormat === "xml") {
+      const grammar = createToolCallXmlGrammar(tools);
+      return await this.#cachedGrammar(grammar, async () => await this.#options.llama.createGrammar({ grammar }));
+    }
     const branches = tools.map((tool, index) => ({
       type: "object",
       properties: {

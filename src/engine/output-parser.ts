@@ -63,7 +63,8 @@ export type OutputMode = "content" | "reasoning" | "tool";
  *   them count as reasoning tokens. When `thinkingBudgetTokens` is reached the thought is closed by injecting
  *   `closeThoughtTokens`. Leading newlines of the answer after a thought are dropped (the template's separator).
  * - Tool calls (when tools are given): `<tool_call>` opens a block, `</tool_call>` closes it; the block is parsed in the
- *   JSON or XML form and sent as one `tool-call` part. A JSON body that is complete gets `\n</tool_call>` injected.
+ *   JSON or XML form and sent as one `tool-call` part. A body that is complete (its JSON value closed, or `</function>`
+ *   written) gets `\n</tool_call>` injected.
  * - Stop sequences apply to the answer only; they are cut and never leak (see `StopSequenceMatcher`).
  * - Token log-probabilities of answer tokens ride on the next `text-delta` part.
  */
@@ -142,13 +143,19 @@ export class OutputParser {
       if (token === markers.toolCallEnd) return this.#endToolCall(parts);
       const piece = this.#options.decoder.push(token);
       this.#toolText += piece;
-      if (!this.#closingToolCall && this.#toolText.trimStart().startsWith("{")) {
-        const fresh = this.#toolJsonStarted ? piece : this.#toolText.trimStart();
+      const body = this.#toolText.trimStart();
+      if (!this.#closingToolCall && body.startsWith("{")) {
+        const fresh = this.#toolJsonStarted ? piece : body;
         this.#toolJsonStarted = true;
         if (this.#toolJson.push(fresh)) {
           this.#closingToolCall = true;
           return { parts, action: { type: "inject", tokens: this.#options.closeToolCallTokens } };
         }
+      }
+      // The XML form is complete at </function>.
+      if (!this.#closingToolCall && body.startsWith("<function=") && body.trimEnd().endsWith("</function>")) {
+        this.#closingToolCall = true;
+        return { parts, action: { type: "inject", tokens: this.#options.closeToolCallTokens } };
       }
       return { parts, action: { type: "continue" } };
     }

@@ -56,6 +56,7 @@ describe.skipIf(!hasTestModels)("tool calls: Qwen JSON and XML forms, tool_choic
     backends.push(await loadTestBackend({ modelPath: testModelPath("tiny-qwen3moe.gguf"), contextTokens: 1024 }));
     backends.push(await loadTestBackend({ modelPath: testModelPath("tiny-qwen3moe.gguf"), contextTokens: 1024, id: "scripted-qwen3", scriptedOutput: (request) => script?.(request) }));
     backends.push(await loadTestBackend({ modelPath: testModelPath("tiny-qwen35moe.gguf"), contextTokens: 1024, id: "scripted-qwen35", scriptedOutput: (request) => script?.(request) }));
+    backends.push(await loadTestBackend({ modelPath: testModelPath("tiny-qwen35moe.gguf"), contextTokens: 1024 }));
     server = await serveApp({ models: createStaticModelRegistry(backends), logger: pino({ level: "silent" }) });
   });
   afterAll(async () => {
@@ -164,6 +165,24 @@ describe.skipIf(!hasTestModels)("tool calls: Qwen JSON and XML forms, tool_choic
         tool_choice: "required",
       });
       expect(required.choices[0]!.message.tool_calls!.length).toBeGreaterThanOrEqual(1);
+    }
+  });
+
+  it("Qwen3.5 (XML form): a forced call is decoded under an XML grammar and its arguments match the schema (5 runs at temperature 1)", async () => {
+    for (let run = 0; run < 5; run++) {
+      const response = await postJson(`${server.url}/v1/chat/completions`, {
+        model: "tiny-qwen35moe",
+        temperature: 1,
+        max_tokens: 64,
+        messages: [{ role: "user", content: "Square 1024 using the tool." }],
+        tools: [T_SQUARE, T_TIME],
+        tool_choice: run % 2 === 0 ? { type: "function", function: { name: "square_the_number" } } : "required",
+      });
+      const body = (await response.json()) as OpenAI.ChatCompletion;
+      expect(body.choices[0]!.finish_reason).toBe("tool_calls");
+      const call = body.choices[0]!.message.tool_calls![0]! as OpenAI.ChatCompletionMessageFunctionToolCall;
+      if (call.function.name === "square_the_number") expect(typeof (JSON.parse(call.function.arguments) as { input_num: unknown }).input_num).toBe("number");
+      else expect(JSON.parse(call.function.arguments)).toEqual({});
     }
   });
 
