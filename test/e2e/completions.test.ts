@@ -91,6 +91,16 @@ describe.skipIf(!hasTestModels)("POST /v1/completions on trained stories260K mod
     expect(together).toEqual(alone);
   });
 
+  it("reuses the KV cache of a shared prefix and reports it as cached tokens, with the same output", async () => {
+    const prompt = "Once upon a time, there was a little girl named Lily. She loved to play";
+    const first = await test.client.completions.create({ model: "stories260K", prompt, max_tokens: 20, temperature: 0 });
+    const second = await test.client.completions.create({ model: "stories260K", prompt, max_tokens: 20, temperature: 0 });
+    expect(second.usage!.prompt_tokens).toBe(first.usage!.prompt_tokens);
+    // Every prompt token but the last comes from the cache (the last is evaluated again for its logits).
+    expect((second.usage as { prompt_tokens_details?: { cached_tokens: number } }).prompt_tokens_details!.cached_tokens).toBe(first.usage!.prompt_tokens - 1);
+    expect(second.choices[0]!.text).toBe(first.choices[0]!.text);
+  });
+
   it("is reproducible with a seed at temperature 1", async () => {
     const request = { model: "stories260K", prompt: "Once upon a time", max_tokens: 20, temperature: 1, seed: 42 };
     const first = await test.client.completions.create(request);
