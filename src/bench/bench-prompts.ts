@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { MoestroError } from "../errors/index.js";
-import { createSeededRandom, hashString } from "./seeded-random.js";
+import { createSeededRandom, hashString } from "../util/seeded-random.js";
 
 /** One prompt of a serving benchmark. */
 export interface BenchPrompt {

@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { MoestroError } from "../errors/index.js";
 import { parseCsv } from "./csv.js";
-import { createSeededRandom, hashString, shuffle } from "./seeded-random.js";
+import { createSeededRandom, hashString, shuffle } from "../util/seeded-random.js";
 
 /** A multiple-choice question: the model answers with a letter (`A` for `choices[0]`). */
 export interface MultipleChoiceQuestion {

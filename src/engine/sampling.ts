@@ -1,3 +1,4 @@
+import { createSeededRandom } from "../util/seeded-random.js";
 import type { Token } from "node-llama-cpp";
 import type { SamplingOptions } from "../spec/index.js";
 
@@ -44,18 +45,11 @@ export function sampleToken(probabilities: ReadonlyMap<Token, number>, sampling:
 }
 
 /**
- * A seeded pseudo-random generator (mulberry32, Tommy Ettinger's public-domain 32-bit generator): the same seed gives
- * the same sequence. Without a seed it starts from a random one.
+ * The sampler's random numbers: seeded (mulberry32, `util/seeded-random.ts`) so that the same seed gives the same
+ * output; without a seed, from a random seed.
  *
  * @returns a function giving uniform numbers in [0, 1).
  */
 export function createRandom(seed?: number): () => number {
-  let state = (seed ?? Math.floor(Math.random() * 2 ** 32)) >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = state;
-    value = Math.imul(value ^ (value >>> 15), value | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
-  };
+  return createSeededRandom(seed ?? Math.floor(Math.random() * 2 ** 32));
 }
