@@ -8,3 +8,10 @@ export { createStaticModelRegistry, type ModelRegistry } from "./engine/model-re
 export { MoestroError, errorCodes, type ErrorCode } from "./errors/index.js";
 export { startServer, createLlama, type RunningServer } from "./server.js";
 export type * from "./spec/index.js";
+export { ModelScheduler, type ModelEntry, type ModelLease, type LoadedModelInfo } from "./engine/model-scheduler.js";
+export { createModelPuller, type ModelPuller, type PullProgress } from "./models/pull-model.js";
+export { ModelStore, type StoredModel } from "./models/model-store.js";
+export { createHubClient, type HubClient } from "./models/hub-client.js";
+export { openStore, type Store } from "./store/index.js";
+export { createPriceBook, loadPriceBook, type PriceBook } from "./metering/price-book.js";
+export { createAdminClient, type AdminClient } from "./client/admin-client.js";
