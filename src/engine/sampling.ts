@@ -18,7 +18,7 @@ export function sampleToken(probabilities: ReadonlyMap<Token, number>, sampling:
   if (first.done) throw new Error("empty distribution");
   if (temperature <= 0) return first.value;
   let candidates = [...probabilities.entries()];
-  const topK = sampling.topK ?? 0;
+  const topK = sampling.topK ?? 40; // The engine's default (llama-backend.ts defaultTopK).
   if (topK > 0) candidates = candidates.slice(0, topK);
   const topP = sampling.topP ?? 1;
   if (topP < 1) {

@@ -84,7 +84,7 @@ export interface SamplingOptions {
   temperature?: number;
   /** Nucleus sampling: keep the smallest set of tokens whose probability mass reaches `topP`, 0 to 1. Defaults to 1 (off). */
   topP?: number;
-  /** Keep only the `topK` most likely tokens; 0 turns it off. Defaults to 0 (off). */
+  /** Keep only the `topK` most likely tokens; 0 turns it off (the whole vocabulary). Defaults to 40, as llama.cpp and Ollama. */
   topK?: number;
   /** Drop tokens whose probability is below `minP` times the top token's, 0 to 1. Defaults to 0 (off). */
   minP?: number;

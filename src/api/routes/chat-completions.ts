@@ -19,11 +19,20 @@ export function createChatCompletionsHandler(deps: AppDeps, validator: SchemaVal
   const now = deps.now ?? Date.now;
   return async (c: Context<AppEnv>): Promise<Response> => {
     const request = parseChatCompletionRequest(await readJsonBody(c));
+    const keepAliveMs = parseKeepAliveMs(request.keep_alive);
+    const generateRequest = toChatGenerateRequest(request);
+    // From here on every path detaches the abort controller (lease release, or the catch below).
     const abort = requestSignal(c, deps);
-    const generateRequest = toChatGenerateRequest(request, abort.signal);
-    const lease = await acquireModel(deps, request.model, { signal: abort.signal, keepAliveMs: parseKeepAliveMs(request.keep_alive) });
+    generateRequest.signal = abort.signal;
+    const lease = await acquireModel(deps, request.model, { signal: abort.signal, keepAliveMs }).catch((error: unknown) => {
+      abort.detach();
+      throw error;
+    });
     const backend = lease.backend;
-    const parts = await startChoices(backend, generateRequest, request.n ?? 1, lease.release);
+    const parts = await startChoices(backend, generateRequest, request.n ?? 1, () => {
+      lease.release();
+      abort.detach();
+    });
     const model = backend.info.id;
     const meter = new RequestMeter(deps, c, { model, endpoint: "chat.completions", stream: request.stream === true });
     const id = createResponseId("chatcmpl-");

@@ -30,11 +30,15 @@ export function createEmbeddingsHandler(deps: AppDeps) {
     if (inputs.length === 0) throw new MoestroError("invalid_request", "input must not be empty.", { param: "input" });
     if (inputs.length > 2048) throw new MoestroError("invalid_request", `input has ${inputs.length} items; at most 2048 are allowed per request.`, { param: "input" });
     const abort = requestSignal(c, deps);
-    const lease = await acquireModel(deps, request.model, { signal: abort.signal, keepAliveMs: parseKeepAliveMs(request.keep_alive) });
     try {
-      return await respond(c, deps, lease.backend, request, inputs, abort.signal);
+      const lease = await acquireModel(deps, request.model, { signal: abort.signal, keepAliveMs: parseKeepAliveMs(request.keep_alive) });
+      try {
+        return await respond(c, deps, lease.backend, request, inputs, abort.signal);
+      } finally {
+        lease.release();
+      }
     } finally {
-      lease.release();
+      abort.detach();
     }
   };
 }
