@@ -137,8 +137,9 @@ async function resolveModelsToServe(config: Config, quiet: boolean): Promise<Con
       const stored = (await store.get(name)) ?? (await pullWithProgress(target, { home: config.home, quiet }));
       models.push({ ...entry, path: stored.path, id: entry.id ?? (config.aliases[entry.path] ? entry.path : name) });
     } catch (error) {
-      process.stderr.write(`moestro serve: cannot get ${target}: ${(error as Error).message}\n`);
-      process.stderr.write("Serve a local GGUF file instead: moestro serve --model ./model.gguf\n");
+      const message = (error as Error).message;
+      const hint = message.includes("--model") ? "" : " Serve a local GGUF file instead: moestro serve --model ./model.gguf";
+      process.stderr.write(`moestro serve: cannot get ${target}: ${message}${hint}\n`);
       return undefined;
     }
   }
