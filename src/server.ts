@@ -1,8 +1,13 @@
+import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { serve, type ServerType } from "@hono/node-server";
 import { getLlama, LlamaLogLevel, type Llama } from "node-llama-cpp";
 import type { Logger } from "pino";
-import { createApp } from "./api/app.js";
+import { createApp, type AppDeps } from "./api/app.js";
+import { createModelPlanner } from "./api/model-planner.js";
+import { createStoredResultsReader } from "./api/stored-results.js";
 import type { Config } from "./config/index.js";
 import { Metrics } from "./api/metrics.js";
 import { createLlamaBackend, modelIdFromPath } from "./engine/llama-backend.js";
@@ -128,6 +133,7 @@ async function startWithStudio(config: Config, logger: Logger, options: { llama?
     metrics,
     corsOrigins: config.server.corsOrigins,
     shutdownSignal: shutdown.signal,
+    ...consoleDeps(config, llama),
   });
 
   let server: ServerType;
@@ -159,6 +165,35 @@ async function startWithStudio(config: Config, logger: Logger, options: { llama?
         await scheduler.dispose();
         await studio.dispose();
       })()),
+  };
+}
+
+/**
+ * What the web console needs besides the API: the static build in `web/dist` beside `dist/` (or `src/`), the planner
+ * (GPU probed through the server's own llama.cpp binding), the results folder `$MOESTRO_HOME/results`, and the version.
+ */
+function consoleDeps(config: Config, llama: Llama): Pick<AppDeps, "version" | "consoleDir" | "planner" | "results"> {
+  let version = "unknown";
+  try {
+    version = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version?: string }).version ?? version;
+  } catch {
+    // Not from a checkout or package (bundled): the version stays unknown.
+  }
+  const planner = createModelPlanner({
+    contextTokens: config.engine.contextTokens,
+    sequences: config.engine.parallel,
+    batchTokens: config.engine.batchSize,
+    probeGpu: async () => {
+      if (llama.gpu === false) return undefined;
+      const vram = await llama.getVramState();
+      return { backend: llama.gpu, deviceNames: await llama.getGpuDeviceNames(), totalBytes: vram.total, freeBytes: vram.free, unifiedBytes: vram.unifiedSize };
+    },
+  });
+  return {
+    version,
+    consoleDir: fileURLToPath(new URL("../web/dist", import.meta.url)),
+    planner,
+    results: createStoredResultsReader(path.join(config.home ?? defaultMoestroHome(), "results")),
   };
 }
 

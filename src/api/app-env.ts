@@ -34,6 +34,17 @@ export interface AppDeps {
   accessControl?: AccessControlDeps;
   /** The services behind the admin endpoints under `/v1/moestro/`. Defaults to none: those routes answer 404. */
   admin?: AdminDeps;
+  /** moestro's version, shown by `GET /v1/moestro/info`. Defaults to `unknown`. */
+  version?: string;
+  /**
+   * Folder of the web console's static build (`web/dist`), served at `/` with a fallback to its `index.html`
+   * (`api/console-static.ts`). Defaults to none: paths outside the API answer 404.
+   */
+  consoleDir?: string;
+  /** Plans models on this machine (`GET /v1/moestro/plan`). Defaults to none: that route answers 404. */
+  planner?: import("./model-planner.js").ModelPlanner;
+  /** Stored bench and eval results (`GET /v1/moestro/results`). Defaults to none: that route answers 404. */
+  results?: import("./stored-results.js").StoredResultsReader;
 }
 
 /** What the admin endpoints (`/v1/moestro/keys`, `/v1/moestro/usage`) need. */

@@ -1,0 +1,111 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createKeyService } from "../auth/key-service.js";
+import { createRateLimiter, type RateLimiter } from "../auth/rate-limiter.js";
+import { createStaticModelRegistry } from "../engine/model-registry.js";
+import { createBudgetGuard } from "../metering/budget-guard.js";
+import type { ModelBackend } from "../spec/index.js";
+import { openStore, type Store } from "../store/index.js";
+import { createApp } from "./app.js";
+
+const logger = pino({ level: "silent" });
+const adminKey = "console-static-admin-key-0123";
+// Only `info` is read by the routes these tests reach.
+const fakeModel = (id: string) => ({ info: { id, createdAtSeconds: 0 } }) as unknown as ModelBackend;
+
+describe("the console's static files (createApp, no port)", () => {
+  let folder: string;
+  let consoleDir: string;
+  let store: Store;
+  let rateLimiter: RateLimiter;
+  let openApp: ReturnType<typeof createApp>;
+  let keyedApp: ReturnType<typeof createApp>;
+
+  beforeAll(async () => {
+    folder = mkdtempSync(path.join(os.tmpdir(), "moestro-console-static-"));
+    consoleDir = path.join(folder, "dist");
+    mkdirSync(path.join(consoleDir, "assets"), { recursive: true });
+    writeFileSync(path.join(consoleDir, "index.html"), "<!doctype html><title>console</title>");
+    writeFileSync(path.join(consoleDir, "assets", "index-abc123.js"), "console.log(1)");
+    writeFileSync(path.join(consoleDir, "favicon.svg"), "<svg/>");
+    writeFileSync(path.join(folder, "secret.txt"), "outside the console");
+    store = await openStore({ home: path.join(folder, "home") });
+    rateLimiter = await createRateLimiter({ logger });
+    const keys = createKeyService({ keys: store.apiKeys });
+    const models = createStaticModelRegistry([fakeModel("m")]);
+    openApp = createApp({ models, logger, consoleDir });
+    keyedApp = createApp({
+      models,
+      logger,
+      consoleDir,
+      accessControl: { adminKey, keys, rateLimiter, budgets: createBudgetGuard({ usage: store.usage }) },
+      admin: { keys, usage: store.usage, canManageKeys: true },
+    });
+  });
+  afterAll(async () => {
+    await rateLimiter?.dispose();
+    await store?.dispose();
+    rmSync(folder, { recursive: true, force: true });
+  });
+
+  it("serves index.html at / with a policy that allows only this origin, revalidated on every load", async () => {
+    const response = await openApp.request("/");
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toBe("text/html; charset=utf-8");
+    expect(response.headers.get("cache-control")).toBe("no-cache");
+    expect(response.headers.get("content-security-policy")).toContain("default-src 'self'");
+    expect(response.headers.get("content-security-policy")).toContain("script-src 'self'");
+    expect(await response.text()).toContain("<title>console</title>");
+  });
+
+  it("answers the console's own routes with index.html (SPA fallback), and serves assets with their type and a long cache", async () => {
+    for (const route of ["/models", "/keys", "/usage/anything"]) {
+      const response = await openApp.request(route);
+      expect(response.status).toBe(200);
+      expect(await response.text()).toContain("<title>console</title>");
+    }
+    const asset = await openApp.request("/assets/index-abc123.js");
+    expect(asset.headers.get("content-type")).toBe("text/javascript; charset=utf-8");
+    expect(asset.headers.get("cache-control")).toBe("public, max-age=31536000, immutable");
+    expect((await openApp.request("/favicon.svg")).headers.get("content-type")).toBe("image/svg+xml");
+    const head = await openApp.request("/", { method: "HEAD" });
+    expect(head.status).toBe(200);
+    expect(await head.text()).toBe("");
+  });
+
+  it("leaves the API alone: a missing asset, a POST and /v1 paths get the API's answers", async () => {
+    const missing = await openApp.request("/assets/missing.js");
+    expect(missing.status).toBe(404);
+    expect(((await missing.json()) as { error: { code: string } }).error.code).toBe("not_found");
+    expect((await openApp.request("/", { method: "POST" })).status).toBe(404);
+    const unknownApi = await openApp.request("/v1/nothing-here");
+    expect(((await unknownApi.json()) as { error: { code: string } }).error.code).toBe("not_found");
+    expect((await openApp.request("/v1/models")).status).toBe(200);
+  });
+
+  it("never serves a file outside its folder", async () => {
+    for (const route of ["/%2e%2e/secret.txt", "/assets/%2e%2e/%2e%2e/secret.txt", "/..%2fsecret.txt"]) {
+      const response = await openApp.request(route);
+      expect(await response.text()).not.toContain("outside the console");
+    }
+  });
+
+  it("with key checks on, serves the pages without a key while the API still asks for one", async () => {
+    expect((await keyedApp.request("/")).status).toBe(200);
+    expect((await keyedApp.request("/keys")).status).toBe(200);
+    const api = await keyedApp.request("/v1/moestro/info");
+    expect(api.status).toBe(401);
+    expect(((await api.json()) as { error: { code: string } }).error.code).toBe("missing_api_key");
+    expect((await keyedApp.request("/v1/moestro/info", { headers: { authorization: `Bearer ${adminKey}` } })).status).toBe(200);
+  });
+
+  it("says plainly how to build the console when it was not built", async () => {
+    const app = createApp({ models: createStaticModelRegistry([]), logger, consoleDir: path.join(folder, "not-built") });
+    const response = await app.request("/");
+    expect(response.status).toBe(404);
+    expect(await response.text()).toMatch(/console is not built: run `npm ci`/);
+  });
+});

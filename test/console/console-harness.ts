@@ -1,0 +1,87 @@
+import { existsSync, mkdirSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { hasTestModels, skipReason as modelsSkipReason } from "../helpers/models.js";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+
+/** Debian's Chromium (`apt-get install chromium`; `.ci/run` installs it), or `MOESTRO_TEST_CHROMIUM`. */
+export const chromiumPath = process.env.MOESTRO_TEST_CHROMIUM ?? "/usr/bin/chromium";
+
+/** Where the console tests save a screenshot of each page. */
+export const screenshotDir = path.join(root, "test-results", "console");
+
+/** Why the console tests skip here, or `undefined` when they can run. */
+export const consoleSkipReason: string | undefined = !existsSync(chromiumPath)
+  ? `console tests skipped: ${chromiumPath} not found (apt-get install chromium, or set MOESTRO_TEST_CHROMIUM)`
+  : !existsSync(path.join(root, "web", "dist", "index.html"))
+    ? "console tests skipped: web/dist/index.html not found (npm run build:web)"
+    : !hasTestModels
+      ? modelsSkipReason
+      : undefined;
+
+if (consoleSkipReason !== undefined) console.warn(consoleSkipReason);
+
+/** An admin key for console tests (at least 16 characters). */
+export const testAdminKey = "console-admin-key-0123456789abcdef";
+
+/**
+ * Starts headless Chromium as this machine allows: no sandbox (tests run as root), no GPU, and no background
+ * networking (the machine's network is closed; Chromium would otherwise try to reach Google at start). Playwright
+ * gives it a fresh empty profile.
+ */
+export async function launchBrowser(): Promise<Browser> {
+  return await chromium.launch({
+    executablePath: chromiumPath,
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+}
+
+/** A console page in a fresh browser context, with every request that leaves the server recorded (and refused). */
+export interface ConsolePage {
+  page: Page;
+  context: BrowserContext;
+  /** URLs the page tried to load from anywhere but the server: the console must work offline. */
+  foreignRequests: string[];
+  /** Errors the page threw or logged. */
+  pageErrors: string[];
+}
+
+/**
+ * Opens `pathname` of the console at `serverUrl` in a new context (1360×900), and logs in with `adminKey` when the
+ * server asks for it.
+ */
+export async function openConsole(browser: Browser, serverUrl: string, pathname: string, options: { adminKey?: string } = {}): Promise<ConsolePage> {
+  const context = await browser.newContext({ viewport: { width: 1360, height: 900 }, acceptDownloads: true });
+  context.setDefaultTimeout(15_000);
+  const foreignRequests: string[] = [];
+  const pageErrors: string[] = [];
+  await context.route("**/*", async (route) => {
+    const url = route.request().url();
+    if (url.startsWith(serverUrl) || url.startsWith("blob:") || url.startsWith("data:")) return await route.continue();
+    foreignRequests.push(url);
+    await route.abort();
+  });
+  const page = await context.newPage();
+  page.on("pageerror", (error) => pageErrors.push(error.message));
+  page.on("console", (message) => {
+    if (message.type() === "error" && !/Failed to load resource: the server responded with a status of 40[13]/.test(message.text())) pageErrors.push(message.text());
+  });
+  await page.goto(`${serverUrl}${pathname}`);
+  if (options.adminKey !== undefined) {
+    await page.getByLabel("Admin key").fill(options.adminKey);
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.locator("nav.sidebar").waitFor();
+  }
+  return { page, context, foreignRequests, pageErrors };
+}
+
+/** Saves a full-page screenshot as `test-results/console/NAME.png` and returns its path. */
+export async function saveScreenshot(page: Page, name: string): Promise<string> {
+  mkdirSync(screenshotDir, { recursive: true });
+  const file = path.join(screenshotDir, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}

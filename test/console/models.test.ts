@@ -1,0 +1,81 @@
+import type { Browser } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { fileBytes, startFakeHub, type FakeHub } from "../helpers/fake-hub.js";
+import { testModelPath } from "../helpers/models.js";
+import { startTestServer, type TestServer } from "../helpers/server.js";
+import { consoleSkipReason, launchBrowser, openConsole, saveScreenshot, testAdminKey, type ConsolePage } from "./console-harness.js";
+
+describe.skipIf(consoleSkipReason !== undefined)("console: Models (real server, local hub, headless Chromium)", () => {
+  let hub: FakeHub;
+  let test: TestServer;
+  let browser: Browser;
+  let view: ConsolePage;
+
+  beforeAll(async () => {
+    const q8 = fileBytes(testModelPath("stories260K-q8_0.gguf"));
+    // About 1.5 s for the 379 kB file, in 20 steps a second, so that the progress can be seen moving.
+    hub = await startFakeHub({ repos: { "karpathy/tinyllamas": [{ path: "stories260K-Q8_0.gguf", content: q8 }] }, bytesPerSecond: Math.ceil(q8.length / 1.5) });
+    test = await startTestServer({
+      models: [{ path: testModelPath("stories260K.gguf") }, { path: testModelPath("stories260K-moe.gguf") }],
+      engine: { contextTokens: 256, parallel: 2, batchSize: 64 },
+      hub: { endpoint: hub.url },
+      adminKey: testAdminKey,
+    });
+    browser = await launchBrowser();
+    view = await openConsole(browser, test.url, "/models", { adminKey: testAdminKey });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await test?.close();
+    await hub?.close();
+  });
+
+  const loadedIds = async (): Promise<string[]> =>
+    ((await (await fetch(`${test.url}/v1/moestro/ps`, { headers: { authorization: `Bearer ${testAdminKey}` } })).json()) as { data: Array<{ id: string }> }).data.map((model) => model.id);
+
+  it("pulls from a local hub and shows the progress reach 100%", async () => {
+    const { page } = view;
+    await page.getByTestId("pull-input").fill("hf:karpathy/tinyllamas:Q8_0");
+    await page.getByTestId("pull-button").click();
+    const progress = page.getByTestId("pull-progress");
+    await progress.waitFor();
+    // Sample the bar while the download runs: it must be seen between 0 and 100, then at 100.
+    const seen = new Set<number>();
+    const deadline = Date.now() + 30_000;
+    while ((await progress.getAttribute("data-status")) !== "done" && Date.now() < deadline) {
+      const value = await page.getByTestId("pull-bar").getAttribute("aria-valuenow");
+      if (value !== null) seen.add(Number(value));
+      await page.waitForTimeout(50);
+    }
+    expect(await progress.getAttribute("data-status")).toBe("done");
+    expect(await page.getByTestId("pull-percent").textContent()).toBe("100%");
+    expect(await page.getByTestId("pull-bar").getAttribute("aria-valuenow")).toBe("100");
+    expect([...seen].filter((value) => value > 0 && value < 100).length, `progress values seen: ${[...seen].join(", ")}`).toBeGreaterThanOrEqual(2);
+    await page.locator('[data-testid="model-row"][data-model="karpathy/tinyllamas:Q8_0"]').waitFor();
+    expect(hub.requests.some((request) => request.startsWith("GET /karpathy/tinyllamas/resolve/main/stories260K-Q8_0.gguf"))).toBe(true);
+  });
+
+  it("shows the MoE facts and the plan for this machine", async () => {
+    const { page } = view;
+    await page.locator('[data-testid="model-row"][data-model="stories260K-moe"]').getByTestId("plan").click();
+    const plan = page.getByTestId("plan-view");
+    await plan.waitFor();
+    expect(await plan.getByTestId("plan-experts").textContent()).toBe("2 of 4");
+    expect(await plan.getByTestId("plan-placement").textContent()).not.toBe("");
+    await saveScreenshot(page, "models");
+  });
+
+  it("unloads a model and sees it leave the loaded list", async () => {
+    const { page } = view;
+    const row = page.locator('[data-testid="loaded-row"][data-model="stories260K"]');
+    await row.waitFor();
+    expect(await loadedIds()).toContain("stories260K");
+    await row.getByTestId("unload").click();
+    await row.waitFor({ state: "detached" });
+    expect(await loadedIds()).not.toContain("stories260K");
+    await page.locator('[data-testid="loaded-row"][data-model="stories260K-moe"]').waitFor();
+    await saveScreenshot(page, "models-after-unload");
+    expect(view.foreignRequests).toEqual([]);
+    expect(view.pageErrors).toEqual([]);
+  });
+});

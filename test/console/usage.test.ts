@@ -1,0 +1,66 @@
+import { readFileSync } from "node:fs";
+import type { Browser } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createAdminClient } from "../../src/client/admin-client.js";
+import { testModelPath } from "../helpers/models.js";
+import { postJson, startTestServer, type TestServer } from "../helpers/server.js";
+import { consoleSkipReason, launchBrowser, openConsole, saveScreenshot, testAdminKey, type ConsolePage } from "./console-harness.js";
+
+describe.skipIf(consoleSkipReason !== undefined)("console: Usage (real server, key checks on, headless Chromium)", () => {
+  let test: TestServer;
+  let browser: Browser;
+  let view: ConsolePage;
+  const requestIds: string[] = [];
+
+  beforeAll(async () => {
+    test = await startTestServer({ models: [{ path: testModelPath("stories260K.gguf") }], engine: { contextTokens: 256, parallel: 2, batchSize: 64 }, adminKey: testAdminKey });
+    browser = await launchBrowser();
+    // Three requests: two with an application's key, one with the admin key.
+    const { secret } = await createAdminClient({ baseUrl: test.url, adminKey: testAdminKey }).createKey({ name: "reporting" });
+    for (const [index, key] of [secret, secret, testAdminKey].entries()) {
+      const requestId = `usage-test-${index}`;
+      const response = await postJson(
+        `${test.url}/v1/chat/completions`,
+        { model: "stories260K", messages: [{ role: "user", content: "Once upon a time" }], max_tokens: 12 + index * 8, stream: index === 1 },
+        { headers: { "content-type": "application/json", authorization: `Bearer ${key}`, "x-request-id": requestId } },
+      );
+      expect(response.status).toBe(200);
+      await response.text();
+      requestIds.push(requestId);
+    }
+    view = await openConsole(browser, test.url, "/usage", { adminKey: testAdminKey });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await test?.close();
+  });
+
+  it("after three requests, the chart and the tables show them", async () => {
+    const { page } = view;
+    await page.getByTestId("usage-totals").waitFor();
+    expect(await page.getByTestId("total-requests").textContent()).toBe("3");
+    await expect.poll(() => page.getByTestId("tokens-chart").getByTestId("usage-point").count()).toBe(3);
+    const charted = await page.getByTestId("usage-point").evaluateAll((points) => points.map((point) => point.getAttribute("data-request")));
+    expect(charted.sort()).toEqual([...requestIds].sort());
+    const byModel = page.getByTestId("usage-by-model").locator('[data-testid="usage-row"][data-group="stories260K"]');
+    expect(await byModel.getByTestId("row-requests").textContent()).toBe("3");
+    const byKey = page.getByTestId("usage-by-key").getByTestId("usage-row");
+    expect(await byKey.count()).toBe(2);
+    expect(await page.getByTestId("usage-by-key").textContent()).toContain("reporting");
+    await saveScreenshot(page, "usage");
+  });
+
+  it("downloads the CSV with three rows", async () => {
+    const { page } = view;
+    const [download] = await Promise.all([page.waitForEvent("download"), page.getByTestId("export-csv").click()]);
+    expect(download.suggestedFilename()).toMatch(/^moestro-usage-7d-\d{4}-\d{2}-\d{2}\.csv$/);
+    const lines = readFileSync((await download.path())!, "utf8").trimEnd().split("\r\n");
+    expect(lines[0]!.split(",").slice(0, 4)).toEqual(["request_id", "started_at", "key_id", "model"]);
+    const rows = lines.slice(1);
+    expect(rows).toHaveLength(3);
+    expect(rows.map((row) => row.split(",")[0]).sort()).toEqual([...requestIds].sort());
+    expect(rows.every((row) => row.split(",")[3] === "stories260K")).toBe(true);
+    expect(view.foreignRequests).toEqual([]);
+    expect(view.pageErrors).toEqual([]);
+  });
+});
