@@ -129,6 +129,21 @@ function httpRun(baseUrl, modelId) {
   };
 }
 
+/** One non-streamed completion: the per-request cost without per-token chunks. */
+function httpRunPlain(baseUrl, modelId) {
+  return async (prompt) => {
+    const startedAt = performance.now();
+    const response = await fetch(`${baseUrl}/v1/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: modelId, prompt, max_tokens: maxTokens, temperature: 0 }),
+    });
+    const body = await response.json();
+    const latencyMs = performance.now() - startedAt;
+    return { ttftMs: latencyMs, latencyMs, tokens: body.usage?.completion_tokens ?? 0 };
+  };
+}
+
 async function startProcess(command, args, readyUrl, label) {
   const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
@@ -153,7 +168,8 @@ async function benchEngine(label, setup) {
     for (const prompt of prompts.slice(0, 2)) await engine.run(prompt);
     const one = await drive(engine.run, 1, requestsPerLevel);
     const four = await drive(engine.run, 4, requestsPerLevel);
-    return { label, one, four };
+    const plain = engine.runPlain ? await drive(engine.runPlain, 1, requestsPerLevel) : one;
+    return { label, one, four, plain };
   } finally {
     await engine.close();
   }
@@ -168,13 +184,13 @@ for (const kind of which) {
   results.push(await benchEngine("node-llama-cpp (raw)", () => rawEngine(modelPath)));
   results.push(await benchEngine("moestro (HTTP)", async () => {
     const server = await startProcess(process.execPath, [path.join(root, "bin/moestro.js"), "serve", "--model", modelPath, "--threads", String(threads), "--parallel", String(parallel), "--ctx-size", String(contextTokens), "-b", "64", "--port", "0", "--log-level", "error", "--home", path.join(benchDir, "home")], (output) => /listening on (http:\/\/\S+)/.exec(output)?.[1], "moestro");
-    return { run: httpRun(server.url, modelId), close: server.stop };
+    return { run: httpRun(server.url, modelId), runPlain: httpRunPlain(server.url, modelId), close: server.stop };
   }));
   if (llamaServer) {
     results.push(await benchEngine("llama-server (HTTP)", async () => {
       const port = 18000 + Math.floor(Math.random() * 1000);
       const server = await startProcess(llamaServer, ["-m", modelPath, "-t", String(threads), "-tb", String(threads), "-np", String(parallel), "-c", String(contextTokens * parallel), "-b", "64", "--host", "127.0.0.1", "--port", String(port), "--no-webui", "-lv", "0"], `http://127.0.0.1:${port}`, "llama-server");
-      return { run: httpRun(server.url, modelId), close: server.stop };
+      return { run: httpRun(server.url, modelId), runPlain: httpRunPlain(server.url, modelId), close: server.stop };
     }));
   }
   for (const result of results) {
@@ -192,7 +208,8 @@ for (const kind of which) {
       console.log(`${result.label.padEnd(22)} ${String(concurrency).padStart(4)} ${f.requestsPerSecond.toFixed(2).padStart(6)} ${f.tokensPerSecond.toFixed(1).padStart(11)} ${f.ttftP50Ms.toFixed(2).padStart(12)} ${f.latencyP50Ms.toFixed(2).padStart(15)} ${f.msPerTokenP50.toFixed(3).padStart(13)}`);
     }
   }
-  console.log(`added per request by moestro's HTTP API at concurrency 1 (p50 latency, moestro - raw): ${(moestro.one.latencyP50Ms - raw.one.latencyP50Ms).toFixed(2)} ms`);
+  console.log(`added per request by moestro's HTTP API at concurrency 1, p50 latency minus raw: streamed ${(moestro.one.latencyP50Ms - raw.one.latencyP50Ms).toFixed(2)} ms, not streamed ${(moestro.plain.latencyP50Ms - raw.one.latencyP50Ms).toFixed(2)} ms`);
+  if (server) console.log(`llama-server, same: streamed ${(server.one.latencyP50Ms - raw.one.latencyP50Ms).toFixed(2)} ms, not streamed ${(server.plain.latencyP50Ms - raw.one.latencyP50Ms).toFixed(2)} ms`);
   console.log(`aggregate tokens/s, moestro / raw: c=1 ${(moestro.one.tokensPerSecond / raw.one.tokensPerSecond).toFixed(2)}, c=4 ${(moestro.four.tokensPerSecond / raw.four.tokensPerSecond).toFixed(2)}`);
   if (server) console.log(`aggregate tokens/s, moestro / llama-server: c=1 ${(moestro.one.tokensPerSecond / server.one.tokensPerSecond).toFixed(2)}, c=4 ${(moestro.four.tokensPerSecond / server.four.tokensPerSecond).toFixed(2)}`);
   else console.log("llama-server: not measured (set LLAMA_SERVER or run scripts/build-llama-server.sh)");

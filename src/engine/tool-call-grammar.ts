@@ -27,8 +27,9 @@ export function createToolCallXmlGrammar(tools: readonly ToolDefinition[]): stri
     `root ::= "<function=" (${branches.join(" | ")})`,
     ...rules,
     `string-value ::= [^<\\n] [^<]*`,
-    // Digits are bounded (a double holds about 16): an unbounded run lets a weak model write digits forever.
-    `number-value ::= "-"? [0-9]{1,16} ("." [0-9]{1,16})? ([eE] [-+]? [0-9]{1,3})?`,
+    // Digits are bounded (a double holds about 16, and its exponent stays below 308 with two digits): an unbounded run
+    // lets a weak model write digits forever, and a three-digit exponent overflows to Infinity.
+    `number-value ::= "-"? [0-9]{1,16} ("." [0-9]{1,16})? ([eE] [-+]? [0-9]{1,2})?`,
     `integer-value ::= "-"? [0-9]{1,16}`,
     `boolean-value ::= "true" | "false"`,
     `json-value ::= json-object | json-array | json-string | number-value | boolean-value | "null"`,
