@@ -433,7 +433,7 @@ export function PlaygroundPage(): ReactNode {
               </label>
               <label>
                 Top k
-                <input inputMode="numeric" value={settings.topK} onChange={(event) => set("topK", event.target.value)} placeholder="off" />
+                <input inputMode="numeric" value={settings.topK} onChange={(event) => set("topK", event.target.value)} placeholder="40" />
               </label>
               <label>
                 Min p
