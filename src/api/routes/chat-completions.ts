@@ -6,10 +6,10 @@ import type { WireChatCompletion, WireChatCompletionChunk } from "../../openai/w
 import type { GenerateRequest, ToolCall, Usage } from "../../spec/index.js";
 import { systemFingerprint, type AppDeps, type AppEnv } from "../app-env.js";
 import { readJsonBody } from "../error-response.js";
-import { createResponseId, startChoices } from "../generation.js";
+import { createResponseId } from "../generation.js";
 import { RequestMeter } from "../request-meter.js";
 import { collectResponse, streamResponse } from "../respond.js";
-import { acquireModel, requestSignal } from "./shared.js";
+import { startGeneration } from "./shared.js";
 
 /**
  * `POST /v1/chat/completions` (OpenAI API reference: Chat Completions, create), streaming and not, with Qwen thinking
@@ -19,20 +19,8 @@ export function createChatCompletionsHandler(deps: AppDeps, validator: SchemaVal
   const now = deps.now ?? Date.now;
   return async (c: Context<AppEnv>): Promise<Response> => {
     const request = parseChatCompletionRequest(await readJsonBody(c));
-    const keepAliveMs = parseKeepAliveMs(request.keep_alive);
     const generateRequest = toChatGenerateRequest(request);
-    // From here on every path detaches the abort controller (lease release, or the catch below).
-    const abort = requestSignal(c, deps);
-    generateRequest.signal = abort.signal;
-    const lease = await acquireModel(deps, request.model, { signal: abort.signal, keepAliveMs }).catch((error: unknown) => {
-      abort.detach();
-      throw error;
-    });
-    const backend = lease.backend;
-    const parts = await startChoices(backend, generateRequest, request.n ?? 1, () => {
-      lease.release();
-      abort.detach();
-    });
+    const { backend, parts, abort } = await startGeneration(c, deps, { model: request.model, keepAliveMs: parseKeepAliveMs(request.keep_alive), request: generateRequest, n: request.n ?? 1 });
     const model = backend.info.id;
     const meter = new RequestMeter(deps, c, { model, endpoint: "chat.completions", stream: request.stream === true });
     const id = createResponseId("chatcmpl-");

@@ -5,30 +5,18 @@ import type { WireCompletion } from "../../openai/wire.js";
 import type { Usage } from "../../spec/index.js";
 import { systemFingerprint, type AppDeps, type AppEnv } from "../app-env.js";
 import { readJsonBody } from "../error-response.js";
-import { createResponseId, startChoices } from "../generation.js";
+import { createResponseId } from "../generation.js";
 import { RequestMeter } from "../request-meter.js";
 import { collectResponse, streamResponse } from "../respond.js";
-import { acquireModel, requestSignal } from "./shared.js";
+import { startGeneration } from "./shared.js";
 
 /** `POST /v1/completions` (OpenAI API reference: Completions, create; legacy text completion), streaming and not. */
 export function createCompletionsHandler(deps: AppDeps) {
   const now = deps.now ?? Date.now;
   return async (c: Context<AppEnv>): Promise<Response> => {
     const request = parseCompletionRequest(await readJsonBody(c));
-    const keepAliveMs = parseKeepAliveMs(request.keep_alive);
     const generateRequest = toCompletionGenerateRequest(request);
-    // From here on every path detaches the abort controller (lease release, or the catch below).
-    const abort = requestSignal(c, deps);
-    generateRequest.signal = abort.signal;
-    const lease = await acquireModel(deps, request.model, { signal: abort.signal, keepAliveMs }).catch((error: unknown) => {
-      abort.detach();
-      throw error;
-    });
-    const backend = lease.backend;
-    const parts = await startChoices(backend, generateRequest, request.n ?? 1, () => {
-      lease.release();
-      abort.detach();
-    });
+    const { backend, parts, abort } = await startGeneration(c, deps, { model: request.model, keepAliveMs: parseKeepAliveMs(request.keep_alive), request: generateRequest, n: request.n ?? 1 });
     const model = backend.info.id;
     const meter = new RequestMeter(deps, c, { model, endpoint: "completions", stream: request.stream === true });
     const id = createResponseId("cmpl-");

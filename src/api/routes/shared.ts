@@ -1,6 +1,8 @@
 import type { Context } from "hono";
 import type { ModelLease } from "../../engine/model-scheduler.js";
+import type { GenerateRequest, ModelBackend } from "../../spec/index.js";
 import type { AppDeps, AppEnv } from "../app-env.js";
+import { startChoices, type ChoicePart } from "../generation.js";
 
 /**
  * Holds the model a request names for as long as the request runs, loading it first when needed (a request for a model
@@ -45,4 +47,36 @@ export function requestSignal(c: Context<AppEnv>, deps?: AppDeps): RequestAbortC
   controller.link(c.req.raw.signal);
   controller.link(deps?.shutdownSignal);
   return controller;
+}
+
+/** A generation admitted for a request: its model, its parts, and its abort controller. */
+export interface StartedGeneration {
+  backend: ModelBackend;
+  parts: AsyncGenerator<ChoicePart, void, undefined>;
+  abort: RequestAbortController;
+}
+
+/**
+ * Holds the model (loading it if needed) and admits the first of `n` choices. From here on the model lease and the
+ * abort controller are released exactly once: when the parts end or are closed, or at once when this throws.
+ *
+ * @throws {MoestroError} `model_not_found`, `insufficient_memory`, `context_length_exceeded`, `server_busy` (what
+ *   acquiring the model and admitting the generation throw).
+ */
+export async function startGeneration(
+  c: Context<AppEnv>,
+  deps: AppDeps,
+  options: { model: string; keepAliveMs?: number; request: GenerateRequest; n: number },
+): Promise<StartedGeneration> {
+  const abort = requestSignal(c, deps);
+  options.request.signal = abort.signal;
+  const lease = await acquireModel(deps, options.model, { signal: abort.signal, keepAliveMs: options.keepAliveMs }).catch((error: unknown) => {
+    abort.detach();
+    throw error;
+  });
+  const parts = await startChoices(lease.backend, options.request, options.n, () => {
+    lease.release();
+    abort.detach();
+  });
+  return { backend: lease.backend, parts, abort };
 }
