@@ -95,11 +95,20 @@ async function rawEngine(modelPath) {
   return { run, close: async () => { await context.dispose(); await model.dispose(); } };
 }
 
+/** fetch, tried once more when a kept-alive connection was closed by the server under it (llama-server does that). */
+async function fetchOnceMore(url, init) {
+  try {
+    return await fetch(url, init);
+  } catch {
+    return await fetch(url, init);
+  }
+}
+
 /** Streams one completion from an OpenAI-compatible server and measures it. */
 function httpRun(baseUrl, modelId) {
   return async (prompt) => {
     const startedAt = performance.now();
-    const response = await fetch(`${baseUrl}/v1/completions`, {
+    const response = await fetchOnceMore(`${baseUrl}/v1/completions`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ model: modelId, prompt, max_tokens: maxTokens, temperature: 0, stream: true, stream_options: { include_usage: true } }),
@@ -133,7 +142,7 @@ function httpRun(baseUrl, modelId) {
 function httpRunPlain(baseUrl, modelId) {
   return async (prompt) => {
     const startedAt = performance.now();
-    const response = await fetch(`${baseUrl}/v1/completions`, {
+    const response = await fetchOnceMore(`${baseUrl}/v1/completions`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ model: modelId, prompt, max_tokens: maxTokens, temperature: 0 }),
