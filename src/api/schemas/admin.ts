@@ -52,15 +52,11 @@ export const createKeyBodySchema = z
 /** The body of `POST /v1/moestro/keys`. */
 export type CreateKeyBody = z.infer<typeof createKeyBodySchema>;
 
-/** Totals of one group in a usage report. Money in integer micro-USD, with a dollar figure beside it for reading. */
-export const wireUsageRowSchema = z.object({
-  /** The key's name, the model id, the day `YYYY-MM-DD`, or `total`. */
-  name: z.string(),
-  /** The key id, model id or day; `null` for requests without a key and for the total. */
-  group: z.string().nullable(),
-  requests: z.number(),
-  error_requests: z.number(),
-  aborted_requests: z.number(),
+/**
+ * Token counts and costs, as a usage report row and a ledger event both carry them. Money in integer micro-USD, with a
+ * dollar figure beside it for reading; the cloud figures are the same tokens at the list price of the nearest model.
+ */
+export const wireTokenCostFields = {
   prompt_tokens: z.number(),
   cached_prompt_tokens: z.number(),
   completion_tokens: z.number(),
@@ -73,6 +69,18 @@ export const wireUsageRowSchema = z.object({
   /** The same tokens at the cloud list price of the nearest model, micro-USD. */
   cloud_cost_micro_usd: z.number(),
   cloud_cost_usd: z.number(),
+};
+
+/** Totals of one group in a usage report. Money in integer micro-USD, with a dollar figure beside it for reading. */
+export const wireUsageRowSchema = z.object({
+  /** The key's name, the model id, the day `YYYY-MM-DD`, or `total`. */
+  name: z.string(),
+  /** The key id, model id or day; `null` for requests without a key and for the total. */
+  group: z.string().nullable(),
+  requests: z.number(),
+  error_requests: z.number(),
+  aborted_requests: z.number(),
+  ...wireTokenCostFields,
 });
 /** Totals of one group in a usage report. */
 export type WireUsageRow = z.infer<typeof wireUsageRowSchema>;

@@ -5,6 +5,7 @@
  * `web/`. Answers are read leniently (`.passthrough()`), so a server that adds fields does not break older consoles.
  */
 import { z } from "zod";
+import { wireTokenCostFields } from "./admin.js";
 
 /** Which optional parts of the studio a server has. A console page whose part is missing says so instead of failing. */
 export const wireServerFeaturesSchema = z
@@ -190,16 +191,7 @@ export const wireUsageEventSchema = z
     /** `ok`, `error` or `aborted`. */
     status: z.string(),
     error_code: z.string().nullable(),
-    prompt_tokens: z.number(),
-    cached_prompt_tokens: z.number(),
-    completion_tokens: z.number(),
-    reasoning_tokens: z.number(),
-    total_tokens: z.number(),
-    cost_micro_usd: z.number(),
-    cost_usd: z.number(),
-    cloud_model: z.string().nullable(),
-    cloud_cost_micro_usd: z.number(),
-    cloud_cost_usd: z.number(),
+    ...wireTokenCostFields,
     started_at_ms: z.number(),
     time_to_first_token_ms: z.number().nullable(),
     latency_ms: z.number(),
