@@ -3,7 +3,7 @@
 // when a binary is given), at concurrency 1 and 4, on a tiny trained model (per-request overhead dominates) and on a
 // generated random-weight Qwen3-MoE of about 400 MB (compute dominates). Prints figures and ratios measured in this run.
 //
-// usage: npm run bench:serve            (env: BENCH_THREADS=1, BENCH_REQUESTS=24, BENCH_MAX_TOKENS=32,
+// usage: npm run bench:serve            (env: BENCH_THREADS=1, BENCH_REQUESTS=96 tiny / 24 moe, BENCH_ROUNDS=4, BENCH_MAX_TOKENS=32,
 //                                        LLAMA_SERVER=/path/to/llama-server, BENCH_MODELS=tiny,moe, BENCH_DIR=/tmp/moestro-bench)
 // Build llama-server from the llama.cpp source inside node-llama-cpp (same commit) with scripts/build-llama-server.sh.
 import { spawn, execFileSync } from "node:child_process";
@@ -16,7 +16,7 @@ import { getLlama, LlamaLogLevel } from "node-llama-cpp";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const shared = process.env.MOESTRO_SHARED ?? path.resolve(root, "../shared");
 const threads = Number(process.env.BENCH_THREADS ?? 1);
-const requestsPerLevel = Number(process.env.BENCH_REQUESTS ?? 24);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 4);
 const maxTokens = Number(process.env.BENCH_MAX_TOKENS ?? 32);
 const parallel = 4;
 const contextTokens = 512;
@@ -38,22 +38,39 @@ function ensureMoeModel() {
   return file;
 }
 
-const prompts = Array.from({ length: 64 }, (_, index) => `Story ${index + 1}. Once upon a time, in a small town, there lived a child named ${["Lily", "Tom", "Sue", "Ben"][index % 4]} who`);
+/**
+ * The prompts of one engine, all different: a prompt cache that outlives a request (llama-server keeps up to 8 GiB of
+ * past prompts' KV cache in RAM by default, `--cache-ram`) must not turn a repeated benchmark prompt into a free
+ * prefill. Every engine gets the same sequence of prompts.
+ */
+function promptSource() {
+  let index = 0;
+  return () => {
+    index++;
+    return `Story ${index}. Once upon a time, in a small town, there lived a child named ${["Lily", "Tom", "Sue", "Ben"][index % 4]} who`;
+  };
+}
 
 function percentile(values, fraction) {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))];
 }
 
-/** Runs `requests` through `concurrency` workers pulling from one queue; `run(prompt)` returns {ttftMs, latencyMs, tokens}. */
-async function drive(run, concurrency, count) {
-  const queue = prompts.slice(0, count);
+/** Runs `count` requests through `concurrency` workers pulling from one queue; `run(prompt)` returns {ttftMs, latencyMs, tokens}. */
+async function drive(run, nextPrompt, concurrency, count) {
+  const queue = Array.from({ length: count }, nextPrompt);
   const results = [];
   const startedAt = performance.now();
   await Promise.all(Array.from({ length: concurrency }, async () => {
     for (let prompt = queue.shift(); prompt !== undefined; prompt = queue.shift()) results.push(await run(prompt));
   }));
-  const seconds = (performance.now() - startedAt) / 1000;
+  return { results, seconds: (performance.now() - startedAt) / 1000 };
+}
+
+/** Figures of the blocks of one engine and level, pooled. */
+function summarize(blocks) {
+  const results = blocks.flatMap((block) => block.results);
+  const seconds = blocks.reduce((total, block) => total + block.seconds, 0);
   const tokens = results.reduce((total, result) => total + result.tokens, 0);
   return {
     requests: results.length,
@@ -171,36 +188,48 @@ async function startProcess(command, args, readyUrl, label) {
   }
 }
 
-async function benchEngine(label, setup) {
-  const engine = await setup();
-  try {
-    for (const prompt of prompts.slice(0, 2)) await engine.run(prompt);
-    const one = await drive(engine.run, 1, requestsPerLevel);
-    const four = await drive(engine.run, 4, requestsPerLevel);
-    const plain = engine.runPlain ? await drive(engine.runPlain, 1, requestsPerLevel) : one;
-    return { label, one, four, plain };
-  } finally {
-    await engine.close();
+/**
+ * Measures every engine in interleaved blocks, so that the machine's drift (another VM on the host, frequency, page
+ * cache) falls on all of them alike: round r runs each engine's block in turn (reversed every other round, ABBA), at
+ * concurrency 1 streamed, 1 not streamed, then 4. Engines that are not measuring sit idle.
+ */
+async function benchEngines(engines, requests, rounds) {
+  const perBlock = Math.max(1, Math.round(requests / rounds));
+  for (const engine of engines) {
+    engine.nextPrompt = promptSource();
+    engine.blocks = { one: [], plain: [], four: [] };
+    for (let index = 0; index < 2; index++) await engine.run(engine.nextPrompt());
   }
+  for (const [level, concurrency] of [["one", 1], ["plain", 1], ["four", 4]]) {
+    for (let round = 0; round < rounds; round++) {
+      for (const engine of round % 2 === 0 ? engines : [...engines].reverse()) {
+        const run = level === "plain" ? (engine.runPlain ?? engine.run) : engine.run;
+        engine.blocks[level].push(await drive(run, engine.nextPrompt, concurrency, perBlock));
+      }
+    }
+  }
+  return engines.map((engine) => ({ label: engine.label, one: summarize(engine.blocks.one), plain: summarize(engine.blocks.plain), four: summarize(engine.blocks.four) }));
 }
 
 const rows = [];
 for (const kind of which) {
   const modelPath = kind === "tiny" ? path.join(shared, "models/stories260K.gguf") : ensureMoeModel();
   const modelId = path.basename(modelPath).replace(/\.gguf$/, "");
-  console.error(`\n== ${kind}: ${modelPath}, threads ${threads}, ${parallel} sequences, ${requestsPerLevel} requests per level, ${maxTokens} tokens each`);
-  const results = [];
-  results.push(await benchEngine("node-llama-cpp (raw)", () => rawEngine(modelPath)));
-  results.push(await benchEngine("moestro (HTTP)", async () => {
-    const server = await startProcess(process.execPath, [path.join(root, "bin/moestro.js"), "serve", "--model", modelPath, "--threads", String(threads), "--parallel", String(parallel), "--ctx-size", String(contextTokens), "-b", "64", "--port", "0", "--log-level", "error", "--home", path.join(benchDir, "home")], (output) => /listening on (http:\/\/\S+)/.exec(output)?.[1], "moestro");
-    return { run: httpRun(server.url, modelId), runPlain: httpRunPlain(server.url, modelId), close: server.stop };
-  }));
-  if (llamaServer) {
-    results.push(await benchEngine("llama-server (HTTP)", async () => {
+  const requests = Number(process.env.BENCH_REQUESTS ?? (kind === "tiny" ? 96 : 24));
+  console.error(`\n== ${kind}: ${modelPath}, threads ${threads}, ${parallel} sequences, ${requests} requests per level in ${rounds} interleaved rounds, ${maxTokens} tokens each`);
+  const engines = [];
+  try {
+    engines.push({ label: "node-llama-cpp (raw)", ...(await rawEngine(modelPath)) });
+    const moestro = await startProcess(process.execPath, [path.join(root, "bin/moestro.js"), "serve", "--model", modelPath, "--threads", String(threads), "--parallel", String(parallel), "--ctx-size", String(contextTokens), "-b", "64", "--port", "0", "--log-level", "error", "--home", path.join(benchDir, "home")], (output) => /listening on (http:\/\/\S+)/.exec(output)?.[1], "moestro");
+    engines.push({ label: "moestro (HTTP)", run: httpRun(moestro.url, modelId), runPlain: httpRunPlain(moestro.url, modelId), close: moestro.stop });
+    if (llamaServer) {
       const port = 18000 + Math.floor(Math.random() * 1000);
       const server = await startProcess(llamaServer, ["-m", modelPath, "-t", String(threads), "-tb", String(threads), "-np", String(parallel), "-c", String(contextTokens * parallel), "-b", "64", "--host", "127.0.0.1", "--port", String(port), "--no-webui", "-lv", "0"], `http://127.0.0.1:${port}`, "llama-server");
-      return { run: httpRun(server.url, modelId), runPlain: httpRunPlain(server.url, modelId), close: server.stop };
-    }));
+      engines.push({ label: "llama-server (HTTP)", run: httpRun(server.url, modelId), runPlain: httpRunPlain(server.url, modelId), close: server.stop });
+    }
+    var results = await benchEngines(engines, requests, rounds);
+  } finally {
+    for (const engine of engines) await engine.close();
   }
   for (const result of results) {
     for (const [concurrency, figures] of [[1, result.one], [4, result.four]]) {

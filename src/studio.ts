@@ -45,7 +45,7 @@ export interface StudioOptions {
  */
 export async function createStudio(config: Config, options: StudioOptions): Promise<Studio> {
   const priceBook = await loadPriceBook(config.metering.priceBookPath);
-  const store = await openStore({ home: config.home, databaseUrl: config.databaseUrl });
+  const store = await openStore({ home: config.home, databaseUrl: config.databaseUrl, sqliteSynchronous: config.sqliteSynchronous });
   let rateLimiter: RateLimiter | undefined;
   try {
     const keys = createKeyService({ keys: store.apiKeys, now: options.now });

@@ -1,4 +1,4 @@
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { MoestroError } from "../errors/index.js";
 import type { AppDeps, AppEnv } from "./app-env.js";
@@ -46,14 +46,24 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     // One access-log line per request; prompts and bodies are never logged.
     deps.logger.info({ requestId, method: c.req.method, path: c.req.path, status: c.res.status, durationMs: Math.round(performance.now() - startedAt) }, "request");
   });
-  app.use(
-    "/v1/*",
-    bodyLimit({
-      maxSize: limitBytes,
-      onError: (c) =>
-        respondWithError(c, new MoestroError("request_too_large", `The request body is larger than the limit of ${limitBytes} bytes (MOESTRO_SERVER__BODY_LIMIT_BYTES).`), deps.logger),
-    }),
-  );
+  const onTooLarge = (c: Context<AppEnv>): Response =>
+    respondWithError(c, new MoestroError("request_too_large", `The request body is larger than the limit of ${limitBytes} bytes (MOESTRO_SERVER__BODY_LIMIT_BYTES).`), deps.logger);
+  const countingBodyLimit = bodyLimit({
+    maxSize: limitBytes,
+    onError: (c) => {
+      // The rest of a chunked body is never read: close the connection after the answer, so that no client reuses it.
+      c.header("Connection", "close");
+      return onTooLarge(c);
+    },
+  });
+  app.use("/v1/*", async (c, next) => {
+    // A declared length is checked from the header alone. Hono's bodyLimit would first turn the request into a full
+    // Fetch Request with a web-stream body, and that costs about 0.2 ms per request on the Node adapter; it still
+    // counts the bytes of a chunked body (no Content-Length).
+    const length = c.req.header("content-length");
+    if (length !== undefined && c.req.header("transfer-encoding") === undefined) return Number(length) > limitBytes ? onTooLarge(c) : await next();
+    return await countingBodyLimit(c, next);
+  });
 
   if (deps.metrics !== undefined) app.use("*", deps.metrics.middleware());
   // Before key checks: a preflight carries no credentials.

@@ -52,7 +52,7 @@ export async function openAdminBackend(flags: AdminTargetFlags, env: Record<stri
       dispose: async () => undefined,
     };
   }
-  const store = await openStore({ home: config.home, databaseUrl: config.databaseUrl });
+  const store = await openStore({ home: config.home, databaseUrl: config.databaseUrl, sqliteSynchronous: config.sqliteSynchronous });
   const keys = createKeyService({ keys: store.apiKeys });
   return {
     async createKey(body) {

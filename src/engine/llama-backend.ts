@@ -111,31 +111,71 @@ export async function createLlamaBackend(options: LlamaBackendOptions): Promise<
 }
 
 /**
- * Gathers the running sequences' next tokens into one decode batch (continuous batching). node-llama-cpp dispatches what
- * is queued on the next event-loop turn; a sequence whose request is still busy in JavaScript (parsing, encoding a
- * chunk) then misses the batch and costs a decode of its own, and on an MoE model every decode reads the experts'
- * weights again. So a dispatch waits, at most `maxWaitMs`, until every running generation has asked for its next token.
+ * Gathers the running sequences' next tokens into one decode batch (continuous batching).
+ *
+ * node-llama-cpp decodes whatever is queued when a dispatch runs, and the dispatch loop that holds the context also
+ * takes, right after each batch, whatever was queued meanwhile. The sequences of one batch get their tokens together
+ * (their sampling runs inside the dispatch), but each then spends some JavaScript (parsing, encoding a chunk) before
+ * asking for its next token, so the fastest one used to be decoded alone and the batch split into batches of one or
+ * two. On an MoE model each decode reads the experts' weights again: measured on the 735M-parameter Qwen3-MoE of
+ * ENGINE-NOTES at 4 sequences, 86% of batches held fewer than 4 tokens and throughput was that of 1 sequence.
+ *
+ * So each generation passes a barrier ({@link DecodeBatching.turn}) before it asks for its next token: the barrier
+ * opens when every generation that is decoding has reached it (or after `maxWaitMs`, for one that is slow), and the
+ * dispatch then runs after the event loop's current turn, when all of them have queued their decode. A single
+ * generation passes at once and dispatches at once: nothing to wait for.
  */
 export class DecodeBatching {
-  /** Generations that are running (hold a sequence and produce tokens). */
-  running = 0;
-  /** Generations waiting for their next token (their decode is queued). */
-  waiting = 0;
+  /** Generations that are decoding: between {@link join} and {@link leave}. */
+  #running = 0;
+  /** Generations waiting at the barrier. */
+  #waiting: Array<() => void> = [];
+  #timer: NodeJS.Timeout | undefined;
   readonly #maxWaitMs: number;
 
-  /** @param maxWaitMs the longest a dispatch waits for the other sequences, ms. Defaults to 2. */
-  constructor(maxWaitMs = 2) {
+  /** @param maxWaitMs the longest the barrier waits for a generation that is slow to ask for its next token, ms. Defaults to 5. */
+  constructor(maxWaitMs = 5) {
     this.#maxWaitMs = maxWaitMs;
   }
 
-  /** node-llama-cpp's `dispatchSchedule`: calls `dispatch` once every running generation waits, or after the wait. */
+  /** A generation starts decoding. */
+  join(): void {
+    this.#running++;
+  }
+
+  /** A generation stops decoding (finished, aborted, or between evaluations); the barrier opens if it waited only for it. */
+  leave(): void {
+    this.#running--;
+    if (this.#waiting.length > 0 && this.#waiting.length >= this.#running) this.#open();
+  }
+
+  /** Resolves when every decoding generation has reached the barrier, or after `maxWaitMs`; at once when alone. */
+  async turn(): Promise<void> {
+    if (this.#running <= 1) return;
+    if (this.#waiting.length + 1 >= this.#running) {
+      this.#open();
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      this.#waiting.push(resolve);
+      this.#timer ??= setTimeout(() => this.#open(), this.#maxWaitMs);
+    });
+  }
+
+  /**
+   * node-llama-cpp's `dispatchSchedule`. Alone, a generation's decode is dispatched at once, so that it runs on llama.cpp's
+   * thread while JavaScript encodes the previous token. Otherwise the dispatch waits for the event loop's next turn, by
+   * when every generation released by the barrier has queued its decode (they do so in microtasks).
+   */
   schedule(dispatch: () => void): void {
-    const startedAt = performance.now();
-    const check = (): void => {
-      if (this.waiting >= this.running || performance.now() - startedAt >= this.#maxWaitMs) dispatch();
-      else setImmediate(check);
-    };
-    setImmediate(check);
+    if (this.#running <= 1) dispatch();
+    else setImmediate(dispatch);
+  }
+
+  #open(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    for (const resolve of this.#waiting.splice(0)) resolve();
   }
 }
 
@@ -184,6 +224,10 @@ class LlamaBackend implements ModelBackend {
   #disposed = false;
 
   readonly #batching: DecodeBatching;
+  /** Token sequences every generation needs, tokenized once: `\n`, `\n</think>\n\n`, `\n</tool_call>`. */
+  readonly #newlineTokens: Token[];
+  readonly #closeThoughtTokens: Token[];
+  readonly #closeToolCallTokens: Token[];
 
   constructor(model: LlamaModel, context: LlamaContext, options: LlamaBackendOptions, now: () => number, batching: DecodeBatching) {
     this.#batching = batching;
@@ -203,6 +247,10 @@ class LlamaBackend implements ModelBackend {
       toolCallEnd: this.#singleToken("</tool_call>"),
     };
     this.#tokenBytes = createTokenBytes(model);
+    this.#newlineTokens = model.tokenize("\n", true);
+    const present = (tokens: Array<Token | undefined>): Token[] => tokens.filter((token): token is Token => token !== undefined && token >= 0);
+    this.#closeThoughtTokens = present([...this.#newlineTokens, this.#markers.thinkEnd, ...model.tokenize("\n\n", true)]);
+    this.#closeToolCallTokens = present([...this.#newlineTokens, this.#markers.toolCallEnd]);
     const insights = model.fileInsights;
     this.#canReusePrefix = !insights.isRecurrent && !insights.isHybrid;
     const chatTemplate = model.fileInfo.metadata.tokenizer?.chat_template;
@@ -462,7 +510,6 @@ class LlamaBackend implements ModelBackend {
 
   async *#run(sequence: LlamaContextSequence, prepared: PreparedGeneration, request: GenerateRequest, release: () => void): AsyncGenerator<StreamPart, void, undefined> {
     this.#activeGenerations++;
-    this.#batching.running++;
     try {
       const { signal } = request;
       const model = this.#model;
@@ -476,8 +523,8 @@ class LlamaBackend implements ModelBackend {
         startsInReasoning: prepared.startsInReasoning,
         startsAfterThought: prepared.startsAfterThought,
         thinkingBudgetTokens: prepared.thinkingBudgetTokens,
-        closeThoughtTokens: [...tokenize("\n"), this.#markers.thinkEnd ?? -1, ...tokenize("\n\n")].filter((token) => token >= 0) as Token[],
-        closeToolCallTokens: [...tokenize("\n"), this.#markers.toolCallEnd ?? -1].filter((token) => token >= 0) as Token[],
+        closeThoughtTokens: this.#closeThoughtTokens,
+        closeToolCallTokens: this.#closeToolCallTokens,
         tools: prepared.tools,
         stopAfterFirstToolCall: prepared.stopAfterFirstToolCall,
         answerIsJson: prepared.contentGrammar !== undefined,
@@ -507,7 +554,7 @@ class LlamaBackend implements ModelBackend {
         tokenBias: prepared.tokenBias,
       };
       const random = createRandom(request.sampling.seed);
-      const newline = tokenize("\n");
+      const newline = this.#newlineTokens;
 
       const script = this.#options.scriptedOutput?.(request);
       const scriptTokens = script === undefined ? undefined : tokenize(script);
@@ -587,7 +634,6 @@ class LlamaBackend implements ModelBackend {
       };
     } finally {
       this.#activeGenerations--;
-      this.#batching.running--;
       release();
     }
   }
@@ -607,42 +653,37 @@ class LlamaBackend implements ModelBackend {
   ): AsyncGenerator<{ token: Token; logprob?: TokenLogprob }, void, undefined> {
     const top = request.logprobs?.top;
     const batching = this.#batching;
-    // `waiting` counts this generation while its next decode is queued (see DecodeBatching).
-    let isWaiting = true;
-    batching.waiting++;
-    const arrived = (): void => {
-      batching.waiting--;
-      isWaiting = false;
-    };
-    const asks = (): void => {
-      batching.waiting++;
-      isWaiting = true;
-    };
-    if (top === undefined) {
+    batching.join();
+    try {
+      if (top === undefined) {
+        const steps = sequence.evaluate(input, options);
+        try {
+          for (;;) {
+            // Every decoding generation asks for its next token at once (see DecodeBatching).
+            await batching.turn();
+            const step = await steps.next();
+            if (step.done) return;
+            yield { token: step.value };
+          }
+        } finally {
+          await steps.return(undefined);
+        }
+      }
+      const steps = sequence.evaluateWithMetadata(input, { probabilities: true }, { ...options, temperature: 1, topK: 0, topP: 1, minP: 0 });
       try {
-        for await (const token of sequence.evaluate(input, options)) {
-          arrived();
-          yield { token };
-          asks();
+        await batching.turn();
+        let step = await steps.next();
+        while (!step.done) {
+          const token = sampleToken(step.value.probabilities, request.sampling, random);
+          yield { token, logprob: this.#toLogprob(token, step.value.probabilities, top) };
+          await batching.turn();
+          step = await steps.next(token);
         }
       } finally {
-        if (isWaiting) batching.waiting--;
-      }
-      return;
-    }
-    const steps = sequence.evaluateWithMetadata(input, { probabilities: true }, { ...options, temperature: 1, topK: 0, topP: 1, minP: 0 });
-    try {
-      let step = await steps.next();
-      while (!step.done) {
-        arrived();
-        const token = sampleToken(step.value.probabilities, request.sampling, random);
-        yield { token, logprob: this.#toLogprob(token, step.value.probabilities, top) };
-        asks();
-        step = await steps.next(token);
+        await steps.return();
       }
     } finally {
-      if (isWaiting) batching.waiting--;
-      await steps.return();
+      batching.leave();
     }
   }
 

@@ -180,6 +180,7 @@ export function createPriceBook(input: unknown = defaultPriceBookData): PriceBoo
   const localDefault = book.localDefault ?? defaults?.localDefault;
   const defaultCloudEquivalent = book.defaultCloudEquivalent ?? defaults?.defaultCloudEquivalent;
   const zero: PriceTier = { inputMicroUsdPerMillionTokens: 0, outputMicroUsdPerMillionTokens: 0 };
+  const nearestByModel = new Map<string, string | undefined>();
 
   const find = (kind: PriceEntry["kind"], model: string, atMs: number): { entry: PriceEntry; effectiveFromMs: number } | undefined => {
     let best: { entry: PriceEntry; effectiveFromMs: number } | undefined;
@@ -212,11 +213,14 @@ export function createPriceBook(input: unknown = defaultPriceBookData): PriceBoo
       return found === undefined ? undefined : { model: found.entry.model, tiers: tiersOf(found.entry), effectiveFromMs: found.effectiveFromMs };
     },
     nearestCloudModel(model) {
+      // The book never changes once built, so the answer per model is kept (it is asked on every request).
+      if (nearestByModel.has(model)) return nearestByModel.get(model);
       const explicit = [...dated]
         .filter(({ entry }) => entry.kind === "local" && entry.cloudEquivalent !== undefined && (entry.model === model || entry.aliases.includes(model)))
         .sort((a, b) => b.effectiveFromMs - a.effectiveFromMs)[0];
-      if (explicit !== undefined) return explicit.entry.cloudEquivalent;
-      return nearestByName(model, cloudNames) ?? defaultCloudEquivalent;
+      const nearest = explicit !== undefined ? explicit.entry.cloudEquivalent : (nearestByName(model, cloudNames) ?? defaultCloudEquivalent);
+      if (nearestByModel.size < 1024) nearestByModel.set(model, nearest);
+      return nearest;
     },
   };
 }

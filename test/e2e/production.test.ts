@@ -56,6 +56,21 @@ describe.skipIf(!hasTestModels)("serving like a production server: metrics, body
     expect(error.message).toContain(String(4 * 1024 * 1024));
   });
 
+  it("C35: a chunked body (no Content-Length) is counted as it arrives: over the limit it gets 413 too", async () => {
+    const body = JSON.stringify({ model, messages: [{ role: "user", content: "x".repeat(5 * 1024 * 1024) }] });
+    const chunks = new ReadableStream<Uint8Array>({
+      start(controller) {
+        const bytes = new TextEncoder().encode(body);
+        for (let offset = 0; offset < bytes.length; offset += 256 * 1024) controller.enqueue(bytes.subarray(offset, offset + 256 * 1024));
+        controller.close();
+      },
+    });
+    const response = await fetch(`${test.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: chunks, duplex: "half" } as RequestInit);
+    expect(response.headers.get("content-length")).not.toBeNull();
+    expect(response.status).toBe(413);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe("request_too_large");
+  });
+
   it("C31: a preflight from an allowed origin gets 204 with the allow headers, no key needed", async () => {
     const response = await fetch(`${test.url}/v1/chat/completions`, {
       method: "OPTIONS",

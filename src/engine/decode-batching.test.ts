@@ -1,0 +1,57 @@
+import { describe, expect, it } from "vitest";
+import { DecodeBatching } from "./llama-backend.js";
+
+describe("DecodeBatching: the barrier before each decode", () => {
+  it("lets a generation that decodes alone pass at once, and dispatches its decode at once", async () => {
+    const batching = new DecodeBatching(1000);
+    batching.join();
+    const startedAt = performance.now();
+    await batching.turn();
+    expect(performance.now() - startedAt).toBeLessThan(50);
+    let dispatched = false;
+    batching.schedule(() => (dispatched = true));
+    expect(dispatched).toBe(true);
+  });
+
+  it("holds every generation until the last one arrives, then opens for all, and dispatches after the event loop's turn", async () => {
+    const batching = new DecodeBatching(10_000);
+    for (let index = 0; index < 3; index++) batching.join();
+    const passed: number[] = [];
+    const first = batching.turn().then(() => passed.push(1));
+    const second = batching.turn().then(() => passed.push(2));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(passed).toEqual([]);
+    await batching.turn();
+    await Promise.all([first, second]);
+    expect(passed.sort()).toEqual([1, 2]);
+    let dispatched = false;
+    batching.schedule(() => (dispatched = true));
+    expect(dispatched).toBe(false);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(dispatched).toBe(true);
+  });
+
+  it("opens when the generation it waited for leaves (finished or aborted)", async () => {
+    const batching = new DecodeBatching(10_000);
+    batching.join();
+    batching.join();
+    let passed = false;
+    const waiting = batching.turn().then(() => (passed = true));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(passed).toBe(false);
+    batching.leave();
+    await waiting;
+    expect(passed).toBe(true);
+  });
+
+  it("opens after maxWaitMs for a generation that is slow to ask", async () => {
+    const batching = new DecodeBatching(30);
+    batching.join();
+    batching.join();
+    const startedAt = performance.now();
+    await batching.turn();
+    const waitedMs = performance.now() - startedAt;
+    expect(waitedMs).toBeGreaterThanOrEqual(25);
+    expect(waitedMs).toBeLessThan(1000);
+  });
+});
