@@ -112,12 +112,17 @@ async function rawEngine(modelPath) {
   return { run, close: async () => { await context.dispose(); await model.dispose(); } };
 }
 
-/** fetch, tried once more when a kept-alive connection was closed by the server under it (llama-server does that). */
+/**
+ * fetch, tried again (up to 3 times) when a kept-alive connection was closed by the server under it: llama-server
+ * closes idle connections, and the interleaved rounds leave each server idle for a while.
+ */
 async function fetchOnceMore(url, init) {
-  try {
-    return await fetch(url, init);
-  } catch {
-    return await fetch(url, init);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fetch(url, init);
+    } catch (error) {
+      if (attempt >= 3) throw error;
+    }
   }
 }
 
