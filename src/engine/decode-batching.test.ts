@@ -54,4 +54,34 @@ describe("DecodeBatching: the barrier before each decode", () => {
     expect(waitedMs).toBeGreaterThanOrEqual(25);
     expect(waitedMs).toBeLessThan(1000);
   });
+
+  it("waits past maxWaitMs for a generation whose decode step is running, and opens when it arrives", async () => {
+    const batching = new DecodeBatching(10);
+    batching.join();
+    batching.join();
+    let finishDecode!: () => void;
+    const decoding = batching.step(false, () => new Promise<void>((resolve) => (finishDecode = resolve)));
+    let passed = false;
+    const waiting = batching.turn().then(() => (passed = true));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(passed).toBe(false);
+    finishDecode();
+    await decoding;
+    await batching.turn();
+    await waiting;
+    expect(passed).toBe(true);
+  });
+
+  it("does not wait for a generation whose prompt is being evaluated (a long prefill never stalls the others)", async () => {
+    const batching = new DecodeBatching(10_000);
+    batching.join();
+    batching.join();
+    let finishPrefill!: () => void;
+    const prefilling = batching.step(true, () => new Promise<void>((resolve) => (finishPrefill = resolve)));
+    const startedAt = performance.now();
+    await batching.turn();
+    expect(performance.now() - startedAt).toBeLessThan(50);
+    finishPrefill();
+    await prefilling;
+  });
 });

@@ -121,20 +121,27 @@ export async function createLlamaBackend(options: LlamaBackendOptions): Promise<
  * batches none held 4 tokens (243 held 1, 311 held 2, 82 held 3). With the barrier, 210 of 282 held 4 and 61 held 3,
  * and a new request's prompt joins the next batch (TTFT p50 at concurrency 4: 215 ms before, 155 ms after).
  *
- * So each generation passes a barrier ({@link DecodeBatching.turn}) before it asks for its next token: the barrier
- * opens when every generation that is decoding has reached it (or after `maxWaitMs`, for one that is slow), and the
- * dispatch then runs after the event loop's current turn, when all of them have queued their decode. A single
- * generation passes at once and dispatches at once: nothing to wait for.
+ * So each generation passes a barrier ({@link DecodeBatching.turn}) before it asks for its next token. The barrier
+ * opens when every decoding generation has reached it. It waits without limit for one whose decode is still running
+ * (it comes back when its decode ends, and from then on they run in step), and at most `maxWaitMs` for one that is
+ * busy in JavaScript. A generation whose prompt is being evaluated (a prefill, possibly many batches long) is not
+ * waited for, so that a long prompt never stalls the others' decoding; it joins the decode batches once its prompt is
+ * in. The dispatch then runs after the event loop's current turn, when every released generation has queued its decode.
+ * A single generation passes at once and its decode is dispatched at once: nothing to wait for.
  */
 export class DecodeBatching {
-  /** Generations that are decoding: between {@link join} and {@link leave}. */
+  /** Generations between {@link join} and {@link leave}. */
   #running = 0;
+  /** Of those, the ones whose prompt is being evaluated. */
+  #prefilling = 0;
+  /** Of those, the ones whose one-token decode step is running. */
+  #decoding = 0;
   /** Generations waiting at the barrier. */
   #waiting: Array<() => void> = [];
   #timer: NodeJS.Timeout | undefined;
   readonly #maxWaitMs: number;
 
-  /** @param maxWaitMs the longest the barrier waits for a generation that is slow to ask for its next token, ms. Defaults to 5. */
+  /** @param maxWaitMs the longest the barrier waits for a generation that is busy in JavaScript, ms. Defaults to 5. */
   constructor(maxWaitMs = 5) {
     this.#maxWaitMs = maxWaitMs;
   }
@@ -147,20 +154,33 @@ export class DecodeBatching {
   /** A generation stops decoding (finished, aborted, or between evaluations); the barrier opens if it waited only for it. */
   leave(): void {
     this.#running--;
-    if (this.#waiting.length > 0 && this.#waiting.length >= this.#running) this.#open();
+    this.#check();
   }
 
-  /** Resolves when every decoding generation has reached the barrier, or after `maxWaitMs`; at once when alone. */
+  /** Resolves when every decoding generation has reached the barrier (see the class); at once when alone. */
   async turn(): Promise<void> {
-    if (this.#running <= 1) return;
-    if (this.#waiting.length + 1 >= this.#running) {
+    if (this.#participants() <= 1) return;
+    if (this.#waiting.length + 1 >= this.#participants()) {
       this.#open();
       return;
     }
     await new Promise<void>((resolve) => {
       this.#waiting.push(resolve);
-      this.#timer ??= setTimeout(() => this.#open(), this.#maxWaitMs);
+      this.#check();
     });
+  }
+
+  /** Brackets one evaluation step after {@link turn}: `prefill` when it evaluates more than one token (a prompt). */
+  async step<Result>(prefill: boolean, evaluate: () => Promise<Result>): Promise<Result> {
+    if (prefill) this.#prefilling++;
+    else this.#decoding++;
+    try {
+      return await evaluate();
+    } finally {
+      if (prefill) this.#prefilling--;
+      else this.#decoding--;
+      if (prefill) this.#check();
+    }
   }
 
   /**
@@ -169,8 +189,26 @@ export class DecodeBatching {
    * when every generation released by the barrier has queued its decode (they do so in microtasks).
    */
   schedule(dispatch: () => void): void {
-    if (this.#running <= 1) dispatch();
+    if (this.#running - this.#prefilling <= 1 && this.#prefilling === 0) dispatch();
     else setImmediate(dispatch);
+  }
+
+  /** Generations the barrier waits for: the running ones, except those evaluating a prompt. */
+  #participants(): number {
+    return this.#running - this.#prefilling;
+  }
+
+  /** Opens the barrier when nobody else is expected; otherwise arms the timer while someone is busy in JavaScript. */
+  #check(): void {
+    const waiting = this.#waiting.length;
+    if (waiting === 0) return;
+    const participants = this.#participants();
+    if (waiting >= participants) {
+      this.#open();
+      return;
+    }
+    const busyInJavaScript = participants - waiting - this.#decoding;
+    if (busyInJavaScript > 0) this.#timer ??= setTimeout(() => this.#open(), this.#maxWaitMs);
   }
 
   #open(): void {
@@ -659,10 +697,10 @@ class LlamaBackend implements ModelBackend {
       if (top === undefined) {
         const steps = sequence.evaluate(input, options);
         try {
-          for (;;) {
+          for (let prefill = input.length > 1; ; prefill = false) {
             // Every decoding generation asks for its next token at once (see DecodeBatching).
             await batching.turn();
-            const step = await steps.next();
+            const step = await batching.step(prefill, () => steps.next());
             if (step.done) return;
             yield { token: step.value };
           }
@@ -673,12 +711,12 @@ class LlamaBackend implements ModelBackend {
       const steps = sequence.evaluateWithMetadata(input, { probabilities: true }, { ...options, temperature: 1, topK: 0, topP: 1, minP: 0 });
       try {
         await batching.turn();
-        let step = await steps.next();
+        let step = await batching.step(input.length > 1, () => steps.next());
         while (!step.done) {
           const token = sampleToken(step.value.probabilities, request.sampling, random);
           yield { token, logprob: this.#toLogprob(token, step.value.probabilities, top) };
           await batching.turn();
-          step = await steps.next(token);
+          step = await batching.step(false, () => steps.next(token));
         }
       } finally {
         await steps.return();
