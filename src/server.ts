@@ -80,6 +80,9 @@ export async function startServer(config: Config, logger: Logger, options: { lla
 
 async function startWithStudio(config: Config, logger: Logger, options: { llama?: Llama; now?: () => number }, studio: Studio): Promise<RunningServer> {
   const llama = options.llama ?? (await createLlama(config, logger));
+  // Which llama.cpp binary runs: node-llama-cpp's prebuilt one (a per-CPU variant), or a local build for this machine
+  // (`npx --no node-llama-cpp source download --gpu false`, see docs/bench.md).
+  logger.info({ build: llama.buildType, gpu: llama.gpu, llamaCpp: llama.llamaCppRelease.release, threads: config.engine.threads }, "llama.cpp ready");
   const store = new ModelStore(config.home ?? defaultMoestroHome());
   const puller = createModelPuller({ store, hub: createHubClient({ endpoint: config.hub.endpoint, token: config.hub.token }) });
   const contextShape = { contextTokens: config.engine.contextTokens, parallel: config.engine.parallel, batchSize: config.engine.batchSize };
