@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { DecodeBatching } from "./llama-backend.js";
+import type { BatchItem, Token } from "node-llama-cpp";
+import { DecodeBatching, inSequenceOrder } from "./llama-backend.js";
 
 describe("DecodeBatching: the barrier before each decode", () => {
   it("lets a generation that decodes alone pass at once, and dispatches its decode at once", async () => {
@@ -83,5 +84,20 @@ describe("DecodeBatching: the barrier before each decode", () => {
     expect(performance.now() - startedAt).toBeLessThan(50);
     finishPrefill();
     await prefilling;
+  });
+});
+
+describe("inSequenceOrder: node-llama-cpp's batch item strategy", () => {
+  const item = (sequence: number, tokens: number): BatchItem => ({ tokens: Array.from({ length: tokens }, () => 1 as Token), logits: [], evaluationPriority: sequence as 1 });
+
+  it("orders the items by their sequence's index, whatever the order they were queued in", () => {
+    const items = [item(3, 1), item(0, 1), item(2, 1), item(1, 1)];
+    expect(inSequenceOrder({ items, size: 64 }).map((entry) => entry.item.evaluationPriority)).toEqual([0, 1, 2, 3]);
+  });
+
+  it("gives each item an equal share of the batch, then the rest to the items that need more, never more than the batch", () => {
+    const result = inSequenceOrder({ items: [item(1, 100), item(0, 1), item(2, 10)], size: 64 });
+    expect(result.map((entry) => [entry.item.evaluationPriority, entry.processAmount])).toEqual([[0, 1], [1, 53], [2, 10]]);
+    expect(result.reduce((total, entry) => total + entry.processAmount, 0)).toBe(64);
   });
 });
