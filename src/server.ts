@@ -99,6 +99,7 @@ async function startWithStudio(config: Config, logger: Logger, options: { llama?
         parallel: config.engine.parallel,
         contextTokens: config.engine.contextTokens,
         batchSize: config.engine.batchSize,
+        flashAttention: config.engine.flashAttention,
         maxQueuedRequests: config.engine.maxQueuedRequests,
         thinkingByDefault: entry.thinking ?? config.engine.thinking,
         logger,

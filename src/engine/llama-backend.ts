@@ -56,6 +56,8 @@ export interface LlamaBackendOptions {
   threads: number;
   /** Tokens per evaluation batch. With a 151k vocabulary this drives RAM (logits buffer): about 300 MiB at 512, 40 MiB at 64. Defaults to 512. */
   batchSize?: number;
+  /** Flash attention in llama.cpp's attention (llama-server's default on CPU too). Defaults to true. */
+  flashAttention?: boolean;
   /** Requests that may wait for a free sequence; one more is answered 503 `server_busy`. Defaults to 64. */
   maxQueuedRequests?: number;
   /** Whether the model thinks when a request does not say (models with `<think>` tokens only). Defaults to true, as Qwen3 templates do. */
@@ -104,6 +106,7 @@ export async function createLlamaBackend(options: LlamaBackendOptions): Promise<
       sequences: options.parallel ?? 4,
       threads: options.threads,
       batchSize: Math.min(options.batchSize ?? 512, contextSize),
+      flashAttention: options.flashAttention ?? true,
       batching: { dispatchSchedule: (dispatch) => batching.schedule(dispatch), itemPrioritizationStrategy: inSequenceOrder },
     });
     return new LlamaBackend(model, context, options, now, batching);

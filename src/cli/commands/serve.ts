@@ -1,4 +1,4 @@
-import { Command, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import { pino } from "pino";
 import { loadConfig, type ConfigInput } from "../../config/index.js";
 import { parseInteger, parseModelSpec } from "../parse.js";
@@ -18,6 +18,7 @@ interface ServeFlags {
   ctxSize?: number;
   batchSize?: number;
   maxQueue?: number;
+  flashAttention?: boolean;
   gpu?: "auto" | "cpu" | "cuda" | "vulkan" | "metal";
   logLevel?: ConfigInput["logLevel"];
   json?: boolean;
@@ -45,6 +46,7 @@ export function createServeCommand(): Command {
     .option("-c, --ctx-size <tokens>", "context window of each sequence (env MOESTRO_ENGINE__CONTEXT_TOKENS, default: the model's, at most 4096)", parseInteger)
     .option("-b, --batch-size <tokens>", "tokens per evaluation batch (env MOESTRO_ENGINE__BATCH_SIZE, default 512)", parseInteger)
     .option("--max-queue <n>", "requests that may wait for a sequence before 503 (env MOESTRO_ENGINE__MAX_QUEUED_REQUESTS, default 64)", parseInteger)
+    .option("--flash-attention <on|off>", "flash attention in llama.cpp (env MOESTRO_ENGINE__FLASH_ATTENTION, default on)", parseOnOff)
     .addOption(new Option("--gpu <backend>", "compute backend (env MOESTRO_ENGINE__GPU, default auto)").choices(["auto", "cpu", "cuda", "vulkan", "metal"]))
     .addOption(new Option("--log-level <level>", "log level of the JSON logs on stderr (env MOESTRO_LOG_LEVEL, default info)").choices(["fatal", "error", "warn", "info", "debug", "trace", "silent"]))
     .option("--keep-alive <duration>", "how long an idle model stays loaded: 5m, 1h, 0 (unload after each request), -1 (forever) (env MOESTRO_ENGINE__KEEP_ALIVE_MS in ms, default 5m)")
@@ -70,6 +72,7 @@ export function createServeCommand(): Command {
             contextTokens: flags.ctxSize,
             batchSize: flags.batchSize,
             maxQueuedRequests: flags.maxQueue,
+            flashAttention: flags.flashAttention,
             gpu: flags.gpu,
             keepAliveMs: flags.keepAlive === undefined ? undefined : parseKeepAliveMs(flags.keepAlive),
             maxMemoryBytes: flags.maxMemory === undefined ? undefined : parseSizeBytes(flags.maxMemory),
@@ -144,4 +147,12 @@ async function resolveModelsToServe(config: Config, quiet: boolean): Promise<Con
     }
   }
   return { ...config, models } as Config;
+}
+
+/** Parses `on`/`off` (also `true`/`false`, `1`/`0`) for a switch flag. @throws {InvalidArgumentError} for anything else. */
+function parseOnOff(value: string): boolean {
+  const normalized = value.trim().toLowerCase();
+  if (["on", "true", "1", "yes"].includes(normalized)) return true;
+  if (["off", "false", "0", "no"].includes(normalized)) return false;
+  throw new InvalidArgumentError(`expected on or off, got '${value}'`);
 }
