@@ -223,6 +223,7 @@ for (const kind of which) {
   const requests = Number(process.env.BENCH_REQUESTS ?? (kind === "tiny" ? 96 : 24));
   console.error(`\n== ${kind}: ${modelPath}, threads ${threads}, ${parallel} sequences, ${requests} requests per level in ${rounds} interleaved rounds, ${maxTokens} tokens each`);
   const engines = [];
+  let results;
   try {
     engines.push({ label: "node-llama-cpp (raw)", ...(await rawEngine(modelPath)) });
     const moestro = await startProcess(process.execPath, [path.join(root, "bin/moestro.js"), "serve", "--model", modelPath, "--threads", String(threads), "--parallel", String(parallel), "--ctx-size", String(contextTokens), "-b", "64", "--port", "0", "--log-level", "error", "--home", path.join(benchDir, "home")], (output) => /listening on (http:\/\/\S+)/.exec(output)?.[1], "moestro");
@@ -232,7 +233,7 @@ for (const kind of which) {
       const server = await startProcess(llamaServer, ["-m", modelPath, "-t", String(threads), "-tb", String(threads), "-np", String(parallel), "-c", String(contextTokens * parallel), "-b", "64", "--host", "127.0.0.1", "--port", String(port), "--no-webui", "-lv", "0"], `http://127.0.0.1:${port}`, "llama-server");
       engines.push({ label: "llama-server (HTTP)", run: httpRun(server.url, modelId), runPlain: httpRunPlain(server.url, modelId), close: server.stop });
     }
-    var results = await benchEngines(engines, requests, rounds);
+    results = await benchEngines(engines, requests, rounds);
   } finally {
     for (const engine of engines) await engine.close();
   }

@@ -167,10 +167,6 @@ export class DecodeBatching {
   /** Resolves when every decoding generation has reached the barrier (see the class); at once when alone. */
   async turn(): Promise<void> {
     if (this.#participants() <= 1) return;
-    if (this.#waiting.length + 1 >= this.#participants()) {
-      this.#open();
-      return;
-    }
     await new Promise<void>((resolve) => {
       this.#waiting.push(resolve);
       this.#check();
