@@ -3,8 +3,13 @@
 // when a binary is given), at concurrency 1 and 4, on a tiny trained model (per-request overhead dominates) and on a
 // generated random-weight Qwen3-MoE of about 400 MB (compute dominates). Prints figures and ratios measured in this run.
 //
+// On the models of BENCH_FLOOR (default tiny) it also measures a bare node:http server around the raw loop
+// (scripts/bench-serve-floor.mjs): the floor of what HTTP in a second process adds, whatever the server does.
+//
 // usage: npm run bench:serve            (env: BENCH_THREADS=1, BENCH_REQUESTS=96 tiny / 24 moe, BENCH_ROUNDS=4, BENCH_MAX_TOKENS=32,
-//                                        LLAMA_SERVER=/path/to/llama-server, BENCH_MODELS=tiny,moe, BENCH_DIR=/tmp/moestro-bench)
+//                                        LLAMA_SERVER=/path/to/llama-server, BENCH_MODELS=tiny,moe, BENCH_FLOOR=tiny,
+//                                        BENCH_LEVELS=one,plain,four (c=1 streamed, c=1 not streamed, c=4),
+//                                        BENCH_DIR=/tmp/moestro-bench)
 // Build llama-server from the llama.cpp source inside node-llama-cpp (same commit) with scripts/build-llama-server.sh.
 import { spawn, execFileSync } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
@@ -23,6 +28,10 @@ const contextTokens = 512;
 const benchDir = process.env.BENCH_DIR ?? path.join(os.tmpdir(), "moestro-bench");
 const llamaServer = process.env.LLAMA_SERVER ?? (existsSync("/tmp/llama-build/src/build/bin/llama-server") ? "/tmp/llama-build/src/build/bin/llama-server" : undefined);
 const which = (process.env.BENCH_MODELS ?? "tiny,moe").split(",");
+/** The models on which the node:http floor (scripts/bench-serve-floor.mjs) is measured too. */
+const withFloor = (process.env.BENCH_FLOOR ?? "tiny").split(",");
+/** Which blocks run: concurrency 1 streamed (one), 1 not streamed (plain), 4 streamed (four). */
+const levels = (process.env.BENCH_LEVELS ?? "one,plain,four").split(",");
 
 /** The ~735M-parameter random Qwen3-MoE of ENGINE-NOTES (8 layers, 32 experts top-8, Q4_0), generated once. */
 function ensureMoeModel() {
@@ -69,6 +78,7 @@ async function drive(run, nextPrompt, concurrency, count) {
 
 /** Figures of the blocks of one engine and level, pooled. */
 function summarize(blocks) {
+  if (blocks.length === 0) return undefined;
   const results = blocks.flatMap((block) => block.results);
   const seconds = blocks.reduce((total, block) => total + block.seconds, 0);
   const tokens = results.reduce((total, result) => total + result.tokens, 0);
@@ -205,7 +215,7 @@ async function benchEngines(engines, requests, rounds) {
     engine.blocks = { one: [], plain: [], four: [] };
     for (let index = 0; index < 2; index++) await engine.run(engine.nextPrompt());
   }
-  for (const [level, concurrency] of [["one", 1], ["plain", 1], ["four", 4]]) {
+  for (const [level, concurrency] of [["one", 1], ["plain", 1], ["four", 4]].filter(([level]) => levels.includes(level))) {
     for (let round = 0; round < rounds; round++) {
       for (const engine of round % 2 === 0 ? engines : [...engines].reverse()) {
         const run = level === "plain" ? (engine.runPlain ?? engine.run) : engine.run;
@@ -228,6 +238,10 @@ for (const kind of which) {
     engines.push({ label: "node-llama-cpp (raw)", ...(await rawEngine(modelPath)) });
     const moestro = await startProcess(process.execPath, [path.join(root, "bin/moestro.js"), "serve", "--model", modelPath, "--threads", String(threads), "--parallel", String(parallel), "--ctx-size", String(contextTokens), "-b", "64", "--port", "0", "--log-level", "error", "--home", path.join(benchDir, "home")], (output) => /listening on (http:\/\/\S+)/.exec(output)?.[1], "moestro");
     engines.push({ label: "moestro (HTTP)", run: httpRun(moestro.url, modelId), runPlain: httpRunPlain(moestro.url, modelId), close: moestro.stop });
+    if (withFloor.includes(kind)) {
+      const floor = await startProcess(process.execPath, [path.join(root, "scripts/bench-serve-floor.mjs"), modelPath, String(threads), String(parallel), String(contextTokens), "64"], (output) => /listening on (http:\/\/\S+)/.exec(output)?.[1], "node:http floor");
+      engines.push({ label: "node:http floor", run: httpRun(floor.url, modelId), runPlain: httpRunPlain(floor.url, modelId), close: floor.stop });
+    }
     if (llamaServer) {
       const port = 18000 + Math.floor(Math.random() * 1000);
       const server = await startProcess(llamaServer, ["-m", modelPath, "-t", String(threads), "-tb", String(threads), "-np", String(parallel), "-c", String(contextTokens * parallel), "-b", "64", "--host", "127.0.0.1", "--port", String(port), "--no-webui", "-lv", "0"], `http://127.0.0.1:${port}`, "llama-server");
@@ -239,23 +253,31 @@ for (const kind of which) {
   }
   for (const result of results) {
     for (const [concurrency, figures] of [[1, result.one], [4, result.four]]) {
-      rows.push({ model: kind, engine: result.label, concurrency, ...figures });
+      if (figures) rows.push({ model: kind, engine: result.label, concurrency, ...figures });
     }
   }
   const raw = results[0];
   const moestro = results[1];
-  const server = results[2];
+  const floor = results.find((result) => result.label === "node:http floor");
+  const server = results.find((result) => result.label === "llama-server (HTTP)");
   console.log(`\n${kind} model (${modelId})`);
   console.log("engine                 conc  req/s   out tok/s  TTFT p50 ms  latency p50 ms  ms/token p50");
   for (const result of results) {
     for (const [concurrency, f] of [[1, result.one], [4, result.four]]) {
-      console.log(`${result.label.padEnd(22)} ${String(concurrency).padStart(4)} ${f.requestsPerSecond.toFixed(2).padStart(6)} ${f.tokensPerSecond.toFixed(1).padStart(11)} ${f.ttftP50Ms.toFixed(2).padStart(12)} ${f.latencyP50Ms.toFixed(2).padStart(15)} ${f.msPerTokenP50.toFixed(3).padStart(13)}`);
+      if (f) console.log(`${result.label.padEnd(22)} ${String(concurrency).padStart(4)} ${f.requestsPerSecond.toFixed(2).padStart(6)} ${f.tokensPerSecond.toFixed(1).padStart(11)} ${f.ttftP50Ms.toFixed(2).padStart(12)} ${f.latencyP50Ms.toFixed(2).padStart(15)} ${f.msPerTokenP50.toFixed(3).padStart(13)}`);
     }
   }
-  console.log(`added per request by moestro's HTTP API at concurrency 1, p50 latency minus raw: streamed ${(moestro.one.latencyP50Ms - raw.one.latencyP50Ms).toFixed(2)} ms, not streamed ${(moestro.plain.latencyP50Ms - raw.one.latencyP50Ms).toFixed(2)} ms`);
-  if (server) console.log(`llama-server, same: streamed ${(server.one.latencyP50Ms - raw.one.latencyP50Ms).toFixed(2)} ms, not streamed ${(server.plain.latencyP50Ms - raw.one.latencyP50Ms).toFixed(2)} ms`);
-  console.log(`aggregate tokens/s, moestro / raw: c=1 ${(moestro.one.tokensPerSecond / raw.one.tokensPerSecond).toFixed(2)}, c=4 ${(moestro.four.tokensPerSecond / raw.four.tokensPerSecond).toFixed(2)}`);
-  if (server) console.log(`aggregate tokens/s, moestro / llama-server: c=1 ${(moestro.one.tokensPerSecond / server.one.tokensPerSecond).toFixed(2)}, c=4 ${(moestro.four.tokensPerSecond / server.four.tokensPerSecond).toFixed(2)}`);
+  // Differences and ratios of the levels that ran (BENCH_LEVELS), "n/a" for the others.
+  const minus = (a, b) => (a && b ? (a.latencyP50Ms - b.latencyP50Ms).toFixed(2) : "n/a");
+  const over = (a, b) => (a && b ? (a.tokensPerSecond / b.tokensPerSecond).toFixed(2) : "n/a");
+  console.log(`added per request by moestro's HTTP API at concurrency 1, p50 latency minus raw: streamed ${minus(moestro.one, raw.one)} ms, not streamed ${minus(moestro.plain, raw.one)} ms`);
+  if (floor) {
+    console.log(`node:http floor, same: streamed ${minus(floor.one, raw.one)} ms, not streamed ${minus(floor.plain, raw.one)} ms`);
+    console.log(`moestro over the floor: streamed ${minus(moestro.one, floor.one)} ms, not streamed ${minus(moestro.plain, floor.plain)} ms`);
+  }
+  if (server) console.log(`llama-server, same: streamed ${minus(server.one, raw.one)} ms, not streamed ${minus(server.plain, raw.one)} ms`);
+  console.log(`aggregate tokens/s, moestro / raw: c=1 ${over(moestro.one, raw.one)}, c=4 ${over(moestro.four, raw.four)}`);
+  if (server) console.log(`aggregate tokens/s, moestro / llama-server: c=1 ${over(moestro.one, server.one)}, c=4 ${over(moestro.four, server.four)}`);
   else console.log("llama-server: not measured (set LLAMA_SERVER or run scripts/build-llama-server.sh)");
 }
 if (process.argv.includes("--json")) console.log(JSON.stringify(rows));

@@ -73,6 +73,43 @@ describe("DecodeBatching: the barrier before each decode", () => {
     expect(passed).toBe(true);
   });
 
+  it("waits past a timer armed for a generation busy in JavaScript once that one arrives and all the others are decoding", async () => {
+    const batching = new DecodeBatching(20);
+    for (let index = 0; index < 4; index++) batching.join();
+    // Two generations decode; a third waits while the fourth is busy in JavaScript (the timer is armed)...
+    const finishDecodes: Array<() => void> = [];
+    const decodes = [0, 1].map(() => batching.step(false, () => new Promise<void>((resolve) => finishDecodes.push(resolve))));
+    let passed = 0;
+    const third = batching.turn().then(() => passed++);
+    // ...then the fourth arrives too: all the barrier waits for are decoding, so it must wait for their decodes.
+    const fourth = batching.turn().then(() => passed++);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(passed).toBe(0);
+    for (const finish of finishDecodes) finish();
+    await Promise.all(decodes);
+    await Promise.all([batching.turn(), batching.turn(), third, fourth]);
+    expect(passed).toBe(2);
+  });
+
+  it("does not open on its timer while a decode runs, even with a generation still busy in JavaScript", async () => {
+    const batching = new DecodeBatching(20);
+    for (let index = 0; index < 3; index++) batching.join();
+    // One decodes, one waits, and the third is busy in JavaScript (or starting: aligning its KV cache).
+    let finishDecode!: () => void;
+    const decoding = batching.step(false, () => new Promise<void>((resolve) => (finishDecode = resolve)));
+    let passed = false;
+    const waiting = batching.turn().then(() => (passed = true));
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(passed).toBe(false);
+    // The decode ends and its generation arrives: now only the third is missing, and maxWaitMs applies to it.
+    finishDecode();
+    await decoding;
+    const startedAt = performance.now();
+    await Promise.all([batching.turn(), waiting]);
+    expect(passed).toBe(true);
+    expect(performance.now() - startedAt).toBeGreaterThanOrEqual(15);
+  });
+
   it("does not wait for a generation whose prompt is being evaluated (a long prefill never stalls the others)", async () => {
     const batching = new DecodeBatching(10_000);
     batching.join();
