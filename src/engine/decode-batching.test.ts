@@ -94,7 +94,7 @@ describe("DecodeBatching: the barrier before each decode", () => {
   it("does not open on its timer while a decode runs, even with a generation still busy in JavaScript", async () => {
     const batching = new DecodeBatching(20);
     for (let index = 0; index < 3; index++) batching.join();
-    // One decodes, one waits, and the third is busy in JavaScript (or starting: aligning its KV cache).
+    // One decodes, one waits, and the third is busy in JavaScript.
     let finishDecode!: () => void;
     const decoding = batching.step(false, () => new Promise<void>((resolve) => (finishDecode = resolve)));
     let passed = false;

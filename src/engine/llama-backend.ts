@@ -131,11 +131,10 @@ export async function createLlamaBackend(options: LlamaBackendOptions): Promise<
  * So each generation passes a barrier ({@link DecodeBatching.turn}) before it asks for its next token. The barrier
  * opens when every decoding generation has reached it. It waits without limit while one of them has a decode running
  * (it comes back when its decode ends, and from then on they run in step), and then at most `maxWaitMs` for those
- * busy in JavaScript or starting (a new generation joins before it aligns its KV cache, so that its prompt goes into
- * the next batch with the others' tokens). A generation whose prompt is being evaluated (a prefill, possibly many
- * batches long) is not waited for, so that a long prompt never stalls the others' decoding; it joins the decode batches
- * once its prompt is in. The dispatch then runs after the event loop's current turn, when every released generation has
- * queued its decode. A single generation passes at once and its decode is dispatched at once: nothing to wait for.
+ * busy in JavaScript. A generation whose prompt is being evaluated (a prefill, possibly many batches long) is not
+ * waited for, so that a long prompt never stalls the others' decoding; it joins the decode batches once its prompt is
+ * in. The dispatch then runs after the event loop's current turn, when every released generation has queued its decode.
+ * A single generation passes at once and its decode is dispatched at once: nothing to wait for.
  */
 export class DecodeBatching {
   /** Generations between {@link join} and {@link leave}. */
@@ -213,15 +212,16 @@ export class DecodeBatching {
       return;
     }
     if (this.#decoding === 0) {
-      // Nobody it waits for is decoding: some are busy in JavaScript, or starting (aligning their KV cache).
+      // Nobody it waits for is decoding: the missing ones are busy in JavaScript.
       this.#timer ??= setTimeout(() => this.#open(), this.#maxWaitMs);
       return;
     }
     // A decode is running: wait for it, whoever else is late. Opened under a running decode (by a timer armed while
     // someone was busy in JavaScript), the barrier let the waiting generations queue their tokens during that batch, and
     // node-llama-cpp's dispatch loop, which decodes whatever is queued when a batch ends, then alternated between two
-    // groups of sequences for the rest of their requests (batches of 1 and 2, or 2 and 2, instead of 4 on the test MoE);
-    // a starting generation, which needs the context's lock to align its KV cache, waited until they all ended.
+    // groups of sequences for the rest of their requests (batches of 1 and 2, or 2 and 2, instead of 4 on the test MoE),
+    // and a new request, which needs the context's lock to align its KV cache, waited until they all ended. In-process
+    // at concurrency 4 on that model, time to first token p50 went from 263-281 ms to 117-160 ms with this rule.
     clearTimeout(this.#timer);
     this.#timer = undefined;
   }
@@ -599,13 +599,6 @@ class LlamaBackend implements ModelBackend {
 
   async *#run(sequence: LlamaContextSequence, prepared: PreparedGeneration, request: GenerateRequest, release: () => void): AsyncGenerator<StreamPart, void, undefined> {
     this.#activeGenerations++;
-    const script = this.#options.scriptedOutput?.(request);
-    // A generation joins the decode barrier (DecodeBatching) from its start, before it aligns the KV cache: the running
-    // generations' next batch then waits (at most maxWaitMs) for its prompt, instead of leaving without it while the
-    // prefix is erased. Before, a prompt that arrived during a batch missed the next one too: time to first token at
-    // concurrency 4 on the test MoE went from 265-280 ms to 120-170 ms in-process. A scripted output never decodes.
-    const batching = script === undefined ? this.#batching : undefined;
-    batching?.join();
     try {
       const { signal } = request;
       const model = this.#model;
@@ -654,6 +647,7 @@ class LlamaBackend implements ModelBackend {
       const random = createRandom(request.sampling.seed);
       const newline = this.#newlineTokens;
 
+      const script = this.#options.scriptedOutput?.(request);
       const scriptTokens = script === undefined ? undefined : tokenize(script);
       let input = promptTokens.slice(cachedPromptTokens);
       const pending: Token[] = scriptTokens === undefined ? [...prepared.forcedOutputTokens] : [];
@@ -730,7 +724,6 @@ class LlamaBackend implements ModelBackend {
         usage: { promptTokens: promptTokens.length, completionTokens: parser.completionTokens, cachedPromptTokens, reasoningTokens: parser.reasoningTokens },
       };
     } finally {
-      batching?.leave();
       this.#activeGenerations--;
       release();
     }
@@ -751,32 +744,37 @@ class LlamaBackend implements ModelBackend {
   ): AsyncGenerator<{ token: Token; logprob?: TokenLogprob }, void, undefined> {
     const top = request.logprobs?.top;
     const batching = this.#batching;
-    if (top === undefined) {
-      const steps = sequence.evaluate(input, options);
+    batching.join();
+    try {
+      if (top === undefined) {
+        const steps = sequence.evaluate(input, options);
+        try {
+          for (let prefill = input.length > 1; ; prefill = false) {
+            // Every decoding generation asks for its next token at once (see DecodeBatching).
+            await batching.turn();
+            const step = await batching.step(prefill, () => steps.next());
+            if (step.done) return;
+            yield { token: step.value };
+          }
+        } finally {
+          await steps.return(undefined);
+        }
+      }
+      const steps = sequence.evaluateWithMetadata(input, { probabilities: true }, { ...options, temperature: 1, topK: 0, topP: 1, minP: 0 });
       try {
-        for (let prefill = input.length > 1; ; prefill = false) {
-          // Every decoding generation asks for its next token at once (see DecodeBatching).
+        await batching.turn();
+        let step = await batching.step(input.length > 1, () => steps.next());
+        while (!step.done) {
+          const token = sampleToken(step.value.probabilities, request.sampling, random);
+          yield { token, logprob: this.#toLogprob(token, step.value.probabilities, top) };
           await batching.turn();
-          const step = await batching.step(prefill, () => steps.next());
-          if (step.done) return;
-          yield { token: step.value };
+          step = await batching.step(false, () => steps.next(token));
         }
       } finally {
-        await steps.return(undefined);
-      }
-    }
-    const steps = sequence.evaluateWithMetadata(input, { probabilities: true }, { ...options, temperature: 1, topK: 0, topP: 1, minP: 0 });
-    try {
-      await batching.turn();
-      let step = await batching.step(input.length > 1, () => steps.next());
-      while (!step.done) {
-        const token = sampleToken(step.value.probabilities, request.sampling, random);
-        yield { token, logprob: this.#toLogprob(token, step.value.probabilities, top) };
-        await batching.turn();
-        step = await batching.step(false, () => steps.next(token));
+        await steps.return();
       }
     } finally {
-      await steps.return();
+      batching.leave();
     }
   }
 
