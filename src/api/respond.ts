@@ -92,7 +92,7 @@ export function streamResponse(
   if (outgoing instanceof ServerResponse) {
     const headers = c.newResponse(null, 200).headers;
     const sink = new NodeSseSink(outgoing, headers, () => abort.abort());
-    pumpEvents(c, deps, parts, meter, abort, encoder, sink).then(
+    pumpEvents({ c, deps, parts, meter, abort, encoder }, sink).then(
       () => sink.end(),
       (error: unknown) => {
         deps.logger.error({ err: error, requestId: c.get("requestId") }, "stream failed");
@@ -103,7 +103,7 @@ export function streamResponse(
   }
   return stream(c, async (output) => {
     output.onAbort(() => abort.abort());
-    await pumpEvents(c, deps, parts, meter, abort, encoder, new WebSseSink(output));
+    await pumpEvents({ c, deps, parts, meter, abort, encoder }, new WebSseSink(output));
   });
 }
 
@@ -183,16 +183,18 @@ class WebSseSink implements SseSink {
   }
 }
 
+/** What {@link pumpEvents} streams: the arguments of {@link streamResponse}. */
+interface StreamJob {
+  c: Context<AppEnv>;
+  deps: AppDeps;
+  parts: AsyncGenerator<ChoicePart, void, undefined>;
+  meter: RequestMeter;
+  abort: AbortController;
+  encoder: StreamEncoder;
+}
+
 /** Runs the generation to its end and writes its events to `sink`; never throws for a generation's failure. */
-async function pumpEvents(
-  c: Context<AppEnv>,
-  deps: AppDeps,
-  parts: AsyncGenerator<ChoicePart, void, undefined>,
-  meter: RequestMeter,
-  abort: AbortController,
-  encoder: StreamEncoder,
-  sink: SseSink,
-): Promise<void> {
+async function pumpEvents({ c, deps, parts, meter, abort, encoder }: StreamJob, sink: SseSink): Promise<void> {
   const keepAliveMs = deps.sseKeepAliveMs ?? 15_000;
   const usages: Usage[] = [];
   let lastWriteAt = performance.now();
