@@ -73,10 +73,10 @@ describe("DecodeBatching: the barrier before each decode", () => {
     expect(passed).toBe(true);
   });
 
-  it("waits past a timer armed for a generation busy in JavaScript once that one arrives and all the others are decoding", async () => {
+  it("keeps waiting for the running decodes when the generation that was busy in JavaScript arrives", async () => {
     const batching = new DecodeBatching(20);
     for (let index = 0; index < 4; index++) batching.join();
-    // Two generations decode; a third waits while the fourth is busy in JavaScript (the timer is armed)...
+    // Two generations decode; a third waits while the fourth is busy in JavaScript (the old rule armed its timer here)...
     const finishDecodes: Array<() => void> = [];
     const decodes = [0, 1].map(() => batching.step(false, () => new Promise<void>((resolve) => finishDecodes.push(resolve))));
     let passed = 0;
