@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from "commander";
+import { parseSwitch } from "../util/switch-value.js";
 
 /**
  * Parses a whole number flag value.
@@ -8,6 +9,17 @@ import { InvalidArgumentError } from "commander";
 export function parseInteger(value: string): number {
   if (!/^-?\d+$/.test(value.trim())) throw new InvalidArgumentError(`'${value}' is not a whole number.`);
   return Number.parseInt(value, 10);
+}
+
+/**
+ * Parses an on/off flag value (`on`/`off`, also `true`/`false`, `yes`/`no`, `1`/`0`; see {@link parseSwitch}).
+ *
+ * @throws {InvalidArgumentError} for anything else.
+ */
+export function parseOnOff(value: string): boolean {
+  const parsed = parseSwitch(value);
+  if (parsed === undefined) throw new InvalidArgumentError(`expected on or off, got '${value}'`);
+  return parsed;
 }
 
 /**

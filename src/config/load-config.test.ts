@@ -20,6 +20,14 @@ describe("loadConfig", () => {
     expect(config.logLevel).toBe("debug");
   });
 
+  it("reads switches as the CLI does (on/off, true/false, 1/0) and refuses any other text by name", () => {
+    expect(loadConfig({ env: { MOESTRO_ENGINE__FLASH_ATTENTION: "off" } }).engine.flashAttention).toBe(false);
+    expect(loadConfig({ env: { MOESTRO_ENGINE__FLASH_ATTENTION: "on" } }).engine.flashAttention).toBe(true);
+    expect(loadConfig({ env: { MOESTRO_ENGINE__THINKING: "false" } }).engine.thinking).toBe(false);
+    expect(loadConfig({ env: { MOESTRO_ENGINE__THINKING: "1" } }).engine.thinking).toBe(true);
+    expect(() => loadConfig({ env: { MOESTRO_ENGINE__FLASH_ATTENTION: "maybe" } })).toThrow(/engine\.flashAttention/);
+  });
+
   it("names the key of an invalid value", () => {
     expect(() => loadConfig({ env: { MOESTRO_SERVER__PORT: "70000" } })).toThrow(MoestroError);
     expect(() => loadConfig({ env: { MOESTRO_SERVER__PORT: "70000" } })).toThrow(/server\.port/);

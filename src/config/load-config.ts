@@ -4,6 +4,7 @@ import path from "node:path";
 import { z } from "zod";
 import { MoestroError } from "../errors/index.js";
 import { availableCores, configSchema, type Config } from "./schema.js";
+import { parseSwitch } from "../util/switch-value.js";
 
 /** Inputs of {@link loadConfig}. */
 export interface LoadConfigOptions {
@@ -137,7 +138,8 @@ function schemaLeaves(schema: z.ZodTypeAny, leafPath: string[]): Array<[string[]
 
 function convertEnvValue(raw: string, leaf: z.ZodTypeAny): unknown {
   if (leaf instanceof z.ZodNumber) return Number(raw);
-  if (leaf instanceof z.ZodBoolean) return raw === "1" || raw.toLowerCase() === "true";
+  // Any other text stays a string, so that the schema refuses it by name instead of reading it as false.
+  if (leaf instanceof z.ZodBoolean) return parseSwitch(raw) ?? raw;
   if (leaf instanceof z.ZodArray) {
     if (raw.trim().startsWith("[")) return JSON.parse(raw) as unknown;
     return raw.split(",").map((item) => item.trim()).filter((item) => item.length > 0);

@@ -1,7 +1,7 @@
-import { Command, InvalidArgumentError, Option } from "commander";
+import { Command, Option } from "commander";
 import { pino } from "pino";
 import { loadConfig, type ConfigInput } from "../../config/index.js";
-import { parseInteger, parseModelSpec } from "../parse.js";
+import { parseInteger, parseModelSpec, parseOnOff } from "../parse.js";
 import type { Config } from "../../config/index.js";
 import { parseKeepAliveMs } from "../../openai/convert-request.js";
 import { parseSizeBytes } from "../../util/size-units.js";
@@ -147,12 +147,4 @@ async function resolveModelsToServe(config: Config, quiet: boolean): Promise<Con
     }
   }
   return { ...config, models } as Config;
-}
-
-/** Parses `on`/`off` (also `true`/`false`, `1`/`0`) for a switch flag. @throws {InvalidArgumentError} for anything else. */
-function parseOnOff(value: string): boolean {
-  const normalized = value.trim().toLowerCase();
-  if (["on", "true", "1", "yes"].includes(normalized)) return true;
-  if (["off", "false", "0", "no"].includes(normalized)) return false;
-  throw new InvalidArgumentError(`expected on or off, got '${value}'`);
 }
