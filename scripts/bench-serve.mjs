@@ -27,7 +27,9 @@ const maxTokens = Number(process.env.BENCH_MAX_TOKENS ?? 32);
 const parallel = 4;
 const contextTokens = 512;
 const benchDir = process.env.BENCH_DIR ?? path.join(os.tmpdir(), "moestro-bench");
-const llamaServer = process.env.LLAMA_SERVER ?? (existsSync("/tmp/llama-build/src/build/bin/llama-server") ? "/tmp/llama-build/src/build/bin/llama-server" : undefined);
+const llamaServer =
+  process.env.LLAMA_SERVER ??
+  (existsSync("/tmp/llama-build/src/build/bin/llama-server") ? "/tmp/llama-build/src/build/bin/llama-server" : undefined);
 const which = (process.env.BENCH_MODELS ?? "tiny,moe").split(",");
 /** The models on which the node:http floor (scripts/bench-serve-floor.mjs) is measured too. */
 const withFloor = (process.env.BENCH_FLOOR ?? "tiny").split(",");
@@ -40,11 +42,40 @@ function ensureMoeModel() {
   if (existsSync(file)) return file;
   mkdirSync(benchDir, { recursive: true });
   console.error(`generating ${file} (once; about a minute)...`);
-  execFileSync(process.execPath, [
-    path.join(shared, "tools/gguf/make-tiny-qwen.mjs"), "--arch", "qwen3moe", "--qtype", "q4_0", "--fast",
-    "--layers", "8", "--hidden", "1024", "--heads", "16", "--kvheads", "4", "--headdim", "64",
-    "--experts", "32", "--used", "8", "--expertff", "512", "--ctx", "4096", "--name", "bench-qwen3moe-735m", "--out", file,
-  ], { cwd: root, stdio: ["ignore", "ignore", "inherit"] });
+  execFileSync(
+    process.execPath,
+    [
+      path.join(shared, "tools/gguf/make-tiny-qwen.mjs"),
+      "--arch",
+      "qwen3moe",
+      "--qtype",
+      "q4_0",
+      "--fast",
+      "--layers",
+      "8",
+      "--hidden",
+      "1024",
+      "--heads",
+      "16",
+      "--kvheads",
+      "4",
+      "--headdim",
+      "64",
+      "--experts",
+      "32",
+      "--used",
+      "8",
+      "--expertff",
+      "512",
+      "--ctx",
+      "4096",
+      "--name",
+      "bench-qwen3moe-735m",
+      "--out",
+      file,
+    ],
+    { cwd: root, stdio: ["ignore", "ignore", "inherit"] },
+  );
   return file;
 }
 
@@ -71,9 +102,11 @@ async function drive(run, nextPrompt, concurrency, count) {
   const queue = Array.from({ length: count }, nextPrompt);
   const results = [];
   const startedAt = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    for (let prompt = queue.shift(); prompt !== undefined; prompt = queue.shift()) results.push(await run(prompt));
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (let prompt = queue.shift(); prompt !== undefined; prompt = queue.shift()) results.push(await run(prompt));
+    }),
+  );
   return { results, seconds: (performance.now() - startedAt) / 1000 };
 }
 
@@ -87,9 +120,18 @@ function summarize(blocks) {
     requests: results.length,
     tokensPerSecond: tokens / seconds,
     requestsPerSecond: results.length / seconds,
-    ttftP50Ms: percentile(results.map((result) => result.ttftMs), 0.5),
-    latencyP50Ms: percentile(results.map((result) => result.latencyMs), 0.5),
-    msPerTokenP50: percentile(results.map((result) => result.latencyMs / Math.max(result.tokens, 1)), 0.5),
+    ttftP50Ms: percentile(
+      results.map((result) => result.ttftMs),
+      0.5,
+    ),
+    latencyP50Ms: percentile(
+      results.map((result) => result.latencyMs),
+      0.5,
+    ),
+    msPerTokenP50: percentile(
+      results.map((result) => result.latencyMs / Math.max(result.tokens, 1)),
+      0.5,
+    ),
   };
 }
 
@@ -120,7 +162,13 @@ async function rawEngine(modelPath) {
     }
     return { ttftMs, latencyMs: performance.now() - startedAt, tokens };
   };
-  return { run, close: async () => { await context.dispose(); await model.dispose(); } };
+  return {
+    run,
+    close: async () => {
+      await context.dispose();
+      await model.dispose();
+    },
+  };
 }
 
 /** One keep-alive connection pool for every HTTP engine. */
@@ -139,15 +187,19 @@ async function post(url, body, onChunk) {
     let received = false;
     try {
       return await new Promise((resolve, reject) => {
-        const request = http.request(url, { method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } }, (response) => {
-          response.setEncoding("utf8");
-          response.on("data", (chunk) => {
-            received = true;
-            onChunk(chunk);
-          });
-          response.on("end", resolve);
-          response.on("error", reject);
-        });
+        const request = http.request(
+          url,
+          { method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } },
+          (response) => {
+            response.setEncoding("utf8");
+            response.on("data", (chunk) => {
+              received = true;
+              onChunk(chunk);
+            });
+            response.on("end", resolve);
+            response.on("error", reject);
+          },
+        );
         request.on("error", reject);
         request.end(payload);
       });
@@ -165,19 +217,23 @@ function httpRun(baseUrl, modelId) {
     let ttftMs = 0;
     let tokens = 0;
     let pieces = 0;
-    await post(`${baseUrl}/v1/completions`, { model: modelId, prompt, max_tokens: maxTokens, temperature: 0, stream: true, stream_options: { include_usage: true } }, (chunk) => {
-      buffer += chunk;
-      let end;
-      while ((end = buffer.indexOf("\n\n")) !== -1) {
-        const event = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        if (!event.startsWith("data: ") || event === "data: [DONE]") continue;
-        const data = JSON.parse(event.slice(6));
-        if (data.choices?.[0]?.text && ttftMs === 0) ttftMs = performance.now() - startedAt;
-        if (data.choices?.[0]?.text) pieces++;
-        if (data.usage) tokens = data.usage.completion_tokens;
-      }
-    });
+    await post(
+      `${baseUrl}/v1/completions`,
+      { model: modelId, prompt, max_tokens: maxTokens, temperature: 0, stream: true, stream_options: { include_usage: true } },
+      (chunk) => {
+        buffer += chunk;
+        let end;
+        while ((end = buffer.indexOf("\n\n")) !== -1) {
+          const event = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          if (!event.startsWith("data: ") || event === "data: [DONE]") continue;
+          const data = JSON.parse(event.slice(6));
+          if (data.choices?.[0]?.text && ttftMs === 0) ttftMs = performance.now() - startedAt;
+          if (data.choices?.[0]?.text) pieces++;
+          if (data.usage) tokens = data.usage.completion_tokens;
+        }
+      },
+    );
     return { ttftMs, latencyMs: performance.now() - startedAt, tokens: tokens || pieces };
   };
 }
@@ -204,8 +260,19 @@ async function startProcess(command, args, readyUrl, label) {
     if (child.exitCode !== null) throw new Error(`${label} exited: ${output.slice(-2000)}`);
     const url = typeof readyUrl === "function" ? readyUrl(output) : readyUrl;
     if (url) {
-      const ok = await fetch(`${url}/health`).then((response) => response.ok, () => false);
-      if (ok) return { url, stop: () => new Promise((resolve) => { child.once("exit", resolve); child.kill("SIGTERM"); }) };
+      const ok = await fetch(`${url}/health`).then(
+        (response) => response.ok,
+        () => false,
+      );
+      if (ok)
+        return {
+          url,
+          stop: () =>
+            new Promise((resolve) => {
+              child.once("exit", resolve);
+              child.kill("SIGTERM");
+            }),
+        };
     }
     if (Date.now() > deadline) throw new Error(`${label} did not start`);
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -224,7 +291,11 @@ async function benchEngines(engines, requests, rounds) {
     engine.blocks = { one: [], plain: [], four: [] };
     for (let index = 0; index < 2; index++) await engine.run(engine.nextPrompt());
   }
-  for (const [level, concurrency] of [["one", 1], ["plain", 1], ["four", 4]].filter(([level]) => levels.includes(level))) {
+  for (const [level, concurrency] of [
+    ["one", 1],
+    ["plain", 1],
+    ["four", 4],
+  ].filter(([level]) => levels.includes(level))) {
     for (let round = 0; round < rounds; round++) {
       for (const engine of round % 2 === 0 ? engines : [...engines].reverse()) {
         const run = level === "plain" ? (engine.runPlain ?? engine.run) : engine.run;
@@ -232,7 +303,12 @@ async function benchEngines(engines, requests, rounds) {
       }
     }
   }
-  return engines.map((engine) => ({ label: engine.label, one: summarize(engine.blocks.one), plain: summarize(engine.blocks.plain), four: summarize(engine.blocks.four) }));
+  return engines.map((engine) => ({
+    label: engine.label,
+    one: summarize(engine.blocks.one),
+    plain: summarize(engine.blocks.plain),
+    four: summarize(engine.blocks.four),
+  }));
 }
 
 const rows = [];
@@ -240,28 +316,102 @@ for (const kind of which) {
   const modelPath = kind === "tiny" ? path.join(shared, "models/stories260K.gguf") : ensureMoeModel();
   const modelId = path.basename(modelPath).replace(/\.gguf$/, "");
   const requests = Number(process.env.BENCH_REQUESTS ?? (kind === "tiny" ? 96 : 24));
-  console.error(`\n== ${kind}: ${modelPath}, threads ${threads}, ${parallel} sequences, ${requests} requests per level in ${rounds} interleaved rounds, ${maxTokens} tokens each`);
+  console.error(
+    `\n== ${kind}: ${modelPath}, threads ${threads}, ${parallel} sequences, ${requests} requests per level in ${rounds} interleaved rounds, ${maxTokens} tokens each`,
+  );
   const engines = [];
   let results;
   try {
     engines.push({ label: "node-llama-cpp (raw)", ...(await rawEngine(modelPath)) });
-    const moestro = await startProcess(process.execPath, [path.join(root, "bin/moestro.js"), "serve", "--model", modelPath, "--threads", String(threads), "--parallel", String(parallel), "--ctx-size", String(contextTokens), "-b", "64", "--port", "0", "--log-level", "error", "--home", path.join(benchDir, "home")], (output) => /listening on (http:\/\/\S+)/.exec(output)?.[1], "moestro");
-    engines.push({ label: "moestro (HTTP)", run: httpRun(moestro.url, modelId), runPlain: httpRunPlain(moestro.url, modelId), close: moestro.stop });
+    const moestro = await startProcess(
+      process.execPath,
+      [
+        path.join(root, "bin/moestro.js"),
+        "serve",
+        "--model",
+        modelPath,
+        "--threads",
+        String(threads),
+        "--parallel",
+        String(parallel),
+        "--ctx-size",
+        String(contextTokens),
+        "-b",
+        "64",
+        "--port",
+        "0",
+        "--log-level",
+        "error",
+        "--home",
+        path.join(benchDir, "home"),
+      ],
+      (output) => /listening on (http:\/\/\S+)/.exec(output)?.[1],
+      "moestro",
+    );
+    engines.push({
+      label: "moestro (HTTP)",
+      run: httpRun(moestro.url, modelId),
+      runPlain: httpRunPlain(moestro.url, modelId),
+      close: moestro.stop,
+    });
     if (withFloor.includes(kind)) {
-      const floor = await startProcess(process.execPath, [path.join(root, "scripts/bench-serve-floor.mjs"), modelPath, String(threads), String(parallel), String(contextTokens), "64"], (output) => /listening on (http:\/\/\S+)/.exec(output)?.[1], "node:http floor");
-      engines.push({ label: "node:http floor", run: httpRun(floor.url, modelId), runPlain: httpRunPlain(floor.url, modelId), close: floor.stop });
+      const floor = await startProcess(
+        process.execPath,
+        [path.join(root, "scripts/bench-serve-floor.mjs"), modelPath, String(threads), String(parallel), String(contextTokens), "64"],
+        (output) => /listening on (http:\/\/\S+)/.exec(output)?.[1],
+        "node:http floor",
+      );
+      engines.push({
+        label: "node:http floor",
+        run: httpRun(floor.url, modelId),
+        runPlain: httpRunPlain(floor.url, modelId),
+        close: floor.stop,
+      });
     }
     if (llamaServer) {
       const port = 18000 + Math.floor(Math.random() * 1000);
-      const server = await startProcess(llamaServer, ["-m", modelPath, "-t", String(threads), "-tb", String(threads), "-np", String(parallel), "-c", String(contextTokens * parallel), "-b", "64", "--host", "127.0.0.1", "--port", String(port), "--no-webui", "-lv", "0"], `http://127.0.0.1:${port}`, "llama-server");
-      engines.push({ label: "llama-server (HTTP)", run: httpRun(server.url, modelId), runPlain: httpRunPlain(server.url, modelId), close: server.stop });
+      const server = await startProcess(
+        llamaServer,
+        [
+          "-m",
+          modelPath,
+          "-t",
+          String(threads),
+          "-tb",
+          String(threads),
+          "-np",
+          String(parallel),
+          "-c",
+          String(contextTokens * parallel),
+          "-b",
+          "64",
+          "--host",
+          "127.0.0.1",
+          "--port",
+          String(port),
+          "--no-webui",
+          "-lv",
+          "0",
+        ],
+        `http://127.0.0.1:${port}`,
+        "llama-server",
+      );
+      engines.push({
+        label: "llama-server (HTTP)",
+        run: httpRun(server.url, modelId),
+        runPlain: httpRunPlain(server.url, modelId),
+        close: server.stop,
+      });
     }
     results = await benchEngines(engines, requests, rounds);
   } finally {
     for (const engine of engines) await engine.close();
   }
   for (const result of results) {
-    for (const [concurrency, figures] of [[1, result.one], [4, result.four]]) {
+    for (const [concurrency, figures] of [
+      [1, result.one],
+      [4, result.four],
+    ]) {
       if (figures) rows.push({ model: kind, engine: result.label, concurrency, ...figures });
     }
   }
@@ -272,21 +422,32 @@ for (const kind of which) {
   console.log(`\n${kind} model (${modelId})`);
   console.log("engine                 conc  req/s   out tok/s  TTFT p50 ms  latency p50 ms  ms/token p50");
   for (const result of results) {
-    for (const [concurrency, f] of [[1, result.one], [4, result.four]]) {
-      if (f) console.log(`${result.label.padEnd(22)} ${String(concurrency).padStart(4)} ${f.requestsPerSecond.toFixed(2).padStart(6)} ${f.tokensPerSecond.toFixed(1).padStart(11)} ${f.ttftP50Ms.toFixed(2).padStart(12)} ${f.latencyP50Ms.toFixed(2).padStart(15)} ${f.msPerTokenP50.toFixed(3).padStart(13)}`);
+    for (const [concurrency, f] of [
+      [1, result.one],
+      [4, result.four],
+    ]) {
+      if (f)
+        console.log(
+          `${result.label.padEnd(22)} ${String(concurrency).padStart(4)} ${f.requestsPerSecond.toFixed(2).padStart(6)} ${f.tokensPerSecond.toFixed(1).padStart(11)} ${f.ttftP50Ms.toFixed(2).padStart(12)} ${f.latencyP50Ms.toFixed(2).padStart(15)} ${f.msPerTokenP50.toFixed(3).padStart(13)}`,
+        );
     }
   }
   // Differences and ratios of the levels that ran (BENCH_LEVELS), "n/a" for the others.
   const minus = (a, b) => (a && b ? (a.latencyP50Ms - b.latencyP50Ms).toFixed(2) : "n/a");
   const over = (a, b) => (a && b ? (a.tokensPerSecond / b.tokensPerSecond).toFixed(2) : "n/a");
-  console.log(`added per request by moestro's HTTP API at concurrency 1, p50 latency minus raw: streamed ${minus(moestro.one, raw.one)} ms, not streamed ${minus(moestro.plain, raw.one)} ms`);
+  console.log(
+    `added per request by moestro's HTTP API at concurrency 1, p50 latency minus raw: streamed ${minus(moestro.one, raw.one)} ms, not streamed ${minus(moestro.plain, raw.one)} ms`,
+  );
   if (floor) {
     console.log(`node:http floor, same: streamed ${minus(floor.one, raw.one)} ms, not streamed ${minus(floor.plain, raw.one)} ms`);
-    console.log(`moestro over the floor: streamed ${minus(moestro.one, floor.one)} ms, not streamed ${minus(moestro.plain, floor.plain)} ms`);
+    console.log(
+      `moestro over the floor: streamed ${minus(moestro.one, floor.one)} ms, not streamed ${minus(moestro.plain, floor.plain)} ms`,
+    );
   }
   if (server) console.log(`llama-server, same: streamed ${minus(server.one, raw.one)} ms, not streamed ${minus(server.plain, raw.one)} ms`);
   console.log(`aggregate tokens/s, moestro / raw: c=1 ${over(moestro.one, raw.one)}, c=4 ${over(moestro.four, raw.four)}`);
-  if (server) console.log(`aggregate tokens/s, moestro / llama-server: c=1 ${over(moestro.one, server.one)}, c=4 ${over(moestro.four, server.four)}`);
+  if (server)
+    console.log(`aggregate tokens/s, moestro / llama-server: c=1 ${over(moestro.one, server.one)}, c=4 ${over(moestro.four, server.four)}`);
   else console.log("llama-server: not measured (set LLAMA_SERVER or run scripts/build-llama-server.sh)");
 }
 if (process.argv.includes("--json")) console.log(JSON.stringify(rows));

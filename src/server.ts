@@ -67,9 +67,16 @@ export async function createLlama(config: Config, logger: Logger): Promise<Llama
  * const server = await startServer(loadConfig({flags: {models: [{path: "model.gguf"}], server: {port: 0}}}), pino());
  * console.log(server.url);
  */
-export async function startServer(config: Config, logger: Logger, options: { llama?: Llama; now?: () => number } = {}): Promise<RunningServer> {
+export async function startServer(
+  config: Config,
+  logger: Logger,
+  options: { llama?: Llama; now?: () => number } = {},
+): Promise<RunningServer> {
   const studio = await createStudio(config, { logger, now: options.now });
-  logger.info({ store: studio.store.location, keyChecks: studio.accessControl !== undefined, rateLimitStore: config.limits.store }, "store open");
+  logger.info(
+    { store: studio.store.location, keyChecks: studio.accessControl !== undefined, rateLimitStore: config.limits.store },
+    "store open",
+  );
   try {
     return await startWithStudio(config, logger, options, studio);
   } catch (error) {
@@ -78,11 +85,19 @@ export async function startServer(config: Config, logger: Logger, options: { lla
   }
 }
 
-async function startWithStudio(config: Config, logger: Logger, options: { llama?: Llama; now?: () => number }, studio: Studio): Promise<RunningServer> {
+async function startWithStudio(
+  config: Config,
+  logger: Logger,
+  options: { llama?: Llama; now?: () => number },
+  studio: Studio,
+): Promise<RunningServer> {
   const llama = options.llama ?? (await createLlama(config, logger));
   // Which llama.cpp binary runs: node-llama-cpp's prebuilt one (a per-CPU variant), or a local build for this machine
   // (`npx --no node-llama-cpp source download --gpu false`, see docs/bench.md).
-  logger.info({ build: llama.buildType, gpu: llama.gpu, llamaCpp: llama.llamaCppRelease.release, threads: config.engine.threads }, "llama.cpp ready");
+  logger.info(
+    { build: llama.buildType, gpu: llama.gpu, llamaCpp: llama.llamaCppRelease.release, threads: config.engine.threads },
+    "llama.cpp ready",
+  );
   const store = new ModelStore(config.home ?? defaultMoestroHome());
   const puller = createModelPuller({ store, hub: createHubClient({ endpoint: config.hub.endpoint, token: config.hub.token }) });
   const contextShape = { contextTokens: config.engine.contextTokens, parallel: config.engine.parallel, batchSize: config.engine.batchSize };
@@ -104,7 +119,16 @@ async function startWithStudio(config: Config, logger: Logger, options: { llama?
         thinkingByDefault: entry.thinking ?? config.engine.thinking,
         logger,
       });
-      logger.info({ model: backend.info.id, architecture: backend.info.architecture, contextTokens: backend.info.contextTokens, parallel: backend.info.parallelSequences, chatWrapper: backend.info.chatWrapperName }, "model ready");
+      logger.info(
+        {
+          model: backend.info.id,
+          architecture: backend.info.architecture,
+          contextTokens: backend.info.contextTokens,
+          parallel: backend.info.parallelSequences,
+          chatWrapper: backend.info.chatWrapperName,
+        },
+        "model ready",
+      );
       return backend;
     },
     estimateMemoryBytes: (entry) => estimateModelMemoryBytes(llama, entry.path, contextShape),
@@ -123,7 +147,11 @@ async function startWithStudio(config: Config, logger: Logger, options: { llama?
   }
 
   const memoryById = () => new Map(scheduler.listLoaded().map((model) => [model.id, model.memoryBytes]));
-  const metrics = new Metrics({ loadedBackends: () => scheduler.loadedBackends(), modelMemoryBytes: memoryById, loadCount: () => scheduler.loadCount });
+  const metrics = new Metrics({
+    loadedBackends: () => scheduler.loadedBackends(),
+    modelMemoryBytes: memoryById,
+    loadCount: () => scheduler.loadCount,
+  });
   const shutdown = new AbortController();
   const app = createApp({
     models: scheduler,
@@ -190,7 +218,13 @@ function consoleDeps(config: Config, llama: Llama): Pick<AppDeps, "version" | "c
     probeGpu: async () => {
       if (llama.gpu === false) return undefined;
       const vram = await llama.getVramState();
-      return { backend: llama.gpu, deviceNames: await llama.getGpuDeviceNames(), totalBytes: vram.total, freeBytes: vram.free, unifiedBytes: vram.unifiedSize };
+      return {
+        backend: llama.gpu,
+        deviceNames: await llama.getGpuDeviceNames(),
+        totalBytes: vram.total,
+        freeBytes: vram.free,
+        unifiedBytes: vram.unifiedSize,
+      };
     },
   });
   return {
@@ -203,7 +237,12 @@ function consoleDeps(config: Config, llama: Llama): Pick<AppDeps, "version" | "c
 
 /** The models named in the config (`--model`), as scheduler entries. */
 function configEntries(config: Config): ModelEntry[] {
-  return config.models.map((model) => ({ id: model.id ?? modelIdFromPath(model.path), path: model.path, source: "config", thinking: model.thinking }));
+  return config.models.map((model) => ({
+    id: model.id ?? modelIdFromPath(model.path),
+    path: model.path,
+    source: "config",
+    thinking: model.thinking,
+  }));
 }
 
 /**

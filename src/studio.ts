@@ -54,7 +54,12 @@ export async function createStudio(config: Config, options: StudioOptions): Prom
     if (config.adminKey !== undefined) {
       rateLimiter = await createRateLimiter({ store: rateLimitStore(config), logger: options.logger });
       usageSinks.push(createTokenLimitSink(rateLimiter));
-      accessControl = { adminKey: config.adminKey, keys, rateLimiter, budgets: createBudgetGuard({ usage: store.usage, now: options.now }) };
+      accessControl = {
+        adminKey: config.adminKey,
+        keys,
+        rateLimiter,
+        budgets: createBudgetGuard({ usage: store.usage, now: options.now }),
+      };
     }
     let disposing: Promise<void> | undefined;
     const dispose = (): Promise<void> =>
@@ -86,7 +91,9 @@ function rateLimitStore(config: Config): RateLimitStore {
       return { kind: "redis", url: config.limits.redisUrl, keyPrefix: config.limits.keyPrefix };
     case "postgres":
       if (config.databaseUrl === undefined) {
-        throw new MoestroError("invalid_request", "limits.store postgres needs a PostgreSQL store: pass --database-url postgres://...", { param: "limits.store" });
+        throw new MoestroError("invalid_request", "limits.store postgres needs a PostgreSQL store: pass --database-url postgres://...", {
+          param: "limits.store",
+        });
       }
       return { kind: "postgres", databaseUrl: config.databaseUrl, keyPrefix: config.limits.keyPrefix };
     default:

@@ -44,10 +44,20 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     const startedAt = performance.now();
     await next();
     // One access-log line per request; prompts and bodies are never logged.
-    deps.logger.info({ requestId, method: c.req.method, path: c.req.path, status: c.res.status, durationMs: Math.round(performance.now() - startedAt) }, "request");
+    deps.logger.info(
+      { requestId, method: c.req.method, path: c.req.path, status: c.res.status, durationMs: Math.round(performance.now() - startedAt) },
+      "request",
+    );
   });
   const onTooLarge = (c: Context<AppEnv>): Response =>
-    respondWithError(c, new MoestroError("request_too_large", `The request body is larger than the limit of ${limitBytes} bytes (MOESTRO_SERVER__BODY_LIMIT_BYTES).`), deps.logger);
+    respondWithError(
+      c,
+      new MoestroError(
+        "request_too_large",
+        `The request body is larger than the limit of ${limitBytes} bytes (MOESTRO_SERVER__BODY_LIMIT_BYTES).`,
+      ),
+      deps.logger,
+    );
   const countingBodyLimit = bodyLimit({
     maxSize: limitBytes,
     onError: (c) => {
@@ -61,7 +71,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     // Fetch Request with a web-stream body, and that costs about 0.2 ms per request on the Node adapter; it still
     // counts the bytes of a chunked body (no Content-Length).
     const length = c.req.header("content-length");
-    if (length !== undefined && c.req.header("transfer-encoding") === undefined) return Number(length) > limitBytes ? onTooLarge(c) : await next();
+    if (length !== undefined && c.req.header("transfer-encoding") === undefined)
+      return Number(length) > limitBytes ? onTooLarge(c) : await next();
     return await countingBodyLimit(c, next);
   });
 

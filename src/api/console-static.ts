@@ -63,7 +63,10 @@ export function createConsoleStatic(options: { dir: string }): MiddlewareHandler
       body = await readFile(file);
     } catch (error) {
       if (file !== indexPath || (error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-      return c.text("The moestro console is not built: run `npm ci` (or `npm run build:web`) in the moestro checkout, then restart the server. The API under /v1 works without it.\n", 404);
+      return c.text(
+        "The moestro console is not built: run `npm ci` (or `npm run build:web`) in the moestro checkout, then restart the server. The API under /v1 works without it.\n",
+        404,
+      );
     }
     const extension = path.extname(file);
     c.header("Content-Type", contentTypes[extension] ?? "application/octet-stream");

@@ -30,7 +30,7 @@ export function toWireError(error: unknown, requestId: string): { status: number
 
 /** Answers `error` as an OpenAI error response, logging unexpected errors with their cause. */
 export function respondWithError(c: Context, error: unknown, logger: Logger): Response {
-  const requestId = c.get("requestId") as string | undefined ?? "unknown";
+  const requestId = (c.get("requestId") as string | undefined) ?? "unknown";
   const { status, body, retryAfterSeconds } = toWireError(error, requestId);
   if (status >= 500 && !(error instanceof MoestroError)) logger.error({ err: error, requestId }, "request failed");
   const headers: Record<string, string> = {};

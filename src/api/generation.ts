@@ -1,4 +1,13 @@
-import type { FinishReason, GenerateRequest, GenerationStream, ModelBackend, StreamPart, TokenLogprob, ToolCall, Usage } from "../spec/index.js";
+import type {
+  FinishReason,
+  GenerateRequest,
+  GenerationStream,
+  ModelBackend,
+  StreamPart,
+  TokenLogprob,
+  ToolCall,
+  Usage,
+} from "../spec/index.js";
 
 /** One choice's part, tagged with the choice index. */
 export type ChoicePart = StreamPart & { index: number };
@@ -13,7 +22,12 @@ export type ChoicePart = StreamPart & { index: number };
  *
  * @throws what `backend.generate` throws for the first choice.
  */
-export async function startChoices(backend: ModelBackend, request: GenerateRequest, n: number, onEnd: () => void): Promise<AsyncGenerator<ChoicePart, void, undefined>> {
+export async function startChoices(
+  backend: ModelBackend,
+  request: GenerateRequest,
+  n: number,
+  onEnd: () => void,
+): Promise<AsyncGenerator<ChoicePart, void, undefined>> {
   let first: GenerationStream;
   try {
     first = await backend.generate(request);
@@ -45,13 +59,22 @@ export async function startChoices(backend: ModelBackend, request: GenerateReque
   return guarded;
 }
 
-async function* runChoices(backend: ModelBackend, request: GenerateRequest, n: number, first: GenerationStream, onEnd: () => void): AsyncGenerator<ChoicePart, void, undefined> {
+async function* runChoices(
+  backend: ModelBackend,
+  request: GenerateRequest,
+  n: number,
+  first: GenerationStream,
+  onEnd: () => void,
+): AsyncGenerator<ChoicePart, void, undefined> {
   let current: GenerationStream | undefined = first;
   try {
     for (let index = 0; index < n; index++) {
       if (index > 0) {
         const seed = request.sampling.seed;
-        current = await backend.generate({ ...request, sampling: { ...request.sampling, seed: seed === undefined ? undefined : seed + index } });
+        current = await backend.generate({
+          ...request,
+          sampling: { ...request.sampling, seed: seed === undefined ? undefined : seed + index },
+        });
       }
       for await (const part of current!) yield { index, ...part };
       current = undefined;

@@ -22,7 +22,12 @@ export interface MetricsSources {
 export class Metrics {
   /** The registry `/metrics` renders. */
   readonly registry = new Registry();
-  readonly #httpRequests = new Counter({ name: "moestro_http_requests_total", help: "HTTP requests by route, method and status.", labelNames: ["route", "method", "status"], registers: [this.registry] });
+  readonly #httpRequests = new Counter({
+    name: "moestro_http_requests_total",
+    help: "HTTP requests by route, method and status.",
+    labelNames: ["route", "method", "status"],
+    registers: [this.registry],
+  });
   readonly #httpDuration = new Histogram({
     name: "moestro_http_request_duration_seconds",
     help: "HTTP request duration until the response starts (for streams: until the first byte; see the TTFT and TPOT histograms), by route.",
@@ -44,8 +49,18 @@ export class Metrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
     registers: [this.registry],
   });
-  readonly #tokens = new Counter({ name: "moestro_tokens_total", help: "Tokens by model and direction (prompt, completion, reasoning, cached).", labelNames: ["model", "kind"], registers: [this.registry] });
-  readonly #modelRequests = new Counter({ name: "moestro_model_requests_total", help: "Model requests by model, endpoint and outcome (ok, error, aborted).", labelNames: ["model", "endpoint", "status"], registers: [this.registry] });
+  readonly #tokens = new Counter({
+    name: "moestro_tokens_total",
+    help: "Tokens by model and direction (prompt, completion, reasoning, cached).",
+    labelNames: ["model", "kind"],
+    registers: [this.registry],
+  });
+  readonly #modelRequests = new Counter({
+    name: "moestro_model_requests_total",
+    help: "Model requests by model, endpoint and outcome (ok, error, aborted).",
+    labelNames: ["model", "endpoint", "status"],
+    registers: [this.registry],
+  });
 
   /** @param sources live figures read at each scrape. */
   constructor(sources: MetricsSources) {
@@ -124,7 +139,8 @@ export class Metrics {
         this.#tokens.inc({ model, kind: "cached" }, event.cachedPromptTokens);
         if (event.timeToFirstTokenMs !== undefined) {
           this.#ttft.observe({ model }, event.timeToFirstTokenMs / 1000);
-          if (event.completionTokens > 1) this.#tpot.observe({ model }, (event.latencyMs - event.timeToFirstTokenMs) / 1000 / (event.completionTokens - 1));
+          if (event.completionTokens > 1)
+            this.#tpot.observe({ model }, (event.latencyMs - event.timeToFirstTokenMs) / 1000 / (event.completionTokens - 1));
         }
       },
     };

@@ -1,5 +1,14 @@
 import type { ModelEntry } from "../engine/model-scheduler.js";
-import { createPlan, probeHost as probeHostDefault, readModelFacts, setupFromProbes, type GpuProbe, type HostProbe, type ModelFacts, type Plan } from "../planner/index.js";
+import {
+  createPlan,
+  probeHost as probeHostDefault,
+  readModelFacts,
+  setupFromProbes,
+  type GpuProbe,
+  type HostProbe,
+  type ModelFacts,
+  type Plan,
+} from "../planner/index.js";
 import type { WireDeviceUsage, WireModelPlan } from "./schemas/console.js";
 
 /** Plans the server's models on the machine it runs on (`GET /v1/moestro/plan`). */
@@ -47,7 +56,11 @@ export function createModelPlanner(options: ModelPlannerOptions = {}): ModelPlan
       bandwidthBytesPerSecond ??= host.bandwidthBytesPerSecond;
       const gpu = await options.probeGpu?.();
       const setup = setupFromProbes({ ...host, bandwidthBytesPerSecond: host.bandwidthBytesPerSecond ?? bandwidthBytesPerSecond }, gpu);
-      const plan = createPlan(await facts, setup, { contextTokens: options.contextTokens, sequences: options.sequences, batchTokens: options.batchTokens });
+      const plan = createPlan(await facts, setup, {
+        contextTokens: options.contextTokens,
+        sequences: options.sequences,
+        batchTokens: options.batchTokens,
+      });
       return toWireModelPlan(entry.id, await facts, plan);
     },
   };
@@ -82,7 +95,12 @@ export function toWireModelPlan(modelId: string, facts: ModelFacts, plan: Plan):
       weights_bytes: facts.weights.totalBytes,
       routed_expert_bytes: facts.weights.routedExpertBytes,
       active_bytes_per_token: facts.activeBytesPerToken,
-      quantization: facts.quantization.map((share) => ({ type: share.type, tensor_count: share.tensorCount, parameters: share.parameters, size_bytes: share.sizeBytes })),
+      quantization: facts.quantization.map((share) => ({
+        type: share.type,
+        tensor_count: share.tensorCount,
+        parameters: share.parameters,
+        size_bytes: share.sizeBytes,
+      })),
     },
     hardware: { name: plan.hardware.name, sources: [...plan.hardware.sources] },
     memory: {
@@ -93,7 +111,8 @@ export function toWireModelPlan(modelId: string, facts: ModelFacts, plan: Plan):
       recurrent_state_bytes: memory.recurrentStateBytes,
       compute_buffer_bytes: memory.computeBufferBytes,
       output_buffer_bytes: memory.outputBufferBytes,
-      total_bytes: memory.weightsBytes + memory.kvCacheBytes + memory.recurrentStateBytes + memory.computeBufferBytes + memory.outputBufferBytes,
+      total_bytes:
+        memory.weightsBytes + memory.kvCacheBytes + memory.recurrentStateBytes + memory.computeBufferBytes + memory.outputBufferBytes,
     },
     placement: {
       kind: placement.kind,
@@ -108,7 +127,10 @@ export function toWireModelPlan(modelId: string, facts: ModelFacts, plan: Plan):
     decode_tokens_per_second: plan.decodeTokensPerSecond,
     prefill_tokens_per_second: plan.prefillTokensPerSecond,
     llama_server_args: [...plan.llamaServerArgs],
-    cloud: plan.cost.cloud === undefined ? null : { model: plan.cost.cloud.price.model, output_micro_usd_per_million_tokens: plan.cost.cloud.outputMicroUsdPerMillionTokens },
+    cloud:
+      plan.cost.cloud === undefined
+        ? null
+        : { model: plan.cost.cloud.price.model, output_micro_usd_per_million_tokens: plan.cost.cloud.outputMicroUsdPerMillionTokens },
     assumptions: [...plan.assumptions],
   };
 }

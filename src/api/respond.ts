@@ -15,7 +15,12 @@ import type { RequestMeter } from "./request-meter.js";
  * Runs every choice to the end and collects it, then reports usage; the non-streaming path is the streaming path,
  * collected. On failure or abort the usage produced so far is reported with status `error` or `aborted`.
  */
-export async function collectResponse(parts: AsyncGenerator<ChoicePart, void, undefined>, meter: RequestMeter, signal: AbortSignal, shutdownSignal?: AbortSignal): Promise<CollectedChoice[]> {
+export async function collectResponse(
+  parts: AsyncGenerator<ChoicePart, void, undefined>,
+  meter: RequestMeter,
+  signal: AbortSignal,
+  shutdownSignal?: AbortSignal,
+): Promise<CollectedChoice[]> {
   const open = new Map<number, Omit<CollectedChoice, "finishReason" | "usage">>();
   const choices: CollectedChoice[] = [];
   try {
@@ -47,12 +52,23 @@ export async function collectResponse(parts: AsyncGenerator<ChoicePart, void, un
       }
     }
     if (signal.aborted) {
-      await meter.finish("aborted", choices.map((choice) => choice.usage));
+      await meter.finish(
+        "aborted",
+        choices.map((choice) => choice.usage),
+      );
       if (shutdownSignal?.aborted) throw shutdownError();
-    } else await meter.finish("ok", choices.map((choice) => choice.usage));
+    } else
+      await meter.finish(
+        "ok",
+        choices.map((choice) => choice.usage),
+      );
     return choices;
   } catch (error) {
-    await meter.finish("error", choices.map((choice) => choice.usage), errorCodeOf(error));
+    await meter.finish(
+      "error",
+      choices.map((choice) => choice.usage),
+      errorCodeOf(error),
+    );
     throw error;
   } finally {
     await parts.return(undefined);
@@ -206,12 +222,15 @@ async function pumpEvents({ c, deps, parts, meter, abort, encoder }: StreamJob, 
     lastWriteAt = performance.now();
     sink.write(payloads.length === 1 ? formatSseData(payloads[0]) : payloads.map(formatSseData).join(""));
   };
-  const keepAlive = setInterval(() => {
-    if (performance.now() - lastWriteAt >= keepAliveMs && !sink.aborted) {
-      lastWriteAt = performance.now();
-      sink.write(": ping\n\n");
-    }
-  }, Math.max(1, Math.min(keepAliveMs, 1000)));
+  const keepAlive = setInterval(
+    () => {
+      if (performance.now() - lastWriteAt >= keepAliveMs && !sink.aborted) {
+        lastWriteAt = performance.now();
+        sink.write(": ping\n\n");
+      }
+    },
+    Math.max(1, Math.min(keepAliveMs, 1000)),
+  );
   const opened = new Set<number>();
   try {
     for await (const part of parts) {
@@ -249,7 +268,11 @@ async function pumpEvents({ c, deps, parts, meter, abort, encoder }: StreamJob, 
 }
 
 function shutdownError(): MoestroError {
-  return new MoestroError("server_shutting_down", "The server is shutting down and ended this request; retry on another instance or after restart.", { retryAfterSeconds: 5 });
+  return new MoestroError(
+    "server_shutting_down",
+    "The server is shutting down and ended this request; retry on another instance or after restart.",
+    { retryAfterSeconds: 5 },
+  );
 }
 
 function errorCodeOf(error: unknown): string {

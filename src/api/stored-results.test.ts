@@ -7,7 +7,15 @@ import type { BenchLevelResult, ServingBenchReport } from "../bench/serving-benc
 import type { DistributionSummary } from "../bench/distribution-summary.js";
 import { createStoredResultsReader } from "./stored-results.js";
 
-const distribution = (p50: number): DistributionSummary => ({ count: 4, mean: p50, min: p50 / 2, p50, p90: p50 * 1.5, p99: p50 * 2, max: p50 * 2 });
+const distribution = (p50: number): DistributionSummary => ({
+  count: 4,
+  mean: p50,
+  min: p50 / 2,
+  p50,
+  p90: p50 * 1.5,
+  p99: p50 * 2,
+  max: p50 * 2,
+});
 
 function level(concurrency: number): BenchLevelResult {
   return {
@@ -118,9 +126,21 @@ describe("stored bench and eval results", () => {
       ["bench", "bench-q4.json"],
     ]);
     const [evalRun, benchRun] = list.data;
-    expect(evalRun).toMatchObject({ kind: "eval", dataset: { path: "/data/sample.jsonl", questions: 10 }, cost_basis: "own", max_tokens: 256 });
+    expect(evalRun).toMatchObject({
+      kind: "eval",
+      dataset: { path: "/data/sample.jsonl", questions: 10 },
+      cost_basis: "own",
+      max_tokens: 256,
+    });
     if (evalRun?.kind !== "eval") throw new Error("expected an eval");
-    expect(evalRun.results[1]).toMatchObject({ model: "qwen3", thinking: "on", accuracy: 0.8, wilson_upper: 0.9, cost_per_1000_questions_usd: 0.12, is_pareto_optimal: true });
+    expect(evalRun.results[1]).toMatchObject({
+      model: "qwen3",
+      thinking: "on",
+      accuracy: 0.8,
+      wilson_upper: 0.9,
+      cost_per_1000_questions_usd: 0.12,
+      is_pareto_optimal: true,
+    });
     if (benchRun?.kind !== "bench") throw new Error("expected a bench");
     expect(benchRun).toMatchObject({ endpoint: "chat", prompt_tokens: 128, max_tokens: 64, slo: { ttft_ms: 1000, tpot_ms: 100 } });
     expect(benchRun.targets[0]!.levels[1]).toMatchObject({ concurrency: 2, output_tokens_per_second: 200, ttft_ms: { p50: 40, p99: 80 } });

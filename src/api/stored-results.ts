@@ -25,7 +25,15 @@ const maxFileBytes = 64 * 1024 * 1024;
 
 const number = z.number();
 const distributionSchema = z
-  .object({ count: number, mean: number.nullable(), min: number.nullable(), p50: number.nullable(), p90: number.nullable(), p99: number.nullable(), max: number.nullable() })
+  .object({
+    count: number,
+    mean: number.nullable(),
+    min: number.nullable(),
+    p50: number.nullable(),
+    p90: number.nullable(),
+    p99: number.nullable(),
+    max: number.nullable(),
+  })
   .passthrough();
 const levelSchema = z
   .object({
@@ -50,7 +58,13 @@ const levelSchema = z
 const benchReportSchema = z
   .object({
     settings: z
-      .object({ endpoint: z.string(), concurrencyLevels: z.array(number), promptTokens: number.nullable(), maxTokens: number, slo: z.object({ ttftMs: number, tpotMs: number }).passthrough() })
+      .object({
+        endpoint: z.string(),
+        concurrencyLevels: z.array(number),
+        promptTokens: number.nullable(),
+        maxTokens: number,
+        slo: z.object({ ttftMs: number, tpotMs: number }).passthrough(),
+      })
       .passthrough(),
     targets: z.array(z.object({ label: z.string(), model: z.string(), baseUrl: z.string(), levels: z.array(levelSchema) }).passthrough()),
     startedAt: z.string(),
@@ -144,7 +158,8 @@ async function findJsonFiles(dir: string, depth = 0): Promise<string[]> {
     if (entry.name.startsWith(".")) continue;
     const full = path.join(dir, entry.name);
     if (entry.isDirectory() && depth < maxDepth) files.push(...(await findJsonFiles(full, depth + 1)));
-    else if (entry.isFile() && entry.name.endsWith(".json") && entry.name !== "manifest.json" && (await stat(full)).size <= maxFileBytes) files.push(full);
+    else if (entry.isFile() && entry.name.endsWith(".json") && entry.name !== "manifest.json" && (await stat(full)).size <= maxFileBytes)
+      files.push(full);
   }
   return files;
 }
@@ -159,7 +174,15 @@ function describeIssue(error: z.ZodError): string {
 }
 
 function toWireDistribution(summary: z.infer<typeof distributionSchema>): WireDistribution {
-  return { count: summary.count, mean: summary.mean, min: summary.min, p50: summary.p50, p90: summary.p90, p99: summary.p99, max: summary.max };
+  return {
+    count: summary.count,
+    mean: summary.mean,
+    min: summary.min,
+    p50: summary.p50,
+    p90: summary.p90,
+    p99: summary.p99,
+    max: summary.max,
+  };
 }
 
 function toWireBenchRun(id: string, report: z.infer<typeof benchReportSchema>): WireBenchRun {

@@ -32,7 +32,15 @@ describe.each(testDialects)("API keys on %s", (dialect) => {
   });
 
   it("creates a key whose secret is shown once and stored only as a SHA-256 and a prefix", async () => {
-    const { key, secret } = await service.create({ name: "ci", models: ["a", "b"], requestsPerMinute: 60, tokensPerMinute: 1000, budgetMicroUsd: 5_000_000, budgetPeriod: "month", expiresInMs: 3_600_000 });
+    const { key, secret } = await service.create({
+      name: "ci",
+      models: ["a", "b"],
+      requestsPerMinute: 60,
+      tokensPerMinute: 1000,
+      budgetMicroUsd: 5_000_000,
+      budgetPeriod: "month",
+      expiresInMs: 3_600_000,
+    });
     expect(secret).toMatch(/^mst-[A-Za-z0-9_-]{43}$/);
     expect(key).toEqual({
       id: expect.stringMatching(/^key_[0-9a-f]{16}$/),

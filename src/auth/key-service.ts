@@ -1,7 +1,15 @@
 import { z } from "zod";
 import { MoestroError } from "../errors/index.js";
 import type { ApiKey, ApiKeyRepository, StoredApiKey } from "../store/index.js";
-import { apiKeyPrefix, apiKeyPrefixLength, apiKeySecretMarker, generateApiKeyId, generateApiKeySecret, hashApiKeySecret, secretMatches } from "./api-key-secret.js";
+import {
+  apiKeyPrefix,
+  apiKeyPrefixLength,
+  apiKeySecretMarker,
+  generateApiKeyId,
+  generateApiKeySecret,
+  hashApiKeySecret,
+  secretMatches,
+} from "./api-key-secret.js";
 
 /** What a new key may do. Everything but `name` is optional; a missing limit means none. */
 export const createApiKeyInputSchema = z
@@ -80,7 +88,9 @@ export function createKeyService(options: KeyServiceOptions): KeyService {
       const parsed = createApiKeyInputSchema.safeParse(input);
       if (!parsed.success) {
         const issue = parsed.error.issues[0]!;
-        throw new MoestroError("invalid_request", `Invalid key option '${issue.path.join(".")}': ${issue.message}.`, { param: issue.path.join(".") || null });
+        throw new MoestroError("invalid_request", `Invalid key option '${issue.path.join(".")}': ${issue.message}.`, {
+          param: issue.path.join(".") || null,
+        });
       }
       const { expiresInMs, ...fields } = parsed.data;
       const createdAtMs = now();
@@ -108,7 +118,8 @@ export function createKeyService(options: KeyServiceOptions): KeyService {
     async revoke(idOrPrefix) {
       const id = (await options.keys.findById(idOrPrefix))?.id ?? (await options.keys.findByPrefix(idOrPrefix))?.id;
       const revoked = id === undefined ? undefined : await options.keys.revoke(id, now());
-      if (revoked === undefined) throw new MoestroError("api_key_not_found", `No API key has the id or prefix '${idOrPrefix}'.`, { param: "id" });
+      if (revoked === undefined)
+        throw new MoestroError("api_key_not_found", `No API key has the id or prefix '${idOrPrefix}'.`, { param: "id" });
       return revoked;
     },
     async authenticate(secret) {
@@ -116,10 +127,14 @@ export function createKeyService(options: KeyServiceOptions): KeyService {
       const stored = wellFormed ? await options.keys.findByPrefix(apiKeyPrefix(secret)) : undefined;
       const matches = secretMatches(secret, stored?.secretSha256 ?? decoySha256);
       if (stored === undefined || !matches) {
-        throw new MoestroError("invalid_api_key", "Incorrect API key provided. Create one with `moestro keys create` and send it as `Authorization: Bearer <key>`.");
+        throw new MoestroError(
+          "invalid_api_key",
+          "Incorrect API key provided. Create one with `moestro keys create` and send it as `Authorization: Bearer <key>`.",
+        );
       }
       const { secretSha256: _hash, ...key } = stored;
-      if (key.revokedAtMs !== undefined) throw new MoestroError("api_key_revoked", `The API key ${key.prefix}… was revoked at ${new Date(key.revokedAtMs).toISOString()}.`);
+      if (key.revokedAtMs !== undefined)
+        throw new MoestroError("api_key_revoked", `The API key ${key.prefix}… was revoked at ${new Date(key.revokedAtMs).toISOString()}.`);
       if (key.expiresAtMs !== undefined && key.expiresAtMs <= now()) {
         throw new MoestroError("api_key_expired", `The API key ${key.prefix}… expired at ${new Date(key.expiresAtMs).toISOString()}.`);
       }

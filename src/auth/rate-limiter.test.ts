@@ -66,7 +66,18 @@ describe.each(stores)("rate limits on %s", (name, store, available) => {
       const limited = key({ tokensPerMinute: 100 });
       const sink = createTokenLimitSink(limiter);
       expect((await limiter.check(limited, { checkTokens: true })).tokens).toMatchObject({ limit: 100, remaining: 100 });
-      const event = { requestId: "r", keyId: limited.id, model: "m", endpoint: "completions" as const, stream: false, status: "ok" as const, cachedPromptTokens: 0, reasoningTokens: 0, startedAtMs: 0, latencyMs: 1 };
+      const event = {
+        requestId: "r",
+        keyId: limited.id,
+        model: "m",
+        endpoint: "completions" as const,
+        stream: false,
+        status: "ok" as const,
+        cachedPromptTokens: 0,
+        reasoningTokens: 0,
+        startedAtMs: 0,
+        latencyMs: 1,
+      };
       await sink.record({ ...event, promptTokens: 40, completionTokens: 20 });
       expect((await limiter.check(limited, { checkTokens: true })).tokens).toMatchObject({ limit: 100, remaining: 40 });
       await sink.record({ ...event, promptTokens: 40, completionTokens: 10 });
@@ -111,7 +122,10 @@ describe.each(stores)("rate limits on %s", (name, store, available) => {
 describe("rate limits when the store fails", () => {
   it.skipIf(!hasRedis)("let requests pass (fail open) and log, rather than fail every request", async () => {
     const warnings: unknown[] = [];
-    const limiter = await createRateLimiter({ store: { kind: "redis", url: testRedisUrl, keyPrefix: `moestro-test-${runId}` }, logger: pino({ level: "warn" }, { write: (line: string) => warnings.push(line) }) });
+    const limiter = await createRateLimiter({
+      store: { kind: "redis", url: testRedisUrl, keyPrefix: `moestro-test-${runId}` },
+      logger: pino({ level: "warn" }, { write: (line: string) => warnings.push(line) }),
+    });
     await limiter.dispose();
     expect(await limiter.check(key({ requestsPerMinute: 1 }), { checkTokens: true })).toEqual({});
     await limiter.recordTokens("key_x", 10);

@@ -1,7 +1,13 @@
 import { Redis } from "ioredis";
 import pg from "pg";
 import type { Logger } from "pino";
-import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRedis, type RateLimiterAbstract, type RateLimiterRes } from "rate-limiter-flexible";
+import {
+  RateLimiterMemory,
+  RateLimiterPostgres,
+  RateLimiterRedis,
+  type RateLimiterAbstract,
+  type RateLimiterRes,
+} from "rate-limiter-flexible";
 import { MoestroError } from "../errors/index.js";
 import type { UsageSink } from "../spec/index.js";
 import type { ApiKey } from "../store/index.js";
@@ -76,7 +82,11 @@ export async function createRateLimiter(options: RateLimiterOptions): Promise<Ra
   let requests: RateLimiterAbstract;
   let tokens: RateLimiterAbstract;
   let close: () => Promise<void> = async () => undefined;
-  const limiterOptions = (name: string, keyPrefix = "moestro") => ({ points: unlimitedPoints, duration: windowSeconds, keyPrefix: `${keyPrefix}:rl:${name}` });
+  const limiterOptions = (name: string, keyPrefix = "moestro") => ({
+    points: unlimitedPoints,
+    duration: windowSeconds,
+    keyPrefix: `${keyPrefix}:rl:${name}`,
+  });
 
   switch (store.kind) {
     case "memory":
@@ -129,7 +139,10 @@ export async function createRateLimiter(options: RateLimiterOptions): Promise<Ra
           const result = await tokens.get(key.id);
           decision.tokens = stateOf(key.tokensPerMinute, result);
           if (decision.rejection === undefined && (result?.consumedPoints ?? 0) >= key.tokensPerMinute) {
-            decision.rejection = rejection(`tokens per minute (TPM): limit ${key.tokensPerMinute}, used ${result?.consumedPoints ?? 0}`, result?.msBeforeNext ?? 0);
+            decision.rejection = rejection(
+              `tokens per minute (TPM): limit ${key.tokensPerMinute}, used ${result?.consumedPoints ?? 0}`,
+              result?.msBeforeNext ?? 0,
+            );
           }
         }
       } catch (error) {
@@ -186,10 +199,17 @@ function stateOf(limit: number, result: RateLimiterRes | null): LimitState {
 
 function rejection(what: string, msBeforeNext: number): MoestroError {
   const retryAfterSeconds = Math.max(1, Math.ceil(msBeforeNext / 1000));
-  return new MoestroError("rate_limit_exceeded", `Rate limit reached for this API key on ${what}. Please try again in ${retryAfterSeconds}s.`, { retryAfterSeconds });
+  return new MoestroError(
+    "rate_limit_exceeded",
+    `Rate limit reached for this API key on ${what}. Please try again in ${retryAfterSeconds}s.`,
+    { retryAfterSeconds },
+  );
 }
 
-function createPostgresLimiter(pool: pg.Pool, limiterOptions: { points: number; duration: number; keyPrefix: string }): Promise<RateLimiterPostgres> {
+function createPostgresLimiter(
+  pool: pg.Pool,
+  limiterOptions: { points: number; duration: number; keyPrefix: string },
+): Promise<RateLimiterPostgres> {
   return new Promise((resolve, reject) => {
     const limiter: RateLimiterPostgres = new RateLimiterPostgres(
       { storeClient: pool, storeType: "pool", tableName: "moestro_rate_limits", clearExpiredByTimeout: false, ...limiterOptions },

@@ -1,5 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { extractChoiceLetter, extractFinalAnswer, findBoxedContents, isAnswerMatch, isNumericAnswer, normalizeAnswerText, parseAnswerNumber, stripThinking } from "./answer-extraction.js";
+import {
+  extractChoiceLetter,
+  extractFinalAnswer,
+  findBoxedContents,
+  isAnswerMatch,
+  isNumericAnswer,
+  normalizeAnswerText,
+  parseAnswerNumber,
+  stripThinking,
+} from "./answer-extraction.js";
 
 describe("extractChoiceLetter", () => {
   it.each([
@@ -47,12 +56,17 @@ describe("extractFinalAnswer and isAnswerMatch", () => {
 
   it("finds nothing in a multi-line text answer without a marker", () => {
     expect(extractFinalAnswer("It could be\nmany things", { isNumeric: false })).toBeUndefined();
-    expect(extractFinalAnswer("is an idea. It is a small bird. It is a small bird. All the animaginations and the birds.", { isNumeric: false })).toBeUndefined();
+    expect(
+      extractFinalAnswer("is an idea. It is a small bird. It is a small bird. All the animaginations and the birds.", { isNumeric: false }),
+    ).toBeUndefined();
     expect(extractFinalAnswer("no numbers here", { isNumeric: true })).toBeUndefined();
   });
 
   it("does not take 'the answer, ...' for a marker", () => {
-    expect(extractFinalAnswer("To find the answer, add 2 and 3 to get 5.", { isNumeric: true })).toEqual({ answer: "5", form: "last-number" });
+    expect(extractFinalAnswer("To find the answer, add 2 and 3 to get 5.", { isNumeric: true })).toEqual({
+      answer: "5",
+      form: "last-number",
+    });
   });
 
   it("compares numbers by value and text after normalisation", () => {

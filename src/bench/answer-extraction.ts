@@ -121,7 +121,13 @@ function findNumbers(text: string): string[] {
  * @returns the answer as written and its form, or `undefined` when none is found (an unparsable answer).
  */
 export function extractFinalAnswer(response: string, options: { isNumeric: boolean }): ExtractedAnswer | undefined {
-  const clean = (text: string): string => unwrap(text.split("\n")[0]!.trim().replace(/[.。]$/, ""));
+  const clean = (text: string): string =>
+    unwrap(
+      text
+        .split("\n")[0]!
+        .trim()
+        .replace(/[.。]$/, ""),
+    );
   const boxed = findBoxedContents(response).at(-1);
   if (boxed !== undefined && unwrap(boxed).length > 0) return { answer: unwrap(boxed), form: "boxed" };
   for (const after of textsAfterAnswerMarkers(response)) {
@@ -147,7 +153,10 @@ export function extractFinalAnswer(response: string, options: { isNumeric: boole
 export function parseAnswerNumber(text: string): number | undefined {
   const last = findNumbers(text).at(-1);
   if (last === undefined) return undefined;
-  const [numerator, denominator] = last.replace(/,/g, "").split("/").map((part) => Number(part.trim()));
+  const [numerator, denominator] = last
+    .replace(/,/g, "")
+    .split("/")
+    .map((part) => Number(part.trim()));
   if (denominator !== undefined) return denominator === 0 ? undefined : numerator! / denominator;
   return Number.isFinite(numerator) ? numerator : undefined;
 }

@@ -35,11 +35,16 @@ const datasetLineSchema = z
   .object({
     prompt: z.string().min(1).optional(),
     question: z.string().min(1).optional(),
-    messages: z.array(z.object({ role: z.string(), content: z.string() }).passthrough()).min(1).optional(),
+    messages: z
+      .array(z.object({ role: z.string(), content: z.string() }).passthrough())
+      .min(1)
+      .optional(),
     max_tokens: z.number().int().positive().optional(),
   })
   .passthrough()
-  .refine((line) => line.prompt !== undefined || line.question !== undefined || line.messages !== undefined, { message: "needs prompt, question or messages" });
+  .refine((line) => line.prompt !== undefined || line.question !== undefined || line.messages !== undefined, {
+    message: "needs prompt, question or messages",
+  });
 
 /**
  * Parses a bench dataset in JSON Lines, one prompt a line (blank lines skipped): `{"prompt": "..."}`,
@@ -82,7 +87,10 @@ export async function loadBenchDataset(file: string): Promise<BenchPrompt[]> {
   try {
     text = await readFile(file, "utf8");
   } catch (error) {
-    throw new MoestroError("invalid_request", `Cannot read the dataset ${file}: ${(error as Error).message}`, { param: "dataset", cause: error });
+    throw new MoestroError("invalid_request", `Cannot read the dataset ${file}: ${(error as Error).message}`, {
+      param: "dataset",
+      cause: error,
+    });
   }
   return parseBenchDataset(text, { source: file });
 }

@@ -14,7 +14,10 @@ export function chartPathFor(reportPath: string): string {
  *
  * @throws the file system's error when a file cannot be written.
  */
-export async function writeBenchReportFiles(report: ServingBenchReport, reportPath: string): Promise<{ reportPath: string; chartPath: string }> {
+export async function writeBenchReportFiles(
+  report: ServingBenchReport,
+  reportPath: string,
+): Promise<{ reportPath: string; chartPath: string }> {
   const chartPath = chartPathFor(reportPath);
   await mkdir(path.dirname(path.resolve(reportPath)), { recursive: true });
   await writeFile(reportPath, JSON.stringify(report, null, 2) + "\n");

@@ -42,7 +42,8 @@ export function parseCsv(text: string): string[][] {
         index++;
       }
       const next = text[index];
-      if (next !== undefined && next !== "," && next !== "\n" && next !== "\r") throw new SyntaxError(`CSV line ${line}: text after a closing quote.`);
+      if (next !== undefined && next !== "," && next !== "\n" && next !== "\r")
+        throw new SyntaxError(`CSV line ${line}: text after a closing quote.`);
       isFieldStart = false;
       continue;
     }

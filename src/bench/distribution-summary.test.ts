@@ -18,6 +18,14 @@ describe("summarizeDistribution", () => {
   it("never reports a percentile above the maximum, and is all null when empty", () => {
     const summary = summarizeDistribution([1000.4]);
     expect(summary.p99).toBeLessThanOrEqual(1000.4);
-    expect(summarizeDistribution([Number.NaN, -1])).toEqual({ count: 0, mean: null, min: null, p50: null, p90: null, p99: null, max: null });
+    expect(summarizeDistribution([Number.NaN, -1])).toEqual({
+      count: 0,
+      mean: null,
+      min: null,
+      p50: null,
+      p90: null,
+      p99: null,
+      max: null,
+    });
   });
 });

@@ -56,7 +56,15 @@ export function summarizeDistribution(values: Iterable<number>): DistributionSum
   }
   // A percentile is reported as the histogram bucket's upper edge; never above the real maximum.
   const percentile = (p: number): number => Math.min(max, histogram.getValueAtPercentile(p) / scale);
-  const summary: DistributionSummary = { count: kept.length, mean: sum / kept.length, min, p50: percentile(50), p90: percentile(90), p99: percentile(99), max };
+  const summary: DistributionSummary = {
+    count: kept.length,
+    mean: sum / kept.length,
+    min,
+    p50: percentile(50),
+    p90: percentile(90),
+    p99: percentile(99),
+    max,
+  };
   histogram.destroy();
   return summary;
 }

@@ -60,8 +60,13 @@ describe("parseEvalJsonl", () => {
 });
 
 describe("parseGpqaCsv", () => {
-  const header = "Pre-Revision Question,Question,Correct Answer,Incorrect Answer 1,Incorrect Answer 2,Incorrect Answer 3,Record ID,High-level domain";
-  const rows = Array.from({ length: 12 }, (_, index) => `x,"Question ${index}, with a comma?","  right ${index}\n",wrong ${index}a,wrong ${index}b,"wrong ""${index}c""",rec${index},Physics`);
+  const header =
+    "Pre-Revision Question,Question,Correct Answer,Incorrect Answer 1,Incorrect Answer 2,Incorrect Answer 3,Record ID,High-level domain";
+  const rows = Array.from(
+    { length: 12 },
+    (_, index) =>
+      `x,"Question ${index}, with a comma?","  right ${index}\n",wrong ${index}a,wrong ${index}b,"wrong ""${index}c""",rec${index},Physics`,
+  );
   const csv = [header, ...rows].join("\n") + "\n";
 
   it("shuffles the four answers with a fixed seed: the same on every run, the correct letter spread", () => {

@@ -72,8 +72,16 @@ const jsonlLineSchema = z
   .object({
     id: z.union([z.string().min(1), z.number()]).optional(),
     question: z.string().min(1),
-    choices: z.array(z.union([z.string(), z.number()]).transform(String)).min(2).max(26).optional(),
-    options: z.array(z.union([z.string(), z.number()]).transform(String)).min(2).max(26).optional(),
+    choices: z
+      .array(z.union([z.string(), z.number()]).transform(String))
+      .min(2)
+      .max(26)
+      .optional(),
+    options: z
+      .array(z.union([z.string(), z.number()]).transform(String))
+      .min(2)
+      .max(26)
+      .optional(),
     answer: z.union([z.string(), z.number()]).optional(),
     answer_index: z.number().int().nonnegative().optional(),
     subject: z.string().optional(),
@@ -119,13 +127,18 @@ export function parseEvalJsonl(text: string, options: { source: string }): EvalQ
     const choices = row.choices ?? row.options;
     const base = { id, question: row.question, ...(subject === undefined ? {} : { subject }) };
     if (choices === undefined) {
-      if (row.answer === undefined || String(row.answer).trim() === "") throw new MoestroError("invalid_request", `${where}: 'answer' is missing.`, { param: "dataset" });
+      if (row.answer === undefined || String(row.answer).trim() === "")
+        throw new MoestroError("invalid_request", `${where}: 'answer' is missing.`, { param: "dataset" });
       questions.push({ kind: "exact-match", ...base, answer: String(row.answer).trim() });
       return;
     }
     const index = choiceIndex(row.answer_index ?? row.answer, choices);
     if (index === undefined) {
-      throw new MoestroError("invalid_request", `${where}: 'answer' must be a letter A-${letters[choices.length - 1]}, a 0-based index below ${choices.length}, or one of the choices; got ${JSON.stringify(row.answer ?? row.answer_index)}.`, { param: "dataset" });
+      throw new MoestroError(
+        "invalid_request",
+        `${where}: 'answer' must be a letter A-${letters[choices.length - 1]}, a 0-based index below ${choices.length}, or one of the choices; got ${JSON.stringify(row.answer ?? row.answer_index)}.`,
+        { param: "dataset" },
+      );
     }
     questions.push({ kind: "multiple-choice", ...base, choices, answer: letters[index]! });
   });
@@ -164,7 +177,12 @@ export function parseGpqaCsv(text: string, options: { source: string; seed?: num
   const header = (records.shift() ?? []).map((name) => name.trim());
   const column = (name: string, isRequired: boolean): number => {
     const index = header.indexOf(name);
-    if (index === -1 && isRequired) throw new MoestroError("invalid_request", `${options.source}: no '${name}' column; GPQA's CSV has Question, Correct Answer and Incorrect Answer 1-3.`, { param: "dataset" });
+    if (index === -1 && isRequired)
+      throw new MoestroError(
+        "invalid_request",
+        `${options.source}: no '${name}' column; GPQA's CSV has Question, Correct Answer and Incorrect Answer 1-3.`,
+        { param: "dataset" },
+      );
     return index;
   };
   const question = column("Question", true);
@@ -177,9 +195,19 @@ export function parseGpqaCsv(text: string, options: { source: string; seed?: num
     const text = (record[question] ?? "").trim();
     const id = (recordId === -1 ? "" : (record[recordId] ?? "").trim()) || String(index + 1);
     const right = (record[correct] ?? "").trim();
-    const choices = shuffle([right, ...incorrect.map((column) => (record[column] ?? "").trim())], createSeededRandom(hashString(`${seed}:${id}:${text}`)));
+    const choices = shuffle(
+      [right, ...incorrect.map((column) => (record[column] ?? "").trim())],
+      createSeededRandom(hashString(`${seed}:${id}:${text}`)),
+    );
     const subject = domain === -1 ? undefined : (record[domain] ?? "").trim() || undefined;
-    return { kind: "multiple-choice", id, question: text, choices, answer: letters[choices.indexOf(right)]!, ...(subject === undefined ? {} : { subject }) };
+    return {
+      kind: "multiple-choice",
+      id,
+      question: text,
+      choices,
+      answer: letters[choices.indexOf(right)]!,
+      ...(subject === undefined ? {} : { subject }),
+    };
   });
 }
 
@@ -196,10 +224,18 @@ export async function loadEvalDataset(file: string, options: { format?: EvalData
   try {
     bytes = await readFile(resolved);
   } catch (error) {
-    throw new MoestroError("invalid_request", `Cannot read the dataset ${file}: ${(error as Error).message}`, { param: "dataset", cause: error });
+    throw new MoestroError("invalid_request", `Cannot read the dataset ${file}: ${(error as Error).message}`, {
+      param: "dataset",
+      cause: error,
+    });
   }
   const text = bytes.toString("utf8");
-  const format = options.format === undefined || options.format === "auto" ? (resolved.toLowerCase().endsWith(".csv") ? "gpqa-csv" : "jsonl") : options.format;
+  const format =
+    options.format === undefined || options.format === "auto"
+      ? resolved.toLowerCase().endsWith(".csv")
+        ? "gpqa-csv"
+        : "jsonl"
+      : options.format;
   const source = path.basename(resolved);
   const questions = format === "gpqa-csv" ? parseGpqaCsv(text, { source, seed: options.seed }) : parseEvalJsonl(text, { source });
   if (questions.length === 0) throw new MoestroError("invalid_request", `The dataset ${file} holds no question.`, { param: "dataset" });

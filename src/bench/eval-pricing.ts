@@ -48,7 +48,15 @@ export function createEvalPricer(book: PriceBook, overrides: EvalPriceOverrides 
   const override: ResolvedPrice | undefined =
     input === undefined && output === undefined
       ? undefined
-      : { model: "override", tiers: [{ inputMicroUsdPerMillionTokens: Math.round((input ?? 0) * 1e6), outputMicroUsdPerMillionTokens: Math.round((output ?? 0) * 1e6) }] };
+      : {
+          model: "override",
+          tiers: [
+            {
+              inputMicroUsdPerMillionTokens: Math.round((input ?? 0) * 1e6),
+              outputMicroUsdPerMillionTokens: Math.round((output ?? 0) * 1e6),
+            },
+          ],
+        };
   const ownPrice = (model: string, atMs: number): ResolvedPrice => {
     if (override) return override;
     const local = book.localPrice(model, atMs);

@@ -2,7 +2,14 @@ import { CompletionApiError, streamCompletion, type StreamUsage } from "../clien
 import { extractChoiceLetter, extractFinalAnswer, isAnswerMatch, isNumericAnswer, stripThinking } from "./answer-extraction.js";
 import { formatEvalPrompt, type EvalDataset, type EvalQuestion } from "./eval-dataset.js";
 import type { EvalPricer } from "./eval-pricing.js";
-import { evalPromptVersion, type EvalAnswerRecord, type EvalCostBasis, type EvalReport, type EvalRunIdentity, type EvalThinkingMode } from "./eval-record.js";
+import {
+  evalPromptVersion,
+  type EvalAnswerRecord,
+  type EvalCostBasis,
+  type EvalReport,
+  type EvalRunIdentity,
+  type EvalThinkingMode,
+} from "./eval-record.js";
 import type { EvalStore } from "./eval-store.js";
 import { markParetoOptimal, summarizeEvalMode } from "./eval-summary.js";
 import { runPool } from "./worker-pool.js";
@@ -69,7 +76,9 @@ export interface RunEvalOptions {
  * The identity of an eval run (what must match for stored answers to be reused), with the defaults of
  * {@link RunEvalOptions} applied.
  */
-export function createEvalRunIdentity(options: Pick<RunEvalOptions, "dataset" | "maxTokens" | "temperature" | "seed" | "thinkingBudgetTokens">): EvalRunIdentity {
+export function createEvalRunIdentity(
+  options: Pick<RunEvalOptions, "dataset" | "maxTokens" | "temperature" | "seed" | "thinkingBudgetTokens">,
+): EvalRunIdentity {
   return {
     datasetSha256: options.dataset.sha256,
     maxTokens: options.maxTokens ?? 256,
@@ -88,7 +97,11 @@ export function thinkingRequestFields(mode: EvalThinkingMode, budgetTokens: numb
     case "off":
       return { enable_thinking: false, chat_template_kwargs: { enable_thinking: false } };
     case "on":
-      return { enable_thinking: true, chat_template_kwargs: { enable_thinking: true }, ...(budgetTokens === undefined ? {} : { thinking_budget: budgetTokens }) };
+      return {
+        enable_thinking: true,
+        chat_template_kwargs: { enable_thinking: true },
+        ...(budgetTokens === undefined ? {} : { thinking_budget: budgetTokens }),
+      };
     default:
       return mode satisfies never;
   }
@@ -100,9 +113,15 @@ function shorten(text: string): string {
 }
 
 /** Scores a response to `question`: its outcome and the answer found. */
-export function scoreResponse(question: EvalQuestion, response: string): { status: "correct" | "wrong" | "unparsable"; extracted?: string } {
+export function scoreResponse(
+  question: EvalQuestion,
+  response: string,
+): { status: "correct" | "wrong" | "unparsable"; extracted?: string } {
   const text = stripThinking(response);
-  const found = question.kind === "multiple-choice" ? extractChoiceLetter(text, question.choices.length) : extractFinalAnswer(text, { isNumeric: isNumericAnswer(question.answer) });
+  const found =
+    question.kind === "multiple-choice"
+      ? extractChoiceLetter(text, question.choices.length)
+      : extractFinalAnswer(text, { isNumeric: isNumericAnswer(question.answer) });
   if (found === undefined) return { status: "unparsable" };
   const isCorrect = question.kind === "multiple-choice" ? found.answer === question.answer : isAnswerMatch(found.answer, question.answer);
   return { status: isCorrect ? "correct" : "wrong", extracted: found.answer };
@@ -133,7 +152,8 @@ export async function runEval(options: RunEvalOptions): Promise<EvalReport> {
   const total = options.models.length * modes.length * questions.length;
   const isDone = (record: EvalAnswerRecord | undefined): boolean => record !== undefined && record.status !== "error";
   let completed = 0;
-  for (const model of options.models) for (const thinking of modes) for (const question of questions) if (isDone(latest.get(key(model, thinking, question.id)))) completed++;
+  for (const model of options.models)
+    for (const thinking of modes) for (const question of questions) if (isDone(latest.get(key(model, thinking, question.id)))) completed++;
 
   const ask = async (model: string, thinking: EvalThinkingMode, question: EvalQuestion): Promise<EvalAnswerRecord> => {
     const startedAtMs = clock();
@@ -167,16 +187,38 @@ export async function runEval(options: RunEvalOptions): Promise<EvalReport> {
       }
     } catch (error) {
       if (!(error instanceof CompletionApiError)) throw error;
-      return { ...base, status: "error", errorCode: error.code, errorMessage: error.message, costMicroUsd: 0, cloudCostMicroUsd: 0, latencyMs: now() - start, startedAtMs };
+      return {
+        ...base,
+        status: "error",
+        errorCode: error.code,
+        errorMessage: error.message,
+        costMicroUsd: 0,
+        cloudCostMicroUsd: 0,
+        latencyMs: now() - start,
+        startedAtMs,
+      };
     }
     const latencyMs = now() - start;
     const score = scoreResponse(question, text);
     const price = options.pricer.price(
       model,
-      { promptTokens: usage?.promptTokens ?? 0, cachedPromptTokens: usage?.cachedPromptTokens ?? 0, completionTokens: usage?.completionTokens ?? 0, reasoningTokens: usage?.reasoningTokens ?? 0 },
+      {
+        promptTokens: usage?.promptTokens ?? 0,
+        cachedPromptTokens: usage?.cachedPromptTokens ?? 0,
+        completionTokens: usage?.completionTokens ?? 0,
+        reasoningTokens: usage?.reasoningTokens ?? 0,
+      },
       startedAtMs,
     );
-    const record: EvalAnswerRecord = { ...base, status: score.status, response: shorten(text), costMicroUsd: price.costMicroUsd, cloudCostMicroUsd: price.cloudCostMicroUsd, latencyMs, startedAtMs };
+    const record: EvalAnswerRecord = {
+      ...base,
+      status: score.status,
+      response: shorten(text),
+      costMicroUsd: price.costMicroUsd,
+      cloudCostMicroUsd: price.cloudCostMicroUsd,
+      latencyMs,
+      startedAtMs,
+    };
     if (score.extracted !== undefined) record.extracted = score.extracted;
     if (finishReason !== undefined) record.finishReason = finishReason;
     if (price.cloudModel !== undefined) record.cloudModel = price.cloudModel;
@@ -204,7 +246,9 @@ export async function runEval(options: RunEvalOptions): Promise<EvalReport> {
 
   const results = options.models.flatMap((model) =>
     modes.map((thinking) => {
-      const records = questions.map((question) => latest.get(key(model, thinking, question.id))).filter((record): record is EvalAnswerRecord => record !== undefined);
+      const records = questions
+        .map((question) => latest.get(key(model, thinking, question.id)))
+        .filter((record): record is EvalAnswerRecord => record !== undefined);
       return summarizeEvalMode(records, { model, thinking, questionCount: questions.length });
     }),
   );

@@ -7,7 +7,17 @@ import { markParetoOptimal, summarizeEvalMode } from "./eval-summary.js";
 const base = { model: "m", thinking: "off", expected: "A", startedAtMs: 0, cloudCostMicroUsd: 0 } as const;
 
 function record(questionId: string, status: EvalAnswerRecord["status"], fields: Partial<EvalAnswerRecord> = {}): EvalAnswerRecord {
-  return { ...base, questionId, status, costMicroUsd: 0, latencyMs: 100, promptTokens: 10, completionTokens: 20, reasoningTokens: 0, ...fields };
+  return {
+    ...base,
+    questionId,
+    status,
+    costMicroUsd: 0,
+    latencyMs: 100,
+    promptTokens: 10,
+    completionTokens: 20,
+    reasoningTokens: 0,
+    ...fields,
+  };
 }
 
 describe("summarizeEvalMode", () => {
@@ -35,7 +45,16 @@ describe("summarizeEvalMode", () => {
 
   it("reports an empty mode without dividing by zero", () => {
     const result = summarizeEvalMode([], { model: "m", thinking: "on", questionCount: 3 });
-    expect(result).toMatchObject({ done: 0, pending: 3, accuracy: 0, wilsonLower: 0, wilsonUpper: 1, costPer1000QuestionsUsd: 0, meanLatencyMs: null, meanPromptTokens: null });
+    expect(result).toMatchObject({
+      done: 0,
+      pending: 3,
+      accuracy: 0,
+      wilsonLower: 0,
+      wilsonUpper: 1,
+      costPer1000QuestionsUsd: 0,
+      meanLatencyMs: null,
+      meanPromptTokens: null,
+    });
   });
 });
 
@@ -46,7 +65,10 @@ describe("markParetoOptimal", () => {
       accuracy,
       costPer1000QuestionsUsd,
     });
-    const marked = markParetoOptimal([make("cheap", 0.5, 1), make("dear", 0.8, 10), make("dominated", 0.6, 12), make("tie", 0.5, 1)], "own");
+    const marked = markParetoOptimal(
+      [make("cheap", 0.5, 1), make("dear", 0.8, 10), make("dominated", 0.6, 12), make("tie", 0.5, 1)],
+      "own",
+    );
     expect(marked.map((result) => result.isParetoOptimal)).toEqual([true, true, false, true]);
   });
 });
@@ -56,14 +78,29 @@ describe("createEvalPricer", () => {
     version: 1,
     includeDefaults: false,
     prices: [
-      { model: "local-moe", kind: "local", effectiveFrom: "2020-01-01", cloudEquivalent: "cloud-x", tiers: [{ inputMicroUsdPerMillionTokens: 100_000, outputMicroUsdPerMillionTokens: 400_000 }] },
-      { model: "cloud-x", kind: "cloud", effectiveFrom: "2020-01-01", tiers: [{ inputMicroUsdPerMillionTokens: 1_000_000, outputMicroUsdPerMillionTokens: 2_000_000 }] },
+      {
+        model: "local-moe",
+        kind: "local",
+        effectiveFrom: "2020-01-01",
+        cloudEquivalent: "cloud-x",
+        tiers: [{ inputMicroUsdPerMillionTokens: 100_000, outputMicroUsdPerMillionTokens: 400_000 }],
+      },
+      {
+        model: "cloud-x",
+        kind: "cloud",
+        effectiveFrom: "2020-01-01",
+        tiers: [{ inputMicroUsdPerMillionTokens: 1_000_000, outputMicroUsdPerMillionTokens: 2_000_000 }],
+      },
     ],
   });
   const tokens = { promptTokens: 1_000_000, cachedPromptTokens: 0, completionTokens: 500_000, reasoningTokens: 0 };
 
   it("prices a served model at its local entry and compares with its cloud equivalent", () => {
-    expect(createEvalPricer(book).price("local-moe", tokens, Date.now())).toEqual({ costMicroUsd: 300_000, cloudModel: "cloud-x", cloudCostMicroUsd: 2_000_000 });
+    expect(createEvalPricer(book).price("local-moe", tokens, Date.now())).toEqual({
+      costMicroUsd: 300_000,
+      cloudModel: "cloud-x",
+      cloudCostMicroUsd: 2_000_000,
+    });
   });
 
   it("prices a cloud model by its own list price, and an unknown one at 0", () => {
@@ -74,7 +111,9 @@ describe("createEvalPricer", () => {
   it("takes --price-input / --price-output (USD per 1M tokens) over the book", () => {
     const pricer = createEvalPricer(book, { inputUsdPerMillionTokens: 0.5, outputUsdPerMillionTokens: 1.5 });
     expect(pricer.price("local-moe", tokens, Date.now()).costMicroUsd).toBe(500_000 + 750_000);
-    expect(pricer.price("local-moe", { ...tokens, promptTokens: 1_234, completionTokens: 56 }, Date.now()).costMicroUsd).toBe(Math.round(1_234 * 0.5 + 56 * 1.5));
+    expect(pricer.price("local-moe", { ...tokens, promptTokens: 1_234, completionTokens: 56 }, Date.now()).costMicroUsd).toBe(
+      Math.round(1_234 * 0.5 + 56 * 1.5),
+    );
     expect(() => createEvalPricer(book, { outputUsdPerMillionTokens: -1 })).toThrow(RangeError);
   });
 });

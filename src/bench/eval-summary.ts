@@ -10,7 +10,10 @@ import { wilsonInterval } from "./wilson-interval.js";
  *
  * `records` must hold at most one record per question (the latest).
  */
-export function summarizeEvalMode(records: readonly EvalAnswerRecord[], options: { model: string; thinking: EvalThinkingMode; questionCount: number }): EvalModeResult {
+export function summarizeEvalMode(
+  records: readonly EvalAnswerRecord[],
+  options: { model: string; thinking: EvalThinkingMode; questionCount: number },
+): EvalModeResult {
   const count = (status: EvalAnswerRecord["status"]): number => records.filter((record) => record.status === status).length;
   const answered = records.filter((record) => record.status !== "error");
   const mean = (pick: (record: EvalAnswerRecord) => number | undefined): number | null => {
@@ -69,7 +72,9 @@ export function markParetoOptimal(results: readonly EvalModeResult[], basis: Eva
     const cost = costPer1000Questions(result, basis);
     const isDominated = candidates.some((other) => {
       const otherCost = costPer1000Questions(other, basis);
-      return other !== result && other.accuracy >= result.accuracy && otherCost <= cost && (other.accuracy > result.accuracy || otherCost < cost);
+      return (
+        other !== result && other.accuracy >= result.accuracy && otherCost <= cost && (other.accuracy > result.accuracy || otherCost < cost)
+      );
     });
     return { ...result, isParetoOptimal: result.done > 0 && !isDominated };
   });

@@ -33,6 +33,15 @@ export function renderParetoChart(report: EvalReport): string {
     columns: 1,
     panelWidthPx: 720,
     panelHeightPx: 420,
-    panels: [{ title: `accuracy (95% Wilson interval) by cost per 1,000 questions (${basis})`, xLabel: "USD per 1,000 questions", yLabel: "accuracy (%)", yMin: 0, yMax: 100, series }],
+    panels: [
+      {
+        title: `accuracy (95% Wilson interval) by cost per 1,000 questions (${basis})`,
+        xLabel: "USD per 1,000 questions",
+        yLabel: "accuracy (%)",
+        yMin: 0,
+        yMax: 100,
+        series,
+      },
+    ],
   });
 }

@@ -206,7 +206,11 @@ export async function runServingBench(options: ServingBenchOptions): Promise<Ser
     if (!isValid) throw new MoestroError("invalid_request", message, { param });
   };
   check(targets.length === 1 || targets.length === 2, "targets", "A benchmark takes one target, or two to compare.");
-  check(levels.length > 0 && levels.every((level) => Number.isInteger(level) && level >= 1), "concurrency", "Concurrency levels must be whole numbers ≥ 1.");
+  check(
+    levels.length > 0 && levels.every((level) => Number.isInteger(level) && level >= 1),
+    "concurrency",
+    "Concurrency levels must be whole numbers ≥ 1.",
+  );
   check(Number.isInteger(requestsPerLevel) && requestsPerLevel >= 1, "requests", "Requests per level must be a whole number ≥ 1.");
   check(Number.isInteger(promptTokens) && promptTokens >= 1, "prompt-tokens", "Prompt tokens must be a whole number ≥ 1.");
   check(Number.isInteger(maxTokens) && maxTokens >= 1, "max-tokens", "Max tokens must be a whole number ≥ 1.");
@@ -219,11 +223,29 @@ export async function runServingBench(options: ServingBenchOptions): Promise<Ser
   let completed = 0;
 
   const bodyFor = (target: BenchTarget, prompt: BenchPrompt, tokens: number): Record<string, unknown> => {
-    const common = { model: target.model, max_tokens: prompt.maxTokens ?? tokens, temperature, ...(options.ignoreEos ? { ignore_eos: true } : {}) };
-    return endpoint === "chat" ? { ...common, messages: prompt.messages ?? [{ role: "user", content: prompt.text }] } : { ...common, prompt: prompt.text };
+    const common = {
+      model: target.model,
+      max_tokens: prompt.maxTokens ?? tokens,
+      temperature,
+      ...(options.ignoreEos ? { ignore_eos: true } : {}),
+    };
+    return endpoint === "chat"
+      ? { ...common, messages: prompt.messages ?? [{ role: "user", content: prompt.text }] }
+      : { ...common, prompt: prompt.text };
   };
   const measure = (target: BenchTarget, prompt: BenchPrompt, index: number, tokens = maxTokens): Promise<RequestMeasurement> =>
-    measureRequest({ baseUrl: target.baseUrl, apiKey: target.apiKey, endpoint, body: bodyFor(target, prompt, tokens), index, originMs: origin, now, timeoutMs, signal: options.signal, fetch: options.fetch });
+    measureRequest({
+      baseUrl: target.baseUrl,
+      apiKey: target.apiKey,
+      endpoint,
+      body: bodyFor(target, prompt, tokens),
+      index,
+      originMs: origin,
+      now,
+      timeoutMs,
+      signal: options.signal,
+      fetch: options.fetch,
+    });
 
   // Synthetic prompts are sized on the first target: prompts of two lengths give tokens per word and the fixed
   // overhead (chat template, BOS) as the server counts them. Words differ in tokens (2 to 3 each in a 512-token
@@ -237,7 +259,11 @@ export async function runServingBench(options: ServingBenchOptions): Promise<Ser
       for (let index = firstIndex; index < firstIndex + calibrationPrompts; index++) {
         const measurement = await measure(targets[0]!, { text: createSyntheticPrompt({ index, wordCount: words, seed }) }, -1, 1);
         if (!measurement.ok || measurement.promptTokens === null) {
-          throw new MoestroError("invalid_request", `The calibration request to ${targets[0]!.baseUrl} failed: ${measurement.errorMessage ?? "the server reported no usage"}`, { param: "url" });
+          throw new MoestroError(
+            "invalid_request",
+            `The calibration request to ${targets[0]!.baseUrl} failed: ${measurement.errorMessage ?? "the server reported no usage"}`,
+            { param: "url" },
+          );
         }
         tokens += measurement.promptTokens;
       }
@@ -250,7 +276,9 @@ export async function runServingBench(options: ServingBenchOptions): Promise<Ser
     promptWords = Math.max(1, Math.round((promptTokens - overhead) / tokensPerWord));
   }
   const promptAt = (index: number): BenchPrompt =>
-    options.prompts ? options.prompts[index % options.prompts.length]! : { text: createSyntheticPrompt({ index: index + 1, wordCount: promptWords!, seed }) };
+    options.prompts
+      ? options.prompts[index % options.prompts.length]!
+      : { text: createSyntheticPrompt({ index: index + 1, wordCount: promptWords!, seed }) };
 
   for (const target of targets) {
     options.onProgress?.({ phase: "warmup", target: target.label, completed, total });
@@ -260,16 +288,20 @@ export async function runServingBench(options: ServingBenchOptions): Promise<Ser
   const results = targets.map(() => [] as BenchLevelResult[]);
   for (const [levelIndex, concurrency] of levels.entries()) {
     const prompts = Array.from({ length: requestsPerLevel }, (_, index) => promptAt(levelIndex * requestsPerLevel + index));
-    const done = (target: BenchTarget) => (measurement: RequestMeasurement): RequestMeasurement => {
-      completed++;
-      options.onProgress?.({ phase: "measure", target: target.label, concurrency, completed, total });
-      return measurement;
-    };
+    const done =
+      (target: BenchTarget) =>
+      (measurement: RequestMeasurement): RequestMeasurement => {
+        completed++;
+        options.onProgress?.({ phase: "measure", target: target.label, concurrency, completed, total });
+        return measurement;
+      };
     const measured: RequestMeasurement[][] = targets.map(() => []);
     const busyMs = targets.map(() => 0);
     if (targets.length === 1) {
       const target = targets[0]!;
-      measured[0] = await runPool(prompts, { concurrency, signal: options.signal }, (prompt, index) => measure(target, prompt, index).then(done(target)));
+      measured[0] = await runPool(prompts, { concurrency, signal: options.signal }, (prompt, index) =>
+        measure(target, prompt, index).then(done(target)),
+      );
       const starts = measured[0].map((measurement) => measurement.startedAtMs);
       const ends = measured[0].map((measurement) => measurement.startedAtMs + measurement.e2eLatencyMs);
       busyMs[0] = Math.max(...ends) - Math.min(...starts);
@@ -282,7 +314,9 @@ export async function runServingBench(options: ServingBenchOptions): Promise<Ser
         for (const targetIndex of order) {
           const target = targets[targetIndex]!;
           const roundStart = now();
-          const roundResults = await Promise.all(roundPrompts.map((prompt, offset) => measure(target, prompt, first + offset).then(done(target))));
+          const roundResults = await Promise.all(
+            roundPrompts.map((prompt, offset) => measure(target, prompt, first + offset).then(done(target))),
+          );
           busyMs[targetIndex]! += now() - roundStart;
           measured[targetIndex]!.push(...roundResults);
           if (options.signal?.aborted) throw options.signal.reason;

@@ -12,7 +12,11 @@ export function renderServingChart(report: ServingBenchReport): string {
   const levels = report.settings.concurrencyLevels;
   const color = (index: number): string => targetColors[index % targetColors.length]!;
   const throughput = (pick: (level: ServingBenchReport["targets"][number]["levels"][number]) => number): ChartSeries[] =>
-    report.targets.map((target, index) => ({ name: target.label, color: color(index), points: target.levels.map((level) => ({ x: level.concurrency, y: pick(level) })) }));
+    report.targets.map((target, index) => ({
+      name: target.label,
+      color: color(index),
+      points: target.levels.map((level) => ({ x: level.concurrency, y: pick(level) })),
+    }));
   const percentiles = (metric: "ttftMs" | "tpotMs" | "e2eLatencyMs"): ChartSeries[] =>
     report.targets.flatMap((target, index) =>
       (["p50", "p90", "p99"] as const).map((percentile, styleIndex) => ({
@@ -35,7 +39,11 @@ export function renderServingChart(report: ServingBenchReport): string {
         yLabel: "requests/s",
         series: [
           ...throughput((level) => level.requestsPerSecond).map((series) => ({ ...series, name: `${series.name} throughput` })),
-          ...throughput((level) => level.goodputRequestsPerSecond).map((series) => ({ ...series, name: `${series.name} goodput`, line: "dashed" as const })),
+          ...throughput((level) => level.goodputRequestsPerSecond).map((series) => ({
+            ...series,
+            name: `${series.name} goodput`,
+            line: "dashed" as const,
+          })),
         ],
         ...axis,
       },

@@ -55,11 +55,15 @@ export interface LevelSummary {
  * Summarises the requests of one concurrency level that ran for `durationMs`: throughput, goodput against `slo`,
  * errors, and the distributions of TTFT, TPOT, ITL and end-to-end latency (completed requests only).
  */
-export function summarizeLevel(measurements: readonly RequestMeasurement[], options: { concurrency: number; durationMs: number; slo: ServingSlo }): LevelSummary {
+export function summarizeLevel(
+  measurements: readonly RequestMeasurement[],
+  options: { concurrency: number; durationMs: number; slo: ServingSlo },
+): LevelSummary {
   const completed = measurements.filter((measurement) => measurement.ok);
   const failed = measurements.filter((measurement) => !measurement.ok);
   const errorCodes: Record<string, number> = {};
-  for (const measurement of failed) errorCodes[measurement.errorCode ?? "unknown"] = (errorCodes[measurement.errorCode ?? "unknown"] ?? 0) + 1;
+  for (const measurement of failed)
+    errorCodes[measurement.errorCode ?? "unknown"] = (errorCodes[measurement.errorCode ?? "unknown"] ?? 0) + 1;
   const sum = (values: Array<number | null>): number => values.reduce<number>((total, value) => total + (value ?? 0), 0);
   const meanOf = (values: Array<number | null>): number | null => {
     const known = values.filter((value): value is number => value !== null);
@@ -68,7 +72,10 @@ export function summarizeLevel(measurements: readonly RequestMeasurement[], opti
   const promptTokens = sum(completed.map((measurement) => measurement.promptTokens));
   const outputTokens = sum(completed.map((measurement) => measurement.outputTokens));
   const good = completed.filter(
-    (measurement) => measurement.ttftMs !== null && measurement.ttftMs <= options.slo.ttftMs && (measurement.tpotMs === null || measurement.tpotMs <= options.slo.tpotMs),
+    (measurement) =>
+      measurement.ttftMs !== null &&
+      measurement.ttftMs <= options.slo.ttftMs &&
+      (measurement.tpotMs === null || measurement.tpotMs <= options.slo.tpotMs),
   ).length;
   const seconds = options.durationMs / 1000;
   const perSecond = (count: number): number => (seconds > 0 ? count / seconds : 0);

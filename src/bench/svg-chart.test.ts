@@ -6,8 +6,31 @@ describe("renderSvgChart", () => {
     const svg = renderSvgChart({
       title: "A <title> & more",
       panels: [
-        { title: "lines", xLabel: "concurrency", yLabel: "tok/s", xScale: "log2", xTicks: [1, 2, 4], series: [{ name: "a", points: [{ x: 1, y: 10 }, { x: 2, y: 18 }, { x: 4, y: 30 }] }] },
-        { title: "scatter", xLabel: "USD", yLabel: "%", yMin: 0, yMax: 100, series: [{ name: "m", line: "none", points: [{ x: 0.5, y: 40, yLow: 30, yHigh: 50, label: "thinking on" }] }] },
+        {
+          title: "lines",
+          xLabel: "concurrency",
+          yLabel: "tok/s",
+          xScale: "log2",
+          xTicks: [1, 2, 4],
+          series: [
+            {
+              name: "a",
+              points: [
+                { x: 1, y: 10 },
+                { x: 2, y: 18 },
+                { x: 4, y: 30 },
+              ],
+            },
+          ],
+        },
+        {
+          title: "scatter",
+          xLabel: "USD",
+          yLabel: "%",
+          yMin: 0,
+          yMax: 100,
+          series: [{ name: "m", line: "none", points: [{ x: 0.5, y: 40, yLow: 30, yHigh: 50, label: "thinking on" }] }],
+        },
       ],
     });
     expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
@@ -16,11 +39,54 @@ describe("renderSvgChart", () => {
     expect(svg).toContain("thinking on");
     expect(svg.match(/<circle /g)!.length).toBeGreaterThanOrEqual(4);
     expect(svg).not.toContain("NaN");
-    expect(svg).toBe(renderSvgChart({ title: "A <title> & more", panels: [{ title: "lines", xLabel: "concurrency", yLabel: "tok/s", xScale: "log2", xTicks: [1, 2, 4], series: [{ name: "a", points: [{ x: 1, y: 10 }, { x: 2, y: 18 }, { x: 4, y: 30 }] }] }, { title: "scatter", xLabel: "USD", yLabel: "%", yMin: 0, yMax: 100, series: [{ name: "m", line: "none", points: [{ x: 0.5, y: 40, yLow: 30, yHigh: 50, label: "thinking on" }] }] }] }));
+    expect(svg).toBe(
+      renderSvgChart({
+        title: "A <title> & more",
+        panels: [
+          {
+            title: "lines",
+            xLabel: "concurrency",
+            yLabel: "tok/s",
+            xScale: "log2",
+            xTicks: [1, 2, 4],
+            series: [
+              {
+                name: "a",
+                points: [
+                  { x: 1, y: 10 },
+                  { x: 2, y: 18 },
+                  { x: 4, y: 30 },
+                ],
+              },
+            ],
+          },
+          {
+            title: "scatter",
+            xLabel: "USD",
+            yLabel: "%",
+            yMin: 0,
+            yMax: 100,
+            series: [{ name: "m", line: "none", points: [{ x: 0.5, y: 40, yLow: 30, yHigh: 50, label: "thinking on" }] }],
+          },
+        ],
+      }),
+    );
   });
 
   it("draws empty and flat data without NaN", () => {
-    const svg = renderSvgChart({ panels: [{ title: "t", xLabel: "x", yLabel: "y", series: [{ name: "zero", points: [{ x: 0, y: 0 }] }, { name: "none", points: [] }] }] });
+    const svg = renderSvgChart({
+      panels: [
+        {
+          title: "t",
+          xLabel: "x",
+          yLabel: "y",
+          series: [
+            { name: "zero", points: [{ x: 0, y: 0 }] },
+            { name: "none", points: [] },
+          ],
+        },
+      ],
+    });
     expect(svg).not.toContain("NaN");
     expect(svg).not.toContain("Infinity");
   });

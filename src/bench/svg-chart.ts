@@ -107,7 +107,10 @@ export function formatChartNumber(value: number): string {
 const dashArray = { solid: "", dashed: ' stroke-dasharray="6 4"', dotted: ' stroke-dasharray="2 3"', none: "" } as const;
 
 /** The legend's rows: series names with their style, wrapped to the panel's width. */
-function layoutLegend(series: readonly ChartSeries[], width: number): Array<Array<{ series: ChartSeries; index: number; widthPx: number }>> {
+function layoutLegend(
+  series: readonly ChartSeries[],
+  width: number,
+): Array<Array<{ series: ChartSeries; index: number; widthPx: number }>> {
   const rows: Array<Array<{ series: ChartSeries; index: number; widthPx: number }>> = [[]];
   let used = 0;
   series.forEach((item, index) => {
@@ -130,7 +133,9 @@ function renderPanel(panel: ChartPanel, widthPx: number, heightPx: number): stri
   const xs = points.map((point) => (isLog ? Math.log2(Math.max(point.x, Number.MIN_VALUE)) : point.x));
   const ys = points.flatMap((point) => [point.y, point.yLow ?? point.y, point.yHigh ?? point.y]);
 
-  const xTicks = panel.xTicks ?? (isLog ? [...new Set(points.map((point) => point.x))].sort((a, b) => a - b) : niceTicks(Math.min(...xs, 0), Math.max(...xs, 0)));
+  const xTicks =
+    panel.xTicks ??
+    (isLog ? [...new Set(points.map((point) => point.x))].sort((a, b) => a - b) : niceTicks(Math.min(...xs, 0), Math.max(...xs, 0)));
   const xTickPositions = xTicks.map((tick) => (isLog ? Math.log2(tick) : tick));
   let xMin = Math.min(...xs, ...xTickPositions);
   let xMax = Math.max(...xs, ...xTickPositions);
@@ -141,7 +146,7 @@ function renderPanel(panel: ChartPanel, widthPx: number, heightPx: number): stri
   const yTicks = niceTicks(panel.yMin ?? Math.min(0, ...ys), panel.yMax ?? (ys.length > 0 ? Math.max(...ys) : 1));
   const yMin = panel.yMin ?? yTicks[0]!;
   const yMax = panel.yMax ?? yTicks.at(-1)!;
-  const toX = (x: number): number => margin.left + ((((isLog ? Math.log2(x) : x) - xMin + xPad) / (xMax - xMin + 2 * xPad)) * plotWidth);
+  const toX = (x: number): number => margin.left + (((isLog ? Math.log2(x) : x) - xMin + xPad) / (xMax - xMin + 2 * xPad)) * plotWidth;
   const toY = (y: number): number => margin.top + plotHeight - ((y - yMin) / (yMax - yMin || 1)) * plotHeight;
   const f = (value: number): string => value.toFixed(1);
 
@@ -151,15 +156,21 @@ function renderPanel(panel: ChartPanel, widthPx: number, heightPx: number): stri
   for (const tick of yTicks.filter((value) => value >= yMin && value <= yMax)) {
     const y = f(toY(tick));
     parts.push(`<line x1="${margin.left}" x2="${margin.left + plotWidth}" y1="${y}" y2="${y}" stroke="#e5e5e5"/>`);
-    parts.push(`<text x="${margin.left - 6}" y="${y}" text-anchor="end" dominant-baseline="middle" font-size="11">${formatChartNumber(tick)}</text>`);
+    parts.push(
+      `<text x="${margin.left - 6}" y="${y}" text-anchor="end" dominant-baseline="middle" font-size="11">${formatChartNumber(tick)}</text>`,
+    );
   }
   for (const tick of xTicks) {
     const x = f(toX(tick));
     parts.push(`<line x1="${x}" x2="${x}" y1="${margin.top}" y2="${margin.top + plotHeight}" stroke="#f0f0f0"/>`);
     parts.push(`<text x="${x}" y="${margin.top + plotHeight + 16}" text-anchor="middle" font-size="11">${formatChartNumber(tick)}</text>`);
   }
-  parts.push(`<text x="${f(margin.left + plotWidth / 2)}" y="${margin.top + plotHeight + 36}" text-anchor="middle" font-size="12">${escapeXml(panel.xLabel)}</text>`);
-  parts.push(`<text transform="translate(16 ${f(margin.top + plotHeight / 2)}) rotate(-90)" text-anchor="middle" font-size="12">${escapeXml(panel.yLabel)}</text>`);
+  parts.push(
+    `<text x="${f(margin.left + plotWidth / 2)}" y="${margin.top + plotHeight + 36}" text-anchor="middle" font-size="12">${escapeXml(panel.xLabel)}</text>`,
+  );
+  parts.push(
+    `<text transform="translate(16 ${f(margin.top + plotHeight / 2)}) rotate(-90)" text-anchor="middle" font-size="12">${escapeXml(panel.yLabel)}</text>`,
+  );
 
   panel.series.forEach((series, index) => {
     const color = series.color ?? palette[index % palette.length]!;
@@ -173,13 +184,20 @@ function renderPanel(panel: ChartPanel, widthPx: number, heightPx: number): stri
       const x = toX(point.x);
       if (point.yLow !== undefined && point.yHigh !== undefined) {
         const [low, high] = [toY(point.yLow), toY(point.yHigh)];
-        parts.push(`<path d="M${f(x)} ${f(low)} L${f(x)} ${f(high)} M${f(x - 4)} ${f(low)} L${f(x + 4)} ${f(low)} M${f(x - 4)} ${f(high)} L${f(x + 4)} ${f(high)}" stroke="${color}" stroke-width="1.2" fill="none"/>`);
+        parts.push(
+          `<path d="M${f(x)} ${f(low)} L${f(x)} ${f(high)} M${f(x - 4)} ${f(low)} L${f(x + 4)} ${f(low)} M${f(x - 4)} ${f(high)} L${f(x + 4)} ${f(high)}" stroke="${color}" stroke-width="1.2" fill="none"/>`,
+        );
       }
-      if (series.hasMarkers ?? true) parts.push(`<circle cx="${f(x)}" cy="${f(toY(point.y))}" r="3.5" fill="${color}"><title>${escapeXml(`${series.name}: ${formatChartNumber(point.x)}, ${formatChartNumber(point.y)}`)}</title></circle>`);
+      if (series.hasMarkers ?? true)
+        parts.push(
+          `<circle cx="${f(x)}" cy="${f(toY(point.y))}" r="3.5" fill="${color}"><title>${escapeXml(`${series.name}: ${formatChartNumber(point.x)}, ${formatChartNumber(point.y)}`)}</title></circle>`,
+        );
       if (point.label) {
         // Labels of points near the right edge go to their left, so they stay inside the figure.
         const isRight = x > margin.left + plotWidth * 0.75;
-        parts.push(`<text x="${f(isRight ? x - 6 : x + 6)}" y="${f(toY(point.y) - 6)}" font-size="11" fill="${color}"${isRight ? ' text-anchor="end"' : ""}>${escapeXml(point.label)}</text>`);
+        parts.push(
+          `<text x="${f(isRight ? x - 6 : x + 6)}" y="${f(toY(point.y) - 6)}" font-size="11" fill="${color}"${isRight ? ' text-anchor="end"' : ""}>${escapeXml(point.label)}</text>`,
+        );
       }
     }
   });
@@ -222,7 +240,9 @@ export function renderSvgChart(options: SvgChartOptions): string {
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="${fontFamily}">`,
     `<rect width="${width}" height="${height}" fill="#fff"/>`,
-    ...(options.title ? [`<text x="${width / 2}" y="22" text-anchor="middle" font-size="16" font-weight="700">${escapeXml(options.title)}</text>`] : []),
+    ...(options.title
+      ? [`<text x="${width / 2}" y="22" text-anchor="middle" font-size="16" font-weight="700">${escapeXml(options.title)}</text>`]
+      : []),
     ...body,
     "</svg>",
     "",

@@ -24,7 +24,8 @@ export const z95 = 1.959963984540054;
  */
 export function wilsonInterval(successes: number, trials: number, options: { z?: number } = {}): ProportionInterval {
   if (!Number.isInteger(trials) || trials < 0) throw new RangeError(`trials must be a whole number ≥ 0, got ${trials}`);
-  if (!Number.isInteger(successes) || successes < 0 || successes > trials) throw new RangeError(`successes must be a whole number in [0, ${trials}], got ${successes}`);
+  if (!Number.isInteger(successes) || successes < 0 || successes > trials)
+    throw new RangeError(`successes must be a whole number in [0, ${trials}], got ${successes}`);
   if (trials === 0) return { lower: 0, upper: 1 };
   const z = options.z ?? z95;
   const proportion = successes / trials;

@@ -7,8 +7,13 @@
  *
  * @throws {RangeError} when `concurrency` is not a whole number ≥ 1.
  */
-export async function runPool<T, R>(items: readonly T[], options: { concurrency: number; signal?: AbortSignal }, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  if (!Number.isInteger(options.concurrency) || options.concurrency < 1) throw new RangeError(`concurrency must be a whole number ≥ 1, got ${options.concurrency}`);
+export async function runPool<T, R>(
+  items: readonly T[],
+  options: { concurrency: number; signal?: AbortSignal },
+  work: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  if (!Number.isInteger(options.concurrency) || options.concurrency < 1)
+    throw new RangeError(`concurrency must be a whole number ≥ 1, got ${options.concurrency}`);
   const results: R[] = new Array<R>(items.length);
   let next = 0;
   let failure: { error: unknown } | undefined;

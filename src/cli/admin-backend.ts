@@ -1,5 +1,12 @@
 import type { Command } from "commander";
-import { toWireApiKey, toWireUsageReport, type CreateKeyBody, type WireApiKey, type WireCreatedApiKey, type WireUsageReport } from "../api/schemas/admin.js";
+import {
+  toWireApiKey,
+  toWireUsageReport,
+  type CreateKeyBody,
+  type WireApiKey,
+  type WireCreatedApiKey,
+  type WireUsageReport,
+} from "../api/schemas/admin.js";
 import { createKeyService } from "../auth/key-service.js";
 import { createAdminClient } from "../client/admin-client.js";
 import { loadConfig } from "../config/index.js";
@@ -74,7 +81,11 @@ export async function openAdminBackend(flags: AdminTargetFlags, env: Record<stri
       const bound = (text: string | undefined, name: string): number | undefined => {
         if (text === undefined) return undefined;
         const value = parseInstantMs(text, now);
-        if (value === undefined) throw new MoestroError("invalid_request", `--${name} must be a date (2026-01-31), a date-time, epoch ms or a duration before now (7d); got '${text}'.`);
+        if (value === undefined)
+          throw new MoestroError(
+            "invalid_request",
+            `--${name} must be a date (2026-01-31), a date-time, epoch ms or a duration before now (7d); got '${text}'.`,
+          );
         return value;
       };
       return toWireUsageReport(await buildUsageReport(store.usage, { groupBy, fromMs: bound(from, "since"), toMs: bound(to, "until") }));

@@ -29,7 +29,10 @@ export function parseWholeNumber(value: string, min: number): number {
  * @throws {InvalidArgumentError} when an item is not a whole number ≥ 1, or the list is empty.
  */
 export function parseLevelList(value: string): number[] {
-  const items = value.split(",").map((item) => item.trim()).filter((item) => item !== "");
+  const items = value
+    .split(",")
+    .map((item) => item.trim())
+    .filter((item) => item !== "");
   if (items.length === 0) throw new InvalidArgumentError("the list is empty.");
   return [...new Set(items.map((item) => parseWholeNumber(item, 1)))];
 }

@@ -34,7 +34,11 @@ export class DownloadProgressBar {
   update(completedBytes: number, totalBytes: number | undefined): void {
     const total = totalBytes ?? completedBytes;
     const seconds = Math.max((performance.now() - this.#startedAt) / 1000, 0.001);
-    const payload = { done: formatByteSize(completedBytes), size: totalBytes === undefined ? "?" : formatByteSize(total), speed: formatByteSize(completedBytes / seconds) };
+    const payload = {
+      done: formatByteSize(completedBytes),
+      size: totalBytes === undefined ? "?" : formatByteSize(total),
+      speed: formatByteSize(completedBytes / seconds),
+    };
     if (this.#bar) {
       if (!this.#started) {
         this.#bar.start(Math.max(total, 1), completedBytes, payload);

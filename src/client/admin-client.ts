@@ -36,7 +36,10 @@ export class AdminApiError extends Error {
   /** The request field the error is about, or `null`. */
   readonly param: string | null;
 
-  constructor(message: string, fields: { status: number; code?: string | null; type?: string | null; param?: string | null; cause?: unknown }) {
+  constructor(
+    message: string,
+    fields: { status: number; code?: string | null; type?: string | null; param?: string | null; cause?: unknown },
+  ) {
     super(message, { cause: fields.cause });
     this.name = "AdminApiError";
     this.status = fields.status;
@@ -90,7 +93,11 @@ export function createAdminClient(options: AdminClientOptions): AdminClient {
         signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
       });
     } catch (error) {
-      throw new AdminApiError(`Cannot reach ${baseUrl}: ${(error as Error).message}`, { status: 0, code: "connection_error", cause: error });
+      throw new AdminApiError(`Cannot reach ${baseUrl}: ${(error as Error).message}`, {
+        status: 0,
+        code: "connection_error",
+        cause: error,
+      });
     }
     const text = await response.text();
     let json: unknown;
@@ -100,11 +107,21 @@ export function createAdminClient(options: AdminClientOptions): AdminClient {
       json = undefined;
     }
     if (!response.ok) {
-      const error = (json as { error?: { message?: string; code?: string | null; type?: string | null; param?: string | null } } | undefined)?.error;
-      throw new AdminApiError(error?.message ?? `${method} ${path} failed with HTTP ${response.status}.`, { status: response.status, code: error?.code, type: error?.type, param: error?.param });
+      const error = (
+        json as { error?: { message?: string; code?: string | null; type?: string | null; param?: string | null } } | undefined
+      )?.error;
+      throw new AdminApiError(error?.message ?? `${method} ${path} failed with HTTP ${response.status}.`, {
+        status: response.status,
+        code: error?.code,
+        type: error?.type,
+        param: error?.param,
+      });
     }
     const parsed = schema.safeParse(json);
-    if (!parsed.success) throw new AdminApiError(`${method} ${path} answered an unexpected body: ${parsed.error.issues[0]?.message ?? "invalid"}.`, { status: response.status });
+    if (!parsed.success)
+      throw new AdminApiError(`${method} ${path} answered an unexpected body: ${parsed.error.issues[0]?.message ?? "invalid"}.`, {
+        status: response.status,
+      });
     return parsed.data;
   };
   return {

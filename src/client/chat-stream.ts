@@ -90,7 +90,10 @@ export async function* streamChatCompletion(options: StreamChatCompletionOptions
     } catch {
       error = undefined;
     }
-    throw new CompletionApiError(error?.message ?? `${url} answered ${response.status}.`, { status: response.status, code: String(error?.code ?? error?.type ?? `http_${response.status}`) });
+    throw new CompletionApiError(error?.message ?? `${url} answered ${response.status}.`, {
+      status: response.status,
+      code: String(error?.code ?? error?.type ?? `http_${response.status}`),
+    });
   }
   try {
     for await (const data of readSseData(response.body)) {
@@ -99,9 +102,17 @@ export async function* streamChatCompletion(options: StreamChatCompletionOptions
       try {
         chunk = JSON.parse(data) as WireChunk;
       } catch (error) {
-        throw new CompletionApiError(`The server sent a chunk that is not JSON: ${data.slice(0, 200)}`, { status: response.status, code: "invalid_response", cause: error });
+        throw new CompletionApiError(`The server sent a chunk that is not JSON: ${data.slice(0, 200)}`, {
+          status: response.status,
+          code: "invalid_response",
+          cause: error,
+        });
       }
-      if (chunk.error) throw new CompletionApiError(chunk.error.message ?? "The server sent an error event.", { status: response.status, code: String(chunk.error.code ?? chunk.error.type ?? "stream_error") });
+      if (chunk.error)
+        throw new CompletionApiError(chunk.error.message ?? "The server sent an error event.", {
+          status: response.status,
+          code: String(chunk.error.code ?? chunk.error.type ?? "stream_error"),
+        });
       const choice = chunk.choices?.find((candidate) => (candidate.index ?? 0) === 0);
       if (choice) {
         const reasoning = choice.delta?.reasoning_content ?? choice.delta?.reasoning ?? "";
@@ -109,7 +120,13 @@ export async function* streamChatCompletion(options: StreamChatCompletionOptions
         const text = choice.delta?.content ?? "";
         if (text.length > 0) yield { type: "text-delta", text };
         for (const call of choice.delta?.tool_calls ?? []) {
-          yield { type: "tool-call-delta", index: call.index ?? 0, id: call.id, name: call.function?.name, argumentsDelta: call.function?.arguments ?? "" };
+          yield {
+            type: "tool-call-delta",
+            index: call.index ?? 0,
+            id: call.id,
+            name: call.function?.name,
+            argumentsDelta: call.function?.arguments ?? "",
+          };
         }
         if (choice.finish_reason) yield { type: "finish", finishReason: choice.finish_reason };
       }
@@ -126,6 +143,10 @@ export async function* streamChatCompletion(options: StreamChatCompletionOptions
   } catch (error) {
     if (options.signal?.aborted) throw options.signal.reason;
     if (error instanceof CompletionApiError) throw error;
-    throw new CompletionApiError(`The stream from ${url} broke: ${(error as Error).message}`, { status: response.status, code: "connection_error", cause: error });
+    throw new CompletionApiError(`The stream from ${url} broke: ${(error as Error).message}`, {
+      status: response.status,
+      code: "connection_error",
+      cause: error,
+    });
   }
 }

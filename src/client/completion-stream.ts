@@ -85,28 +85,38 @@ export interface StreamCompletionOptions {
 const nullableCount = z.number().nonnegative().nullish();
 
 /** A streamed chunk of either endpoint, read leniently: every field may be missing. */
-const chunkSchema = z.object({
-  choices: z
-    .array(
-      z.object({
-        index: z.number().nullish(),
-        text: z.string().nullish(),
-        delta: z.object({ content: z.string().nullish(), reasoning_content: z.string().nullish(), reasoning: z.string().nullish() }).passthrough().nullish(),
-        finish_reason: z.string().nullish(),
-      }).passthrough(),
-    )
-    .nullish(),
-  usage: z
-    .object({
-      prompt_tokens: nullableCount,
-      completion_tokens: nullableCount,
-      prompt_tokens_details: z.object({ cached_tokens: nullableCount }).passthrough().nullish(),
-      completion_tokens_details: z.object({ reasoning_tokens: nullableCount }).passthrough().nullish(),
-    })
-    .passthrough()
-    .nullish(),
-  error: z.object({ message: z.string().nullish(), code: z.union([z.string(), z.number()]).nullish(), type: z.string().nullish() }).passthrough().nullish(),
-}).passthrough();
+const chunkSchema = z
+  .object({
+    choices: z
+      .array(
+        z
+          .object({
+            index: z.number().nullish(),
+            text: z.string().nullish(),
+            delta: z
+              .object({ content: z.string().nullish(), reasoning_content: z.string().nullish(), reasoning: z.string().nullish() })
+              .passthrough()
+              .nullish(),
+            finish_reason: z.string().nullish(),
+          })
+          .passthrough(),
+      )
+      .nullish(),
+    usage: z
+      .object({
+        prompt_tokens: nullableCount,
+        completion_tokens: nullableCount,
+        prompt_tokens_details: z.object({ cached_tokens: nullableCount }).passthrough().nullish(),
+        completion_tokens_details: z.object({ reasoning_tokens: nullableCount }).passthrough().nullish(),
+      })
+      .passthrough()
+      .nullish(),
+    error: z
+      .object({ message: z.string().nullish(), code: z.union([z.string(), z.number()]).nullish(), type: z.string().nullish() })
+      .passthrough()
+      .nullish(),
+  })
+  .passthrough();
 
 /** The `/v1` base of a server URL: `http://host:port` gets `/v1`; a URL already ending in `/v1` is kept. */
 export function resolveApiBaseUrl(baseUrl: string): string {
@@ -144,9 +154,14 @@ export async function* streamCompletion(options: StreamCompletionOptions): Async
   /** Rethrows the caller's abort as it is, and turns everything else into a {@link CompletionApiError}. */
   const translate = (error: unknown): unknown => {
     if (options.signal?.aborted) return options.signal.reason;
-    if (timeoutSignal?.aborted) return new CompletionApiError(`No complete answer within ${options.timeoutMs} ms.`, { status: 0, code: "timeout", cause: error });
+    if (timeoutSignal?.aborted)
+      return new CompletionApiError(`No complete answer within ${options.timeoutMs} ms.`, { status: 0, code: "timeout", cause: error });
     if (error instanceof CompletionApiError) return error;
-    return new CompletionApiError(`Cannot reach ${url}: ${(error as Error).message}`, { status: 0, code: "connection_error", cause: error });
+    return new CompletionApiError(`Cannot reach ${url}: ${(error as Error).message}`, {
+      status: 0,
+      code: "connection_error",
+      cause: error,
+    });
   };
 
   let response: Response;
@@ -166,13 +181,20 @@ export async function* streamCompletion(options: StreamCompletionOptions): Async
       try {
         json = JSON.parse(data);
       } catch (error) {
-        throw new CompletionApiError(`The server sent a chunk that is not JSON: ${data.slice(0, 200)}`, { status: response.status, code: "invalid_response", cause: error });
+        throw new CompletionApiError(`The server sent a chunk that is not JSON: ${data.slice(0, 200)}`, {
+          status: response.status,
+          code: "invalid_response",
+          cause: error,
+        });
       }
       const parsed = chunkSchema.safeParse(json);
       if (!parsed.success) continue;
       const chunk = parsed.data;
       if (chunk.error) {
-        throw new CompletionApiError(chunk.error.message ?? "The server sent an error event.", { status: response.status, code: String(chunk.error.code ?? chunk.error.type ?? "stream_error") });
+        throw new CompletionApiError(chunk.error.message ?? "The server sent an error event.", {
+          status: response.status,
+          code: String(chunk.error.code ?? chunk.error.type ?? "stream_error"),
+        });
       }
       const choice = chunk.choices?.find((candidate) => (candidate.index ?? 0) === 0);
       if (choice) {
@@ -202,7 +224,11 @@ export async function* streamCompletion(options: StreamCompletionOptions): Async
   } catch (error) {
     throw translate(error);
   }
-  if (!hasFinished) throw new CompletionApiError("The stream ended before the answer was complete.", { status: response.status, code: "incomplete_stream" });
+  if (!hasFinished)
+    throw new CompletionApiError("The stream ended before the answer was complete.", {
+      status: response.status,
+      code: "incomplete_stream",
+    });
 }
 
 async function errorFromResponse(response: Response, url: string): Promise<CompletionApiError> {
@@ -211,11 +237,19 @@ async function errorFromResponse(response: Response, url: string): Promise<Compl
     const body = JSON.parse(text) as { error?: { message?: unknown; code?: unknown; type?: unknown } };
     const error = body.error;
     if (error && typeof error.message === "string") {
-      const code = typeof error.code === "string" || typeof error.code === "number" ? String(error.code) : typeof error.type === "string" ? error.type : `http_${response.status}`;
+      const code =
+        typeof error.code === "string" || typeof error.code === "number"
+          ? String(error.code)
+          : typeof error.type === "string"
+            ? error.type
+            : `http_${response.status}`;
       return new CompletionApiError(error.message, { status: response.status, code });
     }
   } catch {
     // Not an OpenAI error body: fall through to the status.
   }
-  return new CompletionApiError(`${url} answered ${response.status}${text ? `: ${text.slice(0, 200)}` : ""}`, { status: response.status, code: `http_${response.status}` });
+  return new CompletionApiError(`${url} answered ${response.status}${text ? `: ${text.slice(0, 200)}` : ""}`, {
+    status: response.status,
+    code: `http_${response.status}`,
+  });
 }

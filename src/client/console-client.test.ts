@@ -41,7 +41,16 @@ const samplePlan = (model: string): WireModelPlan => ({
     quantization: [],
   },
   hardware: { name: "test machine", sources: [] },
-  memory: { context_tokens: 4096, sequences: 4, weights_bytes: 18e9, kv_cache_bytes: 1e9, recurrent_state_bytes: 0, compute_buffer_bytes: 3e8, output_buffer_bytes: 1e7, total_bytes: 19.31e9 },
+  memory: {
+    context_tokens: 4096,
+    sequences: 4,
+    weights_bytes: 18e9,
+    kv_cache_bytes: 1e9,
+    recurrent_state_bytes: 0,
+    compute_buffer_bytes: 3e8,
+    output_buffer_bytes: 1e7,
+    total_bytes: 19.31e9,
+  },
   placement: {
     kind: "cpu",
     fits: true,
@@ -100,7 +109,8 @@ describe("the console's client against the app (no port)", () => {
         pulls.push(ref);
         if (ref === "hf:missing/repo:Q4_0") throw new MoestroError("model_not_found", "No repository missing/repo on the hub.");
         yield { status: "resolving", model: "owner/repo:Q4_0", completedBytes: 0, totalBytes: undefined };
-        for (const completedBytes of [0, 500, 1000]) yield { status: "downloading", model: "owner/repo:Q4_0", file: "model.gguf", completedBytes, totalBytes: 1000 };
+        for (const completedBytes of [0, 500, 1000])
+          yield { status: "downloading", model: "owner/repo:Q4_0", file: "model.gguf", completedBytes, totalBytes: 1000 };
         yield { status: "done", model: "owner/repo:Q4_0", completedBytes: 1000, totalBytes: 1000 };
       },
       resolve: async () => ({ name: "owner/repo:Q4_0", files: [] }),
@@ -163,7 +173,13 @@ describe("the console's client against the app (no port)", () => {
   it("lists the ledger's rows oldest first, with has_more past the limit", async () => {
     const all = await client.listUsageEvents();
     expect(all.data.map((event) => event.request_id)).toEqual(["request-0", "request-1", "request-2"]);
-    expect(all.data[0]).toMatchObject({ key_id: "key_1", total_tokens: 30, cost_usd: 0.0015, cloud_cost_usd: 0.004, time_to_first_token_ms: 12 });
+    expect(all.data[0]).toMatchObject({
+      key_id: "key_1",
+      total_tokens: 30,
+      cost_usd: 0.0015,
+      cloud_cost_usd: 0.004,
+      time_to_first_token_ms: 12,
+    });
     expect(all.has_more).toBe(false);
     const first = await client.listUsageEvents({ limit: 2 });
     expect([first.data.length, first.has_more]).toEqual([2, true]);

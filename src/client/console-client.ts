@@ -90,7 +90,11 @@ export function createConsoleClient(options: ConsoleClientOptions): ConsoleClien
     if (options.adminKey !== undefined) all.authorization = `Bearer ${options.adminKey}`;
     return all;
   };
-  const send = async (method: string, path: string, init: { body?: unknown; accept?: string; signal?: AbortSignal } = {}): Promise<Response> => {
+  const send = async (
+    method: string,
+    path: string,
+    init: { body?: unknown; accept?: string; signal?: AbortSignal } = {},
+  ): Promise<Response> => {
     const extra: Record<string, string> = {};
     if (init.body !== undefined) extra["content-type"] = "application/json";
     if (init.accept !== undefined) extra.accept = init.accept;
@@ -104,7 +108,11 @@ export function createConsoleClient(options: ConsoleClientOptions): ConsoleClien
       });
     } catch (error) {
       if (init.signal?.aborted) throw init.signal.reason;
-      throw new AdminApiError(`Cannot reach ${baseUrl || "the server"}: ${(error as Error).message}`, { status: 0, code: "connection_error", cause: error });
+      throw new AdminApiError(`Cannot reach ${baseUrl || "the server"}: ${(error as Error).message}`, {
+        status: 0,
+        code: "connection_error",
+        cause: error,
+      });
     }
     if (!response.ok) throw errorFromBody(method, path, response.status, await response.text());
     return response;
@@ -121,7 +129,10 @@ export function createConsoleClient(options: ConsoleClientOptions): ConsoleClien
     const parsed = schema.safeParse(json);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw new AdminApiError(`${method} ${path} answered an unexpected body: ${issue ? `'${issue.path.join(".")}' ${issue.message}` : "invalid"}.`, { status: response.status });
+      throw new AdminApiError(
+        `${method} ${path} answered an unexpected body: ${issue ? `'${issue.path.join(".")}' ${issue.message}` : "invalid"}.`,
+        { status: response.status },
+      );
     }
     return parsed.data;
   };
@@ -139,11 +150,19 @@ export function createConsoleClient(options: ConsoleClientOptions): ConsoleClien
     info: () => call("GET", "/v1/moestro/info", wireServerInfoSchema),
     listModels: async () => (await call("GET", "/v1/moestro/models", wireModelEntryListSchema)).data,
     listLoaded: async () => (await call("GET", "/v1/moestro/ps", wireLoadedModelListSchema)).data,
-    loadModel: (model, loadOptions = {}) => call("POST", "/v1/moestro/models/load", wireLoadResultSchema, { model, ...(loadOptions.keepAlive === undefined ? {} : { keep_alive: loadOptions.keepAlive }) }),
+    loadModel: (model, loadOptions = {}) =>
+      call("POST", "/v1/moestro/models/load", wireLoadResultSchema, {
+        model,
+        ...(loadOptions.keepAlive === undefined ? {} : { keep_alive: loadOptions.keepAlive }),
+      }),
     unloadModel: (model) => call("POST", "/v1/moestro/models/unload", wireUnloadResultSchema, { model }),
     async *pullModel(model, pullOptions = {}) {
       const path = "/v1/moestro/pull";
-      const response = await send("POST", path, { body: { model }, accept: "application/x-ndjson", signal: pullOptions.signal ?? new AbortController().signal });
+      const response = await send("POST", path, {
+        body: { model },
+        accept: "application/x-ndjson",
+        signal: pullOptions.signal ?? new AbortController().signal,
+      });
       if (response.body === null) return;
       const reader = response.body.getReader();
       const decoder = new TextDecoder();
@@ -172,7 +191,8 @@ export function createConsoleClient(options: ConsoleClientOptions): ConsoleClien
     planModel: (model) => call("GET", `/v1/moestro/plan?model=${encodeURIComponent(model)}`, wireModelPlanSchema),
     listResults: () => call("GET", "/v1/moestro/results", wireResultListSchema),
     listUsageEvents: (query = {}) => call("GET", `/v1/moestro/usage/events${usageQuery(query)}`, wireUsageEventListSchema),
-    usageEventsCsv: async (query = {}) => await (await send("GET", `/v1/moestro/usage/events${usageQuery({ ...query, format: "csv" })}`, { accept: "text/csv" })).text(),
+    usageEventsCsv: async (query = {}) =>
+      await (await send("GET", `/v1/moestro/usage/events${usageQuery({ ...query, format: "csv" })}`, { accept: "text/csv" })).text(),
   };
 }
 
@@ -184,5 +204,10 @@ function errorFromBody(method: string, path: string, status: number, text: strin
   } catch {
     error = undefined;
   }
-  return new AdminApiError(error?.message ?? `${method} ${path} failed with HTTP ${status}.`, { status, code: error?.code, type: error?.type, param: error?.param });
+  return new AdminApiError(error?.message ?? `${method} ${path} failed with HTTP ${status}.`, {
+    status,
+    code: error?.code,
+    type: error?.type,
+    param: error?.param,
+  });
 }

@@ -19,7 +19,11 @@ async function collect(pieces: string[]): Promise<string[]> {
 
 describe("readSseData", () => {
   it("yields each event's data, across chunk boundaries, CRLF or LF, skipping comments and other fields", async () => {
-    expect(await collect(["data: {\"a\"", ":1}\n\n: ping\n\nevent: x\nid: 3\ndata: two\r\ndata: lines\r\n\r\ndata:[DONE]\n\n"])).toEqual(['{"a":1}', "two\nlines", "[DONE]"]);
+    expect(await collect(['data: {"a"', ":1}\n\n: ping\n\nevent: x\nid: 3\ndata: two\r\ndata: lines\r\n\r\ndata:[DONE]\n\n"])).toEqual([
+      '{"a":1}',
+      "two\nlines",
+      "[DONE]",
+    ]);
   });
 
   it("splits a multi-byte character across chunks correctly", async () => {

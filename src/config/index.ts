@@ -1,2 +1,10 @@
 export { configSchema, modelEntrySchema, availableCores, type Config, type ConfigInput } from "./schema.js";
-export { loadConfig, loadConfigWithSources, envNameFor, configLeafPaths, type LoadConfigOptions, type LoadedConfig, type ConfigSource } from "./load-config.js";
+export {
+  loadConfig,
+  loadConfigWithSources,
+  envNameFor,
+  configLeafPaths,
+  type LoadConfigOptions,
+  type LoadedConfig,
+  type ConfigSource,
+} from "./load-config.js";

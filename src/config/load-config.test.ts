@@ -12,7 +12,12 @@ describe("loadConfig", () => {
   });
 
   it("reads MOESTRO_* variables, and flags win over them", () => {
-    const env = { MOESTRO_SERVER__PORT: "9000", MOESTRO_ENGINE__PARALLEL: "2", MOESTRO_ENGINE__CONTEXT_TOKENS: "1024", MOESTRO_LOG_LEVEL: "debug" };
+    const env = {
+      MOESTRO_SERVER__PORT: "9000",
+      MOESTRO_ENGINE__PARALLEL: "2",
+      MOESTRO_ENGINE__CONTEXT_TOKENS: "1024",
+      MOESTRO_LOG_LEVEL: "debug",
+    };
     const config = loadConfig({ env, flags: { engine: { parallel: 3 } } });
     expect(config.server.port).toBe(9000);
     expect(config.engine.parallel).toBe(3);

@@ -67,7 +67,13 @@ export function loadConfigWithSources(options: LoadConfigOptions = {}): LoadedCo
   const sources: Record<string, ConfigSource> = {};
   for (const [leafPath] of schemaLeaves(configSchema, [])) {
     const key = leafPath.join(".");
-    sources[key] = hasPath(flags, leafPath) ? "flag" : hasPath(fromEnv, leafPath) ? "env" : hasPath(fromFile, leafPath) ? "file" : "default";
+    sources[key] = hasPath(flags, leafPath)
+      ? "flag"
+      : hasPath(fromEnv, leafPath)
+        ? "env"
+        : hasPath(fromFile, leafPath)
+          ? "file"
+          : "default";
   }
   return { config: deepFreeze(config), sources, file: file !== undefined && existsSync(file) ? file : undefined };
 }
@@ -94,14 +100,20 @@ function readConfigFile(file: string, required: boolean): Record<string, unknown
     text = readFileSync(file, "utf8");
   } catch (error) {
     if (!required) return {};
-    throw new MoestroError("invalid_request", `Cannot read the config file ${file}: ${(error as Error).message}`, { param: "config", cause: error });
+    throw new MoestroError("invalid_request", `Cannot read the config file ${file}: ${(error as Error).message}`, {
+      param: "config",
+      cause: error,
+    });
   }
   try {
     const value = JSON.parse(text) as unknown;
     if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error("the top level must be an object");
     return value as Record<string, unknown>;
   } catch (error) {
-    throw new MoestroError("invalid_request", `The config file ${file} is not valid JSON: ${(error as Error).message}`, { param: "config", cause: error });
+    throw new MoestroError("invalid_request", `The config file ${file} is not valid JSON: ${(error as Error).message}`, {
+      param: "config",
+      cause: error,
+    });
   }
 }
 
@@ -142,7 +154,10 @@ function convertEnvValue(raw: string, leaf: z.ZodTypeAny): unknown {
   if (leaf instanceof z.ZodBoolean) return parseSwitch(raw) ?? raw;
   if (leaf instanceof z.ZodArray) {
     if (raw.trim().startsWith("[")) return JSON.parse(raw) as unknown;
-    return raw.split(",").map((item) => item.trim()).filter((item) => item.length > 0);
+    return raw
+      .split(",")
+      .map((item) => item.trim())
+      .filter((item) => item.length > 0);
   }
   if (leaf instanceof z.ZodRecord) return JSON.parse(raw) as unknown;
   return raw;

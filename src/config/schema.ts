@@ -10,7 +10,10 @@ export function availableCores(): number {
 export const modelEntrySchema = z.object({
   path: z.string().min(1).describe("Path of the GGUF file."),
   id: z.string().min(1).optional().describe("The id clients send as `model`. Defaults to the file name without .gguf."),
-  thinking: z.boolean().optional().describe("Whether this model thinks when a request does not say (models with <think> tokens). Defaults to engine.thinking."),
+  thinking: z
+    .boolean()
+    .optional()
+    .describe("Whether this model thinks when a request does not say (models with <think> tokens). Defaults to engine.thinking."),
 });
 
 /**
@@ -31,8 +34,26 @@ export const configSchema = z.object({
         .describe("Largest request body, in bytes; larger bodies get 413. Defaults to 32 MiB."),
       corsOrigins: z
         .array(z.string().min(1))
-        .default(["http://localhost", "https://localhost", "http://localhost:*", "https://localhost:*", "http://127.0.0.1", "https://127.0.0.1", "http://127.0.0.1:*", "https://127.0.0.1:*", "app://*", "file://*", "tauri://*", "vscode-webview://*", "chrome-extension://*", "moz-extension://*", "safari-web-extension://*"])
-        .describe("Browser origins allowed to call the API (CORS); * is a wildcard, a lone * allows every origin. Env: a comma-separated list. Defaults to this machine's pages and browser extensions, as Ollama's OLLAMA_ORIGINS."),
+        .default([
+          "http://localhost",
+          "https://localhost",
+          "http://localhost:*",
+          "https://localhost:*",
+          "http://127.0.0.1",
+          "https://127.0.0.1",
+          "http://127.0.0.1:*",
+          "https://127.0.0.1:*",
+          "app://*",
+          "file://*",
+          "tauri://*",
+          "vscode-webview://*",
+          "chrome-extension://*",
+          "moz-extension://*",
+          "safari-web-extension://*",
+        ])
+        .describe(
+          "Browser origins allowed to call the API (CORS); * is a wildcard, a lone * allows every origin. Env: a comma-separated list. Defaults to this machine's pages and browser extensions, as Ollama's OLLAMA_ORIGINS.",
+        ),
       shutdownGraceMs: z
         .number()
         .int()
@@ -62,12 +83,7 @@ export const configSchema = z.object({
         .min(16)
         .optional()
         .describe("Context window of each sequence, in tokens. Defaults to the model's training context, capped at 4096."),
-      batchSize: z
-        .number()
-        .int()
-        .min(1)
-        .default(512)
-        .describe("Tokens per evaluation batch (prefill chunk). Defaults to 512."),
+      batchSize: z.number().int().min(1).default(512).describe("Tokens per evaluation batch (prefill chunk). Defaults to 512."),
       flashAttention: z
         .boolean()
         .default(true)
@@ -84,17 +100,23 @@ export const configSchema = z.object({
         .number()
         .int()
         .default(5 * 60 * 1000)
-        .describe("How long an idle model stays loaded, ms; negative keeps it forever, 0 unloads it after each request. Requests may set keep_alive. Defaults to 5 minutes."),
+        .describe(
+          "How long an idle model stays loaded, ms; negative keeps it forever, 0 unloads it after each request. Requests may set keep_alive. Defaults to 5 minutes.",
+        ),
       maxMemoryBytes: z
         .number()
         .int()
         .min(1)
         .optional()
-        .describe("Memory budget for loaded models (RAM plus VRAM), bytes; loads beyond it evict idle models or are refused. Defaults to the free RAM and VRAM at start."),
+        .describe(
+          "Memory budget for loaded models (RAM plus VRAM), bytes; loads beyond it evict idle models or are refused. Defaults to the free RAM and VRAM at start.",
+        ),
       thinking: z
         .boolean()
         .default(true)
-        .describe("Whether models that can think (Qwen3, Qwen3.5) do so when a request does not say; per model: models[].thinking. Defaults to true, as Qwen3's template does."),
+        .describe(
+          "Whether models that can think (Qwen3, Qwen3.5) do so when a request does not say; per model: models[].thinking. Defaults to true, as Qwen3's template does.",
+        ),
       gpu: z
         .enum(["auto", "cpu", "cuda", "vulkan", "metal"])
         .default("auto")
@@ -105,15 +127,23 @@ export const configSchema = z.object({
   aliases: z
     .record(z.string().min(1))
     .default({})
-    .describe("Short names for models: alias → model id or hf: reference (such as qwen3:30b-a3b → hf:Qwen/Qwen3-30B-A3B-GGUF:Q4_K_M). Defaults to none."),
+    .describe(
+      "Short names for models: alias → model id or hf: reference (such as qwen3:30b-a3b → hf:Qwen/Qwen3-30B-A3B-GGUF:Q4_K_M). Defaults to none.",
+    ),
   defaultModel: z
     .string()
     .min(1)
     .default("hf:Qwen/Qwen3-0.6B-GGUF:Q8_0")
-    .describe("What serve pulls and serves when it is given no --model and the store is empty. Defaults to hf:Qwen/Qwen3-0.6B-GGUF:Q8_0 (Qwen3 0.6B, 639 MB)."),
+    .describe(
+      "What serve pulls and serves when it is given no --model and the store is empty. Defaults to hf:Qwen/Qwen3-0.6B-GGUF:Q8_0 (Qwen3 0.6B, 639 MB).",
+    ),
   hub: z
     .object({
-      endpoint: z.string().url().default("https://huggingface.co").describe("The Hugging Face hub or a mirror in its URL layout. Env HF_ENDPOINT too. Defaults to https://huggingface.co."),
+      endpoint: z
+        .string()
+        .url()
+        .default("https://huggingface.co")
+        .describe("The Hugging Face hub or a mirror in its URL layout. Env HF_ENDPOINT too. Defaults to https://huggingface.co."),
       token: z.string().min(1).optional().describe("Token for gated or private repos. Env HF_TOKEN too. Secret. Defaults to none."),
     })
     .default({}),
@@ -126,7 +156,9 @@ export const configSchema = z.object({
     .string()
     .min(1)
     .optional()
-    .describe("A postgres:// URL to keep keys and the usage ledger in PostgreSQL instead of SQLite. Secret (may hold a password). Defaults to none (SQLite in home)."),
+    .describe(
+      "A postgres:// URL to keep keys and the usage ledger in PostgreSQL instead of SQLite. Secret (may hold a password). Defaults to none (SQLite in home).",
+    ),
   sqliteSynchronous: z
     .enum(["normal", "full"])
     .default("normal")
@@ -137,20 +169,34 @@ export const configSchema = z.object({
     .string()
     .min(16, "the admin key must have at least 16 characters")
     .optional()
-    .describe("serve: turns API key checks on; this key works everywhere, admin endpoints included. CLI: authenticates admin commands given url. Secret. Defaults to none (key checks off)."),
+    .describe(
+      "serve: turns API key checks on; this key works everywhere, admin endpoints included. CLI: authenticates admin commands given url. Secret. Defaults to none (key checks off).",
+    ),
   url: z
     .string()
     .url()
     .optional()
-    .describe("Base URL of a running server (http://host:port) for admin commands (keys, usage); without it they use the local store. Defaults to none."),
+    .describe(
+      "Base URL of a running server (http://host:port) for admin commands (keys, usage); without it they use the local store. Defaults to none.",
+    ),
   limits: z
     .object({
       store: z
         .enum(["memory", "redis", "postgres"])
         .default("memory")
-        .describe("Where per-key rate-limit counters live: memory (this process), redis, or postgres (databaseUrl), to share limits between instances. Defaults to memory."),
-      redisUrl: z.string().min(1).default("redis://127.0.0.1:6379").describe("Redis URL when store is redis. Defaults to redis://127.0.0.1:6379."),
-      keyPrefix: z.string().min(1).default("moestro").describe("Prefix of the counters' keys in Redis or PostgreSQL; instances with the same prefix share limits. Defaults to moestro."),
+        .describe(
+          "Where per-key rate-limit counters live: memory (this process), redis, or postgres (databaseUrl), to share limits between instances. Defaults to memory.",
+        ),
+      redisUrl: z
+        .string()
+        .min(1)
+        .default("redis://127.0.0.1:6379")
+        .describe("Redis URL when store is redis. Defaults to redis://127.0.0.1:6379."),
+      keyPrefix: z
+        .string()
+        .min(1)
+        .default("moestro")
+        .describe("Prefix of the counters' keys in Redis or PostgreSQL; instances with the same prefix share limits. Defaults to moestro."),
     })
     .default({}),
   metering: z
@@ -159,7 +205,9 @@ export const configSchema = z.object({
         .string()
         .min(1)
         .optional()
-        .describe("A JSON price book (local model costs, more cloud prices) added to the built-in cloud list prices. Defaults to none (built-in book; local models cost 0)."),
+        .describe(
+          "A JSON price book (local model costs, more cloud prices) added to the built-in cloud list prices. Defaults to none (built-in book; local models cost 0).",
+        ),
     })
     .default({}),
   logLevel: z

@@ -13,17 +13,32 @@ describe("toChatHistory", () => {
     ]);
     expect(history).toEqual([
       { type: "user", text: "Weather in Paris?" },
-      { type: "model", response: [{ type: "functionCall", name: "get_weather", params: { location: "Paris" }, result: { temp: 20 }, startsNewChunk: true }] },
+      {
+        type: "model",
+        response: [
+          { type: "functionCall", name: "get_weather", params: { location: "Paris" }, result: { temp: 20 }, startsNewChunk: true },
+        ],
+      },
     ]);
   });
 
   it("opens an empty assistant turn after a user message, and continues a trailing assistant message", () => {
     expect(toChatHistory([{ role: "user", text: "Hi" }]).at(-1)).toEqual({ type: "model", response: [] });
-    expect(toChatHistory([{ role: "user", text: "Hi" }, { role: "assistant", text: "Once" }]).at(-1)).toEqual({ type: "model", response: ["Once"] });
+    expect(
+      toChatHistory([
+        { role: "user", text: "Hi" },
+        { role: "assistant", text: "Once" },
+      ]).at(-1),
+    ).toEqual({ type: "model", response: ["Once"] });
   });
 
   it("refuses a tool result for an unknown call", () => {
-    expect(() => toChatHistory([{ role: "user", text: "Hi" }, { role: "tool", toolCallId: "nope", text: "1" }])).toThrow(MoestroError);
+    expect(() =>
+      toChatHistory([
+        { role: "user", text: "Hi" },
+        { role: "tool", toolCallId: "nope", text: "1" },
+      ]),
+    ).toThrow(MoestroError);
   });
 });
 

@@ -52,7 +52,13 @@ export function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem
         if (turn !== last) history.push(turn);
         if (message.text.length > 0 || (message.toolCalls ?? []).length === 0) turn.response.push(message.text);
         for (const call of message.toolCalls ?? []) {
-          const item: ChatModelFunctionCall = { type: "functionCall", name: call.name, params: parseJsonOrText(call.arguments), result: undefined, startsNewChunk: call === message.toolCalls![0] };
+          const item: ChatModelFunctionCall = {
+            type: "functionCall",
+            name: call.name,
+            params: parseJsonOrText(call.arguments),
+            result: undefined,
+            startsNewChunk: call === message.toolCalls![0],
+          };
           callsById.set(call.id, item);
           turn.response.push(item);
         }
@@ -62,7 +68,11 @@ export function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem
       case "tool": {
         const call = callsById.get(message.toolCallId);
         if (call === undefined) {
-          throw new MoestroError("invalid_request", `messages[${index}] answers tool call '${message.toolCallId}', which no earlier assistant message made.`, { param: `messages[${index}].tool_call_id` });
+          throw new MoestroError(
+            "invalid_request",
+            `messages[${index}] answers tool call '${message.toolCallId}', which no earlier assistant message made.`,
+            { param: `messages[${index}].tool_call_id` },
+          );
         }
         call.result = parseJsonOrText(message.text);
         continuesModelTurn = true;
@@ -87,7 +97,12 @@ function parseJsonOrText(text: string): unknown {
 
 /** node-llama-cpp's function map for the chat wrapper, which renders the tools section of the system prompt. */
 export function toChatModelFunctions(tools: readonly ToolDefinition[]): ChatModelFunctions {
-  return Object.fromEntries(tools.map((tool) => [tool.name, { description: tool.description, params: (tool.parameters ?? { type: "object", properties: {} }) as never }]));
+  return Object.fromEntries(
+    tools.map((tool) => [
+      tool.name,
+      { description: tool.description, params: (tool.parameters ?? { type: "object", properties: {} }) as never },
+    ]),
+  );
 }
 
 /**

@@ -125,7 +125,11 @@ describe("DecodeBatching: the barrier before each decode", () => {
 });
 
 describe("inSequenceOrder: node-llama-cpp's batch item strategy", () => {
-  const item = (sequence: number, tokens: number): BatchItem => ({ tokens: Array.from({ length: tokens }, () => 1 as Token), logits: [], evaluationPriority: sequence as 1 });
+  const item = (sequence: number, tokens: number): BatchItem => ({
+    tokens: Array.from({ length: tokens }, () => 1 as Token),
+    logits: [],
+    evaluationPriority: sequence as 1,
+  });
 
   it("orders the items by their sequence's index, whatever the order they were queued in", () => {
     const items = [item(3, 1), item(0, 1), item(2, 1), item(1, 1)];
@@ -134,7 +138,11 @@ describe("inSequenceOrder: node-llama-cpp's batch item strategy", () => {
 
   it("gives each item an equal share of the batch, then the rest to the items that need more, never more than the batch", () => {
     const result = inSequenceOrder({ items: [item(1, 100), item(0, 1), item(2, 10)], size: 64 });
-    expect(result.map((entry) => [entry.item.evaluationPriority, entry.processAmount])).toEqual([[0, 1], [1, 53], [2, 10]]);
+    expect(result.map((entry) => [entry.item.evaluationPriority, entry.processAmount])).toEqual([
+      [0, 1],
+      [1, 53],
+      [2, 10],
+    ]);
     expect(result.reduce((total, entry) => total + entry.processAmount, 0)).toBe(64);
   });
 });

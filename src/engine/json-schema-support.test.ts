@@ -4,7 +4,13 @@ import { prepareSchemaForGrammar } from "./json-schema-support.js";
 
 describe("prepareSchemaForGrammar", () => {
   it("keeps enforceable keywords, drops annotations, and spells anyOf as oneOf", () => {
-    const schema = { $schema: "x", title: "T", type: "object", properties: { a: { anyOf: [{ type: "string", maxLength: 3, description: "d" }, { type: "null" }] } }, required: ["a"] };
+    const schema = {
+      $schema: "x",
+      title: "T",
+      type: "object",
+      properties: { a: { anyOf: [{ type: "string", maxLength: 3, description: "d" }, { type: "null" }] } },
+      required: ["a"],
+    };
     expect(prepareSchemaForGrammar(schema, "response_format")).toEqual({
       type: "object",
       properties: { a: { oneOf: [{ type: "string", maxLength: 3 }, { type: "null" }] } },

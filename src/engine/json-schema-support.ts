@@ -5,8 +5,25 @@ import { MoestroError } from "../errors/index.js";
  * annotations that need no enforcement. `required` is accepted because the converter generates every listed property.
  */
 const enforcedKeywords = new Set([
-  "type", "const", "enum", "oneOf", "anyOf", "properties", "additionalProperties", "minProperties", "maxProperties",
-  "required", "items", "prefixItems", "minItems", "maxItems", "minLength", "maxLength", "format", "$defs", "$ref",
+  "type",
+  "const",
+  "enum",
+  "oneOf",
+  "anyOf",
+  "properties",
+  "additionalProperties",
+  "minProperties",
+  "maxProperties",
+  "required",
+  "items",
+  "prefixItems",
+  "minItems",
+  "maxItems",
+  "minLength",
+  "maxLength",
+  "format",
+  "$defs",
+  "$ref",
 ]);
 const annotationKeywords = new Set(["title", "description", "default", "examples", "$schema", "$id", "$comment", "strict", "name"]);
 const supportedFormats = new Set(["date-time", "time", "date"]);
@@ -40,11 +57,17 @@ function rewrite(schema: Record<string, unknown>, path: string, param: string): 
       );
     }
     if (key === "format" && !supportedFormats.has(String(value))) {
-      throw new MoestroError("unsupported_parameter", `The string format '${String(value)}' at ${path}/format cannot be enforced (supported: ${[...supportedFormats].join(", ")}).`, { param });
+      throw new MoestroError(
+        "unsupported_parameter",
+        `The string format '${String(value)}' at ${path}/format cannot be enforced (supported: ${[...supportedFormats].join(", ")}).`,
+        { param },
+      );
     }
     const outKey = key === "anyOf" ? "oneOf" : key;
     if ((key === "properties" || key === "$defs") && isObject(value)) {
-      result[outKey] = Object.fromEntries(Object.entries(value).map(([name, child]) => [name, isObject(child) ? rewrite(child, `${path}/${key}/${name}`, param) : child]));
+      result[outKey] = Object.fromEntries(
+        Object.entries(value).map(([name, child]) => [name, isObject(child) ? rewrite(child, `${path}/${key}/${name}`, param) : child]),
+      );
     } else if ((key === "oneOf" || key === "anyOf" || key === "prefixItems") && Array.isArray(value)) {
       result[outKey] = value.map((child, index) => (isObject(child) ? rewrite(child, `${path}/${key}/${index}`, param) : child));
     } else if ((key === "items" || key === "additionalProperties") && isObject(value)) {

@@ -328,7 +328,9 @@ class LlamaBackend implements ModelBackend {
     this.#pool = new SlotPool(sequences, { maxWaiting: options.maxQueuedRequests ?? 64 });
     this.#chatWrapper = resolveChatWrapper(model);
     this.#noThinkingChatWrapper =
-      this.#chatWrapper instanceof QwenChatWrapper ? new QwenChatWrapper({ variation: this.#chatWrapper.variation, thoughts: "discourage" }) : undefined;
+      this.#chatWrapper instanceof QwenChatWrapper
+        ? new QwenChatWrapper({ variation: this.#chatWrapper.variation, thoughts: "discourage" })
+        : undefined;
     this.#markers = {
       thinkStart: this.#singleToken("<think>"),
       thinkEnd: this.#singleToken("</think>"),
@@ -337,7 +339,8 @@ class LlamaBackend implements ModelBackend {
     };
     this.#tokenBytes = createTokenBytes(model);
     this.#newlineTokens = model.tokenize("\n", true);
-    const present = (tokens: Array<Token | undefined>): Token[] => tokens.filter((token): token is Token => token !== undefined && token >= 0);
+    const present = (tokens: Array<Token | undefined>): Token[] =>
+      tokens.filter((token): token is Token => token !== undefined && token >= 0);
     this.#closeThoughtTokens = present([...this.#newlineTokens, this.#markers.thinkEnd, ...model.tokenize("\n\n", true)]);
     this.#closeToolCallTokens = present([...this.#newlineTokens, this.#markers.toolCallEnd]);
     const insights = model.fileInsights;
@@ -419,7 +422,10 @@ class LlamaBackend implements ModelBackend {
     };
   }
 
-  async embed(inputs: ReadonlyArray<string | readonly number[]>, options: { signal?: AbortSignal } = {}): Promise<{ embeddings: Float32Array[]; promptTokens: number }> {
+  async embed(
+    inputs: ReadonlyArray<string | readonly number[]>,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<{ embeddings: Float32Array[]; promptTokens: number }> {
     this.#ensureNotDisposed();
     const vocabularySize = this.info.vocabularySize;
     const tokenized = inputs.map((input, index) => {
@@ -427,7 +433,11 @@ class LlamaBackend implements ModelBackend {
       if (tokens.length === 0) throw new MoestroError("invalid_request", `input[${index}] is empty.`, { param: "input" });
       for (const token of tokens) {
         if (!Number.isInteger(token) || token < 0 || (vocabularySize > 0 && token >= vocabularySize)) {
-          throw new MoestroError("invalid_request", `input[${index}] holds the token id ${token}, outside the vocabulary of ${vocabularySize} tokens.`, { param: "input" });
+          throw new MoestroError(
+            "invalid_request",
+            `input[${index}] holds the token id ${token}, outside the vocabulary of ${vocabularySize} tokens.`,
+            { param: "input" },
+          );
         }
       }
       return tokens as Token[];
@@ -440,7 +450,11 @@ class LlamaBackend implements ModelBackend {
     const context = await this.#embeddingContext;
     for (const [index, tokens] of tokenized.entries()) {
       if (tokens.length > this.info.contextTokens) {
-        throw new MoestroError("invalid_request", `input[${index}] has ${tokens.length} tokens; this model embeds at most ${this.info.contextTokens}.`, { param: "input" });
+        throw new MoestroError(
+          "invalid_request",
+          `input[${index}] has ${tokens.length} tokens; this model embeds at most ${this.info.contextTokens}.`,
+          { param: "input" },
+        );
       }
     }
     // One embedding context serves the model: requests take turns.
@@ -478,7 +492,15 @@ class LlamaBackend implements ModelBackend {
       const tokens = this.#model.tokenize(input.prompt, true);
       if (this.#model.tokens.shouldPrependBosToken && bos !== null && tokens[0] !== bos) tokens.unshift(bos);
       if (tokens.length === 0) throw new MoestroError("invalid_request", "The prompt is empty.", { param: "prompt" });
-      return { promptTokens: tokens, forcedOutputTokens: [], stopTokens: new Set(), stopTexts: [], startsInReasoning: false, startsAfterThought: false, stopAfterFirstToolCall: false };
+      return {
+        promptTokens: tokens,
+        forcedOutputTokens: [],
+        stopTokens: new Set(),
+        stopTexts: [],
+        startsInReasoning: false,
+        startsAfterThought: false,
+        stopAfterFirstToolCall: false,
+      };
     }
 
     const markers = this.#markers;
@@ -486,17 +508,25 @@ class LlamaBackend implements ModelBackend {
     const choice = tools?.choice ?? { type: "auto" };
     const forcedTool = choice.type === "required" || choice.type === "function";
     if (tools && tools.definitions.length > 0 && choice.type !== "none" && !this.info.canCallTools) {
-      throw new MoestroError("unsupported_parameter", `The model '${this.info.id}' has no tool-call tokens (<tool_call>), so tools cannot be enforced.`, { param: "tools" });
+      throw new MoestroError(
+        "unsupported_parameter",
+        `The model '${this.info.id}' has no tool-call tokens (<tool_call>), so tools cannot be enforced.`,
+        { param: "tools" },
+      );
     }
     if (choice.type === "function" && !tools?.definitions.some((tool) => tool.name === choice.name)) {
-      throw new MoestroError("invalid_request", `tool_choice names the function '${choice.name}', which is not in tools.`, { param: "tool_choice" });
+      throw new MoestroError("invalid_request", `tool_choice names the function '${choice.name}', which is not in tools.`, {
+        param: "tool_choice",
+      });
     }
     const activeTools = tools && choice.type !== "none" && tools.definitions.length > 0 ? tools.definitions : undefined;
 
     // Thinking: on by the model's default, off for structured output and forced tool calls unless asked for
     // (../shared/ENGINE-NOTES.md: a grammar with forced thinking puts the JSON inside the thought).
     const budget = request.thinking?.budgetTokens;
-    let thinking = this.info.canThink && (request.thinking?.enabled ?? (request.responseFormat === undefined && !forcedTool && this.info.thinksByDefault));
+    let thinking =
+      this.info.canThink &&
+      (request.thinking?.enabled ?? (request.responseFormat === undefined && !forcedTool && this.info.thinksByDefault));
     if (budget === 0) thinking = false;
     const chatWrapper = !thinking && this.info.canThink && this.#noThinkingChatWrapper ? this.#noThinkingChatWrapper : this.#chatWrapper;
     const rendered = renderChatPrompt(this.#model, chatWrapper, input.messages, activeTools);
@@ -537,7 +567,9 @@ class LlamaBackend implements ModelBackend {
    * or Qwen3.5's XML form; one branch per callable tool so that the arguments follow that tool's schema.
    */
   async #toolCallGrammar(tools: readonly ToolDefinition[]): Promise<LlamaGrammar> {
-    tools.forEach((tool, index) => prepareSchemaForGrammar(tool.parameters ?? { type: "object", properties: {} }, `tools[${index}].function.parameters`));
+    tools.forEach((tool, index) =>
+      prepareSchemaForGrammar(tool.parameters ?? { type: "object", properties: {} }, `tools[${index}].function.parameters`),
+    );
     if (this.#toolCallFormat === "xml") {
       const grammar = createToolCallXmlGrammar(tools);
       return await this.#cachedGrammar(grammar, async () => await this.#options.llama.createGrammar({ grammar }));
@@ -559,7 +591,11 @@ class LlamaBackend implements ModelBackend {
       try {
         return await this.#options.llama.createGrammarForJsonSchema(grammarSchema as never);
       } catch (error) {
-        throw new MoestroError("unsupported_parameter", `The JSON schema in '${param}' cannot be turned into a grammar: ${(error as Error).message}`, { param, cause: error });
+        throw new MoestroError(
+          "unsupported_parameter",
+          `The JSON schema in '${param}' cannot be turned into a grammar: ${(error as Error).message}`,
+          { param, cause: error },
+        );
       }
     });
   }
@@ -597,7 +633,12 @@ class LlamaBackend implements ModelBackend {
     }
   }
 
-  async *#run(sequence: LlamaContextSequence, prepared: PreparedGeneration, request: GenerateRequest, release: () => void): AsyncGenerator<StreamPart, void, undefined> {
+  async *#run(
+    sequence: LlamaContextSequence,
+    prepared: PreparedGeneration,
+    request: GenerateRequest,
+    release: () => void,
+  ): AsyncGenerator<StreamPart, void, undefined> {
     this.#activeGenerations++;
     try {
       const { signal } = request;
@@ -618,10 +659,13 @@ class LlamaBackend implements ModelBackend {
         stopAfterFirstToolCall: prepared.stopAfterFirstToolCall,
         answerIsJson: prepared.contentGrammar !== undefined,
         createToolCallId: createToolCallId,
-        onMalformedToolCall: (text) => this.#logger.warn({ model: this.info.id, text: text.slice(0, 200) }, "a tool-call block could not be parsed; returned as text"),
+        onMalformedToolCall: (text) =>
+          this.#logger.warn({ model: this.info.id, text: text.slice(0, 200) }, "a tool-call block could not be parsed; returned as text"),
       });
       const cachedPromptTokens = await this.#reusePrefix(sequence, promptTokens);
-      const contentGrammarState = prepared.contentGrammar ? new LlamaGrammarEvaluationState({ model, grammar: prepared.contentGrammar }) : undefined;
+      const contentGrammarState = prepared.contentGrammar
+        ? new LlamaGrammarEvaluationState({ model, grammar: prepared.contentGrammar })
+        : undefined;
       let toolGrammarState: LlamaGrammarEvaluationState | undefined;
       let toolGrammarFor = -1;
       let toolCallsStarted = 0;
@@ -721,7 +765,12 @@ class LlamaBackend implements ModelBackend {
       yield {
         type: "finish",
         finishReason: finishReason ?? "stop",
-        usage: { promptTokens: promptTokens.length, completionTokens: parser.completionTokens, cachedPromptTokens, reasoningTokens: parser.reasoningTokens },
+        usage: {
+          promptTokens: promptTokens.length,
+          completionTokens: parser.completionTokens,
+          cachedPromptTokens,
+          reasoningTokens: parser.reasoningTokens,
+        },
       };
     } finally {
       this.#activeGenerations--;
@@ -760,7 +809,11 @@ class LlamaBackend implements ModelBackend {
           await steps.return(undefined);
         }
       }
-      const steps = sequence.evaluateWithMetadata(input, { probabilities: true }, { ...options, temperature: 1, topK: 0, topP: 1, minP: 0 });
+      const steps = sequence.evaluateWithMetadata(
+        input,
+        { probabilities: true },
+        { ...options, temperature: 1, topK: 0, topP: 1, minP: 0 },
+      );
       try {
         await batching.turn();
         let step = await batching.step(input.length > 1, () => steps.next());
@@ -835,6 +888,8 @@ function toEvaluateOptions(sampling: SamplingOptions, recentTokens: () => Token[
     minP: sampling.minP ?? 0,
     seed: sampling.seed,
     repeatPenalty:
-      presencePenalty === 0 && frequencyPenalty === 0 ? undefined : { punishTokens: recentTokens, penalty: 1, presencePenalty, frequencyPenalty },
+      presencePenalty === 0 && frequencyPenalty === 0
+        ? undefined
+        : { punishTokens: recentTokens, penalty: 1, presencePenalty, frequencyPenalty },
   };
 }

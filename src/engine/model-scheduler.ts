@@ -200,7 +200,11 @@ export class ModelScheduler {
     const entry = entries.find((candidate) => candidate.id === id) ?? entries.find((candidate) => candidate.aliases?.includes(id));
     if (entry === undefined) {
       const known = entries.map((candidate) => `'${candidate.id}'`).join(", ");
-      throw new MoestroError("model_not_found", `The model '${id}' does not exist. Models served here: ${known || "none"} (pull one with moestro pull).`, { param: "model" });
+      throw new MoestroError(
+        "model_not_found",
+        `The model '${id}' does not exist. Models served here: ${known || "none"} (pull one with moestro pull).`,
+        { param: "model" },
+      );
     }
     return entry;
   }
@@ -226,12 +230,17 @@ export class ModelScheduler {
     }
     // Make room: idle models first, those expiring soonest first; then wait for busy ones to finish.
     while (this.#usedBytes() + memoryBytes > budget) {
-      const idle = [...this.#loaded.values()].filter((model) => model.refCount === 0).sort((a, b) => (a.expiresAtMs ?? Infinity) - (b.expiresAtMs ?? Infinity));
+      const idle = [...this.#loaded.values()]
+        .filter((model) => model.refCount === 0)
+        .sort((a, b) => (a.expiresAtMs ?? Infinity) - (b.expiresAtMs ?? Infinity));
       if (idle.length > 0) {
         await this.#evict(idle[0]!, `evicted to make room for '${entry.id}'`);
         continue;
       }
-      this.#deps.logger.info({ model: entry.id, neededBytes: memoryBytes, usedBytes: this.#usedBytes(), budgetBytes: budget }, "waiting for busy models to finish before loading");
+      this.#deps.logger.info(
+        { model: entry.id, neededBytes: memoryBytes, usedBytes: this.#usedBytes(), budgetBytes: budget },
+        "waiting for busy models to finish before loading",
+      );
       await this.#waitForRelease(signal);
     }
     const startedAt = performance.now();

@@ -46,7 +46,10 @@ export interface OutputParserOptions {
 }
 
 /** What the generation loop must do after a token. */
-export type ParserAction = { type: "continue" } | { type: "stop"; finishReason: FinishReason } | { type: "inject"; tokens: readonly Token[] };
+export type ParserAction =
+  | { type: "continue" }
+  | { type: "stop"; finishReason: FinishReason }
+  | { type: "inject"; tokens: readonly Token[] };
 
 /** Where the output is: in the answer, in a thought, or inside a tool-call block. */
 export type OutputMode = "content" | "reasoning" | "tool";

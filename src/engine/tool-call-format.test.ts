@@ -3,19 +3,35 @@ import { JsonCompletionTracker, parseToolCallBody } from "./tool-call-format.js"
 
 const tools = [
   { name: "square_the_number", parameters: { type: "object", properties: { input_num: { type: "number" } } } },
-  { name: "search", parameters: { type: "object", properties: { query: { type: "string" }, limit: { type: "integer" }, exact: { type: "boolean" }, filters: { type: "object" } } } },
+  {
+    name: "search",
+    parameters: {
+      type: "object",
+      properties: { query: { type: "string" }, limit: { type: "integer" }, exact: { type: "boolean" }, filters: { type: "object" } },
+    },
+  },
 ];
 
 describe("parseToolCallBody", () => {
   it("parses the JSON (Hermes) form, empty arguments included (C08)", () => {
-    expect(parseToolCallBody('\n{"name": "get_current_time", "arguments": {}}\n', tools)).toEqual({ name: "get_current_time", arguments: {} });
+    expect(parseToolCallBody('\n{"name": "get_current_time", "arguments": {}}\n', tools)).toEqual({
+      name: "get_current_time",
+      arguments: {},
+    });
     expect(parseToolCallBody('{"name": "f", "arguments": "{\\"a\\": 1}"}', tools)).toEqual({ name: "f", arguments: { a: 1 } });
   });
 
   it("parses the XML form of Qwen3-Coder and Qwen3.5, typing values by the tool's schema (C09)", () => {
-    expect(parseToolCallBody("\n<function=square_the_number>\n<parameter=input_num>\n1024\n</parameter>\n</function>\n", tools)).toEqual({ name: "square_the_number", arguments: { input_num: 1024 } });
-    const body = "<function=search>\n<parameter=query>\nred  shoes\n</parameter>\n<parameter=limit>\n5\n</parameter>\n<parameter=exact>\ntrue\n</parameter>\n<parameter=filters>\n{\"size\": 42}\n</parameter>\n</function>";
-    expect(parseToolCallBody(body, tools)).toEqual({ name: "search", arguments: { query: "red  shoes", limit: 5, exact: true, filters: { size: 42 } } });
+    expect(parseToolCallBody("\n<function=square_the_number>\n<parameter=input_num>\n1024\n</parameter>\n</function>\n", tools)).toEqual({
+      name: "square_the_number",
+      arguments: { input_num: 1024 },
+    });
+    const body =
+      '<function=search>\n<parameter=query>\nred  shoes\n</parameter>\n<parameter=limit>\n5\n</parameter>\n<parameter=exact>\ntrue\n</parameter>\n<parameter=filters>\n{"size": 42}\n</parameter>\n</function>';
+    expect(parseToolCallBody(body, tools)).toEqual({
+      name: "search",
+      arguments: { query: "red  shoes", limit: 5, exact: true, filters: { size: 42 } },
+    });
   });
 
   it("keeps multi-line string values whole", () => {

@@ -65,7 +65,12 @@ function convertParameter(raw: string, type: unknown): unknown {
   const text = raw.trim();
   if (types.includes("string") && !types.some((candidate) => candidate !== "string" && candidate !== "null")) return raw;
   if (types.includes("null") && text.toLowerCase() === "null") return null;
-  if ((types.includes("integer") || types.includes("number")) && /^-?\d+(\.\d+)?([eE][+-]?\d+)?$/.test(text) && Number.isFinite(Number(text))) return Number(text);
+  if (
+    (types.includes("integer") || types.includes("number")) &&
+    /^-?\d+(\.\d+)?([eE][+-]?\d+)?$/.test(text) &&
+    Number.isFinite(Number(text))
+  )
+    return Number(text);
   if (types.includes("boolean") && /^(true|false)$/i.test(text)) return text.toLowerCase() === "true";
   try {
     return JSON.parse(text) as unknown;

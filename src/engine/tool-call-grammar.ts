@@ -46,7 +46,9 @@ function valueRule(schema: { type?: unknown; maxLength?: unknown; enum?: unknown
   }
   switch (schema.type) {
     case "string":
-      return typeof schema.maxLength === "number" && schema.maxLength > 0 ? `[^<\\n] [^<]{0,${Math.max(0, schema.maxLength - 1)}}` : "string-value";
+      return typeof schema.maxLength === "number" && schema.maxLength > 0
+        ? `[^<\\n] [^<]{0,${Math.max(0, schema.maxLength - 1)}}`
+        : "string-value";
     case "number":
       return "number-value";
     case "integer":

@@ -67,7 +67,9 @@ export function createBudgetGuard(options: BudgetGuardOptions): BudgetGuard {
 export function formatUsd(micro: number): string {
   const sign = micro < 0 ? "-" : "";
   const absolute = Math.abs(micro);
-  const fraction = String(absolute % 1_000_000).padStart(6, "0").replace(/0+$/, "");
+  const fraction = String(absolute % 1_000_000)
+    .padStart(6, "0")
+    .replace(/0+$/, "");
   return `${sign}$${Math.floor(absolute / 1_000_000)}${fraction.length > 0 ? "." + fraction.padEnd(2, "0") : ".00"}`;
 }
 
@@ -79,6 +81,7 @@ export function formatUsd(micro: number): string {
  */
 export function parseUsdToMicro(value: string): number {
   const match = /^(\d+)(?:\.(\d{1,6}))?$/.exec(value.trim());
-  if (match === null) throw new MoestroError("invalid_request", `'${value}' is not an amount in USD with at most 6 decimals.`, { param: "budget_usd" });
+  if (match === null)
+    throw new MoestroError("invalid_request", `'${value}' is not an amount in USD with at most 6 decimals.`, { param: "budget_usd" });
   return Number(match[1]) * 1_000_000 + Number((match[2] ?? "").padEnd(6, "0"));
 }

@@ -34,7 +34,10 @@ export function costMicroUsd(price: ResolvedPrice, tokens: TokenCounts): number 
   const tier = selectTier(price.tiers, tokens.promptTokens);
   const cached = BigInt(Math.min(tokens.cachedPromptTokens, tokens.promptTokens));
   const uncached = BigInt(tokens.promptTokens) - cached;
-  const outputRate = tokens.reasoningTokens > 0 ? (tier.thinkingOutputMicroUsdPerMillionTokens ?? tier.outputMicroUsdPerMillionTokens) : tier.outputMicroUsdPerMillionTokens;
+  const outputRate =
+    tokens.reasoningTokens > 0
+      ? (tier.thinkingOutputMicroUsdPerMillionTokens ?? tier.outputMicroUsdPerMillionTokens)
+      : tier.outputMicroUsdPerMillionTokens;
   const perMillion =
     uncached * BigInt(tier.inputMicroUsdPerMillionTokens) +
     cached * BigInt(tier.cachedInputMicroUsdPerMillionTokens ?? tier.inputMicroUsdPerMillionTokens) +

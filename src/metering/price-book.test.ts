@@ -66,9 +66,26 @@ describe("an operator's price book", () => {
   const input: PriceBookInput = {
     version: 1,
     prices: [
-      { model: "local-moe", aliases: ["moe"], kind: "local", effectiveFrom: "2026-01-01", tiers: [{ inputMicroUsdPerMillionTokens: 1_000_000, outputMicroUsdPerMillionTokens: 2_000_000 }], cloudEquivalent: "qwen-max" },
-      { model: "local-moe", kind: "local", effectiveFrom: "2026-03-01T00:00:00Z", tiers: [{ inputMicroUsdPerMillionTokens: 3_000_000, outputMicroUsdPerMillionTokens: 4_000_000 }] },
-      { model: "hourly", kind: "local", effectiveFrom: "2026-01-01", hourly: { microUsdPerHour: 360_000, inputTokensPerSecond: 1000, outputTokensPerSecond: 100 } },
+      {
+        model: "local-moe",
+        aliases: ["moe"],
+        kind: "local",
+        effectiveFrom: "2026-01-01",
+        tiers: [{ inputMicroUsdPerMillionTokens: 1_000_000, outputMicroUsdPerMillionTokens: 2_000_000 }],
+        cloudEquivalent: "qwen-max",
+      },
+      {
+        model: "local-moe",
+        kind: "local",
+        effectiveFrom: "2026-03-01T00:00:00Z",
+        tiers: [{ inputMicroUsdPerMillionTokens: 3_000_000, outputMicroUsdPerMillionTokens: 4_000_000 }],
+      },
+      {
+        model: "hourly",
+        kind: "local",
+        effectiveFrom: "2026-01-01",
+        hourly: { microUsdPerHour: 360_000, inputTokensPerSecond: 1000, outputTokensPerSecond: 100 },
+      },
     ],
   };
   const book = createPriceBook(input);
@@ -81,23 +98,38 @@ describe("an operator's price book", () => {
   it("applies a price from its effective date on, never before", () => {
     const request = { model: "local-moe", ...tokens(1_000_000, 1_000_000) };
     expect(priceRequest(book, { ...request, startedAtMs: Date.parse("2025-12-31T23:59:59Z") }).costMicroUsd).toBe(0);
-    expect(priceRequest(book, { ...request, startedAtMs: january })).toMatchObject({ costMicroUsd: 3_000_000, priceEffectiveAtMs: Date.parse("2026-01-01T00:00:00Z") });
-    expect(priceRequest(book, { ...request, startedAtMs: march })).toMatchObject({ costMicroUsd: 7_000_000, priceEffectiveAtMs: Date.parse("2026-03-01T00:00:00Z") });
+    expect(priceRequest(book, { ...request, startedAtMs: january })).toMatchObject({
+      costMicroUsd: 3_000_000,
+      priceEffectiveAtMs: Date.parse("2026-01-01T00:00:00Z"),
+    });
+    expect(priceRequest(book, { ...request, startedAtMs: march })).toMatchObject({
+      costMicroUsd: 7_000_000,
+      priceEffectiveAtMs: Date.parse("2026-03-01T00:00:00Z"),
+    });
     expect(priceRequest(book, { ...request, model: "moe", startedAtMs: january }).costMicroUsd).toBe(3_000_000);
   });
 
   it("uses the entry's cloud equivalent over the name match", () => {
-    expect(priceRequest(book, { model: "local-moe", startedAtMs: january, ...tokens(1_000_000, 0) })).toMatchObject({ cloudModel: "qwen-max", cloudCostMicroUsd: 1_600_000 });
+    expect(priceRequest(book, { model: "local-moe", startedAtMs: january, ...tokens(1_000_000, 0) })).toMatchObject({
+      cloudModel: "qwen-max",
+      cloudCostMicroUsd: 1_600_000,
+    });
   });
 
   it("turns an hourly cost into per-token prices by throughput", () => {
     // $0.36 per hour; 3.6M prompt tokens or 360k generated tokens an hour.
-    expect(hourlyToTier({ microUsdPerHour: 360_000, inputTokensPerSecond: 1000, outputTokensPerSecond: 100 })).toEqual({ inputMicroUsdPerMillionTokens: 100_000, outputMicroUsdPerMillionTokens: 1_000_000 });
+    expect(hourlyToTier({ microUsdPerHour: 360_000, inputTokensPerSecond: 1000, outputTokensPerSecond: 100 })).toEqual({
+      inputMicroUsdPerMillionTokens: 100_000,
+      outputMicroUsdPerMillionTokens: 1_000_000,
+    });
     expect(priceRequest(book, { model: "hourly", startedAtMs: january, ...tokens(10_000, 1_000) }).costMicroUsd).toBe(1_000 + 1_000);
   });
 
   it("costs unlisted models by localDefault when given", () => {
-    const withDefault = createPriceBook({ version: 1, localDefault: { tiers: [{ inputMicroUsdPerMillionTokens: 10, outputMicroUsdPerMillionTokens: 1_000_000 }] } });
+    const withDefault = createPriceBook({
+      version: 1,
+      localDefault: { tiers: [{ inputMicroUsdPerMillionTokens: 10, outputMicroUsdPerMillionTokens: 1_000_000 }] },
+    });
     expect(priceRequest(withDefault, { model: "anything", startedAtMs: january, ...tokens(5, 3) })).toMatchObject({ costMicroUsd: 3 });
   });
 
@@ -105,11 +137,77 @@ describe("an operator's price book", () => {
     const cases: Array<[unknown, string]> = [
       [{ version: 2 }, "version"],
       [{ version: 1, prices: [{ model: "x", kind: "local", effectiveFrom: "2026-01-01" }] }, "prices.0.tiers"],
-      [{ version: 1, prices: [{ model: "x", kind: "cloud", effectiveFrom: "yesterday", tiers: [{ inputMicroUsdPerMillionTokens: 1, outputMicroUsdPerMillionTokens: 1 }] }] }, "prices.0.effectiveFrom"],
-      [{ version: 1, prices: [{ model: "x", kind: "cloud", effectiveFrom: "2026-01-01", tiers: [{ inputMicroUsdPerMillionTokens: 0.5, outputMicroUsdPerMillionTokens: 1 }] }] }, "prices.0.tiers.0.inputMicroUsdPerMillionTokens"],
-      [{ version: 1, prices: [{ model: "x", kind: "cloud", effectiveFrom: "2026-01-01", tiers: [{ maxPromptTokens: 10, inputMicroUsdPerMillionTokens: 1, outputMicroUsdPerMillionTokens: 1 }] }] }, "prices.0.tiers.0"],
-      [{ version: 1, prices: [{ model: "x", kind: "cloud", effectiveFrom: "2026-01-01", hourly: { microUsdPerHour: 1, inputTokensPerSecond: 1, outputTokensPerSecond: 1 } }] }, "prices.0.hourly"],
-      [{ version: 1, prices: [{ model: "x", kind: "cloud", effectiveFrom: "2026-01-01", inputUsd: 1, tiers: [{ inputMicroUsdPerMillionTokens: 1, outputMicroUsdPerMillionTokens: 1 }] }] }, "prices.0"],
+      [
+        {
+          version: 1,
+          prices: [
+            {
+              model: "x",
+              kind: "cloud",
+              effectiveFrom: "yesterday",
+              tiers: [{ inputMicroUsdPerMillionTokens: 1, outputMicroUsdPerMillionTokens: 1 }],
+            },
+          ],
+        },
+        "prices.0.effectiveFrom",
+      ],
+      [
+        {
+          version: 1,
+          prices: [
+            {
+              model: "x",
+              kind: "cloud",
+              effectiveFrom: "2026-01-01",
+              tiers: [{ inputMicroUsdPerMillionTokens: 0.5, outputMicroUsdPerMillionTokens: 1 }],
+            },
+          ],
+        },
+        "prices.0.tiers.0.inputMicroUsdPerMillionTokens",
+      ],
+      [
+        {
+          version: 1,
+          prices: [
+            {
+              model: "x",
+              kind: "cloud",
+              effectiveFrom: "2026-01-01",
+              tiers: [{ maxPromptTokens: 10, inputMicroUsdPerMillionTokens: 1, outputMicroUsdPerMillionTokens: 1 }],
+            },
+          ],
+        },
+        "prices.0.tiers.0",
+      ],
+      [
+        {
+          version: 1,
+          prices: [
+            {
+              model: "x",
+              kind: "cloud",
+              effectiveFrom: "2026-01-01",
+              hourly: { microUsdPerHour: 1, inputTokensPerSecond: 1, outputTokensPerSecond: 1 },
+            },
+          ],
+        },
+        "prices.0.hourly",
+      ],
+      [
+        {
+          version: 1,
+          prices: [
+            {
+              model: "x",
+              kind: "cloud",
+              effectiveFrom: "2026-01-01",
+              inputUsd: 1,
+              tiers: [{ inputMicroUsdPerMillionTokens: 1, outputMicroUsdPerMillionTokens: 1 }],
+            },
+          ],
+        },
+        "prices.0",
+      ],
     ];
     for (const [bad, field] of cases) {
       let caught: unknown;

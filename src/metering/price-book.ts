@@ -15,7 +15,11 @@ export const priceTierSchema = z
       .positive()
       .optional()
       .describe("Inclusive upper bound of the tier, in prompt tokens of the request. Left out on the last tier, which has no bound."),
-    inputMicroUsdPerMillionTokens: z.number().int().nonnegative().describe("Prompt tokens not served from a cache, micro-USD per 1M tokens."),
+    inputMicroUsdPerMillionTokens: z
+      .number()
+      .int()
+      .nonnegative()
+      .describe("Prompt tokens not served from a cache, micro-USD per 1M tokens."),
     outputMicroUsdPerMillionTokens: z.number().int().nonnegative().describe("Generated tokens, micro-USD per 1M tokens."),
     thinkingOutputMicroUsdPerMillionTokens: z
       .number()
@@ -46,7 +50,9 @@ const effectiveFromSchema = z
   .refine((value) => /^\d{4}-\d{2}-\d{2}(T.*)?$/.test(value) && !Number.isNaN(Date.parse(value)), {
     message: "must be an ISO 8601 date (2025-09-01, read as 00:00 UTC) or date-time (2025-09-01T12:00:00Z)",
   })
-  .describe("When the price starts to apply, ISO 8601; a date alone means 00:00 UTC. A later entry for the same model replaces it from then on.");
+  .describe(
+    "When the price starts to apply, ISO 8601; a date alone means 00:00 UTC. A later entry for the same model replaces it from then on.",
+  );
 
 /** How an entry prices tokens: explicit tiers, or (local models) an hourly cost. Exactly one is given. */
 const priceEntryBaseSchema = z
@@ -73,7 +79,8 @@ export const priceEntrySchema = priceEntryBaseSchema.superRefine((entry, context
   if ((entry.tiers === undefined) === (entry.hourly === undefined)) {
     context.addIssue({ code: "custom", message: "give exactly one of tiers and hourly", path: ["tiers"] });
   }
-  if (entry.hourly !== undefined && entry.kind !== "local") context.addIssue({ code: "custom", message: "hourly is for local models only", path: ["hourly"] });
+  if (entry.hourly !== undefined && entry.kind !== "local")
+    context.addIssue({ code: "custom", message: "hourly is for local models only", path: ["hourly"] });
   if (entry.cloudEquivalent !== undefined && entry.kind !== "local") {
     context.addIssue({ code: "custom", message: "cloudEquivalent is for local models only", path: ["cloudEquivalent"] });
   }
@@ -88,7 +95,8 @@ const localDefaultSchema = z
   })
   .strict()
   .superRefine((value, context) => {
-    if (value.tiers !== undefined && value.hourly !== undefined) context.addIssue({ code: "custom", message: "give at most one of tiers and hourly" });
+    if (value.tiers !== undefined && value.hourly !== undefined)
+      context.addIssue({ code: "custom", message: "give at most one of tiers and hourly" });
     checkTiers(value.tiers, context);
   });
 
@@ -100,7 +108,10 @@ const localDefaultSchema = z
 export const priceBookSchema = z
   .object({
     version: z.literal(1).describe("The format version, 1."),
-    includeDefaults: z.boolean().default(true).describe("Whether the built-in cloud list prices are kept beside this file's entries. Defaults to true."),
+    includeDefaults: z
+      .boolean()
+      .default(true)
+      .describe("Whether the built-in cloud list prices are kept beside this file's entries. Defaults to true."),
     preferredRegions: z
       .array(z.string())
       .default(["intl", "cn-mainland"])
@@ -115,8 +126,10 @@ function checkTiers(tiers: ReadonlyArray<z.infer<typeof priceTierSchema>> | unde
   if (tiers === undefined) return;
   tiers.forEach((tier, index) => {
     const isLast = index === tiers.length - 1;
-    if (isLast && tier.maxPromptTokens !== undefined) context.addIssue({ code: "custom", message: "the last tier has no maxPromptTokens", path: ["tiers", index] });
-    if (!isLast && tier.maxPromptTokens === undefined) context.addIssue({ code: "custom", message: "only the last tier may leave out maxPromptTokens", path: ["tiers", index] });
+    if (isLast && tier.maxPromptTokens !== undefined)
+      context.addIssue({ code: "custom", message: "the last tier has no maxPromptTokens", path: ["tiers", index] });
+    if (!isLast && tier.maxPromptTokens === undefined)
+      context.addIssue({ code: "custom", message: "only the last tier may leave out maxPromptTokens", path: ["tiers", index] });
     const previous = tiers[index - 1]?.maxPromptTokens;
     if (previous !== undefined && tier.maxPromptTokens !== undefined && tier.maxPromptTokens <= previous) {
       context.addIssue({ code: "custom", message: "maxPromptTokens must grow from tier to tier", path: ["tiers", index] });
@@ -170,9 +183,13 @@ export interface PriceBook {
  */
 export function createPriceBook(input: unknown = defaultPriceBookData): PriceBook {
   const book = parseOrThrow(input, "price book");
-  const defaults = book.includeDefaults && input !== defaultPriceBookData ? parseOrThrow(defaultPriceBookData, "default price book") : undefined;
+  const defaults =
+    book.includeDefaults && input !== defaultPriceBookData ? parseOrThrow(defaultPriceBookData, "default price book") : undefined;
   const entries = [...(defaults?.prices ?? []), ...book.prices];
-  const dated = entries.map((entry) => ({ entry, effectiveFromMs: Date.parse(entry.effectiveFrom.length === 10 ? `${entry.effectiveFrom}T00:00:00Z` : entry.effectiveFrom) }));
+  const dated = entries.map((entry) => ({
+    entry,
+    effectiveFromMs: Date.parse(entry.effectiveFrom.length === 10 ? `${entry.effectiveFrom}T00:00:00Z` : entry.effectiveFrom),
+  }));
   const regionRank = (region: string | undefined): number => {
     const index = region === undefined ? -1 : book.preferredRegions.indexOf(region);
     return index === -1 ? book.preferredRegions.length : index;
@@ -210,15 +227,21 @@ export function createPriceBook(input: unknown = defaultPriceBookData): PriceBoo
     },
     cloudPrice(cloudModel, atMs) {
       const found = find("cloud", cloudModel, atMs);
-      return found === undefined ? undefined : { model: found.entry.model, tiers: tiersOf(found.entry), effectiveFromMs: found.effectiveFromMs };
+      return found === undefined
+        ? undefined
+        : { model: found.entry.model, tiers: tiersOf(found.entry), effectiveFromMs: found.effectiveFromMs };
     },
     nearestCloudModel(model) {
       // The book never changes once built, so the answer per model is kept (it is asked on every request).
       if (nearestByModel.has(model)) return nearestByModel.get(model);
       const explicit = [...dated]
-        .filter(({ entry }) => entry.kind === "local" && entry.cloudEquivalent !== undefined && (entry.model === model || entry.aliases.includes(model)))
+        .filter(
+          ({ entry }) =>
+            entry.kind === "local" && entry.cloudEquivalent !== undefined && (entry.model === model || entry.aliases.includes(model)),
+        )
         .sort((a, b) => b.effectiveFromMs - a.effectiveFromMs)[0];
-      const nearest = explicit !== undefined ? explicit.entry.cloudEquivalent : (nearestByName(model, cloudNames) ?? defaultCloudEquivalent);
+      const nearest =
+        explicit !== undefined ? explicit.entry.cloudEquivalent : (nearestByName(model, cloudNames) ?? defaultCloudEquivalent);
       if (nearestByModel.size < 1024) nearestByModel.set(model, nearest);
       return nearest;
     },
@@ -236,13 +259,19 @@ export async function loadPriceBook(path?: string): Promise<PriceBook> {
   try {
     text = await readFile(path, "utf8");
   } catch (error) {
-    throw new MoestroError("invalid_request", `Cannot read the price book ${path}: ${(error as Error).message}`, { param: "metering.priceBookPath", cause: error });
+    throw new MoestroError("invalid_request", `Cannot read the price book ${path}: ${(error as Error).message}`, {
+      param: "metering.priceBookPath",
+      cause: error,
+    });
   }
   let json: unknown;
   try {
     json = JSON.parse(text) as unknown;
   } catch (error) {
-    throw new MoestroError("invalid_request", `The price book ${path} is not valid JSON: ${(error as Error).message}`, { param: "metering.priceBookPath", cause: error });
+    throw new MoestroError("invalid_request", `The price book ${path} is not valid JSON: ${(error as Error).message}`, {
+      param: "metering.priceBookPath",
+      cause: error,
+    });
   }
   return createPriceBook(json);
 }
@@ -253,7 +282,10 @@ export async function loadPriceBook(path?: string): Promise<PriceBook> {
  */
 export function hourlyToTier(hourly: HourlyCost): PriceTier {
   const perMillion = (tokensPerSecond: number): number => Math.round((hourly.microUsdPerHour * 1_000_000) / (3600 * tokensPerSecond));
-  return { inputMicroUsdPerMillionTokens: perMillion(hourly.inputTokensPerSecond), outputMicroUsdPerMillionTokens: perMillion(hourly.outputTokensPerSecond) };
+  return {
+    inputMicroUsdPerMillionTokens: perMillion(hourly.inputTokensPerSecond),
+    outputMicroUsdPerMillionTokens: perMillion(hourly.outputTokensPerSecond),
+  };
 }
 
 function tiersOf(entry: PriceEntry): readonly PriceTier[] {
@@ -264,14 +296,21 @@ function parseOrThrow(input: unknown, what: string): z.infer<typeof priceBookSch
   const parsed = priceBookSchema.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new MoestroError("invalid_request", `Invalid ${what}: '${issue.path.join(".")}' ${issue.message}.`, { param: "metering.priceBookPath" });
+    throw new MoestroError("invalid_request", `Invalid ${what}: '${issue.path.join(".")}' ${issue.message}.`, {
+      param: "metering.priceBookPath",
+    });
   }
   return parsed.data;
 }
 
 /** Lower case, no folder, no `.gguf`, `_` as `-`, and trailing quantisation tags (`q4-k-m`, `f16`, `gguf`) dropped. */
 function normalizeModelName(name: string): string {
-  const base = name.toLowerCase().split(/[\\/]/).at(-1)!.replace(/\.gguf$/, "").replace(/_/g, "-");
+  const base = name
+    .toLowerCase()
+    .split(/[\\/]/)
+    .at(-1)!
+    .replace(/\.gguf$/, "")
+    .replace(/_/g, "-");
   const parts = base.split("-");
   while (parts.length > 1 && /^(q\d.*|iq\d.*|[kmsl]|xl|xs|xxs|f16|bf16|fp16|f32|fp8|gguf|ud|imatrix)$/.test(parts.at(-1)!)) parts.pop();
   return parts.join("-");

@@ -48,7 +48,11 @@ export async function downloadFile(options: DownloadFileOptions): Promise<string
 
   let response: Response;
   try {
-    response = await fetchImpl(url, { headers: { ...options.headers, ...(offset > 0 ? { Range: `bytes=${offset}-` } : {}) }, signal, redirect: "follow" });
+    response = await fetchImpl(url, {
+      headers: { ...options.headers, ...(offset > 0 ? { Range: `bytes=${offset}-` } : {}) },
+      signal,
+      redirect: "follow",
+    });
   } catch (error) {
     if (signal?.aborted) throw signal.reason;
     throw new MoestroError("hub_unreachable", `Cannot download ${url} (${describeFetchError(error)}).`, { cause: error });
@@ -72,19 +76,29 @@ export async function downloadFile(options: DownloadFileOptions): Promise<string
       await pipeline(body, createWriteStream(partial, { flags: offset > 0 ? "a" : "w" }), { signal });
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
-      throw new MoestroError("hub_unreachable", `Downloading ${url} was interrupted (${describeFetchError(error)}); run the same command again to resume.`, { cause: error });
+      throw new MoestroError(
+        "hub_unreachable",
+        `Downloading ${url} was interrupted (${describeFetchError(error)}); run the same command again to resume.`,
+        { cause: error },
+      );
     }
   }
 
   const sizeBytes = (await stat(partial)).size;
   if (options.expectedSizeBytes !== undefined && sizeBytes !== options.expectedSizeBytes) {
     await rm(partial, { force: true });
-    throw new MoestroError("checksum_mismatch", `${path.basename(destination)} has ${sizeBytes} bytes but the hub lists ${options.expectedSizeBytes}; the download was deleted.`);
+    throw new MoestroError(
+      "checksum_mismatch",
+      `${path.basename(destination)} has ${sizeBytes} bytes but the hub lists ${options.expectedSizeBytes}; the download was deleted.`,
+    );
   }
   const sha256 = await hashFile(partial);
   if (options.expectedSha256 !== undefined && sha256 !== options.expectedSha256.toLowerCase()) {
     await rm(partial, { force: true });
-    throw new MoestroError("checksum_mismatch", `${path.basename(destination)} has SHA-256 ${sha256} but the hub lists ${options.expectedSha256}; the download was deleted.`);
+    throw new MoestroError(
+      "checksum_mismatch",
+      `${path.basename(destination)} has SHA-256 ${sha256} but the hub lists ${options.expectedSha256}; the download was deleted.`,
+    );
   }
   await rename(partial, destination);
   return sha256;

@@ -61,13 +61,27 @@ export function createHubClient(options: HubClientOptions = {}): HubClient {
         response = await fetchImpl(url, { headers, signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
       } catch (error) {
         if (signal?.aborted) throw signal.reason;
-        throw new MoestroError("hub_unreachable", `Cannot reach the model hub at ${endpoint} (${describeFetchError(error)}). Check the network or HF_ENDPOINT, or pass a local GGUF file with --model ./model.gguf.`, { cause: error });
+        throw new MoestroError(
+          "hub_unreachable",
+          `Cannot reach the model hub at ${endpoint} (${describeFetchError(error)}). Check the network or HF_ENDPOINT, or pass a local GGUF file with --model ./model.gguf.`,
+          { cause: error },
+        );
       }
       if (response.status === 401 || response.status === 403 || response.status === 404) {
-        throw new MoestroError("model_not_found", `The hub has no repository ${owner}/${repo}${response.status === 404 ? "" : " that this token can read (set HF_TOKEN for gated or private repos)"}.`, { param: "model" });
+        throw new MoestroError(
+          "model_not_found",
+          `The hub has no repository ${owner}/${repo}${response.status === 404 ? "" : " that this token can read (set HF_TOKEN for gated or private repos)"}.`,
+          { param: "model" },
+        );
       }
-      if (!response.ok) throw new MoestroError("hub_unreachable", `The model hub at ${endpoint} answered ${response.status} for ${owner}/${repo}.`);
-      const entries = (await response.json()) as Array<{ type?: string; path: string; size?: number; lfs?: { oid?: string; size?: number } }>;
+      if (!response.ok)
+        throw new MoestroError("hub_unreachable", `The model hub at ${endpoint} answered ${response.status} for ${owner}/${repo}.`);
+      const entries = (await response.json()) as Array<{
+        type?: string;
+        path: string;
+        size?: number;
+        lfs?: { oid?: string; size?: number };
+      }>;
       return entries
         .filter((entry) => entry.type !== "directory")
         .map((entry) => ({ path: entry.path, sizeBytes: entry.lfs?.size ?? entry.size ?? 0, sha256: entry.lfs?.oid }));

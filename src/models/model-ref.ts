@@ -30,7 +30,11 @@ export function parseModelRef(text: string): ModelRef {
   const rest = hf[1]!;
   const [owner, repoAndMore, ...more] = rest.split("/");
   if (!owner || !repoAndMore) {
-    throw new MoestroError("invalid_request", `'${text}' is not a Hugging Face reference: write hf:owner/repo:QUANT or hf:owner/repo/file.gguf.`, { param: "model" });
+    throw new MoestroError(
+      "invalid_request",
+      `'${text}' is not a Hugging Face reference: write hf:owner/repo:QUANT or hf:owner/repo/file.gguf.`,
+      { param: "model" },
+    );
   }
   if (more.length > 0) return { kind: "hf-file", owner, repo: repoAndMore, file: more.join("/") };
   const [repo, quantization] = repoAndMore.split(":");

@@ -83,7 +83,8 @@ export class ModelStore {
    */
   async remove(name: string): Promise<StoredModel> {
     const model = await this.get(name);
-    if (model === undefined) throw new MoestroError("model_not_found", `No model named '${name}' in the store (${this.root}).`, { param: "model" });
+    if (model === undefined)
+      throw new MoestroError("model_not_found", `No model named '${name}' in the store (${this.root}).`, { param: "model" });
     await rm(this.folderFor(name), { recursive: true, force: true });
     return model;
   }

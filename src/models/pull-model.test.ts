@@ -21,8 +21,12 @@ describe("chooseFiles", () => {
   ];
 
   it("picks the file of a quantization, case-insensitively", () => {
-    expect(chooseFiles({ kind: "hf-quant", owner: "o", repo: "r", quantization: "Q8_0" }, files).map((file) => file.path)).toEqual(["Model-Q8_0.gguf"]);
-    expect(chooseFiles({ kind: "hf-quant", owner: "o", repo: "r", quantization: "q4_k_m" }, files).map((file) => file.path)).toEqual(["Model-Q4_K_M.gguf"]);
+    expect(chooseFiles({ kind: "hf-quant", owner: "o", repo: "r", quantization: "Q8_0" }, files).map((file) => file.path)).toEqual([
+      "Model-Q8_0.gguf",
+    ]);
+    expect(chooseFiles({ kind: "hf-quant", owner: "o", repo: "r", quantization: "q4_k_m" }, files).map((file) => file.path)).toEqual([
+      "Model-Q4_K_M.gguf",
+    ]);
   });
 
   it("picks every part of a split model, in order", () => {
@@ -59,13 +63,25 @@ describe("ModelPuller against a local server in the hub's URL layout", () => {
 
   it.skipIf(!hasTestModels)("pulls a real GGUF with progress up to 100%, checks its SHA-256 and stores it", async () => {
     const content = fileBytes(testModelPath("stories260K.gguf"));
-    hub = await startFakeHub({ repos: { "karpathy/stories": [{ path: "stories260K-Q8_0.gguf", content }, { path: "README.md", content: Buffer.from("hi") }] } });
+    hub = await startFakeHub({
+      repos: {
+        "karpathy/stories": [
+          { path: "stories260K-Q8_0.gguf", content },
+          { path: "README.md", content: Buffer.from("hi") },
+        ],
+      },
+    });
     const store = new ModelStore(home);
     const puller = createModelPuller({ store, hub: createHubClient({ endpoint: hub.url }) });
     const events = await collect(puller.pull("hf:karpathy/stories:Q8_0"));
     expect(events[0]!.status).toBe("resolving");
     const done = events.at(-1)!;
-    expect(done).toMatchObject({ status: "done", model: "karpathy/stories:Q8_0", completedBytes: content.length, totalBytes: content.length });
+    expect(done).toMatchObject({
+      status: "done",
+      model: "karpathy/stories:Q8_0",
+      completedBytes: content.length,
+      totalBytes: content.length,
+    });
     for (const event of events.slice(1)) expect(event.completedBytes).toBeLessThanOrEqual(event.totalBytes!);
     expect((await readFile(done.stored!.path)).equals(content)).toBe(true);
     expect((await store.list()).map((model) => model.name)).toEqual(["karpathy/stories:Q8_0"]);
@@ -112,7 +128,10 @@ describe("ModelPuller against a local server in the hub's URL layout", () => {
   });
 
   it("says in one line that the hub cannot be reached, and does not hang", async () => {
-    const puller = createModelPuller({ store: new ModelStore(home), hub: createHubClient({ endpoint: "http://127.0.0.1:9", timeoutMs: 2000 }) });
+    const puller = createModelPuller({
+      store: new ModelStore(home),
+      hub: createHubClient({ endpoint: "http://127.0.0.1:9", timeoutMs: 2000 }),
+    });
     const error = (await collect(puller.pull("hf:o/r:Q8_0")).catch((caught: unknown) => caught)) as MoestroError;
     expect(error.code).toBe("hub_unreachable");
     expect(error.message).toMatch(/--model \.\/model\.gguf/);
@@ -122,7 +141,9 @@ describe("ModelPuller against a local server in the hub's URL layout", () => {
   it("answers an unknown repo or quantization with model_not_found", async () => {
     hub = await startFakeHub({ repos: { "o/r": [{ path: "m-Q8_0.gguf", content: bytes(10, 1) }] } });
     const puller = createModelPuller({ store: new ModelStore(home), hub: createHubClient({ endpoint: hub.url }) });
-    expect(((await collect(puller.pull("hf:o/missing:Q8_0")).catch((caught: unknown) => caught)) as MoestroError).code).toBe("model_not_found");
+    expect(((await collect(puller.pull("hf:o/missing:Q8_0")).catch((caught: unknown) => caught)) as MoestroError).code).toBe(
+      "model_not_found",
+    );
     expect(((await collect(puller.pull("hf:o/r:Q2_K")).catch((caught: unknown) => caught)) as MoestroError).message).toContain("Q8_0");
   });
 });

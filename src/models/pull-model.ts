@@ -68,14 +68,26 @@ export function createModelPuller(options: ModelPullerOptions): ModelPuller {
     const name = modelRefName(ref);
     switch (ref.kind) {
       case "path":
-        throw new MoestroError("invalid_request", `'${refText}' is a local path; pull takes hf:owner/repo:QUANT, hf:owner/repo/file.gguf or an https URL.`, { param: "model" });
+        throw new MoestroError(
+          "invalid_request",
+          `'${refText}' is a local path; pull takes hf:owner/repo:QUANT, hf:owner/repo/file.gguf or an https URL.`,
+          { param: "model" },
+        );
       case "url":
         return { name, files: [{ name: decodeURIComponent(new URL(ref.url).pathname.split("/").at(-1) || "model.gguf"), url: ref.url }] };
       case "hf-quant":
       case "hf-file": {
         const listed = await hub.listFiles(ref.owner, ref.repo, { signal });
         const chosen = chooseFiles(ref, listed);
-        return { name, files: chosen.map((file) => ({ name: path.posix.basename(file.path), url: hub.fileUrl(ref.owner, ref.repo, file.path), sizeBytes: file.sizeBytes, sha256: file.sha256 })) };
+        return {
+          name,
+          files: chosen.map((file) => ({
+            name: path.posix.basename(file.path),
+            url: hub.fileUrl(ref.owner, ref.repo, file.path),
+            sizeBytes: file.sizeBytes,
+            sha256: file.sha256,
+          })),
+        };
       }
       default:
         return ref satisfies never;
@@ -83,7 +95,12 @@ export function createModelPuller(options: ModelPullerOptions): ModelPuller {
   }
 
   /** Downloads one file, or joins the download of it already under way. */
-  function download(file: RemoteFile, destination: string, signal: AbortSignal | undefined, onProgress: (completedBytes: number) => void): Promise<string> {
+  function download(
+    file: RemoteFile,
+    destination: string,
+    signal: AbortSignal | undefined,
+    onProgress: (completedBytes: number) => void,
+  ): Promise<string> {
     let entry = inFlight.get(destination);
     if (entry === undefined) {
       const listeners = new Set<(completedBytes: number) => void>();
@@ -118,7 +135,9 @@ export function createModelPuller(options: ModelPullerOptions): ModelPuller {
       for (const file of files) {
         const destination = path.join(folder, file.name);
         const existing = await store.get(name);
-        const known = existing?.files.find((candidate) => candidate.name === file.name && candidate.sha256 === (file.sha256 ?? candidate.sha256));
+        const known = existing?.files.find(
+          (candidate) => candidate.name === file.name && candidate.sha256 === (file.sha256 ?? candidate.sha256),
+        );
         let sha256: string;
         if (known && file.sizeBytes !== undefined && (await store.hasFile(name, file.name, file.sizeBytes))) {
           sha256 = known.sha256;
@@ -128,13 +147,25 @@ export function createModelPuller(options: ModelPullerOptions): ModelPuller {
             const now = performance.now();
             if (now - lastReport < 100 && completedBytes !== file.sizeBytes) return;
             lastReport = now;
-            progress.push({ status: "downloading", model: name, file: file.name, completedBytes: finishedBytes + completedBytes, totalBytes });
+            progress.push({
+              status: "downloading",
+              model: name,
+              file: file.name,
+              completedBytes: finishedBytes + completedBytes,
+              totalBytes,
+            });
           });
         }
         const sizeBytes = file.sizeBytes ?? (await import("node:fs/promises").then((fs) => fs.stat(destination))).size;
         finishedBytes += sizeBytes;
         stored.push({ name: file.name, sizeBytes, sha256 });
-        progress.push({ status: "downloading", model: name, file: file.name, completedBytes: finishedBytes, totalBytes: totalBytes ?? finishedBytes });
+        progress.push({
+          status: "downloading",
+          model: name,
+          file: file.name,
+          completedBytes: finishedBytes,
+          totalBytes: totalBytes ?? finishedBytes,
+        });
       }
       const model = await store.save({ name, ref: refText, files: stored, pulledAtMs: Date.now() });
       progress.push({ status: "done", model: name, completedBytes: finishedBytes, totalBytes: finishedBytes, stored: model });
@@ -157,15 +188,37 @@ export function chooseFiles(ref: Extract<ModelRef, { kind: "hf-quant" | "hf-file
   const ggufs = files.filter((file) => file.path.toLowerCase().endsWith(".gguf"));
   if (ref.kind === "hf-file") {
     const file = ggufs.find((candidate) => candidate.path === ref.file);
-    if (file === undefined) throw new MoestroError("model_not_found", `${ref.owner}/${ref.repo} has no file ${ref.file}.`, { param: "model" });
+    if (file === undefined)
+      throw new MoestroError("model_not_found", `${ref.owner}/${ref.repo} has no file ${ref.file}.`, { param: "model" });
     return withSplitParts(file, ggufs);
   }
   const word = new RegExp(`(^|[-_.])${ref.quantization.replace(/[^A-Z0-9_]/gi, "")}([-_.]|$)`, "i");
-  const matches = ggufs.filter((file) => word.test(path.posix.basename(file.path).replace(/\.gguf$/i, "").replace(splitPartPattern, "")));
-  const firsts = matches.filter((file) => !splitPartPattern.test(file.path) || /-00001-of-/i.test(file.path)).sort((a, b) => a.path.length - b.path.length);
+  const matches = ggufs.filter((file) =>
+    word.test(
+      path.posix
+        .basename(file.path)
+        .replace(/\.gguf$/i, "")
+        .replace(splitPartPattern, ""),
+    ),
+  );
+  const firsts = matches
+    .filter((file) => !splitPartPattern.test(file.path) || /-00001-of-/i.test(file.path))
+    .sort((a, b) => a.path.length - b.path.length);
   if (firsts.length === 0) {
-    const available = [...new Set(ggufs.map((file) => /(?:^|[-_.])((?:I?Q\d[A-Z0-9_]*)|F16|BF16|F32)(?:[-_.]|$)/i.exec(path.posix.basename(file.path))?.[1]?.toUpperCase()).filter(Boolean))];
-    throw new MoestroError("model_not_found", `${ref.owner}/${ref.repo} has no ${ref.quantization} GGUF${available.length > 0 ? `; it has ${available.join(", ")}` : ""}.`, { param: "model" });
+    const available = [
+      ...new Set(
+        ggufs
+          .map((file) =>
+            /(?:^|[-_.])((?:I?Q\d[A-Z0-9_]*)|F16|BF16|F32)(?:[-_.]|$)/i.exec(path.posix.basename(file.path))?.[1]?.toUpperCase(),
+          )
+          .filter(Boolean),
+      ),
+    ];
+    throw new MoestroError(
+      "model_not_found",
+      `${ref.owner}/${ref.repo} has no ${ref.quantization} GGUF${available.length > 0 ? `; it has ${available.join(", ")}` : ""}.`,
+      { param: "model" },
+    );
   }
   return withSplitParts(firsts[0]!, ggufs);
 }
@@ -179,7 +232,8 @@ function withSplitParts(first: HubFile, files: readonly HubFile[]): HubFile[] {
   for (let part = 1; part <= count; part++) {
     const partPath = `${base}-${String(part).padStart(5, "0")}-of-${match[2]}.gguf`;
     const file = files.find((candidate) => candidate.path.toLowerCase() === partPath.toLowerCase());
-    if (file === undefined) throw new MoestroError("model_not_found", `The split model ${first.path} lacks its part ${partPath}.`, { param: "model" });
+    if (file === undefined)
+      throw new MoestroError("model_not_found", `The split model ${first.path} lacks its part ${partPath}.`, { param: "model" });
     parts.push(file);
   }
   return parts;

@@ -74,17 +74,30 @@ export function toChatGenerateRequest(request: ChatCompletionRequest, signal?: A
   const tools = request.tools ?? [];
   if (tools.length > 0) {
     generateRequest.tools = {
-      definitions: tools.map((tool) => ({ name: tool.function.name, description: tool.function.description, parameters: tool.function.parameters })),
+      definitions: tools.map((tool) => ({
+        name: tool.function.name,
+        description: tool.function.description,
+        parameters: tool.function.parameters,
+      })),
       choice: toToolChoice(request.tool_choice),
       parallel: request.parallel_tool_calls ?? true,
     };
-  } else if (request.tool_choice !== undefined && request.tool_choice !== null && request.tool_choice !== "none" && request.tool_choice !== "auto") {
+  } else if (
+    request.tool_choice !== undefined &&
+    request.tool_choice !== null &&
+    request.tool_choice !== "none" &&
+    request.tool_choice !== "auto"
+  ) {
     throw new MoestroError("invalid_request", "tool_choice needs tools.", { param: "tool_choice" });
   }
   const format = request.response_format;
   if (format?.type === "json_object") generateRequest.responseFormat = { type: "json_object" };
   if (format?.type === "json_schema") {
-    generateRequest.responseFormat = { type: "json_schema", name: format.json_schema.name, schema: format.json_schema.schema ?? { type: "object" } };
+    generateRequest.responseFormat = {
+      type: "json_schema",
+      name: format.json_schema.name,
+      schema: format.json_schema.schema ?? { type: "object" },
+    };
   }
   return generateRequest;
 }
@@ -119,7 +132,8 @@ export function toCompletionGenerateRequest(request: CompletionRequest, signal?:
   if (request.echo) unsupported("echo", "echo is not supported.");
   if (request.suffix) unsupported("suffix", "suffix (fill-in-the-middle) is not supported.");
   if ((request.best_of ?? 1) > 1) unsupported("best_of", "best_of above 1 is not supported; use n.");
-  if (request.logprobs !== undefined && request.logprobs !== null) unsupported("logprobs", "Token log-probabilities are not supported yet.");
+  if (request.logprobs !== undefined && request.logprobs !== null)
+    unsupported("logprobs", "Token log-probabilities are not supported yet.");
   const prompt = typeof request.prompt === "string" ? request.prompt : request.prompt[0]!;
   return {
     input: { kind: "completion", prompt },
@@ -177,12 +191,17 @@ export function normalizeMessages(messages: readonly ChatMessageInput[]): ChatMe
         break;
       case "tool":
         if (!message.tool_call_id) {
-          throw new MoestroError("invalid_request", `messages[${index}] has role 'tool' but no tool_call_id.`, { param: `messages[${index}].tool_call_id` });
+          throw new MoestroError("invalid_request", `messages[${index}] has role 'tool' but no tool_call_id.`, {
+            param: `messages[${index}].tool_call_id`,
+          });
         }
         conversation.push({ role: "tool", toolCallId: message.tool_call_id, text });
         break;
       case "function":
-        unsupported(`messages[${index}].role`, "Messages with role 'function' (the deprecated function-calling API) are not supported; use tools and role 'tool'.");
+        unsupported(
+          `messages[${index}].role`,
+          "Messages with role 'function' (the deprecated function-calling API) are not supported; use tools and role 'tool'.",
+        );
         break;
       default:
         return message.role satisfies never;
@@ -225,6 +244,9 @@ export function parseKeepAliveMs(value: number | string | null | undefined): num
   const text = String(value).trim();
   const negative = text.startsWith("-");
   const ms = parseDurationMs(negative ? text.slice(1) : text);
-  if (ms === undefined) throw new MoestroError("invalid_request", `Invalid 'keep_alive': '${text}' is neither seconds nor a duration such as 5m or 1h.`, { param: "keep_alive" });
+  if (ms === undefined)
+    throw new MoestroError("invalid_request", `Invalid 'keep_alive': '${text}' is neither seconds nor a duration such as 5m or 1h.`, {
+      param: "keep_alive",
+    });
   return negative ? -1 : ms;
 }

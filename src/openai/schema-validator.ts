@@ -25,7 +25,10 @@ export class SchemaValidator {
     const validate = this.#compile(schema);
     if (!validate(value)) {
       const first = validate.errors?.[0];
-      throw new MoestroError("invalid_model_output", `The model's ${what} does not match its JSON schema: ${first?.instancePath || "/"} ${first?.message ?? "is invalid"}.`);
+      throw new MoestroError(
+        "invalid_model_output",
+        `The model's ${what} does not match its JSON schema: ${first?.instancePath || "/"} ${first?.message ?? "is invalid"}.`,
+      );
     }
   }
 

@@ -71,7 +71,12 @@ export const responseFormatSchema = z.discriminatedUnion("type", [
     .object({
       type: z.literal("json_schema"),
       json_schema: z
-        .object({ name: z.string().min(1), schema: z.record(z.unknown()).optional(), strict: z.boolean().nullish(), description: z.string().optional() })
+        .object({
+          name: z.string().min(1),
+          schema: z.record(z.unknown()).optional(),
+          strict: z.boolean().nullish(),
+          description: z.string().optional(),
+        })
         .passthrough(),
     })
     .passthrough(),
@@ -141,12 +146,7 @@ export type ChatMessageInput = z.infer<typeof chatMessageSchema>;
 /** The body of `POST /v1/embeddings`. */
 export const embeddingRequestSchema = z.object({
   model: z.string({ required_error: "you must provide a model parameter" }).min(1),
-  input: z.union([
-    z.string(),
-    z.array(z.string()),
-    z.array(z.number().int()),
-    z.array(z.array(z.number().int())),
-  ]),
+  input: z.union([z.string(), z.array(z.string()), z.array(z.number().int()), z.array(z.array(z.number().int()))]),
   encoding_format: z.enum(["float", "base64"]).nullish(),
   dimensions: z.number().int().min(1).nullish(),
   user: z.string().nullish(),

@@ -10,8 +10,17 @@ export const cloudPriceSchema = z.object({
   currency: z.enum(["USD", "CNY"]),
   tier: z.string().describe("Input-token tier the prices are for (the whole request is billed at its input's tier)."),
   inputMicroPerMillionTokens: z.number().int().nonnegative().describe("Input price per 1M tokens, in micro-units of `currency`."),
-  outputMicroPerMillionTokens: z.number().int().nonnegative().describe("Non-thinking output price per 1M tokens, in micro-units of `currency`."),
-  thinkingOutputMicroPerMillionTokens: z.number().int().nonnegative().optional().describe("Thinking-mode output price per 1M tokens, when billed apart."),
+  outputMicroPerMillionTokens: z
+    .number()
+    .int()
+    .nonnegative()
+    .describe("Non-thinking output price per 1M tokens, in micro-units of `currency`."),
+  thinkingOutputMicroPerMillionTokens: z
+    .number()
+    .int()
+    .nonnegative()
+    .optional()
+    .describe("Thinking-mode output price per 1M tokens, when billed apart."),
   totalParameters: z.number().positive().optional().describe("Parameters of the open-weight model behind the id, when published."),
   activeParameters: z.number().positive().optional().describe("Active parameters per token, when published."),
   namePattern: z.string().optional().describe("Regular expression (case-insensitive) on a GGUF's name that means the same model."),
@@ -42,7 +51,8 @@ const cny = usd;
  * (Qwen3-30B-A3B: 30.5B total, 3.3B active; Qwen3-32B: 32.8B).
  */
 export const cloudPriceBook: CloudPriceBook = Object.freeze({
-  source: "../shared/prices/cloud-list-prices.md (Alibaba Cloud Model Studio billing pages, api-evangelist/qwen plans, Vercel AI Gateway and LiteLLM price listings)",
+  source:
+    "../shared/prices/cloud-list-prices.md (Alibaba Cloud Model Studio billing pages, api-evangelist/qwen plans, Vercel AI Gateway and LiteLLM price listings)",
   retrieved: "2025 to 2026 (stored copies; not re-checked)",
   cnyPerUsd: 7.2,
   prices: Object.freeze(

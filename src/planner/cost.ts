@@ -55,9 +55,13 @@ export function findNearestCloudPrice(facts: ModelFacts, book: CloudPriceBook = 
     match,
     outputMicroUsdPerMillionTokens: toMicroUsd(price.outputMicroPerMillionTokens, price.currency, book),
     thinkingOutputMicroUsdPerMillionTokens:
-      price.thinkingOutputMicroPerMillionTokens === undefined ? undefined : toMicroUsd(price.thinkingOutputMicroPerMillionTokens, price.currency, book),
+      price.thinkingOutputMicroPerMillionTokens === undefined
+        ? undefined
+        : toMicroUsd(price.thinkingOutputMicroPerMillionTokens, price.currency, book),
   });
-  const byName = book.prices.find((price) => price.namePattern !== undefined && names.some((name) => new RegExp(price.namePattern!, "i").test(name)));
+  const byName = book.prices.find(
+    (price) => price.namePattern !== undefined && names.some((name) => new RegExp(price.namePattern!, "i").test(name)),
+  );
   if (byName) return toMatch(byName, "name");
   const sized = book.prices.filter((price) => price.activeParameters !== undefined);
   if (sized.length === 0 || facts.parameters.active <= 0) return undefined;
@@ -70,14 +74,21 @@ export function findNearestCloudPrice(facts: ModelFacts, book: CloudPriceBook = 
  * Cost of one million output tokens at `tokensPerSecond`, from power and electricity price and/or an hourly price,
  * with the nearest cloud list price beside it.
  */
-export function estimateCost(tokensPerSecond: number, options: CostOptions, facts: ModelFacts, book: CloudPriceBook = cloudPriceBook): CostEstimate {
+export function estimateCost(
+  tokensPerSecond: number,
+  options: CostOptions,
+  facts: ModelFacts,
+  book: CloudPriceBook = cloudPriceBook,
+): CostEstimate {
   const secondsPerMillion = tokensPerSecond > 0 ? 1e6 / tokensPerSecond : Number.POSITIVE_INFINITY;
   const energy =
     options.powerWatts !== undefined && options.pricePerKwhUsd !== undefined && Number.isFinite(secondsPerMillion)
       ? Math.round(((options.powerWatts * secondsPerMillion) / 3.6e6) * options.pricePerKwhUsd * 1e6)
       : undefined;
   const hourly =
-    options.hourlyUsd !== undefined && Number.isFinite(secondsPerMillion) ? Math.round(((options.hourlyUsd * secondsPerMillion) / 3600) * 1e6) : undefined;
+    options.hourlyUsd !== undefined && Number.isFinite(secondsPerMillion)
+      ? Math.round(((options.hourlyUsd * secondsPerMillion) / 3600) * 1e6)
+      : undefined;
   return {
     tokensPerSecond,
     energyMicroUsdPerMillionOutputTokens: energy,

@@ -12,7 +12,10 @@ const TFLOPS = 1e12;
  * - `cpu`: a CPU-only host (memory channels × DDR5 transfer rate).
  */
 export const hardwareCatalogEntrySchema = z.object({
-  id: z.string().regex(/^[a-z0-9-]+$/).describe("Id used by --hardware and --compare."),
+  id: z
+    .string()
+    .regex(/^[a-z0-9-]+$/)
+    .describe("Id used by --hardware and --compare."),
   aliases: z.array(z.string()).describe("Other names accepted for the id (matched case-insensitively)."),
   name: z.string().describe("Human-readable name."),
   kind: z.enum(["gpu", "unified", "cpu"]),
@@ -22,8 +25,15 @@ export const hardwareCatalogEntrySchema = z.object({
     .number()
     .positive()
     .describe("Peak dense FLOP/s without sparsity: BF16/FP16 tensor cores for NVIDIA GPUs, FP32 GPU ALUs for Apple, FP32 FMA for CPUs."),
-  typicalPowerWatts: z.number().positive().describe("Board power (TDP/TGP) for GPUs, measured maximum for Macs, CPU package TDP for hosts."),
-  hostToGpuBytesPerSecond: z.number().positive().optional().describe("PCIe bandwidth per direction between host RAM and the GPU, in bytes per second."),
+  typicalPowerWatts: z
+    .number()
+    .positive()
+    .describe("Board power (TDP/TGP) for GPUs, measured maximum for Macs, CPU package TDP for hosts."),
+  hostToGpuBytesPerSecond: z
+    .number()
+    .positive()
+    .optional()
+    .describe("PCIe bandwidth per direction between host RAM and the GPU, in bytes per second."),
   defaultHostId: z.string().optional().describe("Catalog id of the host a GPU is paired with when the plan needs CPU memory."),
   source: z.string().min(1).describe("Where each figure comes from."),
   sourceUrl: z.string().url().optional(),
@@ -55,7 +65,8 @@ export const hardwareCatalog: readonly HardwareCatalogEntry[] = Object.freeze(
       hostToGpuBytesPerSecond: 32 * GB,
       defaultHostId: "ddr5-8ch",
       source: `NVIDIA A100 Tensor Core GPU datasheet: 40GB HBM2, 1,555 GB/s, BF16 312 TFLOPS dense (624 sparse), 400 W, PCIe Gen4; ${nvidiaHostNote}`,
-      sourceUrl: "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf",
+      sourceUrl:
+        "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf",
     },
     {
       id: "a100-80gb",
@@ -69,7 +80,8 @@ export const hardwareCatalog: readonly HardwareCatalogEntry[] = Object.freeze(
       hostToGpuBytesPerSecond: 32 * GB,
       defaultHostId: "ddr5-8ch",
       source: `NVIDIA A100 Tensor Core GPU datasheet: 80GB HBM2e, 2,039 GB/s, BF16 312 TFLOPS dense (624 sparse), 400 W, PCIe Gen4; ${nvidiaHostNote}`,
-      sourceUrl: "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf",
+      sourceUrl:
+        "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf",
     },
     {
       id: "h100",
@@ -244,7 +256,9 @@ function normalizeName(name: string): string {
  */
 export function findHardware(name: string): HardwareCatalogEntry | undefined {
   const wanted = normalizeName(name);
-  return hardwareCatalog.find((entry) => normalizeName(entry.id) === wanted || entry.aliases.some((alias) => normalizeName(alias) === wanted));
+  return hardwareCatalog.find(
+    (entry) => normalizeName(entry.id) === wanted || entry.aliases.some((alias) => normalizeName(alias) === wanted),
+  );
 }
 
 /**

@@ -75,9 +75,17 @@ export const defaultEfficiencies = Object.freeze({
 /** A {@link DeviceSpec} from a catalog entry, with the default efficiency of its kind. */
 export function deviceFromCatalog(entry: HardwareCatalogEntry): DeviceSpec {
   const bandwidthEfficiency =
-    entry.kind === "gpu" ? defaultEfficiencies.gpuBandwidth : entry.kind === "unified" ? defaultEfficiencies.unifiedBandwidth : defaultEfficiencies.cpuBandwidth;
+    entry.kind === "gpu"
+      ? defaultEfficiencies.gpuBandwidth
+      : entry.kind === "unified"
+        ? defaultEfficiencies.unifiedBandwidth
+        : defaultEfficiencies.cpuBandwidth;
   const computeEfficiency =
-    entry.kind === "gpu" ? defaultEfficiencies.gpuCompute : entry.kind === "unified" ? defaultEfficiencies.unifiedCompute : defaultEfficiencies.cpuCompute;
+    entry.kind === "gpu"
+      ? defaultEfficiencies.gpuCompute
+      : entry.kind === "unified"
+        ? defaultEfficiencies.unifiedCompute
+        : defaultEfficiencies.cpuCompute;
   return {
     name: entry.name,
     memoryBytes: entry.memoryBytes,
@@ -193,9 +201,13 @@ export function applyHardwareOverrides(setup: HardwareSetup, overrides: Hardware
     else if (gpu) gpu.memoryBytes = overrides.vramBytes;
     else {
       if (overrides.vramBandwidthBytesPerSecond === undefined) {
-        throw new MoestroError("invalid_request", "--vram adds a GPU this setup does not have: give its bandwidth with --vram-bandwidth GB/s, or pick one with --hardware.", {
-          param: "vram",
-        });
+        throw new MoestroError(
+          "invalid_request",
+          "--vram adds a GPU this setup does not have: give its bandwidth with --vram-bandwidth GB/s, or pick one with --hardware.",
+          {
+            param: "vram",
+          },
+        );
       }
       gpu = {
         name: "GPU (from flags)",

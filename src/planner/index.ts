@@ -2,10 +2,24 @@ export { calibrate, createPlan, type Calibration, type Plan, type PlanOptions } 
 export { estimateCost, findNearestCloudPrice, formatMicroUsd, type CloudPriceMatch, type CostEstimate, type CostOptions } from "./cost.js";
 export { cloudPriceBook, type CloudPrice, type CloudPriceBook } from "./cloud-prices.js";
 export { findHardware, findHardwareByDeviceName, hardwareCatalog, type HardwareCatalogEntry } from "./hardware-catalog.js";
-export { applyHardwareOverrides, defaultEfficiencies, setupFromCatalog, type DeviceSpec, type HardwareOverrides, type HardwareSetup } from "./hardware.js";
+export {
+  applyHardwareOverrides,
+  defaultEfficiencies,
+  setupFromCatalog,
+  type DeviceSpec,
+  type HardwareOverrides,
+  type HardwareSetup,
+} from "./hardware.js";
 export { estimateMemory, kvCacheBytesPerToken, type MemoryEstimate, type MemoryEstimateOptions } from "./memory-estimate.js";
 export { measureThroughput, type MeasureOptions, type ThroughputMeasurement } from "./measure.js";
-export { classifyTensor, describeGguf, detectChatSupport, type ChatSupport, type ModelFacts, type QuantizationShare } from "./model-facts.js";
+export {
+  classifyTensor,
+  describeGguf,
+  detectChatSupport,
+  type ChatSupport,
+  type ModelFacts,
+  type QuantizationShare,
+} from "./model-facts.js";
 export {
   createStoreModelResolver,
   defaultHubEndpoint,

@@ -61,7 +61,14 @@ export async function measureThroughput(modelPath: string, options: MeasureOptio
   const gpuLayers = options.gpuLayers ?? 0;
   const ownsLlama = options.llama === undefined;
   const llama =
-    options.llama ?? (await getLlama({ gpu: gpuLayers === 0 ? false : "auto", build: "never", maxThreads: threads, logLevel: LlamaLogLevel.error, progressLogs: false }));
+    options.llama ??
+    (await getLlama({
+      gpu: gpuLayers === 0 ? false : "auto",
+      build: "never",
+      maxThreads: threads,
+      logLevel: LlamaLogLevel.error,
+      progressLogs: false,
+    }));
   const model = await llama.loadModel({ modelPath, gpuLayers });
   try {
     const contextSize = Math.max(256, Math.ceil((promptTokens + decodeTokens + 16) / 256) * 256);

@@ -3,7 +3,13 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { hasTestModels, skipReason, testModelPath } from "../../test/helpers/models.js";
-import { ggufToolsSkipReason, hasGgufTools, qwen3_235b_a22b, qwen3_30b_a3b, writeQwen3MoeHeader } from "../../test/planner/gguf-fixtures.js";
+import {
+  ggufToolsSkipReason,
+  hasGgufTools,
+  qwen3_235b_a22b,
+  qwen3_30b_a3b,
+  writeQwen3MoeHeader,
+} from "../../test/planner/gguf-fixtures.js";
 import { classifyTensor, type ModelFacts } from "./model-facts.js";
 import { readModelFacts } from "./read-model-facts.js";
 
@@ -72,7 +78,10 @@ describe.skipIf(!hasGgufTools)("parameter counts from the real Qwen3 shapes (hea
     expect(small.quantization.map((share) => share.type)).toEqual(["Q4_K", "Q6_K", "F32"]);
     // one token reads the non-expert weights, 8 of 128 experts and one embedding row
     const expected =
-      small.weights.totalBytes - small.weights.inputEmbeddingBytes + small.weights.inputEmbeddingBytes / 151936 - small.weights.routedExpertBytes * (120 / 128);
+      small.weights.totalBytes -
+      small.weights.inputEmbeddingBytes +
+      small.weights.inputEmbeddingBytes / 151936 -
+      small.weights.routedExpertBytes * (120 / 128);
     expect(small.activeBytesPerToken).toBeCloseTo(expected, 0);
   });
 });

@@ -178,9 +178,11 @@ export function detectChatSupport(info: GgufFileInfo, fileName?: string): ChatSu
   let family: string | null = null;
   let wrapperThinks = false;
   try {
-    const wrapper = resolveChatWrapper({ fileInfo: info, filename: fileName, warningLogs: false }) as unknown as
-      | { wrapperName: string; variation?: string; settings?: { segments?: { thought?: unknown } } }
-      | null;
+    const wrapper = resolveChatWrapper({ fileInfo: info, filename: fileName, warningLogs: false }) as unknown as {
+      wrapperName: string;
+      variation?: string;
+      settings?: { segments?: { thought?: unknown } };
+    } | null;
     if (wrapper) {
       family = wrapper.variation ? `${wrapper.wrapperName} ${wrapper.variation}` : wrapper.wrapperName;
       wrapperThinks = wrapper.settings?.segments?.thought != null;
@@ -246,7 +248,14 @@ export function describeGguf(info: GgufFileInfo, options: DescribeGgufOptions): 
 
     const { role, layerIndex } = classifyTensor(tensor.name);
     if (layerIndex !== undefined) {
-      const layer = layers.get(layerIndex) ?? { index: layerIndex, routedExpertBytes: 0, otherBytes: 0, hasAttention: false, isRecurrent: false, names: [] };
+      const layer = layers.get(layerIndex) ?? {
+        index: layerIndex,
+        routedExpertBytes: 0,
+        otherBytes: 0,
+        hasAttention: false,
+        isRecurrent: false,
+        names: [],
+      };
       layer.names.push(tensor.name);
       if (role === "routed-expert") layer.routedExpertBytes += sizeBytes;
       else layer.otherBytes += sizeBytes;
@@ -319,7 +328,9 @@ export function describeGguf(info: GgufFileInfo, options: DescribeGgufOptions): 
 
   const tiedOutput = !hasOutputMatrix;
   const vocabularySize =
-    inputEmbeddingRows || numberField(archMetadata.vocab_size) || (Array.isArray(info.metadata.tokenizer?.ggml?.tokens) ? info.metadata.tokenizer.ggml.tokens.length : 0);
+    inputEmbeddingRows ||
+    numberField(archMetadata.vocab_size) ||
+    (Array.isArray(info.metadata.tokenizer?.ggml?.tokens) ? info.metadata.tokenizer.ggml.tokens.length : 0);
   const embeddingRowBytes = vocabularySize > 0 ? inputEmbeddingBytes / vocabularySize : 0;
   const activeBytesPerToken =
     totalBytes - inputEmbeddingBytes + embeddingRowBytes - routedBytes * (1 - activeFraction) + (tiedOutput ? inputEmbeddingBytes : 0);
@@ -333,7 +344,10 @@ export function describeGguf(info: GgufFileInfo, options: DescribeGgufOptions): 
 
   return {
     source,
-    name: typeof info.metadata.general?.name === "string" && info.metadata.general.name !== "" ? info.metadata.general.name : fileName.replace(/\.gguf$/i, ""),
+    name:
+      typeof info.metadata.general?.name === "string" && info.metadata.general.name !== ""
+        ? info.metadata.general.name
+        : fileName.replace(/\.gguf$/i, ""),
     architecture,
     fileType: fileTypeName?.replace(/^(MOSTLY|ALL)_/, ""),
     fileSizeBytes: source.sizeBytes,
@@ -372,6 +386,14 @@ export function describeGguf(info: GgufFileInfo, options: DescribeGgufOptions): 
     activeBytesPerToken,
     matmulParametersPerToken,
     quantization: [...quantization.values()].sort((a, b) => b.sizeBytes - a.sizeBytes),
-    chat: options.detectChat === false ? { hasTemplate: typeof info.metadata.tokenizer?.chat_template === "string", templateFamily: null, supportsThinking: false, supportsTools: false } : detectChatSupport(info, fileName),
+    chat:
+      options.detectChat === false
+        ? {
+            hasTemplate: typeof info.metadata.tokenizer?.chat_template === "string",
+            templateFamily: null,
+            supportsThinking: false,
+            supportsTools: false,
+          }
+        : detectChatSupport(info, fileName),
   };
 }

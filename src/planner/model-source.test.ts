@@ -9,10 +9,19 @@ import { readModelFacts } from "./read-model-facts.js";
 
 describe("parseHubRef", () => {
   test.each([
-    ["hf:Qwen/Qwen3-30B-A3B-GGUF:Q4_K_M", { owner: "Qwen", repo: "Qwen3-30B-A3B-GGUF", revision: "main", quant: "Q4_K_M", filePath: undefined }],
+    [
+      "hf:Qwen/Qwen3-30B-A3B-GGUF:Q4_K_M",
+      { owner: "Qwen", repo: "Qwen3-30B-A3B-GGUF", revision: "main", quant: "Q4_K_M", filePath: undefined },
+    ],
     ["hf:Qwen/Qwen3-30B-A3B-GGUF", { owner: "Qwen", repo: "Qwen3-30B-A3B-GGUF", revision: "main", quant: "Q4_K_M", filePath: undefined }],
-    ["hf://unsloth/Qwen3-235B-A22B-GGUF@v2:UD-Q2_K_XL", { owner: "unsloth", repo: "Qwen3-235B-A22B-GGUF", revision: "v2", quant: "UD-Q2_K_XL", filePath: undefined }],
-    ["hf:a/b/Q8_0/model-Q8_0-00001-of-00002.gguf", { owner: "a", repo: "b", revision: "main", quant: undefined, filePath: "Q8_0/model-Q8_0-00001-of-00002.gguf" }],
+    [
+      "hf://unsloth/Qwen3-235B-A22B-GGUF@v2:UD-Q2_K_XL",
+      { owner: "unsloth", repo: "Qwen3-235B-A22B-GGUF", revision: "v2", quant: "UD-Q2_K_XL", filePath: undefined },
+    ],
+    [
+      "hf:a/b/Q8_0/model-Q8_0-00001-of-00002.gguf",
+      { owner: "a", repo: "b", revision: "main", quant: undefined, filePath: "Q8_0/model-Q8_0-00001-of-00002.gguf" },
+    ],
   ])("%s", (ref, expected) => {
     expect(parseHubRef(ref)).toEqual(expected);
   });
@@ -49,7 +58,11 @@ describe("resolveModelSource", () => {
   test("an existing path is a file source; relative paths resolve against cwd", async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), "moestro-source-"));
     writeFileSync(path.join(dir, "m.gguf"), "GGUF");
-    await expect(resolveModelSource("m.gguf", { cwd: dir })).resolves.toEqual({ kind: "file", path: path.join(dir, "m.gguf"), sizeBytes: 4 });
+    await expect(resolveModelSource("m.gguf", { cwd: dir })).resolves.toEqual({
+      kind: "file",
+      path: path.join(dir, "m.gguf"),
+      sizeBytes: 4,
+    });
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -64,16 +77,23 @@ describe("resolveModelSource", () => {
     });
     expect(asked).toEqual(["qwen3-30b"]);
     expect(source).toEqual({ kind: "file", path: "/store/qwen3-30b.gguf", sizeBytes: 1 });
-    await expect(resolveModelSource("unknown-alias", { cwd: os.tmpdir(), resolveStoredModel: async () => undefined })).rejects.toMatchObject({
+    await expect(
+      resolveModelSource("unknown-alias", { cwd: os.tmpdir(), resolveStoredModel: async () => undefined }),
+    ).rejects.toMatchObject({
       code: "model_not_found",
     });
   });
 
   test("createStoreModelResolver maps a stored model to its file", async () => {
     const resolver = createStoreModelResolver({
-      get: async (name) => (name === "Qwen/Qwen3-0.6B-GGUF:Q8_0" ? { path: "/home/.moestro/models/q/q.gguf", sizeBytes: 639_447_744 } : undefined),
+      get: async (name) =>
+        name === "Qwen/Qwen3-0.6B-GGUF:Q8_0" ? { path: "/home/.moestro/models/q/q.gguf", sizeBytes: 639_447_744 } : undefined,
     });
-    await expect(resolver("Qwen/Qwen3-0.6B-GGUF:Q8_0", {})).resolves.toEqual({ kind: "file", path: "/home/.moestro/models/q/q.gguf", sizeBytes: 639_447_744 });
+    await expect(resolver("Qwen/Qwen3-0.6B-GGUF:Q8_0", {})).resolves.toEqual({
+      kind: "file",
+      path: "/home/.moestro/models/q/q.gguf",
+      sizeBytes: 639_447_744,
+    });
     await expect(resolver("other", {})).resolves.toBeUndefined();
   });
 });
@@ -131,12 +151,18 @@ describe.skipIf(!hasGgufTools)("hub references over HTTP range requests (a fake 
 
   test("an unknown repository or quantization is model_not_found; an unreachable hub is hub_unreachable", async () => {
     await expect(readModelFacts("hf:acme/nope:Q4_K_M", { hubEndpoint: hub.url })).rejects.toMatchObject({ code: "model_not_found" });
-    await expect(readModelFacts("hf:acme/Qwen3-30B-A3B-GGUF:IQ1_S", { hubEndpoint: hub.url })).rejects.toMatchObject({ code: "model_not_found" });
-    await expect(readModelFacts("hf:acme/Qwen3-30B-A3B-GGUF:Q4_K_M", { hubEndpoint: "http://127.0.0.1:9" })).rejects.toMatchObject({ code: "hub_unreachable" });
+    await expect(readModelFacts("hf:acme/Qwen3-30B-A3B-GGUF:IQ1_S", { hubEndpoint: hub.url })).rejects.toMatchObject({
+      code: "model_not_found",
+    });
+    await expect(readModelFacts("hf:acme/Qwen3-30B-A3B-GGUF:Q4_K_M", { hubEndpoint: "http://127.0.0.1:9" })).rejects.toMatchObject({
+      code: "hub_unreachable",
+    });
   });
 
   test("hubFileUrl encodes the path parts", () => {
-    expect(hubFileUrl("https://hf.example/", { owner: "a", repo: "b", revision: "main" }, "dir/x y.gguf")).toBe("https://hf.example/a/b/resolve/main/dir/x%20y.gguf");
+    expect(hubFileUrl("https://hf.example/", { owner: "a", repo: "b", revision: "main" }, "dir/x y.gguf")).toBe(
+      "https://hf.example/a/b/resolve/main/dir/x%20y.gguf",
+    );
   });
 });
 if (!hasGgufTools) test.skip(ggufToolsSkipReason, () => {});

@@ -89,7 +89,13 @@ export function parseHubRef(ref: string): HubRef {
     });
   }
   const [, owner, repo, revision, quant, filePath] = match;
-  return { owner: owner!, repo: repo!, revision: revision ?? "main", quant: filePath === undefined ? (quant ?? "Q4_K_M") : undefined, filePath };
+  return {
+    owner: owner!,
+    repo: repo!,
+    revision: revision ?? "main",
+    quant: filePath === undefined ? (quant ?? "Q4_K_M") : undefined,
+    filePath,
+  };
 }
 
 /** One file of a hub repository listing. */
@@ -116,16 +122,23 @@ export function pickGgufFileForQuant(files: readonly HubFile[], quant: string): 
   });
   if (matches.length === 0) {
     const available = ggufFiles.map((file) => path.posix.basename(file.path)).join(", ");
-    throw new MoestroError("model_not_found", `No GGUF file of quantization ${quant} in the repository${available ? ` (files: ${available})` : " (it has no GGUF files)"}.`, {
-      param: "model",
-    });
+    throw new MoestroError(
+      "model_not_found",
+      `No GGUF file of quantization ${quant} in the repository${available ? ` (files: ${available})` : " (it has no GGUF files)"}.`,
+      {
+        param: "model",
+      },
+    );
   }
   const first = matches.find((file) => !splitPartPattern.test(file.path) || /-00001-of-/i.test(file.path)) ?? matches[0]!;
   if (!splitPartPattern.test(first.path)) return first;
   const stem = first.path.replace(splitPartPattern, "");
   const parts = matches.filter((file) => file.path.replace(splitPartPattern, "") === stem);
   const sizes = parts.map((file) => file.sizeBytes);
-  return { path: first.path, sizeBytes: sizes.every((size) => size !== undefined) ? sizes.reduce((sum, size) => sum! + size!, 0) : undefined };
+  return {
+    path: first.path,
+    sizeBytes: sizes.every((size) => size !== undefined) ? sizes.reduce((sum, size) => sum! + size!, 0) : undefined,
+  };
 }
 
 /** The `{endpoint}/{owner}/{repo}/resolve/{revision}/{file}` address of a hub file (the hub's download layout). */
@@ -160,16 +173,26 @@ export async function listHubFiles(
       });
     } catch (error) {
       if (options.signal?.aborted) throw options.signal.reason;
-      throw new MoestroError("hub_unreachable", `Cannot reach the hub at ${base}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      throw new MoestroError(
+        "hub_unreachable",
+        `Cannot reach the hub at ${base}: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
     }
     if (response.status === 401 || response.status === 403 || response.status === 404) {
-      throw new MoestroError("model_not_found", `The hub has no repository ${ref.owner}/${ref.repo} at revision ${ref.revision} (HTTP ${response.status}), or it needs a token.`, {
-        param: "model",
-      });
+      throw new MoestroError(
+        "model_not_found",
+        `The hub has no repository ${ref.owner}/${ref.repo} at revision ${ref.revision} (HTTP ${response.status}), or it needs a token.`,
+        {
+          param: "model",
+        },
+      );
     }
-    if (!response.ok) throw new MoestroError("hub_unreachable", `The hub answered HTTP ${response.status} when listing ${ref.owner}/${ref.repo}.`);
+    if (!response.ok)
+      throw new MoestroError("hub_unreachable", `The hub answered HTTP ${response.status} when listing ${ref.owner}/${ref.repo}.`);
     const entries = (await response.json()) as unknown;
-    if (!Array.isArray(entries)) throw new MoestroError("invalid_request", `The hub's listing of ${ref.owner}/${ref.repo} is not a JSON array.`);
+    if (!Array.isArray(entries))
+      throw new MoestroError("invalid_request", `The hub's listing of ${ref.owner}/${ref.repo} is not a JSON array.`);
     for (const entry of entries as Array<Record<string, unknown>>) {
       if (entry.type !== "file" || typeof entry.path !== "string") continue;
       const lfs = entry.lfs as { size?: unknown } | undefined;
@@ -229,7 +252,9 @@ export async function resolveModelSource(ref: string, options: ResolveModelSourc
  * A {@link StoredModelResolver} over the local model store (`src/models/model-store.ts`): a name the store lists
  * (`Qwen/Qwen3-0.6B-GGUF:Q8_0`) resolves to its file (the first part of a split model) and total size.
  */
-export function createStoreModelResolver(store: { get(name: string): Promise<{ path: string; sizeBytes: number } | undefined> }): StoredModelResolver {
+export function createStoreModelResolver(store: {
+  get(name: string): Promise<{ path: string; sizeBytes: number } | undefined>;
+}): StoredModelResolver {
   return async (name) => {
     const stored = await store.get(name);
     return stored === undefined ? undefined : { kind: "file", path: stored.path, sizeBytes: stored.sizeBytes };

@@ -8,8 +8,20 @@ const GiB = 2 ** 30;
 const MiB = 2 ** 20;
 
 // A Qwen3-30B-A3B-sized MoE: 48 layers of 340 MiB routed experts and 20 MiB of attention, 160 MiB embedding and output.
-const moe = syntheticMoeFacts({ layers: 48, routedExpertBytesPerLayer: 340 * MiB, otherBytesPerLayer: 20 * MiB, inputEmbeddingBytes: 160 * MiB, outputBytes: 200 * MiB });
-const dense = syntheticMoeFacts({ layers: 32, routedExpertBytesPerLayer: 0, otherBytesPerLayer: 200 * MiB, inputEmbeddingBytes: 100 * MiB, outputBytes: 100 * MiB });
+const moe = syntheticMoeFacts({
+  layers: 48,
+  routedExpertBytesPerLayer: 340 * MiB,
+  otherBytesPerLayer: 20 * MiB,
+  inputEmbeddingBytes: 160 * MiB,
+  outputBytes: 200 * MiB,
+});
+const dense = syntheticMoeFacts({
+  layers: 32,
+  routedExpertBytesPerLayer: 0,
+  otherBytesPerLayer: 200 * MiB,
+  inputEmbeddingBytes: 100 * MiB,
+  outputBytes: 100 * MiB,
+});
 
 function gpuSetup(vramBytes: number, ramBytes: number): HardwareSetup {
   return applyHardwareOverrides(setupFromCatalog("rtx-4090"), { vramBytes, ramBytes });
@@ -34,11 +46,23 @@ describe("planPlacement", () => {
     expect(placement.kind).toBe("gpu-cpu-experts");
     const n = placement.cpuExpertLayers;
     const gpuBudget = 12 * GiB - memoryMarginBytes(12 * GiB);
-    const gpuNeeds = (layersInRam: number): number => moe.weights.totalBytes - 160 * MiB - layersInRam * 340 * MiB + memory.kvCacheBytes + memory.computeBufferBytes;
+    const gpuNeeds = (layersInRam: number): number =>
+      moe.weights.totalBytes - 160 * MiB - layersInRam * 340 * MiB + memory.kvCacheBytes + memory.computeBufferBytes;
     expect(gpuNeeds(n)).toBeLessThanOrEqual(gpuBudget);
     expect(gpuNeeds(n - 1)).toBeGreaterThan(gpuBudget);
     expect(placement.hostRoutedExpertBytes).toBe(n * 340 * MiB);
-    expect(llamaServerArgs("/m.gguf", placement, memory)).toEqual(["-m", "/m.gguf", "-c", "4096", "-np", "1", "-ngl", "49", "--n-cpu-moe", String(n)]);
+    expect(llamaServerArgs("/m.gguf", placement, memory)).toEqual([
+      "-m",
+      "/m.gguf",
+      "-c",
+      "4096",
+      "-np",
+      "1",
+      "-ngl",
+      "49",
+      "--n-cpu-moe",
+      String(n),
+    ]);
   });
 
   test("KV cache grows with context × sequences and moves the split", () => {

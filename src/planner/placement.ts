@@ -157,7 +157,9 @@ export function planPlacement(facts: ModelFacts, memory: MemoryEstimate, setup: 
         outputOnGpu: true,
       };
     }
-    notes.push(`all on the GPU needs ${formatBytes(gpuAll + cacheBytes + memory.computeBufferBytes)} of GPU memory, has ${formatBytes(gpuBudget)}`);
+    notes.push(
+      `all on the GPU needs ${formatBytes(gpuAll + cacheBytes + memory.computeBufferBytes)} of GPU memory, has ${formatBytes(gpuBudget)}`,
+    );
 
     // 2. MoE: experts of the first N layers in host RAM (llama-server --n-cpu-moe N).
     if (facts.moe && weights.routedExpertBytes > 0) {
@@ -187,17 +189,24 @@ export function planPlacement(facts: ModelFacts, memory: MemoryEstimate, setup: 
           };
         }
         if (gpuWeights + cacheBytes + memory.computeBufferBytes <= gpuBudget) {
-          notes.push(`with the experts of ${n} layers in RAM the GPU fits, but RAM needs ${formatBytes(hostWeights + memory.hostComputeBufferBytes + hostOutputBuffer)}, has ${formatBytes(hostBudget)}`);
+          notes.push(
+            `with the experts of ${n} layers in RAM the GPU fits, but RAM needs ${formatBytes(hostWeights + memory.hostComputeBufferBytes + hostOutputBuffer)}, has ${formatBytes(hostBudget)}`,
+          );
           break;
         }
       }
-      if (notes.length === 1) notes.push(`even with every routed expert in RAM the GPU needs ${formatBytes(gpuAll - weights.routedExpertBytes + cacheBytes + memory.computeBufferBytes)}`);
+      if (notes.length === 1)
+        notes.push(
+          `even with every routed expert in RAM the GPU needs ${formatBytes(gpuAll - weights.routedExpertBytes + cacheBytes + memory.computeBufferBytes)}`,
+        );
     }
 
     // 3. The output head and the last k-1 layers on the GPU (llama-server -ngl k).
     for (let k = layerCount; k >= 1; k--) {
       const gpuLayerIndexes = layers.slice(layerCount - (k - 1)).map((layer) => layer.index);
-      const gpuLayerBytes = layers.filter((layer) => gpuLayerIndexes.includes(layer.index)).reduce((sum, layer) => sum + layer.routedExpertBytes + layer.otherBytes, 0);
+      const gpuLayerBytes = layers
+        .filter((layer) => gpuLayerIndexes.includes(layer.index))
+        .reduce((sum, layer) => sum + layer.routedExpertBytes + layer.otherBytes, 0);
       const gpuWeights = gpuLayerBytes + outputGpuBytes;
       const hostWeights = weights.totalBytes - gpuLayerBytes - weights.outputBytes;
       const share = layerCount > 0 ? (k - 1) / layerCount : 0;
@@ -246,7 +255,16 @@ export function planPlacement(facts: ModelFacts, memory: MemoryEstimate, setup: 
  * shared by all slots, so each slot gets `-c / -np` tokens (tools/server/README.md, `--kv-unified-per-slot`).
  */
 export function llamaServerArgs(modelPath: string, placement: Placement, memory: MemoryEstimate): string[] {
-  const args = ["-m", modelPath, "-c", String(memory.contextTokens * memory.sequences), "-np", String(memory.sequences), "-ngl", String(placement.gpuLayers)];
+  const args = [
+    "-m",
+    modelPath,
+    "-c",
+    String(memory.contextTokens * memory.sequences),
+    "-np",
+    String(memory.sequences),
+    "-ngl",
+    String(placement.gpuLayers),
+  ];
   if (placement.cpuExpertLayers > 0) args.push("--n-cpu-moe", String(placement.cpuExpertLayers));
   return args;
 }

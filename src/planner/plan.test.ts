@@ -9,13 +9,41 @@ import { renderComparison, renderPlan } from "./render-text.js";
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
-const a3b = syntheticMoeFacts({ name: "Qwen3-30B-A3B", layers: 48, routedExpertBytesPerLayer: 340 * MiB, otherBytesPerLayer: 20 * MiB, inputEmbeddingBytes: 160 * MiB, outputBytes: 200 * MiB });
-const a22b = syntheticMoeFacts({ name: "Big-MoE", layers: 94, routedExpertBytesPerLayer: 1390 * MiB, otherBytesPerLayer: 40 * MiB, inputEmbeddingBytes: 320 * MiB, outputBytes: 490 * MiB });
+const a3b = syntheticMoeFacts({
+  name: "Qwen3-30B-A3B",
+  layers: 48,
+  routedExpertBytesPerLayer: 340 * MiB,
+  otherBytesPerLayer: 20 * MiB,
+  inputEmbeddingBytes: 160 * MiB,
+  outputBytes: 200 * MiB,
+});
+const a22b = syntheticMoeFacts({
+  name: "Big-MoE",
+  layers: 94,
+  routedExpertBytesPerLayer: 1390 * MiB,
+  otherBytesPerLayer: 40 * MiB,
+  inputEmbeddingBytes: 320 * MiB,
+  outputBytes: 490 * MiB,
+});
 
 describe("hardware catalog", () => {
   test("has the accelerators and hosts the issue names, each with a source", () => {
     const ids = hardwareCatalog.map((entry) => entry.id);
-    for (const id of ["a100-40gb", "a100-80gb", "h100", "h200", "h20", "l40s", "rtx-4090", "m2-max", "m2-ultra", "m3-ultra", "m4-max", "ddr5-2ch", "ddr5-8ch"]) {
+    for (const id of [
+      "a100-40gb",
+      "a100-80gb",
+      "h100",
+      "h200",
+      "h20",
+      "l40s",
+      "rtx-4090",
+      "m2-max",
+      "m2-ultra",
+      "m3-ultra",
+      "m4-max",
+      "ddr5-2ch",
+      "ddr5-8ch",
+    ]) {
       expect(ids).toContain(id);
     }
     for (const entry of hardwareCatalog) expect(entry.source.length).toBeGreaterThan(20);
@@ -62,7 +90,9 @@ describe("createPlan", () => {
     expect(plan.memory.contextTokens).toBe(4096);
     expect(plan.llamaServerArgs).toEqual(["-m", "/models/Qwen3-30B-A3B.gguf", "-c", "4096", "-np", "1", "-ngl", "49"]);
     // the GPU's typical power prices the electricity
-    expect(plan.cost.energyMicroUsdPerMillionOutputTokens).toBe(Math.round(((450 * (1e6 / plan.speed!.aggregateDecodeTokensPerSecond)) / 3.6e6) * 0.2 * 1e6));
+    expect(plan.cost.energyMicroUsdPerMillionOutputTokens).toBe(
+      Math.round(((450 * (1e6 / plan.speed!.aggregateDecodeTokensPerSecond)) / 3.6e6) * 0.2 * 1e6),
+    );
     expect(renderPlan(plan)).toMatch(/llama-server -m \/models\/Qwen3-30B-A3B\.gguf -c 4096 -np 1 -ngl 49/);
   });
 
@@ -86,7 +116,15 @@ describe("createPlan", () => {
   test("calibrate: measured equal to predicted gives ratio 1 and the effective bandwidth used", () => {
     // decode 40 tok/s puts the calibrated bandwidth high enough that a 100 tok/s prefill stays compute bound
     const setup = applyHardwareOverrides(setupFromCatalog("ddr5-2ch"), { memBandwidthBytesPerSecond: 50e9 });
-    const first = calibrate(a3b, setup, { prefillTokensPerSecond: 100, decodeTokensPerSecond: 40, promptTokens: 127, decodeTokens: 32, threads: 1, batchSize: 64, gpu: false });
+    const first = calibrate(a3b, setup, {
+      prefillTokensPerSecond: 100,
+      decodeTokensPerSecond: 40,
+      promptTokens: 127,
+      decodeTokens: 32,
+      threads: 1,
+      batchSize: 64,
+      gpu: false,
+    });
     const exact = calibrate(a3b, setup, {
       prefillTokensPerSecond: first.predictedPrefillTokensPerSecond,
       decodeTokensPerSecond: first.predictedDecodeTokensPerSecond,

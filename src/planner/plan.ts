@@ -68,7 +68,11 @@ export function createPlan(facts: ModelFacts, setup: HardwareSetup, options: Pla
   const placement = planPlacement(facts, memory, setup);
   const speed = placement.fits ? predictSpeed(facts, memory, placement, setup, { promptTokens: options.promptTokens ?? 512 }) : null;
   const modelPath = facts.source.kind === "file" ? facts.source.path : facts.source.filePath;
-  const cost = estimateCost(speed?.aggregateDecodeTokensPerSecond ?? 0, { ...options, powerWatts: options.powerWatts ?? setup.powerWatts }, facts);
+  const cost = estimateCost(
+    speed?.aggregateDecodeTokensPerSecond ?? 0,
+    { ...options, powerWatts: options.powerWatts ?? setup.powerWatts },
+    facts,
+  );
   const assumptions = [
     "weights: ggml block sizes of each tensor's type (ggml.c type_traits)",
     "KV cache: f16 keys and values (-ctk f16 -ctv f16), flash attention on (llama.cpp -fa auto)",
@@ -131,10 +135,17 @@ export interface Calibration {
  */
 export function calibrate(facts: ModelFacts, setup: HardwareSetup, measured: ThroughputMeasurement): Calibration {
   const runSetup: HardwareSetup = measured.gpu ? setup : { ...setup, gpu: undefined, unified: false, hostToGpuBytesPerSecond: undefined };
-  const memory = estimateMemory(facts, { contextTokens: measured.promptTokens + measured.decodeTokens + 16, sequences: 1, batchTokens: measured.batchSize });
+  const memory = estimateMemory(facts, {
+    contextTokens: measured.promptTokens + measured.decodeTokens + 16,
+    sequences: 1,
+    batchTokens: measured.batchSize,
+  });
   const placement = planPlacement(facts, memory, { ...runSetup, host: { ...runSetup.host, memoryBytes: Number.MAX_SAFE_INTEGER } });
   const position = measured.promptTokens + measured.decodeTokens / 2;
-  const prediction = predictSpeed(facts, memory, placement, runSetup, { promptTokens: measured.promptTokens, contextPositionTokens: position });
+  const prediction = predictSpeed(facts, memory, placement, runSetup, {
+    promptTokens: measured.promptTokens,
+    contextPositionTokens: position,
+  });
   const bytesPerToken = prediction.decodeBytesPerToken.gpu + prediction.decodeBytesPerToken.host;
   const effectiveBandwidth = measured.decodeTokensPerSecond * bytesPerToken;
   const effectiveFlops = measured.prefillTokensPerSecond * prediction.prefillFlopsPerToken;
@@ -142,12 +153,24 @@ export function calibrate(facts: ModelFacts, setup: HardwareSetup, measured: Thr
     measured.gpu && setup.gpu
       ? {
           ...setup,
-          gpu: { ...setup.gpu, bandwidthBytesPerSecond: effectiveBandwidth, bandwidthEfficiency: 1, flopsPerSecond: effectiveFlops, computeEfficiency: 1 },
+          gpu: {
+            ...setup.gpu,
+            bandwidthBytesPerSecond: effectiveBandwidth,
+            bandwidthEfficiency: 1,
+            flopsPerSecond: effectiveFlops,
+            computeEfficiency: 1,
+          },
           sources: [...setup.sources, "GPU bandwidth and FLOP/s: calibrated by --measure"],
         }
       : {
           ...setup,
-          host: { ...setup.host, bandwidthBytesPerSecond: effectiveBandwidth, bandwidthEfficiency: 1, flopsPerSecond: effectiveFlops, computeEfficiency: 1 },
+          host: {
+            ...setup.host,
+            bandwidthBytesPerSecond: effectiveBandwidth,
+            bandwidthEfficiency: 1,
+            flopsPerSecond: effectiveFlops,
+            computeEfficiency: 1,
+          },
           sources: [...setup.sources, `RAM bandwidth and CPU FLOP/s: calibrated by --measure (${measured.threads} threads)`],
         };
   return {

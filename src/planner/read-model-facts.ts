@@ -59,7 +59,10 @@ export async function readModelFacts(ref: string, options: ReadModelFactsOptions
     const message = `Cannot read a GGUF header from ${where}: ${error instanceof Error ? error.message : String(error)}`;
     // A local file that does not parse is the caller's; a hub file that cannot be fetched is the hub's.
     const isParseError = /magic|GGUF|unsupported|version/i.test(error instanceof Error ? `${error.name} ${error.message}` : "");
-    throw new MoestroError(source.kind === "hub" && !isParseError ? "hub_unreachable" : "invalid_request", message, { cause: error, param: "model" });
+    throw new MoestroError(source.kind === "hub" && !isParseError ? "hub_unreachable" : "invalid_request", message, {
+      cause: error,
+      param: "model",
+    });
   }
   return describeGguf(info, { source, detectChat: options.detectChat });
 }

@@ -6,7 +6,11 @@ import { formatBandwidth, formatBytes, formatCount, formatSignificant } from "..
 /** Renders rows as a left-aligned text table; the first row is the header, underlined. */
 export function renderTable(rows: readonly (readonly string[])[]): string {
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? "").length)));
-  const line = (row: readonly string[]): string => row.map((cell, column) => cell.padEnd(widths[column]!)).join("  ").trimEnd();
+  const line = (row: readonly string[]): string =>
+    row
+      .map((cell, column) => cell.padEnd(widths[column]!))
+      .join("  ")
+      .trimEnd();
   return [line(rows[0]!), widths.map((width) => "-".repeat(width)).join("  "), ...rows.slice(1).map(line)].join("\n");
 }
 
@@ -15,7 +19,8 @@ function keyValues(pairs: ReadonlyArray<[string, string]>): string {
   return pairs.map(([key, value]) => `${`${key}:`.padEnd(width + 2)}${value}`).join("\n");
 }
 
-const tokensPerSecond = (value: number | null | undefined): string => (value === null || value === undefined ? "-" : `${formatSignificant(value)} tok/s`);
+const tokensPerSecond = (value: number | null | undefined): string =>
+  value === null || value === undefined ? "-" : `${formatSignificant(value)} tok/s`;
 
 /** Renders `moestro show`: the model's facts as `key: value` lines, then the quantization mix as a table. */
 export function renderModelFacts(facts: ModelFacts): string {
@@ -31,9 +36,15 @@ export function renderModelFacts(facts: ModelFacts): string {
         ? `${moe.expertCount} routed, ${moe.expertUsedCount} used per token${moe.sharedExpertCount ? `, ${moe.sharedExpertCount} shared` : ""}${moe.expertFeedForwardLength ? `, FFN ${moe.expertFeedForwardLength}` : ""} (routed experts: ${formatCount(facts.parameters.routedExpert)} parameters)`
         : "none (dense)",
     ],
-    ["layers", `${facts.layerCount} (${facts.attention.layerCount} with attention${facts.recurrent ? `, ${facts.recurrent.layerCount} recurrent` : ""})`],
+    [
+      "layers",
+      `${facts.layerCount} (${facts.attention.layerCount} with attention${facts.recurrent ? `, ${facts.recurrent.layerCount} recurrent` : ""})`,
+    ],
     ["hidden size", String(facts.hiddenSize)],
-    ["attention", `${facts.attention.headCount} query heads, ${facts.attention.kvHeadCount} KV heads, head dim ${facts.attention.keyLength}`],
+    [
+      "attention",
+      `${facts.attention.headCount} query heads, ${facts.attention.kvHeadCount} KV heads, head dim ${facts.attention.keyLength}`,
+    ],
     ["vocabulary", String(facts.vocabularySize)],
     ["context length", facts.contextTokens === undefined ? "unknown" : `${facts.contextTokens} tokens`],
     ["file type", facts.fileType ?? "unknown"],
@@ -61,22 +72,40 @@ export function renderModelFacts(facts: ModelFacts): string {
 export function renderPlan(plan: Plan, calibration?: Calibration): string {
   const { memory, placement, hardware } = plan;
   const out: string[] = [];
-  out.push(`${plan.model.name}: ${formatCount(plan.model.totalParameters)} parameters, ${formatCount(plan.model.activeParameters)} active, ${formatBytes(plan.model.weightsBytes)} of weights`);
+  out.push(
+    `${plan.model.name}: ${formatCount(plan.model.totalParameters)} parameters, ${formatCount(plan.model.activeParameters)} active, ${formatBytes(plan.model.weightsBytes)} of weights`,
+  );
   out.push(`hardware: ${hardware.name}`);
   out.push(`settings: context ${memory.contextTokens} tokens × ${memory.sequences} sequences, batch ${memory.batchTokens}`);
   out.push("");
   const deviceRows: string[][] = [["device", "weights", "KV cache", "buffers", "total", "available"]];
   if (placement.gpu) {
     const gpu = placement.gpu;
-    deviceRows.push([hardware.unified ? "GPU (unified)" : "GPU", formatBytes(gpu.weightsBytes), formatBytes(gpu.cacheBytes), formatBytes(gpu.computeBytes), formatBytes(gpu.totalBytes), formatBytes(gpu.budgetBytes)]);
+    deviceRows.push([
+      hardware.unified ? "GPU (unified)" : "GPU",
+      formatBytes(gpu.weightsBytes),
+      formatBytes(gpu.cacheBytes),
+      formatBytes(gpu.computeBytes),
+      formatBytes(gpu.totalBytes),
+      formatBytes(gpu.budgetBytes),
+    ]);
   }
   const host = placement.host;
   if (!hardware.unified || !placement.gpu) {
-    deviceRows.push(["RAM", formatBytes(host.weightsBytes), formatBytes(host.cacheBytes), formatBytes(host.computeBytes), formatBytes(host.totalBytes), formatBytes(host.budgetBytes)]);
+    deviceRows.push([
+      "RAM",
+      formatBytes(host.weightsBytes),
+      formatBytes(host.cacheBytes),
+      formatBytes(host.computeBytes),
+      formatBytes(host.totalBytes),
+      formatBytes(host.budgetBytes),
+    ]);
   }
   out.push(renderTable(deviceRows));
   out.push("");
-  out.push(`KV cache: ${formatBytes(memory.kvCacheBytesPerToken)} per token × ${memory.contextTokens} × ${memory.sequences} = ${formatBytes(memory.kvCacheBytes)}`);
+  out.push(
+    `KV cache: ${formatBytes(memory.kvCacheBytesPerToken)} per token × ${memory.contextTokens} × ${memory.sequences} = ${formatBytes(memory.kvCacheBytes)}`,
+  );
   out.push(`placement: ${placement.description}`);
   out.push(`fits: ${plan.fits ? "yes" : `no: ${plan.reason}`}`);
   if (plan.fits) out.push(`llama-server ${plan.llamaServerArgs.join(" ")}`);
@@ -87,7 +116,10 @@ export function renderPlan(plan: Plan, calibration?: Calibration): string {
         ["prediction", "value"],
         ["decode, 1 sequence", tokensPerSecond(plan.speed.decodeTokensPerSecond)],
         [`decode, 1 sequence at ${memory.contextTokens} tokens`, tokensPerSecond(plan.speed.decodeTokensPerSecondAtFullContext)],
-        [`decode, ${memory.sequences} sequence${memory.sequences === 1 ? "" : "s"} together (sum)`, tokensPerSecond(plan.speed.aggregateDecodeTokensPerSecond)],
+        [
+          `decode, ${memory.sequences} sequence${memory.sequences === 1 ? "" : "s"} together (sum)`,
+          tokensPerSecond(plan.speed.aggregateDecodeTokensPerSecond),
+        ],
         [`prefill, ${plan.speed.promptTokens}-token prompt`, tokensPerSecond(plan.speed.prefillTokensPerSecond)],
       ]),
     );
@@ -102,8 +134,18 @@ export function renderPlan(plan: Plan, calibration?: Calibration): string {
     out.push(
       renderTable([
         ["--measure", "predicted", "measured", "measured/predicted"],
-        ["decode", tokensPerSecond(calibration.predictedDecodeTokensPerSecond), tokensPerSecond(calibration.measured.decodeTokensPerSecond), formatSignificant(calibration.decodeRatio)],
-        ["prefill", tokensPerSecond(calibration.predictedPrefillTokensPerSecond), tokensPerSecond(calibration.measured.prefillTokensPerSecond), formatSignificant(calibration.prefillRatio)],
+        [
+          "decode",
+          tokensPerSecond(calibration.predictedDecodeTokensPerSecond),
+          tokensPerSecond(calibration.measured.decodeTokensPerSecond),
+          formatSignificant(calibration.decodeRatio),
+        ],
+        [
+          "prefill",
+          tokensPerSecond(calibration.predictedPrefillTokensPerSecond),
+          tokensPerSecond(calibration.measured.prefillTokensPerSecond),
+          formatSignificant(calibration.prefillRatio),
+        ],
       ]),
     );
     out.push(
@@ -122,15 +164,20 @@ function renderCost(plan: Plan): string[] {
   const cost = plan.cost;
   if (cost.costMicroUsdPerMillionOutputTokens !== undefined) {
     const parts = [];
-    if (cost.hourlyMicroUsdPerMillionOutputTokens !== undefined) parts.push(`${formatMicroUsd(cost.hourlyMicroUsdPerMillionOutputTokens)} at the hourly price`);
-    if (cost.energyMicroUsdPerMillionOutputTokens !== undefined) parts.push(`${formatMicroUsd(cost.energyMicroUsdPerMillionOutputTokens)} of electricity`);
+    if (cost.hourlyMicroUsdPerMillionOutputTokens !== undefined)
+      parts.push(`${formatMicroUsd(cost.hourlyMicroUsdPerMillionOutputTokens)} at the hourly price`);
+    if (cost.energyMicroUsdPerMillionOutputTokens !== undefined)
+      parts.push(`${formatMicroUsd(cost.energyMicroUsdPerMillionOutputTokens)} of electricity`);
     lines.push(`cost per 1M output tokens: ${parts.join(", ")} (at ${tokensPerSecond(cost.tokensPerSecond)})`);
   } else if (plan.fits) {
     lines.push("cost per 1M output tokens: pass --price-kwh (and --watts where the hardware has no typical power) or --hourly-usd");
   }
   if (cost.cloud) {
     const cloud = cost.cloud;
-    const thinking = cloud.thinkingOutputMicroUsdPerMillionTokens === undefined ? "" : `, thinking ${formatMicroUsd(cloud.thinkingOutputMicroUsdPerMillionTokens)}`;
+    const thinking =
+      cloud.thinkingOutputMicroUsdPerMillionTokens === undefined
+        ? ""
+        : `, thinking ${formatMicroUsd(cloud.thinkingOutputMicroUsdPerMillionTokens)}`;
     const how = cloud.match === "name" ? "same model" : "nearest by active parameters";
     lines.push(
       `cloud list price (${how}): ${cloud.price.model} (${cloud.price.region}) output ${formatMicroUsd(cloud.outputMicroUsdPerMillionTokens)}${thinking} per 1M tokens` +
@@ -142,7 +189,9 @@ function renderCost(plan: Plan): string[] {
 
 /** Renders `moestro plan --compare`: one row per hardware setup. */
 export function renderComparison(plans: readonly Plan[]): string {
-  const rows: string[][] = [["hardware", "fits", "placement", "decode", `decode ×${plans[0]?.memory.sequences ?? 1}`, "prefill", "$/1M out", "llama-server flags"]];
+  const rows: string[][] = [
+    ["hardware", "fits", "placement", "decode", `decode ×${plans[0]?.memory.sequences ?? 1}`, "prefill", "$/1M out", "llama-server flags"],
+  ];
   for (const plan of plans) {
     rows.push([
       plan.hardware.id,
@@ -155,10 +204,19 @@ export function renderComparison(plans: readonly Plan[]): string {
       plan.llamaServerArgs.slice(2).join(" "),
     ]);
   }
-  const header = plans[0] ? `${plans[0].model.name}: ${formatCount(plans[0].model.totalParameters)} parameters, ${formatCount(plans[0].model.activeParameters)} active\n` : "";
+  const header = plans[0]
+    ? `${plans[0].model.name}: ${formatCount(plans[0].model.totalParameters)} parameters, ${formatCount(plans[0].model.activeParameters)} active\n`
+    : "";
   const cloud = plans[0]?.cost.cloud;
-  const footer = cloud ? `\ncloud list price: ${cloud.price.model} (${cloud.price.region}) ${formatMicroUsd(cloud.outputMicroUsdPerMillionTokens)} per 1M output tokens` : "";
-  const reasons = plans.filter((plan) => !plan.fits).map((plan) => `\n${plan.hardware.id} does not fit: ${plan.reason}`).join("");
-  const costNote = plans.some((plan) => plan.cost.costMicroUsdPerMillionOutputTokens !== undefined) ? "" : "\n$/1M out: pass --price-kwh (uses each device's typical power) or --hourly-usd";
+  const footer = cloud
+    ? `\ncloud list price: ${cloud.price.model} (${cloud.price.region}) ${formatMicroUsd(cloud.outputMicroUsdPerMillionTokens)} per 1M output tokens`
+    : "";
+  const reasons = plans
+    .filter((plan) => !plan.fits)
+    .map((plan) => `\n${plan.hardware.id} does not fit: ${plan.reason}`)
+    .join("");
+  const costNote = plans.some((plan) => plan.cost.costMicroUsdPerMillionOutputTokens !== undefined)
+    ? ""
+    : "\n$/1M out: pass --price-kwh (uses each device's typical power) or --hourly-usd";
   return `${header}${renderTable(rows)}${reasons}${footer}${costNote}\n`;
 }

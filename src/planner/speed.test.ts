@@ -7,7 +7,13 @@ import { expertCoverageFraction, predictSpeed } from "./speed.js";
 
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
-const moe = syntheticMoeFacts({ layers: 48, routedExpertBytesPerLayer: 340 * MiB, otherBytesPerLayer: 20 * MiB, inputEmbeddingBytes: 160 * MiB, outputBytes: 200 * MiB });
+const moe = syntheticMoeFacts({
+  layers: 48,
+  routedExpertBytesPerLayer: 340 * MiB,
+  otherBytesPerLayer: 20 * MiB,
+  inputEmbeddingBytes: 160 * MiB,
+  outputBytes: 200 * MiB,
+});
 
 const device = (memoryBytes: number, bandwidthBytesPerSecond: number, flopsPerSecond = 1e15) => ({
   name: "test",

@@ -27,7 +27,12 @@ export interface SpeedPrediction {
   /** FLOPs per prompt token: matmuls (the output head once per prompt) plus attention at half the prompt length. */
   prefillFlopsPerToken: number;
   /** Effective figures used: peak × efficiency, in bytes/s and FLOP/s. */
-  effective: { gpuBandwidthBytesPerSecond?: number; hostBandwidthBytesPerSecond: number; gpuFlopsPerSecond?: number; hostFlopsPerSecond: number };
+  effective: {
+    gpuBandwidthBytesPerSecond?: number;
+    hostBandwidthBytesPerSecond: number;
+    gpuFlopsPerSecond?: number;
+    hostFlopsPerSecond: number;
+  };
   promptTokens: number;
   contextPositionTokens: number;
   /** The formulas with the numbers put in, one line each, for people. */
@@ -64,7 +69,13 @@ export function expertCoverageFraction(expertCount: number, expertUsedCount: num
  * weights on the GPU for batches of 32 tokens or more (op offload, `ggml-cuda.cu`), copying them over PCIe first:
  * + host-resident bytes touched / hostToGpuBytesPerSecond.
  */
-export function predictSpeed(facts: ModelFacts, memory: MemoryEstimate, placement: Placement, setup: HardwareSetup, options: SpeedOptions = {}): SpeedPrediction {
+export function predictSpeed(
+  facts: ModelFacts,
+  memory: MemoryEstimate,
+  placement: Placement,
+  setup: HardwareSetup,
+  options: SpeedOptions = {},
+): SpeedPrediction {
   const promptTokens = options.promptTokens ?? 512;
   const position = options.contextPositionTokens ?? 0;
   const gpu = placement.kind === "cpu" || placement.kind === "none" ? undefined : setup.gpu;
@@ -80,7 +91,8 @@ export function predictSpeed(facts: ModelFacts, memory: MemoryEstimate, placemen
   const totalStepBytes = (coverage: number): number => facts.activeBytesPerToken + (coverage - activeFraction) * weights.routedExpertBytes;
 
   const matmulFlopsPerToken = 2 * facts.matmulParametersPerToken;
-  const attentionFlopsPerCachedToken = 2 * facts.attention.layerCount * facts.attention.headCount * (facts.attention.keyLength + facts.attention.valueLength);
+  const attentionFlopsPerCachedToken =
+    2 * facts.attention.layerCount * facts.attention.headCount * (facts.attention.keyLength + facts.attention.valueLength);
 
   const gpuBandwidth = gpu ? effectiveBandwidth(gpu) : undefined;
   const gpuFlops = gpu ? effectiveFlops(gpu) : undefined;
@@ -101,7 +113,8 @@ export function predictSpeed(facts: ModelFacts, memory: MemoryEstimate, placemen
     const gpuBytes = weightBytes - hostWeightBytes + kvBytes * placement.gpuCacheShare;
     const hostShare = hostBytes / (hostBytes + gpuBytes);
     const seconds =
-      Math.max(gpuBytes / gpuBandwidth!, (flops * (1 - hostShare)) / gpuFlops!) + Math.max(hostBytes / hostBandwidth, (flops * hostShare) / hostFlops);
+      Math.max(gpuBytes / gpuBandwidth!, (flops * (1 - hostShare)) / gpuFlops!) +
+      Math.max(hostBytes / hostBandwidth, (flops * hostShare) / hostFlops);
     return { seconds, gpuBytes, hostBytes };
   }
 
@@ -115,7 +128,9 @@ export function predictSpeed(facts: ModelFacts, memory: MemoryEstimate, placemen
   const outputParameters = weights.tiedOutput ? facts.parameters.inputEmbedding : facts.parameters.output;
   const outputMatrixBytes = weights.tiedOutput ? weights.inputEmbeddingBytes : weights.outputBytes;
   const prefillFlopsPerToken =
-    2 * (facts.matmulParametersPerToken - outputParameters) + (2 * outputParameters) / promptTokens + (attentionFlopsPerCachedToken * promptTokens) / 2;
+    2 * (facts.matmulParametersPerToken - outputParameters) +
+    (2 * outputParameters) / promptTokens +
+    (attentionFlopsPerCachedToken * promptTokens) / 2;
   const batchCoverage = moe ? expertCoverageFraction(moe.expertCount, moe.expertUsedCount, batchTokens) : 1;
   const touchedBytes = totalStepBytes(batchCoverage) - outputMatrixBytes + (outputMatrixBytes * batchTokens) / promptTokens;
   let prefillSeconds: number;
@@ -126,10 +141,13 @@ export function predictSpeed(facts: ModelFacts, memory: MemoryEstimate, placemen
   } else {
     const hostTouched = batchCoverage * placement.hostRoutedExpertBytes + placement.hostLayerOtherBytes;
     const transferSeconds = setup.unified || hostTouched === 0 ? 0 : hostTouched / (setup.hostToGpuBytesPerSecond ?? 32e9);
-    prefillSeconds = Math.max((batchTokens * prefillFlopsPerToken) / gpuFlops!, (touchedBytes - hostTouched) / gpuBandwidth!) + transferSeconds;
+    prefillSeconds =
+      Math.max((batchTokens * prefillFlopsPerToken) / gpuFlops!, (touchedBytes - hostTouched) / gpuBandwidth!) + transferSeconds;
     prefillFormula =
       `prefill = ${batchTokens} / (max(${batchTokens} × ${formatSignificant(prefillFlopsPerToken / 1e9)} GFLOP / ${formatSignificant(gpuFlops! / 1e12)} TFLOP/s, ${formatBytes(touchedBytes - hostTouched)} / ${formatBandwidth(gpuBandwidth!)})` +
-      (transferSeconds > 0 ? ` + ${formatBytes(hostTouched)} over PCIe at ${formatBandwidth(setup.hostToGpuBytesPerSecond ?? 32e9)})` : ")");
+      (transferSeconds > 0
+        ? ` + ${formatBytes(hostTouched)} over PCIe at ${formatBandwidth(setup.hostToGpuBytesPerSecond ?? 32e9)})`
+        : ")");
   }
 
   const formulas = [

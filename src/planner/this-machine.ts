@@ -85,7 +85,13 @@ export async function probeGpu(): Promise<GpuProbe | undefined> {
   try {
     if (llama.gpu === false) return undefined;
     const vram = await llama.getVramState();
-    return { backend: llama.gpu, deviceNames: await llama.getGpuDeviceNames(), totalBytes: vram.total, freeBytes: vram.free, unifiedBytes: vram.unifiedSize };
+    return {
+      backend: llama.gpu,
+      deviceNames: await llama.getGpuDeviceNames(),
+      totalBytes: vram.total,
+      freeBytes: vram.free,
+      unifiedBytes: vram.unifiedSize,
+    };
   } finally {
     await llama.dispose();
   }
@@ -119,7 +125,16 @@ export function setupFromProbes(host: HostProbe, gpu: GpuProbe | undefined): Har
     powerWatts: undefined,
   };
   if (gpu === undefined) {
-    return { id: "this-machine", name: `this machine: ${hostDevice.name}`, gpu: undefined, host: hostDevice, unified: false, hostToGpuBytesPerSecond: undefined, powerWatts: undefined, sources };
+    return {
+      id: "this-machine",
+      name: `this machine: ${hostDevice.name}`,
+      gpu: undefined,
+      host: hostDevice,
+      unified: false,
+      hostToGpuBytesPerSecond: undefined,
+      powerWatts: undefined,
+      sources,
+    };
   }
   const deviceName = gpu.deviceNames[0] ?? gpu.backend;
   const entry = findHardwareByDeviceName(deviceName);
@@ -143,7 +158,9 @@ export function setupFromProbes(host: HostProbe, gpu: GpuProbe | undefined): Har
     id: "this-machine",
     name: `this machine: ${deviceName} + ${hostDevice.name}`,
     gpu: gpuDevice,
-    host: unified ? { ...hostDevice, bandwidthBytesPerSecond: gpuDevice.bandwidthBytesPerSecond, bandwidthEfficiency: gpuDevice.bandwidthEfficiency } : hostDevice,
+    host: unified
+      ? { ...hostDevice, bandwidthBytesPerSecond: gpuDevice.bandwidthBytesPerSecond, bandwidthEfficiency: gpuDevice.bandwidthEfficiency }
+      : hostDevice,
     unified,
     hostToGpuBytesPerSecond: unified ? undefined : (entry?.hostToGpuBytesPerSecond ?? 32e9),
     powerWatts: gpuDevice.powerWatts,

@@ -97,9 +97,7 @@ export interface SamplingOptions {
 }
 
 /** What to generate: a chat turn rendered with the model's chat template, or a raw text completion. */
-export type GenerateInput =
-  | { kind: "chat"; messages: ChatMessage[] }
-  | { kind: "completion"; prompt: string };
+export type GenerateInput = { kind: "chat"; messages: ChatMessage[] } | { kind: "completion"; prompt: string };
 
 /** One generation request, as the API layer hands it to a backend. */
 export interface GenerateRequest {
@@ -233,7 +231,10 @@ export interface ModelBackend {
    * @throws {MoestroError} `invalid_request` (400) for an empty input, a token id outside the vocabulary, or an input
    *   longer than the embedding context.
    */
-  embed(inputs: ReadonlyArray<string | readonly number[]>, options?: { signal?: AbortSignal }): Promise<{ embeddings: Float32Array[]; promptTokens: number }>;
+  embed(
+    inputs: ReadonlyArray<string | readonly number[]>,
+    options?: { signal?: AbortSignal },
+  ): Promise<{ embeddings: Float32Array[]; promptTokens: number }>;
   /** Stops all generations and frees the model. Calling it twice is harmless. */
   dispose(): Promise<void>;
 }

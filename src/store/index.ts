@@ -1,4 +1,11 @@
 export type { Database, StoreDialect } from "./database.js";
 export { openStore, defaultHome, migrateToLatest, type Store, type StoreOptions } from "./open-store.js";
 export type { ApiKey, ApiKeyRepository, BudgetPeriod, StoredApiKey } from "./api-key-repository.js";
-export { utcDay, type UsageGroupBy, type UsageRange, type UsageRecord, type UsageRepository, type UsageSummaryRow } from "./usage-repository.js";
+export {
+  utcDay,
+  type UsageGroupBy,
+  type UsageRange,
+  type UsageRecord,
+  type UsageRepository,
+  type UsageSummaryRow,
+} from "./usage-repository.js";

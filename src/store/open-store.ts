@@ -103,7 +103,12 @@ export async function migrateToLatest(db: Kysely<Database>): Promise<void> {
   if (error !== undefined) throw error;
 }
 
-function createKysely(options: StoreOptions): { db: Kysely<Database>; dialect: StoreDialect; location: string; sqlite?: BetterSqlite3.Database } {
+function createKysely(options: StoreOptions): {
+  db: Kysely<Database>;
+  dialect: StoreDialect;
+  location: string;
+  sqlite?: BetterSqlite3.Database;
+} {
   if (options.databaseUrl !== undefined) {
     const url = parsePostgresUrl(options.databaseUrl);
     const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.maxConnections ?? 10, types: numericTypes });

@@ -65,7 +65,11 @@ describe.each(testDialects)("store on %s", (dialect) => {
 
   it("keeps usage_daily equal to the sum of usage_events, under 200 concurrent writers", async () => {
     const keys = Array.from({ length: 20 }, (_, index) => `key_c${index}`);
-    const writes = keys.flatMap((keyId) => Array.from({ length: 10 }, (_, index) => record({ keyId, model: index % 2 === 0 ? "m1" : "m2", startedAtMs: index < 5 ? day1 : day2 })));
+    const writes = keys.flatMap((keyId) =>
+      Array.from({ length: 10 }, (_, index) =>
+        record({ keyId, model: index % 2 === 0 ? "m1" : "m2", startedAtMs: index < 5 ? day1 : day2 }),
+      ),
+    );
     await Promise.all(writes.map((write) => store.usage.record(write, day2)));
     const rows = await store.usage.list({ limit: 10_000 });
     const concurrent = rows.filter((row) => row.keyId?.startsWith("key_c"));
@@ -80,12 +84,29 @@ describe.each(testDialects)("store on %s", (dialect) => {
   });
 
   it("summarises by key (with names), model and day over a time range", async () => {
-    await store.apiKeys.insert({ id: "key_named", name: "team-a", prefix: "mst-named000", secretSha256: "0".repeat(64), createdAtMs: day1 });
+    await store.apiKeys.insert({
+      id: "key_named",
+      name: "team-a",
+      prefix: "mst-named000",
+      secretSha256: "0".repeat(64),
+      createdAtMs: day1,
+    });
     await store.usage.record(record({ keyId: "key_named", startedAtMs: day2 }), day2);
     await store.usage.record(record({ keyId: undefined, model: "m3", startedAtMs: day2 }), day2);
-    const byKey = await store.usage.summarize({ groupBy: "key", fromMs: Date.parse("2026-03-02T00:00:00Z"), toMs: Date.parse("2026-03-03T00:00:00Z") });
+    const byKey = await store.usage.summarize({
+      groupBy: "key",
+      fromMs: Date.parse("2026-03-02T00:00:00Z"),
+      toMs: Date.parse("2026-03-03T00:00:00Z"),
+    });
     const named = byKey.find((row) => row.group === "key_named");
-    expect(named).toMatchObject({ keyName: "team-a", requests: 1, promptTokens: 10, costMicroUsd: 7, cloudCostMicroUsd: 11, cloudModel: "qwen3.5-flash" });
+    expect(named).toMatchObject({
+      keyName: "team-a",
+      requests: 1,
+      promptTokens: 10,
+      costMicroUsd: 7,
+      cloudCostMicroUsd: 11,
+      cloudModel: "qwen3.5-flash",
+    });
     expect(byKey.find((row) => row.group === null)).toMatchObject({ requests: 1 });
     const byModel = await store.usage.summarize({ groupBy: "model", fromMs: day2, toMs: day2 + 1 });
     // At day2 exactly: the 100 concurrent rows of the test above (indexes 5 to 9: m2, m1, m2, m1, m2 per key), then these two.
@@ -101,7 +122,17 @@ describe.each(testDialects)("store on %s", (dialect) => {
   });
 
   it("finds keys by prefix, refuses a second key with the same prefix, and revokes once", async () => {
-    const key = { id: "key_p1", name: "p", prefix: "mst-prefix01", secretSha256: "a".repeat(64), createdAtMs: day1, models: ["m1"], requestsPerMinute: 5, budgetMicroUsd: 10, budgetPeriod: "day" as const };
+    const key = {
+      id: "key_p1",
+      name: "p",
+      prefix: "mst-prefix01",
+      secretSha256: "a".repeat(64),
+      createdAtMs: day1,
+      models: ["m1"],
+      requestsPerMinute: 5,
+      budgetMicroUsd: 10,
+      budgetPeriod: "day" as const,
+    };
     expect(await store.apiKeys.insert(key)).toBe(true);
     expect(await store.apiKeys.insert({ ...key, id: "key_p2" })).toBe(false);
     expect(await store.apiKeys.findByPrefix("mst-prefix01")).toEqual(key);

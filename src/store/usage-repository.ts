@@ -201,7 +201,12 @@ export function createUsageRepository(db: Kysely<Database>, options: { sqlite?: 
     },
 
     async list({ fromMs, toMs, keyId, limit }) {
-      let query = db.selectFrom("usage_events").selectAll().orderBy("started_at").orderBy("request_id").limit(limit ?? 1000);
+      let query = db
+        .selectFrom("usage_events")
+        .selectAll()
+        .orderBy("started_at")
+        .orderBy("request_id")
+        .limit(limit ?? 1000);
       if (fromMs !== undefined) query = query.where("started_at", ">=", fromMs);
       if (toMs !== undefined) query = query.where("started_at", "<", toMs);
       if (keyId !== undefined) query = query.where("key_id", "=", keyId);
@@ -247,14 +252,40 @@ function toRow(record: UsageRecord, recordedAtMs: number): Selectable<UsageEvent
 }
 
 /** The counters of `usage_daily` that a ledger row adds to. */
-const dailyCounters = ["prompt_tokens", "cached_prompt_tokens", "completion_tokens", "reasoning_tokens", "cost_micro_usd", "cloud_cost_micro_usd"] as const;
+const dailyCounters = [
+  "prompt_tokens",
+  "cached_prompt_tokens",
+  "completion_tokens",
+  "reasoning_tokens",
+  "cost_micro_usd",
+  "cloud_cost_micro_usd",
+] as const;
 
 /**
  * `record` on SQLite as prepared statements (the same SQL Kysely builds in the generic path): insert the row (under
  * `requestId:uuid` when the id is taken) and add it to the day's rollup, in one transaction.
  */
 function createSqliteRecord(sqlite: BetterSqlite3.Database): (row: Selectable<UsageEventsTable>) => string {
-  const columns = Object.keys(toRow({ requestId: "", model: "", endpoint: "", stream: false, status: "ok", promptTokens: 0, cachedPromptTokens: 0, completionTokens: 0, reasoningTokens: 0, costMicroUsd: 0, cloudCostMicroUsd: 0, startedAtMs: 0, latencyMs: 0 }, 0));
+  const columns = Object.keys(
+    toRow(
+      {
+        requestId: "",
+        model: "",
+        endpoint: "",
+        stream: false,
+        status: "ok",
+        promptTokens: 0,
+        cachedPromptTokens: 0,
+        completionTokens: 0,
+        reasoningTokens: 0,
+        costMicroUsd: 0,
+        cloudCostMicroUsd: 0,
+        startedAtMs: 0,
+        latencyMs: 0,
+      },
+      0,
+    ),
+  );
   const insertEvent = sqlite.prepare(
     `insert into "usage_events" (${columns.map((column) => `"${column}"`).join(", ")}) values (${columns.map((column) => `@${column}`).join(", ")}) ` +
       `on conflict ("request_id") do nothing`,

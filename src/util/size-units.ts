@@ -35,7 +35,8 @@ export function parseSizeBytes(text: string): number {
     throw new RangeError(`'${text}' has no unit; write 24GiB (binary) or 24GB (decimal).`);
   }
   const multiplier = decimalUnits[unit] ?? binaryUnits[unit];
-  if (multiplier === undefined) throw new RangeError(`'${text}' has an unknown unit '${match[2]}'; use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB.`);
+  if (multiplier === undefined)
+    throw new RangeError(`'${text}' has an unknown unit '${match[2]}'; use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB.`);
   return Math.floor(value * multiplier);
 }
 
@@ -91,5 +92,8 @@ export function formatSignificant(value: number): string {
   if (value === 0) return "0";
   const magnitude = Math.floor(Math.log10(Math.abs(value)));
   const decimals = Math.max(0, 2 - magnitude);
-  return value.toFixed(decimals).replace(/(\.\d*?)0+$/, "$1").replace(/\.$/, "");
+  return value
+    .toFixed(decimals)
+    .replace(/(\.\d*?)0+$/, "$1")
+    .replace(/\.$/, "");
 }

@@ -6,7 +6,8 @@
  */
 export class SlotPool<Slot> {
   readonly #free: Slot[];
-  readonly #waiting: Array<{ resolve: (slot: Slot) => void; reject: (error: unknown) => void; signal?: AbortSignal; onAbort: () => void }> = [];
+  readonly #waiting: Array<{ resolve: (slot: Slot) => void; reject: (error: unknown) => void; signal?: AbortSignal; onAbort: () => void }> =
+    [];
   readonly #maxWaiting: number;
   readonly #size: number;
 

@@ -28,8 +28,30 @@ describe.skipIf(!hasTestModels)("moestro bench and moestro eval on the command l
 
   it("bench --json prints the report on stdout and --out writes it with a chart beside it", async () => {
     const out = path.join(folder, "bench.json");
-    const { stdout } = await run(process.execPath, [bin, "bench", "--url", test.url, "--model", "stories260K", "-c", "1,2", "-n", "3", "--max-tokens", "8", "--prompt-tokens", "40", "--warmup", "0", "--json", "--out", out]);
-    const report = JSON.parse(stdout) as { targets: Array<{ levels: Array<{ concurrency: number; completed: number; ttftMs: { p50: number }; e2eLatencyMs: { p50: number } }> }> };
+    const { stdout } = await run(process.execPath, [
+      bin,
+      "bench",
+      "--url",
+      test.url,
+      "--model",
+      "stories260K",
+      "-c",
+      "1,2",
+      "-n",
+      "3",
+      "--max-tokens",
+      "8",
+      "--prompt-tokens",
+      "40",
+      "--warmup",
+      "0",
+      "--json",
+      "--out",
+      out,
+    ]);
+    const report = JSON.parse(stdout) as {
+      targets: Array<{ levels: Array<{ concurrency: number; completed: number; ttftMs: { p50: number }; e2eLatencyMs: { p50: number } }> }>;
+    };
     expect(report.targets[0]!.levels.map((level) => [level.concurrency, level.completed])).toEqual([
       [1, 3],
       [2, 3],
@@ -41,15 +63,37 @@ describe.skipIf(!hasTestModels)("moestro bench and moestro eval on the command l
 
   it("eval --json prints results per model and mode and stores them in --out, resumable", async () => {
     const out = path.join(folder, "eval");
-    const args = [bin, "eval", "--url", test.url, "--dataset", "sample", "--model", "stories260K", "--limit", "3", "--max-tokens", "24", "--price-input", "1", "--price-output", "2", "--json", "--out", out];
+    const args = [
+      bin,
+      "eval",
+      "--url",
+      test.url,
+      "--dataset",
+      "sample",
+      "--model",
+      "stories260K",
+      "--limit",
+      "3",
+      "--max-tokens",
+      "24",
+      "--price-input",
+      "1",
+      "--price-output",
+      "2",
+      "--json",
+      "--out",
+      out,
+    ];
     const { stdout } = await run(process.execPath, args);
     const report = JSON.parse(stdout) as { results: Array<Record<string, unknown>> };
     expect(report.results).toHaveLength(1);
     const result = report.results[0]!;
-    for (const field of ["model", "thinking", "accuracy", "wilsonLower", "wilsonUpper", "unparsable", "errors", "costUsd"]) expect(result).toHaveProperty(field);
+    for (const field of ["model", "thinking", "accuracy", "wilsonLower", "wilsonUpper", "unparsable", "errors", "costUsd"])
+      expect(result).toHaveProperty(field);
     expect(result).toMatchObject({ model: "stories260K", thinking: "default", done: 3, errors: 0 });
     expect(result.costUsd as number).toBeGreaterThan(0);
-    for (const file of ["results.json", "pareto.svg", "answers.jsonl", "manifest.json"]) expect(existsSync(path.join(out, file))).toBe(true);
+    for (const file of ["results.json", "pareto.svg", "answers.jsonl", "manifest.json"])
+      expect(existsSync(path.join(out, file))).toBe(true);
     // Run again: everything is stored, so the same results come back.
     const again = JSON.parse((await run(process.execPath, args)).stdout) as { results: unknown[] };
     expect(again.results).toEqual(report.results);

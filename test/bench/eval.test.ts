@@ -29,8 +29,18 @@ function script(request: GenerateRequest): string | undefined {
 
 const questions = [
   { id: "mercury", question: "Which planet is closest to the Sun?", choices: ["Mercury", "Venus", "Earth", "Mars"], answer: "A" },
-  { id: "train", question: "A train covers 180 km in 2.5 hours. Its speed?", choices: ["60 km/h", "72 km/h", "75 km/h", "90 km/h"], answer: "B" },
-  { id: "potassium", question: "Which element has the chemical symbol K?", choices: ["Krypton", "Calcium", "Potassium", "Phosphorus"], answer: "C" },
+  {
+    id: "train",
+    question: "A train covers 180 km in 2.5 hours. Its speed?",
+    choices: ["60 km/h", "72 km/h", "75 km/h", "90 km/h"],
+    answer: "B",
+  },
+  {
+    id: "potassium",
+    question: "Which element has the chemical symbol K?",
+    choices: ["Krypton", "Calcium", "Potassium", "Phosphorus"],
+    answer: "C",
+  },
   { id: "product", question: "What is 17 multiplied by 23?", answer: "391" },
   { id: "canberra", question: "What is the capital city of Australia?", answer: "Canberra" },
 ];
@@ -64,9 +74,26 @@ describe.skipIf(!hasTestModels)("moestro eval against the real server", () => {
 
   it("scores answers in their usual forms, counts unparsable ones apart, and sums costs from the server's usage", async () => {
     const dir = path.join(folder, "scored");
-    const report = await runEval({ baseUrl: scripted.url, models: ["scripted"], dataset, store: createFileEvalStore(dir), pricer, concurrency: 2 });
+    const report = await runEval({
+      baseUrl: scripted.url,
+      models: ["scripted"],
+      dataset,
+      store: createFileEvalStore(dir),
+      pricer,
+      concurrency: 2,
+    });
     const [result] = report.results;
-    expect(result).toMatchObject({ model: "scripted", thinking: "default", questions: 5, done: 5, correct: 3, wrong: 1, unparsable: 1, errors: 0, accuracy: 0.6 });
+    expect(result).toMatchObject({
+      model: "scripted",
+      thinking: "default",
+      questions: 5,
+      done: 5,
+      correct: 3,
+      wrong: 1,
+      unparsable: 1,
+      errors: 0,
+      accuracy: 0.6,
+    });
     const interval = wilsonInterval(3, 5);
     expect(result!.wilsonLower).toBe(interval.lower);
     expect(result!.wilsonUpper).toBe(interval.upper);
@@ -119,26 +146,62 @@ describe.skipIf(!hasTestModels)("moestro eval against the real server", () => {
       calls++;
       return fetch(input, init);
     };
-    const resumed = await runEval({ baseUrl: scripted.url, models: ["scripted"], dataset, store: createFileEvalStore(dir), pricer, concurrency: 1, fetch: countingFetch });
+    const resumed = await runEval({
+      baseUrl: scripted.url,
+      models: ["scripted"],
+      dataset,
+      store: createFileEvalStore(dir),
+      pricer,
+      concurrency: 1,
+      fetch: countingFetch,
+    });
     expect(calls).toBe(3);
     expect(resumed.results[0]).toMatchObject({ done: 5, pending: 0, correct: 3, unparsable: 1 });
-    expect(readAnswers(dir).map((answer) => answer.questionId).sort()).toEqual(["canberra", "mercury", "potassium", "product", "train"]);
+    expect(
+      readAnswers(dir)
+        .map((answer) => answer.questionId)
+        .sort(),
+    ).toEqual(["canberra", "mercury", "potassium", "product", "train"]);
 
     calls = 0;
-    const again = await runEval({ baseUrl: scripted.url, models: ["scripted"], dataset, store: createFileEvalStore(dir), pricer, fetch: countingFetch });
+    const again = await runEval({
+      baseUrl: scripted.url,
+      models: ["scripted"],
+      dataset,
+      store: createFileEvalStore(dir),
+      pricer,
+      fetch: countingFetch,
+    });
     expect(calls).toBe(0);
     expect(again.results).toEqual(resumed.results);
 
-    await expect(runEval({ baseUrl: scripted.url, models: ["scripted"], dataset, store: createFileEvalStore(dir), pricer, maxTokens: 100 })).rejects.toThrow(/another dataset or settings/);
+    await expect(
+      runEval({ baseUrl: scripted.url, models: ["scripted"], dataset, store: createFileEvalStore(dir), pricer, maxTokens: 100 }),
+    ).rejects.toThrow(/another dataset or settings/);
   });
 
   it("counts failed requests as wrong and apart, and asks them again on the next run", async () => {
     const dir = path.join(folder, "errors");
-    const first = await runEval({ baseUrl: scripted.url, models: ["no-such-model"], dataset, limit: 2, store: createFileEvalStore(dir), pricer });
+    const first = await runEval({
+      baseUrl: scripted.url,
+      models: ["no-such-model"],
+      dataset,
+      limit: 2,
+      store: createFileEvalStore(dir),
+      pricer,
+    });
     expect(first.results[0]).toMatchObject({ done: 2, errors: 2, correct: 0, accuracy: 0, costMicroUsd: 0 });
     expect(readAnswers(dir).map((answer) => answer.errorCode)).toEqual(["model_not_found", "model_not_found"]);
     let calls = 0;
-    await runEval({ baseUrl: scripted.url, models: ["no-such-model"], dataset, limit: 2, store: createFileEvalStore(dir), pricer, fetch: (input, init) => (calls++, fetch(input, init)) });
+    await runEval({
+      baseUrl: scripted.url,
+      models: ["no-such-model"],
+      dataset,
+      limit: 2,
+      store: createFileEvalStore(dir),
+      pricer,
+      fetch: (input, init) => (calls++, fetch(input, init)),
+    });
     expect(calls).toBe(2);
   });
 });
@@ -148,7 +211,10 @@ describe.skipIf(!hasTestModels)("moestro eval thinking modes on tiny-qwen3moe (e
   let folder: string;
 
   beforeAll(async () => {
-    test = await startTestServer({ models: [{ path: testModelPath("tiny-qwen3moe.gguf") }], engine: { contextTokens: 512, batchSize: 64, parallel: 2 } });
+    test = await startTestServer({
+      models: [{ path: testModelPath("tiny-qwen3moe.gguf") }],
+      engine: { contextTokens: 512, batchSize: 64, parallel: 2 },
+    });
     folder = mkdtempSync(path.join(os.tmpdir(), "moestro-eval-thinking-"));
   });
   afterAll(async () => {

@@ -23,7 +23,10 @@ describe.skipIf(!hasTestModels)("moestro bench against the real server (stories2
   let folder: string;
 
   beforeAll(async () => {
-    test = await startTestServer({ models: [{ path: testModelPath("stories260K.gguf") }, { path: testModelPath("stories260K-q8_0.gguf") }], engine: { parallel: 2 } });
+    test = await startTestServer({
+      models: [{ path: testModelPath("stories260K.gguf") }, { path: testModelPath("stories260K-q8_0.gguf") }],
+      engine: { parallel: 2 },
+    });
     folder = mkdtempSync(path.join(os.tmpdir(), "moestro-bench-"));
   });
   afterAll(async () => {
@@ -56,7 +59,8 @@ describe.skipIf(!hasTestModels)("moestro bench against the real server (stories2
         expect(request.outputTokens!).toBeGreaterThanOrEqual(1);
         expect(request.outputTokens!).toBeLessThanOrEqual(16);
         expect(request.chunks).toBeLessThanOrEqual(request.outputTokens!);
-        if (request.outputTokens! > 1) expect(request.tpotMs!).toBeCloseTo((request.e2eLatencyMs - request.ttftMs!) / (request.outputTokens! - 1), 9);
+        if (request.outputTokens! > 1)
+          expect(request.tpotMs!).toBeCloseTo((request.e2eLatencyMs - request.ttftMs!) / (request.outputTokens! - 1), 9);
       }
       // Synthetic prompts are calibrated on the server's own counts; single prompts vary by a few tokens (words take 2
       // or 3 tokens in this 512-token vocabulary), so the mean of four is within 25% of the target.
@@ -88,8 +92,23 @@ describe.skipIf(!hasTestModels)("moestro bench against the real server (stories2
     const admin = createAdminClient({ baseUrl: test.url });
     const totals = async () => (await admin.usage({ groupBy: "model" })).data.find((row) => row.group === "stories260K-q8_0");
     const before = (await totals()) ?? { requests: 0, prompt_tokens: 0, completion_tokens: 0 };
-    const prompts = parseBenchDataset(['{"prompt": "Once upon a time"}', '{"messages": [{"role": "user", "content": "Tell me about a cat"}], "max_tokens": 12}', '{"question": "Where is the ball?"}'].join("\n"), { source: "test" });
-    const report = await runServingBench({ targets: [{ label: "q8", baseUrl: test.url, model: "stories260K-q8_0" }], concurrencyLevels: [1, 2], requestsPerLevel: 3, maxTokens: 20, warmupRequests: 0, prompts, temperature: 0.8 });
+    const prompts = parseBenchDataset(
+      [
+        '{"prompt": "Once upon a time"}',
+        '{"messages": [{"role": "user", "content": "Tell me about a cat"}], "max_tokens": 12}',
+        '{"question": "Where is the ball?"}',
+      ].join("\n"),
+      { source: "test" },
+    );
+    const report = await runServingBench({
+      targets: [{ label: "q8", baseUrl: test.url, model: "stories260K-q8_0" }],
+      concurrencyLevels: [1, 2],
+      requestsPerLevel: 3,
+      maxTokens: 20,
+      warmupRequests: 0,
+      prompts,
+      temperature: 0.8,
+    });
     const requests = report.targets[0]!.levels.flatMap((level) => level.perRequest);
     expect(requests[1]!.outputTokens!).toBeLessThanOrEqual(12);
     // The ledger is written as each request ends; give it a moment.
@@ -120,7 +139,8 @@ describe.skipIf(!hasTestModels)("moestro bench against the real server (stories2
     const [a, b] = report.targets.map((target) => target.levels[0]!);
     expect(a!.completed).toBe(4);
     expect(b!.completed).toBe(4);
-    const interval = (request: { startedAtMs: number; e2eLatencyMs: number }) => [request.startedAtMs, request.startedAtMs + request.e2eLatencyMs] as const;
+    const interval = (request: { startedAtMs: number; e2eLatencyMs: number }) =>
+      [request.startedAtMs, request.startedAtMs + request.e2eLatencyMs] as const;
     for (const requestA of a!.perRequest) {
       for (const requestB of b!.perRequest) {
         const [startA, endA] = interval(requestA);
@@ -139,11 +159,19 @@ describe.skipIf(!hasTestModels)("moestro bench against the real server (stories2
   });
 
   it("records failed requests by their code instead of throwing", async () => {
-    const report = await runServingBench({ targets: [{ label: "missing", baseUrl: test.url, model: "no-such-model" }], concurrencyLevels: [2], requestsPerLevel: 3, warmupRequests: 0, prompts: [{ text: "Hi" }] });
+    const report = await runServingBench({
+      targets: [{ label: "missing", baseUrl: test.url, model: "no-such-model" }],
+      concurrencyLevels: [2],
+      requestsPerLevel: 3,
+      warmupRequests: 0,
+      prompts: [{ text: "Hi" }],
+    });
     const level = report.targets[0]!.levels[0]!;
     expect(level).toMatchObject({ completed: 0, errors: 3, errorCodes: { model_not_found: 3 }, requestsPerSecond: 0, outputTokens: 0 });
     expect(level.ttftMs.p50).toBeNull();
-    await expect(runServingBench({ targets: [{ label: "x", baseUrl: test.url, model: "no-such-model" }] })).rejects.toThrow(/calibration request .* failed/);
+    await expect(runServingBench({ targets: [{ label: "x", baseUrl: test.url, model: "no-such-model" }] })).rejects.toThrow(
+      /calibration request .* failed/,
+    );
   });
 
   it("stops when its signal aborts", async () => {

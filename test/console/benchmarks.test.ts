@@ -14,71 +14,79 @@ import { testModelPath } from "../helpers/models.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { consoleSkipReason, launchBrowser, openConsole, saveScreenshot, testAdminKey, type ConsolePage } from "./console-harness.js";
 
-describe.skipIf(consoleSkipReason !== undefined)("console: Benchmarks & evals (real server, results in $MOESTRO_HOME/results, headless Chromium)", () => {
-  let home: string;
-  let test: TestServer;
-  let browser: Browser;
-  let view: ConsolePage;
+describe.skipIf(consoleSkipReason !== undefined)(
+  "console: Benchmarks & evals (real server, results in $MOESTRO_HOME/results, headless Chromium)",
+  () => {
+    let home: string;
+    let test: TestServer;
+    let browser: Browser;
+    let view: ConsolePage;
 
-  beforeAll(async () => {
-    home = mkdtempSync(path.join(os.tmpdir(), "moestro-console-results-"));
-    test = await startTestServer({ models: [{ path: testModelPath("stories260K.gguf") }], engine: { contextTokens: 512, parallel: 2, batchSize: 64 }, adminKey: testAdminKey, home });
-    browser = await launchBrowser();
-    view = await openConsole(browser, test.url, "/benchmarks", { adminKey: testAdminKey });
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await test?.close();
-    if (home !== undefined) rmSync(home, { recursive: true, force: true });
-  });
-
-  it("says where results go while there are none", async () => {
-    const { page } = view;
-    await page.getByTestId("results-empty").waitFor();
-    expect(await page.getByTestId("results-empty").textContent()).toContain(path.join(home, "results"));
-  });
-
-  it("after a small eval run, its point appears on the chart", async () => {
-    const { page } = view;
-    const dataset = await loadEvalDataset("sample");
-    // 1 USD per 1M prompt tokens and 2 per 1M generated, so that the point has a cost.
-    const pricer = createEvalPricer(createPriceBook(), { inputUsdPerMillionTokens: 1, outputUsdPerMillionTokens: 2 });
-    const report = await runEval({
-      baseUrl: test.url,
-      apiKey: testAdminKey,
-      models: ["stories260K"],
-      dataset,
-      limit: 4,
-      maxTokens: 16,
-      concurrency: 2,
-      store: createFileEvalStore(path.join(home, "results", "eval-sample")),
-      pricer,
+    beforeAll(async () => {
+      home = mkdtempSync(path.join(os.tmpdir(), "moestro-console-results-"));
+      test = await startTestServer({
+        models: [{ path: testModelPath("stories260K.gguf") }],
+        engine: { contextTokens: 512, parallel: 2, batchSize: 64 },
+        adminKey: testAdminKey,
+        home,
+      });
+      browser = await launchBrowser();
+      view = await openConsole(browser, test.url, "/benchmarks", { adminKey: testAdminKey });
     });
-    expect(report.results[0]!.done).toBe(4);
-    await page.getByTestId("results-refresh").click();
-    const point = page.locator('[data-testid="eval-chart"] [data-testid="eval-point"][data-model="stories260K"]');
-    await point.waitFor();
-    expect(await point.getAttribute("data-run")).toBe("eval-sample");
-    expect(await page.locator('[data-testid="eval-row"][data-model="stories260K"]').textContent()).toContain("4/4");
-  });
-
-  it("shows a serving benchmark's throughput and latency", async () => {
-    const { page } = view;
-    const report = await runServingBench({
-      targets: [{ label: "stories260K", baseUrl: test.url, model: "stories260K", apiKey: testAdminKey }],
-      concurrencyLevels: [1, 2],
-      requestsPerLevel: 4,
-      promptTokens: 48,
-      maxTokens: 24,
-      warmupRequests: 1,
+    afterAll(async () => {
+      await browser?.close();
+      await test?.close();
+      if (home !== undefined) rmSync(home, { recursive: true, force: true });
     });
-    await writeBenchReportFiles(report, path.join(home, "results", "bench-stories.json"));
-    await page.getByTestId("results-refresh").click();
-    await page.getByTestId("bench-view").waitFor();
-    expect(await page.getByTestId("bench-row").count()).toBe(2);
-    expect(await page.getByTestId("bench-throughput-chart").locator("circle").count()).toBe(2);
-    await saveScreenshot(page, "benchmarks");
-    expect(view.foreignRequests).toEqual([]);
-    expect(view.pageErrors).toEqual([]);
-  });
-});
+
+    it("says where results go while there are none", async () => {
+      const { page } = view;
+      await page.getByTestId("results-empty").waitFor();
+      expect(await page.getByTestId("results-empty").textContent()).toContain(path.join(home, "results"));
+    });
+
+    it("after a small eval run, its point appears on the chart", async () => {
+      const { page } = view;
+      const dataset = await loadEvalDataset("sample");
+      // 1 USD per 1M prompt tokens and 2 per 1M generated, so that the point has a cost.
+      const pricer = createEvalPricer(createPriceBook(), { inputUsdPerMillionTokens: 1, outputUsdPerMillionTokens: 2 });
+      const report = await runEval({
+        baseUrl: test.url,
+        apiKey: testAdminKey,
+        models: ["stories260K"],
+        dataset,
+        limit: 4,
+        maxTokens: 16,
+        concurrency: 2,
+        store: createFileEvalStore(path.join(home, "results", "eval-sample")),
+        pricer,
+      });
+      expect(report.results[0]!.done).toBe(4);
+      await page.getByTestId("results-refresh").click();
+      const point = page.locator('[data-testid="eval-chart"] [data-testid="eval-point"][data-model="stories260K"]');
+      await point.waitFor();
+      expect(await point.getAttribute("data-run")).toBe("eval-sample");
+      expect(await page.locator('[data-testid="eval-row"][data-model="stories260K"]').textContent()).toContain("4/4");
+    });
+
+    it("shows a serving benchmark's throughput and latency", async () => {
+      const { page } = view;
+      const report = await runServingBench({
+        targets: [{ label: "stories260K", baseUrl: test.url, model: "stories260K", apiKey: testAdminKey }],
+        concurrencyLevels: [1, 2],
+        requestsPerLevel: 4,
+        promptTokens: 48,
+        maxTokens: 24,
+        warmupRequests: 1,
+      });
+      await writeBenchReportFiles(report, path.join(home, "results", "bench-stories.json"));
+      await page.getByTestId("results-refresh").click();
+      await page.getByTestId("bench-view").waitFor();
+      expect(await page.getByTestId("bench-row").count()).toBe(2);
+      expect(await page.getByTestId("bench-throughput-chart").locator("circle").count()).toBe(2);
+      await saveScreenshot(page, "benchmarks");
+      expect(view.foreignRequests).toEqual([]);
+      expect(view.pageErrors).toEqual([]);
+    });
+  },
+);

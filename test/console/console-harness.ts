@@ -35,7 +35,15 @@ export async function launchBrowser(): Promise<Browser> {
   return await chromium.launch({
     executablePath: chromiumPath,
     headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
   });
 }
 
@@ -53,7 +61,12 @@ export interface ConsolePage {
  * Opens `pathname` of the console at `serverUrl` in a new context (1360×900), and logs in with `adminKey` when the
  * server asks for it.
  */
-export async function openConsole(browser: Browser, serverUrl: string, pathname: string, options: { adminKey?: string } = {}): Promise<ConsolePage> {
+export async function openConsole(
+  browser: Browser,
+  serverUrl: string,
+  pathname: string,
+  options: { adminKey?: string } = {},
+): Promise<ConsolePage> {
   const context = await browser.newContext({ viewport: { width: 1360, height: 900 }, acceptDownloads: true });
   context.setDefaultTimeout(15_000);
   const foreignRequests: string[] = [];
@@ -67,7 +80,8 @@ export async function openConsole(browser: Browser, serverUrl: string, pathname:
   const page = await context.newPage();
   page.on("pageerror", (error) => pageErrors.push(error.message));
   page.on("console", (message) => {
-    if (message.type() === "error" && !/Failed to load resource: the server responded with a status of 40[13]/.test(message.text())) pageErrors.push(message.text());
+    if (message.type() === "error" && !/Failed to load resource: the server responded with a status of 40[13]/.test(message.text()))
+      pageErrors.push(message.text());
   });
   await page.goto(`${serverUrl}${pathname}`);
   if (options.adminKey !== undefined) {

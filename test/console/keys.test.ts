@@ -11,7 +11,11 @@ describe.skipIf(consoleSkipReason !== undefined)("console: login and Keys (real 
   let secret = "";
 
   beforeAll(async () => {
-    test = await startTestServer({ models: [{ path: testModelPath("stories260K.gguf") }], engine: { contextTokens: 256, parallel: 2, batchSize: 64 }, adminKey: testAdminKey });
+    test = await startTestServer({
+      models: [{ path: testModelPath("stories260K.gguf") }],
+      engine: { contextTokens: 256, parallel: 2, batchSize: 64 },
+      adminKey: testAdminKey,
+    });
     browser = await launchBrowser();
     view = await openConsole(browser, test.url, "/keys");
   });
@@ -21,7 +25,11 @@ describe.skipIf(consoleSkipReason !== undefined)("console: login and Keys (real 
   });
 
   const chat = (key: string): Promise<Response> =>
-    postJson(`${test.url}/v1/chat/completions`, { model: "stories260K", messages: [{ role: "user", content: "Once upon a time" }], max_tokens: 8 }, { headers: { "content-type": "application/json", authorization: `Bearer ${key}` } });
+    postJson(
+      `${test.url}/v1/chat/completions`,
+      { model: "stories260K", messages: [{ role: "user", content: "Once upon a time" }], max_tokens: 8 },
+      { headers: { "content-type": "application/json", authorization: `Bearer ${key}` } },
+    );
 
   it("asks for the admin key, refuses a wrong one, and opens with the right one", async () => {
     const { page } = view;

@@ -14,7 +14,10 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Models (real server, 
   beforeAll(async () => {
     const q8 = fileBytes(testModelPath("stories260K-q8_0.gguf"));
     // About 1.5 s for the 379 kB file, in 20 steps a second, so that the progress can be seen moving.
-    hub = await startFakeHub({ repos: { "karpathy/tinyllamas": [{ path: "stories260K-Q8_0.gguf", content: q8 }] }, bytesPerSecond: Math.ceil(q8.length / 1.5) });
+    hub = await startFakeHub({
+      repos: { "karpathy/tinyllamas": [{ path: "stories260K-Q8_0.gguf", content: q8 }] },
+      bytesPerSecond: Math.ceil(q8.length / 1.5),
+    });
     test = await startTestServer({
       models: [{ path: testModelPath("stories260K.gguf") }, { path: testModelPath("stories260K-moe.gguf") }],
       engine: { contextTokens: 256, parallel: 2, batchSize: 64 },
@@ -31,7 +34,11 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Models (real server, 
   });
 
   const loadedIds = async (): Promise<string[]> =>
-    ((await (await fetch(`${test.url}/v1/moestro/ps`, { headers: { authorization: `Bearer ${testAdminKey}` } })).json()) as { data: Array<{ id: string }> }).data.map((model) => model.id);
+    (
+      (await (await fetch(`${test.url}/v1/moestro/ps`, { headers: { authorization: `Bearer ${testAdminKey}` } })).json()) as {
+        data: Array<{ id: string }>;
+      }
+    ).data.map((model) => model.id);
 
   it("pulls from a local hub and shows the progress reach 100%", async () => {
     const { page } = view;
@@ -50,7 +57,10 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Models (real server, 
     expect(await progress.getAttribute("data-status")).toBe("done");
     expect(await page.getByTestId("pull-percent").textContent()).toBe("100%");
     expect(await page.getByTestId("pull-bar").getAttribute("aria-valuenow")).toBe("100");
-    expect([...seen].filter((value) => value > 0 && value < 100).length, `progress values seen: ${[...seen].join(", ")}`).toBeGreaterThanOrEqual(2);
+    expect(
+      [...seen].filter((value) => value > 0 && value < 100).length,
+      `progress values seen: ${[...seen].join(", ")}`,
+    ).toBeGreaterThanOrEqual(2);
     await page.locator('[data-testid="model-row"][data-model="karpathy/tinyllamas:Q8_0"]').waitFor();
     expect(hub.requests.some((request) => request.startsWith("GET /karpathy/tinyllamas/resolve/main/stories260K-Q8_0.gguf"))).toBe(true);
   });

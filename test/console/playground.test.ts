@@ -29,7 +29,8 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Playground (real serv
     await test?.close();
   });
 
-  const ledger = async (): Promise<LedgerRow[]> => ((await (await fetch(`${test.url}/v1/moestro/usage/events`)).json()) as { data: LedgerRow[] }).data;
+  const ledger = async (): Promise<LedgerRow[]> =>
+    ((await (await fetch(`${test.url}/v1/moestro/usage/events`)).json()) as { data: LedgerRow[] }).data;
 
   it("sends a message, shows the answer arriving in pieces, then its token counts", async () => {
     const { page } = view;
@@ -112,7 +113,15 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Playground (real serv
     await page.getByLabel("Seed").fill("7");
     await page.getByTestId("tools-toggle").check();
     // An enum keeps the random model's argument short (a free string may run to max_tokens).
-    const tools = [{ type: "function", function: { name: "get_weather", parameters: { type: "object", properties: { city: { type: "string", enum: ["Paris", "Tokyo"] } }, required: ["city"] } } }];
+    const tools = [
+      {
+        type: "function",
+        function: {
+          name: "get_weather",
+          parameters: { type: "object", properties: { city: { type: "string", enum: ["Paris", "Tokyo"] } }, required: ["city"] },
+        },
+      },
+    ];
     await page.getByLabel("Tool definitions (JSON)").fill(JSON.stringify(tools, null, 2));
     await page.getByLabel("Tool choice").selectOption("required");
     await page.getByTestId("composer").fill("What is the weather in Paris?");

@@ -13,7 +13,11 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Usage (real server, k
   const requestIds: string[] = [];
 
   beforeAll(async () => {
-    test = await startTestServer({ models: [{ path: testModelPath("stories260K.gguf") }], engine: { contextTokens: 256, parallel: 2, batchSize: 64 }, adminKey: testAdminKey });
+    test = await startTestServer({
+      models: [{ path: testModelPath("stories260K.gguf") }],
+      engine: { contextTokens: 256, parallel: 2, batchSize: 64 },
+      adminKey: testAdminKey,
+    });
     browser = await launchBrowser();
     // Three requests: two with an application's key, one with the admin key.
     const { secret } = await createAdminClient({ baseUrl: test.url, adminKey: testAdminKey }).createKey({ name: "reporting" });
@@ -21,7 +25,12 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Usage (real server, k
       const requestId = `usage-test-${index}`;
       const response = await postJson(
         `${test.url}/v1/chat/completions`,
-        { model: "stories260K", messages: [{ role: "user", content: "Once upon a time" }], max_tokens: 12 + index * 8, stream: index === 1 },
+        {
+          model: "stories260K",
+          messages: [{ role: "user", content: "Once upon a time" }],
+          max_tokens: 12 + index * 8,
+          stream: index === 1,
+        },
         { headers: { "content-type": "application/json", authorization: `Bearer ${key}`, "x-request-id": requestId } },
       );
       expect(response.status).toBe(200);
@@ -40,7 +49,9 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Usage (real server, k
     await page.getByTestId("usage-totals").waitFor();
     expect(await page.getByTestId("total-requests").textContent()).toBe("3");
     await expect.poll(() => page.getByTestId("tokens-chart").getByTestId("usage-point").count()).toBe(3);
-    const charted = await page.getByTestId("usage-point").evaluateAll((points) => points.map((point) => point.getAttribute("data-request")));
+    const charted = await page
+      .getByTestId("usage-point")
+      .evaluateAll((points) => points.map((point) => point.getAttribute("data-request")));
     expect(charted.sort()).toEqual([...requestIds].sort());
     const byModel = page.getByTestId("usage-by-model").locator('[data-testid="usage-row"][data-group="stories260K"]');
     expect(await byModel.getByTestId("row-requests").textContent()).toBe("3");
@@ -54,7 +65,9 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Usage (real server, k
     const { page } = view;
     const [download] = await Promise.all([page.waitForEvent("download"), page.getByTestId("export-csv").click()]);
     expect(download.suggestedFilename()).toMatch(/^moestro-usage-7d-\d{4}-\d{2}-\d{2}\.csv$/);
-    const lines = readFileSync((await download.path())!, "utf8").trimEnd().split("\r\n");
+    const lines = readFileSync((await download.path())!, "utf8")
+      .trimEnd()
+      .split("\r\n");
     expect(lines[0]!.split(",").slice(0, 4)).toEqual(["request_id", "started_at", "key_id", "model"]);
     const rows = lines.slice(1);
     expect(rows).toHaveLength(3);

@@ -21,7 +21,16 @@ describe.skipIf(!hasTestModels)("POST /v1/chat/completions on tiny-qwen3moe (Qwe
   });
 
   it("renders chat with the model's Qwen (ChatML) template", async () => {
-    const chat = await test.client.chat.completions.create({ model, messages: [{ role: "system", content: "Be terse." }, { role: "user", content: "Hi" }], max_tokens: 8, temperature: 0, ...noThinking });
+    const chat = await test.client.chat.completions.create({
+      model,
+      messages: [
+        { role: "system", content: "Be terse." },
+        { role: "user", content: "Hi" },
+      ],
+      max_tokens: 8,
+      temperature: 0,
+      ...noThinking,
+    });
     // Thinking off: the template pre-fills an empty thought, as Qwen3's template does for enable_thinking=false.
     const raw = await test.client.completions.create({
       model,
@@ -41,14 +50,20 @@ describe.skipIf(!hasTestModels)("POST /v1/chat/completions on tiny-qwen3moe (Qwe
     const request = { model, messages: [{ role: "user" as const, content: "Hello" }], max_tokens: 48, temperature: 0, ...noThinking };
     const whole = (await test.client.chat.completions.create(request)).choices[0]!.message.content!;
     let streamed = "";
-    for await (const chunk of await test.client.chat.completions.create({ ...request, stream: true })) streamed += chunk.choices[0]?.delta.content ?? "";
+    for await (const chunk of await test.client.chat.completions.create({ ...request, stream: true }))
+      streamed += chunk.choices[0]?.delta.content ?? "";
     expect(whole).toMatch(/[^\x00-\x7f]/);
     expect(whole).not.toContain("\uFFFD");
     expect(streamed).toBe(whole);
   });
 
   it("C01: ends the stream with one data: [DONE] and well-formed chunks", async () => {
-    const response = await postJson(`${test.url}/v1/chat/completions`, { model, stream: true, max_tokens: 16, messages: [{ role: "user", content: "Say hi" }] });
+    const response = await postJson(`${test.url}/v1/chat/completions`, {
+      model,
+      stream: true,
+      max_tokens: 16,
+      messages: [{ role: "user", content: "Say hi" }],
+    });
     expect(response.status).toBe(200);
     expect(response.headers.get("content-type")).toMatch(/^text\/event-stream/);
     const body = await response.text();
@@ -70,7 +85,9 @@ describe.skipIf(!hasTestModels)("POST /v1/chat/completions on tiny-qwen3moe (Qwe
 
   it("C02: sends the usage chunk only when include_usage is set", async () => {
     const request = { model, stream: true, max_tokens: 16, messages: [{ role: "user", content: "Say hi" }] };
-    const withUsage = parseSse(await (await postJson(`${test.url}/v1/chat/completions`, { ...request, stream_options: { include_usage: true } })).text());
+    const withUsage = parseSse(
+      await (await postJson(`${test.url}/v1/chat/completions`, { ...request, stream_options: { include_usage: true } })).text(),
+    );
     const chunks = withUsage.slice(0, -1) as Array<OpenAI.ChatCompletionChunk>;
     const usageChunks = chunks.filter((chunk) => chunk.choices.length === 0);
     expect(usageChunks).toHaveLength(1);
@@ -80,10 +97,17 @@ describe.skipIf(!hasTestModels)("POST /v1/chat/completions on tiny-qwen3moe (Qwe
     expect(usage.completion_tokens).toBeGreaterThan(0);
     expect(usage.total_tokens).toBe(usage.prompt_tokens + usage.completion_tokens);
     expect(chunks.slice(0, -1).every((chunk) => chunk.usage === null)).toBe(true);
-    const nonStreamed = await test.client.chat.completions.create({ model, max_tokens: 16, messages: [{ role: "user", content: "Say hi" }] });
+    const nonStreamed = await test.client.chat.completions.create({
+      model,
+      max_tokens: 16,
+      messages: [{ role: "user", content: "Say hi" }],
+    });
     expect(usage.prompt_tokens).toBe(nonStreamed.usage!.prompt_tokens);
 
-    const without = parseSse(await (await postJson(`${test.url}/v1/chat/completions`, request)).text()).slice(0, -1) as Array<OpenAI.ChatCompletionChunk>;
+    const without = parseSse(await (await postJson(`${test.url}/v1/chat/completions`, request)).text()).slice(
+      0,
+      -1,
+    ) as Array<OpenAI.ChatCompletionChunk>;
     expect(without.some((chunk) => chunk.choices.length === 0)).toBe(false);
     expect(without.some((chunk) => chunk.usage !== undefined && chunk.usage !== null)).toBe(false);
   });
@@ -91,7 +115,11 @@ describe.skipIf(!hasTestModels)("POST /v1/chat/completions on tiny-qwen3moe (Qwe
   it("C15: rejects max_tokens and max_completion_tokens of 0, negative or fractional with 400", async () => {
     for (const field of ["max_tokens", "max_completion_tokens"]) {
       for (const value of [0, -5, 2.5]) {
-        const response = await postJson(`${test.url}/v1/chat/completions`, { model, messages: [{ role: "user", content: "Capital of France?" }], [field]: value });
+        const response = await postJson(`${test.url}/v1/chat/completions`, {
+          model,
+          messages: [{ role: "user", content: "Capital of France?" }],
+          [field]: value,
+        });
         expect(response.status).toBe(400);
         const body = (await response.json()) as { error: { type: string; param: string; message: string; code: string } };
         expect(body.error.type).toBe("invalid_request_error");
@@ -104,7 +132,9 @@ describe.skipIf(!hasTestModels)("POST /v1/chat/completions on tiny-qwen3moe (Qwe
   it("C16 A: a completion whose max_tokens overflows the context names the real window, prompt and max_tokens", async () => {
     const prompt = "one two three four five six seven";
     const { usage } = await test.client.completions.create({ model, prompt, max_tokens: 1 });
-    const error = (await test.client.completions.create({ model, prompt, max_tokens: 2045 }).catch((caught: unknown) => caught)) as APIError;
+    const error = (await test.client.completions
+      .create({ model, prompt, max_tokens: 2045 })
+      .catch((caught: unknown) => caught)) as APIError;
     expect(error).toBeInstanceOf(OpenAI.BadRequestError);
     expect(error.code).toBe("context_length_exceeded");
     expect(error.type).toBe("invalid_request_error");
@@ -129,7 +159,12 @@ describe.skipIf(!hasTestModels)("POST /v1/chat/completions on tiny-qwen3moe (Qwe
   });
 
   it("C16: a request that fits, without max_tokens, may use the rest of the context", async () => {
-    const completion = await test.client.chat.completions.create({ model, messages: [{ role: "user", content: "Hi" }], temperature: 0, stop: ["\n"] });
+    const completion = await test.client.chat.completions.create({
+      model,
+      messages: [{ role: "user", content: "Hi" }],
+      temperature: 0,
+      stop: ["\n"],
+    });
     expect(["stop", "length"]).toContain(completion.choices[0]!.finish_reason);
   });
 
@@ -139,7 +174,13 @@ describe.skipIf(!hasTestModels)("POST /v1/chat/completions on tiny-qwen3moe (Qwe
       max_tokens: 4,
       messages: [
         { role: "system", content: [{ type: "text", text: "Answer in one word." }] },
-        { role: "user", content: [{ type: "text", text: "Colour of the sky? " }, { type: "text", text: "Lowercase." }] },
+        {
+          role: "user",
+          content: [
+            { type: "text", text: "Colour of the sky? " },
+            { type: "text", text: "Lowercase." },
+          ],
+        },
       ],
     });
     const joined = await test.client.chat.completions.create({
@@ -175,7 +216,11 @@ describe.skipIf(!hasTestModels)("POST /v1/chat/completions on tiny-qwen3moe (Qwe
 
   it("C21: refuses non-text parts, empty messages and unknown roles with 400 naming the field", async () => {
     const cases: Array<[unknown, string, RegExp]> = [
-      [[{ role: "user", content: [{ type: "image_url", image_url: { url: "data:image/png;base64,AAAA" } }] }], "messages[0].content[0]", /image_url/],
+      [
+        [{ role: "user", content: [{ type: "image_url", image_url: { url: "data:image/png;base64,AAAA" } }] }],
+        "messages[0].content[0]",
+        /image_url/,
+      ],
       [[], "messages", /at least one/],
       [[{ role: "xyz", content: "hi" }], "messages[0].role", /role/],
     ];
@@ -219,14 +264,34 @@ describe.skipIf(!hasTestModels)("POST /v1/chat/completions on tiny-qwen3moe (Qwe
   });
 
   it("ignores unknown top-level fields (other servers' extensions)", async () => {
-    const response = await postJson(`${test.url}/v1/chat/completions`, { model, max_tokens: 2, messages: [{ role: "user", content: "Hi" }], mirostat: 2, cache_prompt: true, repetition_penalty: 1.1 });
+    const response = await postJson(`${test.url}/v1/chat/completions`, {
+      model,
+      max_tokens: 2,
+      messages: [{ role: "user", content: "Hi" }],
+      mirostat: 2,
+      cache_prompt: true,
+      repetition_penalty: 1.1,
+    });
     expect(response.status).toBe(200);
   });
 
   it("returns n choices in the chat format, or 400 above the limit", async () => {
-    const completion = await test.client.chat.completions.create({ model, max_tokens: 4, n: 2, temperature: 0, messages: [{ role: "user", content: "Hi" }] });
+    const completion = await test.client.chat.completions.create({
+      model,
+      max_tokens: 4,
+      n: 2,
+      temperature: 0,
+      messages: [{ role: "user", content: "Hi" }],
+    });
     expect(completion.choices.map((choice) => choice.index)).toEqual([0, 1]);
-    const stream = await test.client.chat.completions.create({ model, max_tokens: 4, n: 2, temperature: 0, stream: true, messages: [{ role: "user", content: "Hi" }] });
+    const stream = await test.client.chat.completions.create({
+      model,
+      max_tokens: 4,
+      n: 2,
+      temperature: 0,
+      stream: true,
+      messages: [{ role: "user", content: "Hi" }],
+    });
     const texts = ["", ""];
     const finishes: string[] = [];
     for await (const chunk of stream) {
@@ -237,13 +302,19 @@ describe.skipIf(!hasTestModels)("POST /v1/chat/completions on tiny-qwen3moe (Qwe
     }
     expect(texts).toEqual(completion.choices.map((choice) => choice.message.content));
     expect(finishes).toHaveLength(2);
-    const error = await test.client.chat.completions.create({ model, n: 1000, messages: [{ role: "user", content: "Hi" }] }).catch((caught: unknown) => caught);
+    const error = await test.client.chat.completions
+      .create({ model, n: 1000, messages: [{ role: "user", content: "Hi" }] })
+      .catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(OpenAI.BadRequestError);
     expect((error as APIError).param).toBe("n");
   });
 
   it("answers invalid JSON, unknown routes and a missing model in OpenAI's error shape", async () => {
-    const invalid = await fetch(`${test.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: "{\"model\": " });
+    const invalid = await fetch(`${test.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: '{"model": ',
+    });
     expect(invalid.status).toBe(400);
     expect(((await invalid.json()) as { error: { code: string } }).error.code).toBe("invalid_json");
     const unknown = await fetch(`${test.url}/v1/nothing`);

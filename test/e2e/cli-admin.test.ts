@@ -39,10 +39,36 @@ describe.each(testDialects)("moestro keys and usage on the local %s store (built
   });
 
   it("creates a key and prints its secret once: --json has secret beside id, name and prefix", async () => {
-    const created = await cli(["keys", "create", "--name", "ci", "--models", "a, b", "--rpm", "5", "--tpm", "100", "--budget-usd", "1.5", "--budget-period", "day", "--expires-in", "30d", "--json"]);
+    const created = await cli([
+      "keys",
+      "create",
+      "--name",
+      "ci",
+      "--models",
+      "a, b",
+      "--rpm",
+      "5",
+      "--tpm",
+      "100",
+      "--budget-usd",
+      "1.5",
+      "--budget-period",
+      "day",
+      "--expires-in",
+      "30d",
+      "--json",
+    ]);
     expect(created.code).toBe(0);
     const key = JSON.parse(created.stdout) as WireCreatedApiKey;
-    expect(key).toMatchObject({ name: "ci", models: ["a", "b"], requests_per_minute: 5, tokens_per_minute: 100, budget_micro_usd: 1_500_000, budget_period: "day", revoked_at_ms: null });
+    expect(key).toMatchObject({
+      name: "ci",
+      models: ["a", "b"],
+      requests_per_minute: 5,
+      tokens_per_minute: 100,
+      budget_micro_usd: 1_500_000,
+      budget_period: "day",
+      revoked_at_ms: null,
+    });
     expect(key.secret.startsWith(key.prefix)).toBe(true);
     expect(key.id).toMatch(/^key_/);
     expect(key.expires_at_ms! - key.created_at_ms).toBe(30 * 86_400_000);
@@ -80,10 +106,44 @@ describe.each(testDialects)("moestro keys and usage on the local %s store (built
   it("prints usage by key, model or day as JSON rows, CSV or a table, with cost and the cloud equivalent", async () => {
     const store = await openStore({ home: target.home, databaseUrl: target.databaseUrl });
     const [key] = await store.apiKeys.list({ includeRevoked: false });
-    const base = { keyId: key!.id, endpoint: "chat.completions", stream: true, status: "ok" as const, cachedPromptTokens: 0, reasoningTokens: 0, latencyMs: 10, cloudModel: "qwen3.5-flash" };
+    const base = {
+      keyId: key!.id,
+      endpoint: "chat.completions",
+      stream: true,
+      status: "ok" as const,
+      cachedPromptTokens: 0,
+      reasoningTokens: 0,
+      latencyMs: 10,
+      cloudModel: "qwen3.5-flash",
+    };
     try {
-      await store.usage.record({ ...base, requestId: "u1", model: "m1", promptTokens: 100, completionTokens: 50, costMicroUsd: 1_234_567, cloudCostMicroUsd: 30, startedAtMs: Date.parse("2026-02-01T10:00:00Z") }, Date.now());
-      await store.usage.record({ ...base, requestId: "u2", model: "m2", promptTokens: 10, completionTokens: 5, costMicroUsd: 1, cloudCostMicroUsd: 3, startedAtMs: Date.parse("2026-02-02T10:00:00Z"), status: "aborted" }, Date.now());
+      await store.usage.record(
+        {
+          ...base,
+          requestId: "u1",
+          model: "m1",
+          promptTokens: 100,
+          completionTokens: 50,
+          costMicroUsd: 1_234_567,
+          cloudCostMicroUsd: 30,
+          startedAtMs: Date.parse("2026-02-01T10:00:00Z"),
+        },
+        Date.now(),
+      );
+      await store.usage.record(
+        {
+          ...base,
+          requestId: "u2",
+          model: "m2",
+          promptTokens: 10,
+          completionTokens: 5,
+          costMicroUsd: 1,
+          cloudCostMicroUsd: 3,
+          startedAtMs: Date.parse("2026-02-02T10:00:00Z"),
+          status: "aborted",
+        },
+        Date.now(),
+      );
     } finally {
       await store.dispose();
     }
@@ -110,7 +170,9 @@ describe.each(testDialects)("moestro keys and usage on the local %s store (built
     const byModel = JSON.parse((await cli(["usage", "--by", "model", "--since", "2026-02-02", "--json"])).stdout) as WireUsageRow[];
     expect(byModel.map((row) => [row.name, row.requests])).toEqual([["m2", 1]]);
     const csv = (await cli(["usage", "--by", "day", "--csv"])).stdout.split("\r\n");
-    expect(csv[0]).toBe("name,group,requests,error_requests,aborted_requests,prompt_tokens,cached_prompt_tokens,completion_tokens,reasoning_tokens,total_tokens,cost_micro_usd,cost_usd,cloud_model,cloud_cost_micro_usd,cloud_cost_usd");
+    expect(csv[0]).toBe(
+      "name,group,requests,error_requests,aborted_requests,prompt_tokens,cached_prompt_tokens,completion_tokens,reasoning_tokens,total_tokens,cost_micro_usd,cost_usd,cloud_model,cloud_cost_micro_usd,cloud_cost_usd",
+    );
     expect(csv[1]).toBe("2026-02-01,2026-02-01,1,0,0,100,0,50,0,150,1234567,1.234567,qwen3.5-flash,30,0.00003");
     expect(csv).toHaveLength(4);
     const table = (await cli(["usage", "--by", "model"])).stdout;

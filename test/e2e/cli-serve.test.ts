@@ -12,7 +12,10 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 const bin = path.join(root, "bin/moestro.js");
 
 /** Starts `moestro serve` and resolves with its URL once it prints `listening on`. */
-function startServe(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcessWithoutNullStreams; url: Promise<string>; stderr: () => string } {
+function startServe(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): { child: ChildProcessWithoutNullStreams; url: Promise<string>; stderr: () => string } {
   const child = spawn(process.execPath, [bin, "serve", ...args], { env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
   let stderr = "";
   child.stderr.on("data", (data: Buffer) => (stderr += data.toString()));
@@ -54,38 +57,54 @@ describe("moestro CLI: serve", () => {
     });
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(/cannot get hf:Qwen\/Qwen3-0\.6B-GGUF:Q8_0: Cannot reach the model hub at http:\/\/127\.0\.0\.1:9/);
-    const lines = result.stderr.trim().split("\n").filter((line) => !line.includes("pulling the default model"));
+    const lines = result.stderr
+      .trim()
+      .split("\n")
+      .filter((line) => !line.includes("pulling the default model"));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain("--model ./model.gguf");
     expect(performance.now() - startedAt).toBeLessThan(30_000);
   });
 
-  it.skipIf(!hasTestModels)("with no --model, pulls the default model once from the hub (HF_ENDPOINT) with progress, then serves it", async () => {
-    const hub: FakeHub = await startFakeHub({ repos: { "Qwen/Qwen3-0.6B-GGUF": [{ path: "Qwen3-0.6B-Q8_0.gguf", content: fileBytes(testModelPath("stories260K.gguf")) }] } });
-    cleanups.push(() => hub.close());
-    const home = temporaryHome();
-    const serve = startServe(["--port", "0", "--threads", "1", "--log-level", "warn"], { MOESTRO_HOME: home, HF_ENDPOINT: hub.url });
-    cleanups.push(() => serve.child.kill("SIGKILL"));
-    const url = await serve.url;
-    expect(serve.stderr()).toContain("pulling the default model hf:Qwen/Qwen3-0.6B-GGUF:Q8_0");
-    expect(serve.stderr()).toMatch(/100%/);
-    const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: "unused", maxRetries: 0 });
-    const completion = await client.completions.create({ model: "Qwen/Qwen3-0.6B-GGUF:Q8_0", prompt: "Once upon a time", max_tokens: 40, temperature: 0 });
-    expect(completion.choices[0]!.text).toBe(storiesGreedy40);
-    const exited = new Promise((resolve) => serve.child.once("exit", resolve));
-    serve.child.kill("SIGTERM");
-    await exited;
+  it.skipIf(!hasTestModels)(
+    "with no --model, pulls the default model once from the hub (HF_ENDPOINT) with progress, then serves it",
+    async () => {
+      const hub: FakeHub = await startFakeHub({
+        repos: { "Qwen/Qwen3-0.6B-GGUF": [{ path: "Qwen3-0.6B-Q8_0.gguf", content: fileBytes(testModelPath("stories260K.gguf")) }] },
+      });
+      cleanups.push(() => hub.close());
+      const home = temporaryHome();
+      const serve = startServe(["--port", "0", "--threads", "1", "--log-level", "warn"], { MOESTRO_HOME: home, HF_ENDPOINT: hub.url });
+      cleanups.push(() => serve.child.kill("SIGKILL"));
+      const url = await serve.url;
+      expect(serve.stderr()).toContain("pulling the default model hf:Qwen/Qwen3-0.6B-GGUF:Q8_0");
+      expect(serve.stderr()).toMatch(/100%/);
+      const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: "unused", maxRetries: 0 });
+      const completion = await client.completions.create({
+        model: "Qwen/Qwen3-0.6B-GGUF:Q8_0",
+        prompt: "Once upon a time",
+        max_tokens: 40,
+        temperature: 0,
+      });
+      expect(completion.choices[0]!.text).toBe(storiesGreedy40);
+      const exited = new Promise((resolve) => serve.child.once("exit", resolve));
+      serve.child.kill("SIGTERM");
+      await exited;
 
-    // The second start finds it in the store and downloads nothing.
-    const downloads = hub.requests.filter((request) => request.includes("/resolve/")).length;
-    const again = startServe(["--port", "0", "--threads", "1", "--log-level", "warn"], { MOESTRO_HOME: home, HF_ENDPOINT: hub.url });
-    cleanups.push(() => again.child.kill("SIGKILL"));
-    await again.url;
-    expect(hub.requests.filter((request) => request.includes("/resolve/")).length).toBe(downloads);
-  });
+      // The second start finds it in the store and downloads nothing.
+      const downloads = hub.requests.filter((request) => request.includes("/resolve/")).length;
+      const again = startServe(["--port", "0", "--threads", "1", "--log-level", "warn"], { MOESTRO_HOME: home, HF_ENDPOINT: hub.url });
+      cleanups.push(() => again.child.kill("SIGKILL"));
+      await again.url;
+      expect(hub.requests.filter((request) => request.includes("/resolve/")).length).toBe(downloads);
+    },
+  );
 
   it.skipIf(!hasTestModels)("serves a model: 'listening on' once ready, then answers the OpenAI client; SIGTERM stops it", async () => {
-    const serve = startServe(["--model", `tales=${testModelPath("stories260K.gguf")}`, "--port", "0", "--threads", "1", "--log-level", "warn"], { MOESTRO_HOME: temporaryHome() });
+    const serve = startServe(
+      ["--model", `tales=${testModelPath("stories260K.gguf")}`, "--port", "0", "--threads", "1", "--log-level", "warn"],
+      { MOESTRO_HOME: temporaryHome() },
+    );
     cleanups.push(() => serve.child.kill("SIGKILL"));
     const client = new OpenAI({ baseURL: `${await serve.url}/v1`, apiKey: "unused", maxRetries: 0 });
     const completion = await client.completions.create({ model: "tales", prompt: "Once upon a time", max_tokens: 40, temperature: 0 });
@@ -96,10 +115,18 @@ describe("moestro CLI: serve", () => {
   });
 
   it.skipIf(!hasTestModels)("on SIGTERM lets an in-flight stream finish within the grace period", async () => {
-    const serve = startServe(["--model", testModelPath("tiny-qwen3moe.gguf"), "--port", "0", "--threads", "1", "-b", "64", "--log-level", "warn"], { MOESTRO_HOME: temporaryHome(), MOESTRO_SERVER__SHUTDOWN_GRACE_MS: "20000" });
+    const serve = startServe(
+      ["--model", testModelPath("tiny-qwen3moe.gguf"), "--port", "0", "--threads", "1", "-b", "64", "--log-level", "warn"],
+      { MOESTRO_HOME: temporaryHome(), MOESTRO_SERVER__SHUTDOWN_GRACE_MS: "20000" },
+    );
     cleanups.push(() => serve.child.kill("SIGKILL"));
     const client = new OpenAI({ baseURL: `${await serve.url}/v1`, apiKey: "unused", maxRetries: 0 });
-    const stream = await client.chat.completions.create({ model: "tiny-qwen3moe", max_tokens: 120, stream: true, messages: [{ role: "user", content: "Hi" }] });
+    const stream = await client.chat.completions.create({
+      model: "tiny-qwen3moe",
+      max_tokens: 120,
+      stream: true,
+      messages: [{ role: "user", content: "Hi" }],
+    });
     const exited = new Promise<number | null>((resolve) => serve.child.once("exit", (code) => resolve(code)));
     let chunks = 0;
     let finish: string | null = null;
@@ -112,10 +139,18 @@ describe("moestro CLI: serve", () => {
   });
 
   it.skipIf(!hasTestModels)("on SIGTERM ends a stream that outlives the grace period with an error event", async () => {
-    const serve = startServe(["--model", testModelPath("tiny-qwen3moe.gguf"), "--port", "0", "--threads", "1", "-b", "64", "--log-level", "warn"], { MOESTRO_HOME: temporaryHome(), MOESTRO_SERVER__SHUTDOWN_GRACE_MS: "200" });
+    const serve = startServe(
+      ["--model", testModelPath("tiny-qwen3moe.gguf"), "--port", "0", "--threads", "1", "-b", "64", "--log-level", "warn"],
+      { MOESTRO_HOME: temporaryHome(), MOESTRO_SERVER__SHUTDOWN_GRACE_MS: "200" },
+    );
     cleanups.push(() => serve.child.kill("SIGKILL"));
     const client = new OpenAI({ baseURL: `${await serve.url}/v1`, apiKey: "unused", maxRetries: 0 });
-    const stream = await client.chat.completions.create({ model: "tiny-qwen3moe", max_tokens: 4000, stream: true, messages: [{ role: "user", content: "Hi" }] });
+    const stream = await client.chat.completions.create({
+      model: "tiny-qwen3moe",
+      max_tokens: 4000,
+      stream: true,
+      messages: [{ role: "user", content: "Hi" }],
+    });
     let chunks = 0;
     const error = await (async () => {
       for await (const _chunk of stream) if (chunks++ === 2) serve.child.kill("SIGTERM");

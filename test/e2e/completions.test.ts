@@ -20,17 +20,25 @@ describe.skipIf(!hasTestModels)("POST /v1/completions on trained stories260K mod
   });
 
   it("reproduces the greedy text recorded in SOURCES.md", async () => {
-    const completion = await test.client.completions.create({ model: "stories260K", prompt: "Once upon a time", max_tokens: 40, temperature: 0 });
+    const completion = await test.client.completions.create({
+      model: "stories260K",
+      prompt: "Once upon a time",
+      max_tokens: 40,
+      temperature: 0,
+    });
     expect(completion.object).toBe("text_completion");
     expect(completion.choices[0]!.text).toBe(storiesGreedy40);
     expect(completion.choices[0]!.finish_reason).toBe("length");
     expect(completion.usage).toMatchObject({ prompt_tokens: 5, completion_tokens: 40, total_tokens: 45 });
   });
 
-  it.each(["stories260K", "stories260K-moe", "stories260K-q8_0"])("gives the same 60-token text on %s (dense, MoE, quantized)", async (model) => {
-    const completion = await test.client.completions.create({ model, prompt: "Once upon a time", max_tokens: 60, temperature: 0 });
-    expect(completion.choices[0]!.text).toBe(storiesGreedy60);
-  });
+  it.each(["stories260K", "stories260K-moe", "stories260K-q8_0"])(
+    "gives the same 60-token text on %s (dense, MoE, quantized)",
+    async (model) => {
+      const completion = await test.client.completions.create({ model, prompt: "Once upon a time", max_tokens: 60, temperature: 0 });
+      expect(completion.choices[0]!.text).toBe(storiesGreedy60);
+    },
+  );
 
   it("streams the same text as the non-streamed request, with usage when asked", async () => {
     const stream = await test.client.completions.create({
@@ -57,14 +65,29 @@ describe.skipIf(!hasTestModels)("POST /v1/completions on trained stories260K mod
   });
 
   it("stops before a stop sequence and never returns any of it", async () => {
-    const completion = await test.client.completions.create({ model: "stories260K", prompt: "Once upon a time", max_tokens: 60, temperature: 0, stop: ["red ball"] });
-    expect(completion.choices[0]!.text).toBe(", there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, ");
+    const completion = await test.client.completions.create({
+      model: "stories260K",
+      prompt: "Once upon a time",
+      max_tokens: 60,
+      temperature: 0,
+      stop: ["red ball"],
+    });
+    expect(completion.choices[0]!.text).toBe(
+      ", there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, ",
+    );
     expect(completion.choices[0]!.finish_reason).toBe("stop");
   });
 
   it("streams with a stop sequence without leaking a partial match", async () => {
     // "Lily" appears twice in the greedy text; the stop fires at the first, and "Li" must never be streamed.
-    const stream = await test.client.completions.create({ model: "stories260K", prompt: "Once upon a time", max_tokens: 60, temperature: 0, stop: ["Lily", "zzz"], stream: true });
+    const stream = await test.client.completions.create({
+      model: "stories260K",
+      prompt: "Once upon a time",
+      max_tokens: 60,
+      temperature: 0,
+      stop: ["Lily", "zzz"],
+      stream: true,
+    });
     const pieces: string[] = [];
     for await (const chunk of stream) pieces.push(...chunk.choices.map((choice) => choice.text));
     expect(pieces.join("")).toBe(", there was a little girl named ");
@@ -72,7 +95,13 @@ describe.skipIf(!hasTestModels)("POST /v1/completions on trained stories260K mod
   });
 
   it("returns n choices, each a full completion", async () => {
-    const completion = await test.client.completions.create({ model: "stories260K", prompt: "Once upon a time", max_tokens: 10, temperature: 0, n: 3 });
+    const completion = await test.client.completions.create({
+      model: "stories260K",
+      prompt: "Once upon a time",
+      max_tokens: 10,
+      temperature: 0,
+      n: 3,
+    });
     expect(completion.choices.map((choice) => choice.index)).toEqual([0, 1, 2]);
     const first = completion.choices[0]!.text;
     expect(completion.choices.every((choice) => choice.text === first)).toBe(true);
@@ -86,7 +115,10 @@ describe.skipIf(!hasTestModels)("POST /v1/completions on trained stories260K mod
       alone.push((await test.client.completions.create({ model: "stories260K", prompt, max_tokens: 30, temperature: 0 })).choices[0]!.text);
     }
     const together = await Promise.all(
-      prompts.map(async (prompt) => (await test.client.completions.create({ model: "stories260K", prompt, max_tokens: 30, temperature: 0 })).choices[0]!.text),
+      prompts.map(
+        async (prompt) =>
+          (await test.client.completions.create({ model: "stories260K", prompt, max_tokens: 30, temperature: 0 })).choices[0]!.text,
+      ),
     );
     expect(together).toEqual(alone);
   });
@@ -97,7 +129,9 @@ describe.skipIf(!hasTestModels)("POST /v1/completions on trained stories260K mod
     const second = await test.client.completions.create({ model: "stories260K", prompt, max_tokens: 20, temperature: 0 });
     expect(second.usage!.prompt_tokens).toBe(first.usage!.prompt_tokens);
     // Every prompt token but the last comes from the cache (the last is evaluated again for its logits).
-    expect((second.usage as { prompt_tokens_details?: { cached_tokens: number } }).prompt_tokens_details!.cached_tokens).toBe(first.usage!.prompt_tokens - 1);
+    expect((second.usage as { prompt_tokens_details?: { cached_tokens: number } }).prompt_tokens_details!.cached_tokens).toBe(
+      first.usage!.prompt_tokens - 1,
+    );
     expect(second.choices[0]!.text).toBe(first.choices[0]!.text);
   });
 
@@ -110,7 +144,9 @@ describe.skipIf(!hasTestModels)("POST /v1/completions on trained stories260K mod
 
   it("rejects max_tokens of 0 or below with a 400 naming the parameter (C15)", async () => {
     for (const max_tokens of [0, -1, 1.5]) {
-      const error = await test.client.completions.create({ model: "stories260K", prompt: "Hi", max_tokens }).catch((caught: unknown) => caught);
+      const error = await test.client.completions
+        .create({ model: "stories260K", prompt: "Hi", max_tokens })
+        .catch((caught: unknown) => caught);
       expect(error).toBeInstanceOf(OpenAI.BadRequestError);
       expect((error as APIError).param).toBe("max_tokens");
       expect((error as APIError).type).toBe("invalid_request_error");

@@ -19,7 +19,21 @@ if (!existsSync(path.join(root, "dist/cli/index.js"))) throw new Error("dist/ is
 
 /** The built CLI, `moestro serve`, as a child process; resolves once it prints its listening line. */
 async function startServe(target: TestStoreTarget): Promise<{ child: ChildProcessWithoutNullStreams; url: string }> {
-  const args = [bin, "serve", "--model", testModelPath("stories260K.gguf"), "--port", "0", "--threads", "1", "--parallel", "4", "--json", "--log-level", "warn"];
+  const args = [
+    bin,
+    "serve",
+    "--model",
+    testModelPath("stories260K.gguf"),
+    "--port",
+    "0",
+    "--threads",
+    "1",
+    "--parallel",
+    "4",
+    "--json",
+    "--log-level",
+    "warn",
+  ];
   if (target.home !== undefined) args.push("--home", target.home);
   if (target.databaseUrl !== undefined) args.push("--database-url", target.databaseUrl);
   const child = spawn(process.execPath, args, { env: { ...process.env, MOESTRO_ADMIN_KEY: adminKey }, stdio: ["pipe", "pipe", "pipe"] });
@@ -75,7 +89,9 @@ describe.skipIf(!hasTestModels).each(testDialects)("the ledger across kill -9 (b
     const first = await startServe(target);
     children.push(first.child);
     const remote = ["--url", first.url];
-    const key = await cli<WireCreatedApiKey>(["keys", "create", "--name", "survivor", "--json", ...remote], { MOESTRO_ADMIN_KEY: adminKey });
+    const key = await cli<WireCreatedApiKey>(["keys", "create", "--name", "survivor", "--json", ...remote], {
+      MOESTRO_ADMIN_KEY: adminKey,
+    });
     expect(Object.keys(key)).toEqual(expect.arrayContaining(["id", "name", "prefix", "secret"]));
 
     const completedIds: string[] = [];
@@ -121,7 +137,8 @@ describe.skipIf(!hasTestModels).each(testDialects)("the ledger across kill -9 (b
 
       // The restarted server keeps counting from there, and the key still works.
       const before = events.length;
-      for (let index = 0; index < 3; index++) expect((await complete(second.url, key.secret, `${dialect}-after-${index}`, 4)).status).toBe(200);
+      for (let index = 0; index < 3; index++)
+        expect((await complete(second.url, key.secret, `${dialect}-after-${index}`, 4)).status).toBe(200);
       expect(await store.usage.list({ keyId: key.id, limit: 1000 })).toHaveLength(before + 3);
     } finally {
       await store.dispose();

@@ -66,7 +66,10 @@ describe.skipIf(!hasTestModels)("several models under one memory budget (real se
   it("pulls a model through the API with streamed progress, then serves it on first use", async () => {
     const response = await postJson(`${test.url}/v1/moestro/pull`, { model: "hf:karpathy/tinyllamas:Q8_0" });
     expect(response.headers.get("content-type")).toMatch(/application\/x-ndjson/);
-    const lines = (await response.text()).trim().split("\n").map((line) => JSON.parse(line) as { status: string; completed_bytes: number; total_bytes: number });
+    const lines = (await response.text())
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { status: string; completed_bytes: number; total_bytes: number });
     expect(lines[0]!.status).toBe("resolving");
     expect(lines.at(-1)).toMatchObject({ status: "done" });
     expect(lines.at(-1)!.completed_bytes).toBe(lines.at(-1)!.total_bytes);
@@ -75,7 +78,12 @@ describe.skipIf(!hasTestModels)("several models under one memory budget (real se
     expect(models).toContain("karpathy/tinyllamas:Q8_0");
 
     // Loading it goes over the budget: the idle stories260K is evicted first.
-    const completion = await test.client.completions.create({ model: "karpathy/tinyllamas:Q8_0", prompt: "Once upon a time", max_tokens: 40, temperature: 0 });
+    const completion = await test.client.completions.create({
+      model: "karpathy/tinyllamas:Q8_0",
+      prompt: "Once upon a time",
+      max_tokens: 40,
+      temperature: 0,
+    });
     expect(completion.choices[0]!.text).toBe(storiesGreedy40);
     expect((await ps(test)).map((model) => model.id)).toEqual(["karpathy/tinyllamas:Q8_0"]);
 
@@ -89,7 +97,15 @@ describe.skipIf(!hasTestModels)("several models under one memory budget (real se
     await test.client.completions.create({ model: "stories260K", prompt: "Hi", max_tokens: 2 });
     const loadsBefore = await metric(test, "moestro_model_loads_total");
     for (let index = 0; index < 20; index++) {
-      await test.client.completions.create({ model: "stories260K", prompt: "Once upon a time", max_tokens: 1 + (index % 5), temperature: index / 10, top_p: 0.5 + index / 40, seed: index, stop: index % 2 ? ["."] : undefined });
+      await test.client.completions.create({
+        model: "stories260K",
+        prompt: "Once upon a time",
+        max_tokens: 1 + (index % 5),
+        temperature: index / 10,
+        top_p: 0.5 + index / 40,
+        seed: index,
+        stop: index % 2 ? ["."] : undefined,
+      });
     }
     expect(await metric(test, "moestro_model_loads_total")).toBe(loadsBefore);
   });
@@ -97,13 +113,23 @@ describe.skipIf(!hasTestModels)("several models under one memory budget (real se
   it("refuses a model too big for the budget with the memory it needs, and keeps serving the others", async () => {
     const pulled = await postJson(`${test.url}/v1/moestro/pull`, { model: "hf:moestro/tiny-qwen3moe:Q4_0" });
     expect(await pulled.text()).toContain('"status":"done"');
-    const response = await postJson(`${test.url}/v1/chat/completions`, { model: "moestro/tiny-qwen3moe:Q4_0", messages: [{ role: "user", content: "Hi" }] });
+    const response = await postJson(`${test.url}/v1/chat/completions`, {
+      model: "moestro/tiny-qwen3moe:Q4_0",
+      messages: [{ role: "user", content: "Hi" }],
+    });
     expect(response.status).toBe(503);
     const { error } = (await response.json()) as { error: { code: string; message: string } };
     expect(error.code).toBe("insufficient_memory");
-    expect(error.message).toMatch(/needs about [\d.]+ MiB of memory, but the budget is [\d.]+ KiB|needs about [\d.]+ MiB of memory, but the budget is [\d.]+ MiB/);
+    expect(error.message).toMatch(
+      /needs about [\d.]+ MiB of memory, but the budget is [\d.]+ KiB|needs about [\d.]+ MiB of memory, but the budget is [\d.]+ MiB/,
+    );
     expect((await ps(test)).map((model) => model.id)).not.toContain("moestro/tiny-qwen3moe:Q4_0");
-    const completion = await test.client.completions.create({ model: "stories260K", prompt: "Once upon a time", max_tokens: 40, temperature: 0 });
+    const completion = await test.client.completions.create({
+      model: "stories260K",
+      prompt: "Once upon a time",
+      max_tokens: 40,
+      temperature: 0,
+    });
     expect(completion.choices[0]!.text).toBe(storiesGreedy40);
   });
 
@@ -116,7 +142,9 @@ describe.skipIf(!hasTestModels)("several models under one memory budget (real se
     const loaded = await postJson(`${test.url}/v1/moestro/models/load`, { model: "stories260K", keep_alive: -1 });
     expect(loaded.status).toBe(200);
     expect((await ps(test))[0]).toMatchObject({ id: "stories260K", expires_at: null });
-    const unloaded = (await (await postJson(`${test.url}/v1/moestro/models/unload`, { model: "stories260K" })).json()) as { was_loaded: boolean };
+    const unloaded = (await (await postJson(`${test.url}/v1/moestro/models/unload`, { model: "stories260K" })).json()) as {
+      was_loaded: boolean;
+    };
     expect(unloaded.was_loaded).toBe(true);
     expect(await ps(test)).toEqual([]);
   });
@@ -124,11 +152,20 @@ describe.skipIf(!hasTestModels)("several models under one memory budget (real se
 
 describe.skipIf(!hasTestModels)("two models loaded at once", () => {
   it("answers concurrent requests to two models, each as it would alone", async () => {
-    const test = await startTestServer({ models: [{ path: testModelPath("stories260K.gguf") }, { path: testModelPath("aidreams260K.gguf") }], engine: { parallel: 2, batchSize: 64 } });
+    const test = await startTestServer({
+      models: [{ path: testModelPath("stories260K.gguf") }, { path: testModelPath("aidreams260K.gguf") }],
+      engine: { parallel: 2, batchSize: 64 },
+    });
     try {
-      const request = (model: string) => test.client.completions.create({ model, prompt: "Once upon a time", max_tokens: 30, temperature: 0 });
+      const request = (model: string) =>
+        test.client.completions.create({ model, prompt: "Once upon a time", max_tokens: 30, temperature: 0 });
       const alone = [(await request("stories260K")).choices[0]!.text, (await request("aidreams260K")).choices[0]!.text];
-      const together = await Promise.all([request("stories260K"), request("aidreams260K"), request("stories260K"), request("aidreams260K")]);
+      const together = await Promise.all([
+        request("stories260K"),
+        request("aidreams260K"),
+        request("stories260K"),
+        request("aidreams260K"),
+      ]);
       expect(together.map((completion) => completion.choices[0]!.text)).toEqual([...alone, ...alone]);
       expect((await ps(test)).map((model) => model.id).sort()).toEqual(["aidreams260K", "stories260K"]);
     } finally {

@@ -44,10 +44,16 @@ describe.skipIf(!hasTestModels)("serving like a production server: metrics, body
   });
 
   it("C35: a long prompt under the body limit reaches the model (and is refused by context length), a larger body gets 413", async () => {
-    const fitsBody = await postJson(`${test.url}/v1/chat/completions`, { model, messages: [{ role: "user", content: "word ".repeat(400_000) }] });
+    const fitsBody = await postJson(`${test.url}/v1/chat/completions`, {
+      model,
+      messages: [{ role: "user", content: "word ".repeat(400_000) }],
+    });
     expect(fitsBody.status).toBe(400);
     expect(((await fitsBody.json()) as { error: { code: string } }).error.code).toBe("context_length_exceeded");
-    const tooBig = await postJson(`${test.url}/v1/chat/completions`, { model, messages: [{ role: "user", content: "x".repeat(5 * 1024 * 1024) }] });
+    const tooBig = await postJson(`${test.url}/v1/chat/completions`, {
+      model,
+      messages: [{ role: "user", content: "x".repeat(5 * 1024 * 1024) }],
+    });
     expect(tooBig.status).toBe(413);
     const body = await tooBig.text();
     expect(body.length).toBeLessThan(1000);
@@ -65,7 +71,12 @@ describe.skipIf(!hasTestModels)("serving like a production server: metrics, body
         controller.close();
       },
     });
-    const response = await fetch(`${test.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: chunks, duplex: "half" } as RequestInit);
+    const response = await fetch(`${test.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: chunks,
+      duplex: "half",
+    } as RequestInit);
     expect(response.headers.get("content-length")).not.toBeNull();
     expect(response.status).toBe(413);
     expect(((await response.json()) as { error: { code: string } }).error.code).toBe("request_too_large");
@@ -74,7 +85,11 @@ describe.skipIf(!hasTestModels)("serving like a production server: metrics, body
   it("C31: a preflight from an allowed origin gets 204 with the allow headers, no key needed", async () => {
     const response = await fetch(`${test.url}/v1/chat/completions`, {
       method: "OPTIONS",
-      headers: { Origin: "chrome-extension://abcdef", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization, content-type" },
+      headers: {
+        Origin: "chrome-extension://abcdef",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type",
+      },
     });
     expect(response.status).toBe(204);
     expect(response.headers.get("access-control-allow-origin")).toBe("chrome-extension://abcdef");
@@ -84,10 +99,18 @@ describe.skipIf(!hasTestModels)("serving like a production server: metrics, body
   });
 
   it("C31: a POST from an allowed origin works and carries the allow-origin header; other origins get a JSON 403 naming the setting", async () => {
-    const allowed = await postJson(`${test.url}/v1/completions`, { model, prompt: "Hi", max_tokens: 2 }, { headers: { "content-type": "application/json", Origin: "https://studio.example.com" } });
+    const allowed = await postJson(
+      `${test.url}/v1/completions`,
+      { model, prompt: "Hi", max_tokens: 2 },
+      { headers: { "content-type": "application/json", Origin: "https://studio.example.com" } },
+    );
     expect(allowed.status).toBe(200);
     expect(allowed.headers.get("access-control-allow-origin")).toBe("https://studio.example.com");
-    const refused = await postJson(`${test.url}/v1/completions`, { model, prompt: "Hi", max_tokens: 2 }, { headers: { "content-type": "application/json", Origin: "https://evil.example.net" } });
+    const refused = await postJson(
+      `${test.url}/v1/completions`,
+      { model, prompt: "Hi", max_tokens: 2 },
+      { headers: { "content-type": "application/json", Origin: "https://evil.example.net" } },
+    );
     expect(refused.status).toBe(403);
     const { error } = (await refused.json()) as { error: { message: string; code: string } };
     expect(error.code).toBe("cors_origin_not_allowed");
@@ -111,7 +134,11 @@ describe("CLI: config show, pull, ls, rm", () => {
 
   beforeAll(async () => {
     home = mkdtempSync(path.join(os.tmpdir(), "moestro-cli-models-"));
-    hub = hasTestModels ? await startFakeHub({ repos: { "karpathy/tinyllamas": [{ path: "stories260K-Q8_0.gguf", content: fileBytes(testModelPath("stories260K-q8_0.gguf")) }] } }) : undefined;
+    hub = hasTestModels
+      ? await startFakeHub({
+          repos: { "karpathy/tinyllamas": [{ path: "stories260K-Q8_0.gguf", content: fileBytes(testModelPath("stories260K-q8_0.gguf")) }] },
+        })
+      : undefined;
   });
   afterAll(async () => {
     await hub?.close();
@@ -121,7 +148,9 @@ describe("CLI: config show, pull, ls, rm", () => {
   /** Runs the CLI without blocking this process (the fake hub answers from it). */
   const run = (args: string[], env: Record<string, string> = {}) =>
     new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, MOESTRO_HOME: home, ...(hub ? { HF_ENDPOINT: hub.url } : {}), ...env } });
+      const child = spawn(process.execPath, [bin, ...args], {
+        env: { ...process.env, MOESTRO_HOME: home, ...(hub ? { HF_ENDPOINT: hub.url } : {}), ...env },
+      });
       let stdout = "";
       let stderr = "";
       child.stdout.on("data", (data: Buffer) => (stdout += data.toString()));
@@ -131,9 +160,16 @@ describe("CLI: config show, pull, ls, rm", () => {
 
   it("config show prints each effective value with its source, secrets redacted", async () => {
     writeFileSync(path.join(home, "config.json"), JSON.stringify({ engine: { parallel: 3 }, server: { port: 9999 } }));
-    const result = await run(["config", "show", "--json"], { MOESTRO_SERVER__PORT: "7777", MOESTRO_ADMIN_KEY: "a-very-secret-admin-key", MOESTRO_DATABASE_URL: "postgres://me:hunter2@db/x" });
+    const result = await run(["config", "show", "--json"], {
+      MOESTRO_SERVER__PORT: "7777",
+      MOESTRO_ADMIN_KEY: "a-very-secret-admin-key",
+      MOESTRO_DATABASE_URL: "postgres://me:hunter2@db/x",
+    });
     expect(result.status).toBe(0);
-    const { file, settings } = JSON.parse(result.stdout) as { file: string; settings: Array<{ key: string; value: unknown; source: string; env: string }> };
+    const { file, settings } = JSON.parse(result.stdout) as {
+      file: string;
+      settings: Array<{ key: string; value: unknown; source: string; env: string }>;
+    };
     const byKey = new Map(settings.map((setting) => [setting.key, setting]));
     expect(file).toBe(path.join(home, "config.json"));
     expect(byKey.get("server.port")).toMatchObject({ value: 7777, source: "env", env: "MOESTRO_SERVER__PORT" });

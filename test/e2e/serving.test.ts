@@ -7,7 +7,12 @@ import { hasTestModels, testModelPath } from "../helpers/models.js";
 import { loadTestBackend, parseSse, postJson, serveApp } from "../helpers/server.js";
 
 const model = "tiny-qwen3moe";
-const longRequest = { model, max_tokens: 4000, temperature: 0, messages: [{ role: "user", content: "Count from 1 to 100000, one number per line." }] };
+const longRequest = {
+  model,
+  max_tokens: 4000,
+  temperature: 0,
+  messages: [{ role: "user", content: "Count from 1 to 100000, one number per line." }],
+};
 
 /** Waits until `predicate` holds, polling every 20 ms, for at most `timeoutMs`. Returns how long it took. */
 async function waitFor(predicate: () => boolean, timeoutMs: number): Promise<number> {
@@ -126,9 +131,19 @@ describe.skipIf(!hasTestModels)("C03: failures inside a stream and keep-alive co
   });
 
   it("sends a failure after the first chunk as one data: {error} event, without [DONE], which the SDK raises as APIError", async () => {
-    const server = await serveApp({ models: createStaticModelRegistry([faultyBackend(backend, { failAfterParts: 2 })]), logger: pino({ level: "silent" }) });
+    const server = await serveApp({
+      models: createStaticModelRegistry([faultyBackend(backend, { failAfterParts: 2 })]),
+      logger: pino({ level: "silent" }),
+    });
     try {
-      const body = await (await postJson(`${server.url}/v1/chat/completions`, { model, stream: true, max_tokens: 16, messages: [{ role: "user", content: "Say hi" }] })).text();
+      const body = await (
+        await postJson(`${server.url}/v1/chat/completions`, {
+          model,
+          stream: true,
+          max_tokens: 16,
+          messages: [{ role: "user", content: "Say hi" }],
+        })
+      ).text();
       const events = parseSse(body);
       expect(events).not.toContain("[DONE]");
       const last = events.at(-1) as { error: { message: string; type: string; code: string } };
@@ -136,7 +151,12 @@ describe.skipIf(!hasTestModels)("C03: failures inside a stream and keep-alive co
       expect(last.error.message).toMatch(/request id/);
       expect(last.error.message).not.toContain("injected");
 
-      const stream = await server.client.chat.completions.create({ model, stream: true, max_tokens: 16, messages: [{ role: "user", content: "Say hi" }] });
+      const stream = await server.client.chat.completions.create({
+        model,
+        stream: true,
+        max_tokens: 16,
+        messages: [{ role: "user", content: "Say hi" }],
+      });
       const error = await (async () => {
         for await (const _chunk of stream) void _chunk;
       })().catch((caught: unknown) => caught);
@@ -149,16 +169,34 @@ describe.skipIf(!hasTestModels)("C03: failures inside a stream and keep-alive co
   });
 
   it("sends keep-alives as ': ping' comments only, which the SDK skips", async () => {
-    const server = await serveApp({ models: createStaticModelRegistry([faultyBackend(backend, { delayMs: 30 })]), logger: pino({ level: "silent" }), sseKeepAliveMs: 5 });
+    const server = await serveApp({
+      models: createStaticModelRegistry([faultyBackend(backend, { delayMs: 30 })]),
+      logger: pino({ level: "silent" }),
+      sseKeepAliveMs: 5,
+    });
     try {
-      const body = await (await postJson(`${server.url}/v1/chat/completions`, { model, stream: true, max_tokens: 6, enable_thinking: false, messages: [{ role: "user", content: "Say hi" }] })).text();
+      const body = await (
+        await postJson(`${server.url}/v1/chat/completions`, {
+          model,
+          stream: true,
+          max_tokens: 6,
+          enable_thinking: false,
+          messages: [{ role: "user", content: "Say hi" }],
+        })
+      ).text();
       const blocks = body.split("\n\n").filter((block) => block.length > 0);
       expect(blocks.filter((block) => block === ": ping").length).toBeGreaterThan(0);
       for (const block of blocks) expect(block === ": ping" || /^data: \S/.test(block)).toBe(true);
       expect(blocks.at(-1)).toBe("data: [DONE]");
 
       let text = "";
-      for await (const chunk of await server.client.chat.completions.create({ model, stream: true, max_tokens: 6, messages: [{ role: "user", content: "Say hi" }], ...({ enable_thinking: false } as {}) })) {
+      for await (const chunk of await server.client.chat.completions.create({
+        model,
+        stream: true,
+        max_tokens: 6,
+        messages: [{ role: "user", content: "Say hi" }],
+        ...({ enable_thinking: false } as {}),
+      })) {
         text += chunk.choices[0]?.delta.content ?? "";
       }
       expect(text.length).toBeGreaterThan(0);
@@ -170,10 +208,17 @@ describe.skipIf(!hasTestModels)("C03: failures inside a stream and keep-alive co
   it("answers an error found before the first byte as a JSON error, not a 200 stream", async () => {
     const server = await serveApp({ models: createStaticModelRegistry([backend]), logger: pino({ level: "silent" }) });
     try {
-      const response = await postJson(`${server.url}/v1/chat/completions`, { model, stream: true, max_tokens: 0, messages: [{ role: "user", content: "Hi" }] });
+      const response = await postJson(`${server.url}/v1/chat/completions`, {
+        model,
+        stream: true,
+        max_tokens: 0,
+        messages: [{ role: "user", content: "Hi" }],
+      });
       expect(response.status).toBe(400);
       expect(response.headers.get("content-type")).toMatch(/application\/json/);
-      const error = await server.client.chat.completions.create({ model: "other", stream: true, messages: [{ role: "user", content: "Hi" }] }).catch((caught: unknown) => caught);
+      const error = await server.client.chat.completions
+        .create({ model: "other", stream: true, messages: [{ role: "user", content: "Hi" }] })
+        .catch((caught: unknown) => caught);
       expect(error).toBeInstanceOf(OpenAI.NotFoundError);
     } finally {
       await server.close();

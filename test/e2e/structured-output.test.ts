@@ -93,7 +93,17 @@ describe.skipIf(!hasTestModels)("structured output, logprobs and embeddings", ()
       enable_thinking: true,
       thinking_budget: 4,
       messages: [{ role: "user", content: "Pick a colour." }],
-      response_format: { type: "json_schema", json_schema: { name: "answer", schema: { type: "object", properties: { colour: { enum: ["red", "green"] }, ok: { type: "boolean" } }, required: ["colour", "ok"] } } },
+      response_format: {
+        type: "json_schema",
+        json_schema: {
+          name: "answer",
+          schema: {
+            type: "object",
+            properties: { colour: { enum: ["red", "green"] }, ok: { type: "boolean" } },
+            required: ["colour", "ok"],
+          },
+        },
+      },
     });
     const body = (await response.json()) as { choices: Array<{ message: { content: string; reasoning_content?: string } }> };
     const message = body.choices[0]!.message;
@@ -102,7 +112,13 @@ describe.skipIf(!hasTestModels)("structured output, logprobs and embeddings", ()
   });
 
   it("C18: logprobs without top_logprobs: one entry per completion token, empty top_logprobs", async () => {
-    const completion = await test.client.chat.completions.create({ model: "tiny-qwen3moe", max_tokens: 5, logprobs: true, messages: [{ role: "user", content: "Hi!" }], ...({ enable_thinking: false } as {}) });
+    const completion = await test.client.chat.completions.create({
+      model: "tiny-qwen3moe",
+      max_tokens: 5,
+      logprobs: true,
+      messages: [{ role: "user", content: "Hi!" }],
+      ...({ enable_thinking: false } as {}),
+    });
     const entries = completion.choices[0]!.logprobs!.content!;
     expect(entries).toHaveLength(completion.usage!.completion_tokens);
     for (const entry of entries) {
@@ -117,22 +133,45 @@ describe.skipIf(!hasTestModels)("structured output, logprobs and embeddings", ()
 
   it("C18: top_logprobs 2 gives two alternatives sorted by logprob; top_p 0.3 stays finite; absent logprobs is null", async () => {
     for (const extra of [{}, { top_p: 0.3 }]) {
-      const completion = await test.client.chat.completions.create({ model: "tiny-qwen3moe", max_tokens: 5, logprobs: true, top_logprobs: 2, messages: [{ role: "user", content: "Hi!" }], ...extra, ...({ enable_thinking: false } as {}) });
+      const completion = await test.client.chat.completions.create({
+        model: "tiny-qwen3moe",
+        max_tokens: 5,
+        logprobs: true,
+        top_logprobs: 2,
+        messages: [{ role: "user", content: "Hi!" }],
+        ...extra,
+        ...({ enable_thinking: false } as {}),
+      });
       for (const entry of completion.choices[0]!.logprobs!.content!) {
         expect(entry.top_logprobs).toHaveLength(2);
         expect(entry.top_logprobs[0]!.logprob).toBeGreaterThanOrEqual(entry.top_logprobs[1]!.logprob);
         for (const alternative of entry.top_logprobs) expect(Number.isFinite(alternative.logprob)).toBe(true);
       }
     }
-    const plain = await test.client.chat.completions.create({ model: "tiny-qwen3moe", max_tokens: 2, messages: [{ role: "user", content: "Hi!" }] });
+    const plain = await test.client.chat.completions.create({
+      model: "tiny-qwen3moe",
+      max_tokens: 2,
+      messages: [{ role: "user", content: "Hi!" }],
+    });
     expect(plain.choices[0]!.logprobs).toBeNull();
-    const error = (await test.client.chat.completions.create({ model: "tiny-qwen3moe", max_tokens: 2, logprobs: true, top_logprobs: 21, messages: [{ role: "user", content: "Hi!" }] }).catch((caught: unknown) => caught)) as APIError;
+    const error = (await test.client.chat.completions
+      .create({ model: "tiny-qwen3moe", max_tokens: 2, logprobs: true, top_logprobs: 21, messages: [{ role: "user", content: "Hi!" }] })
+      .catch((caught: unknown) => caught)) as APIError;
     expect(error).toBeInstanceOf(OpenAI.BadRequestError);
     expect(error.param).toBe("top_logprobs");
   });
 
   it("C18: logprobs stream with the content chunks", async () => {
-    const stream = await test.client.chat.completions.create({ model: "tiny-qwen3moe", max_tokens: 6, logprobs: true, top_logprobs: 1, stream: true, stream_options: { include_usage: true }, messages: [{ role: "user", content: "Hi!" }], ...({ enable_thinking: false } as {}) });
+    const stream = await test.client.chat.completions.create({
+      model: "tiny-qwen3moe",
+      max_tokens: 6,
+      logprobs: true,
+      top_logprobs: 1,
+      stream: true,
+      stream_options: { include_usage: true },
+      messages: [{ role: "user", content: "Hi!" }],
+      ...({ enable_thinking: false } as {}),
+    });
     let entries = 0;
     let completionTokens = 0;
     for await (const chunk of stream) {
@@ -144,11 +183,21 @@ describe.skipIf(!hasTestModels)("structured output, logprobs and embeddings", ()
 
   it("C32: embeddings accept a string, strings, token ids and token-id lists, in order, float or base64", async () => {
     const dimensions = 64;
-    const tokenLists = await test.client.embeddings.create({ model: "tiny-qwen3moe", input: [[15339, 1917]], encoding_format: "base64" as "float" });
+    const tokenLists = await test.client.embeddings.create({
+      model: "tiny-qwen3moe",
+      input: [[15339, 1917]],
+      encoding_format: "base64" as "float",
+    });
     expect(tokenLists.usage.prompt_tokens).toBe(2);
-    const raw = (await (await postJson(`${test.url}/v1/embeddings`, { model: "tiny-qwen3moe", input: [[15339, 1917]], encoding_format: "base64" })).json()) as { data: Array<{ embedding: string; index: number }> };
+    const raw = (await (
+      await postJson(`${test.url}/v1/embeddings`, { model: "tiny-qwen3moe", input: [[15339, 1917]], encoding_format: "base64" })
+    ).json()) as { data: Array<{ embedding: string; index: number }> };
     expect(Buffer.from(raw.data[0]!.embedding, "base64").length).toBe(4 * dimensions);
-    const forms: Array<[string | string[] | number[], number]> = [["hello world", 1], [["a", "b", "c"], 3], [[15339, 1917], 1]];
+    const forms: Array<[string | string[] | number[], number]> = [
+      ["hello world", 1],
+      [["a", "b", "c"], 3],
+      [[15339, 1917], 1],
+    ];
     for (const [input, count] of forms) {
       const response = await test.client.embeddings.create({ model: "tiny-qwen3moe", input, encoding_format: "float" });
       expect(response.data).toHaveLength(count);

@@ -62,7 +62,10 @@ describe.skipIf(!hasTestModels).each(testDialects)("the studio on a real server,
 
   const clientFor = (apiKey: string) => new OpenAI({ baseURL: `${test.url}/v1`, apiKey, maxRetries: 0 });
   const admin = (path: string, init: RequestInit = {}) =>
-    fetch(`${test.url}/v1/moestro${path}`, { ...init, headers: { authorization: `Bearer ${adminKey}`, "content-type": "application/json", ...init.headers } });
+    fetch(`${test.url}/v1/moestro${path}`, {
+      ...init,
+      headers: { authorization: `Bearer ${adminKey}`, "content-type": "application/json", ...init.headers },
+    });
   const createKey = async (body: Record<string, unknown>): Promise<{ id: string; secret: string; prefix: string }> => {
     const response = await admin("/keys", { method: "POST", body: JSON.stringify(body) });
     expect(response.status).toBe(201);
@@ -72,7 +75,13 @@ describe.skipIf(!hasTestModels).each(testDialects)("the studio on a real server,
   const complete = (apiKey: string, prompt = "Once upon a time", maxTokens = 10) =>
     clientFor(apiKey).completions.create({ model: "stories260K", prompt, max_tokens: maxTokens, temperature: 0 });
   const streamAll = async (apiKey: string): Promise<void> => {
-    const stream = await clientFor(apiKey).chat.completions.create({ model: "stories260K", messages: [{ role: "user", content: "Hi" }], max_tokens: 3, temperature: 0, stream: true });
+    const stream = await clientFor(apiKey).chat.completions.create({
+      model: "stories260K",
+      messages: [{ role: "user", content: "Hi" }],
+      max_tokens: 3,
+      temperature: 0,
+      stream: true,
+    });
     for await (const _chunk of stream) continue;
   };
 
@@ -102,9 +111,14 @@ describe.skipIf(!hasTestModels).each(testDialects)("the studio on a real server,
 
   it("answers 401 in OpenAI's shape without a key or with a wrong one; /health stays open", async () => {
     expect((await fetch(`${test.url}/health`)).status).toBe(200);
-    const response = await fetch(`${test.url}/v1/completions`, { method: "POST", body: JSON.stringify({ model: "stories260K", prompt: "x" }) });
+    const response = await fetch(`${test.url}/v1/completions`, {
+      method: "POST",
+      body: JSON.stringify({ model: "stories260K", prompt: "x" }),
+    });
     expect(response.status).toBe(401);
-    expect(await response.json()).toEqual({ error: { message: expect.stringContaining("API key"), type: "invalid_request_error", param: null, code: "missing_api_key" } });
+    expect(await response.json()).toEqual({
+      error: { message: expect.stringContaining("API key"), type: "invalid_request_error", param: null, code: "missing_api_key" },
+    });
     const error = await complete("mst-notakeynotakeynotakey").catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(OpenAI.AuthenticationError);
     expect(error).toMatchObject({ status: 401, code: "invalid_api_key", type: "invalid_request_error" });
@@ -163,7 +177,12 @@ describe.skipIf(!hasTestModels).each(testDialects)("the studio on a real server,
     const error = await complete(secret).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(OpenAI.PermissionDeniedError);
     expect(error).toMatchObject({ status: 403, code: "model_not_allowed", param: "model" });
-    const allowed = await clientFor(secret).completions.create({ model: "stories260K-moe", prompt: "Once upon a time", max_tokens: 5, temperature: 0 });
+    const allowed = await clientFor(secret).completions.create({
+      model: "stories260K-moe",
+      prompt: "Once upon a time",
+      max_tokens: 5,
+      temperature: 0,
+    });
     expect(allowed.usage?.completion_tokens).toBe(5);
     expect((await rowsOf(id)).map((row) => row.model)).toEqual(["stories260K-moe"]);
     const models = [];
@@ -188,7 +207,9 @@ describe.skipIf(!hasTestModels).each(testDialects)("the studio on a real server,
     expect(response.headers.get("x-ratelimit-reset-tokens")).toMatch(/^(\d+ms|[\d.]+s|1m0s)$/);
     expect(parseSse(await response.text()).at(-1)).toBe("[DONE]");
     // The SDK's stream sees them too.
-    const { response: raw } = await clientFor(secret).completions.create({ model: "stories260K", prompt: "Hi", max_tokens: 3, stream: true }).withResponse();
+    const { response: raw } = await clientFor(secret)
+      .completions.create({ model: "stories260K", prompt: "Hi", max_tokens: 3, stream: true })
+      .withResponse();
     expect(raw.headers.get("x-ratelimit-remaining-requests")).toBe("0");
     const limited = await complete(secret).catch((caught: unknown) => caught);
     expect(limited).toBeInstanceOf(OpenAI.RateLimitError);
@@ -218,7 +239,10 @@ describe.skipIf(!hasTestModels).each(testDialects)("the studio on a real server,
       abort.abort();
       break;
     }
-    const rows = await eventually(() => rowsOf(id), (found) => found.length === 2);
+    const rows = await eventually(
+      () => rowsOf(id),
+      (found) => found.length === 2,
+    );
     const aborted = rows[1]!;
     expect(aborted).toMatchObject({ status: "aborted", stream: true, promptTokens: 5 });
     expect(aborted.completionTokens).toBeGreaterThan(0);
@@ -251,7 +275,9 @@ describe.skipIf(!hasTestModels).each(testDialects)("the studio on a real server,
       });
       for await (const _chunk of stream) continue;
     }
-    const tooLong = await clientFor(secret).completions.create({ model: "stories260K", prompt: "Once upon a time", max_tokens: 1_000_000 }).catch((caught: unknown) => caught);
+    const tooLong = await clientFor(secret)
+      .completions.create({ model: "stories260K", prompt: "Once upon a time", max_tokens: 1_000_000 })
+      .catch((caught: unknown) => caught);
     expect(tooLong).toMatchObject({ status: 400, code: "context_length_exceeded" });
     const rows = await rowsOf(id);
     expect(rows.map((row) => [row.stream, row.promptTokens, row.completionTokens, row.costMicroUsd])).toEqual([
@@ -264,15 +290,24 @@ describe.skipIf(!hasTestModels).each(testDialects)("the studio on a real server,
     const keys = await Promise.all(Array.from({ length: 12 }, (_, index) => createKey({ name: `crowd-${index}` })));
     const perKey = 4;
     // Half of them streamed, all at once: 48 requests for 4 sequences, so most wait in the queue.
-    await Promise.all(keys.flatMap((key) => Array.from({ length: perKey }, (_, index) => (index % 2 === 0 ? complete(key.secret, "Once upon a time", 3) : streamAll(key.secret)))));
+    await Promise.all(
+      keys.flatMap((key) =>
+        Array.from({ length: perKey }, (_, index) =>
+          index % 2 === 0 ? complete(key.secret, "Once upon a time", 3) : streamAll(key.secret),
+        ),
+      ),
+    );
     const rows = (await ledger.usage.list({ limit: 10_000 })).filter((row) => keys.some((key) => key.id === row.keyId));
     expect(rows).toHaveLength(keys.length * perKey);
     expect(new Set(rows.map((row) => row.requestId)).size).toBe(rows.length);
     for (const key of keys) expect(rows.filter((row) => row.keyId === key.id)).toHaveLength(perKey);
     expect(rows.every((row) => row.status === "ok" && row.completionTokens === 3)).toBe(true);
     expect(new Set(rows.map((row) => row.endpoint))).toEqual(new Set(["completions", "chat.completions"]));
-    const report = (await (await admin("/usage?group_by=key")).json()) as { data: Array<{ group: string; requests: number; completion_tokens: number }> };
-    for (const key of keys) expect(report.data.find((row) => row.group === key.id)).toMatchObject({ requests: perKey, completion_tokens: perKey * 3 });
+    const report = (await (await admin("/usage?group_by=key")).json()) as {
+      data: Array<{ group: string; requests: number; completion_tokens: number }>;
+    };
+    for (const key of keys)
+      expect(report.data.find((row) => row.group === key.id)).toMatchObject({ requests: perKey, completion_tokens: perKey * 3 });
   });
 
   it("stores a request whose client reuses an x-request-id as its own row", async () => {
@@ -290,7 +325,10 @@ describe.skipIf(!hasTestModels).each(testDialects)("the studio on a real server,
   });
 
   it("reports usage by key, model and day with the cloud-list-price equivalent", async () => {
-    const byModel = (await (await admin("/usage?group_by=model")).json()) as { data: Array<Record<string, unknown>>; total: Record<string, unknown> };
+    const byModel = (await (await admin("/usage?group_by=model")).json()) as {
+      data: Array<Record<string, unknown>>;
+      total: Record<string, unknown>;
+    };
     const stories = byModel.data.find((row) => row.name === "stories260K")!;
     expect(stories).toMatchObject({ group: "stories260K", cloud_model: "qwen-plus" });
     expect(stories.requests as number).toBeGreaterThan(10);
@@ -303,17 +341,25 @@ describe.skipIf(!hasTestModels).each(testDialects)("the studio on a real server,
   });
 });
 
-
 describe.skipIf(!hasTestModels || !hasRedis)("rate limits shared through Redis on a real server", () => {
   it("counts a key's requests in Redis: the second server sees the first one's count", async () => {
     const keyPrefix = `moestro-e2e-${crypto.randomUUID().slice(0, 8)}`;
     const home = mkdtempSync(path.join(os.tmpdir(), "moestro-redis-"));
-    const input = { models: [{ path: testModelPath("stories260K.gguf") }], adminKey, home, limits: { store: "redis" as const, redisUrl: testRedisUrl, keyPrefix } };
+    const input = {
+      models: [{ path: testModelPath("stories260K.gguf") }],
+      adminKey,
+      home,
+      limits: { store: "redis" as const, redisUrl: testRedisUrl, keyPrefix },
+    };
     const first = await startTestServer(input);
     const second = await startTestServer(input);
     try {
       const created = (await (
-        await fetch(`${first.url}/v1/moestro/keys`, { method: "POST", headers: { authorization: `Bearer ${adminKey}` }, body: JSON.stringify({ name: "shared", requests_per_minute: 1 }) })
+        await fetch(`${first.url}/v1/moestro/keys`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${adminKey}` },
+          body: JSON.stringify({ name: "shared", requests_per_minute: 1 }),
+        })
       ).json()) as { secret: string };
       const models = (url: string) => fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${created.secret}` } });
       expect((await models(first.url)).status).toBe(200);

@@ -18,7 +18,14 @@ describe.skipIf(!hasTestModels)("Qwen thinking: switches, budgets, reasoning_con
   beforeAll(async () => {
     backends.push(await loadTestBackend({ modelPath: testModelPath("tiny-qwen3moe.gguf"), contextTokens: 1024 }));
     backends.push(await loadTestBackend({ modelPath: testModelPath("tiny-qwen35moe.gguf"), contextTokens: 1024 }));
-    backends.push(await loadTestBackend({ modelPath: testModelPath("tiny-qwen3moe.gguf"), contextTokens: 1024, id: "scripted-qwen3", scriptedOutput: () => script }));
+    backends.push(
+      await loadTestBackend({
+        modelPath: testModelPath("tiny-qwen3moe.gguf"),
+        contextTokens: 1024,
+        id: "scripted-qwen3",
+        scriptedOutput: () => script,
+      }),
+    );
     server = await serveApp({ models: createStaticModelRegistry(backends), logger: pino({ level: "silent" }) });
   });
   afterAll(async () => {
@@ -34,7 +41,12 @@ describe.skipIf(!hasTestModels)("Qwen thinking: switches, budgets, reasoning_con
 
   type ReasoningChunk = { choices: Array<{ delta: { content?: string | null; reasoning_content?: string } }> };
   async function streamChat(body: Extra): Promise<ReasoningChunk[]> {
-    const response = await postJson(`${server.url}/v1/chat/completions`, { temperature: 0, stream: true, stream_options: { include_usage: true }, ...body });
+    const response = await postJson(`${server.url}/v1/chat/completions`, {
+      temperature: 0,
+      stream: true,
+      stream_options: { include_usage: true },
+      ...body,
+    });
     expect(response.status).toBe(200);
     return parseSse(await response.text()).filter((event) => event !== "[DONE]") as never;
   }
@@ -71,7 +83,13 @@ describe.skipIf(!hasTestModels)("Qwen thinking: switches, budgets, reasoning_con
 
   it.each(["tiny-qwen3moe", "tiny-qwen35moe"])("%s: thinking_budget closes the thought and the answer follows", async (model) => {
     const budget = 6;
-    const response = await chat({ model, max_tokens: 30, thinking_budget: budget, enable_thinking: true, messages: [{ role: "user", content: "Hi" }] });
+    const response = await chat({
+      model,
+      max_tokens: 30,
+      thinking_budget: budget,
+      enable_thinking: true,
+      messages: [{ role: "user", content: "Hi" }],
+    });
     const { message } = response.choices[0]!;
     const usage = response.usage!;
     const reasoningTokens = usage.completion_tokens_details!.reasoning_tokens!;
@@ -86,17 +104,27 @@ describe.skipIf(!hasTestModels)("Qwen thinking: switches, budgets, reasoning_con
 
   it("C13: a thought opened by the template splits into reasoning_content and content, streamed reasoning first", async () => {
     script = "17 times 23: 17*20 = 340, 17*3 = 51, total 391.</think>\n\nThe answer is 391.";
-    const response = await chat({ model: "scripted-qwen3", max_tokens: 512, messages: [{ role: "user", content: "What is 17*23? Think, then answer." }] });
+    const response = await chat({
+      model: "scripted-qwen3",
+      max_tokens: 512,
+      messages: [{ role: "user", content: "What is 17*23? Think, then answer." }],
+    });
     const { message } = response.choices[0]!;
     expect(message.reasoning_content).toBe("17 times 23: 17*20 = 340, 17*3 = 51, total 391.");
     expect(message.content).toBe("The answer is 391.");
     expect(response.choices[0]!.finish_reason).toBe("stop");
 
-    const chunks = await streamChat({ model: "scripted-qwen3", max_tokens: 512, messages: [{ role: "user", content: "What is 17*23? Think, then answer." }] });
-    const kinds = chunks.flatMap((chunk) => chunk.choices.flatMap((choice) => [
-      ...((choice.delta.reasoning_content ?? "").length > 0 ? ["reasoning"] : []),
-      ...((choice.delta.content ?? "").length > 0 ? ["content"] : []),
-    ]));
+    const chunks = await streamChat({
+      model: "scripted-qwen3",
+      max_tokens: 512,
+      messages: [{ role: "user", content: "What is 17*23? Think, then answer." }],
+    });
+    const kinds = chunks.flatMap((chunk) =>
+      chunk.choices.flatMap((choice) => [
+        ...((choice.delta.reasoning_content ?? "").length > 0 ? ["reasoning"] : []),
+        ...((choice.delta.content ?? "").length > 0 ? ["content"] : []),
+      ]),
+    );
     expect(kinds.indexOf("content")).toBeGreaterThan(kinds.lastIndexOf("reasoning"));
     const streamed = chunks.map((chunk) => chunk.choices[0]?.delta.content ?? "").join("");
     expect(streamed).toBe("The answer is 391.");
@@ -112,10 +140,16 @@ describe.skipIf(!hasTestModels)("Qwen thinking: switches, budgets, reasoning_con
 
   it("C27: reasoning_tokens counts the thought and its closing tag only: 0 off, within 2 of the thought's tokens on", async () => {
     script = "1 plus 3 is 4.</think>\n\n4";
-    const on = await chat({ model: "scripted-qwen3", max_tokens: 128, messages: [{ role: "user", content: "What is 1+3? Only the number." }] });
+    const on = await chat({
+      model: "scripted-qwen3",
+      max_tokens: 128,
+      messages: [{ role: "user", content: "What is 1+3? Only the number." }],
+    });
     const reasoning = on.choices[0]!.message.reasoning_content!;
     // The thought's own token count, as the server counts a raw prompt (Qwen adds no BOS token).
-    const counted = (await (await postJson(`${server.url}/v1/completions`, { model: "tiny-qwen3moe", prompt: reasoning, max_tokens: 1 })).json()) as OpenAI.Completion;
+    const counted = (await (
+      await postJson(`${server.url}/v1/completions`, { model: "tiny-qwen3moe", prompt: reasoning, max_tokens: 1 })
+    ).json()) as OpenAI.Completion;
     const thoughtTokens = counted.usage!.prompt_tokens;
     const usage = on.usage!;
     expect(usage.completion_tokens_details!.reasoning_tokens).toBeGreaterThan(0);
@@ -124,7 +158,12 @@ describe.skipIf(!hasTestModels)("Qwen thinking: switches, budgets, reasoning_con
     expect(on.choices[0]!.message.content).toBe("4");
 
     script = "4";
-    const off = await chat({ model: "scripted-qwen3", max_tokens: 128, chat_template_kwargs: { enable_thinking: false }, messages: [{ role: "user", content: "What is 1+3? Only the number." }] });
+    const off = await chat({
+      model: "scripted-qwen3",
+      max_tokens: 128,
+      chat_template_kwargs: { enable_thinking: false },
+      messages: [{ role: "user", content: "What is 1+3? Only the number." }],
+    });
     expect(off.usage!.completion_tokens_details!.reasoning_tokens).toBe(0);
     expect(off.choices[0]!.message.content).toBe("4");
   });

@@ -10,11 +10,20 @@ const T_WEATHER: OpenAI.ChatCompletionTool = {
   type: "function",
   function: { name: "get_weather", parameters: { type: "object", properties: { location: { type: "string" } }, required: ["location"] } },
 };
-const T_DATE: OpenAI.ChatCompletionTool = { type: "function", function: { name: "get_current_date", parameters: { type: "object", properties: {} } } };
-const T_TIME: OpenAI.ChatCompletionTool = { type: "function", function: { name: "get_current_time", parameters: { type: "object", properties: {} } } };
+const T_DATE: OpenAI.ChatCompletionTool = {
+  type: "function",
+  function: { name: "get_current_date", parameters: { type: "object", properties: {} } },
+};
+const T_TIME: OpenAI.ChatCompletionTool = {
+  type: "function",
+  function: { name: "get_current_time", parameters: { type: "object", properties: {} } },
+};
 const T_SQUARE: OpenAI.ChatCompletionTool = {
   type: "function",
-  function: { name: "square_the_number", parameters: { type: "object", properties: { input_num: { type: "number" } }, required: ["input_num"] } },
+  function: {
+    name: "square_the_number",
+    parameters: { type: "object", properties: { input_num: { type: "number" } }, required: ["input_num"] },
+  },
 };
 const noThinking = { enable_thinking: false } as {};
 
@@ -54,8 +63,22 @@ describe.skipIf(!hasTestModels)("tool calls: Qwen JSON and XML forms, tool_choic
 
   beforeAll(async () => {
     backends.push(await loadTestBackend({ modelPath: testModelPath("tiny-qwen3moe.gguf"), contextTokens: 1024 }));
-    backends.push(await loadTestBackend({ modelPath: testModelPath("tiny-qwen3moe.gguf"), contextTokens: 1024, id: "scripted-qwen3", scriptedOutput: (request) => script?.(request) }));
-    backends.push(await loadTestBackend({ modelPath: testModelPath("tiny-qwen35moe.gguf"), contextTokens: 1024, id: "scripted-qwen35", scriptedOutput: (request) => script?.(request) }));
+    backends.push(
+      await loadTestBackend({
+        modelPath: testModelPath("tiny-qwen3moe.gguf"),
+        contextTokens: 1024,
+        id: "scripted-qwen3",
+        scriptedOutput: (request) => script?.(request),
+      }),
+    );
+    backends.push(
+      await loadTestBackend({
+        modelPath: testModelPath("tiny-qwen35moe.gguf"),
+        contextTokens: 1024,
+        id: "scripted-qwen35",
+        scriptedOutput: (request) => script?.(request),
+      }),
+    );
     backends.push(await loadTestBackend({ modelPath: testModelPath("tiny-qwen35moe.gguf"), contextTokens: 1024 }));
     server = await serveApp({ models: createStaticModelRegistry(backends), logger: pino({ level: "silent" }) });
   });
@@ -72,7 +95,13 @@ describe.skipIf(!hasTestModels)("tool calls: Qwen JSON and XML forms, tool_choic
 
   it("C08: a tool with no parameters streams arguments '{}' and matches the non-streamed call", async () => {
     script = () => '<tool_call>\n{"name": "get_current_time", "arguments": {}}\n</tool_call>';
-    const request = { model: "scripted-qwen3", temperature: 0, messages: [{ role: "user" as const, content: "What time is it?" }], tools: [T_TIME], ...noThinking };
+    const request = {
+      model: "scripted-qwen3",
+      temperature: 0,
+      messages: [{ role: "user" as const, content: "What time is it?" }],
+      tools: [T_TIME],
+      ...noThinking,
+    };
     const whole = await server.client.chat.completions.create(request);
     const call = whole.choices[0]!.message.tool_calls![0]! as OpenAI.ChatCompletionMessageFunctionToolCall;
     expect(call.function).toEqual({ name: "get_current_time", arguments: "{}" });
@@ -86,7 +115,12 @@ describe.skipIf(!hasTestModels)("tool calls: Qwen JSON and XML forms, tool_choic
 
   it("C09: the Qwen3.5 / Coder XML form becomes tool_calls with typed arguments, no markup in content", async () => {
     script = () => "<tool_call>\n<function=square_the_number>\n<parameter=input_num>\n1024\n</parameter>\n</function>\n</tool_call>";
-    const response = await server.client.chat.completions.create({ model: "scripted-qwen35", messages: [{ role: "user", content: "Square 1024 using the tool." }], tools: [T_SQUARE], ...noThinking });
+    const response = await server.client.chat.completions.create({
+      model: "scripted-qwen35",
+      messages: [{ role: "user", content: "Square 1024 using the tool." }],
+      tools: [T_SQUARE],
+      ...noThinking,
+    });
     const message = response.choices[0]!.message;
     expect(message.tool_calls).toHaveLength(1);
     const call = message.tool_calls![0]! as OpenAI.ChatCompletionMessageFunctionToolCall;
@@ -97,12 +131,16 @@ describe.skipIf(!hasTestModels)("tool calls: Qwen JSON and XML forms, tool_choic
   });
 
   it("C04/C10: two calls in one turn stream with indexes 0 and 1, distinct ids, no think tags; parallel_tool_calls false keeps one", async () => {
-    script = () => '<tool_call>\n{"name": "get_current_date", "arguments": {}}\n</tool_call>\n<tool_call>\n{"name": "get_current_time", "arguments": {}}\n</tool_call>';
+    script = () =>
+      '<tool_call>\n{"name": "get_current_date", "arguments": {}}\n</tool_call>\n<tool_call>\n{"name": "get_current_time", "arguments": {}}\n</tool_call>';
     const request = {
       model: "scripted-qwen3",
       temperature: 0,
       tool_choice: "auto",
-      messages: [{ role: "system", content: "/no_think" }, { role: "user", content: "What are today's date and the current time?" }],
+      messages: [
+        { role: "system", content: "/no_think" },
+        { role: "user", content: "What are today's date and the current time?" },
+      ],
       tools: [T_DATE, T_TIME],
     };
     const chunks = await streamed(request);
@@ -115,15 +153,24 @@ describe.skipIf(!hasTestModels)("tool calls: Qwen JSON and XML forms, tool_choic
     expect(content).not.toMatch(/tool_call/);
 
     const whole = (await (await postJson(`${server.url}/v1/chat/completions`, request)).json()) as OpenAI.ChatCompletion;
-    expect(whole.choices[0]!.message.tool_calls!.map((call) => (call as OpenAI.ChatCompletionMessageFunctionToolCall).function.name)).toEqual(["get_current_date", "get_current_time"]);
+    expect(
+      whole.choices[0]!.message.tool_calls!.map((call) => (call as OpenAI.ChatCompletionMessageFunctionToolCall).function.name),
+    ).toEqual(["get_current_date", "get_current_time"]);
 
-    const single = (await (await postJson(`${server.url}/v1/chat/completions`, { ...request, parallel_tool_calls: false })).json()) as OpenAI.ChatCompletion;
+    const single = (await (
+      await postJson(`${server.url}/v1/chat/completions`, { ...request, parallel_tool_calls: false })
+    ).json()) as OpenAI.ChatCompletion;
     expect(single.choices[0]!.message.tool_calls).toHaveLength(1);
   });
 
   it("C04: the SDK's streaming helper completes and reports the call", async () => {
     script = () => '<tool_call>\n{"name": "get_weather", "arguments": {"location": "Boston"}}\n</tool_call>';
-    const runner = server.client.chat.completions.stream({ model: "scripted-qwen3", messages: [{ role: "user", content: "What's the weather in Boston?" }], tools: [T_WEATHER], ...noThinking });
+    const runner = server.client.chat.completions.stream({
+      model: "scripted-qwen3",
+      messages: [{ role: "user", content: "What's the weather in Boston?" }],
+      tools: [T_WEATHER],
+      ...noThinking,
+    });
     const final = await runner.finalChatCompletion();
     const call = final.choices[0]!.message.tool_calls![0]! as OpenAI.ChatCompletionMessageFunctionToolCall;
     expect(call.function.name).toBe("get_weather");
@@ -141,7 +188,8 @@ describe.skipIf(!hasTestModels)("tool calls: Qwen JSON and XML forms, tool_choic
         tool_choice: { type: "function", function: { name: "get_current_time" } },
       });
       expect(named.choices[0]!.finish_reason).toBe("tool_calls");
-      for (const call of named.choices[0]!.message.tool_calls!) expect((call as OpenAI.ChatCompletionMessageFunctionToolCall).function.name).toBe("get_current_time");
+      for (const call of named.choices[0]!.message.tool_calls!)
+        expect((call as OpenAI.ChatCompletionMessageFunctionToolCall).function.name).toBe("get_current_time");
 
       const none = await server.client.chat.completions.create({
         model: "tiny-qwen3moe",
@@ -181,14 +229,20 @@ describe.skipIf(!hasTestModels)("tool calls: Qwen JSON and XML forms, tool_choic
       const body = (await response.json()) as OpenAI.ChatCompletion;
       expect(body.choices[0]!.finish_reason).toBe("tool_calls");
       const call = body.choices[0]!.message.tool_calls![0]! as OpenAI.ChatCompletionMessageFunctionToolCall;
-      if (call.function.name === "square_the_number") expect(typeof (JSON.parse(call.function.arguments) as { input_num: unknown }).input_num).toBe("number");
+      if (call.function.name === "square_the_number")
+        expect(typeof (JSON.parse(call.function.arguments) as { input_num: unknown }).input_num).toBe("number");
       else expect(JSON.parse(call.function.arguments)).toEqual({});
     }
   });
 
   it("C11: a named tool_choice that is not in tools is a 400 naming tool_choice", async () => {
     const error = (await server.client.chat.completions
-      .create({ model: "tiny-qwen3moe", messages: [{ role: "user", content: "Hi" }], tools: [T_TIME], tool_choice: { type: "function", function: { name: "nope" } } })
+      .create({
+        model: "tiny-qwen3moe",
+        messages: [{ role: "user", content: "Hi" }],
+        tools: [T_TIME],
+        tool_choice: { type: "function", function: { name: "nope" } },
+      })
       .catch((caught: unknown) => caught)) as APIError;
     expect(error).toBeInstanceOf(OpenAI.BadRequestError);
     expect(error.param).toBe("tool_choice");
@@ -206,7 +260,18 @@ describe.skipIf(!hasTestModels)("tool calls: Qwen JSON and XML forms, tool_choic
     const runner = server.client.chat.completions.runTools({
       model: "scripted-qwen3",
       messages: [{ role: "user", content: "What time is it?" }],
-      tools: [{ type: "function", function: { name: "get_current_time", description: "The current time", parameters: { type: "object", properties: {} }, function: (_args: object) => ({ time: "12:00" }), parse: (input: string) => JSON.parse(input) as object } }],
+      tools: [
+        {
+          type: "function",
+          function: {
+            name: "get_current_time",
+            description: "The current time",
+            parameters: { type: "object", properties: {} },
+            function: (_args: object) => ({ time: "12:00" }),
+            parse: (input: string) => JSON.parse(input) as object,
+          },
+        },
+      ],
       ...noThinking,
     });
     expect(await runner.finalContent()).toBe("It is 12:00 in Paris.");
@@ -218,7 +283,12 @@ describe.skipIf(!hasTestModels)("tool calls: Qwen JSON and XML forms, tool_choic
     const response = await postJson(`${server.url}/v1/chat/completions`, {
       model: "tiny-qwen3moe",
       messages: [{ role: "user", content: "Hi" }],
-      tools: [{ type: "function", function: { name: "f", parameters: { type: "object", properties: { code: { type: "string", pattern: "^[A-Z]+$" } } } } }],
+      tools: [
+        {
+          type: "function",
+          function: { name: "f", parameters: { type: "object", properties: { code: { type: "string", pattern: "^[A-Z]+$" } } } },
+        },
+      ],
     });
     expect(response.status).toBe(400);
     const { error } = (await response.json()) as { error: { param: string; message: string } };

@@ -56,7 +56,11 @@ export async function startFakeHub(options: FakeHubOptions): Promise<FakeHub> {
       return void response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(body));
     }
     const resolve = /^\/([^/]+)\/([^/]+)\/resolve\/main\/(.+)$/.exec(url.pathname);
-    const file = resolve ? options.repos[`${decodeURIComponent(resolve[1]!)}/${decodeURIComponent(resolve[2]!)}`]?.find((candidate) => candidate.path === decodeURIComponent(resolve[3]!)) : undefined;
+    const file = resolve
+      ? options.repos[`${decodeURIComponent(resolve[1]!)}/${decodeURIComponent(resolve[2]!)}`]?.find(
+          (candidate) => candidate.path === decodeURIComponent(resolve[3]!),
+        )
+      : undefined;
     if (!file) return void response.writeHead(404).end("Entry not found");
     const range = /^bytes=(\d+)-$/.exec(request.headers.range ?? "");
     const start = range ? Number(range[1]) : 0;

@@ -3,7 +3,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** The shared test models folder: `../shared/models` beside the checkout (CI has it), or `MOESTRO_TEST_MODELS`. */
-export const testModelsDir = process.env.MOESTRO_TEST_MODELS ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../shared/models");
+export const testModelsDir =
+  process.env.MOESTRO_TEST_MODELS ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../shared/models");
 
 /** Absolute path of a shared test model. */
 export function testModelPath(fileName: string): string {
@@ -23,4 +24,5 @@ export const storiesGreedy60 =
   ", there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.\nLily";
 
 /** The 40-token greedy continuation (SOURCES.md). */
-export const storiesGreedy40 = ", there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball.";
+export const storiesGreedy40 =
+  ", there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball.";

@@ -20,7 +20,8 @@ export interface TestServer {
  * fresh temporary folder, removed on close. `options.now` is the server's clock; `options.apiKey` the client's key.
  */
 export async function startTestServer(input: ConfigInput, options: { now?: () => number; apiKey?: string } = {}): Promise<TestServer> {
-  const temporaryHome = input.home === undefined && input.databaseUrl === undefined ? mkdtempSync(path.join(os.tmpdir(), "moestro-test-")) : undefined;
+  const temporaryHome =
+    input.home === undefined && input.databaseUrl === undefined ? mkdtempSync(path.join(os.tmpdir(), "moestro-test-")) : undefined;
   const config = loadConfig({
     flags: {
       ...input,
@@ -59,7 +60,9 @@ export function parseSse(body: string): Array<unknown> {
 }
 
 /** An app built with `createApp` (for tests that inject deps such as usage sinks or a faulty backend), served on a free port. */
-export async function serveApp(deps: import("../../src/api/app.js").AppDeps): Promise<{ url: string; client: OpenAI; close(): Promise<void> }> {
+export async function serveApp(
+  deps: import("../../src/api/app.js").AppDeps,
+): Promise<{ url: string; client: OpenAI; close(): Promise<void> }> {
   const { createApp } = await import("../../src/api/app.js");
   const { serve } = await import("@hono/node-server");
   const app = createApp(deps);
@@ -79,7 +82,14 @@ export async function serveApp(deps: import("../../src/api/app.js").AppDeps): Pr
 }
 
 /** Loads a model for tests: one thread, small batch (the Qwen vocabulary makes the logits buffer large). */
-export async function loadTestBackend(options: { modelPath: string; parallel?: number; contextTokens?: number; id?: string; maxQueuedRequests?: number; scriptedOutput?: import("../../src/engine/llama-backend.js").LlamaBackendOptions["scriptedOutput"] }) {
+export async function loadTestBackend(options: {
+  modelPath: string;
+  parallel?: number;
+  contextTokens?: number;
+  id?: string;
+  maxQueuedRequests?: number;
+  scriptedOutput?: import("../../src/engine/llama-backend.js").LlamaBackendOptions["scriptedOutput"];
+}) {
   const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
   const { createLlamaBackend } = await import("../../src/engine/llama-backend.js");
   const llama = await getLlama({ gpu: false, build: "never", maxThreads: 1, logLevel: LlamaLogLevel.error });

@@ -14,7 +14,10 @@ export interface HubRequest {
  * `/{owner}/{repo}/resolve/main/{file}` with HTTP Range support (206 and `Content-Range`). `files` are served;
  * `listedSizes` are the sizes the listing reports.
  */
-export function startFakeHub(files: Record<string, Buffer>, listedSizes: Record<string, number>): Promise<{ server: Server; url: string; requests: HubRequest[] }> {
+export function startFakeHub(
+  files: Record<string, Buffer>,
+  listedSizes: Record<string, number>,
+): Promise<{ server: Server; url: string; requests: HubRequest[] }> {
   const requests: HubRequest[] = [];
   const server = createServer((request, response) => {
     const url = new URL(request.url ?? "/", "http://127.0.0.1");
@@ -30,7 +33,8 @@ export function startFakeHub(files: Record<string, Buffer>, listedSizes: Record<
       const all = Object.keys(listedSizes).map((file) => ({ type: "file", path: file, size: 134, lfs: { size: listedSizes[file] } }));
       const page = url.searchParams.get("cursor") === "2" ? all.slice(1) : all.slice(0, 1);
       const headers: Record<string, string> = { "content-type": "application/json" };
-      if (url.searchParams.get("cursor") !== "2") headers.link = `<${url.origin.replace("127.0.0.1", request.headers.host ?? "")}${url.pathname}?recursive=true&cursor=2>; rel="next"`;
+      if (url.searchParams.get("cursor") !== "2")
+        headers.link = `<${url.origin.replace("127.0.0.1", request.headers.host ?? "")}${url.pathname}?recursive=true&cursor=2>; rel="next"`;
       response.writeHead(200, headers).end(JSON.stringify([{ type: "directory", path: "docs" }, ...page]));
       return;
     }
@@ -56,5 +60,7 @@ export function startFakeHub(files: Record<string, Buffer>, listedSizes: Record<
     record.sentBytes = slice.length;
     response.writeHead(206, { "content-range": `bytes ${start}-${end}/${body.length}`, "content-length": String(slice.length) }).end(slice);
   });
-  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests })));
+  return new Promise((resolve) =>
+    server.listen(0, "127.0.0.1", () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests })),
+  );
 }

@@ -48,7 +48,13 @@ export function syntheticMoeFacts(options: SyntheticMoeOptions): ModelFacts {
     layerCount: options.layers,
     hiddenSize: options.hiddenSize ?? 2048,
     vocabularySize,
-    attention: { headCount: 32, kvHeadCount: options.kvHeadCount ?? 4, keyLength: headDim, valueLength: headDim, layerCount: options.layers },
+    attention: {
+      headCount: 32,
+      kvHeadCount: options.kvHeadCount ?? 4,
+      keyLength: headDim,
+      valueLength: headDim,
+      layerCount: options.layers,
+    },
     recurrent: undefined,
     moe: isMoe ? { expertCount, expertUsedCount, sharedExpertCount: 0, expertFeedForwardLength: 768 } : undefined,
     parameters: {
@@ -75,7 +81,8 @@ export function syntheticMoeFacts(options: SyntheticMoeOptions): ModelFacts {
         isRecurrent: false,
       })),
     },
-    activeBytesPerToken: totalBytes - options.inputEmbeddingBytes + options.inputEmbeddingBytes / vocabularySize - routedExpertBytes * (1 - fraction),
+    activeBytesPerToken:
+      totalBytes - options.inputEmbeddingBytes + options.inputEmbeddingBytes / vocabularySize - routedExpertBytes * (1 - fraction),
     matmulParametersPerToken: activeParameters - toParameters(options.inputEmbeddingBytes),
     quantization: [{ type: "Q4_K", tensorCount: 1, parameters: totalParameters, sizeBytes: totalBytes }],
     chat: { hasTemplate: false, templateFamily: null, supportsThinking: false, supportsTools: false },

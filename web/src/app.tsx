@@ -35,7 +35,11 @@ async function openSession(key: string | undefined): Promise<Session> {
   } catch (error) {
     if (error instanceof AdminApiError && (error.status === 401 || error.status === 403)) {
       if (key === undefined) return { phase: "login" };
-      if (error.status === 403) return { phase: "login", reason: "This key works, but it is not the admin key. The console needs the server's admin key (MOESTRO_ADMIN_KEY)." };
+      if (error.status === 403)
+        return {
+          phase: "login",
+          reason: "This key works, but it is not the admin key. The console needs the server's admin key (MOESTRO_ADMIN_KEY).",
+        };
       return { phase: "login", reason: `The server refused this key: ${error.message}` };
     }
     return { phase: "unreachable", message: describeError(error).message };
@@ -110,7 +114,9 @@ function LoginScreen(props: { reason?: string; onSubmit: (key: string) => Promis
         <div className="brand brand-large">
           <Logo /> moestro
         </div>
-        <p>This server checks API keys. Log in with its admin key (the <code>MOESTRO_ADMIN_KEY</code> it was started with).</p>
+        <p>
+          This server checks API keys. Log in with its admin key (the <code>MOESTRO_ADMIN_KEY</code> it was started with).
+        </p>
         {props.reason !== undefined && (
           <Notice kind="error" testId="login-error">
             {props.reason}
@@ -118,7 +124,15 @@ function LoginScreen(props: { reason?: string; onSubmit: (key: string) => Promis
         )}
         <label>
           Admin key
-          <input type="password" name="admin-key" autoComplete="current-password" value={key} onChange={(event) => setKey(event.target.value)} autoFocus required />
+          <input
+            type="password"
+            name="admin-key"
+            autoComplete="current-password"
+            value={key}
+            onChange={(event) => setKey(event.target.value)}
+            autoFocus
+            required
+          />
         </label>
         <button type="submit" className="primary" disabled={isBusy || key.trim() === ""}>
           {isBusy ? "Checking…" : "Log in"}
@@ -144,7 +158,10 @@ function Logo(): ReactNode {
 function Console(props: { info: WireServerInfo; adminKey: string | undefined; logout: () => void }): ReactNode {
   const path = useLocationPath();
   const page = pageForPath(path);
-  const api = useMemo<ConsoleApi>(() => ({ info: props.info, adminKey: props.adminKey, ...createClients(props.adminKey), logout: props.logout }), [props.info, props.adminKey, props.logout]);
+  const api = useMemo<ConsoleApi>(
+    () => ({ info: props.info, adminKey: props.adminKey, ...createClients(props.adminKey), logout: props.logout }),
+    [props.info, props.adminKey, props.logout],
+  );
   const title = pages.find((candidate) => candidate.path === page)?.title ?? "";
   useEffect(() => {
     document.title = `${title} · moestro`;

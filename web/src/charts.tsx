@@ -151,7 +151,13 @@ export function Chart(props: ChartProps): ReactNode {
   const yScale = (value: number): number => margin.top + plotHeight - ((value - yDomain[0]) / (yDomain[1] - yDomain[0] || 1)) * plotHeight;
   return (
     <figure className="chart" data-testid={props.testId} ref={boxRef}>
-      <svg width={width} height={height} viewBox={`0 0 ${width} ${height}`} role="img" aria-label={`${props.yLabel} against ${props.xLabel}`}>
+      <svg
+        width={width}
+        height={height}
+        viewBox={`0 0 ${width} ${height}`}
+        role="img"
+        aria-label={`${props.yLabel} against ${props.xLabel}`}
+      >
         {yTicks.map((tick) => (
           <g key={`y${tick}`}>
             <line className="chart-grid" x1={left} x2={width - margin.right} y1={yScale(tick)} y2={yScale(tick)} />
@@ -233,7 +239,15 @@ export function Chart(props: ChartProps): ReactNode {
           {props.series.map((series) => (
             <span key={series.name} className="chart-legend-item">
               <svg className="chart-swatch-line" width="22" height="10" aria-hidden="true">
-                <line x1="1" x2="21" y1="5" y2="5" stroke={series.color} strokeWidth={2.5} strokeDasharray={series.isDashed ? "5 3" : undefined} />
+                <line
+                  x1="1"
+                  x2="21"
+                  y1="5"
+                  y2="5"
+                  stroke={series.color}
+                  strokeWidth={2.5}
+                  strokeDasharray={series.isDashed ? "5 3" : undefined}
+                />
               </svg>
               {series.name}
             </span>

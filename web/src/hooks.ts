@@ -17,7 +17,11 @@ export interface AsyncState<T> {
  * answer. An answer that comes after a newer load started is dropped. `refreshMs` reloads on an interval.
  */
 export function useAsync<T>(load: () => Promise<T>, deps: readonly unknown[], options: { refreshMs?: number } = {}): AsyncState<T> {
-  const [state, setState] = useState<{ data: T | undefined; error: unknown; isLoading: boolean }>({ data: undefined, error: undefined, isLoading: true });
+  const [state, setState] = useState<{ data: T | undefined; error: unknown; isLoading: boolean }>({
+    data: undefined,
+    error: undefined,
+    isLoading: true,
+  });
   const [generation, setGeneration] = useState(0);
   const latest = useRef(0);
   const reload = useCallback(() => setGeneration((value) => value + 1), []);

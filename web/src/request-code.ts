@@ -26,7 +26,12 @@ export function toCurl(options: RequestCodeOptions): string {
 export function toOpenAiJavaScript(options: RequestCodeOptions): string {
   const body = JSON.stringify(options.body, null, 2);
   const apiKey = options.needsKey ? "process.env.MOESTRO_API_KEY" : '"unused"';
-  const lines = [`import OpenAI from "openai";`, ``, `const client = new OpenAI({ baseURL: "${options.baseUrl}", apiKey: ${apiKey} });`, ``];
+  const lines = [
+    `import OpenAI from "openai";`,
+    ``,
+    `const client = new OpenAI({ baseURL: "${options.baseUrl}", apiKey: ${apiKey} });`,
+    ``,
+  ];
   if (options.body.stream === true) {
     lines.push(
       `const stream = await client.chat.completions.create(${body});`,
@@ -38,7 +43,10 @@ export function toOpenAiJavaScript(options: RequestCodeOptions): string {
       `}`,
     );
   } else {
-    lines.push(`const completion = await client.chat.completions.create(${body});`, `console.log(completion.choices[0].message, completion.usage);`);
+    lines.push(
+      `const completion = await client.chat.completions.create(${body});`,
+      `console.log(completion.choices[0].message, completion.usage);`,
+    );
   }
   return lines.join("\n");
 }

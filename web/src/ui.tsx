@@ -35,7 +35,12 @@ export function PageHeader(props: { title: string; subtitle?: ReactNode; actions
  * - `error`: a failed call.
  * - `success`: a finished action.
  */
-export function Notice(props: { kind?: "info" | "unavailable" | "error" | "success"; title?: string; children?: ReactNode; testId?: string }): ReactNode {
+export function Notice(props: {
+  kind?: "info" | "unavailable" | "error" | "success";
+  title?: string;
+  children?: ReactNode;
+  testId?: string;
+}): ReactNode {
   const kind = props.kind ?? "info";
   return (
     <div className={`notice notice-${kind}`} role={kind === "error" ? "alert" : "status"} data-testid={props.testId}>

@@ -66,7 +66,9 @@ describe.each(testDialects)("key checks over a %s store (createApp, no port)", (
       expect(await errorBody(response)).toMatchObject({ code: "missing_api_key", type: "invalid_request_error", param: null });
     }
     await expect(openai("mst-wrongwrongwrongwrong").models.list()).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
-    const error = await openai("mst-wrongwrongwrongwrong").models.list().catch((caught: unknown) => caught as APIError);
+    const error = await openai("mst-wrongwrongwrongwrong")
+      .models.list()
+      .catch((caught: unknown) => caught as APIError);
     expect(error).toMatchObject({ status: 401, code: "invalid_api_key" });
   });
 
@@ -85,19 +87,28 @@ describe.each(testDialects)("key checks over a %s store (createApp, no port)", (
     const response = await request("/v1/moestro/keys", { key: secret });
     expect(response.status).toBe(403);
     expect(await errorBody(response)).toMatchObject({ code: "permission_denied" });
-    const error = await openai(secret).get("/moestro/usage").catch((caught: unknown) => caught);
+    const error = await openai(secret)
+      .get("/moestro/usage")
+      .catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(OpenAI.PermissionDeniedError);
   });
 
   it("limits a scoped key to its models: 403 model_not_allowed, and lists only its models", async () => {
     const { secret } = await keys.create({ name: "scoped", models: ["m-a", "ghost"], requestsPerMinute: 100 });
     const chat = (model: string) =>
-      request("/v1/chat/completions", { method: "POST", key: secret, headers: { "content-type": "application/json" }, body: JSON.stringify({ model, messages: [{ role: "user", content: "hi" }] }) });
+      request("/v1/chat/completions", {
+        method: "POST",
+        key: secret,
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model, messages: [{ role: "user", content: "hi" }] }),
+      });
     const denied = await chat("m-b");
     expect(denied.status).toBe(403);
     expect(await errorBody(denied)).toMatchObject({ code: "model_not_allowed", param: "model" });
     expect(denied.headers.get("x-ratelimit-limit-requests")).toBe("100");
-    const error = await openai(secret).completions.create({ model: "m-b", prompt: "hi" }).catch((caught: unknown) => caught);
+    const error = await openai(secret)
+      .completions.create({ model: "m-b", prompt: "hi" })
+      .catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(OpenAI.PermissionDeniedError);
     // An allowed model passes the key checks (here it is not served, so the route answers 404).
     expect((await chat("ghost")).status).toBe(404);
@@ -115,7 +126,11 @@ describe.each(testDialects)("key checks over a %s store (createApp, no port)", (
     expect(first.headers.get("x-ratelimit-limit-requests")).toBe("2");
     expect(first.headers.get("x-ratelimit-remaining-requests")).toBe("1");
     expect(first.headers.get("x-ratelimit-reset-requests")).toMatch(/^(\d+ms|[\d.]+s|1m0s)$/);
-    const second = await request("/v1/chat/completions", { method: "POST", key: secret, body: JSON.stringify({ model: "ghost", messages: [{ role: "user", content: "hi" }] }) });
+    const second = await request("/v1/chat/completions", {
+      method: "POST",
+      key: secret,
+      body: JSON.stringify({ model: "ghost", messages: [{ role: "user", content: "hi" }] }),
+    });
     expect(second.status).toBe(404);
     expect(second.headers.get("x-ratelimit-remaining-requests")).toBe("0");
     expect(second.headers.get("x-ratelimit-limit-tokens")).toBe("500");
@@ -134,7 +149,22 @@ describe.each(testDialects)("key checks over a %s store (createApp, no port)", (
     expect((await post()).status).toBe(404);
     const spend = (costMicroUsd: number, startedAtMs: number) =>
       store.usage.record(
-        { requestId: crypto.randomUUID(), keyId: key.id, model: "m-a", endpoint: "completions", stream: true, status: "aborted", promptTokens: 1, cachedPromptTokens: 0, completionTokens: 1, reasoningTokens: 0, costMicroUsd, cloudCostMicroUsd: 0, startedAtMs, latencyMs: 1 },
+        {
+          requestId: crypto.randomUUID(),
+          keyId: key.id,
+          model: "m-a",
+          endpoint: "completions",
+          stream: true,
+          status: "aborted",
+          promptTokens: 1,
+          cachedPromptTokens: 0,
+          completionTokens: 1,
+          reasoningTokens: 0,
+          costMicroUsd,
+          cloudCostMicroUsd: 0,
+          startedAtMs,
+          latencyMs: 1,
+        },
         startedAtMs,
       );
     await spend(5000, nowMs - 86_400_000); // yesterday: another period
@@ -152,8 +182,23 @@ describe.each(testDialects)("key checks over a %s store (createApp, no port)", (
 
   it("creates, lists and revokes keys over the admin API; a revoked key stops at once", async () => {
     const client = createAdminClient({ baseUrl: "http://moestro.test", adminKey, fetch: viaApp });
-    const created = await client.createKey({ name: "via-api", models: ["m-a"], requests_per_minute: 10, budget_micro_usd: 2_000_000, budget_period: "month", expires_in_ms: 60_000 });
-    expect(created).toMatchObject({ object: "moestro.api_key", name: "via-api", models: ["m-a"], requests_per_minute: 10, budget_micro_usd: 2_000_000, expires_at_ms: nowMs + 60_000, revoked_at_ms: null });
+    const created = await client.createKey({
+      name: "via-api",
+      models: ["m-a"],
+      requests_per_minute: 10,
+      budget_micro_usd: 2_000_000,
+      budget_period: "month",
+      expires_in_ms: 60_000,
+    });
+    expect(created).toMatchObject({
+      object: "moestro.api_key",
+      name: "via-api",
+      models: ["m-a"],
+      requests_per_minute: 10,
+      budget_micro_usd: 2_000_000,
+      expires_at_ms: nowMs + 60_000,
+      revoked_at_ms: null,
+    });
     expect(created.secret.startsWith(created.prefix)).toBe(true);
     expect((await request("/v1/models", { key: created.secret })).status).toBe(200);
     expect((await client.listKeys()).map((key) => key.id)).toContain(created.id);
@@ -164,14 +209,25 @@ describe.each(testDialects)("key checks over a %s store (createApp, no port)", (
     expect(after.status).toBe(401);
     expect((await errorBody(after)).code).toBe("api_key_revoked");
     await expect(client.revokeKey("key_missing")).rejects.toMatchObject({ status: 404, code: "api_key_not_found" });
-    await expect(client.createKey({ name: "bad", budget_micro_usd: 5 })).rejects.toMatchObject({ status: 400, code: "invalid_request", param: "budgetPeriod" });
-    await expect(createAdminClient({ baseUrl: "http://moestro.test", adminKey: "x".repeat(20), fetch: viaApp }).listKeys()).rejects.toMatchObject({ status: 401 });
+    await expect(client.createKey({ name: "bad", budget_micro_usd: 5 })).rejects.toMatchObject({
+      status: 400,
+      code: "invalid_request",
+      param: "budgetPeriod",
+    });
+    await expect(
+      createAdminClient({ baseUrl: "http://moestro.test", adminKey: "x".repeat(20), fetch: viaApp }).listKeys(),
+    ).rejects.toMatchObject({ status: 401 });
   });
 
   it("answers usage by key, model and day, and rejects a bad group or time", async () => {
     const client = createAdminClient({ baseUrl: "http://moestro.test/v1", adminKey, fetch: viaApp });
     const report = await client.usage({ groupBy: "model", from: "2026-06-15", to: String(nowMs + 1) });
-    expect(report).toMatchObject({ object: "moestro.usage_report", group_by: "model", from_ms: Date.parse("2026-06-15T00:00:00Z"), to_ms: nowMs + 1 });
+    expect(report).toMatchObject({
+      object: "moestro.usage_report",
+      group_by: "model",
+      from_ms: Date.parse("2026-06-15T00:00:00Z"),
+      to_ms: nowMs + 1,
+    });
     expect(report.data.map((row) => row.name)).toEqual(["m-a"]);
     expect(report.total).toMatchObject({ name: "total", requests: 2, cost_micro_usd: 1000 });
     expect((await client.usage({ groupBy: "key", from: "12h" })).data[0]).toMatchObject({ name: "budget", requests: 2 });

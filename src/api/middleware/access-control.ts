@@ -71,7 +71,8 @@ export function createAccessControl(deps: AccessControlDeps): MiddlewareHandler<
     if (isModelRequest) await deps.budgets.check(key);
 
     await next();
-    if (key.models !== undefined && c.req.method === "GET" && path === "/v1/models" && c.res.status === 200) await filterModelList(c, key.models);
+    if (key.models !== undefined && c.req.method === "GET" && path === "/v1/models" && c.res.status === 200)
+      await filterModelList(c, key.models);
   };
 }
 
@@ -99,9 +100,13 @@ async function checkModelScope(c: Context<AppEnv>, key: ApiKey, models: readonly
     model = decodeURIComponent(c.req.path.slice("/v1/models/".length));
   }
   if (model !== undefined && !models.includes(model)) {
-    throw new MoestroError("model_not_allowed", `The API key '${key.name}' may not use the model '${model}'. It may use: ${models.map((id) => `'${id}'`).join(", ")}.`, {
-      param: "model",
-    });
+    throw new MoestroError(
+      "model_not_allowed",
+      `The API key '${key.name}' may not use the model '${model}'. It may use: ${models.map((id) => `'${id}'`).join(", ")}.`,
+      {
+        param: "model",
+      },
+    );
   }
 }
 

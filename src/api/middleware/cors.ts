@@ -5,9 +5,33 @@ import { respondWithError } from "../error-response.js";
 import type { Logger } from "pino";
 
 /** Headers a browser may send to the API. */
-const allowedHeaders = ["authorization", "content-type", "x-api-key", "x-request-id", "openai-organization", "openai-project", "x-stainless-lang", "x-stainless-package-version", "x-stainless-os", "x-stainless-arch", "x-stainless-runtime", "x-stainless-runtime-version", "x-stainless-retry-count", "x-stainless-timeout"];
+const allowedHeaders = [
+  "authorization",
+  "content-type",
+  "x-api-key",
+  "x-request-id",
+  "openai-organization",
+  "openai-project",
+  "x-stainless-lang",
+  "x-stainless-package-version",
+  "x-stainless-os",
+  "x-stainless-arch",
+  "x-stainless-runtime",
+  "x-stainless-runtime-version",
+  "x-stainless-retry-count",
+  "x-stainless-timeout",
+];
 /** Response headers a browser page may read. */
-const exposedHeaders = ["x-request-id", "retry-after", "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests", "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"];
+const exposedHeaders = [
+  "x-request-id",
+  "retry-after",
+  "x-ratelimit-limit-requests",
+  "x-ratelimit-remaining-requests",
+  "x-ratelimit-reset-requests",
+  "x-ratelimit-limit-tokens",
+  "x-ratelimit-remaining-tokens",
+  "x-ratelimit-reset-tokens",
+];
 
 /**
  * Whether `origin` matches one of `patterns` (`*` matches any run of characters; a lone `*` matches every origin).
@@ -16,7 +40,13 @@ const exposedHeaders = ["x-request-id", "retry-after", "x-ratelimit-limit-reques
 export function isOriginAllowed(origin: string, patterns: readonly string[]): boolean {
   return patterns.some((pattern) => {
     if (pattern === "*") return true;
-    const regex = new RegExp(`^${pattern.split("*").map((part) => part.replace(/[.+?^${}()|[\]\\/]/g, "\\$&")).join(".*")}$`, "i");
+    const regex = new RegExp(
+      `^${pattern
+        .split("*")
+        .map((part) => part.replace(/[.+?^${}()|[\]\\/]/g, "\\$&"))
+        .join(".*")}$`,
+      "i",
+    );
     return regex.test(origin);
   });
 }
@@ -36,7 +66,10 @@ export function createCors(options: { allowedOrigins: readonly string[]; logger:
     if (!isOriginAllowed(origin, options.allowedOrigins)) {
       return respondWithError(
         c,
-        new MoestroError("cors_origin_not_allowed", `The origin ${origin} is not allowed to call this server. Allow it with --cors-origin '${origin}' or MOESTRO_SERVER__CORS_ORIGINS (a comma-separated list; * allows every origin).`),
+        new MoestroError(
+          "cors_origin_not_allowed",
+          `The origin ${origin} is not allowed to call this server. Allow it with --cors-origin '${origin}' or MOESTRO_SERVER__CORS_ORIGINS (a comma-separated list; * allows every origin).`,
+        ),
         options.logger,
       );
     }

@@ -18,7 +18,10 @@ export function createAdminKeyRoutes(deps: AppDeps): Hono<AppEnv> {
   const admin = deps.admin;
   routes.use("*", async (_c, next) => {
     if (admin === undefined || !admin.canManageKeys) {
-      throw new MoestroError("permission_denied", "Key management needs key checks on: start `moestro serve` with --admin-key (or MOESTRO_ADMIN_KEY).");
+      throw new MoestroError(
+        "permission_denied",
+        "Key management needs key checks on: start `moestro serve` with --admin-key (or MOESTRO_ADMIN_KEY).",
+      );
     }
     await next();
   });
@@ -26,7 +29,9 @@ export function createAdminKeyRoutes(deps: AppDeps): Hono<AppEnv> {
     const parsed = createKeyBodySchema.safeParse(await readJsonBody(c));
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
-      throw new MoestroError("invalid_request", `Invalid '${issue.path.join(".")}': ${issue.message}.`, { param: issue.path.join(".") || null });
+      throw new MoestroError("invalid_request", `Invalid '${issue.path.join(".")}': ${issue.message}.`, {
+        param: issue.path.join(".") || null,
+      });
     }
     const { key, secret } = await admin!.keys.create(fromCreateKeyBody(parsed.data));
     const body: WireCreatedApiKey = { ...toWireApiKey(key), secret };

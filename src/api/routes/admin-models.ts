@@ -11,7 +11,8 @@ const modelBodySchema = z.object({ model: z.string().min(1), keep_alive: z.union
 
 function parseModelBody(body: unknown): z.infer<typeof modelBodySchema> {
   const parsed = modelBodySchema.safeParse(body);
-  if (!parsed.success) throw new MoestroError("invalid_request", "The body must be {\"model\": \"<id>\"} (keep_alive optional).", { param: "model" });
+  if (!parsed.success)
+    throw new MoestroError("invalid_request", 'The body must be {"model": "<id>"} (keep_alive optional).', { param: "model" });
   return parsed.data;
 }
 
@@ -29,7 +30,15 @@ export function createAdminModelRoutes(deps: AppDeps): Hono<AppEnv> {
   routes.get("/models", async (c) => {
     const loaded = new Set(deps.models.listLoaded().map((model) => model.id));
     const entries = await deps.models.listEntries();
-    return c.json({ data: entries.map((entry) => ({ id: entry.id, aliases: entry.aliases ?? [], path: entry.path, source: entry.source, loaded: loaded.has(entry.id) })) });
+    return c.json({
+      data: entries.map((entry) => ({
+        id: entry.id,
+        aliases: entry.aliases ?? [],
+        path: entry.path,
+        source: entry.source,
+        loaded: loaded.has(entry.id),
+      })),
+    });
   });
   routes.get("/ps", (c) =>
     c.json({
@@ -65,7 +74,15 @@ export function createAdminModelRoutes(deps: AppDeps): Hono<AppEnv> {
       output.onAbort(() => abort.abort());
       try {
         for await (const progress of puller.pull(body.model, { signal: abort.signal })) {
-          await output.write(line({ status: progress.status, model: progress.model, file: progress.file ?? null, completed_bytes: progress.completedBytes, total_bytes: progress.totalBytes ?? null }));
+          await output.write(
+            line({
+              status: progress.status,
+              model: progress.model,
+              file: progress.file ?? null,
+              completed_bytes: progress.completedBytes,
+              total_bytes: progress.totalBytes ?? null,
+            }),
+          );
         }
       } catch (error) {
         if (!output.aborted) await output.write(line(toWireError(error, c.get("requestId")).body));

@@ -44,10 +44,14 @@ export function createAdminUsageEventRoutes(deps: AppDeps): Hono<AppEnv> {
   const now = deps.now ?? Date.now;
   routes.get("/", async (c) => {
     const format = c.req.query("format") ?? "json";
-    if (format !== "json" && format !== "csv") throw new MoestroError("invalid_request", `'format' must be json or csv; got '${format}'.`, { param: "format" });
+    if (format !== "json" && format !== "csv")
+      throw new MoestroError("invalid_request", `'format' must be json or csv; got '${format}'.`, { param: "format" });
     const limitText = c.req.query("limit");
     const limit = limitText === undefined || limitText === "" ? (format === "csv" ? maxLimit : 1000) : Number(limitText);
-    if (!Number.isInteger(limit) || limit < 1 || limit > maxLimit) throw new MoestroError("invalid_request", `'limit' must be a whole number from 1 to ${maxLimit}; got '${limitText}'.`, { param: "limit" });
+    if (!Number.isInteger(limit) || limit < 1 || limit > maxLimit)
+      throw new MoestroError("invalid_request", `'limit' must be a whole number from 1 to ${maxLimit}; got '${limitText}'.`, {
+        param: "limit",
+      });
     const keyId = c.req.query("key_id");
     const rows = await deps.admin!.usage.list({ ...readRange(c, now()), keyId: keyId === "" ? undefined : keyId, limit: limit + 1 });
     const events = rows.slice(0, limit).map(toWireUsageEvent);
@@ -71,7 +75,12 @@ function readRange(c: Context<AppEnv>, nowMs: number): { fromMs?: number; toMs?:
     const text = c.req.query(param);
     if (text === undefined || text === "") continue;
     const value = parseInstantMs(text, nowMs);
-    if (value === undefined) throw new MoestroError("invalid_request", `'${param}' must be epoch ms, an ISO 8601 date or date-time, or a duration such as 7d; got '${text}'.`, { param });
+    if (value === undefined)
+      throw new MoestroError(
+        "invalid_request",
+        `'${param}' must be epoch ms, an ISO 8601 date or date-time, or a duration such as 7d; got '${text}'.`,
+        { param },
+      );
     range[field] = value;
   }
   return range;

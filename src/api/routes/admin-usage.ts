@@ -19,7 +19,8 @@ export function createAdminUsageRoutes(deps: AppDeps): Hono<AppEnv> {
   const now = deps.now ?? Date.now;
   routes.get("/", async (c) => {
     const groupBy = (c.req.query("group_by") ?? "key") as UsageGroupBy;
-    if (!groupings.includes(groupBy)) throw new MoestroError("invalid_request", `'group_by' must be one of key, model, day; got '${groupBy}'.`, { param: "group_by" });
+    if (!groupings.includes(groupBy))
+      throw new MoestroError("invalid_request", `'group_by' must be one of key, model, day; got '${groupBy}'.`, { param: "group_by" });
     const range: { fromMs?: number; toMs?: number } = {};
     for (const [param, field] of [
       ["from", "fromMs"],
@@ -28,7 +29,12 @@ export function createAdminUsageRoutes(deps: AppDeps): Hono<AppEnv> {
       const text = c.req.query(param);
       if (text === undefined || text === "") continue;
       const value = parseInstantMs(text, now());
-      if (value === undefined) throw new MoestroError("invalid_request", `'${param}' must be epoch ms, an ISO 8601 date or date-time, or a duration such as 7d; got '${text}'.`, { param });
+      if (value === undefined)
+        throw new MoestroError(
+          "invalid_request",
+          `'${param}' must be epoch ms, an ISO 8601 date or date-time, or a duration such as 7d; got '${text}'.`,
+          { param },
+        );
       range[field] = value;
     }
     const report = await buildUsageReport(deps.admin!.usage, { groupBy, ...range });

@@ -20,7 +20,12 @@ export function createChatCompletionsHandler(deps: AppDeps, validator: SchemaVal
   return async (c: Context<AppEnv>): Promise<Response> => {
     const request = parseChatCompletionRequest(await readJsonBody(c));
     const generateRequest = toChatGenerateRequest(request);
-    const { backend, parts, abort } = await startGeneration(c, deps, { model: request.model, keepAliveMs: parseKeepAliveMs(request.keep_alive), request: generateRequest, n: request.n ?? 1 });
+    const { backend, parts, abort } = await startGeneration(c, deps, {
+      model: request.model,
+      keepAliveMs: parseKeepAliveMs(request.keep_alive),
+      request: generateRequest,
+      n: request.n ?? 1,
+    });
     const model = backend.info.id;
     const meter = new RequestMeter(deps, c, { model, endpoint: "chat.completions", stream: request.stream === true });
     const id = createResponseId("chatcmpl-");
@@ -63,7 +68,14 @@ export function createChatCompletionsHandler(deps: AppDeps, validator: SchemaVal
 
     const includeUsage = request.stream_options?.include_usage === true;
     const chunk = (choice: WireChatCompletionChunk["choices"][number], usage?: Usage): WireChatCompletionChunk => {
-      const body: WireChatCompletionChunk = { id, object: "chat.completion.chunk", created, model, system_fingerprint: systemFingerprint, choices: [choice] };
+      const body: WireChatCompletionChunk = {
+        id,
+        object: "chat.completion.chunk",
+        created,
+        model,
+        system_fingerprint: systemFingerprint,
+        choices: [choice],
+      };
       if (includeUsage) body.usage = usage === undefined ? null : toWireUsage(usage);
       return body;
     };
@@ -73,7 +85,8 @@ export function createChatCompletionsHandler(deps: AppDeps, validator: SchemaVal
       encode: (part, isFirstOfChoice) => {
         const { index } = part;
         const payloads: WireChatCompletionChunk[] = [];
-        if (isFirstOfChoice) payloads.push(chunk({ index, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }));
+        if (isFirstOfChoice)
+          payloads.push(chunk({ index, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }));
         switch (part.type) {
           case "text-delta":
             answers.set(index, (answers.get(index) ?? "") + part.text);
@@ -87,7 +100,9 @@ export function createChatCompletionsHandler(deps: AppDeps, validator: SchemaVal
             );
             break;
           case "reasoning-delta":
-            payloads.push(chunk({ index, delta: { reasoning_content: part.text, reasoning: part.text }, logprobs: null, finish_reason: null }));
+            payloads.push(
+              chunk({ index, delta: { reasoning_content: part.text, reasoning: part.text }, logprobs: null, finish_reason: null }),
+            );
             break;
           case "tool-call": {
             checks.toolCall(part.toolCall);
@@ -95,8 +110,20 @@ export function createChatCompletionsHandler(deps: AppDeps, validator: SchemaVal
             toolCallCounts.set(index, callIndex + 1);
             const { toolCall } = part;
             payloads.push(
-              chunk({ index, delta: { tool_calls: [{ index: callIndex, id: toolCall.id, type: "function", function: { name: toolCall.name, arguments: "" } }] }, logprobs: null, finish_reason: null }),
-              chunk({ index, delta: { tool_calls: [{ index: callIndex, function: { arguments: toolCall.arguments } }] }, logprobs: null, finish_reason: null }),
+              chunk({
+                index,
+                delta: {
+                  tool_calls: [{ index: callIndex, id: toolCall.id, type: "function", function: { name: toolCall.name, arguments: "" } }],
+                },
+                logprobs: null,
+                finish_reason: null,
+              }),
+              chunk({
+                index,
+                delta: { tool_calls: [{ index: callIndex, function: { arguments: toolCall.arguments } }] },
+                logprobs: null,
+                finish_reason: null,
+              }),
             );
             break;
           }
@@ -111,7 +138,15 @@ export function createChatCompletionsHandler(deps: AppDeps, validator: SchemaVal
       },
       end: (usages) => {
         if (!includeUsage) return [];
-        const body: WireChatCompletionChunk = { id, object: "chat.completion.chunk", created, model, system_fingerprint: systemFingerprint, choices: [], usage: toWireUsage(sumUsage(usages)) };
+        const body: WireChatCompletionChunk = {
+          id,
+          object: "chat.completion.chunk",
+          created,
+          model,
+          system_fingerprint: systemFingerprint,
+          choices: [],
+          usage: toWireUsage(sumUsage(usages)),
+        };
         return [body];
       },
     });

@@ -16,7 +16,12 @@ export function createCompletionsHandler(deps: AppDeps) {
   return async (c: Context<AppEnv>): Promise<Response> => {
     const request = parseCompletionRequest(await readJsonBody(c));
     const generateRequest = toCompletionGenerateRequest(request);
-    const { backend, parts, abort } = await startGeneration(c, deps, { model: request.model, keepAliveMs: parseKeepAliveMs(request.keep_alive), request: generateRequest, n: request.n ?? 1 });
+    const { backend, parts, abort } = await startGeneration(c, deps, {
+      model: request.model,
+      keepAliveMs: parseKeepAliveMs(request.keep_alive),
+      request: generateRequest,
+      n: request.n ?? 1,
+    });
     const model = backend.info.id;
     const meter = new RequestMeter(deps, c, { model, endpoint: "completions", stream: request.stream === true });
     const id = createResponseId("cmpl-");
@@ -33,7 +38,12 @@ export function createCompletionsHandler(deps: AppDeps) {
       const choices = await collectResponse(parts, meter, abort.signal, deps.shutdownSignal);
       return c.json(
         body(
-          choices.map((choice) => ({ index: choice.index, text: choice.text, logprobs: null, finish_reason: toWireFinishReason(choice.finishReason) })),
+          choices.map((choice) => ({
+            index: choice.index,
+            text: choice.text,
+            logprobs: null,
+            finish_reason: toWireFinishReason(choice.finishReason),
+          })),
           sumUsage(choices.map((choice) => choice.usage)),
         ),
       );
@@ -42,7 +52,8 @@ export function createCompletionsHandler(deps: AppDeps) {
     return streamResponse(c, deps, parts, meter, abort, {
       encode: (part) => {
         if (part.type === "text-delta") return [body([{ index: part.index, text: part.text, logprobs: null, finish_reason: null }])];
-        if (part.type === "finish") return [body([{ index: part.index, text: "", logprobs: null, finish_reason: toWireFinishReason(part.finishReason) }])];
+        if (part.type === "finish")
+          return [body([{ index: part.index, text: "", logprobs: null, finish_reason: toWireFinishReason(part.finishReason) }])];
         return []; // Completions have no thoughts or tool calls.
       },
       end: (usages) => (includeUsage ? [body([], sumUsage(usages))] : []),

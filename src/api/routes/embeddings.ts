@@ -23,12 +23,19 @@ export function createEmbeddingsHandler(deps: AppDeps) {
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
       const param = issue.path.length > 0 ? String(issue.path[0]) : "input";
-      throw new MoestroError("invalid_request", `Invalid '${param}': ${issue.message}. input must be a string, an array of strings, an array of token ids, or an array of token-id arrays.`, { param });
+      throw new MoestroError(
+        "invalid_request",
+        `Invalid '${param}': ${issue.message}. input must be a string, an array of strings, an array of token ids, or an array of token-id arrays.`,
+        { param },
+      );
     }
     const request = parsed.data;
     const inputs = toInputs(request.input);
     if (inputs.length === 0) throw new MoestroError("invalid_request", "input must not be empty.", { param: "input" });
-    if (inputs.length > 2048) throw new MoestroError("invalid_request", `input has ${inputs.length} items; at most 2048 are allowed per request.`, { param: "input" });
+    if (inputs.length > 2048)
+      throw new MoestroError("invalid_request", `input has ${inputs.length} items; at most 2048 are allowed per request.`, {
+        param: "input",
+      });
     const abort = requestSignal(c, deps);
     try {
       const lease = await acquireModel(deps, request.model, { signal: abort.signal, keepAliveMs: parseKeepAliveMs(request.keep_alive) });
@@ -44,10 +51,21 @@ export function createEmbeddingsHandler(deps: AppDeps) {
 }
 
 /** Embeds the inputs with a held model and answers in OpenAI's list format. */
-async function respond(c: Context<AppEnv>, deps: AppDeps, backend: ModelBackend, request: EmbeddingRequest, inputs: Array<string | number[]>, signal: AbortSignal): Promise<Response> {
+async function respond(
+  c: Context<AppEnv>,
+  deps: AppDeps,
+  backend: ModelBackend,
+  request: EmbeddingRequest,
+  inputs: Array<string | number[]>,
+  signal: AbortSignal,
+): Promise<Response> {
   const dimensions = backend.info.embeddingDimensions;
   if (request.dimensions !== undefined && request.dimensions !== null && request.dimensions !== dimensions) {
-    throw new MoestroError("unsupported_parameter", `The model '${backend.info.id}' produces ${dimensions}-dimensional embeddings and cannot give ${request.dimensions}.`, { param: "dimensions" });
+    throw new MoestroError(
+      "unsupported_parameter",
+      `The model '${backend.info.id}' produces ${dimensions}-dimensional embeddings and cannot give ${request.dimensions}.`,
+      { param: "dimensions" },
+    );
   }
   const meter = new RequestMeter(deps, c, { model: backend.info.id, endpoint: "embeddings", stream: false });
   const { embeddings, promptTokens } = await backend.embed(inputs, { signal });

@@ -7,7 +7,12 @@ import type { AppDeps, AppEnv } from "../app-env.js";
 
 async function toWireModel(entry: ModelEntry): Promise<WireModel> {
   const modifiedMs = (await stat(entry.path).catch(() => undefined))?.mtimeMs ?? Date.now();
-  return { id: entry.id, object: "model", created: Math.floor(modifiedMs / 1000), owned_by: entry.source === "store" ? "moestro-store" : "moestro" };
+  return {
+    id: entry.id,
+    object: "model",
+    created: Math.floor(modifiedMs / 1000),
+    owned_by: entry.source === "store" ? "moestro-store" : "moestro",
+  };
 }
 
 /**

@@ -70,10 +70,12 @@ export async function startGeneration(
 ): Promise<StartedGeneration> {
   const abort = requestSignal(c, deps);
   options.request.signal = abort.signal;
-  const lease = await acquireModel(deps, options.model, { signal: abort.signal, keepAliveMs: options.keepAliveMs }).catch((error: unknown) => {
-    abort.detach();
-    throw error;
-  });
+  const lease = await acquireModel(deps, options.model, { signal: abort.signal, keepAliveMs: options.keepAliveMs }).catch(
+    (error: unknown) => {
+      abort.detach();
+      throw error;
+    },
+  );
   const parts = await startChoices(lease.backend, options.request, options.n, () => {
     lease.release();
     abort.detach();

@@ -103,7 +103,14 @@ export type WirePullProgress = z.infer<typeof wirePullProgressSchema>;
 
 /** Memory a placement puts on one device, bytes. */
 export const wireDeviceUsageSchema = z
-  .object({ name: z.string(), budget_bytes: z.number(), weights_bytes: z.number(), cache_bytes: z.number(), compute_bytes: z.number(), total_bytes: z.number() })
+  .object({
+    name: z.string(),
+    budget_bytes: z.number(),
+    weights_bytes: z.number(),
+    cache_bytes: z.number(),
+    compute_bytes: z.number(),
+    total_bytes: z.number(),
+  })
   .passthrough();
 /** Memory a placement puts on one device. */
 export type WireDeviceUsage = z.infer<typeof wireDeviceUsageSchema>;
@@ -135,7 +142,9 @@ export const wireModelPlanSchema = z
         routed_expert_bytes: z.number(),
         /** Bytes read per decoded token (the bandwidth-bound decode speed divides by it). */
         active_bytes_per_token: z.number(),
-        quantization: z.array(z.object({ type: z.string(), tensor_count: z.number(), parameters: z.number(), size_bytes: z.number() }).passthrough()),
+        quantization: z.array(
+          z.object({ type: z.string(), tensor_count: z.number(), parameters: z.number(), size_bytes: z.number() }).passthrough(),
+        ),
       })
       .passthrough(),
     /** The machine the plan is for. */
@@ -214,7 +223,15 @@ export type WireUsageEventList = z.infer<typeof wireUsageEventListSchema>;
 
 /** The count, mean and percentiles of a distribution, ms; `null` when it had no values. */
 export const wireDistributionSchema = z
-  .object({ count: z.number(), mean: z.number().nullable(), min: z.number().nullable(), p50: z.number().nullable(), p90: z.number().nullable(), p99: z.number().nullable(), max: z.number().nullable() })
+  .object({
+    count: z.number(),
+    mean: z.number().nullable(),
+    min: z.number().nullable(),
+    p50: z.number().nullable(),
+    p90: z.number().nullable(),
+    p99: z.number().nullable(),
+    max: z.number().nullable(),
+  })
   .passthrough();
 /** The count, mean and percentiles of a distribution. */
 export type WireDistribution = z.infer<typeof wireDistributionSchema>;
@@ -254,7 +271,9 @@ export const wireBenchRunSchema = z
     prompt_tokens: z.number().nullable(),
     max_tokens: z.number(),
     slo: z.object({ ttft_ms: z.number(), tpot_ms: z.number() }).passthrough(),
-    targets: z.array(z.object({ label: z.string(), model: z.string(), base_url: z.string(), levels: z.array(wireBenchLevelSchema) }).passthrough()),
+    targets: z.array(
+      z.object({ label: z.string(), model: z.string(), base_url: z.string(), levels: z.array(wireBenchLevelSchema) }).passthrough(),
+    ),
   })
   .passthrough();
 /** A stored serving benchmark. */

@@ -87,7 +87,11 @@ export function formatBenchReport(report: ServingBenchReport): string {
   );
   const { slo } = report.settings;
   let text = `latencies in ms; goodput: requests within TTFT ≤ ${slo.ttftMs} ms and TPOT ≤ ${slo.tpotMs} ms\n` + formatTable(header, rows);
-  const errors = report.targets.flatMap((target) => target.levels.flatMap((level) => Object.entries(level.errorCodes).map(([code, count]) => `${target.label} c=${level.concurrency}: ${count} × ${code}`)));
+  const errors = report.targets.flatMap((target) =>
+    target.levels.flatMap((level) =>
+      Object.entries(level.errorCodes).map(([code, count]) => `${target.label} c=${level.concurrency}: ${count} × ${code}`),
+    ),
+  );
   if (errors.length > 0) text += `errors: ${errors.join("; ")}\n`;
   if (report.comparison) {
     const [a, b] = report.targets;
@@ -116,7 +120,9 @@ export function formatBenchReport(report: ServingBenchReport): string {
 /** `moestro bench`: a serving benchmark of any OpenAI-compatible endpoint (or two, compared). */
 export function createBenchCommand(): Command {
   return new Command("bench")
-    .description("Benchmark an OpenAI-compatible endpoint: TTFT, TPOT, ITL, latency, throughput and goodput per concurrency level; --compare-url or --compare-model compares two.")
+    .description(
+      "Benchmark an OpenAI-compatible endpoint: TTFT, TPOT, ITL, latency, throughput and goodput per concurrency level; --compare-url or --compare-model compares two.",
+    )
     .requiredOption("--url <url>", "the server, http://host:port or a base URL ending in /v1")
     .requiredOption("-m, --model <id>", "the model id to send")
     .option("--api-key <key>", "sent as Authorization: Bearer (prefer a key with only the access needed: flags show in ps)")
@@ -125,12 +131,24 @@ export function createBenchCommand(): Command {
     .option("--compare-model <id>", "compare mode: the second model id (default: --model)")
     .option("--compare-api-key <key>", "compare mode: the second server's key (default: --api-key)")
     .option("--compare-label <name>", "compare mode: the second endpoint's name (default: its model id)")
-    .addOption(new Option("--endpoint <endpoint>", "chat (/v1/chat/completions) or completions (/v1/completions)").choices(["chat", "completions"]).default("chat"))
+    .addOption(
+      new Option("--endpoint <endpoint>", "chat (/v1/chat/completions) or completions (/v1/completions)")
+        .choices(["chat", "completions"])
+        .default("chat"),
+    )
     .option("-c, --concurrency <levels>", "concurrency levels, comma-separated", parseLevelList, [1, 2, 4])
     .option("-n, --requests <n>", "measured requests per level", (value) => parseWholeNumber(value, 1), 16)
-    .option("--prompt-tokens <n>", "size of the synthetic prompts, in tokens as the server counts them", (value) => parseWholeNumber(value, 1), 128)
+    .option(
+      "--prompt-tokens <n>",
+      "size of the synthetic prompts, in tokens as the server counts them",
+      (value) => parseWholeNumber(value, 1),
+      128,
+    )
     .option("--max-tokens <n>", "max_tokens of each request", (value) => parseWholeNumber(value, 1), 64)
-    .option("--dataset <file.jsonl>", 'prompts instead of synthetic ones: {"prompt"}, {"messages"} or {"question"} lines, optional "max_tokens"')
+    .option(
+      "--dataset <file.jsonl>",
+      'prompts instead of synthetic ones: {"prompt"}, {"messages"} or {"question"} lines, optional "max_tokens"',
+    )
     .option("--warmup <n>", "unmeasured requests per endpoint before measuring", (value) => parseWholeNumber(value, 0), 2)
     .option("--temperature <t>", "temperature of each request", parseNumber, 0)
     .option("--ignore-eos", "send ignore_eos: true (vLLM, llama-server) so every request generates --max-tokens")
@@ -146,8 +164,14 @@ export function createBenchCommand(): Command {
       const targets: BenchTarget[] = [{ label: flags.label ?? flags.model, baseUrl: flags.url, model: flags.model, apiKey: flags.apiKey }];
       if (isCompare) {
         const model = flags.compareModel ?? flags.model;
-        targets.push({ label: flags.compareLabel ?? model, baseUrl: flags.compareUrl ?? flags.url, model, apiKey: flags.compareApiKey ?? flags.apiKey });
-        if (targets[0]!.label === targets[1]!.label) [targets[0]!.label, targets[1]!.label] = [`${targets[0]!.label} (A)`, `${targets[1]!.label} (B)`];
+        targets.push({
+          label: flags.compareLabel ?? model,
+          baseUrl: flags.compareUrl ?? flags.url,
+          model,
+          apiKey: flags.compareApiKey ?? flags.apiKey,
+        });
+        if (targets[0]!.label === targets[1]!.label)
+          [targets[0]!.label, targets[1]!.label] = [`${targets[0]!.label} (A)`, `${targets[1]!.label} (B)`];
       }
       const prompts = flags.dataset === undefined ? undefined : await loadBenchDataset(flags.dataset);
       const controller = new AbortController();
@@ -172,7 +196,11 @@ export function createBenchCommand(): Command {
           timeoutMs: flags.timeoutMs,
           signal: controller.signal,
           onProgress: (progress) =>
-            bar.update(progress.completed, progress.total, `${progress.phase}${progress.concurrency === undefined ? "" : ` c=${progress.concurrency}`}${isCompare ? ` ${progress.target}` : ""}`),
+            bar.update(
+              progress.completed,
+              progress.total,
+              `${progress.phase}${progress.concurrency === undefined ? "" : ` c=${progress.concurrency}`}${isCompare ? ` ${progress.target}` : ""}`,
+            ),
         });
       } catch (error) {
         if (controller.signal.aborted && isAbortError(error)) {

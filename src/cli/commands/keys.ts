@@ -34,7 +34,8 @@ export function createKeysCommand(): Command {
         .option("--expires-in <duration>", "lifetime, such as 30d, 12h or 90m (default: never expires)", parseDuration)
         .option("--json", "print the key as JSON, with its secret"),
     ).action(async (flags: CreateFlags) => {
-      if (flags.budgetPeriod !== undefined && flags.budgetUsd === undefined) throw new InvalidArgumentError("--budget-period needs --budget-usd.");
+      if (flags.budgetPeriod !== undefined && flags.budgetUsd === undefined)
+        throw new InvalidArgumentError("--budget-period needs --budget-usd.");
       const body: CreateKeyBody = {
         name: flags.name,
         models: flags.models,
@@ -72,7 +73,10 @@ export function createKeysCommand(): Command {
         const list = await backend.listKeys({ includeRevoked: flags.all === true });
         if (flags.json) process.stdout.write(JSON.stringify(list) + "\n");
         else if (list.length === 0) process.stdout.write("No API keys. Create one with: moestro keys create --name NAME\n");
-        else process.stdout.write(formatTable(["ID", "NAME", "PREFIX", "MODELS", "RPM", "TPM", "BUDGET", "EXPIRES", "STATUS"], list.map(keyRow)));
+        else
+          process.stdout.write(
+            formatTable(["ID", "NAME", "PREFIX", "MODELS", "RPM", "TPM", "BUDGET", "EXPIRES", "STATUS"], list.map(keyRow)),
+          );
       } finally {
         await backend.dispose();
       }

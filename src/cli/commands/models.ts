@@ -21,7 +21,10 @@ export function openModelStore(flags: { home?: string } = {}) {
  * @returns the stored model.
  * @throws {MoestroError} as `ModelPuller.pull`.
  */
-export async function pullWithProgress(ref: string, options: { home?: string; quiet?: boolean; signal?: AbortSignal } = {}): Promise<StoredModel> {
+export async function pullWithProgress(
+  ref: string,
+  options: { home?: string; quiet?: boolean; signal?: AbortSignal } = {},
+): Promise<StoredModel> {
   const { config, puller } = openModelStore(options);
   const target = config.aliases[ref] ?? ref;
   const bar = options.quiet ? undefined : new DownloadProgressBar(target.replace(/^hf:/, ""));
@@ -37,19 +40,30 @@ export async function pullWithProgress(ref: string, options: { home?: string; qu
 }
 
 function describe(model: StoredModel) {
-  return { name: model.name, ref: model.ref, path: model.path, sizeBytes: model.sizeBytes, files: model.files, pulledAt: new Date(model.pulledAtMs).toISOString() };
+  return {
+    name: model.name,
+    ref: model.ref,
+    path: model.path,
+    sizeBytes: model.sizeBytes,
+    files: model.files,
+    pulledAt: new Date(model.pulledAtMs).toISOString(),
+  };
 }
 
 /** `moestro pull`, `moestro ls`, `moestro rm`: the local model store. */
 export function createModelCommands(): Command[] {
   const pull = new Command("pull")
-    .description("Download a GGUF model into the store ($MOESTRO_HOME/models): hf:owner/repo:QUANT, hf:owner/repo/file.gguf, an https URL, or an alias. Resumes an interrupted download; checks size and SHA-256.")
+    .description(
+      "Download a GGUF model into the store ($MOESTRO_HOME/models): hf:owner/repo:QUANT, hf:owner/repo/file.gguf, an https URL, or an alias. Resumes an interrupted download; checks size and SHA-256.",
+    )
     .argument("<model>", "what to pull")
     .option("--home <dir>", "data folder (env MOESTRO_HOME, default ~/.moestro)")
     .option("--json", "print the stored model as JSON (no progress bar)")
     .action(async (ref: string, flags: { home?: string; json?: boolean }) => {
       const controller = new AbortController();
-      process.once("SIGINT", () => controller.abort(new MoestroError("internal_error", "Interrupted; run the same command again to resume.")));
+      process.once("SIGINT", () =>
+        controller.abort(new MoestroError("internal_error", "Interrupted; run the same command again to resume.")),
+      );
       const model = await pullWithProgress(ref, { home: flags.home, quiet: flags.json, signal: controller.signal });
       if (flags.json) process.stdout.write(JSON.stringify(describe(model)) + "\n");
       else process.stdout.write(`pulled ${model.name} (${formatByteSize(model.sizeBytes)}) to ${model.path}\n`);
@@ -71,7 +85,16 @@ export function createModelCommands(): Command[] {
         process.stdout.write(`No models in ${store.root}. Pull one: moestro pull ${config.defaultModel}\n`);
         return;
       }
-      process.stdout.write(formatTable(["NAME", "SIZE", "PULLED"], models.map((model) => [model.name, formatByteSize(model.sizeBytes), new Date(model.pulledAtMs).toISOString().slice(0, 16).replace("T", " ")])) + "\n");
+      process.stdout.write(
+        formatTable(
+          ["NAME", "SIZE", "PULLED"],
+          models.map((model) => [
+            model.name,
+            formatByteSize(model.sizeBytes),
+            new Date(model.pulledAtMs).toISOString().slice(0, 16).replace("T", " "),
+          ]),
+        ) + "\n",
+      );
     });
 
   const rm = new Command("rm")
@@ -97,12 +120,22 @@ export function createModelCommands(): Command[] {
       const base = (config.url ?? "http://127.0.0.1:8080").replace(/\/+$/, "");
       let response: Response;
       try {
-        response = await fetch(`${base}/v1/moestro/ps`, { headers: config.adminKey ? { Authorization: `Bearer ${config.adminKey}` } : {}, signal: AbortSignal.timeout(10_000) });
+        response = await fetch(`${base}/v1/moestro/ps`, {
+          headers: config.adminKey ? { Authorization: `Bearer ${config.adminKey}` } : {},
+          signal: AbortSignal.timeout(10_000),
+        });
       } catch (error) {
-        throw new MoestroError("server_unavailable", `No moestro server answers at ${base} (${(error as Error).message}); start one with moestro serve, or pass --url.`);
+        throw new MoestroError(
+          "server_unavailable",
+          `No moestro server answers at ${base} (${(error as Error).message}); start one with moestro serve, or pass --url.`,
+        );
       }
-      const body = (await response.json()) as { data?: Array<{ id: string; memory_bytes: number; active_requests: number; sequences_in_use: number; expires_at: string | null }>; error?: { message: string } };
-      if (!response.ok || body.data === undefined) throw new MoestroError("internal_error", body.error?.message ?? `The server answered ${response.status}.`);
+      const body = (await response.json()) as {
+        data?: Array<{ id: string; memory_bytes: number; active_requests: number; sequences_in_use: number; expires_at: string | null }>;
+        error?: { message: string };
+      };
+      if (!response.ok || body.data === undefined)
+        throw new MoestroError("internal_error", body.error?.message ?? `The server answered ${response.status}.`);
       if (flags.json) {
         process.stdout.write(JSON.stringify(body.data) + "\n");
         return;
@@ -114,7 +147,13 @@ export function createModelCommands(): Command[] {
       process.stdout.write(
         formatTable(
           ["NAME", "MEMORY", "REQUESTS", "SEQUENCES", "UNLOADS"],
-          body.data.map((model) => [model.id, formatByteSize(model.memory_bytes), String(model.active_requests), String(model.sequences_in_use), model.expires_at ?? (model.active_requests > 0 ? "when idle" : "never")]),
+          body.data.map((model) => [
+            model.id,
+            formatByteSize(model.memory_bytes),
+            String(model.active_requests),
+            String(model.sequences_in_use),
+            model.expires_at ?? (model.active_requests > 0 ? "when idle" : "never"),
+          ]),
         ) + "\n",
       );
     });

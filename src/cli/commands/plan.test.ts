@@ -33,7 +33,8 @@ async function runPlan(args: string[], deps: PlanCommandDeps = {}): Promise<stri
 }
 
 type Json = Record<string, any>;
-const runPlanJson = async (args: string[], deps?: PlanCommandDeps): Promise<Json> => JSON.parse(await runPlan([...args, "--json"], deps)) as Json;
+const runPlanJson = async (args: string[], deps?: PlanCommandDeps): Promise<Json> =>
+  JSON.parse(await runPlan([...args, "--json"], deps)) as Json;
 
 describe.skipIf(!hasTestModels)("moestro plan on the tiny models", () => {
   const tiny = testModelPath("tiny-qwen3moe.gguf");
@@ -54,7 +55,21 @@ describe.skipIf(!hasTestModels)("moestro plan on the tiny models", () => {
   });
 
   test("SIZE flags take units; --ctx, --parallel and --batch-size shape the memory and the flags", async () => {
-    const plan = await runPlanJson([tiny, "--ram", "512MiB", "--vram", "0", "--mem-bandwidth", "20", "--ctx", "2048", "--parallel", "2", "-b", "256"]);
+    const plan = await runPlanJson([
+      tiny,
+      "--ram",
+      "512MiB",
+      "--vram",
+      "0",
+      "--mem-bandwidth",
+      "20",
+      "--ctx",
+      "2048",
+      "--parallel",
+      "2",
+      "-b",
+      "256",
+    ]);
     expect(plan.hardware.host).toMatchObject({ memoryBytes: 512 * MiB, bandwidthBytesPerSecond: 20e9 });
     expect(plan.memory).toMatchObject({ contextTokens: 2048, sequences: 2, batchTokens: 256 });
     expect(plan.memory.kvCacheBytes).toBe(plan.memory.kvCacheBytesPerToken * 2048 * 2);
@@ -93,7 +108,8 @@ describe.skipIf(!hasTestModels)("moestro plan on the tiny models", () => {
     expect(rows).toHaveLength(3);
     const json = await runPlanJson([tiny, "--compare", "h20,a100,h100"]);
     expect(json.plans.map((plan: Json) => plan.hardware.id)).toEqual(["h20", "a100-80gb", "h100"]);
-    for (const plan of json.plans) expect(plan).toMatchObject({ fits: true, decodeTokensPerSecond: expect.any(Number), prefillTokensPerSecond: expect.any(Number) });
+    for (const plan of json.plans)
+      expect(plan).toMatchObject({ fits: true, decodeTokensPerSecond: expect.any(Number), prefillTokensPerSecond: expect.any(Number) });
   });
 
   test("--list-hardware prints the catalog", async () => {
@@ -105,7 +121,10 @@ describe.skipIf(!hasTestModels)("moestro plan on the tiny models", () => {
     expect(plan.measure.measured.threads).toBe(1);
     expect(plan.measure.measured.decodeTokensPerSecond).toBeGreaterThan(0);
     expect(plan.measure.measured.prefillTokensPerSecond).toBeGreaterThan(0);
-    expect(plan.measure.decodeRatio).toBeCloseTo(plan.measure.measured.decodeTokensPerSecond / plan.measure.predictedDecodeTokensPerSecond, 6);
+    expect(plan.measure.decodeRatio).toBeCloseTo(
+      plan.measure.measured.decodeTokensPerSecond / plan.measure.predictedDecodeTokensPerSecond,
+      6,
+    );
     expect(plan.measure.effectiveBandwidthBytesPerSecond).toBeGreaterThan(0);
     expect(plan.measure).not.toHaveProperty("calibratedSetup");
   });

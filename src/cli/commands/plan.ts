@@ -102,22 +102,41 @@ function renderCatalog(): string {
  */
 export function createPlanCommand(deps: PlanCommandDeps = {}): Command {
   return new Command("plan")
-    .description("Plan where a model's weights and experts go, whether it fits, and its decode and prefill speed and cost, from the GGUF header.")
+    .description(
+      "Plan where a model's weights and experts go, whether it fits, and its decode and prefill speed and cost, from the GGUF header.",
+    )
     .argument("[model]", "a .gguf path, a pulled model's name, or a hub reference (hf:owner/repo:QUANT)")
     .option("--hardware <name>", "take the figures from the built-in catalog (see --list-hardware) instead of this machine")
-    .option("--compare <names>", "one row per catalog entry, comma-separated (h20,a100,h100)", (value: string) => value.split(",").map((name) => name.trim()).filter(Boolean))
+    .option("--compare <names>", "one row per catalog entry, comma-separated (h20,a100,h100)", (value: string) =>
+      value
+        .split(",")
+        .map((name) => name.trim())
+        .filter(Boolean),
+    )
     .option("--ram <size>", "host RAM (24GiB, 64GB, 512MiB); default: this machine's available RAM", commanderParser(parseSizeBytes))
     .option("--vram <size>", "GPU memory; 0 for no GPU; default: this machine's free VRAM", commanderParser(parseSizeBytes))
-    .option("--mem-bandwidth <GB/s>", "host (or unified) memory bandwidth, taken as effective; default: measured copy bandwidth", commanderParser(parseBandwidthBytesPerSecond))
+    .option(
+      "--mem-bandwidth <GB/s>",
+      "host (or unified) memory bandwidth, taken as effective; default: measured copy bandwidth",
+      commanderParser(parseBandwidthBytesPerSecond),
+    )
     .option("--vram-bandwidth <GB/s>", "GPU memory bandwidth, taken as effective", commanderParser(parseBandwidthBytesPerSecond))
     .option("-c, --ctx <tokens>", "context window per sequence (default: the model's, at most 4096)", parsePositiveInteger)
     .option("--parallel <n>", "sequences decoded together; each has its own KV cache (default 4, as moestro serve)", parsePositiveInteger)
     .option("-b, --batch-size <tokens>", "tokens per micro-batch, sizes the compute buffer (default 512)", parsePositiveInteger)
-    .option("--watts <W>", "power drawn while decoding (default: the hardware's typical power, when known)", commanderParser(parsePositiveNumber))
+    .option(
+      "--watts <W>",
+      "power drawn while decoding (default: the hardware's typical power, when known)",
+      commanderParser(parsePositiveNumber),
+    )
     .option("--price-kwh <USD>", "electricity price per kWh, for the cost per 1M output tokens", commanderParser(parsePositiveNumber))
     .option("--hourly-usd <USD>", "machine price per hour, for the cost per 1M output tokens", commanderParser(parsePositiveNumber))
     .option("--measure", "also run a short real prefill and decode on this machine and calibrate the effective bandwidth")
-    .option("-t, --threads <n>", "CPU threads for --measure (default: the available cores minus one; never more than the cores)", parsePositiveInteger)
+    .option(
+      "-t, --threads <n>",
+      "CPU threads for --measure (default: the available cores minus one; never more than the cores)",
+      parsePositiveInteger,
+    )
     .option("--hub-endpoint <url>", "hub base URL (env HF_ENDPOINT, default https://huggingface.co)")
     .option("--list-hardware", "print the hardware catalog and exit")
     .option("--json", "print the plan as JSON (top-level fits, reason, decodeTokensPerSecond, prefillTokensPerSecond)")
@@ -127,9 +146,12 @@ export function createPlanCommand(deps: PlanCommandDeps = {}): Command {
         write(flags.json ? `${JSON.stringify(hardwareCatalog, null, 2)}\n` : renderCatalog());
         return;
       }
-      if (model === undefined) throw new MoestroError("invalid_request", "Give a model: moestro plan ./model.gguf (or hf:owner/repo:QUANT).", { param: "model" });
+      if (model === undefined)
+        throw new MoestroError("invalid_request", "Give a model: moestro plan ./model.gguf (or hf:owner/repo:QUANT).", { param: "model" });
       if (flags.measure && (flags.hardware !== undefined || flags.compare !== undefined)) {
-        throw new MoestroError("invalid_request", "--measure runs on this machine; leave out --hardware and --compare.", { param: "measure" });
+        throw new MoestroError("invalid_request", "--measure runs on this machine; leave out --hardware and --compare.", {
+          param: "measure",
+        });
       }
       const env = deps.env ?? process.env;
       const facts = await readModelFacts(model, {
@@ -155,7 +177,9 @@ export function createPlanCommand(deps: PlanCommandDeps = {}): Command {
       };
 
       if (flags.compare !== undefined) {
-        const plans = flags.compare.map((name) => createPlan(facts, applyHardwareOverrides(setupFromCatalog(name), overrides), planOptions));
+        const plans = flags.compare.map((name) =>
+          createPlan(facts, applyHardwareOverrides(setupFromCatalog(name), overrides), planOptions),
+        );
         write(flags.json ? `${JSON.stringify({ plans }, null, 2)}\n` : renderComparison(plans));
         return;
       }
@@ -172,9 +196,15 @@ export function createPlanCommand(deps: PlanCommandDeps = {}): Command {
 
       let calibration: Calibration | undefined;
       if (flags.measure) {
-        if (facts.source.kind !== "file") throw new MoestroError("invalid_request", "--measure needs a local .gguf file (hub models are not downloaded).", { param: "measure" });
+        if (facts.source.kind !== "file")
+          throw new MoestroError("invalid_request", "--measure needs a local .gguf file (hub models are not downloaded).", {
+            param: "measure",
+          });
         const onGpu = plan.placement.kind === "gpu" && setup.gpu !== undefined;
-        const measured = await (deps.measure ?? measureThroughput)(facts.source.path, { threads: flags.threads, gpuLayers: onGpu ? "max" : 0 });
+        const measured = await (deps.measure ?? measureThroughput)(facts.source.path, {
+          threads: flags.threads,
+          gpuLayers: onGpu ? "max" : 0,
+        });
         calibration = calibrate(facts, setup, measured);
       }
       if (flags.json) {

@@ -38,27 +38,83 @@ interface ServeFlags {
 export function createServeCommand(): Command {
   return new Command("serve")
     .description("Serve GGUF models over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions, /v1/models).")
-    .option("-m, --model <[NAME=]PATH>", "a GGUF file to serve; repeatable; NAME is the id clients send (default: the file name without .gguf)", (value: string, previous: ServeFlags["model"]) => [...previous, parseModelSpec(value)], [])
+    .option(
+      "-m, --model <[NAME=]PATH>",
+      "a GGUF file to serve; repeatable; NAME is the id clients send (default: the file name without .gguf)",
+      (value: string, previous: ServeFlags["model"]) => [...previous, parseModelSpec(value)],
+      [],
+    )
     .option("--host <host>", "address to listen on (env MOESTRO_SERVER__HOST)", undefined)
     .option("-p, --port <port>", "TCP port, 0 for a free one (env MOESTRO_SERVER__PORT, default 8080)", parseInteger)
-    .option("-t, --threads <n>", "CPU threads for prefill and decode (env MOESTRO_ENGINE__THREADS, default: the available cores)", parseInteger)
+    .option(
+      "-t, --threads <n>",
+      "CPU threads for prefill and decode (env MOESTRO_ENGINE__THREADS, default: the available cores)",
+      parseInteger,
+    )
     .option("--parallel <n>", "sequences decoded in parallel per model (env MOESTRO_ENGINE__PARALLEL, default 4)", parseInteger)
-    .option("-c, --ctx-size <tokens>", "context window of each sequence (env MOESTRO_ENGINE__CONTEXT_TOKENS, default: the model's, at most 4096)", parseInteger)
+    .option(
+      "-c, --ctx-size <tokens>",
+      "context window of each sequence (env MOESTRO_ENGINE__CONTEXT_TOKENS, default: the model's, at most 4096)",
+      parseInteger,
+    )
     .option("-b, --batch-size <tokens>", "tokens per evaluation batch (env MOESTRO_ENGINE__BATCH_SIZE, default 512)", parseInteger)
-    .option("--max-queue <n>", "requests that may wait for a sequence before 503 (env MOESTRO_ENGINE__MAX_QUEUED_REQUESTS, default 64)", parseInteger)
+    .option(
+      "--max-queue <n>",
+      "requests that may wait for a sequence before 503 (env MOESTRO_ENGINE__MAX_QUEUED_REQUESTS, default 64)",
+      parseInteger,
+    )
     .option("--flash-attention <on|off>", "flash attention in llama.cpp (env MOESTRO_ENGINE__FLASH_ATTENTION, default on)", parseOnOff)
-    .addOption(new Option("--gpu <backend>", "compute backend (env MOESTRO_ENGINE__GPU, default auto)").choices(["auto", "cpu", "cuda", "vulkan", "metal"]))
-    .addOption(new Option("--log-level <level>", "log level of the JSON logs on stderr (env MOESTRO_LOG_LEVEL, default info)").choices(["fatal", "error", "warn", "info", "debug", "trace", "silent"]))
-    .option("--keep-alive <duration>", "how long an idle model stays loaded: 5m, 1h, 0 (unload after each request), -1 (forever) (env MOESTRO_ENGINE__KEEP_ALIVE_MS in ms, default 5m)")
-    .option("--max-memory <size>", "memory budget for loaded models, such as 24GiB or 512MiB (env MOESTRO_ENGINE__MAX_MEMORY_BYTES, default: free RAM and VRAM at start)")
-    .option("--cors-origin <origin>", "a browser origin allowed to call the API, * wildcards; repeatable; '*' allows all (env MOESTRO_SERVER__CORS_ORIGINS, default: this machine and browser extensions)", (value: string, previous: string[] = []) => [...previous, value])
+    .addOption(
+      new Option("--gpu <backend>", "compute backend (env MOESTRO_ENGINE__GPU, default auto)").choices([
+        "auto",
+        "cpu",
+        "cuda",
+        "vulkan",
+        "metal",
+      ]),
+    )
+    .addOption(
+      new Option("--log-level <level>", "log level of the JSON logs on stderr (env MOESTRO_LOG_LEVEL, default info)").choices([
+        "fatal",
+        "error",
+        "warn",
+        "info",
+        "debug",
+        "trace",
+        "silent",
+      ]),
+    )
+    .option(
+      "--keep-alive <duration>",
+      "how long an idle model stays loaded: 5m, 1h, 0 (unload after each request), -1 (forever) (env MOESTRO_ENGINE__KEEP_ALIVE_MS in ms, default 5m)",
+    )
+    .option(
+      "--max-memory <size>",
+      "memory budget for loaded models, such as 24GiB or 512MiB (env MOESTRO_ENGINE__MAX_MEMORY_BYTES, default: free RAM and VRAM at start)",
+    )
+    .option(
+      "--cors-origin <origin>",
+      "a browser origin allowed to call the API, * wildcards; repeatable; '*' allows all (env MOESTRO_SERVER__CORS_ORIGINS, default: this machine and browser extensions)",
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
     .option("--config <file>", "a JSON config file (env MOESTRO_CONFIG, default ~/.moestro/config.json when it exists)")
     .option("--json", "print the listening address as one JSON line instead of text")
-    .option("--admin-key <key>", "turn API key checks on; this key works everywhere (env MOESTRO_ADMIN_KEY; prefer the env: flags show in ps)")
-    .option("--database-url <url>", "keep keys and the usage ledger in PostgreSQL, postgres://... (env MOESTRO_DATABASE_URL, default: SQLite in MOESTRO_HOME)")
+    .option(
+      "--admin-key <key>",
+      "turn API key checks on; this key works everywhere (env MOESTRO_ADMIN_KEY; prefer the env: flags show in ps)",
+    )
+    .option(
+      "--database-url <url>",
+      "keep keys and the usage ledger in PostgreSQL, postgres://... (env MOESTRO_DATABASE_URL, default: SQLite in MOESTRO_HOME)",
+    )
     .option("--home <dir>", "data folder with the SQLite store moestro.db (env MOESTRO_HOME, default ~/.moestro)")
     .option("--price-book <path>", "a JSON price book added to the built-in cloud list prices (env MOESTRO_METERING__PRICE_BOOK_PATH)")
-    .addOption(new Option("--rate-limit-store <store>", "where per-key rate-limit counters live (env MOESTRO_LIMITS__STORE, default memory)").choices(["memory", "redis", "postgres"]))
+    .addOption(
+      new Option(
+        "--rate-limit-store <store>",
+        "where per-key rate-limit counters live (env MOESTRO_LIMITS__STORE, default memory)",
+      ).choices(["memory", "redis", "postgres"]),
+    )
     .option("--redis-url <url>", "Redis for --rate-limit-store redis (env MOESTRO_LIMITS__REDIS_URL, default redis://127.0.0.1:6379)")
     .action(async (flags: ServeFlags) => {
       const loaded = loadConfig({
@@ -95,7 +151,10 @@ export function createServeCommand(): Command {
       // Imported here, not at the top: node-llama-cpp takes about a second to load, which every other command would pay.
       const { startServer } = await import("../../server.js");
       const server = await startServer(config, logger);
-      if (flags.json) process.stdout.write(JSON.stringify({ event: "listening", url: server.url, models: server.models.listLoaded().map((model) => model.id) }) + "\n");
+      if (flags.json)
+        process.stdout.write(
+          JSON.stringify({ event: "listening", url: server.url, models: server.models.listLoaded().map((model) => model.id) }) + "\n",
+        );
       else process.stdout.write(`listening on ${server.url}\n`);
 
       const shutdown = (signal: string): void => {
@@ -124,7 +183,9 @@ async function resolveModelsToServe(config: Config, quiet: boolean): Promise<Con
   const store = new ModelStore(config.home ?? defaultMoestroHome());
   const wanted = [...config.models];
   if (wanted.length === 0 && (await store.list()).length === 0) {
-    process.stderr.write(`moestro serve: no --model given and no model pulled yet; pulling the default model ${config.defaultModel} into ${store.root}\n`);
+    process.stderr.write(
+      `moestro serve: no --model given and no model pulled yet; pulling the default model ${config.defaultModel} into ${store.root}\n`,
+    );
     wanted.push({ path: config.defaultModel });
   }
   const models: Config["models"] = [];

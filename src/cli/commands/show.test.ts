@@ -34,7 +34,12 @@ describe.skipIf(!hasTestModels)("moestro show on the tiny models", () => {
       mkdirSync(store.folderFor(name), { recursive: true });
       copyFileSync(testModelPath("stories260K-moe.gguf"), path.join(store.folderFor(name), "stories260K-moe.gguf"));
       const sizeBytes = statSync(testModelPath("stories260K-moe.gguf")).size;
-      await store.save({ name, ref: `hf:${name}`, files: [{ name: "stories260K-moe.gguf", sizeBytes, sha256: "0".repeat(64) }], pulledAtMs: 0 });
+      await store.save({
+        name,
+        ref: `hf:${name}`,
+        files: [{ name: "stories260K-moe.gguf", sizeBytes, sha256: "0".repeat(64) }],
+        pulledAtMs: 0,
+      });
       const facts = JSON.parse(await runShow([name, "--json"], { env: { MOESTRO_HOME: home } })) as Record<string, any>;
       expect(facts.source).toEqual({ kind: "file", path: path.join(store.folderFor(name), "stories260K-moe.gguf"), sizeBytes });
       expect(facts.moe).toMatchObject({ expertCount: 4, expertUsedCount: 2 });
@@ -68,7 +73,9 @@ describe.skipIf(!hasGgufTools)("moestro show on a hub reference", () => {
       expect(text).toMatch(/^parameters: +235B total, 22\.\dB active per token$/m);
       expect(text).toMatch(/^file size: +133 GiB$/m);
       expect(text).toContain(`${hub.url}/acme/Qwen3-30B-A3B-GGUF/resolve/main/Qwen3-235B-A22B-Q4_K_M.gguf`);
-      expect(hub.requests.filter((request) => request.url.includes("/resolve/")).every((request) => request.range !== undefined)).toBe(true);
+      expect(hub.requests.filter((request) => request.url.includes("/resolve/")).every((request) => request.range !== undefined)).toBe(
+        true,
+      );
     } finally {
       await new Promise((resolve) => hub.server.close(resolve));
       rmSync(dir, { recursive: true, force: true });

@@ -20,7 +20,9 @@ interface ShowFlags {
 /** `moestro show <model>`: what a GGUF holds, read from its header alone (local path or `hf:owner/repo:QUANT`). */
 export function createShowCommand(deps: ShowCommandDeps = {}): Command {
   return new Command("show")
-    .description("Show a model's architecture, total and active parameters, experts, context, quantization mix and chat features, from its GGUF header alone.")
+    .description(
+      "Show a model's architecture, total and active parameters, experts, context, quantization mix and chat features, from its GGUF header alone.",
+    )
     .argument("<model>", "a .gguf path, a pulled model's name, or a hub reference (hf:owner/repo:QUANT, read with HTTP range requests)")
     .option("--hub-endpoint <url>", "hub base URL (env HF_ENDPOINT, default https://huggingface.co)")
     .option("--json", "print the facts as JSON")

@@ -51,7 +51,12 @@ export function createUsageCommand(): Command {
       if (flags.json) {
         process.stdout.write(JSON.stringify(report.data) + "\n");
       } else if (flags.csv) {
-        process.stdout.write(formatCsv(csvColumns, report.data.map((row) => csvColumns.map((column) => row[column]))));
+        process.stdout.write(
+          formatCsv(
+            csvColumns,
+            report.data.map((row) => csvColumns.map((column) => row[column])),
+          ),
+        );
       } else if (report.data.length === 0) {
         process.stdout.write("No usage recorded in this range.\n");
       } else {
@@ -66,7 +71,17 @@ export function createUsageCommand(): Command {
           formatUsd(row.cloud_cost_micro_usd),
           row.cloud_model ?? "-",
         ];
-        const header = [flags.by.toUpperCase(), "REQUESTS", "PROMPT", "COMPLETION", "REASONING", "CACHED", "COST", "CLOUD COST", "CLOUD MODEL"];
+        const header = [
+          flags.by.toUpperCase(),
+          "REQUESTS",
+          "PROMPT",
+          "COMPLETION",
+          "REASONING",
+          "CACHED",
+          "COST",
+          "CLOUD COST",
+          "CLOUD MODEL",
+        ];
         process.stdout.write(formatTable(header, [...report.data.map(cells), cells(report.total)]));
         process.stdout.write("Cloud cost: the same tokens at the list price of the nearest cloud model (list prices, verify).\n");
       }

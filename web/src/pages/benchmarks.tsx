@@ -23,7 +23,8 @@ export function BenchmarksPage(): ReactNode {
       <div className="page">
         <PageHeader title="Benchmarks & evals" />
         <Notice kind="unavailable" title="Stored results are not available on this server yet." testId="results-off">
-          This server has no results folder. Run <code>moestro bench --out FILE.json</code> and <code>moestro eval --out DIR</code> to keep results on disk meanwhile.
+          This server has no results folder. Run <code>moestro bench --out FILE.json</code> and <code>moestro eval --out DIR</code> to keep
+          results on disk meanwhile.
         </Notice>
       </div>
     );
@@ -37,7 +38,8 @@ export function BenchmarksPage(): ReactNode {
         title="Benchmarks & evals"
         subtitle={
           <>
-            Serving speed from <code>moestro bench</code> and accuracy against cost from <code>moestro eval</code>, read from <code>{dir}</code>.
+            Serving speed from <code>moestro bench</code> and accuracy against cost from <code>moestro eval</code>, read from{" "}
+            <code>{dir}</code>.
           </>
         }
         actions={
@@ -73,7 +75,8 @@ export function BenchmarksPage(): ReactNode {
 function EvalSection(props: { evals: WireEvalRun[] }): ReactNode {
   const [costBasis, setCostBasis] = useState<"own" | "cloud">("own");
   const points: EvalPoint[] = props.evals.flatMap((run) => run.results.map((result) => ({ run, result })));
-  const cost = (point: EvalPoint): number => (costBasis === "own" ? point.result.cost_per_1000_questions_usd : point.result.cloud_cost_per_1000_questions_usd);
+  const cost = (point: EvalPoint): number =>
+    costBasis === "own" ? point.result.cost_per_1000_questions_usd : point.result.cloud_cost_per_1000_questions_usd;
   const runsById = [...new Set(points.map((point) => point.run.id))];
   const series: ChartSeries[] = runsById.map((runId, index) => ({
     name: runId,
@@ -120,7 +123,9 @@ function EvalSection(props: { evals: WireEvalRun[] }): ReactNode {
             height={300}
           />
           {isAllFree && (
-            <p className="muted small">Every model here costs $0 in the price book: set a local price (--price-book) or compare at the cloud list price.</p>
+            <p className="muted small">
+              Every model here costs $0 in the price book: set a local price (--price-book) or compare at the cloud list price.
+            </p>
           )}
           <table className="table">
             <thead>
@@ -142,7 +147,11 @@ function EvalSection(props: { evals: WireEvalRun[] }): ReactNode {
             </thead>
             <tbody>
               {points.map((point) => (
-                <tr key={`${point.run.id}/${point.result.model}/${point.result.thinking}`} data-testid="eval-row" data-model={point.result.model}>
+                <tr
+                  key={`${point.run.id}/${point.result.model}/${point.result.thinking}`}
+                  data-testid="eval-row"
+                  data-model={point.result.model}
+                >
                   <td>
                     <strong>{point.run.id}</strong>
                     <div className="muted small">
@@ -163,7 +172,9 @@ function EvalSection(props: { evals: WireEvalRun[] }): ReactNode {
                   <td className="number">{formatFixed(point.result.mean_completion_tokens, 0)}</td>
                   <td className="number">{formatUsd(point.result.cost_per_1000_questions_usd)}</td>
                   <td className="number">{formatUsd(point.result.cloud_cost_per_1000_questions_usd)}</td>
-                  <td className="number">{point.result.mean_latency_ms === null ? "-" : `${formatInteger(point.result.mean_latency_ms)} ms`}</td>
+                  <td className="number">
+                    {point.result.mean_latency_ms === null ? "-" : `${formatInteger(point.result.mean_latency_ms)} ms`}
+                  </td>
                   <td>{point.result.is_pareto_optimal && <Badge tone="accent">Pareto</Badge>}</td>
                 </tr>
               ))}
@@ -212,31 +223,50 @@ function BenchView(props: { run: WireBenchRun }): ReactNode {
     }));
   const levels = [...new Set(run.targets.flatMap((target) => target.levels.map((level) => level.concurrency)))].sort((a, b) => a - b);
   const latencySeries: ChartSeries[] = run.targets.flatMap((target, index) => [
-    { name: `${target.label} TTFT p50`, color: seriesColors[(index * 2) % seriesColors.length]!, points: target.levels.flatMap((level) => (level.ttft_ms.p50 === null ? [] : [{ x: level.concurrency, y: level.ttft_ms.p50 }])) },
+    {
+      name: `${target.label} TTFT p50`,
+      color: seriesColors[(index * 2) % seriesColors.length]!,
+      points: target.levels.flatMap((level) => (level.ttft_ms.p50 === null ? [] : [{ x: level.concurrency, y: level.ttft_ms.p50 }])),
+    },
     {
       name: `${target.label} TTFT p99`,
       color: seriesColors[(index * 2) % seriesColors.length]!,
       isDashed: true,
       points: target.levels.flatMap((level) => (level.ttft_ms.p99 === null ? [] : [{ x: level.concurrency, y: level.ttft_ms.p99 }])),
     },
-    { name: `${target.label} E2E p50`, color: seriesColors[(index * 2 + 1) % seriesColors.length]!, points: target.levels.flatMap((level) => (level.e2e_latency_ms.p50 === null ? [] : [{ x: level.concurrency, y: level.e2e_latency_ms.p50 }])) },
+    {
+      name: `${target.label} E2E p50`,
+      color: seriesColors[(index * 2 + 1) % seriesColors.length]!,
+      points: target.levels.flatMap((level) =>
+        level.e2e_latency_ms.p50 === null ? [] : [{ x: level.concurrency, y: level.e2e_latency_ms.p50 }],
+      ),
+    },
     {
       name: `${target.label} E2E p99`,
       color: seriesColors[(index * 2 + 1) % seriesColors.length]!,
       isDashed: true,
-      points: target.levels.flatMap((level) => (level.e2e_latency_ms.p99 === null ? [] : [{ x: level.concurrency, y: level.e2e_latency_ms.p99 }])),
+      points: target.levels.flatMap((level) =>
+        level.e2e_latency_ms.p99 === null ? [] : [{ x: level.concurrency, y: level.e2e_latency_ms.p99 }],
+      ),
     },
   ]);
   return (
     <div data-testid="bench-view">
       <p className="muted small">
-        {run.id} · {run.endpoint} endpoint · {run.prompt_tokens === null ? "dataset prompts" : `${run.prompt_tokens}-token prompts`} · max {run.max_tokens} tokens · goodput SLO: TTFT ≤ {run.slo.ttft_ms} ms, TPOT ≤{" "}
-        {run.slo.tpot_ms} ms · {formatTime(Date.parse(run.started_at))}
+        {run.id} · {run.endpoint} endpoint · {run.prompt_tokens === null ? "dataset prompts" : `${run.prompt_tokens}-token prompts`} · max{" "}
+        {run.max_tokens} tokens · goodput SLO: TTFT ≤ {run.slo.ttft_ms} ms, TPOT ≤ {run.slo.tpot_ms} ms ·{" "}
+        {formatTime(Date.parse(run.started_at))}
       </p>
       <div className="chart-grid">
         <div>
           <h3>Output tokens per second</h3>
-          <Chart testId="bench-throughput-chart" series={perTarget((level) => level.output_tokens_per_second)} xTicks={levels} xLabel="concurrent requests" yLabel="tokens/s" />
+          <Chart
+            testId="bench-throughput-chart"
+            series={perTarget((level) => level.output_tokens_per_second)}
+            xTicks={levels}
+            xLabel="concurrent requests"
+            yLabel="tokens/s"
+          />
         </div>
         <div>
           <h3>Latency</h3>

@@ -15,7 +15,15 @@ interface KeyForm {
   expiresInDays: string;
 }
 
-const emptyForm: KeyForm = { name: "", models: [], requestsPerMinute: "", tokensPerMinute: "", budgetUsd: "", budgetPeriod: "month", expiresInDays: "" };
+const emptyForm: KeyForm = {
+  name: "",
+  models: [],
+  requestsPerMinute: "",
+  tokensPerMinute: "",
+  budgetUsd: "",
+  budgetPeriod: "month",
+  expiresInDays: "",
+};
 
 /**
  * The create-key body a form stands for.
@@ -58,7 +66,10 @@ function keyState(key: WireApiKey, nowMs: number): { label: string; tone: "good"
 export function KeysPage(): ReactNode {
   const api = useConsoleApi();
   const [isRevokedShown, setIsRevokedShown] = useState(false);
-  const keys = useAsync(() => (api.info.features.keys ? api.admin.listKeys({ includeRevoked: isRevokedShown }) : Promise.resolve([])), [api, isRevokedShown]);
+  const keys = useAsync(
+    () => (api.info.features.keys ? api.admin.listKeys({ includeRevoked: isRevokedShown }) : Promise.resolve([])),
+    [api, isRevokedShown],
+  );
   const models = useAsync(() => api.console.listModels(), [api]);
   const [form, setForm] = useState<KeyForm>(emptyForm);
   const [formError, setFormError] = useState<string | undefined>(undefined);
@@ -72,8 +83,9 @@ export function KeysPage(): ReactNode {
       <div className="page">
         <PageHeader title="Keys" subtitle="API keys with model scopes, rate limits and budgets." />
         <Notice kind="unavailable" title="Key management is off on this server." testId="keys-off">
-          Keys need key checks on: start <code>moestro serve</code> with an admin key (<code>MOESTRO_ADMIN_KEY</code> or <code>--admin-key</code>). Until then every route is open to
-          anyone who can reach the server, and keys made now would become valid the moment checks are turned on.
+          Keys need key checks on: start <code>moestro serve</code> with an admin key (<code>MOESTRO_ADMIN_KEY</code> or{" "}
+          <code>--admin-key</code>). Until then every route is open to anyone who can reach the server, and keys made now would become valid
+          the moment checks are turned on.
         </Notice>
       </div>
     );
@@ -108,7 +120,10 @@ export function KeysPage(): ReactNode {
 
   return (
     <div className="page">
-      <PageHeader title="Keys" subtitle="API keys for applications: each may be limited to some models, to requests and tokens per minute, and to a budget per day or month." />
+      <PageHeader
+        title="Keys"
+        subtitle="API keys for applications: each may be limited to some models, to requests and tokens per minute, and to a budget per day or month."
+      />
 
       {created !== undefined && (
         <div className="secret-banner" data-testid="new-key">
@@ -139,7 +154,14 @@ export function KeysPage(): ReactNode {
         <form className="key-form" onSubmit={(event) => void create(event)}>
           <label>
             Name
-            <input name="name" value={form.name} onChange={(event) => set("name", event.target.value)} placeholder="ci, team-search, alice-laptop" required data-testid="key-name" />
+            <input
+              name="name"
+              value={form.name}
+              onChange={(event) => set("name", event.target.value)}
+              placeholder="ci, team-search, alice-laptop"
+              required
+              data-testid="key-name"
+            />
           </label>
           <fieldset>
             <legend>Models (none ticked: every model)</legend>
@@ -150,7 +172,9 @@ export function KeysPage(): ReactNode {
                   <input
                     type="checkbox"
                     checked={form.models.includes(model.id)}
-                    onChange={(event) => set("models", event.target.checked ? [...form.models, model.id] : form.models.filter((id) => id !== model.id))}
+                    onChange={(event) =>
+                      set("models", event.target.checked ? [...form.models, model.id] : form.models.filter((id) => id !== model.id))
+                    }
                   />{" "}
                   {model.id}
                 </label>
@@ -160,15 +184,33 @@ export function KeysPage(): ReactNode {
           <div className="field-grid">
             <label>
               Requests per minute
-              <input inputMode="numeric" value={form.requestsPerMinute} onChange={(event) => set("requestsPerMinute", event.target.value)} placeholder="no limit" data-testid="key-rpm" />
+              <input
+                inputMode="numeric"
+                value={form.requestsPerMinute}
+                onChange={(event) => set("requestsPerMinute", event.target.value)}
+                placeholder="no limit"
+                data-testid="key-rpm"
+              />
             </label>
             <label>
               Tokens per minute
-              <input inputMode="numeric" value={form.tokensPerMinute} onChange={(event) => set("tokensPerMinute", event.target.value)} placeholder="no limit" data-testid="key-tpm" />
+              <input
+                inputMode="numeric"
+                value={form.tokensPerMinute}
+                onChange={(event) => set("tokensPerMinute", event.target.value)}
+                placeholder="no limit"
+                data-testid="key-tpm"
+              />
             </label>
             <label>
               Budget (USD)
-              <input inputMode="decimal" value={form.budgetUsd} onChange={(event) => set("budgetUsd", event.target.value)} placeholder="no budget" data-testid="key-budget" />
+              <input
+                inputMode="decimal"
+                value={form.budgetUsd}
+                onChange={(event) => set("budgetUsd", event.target.value)}
+                placeholder="no budget"
+                data-testid="key-budget"
+              />
             </label>
             <label>
               Budget period
@@ -179,7 +221,12 @@ export function KeysPage(): ReactNode {
             </label>
             <label>
               Expires in (days)
-              <input inputMode="decimal" value={form.expiresInDays} onChange={(event) => set("expiresInDays", event.target.value)} placeholder="never" />
+              <input
+                inputMode="decimal"
+                value={form.expiresInDays}
+                onChange={(event) => set("expiresInDays", event.target.value)}
+                placeholder="never"
+              />
             </label>
           </div>
           {formError !== undefined && <Notice kind="error">{formError}</Notice>}
@@ -202,7 +249,11 @@ export function KeysPage(): ReactNode {
       >
         {revokeError !== undefined && <Notice kind="error">{revokeError}</Notice>}
         {keys.error !== undefined && <ErrorNotice error={keys.error} what="The keys" />}
-        {keys.data !== undefined && keys.data.length === 0 && <Notice>No keys yet. Applications can use the admin key meanwhile, but a key per application can be limited and revoked alone.</Notice>}
+        {keys.data !== undefined && keys.data.length === 0 && (
+          <Notice>
+            No keys yet. Applications can use the admin key meanwhile, but a key per application can be limited and revoked alone.
+          </Notice>
+        )}
         {keys.data !== undefined && keys.data.length > 0 && (
           <table className="table">
             <thead>
@@ -234,7 +285,9 @@ export function KeysPage(): ReactNode {
                     <td>{key.models === null ? <span className="muted">all</span> : key.models.join(", ")}</td>
                     <td className="number">{key.requests_per_minute === null ? "-" : formatInteger(key.requests_per_minute)}</td>
                     <td className="number">{key.tokens_per_minute === null ? "-" : formatInteger(key.tokens_per_minute)}</td>
-                    <td>{key.budget_micro_usd === null ? "-" : `${formatUsd(key.budget_micro_usd / 1e6)} / ${key.budget_period ?? "month"}`}</td>
+                    <td>
+                      {key.budget_micro_usd === null ? "-" : `${formatUsd(key.budget_micro_usd / 1e6)} / ${key.budget_period ?? "month"}`}
+                    </td>
                     <td>{formatTime(key.created_at_ms)}</td>
                     <td>{key.expires_at_ms === null ? "never" : formatTime(key.expires_at_ms)}</td>
                     <td>

@@ -59,7 +59,9 @@ export function ModelsPage(): ReactNode {
 
       <Section title="Loaded now" testId="loaded-models">
         {loaded.error !== undefined && <ErrorNotice error={loaded.error} what="The loaded models" />}
-        {loaded.data !== undefined && loaded.data.length === 0 && <Notice>No model is loaded. A model loads on its first request, or with Load below.</Notice>}
+        {loaded.data !== undefined && loaded.data.length === 0 && (
+          <Notice>No model is loaded. A model loads on its first request, or with Load below.</Notice>
+        )}
         {loaded.data !== undefined && loaded.data.length > 0 && (
           <>
             <MemoryBar models={loaded.data.map((model) => ({ id: model.id, bytes: model.memory_bytes }))} />
@@ -85,9 +87,20 @@ export function ModelsPage(): ReactNode {
                     <td className="number">{model.active_requests}</td>
                     <td className="number">{model.sequences_in_use}</td>
                     <td>{formatTime(Date.parse(model.loaded_at))}</td>
-                    <td>{model.expires_at === null ? (model.active_requests > 0 ? "when idle" : "never (kept)") : formatRelative(Date.parse(model.expires_at))}</td>
+                    <td>
+                      {model.expires_at === null
+                        ? model.active_requests > 0
+                          ? "when idle"
+                          : "never (kept)"
+                        : formatRelative(Date.parse(model.expires_at))}
+                    </td>
                     <td className="actions">
-                      <button type="button" onClick={() => void act(model.id, "unloading")} disabled={busy[model.id] !== undefined} data-testid="unload">
+                      <button
+                        type="button"
+                        onClick={() => void act(model.id, "unloading")}
+                        disabled={busy[model.id] !== undefined}
+                        data-testid="unload"
+                      >
                         {busy[model.id] === "unloading" ? "Unloading…" : "Unload"}
                       </button>
                     </td>
@@ -101,7 +114,9 @@ export function ModelsPage(): ReactNode {
 
       <Section title="Available" testId="available-models">
         {models.error !== undefined && <ErrorNotice error={models.error} what="The model list" />}
-        {models.data !== undefined && models.data.length === 0 && <Notice>No models yet: pull one below, or start the server with --model.</Notice>}
+        {models.data !== undefined && models.data.length === 0 && (
+          <Notice>No models yet: pull one below, or start the server with --model.</Notice>
+        )}
         {models.data !== undefined && models.data.length > 0 && (
           <table className="table">
             <thead>
@@ -117,7 +132,12 @@ export function ModelsPage(): ReactNode {
               {models.data.map((model) => {
                 const isLoaded = loadedById.has(model.id);
                 return (
-                  <tr key={model.id} data-testid="model-row" data-model={model.id} className={planModel === model.id ? "selected" : undefined}>
+                  <tr
+                    key={model.id}
+                    data-testid="model-row"
+                    data-model={model.id}
+                    className={planModel === model.id ? "selected" : undefined}
+                  >
                     <td>
                       <strong>{model.id}</strong>
                       {model.aliases.length > 0 && <div className="muted small">also {model.aliases.join(", ")}</div>}
@@ -137,7 +157,12 @@ export function ModelsPage(): ReactNode {
                           {busy[model.id] === "unloading" ? "Unloading…" : "Unload"}
                         </button>
                       ) : (
-                        <button type="button" onClick={() => void act(model.id, "loading")} disabled={busy[model.id] !== undefined} data-testid="load">
+                        <button
+                          type="button"
+                          onClick={() => void act(model.id, "loading")}
+                          disabled={busy[model.id] !== undefined}
+                          data-testid="load"
+                        >
                           {busy[model.id] === "loading" ? "Loading…" : "Load"}
                         </button>
                       )}
@@ -167,11 +192,16 @@ function MemoryBar(props: { models: Array<{ id: string; bytes: number }> }): Rea
     <div className="memory-bar-wrap">
       <div className="memory-bar" aria-label={`Loaded models use ${formatBytes(total)}`}>
         {props.models.map((model, index) => (
-          <div key={model.id} style={{ width: `${(model.bytes / total) * 100}%`, background: memoryColors[index % memoryColors.length] }} title={`${model.id}: ${formatBytes(model.bytes)}`} />
+          <div
+            key={model.id}
+            style={{ width: `${(model.bytes / total) * 100}%`, background: memoryColors[index % memoryColors.length] }}
+            title={`${model.id}: ${formatBytes(model.bytes)}`}
+          />
         ))}
       </div>
       <div className="muted small">
-        {formatBytes(total)} in use by {props.models.length} model{props.models.length === 1 ? "" : "s"} (the scheduler's estimate: weights, KV cache and buffers)
+        {formatBytes(total)} in use by {props.models.length} model{props.models.length === 1 ? "" : "s"} (the scheduler's estimate: weights,
+        KV cache and buffers)
       </div>
     </div>
   );
@@ -207,11 +237,21 @@ function PullSection(props: { onPulled: () => void }): ReactNode {
       if (last?.status !== "done") setState({ phase: "failed", model, message: "The pull ended before it was done.", progress: last });
       props.onPulled();
     } catch (error) {
-      setState({ phase: "failed", model, message: controller.signal.aborted ? "Cancelled. The part downloaded so far is kept; pull again to resume." : describeError(error).message, progress: last });
+      setState({
+        phase: "failed",
+        model,
+        message: controller.signal.aborted
+          ? "Cancelled. The part downloaded so far is kept; pull again to resume."
+          : describeError(error).message,
+        progress: last,
+      });
     }
   };
   const progress = state.phase === "idle" ? undefined : state.progress;
-  const share = progress === undefined || progress.total_bytes === null || progress.total_bytes === 0 ? undefined : progress.completed_bytes / progress.total_bytes;
+  const share =
+    progress === undefined || progress.total_bytes === null || progress.total_bytes === 0
+      ? undefined
+      : progress.completed_bytes / progress.total_bytes;
   return (
     <Section title="Pull a model" testId="pull">
       <form className="row pull-form" onSubmit={(event) => void pull(event)}>
@@ -234,14 +274,17 @@ function PullSection(props: { onPulled: () => void }): ReactNode {
         )}
       </form>
       <p className="muted small">
-        The files go to the server's model store; their size and SHA-256 are checked against the hub. A cancelled pull resumes where it stopped.
+        The files go to the server's model store; their size and SHA-256 are checked against the hub. A cancelled pull resumes where it
+        stopped.
       </p>
       {state.phase !== "idle" && (
         <div className="pull-progress" data-testid="pull-progress" data-status={progress?.status ?? "starting"}>
           <div className="row">
             <strong>{state.model}</strong>
             <span className="grow" />
-            <span data-testid="pull-percent">{share === undefined ? (progress?.status ?? "starting") : `${(share * 100).toFixed(share === 1 ? 0 : 1)}%`}</span>
+            <span data-testid="pull-percent">
+              {share === undefined ? (progress?.status ?? "starting") : `${(share * 100).toFixed(share === 1 ? 0 : 1)}%`}
+            </span>
           </div>
           <ProgressBar value={state.phase === "done" ? 1 : share} label={`Pulling ${state.model}`} testId="pull-bar" />
           <div className="muted small">
@@ -288,7 +331,11 @@ function PlanView(props: { plan: WireModelPlan }): ReactNode {
   return (
     <div className="plan" data-testid="plan-view">
       <div className="stats">
-        <Stat label="Architecture" value={facts.architecture} detail={`${facts.layer_count} layers${facts.file_type === null ? "" : ` · ${facts.file_type}`}`} />
+        <Stat
+          label="Architecture"
+          value={facts.architecture}
+          detail={`${facts.layer_count} layers${facts.file_type === null ? "" : ` · ${facts.file_type}`}`}
+        />
         <Stat label="Parameters" value={formatCount(facts.total_parameters)} detail="total" testId="plan-total-parameters" />
         <Stat label="Active parameters" value={formatCount(facts.active_parameters)} detail="per token" testId="plan-active-parameters" />
         {isMoe ? (
@@ -300,18 +347,27 @@ function PlanView(props: { plan: WireModelPlan }): ReactNode {
         ) : (
           <Stat label="Experts" value={<span data-testid="plan-experts">dense</span>} detail="not a Mixture of Experts" />
         )}
-        <Stat label="Weights" value={formatBytes(facts.weights_bytes)} detail={isMoe ? `${formatBytes(facts.routed_expert_bytes)} in routed experts` : undefined} />
+        <Stat
+          label="Weights"
+          value={formatBytes(facts.weights_bytes)}
+          detail={isMoe ? `${formatBytes(facts.routed_expert_bytes)} in routed experts` : undefined}
+        />
       </div>
       <h3>On this machine</h3>
       <p className="muted small">{props.plan.hardware.name}</p>
       <div className="plan-fit">
-        {placement.fits ? <Badge tone="good">fits</Badge> : <Badge tone="bad">does not fit</Badge>} <span data-testid="plan-placement">{placement.description}</span>
+        {placement.fits ? <Badge tone="good">fits</Badge> : <Badge tone="bad">does not fit</Badge>}{" "}
+        <span data-testid="plan-placement">{placement.description}</span>
         {placement.reason !== null && <div className="muted">{placement.reason}</div>}
       </div>
       <div className="memory-bar-wrap">
         <div className="memory-bar">
           {parts.map((part) => (
-            <div key={part.name} style={{ width: `${(part.bytes / memory.total_bytes) * 100}%`, background: part.color }} title={`${part.name}: ${formatBytes(part.bytes)}`} />
+            <div
+              key={part.name}
+              style={{ width: `${(part.bytes / memory.total_bytes) * 100}%`, background: part.color }}
+              title={`${part.name}: ${formatBytes(part.bytes)}`}
+            />
           ))}
         </div>
         <div className="chart-legend">
@@ -327,15 +383,29 @@ function PlanView(props: { plan: WireModelPlan }): ReactNode {
         </div>
       </div>
       <div className="stats">
-        <Stat label="Decode" value={props.plan.decode_tokens_per_second === null ? "-" : `${formatRate(props.plan.decode_tokens_per_second)} tok/s`} detail="one sequence, predicted" />
-        <Stat label="Prefill" value={props.plan.prefill_tokens_per_second === null ? "-" : `${formatRate(props.plan.prefill_tokens_per_second)} tok/s`} detail="predicted" />
+        <Stat
+          label="Decode"
+          value={props.plan.decode_tokens_per_second === null ? "-" : `${formatRate(props.plan.decode_tokens_per_second)} tok/s`}
+          detail="one sequence, predicted"
+        />
+        <Stat
+          label="Prefill"
+          value={props.plan.prefill_tokens_per_second === null ? "-" : `${formatRate(props.plan.prefill_tokens_per_second)} tok/s`}
+          detail="predicted"
+        />
         <Stat label="Read per token" value={formatBytes(facts.active_bytes_per_token)} detail="bounds decode speed" />
-        {props.plan.cloud !== null && <Stat label="Nearest cloud price" value={`${formatUsd(props.plan.cloud.output_micro_usd_per_million_tokens / 1e6)} / 1M out`} detail={props.plan.cloud.model} />}
+        {props.plan.cloud !== null && (
+          <Stat
+            label="Nearest cloud price"
+            value={`${formatUsd(props.plan.cloud.output_micro_usd_per_million_tokens / 1e6)} / 1M out`}
+            detail={props.plan.cloud.model}
+          />
+        )}
       </div>
       {placement.gpu !== null && (
         <p className="small">
-          GPU {placement.gpu.name}: {formatBytes(placement.gpu.total_bytes)} of {formatBytes(placement.gpu.budget_bytes)} · host: {formatBytes(placement.host.total_bytes)} of{" "}
-          {formatBytes(placement.host.budget_bytes)}
+          GPU {placement.gpu.name}: {formatBytes(placement.gpu.total_bytes)} of {formatBytes(placement.gpu.budget_bytes)} · host:{" "}
+          {formatBytes(placement.host.total_bytes)} of {formatBytes(placement.host.budget_bytes)}
         </p>
       )}
       {props.plan.llama_server_args.length > 0 && (

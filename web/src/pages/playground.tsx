@@ -30,7 +30,15 @@ interface TurnStats {
 type Turn =
   | { role: "user"; content: string }
   | { role: "tool"; toolCallId: string; name: string; content: string }
-  | { role: "assistant"; content: string; reasoning: string; toolCalls: ToolCall[]; stats: TurnStats; error?: string; isStreaming: boolean };
+  | {
+      role: "assistant";
+      content: string;
+      reasoning: string;
+      toolCalls: ToolCall[];
+      stats: TurnStats;
+      error?: string;
+      isStreaming: boolean;
+    };
 
 /** The Playground's options; text fields stay text until the request is built. */
 interface Settings {
@@ -79,14 +87,19 @@ const initialSettings: Settings = {
   ),
   toolChoice: "auto",
   responseFormat: "text",
-  jsonSchema: JSON.stringify({ type: "object", properties: { answer: { type: "string" }, confidence: { type: "number" } }, required: ["answer", "confidence"] }, null, 2),
+  jsonSchema: JSON.stringify(
+    { type: "object", properties: { answer: { type: "string" }, confidence: { type: "number" } }, required: ["answer", "confidence"] },
+    null,
+    2,
+  ),
 };
 
 /** Reads a number field: `undefined` when empty; an error message when it is not a number in range. */
 function readNumber(text: string, name: string, range: { min?: number; max?: number; isInteger?: boolean } = {}): number | undefined {
   if (text.trim() === "") return undefined;
   const value = Number(text);
-  if (!Number.isFinite(value) || (range.isInteger && !Number.isInteger(value))) throw new Error(`${name} must be ${range.isInteger ? "a whole number" : "a number"}.`);
+  if (!Number.isFinite(value) || (range.isInteger && !Number.isInteger(value)))
+    throw new Error(`${name} must be ${range.isInteger ? "a whole number" : "a number"}.`);
   if (range.min !== undefined && value < range.min) throw new Error(`${name} must be at least ${range.min}.`);
   if (range.max !== undefined && value > range.max) throw new Error(`${name} must be at most ${range.max}.`);
   return value;
@@ -111,7 +124,12 @@ function toWireMessages(system: string, turns: readonly Turn[]): Array<Record<st
       // Calls whose results were skipped are left out: a call must be followed by its results.
       const hasResults = turns[index + 1]?.role === "tool" && turn.toolCalls.length > 0;
       const message: Record<string, unknown> = { role: "assistant", content: hasResults && turn.content === "" ? null : turn.content };
-      if (hasResults) message.tool_calls = turn.toolCalls.map((call) => ({ id: call.id, type: "function", function: { name: call.name, arguments: call.arguments } }));
+      if (hasResults)
+        message.tool_calls = turn.toolCalls.map((call) => ({
+          id: call.id,
+          type: "function",
+          function: { name: call.name, arguments: call.arguments },
+        }));
       messages.push(message);
     }
   }
@@ -150,13 +168,17 @@ function buildBody(model: string, settings: Settings, messages: Array<Record<str
   }
   if (settings.isToolsOn) {
     const tools = readJson(settings.tools, "Tools");
-    if (!Array.isArray(tools)) throw new Error("Tools must be a JSON array of {type: \"function\", function: {name, description, parameters}}.");
+    if (!Array.isArray(tools))
+      throw new Error('Tools must be a JSON array of {type: "function", function: {name, description, parameters}}.');
     body.tools = tools;
     body.tool_choice = settings.toolChoice;
   }
   if (settings.responseFormat === "json_object") body.response_format = { type: "json_object" };
   if (settings.responseFormat === "json_schema") {
-    body.response_format = { type: "json_schema", json_schema: { name: "answer", schema: readJson(settings.jsonSchema, "JSON schema"), strict: true } };
+    body.response_format = {
+      type: "json_schema",
+      json_schema: { name: "answer", schema: readJson(settings.jsonSchema, "JSON schema"), strict: true },
+    };
   }
   return body;
 }
@@ -190,7 +212,10 @@ export function PlaygroundPage(): ReactNode {
   }, [turns]);
 
   const lastTurn = turns.at(-1);
-  const pendingToolCalls = lastTurn?.role === "assistant" && !lastTurn.isStreaming && lastTurn.error === undefined && skippedToolTurn !== turns.length - 1 ? lastTurn.toolCalls : [];
+  const pendingToolCalls =
+    lastTurn?.role === "assistant" && !lastTurn.isStreaming && lastTurn.error === undefined && skippedToolTurn !== turns.length - 1
+      ? lastTurn.toolCalls
+      : [];
   const set = <K extends keyof Settings>(key: K, value: Settings[K]): void => setSettings((previous) => ({ ...previous, [key]: value }));
 
   // The request the composer would send now; with an empty composer, the last one sent (or an example).
@@ -219,7 +244,14 @@ export function PlaygroundPage(): ReactNode {
     setLastBody(body);
     setDraft("");
     setToolResults({});
-    const assistant: Extract<Turn, { role: "assistant" }> = { role: "assistant", content: "", reasoning: "", toolCalls: [], stats: { chunks: 0 }, isStreaming: true };
+    const assistant: Extract<Turn, { role: "assistant" }> = {
+      role: "assistant",
+      content: "",
+      reasoning: "",
+      toolCalls: [],
+      stats: { chunks: 0 },
+      isStreaming: true,
+    };
     setTurns([...history, assistant]);
     const update = (change: (turn: Extract<Turn, { role: "assistant" }>) => Extract<Turn, { role: "assistant" }>): void =>
       setTurns((previous) => {
@@ -236,7 +268,13 @@ export function PlaygroundPage(): ReactNode {
         if (part.type === "usage") {
           update((turn) => ({
             ...turn,
-            stats: { ...turn.stats, promptTokens: part.promptTokens, completionTokens: part.completionTokens, reasoningTokens: part.reasoningTokens, cachedPromptTokens: part.cachedPromptTokens },
+            stats: {
+              ...turn.stats,
+              promptTokens: part.promptTokens,
+              completionTokens: part.completionTokens,
+              reasoningTokens: part.reasoningTokens,
+              cachedPromptTokens: part.cachedPromptTokens,
+            },
           }));
           continue;
         }
@@ -263,7 +301,12 @@ export function PlaygroundPage(): ReactNode {
       update((turn) => ({ ...turn, isStreaming: false, stats: { ...turn.stats, durationMs: performance.now() - startedAt } }));
     } catch (error) {
       const message = controller.signal.aborted ? "Stopped." : describeError(error).message;
-      update((turn) => ({ ...turn, isStreaming: false, error: message, stats: { ...turn.stats, durationMs: performance.now() - startedAt } }));
+      update((turn) => ({
+        ...turn,
+        isStreaming: false,
+        error: message,
+        stats: { ...turn.stats, durationMs: performance.now() - startedAt },
+      }));
     } finally {
       if (abortRef.current === controller) abortRef.current = undefined;
     }
@@ -280,7 +323,11 @@ export function PlaygroundPage(): ReactNode {
   const code =
     preview.body === undefined
       ? `// ${preview.error}`
-      : { curl: toCurl, javascript: toOpenAiJavaScript, python: toOpenAiPython }[codeTab]({ baseUrl: origin, body: preview.body, needsKey: api.info.key_checks });
+      : { curl: toCurl, javascript: toOpenAiJavaScript, python: toOpenAiPython }[codeTab]({
+          baseUrl: origin,
+          body: preview.body,
+          needsKey: api.info.key_checks,
+        });
 
   return (
     <div className="page playground">
@@ -317,14 +364,28 @@ export function PlaygroundPage(): ReactNode {
                   <span>
                     Result of <code>{call.name}</code> ({call.id})
                   </span>
-                  <textarea rows={2} value={toolResults[call.id] ?? ""} onChange={(event) => setToolResults((previous) => ({ ...previous, [call.id]: event.target.value }))} placeholder='{"temperature_c": 21}' />
+                  <textarea
+                    rows={2}
+                    value={toolResults[call.id] ?? ""}
+                    onChange={(event) => setToolResults((previous) => ({ ...previous, [call.id]: event.target.value }))}
+                    placeholder='{"temperature_c": 21}'
+                  />
                 </label>
               ))}
               <div className="row">
                 <button
                   type="button"
                   className="primary"
-                  onClick={() => void send(pendingToolCalls.map((call) => ({ role: "tool", toolCallId: call.id, name: call.name, content: toolResults[call.id] ?? "" })))}
+                  onClick={() =>
+                    void send(
+                      pendingToolCalls.map((call) => ({
+                        role: "tool",
+                        toolCallId: call.id,
+                        name: call.name,
+                        content: toolResults[call.id] ?? "",
+                      })),
+                    )
+                  }
                 >
                   Send results
                 </button>
@@ -349,7 +410,13 @@ export function PlaygroundPage(): ReactNode {
                   Stop
                 </button>
               ) : (
-                <button type="button" className="primary" disabled={draft.trim() === "" || model === ""} onClick={() => void send([{ role: "user", content: draft }])} data-testid="send">
+                <button
+                  type="button"
+                  className="primary"
+                  disabled={draft.trim() === "" || model === ""}
+                  onClick={() => void send([{ role: "user", content: draft }])}
+                  data-testid="send"
+                >
                   Send
                 </button>
               )}
@@ -365,7 +432,14 @@ export function PlaygroundPage(): ReactNode {
                   ["python", "openai (Python)"],
                 ] as const
               ).map(([tab, label]) => (
-                <button key={tab} type="button" role="tab" aria-selected={codeTab === tab} className={codeTab === tab ? "tab active" : "tab"} onClick={() => setCodeTab(tab)}>
+                <button
+                  key={tab}
+                  type="button"
+                  role="tab"
+                  aria-selected={codeTab === tab}
+                  className={codeTab === tab ? "tab active" : "tab"}
+                  onClick={() => setCodeTab(tab)}
+                >
                   {label}
                 </button>
               ))}
@@ -399,21 +473,38 @@ export function PlaygroundPage(): ReactNode {
           </label>
           <label>
             System prompt
-            <textarea rows={2} value={settings.system} onChange={(event) => set("system", event.target.value)} placeholder="You are a helpful assistant." />
+            <textarea
+              rows={2}
+              value={settings.system}
+              onChange={(event) => set("system", event.target.value)}
+              placeholder="You are a helpful assistant."
+            />
           </label>
           <fieldset>
             <legend>Thinking</legend>
             <div className="segmented" role="radiogroup" aria-label="Thinking">
               {(["default", "on", "off"] as const).map((mode) => (
                 <label key={mode} className={settings.thinking === mode ? "active" : undefined}>
-                  <input type="radio" name="thinking" value={mode} checked={settings.thinking === mode} onChange={() => set("thinking", mode)} />
+                  <input
+                    type="radio"
+                    name="thinking"
+                    value={mode}
+                    checked={settings.thinking === mode}
+                    onChange={() => set("thinking", mode)}
+                  />
                   {mode === "default" ? "Default" : mode === "on" ? "On" : "Off"}
                 </label>
               ))}
             </div>
             <label>
               Thinking budget (tokens)
-              <input inputMode="numeric" value={settings.thinkingBudget} onChange={(event) => set("thinkingBudget", event.target.value)} placeholder="no limit" disabled={settings.thinking !== "on"} />
+              <input
+                inputMode="numeric"
+                value={settings.thinkingBudget}
+                onChange={(event) => set("thinkingBudget", event.target.value)}
+                placeholder="no limit"
+                disabled={settings.thinking !== "on"}
+              />
             </label>
           </fieldset>
           <fieldset>
@@ -421,11 +512,21 @@ export function PlaygroundPage(): ReactNode {
             <div className="field-grid">
               <label>
                 Max tokens
-                <input inputMode="numeric" value={settings.maxTokens} onChange={(event) => set("maxTokens", event.target.value)} placeholder="rest of context" />
+                <input
+                  inputMode="numeric"
+                  value={settings.maxTokens}
+                  onChange={(event) => set("maxTokens", event.target.value)}
+                  placeholder="rest of context"
+                />
               </label>
               <label>
                 Temperature
-                <input inputMode="decimal" value={settings.temperature} onChange={(event) => set("temperature", event.target.value)} placeholder="1" />
+                <input
+                  inputMode="decimal"
+                  value={settings.temperature}
+                  onChange={(event) => set("temperature", event.target.value)}
+                  placeholder="1"
+                />
               </label>
               <label>
                 Top p
@@ -441,7 +542,12 @@ export function PlaygroundPage(): ReactNode {
               </label>
               <label>
                 Seed
-                <input inputMode="numeric" value={settings.seed} onChange={(event) => set("seed", event.target.value)} placeholder="random" />
+                <input
+                  inputMode="numeric"
+                  value={settings.seed}
+                  onChange={(event) => set("seed", event.target.value)}
+                  placeholder="random"
+                />
               </label>
             </div>
             <label>
@@ -452,14 +558,26 @@ export function PlaygroundPage(): ReactNode {
           <fieldset>
             <legend>
               <label className="inline">
-                <input type="checkbox" checked={settings.isToolsOn} onChange={(event) => set("isToolsOn", event.target.checked)} data-testid="tools-toggle" /> Tools
+                <input
+                  type="checkbox"
+                  checked={settings.isToolsOn}
+                  onChange={(event) => set("isToolsOn", event.target.checked)}
+                  data-testid="tools-toggle"
+                />{" "}
+                Tools
               </label>
             </legend>
             {settings.isToolsOn && (
               <>
                 <label>
                   Tool definitions (JSON)
-                  <textarea className="mono" rows={8} value={settings.tools} onChange={(event) => set("tools", event.target.value)} spellCheck={false} />
+                  <textarea
+                    className="mono"
+                    rows={8}
+                    value={settings.tools}
+                    onChange={(event) => set("tools", event.target.value)}
+                    spellCheck={false}
+                  />
                 </label>
                 <label>
                   Tool choice
@@ -474,7 +592,12 @@ export function PlaygroundPage(): ReactNode {
           </fieldset>
           <fieldset>
             <legend>Output</legend>
-            <select value={settings.responseFormat} onChange={(event) => set("responseFormat", event.target.value as Settings["responseFormat"])} aria-label="Response format" data-testid="response-format">
+            <select
+              value={settings.responseFormat}
+              onChange={(event) => set("responseFormat", event.target.value as Settings["responseFormat"])}
+              aria-label="Response format"
+              data-testid="response-format"
+            >
               <option value="text">Text</option>
               <option value="json_object">JSON object</option>
               <option value="json_schema">JSON schema</option>
@@ -482,7 +605,13 @@ export function PlaygroundPage(): ReactNode {
             {settings.responseFormat === "json_schema" && (
               <label>
                 JSON schema
-                <textarea className="mono" rows={7} value={settings.jsonSchema} onChange={(event) => set("jsonSchema", event.target.value)} spellCheck={false} />
+                <textarea
+                  className="mono"
+                  rows={7}
+                  value={settings.jsonSchema}
+                  onChange={(event) => set("jsonSchema", event.target.value)}
+                  spellCheck={false}
+                />
               </label>
             )}
           </fieldset>
@@ -513,11 +642,16 @@ function TurnView(props: { turn: Turn }): ReactNode {
   const { stats } = turn;
   const isThinking = turn.isStreaming && turn.content === "" && turn.toolCalls.length === 0;
   const generatedTokens = stats.completionTokens;
-  const decodeSeconds = stats.durationMs !== undefined && stats.timeToFirstTokenMs !== undefined ? (stats.durationMs - stats.timeToFirstTokenMs) / 1000 : undefined;
+  const decodeSeconds =
+    stats.durationMs !== undefined && stats.timeToFirstTokenMs !== undefined
+      ? (stats.durationMs - stats.timeToFirstTokenMs) / 1000
+      : undefined;
   // A decode rate only when the answer streamed token by token (a tool call arrives whole, after it was generated).
   const isStreamedByToken = generatedTokens !== undefined && stats.chunks >= Math.max(4, generatedTokens / 2);
   const tokensPerSecond =
-    isStreamedByToken && generatedTokens !== undefined && generatedTokens > 1 && decodeSeconds !== undefined && decodeSeconds > 0 ? (generatedTokens - 1) / decodeSeconds : undefined;
+    isStreamedByToken && generatedTokens !== undefined && generatedTokens > 1 && decodeSeconds !== undefined && decodeSeconds > 0
+      ? (generatedTokens - 1) / decodeSeconds
+      : undefined;
   return (
     <div className="turn turn-assistant" data-testid="assistant-message" data-streaming={turn.isStreaming ? "true" : "false"}>
       <div className="turn-role">Assistant</div>
@@ -526,7 +660,9 @@ function TurnView(props: { turn: Turn }): ReactNode {
           <summary>
             {isThinking ? "Thinking…" : "Thought"} ·{" "}
             <span data-testid="thinking-tokens">
-              {stats.reasoningTokens !== undefined ? `${formatInteger(stats.reasoningTokens)} tokens` : `${turn.reasoning.length > 0 ? "counting" : "0"} tokens`}
+              {stats.reasoningTokens !== undefined
+                ? `${formatInteger(stats.reasoningTokens)} tokens`
+                : `${turn.reasoning.length > 0 ? "counting" : "0"} tokens`}
             </span>
           </summary>
           <div className="thinking-text">{turn.reasoning}</div>
@@ -546,15 +682,26 @@ function TurnView(props: { turn: Turn }): ReactNode {
         </div>
       ))}
       {turn.error !== undefined && <Notice kind={turn.error === "Stopped." ? "info" : "error"}>{turn.error}</Notice>}
-      {!turn.isStreaming && turn.error === undefined && turn.content === "" && turn.toolCalls.length === 0 && stats.finishReason === "length" && (
-        <Notice>The model reached max tokens before it wrote anything to show{turn.reasoning === "" ? "" : " after its thought"}. Raise Max tokens.</Notice>
-      )}
+      {!turn.isStreaming &&
+        turn.error === undefined &&
+        turn.content === "" &&
+        turn.toolCalls.length === 0 &&
+        stats.finishReason === "length" && (
+          <Notice>
+            The model reached max tokens before it wrote anything to show{turn.reasoning === "" ? "" : " after its thought"}. Raise Max
+            tokens.
+          </Notice>
+        )}
       {!turn.isStreaming && (
         <div className="turn-stats muted small" data-testid="turn-usage">
           {stats.promptTokens !== undefined && <span data-testid="prompt-tokens">{formatInteger(stats.promptTokens)} prompt</span>}
-          {stats.completionTokens !== undefined && <span data-testid="completion-tokens">{formatInteger(stats.completionTokens)} completion</span>}
+          {stats.completionTokens !== undefined && (
+            <span data-testid="completion-tokens">{formatInteger(stats.completionTokens)} completion</span>
+          )}
           {stats.reasoningTokens !== undefined && stats.reasoningTokens > 0 && <span>{formatInteger(stats.reasoningTokens)} thinking</span>}
-          {stats.cachedPromptTokens !== undefined && stats.cachedPromptTokens > 0 && <span>{formatInteger(stats.cachedPromptTokens)} cached</span>}
+          {stats.cachedPromptTokens !== undefined && stats.cachedPromptTokens > 0 && (
+            <span>{formatInteger(stats.cachedPromptTokens)} cached</span>
+          )}
           {stats.timeToFirstTokenMs !== undefined && <span>first chunk {formatDurationMs(stats.timeToFirstTokenMs)}</span>}
           {tokensPerSecond !== undefined && <span>{formatFixed(tokensPerSecond, 1)} tokens/s</span>}
           <span>{formatInteger(stats.chunks)} chunks</span>

@@ -83,7 +83,12 @@ export function UsagePage(): ReactNode {
         subtitle="Every model request is in the ledger, priced by the price book, beside what the same tokens would cost at the nearest cloud list price."
         actions={
           <>
-            <select value={range} onChange={(event) => setRange(event.target.value as RangeValue)} aria-label="Time range" data-testid="usage-range">
+            <select
+              value={range}
+              onChange={(event) => setRange(event.target.value as RangeValue)}
+              aria-label="Time range"
+              data-testid="usage-range"
+            >
               {ranges.map((option) => (
                 <option key={option.value} value={option.value}>
                   {option.label}
@@ -103,10 +108,22 @@ export function UsagePage(): ReactNode {
       {data.error !== undefined && <ErrorNotice error={data.error} what="Usage" />}
       {total !== undefined && (
         <div className="stats" data-testid="usage-totals">
-          <Stat label="Requests" value={<span data-testid="total-requests">{formatInteger(total.requests)}</span>} detail={`${total.error_requests} failed · ${total.aborted_requests} aborted`} />
-          <Stat label="Tokens" value={formatCount(total.total_tokens)} detail={`${formatCount(total.prompt_tokens)} in · ${formatCount(total.completion_tokens)} out`} />
+          <Stat
+            label="Requests"
+            value={<span data-testid="total-requests">{formatInteger(total.requests)}</span>}
+            detail={`${total.error_requests} failed · ${total.aborted_requests} aborted`}
+          />
+          <Stat
+            label="Tokens"
+            value={formatCount(total.total_tokens)}
+            detail={`${formatCount(total.prompt_tokens)} in · ${formatCount(total.completion_tokens)} out`}
+          />
           <Stat label="Cost" value={formatUsd(total.cost_usd)} detail="by the price book" />
-          <Stat label="At cloud list price" value={formatUsd(total.cloud_cost_usd)} detail={cloudModels(data.data!.byModel.data) ?? "no cloud model matched"} />
+          <Stat
+            label="At cloud list price"
+            value={formatUsd(total.cloud_cost_usd)}
+            detail={cloudModels(data.data!.byModel.data) ?? "no cloud model matched"}
+          />
           <Stat
             label="Saved"
             value={<span data-testid="saving">{formatUsd(total.cloud_cost_usd - total.cost_usd)}</span>}
@@ -116,7 +133,11 @@ export function UsagePage(): ReactNode {
       )}
       {data.data !== undefined && (
         <Section title="Over time" testId="usage-charts">
-          {data.data.events.has_more && <Notice>The charts show the first {formatInteger(eventLimit)} requests of this range; the totals and tables count them all.</Notice>}
+          {data.data.events.has_more && (
+            <Notice>
+              The charts show the first {formatInteger(eventLimit)} requests of this range; the totals and tables count them all.
+            </Notice>
+          )}
           <div className="chart-grid">
             <div>
               <h3>Tokens, cumulative</h3>
@@ -139,7 +160,10 @@ export function UsagePage(): ReactNode {
   );
 }
 
-function cumulative(events: readonly WireUsageEvent[], value: (event: WireUsageEvent) => number): Array<{ x: number; y: number; event: WireUsageEvent }> {
+function cumulative(
+  events: readonly WireUsageEvent[],
+  value: (event: WireUsageEvent) => number,
+): Array<{ x: number; y: number; event: WireUsageEvent }> {
   let sum = 0;
   return [...events]
     .sort((a, b) => a.started_at_ms - b.started_at_ms)
@@ -167,9 +191,20 @@ function TokenChart(props: { events: readonly WireUsageEvent[] }): ReactNode {
           name: "completion tokens",
           color: seriesColors[0]!,
           isStep: true,
-          points: completion.map((point) => ({ x: point.x, y: point.y, title: describe(point.event), data: { request: point.event.request_id } })),
+          points: completion.map((point) => ({
+            x: point.x,
+            y: point.y,
+            title: describe(point.event),
+            data: { request: point.event.request_id },
+          })),
         },
-        { name: "prompt tokens", color: seriesColors[1]!, isStep: true, hasMarkers: false, points: prompt.map((point) => ({ x: point.x, y: point.y })) },
+        {
+          name: "prompt tokens",
+          color: seriesColors[1]!,
+          isStep: true,
+          hasMarkers: false,
+          points: prompt.map((point) => ({ x: point.x, y: point.y })),
+        },
       ]}
     />
   );
@@ -187,8 +222,19 @@ function CostChart(props: { events: readonly WireUsageEvent[] }): ReactNode {
       yFormat={(value) => (value === 0 ? "$0" : `$${Number(value.toPrecision(2))}`)}
       emptyText="No requests in this range yet."
       series={[
-        { name: "cloud list price", color: seriesColors[5]!, isStep: true, isDashed: true, points: cloud.map((point) => ({ x: point.x, y: point.y, title: `${formatUsd(point.y)} at the cloud list price` })) },
-        { name: "cost here", color: seriesColors[2]!, isStep: true, points: cost.map((point) => ({ x: point.x, y: point.y, title: `${formatUsd(point.y)} by the price book` })) },
+        {
+          name: "cloud list price",
+          color: seriesColors[5]!,
+          isStep: true,
+          isDashed: true,
+          points: cloud.map((point) => ({ x: point.x, y: point.y, title: `${formatUsd(point.y)} at the cloud list price` })),
+        },
+        {
+          name: "cost here",
+          color: seriesColors[2]!,
+          isStep: true,
+          points: cost.map((point) => ({ x: point.x, y: point.y, title: `${formatUsd(point.y)} by the price book` })),
+        },
       ]}
     />
   );
