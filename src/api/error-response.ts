@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import type { Logger } from "pino";
 import { MoestroError } from "../errors/index.js";
-import type { WireError } from "../openai/wire.js";
+import type { WireError } from "../dialects/openai/wire.js";
 
 /**
  * The OpenAI error body for `error`. A `MoestroError` is sent as it is; anything else is an internal error whose

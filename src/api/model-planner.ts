@@ -1,4 +1,4 @@
-import type { ModelEntry } from "../engine/model-scheduler.js";
+import type { ModelEntry } from "../engines/model-scheduler.js";
 import {
   createPlan,
   probeHost as probeHostDefault,
@@ -9,7 +9,7 @@ import {
   type ModelFacts,
   type Plan,
 } from "../planner/index.js";
-import type { WireDeviceUsage, WireModelPlan } from "./schemas/console.js";
+import type { WireDeviceUsage, WireModelPlan } from "../wire/console.js";
 
 /** Plans the server's models on the machine it runs on (`GET /v1/moestro/plan`). */
 export interface ModelPlanner {

@@ -1,7 +1,7 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
-import type { WireBenchLevel, WireBenchRun, WireDistribution, WireEvalRun, WireResultList } from "./schemas/console.js";
+import type { WireBenchLevel, WireBenchRun, WireDistribution, WireEvalRun, WireResultList } from "../wire/console.js";
 
 /**
  * Reads the bench and eval results stored under one folder, as `moestro bench --out DIR/NAME.json` and

@@ -6,7 +6,7 @@ import {
   type WireApiKey,
   type WireCreatedApiKey,
   type WireUsageReport,
-} from "../api/schemas/admin.js";
+} from "../wire/admin.js";
 import { createKeyService } from "../auth/key-service.js";
 import { createAdminClient } from "../client/admin-client.js";
 import { loadConfig } from "../config/index.js";

@@ -8,7 +8,7 @@ import {
   type WireApiKey,
   type WireCreatedApiKey,
   type WireUsageReport,
-} from "../api/schemas/admin.js";
+} from "../wire/admin.js";
 
 /** Options of {@link createAdminClient}. */
 export interface AdminClientOptions {

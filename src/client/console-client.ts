@@ -18,7 +18,7 @@ import {
   type WireServerInfo,
   type WireUnloadResult,
   type WireUsageEventList,
-} from "../api/schemas/console.js";
+} from "../wire/console.js";
 import { AdminApiError } from "./admin-client.js";
 
 /** Options of {@link createConsoleClient}. */

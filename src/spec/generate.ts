@@ -1,6 +1,6 @@
 /**
  * moestro's internal contract between the API layer and the engines. Types only: the OpenAI wire format is translated
- * to and from these shapes in `src/openai/`, and every backend (the embedded llama.cpp engine today, upstream servers
+ * to and from these shapes in `src/dialects/openai/`, and every backend (the embedded llama.cpp engine today, upstream servers
  * later) implements {@link ModelBackend}.
  */
 
@@ -210,7 +210,7 @@ export interface BackendStats {
   generatedTokensTotal: number;
 }
 
-/** A model that can generate. Implemented by the embedded llama.cpp engine (`src/engine/`). */
+/** A model that can generate. Implemented by the embedded llama.cpp engine (`src/engines/inproc/`). */
 export interface ModelBackend {
   /** Facts about the model. */
   readonly info: ModelInfo;

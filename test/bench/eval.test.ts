@@ -10,7 +10,7 @@ import { runEval } from "../../src/bench/eval-runner.js";
 import { createFileEvalStore, evalStoreFiles } from "../../src/bench/eval-store.js";
 import { wilsonInterval } from "../../src/bench/wilson-interval.js";
 import { formatEvalReport } from "../../src/cli/commands/eval.js";
-import { createStaticModelRegistry } from "../../src/engine/model-registry.js";
+import { createStaticModelRegistry } from "../../src/engines/model-registry.js";
 import { createPriceBook } from "../../src/metering/price-book.js";
 import type { GenerateRequest, ModelBackend } from "../../src/spec/index.js";
 import { hasTestModels, testModelPath } from "../helpers/models.js";

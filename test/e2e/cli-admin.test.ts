@@ -4,7 +4,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { WireApiKey, WireCreatedApiKey, WireUsageRow } from "../../src/api/schemas/admin.js";
+import type { WireApiKey, WireCreatedApiKey, WireUsageRow } from "../../src/wire/admin.js";
 import { openStore } from "../../src/store/index.js";
 import { createTestStoreTarget, testDialects, type TestStoreTarget } from "../helpers/databases.js";
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
-import { estimateModelMemoryBytes } from "../../src/engine/memory-estimate.js";
+import { estimateModelMemoryBytes } from "../../src/engines/inproc/memory-estimate.js";
 import { fileBytes, startFakeHub, type FakeHub } from "../helpers/fake-hub.js";
 import { hasTestModels, storiesGreedy40, testModelPath } from "../helpers/models.js";
 import { postJson, startTestServer, type TestServer } from "../helpers/server.js";

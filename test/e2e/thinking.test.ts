@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type OpenAI from "openai";
 import { pino } from "pino";
-import { createStaticModelRegistry } from "../../src/engine/model-registry.js";
+import { createStaticModelRegistry } from "../../src/engines/model-registry.js";
 import type { ModelBackend } from "../../src/spec/index.js";
 import { hasTestModels, testModelPath } from "../helpers/models.js";
 import { loadTestBackend, parseSse, postJson, serveApp } from "../helpers/server.js";

@@ -88,10 +88,10 @@ export async function loadTestBackend(options: {
   contextTokens?: number;
   id?: string;
   maxQueuedRequests?: number;
-  scriptedOutput?: import("../../src/engine/llama-backend.js").LlamaBackendOptions["scriptedOutput"];
+  scriptedOutput?: import("../../src/engines/inproc/llama-backend.js").LlamaBackendOptions["scriptedOutput"];
 }) {
   const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
-  const { createLlamaBackend } = await import("../../src/engine/llama-backend.js");
+  const { createLlamaBackend } = await import("../../src/engines/inproc/llama-backend.js");
   const llama = await getLlama({ gpu: false, build: "never", maxThreads: 1, logLevel: LlamaLogLevel.error });
   return await createLlamaBackend({ llama, threads: 1, batchSize: 64, logger: pino({ level: "silent" }), ...options });
 }

@@ -1,7 +1,7 @@
 import { createContext, useContext } from "react";
 import { createAdminClient, type AdminClient } from "../../src/client/admin-client.js";
 import { createConsoleClient, type ConsoleClient } from "../../src/client/console-client.js";
-import type { WireServerInfo } from "../../src/api/schemas/console.js";
+import type { WireServerInfo } from "../../src/wire/console.js";
 
 /** What every page of the console can reach: the server's info and the typed clients, logged in with the admin key. */
 export interface ConsoleApi {

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useMemo, useState, type FormEvent, type ReactNode } from "react";
 import { AdminApiError } from "../../src/client/admin-client.js";
-import type { WireServerInfo } from "../../src/api/schemas/console.js";
+import type { WireServerInfo } from "../../src/wire/console.js";
 import { adminKeyStorageKey, ConsoleApiContext, createClients, type ConsoleApi } from "./api.js";
 import { BenchmarksPage } from "./pages/benchmarks.js";
 import { KeysPage } from "./pages/keys.js";

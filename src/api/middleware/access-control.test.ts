@@ -5,7 +5,7 @@ import { createTestStoreTarget, testDialects, type TestStoreTarget } from "../..
 import { createKeyService, type KeyService } from "../../auth/key-service.js";
 import { createRateLimiter, type RateLimiter } from "../../auth/rate-limiter.js";
 import { createAdminClient } from "../../client/admin-client.js";
-import { createStaticModelRegistry } from "../../engine/model-registry.js";
+import { createStaticModelRegistry } from "../../engines/model-registry.js";
 import { createBudgetGuard } from "../../metering/budget-guard.js";
 import type { ModelBackend } from "../../spec/index.js";
 import { openStore, type Store } from "../../store/index.js";

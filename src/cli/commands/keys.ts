@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError, Option } from "commander";
-import type { CreateKeyBody, WireApiKey } from "../../api/schemas/admin.js";
+import type { CreateKeyBody, WireApiKey } from "../../wire/admin.js";
 import { formatUsd, parseUsdToMicro } from "../../metering/budget-guard.js";
 import { parseDurationMs } from "../../util/duration.js";
 import { addAdminTargetOptions, openAdminBackend, type AdminTargetFlags } from "../admin-backend.js";

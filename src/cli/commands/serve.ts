@@ -3,7 +3,7 @@ import { pino } from "pino";
 import { loadConfig, type ConfigInput } from "../../config/index.js";
 import { parseInteger, parseModelSpec, parseOnOff } from "../parse.js";
 import type { Config } from "../../config/index.js";
-import { parseKeepAliveMs } from "../../openai/convert-request.js";
+import { parseKeepAliveMs } from "../../dialects/openai/convert-request.js";
 import { parseSizeBytes } from "../../util/size-units.js";
 import { modelRefName, parseModelRef } from "../../models/model-ref.js";
 import { defaultMoestroHome, ModelStore } from "../../models/model-store.js";

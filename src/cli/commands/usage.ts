@@ -1,5 +1,5 @@
 import { Command, Option } from "commander";
-import type { WireUsageRow } from "../../api/schemas/admin.js";
+import type { WireUsageRow } from "../../wire/admin.js";
 import { formatUsd } from "../../metering/budget-guard.js";
 import { addAdminTargetOptions, openAdminBackend, type AdminTargetFlags } from "../admin-backend.js";
 import { formatCsv, formatTable } from "../format-table.js";

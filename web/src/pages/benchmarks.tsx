@@ -1,5 +1,5 @@
 import { useState, type ReactNode } from "react";
-import type { WireBenchRun, WireEvalResult, WireEvalRun } from "../../../src/api/schemas/console.js";
+import type { WireBenchRun, WireEvalResult, WireEvalRun } from "../../../src/wire/console.js";
 import { useConsoleApi } from "../api.js";
 import { Chart, seriesColors, type ChartSeries } from "../charts.js";
 import { formatFixed, formatInteger, formatPercent, formatTime, formatUsd } from "../format.js";

@@ -1,5 +1,5 @@
 import { useState, type FormEvent, type ReactNode } from "react";
-import type { CreateKeyBody, WireApiKey, WireCreatedApiKey } from "../../../src/api/schemas/admin.js";
+import type { CreateKeyBody, WireApiKey, WireCreatedApiKey } from "../../../src/wire/admin.js";
 import { useConsoleApi } from "../api.js";
 import { formatInteger, formatTime, formatUsd } from "../format.js";
 import { useAsync } from "../hooks.js";

@@ -1,5 +1,5 @@
 import { useRef, useState, type FormEvent, type ReactNode } from "react";
-import type { WireModelPlan, WirePullProgress } from "../../../src/api/schemas/console.js";
+import type { WireModelPlan, WirePullProgress } from "../../../src/wire/console.js";
 import { useConsoleApi } from "../api.js";
 import { formatBytes, formatCount, formatRate, formatRelative, formatTime, formatUsd } from "../format.js";
 import { useAsync } from "../hooks.js";

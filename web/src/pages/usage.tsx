@@ -1,6 +1,6 @@
 import { useState, type ReactNode } from "react";
-import type { WireUsageRow } from "../../../src/api/schemas/admin.js";
-import type { WireUsageEvent } from "../../../src/api/schemas/console.js";
+import type { WireUsageRow } from "../../../src/wire/admin.js";
+import type { WireUsageEvent } from "../../../src/wire/console.js";
 import { useConsoleApi } from "../api.js";
 import { Chart, seriesColors } from "../charts.js";
 import { formatCount, formatInteger, formatPercent, formatTime, formatUsd } from "../format.js";

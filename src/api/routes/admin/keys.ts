@@ -1,0 +1,47 @@
+import { Hono } from "hono";
+import { MoestroError } from "../../../errors/index.js";
+import type { AppDeps, AppEnv } from "../../app-env.js";
+import { readJsonBody } from "../../error-response.js";
+import { createKeyBodySchema, fromCreateKeyBody, toWireApiKey, type WireApiKeyList, type WireCreatedApiKey } from "../../../wire/admin.js";
+
+/**
+ * The key endpoints under `/v1/moestro/keys` (admin key only; the access-control middleware checks it):
+ * - `POST /` creates a key; 201 with the key and its `secret`, shown this once.
+ * - `GET /` lists keys, oldest first; `?include_revoked=true` adds revoked ones.
+ * - `DELETE /{id}` revokes the key with that id or prefix; 200 with the key, 404 `api_key_not_found`.
+ *
+ * With key checks off (no admin key) every key endpoint answers 403 `permission_denied`: keys made then would be
+ * usable by anyone once checks are turned on.
+ */
+export function createAdminKeyRoutes(deps: AppDeps): Hono<AppEnv> {
+  const routes = new Hono<AppEnv>();
+  const admin = deps.admin;
+  routes.use("*", async (_c, next) => {
+    if (admin === undefined || !admin.canManageKeys) {
+      throw new MoestroError(
+        "permission_denied",
+        "Key management needs key checks on: start `moestro serve` with --admin-key (or MOESTRO_ADMIN_KEY).",
+      );
+    }
+    await next();
+  });
+  routes.post("/", async (c) => {
+    const parsed = createKeyBodySchema.safeParse(await readJsonBody(c));
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new MoestroError("invalid_request", `Invalid '${issue.path.join(".")}': ${issue.message}.`, {
+        param: issue.path.join(".") || null,
+      });
+    }
+    const { key, secret } = await admin!.keys.create(fromCreateKeyBody(parsed.data));
+    const body: WireCreatedApiKey = { ...toWireApiKey(key), secret };
+    return c.json(body, 201);
+  });
+  routes.get("/", async (c) => {
+    const includeRevoked = c.req.query("include_revoked") === "true";
+    const body: WireApiKeyList = { object: "list", data: (await admin!.keys.list({ includeRevoked })).map(toWireApiKey) };
+    return c.json(body);
+  });
+  routes.delete("/:id", async (c) => c.json(toWireApiKey(await admin!.keys.revoke(c.req.param("id")))));
+  return routes;
+}

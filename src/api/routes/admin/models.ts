@@ -1,0 +1,93 @@
+import { Hono } from "hono";
+import { stream } from "hono/streaming";
+import { z } from "zod";
+import { MoestroError } from "../../../errors/index.js";
+import { parseKeepAliveMs } from "../../../dialects/openai/convert-request.js";
+import { formatSseData } from "../../../util/sse.js";
+import type { AppDeps, AppEnv } from "../../app-env.js";
+import { readJsonBody, toWireError } from "../../error-response.js";
+
+const modelBodySchema = z.object({ model: z.string().min(1), keep_alive: z.union([z.number(), z.string()]).nullish() });
+
+function parseModelBody(body: unknown): z.infer<typeof modelBodySchema> {
+  const parsed = modelBodySchema.safeParse(body);
+  if (!parsed.success)
+    throw new MoestroError("invalid_request", 'The body must be {"model": "<id>"} (keep_alive optional).', { param: "model" });
+  return parsed.data;
+}
+
+/**
+ * Model management for the console and scripts, under `/v1/moestro/` (admin-only when key checks are on):
+ * - `GET /models`: every model that can be served, with `loaded`;
+ * - `GET /ps`: the loaded models: memory, requests and sequences in use, expiry;
+ * - `POST /models/load` `{model, keep_alive?}` and `POST /models/unload` `{model}`;
+ * - `POST /pull` `{model}`: pulls into the store, streaming progress as NDJSON lines
+ *   (`{"status","model","file","completed_bytes","total_bytes"}`), or as server-sent events when the request accepts
+ *   `text/event-stream`. The last line is `{"status":"done",…}` or `{"error":{…}}`.
+ */
+export function createAdminModelRoutes(deps: AppDeps): Hono<AppEnv> {
+  const routes = new Hono<AppEnv>();
+  routes.get("/models", async (c) => {
+    const loaded = new Set(deps.models.listLoaded().map((model) => model.id));
+    const entries = await deps.models.listEntries();
+    return c.json({
+      data: entries.map((entry) => ({
+        id: entry.id,
+        aliases: entry.aliases ?? [],
+        path: entry.path,
+        source: entry.source,
+        loaded: loaded.has(entry.id),
+      })),
+    });
+  });
+  routes.get("/ps", (c) =>
+    c.json({
+      data: deps.models.listLoaded().map((model) => ({
+        id: model.id,
+        memory_bytes: model.memoryBytes,
+        active_requests: model.activeRequests,
+        sequences_in_use: model.sequencesInUse,
+        expires_at: model.expiresAtMs === null ? null : new Date(model.expiresAtMs).toISOString(),
+        loaded_at: new Date(model.loadedAtMs).toISOString(),
+      })),
+    }),
+  );
+  routes.post("/models/load", async (c) => {
+    const body = parseModelBody(await readJsonBody(c));
+    const info = await deps.models.load(body.model, { signal: c.req.raw.signal, keepAliveMs: parseKeepAliveMs(body.keep_alive) });
+    return c.json({ id: info.id, loaded: true, memory_bytes: info.memoryBytes });
+  });
+  routes.post("/models/unload", async (c) => {
+    const body = parseModelBody(await readJsonBody(c));
+    return c.json({ id: body.model, was_loaded: await deps.models.unload(body.model) });
+  });
+  routes.post("/pull", async (c) => {
+    const body = parseModelBody(await readJsonBody(c));
+    const puller = deps.puller;
+    if (puller === undefined) throw new MoestroError("not_found", "This server has no model store to pull into.");
+    const asSse = (c.req.header("accept") ?? "").includes("text/event-stream");
+    c.header("Content-Type", asSse ? "text/event-stream; charset=utf-8" : "application/x-ndjson; charset=utf-8");
+    c.header("Cache-Control", "no-cache");
+    const line = (payload: unknown) => (asSse ? formatSseData(payload) : JSON.stringify(payload) + "\n");
+    return stream(c, async (output) => {
+      const abort = new AbortController();
+      output.onAbort(() => abort.abort());
+      try {
+        for await (const progress of puller.pull(body.model, { signal: abort.signal })) {
+          await output.write(
+            line({
+              status: progress.status,
+              model: progress.model,
+              file: progress.file ?? null,
+              completed_bytes: progress.completedBytes,
+              total_bytes: progress.totalBytes ?? null,
+            }),
+          );
+        }
+      } catch (error) {
+        if (!output.aborted) await output.write(line(toWireError(error, c.get("requestId")).body));
+      }
+    });
+  });
+  return routes;
+}

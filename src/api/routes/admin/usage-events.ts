@@ -1,0 +1,148 @@
+import { Hono, type Context } from "hono";
+import { MoestroError } from "../../../errors/index.js";
+import type { UsageRecord } from "../../../store/index.js";
+import { parseInstantMs } from "../../../util/duration.js";
+import type { AppDeps, AppEnv } from "../../app-env.js";
+import type { WireUsageEvent, WireUsageEventList } from "../../../wire/console.js";
+
+/** Most rows one call returns. */
+const maxLimit = 100_000;
+
+/** The CSV columns, in order: the wire event's fields. */
+const csvColumns = [
+  "request_id",
+  "started_at",
+  "key_id",
+  "model",
+  "endpoint",
+  "stream",
+  "status",
+  "error_code",
+  "prompt_tokens",
+  "cached_prompt_tokens",
+  "completion_tokens",
+  "reasoning_tokens",
+  "total_tokens",
+  "cost_usd",
+  "cloud_model",
+  "cloud_cost_usd",
+  "time_to_first_token_ms",
+  "latency_ms",
+] as const;
+
+/**
+ * `GET /v1/moestro/usage/events?from=&to=&key_id=&limit=&format=json|csv`: the ledger's rows (one per model
+ * request) started in `[from, to)`, oldest first; `from` and `to` as in `GET /v1/moestro/usage`. `limit` defaults to
+ * 1000 for JSON and to 100000 (the most) for CSV. JSON answers `{object: "list", data, has_more}`; CSV answers a header
+ * line and one line per request (RFC 4180 quoting, times ISO 8601, money in USD), as an attachment. Admin key only
+ * when key checks are on.
+ *
+ * @throws {MoestroError} 400 `invalid_request` for a bad `from`, `to`, `limit` or `format`.
+ */
+export function createAdminUsageEventRoutes(deps: AppDeps): Hono<AppEnv> {
+  const routes = new Hono<AppEnv>();
+  const now = deps.now ?? Date.now;
+  routes.get("/", async (c) => {
+    const format = c.req.query("format") ?? "json";
+    if (format !== "json" && format !== "csv")
+      throw new MoestroError("invalid_request", `'format' must be json or csv; got '${format}'.`, { param: "format" });
+    const limitText = c.req.query("limit");
+    const limit = limitText === undefined || limitText === "" ? (format === "csv" ? maxLimit : 1000) : Number(limitText);
+    if (!Number.isInteger(limit) || limit < 1 || limit > maxLimit)
+      throw new MoestroError("invalid_request", `'limit' must be a whole number from 1 to ${maxLimit}; got '${limitText}'.`, {
+        param: "limit",
+      });
+    const keyId = c.req.query("key_id");
+    const rows = await deps.admin!.usage.list({ ...readRange(c, now()), keyId: keyId === "" ? undefined : keyId, limit: limit + 1 });
+    const events = rows.slice(0, limit).map(toWireUsageEvent);
+    if (format === "csv") {
+      c.header("Content-Type", "text/csv; charset=utf-8");
+      c.header("Content-Disposition", 'attachment; filename="moestro-usage.csv"');
+      return c.body(formatUsageCsv(events));
+    }
+    const body: WireUsageEventList = { object: "list", data: events, has_more: rows.length > limit };
+    return c.json(body);
+  });
+  return routes;
+}
+
+function readRange(c: Context<AppEnv>, nowMs: number): { fromMs?: number; toMs?: number } {
+  const range: { fromMs?: number; toMs?: number } = {};
+  for (const [param, field] of [
+    ["from", "fromMs"],
+    ["to", "toMs"],
+  ] as const) {
+    const text = c.req.query(param);
+    if (text === undefined || text === "") continue;
+    const value = parseInstantMs(text, nowMs);
+    if (value === undefined)
+      throw new MoestroError(
+        "invalid_request",
+        `'${param}' must be epoch ms, an ISO 8601 date or date-time, or a duration such as 7d; got '${text}'.`,
+        { param },
+      );
+    range[field] = value;
+  }
+  return range;
+}
+
+/** A ledger row as the admin API shows it. */
+export function toWireUsageEvent(record: UsageRecord): WireUsageEvent {
+  return {
+    request_id: record.requestId,
+    key_id: record.keyId ?? null,
+    model: record.model,
+    endpoint: record.endpoint,
+    stream: record.stream,
+    status: record.status,
+    error_code: record.errorCode ?? null,
+    prompt_tokens: record.promptTokens,
+    cached_prompt_tokens: record.cachedPromptTokens,
+    completion_tokens: record.completionTokens,
+    reasoning_tokens: record.reasoningTokens,
+    total_tokens: record.promptTokens + record.completionTokens,
+    cost_micro_usd: record.costMicroUsd,
+    cost_usd: record.costMicroUsd / 1_000_000,
+    cloud_model: record.cloudModel ?? null,
+    cloud_cost_micro_usd: record.cloudCostMicroUsd,
+    cloud_cost_usd: record.cloudCostMicroUsd / 1_000_000,
+    started_at_ms: record.startedAtMs,
+    time_to_first_token_ms: record.timeToFirstTokenMs ?? null,
+    latency_ms: record.latencyMs,
+  };
+}
+
+/** Ledger rows as CSV: a header line, then one line per row, each ending in CRLF (RFC 4180). */
+export function formatUsageCsv(events: readonly WireUsageEvent[]): string {
+  const lines = [csvColumns.join(",")];
+  for (const event of events) {
+    const cells: Record<(typeof csvColumns)[number], string | number | boolean | null> = {
+      request_id: event.request_id,
+      started_at: new Date(event.started_at_ms).toISOString(),
+      key_id: event.key_id,
+      model: event.model,
+      endpoint: event.endpoint,
+      stream: event.stream,
+      status: event.status,
+      error_code: event.error_code,
+      prompt_tokens: event.prompt_tokens,
+      cached_prompt_tokens: event.cached_prompt_tokens,
+      completion_tokens: event.completion_tokens,
+      reasoning_tokens: event.reasoning_tokens,
+      total_tokens: event.total_tokens,
+      cost_usd: event.cost_usd,
+      cloud_model: event.cloud_model,
+      cloud_cost_usd: event.cloud_cost_usd,
+      time_to_first_token_ms: event.time_to_first_token_ms,
+      latency_ms: event.latency_ms,
+    };
+    lines.push(csvColumns.map((column) => csvCell(cells[column])).join(","));
+  }
+  return lines.join("\r\n") + "\r\n";
+}
+
+function csvCell(value: string | number | boolean | null): string {
+  if (value === null) return "";
+  const text = String(value);
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}

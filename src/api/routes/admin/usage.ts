@@ -1,0 +1,44 @@
+import { Hono } from "hono";
+import { MoestroError } from "../../../errors/index.js";
+import { buildUsageReport } from "../../../metering/usage-report.js";
+import type { UsageGroupBy } from "../../../store/index.js";
+import { parseInstantMs } from "../../../util/duration.js";
+import type { AppDeps, AppEnv } from "../../app-env.js";
+import { toWireUsageReport } from "../../../wire/admin.js";
+
+const groupings: readonly UsageGroupBy[] = ["key", "model", "day"];
+
+/**
+ * `GET /v1/moestro/usage?group_by=key|model|day&from=&to=`: ledger totals per group over `[from, to)`, with the cost
+ * and the cloud-list-price equivalent of each group and their total. `from` and `to` are epoch ms, ISO 8601 dates
+ * (00:00 UTC) or date-times, or durations before now (`7d`); both are optional. `group_by` defaults to `key`.
+ * Admin key only when key checks are on.
+ */
+export function createAdminUsageRoutes(deps: AppDeps): Hono<AppEnv> {
+  const routes = new Hono<AppEnv>();
+  const now = deps.now ?? Date.now;
+  routes.get("/", async (c) => {
+    const groupBy = (c.req.query("group_by") ?? "key") as UsageGroupBy;
+    if (!groupings.includes(groupBy))
+      throw new MoestroError("invalid_request", `'group_by' must be one of key, model, day; got '${groupBy}'.`, { param: "group_by" });
+    const range: { fromMs?: number; toMs?: number } = {};
+    for (const [param, field] of [
+      ["from", "fromMs"],
+      ["to", "toMs"],
+    ] as const) {
+      const text = c.req.query(param);
+      if (text === undefined || text === "") continue;
+      const value = parseInstantMs(text, now());
+      if (value === undefined)
+        throw new MoestroError(
+          "invalid_request",
+          `'${param}' must be epoch ms, an ISO 8601 date or date-time, or a duration such as 7d; got '${text}'.`,
+          { param },
+        );
+      range[field] = value;
+    }
+    const report = await buildUsageReport(deps.admin!.usage, { groupBy, ...range });
+    return c.json(toWireUsageReport(report));
+  });
+  return routes;
+}

@@ -1,0 +1,95 @@
+import type { Context } from "hono";
+import { z } from "zod";
+import { MoestroError } from "../../../errors/index.js";
+import { parseKeepAliveMs } from "../../../dialects/openai/convert-request.js";
+import { embeddingRequestSchema, type EmbeddingRequest } from "../../../dialects/openai/schemas.js";
+import type { ModelBackend } from "../../../spec/index.js";
+import type { WireEmbeddingList } from "../../../dialects/openai/wire.js";
+import type { AppDeps, AppEnv } from "../../app-env.js";
+import { readJsonBody } from "../../error-response.js";
+import { RequestMeter } from "../../serving/request-meter.js";
+import { acquireModel, requestSignal } from "../../serving/start-generation.js";
+
+/**
+ * `POST /v1/embeddings` (OpenAI API reference: Embeddings, create) from any loaded GGUF: the model's pooled hidden state.
+ * `input` is a string, a list of strings, a list of token ids, or a list of token-id lists; results come in input order.
+ * `encoding_format: "base64"` gives little-endian float32 bytes. `dimensions` is accepted only when it equals the
+ * model's size (GGUF models cannot shorten their vectors).
+ */
+export function createEmbeddingsHandler(deps: AppDeps) {
+  return async (c: Context<AppEnv>): Promise<Response> => {
+    const body = await readJsonBody(c);
+    const parsed = embeddingRequestSchema.safeParse(body);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      const param = issue.path.length > 0 ? String(issue.path[0]) : "input";
+      throw new MoestroError(
+        "invalid_request",
+        `Invalid '${param}': ${issue.message}. input must be a string, an array of strings, an array of token ids, or an array of token-id arrays.`,
+        { param },
+      );
+    }
+    const request = parsed.data;
+    const inputs = toInputs(request.input);
+    if (inputs.length === 0) throw new MoestroError("invalid_request", "input must not be empty.", { param: "input" });
+    if (inputs.length > 2048)
+      throw new MoestroError("invalid_request", `input has ${inputs.length} items; at most 2048 are allowed per request.`, {
+        param: "input",
+      });
+    const abort = requestSignal(c, deps);
+    try {
+      const lease = await acquireModel(deps, request.model, { signal: abort.signal, keepAliveMs: parseKeepAliveMs(request.keep_alive) });
+      try {
+        return await respond(c, deps, lease.backend, request, inputs, abort.signal);
+      } finally {
+        lease.release();
+      }
+    } finally {
+      abort.detach();
+    }
+  };
+}
+
+/** Embeds the inputs with a held model and answers in OpenAI's list format. */
+async function respond(
+  c: Context<AppEnv>,
+  deps: AppDeps,
+  backend: ModelBackend,
+  request: EmbeddingRequest,
+  inputs: Array<string | number[]>,
+  signal: AbortSignal,
+): Promise<Response> {
+  const dimensions = backend.info.embeddingDimensions;
+  if (request.dimensions !== undefined && request.dimensions !== null && request.dimensions !== dimensions) {
+    throw new MoestroError(
+      "unsupported_parameter",
+      `The model '${backend.info.id}' produces ${dimensions}-dimensional embeddings and cannot give ${request.dimensions}.`,
+      { param: "dimensions" },
+    );
+  }
+  const meter = new RequestMeter(deps, c, { model: backend.info.id, endpoint: "embeddings", stream: false });
+  const { embeddings, promptTokens } = await backend.embed(inputs, { signal });
+  await meter.finish("ok", [{ promptTokens, completionTokens: 0 }]);
+  const base64 = request.encoding_format === "base64";
+  const response: WireEmbeddingList = {
+    object: "list",
+    data: embeddings.map((vector, index) => ({ object: "embedding", index, embedding: base64 ? toBase64(vector) : Array.from(vector) })),
+    model: backend.info.id,
+    usage: { prompt_tokens: promptTokens, total_tokens: promptTokens },
+  };
+  return c.json(response);
+}
+
+function toInputs(input: z.infer<typeof embeddingRequestSchema>["input"]): Array<string | number[]> {
+  if (typeof input === "string") return [input];
+  if (input.length === 0) return [];
+  if (typeof input[0] === "number") return [input as number[]];
+  return input as Array<string | number[]>;
+}
+
+/** Little-endian float32 bytes, base64 (what OpenAI's SDKs decode). */
+function toBase64(vector: Float32Array): string {
+  const bytes = Buffer.alloc(vector.length * 4);
+  vector.forEach((value, index) => bytes.writeFloatLE(value, index * 4));
+  return bytes.toString("base64");
+}

@@ -1,0 +1,280 @@
+import type { Context } from "hono";
+import { ServerResponse } from "node:http";
+import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
+import { stream } from "hono/streaming";
+import type { StreamingApi } from "hono/utils/stream";
+import { MoestroError } from "../../errors/index.js";
+import type { Usage } from "../../spec/index.js";
+import { formatSseData, sseHeaders } from "../../util/sse.js";
+import type { AppDeps, AppEnv } from "../app-env.js";
+import { toWireError } from "../error-response.js";
+import type { ChoicePart, CollectedChoice } from "./generation.js";
+import type { RequestMeter } from "./request-meter.js";
+
+/**
+ * Runs every choice to the end and collects it, then reports usage; the non-streaming path is the streaming path,
+ * collected. On failure or abort the usage produced so far is reported with status `error` or `aborted`.
+ */
+export async function collectResponse(
+  parts: AsyncGenerator<ChoicePart, void, undefined>,
+  meter: RequestMeter,
+  signal: AbortSignal,
+  shutdownSignal?: AbortSignal,
+): Promise<CollectedChoice[]> {
+  const open = new Map<number, Omit<CollectedChoice, "finishReason" | "usage">>();
+  const choices: CollectedChoice[] = [];
+  try {
+    for await (const part of parts) {
+      let choice = open.get(part.index);
+      if (choice === undefined) {
+        choice = { index: part.index, text: "", reasoning: "", toolCalls: [], logprobs: undefined };
+        open.set(part.index, choice);
+      }
+      switch (part.type) {
+        case "text-delta":
+          meter.markToken();
+          choice.text += part.text;
+          if (part.logprobs) (choice.logprobs ??= []).push(...part.logprobs);
+          break;
+        case "reasoning-delta":
+          meter.markToken();
+          choice.reasoning += part.text;
+          break;
+        case "tool-call":
+          meter.markToken();
+          choice.toolCalls.push(part.toolCall);
+          break;
+        case "finish":
+          choices.push({ ...choice, finishReason: part.finishReason, usage: part.usage });
+          break;
+        default:
+          part satisfies never;
+      }
+    }
+    if (signal.aborted) {
+      await meter.finish(
+        "aborted",
+        choices.map((choice) => choice.usage),
+      );
+      if (shutdownSignal?.aborted) throw shutdownError();
+    } else
+      await meter.finish(
+        "ok",
+        choices.map((choice) => choice.usage),
+      );
+    return choices;
+  } catch (error) {
+    await meter.finish(
+      "error",
+      choices.map((choice) => choice.usage),
+      errorCodeOf(error),
+    );
+    throw error;
+  } finally {
+    await parts.return(undefined);
+  }
+}
+
+/** How a streaming route turns parts into SSE payloads. */
+export interface StreamEncoder {
+  /** Payloads to send for one part (the first part of a choice may open it with a role chunk). */
+  encode(part: ChoicePart, isFirstOfChoice: boolean): unknown[];
+  /** Payloads to send after the last choice, before `[DONE]` (the usage chunk when asked for). */
+  end(usage: Usage[]): unknown[];
+}
+
+/**
+ * Streams the choices as server-sent events in OpenAI's format: one `data:` line per event, `data: [DONE]` once at the
+ * end, a failure after the first byte as one `data: {"error": …}` event with no `[DONE]` after it, and a `: ping`
+ * comment when nothing was sent for `keepAliveMs`. The usage is reported before `[DONE]` is written. A client that goes
+ * away aborts the generation (through `abort`), and its usage is reported as `aborted`.
+ *
+ * Served by @hono/node-server, the events are written straight to Node's `ServerResponse` (the adapter's documented
+ * `RESPONSE_ALREADY_SENT` escape): through Hono's `stream()` each chunk crossed a web `ReadableStream` and the adapter's
+ * read loop. Measured on stories260K, 32 tokens, concurrency 1, requests alternating between the two builds: p50
+ * latency 20.0 ms through `stream()`, 19.1 ms direct. Elsewhere (`app.request()` in tests, other runtimes) it uses
+ * `stream()`.
+ */
+export function streamResponse(
+  c: Context<AppEnv>,
+  deps: AppDeps,
+  parts: AsyncGenerator<ChoicePart, void, undefined>,
+  meter: RequestMeter,
+  abort: AbortController,
+  encoder: StreamEncoder,
+): Response {
+  for (const [name, value] of Object.entries(sseHeaders)) c.header(name, value);
+  const outgoing = (c.env as { outgoing?: unknown } | undefined)?.outgoing;
+  if (outgoing instanceof ServerResponse) {
+    const headers = c.newResponse(null, 200).headers;
+    const sink = new NodeSseSink(outgoing, headers, () => abort.abort());
+    pumpEvents({ c, deps, parts, meter, abort, encoder }, sink).then(
+      () => sink.end(),
+      (error: unknown) => {
+        deps.logger.error({ err: error, requestId: c.get("requestId") }, "stream failed");
+        sink.end();
+      },
+    );
+    return RESPONSE_ALREADY_SENT.clone();
+  }
+  return stream(c, async (output) => {
+    output.onAbort(() => abort.abort());
+    await pumpEvents({ c, deps, parts, meter, abort, encoder }, new WebSseSink(output));
+  });
+}
+
+/** Where an SSE response's text goes. Writes are queued, never awaited one by one. */
+interface SseSink {
+  /** Queues `text` for the client, in order. */
+  write(text: string): void;
+  /** Resolves once everything queued has been handed to the socket, or the client is gone. */
+  flush(): Promise<void>;
+  /** Whether the client went away. */
+  readonly aborted: boolean;
+}
+
+/** Writes to Node's `ServerResponse` directly; the status line and headers go out at once. */
+class NodeSseSink implements SseSink {
+  readonly #outgoing: ServerResponse;
+  #aborted = false;
+
+  constructor(outgoing: ServerResponse, headers: Headers, onAbort: () => void) {
+    this.#outgoing = outgoing;
+    outgoing.writeHead(200, Object.fromEntries(headers));
+    outgoing.flushHeaders();
+    outgoing.on("close", () => {
+      if (outgoing.writableFinished) return;
+      this.#aborted = true;
+      onAbort();
+    });
+  }
+
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+
+  write(text: string): void {
+    if (!this.#aborted && !this.#outgoing.destroyed) this.#outgoing.write(text);
+  }
+
+  async flush(): Promise<void> {
+    const outgoing = this.#outgoing;
+    if (!outgoing.writableNeedDrain || outgoing.destroyed) return;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        outgoing.off("drain", done);
+        outgoing.off("close", done);
+        resolve();
+      };
+      outgoing.on("drain", done);
+      outgoing.on("close", done);
+    });
+  }
+
+  /** Ends the response (once; a gone client's socket is already closed). */
+  end(): void {
+    if (!this.#outgoing.writableEnded && !this.#outgoing.destroyed) this.#outgoing.end();
+  }
+}
+
+/** Writes through Hono's `stream()` helper. */
+class WebSseSink implements SseSink {
+  readonly #output: StreamingApi;
+  #queued: Promise<unknown> = Promise.resolve();
+
+  constructor(output: StreamingApi) {
+    this.#output = output;
+  }
+
+  get aborted(): boolean {
+    return this.#output.aborted || this.#output.closed;
+  }
+
+  write(text: string): void {
+    this.#queued = this.#output.write(text);
+  }
+
+  async flush(): Promise<void> {
+    await this.#queued;
+  }
+}
+
+/** What {@link pumpEvents} streams: the arguments of {@link streamResponse}. */
+interface StreamJob {
+  c: Context<AppEnv>;
+  deps: AppDeps;
+  parts: AsyncGenerator<ChoicePart, void, undefined>;
+  meter: RequestMeter;
+  abort: AbortController;
+  encoder: StreamEncoder;
+}
+
+/** Runs the generation to its end and writes its events to `sink`; never throws for a generation's failure. */
+async function pumpEvents({ c, deps, parts, meter, abort, encoder }: StreamJob, sink: SseSink): Promise<void> {
+  const keepAliveMs = deps.sseKeepAliveMs ?? 15_000;
+  const usages: Usage[] = [];
+  let lastWriteAt = performance.now();
+  // Writes are queued, not awaited one by one: the next token's decode starts while the previous chunk is still on
+  // its way to the socket, instead of after it (on 2 cores awaiting each write cost about 0.8 ms per token). The events
+  // of one part go out in one write.
+  const write = (payloads: unknown[]): void => {
+    if (payloads.length === 0) return;
+    lastWriteAt = performance.now();
+    sink.write(payloads.length === 1 ? formatSseData(payloads[0]) : payloads.map(formatSseData).join(""));
+  };
+  const keepAlive = setInterval(
+    () => {
+      if (performance.now() - lastWriteAt >= keepAliveMs && !sink.aborted) {
+        lastWriteAt = performance.now();
+        sink.write(": ping\n\n");
+      }
+    },
+    Math.max(1, Math.min(keepAliveMs, 1000)),
+  );
+  const opened = new Set<number>();
+  try {
+    for await (const part of parts) {
+      if (part.type === "finish") {
+        usages.push(part.usage);
+        if (part.finishReason === "abort") break;
+      } else meter.markToken();
+      const isFirst = !opened.has(part.index);
+      opened.add(part.index);
+      write(encoder.encode(part, isFirst));
+    }
+    if (abort.signal.aborted) {
+      await sink.flush();
+      await meter.finish("aborted", usages);
+      // Ended by the server's shutdown, not by the client: say so, without [DONE].
+      if (deps.shutdownSignal?.aborted && !sink.aborted) write([toWireError(shutdownError(), c.get("requestId")).body]);
+      await sink.flush();
+      return;
+    }
+    write(encoder.end(usages));
+    await meter.finish("ok", usages);
+    write(["[DONE]"]);
+    await sink.flush();
+  } catch (error) {
+    await meter.finish(abort.signal.aborted ? "aborted" : "error", usages, errorCodeOf(error)).catch(() => undefined);
+    const requestId = c.get("requestId");
+    if (!(error instanceof MoestroError)) deps.logger.error({ err: error, requestId }, "stream failed");
+    await sink.flush();
+    if (!sink.aborted) write([toWireError(error, requestId).body]);
+    await sink.flush();
+  } finally {
+    clearInterval(keepAlive);
+    await parts.return(undefined);
+  }
+}
+
+function shutdownError(): MoestroError {
+  return new MoestroError(
+    "server_shutting_down",
+    "The server is shutting down and ended this request; retry on another instance or after restart.",
+    { retryAfterSeconds: 5 },
+  );
+}
+
+function errorCodeOf(error: unknown): string {
+  return error instanceof MoestroError ? error.code : "internal_error";
+}

@@ -1,0 +1,252 @@
+import type { z } from "zod";
+import { MoestroError } from "../../errors/index.js";
+import { parseDurationMs } from "../../util/duration.js";
+import type { ChatMessage, GenerateRequest, SamplingOptions, ToolChoice } from "../../spec/index.js";
+import {
+  chatCompletionRequestSchema,
+  completionRequestSchema,
+  type ChatCompletionRequest,
+  type ChatMessageInput,
+  type CompletionRequest,
+} from "./schemas.js";
+
+/**
+ * Validates a chat completion body.
+ *
+ * @throws {MoestroError} `invalid_request` (400) whose `param` names the first invalid field, in OpenAI's spelling
+ *   (`max_tokens`, `messages[1].role`).
+ */
+export function parseChatCompletionRequest(body: unknown): ChatCompletionRequest {
+  return parseWith(chatCompletionRequestSchema, body);
+}
+
+/**
+ * Validates a completion body.
+ *
+ * @throws {MoestroError} `invalid_request` (400) naming the first invalid field.
+ */
+export function parseCompletionRequest(body: unknown): CompletionRequest {
+  return parseWith(completionRequestSchema, body);
+}
+
+function parseWith<Schema extends z.ZodTypeAny>(schema: Schema, body: unknown): z.infer<Schema> {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw new MoestroError("invalid_request", "The request body must be a JSON object.");
+  }
+  const parsed = schema.safeParse(body);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const param = formatParam(issue.path);
+  const detail = issue.code === "invalid_type" && issue.received === "undefined" ? "is required" : issue.message;
+  throw new MoestroError("invalid_request", `Invalid '${param}': ${detail}.`, { param });
+}
+
+/** `["messages", 0, "content"]` → `messages[0].content`. */
+function formatParam(path: ReadonlyArray<string | number>): string {
+  return path.reduce<string>((text, part) => (typeof part === "number" ? `${text}[${part}]` : text ? `${text}.${part}` : part), "");
+}
+
+/**
+ * Translates a chat completion request to moestro's internal request.
+ *
+ * - System and developer messages are merged, in order, into one leading system message before templating, because
+ *   OpenAI accepts them anywhere while Qwen templates raise an error when a system message is not first (case C22).
+ * - Thinking is switched by any common spelling, first found wins: `enable_thinking` (DashScope),
+ *   `chat_template_kwargs.enable_thinking` (vLLM, llama.cpp), `reasoning_effort` (`"none"` is off, other values on),
+ *   then Qwen's soft switches `/no_think` and `/think` in the last user or system message. `thinking_budget` caps it.
+ *
+ * @throws {MoestroError} `invalid_request` (400) for inconsistent options (`top_logprobs` without `logprobs`).
+ */
+export function toChatGenerateRequest(request: ChatCompletionRequest, signal?: AbortSignal): GenerateRequest {
+  if (request.top_logprobs !== undefined && request.top_logprobs !== null && !request.logprobs) {
+    throw new MoestroError("invalid_request", "top_logprobs needs logprobs set to true.", { param: "top_logprobs" });
+  }
+  const messages = normalizeMessages(request.messages);
+  const generateRequest: GenerateRequest = {
+    input: { kind: "chat", messages },
+    maxTokens: request.max_completion_tokens ?? request.max_tokens ?? undefined,
+    sampling: toSampling(request),
+    stop: toStopList(request.stop),
+    signal,
+    thinking: { enabled: thinkingSwitch(request, messages), budgetTokens: request.thinking_budget ?? undefined },
+  };
+  if (request.logprobs) generateRequest.logprobs = { top: request.top_logprobs ?? 0 };
+  const tools = request.tools ?? [];
+  if (tools.length > 0) {
+    generateRequest.tools = {
+      definitions: tools.map((tool) => ({
+        name: tool.function.name,
+        description: tool.function.description,
+        parameters: tool.function.parameters,
+      })),
+      choice: toToolChoice(request.tool_choice),
+      parallel: request.parallel_tool_calls ?? true,
+    };
+  } else if (
+    request.tool_choice !== undefined &&
+    request.tool_choice !== null &&
+    request.tool_choice !== "none" &&
+    request.tool_choice !== "auto"
+  ) {
+    throw new MoestroError("invalid_request", "tool_choice needs tools.", { param: "tool_choice" });
+  }
+  const format = request.response_format;
+  if (format?.type === "json_object") generateRequest.responseFormat = { type: "json_object" };
+  if (format?.type === "json_schema") {
+    generateRequest.responseFormat = {
+      type: "json_schema",
+      name: format.json_schema.name,
+      schema: format.json_schema.schema ?? { type: "object" },
+    };
+  }
+  return generateRequest;
+}
+
+function toToolChoice(choice: ChatCompletionRequest["tool_choice"]): ToolChoice {
+  if (choice === undefined || choice === null || choice === "auto") return { type: "auto" };
+  if (choice === "none") return { type: "none" };
+  if (choice === "required") return { type: "required" };
+  return { type: "function", name: choice.function.name };
+}
+
+/** The thinking switch of a request, or `undefined` to use the model's default. */
+function thinkingSwitch(request: ChatCompletionRequest, messages: readonly ChatMessage[]): boolean | undefined {
+  const explicit = request.enable_thinking ?? request.chat_template_kwargs?.enable_thinking;
+  if (explicit !== undefined && explicit !== null) return explicit;
+  if (request.reasoning_effort) return request.reasoning_effort !== "none";
+  // Qwen3's soft switch: the most recent /think or /no_think in a user or system message decides.
+  for (const message of [...messages].reverse()) {
+    if (message.role !== "user" && message.role !== "system") continue;
+    const switches = message.text.match(/\/(no_think|think)\b/g);
+    if (switches) return switches.at(-1) === "/think";
+  }
+  return undefined;
+}
+
+/**
+ * Translates a completion request to moestro's internal request.
+ *
+ * @throws {MoestroError} `unsupported_parameter` (400) for `echo`, `suffix`, `best_of` above 1 and `logprobs`.
+ */
+export function toCompletionGenerateRequest(request: CompletionRequest, signal?: AbortSignal): GenerateRequest {
+  if (request.echo) unsupported("echo", "echo is not supported.");
+  if (request.suffix) unsupported("suffix", "suffix (fill-in-the-middle) is not supported.");
+  if ((request.best_of ?? 1) > 1) unsupported("best_of", "best_of above 1 is not supported; use n.");
+  if (request.logprobs !== undefined && request.logprobs !== null)
+    unsupported("logprobs", "Token log-probabilities are not supported yet.");
+  const prompt = typeof request.prompt === "string" ? request.prompt : request.prompt[0]!;
+  return {
+    input: { kind: "completion", prompt },
+    maxTokens: request.max_tokens ?? undefined,
+    sampling: toSampling(request),
+    stop: toStopList(request.stop),
+    signal,
+  };
+}
+
+/** Sampling options common to both endpoints. */
+function toSampling(request: ChatCompletionRequest | CompletionRequest): SamplingOptions {
+  return {
+    temperature: request.temperature ?? undefined,
+    topP: request.top_p ?? undefined,
+    topK: request.top_k ?? undefined,
+    minP: request.min_p ?? undefined,
+    seed: request.seed ?? undefined,
+    presencePenalty: request.presence_penalty ?? undefined,
+    frequencyPenalty: request.frequency_penalty ?? undefined,
+  };
+}
+
+function toStopList(stop: string | string[] | null | undefined): string[] {
+  if (stop === undefined || stop === null) return [];
+  return (typeof stop === "string" ? [stop] : stop).filter((text) => text.length > 0);
+}
+
+/**
+ * Normalises OpenAI messages to text messages: content parts are joined in order, system and developer messages are
+ * merged into one leading system message (joined with a blank line), and roles are mapped.
+ *
+ * @throws {MoestroError} `unsupported_parameter` naming the part (`messages[1].content[0]`) for a non-text content
+ *   part; `invalid_request` for a tool message without `tool_call_id`.
+ */
+export function normalizeMessages(messages: readonly ChatMessageInput[]): ChatMessage[] {
+  const systemTexts: string[] = [];
+  const conversation: ChatMessage[] = [];
+  messages.forEach((message, index) => {
+    const text = contentText(message, index);
+    switch (message.role) {
+      case "system":
+      case "developer":
+        systemTexts.push(text);
+        break;
+      case "user":
+        conversation.push({ role: "user", text });
+        break;
+      case "assistant":
+        conversation.push({
+          role: "assistant",
+          text,
+          toolCalls: message.tool_calls?.map((call) => ({ id: call.id, name: call.function.name, arguments: call.function.arguments })),
+        });
+        break;
+      case "tool":
+        if (!message.tool_call_id) {
+          throw new MoestroError("invalid_request", `messages[${index}] has role 'tool' but no tool_call_id.`, {
+            param: `messages[${index}].tool_call_id`,
+          });
+        }
+        conversation.push({ role: "tool", toolCallId: message.tool_call_id, text });
+        break;
+      case "function":
+        unsupported(
+          `messages[${index}].role`,
+          "Messages with role 'function' (the deprecated function-calling API) are not supported; use tools and role 'tool'.",
+        );
+        break;
+      default:
+        return message.role satisfies never;
+    }
+  });
+  return systemTexts.length > 0 ? [{ role: "system", text: systemTexts.join("\n\n") }, ...conversation] : conversation;
+}
+
+function contentText(message: ChatMessageInput, index: number): string {
+  const { content } = message;
+  if (content === undefined || content === null) return "";
+  if (typeof content === "string") return content;
+  return content
+    .map((part, partIndex) => {
+      if (part.type === "text" && typeof part.text === "string") return part.text;
+      if (part.type === "refusal" && message.role === "assistant" && typeof part.refusal === "string") return part.refusal;
+      return unsupported(
+        `messages[${index}].content[${partIndex}]`,
+        `Content parts of type '${part.type}' are not supported: the model takes text only.`,
+      );
+    })
+    .join("");
+}
+
+function unsupported(param: string, message: string): never {
+  throw new MoestroError("unsupported_parameter", message, { param });
+}
+
+/**
+ * Converts Ollama's `keep_alive` to ms: a number is seconds, a string is a duration (`"5m"`, `"1h30m"`, `"90s"`) or a
+ * number of seconds; negative means forever (returned as -1), 0 unloads after the request.
+ *
+ * @returns `undefined` when absent.
+ * @throws {MoestroError} `invalid_request` (400) naming `keep_alive` when it cannot be read.
+ */
+export function parseKeepAliveMs(value: number | string | null | undefined): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  const seconds = typeof value === "number" ? value : /^-?\d+(\.\d+)?$/.test(value.trim()) ? Number(value) : undefined;
+  if (seconds !== undefined) return seconds < 0 ? -1 : Math.round(seconds * 1000);
+  const text = String(value).trim();
+  const negative = text.startsWith("-");
+  const ms = parseDurationMs(negative ? text.slice(1) : text);
+  if (ms === undefined)
+    throw new MoestroError("invalid_request", `Invalid 'keep_alive': '${text}' is neither seconds nor a duration such as 5m or 1h.`, {
+      param: "keep_alive",
+    });
+  return negative ? -1 : ms;
+}

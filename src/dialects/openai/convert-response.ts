@@ -1,0 +1,54 @@
+import type { FinishReason, TokenLogprob, ToolCall, Usage } from "../../spec/index.js";
+import type { WireFinishReason, WireTokenLogprob, WireToolCall, WireUsage } from "./wire.js";
+
+/** Sums the usage of the `n` choices of one request: the prompt is counted once, completions add up. */
+export function sumUsage(usages: readonly Usage[]): Usage {
+  const first = usages[0];
+  return {
+    promptTokens: first?.promptTokens ?? 0,
+    completionTokens: usages.reduce((total, usage) => total + usage.completionTokens, 0),
+    cachedPromptTokens: first?.cachedPromptTokens,
+    reasoningTokens: usages.reduce((total, usage) => total + (usage.reasoningTokens ?? 0), 0),
+  };
+}
+
+/** The OpenAI `usage` object. */
+export function toWireUsage(usage: Usage): WireUsage {
+  return {
+    prompt_tokens: usage.promptTokens,
+    completion_tokens: usage.completionTokens,
+    total_tokens: usage.promptTokens + usage.completionTokens,
+    prompt_tokens_details: { cached_tokens: usage.cachedPromptTokens ?? 0 },
+    completion_tokens_details: { reasoning_tokens: usage.reasoningTokens ?? 0 },
+  };
+}
+
+/** The OpenAI `finish_reason`. An aborted generation has no client left to read it; it maps to `stop`. */
+export function toWireFinishReason(reason: FinishReason): WireFinishReason {
+  switch (reason) {
+    case "stop":
+    case "abort":
+      return "stop";
+    case "length":
+      return "length";
+    case "tool_calls":
+      return "tool_calls";
+    default:
+      return reason satisfies never;
+  }
+}
+
+/** OpenAI's chat `logprobs.content` entries. */
+export function toWireLogprobs(logprobs: readonly TokenLogprob[]): WireTokenLogprob[] {
+  return logprobs.map((entry) => ({
+    token: entry.token,
+    logprob: entry.logprob,
+    bytes: entry.bytes,
+    top_logprobs: entry.top.map((alternative) => ({ token: alternative.token, logprob: alternative.logprob, bytes: alternative.bytes })),
+  }));
+}
+
+/** OpenAI's `tool_calls` entry of a message. */
+export function toWireToolCall(toolCall: ToolCall): WireToolCall {
+  return { id: toolCall.id, type: "function", function: { name: toolCall.name, arguments: toolCall.arguments } };
+}

@@ -1,0 +1,134 @@
+import {
+  LlamaText,
+  type ChatHistoryItem,
+  type ChatModelFunctionCall,
+  type ChatModelFunctions,
+  type ChatModelResponse,
+  type ChatWrapper,
+  type LlamaModel,
+  type Token,
+} from "node-llama-cpp";
+import { MoestroError } from "../../errors/index.js";
+import type { ChatMessage, ToolDefinition } from "../../spec/index.js";
+
+/** A chat rendered with the model's chat template, ready to evaluate. */
+export interface RenderedChatPrompt {
+  /** The prompt tokens, special tokens included. */
+  tokens: Token[];
+  /** Tokens that end the assistant turn (end-of-turn markers such as `<|im_end|>`), beyond the model's end-of-generation tokens. */
+  stopTokens: Set<Token>;
+  /** Texts that end the assistant turn when the model writes them out with ordinary tokens; never returned to the client. */
+  stopTexts: string[];
+}
+
+/**
+ * Converts normalised chat messages to node-llama-cpp's chat history.
+ *
+ * - An assistant message's tool calls become function-call items of its model turn; the `tool` messages that follow
+ *   fill in their results (matched by `tool_call_id`), and an assistant message after them continues the same model
+ *   turn, which is how node-llama-cpp's wrappers render a tool loop in the model's own format.
+ * - A trailing assistant message becomes the start of the answer (prefill): the model continues it. Otherwise an empty
+ *   assistant turn is opened.
+ *
+ * @throws {MoestroError} `invalid_request` (400) for a tool message whose `tool_call_id` matches no earlier call.
+ */
+export function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem[] {
+  const history: ChatHistoryItem[] = [];
+  const callsById = new Map<string, ChatModelFunctionCall>();
+  let continuesModelTurn = false;
+  messages.forEach((message, index) => {
+    switch (message.role) {
+      case "system":
+        history.push({ type: "system", text: message.text });
+        continuesModelTurn = false;
+        break;
+      case "user":
+        history.push({ type: "user", text: message.text });
+        continuesModelTurn = false;
+        break;
+      case "assistant": {
+        const last = history.at(-1);
+        const turn: ChatModelResponse = continuesModelTurn && last?.type === "model" ? last : { type: "model", response: [] };
+        if (turn !== last) history.push(turn);
+        if (message.text.length > 0 || (message.toolCalls ?? []).length === 0) turn.response.push(message.text);
+        for (const call of message.toolCalls ?? []) {
+          const item: ChatModelFunctionCall = {
+            type: "functionCall",
+            name: call.name,
+            params: parseJsonOrText(call.arguments),
+            result: undefined,
+            startsNewChunk: call === message.toolCalls![0],
+          };
+          callsById.set(call.id, item);
+          turn.response.push(item);
+        }
+        continuesModelTurn = (message.toolCalls ?? []).length > 0;
+        break;
+      }
+      case "tool": {
+        const call = callsById.get(message.toolCallId);
+        if (call === undefined) {
+          throw new MoestroError(
+            "invalid_request",
+            `messages[${index}] answers tool call '${message.toolCallId}', which no earlier assistant message made.`,
+            { param: `messages[${index}].tool_call_id` },
+          );
+        }
+        call.result = parseJsonOrText(message.text);
+        continuesModelTurn = true;
+        break;
+      }
+      default:
+        message satisfies never;
+    }
+  });
+  // A trailing model turn (a prefill, or a tool loop awaiting the model's next words) is continued; else one is opened.
+  if (history.at(-1)?.type !== "model") history.push({ type: "model", response: [] });
+  return history;
+}
+
+function parseJsonOrText(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
+/** node-llama-cpp's function map for the chat wrapper, which renders the tools section of the system prompt. */
+export function toChatModelFunctions(tools: readonly ToolDefinition[]): ChatModelFunctions {
+  return Object.fromEntries(
+    tools.map((tool) => [
+      tool.name,
+      { description: tool.description, params: (tool.parameters ?? { type: "object", properties: {} }) as never },
+    ]),
+  );
+}
+
+/**
+ * Renders chat messages with `chatWrapper` (the model's own template, resolved by node-llama-cpp) and tokenizes them the
+ * way node-llama-cpp's `LlamaChat` does, so that the token count is what the model really evaluates.
+ */
+export function renderChatPrompt(
+  model: LlamaModel,
+  chatWrapper: ChatWrapper,
+  messages: readonly ChatMessage[],
+  tools?: readonly ToolDefinition[],
+): RenderedChatPrompt {
+  const state = chatWrapper.generateContextState({
+    chatHistory: toChatHistory(messages),
+    availableFunctions: tools && tools.length > 0 ? toChatModelFunctions(tools) : undefined,
+    documentFunctionParams: true,
+  });
+  const tokens = state.contextText.tokenize(model.tokenizer);
+  const stopTokens = new Set<Token>();
+  const stopTexts: string[] = [];
+  for (const trigger of state.stopGenerationTriggers) {
+    const triggerTokens = LlamaText(trigger).tokenize(model.tokenizer, "trimLeadingSpace");
+    const text = trigger.toString();
+    const hasSpecialToken = trigger.values.some((value) => typeof value !== "string");
+    if (hasSpecialToken && triggerTokens.length === 1) stopTokens.add(triggerTokens[0]!);
+    else if (!hasSpecialToken && text.length > 0) stopTexts.push(text);
+  }
+  return { tokens, stopTokens, stopTexts };
+}

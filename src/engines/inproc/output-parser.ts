@@ -1,0 +1,245 @@
+import type { Token } from "node-llama-cpp";
+import type { FinishReason, StreamPart, TokenLogprob, ToolCall, ToolDefinition } from "../../spec/index.js";
+import { StopSequenceMatcher } from "../../util/stop-sequence-matcher.js";
+import { JsonCompletionTracker, parseToolCallBody } from "./tool-call-format.js";
+
+/** Vocabulary tokens that mark thoughts and tool calls (single tokens in Qwen vocabularies). */
+export interface MarkerTokens {
+  thinkStart?: Token;
+  thinkEnd?: Token;
+  toolCallStart?: Token;
+  toolCallEnd?: Token;
+}
+
+/** Turns tokens into text, incrementally (see `IncrementalDetokenizer`). */
+export interface TokenDecoder {
+  push(token: Token): string;
+  flush(): string;
+}
+
+/** Options of {@link OutputParser}. */
+export interface OutputParserOptions {
+  decoder: TokenDecoder;
+  markers: MarkerTokens;
+  /** Stop sequences that end the answer (not the thought). */
+  stop: readonly string[];
+  /** Whether the output starts inside a thought (the prompt ended with `<think>\n`). */
+  startsInReasoning: boolean;
+  /** Whether a thought was closed in the prompt (thinking off: `<think>\n\n</think>\n\n`), so the answer's leading newlines are dropped. */
+  startsAfterThought: boolean;
+  /** The most reasoning tokens before the thought is closed by force. Defaults to no limit. */
+  thinkingBudgetTokens?: number;
+  /** Tokens that close a thought by force (`\n</think>\n\n`). */
+  closeThoughtTokens: readonly Token[];
+  /** Tokens that end a tool call whose JSON is complete (`\n</tool_call>`). */
+  closeToolCallTokens: readonly Token[];
+  /** The callable tools; tool-call markers are plain text when undefined. */
+  tools?: readonly ToolDefinition[];
+  /** Whether generation stops after the first tool call (`parallel_tool_calls: false`, or a forced call). */
+  stopAfterFirstToolCall: boolean;
+  /** Whether the answer must be one JSON value (structured output): generation stops when it is complete. */
+  answerIsJson: boolean;
+  /** Makes a tool call id. */
+  createToolCallId: () => string;
+  /** Logged when a tool-call block cannot be parsed; its text is then returned as answer text. */
+  onMalformedToolCall?: (text: string) => void;
+}
+
+/** What the generation loop must do after a token. */
+export type ParserAction =
+  | { type: "continue" }
+  | { type: "stop"; finishReason: FinishReason }
+  | { type: "inject"; tokens: readonly Token[] };
+
+/** Where the output is: in the answer, in a thought, or inside a tool-call block. */
+export type OutputMode = "content" | "reasoning" | "tool";
+
+/**
+ * Splits generated tokens into answer text, thought text and tool calls, and decides when generation must stop or
+ * have tokens injected. It works on tokens: Qwen vocabularies have single tokens for `<think>`, `</think>`,
+ * `<tool_call>` and `</tool_call>`, so a marker is never confused with text that merely looks like one, and a split
+ * marker can never leak into the answer.
+ *
+ * Rules:
+ * - Thoughts: `<think>` opens a thought, `</think>` closes it; a prompt that ends in `<think>\n` starts inside one
+ *   (Qwen3.5 templates). Thought text goes to `reasoning-delta` parts, without tags; the tags and everything between
+ *   them count as reasoning tokens. When `thinkingBudgetTokens` is reached the thought is closed by injecting
+ *   `closeThoughtTokens`. Leading newlines of the answer after a thought are dropped (the template's separator).
+ * - Tool calls (when tools are given): `<tool_call>` opens a block, `</tool_call>` closes it; the block is parsed in the
+ *   JSON or XML form and sent as one `tool-call` part. A body that is complete (its JSON value closed, or `</function>`
+ *   written) gets `\n</tool_call>` injected.
+ * - Stop sequences apply to the answer only; they are cut and never leak (see `StopSequenceMatcher`).
+ * - Token log-probabilities of answer tokens ride on the next `text-delta` part.
+ */
+export class OutputParser {
+  readonly #options: OutputParserOptions;
+  readonly #matcher: StopSequenceMatcher;
+  #mode: OutputMode;
+  #trimLeadingNewlines: boolean;
+  #toolText = "";
+  #toolJson = new JsonCompletionTracker();
+  #answerJson = new JsonCompletionTracker();
+  #pendingLogprobs: TokenLogprob[] = [];
+  #completionTokens = 0;
+  #reasoningTokens = 0;
+  #toolCalls: ToolCall[] = [];
+  #forcingClose = false;
+  #toolJsonStarted = false;
+  #closingToolCall = false;
+
+  constructor(options: OutputParserOptions) {
+    this.#options = options;
+    this.#matcher = new StopSequenceMatcher(options.stop);
+    this.#mode = options.startsInReasoning ? "reasoning" : "content";
+    this.#trimLeadingNewlines = options.startsInReasoning || options.startsAfterThought;
+  }
+
+  /** Where the output is now. */
+  get mode(): OutputMode {
+    return this.#mode;
+  }
+
+  /** Generated tokens so far (injected ones included). */
+  get completionTokens(): number {
+    return this.#completionTokens;
+  }
+
+  /** Tokens spent in thoughts, tags included. */
+  get reasoningTokens(): number {
+    return this.#reasoningTokens;
+  }
+
+  /** Tool calls made so far. */
+  get toolCalls(): readonly ToolCall[] {
+    return this.#toolCalls;
+  }
+
+  /**
+   * Takes one generated (or injected) token, with its log-probability when asked for, and returns the parts it
+   * completes and what the loop must do next.
+   */
+  push(token: Token, logprob?: TokenLogprob): { parts: StreamPart[]; action: ParserAction } {
+    const { markers } = this.#options;
+    const parts: StreamPart[] = [];
+    this.#completionTokens++;
+
+    if (this.#mode === "reasoning") {
+      this.#reasoningTokens++;
+      if (token === markers.thinkEnd) {
+        this.#emitReasoning(parts, this.#options.decoder.flush());
+        this.#mode = "content";
+        this.#trimLeadingNewlines = true;
+        this.#forcingClose = false;
+        return { parts, action: { type: "continue" } };
+      }
+      if (token === markers.thinkStart) return { parts, action: { type: "continue" } };
+      this.#emitReasoning(parts, this.#options.decoder.push(token));
+      const budget = this.#options.thinkingBudgetTokens;
+      if (budget !== undefined && !this.#forcingClose && this.#reasoningTokens >= budget) {
+        this.#forcingClose = true;
+        return { parts, action: { type: "inject", tokens: this.#options.closeThoughtTokens } };
+      }
+      return { parts, action: { type: "continue" } };
+    }
+
+    if (this.#mode === "tool") {
+      if (token === markers.toolCallEnd) return this.#endToolCall(parts);
+      const piece = this.#options.decoder.push(token);
+      this.#toolText += piece;
+      const body = this.#toolText.trimStart();
+      if (!this.#closingToolCall && body.startsWith("{")) {
+        const fresh = this.#toolJsonStarted ? piece : body;
+        this.#toolJsonStarted = true;
+        if (this.#toolJson.push(fresh)) {
+          this.#closingToolCall = true;
+          return { parts, action: { type: "inject", tokens: this.#options.closeToolCallTokens } };
+        }
+      }
+      // The XML form is complete at </function>.
+      if (!this.#closingToolCall && body.startsWith("<function=") && body.trimEnd().endsWith("</function>")) {
+        this.#closingToolCall = true;
+        return { parts, action: { type: "inject", tokens: this.#options.closeToolCallTokens } };
+      }
+      return { parts, action: { type: "continue" } };
+    }
+
+    // Answer text.
+    if (token === markers.thinkStart && this.#completionTokens === 1 && markers.thinkEnd !== undefined) {
+      this.#mode = "reasoning";
+      this.#reasoningTokens++;
+      return { parts, action: { type: "continue" } };
+    }
+    if (token === markers.toolCallStart && this.#options.tools !== undefined) {
+      this.#emitContent(parts, this.#options.decoder.flush(), true);
+      this.#mode = "tool";
+      this.#toolText = "";
+      this.#toolJson = new JsonCompletionTracker();
+      this.#toolJsonStarted = false;
+      this.#closingToolCall = false;
+      return { parts, action: { type: "continue" } };
+    }
+    if (logprob !== undefined) this.#pendingLogprobs.push(logprob);
+    const text = this.#options.decoder.push(token);
+    const stopped = this.#emitContent(parts, text, false);
+    if (stopped) return { parts, action: { type: "stop", finishReason: "stop" } };
+    if (this.#options.answerIsJson && this.#answerJson.push(text)) {
+      this.#emitContent(parts, this.#options.decoder.flush(), true);
+      return { parts, action: { type: "stop", finishReason: "stop" } };
+    }
+    return { parts, action: { type: "continue" } };
+  }
+
+  /** Ends the output (end of generation, length or abort): flushes held text. Returns the last parts. */
+  end(): StreamPart[] {
+    const parts: StreamPart[] = [];
+    const rest = this.#options.decoder.flush();
+    if (this.#mode === "reasoning") this.#emitReasoning(parts, rest);
+    else if (this.#mode === "tool") this.#toolText += rest;
+    else this.#emitContent(parts, rest, true);
+    return parts;
+  }
+
+  /** The finish reason for an output that ended on an end-of-generation token. */
+  get naturalFinishReason(): FinishReason {
+    return this.#toolCalls.length > 0 ? "tool_calls" : "stop";
+  }
+
+  #endToolCall(parts: StreamPart[]): { parts: StreamPart[]; action: ParserAction } {
+    this.#toolText += this.#options.decoder.flush();
+    this.#mode = "content";
+    const parsed = parseToolCallBody(this.#toolText, this.#options.tools ?? []);
+    if (parsed === undefined) {
+      this.#options.onMalformedToolCall?.(this.#toolText);
+      this.#emitContent(parts, `<tool_call>${this.#toolText}</tool_call>`, true);
+      return { parts, action: { type: "continue" } };
+    }
+    const toolCall: ToolCall = { id: this.#options.createToolCallId(), name: parsed.name, arguments: JSON.stringify(parsed.arguments) };
+    this.#toolCalls.push(toolCall);
+    parts.push({ type: "tool-call", toolCall });
+    if (this.#options.stopAfterFirstToolCall) return { parts, action: { type: "stop", finishReason: "tool_calls" } };
+    return { parts, action: { type: "continue" } };
+  }
+
+  #emitReasoning(parts: StreamPart[], text: string): void {
+    if (text.length > 0) parts.push({ type: "reasoning-delta", text });
+  }
+
+  /** Emits answer text through the stop matcher; returns whether a stop sequence was found. */
+  #emitContent(parts: StreamPart[], text: string, flush: boolean): boolean {
+    let { text: safe, stopped } = this.#matcher.push(text);
+    if (flush && !stopped) safe += this.#matcher.flush();
+    if (this.#trimLeadingNewlines) {
+      safe = safe.replace(/^\n+/, "");
+      if (safe.length > 0) this.#trimLeadingNewlines = false;
+    }
+    if (safe.length > 0 || (flush && this.#pendingLogprobs.length > 0 && !stopped)) {
+      const part: StreamPart = { type: "text-delta", text: safe };
+      if (this.#pendingLogprobs.length > 0) {
+        part.logprobs = this.#pendingLogprobs;
+        this.#pendingLogprobs = [];
+      }
+      parts.push(part);
+    }
+    return stopped;
+  }
+}

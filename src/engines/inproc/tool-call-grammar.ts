@@ -1,0 +1,66 @@
+import type { ToolDefinition } from "../../spec/index.js";
+
+/**
+ * A GBNF grammar for one tool call in the XML form that Qwen3-Coder and Qwen3.5 templates teach the model
+ * (`<function=NAME>\n<parameter=P>\nVALUE\n</parameter>\n…</function>`), written after `<tool_call>\n`. Each tool is
+ * one branch; its parameters come in schema order, the required ones always, the others optionally. A value follows its
+ * schema type: numbers and integers in JSON syntax, booleans `true`/`false`, strings as text without `<` (the form has
+ * no escaping, so `<` cannot appear in a string value; at most `maxLength` characters when the schema says so),
+ * objects, arrays and untyped values as JSON. GBNF syntax: llama.cpp `grammars/README.md`.
+ */
+export function createToolCallXmlGrammar(tools: readonly ToolDefinition[]): string {
+  const rules: string[] = [];
+  const branches: string[] = [];
+  tools.forEach((tool, toolIndex) => {
+    const properties = (tool.parameters?.properties ?? {}) as Record<string, { type?: unknown; maxLength?: unknown; enum?: unknown }>;
+    const required = new Set((tool.parameters?.required as string[] | undefined) ?? []);
+    const parameterRules = Object.entries(properties).map(([name, schema], parameterIndex) => {
+      const rule = `t${toolIndex}-p${parameterIndex}`;
+      rules.push(`${rule} ::= "<parameter=${escape(name)}>\\n" ${valueRule(schema)} "\\n</parameter>\\n"`);
+      return required.has(name) ? rule : `${rule}?`;
+    });
+    const rule = `t${toolIndex}`;
+    rules.push(`${rule} ::= "${escape(tool.name)}>\\n" ${parameterRules.join(" ")} "</function>"`.replace(/ {2,}/g, " "));
+    branches.push(rule);
+  });
+  return [
+    `root ::= "<function=" (${branches.join(" | ")})`,
+    ...rules,
+    `string-value ::= [^<\\n] [^<]*`,
+    // Digits are bounded (a double holds about 16, and its exponent stays below 308 with two digits): an unbounded run
+    // lets a weak model write digits forever, and a three-digit exponent overflows to Infinity.
+    `number-value ::= "-"? [0-9]{1,16} ("." [0-9]{1,16})? ([eE] [-+]? [0-9]{1,2})?`,
+    `integer-value ::= "-"? [0-9]{1,16}`,
+    `boolean-value ::= "true" | "false"`,
+    `json-value ::= json-object | json-array | json-string | number-value | boolean-value | "null"`,
+    `json-object ::= "{" ws (json-string ws ":" ws json-value ws ("," ws json-string ws ":" ws json-value ws)*)? "}"`,
+    `json-array ::= "[" ws (json-value ws ("," ws json-value ws)*)? "]"`,
+    `json-string ::= "\\"" ([^"\\\\\\x00-\\x1f] | "\\\\" ["\\\\/bfnrt])* "\\""`,
+    `ws ::= [ \\t\\n]*`,
+  ].join("\n");
+}
+
+function valueRule(schema: { type?: unknown; maxLength?: unknown; enum?: unknown }): string {
+  if (Array.isArray(schema.enum) && schema.enum.every((value) => typeof value === "string")) {
+    return `(${(schema.enum as string[]).map((value) => `"${escape(value)}"`).join(" | ")})`;
+  }
+  switch (schema.type) {
+    case "string":
+      return typeof schema.maxLength === "number" && schema.maxLength > 0
+        ? `[^<\\n] [^<]{0,${Math.max(0, schema.maxLength - 1)}}`
+        : "string-value";
+    case "number":
+      return "number-value";
+    case "integer":
+      return "integer-value";
+    case "boolean":
+      return "boolean-value";
+    default:
+      return "json-value";
+  }
+}
+
+/** Escapes text for a GBNF string literal. */
+function escape(text: string): string {
+  return text.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+}

@@ -1,0 +1,161 @@
+/**
+ * Wire types of the admin API under `/v1/moestro/` (keys and usage), shared by the routes, the typed client in
+ * `client/` and the CLI's `--json` output. snake_case, like the rest of the OpenAI-style API; converted to and from the
+ * internal camelCase shapes only here.
+ */
+import { z } from "zod";
+import type { CreateApiKeyInput } from "../auth/key-service.js";
+import type { UsageReport, UsageReportRow } from "../metering/usage-report.js";
+import type { ApiKey } from "../store/index.js";
+
+/** An API key as the admin API shows it. Times are epoch ms. */
+export const wireApiKeySchema = z.object({
+  object: z.literal("moestro.api_key"),
+  id: z.string(),
+  name: z.string(),
+  /** The secret's first 12 characters. */
+  prefix: z.string(),
+  models: z.array(z.string()).nullable(),
+  requests_per_minute: z.number().int().nullable(),
+  tokens_per_minute: z.number().int().nullable(),
+  budget_micro_usd: z.number().int().nullable(),
+  budget_period: z.enum(["day", "month"]).nullable(),
+  created_at_ms: z.number(),
+  expires_at_ms: z.number().nullable(),
+  revoked_at_ms: z.number().nullable(),
+});
+/** An API key as the admin API shows it. */
+export type WireApiKey = z.infer<typeof wireApiKeySchema>;
+
+/** The answer to creating a key: the key and, this once, its `secret`. */
+export const wireCreatedApiKeySchema = wireApiKeySchema.extend({ secret: z.string() });
+/** The answer to creating a key. */
+export type WireCreatedApiKey = z.infer<typeof wireCreatedApiKeySchema>;
+
+/** `GET /v1/moestro/keys`. */
+export const wireApiKeyListSchema = z.object({ object: z.literal("list"), data: z.array(wireApiKeySchema) });
+/** `GET /v1/moestro/keys`. */
+export type WireApiKeyList = z.infer<typeof wireApiKeyListSchema>;
+
+/** The body of `POST /v1/moestro/keys`. Limits left out mean none. */
+export const createKeyBodySchema = z
+  .object({
+    name: z.string(),
+    models: z.array(z.string()).optional(),
+    requests_per_minute: z.number().optional(),
+    tokens_per_minute: z.number().optional(),
+    budget_micro_usd: z.number().optional(),
+    budget_period: z.enum(["day", "month"]).optional(),
+    expires_in_ms: z.number().optional(),
+  })
+  .strict();
+/** The body of `POST /v1/moestro/keys`. */
+export type CreateKeyBody = z.infer<typeof createKeyBodySchema>;
+
+/**
+ * Token counts and costs, as a usage report row and a ledger event both carry them. Money in integer micro-USD, with a
+ * dollar figure beside it for reading; the cloud figures are the same tokens at the list price of the nearest model.
+ */
+export const wireTokenCostFields = {
+  prompt_tokens: z.number(),
+  cached_prompt_tokens: z.number(),
+  completion_tokens: z.number(),
+  reasoning_tokens: z.number(),
+  total_tokens: z.number(),
+  cost_micro_usd: z.number(),
+  cost_usd: z.number(),
+  /** The cloud model of the comparison, or `null`. */
+  cloud_model: z.string().nullable(),
+  /** The same tokens at the cloud list price of the nearest model, micro-USD. */
+  cloud_cost_micro_usd: z.number(),
+  cloud_cost_usd: z.number(),
+};
+
+/** Totals of one group in a usage report. Money in integer micro-USD, with a dollar figure beside it for reading. */
+export const wireUsageRowSchema = z.object({
+  /** The key's name, the model id, the day `YYYY-MM-DD`, or `total`. */
+  name: z.string(),
+  /** The key id, model id or day; `null` for requests without a key and for the total. */
+  group: z.string().nullable(),
+  requests: z.number(),
+  error_requests: z.number(),
+  aborted_requests: z.number(),
+  ...wireTokenCostFields,
+});
+/** Totals of one group in a usage report. */
+export type WireUsageRow = z.infer<typeof wireUsageRowSchema>;
+
+/** `GET /v1/moestro/usage`. */
+export const wireUsageReportSchema = z.object({
+  object: z.literal("moestro.usage_report"),
+  group_by: z.enum(["key", "model", "day"]),
+  from_ms: z.number().nullable(),
+  to_ms: z.number().nullable(),
+  data: z.array(wireUsageRowSchema),
+  total: wireUsageRowSchema,
+});
+/** `GET /v1/moestro/usage`. */
+export type WireUsageReport = z.infer<typeof wireUsageReportSchema>;
+
+/** The key as the admin API shows it. */
+export function toWireApiKey(key: ApiKey): WireApiKey {
+  return {
+    object: "moestro.api_key",
+    id: key.id,
+    name: key.name,
+    prefix: key.prefix,
+    models: key.models === undefined ? null : [...key.models],
+    requests_per_minute: key.requestsPerMinute ?? null,
+    tokens_per_minute: key.tokensPerMinute ?? null,
+    budget_micro_usd: key.budgetMicroUsd ?? null,
+    budget_period: key.budgetPeriod ?? null,
+    created_at_ms: key.createdAtMs,
+    expires_at_ms: key.expiresAtMs ?? null,
+    revoked_at_ms: key.revokedAtMs ?? null,
+  };
+}
+
+/** The key-creation input a wire body stands for (validated later by the key service). */
+export function fromCreateKeyBody(body: CreateKeyBody): CreateApiKeyInput {
+  return {
+    name: body.name,
+    models: body.models,
+    requestsPerMinute: body.requests_per_minute,
+    tokensPerMinute: body.tokens_per_minute,
+    budgetMicroUsd: body.budget_micro_usd,
+    budgetPeriod: body.budget_period,
+    expiresInMs: body.expires_in_ms,
+  };
+}
+
+/** The report as the admin API and `moestro usage --json` show it. */
+export function toWireUsageReport(report: UsageReport): WireUsageReport {
+  return {
+    object: "moestro.usage_report",
+    group_by: report.groupBy,
+    from_ms: report.fromMs ?? null,
+    to_ms: report.toMs ?? null,
+    data: report.rows.map(toWireUsageRow),
+    total: toWireUsageRow(report.total),
+  };
+}
+
+function toWireUsageRow(row: UsageReportRow): WireUsageRow {
+  return {
+    name: row.name,
+    group: row.group,
+    requests: row.requests,
+    error_requests: row.errorRequests,
+    aborted_requests: row.abortedRequests,
+    prompt_tokens: row.promptTokens,
+    cached_prompt_tokens: row.cachedPromptTokens,
+    completion_tokens: row.completionTokens,
+    reasoning_tokens: row.reasoningTokens,
+    total_tokens: row.promptTokens + row.completionTokens,
+    cost_micro_usd: row.costMicroUsd,
+    cost_usd: row.costMicroUsd / 1_000_000,
+    cloud_model: row.cloudModel ?? null,
+    cloud_cost_micro_usd: row.cloudCostMicroUsd,
+    cloud_cost_usd: row.cloudCostMicroUsd / 1_000_000,
+  };
+}
