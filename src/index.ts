@@ -4,11 +4,11 @@
 export { createApp, defaultBodyLimitBytes, type AppDeps } from "./api/app.js";
 export { loadConfig, configSchema, type Config, type ConfigInput } from "./config/index.js";
 export { createLlamaBackend, modelIdFromPath, type LlamaBackendOptions } from "./engines/inproc/llama-backend.js";
-export { createStaticModelRegistry, type ModelRegistry } from "./engines/model-registry.js";
+export { createStaticModelRegistry } from "./engines/model-registry.js";
 export { MoestroError, errorCodes, type ErrorCode } from "./errors/index.js";
 export { startServer, createLlama, type RunningServer } from "./server.js";
 export type * from "./spec/index.js";
-export { ModelScheduler, type ModelEntry, type ModelLease, type LoadedModelInfo } from "./engines/model-scheduler.js";
+export { ModelScheduler } from "./engines/model-scheduler.js";
 export { createModelPuller, type ModelPuller, type PullProgress } from "./models/pull-model.js";
 export { ModelStore, type StoredModel } from "./models/model-store.js";
 export { createHubClient, type HubClient } from "./models/hub-client.js";

@@ -1,7 +1,6 @@
 import type { Logger } from "pino";
 import type { KeyService } from "../auth/key-service.js";
-import type { ModelRegistry } from "../engines/model-registry.js";
-import type { UsageSink } from "../spec/index.js";
+import type { ModelRegistry, UsageSink } from "../spec/index.js";
 import type { UsageRepository } from "../store/index.js";
 import type { AccessControlDeps } from "./middleware/access-control.js";
 

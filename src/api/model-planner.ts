@@ -1,4 +1,4 @@
-import type { ModelEntry } from "../engines/model-scheduler.js";
+import type { ModelEntry } from "../spec/index.js";
 import {
   createPlan,
   probeHost as probeHostDefault,

@@ -1,33 +1,6 @@
 import { pino } from "pino";
-import type { ModelBackend } from "../spec/index.js";
-import { ModelScheduler, type LoadedModelInfo, type ModelEntry, type ModelLease } from "./model-scheduler.js";
-
-/**
- * The models a server answers for. The API layer holds a model for each request through `acquire` (which may load it
- * first); which models are loaded, and when, is the registry's business. Implemented by {@link ModelScheduler}.
- */
-export interface ModelRegistry {
-  /** Every model that can be served (loaded or not). */
-  listEntries(): Promise<ModelEntry[]>;
-  /** The loaded models. */
-  listLoaded(): LoadedModelInfo[];
-  /** The loaded backends. */
-  loadedBackends(): ModelBackend[];
-  /** Model loads since start. */
-  readonly loadCount: number;
-  /**
-   * Holds a model for one request, loading it when needed.
-   *
-   * @throws {MoestroError} `model_not_found` (404), `insufficient_memory` (503), or the reason a load failed.
-   */
-  acquire(id: string, options?: { signal?: AbortSignal; keepAliveMs?: number }): Promise<ModelLease>;
-  /** Loads a model and keeps it for its keep-alive. */
-  load(id: string, options?: { signal?: AbortSignal; keepAliveMs?: number }): Promise<LoadedModelInfo>;
-  /** Unloads a model now, or when its last request ends; whether it was loaded. */
-  unload(id: string): Promise<boolean>;
-  /** Unloads every model. */
-  dispose(): Promise<void>;
-}
+import type { ModelBackend, ModelEntry, ModelRegistry } from "../spec/index.js";
+import { ModelScheduler } from "./model-scheduler.js";
 
 /**
  * A registry over models already loaded (tests and embedding): they stay loaded until `dispose`, and `unload` is a

@@ -2,7 +2,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { pino } from "pino";
 import { MoestroError } from "../errors/index.js";
 import type { ModelBackend } from "../spec/index.js";
-import { ModelScheduler, type ModelEntry } from "./model-scheduler.js";
+import type { ModelEntry } from "../spec/index.js";
+import { ModelScheduler } from "./model-scheduler.js";
 
 const MiB = 1024 * 1024;
 

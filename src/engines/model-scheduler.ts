@@ -1,43 +1,7 @@
 import type { Logger } from "pino";
 import { MoestroError } from "../errors/index.js";
-import type { ModelBackend } from "../spec/index.js";
+import type { LoadedModelInfo, ModelBackend, ModelEntry, ModelLease } from "../spec/index.js";
 import { formatBytes } from "../util/size-units.js";
-
-/** A model the scheduler can serve: configured with `--model`, or pulled into the store. */
-export interface ModelEntry {
-  /** The id clients send as `model`. */
-  id: string;
-  /** Other names that reach it (config aliases, such as `qwen3:30b-a3b`). */
-  aliases?: readonly string[];
-  /** Path of the GGUF file (the first part of a split model). */
-  path: string;
-  /** Where it comes from. */
-  source: "config" | "store";
-  /** Whether it thinks by default (models[].thinking). */
-  thinking?: boolean;
-}
-
-/** A loaded model as `ps` shows it. */
-export interface LoadedModelInfo {
-  id: string;
-  /** The scheduler's memory estimate for it (weights, KV cache, compute buffers), bytes. */
-  memoryBytes: number;
-  /** Requests holding it now. */
-  activeRequests: number;
-  /** Sequences generating now. */
-  sequencesInUse: number;
-  /** When it unloads if it stays idle, epoch ms; `null` while in use or when kept forever. */
-  expiresAtMs: number | null;
-  /** When it was loaded, epoch ms. */
-  loadedAtMs: number;
-}
-
-/** A held model: the backend stays loaded until `release`. */
-export interface ModelLease {
-  readonly backend: ModelBackend;
-  /** Lets the model go; its keep-alive starts when no request holds it. Idempotent. */
-  release(): void;
-}
 
 /** What the scheduler needs from the outside: all hardware, files and time come through here (tests swap them). */
 export interface ModelSchedulerDeps {

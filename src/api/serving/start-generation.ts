@@ -1,6 +1,5 @@
 import type { Context } from "hono";
-import type { ModelLease } from "../../engines/model-scheduler.js";
-import type { GenerateRequest, ModelBackend } from "../../spec/index.js";
+import type { GenerateRequest, ModelBackend, ModelLease } from "../../spec/index.js";
 import type { AppDeps, AppEnv } from "../app-env.js";
 import { startChoices, type ChoicePart } from "./generation.js";
 

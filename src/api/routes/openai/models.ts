@@ -1,6 +1,6 @@
 import { stat } from "node:fs/promises";
 import { Hono } from "hono";
-import type { ModelEntry } from "../../../engines/model-scheduler.js";
+import type { ModelEntry } from "../../../spec/index.js";
 import { MoestroError } from "../../../errors/index.js";
 import type { WireModel } from "../../../dialects/openai/wire.js";
 import type { AppDeps, AppEnv } from "../../app-env.js";

@@ -1,0 +1,70 @@
+/**
+ * The contract between the API layer and whatever decides which models are loaded: the model registry, the entries it
+ * serves, and the lease a request holds. Implemented by the model scheduler (`src/engines/model-scheduler.ts`) for
+ * every engine kind. Types only.
+ */
+import type { ModelBackend } from "./generate.js";
+
+/** A model the registry can serve: configured with `--model`, or pulled into the store. */
+export interface ModelEntry {
+  /** The id clients send as `model`. */
+  id: string;
+  /** Other names that reach it (config aliases, such as `qwen3:30b-a3b`). */
+  aliases?: readonly string[];
+  /** Path of the GGUF file (the first part of a split model). */
+  path: string;
+  /** Where it comes from. */
+  source: "config" | "store";
+  /** Whether it thinks by default (models[].thinking). */
+  thinking?: boolean;
+}
+
+/** A loaded model as `ps` shows it. */
+export interface LoadedModelInfo {
+  id: string;
+  /** The scheduler's memory estimate for it (weights, KV cache, compute buffers), bytes. */
+  memoryBytes: number;
+  /** Requests holding it now. */
+  activeRequests: number;
+  /** Sequences generating now. */
+  sequencesInUse: number;
+  /** When it unloads if it stays idle, epoch ms; `null` while in use or when kept forever. */
+  expiresAtMs: number | null;
+  /** When it was loaded, epoch ms. */
+  loadedAtMs: number;
+}
+
+/** A held model: the backend stays loaded until `release`. */
+export interface ModelLease {
+  readonly backend: ModelBackend;
+  /** Lets the model go; its keep-alive starts when no request holds it. Idempotent. */
+  release(): void;
+}
+
+/**
+ * The models a server answers for. The API layer holds a model for each request through `acquire` (which may load it
+ * first); which models are loaded, and when, is the registry's business. Implemented by `ModelScheduler` (`src/engines/model-scheduler.ts`).
+ */
+export interface ModelRegistry {
+  /** Every model that can be served (loaded or not). */
+  listEntries(): Promise<ModelEntry[]>;
+  /** The loaded models. */
+  listLoaded(): LoadedModelInfo[];
+  /** The loaded backends. */
+  loadedBackends(): ModelBackend[];
+  /** Model loads since start. */
+  readonly loadCount: number;
+  /**
+   * Holds a model for one request, loading it when needed.
+   *
+   * @throws {MoestroError} `model_not_found` (404), `insufficient_memory` (503), or the reason a load failed.
+   */
+  acquire(id: string, options?: { signal?: AbortSignal; keepAliveMs?: number }): Promise<ModelLease>;
+  /** Loads a model and keeps it for its keep-alive. */
+  load(id: string, options?: { signal?: AbortSignal; keepAliveMs?: number }): Promise<LoadedModelInfo>;
+  /** Unloads a model now, or when its last request ends; whether it was loaded. */
+  unload(id: string): Promise<boolean>;
+  /** Unloads every model. */
+  dispose(): Promise<void>;
+}
+
