@@ -1,3 +1,4 @@
+import type { Dirent } from "node:fs";
 import { readdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
@@ -146,7 +147,7 @@ export function createStoredResultsReader(dir: string): StoredResultsReader {
 }
 
 async function findJsonFiles(dir: string, depth = 0): Promise<string[]> {
-  let entries;
+  let entries: Dirent[];
   try {
     entries = await readdir(dir, { withFileTypes: true });
   } catch (error) {

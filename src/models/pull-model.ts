@@ -112,7 +112,9 @@ export function createModelPuller(options: ModelPullerOptions): ModelPuller {
         headers: file.url.startsWith(hub.endpoint) ? hub.headers : {},
         signal,
         fetch: options.fetch,
-        onProgress: (completedBytes) => listeners.forEach((listener) => listener(completedBytes)),
+        onProgress: (completedBytes) => {
+          for (const listener of listeners) listener(completedBytes);
+        },
       }).finally(() => inFlight.delete(destination));
       entry = { done, listeners };
       inFlight.set(destination, entry);

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import os from "node:os";
-import { getLlama, LlamaLogLevel } from "node-llama-cpp";
+import { getLlama, type Llama, LlamaLogLevel } from "node-llama-cpp";
 import { findHardwareByDeviceName } from "./hardware-catalog.js";
 import { defaultEfficiencies, deviceFromCatalog, type DeviceSpec, type HardwareSetup } from "./hardware.js";
 import { formatBandwidth, formatBytes } from "../util/size-units.js";
@@ -76,7 +76,7 @@ export async function probeHost(options: { measureBandwidth?: boolean } = {}): P
  * memory. Returns `undefined` on a CPU-only machine or when no GPU binary loads.
  */
 export async function probeGpu(): Promise<GpuProbe | undefined> {
-  let llama;
+  let llama: Llama;
   try {
     llama = await getLlama({ gpu: "auto", build: "never", maxThreads: 1, logLevel: LlamaLogLevel.error, progressLogs: false });
   } catch {

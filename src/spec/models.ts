@@ -67,4 +67,3 @@ export interface ModelRegistry {
   /** Unloads every model. */
   dispose(): Promise<void>;
 }
-

@@ -200,7 +200,10 @@ describe.skipIf(!hasTestModels)("moestro eval against the real server", () => {
       limit: 2,
       store: createFileEvalStore(dir),
       pricer,
-      fetch: (input, init) => (calls++, fetch(input, init)),
+      fetch: (input, init) => {
+        calls++;
+        return fetch(input, init);
+      },
     });
     expect(calls).toBe(2);
   });

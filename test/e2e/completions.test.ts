@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import OpenAI, { APIError } from "openai";
+import OpenAI, { type APIError } from "openai";
 import { hasTestModels, storiesGreedy40, storiesGreedy60, testModelPath } from "../helpers/models.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 

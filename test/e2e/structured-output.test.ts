@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Ajv } from "ajv";
-import OpenAI, { APIError } from "openai";
+import OpenAI, { type APIError } from "openai";
 import { zodResponseFormat } from "openai/helpers/zod";
 import { z } from "zod";
 import { hasTestModels, testModelPath } from "../helpers/models.js";

@@ -82,7 +82,7 @@ describe.skipIf(!hasTestModels).each(testDialects)("the studio on a real server,
       temperature: 0,
       stream: true,
     });
-    for await (const _chunk of stream) continue;
+    for await (const _chunk of stream);
   };
 
   beforeAll(async () => {
@@ -273,7 +273,7 @@ describe.skipIf(!hasTestModels).each(testDialects)("the studio on a real server,
         stream: true,
         ...(includeUsage ? { stream_options: { include_usage: true } } : {}),
       });
-      for await (const _chunk of stream) continue;
+      for await (const _chunk of stream);
     }
     const tooLong = await clientFor(secret)
       .completions.create({ model: "stories260K", prompt: "Once upon a time", max_tokens: 1_000_000 })

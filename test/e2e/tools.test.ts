@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import OpenAI, { APIError } from "openai";
+import OpenAI, { type APIError } from "openai";
 import { pino } from "pino";
 import { createStaticModelRegistry } from "../../src/engines/model-registry.js";
 import type { GenerateRequest, ModelBackend } from "../../src/spec/index.js";

@@ -172,7 +172,7 @@ function toStopList(stop: string | string[] | null | undefined): string[] {
 export function normalizeMessages(messages: readonly ChatMessageInput[]): ChatMessage[] {
   const systemTexts: string[] = [];
   const conversation: ChatMessage[] = [];
-  messages.forEach((message, index) => {
+  for (const [index, message] of messages.entries()) {
     const text = contentText(message, index);
     switch (message.role) {
       case "system":
@@ -204,9 +204,9 @@ export function normalizeMessages(messages: readonly ChatMessageInput[]): ChatMe
         );
         break;
       default:
-        return message.role satisfies never;
+        message.role satisfies never;
     }
-  });
+  }
   return systemTexts.length > 0 ? [{ role: "system", text: systemTexts.join("\n\n") }, ...conversation] : conversation;
 }
 

@@ -567,9 +567,9 @@ class LlamaBackend implements ModelBackend {
    * or Qwen3.5's XML form; one branch per callable tool so that the arguments follow that tool's schema.
    */
   async #toolCallGrammar(tools: readonly ToolDefinition[]): Promise<LlamaGrammar> {
-    tools.forEach((tool, index) =>
-      prepareSchemaForGrammar(tool.parameters ?? { type: "object", properties: {} }, `tools[${index}].function.parameters`),
-    );
+    for (const [index, tool] of tools.entries()) {
+      prepareSchemaForGrammar(tool.parameters ?? { type: "object", properties: {} }, `tools[${index}].function.parameters`);
+    }
     if (this.#toolCallFormat === "xml") {
       const grammar = createToolCallXmlGrammar(tools);
       return await this.#cachedGrammar(grammar, async () => await this.#options.llama.createGrammar({ grammar }));

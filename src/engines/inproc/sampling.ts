@@ -34,7 +34,7 @@ export function sampleToken(probabilities: ReadonlyMap<Token, number>, sampling:
     candidates = candidates.filter(([, probability]) => probability >= threshold);
   }
   // p^(1/T) renormalised is softmax(logit / T).
-  const weights = candidates.map(([, probability]) => Math.pow(probability, 1 / temperature));
+  const weights = candidates.map(([, probability]) => probability ** (1 / temperature));
   const total = weights.reduce((sum, weight) => sum + weight, 0);
   let target = random() * total;
   for (const [index, weight] of weights.entries()) {

@@ -16,11 +16,11 @@ export function createToolCallXmlGrammar(tools: readonly ToolDefinition[]): stri
     const required = new Set((tool.parameters?.required as string[] | undefined) ?? []);
     const parameterRules = Object.entries(properties).map(([name, schema], parameterIndex) => {
       const rule = `t${toolIndex}-p${parameterIndex}`;
-      rules.push(`${rule} ::= "<parameter=${escape(name)}>\\n" ${valueRule(schema)} "\\n</parameter>\\n"`);
+      rules.push(`${rule} ::= "<parameter=${escapeGbnf(name)}>\\n" ${valueRule(schema)} "\\n</parameter>\\n"`);
       return required.has(name) ? rule : `${rule}?`;
     });
     const rule = `t${toolIndex}`;
-    rules.push(`${rule} ::= "${escape(tool.name)}>\\n" ${parameterRules.join(" ")} "</function>"`.replace(/ {2,}/g, " "));
+    rules.push(`${rule} ::= "${escapeGbnf(tool.name)}>\\n" ${parameterRules.join(" ")} "</function>"`.replace(/ {2,}/g, " "));
     branches.push(rule);
   });
   return [
@@ -42,7 +42,7 @@ export function createToolCallXmlGrammar(tools: readonly ToolDefinition[]): stri
 
 function valueRule(schema: { type?: unknown; maxLength?: unknown; enum?: unknown }): string {
   if (Array.isArray(schema.enum) && schema.enum.every((value) => typeof value === "string")) {
-    return `(${(schema.enum as string[]).map((value) => `"${escape(value)}"`).join(" | ")})`;
+    return `(${(schema.enum as string[]).map((value) => `"${escapeGbnf(value)}"`).join(" | ")})`;
   }
   switch (schema.type) {
     case "string":
@@ -61,6 +61,6 @@ function valueRule(schema: { type?: unknown; maxLength?: unknown; enum?: unknown
 }
 
 /** Escapes text for a GBNF string literal. */
-function escape(text: string): string {
+function escapeGbnf(text: string): string {
   return text.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
 }

@@ -1,5 +1,5 @@
 import type { Context } from "hono";
-import { z } from "zod";
+import type { z } from "zod";
 import { MoestroError } from "../../../errors/index.js";
 import { parseKeepAliveMs } from "../../../dialects/openai/convert-request.js";
 import { embeddingRequestSchema, type EmbeddingRequest } from "../../../dialects/openai/schemas.js";
@@ -90,6 +90,6 @@ function toInputs(input: z.infer<typeof embeddingRequestSchema>["input"]): Array
 /** Little-endian float32 bytes, base64 (what OpenAI's SDKs decode). */
 function toBase64(vector: Float32Array): string {
   const bytes = Buffer.alloc(vector.length * 4);
-  vector.forEach((value, index) => bytes.writeFloatLE(value, index * 4));
+  for (const [index, value] of vector.entries()) bytes.writeFloatLE(value, index * 4);
   return bytes.toString("base64");
 }
