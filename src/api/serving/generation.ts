@@ -99,9 +99,3 @@ export interface CollectedChoice {
   finishReason: FinishReason;
   usage: Usage;
 }
-
-/** A prefix for response ids plus 24 random hex digits (`chatcmpl-…`). */
-export function createResponseId(prefix: string): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(12));
-  return prefix + Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
-}

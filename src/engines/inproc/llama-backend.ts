@@ -31,6 +31,7 @@ import type {
   TokenLogprob,
   ToolDefinition,
 } from "../../spec/index.js";
+import { createRandomId } from "../../util/random-id.js";
 import { SlotPool } from "../../util/slot-pool.js";
 import { renderChatPrompt } from "./chat-prompt.js";
 import { IncrementalDetokenizer } from "./incremental-detokenizer.js";
@@ -658,7 +659,7 @@ class LlamaBackend implements ModelBackend {
         tools: prepared.tools,
         stopAfterFirstToolCall: prepared.stopAfterFirstToolCall,
         answerIsJson: prepared.contentGrammar !== undefined,
-        createToolCallId: createToolCallId,
+        createToolCallId: () => createRandomId("call_"),
         onMalformedToolCall: (text) =>
           this.#logger.warn({ model: this.info.id, text: text.slice(0, 200) }, "a tool-call block could not be parsed; returned as text"),
       });
@@ -863,12 +864,6 @@ class LlamaBackend implements ModelBackend {
     }
     return keep;
   }
-}
-
-/** A tool call id: `call_` and 24 random hex digits. */
-function createToolCallId(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(12));
-  return "call_" + Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
 /** The default top-k: 40, as llama.cpp's `common_params_sampling.top_k`, llama-server and Ollama. */

@@ -6,7 +6,7 @@ import type { WireChatCompletion, WireChatCompletionChunk } from "../../../diale
 import type { GenerateRequest, ToolCall, Usage } from "../../../spec/index.js";
 import { systemFingerprint, type AppDeps, type AppEnv } from "../../app-env.js";
 import { readJsonBody } from "../../error-response.js";
-import { createResponseId } from "../../serving/generation.js";
+import { createRandomId } from "../../../util/random-id.js";
 import { RequestMeter } from "../../serving/request-meter.js";
 import { collectResponse, streamResponse } from "../../serving/respond.js";
 import { startGeneration } from "../../serving/start-generation.js";
@@ -28,7 +28,7 @@ export function createChatCompletionsHandler(deps: AppDeps, validator: SchemaVal
     });
     const model = backend.info.id;
     const meter = new RequestMeter(deps, c, { model, endpoint: "chat.completions", stream: request.stream === true });
-    const id = createResponseId("chatcmpl-");
+    const id = createRandomId("chatcmpl-");
     const created = Math.floor(now() / 1000);
     const checks = createOutputChecks(generateRequest, validator);
     const wantsLogprobs = generateRequest.logprobs !== undefined;

@@ -5,7 +5,7 @@ import type { WireCompletion } from "../../../dialects/openai/wire.js";
 import type { Usage } from "../../../spec/index.js";
 import { systemFingerprint, type AppDeps, type AppEnv } from "../../app-env.js";
 import { readJsonBody } from "../../error-response.js";
-import { createResponseId } from "../../serving/generation.js";
+import { createRandomId } from "../../../util/random-id.js";
 import { RequestMeter } from "../../serving/request-meter.js";
 import { collectResponse, streamResponse } from "../../serving/respond.js";
 import { startGeneration } from "../../serving/start-generation.js";
@@ -24,7 +24,7 @@ export function createCompletionsHandler(deps: AppDeps) {
     });
     const model = backend.info.id;
     const meter = new RequestMeter(deps, c, { model, endpoint: "completions", stream: request.stream === true });
-    const id = createResponseId("cmpl-");
+    const id = createRandomId("cmpl-");
     const created = Math.floor(now() / 1000);
     const includeUsage = request.stream === true && request.stream_options?.include_usage === true;
     const body = (choices: WireCompletion["choices"], usage?: Usage): WireCompletion => {
