@@ -1,4 +1,5 @@
-import { CompletionApiError, streamCompletion, type StreamUsage } from "../client/completion-stream.js";
+import { CompletionApiError } from "../client/api-error.js";
+import { streamCompletion, type StreamUsage } from "../client/completion-stream.js";
 import { extractChoiceLetter, extractFinalAnswer, isAnswerMatch, isNumericAnswer, stripThinking } from "./answer-extraction.js";
 import { formatEvalPrompt, type EvalDataset, type EvalQuestion } from "./eval-dataset.js";
 import type { EvalPricer } from "./eval-pricing.js";

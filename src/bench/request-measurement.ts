@@ -1,4 +1,5 @@
-import { CompletionApiError, streamCompletion, type CompletionEndpoint } from "../client/completion-stream.js";
+import { CompletionApiError } from "../client/api-error.js";
+import { streamCompletion, type CompletionEndpoint } from "../client/completion-stream.js";
 import type { BenchRequestRecord } from "../wire/bench-report.js";
 
 /**
@@ -60,7 +61,7 @@ export async function measureRequest(options: MeasureRequestOptions): Promise<Re
         else itlMs.push(part.atMs - lastAtMs!);
         lastAtMs = part.atMs;
       } else if (part.type === "usage") usage = part.usage;
-      else finishReason = part.finishReason;
+      else if (part.type === "finish") finishReason = part.finishReason;
     }
   } catch (error) {
     if (!(error instanceof CompletionApiError)) throw error;
