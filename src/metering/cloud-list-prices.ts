@@ -12,6 +12,7 @@ export const cloudRegionSchema = z.enum(["intl", "cn-mainland"]);
 export type CloudRegion = z.infer<typeof cloudRegionSchema>;
 
 const micro = z.number().int().nonnegative();
+const tokenCount = z.number().int().positive();
 
 /**
  * One price tier as the source lists it, in integer micro-units of the entry's `currency` per million tokens
@@ -19,12 +20,7 @@ const micro = z.number().int().nonnegative();
  */
 export const cloudListPriceTierSchema = z
   .object({
-    maxPromptTokens: z
-      .number()
-      .int()
-      .positive()
-      .optional()
-      .describe("Inclusive upper bound, prompt tokens of the request (the source's 32K read as 32,000); left out on the last tier."),
+    maxPromptTokens: tokenCount.optional().describe("Inclusive upper bound, prompt tokens (32K read as 32,000); none on the last tier."),
     inputMicroPerMillionTokens: micro.describe("Prompt tokens, micro-units of `currency` per 1M tokens."),
     outputMicroPerMillionTokens: micro.describe("Generated tokens (non-thinking), micro-units of `currency` per 1M tokens."),
     thinkingOutputMicroPerMillionTokens: micro.optional().describe("Generated tokens in thinking mode, when billed apart."),
