@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 // Benchmark of the fit planner's decode prediction (issue 5): calibrate on one generated random-weight Qwen3-MoE,
 // predict another of a different size, and compare with its measured decode. Target: measured within 30% of predicted.
 //
@@ -18,11 +19,12 @@ import { fileURLToPath } from "node:url";
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const { readModelFacts, measureThroughput, calibrate, probeHost, setupFromProbes, formatBytes, formatCount } = await import(
-  path.join(repoRoot, "dist/planner/index.js")
-);
+/** @type {typeof import("../src/planner/index.js")} The compiled planner, typed by its source. */
+const planner = await import(path.join(repoRoot, "dist/planner/index.js"));
+const { readModelFacts, measureThroughput, calibrate, probeHost, setupFromProbes, formatBytes, formatCount } = planner;
 
 const args = process.argv.slice(2);
+/** @type {(name: string, fallback: string | undefined) => string | undefined} The value after `--name`, else `fallback`. */
 const flag = (name, fallback) => {
   const index = args.indexOf(`--${name}`);
   return index === -1 ? fallback : args[index + 1];
@@ -46,6 +48,7 @@ const tokenizerDir = path.dirname(
 const models = [
   {
     name: "bench-a",
+    path: path.join(dir, "bench-a.gguf"),
     args: [
       "--layers",
       "8",
@@ -69,6 +72,7 @@ const models = [
   },
   {
     name: "bench-b",
+    path: path.join(dir, "bench-b.gguf"),
     args: [
       "--layers",
       "12",
@@ -93,7 +97,6 @@ const models = [
 ];
 
 for (const model of models) {
-  model.path = path.join(dir, `${model.name}.gguf`);
   if (existsSync(model.path)) continue;
   console.error(`generating ${model.path} ...`);
   const result = spawnSync(
@@ -120,32 +123,39 @@ for (const model of models) {
 
 // Runs alternate between the models (a, b, a, b, ...) so that both see the same load, and the fastest run of each
 // counts: on shared cores, other processes only ever slow a run down, so the best run is the least disturbed one.
+/** @type {(values: number[]) => number} */
 const best = (values) => Math.max(...values);
 const llama = await getLlama({ gpu: false, build: "never", maxThreads: threads, logLevel: LlamaLogLevel.error, progressLogs: false });
+/** @typedef {import("../src/planner/index.js").ThroughputMeasurement} ThroughputMeasurement */
+const measuring = [];
 for (const model of models) {
-  model.facts = await readModelFacts(model.path, { detectChat: false });
-  model.runs = [];
+  measuring.push({
+    ...model,
+    facts: await readModelFacts(model.path, { detectChat: false }),
+    runs: /** @type {ThroughputMeasurement[]} */ ([]),
+  });
 }
 for (let run = 0; run < repeat; run++) {
-  for (const model of models)
+  for (const model of measuring)
     model.runs.push(await measureThroughput(model.path, { llama, threads, promptTokens: 128, decodeTokens: 32, batchSize: 64 }));
 }
-for (const model of models) {
-  model.measured = {
+const measured = measuring.map((model) => ({
+  ...model,
+  measured: {
     ...model.runs[0],
     decodeTokensPerSecond: best(model.runs.map((r) => r.decodeTokensPerSecond)),
     prefillTokensPerSecond: best(model.runs.map((r) => r.prefillTokensPerSecond)),
-  };
-  model.decodeRuns = model.runs.map((r) => r.decodeTokensPerSecond);
-}
+  },
+  decodeRuns: model.runs.map((r) => r.decodeTokensPerSecond),
+}));
 await llama.dispose();
 
 const host = await probeHost({ measureBandwidth: false });
 const setup = setupFromProbes(host, undefined);
 const rows = [];
 for (const [from, to] of [
-  [models[0], models[1]],
-  [models[1], models[0]],
+  [measured[0], measured[1]],
+  [measured[1], measured[0]],
 ]) {
   const calibration = calibrate(from.facts, setup, from.measured);
   const prediction = calibrate(to.facts, calibration.calibratedSetup, to.measured);
@@ -165,13 +175,14 @@ for (const [from, to] of [
 console.log(
   `threads ${threads}, ${repeat} runs per model (fastest counts), ${os.cpus()[0]?.model ?? ""} ${os.availableParallelism()} cores`,
 );
-for (const model of models) {
+for (const model of measured) {
   console.log(
     `${model.name}: ${formatCount(model.facts.parameters.total)} parameters (${formatCount(model.facts.parameters.active)} active), ` +
       `${formatBytes(model.facts.weights.totalBytes)} of weights, ${formatBytes(model.facts.activeBytesPerToken)} read per token; ` +
       `decode runs ${model.decodeRuns.map((v) => v.toFixed(1)).join(", ")} tok/s`,
   );
 }
+/** @type {(text: string | number, width: number) => string} */
 const pad = (text, width) => String(text).padEnd(width);
 console.log(
   `\n${pad("calibrated on", 14)}${pad("predicted", 10)}${pad("eff. GB/s", 10)}${pad("pred. decode", 14)}${pad("meas. decode", 14)}${pad("meas/pred", 10)}pass (within 30%)`,

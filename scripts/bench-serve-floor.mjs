@@ -1,3 +1,4 @@
+// @ts-check
 // The floor of any Node.js HTTP server on node-llama-cpp, for `npm run bench:serve`: a bare node:http server around
 // the benchmark's raw loop (one context, a free sequence per request, greedy decoding), speaking just enough of
 // /v1/completions (prompt, max_tokens, stream) for the benchmark's client. No validation, routing, metering or logging:
@@ -23,7 +24,8 @@ const server = http.createServer(async (request, response) => {
   let body = "";
   for await (const chunk of request) body += chunk;
   const { prompt, max_tokens: maxTokens, stream } = JSON.parse(body);
-  const sequence = free.pop();
+  // The benchmark's client sends at most SEQUENCES requests at once, so a sequence is always free.
+  const sequence = /** @type {import("node-llama-cpp").LlamaContextSequence} */ (free.pop());
   try {
     await sequence.clearHistory();
     const input = model.tokenize(prompt, true);
@@ -49,4 +51,6 @@ const server = http.createServer(async (request, response) => {
   }
 });
 process.on("SIGTERM", () => process.exit(0));
-server.listen(0, "127.0.0.1", () => console.log(`listening on http://127.0.0.1:${server.address().port}`));
+server.listen(0, "127.0.0.1", () =>
+  console.log(`listening on http://127.0.0.1:${/** @type {import("node:net").AddressInfo} */ (server.address()).port}`),
+);

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 // Serving benchmark: raw node-llama-cpp in-process against the same work through moestro's HTTP API (and llama-server
 // when a binary is given), at concurrency 1 and 4, on a tiny trained model (per-request overhead dominates) and on a
 // generated random-weight Qwen3-MoE of about 400 MB (compute dominates). Prints figures and ratios measured in this run.
@@ -35,6 +36,18 @@ const which = (process.env.BENCH_MODELS ?? "tiny,moe").split(",");
 const withFloor = (process.env.BENCH_FLOOR ?? "tiny").split(",");
 /** Which blocks run: concurrency 1 streamed (one), 1 not streamed (plain), 4 streamed (four). */
 const levels = (process.env.BENCH_LEVELS ?? "one,plain,four").split(",");
+
+/**
+ * One request's figures: time to first token and end-to-end latency (ms), tokens generated.
+ * @typedef {{ ttftMs: number, latencyMs: number, tokens: number }} RunResult
+ */
+/** @typedef {(prompt: string) => Promise<RunResult>} Run */
+/** @typedef {{ results: RunResult[], seconds: number }} Block */
+/** @typedef {"one" | "plain" | "four"} Level */
+/**
+ * An engine under test: its label, how it runs a request (streamed, and not streamed where it can), how it stops.
+ * @typedef {{ label: string, run: Run, runPlain?: Run, close: () => Promise<unknown> }} Engine
+ */
 
 /** The ~735M-parameter random Qwen3-MoE of ENGINE-NOTES (8 layers, 32 experts top-8, Q4_0), generated once. */
 function ensureMoeModel() {
@@ -92,14 +105,27 @@ function promptSource() {
   };
 }
 
+/**
+ * The value at `fraction` (0 to 1) of the sorted values, nearest rank below.
+ * @param {number[]} values
+ * @param {number} fraction
+ */
 function percentile(values, fraction) {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))];
 }
 
-/** Runs `count` requests through `concurrency` workers pulling from one queue; `run(prompt)` returns {ttftMs, latencyMs, tokens}. */
+/**
+ * Runs `count` requests through `concurrency` workers pulling from one queue; `run(prompt)` returns {ttftMs, latencyMs, tokens}.
+ * @param {Run} run
+ * @param {() => string} nextPrompt
+ * @param {number} concurrency
+ * @param {number} count
+ * @returns {Promise<Block>}
+ */
 async function drive(run, nextPrompt, concurrency, count) {
   const queue = Array.from({ length: count }, nextPrompt);
+  /** @type {RunResult[]} */
   const results = [];
   const startedAt = performance.now();
   await Promise.all(
@@ -110,7 +136,10 @@ async function drive(run, nextPrompt, concurrency, count) {
   return { results, seconds: (performance.now() - startedAt) / 1000 };
 }
 
-/** Figures of the blocks of one engine and level, pooled. */
+/**
+ * Figures of the blocks of one engine and level, pooled; `undefined` when the level did not run.
+ * @param {Block[]} blocks
+ */
 function summarize(blocks) {
   if (blocks.length === 0) return undefined;
   const results = blocks.flatMap((block) => block.results);
@@ -135,15 +164,22 @@ function summarize(blocks) {
   };
 }
 
-/** Raw node-llama-cpp: one context with 4 sequences, a free sequence per request, greedy decoding. */
+/** @typedef {ReturnType<typeof summarize>} Figures The figures of one engine and level. */
+
+/**
+ * Raw node-llama-cpp: one context with 4 sequences, a free sequence per request, greedy decoding.
+ * @param {string} modelPath
+ */
 async function rawEngine(modelPath) {
   const llama = await getLlama({ gpu: false, build: "never", maxThreads: threads, logLevel: LlamaLogLevel.error });
   const model = await llama.loadModel({ modelPath });
   const context = await model.createContext({ contextSize: contextTokens, sequences: parallel, threads, batchSize: 64 });
   const free = Array.from({ length: parallel }, () => context.getSequence());
   const bos = model.tokens.bos;
+  /** @type {Run} */
   const run = async (prompt) => {
-    const sequence = free.pop();
+    // At most `parallel` requests run at once (the highest concurrency), so a sequence is always free.
+    const sequence = /** @type {import("node-llama-cpp").LlamaContextSequence} */ (free.pop());
     const startedAt = performance.now();
     let ttftMs = 0;
     let tokens = 0;
@@ -180,13 +216,17 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
  * (its web streams), a cost of the benchmark's client that would fall on every server's figures alike. Tried again (up
  * to 3 times) when a kept-alive connection was closed under it: llama-server closes idle connections, and the
  * interleaved rounds leave each server idle for a while.
+ * @param {string} url
+ * @param {unknown} body
+ * @param {(chunk: string) => void} onChunk
+ * @returns {Promise<void>}
  */
 async function post(url, body, onChunk) {
   const payload = JSON.stringify(body);
   for (let attempt = 1; ; attempt++) {
     let received = false;
     try {
-      return await new Promise((resolve, reject) => {
+      return await new Promise((/** @type {(value?: void) => void} */ resolve, reject) => {
         const request = http.request(
           url,
           { method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } },
@@ -209,7 +249,12 @@ async function post(url, body, onChunk) {
   }
 }
 
-/** Streams one completion from an OpenAI-compatible server and measures it. */
+/**
+ * Streams one completion from an OpenAI-compatible server and measures it.
+ * @param {string} baseUrl
+ * @param {string} modelId
+ * @returns {Run}
+ */
 function httpRun(baseUrl, modelId) {
   return async (prompt) => {
     const startedAt = performance.now();
@@ -238,7 +283,12 @@ function httpRun(baseUrl, modelId) {
   };
 }
 
-/** One non-streamed completion: the per-request cost without per-token chunks. */
+/**
+ * One non-streamed completion: the per-request cost without per-token chunks.
+ * @param {string} baseUrl
+ * @param {string} modelId
+ * @returns {Run}
+ */
 function httpRunPlain(baseUrl, modelId) {
   return async (prompt) => {
     const startedAt = performance.now();
@@ -250,6 +300,14 @@ function httpRunPlain(baseUrl, modelId) {
   };
 }
 
+/**
+ * Starts a server process and waits (up to 2 minutes) until its `/health` answers.
+ * @param {string} command
+ * @param {string[]} args
+ * @param {string | ((output: string) => string | undefined)} readyUrl The server's URL, or how to read it from its output.
+ * @param {string} label Names the process in errors.
+ * @returns {Promise<{ url: string, stop: () => Promise<unknown> }>}
+ */
 async function startProcess(command, args, readyUrl, label) {
   const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
@@ -283,19 +341,28 @@ async function startProcess(command, args, readyUrl, label) {
  * Measures every engine in interleaved blocks, so that the machine's drift (another VM on the host, frequency, page
  * cache) falls on all of them alike: round r runs each engine's block in turn (reversed every other round, ABBA), at
  * concurrency 1 streamed, 1 not streamed, then 4. Engines that are not measuring sit idle.
+ * @param {Engine[]} engineList
+ * @param {number} requests
+ * @param {number} rounds
  */
-async function benchEngines(engines, requests, rounds) {
+async function benchEngines(engineList, requests, rounds) {
   const perBlock = Math.max(1, Math.round(requests / rounds));
+  const engines = engineList.map((engine) => ({
+    ...engine,
+    nextPrompt: promptSource(),
+    /** @type {Record<Level, Block[]>} */
+    blocks: { one: [], plain: [], four: [] },
+  }));
   for (const engine of engines) {
-    engine.nextPrompt = promptSource();
-    engine.blocks = { one: [], plain: [], four: [] };
     for (let index = 0; index < 2; index++) await engine.run(engine.nextPrompt());
   }
-  for (const [level, concurrency] of [
+  /** @type {Array<[Level, number]>} */
+  const levelConcurrency = [
     ["one", 1],
     ["plain", 1],
     ["four", 4],
-  ].filter(([level]) => levels.includes(level))) {
+  ];
+  for (const [level, concurrency] of levelConcurrency.filter(([level]) => levels.includes(level))) {
     for (let round = 0; round < rounds; round++) {
       for (const engine of round % 2 === 0 ? engines : [...engines].reverse()) {
         const run = level === "plain" ? (engine.runPlain ?? engine.run) : engine.run;
@@ -319,7 +386,9 @@ for (const kind of which) {
   console.error(
     `\n== ${kind}: ${modelPath}, threads ${threads}, ${parallel} sequences, ${requests} requests per level in ${rounds} interleaved rounds, ${maxTokens} tokens each`,
   );
+  /** @type {Engine[]} */
   const engines = [];
+  /** @type {Awaited<ReturnType<typeof benchEngines>>} */
   let results;
   try {
     engines.push({ label: "node-llama-cpp (raw)", ...(await rawEngine(modelPath)) });
@@ -408,10 +477,10 @@ for (const kind of which) {
     for (const engine of engines) await engine.close();
   }
   for (const result of results) {
-    for (const [concurrency, figures] of [
+    for (const [concurrency, figures] of /** @type {Array<[number, Figures]>} */ ([
       [1, result.one],
       [4, result.four],
-    ]) {
+    ])) {
       if (figures) rows.push({ model: kind, engine: result.label, concurrency, ...figures });
     }
   }
@@ -422,10 +491,10 @@ for (const kind of which) {
   console.log(`\n${kind} model (${modelId})`);
   console.log("engine                 conc  req/s   out tok/s  TTFT p50 ms  latency p50 ms  ms/token p50");
   for (const result of results) {
-    for (const [concurrency, f] of [
+    for (const [concurrency, f] of /** @type {Array<[number, Figures]>} */ ([
       [1, result.one],
       [4, result.four],
-    ]) {
+    ])) {
       if (f)
         console.log(
           `${result.label.padEnd(22)} ${String(concurrency).padStart(4)} ${f.requestsPerSecond.toFixed(2).padStart(6)} ${f.tokensPerSecond.toFixed(1).padStart(11)} ${f.ttftP50Ms.toFixed(2).padStart(12)} ${f.latencyP50Ms.toFixed(2).padStart(15)} ${f.msPerTokenP50.toFixed(3).padStart(13)}`,
@@ -433,7 +502,9 @@ for (const kind of which) {
     }
   }
   // Differences and ratios of the levels that ran (BENCH_LEVELS), "n/a" for the others.
+  /** @type {(a: Figures, b: Figures) => string} */
   const minus = (a, b) => (a && b ? (a.latencyP50Ms - b.latencyP50Ms).toFixed(2) : "n/a");
+  /** @type {(a: Figures, b: Figures) => string} */
   const over = (a, b) => (a && b ? (a.tokensPerSecond / b.tokensPerSecond).toFixed(2) : "n/a");
   console.log(
     `added per request by moestro's HTTP API at concurrency 1, p50 latency minus raw: streamed ${minus(moestro.one, raw.one)} ms, not streamed ${minus(moestro.plain, raw.one)} ms`,

@@ -17,6 +17,7 @@ import type { ModelEntry, ModelRegistry } from "./spec/index.js";
 import { createHubClient } from "./models/hub-client.js";
 import { defaultMoestroHome, ModelStore, type StoredModel } from "./models/model-store.js";
 import { createModelPuller } from "./models/pull-model.js";
+import { probeLlamaGpu } from "./planner/index.js";
 import { createStudio, type Studio } from "./studio.js";
 
 /** A running moestro server. */
@@ -215,17 +216,7 @@ function consoleDeps(config: Config, llama: Llama): Pick<AppDeps, "version" | "c
     contextTokens: config.engine.contextTokens,
     sequences: config.engine.parallel,
     batchTokens: config.engine.batchSize,
-    probeGpu: async () => {
-      if (llama.gpu === false) return undefined;
-      const vram = await llama.getVramState();
-      return {
-        backend: llama.gpu,
-        deviceNames: await llama.getGpuDeviceNames(),
-        totalBytes: vram.total,
-        freeBytes: vram.free,
-        unifiedBytes: vram.unifiedSize,
-      };
-    },
+    probeGpu: () => probeLlamaGpu(llama),
   });
   return {
     version,

@@ -2,9 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { EvalModeResult, EvalReport } from "../bench/eval-record.js";
-import type { BenchLevelResult, ServingBenchReport } from "../bench/serving-bench.js";
-import type { DistributionSummary } from "../bench/distribution-summary.js";
+import type { EvalModeResult, EvalReport } from "../wire/eval-report.js";
+import type { BenchLevelResult, DistributionSummary, ServingBenchReport } from "../wire/bench-report.js";
 import { createStoredResultsReader } from "./stored-results.js";
 
 const distribution = (p50: number): DistributionSummary => ({

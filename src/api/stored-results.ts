@@ -1,13 +1,17 @@
 import type { Dirent } from "node:fs";
 import { readdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
-import { z } from "zod";
-import type { WireBenchLevel, WireBenchRun, WireDistribution, WireEvalRun, WireResultList } from "../wire/console.js";
+import type { z } from "zod";
+import { servingBenchReportSchema, type ServingBenchReport } from "../wire/bench-report.js";
+import type { WireBenchLevel, WireBenchRun, WireEvalRun, WireResultList } from "../wire/console.js";
+import { evalReportSchema, type EvalReport } from "../wire/eval-report.js";
 
 /**
  * Reads the bench and eval results stored under one folder, as `moestro bench --out DIR/NAME.json` and
- * `moestro eval --out DIR/NAME` write them (docs/bench.md): a serving benchmark is a JSON report whose `settings`
- * hold `concurrencyLevels`; an eval is a folder with a `results.json`. Read-only.
+ * `moestro eval --out DIR/NAME` write them (docs/bench.md): a serving benchmark is a JSON report
+ * (`servingBenchReportSchema`, src/wire/bench-report.ts); an eval is a folder with a `results.json`
+ * (`evalReportSchema`, src/wire/eval-report.ts). Each is validated against the schema its writer's type comes from, and
+ * answered in the console's wire shape. Read-only.
  */
 export interface StoredResultsReader {
   /** The folder read. */
@@ -23,91 +27,6 @@ export interface StoredResultsReader {
 const maxDepth = 4;
 /** Larger files are skipped: a bench report with per-request records of 10k requests stays well below this. */
 const maxFileBytes = 64 * 1024 * 1024;
-
-const number = z.number();
-const distributionSchema = z
-  .object({
-    count: number,
-    mean: number.nullable(),
-    min: number.nullable(),
-    p50: number.nullable(),
-    p90: number.nullable(),
-    p99: number.nullable(),
-    max: number.nullable(),
-  })
-  .passthrough();
-const levelSchema = z
-  .object({
-    concurrency: number,
-    requests: number,
-    completed: number,
-    errors: number,
-    requestsPerSecond: number,
-    outputTokensPerSecond: number,
-    totalTokensPerSecond: number,
-    goodputRequestsPerSecond: number,
-    sloAttainment: number,
-    meanPromptTokens: number.nullable(),
-    meanOutputTokens: number.nullable(),
-    ttftMs: distributionSchema,
-    tpotMs: distributionSchema,
-    itlMs: distributionSchema,
-    e2eLatencyMs: distributionSchema,
-  })
-  .passthrough();
-/** The parts of `ServingBenchReport` (src/bench/serving-bench.ts) the console shows. */
-const benchReportSchema = z
-  .object({
-    settings: z
-      .object({
-        endpoint: z.string(),
-        concurrencyLevels: z.array(number),
-        promptTokens: number.nullable(),
-        maxTokens: number,
-        slo: z.object({ ttftMs: number, tpotMs: number }).passthrough(),
-      })
-      .passthrough(),
-    targets: z.array(z.object({ label: z.string(), model: z.string(), baseUrl: z.string(), levels: z.array(levelSchema) }).passthrough()),
-    startedAt: z.string(),
-    finishedAt: z.string(),
-  })
-  .passthrough();
-/** The parts of `EvalReport` (src/bench/eval-record.ts) the console shows. */
-const evalReportSchema = z
-  .object({
-    dataset: z.object({ path: z.string(), questions: number }).passthrough(),
-    settings: z.object({ maxTokens: number }).passthrough(),
-    costBasis: z.string(),
-    results: z.array(
-      z
-        .object({
-          model: z.string(),
-          thinking: z.string(),
-          questions: number,
-          done: number,
-          correct: number,
-          wrong: number,
-          unparsable: number,
-          errors: number,
-          accuracy: number,
-          wilsonLower: number,
-          wilsonUpper: number,
-          meanPromptTokens: number.nullable(),
-          meanCompletionTokens: number.nullable(),
-          meanReasoningTokens: number.nullable(),
-          costUsd: number,
-          costPer1000QuestionsUsd: number,
-          cloudModel: z.string().nullable(),
-          cloudCostUsd: number,
-          cloudCostPer1000QuestionsUsd: number,
-          meanLatencyMs: number.nullable(),
-          isParetoOptimal: z.boolean(),
-        })
-        .passthrough(),
-    ),
-    createdAt: z.string(),
-  })
-  .passthrough();
 
 /** Creates a {@link StoredResultsReader} over `dir`. */
 export function createStoredResultsReader(dir: string): StoredResultsReader {
@@ -135,7 +54,7 @@ export function createStoredResultsReader(dir: string): StoredResultsReader {
             runs.push({ run: toWireEvalRun(evalId === "." ? "." : evalId, parsed.data), sortKey: parsed.data.createdAt });
           }
         } else if ("targets" in json && "settings" in json) {
-          const parsed = benchReportSchema.safeParse(json);
+          const parsed = servingBenchReportSchema.safeParse(json);
           if (!parsed.success) skipped.push({ id, reason: describeIssue(parsed.error) });
           else runs.push({ run: toWireBenchRun(id, parsed.data), sortKey: parsed.data.startedAt });
         }
@@ -174,19 +93,7 @@ function describeIssue(error: z.ZodError): string {
   return issue === undefined ? "invalid" : `'${issue.path.join(".")}': ${issue.message}`;
 }
 
-function toWireDistribution(summary: z.infer<typeof distributionSchema>): WireDistribution {
-  return {
-    count: summary.count,
-    mean: summary.mean,
-    min: summary.min,
-    p50: summary.p50,
-    p90: summary.p90,
-    p99: summary.p99,
-    max: summary.max,
-  };
-}
-
-function toWireBenchRun(id: string, report: z.infer<typeof benchReportSchema>): WireBenchRun {
+function toWireBenchRun(id: string, report: ServingBenchReport): WireBenchRun {
   return {
     kind: "bench",
     id,
@@ -213,17 +120,17 @@ function toWireBenchRun(id: string, report: z.infer<typeof benchReportSchema>): 
           slo_attainment: level.sloAttainment,
           mean_prompt_tokens: level.meanPromptTokens,
           mean_output_tokens: level.meanOutputTokens,
-          ttft_ms: toWireDistribution(level.ttftMs),
-          tpot_ms: toWireDistribution(level.tpotMs),
-          itl_ms: toWireDistribution(level.itlMs),
-          e2e_latency_ms: toWireDistribution(level.e2eLatencyMs),
+          ttft_ms: level.ttftMs,
+          tpot_ms: level.tpotMs,
+          itl_ms: level.itlMs,
+          e2e_latency_ms: level.e2eLatencyMs,
         }),
       ),
     })),
   };
 }
 
-function toWireEvalRun(id: string, report: z.infer<typeof evalReportSchema>): WireEvalRun {
+function toWireEvalRun(id: string, report: EvalReport): WireEvalRun {
   return {
     kind: "eval",
     id,

@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import type { ServingBenchReport } from "./serving-bench.js";
+import type { ServingBenchReport } from "../wire/bench-report.js";
 import { renderServingChart } from "./serving-chart.js";
 
 /** The chart's path beside a report path: `run.json` → `run.svg`; any other name gets `.svg` appended. */

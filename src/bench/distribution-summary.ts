@@ -1,4 +1,5 @@
 import { createRequire } from "node:module";
+import type { DistributionSummary } from "../wire/bench-report.js";
 
 /**
  * hdr-histogram-js, loaded on first use: its module decodes an inline WebAssembly build when it loads, about 100 ms on
@@ -7,28 +8,6 @@ import { createRequire } from "node:module";
 let hdrHistogram: typeof import("hdr-histogram-js") | undefined;
 function loadHdrHistogram(): typeof import("hdr-histogram-js") {
   return (hdrHistogram ??= createRequire(import.meta.url)("hdr-histogram-js") as typeof import("hdr-histogram-js"));
-}
-
-/**
- * A summary of a set of measurements, all in the unit of the measurements (the field that holds the summary names it:
- * `ttftMs`). Percentiles come from an HDR histogram (hdr-histogram-js) at 3 significant digits, so they are within
- * 0.1% of the exact value; `mean`, `min` and `max` are exact. With no measurement every figure is `null`.
- */
-export interface DistributionSummary {
-  /** How many measurements. */
-  count: number;
-  /** The arithmetic mean. */
-  mean: number | null;
-  /** The smallest measurement. */
-  min: number | null;
-  /** The median. */
-  p50: number | null;
-  /** The 90th percentile. */
-  p90: number | null;
-  /** The 99th percentile. */
-  p99: number | null;
-  /** The largest measurement. */
-  max: number | null;
 }
 
 /** Resolution of the histogram: values are recorded in thousandths of their unit (µs for ms). */

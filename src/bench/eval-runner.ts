@@ -1,15 +1,10 @@
-import { CompletionApiError, streamCompletion, type StreamUsage } from "../client/completion-stream.js";
+import { CompletionApiError } from "../client/api-error.js";
+import { streamCompletion, type StreamUsage } from "../client/completion-stream.js";
 import { extractChoiceLetter, extractFinalAnswer, isAnswerMatch, isNumericAnswer, stripThinking } from "./answer-extraction.js";
 import { formatEvalPrompt, type EvalDataset, type EvalQuestion } from "./eval-dataset.js";
 import type { EvalPricer } from "./eval-pricing.js";
-import {
-  evalPromptVersion,
-  type EvalAnswerRecord,
-  type EvalCostBasis,
-  type EvalReport,
-  type EvalRunIdentity,
-  type EvalThinkingMode,
-} from "./eval-record.js";
+import type { EvalCostBasis, EvalReport, EvalRunIdentity, EvalThinkingMode } from "../wire/eval-report.js";
+import { evalPromptVersion, type EvalAnswerRecord } from "./eval-record.js";
 import type { EvalStore } from "./eval-store.js";
 import { markParetoOptimal, summarizeEvalMode } from "./eval-summary.js";
 import { runPool } from "./worker-pool.js";

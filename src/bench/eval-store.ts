@@ -1,7 +1,8 @@
 import { appendFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { MoestroError } from "../errors/index.js";
-import type { EvalAnswerRecord, EvalReport, EvalRunIdentity } from "./eval-record.js";
+import type { EvalReport, EvalRunIdentity } from "../wire/eval-report.js";
+import type { EvalAnswerRecord } from "./eval-record.js";
 import { renderParetoChart } from "./pareto-chart.js";
 
 /**

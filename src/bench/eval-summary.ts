@@ -1,5 +1,6 @@
 import { summarizeDistribution } from "./distribution-summary.js";
-import type { EvalAnswerRecord, EvalCostBasis, EvalModeResult, EvalThinkingMode } from "./eval-record.js";
+import type { EvalCostBasis, EvalModeResult, EvalThinkingMode } from "../wire/eval-report.js";
+import type { EvalAnswerRecord } from "./eval-record.js";
 import { wilsonInterval } from "./wilson-interval.js";
 
 /**

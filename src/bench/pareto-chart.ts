@@ -1,4 +1,4 @@
-import type { EvalReport } from "./eval-record.js";
+import type { EvalReport } from "../wire/eval-report.js";
 import { costPer1000Questions } from "./eval-summary.js";
 import { renderSvgChart, type ChartSeries } from "./svg-chart.js";
 

@@ -1,47 +1,15 @@
-import { CompletionApiError, streamCompletion, type CompletionEndpoint } from "../client/completion-stream.js";
+import { CompletionApiError } from "../client/api-error.js";
+import { streamCompletion, type CompletionEndpoint } from "../client/completion-stream.js";
+import type { BenchRequestRecord } from "../wire/bench-report.js";
 
-/** The timings and token counts of one streamed request. Times are ms; `null` where a figure does not apply. */
-export interface RequestMeasurement {
-  /** The request's position in its level (0-based). */
-  index: number;
-  /** Whether the request completed. */
-  ok: boolean;
-  /** The error's code when it failed (the server's, or `connection_error`, `timeout`, `incomplete_stream`). */
-  errorCode?: string;
-  /** The error's message when it failed. */
-  errorMessage?: string;
-  /** When it was sent, ms after the bench started (monotonic clock). */
-  startedAtMs: number;
-  /** Time to first token: from sending to the first non-empty text or reasoning delta. */
-  ttftMs: number | null;
-  /** End-to-end latency: from sending to the end of the stream (also for a failed request: to the failure). */
-  e2eLatencyMs: number;
-  /**
-   * Time per output token after the first: `(e2eLatencyMs - ttftMs) / (outputTokens - 1)` (vLLM's definition); `null`
-   * with fewer than 2 output tokens.
-   */
-  tpotMs: number | null;
+/**
+ * The timings and token counts of one streamed request: the reported record (`BenchRequestRecord`, times in ms, `null`
+ * where a figure does not apply) plus its inter-token latencies.
+ */
+export type RequestMeasurement = BenchRequestRecord & {
   /** Inter-token latencies: the gaps between successive chunks that carried text, in order. */
   itlMs: number[];
-  /** `usage.prompt_tokens`, or `null` when the server did not report usage. */
-  promptTokens: number | null;
-  /** `usage.completion_tokens`, else the number of text chunks (see `outputTokensSource`). */
-  outputTokens: number | null;
-  /** `usage.completion_tokens_details.reasoning_tokens`, or `null`. */
-  reasoningTokens: number | null;
-  /** `usage.prompt_tokens_details.cached_tokens`, or `null`. */
-  cachedPromptTokens: number | null;
-  /**
-   * Where `outputTokens` comes from.
-   * - `usage`: the server's `usage` chunk (asked with `stream_options.include_usage`).
-   * - `chunks`: the server sent no usage; the count of text chunks stands in (a chunk may hold several tokens).
-   */
-  outputTokensSource: "usage" | "chunks";
-  /** Chunks that carried text or reasoning. */
-  chunks: number;
-  /** `finish_reason`, when the request finished. */
-  finishReason: string | null;
-}
+};
 
 /** Options of {@link measureRequest}. */
 export interface MeasureRequestOptions {
@@ -93,7 +61,7 @@ export async function measureRequest(options: MeasureRequestOptions): Promise<Re
         else itlMs.push(part.atMs - lastAtMs!);
         lastAtMs = part.atMs;
       } else if (part.type === "usage") usage = part.usage;
-      else finishReason = part.finishReason;
+      else if (part.type === "finish") finishReason = part.finishReason;
     }
   } catch (error) {
     if (!(error instanceof CompletionApiError)) throw error;

@@ -1,8 +1,9 @@
 import { MoestroError } from "../errors/index.js";
+import type { BenchLevelComparison, BenchLevelResult, LevelSummary, ServingBenchReport, ServingSlo } from "../wire/bench-report.js";
 import type { CompletionEndpoint } from "../client/completion-stream.js";
 import { createSyntheticPrompt, type BenchPrompt } from "./bench-prompts.js";
 import { measureRequest, type RequestMeasurement } from "./request-measurement.js";
-import { summarizeLevel, type LevelSummary, type ServingSlo } from "./serving-stats.js";
+import { summarizeLevel } from "./serving-stats.js";
 import { runPool } from "./worker-pool.js";
 
 /** An endpoint and model to benchmark. */
@@ -74,83 +75,6 @@ export interface ServingBenchOptions {
   now?: () => number;
   /** Wall clock for the report's dates, epoch ms. Defaults to `Date.now`. */
   clock?: () => number;
-}
-
-/** A measured request as reported: its inter-token latencies are summarised in the level's `itlMs`, not listed. */
-export type BenchRequestRecord = Omit<RequestMeasurement, "itlMs">;
-
-/** One concurrency level against one target: its summary and each request. */
-export interface BenchLevelResult extends LevelSummary {
-  /** The level's requests, in the order sent. */
-  perRequest: BenchRequestRecord[];
-}
-
-/** Ratios of the second target's figures over the first's at one concurrency level; `null` where a figure is missing or 0. */
-export interface BenchLevelComparison {
-  /** The concurrency level. */
-  concurrency: number;
-  /** Request throughput, B / A (above 1: B serves more). */
-  requestsPerSecond: number | null;
-  /** Output tokens per second, B / A. */
-  outputTokensPerSecond: number | null;
-  /** Goodput, B / A. */
-  goodputRequestsPerSecond: number | null;
-  /** Median TTFT, B / A (below 1: B answers sooner). */
-  ttftP50: number | null;
-  /** 99th percentile TTFT, B / A. */
-  ttftP99: number | null;
-  /** Median TPOT, B / A. */
-  tpotP50: number | null;
-  /** 99th percentile TPOT, B / A. */
-  tpotP99: number | null;
-  /** Median end-to-end latency, B / A. */
-  e2eLatencyP50: number | null;
-  /** 99th percentile end-to-end latency, B / A. */
-  e2eLatencyP99: number | null;
-}
-
-/** The result of a serving benchmark: what `--json` prints and `--out` holds. */
-export interface ServingBenchReport {
-  /** What was run. */
-  settings: {
-    /** The endpoint called. */
-    endpoint: CompletionEndpoint;
-    /** The levels, in the order run. */
-    concurrencyLevels: number[];
-    /** Measured requests per level and target. */
-    requestsPerLevel: number;
-    /** `dataset` when prompts came from a dataset, else `synthetic`. */
-    prompts: "synthetic" | "dataset";
-    /** The asked prompt size of synthetic prompts, tokens (`null` with a dataset); measured sizes are in each level. */
-    promptTokens: number | null;
-    /** Words per synthetic prompt after calibration (`null` with a dataset). */
-    promptWords: number | null;
-    /** `max_tokens` of each request (a dataset prompt's own wins). */
-    maxTokens: number;
-    /** `temperature` of each request. */
-    temperature: number;
-    /** Whether `ignore_eos: true` was sent. */
-    ignoreEos: boolean;
-    /** Unmeasured requests per target before the first level. */
-    warmupRequests: number;
-    /** The SLOs of goodput. */
-    slo: ServingSlo;
-    /**
-     * How requests were scheduled.
-     * - `pool`: one target; `concurrency` requests always in flight until the level's requests are done.
-     * - `interleaved-rounds`: two targets; rounds of `concurrency` requests go to each target in turn (ABBA order), never
-     *   both at once, with the same prompts, so both may share hardware and drift hits both alike.
-     */
-    schedule: "pool" | "interleaved-rounds";
-  };
-  /** Each target with its levels, in the order of `concurrencyLevels`. */
-  targets: Array<Omit<BenchTarget, "apiKey"> & { levels: BenchLevelResult[] }>;
-  /** Compare mode: the second target over the first, per level. */
-  comparison?: BenchLevelComparison[];
-  /** When the benchmark started, ISO 8601. */
-  startedAt: string;
-  /** When it ended, ISO 8601. */
-  finishedAt: string;
 }
 
 function ratio(candidate: number | null, baseline: number | null): number | null {

@@ -1,4 +1,4 @@
-import type { ServingBenchReport } from "./serving-bench.js";
+import type { ServingBenchReport } from "../wire/bench-report.js";
 import { renderSvgChart, type ChartSeries } from "./svg-chart.js";
 
 const targetColors = ["#1f77b4", "#d62728"];

@@ -1,55 +1,6 @@
-import { summarizeDistribution, type DistributionSummary } from "./distribution-summary.js";
+import type { LevelSummary, ServingSlo } from "../wire/bench-report.js";
+import { summarizeDistribution } from "./distribution-summary.js";
 import type { RequestMeasurement } from "./request-measurement.js";
-
-/** Service-level objectives a request must meet to count towards goodput. */
-export interface ServingSlo {
-  /** The most TTFT allowed, ms. */
-  ttftMs: number;
-  /** The most TPOT allowed, ms (a request with one output token has no TPOT and meets it). */
-  tpotMs: number;
-}
-
-/** The figures of one concurrency level against one endpoint. Rates are per second of `durationMs`. */
-export interface LevelSummary {
-  /** Requests in flight at once. */
-  concurrency: number;
-  /** Requests sent. */
-  requests: number;
-  /** Requests that completed. */
-  completed: number;
-  /** Requests that failed. */
-  errors: number;
-  /** Failed requests by error code. */
-  errorCodes: Record<string, number>;
-  /** Wall time of the level: from the first request sent to the last one done (compare mode: the endpoint's own rounds, summed), ms. */
-  durationMs: number;
-  /** Completed requests per second. */
-  requestsPerSecond: number;
-  /** Output tokens (completed requests) per second. */
-  outputTokensPerSecond: number;
-  /** Prompt and output tokens (completed requests) per second. */
-  totalTokensPerSecond: number;
-  /** Completed requests that met both SLOs, per second. */
-  goodputRequestsPerSecond: number;
-  /** The share of sent requests that completed within both SLOs, 0 to 1. */
-  sloAttainment: number;
-  /** Prompt tokens of completed requests, summed (from usage; 0 when unreported). */
-  promptTokens: number;
-  /** Output tokens of completed requests, summed. */
-  outputTokens: number;
-  /** Mean prompt tokens per completed request, or `null` when none reported usage. */
-  meanPromptTokens: number | null;
-  /** Mean output tokens per completed request, or `null`. */
-  meanOutputTokens: number | null;
-  /** Time to first token of completed requests, ms. */
-  ttftMs: DistributionSummary;
-  /** Time per output token after the first, ms. */
-  tpotMs: DistributionSummary;
-  /** Inter-token latency (every gap between chunks of every completed request), ms. */
-  itlMs: DistributionSummary;
-  /** End-to-end latency of completed requests, ms. */
-  e2eLatencyMs: DistributionSummary;
-}
 
 /**
  * Summarises the requests of one concurrency level that ran for `durationMs`: throughput, goodput against `slo`,

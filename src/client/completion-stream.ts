@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { CompletionApiError, errorBodyFields, parseErrorBody } from "./api-error.js";
 import { readSseData } from "./sse-reader.js";
 
 /**
@@ -25,43 +26,26 @@ export interface StreamUsage {
  * One part of a streamed completion, stamped with the time it was read (`atMs`, from the `now` clock, ms).
  * - `text-delta`: answer text of choice 0 (never empty).
  * - `reasoning-delta`: reasoning text of choice 0 (never empty).
- * - `finish`: choice 0's `finish_reason` (`stop`, `length`, ...).
+ * - `tool-call-delta` (chat only): a piece of tool call `index`: the first piece carries `id` and `name`, later ones
+ *   more `arguments` text.
+ * - `finish`: choice 0's `finish_reason` (`stop`, `length`, `tool_calls`, ...).
  * - `usage`: the usage chunk (sent with `stream_options.include_usage`).
  *
- * A chunk carrying both reasoning and text yields the reasoning part first, with the same `atMs`.
+ * A chunk carrying several yields reasoning, text, tool calls, then finish, all with the same `atMs`.
  */
 export type CompletionStreamPart =
   | { type: "text-delta"; atMs: number; text: string }
   | { type: "reasoning-delta"; atMs: number; text: string }
+  | { type: "tool-call-delta"; atMs: number; index: number; id?: string; name?: string; argumentsDelta: string }
   | { type: "finish"; atMs: number; finishReason: string }
   | { type: "usage"; atMs: number; usage: StreamUsage };
 
-/**
- * A failed request: the server's OpenAI-style error (`{"error": {message, type, param, code}}`) and HTTP status, an
- * error event inside the stream, or a transport failure. The `code` is the server's, or one of these:
- * - `connection_error` (status 0): the server could not be reached, or the connection broke.
- * - `timeout` (status 0): no complete answer within the time limit.
- * - `incomplete_stream` (status 200): the stream ended with neither `[DONE]` nor a `finish_reason`.
- * - `invalid_response` (status 200): a chunk that is not JSON.
- * - `http_STATUS`: an error status without an OpenAI error body.
- */
-export class CompletionApiError extends Error {
-  /** HTTP status, or 0 when no response came. */
-  readonly status: number;
-  /** The stable error code (see the class description). */
-  readonly code: string;
-
-  constructor(message: string, fields: { status: number; code: string; cause?: unknown }) {
-    super(message, { cause: fields.cause });
-    this.name = "CompletionApiError";
-    this.status = fields.status;
-    this.code = fields.code;
-  }
-}
-
 /** Options of {@link streamCompletion}. */
 export interface StreamCompletionOptions {
-  /** The server: `http://host:port`, or any base URL ending in `/v1` (`https://example.com/compatible-mode/v1`). */
+  /**
+   * The server: `http://host:port`, or any base URL ending in `/v1` (`https://example.com/compatible-mode/v1`); `""`
+   * means the page's own origin (the web console).
+   */
   baseUrl: string;
   /** Sent as `Authorization: Bearer`. Defaults to none. */
   apiKey?: string;
@@ -94,7 +78,22 @@ const chunkSchema = z
             index: z.number().nullish(),
             text: z.string().nullish(),
             delta: z
-              .object({ content: z.string().nullish(), reasoning_content: z.string().nullish(), reasoning: z.string().nullish() })
+              .object({
+                content: z.string().nullish(),
+                reasoning_content: z.string().nullish(),
+                reasoning: z.string().nullish(),
+                tool_calls: z
+                  .array(
+                    z
+                      .object({
+                        index: z.number().nullish(),
+                        id: z.string().nullish(),
+                        function: z.object({ name: z.string().nullish(), arguments: z.string().nullish() }).passthrough().nullish(),
+                      })
+                      .passthrough(),
+                  )
+                  .nullish(),
+              })
               .passthrough()
               .nullish(),
             finish_reason: z.string().nullish(),
@@ -111,14 +110,14 @@ const chunkSchema = z
       })
       .passthrough()
       .nullish(),
-    error: z
-      .object({ message: z.string().nullish(), code: z.union([z.string(), z.number()]).nullish(), type: z.string().nullish() })
-      .passthrough()
-      .nullish(),
+    error: z.record(z.unknown()).nullish(),
   })
   .passthrough();
 
-/** The `/v1` base of a server URL: `http://host:port` gets `/v1`; a URL already ending in `/v1` is kept. */
+/**
+ * The `/v1` base of a server URL: `http://host:port` gets `/v1`; a URL already ending in `/v1` is kept; `""` (the page's
+ * own origin) gives `/v1`.
+ */
 export function resolveApiBaseUrl(baseUrl: string): string {
   const trimmed = baseUrl.replace(/\/+$/, "");
   return /\/v\d+$/.test(trimmed) ? trimmed : `${trimmed}/v1`;
@@ -129,7 +128,8 @@ export function resolveApiBaseUrl(baseUrl: string): string {
  * `finish`, then at most one `usage` (a server may send them in another order; they are passed on as sent). The
  * generator returns after `[DONE]`, or at the end of a stream that carried a `finish_reason`.
  *
- * Only choice 0 is read. Leaving the loop early cancels the request.
+ * Only choice 0 is read. Leaving the loop early cancels the request. The web console's Playground reads chat streams
+ * through `streamChatCompletion` (`chat-stream.ts`), the bench and eval through this.
  *
  * @throws {CompletionApiError} for an error status or body, an error event in the stream, a broken or incomplete
  * stream, or the time limit.
@@ -151,15 +151,26 @@ export async function* streamCompletion(options: StreamCompletionOptions): Async
   const previousStreamOptions = (options.body.stream_options ?? {}) as Record<string, unknown>;
   const body = JSON.stringify({ ...options.body, stream: true, stream_options: { ...previousStreamOptions, include_usage: true } });
 
-  /** Rethrows the caller's abort as it is, and turns everything else into a {@link CompletionApiError}. */
-  const translate = (error: unknown): unknown => {
+  /**
+   * Rethrows the caller's abort as it is, and turns everything else into a {@link CompletionApiError}: a failure before
+   * the response (`Cannot reach`) or while reading it (`broke`, with the response's status and request id).
+   */
+  const translate = (error: unknown, response?: Response): unknown => {
     if (options.signal?.aborted) return options.signal.reason;
+    const requestId = response?.headers.get("x-request-id");
     if (timeoutSignal?.aborted)
-      return new CompletionApiError(`No complete answer within ${options.timeoutMs} ms.`, { status: 0, code: "timeout", cause: error });
+      return new CompletionApiError(`No complete answer within ${options.timeoutMs} ms.`, {
+        status: 0,
+        code: "timeout",
+        requestId,
+        cause: error,
+      });
     if (error instanceof CompletionApiError) return error;
-    return new CompletionApiError(`Cannot reach ${url}: ${(error as Error).message}`, {
-      status: 0,
+    const message = response === undefined ? `Cannot reach ${url}` : `The stream from ${url} broke`;
+    return new CompletionApiError(`${message}: ${(error as Error).message}`, {
+      status: response?.status ?? 0,
       code: "connection_error",
+      requestId,
       cause: error,
     });
   };
@@ -171,6 +182,7 @@ export async function* streamCompletion(options: StreamCompletionOptions): Async
     throw translate(error);
   }
   if (!response.ok || response.body === null) throw await errorFromResponse(response, url);
+  const requestId = response.headers.get("x-request-id");
 
   let hasFinished = false;
   try {
@@ -184,6 +196,7 @@ export async function* streamCompletion(options: StreamCompletionOptions): Async
         throw new CompletionApiError(`The server sent a chunk that is not JSON: ${data.slice(0, 200)}`, {
           status: response.status,
           code: "invalid_response",
+          requestId,
           cause: error,
         });
       }
@@ -191,9 +204,13 @@ export async function* streamCompletion(options: StreamCompletionOptions): Async
       if (!parsed.success) continue;
       const chunk = parsed.data;
       if (chunk.error) {
-        throw new CompletionApiError(chunk.error.message ?? "The server sent an error event.", {
+        const error = errorBodyFields(chunk.error);
+        throw new CompletionApiError(error.message ?? "The server sent an error event.", {
           status: response.status,
-          code: String(chunk.error.code ?? chunk.error.type ?? "stream_error"),
+          code: error.code ?? error.type ?? "stream_error",
+          type: error.type,
+          param: error.param,
+          requestId,
         });
       }
       const choice = chunk.choices?.find((candidate) => (candidate.index ?? 0) === 0);
@@ -202,6 +219,16 @@ export async function* streamCompletion(options: StreamCompletionOptions): Async
         const text = (options.endpoint === "chat" ? choice.delta?.content : choice.text) ?? "";
         if (reasoning.length > 0) yield { type: "reasoning-delta", atMs, text: reasoning };
         if (text.length > 0) yield { type: "text-delta", atMs, text };
+        for (const call of choice.delta?.tool_calls ?? []) {
+          yield {
+            type: "tool-call-delta",
+            atMs,
+            index: call.index ?? 0,
+            id: call.id ?? undefined,
+            name: call.function?.name ?? undefined,
+            argumentsDelta: call.function?.arguments ?? "",
+          };
+        }
         if (choice.finish_reason) {
           hasFinished = true;
           yield { type: "finish", atMs, finishReason: choice.finish_reason };
@@ -222,34 +249,33 @@ export async function* streamCompletion(options: StreamCompletionOptions): Async
       }
     }
   } catch (error) {
-    throw translate(error);
+    throw translate(error, response);
   }
   if (!hasFinished)
     throw new CompletionApiError("The stream ended before the answer was complete.", {
       status: response.status,
       code: "incomplete_stream",
+      requestId,
     });
 }
 
+/** The {@link CompletionApiError} of an error status: the server's OpenAI error body, else the status and the text. */
 async function errorFromResponse(response: Response, url: string): Promise<CompletionApiError> {
   const text = await response.text().catch(() => "");
-  try {
-    const body = JSON.parse(text) as { error?: { message?: unknown; code?: unknown; type?: unknown } };
-    const error = body.error;
-    if (error && typeof error.message === "string") {
-      const code =
-        typeof error.code === "string" || typeof error.code === "number"
-          ? String(error.code)
-          : typeof error.type === "string"
-            ? error.type
-            : `http_${response.status}`;
-      return new CompletionApiError(error.message, { status: response.status, code });
-    }
-  } catch {
-    // Not an OpenAI error body: fall through to the status.
+  const error = parseErrorBody(text);
+  const requestId = response.headers.get("x-request-id");
+  if (error?.message !== undefined) {
+    return new CompletionApiError(error.message, {
+      status: response.status,
+      code: error.code ?? error.type ?? `http_${response.status}`,
+      type: error.type,
+      param: error.param,
+      requestId,
+    });
   }
   return new CompletionApiError(`${url} answered ${response.status}${text ? `: ${text.slice(0, 200)}` : ""}`, {
     status: response.status,
     code: `http_${response.status}`,
+    requestId,
   });
 }

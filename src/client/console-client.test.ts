@@ -13,7 +13,7 @@ import { MoestroError } from "../errors/index.js";
 import type { ModelPuller } from "../models/pull-model.js";
 import type { ModelBackend } from "../spec/index.js";
 import { openStore, type Store, type UsageRecord } from "../store/index.js";
-import { AdminApiError } from "./admin-client.js";
+import { ApiError } from "./api-error.js";
 import { createConsoleClient, type ConsoleClient } from "./console-client.js";
 
 const logger = pino({ level: "silent" });
@@ -160,7 +160,7 @@ describe("the console's client against the app (no port)", () => {
     const failing = async () => {
       for await (const _ of client.pullModel("hf:missing/repo:Q4_0")) void _;
     };
-    await expect(failing()).rejects.toMatchObject({ name: "AdminApiError", code: "model_not_found" });
+    await expect(failing()).rejects.toMatchObject({ name: "ApiError", code: "model_not_found" });
     await expect(bare.pullModel("hf:owner/repo:Q4_0").next()).rejects.toMatchObject({ status: 404, code: "not_found" });
   });
 
@@ -185,7 +185,7 @@ describe("the console's client against the app (no port)", () => {
     expect([first.data.length, first.has_more]).toEqual([2, true]);
     const later = await client.listUsageEvents({ from: "2026-05-01T10:00:01Z" });
     expect(later.data.map((event) => event.request_id)).toEqual(["request-1", "request-2"]);
-    await expect(client.listUsageEvents({ limit: 0 })).rejects.toBeInstanceOf(AdminApiError);
+    await expect(client.listUsageEvents({ limit: 0 })).rejects.toBeInstanceOf(ApiError);
   });
 
   it("exports the ledger's rows as CSV: a header and one quoted-as-needed line per request", async () => {

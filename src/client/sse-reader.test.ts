@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { readSseData } from "./sse-reader.js";
+import { readLines, readSseData } from "./sse-reader.js";
 
 function streamOf(pieces: string[]): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
@@ -53,5 +53,13 @@ describe("readSseData", () => {
     });
     for await (const _item of readSseData(stream)) break;
     expect(isCancelled).toBe(true);
+  });
+});
+
+describe("readLines", () => {
+  it("yields lines without their ends, and the text after the last line end", async () => {
+    const lines: string[] = [];
+    for await (const line of readLines(streamOf(['{"a":', '1}\r\n\n{"b":2}']))) lines.push(line);
+    expect(lines).toEqual(['{"a":1}', "", '{"b":2}']);
   });
 });

@@ -11,8 +11,9 @@ export interface CostOptions {
   hourlyUsd?: number;
 }
 
-/** The cloud list price a plan is compared with. */
+/** The cloud list price a plan is compared with, at the entry's lowest input tier. */
 export interface CloudPriceMatch {
+  /** The dataset entry (figures in its source currency). */
   price: CloudPrice;
   /**
    * How it was chosen:
@@ -22,7 +23,10 @@ export interface CloudPriceMatch {
   match: "name" | "active-parameters";
   /** Non-thinking output price per 1M tokens in micro-USD (CNY converted at the book's `cnyPerUsd`). */
   outputMicroUsdPerMillionTokens: number;
-  /** Thinking-mode output price per 1M tokens in micro-USD, when billed apart. */
+  /**
+   * Thinking-mode output price per 1M tokens in micro-USD, when billed apart: the entry's own, else the output price of
+   * its `thinkingCounterpart` (the provider's thinking model of a hybrid split in two).
+   */
   thinkingOutputMicroUsdPerMillionTokens: number | undefined;
 }
 
@@ -43,6 +47,14 @@ function toMicroUsd(microAmount: number, currency: CloudPrice["currency"], book:
   return currency === "USD" ? microAmount : Math.round(microAmount / book.cnyPerUsd);
 }
 
+/** The thinking-mode output price of `price`'s lowest tier in micro-USD, or `undefined` when not billed apart. */
+function thinkingOutputMicroUsd(price: CloudPrice, book: CloudPriceBook): number | undefined {
+  const own = price.tiers[0]!.thinkingOutputMicroPerMillionTokens;
+  if (own !== undefined) return toMicroUsd(own, price.currency, book);
+  const counterpart = book.prices.find((candidate) => candidate.model === price.thinkingCounterpart && candidate.region === price.region);
+  return counterpart === undefined ? undefined : toMicroUsd(counterpart.tiers[0]!.outputMicroPerMillionTokens, counterpart.currency, book);
+}
+
 /**
  * The cloud list price nearest to a model: first an entry whose `namePattern` matches the GGUF's name or file name;
  * otherwise the entry with published active parameters nearest on a log scale (|ln(active) − ln(entry)|), which
@@ -53,11 +65,8 @@ export function findNearestCloudPrice(facts: ModelFacts, book: CloudPriceBook = 
   const toMatch = (price: CloudPrice, match: CloudPriceMatch["match"]): CloudPriceMatch => ({
     price,
     match,
-    outputMicroUsdPerMillionTokens: toMicroUsd(price.outputMicroPerMillionTokens, price.currency, book),
-    thinkingOutputMicroUsdPerMillionTokens:
-      price.thinkingOutputMicroPerMillionTokens === undefined
-        ? undefined
-        : toMicroUsd(price.thinkingOutputMicroPerMillionTokens, price.currency, book),
+    outputMicroUsdPerMillionTokens: toMicroUsd(price.tiers[0]!.outputMicroPerMillionTokens, price.currency, book),
+    thinkingOutputMicroUsdPerMillionTokens: thinkingOutputMicroUsd(price, book),
   });
   const byName = book.prices.find(
     (price) => price.namePattern !== undefined && names.some((name) => new RegExp(price.namePattern!, "i").test(name)),

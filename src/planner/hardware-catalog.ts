@@ -45,6 +45,28 @@ export type HardwareCatalogEntry = z.infer<typeof hardwareCatalogEntrySchema>;
 const nvidiaHostNote = "paired by default with an 8-channel DDR5 host (ddr5-8ch)";
 
 /**
+ * An A100 SXM catalog entry: both memory sizes share the GA100's compute (BF16 312 TFLOPS dense), 400 W and PCIe Gen4,
+ * and differ in memory and bandwidth (NVIDIA A100 Tensor Core GPU datasheet).
+ */
+function a100SxmEntry(variant: { memoryGb: 40 | 80; memoryType: string; bandwidthGbPerSecond: number; aliases: string[] }) {
+  const { memoryGb, memoryType, bandwidthGbPerSecond } = variant;
+  return {
+    id: `a100-${memoryGb}gb`,
+    aliases: variant.aliases,
+    name: `NVIDIA A100 ${memoryGb}GB SXM`,
+    kind: "gpu",
+    memoryBytes: memoryGb * GiB,
+    bandwidthBytesPerSecond: bandwidthGbPerSecond * GB,
+    denseFlopsPerSecond: 312 * TFLOPS,
+    typicalPowerWatts: 400,
+    hostToGpuBytesPerSecond: 32 * GB,
+    defaultHostId: "ddr5-8ch",
+    source: `NVIDIA A100 Tensor Core GPU datasheet: ${memoryGb}GB ${memoryType}, ${bandwidthGbPerSecond.toLocaleString("en-US")} GB/s, BF16 312 TFLOPS dense (624 sparse), 400 W, PCIe Gen4; ${nvidiaHostNote}`,
+    sourceUrl: "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf",
+  };
+}
+
+/**
  * The built-in hardware catalog. GPU capacities are NVIDIA's "GB" read as GiB (an 80 GB A100 reports 81,920 MiB);
  * FLOP/s are dense (NVIDIA datasheets print the 2:4-sparsity figure, twice as large, with an asterisk). PCIe is per
  * direction: Gen4 x16 ≈ 32 GB/s, Gen5 x16 ≈ 64 GB/s (datasheets print the bidirectional sum).
@@ -53,36 +75,8 @@ const nvidiaHostNote = "paired by default with an 8-channel DDR5 host (ddr5-8ch)
  */
 export const hardwareCatalog: readonly HardwareCatalogEntry[] = Object.freeze(
   z.array(hardwareCatalogEntrySchema).parse([
-    {
-      id: "a100-40gb",
-      aliases: ["a100-40", "a100 40gb"],
-      name: "NVIDIA A100 40GB SXM",
-      kind: "gpu",
-      memoryBytes: 40 * GiB,
-      bandwidthBytesPerSecond: 1555 * GB,
-      denseFlopsPerSecond: 312 * TFLOPS,
-      typicalPowerWatts: 400,
-      hostToGpuBytesPerSecond: 32 * GB,
-      defaultHostId: "ddr5-8ch",
-      source: `NVIDIA A100 Tensor Core GPU datasheet: 40GB HBM2, 1,555 GB/s, BF16 312 TFLOPS dense (624 sparse), 400 W, PCIe Gen4; ${nvidiaHostNote}`,
-      sourceUrl:
-        "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf",
-    },
-    {
-      id: "a100-80gb",
-      aliases: ["a100", "a100-80", "a100 80gb"],
-      name: "NVIDIA A100 80GB SXM",
-      kind: "gpu",
-      memoryBytes: 80 * GiB,
-      bandwidthBytesPerSecond: 2039 * GB,
-      denseFlopsPerSecond: 312 * TFLOPS,
-      typicalPowerWatts: 400,
-      hostToGpuBytesPerSecond: 32 * GB,
-      defaultHostId: "ddr5-8ch",
-      source: `NVIDIA A100 Tensor Core GPU datasheet: 80GB HBM2e, 2,039 GB/s, BF16 312 TFLOPS dense (624 sparse), 400 W, PCIe Gen4; ${nvidiaHostNote}`,
-      sourceUrl:
-        "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf",
-    },
+    a100SxmEntry({ memoryGb: 40, memoryType: "HBM2", bandwidthGbPerSecond: 1555, aliases: ["a100-40", "a100 40gb"] }),
+    a100SxmEntry({ memoryGb: 80, memoryType: "HBM2e", bandwidthGbPerSecond: 2039, aliases: ["a100", "a100-80", "a100 80gb"] }),
     {
       id: "h100",
       aliases: ["h100-sxm", "h100-80gb", "h100 sxm"],

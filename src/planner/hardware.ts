@@ -74,25 +74,13 @@ export const defaultEfficiencies = Object.freeze({
 
 /** A {@link DeviceSpec} from a catalog entry, with the default efficiency of its kind. */
 export function deviceFromCatalog(entry: HardwareCatalogEntry): DeviceSpec {
-  const bandwidthEfficiency =
-    entry.kind === "gpu"
-      ? defaultEfficiencies.gpuBandwidth
-      : entry.kind === "unified"
-        ? defaultEfficiencies.unifiedBandwidth
-        : defaultEfficiencies.cpuBandwidth;
-  const computeEfficiency =
-    entry.kind === "gpu"
-      ? defaultEfficiencies.gpuCompute
-      : entry.kind === "unified"
-        ? defaultEfficiencies.unifiedCompute
-        : defaultEfficiencies.cpuCompute;
   return {
     name: entry.name,
     memoryBytes: entry.memoryBytes,
     bandwidthBytesPerSecond: entry.bandwidthBytesPerSecond,
-    bandwidthEfficiency,
+    bandwidthEfficiency: defaultEfficiencies[`${entry.kind}Bandwidth`],
     flopsPerSecond: entry.denseFlopsPerSecond,
-    computeEfficiency,
+    computeEfficiency: defaultEfficiencies[`${entry.kind}Compute`],
     powerWatts: entry.typicalPowerWatts,
   };
 }

@@ -36,4 +36,4 @@ export { readGgufHeader, readModelFacts, type ReadModelFactsOptions } from "./re
 export { renderComparison, renderModelFacts, renderPlan } from "./render-text.js";
 export { formatBandwidth, formatBytes, formatCount, parseBandwidthBytesPerSecond, parseSizeBytes } from "../util/size-units.js";
 export { expertCoverageFraction, predictSpeed, type SpeedPrediction } from "./speed.js";
-export { probeGpu, probeHost, setupFromProbes, type GpuProbe, type HostProbe } from "./this-machine.js";
+export { probeGpu, probeHost, probeLlamaGpu, setupFromProbes, type GpuProbe, type HostProbe } from "./this-machine.js";

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { startFakeHub } from "../../test/planner/fake-hub.js";
+import { startFakeHub, type FakeHub } from "../../test/helpers/fake-hub.js";
 import { ggufToolsSkipReason, hasGgufTools, qwen3_30b_a3b, writeQwen3MoeHeader } from "../../test/planner/gguf-fixtures.js";
 import { createStoreModelResolver, hubFileUrl, parseHubRef, pickGgufFileForQuant, resolveModelSource } from "./model-source.js";
 import { readModelFacts } from "./read-model-facts.js";
@@ -100,24 +100,31 @@ describe("resolveModelSource", () => {
 
 describe.skipIf(!hasGgufTools)("hub references over HTTP range requests (a fake hub on 127.0.0.1)", () => {
   let dir: string;
-  let hub: Awaited<ReturnType<typeof startFakeHub>>;
+  let hub: FakeHub;
   let header: Buffer;
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), "moestro-hub-"));
     await writeQwen3MoeHeader(path.join(dir, "h.gguf"), qwen3_30b_a3b);
     header = readFileSync(path.join(dir, "h.gguf"));
-    hub = await startFakeHub(
-      { "Qwen3-30B-A3B-Q4_K_M.gguf": header, "Qwen3-30B-A3B-Q8_0.gguf": header },
-      { "Qwen3-30B-A3B-Q8_0.gguf": 32_483_932_576, "Qwen3-30B-A3B-Q4_K_M.gguf": 18_556_685_696 },
-    );
+    // Two pages and a folder entry, as the hub lists a large repository.
+    hub = await startFakeHub({
+      repos: {
+        "acme/Qwen3-30B-A3B-GGUF": [
+          { path: "Qwen3-30B-A3B-Q8_0.gguf", content: header, listedSizeBytes: 32_483_932_576 },
+          { path: "Qwen3-30B-A3B-Q4_K_M.gguf", content: header, listedSizeBytes: 18_556_685_696 },
+        ],
+      },
+      treePageSize: 1,
+      treeFolders: ["docs"],
+    });
   });
   afterAll(async () => {
-    await new Promise((resolve) => hub.server.close(resolve));
+    await hub.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
   test("hf:owner/repo:QUANT lists the repository, then reads only the header with Range requests", async () => {
-    hub.requests.length = 0;
+    hub.log.length = 0;
     const facts = await readModelFacts("hf:acme/Qwen3-30B-A3B-GGUF:Q4_K_M", { hubEndpoint: hub.url, detectChat: false });
     expect(facts.source).toMatchObject({
       kind: "hub",
@@ -130,22 +137,22 @@ describe.skipIf(!hasGgufTools)("hub references over HTTP range requests (a fake 
     expect(facts.fileSizeBytes).toBe(18_556_685_696);
     expect(Math.abs(facts.parameters.total - 30.5e9) / 30.5e9).toBeLessThan(0.03);
     expect(Math.abs(facts.parameters.active - 3.3e9) / 3.3e9).toBeLessThan(0.03);
-    const listings = hub.requests.filter((request) => request.url.startsWith("/api/"));
+    const listings = hub.log.filter((request) => request.url.startsWith("/api/"));
     expect(listings.map((request) => request.url)).toEqual([
       "/api/models/acme/Qwen3-30B-A3B-GGUF/tree/main?recursive=true",
       "/api/models/acme/Qwen3-30B-A3B-GGUF/tree/main?recursive=true&cursor=2",
     ]);
-    const reads = hub.requests.filter((request) => request.url.includes("/resolve/"));
+    const reads = hub.log.filter((request) => request.url.includes("/resolve/"));
     expect(reads.length).toBeGreaterThan(0);
     for (const read of reads) expect(read.range).toMatch(/^bytes=\d+-\d+$/);
     expect(reads.reduce((sum, read) => sum + read.sentBytes, 0)).toBeLessThanOrEqual(header.length);
   });
 
   test("hf:owner/repo/file.gguf reads that file without listing", async () => {
-    hub.requests.length = 0;
+    hub.log.length = 0;
     const facts = await readModelFacts("hf:acme/Qwen3-30B-A3B-GGUF/Qwen3-30B-A3B-Q8_0.gguf", { hubEndpoint: hub.url, detectChat: false });
     expect(facts.source).toMatchObject({ kind: "hub", filePath: "Qwen3-30B-A3B-Q8_0.gguf", sizeBytes: undefined });
-    expect(hub.requests.some((request) => request.url.startsWith("/api/"))).toBe(false);
+    expect(hub.log.some((request) => request.url.startsWith("/api/"))).toBe(false);
     expect(facts.layerCount).toBe(48);
   });
 

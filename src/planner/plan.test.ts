@@ -77,6 +77,13 @@ describe("cost", () => {
     expect(nearest.match).toBe("active-parameters");
     expect(nearest.price.model).toBe("qwen3-32b");
   });
+
+  test("a hybrid model's thinking price is its cloud thinking counterpart's output price", () => {
+    const byName = findNearestCloudPrice(a3b)!;
+    expect(byName.price.thinkingCounterpart).toBe("qwen3-30b-a3b-thinking-2507");
+    expect(byName.thinkingOutputMicroUsdPerMillionTokens).toBe(Math.round(7.5e6 / cloudPriceBook.cnyPerUsd));
+    expect(findNearestCloudPrice(a22b)!.thinkingOutputMicroUsdPerMillionTokens).toBe(Math.round(20e6 / cloudPriceBook.cnyPerUsd));
+  });
 });
 
 describe("createPlan", () => {

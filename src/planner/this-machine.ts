@@ -83,18 +83,26 @@ export async function probeGpu(): Promise<GpuProbe | undefined> {
     return undefined;
   }
   try {
-    if (llama.gpu === false) return undefined;
-    const vram = await llama.getVramState();
-    return {
-      backend: llama.gpu,
-      deviceNames: await llama.getGpuDeviceNames(),
-      totalBytes: vram.total,
-      freeBytes: vram.free,
-      unifiedBytes: vram.unifiedSize,
-    };
+    return await probeLlamaGpu(llama);
   } finally {
     await llama.dispose();
   }
+}
+
+/**
+ * The GPU of a llama.cpp binding already loaded (the server's own): its backend, names and memory, or `undefined` when
+ * the binding runs on the CPU. Leaves `llama` open.
+ */
+export async function probeLlamaGpu(llama: Llama): Promise<GpuProbe | undefined> {
+  if (llama.gpu === false) return undefined;
+  const vram = await llama.getVramState();
+  return {
+    backend: llama.gpu,
+    deviceNames: await llama.getGpuDeviceNames(),
+    totalBytes: vram.total,
+    freeBytes: vram.free,
+    unifiedBytes: vram.unifiedSize,
+  };
 }
 
 /** The bandwidth assumed for a GPU that is not in the catalog (500 GB/s, an RTX 3080/4080-class card). */

@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { wireTokenCostFields } from "./admin.js";
+import { distributionSummarySchema } from "./bench-report.js";
 
 /** Which optional parts of the studio a server has. A console page whose part is missing says so instead of failing. */
 export const wireServerFeaturesSchema = z
@@ -221,18 +222,11 @@ export const wireUsageEventListSchema = z
 /** `GET /v1/moestro/usage/events`. */
 export type WireUsageEventList = z.infer<typeof wireUsageEventListSchema>;
 
-/** The count, mean and percentiles of a distribution, ms; `null` when it had no values. */
-export const wireDistributionSchema = z
-  .object({
-    count: z.number(),
-    mean: z.number().nullable(),
-    min: z.number().nullable(),
-    p50: z.number().nullable(),
-    p90: z.number().nullable(),
-    p99: z.number().nullable(),
-    max: z.number().nullable(),
-  })
-  .passthrough();
+/**
+ * The count, mean and percentiles of a distribution, ms; `null` when it had no values. The stored report's own summary
+ * ({@link distributionSummarySchema}): its fields are the same in both shapes.
+ */
+export const wireDistributionSchema = distributionSummarySchema.passthrough();
 /** The count, mean and percentiles of a distribution. */
 export type WireDistribution = z.infer<typeof wireDistributionSchema>;
 

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadEvalDataset, type EvalDataset } from "../../src/bench/eval-dataset.js";
 import { createEvalPricer } from "../../src/bench/eval-pricing.js";
 import type { EvalAnswerRecord } from "../../src/bench/eval-record.js";
+import { evalReportSchema } from "../../src/wire/eval-report.js";
 import { runEval } from "../../src/bench/eval-runner.js";
 import { createFileEvalStore, evalStoreFiles } from "../../src/bench/eval-store.js";
 import { wilsonInterval } from "../../src/bench/wilson-interval.js";
@@ -82,6 +83,8 @@ describe.skipIf(!hasTestModels)("moestro eval against the real server", () => {
       pricer,
       concurrency: 2,
     });
+    // What the writer produces is what the stored-results reader validates (one schema, src/wire/eval-report.ts).
+    expect(evalReportSchema.safeParse(JSON.parse(JSON.stringify(report))).error).toBeUndefined();
     const [result] = report.results;
     expect(result).toMatchObject({
       model: "scripted",

@@ -4,7 +4,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseBenchDataset } from "../../src/bench/bench-prompts.js";
 import { chartPathFor, writeBenchReportFiles } from "../../src/bench/bench-report-files.js";
-import type { DistributionSummary } from "../../src/bench/distribution-summary.js";
+import { servingBenchReportSchema, type DistributionSummary } from "../../src/wire/bench-report.js";
 import { runServingBench } from "../../src/bench/serving-bench.js";
 import { formatBenchReport } from "../../src/cli/commands/bench.js";
 import { createAdminClient } from "../../src/client/admin-client.js";
@@ -46,6 +46,8 @@ describe.skipIf(!hasTestModels)("moestro bench against the real server (stories2
       onProgress: (progress) => phases.add(progress.phase),
     });
     expect([...phases]).toEqual(["calibrate", "warmup", "measure"]);
+    // What the writer produces is what the stored-results reader validates (one schema, src/wire/bench-report.ts).
+    expect(servingBenchReportSchema.safeParse(JSON.parse(JSON.stringify(report))).error).toBeUndefined();
     expect(report.settings.schedule).toBe("pool");
     const levels = report.targets[0]!.levels;
     expect(levels.map((level) => level.concurrency)).toEqual([1, 2]);

@@ -11,6 +11,8 @@ export interface FakeHubFile {
   content: Buffer;
   /** The SHA-256 the tree API lists; defaults to the content's (set another to test a mismatch). */
   listedSha256?: string;
+  /** The size the tree API lists, bytes; defaults to the content's (a GGUF header can stand in for an 18 GB file). */
+  listedSizeBytes?: number;
 }
 
 /** Options of {@link startFakeHub}. */
@@ -21,39 +23,78 @@ export interface FakeHubOptions {
   interruptFirstDownloadAfterBytes?: number;
   /** Bytes per second a download is sent at (to make progress visible). Defaults to unthrottled. */
   bytesPerSecond?: number;
+  /**
+   * Files per page of the tree API; further pages are linked with `Link: <…?cursor=N>; rel="next"`, as the real hub
+   * paginates. Defaults to one page.
+   */
+  treePageSize?: number;
+  /** Folders the tree API lists on every page beside the files (clients must skip them). Defaults to none. */
+  treeFolders?: string[];
+}
+
+/** One request the fake hub answered. */
+export interface FakeHubRequest {
+  method: string;
+  /** Path and query string. */
+  url: string;
+  /** The `Range` header, when sent. */
+  range: string | undefined;
+  /** Body bytes sent (a download; 0 for listings and errors). */
+  sentBytes: number;
 }
 
 /** A running fake hub. */
 export interface FakeHub {
   /** Base URL, for `HF_ENDPOINT`. */
   url: string;
-  /** Requests seen, as `METHOD path range`. */
+  /** Requests seen, as `METHOD path range` (no query string). */
   requests: string[];
+  /** Requests seen, with their query string and the bytes sent. */
+  log: FakeHubRequest[];
   close(): Promise<void>;
 }
 
 /**
  * Serves real files in the Hugging Face hub's URL layout on 127.0.0.1 (the real hub cannot be reached from these
- * machines): `GET /api/models/{owner}/{repo}/tree/main` lists files with their LFS size and SHA-256, and
- * `GET /{owner}/{repo}/resolve/main/{path}` serves them with `Range` support.
+ * machines): `GET /api/models/{owner}/{repo}/tree/{revision}` lists files with their LFS size and SHA-256 (in pages
+ * when `treePageSize` is set), and `GET /{owner}/{repo}/resolve/main/{path}` serves them with `Range` support
+ * (`bytes=START-` and `bytes=START-END`: 206 with `Content-Range`, 416 past the end).
  */
 export async function startFakeHub(options: FakeHubOptions): Promise<FakeHub> {
   const requests: string[] = [];
+  const log: FakeHubRequest[] = [];
   const interrupted = new Set<string>();
   const server: Server = createServer((request, response) => {
     const url = new URL(request.url ?? "/", "http://hub");
     requests.push(`${request.method} ${url.pathname} ${request.headers.range ?? ""}`.trim());
-    const tree = /^\/api\/models\/([^/]+)\/([^/]+)\/tree\/main$/.exec(url.pathname);
+    const record: FakeHubRequest = {
+      method: request.method ?? "GET",
+      url: url.pathname + url.search,
+      range: request.headers.range,
+      sentBytes: 0,
+    };
+    log.push(record);
+    const tree = /^\/api\/models\/([^/]+)\/([^/]+)\/tree\/[^/]+$/.exec(url.pathname);
     if (tree) {
       const files = options.repos[`${decodeURIComponent(tree[1]!)}/${decodeURIComponent(tree[2]!)}`];
       if (!files) return void response.writeHead(404, { "content-type": "application/json" }).end('{"error":"Repository not found"}');
-      const body = files.map((file) => ({
-        type: "file",
-        path: file.path,
-        size: file.content.length,
-        lfs: { oid: file.listedSha256 ?? createHash("sha256").update(file.content).digest("hex"), size: file.content.length },
-      }));
-      return void response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(body));
+      const pageSize = options.treePageSize ?? Math.max(1, files.length);
+      const page = Number(url.searchParams.get("cursor") ?? "1");
+      const headers: Record<string, string> = { "content-type": "application/json" };
+      if (page * pageSize < files.length) {
+        const next = new URL(url.pathname + url.search, `http://${request.headers.host}`);
+        next.searchParams.set("cursor", String(page + 1));
+        headers.link = `<${next.href}>; rel="next"`;
+      }
+      const body = [
+        ...(options.treeFolders ?? []).map((folder) => ({ type: "directory", path: folder })),
+        ...files.slice((page - 1) * pageSize, page * pageSize).map((file) => {
+          const sizeBytes = file.listedSizeBytes ?? file.content.length;
+          const oid = file.listedSha256 ?? createHash("sha256").update(file.content).digest("hex");
+          return { type: "file", path: file.path, size: sizeBytes, lfs: { oid, size: sizeBytes } };
+        }),
+      ];
+      return void response.writeHead(200, headers).end(JSON.stringify(body));
     }
     const resolve = /^\/([^/]+)\/([^/]+)\/resolve\/main\/(.+)$/.exec(url.pathname);
     const file = resolve
@@ -62,19 +103,23 @@ export async function startFakeHub(options: FakeHubOptions): Promise<FakeHub> {
         )
       : undefined;
     if (!file) return void response.writeHead(404).end("Entry not found");
-    const range = /^bytes=(\d+)-$/.exec(request.headers.range ?? "");
+    const range = /^bytes=(\d+)-(\d*)$/.exec(request.headers.range ?? "");
     const start = range ? Number(range[1]) : 0;
-    if (start >= file.content.length && file.content.length > 0) return void response.writeHead(416).end();
-    const body = file.content.subarray(start);
+    const end = range?.[2] ? Math.min(Number(range[2]), file.content.length - 1) : file.content.length - 1;
+    if (start >= file.content.length && file.content.length > 0)
+      return void response.writeHead(416, { "content-range": `bytes */${file.content.length}` }).end();
+    const body = file.content.subarray(start, end + 1);
+    record.sentBytes = body.length;
     response.writeHead(range ? 206 : 200, {
       "content-type": "application/octet-stream",
       "content-length": String(body.length),
       "accept-ranges": "bytes",
-      ...(range ? { "content-range": `bytes ${start}-${file.content.length - 1}/${file.content.length}` } : {}),
+      ...(range ? { "content-range": `bytes ${start}-${end}/${file.content.length}` } : {}),
     });
     const cutAfter = options.interruptFirstDownloadAfterBytes;
     if (cutAfter !== undefined && !interrupted.has(file.path) && start === 0) {
       interrupted.add(file.path);
+      record.sentBytes = Math.min(cutAfter, body.length);
       response.write(body.subarray(0, cutAfter), () => setTimeout(() => response.destroy(), 20));
       return;
     }
@@ -96,6 +141,7 @@ export async function startFakeHub(options: FakeHubOptions): Promise<FakeHub> {
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    log,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useMemo, useState, type FormEvent, type ReactNode } from "react";
-import { AdminApiError } from "../../src/client/admin-client.js";
+import { ApiError } from "../../src/client/api-error.js";
 import type { WireServerInfo } from "../../src/wire/console.js";
 import { adminKeyStorageKey, ConsoleApiContext, createClients, type ConsoleApi } from "./api.js";
 import { BenchmarksPage } from "./pages/benchmarks.js";
@@ -33,7 +33,7 @@ async function openSession(key: string | undefined): Promise<Session> {
     const info = await createClients(key).console.info();
     return { phase: "ready", info, adminKey: info.key_checks ? key : undefined };
   } catch (error) {
-    if (error instanceof AdminApiError && (error.status === 401 || error.status === 403)) {
+    if (error instanceof ApiError && (error.status === 401 || error.status === 403)) {
       if (key === undefined) return { phase: "login" };
       if (error.status === 403)
         return {

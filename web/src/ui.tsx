@@ -1,6 +1,5 @@
 import type { ReactNode } from "react";
-import { AdminApiError } from "../../src/client/admin-client.js";
-import { CompletionApiError } from "../../src/client/completion-stream.js";
+import { ApiError } from "../../src/client/api-error.js";
 
 /** A titled block of a page. */
 export function Section(props: { title: string; actions?: ReactNode; children: ReactNode; testId?: string }): ReactNode {
@@ -52,8 +51,7 @@ export function Notice(props: {
 
 /** The message and code of a failed call, as people read them. */
 export function describeError(error: unknown): { message: string; code: string | null; status: number | null } {
-  if (error instanceof AdminApiError) return { message: error.message, code: error.code, status: error.status };
-  if (error instanceof CompletionApiError) return { message: error.message, code: error.code, status: error.status };
+  if (error instanceof ApiError) return { message: error.message, code: error.code, status: error.status };
   if (error instanceof Error) return { message: error.message, code: null, status: null };
   return { message: String(error), code: null, status: null };
 }

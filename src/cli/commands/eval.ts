@@ -4,7 +4,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { isAbortError } from "../../errors/index.js";
 import { loadEvalDataset, type EvalDatasetFormat } from "../../bench/eval-dataset.js";
 import { loadEvalPricer } from "../../bench/eval-pricing.js";
-import type { EvalCostBasis, EvalReport, EvalThinkingMode } from "../../bench/eval-record.js";
+import type { EvalCostBasis, EvalReport, EvalThinkingMode } from "../../wire/eval-report.js";
 import { createEvalRunIdentity, runEval } from "../../bench/eval-runner.js";
 import { createFileEvalStore, evalStoreFiles } from "../../bench/eval-store.js";
 import { CountProgressBar } from "../count-progress-bar.js";

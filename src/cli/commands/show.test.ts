@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { describe, expect, test } from "vitest";
 import { hasTestModels, skipReason, testModelPath } from "../../../test/helpers/models.js";
-import { startFakeHub } from "../../../test/planner/fake-hub.js";
+import { startFakeHub } from "../../../test/helpers/fake-hub.js";
 import { ggufToolsSkipReason, hasGgufTools, qwen3_235b_a22b, writeQwen3MoeHeader } from "../../../test/planner/gguf-fixtures.js";
 import { ModelStore } from "../../models/model-store.js";
 import { createShowCommand, type ShowCommandDeps } from "./show.js";
@@ -67,17 +67,17 @@ describe.skipIf(!hasGgufTools)("moestro show on a hub reference", () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), "moestro-show-"));
     await writeQwen3MoeHeader(path.join(dir, "big.gguf"), qwen3_235b_a22b);
     const header = readFileSync(path.join(dir, "big.gguf"));
-    const hub = await startFakeHub({ "Qwen3-235B-A22B-Q4_K_M.gguf": header }, { "Qwen3-235B-A22B-Q4_K_M.gguf": 142_650_000_000 });
+    const hub = await startFakeHub({
+      repos: { "acme/Qwen3-30B-A3B-GGUF": [{ path: "Qwen3-235B-A22B-Q4_K_M.gguf", content: header, listedSizeBytes: 142_650_000_000 }] },
+    });
     try {
       const text = await runShow(["hf:acme/Qwen3-30B-A3B-GGUF:Q4_K_M"], { env: { HF_ENDPOINT: hub.url } });
       expect(text).toMatch(/^parameters: +235B total, 22\.\dB active per token$/m);
       expect(text).toMatch(/^file size: +133 GiB$/m);
       expect(text).toContain(`${hub.url}/acme/Qwen3-30B-A3B-GGUF/resolve/main/Qwen3-235B-A22B-Q4_K_M.gguf`);
-      expect(hub.requests.filter((request) => request.url.includes("/resolve/")).every((request) => request.range !== undefined)).toBe(
-        true,
-      );
+      expect(hub.log.filter((request) => request.url.includes("/resolve/")).every((request) => request.range !== undefined)).toBe(true);
     } finally {
-      await new Promise((resolve) => hub.server.close(resolve));
+      await hub.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });
