@@ -68,6 +68,8 @@ describe.each<Transport>(["app.request", "node"])("streaming over %s", (transpor
       expect.objectContaining({ status: "ok", stream: true, endpoint: "chat.completions", model: "fake", completionTokens: 3 }),
     ]);
     expect(app.events[0]!.requestId).toBe(response.headers.get("x-request-id"));
+    expect(app.events[0]!.timeToFirstTokenMs).toBeGreaterThanOrEqual(0);
+    expect(app.events[0]!.latencyMs).toBeGreaterThanOrEqual(app.events[0]!.timeToFirstTokenMs!);
     await waitForIdle(app, backend);
   });
 
