@@ -2,6 +2,12 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
+// A unit test must not depend on the models folder (npm run test:unit passes without it): a test that needs it is named
+// x.model.test.ts, or lives in test/e2e, and runs in the e2e project (vitest.config.ts).
+if (process.env.MOESTRO_TEST_PROJECT === "unit") {
+  throw new Error("test/helpers/models.ts was imported by a unit test: name the file x.model.test.ts (or move it to test/e2e).");
+}
+
 /** The shared test models folder: `../shared/models` beside the checkout (CI has it), or `MOESTRO_TEST_MODELS`. */
 export const testModelsDir =
   process.env.MOESTRO_TEST_MODELS ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../shared/models");

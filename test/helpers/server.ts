@@ -6,6 +6,8 @@ import { pino } from "pino";
 import { loadConfig, type ConfigInput } from "../../src/config/index.js";
 import { startServer, type RunningServer } from "../../src/server.js";
 
+export { parseSse } from "./sse.js";
+
 /** A real moestro server on a free port, with an official OpenAI client pointed at it. */
 export interface TestServer {
   server: RunningServer;
@@ -42,21 +44,6 @@ export async function startTestServer(input: ConfigInput, options: { now?: () =>
       if (temporaryHome !== undefined) rmSync(temporaryHome, { recursive: true, force: true });
     },
   };
-}
-
-/** Parses an SSE body into its `data:` payloads, in order (`[DONE]` kept as a string). */
-export function parseSse(body: string): Array<unknown> {
-  return body
-    .split("\n\n")
-    .filter((block) => block.trim().length > 0)
-    .map((block) => {
-      const data = block
-        .split("\n")
-        .filter((line) => line.startsWith("data:"))
-        .map((line) => line.slice(5).trimStart())
-        .join("\n");
-      return data === "[DONE]" ? data : (JSON.parse(data) as unknown);
-    });
 }
 
 /** An app built with `createApp` (for tests that inject deps such as usage sinks or a faulty backend), served on a free port. */

@@ -1,139 +1,15 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { CommanderError } from "commander";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { hasTestModels, skipReason, testModelPath } from "../../../test/helpers/models.js";
+import { runPlan, runPlanJson } from "../../../test/helpers/plan-command.js";
 import { ggufToolsSkipReason, hasGgufTools, qwen3_30b_a3b, writeQwen3MoeHeader } from "../../../test/planner/gguf-fixtures.js";
-import type { HostProbe } from "../../planner/index.js";
-import { createPlanCommand, type PlanCommandDeps } from "./plan.js";
 
-const GiB = 2 ** 30;
-const MiB = 2 ** 20;
-
-// A fixed, fake machine: no native probing in these tests.
-const fakeHost: HostProbe = {
-  cpuName: "Test CPU",
-  cores: 8,
-  clockHz: 3e9,
-  flopsPerCycle: 32,
-  totalMemoryBytes: 32 * GiB,
-  availableMemoryBytes: 16 * GiB,
-  bandwidthBytesPerSecond: 40e9,
-};
-const fakeDeps: PlanCommandDeps = { env: {}, probeHost: async () => fakeHost, probeGpu: async () => undefined };
-
-async function runPlan(args: string[], deps: PlanCommandDeps = {}): Promise<string> {
-  const out: string[] = [];
-  const command = createPlanCommand({ ...fakeDeps, ...deps, write: (text) => void out.push(text) })
-    .exitOverride()
-    .configureOutput({ writeErr: (text) => void out.push(text), writeOut: (text) => void out.push(text) });
-  await command.parseAsync(args, { from: "user" });
-  return out.join("");
-}
-
-type Json = Record<string, any>;
-const runPlanJson = async (args: string[], deps?: PlanCommandDeps): Promise<Json> =>
-  JSON.parse(await runPlan([...args, "--json"], deps)) as Json;
-
-describe.skipIf(!hasTestModels)("moestro plan on the tiny models", () => {
-  const tiny = testModelPath("tiny-qwen3moe.gguf");
-
-  test("--json has fits, decodeTokensPerSecond and prefillTokensPerSecond at the top level", async () => {
-    const plan = await runPlanJson([tiny]);
-    expect(plan.fits).toBe(true);
-    expect(plan).not.toHaveProperty("reason");
-    expect(plan.decodeTokensPerSecond).toBeGreaterThan(0);
-    expect(plan.prefillTokensPerSecond).toBeGreaterThan(0);
-    expect(plan.hardware.id).toBe("this-machine");
-    expect(plan.hardware.host.memoryBytes).toBe(16 * GiB);
-    expect(plan.placement.kind).toBe("cpu");
-    // serve's defaults: the model's context capped at 4096, 4 sequences
-    expect(plan.llamaServerArgs).toEqual(["-m", tiny, "-c", "16384", "-np", "4", "-ngl", "0"]);
-    // CPU decode: measured copy bandwidth / bytes read per token
-    expect(plan.decodeTokensPerSecond).toBeCloseTo(40e9 / plan.speed.decodeBytesPerToken.host, 3);
-  });
-
-  test("SIZE flags take units; --ctx, --parallel and --batch-size shape the memory and the flags", async () => {
-    const plan = await runPlanJson([
-      tiny,
-      "--ram",
-      "512MiB",
-      "--vram",
-      "0",
-      "--mem-bandwidth",
-      "20",
-      "--ctx",
-      "2048",
-      "--parallel",
-      "2",
-      "-b",
-      "256",
-    ]);
-    expect(plan.hardware.host).toMatchObject({ memoryBytes: 512 * MiB, bandwidthBytesPerSecond: 20e9 });
-    expect(plan.memory).toMatchObject({ contextTokens: 2048, sequences: 2, batchTokens: 256 });
-    expect(plan.memory.kvCacheBytes).toBe(plan.memory.kvCacheBytesPerToken * 2048 * 2);
-    expect(plan.llamaServerArgs).toEqual(["-m", tiny, "-c", "4096", "-np", "2", "-ngl", "0"]);
-  });
-
-  test("too little RAM: fits false, a reason, null speeds", async () => {
-    const plan = await runPlanJson([tiny, "--ram", "64MiB", "--vram", "0"]);
-    expect(plan.fits).toBe(false);
-    expect(plan.reason).toMatch(/CPU only needs .* of RAM/);
-    expect(plan.decodeTokensPerSecond).toBeNull();
-    expect(plan.prefillTokensPerSecond).toBeNull();
-  });
-
-  test("a size without a unit is refused by the flag parser", async () => {
-    await expect(runPlan([tiny, "--ram", "24"])).rejects.toBeInstanceOf(CommanderError);
-    await expect(runPlan([tiny, "--ram", "24"])).rejects.toThrow(/'24' has no unit; write 24GiB \(binary\) or 24GB \(decimal\)/);
-    await expect(runPlan([tiny, "--vram", "24 gigs"])).rejects.toThrow(/unknown unit 'gigs'/);
-  });
-
-  test("--hardware takes the catalog's figures; the text shows the placement and llama-server flags", async () => {
-    const text = await runPlan([testModelPath("stories260K-moe.gguf"), "--hardware", "h100", "--price-kwh", "0.2"]);
-    expect(text).toMatch(/^hardware: NVIDIA H100 SXM 80GB \+ Server, 8-channel DDR5-4800/m);
-    expect(text).toMatch(/^placement: all on the GPU$/m);
-    expect(text).toMatch(/^llama-server -m .*stories260K-moe\.gguf -c 2048 -np 4 -ngl 6$/m);
-    expect(text).toMatch(/^decode, 1 sequence +\d/m);
-    expect(text).toMatch(/^cost per 1M output tokens: \$[\d.]+ of electricity/m);
-    expect(text).toMatch(/^cloud list price \(nearest by active parameters\): qwen3-30b-a3b-instruct-2507/m);
-    expect(text).toMatch(/^formulas:$/m);
-    expect(text).toMatch(/^assumptions:$/m);
-  });
-
-  test("--compare prints one row per device; --json gives one plan each", async () => {
-    const text = await runPlan([tiny, "--compare", "h20,a100,h100", "--hourly-usd", "2"]);
-    const rows = text.split("\n").filter((line) => /^(h20|a100-80gb|h100) +yes +gpu /.test(line));
-    expect(rows).toHaveLength(3);
-    const json = await runPlanJson([tiny, "--compare", "h20,a100,h100"]);
-    expect(json.plans.map((plan: Json) => plan.hardware.id)).toEqual(["h20", "a100-80gb", "h100"]);
-    for (const plan of json.plans)
-      expect(plan).toMatchObject({ fits: true, decodeTokensPerSecond: expect.any(Number), prefillTokensPerSecond: expect.any(Number) });
-  });
-
+describe("moestro plan without a model", () => {
   test("--list-hardware prints the catalog", async () => {
     expect(await runPlan(["--list-hardware"])).toMatch(/^h200 +gpu +141 GiB +4800 GB\/s +700 W/m);
   });
-
-  test("--measure runs a real prefill and decode (1 thread) and prints predicted against measured", async () => {
-    const plan = await runPlanJson([testModelPath("stories260K-moe.gguf"), "--measure", "--threads", "1", "--parallel", "1"]);
-    expect(plan.measure.measured.threads).toBe(1);
-    expect(plan.measure.measured.decodeTokensPerSecond).toBeGreaterThan(0);
-    expect(plan.measure.measured.prefillTokensPerSecond).toBeGreaterThan(0);
-    expect(plan.measure.decodeRatio).toBeCloseTo(
-      plan.measure.measured.decodeTokensPerSecond / plan.measure.predictedDecodeTokensPerSecond,
-      6,
-    );
-    expect(plan.measure.effectiveBandwidthBytesPerSecond).toBeGreaterThan(0);
-    expect(plan.measure).not.toHaveProperty("calibratedSetup");
-  });
-
-  test("--measure with --hardware is refused", async () => {
-    await expect(runPlan([tiny, "--measure", "--hardware", "h100"])).rejects.toMatchObject({ code: "invalid_request" });
-  });
 });
-if (!hasTestModels) test.skip(skipReason, () => {});
 
 describe.skipIf(!hasGgufTools)("moestro plan on Qwen3-30B-A3B's real shape (header only)", () => {
   let dir: string;

@@ -1,0 +1,34 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { getLlama, LlamaLogLevel, resolveChatWrapper, type LlamaModel } from "node-llama-cpp";
+import { hasTestModels, testModelPath } from "../../../test/helpers/models.js";
+import { renderChatPrompt } from "./chat-prompt.js";
+
+describe.skipIf(!hasTestModels)("renderChatPrompt on the Qwen3 template", () => {
+  let model: LlamaModel;
+  beforeAll(async () => {
+    const llama = await getLlama({ gpu: false, build: "never", maxThreads: 1, logLevel: LlamaLogLevel.error });
+    model = await llama.loadModel({ modelPath: testModelPath("tiny-qwen3moe.gguf") });
+  });
+  afterAll(async () => {
+    await model?.dispose();
+  });
+
+  it("renders tools, the call and its result in Qwen's format, and stops on <|im_end|>", () => {
+    const rendered = renderChatPrompt(
+      model,
+      resolveChatWrapper(model),
+      [
+        { role: "user", text: "Weather in Paris?" },
+        { role: "assistant", text: "", toolCalls: [{ id: "call_1", name: "get_weather", arguments: '{"location":"Paris"}' }] },
+        { role: "tool", toolCallId: "call_1", text: '{"temp":20}' },
+      ],
+      [{ name: "get_weather", description: "Weather now", parameters: { type: "object", properties: { location: { type: "string" } } } }],
+    );
+    const text = model.detokenize(rendered.tokens, true);
+    expect(text).toContain("<tools>");
+    expect(text).toContain('<tool_call>\n{"name": "get_weather", "arguments": {"location": "Paris"}}\n</tool_call>');
+    expect(text).toContain('<tool_response>\n{"temp": 20}\n</tool_response>');
+    expect(text.endsWith("<|im_start|>assistant\n")).toBe(true);
+    expect([...rendered.stopTokens].map((token) => model.detokenize([token], true))).toContain("<|im_end|>");
+  });
+});
