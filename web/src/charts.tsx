@@ -194,8 +194,8 @@ export function Chart(props: ChartProps): ReactNode {
               {(series.hasLine ?? true) && sorted.length > 1 && (
                 <path d={path} fill="none" stroke={series.color} strokeWidth={2} strokeDasharray={series.isDashed ? "6 4" : undefined} />
               )}
-              {series.points.map((point, index) => (
-                <g key={index}>
+              {keyedPoints(series.points).map(({ key, point }) => (
+                <g key={key}>
                   {point.yLow !== undefined && point.yHigh !== undefined && (
                     <g stroke={series.color} strokeWidth={1.5}>
                       <line x1={xScale(point.x)} x2={xScale(point.x)} y1={yScale(point.yLow)} y2={yScale(point.yHigh)} />
@@ -256,6 +256,17 @@ export function Chart(props: ChartProps): ReactNode {
       )}
     </figure>
   );
+}
+
+/** The points with a React key each: x and y, and a count for repeats (a series may hold equal points). */
+function keyedPoints(points: readonly ChartPoint[]): Array<{ key: string; point: ChartPoint }> {
+  const seen = new Map<string, number>();
+  return points.map((point) => {
+    const base = `${point.x}:${point.y}`;
+    const repeats = seen.get(base) ?? 0;
+    seen.set(base, repeats + 1);
+    return { key: repeats === 0 ? base : `${base}#${repeats}`, point };
+  });
 }
 
 function tickDomain(ticks: readonly number[]): [number, number] {

@@ -1,4 +1,4 @@
-import { useState, type ReactNode } from "react";
+import { useCallback, useState, type ReactNode } from "react";
 import type { WireBenchRun, WireEvalResult, WireEvalRun } from "../../../src/wire/console.js";
 import { useConsoleApi } from "../api.js";
 import { Chart, seriesColors, type ChartSeries } from "../charts.js";
@@ -15,7 +15,7 @@ interface EvalPoint {
 /** Benchmarks and evals: the serving benchmarks and evals stored in the server's results folder, as tables and charts. */
 export function BenchmarksPage(): ReactNode {
   const api = useConsoleApi();
-  const results = useAsync(() => (api.info.features.results ? api.console.listResults() : Promise.resolve(undefined)), [api]);
+  const results = useAsync(useCallback(() => (api.info.features.results ? api.console.listResults() : Promise.resolve(undefined)), [api]));
   const dir = api.info.results_dir ?? "$MOESTRO_HOME/results";
 
   if (!api.info.features.results) {

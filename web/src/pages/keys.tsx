@@ -1,4 +1,4 @@
-import { useState, type FormEvent, type ReactNode } from "react";
+import { useCallback, useState, type FormEvent, type ReactNode } from "react";
 import type { CreateKeyBody, WireApiKey, WireCreatedApiKey } from "../../../src/wire/admin.js";
 import { useConsoleApi } from "../api.js";
 import { formatInteger, formatTime, formatUsd } from "../format.js";
@@ -67,10 +67,12 @@ export function KeysPage(): ReactNode {
   const api = useConsoleApi();
   const [isRevokedShown, setIsRevokedShown] = useState(false);
   const keys = useAsync(
-    () => (api.info.features.keys ? api.admin.listKeys({ includeRevoked: isRevokedShown }) : Promise.resolve([])),
-    [api, isRevokedShown],
+    useCallback(
+      () => (api.info.features.keys ? api.admin.listKeys({ includeRevoked: isRevokedShown }) : Promise.resolve([])),
+      [api, isRevokedShown],
+    ),
   );
-  const models = useAsync(() => api.console.listModels(), [api]);
+  const models = useAsync(useCallback(() => api.console.listModels(), [api]));
   const [form, setForm] = useState<KeyForm>(emptyForm);
   const [formError, setFormError] = useState<string | undefined>(undefined);
   const [created, setCreated] = useState<WireCreatedApiKey | undefined>(undefined);

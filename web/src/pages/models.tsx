@@ -1,4 +1,4 @@
-import { type ReactNode, useState } from "react";
+import { type ReactNode, useCallback, useState } from "react";
 import { useConsoleApi } from "../api.js";
 import { useAsync } from "../hooks.js";
 import { describeError, Notice, PageHeader } from "../ui.js";
@@ -10,8 +10,11 @@ import { PullSection } from "./models/pull-section.js";
 /** Models: what can be served and what is loaded, memory per model, MoE facts and the plan, pull, load and unload. */
 export function ModelsPage(): ReactNode {
   const api = useConsoleApi();
-  const models = useAsync(() => api.console.listModels(), [api]);
-  const loaded = useAsync(() => api.console.listLoaded(), [api], { refreshMs: 5000 });
+  const models = useAsync(useCallback(() => api.console.listModels(), [api]));
+  const loaded = useAsync(
+    useCallback(() => api.console.listLoaded(), [api]),
+    { refreshMs: 5000 },
+  );
   const [busy, setBusy] = useState<Record<string, "loading" | "unloading">>({});
   const [actionError, setActionError] = useState<string | undefined>(undefined);
   const [planModel, setPlanModel] = useState<string | undefined>(undefined);

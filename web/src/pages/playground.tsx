@@ -1,4 +1,4 @@
-import { type ReactNode, useEffect, useState } from "react";
+import { type ReactNode, useCallback, useEffect, useState } from "react";
 import { useConsoleApi } from "../api.js";
 import { useAsync } from "../hooks.js";
 import { Notice, PageHeader } from "../ui.js";
@@ -12,7 +12,7 @@ import { useChatSession } from "./playground/use-chat-session.js";
 /** Chat with a served model: streaming, thinking, tools, JSON output, sampling, and the request as code. */
 export function PlaygroundPage(): ReactNode {
   const api = useConsoleApi();
-  const models = useAsync(() => api.console.listModels(), [api]);
+  const models = useAsync(useCallback(() => api.console.listModels(), [api]));
   const [model, setModel] = useState("");
   const [settings, setSettings] = useState<Settings>(initialSettings);
   const [draft, setDraft] = useState("");

@@ -1,4 +1,4 @@
-import { useState, type ReactNode } from "react";
+import { useCallback, useState, type ReactNode } from "react";
 import type { WireUsageRow } from "../../../src/wire/admin.js";
 import type { WireUsageEvent } from "../../../src/wire/console.js";
 import { useConsoleApi } from "../api.js";
@@ -36,15 +36,17 @@ export function UsagePage(): ReactNode {
   const api = useConsoleApi();
   const [range, setRange] = useState<RangeValue>("7d");
   const from = range === "all" ? undefined : range;
-  const data = useAsync(async () => {
-    if (!api.info.features.usage) return undefined;
-    const [byModel, byKey, events] = await Promise.all([
-      api.admin.usage({ groupBy: "model", from }),
-      api.admin.usage({ groupBy: "key", from }),
-      api.console.listUsageEvents({ from, limit: eventLimit }),
-    ]);
-    return { byModel, byKey, events };
-  }, [api, from]);
+  const data = useAsync(
+    useCallback(async () => {
+      if (!api.info.features.usage) return undefined;
+      const [byModel, byKey, events] = await Promise.all([
+        api.admin.usage({ groupBy: "model", from }),
+        api.admin.usage({ groupBy: "key", from }),
+        api.console.listUsageEvents({ from, limit: eventLimit }),
+      ]);
+      return { byModel, byKey, events };
+    }, [api, from]),
+  );
   const [exportState, setExportState] = useState<string | undefined>(undefined);
 
   if (!api.info.features.usage) {

@@ -78,7 +78,7 @@ function MemoryBar(props: { models: Array<{ id: string; bytes: number }> }): Rea
   if (total === 0) return null;
   return (
     <div className="memory-bar-wrap">
-      <div className="memory-bar" aria-label={`Loaded models use ${formatBytes(total)}`}>
+      <div className="memory-bar" role="img" aria-label={`Loaded models use ${formatBytes(total)}`}>
         {props.models.map((model, index) => (
           <div
             key={model.id}

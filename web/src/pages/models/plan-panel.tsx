@@ -1,4 +1,4 @@
-import type { ReactNode } from "react";
+import { type ReactNode, useCallback } from "react";
 import type { WireModelPlan } from "../../../../src/wire/console.js";
 import { useConsoleApi } from "../../api.js";
 import { formatBytes, formatCount, formatRate, formatUsd } from "../../format.js";
@@ -8,7 +8,7 @@ import { Badge, ErrorNotice, Notice, Section, Stat } from "../../ui.js";
 /** One model's facts from its GGUF header and its plan on the server's machine (`GET /v1/moestro/plan`). */
 export function PlanPanel(props: { model: string }): ReactNode {
   const api = useConsoleApi();
-  const plan = useAsync(() => api.console.planModel(props.model), [api, props.model]);
+  const plan = useAsync(useCallback(() => api.console.planModel(props.model), [api, props.model]));
   if (!api.info.features.plan) {
     return (
       <Section title={`Plan: ${props.model}`}>

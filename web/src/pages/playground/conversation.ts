@@ -21,7 +21,7 @@ export interface TurnStats {
 }
 
 /** One answer of the model, streaming or finished. */
-export interface AssistantTurn {
+export interface AssistantTurnContent {
   role: "assistant";
   content: string;
   reasoning: string;
@@ -31,11 +31,20 @@ export interface AssistantTurn {
   isStreaming: boolean;
 }
 
-/** One message of the conversation. */
-export type Turn = { role: "user"; content: string } | { role: "tool"; toolCallId: string; name: string; content: string } | AssistantTurn;
+/** What one message of the conversation says. */
+export type TurnContent =
+  | { role: "user"; content: string }
+  | { role: "tool"; toolCallId: string; name: string; content: string }
+  | AssistantTurnContent;
+
+/** One message of the conversation, with an id unique in its chat (the transcript's React key). */
+export type Turn = TurnContent & { id: number };
+
+/** One answer of the model in the conversation. */
+export type AssistantTurn = AssistantTurnContent & { id: number };
 
 /** The wire messages of the conversation (a thought is not sent back; tool calls and their results are). */
-export function toWireMessages(system: string, turns: readonly Turn[]): Array<Record<string, unknown>> {
+export function toWireMessages(system: string, turns: readonly TurnContent[]): Array<Record<string, unknown>> {
   const messages: Array<Record<string, unknown>> = [];
   if (system.trim() !== "") messages.push({ role: "system", content: system });
   for (const [index, turn] of turns.entries()) {

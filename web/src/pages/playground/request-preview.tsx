@@ -1,6 +1,6 @@
 import { type ReactNode, useMemo, useState } from "react";
 import { toCurl, toOpenAiJavaScript, toOpenAiPython } from "../../request-code.js";
-import { type Turn, toWireMessages } from "./conversation.js";
+import { type Turn, type TurnContent, toWireMessages } from "./conversation.js";
 import { buildBody, type Settings } from "./request-body.js";
 
 /** The code tabs, in order. */
@@ -29,7 +29,7 @@ export function RequestPreview(props: {
   const [codeTab, setCodeTab] = useState<CodeTab>("curl");
   const preview = useMemo((): { body?: Record<string, unknown>; error?: string; what: string } => {
     if (draft.trim() === "" && lastBody !== undefined) return { body: lastBody, what: "Last request" };
-    const nextTurns: Turn[] = [...turns, { role: "user", content: draft.trim() === "" ? "Tell me a story" : draft }];
+    const nextTurns: TurnContent[] = [...turns, { role: "user", content: draft.trim() === "" ? "Tell me a story" : draft }];
     const what = draft.trim() === "" ? "Example request" : "Next request";
     try {
       return { body: buildBody(model || "MODEL", settings, toWireMessages(settings.system, nextTurns)), what };

@@ -17,11 +17,11 @@ export function SettingsPanel(props: {
   const set = props.onChange;
   return (
     <aside className="settings" aria-label="Request options">
-      <label>
-        Model
-        {models.error !== undefined ? (
-          <ErrorNotice error={models.error} what="The model list" />
-        ) : (
+      {models.error !== undefined ? (
+        <ErrorNotice error={models.error} what="The model list" />
+      ) : (
+        <label>
+          Model
           <select value={model} onChange={(event) => props.onModelChange(event.target.value)} data-testid="model-select">
             {models.data === undefined && <option value="">Loading…</option>}
             {models.data?.length === 0 && <option value="">No models</option>}
@@ -32,8 +32,8 @@ export function SettingsPanel(props: {
               </option>
             ))}
           </select>
-        )}
-      </label>
+        </label>
+      )}
       <label>
         System prompt
         <textarea

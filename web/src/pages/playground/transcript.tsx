@@ -6,15 +6,17 @@ import type { Turn } from "./conversation.js";
 /** The conversation as a scrolling log that follows the newest text, each answer with its thought, tool calls and figures. */
 export function Transcript(props: { turns: readonly Turn[] }): ReactNode {
   const scrollRef = useRef<HTMLDivElement>(null);
+  const { turns } = props;
+  // Follows the newest text as it streams in (each delta is a new turns array); a new chat has nothing to follow.
   useEffect(() => {
     const element = scrollRef.current;
-    if (element) element.scrollTop = element.scrollHeight;
-  }, [props.turns]);
+    if (element !== null && turns.length > 0) element.scrollTop = element.scrollHeight;
+  }, [turns]);
   return (
     <div className="chat-log" ref={scrollRef} data-testid="chat-log">
-      {props.turns.length === 0 && <div className="chat-empty muted">Pick a model on the right, write a message and press Enter.</div>}
-      {props.turns.map((turn, index) => (
-        <TurnView key={index} turn={turn} />
+      {turns.length === 0 && <div className="chat-empty muted">Pick a model on the right, write a message and press Enter.</div>}
+      {turns.map((turn) => (
+        <TurnView key={turn.id} turn={turn} />
       ))}
     </div>
   );

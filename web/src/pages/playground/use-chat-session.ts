@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from "react";
 import { streamChatCompletion } from "../../../../src/client/chat-stream.js";
 import { describeError } from "../../ui.js";
-import { type AssistantTurn, type ToolCall, type Turn, toWireMessages } from "./conversation.js";
+import { type AssistantTurn, type ToolCall, type Turn, type TurnContent, toWireMessages } from "./conversation.js";
 import { buildBody, type Settings } from "./request-body.js";
 
 /** Options of {@link useChatSession}. */
@@ -28,7 +28,7 @@ export interface ChatSession {
    * Sends the conversation plus `newTurns` and streams the answer into `turns`. Returns whether the request started:
    * `false` when the body could not be built (`formError` then says why).
    */
-  send: (newTurns: Turn[]) => boolean;
+  send: (newTurns: TurnContent[]) => boolean;
   /** Stops the streaming answer; what arrived stays, marked "Stopped.". */
   stop: () => void;
   /** Starts a new chat. */
@@ -50,6 +50,7 @@ export function useChatSession(options: ChatSessionOptions): ChatSession {
   const [skippedToolTurn, setSkippedToolTurn] = useState<number | undefined>(undefined);
   const [lastBody, setLastBody] = useState<Record<string, unknown> | undefined>(undefined);
   const abortRef = useRef<AbortController | undefined>(undefined);
+  const nextIdRef = useRef(0);
   const isStreaming = turns.some((turn) => turn.role === "assistant" && turn.isStreaming);
 
   useEffect(() => () => abortRef.current?.abort(), []);
@@ -120,9 +121,9 @@ export function useChatSession(options: ChatSessionOptions): ChatSession {
     }
   };
 
-  const send = (newTurns: Turn[]): boolean => {
+  const send = (newTurns: TurnContent[]): boolean => {
     let body: Record<string, unknown>;
-    const history = [...turns, ...newTurns];
+    const history: Turn[] = [...turns, ...newTurns.map((turn) => ({ ...turn, id: nextIdRef.current++ }))];
     try {
       if (model === "") throw new Error("Pick a model first.");
       body = buildBody(model, settings, toWireMessages(settings.system, history));
@@ -133,6 +134,7 @@ export function useChatSession(options: ChatSessionOptions): ChatSession {
     setFormError(undefined);
     setLastBody(body);
     const assistant: AssistantTurn = {
+      id: nextIdRef.current++,
       role: "assistant",
       content: "",
       reasoning: "",
