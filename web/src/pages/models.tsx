@@ -63,7 +63,14 @@ export function ModelsPage(): ReactNode {
         planModel={planModel}
         onPlanModelChange={setPlanModel}
       />
-      {planModel !== undefined && <PlanPanel model={planModel} />}
+      {planModel !== undefined && (
+        // A panel per model (the key): another model's plan is not shown under this one's title while it loads.
+        <PlanPanel
+          key={planModel}
+          model={planModel}
+          isMoe={(models.data?.find((model) => model.id === planModel)?.facts?.expert_count ?? null) !== null}
+        />
+      )}
       <PullSection onPulled={refresh} />
     </div>
   );

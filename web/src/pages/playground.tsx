@@ -16,7 +16,11 @@ export function PlaygroundPage(): ReactNode {
   const [model, setModel] = useState("");
   const [settings, setSettings] = useState<Settings>(initialSettings);
   const [draft, setDraft] = useState("");
-  const session = useChatSession({ model, settings, apiKey: api.adminKey });
+  // `undefined` when the server does not say (an older server): the thinking controls then stay.
+  const canThink = models.data?.find((entry) => entry.id === model)?.facts?.can_think;
+  // Thinking options are hidden for a model that cannot think, and not sent either; they come back with a model that can.
+  const requestSettings = canThink === false && settings.thinking !== "default" ? { ...settings, thinking: "default" as const } : settings;
+  const session = useChatSession({ model, settings: requestSettings, apiKey: api.adminKey });
 
   useEffect(() => {
     if (model !== "" || models.data === undefined || models.data.length === 0) return;
@@ -65,12 +69,12 @@ export function PlaygroundPage(): ReactNode {
             draft={draft}
             turns={session.turns}
             model={model}
-            settings={settings}
+            settings={requestSettings}
             lastBody={session.lastBody}
             needsKey={api.info.key_checks}
           />
         </div>
-        <SettingsPanel models={models} model={model} onModelChange={setModel} settings={settings} onChange={set} />
+        <SettingsPanel models={models} model={model} onModelChange={setModel} canThink={canThink} settings={settings} onChange={set} />
       </div>
     </div>
   );

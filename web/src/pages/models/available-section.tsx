@@ -29,6 +29,7 @@ export function AvailableSection(props: {
           <thead>
             <tr>
               <th>Model</th>
+              <th>Kind</th>
               <th>Source</th>
               <th>State</th>
               <th className="number">Memory</th>
@@ -38,6 +39,7 @@ export function AvailableSection(props: {
           <tbody>
             {models.data.map((model) => {
               const isLoaded = loadedById.has(model.id);
+              const isMoe = model.facts !== undefined && model.facts !== null && model.facts.expert_count !== null;
               return (
                 <tr
                   key={model.id}
@@ -52,6 +54,9 @@ export function AvailableSection(props: {
                       {model.path}
                     </div>
                   </td>
+                  <td>
+                    <ModelKind facts={model.facts} />
+                  </td>
                   <td>{model.source === "store" ? "pulled" : "--model"}</td>
                   <td>{isLoaded ? <Badge tone="good">loaded</Badge> : <Badge>on disk</Badge>}</td>
                   <td className="number">{isLoaded ? formatBytes(loadedById.get(model.id)!.memory_bytes) : "-"}</td>
@@ -61,7 +66,7 @@ export function AvailableSection(props: {
                       onClick={() => props.onPlanModelChange(planModel === model.id ? undefined : model.id)}
                       data-testid="plan"
                     >
-                      {planModel === model.id ? "Hide plan" : "MoE facts & plan"}
+                      {planModel === model.id ? "Hide plan" : isMoe ? "MoE facts & plan" : "Facts & plan"}
                     </button>
                     {isLoaded ? (
                       <button type="button" onClick={() => props.onUnload(model.id)} disabled={busy[model.id] !== undefined}>
@@ -85,5 +90,22 @@ export function AvailableSection(props: {
         </table>
       )}
     </Section>
+  );
+}
+
+/** Dense or Mixture of Experts (experts used of all), and whether the model can think; `-` when the server did not say. */
+function ModelKind(props: { facts: WireModelEntry["facts"] }): ReactNode {
+  const { facts } = props;
+  if (facts === undefined || facts === null) return <span className="muted">-</span>;
+  return (
+    <span className="model-kind" data-testid="model-kind">
+      {facts.expert_count === null ? "dense" : `MoE · ${facts.expert_used_count ?? "?"} of ${facts.expert_count} experts`}
+      {facts.can_think && (
+        <>
+          {" "}
+          <Badge tone="accent">thinks</Badge>
+        </>
+      )}
+    </span>
   );
 }

@@ -6,7 +6,11 @@ import { useAsync } from "../../hooks.js";
 import { Badge, ErrorNotice, Notice, Section, Stat } from "../../ui.js";
 
 /** One model's facts from its GGUF header and its plan on the server's machine (`GET /v1/moestro/plan`). */
-export function PlanPanel(props: { model: string }): ReactNode {
+export function PlanPanel(props: {
+  model: string;
+  /** Whether the model list says it is a Mixture of Experts (the plan's own facts decide once it is read). */
+  isMoe: boolean;
+}): ReactNode {
   const api = useConsoleApi();
   const plan = useAsync(useCallback(() => api.console.planModel(props.model), [api, props.model]));
   if (!api.info.features.plan) {
@@ -16,8 +20,9 @@ export function PlanPanel(props: { model: string }): ReactNode {
       </Section>
     );
   }
+  const isMoe = plan.data === undefined ? props.isMoe : plan.data.facts.expert_count !== null;
   return (
-    <Section title={`MoE facts and plan: ${props.model}`} testId="plan-panel">
+    <Section title={`${isMoe ? "MoE facts" : "Facts"} and plan: ${props.model}`} testId="plan-panel">
       {plan.isLoading && plan.data === undefined && <div className="muted">Reading the GGUF header…</div>}
       {plan.error !== undefined && <ErrorNotice error={plan.error} what="The plan" />}
       {plan.data !== undefined && <PlanView plan={plan.data} />}
@@ -40,18 +45,24 @@ function PlanView(props: { plan: WireModelPlan }): ReactNode {
         <Stat
           label="Architecture"
           value={facts.architecture}
-          detail={`${facts.layer_count} layers${facts.file_type === null ? "" : ` · ${facts.file_type}`}`}
+          detail={`${facts.layer_count} layers${facts.file_type === null ? "" : ` · ${facts.file_type}`}${isMoe ? "" : " · dense"}`}
         />
-        <Stat label="Parameters" value={formatCount(facts.total_parameters)} detail="total" testId="plan-total-parameters" />
-        <Stat label="Active parameters" value={formatCount(facts.active_parameters)} detail="per token" testId="plan-active-parameters" />
-        {isMoe ? (
+        <Stat
+          label="Parameters"
+          value={formatCount(facts.total_parameters)}
+          detail={isMoe ? "total" : "all used per token"}
+          testId="plan-total-parameters"
+        />
+        {/* A dense model uses every parameter for every token: active parameters and experts are MoE facts only. */}
+        {isMoe && (
+          <Stat label="Active parameters" value={formatCount(facts.active_parameters)} detail="per token" testId="plan-active-parameters" />
+        )}
+        {isMoe && (
           <Stat
             label="Experts"
             value={<span data-testid="plan-experts">{`${facts.expert_used_count} of ${facts.expert_count}`}</span>}
             detail={`used per token${facts.shared_expert_count ? ` · ${facts.shared_expert_count} shared` : ""}`}
           />
-        ) : (
-          <Stat label="Experts" value={<span data-testid="plan-experts">dense</span>} detail="not a Mixture of Experts" />
         )}
         <Stat
           label="Weights"

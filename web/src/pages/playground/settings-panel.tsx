@@ -9,6 +9,8 @@ export function SettingsPanel(props: {
   models: AsyncState<WireModelEntry[]>;
   model: string;
   onModelChange: (model: string) => void;
+  /** Whether the model can think: `false` hides the thinking options; `undefined` (the server does not say) shows them. */
+  canThink: boolean | undefined;
   settings: Settings;
   /** Changes one option. */
   onChange: <K extends keyof Settings>(key: K, value: Settings[K]) => void;
@@ -43,33 +45,39 @@ export function SettingsPanel(props: {
           placeholder="You are a helpful assistant."
         />
       </label>
-      <fieldset>
-        <legend>Thinking</legend>
-        <div className="segmented" role="radiogroup" aria-label="Thinking">
-          {(["default", "on", "off"] as const).map((mode) => (
-            <label key={mode} className={settings.thinking === mode ? "active" : undefined}>
-              <input
-                type="radio"
-                name="thinking"
-                value={mode}
-                checked={settings.thinking === mode}
-                onChange={() => set("thinking", mode)}
-              />
-              {mode === "default" ? "Default" : mode === "on" ? "On" : "Off"}
-            </label>
-          ))}
-        </div>
-        <label>
-          Thinking budget (tokens)
-          <input
-            inputMode="numeric"
-            value={settings.thinkingBudget}
-            onChange={(event) => set("thinkingBudget", event.target.value)}
-            placeholder="no limit"
-            disabled={settings.thinking !== "on"}
-          />
-        </label>
-      </fieldset>
+      {props.canThink === false ? (
+        <p className="muted small" data-testid="thinking-unavailable">
+          {model} cannot think (its vocabulary has no <code>&lt;think&gt;</code> token), so there are no thinking options.
+        </p>
+      ) : (
+        <fieldset data-testid="thinking-options">
+          <legend>Thinking</legend>
+          <div className="segmented" role="radiogroup" aria-label="Thinking">
+            {(["default", "on", "off"] as const).map((mode) => (
+              <label key={mode} className={settings.thinking === mode ? "active" : undefined}>
+                <input
+                  type="radio"
+                  name="thinking"
+                  value={mode}
+                  checked={settings.thinking === mode}
+                  onChange={() => set("thinking", mode)}
+                />
+                {mode === "default" ? "Default" : mode === "on" ? "On" : "Off"}
+              </label>
+            ))}
+          </div>
+          <label>
+            Thinking budget (tokens)
+            <input
+              inputMode="numeric"
+              value={settings.thinkingBudget}
+              onChange={(event) => set("thinkingBudget", event.target.value)}
+              placeholder="no limit"
+              disabled={settings.thinking !== "on"}
+            />
+          </label>
+        </fieldset>
+      )}
       <fieldset>
         <legend>Sampling</legend>
         <div className="field-grid">
