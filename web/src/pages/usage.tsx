@@ -188,24 +188,26 @@ function TokenChart(props: { events: readonly WireUsageEvent[] }): ReactNode {
       xLabel="time"
       yLabel="tokens"
       emptyText="No requests in this range yet."
+      // Prompt tokens first: the completion line and its markers are drawn above it, where the two meet.
       series={[
-        {
-          name: "completion tokens",
-          color: seriesColors[0]!,
-          isStep: true,
-          points: completion.map((point) => ({
-            x: point.x,
-            y: point.y,
-            title: describe(point.event),
-            data: { request: point.event.request_id },
-          })),
-        },
         {
           name: "prompt tokens",
           color: seriesColors[1]!,
           isStep: true,
           hasMarkers: false,
           points: prompt.map((point) => ({ x: point.x, y: point.y })),
+        },
+        {
+          name: "completion tokens",
+          color: seriesColors[0]!,
+          isStep: true,
+          hasMarkers: "when-sparse",
+          points: completion.map((point) => ({
+            x: point.x,
+            y: point.y,
+            title: describe(point.event),
+            data: { request: point.event.request_id },
+          })),
         },
       ]}
     />
@@ -229,12 +231,14 @@ function CostChart(props: { events: readonly WireUsageEvent[] }): ReactNode {
           color: seriesColors[5]!,
           isStep: true,
           isDashed: true,
+          hasMarkers: "when-sparse",
           points: cloud.map((point) => ({ x: point.x, y: point.y, title: `${formatUsd(point.y)} at the cloud list price` })),
         },
         {
           name: "cost here",
           color: seriesColors[2]!,
           isStep: true,
+          hasMarkers: "when-sparse",
           points: cost.map((point) => ({ x: point.x, y: point.y, title: `${formatUsd(point.y)} by the price book` })),
         },
       ]}
