@@ -56,7 +56,10 @@ export interface ChartProps {
   xDomain?: [number, number];
   /** The x values are times (epoch ms): ticks are not rounded to nice numbers. Defaults to false. */
   isTimeAxis?: boolean;
-  /** The x ticks, when the x values are few and discrete (concurrency levels); the x range then spans them. */
+  /**
+   * The x ticks, when the x values are few and discrete (concurrency levels); the x range then spans them. An empty
+   * list draws no x tick (points that stand for categories, named by their labels; give `xDomain` then).
+   */
   xTicks?: number[];
   /** Start the x range at 0 (a cost axis). Defaults to false. */
   isXFromZero?: boolean;

@@ -2,7 +2,7 @@ import { useCallback, useState, type ReactNode } from "react";
 import type { WireBenchRun, WireEvalResult, WireEvalRun } from "../../../src/wire/console.js";
 import { useConsoleApi } from "../api.js";
 import { Chart, seriesColors, type ChartSeries } from "../charts.js";
-import { formatFixed, formatInteger, formatPercent, formatTime, formatUsd } from "../format.js";
+import { formatFixed, formatInteger, formatPercent, formatTime, formatUsd, formatUsdTick } from "../format.js";
 import { useAsync } from "../hooks.js";
 import { Badge, ErrorNotice, Notice, PageHeader, Section } from "../ui.js";
 
@@ -78,6 +78,8 @@ function EvalSection(props: { evals: WireEvalRun[] }): ReactNode {
   const cost = (point: EvalPoint): number =>
     costBasis === "own" ? point.result.cost_per_1000_questions_usd : point.result.cloud_cost_per_1000_questions_usd;
   const runsById = [...new Set(points.map((point) => point.run.id))];
+  // With every cost at $0 a cost axis says nothing and stacks every point on it: each result gets its own column.
+  const isAllFree = points.length > 0 && points.every((point) => cost(point) === 0);
   const series: ChartSeries[] = runsById.map((runId, index) => ({
     name: runId,
     color: seriesColors[index % seriesColors.length]!,
@@ -85,7 +87,7 @@ function EvalSection(props: { evals: WireEvalRun[] }): ReactNode {
     points: points
       .filter((point) => point.run.id === runId)
       .map((point) => ({
-        x: cost(point),
+        x: isAllFree ? points.indexOf(point) : cost(point),
         y: point.result.accuracy * 100,
         yLow: point.result.wilson_lower * 100,
         yHigh: point.result.wilson_upper * 100,
@@ -94,7 +96,6 @@ function EvalSection(props: { evals: WireEvalRun[] }): ReactNode {
         data: { model: point.result.model, thinking: point.result.thinking, run: runId },
       })),
   }));
-  const isAllFree = points.length > 0 && points.every((point) => cost(point) === 0);
   return (
     <Section
       title="Evals: accuracy against cost"
@@ -114,12 +115,13 @@ function EvalSection(props: { evals: WireEvalRun[] }): ReactNode {
             testId="eval-chart"
             markerTestId="eval-point"
             series={series}
-            xLabel="USD per 1,000 questions"
+            xLabel={isAllFree ? "model and thinking mode (every cost here is $0)" : "USD per 1,000 questions"}
             yLabel="accuracy, % (95% Wilson interval)"
             yDomain={[0, 100]}
-            xDomain={isAllFree ? [0, 1] : undefined}
+            xDomain={isAllFree ? [-0.5, points.length - 0.5] : undefined}
+            xTicks={isAllFree ? [] : undefined}
             isXFromZero
-            xFormat={(value) => formatUsd(value)}
+            xFormat={formatUsdTick}
             height={300}
           />
           {isAllFree && (

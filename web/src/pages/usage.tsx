@@ -3,7 +3,7 @@ import type { WireUsageRow } from "../../../src/wire/admin.js";
 import type { WireUsageEvent } from "../../../src/wire/console.js";
 import { useConsoleApi } from "../api.js";
 import { Chart, seriesColors } from "../charts.js";
-import { formatCount, formatInteger, formatPercent, formatTime, formatUsd } from "../format.js";
+import { formatCount, formatInteger, formatPercent, formatTime, formatUsd, formatUsdTick } from "../format.js";
 import { useAsync } from "../hooks.js";
 import { describeError, ErrorNotice, Notice, PageHeader, Section, Stat } from "../ui.js";
 
@@ -223,7 +223,7 @@ function CostChart(props: { events: readonly WireUsageEvent[] }): ReactNode {
       isTimeAxis
       xLabel="time"
       yLabel="USD"
-      yFormat={(value) => (value === 0 ? "$0" : `$${Number(value.toPrecision(2))}`)}
+      yFormat={formatUsdTick}
       emptyText="No requests in this range yet."
       series={[
         {
