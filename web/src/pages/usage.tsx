@@ -252,44 +252,46 @@ function UsageTable(props: { title: string; rows: WireUsageRow[]; testId: string
       {props.rows.length === 0 ? (
         <Notice>No requests in this range.</Notice>
       ) : (
-        <table className="table">
-          <thead>
-            <tr>
-              <th>{props.firstColumn}</th>
-              <th className="number">Requests</th>
-              <th className="number">Prompt tokens</th>
-              <th className="number">Completion tokens</th>
-              <th className="number">Thinking tokens</th>
-              <th className="number">Cost</th>
-              <th>Cloud model</th>
-              <th className="number">At cloud price</th>
-              <th className="number">Saved</th>
-            </tr>
-          </thead>
-          <tbody>
-            {props.rows.map((row) => (
-              <tr key={row.group ?? "none"} data-testid="usage-row" data-group={row.group ?? ""}>
-                <td>
-                  <strong>{row.name}</strong>
-                  {row.group !== null && row.group !== row.name && <div className="muted small">{row.group}</div>}
-                </td>
-                <td className="number" data-testid="row-requests">
-                  {formatInteger(row.requests)}
-                </td>
-                <td className="number">{formatInteger(row.prompt_tokens)}</td>
-                <td className="number">{formatInteger(row.completion_tokens)}</td>
-                <td className="number">{formatInteger(row.reasoning_tokens)}</td>
-                <td className="number">{formatUsd(row.cost_usd)}</td>
-                <td>{row.cloud_model ?? "-"}</td>
-                <td className="number">{formatUsd(row.cloud_cost_usd)}</td>
-                <td className="number">
-                  {formatUsd(row.cloud_cost_usd - row.cost_usd)}
-                  {savingShare(row) !== undefined && <div className="muted small">{formatPercent(savingShare(row)!)}</div>}
-                </td>
+        <div className="table-scroll">
+          <table className="table">
+            <thead>
+              <tr>
+                <th>{props.firstColumn}</th>
+                <th className="number">Requests</th>
+                <th className="number">Prompt tokens</th>
+                <th className="number">Completion tokens</th>
+                <th className="number">Thinking tokens</th>
+                <th className="number">Cost</th>
+                <th>Cloud model</th>
+                <th className="number">At cloud price</th>
+                <th className="number">Saved</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {props.rows.map((row) => (
+                <tr key={row.group ?? "none"} data-testid="usage-row" data-group={row.group ?? ""}>
+                  <td>
+                    <strong>{row.name}</strong>
+                    {row.group !== null && row.group !== row.name && <div className="muted small">{row.group}</div>}
+                  </td>
+                  <td className="number" data-testid="row-requests">
+                    {formatInteger(row.requests)}
+                  </td>
+                  <td className="number">{formatInteger(row.prompt_tokens)}</td>
+                  <td className="number">{formatInteger(row.completion_tokens)}</td>
+                  <td className="number">{formatInteger(row.reasoning_tokens)}</td>
+                  <td className="number">{formatUsd(row.cost_usd)}</td>
+                  <td>{row.cloud_model ?? "-"}</td>
+                  <td className="number">{formatUsd(row.cloud_cost_usd)}</td>
+                  <td className="number">
+                    {formatUsd(row.cloud_cost_usd - row.cost_usd)}
+                    {savingShare(row) !== undefined && <div className="muted small">{formatPercent(savingShare(row)!)}</div>}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
     </Section>
   );

@@ -25,69 +25,71 @@ export function AvailableSection(props: {
         <Notice>No models yet: pull one below, or start the server with --model.</Notice>
       )}
       {models.data !== undefined && models.data.length > 0 && (
-        <table className="table">
-          <thead>
-            <tr>
-              <th>Model</th>
-              <th>Kind</th>
-              <th>Source</th>
-              <th>State</th>
-              <th className="number">Memory</th>
-              <th />
-            </tr>
-          </thead>
-          <tbody>
-            {models.data.map((model) => {
-              const isLoaded = loadedById.has(model.id);
-              const isMoe = model.facts !== undefined && model.facts !== null && model.facts.expert_count !== null;
-              return (
-                <tr
-                  key={model.id}
-                  data-testid="model-row"
-                  data-model={model.id}
-                  className={planModel === model.id ? "selected" : undefined}
-                >
-                  <td>
-                    <strong>{model.id}</strong>
-                    {model.aliases.length > 0 && <div className="muted small">also {model.aliases.join(", ")}</div>}
-                    <div className="muted small path" title={model.path}>
-                      {model.path}
-                    </div>
-                  </td>
-                  <td>
-                    <ModelKind facts={model.facts} />
-                  </td>
-                  <td>{model.source === "store" ? "pulled" : "--model"}</td>
-                  <td>{isLoaded ? <Badge tone="good">loaded</Badge> : <Badge>on disk</Badge>}</td>
-                  <td className="number">{isLoaded ? formatBytes(loadedById.get(model.id)!.memory_bytes) : "-"}</td>
-                  <td className="actions">
-                    <button
-                      type="button"
-                      onClick={() => props.onPlanModelChange(planModel === model.id ? undefined : model.id)}
-                      data-testid="plan"
-                    >
-                      {planModel === model.id ? "Hide plan" : isMoe ? "MoE facts & plan" : "Facts & plan"}
-                    </button>
-                    {isLoaded ? (
-                      <button type="button" onClick={() => props.onUnload(model.id)} disabled={busy[model.id] !== undefined}>
-                        {busy[model.id] === "unloading" ? "Unloading…" : "Unload"}
-                      </button>
-                    ) : (
+        <div className="table-scroll">
+          <table className="table">
+            <thead>
+              <tr>
+                <th>Model</th>
+                <th>Kind</th>
+                <th>Source</th>
+                <th>State</th>
+                <th className="number">Memory</th>
+                <th />
+              </tr>
+            </thead>
+            <tbody>
+              {models.data.map((model) => {
+                const isLoaded = loadedById.has(model.id);
+                const isMoe = model.facts !== undefined && model.facts !== null && model.facts.expert_count !== null;
+                return (
+                  <tr
+                    key={model.id}
+                    data-testid="model-row"
+                    data-model={model.id}
+                    className={planModel === model.id ? "selected" : undefined}
+                  >
+                    <td>
+                      <strong>{model.id}</strong>
+                      {model.aliases.length > 0 && <div className="muted small">also {model.aliases.join(", ")}</div>}
+                      <div className="muted small path" title={model.path}>
+                        {model.path}
+                      </div>
+                    </td>
+                    <td>
+                      <ModelKind facts={model.facts} />
+                    </td>
+                    <td>{model.source === "store" ? "pulled" : "--model"}</td>
+                    <td>{isLoaded ? <Badge tone="good">loaded</Badge> : <Badge>on disk</Badge>}</td>
+                    <td className="number">{isLoaded ? formatBytes(loadedById.get(model.id)!.memory_bytes) : "-"}</td>
+                    <td className="actions">
                       <button
                         type="button"
-                        onClick={() => props.onLoad(model.id)}
-                        disabled={busy[model.id] !== undefined}
-                        data-testid="load"
+                        onClick={() => props.onPlanModelChange(planModel === model.id ? undefined : model.id)}
+                        data-testid="plan"
                       >
-                        {busy[model.id] === "loading" ? "Loading…" : "Load"}
+                        {planModel === model.id ? "Hide plan" : isMoe ? "MoE facts & plan" : "Facts & plan"}
                       </button>
-                    )}
-                  </td>
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
+                      {isLoaded ? (
+                        <button type="button" onClick={() => props.onUnload(model.id)} disabled={busy[model.id] !== undefined}>
+                          {busy[model.id] === "unloading" ? "Unloading…" : "Unload"}
+                        </button>
+                      ) : (
+                        <button
+                          type="button"
+                          onClick={() => props.onLoad(model.id)}
+                          disabled={busy[model.id] !== undefined}
+                          data-testid="load"
+                        >
+                          {busy[model.id] === "loading" ? "Loading…" : "Load"}
+                        </button>
+                      )}
+                    </td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
       )}
     </Section>
   );

@@ -21,49 +21,51 @@ export function LoadedSection(props: {
       {loaded.data !== undefined && loaded.data.length > 0 && (
         <>
           <MemoryBar models={loaded.data.map((model) => ({ id: model.id, bytes: model.memory_bytes }))} />
-          <table className="table">
-            <thead>
-              <tr>
-                <th>Model</th>
-                <th className="number">Memory</th>
-                <th className="number">Requests</th>
-                <th className="number">Sequences busy</th>
-                <th>Loaded</th>
-                <th>Unloads</th>
-                <th />
-              </tr>
-            </thead>
-            <tbody>
-              {loaded.data.map((model) => (
-                <tr key={model.id} data-testid="loaded-row" data-model={model.id}>
-                  <td>
-                    <strong>{model.id}</strong>
-                  </td>
-                  <td className="number">{formatBytes(model.memory_bytes)}</td>
-                  <td className="number">{model.active_requests}</td>
-                  <td className="number">{model.sequences_in_use}</td>
-                  <td>{formatTime(Date.parse(model.loaded_at))}</td>
-                  <td>
-                    {model.expires_at === null
-                      ? model.active_requests > 0
-                        ? "when idle"
-                        : "never (kept)"
-                      : formatRelative(Date.parse(model.expires_at))}
-                  </td>
-                  <td className="actions">
-                    <button
-                      type="button"
-                      onClick={() => props.onUnload(model.id)}
-                      disabled={busy[model.id] !== undefined}
-                      data-testid="unload"
-                    >
-                      {busy[model.id] === "unloading" ? "Unloading…" : "Unload"}
-                    </button>
-                  </td>
+          <div className="table-scroll">
+            <table className="table">
+              <thead>
+                <tr>
+                  <th>Model</th>
+                  <th className="number">Memory</th>
+                  <th className="number">Requests</th>
+                  <th className="number">Sequences busy</th>
+                  <th>Loaded</th>
+                  <th>Unloads</th>
+                  <th />
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {loaded.data.map((model) => (
+                  <tr key={model.id} data-testid="loaded-row" data-model={model.id}>
+                    <td>
+                      <strong>{model.id}</strong>
+                    </td>
+                    <td className="number">{formatBytes(model.memory_bytes)}</td>
+                    <td className="number">{model.active_requests}</td>
+                    <td className="number">{model.sequences_in_use}</td>
+                    <td>{formatTime(Date.parse(model.loaded_at))}</td>
+                    <td>
+                      {model.expires_at === null
+                        ? model.active_requests > 0
+                          ? "when idle"
+                          : "never (kept)"
+                        : formatRelative(Date.parse(model.expires_at))}
+                    </td>
+                    <td className="actions">
+                      <button
+                        type="button"
+                        onClick={() => props.onUnload(model.id)}
+                        disabled={busy[model.id] !== undefined}
+                        data-testid="unload"
+                      >
+                        {busy[model.id] === "unloading" ? "Unloading…" : "Unload"}
+                      </button>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         </>
       )}
     </Section>

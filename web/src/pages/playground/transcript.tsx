@@ -14,7 +14,13 @@ export function Transcript(props: { turns: readonly Turn[] }): ReactNode {
   }, [turns]);
   return (
     <div className="chat-log" ref={scrollRef} data-testid="chat-log">
-      {turns.length === 0 && <div className="chat-empty muted">Pick a model on the right, write a message and press Enter.</div>}
+      {turns.length === 0 && (
+        // The settings sit beside the chat on a wide page and below it on a narrow one (styles.css says which).
+        <div className="chat-empty muted" data-testid="chat-hint">
+          Pick a model <span className="hint-wide">on the right</span>
+          <span className="hint-narrow">under Request options below</span>, write a message and press Enter.
+        </div>
+      )}
       {turns.map((turn) => (
         <TurnView key={turn.id} turn={turn} />
       ))}
