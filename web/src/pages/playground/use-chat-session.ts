@@ -46,8 +46,8 @@ export function useChatSession(options: ChatSessionOptions): ChatSession {
   const { model, settings, apiKey } = options;
   const [turns, setTurns] = useState<Turn[]>([]);
   const [formError, setFormError] = useState<string | undefined>(undefined);
-  // The index of an assistant turn whose tool calls the user chose not to answer.
-  const [skippedToolTurn, setSkippedToolTurn] = useState<number | undefined>(undefined);
+  // The id of an assistant turn whose tool calls the user chose not to answer (ids are never reused, even by a new chat).
+  const [skippedToolTurnId, setSkippedToolTurnId] = useState<number | undefined>(undefined);
   const [lastBody, setLastBody] = useState<Record<string, unknown> | undefined>(undefined);
   const abortRef = useRef<AbortController | undefined>(undefined);
   const nextIdRef = useRef(0);
@@ -57,7 +57,7 @@ export function useChatSession(options: ChatSessionOptions): ChatSession {
 
   const lastTurn = turns.at(-1);
   const pendingToolCalls =
-    lastTurn?.role === "assistant" && !lastTurn.isStreaming && lastTurn.error === undefined && skippedToolTurn !== turns.length - 1
+    lastTurn?.role === "assistant" && !lastTurn.isStreaming && lastTurn.error === undefined && skippedToolTurnId !== lastTurn.id
       ? lastTurn.toolCalls
       : [];
 
@@ -159,6 +159,6 @@ export function useChatSession(options: ChatSessionOptions): ChatSession {
       setTurns([]);
       setLastBody(undefined);
     },
-    skipToolCalls: () => setSkippedToolTurn(turns.length - 1),
+    skipToolCalls: () => setSkippedToolTurnId(lastTurn?.id),
   };
 }
