@@ -51,6 +51,23 @@ export const wireModelEntrySchema = z
     /** `config` (`--model`) or `store` (pulled). */
     source: z.string(),
     loaded: z.boolean(),
+    /**
+     * Facts from the GGUF header, read without loading the model; `null` when the header cannot be read. Absent from
+     * servers older than the field: the console then offers everything, as before.
+     */
+    facts: z
+      .object({
+        /** GGUF `general.architecture` (`llama`, `qwen3moe`). */
+        architecture: z.string(),
+        /** Routed experts per layer; `null` for a dense model. */
+        expert_count: z.number().nullable(),
+        /** Routed experts used per token; `null` for a dense model. */
+        expert_used_count: z.number().nullable(),
+        /** Whether the model can think (its vocabulary has `<think>` and `</think>` tokens): thinking controls apply to it. */
+        can_think: z.boolean(),
+      })
+      .passthrough()
+      .nullish(),
   })
   .passthrough();
 /** One model the server can serve. */

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { Browser } from "playwright-core";
+import type { Browser, Locator } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeBenchReportFiles } from "../../src/bench/bench-report-files.js";
 import { loadEvalDataset } from "../../src/bench/eval-dataset.js";
@@ -13,6 +13,23 @@ import { createPriceBook } from "../../src/metering/price-book.js";
 import { testModelPath } from "../helpers/models.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { consoleSkipReason, launchBrowser, openConsole, saveScreenshot, testAdminKey, type ConsolePage } from "./console-harness.js";
+
+/** Checks that the chart has `count` point labels and that no two of them overlap. */
+async function expectLabelsApart(chart: Locator, count: number): Promise<void> {
+  const boxes = await chart.getByTestId("chart-point-label").evaluateAll((labels) =>
+    labels.map((label) => {
+      const box = (label as unknown as { getBBox(): { x: number; y: number; width: number; height: number } }).getBBox();
+      return { x: box.x, y: box.y, width: box.width, height: box.height };
+    }),
+  );
+  expect(boxes).toHaveLength(count);
+  expect(boxes.every((box) => box.width > 0 && box.height > 0)).toBe(true);
+  for (const [index, a] of boxes.entries())
+    for (const b of boxes.slice(index + 1))
+      expect(a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height, JSON.stringify([a, b])).toBe(
+        false,
+      );
+}
 
 describe.skipIf(consoleSkipReason !== undefined)(
   "console: Benchmarks & evals (real server, results in $MOESTRO_HOME/results, headless Chromium)",
@@ -86,6 +103,41 @@ describe.skipIf(consoleSkipReason !== undefined)(
       expect(await page.getByTestId("bench-throughput-chart").locator("circle").count()).toBe(2);
       await saveScreenshot(page, "benchmarks");
       expect(view.foreignRequests).toEqual([]);
+      expect(view.pageErrors).toEqual([]);
+    });
+
+    it("gives each result its own column, with labels apart, when every cost is $0", async () => {
+      const { page } = view;
+      // Only free results: the priced run goes, and a run at the default price book (local models cost $0) comes.
+      rmSync(path.join(home, "results", "eval-sample"), { recursive: true, force: true });
+      await runEval({
+        baseUrl: test.url,
+        apiKey: testAdminKey,
+        models: ["stories260K"],
+        thinkingModes: ["default", "off", "on"],
+        dataset: await loadEvalDataset("sample"),
+        limit: 2,
+        maxTokens: 8,
+        concurrency: 2,
+        store: createFileEvalStore(path.join(home, "results", "eval-free")),
+        pricer: createEvalPricer(createPriceBook()),
+      });
+      await page.getByTestId("results-refresh").click();
+      const chart = page.getByTestId("eval-chart");
+      await expect.poll(() => chart.getByTestId("eval-point").count()).toBe(3);
+      expect(await page.getByTestId("evals").textContent()).toContain("Every model here costs $0");
+      // No cost axis: no tick in dollars (it used to run from $0 to $1).
+      const ticks = await chart.locator("text.chart-tick").allTextContents();
+      expect(ticks.filter((tick) => tick.startsWith("$"))).toEqual([]);
+      // Each point its own x, each label clear of the others (they used to pile up at (0, 0)).
+      const xs = await chart.getByTestId("eval-point").evaluateAll((points) => points.map((point) => point.getAttribute("cx")));
+      expect(new Set(xs).size).toBe(3);
+      await expectLabelsApart(chart, 3);
+      // At the cloud list price the three cost about the same: their labels still stand apart.
+      await page.getByLabel("Cost basis").selectOption("cloud");
+      await expect.poll(() => chart.locator("text.chart-tick").filter({ hasText: "$" }).count()).toBeGreaterThan(0);
+      await expectLabelsApart(chart, 3);
+      await saveScreenshot(page, "benchmarks-free");
       expect(view.pageErrors).toEqual([]);
     });
   },

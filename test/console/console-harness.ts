@@ -58,16 +58,16 @@ export interface ConsolePage {
 }
 
 /**
- * Opens `pathname` of the console at `serverUrl` in a new context (1360×900), and logs in with `adminKey` when the
- * server asks for it.
+ * Opens `pathname` of the console at `serverUrl` in a new context (1360×900 unless `viewport` says), and logs in with
+ * `adminKey` when the server asks for it.
  */
 export async function openConsole(
   browser: Browser,
   serverUrl: string,
   pathname: string,
-  options: { adminKey?: string } = {},
+  options: { adminKey?: string; viewport?: { width: number; height: number } } = {},
 ): Promise<ConsolePage> {
-  const context = await browser.newContext({ viewport: { width: 1360, height: 900 }, acceptDownloads: true });
+  const context = await browser.newContext({ viewport: options.viewport ?? { width: 1360, height: 900 }, acceptDownloads: true });
   context.setDefaultTimeout(15_000);
   const foreignRequests: string[] = [];
   const pageErrors: string[] = [];

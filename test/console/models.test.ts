@@ -75,6 +75,24 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Models (real server, 
     await saveScreenshot(page, "models");
   });
 
+  it("says which model is dense and which a Mixture of Experts, and shows a dense model no MoE facts", async () => {
+    const { page } = view;
+    const row = (model: string) => page.locator(`[data-testid="model-row"][data-model="${model}"]`);
+    expect(await row("stories260K").getByTestId("model-kind").textContent()).toBe("dense");
+    expect(await row("stories260K-moe").getByTestId("model-kind").textContent()).toBe("MoE · 2 of 4 experts");
+    expect(await row("stories260K-moe").getByTestId("plan").textContent()).toBe("Hide plan");
+    expect(await row("stories260K").getByTestId("plan").textContent()).toBe("Facts & plan");
+    await row("stories260K").getByTestId("plan").click();
+    const panel = page.getByTestId("plan-panel");
+    await panel.locator("h2", { hasText: "Facts and plan: stories260K" }).waitFor();
+    await expect.poll(() => panel.getByTestId("plan-total-parameters").count()).toBe(1);
+    expect(await panel.getByTestId("plan-experts").count()).toBe(0);
+    expect(await panel.getByTestId("plan-active-parameters").count()).toBe(0);
+    expect(await panel.getByTestId("plan-view").locator(".stats").first().textContent()).not.toMatch(/MoE|expert/i);
+    expect(await row("stories260K-moe").getByTestId("plan").textContent()).toBe("MoE facts & plan");
+    await saveScreenshot(page, "models-dense-plan");
+  });
+
   it("unloads a model and sees it leave the loaded list", async () => {
     const { page } = view;
     const row = page.locator('[data-testid="loaded-row"][data-model="stories260K"]');

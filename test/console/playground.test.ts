@@ -80,6 +80,27 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Playground (real serv
     await page.getByTestId("composer").fill("");
   });
 
+  it("offers no thinking options for a model that cannot think, and sends none to it", async () => {
+    const { page } = view;
+    const thinking = page.getByRole("radiogroup", { name: "Thinking" });
+    await page.getByRole("tab", { name: "curl" }).click();
+    // With text in the composer, the code shows the next request (not the last one sent).
+    await page.getByTestId("composer").fill("Why is the sky blue?");
+    expect(await page.getByTestId("model-select").inputValue()).toBe("stories260K");
+    expect(await page.getByTestId("thinking-unavailable").textContent()).toContain("stories260K cannot think");
+    expect(await thinking.count()).toBe(0);
+    await page.getByTestId("model-select").selectOption("tiny-qwen3moe");
+    await thinking.getByText("On", { exact: true }).click();
+    expect(await page.getByTestId("thinking-unavailable").count()).toBe(0);
+    expect(await page.getByTestId("request-code-curl").textContent()).toContain('"enable_thinking": true');
+    await page.getByTestId("model-select").selectOption("stories260K");
+    expect(await thinking.count()).toBe(0);
+    expect(await page.getByTestId("request-code-curl").textContent()).not.toContain("enable_thinking");
+    await page.getByTestId("model-select").selectOption("tiny-qwen3moe");
+    await thinking.getByText("Default", { exact: true }).click();
+    await page.getByTestId("composer").fill("");
+  });
+
   it("shows a thought folded, with its token count, when thinking is on", async () => {
     const { page } = view;
     await page.getByRole("button", { name: "New chat" }).click();

@@ -76,4 +76,32 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Usage (real server, k
     expect(view.foreignRequests).toEqual([]);
     expect(view.pageErrors).toEqual([]);
   });
+
+  it("draws the completion line above the prompt line, and no marker per request once they are too many to stand apart", async () => {
+    const { page } = view;
+    const chart = page.getByTestId("tokens-chart");
+    const lineOrder = (): Promise<Array<string | null>> =>
+      chart.locator("path[data-series]").evaluateAll((paths) => paths.map((path) => path.getAttribute("data-series")));
+    // Drawn later is drawn above.
+    expect(await lineOrder()).toEqual(["prompt tokens", "completion tokens"]);
+    expect(await chart.getByTestId("usage-point").count()).toBe(3);
+    // 60 more requests: more than one per 16 px of the chart's width.
+    for (let index = 0; index < 60; index++) {
+      const response = await postJson(
+        `${test.url}/v1/chat/completions`,
+        { model: "stories260K", messages: [{ role: "user", content: "Once upon a time" }], max_tokens: 2 },
+        { headers: { "content-type": "application/json", authorization: `Bearer ${testAdminKey}` } },
+      );
+      expect(response.status).toBe(200);
+      await response.text();
+    }
+    await page.getByRole("button", { name: "Refresh" }).click();
+    await expect.poll(() => page.getByTestId("total-requests").textContent()).toBe("63");
+    expect(await chart.getByTestId("usage-point").count()).toBe(0);
+    expect(await page.getByTestId("cost-chart").locator("circle").count()).toBe(0);
+    expect(await lineOrder()).toEqual(["prompt tokens", "completion tokens"]);
+    await saveScreenshot(page, "usage-many");
+    expect(view.foreignRequests).toEqual([]);
+    expect(view.pageErrors).toEqual([]);
+  });
 });

@@ -130,7 +130,6 @@ function LoginScreen(props: { reason?: string; onSubmit: (key: string) => Promis
             autoComplete="current-password"
             value={key}
             onChange={(event) => setKey(event.target.value)}
-            autoFocus
             required
           />
         </label>

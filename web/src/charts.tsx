@@ -1,4 +1,5 @@
 import { useLayoutEffect, useRef, useState, type ReactNode } from "react";
+import { placeLabels } from "./chart-labels.js";
 
 /** One point of a chart series. */
 export interface ChartPoint {
@@ -24,8 +25,16 @@ export interface ChartSeries {
   points: ChartPoint[];
   /** Draw a line through the points. Defaults to true. */
   hasLine?: boolean;
-  /** Draw a marker at each point. Defaults to true. */
-  hasMarkers?: boolean;
+  /**
+   * Draw a marker at each point:
+   * - `true`: always;
+   * - `false`: never;
+   * - `"when-sparse"`: while the series has at most one point per 16 px of the plot's width (a marker per request
+   *   of a long range would cover the line).
+   *
+   * Defaults to true.
+   */
+  hasMarkers?: boolean | "when-sparse";
   /** Draw the line as steps (a cumulative total). Defaults to false. */
   isStep?: boolean;
   /** Dash the line. Defaults to false. */
@@ -47,7 +56,10 @@ export interface ChartProps {
   xDomain?: [number, number];
   /** The x values are times (epoch ms): ticks are not rounded to nice numbers. Defaults to false. */
   isTimeAxis?: boolean;
-  /** The x ticks, when the x values are few and discrete (concurrency levels); the x range then spans them. */
+  /**
+   * The x ticks, when the x values are few and discrete (concurrency levels); the x range then spans them. An empty
+   * list draws no x tick (points that stand for categories, named by their labels; give `xDomain` then).
+   */
   xTicks?: number[];
   /** Start the x range at 0 (a cost axis). Defaults to false. */
   isXFromZero?: boolean;
@@ -66,6 +78,8 @@ const defaultWidth = 720;
 const margin = { top: 16, right: 24, bottom: 44 };
 /** Width of one character of an 11 px tick label, px (an estimate: labels are measured before they are drawn). */
 const tickCharWidthPx = 6.6;
+/** Plot width per marker below which `hasMarkers: "when-sparse"` draws none, px (a marker is 9 px across). */
+const sparseMarkerSpacingPx = 16;
 
 /** Round numbers between `min` and `max`, about `count` of them. */
 export function niceTicks(min: number, max: number, count = 5): number[] {
@@ -179,6 +193,7 @@ export function Chart(props: ChartProps): ReactNode {
         <text className="chart-label" transform={`translate(14 ${margin.top + plotHeight / 2}) rotate(-90)`} textAnchor="middle">
           {props.yLabel}
         </text>
+        {/* Lines first, every series' markers and labels above every line: no line hides another series' points. */}
         {props.series.map((series) => {
           const sorted = [...series.points].sort((a, b) => a.x - b.x);
           const path = sorted
@@ -190,12 +205,29 @@ export function Chart(props: ChartProps): ReactNode {
             })
             .join("");
           return (
-            <g key={series.name} data-series={series.name}>
-              {(series.hasLine ?? true) && sorted.length > 1 && (
-                <path d={path} fill="none" stroke={series.color} strokeWidth={2} strokeDasharray={series.isDashed ? "6 4" : undefined} />
-              )}
-              {series.points.map((point, index) => (
-                <g key={index}>
+            (series.hasLine ?? true) &&
+            sorted.length > 1 && (
+              <path
+                key={series.name}
+                data-series={series.name}
+                d={path}
+                fill="none"
+                stroke={series.color}
+                strokeWidth={2}
+                strokeDasharray={series.isDashed ? "6 4" : undefined}
+              />
+            )
+          );
+        })}
+        {props.series.map((series) => {
+          const hasMarkers =
+            series.hasMarkers === "when-sparse"
+              ? series.points.length <= Math.floor(plotWidth / sparseMarkerSpacingPx)
+              : (series.hasMarkers ?? true);
+          return (
+            <g key={series.name} data-series-points={series.name}>
+              {keyedPoints(series.points).map(({ key, point }) => (
+                <g key={key}>
                   {point.yLow !== undefined && point.yHigh !== undefined && (
                     <g stroke={series.color} strokeWidth={1.5}>
                       <line x1={xScale(point.x)} x2={xScale(point.x)} y1={yScale(point.yLow)} y2={yScale(point.yHigh)} />
@@ -203,7 +235,7 @@ export function Chart(props: ChartProps): ReactNode {
                       <line x1={xScale(point.x) - 5} x2={xScale(point.x) + 5} y1={yScale(point.yHigh)} y2={yScale(point.yHigh)} />
                     </g>
                   )}
-                  {(series.hasMarkers ?? true) && (
+                  {hasMarkers && (
                     <circle
                       cx={xScale(point.x)}
                       cy={yScale(point.y)}
@@ -217,22 +249,28 @@ export function Chart(props: ChartProps): ReactNode {
                       <title>{point.title ?? `${series.name}: ${yFormat(point.y)} at ${xFormat(point.x)}`}</title>
                     </circle>
                   )}
-                  {point.label !== undefined && (
-                    // Labels near the right edge are written to the left of their point.
-                    <text
-                      className="chart-point-label"
-                      x={xScale(point.x) > width - margin.right - 140 ? xScale(point.x) - 8 : xScale(point.x) + 8}
-                      y={yScale(point.y) - 8}
-                      textAnchor={xScale(point.x) > width - margin.right - 140 ? "end" : "start"}
-                    >
-                      {point.label}
-                    </text>
-                  )}
                 </g>
               ))}
             </g>
           );
         })}
+        {placeLabels(
+          props.series.flatMap((series) =>
+            keyedPoints(series.points).flatMap(({ key, point }) =>
+              point.label === undefined
+                ? []
+                : [{ key: `${series.name}/${key}`, text: point.label, x: xScale(point.x), y: yScale(point.y) }],
+            ),
+          ),
+          { right: width - 4, top: margin.top - 12, bottom: margin.top + plotHeight },
+        ).map((label) => (
+          <g key={label.key} className="chart-point-label-group">
+            {label.isMoved && <line className="chart-label-leader" x1={label.x} y1={label.y} x2={label.textX} y2={label.textY - 4} />}
+            <text className="chart-point-label" data-testid="chart-point-label" x={label.textX} y={label.textY} textAnchor={label.anchor}>
+              {label.text}
+            </text>
+          </g>
+        ))}
       </svg>
       {props.series.length > 1 && (
         <figcaption className="chart-legend">
@@ -256,6 +294,17 @@ export function Chart(props: ChartProps): ReactNode {
       )}
     </figure>
   );
+}
+
+/** The points with a React key each: x and y, and a count for repeats (a series may hold equal points). */
+function keyedPoints(points: readonly ChartPoint[]): Array<{ key: string; point: ChartPoint }> {
+  const seen = new Map<string, number>();
+  return points.map((point) => {
+    const base = `${point.x}:${point.y}`;
+    const repeats = seen.get(base) ?? 0;
+    seen.set(base, repeats + 1);
+    return { key: repeats === 0 ? base : `${base}#${repeats}`, point };
+  });
 }
 
 function tickDomain(ticks: readonly number[]): [number, number] {

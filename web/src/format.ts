@@ -43,6 +43,14 @@ export function formatUsd(usd: number): string {
   return `$${usd.toPrecision(2)}`;
 }
 
+/**
+ * Dollars as a chart's tick text: two significant digits and no trailing zeros (`$0`, `$0.005`, `$0.015`, `$1200`), so
+ * that neighbouring ticks never read the same.
+ */
+export function formatUsdTick(usd: number): string {
+  return usd === 0 ? "$0" : `$${Number(usd.toPrecision(2))}`;
+}
+
 /** A number with a fixed count of decimals, or `-` when unknown. */
 export function formatFixed(value: number | null | undefined, digits = 1): string {
   return value === null || value === undefined || !Number.isFinite(value) ? "-" : value.toFixed(digits);

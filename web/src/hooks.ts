@@ -13,19 +13,23 @@ export interface AsyncState<T> {
 }
 
 /**
- * Runs `load` when the component mounts and whenever `deps` change (or `reload` is called), and keeps the latest
+ * Runs `load` when the component mounts, whenever `load` changes (or `reload` is called), and keeps the latest
  * answer. An answer that comes after a newer load started is dropped. `refreshMs` reloads on an interval.
+ *
+ * `load` must keep its identity between renders until what it reads changes: wrap it in `useCallback` with its
+ * dependencies (the lint rule checks them there), or a new load starts on every render.
+ *
+ * @example
+ * const models = useAsync(useCallback(() => api.console.listModels(), [api]));
  */
-export function useAsync<T>(load: () => Promise<T>, deps: readonly unknown[], options: { refreshMs?: number } = {}): AsyncState<T> {
+export function useAsync<T>(load: () => Promise<T>, options: { refreshMs?: number } = {}): AsyncState<T> {
   const [state, setState] = useState<{ data: T | undefined; error: unknown; isLoading: boolean }>({
     data: undefined,
     error: undefined,
     isLoading: true,
   });
-  const [generation, setGeneration] = useState(0);
   const latest = useRef(0);
-  const reload = useCallback(() => setGeneration((value) => value + 1), []);
-  useEffect(() => {
+  const reload = useCallback(() => {
     const run = ++latest.current;
     setState((previous) => ({ ...previous, isLoading: true }));
     load().then(
@@ -36,8 +40,8 @@ export function useAsync<T>(load: () => Promise<T>, deps: readonly unknown[], op
         if (run === latest.current) setState((previous) => ({ data: previous.data, error, isLoading: false }));
       },
     );
-    // The caller's deps (and reload) decide when to load again, not the identity of `load`.
-  }, [...deps, generation]);
+  }, [load]);
+  useEffect(() => reload(), [reload]);
   useEffect(() => {
     if (options.refreshMs === undefined) return;
     const timer = setInterval(reload, options.refreshMs);

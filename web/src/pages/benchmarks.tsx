@@ -1,8 +1,8 @@
-import { useState, type ReactNode } from "react";
+import { useCallback, useState, type ReactNode } from "react";
 import type { WireBenchRun, WireEvalResult, WireEvalRun } from "../../../src/wire/console.js";
 import { useConsoleApi } from "../api.js";
 import { Chart, seriesColors, type ChartSeries } from "../charts.js";
-import { formatFixed, formatInteger, formatPercent, formatTime, formatUsd } from "../format.js";
+import { formatFixed, formatInteger, formatPercent, formatTime, formatUsd, formatUsdTick } from "../format.js";
 import { useAsync } from "../hooks.js";
 import { Badge, ErrorNotice, Notice, PageHeader, Section } from "../ui.js";
 
@@ -15,7 +15,7 @@ interface EvalPoint {
 /** Benchmarks and evals: the serving benchmarks and evals stored in the server's results folder, as tables and charts. */
 export function BenchmarksPage(): ReactNode {
   const api = useConsoleApi();
-  const results = useAsync(() => (api.info.features.results ? api.console.listResults() : Promise.resolve(undefined)), [api]);
+  const results = useAsync(useCallback(() => (api.info.features.results ? api.console.listResults() : Promise.resolve(undefined)), [api]));
   const dir = api.info.results_dir ?? "$MOESTRO_HOME/results";
 
   if (!api.info.features.results) {
@@ -78,6 +78,8 @@ function EvalSection(props: { evals: WireEvalRun[] }): ReactNode {
   const cost = (point: EvalPoint): number =>
     costBasis === "own" ? point.result.cost_per_1000_questions_usd : point.result.cloud_cost_per_1000_questions_usd;
   const runsById = [...new Set(points.map((point) => point.run.id))];
+  // With every cost at $0 a cost axis says nothing and stacks every point on it: each result gets its own column.
+  const isAllFree = points.length > 0 && points.every((point) => cost(point) === 0);
   const series: ChartSeries[] = runsById.map((runId, index) => ({
     name: runId,
     color: seriesColors[index % seriesColors.length]!,
@@ -85,7 +87,7 @@ function EvalSection(props: { evals: WireEvalRun[] }): ReactNode {
     points: points
       .filter((point) => point.run.id === runId)
       .map((point) => ({
-        x: cost(point),
+        x: isAllFree ? points.indexOf(point) : cost(point),
         y: point.result.accuracy * 100,
         yLow: point.result.wilson_lower * 100,
         yHigh: point.result.wilson_upper * 100,
@@ -94,7 +96,6 @@ function EvalSection(props: { evals: WireEvalRun[] }): ReactNode {
         data: { model: point.result.model, thinking: point.result.thinking, run: runId },
       })),
   }));
-  const isAllFree = points.length > 0 && points.every((point) => cost(point) === 0);
   return (
     <Section
       title="Evals: accuracy against cost"
@@ -114,12 +115,13 @@ function EvalSection(props: { evals: WireEvalRun[] }): ReactNode {
             testId="eval-chart"
             markerTestId="eval-point"
             series={series}
-            xLabel="USD per 1,000 questions"
+            xLabel={isAllFree ? "model and thinking mode (every cost here is $0)" : "USD per 1,000 questions"}
             yLabel="accuracy, % (95% Wilson interval)"
             yDomain={[0, 100]}
-            xDomain={isAllFree ? [0, 1] : undefined}
+            xDomain={isAllFree ? [-0.5, points.length - 0.5] : undefined}
+            xTicks={isAllFree ? [] : undefined}
             isXFromZero
-            xFormat={(value) => formatUsd(value)}
+            xFormat={formatUsdTick}
             height={300}
           />
           {isAllFree && (
@@ -127,59 +129,61 @@ function EvalSection(props: { evals: WireEvalRun[] }): ReactNode {
               Every model here costs $0 in the price book: set a local price (--price-book) or compare at the cloud list price.
             </p>
           )}
-          <table className="table">
-            <thead>
-              <tr>
-                <th>Run</th>
-                <th>Model</th>
-                <th>Thinking</th>
-                <th className="number">Done</th>
-                <th className="number">Accuracy</th>
-                <th className="number">95% CI</th>
-                <th className="number">Unparsable</th>
-                <th className="number">Errors</th>
-                <th className="number">Tokens out</th>
-                <th className="number">$ / 1k q</th>
-                <th className="number">Cloud $ / 1k q</th>
-                <th className="number">Latency</th>
-                <th />
-              </tr>
-            </thead>
-            <tbody>
-              {points.map((point) => (
-                <tr
-                  key={`${point.run.id}/${point.result.model}/${point.result.thinking}`}
-                  data-testid="eval-row"
-                  data-model={point.result.model}
-                >
-                  <td>
-                    <strong>{point.run.id}</strong>
-                    <div className="muted small">
-                      {point.run.dataset.path.split("/").at(-1)} · {formatTime(Date.parse(point.run.created_at))}
-                    </div>
-                  </td>
-                  <td>{point.result.model}</td>
-                  <td>{point.result.thinking}</td>
-                  <td className="number">
-                    {point.result.done}/{point.result.questions}
-                  </td>
-                  <td className="number">{formatPercent(point.result.accuracy)}</td>
-                  <td className="number">
-                    {formatPercent(point.result.wilson_lower, 0)}–{formatPercent(point.result.wilson_upper, 0)}
-                  </td>
-                  <td className="number">{point.result.unparsable}</td>
-                  <td className="number">{point.result.errors}</td>
-                  <td className="number">{formatFixed(point.result.mean_completion_tokens, 0)}</td>
-                  <td className="number">{formatUsd(point.result.cost_per_1000_questions_usd)}</td>
-                  <td className="number">{formatUsd(point.result.cloud_cost_per_1000_questions_usd)}</td>
-                  <td className="number">
-                    {point.result.mean_latency_ms === null ? "-" : `${formatInteger(point.result.mean_latency_ms)} ms`}
-                  </td>
-                  <td>{point.result.is_pareto_optimal && <Badge tone="accent">Pareto</Badge>}</td>
+          <div className="table-scroll">
+            <table className="table">
+              <thead>
+                <tr>
+                  <th>Run</th>
+                  <th>Model</th>
+                  <th>Thinking</th>
+                  <th className="number">Done</th>
+                  <th className="number">Accuracy</th>
+                  <th className="number">95% CI</th>
+                  <th className="number">Unparsable</th>
+                  <th className="number">Errors</th>
+                  <th className="number">Tokens out</th>
+                  <th className="number">$ / 1k q</th>
+                  <th className="number">Cloud $ / 1k q</th>
+                  <th className="number">Latency</th>
+                  <th />
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {points.map((point) => (
+                  <tr
+                    key={`${point.run.id}/${point.result.model}/${point.result.thinking}`}
+                    data-testid="eval-row"
+                    data-model={point.result.model}
+                  >
+                    <td>
+                      <strong>{point.run.id}</strong>
+                      <div className="muted small">
+                        {point.run.dataset.path.split("/").at(-1)} · {formatTime(Date.parse(point.run.created_at))}
+                      </div>
+                    </td>
+                    <td>{point.result.model}</td>
+                    <td>{point.result.thinking}</td>
+                    <td className="number">
+                      {point.result.done}/{point.result.questions}
+                    </td>
+                    <td className="number">{formatPercent(point.result.accuracy)}</td>
+                    <td className="number">
+                      {formatPercent(point.result.wilson_lower, 0)}–{formatPercent(point.result.wilson_upper, 0)}
+                    </td>
+                    <td className="number">{point.result.unparsable}</td>
+                    <td className="number">{point.result.errors}</td>
+                    <td className="number">{formatFixed(point.result.mean_completion_tokens, 0)}</td>
+                    <td className="number">{formatUsd(point.result.cost_per_1000_questions_usd)}</td>
+                    <td className="number">{formatUsd(point.result.cloud_cost_per_1000_questions_usd)}</td>
+                    <td className="number">
+                      {point.result.mean_latency_ms === null ? "-" : `${formatInteger(point.result.mean_latency_ms)} ms`}
+                    </td>
+                    <td>{point.result.is_pareto_optimal && <Badge tone="accent">Pareto</Badge>}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         </>
       )}
     </Section>
@@ -273,46 +277,48 @@ function BenchView(props: { run: WireBenchRun }): ReactNode {
           <Chart testId="bench-latency-chart" series={latencySeries} xTicks={levels} xLabel="concurrent requests" yLabel="ms" />
         </div>
       </div>
-      <table className="table">
-        <thead>
-          <tr>
-            {run.targets.length > 1 && <th>Target</th>}
-            <th className="number">Concurrency</th>
-            <th className="number">OK</th>
-            <th className="number">Errors</th>
-            <th className="number">Requests/s</th>
-            <th className="number">Output tok/s</th>
-            <th className="number">Goodput/s</th>
-            <th className="number">TTFT p50 / p99</th>
-            <th className="number">TPOT p50 / p99</th>
-            <th className="number">E2E p50 / p99</th>
-          </tr>
-        </thead>
-        <tbody>
-          {run.targets.flatMap((target) =>
-            target.levels.map((level) => (
-              <tr key={`${target.label}/${level.concurrency}`} data-testid="bench-row">
-                {run.targets.length > 1 && <td>{target.label}</td>}
-                <td className="number">{level.concurrency}</td>
-                <td className="number">{level.completed}</td>
-                <td className="number">{level.errors}</td>
-                <td className="number">{formatFixed(level.requests_per_second, 2)}</td>
-                <td className="number">{formatFixed(level.output_tokens_per_second, 1)}</td>
-                <td className="number">{formatFixed(level.goodput_requests_per_second, 2)}</td>
-                <td className="number">
-                  {formatFixed(level.ttft_ms.p50, 0)} / {formatFixed(level.ttft_ms.p99, 0)} ms
-                </td>
-                <td className="number">
-                  {formatFixed(level.tpot_ms.p50, 1)} / {formatFixed(level.tpot_ms.p99, 1)} ms
-                </td>
-                <td className="number">
-                  {formatFixed(level.e2e_latency_ms.p50, 0)} / {formatFixed(level.e2e_latency_ms.p99, 0)} ms
-                </td>
-              </tr>
-            )),
-          )}
-        </tbody>
-      </table>
+      <div className="table-scroll">
+        <table className="table">
+          <thead>
+            <tr>
+              {run.targets.length > 1 && <th>Target</th>}
+              <th className="number">Concurrency</th>
+              <th className="number">OK</th>
+              <th className="number">Errors</th>
+              <th className="number">Requests/s</th>
+              <th className="number">Output tok/s</th>
+              <th className="number">Goodput/s</th>
+              <th className="number">TTFT p50 / p99</th>
+              <th className="number">TPOT p50 / p99</th>
+              <th className="number">E2E p50 / p99</th>
+            </tr>
+          </thead>
+          <tbody>
+            {run.targets.flatMap((target) =>
+              target.levels.map((level) => (
+                <tr key={`${target.label}/${level.concurrency}`} data-testid="bench-row">
+                  {run.targets.length > 1 && <td>{target.label}</td>}
+                  <td className="number">{level.concurrency}</td>
+                  <td className="number">{level.completed}</td>
+                  <td className="number">{level.errors}</td>
+                  <td className="number">{formatFixed(level.requests_per_second, 2)}</td>
+                  <td className="number">{formatFixed(level.output_tokens_per_second, 1)}</td>
+                  <td className="number">{formatFixed(level.goodput_requests_per_second, 2)}</td>
+                  <td className="number">
+                    {formatFixed(level.ttft_ms.p50, 0)} / {formatFixed(level.ttft_ms.p99, 0)} ms
+                  </td>
+                  <td className="number">
+                    {formatFixed(level.tpot_ms.p50, 1)} / {formatFixed(level.tpot_ms.p99, 1)} ms
+                  </td>
+                  <td className="number">
+                    {formatFixed(level.e2e_latency_ms.p50, 0)} / {formatFixed(level.e2e_latency_ms.p99, 0)} ms
+                  </td>
+                </tr>
+              )),
+            )}
+          </tbody>
+        </table>
+      </div>
     </div>
   );
 }

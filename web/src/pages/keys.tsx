@@ -1,4 +1,4 @@
-import { useState, type FormEvent, type ReactNode } from "react";
+import { useCallback, useState, type FormEvent, type ReactNode } from "react";
 import type { CreateKeyBody, WireApiKey, WireCreatedApiKey } from "../../../src/wire/admin.js";
 import { useConsoleApi } from "../api.js";
 import { formatInteger, formatTime, formatUsd } from "../format.js";
@@ -67,10 +67,12 @@ export function KeysPage(): ReactNode {
   const api = useConsoleApi();
   const [isRevokedShown, setIsRevokedShown] = useState(false);
   const keys = useAsync(
-    () => (api.info.features.keys ? api.admin.listKeys({ includeRevoked: isRevokedShown }) : Promise.resolve([])),
-    [api, isRevokedShown],
+    useCallback(
+      () => (api.info.features.keys ? api.admin.listKeys({ includeRevoked: isRevokedShown }) : Promise.resolve([])),
+      [api, isRevokedShown],
+    ),
   );
-  const models = useAsync(() => api.console.listModels(), [api]);
+  const models = useAsync(useCallback(() => api.console.listModels(), [api]));
   const [form, setForm] = useState<KeyForm>(emptyForm);
   const [formError, setFormError] = useState<string | undefined>(undefined);
   const [created, setCreated] = useState<WireCreatedApiKey | undefined>(undefined);
@@ -255,66 +257,68 @@ export function KeysPage(): ReactNode {
           </Notice>
         )}
         {keys.data !== undefined && keys.data.length > 0 && (
-          <table className="table">
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>Prefix</th>
-                <th>Models</th>
-                <th className="number">Requests/min</th>
-                <th className="number">Tokens/min</th>
-                <th>Budget</th>
-                <th>Created</th>
-                <th>Expires</th>
-                <th>State</th>
-                <th />
-              </tr>
-            </thead>
-            <tbody>
-              {keys.data.map((key) => {
-                const state = keyState(key, nowMs);
-                return (
-                  <tr key={key.id} data-testid="key-row" data-key-name={key.name} data-state={state.label}>
-                    <td>
-                      <strong>{key.name}</strong>
-                      <div className="muted small">{key.id}</div>
-                    </td>
-                    <td>
-                      <code>{key.prefix}…</code>
-                    </td>
-                    <td>{key.models === null ? <span className="muted">all</span> : key.models.join(", ")}</td>
-                    <td className="number">{key.requests_per_minute === null ? "-" : formatInteger(key.requests_per_minute)}</td>
-                    <td className="number">{key.tokens_per_minute === null ? "-" : formatInteger(key.tokens_per_minute)}</td>
-                    <td>
-                      {key.budget_micro_usd === null ? "-" : `${formatUsd(key.budget_micro_usd / 1e6)} / ${key.budget_period ?? "month"}`}
-                    </td>
-                    <td>{formatTime(key.created_at_ms)}</td>
-                    <td>{key.expires_at_ms === null ? "never" : formatTime(key.expires_at_ms)}</td>
-                    <td>
-                      <Badge tone={state.tone}>{state.label}</Badge>
-                    </td>
-                    <td className="actions">
-                      {key.revoked_at_ms === null &&
-                        (confirming === key.id ? (
-                          <>
-                            <button type="button" className="danger" onClick={() => void revoke(key)} data-testid="confirm-revoke">
-                              Revoke now
+          <div className="table-scroll">
+            <table className="table">
+              <thead>
+                <tr>
+                  <th>Name</th>
+                  <th>Prefix</th>
+                  <th>Models</th>
+                  <th className="number">Requests/min</th>
+                  <th className="number">Tokens/min</th>
+                  <th>Budget</th>
+                  <th>Created</th>
+                  <th>Expires</th>
+                  <th>State</th>
+                  <th />
+                </tr>
+              </thead>
+              <tbody>
+                {keys.data.map((key) => {
+                  const state = keyState(key, nowMs);
+                  return (
+                    <tr key={key.id} data-testid="key-row" data-key-name={key.name} data-state={state.label}>
+                      <td>
+                        <strong>{key.name}</strong>
+                        <div className="muted small">{key.id}</div>
+                      </td>
+                      <td>
+                        <code>{key.prefix}…</code>
+                      </td>
+                      <td>{key.models === null ? <span className="muted">all</span> : key.models.join(", ")}</td>
+                      <td className="number">{key.requests_per_minute === null ? "-" : formatInteger(key.requests_per_minute)}</td>
+                      <td className="number">{key.tokens_per_minute === null ? "-" : formatInteger(key.tokens_per_minute)}</td>
+                      <td>
+                        {key.budget_micro_usd === null ? "-" : `${formatUsd(key.budget_micro_usd / 1e6)} / ${key.budget_period ?? "month"}`}
+                      </td>
+                      <td>{formatTime(key.created_at_ms)}</td>
+                      <td>{key.expires_at_ms === null ? "never" : formatTime(key.expires_at_ms)}</td>
+                      <td>
+                        <Badge tone={state.tone}>{state.label}</Badge>
+                      </td>
+                      <td className="actions">
+                        {key.revoked_at_ms === null &&
+                          (confirming === key.id ? (
+                            <>
+                              <button type="button" className="danger" onClick={() => void revoke(key)} data-testid="confirm-revoke">
+                                Revoke now
+                              </button>
+                              <button type="button" onClick={() => setConfirming(undefined)}>
+                                Keep
+                              </button>
+                            </>
+                          ) : (
+                            <button type="button" onClick={() => setConfirming(key.id)} data-testid="revoke">
+                              Revoke
                             </button>
-                            <button type="button" onClick={() => setConfirming(undefined)}>
-                              Keep
-                            </button>
-                          </>
-                        ) : (
-                          <button type="button" onClick={() => setConfirming(key.id)} data-testid="revoke">
-                            Revoke
-                          </button>
-                        ))}
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
+                          ))}
+                      </td>
+                    </tr>
+                  );
+                })}
+              </tbody>
+            </table>
+          </div>
         )}
       </Section>
     </div>

@@ -1,9 +1,9 @@
-import { useState, type ReactNode } from "react";
+import { useCallback, useState, type ReactNode } from "react";
 import type { WireUsageRow } from "../../../src/wire/admin.js";
 import type { WireUsageEvent } from "../../../src/wire/console.js";
 import { useConsoleApi } from "../api.js";
 import { Chart, seriesColors } from "../charts.js";
-import { formatCount, formatInteger, formatPercent, formatTime, formatUsd } from "../format.js";
+import { formatCount, formatInteger, formatPercent, formatTime, formatUsd, formatUsdTick } from "../format.js";
 import { useAsync } from "../hooks.js";
 import { describeError, ErrorNotice, Notice, PageHeader, Section, Stat } from "../ui.js";
 
@@ -36,15 +36,17 @@ export function UsagePage(): ReactNode {
   const api = useConsoleApi();
   const [range, setRange] = useState<RangeValue>("7d");
   const from = range === "all" ? undefined : range;
-  const data = useAsync(async () => {
-    if (!api.info.features.usage) return undefined;
-    const [byModel, byKey, events] = await Promise.all([
-      api.admin.usage({ groupBy: "model", from }),
-      api.admin.usage({ groupBy: "key", from }),
-      api.console.listUsageEvents({ from, limit: eventLimit }),
-    ]);
-    return { byModel, byKey, events };
-  }, [api, from]);
+  const data = useAsync(
+    useCallback(async () => {
+      if (!api.info.features.usage) return undefined;
+      const [byModel, byKey, events] = await Promise.all([
+        api.admin.usage({ groupBy: "model", from }),
+        api.admin.usage({ groupBy: "key", from }),
+        api.console.listUsageEvents({ from, limit: eventLimit }),
+      ]);
+      return { byModel, byKey, events };
+    }, [api, from]),
+  );
   const [exportState, setExportState] = useState<string | undefined>(undefined);
 
   if (!api.info.features.usage) {
@@ -186,24 +188,26 @@ function TokenChart(props: { events: readonly WireUsageEvent[] }): ReactNode {
       xLabel="time"
       yLabel="tokens"
       emptyText="No requests in this range yet."
+      // Prompt tokens first: the completion line and its markers are drawn above it, where the two meet.
       series={[
-        {
-          name: "completion tokens",
-          color: seriesColors[0]!,
-          isStep: true,
-          points: completion.map((point) => ({
-            x: point.x,
-            y: point.y,
-            title: describe(point.event),
-            data: { request: point.event.request_id },
-          })),
-        },
         {
           name: "prompt tokens",
           color: seriesColors[1]!,
           isStep: true,
           hasMarkers: false,
           points: prompt.map((point) => ({ x: point.x, y: point.y })),
+        },
+        {
+          name: "completion tokens",
+          color: seriesColors[0]!,
+          isStep: true,
+          hasMarkers: "when-sparse",
+          points: completion.map((point) => ({
+            x: point.x,
+            y: point.y,
+            title: describe(point.event),
+            data: { request: point.event.request_id },
+          })),
         },
       ]}
     />
@@ -219,7 +223,7 @@ function CostChart(props: { events: readonly WireUsageEvent[] }): ReactNode {
       isTimeAxis
       xLabel="time"
       yLabel="USD"
-      yFormat={(value) => (value === 0 ? "$0" : `$${Number(value.toPrecision(2))}`)}
+      yFormat={formatUsdTick}
       emptyText="No requests in this range yet."
       series={[
         {
@@ -227,12 +231,14 @@ function CostChart(props: { events: readonly WireUsageEvent[] }): ReactNode {
           color: seriesColors[5]!,
           isStep: true,
           isDashed: true,
+          hasMarkers: "when-sparse",
           points: cloud.map((point) => ({ x: point.x, y: point.y, title: `${formatUsd(point.y)} at the cloud list price` })),
         },
         {
           name: "cost here",
           color: seriesColors[2]!,
           isStep: true,
+          hasMarkers: "when-sparse",
           points: cost.map((point) => ({ x: point.x, y: point.y, title: `${formatUsd(point.y)} by the price book` })),
         },
       ]}
@@ -246,44 +252,46 @@ function UsageTable(props: { title: string; rows: WireUsageRow[]; testId: string
       {props.rows.length === 0 ? (
         <Notice>No requests in this range.</Notice>
       ) : (
-        <table className="table">
-          <thead>
-            <tr>
-              <th>{props.firstColumn}</th>
-              <th className="number">Requests</th>
-              <th className="number">Prompt tokens</th>
-              <th className="number">Completion tokens</th>
-              <th className="number">Thinking tokens</th>
-              <th className="number">Cost</th>
-              <th>Cloud model</th>
-              <th className="number">At cloud price</th>
-              <th className="number">Saved</th>
-            </tr>
-          </thead>
-          <tbody>
-            {props.rows.map((row) => (
-              <tr key={row.group ?? "none"} data-testid="usage-row" data-group={row.group ?? ""}>
-                <td>
-                  <strong>{row.name}</strong>
-                  {row.group !== null && row.group !== row.name && <div className="muted small">{row.group}</div>}
-                </td>
-                <td className="number" data-testid="row-requests">
-                  {formatInteger(row.requests)}
-                </td>
-                <td className="number">{formatInteger(row.prompt_tokens)}</td>
-                <td className="number">{formatInteger(row.completion_tokens)}</td>
-                <td className="number">{formatInteger(row.reasoning_tokens)}</td>
-                <td className="number">{formatUsd(row.cost_usd)}</td>
-                <td>{row.cloud_model ?? "-"}</td>
-                <td className="number">{formatUsd(row.cloud_cost_usd)}</td>
-                <td className="number">
-                  {formatUsd(row.cloud_cost_usd - row.cost_usd)}
-                  {savingShare(row) !== undefined && <div className="muted small">{formatPercent(savingShare(row)!)}</div>}
-                </td>
+        <div className="table-scroll">
+          <table className="table">
+            <thead>
+              <tr>
+                <th>{props.firstColumn}</th>
+                <th className="number">Requests</th>
+                <th className="number">Prompt tokens</th>
+                <th className="number">Completion tokens</th>
+                <th className="number">Thinking tokens</th>
+                <th className="number">Cost</th>
+                <th>Cloud model</th>
+                <th className="number">At cloud price</th>
+                <th className="number">Saved</th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {props.rows.map((row) => (
+                <tr key={row.group ?? "none"} data-testid="usage-row" data-group={row.group ?? ""}>
+                  <td>
+                    <strong>{row.name}</strong>
+                    {row.group !== null && row.group !== row.name && <div className="muted small">{row.group}</div>}
+                  </td>
+                  <td className="number" data-testid="row-requests">
+                    {formatInteger(row.requests)}
+                  </td>
+                  <td className="number">{formatInteger(row.prompt_tokens)}</td>
+                  <td className="number">{formatInteger(row.completion_tokens)}</td>
+                  <td className="number">{formatInteger(row.reasoning_tokens)}</td>
+                  <td className="number">{formatUsd(row.cost_usd)}</td>
+                  <td>{row.cloud_model ?? "-"}</td>
+                  <td className="number">{formatUsd(row.cloud_cost_usd)}</td>
+                  <td className="number">
+                    {formatUsd(row.cloud_cost_usd - row.cost_usd)}
+                    {savingShare(row) !== undefined && <div className="muted small">{formatPercent(savingShare(row)!)}</div>}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
     </Section>
   );

@@ -4,7 +4,9 @@ import { z } from "zod";
 import { MoestroError } from "../../../errors/index.js";
 import { parseKeepAliveMs } from "../../../dialects/openai/convert-request.js";
 import { formatSseData } from "../../../util/sse.js";
+import type { WireModelEntry } from "../../../wire/console.js";
 import type { AppDeps, AppEnv } from "../../app-env.js";
+import { createModelHeaderFactsReader } from "../../model-header-facts.js";
 import { readJsonBody, toWireError } from "../../error-response.js";
 
 const modelBodySchema = z.object({ model: z.string().min(1), keep_alive: z.union([z.number(), z.string()]).nullish() });
@@ -18,7 +20,8 @@ function parseModelBody(body: unknown): z.infer<typeof modelBodySchema> {
 
 /**
  * Model management for the console and scripts, under `/v1/moestro/` (admin-only when key checks are on):
- * - `GET /models`: every model that can be served, with `loaded`;
+ * - `GET /models`: every model that can be served, with `loaded` and `facts` from its GGUF header (architecture,
+ *   experts, whether it can think; `null` when the header cannot be read), so that the console offers only what fits;
  * - `GET /ps`: the loaded models: memory, requests and sequences in use, expiry;
  * - `POST /models/load` `{model, keep_alive?}` and `POST /models/unload` `{model}`;
  * - `POST /pull` `{model}`: pulls into the store, streaming progress as NDJSON lines
@@ -27,18 +30,34 @@ function parseModelBody(body: unknown): z.infer<typeof modelBodySchema> {
  */
 export function createAdminModelRoutes(deps: AppDeps): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
+  const headerFacts = createModelHeaderFactsReader();
   routes.get("/models", async (c) => {
     const loaded = new Set(deps.models.listLoaded().map((model) => model.id));
+    // A loaded model's backend knows for sure whether it can think; the header read says the same for the others.
+    const canThinkById = new Map(deps.models.loadedBackends().map((backend) => [backend.info.id, backend.info.canThink]));
     const entries = await deps.models.listEntries();
-    return c.json({
-      data: entries.map((entry) => ({
-        id: entry.id,
-        aliases: entry.aliases ?? [],
-        path: entry.path,
-        source: entry.source,
-        loaded: loaded.has(entry.id),
-      })),
-    });
+    const data: WireModelEntry[] = await Promise.all(
+      entries.map(async (entry) => {
+        const facts = await headerFacts.read(entry.path);
+        return {
+          id: entry.id,
+          aliases: [...(entry.aliases ?? [])],
+          path: entry.path,
+          source: entry.source,
+          loaded: loaded.has(entry.id),
+          facts:
+            facts === undefined
+              ? null
+              : {
+                  architecture: facts.architecture,
+                  expert_count: facts.expertCount ?? null,
+                  expert_used_count: facts.expertUsedCount ?? null,
+                  can_think: canThinkById.get(entry.id) ?? facts.canThink,
+                },
+        };
+      }),
+    );
+    return c.json({ data });
   });
   routes.get("/ps", (c) =>
     c.json({

@@ -1,0 +1,89 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createAdminClient } from "../../src/client/admin-client.js";
+import { testModelPath } from "../helpers/models.js";
+import { postJson, startTestServer, type TestServer } from "../helpers/server.js";
+import { consoleSkipReason, launchBrowser, openConsole, saveScreenshot, testAdminKey, type ConsolePage } from "./console-harness.js";
+
+/** A phone's width, px: the console must fit it without scrolling sideways. */
+const narrowWidth = 420;
+
+describe.skipIf(consoleSkipReason !== undefined)(
+  "console: every page at 420 px wide (real server, key checks on, headless Chromium)",
+  () => {
+    let home: string;
+    let test: TestServer;
+    let browser: Browser;
+    let view: ConsolePage;
+
+    beforeAll(async () => {
+      home = mkdtempSync(path.join(os.tmpdir(), "moestro-console-narrow-"));
+      test = await startTestServer({
+        models: [{ path: testModelPath("stories260K.gguf") }],
+        engine: { contextTokens: 256, parallel: 2, batchSize: 64 },
+        adminKey: testAdminKey,
+        home,
+      });
+      // A key and a request, so that the Keys and Usage tables have rows.
+      await createAdminClient({ baseUrl: test.url, adminKey: testAdminKey }).createKey({
+        name: "a-rather-long-key-name-for-a-narrow-page",
+      });
+      const response = await postJson(
+        `${test.url}/v1/chat/completions`,
+        { model: "stories260K", messages: [{ role: "user", content: "Once upon a time" }], max_tokens: 8 },
+        { headers: { "content-type": "application/json", authorization: `Bearer ${testAdminKey}` } },
+      );
+      expect(response.status).toBe(200);
+      await response.text();
+      browser = await launchBrowser();
+      view = await openConsole(browser, test.url, "/playground", { adminKey: testAdminKey, viewport: { width: narrowWidth, height: 800 } });
+    });
+    afterAll(async () => {
+      await browser?.close();
+      await test?.close();
+      if (home !== undefined) rmSync(home, { recursive: true, force: true });
+    });
+
+    /** How far the page reaches past the window's right edge, px (0 when nothing sticks out). */
+    const sidewaysOverflow = (page: Page): Promise<number> =>
+      page.evaluate<number>("document.documentElement.scrollWidth - document.documentElement.clientWidth");
+
+    it.each([
+      ["/playground", "chat-log"],
+      ["/models", "available-models"],
+      ["/keys", "create-key"],
+      ["/usage", "usage-by-key"],
+      ["/benchmarks", "results-empty"],
+    ])("%s fits the width: nothing sticks out sideways", async (pathname, testId) => {
+      const { page } = view;
+      await page.goto(`${test.url}${pathname}`);
+      await page.getByTestId(testId).waitFor();
+      // Charts and tables measure themselves after the first paint.
+      await page.waitForTimeout(200);
+      expect(await sidewaysOverflow(page)).toBe(0);
+      await saveScreenshot(page, `narrow${pathname.replace("/", "-")}`);
+    });
+
+    it("says the Playground's settings are below the chat when they are, and on the right when they are", async () => {
+      const { page } = view;
+      await page.goto(`${test.url}/playground`);
+      const hint = page.getByTestId("chat-hint");
+      // biome-ignore lint/performance/useDomNodeTextContent: the text as shown is the point (the stylesheet hides the other wording).
+      expect(await hint.innerText()).toBe("Pick a model under Request options below, write a message and press Enter.");
+      const chat = await page.getByTestId("chat-log").boundingBox();
+      const settings = await page.getByRole("complementary", { name: "Request options" }).boundingBox();
+      expect(settings!.y).toBeGreaterThan(chat!.y + chat!.height);
+      await page.setViewportSize({ width: 1360, height: 900 });
+      // biome-ignore lint/performance/useDomNodeTextContent: as above.
+      expect(await hint.innerText()).toBe("Pick a model on the right, write a message and press Enter.");
+      const wideChat = await page.getByTestId("chat-log").boundingBox();
+      const wideSettings = await page.getByRole("complementary", { name: "Request options" }).boundingBox();
+      expect(wideSettings!.x).toBeGreaterThan(wideChat!.x + wideChat!.width);
+      expect(view.foreignRequests).toEqual([]);
+      expect(view.pageErrors).toEqual([]);
+    });
+  },
+);
