@@ -1,0 +1,277 @@
+import {
+  LlamaGrammarEvaluationState,
+  type EvaluationPriority,
+  type LlamaContextSequence,
+  type LlamaModel,
+  type SequenceEvaluateOptions,
+  type Token,
+} from "node-llama-cpp";
+import type { Logger } from "pino";
+import type { FinishReason, GenerateRequest, StreamPart, TokenLogprob } from "../../spec/index.js";
+import { createRandomId } from "../../util/random-id.js";
+import type { DecodeBatching } from "./decode-batching.js";
+import { IncrementalDetokenizer } from "./incremental-detokenizer.js";
+import { OutputParser, type MarkerTokens, type OutputMode } from "./output-parser.js";
+import type { PreparedGeneration } from "./request-preparation.js";
+import { createRandom, sampleToken } from "./sampling.js";
+import { toEvaluateOptions } from "./sampling-options.js";
+
+/** The logprob reported for a token whose probability is 0 (OpenAI reports -9999.0 for such tokens). */
+const minimumLogprob = -9999;
+
+/** Counters of one model's generations, read by `stats()`. */
+export interface GenerationCounters {
+  activeGenerations: number;
+  generatedTokensTotal: number;
+}
+
+/** What every generation of one model shares. */
+export interface GenerationShared {
+  model: LlamaModel;
+  modelId: string;
+  /** Context window per sequence, tokens. */
+  contextTokens: number;
+  markers: MarkerTokens;
+  /** Token sequences every generation needs, tokenized once: `\n`, `\n</think>\n\n`, `\n</tool_call>`. */
+  newlineTokens: Token[];
+  closeThoughtTokens: Token[];
+  closeToolCallTokens: Token[];
+  batching: DecodeBatching;
+  /** Each sequence's index, in creation order (see `inSequenceOrder`). */
+  sequenceIndex: Map<LlamaContextSequence, number>;
+  tokenBytes: (token: Token) => number[];
+  canReusePrefix: boolean;
+  logger: Logger;
+  counters: GenerationCounters;
+  scriptedOutput?: (request: GenerateRequest) => string | undefined;
+}
+
+/** Runs one generation on `sequence` and yields its parts, ending with one `finish`; calls `release` when it ends. */
+export async function* runGeneration(
+  shared: GenerationShared,
+  sequence: LlamaContextSequence,
+  prepared: PreparedGeneration,
+  request: GenerateRequest,
+  release: () => void,
+): AsyncGenerator<StreamPart, void, undefined> {
+  shared.counters.activeGenerations++;
+  try {
+    const { signal } = request;
+    const model = shared.model;
+    const promptTokens = prepared.promptTokens;
+    const maxTokens = request.maxTokens ?? shared.contextTokens - promptTokens.length;
+    const tokenize = (text: string): Token[] => model.tokenize(text, true);
+    const parser = new OutputParser({
+      decoder: new IncrementalDetokenizer(model, promptTokens),
+      markers: shared.markers,
+      stop: [...request.stop, ...prepared.stopTexts],
+      startsInReasoning: prepared.startsInReasoning,
+      startsAfterThought: prepared.startsAfterThought,
+      thinkingBudgetTokens: prepared.thinkingBudgetTokens,
+      closeThoughtTokens: shared.closeThoughtTokens,
+      closeToolCallTokens: shared.closeToolCallTokens,
+      tools: prepared.tools,
+      stopAfterFirstToolCall: prepared.stopAfterFirstToolCall,
+      answerIsJson: prepared.contentGrammar !== undefined,
+      createToolCallId: () => createRandomId("call_"),
+      onMalformedToolCall: (text) =>
+        shared.logger.warn({ model: shared.modelId, text: text.slice(0, 200) }, "a tool-call block could not be parsed; returned as text"),
+    });
+    const cachedPromptTokens = await reusePrefix(shared, sequence, promptTokens);
+    const contentGrammarState = prepared.contentGrammar
+      ? new LlamaGrammarEvaluationState({ model, grammar: prepared.contentGrammar })
+      : undefined;
+    let toolGrammarState: LlamaGrammarEvaluationState | undefined;
+    let toolGrammarFor = -1;
+    let toolCallsStarted = 0;
+    const grammarState = (): LlamaGrammarEvaluationState | undefined => {
+      if (parser.mode === "content") return contentGrammarState;
+      if (parser.mode === "tool" && prepared.toolGrammar) {
+        // A fresh grammar state per tool call; it starts after the "\n" that follows <tool_call>.
+        if (toolGrammarFor !== toolCallsStarted) {
+          toolGrammarFor = toolCallsStarted;
+          toolGrammarState = new LlamaGrammarEvaluationState({ model, grammar: prepared.toolGrammar });
+        }
+        return toolGrammarState;
+      }
+      return undefined;
+    };
+    const evaluateOptions: SequenceEvaluateOptions = {
+      ...toEvaluateOptions(request.sampling, () => sequence.contextTokens.slice(-64)),
+      // Not a priority: the sequence's index, by which `inSequenceOrder` orders each batch.
+      evaluationPriority: shared.sequenceIndex.get(sequence) as EvaluationPriority,
+      grammarEvaluationState: grammarState,
+      tokenBias: prepared.tokenBias,
+    };
+    const random = createRandom(request.sampling.seed);
+    const newline = shared.newlineTokens;
+
+    const script = shared.scriptedOutput?.(request);
+    const scriptTokens = script === undefined ? undefined : tokenize(script);
+    let input = promptTokens.slice(cachedPromptTokens);
+    const pending: Token[] = scriptTokens === undefined ? [...prepared.forcedOutputTokens] : [];
+    let finishReason: FinishReason | undefined;
+
+    /** Feeds one token to the parser; returns the parts and whether generation must stop, or what to inject. */
+    const feed = (token: Token, logprob?: TokenLogprob) => {
+      const wasTool = parser.mode === "tool";
+      const { parts, action } = parser.push(token, logprob);
+      if (!wasTool && (parser.mode as OutputMode) === "tool") {
+        toolCallsStarted++;
+        // The JSON body starts on the next line: put the newline in before the grammar takes over.
+        if (prepared.toolGrammar && scriptTokens === undefined) pending.push(...newline);
+      }
+      // A script is the whole output, injections included, so nothing is injected into it.
+      if (action.type === "inject" && scriptTokens === undefined) pending.push(...action.tokens);
+      let stop: FinishReason | undefined = action.type === "stop" ? action.finishReason : undefined;
+      if (stop === undefined && parser.completionTokens >= maxTokens) stop = "length";
+      return { parts, stop };
+    };
+
+    generation: while (finishReason === undefined) {
+      while (pending.length > 0) {
+        if (signal?.aborted) break generation;
+        const token = pending.shift()!;
+        input.push(token);
+        const { parts, stop } = feed(token);
+        yield* parts;
+        if (stop) {
+          finishReason = stop;
+          break generation;
+        }
+      }
+      if (scriptTokens !== undefined) {
+        const token = scriptTokens.shift();
+        if (token === undefined || model.isEogToken(token) || prepared.stopTokens.has(token)) {
+          finishReason = parser.naturalFinishReason;
+          break;
+        }
+        shared.counters.generatedTokensTotal++;
+        const { parts, stop } = feed(token);
+        yield* parts;
+        finishReason = stop;
+        continue;
+      }
+      let injected = false;
+      const tokens = sampledTokens(shared, sequence, input, evaluateOptions, request, random);
+      input = [];
+      for await (const { token, logprob } of tokens) {
+        if (signal?.aborted) break generation;
+        if (model.isEogToken(token) || prepared.stopTokens.has(token)) break;
+        shared.counters.generatedTokensTotal++;
+        const { parts, stop } = feed(token, logprob);
+        yield* parts;
+        if (stop) {
+          finishReason = stop;
+          break generation;
+        }
+        if (pending.length > 0) {
+          // Tokens must go in (a closed thought, a tool call's end): the sampled token is not evaluated yet, so it leads.
+          input = [token];
+          injected = true;
+          break;
+        }
+      }
+      if (!injected) finishReason = parser.naturalFinishReason;
+    }
+    if (signal?.aborted) finishReason = "abort";
+    else yield* parser.end();
+    if (finishReason === "stop" && parser.toolCalls.length > 0) finishReason = "tool_calls";
+    yield {
+      type: "finish",
+      finishReason: finishReason ?? "stop",
+      usage: {
+        promptTokens: promptTokens.length,
+        completionTokens: parser.completionTokens,
+        cachedPromptTokens,
+        reasoningTokens: parser.reasoningTokens,
+      },
+    };
+  } finally {
+    shared.counters.activeGenerations--;
+    release();
+  }
+}
+
+/**
+ * Evaluates `input` and yields the tokens sampled after it, one per step. Without logprobs llama.cpp samples. With
+ * logprobs the log-probabilities must describe the model's own distribution, so llama.cpp is asked for it unfiltered
+ * (temperature 1, no top-k/top-p/min-p) and the token is sampled here with the request's options, then handed back
+ * to the generator. Ending the iteration stops evaluation.
+ */
+async function* sampledTokens(
+  shared: GenerationShared,
+  sequence: LlamaContextSequence,
+  input: Token[],
+  options: SequenceEvaluateOptions,
+  request: GenerateRequest,
+  random: () => number,
+): AsyncGenerator<{ token: Token; logprob?: TokenLogprob }, void, undefined> {
+  const top = request.logprobs?.top;
+  const batching = shared.batching;
+  batching.join();
+  try {
+    if (top === undefined) {
+      const steps = sequence.evaluate(input, options);
+      try {
+        for (let prefill = input.length > 1; ; prefill = false) {
+          // Every decoding generation asks for its next token at once (see DecodeBatching).
+          await batching.turn();
+          const step = await batching.step(prefill, () => steps.next());
+          if (step.done) return;
+          yield { token: step.value };
+        }
+      } finally {
+        await steps.return(undefined);
+      }
+    }
+    const steps = sequence.evaluateWithMetadata(input, { probabilities: true }, { ...options, temperature: 1, topK: 0, topP: 1, minP: 0 });
+    try {
+      await batching.turn();
+      let step = await batching.step(input.length > 1, () => steps.next());
+      while (!step.done) {
+        const token = sampleToken(step.value.probabilities, request.sampling, random);
+        yield { token, logprob: toLogprob(shared, token, step.value.probabilities, top) };
+        await batching.turn();
+        step = await batching.step(false, () => steps.next(token));
+      }
+    } finally {
+      await steps.return();
+    }
+  } finally {
+    batching.leave();
+  }
+}
+
+function toLogprob(shared: GenerationShared, token: Token, probabilities: Map<Token, number>, top: number): TokenLogprob {
+  const entry = (candidate: Token, probability: number | undefined) => ({
+    token: shared.model.detokenize([candidate], true),
+    logprob: probability !== undefined && probability > 0 ? Math.max(Math.log(probability), minimumLogprob) : minimumLogprob,
+    bytes: shared.tokenBytes(candidate),
+  });
+  const alternatives: TokenLogprob["top"] = [];
+  if (top > 0) {
+    for (const [candidate, probability] of probabilities) {
+      if (alternatives.length >= top) break;
+      alternatives.push(entry(candidate, probability));
+    }
+  }
+  return { ...entry(token, probabilities.get(token)), top: alternatives };
+}
+
+/**
+ * Aligns the sequence's KV cache with the new prompt and returns how many prompt tokens are already evaluated.
+ * At least the last prompt token is always evaluated again, because its logits are needed to sample the first token.
+ */
+async function reusePrefix(shared: GenerationShared, sequence: LlamaContextSequence, promptTokens: Token[]): Promise<number> {
+  if (!shared.canReusePrefix) {
+    if (sequence.nextTokenIndex > 0) await sequence.clearHistory();
+    return 0;
+  }
+  const { firstDifferentIndex } = sequence.compareContextTokens(promptTokens);
+  const keep = Math.min(firstDifferentIndex, promptTokens.length - 1);
+  if (keep < sequence.nextTokenIndex) {
+    await sequence.eraseContextTokenRanges([{ start: keep, end: sequence.nextTokenIndex }]);
+  }
+  return keep;
+}

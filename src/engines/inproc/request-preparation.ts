@@ -1,0 +1,152 @@
+import { TokenBias, type ChatWrapper, type LlamaGrammar, type LlamaModel, type Token } from "node-llama-cpp";
+import { MoestroError } from "../../errors/index.js";
+import type { GenerateRequest, ModelInfo, ToolDefinition } from "../../spec/index.js";
+import { renderChatPrompt } from "./chat-prompt.js";
+import type { MarkerTokens } from "./output-parser.js";
+import type { RequestGrammars } from "./request-grammars.js";
+
+/** Everything decided about a request before it holds a sequence. */
+export interface PreparedGeneration {
+  promptTokens: Token[];
+  /** Output tokens forced before sampling starts (an opened tool call for a forced `tool_choice`). */
+  forcedOutputTokens: Token[];
+  stopTokens: Set<Token>;
+  stopTexts: string[];
+  startsInReasoning: boolean;
+  startsAfterThought: boolean;
+  thinkingBudgetTokens?: number;
+  tools?: ToolDefinition[];
+  stopAfterFirstToolCall: boolean;
+  contentGrammar?: LlamaGrammar;
+  toolGrammar?: LlamaGrammar;
+  tokenBias?: TokenBias;
+  validateAnswer?: (text: string) => void;
+}
+
+/** What {@link RequestPreparer} needs to know about its model. */
+export interface RequestPreparerOptions {
+  model: LlamaModel;
+  info: ModelInfo;
+  markers: MarkerTokens;
+  chatWrapper: ChatWrapper;
+  /** The same template with an empty thought pre-filled (`<think>\n\n</think>\n\n`): thinking off. */
+  noThinkingChatWrapper: ChatWrapper | undefined;
+  grammars: RequestGrammars;
+}
+
+/** Turns a request into a {@link PreparedGeneration}: prompt, thinking, tools, grammars, forced tokens. */
+export class RequestPreparer {
+  readonly #model: LlamaModel;
+  readonly #info: ModelInfo;
+  readonly #markers: MarkerTokens;
+  readonly #chatWrapper: ChatWrapper;
+  readonly #noThinkingChatWrapper: ChatWrapper | undefined;
+  readonly #grammars: RequestGrammars;
+
+  constructor(options: RequestPreparerOptions) {
+    this.#model = options.model;
+    this.#info = options.info;
+    this.#markers = options.markers;
+    this.#chatWrapper = options.chatWrapper;
+    this.#noThinkingChatWrapper = options.noThinkingChatWrapper;
+    this.#grammars = options.grammars;
+  }
+
+  /** Renders the prompt and decides thinking, tools, grammars and forced tokens. */
+  async prepare(request: GenerateRequest): Promise<PreparedGeneration> {
+    const { input } = request;
+    if (input.kind === "completion") {
+      const bos = this.#model.tokens.bos;
+      const tokens = this.#model.tokenize(input.prompt, true);
+      if (this.#model.tokens.shouldPrependBosToken && bos !== null && tokens[0] !== bos) tokens.unshift(bos);
+      if (tokens.length === 0) throw new MoestroError("invalid_request", "The prompt is empty.", { param: "prompt" });
+      return {
+        promptTokens: tokens,
+        forcedOutputTokens: [],
+        stopTokens: new Set(),
+        stopTexts: [],
+        startsInReasoning: false,
+        startsAfterThought: false,
+        stopAfterFirstToolCall: false,
+      };
+    }
+
+    const markers = this.#markers;
+    const tools = request.tools;
+    const choice = tools?.choice ?? { type: "auto" };
+    const forcedTool = choice.type === "required" || choice.type === "function";
+    if (tools && tools.definitions.length > 0 && choice.type !== "none" && !this.#info.canCallTools) {
+      throw new MoestroError(
+        "unsupported_parameter",
+        `The model '${this.#info.id}' has no tool-call tokens (<tool_call>), so tools cannot be enforced.`,
+        { param: "tools" },
+      );
+    }
+    if (choice.type === "function" && !tools?.definitions.some((tool) => tool.name === choice.name)) {
+      throw new MoestroError("invalid_request", `tool_choice names the function '${choice.name}', which is not in tools.`, {
+        param: "tool_choice",
+      });
+    }
+    const activeTools = tools && choice.type !== "none" && tools.definitions.length > 0 ? tools.definitions : undefined;
+
+    // Thinking: on by the model's default, off for structured output and forced tool calls unless asked for
+    // (../shared/ENGINE-NOTES.md: a grammar with forced thinking puts the JSON inside the thought).
+    const budget = request.thinking?.budgetTokens;
+    let thinking =
+      this.#info.canThink &&
+      (request.thinking?.enabled ?? (request.responseFormat === undefined && !forcedTool && this.#info.thinksByDefault));
+    if (budget === 0) thinking = false;
+    const chatWrapper = !thinking && this.#info.canThink && this.#noThinkingChatWrapper ? this.#noThinkingChatWrapper : this.#chatWrapper;
+    const rendered = renderChatPrompt(this.#model, chatWrapper, input.messages, activeTools);
+    const promptTokens = rendered.tokens;
+    if (thinking) promptTokens.push(markers.thinkStart!, ...this.#model.tokenize("\n", false));
+
+    const prepared: PreparedGeneration = {
+      promptTokens,
+      forcedOutputTokens: [],
+      stopTokens: rendered.stopTokens,
+      stopTexts: rendered.stopTexts,
+      startsInReasoning: thinking,
+      startsAfterThought: !thinking && this.#info.canThink && chatWrapper === this.#noThinkingChatWrapper,
+      thinkingBudgetTokens: thinking ? budget : undefined,
+      tools: activeTools,
+      stopAfterFirstToolCall: forcedTool || tools?.parallel === false,
+    };
+    if (activeTools) {
+      const callable = choice.type === "function" ? activeTools.filter((tool) => tool.name === choice.name) : activeTools;
+      prepared.toolGrammar = await this.#grammars.toolCall(callable);
+      if (forcedTool && !thinking) prepared.forcedOutputTokens = [markers.toolCallStart!];
+    }
+    if (choice.type === "none" && markers.toolCallStart !== undefined) {
+      prepared.tokenBias = TokenBias.for(this.#model).set(markers.toolCallStart, "never");
+    }
+    if (request.responseFormat) {
+      const format = request.responseFormat;
+      prepared.contentGrammar =
+        format.type === "json_object" ? await this.#grammars.jsonObject() : await this.#grammars.schema(format.schema, "response_format");
+    }
+    return prepared;
+  }
+
+  /** Refuses a request that does not fit, with the real numbers (never truncating the prompt silently). */
+  checkContextWindow(promptTokens: number, request: GenerateRequest): void {
+    const window = this.#info.contextTokens;
+    const param = request.input.kind === "chat" ? "messages" : "prompt";
+    if (request.maxTokens !== undefined && promptTokens + request.maxTokens > window) {
+      throw new MoestroError(
+        "context_length_exceeded",
+        `This model's maximum context length is ${window} tokens. However, you requested ${promptTokens + request.maxTokens} tokens ` +
+          `(${promptTokens} in the prompt, ${request.maxTokens} for the completion). Please reduce the prompt or max_tokens.`,
+        { param },
+      );
+    }
+    if (promptTokens >= window) {
+      throw new MoestroError(
+        "context_length_exceeded",
+        `This model's maximum context length is ${window} tokens. However, the prompt has ${promptTokens} tokens, ` +
+          `which leaves no room for a completion. Please reduce the prompt.`,
+        { param },
+      );
+    }
+  }
+}
