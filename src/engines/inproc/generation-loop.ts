@@ -13,11 +13,8 @@ import type { DecodeBatching } from "./decode-batching.js";
 import { IncrementalDetokenizer } from "./incremental-detokenizer.js";
 import { OutputParser, type MarkerTokens, type OutputMode } from "./output-parser.js";
 import type { PreparedGeneration } from "./request-preparation.js";
-import { createRandom, sampleToken } from "./sampling.js";
 import { toEvaluateOptions } from "./sampling-options.js";
-
-/** The logprob reported for a token whose probability is 0 (OpenAI reports -9999.0 for such tokens). */
-const minimumLogprob = -9999;
+import { createLlamaTokenSource, type TokenSourceFactory } from "./token-source.js";
 
 /** Counters of one model's generations, read by `stats()`. */
 export interface GenerationCounters {
@@ -43,7 +40,8 @@ export interface GenerationShared {
   canReusePrefix: boolean;
   logger: Logger;
   counters: GenerationCounters;
-  scriptedOutput?: (request: GenerateRequest) => string | undefined;
+  /** Replaces llama.cpp's sampling for some requests (tests); see `TokenSourceFactory`. */
+  createTokenSource?: TokenSourceFactory;
 }
 
 /** Runs one generation on `sequence` and yields its parts, ending with one `finish`; calls `release` when it ends. */
@@ -60,7 +58,6 @@ export async function* runGeneration(
     const model = shared.model;
     const promptTokens = prepared.promptTokens;
     const maxTokens = request.maxTokens ?? shared.contextTokens - promptTokens.length;
-    const tokenize = (text: string): Token[] => model.tokenize(text, true);
     const parser = new OutputParser({
       decoder: new IncrementalDetokenizer(model, promptTokens),
       markers: shared.markers,
@@ -103,13 +100,22 @@ export async function* runGeneration(
       grammarEvaluationState: grammarState,
       tokenBias: prepared.tokenBias,
     };
-    const random = createRandom(request.sampling.seed);
+    const source =
+      shared.createTokenSource?.(request, model) ??
+      createLlamaTokenSource({
+        sequence,
+        evaluateOptions,
+        batching: shared.batching,
+        sampling: request.sampling,
+        logprobs: request.logprobs,
+        tokenBytes: shared.tokenBytes,
+      });
+    const injects = source.takesInjections;
     const newline = shared.newlineTokens;
+    const counters = shared.counters;
 
-    const script = shared.scriptedOutput?.(request);
-    const scriptTokens = script === undefined ? undefined : tokenize(script);
     let input = promptTokens.slice(cachedPromptTokens);
-    const pending: Token[] = scriptTokens === undefined ? [...prepared.forcedOutputTokens] : [];
+    const pending: Token[] = injects ? [...prepared.forcedOutputTokens] : [];
     let finishReason: FinishReason | undefined;
 
     /** Feeds one token to the parser; returns the parts and whether generation must stop, or what to inject. */
@@ -119,10 +125,9 @@ export async function* runGeneration(
       if (!wasTool && (parser.mode as OutputMode) === "tool") {
         toolCallsStarted++;
         // The JSON body starts on the next line: put the newline in before the grammar takes over.
-        if (prepared.toolGrammar && scriptTokens === undefined) pending.push(...newline);
+        if (prepared.toolGrammar && injects) pending.push(...newline);
       }
-      // A script is the whole output, injections included, so nothing is injected into it.
-      if (action.type === "inject" && scriptTokens === undefined) pending.push(...action.tokens);
+      if (action.type === "inject" && injects) pending.push(...action.tokens);
       let stop: FinishReason | undefined = action.type === "stop" ? action.finishReason : undefined;
       if (stop === undefined && parser.completionTokens >= maxTokens) stop = "length";
       return { parts, stop };
@@ -140,25 +145,13 @@ export async function* runGeneration(
           break generation;
         }
       }
-      if (scriptTokens !== undefined) {
-        const token = scriptTokens.shift();
-        if (token === undefined || model.isEogToken(token) || prepared.stopTokens.has(token)) {
-          finishReason = parser.naturalFinishReason;
-          break;
-        }
-        shared.counters.generatedTokensTotal++;
-        const { parts, stop } = feed(token);
-        yield* parts;
-        finishReason = stop;
-        continue;
-      }
       let injected = false;
-      const tokens = sampledTokens(shared, sequence, input, evaluateOptions, request, random);
+      const tokens = source.tokens(input);
       input = [];
       for await (const { token, logprob } of tokens) {
         if (signal?.aborted) break generation;
         if (model.isEogToken(token) || prepared.stopTokens.has(token)) break;
-        shared.counters.generatedTokensTotal++;
+        counters.generatedTokensTotal++;
         const { parts, stop } = feed(token, logprob);
         yield* parts;
         if (stop) {
@@ -166,7 +159,7 @@ export async function* runGeneration(
           break generation;
         }
         if (pending.length > 0) {
-          // Tokens must go in (a closed thought, a tool call's end): the sampled token is not evaluated yet, so it leads.
+          // Tokens must go in (a closed thought, a tool call's end): the last token is not evaluated yet, so it leads.
           input = [token];
           injected = true;
           break;
@@ -191,72 +184,6 @@ export async function* runGeneration(
     shared.counters.activeGenerations--;
     release();
   }
-}
-
-/**
- * Evaluates `input` and yields the tokens sampled after it, one per step. Without logprobs llama.cpp samples. With
- * logprobs the log-probabilities must describe the model's own distribution, so llama.cpp is asked for it unfiltered
- * (temperature 1, no top-k/top-p/min-p) and the token is sampled here with the request's options, then handed back
- * to the generator. Ending the iteration stops evaluation.
- */
-async function* sampledTokens(
-  shared: GenerationShared,
-  sequence: LlamaContextSequence,
-  input: Token[],
-  options: SequenceEvaluateOptions,
-  request: GenerateRequest,
-  random: () => number,
-): AsyncGenerator<{ token: Token; logprob?: TokenLogprob }, void, undefined> {
-  const top = request.logprobs?.top;
-  const batching = shared.batching;
-  batching.join();
-  try {
-    if (top === undefined) {
-      const steps = sequence.evaluate(input, options);
-      try {
-        for (let prefill = input.length > 1; ; prefill = false) {
-          // Every decoding generation asks for its next token at once (see DecodeBatching).
-          await batching.turn();
-          const step = await batching.step(prefill, () => steps.next());
-          if (step.done) return;
-          yield { token: step.value };
-        }
-      } finally {
-        await steps.return(undefined);
-      }
-    }
-    const steps = sequence.evaluateWithMetadata(input, { probabilities: true }, { ...options, temperature: 1, topK: 0, topP: 1, minP: 0 });
-    try {
-      await batching.turn();
-      let step = await batching.step(input.length > 1, () => steps.next());
-      while (!step.done) {
-        const token = sampleToken(step.value.probabilities, request.sampling, random);
-        yield { token, logprob: toLogprob(shared, token, step.value.probabilities, top) };
-        await batching.turn();
-        step = await batching.step(false, () => steps.next(token));
-      }
-    } finally {
-      await steps.return();
-    }
-  } finally {
-    batching.leave();
-  }
-}
-
-function toLogprob(shared: GenerationShared, token: Token, probabilities: Map<Token, number>, top: number): TokenLogprob {
-  const entry = (candidate: Token, probability: number | undefined) => ({
-    token: shared.model.detokenize([candidate], true),
-    logprob: probability !== undefined && probability > 0 ? Math.max(Math.log(probability), minimumLogprob) : minimumLogprob,
-    bytes: shared.tokenBytes(candidate),
-  });
-  const alternatives: TokenLogprob["top"] = [];
-  if (top > 0) {
-    for (const [candidate, probability] of probabilities) {
-      if (alternatives.length >= top) break;
-      alternatives.push(entry(candidate, probability));
-    }
-  }
-  return { ...entry(token, probabilities.get(token)), top: alternatives };
 }
 
 /**

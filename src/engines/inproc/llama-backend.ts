@@ -21,6 +21,7 @@ import type { MarkerTokens } from "./output-parser.js";
 import { RequestGrammars } from "./request-grammars.js";
 import { RequestPreparer } from "./request-preparation.js";
 import { createTokenBytes } from "./token-bytes.js";
+import type { TokenSourceFactory } from "./token-source.js";
 
 /** Options of {@link createLlamaBackend}. */
 export interface LlamaBackendOptions {
@@ -45,11 +46,12 @@ export interface LlamaBackendOptions {
   /** Whether the model thinks when a request does not say (models with `<think>` tokens only). Defaults to true, as Qwen3 templates do. */
   thinkingByDefault?: boolean;
   /**
-   * Test hook: when it returns a text for a request, the model's output is that text, tokenized with special tokens and
-   * fed through the real output parser (thoughts, tool calls, stop sequences, counting) instead of being sampled.
-   * Lets tests of random-weight models assert on what a real model would write. Defaults to none.
+   * Test seam: makes a request's token source instead of llama.cpp's sampling, such as a scripted output whose tokens
+   * go through the real output parser (thoughts, tool calls, stop sequences, counting), so that tests of random-weight
+   * models can assert on what a real model would write (`test/helpers/scripted-tokens.ts`). Returning `undefined`
+   * samples. Defaults to none.
    */
-  scriptedOutput?: (request: GenerateRequest) => string | undefined;
+  createTokenSource?: TokenSourceFactory;
   /** Where to log. */
   logger: Logger;
   /** Clock for `created` fields, epoch ms. Defaults to `Date.now`. */
@@ -176,7 +178,7 @@ class LlamaBackend implements ModelBackend {
       canReusePrefix: this.#canReusePrefix,
       logger: options.logger,
       counters: { activeGenerations: 0, generatedTokensTotal: 0 },
-      scriptedOutput: options.scriptedOutput,
+      createTokenSource: options.createTokenSource,
     };
     this.#embeddings = new Embeddings({
       model,
