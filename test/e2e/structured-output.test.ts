@@ -111,6 +111,39 @@ describe.skipIf(!hasTestModels)("structured output, logprobs and embeddings", ()
     expect(JSON.parse(message.content)).toMatchObject({ ok: expect.any(Boolean) });
   });
 
+  const numberSchema = { type: "object", properties: { a: { type: "number" } }, required: ["a"], additionalProperties: false };
+  const chatWithSchema = async (schema: Record<string, unknown>, extra: Record<string, unknown>) => {
+    const response = await postJson(`${test.url}/v1/chat/completions`, {
+      model: "tiny-qwen3moe",
+      max_tokens: 60,
+      messages: [{ role: "user", content: "Give a." }],
+      response_format: { type: "json_schema", json_schema: { name: "x", schema } },
+      ...extra,
+    });
+    expect(response.status).toBe(200);
+    return (await response.json()) as {
+      choices: Array<{ message: { content: string }; finish_reason: string }>;
+      usage: { completion_tokens: number };
+    };
+  };
+
+  it("issue 14 item 3: the grammar applies with logprobs, and temperature 0 gives one output with or without logprobs", async () => {
+    const validate = new Ajv({ strict: true }).compile(numberSchema);
+    const contents = new Set<string>();
+    for (const logprobs of [false, true, false, true]) {
+      const body = await chatWithSchema(numberSchema, { temperature: 0, logprobs });
+      const content = body.choices[0]!.message.content;
+      expect(validate(JSON.parse(content))).toBe(true);
+      contents.add(content);
+    }
+    expect(contents.size).toBe(1);
+    // At temperature 1 too, with logprobs, whatever the seed.
+    for (const seed of [1, 2, 3]) {
+      const body = await chatWithSchema(numberSchema, { temperature: 1, seed, logprobs: true, top_logprobs: 2 });
+      expect(validate(JSON.parse(body.choices[0]!.message.content))).toBe(true);
+    }
+  });
+
   it("C18: logprobs without top_logprobs: one entry per completion token, empty top_logprobs", async () => {
     const completion = await test.client.chat.completions.create({
       model: "tiny-qwen3moe",

@@ -105,6 +105,7 @@ export async function* runGeneration(
       createLlamaTokenSource({
         sequence,
         evaluateOptions,
+        grammarState,
         batching: shared.batching,
         sampling: request.sampling,
         logprobs: request.logprobs,

@@ -1,6 +1,7 @@
-import type { LlamaContextSequence, LlamaModel, SequenceEvaluateOptions, Token } from "node-llama-cpp";
+import type { LlamaContextSequence, LlamaGrammarEvaluationState, LlamaModel, SequenceEvaluateOptions, Token } from "node-llama-cpp";
 import type { GenerateRequest, SamplingOptions, TokenLogprob } from "../../spec/index.js";
 import type { DecodeBatching } from "./decode-batching.js";
+import { acceptGrammarToken } from "./grammar-state.js";
 import { createRandom, sampleToken } from "./sampling.js";
 
 /** One generated token, with its log-probability when the request asked for logprobs. */
@@ -39,6 +40,8 @@ export interface LlamaTokenSourceOptions {
   sequence: LlamaContextSequence;
   /** Sampling options, the evaluation priority and `grammarEvaluationState` (a function: the grammar follows the parser). */
   evaluateOptions: SequenceEvaluateOptions;
+  /** The grammar state that constrains the next token, when one does: the function given in `evaluateOptions`. */
+  grammarState: () => LlamaGrammarEvaluationState | undefined;
   batching: DecodeBatching;
   sampling: SamplingOptions;
   /** Asks for log-probabilities and `top` alternatives per token. Defaults to none. */
@@ -53,8 +56,10 @@ const minimumLogprob = -9999;
 /**
  * The token source of a real generation: llama.cpp samples with the request's options and grammar. With logprobs the
  * log-probabilities must describe the model's own distribution (OpenAI's `logprobs`), so llama.cpp is asked for it
- * unfiltered (temperature 1, no top-k/top-p/min-p) and the token is sampled here with the request's options
- * (`sampleToken`), then handed back to the evaluation.
+ * unfiltered (temperature 1, no top-k/top-p/min-p) but under the grammar, and the token is sampled here with the
+ * request's options (`sampleToken`), then handed back to the evaluation. The grammar state follows the token chosen
+ * here, not llama.cpp's own pick; at temperature 0 the choice is the most likely token, so the output is the same on
+ * every run, and the same as without logprobs.
  */
 export function createLlamaTokenSource(options: LlamaTokenSourceOptions): TokenSource {
   const { sequence, evaluateOptions, batching } = options;
@@ -84,7 +89,7 @@ export function createLlamaTokenSource(options: LlamaTokenSourceOptions): TokenS
   }
 
   const { top } = options.logprobs;
-  const { sampling, tokenBytes } = options;
+  const { sampling, tokenBytes, grammarState } = options;
   const model = sequence.model;
   const random = createRandom(sampling.seed);
   const unfiltered: SequenceEvaluateOptions = {
@@ -93,6 +98,9 @@ export function createLlamaTokenSource(options: LlamaTokenSourceOptions): TokenS
     topK: 0,
     topP: 1,
     minP: 0,
+    // llama.cpp applies the grammar to the distribution (node-llama-cpp does when probabilities are asked for) and
+    // samples from it, then accepts its own pick into the state it was given: a clone, so that its pick is dropped.
+    grammarEvaluationState: () => grammarState()?.clone(),
   };
   const toLogprob = (token: Token, probabilities: Map<Token, number>): TokenLogprob => {
     const entry = (candidate: Token, probability: number | undefined) => ({
@@ -119,6 +127,8 @@ export function createLlamaTokenSource(options: LlamaTokenSourceOptions): TokenS
         let step = await batching.step(input.length > 1, () => steps.next());
         while (!step.done) {
           const token = sampleToken(step.value.probabilities, sampling, random);
+          const state = grammarState();
+          if (state !== undefined && !model.isEogToken(token)) acceptGrammarToken(state, token);
           yield { token, logprob: toLogprob(token, step.value.probabilities) };
           await batching.turn();
           step = await batching.step(false, () => steps.next(token));
