@@ -32,9 +32,7 @@ export class RequestGrammars {
    * or Qwen3.5's XML form; one branch per callable tool so that the arguments follow that tool's schema.
    */
   async toolCall(tools: readonly ToolDefinition[]): Promise<LlamaGrammar> {
-    for (const [index, tool] of tools.entries()) {
-      prepareSchemaForGrammar(tool.parameters ?? { type: "object", properties: {} }, `tools[${index}].function.parameters`);
-    }
+    const parameters = tools.map((tool, index) => prepareSchemaForGrammar(argumentsSchema(tool), `tools[${index}].function.parameters`));
     if (this.#toolCallFormat === "xml") {
       const grammar = createToolCallXmlGrammar(tools);
       return await this.#cachedGrammar(grammar, async () => await this.#llama.createGrammar({ grammar }));
@@ -43,7 +41,7 @@ export class RequestGrammars {
       type: "object",
       properties: {
         name: { const: tool.name },
-        arguments: prepareSchemaForGrammar(tool.parameters ?? { type: "object", properties: {} }, `tools[${index}].function.parameters`),
+        arguments: parameters[index],
       },
     }));
     const schema = branches.length === 1 ? branches[0]! : { oneOf: branches };
@@ -75,4 +73,10 @@ export class RequestGrammars {
     }
     return await grammar;
   }
+}
+
+/** A tool's parameters schema as its arguments' schema: arguments are an object, also when the schema does not say so. */
+function argumentsSchema(tool: ToolDefinition): Record<string, unknown> {
+  const parameters = tool.parameters ?? { type: "object", properties: {} };
+  return parameters.type === undefined ? { ...parameters, type: "object" } : parameters;
 }

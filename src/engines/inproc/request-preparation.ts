@@ -20,7 +20,6 @@ export interface PreparedGeneration {
   contentGrammar?: LlamaGrammar;
   toolGrammar?: LlamaGrammar;
   tokenBias?: TokenBias;
-  validateAnswer?: (text: string) => void;
 }
 
 /** What {@link RequestPreparer} needs to know about its model. */
@@ -89,8 +88,20 @@ export class RequestPreparer {
     }
     const activeTools = tools && choice.type !== "none" && tools.definitions.length > 0 ? tools.definitions : undefined;
 
+    // Grammars first: building them checks the schemas (enforceable keywords, bounded nesting) before the template
+    // renders the tools' schemas into the prompt.
+    const callable = activeTools && choice.type === "function" ? activeTools.filter((tool) => tool.name === choice.name) : activeTools;
+    const toolGrammar = callable ? await this.#grammars.toolCall(callable) : undefined;
+    const format = request.responseFormat;
+    const contentGrammar =
+      format === undefined
+        ? undefined
+        : format.type === "json_object"
+          ? await this.#grammars.jsonObject()
+          : await this.#grammars.schema(format.schema, "response_format");
+
     // Thinking: on by the model's default, off for structured output and forced tool calls unless asked for
-    // (../shared/ENGINE-NOTES.md: a grammar with forced thinking puts the JSON inside the thought).
+    // (a grammar with forced thinking puts the JSON inside the thought: docs/engine.md).
     const budget = request.thinking?.budgetTokens;
     let thinking =
       this.#info.canThink &&
@@ -111,19 +122,12 @@ export class RequestPreparer {
       thinkingBudgetTokens: thinking ? budget : undefined,
       tools: activeTools,
       stopAfterFirstToolCall: forcedTool || tools?.parallel === false,
+      toolGrammar,
+      contentGrammar,
     };
-    if (activeTools) {
-      const callable = choice.type === "function" ? activeTools.filter((tool) => tool.name === choice.name) : activeTools;
-      prepared.toolGrammar = await this.#grammars.toolCall(callable);
-      if (forcedTool && !thinking) prepared.forcedOutputTokens = [markers.toolCallStart!];
-    }
+    if (activeTools && forcedTool && !thinking) prepared.forcedOutputTokens = [markers.toolCallStart!];
     if (choice.type === "none" && markers.toolCallStart !== undefined) {
       prepared.tokenBias = TokenBias.for(this.#model).set(markers.toolCallStart, "never");
-    }
-    if (request.responseFormat) {
-      const format = request.responseFormat;
-      prepared.contentGrammar =
-        format.type === "json_object" ? await this.#grammars.jsonObject() : await this.#grammars.schema(format.schema, "response_format");
     }
     return prepared;
   }
