@@ -4,6 +4,7 @@ import type { GenerateRequest, ModelInfo, ToolDefinition } from "../../spec/inde
 import { renderChatPrompt } from "./chat-prompt.js";
 import type { MarkerTokens } from "./output-parser.js";
 import type { RequestGrammars } from "./request-grammars.js";
+import { tokenizePrompt } from "./tokenize-prompt.js";
 
 /** Everything decided about a request before it holds a sequence. */
 export interface PreparedGeneration {
@@ -55,9 +56,7 @@ export class RequestPreparer {
   async prepare(request: GenerateRequest): Promise<PreparedGeneration> {
     const { input } = request;
     if (input.kind === "completion") {
-      const bos = this.#model.tokens.bos;
-      const tokens = this.#model.tokenize(input.prompt, true);
-      if (this.#model.tokens.shouldPrependBosToken && bos !== null && tokens[0] !== bos) tokens.unshift(bos);
+      const tokens = tokenizePrompt(this.#model, input.prompt);
       if (tokens.length === 0) throw new MoestroError("invalid_request", "The prompt is empty.", { param: "prompt" });
       return {
         promptTokens: tokens,
