@@ -1,22 +1,11 @@
 /**
- * Gathers the running sequences' next tokens into one decode batch (continuous batching).
+ * The decode barrier: gathers the running sequences' next tokens into one decode batch (continuous batching).
  *
- * node-llama-cpp decodes whatever is queued when a dispatch runs, and the dispatch loop that holds the context also
- * takes, right after each batch, whatever was queued meanwhile. The sequences of one batch get their tokens together
- * (their sampling runs inside the dispatch), but each then spends some JavaScript (parsing, encoding a chunk) before
- * asking for its next token, so the fastest one used to be decoded alone and the batch split into batches of one or
- * two. Measured on the 735M-parameter random Qwen3-MoE of ENGINE-NOTES, 4 sequences, 32 requests: of 636 decode
- * batches none held 4 tokens (243 held 1, 311 held 2, 82 held 3). With the barrier, 4 requests at a time of 32
- * tokens: 120 of 128 decode batches held 4; of 16 to 48 tokens: 238 of 405 held 4 (the rest as requests end), new
- * prompts went into 42 batches beside decode tokens, and llama.cpp was busy 98.8% of the time.
- *
- * So each generation passes a barrier ({@link DecodeBatching.turn}) before it asks for its next token. The barrier
- * opens when every decoding generation has reached it. It waits without limit while one of them has a decode running
- * (it comes back when its decode ends, and from then on they run in step), and then at most `maxWaitMs` for those
- * busy in JavaScript. A generation whose prompt is being evaluated (a prefill, possibly many batches long) is not
- * waited for, so that a long prompt never stalls the others' decoding; it joins the decode batches once its prompt is
- * in. The dispatch then runs after the event loop's current turn, when every released generation has queued its decode.
- * A single generation passes at once and its decode is dispatched at once: nothing to wait for.
+ * Each generation passes {@link DecodeBatching.turn} before it asks for its next token; the barrier opens when every
+ * decoding generation has reached it. It waits without limit while one of them has a decode running, then at most
+ * `maxWaitMs` for those busy in JavaScript; a generation evaluating its prompt (prefill) is not waited for, so that a
+ * long prompt never stalls the others. Without it, the sequence that finished its JavaScript first was decoded alone
+ * and batches split into ones and twos. Measurements: docs/engine.md, "The decode barrier".
  */
 export class DecodeBatching {
   /** Generations between {@link join} and {@link leave}. */
@@ -98,12 +87,8 @@ export class DecodeBatching {
       this.#timer ??= setTimeout(() => this.#open(), this.#maxWaitMs);
       return;
     }
-    // A decode is running: wait for it, whoever else is late. Opened under a running decode (by a timer armed while
-    // someone was busy in JavaScript), the barrier let the waiting generations queue their tokens during that batch, and
-    // node-llama-cpp's dispatch loop, which decodes whatever is queued when a batch ends, then alternated between two
-    // groups of sequences for the rest of their requests (batches of 1 and 2, or 2 and 2, instead of 4 on the test MoE),
-    // and a new request, which needs the context's lock to align its KV cache, waited until they all ended. In-process
-    // at concurrency 4 on that model, time to first token p50 went from 263-281 ms to 117-160 ms with this rule.
+    // A decode is running: wait for it, whoever else is late. Opened under a running decode, the barrier split the
+    // sequences into two groups that alternated for the rest of their requests (docs/engine.md).
     clearTimeout(this.#timer);
     this.#timer = undefined;
   }

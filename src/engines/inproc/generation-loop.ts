@@ -22,9 +22,10 @@ export interface GenerationCounters {
   generatedTokensTotal: number;
 }
 
-/** What every generation of one model shares. */
+/** What every generation of one model shares: the model, its marker tokens, the decode barrier, the counters. */
 export interface GenerationShared {
   model: LlamaModel;
+  /** The id the model is served under, for logs. */
   modelId: string;
   /** Context window per sequence, tokens. */
   contextTokens: number;
@@ -33,18 +34,27 @@ export interface GenerationShared {
   newlineTokens: Token[];
   closeThoughtTokens: Token[];
   closeToolCallTokens: Token[];
+  /** The decode barrier of the model's context. */
   batching: DecodeBatching;
   /** Each sequence's index, in creation order (see `inSequenceOrder`). */
   sequenceIndex: Map<LlamaContextSequence, number>;
+  /** A token's raw bytes, for logprobs. */
   tokenBytes: (token: Token) => number[];
+  /** Whether a sequence's KV cache can be kept in part (not on recurrent and hybrid models). */
   canReusePrefix: boolean;
   logger: Logger;
+  /** Updated by every generation. */
   counters: GenerationCounters;
   /** Replaces llama.cpp's sampling for some requests (tests); see `TokenSourceFactory`. */
   createTokenSource?: TokenSourceFactory;
 }
 
-/** Runs one generation on `sequence` and yields its parts, ending with one `finish`; calls `release` when it ends. */
+/**
+ * Runs one generation on `sequence`: pulls tokens from the request's token source (llama.cpp's sampling unless
+ * `shared.createTokenSource` gives one) and feeds them to one output parser. Yields text, reasoning and tool-call parts,
+ * then exactly one `finish`, last; on abort, `finish` has `finishReason: "abort"`. Calls `release` when it ends,
+ * however it ends.
+ */
 export async function* runGeneration(
   shared: GenerationShared,
   sequence: LlamaContextSequence,

@@ -35,9 +35,9 @@ export interface LlamaBackendOptions {
   contextTokens?: number;
   /** Sequences that decode in parallel (continuous batching slots). The KV cache holds `contextTokens x parallel` tokens. Defaults to 4. */
   parallel?: number;
-  /** CPU threads for prefill and decode. Never more than the cores available; node-llama-cpp's own default (4) collapses decode on 2 cores. */
+  /** CPU threads for prefill and decode. Never more than the cores available: with more, decode collapses (docs/engine.md). */
   threads: number;
-  /** Tokens per evaluation batch. With a 151k vocabulary this drives RAM (logits buffer): about 300 MiB at 512, 40 MiB at 64. Defaults to 512. */
+  /** Tokens per evaluation batch. With a large vocabulary this drives RAM through the logits buffer (docs/engine.md). Defaults to 512. */
   batchSize?: number;
   /** Flash attention in llama.cpp's attention (llama-server's default on CPU too). Defaults to true. */
   flashAttention?: boolean;

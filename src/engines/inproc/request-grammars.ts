@@ -48,6 +48,14 @@ export class RequestGrammars {
     return await this.schema(schema, "tools", true);
   }
 
+  /**
+   * The grammar of a JSON schema (`response_format`'s, or a tool call's).
+   *
+   * @param param the request field to name in errors.
+   * @param prepared whether `schema` already went through `prepareSchemaForGrammar`. Defaults to false.
+   * @throws {MoestroError} `unsupported_parameter` or `invalid_request` (400) naming `param`, for a schema the grammar
+   *   cannot enforce (see `prepareSchemaForGrammar`) or that node-llama-cpp cannot convert.
+   */
   async schema(schema: Record<string, unknown>, param: string, prepared = false): Promise<LlamaGrammar> {
     const grammarSchema = prepared ? schema : prepareSchemaForGrammar(schema, param);
     return await this.#cachedGrammar(JSON.stringify(grammarSchema), async () => {

@@ -8,18 +8,29 @@ import { tokenizePrompt } from "./tokenize-prompt.js";
 
 /** Everything decided about a request before it holds a sequence. */
 export interface PreparedGeneration {
+  /** The whole prompt, templated and tokenized (see `tokenizePrompt`). */
   promptTokens: Token[];
   /** Output tokens forced before sampling starts (an opened tool call for a forced `tool_choice`). */
   forcedOutputTokens: Token[];
+  /** Tokens that end the turn beyond end-of-generation (the template's `<|im_end|>`). */
   stopTokens: Set<Token>;
+  /** Texts that end the turn when written with ordinary tokens (the template's); applied as stop sequences. */
   stopTexts: string[];
+  /** Whether the output starts inside a thought (the prompt ends with `<think>\n`). */
   startsInReasoning: boolean;
+  /** Whether the prompt holds an empty thought (thinking off), so the answer's leading newlines are dropped. */
   startsAfterThought: boolean;
+  /** The thought's budget, tokens. Defaults to no limit. */
   thinkingBudgetTokens?: number;
+  /** The tools the model may call; none with `tool_choice: "none"`. */
   tools?: ToolDefinition[];
+  /** Whether generation ends after the first tool call (a forced call, or `parallel_tool_calls: false`). */
   stopAfterFirstToolCall: boolean;
+  /** The grammar of the answer (structured output). */
   contentGrammar?: LlamaGrammar;
+  /** The grammar of a tool call's body. */
   toolGrammar?: LlamaGrammar;
+  /** Bans the `<tool_call>` token with `tool_choice: "none"`. */
   tokenBias?: TokenBias;
 }
 
@@ -52,7 +63,13 @@ export class RequestPreparer {
     this.#grammars = options.grammars;
   }
 
-  /** Renders the prompt and decides thinking, tools, grammars and forced tokens. */
+  /**
+   * Renders the prompt and decides thinking, tools, grammars and forced tokens.
+   *
+   * @throws {MoestroError} 400s about the request (`invalid_request`, `unsupported_parameter`) naming its param: an
+   *   empty prompt, tools on a model without tool-call tokens, a `tool_choice` not in `tools`, a schema the grammar
+   *   cannot enforce or nested too deep.
+   */
   async prepare(request: GenerateRequest): Promise<PreparedGeneration> {
     const { input } = request;
     if (input.kind === "completion") {
@@ -131,7 +148,12 @@ export class RequestPreparer {
     return prepared;
   }
 
-  /** Refuses a request that does not fit, with the real numbers (never truncating the prompt silently). */
+  /**
+   * Refuses a request that does not fit, with the real numbers (never truncating the prompt silently).
+   *
+   * @throws {MoestroError} `context_length_exceeded` (400) when the prompt plus `maxTokens` exceeds the window, or the
+   *   prompt leaves no room for a completion.
+   */
   checkContextWindow(promptTokens: number, request: GenerateRequest): void {
     const window = this.#info.contextTokens;
     const param = request.input.kind === "chat" ? "messages" : "prompt";

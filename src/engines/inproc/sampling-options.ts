@@ -11,9 +11,8 @@ export function toEvaluateOptions(sampling: SamplingOptions, recentTokens: () =>
   return {
     temperature: sampling.temperature ?? 1,
     topP: sampling.topP ?? 1,
-    // llama.cpp's, llama-server's and Ollama's default of 40. Sampling from the whole vocabulary (top_k 0, as OpenAI
-    // does) costs a full softmax and sort per token: 20 ms per token on a 151,936-token Qwen vocabulary on this CPU,
-    // against 1.4 ms with 40 (measured with node-llama-cpp 3.21.1, 1 thread).
+    // llama.cpp's, llama-server's and Ollama's default of 40: the whole vocabulary (top_k 0, as OpenAI does) costs a
+    // full softmax and sort per token, many times slower on a large vocabulary (docs/engine.md).
     topK: sampling.topK ?? defaultTopK,
     minP: sampling.minP ?? 0,
     seed: sampling.seed,
