@@ -78,9 +78,9 @@ export type OutputMode = "content" | "reasoning" | "tool";
  */
 export class OutputParser {
   readonly #options: OutputParserOptions;
-  /** Stop sequences in the answer (none when it is JSON) and in the thought. */
-  readonly #matcher: StopSequenceMatcher;
-  readonly #thoughtMatcher: StopSequenceMatcher;
+  /** Stop sequences in the answer (none when it is JSON) and in the thought; undefined when there are none. */
+  readonly #matcher: StopSequenceMatcher | undefined;
+  readonly #thoughtMatcher: StopSequenceMatcher | undefined;
   #mode: OutputMode;
   #trimLeadingNewlines: boolean;
   #toolText = "";
@@ -98,8 +98,10 @@ export class OutputParser {
 
   constructor(options: OutputParserOptions) {
     this.#options = options;
-    this.#matcher = new StopSequenceMatcher(options.answerIsJson ? [] : options.stop);
-    this.#thoughtMatcher = new StopSequenceMatcher(options.stop);
+    // Without stop sequences no matcher runs: nothing is held back, and no result object is made per token.
+    const stops = options.stop.filter((stop) => stop.length > 0);
+    this.#thoughtMatcher = stops.length > 0 ? new StopSequenceMatcher(stops) : undefined;
+    this.#matcher = options.answerIsJson ? undefined : this.#thoughtMatcher && new StopSequenceMatcher(stops);
     this.#mode = options.startsInReasoning ? "reasoning" : "content";
     this.#trimLeadingNewlines = options.startsInReasoning || options.startsAfterThought;
   }
@@ -244,16 +246,26 @@ export class OutputParser {
 
   /** Emits thought text through the thought's stop matcher; returns whether a stop sequence was found. */
   #emitReasoning(parts: StreamPart[], text: string, flush: boolean): boolean {
-    let { text: safe, stopped } = this.#thoughtMatcher.push(text);
-    if (flush && !stopped) safe += this.#thoughtMatcher.flush();
+    const matcher = this.#thoughtMatcher;
+    let safe = text;
+    let stopped = false;
+    if (matcher !== undefined) {
+      ({ text: safe, stopped } = matcher.push(text));
+      if (flush && !stopped) safe += matcher.flush();
+    }
     if (safe.length > 0) parts.push({ type: "reasoning-delta", text: safe });
     return stopped;
   }
 
   /** Emits answer text through the stop matcher; returns whether a stop sequence was found. */
   #emitContent(parts: StreamPart[], text: string, flush: boolean): boolean {
-    let { text: safe, stopped } = this.#matcher.push(text);
-    if (flush && !stopped) safe += this.#matcher.flush();
+    const matcher = this.#matcher;
+    let safe = text;
+    let stopped = false;
+    if (matcher !== undefined) {
+      ({ text: safe, stopped } = matcher.push(text));
+      if (flush && !stopped) safe += matcher.flush();
+    }
     if (this.#trimLeadingNewlines) {
       safe = safe.replace(/^\n+/, "");
       if (safe.length > 0) this.#trimLeadingNewlines = false;
