@@ -55,7 +55,7 @@ describe.skipIf(!hasTestModels)("moestro eval against the real server", () => {
   const pricer = createEvalPricer(createPriceBook(), { inputUsdPerMillionTokens: 1, outputUsdPerMillionTokens: 2 });
 
   beforeAll(async () => {
-    backends.push(await loadTestBackend({ modelPath: testModelPath("stories260K.gguf"), id: "scripted", scriptedOutput: script }));
+    backends.push(await loadTestBackend({ modelPath: testModelPath("stories260K.gguf"), id: "scripted", script }));
     scripted = await serveApp({ models: createStaticModelRegistry(backends), logger: pino({ level: "silent" }) });
     folder = mkdtempSync(path.join(os.tmpdir(), "moestro-eval-"));
     writeFileSync(path.join(folder, "questions.jsonl"), questions.map((question) => JSON.stringify(question)).join("\n") + "\n");

@@ -111,6 +111,99 @@ describe.skipIf(!hasTestModels)("structured output, logprobs and embeddings", ()
     expect(JSON.parse(message.content)).toMatchObject({ ok: expect.any(Boolean) });
   });
 
+  const numberSchema = { type: "object", properties: { a: { type: "number" } }, required: ["a"], additionalProperties: false };
+  const chatWithSchema = async (schema: Record<string, unknown>, extra: Record<string, unknown>) => {
+    const response = await postJson(`${test.url}/v1/chat/completions`, {
+      model: "tiny-qwen3moe",
+      max_tokens: 60,
+      messages: [{ role: "user", content: "Give a." }],
+      response_format: { type: "json_schema", json_schema: { name: "x", schema } },
+      ...extra,
+    });
+    expect(response.status).toBe(200);
+    return (await response.json()) as {
+      choices: Array<{ message: { content: string }; finish_reason: string }>;
+      usage: { completion_tokens: number };
+    };
+  };
+
+  it("issue 14 item 3: the grammar applies with logprobs, and temperature 0 gives one output with or without logprobs", async () => {
+    const validate = new Ajv({ strict: true }).compile(numberSchema);
+    const contents = new Set<string>();
+    for (const logprobs of [false, true, false, true]) {
+      const body = await chatWithSchema(numberSchema, { temperature: 0, logprobs });
+      const content = body.choices[0]!.message.content;
+      expect(validate(JSON.parse(content))).toBe(true);
+      contents.add(content);
+    }
+    expect(contents.size).toBe(1);
+    // At temperature 1 too, with logprobs, whatever the seed.
+    for (const seed of [1, 2, 3]) {
+      const body = await chatWithSchema(numberSchema, { temperature: 1, seed, logprobs: true, top_logprobs: 2 });
+      expect(validate(JSON.parse(body.choices[0]!.message.content))).toBe(true);
+    }
+  });
+
+  it("issue 14 item 3: stop sequences do not apply inside a grammar-constrained answer", async () => {
+    const object = await postJson(`${test.url}/v1/chat/completions`, {
+      model: "tiny-qwen3moe",
+      temperature: 0,
+      max_tokens: 60,
+      stop: ["{"],
+      messages: [{ role: "user", content: "Reply in JSON." }],
+      response_format: { type: "json_object" },
+    });
+    expect(object.status).toBe(200);
+    const objectBody = (await object.json()) as { choices: Array<{ message: { content: string }; finish_reason: string }> };
+    if (objectBody.choices[0]!.finish_reason === "stop") expect(typeof JSON.parse(objectBody.choices[0]!.message.content)).toBe("object");
+    else expect(objectBody.choices[0]!.message.content.startsWith("{")).toBe(true);
+    const schema = await chatWithSchema(numberSchema, { temperature: 0, stop: ['"', ":", "a"] });
+    expect(JSON.parse(schema.choices[0]!.message.content)).toEqual({ a: expect.any(Number) });
+  });
+
+  it("issue 14 item 3: a schema without a top-level type allows any JSON value, and the answer ends after it", async () => {
+    // Every type's values are bounded here, so that a random-weight model cannot write one forever (numbers are).
+    const schemas = [
+      { maxLength: 3, maxItems: 0, maxProperties: 0 },
+      { properties: { a: { type: "boolean" } }, required: ["a"], maxLength: 4, items: { type: "null" }, maxItems: 2 },
+    ];
+    for (const schema of schemas) {
+      const validate = new Ajv({ strict: false }).compile(schema);
+      for (const extra of [
+        { temperature: 0 },
+        { temperature: 0, logprobs: true },
+        { temperature: 1, seed: 1 },
+        { temperature: 1, seed: 2 },
+      ]) {
+        const body = await chatWithSchema(schema, { ...extra, max_tokens: 100 });
+        const content = body.choices[0]!.message.content;
+        expect(body.choices[0]!.finish_reason).toBe("stop");
+        expect(content).toBe(content.trim());
+        expect(validate(JSON.parse(content))).toBe(true);
+      }
+    }
+  });
+
+  it("issue 14 item 2: a schema nested 5,000 deep is a 400 naming its param, in response_format and in tools", async () => {
+    // Written as text: JSON.stringify itself overflows the stack at this depth.
+    const deep = '{"type":"object","properties":{"a":'.repeat(5000) + '{"type":"string"}' + "}}".repeat(5000);
+    const bodies = [
+      `"response_format":{"type":"json_schema","json_schema":{"name":"deep","schema":${deep}}}`,
+      `"tools":[{"type":"function","function":{"name":"f","parameters":${deep}}}]`,
+    ];
+    for (const body of bodies) {
+      const response = await fetch(`${test.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: `{"model":"tiny-qwen3moe","max_tokens":4,"messages":[{"role":"user","content":"Hi"}],${body}}`,
+      });
+      expect(response.status).toBe(400);
+      const { error } = (await response.json()) as { error: { param: string; type: string } };
+      expect(error.type).toBe("invalid_request_error");
+      expect(error.param).toBe(body.startsWith('"tools"') ? "tools[0].function.parameters" : "response_format");
+    }
+  });
+
   it("C18: logprobs without top_logprobs: one entry per completion token, empty top_logprobs", async () => {
     const completion = await test.client.chat.completions.create({
       model: "tiny-qwen3moe",

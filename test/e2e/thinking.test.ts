@@ -23,7 +23,7 @@ describe.skipIf(!hasTestModels)("Qwen thinking: switches, budgets, reasoning_con
         modelPath: testModelPath("tiny-qwen3moe.gguf"),
         contextTokens: 1024,
         id: "scripted-qwen3",
-        scriptedOutput: () => script,
+        script: () => script,
       }),
     );
     server = await serveApp({ models: createStaticModelRegistry(backends), logger: pino({ level: "silent" }) });

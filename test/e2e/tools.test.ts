@@ -68,7 +68,7 @@ describe.skipIf(!hasTestModels)("tool calls: Qwen JSON and XML forms, tool_choic
         modelPath: testModelPath("tiny-qwen3moe.gguf"),
         contextTokens: 1024,
         id: "scripted-qwen3",
-        scriptedOutput: (request) => script?.(request),
+        script: (request) => script?.(request),
       }),
     );
     backends.push(
@@ -76,7 +76,7 @@ describe.skipIf(!hasTestModels)("tool calls: Qwen JSON and XML forms, tool_choic
         modelPath: testModelPath("tiny-qwen35moe.gguf"),
         contextTokens: 1024,
         id: "scripted-qwen35",
-        scriptedOutput: (request) => script?.(request),
+        script: (request) => script?.(request),
       }),
     );
     backends.push(await loadTestBackend({ modelPath: testModelPath("tiny-qwen35moe.gguf"), contextTokens: 1024 }));

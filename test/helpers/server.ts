@@ -5,6 +5,7 @@ import OpenAI from "openai";
 import { pino } from "pino";
 import { loadConfig, type ConfigInput } from "../../src/config/index.js";
 import { startServer, type RunningServer } from "../../src/server.js";
+import { scriptedTokens, type Script } from "./scripted-tokens.js";
 
 export { parseSse } from "./sse.js";
 
@@ -68,19 +69,30 @@ export async function serveApp(
   };
 }
 
-/** Loads a model for tests: one thread, small batch (the Qwen vocabulary makes the logits buffer large). */
+/**
+ * Loads a model for tests: one thread, small batch (the Qwen vocabulary makes the logits buffer large). With `script`,
+ * the model writes what the script returns for a request instead of sampling (see `scriptedTokens`).
+ */
 export async function loadTestBackend(options: {
   modelPath: string;
   parallel?: number;
   contextTokens?: number;
   id?: string;
   maxQueuedRequests?: number;
-  scriptedOutput?: import("../../src/engines/inproc/llama-backend.js").LlamaBackendOptions["scriptedOutput"];
+  script?: Script;
 }) {
   const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
   const { createLlamaBackend } = await import("../../src/engines/inproc/llama-backend.js");
   const llama = await getLlama({ gpu: false, build: "never", maxThreads: 1, logLevel: LlamaLogLevel.error });
-  return await createLlamaBackend({ llama, threads: 1, batchSize: 64, logger: pino({ level: "silent" }), ...options });
+  const { script, ...rest } = options;
+  return await createLlamaBackend({
+    llama,
+    threads: 1,
+    batchSize: 64,
+    logger: pino({ level: "silent" }),
+    createTokenSource: script && scriptedTokens(script),
+    ...rest,
+  });
 }
 
 /** Posts JSON and returns the raw response. */

@@ -10,6 +10,7 @@ import {
 } from "node-llama-cpp";
 import { MoestroError } from "../../errors/index.js";
 import type { ChatMessage, ToolDefinition } from "../../spec/index.js";
+import { tokenizePrompt } from "./tokenize-prompt.js";
 
 /** A chat rendered with the model's chat template, ready to evaluate. */
 export interface RenderedChatPrompt {
@@ -106,8 +107,9 @@ export function toChatModelFunctions(tools: readonly ToolDefinition[]): ChatMode
 }
 
 /**
- * Renders chat messages with `chatWrapper` (the model's own template, resolved by node-llama-cpp) and tokenizes them the
- * way node-llama-cpp's `LlamaChat` does, so that the token count is what the model really evaluates.
+ * Renders chat messages with `chatWrapper` (the model's own template, resolved by node-llama-cpp) and tokenizes them
+ * with {@link tokenizePrompt}, the way node-llama-cpp's `LlamaChat` does, so that the token count is what the model
+ * really evaluates.
  */
 export function renderChatPrompt(
   model: LlamaModel,
@@ -120,7 +122,7 @@ export function renderChatPrompt(
     availableFunctions: tools && tools.length > 0 ? toChatModelFunctions(tools) : undefined,
     documentFunctionParams: true,
   });
-  const tokens = state.contextText.tokenize(model.tokenizer);
+  const tokens = tokenizePrompt(model, state.contextText);
   const stopTokens = new Set<Token>();
   const stopTexts: string[] = [];
   for (const trigger of state.stopGenerationTriggers) {

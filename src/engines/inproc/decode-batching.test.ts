@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { BatchItem, Token } from "node-llama-cpp";
-import { DecodeBatching, inSequenceOrder } from "./llama-backend.js";
+import { inSequenceOrder } from "./batch-order.js";
+import { DecodeBatching } from "./decode-batching.js";
 
 describe("DecodeBatching: the barrier before each decode", () => {
   it("lets a generation that decodes alone pass at once, and dispatches its decode at once", async () => {

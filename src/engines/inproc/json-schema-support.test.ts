@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { MoestroError } from "../../errors/index.js";
-import { prepareSchemaForGrammar } from "./json-schema-support.js";
+import { maxSchemaNestingLevels, prepareSchemaForGrammar } from "./json-schema-support.js";
 
 describe("prepareSchemaForGrammar", () => {
   it("keeps enforceable keywords, drops annotations, and spells anyOf as oneOf", () => {
@@ -24,5 +24,46 @@ describe("prepareSchemaForGrammar", () => {
     expect(() => prepareSchemaForGrammar(schema, "response_format")).toThrow("#/properties/code/pattern");
     expect(() => prepareSchemaForGrammar({ type: "integer", minimum: 0 }, "p")).toThrow("minimum");
     expect(() => prepareSchemaForGrammar({ type: "string", format: "email" }, "p")).toThrow("email");
+  });
+
+  it("reads a schema without type as any JSON value, and a list of types as one branch per type with its keywords", () => {
+    expect(prepareSchemaForGrammar({ description: "anything" }, "p")).toEqual({
+      oneOf: [
+        { type: "object", additionalProperties: true },
+        { type: "array" },
+        { type: "string" },
+        { type: "number" },
+        { type: "boolean" },
+        { type: "null" },
+      ],
+    });
+    const split = prepareSchemaForGrammar({ properties: { a: {} }, maxLength: 2, $defs: { d: { type: "string" } } }, "p");
+    expect(split.$defs).toEqual({ d: { type: "string" } });
+    expect((split.oneOf as unknown[])[0]).toEqual({ type: "object", properties: { a: prepareSchemaForGrammar({}, "p") } });
+    expect((split.oneOf as unknown[])[2]).toEqual({ type: "string", maxLength: 2 });
+    expect(prepareSchemaForGrammar({ type: ["object", "null"], properties: {} }, "p")).toEqual({
+      oneOf: [{ type: "object", properties: {} }, { type: "null" }],
+    });
+    expect(prepareSchemaForGrammar({ type: ["integer"] }, "p")).toEqual({ type: "integer" });
+    expect(() => prepareSchemaForGrammar({ type: ["text"] }, "p")).toThrow("'text'".replaceAll("'", '"'));
+  });
+
+  it("refuses a schema nested deeper than the bound with a 400 naming the param, without overflowing the stack", () => {
+    let deep: Record<string, unknown> = { type: "string" };
+    for (let level = 0; level < 5000; level++) deep = { type: "object", properties: { a: deep } };
+    const error = (() => {
+      try {
+        prepareSchemaForGrammar(deep, "tools[0].function.parameters");
+      } catch (caught) {
+        return caught as MoestroError;
+      }
+    })();
+    expect(error).toBeInstanceOf(MoestroError);
+    expect(error).toMatchObject({ code: "invalid_request", status: 400, param: "tools[0].function.parameters" });
+    // Each level of properties is two levels of JSON: exactly at the bound passes, one level more is refused.
+    let fine: Record<string, unknown> = { type: "object", properties: {} };
+    for (let level = 0; level < (maxSchemaNestingLevels - 2) / 2; level++) fine = { type: "object", properties: { a: fine } };
+    expect(() => prepareSchemaForGrammar(fine, "p")).not.toThrow();
+    expect(() => prepareSchemaForGrammar({ type: "array", items: fine }, "p")).toThrow(MoestroError);
   });
 });

@@ -29,20 +29,64 @@ const annotationKeywords = new Set(["title", "description", "default", "examples
 const supportedFormats = new Set(["date-time", "time", "date"]);
 
 /**
+ * The deepest JSON nesting of a schema (objects and arrays, the schema object itself at level 1) turned into a grammar.
+ * A backstop: the API layer refuses schemas nested deeper than 64 levels before a model is involved (docs/api.md);
+ * this bound keeps the recursive rewrite below, node-llama-cpp's recursive converter and `JSON.stringify` off the
+ * stack limit (a schema nested 5,000 deep overflowed it) whoever calls the engine.
+ */
+export const maxSchemaNestingLevels = 128;
+
+/** The keywords that apply to each JSON type, for splitting a schema of several types into one branch per type. */
+const typeKeywords: Record<string, readonly string[]> = {
+  object: ["properties", "additionalProperties", "minProperties", "maxProperties", "required"],
+  array: ["items", "prefixItems", "minItems", "maxItems"],
+  string: ["minLength", "maxLength", "format"],
+};
+const jsonTypes = new Set(["object", "array", "string", "number", "integer", "boolean", "null"]);
+/** What a schema without `type` allows: any JSON value (JSON Schema; `integer` is within `number`). */
+const anyType = ["object", "array", "string", "number", "boolean", "null"];
+
+/**
  * Checks that every keyword of `schema` can be enforced by the decoding grammar, and rewrites `anyOf` to `oneOf` (the
  * converter's spelling; for generation the two mean the same: one branch is produced). Keywords the grammar cannot
  * enforce (`pattern`, `minimum`, `maximum`, `multipleOf`, `not`, `allOf`, `if`…) are refused rather than silently
- * ignored (case C20: a schema that cannot be compiled must not fail open).
+ * ignored (a schema that cannot be compiled must not fail open).
+ *
+ * A schema that allows several types (a list of types, or no `type` at all, which JSON Schema reads as any value)
+ * becomes a `oneOf` of one branch per type carrying that type's keywords: node-llama-cpp's converter reads a missing
+ * type as `null` only, and a list of types only for its scalar types. An untyped object branch without `properties`
+ * allows any object.
  *
  * @param param the request field to name in errors (`response_format`, `tools[0].function.parameters`).
  * @returns a copy of the schema, ready for `llama.createGrammarForJsonSchema`.
  * @throws {MoestroError} `unsupported_parameter` (400) whose message names the keyword and its path in the schema.
+ * @throws {MoestroError} `invalid_request` (400) when the schema is not an object, or is nested deeper than
+ *   {@link maxSchemaNestingLevels}; `param` names the request field.
  */
 export function prepareSchemaForGrammar(schema: unknown, param: string): Record<string, unknown> {
   if (typeof schema !== "object" || schema === null || Array.isArray(schema)) {
     throw new MoestroError("invalid_request", `The JSON schema at '${param}' must be an object.`, { param });
   }
+  if (exceedsNesting(schema, maxSchemaNestingLevels)) {
+    throw new MoestroError(
+      "invalid_request",
+      `The JSON schema at '${param}' is nested more than ${maxSchemaNestingLevels} levels deep; flatten it or use $defs and $ref.`,
+      { param },
+    );
+  }
   return rewrite(schema as Record<string, unknown>, "#", param);
+}
+
+/** Whether `value` nests objects and arrays deeper than `levels`, measured without recursion. */
+function exceedsNesting(value: object, levels: number): boolean {
+  const stack: Array<{ value: object; level: number }> = [{ value, level: 1 }];
+  for (let entry = stack.pop(); entry !== undefined; entry = stack.pop()) {
+    if (entry.level > levels) return true;
+    for (const child of Object.values(entry.value)) {
+      if (typeof child === "object" && child !== null) stack.push({ value: child, level: entry.level + 1 });
+    }
+  }
+  return false;
 }
 
 function rewrite(schema: Record<string, unknown>, path: string, param: string): Record<string, unknown> {
@@ -77,7 +121,32 @@ function rewrite(schema: Record<string, unknown>, path: string, param: string): 
     }
   }
   // The converter treats a missing additionalProperties as false, which is what strict structured outputs want.
-  return result;
+  return splitTypes(result, path, param);
+}
+
+/** A schema of several types (a list, or none: any value) as a `oneOf` of one branch per type; others unchanged. */
+function splitTypes(schema: Record<string, unknown>, path: string, param: string): Record<string, unknown> {
+  const { type, $defs, ...rest } = schema;
+  if (typeof type === "string" || "const" in schema || "enum" in schema || "oneOf" in schema || "$ref" in schema) return schema;
+  const types = type === undefined ? anyType : Array.isArray(type) ? type : [type];
+  for (const entry of types) {
+    if (typeof entry !== "string" || !jsonTypes.has(entry)) {
+      throw new MoestroError("invalid_request", `The type ${JSON.stringify(entry)} at ${path}/type is not a JSON Schema type.`, { param });
+    }
+  }
+  const branches = (types as string[]).map((branchType) => {
+    const branch: Record<string, unknown> = { type: branchType };
+    for (const keyword of typeKeywords[branchType] ?? []) {
+      if (rest[keyword] !== undefined) branch[keyword] = rest[keyword];
+    }
+    if (type === undefined && branchType === "object" && branch.properties === undefined && branch.additionalProperties === undefined) {
+      branch.additionalProperties = true;
+    }
+    return branch;
+  });
+  const split: Record<string, unknown> = branches.length === 1 ? branches[0]! : { oneOf: branches };
+  if ($defs !== undefined) split.$defs = $defs;
+  return split;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

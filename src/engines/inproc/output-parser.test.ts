@@ -1,7 +1,7 @@
 import type { Token } from "node-llama-cpp";
 import { describe, expect, it } from "vitest";
 import type { FinishReason, StreamPart, TokenLogprob, ToolCall, ToolDefinition } from "../../spec/index.js";
-import { OutputParser, type OutputParserOptions, type TokenDecoder } from "./output-parser.js";
+import { OutputParser, type OutputParserOptions, type ParserAction, type TokenDecoder } from "./output-parser.js";
 
 // Model-free: a tiny vocabulary of our own. Ids 1-4 are the marker tokens (single tokens in Qwen vocabularies); every
 // other piece of text gets the next free id the first time it is used.
@@ -233,9 +233,9 @@ describe("OutputParser: thoughts", () => {
       { reasoning: "", text: "a<think>b", reasoningTokens: 0 },
     ],
     [
-      "stop sequences do not apply inside a thought",
-      { options: { startsInReasoning: true, stop: ["x"] }, tokens: ["x", END_THINK, "yxz"] },
-      { reasoning: "x", text: "y", finishReason: "stop" },
+      "stop sequences apply inside a thought too (as in llama-server and vLLM), and end the generation there",
+      { options: { startsInReasoning: true, stop: ["x"] }, tokens: ["ax", END_THINK, "yxz"] },
+      { reasoning: "a", text: "", finishReason: "stop" },
     ],
     [
       "a closed thought in the prompt: leading newlines of the answer are dropped, later ones kept",
@@ -366,10 +366,9 @@ describe("OutputParser: log-probabilities", () => {
     ]);
   });
 
-  // Bug: the stop sequence's text is cut, but `end()` (which the generation loop calls after a stop, too) flushes the
-  // logprobs of its tokens as an extra empty text-delta. `#emitContent` means to skip them (`!stopped`), but by the time
-  // `end()` runs the matcher no longer reports the stop. A client asking for logprobs gets tokens that are not in the text.
-  it.fails("drops the logprobs of a stop sequence with its text", () => {
+  // A client asking for logprobs must not get the tokens of a stop sequence whose text was cut (an extra empty
+  // text-delta from `end()` used to carry them).
+  it("drops the logprobs of a stop sequence with its text", () => {
     const { parts } = run({ options: { stop: ["END"] }, tokens: ["Hi", "E", "N", "D"], logprobs: true });
     expect(parts).toEqual([{ type: "text-delta", text: "Hi", logprobs: [logprobOf("Hi")] }]);
   });
@@ -385,5 +384,64 @@ describe("OutputParser: log-probabilities", () => {
       { type: "reasoning-delta", text: "a" },
       { type: "text-delta", text: "b", logprobs: [logprobOf("b")] },
     ]);
+  });
+});
+
+// The stop-sequence cases below use a vocabulary of plain pieces: token i is pieces[i]; 1000 and 1001 are the thought markers.
+const thinkStart = 1000 as Token;
+const thinkEnd = 1001 as Token;
+
+/** A parser whose vocabulary is `pieces`: token i is the text pieces[i]; 1000 and 1001 are `<think>` and `</think>`. */
+function parseStops(pieces: readonly string[], options: Partial<OutputParserOptions>, tokens: readonly number[] = pieces.map((_, i) => i)) {
+  const parser = new OutputParser({
+    decoder: { push: (token) => pieces[token] ?? "", flush: () => "" },
+    markers: { thinkStart, thinkEnd },
+    stop: [],
+    startsInReasoning: false,
+    startsAfterThought: false,
+    closeThoughtTokens: [],
+    closeToolCallTokens: [],
+    stopAfterFirstToolCall: false,
+    answerIsJson: false,
+    createToolCallId: () => "call_1",
+    ...options,
+  });
+  const parts: StreamPart[] = [];
+  let action: ParserAction = { type: "continue" };
+  for (const token of tokens) {
+    const result = parser.push(token as Token);
+    parts.push(...result.parts);
+    action = result.action;
+    if (action.type === "stop") break;
+  }
+  parts.push(...parser.end());
+  const text = (type: string) =>
+    parts
+      .filter((part) => part.type === type)
+      .map((part) => (part as { text: string }).text)
+      .join("");
+  return { content: text("text-delta"), reasoning: text("reasoning-delta"), action };
+}
+
+describe("OutputParser: stop sequences and structured answers", () => {
+  it("a JSON answer ignores stop sequences and ends at its value's last character, dropping what follows", () => {
+    const result = parseStops(['{"a"', ": {}", "}\n\n", "\n"], { answerIsJson: true, stop: ["{", '"'] });
+    expect(result).toEqual({ content: '{"a": {}}', reasoning: "", action: { type: "stop", finishReason: "stop" } });
+  });
+
+  it("a JSON answer that is a number ends at the newline after it; a literal at its last letter", () => {
+    expect(parseStops(["-1", "2.5", "\n\n"], { answerIsJson: true }).content).toBe("-12.5");
+    expect(parseStops(["nu", "ll", "\n\n\n\n"], { answerIsJson: true }).content).toBe("null");
+  });
+
+  it("stop sequences end the thought too, and never leak", () => {
+    const result = parseStops(["I think", " STO", "P here", "answer"], { startsInReasoning: true, stop: ["STOP"] });
+    expect(result).toEqual({ content: "", reasoning: "I think ", action: { type: "stop", finishReason: "stop" } });
+  });
+
+  it("the thought and the answer are matched apart, and free text still stops", () => {
+    const pieces = ["ab", "", "cd", " x"];
+    const result = parseStops(pieces, { startsInReasoning: true, stop: ["bc", "d x"] }, [0, thinkEnd, 2, 3]);
+    expect(result).toEqual({ content: "c", reasoning: "ab", action: { type: "stop", finishReason: "stop" } });
   });
 });

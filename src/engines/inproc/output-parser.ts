@@ -21,7 +21,7 @@ export interface TokenDecoder {
 export interface OutputParserOptions {
   decoder: TokenDecoder;
   markers: MarkerTokens;
-  /** Stop sequences that end the answer (not the thought). */
+  /** Stop sequences: they end the thought or the answer, but never apply inside a JSON answer (`answerIsJson`) or a tool call. */
   stop: readonly string[];
   /** Whether the output starts inside a thought (the prompt ended with `<think>\n`). */
   startsInReasoning: boolean;
@@ -37,7 +37,10 @@ export interface OutputParserOptions {
   tools?: readonly ToolDefinition[];
   /** Whether generation stops after the first tool call (`parallel_tool_calls: false`, or a forced call). */
   stopAfterFirstToolCall: boolean;
-  /** Whether the answer must be one JSON value (structured output): generation stops when it is complete. */
+  /**
+   * Whether the answer must be one JSON value (structured output, under a grammar): generation stops when it is
+   * complete, anything after it is dropped, and stop sequences do not apply to it (the grammar decides where it ends).
+   */
   answerIsJson: boolean;
   /** Makes a tool call id. */
   createToolCallId: () => string;
@@ -68,17 +71,23 @@ export type OutputMode = "content" | "reasoning" | "tool";
  * - Tool calls (when tools are given): `<tool_call>` opens a block, `</tool_call>` closes it; the block is parsed in the
  *   JSON or XML form and sent as one `tool-call` part. A body that is complete (its JSON value closed, or `</function>`
  *   written) gets `\n</tool_call>` injected.
- * - Stop sequences apply to the answer only; they are cut and never leak (see `StopSequenceMatcher`).
+ * - Stop sequences apply to the thought and to free answer text, not inside grammar-constrained output (a JSON
+ *   answer, a tool call's body), whose end the grammar decides; they are cut and never leak (see
+ *   `StopSequenceMatcher`). The thought and the answer are matched apart: a stop sequence does not span the two.
  * - Token log-probabilities of answer tokens ride on the next `text-delta` part.
  */
 export class OutputParser {
   readonly #options: OutputParserOptions;
-  readonly #matcher: StopSequenceMatcher;
+  /** Stop sequences in the answer (none when it is JSON) and in the thought; undefined when there are none. */
+  readonly #matcher: StopSequenceMatcher | undefined;
+  readonly #thoughtMatcher: StopSequenceMatcher | undefined;
   #mode: OutputMode;
   #trimLeadingNewlines: boolean;
   #toolText = "";
   #toolJson = new JsonCompletionTracker();
   #answerJson = new JsonCompletionTracker();
+  /** Whether the output ended at a stop sequence or at the end of the JSON answer: what comes after is dropped. */
+  #done = false;
   #pendingLogprobs: TokenLogprob[] = [];
   #completionTokens = 0;
   #reasoningTokens = 0;
@@ -89,7 +98,10 @@ export class OutputParser {
 
   constructor(options: OutputParserOptions) {
     this.#options = options;
-    this.#matcher = new StopSequenceMatcher(options.stop);
+    // Without stop sequences no matcher runs: nothing is held back, and no result object is made per token.
+    const stops = options.stop.filter((stop) => stop.length > 0);
+    this.#thoughtMatcher = stops.length > 0 ? new StopSequenceMatcher(stops) : undefined;
+    this.#matcher = options.answerIsJson ? undefined : this.#thoughtMatcher && new StopSequenceMatcher(stops);
     this.#mode = options.startsInReasoning ? "reasoning" : "content";
     this.#trimLeadingNewlines = options.startsInReasoning || options.startsAfterThought;
   }
@@ -126,14 +138,14 @@ export class OutputParser {
     if (this.#mode === "reasoning") {
       this.#reasoningTokens++;
       if (token === markers.thinkEnd) {
-        this.#emitReasoning(parts, this.#options.decoder.flush());
+        if (this.#emitReasoning(parts, this.#options.decoder.flush(), true)) return this.#stop(parts);
         this.#mode = "content";
         this.#trimLeadingNewlines = true;
         this.#forcingClose = false;
         return { parts, action: { type: "continue" } };
       }
       if (token === markers.thinkStart) return { parts, action: { type: "continue" } };
-      this.#emitReasoning(parts, this.#options.decoder.push(token));
+      if (this.#emitReasoning(parts, this.#options.decoder.push(token), false)) return this.#stop(parts);
       const budget = this.#options.thinkingBudgetTokens;
       if (budget !== undefined && !this.#forcingClose && this.#reasoningTokens >= budget) {
         this.#forcingClose = true;
@@ -180,20 +192,26 @@ export class OutputParser {
     }
     if (logprob !== undefined) this.#pendingLogprobs.push(logprob);
     const text = this.#options.decoder.push(token);
-    const stopped = this.#emitContent(parts, text, false);
-    if (stopped) return { parts, action: { type: "stop", finishReason: "stop" } };
-    if (this.#options.answerIsJson && this.#answerJson.push(text)) {
-      this.#emitContent(parts, this.#options.decoder.flush(), true);
-      return { parts, action: { type: "stop", finishReason: "stop" } };
+    if (this.#options.answerIsJson) {
+      const end = this.#answerJson.valueEnd(text);
+      if (end === -1) {
+        this.#emitContent(parts, text, false);
+        return { parts, action: { type: "continue" } };
+      }
+      // The value is complete: what follows it in this token, and any text held back, is not part of the answer.
+      this.#emitContent(parts, text.slice(0, end), true);
+      return this.#stop(parts);
     }
+    if (this.#emitContent(parts, text, false)) return this.#stop(parts);
     return { parts, action: { type: "continue" } };
   }
 
   /** Ends the output (end of generation, length or abort): flushes held text. Returns the last parts. */
   end(): StreamPart[] {
     const parts: StreamPart[] = [];
+    if (this.#done) return parts;
     const rest = this.#options.decoder.flush();
-    if (this.#mode === "reasoning") this.#emitReasoning(parts, rest);
+    if (this.#mode === "reasoning") this.#emitReasoning(parts, rest, true);
     else if (this.#mode === "tool") this.#toolText += rest;
     else this.#emitContent(parts, rest, true);
     return parts;
@@ -202,6 +220,12 @@ export class OutputParser {
   /** The finish reason for an output that ended on an end-of-generation token. */
   get naturalFinishReason(): FinishReason {
     return this.#toolCalls.length > 0 ? "tool_calls" : "stop";
+  }
+
+  /** Ends the output at a stop sequence or at the end of the JSON answer. */
+  #stop(parts: StreamPart[]): { parts: StreamPart[]; action: ParserAction } {
+    this.#done = true;
+    return { parts, action: { type: "stop", finishReason: "stop" } };
   }
 
   #endToolCall(parts: StreamPart[]): { parts: StreamPart[]; action: ParserAction } {
@@ -220,14 +244,28 @@ export class OutputParser {
     return { parts, action: { type: "continue" } };
   }
 
-  #emitReasoning(parts: StreamPart[], text: string): void {
-    if (text.length > 0) parts.push({ type: "reasoning-delta", text });
+  /** Emits thought text through the thought's stop matcher; returns whether a stop sequence was found. */
+  #emitReasoning(parts: StreamPart[], text: string, flush: boolean): boolean {
+    const matcher = this.#thoughtMatcher;
+    let safe = text;
+    let stopped = false;
+    if (matcher !== undefined) {
+      ({ text: safe, stopped } = matcher.push(text));
+      if (flush && !stopped) safe += matcher.flush();
+    }
+    if (safe.length > 0) parts.push({ type: "reasoning-delta", text: safe });
+    return stopped;
   }
 
   /** Emits answer text through the stop matcher; returns whether a stop sequence was found. */
   #emitContent(parts: StreamPart[], text: string, flush: boolean): boolean {
-    let { text: safe, stopped } = this.#matcher.push(text);
-    if (flush && !stopped) safe += this.#matcher.flush();
+    const matcher = this.#matcher;
+    let safe = text;
+    let stopped = false;
+    if (matcher !== undefined) {
+      ({ text: safe, stopped } = matcher.push(text));
+      if (flush && !stopped) safe += matcher.flush();
+    }
     if (this.#trimLeadingNewlines) {
       safe = safe.replace(/^\n+/, "");
       if (safe.length > 0) this.#trimLeadingNewlines = false;

@@ -1,6 +1,7 @@
 import { createSeededRandom } from "../../util/seeded-random.js";
 import type { Token } from "node-llama-cpp";
 import type { SamplingOptions } from "../../spec/index.js";
+import { defaultTopK } from "./sampling-options.js";
 
 /**
  * Samples the next token from the model's raw distribution with OpenAI-style options, in the order llama.cpp's
@@ -18,7 +19,7 @@ export function sampleToken(probabilities: ReadonlyMap<Token, number>, sampling:
   if (first.done) throw new Error("empty distribution");
   if (temperature <= 0) return first.value;
   let candidates = [...probabilities.entries()];
-  const topK = sampling.topK ?? 40; // The engine's default (llama-backend.ts defaultTopK).
+  const topK = sampling.topK ?? defaultTopK;
   if (topK > 0) candidates = candidates.slice(0, topK);
   const topP = sampling.topP ?? 1;
   if (topP < 1) {

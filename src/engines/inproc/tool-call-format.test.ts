@@ -53,4 +53,17 @@ describe("JsonCompletionTracker", () => {
     expect(tracker.push("}]")).toBe(false);
     expect(tracker.push("}")).toBe(true);
   });
+
+  it("says where a value ends: containers and strings at their last character, literals too, numbers at the next one", () => {
+    const end = (...pieces: string[]) => {
+      const tracker = new JsonCompletionTracker();
+      return pieces.map((piece) => tracker.valueEnd(piece));
+    };
+    expect(end('{"a": 1}\n\n')).toEqual([8]);
+    expect(end("[1, [2]", "]\n")).toEqual([-1, 1]);
+    expect(end(' "a\\"b"', "\n")).toEqual([7, -1]);
+    expect(end("nu", "ll\n")).toEqual([-1, 2]);
+    expect(end("fals", "e")).toEqual([-1, 1]);
+    expect(end("-12", ".5e", "+3", "\n\n")).toEqual([-1, -1, -1, 0]);
+  });
 });

@@ -80,40 +80,76 @@ function convertParameter(raw: string, type: unknown): unknown {
 }
 
 /**
- * Tracks whether streamed text has completed one JSON object or array: a scanner aware of strings and escapes.
- * Used to end a grammar-constrained tool call or structured answer as soon as its value is complete.
+ * Tracks whether streamed text has completed one JSON value: a scanner aware of strings and escapes. Used to end a
+ * grammar-constrained tool call or structured answer as soon as its value is complete. An object, an array, a string
+ * or a literal (`true`, `false`, `null`) is complete at its last character; a number at the first character after it
+ * (node-llama-cpp's JSON-schema grammars follow the value with newlines).
  */
 export class JsonCompletionTracker {
   #depth = 0;
-  #started = false;
   #inString = false;
   #escaped = false;
+  #inNumber = false;
+  /** Characters left of a literal being read at the top level. */
+  #literalLeft = 0;
   #complete = false;
 
-  /** Whether the first object or array has closed. */
+  /** Whether the first value has completed. */
   get complete(): boolean {
     return this.#complete;
   }
 
   /** Feeds more text; returns `complete`. Text after completion is ignored. */
   push(text: string): boolean {
-    for (const char of text) {
-      if (this.#complete) break;
+    this.valueEnd(text);
+    return this.#complete;
+  }
+
+  /**
+   * Feeds more text; returns where the value ends in it (the index after its last character, 0 when it ended right
+   * before `text`), or -1 when it does not end in it. Text after completion is ignored (-1).
+   */
+  valueEnd(text: string): number {
+    if (this.#complete) return -1;
+    for (let index = 0; index < text.length; index++) {
+      const char = text[index]!;
       if (this.#inString) {
         if (this.#escaped) this.#escaped = false;
         else if (char === "\\") this.#escaped = true;
-        else if (char === '"') this.#inString = false;
+        else if (char === '"') {
+          this.#inString = false;
+          if (this.#depth === 0) return this.#end(index + 1);
+        }
         continue;
       }
+      if (this.#depth === 0) {
+        if (this.#inNumber) {
+          if (isNumberCharacter(char)) continue;
+          return this.#end(index);
+        }
+        if (this.#literalLeft > 0) {
+          if (--this.#literalLeft === 0) return this.#end(index + 1);
+          continue;
+        }
+        if (char === "t" || char === "n") this.#literalLeft = 3;
+        else if (char === "f") this.#literalLeft = 4;
+        else if (char === "-" || (char >= "0" && char <= "9")) this.#inNumber = true;
+      }
       if (char === '"') this.#inString = true;
-      else if (char === "{" || char === "[") {
-        this.#depth++;
-        this.#started = true;
-      } else if (char === "}" || char === "]") {
-        this.#depth--;
-        if (this.#started && this.#depth === 0) this.#complete = true;
+      else if (char === "{" || char === "[") this.#depth++;
+      else if ((char === "}" || char === "]") && this.#depth > 0) {
+        if (--this.#depth === 0) return this.#end(index + 1);
       }
     }
-    return this.#complete;
+    return -1;
   }
+
+  #end(index: number): number {
+    this.#complete = true;
+    return index;
+  }
+}
+
+function isNumberCharacter(char: string): boolean {
+  return (char >= "0" && char <= "9") || char === "." || char === "e" || char === "E" || char === "+" || char === "-";
 }

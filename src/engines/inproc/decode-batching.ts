@@ -1,0 +1,101 @@
+/**
+ * The decode barrier: gathers the running sequences' next tokens into one decode batch (continuous batching).
+ *
+ * Each generation passes {@link DecodeBatching.turn} before it asks for its next token; the barrier opens when every
+ * decoding generation has reached it. It waits without limit while one of them has a decode running, then at most
+ * `maxWaitMs` for those busy in JavaScript; a generation evaluating its prompt (prefill) is not waited for, so that a
+ * long prompt never stalls the others. Without it, the sequence that finished its JavaScript first was decoded alone
+ * and batches split into ones and twos. Measurements: docs/engine.md, "The decode barrier".
+ */
+export class DecodeBatching {
+  /** Generations between {@link join} and {@link leave}. */
+  #running = 0;
+  /** Of those, the ones whose prompt is being evaluated. */
+  #prefilling = 0;
+  /** Of those, the ones whose one-token decode step is running. */
+  #decoding = 0;
+  /** Generations waiting at the barrier. */
+  #waiting: Array<() => void> = [];
+  #timer: NodeJS.Timeout | undefined;
+  readonly #maxWaitMs: number;
+
+  /** @param maxWaitMs the longest the barrier waits for a generation that is busy in JavaScript, ms. Defaults to 5. */
+  constructor(maxWaitMs = 5) {
+    this.#maxWaitMs = maxWaitMs;
+  }
+
+  /** A generation starts decoding. */
+  join(): void {
+    this.#running++;
+  }
+
+  /** A generation stops decoding (finished, aborted, or between evaluations); the barrier opens if it waited only for it. */
+  leave(): void {
+    this.#running--;
+    this.#check();
+  }
+
+  /** Resolves when every decoding generation has reached the barrier (see the class); at once when alone. */
+  async turn(): Promise<void> {
+    if (this.#participants() <= 1) return;
+    await new Promise<void>((resolve) => {
+      this.#waiting.push(resolve);
+      this.#check();
+    });
+  }
+
+  /** Brackets one evaluation step after {@link turn}: `prefill` when it evaluates more than one token (a prompt). */
+  async step<Result>(prefill: boolean, evaluate: () => Promise<Result>): Promise<Result> {
+    if (prefill) this.#prefilling++;
+    else this.#decoding++;
+    try {
+      return await evaluate();
+    } finally {
+      if (prefill) this.#prefilling--;
+      else this.#decoding--;
+      // Others may wait for this one: now it is busy in JavaScript (bounded wait), or it joins them after its prompt.
+      this.#check();
+    }
+  }
+
+  /**
+   * node-llama-cpp's `dispatchSchedule`. Alone, a generation's decode is dispatched at once, so that it runs on llama.cpp's
+   * thread while JavaScript encodes the previous token. Otherwise the dispatch waits for the event loop's next turn, by
+   * when every generation released by the barrier has queued its decode (they do so in microtasks).
+   */
+  schedule(dispatch: () => void): void {
+    if (this.#running <= 1) dispatch();
+    else setImmediate(dispatch);
+  }
+
+  /** Generations the barrier waits for: the running ones, except those evaluating a prompt. */
+  #participants(): number {
+    return this.#running - this.#prefilling;
+  }
+
+  /** Opens the barrier when nobody else is expected; otherwise arms the `maxWaitMs` timer, unless a decode runs. */
+  #check(): void {
+    const waiting = this.#waiting.length;
+    if (waiting === 0) return;
+    const participants = this.#participants();
+    if (waiting >= participants) {
+      this.#open();
+      return;
+    }
+    if (this.#decoding === 0) {
+      // Nobody it waits for is decoding: the missing ones are busy in JavaScript.
+      this.#timer ??= setTimeout(() => this.#open(), this.#maxWaitMs);
+      return;
+    }
+    // A decode is running: wait for it, whoever else is late. Opened under a running decode, the barrier split the
+    // sequences into two groups that alternated for the rest of their requests (docs/engine.md).
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #open(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    for (const resolve of this.#waiting.splice(0)) resolve();
+  }
+}

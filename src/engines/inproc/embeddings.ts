@@ -1,0 +1,89 @@
+import type { LlamaEmbeddingContext, LlamaModel, Token } from "node-llama-cpp";
+import { MoestroError } from "../../errors/index.js";
+
+/** Options of {@link Embeddings}. */
+export interface EmbeddingsOptions {
+  model: LlamaModel;
+  /** The model's context window per sequence, tokens: the longest input embedded, and the embedding context's size. */
+  contextTokens: number;
+  /** Tokens in the vocabulary (ids at or above it are refused); 0 when unknown. */
+  vocabularySize: number;
+  /** CPU threads of the embedding context. */
+  threads: number;
+}
+
+/**
+ * The embeddings of one model: an embedding context created on first use, which requests take in turns.
+ */
+export class Embeddings {
+  readonly #options: EmbeddingsOptions;
+  #embeddingContext: Promise<LlamaEmbeddingContext> | undefined;
+  #embeddingQueue: Promise<unknown> = Promise.resolve();
+
+  constructor(options: EmbeddingsOptions) {
+    this.#options = options;
+  }
+
+  /**
+   * Embeds each input (a text, or token ids), in order.
+   *
+   * @returns one vector per input and the input tokens counted.
+   * @throws {MoestroError} `invalid_request` (400, `param: "input"`) for an empty input, a token id outside the
+   *   vocabulary, or an input longer than the context window.
+   * @throws the signal's reason when `signal` aborts between inputs.
+   */
+  async embed(
+    inputs: ReadonlyArray<string | readonly number[]>,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<{ embeddings: Float32Array[]; promptTokens: number }> {
+    const { model, vocabularySize, contextTokens } = this.#options;
+    const tokenized = inputs.map((input, index) => {
+      const tokens = typeof input === "string" ? model.tokenize(input, false) : [...input];
+      if (tokens.length === 0) throw new MoestroError("invalid_request", `input[${index}] is empty.`, { param: "input" });
+      for (const token of tokens) {
+        if (!Number.isInteger(token) || token < 0 || (vocabularySize > 0 && token >= vocabularySize)) {
+          throw new MoestroError(
+            "invalid_request",
+            `input[${index}] holds the token id ${token}, outside the vocabulary of ${vocabularySize} tokens.`,
+            { param: "input" },
+          );
+        }
+      }
+      return tokens as Token[];
+    });
+    this.#embeddingContext ??= model.createEmbeddingContext({
+      contextSize: contextTokens,
+      threads: this.#options.threads,
+      batchSize: contextTokens,
+    });
+    const context = await this.#embeddingContext;
+    for (const [index, tokens] of tokenized.entries()) {
+      if (tokens.length > contextTokens) {
+        throw new MoestroError(
+          "invalid_request",
+          `input[${index}] has ${tokens.length} tokens; this model embeds at most ${contextTokens}.`,
+          {
+            param: "input",
+          },
+        );
+      }
+    }
+    // One embedding context serves the model: requests take turns.
+    const run = this.#embeddingQueue.then(async () => {
+      const embeddings: Float32Array[] = [];
+      for (const tokens of tokenized) {
+        options.signal?.throwIfAborted();
+        const embedding = await context.getEmbeddingFor(tokens);
+        embeddings.push(Float32Array.from(embedding.vector));
+      }
+      return embeddings;
+    });
+    this.#embeddingQueue = run.catch(() => undefined);
+    return { embeddings: await run, promptTokens: tokenized.reduce((total, tokens) => total + tokens.length, 0) };
+  }
+
+  /** Frees the embedding context, when one was created. */
+  async dispose(): Promise<void> {
+    if (this.#embeddingContext) await (await this.#embeddingContext).dispose();
+  }
+}

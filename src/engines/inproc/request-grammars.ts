@@ -1,0 +1,90 @@
+import type { Llama, LlamaGrammar } from "node-llama-cpp";
+import { MoestroError } from "../../errors/index.js";
+import type { ToolDefinition } from "../../spec/index.js";
+import { prepareSchemaForGrammar } from "./json-schema-support.js";
+import { createToolCallXmlGrammar } from "./tool-call-grammar.js";
+
+/**
+ * The grammars of one model's requests (structured output, tool calls), built with node-llama-cpp and kept in a small
+ * cache keyed by their source, so that a request repeating a schema does not compile its grammar again.
+ */
+export class RequestGrammars {
+  readonly #llama: Llama;
+  readonly #toolCallFormat: "json" | "xml";
+  readonly #grammars = new Map<string, Promise<LlamaGrammar>>();
+
+  /**
+   * @param llama the binding the grammars are created with (the model's).
+   * @param toolCallFormat the form of tool calls the model's template teaches: JSON (Qwen3) or XML (Qwen3-Coder, Qwen3.5).
+   */
+  constructor(llama: Llama, toolCallFormat: "json" | "xml") {
+    this.#llama = llama;
+    this.#toolCallFormat = toolCallFormat;
+  }
+
+  /** The grammar of `response_format: {type: "json_object"}`: llama.cpp's JSON grammar. */
+  async jsonObject(): Promise<LlamaGrammar> {
+    return await this.#cachedGrammar("json", () => this.#llama.getGrammarFor("json"));
+  }
+
+  /**
+   * The grammar of a tool call's body, in the form the model's template teaches: JSON, `{"name": …, "arguments": {…}}`,
+   * or Qwen3.5's XML form; one branch per callable tool so that the arguments follow that tool's schema.
+   */
+  async toolCall(tools: readonly ToolDefinition[]): Promise<LlamaGrammar> {
+    const parameters = tools.map((tool, index) => prepareSchemaForGrammar(argumentsSchema(tool), `tools[${index}].function.parameters`));
+    if (this.#toolCallFormat === "xml") {
+      const grammar = createToolCallXmlGrammar(tools);
+      return await this.#cachedGrammar(grammar, async () => await this.#llama.createGrammar({ grammar }));
+    }
+    const branches = tools.map((tool, index) => ({
+      type: "object",
+      properties: {
+        name: { const: tool.name },
+        arguments: parameters[index],
+      },
+    }));
+    const schema = branches.length === 1 ? branches[0]! : { oneOf: branches };
+    return await this.schema(schema, "tools", true);
+  }
+
+  /**
+   * The grammar of a JSON schema (`response_format`'s, or a tool call's).
+   *
+   * @param param the request field to name in errors.
+   * @param prepared whether `schema` already went through `prepareSchemaForGrammar`. Defaults to false.
+   * @throws {MoestroError} `unsupported_parameter` or `invalid_request` (400) naming `param`, for a schema the grammar
+   *   cannot enforce (see `prepareSchemaForGrammar`) or that node-llama-cpp cannot convert.
+   */
+  async schema(schema: Record<string, unknown>, param: string, prepared = false): Promise<LlamaGrammar> {
+    const grammarSchema = prepared ? schema : prepareSchemaForGrammar(schema, param);
+    return await this.#cachedGrammar(JSON.stringify(grammarSchema), async () => {
+      try {
+        return await this.#llama.createGrammarForJsonSchema(grammarSchema as never);
+      } catch (error) {
+        throw new MoestroError(
+          "unsupported_parameter",
+          `The JSON schema in '${param}' cannot be turned into a grammar: ${(error as Error).message}`,
+          { param, cause: error },
+        );
+      }
+    });
+  }
+
+  async #cachedGrammar(key: string, create: () => Promise<LlamaGrammar>): Promise<LlamaGrammar> {
+    let grammar = this.#grammars.get(key);
+    if (grammar === undefined) {
+      grammar = create();
+      this.#grammars.set(key, grammar);
+      grammar.catch(() => this.#grammars.delete(key));
+      if (this.#grammars.size > 64) this.#grammars.delete(this.#grammars.keys().next().value!);
+    }
+    return await grammar;
+  }
+}
+
+/** A tool's parameters schema as its arguments' schema: arguments are an object, also when the schema does not say so. */
+function argumentsSchema(tool: ToolDefinition): Record<string, unknown> {
+  const parameters = tool.parameters ?? { type: "object", properties: {} };
+  return parameters.type === undefined ? { ...parameters, type: "object" } : parameters;
+}

@@ -1,0 +1,177 @@
+import { TokenBias, type ChatWrapper, type LlamaGrammar, type LlamaModel, type Token } from "node-llama-cpp";
+import { MoestroError } from "../../errors/index.js";
+import type { GenerateRequest, ModelInfo, ToolDefinition } from "../../spec/index.js";
+import { renderChatPrompt } from "./chat-prompt.js";
+import type { MarkerTokens } from "./output-parser.js";
+import type { RequestGrammars } from "./request-grammars.js";
+import { tokenizePrompt } from "./tokenize-prompt.js";
+
+/** Everything decided about a request before it holds a sequence. */
+export interface PreparedGeneration {
+  /** The whole prompt, templated and tokenized (see `tokenizePrompt`). */
+  promptTokens: Token[];
+  /** Output tokens forced before sampling starts (an opened tool call for a forced `tool_choice`). */
+  forcedOutputTokens: Token[];
+  /** Tokens that end the turn beyond end-of-generation (the template's `<|im_end|>`). */
+  stopTokens: Set<Token>;
+  /** Texts that end the turn when written with ordinary tokens (the template's); applied as stop sequences. */
+  stopTexts: string[];
+  /** Whether the output starts inside a thought (the prompt ends with `<think>\n`). */
+  startsInReasoning: boolean;
+  /** Whether the prompt holds an empty thought (thinking off), so the answer's leading newlines are dropped. */
+  startsAfterThought: boolean;
+  /** The thought's budget, tokens. Defaults to no limit. */
+  thinkingBudgetTokens?: number;
+  /** The tools the model may call; none with `tool_choice: "none"`. */
+  tools?: ToolDefinition[];
+  /** Whether generation ends after the first tool call (a forced call, or `parallel_tool_calls: false`). */
+  stopAfterFirstToolCall: boolean;
+  /** The grammar of the answer (structured output). */
+  contentGrammar?: LlamaGrammar;
+  /** The grammar of a tool call's body. */
+  toolGrammar?: LlamaGrammar;
+  /** Bans the `<tool_call>` token with `tool_choice: "none"`. */
+  tokenBias?: TokenBias;
+}
+
+/** What {@link RequestPreparer} needs to know about its model. */
+export interface RequestPreparerOptions {
+  model: LlamaModel;
+  info: ModelInfo;
+  markers: MarkerTokens;
+  chatWrapper: ChatWrapper;
+  /** The same template with an empty thought pre-filled (`<think>\n\n</think>\n\n`): thinking off. */
+  noThinkingChatWrapper: ChatWrapper | undefined;
+  grammars: RequestGrammars;
+}
+
+/** Turns a request into a {@link PreparedGeneration}: prompt, thinking, tools, grammars, forced tokens. */
+export class RequestPreparer {
+  readonly #model: LlamaModel;
+  readonly #info: ModelInfo;
+  readonly #markers: MarkerTokens;
+  readonly #chatWrapper: ChatWrapper;
+  readonly #noThinkingChatWrapper: ChatWrapper | undefined;
+  readonly #grammars: RequestGrammars;
+
+  constructor(options: RequestPreparerOptions) {
+    this.#model = options.model;
+    this.#info = options.info;
+    this.#markers = options.markers;
+    this.#chatWrapper = options.chatWrapper;
+    this.#noThinkingChatWrapper = options.noThinkingChatWrapper;
+    this.#grammars = options.grammars;
+  }
+
+  /**
+   * Renders the prompt and decides thinking, tools, grammars and forced tokens.
+   *
+   * @throws {MoestroError} 400s about the request (`invalid_request`, `unsupported_parameter`) naming its param: an
+   *   empty prompt, tools on a model without tool-call tokens, a `tool_choice` not in `tools`, a schema the grammar
+   *   cannot enforce or nested too deep.
+   */
+  async prepare(request: GenerateRequest): Promise<PreparedGeneration> {
+    const { input } = request;
+    if (input.kind === "completion") {
+      const tokens = tokenizePrompt(this.#model, input.prompt);
+      if (tokens.length === 0) throw new MoestroError("invalid_request", "The prompt is empty.", { param: "prompt" });
+      return {
+        promptTokens: tokens,
+        forcedOutputTokens: [],
+        stopTokens: new Set(),
+        stopTexts: [],
+        startsInReasoning: false,
+        startsAfterThought: false,
+        stopAfterFirstToolCall: false,
+      };
+    }
+
+    const markers = this.#markers;
+    const tools = request.tools;
+    const choice = tools?.choice ?? { type: "auto" };
+    const forcedTool = choice.type === "required" || choice.type === "function";
+    if (tools && tools.definitions.length > 0 && choice.type !== "none" && !this.#info.canCallTools) {
+      throw new MoestroError(
+        "unsupported_parameter",
+        `The model '${this.#info.id}' has no tool-call tokens (<tool_call>), so tools cannot be enforced.`,
+        { param: "tools" },
+      );
+    }
+    if (choice.type === "function" && !tools?.definitions.some((tool) => tool.name === choice.name)) {
+      throw new MoestroError("invalid_request", `tool_choice names the function '${choice.name}', which is not in tools.`, {
+        param: "tool_choice",
+      });
+    }
+    const activeTools = tools && choice.type !== "none" && tools.definitions.length > 0 ? tools.definitions : undefined;
+
+    // Grammars first: building them checks the schemas (enforceable keywords, bounded nesting) before the template
+    // renders the tools' schemas into the prompt.
+    const callable = activeTools && choice.type === "function" ? activeTools.filter((tool) => tool.name === choice.name) : activeTools;
+    const toolGrammar = callable ? await this.#grammars.toolCall(callable) : undefined;
+    const format = request.responseFormat;
+    const contentGrammar =
+      format === undefined
+        ? undefined
+        : format.type === "json_object"
+          ? await this.#grammars.jsonObject()
+          : await this.#grammars.schema(format.schema, "response_format");
+
+    // Thinking: on by the model's default, off for structured output and forced tool calls unless asked for
+    // (a grammar with forced thinking puts the JSON inside the thought: docs/engine.md).
+    const budget = request.thinking?.budgetTokens;
+    let thinking =
+      this.#info.canThink &&
+      (request.thinking?.enabled ?? (request.responseFormat === undefined && !forcedTool && this.#info.thinksByDefault));
+    if (budget === 0) thinking = false;
+    const chatWrapper = !thinking && this.#info.canThink && this.#noThinkingChatWrapper ? this.#noThinkingChatWrapper : this.#chatWrapper;
+    const rendered = renderChatPrompt(this.#model, chatWrapper, input.messages, activeTools);
+    const promptTokens = rendered.tokens;
+    if (thinking) promptTokens.push(markers.thinkStart!, ...this.#model.tokenize("\n", false));
+
+    const prepared: PreparedGeneration = {
+      promptTokens,
+      forcedOutputTokens: [],
+      stopTokens: rendered.stopTokens,
+      stopTexts: rendered.stopTexts,
+      startsInReasoning: thinking,
+      startsAfterThought: !thinking && this.#info.canThink && chatWrapper === this.#noThinkingChatWrapper,
+      thinkingBudgetTokens: thinking ? budget : undefined,
+      tools: activeTools,
+      stopAfterFirstToolCall: forcedTool || tools?.parallel === false,
+      toolGrammar,
+      contentGrammar,
+    };
+    if (activeTools && forcedTool && !thinking) prepared.forcedOutputTokens = [markers.toolCallStart!];
+    if (choice.type === "none" && markers.toolCallStart !== undefined) {
+      prepared.tokenBias = TokenBias.for(this.#model).set(markers.toolCallStart, "never");
+    }
+    return prepared;
+  }
+
+  /**
+   * Refuses a request that does not fit, with the real numbers (never truncating the prompt silently).
+   *
+   * @throws {MoestroError} `context_length_exceeded` (400) when the prompt plus `maxTokens` exceeds the window, or the
+   *   prompt leaves no room for a completion.
+   */
+  checkContextWindow(promptTokens: number, request: GenerateRequest): void {
+    const window = this.#info.contextTokens;
+    const param = request.input.kind === "chat" ? "messages" : "prompt";
+    if (request.maxTokens !== undefined && promptTokens + request.maxTokens > window) {
+      throw new MoestroError(
+        "context_length_exceeded",
+        `This model's maximum context length is ${window} tokens. However, you requested ${promptTokens + request.maxTokens} tokens ` +
+          `(${promptTokens} in the prompt, ${request.maxTokens} for the completion). Please reduce the prompt or max_tokens.`,
+        { param },
+      );
+    }
+    if (promptTokens >= window) {
+      throw new MoestroError(
+        "context_length_exceeded",
+        `This model's maximum context length is ${window} tokens. However, the prompt has ${promptTokens} tokens, ` +
+          `which leaves no room for a completion. Please reduce the prompt.`,
+        { param },
+      );
+    }
+  }
+}

@@ -1,0 +1,145 @@
+import type { LlamaContextSequence, LlamaGrammarEvaluationState, LlamaModel, SequenceEvaluateOptions, Token } from "node-llama-cpp";
+import type { GenerateRequest, SamplingOptions, TokenLogprob } from "../../spec/index.js";
+import type { DecodeBatching } from "./decode-batching.js";
+import { acceptGrammarToken } from "./grammar-state.js";
+import { createRandom, sampleToken } from "./sampling.js";
+
+/** One generated token, with its log-probability when the request asked for logprobs. */
+export interface GeneratedToken {
+  token: Token;
+  logprob?: TokenLogprob;
+}
+
+/**
+ * Where a generation's tokens come from: llama.cpp's sampling, sampling with log-probabilities, or, in tests, a script.
+ * The generation loop feeds every token it gets to one output parser, whatever the source.
+ */
+export interface TokenSource {
+  /**
+   * Whether the loop may put tokens of its own into the output: an opened tool call for a forced `tool_choice`, the
+   * newline before a tool call's body, a thought closed at its budget, a tool call's end. A script already holds them.
+   */
+  readonly takesInjections: boolean;
+  /**
+   * Evaluates `input` after what the sequence holds, then yields the next token at each step. `input` is the prompt's
+   * part that is not in the KV cache on the first call; after an injection, the last yielded token followed by the
+   * injected ones. Ending the iteration (`return`) stops evaluation. An end-of-generation token ends it too, yielded
+   * or not.
+   */
+  tokens(input: Token[]): AsyncGenerator<GeneratedToken, void, undefined>;
+}
+
+/**
+ * Makes a request's token source in place of llama.cpp's sampling (a test seam: a scripted output), or returns
+ * `undefined` to sample. Receives the model, to tokenize a script.
+ */
+export type TokenSourceFactory = (request: GenerateRequest, model: LlamaModel) => TokenSource | undefined;
+
+/** Options of {@link createLlamaTokenSource}. */
+export interface LlamaTokenSourceOptions {
+  sequence: LlamaContextSequence;
+  /** Sampling options, the evaluation priority and `grammarEvaluationState` (a function: the grammar follows the parser). */
+  evaluateOptions: SequenceEvaluateOptions;
+  /** The grammar state that constrains the next token, when one does: the function given in `evaluateOptions`. */
+  grammarState: () => LlamaGrammarEvaluationState | undefined;
+  batching: DecodeBatching;
+  sampling: SamplingOptions;
+  /** Asks for log-probabilities and `top` alternatives per token. Defaults to none. */
+  logprobs?: { top: number };
+  /** A token's raw bytes (`TokenLogprob.bytes`; see `createTokenBytes`). */
+  tokenBytes: (token: Token) => number[];
+}
+
+/** The logprob reported for a token whose probability is 0 (OpenAI reports -9999.0 for such tokens). */
+const minimumLogprob = -9999;
+
+/**
+ * The token source of a real generation: llama.cpp samples with the request's options and grammar. With logprobs the
+ * log-probabilities must describe the model's own distribution (OpenAI's `logprobs`), so llama.cpp is asked for it
+ * unfiltered (temperature 1, no top-k/top-p/min-p) but under the grammar, and the token is sampled here with the
+ * request's options (`sampleToken`), then handed back to the evaluation. The grammar state follows the token chosen
+ * here, not llama.cpp's own pick; at temperature 0 the choice is the most likely token, so the output is the same on
+ * every run, and the same as without logprobs.
+ */
+export function createLlamaTokenSource(options: LlamaTokenSourceOptions): TokenSource {
+  const { sequence, evaluateOptions, batching } = options;
+  if (options.logprobs === undefined) {
+    return {
+      takesInjections: true,
+      async *tokens(input) {
+        batching.join();
+        const steps = sequence.evaluate(input, evaluateOptions);
+        try {
+          for (let prefill = input.length > 1; ; prefill = false) {
+            // Every decoding generation asks for its next token at once (see DecodeBatching).
+            await batching.turn();
+            const step = await batching.step(prefill, () => steps.next());
+            if (step.done) return;
+            yield { token: step.value };
+          }
+        } finally {
+          try {
+            await steps.return(undefined);
+          } finally {
+            batching.leave();
+          }
+        }
+      },
+    };
+  }
+
+  const { top } = options.logprobs;
+  const { sampling, tokenBytes, grammarState } = options;
+  const model = sequence.model;
+  const random = createRandom(sampling.seed);
+  const unfiltered: SequenceEvaluateOptions = {
+    ...evaluateOptions,
+    temperature: 1,
+    topK: 0,
+    topP: 1,
+    minP: 0,
+    // llama.cpp applies the grammar to the distribution (node-llama-cpp does when probabilities are asked for) and
+    // samples from it, then accepts its own pick into the state it was given: a clone, so that its pick is dropped.
+    grammarEvaluationState: () => grammarState()?.clone(),
+  };
+  const toLogprob = (token: Token, probabilities: Map<Token, number>): TokenLogprob => {
+    const entry = (candidate: Token, probability: number | undefined) => ({
+      token: model.detokenize([candidate], true),
+      logprob: probability !== undefined && probability > 0 ? Math.max(Math.log(probability), minimumLogprob) : minimumLogprob,
+      bytes: tokenBytes(candidate),
+    });
+    const alternatives: TokenLogprob["top"] = [];
+    if (top > 0) {
+      for (const [candidate, probability] of probabilities) {
+        if (alternatives.length >= top) break;
+        alternatives.push(entry(candidate, probability));
+      }
+    }
+    return { ...entry(token, probabilities.get(token)), top: alternatives };
+  };
+  return {
+    takesInjections: true,
+    async *tokens(input) {
+      batching.join();
+      const steps = sequence.evaluateWithMetadata(input, { probabilities: true }, unfiltered);
+      try {
+        await batching.turn();
+        let step = await batching.step(input.length > 1, () => steps.next());
+        while (!step.done) {
+          const token = sampleToken(step.value.probabilities, sampling, random);
+          const state = grammarState();
+          if (state !== undefined && !model.isEogToken(token)) acceptGrammarToken(state, token);
+          yield { token, logprob: toLogprob(token, step.value.probabilities) };
+          await batching.turn();
+          step = await batching.step(false, () => steps.next(token));
+        }
+      } finally {
+        try {
+          await steps.return();
+        } finally {
+          batching.leave();
+        }
+      }
+    },
+  };
+}
