@@ -9,7 +9,7 @@ import { createBudgetGuard } from "./metering/budget-guard.js";
 import { createLedgerSink } from "./metering/ledger-sink.js";
 import { loadPriceBook, type PriceBook } from "./metering/price-book.js";
 import type { UsageSink } from "./spec/index.js";
-import { openStore, type Store } from "./store/index.js";
+import { openStore, resolvePostgresTarget, type Store } from "./store/index.js";
 
 /** The studio side of a server: store, price book, keys, limits and the ledger, ready to hand to `createApp`. */
 export interface Studio extends AsyncDisposable {
@@ -45,7 +45,12 @@ export interface StudioOptions {
  */
 export async function createStudio(config: Config, options: StudioOptions): Promise<Studio> {
   const priceBook = await loadPriceBook(config.metering.priceBookPath);
-  const store = await openStore({ home: config.home, databaseUrl: config.databaseUrl, sqliteSynchronous: config.sqliteSynchronous });
+  const store = await openStore({
+    home: config.home,
+    databaseUrl: config.databaseUrl,
+    databaseSchema: config.databaseSchema,
+    sqliteSynchronous: config.sqliteSynchronous,
+  });
   let rateLimiter: RateLimiter | undefined;
   try {
     const keys = createKeyService({ keys: store.apiKeys, now: options.now });
@@ -95,7 +100,12 @@ function rateLimitStore(config: Config): RateLimitStore {
           param: "limits.store",
         });
       }
-      return { kind: "postgres", databaseUrl: config.databaseUrl, keyPrefix: config.limits.keyPrefix };
+      // The counters' table goes in the store's schema.
+      return {
+        kind: "postgres",
+        databaseUrl: resolvePostgresTarget(config.databaseUrl, config.databaseSchema).connectionString,
+        keyPrefix: config.limits.keyPrefix,
+      };
     default:
       return config.limits.store satisfies never;
   }

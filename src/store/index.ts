@@ -1,4 +1,5 @@
 export type { Database, StoreDialect } from "./database.js";
+export { resolvePostgresTarget, type PostgresTarget } from "./postgres-target.js";
 export { openStore, defaultHome, migrateToLatest, type Store, type StoreOptions } from "./open-store.js";
 export type { ApiKey, ApiKeyRepository, BudgetPeriod, StoredApiKey } from "./api-key-repository.js";
 export {
