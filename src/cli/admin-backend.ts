@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import {
+  fromCreateKeyBody,
   toWireApiKey,
   toWireUsageReport,
   type CreateKeyBody,
@@ -79,15 +80,7 @@ export async function openAdminBackend(flags: AdminTargetFlags, env: Record<stri
   const keys = createKeyService({ keys: store.apiKeys });
   return {
     async createKey(body) {
-      const { key, secret } = await keys.create({
-        name: body.name,
-        models: body.models,
-        requestsPerMinute: body.requests_per_minute,
-        tokensPerMinute: body.tokens_per_minute,
-        budgetMicroUsd: body.budget_micro_usd,
-        budgetPeriod: body.budget_period,
-        expiresInMs: body.expires_in_ms,
-      });
+      const { key, secret } = await keys.create(fromCreateKeyBody(body));
       return { ...toWireApiKey(key), secret };
     },
     listKeys: async (options) => (await keys.list(options)).map(toWireApiKey),
