@@ -218,6 +218,15 @@ export const configSchema = z.object({
         .describe(
           "A JSON price book (local model costs, more cloud prices) added to the built-in cloud list prices. Defaults to none (built-in book; local models cost 0).",
         ),
+      heartbeatMs: z
+        .number()
+        .int()
+        .min(50)
+        .max(60_000)
+        .default(1000)
+        .describe(
+          "How often the ledger flushes the token counts of running requests, ms: a crash loses at most this much of a request's usage. Defaults to 1000.",
+        ),
     })
     .default({}),
   logLevel: z

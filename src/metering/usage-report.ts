@@ -40,11 +40,20 @@ export const noKeyGroupName = "(no key)";
 export async function buildUsageReport(usage: UsageRepository, options: UsageRange & { groupBy: UsageGroupBy }): Promise<UsageReport> {
   const summaries = await usage.summarize(options);
   const rows = summaries.map((summary): UsageReportRow => ({ ...summary, name: nameOf(options.groupBy, summary) }));
-  const total: UsageReportRow = { name: "total", group: null, requests: 0, errorRequests: 0, abortedRequests: 0, ...zeroUsageTotals() };
+  const total: UsageReportRow = {
+    name: "total",
+    group: null,
+    requests: 0,
+    errorRequests: 0,
+    abortedRequests: 0,
+    interruptedRequests: 0,
+    ...zeroUsageTotals(),
+  };
   for (const row of rows) {
     total.requests += row.requests;
     total.errorRequests += row.errorRequests;
     total.abortedRequests += row.abortedRequests;
+    total.interruptedRequests += row.interruptedRequests;
     addUsageTotals(total, row);
   }
   const report: UsageReport = { groupBy: options.groupBy, rows, total };

@@ -1,8 +1,10 @@
 export type { Database, StoreDialect } from "./database.js";
 export { resolvePostgresTarget, type PostgresTarget } from "./postgres-target.js";
+export type { ServerInstance } from "./server-instance.js";
 export { openStore, defaultHome, migrateToLatest, type Store, type StoreOptions } from "./open-store.js";
 export type { ApiKey, ApiKeyRepository, BudgetPeriod, StoredApiKey } from "./api-key-repository.js";
 export type { UsageRepository } from "./usage-repository.js";
+export type { BudgetBound, BudgetUse, StartOutcome } from "./usage-writes.js";
 export {
   addUsageTotals,
   utcDay,
@@ -10,6 +12,7 @@ export {
   type UsageGroupBy,
   type UsageRange,
   type UsageRecord,
+  type UsageRecordStatus,
   type UsageSummaryRow,
   type UsageTotals,
 } from "./usage-record.js";

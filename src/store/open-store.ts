@@ -9,6 +9,7 @@ import { createApiKeyRepository, type ApiKeyRepository } from "./api-key-reposit
 import type { Database, StoreDialect } from "./database.js";
 import { migrations } from "./migrations/index.js";
 import { resolvePostgresTarget } from "./postgres-target.js";
+import { claimPostgresInstance, claimSqliteInstance, type ServerInstance } from "./server-instance.js";
 import { createUsageRepository, type UsageRepository } from "./usage-repository.js";
 
 /** Where the store lives. */
@@ -58,6 +59,13 @@ export interface Store extends AsyncDisposable {
    * @internal for tests and migrations only; everything else goes through the repositories.
    */
   readonly db: Kysely<Database>;
+  /**
+   * Claims a server instance id for this process (the owner of the running ledger rows it writes) and the means to tell
+   * other instances' liveness. Given up when the store is disposed, if not before.
+   *
+   * @throws when the database cannot be reached (PostgreSQL opens a connection of its own for the instance's lock).
+   */
+  claimInstance(): Promise<ServerInstance>;
   /** Closes the connections. Idempotent. */
   dispose(): Promise<void>;
 }
@@ -87,7 +95,7 @@ export function defaultHome(): string {
  * const keys = await store.apiKeys.list({includeRevoked: false});
  */
 export async function openStore(options: StoreOptions = {}): Promise<Store> {
-  const { db, dialect, location, sqlite, schema: askedSchema } = createKysely(options);
+  const { db, dialect, location, sqlite, schema: askedSchema, connectionString } = createKysely(options);
   let schema: string | undefined;
   try {
     if (dialect === "postgres") schema = await preparePostgresSchema(db, askedSchema);
@@ -96,15 +104,25 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
     await db.destroy();
     throw error;
   }
+  const instances: ServerInstance[] = [];
   let disposing: Promise<void> | undefined;
-  const dispose = (): Promise<void> => (disposing ??= db.destroy());
+  const dispose = (): Promise<void> =>
+    (disposing ??= (async () => {
+      await Promise.all(instances.map((instance) => instance.dispose()));
+      await db.destroy();
+    })());
   return {
     dialect,
     location,
     schema,
     db,
     apiKeys: createApiKeyRepository(db),
-    usage: createUsageRepository(db, { sqlite }),
+    usage: createUsageRepository(db, { dialect, sqlite }),
+    async claimInstance() {
+      const instance = connectionString === undefined ? claimSqliteInstance() : await claimPostgresInstance(connectionString, db);
+      instances.push(instance);
+      return instance;
+    },
     dispose,
     [Symbol.asyncDispose]: dispose,
   };
@@ -132,6 +150,7 @@ function createKysely(options: StoreOptions): {
   location: string;
   sqlite?: BetterSqlite3.Database;
   schema?: string;
+  connectionString?: string;
 } {
   if (options.databaseUrl !== undefined) {
     const target = resolvePostgresTarget(options.databaseUrl, options.databaseSchema);
@@ -139,7 +158,7 @@ function createKysely(options: StoreOptions): {
     // An idle connection that breaks (database restart) emits `error` on the pool; without a listener it would crash the process.
     pool.on("error", () => undefined);
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    return { db, dialect: "postgres", location: target.location, schema: target.schema };
+    return { db, dialect: "postgres", location: target.location, schema: target.schema, connectionString: target.connectionString };
   }
   if (options.databaseSchema !== undefined) {
     throw new MoestroError(

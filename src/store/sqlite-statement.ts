@@ -17,8 +17,13 @@ export function slotsFor<Row>(columns: ReadonlyArray<keyof Row & string>): Row {
   return Object.fromEntries(columns.map((column) => [column, slot(column)])) as Row;
 }
 
-/** A statement from {@link prepareCompiled}: runs it with the slots' values. */
-export type CompiledStatement<Values> = (values: Values) => BetterSqlite3.RunResult;
+/** A statement from {@link prepareCompiled}, run with the slots' values. */
+export interface CompiledStatement<Values> {
+  /** Runs a statement that returns no rows (insert, update). */
+  run(values: Values): BetterSqlite3.RunResult;
+  /** Runs a query and returns its first row, or `undefined`. */
+  get<Row>(values: Values): Row | undefined;
+}
 
 /**
  * Prepares a Kysely query once as a better-sqlite3 statement: the SQL is what Kysely compiles (so the fast path and the
@@ -37,5 +42,9 @@ export function prepareCompiled<Values extends Record<string, unknown>>(
     typeof parameter === "string" && parameter.startsWith(slotPrefix) ? parameter.slice(slotPrefix.length) : undefined,
   );
   const statement = sqlite.prepare(compiled.sql);
-  return (values) => statement.run(...names.map((name, index) => (name === undefined ? compiled.parameters[index] : values[name])));
+  const bind = (values: Values): unknown[] => names.map((name, index) => (name === undefined ? compiled.parameters[index] : values[name]));
+  return {
+    run: (values) => statement.run(...bind(values)),
+    get: <Row>(values: Values) => statement.get(...bind(values)) as Row | undefined,
+  };
 }

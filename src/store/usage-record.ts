@@ -63,8 +63,8 @@ export interface UsageRecord extends UsageTotals {
   endpoint: string;
   /** Whether the response was streamed. */
   stream: boolean;
-  /** `ok`, `error` or `aborted`. */
-  status: "ok" | "error" | "aborted";
+  /** How the request ended, or `running`; see {@link UsageRecordStatus}. */
+  status: UsageRecordStatus;
   /** The error code when `status` is `error`. */
   errorCode?: string;
   /** `effectiveFrom` of the price entry of `costMicroUsd`, epoch ms; `undefined` when the model had none (cost 0). */
@@ -75,9 +75,23 @@ export interface UsageRecord extends UsageTotals {
   startedAtMs: number;
   /** Time to first token, ms; `undefined` when none was generated. */
   timeToFirstTokenMs?: number;
-  /** Whole request, ms. */
+  /** Whole request, ms (for a running row: until its last heartbeat). */
   latencyMs: number;
+  /** The server instance that owns the row while it runs (`<hostname>:<pid>:<hex>`); `undefined` for rows written whole. */
+  instanceId?: string;
+  /** The last flush of its counters while it ran, epoch ms; `undefined` for rows written whole. */
+  heartbeatAtMs?: number;
+  /** The worst-case cost held against its key's budget while `running`, micro-USD; `undefined` once settled. */
+  reservedMicroUsd?: number;
 }
+
+/**
+ * The state of a ledger row.
+ * - `running`: admitted and not ended; the counters and the cost are those of its last heartbeat.
+ * - `ok`, `error`, `aborted`: ended as the request's `UsageEvent` says.
+ * - `interrupted`: its server instance went away while it ran; settled with the counters of its last heartbeat.
+ */
+export type UsageRecordStatus = "running" | "ok" | "error" | "aborted" | "interrupted";
 
 /**
  * How usage rows are grouped.
@@ -101,6 +115,8 @@ export interface UsageSummaryRow extends UsageTotals {
   errorRequests: number;
   /** Requests whose client went away. */
   abortedRequests: number;
+  /** Requests cut by the end of their server instance (a crash), priced by their last heartbeat. */
+  interruptedRequests: number;
 }
 
 /** A time range over `started_at`: `fromMs <= startedAtMs < toMs`; a missing end is open. */
@@ -139,6 +155,9 @@ export function toUsageEventRow(record: UsageRecord, recordedAtMs: number): Sele
     time_to_first_token_ms: record.timeToFirstTokenMs ?? null,
     latency_ms: record.latencyMs,
     recorded_at: recordedAtMs,
+    instance_id: record.instanceId ?? null,
+    heartbeat_at: record.heartbeatAtMs ?? null,
+    reserved_micro_usd: record.status === "running" ? (record.reservedMicroUsd ?? 0) : 0,
   };
 }
 
@@ -159,5 +178,8 @@ export function toUsageRecord(row: Selectable<UsageEventsTable>): UsageRecord {
   if (row.price_effective_at !== null) record.priceEffectiveAtMs = Number(row.price_effective_at);
   if (row.cloud_model !== null) record.cloudModel = row.cloud_model;
   if (row.time_to_first_token_ms !== null) record.timeToFirstTokenMs = Number(row.time_to_first_token_ms);
+  if (row.instance_id !== null) record.instanceId = row.instance_id;
+  if (row.heartbeat_at !== null) record.heartbeatAtMs = Number(row.heartbeat_at);
+  if (row.status === "running") record.reservedMicroUsd = Number(row.reserved_micro_usd);
   return record;
 }

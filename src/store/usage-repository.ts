@@ -1,6 +1,6 @@
 import type BetterSqlite3 from "better-sqlite3";
 import type { Kysely } from "kysely";
-import type { Database } from "./database.js";
+import type { Database, StoreDialect } from "./database.js";
 import {
   readUsageTotals,
   toUsageEventRow,
@@ -12,7 +12,9 @@ import {
   type UsageSummaryRow,
   type UsageTotalColumn,
 } from "./usage-record.js";
-import { createSqliteRecord, recordWithKysely } from "./usage-writes.js";
+import { createKyselyLedgerWrites } from "./usage-ledger-kysely.js";
+import { createSqliteLedgerWrites } from "./usage-ledger-sqlite.js";
+import { readBudgetUse, selectBudgetUse, type BudgetBound, type BudgetUse, type StartOutcome } from "./usage-writes.js";
 
 /** The usage ledger aggregate: `usage_events` and its `usage_daily` rollup. */
 export interface UsageRepository {
@@ -22,29 +24,65 @@ export interface UsageRepository {
    * so that no request goes unmetered. Resolves the id the row was stored under.
    */
   record(record: UsageRecord, recordedAtMs: number): Promise<string>;
+  /**
+   * Inserts the row of an admitted request, `running` (under `requestId:uuid` when the id is taken). With `budget`,
+   * atomically across every process that shares the store: the row goes in only when the key's settled spend since
+   * `budget.fromDay`, plus the reservations (`reservedMicroUsd`) of its running rows, this one's included, stay within
+   * `budget.limitMicroUsd`; otherwise nothing is stored and the key's use before this request is resolved.
+   */
+  start(record: UsageRecord, budget: BudgetBound | undefined, recordedAtMs: number): Promise<StartOutcome>;
+  /**
+   * A heartbeat at `atMs`: writes the counters, cost, latency and `heartbeatAtMs` of `records` (running rows, found by
+   * `requestId`; rows no longer running are left alone), in one transaction.
+   */
+  heartbeat(records: readonly UsageRecord[], atMs: number): Promise<void>;
+  /**
+   * Settles a running row (found by `record.requestId`) with the final values of `record`, and adds it to the day's
+   * rollup, in one transaction. A row that is not running any more is left alone, unless `lateFromInterrupted`: then a
+   * row marked `interrupted` (by an instance that took this one for gone) takes the real end, and the rollup the
+   * difference; a missing row is inserted settled. Resolves whether it changed anything.
+   */
+  settle(record: UsageRecord, recordedAtMs: number, options: { lateFromInterrupted: boolean }): Promise<boolean>;
+  /** Deletes a running row (a request refused before it ran); a settled row is never deleted. */
+  discard(requestId: string): Promise<void>;
+  /** Every running row, oldest first. */
+  listRunning(): Promise<UsageRecord[]>;
   /** Totals per group over `range`, ordered by group. */
   summarize(options: UsageRange & { groupBy: UsageGroupBy }): Promise<UsageSummaryRow[]>;
   /** Ledger rows over `range`, oldest first, at most `limit` (defaults to 1000). */
   list(options: UsageRange & { keyId?: string; limit?: number }): Promise<UsageRecord[]>;
   /** What `keyId` spent from the UTC day `fromDay` (`YYYY-MM-DD`, inclusive) on, micro-USD, read from the rollup. */
   spendSince(keyId: string, fromDay: string): Promise<number>;
+  /** What `keyId` has committed from the UTC day `fromDay` on: settled spend and running reservations, in one snapshot. */
+  budgetUse(keyId: string, fromDay: string): Promise<BudgetUse>;
 }
 
 /**
- * The {@link UsageRepository} over `db`. When `sqlite` (the better-sqlite3 handle under `db`) is given, `record` runs
- * Kysely's SQL as cached prepared statements in one better-sqlite3 transaction instead of Kysely round trips: the
- * ledger write is on every response's path (docs/studio.md has the figures). Everything else, and `record` while a
- * Kysely transaction holds the connection, goes through Kysely.
+ * The {@link UsageRepository} over `db`. When `sqlite` (the better-sqlite3 handle under `db`) is given, the writes run
+ * Kysely's SQL as cached prepared statements, each in one better-sqlite3 transaction, instead of Kysely round trips:
+ * they are on every response's path (docs/studio.md has the figures). The reads, and the writes while a Kysely
+ * transaction holds the connection, go through Kysely.
  */
-export function createUsageRepository(db: Kysely<Database>, options: { sqlite?: BetterSqlite3.Database } = {}): UsageRepository {
+export function createUsageRepository(
+  db: Kysely<Database>,
+  options: { dialect: StoreDialect; sqlite?: BetterSqlite3.Database },
+): UsageRepository {
   const sqlite = options.sqlite;
-  const sqliteRecord = sqlite === undefined ? undefined : createSqliteRecord(db, sqlite);
+  const kyselyWrites = createKyselyLedgerWrites(db, options.dialect);
+  const sqliteWrites = sqlite === undefined ? undefined : createSqliteLedgerWrites(db, sqlite);
+  // A Kysely transaction that holds the connection (tests, migrations) must see the writes in order: Kysely then.
+  const writes = () => (sqliteWrites !== undefined && !sqlite!.inTransaction ? sqliteWrites : kyselyWrites);
   return {
-    async record(record, recordedAtMs) {
-      const row = toUsageEventRow(record, recordedAtMs);
-      // A Kysely transaction holding the connection (tests, migrations) must see the write in order: go through Kysely then.
-      if (sqliteRecord !== undefined && !sqlite!.inTransaction) return sqliteRecord(row);
-      return await recordWithKysely(db, row);
+    record: async (record, recordedAtMs) => await writes().record(toUsageEventRow(record, recordedAtMs)),
+    start: async (record, budget, recordedAtMs) => await writes().start(toUsageEventRow(record, recordedAtMs), budget),
+    heartbeat: async (records, atMs) => await writes().heartbeat(records.map((record) => toUsageEventRow(record, atMs))),
+    settle: async (record, recordedAtMs, settleOptions) => await writes().settle(toUsageEventRow(record, recordedAtMs), settleOptions),
+    async discard(requestId) {
+      await db.deleteFrom("usage_events").where("request_id", "=", requestId).where("status", "=", "running").execute();
+    },
+    async listRunning() {
+      const rows = await db.selectFrom("usage_events").selectAll().where("status", "=", "running").orderBy("started_at").execute();
+      return rows.map(toUsageRecord);
     },
 
     async summarize({ groupBy, fromMs, toMs }) {
@@ -59,6 +97,7 @@ export function createUsageRepository(db: Kysely<Database>, options: { sqlite?: 
           eb.fn.countAll<number>().as("requests"),
           eb.fn.sum<number>(eb.case().when("usage_events.status", "=", "error").then(1).else(0).end()).as("error_requests"),
           eb.fn.sum<number>(eb.case().when("usage_events.status", "=", "aborted").then(1).else(0).end()).as("aborted_requests"),
+          eb.fn.sum<number>(eb.case().when("usage_events.status", "=", "interrupted").then(1).else(0).end()).as("interrupted_requests"),
           ...Object.values(usageTotalColumns).map((column) => eb.fn.sum<number>(`usage_events.${column}`).as(column)),
         ])
         .groupBy(groupColumn)
@@ -72,6 +111,7 @@ export function createUsageRepository(db: Kysely<Database>, options: { sqlite?: 
           requests: Number(row.requests),
           errorRequests: Number(row.error_requests),
           abortedRequests: Number(row.aborted_requests),
+          interruptedRequests: Number(row.interrupted_requests),
           ...readUsageTotals(row as unknown as Record<UsageTotalColumn, unknown>),
         };
         if (groupBy === "key" && row.key_name !== null) summary.keyName = row.key_name;
@@ -102,5 +142,7 @@ export function createUsageRepository(db: Kysely<Database>, options: { sqlite?: 
         .executeTakeFirst();
       return Number(row?.spent ?? 0);
     },
+
+    budgetUse: async (keyId, fromDay) => readBudgetUse(await selectBudgetUse(db, { key_id: keyId, day: fromDay }).executeTakeFirst()),
   };
 }

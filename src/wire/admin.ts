@@ -84,6 +84,8 @@ export const wireUsageRowSchema = z.object({
   requests: z.number(),
   error_requests: z.number(),
   aborted_requests: z.number(),
+  /** Requests cut by the end of their server instance (a crash), priced by the tokens of their last heartbeat. */
+  interrupted_requests: z.number(),
   ...wireTokenCostFields,
 });
 /** Totals of one group in a usage report. */
@@ -151,6 +153,7 @@ function toWireUsageRow(row: UsageReportRow): WireUsageRow {
     requests: row.requests,
     error_requests: row.errorRequests,
     aborted_requests: row.abortedRequests,
+    interrupted_requests: row.interruptedRequests,
     ...toWireTokenCost(row),
   };
 }
