@@ -6,10 +6,10 @@ import { createRateLimiter, createTokenLimitSink, type RateLimiter, type RateLim
 import type { Config } from "./config/index.js";
 import { MoestroError } from "./errors/index.js";
 import { createBudgetGuard } from "./metering/budget-guard.js";
-import { createLedgerSink } from "./metering/ledger-sink.js";
+import { openLedgerSink, type LedgerSink, type LedgerSinkOptions } from "./metering/ledger-sink.js";
 import { loadPriceBook, type PriceBook } from "./metering/price-book.js";
 import type { UsageSink } from "./spec/index.js";
-import { openStore, type Store } from "./store/index.js";
+import { openStore, resolvePostgresTarget, type Store } from "./store/index.js";
 
 /** The studio side of a server: store, price book, keys, limits and the ledger, ready to hand to `createApp`. */
 export interface Studio extends AsyncDisposable {
@@ -17,39 +17,62 @@ export interface Studio extends AsyncDisposable {
   store: Store;
   /** The price book in use. */
   priceBook: PriceBook;
+  /** The ledger (also the first of `usageSinks`). */
+  ledger: LedgerSink;
   /** The ledger sink, then the token counter when key checks are on: pass as `usageSinks`. */
   usageSinks: UsageSink[];
   /** Key checks, limits and budgets; `undefined` when no admin key is configured (key checks off). */
   accessControl?: AccessControlDeps;
   /** The admin endpoints' services. */
   admin: AdminDeps;
-  /** Closes the rate-limit store and the store. Idempotent. */
+  /** Stops the ledger's heartbeat, closes the rate-limit store and the store. Idempotent. */
   dispose(): Promise<void>;
 }
 
 /** Inputs of {@link createStudio} besides the configuration. */
 export interface StudioOptions {
-  /** Where failures of the rate-limit store are logged. */
+  /** Where failures of the rate-limit store and of the ledger's heartbeat are logged. */
   logger: Logger;
   /** Clock, epoch ms: key expiry, budgets, price effective dates. Defaults to `Date.now`. */
   now?: () => number;
+  /** The ledger's recovery period and staleness, ms (tests shorten them). Defaults to the ledger's. */
+  ledger?: Pick<LedgerSinkOptions, "recoverEveryMs" | "staleAfterMs">;
 }
 
 /**
- * Opens the store named by `config` (`databaseUrl`, else SQLite in `home`), loads the price book
- * (`metering.priceBookPath` on top of the built-in list prices), and, when `config.adminKey` is set, connects the
- * rate-limit store (`limits`) and turns key checks on. Every request's usage goes to the ledger either way.
+ * Opens the store named by `config` (`databaseUrl` and `databaseSchema`, else SQLite in `home`), loads the price book
+ * (`metering.priceBookPath` on top of the built-in list prices), claims this process's server instance and opens the
+ * ledger, which first settles the requests that gone instances left running (as `interrupted`), and, when
+ * `config.adminKey` is set, connects the rate-limit store (`limits`) and turns key checks on. Every request's usage goes
+ * to the ledger either way.
  *
- * @throws {MoestroError} `invalid_request` for a bad database URL or price book; the store's or Redis's connection
- *   errors. What was opened is closed first.
+ * @throws {MoestroError} `invalid_request` for a bad database URL, schema or price book; the store's or Redis's
+ *   connection errors. What was opened is closed first.
  */
 export async function createStudio(config: Config, options: StudioOptions): Promise<Studio> {
   const priceBook = await loadPriceBook(config.metering.priceBookPath);
-  const store = await openStore({ home: config.home, databaseUrl: config.databaseUrl, sqliteSynchronous: config.sqliteSynchronous });
+  const store = await openStore({
+    home: config.home,
+    databaseUrl: config.databaseUrl,
+    databaseSchema: config.databaseSchema,
+    sqliteSynchronous: config.sqliteSynchronous,
+  });
   let rateLimiter: RateLimiter | undefined;
+  let ledger: LedgerSink | undefined;
   try {
     const keys = createKeyService({ keys: store.apiKeys, now: options.now });
-    const usageSinks: UsageSink[] = [createLedgerSink({ usage: store.usage, priceBook, now: options.now })];
+    const instance = await store.claimInstance();
+    ledger = await openLedgerSink({
+      usage: store.usage,
+      priceBook,
+      instance,
+      logger: options.logger,
+      now: options.now,
+      heartbeatMs: config.metering.heartbeatMs,
+      ...options.ledger,
+    });
+    // The ledger first: it is the sink that may refuse a request (its budget reservation), before the others count it.
+    const usageSinks: UsageSink[] = [ledger];
     let accessControl: AccessControlDeps | undefined;
     if (config.adminKey !== undefined) {
       rateLimiter = await createRateLimiter({ store: rateLimitStore(config), logger: options.logger });
@@ -64,12 +87,14 @@ export async function createStudio(config: Config, options: StudioOptions): Prom
     let disposing: Promise<void> | undefined;
     const dispose = (): Promise<void> =>
       (disposing ??= (async () => {
+        await ledger?.dispose();
         await rateLimiter?.dispose();
         await store.dispose();
       })());
     return {
       store,
       priceBook,
+      ledger,
       usageSinks,
       accessControl,
       admin: { keys, usage: store.usage, canManageKeys: accessControl !== undefined },
@@ -77,6 +102,7 @@ export async function createStudio(config: Config, options: StudioOptions): Prom
       [Symbol.asyncDispose]: dispose,
     };
   } catch (error) {
+    await ledger?.dispose();
     await rateLimiter?.dispose();
     await store.dispose();
     throw error;
@@ -95,7 +121,12 @@ function rateLimitStore(config: Config): RateLimitStore {
           param: "limits.store",
         });
       }
-      return { kind: "postgres", databaseUrl: config.databaseUrl, keyPrefix: config.limits.keyPrefix };
+      // The counters' table goes in the store's schema.
+      return {
+        kind: "postgres",
+        databaseUrl: resolvePostgresTarget(config.databaseUrl, config.databaseSchema).connectionString,
+        keyPrefix: config.limits.keyPrefix,
+      };
     default:
       return config.limits.store satisfies never;
   }

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { KeyService } from "../auth/key-service.js";
-import type { ModelRegistry, UsageSink } from "../spec/index.js";
+import type { ModelRegistry, UsageBudget, UsageSink } from "../spec/index.js";
 import type { UsageRepository } from "../store/index.js";
 import type { AccessControlDeps } from "./middleware/access-control.js";
 
@@ -63,6 +63,8 @@ export interface AppEnv {
     requestId: string;
     /** The id of the API key that authenticated the request, when key checks are on. */
     keyId?: string;
+    /** The budget of that key, when it has one: the usage meter reserves each admitted request's worst case against it. */
+    budget?: UsageBudget;
   };
 }
 

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import {
+  fromCreateKeyBody,
   toWireApiKey,
   toWireUsageReport,
   type CreateKeyBody,
@@ -39,6 +40,8 @@ export interface AdminTargetFlags {
   home?: string;
   /** A PostgreSQL store (else env MOESTRO_DATABASE_URL). */
   databaseUrl?: string;
+  /** The PostgreSQL store's schema (else env MOESTRO_DATABASE_SCHEMA). */
+  databaseSchema?: string;
 }
 
 /**
@@ -48,7 +51,16 @@ export interface AdminTargetFlags {
  * @throws {MoestroError} `invalid_request` for invalid flags or environment values.
  */
 export async function openAdminBackend(flags: AdminTargetFlags, env: Record<string, string | undefined>): Promise<AdminBackend> {
-  const config = loadConfig({ env, flags: { url: flags.url, adminKey: flags.adminKey, home: flags.home, databaseUrl: flags.databaseUrl } });
+  const config = loadConfig({
+    env,
+    flags: {
+      url: flags.url,
+      adminKey: flags.adminKey,
+      home: flags.home,
+      databaseUrl: flags.databaseUrl,
+      databaseSchema: flags.databaseSchema,
+    },
+  });
   if (config.url !== undefined) {
     const client = createAdminClient({ baseUrl: config.url, adminKey: config.adminKey });
     return {
@@ -59,19 +71,16 @@ export async function openAdminBackend(flags: AdminTargetFlags, env: Record<stri
       dispose: async () => undefined,
     };
   }
-  const store = await openStore({ home: config.home, databaseUrl: config.databaseUrl, sqliteSynchronous: config.sqliteSynchronous });
+  const store = await openStore({
+    home: config.home,
+    databaseUrl: config.databaseUrl,
+    databaseSchema: config.databaseSchema,
+    sqliteSynchronous: config.sqliteSynchronous,
+  });
   const keys = createKeyService({ keys: store.apiKeys });
   return {
     async createKey(body) {
-      const { key, secret } = await keys.create({
-        name: body.name,
-        models: body.models,
-        requestsPerMinute: body.requests_per_minute,
-        tokensPerMinute: body.tokens_per_minute,
-        budgetMicroUsd: body.budget_micro_usd,
-        budgetPeriod: body.budget_period,
-        expiresInMs: body.expires_in_ms,
-      });
+      const { key, secret } = await keys.create(fromCreateKeyBody(body));
       return { ...toWireApiKey(key), secret };
     },
     listKeys: async (options) => (await keys.list(options)).map(toWireApiKey),
@@ -96,12 +105,13 @@ export async function openAdminBackend(flags: AdminTargetFlags, env: Record<stri
 
 /**
  * Adds the flags that pick where an admin command acts: `--url` and `--admin-key` for a running server, `--home` and
- * `--database-url` for the local store.
+ * `--database-url` (with `--database-schema`) for the local store.
  */
 export function addAdminTargetOptions(command: Command): Command {
   return command
     .option("--url <url>", "a running server, http://host:port (env MOESTRO_URL); without it, the local store")
     .option("--admin-key <key>", "the server's admin key (env MOESTRO_ADMIN_KEY; prefer the env: flags show in ps)")
     .option("--home <dir>", "the local store's folder (env MOESTRO_HOME, default ~/.moestro)")
-    .option("--database-url <url>", "a PostgreSQL store, postgres://... (env MOESTRO_DATABASE_URL)");
+    .option("--database-url <url>", "a PostgreSQL store, postgres://... (env MOESTRO_DATABASE_URL)")
+    .option("--database-schema <name>", "the PostgreSQL store's schema (env MOESTRO_DATABASE_SCHEMA, default: the URL's search_path)");
 }

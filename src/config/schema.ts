@@ -159,6 +159,16 @@ export const configSchema = z.object({
     .describe(
       "A postgres:// URL to keep keys and the usage ledger in PostgreSQL instead of SQLite. Secret (may hold a password). Defaults to none (SQLite in home).",
     ),
+  databaseSchema: z
+    .string()
+    .regex(
+      /^[a-z_][a-z0-9_]{0,62}$/,
+      "must be a lower-case PostgreSQL identifier: a-z, 0-9 and _, starting with a letter or _, at most 63 characters",
+    )
+    .optional()
+    .describe(
+      "The PostgreSQL schema of keys and the usage ledger (with databaseUrl), created when missing; it replaces the URL's search_path. Defaults to none (the URL's search_path, else the connection's current schema).",
+    ),
   sqliteSynchronous: z
     .enum(["normal", "full"])
     .default("normal")
@@ -207,6 +217,15 @@ export const configSchema = z.object({
         .optional()
         .describe(
           "A JSON price book (local model costs, more cloud prices) added to the built-in cloud list prices. Defaults to none (built-in book; local models cost 0).",
+        ),
+      heartbeatMs: z
+        .number()
+        .int()
+        .min(50)
+        .max(60_000)
+        .default(1000)
+        .describe(
+          "How often the ledger flushes the token counts of running requests, ms: a crash loses at most this much of a request's usage. Defaults to 1000.",
         ),
     })
     .default({}),

@@ -13,11 +13,11 @@ describe("budget periods", () => {
 });
 
 describe("the budget guard", () => {
-  const spentBy = (spent: number, calls: Array<[string, string]> = []): UsageRepository =>
+  const spentBy = (spent: number, calls: Array<[string, string]> = [], reserved = 0): UsageRepository =>
     ({
-      spendSince: async (keyId: string, fromDay: string) => {
+      budgetUse: async (keyId: string, fromDay: string) => {
         calls.push([keyId, fromDay]);
-        return spent;
+        return { spentMicroUsd: spent, reservedMicroUsd: reserved };
       },
     }) as unknown as UsageRepository;
   const key = { id: "key_1", name: "team", prefix: "mst-x", createdAtMs: 0, budgetMicroUsd: 1_000_000, budgetPeriod: "month" as const };
@@ -37,6 +37,15 @@ describe("the budget guard", () => {
     expect(error).toMatchObject({ code: "insufficient_quota", status: 429, retryAfterSeconds: undefined });
     expect((error as Error).message).toContain("$1.00 of its $1.00 monthly budget");
     expect((error as Error).message).toContain("2026-05-01T00:00:00.000Z");
+  });
+
+  it("counts the reservations of running requests as committed", async () => {
+    await createBudgetGuard({ usage: spentBy(600_000, [], 399_999), now }).check(key);
+    const error = await createBudgetGuard({ usage: spentBy(600_000, [], 400_000), now })
+      .check(key)
+      .catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: "insufficient_quota", status: 429 });
+    expect((error as Error).message).toContain("$0.60 (plus $0.40 reserved by its running requests) of its $1.00 monthly budget");
   });
 
   it("never reads the ledger for keys without a budget", async () => {

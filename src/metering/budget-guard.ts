@@ -1,5 +1,6 @@
 import { MoestroError } from "../errors/index.js";
-import { utcDay, type ApiKey, type BudgetPeriod, type UsageRepository } from "../store/index.js";
+import type { UsageBudget } from "../spec/index.js";
+import { utcDay, type ApiKey, type BudgetPeriod, type BudgetUse, type UsageRepository } from "../store/index.js";
 
 /** The budget period that contains `nowMs`, in UTC. */
 export interface BudgetWindow {
@@ -24,17 +25,40 @@ export function budgetWindow(period: BudgetPeriod, nowMs: number): BudgetWindow 
   return { startDay: utcDay(start), endsAtMs: Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1) };
 }
 
-/** Checks API keys' budgets against the ledger. */
+/**
+ * Checks API keys' budgets against the ledger before a request is read. This is the cheap first check; the promise is
+ * kept by the reservation each request takes when it is admitted (the ledger's `start`, with the key's
+ * {@link budgetOf}): its worst-case cost, held until it ends.
+ */
 export interface BudgetGuard {
   /**
-   * Lets a request of `key` start when what the key spent in the current period (streamed, non-streamed and aborted
-   * requests alike, by the ledger's rollup) is below its budget. A request that starts under budget runs to its end, so
-   * concurrent requests can pass the budget by their own cost: the check is "would start over budget", not a
-   * reservation. Keys without a budget always pass.
+   * Lets a request of `key` go on when what the key committed in the current period (the ledger's settled costs, plus
+   * the reservations of its running requests) is below its budget. Keys without a budget always pass.
    *
-   * @throws {MoestroError} `insufficient_quota` (429) when the budget is spent.
+   * @throws {MoestroError} `insufficient_quota` (429) when the budget is committed.
    */
   check(key: ApiKey): Promise<void>;
+}
+
+/** The budget of `key` as the ledger reserves against it; `undefined` when the key has none. */
+export function budgetOf(key: ApiKey): UsageBudget | undefined {
+  if (key.budgetMicroUsd === undefined || key.budgetPeriod === undefined) return undefined;
+  return { keyName: key.name, limitMicroUsd: key.budgetMicroUsd, period: key.budgetPeriod };
+}
+
+/**
+ * The 429 `insufficient_quota` error of a budget: what the key spent and has reserved in the period, and when the
+ * budget renews; with `requestMicroUsd`, what the refused request could have cost (its reservation).
+ */
+export function insufficientQuota(budget: UsageBudget, use: BudgetUse, atMs: number, requestMicroUsd?: number): MoestroError {
+  const reserved = use.reservedMicroUsd > 0 ? ` (plus ${formatUsd(use.reservedMicroUsd)} reserved by its running requests)` : "";
+  const request = requestMicroUsd === undefined ? "" : `, and this request could cost up to ${formatUsd(requestMicroUsd)}`;
+  return new MoestroError(
+    "insufficient_quota",
+    `You exceeded your current quota: the key '${budget.keyName}' has spent ${formatUsd(use.spentMicroUsd)}${reserved} of its ` +
+      `${formatUsd(budget.limitMicroUsd)} ${budget.period === "day" ? "daily" : "monthly"} budget${request}. ` +
+      `The budget renews at ${new Date(budgetWindow(budget.period, atMs).endsAtMs).toISOString()}.`,
+  );
 }
 
 /** Inputs of {@link createBudgetGuard}. */
@@ -45,20 +69,17 @@ export interface BudgetGuardOptions {
   now?: () => number;
 }
 
-/** A {@link BudgetGuard} over the ledger's daily rollup (one indexed sum per check). */
+/** A {@link BudgetGuard} over the ledger: one statement per check (the rollup's sum and the running reservations). */
 export function createBudgetGuard(options: BudgetGuardOptions): BudgetGuard {
   const now = options.now ?? Date.now;
   return {
     async check(key) {
-      if (key.budgetMicroUsd === undefined || key.budgetPeriod === undefined) return;
-      const window = budgetWindow(key.budgetPeriod, now());
-      const spentMicroUsd = await options.usage.spendSince(key.id, window.startDay);
-      if (spentMicroUsd < key.budgetMicroUsd) return;
-      throw new MoestroError(
-        "insufficient_quota",
-        `You exceeded your current quota: the key '${key.name}' has spent ${formatUsd(spentMicroUsd)} of its ${formatUsd(key.budgetMicroUsd)} ` +
-          `${key.budgetPeriod === "day" ? "daily" : "monthly"} budget. The budget renews at ${new Date(window.endsAtMs).toISOString()}.`,
-      );
+      const budget = budgetOf(key);
+      if (budget === undefined) return;
+      const atMs = now();
+      const use = await options.usage.budgetUse(key.id, budgetWindow(budget.period, atMs).startDay);
+      if (use.spentMicroUsd + use.reservedMicroUsd < budget.limitMicroUsd) return;
+      throw insufficientQuota(budget, use, atMs);
     },
   };
 }

@@ -73,3 +73,20 @@ export function priceRequest(book: PriceBook, request: TokenCounts & { model: st
   }
   return result;
 }
+
+/**
+ * The most one request can cost, in micro-USD: `maxPromptTokens`, none of them cached, and `maxCompletionTokens`, at
+ * the higher of the output and thinking-output prices, by the served model's price in effect at `startedAtMs` (the
+ * tier the prompt selects). A budget reserves this much when the request is admitted.
+ */
+export function worstCaseCostMicroUsd(
+  book: PriceBook,
+  request: { model: string; startedAtMs: number; maxPromptTokens: number; maxCompletionTokens: number },
+): number {
+  const price = book.localPrice(request.model, request.startedAtMs);
+  const tokens = { promptTokens: request.maxPromptTokens, cachedPromptTokens: 0, completionTokens: request.maxCompletionTokens };
+  return Math.max(
+    costMicroUsd(price, { ...tokens, reasoningTokens: 0 }),
+    costMicroUsd(price, { ...tokens, reasoningTokens: request.maxCompletionTokens }),
+  );
+}

@@ -1,51 +1,189 @@
-import type { UsageEvent, UsageSink } from "../spec/index.js";
-import type { UsageRepository } from "../store/index.js";
-import { priceRequest } from "./cost.js";
+import type { Logger } from "pino";
+import type { UsageCounts, UsageEvent, UsageRun, UsageSink, UsageStart } from "../spec/index.js";
+import type { ServerInstance, UsageRecord, UsageRepository } from "../store/index.js";
+import { budgetWindow, insufficientQuota } from "./budget-guard.js";
+import { priceRequest, worstCaseCostMicroUsd } from "./cost.js";
+import { settleInterruptedRequests } from "./interrupted-requests.js";
 import type { PriceBook } from "./price-book.js";
 
-/** Inputs of {@link createLedgerSink}. */
+/** Inputs of {@link openLedgerSink}. */
 export interface LedgerSinkOptions {
   /** Where rows go. */
   usage: UsageRepository;
   /** Prices of served models and of their cloud equivalents. */
   priceBook: PriceBook;
-  /** Clock for `recorded_at`, epoch ms. Defaults to `Date.now`. */
+  /** This server process's instance: the owner of the rows it starts. */
+  instance: ServerInstance;
+  /** Where failed heartbeats and recoveries are logged. */
+  logger: Logger;
+  /** Clock, epoch ms. Defaults to `Date.now`. */
   now?: () => number;
+  /** How often the counters of running requests are flushed, ms. Defaults to 1000. */
+  heartbeatMs?: number;
+  /** A running row whose heartbeat is older than this is interrupted, whoever owns it, ms. Defaults to 30000. */
+  staleAfterMs?: number;
+  /** How often running rows of other instances are checked, ms. Defaults to 5000. */
+  recoverEveryMs?: number;
+}
+
+/** The usage ledger as a usage sink, with its heartbeat and its recovery of interrupted requests. */
+export interface LedgerSink extends UsageSink, AsyncDisposable {
+  /**
+   * Admits a request: inserts its row as `running`, with its worst-case cost reserved against its key's budget
+   * (`start.budget`), atomically across the processes that share the store. Its counters are flushed with every
+   * heartbeat; its run's `finish` settles the row with the real cost and releases the reservation.
+   *
+   * @throws {MoestroError} `insufficient_quota` (429) when the key's settled spend plus its running reservations plus
+   *   this request's worst case would pass the budget; nothing is stored then.
+   */
+  start(start: UsageStart): Promise<UsageRun>;
+  /** Stores a request that was never started (admitted and ended at once) as one settled row. */
+  record(event: UsageEvent): Promise<void>;
+  /** Flushes the running requests' counters now (the heartbeat does it every `heartbeatMs`). */
+  flushHeartbeat(): Promise<void>;
+  /** Settles the running rows of gone instances, and stale ones, as `interrupted`; resolves how many. */
+  recoverInterrupted(): Promise<number>;
+  /** Stops the heartbeat and the recovery timer (waiting for a flush under way). Idempotent. */
+  dispose(): Promise<void>;
+}
+
+/** A request this process admitted and has not ended. */
+interface RunningRequest {
+  /** Its row as admitted (under the id it was stored with). */
+  row: UsageRecord;
+  readCounts(): UsageCounts;
 }
 
 /**
- * The usage sink that writes the ledger: each event is priced by the book in effect at the request's start and stored
- * with its daily rollup in one transaction. `record` resolves once the transaction is committed; the routes await it
- * before the response's last byte, so a response the client saw whole always has its row (a crash loses at most the
- * requests still in flight).
+ * Opens the usage ledger's sink: first settles as `interrupted` the running rows left by instances that are gone (so
+ * a restarted server bills its predecessor's cut requests before it serves), then keeps, until disposed, a heartbeat
+ * that flushes the counters of this process's running requests every `heartbeatMs` and a check every `recoverEveryMs`
+ * for rows of other instances that went away. Costs are priced by the book in effect at each request's start.
+ * `finish` and `record` resolve once their transaction is committed; the routes await them before the response's last
+ * byte, so a response the client saw whole has its settled row, and a request cut by a crash has the row of its last
+ * heartbeat.
  *
- * @throws what the store throws; the request then fails (500, or an error event in a stream) rather than go unmetered.
+ * @throws what the store throws during the first recovery.
  */
-export function createLedgerSink(options: LedgerSinkOptions): UsageSink {
+export async function openLedgerSink(options: LedgerSinkOptions): Promise<LedgerSink> {
   const now = options.now ?? Date.now;
+  const { usage, priceBook, instance, logger } = options;
+  const staleAfterMs = options.staleAfterMs ?? 30_000;
+  const running = new Set<RunningRequest>();
+
+  const recoverInterrupted = async (): Promise<number> => {
+    const settled = await settleInterruptedRequests({ usage, instance, atMs: now(), staleAfterMs });
+    if (settled > 0) logger.warn({ settled }, "settled the running requests of gone server instances as interrupted");
+    return settled;
+  };
+  const flushHeartbeat = async (): Promise<void> => {
+    if (running.size === 0) return;
+    const atMs = now();
+    const rows = [...running].map((request) => runningRow(priceBook, request.row, request.readCounts(), atMs));
+    await usage.heartbeat(rows, atMs);
+  };
+
+  await recoverInterrupted();
+  // One flush or recovery at a time: a tick that finds one under way is skipped, so a slow store cannot pile them up.
+  let busy: Promise<unknown> | undefined;
+  const every = (ms: number, task: () => Promise<unknown>, what: string): NodeJS.Timeout => {
+    const timer = setInterval(() => {
+      if (busy !== undefined) return;
+      busy = task()
+        .catch((error: unknown) => logger.warn({ err: error }, `ledger ${what} failed`))
+        .finally(() => (busy = undefined));
+    }, ms);
+    timer.unref();
+    return timer;
+  };
+  const timers = [
+    every(options.heartbeatMs ?? 1000, flushHeartbeat, "heartbeat"),
+    every(options.recoverEveryMs ?? 5000, recoverInterrupted, "recovery"),
+  ];
+  let disposing: Promise<void> | undefined;
+  const dispose = (): Promise<void> =>
+    (disposing ??= (async () => {
+      for (const timer of timers) clearInterval(timer);
+      await busy;
+    })());
+
   return {
-    async record(event: UsageEvent): Promise<void> {
-      const cost = priceRequest(options.priceBook, event);
-      await options.usage.record(
-        {
-          requestId: event.requestId,
-          keyId: event.keyId,
-          model: event.model,
-          endpoint: event.endpoint,
-          stream: event.stream,
-          status: event.status,
-          errorCode: event.errorCode,
-          promptTokens: event.promptTokens,
-          cachedPromptTokens: event.cachedPromptTokens,
-          completionTokens: event.completionTokens,
-          reasoningTokens: event.reasoningTokens,
-          startedAtMs: event.startedAtMs,
-          timeToFirstTokenMs: event.timeToFirstTokenMs,
-          latencyMs: event.latencyMs,
-          ...cost,
+    async start(start) {
+      const atMs = now();
+      const reservedMicroUsd = worstCaseCostMicroUsd(priceBook, start);
+      const admitted: UsageRecord = {
+        ...runningRow(priceBook, requestFields(start), start.readCounts(), atMs),
+        instanceId: instance.id,
+        reservedMicroUsd,
+      };
+      const budget =
+        start.budget === undefined || start.keyId === undefined
+          ? undefined
+          : { limitMicroUsd: start.budget.limitMicroUsd, fromDay: budgetWindow(start.budget.period, start.startedAtMs).startDay };
+      const outcome = await usage.start(admitted, budget, atMs);
+      if (!outcome.admitted) throw insufficientQuota(start.budget!, outcome.use, atMs, reservedMicroUsd);
+      const request: RunningRequest = { row: { ...admitted, requestId: outcome.requestId }, readCounts: start.readCounts };
+      running.add(request);
+      return {
+        finish: async (event) => {
+          running.delete(request);
+          const end: UsageRecord = { ...endRow(priceBook, event), requestId: request.row.requestId };
+          await usage.settle(end, now(), { lateFromInterrupted: true });
         },
-        now(),
-      );
+        cancel: async () => {
+          running.delete(request);
+          await usage.discard(request.row.requestId);
+        },
+      };
     },
+    async record(event) {
+      await usage.record(endRow(priceBook, event), now());
+    },
+    flushHeartbeat,
+    recoverInterrupted,
+    dispose,
+    [Symbol.asyncDispose]: dispose,
+  };
+}
+
+/** The fields of a request that every row of it carries. */
+function requestFields(request: UsageStart | UsageEvent): UsageRecord {
+  return {
+    requestId: request.requestId,
+    keyId: request.keyId,
+    model: request.model,
+    endpoint: request.endpoint,
+    stream: request.stream,
+    status: "running",
+    promptTokens: 0,
+    cachedPromptTokens: 0,
+    completionTokens: 0,
+    reasoningTokens: 0,
+    costMicroUsd: 0,
+    cloudCostMicroUsd: 0,
+    startedAtMs: request.startedAtMs,
+    latencyMs: 0,
+  };
+}
+
+/** A running row with the counts so far, priced, as of `atMs` (its heartbeat). */
+function runningRow(book: PriceBook, row: UsageRecord, counts: UsageCounts, atMs: number): UsageRecord {
+  const request = { ...counts, model: row.model, startedAtMs: row.startedAtMs };
+  return { ...row, ...counts, ...priceRequest(book, request), latencyMs: Math.max(0, atMs - row.startedAtMs), heartbeatAtMs: atMs };
+}
+
+/** The settled row of an ended request, priced. */
+function endRow(book: PriceBook, event: UsageEvent): UsageRecord {
+  return {
+    ...requestFields(event),
+    status: event.status,
+    errorCode: event.errorCode,
+    promptTokens: event.promptTokens,
+    cachedPromptTokens: event.cachedPromptTokens,
+    completionTokens: event.completionTokens,
+    reasoningTokens: event.reasoningTokens,
+    timeToFirstTokenMs: event.timeToFirstTokenMs,
+    latencyMs: event.latencyMs,
+    ...priceRequest(book, event),
   };
 }

@@ -1,4 +1,11 @@
-import type { UsageGroupBy, UsageRange, UsageRepository, UsageSummaryRow } from "../store/index.js";
+import {
+  addUsageTotals,
+  zeroUsageTotals,
+  type UsageGroupBy,
+  type UsageRange,
+  type UsageRepository,
+  type UsageSummaryRow,
+} from "../store/index.js";
 
 /** One row of a usage report: a group's totals, named for people. */
 export interface UsageReportRow extends UsageSummaryRow {
@@ -39,23 +46,15 @@ export async function buildUsageReport(usage: UsageRepository, options: UsageRan
     requests: 0,
     errorRequests: 0,
     abortedRequests: 0,
-    promptTokens: 0,
-    cachedPromptTokens: 0,
-    completionTokens: 0,
-    reasoningTokens: 0,
-    costMicroUsd: 0,
-    cloudCostMicroUsd: 0,
+    interruptedRequests: 0,
+    ...zeroUsageTotals(),
   };
   for (const row of rows) {
     total.requests += row.requests;
     total.errorRequests += row.errorRequests;
     total.abortedRequests += row.abortedRequests;
-    total.promptTokens += row.promptTokens;
-    total.cachedPromptTokens += row.cachedPromptTokens;
-    total.completionTokens += row.completionTokens;
-    total.reasoningTokens += row.reasoningTokens;
-    total.costMicroUsd += row.costMicroUsd;
-    total.cloudCostMicroUsd += row.cloudCostMicroUsd;
+    total.interruptedRequests += row.interruptedRequests;
+    addUsageTotals(total, row);
   }
   const report: UsageReport = { groupBy: options.groupBy, rows, total };
   if (options.fromMs !== undefined) report.fromMs = options.fromMs;

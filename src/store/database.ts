@@ -39,8 +39,10 @@ export interface ApiKeysTable {
 }
 
 /**
- * `usage_events`: the append-only ledger, one row per model request, written in the same transaction as its
- * `usage_daily` rollup before the response's last byte.
+ * `usage_events`: the ledger, one row per model request. A request that runs a model is inserted as `running` when it
+ * is admitted, its counters are flushed about once a second (`heartbeat_at`), and it is settled when it ends, in the
+ * same transaction as its `usage_daily` rollup, before the response's last byte; a row written whole at its end (no
+ * admission) is inserted settled. Only running rows change.
  */
 export interface UsageEventsTable {
   /** The request id (`x-request-id`); a client that reuses one gets `id:uuid` so that no row is lost. */
@@ -53,7 +55,10 @@ export interface UsageEventsTable {
   endpoint: string;
   /** 1 when the response was streamed, else 0 (an integer so that both dialects share one type). */
   stream: number;
-  /** `ok`, `error` or `aborted`. */
+  /**
+   * `running` (admitted, not ended: the counters are those of its last heartbeat), `ok`, `error`, `aborted`, or
+   * `interrupted` (its server instance went away while it ran: settled with the counters of its last heartbeat).
+   */
   status: string;
   /** The error code when `status` is `error`. */
   error_code: string | null;
@@ -77,8 +82,17 @@ export interface UsageEventsTable {
   time_to_first_token_ms: number | null;
   /** Time from the request's start to the end of its response, ms. */
   latency_ms: number;
-  /** When the row was written, epoch ms. */
+  /** When the row was last written (admitted, heartbeat, settled), epoch ms. */
   recorded_at: number;
+  /**
+   * The server instance that owns a running row, `<hostname>:<pid>:<8 hex digits>`; `null` for rows written whole at
+   * their end (before migration 0002).
+   */
+  instance_id: Defaulted<string | null>;
+  /** The owning instance's last flush of this row's counters while it ran, epoch ms; `null` when never running. */
+  heartbeat_at: Defaulted<number | null>;
+  /** The worst-case cost held against the key's budget while the row is `running`, micro-USD; 0 once settled. */
+  reserved_micro_usd: Defaulted<number>;
 }
 
 /**

@@ -2,12 +2,14 @@ import { mkdirSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import BetterSqlite3 from "better-sqlite3";
-import { Kysely, Migrator, PostgresDialect, SqliteDialect } from "kysely";
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from "kysely";
 import pg from "pg";
 import { MoestroError } from "../errors/index.js";
 import { createApiKeyRepository, type ApiKeyRepository } from "./api-key-repository.js";
 import type { Database, StoreDialect } from "./database.js";
 import { migrations } from "./migrations/index.js";
+import { resolvePostgresTarget } from "./postgres-target.js";
+import { claimPostgresInstance, claimSqliteInstance, type ServerInstance } from "./server-instance.js";
 import { createUsageRepository, type UsageRepository } from "./usage-repository.js";
 
 /** Where the store lives. */
@@ -17,6 +19,12 @@ export interface StoreOptions {
    * store is the SQLite file `moestro.db` in `home`. Defaults to none (SQLite).
    */
   databaseUrl?: string;
+  /**
+   * The PostgreSQL schema of moestro's tables, created when missing; it replaces the URL's `search_path`. Without it,
+   * the first schema of the URL's `search_path` (created when missing), else the connection's `current_schema()`.
+   * PostgreSQL only. Defaults to none.
+   */
+  databaseSchema?: string;
   /** The folder of the SQLite file, created (mode 0700) when missing. Defaults to `~/.moestro`. */
   home?: string;
   /** PostgreSQL connections at most. Defaults to 10. */
@@ -39,6 +47,8 @@ export interface Store extends AsyncDisposable {
   readonly dialect: StoreDialect;
   /** Where the data is, for logs: the SQLite file path, or the PostgreSQL URL without its password. */
   readonly location: string;
+  /** The PostgreSQL schema that holds the tables; `undefined` on SQLite. */
+  readonly schema?: string;
   /** API keys. */
   readonly apiKeys: ApiKeyRepository;
   /** The usage ledger and its daily rollup. */
@@ -49,6 +59,13 @@ export interface Store extends AsyncDisposable {
    * @internal for tests and migrations only; everything else goes through the repositories.
    */
   readonly db: Kysely<Database>;
+  /**
+   * Claims a server instance id for this process (the owner of the running ledger rows it writes) and the means to tell
+   * other instances' liveness. Given up when the store is disposed, if not before.
+   *
+   * @throws when the database cannot be reached (PostgreSQL opens a connection of its own for the instance's lock).
+   */
+  claimInstance(): Promise<ServerInstance>;
   /** Closes the connections. Idempotent. */
   dispose(): Promise<void>;
 }
@@ -65,40 +82,64 @@ export function defaultHome(): string {
  * `kill -9` of the process (`sqliteSynchronous: "full"` makes it survive a power loss too); a 5 s busy timeout lets the
  * CLI and a running server share the file.
  *
- * @throws {MoestroError} `invalid_request` when `databaseUrl` is not a `postgres://` or `postgresql://` URL.
+ * On PostgreSQL the tables live in one schema ({@link StoreOptions.databaseSchema}), and Kysely's migration tables are
+ * pinned to it: without that, the migrator finds `kysely_migration_lock` in any schema of the database and then fails
+ * to read it through the `search_path` when another schema already holds moestro's tables.
+ *
+ * @throws {MoestroError} `invalid_request` when `databaseUrl` is not a `postgres://` or `postgresql://` URL, when
+ *   `databaseSchema` is not a lower-case identifier or is given without `databaseUrl`, or when the connection has no
+ *   schema to create tables in.
  * @throws when the database cannot be reached or a migration fails (the connections are closed first).
  * @example
  * await using store = await openStore({home: "/var/lib/moestro"});
  * const keys = await store.apiKeys.list({includeRevoked: false});
  */
 export async function openStore(options: StoreOptions = {}): Promise<Store> {
-  const { db, dialect, location, sqlite } = createKysely(options);
+  const { db, dialect, location, sqlite, schema: askedSchema, connectionString } = createKysely(options);
+  let schema: string | undefined;
   try {
-    await migrateToLatest(db);
+    if (dialect === "postgres") schema = await preparePostgresSchema(db, askedSchema);
+    await migrateToLatest(db, { schema });
   } catch (error) {
     await db.destroy();
     throw error;
   }
+  const instances: ServerInstance[] = [];
   let disposing: Promise<void> | undefined;
-  const dispose = (): Promise<void> => (disposing ??= db.destroy());
+  const dispose = (): Promise<void> =>
+    (disposing ??= (async () => {
+      await Promise.all(instances.map((instance) => instance.dispose()));
+      await db.destroy();
+    })());
   return {
     dialect,
     location,
+    schema,
     db,
     apiKeys: createApiKeyRepository(db),
-    usage: createUsageRepository(db, { sqlite }),
+    usage: createUsageRepository(db, { dialect, sqlite }),
+    async claimInstance() {
+      const instance = connectionString === undefined ? claimSqliteInstance() : await claimPostgresInstance(connectionString, db);
+      instances.push(instance);
+      return instance;
+    },
     dispose,
     [Symbol.asyncDispose]: dispose,
   };
 }
 
 /**
- * Applies every migration of `migrations/` that has not run yet, in name order.
+ * Applies every migration of `migrations/` that has not run yet, in name order. `options.schema` is where Kysely's
+ * migration tables live (PostgreSQL; the migrations' own tables go where the connection's `search_path` says).
  *
  * @throws the first migration's error, after rolling it back.
  */
-export async function migrateToLatest(db: Kysely<Database>): Promise<void> {
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => ({ ...migrations }) } });
+export async function migrateToLatest(db: Kysely<Database>, options: { schema?: string } = {}): Promise<void> {
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => ({ ...migrations }) },
+    migrationTableSchema: options.schema,
+  });
   const { error } = await migrator.migrateToLatest();
   if (error !== undefined) throw error;
 }
@@ -108,14 +149,25 @@ function createKysely(options: StoreOptions): {
   dialect: StoreDialect;
   location: string;
   sqlite?: BetterSqlite3.Database;
+  schema?: string;
+  connectionString?: string;
 } {
   if (options.databaseUrl !== undefined) {
-    const url = parsePostgresUrl(options.databaseUrl);
-    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.maxConnections ?? 10, types: numericTypes });
+    const target = resolvePostgresTarget(options.databaseUrl, options.databaseSchema);
+    const pool = new pg.Pool({ connectionString: target.connectionString, max: options.maxConnections ?? 10, types: numericTypes });
     // An idle connection that breaks (database restart) emits `error` on the pool; without a listener it would crash the process.
     pool.on("error", () => undefined);
-    url.password = "";
-    return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), dialect: "postgres", location: url.toString() };
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    return { db, dialect: "postgres", location: target.location, schema: target.schema, connectionString: target.connectionString };
+  }
+  if (options.databaseSchema !== undefined) {
+    throw new MoestroError(
+      "invalid_request",
+      "A database schema applies to a PostgreSQL store only: pass --database-url postgres://... too.",
+      {
+        param: "databaseSchema",
+      },
+    );
   }
   const home = options.home ?? defaultHome();
   mkdirSync(home, { recursive: true, mode: 0o700 });
@@ -127,21 +179,37 @@ function createKysely(options: StoreOptions): {
   return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database }) }), dialect: "sqlite", location: file, sqlite: database };
 }
 
-function parsePostgresUrl(databaseUrl: string): URL {
-  let url: URL | undefined;
-  try {
-    url = new URL(databaseUrl);
-  } catch {
-    url = undefined;
+/**
+ * The schema of a PostgreSQL store's tables: `asked` (created when missing, as Kysely's migrator would create only its
+ * own tables' schema), else the connection's `current_schema()`.
+ *
+ * @throws {MoestroError} `invalid_request` when no schema was asked for and the `search_path` names no existing schema.
+ */
+async function preparePostgresSchema(db: Kysely<Database>, asked: string | undefined): Promise<string> {
+  if (asked !== undefined) {
+    // Looked up first: CREATE SCHEMA IF NOT EXISTS needs the CREATE privilege on the database even when the schema exists.
+    const exists = async (): Promise<boolean> =>
+      (await sql<{ found: boolean }>`select exists (select 1 from pg_namespace where nspname = ${asked}) as found`.execute(db)).rows[0]
+        ?.found === true;
+    if (await exists()) return asked;
+    try {
+      await db.schema.createSchema(asked).ifNotExists().execute();
+    } catch (error) {
+      // Two stores opening at once can both try to create it; the loser's unique violation is harmless.
+      if (!(await exists())) throw error;
+    }
+    return asked;
   }
-  if (url === undefined || (url.protocol !== "postgres:" && url.protocol !== "postgresql:")) {
+  const current = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db);
+  const schema = current.rows[0]?.schema ?? null;
+  if (schema === null) {
     throw new MoestroError(
       "invalid_request",
-      "The database URL must start with postgres:// or postgresql:// (leave it out to use the SQLite file in MOESTRO_HOME).",
-      { param: "databaseUrl" },
+      "The PostgreSQL connection's search_path names no existing schema: pass --database-schema NAME (created when missing).",
+      { param: "databaseSchema" },
     );
   }
-  return url;
+  return schema;
 }
 
 /**

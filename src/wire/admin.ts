@@ -6,7 +6,8 @@
 import { z } from "zod";
 import type { CreateApiKeyInput } from "../auth/key-service.js";
 import type { UsageReport, UsageReportRow } from "../metering/usage-report.js";
-import type { ApiKey } from "../store/index.js";
+import type { ApiKey, UsageRecord, UsageTotals } from "../store/index.js";
+import type { WireUsageEvent } from "./console.js";
 
 /** An API key as the admin API shows it. Times are epoch ms. */
 export const wireApiKeySchema = z.object({
@@ -71,6 +72,9 @@ export const wireTokenCostFields = {
   cloud_cost_usd: z.number(),
 };
 
+/** The {@link wireTokenCostFields} of a row. */
+export type WireTokenCost = z.infer<z.ZodObject<typeof wireTokenCostFields>>;
+
 /** Totals of one group in a usage report. Money in integer micro-USD, with a dollar figure beside it for reading. */
 export const wireUsageRowSchema = z.object({
   /** The key's name, the model id, the day `YYYY-MM-DD`, or `total`. */
@@ -80,6 +84,8 @@ export const wireUsageRowSchema = z.object({
   requests: z.number(),
   error_requests: z.number(),
   aborted_requests: z.number(),
+  /** Requests cut by the end of their server instance (a crash), priced by the tokens of their last heartbeat. */
+  interrupted_requests: z.number(),
   ...wireTokenCostFields,
 });
 /** Totals of one group in a usage report. */
@@ -147,15 +153,40 @@ function toWireUsageRow(row: UsageReportRow): WireUsageRow {
     requests: row.requests,
     error_requests: row.errorRequests,
     aborted_requests: row.abortedRequests,
-    prompt_tokens: row.promptTokens,
-    cached_prompt_tokens: row.cachedPromptTokens,
-    completion_tokens: row.completionTokens,
-    reasoning_tokens: row.reasoningTokens,
-    total_tokens: row.promptTokens + row.completionTokens,
-    cost_micro_usd: row.costMicroUsd,
-    cost_usd: row.costMicroUsd / 1_000_000,
-    cloud_model: row.cloudModel ?? null,
-    cloud_cost_micro_usd: row.cloudCostMicroUsd,
-    cloud_cost_usd: row.cloudCostMicroUsd / 1_000_000,
+    interrupted_requests: row.interruptedRequests,
+    ...toWireTokenCost(row),
+  };
+}
+
+/** A ledger row as the admin API shows it (`GET /v1/moestro/usage/events`). */
+export function toWireUsageEvent(record: UsageRecord): WireUsageEvent {
+  return {
+    request_id: record.requestId,
+    key_id: record.keyId ?? null,
+    model: record.model,
+    endpoint: record.endpoint,
+    stream: record.stream,
+    status: record.status,
+    error_code: record.errorCode ?? null,
+    ...toWireTokenCost(record),
+    started_at_ms: record.startedAtMs,
+    time_to_first_token_ms: record.timeToFirstTokenMs ?? null,
+    latency_ms: record.latencyMs,
+  };
+}
+
+/** The {@link wireTokenCostFields} of a ledger row or a report row: the one place where counters become wire fields. */
+function toWireTokenCost(totals: UsageTotals & { cloudModel?: string }): WireTokenCost {
+  return {
+    prompt_tokens: totals.promptTokens,
+    cached_prompt_tokens: totals.cachedPromptTokens,
+    completion_tokens: totals.completionTokens,
+    reasoning_tokens: totals.reasoningTokens,
+    total_tokens: totals.promptTokens + totals.completionTokens,
+    cost_micro_usd: totals.costMicroUsd,
+    cost_usd: totals.costMicroUsd / 1_000_000,
+    cloud_model: totals.cloudModel ?? null,
+    cloud_cost_micro_usd: totals.cloudCostMicroUsd,
+    cloud_cost_usd: totals.cloudCostMicroUsd / 1_000_000,
   };
 }

@@ -215,7 +215,7 @@ export const wireUsageEventSchema = z
     model: z.string(),
     endpoint: z.string(),
     stream: z.boolean(),
-    /** `ok`, `error` or `aborted`. */
+    /** `running`, `ok`, `error`, `aborted` or `interrupted` (its server instance went away while it ran). */
     status: z.string(),
     error_code: z.string().nullable(),
     ...wireTokenCostFields,

@@ -6,7 +6,8 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { WireApiKey, WireCreatedApiKey, WireUsageRow } from "../../src/wire/admin.js";
 import { openStore } from "../../src/store/index.js";
-import { createTestStoreTarget, testDialects, type TestStoreTarget } from "../helpers/databases.js";
+import pg from "pg";
+import { createTestStoreTarget, hasPostgres, testDialects, testPostgresUrl, type TestStoreTarget } from "../helpers/databases.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const bin = path.join(root, "bin/moestro.js");
@@ -155,6 +156,7 @@ describe.each(testDialects)("moestro keys and usage on the local %s store (built
         requests: 2,
         error_requests: 0,
         aborted_requests: 1,
+        interrupted_requests: 0,
         prompt_tokens: 110,
         cached_prompt_tokens: 0,
         completion_tokens: 55,
@@ -171,13 +173,50 @@ describe.each(testDialects)("moestro keys and usage on the local %s store (built
     expect(byModel.map((row) => [row.name, row.requests])).toEqual([["m2", 1]]);
     const csv = (await cli(["usage", "--by", "day", "--csv"])).stdout.split("\r\n");
     expect(csv[0]).toBe(
-      "name,group,requests,error_requests,aborted_requests,prompt_tokens,cached_prompt_tokens,completion_tokens,reasoning_tokens,total_tokens,cost_micro_usd,cost_usd,cloud_model,cloud_cost_micro_usd,cloud_cost_usd",
+      "name,group,requests,error_requests,aborted_requests,interrupted_requests,prompt_tokens,cached_prompt_tokens,completion_tokens,reasoning_tokens,total_tokens,cost_micro_usd,cost_usd,cloud_model,cloud_cost_micro_usd,cloud_cost_usd",
     );
-    expect(csv[1]).toBe("2026-02-01,2026-02-01,1,0,0,100,0,50,0,150,1234567,1.234567,qwen3.5-flash,30,0.00003");
+    expect(csv[1]).toBe("2026-02-01,2026-02-01,1,0,0,0,100,0,50,0,150,1234567,1.234567,qwen3.5-flash,30,0.00003");
     expect(csv).toHaveLength(4);
     const table = (await cli(["usage", "--by", "model"])).stdout;
     expect(table).toContain("$1.234567");
     expect(table).toMatch(/total\s+2/);
     expect((await cli(["usage", "--since", "someday"])).stderr).toContain("--since");
+  });
+});
+
+describe.skipIf(!hasPostgres)("moestro keys and usage in a PostgreSQL schema of their own (built CLI)", () => {
+  const schema = `moestro_cli_${crypto.randomUUID().replace(/-/g, "").slice(0, 12)}`;
+  const cli = async (args: string[], env: Record<string, string> = {}): Promise<string> => {
+    const fullEnv = { ...process.env, MOESTRO_URL: "", MOESTRO_HOME: "", MOESTRO_DATABASE_URL: "", MOESTRO_DATABASE_SCHEMA: "", ...env };
+    return (await execute(process.execPath, [bin, ...args], { env: fullEnv, encoding: "utf8" })).stdout;
+  };
+
+  afterAll(async () => {
+    const client = new pg.Client({ connectionString: testPostgresUrl });
+    await client.connect();
+    await client.query(`drop schema if exists ${schema} cascade`);
+    await client.end();
+  });
+
+  it("takes --database-schema (or MOESTRO_DATABASE_SCHEMA) and creates the schema on first use", async () => {
+    const created = JSON.parse(
+      await cli(["keys", "create", "--name", "in-schema", "--json", "--database-url", testPostgresUrl, "--database-schema", schema]),
+    ) as WireCreatedApiKey;
+    const listed = JSON.parse(
+      await cli(["keys", "ls", "--json"], { MOESTRO_DATABASE_URL: testPostgresUrl, MOESTRO_DATABASE_SCHEMA: schema }),
+    ) as WireApiKey[];
+    expect(listed.map((key) => key.id)).toEqual([created.id]);
+    expect(JSON.parse(await cli(["usage", "--json", "--database-url", testPostgresUrl, "--database-schema", schema]))).toEqual([]);
+    const store = await openStore({ databaseUrl: testPostgresUrl, databaseSchema: schema });
+    try {
+      expect(store.schema).toBe(schema);
+      expect((await store.apiKeys.list({ includeRevoked: true })).map((key) => key.name)).toEqual(["in-schema"]);
+    } finally {
+      await store.dispose();
+    }
+    const refused = await cli(["keys", "ls", "--database-url", testPostgresUrl, "--database-schema", "Not-A-Name"]).catch(
+      (error: { stderr: string }) => error.stderr,
+    );
+    expect(refused).toContain("databaseSchema");
   });
 });

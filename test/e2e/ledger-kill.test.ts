@@ -1,13 +1,23 @@
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { WireCreatedApiKey, WireUsageRow } from "../../src/wire/admin.js";
 import { openStore } from "../../src/store/index.js";
-import { createTestStoreTarget, testDialects, type TestStoreTarget } from "../helpers/databases.js";
+import pg from "pg";
+import {
+  createTestStoreTarget,
+  hasPostgres,
+  hasRedis,
+  testDialects,
+  testPostgresUrl,
+  testRedisUrl,
+  type TestStoreTarget,
+} from "../helpers/databases.js";
 import { hasTestModels, testModelPath } from "../helpers/models.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -17,8 +27,15 @@ const run = promisify(execFile);
 
 if (!existsSync(path.join(root, "dist/cli/index.js"))) throw new Error("dist/ is missing: run `npm run build` first (`npm test` does).");
 
-/** The built CLI, `moestro serve`, as a child process; resolves once it prints its listening line. */
-async function startServe(target: TestStoreTarget): Promise<{ child: ChildProcessWithoutNullStreams; url: string }> {
+/**
+ * The built CLI, `moestro serve`, as a child process; resolves once it prints its listening line. `extraArgs` and
+ * `env` are added to the command line and the environment.
+ */
+async function startServe(
+  target: TestStoreTarget,
+  extraArgs: string[] = [],
+  env: Record<string, string> = {},
+): Promise<{ child: ChildProcessWithoutNullStreams; url: string }> {
   const args = [
     bin,
     "serve",
@@ -36,7 +53,11 @@ async function startServe(target: TestStoreTarget): Promise<{ child: ChildProces
   ];
   if (target.home !== undefined) args.push("--home", target.home);
   if (target.databaseUrl !== undefined) args.push("--database-url", target.databaseUrl);
-  const child = spawn(process.execPath, args, { env: { ...process.env, MOESTRO_ADMIN_KEY: adminKey }, stdio: ["pipe", "pipe", "pipe"] });
+  args.push(...extraArgs);
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, MOESTRO_ADMIN_KEY: adminKey, ...env },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
   const url = await new Promise<string>((resolve, reject) => {
     let output = "";
     let errors = "";
@@ -144,5 +165,172 @@ describe.skipIf(!hasTestModels).each(testDialects)("the ledger across kill -9 (b
       await store.dispose();
     }
     await killHard(second.child);
+  });
+});
+
+/**
+ * stories260K at round prices: 1,000 micro-USD per prompt token and 2,000 per generated token. A completion of the test
+ * prompt (5 tokens) with `max_tokens: 10` has a worst case of 25,000 micro-USD, and costs that when it runs to the end.
+ */
+function writePriceBook(folder: string): string {
+  const file = path.join(folder, "prices.json");
+  writeFileSync(
+    file,
+    JSON.stringify({
+      version: 1,
+      prices: [
+        {
+          model: "stories260K",
+          kind: "local",
+          effectiveFrom: "2020-01-01",
+          tiers: [{ inputMicroUsdPerMillionTokens: 1_000_000_000, outputMicroUsdPerMillionTokens: 2_000_000_000 }],
+        },
+      ],
+    }),
+  );
+  return file;
+}
+
+/** Streams a completion and counts its chunks until it ends, fails or the server dies. */
+function streamCompletion(
+  url: string,
+  secret: string,
+  requestId: string,
+  maxTokens: number,
+): { chunks: () => number; done: Promise<{ status: number; finished: boolean; code?: string }> } {
+  let chunks = 0;
+  const done = (async () => {
+    const response = await fetch(`${url}/v1/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${secret}`, "content-type": "application/json", "x-request-id": requestId },
+      body: JSON.stringify({ model: "stories260K", prompt: "Once upon a time", max_tokens: maxTokens, temperature: 0, stream: true }),
+    });
+    if (response.status !== 200)
+      return { status: response.status, finished: false, code: ((await response.json()) as { error: { code: string } }).error.code };
+    let text = "";
+    try {
+      for await (const piece of response.body!.pipeThrough(new TextDecoderStream())) {
+        text += piece;
+        chunks = text.split("\n\n").filter((event) => event.startsWith("data: {")).length;
+      }
+    } catch {
+      // The server died mid-stream.
+    }
+    return { status: 200, finished: text.includes("data: [DONE]") };
+  })();
+  return { chunks: () => chunks, done };
+}
+
+describe.skipIf(!hasTestModels).each(testDialects)("requests cut by kill -9 (built CLI, %s store)", (dialect) => {
+  let target: TestStoreTarget;
+  let folder: string;
+  const children: ChildProcessWithoutNullStreams[] = [];
+
+  beforeAll(async () => {
+    target = await createTestStoreTarget(dialect);
+    folder = mkdtempSync(path.join(os.tmpdir(), "moestro-kill-"));
+  });
+  afterAll(async () => {
+    await Promise.all(children.map(killHard));
+    await target?.cleanup();
+    if (folder !== undefined) rmSync(folder, { recursive: true, force: true });
+  });
+
+  it("bills streams cut mid-way by their last heartbeat, as interrupted, before the restarted server listens", async () => {
+    const serveArgs = ["--price-book", writePriceBook(folder)];
+    const heartbeat = { MOESTRO_METERING__HEARTBEAT_MS: "100" };
+    const first = await startServe(target, serveArgs, heartbeat);
+    children.push(first.child);
+    const key = await cli<WireCreatedApiKey>(["keys", "create", "--name", "cut", "--json", "--url", first.url], {
+      MOESTRO_ADMIN_KEY: adminKey,
+    });
+    // Four streams, one per sequence, long enough (500 tokens) to be cut mid-way.
+    const streams = Array.from({ length: 4 }, (_, index) => streamCompletion(first.url, key.secret, `${dialect}-cut-${index}`, 500));
+    const deadline = Date.now() + 20_000;
+    while (streams.some((stream) => stream.chunks() < 20) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    await new Promise((resolve) => setTimeout(resolve, 300)); // a few heartbeats with tokens in them
+    const store = await openStore({ home: target.home, databaseUrl: target.databaseUrl });
+    try {
+      const running = (await store.usage.listRunning()).filter((row) => row.keyId === key.id);
+      await killHard(first.child);
+      const ends = await Promise.all(streams.map((stream) => stream.done));
+      const cut = ends.filter((end) => !end.finished).length;
+      expect(cut).toBeGreaterThan(0);
+      expect(running.length).toBeGreaterThanOrEqual(cut);
+      // Admitted rows carry the instance that owns them and their heartbeat's tokens.
+      for (const row of running) {
+        expect(row.instanceId).toMatch(/^.+:\d+:[0-9a-f]{8}$/);
+        expect(row.completionTokens).toBeGreaterThan(0);
+      }
+      // While the dead instance's rows are still running, a restarted server settles them before it says it listens.
+      const second = await startServe(target, serveArgs, heartbeat);
+      children.push(second.child);
+      const rows = await store.usage.list({ keyId: key.id, limit: 100 });
+      expect(rows).toHaveLength(4);
+      const interrupted = rows.filter((row) => row.status === "interrupted");
+      expect(interrupted).toHaveLength(cut);
+      for (const row of interrupted) {
+        expect(row.completionTokens).toBeGreaterThan(0);
+        expect(row.completionTokens).toBeLessThan(500);
+        expect(row.costMicroUsd).toBe(5 * 1000 + row.completionTokens * 2000);
+        expect(row.reservedMicroUsd).toBeUndefined();
+        expect(row.latencyMs).toBeGreaterThan(0);
+      }
+      expect(await store.usage.spendSince(key.id, "1970-01-01")).toBe(rows.reduce((total, row) => total + row.costMicroUsd, 0));
+      const [report] = await cli<WireUsageRow[]>(["usage", "--by", "key", "--json", "--url", second.url], { MOESTRO_ADMIN_KEY: adminKey });
+      expect(report).toMatchObject({ group: key.id, requests: 4, interrupted_requests: cut, aborted_requests: 0 });
+      await killHard(second.child);
+    } finally {
+      await store.dispose();
+    }
+  });
+});
+
+describe.skipIf(!hasTestModels || !hasPostgres)("a budget shared by two server processes on one PostgreSQL", () => {
+  const schema = `moestro_budget_${crypto.randomUUID().replace(/-/g, "").slice(0, 12)}`;
+  let folder: string;
+  const children: ChildProcessWithoutNullStreams[] = [];
+
+  beforeAll(() => {
+    folder = mkdtempSync(path.join(os.tmpdir(), "moestro-budget-"));
+  });
+  afterAll(async () => {
+    await Promise.all(children.map(killHard));
+    if (folder !== undefined) rmSync(folder, { recursive: true, force: true });
+    const client = new pg.Client({ connectionString: testPostgresUrl });
+    await client.connect();
+    await client.query(`drop schema if exists ${schema} cascade`);
+    await client.end();
+  });
+
+  it("spends at most the budget when 8 streams hit a $0.05 budget through both at once", async () => {
+    // Both in a schema of their own (--database-schema), sharing rate limits through Redis where it runs.
+    const target = { dialect: "postgres" as const, databaseUrl: testPostgresUrl, cleanup: async () => undefined };
+    const serveArgs = ["--price-book", writePriceBook(folder), "--database-schema", schema];
+    if (hasRedis) serveArgs.push("--rate-limit-store", "redis", "--redis-url", testRedisUrl);
+    const servers = await Promise.all([startServe(target, serveArgs), startServe(target, serveArgs)]);
+    children.push(...servers.map((server) => server.child));
+    const key = await cli<WireCreatedApiKey>(
+      ["keys", "create", "--name", "shared", "--budget-usd", "0.05", "--budget-period", "day", "--json"],
+      {
+        MOESTRO_ADMIN_KEY: adminKey,
+        MOESTRO_URL: servers[0]!.url,
+      },
+    );
+    // Each stream's worst case (and real cost) is 25,000 micro-USD: two fit in 50,000, whichever server they reach.
+    const ends = await Promise.all(
+      Array.from({ length: 8 }, (_, index) => streamCompletion(servers[index % 2]!.url, key.secret, `shared-${index}`, 10).done),
+    );
+    expect(ends.filter((end) => end.status === 200 && end.finished)).toHaveLength(2);
+    expect(ends.filter((end) => end.status === 429 && end.code === "insufficient_quota")).toHaveLength(6);
+    const store = await openStore({ databaseUrl: testPostgresUrl, databaseSchema: schema });
+    try {
+      const rows = await store.usage.list({ keyId: key.id });
+      expect(rows.map((row) => row.status)).toEqual(["ok", "ok"]);
+      expect(new Set(rows.map((row) => row.instanceId)).size).toBeGreaterThanOrEqual(1);
+      expect(await store.usage.spendSince(key.id, "1970-01-01")).toBe(50_000);
+    } finally {
+      await store.dispose();
+    }
   });
 });

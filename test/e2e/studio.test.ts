@@ -229,10 +229,11 @@ describe.skipIf(!hasTestModels).each(testDialects)("the studio on a real server,
   it("stops a key at its budget: streamed and aborted requests count by the tokens produced", async () => {
     const { id, secret } = await createKey({ name: "budget", budget_micro_usd: 60_000, budget_period: "day" });
     await complete(secret); // 25,000
-    // A streamed request the client abandons after its first chunk: metered as aborted, by what was generated.
+    // A streamed request the client abandons after its first chunk: metered as aborted, by what was generated. Its worst
+    // case (5 prompt tokens and 15 generated: 35,000) is what is left of the budget, so it is admitted.
     const abort = new AbortController();
     const stream = await clientFor(secret).completions.create(
-      { model: "stories260K", prompt: "Once upon a time", max_tokens: 400, temperature: 0, stream: true },
+      { model: "stories260K", prompt: "Once upon a time", max_tokens: 15, temperature: 0, stream: true },
       { signal: abort.signal },
     );
     for await (const _chunk of stream) {
@@ -241,16 +242,17 @@ describe.skipIf(!hasTestModels).each(testDialects)("the studio on a real server,
     }
     const rows = await eventually(
       () => rowsOf(id),
-      (found) => found.length === 2,
+      (found) => found.length === 2 && found[1]!.status !== "running",
     );
     const aborted = rows[1]!;
     expect(aborted).toMatchObject({ status: "aborted", stream: true, promptTokens: 5 });
     expect(aborted.completionTokens).toBeGreaterThan(0);
-    expect(aborted.completionTokens).toBeLessThan(400);
+    expect(aborted.completionTokens).toBeLessThan(15);
     expect(aborted.costMicroUsd).toBe(5 * 1000 + aborted.completionTokens * 2000);
-    // Every request that starts under budget runs (60,000 micro-USD); the first to start at or over it is refused.
+    // A request is admitted while its worst case (25,000 for 5 prompt and 10 generated tokens) fits in what is left of
+    // the budget (60,000); the first that does not fit is refused before it runs.
     let spent = 25_000 + aborted.costMicroUsd;
-    while (spent < 60_000) {
+    while (spent + 25_000 <= 60_000) {
       await complete(secret);
       spent += 25_000;
     }
@@ -258,8 +260,44 @@ describe.skipIf(!hasTestModels).each(testDialects)("the studio on a real server,
     const error = await complete(secret).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(OpenAI.RateLimitError);
     expect(error).toMatchObject({ status: 429, code: "insufficient_quota", type: "insufficient_quota" });
+    expect((error as Error).message).toContain("this request could cost up to $0.025");
+    // A smaller request that fits is still served; then not even one token fits.
+    const fit = Math.floor((60_000 - spent - 5_000) / 2000);
+    if (fit >= 1) spent += 5_000 + (await complete(secret, "Once upon a time", fit)).usage!.completion_tokens * 2000;
+    expect(60_000 - spent).toBeLessThan(5_000 + 2000);
+    expect(await complete(secret, "Once upon a time", 1).catch((caught: unknown) => caught)).toMatchObject({ code: "insufficient_quota" });
+    expect((await rowsOf(id)).reduce((total, row) => total + row.costMicroUsd, 0)).toBe(spent);
+    expect(spent).toBeLessThanOrEqual(60_000);
     // Listing models is not a spend.
     expect((await fetch(`${test.url}/v1/models`, { headers: { authorization: `Bearer ${secret}` } })).status).toBe(200);
+  });
+
+  it("holds a budget under concurrency: of 8 streams at once, only those whose worst case fits run", async () => {
+    // 100,000 micro-USD; each stream's worst case is 5 prompt and 10 generated tokens, 25,000: four fit.
+    const { id, secret } = await createKey({ name: "concurrent", budget_micro_usd: 100_000, budget_period: "day" });
+    const outcomes = await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        try {
+          const stream = await clientFor(secret).completions.create({
+            model: "stories260K",
+            prompt: "Once upon a time",
+            max_tokens: 10,
+            temperature: 0,
+            stream: true,
+          });
+          for await (const _chunk of stream);
+          return "ok";
+        } catch (error) {
+          return (error as { code?: string }).code;
+        }
+      }),
+    );
+    // Requests that end before others are admitted settle at their real cost (here their worst case), so exactly 4 run.
+    expect(outcomes.filter((outcome) => outcome === "ok")).toHaveLength(4);
+    expect(outcomes.filter((outcome) => outcome === "insufficient_quota")).toHaveLength(4);
+    const rows = await rowsOf(id);
+    expect(rows).toHaveLength(4);
+    expect(rows.reduce((total, row) => total + row.costMicroUsd, 0)).toBe(100_000);
   });
 
   it("meters a stream the same with and without include_usage (C02), and a refused prompt not at all (C17)", async () => {

@@ -87,3 +87,25 @@ async function withPostgres<T>(work: (client: pg.Client) => Promise<T>): Promise
     await client.end();
   }
 }
+
+/** A store opened in a fresh place of its own; `dispose` closes it and removes the place. */
+export interface TestStore {
+  store: import("../../src/store/index.js").Store;
+  target: TestStoreTarget;
+  dispose(): Promise<void>;
+}
+
+/** Opens a store (migrated) in a fresh place: see {@link createTestStoreTarget}. */
+export async function openTestStore(dialect: "sqlite" | "postgres"): Promise<TestStore> {
+  const { openStore } = await import("../../src/store/index.js");
+  const target = await createTestStoreTarget(dialect);
+  const store = await openStore({ home: target.home, databaseUrl: target.databaseUrl });
+  return {
+    store,
+    target,
+    dispose: async () => {
+      await store.dispose();
+      await target.cleanup();
+    },
+  };
+}

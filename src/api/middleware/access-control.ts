@@ -3,7 +3,7 @@ import { hashApiKeySecret, secretMatches } from "../../auth/api-key-secret.js";
 import type { KeyService } from "../../auth/key-service.js";
 import { adminKeyId, formatResetDuration, type RateLimitDecision, type RateLimiter } from "../../auth/rate-limiter.js";
 import { MoestroError } from "../../errors/index.js";
-import type { BudgetGuard } from "../../metering/budget-guard.js";
+import { budgetOf, type BudgetGuard } from "../../metering/budget-guard.js";
 import type { ApiKey } from "../../store/index.js";
 import type { AppEnv } from "../app-env.js";
 
@@ -34,7 +34,10 @@ export const adminPathPrefix = "/v1/moestro";
  * 3. Authorise: admin endpoints (`/v1/moestro/*`) need the admin key (403 `permission_denied`); a key limited to some
  *    models gets 403 `model_not_allowed` for the others (the `model` of a POST body, the id of `GET /v1/models/{id}`),
  *    and `GET /v1/models` lists only its models.
- * 4. Budget: a POST that would start over the key's budget gets 429 `insufficient_quota`.
+ * 4. Budget: a POST of a key whose budget is already committed (settled spend plus running reservations) gets 429
+ *    `insufficient_quota`. The budget is set as the `budget` variable: once the model admits the request, the usage
+ *    meter reserves its worst-case cost against it, and refuses it (429 `insufficient_quota`, before any byte) when the
+ *    rest of the budget cannot cover that.
  *
  * The key's id is set as the `keyId` variable (`admin` for the admin key), which the usage meter records.
  * Must run after the body-limit middleware: it reads the body of POSTs of model-limited keys.
@@ -68,7 +71,10 @@ export function createAccessControl(deps: AccessControlDeps): MiddlewareHandler<
       throw new MoestroError("permission_denied", "Only the admin key may call the admin endpoints under /v1/moestro/.");
     }
     if (key.models !== undefined) await checkModelScope(c, key, key.models);
-    if (isModelRequest) await deps.budgets.check(key);
+    if (isModelRequest) {
+      await deps.budgets.check(key);
+      c.set("budget", budgetOf(key));
+    }
 
     await next();
     if (key.models !== undefined && c.req.method === "GET" && path === "/v1/models" && c.res.status === 200)

@@ -12,6 +12,9 @@ import type {
 /** One choice's part, tagged with the choice index. */
 export type ChoicePart = StreamPart & { index: number };
 
+/** The parts of every choice, with the prompt's tokens (known once the first choice is admitted). */
+export type ChoiceParts = AsyncGenerator<ChoicePart, void, undefined> & { readonly promptTokens: number };
+
 /**
  * Admits the first of `n` choices (so that a bad request fails before any streamed byte) and returns an iterator over
  * the parts of all `n` choices, one after another. Choice `i` uses seed `seed + i` when a seed is given, so that `n`
@@ -22,12 +25,7 @@ export type ChoicePart = StreamPart & { index: number };
  *
  * @throws what `backend.generate` throws for the first choice.
  */
-export async function startChoices(
-  backend: ModelBackend,
-  request: GenerateRequest,
-  n: number,
-  onEnd: () => void,
-): Promise<AsyncGenerator<ChoicePart, void, undefined>> {
+export async function startChoices(backend: ModelBackend, request: GenerateRequest, n: number, onEnd: () => void): Promise<ChoiceParts> {
   let first: GenerationStream;
   try {
     first = await backend.generate(request);
@@ -38,7 +36,8 @@ export async function startChoices(
   const generator = runChoices(backend, request, n, first, onEnd);
   // A generator that never started skips its finally; closing it before the first step must still free the sequence and the model.
   let started = false;
-  const guarded: AsyncGenerator<ChoicePart, void, undefined> = {
+  const guarded: ChoiceParts = {
+    promptTokens: first.promptTokens,
     next: (...args) => {
       started = true;
       return generator.next(...args);

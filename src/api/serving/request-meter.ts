@@ -1,27 +1,110 @@
 import type { Context } from "hono";
-import type { Usage, UsageEvent } from "../../spec/index.js";
+import { MoestroError } from "../../errors/index.js";
+import type { StreamPart, Usage, UsageCounts, UsageEvent, UsageRequest, UsageRun, UsageSink, UsageStart } from "../../spec/index.js";
 import type { AppDeps, AppEnv } from "../app-env.js";
 
+/** What a request's worst case is made of, known once it is admitted. */
+export interface MeterAdmission {
+  /** The most prompt tokens it can be billed for: the prompt's tokens (`GenerationStream.promptTokens`), or a bound. */
+  maxPromptTokens: number;
+  /** The most tokens it can generate over all its choices. */
+  maxCompletionTokens: number;
+  /** The prompt's tokens when known (the running row shows them from the start). Defaults to 0. */
+  promptTokens?: number;
+}
+
 /**
- * Measures one model request (time to first token, latency, tokens) and reports it to the app's usage sinks exactly
- * once, when `finish` is first called. Routes call `finish` before the response's last byte, and again from `finally`
- * for the aborted and failed paths (the second call does nothing).
+ * Measures one model request (time to first token, latency, tokens) and reports it to the app's usage sinks: its
+ * admission once (`start`, which may refuse it), then its end exactly once, when `finish` is first called. Routes call
+ * `finish` before the response's last byte, and again from `finally` for the aborted and failed paths (the second call
+ * does nothing). While it runs, sinks read its counts so far through `readCounts` (the ledger's heartbeat).
  */
 export class RequestMeter {
   readonly #deps: AppDeps;
-  readonly #base: Pick<UsageEvent, "requestId" | "keyId" | "model" | "endpoint" | "stream" | "startedAtMs">;
+  readonly #base: UsageRequest;
+  readonly #budget: UsageStart["budget"];
   readonly #startedAt = performance.now();
   #firstTokenAt: number | undefined;
   #finished = false;
+  /** Sinks started for this request, with their runs; the others get `record` at the end. */
+  readonly #runs = new Map<UsageSink, UsageRun>();
+  /** The prompt's tokens, once known. */
+  #promptTokens = 0;
+  /** The usage of every choice that finished. */
+  readonly #finishedUsages: Usage[] = [];
+  /** Tokens (and reasoning tokens) of the choice under way, counted from its parts. */
+  #runningTokens = 0;
+  #runningReasoningTokens = 0;
 
   constructor(deps: AppDeps, c: Context<AppEnv>, fields: Pick<UsageEvent, "model" | "endpoint" | "stream">) {
     this.#deps = deps;
     this.#base = { ...fields, requestId: c.get("requestId"), keyId: c.get("keyId"), startedAtMs: (deps.now ?? Date.now)() };
+    this.#budget = c.get("budget");
   }
 
-  /** Marks the first generated token (the first call counts). */
-  markToken(): void {
+  /**
+   * Reports the admitted request to the sinks that take starts (the ledger: a `running` row, and the budget's
+   * reservation of its worst case), in order.
+   *
+   * @throws {MoestroError} what a sink refuses it with (`insufficient_quota`); the sinks started before it are then
+   *   cancelled, and the request must end with that error, nothing else sent.
+   */
+  async start(admission: MeterAdmission): Promise<void> {
+    this.#promptTokens = admission.promptTokens ?? 0;
+    const start: UsageStart = {
+      ...this.#base,
+      maxPromptTokens: admission.maxPromptTokens,
+      maxCompletionTokens: admission.maxCompletionTokens,
+      budget: this.#budget,
+      readCounts: () => this.#counts(),
+    };
+    for (const sink of this.#deps.usageSinks ?? []) {
+      if (sink.start === undefined) continue;
+      try {
+        this.#runs.set(sink, await sink.start(start));
+      } catch (error) {
+        await this.cancel();
+        throw error;
+      }
+    }
+  }
+
+  /**
+   * Takes note of a part of the response: the first generated one marks the first token (TTFT); each counts toward the
+   * running token count (a text part with log-probabilities counts its tokens, other parts one), and a `finish` part
+   * gives its choice's exact usage.
+   */
+  observe(part: StreamPart): void {
+    if (part.type === "finish") {
+      this.#finishedUsages.push(part.usage);
+      this.#runningTokens = 0;
+      this.#runningReasoningTokens = 0;
+      return;
+    }
     this.#firstTokenAt ??= performance.now();
+    const tokens = part.type === "text-delta" && part.logprobs !== undefined ? Math.max(1, part.logprobs.length) : 1;
+    this.#runningTokens += tokens;
+    if (part.type === "reasoning-delta") this.#runningReasoningTokens += tokens;
+  }
+
+  /**
+   * Forgets a started request that was refused before the model ran it (input the model rejected with a 4xx): the
+   * started sinks cancel it (no ledger row); the others hear nothing. Ends the meter like `finish`.
+   */
+  async cancel(): Promise<void> {
+    if (this.#finished) return;
+    this.#finished = true;
+    for (const run of this.#runs.values()) await run.cancel();
+  }
+
+  /**
+   * Ends a started request whose model call threw before it produced anything: a 4xx refusal of the input cancels it
+   * (no row, as for requests refused before admission); anything else ends it as `aborted` (when `signal` aborted) or
+   * `error`, with no tokens.
+   */
+  async endWithError(error: unknown, signal: AbortSignal): Promise<void> {
+    if (error instanceof MoestroError && error.status < 500 && !signal.aborted) return await this.cancel();
+    await this.finish(signal.aborted ? "aborted" : "error", [], error instanceof MoestroError ? error.code : "internal_error");
   }
 
   /** Whether the request was already reported. */
@@ -30,7 +113,7 @@ export class RequestMeter {
   }
 
   /**
-   * Reports the request once. Later calls do nothing.
+   * Reports the request's end once. Later calls do nothing.
    *
    * @param usages the usage of each choice that finished (prompt counted once; completions summed).
    */
@@ -39,17 +122,68 @@ export class RequestMeter {
     this.#finished = true;
     const sinks = this.#deps.usageSinks ?? [];
     if (sinks.length === 0) return;
-    const event: UsageEvent = {
+    const event = this.#event(status, countsOf(usages), errorCode);
+    for (const sink of sinks) {
+      const run = this.#runs.get(sink);
+      await (run === undefined ? sink.record(event) : run.finish(event));
+    }
+  }
+
+  #event(status: UsageEvent["status"], counts: UsageCounts, errorCode: string | undefined): UsageEvent {
+    return {
       ...this.#base,
+      ...counts,
       status,
-      promptTokens: usages[0]?.promptTokens ?? 0,
-      cachedPromptTokens: usages[0]?.cachedPromptTokens ?? 0,
-      completionTokens: usages.reduce((total, usage) => total + usage.completionTokens, 0),
-      reasoningTokens: usages.reduce((total, usage) => total + (usage.reasoningTokens ?? 0), 0),
       timeToFirstTokenMs: this.#firstTokenAt === undefined ? undefined : this.#firstTokenAt - this.#startedAt,
       latencyMs: performance.now() - this.#startedAt,
       errorCode,
     };
-    for (const sink of sinks) await sink.record(event);
   }
+
+  /** The counts so far: finished choices exactly, the choice under way by its parts. */
+  #counts(): UsageCounts {
+    const finished = countsOf(this.#finishedUsages);
+    return {
+      promptTokens: this.#finishedUsages.length > 0 ? finished.promptTokens : this.#promptTokens,
+      cachedPromptTokens: finished.cachedPromptTokens,
+      completionTokens: finished.completionTokens + this.#runningTokens,
+      reasoningTokens: finished.reasoningTokens + this.#runningReasoningTokens,
+    };
+  }
+}
+
+/** The counts of a request from its choices' usages: the prompt once (the first choice's), completions summed. */
+function countsOf(usages: readonly Usage[]): UsageCounts {
+  return {
+    promptTokens: usages[0]?.promptTokens ?? 0,
+    cachedPromptTokens: usages[0]?.cachedPromptTokens ?? 0,
+    completionTokens: usages.reduce((total, usage) => total + usage.completionTokens, 0),
+    reasoningTokens: usages.reduce((total, usage) => total + (usage.reasoningTokens ?? 0), 0),
+  };
+}
+
+/**
+ * The admission of a generation: its prompt's tokens, and at most `n` choices of `maxTokens` each, or of the context's
+ * remainder when `maxTokens` is not set (or larger).
+ */
+export function generationAdmission(options: {
+  promptTokens: number;
+  contextTokens: number;
+  maxTokens: number | undefined;
+  n: number;
+}): MeterAdmission {
+  const remainder = Math.max(0, options.contextTokens - options.promptTokens);
+  const perChoice = Math.min(options.maxTokens ?? remainder, remainder);
+  return { promptTokens: options.promptTokens, maxPromptTokens: options.promptTokens, maxCompletionTokens: options.n * perChoice };
+}
+
+/**
+ * The admission of an embedding request, before its inputs are tokenized: at most one token per UTF-8 byte of a text
+ * input plus 4 (begin and end markers, and SentencePiece's leading space), the length of a token-id input; nothing
+ * generated.
+ */
+export function embeddingAdmission(inputs: ReadonlyArray<string | readonly number[]>): MeterAdmission {
+  let maxPromptTokens = 0;
+  for (const input of inputs) maxPromptTokens += typeof input === "string" ? Buffer.byteLength(input, "utf8") + 4 : input.length;
+  return { maxPromptTokens, maxCompletionTokens: 0 };
 }

@@ -25,6 +25,7 @@ export async function collectResponse(
   const choices: CollectedChoice[] = [];
   try {
     for await (const part of parts) {
+      meter.observe(part);
       let choice = open.get(part.index);
       if (choice === undefined) {
         choice = { index: part.index, text: "", reasoning: "", toolCalls: [], logprobs: undefined };
@@ -32,16 +33,13 @@ export async function collectResponse(
       }
       switch (part.type) {
         case "text-delta":
-          meter.markToken();
           choice.text += part.text;
           if (part.logprobs) (choice.logprobs ??= []).push(...part.logprobs);
           break;
         case "reasoning-delta":
-          meter.markToken();
           choice.reasoning += part.text;
           break;
         case "tool-call":
-          meter.markToken();
           choice.toolCalls.push(part.toolCall);
           break;
         case "finish":
@@ -234,10 +232,11 @@ async function pumpEvents({ c, deps, parts, meter, abort, encoder }: StreamJob, 
   const opened = new Set<number>();
   try {
     for await (const part of parts) {
+      meter.observe(part);
       if (part.type === "finish") {
         usages.push(part.usage);
         if (part.finishReason === "abort") break;
-      } else meter.markToken();
+      }
       const isFirst = !opened.has(part.index);
       opened.add(part.index);
       write(encoder.encode(part, isFirst));

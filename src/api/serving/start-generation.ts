@@ -1,7 +1,8 @@
 import type { Context } from "hono";
 import type { GenerateRequest, ModelBackend, ModelLease } from "../../spec/index.js";
 import type { AppDeps, AppEnv } from "../app-env.js";
-import { startChoices, type ChoicePart } from "./generation.js";
+import { startChoices, type ChoiceParts } from "./generation.js";
+import { generationAdmission, RequestMeter } from "./request-meter.js";
 
 /**
  * Holds the model a request names for as long as the request runs, loading it first when needed (a request for a model
@@ -48,24 +49,36 @@ export function requestSignal(c: Context<AppEnv>, deps?: AppDeps): RequestAbortC
   return controller;
 }
 
-/** A generation admitted for a request: its model, its parts, and its abort controller. */
+/** A generation admitted for a request: its model, its parts, its abort controller, and its usage meter. */
 export interface StartedGeneration {
   backend: ModelBackend;
-  parts: AsyncGenerator<ChoicePart, void, undefined>;
+  parts: ChoiceParts;
   abort: RequestAbortController;
+  /** The request's meter, its admission reported (its `running` row written, its budget reservation taken). */
+  meter: RequestMeter;
 }
 
 /**
- * Holds the model (loading it if needed) and admits the first of `n` choices. From here on the model lease and the
- * abort controller are released exactly once: when the parts end or are closed, or at once when this throws.
+ * Holds the model (loading it if needed), admits the first of `n` choices, and reports the admission to the usage
+ * meter (which reserves the worst case, prompt plus `n × max_tokens` or the context's remainder, against the key's
+ * budget). From here on the model lease and the abort controller are released exactly once: when the parts end or are
+ * closed, or at once when this throws.
  *
  * @throws {MoestroError} `model_not_found`, `insufficient_memory`, `context_length_exceeded`, `server_busy` (what
- *   acquiring the model and admitting the generation throw).
+ *   acquiring the model and admitting the generation throw); `insufficient_quota` when the key's budget cannot cover
+ *   the request's worst case.
  */
 export async function startGeneration(
   c: Context<AppEnv>,
   deps: AppDeps,
-  options: { model: string; keepAliveMs?: number; request: GenerateRequest; n: number },
+  options: {
+    model: string;
+    keepAliveMs?: number;
+    request: GenerateRequest;
+    n: number;
+    endpoint: "chat.completions" | "completions";
+    stream: boolean;
+  },
 ): Promise<StartedGeneration> {
   const abort = requestSignal(c, deps);
   options.request.signal = abort.signal;
@@ -79,5 +92,19 @@ export async function startGeneration(
     lease.release();
     abort.detach();
   });
-  return { backend: lease.backend, parts, abort };
+  const { info } = lease.backend;
+  const meter = new RequestMeter(deps, c, { model: info.id, endpoint: options.endpoint, stream: options.stream });
+  const admission = {
+    promptTokens: parts.promptTokens,
+    contextTokens: info.contextTokens,
+    maxTokens: options.request.maxTokens,
+    n: options.n,
+  };
+  try {
+    await meter.start(generationAdmission(admission));
+  } catch (error) {
+    await parts.return(undefined);
+    throw error;
+  }
+  return { backend: lease.backend, parts, abort, meter };
 }

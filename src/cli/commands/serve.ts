@@ -24,6 +24,7 @@ interface ServeFlags {
   json?: boolean;
   adminKey?: string;
   databaseUrl?: string;
+  databaseSchema?: string;
   home?: string;
   priceBook?: string;
   rateLimitStore?: "memory" | "redis" | "postgres";
@@ -107,6 +108,10 @@ export function createServeCommand(): Command {
       "--database-url <url>",
       "keep keys and the usage ledger in PostgreSQL, postgres://... (env MOESTRO_DATABASE_URL, default: SQLite in MOESTRO_HOME)",
     )
+    .option(
+      "--database-schema <name>",
+      "the PostgreSQL schema of the store, created when missing (env MOESTRO_DATABASE_SCHEMA, default: the URL's search_path)",
+    )
     .option("--home <dir>", "data folder with the SQLite store moestro.db (env MOESTRO_HOME, default ~/.moestro)")
     .option("--price-book <path>", "a JSON price book added to the built-in cloud list prices (env MOESTRO_METERING__PRICE_BOOK_PATH)")
     .addOption(
@@ -137,6 +142,7 @@ export function createServeCommand(): Command {
           logLevel: flags.logLevel,
           adminKey: flags.adminKey,
           databaseUrl: flags.databaseUrl,
+          databaseSchema: flags.databaseSchema,
           home: flags.home,
           metering: { priceBookPath: flags.priceBook },
           limits: { store: flags.rateLimitStore, redisUrl: flags.redisUrl },

@@ -18,6 +18,7 @@ const csvColumns = [
   "requests",
   "error_requests",
   "aborted_requests",
+  "interrupted_requests",
   "prompt_tokens",
   "cached_prompt_tokens",
   "completion_tokens",
@@ -32,8 +33,8 @@ const csvColumns = [
 
 /**
  * `moestro usage`: the usage ledger's totals per key, model or day, with cost and the cloud-list-price equivalent.
- * `--json` prints a JSON array of rows (`name`, `requests`, token counts, `cost_micro_usd`, `cloud_cost_micro_usd`,
- * ...); `--csv` the same rows as CSV.
+ * `--json` prints a JSON array of rows (`name`, `requests`, `aborted_requests`, `interrupted_requests`, token counts,
+ * `cost_micro_usd`, `cloud_cost_micro_usd`, ...); `--csv` the same rows as CSV.
  */
 export function createUsageCommand(): Command {
   return addAdminTargetOptions(

@@ -1,5 +1,6 @@
 import type { Migration } from "kysely";
 import * as initial from "./0001-initial.js";
+import * as runningRequests from "./0002-running-requests.js";
 
 /**
  * Every migration, by name, in the order they apply. Listed by hand (not read from the folder) so that the compiled
@@ -7,4 +8,5 @@ import * as initial from "./0001-initial.js";
  */
 export const migrations: Readonly<Record<string, Migration>> = {
   "0001-initial": initial,
+  "0002-running-requests": runningRequests,
 };

@@ -1,9 +1,9 @@
-import { Hono, type Context } from "hono";
+import { Hono } from "hono";
 import { MoestroError } from "../../../errors/index.js";
-import type { UsageRecord } from "../../../store/index.js";
-import { parseInstantMs } from "../../../util/duration.js";
-import type { AppDeps, AppEnv } from "../../app-env.js";
+import { toWireUsageEvent } from "../../../wire/admin.js";
 import type { WireUsageEvent, WireUsageEventList } from "../../../wire/console.js";
+import type { AppDeps, AppEnv } from "../../app-env.js";
+import { readUsageRange } from "./usage.js";
 
 /** Most rows one call returns. */
 const maxLimit = 100_000;
@@ -53,7 +53,7 @@ export function createAdminUsageEventRoutes(deps: AppDeps): Hono<AppEnv> {
         param: "limit",
       });
     const keyId = c.req.query("key_id");
-    const rows = await deps.admin!.usage.list({ ...readRange(c, now()), keyId: keyId === "" ? undefined : keyId, limit: limit + 1 });
+    const rows = await deps.admin!.usage.list({ ...readUsageRange(c, now()), keyId: keyId === "" ? undefined : keyId, limit: limit + 1 });
     const events = rows.slice(0, limit).map(toWireUsageEvent);
     if (format === "csv") {
       c.header("Content-Type", "text/csv; charset=utf-8");
@@ -64,52 +64,6 @@ export function createAdminUsageEventRoutes(deps: AppDeps): Hono<AppEnv> {
     return c.json(body);
   });
   return routes;
-}
-
-function readRange(c: Context<AppEnv>, nowMs: number): { fromMs?: number; toMs?: number } {
-  const range: { fromMs?: number; toMs?: number } = {};
-  for (const [param, field] of [
-    ["from", "fromMs"],
-    ["to", "toMs"],
-  ] as const) {
-    const text = c.req.query(param);
-    if (text === undefined || text === "") continue;
-    const value = parseInstantMs(text, nowMs);
-    if (value === undefined)
-      throw new MoestroError(
-        "invalid_request",
-        `'${param}' must be epoch ms, an ISO 8601 date or date-time, or a duration such as 7d; got '${text}'.`,
-        { param },
-      );
-    range[field] = value;
-  }
-  return range;
-}
-
-/** A ledger row as the admin API shows it. */
-export function toWireUsageEvent(record: UsageRecord): WireUsageEvent {
-  return {
-    request_id: record.requestId,
-    key_id: record.keyId ?? null,
-    model: record.model,
-    endpoint: record.endpoint,
-    stream: record.stream,
-    status: record.status,
-    error_code: record.errorCode ?? null,
-    prompt_tokens: record.promptTokens,
-    cached_prompt_tokens: record.cachedPromptTokens,
-    completion_tokens: record.completionTokens,
-    reasoning_tokens: record.reasoningTokens,
-    total_tokens: record.promptTokens + record.completionTokens,
-    cost_micro_usd: record.costMicroUsd,
-    cost_usd: record.costMicroUsd / 1_000_000,
-    cloud_model: record.cloudModel ?? null,
-    cloud_cost_micro_usd: record.cloudCostMicroUsd,
-    cloud_cost_usd: record.cloudCostMicroUsd / 1_000_000,
-    started_at_ms: record.startedAtMs,
-    time_to_first_token_ms: record.timeToFirstTokenMs ?? null,
-    latency_ms: record.latencyMs,
-  };
 }
 
 /** Ledger rows as CSV: a header line, then one line per row, each ending in CRLF (RFC 4180). */

@@ -1,7 +1,7 @@
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
 import { MoestroError } from "../../../errors/index.js";
 import { buildUsageReport } from "../../../metering/usage-report.js";
-import type { UsageGroupBy } from "../../../store/index.js";
+import type { UsageGroupBy, UsageRange } from "../../../store/index.js";
 import { parseInstantMs } from "../../../util/duration.js";
 import type { AppDeps, AppEnv } from "../../app-env.js";
 import { toWireUsageReport } from "../../../wire/admin.js";
@@ -21,24 +21,34 @@ export function createAdminUsageRoutes(deps: AppDeps): Hono<AppEnv> {
     const groupBy = (c.req.query("group_by") ?? "key") as UsageGroupBy;
     if (!groupings.includes(groupBy))
       throw new MoestroError("invalid_request", `'group_by' must be one of key, model, day; got '${groupBy}'.`, { param: "group_by" });
-    const range: { fromMs?: number; toMs?: number } = {};
-    for (const [param, field] of [
-      ["from", "fromMs"],
-      ["to", "toMs"],
-    ] as const) {
-      const text = c.req.query(param);
-      if (text === undefined || text === "") continue;
-      const value = parseInstantMs(text, now());
-      if (value === undefined)
-        throw new MoestroError(
-          "invalid_request",
-          `'${param}' must be epoch ms, an ISO 8601 date or date-time, or a duration such as 7d; got '${text}'.`,
-          { param },
-        );
-      range[field] = value;
-    }
-    const report = await buildUsageReport(deps.admin!.usage, { groupBy, ...range });
+    const report = await buildUsageReport(deps.admin!.usage, { groupBy, ...readUsageRange(c, now()) });
     return c.json(toWireUsageReport(report));
   });
   return routes;
+}
+
+/**
+ * The `from` and `to` query parameters of the usage routes: epoch ms, ISO 8601 dates (00:00 UTC) or date-times, or
+ * durations before `nowMs` (`7d`); absent or empty means open.
+ *
+ * @throws {MoestroError} 400 `invalid_request` naming the parameter when one cannot be read.
+ */
+export function readUsageRange(c: Context<AppEnv>, nowMs: number): UsageRange {
+  const range: UsageRange = {};
+  for (const [param, field] of [
+    ["from", "fromMs"],
+    ["to", "toMs"],
+  ] as const) {
+    const text = c.req.query(param);
+    if (text === undefined || text === "") continue;
+    const value = parseInstantMs(text, nowMs);
+    if (value === undefined)
+      throw new MoestroError(
+        "invalid_request",
+        `'${param}' must be epoch ms, an ISO 8601 date or date-time, or a duration such as 7d; got '${text}'.`,
+        { param },
+      );
+    range[field] = value;
+  }
+  return range;
 }

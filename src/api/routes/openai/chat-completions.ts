@@ -7,7 +7,6 @@ import type { GenerateRequest, ToolCall, Usage } from "../../../spec/index.js";
 import { systemFingerprint, type AppDeps, type AppEnv } from "../../app-env.js";
 import { readJsonBody } from "../../error-response.js";
 import { createRandomId } from "../../../util/random-id.js";
-import { RequestMeter } from "../../serving/request-meter.js";
 import { collectResponse, streamResponse } from "../../serving/respond.js";
 import { startGeneration } from "../../serving/start-generation.js";
 
@@ -20,14 +19,15 @@ export function createChatCompletionsHandler(deps: AppDeps, validator: SchemaVal
   return async (c: Context<AppEnv>): Promise<Response> => {
     const request = parseChatCompletionRequest(await readJsonBody(c));
     const generateRequest = toChatGenerateRequest(request);
-    const { backend, parts, abort } = await startGeneration(c, deps, {
+    const { backend, parts, abort, meter } = await startGeneration(c, deps, {
       model: request.model,
       keepAliveMs: parseKeepAliveMs(request.keep_alive),
       request: generateRequest,
       n: request.n ?? 1,
+      endpoint: "chat.completions",
+      stream: request.stream === true,
     });
     const model = backend.info.id;
-    const meter = new RequestMeter(deps, c, { model, endpoint: "chat.completions", stream: request.stream === true });
     const id = createRandomId("chatcmpl-");
     const created = Math.floor(now() / 1000);
     const checks = createOutputChecks(generateRequest, validator);

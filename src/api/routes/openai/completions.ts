@@ -6,7 +6,6 @@ import type { Usage } from "../../../spec/index.js";
 import { systemFingerprint, type AppDeps, type AppEnv } from "../../app-env.js";
 import { readJsonBody } from "../../error-response.js";
 import { createRandomId } from "../../../util/random-id.js";
-import { RequestMeter } from "../../serving/request-meter.js";
 import { collectResponse, streamResponse } from "../../serving/respond.js";
 import { startGeneration } from "../../serving/start-generation.js";
 
@@ -16,14 +15,15 @@ export function createCompletionsHandler(deps: AppDeps) {
   return async (c: Context<AppEnv>): Promise<Response> => {
     const request = parseCompletionRequest(await readJsonBody(c));
     const generateRequest = toCompletionGenerateRequest(request);
-    const { backend, parts, abort } = await startGeneration(c, deps, {
+    const { backend, parts, abort, meter } = await startGeneration(c, deps, {
       model: request.model,
       keepAliveMs: parseKeepAliveMs(request.keep_alive),
       request: generateRequest,
       n: request.n ?? 1,
+      endpoint: "completions",
+      stream: request.stream === true,
     });
     const model = backend.info.id;
-    const meter = new RequestMeter(deps, c, { model, endpoint: "completions", stream: request.stream === true });
     const id = createRandomId("cmpl-");
     const created = Math.floor(now() / 1000);
     const includeUsage = request.stream === true && request.stream_options?.include_usage === true;

@@ -7,7 +7,7 @@ import type { ModelBackend } from "../../../spec/index.js";
 import type { WireEmbeddingList } from "../../../dialects/openai/wire.js";
 import type { AppDeps, AppEnv } from "../../app-env.js";
 import { readJsonBody } from "../../error-response.js";
-import { RequestMeter } from "../../serving/request-meter.js";
+import { embeddingAdmission, RequestMeter } from "../../serving/request-meter.js";
 import { acquireModel, requestSignal } from "../../serving/start-generation.js";
 
 /**
@@ -68,7 +68,15 @@ async function respond(
     );
   }
   const meter = new RequestMeter(deps, c, { model: backend.info.id, endpoint: "embeddings", stream: false });
-  const { embeddings, promptTokens } = await backend.embed(inputs, { signal });
+  await meter.start(embeddingAdmission(inputs));
+  let result: Awaited<ReturnType<ModelBackend["embed"]>>;
+  try {
+    result = await backend.embed(inputs, { signal });
+  } catch (error) {
+    await meter.endWithError(error, signal);
+    throw error;
+  }
+  const { embeddings, promptTokens } = result;
   await meter.finish("ok", [{ promptTokens, completionTokens: 0 }]);
   const base64 = request.encoding_format === "base64";
   const response: WireEmbeddingList = {

@@ -1,0 +1,128 @@
+import type { Context } from "hono";
+import { pino } from "pino";
+import { describe, expect, it } from "vitest";
+import { MoestroError } from "../../errors/index.js";
+import type { UsageCounts, UsageEvent, UsageSink, UsageStart } from "../../spec/index.js";
+import type { AppDeps, AppEnv } from "../app-env.js";
+import { embeddingAdmission, generationAdmission, RequestMeter } from "./request-meter.js";
+
+const context = (variables: Record<string, unknown>) => ({ get: (name: string) => variables[name] }) as unknown as Context<AppEnv>;
+const depsWith = (sinks: UsageSink[]): AppDeps => ({
+  models: {} as AppDeps["models"],
+  logger: pino({ level: "silent" }),
+  usageSinks: sinks,
+});
+
+/** A sink that takes starts and logs what it hears. */
+function startingSink(log: string[], name: string, options: { refuse?: boolean; counts?: UsageCounts[] } = {}): UsageSink {
+  return {
+    async start(start: UsageStart) {
+      if (options.refuse) throw new MoestroError("insufficient_quota", "no");
+      log.push(`${name} start ${start.maxPromptTokens}+${start.maxCompletionTokens} ${start.budget?.keyName ?? "-"}`);
+      options.counts?.push(start.readCounts());
+      return {
+        finish: async (event: UsageEvent) => void log.push(`${name} finish ${event.status} ${event.completionTokens}`),
+        cancel: async () => void log.push(`${name} cancel`),
+      };
+    },
+    record: async (event) => void log.push(`${name} record ${event.status}`),
+  };
+}
+
+describe("the request meter", () => {
+  const c = context({ requestId: "r1", keyId: "key_1", budget: { keyName: "team", limitMicroUsd: 5, period: "day" } });
+
+  it("starts the sinks that take starts, with the key's budget, and ends each started one through its run", async () => {
+    const log: string[] = [];
+    const meter = new RequestMeter(
+      depsWith([startingSink(log, "ledger"), { record: async (event) => void log.push(`metrics ${event.status}`) }]),
+      c,
+      {
+        model: "m",
+        endpoint: "completions",
+        stream: true,
+      },
+    );
+    await meter.start({ promptTokens: 5, maxPromptTokens: 5, maxCompletionTokens: 20 });
+    await meter.finish("ok", [{ promptTokens: 5, completionTokens: 3 }]);
+    await meter.finish("error", []);
+    expect(log).toEqual(["ledger start 5+20 team", "ledger finish ok 3", "metrics ok"]);
+  });
+
+  it("cancels the runs already started when a later sink refuses, and rethrows its refusal", async () => {
+    const log: string[] = [];
+    const meter = new RequestMeter(depsWith([startingSink(log, "first"), startingSink(log, "second", { refuse: true })]), c, {
+      model: "m",
+      endpoint: "completions",
+      stream: false,
+    });
+    await expect(meter.start({ maxPromptTokens: 1, maxCompletionTokens: 1 })).rejects.toMatchObject({ code: "insufficient_quota" });
+    await meter.finish("ok", []);
+    expect(log).toEqual(["first start 1+1 team", "first cancel"]);
+    expect(meter.finished).toBe(true);
+  });
+
+  it("counts the tokens so far: the prompt, finished choices exactly, the choice under way by its parts", async () => {
+    const counts: UsageCounts[] = [];
+    let read: (() => UsageCounts) | undefined;
+    const sink: UsageSink = {
+      start: async (start) => {
+        read = start.readCounts;
+        return { finish: async () => undefined, cancel: async () => undefined };
+      },
+      record: async () => undefined,
+    };
+    const meter = new RequestMeter(depsWith([sink, startingSink([], "log", { counts })]), c, {
+      model: "m",
+      endpoint: "chat.completions",
+      stream: true,
+    });
+    await meter.start({ promptTokens: 7, maxPromptTokens: 7, maxCompletionTokens: 100 });
+    expect(counts).toEqual([{ promptTokens: 7, cachedPromptTokens: 0, completionTokens: 0, reasoningTokens: 0 }]);
+    meter.observe({ type: "reasoning-delta", text: "hm" });
+    meter.observe({
+      type: "text-delta",
+      text: "ab",
+      logprobs: [
+        { token: "a", logprob: 0, topLogprobs: [] },
+        { token: "b", logprob: 0, topLogprobs: [] },
+      ],
+    } as never);
+    expect(read!()).toEqual({ promptTokens: 7, cachedPromptTokens: 0, completionTokens: 3, reasoningTokens: 1 });
+    meter.observe({
+      type: "finish",
+      finishReason: "stop",
+      usage: { promptTokens: 7, cachedPromptTokens: 2, completionTokens: 4, reasoningTokens: 1 },
+    });
+    meter.observe({ type: "tool-call", toolCall: { id: "call_1", name: "f", arguments: "{}" } });
+    expect(read!()).toEqual({ promptTokens: 7, cachedPromptTokens: 2, completionTokens: 5, reasoningTokens: 1 });
+  });
+
+  it("cancels a started request whose input the model refused with a 4xx, and ends it as an error otherwise", async () => {
+    const log: string[] = [];
+    const signal = new AbortController().signal;
+    const refused = new RequestMeter(depsWith([startingSink(log, "ledger")]), c, { model: "m", endpoint: "embeddings", stream: false });
+    await refused.start({ maxPromptTokens: 9, maxCompletionTokens: 0 });
+    await refused.endWithError(new MoestroError("invalid_request", "bad token id"), signal);
+    const failed = new RequestMeter(depsWith([startingSink(log, "ledger")]), c, { model: "m", endpoint: "embeddings", stream: false });
+    await failed.start({ maxPromptTokens: 9, maxCompletionTokens: 0 });
+    await failed.endWithError(new Error("boom"), signal);
+    expect(log).toEqual(["ledger start 9+0 team", "ledger cancel", "ledger start 9+0 team", "ledger finish error 0"]);
+  });
+});
+
+describe("admissions", () => {
+  it("bound a generation by n times max_tokens, or the context's remainder", () => {
+    expect(generationAdmission({ promptTokens: 12, contextTokens: 512, maxTokens: 100, n: 2 })).toEqual({
+      promptTokens: 12,
+      maxPromptTokens: 12,
+      maxCompletionTokens: 200,
+    });
+    expect(generationAdmission({ promptTokens: 12, contextTokens: 512, maxTokens: undefined, n: 1 }).maxCompletionTokens).toBe(500);
+    expect(generationAdmission({ promptTokens: 12, contextTokens: 512, maxTokens: 10_000, n: 1 }).maxCompletionTokens).toBe(500);
+  });
+
+  it("bound an embedding by the bytes of its texts and the length of its token lists", () => {
+    expect(embeddingAdmission(["héllo", [1, 2, 3]])).toEqual({ maxPromptTokens: 6 + 4 + 3, maxCompletionTokens: 0 });
+  });
+});

@@ -1,0 +1,198 @@
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openTestStore, testDialects, type TestStore, type TestStoreTarget } from "../../test/helpers/databases.js";
+import { MoestroError } from "../errors/index.js";
+import type { UsageCounts, UsageStart } from "../spec/index.js";
+import { openStore, type ServerInstance, type Store } from "../store/index.js";
+import { openLedgerSink, type LedgerSink } from "./ledger-sink.js";
+import { createPriceBook } from "./price-book.js";
+
+/** 1 micro-USD per prompt token, 10 per generated token, 20 per generated token when the request reasons. */
+const priceBook = createPriceBook({
+  version: 1,
+  includeDefaults: false,
+  prices: [
+    {
+      model: "m",
+      kind: "local",
+      effectiveFrom: "2020-01-01",
+      tiers: [
+        {
+          inputMicroUsdPerMillionTokens: 1_000_000,
+          outputMicroUsdPerMillionTokens: 10_000_000,
+          thinkingOutputMicroUsdPerMillionTokens: 20_000_000,
+        },
+      ],
+    },
+  ],
+});
+const startedAtMs = Date.parse("2026-05-10T12:00:00Z");
+const logger = pino({ level: "silent" });
+
+/** A request's start with counts the test moves by hand. */
+function requestStart(counts: UsageCounts, overrides: Partial<UsageStart> = {}): UsageStart {
+  return {
+    requestId: crypto.randomUUID(),
+    keyId: "key_l",
+    model: "m",
+    endpoint: "completions",
+    stream: true,
+    startedAtMs,
+    maxPromptTokens: counts.promptTokens,
+    maxCompletionTokens: 100,
+    readCounts: () => ({ ...counts }),
+    ...overrides,
+  };
+}
+
+describe.each(testDialects)("the ledger sink on %s", (dialect) => {
+  let opened: TestStore;
+  let target: TestStoreTarget;
+  let store: Store;
+  let instance: ServerInstance;
+  let ledger: LedgerSink;
+  let clockMs = startedAtMs;
+  const now = () => clockMs;
+  const rowOf = async (requestId: string) => (await store.usage.list({ limit: 10_000 })).find((row) => row.requestId === requestId);
+
+  beforeAll(async () => {
+    opened = await openTestStore(dialect);
+    ({ store, target } = opened);
+    instance = await store.claimInstance();
+    ledger = await openLedgerSink({ usage: store.usage, priceBook, instance, logger, now, heartbeatMs: 60_000, recoverEveryMs: 60_000 });
+  });
+  afterAll(async () => {
+    await ledger?.dispose();
+    await opened?.dispose();
+  });
+
+  it("writes a running row with its worst case reserved, flushes its counts, and settles it at its real cost", async () => {
+    const counts = { promptTokens: 5, cachedPromptTokens: 0, completionTokens: 0, reasoningTokens: 0 };
+    const start = requestStart(counts);
+    const run = await ledger.start(start);
+    // Worst case: 5 prompt tokens and 100 generated at the thinking price: 5 + 2000.
+    expect(await rowOf(start.requestId)).toMatchObject({
+      status: "running",
+      instanceId: instance.id,
+      reservedMicroUsd: 2005,
+      costMicroUsd: 5,
+    });
+    counts.completionTokens = 7;
+    clockMs += 1000;
+    await ledger.flushHeartbeat();
+    expect(await rowOf(start.requestId)).toMatchObject({
+      status: "running",
+      completionTokens: 7,
+      costMicroUsd: 75,
+      heartbeatAtMs: clockMs,
+    });
+    await run.finish({ ...start, ...counts, completionTokens: 9, status: "ok", latencyMs: 1200, timeToFirstTokenMs: 3 });
+    const settled = await rowOf(start.requestId);
+    expect(settled).toMatchObject({ status: "ok", completionTokens: 9, costMicroUsd: 95, latencyMs: 1200, timeToFirstTokenMs: 3 });
+    expect(settled?.reservedMicroUsd).toBeUndefined();
+    expect(await store.usage.spendSince("key_l", "2026-05-10")).toBe(95);
+  });
+
+  it("refuses with insufficient_quota what the budget cannot cover, storing nothing, and admits again once spend settles", async () => {
+    const budget = { keyName: "tight", limitMicroUsd: 3000, period: "day" as const };
+    const counts = { promptTokens: 5, cachedPromptTokens: 0, completionTokens: 0, reasoningTokens: 0 };
+    const first = await ledger.start(requestStart(counts, { keyId: "key_b", budget, requestId: "b-1" }));
+    const refused = await ledger.start(requestStart(counts, { keyId: "key_b", budget, requestId: "b-2" })).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(MoestroError);
+    expect(refused).toMatchObject({ code: "insufficient_quota", status: 429 });
+    expect((refused as Error).message).toContain(
+      "has spent $0.00 (plus $0.002005 reserved by its running requests) of its $0.003 daily budget",
+    );
+    expect((refused as Error).message).toContain("this request could cost up to $0.002005");
+    expect(await rowOf("b-2")).toBeUndefined();
+    // The first ends having generated 10 tokens: 105 spent, 2895 left, enough for another worst case.
+    await first.finish({
+      ...requestStart(counts, { keyId: "key_b" }),
+      requestId: "b-1",
+      ...counts,
+      completionTokens: 10,
+      status: "ok",
+      latencyMs: 1,
+    });
+    const second = await ledger.start(requestStart(counts, { keyId: "key_b", budget, requestId: "b-3" }));
+    await second.cancel();
+    expect(await rowOf("b-3")).toBeUndefined();
+  });
+
+  it("settles as interrupted the rows of a gone instance, priced by their last heartbeat, and the late end of a live one", async () => {
+    const other = await openStore({ home: target.home, databaseUrl: target.databaseUrl });
+    const otherInstance = await other.claimInstance();
+    const otherLedger = await openLedgerSink({
+      usage: other.usage,
+      priceBook,
+      instance: otherInstance,
+      logger,
+      now,
+      heartbeatMs: 60_000,
+      recoverEveryMs: 60_000,
+    });
+    try {
+      const counts = { promptTokens: 5, cachedPromptTokens: 0, completionTokens: 0, reasoningTokens: 0 };
+      const cut = requestStart(counts, { keyId: "key_i", requestId: `cut-${dialect}` });
+      const run = await otherLedger.start(cut);
+      counts.completionTokens = 4;
+      counts.reasoningTokens = 4;
+      clockMs += 1000;
+      await otherLedger.flushHeartbeat();
+      const heartbeatLatencyMs = clockMs - startedAtMs;
+      counts.completionTokens = 30; // never flushed: lost with the instance
+      if (dialect === "postgres") {
+        // Alive (its lock is held) and its heartbeat fresh: left running.
+        expect(await ledger.recoverInterrupted()).toBe(0);
+      }
+      await otherInstance.dispose(); // Its process is gone (on SQLite: same pid, another id, so gone already).
+      expect(await ledger.recoverInterrupted()).toBe(1);
+      expect(await rowOf(cut.requestId)).toMatchObject({
+        status: "interrupted",
+        promptTokens: 5,
+        completionTokens: 4,
+        reasoningTokens: 4,
+        costMicroUsd: 5 + 4 * 20,
+        latencyMs: heartbeatLatencyMs,
+      });
+      expect(await store.usage.spendSince("key_i", "2026-05-10")).toBe(85);
+      expect((await store.usage.summarize({ groupBy: "key", fromMs: startedAtMs })).find((row) => row.group === "key_i")).toMatchObject({
+        requests: 1,
+        interruptedRequests: 1,
+      });
+      // It was not gone after all (a broken connection): its own end replaces the interruption.
+      await run.finish({ ...cut, ...counts, status: "ok", latencyMs: 2000 });
+      expect(await rowOf(cut.requestId)).toMatchObject({ status: "ok", completionTokens: 30, costMicroUsd: 5 + 30 * 20 });
+      expect(await store.usage.spendSince("key_i", "2026-05-10")).toBe(605);
+    } finally {
+      await otherLedger.dispose();
+      await other.dispose();
+    }
+  });
+
+  it("settles a row whose heartbeat is stale, whoever owns it", async () => {
+    const counts = { promptTokens: 2, cachedPromptTokens: 0, completionTokens: 1, reasoningTokens: 0 };
+    const start = requestStart(counts, { keyId: "key_s" });
+    await ledger.start(start);
+    // This instance is alive, but the row has not been flushed for longer than the staleness limit (30 s).
+    clockMs += 31_000;
+    expect(await ledger.recoverInterrupted()).toBe(1);
+    expect(await rowOf(start.requestId)).toMatchObject({ status: "interrupted", completionTokens: 1, costMicroUsd: 12 });
+  });
+
+  it("stores a request that was never started as one settled row", async () => {
+    await ledger.record({
+      ...requestStart(
+        { promptTokens: 3, cachedPromptTokens: 0, completionTokens: 0, reasoningTokens: 0 },
+        { requestId: "whole", endpoint: "embeddings" },
+      ),
+      promptTokens: 3,
+      cachedPromptTokens: 0,
+      completionTokens: 0,
+      reasoningTokens: 0,
+      status: "ok",
+      latencyMs: 2,
+    });
+    expect(await rowOf("whole")).toMatchObject({ status: "ok", costMicroUsd: 3, endpoint: "embeddings" });
+  });
+});

@@ -1,0 +1,185 @@
+import type { Selectable } from "kysely";
+import type { UsageEventsTable } from "./database.js";
+
+/** The additive counters of a ledger row, of a day's rollup and of a group of rows: tokens and money. */
+export interface UsageTotals {
+  /** Every prompt token, cached ones included. */
+  promptTokens: number;
+  /** Prompt tokens served from a reused KV-cache prefix, a subset of `promptTokens`. */
+  cachedPromptTokens: number;
+  /** Generated tokens, reasoning included. */
+  completionTokens: number;
+  /** Generated tokens that were reasoning, a subset of `completionTokens`. */
+  reasoningTokens: number;
+  /** Cost by the price book, micro-USD. */
+  costMicroUsd: number;
+  /** The same tokens at the cloud list price of the nearest model, micro-USD (0 when none is known). */
+  cloudCostMicroUsd: number;
+}
+
+/** The column of each {@link UsageTotals} counter, in `usage_events` and `usage_daily` alike. */
+export const usageTotalColumns = {
+  promptTokens: "prompt_tokens",
+  cachedPromptTokens: "cached_prompt_tokens",
+  completionTokens: "completion_tokens",
+  reasoningTokens: "reasoning_tokens",
+  costMicroUsd: "cost_micro_usd",
+  cloudCostMicroUsd: "cloud_cost_micro_usd",
+} as const satisfies Record<keyof UsageTotals, keyof UsageEventsTable>;
+
+/** A counter's column name. */
+export type UsageTotalColumn = (typeof usageTotalColumns)[keyof UsageTotals];
+
+/** Totals of 0. */
+export function zeroUsageTotals(): UsageTotals {
+  return { promptTokens: 0, cachedPromptTokens: 0, completionTokens: 0, reasoningTokens: 0, costMicroUsd: 0, cloudCostMicroUsd: 0 };
+}
+
+/** Adds `source`'s counters to `target`'s, in place. */
+export function addUsageTotals(target: UsageTotals, source: UsageTotals): void {
+  for (const field of Object.keys(usageTotalColumns) as Array<keyof UsageTotals>) target[field] += source[field];
+}
+
+/**
+ * The counters of a SQL row (an event, a rollup or a group's sums), as numbers: PostgreSQL's `sum` is `numeric`, and a
+ * group without rows sums to `null`.
+ */
+export function readUsageTotals(row: { [column in UsageTotalColumn]: unknown }): UsageTotals {
+  const totals = zeroUsageTotals();
+  for (const [field, column] of Object.entries(usageTotalColumns) as Array<[keyof UsageTotals, UsageTotalColumn]>)
+    totals[field] = Number(row[column] ?? 0);
+  return totals;
+}
+
+/** One ledger row: the fields of a `UsageEvent` (src/spec/usage.ts) with its cost. */
+export interface UsageRecord extends UsageTotals {
+  /** The request id; unique in the ledger. */
+  requestId: string;
+  /** The API key's id (`admin` for the admin key), `undefined` when key checks are off. */
+  keyId?: string;
+  /** The model id that served the request. */
+  model: string;
+  /** `chat.completions`, `completions` or `embeddings`. */
+  endpoint: string;
+  /** Whether the response was streamed. */
+  stream: boolean;
+  /** How the request ended, or `running`; see {@link UsageRecordStatus}. */
+  status: UsageRecordStatus;
+  /** The error code when `status` is `error`. */
+  errorCode?: string;
+  /** `effectiveFrom` of the price entry of `costMicroUsd`, epoch ms; `undefined` when the model had none (cost 0). */
+  priceEffectiveAtMs?: number;
+  /** The cloud model of `cloudCostMicroUsd`, or `undefined` when none is known. */
+  cloudModel?: string;
+  /** Start of the request, epoch ms. */
+  startedAtMs: number;
+  /** Time to first token, ms; `undefined` when none was generated. */
+  timeToFirstTokenMs?: number;
+  /** Whole request, ms (for a running row: until its last heartbeat). */
+  latencyMs: number;
+  /** The server instance that owns the row while it runs (`<hostname>:<pid>:<hex>`); `undefined` for rows written whole. */
+  instanceId?: string;
+  /** The last flush of its counters while it ran, epoch ms; `undefined` for rows written whole. */
+  heartbeatAtMs?: number;
+  /** The worst-case cost held against its key's budget while `running`, micro-USD; `undefined` once settled. */
+  reservedMicroUsd?: number;
+}
+
+/**
+ * The state of a ledger row.
+ * - `running`: admitted and not ended; the counters and the cost are those of its last heartbeat.
+ * - `ok`, `error`, `aborted`: ended as the request's `UsageEvent` says.
+ * - `interrupted`: its server instance went away while it ran; settled with the counters of its last heartbeat.
+ */
+export type UsageRecordStatus = "running" | "ok" | "error" | "aborted" | "interrupted";
+
+/**
+ * How usage rows are grouped.
+ * - `key`: one row per API key id (`null` group: requests made without a key).
+ * - `model`: one row per model id.
+ * - `day`: one row per UTC calendar day, `YYYY-MM-DD`.
+ */
+export type UsageGroupBy = "key" | "model" | "day";
+
+/** Totals of one group of ledger rows. */
+export interface UsageSummaryRow extends UsageTotals {
+  /** The key id, model id or day; `null` for requests made without a key when grouping by key. */
+  group: string | null;
+  /** The key's name, when grouping by key and the key exists. */
+  keyName?: string;
+  /** The cloud model of the cloud-equivalent cost (the greatest name when the group used several). */
+  cloudModel?: string;
+  /** Requests, whatever their status. */
+  requests: number;
+  /** Requests that ended with an error after the model started. */
+  errorRequests: number;
+  /** Requests whose client went away. */
+  abortedRequests: number;
+  /** Requests cut by the end of their server instance (a crash), priced by their last heartbeat. */
+  interruptedRequests: number;
+}
+
+/** A time range over `started_at`: `fromMs <= startedAtMs < toMs`; a missing end is open. */
+export interface UsageRange {
+  /** Inclusive start, epoch ms. Defaults to the beginning. */
+  fromMs?: number;
+  /** Exclusive end, epoch ms. Defaults to no end. */
+  toMs?: number;
+}
+
+/** The UTC calendar day of `epochMs`, `YYYY-MM-DD`. */
+export function utcDay(epochMs: number): string {
+  return new Date(epochMs).toISOString().slice(0, 10);
+}
+
+/** The one place where a {@link UsageRecord} becomes a `usage_events` row. */
+export function toUsageEventRow(record: UsageRecord, recordedAtMs: number): Selectable<UsageEventsTable> {
+  return {
+    request_id: record.requestId,
+    key_id: record.keyId ?? null,
+    model: record.model,
+    endpoint: record.endpoint,
+    stream: record.stream ? 1 : 0,
+    status: record.status,
+    error_code: record.errorCode ?? null,
+    prompt_tokens: record.promptTokens,
+    cached_prompt_tokens: record.cachedPromptTokens,
+    completion_tokens: record.completionTokens,
+    reasoning_tokens: record.reasoningTokens,
+    cost_micro_usd: record.costMicroUsd,
+    price_effective_at: record.priceEffectiveAtMs ?? null,
+    cloud_model: record.cloudModel ?? null,
+    cloud_cost_micro_usd: record.cloudCostMicroUsd,
+    started_at: record.startedAtMs,
+    day: utcDay(record.startedAtMs),
+    time_to_first_token_ms: record.timeToFirstTokenMs ?? null,
+    latency_ms: record.latencyMs,
+    recorded_at: recordedAtMs,
+    instance_id: record.instanceId ?? null,
+    heartbeat_at: record.heartbeatAtMs ?? null,
+    reserved_micro_usd: record.status === "running" ? (record.reservedMicroUsd ?? 0) : 0,
+  };
+}
+
+/** The one place where a `usage_events` row becomes a {@link UsageRecord}. */
+export function toUsageRecord(row: Selectable<UsageEventsTable>): UsageRecord {
+  const record: UsageRecord = {
+    requestId: row.request_id,
+    model: row.model,
+    endpoint: row.endpoint,
+    stream: Number(row.stream) === 1,
+    status: row.status as UsageRecord["status"],
+    ...readUsageTotals(row),
+    startedAtMs: Number(row.started_at),
+    latencyMs: Number(row.latency_ms),
+  };
+  if (row.key_id !== null) record.keyId = row.key_id;
+  if (row.error_code !== null) record.errorCode = row.error_code;
+  if (row.price_effective_at !== null) record.priceEffectiveAtMs = Number(row.price_effective_at);
+  if (row.cloud_model !== null) record.cloudModel = row.cloud_model;
+  if (row.time_to_first_token_ms !== null) record.timeToFirstTokenMs = Number(row.time_to_first_token_ms);
+  if (row.instance_id !== null) record.instanceId = row.instance_id;
+  if (row.heartbeat_at !== null) record.heartbeatAtMs = Number(row.heartbeat_at);
+  if (row.status === "running") record.reservedMicroUsd = Number(row.reserved_micro_usd);
+  return record;
+}
