@@ -7,6 +7,7 @@ import { parseKeepAliveMs } from "../../dialects/openai/convert-request.js";
 import { parseSizeBytes } from "../../util/size-units.js";
 import { modelRefName, parseModelRef } from "../../models/model-ref.js";
 import { defaultMoestroHome, ModelStore } from "../../models/model-store.js";
+import { MoestroError } from "../../errors/index.js";
 import { pullWithProgress } from "./models.js";
 
 interface ServeFlags {
@@ -143,10 +144,6 @@ export function createServeCommand(): Command {
         },
       });
       const config = await resolveModelsToServe(loaded, flags.json === true);
-      if (config === undefined) {
-        process.exitCode = 1;
-        return;
-      }
       const logger = pino({ level: config.logLevel, base: undefined }, pino.destination(2));
       // Imported here, not at the top: node-llama-cpp takes about a second to load, which every other command would pay.
       const { startServer } = await import("../../server.js");
@@ -175,16 +172,21 @@ export function createServeCommand(): Command {
 /**
  * Turns the models to serve into local files: an `hf:` reference or URL given with `--model` is pulled into the store
  * when it is not there yet (with a progress bar), and with no `--model` at all the store's models are served, or, when
- * the store is empty, the default model is pulled first. A hub that cannot be reached ends serve with one clear line.
+ * the store is empty, the default model is pulled first (said on stderr: a line of text, or with `json` a JSON line
+ * `{"event": "pulling-default-model", "model", "store"}`).
  *
- * @returns the config with local paths, or `undefined` after printing why serve cannot start.
+ * @returns the config with local paths.
+ * @throws {MoestroError} with the pull's code when a model cannot be pulled (a hub that cannot be reached), its message
+ *   saying how to serve a local file instead.
  */
-async function resolveModelsToServe(config: Config, quiet: boolean): Promise<Config | undefined> {
+async function resolveModelsToServe(config: Config, json: boolean): Promise<Config> {
   const store = new ModelStore(config.home ?? defaultMoestroHome());
   const wanted = [...config.models];
   if (wanted.length === 0 && (await store.list()).length === 0) {
     process.stderr.write(
-      `moestro serve: no --model given and no model pulled yet; pulling the default model ${config.defaultModel} into ${store.root}\n`,
+      json
+        ? `${JSON.stringify({ event: "pulling-default-model", model: config.defaultModel, store: store.root })}\n`
+        : `moestro serve: no --model given and no model pulled yet; pulling the default model ${config.defaultModel} into ${store.root}\n`,
     );
     wanted.push({ path: config.defaultModel });
   }
@@ -198,13 +200,15 @@ async function resolveModelsToServe(config: Config, quiet: boolean): Promise<Con
     }
     try {
       const name = modelRefName(ref);
-      const stored = (await store.get(name)) ?? (await pullWithProgress(target, { home: config.home, quiet }));
+      const stored = (await store.get(name)) ?? (await pullWithProgress(target, { home: config.home, quiet: json }));
       models.push({ ...entry, path: stored.path, id: entry.id ?? (config.aliases[entry.path] ? entry.path : name) });
     } catch (error) {
       const message = (error as Error).message;
       const hint = message.includes("--model") ? "" : " Serve a local GGUF file instead: moestro serve --model ./model.gguf";
-      process.stderr.write(`moestro serve: cannot get ${target}: ${message}${hint}\n`);
-      return undefined;
+      throw new MoestroError(error instanceof MoestroError ? error.code : "internal_error", `cannot get ${target}: ${message}${hint}`, {
+        param: "model",
+        cause: error,
+      });
     }
   }
   return { ...config, models } as Config;
