@@ -1,4 +1,4 @@
-export { configSchema, modelEntrySchema, availableCores, type Config, type ConfigInput } from "./schema.js";
+export { configSchema, modelEntrySchema, availableCores, secretConfigKeys, type Config, type ConfigInput } from "./schema.js";
 export {
   loadConfig,
   loadConfigWithSources,

@@ -6,6 +6,9 @@ export function availableCores(): number {
   return os.availableParallelism();
 }
 
+/** Config keys whose values are secrets: never shown in full (`moestro config show`, error messages). */
+export const secretConfigKeys: ReadonlySet<string> = new Set(["adminKey", "hub.token", "databaseUrl"]);
+
 /** One model to serve: a GGUF file and the id clients send as `model`. */
 export const modelEntrySchema = z.object({
   path: z.string().min(1).describe("Path of the GGUF file."),

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -59,6 +59,25 @@ describe("moestro CLI: errors", () => {
     expect(result.stderr).toMatch(/^moestro rm: No model named 'nothing-here'/);
     const parse = runMoestro(["serve", "--port", "abc"]);
     expect(parse.stderr.trim()).toBe("moestro serve: option '-p, --port <port>' argument 'abc' is invalid. 'abc' is not a whole number.");
+  });
+
+  it("a bad MOESTRO_* value names the variable, what it accepts and what it got; a bad file value names the key and the file", () => {
+    const home = temporaryHome();
+    const result = runMoestro(["ls", "--json"], { MOESTRO_HOME: home, MOESTRO_ENGINE__THREADS: "abc" });
+    expect(result.status).toBe(1);
+    expect(jsonError(result.stderr)).toEqual({
+      message: 'MOESTRO_ENGINE__THREADS (engine.threads): expected a whole number ≥ 1, got "abc"',
+      code: "invalid_request",
+      type: "invalid_request_error",
+      param: "engine.threads",
+    });
+    const file = path.join(home, "config.json");
+    writeFileSync(file, JSON.stringify({ engine: { gpu: "tpu" } }));
+    const fromFile = runMoestro(["config", "show"], { MOESTRO_HOME: home });
+    expect(fromFile.status).toBe(1);
+    expect(fromFile.stderr.trim()).toBe(
+      `moestro config show: engine.gpu in ${file}: expected one of auto, cpu, cuda, vulkan, metal, got "tpu"`,
+    );
   });
 
   it("help and the version still exit 0", () => {
