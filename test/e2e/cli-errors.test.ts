@@ -80,6 +80,15 @@ describe("moestro CLI: errors", () => {
     );
   });
 
+  it("a serve flag whose value the config refuses is named by its flag", () => {
+    const result = runMoestro(["serve", "--threads", "0", "--model", "missing.gguf", "--json"], { MOESTRO_HOME: temporaryHome() });
+    expect(result.status).toBe(1);
+    expect(jsonError(result.stderr)).toMatchObject({
+      message: "--threads (engine.threads): expected a whole number ≥ 1, got 0",
+      param: "engine.threads",
+    });
+  });
+
   it("help and the version still exit 0", () => {
     expect(runMoestro(["--version"]).status).toBe(0);
     const help = runMoestro(["ls", "--help"]);
