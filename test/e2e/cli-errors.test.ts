@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -87,6 +87,14 @@ describe("moestro CLI: errors", () => {
       message: "--threads (engine.threads): expected a whole number ≥ 1, got 0",
       param: "engine.threads",
     });
+  });
+
+  it("a failed pull says why and leaves no empty model folder behind", () => {
+    const home = temporaryHome();
+    const result = runMoestro(["pull", "http://127.0.0.1:9/model-Q8_0.gguf", "--json"], { MOESTRO_HOME: home });
+    expect(result.status).toBe(1);
+    expect(jsonError(result.stderr)).toMatchObject({ code: "hub_unreachable" });
+    expect(existsSync(path.join(home, "models")) ? readdirSync(path.join(home, "models")) : []).toEqual([]);
   });
 
   it("help and the version still exit 0", () => {
