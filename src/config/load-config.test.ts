@@ -4,14 +4,24 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { MoestroError } from "../errors/index.js";
 import { envNameFor, loadConfig } from "./load-config.js";
-import { availableCores } from "./schema.js";
+import { availableCores, defaultThreadCount, physicalCores } from "./schema.js";
 
 describe("loadConfig", () => {
   it("applies defaults and caps threads at the available cores", () => {
     const config = loadConfig();
     expect(config.server).toMatchObject({ host: "127.0.0.1", port: 8080 });
-    expect(config.engine).toMatchObject({ parallel: 4, batchSize: 512, maxQueuedRequests: 64, gpu: "auto", threads: availableCores() });
+    const threads = defaultThreadCount({ physical: physicalCores(), available: availableCores() });
+    expect(config.engine).toMatchObject({ parallel: 4, batchSize: 512, maxQueuedRequests: 64, gpu: "auto", threads });
     expect(loadConfig({ flags: { engine: { threads: 999 } } }).engine.threads).toBe(availableCores());
+  });
+
+  it("defaults threads to every physical core but one, at least 1, within the available cores", () => {
+    expect(defaultThreadCount({ physical: 2, available: 2 })).toBe(1);
+    expect(defaultThreadCount({ physical: 1, available: 1 })).toBe(1);
+    expect(defaultThreadCount({ physical: 8, available: 16 })).toBe(7); // hyperthreads do not count
+    expect(defaultThreadCount({ physical: 16, available: 4 })).toBe(3); // pinned to 4 CPUs (taskset, a container)
+    expect(physicalCores()).toBeGreaterThanOrEqual(1);
+    expect(physicalCores()).toBeLessThanOrEqual(os.cpus().length);
   });
 
   it("reads MOESTRO_* variables, and flags win over them", () => {

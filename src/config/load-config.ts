@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
 import { MoestroError } from "../errors/index.js";
-import { availableCores, configSchema, secretConfigKeys, type Config } from "./schema.js";
+import { availableCores, configSchema, defaultThreadCount, physicalCores, secretConfigKeys, type Config } from "./schema.js";
 import { parseSwitch } from "../util/switch-value.js";
 
 /** Inputs of {@link loadConfig}. */
@@ -41,8 +41,9 @@ const envAliases: Record<string, string[]> = { HF_ENDPOINT: ["hub", "endpoint"],
  * Builds the effective configuration: flags over environment variables over the config file over defaults. Returns a
  * deep-frozen object. Environment names are derived mechanically: `MOESTRO_` + the upper-case path with `__` between
  * levels (`engine.maxQueuedRequests` → `MOESTRO_ENGINE__MAX_QUEUED_REQUESTS`); lists are comma-separated; `HF_ENDPOINT`
- * and `HF_TOKEN` are read too. `engine.threads` defaults to the available cores and is capped at them, because more
- * threads than cores collapses llama.cpp's decode (../shared/ENGINE-NOTES.md: 0.7 tokens/s with 4 threads on 2 cores).
+ * and `HF_TOKEN` are read too. `engine.threads` defaults to every physical core but one (`defaultThreadCount`, see
+ * docs/threads.md) and is capped at the available cores, because more threads than cores collapses llama.cpp's decode
+ * (../shared/ENGINE-NOTES.md: 0.7 tokens/s with 4 threads on 2 cores).
  *
  * @throws {MoestroError} `invalid_request` when a value is invalid, naming where it came from (the variable, the key
  *   and file, or the flag), what the key accepts and the value given: `MOESTRO_ENGINE__THREADS (engine.threads):
@@ -77,7 +78,7 @@ export function loadConfigWithSources(options: LoadConfigOptions = {}): LoadedCo
   }
   const config = parsed.data;
   const cores = availableCores();
-  config.engine.threads = Math.min(config.engine.threads ?? cores, cores);
+  config.engine.threads = Math.min(config.engine.threads ?? defaultThreadCount({ physical: physicalCores(), available: cores }), cores);
 
   const sources: Record<string, ConfigSource> = {};
   for (const [leafPath] of schemaLeaves(configSchema, [])) {

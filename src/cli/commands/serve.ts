@@ -66,7 +66,7 @@ const serveConfigFlags: readonly ConfigFlag[] = [
   configFlag("--host <host>", "server.host", "address to listen on", { defaultText: "127.0.0.1" }),
   configFlag("-p, --port <port>", "server.port", "TCP port, 0 for a free one", { defaultText: "8080", parse: parseInteger }),
   configFlag("-t, --threads <n>", "engine.threads", "CPU threads for prefill and decode", {
-    defaultText: "the available cores",
+    defaultText: "every physical core but one",
     parse: parseInteger,
   }),
   configFlag("--parallel <n>", "engine.parallel", "sequences decoded in parallel per model", { defaultText: "4", parse: parseInteger }),
