@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { stat } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -8,7 +9,8 @@ import type { Logger } from "pino";
 import { createApp, type AppDeps } from "./api/app.js";
 import { createModelPlanner } from "./api/model-planner.js";
 import { createStoredResultsReader } from "./api/stored-results.js";
-import type { Config } from "./config/index.js";
+import { type Config, envNameFor } from "./config/index.js";
+import { MoestroError } from "./errors/index.js";
 import { Metrics } from "./api/metrics.js";
 import { createLlamaBackend, modelIdFromPath } from "./engines/inproc/llama-backend.js";
 import { estimateModelMemoryBytes, measureMemoryBudgetBytes } from "./engines/inproc/memory-estimate.js";
@@ -54,16 +56,19 @@ export async function createLlama(config: Config, logger: Logger): Promise<Llama
 }
 
 /**
- * Opens the store (API keys and the usage ledger: SQLite in `config.home`, or `config.databaseUrl`), loads every model
- * of `config.models` and serves the API on `config.server.host:port`. Resolves once the server accepts requests (every
- * model is loaded by then). Key checks, rate limits and budgets are on when `config.adminKey` is set; the ledger
- * records every model request either way.
+ * Binds `config.server.host:port` first, so that a busy port is reported before anything is opened or loaded; then
+ * opens the store (API keys and the usage ledger: SQLite in `config.home`, or `config.databaseUrl`), loads every model
+ * of `config.models` and serves the API. Until then every request gets 503 `server_unavailable` with `Retry-After: 1`.
+ * Resolves once the server accepts requests (every model is loaded by then). Key checks, rate limits and budgets are on
+ * when `config.adminKey` is set; the ledger records every model request either way.
  *
  * `options.llama` reuses a llama.cpp binding; `options.now` is the clock (epoch ms) for usage times, key expiry,
  * budgets and price effective dates, `Date.now` by default.
  *
- * @throws when the store, the rate-limit store or a model cannot be opened, or the port cannot be bound (whatever was
- *   opened is closed first).
+ * @throws {MoestroError} `model_not_found` naming the path when a file of `config.models` is missing (checked before
+ *   the port is bound); `port_in_use` when the port is taken, `invalid_request` naming `server.port` or `server.host`
+ *   when it cannot be bound otherwise; or whatever opening the store, the rate-limit store or a model throws (whatever
+ *   was opened is closed first).
  * @example
  * const server = await startServer(loadConfig({flags: {models: [{path: "model.gguf"}], server: {port: 0}}}), pino());
  * console.log(server.url);
@@ -73,16 +78,125 @@ export async function startServer(
   logger: Logger,
   options: { llama?: Llama; now?: () => number } = {},
 ): Promise<RunningServer> {
-  const studio = await createStudio(config, { logger, now: options.now });
-  logger.info(
-    { store: studio.store.location, keyChecks: studio.accessControl !== undefined, rateLimitStore: config.limits.store },
-    "store open",
-  );
+  await checkModelFiles(config);
+  const listener = await listen(config);
   try {
-    return await startWithStudio(config, logger, options, studio);
+    const studio = await createStudio(config, { logger, now: options.now });
+    logger.info(
+      { store: studio.store.location, keyChecks: studio.accessControl !== undefined, rateLimitStore: config.limits.store },
+      "store open",
+    );
+    try {
+      return await startWithStudio(config, logger, options, studio, listener);
+    } catch (error) {
+      await studio.dispose();
+      throw error;
+    }
   } catch (error) {
-    await studio.dispose();
+    await listener.close();
     throw error;
+  }
+}
+
+/** A bound HTTP server whose requests go to a handler that can be swapped (503 while starting). */
+interface Listener {
+  server: ServerType;
+  address: AddressInfo;
+  /** Sends every request from now on to `fetch`. */
+  handleWith(fetch: (request: Request, env: unknown) => Response | Promise<Response>): void;
+  /** Closes the socket and every connection (for a failed start). */
+  close(): Promise<void>;
+}
+
+/**
+ * Binds the port, answering 503 `server_unavailable` (the OpenAI error shape, `Retry-After: 1`) until
+ * `handleWith` is called, as llama-server answers while its model loads.
+ *
+ * @throws {MoestroError} `port_in_use` (EADDRINUSE); `invalid_request` naming `server.port` (EACCES) or `server.host`
+ *   (an address that is not this machine's).
+ */
+async function listen(config: Config): Promise<Listener> {
+  const { host, port } = config.server;
+  const starting = () =>
+    Response.json(
+      {
+        error: {
+          message: "The server is starting: its models are loading. Retry in a moment.",
+          type: "server_error",
+          param: null,
+          code: "server_unavailable",
+        },
+      },
+      { status: 503, headers: { "retry-after": "1" } },
+    );
+  let handler: (request: Request, env: unknown) => Response | Promise<Response> = starting;
+  let server: ServerType | undefined;
+  const address = await new Promise<AddressInfo>((resolve, reject) => {
+    server = serve({ fetch: (request, env) => handler(request, env), hostname: host, port }, (info) => resolve(info));
+    server.once("error", reject);
+  }).catch((error: unknown) => {
+    throw describeListenError(error, host, port);
+  });
+  return {
+    server: server!,
+    address,
+    handleWith: (fetch) => {
+      handler = fetch;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server!.close(() => resolve());
+        (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+      }),
+  };
+}
+
+/** One clear error for a port that cannot be bound, saying which setting picks another. */
+function describeListenError(error: unknown, host: string, port: number): unknown {
+  const code = (error as NodeJS.ErrnoException).code;
+  const portSetting = `--port or ${envNameFor(["server", "port"])}`;
+  const hostSetting = `--host or ${envNameFor(["server", "host"])}`;
+  if (code === "EADDRINUSE")
+    return new MoestroError("port_in_use", `port ${port} on ${host} is in use; pick another with ${portSetting}`, {
+      param: "server.port",
+      cause: error,
+    });
+  if (code === "EACCES")
+    return new MoestroError(
+      "invalid_request",
+      `port ${port} on ${host} needs privileges this process lacks; pick one above 1023 with ${portSetting}`,
+      { param: "server.port", cause: error },
+    );
+  if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND" || code === "EAI_AGAIN")
+    return new MoestroError("invalid_request", `${host} is not an address of this machine; pick another with ${hostSetting}`, {
+      param: "server.host",
+      cause: error,
+    });
+  return error;
+}
+
+/**
+ * Checks that every file of `config.models` is there and is a file, before anything is bound, opened or loaded.
+ *
+ * @throws {MoestroError} `model_not_found` (param `model`) naming the path and what to do.
+ */
+async function checkModelFiles(config: Config): Promise<void> {
+  for (const model of config.models) {
+    const info = await stat(model.path).catch((error: NodeJS.ErrnoException) => error);
+    if (info instanceof Error) {
+      const reason = info.code === "ENOENT" || info.code === "ENOTDIR" ? "there is no such file" : `it cannot be read (${info.code})`;
+      throw new MoestroError(
+        "model_not_found",
+        `cannot serve the model file ${path.resolve(model.path)}: ${reason}. Check the path given with --model, or pull a model (moestro pull hf:owner/repo:QUANT) and serve it by its hf: reference.`,
+        { param: "model", cause: info },
+      );
+    }
+    if (!info.isFile())
+      throw new MoestroError(
+        "model_not_found",
+        `cannot serve the model file ${path.resolve(model.path)}: it is a folder; pass the .gguf file inside it with --model.`,
+        { param: "model" },
+      );
   }
 }
 
@@ -91,6 +205,7 @@ async function startWithStudio(
   logger: Logger,
   options: { llama?: Llama; now?: () => number },
   studio: Studio,
+  listener: Listener,
 ): Promise<RunningServer> {
   const llama = options.llama ?? (await createLlama(config, logger));
   // Which llama.cpp binary runs: node-llama-cpp's prebuilt one (a per-CPU variant), or a local build for this machine
@@ -169,14 +284,8 @@ async function startWithStudio(
     ...consoleDeps(config, llama),
   });
 
-  let server: ServerType;
-  const address = await new Promise<AddressInfo>((resolve, reject) => {
-    server = serve({ fetch: app.fetch, hostname: config.server.host, port: config.server.port }, (info) => resolve(info));
-    server.once("error", reject);
-  }).catch(async (error: unknown) => {
-    await scheduler.dispose();
-    throw error;
-  });
+  listener.handleWith(app.fetch);
+  const { server, address } = listener;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   let closing: Promise<void> | undefined;
   return {

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
-import { MoestroError } from "../errors/index.js";
+import { formatCliError, isCommanderExit } from "./cli-error.js";
 import { createBenchCommand } from "./commands/bench.js";
 import { createEvalCommand } from "./commands/eval.js";
 import { createPlanCommand } from "./commands/plan.js";
@@ -33,16 +33,47 @@ export function createCli(): Command {
   return cli;
 }
 
+/** Every command below `command`, itself included. */
+function commandTree(command: Command): Command[] {
+  return [command, ...command.commands.flatMap(commandTree)];
+}
+
+/** `moestro keys create` for that command: its name and its parents'. */
+function commandPath(command: Command): string {
+  return command.parent ? `${commandPath(command.parent)} ${command.name()}` : command.name();
+}
+
 /**
- * Runs the CLI on `argv` (as `process.argv`). Errors are printed as one line (and the exit code set to 1), not as a
- * stack trace.
+ * Runs the CLI on `argv` (as `process.argv`). Every error, from the argument parser or from a command, is printed in
+ * one place, here: one line on stderr and exit code 1, never a stack trace. The line is `moestro <command>: <message>`,
+ * or, when `--json` is among the arguments, one JSON object `{"error": {"message", "code", "type", "param"}}` (see
+ * `CliErrorBody`), so that scripts can read it; stdout stays for results.
  */
 export async function runCli(argv: readonly string[]): Promise<void> {
+  const cli = createCli();
+  const endOfOptions = argv.indexOf("--");
+  const isJson = (endOfOptions === -1 ? argv : argv.slice(0, endOfOptions)).includes("--json");
+  let prefix = "moestro";
+  for (const command of commandTree(cli)) {
+    // Commander would print its own errors and exit; they are printed below with the command's, in one format.
+    command
+      .exitOverride((error) => {
+        prefix = commandPath(command);
+        throw error;
+      })
+      .configureOutput({ outputError: () => {} });
+  }
+  cli.hook("preAction", (_cli, actionCommand) => {
+    prefix = commandPath(actionCommand);
+  });
   try {
-    await createCli().parseAsync([...argv]);
+    await cli.parseAsync([...argv]);
   } catch (error) {
-    const message = error instanceof MoestroError || error instanceof Error ? error.message : String(error);
-    process.stderr.write(`moestro: ${message}\n`);
+    if (isCommanderExit(error)) {
+      process.exitCode = error.exitCode;
+      return;
+    }
+    process.stderr.write(formatCliError(error, { json: isJson, prefix }));
     process.exitCode = 1;
   }
 }

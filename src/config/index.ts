@@ -1,4 +1,13 @@
-export { configSchema, modelEntrySchema, availableCores, type Config, type ConfigInput } from "./schema.js";
+export {
+  configSchema,
+  modelEntrySchema,
+  availableCores,
+  physicalCores,
+  defaultThreadCount,
+  secretConfigKeys,
+  type Config,
+  type ConfigInput,
+} from "./schema.js";
 export {
   loadConfig,
   loadConfigWithSources,

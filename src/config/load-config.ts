@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
 import { MoestroError } from "../errors/index.js";
-import { availableCores, configSchema, type Config } from "./schema.js";
+import { availableCores, configSchema, defaultThreadCount, physicalCores, secretConfigKeys, type Config } from "./schema.js";
 import { parseSwitch } from "../util/switch-value.js";
 
 /** Inputs of {@link loadConfig}. */
@@ -17,6 +17,11 @@ export interface LoadConfigOptions {
    * it exists (home: `MOESTRO_HOME` or `~/.moestro`). A file that is named but missing is an error.
    */
   configFile?: string;
+  /**
+   * The command-line flag that sets a config key (`{"engine.threads": "--threads"}`), so that an invalid flag value is
+   * reported by its flag. Defaults to `{}` (reported by the key).
+   */
+  flagNames?: Readonly<Record<string, string>>;
 }
 
 /** Where an effective value came from. */
@@ -36,11 +41,13 @@ const envAliases: Record<string, string[]> = { HF_ENDPOINT: ["hub", "endpoint"],
  * Builds the effective configuration: flags over environment variables over the config file over defaults. Returns a
  * deep-frozen object. Environment names are derived mechanically: `MOESTRO_` + the upper-case path with `__` between
  * levels (`engine.maxQueuedRequests` → `MOESTRO_ENGINE__MAX_QUEUED_REQUESTS`); lists are comma-separated; `HF_ENDPOINT`
- * and `HF_TOKEN` are read too. `engine.threads` defaults to the available cores and is capped at them, because more
- * threads than cores collapses llama.cpp's decode (../shared/ENGINE-NOTES.md: 0.7 tokens/s with 4 threads on 2 cores).
+ * and `HF_TOKEN` are read too. `engine.threads` defaults to every physical core but one (`defaultThreadCount`, see
+ * docs/threads.md) and is capped at the available cores, because more threads than cores collapses llama.cpp's decode
+ * (../shared/ENGINE-NOTES.md: 0.7 tokens/s with 4 threads on 2 cores).
  *
- * @throws {MoestroError} `invalid_request` naming the offending key when a value is invalid, or when the config file
- *   cannot be read or parsed.
+ * @throws {MoestroError} `invalid_request` when a value is invalid, naming where it came from (the variable, the key
+ *   and file, or the flag), what the key accepts and the value given: `MOESTRO_ENGINE__THREADS (engine.threads):
+ *   expected a whole number ≥ 1, got "abc"`; `param` is the key. Also when the config file cannot be read or parsed.
  */
 export function loadConfig(options: LoadConfigOptions = {}): Config {
   return loadConfigWithSources(options).config;
@@ -58,11 +65,20 @@ export function loadConfigWithSources(options: LoadConfigOptions = {}): LoadedCo
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const key = issue.path.join(".");
-    throw new MoestroError("invalid_request", `Invalid configuration value for '${key}': ${issue.message}`, { param: key });
+    const where = describeSource(issue.path, { flags, fromEnv, env, file, flagNames: options.flagNames ?? {} });
+    const given = valueAt(merged, issue.path);
+    const accepted = describeAccepted(schemaAt(issue.path), where.isEnv);
+    const got =
+      given === undefined
+        ? "but it is missing"
+        : [...secretConfigKeys].some((secret) => key === secret || key.startsWith(`${secret}.`))
+          ? "got another value (a secret, not shown)"
+          : `got ${formatGiven(where.isEnv ? env[where.name] : given)}`;
+    throw new MoestroError("invalid_request", `${where.text}: expected ${accepted}, ${got}`, { param: key });
   }
   const config = parsed.data;
   const cores = availableCores();
-  config.engine.threads = Math.min(config.engine.threads ?? cores, cores);
+  config.engine.threads = Math.min(config.engine.threads ?? defaultThreadCount({ physical: physicalCores(), available: cores }), cores);
 
   const sources: Record<string, ConfigSource> = {};
   for (const [leafPath] of schemaLeaves(configSchema, [])) {
@@ -121,9 +137,20 @@ function readConfigFile(file: string, required: boolean): Record<string, unknown
 function readEnv(env: Record<string, string | undefined>): Record<string, unknown> {
   const result: Record<string, unknown> = {};
   for (const [leafPath, leaf] of schemaLeaves(configSchema, [])) {
-    const raw = env[envNameFor(leafPath)];
+    const name = envNameFor(leafPath);
+    const raw = env[name];
     if (raw === undefined || raw === "") continue;
-    setPath(result, leafPath, convertEnvValue(raw, leaf));
+    let value: unknown;
+    try {
+      value = convertEnvValue(raw, leaf);
+    } catch (error) {
+      const key = leafPath.join(".");
+      throw new MoestroError("invalid_request", `${name} (${key}): expected ${describeAccepted(leaf, true)}, got ${formatGiven(raw)}`, {
+        param: key,
+        cause: error,
+      });
+    }
+    setPath(result, leafPath, value);
   }
   for (const [name, leafPath] of Object.entries(envAliases)) {
     const raw = env[name];
@@ -161,6 +188,94 @@ function convertEnvValue(raw: string, leaf: z.ZodTypeAny): unknown {
   }
   if (leaf instanceof z.ZodRecord) return JSON.parse(raw) as unknown;
   return raw;
+}
+
+/** Where the value at an issue's path came from, by precedence: a flag, then a variable, then the file. */
+function describeSource(
+  issuePath: ReadonlyArray<string | number>,
+  sources: {
+    flags: Record<string, unknown>;
+    fromEnv: Record<string, unknown>;
+    env: Record<string, string | undefined>;
+    file: string | undefined;
+    flagNames: Readonly<Record<string, string>>;
+  },
+): { text: string; isEnv: boolean; name: string } {
+  const leafPath =
+    schemaLeaves(configSchema, [])
+      .map(([candidate]) => candidate)
+      .find((candidate) => candidate.every((part, index) => String(issuePath[index]) === part)) ?? issuePath.map(String);
+  const leafKey = leafPath.join(".");
+  const key = issuePath.join(".");
+  if (hasPath(sources.flags, leafPath)) {
+    const flag = sources.flagNames[leafKey];
+    return { text: flag === undefined ? key : `${flag} (${key})`, isEnv: false, name: flag ?? key };
+  }
+  if (hasPath(sources.fromEnv, leafPath)) {
+    const name = [envNameFor(leafPath), ...Object.keys(envAliases).filter((alias) => envAliases[alias]!.join(".") === leafKey)].find(
+      (candidate) => sources.env[candidate] !== undefined && sources.env[candidate] !== "",
+    )!;
+    return { text: `${name} (${key})`, isEnv: true, name };
+  }
+  return { text: sources.file === undefined ? key : `${key} in ${sources.file}`, isEnv: false, name: key };
+}
+
+/** The sub-schema at a path of the config (through objects, lists and records). */
+function schemaAt(issuePath: ReadonlyArray<string | number>): z.ZodTypeAny {
+  let schema: z.ZodTypeAny = configSchema;
+  for (const part of issuePath) {
+    const inner = unwrap(schema);
+    if (inner instanceof z.ZodObject) schema = (inner.shape as Record<string, z.ZodTypeAny>)[String(part)] ?? inner;
+    else if (inner instanceof z.ZodArray) schema = inner.element as z.ZodTypeAny;
+    else if (inner instanceof z.ZodRecord) schema = inner.valueSchema as z.ZodTypeAny;
+    else break;
+  }
+  return schema;
+}
+
+/**
+ * What a schema accepts, in words: `a whole number ≥ 1`, `one of auto, cpu`, `on or off (also true/false, yes/no,
+ * 1/0)` for a switch read from the environment (`true or false` in a JSON file).
+ */
+function describeAccepted(schema: z.ZodTypeAny, isEnv: boolean): string {
+  const inner = unwrap(schema);
+  if (inner instanceof z.ZodNumber) {
+    const noun = inner.isInt ? "a whole number" : "a number";
+    const { minValue, maxValue } = inner;
+    if (minValue !== null && maxValue !== null) return `${noun} from ${minValue} to ${maxValue}`;
+    if (minValue !== null) return `${noun} ≥ ${minValue}`;
+    return maxValue !== null ? `${noun} ≤ ${maxValue}` : noun;
+  }
+  if (inner instanceof z.ZodBoolean) return isEnv ? "on or off (also true/false, yes/no, 1/0)" : "true or false";
+  if (inner instanceof z.ZodEnum) return `one of ${(inner.options as string[]).join(", ")}`;
+  if (inner instanceof z.ZodString) {
+    if (inner.isURL) return "a URL (http://… or https://…)";
+    const minLength = inner.minLength ?? 0;
+    return minLength > 1 ? `a text of at least ${minLength} characters` : minLength === 1 ? "a non-empty text" : "a text";
+  }
+  if (inner instanceof z.ZodArray) {
+    const items = `each item ${describeAccepted(inner.element as z.ZodTypeAny, false)}`;
+    return isEnv ? `a comma-separated list (or a JSON array), ${items}` : `a list, ${items}`;
+  }
+  if (inner instanceof z.ZodRecord)
+    return `a JSON object whose values are each ${describeAccepted(inner.valueSchema as z.ZodTypeAny, false)}`;
+  if (inner instanceof z.ZodObject) return `an object with the keys ${Object.keys(inner.shape as object).join(", ")}`;
+  return "a valid value";
+}
+
+/** A given value for a message: strings quoted, anything else as JSON, cut at 80 characters. */
+function formatGiven(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+function valueAt(source: unknown, valuePath: ReadonlyArray<string | number>): unknown {
+  let node = source;
+  for (const part of valuePath) {
+    if (typeof node !== "object" || node === null) return undefined;
+    node = (node as Record<string, unknown>)[String(part)];
+  }
+  return node;
 }
 
 function setPath(target: Record<string, unknown>, leafPath: readonly string[], value: unknown): void {

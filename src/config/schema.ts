@@ -1,10 +1,52 @@
+import { readFileSync } from "node:fs";
 import os from "node:os";
 import { z } from "zod";
 
-/** CPU cores this process may use (`os.availableParallelism()`), the default and the cap for `engine.threads`. */
+/** CPU cores this process may use (`os.availableParallelism()`, which honours CPU affinity), the cap for `engine.threads`. */
 export function availableCores(): number {
   return os.availableParallelism();
 }
+
+/**
+ * Physical cores of this machine, counted as llama.cpp counts them (`common_cpu_get_num_physical_cores` in its
+ * `common/common.cpp`): on Linux, the distinct `/sys/devices/system/cpu/cpuN/topology/thread_siblings` masks, so that
+ * two hyperthreads of one core count once; elsewhere, or when sysfs cannot be read, the logical CPUs (`os.cpus()`).
+ * Unlike llama.cpp's `cpu_get_num_math` it does not leave out the efficiency cores of hybrid Intel CPUs.
+ */
+export function physicalCores(): number {
+  if (process.platform === "linux") {
+    const siblings = new Set<string>();
+    for (let cpu = 0; ; cpu++) {
+      let mask: string;
+      try {
+        mask = readFileSync(`/sys/devices/system/cpu/cpu${cpu}/topology/thread_siblings`, "utf8").trim();
+      } catch {
+        break;
+      }
+      siblings.add(mask);
+    }
+    if (siblings.size > 0) return siblings.size;
+  }
+  return Math.max(1, os.cpus().length);
+}
+
+/**
+ * The default of `engine.threads`: every physical core but one, at least 1, and never more than the cores this process
+ * may use (`available`) minus one. The core left over keeps llama.cpp's threads from collapsing when anything else
+ * wants a core, this server's own event loop included: ggml's threads spin at a barrier after every operation, so one
+ * thread that loses its core stalls all of them. With one hog on a 2-core machine, 2 threads decoded 40 tokens of
+ * stories260K in seconds and 1 thread in tens of milliseconds (figures and reasoning in docs/threads.md). llama-server
+ * and Ollama use every physical (performance) core instead.
+ *
+ * @param cores `physical` (see {@link physicalCores}) and `available` (see {@link availableCores}) core counts.
+ * @returns a whole number ≥ 1.
+ */
+export function defaultThreadCount(cores: { physical: number; available: number }): number {
+  return Math.max(1, Math.min(cores.physical, cores.available) - 1);
+}
+
+/** Config keys whose values are secrets: never shown in full (`moestro config show`, error messages). */
+export const secretConfigKeys: ReadonlySet<string> = new Set(["adminKey", "hub.token", "databaseUrl"]);
 
 /** One model to serve: a GGUF file and the id clients send as `model`. */
 export const modelEntrySchema = z.object({
@@ -69,7 +111,9 @@ export const configSchema = z.object({
         .int()
         .min(1)
         .optional()
-        .describe("CPU threads for prefill and decode. Defaults to the available cores; never more."),
+        .describe(
+          "CPU threads for prefill and decode. Defaults to every physical core but one (at least 1; 1 on a 2-core machine), see docs/threads.md; never more than the available cores.",
+        ),
       parallel: z
         .number()
         .int()

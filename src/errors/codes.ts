@@ -55,6 +55,8 @@ export const errorCodes = {
   server_busy: { status: 503, type: "server_error" },
   /** The server is starting or stopping. */
   server_unavailable: { status: 503, type: "server_error" },
+  /** `moestro serve` cannot bind its port: another process listens there (start-up only, never an HTTP answer). */
+  port_in_use: { status: 409, type: "invalid_request_error" },
   /** The model's output broke the constraint it was decoded under (a JSON schema); should not happen, as a grammar enforces it. */
   invalid_model_output: { status: 500, type: "server_error" },
   /** An unexpected failure; the message sent to the client is generic and carries the request id. */

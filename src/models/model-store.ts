@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, rmdir, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { MoestroError } from "../errors/index.js";
@@ -87,6 +87,14 @@ export class ModelStore {
       throw new MoestroError("model_not_found", `No model named '${name}' in the store (${this.root}).`, { param: "model" });
     await rm(this.folderFor(name), { recursive: true, force: true });
     return model;
+  }
+
+  /**
+   * Deletes a model's folder when it is empty (after a failed pull); a folder with anything in it (a partial download
+   * to resume, an earlier pull's files) stays.
+   */
+  async removeFolderIfEmpty(name: string): Promise<void> {
+    await rmdir(this.folderFor(name)).catch(() => undefined);
   }
 
   /** Whether a file of a model is already complete with the given SHA-256 (so a pull can skip it). */

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -68,6 +68,7 @@ describe("ModelPuller against a local server in the hub's URL layout", () => {
     const error = await collect(puller.pull("hf:o/r:Q8_0")).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(MoestroError);
     expect((error as MoestroError).message).toMatch(/resume/);
+    // The folder with the partial file stays, to be resumed.
     const partial = await stat(path.join(store.folderFor("o/r:Q8_0"), "m-Q8_0.gguf.partial"));
     expect(partial.size).toBeGreaterThan(0);
     const events = await collect(puller.pull("hf:o/r:Q8_0"));
@@ -83,6 +84,19 @@ describe("ModelPuller against a local server in the hub's URL layout", () => {
     expect(error.code).toBe("checksum_mismatch");
     expect(await store.list()).toEqual([]);
     await expect(stat(path.join(store.folderFor("o/r:Q8_0"), "m-Q8_0.gguf.partial"))).rejects.toThrow();
+    // Nor an empty model folder.
+    await expect(stat(store.folderFor("o/r:Q8_0"))).rejects.toThrow(/ENOENT/);
+  });
+
+  it("leaves no empty model folder when the download fails", async () => {
+    hub = await startFakeHub({ repos: {} });
+    const store = new ModelStore(home);
+    const puller = createModelPuller({ store, hub: createHubClient({ endpoint: hub.url }) });
+    const ref = `${hub.url}/files/missing.gguf`;
+    const error = (await collect(puller.pull(ref)).catch((caught: unknown) => caught)) as MoestroError;
+    expect(error.code).toBe("hub_unreachable");
+    expect(error.message).toMatch(/HTTP 404/);
+    expect(await readdir(store.root)).toEqual([]);
   });
 
   it("shares one download between two pulls of the same file", async () => {

@@ -49,7 +49,8 @@ export interface ModelPuller {
    * @returns progress, ending with `done`. Iterating it runs the pull; breaking out early abandons the wait (a download
    *   shared with another pull goes on).
    * @throws {MoestroError} `model_not_found` (404) when the repo or quantization does not exist; `hub_unreachable` (502);
-   *   `checksum_mismatch` (502); the signal's reason when aborted (partial files stay, to be resumed).
+   *   `checksum_mismatch` (502); the signal's reason when aborted (partial files stay, to be resumed). A failed pull
+   *   that kept no byte leaves no folder behind.
    * @example
    * for await (const progress of puller.pull("hf:Qwen/Qwen3-0.6B-GGUF:Q8_0")) console.log(progress.completedBytes);
    */
@@ -172,7 +173,15 @@ export function createModelPuller(options: ModelPullerOptions): ModelPuller {
       const model = await store.save({ name, ref: refText, files: stored, pulledAtMs: Date.now() });
       progress.push({ status: "done", model: name, completedBytes: finishedBytes, totalBytes: finishedBytes, stored: model });
       progress.end();
-    })().catch((error: unknown) => progress.fail(error));
+    })().catch(async (error: unknown) => {
+      // A pull that failed before any byte was kept (hub error, checksum mismatch) leaves no empty folder behind.
+      try {
+        await store.removeFolderIfEmpty(modelRefName(parseModelRef(refText)));
+      } catch {
+        // A reference that cannot be parsed made no folder.
+      }
+      progress.fail(error);
+    });
     return progress;
   }
 

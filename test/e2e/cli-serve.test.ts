@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -99,6 +100,39 @@ describe("moestro CLI: serve", () => {
       expect(hub.requests.filter((request) => request.includes("/resolve/")).length).toBe(downloads);
     },
   );
+
+  it.skipIf(!hasTestModels)("reports a busy port in one line before it opens the store or loads a model", async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+    cleanups.push(() => new Promise((resolve) => blocker.close(resolve)));
+    const port = (blocker.address() as AddressInfo).port;
+    const home = temporaryHome();
+    const args = [bin, "serve", "--model", testModelPath("stories260K.gguf"), "--port", String(port), "--threads", "1"];
+    const result = spawnSync(process.execPath, args, { encoding: "utf8", env: { ...process.env, MOESTRO_HOME: home }, timeout: 60_000 });
+    expect(result.status).toBe(1);
+    expect(result.stderr.trim()).toBe(
+      `moestro serve: port ${port} on 127.0.0.1 is in use; pick another with --port or MOESTRO_SERVER__PORT`,
+    );
+    expect(readdirSync(home)).toEqual([]); // the store was never opened
+    const json = spawnSync(process.execPath, [...args, "--json"], { encoding: "utf8", env: { ...process.env, MOESTRO_HOME: home } });
+    expect(JSON.parse(json.stderr)).toMatchObject({ error: { code: "port_in_use", param: "server.port" } });
+  });
+
+  it("names a missing model file and what to do, instead of a raw ENOENT", () => {
+    const missing = path.join(temporaryHome(), "no-such-model.gguf");
+    const result = spawnSync(process.execPath, [bin, "serve", "--model", missing, "--port", "0", "--threads", "1", "--json"], {
+      encoding: "utf8",
+      env: { ...process.env, MOESTRO_HOME: temporaryHome() },
+      timeout: 60_000,
+    });
+    expect(result.status).toBe(1);
+    expect(result.stdout).toBe("");
+    const { error } = JSON.parse(result.stderr) as { error: { code: string; message: string; param: string } };
+    expect(error).toMatchObject({ code: "model_not_found", param: "model" });
+    expect(error.message).toContain(missing);
+    expect(error.message).toMatch(/no such file\. Check the path given with --model, or pull a model \(moestro pull hf:/);
+    expect(error.message).not.toContain("ENOENT");
+  });
 
   it.skipIf(!hasTestModels)("serves a model: 'listening on' once ready, then answers the OpenAI client; SIGTERM stops it", async () => {
     const serve = startServe(

@@ -1,5 +1,4 @@
 import { Command, Option } from "commander";
-import { isAbortError } from "../../errors/index.js";
 import { loadBenchDataset } from "../../bench/bench-prompts.js";
 import { writeBenchReportFiles } from "../../bench/bench-report-files.js";
 import { runServingBench, type BenchTarget } from "../../bench/serving-bench.js";
@@ -7,6 +6,7 @@ import type { ServingBenchReport } from "../../wire/bench-report.js";
 import { CountProgressBar } from "../count-progress-bar.js";
 import { formatTable } from "../format-table.js";
 import { parseLevelList, parseNumber, parseWholeNumber } from "../number-options.js";
+import { runUntilInterrupted } from "../run-until-interrupted.js";
 
 interface BenchFlags {
   url: string;
@@ -175,46 +175,34 @@ export function createBenchCommand(): Command {
           [targets[0]!.label, targets[1]!.label] = [`${targets[0]!.label} (A)`, `${targets[1]!.label} (B)`];
       }
       const prompts = flags.dataset === undefined ? undefined : await loadBenchDataset(flags.dataset);
-      const controller = new AbortController();
-      const onSigint = (): void => controller.abort();
-      process.once("SIGINT", onSigint);
       const bar = new CountProgressBar({ label: "bench", isEnabled: flags.progress });
-      let report: ServingBenchReport;
-      try {
-        report = await runServingBench({
-          targets,
-          endpoint: flags.endpoint,
-          concurrencyLevels: flags.concurrency,
-          requestsPerLevel: flags.requests,
-          promptTokens: flags.promptTokens,
-          maxTokens: flags.maxTokens,
-          prompts,
-          warmupRequests: flags.warmup,
-          temperature: flags.temperature,
-          ignoreEos: flags.ignoreEos ?? false,
-          slo: { ttftMs: flags.sloTtftMs, tpotMs: flags.sloTpotMs },
-          seed: flags.seed,
-          timeoutMs: flags.timeoutMs,
-          signal: controller.signal,
-          onProgress: (progress) =>
-            bar.update(
-              progress.completed,
-              progress.total,
-              `${progress.phase}${progress.concurrency === undefined ? "" : ` c=${progress.concurrency}`}${isCompare ? ` ${progress.target}` : ""}`,
-            ),
-        });
-      } catch (error) {
-        if (controller.signal.aborted && isAbortError(error)) {
-          bar.stop();
-          process.stderr.write("moestro bench: interrupted\n");
-          process.exitCode = 130;
-          return;
-        }
-        throw error;
-      } finally {
-        bar.stop();
-        process.off("SIGINT", onSigint);
-      }
+      const report = await runUntilInterrupted(
+        (signal) =>
+          runServingBench({
+            targets,
+            endpoint: flags.endpoint,
+            concurrencyLevels: flags.concurrency,
+            requestsPerLevel: flags.requests,
+            promptTokens: flags.promptTokens,
+            maxTokens: flags.maxTokens,
+            prompts,
+            warmupRequests: flags.warmup,
+            temperature: flags.temperature,
+            ignoreEos: flags.ignoreEos ?? false,
+            slo: { ttftMs: flags.sloTtftMs, tpotMs: flags.sloTpotMs },
+            seed: flags.seed,
+            timeoutMs: flags.timeoutMs,
+            signal,
+            onProgress: (progress) =>
+              bar.update(
+                progress.completed,
+                progress.total,
+                `${progress.phase}${progress.concurrency === undefined ? "" : ` c=${progress.concurrency}`}${isCompare ? ` ${progress.target}` : ""}`,
+              ),
+          }),
+        { interruptedMessage: "moestro bench: interrupted", onEnd: () => bar.stop() },
+      );
+      if (report === undefined) return;
       if (flags.json) process.stdout.write(JSON.stringify(report) + "\n");
       else process.stdout.write(formatBenchReport(report));
       if (flags.out !== undefined) {

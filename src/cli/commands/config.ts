@@ -1,13 +1,12 @@
 import { Command } from "commander";
-import { configLeafPaths, envNameFor, loadConfigWithSources } from "../../config/index.js";
+import { configLeafPaths, envNameFor, loadConfigWithSources, secretConfigKeys } from "../../config/index.js";
 
-/** Config paths whose values are secrets: shown as `***` (a URL keeps all but its password). */
-const secretPaths = new Set(["adminKey", "hub.token"]);
-
-/** Hides secrets in a value for display: secret keys become `***`, a URL's password becomes `***`. */
+/**
+ * Hides secrets in a value for display: the values of `secretConfigKeys` become `***`, except that the database URL
+ * keeps all but its password.
+ */
 export function redactConfigValue(key: string, value: unknown): unknown {
   if (value === undefined) return value;
-  if (secretPaths.has(key)) return "***";
   if (key === "databaseUrl" && typeof value === "string") {
     try {
       const url = new URL(value);
@@ -17,6 +16,7 @@ export function redactConfigValue(key: string, value: unknown): unknown {
       return "***";
     }
   }
+  if (secretConfigKeys.has(key)) return "***";
   return value;
 }
 

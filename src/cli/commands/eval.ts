@@ -1,7 +1,6 @@
 import { createHash } from "node:crypto";
 import path from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { isAbortError } from "../../errors/index.js";
 import { loadEvalDataset, type EvalDatasetFormat } from "../../bench/eval-dataset.js";
 import { loadEvalPricer } from "../../bench/eval-pricing.js";
 import type { EvalCostBasis, EvalReport, EvalThinkingMode } from "../../wire/eval-report.js";
@@ -10,6 +9,7 @@ import { createFileEvalStore, evalStoreFiles } from "../../bench/eval-store.js";
 import { CountProgressBar } from "../count-progress-bar.js";
 import { formatTable } from "../format-table.js";
 import { parseNumber, parseWholeNumber } from "../number-options.js";
+import { runUntilInterrupted } from "../run-until-interrupted.js";
 
 interface EvalFlags {
   url: string;
@@ -156,39 +156,30 @@ export function createEvalCommand(): Command {
         inputUsdPerMillionTokens: flags.priceInput,
         outputUsdPerMillionTokens: flags.priceOutput,
       });
-      const controller = new AbortController();
-      const onSigint = (): void => controller.abort();
-      process.once("SIGINT", onSigint);
       const bar = new CountProgressBar({ label: "eval", isEnabled: flags.progress });
-      let report: EvalReport;
-      try {
-        report = await runEval({
-          ...settings,
-          baseUrl: flags.url,
-          apiKey: flags.apiKey,
-          models: [...new Set(flags.model)],
-          thinkingModes: thinkingModes[flags.thinking],
-          limit: flags.limit,
-          store,
-          pricer,
-          concurrency: flags.concurrency,
-          costBasis: flags.costBasis,
-          timeoutMs: flags.timeoutMs,
-          signal: controller.signal,
-          onProgress: (progress) => bar.update(progress.completed, progress.total, `${progress.model} thinking ${progress.thinking}`),
-        });
-      } catch (error) {
-        if (controller.signal.aborted && isAbortError(error)) {
-          bar.stop();
-          process.stderr.write(`moestro eval: interrupted; the answers so far are in ${out}: run the same command again to continue.\n`);
-          process.exitCode = 130;
-          return;
-        }
-        throw error;
-      } finally {
-        bar.stop();
-        process.off("SIGINT", onSigint);
-      }
+      const report = await runUntilInterrupted(
+        (signal) =>
+          runEval({
+            ...settings,
+            baseUrl: flags.url,
+            apiKey: flags.apiKey,
+            models: [...new Set(flags.model)],
+            thinkingModes: thinkingModes[flags.thinking],
+            limit: flags.limit,
+            store,
+            pricer,
+            concurrency: flags.concurrency,
+            costBasis: flags.costBasis,
+            timeoutMs: flags.timeoutMs,
+            signal,
+            onProgress: (progress) => bar.update(progress.completed, progress.total, `${progress.model} thinking ${progress.thinking}`),
+          }),
+        {
+          interruptedMessage: `moestro eval: interrupted; the answers so far are in ${out}: run the same command again to continue.`,
+          onEnd: () => bar.stop(),
+        },
+      );
+      if (report === undefined) return;
       if (flags.json) process.stdout.write(JSON.stringify(report) + "\n");
       else process.stdout.write(formatEvalReport(report));
       (flags.json ? process.stderr : process.stdout).write(

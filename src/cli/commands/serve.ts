@@ -1,158 +1,158 @@
-import { Command, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import { pino } from "pino";
-import { loadConfig, type ConfigInput } from "../../config/index.js";
+import { envNameFor, loadConfig } from "../../config/index.js";
 import { parseInteger, parseModelSpec, parseOnOff } from "../parse.js";
 import type { Config } from "../../config/index.js";
 import { parseKeepAliveMs } from "../../dialects/openai/convert-request.js";
 import { parseSizeBytes } from "../../util/size-units.js";
 import { modelRefName, parseModelRef } from "../../models/model-ref.js";
 import { defaultMoestroHome, ModelStore } from "../../models/model-store.js";
+import { MoestroError } from "../../errors/index.js";
 import { pullWithProgress } from "./models.js";
 
+/** The flags of serve that are not config keys; the others are read through {@link serveConfigFlags}. */
 interface ServeFlags {
   model: Array<{ path: string; id?: string }>;
-  host?: string;
-  port?: number;
-  threads?: number;
-  parallel?: number;
-  ctxSize?: number;
-  batchSize?: number;
-  maxQueue?: number;
-  flashAttention?: boolean;
-  gpu?: "auto" | "cpu" | "cuda" | "vulkan" | "metal";
-  logLevel?: ConfigInput["logLevel"];
   json?: boolean;
-  adminKey?: string;
-  databaseUrl?: string;
-  databaseSchema?: string;
-  home?: string;
-  priceBook?: string;
-  rateLimitStore?: "memory" | "redis" | "postgres";
-  redisUrl?: string;
-  keepAlive?: string;
-  maxMemory?: string;
-  corsOrigin?: string[];
   config?: string;
 }
 
+/** A flag of serve that sets a config key. */
+interface ConfigFlag {
+  option: Option;
+  /** The dotted config key it sets (`engine.threads`). */
+  key: string;
+}
+
+/**
+ * A {@link ConfigFlag} whose help ends with the variable that sets the same key and the default: `help (env
+ * MOESTRO_ENGINE__PARALLEL, default 4)`, or `default: the model's` for a default in words. `envNote` follows the
+ * variable's name (` in ms`).
+ */
+function configFlag(
+  flags: string,
+  key: string,
+  help: string,
+  options: {
+    defaultText?: string;
+    envNote?: string;
+    parse?: (value: string, previous: unknown) => unknown;
+    choices?: readonly string[];
+  } = {},
+): ConfigFlag {
+  const defaultText =
+    options.defaultText === undefined ? "" : `, default${options.defaultText.includes(" ") ? ":" : ""} ${options.defaultText}`;
+  const option = new Option(flags, `${help} (env ${envNameFor(key.split("."))}${options.envNote ?? ""}${defaultText})`);
+  if (options.parse) option.argParser(options.parse);
+  if (options.choices) option.choices(options.choices);
+  return { option, key };
+}
+
+/** Wraps a parser that throws any error so that commander reports it as an invalid value of the flag. */
+function asFlagParser<T>(parse: (value: string) => T): (value: string) => T {
+  return (value) => {
+    try {
+      return parse(value);
+    } catch (error) {
+      throw new InvalidArgumentError((error as Error).message);
+    }
+  };
+}
+
+const collectText = (value: string, previous: unknown) => [...((previous as string[] | undefined) ?? []), value];
+
+/** serve's flags that set config keys, in the order help lists them (after --model). */
+const serveConfigFlags: readonly ConfigFlag[] = [
+  configFlag("--host <host>", "server.host", "address to listen on", { defaultText: "127.0.0.1" }),
+  configFlag("-p, --port <port>", "server.port", "TCP port, 0 for a free one", { defaultText: "8080", parse: parseInteger }),
+  configFlag("-t, --threads <n>", "engine.threads", "CPU threads for prefill and decode", {
+    defaultText: "every physical core but one",
+    parse: parseInteger,
+  }),
+  configFlag("--parallel <n>", "engine.parallel", "sequences decoded in parallel per model", { defaultText: "4", parse: parseInteger }),
+  configFlag("-c, --ctx-size <tokens>", "engine.contextTokens", "context window of each sequence", {
+    defaultText: "the model's, at most 4096",
+    parse: parseInteger,
+  }),
+  configFlag("-b, --batch-size <tokens>", "engine.batchSize", "tokens per evaluation batch", { defaultText: "512", parse: parseInteger }),
+  configFlag("--max-queue <n>", "engine.maxQueuedRequests", "requests that may wait for a sequence before 503", {
+    defaultText: "64",
+    parse: parseInteger,
+  }),
+  configFlag("--flash-attention <on|off>", "engine.flashAttention", "flash attention in llama.cpp", {
+    defaultText: "on",
+    parse: parseOnOff,
+  }),
+  configFlag("--gpu <backend>", "engine.gpu", "compute backend", {
+    defaultText: "auto",
+    choices: ["auto", "cpu", "cuda", "vulkan", "metal"],
+  }),
+  configFlag("--log-level <level>", "logLevel", "log level of the JSON logs on stderr", {
+    defaultText: "info",
+    choices: ["fatal", "error", "warn", "info", "debug", "trace", "silent"],
+  }),
+  configFlag(
+    "--keep-alive <duration>",
+    "engine.keepAliveMs",
+    "how long an idle model stays loaded: 5m, 1h, 0 (unload after each request), -1 (forever)",
+    { envNote: " in ms", defaultText: "5m", parse: asFlagParser(parseKeepAliveMs) },
+  ),
+  configFlag("--max-memory <size>", "engine.maxMemoryBytes", "memory budget for loaded models, such as 24GiB or 512MiB", {
+    defaultText: "free RAM and VRAM at start",
+    parse: asFlagParser(parseSizeBytes),
+  }),
+  configFlag(
+    "--cors-origin <origin>",
+    "server.corsOrigins",
+    "a browser origin allowed to call the API, * wildcards; repeatable; '*' allows all",
+    { defaultText: "this machine and browser extensions", parse: collectText },
+  ),
+  configFlag("--admin-key <key>", "adminKey", "turn API key checks on; this key works everywhere", {
+    envNote: "; prefer the env: flags show in ps",
+  }),
+  configFlag("--database-url <url>", "databaseUrl", "keep keys and the usage ledger in PostgreSQL, postgres://...", {
+    defaultText: "SQLite in MOESTRO_HOME",
+  }),
+  configFlag("--database-schema <name>", "databaseSchema", "the PostgreSQL schema of the store, created when missing", {
+    defaultText: "the URL's search_path",
+  }),
+  configFlag("--home <dir>", "home", "data folder with the SQLite store moestro.db", { defaultText: "~/.moestro" }),
+  configFlag("--price-book <path>", "metering.priceBookPath", "a JSON price book added to the built-in cloud list prices"),
+  configFlag("--rate-limit-store <store>", "limits.store", "where per-key rate-limit counters live", {
+    defaultText: "memory",
+    choices: ["memory", "redis", "postgres"],
+  }),
+  configFlag("--redis-url <url>", "limits.redisUrl", "Redis for --rate-limit-store redis", { defaultText: "redis://127.0.0.1:6379" }),
+];
+
 /** `moestro serve`: load GGUF models and serve the OpenAI-compatible API until Ctrl-C or SIGTERM. */
 export function createServeCommand(): Command {
-  return new Command("serve")
+  const command = new Command("serve")
     .description("Serve GGUF models over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions, /v1/models).")
     .option(
       "-m, --model <[NAME=]PATH>",
       "a GGUF file to serve; repeatable; NAME is the id clients send (default: the file name without .gguf)",
       (value: string, previous: ServeFlags["model"]) => [...previous, parseModelSpec(value)],
       [],
-    )
-    .option("--host <host>", "address to listen on (env MOESTRO_SERVER__HOST)", undefined)
-    .option("-p, --port <port>", "TCP port, 0 for a free one (env MOESTRO_SERVER__PORT, default 8080)", parseInteger)
-    .option(
-      "-t, --threads <n>",
-      "CPU threads for prefill and decode (env MOESTRO_ENGINE__THREADS, default: the available cores)",
-      parseInteger,
-    )
-    .option("--parallel <n>", "sequences decoded in parallel per model (env MOESTRO_ENGINE__PARALLEL, default 4)", parseInteger)
-    .option(
-      "-c, --ctx-size <tokens>",
-      "context window of each sequence (env MOESTRO_ENGINE__CONTEXT_TOKENS, default: the model's, at most 4096)",
-      parseInteger,
-    )
-    .option("-b, --batch-size <tokens>", "tokens per evaluation batch (env MOESTRO_ENGINE__BATCH_SIZE, default 512)", parseInteger)
-    .option(
-      "--max-queue <n>",
-      "requests that may wait for a sequence before 503 (env MOESTRO_ENGINE__MAX_QUEUED_REQUESTS, default 64)",
-      parseInteger,
-    )
-    .option("--flash-attention <on|off>", "flash attention in llama.cpp (env MOESTRO_ENGINE__FLASH_ATTENTION, default on)", parseOnOff)
-    .addOption(
-      new Option("--gpu <backend>", "compute backend (env MOESTRO_ENGINE__GPU, default auto)").choices([
-        "auto",
-        "cpu",
-        "cuda",
-        "vulkan",
-        "metal",
-      ]),
-    )
-    .addOption(
-      new Option("--log-level <level>", "log level of the JSON logs on stderr (env MOESTRO_LOG_LEVEL, default info)").choices([
-        "fatal",
-        "error",
-        "warn",
-        "info",
-        "debug",
-        "trace",
-        "silent",
-      ]),
-    )
-    .option(
-      "--keep-alive <duration>",
-      "how long an idle model stays loaded: 5m, 1h, 0 (unload after each request), -1 (forever) (env MOESTRO_ENGINE__KEEP_ALIVE_MS in ms, default 5m)",
-    )
-    .option(
-      "--max-memory <size>",
-      "memory budget for loaded models, such as 24GiB or 512MiB (env MOESTRO_ENGINE__MAX_MEMORY_BYTES, default: free RAM and VRAM at start)",
-    )
-    .option(
-      "--cors-origin <origin>",
-      "a browser origin allowed to call the API, * wildcards; repeatable; '*' allows all (env MOESTRO_SERVER__CORS_ORIGINS, default: this machine and browser extensions)",
-      (value: string, previous: string[] = []) => [...previous, value],
-    )
+    );
+  for (const { option } of serveConfigFlags) command.addOption(option);
+  return command
     .option("--config <file>", "a JSON config file (env MOESTRO_CONFIG, default ~/.moestro/config.json when it exists)")
     .option("--json", "print the listening address as one JSON line instead of text")
-    .option(
-      "--admin-key <key>",
-      "turn API key checks on; this key works everywhere (env MOESTRO_ADMIN_KEY; prefer the env: flags show in ps)",
-    )
-    .option(
-      "--database-url <url>",
-      "keep keys and the usage ledger in PostgreSQL, postgres://... (env MOESTRO_DATABASE_URL, default: SQLite in MOESTRO_HOME)",
-    )
-    .option(
-      "--database-schema <name>",
-      "the PostgreSQL schema of the store, created when missing (env MOESTRO_DATABASE_SCHEMA, default: the URL's search_path)",
-    )
-    .option("--home <dir>", "data folder with the SQLite store moestro.db (env MOESTRO_HOME, default ~/.moestro)")
-    .option("--price-book <path>", "a JSON price book added to the built-in cloud list prices (env MOESTRO_METERING__PRICE_BOOK_PATH)")
-    .addOption(
-      new Option(
-        "--rate-limit-store <store>",
-        "where per-key rate-limit counters live (env MOESTRO_LIMITS__STORE, default memory)",
-      ).choices(["memory", "redis", "postgres"]),
-    )
-    .option("--redis-url <url>", "Redis for --rate-limit-store redis (env MOESTRO_LIMITS__REDIS_URL, default redis://127.0.0.1:6379)")
     .action(async (flags: ServeFlags) => {
-      const loaded = loadConfig({
-        env: process.env,
-        configFile: flags.config,
-        flags: {
-          server: { host: flags.host, port: flags.port, corsOrigins: flags.corsOrigin },
-          engine: {
-            threads: flags.threads,
-            parallel: flags.parallel,
-            contextTokens: flags.ctxSize,
-            batchSize: flags.batchSize,
-            maxQueuedRequests: flags.maxQueue,
-            flashAttention: flags.flashAttention,
-            gpu: flags.gpu,
-            keepAliveMs: flags.keepAlive === undefined ? undefined : parseKeepAliveMs(flags.keepAlive),
-            maxMemoryBytes: flags.maxMemory === undefined ? undefined : parseSizeBytes(flags.maxMemory),
-          },
-          models: flags.model.length > 0 ? flags.model : undefined,
-          logLevel: flags.logLevel,
-          adminKey: flags.adminKey,
-          databaseUrl: flags.databaseUrl,
-          databaseSchema: flags.databaseSchema,
-          home: flags.home,
-          metering: { priceBookPath: flags.priceBook },
-          limits: { store: flags.rateLimitStore, redisUrl: flags.redisUrl },
-        },
-      });
-      const config = await resolveModelsToServe(loaded, flags.json === true);
-      if (config === undefined) {
-        process.exitCode = 1;
-        return;
+      const fromFlags: Record<string, unknown> = { models: flags.model.length > 0 ? flags.model : undefined };
+      const flagNames: Record<string, string> = { models: "--model" };
+      for (const { option, key } of serveConfigFlags) {
+        flagNames[key] = option.long!;
+        const value: unknown = command.getOptionValue(option.attributeName());
+        if (value === undefined) continue;
+        const parts = key.split(".");
+        let node = fromFlags;
+        for (const part of parts.slice(0, -1)) node = (node[part] ??= {}) as Record<string, unknown>;
+        node[parts.at(-1)!] = value;
       }
+      const loaded = loadConfig({ env: process.env, configFile: flags.config, flags: fromFlags, flagNames });
+      const config = await resolveModelsToServe(loaded, flags.json === true);
       const logger = pino({ level: config.logLevel, base: undefined }, pino.destination(2));
       // Imported here, not at the top: node-llama-cpp takes about a second to load, which every other command would pay.
       const { startServer } = await import("../../server.js");
@@ -181,16 +181,21 @@ export function createServeCommand(): Command {
 /**
  * Turns the models to serve into local files: an `hf:` reference or URL given with `--model` is pulled into the store
  * when it is not there yet (with a progress bar), and with no `--model` at all the store's models are served, or, when
- * the store is empty, the default model is pulled first. A hub that cannot be reached ends serve with one clear line.
+ * the store is empty, the default model is pulled first (said on stderr: a line of text, or with `json` a JSON line
+ * `{"event": "pulling-default-model", "model", "store"}`).
  *
- * @returns the config with local paths, or `undefined` after printing why serve cannot start.
+ * @returns the config with local paths.
+ * @throws {MoestroError} with the pull's code when a model cannot be pulled (a hub that cannot be reached), its message
+ *   saying how to serve a local file instead.
  */
-async function resolveModelsToServe(config: Config, quiet: boolean): Promise<Config | undefined> {
+async function resolveModelsToServe(config: Config, json: boolean): Promise<Config> {
   const store = new ModelStore(config.home ?? defaultMoestroHome());
   const wanted = [...config.models];
   if (wanted.length === 0 && (await store.list()).length === 0) {
     process.stderr.write(
-      `moestro serve: no --model given and no model pulled yet; pulling the default model ${config.defaultModel} into ${store.root}\n`,
+      json
+        ? `${JSON.stringify({ event: "pulling-default-model", model: config.defaultModel, store: store.root })}\n`
+        : `moestro serve: no --model given and no model pulled yet; pulling the default model ${config.defaultModel} into ${store.root}\n`,
     );
     wanted.push({ path: config.defaultModel });
   }
@@ -204,13 +209,15 @@ async function resolveModelsToServe(config: Config, quiet: boolean): Promise<Con
     }
     try {
       const name = modelRefName(ref);
-      const stored = (await store.get(name)) ?? (await pullWithProgress(target, { home: config.home, quiet }));
+      const stored = (await store.get(name)) ?? (await pullWithProgress(target, { home: config.home, quiet: json }));
       models.push({ ...entry, path: stored.path, id: entry.id ?? (config.aliases[entry.path] ? entry.path : name) });
     } catch (error) {
       const message = (error as Error).message;
       const hint = message.includes("--model") ? "" : " Serve a local GGUF file instead: moestro serve --model ./model.gguf";
-      process.stderr.write(`moestro serve: cannot get ${target}: ${message}${hint}\n`);
-      return undefined;
+      throw new MoestroError(error instanceof MoestroError ? error.code : "internal_error", `cannot get ${target}: ${message}${hint}`, {
+        param: "model",
+        cause: error,
+      });
     }
   }
   return { ...config, models } as Config;

@@ -1,0 +1,37 @@
+import { isAbortError } from "../errors/index.js";
+
+/** Options of {@link runUntilInterrupted}. */
+export interface RunUntilInterruptedOptions {
+  /** What stderr says when Ctrl-C ended the work (one line, no newline). */
+  interruptedMessage: string;
+  /** Called once the work has ended, either way, before the interruption is reported (stops a progress bar). */
+  onEnd?: () => void;
+}
+
+/**
+ * Runs `work` with a signal that Ctrl-C (SIGINT) aborts, so that a long command (bench, eval) can stop cleanly and
+ * keep what it has: the SIGINT listener lives only while the work runs.
+ *
+ * @returns the work's result; or `undefined` when Ctrl-C ended it, after writing `interruptedMessage` to stderr and
+ *   setting the exit code to 130 (128 + SIGINT, as shells report it).
+ * @throws whatever `work` throws, except the abort that Ctrl-C caused.
+ */
+export async function runUntilInterrupted<T>(
+  work: (signal: AbortSignal) => Promise<T>,
+  options: RunUntilInterruptedOptions,
+): Promise<T | undefined> {
+  const controller = new AbortController();
+  const onSigint = (): void => controller.abort();
+  process.once("SIGINT", onSigint);
+  try {
+    return await work(controller.signal);
+  } catch (error) {
+    if (!(controller.signal.aborted && isAbortError(error))) throw error;
+  } finally {
+    process.off("SIGINT", onSigint);
+    options.onEnd?.();
+  }
+  process.stderr.write(`${options.interruptedMessage}\n`);
+  process.exitCode = 130;
+  return undefined;
+}
