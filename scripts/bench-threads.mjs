@@ -17,6 +17,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+/** The shared test models and GGUF tools beside the checkout (docs/test-models.md); `MOESTRO_SHARED` overrides it. */
 const shared = process.env.MOESTRO_SHARED ?? path.resolve(root, "../shared");
 const cores = os.availableParallelism();
 const list = (name, fallback) => (process.env[name] ?? fallback).split(",").filter(Boolean);

@@ -2,8 +2,8 @@ import { createRequire } from "node:module";
 import type { DistributionSummary } from "../wire/bench-report.js";
 
 /**
- * hdr-histogram-js, loaded on first use: its module decodes an inline WebAssembly build when it loads, about 100 ms on
- * this machine, and every CLI command (serve included) imports this file through the bench and eval commands.
+ * hdr-histogram-js, loaded on first use: its module decodes an inline WebAssembly build when it loads, and every CLI
+ * command (serve included) imports this file through the bench and eval commands (docs/bench.md#what-is-measured).
  */
 let hdrHistogram: typeof import("hdr-histogram-js") | undefined;
 function loadHdrHistogram(): typeof import("hdr-histogram-js") {

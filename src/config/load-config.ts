@@ -43,7 +43,7 @@ const envAliases: Record<string, string[]> = { HF_ENDPOINT: ["hub", "endpoint"],
  * levels (`engine.maxQueuedRequests` → `MOESTRO_ENGINE__MAX_QUEUED_REQUESTS`); lists are comma-separated; `HF_ENDPOINT`
  * and `HF_TOKEN` are read too. `engine.threads` defaults to every physical core but one (`defaultThreadCount`, see
  * docs/threads.md) and is capped at the available cores, because more threads than cores collapses llama.cpp's decode
- * (../shared/ENGINE-NOTES.md: 0.7 tokens/s with 4 threads on 2 cores).
+ * (docs/engine.md#sampling-threads-and-memory).
  *
  * @throws {MoestroError} `invalid_request` when a value is invalid, naming where it came from (the variable, the key
  *   and file, or the flag), what the key accepts and the value given: `MOESTRO_ENGINE__THREADS (engine.threads):
@@ -53,7 +53,11 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   return loadConfigWithSources(options).config;
 }
 
-/** Like {@link loadConfig}, and says where each value came from (for `moestro config show`). */
+/**
+ * Like {@link loadConfig}, and says where each value came from (for `moestro config show`).
+ *
+ * @throws {MoestroError} `invalid_request` as {@link loadConfig} does.
+ */
 export function loadConfigWithSources(options: LoadConfigOptions = {}): LoadedConfig {
   const env = options.env ?? {};
   const flags = pruneUndefined(options.flags ?? {});

@@ -18,6 +18,7 @@ function fakeBackend(id: string, disposed: string[]): ModelBackend {
   };
 }
 
+// Case ids in test names (C25…) are the compatibility cases listed in docs/compat-cases.md.
 describe("ModelScheduler (fake loader, memory probe and clock)", () => {
   const entries: ModelEntry[] = [
     { id: "a", path: "/a.gguf", source: "config", aliases: ["alpha"] },

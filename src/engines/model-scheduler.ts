@@ -43,7 +43,7 @@ export const defaultKeepAliveMs = 5 * 60 * 1000;
  * keep-alive. A load that would go over the memory budget first evicts idle models (those expiring soonest first);
  * when busy models are in the way it waits for them to finish; when the model cannot fit even alone it is refused with
  * the memory needed and available, and nothing is loaded. Requests that differ only in sampling options never reload
- * a model (case C25).
+ * a model (case C25, docs/compat-cases.md).
  */
 export class ModelScheduler {
   readonly #deps: ModelSchedulerDeps;

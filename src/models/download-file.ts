@@ -17,7 +17,7 @@ export interface DownloadFileOptions {
   expectedSizeBytes?: number;
   /** The SHA-256 the source publishes, hex; checked at the end when given. */
   expectedSha256?: string;
-  /** Request headers (authorization). */
+  /** Request headers (authorization). Defaults to none. */
   headers?: Readonly<Record<string, string>>;
   /** Aborts the download; the partial file is kept, so the next try resumes. */
   signal?: AbortSignal;

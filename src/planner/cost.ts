@@ -3,11 +3,14 @@ import type { ModelFacts } from "./model-facts.js";
 
 /** Prices for the local cost estimate. */
 export interface CostOptions {
-  /** Power drawn while decoding, in watts. */
+  /**
+   * Power drawn while decoding, in watts (`--watts`). Without it there is no energy figure; `createPlan` passes the
+   * hardware's typical power when it is not given.
+   */
   powerWatts?: number;
-  /** Electricity price, in USD per kWh (`--price-kwh`). */
+  /** Electricity price, in USD per kWh (`--price-kwh`). Without it there is no energy figure. */
   pricePerKwhUsd?: number;
-  /** Rental or amortised price of the machine, in USD per hour (`--hourly-usd`). */
+  /** Rental or amortised price of the machine, in USD per hour (`--hourly-usd`). Without it there is no hourly figure. */
   hourlyUsd?: number;
 }
 
@@ -40,6 +43,7 @@ export interface CostEstimate {
   hourlyMicroUsdPerMillionOutputTokens: number | undefined;
   /** The hourly figure when given (it includes power), else the energy figure. */
   costMicroUsdPerMillionOutputTokens: number | undefined;
+  /** The nearest cloud model's list price ({@link findNearestCloudPrice}), or `undefined` when the dataset has no sized entry. */
   cloud: CloudPriceMatch | undefined;
 }
 

@@ -51,17 +51,12 @@ export interface HardwareSetup {
 
 /**
  * Default fractions of peak that llama.cpp reaches, used with catalog peaks (assumptions; `--measure` calibrates this
- * machine):
- * - CPU decode 0.65 of the DDR5 channels' peak: a 13900K with DDR5-6400 (102.4 GB/s) decoded a 3.8 GB 7B Q4_0 at
- *   18.3 tokens/s with 8 threads, 70 GB/s (llama.cpp issue #34, benchmark comment of 2023-08-12).
- * - Apple unified 0.5: llama.cpp's M-series benchmark (discussion #4167) has 7B Q4_0 decode at 94 tokens/s on an M2 Ultra
- *   (360 GB/s of 800) and 66 on a 38-core M2 Max (250 of 400).
- * - NVIDIA GPU decode 0.6: llama.cpp's token generation commonly reaches 55–65% of HBM/GDDR peak on a single GPU; MoE
- *   kernels (`mul_mat_id`) rather less.
- * - Prefill compute 0.2 (GPU and Apple, of the BF16 dense peak) and 0.3 (CPU, of the FP32 FMA peak; the 13900K above
- *   reached 55 tokens/s at pp512, 0.74 TFLOP/s of about 2.5). llama.cpp multiplies quantized weights with int8 or
- *   dequantizing kernels whose speed varies widely by GPU generation, and MoE batches (`mul_mat_id`) run well below
- *   dense ones, so these are the roughest figures of the plan.
+ * machine). Each comes from published llama.cpp benchmarks, whose figures are in docs/planner.md#speed:
+ * - CPU decode 0.65 of the DDR5 channels' peak, CPU prefill 0.3 of the FP32 FMA peak (a 13900K, llama.cpp issue #34);
+ * - Apple unified memory 0.5 (llama.cpp's M-series benchmark, discussion #4167);
+ * - NVIDIA GPU decode 0.6 (llama.cpp's single-GPU token generation);
+ * - prefill 0.2 of the BF16 dense peak on GPUs and Apple. Quantized and MoE (`mul_mat_id`) kernels vary widely by GPU
+ *   generation, so the prefill figures are the roughest of the plan.
  */
 export const defaultEfficiencies = Object.freeze({
   gpuBandwidth: 0.6,

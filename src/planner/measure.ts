@@ -5,9 +5,9 @@ import { getLlama, LlamaLogLevel, type Llama, type Token } from "node-llama-cpp"
 export interface MeasureOptions {
   /**
    * CPU threads for prefill and decode, given to `getLlama({maxThreads})` and `createContext({threads})`. Capped at the
-   * available cores: node-llama-cpp's default of 4 collapses decode on 2 cores (../shared/ENGINE-NOTES.md). Defaults to
-   * the available cores minus one (at least 1): ggml's spinning threads degrade badly when another process wants the
-   * same cores, and on 2 cores one thread decoded faster than two.
+   * available cores: node-llama-cpp's default of 4 collapses decode on 2 cores. Defaults to the available cores minus
+   * one (at least 1): ggml's spinning threads degrade badly when another process wants the same cores
+   * (docs/planner.md#--measure-and-calibration).
    */
   threads?: number;
   /** Prompt tokens to prefill. Defaults to 128. */
@@ -16,7 +16,7 @@ export interface MeasureOptions {
   decodeTokens?: number;
   /**
    * Tokens per evaluation batch. Defaults to 64: with a 151k-token vocabulary the logits buffer grows with the batch
-   * (about 300 MiB at 512, 40 MiB at 64; ../shared/ENGINE-NOTES.md).
+   * (docs/engine.md#sampling-threads-and-memory).
    */
   batchSize?: number;
   /**
@@ -46,9 +46,8 @@ export interface ThroughputMeasurement {
 /**
  * Loads a local GGUF with node-llama-cpp and measures a short prefill and decode on one sequence: `promptTokens` tokens
  * (a sentence repeated, tokenized by the model) evaluated with `evaluateWithoutGeneratingNewTokens`, then
- * `decodeTokens` greedy tokens, one evaluation each. The model and context are disposed afterwards.
- *
- * It takes about a second for the tiny test models and a few seconds for a few-hundred-MB model on 2 cores.
+ * `decodeTokens` greedy tokens, one evaluation each. The model and context are disposed afterwards. It takes seconds
+ * (docs/planner.md#--measure-and-calibration).
  *
  * @throws when the model cannot be loaded; rethrows the signal's reason on abort.
  */

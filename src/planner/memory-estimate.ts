@@ -51,9 +51,9 @@ export function kvCacheBytesPerToken(facts: ModelFacts, bytesPerValue = 2): numb
  * - recurrent state: per-sequence state × sequences;
  * - compute buffer: 4 bytes × batchTokens × (vocabulary + 4 × hidden + 3 × expertsUsed × expertFfn). The graph's largest
  *   tensors are the batch's logits and the MoE activations; with flash attention (llama.cpp's `-fa auto` default) the
- *   attention scores are not materialised. This is a heuristic that matches llama.cpp's logged compute buffers to
- *   about 10% for Qwen3 MoE models (about 300 MiB at batch 512, 40 MiB at batch 64 with a 151,936-token vocabulary;
- *   ../shared/ENGINE-NOTES.md). Without flash attention add headCount × contextTokens × batchTokens × 4 bytes.
+ *   attention scores are not materialised. This is a heuristic, checked against llama.cpp's logged compute buffers
+ *   for Qwen3 MoE models (docs/planner.md#memory). Without flash attention add headCount × contextTokens ×
+ *   batchTokens × 4 bytes.
  */
 export function estimateMemory(facts: ModelFacts, options: MemoryEstimateOptions): MemoryEstimate {
   const batchTokens = options.batchTokens ?? 512;

@@ -146,7 +146,10 @@ export interface ModelFacts {
 /** Options of {@link describeGguf}. */
 export interface DescribeGgufOptions {
   source: ModelSource;
-  /** Whether to resolve the chat template with node-llama-cpp (about 0.5 s for Qwen templates). Defaults to `true`. */
+  /**
+   * Whether to resolve the chat template with node-llama-cpp, which takes a while (docs/planner.md#parameters-moestro-show).
+   * Defaults to `true`.
+   */
   detectChat?: boolean;
 }
 

@@ -250,7 +250,7 @@ export function planPlacement(facts: ModelFacts, memory: MemoryEstimate, setup: 
 
 /**
  * The llama-server arguments that realise a placement (node-llama-cpp cannot keep experts in RAM while the rest sits
- * on the GPU, ../shared/ENGINE-NOTES.md, so MoE splits need llama-server):
+ * on the GPU, docs/engine.md#node-llama-cpp-facts-measured-before-the-project, so MoE splits need llama-server):
  * `-m FILE -c (contextTokens × sequences) -np sequences -ngl N [--n-cpu-moe N]`. llama-server's `-c` is the KV pool
  * shared by all slots, so each slot gets `-c / -np` tokens (tools/server/README.md, `--kv-unified-per-slot`).
  */

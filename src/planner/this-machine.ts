@@ -35,8 +35,12 @@ export interface GpuProbe {
 /**
  * Measures single-threaded memory copy bandwidth: copies a `sizeBytes` buffer `rounds` times after one warm-up copy
  * (which also faults the pages in) and keeps the best round, counting each copied byte twice (read and write).
- * It takes about 0.1 s for 128 MiB. One thread does not saturate a multi-channel server, so this under-estimates big
- * hosts; `plan --measure` calibrates with a real decode.
+ * One thread does not saturate a multi-channel server, so this under-estimates big hosts; `plan --measure` calibrates
+ * with a real decode. How long it takes: docs/planner.md#this-machine.
+ *
+ * @param sizeBytes the buffer copied. Defaults to 128 MiB.
+ * @param rounds timed copies; the fastest counts. Defaults to 3.
+ * @returns bytes per second.
  */
 export function measureCopyBandwidth(sizeBytes = 128 * 2 ** 20, rounds = 3): number {
   const source = Buffer.alloc(sizeBytes, 1);
@@ -72,8 +76,9 @@ export async function probeHost(options: { measureBandwidth?: boolean } = {}): P
 }
 
 /**
- * Asks node-llama-cpp for a GPU (`getLlama({gpu: "auto", build: "never"})`, about 0.6 s): its backend, names and
- * memory. Returns `undefined` on a CPU-only machine or when no GPU binary loads.
+ * Asks node-llama-cpp for a GPU (`getLlama({gpu: "auto", build: "never"})`, which takes a while:
+ * docs/planner.md#this-machine): its backend, names and memory. Returns `undefined` on a CPU-only machine or when no
+ * GPU binary loads.
  */
 export async function probeGpu(): Promise<GpuProbe | undefined> {
   let llama: Llama;

@@ -32,8 +32,8 @@ export interface StoreOptions {
   /**
    * SQLite's `synchronous` setting (https://www.sqlite.org/pragma.html#pragma_synchronous). With WAL, `normal` keeps every
    * committed transaction through a crash or `kill -9` of the process and may lose the last ones on power loss or an
-   * OS crash; `full` also survives those, for an fsync per commit (about 0.35 ms on the ledger write here, blocking the
-   * event loop). Defaults to `normal`, as Rails 8 and Litestream configure SQLite.
+   * OS crash; `full` also survives those, for an fsync per commit, which blocks the event loop (its cost:
+   * docs/studio.md#the-ledger-contract). Defaults to `normal`, as Rails 8 and Litestream configure SQLite.
    */
   sqliteSynchronous?: "normal" | "full";
 }

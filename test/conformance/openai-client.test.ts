@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createFakeApp, type FakeApp, waitFor } from "../helpers/fake-app.js";
 import { createFakeBackend, endlessScript, type FakeBackendOptions, type FakePart, textParts } from "../helpers/fake-backend.js";
 
-// Conformance (STYLE.md section 10): the official `openai` client, its `fetch` routed into `app.request()`, parses our
+// Conformance: the official `openai` client, its `fetch` routed into `app.request()`, parses our
 // responses, streams and usage, and maps our errors to its error classes by status. 401, 403 and 429 are covered with
 // the same client in src/api/middleware/access-control.test.ts.
 

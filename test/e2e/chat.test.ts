@@ -7,6 +7,7 @@ const model = "tiny-qwen3moe";
 /** Thinking off (DashScope's switch; not in the openai package's types): these tests are about the answer. */
 const noThinking = { enable_thinking: false } as {};
 
+// Case ids in test names (C25…) are the compatibility cases listed in docs/compat-cases.md.
 describe.skipIf(!hasTestModels)("POST /v1/chat/completions on tiny-qwen3moe (Qwen chat template, 2048-token context)", () => {
   let test: TestServer;
 

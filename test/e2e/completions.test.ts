@@ -3,6 +3,7 @@ import OpenAI, { type APIError } from "openai";
 import { hasTestModels, storiesGreedy40, storiesGreedy60, testModelPath } from "../helpers/models.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
+// Case ids in test names (C25…) are the compatibility cases listed in docs/compat-cases.md.
 describe.skipIf(!hasTestModels)("POST /v1/completions on trained stories260K models", () => {
   let test: TestServer;
 
@@ -19,7 +20,7 @@ describe.skipIf(!hasTestModels)("POST /v1/completions on trained stories260K mod
     await test?.close();
   });
 
-  it("reproduces the greedy text recorded in SOURCES.md", async () => {
+  it("reproduces the greedy text recorded for stories260K (docs/test-models.md)", async () => {
     const completion = await test.client.completions.create({
       model: "stories260K",
       prompt: "Once upon a time",

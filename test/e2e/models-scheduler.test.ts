@@ -19,6 +19,7 @@ async function metric(test: TestServer, name: string): Promise<number> {
   return line === undefined ? Number.NaN : Number(line.split(" ").at(-1));
 }
 
+// Case ids in test names (C25…) are the compatibility cases listed in docs/compat-cases.md.
 describe.skipIf(!hasTestModels)("several models under one memory budget (real server, real files)", () => {
   const shape = { parallel: 2, batchSize: 64 };
   let stories = 0;

@@ -12,6 +12,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 const bin = path.join(root, "bin/moestro.js");
 const model = "stories260K";
 
+// Case ids in test names (C25…) are the compatibility cases listed in docs/compat-cases.md.
 describe.skipIf(!hasTestModels)("serving like a production server: metrics, body limit, CORS, request ids", () => {
   let test: TestServer;
 

@@ -47,6 +47,7 @@ function faultyBackend(inner: ModelBackend, options: { failAfterParts?: number; 
   };
 }
 
+// Case ids in test names (C25…) are the compatibility cases listed in docs/compat-cases.md.
 describe.skipIf(!hasTestModels)("serving behaviour: cancellation, mid-stream errors, keep-alives, queueing", () => {
   let backend: ModelBackend;
   const events: UsageEvent[] = [];

@@ -17,6 +17,7 @@ const eventSchema = {
   additionalProperties: false,
 };
 
+// Case ids in test names (C25…) are the compatibility cases listed in docs/compat-cases.md.
 describe.skipIf(!hasTestModels)("structured output, logprobs and embeddings", () => {
   let test: TestServer;
 

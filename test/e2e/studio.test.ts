@@ -51,6 +51,7 @@ async function eventually<T>(read: () => Promise<T>, isDone: (value: T) => boole
   }
 }
 
+// Case ids in test names (C25…) are the compatibility cases listed in docs/compat-cases.md.
 describe.skipIf(!hasTestModels).each(testDialects)("the studio on a real server, %s store", (dialect) => {
   let target: TestStoreTarget;
   let test: TestServer;

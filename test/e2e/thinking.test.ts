@@ -9,6 +9,7 @@ import { loadTestBackend, parseSse, postJson, serveApp } from "../helpers/server
 type Extra = Record<string, unknown>;
 type ChatResponse = OpenAI.ChatCompletion & { choices: Array<{ message: { reasoning_content?: string; reasoning?: string } }> };
 
+// Case ids in test names (C25…) are the compatibility cases listed in docs/compat-cases.md.
 describe.skipIf(!hasTestModels)("Qwen thinking: switches, budgets, reasoning_content and reasoning_tokens", () => {
   const backends: ModelBackend[] = [];
   let server: Awaited<ReturnType<typeof serveApp>>;

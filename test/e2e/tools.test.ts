@@ -56,6 +56,7 @@ function reassemble(chunks: OpenAI.ChatCompletionChunk[]) {
   return { content, calls, finishes };
 }
 
+// Case ids in test names (C25…) are the compatibility cases listed in docs/compat-cases.md.
 describe.skipIf(!hasTestModels)("tool calls: Qwen JSON and XML forms, tool_choice, streaming deltas, tool loops", () => {
   const backends: ModelBackend[] = [];
   let server: Awaited<ReturnType<typeof serveApp>>;

@@ -8,7 +8,10 @@ if (process.env.MOESTRO_TEST_PROJECT === "unit") {
   throw new Error("test/helpers/models.ts was imported by a unit test: name the file x.model.test.ts (or move it to test/e2e).");
 }
 
-/** The shared test models folder: `../shared/models` beside the checkout (CI has it), or `MOESTRO_TEST_MODELS`. */
+/**
+ * The shared test models folder: `../shared/models` beside the checkout (CI has it), or `MOESTRO_TEST_MODELS`. The models are
+ * described in docs/test-models.md.
+ */
 export const testModelsDir =
   process.env.MOESTRO_TEST_MODELS ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../shared/models");
 
@@ -25,10 +28,10 @@ export const skipReason = `model tests skipped: ${testModelsDir} not found (set 
 
 if (!hasTestModels) console.warn(skipReason);
 
-/** The 60-token greedy continuation of "Once upon a time" by stories260K (../shared/models/SOURCES.md). */
+/** The 60-token greedy continuation of "Once upon a time" by stories260K (docs/test-models.md). */
 export const storiesGreedy60 =
   ", there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.\nLily";
 
-/** The 40-token greedy continuation (SOURCES.md). */
+/** The 40-token greedy continuation: llama2.c's own greedy sample of stories260K, word for word (docs/test-models.md). */
 export const storiesGreedy40 =
   ", there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball.";

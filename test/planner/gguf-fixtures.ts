@@ -5,7 +5,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 /** The repository root. */
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
-/** The shared GGUF tools (`../shared/tools/gguf` beside the checkout). */
+/** The shared GGUF tools (`../shared/tools/gguf` beside the checkout; docs/test-models.md). */
 export const ggufToolsDir = path.resolve(repoRoot, "../shared/tools/gguf");
 
 /** Whether `gguf-write.mjs` is there; tests that build GGUFs skip when it is not. */
