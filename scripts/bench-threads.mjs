@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 // Thread-count benchmark: the quick start's request (`/v1/completions`, "Once upon a time", 40 tokens, temperature 0,
 // streamed) against `moestro serve --threads N` for every N of BENCH_THREADS, on stories260K and on a generated
 // random-weight Qwen3-MoE of about 420 MB, with the machine idle and with CPU hogs (`node -e "for(;;){}"`, one core
@@ -20,6 +21,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 /** The shared test models and GGUF tools beside the checkout (docs/test-models.md); `MOESTRO_SHARED` overrides it. */
 const shared = process.env.MOESTRO_SHARED ?? path.resolve(root, "../shared");
 const cores = os.availableParallelism();
+/** @type {(name: string, fallback: string) => string[]} */
 const list = (name, fallback) => (process.env[name] ?? fallback).split(",").filter(Boolean);
 const threadCounts = list("BENCH_THREADS", [...new Set([cores, Math.max(1, cores - 1)])].join(",")).map(Number);
 const hogCounts = list("BENCH_HOGS", "0,1").map(Number);
@@ -45,20 +47,27 @@ function moeModelPath() {
   return file;
 }
 
+/** @type {Record<string, string>} */
 const modelPaths = {
   stories: path.join(shared, "models/stories260K.gguf"),
   ...(modelNames.includes("moe") ? { moe: moeModelPath() } : {}),
 };
 
-/** Starts `moestro serve --threads N` with every model loaded and resolves with its URL and process. */
+/**
+ * Starts `moestro serve --threads N` with every model loaded and resolves with its URL and process.
+ * @param {number} threads
+ * @param {string} home
+ * @returns {Promise<{threads: number, url: string, child: import("node:child_process").ChildProcess}>}
+ */
 async function startServe(threads, home) {
   const args = [path.join(root, "bin/moestro.js"), "serve", "--threads", String(threads), "--port", "0", "--json"];
   for (const name of modelNames) args.push("--model", `${name}=${modelPaths[name]}`);
   args.push("--keep-alive", "-1", "--log-level", "warn", "--home", home);
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
+  /** @type {string} */
   const url = await new Promise((resolve, reject) => {
     let output = "";
-    child.stdout.on("data", (data) => {
+    child.stdout?.on("data", (data) => {
       output += data.toString();
       const line = output.split("\n").find((candidate) => candidate.includes('"listening"'));
       if (line) resolve(JSON.parse(line).url);
@@ -68,7 +77,12 @@ async function startServe(threads, home) {
   return { threads, url, child };
 }
 
-/** One streamed completion: TTFT, the time for all tokens, and decode tokens/s between the first and the last token. */
+/**
+ * One streamed completion: TTFT, the time for all tokens, and decode tokens/s between the first and the last token.
+ * @param {string} url
+ * @param {string} model
+ * @returns {Promise<{tokens: number | undefined, ttftMs: number, totalMs: number, decodeTokensPerSecond: number | null}>}
+ */
 async function completion(url, model) {
   const startedAt = performance.now();
   const response = await fetch(`${url}/v1/completions`, {
@@ -85,15 +99,19 @@ async function completion(url, model) {
     signal: AbortSignal.timeout(timeoutMs),
   });
   if (!response.ok) throw new Error(`${model}: HTTP ${response.status} ${await response.text()}`);
+  /** @type {number | undefined} */
   let firstAt;
+  /** @type {number | undefined} */
   let lastAt;
+  /** @type {number | undefined} */
   let tokens;
   let buffer = "";
   const decoder = new TextDecoder();
+  if (response.body === null) throw new Error(`${model}: HTTP ${response.status} with no body`);
   for await (const bytes of response.body) {
     buffer += decoder.decode(bytes, { stream: true });
     const events = buffer.split("\n\n");
-    buffer = events.pop();
+    buffer = events.pop() ?? "";
     for (const event of events) {
       const data = event.replace(/^data: /, "");
       if (data === "[DONE]") continue;
@@ -106,18 +124,24 @@ async function completion(url, model) {
     }
   }
   const endedAt = performance.now();
+  if (firstAt === undefined || lastAt === undefined) throw new Error(`${model}: the stream held no text`);
   return {
     tokens,
     ttftMs: firstAt - startedAt,
     totalMs: endedAt - startedAt,
-    decodeTokensPerSecond: tokens > 1 && lastAt > firstAt ? (tokens - 1) / ((lastAt - firstAt) / 1000) : null,
+    decodeTokensPerSecond: tokens !== undefined && tokens > 1 && lastAt > firstAt ? (tokens - 1) / ((lastAt - firstAt) / 1000) : null,
   };
 }
 
+/**
+ * Starts `count` processes that each spin one core.
+ * @param {number} count
+ */
 function startHogs(count) {
   return Array.from({ length: count }, () => spawn(process.execPath, ["-e", "for(;;){}"], { stdio: "ignore" }));
 }
 
+/** @param {import("node:child_process").ChildProcess[]} hogs */
 async function stopHogs(hogs) {
   await Promise.all(
     hogs.map(
@@ -130,15 +154,19 @@ async function stopHogs(hogs) {
   );
 }
 
+/** @type {(values: number[]) => number} */
 const median = (values) => {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 };
+/** @type {(value: number | null | undefined, digits: number) => string} */
 const fixed = (value, digits) => (value === null || value === undefined ? "-" : value.toFixed(digits));
 
 const home = mkdtempSync(path.join(os.tmpdir(), "moestro-bench-threads-"));
+/** @type {Array<{threads: number, url: string, child: import("node:child_process").ChildProcess}>} */
 const servers = [];
+/** @type {Array<{round: number, hogs: number, threads: number, model: string, loadAverage: number, tokens: number | undefined, ttftMs: number, totalMs: number, decodeTokensPerSecond: number | null}>} */
 const samples = [];
 try {
   for (const threads of threadCounts) servers.push(await startServe(threads, home));
@@ -179,7 +207,7 @@ for (const model of modelNames) {
   for (const hogCount of hogCounts) {
     for (const threads of threadCounts) {
       const cell = samples.filter((sample) => sample.model === model && sample.hogs === hogCount && sample.threads === threads);
-      const decode = cell.map((sample) => sample.decodeTokensPerSecond).filter((value) => value !== null);
+      const decode = cell.map((sample) => sample.decodeTokensPerSecond).filter(/** @returns {value is number} */ (value) => value !== null);
       const total = cell.map((sample) => sample.totalMs);
       const ttft = cell.map((sample) => sample.ttftMs);
       console.log(
