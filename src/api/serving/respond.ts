@@ -8,7 +8,7 @@ import type { Usage } from "../../spec/index.js";
 import { formatSseData, sseHeaders } from "../../util/sse.js";
 import type { AppDeps, AppEnv } from "../app-env.js";
 import { toWireError } from "../error-response.js";
-import type { ChoicePart, CollectedChoice } from "./generation.js";
+import type { ChoicePart, CollectedChoice } from "./start-generation.js";
 import type { RequestMeter } from "./request-meter.js";
 
 /**

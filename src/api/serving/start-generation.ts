@@ -1,7 +1,17 @@
 import type { Context } from "hono";
-import type { GenerateRequest, ModelBackend, ModelLease } from "../../spec/index.js";
+import type {
+  FinishReason,
+  GenerateRequest,
+  GenerationStream,
+  ModelBackend,
+  ModelLease,
+  StreamPart,
+  TokenLogprob,
+  ToolCall,
+  Usage,
+} from "../../spec/index.js";
 import type { AppDeps, AppEnv } from "../app-env.js";
-import { startChoices, type ChoicePart } from "./generation.js";
+import { type RequestAbortController, requestSignal } from "./request-abort.js";
 
 /**
  * Holds the model a request names for as long as the request runs, loading it first when needed (a request for a model
@@ -12,40 +22,6 @@ import { startChoices, type ChoicePart } from "./generation.js";
  */
 export async function acquireModel(deps: AppDeps, id: string, options: { signal: AbortSignal; keepAliveMs?: number }): Promise<ModelLease> {
   return await deps.models.acquire(id, options);
-}
-
-/** An abort controller for one request's generation, linked to the client's connection and the server's shutdown. */
-export class RequestAbortController extends AbortController {
-  readonly #detachers: Array<() => void> = [];
-
-  /** @internal Links `signal` to this controller until `detach`. */
-  link(signal: AbortSignal | undefined): void {
-    if (signal === undefined) return;
-    if (signal.aborted) {
-      this.abort(signal.reason);
-      return;
-    }
-    const onAbort = () => this.abort(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    this.#detachers.push(() => signal.removeEventListener("abort", onAbort));
-  }
-
-  /** Unlinks the long-lived signals (the server's shutdown), so that a finished request leaves no listener behind. Idempotent. */
-  detach(): void {
-    for (const detach of this.#detachers.splice(0)) detach();
-  }
-}
-
-/**
- * An abort controller for the request's generation: it aborts when the client's connection closes (the Node adapter
- * aborts the request's signal then), when the server's shutdown grace period ends, or when the route calls `abort()` (a
- * streaming client went away). The route must call `detach()` when the request ends.
- */
-export function requestSignal(c: Context<AppEnv>, deps?: AppDeps): RequestAbortController {
-  const controller = new RequestAbortController();
-  controller.link(c.req.raw.signal);
-  controller.link(deps?.shutdownSignal);
-  return controller;
 }
 
 /** A generation admitted for a request: its model, its parts, and its abort controller. */
@@ -80,4 +56,95 @@ export async function startGeneration(
     abort.detach();
   });
   return { backend: lease.backend, parts, abort };
+}
+
+/** One choice's part, tagged with the choice index. */
+export type ChoicePart = StreamPart & { index: number };
+
+/**
+ * Admits the first of `n` choices (so that a bad request fails before any streamed byte) and returns an iterator over
+ * the parts of all `n` choices, one after another. Choice `i` uses seed `seed + i` when a seed is given, so that `n`
+ * sampled choices differ while a seeded request stays reproducible.
+ *
+ * The iterator frees every sequence it holds when it ends or is closed early, and then calls `onEnd` (which releases the
+ * model). When this function throws, `onEnd` has been called.
+ *
+ * @throws what `backend.generate` throws for the first choice.
+ */
+export async function startChoices(
+  backend: ModelBackend,
+  request: GenerateRequest,
+  n: number,
+  onEnd: () => void,
+): Promise<AsyncGenerator<ChoicePart, void, undefined>> {
+  let first: GenerationStream;
+  try {
+    first = await backend.generate(request);
+  } catch (error) {
+    onEnd();
+    throw error;
+  }
+  const generator = runChoices(backend, request, n, first, onEnd);
+  // A generator that never started skips its finally; closing it before the first step must still free the sequence and the model.
+  let started = false;
+  const guarded: AsyncGenerator<ChoicePart, void, undefined> = {
+    next: (...args) => {
+      started = true;
+      return generator.next(...args);
+    },
+    return: async (value) => {
+      if (!started) {
+        started = true;
+        await first.close();
+        onEnd();
+      }
+      return await generator.return(value);
+    },
+    throw: (error) => generator.throw(error),
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+  return guarded;
+}
+
+async function* runChoices(
+  backend: ModelBackend,
+  request: GenerateRequest,
+  n: number,
+  first: GenerationStream,
+  onEnd: () => void,
+): AsyncGenerator<ChoicePart, void, undefined> {
+  let current: GenerationStream | undefined = first;
+  try {
+    for (let index = 0; index < n; index++) {
+      if (index > 0) {
+        const seed = request.sampling.seed;
+        current = await backend.generate({
+          ...request,
+          sampling: { ...request.sampling, seed: seed === undefined ? undefined : seed + index },
+        });
+      }
+      for await (const part of current!) yield { index, ...part };
+      current = undefined;
+    }
+  } finally {
+    await current?.close();
+    onEnd();
+  }
+}
+
+/** The collected result of one choice. */
+export interface CollectedChoice {
+  index: number;
+  /** The answer. */
+  text: string;
+  /** The thought, `""` when the model did not think. */
+  reasoning: string;
+  /** Tool calls, in order. */
+  toolCalls: ToolCall[];
+  /** Log-probabilities of the answer tokens, when asked for. */
+  logprobs: TokenLogprob[] | undefined;
+  finishReason: FinishReason;
+  usage: Usage;
 }

@@ -8,7 +8,8 @@ import type { WireEmbeddingList } from "../../../dialects/openai/wire.js";
 import type { AppDeps, AppEnv } from "../../app-env.js";
 import { readJsonBody } from "../../error-response.js";
 import { RequestMeter } from "../../serving/request-meter.js";
-import { acquireModel, requestSignal } from "../../serving/start-generation.js";
+import { requestSignal } from "../../serving/request-abort.js";
+import { acquireModel } from "../../serving/start-generation.js";
 
 /**
  * `POST /v1/embeddings` (OpenAI API reference: Embeddings, create) from any loaded GGUF: the model's pooled hidden state.
