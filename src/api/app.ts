@@ -88,7 +88,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const validator = new SchemaValidator();
   app.post("/v1/chat/completions", createChatCompletionsHandler(deps, validator));
   app.post("/v1/embeddings", createEmbeddingsHandler(deps));
-  app.post("/v1/completions", createCompletionsHandler(deps));
+  app.post("/v1/completions", createCompletionsHandler(deps, validator));
   app.route("/v1/models", createModelsRoutes(deps));
   app.route("/v1/moestro", createAdminModelRoutes(deps));
   app.route("/v1/moestro/info", createAdminInfoRoutes(deps));

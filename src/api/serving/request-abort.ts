@@ -1,4 +1,5 @@
 import type { Context } from "hono";
+import { MoestroError } from "../../errors/index.js";
 import type { AppDeps, AppEnv } from "../app-env.js";
 
 /** An abort controller for one request's generation, linked to the client's connection and the server's shutdown. */
@@ -33,4 +34,13 @@ export function requestSignal(c: Context<AppEnv>, deps?: AppDeps): RequestAbortC
   controller.link(c.req.raw.signal);
   controller.link(deps?.shutdownSignal);
   return controller;
+}
+
+/** The error a request gets when the server's shutdown ended it: 503 `server_shutting_down`, retry after 5 s. */
+export function serverShuttingDownError(): MoestroError {
+  return new MoestroError(
+    "server_shutting_down",
+    "The server is shutting down and ended this request; retry on another instance or after restart.",
+    { retryAfterSeconds: 5 },
+  );
 }

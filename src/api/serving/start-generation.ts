@@ -11,70 +11,102 @@ import type {
   Usage,
 } from "../../spec/index.js";
 import type { AppDeps, AppEnv } from "../app-env.js";
-import { type RequestAbortController, requestSignal } from "./request-abort.js";
+import { type RequestAbortController, requestSignal, serverShuttingDownError } from "./request-abort.js";
+import type { OutputCheck, SchemaParamNames, SchemaValidator } from "./schema-validator.js";
 
-/**
- * Holds the model a request names for as long as the request runs, loading it first when needed (a request for a model
- * that is loading waits for it). The caller must `release` the lease when the response is done.
- *
- * @throws {MoestroError} `model_not_found` (404) when no model has that id or alias; `insufficient_memory` (503);
- *   the reason a load failed.
- */
-export async function acquireModel(deps: AppDeps, id: string, options: { signal: AbortSignal; keepAliveMs?: number }): Promise<ModelLease> {
-  return await deps.models.acquire(id, options);
+/** What {@link startGeneration} needs besides the request's context. */
+export interface StartGenerationOptions {
+  /** The model's id or alias, as the client sent it. */
+  model: string;
+  /** This request's keep-alive for the model, ms (Ollama's `keep_alive`). Defaults to the model's. */
+  keepAliveMs?: number;
+  /** The dialect's request, converted; its `signal` is ignored (the request's own abort signal is passed to the engine). */
+  request: GenerateRequest;
+  /** How many choices to generate, one after another. */
+  n: number;
+  /** The app's one schema validator. */
+  validator: SchemaValidator;
+  /** How the dialect names the request's schemas in errors. */
+  schemaParams: SchemaParamNames;
 }
 
-/** A generation admitted for a request: its model, its parts, and its abort controller. */
+/** A generation admitted for a request: its model, its parts, its abort controller and the usage so far. */
 export interface StartedGeneration {
+  /** The model that generates. */
   backend: ModelBackend;
+  /**
+   * The parts of every choice, one choice after another. A finished answer or tool call that breaks its schema is
+   * thrown as `invalid_model_output` (500) in place of its part.
+   */
   parts: AsyncGenerator<ChoicePart, void, undefined>;
+  /** Aborts the generation; linked to the client's connection and the server's shutdown. */
   abort: RequestAbortController;
+  /** The usage of each choice whose `finish` part was reached, in order (one whose output failed its check included). */
+  usages: readonly Usage[];
 }
 
 /**
- * Holds the model (loading it if needed) and admits the first of `n` choices. From here on the model lease and the
- * abort controller are released exactly once: when the parts end or are closed, or at once when this throws.
+ * Admits a request's generation. In order: compiles the request's JSON schemas (before any model is held, so that a bad
+ * schema costs nothing), holds the model (loading it if needed), and admits the first of `n` choices (so that a request
+ * that cannot run fails before any streamed byte). The request's abort signal (client gone, server shutting down) is
+ * passed to the engine with the request. From here on the model lease and the abort controller are released exactly
+ * once: when the parts end or are closed, or at once when this throws.
  *
- * @throws {MoestroError} `model_not_found`, `insufficient_memory`, `context_length_exceeded`, `server_busy` (what
- *   acquiring the model and admitting the generation throw).
+ * @throws {MoestroError} `invalid_request` for a schema that cannot be compiled or is too large (see `SchemaValidator`);
+ *   `model_not_found`, `insufficient_memory`, `context_length_exceeded`, `server_busy` (what acquiring the model and
+ *   admitting the generation throw); `server_shutting_down` when the server's shutdown ended the wait.
  */
-export async function startGeneration(
-  c: Context<AppEnv>,
-  deps: AppDeps,
-  options: { model: string; keepAliveMs?: number; request: GenerateRequest; n: number },
-): Promise<StartedGeneration> {
+export async function startGeneration(c: Context<AppEnv>, deps: AppDeps, options: StartGenerationOptions): Promise<StartedGeneration> {
+  const { validator } = options;
+  validator.checkRequest(options.request, options.schemaParams);
   const abort = requestSignal(c, deps);
-  options.request.signal = abort.signal;
-  const lease = await acquireModel(deps, options.model, { signal: abort.signal, keepAliveMs: options.keepAliveMs }).catch(
-    (error: unknown) => {
-      abort.detach();
-      throw error;
-    },
-  );
-  const parts = await startChoices(lease.backend, options.request, options.n, () => {
+  const request: GenerateRequest = { ...options.request, signal: abort.signal };
+  let lease: ModelLease;
+  try {
+    lease = await deps.models.acquire(options.model, { signal: abort.signal, keepAliveMs: options.keepAliveMs });
+  } catch (error) {
+    abort.detach();
+    throw whenShuttingDown(error, deps);
+  }
+  const usages: Usage[] = [];
+  const parts = await startChoices(lease.backend, request, options.n, { check: validator.outputCheck(request), usages }, () => {
     lease.release();
     abort.detach();
+  }).catch((error: unknown) => {
+    throw whenShuttingDown(error, deps);
   });
-  return { backend: lease.backend, parts, abort };
+  return { backend: lease.backend, parts, abort, usages };
+}
+
+/** The server's shutdown error in place of `error` when the shutdown ended the request (its abort reason is no client error). */
+function whenShuttingDown(error: unknown, deps: AppDeps): unknown {
+  return deps.shutdownSignal?.aborted ? serverShuttingDownError() : error;
 }
 
 /** One choice's part, tagged with the choice index. */
 export type ChoicePart = StreamPart & { index: number };
 
+/** What the choice iterator does besides yielding: check output, record usage. */
+interface ChoiceBookkeeping {
+  check: OutputCheck;
+  usages: Usage[];
+}
+
 /**
- * Admits the first of `n` choices (so that a bad request fails before any streamed byte) and returns an iterator over
- * the parts of all `n` choices, one after another. Choice `i` uses seed `seed + i` when a seed is given, so that `n`
- * sampled choices differ while a seeded request stays reproducible.
+ * Admits the first of `n` choices and returns an iterator over the parts of all `n` choices, one after another. Choice
+ * `i` uses seed `seed + i` when a seed is given, so that `n` sampled choices differ while a seeded request stays
+ * reproducible.
  *
  * The iterator frees every sequence it holds when it ends or is closed early, and then calls `onEnd` (which releases the
  * model). When this function throws, `onEnd` has been called.
  *
  * @throws what `backend.generate` throws for the first choice.
  */
-export async function startChoices(
+async function startChoices(
   backend: ModelBackend,
   request: GenerateRequest,
   n: number,
+  bookkeeping: ChoiceBookkeeping,
   onEnd: () => void,
 ): Promise<AsyncGenerator<ChoicePart, void, undefined>> {
   let first: GenerationStream;
@@ -84,7 +116,7 @@ export async function startChoices(
     onEnd();
     throw error;
   }
-  const generator = runChoices(backend, request, n, first, onEnd);
+  const generator = runChoices(backend, request, n, first, bookkeeping, onEnd);
   // A generator that never started skips its finally; closing it before the first step must still free the sequence and the model.
   let started = false;
   const guarded: AsyncGenerator<ChoicePart, void, undefined> = {
@@ -113,6 +145,7 @@ async function* runChoices(
   request: GenerateRequest,
   n: number,
   first: GenerationStream,
+  { check, usages }: ChoiceBookkeeping,
   onEnd: () => void,
 ): AsyncGenerator<ChoicePart, void, undefined> {
   let current: GenerationStream | undefined = first;
@@ -125,7 +158,18 @@ async function* runChoices(
           sampling: { ...request.sampling, seed: seed === undefined ? undefined : seed + index },
         });
       }
-      for await (const part of current!) yield { index, ...part };
+      let answer = "";
+      for await (const part of current!) {
+        // Checked once, here, after decoding: a part that breaks its schema is never handed to a dialect.
+        if (part.type === "text-delta" && check.checksAnswer) answer += part.text;
+        else if (part.type === "tool-call") check.toolCall(part.toolCall);
+        else if (part.type === "finish") {
+          usages.push(part.usage);
+          // A cut answer ("length", "abort") is incomplete JSON by nature; only a finished one must match.
+          if (part.finishReason === "stop") check.answer(answer);
+        }
+        yield { index, ...part };
+      }
       current = undefined;
     }
   } finally {

@@ -47,7 +47,17 @@ function formatParam(path: ReadonlyArray<string | number>): string {
 }
 
 /**
- * Translates a chat completion request to moestro's internal request.
+ * How OpenAI's requests name their JSON schemas in errors (`param`), for the serving layer's schema checks: the
+ * structured-output schema and each tool's parameters, by the tool's index in `tools`.
+ */
+export const openAiSchemaParams = {
+  responseFormat: "response_format.json_schema.schema",
+  toolParameters: (index: number): string => `tools[${index}].function.parameters`,
+} as const;
+
+/**
+ * Translates a chat completion request to moestro's internal request (without an abort signal: the serving layer adds
+ * the request's own).
  *
  * - System and developer messages are merged, in order, into one leading system message before templating, because
  *   OpenAI accepts them anywhere while Qwen templates raise an error when a system message is not first (case C22).
@@ -57,7 +67,7 @@ function formatParam(path: ReadonlyArray<string | number>): string {
  *
  * @throws {MoestroError} `invalid_request` (400) for inconsistent options (`top_logprobs` without `logprobs`).
  */
-export function toChatGenerateRequest(request: ChatCompletionRequest, signal?: AbortSignal): GenerateRequest {
+export function toChatGenerateRequest(request: ChatCompletionRequest): GenerateRequest {
   if (request.top_logprobs !== undefined && request.top_logprobs !== null && !request.logprobs) {
     throw new MoestroError("invalid_request", "top_logprobs needs logprobs set to true.", { param: "top_logprobs" });
   }
@@ -67,7 +77,6 @@ export function toChatGenerateRequest(request: ChatCompletionRequest, signal?: A
     maxTokens: request.max_completion_tokens ?? request.max_tokens ?? undefined,
     sampling: toSampling(request),
     stop: toStopList(request.stop),
-    signal,
     thinking: { enabled: thinkingSwitch(request, messages), budgetTokens: request.thinking_budget ?? undefined },
   };
   if (request.logprobs) generateRequest.logprobs = { top: request.top_logprobs ?? 0 };
@@ -128,7 +137,7 @@ function thinkingSwitch(request: ChatCompletionRequest, messages: readonly ChatM
  *
  * @throws {MoestroError} `unsupported_parameter` (400) for `echo`, `suffix`, `best_of` above 1 and `logprobs`.
  */
-export function toCompletionGenerateRequest(request: CompletionRequest, signal?: AbortSignal): GenerateRequest {
+export function toCompletionGenerateRequest(request: CompletionRequest): GenerateRequest {
   if (request.echo) unsupported("echo", "echo is not supported.");
   if (request.suffix) unsupported("suffix", "suffix (fill-in-the-middle) is not supported.");
   if ((request.best_of ?? 1) > 1) unsupported("best_of", "best_of above 1 is not supported; use n.");
@@ -140,7 +149,6 @@ export function toCompletionGenerateRequest(request: CompletionRequest, signal?:
     maxTokens: request.max_tokens ?? undefined,
     sampling: toSampling(request),
     stop: toStopList(request.stop),
-    signal,
   };
 }
 

@@ -9,7 +9,6 @@ import type { AppDeps, AppEnv } from "../../app-env.js";
 import { readJsonBody } from "../../error-response.js";
 import { RequestMeter } from "../../serving/request-meter.js";
 import { requestSignal } from "../../serving/request-abort.js";
-import { acquireModel } from "../../serving/start-generation.js";
 
 /**
  * `POST /v1/embeddings` (OpenAI API reference: Embeddings, create) from any loaded GGUF: the model's pooled hidden state.
@@ -39,7 +38,7 @@ export function createEmbeddingsHandler(deps: AppDeps) {
       });
     const abort = requestSignal(c, deps);
     try {
-      const lease = await acquireModel(deps, request.model, { signal: abort.signal, keepAliveMs: parseKeepAliveMs(request.keep_alive) });
+      const lease = await deps.models.acquire(request.model, { signal: abort.signal, keepAliveMs: parseKeepAliveMs(request.keep_alive) });
       try {
         return await respond(c, deps, lease.backend, request, inputs, abort.signal);
       } finally {
