@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { stream } from "hono/streaming";
 import { z } from "zod";
 import { MoestroError } from "../../../errors/index.js";
+import type { LoadedModelInfo } from "../../../spec/index.js";
 import { parseKeepAliveMs } from "../../../dialects/openai/convert-request.js";
 import { formatSseData } from "../../../util/sse.js";
 import type { AppDeps, AppEnv } from "../../app-env.js";
@@ -20,7 +21,8 @@ function parseModelBody(body: unknown): z.infer<typeof modelBodySchema> {
  * Model management for the console and scripts, under `/v1/moestro/` (admin-only when key checks are on):
  * - `GET /models`: every model that can be served, with `loaded`;
  * - `GET /ps`: the loaded models: memory, requests and sequences in use, expiry;
- * - `POST /models/load` `{model, keep_alive?}` and `POST /models/unload` `{model}`;
+ * - `POST /models/load` `{model, keep_alive?}` (`keep_alive` 0 is a 400: it would unload at once) and
+ *   `POST /models/unload` `{model}`;
  * - `POST /pull` `{model}`: pulls into the store, streaming progress as NDJSON lines
  *   (`{"status","model","file","completed_bytes","total_bytes"}`), or as server-sent events when the request accepts
  *   `text/event-stream`. The last line is `{"status":"done",…}` or `{"error":{…}}`.
@@ -54,7 +56,18 @@ export function createAdminModelRoutes(deps: AppDeps): Hono<AppEnv> {
   );
   routes.post("/models/load", async (c) => {
     const body = parseModelBody(await readJsonBody(c));
-    const info = await deps.models.load(body.model, { signal: c.req.raw.signal, keepAliveMs: parseKeepAliveMs(body.keep_alive) });
+    const keepAliveMs = parseKeepAliveMs(body.keep_alive);
+    if (keepAliveMs === 0) {
+      // Ollama's keep_alive 0 means "unload after this request": a load that unloads at once would answer nothing useful.
+      throw new MoestroError(
+        "invalid_request",
+        "keep_alive 0 would unload the model as soon as it is loaded; give a duration (negative keeps it loaded), or call POST /v1/moestro/models/unload to unload it.",
+        { param: "keep_alive" },
+      );
+    }
+    const info: LoadedModelInfo | undefined = await deps.models.load(body.model, { signal: c.req.raw.signal, keepAliveMs });
+    // Unloaded again before the answer (an unload raced this load): say so rather than fail.
+    if (info === undefined) return c.json({ id: body.model, loaded: false, memory_bytes: null });
     return c.json({ id: info.id, loaded: true, memory_bytes: info.memoryBytes });
   });
   routes.post("/models/unload", async (c) => {
