@@ -75,4 +75,20 @@ describe("createApp: paths, and who may read /metrics (no port)", () => {
     expect(scopedBad.status).toBe(400);
     expect(((await scopedBad.json()) as { error: { message: string } }).error.message).toContain("percent-encoding");
   });
+
+  it("/metrics is open without key checks; with them, the admin key only (403 for other keys, 401 without)", async () => {
+    const open = await openApp.request("/metrics");
+    expect(open.status).toBe(200);
+    expect(await open.text()).toContain("moestro_http_requests_total");
+    const user = await keys.create({ name: "metrics-reader" });
+    const refused = await keyedApp.request("/metrics", withKey(user.secret));
+    expect(refused.status).toBe(403);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("permission_denied");
+    const anonymous = await keyedApp.request("/metrics");
+    expect(anonymous.status).toBe(401);
+    expect(((await anonymous.json()) as { error: { code: string } }).error.code).toBe("missing_api_key");
+    const admin = await keyedApp.request("/metrics", withKey(adminKey));
+    expect(admin.status).toBe(200);
+    expect(admin.headers.get("content-type")).toMatch(/text\/plain/);
+  });
 });
