@@ -7,6 +7,7 @@ import { parseKeepAliveMs } from "../../../dialects/openai/convert-request.js";
 import { formatSseData } from "../../../util/sse.js";
 import type { AppDeps, AppEnv } from "../../app-env.js";
 import { readJsonBody, toWireError } from "../../error-response.js";
+import { requestSignal, serverShuttingDownError } from "../../serving/request-abort.js";
 
 const modelBodySchema = z.object({ model: z.string().min(1), keep_alive: z.union([z.number(), z.string()]).nullish() });
 
@@ -83,7 +84,8 @@ export function createAdminModelRoutes(deps: AppDeps): Hono<AppEnv> {
     c.header("Cache-Control", "no-cache");
     const line = (payload: unknown) => (asSse ? formatSseData(payload) : JSON.stringify(payload) + "\n");
     return stream(c, async (output) => {
-      const abort = new AbortController();
+      // Ends with the client's connection or the server's shutdown (whose grace period a pull does not get).
+      const abort = requestSignal(c, deps);
       output.onAbort(() => abort.abort());
       try {
         for await (const progress of puller.pull(body.model, { signal: abort.signal })) {
@@ -98,7 +100,10 @@ export function createAdminModelRoutes(deps: AppDeps): Hono<AppEnv> {
           );
         }
       } catch (error) {
-        if (!output.aborted) await output.write(line(toWireError(error, c.get("requestId")).body));
+        const reported = deps.shutdownSignal?.aborted ? serverShuttingDownError() : error;
+        if (!output.aborted) await output.write(line(toWireError(reported, c.get("requestId")).body));
+      } finally {
+        abort.detach();
       }
     });
   });
