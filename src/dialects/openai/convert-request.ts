@@ -5,9 +5,11 @@ import type { ChatMessage, GenerateRequest, SamplingOptions, ToolChoice } from "
 import {
   chatCompletionRequestSchema,
   completionRequestSchema,
+  embeddingRequestSchema,
   type ChatCompletionRequest,
   type ChatMessageInput,
   type CompletionRequest,
+  type EmbeddingRequest,
 } from "./schemas.js";
 
 /**
@@ -29,6 +31,15 @@ export function parseCompletionRequest(body: unknown): CompletionRequest {
   return parseWith(completionRequestSchema, body);
 }
 
+/**
+ * Validates an embeddings body.
+ *
+ * @throws {MoestroError} `invalid_request` (400) naming the first invalid field.
+ */
+export function parseEmbeddingRequest(body: unknown): EmbeddingRequest {
+  return parseWith(embeddingRequestSchema, body);
+}
+
 function parseWith<Schema extends z.ZodTypeAny>(schema: Schema, body: unknown): z.infer<Schema> {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw new MoestroError("invalid_request", "The request body must be a JSON object.");
@@ -37,8 +48,37 @@ function parseWith<Schema extends z.ZodTypeAny>(schema: Schema, body: unknown): 
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
   const param = formatParam(issue.path);
-  const detail = issue.code === "invalid_type" && issue.received === "undefined" ? "is required" : issue.message;
-  throw new MoestroError("invalid_request", `Invalid '${param}': ${detail}.`, { param });
+  throw new MoestroError("invalid_request", `Invalid '${param}': ${describeIssue(issue, valueAt(body, issue.path))}.`, { param });
+}
+
+/**
+ * What a zod issue says, in words that name what was expected: `is required; expected a string`, `expected an
+ * integer, got a string`, or the schema's own message (`expected a string or an array of one string`).
+ */
+function describeIssue(issue: z.ZodIssue, value: unknown): string {
+  if (issue.code === "invalid_type") {
+    const expected = describeType(issue.expected);
+    if (issue.received === "undefined") return `is required; expected ${expected}`;
+    return `expected ${expected}, got ${describeType(issue.received)}`;
+  }
+  if (value === undefined && issue.code === "invalid_union") return `is required; ${issue.message}`;
+  return issue.message;
+}
+
+/** zod's type names (`string`, `integer`, `array`) in words (`a string`, `an integer`, `an array`). */
+function describeType(type: string): string {
+  if (type === "null" || type === "undefined" || type === "nan" || type === "unknown") return type;
+  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
+}
+
+/** The value at a zod issue's path in the body, or `undefined`. */
+function valueAt(body: unknown, path: ReadonlyArray<string | number>): unknown {
+  let value = body;
+  for (const key of path) {
+    if (typeof value !== "object" || value === null) return undefined;
+    value = (value as Record<string | number, unknown>)[key];
+  }
+  return value;
 }
 
 /** `["messages", 0, "content"]` → `messages[0].content`. */
