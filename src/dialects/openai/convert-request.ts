@@ -65,9 +65,10 @@ function describeIssue(issue: z.ZodIssue, value: unknown): string {
   return issue.message;
 }
 
-/** zod's type names (`string`, `integer`, `array`) in words (`a string`, `an integer`, `an array`). */
+/** zod's type names (`string`, `integer`, `array`, `'a' | 'b'`) in words (`a string`, `an integer`, `one of 'a', 'b'`). */
 function describeType(type: string): string {
-  if (type === "null" || type === "undefined" || type === "nan" || type === "unknown") return type;
+  if (type.includes(" | ")) return `one of ${type.split(" | ").join(", ")}`;
+  if (type === "null" || type === "undefined" || type === "nan" || type === "unknown" || type.startsWith("'")) return type;
   return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
 }
 

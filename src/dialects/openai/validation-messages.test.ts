@@ -77,6 +77,13 @@ describe("validation messages name what was expected", () => {
       "keep_alive",
       `Invalid 'keep_alive': expected a number of seconds or a duration such as "5m".`,
     ],
+    [
+      "a message without a role",
+      parseChatCompletionRequest,
+      { model: "m", messages: [{ content: "Hi" }] },
+      "messages[0].role",
+      "Invalid 'messages[0].role': is required; expected one of 'system', 'developer', 'user', 'assistant', 'tool', 'function'.",
+    ],
     ["messages missing", parseChatCompletionRequest, { model: "m" }, "messages", "Invalid 'messages': is required; expected an array."],
     [
       "embeddings without input",
