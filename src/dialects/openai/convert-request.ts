@@ -281,7 +281,8 @@ function unsupported(param: string, message: string): never {
 
 /**
  * Converts Ollama's `keep_alive` to ms: a number is seconds, a string is a duration (`"5m"`, `"1h30m"`, `"90s"`) or a
- * number of seconds; negative means forever (returned as -1), 0 unloads after the request.
+ * number of seconds; negative means forever (returned as -1), and so does anything longer than about 24.8 days (what a
+ * Node timer can hold); 0 unloads after the request.
  *
  * @returns `undefined` when absent.
  * @throws {MoestroError} `invalid_request` (400) naming `keep_alive` when it cannot be read.
@@ -289,7 +290,7 @@ function unsupported(param: string, message: string): never {
 export function parseKeepAliveMs(value: number | string | null | undefined): number | undefined {
   if (value === undefined || value === null) return undefined;
   const seconds = typeof value === "number" ? value : /^-?\d+(\.\d+)?$/.test(value.trim()) ? Number(value) : undefined;
-  if (seconds !== undefined) return seconds < 0 ? -1 : Math.round(seconds * 1000);
+  if (seconds !== undefined) return seconds < 0 ? -1 : forEverPastTimerRange(Math.round(seconds * 1000));
   const text = String(value).trim();
   const negative = text.startsWith("-");
   const ms = parseDurationMs(negative ? text.slice(1) : text);
@@ -297,5 +298,13 @@ export function parseKeepAliveMs(value: number | string | null | undefined): num
     throw new MoestroError("invalid_request", `Invalid 'keep_alive': '${text}' is neither seconds nor a duration such as 5m or 1h.`, {
       param: "keep_alive",
     });
-  return negative ? -1 : ms;
+  return negative ? -1 : forEverPastTimerRange(ms);
+}
+
+/** The longest delay a Node timer holds, ms (2^31 - 1, about 24.8 days); a longer one fires after 1 ms instead. */
+const maxTimerDelayMs = 2 ** 31 - 1;
+
+/** A keep-alive past what a timer can hold means "keep it loaded" (-1): the model would otherwise unload at once. */
+function forEverPastTimerRange(ms: number): number {
+  return ms > maxTimerDelayMs ? -1 : ms;
 }
