@@ -4,12 +4,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createKeyService } from "../auth/key-service.js";
-import { createRateLimiter, type RateLimiter } from "../auth/rate-limiter.js";
+import { createOpenAndKeyedApps, type OpenAndKeyedApps } from "../../test/helpers/keyed-apps.js";
 import { createStaticModelRegistry } from "../engines/model-registry.js";
-import { createBudgetGuard } from "../metering/budget-guard.js";
 import type { ModelBackend } from "../spec/index.js";
-import { openStore, type Store } from "../store/index.js";
 import { createApp } from "./app.js";
 import { consolePagePaths } from "./console-static.js";
 
@@ -20,36 +17,27 @@ const fakeModel = (id: string) => ({ info: { id, createdAtSeconds: 0 } }) as unk
 
 describe("the console's static files (createApp, no port)", () => {
   let folder: string;
-  let consoleDir: string;
-  let store: Store;
-  let rateLimiter: RateLimiter;
+  let apps: OpenAndKeyedApps;
   let openApp: ReturnType<typeof createApp>;
   let keyedApp: ReturnType<typeof createApp>;
 
   beforeAll(async () => {
     folder = mkdtempSync(path.join(os.tmpdir(), "moestro-console-static-"));
-    consoleDir = path.join(folder, "dist");
+    const consoleDir = path.join(folder, "dist");
     mkdirSync(path.join(consoleDir, "assets"), { recursive: true });
     writeFileSync(path.join(consoleDir, "index.html"), "<!doctype html><title>console</title>");
     writeFileSync(path.join(consoleDir, "assets", "index-abc123.js"), "console.log(1)");
     writeFileSync(path.join(consoleDir, "favicon.svg"), "<svg/>");
     writeFileSync(path.join(folder, "secret.txt"), "outside the console");
-    store = await openStore({ home: path.join(folder, "home") });
-    rateLimiter = await createRateLimiter({ logger });
-    const keys = createKeyService({ keys: store.apiKeys });
-    const models = createStaticModelRegistry([fakeModel("m")]);
-    openApp = createApp({ models, logger, consoleDir });
-    keyedApp = createApp({
-      models,
-      logger,
-      consoleDir,
-      accessControl: { adminKey, keys, rateLimiter, budgets: createBudgetGuard({ usage: store.usage }) },
-      admin: { keys, usage: store.usage, canManageKeys: true },
+    apps = await createOpenAndKeyedApps({
+      home: folder,
+      adminKey,
+      deps: { models: createStaticModelRegistry([fakeModel("m")]), logger, consoleDir },
     });
+    ({ openApp, keyedApp } = apps);
   });
   afterAll(async () => {
-    await rateLimiter?.dispose();
-    await store?.dispose();
+    await apps?.dispose();
     rmSync(folder, { recursive: true, force: true });
   });
 
