@@ -51,6 +51,17 @@ export class SchemaValidator {
   // which overflowed V8's parser at about 3,000 properties. optimize: false roughly halves compile time on large schemas.
   readonly #ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false, addUsedSchema: false, code: { optimize: false } });
   readonly #compiled = new Map<string, { schema: Record<string, unknown>; validate: ValidateFunction }>();
+  /** The refs Ajv knows by itself (its meta-schemas). */
+  readonly #baseRefs = new Set(Object.keys(this.#ajv.refs));
+
+  /** Drops a schema from Ajv's own cache, which holds every schema it compiled (or failed to), keyed by the object. */
+  #forget(schema: Record<string, unknown>): void {
+    try {
+      this.#ajv.removeSchema(schema);
+    } catch {
+      // Ajv drops the cache entry first, then reads `$id`, which throws when `$id` is not a string: nothing is left over.
+    }
+  }
 
   /**
    * Compiles the request's schemas: the `json_schema` response format and the parameters of every tool.
@@ -136,15 +147,25 @@ export class SchemaValidator {
     try {
       validate = this.#ajv.compile(compilable);
     } catch (error) {
-      this.#ajv.removeSchema(compilable);
-      const reason = error instanceof RangeError ? "it is too complex to compile" : (error as Error).message;
+      this.#forget(compilable);
+      // A RangeError is Ajv's recursion overflowing; a TypeError, Ajv tripping over a malformed keyword (`$id: {}`).
+      const message = (error as Error).message;
+      const reason =
+        error instanceof RangeError
+          ? "it is too complex to compile"
+          : error instanceof TypeError
+            ? `it is malformed (${message})`
+            : message;
       throw new MoestroError("invalid_request", `The JSON schema in '${param}' is invalid: ${reason}.`, { param, cause: error });
+    } finally {
+      // Ajv records every `$id` found inside a schema in an instance-wide table that nothing else trims: without this, each
+      // distinct `$id` a client sends would stay in memory for the life of the server.
+      for (const id of Object.keys(this.#ajv.refs)) if (!this.#baseRefs.has(id)) delete this.#ajv.refs[id];
     }
     if (this.#compiled.size >= 256) {
       const [oldestKey, oldest] = this.#compiled.entries().next().value!;
       this.#compiled.delete(oldestKey);
-      // Ajv keeps every compiled schema in its own cache, keyed by the schema object, until it is removed.
-      this.#ajv.removeSchema(oldest.schema);
+      this.#forget(oldest.schema);
     }
     this.#compiled.set(key, { schema: compilable, validate });
     return validate;

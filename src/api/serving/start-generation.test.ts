@@ -87,6 +87,7 @@ describe("the serving layer's schema checks (createApp, fake backend)", () => {
     ["an unknown type", { type: "objekt" }],
     ["a remote $ref", { $ref: "https://example.com/schema.json" }],
     ["5,000 levels deep", deepMarker],
+    ["an object as $id", { $id: { a: 1 }, type: "object" }],
   ];
 
   it.each(badSchemas)("refuses %s in response_format with 400 before holding the model", async (_name, schema) => {
