@@ -1,4 +1,5 @@
 import { Hono, type Context } from "hono";
+import { adminKeyId } from "../auth/rate-limiter.js";
 import { bodyLimit } from "hono/body-limit";
 import { MoestroError } from "../errors/index.js";
 import type { AppDeps, AppEnv } from "./app-env.js";
@@ -88,7 +89,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const validator = new SchemaValidator();
   app.post("/v1/chat/completions", createChatCompletionsHandler(deps, validator));
   app.post("/v1/embeddings", createEmbeddingsHandler(deps));
-  app.post("/v1/completions", createCompletionsHandler(deps));
+  app.post("/v1/completions", createCompletionsHandler(deps, validator));
   app.route("/v1/models", createModelsRoutes(deps));
   app.route("/v1/moestro", createAdminModelRoutes(deps));
   app.route("/v1/moestro/info", createAdminInfoRoutes(deps));
@@ -96,7 +97,12 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route("/v1/moestro/results", createAdminResultsRoutes(deps));
   if (deps.metrics !== undefined) {
     const metrics = deps.metrics;
-    app.get("/metrics", async (c) => c.body(await metrics.registry.metrics(), 200, { "Content-Type": metrics.registry.contentType }));
+    app.get("/metrics", async (c) => {
+      // Metrics name the models, keys' traffic and the machine's memory: with key checks on, they are the operator's.
+      if (deps.accessControl !== undefined && c.get("keyId") !== adminKeyId)
+        throw new MoestroError("permission_denied", "Only the admin key may read /metrics.");
+      return c.body(await metrics.registry.metrics(), 200, { "Content-Type": metrics.registry.contentType });
+    });
   }
   if (deps.admin !== undefined) {
     app.route("/v1/moestro/keys", createAdminKeyRoutes(deps));

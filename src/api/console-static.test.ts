@@ -1,15 +1,14 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createKeyService } from "../auth/key-service.js";
-import { createRateLimiter, type RateLimiter } from "../auth/rate-limiter.js";
+import { createOpenAndKeyedApps, type OpenAndKeyedApps } from "../../test/helpers/keyed-apps.js";
 import { createStaticModelRegistry } from "../engines/model-registry.js";
-import { createBudgetGuard } from "../metering/budget-guard.js";
 import type { ModelBackend } from "../spec/index.js";
-import { openStore, type Store } from "../store/index.js";
 import { createApp } from "./app.js";
+import { consolePagePaths } from "./console-static.js";
 
 const logger = pino({ level: "silent" });
 const adminKey = "console-static-admin-key-0123";
@@ -18,36 +17,27 @@ const fakeModel = (id: string) => ({ info: { id, createdAtSeconds: 0 } }) as unk
 
 describe("the console's static files (createApp, no port)", () => {
   let folder: string;
-  let consoleDir: string;
-  let store: Store;
-  let rateLimiter: RateLimiter;
+  let apps: OpenAndKeyedApps;
   let openApp: ReturnType<typeof createApp>;
   let keyedApp: ReturnType<typeof createApp>;
 
   beforeAll(async () => {
     folder = mkdtempSync(path.join(os.tmpdir(), "moestro-console-static-"));
-    consoleDir = path.join(folder, "dist");
+    const consoleDir = path.join(folder, "dist");
     mkdirSync(path.join(consoleDir, "assets"), { recursive: true });
     writeFileSync(path.join(consoleDir, "index.html"), "<!doctype html><title>console</title>");
     writeFileSync(path.join(consoleDir, "assets", "index-abc123.js"), "console.log(1)");
     writeFileSync(path.join(consoleDir, "favicon.svg"), "<svg/>");
     writeFileSync(path.join(folder, "secret.txt"), "outside the console");
-    store = await openStore({ home: path.join(folder, "home") });
-    rateLimiter = await createRateLimiter({ logger });
-    const keys = createKeyService({ keys: store.apiKeys });
-    const models = createStaticModelRegistry([fakeModel("m")]);
-    openApp = createApp({ models, logger, consoleDir });
-    keyedApp = createApp({
-      models,
-      logger,
-      consoleDir,
-      accessControl: { adminKey, keys, rateLimiter, budgets: createBudgetGuard({ usage: store.usage }) },
-      admin: { keys, usage: store.usage, canManageKeys: true },
+    apps = await createOpenAndKeyedApps({
+      home: folder,
+      adminKey,
+      deps: { models: createStaticModelRegistry([fakeModel("m")]), logger, consoleDir },
     });
+    ({ openApp, keyedApp } = apps);
   });
   afterAll(async () => {
-    await rateLimiter?.dispose();
-    await store?.dispose();
+    await apps?.dispose();
     rmSync(folder, { recursive: true, force: true });
   });
 
@@ -62,7 +52,7 @@ describe("the console's static files (createApp, no port)", () => {
   });
 
   it("answers the console's own routes with index.html (SPA fallback), and serves assets with their type and a long cache", async () => {
-    for (const route of ["/models", "/keys", "/usage/anything"]) {
+    for (const route of ["/models", "/keys", "/usage/", "/playground", "/benchmarks"]) {
       const response = await openApp.request(route);
       expect(response.status).toBe(200);
       expect(await response.text()).toContain("<title>console</title>");
@@ -84,6 +74,35 @@ describe("the console's static files (createApp, no port)", () => {
     const unknownApi = await openApp.request("/v1/nothing-here");
     expect(((await unknownApi.json()) as { error: { code: string } }).error.code).toBe("not_found");
     expect((await openApp.request("/v1/models")).status).toBe(200);
+  });
+
+  it("answers every other unknown path with a JSON 404 in OpenAI's shape, never the console's HTML", async () => {
+    const unknown: Array<[string, string]> = [
+      ["GET", "/api/tags"],
+      ["POST", "/api/chat"],
+      ["POST", "/api/generate"],
+      ["GET", "/usage/anything"],
+      ["GET", "/models/x"],
+      ["GET", "/v2/models"],
+      ["GET", "/robots.txt"],
+      ["HEAD", "/api/tags"],
+    ];
+    for (const [method, route] of unknown) {
+      const response = await openApp.request(route, { method });
+      expect(response.status, `${method} ${route}`).toBe(404);
+      expect(response.headers.get("content-type"), `${method} ${route}`).toMatch(/application\/json/);
+      if (method === "HEAD") continue;
+      const { error } = (await response.json()) as { error: { code: string; type: string; message: string } };
+      expect(error).toMatchObject({ code: "not_found", type: "invalid_request_error" });
+      expect(error.message).toContain(route);
+    }
+  });
+
+  it("knows the console's pages as web/src/router.ts lists them", () => {
+    const router = readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../web/src/router.ts"), "utf8");
+    const routerPaths = [...router.matchAll(/\{\s*path:\s*"([^"]+)"/g)].map((match) => match[1]);
+    expect(routerPaths.length).toBeGreaterThan(0);
+    expect([...consolePagePaths].sort()).toEqual(routerPaths.sort());
   });
 
   it("never serves a file outside its folder", async () => {

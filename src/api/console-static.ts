@@ -25,6 +25,18 @@ const contentTypes: Record<string, string> = {
 const contentSecurityPolicy =
   "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
+/**
+ * The console's own pages (the `path`s of `pages` in web/src/router.ts; console-static.test.ts keeps the two lists
+ * equal). These and `/` are answered with `index.html`, so that a page loads on a refresh.
+ */
+export const consolePagePaths: readonly string[] = ["/playground", "/models", "/keys", "/usage", "/benchmarks"];
+
+/** Whether a path is `/` or one of the console's pages (a trailing slash allowed, as the console's router allows it). */
+function isConsolePage(requestPath: string): boolean {
+  const trimmed = requestPath.replace(/\/+$/, "");
+  return trimmed === "" || consolePagePaths.includes(trimmed);
+}
+
 /** Paths that belong to the API, never to the console. */
 function isApiPath(requestPath: string): boolean {
   return requestPath === "/v1" || requestPath.startsWith("/v1/") || requestPath === "/health" || requestPath === "/metrics";
@@ -36,8 +48,10 @@ function isApiPath(requestPath: string): boolean {
  *
  * - A file of `dir` is served with its content type; hashed files under `/assets/` are cached for a year, the rest
  *   revalidated (`no-cache`).
- * - Any other path without a file extension gets `index.html`, so the console's own routes (`/models`, `/keys`) load
- *   on a refresh (SPA fallback). A missing file with an extension falls through to the API's 404.
+ * - `/` and the console's own pages ({@link consolePagePaths}: `/models`, `/keys`…) get `index.html`, so that they
+ *   load on a refresh (SPA fallback).
+ * - Every other path falls through to the API's JSON 404, so that a client of another API (`GET /api/tags` from an
+ *   Ollama client) reads an error it can parse, never the console's HTML.
  * - When `dir` holds no `index.html` (the console was not built), console paths answer 404 with a plain sentence that
  *   says how to build it.
  *
@@ -56,7 +70,7 @@ export function createConsoleStatic(options: { dir: string }): MiddlewareHandler
     }
     const candidate = path.resolve(root, "." + path.posix.normalize("/" + relative));
     if (candidate !== root && !candidate.startsWith(root + path.sep)) return await next();
-    const file = (await isFile(candidate)) ? candidate : path.extname(candidate) === "" ? indexPath : undefined;
+    const file = (await isFile(candidate)) ? candidate : isConsolePage(c.req.path) ? indexPath : undefined;
     if (file === undefined) return await next();
     let body: Buffer;
     try {

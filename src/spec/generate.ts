@@ -51,8 +51,12 @@ export interface ToolOptions {
 }
 
 /**
- * Structured output: the answer is constrained by a grammar while it is decoded, so that it always parses, and then
- * validated against the schema.
+ * Structured output. Which layer guarantees what, for every engine and dialect:
+ * - the serving layer (`src/api/serving/`) compiles the schema before the request reaches a backend (a schema it cannot
+ *   compile, or one past its size bounds, is a 400 and never generates), and validates each finished answer once, after
+ *   decoding, with the one Ajv validator shared by every route and dialect (`invalid_model_output` when it fails);
+ * - the backend constrains decoding with a grammar built from the schema, so that a finished answer parses and matches;
+ *   it refuses (400) a schema keyword its grammar cannot enforce. It does not validate its output again.
  * - `json_object`: any JSON object.
  * - `json_schema`: a JSON value of the given schema.
  */
@@ -109,7 +113,10 @@ export interface GenerateRequest {
   sampling: SamplingOptions;
   /** Stop sequences: generation ends before the first one, which is not returned, not even in part. Defaults to none. */
   stop: string[];
-  /** Aborts the generation (client gone). The stream then ends with a `finish` part whose reason is `abort`. */
+  /**
+   * Aborts the generation (client gone, server shutting down). Set by the serving layer from the request's own signal;
+   * dialect converters leave it unset. The stream then ends with a `finish` part whose reason is `abort`.
+   */
   signal?: AbortSignal;
   /** Thinking options (chat only). Defaults to the model's default. */
   thinking?: ThinkingOptions;
@@ -147,7 +154,8 @@ export type FinishReason = "stop" | "length" | "tool_calls" | "abort";
  * - `text-delta`: the next piece of the answer; pieces never split a UTF-8 character. `logprobs` holds one entry per
  *   token that completed since the previous text part, when log-probabilities were asked for.
  * - `reasoning-delta`: the next piece of the thought, without its `<think>` tags.
- * - `tool-call`: one complete tool call, its arguments valid against the tool's schema.
+ * - `tool-call`: one complete tool call, its arguments decoded under the tool's schema grammar (validated once, after
+ *   decoding, by the serving layer; see {@link ResponseFormat}).
  * - `finish`: the last part, exactly once.
  */
 export type StreamPart =

@@ -4,7 +4,7 @@ import { pino } from "pino";
 import { createStaticModelRegistry } from "../../src/engines/model-registry.js";
 import type { GenerateRequest, GenerationStream, ModelBackend, StreamPart, UsageEvent } from "../../src/spec/index.js";
 import { hasTestModels, testModelPath } from "../helpers/models.js";
-import { loadTestBackend, parseSse, postJson, serveApp } from "../helpers/server.js";
+import { loadTestBackend, parseSse, postJson, serveApp, startTestServer } from "../helpers/server.js";
 
 const model = "tiny-qwen3moe";
 const longRequest = {
@@ -223,6 +223,60 @@ describe.skipIf(!hasTestModels)("C03: failures inside a stream and keep-alive co
       expect(error).toBeInstanceOf(OpenAI.NotFoundError);
     } finally {
       await server.close();
+    }
+  });
+});
+
+describe.skipIf(!hasTestModels)("shutdown with many open streams", () => {
+  it("ends each of 32 concurrent streams cut by a shutdown with the server_shutting_down event, none with a reset socket", async () => {
+    const streams = 32;
+    const test = await startTestServer({
+      models: [{ path: testModelPath("stories260K.gguf") }],
+      engine: { parallel: streams, contextTokens: 512, batchSize: 512 },
+    });
+    let closed = false;
+    try {
+      let started = 0;
+      let allStarted: () => void = () => undefined;
+      const allStartedPromise = new Promise<void>((resolve) => (allStarted = resolve));
+      const outcomes = Array.from({ length: streams }, async () => {
+        const response = await postJson(`${test.url}/v1/completions`, {
+          model: "stories260K",
+          prompt: "Once upon a time",
+          max_tokens: 490,
+          temperature: 1,
+          stream: true,
+        });
+        const reader = response.body!.getReader();
+        const decoder = new TextDecoder();
+        let text = "";
+        let counted = false;
+        try {
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) break;
+            text += decoder.decode(value, { stream: true });
+            if (!counted && text.includes("data: ")) {
+              counted = true;
+              if (++started === streams) allStarted();
+            }
+          }
+        } catch (error) {
+          return `socket error: ${(error as Error).message}`;
+        }
+        const last = parseSse(text).at(-1);
+        if (last === "[DONE]") return "done";
+        return (last as { error?: { code?: string } } | undefined)?.error?.code ?? `no last event: ${text.slice(-80)}`;
+      });
+      await allStartedPromise;
+      closed = true;
+      await test.close();
+      const results = await Promise.all(outcomes);
+      // A stream that finished before the cut ends with [DONE]; every other one must end with the error event.
+      expect(results.filter((result) => result !== "done" && result !== "server_shutting_down")).toEqual([]);
+      expect(results.filter((result) => result === "server_shutting_down").length).toBeGreaterThan(streams / 2);
+    } finally {
+      if (!closed) await test.close();
     }
   });
 });

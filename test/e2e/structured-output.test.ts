@@ -61,6 +61,44 @@ describe.skipIf(!hasTestModels)("structured output, logprobs and embeddings", ()
     expect(error.message).toContain("properties/code/pattern");
   });
 
+  it("C20: a schema Ajv cannot compile, or nested 5,000 deep, is a 400 naming its param before anything is generated", async () => {
+    const deep = `${'{"type":"object","properties":{"a":'.repeat(5000)}{}${"}}".repeat(5000)}`;
+    const schemas = [
+      JSON.stringify({ type: "object", properties: { a: { $ref: "#/nowhere" } } }),
+      JSON.stringify({ type: "object", properties: null }),
+      JSON.stringify({ type: "object", required: "a" }),
+      deep,
+    ];
+    const base = { model: "tiny-qwen3moe", max_tokens: 200, messages: [{ role: "user", content: "Extract." }] };
+    for (const schema of schemas) {
+      const bodies: Array<[string, string]> = [
+        [
+          "response_format.json_schema.schema",
+          JSON.stringify({ ...base, response_format: { type: "json_schema", json_schema: { name: "x", schema: "<schema>" } } }),
+        ],
+        [
+          "tools[2].function.parameters",
+          JSON.stringify({
+            ...base,
+            tools: ["a", "b", "c"].map((name) => ({ type: "function", function: { name, parameters: name === "c" ? "<schema>" : {} } })),
+          }),
+        ],
+      ];
+      for (const [param, body] of bodies) {
+        const startedAt = performance.now();
+        const response = await fetch(`${test.url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: body.replace('"<schema>"', schema),
+        });
+        expect(response.status, `${param}: ${schema.slice(0, 60)}`).toBe(400);
+        const { error } = (await response.json()) as { error: { param: string; type: string } };
+        expect(error).toMatchObject({ param, type: "invalid_request_error" });
+        expect(performance.now() - startedAt).toBeLessThan(1000);
+      }
+    }
+  });
+
   it("json_object gives a JSON object", async () => {
     const completion = await test.client.chat.completions.create({
       model: "tiny-qwen3moe",

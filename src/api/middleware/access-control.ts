@@ -103,7 +103,12 @@ async function checkModelScope(c: Context<AppEnv>, key: ApiKey, models: readonly
       model = undefined;
     }
   } else if (c.req.method === "GET" && c.req.path.startsWith("/v1/models/")) {
-    model = decodeURIComponent(c.req.path.slice("/v1/models/".length));
+    const encoded = c.req.path.slice("/v1/models/".length);
+    try {
+      model = decodeURIComponent(encoded);
+    } catch {
+      throw new MoestroError("invalid_request", `The path holds malformed percent-encoding: '${encoded}'.`);
+    }
   }
   if (model !== undefined && !models.includes(model)) {
     throw new MoestroError(

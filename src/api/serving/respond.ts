@@ -8,7 +8,8 @@ import type { Usage } from "../../spec/index.js";
 import { formatSseData, sseHeaders } from "../../util/sse.js";
 import type { AppDeps, AppEnv } from "../app-env.js";
 import { toWireError } from "../error-response.js";
-import type { ChoicePart, CollectedChoice } from "./generation.js";
+import { serverShuttingDownError } from "./request-abort.js";
+import type { ChoicePart, CollectedChoice, StartedGeneration } from "./start-generation.js";
 import type { RequestMeter } from "./request-meter.js";
 
 /**
@@ -16,11 +17,11 @@ import type { RequestMeter } from "./request-meter.js";
  * collected. On failure or abort the usage produced so far is reported with status `error` or `aborted`.
  */
 export async function collectResponse(
-  parts: AsyncGenerator<ChoicePart, void, undefined>,
+  generation: StartedGeneration,
   meter: RequestMeter,
-  signal: AbortSignal,
   shutdownSignal?: AbortSignal,
 ): Promise<CollectedChoice[]> {
+  const { parts, usages } = generation;
   const open = new Map<number, Omit<CollectedChoice, "finishReason" | "usage">>();
   const choices: CollectedChoice[] = [];
   try {
@@ -49,24 +50,13 @@ export async function collectResponse(
           part satisfies never;
       }
     }
-    if (signal.aborted) {
-      await meter.finish(
-        "aborted",
-        choices.map((choice) => choice.usage),
-      );
-      if (shutdownSignal?.aborted) throw shutdownError();
-    } else
-      await meter.finish(
-        "ok",
-        choices.map((choice) => choice.usage),
-      );
+    if (generation.abort.signal.aborted) {
+      await meter.finish("aborted", usages);
+      if (shutdownSignal?.aborted) throw serverShuttingDownError();
+    } else await meter.finish("ok", usages);
     return choices;
   } catch (error) {
-    await meter.finish(
-      "error",
-      choices.map((choice) => choice.usage),
-      errorCodeOf(error),
-    );
+    await meter.finish("error", usages, errorCodeOf(error));
     throw error;
   } finally {
     await parts.return(undefined);
@@ -78,7 +68,7 @@ export interface StreamEncoder {
   /** Payloads to send for one part (the first part of a choice may open it with a role chunk). */
   encode(part: ChoicePart, isFirstOfChoice: boolean): unknown[];
   /** Payloads to send after the last choice, before `[DONE]` (the usage chunk when asked for). */
-  end(usage: Usage[]): unknown[];
+  end(usages: readonly Usage[]): unknown[];
 }
 
 /**
@@ -96,17 +86,17 @@ export interface StreamEncoder {
 export function streamResponse(
   c: Context<AppEnv>,
   deps: AppDeps,
-  parts: AsyncGenerator<ChoicePart, void, undefined>,
+  generation: StartedGeneration,
   meter: RequestMeter,
-  abort: AbortController,
   encoder: StreamEncoder,
 ): Response {
+  const { abort } = generation;
   for (const [name, value] of Object.entries(sseHeaders)) c.header(name, value);
   const outgoing = (c.env as { outgoing?: unknown } | undefined)?.outgoing;
   if (outgoing instanceof ServerResponse) {
     const headers = c.newResponse(null, 200).headers;
     const sink = new NodeSseSink(outgoing, headers, () => abort.abort());
-    pumpEvents({ c, deps, parts, meter, abort, encoder }, sink).then(
+    pumpEvents({ c, deps, generation, meter, encoder }, sink).then(
       () => sink.end(),
       (error: unknown) => {
         deps.logger.error({ err: error, requestId: c.get("requestId") }, "stream failed");
@@ -117,7 +107,7 @@ export function streamResponse(
   }
   return stream(c, async (output) => {
     output.onAbort(() => abort.abort());
-    await pumpEvents({ c, deps, parts, meter, abort, encoder }, new WebSseSink(output));
+    await pumpEvents({ c, deps, generation, meter, encoder }, new WebSseSink(output));
   });
 }
 
@@ -201,16 +191,15 @@ class WebSseSink implements SseSink {
 interface StreamJob {
   c: Context<AppEnv>;
   deps: AppDeps;
-  parts: AsyncGenerator<ChoicePart, void, undefined>;
+  generation: StartedGeneration;
   meter: RequestMeter;
-  abort: AbortController;
   encoder: StreamEncoder;
 }
 
 /** Runs the generation to its end and writes its events to `sink`; never throws for a generation's failure. */
-async function pumpEvents({ c, deps, parts, meter, abort, encoder }: StreamJob, sink: SseSink): Promise<void> {
+async function pumpEvents({ c, deps, generation, meter, encoder }: StreamJob, sink: SseSink): Promise<void> {
+  const { parts, abort, usages } = generation;
   const keepAliveMs = deps.sseKeepAliveMs ?? 15_000;
-  const usages: Usage[] = [];
   let lastWriteAt = performance.now();
   // Writes are queued, not awaited one by one: the next token's decode starts while the previous chunk is still on
   // its way to the socket, instead of after it (on 2 cores awaiting each write cost about 0.8 ms per token). The events
@@ -234,7 +223,6 @@ async function pumpEvents({ c, deps, parts, meter, abort, encoder }: StreamJob, 
     for await (const part of parts) {
       meter.observe(part);
       if (part.type === "finish") {
-        usages.push(part.usage);
         if (part.finishReason === "abort") break;
       }
       const isFirst = !opened.has(part.index);
@@ -245,7 +233,7 @@ async function pumpEvents({ c, deps, parts, meter, abort, encoder }: StreamJob, 
       await sink.flush();
       await meter.finish("aborted", usages);
       // Ended by the server's shutdown, not by the client: say so, without [DONE].
-      if (deps.shutdownSignal?.aborted && !sink.aborted) write([toWireError(shutdownError(), c.get("requestId")).body]);
+      if (deps.shutdownSignal?.aborted && !sink.aborted) write([toWireError(serverShuttingDownError(), c.get("requestId")).body]);
       await sink.flush();
       return;
     }
@@ -264,14 +252,6 @@ async function pumpEvents({ c, deps, parts, meter, abort, encoder }: StreamJob, 
     clearInterval(keepAlive);
     await parts.return(undefined);
   }
-}
-
-function shutdownError(): MoestroError {
-  return new MoestroError(
-    "server_shutting_down",
-    "The server is shutting down and ended this request; retry on another instance or after restart.",
-    { retryAfterSeconds: 5 },
-  );
 }
 
 function errorCodeOf(error: unknown): string {

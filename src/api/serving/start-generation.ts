@@ -1,110 +1,218 @@
 import type { Context } from "hono";
-import type { GenerateRequest, ModelBackend, ModelLease } from "../../spec/index.js";
+import type {
+  FinishReason,
+  GenerateRequest,
+  GenerationStream,
+  ModelBackend,
+  ModelLease,
+  StreamPart,
+  TokenLogprob,
+  ToolCall,
+  Usage,
+  UsageEvent,
+} from "../../spec/index.js";
 import type { AppDeps, AppEnv } from "../app-env.js";
-import { startChoices, type ChoiceParts } from "./generation.js";
 import { generationAdmission, RequestMeter } from "./request-meter.js";
+import { type RequestAbortController, requestSignal, serverShuttingDownError } from "./request-abort.js";
+import type { OutputCheck, SchemaParamNames, SchemaValidator } from "./schema-validator.js";
 
-/**
- * Holds the model a request names for as long as the request runs, loading it first when needed (a request for a model
- * that is loading waits for it). The caller must `release` the lease when the response is done.
- *
- * @throws {MoestroError} `model_not_found` (404) when no model has that id or alias; `insufficient_memory` (503);
- *   the reason a load failed.
- */
-export async function acquireModel(deps: AppDeps, id: string, options: { signal: AbortSignal; keepAliveMs?: number }): Promise<ModelLease> {
-  return await deps.models.acquire(id, options);
+/** What {@link startGeneration} needs besides the request's context. */
+export interface StartGenerationOptions {
+  /** The model's id or alias, as the client sent it. */
+  model: string;
+  /** This request's keep-alive for the model, ms (Ollama's `keep_alive`). Defaults to the model's. */
+  keepAliveMs?: number;
+  /** The dialect's request, converted; its `signal` is ignored (the request's own abort signal is passed to the engine). */
+  request: GenerateRequest;
+  /** How many choices to generate, one after another. */
+  n: number;
+  /** The app's one schema validator. */
+  validator: SchemaValidator;
+  /** How the dialect names the request's schemas in errors. */
+  schemaParams: SchemaParamNames;
+  /** The endpoint, as the usage ledger records it. */
+  endpoint: UsageEvent["endpoint"];
+  /** Whether the response is streamed, as the usage ledger records it. */
+  stream: boolean;
 }
 
-/** An abort controller for one request's generation, linked to the client's connection and the server's shutdown. */
-export class RequestAbortController extends AbortController {
-  readonly #detachers: Array<() => void> = [];
-
-  /** @internal Links `signal` to this controller until `detach`. */
-  link(signal: AbortSignal | undefined): void {
-    if (signal === undefined) return;
-    if (signal.aborted) {
-      this.abort(signal.reason);
-      return;
-    }
-    const onAbort = () => this.abort(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    this.#detachers.push(() => signal.removeEventListener("abort", onAbort));
-  }
-
-  /** Unlinks the long-lived signals (the server's shutdown), so that a finished request leaves no listener behind. Idempotent. */
-  detach(): void {
-    for (const detach of this.#detachers.splice(0)) detach();
-  }
-}
-
-/**
- * An abort controller for the request's generation: it aborts when the client's connection closes (the Node adapter
- * aborts the request's signal then), when the server's shutdown grace period ends, or when the route calls `abort()` (a
- * streaming client went away). The route must call `detach()` when the request ends.
- */
-export function requestSignal(c: Context<AppEnv>, deps?: AppDeps): RequestAbortController {
-  const controller = new RequestAbortController();
-  controller.link(c.req.raw.signal);
-  controller.link(deps?.shutdownSignal);
-  return controller;
-}
-
-/** A generation admitted for a request: its model, its parts, its abort controller, and its usage meter. */
+/** A generation admitted for a request: its model, its parts, its abort controller and the usage so far. */
 export interface StartedGeneration {
+  /** The model that generates. */
   backend: ModelBackend;
+  /**
+   * The parts of every choice, one choice after another. A finished answer or tool call that breaks its schema is
+   * thrown as `invalid_model_output` (500) in place of its part.
+   */
   parts: ChoiceParts;
+  /** Aborts the generation; linked to the client's connection and the server's shutdown. */
   abort: RequestAbortController;
-  /** The request's meter, its admission reported (its `running` row written, its budget reservation taken). */
+  /** The usage of each choice whose `finish` part was reached, in order (one whose output failed its check included). */
+  usages: readonly Usage[];
+  /** The request's usage meter, its admission reported: its `running` ledger row is written and its budget reservation taken. */
   meter: RequestMeter;
 }
 
 /**
- * Holds the model (loading it if needed), admits the first of `n` choices, and reports the admission to the usage
- * meter (which reserves the worst case, prompt plus `n × max_tokens` or the context's remainder, against the key's
- * budget). From here on the model lease and the abort controller are released exactly once: when the parts end or are
- * closed, or at once when this throws.
+ * Admits a request's generation. In order: compiles the request's JSON schemas (before any model is held, so that a bad
+ * schema costs nothing), holds the model (loading it if needed), and admits the first of `n` choices (so that a request
+ * that cannot run fails before any streamed byte). The request's abort signal (client gone, server shutting down) is
+ * passed to the engine with the request. Last, the admission is reported to the usage meter, which reserves the worst
+ * case (prompt plus `n × max_tokens`, or the context's remainder) against the key's budget. From here on the model
+ * lease and the abort controller are released exactly once: when the parts end or are closed, or at once when this
+ * throws.
  *
- * @throws {MoestroError} `model_not_found`, `insufficient_memory`, `context_length_exceeded`, `server_busy` (what
- *   acquiring the model and admitting the generation throw); `insufficient_quota` when the key's budget cannot cover
- *   the request's worst case.
+ * @throws {MoestroError} `invalid_request` for a schema that cannot be compiled or is too large (see `SchemaValidator`);
+ *   `model_not_found`, `insufficient_memory`, `context_length_exceeded`, `server_busy` (what acquiring the model and
+ *   admitting the generation throw); `server_shutting_down` when the server's shutdown ended the wait;
+ *   `insufficient_quota` (429) when the key's budget cannot cover the request's worst case.
  */
-export async function startGeneration(
-  c: Context<AppEnv>,
-  deps: AppDeps,
-  options: {
-    model: string;
-    keepAliveMs?: number;
-    request: GenerateRequest;
-    n: number;
-    endpoint: "chat.completions" | "completions";
-    stream: boolean;
-  },
-): Promise<StartedGeneration> {
+export async function startGeneration(c: Context<AppEnv>, deps: AppDeps, options: StartGenerationOptions): Promise<StartedGeneration> {
+  const { validator } = options;
+  validator.checkRequest(options.request, options.schemaParams);
   const abort = requestSignal(c, deps);
-  options.request.signal = abort.signal;
-  const lease = await acquireModel(deps, options.model, { signal: abort.signal, keepAliveMs: options.keepAliveMs }).catch(
-    (error: unknown) => {
-      abort.detach();
-      throw error;
-    },
-  );
-  const parts = await startChoices(lease.backend, options.request, options.n, () => {
+  const request: GenerateRequest = { ...options.request, signal: abort.signal };
+  let lease: ModelLease;
+  try {
+    lease = await deps.models.acquire(options.model, { signal: abort.signal, keepAliveMs: options.keepAliveMs });
+  } catch (error) {
+    abort.detach();
+    throw whenShuttingDown(error, deps);
+  }
+  const usages: Usage[] = [];
+  const parts = await startChoices(lease.backend, request, options.n, { check: validator.outputCheck(request), usages }, () => {
     lease.release();
     abort.detach();
+  }).catch((error: unknown) => {
+    throw whenShuttingDown(error, deps);
   });
   const { info } = lease.backend;
   const meter = new RequestMeter(deps, c, { model: info.id, endpoint: options.endpoint, stream: options.stream });
-  const admission = {
-    promptTokens: parts.promptTokens,
-    contextTokens: info.contextTokens,
-    maxTokens: options.request.maxTokens,
-    n: options.n,
-  };
+  const admission = { promptTokens: parts.promptTokens, contextTokens: info.contextTokens, maxTokens: request.maxTokens, n: options.n };
   try {
     await meter.start(generationAdmission(admission));
   } catch (error) {
     await parts.return(undefined);
     throw error;
   }
-  return { backend: lease.backend, parts, abort, meter };
+  return { backend: lease.backend, parts, abort, usages, meter };
+}
+
+/** The server's shutdown error in place of `error` when the shutdown ended the request (its abort reason is no client error). */
+function whenShuttingDown(error: unknown, deps: AppDeps): unknown {
+  return deps.shutdownSignal?.aborted ? serverShuttingDownError() : error;
+}
+
+/** One choice's part, tagged with the choice index. */
+export type ChoicePart = StreamPart & { index: number };
+
+/** The parts of every choice, with the prompt's tokens (known once the first choice is admitted). */
+export type ChoiceParts = AsyncGenerator<ChoicePart, void, undefined> & { readonly promptTokens: number };
+
+/** What the choice iterator does besides yielding: check output, record usage. */
+interface ChoiceBookkeeping {
+  check: OutputCheck;
+  usages: Usage[];
+}
+
+/**
+ * Admits the first of `n` choices and returns an iterator over the parts of all `n` choices, one after another. Choice
+ * `i` uses seed `seed + i` when a seed is given, so that `n` sampled choices differ while a seeded request stays
+ * reproducible.
+ *
+ * The iterator frees every sequence it holds when it ends or is closed early, and then calls `onEnd` (which releases the
+ * model). When this function throws, `onEnd` has been called.
+ *
+ * @throws what `backend.generate` throws for the first choice.
+ */
+async function startChoices(
+  backend: ModelBackend,
+  request: GenerateRequest,
+  n: number,
+  bookkeeping: ChoiceBookkeeping,
+  onEnd: () => void,
+): Promise<ChoiceParts> {
+  let first: GenerationStream;
+  try {
+    first = await backend.generate(request);
+  } catch (error) {
+    onEnd();
+    throw error;
+  }
+  const generator = runChoices(backend, request, n, first, bookkeeping, onEnd);
+  // A generator that never started skips its finally; closing it before the first step must still free the sequence and the model.
+  let started = false;
+  const guarded: ChoiceParts = {
+    promptTokens: first.promptTokens,
+    next: (...args) => {
+      started = true;
+      return generator.next(...args);
+    },
+    return: async (value) => {
+      if (!started) {
+        started = true;
+        await first.close();
+        onEnd();
+      }
+      return await generator.return(value);
+    },
+    throw: (error) => generator.throw(error),
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+  return guarded;
+}
+
+async function* runChoices(
+  backend: ModelBackend,
+  request: GenerateRequest,
+  n: number,
+  first: GenerationStream,
+  { check, usages }: ChoiceBookkeeping,
+  onEnd: () => void,
+): AsyncGenerator<ChoicePart, void, undefined> {
+  let current: GenerationStream | undefined = first;
+  try {
+    for (let index = 0; index < n; index++) {
+      if (index > 0) {
+        const seed = request.sampling.seed;
+        current = await backend.generate({
+          ...request,
+          sampling: { ...request.sampling, seed: seed === undefined ? undefined : seed + index },
+        });
+      }
+      let answer = "";
+      for await (const part of current!) {
+        // Checked once, here, after decoding: a part that breaks its schema is never handed to a dialect.
+        if (part.type === "text-delta" && check.checksAnswer) answer += part.text;
+        else if (part.type === "tool-call") check.toolCall(part.toolCall);
+        else if (part.type === "finish") {
+          usages.push(part.usage);
+          // A cut answer ("length", "abort") is incomplete JSON by nature; only a finished one must match.
+          if (part.finishReason === "stop") check.answer(answer);
+        }
+        yield { index, ...part };
+      }
+      current = undefined;
+    }
+  } finally {
+    await current?.close();
+    onEnd();
+  }
+}
+
+/** The collected result of one choice. */
+export interface CollectedChoice {
+  index: number;
+  /** The answer. */
+  text: string;
+  /** The thought, `""` when the model did not think. */
+  reasoning: string;
+  /** Tool calls, in order. */
+  toolCalls: ToolCall[];
+  /** Log-probabilities of the answer tokens, when asked for. */
+  logprobs: TokenLogprob[] | undefined;
+  finishReason: FinishReason;
+  usage: Usage;
 }

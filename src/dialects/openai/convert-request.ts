@@ -5,9 +5,11 @@ import type { ChatMessage, GenerateRequest, SamplingOptions, ToolChoice } from "
 import {
   chatCompletionRequestSchema,
   completionRequestSchema,
+  embeddingRequestSchema,
   type ChatCompletionRequest,
   type ChatMessageInput,
   type CompletionRequest,
+  type EmbeddingRequest,
 } from "./schemas.js";
 
 /**
@@ -29,6 +31,15 @@ export function parseCompletionRequest(body: unknown): CompletionRequest {
   return parseWith(completionRequestSchema, body);
 }
 
+/**
+ * Validates an embeddings body.
+ *
+ * @throws {MoestroError} `invalid_request` (400) naming the first invalid field.
+ */
+export function parseEmbeddingRequest(body: unknown): EmbeddingRequest {
+  return parseWith(embeddingRequestSchema, body);
+}
+
 function parseWith<Schema extends z.ZodTypeAny>(schema: Schema, body: unknown): z.infer<Schema> {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw new MoestroError("invalid_request", "The request body must be a JSON object.");
@@ -37,8 +48,38 @@ function parseWith<Schema extends z.ZodTypeAny>(schema: Schema, body: unknown): 
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
   const param = formatParam(issue.path);
-  const detail = issue.code === "invalid_type" && issue.received === "undefined" ? "is required" : issue.message;
-  throw new MoestroError("invalid_request", `Invalid '${param}': ${detail}.`, { param });
+  throw new MoestroError("invalid_request", `Invalid '${param}': ${describeIssue(issue, valueAt(body, issue.path))}.`, { param });
+}
+
+/**
+ * What a zod issue says, in words that name what was expected: `is required; expected a string`, `expected an
+ * integer, got a string`, or the schema's own message (`expected a string or an array of one string`).
+ */
+function describeIssue(issue: z.ZodIssue, value: unknown): string {
+  if (issue.code === "invalid_type") {
+    const expected = describeType(issue.expected);
+    if (issue.received === "undefined") return `is required; expected ${expected}`;
+    return `expected ${expected}, got ${describeType(issue.received)}`;
+  }
+  if (value === undefined && issue.code === "invalid_union") return `is required; ${issue.message}`;
+  return issue.message;
+}
+
+/** zod's type names (`string`, `integer`, `array`, `'a' | 'b'`) in words (`a string`, `an integer`, `one of 'a', 'b'`). */
+function describeType(type: string): string {
+  if (type.includes(" | ")) return `one of ${type.split(" | ").join(", ")}`;
+  if (type === "null" || type === "undefined" || type === "nan" || type === "unknown" || type.startsWith("'")) return type;
+  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
+}
+
+/** The value at a zod issue's path in the body, or `undefined`. */
+function valueAt(body: unknown, path: ReadonlyArray<string | number>): unknown {
+  let value = body;
+  for (const key of path) {
+    if (typeof value !== "object" || value === null) return undefined;
+    value = (value as Record<string | number, unknown>)[key];
+  }
+  return value;
 }
 
 /** `["messages", 0, "content"]` → `messages[0].content`. */
@@ -47,7 +88,17 @@ function formatParam(path: ReadonlyArray<string | number>): string {
 }
 
 /**
- * Translates a chat completion request to moestro's internal request.
+ * How OpenAI's requests name their JSON schemas in errors (`param`), for the serving layer's schema checks: the
+ * structured-output schema and each tool's parameters, by the tool's index in `tools`.
+ */
+export const openAiSchemaParams = {
+  responseFormat: "response_format.json_schema.schema",
+  toolParameters: (index: number): string => `tools[${index}].function.parameters`,
+} as const;
+
+/**
+ * Translates a chat completion request to moestro's internal request (without an abort signal: the serving layer adds
+ * the request's own).
  *
  * - System and developer messages are merged, in order, into one leading system message before templating, because
  *   OpenAI accepts them anywhere while Qwen templates raise an error when a system message is not first (case C22).
@@ -57,7 +108,7 @@ function formatParam(path: ReadonlyArray<string | number>): string {
  *
  * @throws {MoestroError} `invalid_request` (400) for inconsistent options (`top_logprobs` without `logprobs`).
  */
-export function toChatGenerateRequest(request: ChatCompletionRequest, signal?: AbortSignal): GenerateRequest {
+export function toChatGenerateRequest(request: ChatCompletionRequest): GenerateRequest {
   if (request.top_logprobs !== undefined && request.top_logprobs !== null && !request.logprobs) {
     throw new MoestroError("invalid_request", "top_logprobs needs logprobs set to true.", { param: "top_logprobs" });
   }
@@ -67,7 +118,6 @@ export function toChatGenerateRequest(request: ChatCompletionRequest, signal?: A
     maxTokens: request.max_completion_tokens ?? request.max_tokens ?? undefined,
     sampling: toSampling(request),
     stop: toStopList(request.stop),
-    signal,
     thinking: { enabled: thinkingSwitch(request, messages), budgetTokens: request.thinking_budget ?? undefined },
   };
   if (request.logprobs) generateRequest.logprobs = { top: request.top_logprobs ?? 0 };
@@ -128,7 +178,7 @@ function thinkingSwitch(request: ChatCompletionRequest, messages: readonly ChatM
  *
  * @throws {MoestroError} `unsupported_parameter` (400) for `echo`, `suffix`, `best_of` above 1 and `logprobs`.
  */
-export function toCompletionGenerateRequest(request: CompletionRequest, signal?: AbortSignal): GenerateRequest {
+export function toCompletionGenerateRequest(request: CompletionRequest): GenerateRequest {
   if (request.echo) unsupported("echo", "echo is not supported.");
   if (request.suffix) unsupported("suffix", "suffix (fill-in-the-middle) is not supported.");
   if ((request.best_of ?? 1) > 1) unsupported("best_of", "best_of above 1 is not supported; use n.");
@@ -140,7 +190,6 @@ export function toCompletionGenerateRequest(request: CompletionRequest, signal?:
     maxTokens: request.max_tokens ?? undefined,
     sampling: toSampling(request),
     stop: toStopList(request.stop),
-    signal,
   };
 }
 
@@ -232,7 +281,8 @@ function unsupported(param: string, message: string): never {
 
 /**
  * Converts Ollama's `keep_alive` to ms: a number is seconds, a string is a duration (`"5m"`, `"1h30m"`, `"90s"`) or a
- * number of seconds; negative means forever (returned as -1), 0 unloads after the request.
+ * number of seconds; negative means forever (returned as -1), and so does anything longer than about 24.8 days (what a
+ * Node timer can hold); 0 unloads after the request.
  *
  * @returns `undefined` when absent.
  * @throws {MoestroError} `invalid_request` (400) naming `keep_alive` when it cannot be read.
@@ -240,7 +290,7 @@ function unsupported(param: string, message: string): never {
 export function parseKeepAliveMs(value: number | string | null | undefined): number | undefined {
   if (value === undefined || value === null) return undefined;
   const seconds = typeof value === "number" ? value : /^-?\d+(\.\d+)?$/.test(value.trim()) ? Number(value) : undefined;
-  if (seconds !== undefined) return seconds < 0 ? -1 : Math.round(seconds * 1000);
+  if (seconds !== undefined) return seconds < 0 ? -1 : forEverPastTimerRange(Math.round(seconds * 1000));
   const text = String(value).trim();
   const negative = text.startsWith("-");
   const ms = parseDurationMs(negative ? text.slice(1) : text);
@@ -248,5 +298,13 @@ export function parseKeepAliveMs(value: number | string | null | undefined): num
     throw new MoestroError("invalid_request", `Invalid 'keep_alive': '${text}' is neither seconds nor a duration such as 5m or 1h.`, {
       param: "keep_alive",
     });
-  return negative ? -1 : ms;
+  return negative ? -1 : forEverPastTimerRange(ms);
+}
+
+/** The longest delay a Node timer holds, ms (2^31 - 1, about 24.8 days); a longer one fires after 1 ms instead. */
+const maxTimerDelayMs = 2 ** 31 - 1;
+
+/** A keep-alive past what a timer can hold means "keep it loaded" (-1): the model would otherwise unload at once. */
+function forEverPastTimerRange(ms: number): number {
+  return ms > maxTimerDelayMs ? -1 : ms;
 }

@@ -8,6 +8,16 @@ import { z } from "zod";
 
 const nullishNumber = (schema: z.ZodNumber) => schema.nullish();
 
+/**
+ * A union whose error, when no option matches, says what was expected (`expected a string or an array of one string`)
+ * instead of zod's bare "Invalid input".
+ */
+function unionOf<Options extends readonly [z.ZodTypeAny, z.ZodTypeAny, ...z.ZodTypeAny[]]>(options: Options, expected: string) {
+  return z.union(options, {
+    errorMap: (issue, context) => ({ message: issue.code === "invalid_union" ? `expected ${expected}` : context.defaultError }),
+  });
+}
+
 /** A content part of a message. Only `text` (and `refusal` in assistant messages) can be served by a text model. */
 export const contentPartSchema = z
   .object({
@@ -18,7 +28,10 @@ export const contentPartSchema = z
   .passthrough();
 
 /** Message `content`: a string, or an array of parts. */
-export const messageContentSchema = z.union([z.string(), z.array(contentPartSchema)]).nullish();
+export const messageContentSchema = unionOf(
+  [z.string(), z.array(contentPartSchema)],
+  "a string, an array of content parts, or null",
+).nullish();
 
 /** A tool call in an assistant message. */
 export const messageToolCallSchema = z
@@ -58,10 +71,13 @@ export const toolSchema = z
   .passthrough();
 
 /** `tool_choice`. */
-export const toolChoiceSchema = z.union([
-  z.enum(["auto", "none", "required"]),
-  z.object({ type: z.literal("function"), function: z.object({ name: z.string().min(1) }).passthrough() }).passthrough(),
-]);
+export const toolChoiceSchema = unionOf(
+  [
+    z.enum(["auto", "none", "required"]),
+    z.object({ type: z.literal("function"), function: z.object({ name: z.string().min(1) }).passthrough() }).passthrough(),
+  ],
+  `'auto', 'none', 'required', or {"type": "function", "function": {"name": …}}`,
+);
 
 /** `response_format`. */
 export const responseFormatSchema = z.discriminatedUnion("type", [
@@ -83,7 +99,10 @@ export const responseFormatSchema = z.discriminatedUnion("type", [
 ]);
 
 /** `stop`: one string or a list of strings. */
-const stopSchema = z.union([z.string(), z.array(z.string()).max(16)]).nullish();
+const stopSchema = unionOf([z.string(), z.array(z.string()).max(16)], "a string or an array of at most 16 strings").nullish();
+
+/** Ollama's `keep_alive`: seconds as a number, or a duration (`"5m"`, `"1h"`). */
+const keepAliveSchema = unionOf([z.number(), z.string()], 'a number of seconds or a duration such as "5m"').nullish();
 
 /** Options shared by chat completions and completions. */
 const samplingFields = {
@@ -102,7 +121,7 @@ const samplingFields = {
   frequency_penalty: nullishNumber(z.number().min(-2).max(2)),
   user: z.string().nullish(),
   /** Ollama's keep-alive: seconds as a number, or a duration (`"5m"`, `"1h"`); negative keeps the model loaded, 0 unloads it after the request. */
-  keep_alive: z.union([z.number(), z.string()]).nullish(),
+  keep_alive: keepAliveSchema,
 };
 
 /** The body of `POST /v1/chat/completions`. */
@@ -129,7 +148,10 @@ export const chatCompletionRequestSchema = z.object({
 /** The body of `POST /v1/completions`. */
 export const completionRequestSchema = z.object({
   ...samplingFields,
-  prompt: z.union([z.string(), z.array(z.string()).length(1, "only one prompt per request is supported")]),
+  prompt: unionOf(
+    [z.string(), z.array(z.string()).length(1, "only one prompt per request is supported")],
+    "a string, or an array of one string (token-id prompts are not supported)",
+  ),
   echo: z.boolean().nullish(),
   suffix: z.string().nullish(),
   best_of: z.number().int().min(1).nullish(),
@@ -146,11 +168,14 @@ export type ChatMessageInput = z.infer<typeof chatMessageSchema>;
 /** The body of `POST /v1/embeddings`. */
 export const embeddingRequestSchema = z.object({
   model: z.string({ required_error: "you must provide a model parameter" }).min(1),
-  input: z.union([z.string(), z.array(z.string()), z.array(z.number().int()), z.array(z.array(z.number().int()))]),
+  input: unionOf(
+    [z.string(), z.array(z.string()), z.array(z.number().int()), z.array(z.array(z.number().int()))],
+    "a string, an array of strings, an array of token ids, or an array of arrays of token ids",
+  ),
   encoding_format: z.enum(["float", "base64"]).nullish(),
   dimensions: z.number().int().min(1).nullish(),
   user: z.string().nullish(),
-  keep_alive: z.union([z.number(), z.string()]).nullish(),
+  keep_alive: keepAliveSchema,
 });
 
 /** A parsed embeddings request. */

@@ -2,12 +2,14 @@ import { Hono } from "hono";
 import { stream } from "hono/streaming";
 import { z } from "zod";
 import { MoestroError } from "../../../errors/index.js";
+import type { LoadedModelInfo } from "../../../spec/index.js";
 import { parseKeepAliveMs } from "../../../dialects/openai/convert-request.js";
 import { formatSseData } from "../../../util/sse.js";
 import type { WireModelEntry } from "../../../wire/console.js";
 import type { AppDeps, AppEnv } from "../../app-env.js";
 import { createModelHeaderFactsReader } from "../../model-header-facts.js";
 import { readJsonBody, toWireError } from "../../error-response.js";
+import { requestSignal, serverShuttingDownError } from "../../serving/request-abort.js";
 
 const modelBodySchema = z.object({ model: z.string().min(1), keep_alive: z.union([z.number(), z.string()]).nullish() });
 
@@ -23,7 +25,8 @@ function parseModelBody(body: unknown): z.infer<typeof modelBodySchema> {
  * - `GET /models`: every model that can be served, with `loaded` and `facts` from its GGUF header (architecture,
  *   experts, whether it can think; `null` when the header cannot be read), so that the console offers only what fits;
  * - `GET /ps`: the loaded models: memory, requests and sequences in use, expiry;
- * - `POST /models/load` `{model, keep_alive?}` and `POST /models/unload` `{model}`;
+ * - `POST /models/load` `{model, keep_alive?}` (`keep_alive` 0 is a 400: it would unload at once) and
+ *   `POST /models/unload` `{model}`;
  * - `POST /pull` `{model}`: pulls into the store, streaming progress as NDJSON lines
  *   (`{"status","model","file","completed_bytes","total_bytes"}`), or as server-sent events when the request accepts
  *   `text/event-stream`. The last line is `{"status":"done",…}` or `{"error":{…}}`.
@@ -73,7 +76,18 @@ export function createAdminModelRoutes(deps: AppDeps): Hono<AppEnv> {
   );
   routes.post("/models/load", async (c) => {
     const body = parseModelBody(await readJsonBody(c));
-    const info = await deps.models.load(body.model, { signal: c.req.raw.signal, keepAliveMs: parseKeepAliveMs(body.keep_alive) });
+    const keepAliveMs = parseKeepAliveMs(body.keep_alive);
+    if (keepAliveMs === 0) {
+      // Ollama's keep_alive 0 means "unload after this request": a load that unloads at once would answer nothing useful.
+      throw new MoestroError(
+        "invalid_request",
+        "keep_alive 0 would unload the model as soon as it is loaded; give a duration (negative keeps it loaded), or call POST /v1/moestro/models/unload to unload it.",
+        { param: "keep_alive" },
+      );
+    }
+    const info: LoadedModelInfo | undefined = await deps.models.load(body.model, { signal: c.req.raw.signal, keepAliveMs });
+    // Unloaded again before the answer (an unload raced this load): say so rather than fail.
+    if (info === undefined) return c.json({ id: body.model, loaded: false, memory_bytes: null });
     return c.json({ id: info.id, loaded: true, memory_bytes: info.memoryBytes });
   });
   routes.post("/models/unload", async (c) => {
@@ -89,7 +103,8 @@ export function createAdminModelRoutes(deps: AppDeps): Hono<AppEnv> {
     c.header("Cache-Control", "no-cache");
     const line = (payload: unknown) => (asSse ? formatSseData(payload) : JSON.stringify(payload) + "\n");
     return stream(c, async (output) => {
-      const abort = new AbortController();
+      // Ends with the client's connection or the server's shutdown (whose grace period a pull does not get).
+      const abort = requestSignal(c, deps);
       output.onAbort(() => abort.abort());
       try {
         for await (const progress of puller.pull(body.model, { signal: abort.signal })) {
@@ -104,7 +119,10 @@ export function createAdminModelRoutes(deps: AppDeps): Hono<AppEnv> {
           );
         }
       } catch (error) {
-        if (!output.aborted) await output.write(line(toWireError(error, c.get("requestId")).body));
+        const reported = deps.shutdownSignal?.aborted ? serverShuttingDownError() : error;
+        if (!output.aborted) await output.write(line(toWireError(reported, c.get("requestId")).body));
+      } finally {
+        abort.detach();
       }
     });
   });

@@ -1,14 +1,13 @@
 import type { Context } from "hono";
-import type { z } from "zod";
 import { MoestroError } from "../../../errors/index.js";
-import { parseKeepAliveMs } from "../../../dialects/openai/convert-request.js";
-import { embeddingRequestSchema, type EmbeddingRequest } from "../../../dialects/openai/schemas.js";
+import { parseEmbeddingRequest, parseKeepAliveMs } from "../../../dialects/openai/convert-request.js";
+import type { EmbeddingRequest } from "../../../dialects/openai/schemas.js";
 import type { ModelBackend } from "../../../spec/index.js";
 import type { WireEmbeddingList } from "../../../dialects/openai/wire.js";
 import type { AppDeps, AppEnv } from "../../app-env.js";
 import { readJsonBody } from "../../error-response.js";
 import { embeddingAdmission, RequestMeter } from "../../serving/request-meter.js";
-import { acquireModel, requestSignal } from "../../serving/start-generation.js";
+import { requestSignal } from "../../serving/request-abort.js";
 
 /**
  * `POST /v1/embeddings` (OpenAI API reference: Embeddings, create) from any loaded GGUF: the model's pooled hidden state.
@@ -18,18 +17,7 @@ import { acquireModel, requestSignal } from "../../serving/start-generation.js";
  */
 export function createEmbeddingsHandler(deps: AppDeps) {
   return async (c: Context<AppEnv>): Promise<Response> => {
-    const body = await readJsonBody(c);
-    const parsed = embeddingRequestSchema.safeParse(body);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      const param = issue.path.length > 0 ? String(issue.path[0]) : "input";
-      throw new MoestroError(
-        "invalid_request",
-        `Invalid '${param}': ${issue.message}. input must be a string, an array of strings, an array of token ids, or an array of token-id arrays.`,
-        { param },
-      );
-    }
-    const request = parsed.data;
+    const request = parseEmbeddingRequest(await readJsonBody(c));
     const inputs = toInputs(request.input);
     if (inputs.length === 0) throw new MoestroError("invalid_request", "input must not be empty.", { param: "input" });
     if (inputs.length > 2048)
@@ -38,7 +26,7 @@ export function createEmbeddingsHandler(deps: AppDeps) {
       });
     const abort = requestSignal(c, deps);
     try {
-      const lease = await acquireModel(deps, request.model, { signal: abort.signal, keepAliveMs: parseKeepAliveMs(request.keep_alive) });
+      const lease = await deps.models.acquire(request.model, { signal: abort.signal, keepAliveMs: parseKeepAliveMs(request.keep_alive) });
       try {
         return await respond(c, deps, lease.backend, request, inputs, abort.signal);
       } finally {
@@ -88,7 +76,7 @@ async function respond(
   return c.json(response);
 }
 
-function toInputs(input: z.infer<typeof embeddingRequestSchema>["input"]): Array<string | number[]> {
+function toInputs(input: EmbeddingRequest["input"]): Array<string | number[]> {
   if (typeof input === "string") return [input];
   if (input.length === 0) return [];
   if (typeof input[0] === "number") return [input as number[]];

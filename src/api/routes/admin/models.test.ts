@@ -1,0 +1,58 @@
+import { pino } from "pino";
+import { describe, expect, it } from "vitest";
+import { ModelScheduler } from "../../../engines/model-scheduler.js";
+import type { ModelBackend } from "../../../spec/index.js";
+import { createApp } from "../../app.js";
+
+const logger = pino({ level: "silent" });
+
+/** An app over a real scheduler whose loader makes model-free backends (only `info`, `stats` and `dispose` are used). */
+function createSchedulerApp() {
+  const scheduler = new ModelScheduler({
+    listEntries: async () => [{ id: "stories260K", path: "/nowhere/stories260K.gguf", source: "config" }],
+    loadModel: async (entry) =>
+      ({
+        info: { id: entry.id, createdAtSeconds: 0 },
+        stats: () => ({ sequencesInUse: 0, queuedRequests: 0, activeGenerations: 0, generatedTokensTotal: 0 }),
+        dispose: async () => undefined,
+      }) as unknown as ModelBackend,
+    estimateMemoryBytes: async () => 1000,
+    maxMemoryBytes: 1_000_000,
+    logger,
+  });
+  const app = createApp({ models: scheduler, logger });
+  const post = (path: string, body: unknown) =>
+    app.request(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  return { scheduler, post };
+}
+
+describe("POST /v1/moestro/models/load (createApp, real scheduler, model-free loader)", () => {
+  it("loads a model and keeps it for keep_alive", async () => {
+    const { scheduler, post } = createSchedulerApp();
+    const response = await post("/v1/moestro/models/load", { model: "stories260K", keep_alive: "5m" });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ id: "stories260K", loaded: true, memory_bytes: 1000 });
+    expect(scheduler.listLoaded().map((model) => model.id)).toEqual(["stories260K"]);
+    await scheduler.dispose();
+  });
+
+  it("refuses keep_alive 0 (it would unload at once) with 400 naming keep_alive, in every spelling", async () => {
+    const { scheduler, post } = createSchedulerApp();
+    for (const keepAlive of [0, "0", "0s", "0m", 0.0001]) {
+      const response = await post("/v1/moestro/models/load", { model: "stories260K", keep_alive: keepAlive });
+      expect(response.status, String(keepAlive)).toBe(400);
+      const { error } = (await response.json()) as { error: { param: string; message: string; type: string } };
+      expect(error).toMatchObject({ param: "keep_alive", type: "invalid_request_error" });
+      expect(error.message).toContain("/v1/moestro/models/unload");
+    }
+    expect(scheduler.listLoaded()).toEqual([]);
+    await scheduler.dispose();
+  });
+
+  it("refuses an unreadable keep_alive and an unknown model with 4xx", async () => {
+    const { scheduler, post } = createSchedulerApp();
+    expect((await post("/v1/moestro/models/load", { model: "stories260K", keep_alive: "soon" })).status).toBe(400);
+    expect((await post("/v1/moestro/models/load", { model: "nope" })).status).toBe(404);
+    await scheduler.dispose();
+  });
+});

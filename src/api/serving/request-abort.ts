@@ -1,0 +1,46 @@
+import type { Context } from "hono";
+import { MoestroError } from "../../errors/index.js";
+import type { AppDeps, AppEnv } from "../app-env.js";
+
+/** An abort controller for one request's generation, linked to the client's connection and the server's shutdown. */
+export class RequestAbortController extends AbortController {
+  readonly #detachers: Array<() => void> = [];
+
+  /** @internal Links `signal` to this controller until `detach`. */
+  link(signal: AbortSignal | undefined): void {
+    if (signal === undefined) return;
+    if (signal.aborted) {
+      this.abort(signal.reason);
+      return;
+    }
+    const onAbort = () => this.abort(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    this.#detachers.push(() => signal.removeEventListener("abort", onAbort));
+  }
+
+  /** Unlinks the long-lived signals (the server's shutdown), so that a finished request leaves no listener behind. Idempotent. */
+  detach(): void {
+    for (const detach of this.#detachers.splice(0)) detach();
+  }
+}
+
+/**
+ * An abort controller for the request's generation: it aborts when the client's connection closes (the Node adapter
+ * aborts the request's signal then), when the server's shutdown grace period ends, or when the route calls `abort()` (a
+ * streaming client went away). The route must call `detach()` when the request ends.
+ */
+export function requestSignal(c: Context<AppEnv>, deps?: AppDeps): RequestAbortController {
+  const controller = new RequestAbortController();
+  controller.link(c.req.raw.signal);
+  controller.link(deps?.shutdownSignal);
+  return controller;
+}
+
+/** The error a request gets when the server's shutdown ended it: 503 `server_shutting_down`, retry after 5 s. */
+export function serverShuttingDownError(): MoestroError {
+  return new MoestroError(
+    "server_shutting_down",
+    "The server is shutting down and ended this request; retry on another instance or after restart.",
+    { retryAfterSeconds: 5 },
+  );
+}
