@@ -239,7 +239,7 @@ describe.skipIf(!hasTestModels)("structured output, logprobs and embeddings", ()
       expect(response.status).toBe(400);
       const { error } = (await response.json()) as { error: { param: string; type: string } };
       expect(error.type).toBe("invalid_request_error");
-      expect(error.param).toBe(body.startsWith('"tools"') ? "tools[0].function.parameters" : "response_format");
+      expect(error.param).toBe(body.startsWith('"tools"') ? "tools[0].function.parameters" : "response_format.json_schema.schema");
     }
   });
 
