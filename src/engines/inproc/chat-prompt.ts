@@ -10,12 +10,11 @@ import {
 } from "node-llama-cpp";
 import { MoestroError } from "../../errors/index.js";
 import type { ChatMessage, ToolDefinition } from "../../spec/index.js";
-import { tokenizePrompt } from "./tokenize-prompt.js";
 
-/** A chat rendered with the model's chat template, ready to evaluate. */
+/** A chat rendered with the model's chat template, ready to tokenize. */
 export interface RenderedChatPrompt {
-  /** The prompt tokens, special tokens included. */
-  tokens: Token[];
+  /** The prompt, its special tokens marked (tokenize it with `tokenizePrompt`, as `{kind: "template", text}`). */
+  text: LlamaText;
   /** Tokens that end the assistant turn (end-of-turn markers such as `<|im_end|>`), beyond the model's end-of-generation tokens. */
   stopTokens: Set<Token>;
   /** Texts that end the assistant turn when the model writes them out with ordinary tokens; never returned to the client. */
@@ -107,9 +106,9 @@ export function toChatModelFunctions(tools: readonly ToolDefinition[]): ChatMode
 }
 
 /**
- * Renders chat messages with `chatWrapper` (the model's own template, resolved by node-llama-cpp) and tokenizes them
- * with {@link tokenizePrompt}, the way node-llama-cpp's `LlamaChat` does, so that the token count is what the model
- * really evaluates.
+ * Renders chat messages with `chatWrapper` (the model's own template, resolved by node-llama-cpp), as node-llama-cpp's
+ * `LlamaChat` does, and finds the tokens and texts that end the assistant's turn. The prompt is tokenized apart
+ * (`PromptTokenizer`), since a long one must not be tokenized on the event loop.
  */
 export function renderChatPrompt(
   model: LlamaModel,
@@ -122,7 +121,6 @@ export function renderChatPrompt(
     availableFunctions: tools && tools.length > 0 ? toChatModelFunctions(tools) : undefined,
     documentFunctionParams: true,
   });
-  const tokens = tokenizePrompt(model, state.contextText);
   const stopTokens = new Set<Token>();
   const stopTexts: string[] = [];
   for (const trigger of state.stopGenerationTriggers) {
@@ -132,5 +130,5 @@ export function renderChatPrompt(
     if (hasSpecialToken && triggerTokens.length === 1) stopTokens.add(triggerTokens[0]!);
     else if (!hasSpecialToken && text.length > 0) stopTexts.push(text);
   }
-  return { tokens, stopTokens, stopTexts };
+  return { text: state.contextText, stopTokens, stopTexts };
 }

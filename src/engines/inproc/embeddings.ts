@@ -1,9 +1,12 @@
 import type { LlamaEmbeddingContext, LlamaModel, Token } from "node-llama-cpp";
 import { MoestroError } from "../../errors/index.js";
+import type { PromptTokenizer } from "./prompt-tokenizer.js";
 
 /** Options of {@link Embeddings}. */
 export interface EmbeddingsOptions {
   model: LlamaModel;
+  /** Tokenizes the text inputs without stalling the event loop, and refuses at once those that cannot fit. */
+  tokenizer: PromptTokenizer;
   /** The model's context window per sequence, tokens: the longest input embedded, and the embedding context's size. */
   contextTokens: number;
   /** Tokens in the vocabulary (ids at or above it are refused); 0 when unknown. */
@@ -30,15 +33,24 @@ export class Embeddings {
    * @returns one vector per input and the input tokens counted.
    * @throws {MoestroError} `invalid_request` (400, `param: "input"`) for an empty input, a token id outside the
    *   vocabulary, or an input longer than the context window.
-   * @throws the signal's reason when `signal` aborts between inputs.
+   * @throws the signal's reason when `signal` aborts between inputs; what `PromptTokenizer.tokenize` throws.
    */
   async embed(
     inputs: ReadonlyArray<string | readonly number[]>,
     options: { signal?: AbortSignal } = {},
   ): Promise<{ embeddings: Float32Array[]; promptTokens: number }> {
-    const { model, vocabularySize, contextTokens } = this.#options;
-    const tokenized = inputs.map((input, index) => {
-      const tokens = typeof input === "string" ? model.tokenize(input, false) : [...input];
+    const { model, tokenizer, vocabularySize, contextTokens } = this.#options;
+    const tokenized: Token[][] = [];
+    for (const [index, input] of inputs.entries()) {
+      let tokens: number[];
+      if (typeof input === "string") {
+        const result = await tokenizer.tokenize(
+          { kind: "text", text: input, specialTokens: false, addBos: false },
+          { maxTokens: contextTokens, signal: options.signal },
+        );
+        if ("atLeastTokens" in result) throw tooLong(index, `${result.atLeastTokens} tokens or more`, contextTokens);
+        tokens = result.tokens;
+      } else tokens = [...input];
       if (tokens.length === 0) throw new MoestroError("invalid_request", `input[${index}] is empty.`, { param: "input" });
       for (const token of tokens) {
         if (!Number.isInteger(token) || token < 0 || (vocabularySize > 0 && token >= vocabularySize)) {
@@ -49,8 +61,8 @@ export class Embeddings {
           );
         }
       }
-      return tokens as Token[];
-    });
+      tokenized.push(tokens as Token[]);
+    }
     this.#embeddingContext ??= model.createEmbeddingContext({
       contextSize: contextTokens,
       threads: this.#options.threads,
@@ -58,15 +70,7 @@ export class Embeddings {
     });
     const context = await this.#embeddingContext;
     for (const [index, tokens] of tokenized.entries()) {
-      if (tokens.length > contextTokens) {
-        throw new MoestroError(
-          "invalid_request",
-          `input[${index}] has ${tokens.length} tokens; this model embeds at most ${contextTokens}.`,
-          {
-            param: "input",
-          },
-        );
-      }
+      if (tokens.length > contextTokens) throw tooLong(index, `${tokens.length} tokens`, contextTokens);
     }
     // One embedding context serves the model: requests take turns.
     const run = this.#embeddingQueue.then(async () => {
@@ -82,8 +86,14 @@ export class Embeddings {
     return { embeddings: await run, promptTokens: tokenized.reduce((total, tokens) => total + tokens.length, 0) };
   }
 
-  /** Frees the embedding context, when one was created. */
+  /** Frees the embedding context, when one was created. The tokenizer belongs to the caller. */
   async dispose(): Promise<void> {
     if (this.#embeddingContext) await (await this.#embeddingContext).dispose();
   }
+}
+
+function tooLong(index: number, tokens: string, contextTokens: number): MoestroError {
+  return new MoestroError("invalid_request", `input[${index}] has ${tokens}; this model embeds at most ${contextTokens}.`, {
+    param: "input",
+  });
 }
