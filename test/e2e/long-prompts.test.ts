@@ -101,6 +101,23 @@ describe.skipIf(!hasTestModels)("long prompts on stories260K (SentencePiece, qua
     expect(embedding.ms).toBeLessThan(1000);
   });
 
+  it("refuses a chat holding a 20 MB JSON tool result before rendering it, /health answering throughout", async () => {
+    const result = JSON.stringify({ rows: Array.from({ length: 600_000 }, (_, index) => ({ id: index, name: `row ${index}` })) });
+    const body = json({
+      model,
+      messages: [
+        { role: "user", content: "List the rows." },
+        { role: "assistant", content: null, tool_calls: [{ id: "call_1", type: "function", function: { name: "rows", arguments: "{}" } }] },
+        { role: "tool", tool_call_id: "call_1", content: result },
+      ],
+    });
+    const { result: answer, worstMs } = await worstHealthLatencyDuring(test.url, () => postBody(`${test.url}/v1/chat/completions`, body));
+    console.log(`chat with a 20 MB tool result refused in ${answer.ms.toFixed(0)} ms; /health worst ${worstMs.toFixed(0)} ms`);
+    expect(answer).toMatchObject({ status: 400, code: "context_length_exceeded" });
+    expect(answer.ms).toBeLessThan(1000);
+    expect(worstMs).toBeLessThan(250);
+  });
+
   it("tokenizes a long prompt that fits exactly as the model's tokenizer does", async () => {
     // About 1,200 tokens (one per " friend"): a prefill of a second or two at most on this model.
     const prompt = `Once upon a time${" friend".repeat(1200)}`;

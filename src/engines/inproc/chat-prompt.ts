@@ -87,12 +87,39 @@ export function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem
   return history;
 }
 
+/**
+ * The longest tool-call arguments or tool result parsed as JSON (and rendered by the template as JSON), in UTF-16 code
+ * units; a longer one is rendered as the text it is. Parsing and re-serializing a 20 MB JSON result took about 1 s of
+ * the event loop (docs/engine.md, "Long prompts"); its text costs a JSON string's escaping only.
+ */
+export const maxJsonRenderedChars = 1024 * 1024;
+
 function parseJsonOrText(text: string): unknown {
+  if (text.length > maxJsonRenderedChars) return text;
   try {
     return JSON.parse(text) as unknown;
   } catch {
     return text;
   }
+}
+
+/**
+ * The length, in UTF-16 code units, of the message texts that any template renders whole into the prompt: every
+ * message's text, and tool-call arguments and tool results too long to be parsed as JSON (shorter ones may be
+ * re-serialized shorter). A bound on the rendered prompt's length, known before rendering it.
+ */
+export function renderedTextLength(messages: readonly ChatMessage[]): number {
+  let length = 0;
+  for (const message of messages) {
+    if (message.role === "tool") {
+      if (message.text.length > maxJsonRenderedChars) length += message.text.length;
+      continue;
+    }
+    length += message.text.length;
+    if (message.role !== "assistant") continue;
+    for (const call of message.toolCalls ?? []) if (call.arguments.length > maxJsonRenderedChars) length += call.arguments.length;
+  }
+  return length;
 }
 
 /** node-llama-cpp's function map for the chat wrapper, which renders the tools section of the system prompt. */

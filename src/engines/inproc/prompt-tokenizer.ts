@@ -102,10 +102,23 @@ export class PromptTokenizer {
     this.#ensureNotDisposed();
     const length = promptLength(prompt);
     if (length <= this.#inlineMaxChars) return { tokens: tokenizePrompt(this.#model, prompt) };
-    // A length in UTF-16 code units is never more than the UTF-8 bytes: a valid bound, known without reading the text.
-    const atLeastTokens = minimumTokens(length, this.longestTokenBytes);
-    if (atLeastTokens > options.maxTokens) return { atLeastTokens };
+    const atLeastTokens = this.boundByLength(length, options.maxTokens);
+    if (atLeastTokens !== undefined) return { atLeastTokens };
     return await this.#enqueue(prompt, options.maxTokens, options.signal);
+  }
+
+  /**
+   * Whether a long text cannot fit by its length alone: a lower bound on its tokens when it is longer than
+   * `inlineMaxChars` and the bound exceeds `maxTokens` (a short text is tokenized instead, for its exact count).
+   *
+   * @param length - UTF-16 code units: never more than the text's UTF-8 bytes, so the bound holds, and known without
+   *   reading the text.
+   * @returns tokens, or undefined when the length does not rule the text out.
+   */
+  boundByLength(length: number, maxTokens: number): number | undefined {
+    if (length <= this.#inlineMaxChars) return undefined;
+    const atLeastTokens = minimumTokens(length, this.longestTokenBytes);
+    return atLeastTokens > maxTokens ? atLeastTokens : undefined;
   }
 
   /** Stops the tokenizer process and fails the prompts it holds or queues. Idempotent. */

@@ -1,7 +1,7 @@
 import { TokenBias, type ChatWrapper, type LlamaGrammar, type LlamaModel, type Token } from "node-llama-cpp";
 import { MoestroError } from "../../errors/index.js";
 import type { GenerateInput, GenerateRequest, ModelInfo, ToolDefinition } from "../../spec/index.js";
-import { renderChatPrompt } from "./chat-prompt.js";
+import { renderChatPrompt, renderedTextLength } from "./chat-prompt.js";
 import type { MarkerTokens } from "./output-parser.js";
 import type { PromptTokenizer } from "./prompt-tokenizer.js";
 import type { RequestGrammars } from "./request-grammars.js";
@@ -135,6 +135,9 @@ export class RequestPreparer {
       (request.thinking?.enabled ?? (request.responseFormat === undefined && !forcedTool && this.#info.thinksByDefault));
     if (budget === 0) thinking = false;
     const chatWrapper = !thinking && this.#info.canThink && this.#noThinkingChatWrapper ? this.#noThinkingChatWrapper : this.#chatWrapper;
+    // A chat whose messages alone cannot fit is refused before its template renders them (which copies and escapes).
+    const boundBeforeRendering = this.#tokenizer.boundByLength(renderedTextLength(input.messages), this.#maxPromptTokens(request));
+    if (boundBeforeRendering !== undefined) this.#refuseLongPrompt(boundBeforeRendering, request);
     const rendered = renderChatPrompt(this.#model, chatWrapper, input.messages, activeTools);
     const promptTokens = await this.#tokenize({ kind: "template", text: rendered.text }, request);
     if (thinking) promptTokens.push(markers.thinkStart!, ...this.#model.tokenize("\n", false));
@@ -168,16 +171,26 @@ export class RequestPreparer {
   async #tokenize(prompt: PromptText, request: GenerateRequest): Promise<Token[]> {
     const cached = this.#promptTokensByInput.get(request.input);
     if (cached !== undefined) return [...cached];
-    // The most prompt tokens that leave `maxTokens` (at least one) for the completion: see checkContextWindow.
-    const maxTokens = this.#info.contextTokens - Math.max(request.maxTokens ?? 1, 1);
-    const result = await this.#tokenizer.tokenize(prompt, { maxTokens, signal: request.signal });
-    if ("atLeastTokens" in result) {
-      this.checkContextWindow(result.atLeastTokens, request, { isLowerBound: true });
-      // The bound exceeds maxTokens, so the check above has thrown; this keeps the type checker and a future edit honest.
-      throw new Error(`a prompt of at least ${result.atLeastTokens} tokens passed the context check`);
-    }
+    const result = await this.#tokenizer.tokenize(prompt, { maxTokens: this.#maxPromptTokens(request), signal: request.signal });
+    if ("atLeastTokens" in result) this.#refuseLongPrompt(result.atLeastTokens, request);
     this.#promptTokensByInput.set(request.input, result.tokens);
     return [...result.tokens];
+  }
+
+  /** The most prompt tokens that leave `maxTokens` (at least one) for the completion: see checkContextWindow. */
+  #maxPromptTokens(request: GenerateRequest): number {
+    return this.#info.contextTokens - Math.max(request.maxTokens ?? 1, 1);
+  }
+
+  /**
+   * Refuses a prompt of at least `atLeastTokens` tokens, more than {@link #maxPromptTokens} allows.
+   *
+   * @throws {MoestroError} `context_length_exceeded` (400), always.
+   */
+  #refuseLongPrompt(atLeastTokens: number, request: GenerateRequest): never {
+    this.checkContextWindow(atLeastTokens, request, { isLowerBound: true });
+    // The bound exceeds #maxPromptTokens, so the check above has thrown; this keeps a future edit honest.
+    throw new Error(`a prompt of at least ${atLeastTokens} tokens passed the context check`);
   }
 
   /**
