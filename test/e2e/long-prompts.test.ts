@@ -1,3 +1,9 @@
+import { execFile } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
 import { getLlama, LlamaLogLevel, type LlamaModel } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tokenizePrompt } from "../../src/engines/inproc/tokenize-prompt.js";
@@ -5,10 +11,14 @@ import { hasTestModels, testModelPath } from "../helpers/models.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
 const model = "stories260K";
+const execFileAsync = promisify(execFile);
+/** Where request bodies wait for the client process. */
+const bodies = mkdtempSync(path.join(os.tmpdir(), "moestro-long-prompts-"));
 
 /**
  * Polls `/health` every 20 ms while `work` runs, and returns the slowest answer, ms. The server runs in this process,
- * so a stall of its event loop shows here (bodies are serialized before the poll starts, so the client adds nothing).
+ * so a stall of its event loop shows here; requests are sent from another process (`postBody`), so the client adds
+ * nothing.
  */
 async function worstHealthLatencyDuring<T>(url: string, work: () => Promise<T>): Promise<{ result: T; worstMs: number; polls: number }> {
   let worstMs = 0;
@@ -33,20 +43,41 @@ async function worstHealthLatencyDuring<T>(url: string, work: () => Promise<T>):
   }
 }
 
+/**
+ * Posts `body` from a separate Node.js process, so that sending a body of many megabytes costs this process (the
+ * server's) nothing; returns the answer and the time from sending to the end of the answer, ms.
+ */
 async function postBody(
   url: string,
   body: Buffer,
 ): Promise<{ status: number; code?: string; message?: string; ms: number; usage?: { prompt_tokens: number } }> {
-  const startedAt = performance.now();
-  const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body });
-  const json = (await response.json()) as { error?: { code: string; message: string }; usage?: { prompt_tokens: number } };
-  return {
-    status: response.status,
-    code: json.error?.code,
-    message: json.error?.message,
-    usage: json.usage,
-    ms: performance.now() - startedAt,
-  };
+  const file = path.join(bodies, `${randomUUID()}.json`);
+  writeFileSync(file, body);
+  const client = `
+    const body = require("node:fs").readFileSync(process.argv[2]);
+    const startedAt = performance.now();
+    fetch(process.argv[1], { method: "POST", headers: { "content-type": "application/json" }, body })
+      .then(async (response) => {
+        const json = await response.json();
+        process.stdout.write(JSON.stringify({ status: response.status, json, ms: performance.now() - startedAt }));
+      });`;
+  try {
+    const { stdout } = await execFileAsync(process.execPath, ["-e", client, url, file], { maxBuffer: 64 * 1024 * 1024 });
+    const answer = JSON.parse(stdout) as {
+      status: number;
+      ms: number;
+      json: { error?: { code: string; message: string }; usage?: { prompt_tokens: number } };
+    };
+    return {
+      status: answer.status,
+      code: answer.json.error?.code,
+      message: answer.json.error?.message,
+      usage: answer.json.usage,
+      ms: answer.ms,
+    };
+  } finally {
+    rmSync(file, { force: true });
+  }
 }
 
 const json = (value: unknown): Buffer => Buffer.from(JSON.stringify(value));
@@ -66,6 +97,7 @@ describe.skipIf(!hasTestModels)("long prompts on stories260K (SentencePiece, qua
   afterAll(async () => {
     await vocabulary?.dispose();
     await test?.close();
+    rmSync(bodies, { recursive: true, force: true });
   });
 
   it("refuses 512 KB and 6 MB prompts of '🦄' with 400 context_length_exceeded within 1 s, /health answering throughout", async () => {
@@ -99,6 +131,19 @@ describe.skipIf(!hasTestModels)("long prompts on stories260K (SentencePiece, qua
     expect(embedding).toMatchObject({ status: 400, code: "invalid_request" });
     expect(embedding.message).toMatch(/^input\[0\] has \d+ tokens or more; this model embeds at most 2048\.$/);
     expect(embedding.ms).toBeLessThan(1000);
+  });
+
+  it("tokenizes 2,000 embedding inputs of 7,700 characters without holding the event loop", async () => {
+    // Each input is short enough to be tokenized at once; together they are seconds of tokenizing. The last cannot fit.
+    const input = [...Array.from({ length: 1999 }, () => " friend".repeat(1100)), "🦄".repeat(5000)];
+    const body = json({ model, input });
+    const { result, worstMs, polls } = await worstHealthLatencyDuring(test.url, () => postBody(`${test.url}/v1/embeddings`, body));
+    console.log(
+      `2,000 embedding inputs tokenized and refused in ${result.ms.toFixed(0)} ms; /health worst ${worstMs.toFixed(0)} ms over ${polls} polls`,
+    );
+    expect(result).toMatchObject({ status: 400, code: "invalid_request" });
+    expect(result.message).toMatch(/^input\[1999\] has \d+ tokens or more; this model embeds at most 2048\.$/);
+    expect(worstMs).toBeLessThan(250);
   });
 
   it("refuses a chat holding a 20 MB JSON tool result before rendering it, /health answering throughout", async () => {

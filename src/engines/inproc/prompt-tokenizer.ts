@@ -65,9 +65,10 @@ type ProcessReply =
 export class PromptTokenizer {
   /** The most input bytes one token stands for (see `longestTokenBytes`); undefined when the vocabulary gives no bound. */
   readonly longestTokenBytes: number | undefined;
+  /** The longest prompt tokenized at once, UTF-16 code units (see {@link PromptTokenizerOptions.inlineMaxChars}). */
+  readonly inlineMaxChars: number;
   readonly #model: LlamaModel;
   readonly #options: PromptTokenizerOptions;
-  readonly #inlineMaxChars: number;
   readonly #maxQueued: number;
   readonly #queue: Job[] = [];
   #running: Job | undefined;
@@ -79,7 +80,7 @@ export class PromptTokenizer {
   constructor(options: PromptTokenizerOptions) {
     this.#model = options.model;
     this.#options = options;
-    this.#inlineMaxChars = options.inlineMaxChars ?? 8192;
+    this.inlineMaxChars = options.inlineMaxChars ?? 8192;
     this.#maxQueued = options.maxQueuedPrompts ?? 64;
     const ggml = options.model.fileInfo.metadata.tokenizer?.ggml as
       | { model?: string; tokens?: readonly string[]; token_type?: readonly number[] }
@@ -101,7 +102,7 @@ export class PromptTokenizer {
   async tokenize(prompt: PromptText, options: { maxTokens: number; signal?: AbortSignal }): Promise<PromptTokenization> {
     this.#ensureNotDisposed();
     const length = promptLength(prompt);
-    if (length <= this.#inlineMaxChars) return { tokens: tokenizePrompt(this.#model, prompt) };
+    if (length <= this.inlineMaxChars) return { tokens: tokenizePrompt(this.#model, prompt) };
     const atLeastTokens = this.boundByLength(length, options.maxTokens);
     if (atLeastTokens !== undefined) return { atLeastTokens };
     return await this.#enqueue(prompt, options.maxTokens, options.signal);
@@ -116,7 +117,7 @@ export class PromptTokenizer {
    * @returns tokens, or undefined when the length does not rule the text out.
    */
   boundByLength(length: number, maxTokens: number): number | undefined {
-    if (length <= this.#inlineMaxChars) return undefined;
+    if (length <= this.inlineMaxChars) return undefined;
     const atLeastTokens = minimumTokens(length, this.longestTokenBytes);
     return atLeastTokens > maxTokens ? atLeastTokens : undefined;
   }
@@ -220,7 +221,7 @@ export class PromptTokenizer {
     const script = this.#options.processScript ?? new URL("./tokenizer-process.js", import.meta.url);
     const child = fork(
       script,
-      [this.#options.modelPath, String(this.longestTokenBytes ?? "none"), String(this.#inlineMaxChars), String(slackTokensPerSlice)],
+      [this.#options.modelPath, String(this.longestTokenBytes ?? "none"), String(this.inlineMaxChars), String(slackTokensPerSlice)],
       // No inherited flags (a test runner's loaders), no stdout (llama.cpp's logs come as messages); stderr is kept for a
       // crash's last words.
       { serialization: "advanced", execArgv: [], stdio: ["ignore", "ignore", "inherit", "ipc"] },
