@@ -246,6 +246,32 @@ try {
       body: { model: "tiny-qwen3moe", messages: [{ role: "user", content: textOf(story, 400 * 1024) }] },
     },
     { request: "embeddings, stories260K, 🦄 (6 MB)", route: "embeddings", body: { model: "stories260K", input: "🦄".repeat(1_500_000) } },
+    {
+      // Short enough to be tokenized at once, one by one; the last cannot fit.
+      request: "embeddings, stories260K, 2,000 inputs of 7.7k chars",
+      route: "embeddings",
+      body: { model: "stories260K", input: [...Array.from({ length: 1999 }, () => " friend".repeat(1100)), "🦄".repeat(5000)] },
+    },
+    {
+      request: "chat, stories260K, a 20 MB JSON tool result",
+      route: "chat/completions",
+      body: {
+        model: "stories260K",
+        messages: [
+          { role: "user", content: "List the rows." },
+          {
+            role: "assistant",
+            content: null,
+            tool_calls: [{ id: "call_1", type: "function", function: { name: "rows", arguments: "{}" } }],
+          },
+          {
+            role: "tool",
+            tool_call_id: "call_1",
+            content: JSON.stringify({ rows: Array.from({ length: 600_000 }, (_, id) => ({ id, name: `row ${id}` })) }),
+          },
+        ],
+      },
+    },
   ];
   for (const { request, route, body } of requests) {
     const bytes = Buffer.from(JSON.stringify(body));

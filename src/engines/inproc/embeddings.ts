@@ -70,7 +70,8 @@ export class Embeddings {
           );
         }
       }
-      tokenized.push([...tokens] as Token[]);
+      // A text's tokens are a fresh array already; token ids from the request are copied.
+      tokenized.push((typeof input === "string" ? tokens : [...tokens]) as Token[]);
     }
     this.#embeddingContext ??= model.createEmbeddingContext({
       contextSize: contextTokens,
