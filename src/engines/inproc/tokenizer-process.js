@@ -46,13 +46,14 @@ try {
   await new Promise(() => {});
 }
 
-/** Ids of jobs cancelled while they run; a job looks between slices. */
-const cancelled = new Set();
+/** The id of the job running, if any, and whether it was cancelled: it looks between slices. */
+let running = { id: 0, cancelled: false };
 /** Lets the cancel messages in, between slices. */
 const pause = () => new Promise((resolve) => setImmediate(resolve));
 
 process.on("message", (/** @type {Request} */ request) => {
-  if (request.type === "cancel") cancelled.add(request.id);
+  // A cancel that crossed its job's answer finds another job running (or none), and is dropped.
+  if (request.type === "cancel") running.cancelled ||= request.id === running.id;
   else void run(request);
 });
 send({ type: "ready" });
@@ -60,9 +61,11 @@ send({ type: "ready" });
 /**
  * Counts the prompt's tokens in slices, stopping once it cannot fit; tokenizes it whole when it may.
  *
- * @param {{id: number, prompt: WirePrompt, maxTokens: number}} job
+ * @param {{id: number, prompt: WirePrompt, maxTokens: number}} request
  */
 async function run({ id, prompt: wire, maxTokens }) {
+  const job = { id, cancelled: false };
+  running = job;
   try {
     /** @type {PromptText} */
     const prompt = wire.kind === "template" ? { kind: "template", text: LlamaText.fromJSON(wire.json) } : wire;
@@ -76,7 +79,7 @@ async function run({ id, prompt: wire, maxTokens }) {
       slackTokensPerSlice,
       pause: async () => {
         await pause();
-        return cancelled.has(id);
+        return job.cancelled;
       },
     });
     if (count.fits === "cancelled") send({ type: "done", id, cancelled: true });
@@ -88,6 +91,6 @@ async function run({ id, prompt: wire, maxTokens }) {
   } catch (error) {
     send({ type: "done", id, error: error instanceof Error ? error.message : String(error) });
   } finally {
-    cancelled.delete(id);
+    running = { id: 0, cancelled: false };
   }
 }
