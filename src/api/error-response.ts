@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import type { Logger } from "pino";
 import { MoestroError } from "../errors/index.js";
+import { readJson } from "./serving/json-body.js";
 import type { WireError } from "../dialects/openai/wire.js";
 
 /**
@@ -44,10 +45,10 @@ export function respondWithError(c: Context, error: unknown, logger: Logger): Re
  * @throws {MoestroError} `invalid_json` (400) when it is not JSON.
  */
 export async function readJsonBody(c: Context): Promise<unknown> {
-  const text = await c.req.text();
   try {
-    return JSON.parse(text) as unknown;
+    return await readJson(c.req); // a large body is parsed in a worker thread
   } catch (error) {
+    if (!(error instanceof SyntaxError)) throw error;
     throw new MoestroError("invalid_json", `The request body is not valid JSON: ${(error as Error).message}`, { cause: error });
   }
 }

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getLlama, LlamaLogLevel, resolveChatWrapper, type LlamaModel } from "node-llama-cpp";
 import { hasTestModels, testModelPath } from "../../../test/helpers/models.js";
 import { renderChatPrompt } from "./chat-prompt.js";
+import { tokenizePrompt } from "./tokenize-prompt.js";
 
 describe.skipIf(!hasTestModels)("renderChatPrompt on the Qwen3 template", () => {
   let model: LlamaModel;
@@ -24,7 +25,7 @@ describe.skipIf(!hasTestModels)("renderChatPrompt on the Qwen3 template", () => 
       ],
       [{ name: "get_weather", description: "Weather now", parameters: { type: "object", properties: { location: { type: "string" } } } }],
     );
-    const text = model.detokenize(rendered.tokens, true);
+    const text = model.detokenize(tokenizePrompt(model, { kind: "template", text: rendered.text }), true);
     expect(text).toContain("<tools>");
     expect(text).toContain('<tool_call>\n{"name": "get_weather", "arguments": {"location": "Paris"}}\n</tool_call>');
     expect(text).toContain('<tool_response>\n{"temp": 20}\n</tool_response>');

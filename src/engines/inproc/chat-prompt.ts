@@ -10,12 +10,11 @@ import {
 } from "node-llama-cpp";
 import { MoestroError } from "../../errors/index.js";
 import type { ChatMessage, ToolDefinition } from "../../spec/index.js";
-import { tokenizePrompt } from "./tokenize-prompt.js";
 
-/** A chat rendered with the model's chat template, ready to evaluate. */
+/** A chat rendered with the model's chat template, ready to tokenize. */
 export interface RenderedChatPrompt {
-  /** The prompt tokens, special tokens included. */
-  tokens: Token[];
+  /** The prompt, its special tokens marked (tokenize it with `tokenizePrompt`, as `{kind: "template", text}`). */
+  text: LlamaText;
   /** Tokens that end the assistant turn (end-of-turn markers such as `<|im_end|>`), beyond the model's end-of-generation tokens. */
   stopTokens: Set<Token>;
   /** Texts that end the assistant turn when the model writes them out with ordinary tokens; never returned to the client. */
@@ -88,12 +87,39 @@ export function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem
   return history;
 }
 
+/**
+ * The longest tool-call arguments or tool result parsed as JSON (and rendered by the template as JSON), in UTF-16 code
+ * units; a longer one is rendered as the text it is. Parsing and re-serializing a 20 MB JSON result took about 1 s of
+ * the event loop (docs/engine.md, "Long prompts"); its text costs a JSON string's escaping only.
+ */
+export const maxJsonRenderedChars = 1024 * 1024;
+
 function parseJsonOrText(text: string): unknown {
+  if (text.length > maxJsonRenderedChars) return text;
   try {
     return JSON.parse(text) as unknown;
   } catch {
     return text;
   }
+}
+
+/**
+ * The length, in UTF-16 code units, of the message texts that any template renders whole into the prompt: every
+ * message's text, and tool-call arguments and tool results too long to be parsed as JSON (shorter ones may be
+ * re-serialized shorter). A bound on the rendered prompt's length, known before rendering it.
+ */
+export function renderedTextLength(messages: readonly ChatMessage[]): number {
+  let length = 0;
+  for (const message of messages) {
+    if (message.role === "tool") {
+      if (message.text.length > maxJsonRenderedChars) length += message.text.length;
+      continue;
+    }
+    length += message.text.length;
+    if (message.role !== "assistant") continue;
+    for (const call of message.toolCalls ?? []) if (call.arguments.length > maxJsonRenderedChars) length += call.arguments.length;
+  }
+  return length;
 }
 
 /** node-llama-cpp's function map for the chat wrapper, which renders the tools section of the system prompt. */
@@ -107,9 +133,9 @@ export function toChatModelFunctions(tools: readonly ToolDefinition[]): ChatMode
 }
 
 /**
- * Renders chat messages with `chatWrapper` (the model's own template, resolved by node-llama-cpp) and tokenizes them
- * with {@link tokenizePrompt}, the way node-llama-cpp's `LlamaChat` does, so that the token count is what the model
- * really evaluates.
+ * Renders chat messages with `chatWrapper` (the model's own template, resolved by node-llama-cpp), as node-llama-cpp's
+ * `LlamaChat` does, and finds the tokens and texts that end the assistant's turn. The prompt is tokenized apart
+ * (`PromptTokenizer`), since a long one must not be tokenized on the event loop.
  */
 export function renderChatPrompt(
   model: LlamaModel,
@@ -122,7 +148,6 @@ export function renderChatPrompt(
     availableFunctions: tools && tools.length > 0 ? toChatModelFunctions(tools) : undefined,
     documentFunctionParams: true,
   });
-  const tokens = tokenizePrompt(model, state.contextText);
   const stopTokens = new Set<Token>();
   const stopTexts: string[] = [];
   for (const trigger of state.stopGenerationTriggers) {
@@ -132,5 +157,5 @@ export function renderChatPrompt(
     if (hasSpecialToken && triggerTokens.length === 1) stopTokens.add(triggerTokens[0]!);
     else if (!hasSpecialToken && text.length > 0) stopTexts.push(text);
   }
-  return { tokens, stopTokens, stopTexts };
+  return { text: state.contextText, stopTokens, stopTexts };
 }

@@ -18,6 +18,7 @@ import { DecodeBatching } from "./decode-batching.js";
 import { Embeddings } from "./embeddings.js";
 import { runGeneration, type GenerationShared } from "./generation-loop.js";
 import type { MarkerTokens } from "./output-parser.js";
+import { PromptTokenizer } from "./prompt-tokenizer.js";
 import { RequestGrammars } from "./request-grammars.js";
 import { RequestPreparer } from "./request-preparation.js";
 import { createTokenBytes } from "./token-bytes.js";
@@ -112,6 +113,7 @@ class LlamaBackend implements ModelBackend {
   readonly #preparer: RequestPreparer;
   readonly #shared: GenerationShared;
   readonly #embeddings: Embeddings;
+  readonly #tokenizer: PromptTokenizer;
   #disposed = false;
 
   constructor(model: LlamaModel, context: LlamaContext, options: LlamaBackendOptions, now: () => number, batching: DecodeBatching) {
@@ -156,6 +158,8 @@ class LlamaBackend implements ModelBackend {
       vocabularySize: (model.fileInfo.metadata.tokenizer?.ggml?.tokens as unknown[] | undefined)?.length ?? 0,
       createdAtSeconds: Math.floor(now() / 1000),
     };
+    // Its process starts loading the vocabulary now, so that it is ready by the first long prompt.
+    this.#tokenizer = new PromptTokenizer({ model, modelPath: options.modelPath, modelId: this.info.id, logger: options.logger });
     this.#preparer = new RequestPreparer({
       model,
       info: this.info,
@@ -163,6 +167,7 @@ class LlamaBackend implements ModelBackend {
       chatWrapper,
       noThinkingChatWrapper,
       grammars: new RequestGrammars(options.llama, toolCallFormat),
+      tokenizer: this.#tokenizer,
     });
     this.#shared = {
       model,
@@ -182,6 +187,7 @@ class LlamaBackend implements ModelBackend {
     };
     this.#embeddings = new Embeddings({
       model,
+      tokenizer: this.#tokenizer,
       contextTokens: this.info.contextTokens,
       vocabularySize: this.info.vocabularySize,
       threads: options.threads,
@@ -255,6 +261,7 @@ class LlamaBackend implements ModelBackend {
     if (this.#disposed) return;
     this.#disposed = true;
     this.#pool.rejectAll(new MoestroError("server_unavailable", "The model is being unloaded.", { retryAfterSeconds: 1 }));
+    await this.#tokenizer.dispose();
     await this.#embeddings.dispose();
     await this.#context.dispose();
     await this.#model.dispose();

@@ -1,10 +1,11 @@
 import { TokenBias, type ChatWrapper, type LlamaGrammar, type LlamaModel, type Token } from "node-llama-cpp";
 import { MoestroError } from "../../errors/index.js";
-import type { GenerateRequest, ModelInfo, ToolDefinition } from "../../spec/index.js";
-import { renderChatPrompt } from "./chat-prompt.js";
+import type { GenerateInput, GenerateRequest, ModelInfo, ToolDefinition } from "../../spec/index.js";
+import { renderChatPrompt, renderedTextLength } from "./chat-prompt.js";
 import type { MarkerTokens } from "./output-parser.js";
+import type { PromptTokenizer } from "./prompt-tokenizer.js";
 import type { RequestGrammars } from "./request-grammars.js";
-import { tokenizePrompt } from "./tokenize-prompt.js";
+import type { PromptText } from "./tokenize-prompt.js";
 
 /** Everything decided about a request before it holds a sequence. */
 export interface PreparedGeneration {
@@ -43,6 +44,8 @@ export interface RequestPreparerOptions {
   /** The same template with an empty thought pre-filled (`<think>\n\n</think>\n\n`): thinking off. */
   noThinkingChatWrapper: ChatWrapper | undefined;
   grammars: RequestGrammars;
+  /** Tokenizes prompts without stalling the event loop, and refuses at once those that cannot fit. */
+  tokenizer: PromptTokenizer;
 }
 
 /** Turns a request into a {@link PreparedGeneration}: prompt, thinking, tools, grammars, forced tokens. */
@@ -53,6 +56,12 @@ export class RequestPreparer {
   readonly #chatWrapper: ChatWrapper;
   readonly #noThinkingChatWrapper: ChatWrapper | undefined;
   readonly #grammars: RequestGrammars;
+  readonly #tokenizer: PromptTokenizer;
+  /**
+   * The prompt tokens of a request's input, so that the `n` choices of one request (which share their input) tokenize
+   * it once. Keyed by the input object; copied on use.
+   */
+  readonly #promptTokensByInput = new WeakMap<GenerateInput, Token[]>();
 
   constructor(options: RequestPreparerOptions) {
     this.#model = options.model;
@@ -61,6 +70,7 @@ export class RequestPreparer {
     this.#chatWrapper = options.chatWrapper;
     this.#noThinkingChatWrapper = options.noThinkingChatWrapper;
     this.#grammars = options.grammars;
+    this.#tokenizer = options.tokenizer;
   }
 
   /**
@@ -68,12 +78,13 @@ export class RequestPreparer {
    *
    * @throws {MoestroError} 400s about the request (`invalid_request`, `unsupported_parameter`) naming its param: an
    *   empty prompt, tools on a model without tool-call tokens, a `tool_choice` not in `tools`, a schema the grammar
-   *   cannot enforce or nested too deep.
+   *   cannot enforce or nested too deep; `context_length_exceeded` (400) for a long prompt whose length alone, or whose
+   *   tokens counted so far, show that it cannot fit (see `PromptTokenizer`); what `PromptTokenizer.tokenize` throws.
    */
   async prepare(request: GenerateRequest): Promise<PreparedGeneration> {
     const { input } = request;
     if (input.kind === "completion") {
-      const tokens = tokenizePrompt(this.#model, input.prompt);
+      const tokens = await this.#tokenize({ kind: "text", text: input.prompt, specialTokens: true, addBos: true }, request);
       if (tokens.length === 0) throw new MoestroError("invalid_request", "The prompt is empty.", { param: "prompt" });
       return {
         promptTokens: tokens,
@@ -124,8 +135,11 @@ export class RequestPreparer {
       (request.thinking?.enabled ?? (request.responseFormat === undefined && !forcedTool && this.#info.thinksByDefault));
     if (budget === 0) thinking = false;
     const chatWrapper = !thinking && this.#info.canThink && this.#noThinkingChatWrapper ? this.#noThinkingChatWrapper : this.#chatWrapper;
+    // A chat whose messages alone cannot fit is refused before its template renders them (which copies and escapes).
+    const boundBeforeRendering = this.#tokenizer.boundByLength(renderedTextLength(input.messages), this.#maxPromptTokens(request));
+    if (boundBeforeRendering !== undefined) this.#refuseLongPrompt(boundBeforeRendering, request);
     const rendered = renderChatPrompt(this.#model, chatWrapper, input.messages, activeTools);
-    const promptTokens = rendered.tokens;
+    const promptTokens = await this.#tokenize({ kind: "template", text: rendered.text }, request);
     if (thinking) promptTokens.push(markers.thinkStart!, ...this.#model.tokenize("\n", false));
 
     const prepared: PreparedGeneration = {
@@ -149,26 +163,60 @@ export class RequestPreparer {
   }
 
   /**
+   * The prompt's tokens (a copy), tokenized once per request input; refuses at once a prompt that cannot fit.
+   *
+   * @throws {MoestroError} `context_length_exceeded` (400) when the tokenizer proves the prompt too long without
+   *   tokenizing it whole.
+   */
+  async #tokenize(prompt: PromptText, request: GenerateRequest): Promise<Token[]> {
+    const cached = this.#promptTokensByInput.get(request.input);
+    if (cached !== undefined) return [...cached];
+    const result = await this.#tokenizer.tokenize(prompt, { maxTokens: this.#maxPromptTokens(request), signal: request.signal });
+    if ("atLeastTokens" in result) this.#refuseLongPrompt(result.atLeastTokens, request);
+    this.#promptTokensByInput.set(request.input, result.tokens);
+    return [...result.tokens];
+  }
+
+  /** The most prompt tokens that leave `maxTokens` (at least one) for the completion: see checkContextWindow. */
+  #maxPromptTokens(request: GenerateRequest): number {
+    return this.#info.contextTokens - Math.max(request.maxTokens ?? 1, 1);
+  }
+
+  /**
+   * Refuses a prompt of at least `atLeastTokens` tokens, more than {@link #maxPromptTokens} allows.
+   *
+   * @throws {MoestroError} `context_length_exceeded` (400), always.
+   */
+  #refuseLongPrompt(atLeastTokens: number, request: GenerateRequest): never {
+    this.checkContextWindow(atLeastTokens, request, { isLowerBound: true });
+    // The bound exceeds #maxPromptTokens, so the check above has thrown; this keeps a future edit honest.
+    throw new Error(`a prompt of at least ${atLeastTokens} tokens passed the context check`);
+  }
+
+  /**
    * Refuses a request that does not fit, with the real numbers (never truncating the prompt silently).
    *
+   * @param options.isLowerBound - `promptTokens` is a lower bound (a long prompt, not tokenized whole): the message
+   *   says "or more". Defaults to false.
    * @throws {MoestroError} `context_length_exceeded` (400) when the prompt plus `maxTokens` exceeds the window, or the
    *   prompt leaves no room for a completion.
    */
-  checkContextWindow(promptTokens: number, request: GenerateRequest): void {
+  checkContextWindow(promptTokens: number, request: GenerateRequest, options: { isLowerBound?: boolean } = {}): void {
     const window = this.#info.contextTokens;
     const param = request.input.kind === "chat" ? "messages" : "prompt";
+    const orMore = options.isLowerBound ? " or more" : "";
     if (request.maxTokens !== undefined && promptTokens + request.maxTokens > window) {
       throw new MoestroError(
         "context_length_exceeded",
-        `This model's maximum context length is ${window} tokens. However, you requested ${promptTokens + request.maxTokens} tokens ` +
-          `(${promptTokens} in the prompt, ${request.maxTokens} for the completion). Please reduce the prompt or max_tokens.`,
+        `This model's maximum context length is ${window} tokens. However, you requested ${promptTokens + request.maxTokens} tokens${orMore} ` +
+          `(${promptTokens}${orMore} in the prompt, ${request.maxTokens} for the completion). Please reduce the prompt or max_tokens.`,
         { param },
       );
     }
     if (promptTokens >= window) {
       throw new MoestroError(
         "context_length_exceeded",
-        `This model's maximum context length is ${window} tokens. However, the prompt has ${promptTokens} tokens, ` +
+        `This model's maximum context length is ${window} tokens. However, the prompt has ${promptTokens} tokens${orMore}, ` +
           `which leaves no room for a completion. Please reduce the prompt.`,
         { param },
       );

@@ -1,0 +1,34 @@
+// @ts-check
+// A stand-in for src/engines/inproc/tokenizer-process.js in model-free tests of PromptTokenizer: it speaks the same
+// messages, and its first argument (the model path of the real one) says how it behaves:
+// - "echo": ready at once; answers a prompt of N characters with N tokens (ids 0..N-1), or with `atLeastTokens` when
+//   N is over maxTokens;
+// - "hold": ready at once; answers nothing until cancelled (then `cancelled`), to test queueing and aborts;
+// - "crash": ready at once; exits with code 3 on its first prompt;
+// - "crash-once:FILE": like "crash" when FILE does not exist (it creates it), else like "echo";
+// - "fail": reports that it could not load the model, and exits.
+import { existsSync, writeFileSync } from "node:fs";
+
+let mode = process.argv[2] ?? "";
+if (mode.startsWith("crash-once:")) {
+  const marker = mode.slice("crash-once:".length);
+  mode = existsSync(marker) ? "echo" : "crash";
+  if (mode === "crash") writeFileSync(marker, "");
+}
+const send = (/** @type {unknown} */ message) => process.send?.(message);
+process.on("disconnect", () => process.exit(0));
+
+if (mode === "fail") {
+  process.send?.({ type: "failed", message: "no such model" }, () => process.exit(1));
+} else {
+  process.on("message", (/** @type {{type: string, id: number, prompt: {text?: string}, maxTokens: number}} */ request) => {
+    if (request.type === "cancel") send({ type: "done", id: request.id, cancelled: true });
+    else if (mode === "crash") process.exit(3);
+    else if (mode === "echo") {
+      const length = request.prompt.text?.length ?? 0;
+      if (length > request.maxTokens) send({ type: "done", id: request.id, atLeastTokens: length });
+      else send({ type: "done", id: request.id, tokens: Uint32Array.from({ length }, (_, index) => index) });
+    }
+  });
+  send({ type: "ready" });
+}
