@@ -61,7 +61,7 @@ function describeIssue(issue: z.ZodIssue, value: unknown): string {
     if (issue.received === "undefined") return `is required; expected ${expected}`;
     return `expected ${expected}, got ${describeType(issue.received)}`;
   }
-  if (value === undefined && issue.code === "invalid_union") return `is required; ${issue.message}`;
+  if (value === undefined && (issue.code === "invalid_union" || issue.code === "custom")) return `is required; ${issue.message}`;
   return issue.message;
 }
 

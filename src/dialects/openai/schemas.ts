@@ -18,6 +18,41 @@ function unionOf<Options extends readonly [z.ZodTypeAny, z.ZodTypeAny, ...z.ZodT
   });
 }
 
+/**
+ * A value of one of several shapes that differ by type (a string, or arrays of strings or of token ids), checked by
+ * `isShape` in one loop, not by `z.union`: a union tries every branch, and an array branch that fails records one
+ * issue per element, so 3 million token ids took about 12 s to be refused as strings before they were accepted as ids
+ * (docs/api.md, "Big inputs"). Any failure reads `expected <expected>`.
+ */
+function shapeOf<T>(isShape: (value: unknown) => value is T, expected: string): z.ZodType<T> {
+  return z.custom<T>(isShape, { message: `expected ${expected}` });
+}
+
+/** Whether every element of `values` passes `check`, in one loop (no per-element allocation). */
+function everyElement(values: readonly unknown[], check: (value: unknown) => boolean): boolean {
+  for (const value of values) if (!check(value)) return false;
+  return true;
+}
+
+const isString = (value: unknown): value is string => typeof value === "string";
+
+/**
+ * The most elements each list of a request may hold (docs/api.md, "Big inputs"): far more than any context window can
+ * take, and few enough that checking them costs well under 100 ms.
+ */
+export const requestListLimits = { messages: 100_000, contentParts: 10_000, toolCalls: 1_024, tools: 1_024, stop: 16 } as const;
+
+/**
+ * An array of at most `maxItems` elements, its length checked before its elements: zod checks every element before
+ * `.max()` and records an issue per failing element, so a body of 3 million wrong elements took about 12 s to refuse.
+ */
+function boundedArray<Element extends z.ZodTypeAny>(element: Element, maxItems: number, what: string) {
+  return z
+    .custom<unknown[]>((value) => !Array.isArray(value) || value.length <= maxItems, { message: `expected at most ${maxItems} ${what}` })
+    .pipe(z.array(element));
+}
+const isTokenIds = (value: unknown): value is number[] => Array.isArray(value) && everyElement(value, Number.isInteger);
+
 /** A content part of a message. Only `text` (and `refusal` in assistant messages) can be served by a text model. */
 export const contentPartSchema = z
   .object({
@@ -29,7 +64,7 @@ export const contentPartSchema = z
 
 /** Message `content`: a string, or an array of parts. */
 export const messageContentSchema = unionOf(
-  [z.string(), z.array(contentPartSchema)],
+  [z.string(), boundedArray(contentPartSchema, requestListLimits.contentParts, "content parts")],
   "a string, an array of content parts, or null",
 ).nullish();
 
@@ -50,7 +85,7 @@ export const chatMessageSchema = z
     }),
     content: messageContentSchema,
     name: z.string().optional(),
-    tool_calls: z.array(messageToolCallSchema).nullish(),
+    tool_calls: boundedArray(messageToolCallSchema, requestListLimits.toolCalls, "tool calls").nullish(),
     tool_call_id: z.string().nullish(),
   })
   .passthrough();
@@ -99,7 +134,10 @@ export const responseFormatSchema = z.discriminatedUnion("type", [
 ]);
 
 /** `stop`: one string or a list of strings. */
-const stopSchema = unionOf([z.string(), z.array(z.string()).max(16)], "a string or an array of at most 16 strings").nullish();
+const stopSchema = unionOf(
+  [z.string(), boundedArray(z.string(), requestListLimits.stop, "strings")],
+  "a string or an array of at most 16 strings",
+).nullish();
 
 /** Ollama's `keep_alive`: seconds as a number, or a duration (`"5m"`, `"1h"`). */
 const keepAliveSchema = unionOf([z.number(), z.string()], 'a number of seconds or a duration such as "5m"').nullish();
@@ -127,11 +165,13 @@ const samplingFields = {
 /** The body of `POST /v1/chat/completions`. */
 export const chatCompletionRequestSchema = z.object({
   ...samplingFields,
-  messages: z.array(chatMessageSchema).min(1, "messages must contain at least one message"),
+  messages: boundedArray(chatMessageSchema, requestListLimits.messages, "messages").refine((messages) => messages.length > 0, {
+    message: "messages must contain at least one message",
+  }),
   max_completion_tokens: z.number().int().min(1).nullish(),
   logprobs: z.boolean().nullish(),
   top_logprobs: z.number().int().min(0).max(20).nullish(),
-  tools: z.array(toolSchema).nullish(),
+  tools: boundedArray(toolSchema, requestListLimits.tools, "tools").nullish(),
   tool_choice: toolChoiceSchema.nullish(),
   parallel_tool_calls: z.boolean().nullish(),
   response_format: responseFormatSchema.nullish(),
@@ -148,10 +188,16 @@ export const chatCompletionRequestSchema = z.object({
 /** The body of `POST /v1/completions`. */
 export const completionRequestSchema = z.object({
   ...samplingFields,
-  prompt: unionOf(
-    [z.string(), z.array(z.string()).length(1, "only one prompt per request is supported")],
-    "a string, or an array of one string (token-id prompts are not supported)",
-  ),
+  prompt: z.custom<string | [string]>().superRefine((value, context) => {
+    if (isString(value) || (Array.isArray(value) && value.length === 1 && isString(value[0]))) return;
+    const isPromptList = Array.isArray(value) && value.length > 1 && everyElement(value, isString);
+    context.addIssue({
+      code: "custom",
+      message: isPromptList
+        ? "only one prompt per request is supported"
+        : "expected a string, or an array of one string (token-id prompts are not supported)",
+    });
+  }),
   echo: z.boolean().nullish(),
   suffix: z.string().nullish(),
   best_of: z.number().int().min(1).nullish(),
@@ -168,8 +214,14 @@ export type ChatMessageInput = z.infer<typeof chatMessageSchema>;
 /** The body of `POST /v1/embeddings`. */
 export const embeddingRequestSchema = z.object({
   model: z.string({ required_error: "you must provide a model parameter" }).min(1),
-  input: unionOf(
-    [z.string(), z.array(z.string()), z.array(z.number().int()), z.array(z.array(z.number().int()))],
+  input: shapeOf(
+    (value): value is string | string[] | number[] | number[][] =>
+      isString(value) ||
+      (Array.isArray(value) &&
+        (value.length === 0 ||
+          (isString(value[0]) && everyElement(value, isString)) ||
+          (typeof value[0] === "number" && isTokenIds(value)) ||
+          (Array.isArray(value[0]) && everyElement(value, isTokenIds)))),
     "a string, an array of strings, an array of token ids, or an array of arrays of token ids",
   ),
   encoding_format: z.enum(["float", "base64"]).nullish(),
