@@ -344,6 +344,19 @@ describe.skipIf(!hasTestModels)("structured output, logprobs and embeddings", ()
     expect(viaBase64.data[0]!.embedding).toEqual(viaFloat.data[0]!.embedding.map((value) => Math.fround(value)));
   });
 
+  it("a large embeddings response (written in slices) holds the same vectors as small ones, float and base64", async () => {
+    // 1,100 vectors of 64 floats: above the 65,536 floats from which the response is serialised a slice at a time.
+    const input = Array.from({ length: 1100 }, (_, index) => `item ${index % 3}`);
+    for (const encoding_format of ["float", "base64"] as const) {
+      const large = await test.client.embeddings.create({ model: "tiny-qwen3moe", input, encoding_format });
+      const small = await test.client.embeddings.create({ model: "tiny-qwen3moe", input: input.slice(0, 3), encoding_format });
+      expect(large.data).toHaveLength(1100);
+      expect(large.data.map((item) => item.index)).toEqual(input.map((_, index) => index));
+      expect(large.data[1099]!.embedding).toEqual(small.data[1099 % 3]!.embedding);
+      expect(large.usage.prompt_tokens).toBeGreaterThan(1100);
+    }
+  });
+
   it("C32: empty input, an out-of-vocabulary id, an overlong input and unsupported dimensions are 400s", async () => {
     const cases: unknown[] = [
       { input: "" },

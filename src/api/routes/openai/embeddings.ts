@@ -7,6 +7,7 @@ import type { WireEmbeddingList } from "../../../dialects/openai/wire.js";
 import type { AppDeps, AppEnv } from "../../app-env.js";
 import { readJsonBody } from "../../error-response.js";
 import { embeddingAdmission, RequestMeter } from "../../serving/request-meter.js";
+import { respondWithJsonInSlices } from "../../serving/json-in-slices.js";
 import { requestSignal } from "../../serving/request-abort.js";
 
 /**
@@ -67,14 +68,30 @@ async function respond(
   const { embeddings, promptTokens } = result;
   await meter.finish("ok", [{ promptTokens, completionTokens: 0 }]);
   const base64 = request.encoding_format === "base64";
-  const response: WireEmbeddingList = {
-    object: "list",
-    data: embeddings.map((vector, index) => ({ object: "embedding", index, embedding: base64 ? toBase64(vector) : Array.from(vector) })),
-    model: backend.info.id,
-    usage: { prompt_tokens: promptTokens, total_tokens: promptTokens },
+  const item = (index: number): WireEmbeddingList["data"][number] => {
+    const vector = embeddings[index]!;
+    return { object: "embedding", index, embedding: base64 ? toBase64(vector) : Array.from(vector) };
   };
+  const usage: WireEmbeddingList["usage"] = { prompt_tokens: promptTokens, total_tokens: promptTokens };
+  const floats = embeddings.length * dimensions;
+  if (floats > slicedResponseFloats) {
+    return respondWithJsonInSlices(c, {
+      head: { object: "list" },
+      listKey: "data",
+      itemCount: embeddings.length,
+      item,
+      tail: { model: backend.info.id, usage },
+    });
+  }
+  const response: WireEmbeddingList = { object: "list", data: embeddings.map((_, index) => item(index)), model: backend.info.id, usage };
   return c.json(response);
 }
+
+/**
+ * Above this many floats in all, the response is written in slices (`respondWithJsonInSlices`): serialising 65,536 floats
+ * takes about 10 ms, 8 million (2,048 vectors of 4,096) 1.1 s.
+ */
+const slicedResponseFloats = 65_536;
 
 function toInputs(input: EmbeddingRequest["input"]): Array<string | number[]> {
   if (typeof input === "string") return [input];
