@@ -1,6 +1,6 @@
 import type { z } from "zod";
 import { MoestroError } from "../../errors/index.js";
-import { parseDurationMs } from "../../util/duration.js";
+import { maxTimerDelayMs, parseDurationMs } from "../../util/duration.js";
 import type { ChatMessage, GenerateRequest, SamplingOptions, ToolChoice } from "../../spec/index.js";
 import {
   chatCompletionRequestSchema,
@@ -300,9 +300,6 @@ export function parseKeepAliveMs(value: number | string | null | undefined): num
     });
   return negative ? -1 : forEverPastTimerRange(ms);
 }
-
-/** The longest delay a Node timer holds, ms (2^31 - 1, about 24.8 days); a longer one fires after 1 ms instead. */
-const maxTimerDelayMs = 2 ** 31 - 1;
 
 /** A keep-alive past what a timer can hold means "keep it loaded" (-1): the model would otherwise unload at once. */
 function forEverPastTimerRange(ms: number): number {
