@@ -97,6 +97,8 @@ export function createAdminModelRoutes(deps: AppDeps): Hono<AppEnv> {
     const body = parseModelBody(await readJsonBody(c));
     const puller = deps.puller;
     if (puller === undefined) throw new MoestroError("not_found", "This server has no model store to pull into.");
+    // A reference pull cannot take is a 400 here, before the 200 of the progress stream.
+    puller.checkRef(body.model);
     const asSse = (c.req.header("accept") ?? "").includes("text/event-stream");
     c.header("Content-Type", asSse ? "text/event-stream; charset=utf-8" : "application/x-ndjson; charset=utf-8");
     c.header("Cache-Control", "no-cache");
