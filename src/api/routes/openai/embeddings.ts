@@ -8,6 +8,7 @@ import type { AppDeps, AppEnv } from "../../app-env.js";
 import { readJsonBody } from "../../error-response.js";
 import { embeddingAdmission, RequestMeter } from "../../serving/request-meter.js";
 import { requestSignal } from "../../serving/request-abort.js";
+import { respondJson } from "../../serving/respond.js";
 
 /**
  * `POST /v1/embeddings` (OpenAI API reference: Embeddings, create) from any loaded GGUF: the model's pooled hidden state.
@@ -65,7 +66,7 @@ async function respond(
     throw error;
   }
   const { embeddings, promptTokens } = result;
-  await meter.finish("ok", [{ promptTokens, completionTokens: 0 }]);
+  const usages = [{ promptTokens, completionTokens: 0 }];
   const base64 = request.encoding_format === "base64";
   const response: WireEmbeddingList = {
     object: "list",
@@ -73,7 +74,13 @@ async function respond(
     model: backend.info.id,
     usage: { prompt_tokens: promptTokens, total_tokens: promptTokens },
   };
-  return c.json(response);
+  try {
+    await meter.checkpoint(usages);
+  } catch (error) {
+    await meter.finish("error", usages, error instanceof MoestroError ? error.code : "internal_error");
+    throw error;
+  }
+  return await respondJson(c, meter, response, usages);
 }
 
 function toInputs(input: EmbeddingRequest["input"]): Array<string | number[]> {
