@@ -183,7 +183,10 @@ export function toCompletionGenerateRequest(request: CompletionRequest): Generat
   if (request.suffix) unsupported("suffix", "suffix (fill-in-the-middle) is not supported.");
   if ((request.best_of ?? 1) > 1) unsupported("best_of", "best_of above 1 is not supported; use n.");
   if (request.logprobs !== undefined && request.logprobs !== null)
-    unsupported("logprobs", "Token log-probabilities are not supported yet.");
+    unsupported(
+      "logprobs",
+      "logprobs is not supported on /v1/completions yet: token log-probabilities come from /v1/chat/completions with logprobs: true.",
+    );
   const prompt = typeof request.prompt === "string" ? request.prompt : request.prompt[0]!;
   return {
     input: { kind: "completion", prompt },
@@ -240,16 +243,18 @@ export function normalizeMessages(messages: readonly ChatMessageInput[]): ChatMe
         break;
       case "tool":
         if (!message.tool_call_id) {
-          throw new MoestroError("invalid_request", `messages[${index}] has role 'tool' but no tool_call_id.`, {
-            param: `messages[${index}].tool_call_id`,
-          });
+          throw new MoestroError(
+            "invalid_request",
+            `messages[${index}].tool_call_id is missing: a message with role 'tool' must name the tool call it answers.`,
+            { param: `messages[${index}].tool_call_id` },
+          );
         }
         conversation.push({ role: "tool", toolCallId: message.tool_call_id, text });
         break;
       case "function":
         unsupported(
           `messages[${index}].role`,
-          "Messages with role 'function' (the deprecated function-calling API) are not supported; use tools and role 'tool'.",
+          `messages[${index}].role is 'function' (the deprecated function-calling API), which is not supported: declare tools and answer their calls with role 'tool'.`,
         );
         break;
       default:
@@ -267,9 +272,16 @@ function contentText(message: ChatMessageInput, index: number): string {
     .map((part, partIndex) => {
       if (part.type === "text" && typeof part.text === "string") return part.text;
       if (part.type === "refusal" && message.role === "assistant" && typeof part.refusal === "string") return part.refusal;
+      const param = `messages[${index}].content[${partIndex}]`;
+      if (part.type === "refusal") {
+        return unsupported(
+          param,
+          `${param} is a 'refusal' part in a message with role '${message.role}': refusal parts belong to assistant messages (send text parts here).`,
+        );
+      }
       return unsupported(
-        `messages[${index}].content[${partIndex}]`,
-        `Content parts of type '${part.type}' are not supported: the model takes text only.`,
+        param,
+        `${param} is a content part of type '${part.type}', which is not supported: the model takes text only (parts of type 'text').`,
       );
     })
     .join("");
