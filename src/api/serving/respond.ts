@@ -116,9 +116,8 @@ export interface StreamEncoder {
  * reported as `aborted`.
  *
  * Served by @hono/node-server, the events are written straight to Node's `ServerResponse` (the adapter's documented
- * `RESPONSE_ALREADY_SENT` escape): through Hono's `stream()` each chunk crossed a web `ReadableStream` and the adapter's
- * read loop. Measured on stories260K, 32 tokens, concurrency 1, requests alternating between the two builds: p50
- * latency 20.0 ms through `stream()`, 19.1 ms direct. Elsewhere (`app.request()` in tests, other runtimes) it uses
+ * `RESPONSE_ALREADY_SENT` escape), sparing each chunk the web `ReadableStream` of Hono's `stream()` and the adapter's
+ * read loop (docs/bench.md#the-serving-paths-own-costs). Elsewhere (`app.request()` in tests, other runtimes) it uses
  * `stream()`.
  */
 export function streamResponse(
@@ -258,8 +257,8 @@ async function pumpEvents({ c, deps, generation, meter, encoder }: StreamJob, si
   const keepAliveMs = deps.sseKeepAliveMs ?? 15_000;
   let lastWriteAt = performance.now();
   // Writes are queued, not awaited one by one: the next token's decode starts while the previous chunk is still on
-  // its way to the socket, instead of after it (on 2 cores awaiting each write cost about 0.8 ms per token). The events
-  // of one part go out in one write.
+  // its way to the socket, instead of after it (docs/bench.md#the-serving-paths-own-costs). The events of one part go
+  // out in one write.
   const write = (payloads: unknown[]): void => {
     if (payloads.length === 0) return;
     lastWriteAt = performance.now();

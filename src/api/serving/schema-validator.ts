@@ -52,8 +52,8 @@ export interface OutputCheck {
  * (it counts UTF-16 units). Each distinct schema is compiled once; the 256 most recent stay cached.
  */
 export class SchemaValidator {
-  // allErrors: the code Ajv generates then checks properties one after another instead of nesting a block per property,
-  // which overflowed V8's parser at about 3,000 properties. optimize: false roughly halves compile time on large schemas.
+  // allErrors: the code Ajv generates checks properties one after another instead of nesting a block per property, which
+  // overflowed V8's parser on wide schemas; optimize: false compiles large schemas faster (docs/api.md#json-schemas).
   readonly #ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: false, addUsedSchema: false, code: { optimize: false } });
   readonly #compiled = new Map<string, { schema: Record<string, unknown>; validate: ValidateFunction }>();
   /** The refs Ajv knows by itself (its meta-schemas). */

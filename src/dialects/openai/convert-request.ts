@@ -101,7 +101,7 @@ export const openAiSchemaParams = {
  * the request's own).
  *
  * - System and developer messages are merged, in order, into one leading system message before templating, because
- *   OpenAI accepts them anywhere while Qwen templates raise an error when a system message is not first (case C22).
+ *   OpenAI accepts them anywhere while Qwen templates raise an error when a system message is not first (case C22, docs/compat-cases.md).
  * - Thinking is switched by any common spelling, first found wins: `enable_thinking` (DashScope),
  *   `chat_template_kwargs.enable_thinking` (vLLM, llama.cpp), `reasoning_effort` (`"none"` is off, other values on),
  *   then Qwen's soft switches `/no_think` and `/think` in the last user or system message. `thinking_budget` caps it.
