@@ -75,14 +75,26 @@ export async function respondCollected(
 }
 
 /**
- * Sends `body` as a non-streamed JSON response and reports the request's end once it left, the meter's final counts
- * already recorded (`meter.checkpoint`): served by @hono/node-server, `ok` when Node's `ServerResponse` has handed the
- * body's last byte to the socket (its `finish` event), `aborted` when the connection closed first; elsewhere
- * (`app.request()` in tests) `ok` when the response is handed back. The report runs after the response, so it never
- * changes it (`RequestMeter.finishDelivered` logs a sink that fails).
+ * Sends `body` as a non-streamed JSON response and reports the request's end once it left (see
+ * {@link reportOnDelivery}); the meter's final counts are already recorded (`meter.checkpoint`).
  */
 export async function respondJson(c: Context<AppEnv>, meter: RequestMeter, body: object, usages: readonly Usage[]): Promise<Response> {
-  const response = c.json(body as never);
+  return await reportOnDelivery(c, meter, usages, c.json(body as never));
+}
+
+/**
+ * Returns `response` (a non-streamed answer, whatever writes its body) and reports the request's end once it left, the
+ * meter's final counts already recorded (`meter.checkpoint`): served by @hono/node-server, `ok` when Node's
+ * `ServerResponse` has handed the body's last byte to the socket (its `finish` event), `aborted` when the connection
+ * closed first; elsewhere (`app.request()` in tests) `ok` when the response is handed back. The report runs after the
+ * response, so it never changes it (`RequestMeter.finishDelivered` logs a sink that fails).
+ */
+export async function reportOnDelivery(
+  c: Context<AppEnv>,
+  meter: RequestMeter,
+  usages: readonly Usage[],
+  response: Response,
+): Promise<Response> {
   const outgoing = (c.env as { outgoing?: unknown } | undefined)?.outgoing;
   if (!(outgoing instanceof ServerResponse)) {
     await meter.finishDelivered("ok", usages);
