@@ -14,7 +14,7 @@ export interface AppDeps {
   now?: () => number;
   /** Largest accepted request body, in bytes; larger bodies get 413. Defaults to 32 MiB. */
   bodyLimitBytes?: number;
-  /** Receivers of one usage event per model request (ledger, budgets, metrics), awaited before the last byte. Defaults to none. */
+  /** Receivers of one usage event per model request (ledger, budgets, metrics); when each is told is `UsageSink`'s contract. Defaults to none. */
   usageSinks?: readonly UsageSink[];
   /** A `: ping` SSE comment is sent when a stream has been silent this long, in ms. Defaults to 15000. */
   sseKeepAliveMs?: number;

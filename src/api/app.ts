@@ -22,7 +22,7 @@ import { SchemaValidator } from "./serving/schema-validator.js";
 
 export type { AppDeps, AppEnv } from "./app-env.js";
 
-/** Default largest request body: 32 MiB, enough for the longest prompt a 128k-token model holds (case C35). */
+/** Default largest request body: 32 MiB, enough for the longest prompt a 128k-token model holds (case C35, docs/compat-cases.md). */
 export const defaultBodyLimitBytes = 32 * 1024 * 1024;
 
 /**
@@ -68,9 +68,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     },
   });
   app.use("/v1/*", async (c, next) => {
-    // A declared length is checked from the header alone. Hono's bodyLimit would first turn the request into a full
-    // Fetch Request with a web-stream body, and that costs about 0.2 ms per request on the Node adapter; it still
-    // counts the bytes of a chunked body (no Content-Length).
+    // A declared length is checked from the header alone: Hono's bodyLimit first builds a full Fetch Request, a cost on
+    // every request (docs/bench.md#the-serving-paths-own-costs). It still counts the bytes of a chunked body.
     const length = c.req.header("content-length");
     if (length !== undefined && c.req.header("transfer-encoding") === undefined)
       return Number(length) > limitBytes ? onTooLarge(c) : await next();

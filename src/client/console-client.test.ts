@@ -114,6 +114,7 @@ describe("the console's client against the app (no port)", () => {
         yield { status: "done", model: "owner/repo:Q4_0", completedBytes: 1000, totalBytes: 1000 };
       },
       resolve: async () => ({ name: "owner/repo:Q4_0", files: [] }),
+      checkRef: () => "owner/repo:Q4_0",
     };
     const planner: ModelPlanner = { plan: async (entry) => samplePlan(entry.id) };
     const keys = createKeyService({ keys: store.apiKeys });

@@ -145,7 +145,7 @@ export const configSchema = z.object({
         .int()
         .default(5 * 60 * 1000)
         .describe(
-          "How long an idle model stays loaded, ms; negative keeps it forever, 0 unloads it after each request. Requests may set keep_alive. Defaults to 5 minutes.",
+          "How long an idle model stays loaded, ms; negative keeps it forever, and so does a value over 2147483647 (2^31 - 1 ms, about 24.8 days, the longest a timer holds); 0 unloads it after each request. Requests may set keep_alive. Defaults to 5 minutes.",
         ),
       maxMemoryBytes: z
         .number()

@@ -89,6 +89,43 @@ describe("ModelScheduler (fake loader, memory probe and clock)", () => {
     expect(scheduler.listLoaded().map((model) => model.id)).toEqual(["b"]);
   });
 
+  it("load keeps the model for its keep-alive and returns it; with keep-alive 0 it unloads it again and returns undefined", async () => {
+    const info = await scheduler.load("a", { keepAliveMs: 30_000 });
+    expect(info).toMatchObject({ id: "a", activeRequests: 0, expiresAtMs: Date.now() + 30_000 });
+    expect(await scheduler.load("b", { keepAliveMs: 0 })).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(disposed).toEqual(["a", "b"]);
+    expect(scheduler.listLoaded()).toEqual([]);
+  });
+
+  it("keeps a model loaded when its keep-alive is past what a timer holds, from the config or a request", async () => {
+    // Node fires a timer whose delay is over 2^31 - 1 ms after 1 ms: such a keep-alive would unload the model at once.
+    const delays: number[] = [];
+    const forever = new ModelScheduler({
+      loadModel: async (entry) => fakeBackend(entry.id, disposed),
+      estimateMemoryBytes: async () => MiB,
+      listEntries: async () => entries,
+      maxMemoryBytes: 1000 * MiB,
+      defaultKeepAliveMs: 2 ** 31,
+      logger: pino({ level: "silent" }),
+      setTimer: (callback, delayMs) => {
+        delays.push(delayMs);
+        return setTimeout(callback, delayMs);
+      },
+    });
+    (await forever.acquire("a")).release();
+    (await forever.acquire("b", { keepAliveMs: 30 * 24 * 3600_000 })).release();
+    (await forever.acquire("huge", { keepAliveMs: 2 ** 31 - 1 })).release();
+    expect(delays).toEqual([2 ** 31 - 1]);
+    await vi.advanceTimersByTimeAsync(3600_000);
+    expect(disposed).toEqual([]);
+    expect(forever.listLoaded().map((model) => [model.id, model.expiresAtMs === null])).toEqual([
+      ["a", true],
+      ["b", true],
+      ["huge", false],
+    ]);
+  });
+
   it("evicts the idle model to load another under a budget that fits one", async () => {
     (await scheduler.acquire("a")).release();
     (await scheduler.acquire("b")).release();

@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import { MoestroError } from "../errors/index.js";
 import type { LoadedModelInfo, ModelBackend, ModelEntry, ModelLease } from "../spec/index.js";
+import { maxTimerDelayMs } from "../util/duration.js";
 import { formatBytes } from "../util/size-units.js";
 
 /** What the scheduler needs from the outside: all hardware, files and time come through here (tests swap them). */
@@ -13,7 +14,10 @@ export interface ModelSchedulerDeps {
   listEntries(): Promise<ModelEntry[]>;
   /** The memory budget, bytes: loads that would go over it evict idle models first, and are refused if still over. */
   maxMemoryBytes: number;
-  /** How long an idle model stays loaded, ms; negative keeps it forever; 0 unloads it after each request. Defaults to 5 minutes. */
+  /**
+   * How long an idle model stays loaded, ms; negative keeps it forever, and so does a value past what a timer holds
+   * (`maxTimerDelayMs`, about 24.8 days); 0 unloads it after each request. Defaults to 5 minutes.
+   */
   defaultKeepAliveMs?: number;
   logger: Logger;
   /** Clock, epoch ms. Defaults to `Date.now`. */
@@ -43,7 +47,8 @@ export const defaultKeepAliveMs = 5 * 60 * 1000;
  * keep-alive. A load that would go over the memory budget first evicts idle models (those expiring soonest first);
  * when busy models are in the way it waits for them to finish; when the model cannot fit even alone it is refused with
  * the memory needed and available, and nothing is loaded. Requests that differ only in sampling options never reload
- * a model (case C25, docs/compat-cases.md).
+ * a model (case C25, docs/compat-cases.md). A keep-alive that is negative, or longer than a timer holds
+ * (`maxTimerDelayMs`, about 24.8 days), keeps the model loaded: whether it comes from the config or a request.
  */
 export class ModelScheduler {
   readonly #deps: ModelSchedulerDeps;
@@ -123,12 +128,14 @@ export class ModelScheduler {
   /**
    * Loads a model and keeps it for `keepAliveMs` (without a request), as `POST /v1/moestro/models/load` asks.
    *
+   * @returns the model as loaded, its keep-alive started; `undefined` when it was unloaded again before this returned:
+   *   `keepAliveMs` 0 (unload once idle, which it is at once) or an `unload` that waited for requests holding it.
    * @throws as {@link acquire}.
    */
-  async load(id: string, options: { signal?: AbortSignal; keepAliveMs?: number } = {}): Promise<LoadedModelInfo> {
+  async load(id: string, options: { signal?: AbortSignal; keepAliveMs?: number } = {}): Promise<LoadedModelInfo | undefined> {
     const lease = await this.acquire(id, options);
     lease.release();
-    return this.listLoaded().find((model) => model.id === lease.backend.info.id)!;
+    return this.listLoaded().find((model) => model.id === lease.backend.info.id);
   }
 
   /**
@@ -239,7 +246,8 @@ export class ModelScheduler {
     const waiters = this.#releaseWaiters;
     this.#releaseWaiters = [];
     for (const wake of waiters) wake();
-    if (model.keepAliveMs < 0) return;
+    // Forever: negative, or past what a timer holds (a longer delay would fire after 1 ms and unload the model).
+    if (model.keepAliveMs < 0 || model.keepAliveMs > maxTimerDelayMs) return;
     if (model.keepAliveMs === 0) {
       void this.#evict(model, "keep_alive 0");
       return;

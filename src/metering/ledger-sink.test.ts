@@ -170,6 +170,57 @@ describe.each(testDialects)("the ledger sink on %s", (dialect) => {
     }
   });
 
+  it("a request checkpointed before its last bytes and cut before it settled is interrupted with its exact final counts", async () => {
+    const other = await openStore({ home: target.home, databaseUrl: target.databaseUrl });
+    const otherInstance = await other.claimInstance();
+    const otherLedger = await openLedgerSink({
+      usage: other.usage,
+      priceBook,
+      instance: otherInstance,
+      logger,
+      now,
+      heartbeatMs: 60_000,
+      recoverEveryMs: 60_000,
+    });
+    try {
+      const counts = { promptTokens: 5, cachedPromptTokens: 0, completionTokens: 0, reasoningTokens: 0 };
+      const cut = requestStart(counts, { keyId: "key_c", requestId: `checkpointed-${dialect}` });
+      const run = await otherLedger.start(cut);
+      counts.completionTokens = 9; // the whole answer, never flushed by a heartbeat
+      clockMs += 400;
+      await run.checkpoint();
+      expect(await rowOf(cut.requestId)).toMatchObject({
+        status: "running",
+        completionTokens: 9,
+        costMicroUsd: 95,
+        heartbeatAtMs: clockMs,
+      });
+      // The process dies after the last bytes were written, before the settlement: the recovery bills what was sent.
+      await otherInstance.dispose();
+      expect(await ledger.recoverInterrupted()).toBe(1);
+      expect(await rowOf(cut.requestId)).toMatchObject({
+        status: "interrupted",
+        completionTokens: 9,
+        costMicroUsd: 95,
+        latencyMs: clockMs - startedAtMs,
+      });
+    } finally {
+      await otherLedger.dispose();
+      await other.dispose();
+    }
+  });
+
+  it("dispose waits for the settlements under way", async () => {
+    const own = await openLedgerSink({ usage: store.usage, priceBook, instance, logger, now, heartbeatMs: 60_000, recoverEveryMs: 60_000 });
+    const counts = { promptTokens: 1, cachedPromptTokens: 0, completionTokens: 2, reasoningTokens: 0 };
+    const start = requestStart(counts, { keyId: "key_d" });
+    const run = await own.start(start);
+    const settling = run.finish({ ...start, ...counts, status: "ok", latencyMs: 5 });
+    await own.dispose();
+    expect(await rowOf(start.requestId)).toMatchObject({ status: "ok", completionTokens: 2 });
+    await settling;
+  });
+
   it("settles a row whose heartbeat is stale, whoever owns it", async () => {
     const counts = { promptTokens: 2, cachedPromptTokens: 0, completionTokens: 1, reasoningTokens: 0 };
     const start = requestStart(counts, { keyId: "key_s" });

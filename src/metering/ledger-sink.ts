@@ -31,7 +31,8 @@ export interface LedgerSink extends UsageSink, AsyncDisposable {
   /**
    * Admits a request: inserts its row as `running`, with its worst-case cost reserved against its key's budget
    * (`start.budget`), atomically across the processes that share the store. Its counters are flushed with every
-   * heartbeat; its run's `finish` settles the row with the real cost and releases the reservation.
+   * heartbeat, and by its run's `checkpoint` (the final counts, before the response's last bytes); its run's `finish`
+   * settles the row with the real cost and releases the reservation.
    *
    * @throws {MoestroError} `insufficient_quota` (429) when the key's settled spend plus its running reservations plus
    *   this request's worst case would pass the budget; nothing is stored then.
@@ -43,7 +44,7 @@ export interface LedgerSink extends UsageSink, AsyncDisposable {
   flushHeartbeat(): Promise<void>;
   /** Settles the running rows of gone instances, and stale ones, as `interrupted`; resolves how many. */
   recoverInterrupted(): Promise<number>;
-  /** Stops the heartbeat and the recovery timer (waiting for a flush under way). Idempotent. */
+  /** Stops the heartbeat and the recovery timer (waiting for a flush, and the settlements, under way). Idempotent. */
   dispose(): Promise<void>;
 }
 
@@ -59,9 +60,9 @@ interface RunningRequest {
  * a restarted server bills its predecessor's cut requests before it serves), then keeps, until disposed, a heartbeat
  * that flushes the counters of this process's running requests every `heartbeatMs` and a check every `recoverEveryMs`
  * for rows of other instances that went away. Costs are priced by the book in effect at each request's start.
- * `finish` and `record` resolve once their transaction is committed; the routes await them before the response's last
- * byte, so a response the client saw whole has its settled row, and a request cut by a crash has the row of its last
- * heartbeat.
+ * A request's run writes its final counts (`checkpoint`) before the response's last bytes and is settled (`finish`)
+ * once they left: a response that left whole is `ok`, and a crash in between leaves a running row with exact counts,
+ * which the recovery settles as `interrupted`. `finish` and `record` resolve once their transaction is committed.
  *
  * @throws what the store throws during the first recovery.
  */
@@ -100,11 +101,14 @@ export async function openLedgerSink(options: LedgerSinkOptions): Promise<Ledger
     every(options.heartbeatMs ?? 1000, flushHeartbeat, "heartbeat"),
     every(options.recoverEveryMs ?? 5000, recoverInterrupted, "recovery"),
   ];
+  // Settlements under way: a response's settlement runs after its last byte, so a shutdown may come before it commits.
+  const settling = new Set<Promise<unknown>>();
   let disposing: Promise<void> | undefined;
   const dispose = (): Promise<void> =>
     (disposing ??= (async () => {
       for (const timer of timers) clearInterval(timer);
       await busy;
+      await Promise.allSettled(settling);
     })());
 
   return {
@@ -125,10 +129,20 @@ export async function openLedgerSink(options: LedgerSinkOptions): Promise<Ledger
       const request: RunningRequest = { row: { ...admitted, requestId: outcome.requestId }, readCounts: start.readCounts };
       running.add(request);
       return {
+        checkpoint: async () => {
+          const atMs = now();
+          await usage.heartbeat([runningRow(priceBook, request.row, request.readCounts(), atMs)], atMs);
+        },
         finish: async (event) => {
           running.delete(request);
           const end: UsageRecord = { ...endRow(priceBook, event), requestId: request.row.requestId };
-          await usage.settle(end, now(), { lateFromInterrupted: true });
+          const settled = usage.settle(end, now(), { lateFromInterrupted: true });
+          settling.add(settled);
+          try {
+            await settled;
+          } finally {
+            settling.delete(settled);
+          }
         },
         cancel: async () => {
           running.delete(request);

@@ -20,11 +20,15 @@ export const defaultQuantization = "Q4_K_M";
 /**
  * Parses a model reference.
  *
- * @throws {MoestroError} `invalid_request` for an `hf:` reference without owner and repo.
+ * @throws {MoestroError} `invalid_request` (400, `param: "model"`) for an `hf:` reference without owner and repo, and for
+ *   a URL that does not parse or whose file name holds malformed percent-encoding (`https://host/%zz.gguf`).
  */
 export function parseModelRef(text: string): ModelRef {
   const value = text.trim();
-  if (/^https?:\/\//i.test(value)) return { kind: "url", url: value };
+  if (/^https?:\/\//i.test(value)) {
+    urlFileName(value);
+    return { kind: "url", url: value };
+  }
   const hf = /^(?:hf:|huggingface:|hf\.co\/|huggingface\.co\/)(.+)$/i.exec(value);
   if (!hf) return { kind: "path", path: value };
   const rest = hf[1]!;
@@ -52,7 +56,7 @@ export function modelRefName(ref: ModelRef): string {
     case "hf-file":
       return `${ref.owner}/${ref.repo}/${ref.file}`;
     case "url":
-      return decodeURIComponent(new URL(ref.url).pathname.split("/").at(-1) ?? "model").replace(/\.gguf$/i, "");
+      return (urlFileName(ref.url) || "model").replace(/\.gguf$/i, "");
     case "path":
       return ref.path;
     default:
@@ -62,3 +66,28 @@ export function modelRefName(ref: ModelRef): string {
 
 /** Matches the parts of a split GGUF: `name-00001-of-00003.gguf`. */
 export const splitPartPattern = /-(\d{5})-of-(\d{5})\.gguf$/i;
+
+/**
+ * The decoded last segment of a URL's path (`""` when the path ends with `/`): the name a URL's model file is stored
+ * under.
+ *
+ * @throws {MoestroError} `invalid_request` (400, `param: "model"`) when `url` does not parse, or its file name holds
+ *   malformed percent-encoding (a `%` not followed by two hex digits, or bytes that are not UTF-8).
+ */
+export function urlFileName(url: string): string {
+  let segment: string;
+  try {
+    segment = new URL(url).pathname.split("/").at(-1) ?? "";
+  } catch {
+    throw new MoestroError("invalid_request", `'${url}' is not a valid URL.`, { param: "model" });
+  }
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new MoestroError(
+      "invalid_request",
+      `The URL '${url}' has malformed percent-encoding in its file name '${segment}': each % must start an escape such as %20, and the escapes must spell UTF-8.`,
+      { param: "model" },
+    );
+  }
+}

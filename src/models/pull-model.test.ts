@@ -88,6 +88,22 @@ describe("ModelPuller against a local server in the hub's URL layout", () => {
     await expect(stat(store.folderFor("o/r:Q8_0"))).rejects.toThrow(/ENOENT/);
   });
 
+  it("refuses a local path and a URL with malformed percent-encoding as invalid_request, in checkRef and in pull", async () => {
+    const store = new ModelStore(home);
+    const puller = createModelPuller({ store, hub: createHubClient({ endpoint: "http://127.0.0.1:9" }) });
+    expect(puller.checkRef("hf:o/r:q8_0")).toBe("o/r:Q8_0");
+    for (const [ref, fragment] of [
+      ["./model.gguf", "is a local path"],
+      ["https://example.com/%zz.gguf", "malformed percent-encoding"],
+    ]) {
+      expect(() => puller.checkRef(ref)).toThrow(expect.objectContaining({ code: "invalid_request", param: "model" }));
+      const error = (await collect(puller.pull(ref)).catch((caught: unknown) => caught)) as MoestroError;
+      expect(error).toMatchObject({ code: "invalid_request", param: "model" });
+      expect(error.message).toContain(fragment);
+    }
+    expect(await readdir(store.root).catch(() => [])).toEqual([]);
+  });
+
   it("leaves no empty model folder when the download fails", async () => {
     hub = await startFakeHub({ repos: {} });
     const store = new ModelStore(home);

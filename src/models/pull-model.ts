@@ -3,7 +3,7 @@ import { MoestroError } from "../errors/index.js";
 import { PushIterable } from "../util/push-iterable.js";
 import { downloadFile } from "./download-file.js";
 import type { HubClient, HubFile } from "./hub-client.js";
-import { modelRefName, parseModelRef, splitPartPattern, type ModelRef } from "./model-ref.js";
+import { modelRefName, parseModelRef, splitPartPattern, urlFileName, type ModelRef } from "./model-ref.js";
 import type { ModelStore, StoredModel } from "./model-store.js";
 
 /**
@@ -55,6 +55,15 @@ export interface ModelPuller {
    * for await (const progress of puller.pull("hf:Qwen/Qwen3-0.6B-GGUF:Q8_0")) console.log(progress.completedBytes);
    */
   pull(ref: string, options?: { signal?: AbortSignal }): AsyncIterable<PullProgress>;
+  /**
+   * Checks that `ref` is a reference pull takes, without reaching the hub, so that a caller can refuse it before it
+   * starts streaming progress; `pull` makes the same checks.
+   *
+   * @returns the name the model will be stored and served under (`modelRefName`).
+   * @throws {MoestroError} `invalid_request` (400, `param: "model"`) for a local path, a malformed `hf:` reference or
+   *   URL (see `parseModelRef`).
+   */
+  checkRef(ref: string): string;
   /** Resolves a reference to its name and files without downloading. */
   resolve(ref: string, options?: { signal?: AbortSignal }): Promise<{ name: string; files: RemoteFile[] }>;
 }
@@ -64,18 +73,24 @@ export function createModelPuller(options: ModelPullerOptions): ModelPuller {
   const { store, hub } = options;
   const inFlight = new Map<string, { done: Promise<string>; listeners: Set<(completedBytes: number) => void> }>();
 
-  async function resolve(refText: string, { signal }: { signal?: AbortSignal } = {}): Promise<{ name: string; files: RemoteFile[] }> {
+  function parsePullRef(refText: string): Exclude<ModelRef, { kind: "path" }> {
     const ref = parseModelRef(refText);
+    if (ref.kind === "path") {
+      throw new MoestroError(
+        "invalid_request",
+        `'${refText}' is a local path; pull takes hf:owner/repo:QUANT, hf:owner/repo/file.gguf or an https URL.`,
+        { param: "model" },
+      );
+    }
+    return ref;
+  }
+
+  async function resolve(refText: string, { signal }: { signal?: AbortSignal } = {}): Promise<{ name: string; files: RemoteFile[] }> {
+    const ref = parsePullRef(refText);
     const name = modelRefName(ref);
     switch (ref.kind) {
-      case "path":
-        throw new MoestroError(
-          "invalid_request",
-          `'${refText}' is a local path; pull takes hf:owner/repo:QUANT, hf:owner/repo/file.gguf or an https URL.`,
-          { param: "model" },
-        );
       case "url":
-        return { name, files: [{ name: decodeURIComponent(new URL(ref.url).pathname.split("/").at(-1) || "model.gguf"), url: ref.url }] };
+        return { name, files: [{ name: urlFileName(ref.url) || "model.gguf", url: ref.url }] };
       case "hf-quant":
       case "hf-file": {
         const listed = await hub.listFiles(ref.owner, ref.repo, { signal });
@@ -127,7 +142,7 @@ export function createModelPuller(options: ModelPullerOptions): ModelPuller {
   function pull(refText: string, { signal }: { signal?: AbortSignal } = {}): AsyncIterable<PullProgress> {
     const progress = new PushIterable<PullProgress>();
     void (async () => {
-      const name = modelRefName(parseModelRef(refText));
+      const name = modelRefName(parsePullRef(refText));
       progress.push({ status: "resolving", model: name, completedBytes: 0, totalBytes: undefined });
       const { files } = await resolve(refText, { signal });
       const knownSizes = files.every((file) => file.sizeBytes !== undefined);
@@ -185,7 +200,7 @@ export function createModelPuller(options: ModelPullerOptions): ModelPuller {
     return progress;
   }
 
-  return { pull, resolve };
+  return { pull, resolve, checkRef: (refText) => modelRefName(parsePullRef(refText)) };
 }
 
 /**

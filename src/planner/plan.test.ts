@@ -103,6 +103,25 @@ describe("createPlan", () => {
     expect(renderPlan(plan)).toMatch(/llama-server -m \/models\/Qwen3-30B-A3B\.gguf -c 4096 -np 1 -ngl 49/);
   });
 
+  test("assumptions say only what applies: routed experts for a MoE, none for a dense model", () => {
+    const dense = syntheticMoeFacts({
+      name: "Dense-8B",
+      layers: 36,
+      routedExpertBytesPerLayer: 0,
+      otherBytesPerLayer: 120 * MiB,
+      inputEmbeddingBytes: 300 * MiB,
+      outputBytes: 300 * MiB,
+    });
+    const setup = setupFromCatalog("rtx-4090");
+    const denseAssumptions = createPlan(dense, setup).assumptions.join("\n");
+    expect(denseAssumptions).not.toMatch(/expert/i);
+    expect(denseAssumptions).not.toMatch(/\bactive\b/);
+    expect(denseAssumptions).toContain("compute buffer: 4 B × batch × (vocabulary + 4 × hidden), a heuristic");
+    const moeAssumptions = createPlan(a3b, setup).assumptions.join("\n");
+    expect(moeAssumptions).toContain("routed experts: each token uses expert_used_count of expert_count uniformly");
+    expect(moeAssumptions).toContain("every active weight is read once per token");
+  });
+
   test("when it does not fit: fits false, a reason, null speeds, no flags", () => {
     const plan = createPlan(a22b, setupFromCatalog("rtx-4090"), {});
     expect(plan.fits).toBe(false);

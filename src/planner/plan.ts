@@ -73,14 +73,20 @@ export function createPlan(facts: ModelFacts, setup: HardwareSetup, options: Pla
     { ...options, powerWatts: options.powerWatts ?? setup.powerWatts },
     facts,
   );
+  // Only what applies to this model: a dense model has no routed experts, and no expert term in its compute buffer.
+  const isMoe = facts.moe !== undefined;
   const assumptions = [
     "weights: ggml block sizes of each tensor's type (ggml.c type_traits)",
     "KV cache: f16 keys and values (-ctk f16 -ctv f16), flash attention on (llama.cpp -fa auto)",
-    "compute buffer: 4 B × batch × (vocabulary + 4 × hidden + 3 × experts used × expert FFN), a heuristic",
+    isMoe
+      ? "compute buffer: 4 B × batch × (vocabulary + 4 × hidden + 3 × experts used × expert FFN), a heuristic"
+      : "compute buffer: 4 B × batch × (vocabulary + 4 × hidden), a heuristic",
     "margin kept free per device: min(1 GiB, 10%)",
-    "decode is memory-bandwidth bound: every active weight is read once per token from the memory it sits in",
-    "routed experts: each token uses expert_used_count of expert_count uniformly; a batch of S tokens touches 1 − (1 − k/E)^S of them",
-    "prefill is compute bound: 2 FLOPs per active matmul parameter per token; host-resident weights cross PCIe once per batch (llama.cpp op offload)",
+    `decode is memory-bandwidth bound: every ${isMoe ? "active " : ""}weight is read once per token from the memory it sits in`,
+    ...(isMoe
+      ? ["routed experts: each token uses expert_used_count of expert_count uniformly; a batch of S tokens touches 1 − (1 − k/E)^S of them"]
+      : []),
+    `prefill is compute bound: 2 FLOPs per ${isMoe ? "active " : ""}matmul parameter per token; host-resident weights cross PCIe once per batch (llama.cpp op offload)`,
     "cost: power × time or hourly price × time at the aggregate decode speed of all sequences",
     ...setup.sources,
   ];

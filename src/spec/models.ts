@@ -55,13 +55,21 @@ export interface ModelRegistry {
   /** Model loads since start. */
   readonly loadCount: number;
   /**
-   * Holds a model for one request, loading it when needed.
+   * Holds a model for one request, loading it when needed. `keepAliveMs` is this request's keep-alive, which replaces the
+   * model's: how long it stays loaded once idle, ms; negative, or longer than a timer holds (2^31 - 1 ms, about 24.8
+   * days), keeps it loaded; 0 unloads it once idle. Defaults to the model's current keep-alive.
    *
    * @throws {MoestroError} `model_not_found` (404), `insufficient_memory` (503), or the reason a load failed.
    */
   acquire(id: string, options?: { signal?: AbortSignal; keepAliveMs?: number }): Promise<ModelLease>;
-  /** Loads a model and keeps it for its keep-alive. */
-  load(id: string, options?: { signal?: AbortSignal; keepAliveMs?: number }): Promise<LoadedModelInfo>;
+  /**
+   * Loads a model and keeps it for its keep-alive (`keepAliveMs`, the model's when absent; as `acquire` reads it).
+   *
+   * @returns the model as loaded; `undefined` when it was unloaded again before this returned (`keepAliveMs` 0, or an
+   *   `unload` that was waiting for it).
+   * @throws {MoestroError} as `acquire`.
+   */
+  load(id: string, options?: { signal?: AbortSignal; keepAliveMs?: number }): Promise<LoadedModelInfo | undefined>;
   /** Unloads a model now, or when its last request ends; whether it was loaded. */
   unload(id: string): Promise<boolean>;
   /** Unloads every model. */

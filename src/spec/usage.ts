@@ -33,9 +33,11 @@ export interface UsageRequest {
 export interface UsageEvent extends UsageRequest, UsageCounts {
   /**
    * How the request ended.
-   * - `ok`: the response was sent whole.
+   * - `ok`: the response was sent whole: its last byte (the JSON body's, or the final `data: [DONE]`) was handed to the
+   *   socket.
    * - `error`: it failed after the model started (the counts say what was produced).
-   * - `aborted`: the client went away; the counts say what was produced until then.
+   * - `aborted`: the client went away, while the model ran or before the response's last byte left; the counts say
+   *   what was produced until then.
    */
   status: "ok" | "error" | "aborted";
   /** Time to first generated token, ms; `undefined` when none was generated. */
@@ -74,9 +76,26 @@ export interface UsageStart extends UsageRequest {
   readCounts(): UsageCounts;
 }
 
-/** One started request in a sink: where its end goes. Exactly one of `finish` and `cancel` is called, once. */
+/**
+ * One started request in a sink: where its end goes. Exactly one of `finish` and `cancel` is called, once; `checkpoint`
+ * at most once, before `finish`.
+ */
 export interface UsageRun {
-  /** Reports the request's end; replaces {@link UsageSink.record} for this request. Awaited like `record`. */
+  /**
+   * Records the request's final counts (what `UsageStart.readCounts` now returns) while it is still running: a last
+   * heartbeat, awaited before the response's last bytes are written. A crash before `finish` then leaves a running row
+   * with exact counts, which the restart's recovery settles as `interrupted`: nothing delivered is lost, and nothing
+   * undelivered is billed as delivered. A sink that throws here turns the request into a 500 (or an error event in a
+   * stream); the response's last bytes are not sent.
+   */
+  checkpoint(): Promise<void>;
+  /**
+   * Reports the request's end; replaces {@link UsageSink.record} for this request. For a response that was sent (`ok`,
+   * or `aborted` when the client went away before its last byte left) it runs after the last byte was handed to the
+   * socket, when the response can no longer change: a sink that throws then is logged, and its row stays `running`
+   * until the recovery settles it as `interrupted` with the counts of `checkpoint`. On the other paths it is awaited
+   * like `record`.
+   */
   finish(event: UsageEvent): Promise<void>;
   /**
    * The request was refused before the model ran it (a later sink's refusal, or input the model rejected with a 4xx):
@@ -86,10 +105,15 @@ export interface UsageRun {
 }
 
 /**
- * Receives the usage of model requests. `record` (or, for a request the sink started, its run's `finish`) is awaited on
- * the request path before the response's last byte is sent (the final `[DONE]`, or the JSON body), so that a
- * committed response always has its record; a sink that throws turns the request into a 500 (or an error event in a
- * stream).
+ * Receives the usage of model requests, once each, when the request ends:
+ * - a response that was sent whole, or whose client went away after the model finished: after its last byte (the final
+ *   `data: [DONE]`, or the JSON body) was handed to the socket, so that `ok` is never recorded for a body that never
+ *   left; a sink that throws then is logged and the response stands (the ledger's run wrote the final counts before
+ *   the last byte, through `UsageRun.checkpoint`);
+ * - a request that failed or was aborted while the model ran: before its error is sent (the error event, or the error
+ *   body); a sink that throws turns it into a 500 (or an error event in a stream).
+ *
+ * `record` is called for requests the sink did not start; a started request's end goes to its run's `finish` instead.
  */
 export interface UsageSink {
   /**

@@ -1,3 +1,9 @@
+/**
+ * The longest delay a Node timer holds, ms: 2^31 - 1, about 24.8 days (Node's `setTimeout` docs). A longer delay fires
+ * after 1 ms instead, with a `TimeoutOverflowWarning`.
+ */
+export const maxTimerDelayMs = 2 ** 31 - 1;
+
 const unitMs: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 
 /**

@@ -97,6 +97,14 @@ describe("moestro CLI: errors", () => {
     expect(existsSync(path.join(home, "models")) ? readdirSync(path.join(home, "models")) : []).toEqual([]);
   });
 
+  it("a URL with malformed percent-encoding is a clear invalid_request, not an internal error", () => {
+    const result = runMoestro(["pull", "https://127.0.0.1:9/%zz.gguf", "--json"], { MOESTRO_HOME: temporaryHome() });
+    expect(result.status).toBe(1);
+    const error = jsonError(result.stderr);
+    expect(error).toMatchObject({ code: "invalid_request", param: "model" });
+    expect(error.message).toContain("malformed percent-encoding in its file name '%zz.gguf'");
+  });
+
   it("help and the version still exit 0", () => {
     expect(runMoestro(["--version"]).status).toBe(0);
     const help = runMoestro(["ls", "--help"]);

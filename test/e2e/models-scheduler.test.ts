@@ -111,6 +111,20 @@ describe.skipIf(!hasTestModels)("several models under one memory budget (real se
     expect(await metric(test, "moestro_model_loads_total")).toBe(loadsBefore);
   });
 
+  it("refuses a local path or a URL with malformed percent-encoding with a JSON 400 naming model, before any progress line", async () => {
+    for (const [model, fragment] of [
+      ["./models/stories260K.gguf", "is a local path"],
+      ["https://example.com/%zz.gguf", "malformed percent-encoding"],
+    ]) {
+      const response = await postJson(`${test.url}/v1/moestro/pull`, { model });
+      expect(response.status, model).toBe(400);
+      expect(response.headers.get("content-type")).toMatch(/application\/json/);
+      const { error } = (await response.json()) as { error: { code: string; param: string; message: string } };
+      expect(error).toMatchObject({ code: "invalid_request", param: "model" });
+      expect(error.message).toContain(fragment);
+    }
+  });
+
   it("refuses a model too big for the budget with the memory it needs, and keeps serving the others", async () => {
     const pulled = await postJson(`${test.url}/v1/moestro/pull`, { model: "hf:moestro/tiny-qwen3moe:Q4_0" });
     expect(await pulled.text()).toContain('"status":"done"');

@@ -73,6 +73,12 @@ describe.skipIf(!hasTestModels).each(testDialects)("the studio on a real server,
     return (await response.json()) as { id: string; secret: string; prefix: string };
   };
   const rowsOf = (keyId: string) => ledger.usage.list({ keyId, limit: 10_000 });
+  // A response's row is settled once its last byte left, just after the client has it (a round trip later on PostgreSQL).
+  const settledRowsOf = (keyId: string) =>
+    eventually(
+      () => rowsOf(keyId),
+      (rows) => rows.every((row) => row.status !== "running"),
+    );
   const complete = (apiKey: string, prompt = "Once upon a time", maxTokens = 10) =>
     clientFor(apiKey).completions.create({ model: "stories260K", prompt, max_tokens: maxTokens, temperature: 0 });
   const streamAll = async (apiKey: string): Promise<void> => {
@@ -129,7 +135,7 @@ describe.skipIf(!hasTestModels).each(testDialects)("the studio on a real server,
     const { id, secret } = await createKey({ name: "meter" });
     const completion = await complete(secret);
     expect(completion.usage).toMatchObject({ prompt_tokens: 5, completion_tokens: 10 });
-    const [row] = await rowsOf(id);
+    const [row] = await settledRowsOf(id);
     expect(row).toMatchObject({
       keyId: id,
       model: "stories260K",
@@ -154,7 +160,7 @@ describe.skipIf(!hasTestModels).each(testDialects)("the studio on a real server,
     const completion = await complete(secret, "Once upon a time, there was a little girl named Lily. She loved", 4);
     const promptTokens = completion.usage!.prompt_tokens;
     expect(promptTokens).toBeGreaterThan(8);
-    const [row] = await rowsOf(id);
+    const [row] = await settledRowsOf(id);
     expect(row!.costMicroUsd).toBe(promptTokens * 3000 + 4 * 4000);
   });
 
@@ -167,7 +173,7 @@ describe.skipIf(!hasTestModels).each(testDialects)("the studio on a real server,
     } finally {
       clockOffsetMs = 0;
     }
-    const rows = await rowsOf(id);
+    const rows = await settledRowsOf(id);
     expect(rows.map((row) => row.costMicroUsd)).toEqual([5 * 1000 + 10 * 2000, 5 * 10_000 + 10 * 20_000]);
     expect(rows[1]!.priceEffectiveAtMs).toBe(Date.parse(new Date(startMs + day).toISOString()));
     expect(rows[1]!.startedAtMs - rows[0]!.startedAtMs).toBeGreaterThanOrEqual(2 * day);
@@ -185,7 +191,7 @@ describe.skipIf(!hasTestModels).each(testDialects)("the studio on a real server,
       temperature: 0,
     });
     expect(allowed.usage?.completion_tokens).toBe(5);
-    expect((await rowsOf(id)).map((row) => row.model)).toEqual(["stories260K-moe"]);
+    expect((await settledRowsOf(id)).map((row) => row.model)).toEqual(["stories260K-moe"]);
     const models = [];
     for await (const model of clientFor(secret).models.list()) models.push(model.id);
     expect(models).toEqual(["stories260K-moe"]);
@@ -257,7 +263,7 @@ describe.skipIf(!hasTestModels).each(testDialects)("the studio on a real server,
       await complete(secret);
       spent += 25_000;
     }
-    expect((await rowsOf(id)).reduce((total, row) => total + row.costMicroUsd, 0)).toBe(spent);
+    expect((await settledRowsOf(id)).reduce((total, row) => total + row.costMicroUsd, 0)).toBe(spent);
     const error = await complete(secret).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(OpenAI.RateLimitError);
     expect(error).toMatchObject({ status: 429, code: "insufficient_quota", type: "insufficient_quota" });
@@ -267,7 +273,7 @@ describe.skipIf(!hasTestModels).each(testDialects)("the studio on a real server,
     if (fit >= 1) spent += 5_000 + (await complete(secret, "Once upon a time", fit)).usage!.completion_tokens * 2000;
     expect(60_000 - spent).toBeLessThan(5_000 + 2000);
     expect(await complete(secret, "Once upon a time", 1).catch((caught: unknown) => caught)).toMatchObject({ code: "insufficient_quota" });
-    expect((await rowsOf(id)).reduce((total, row) => total + row.costMicroUsd, 0)).toBe(spent);
+    expect((await settledRowsOf(id)).reduce((total, row) => total + row.costMicroUsd, 0)).toBe(spent);
     expect(spent).toBeLessThanOrEqual(60_000);
     // Listing models is not a spend.
     expect((await fetch(`${test.url}/v1/models`, { headers: { authorization: `Bearer ${secret}` } })).status).toBe(200);
@@ -296,7 +302,7 @@ describe.skipIf(!hasTestModels).each(testDialects)("the studio on a real server,
     // Requests that end before others are admitted settle at their real cost (here their worst case), so exactly 4 run.
     expect(outcomes.filter((outcome) => outcome === "ok")).toHaveLength(4);
     expect(outcomes.filter((outcome) => outcome === "insufficient_quota")).toHaveLength(4);
-    const rows = await rowsOf(id);
+    const rows = await settledRowsOf(id);
     expect(rows).toHaveLength(4);
     expect(rows.reduce((total, row) => total + row.costMicroUsd, 0)).toBe(100_000);
   });
@@ -318,7 +324,7 @@ describe.skipIf(!hasTestModels).each(testDialects)("the studio on a real server,
       .completions.create({ model: "stories260K", prompt: "Once upon a time", max_tokens: 1_000_000 })
       .catch((caught: unknown) => caught);
     expect(tooLong).toMatchObject({ status: 400, code: "context_length_exceeded" });
-    const rows = await rowsOf(id);
+    const rows = await settledRowsOf(id);
     expect(rows.map((row) => [row.stream, row.promptTokens, row.completionTokens, row.costMicroUsd])).toEqual([
       [true, 5, 12, 5 * 1000 + 12 * 2000],
       [true, 5, 12, 5 * 1000 + 12 * 2000],
@@ -336,7 +342,10 @@ describe.skipIf(!hasTestModels).each(testDialects)("the studio on a real server,
         ),
       ),
     );
-    const rows = (await ledger.usage.list({ limit: 10_000 })).filter((row) => keys.some((key) => key.id === row.keyId));
+    const rows = await eventually(
+      async () => (await ledger.usage.list({ limit: 10_000 })).filter((row) => keys.some((key) => key.id === row.keyId)),
+      (found) => found.every((row) => row.status !== "running"),
+    );
     expect(rows).toHaveLength(keys.length * perKey);
     expect(new Set(rows.map((row) => row.requestId)).size).toBe(rows.length);
     for (const key of keys) expect(rows.filter((row) => row.keyId === key.id)).toHaveLength(perKey);
@@ -358,7 +367,7 @@ describe.skipIf(!hasTestModels).each(testDialects)("the studio on a real server,
         body: JSON.stringify({ model: "stories260K", prompt: "Hi", max_tokens: 2 }),
       });
     }
-    const rows = await rowsOf(id);
+    const rows = await settledRowsOf(id);
     expect(rows).toHaveLength(2);
     expect(rows.map((row) => row.requestId).sort()[0]).toBe(`fixed-${dialect}`);
   });

@@ -56,7 +56,7 @@ export function isOriginAllowed(origin: string, patterns: readonly string[]): bo
  * an allowed origin, a preflight (`OPTIONS` with `Access-Control-Request-Method`) gets 204 with the allowed methods
  * and headers, no credentials needed, and other requests get `Access-Control-Allow-Origin` echoing the origin. From an
  * origin that is not allowed, both get 403 with an OpenAI-shaped error that names the setting to change, never an
- * empty body (case C31). Runs before key checks.
+ * empty body (case C31, docs/compat-cases.md). Runs before key checks.
  */
 export function createCors(options: { allowedOrigins: readonly string[]; logger: Logger }): MiddlewareHandler<AppEnv> {
   return async (c, next) => {

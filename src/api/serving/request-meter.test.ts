@@ -21,6 +21,10 @@ function startingSink(log: string[], name: string, options: { refuse?: boolean; 
       log.push(`${name} start ${start.maxPromptTokens}+${start.maxCompletionTokens} ${start.budget?.keyName ?? "-"}`);
       options.counts?.push(start.readCounts());
       return {
+        checkpoint: async () => {
+          const { promptTokens, completionTokens } = start.readCounts();
+          log.push(`${name} checkpoint ${promptTokens}+${completionTokens}`);
+        },
         finish: async (event: UsageEvent) => void log.push(`${name} finish ${event.status} ${event.completionTokens}`),
         cancel: async () => void log.push(`${name} cancel`),
       };
@@ -68,7 +72,7 @@ describe("the request meter", () => {
     const sink: UsageSink = {
       start: async (start) => {
         read = start.readCounts;
-        return { finish: async () => undefined, cancel: async () => undefined };
+        return { checkpoint: async () => undefined, finish: async () => undefined, cancel: async () => undefined };
       },
       record: async () => undefined,
     };
@@ -96,6 +100,43 @@ describe("the request meter", () => {
     });
     meter.observe({ type: "tool-call", toolCall: { id: "call_1", name: "f", arguments: "{}" } });
     expect(read!()).toEqual({ promptTokens: 7, cachedPromptTokens: 2, completionTokens: 5, reasoningTokens: 1 });
+  });
+
+  it("checkpoints the final counts with the started sinks, then reports a delivered response once", async () => {
+    const log: string[] = [];
+    const counts: UsageCounts[] = [];
+    const meter = new RequestMeter(
+      depsWith([startingSink(log, "ledger", { counts }), { record: async (event) => void log.push(`metrics ${event.status}`) }]),
+      c,
+      { model: "m", endpoint: "embeddings", stream: false },
+    );
+    // An embedding observes no parts: the counts come from the usages given to the checkpoint.
+    await meter.start({ maxPromptTokens: 40, maxCompletionTokens: 0 });
+    await meter.checkpoint([{ promptTokens: 12, completionTokens: 0 }]);
+    await meter.finishDelivered("ok", [{ promptTokens: 12, completionTokens: 0 }]);
+    await meter.finishDelivered("aborted", []);
+    await meter.checkpoint([]);
+    expect(log).toEqual(["ledger start 40+0 team", "ledger checkpoint 12+0", "ledger finish ok 0", "metrics ok"]);
+  });
+
+  it("after the response left, logs a sink that fails instead of throwing, and still tells the others", async () => {
+    const logged: Array<{ msg: string; requestId?: string }> = [];
+    const logger = pino({ level: "error" }, { write: (line: string) => void logged.push(JSON.parse(line)) });
+    const told: string[] = [];
+    const meter = new RequestMeter(
+      {
+        ...depsWith([
+          { record: async () => Promise.reject(new Error("ledger down")) },
+          { record: async (event) => void told.push(event.status) },
+        ]),
+        logger,
+      },
+      c,
+      { model: "m", endpoint: "completions", stream: true },
+    );
+    await expect(meter.finishDelivered("ok", [{ promptTokens: 1, completionTokens: 1 }])).resolves.toBeUndefined();
+    expect(told).toEqual(["ok"]);
+    expect(logged).toEqual([expect.objectContaining({ requestId: "r1", msg: expect.stringContaining("after the response was sent") })]);
   });
 
   it("cancels a started request whose input the model refused with a 4xx, and ends it as an error otherwise", async () => {

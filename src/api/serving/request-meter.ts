@@ -15,9 +15,12 @@ export interface MeterAdmission {
 
 /**
  * Measures one model request (time to first token, latency, tokens) and reports it to the app's usage sinks: its
- * admission once (`start`, which may refuse it), then its end exactly once, when `finish` is first called. Routes call
- * `finish` before the response's last byte, and again from `finally` for the aborted and failed paths (the second call
- * does nothing). While it runs, sinks read its counts so far through `readCounts` (the ledger's heartbeat).
+ * admission once (`start`, which may refuse it), then its end exactly once, when `finish` or `finishDelivered` is first
+ * called. While it runs, sinks read its counts so far through `readCounts` (the ledger's heartbeat).
+ *
+ * A response that is sent whole goes: `checkpoint` (the final counts on the running row) before its last bytes, then
+ * `finishDelivered("ok")` once they left. A request that fails or is aborted while the model runs goes `finish` before
+ * its error is sent; routes may call `finish` again from `finally` (later calls do nothing).
  */
 export class RequestMeter {
   readonly #deps: AppDeps;
@@ -35,6 +38,8 @@ export class RequestMeter {
   /** Tokens (and reasoning tokens) of the choice under way, counted from its parts. */
   #runningTokens = 0;
   #runningReasoningTokens = 0;
+  /** The request's final counts, once `checkpoint` gave them. */
+  #finalCounts: UsageCounts | undefined;
 
   constructor(deps: AppDeps, c: Context<AppEnv>, fields: Pick<UsageEvent, "model" | "endpoint" | "stream">) {
     this.#deps = deps;
@@ -113,9 +118,24 @@ export class RequestMeter {
   }
 
   /**
+   * Records the request's final counts with the sinks that started it (`UsageRun.checkpoint`: the ledger's running row
+   * gets them, its status still `running`), before the response's last bytes are written. From here on `readCounts`
+   * returns these counts. Does nothing once the request was reported.
+   *
+   * @param usages the usage of each choice (prompt counted once; completions summed).
+   * @throws what a sink throws; the request must then end with an error, its last bytes unsent.
+   */
+  async checkpoint(usages: readonly Usage[]): Promise<void> {
+    if (this.#finished) return;
+    this.#finalCounts = countsOf(usages);
+    for (const run of this.#runs.values()) await run.checkpoint();
+  }
+
+  /**
    * Reports the request's end once. Later calls do nothing.
    *
    * @param usages the usage of each choice that finished (prompt counted once; completions summed).
+   * @throws what a sink throws (the sinks after it are not told).
    */
   async finish(status: UsageEvent["status"], usages: readonly Usage[], errorCode?: string): Promise<void> {
     if (this.#finished) return;
@@ -129,6 +149,35 @@ export class RequestMeter {
     }
   }
 
+  /**
+   * Reports, once, the end of a request whose response was written: `ok` once its last byte was handed to the socket,
+   * `aborted` when the client went away first. Every sink is told at once, not one after another: what each does without
+   * waiting (the SQLite ledger's settlement, the in-memory token counter) is done before the client can send another
+   * request. Never throws: the response can no longer change, so a sink that fails is logged and the others are still
+   * told (the ledger's row then stays `running`, with the counts of `checkpoint`, until its recovery settles it as
+   * `interrupted`).
+   */
+  async finishDelivered(status: "ok" | "aborted", usages: readonly Usage[]): Promise<void> {
+    if (this.#finished) return;
+    this.#finished = true;
+    const sinks = this.#deps.usageSinks ?? [];
+    if (sinks.length === 0) return;
+    const event = this.#event(status, countsOf(usages), undefined);
+    await Promise.all(
+      sinks.map(async (sink) => {
+        const run = this.#runs.get(sink);
+        try {
+          await (run === undefined ? sink.record(event) : run.finish(event));
+        } catch (error) {
+          this.#deps.logger.error(
+            { err: error, requestId: this.#base.requestId, status },
+            "usage sink failed after the response was sent; a ledger row stays running until its recovery settles it as interrupted",
+          );
+        }
+      }),
+    );
+  }
+
   #event(status: UsageEvent["status"], counts: UsageCounts, errorCode: string | undefined): UsageEvent {
     return {
       ...this.#base,
@@ -140,8 +189,9 @@ export class RequestMeter {
     };
   }
 
-  /** The counts so far: finished choices exactly, the choice under way by its parts. */
+  /** The counts so far: the final ones once checkpointed, else finished choices exactly and the choice under way by its parts. */
   #counts(): UsageCounts {
+    if (this.#finalCounts !== undefined) return this.#finalCounts;
     const finished = countsOf(this.#finishedUsages);
     return {
       promptTokens: this.#finishedUsages.length > 0 ? finished.promptTokens : this.#promptTokens,

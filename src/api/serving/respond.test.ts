@@ -8,8 +8,10 @@ import {
   textParts,
 } from "../../../test/helpers/fake-backend.js";
 import { parseSseStrict } from "../../../test/helpers/sse.js";
+import { pino } from "pino";
 import type { AppDeps } from "../app.js";
 import { MoestroError } from "../../errors/index.js";
+import type { UsageSink } from "../../spec/index.js";
 
 // How responses are sent (respond.ts and the generation path): SSE framing, the usage report before [DONE], failures
 // after the first byte, client aborts, keep-alives and shutdown. Every case runs on both transports: `app.request()`
@@ -73,41 +75,75 @@ describe.each<Transport>(["app.request", "node"])("streaming over %s", (transpor
     await waitForIdle(app, backend);
   });
 
-  it("sends [DONE] only once the usage sink has recorded the request", async () => {
+  it("writes the final counts before the last events, sends [DONE], and reports the request ok only after it left", async () => {
     let openGate = (): void => undefined;
     const gate = new Promise<void>((resolve) => (openGate = resolve));
-    const recorded: string[] = [];
-    const { app } = await start(
-      { script: "one two" },
-      {
-        usageSinks: [
-          {
-            record: async (event) => {
-              await gate;
-              recorded.push(event.status);
-            },
-          },
-        ],
+    const log: string[] = [];
+    const ledger: UsageSink = {
+      start: async (start) => ({
+        checkpoint: async () => {
+          await gate;
+          log.push(`checkpoint ${start.readCounts().completionTokens}`);
+        },
+        finish: async (event) => void log.push(`finish ${event.status} ${event.completionTokens}`),
+        cancel: async () => void log.push("cancel"),
+      }),
+      record: async () => undefined,
+    };
+    let releaseRecord = (): void => undefined;
+    const recordGate = new Promise<void>((resolve) => (releaseRecord = resolve));
+    const metrics: UsageSink = {
+      record: async (event) => {
+        await recordGate;
+        log.push(`record ${event.status}`);
       },
-    );
+    };
+    const { app } = await start({ script: "one two" }, { usageSinks: [ledger, metrics] });
     const reader = (await app.post("/v1/chat/completions", { model: "fake", messages, stream: true })).body!.getReader();
     let text = await readEvents(reader, 4);
     expect(text).toContain('"finish_reason":"stop"');
+    // Until the final counts are written, the last events wait.
     const rest = readEvents(reader, 1);
     const early = await Promise.race([rest, new Promise<string>((resolve) => setTimeout(() => resolve("nothing yet"), 50))]);
     expect(early).toBe("nothing yet");
+    expect(log).toEqual([]);
     openGate();
     text += await rest;
-    expect(recorded).toEqual(["ok"]);
     expect(text.endsWith("data: [DONE]\n\n")).toBe(true);
+    // [DONE] reached the client; the request is reported once it left, by every sink in order.
+    await waitFor(() => log.length >= 2);
+    expect(log).toEqual(["checkpoint 2", "finish ok 2"]);
+    releaseRecord();
+    await waitFor(() => log.length === 3);
+    expect(log.at(-1)).toBe("record ok");
   });
 
-  it("a usage sink that fails turns the end of the stream into an error event, without [DONE]", async () => {
-    const { app } = await start({}, { usageSinks: [{ record: async () => Promise.reject(new Error("ledger down")) }] });
+  it("a usage sink that fails once the stream left is logged; the client got the whole stream, [DONE] included", async () => {
+    const logged: Array<{ msg: string }> = [];
+    const logger = pino({ level: "error" }, { write: (line: string) => void logged.push(JSON.parse(line)) });
+    const { app } = await start({}, { logger, usageSinks: [{ record: async () => Promise.reject(new Error("ledger down")) }] });
+    const { data } = parseSseStrict(await (await app.post("/v1/completions", { model: "fake", prompt: "Hi", stream: true })).text());
+    expect(data.at(-1)).toBe("[DONE]");
+    await waitFor(() => logged.length === 1);
+    expect(logged[0]!.msg).toContain("after the response was sent");
+  });
+
+  it("a checkpoint that fails ends the stream with an error event, without [DONE], recorded as an error", async () => {
+    const ends: string[] = [];
+    const ledger: UsageSink = {
+      start: async () => ({
+        checkpoint: async () => Promise.reject(new Error("ledger down")),
+        finish: async (event) => void ends.push(`${event.status} ${event.errorCode}`),
+        cancel: async () => undefined,
+      }),
+      record: async () => undefined,
+    };
+    const { app } = await start({}, { usageSinks: [ledger] });
     const { data } = parseSseStrict(await (await app.post("/v1/completions", { model: "fake", prompt: "Hi", stream: true })).text());
     expect(data).not.toContain("[DONE]");
     expect((data.at(-1) as any).error).toMatchObject({ type: "server_error", code: "internal_error" });
     expect(JSON.stringify(data.at(-1))).not.toContain("ledger down");
+    expect(ends).toEqual(["error internal_error"]);
   });
 
   it("a failure after the first byte is one error event, with no [DONE] after it; the sequence and the lease are freed", async () => {
@@ -244,5 +280,43 @@ describe.each<Transport>(["app.request", "node"])("streaming over %s", (transpor
     expect(response.headers.get("retry-after")).toBeTruthy();
     expect(((await response.json()) as any).error).toMatchObject({ code: "server_shutting_down", type: "server_error" });
     await waitForIdle(app, backend);
+  });
+});
+
+describe("a non-streamed response over a Node server", () => {
+  let app: FakeApp | undefined;
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+  });
+
+  it.each([
+    ["/v1/chat/completions", { model: "fake", messages }],
+    ["/v1/completions", { model: "fake", prompt: "Hi" }],
+    ["/v1/embeddings", { model: "fake", input: "Hi" }],
+  ])("%s writes the final counts before the body, and reports the request ok once the body left", async (path, body) => {
+    const log: string[] = [];
+    let release = (): void => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const ledger: UsageSink = {
+      start: async (start) => ({
+        checkpoint: async () => void log.push(`checkpoint ${start.readCounts().promptTokens}`),
+        finish: async (event) => {
+          await gate;
+          log.push(`finish ${event.status}`);
+        },
+        cancel: async () => void log.push("cancel"),
+      }),
+      record: async () => undefined,
+    };
+    app = await createFakeApp([createFakeBackend({ script: "one two" })], { transport: "node", deps: { usageSinks: [ledger] } });
+    const response = await app.post(path, body);
+    expect(response.status).toBe(200);
+    await response.json();
+    // The client has the whole body while the request's report still waits.
+    expect(log).toEqual([expect.stringMatching(/^checkpoint [1-9]/)]);
+    release();
+    await waitFor(() => log.length === 2);
+    expect(log[1]).toBe("finish ok");
   });
 });

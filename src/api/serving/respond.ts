@@ -13,17 +13,25 @@ import type { ChoicePart, CollectedChoice, StartedGeneration } from "./start-gen
 import type { RequestMeter } from "./request-meter.js";
 
 /**
- * Runs every choice to the end and collects it, then reports usage; the non-streaming path is the streaming path,
- * collected. On failure or abort the usage produced so far is reported with status `error` or `aborted`.
+ * Answers a non-streamed request: runs every choice to the end and collects it (the non-streaming path is the streaming
+ * path, collected), renders the body with `render`, and sends it with {@link respondJson}: the final counts are
+ * recorded (`meter.checkpoint`) before the body is written, and the request is reported `ok` once the body left. On
+ * failure or abort the usage produced so far is reported with status `error` or `aborted` before the error is thrown.
+ *
+ * @throws what the generation throws; `server_shutting_down` (503) when the server's shutdown ended it; what
+ *   `meter.checkpoint` throws (the body is then not sent).
  */
-export async function collectResponse(
+export async function respondCollected(
+  c: Context<AppEnv>,
+  deps: AppDeps,
   generation: StartedGeneration,
   meter: RequestMeter,
-  shutdownSignal?: AbortSignal,
-): Promise<CollectedChoice[]> {
+  render: (choices: CollectedChoice[]) => object,
+): Promise<Response> {
   const { parts, usages } = generation;
   const open = new Map<number, Omit<CollectedChoice, "finishReason" | "usage">>();
   const choices: CollectedChoice[] = [];
+  let body: object;
   try {
     for await (const part of parts) {
       meter.observe(part);
@@ -51,16 +59,56 @@ export async function collectResponse(
       }
     }
     if (generation.abort.signal.aborted) {
+      // The client is gone (or the server is stopping): reported now; whatever is sent below reaches no one.
       await meter.finish("aborted", usages);
-      if (shutdownSignal?.aborted) throw serverShuttingDownError();
-    } else await meter.finish("ok", usages);
-    return choices;
+      if (deps.shutdownSignal?.aborted) throw serverShuttingDownError();
+    }
+    body = render(choices);
+    await meter.checkpoint(usages);
   } catch (error) {
     await meter.finish("error", usages, errorCodeOf(error));
     throw error;
   } finally {
     await parts.return(undefined);
   }
+  return await respondJson(c, meter, body, usages);
+}
+
+/**
+ * Sends `body` as a non-streamed JSON response and reports the request's end once it left (see
+ * {@link reportOnDelivery}); the meter's final counts are already recorded (`meter.checkpoint`).
+ */
+export async function respondJson(c: Context<AppEnv>, meter: RequestMeter, body: object, usages: readonly Usage[]): Promise<Response> {
+  return await reportOnDelivery(c, meter, usages, c.json(body as never));
+}
+
+/**
+ * Returns `response` (a non-streamed answer, whatever writes its body) and reports the request's end once it left, the
+ * meter's final counts already recorded (`meter.checkpoint`): served by @hono/node-server, `ok` when Node's
+ * `ServerResponse` has handed the body's last byte to the socket (its `finish` event), `aborted` when the connection
+ * closed first; elsewhere (`app.request()` in tests) `ok` when the response is handed back. The report runs after the
+ * response, so it never changes it (`RequestMeter.finishDelivered` logs a sink that fails).
+ */
+export async function reportOnDelivery(
+  c: Context<AppEnv>,
+  meter: RequestMeter,
+  usages: readonly Usage[],
+  response: Response,
+): Promise<Response> {
+  const outgoing = (c.env as { outgoing?: unknown } | undefined)?.outgoing;
+  if (!(outgoing instanceof ServerResponse)) {
+    await meter.finishDelivered("ok", usages);
+    return response;
+  }
+  let reported = false;
+  const report = (status: "ok" | "aborted"): void => {
+    if (reported) return;
+    reported = true;
+    void meter.finishDelivered(status, usages);
+  };
+  outgoing.once("finish", () => report("ok"));
+  outgoing.once("close", () => report(outgoing.writableFinished ? "ok" : "aborted"));
+  return response;
 }
 
 /** How a streaming route turns parts into SSE payloads. */
@@ -74,13 +122,14 @@ export interface StreamEncoder {
 /**
  * Streams the choices as server-sent events in OpenAI's format: one `data:` line per event, `data: [DONE]` once at the
  * end, a failure after the first byte as one `data: {"error": …}` event with no `[DONE]` after it, and a `: ping`
- * comment when nothing was sent for `keepAliveMs`. The usage is reported before `[DONE]` is written. A client that goes
- * away aborts the generation (through `abort`), and its usage is reported as `aborted`.
+ * comment when nothing was sent for `keepAliveMs`. The final counts are recorded (`meter.checkpoint`) before the last
+ * events (the usage chunk, `[DONE]`) are written, and the request is reported `ok` once they left (`aborted` when the
+ * client went away first). A client that goes away earlier aborts the generation (through `abort`), and its usage is
+ * reported as `aborted`.
  *
  * Served by @hono/node-server, the events are written straight to Node's `ServerResponse` (the adapter's documented
- * `RESPONSE_ALREADY_SENT` escape): through Hono's `stream()` each chunk crossed a web `ReadableStream` and the adapter's
- * read loop. Measured on stories260K, 32 tokens, concurrency 1, requests alternating between the two builds: p50
- * latency 20.0 ms through `stream()`, 19.1 ms direct. Elsewhere (`app.request()` in tests, other runtimes) it uses
+ * `RESPONSE_ALREADY_SENT` escape), sparing each chunk the web `ReadableStream` of Hono's `stream()` and the adapter's
+ * read loop (docs/bench.md#the-serving-paths-own-costs). Elsewhere (`app.request()` in tests, other runtimes) it uses
  * `stream()`.
  */
 export function streamResponse(
@@ -97,10 +146,10 @@ export function streamResponse(
     const headers = c.newResponse(null, 200).headers;
     const sink = new NodeSseSink(outgoing, headers, () => abort.abort());
     pumpEvents({ c, deps, generation, meter, encoder }, sink).then(
-      () => sink.end(),
+      () => void sink.close(),
       (error: unknown) => {
         deps.logger.error({ err: error, requestId: c.get("requestId") }, "stream failed");
-        sink.end();
+        void sink.close();
       },
     );
     return RESPONSE_ALREADY_SENT.clone();
@@ -117,6 +166,11 @@ interface SseSink {
   write(text: string): void;
   /** Resolves once everything queued has been handed to the socket, or the client is gone. */
   flush(): Promise<void>;
+  /**
+   * Ends the response (once) and resolves whether its last byte was handed to the socket: `false` when the client went
+   * away first.
+   */
+  close(): Promise<boolean>;
   /** Whether the client went away. */
   readonly aborted: boolean;
 }
@@ -159,9 +213,16 @@ class NodeSseSink implements SseSink {
     });
   }
 
-  /** Ends the response (once; a gone client's socket is already closed). */
-  end(): void {
-    if (!this.#outgoing.writableEnded && !this.#outgoing.destroyed) this.#outgoing.end();
+  close(): Promise<boolean> {
+    const outgoing = this.#outgoing;
+    if (outgoing.writableFinished) return Promise.resolve(true);
+    if (this.#aborted || outgoing.destroyed) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      // `finish`: the last byte was handed to the operating system; `close` without it: the connection went first.
+      outgoing.once("finish", () => resolve(true));
+      outgoing.once("close", () => resolve(outgoing.writableFinished));
+      if (!outgoing.writableEnded) outgoing.end();
+    });
   }
 }
 
@@ -185,6 +246,12 @@ class WebSseSink implements SseSink {
   async flush(): Promise<void> {
     await this.#queued;
   }
+
+  /** The stream helper ends the response when its callback returns: here the last write was taken by the stream. */
+  async close(): Promise<boolean> {
+    await this.#queued;
+    return !this.aborted;
+  }
 }
 
 /** What {@link pumpEvents} streams: the arguments of {@link streamResponse}. */
@@ -202,8 +269,8 @@ async function pumpEvents({ c, deps, generation, meter, encoder }: StreamJob, si
   const keepAliveMs = deps.sseKeepAliveMs ?? 15_000;
   let lastWriteAt = performance.now();
   // Writes are queued, not awaited one by one: the next token's decode starts while the previous chunk is still on
-  // its way to the socket, instead of after it (on 2 cores awaiting each write cost about 0.8 ms per token). The events
-  // of one part go out in one write.
+  // its way to the socket, instead of after it (docs/bench.md#the-serving-paths-own-costs). The events of one part go
+  // out in one write.
   const write = (payloads: unknown[]): void => {
     if (payloads.length === 0) return;
     lastWriteAt = performance.now();
@@ -237,10 +304,11 @@ async function pumpEvents({ c, deps, generation, meter, encoder }: StreamJob, si
       await sink.flush();
       return;
     }
-    write(encoder.end(usages));
-    await meter.finish("ok", usages);
-    write(["[DONE]"]);
-    await sink.flush();
+    // The final counts go on the running row first: a crash from here on leaves them exact for the recovery.
+    await meter.checkpoint(usages);
+    write([...encoder.end(usages), "[DONE]"]);
+    const delivered = await sink.close();
+    await meter.finishDelivered(delivered ? "ok" : "aborted", usages);
   } catch (error) {
     await meter.finish(abort.signal.aborted ? "aborted" : "error", usages, errorCodeOf(error)).catch(() => undefined);
     const requestId = c.get("requestId");

@@ -1,6 +1,8 @@
-import { Ajv, type ValidateFunction } from "ajv";
+import type { ValidateFunction } from "ajv";
+import { Ajv2020 } from "ajv/dist/2020.js";
 import { MoestroError } from "../../errors/index.js";
 import type { GenerateRequest, ToolCall } from "../../spec/index.js";
+import { checkSchemaShape } from "./schema-shape-check.js";
 
 /**
  * Bounds on the JSON schemas of one request (`response_format` and every tool's parameters), checked before a model is
@@ -35,21 +37,24 @@ export interface OutputCheck {
 }
 
 /**
- * The one JSON-schema validator of the serving layer, shared by every route and dialect (Ajv, JSON Schema draft-07
- * semantics, formats unchecked). The engine constrains decoding with a grammar; this validator does the rest:
+ * The one JSON-schema validator of the serving layer, shared by every route and dialect (Ajv, JSON Schema draft 2020-12
+ * semantics, the draft the grammar's keywords come from: `prefixItems`, `$defs`; formats unchecked). The engine
+ * constrains decoding with a grammar; this validator does the rest:
  *
  * 1. before a model is held, {@link checkRequest} compiles each schema of a request, so that a schema Ajv cannot compile
- *    (a `$ref` to nowhere, `properties: null`, `required: "a"`) or one past {@link schemaLimits} is a 400 naming its
- *    param, never a failure after the generation ran;
- * 2. after decoding, the {@link OutputCheck} of the request validates each finished answer and tool call once.
+ *    (a `$ref` to nowhere, `properties: null`, `required: "a"`), one past {@link schemaLimits}, or one structured output
+ *    cannot satisfy (`checkSchemaShape`) is a 400 naming its param, never a failure after the generation ran;
+ * 2. after decoding, the {@link OutputCheck} of the request validates each finished answer and tool call once. `oneOf`
+ *    is checked as `anyOf` (the answer matches at least one branch): a grammar writes one branch, and cannot keep the
+ *    answer from also matching another.
  *
  * Ajv counts string lengths in code points, as JSON Schema requires, which node-llama-cpp's own `grammar.parse` does not
  * (it counts UTF-16 units). Each distinct schema is compiled once; the 256 most recent stay cached.
  */
 export class SchemaValidator {
-  // allErrors: the code Ajv generates then checks properties one after another instead of nesting a block per property,
-  // which overflowed V8's parser at about 3,000 properties. optimize: false roughly halves compile time on large schemas.
-  readonly #ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false, addUsedSchema: false, code: { optimize: false } });
+  // allErrors: the code Ajv generates checks properties one after another instead of nesting a block per property, which
+  // overflowed V8's parser on wide schemas; optimize: false compiles large schemas faster (docs/api.md#json-schemas).
+  readonly #ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: false, addUsedSchema: false, code: { optimize: false } });
   readonly #compiled = new Map<string, { schema: Record<string, unknown>; validate: ValidateFunction }>();
   /** The refs Ajv knows by itself (its meta-schemas). */
   readonly #baseRefs = new Set(Object.keys(this.#ajv.refs));
@@ -67,8 +72,9 @@ export class SchemaValidator {
    * Compiles the request's schemas: the `json_schema` response format and the parameters of every tool.
    *
    * @throws {MoestroError} `invalid_request` (400) whose `param` names the schema (through `params`) when it is not an
-   *   object, nests deeper than {@link schemaLimits}.maxDepth, or cannot be compiled; naming the request's largest schema
-   *   when all of them hold more than {@link schemaLimits}.maxValues values.
+   *   object, nests deeper than {@link schemaLimits}.maxDepth, cannot be compiled, or cannot be satisfied by structured
+   *   output (`checkSchemaShape`); naming the request's largest schema when all of them hold more than
+   *   {@link schemaLimits}.maxValues values.
    */
   checkRequest(request: GenerateRequest, params: SchemaParamNames): void {
     const schemas: Array<{ schema: unknown; param: string }> = [];
@@ -91,7 +97,23 @@ export class SchemaValidator {
         { param: largest.param },
       );
     }
-    for (const { schema, param } of schemas) this.#compile(schema as Record<string, unknown>, param);
+    for (const { schema, param } of schemas) {
+      this.#compile(schema as Record<string, unknown>, param);
+      checkSchemaShape(schema as Record<string, unknown>, param, (beside, value) => this.#firstViolation(beside, value));
+    }
+  }
+
+  /** The first way `value` breaks `schema`, in Ajv's words; `undefined` when it matches or `schema` does not compile alone. */
+  #firstViolation(schema: Record<string, unknown>, value: unknown): string | undefined {
+    let validate: ValidateFunction;
+    try {
+      validate = this.#compile(schema, "enum");
+    } catch {
+      return undefined;
+    }
+    if (validate(value)) return undefined;
+    const first = validate.errors?.[0];
+    return `${first?.instancePath ? `${first.instancePath} ` : ""}${first?.message ?? "is invalid"}`;
   }
 
   /**
@@ -141,15 +163,18 @@ export class SchemaValidator {
       this.#compiled.set(key, cached);
       return cached.validate;
     }
-    // `$schema` is an annotation here, as in the engine: a 2020-12 declaration must not make Ajv (draft-07) look it up.
-    const { $schema: _declared, ...compilable } = schema;
+    // `$schema` is an annotation here, as in the engine: a draft-07 declaration must not make Ajv look it up.
+    const { $schema: _declared, ...rest } = schema;
+    const compilable = oneOfAsAnyOf(rest) as Record<string, unknown>;
     let validate: ValidateFunction;
     try {
       validate = this.#ajv.compile(compilable);
     } catch (error) {
       this.#forget(compilable);
+      // Ajv repeats a meta-schema violation once per branch of its meta-schema that failed: each reason once.
+      const [, lead = "", reasons = ""] = /^(schema is invalid: )?(.*)$/s.exec((error as Error).message) ?? [];
+      const message = lead + [...new Set(reasons.split(", "))].join(", ");
       // A RangeError is Ajv's recursion overflowing; a TypeError, Ajv tripping over a malformed keyword (`$id: {}`).
-      const message = (error as Error).message;
       const reason =
         error instanceof RangeError
           ? "it is too complex to compile"
@@ -170,6 +195,44 @@ export class SchemaValidator {
     this.#compiled.set(key, { schema: compilable, validate });
     return validate;
   }
+}
+
+/** Keywords whose value is one subschema, a map of subschemas, or a list of subschemas (JSON Schema 2020-12). */
+const subschemaKeywords = {
+  one: new Set([
+    "items",
+    "additionalProperties",
+    "not",
+    "if",
+    "then",
+    "else",
+    "contains",
+    "propertyNames",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+  ]),
+  map: new Set(["properties", "patternProperties", "$defs", "definitions", "dependentSchemas"]),
+  list: new Set(["prefixItems", "anyOf", "oneOf", "allOf"]),
+};
+
+/**
+ * A copy of `schema` with every `oneOf` keyword renamed `anyOf` (a property named `oneOf` is left alone), so that the
+ * output check asks what a grammar can promise: one branch matches. Recursive: the schema's depth is bounded first.
+ */
+function oneOfAsAnyOf(schema: unknown): unknown {
+  if (typeof schema !== "object" || schema === null || Array.isArray(schema)) return schema;
+  // Object.fromEntries defines each key, so that a member named `__proto__` stays a member.
+  return Object.fromEntries(
+    Object.entries(schema).map(([key, value]) => {
+      const outKey = key === "oneOf" && !("anyOf" in schema) ? "anyOf" : key;
+      if (subschemaKeywords.one.has(key)) return [outKey, oneOfAsAnyOf(value)];
+      if (subschemaKeywords.map.has(key) && typeof value === "object" && value !== null && !Array.isArray(value)) {
+        return [outKey, Object.fromEntries(Object.entries(value).map(([name, child]) => [name, oneOfAsAnyOf(child)]))];
+      }
+      if (subschemaKeywords.list.has(key) && Array.isArray(value)) return [outKey, value.map(oneOfAsAnyOf)];
+      return [outKey, value];
+    }),
+  );
 }
 
 /**

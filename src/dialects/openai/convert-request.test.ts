@@ -9,8 +9,8 @@ import {
   toCompletionGenerateRequest,
 } from "./convert-request.js";
 
-// Assertions on errors stay loose on wording (status, code, type, param) so that clearer messages do not break them.
-// Validation errors also name the field in the message; the converters' refusals today carry it only in `param`.
+// Assertions on errors check status, code, type and param, and that the message names the param; they stay loose on the
+// rest of the wording so that clearer messages do not break them.
 
 /** The error `run` throws; fails the test when it throws none or something else. */
 function errorOf(run: () => unknown): MoestroError {
@@ -23,14 +23,15 @@ function errorOf(run: () => unknown): MoestroError {
   throw new Error("expected a MoestroError, nothing was thrown");
 }
 
-function expectClientError(error: MoestroError, code: string, param: string | null, options: { messageNamesParam?: boolean } = {}): void {
+/** Checks a refusal's status, code, type and param, and that its message names the param. */
+function expectClientError(error: MoestroError, code: string, param: string | null): void {
   expect({ status: error.status, code: error.code, type: error.type, param: error.param }).toEqual({
     status: 400,
     code,
     type: "invalid_request_error",
     param,
   });
-  if (param !== null && options.messageNamesParam) expect(error.message).toContain(param);
+  if (param !== null) expect(error.message).toContain(param);
 }
 
 const user = (content: unknown) => ({ role: "user", content });
@@ -84,7 +85,6 @@ describe("parseChatCompletionRequest: invalid bodies get 400 naming the field", 
       errorOf(() => parseChatCompletionRequest(body)),
       "invalid_request",
       param,
-      { messageNamesParam: true },
     );
   });
 
@@ -294,7 +294,7 @@ describe("message normalisation (through toChatGenerateRequest)", () => {
     ]);
   });
 
-  it.each<[string, unknown[], string, string]>([
+  it.each<[string, unknown[], string, string, string]>([
     [
       "an image part",
       [
@@ -305,26 +305,33 @@ describe("message normalisation (through toChatGenerateRequest)", () => {
       ],
       "unsupported_parameter",
       "messages[0].content[1]",
+      "type 'image_url'",
     ],
     [
       "a refusal part in a user message",
       [user("Hi"), user([{ type: "refusal", refusal: "x" }])],
       "unsupported_parameter",
       "messages[1].content[0]",
+      "'refusal' part in a message with role 'user'",
     ],
-    ["a tool message without tool_call_id", [user("Hi"), { role: "tool", content: "42" }], "invalid_request", "messages[1].tool_call_id"],
+    [
+      "a tool message without tool_call_id",
+      [user("Hi"), { role: "tool", content: "42" }],
+      "invalid_request",
+      "messages[1].tool_call_id",
+      "role 'tool'",
+    ],
     [
       "a message with role function",
       [user("Hi"), { role: "function", name: "f", content: "42" }],
       "unsupported_parameter",
       "messages[1].role",
+      "'function'",
     ],
-  ])("refuses %s, naming it", (_name, messages, code, param) => {
-    expectClientError(
-      errorOf(() => messagesOf(messages)),
-      code,
-      param,
-    );
+  ])("refuses %s, naming it and what it is in the message", (_name, messages, code, param, what) => {
+    const error = errorOf(() => messagesOf(messages));
+    expectClientError(error, code, param);
+    expect(error.message).toContain(what);
   });
 });
 
@@ -346,7 +353,6 @@ describe("completion requests", () => {
       errorOf(() => parseCompletionRequest(body)),
       "invalid_request",
       param,
-      { messageNamesParam: true },
     );
   });
 
@@ -355,7 +361,7 @@ describe("completion requests", () => {
     ["suffix", { suffix: "end" }],
     ["best_of", { best_of: 2 }],
     ["logprobs", { logprobs: 0 }],
-  ])("refuses %s as unsupported, naming it", (param, fields) => {
+  ])("refuses %s as unsupported, naming it in param and message", (param, fields) => {
     expectClientError(
       errorOf(() => toCompletion(fields)),
       "unsupported_parameter",
@@ -394,7 +400,6 @@ describe("parseKeepAliveMs (Ollama's keep_alive)", () => {
       errorOf(() => parseKeepAliveMs(value)),
       "invalid_request",
       "keep_alive",
-      { messageNamesParam: true },
     );
   });
 });

@@ -1,6 +1,6 @@
 import type { z } from "zod";
 import { MoestroError } from "../../errors/index.js";
-import { parseDurationMs } from "../../util/duration.js";
+import { maxTimerDelayMs, parseDurationMs } from "../../util/duration.js";
 import type { ChatMessage, GenerateRequest, SamplingOptions, ToolChoice } from "../../spec/index.js";
 import {
   chatCompletionRequestSchema,
@@ -101,7 +101,7 @@ export const openAiSchemaParams = {
  * the request's own).
  *
  * - System and developer messages are merged, in order, into one leading system message before templating, because
- *   OpenAI accepts them anywhere while Qwen templates raise an error when a system message is not first (case C22).
+ *   OpenAI accepts them anywhere while Qwen templates raise an error when a system message is not first (case C22, docs/compat-cases.md).
  * - Thinking is switched by any common spelling, first found wins: `enable_thinking` (DashScope),
  *   `chat_template_kwargs.enable_thinking` (vLLM, llama.cpp), `reasoning_effort` (`"none"` is off, other values on),
  *   then Qwen's soft switches `/no_think` and `/think` in the last user or system message. `thinking_budget` caps it.
@@ -183,7 +183,10 @@ export function toCompletionGenerateRequest(request: CompletionRequest): Generat
   if (request.suffix) unsupported("suffix", "suffix (fill-in-the-middle) is not supported.");
   if ((request.best_of ?? 1) > 1) unsupported("best_of", "best_of above 1 is not supported; use n.");
   if (request.logprobs !== undefined && request.logprobs !== null)
-    unsupported("logprobs", "Token log-probabilities are not supported yet.");
+    unsupported(
+      "logprobs",
+      "logprobs is not supported on /v1/completions yet: token log-probabilities come from /v1/chat/completions with logprobs: true.",
+    );
   const prompt = typeof request.prompt === "string" ? request.prompt : request.prompt[0]!;
   return {
     input: { kind: "completion", prompt },
@@ -240,16 +243,18 @@ export function normalizeMessages(messages: readonly ChatMessageInput[]): ChatMe
         break;
       case "tool":
         if (!message.tool_call_id) {
-          throw new MoestroError("invalid_request", `messages[${index}] has role 'tool' but no tool_call_id.`, {
-            param: `messages[${index}].tool_call_id`,
-          });
+          throw new MoestroError(
+            "invalid_request",
+            `messages[${index}].tool_call_id is missing: a message with role 'tool' must name the tool call it answers.`,
+            { param: `messages[${index}].tool_call_id` },
+          );
         }
         conversation.push({ role: "tool", toolCallId: message.tool_call_id, text });
         break;
       case "function":
         unsupported(
           `messages[${index}].role`,
-          "Messages with role 'function' (the deprecated function-calling API) are not supported; use tools and role 'tool'.",
+          `messages[${index}].role is 'function' (the deprecated function-calling API), which is not supported: declare tools and answer their calls with role 'tool'.`,
         );
         break;
       default:
@@ -267,9 +272,16 @@ function contentText(message: ChatMessageInput, index: number): string {
     .map((part, partIndex) => {
       if (part.type === "text" && typeof part.text === "string") return part.text;
       if (part.type === "refusal" && message.role === "assistant" && typeof part.refusal === "string") return part.refusal;
+      const param = `messages[${index}].content[${partIndex}]`;
+      if (part.type === "refusal") {
+        return unsupported(
+          param,
+          `${param} is a 'refusal' part in a message with role '${message.role}': refusal parts belong to assistant messages (send text parts here).`,
+        );
+      }
       return unsupported(
-        `messages[${index}].content[${partIndex}]`,
-        `Content parts of type '${part.type}' are not supported: the model takes text only.`,
+        param,
+        `${param} is a content part of type '${part.type}', which is not supported: the model takes text only (parts of type 'text').`,
       );
     })
     .join("");
@@ -300,9 +312,6 @@ export function parseKeepAliveMs(value: number | string | null | undefined): num
     });
   return negative ? -1 : forEverPastTimerRange(ms);
 }
-
-/** The longest delay a Node timer holds, ms (2^31 - 1, about 24.8 days); a longer one fires after 1 ms instead. */
-const maxTimerDelayMs = 2 ** 31 - 1;
 
 /** A keep-alive past what a timer can hold means "keep it loaded" (-1): the model would otherwise unload at once. */
 function forEverPastTimerRange(ms: number): number {

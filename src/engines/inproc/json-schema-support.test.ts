@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { MoestroError } from "../../errors/index.js";
 import { maxSchemaNestingLevels, prepareSchemaForGrammar } from "./json-schema-support.js";
 
+// Case ids in test names (C20…) are the compatibility cases listed in docs/compat-cases.md.
 describe("prepareSchemaForGrammar", () => {
   it("keeps enforceable keywords, drops annotations, and spells anyOf as oneOf", () => {
     const schema = {

@@ -60,7 +60,11 @@ export class RequestGrammars {
     const grammarSchema = prepared ? schema : prepareSchemaForGrammar(schema, param);
     return await this.#cachedGrammar(JSON.stringify(grammarSchema), async () => {
       try {
-        return await this.#llama.createGrammarForJsonSchema(grammarSchema as never);
+        const converted = await this.#llama.createGrammarForJsonSchema(grammarSchema as never);
+        const grammar = boundNumberRules(converted.grammar);
+        if (grammar === converted.grammar) return converted;
+        const { stopGenerationTriggers, trimWhitespaceSuffix } = converted;
+        return await this.#llama.createGrammar({ grammar, stopGenerationTriggers, trimWhitespaceSuffix });
       } catch (error) {
         throw new MoestroError(
           "unsupported_parameter",
@@ -81,6 +85,25 @@ export class RequestGrammars {
     }
     return await grammar;
   }
+}
+
+/**
+ * node-llama-cpp 3.21.1's number rules, bounded as the XML tool-call grammar bounds them: its integer rule allows an
+ * exponent, so `{"type": "integer"}` could be written `-28e-7` (found by the fuzz test, at temperature 0), and its number
+ * rule allows 16 exponent digits, so a number could be written `1e400`, which parses as Infinity. An integer gets no
+ * exponent; a number at most two exponent digits (every such number is finite).
+ */
+const boundedNumberRules = new Map([
+  ["integer-number-rule", '"-"? ("0" | [1-9] [0-9]{0,15})'],
+  ["fractional-number-rule", '"-"? ("0" | [1-9] [0-9]{0,15}) ("." [0-9]{1,16})? ([eE] [-+]? [0-9]{1,2})?'],
+]);
+
+/** `grammar` (GBNF from node-llama-cpp's JSON-schema converter) with its number rules replaced by {@link boundedNumberRules}. */
+export function boundNumberRules(grammar: string): string {
+  return grammar.replace(
+    /^(integer-number-rule|fractional-number-rule) ::= .*$/gm,
+    (_line, name: string) => `${name} ::= ${boundedNumberRules.get(name)}`,
+  );
 }
 
 /** A tool's parameters schema as its arguments' schema: arguments are an object, also when the schema does not say so. */

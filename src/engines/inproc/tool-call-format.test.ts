@@ -12,6 +12,7 @@ const tools = [
   },
 ];
 
+// Case ids in test names (C08…) are the compatibility cases listed in docs/compat-cases.md.
 describe("parseToolCallBody", () => {
   it("parses the JSON (Hermes) form, empty arguments included (C08)", () => {
     expect(parseToolCallBody('\n{"name": "get_current_time", "arguments": {}}\n', tools)).toEqual({

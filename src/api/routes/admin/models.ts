@@ -2,7 +2,6 @@ import { Hono } from "hono";
 import { stream } from "hono/streaming";
 import { z } from "zod";
 import { MoestroError } from "../../../errors/index.js";
-import type { LoadedModelInfo } from "../../../spec/index.js";
 import { parseKeepAliveMs } from "../../../dialects/openai/convert-request.js";
 import { formatSseData } from "../../../util/sse.js";
 import type { WireModelEntry } from "../../../wire/console.js";
@@ -85,8 +84,8 @@ export function createAdminModelRoutes(deps: AppDeps): Hono<AppEnv> {
         { param: "keep_alive" },
       );
     }
-    const info: LoadedModelInfo | undefined = await deps.models.load(body.model, { signal: c.req.raw.signal, keepAliveMs });
-    // Unloaded again before the answer (an unload raced this load): say so rather than fail.
+    const info = await deps.models.load(body.model, { signal: c.req.raw.signal, keepAliveMs });
+    // Unloaded again before the answer (an unload was waiting for it): say so rather than fail.
     if (info === undefined) return c.json({ id: body.model, loaded: false, memory_bytes: null });
     return c.json({ id: info.id, loaded: true, memory_bytes: info.memoryBytes });
   });
@@ -98,6 +97,8 @@ export function createAdminModelRoutes(deps: AppDeps): Hono<AppEnv> {
     const body = parseModelBody(await readJsonBody(c));
     const puller = deps.puller;
     if (puller === undefined) throw new MoestroError("not_found", "This server has no model store to pull into.");
+    // A reference pull cannot take is a 400 here, before the 200 of the progress stream.
+    puller.checkRef(body.model);
     const asSse = (c.req.header("accept") ?? "").includes("text/event-stream");
     c.header("Content-Type", asSse ? "text/event-stream; charset=utf-8" : "application/x-ndjson; charset=utf-8");
     c.header("Cache-Control", "no-cache");

@@ -5,7 +5,7 @@ import type { WireChatCompletion, WireChatCompletionChunk } from "../../../diale
 import type { Usage } from "../../../spec/index.js";
 import { systemFingerprint, type AppDeps, type AppEnv } from "../../app-env.js";
 import { readJsonBody } from "../../error-response.js";
-import { collectResponse, streamResponse } from "../../serving/respond.js";
+import { respondCollected, streamResponse } from "../../serving/respond.js";
 import type { SchemaValidator } from "../../serving/schema-validator.js";
 import { startOpenAiGeneration } from "./start-openai-generation.js";
 
@@ -28,34 +28,38 @@ export function createChatCompletionsHandler(deps: AppDeps, validator: SchemaVal
     const wantsLogprobs = generateRequest.logprobs !== undefined;
 
     if (!request.stream) {
-      const choices = await collectResponse(generation, meter, deps.shutdownSignal);
-      const body: WireChatCompletion = {
-        id,
-        object: "chat.completion",
-        created,
-        model,
-        system_fingerprint: systemFingerprint,
-        choices: choices.map((choice) => {
-          const message: WireChatCompletion["choices"][number]["message"] = {
-            role: "assistant",
-            content: choice.toolCalls.length > 0 && choice.text.length === 0 ? null : choice.text,
-            refusal: null,
-          };
-          if (choice.reasoning.length > 0) {
-            message.reasoning_content = choice.reasoning;
-            message.reasoning = choice.reasoning;
-          }
-          if (choice.toolCalls.length > 0) message.tool_calls = choice.toolCalls.map(toWireToolCall);
-          return {
-            index: choice.index,
-            message,
-            logprobs: wantsLogprobs ? { content: toWireLogprobs(choice.logprobs ?? []), refusal: null } : null,
-            finish_reason: toWireFinishReason(choice.finishReason),
-          };
+      return await respondCollected(
+        c,
+        deps,
+        generation,
+        meter,
+        (choices): WireChatCompletion => ({
+          id,
+          object: "chat.completion",
+          created,
+          model,
+          system_fingerprint: systemFingerprint,
+          choices: choices.map((choice) => {
+            const message: WireChatCompletion["choices"][number]["message"] = {
+              role: "assistant",
+              content: choice.toolCalls.length > 0 && choice.text.length === 0 ? null : choice.text,
+              refusal: null,
+            };
+            if (choice.reasoning.length > 0) {
+              message.reasoning_content = choice.reasoning;
+              message.reasoning = choice.reasoning;
+            }
+            if (choice.toolCalls.length > 0) message.tool_calls = choice.toolCalls.map(toWireToolCall);
+            return {
+              index: choice.index,
+              message,
+              logprobs: wantsLogprobs ? { content: toWireLogprobs(choice.logprobs ?? []), refusal: null } : null,
+              finish_reason: toWireFinishReason(choice.finishReason),
+            };
+          }),
+          usage: toWireUsage(sumUsage(choices.map((choice) => choice.usage))),
         }),
-        usage: toWireUsage(sumUsage(choices.map((choice) => choice.usage))),
-      };
-      return c.json(body);
+      );
     }
 
     const includeUsage = request.stream_options?.include_usage === true;

@@ -5,7 +5,7 @@ import type { WireCompletion } from "../../../dialects/openai/wire.js";
 import type { Usage } from "../../../spec/index.js";
 import { systemFingerprint, type AppDeps, type AppEnv } from "../../app-env.js";
 import { readJsonBody } from "../../error-response.js";
-import { collectResponse, streamResponse } from "../../serving/respond.js";
+import { respondCollected, streamResponse } from "../../serving/respond.js";
 import type { SchemaValidator } from "../../serving/schema-validator.js";
 import { startOpenAiGeneration } from "./start-openai-generation.js";
 
@@ -29,8 +29,7 @@ export function createCompletionsHandler(deps: AppDeps, validator: SchemaValidat
     };
 
     if (!request.stream) {
-      const choices = await collectResponse(generation, meter, deps.shutdownSignal);
-      return c.json(
+      return await respondCollected(c, deps, generation, meter, (choices) =>
         body(
           choices.map((choice) => ({
             index: choice.index,

@@ -9,6 +9,7 @@ import { readJsonBody } from "../../error-response.js";
 import { embeddingAdmission, RequestMeter } from "../../serving/request-meter.js";
 import { respondWithJsonInSlices } from "../../serving/json-in-slices.js";
 import { requestSignal } from "../../serving/request-abort.js";
+import { reportOnDelivery, respondJson } from "../../serving/respond.js";
 
 /**
  * `POST /v1/embeddings` (OpenAI API reference: Embeddings, create) from any loaded GGUF: the model's pooled hidden state.
@@ -66,25 +67,31 @@ async function respond(
     throw error;
   }
   const { embeddings, promptTokens } = result;
-  await meter.finish("ok", [{ promptTokens, completionTokens: 0 }]);
+  const usages = [{ promptTokens, completionTokens: 0 }];
   const base64 = request.encoding_format === "base64";
   const item = (index: number): WireEmbeddingList["data"][number] => {
     const vector = embeddings[index]!;
     return { object: "embedding", index, embedding: base64 ? toBase64(vector) : Array.from(vector) };
   };
   const usage: WireEmbeddingList["usage"] = { prompt_tokens: promptTokens, total_tokens: promptTokens };
-  const floats = embeddings.length * dimensions;
-  if (floats > slicedResponseFloats) {
-    return respondWithJsonInSlices(c, {
+  try {
+    await meter.checkpoint(usages);
+  } catch (error) {
+    await meter.finish("error", usages, error instanceof MoestroError ? error.code : "internal_error");
+    throw error;
+  }
+  if (embeddings.length * dimensions > slicedResponseFloats) {
+    const response = respondWithJsonInSlices(c, {
       head: { object: "list" },
       listKey: "data",
       itemCount: embeddings.length,
       item,
       tail: { model: backend.info.id, usage },
     });
+    return await reportOnDelivery(c, meter, usages, response);
   }
   const response: WireEmbeddingList = { object: "list", data: embeddings.map((_, index) => item(index)), model: backend.info.id, usage };
-  return c.json(response);
+  return await respondJson(c, meter, response, usages);
 }
 
 /**
