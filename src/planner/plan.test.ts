@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
 import { syntheticMoeFacts } from "../../test/planner/synthetic-facts.js";
-import { cloudPriceBook } from "./cloud-prices.js";
+import { cloudListPriceBook } from "../metering/cloud-list-prices.js";
 import { estimateCost, findNearestCloudPrice, formatMicroUsd } from "./cost.js";
 import { hardwareCatalog } from "./hardware-catalog.js";
 import { applyHardwareOverrides, setupFromCatalog } from "./hardware.js";
@@ -72,7 +72,7 @@ describe("cost", () => {
     const byName = findNearestCloudPrice(a3b)!;
     expect(byName.match).toBe("name");
     expect(byName.price.model).toBe("qwen3-30b-a3b-instruct-2507");
-    expect(byName.outputMicroUsdPerMillionTokens).toBe(Math.round(3e6 / cloudPriceBook.cnyPerUsd));
+    expect(byName.outputMicroUsdPerMillionTokens).toBe(Math.round(3e6 / cloudListPriceBook.cnyPerUsd));
     const nearest = findNearestCloudPrice(a22b)!;
     expect(nearest.match).toBe("active-parameters");
     expect(nearest.price.model).toBe("qwen3-32b");
@@ -81,8 +81,8 @@ describe("cost", () => {
   test("a hybrid model's thinking price is its cloud thinking counterpart's output price", () => {
     const byName = findNearestCloudPrice(a3b)!;
     expect(byName.price.thinkingCounterpart).toBe("qwen3-30b-a3b-thinking-2507");
-    expect(byName.thinkingOutputMicroUsdPerMillionTokens).toBe(Math.round(7.5e6 / cloudPriceBook.cnyPerUsd));
-    expect(findNearestCloudPrice(a22b)!.thinkingOutputMicroUsdPerMillionTokens).toBe(Math.round(20e6 / cloudPriceBook.cnyPerUsd));
+    expect(byName.thinkingOutputMicroUsdPerMillionTokens).toBe(Math.round(7.5e6 / cloudListPriceBook.cnyPerUsd));
+    expect(findNearestCloudPrice(a22b)!.thinkingOutputMicroUsdPerMillionTokens).toBe(Math.round(20e6 / cloudListPriceBook.cnyPerUsd));
   });
 });
 

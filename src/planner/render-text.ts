@@ -1,4 +1,4 @@
-import { cloudPriceBook } from "./cloud-prices.js";
+import { cloudListPriceBook } from "../metering/cloud-list-prices.js";
 import { formatMicroUsd } from "./cost.js";
 import type { ModelFacts } from "./model-facts.js";
 import type { Calibration, Plan } from "./plan.js";
@@ -182,7 +182,7 @@ function renderCost(plan: Plan): string[] {
     const how = cloud.match === "name" ? "same model" : "nearest by active parameters";
     lines.push(
       `cloud list price (${how}): ${cloud.price.model} (${cloud.price.region}) output ${formatMicroUsd(cloud.outputMicroUsdPerMillionTokens)}${thinking} per 1M tokens` +
-        `${cloud.price.currency === "CNY" ? ` (¥${cloud.price.tiers[0]!.outputMicroPerMillionTokens / 1e6} at ${cloudPriceBook.cnyPerUsd} CNY/USD)` : ""}; ${cloud.price.source}; list price, verify before relying on it`,
+        `${cloud.price.currency === "CNY" ? ` (¥${cloud.price.tiers[0]!.outputMicroPerMillionTokens / 1e6} at ${cloudListPriceBook.cnyPerUsd} CNY/USD)` : ""}; ${cloud.price.source}; list price, verify before relying on it`,
     );
   }
   return lines;
