@@ -1,6 +1,7 @@
 import { type ReactNode, useCallback } from "react";
 import type { WireModelPlan } from "../../../../src/wire/console.js";
 import { useConsoleApi } from "../../api.js";
+import { StackedBar } from "../../charts.js";
 import { formatBytes, formatCount, formatRate, formatUsd } from "../../format.js";
 import { useAsync } from "../../hooks.js";
 import { Badge, ErrorNotice, Notice, Section, Stat } from "../../ui.js";
@@ -33,12 +34,6 @@ export function PlanPanel(props: {
 function PlanView(props: { plan: WireModelPlan }): ReactNode {
   const { facts, memory, placement } = props.plan;
   const isMoe = facts.expert_count !== null;
-  const parts = [
-    { name: "weights", bytes: memory.weights_bytes, color: "#3b4cca" },
-    { name: "KV cache", bytes: memory.kv_cache_bytes + memory.recurrent_state_bytes, color: "#009e73" },
-    { name: "compute buffers", bytes: memory.compute_buffer_bytes, color: "#e69f00" },
-    { name: "logits", bytes: memory.output_buffer_bytes, color: "#cc79a7" },
-  ].filter((part) => part.bytes > 0);
   return (
     <div className="plan" data-testid="plan-view">
       <div className="stats">
@@ -77,28 +72,18 @@ function PlanView(props: { plan: WireModelPlan }): ReactNode {
         <span data-testid="plan-placement">{placement.description}</span>
         {placement.reason !== null && <div className="muted">{placement.reason}</div>}
       </div>
-      <div className="memory-bar-wrap">
-        <div className="memory-bar">
-          {parts.map((part) => (
-            <div
-              key={part.name}
-              style={{ width: `${(part.bytes / memory.total_bytes) * 100}%`, background: part.color }}
-              title={`${part.name}: ${formatBytes(part.bytes)}`}
-            />
-          ))}
-        </div>
-        <div className="chart-legend">
-          {parts.map((part) => (
-            <span key={part.name} className="chart-legend-item">
-              <span className="chart-swatch" style={{ background: part.color }} />
-              {part.name} {formatBytes(part.bytes)}
-            </span>
-          ))}
-          <span className="muted">
-            = {formatBytes(memory.total_bytes)} for {memory.sequences} × {memory.context_tokens} tokens of context
-          </span>
-        </div>
-      </div>
+      <StackedBar
+        parts={[
+          { name: "weights", value: memory.weights_bytes },
+          { name: "KV cache", value: memory.kv_cache_bytes + memory.recurrent_state_bytes },
+          { name: "compute buffers", value: memory.compute_buffer_bytes },
+          { name: "logits", value: memory.output_buffer_bytes },
+        ]}
+        format={formatBytes}
+        label={`The plan's memory: ${formatBytes(memory.total_bytes)}`}
+        hasLegend
+        caption={`= ${formatBytes(memory.total_bytes)} for ${memory.sequences} × ${memory.context_tokens} tokens of context`}
+      />
       <div className="stats">
         <Stat
           label="Decode"
