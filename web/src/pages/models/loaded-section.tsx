@@ -3,13 +3,14 @@ import type { WireLoadedModel } from "../../../../src/wire/console.js";
 import { StackedBar } from "../../charts.js";
 import { formatBytes, formatRelative, formatTime } from "../../format.js";
 import type { AsyncState } from "../../hooks.js";
+import type { BusyModels } from "./model-kind.js";
 import { ErrorNotice, Notice, Section } from "../../ui.js";
 
 /** The loaded models: their memory as one bar, then a row each with its requests, sequences, expiry and Unload. */
 export function LoadedSection(props: {
   loaded: AsyncState<WireLoadedModel[]>;
   /** The models being loaded or unloaded now. */
-  busy: Readonly<Record<string, "loading" | "unloading">>;
+  busy: BusyModels;
   onUnload: (id: string) => void;
 }): ReactNode {
   const { loaded, busy } = props;
