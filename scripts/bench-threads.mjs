@@ -9,17 +9,18 @@
 //
 // usage: npm run build && node scripts/bench-threads.mjs
 //   env: BENCH_THREADS=2,1 (thread counts to compare; default: all cores and all but one), BENCH_HOGS=0,1 (CPU hogs
-//        beside the server), BENCH_ROUNDS=5, BENCH_REQUESTS=2 (per configuration and round), BENCH_MODELS=stories,moe,
-//        BENCH_DIR=/tmp/moestro-bench (where the MoE is generated, once), BENCH_TIMEOUT_MS=120000 (per request)
-import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+//        beside the server), BENCH_ROUNDS=5, BENCH_REQUESTS=2 (per configuration and round), BENCH_MODELS=stories,moe
+//        (`tiny` is read as `stories`), BENCH_DIR=/tmp/moestro-bench (where the MoE is generated, once),
+//        BENCH_TIMEOUT_MS=120000 (per request), MOESTRO_SHARED=../shared
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { ensureMoeModel, readBenchModels, root, startServe, storiesModelPath } from "./bench-common.mjs";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-/** The shared test models and GGUF tools beside the checkout (docs/test-models.md); `MOESTRO_SHARED` overrides it. */
-const shared = process.env.MOESTRO_SHARED ?? path.resolve(root, "../shared");
+/** @type {typeof import("../src/client/completion-stream.js")} The compiled streaming client, typed by its source. */
+const { streamCompletion } = await import(path.join(root, "dist/client/completion-stream.js"));
+
 const cores = os.availableParallelism();
 /** @type {(name: string, fallback: string) => string[]} */
 const list = (name, fallback) => (process.env[name] ?? fallback).split(",").filter(Boolean);
@@ -27,101 +28,56 @@ const threadCounts = list("BENCH_THREADS", [...new Set([cores, Math.max(1, cores
 const hogCounts = list("BENCH_HOGS", "0,1").map(Number);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
 const requestsPerCell = Number(process.env.BENCH_REQUESTS ?? 2);
-const modelNames = list("BENCH_MODELS", "stories,moe");
+const modelNames = readBenchModels("BENCH_MODELS", "stories,moe");
 const benchDir = process.env.BENCH_DIR ?? path.join(os.tmpdir(), "moestro-bench");
 const timeoutMs = Number(process.env.BENCH_TIMEOUT_MS ?? 120_000);
 const maxTokens = 40;
 
-/** The ~735M-parameter random Qwen3-MoE that `npm run bench:serve` uses too (same file, generated once). */
-function moeModelPath() {
-  const file = path.join(benchDir, "qwen3moe-735m-q4_0.gguf");
-  if (existsSync(file)) return file;
-  mkdirSync(benchDir, { recursive: true });
-  console.error(`generating ${file} (once; about a minute)...`);
-  const shape = "--layers 8 --hidden 1024 --heads 16 --kvheads 4 --headdim 64 --experts 32 --used 8 --expertff 512 --ctx 4096";
-  const args = ["--arch", "qwen3moe", "--qtype", "q4_0", "--fast", ...shape.split(" "), "--name", "bench-qwen3moe-735m"];
-  execFileSync(process.execPath, [path.join(shared, "tools/gguf/make-tiny-qwen.mjs"), ...args, "--out", file], {
-    cwd: root,
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  return file;
-}
-
-/** @type {Record<string, string>} */
+/** The served models by name: the MoE is the one `npm run bench:serve` uses too (same file, generated once). */
 const modelPaths = {
-  stories: path.join(shared, "models/stories260K.gguf"),
-  ...(modelNames.includes("moe") ? { moe: moeModelPath() } : {}),
+  stories: storiesModelPath,
+  ...(modelNames.includes("moe") ? { moe: ensureMoeModel(benchDir) } : {}),
 };
 
 /**
- * Starts `moestro serve --threads N` with every model loaded and resolves with its URL and process.
+ * Starts `moestro serve --threads N` with every model loaded and resolves with its URL and how to stop it.
  * @param {number} threads
  * @param {string} home
- * @returns {Promise<{threads: number, url: string, child: import("node:child_process").ChildProcess}>}
  */
-async function startServe(threads, home) {
-  const args = [path.join(root, "bin/moestro.js"), "serve", "--threads", String(threads), "--port", "0", "--json"];
+async function startServer(threads, home) {
+  const args = ["--threads", String(threads)];
   for (const name of modelNames) args.push("--model", `${name}=${modelPaths[name]}`);
   args.push("--keep-alive", "-1", "--log-level", "warn", "--home", home);
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
-  /** @type {string} */
-  const url = await new Promise((resolve, reject) => {
-    let output = "";
-    child.stdout?.on("data", (data) => {
-      output += data.toString();
-      const line = output.split("\n").find((candidate) => candidate.includes('"listening"'));
-      if (line) resolve(JSON.parse(line).url);
-    });
-    child.once("exit", (code) => reject(new Error(`serve --threads ${threads} exited with ${code}`)));
-  });
-  return { threads, url, child };
+  return { threads, ...(await startServe(args, { isLogShown: true })) };
 }
 
 /**
- * One streamed completion: TTFT, the time for all tokens, and decode tokens/s between the first and the last token.
+ * One streamed completion (the repository's streaming client): TTFT, the time for all tokens, and decode tokens/s
+ * between the first and the last token.
  * @param {string} url
  * @param {string} model
  * @returns {Promise<{tokens: number | undefined, ttftMs: number, totalMs: number, decodeTokensPerSecond: number | null}>}
  */
 async function completion(url, model) {
   const startedAt = performance.now();
-  const response = await fetch(`${url}/v1/completions`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({
-      model,
-      prompt: "Once upon a time",
-      max_tokens: maxTokens,
-      temperature: 0,
-      stream: true,
-      stream_options: { include_usage: true },
-    }),
-    signal: AbortSignal.timeout(timeoutMs),
-  });
-  if (!response.ok) throw new Error(`${model}: HTTP ${response.status} ${await response.text()}`);
   /** @type {number | undefined} */
   let firstAt;
   /** @type {number | undefined} */
   let lastAt;
   /** @type {number | undefined} */
   let tokens;
-  let buffer = "";
-  const decoder = new TextDecoder();
-  if (response.body === null) throw new Error(`${model}: HTTP ${response.status} with no body`);
-  for await (const bytes of response.body) {
-    buffer += decoder.decode(bytes, { stream: true });
-    const events = buffer.split("\n\n");
-    buffer = events.pop() ?? "";
-    for (const event of events) {
-      const data = event.replace(/^data: /, "");
-      if (data === "[DONE]") continue;
-      const chunk = JSON.parse(data);
-      if (chunk.usage) tokens = chunk.usage.completion_tokens;
-      if (chunk.choices?.[0]?.text) {
-        firstAt ??= performance.now();
-        lastAt = performance.now();
-      }
+  const parts = streamCompletion({
+    baseUrl: url,
+    endpoint: "completions",
+    body: { model, prompt: "Once upon a time", max_tokens: maxTokens, temperature: 0 },
+    timeoutMs,
+  });
+  for await (const part of parts) {
+    if (part.type === "text-delta") {
+      firstAt ??= part.atMs;
+      lastAt = part.atMs;
     }
+    if (part.type === "usage") tokens = part.usage.completionTokens;
   }
   const endedAt = performance.now();
   if (firstAt === undefined || lastAt === undefined) throw new Error(`${model}: the stream held no text`);
@@ -164,12 +120,12 @@ const median = (values) => {
 const fixed = (value, digits) => (value === null || value === undefined ? "-" : value.toFixed(digits));
 
 const home = mkdtempSync(path.join(os.tmpdir(), "moestro-bench-threads-"));
-/** @type {Array<{threads: number, url: string, child: import("node:child_process").ChildProcess}>} */
+/** @type {Array<Awaited<ReturnType<typeof startServer>>>} */
 const servers = [];
 /** @type {Array<{round: number, hogs: number, threads: number, model: string, loadAverage: number, tokens: number | undefined, ttftMs: number, totalMs: number, decodeTokensPerSecond: number | null}>} */
 const samples = [];
 try {
-  for (const threads of threadCounts) servers.push(await startServe(threads, home));
+  for (const threads of threadCounts) servers.push(await startServer(threads, home));
   for (const server of servers) for (const model of modelNames) await completion(server.url, model); // warm-up
   for (let round = 0; round < rounds; round++) {
     // Alternate the order of loads and of servers from round to round, so that a drift in the machine's other load
@@ -177,24 +133,28 @@ try {
     const loads = round % 2 ? [...hogCounts].reverse() : hogCounts;
     for (const hogCount of loads) {
       const hogs = startHogs(hogCount);
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      const loadAverage = os.loadavg()[0];
-      const order = (round + hogCount) % 2 ? [...servers].reverse() : servers;
-      for (const server of order) {
-        for (const model of modelNames) {
-          for (let request = 0; request < requestsPerCell; request++) {
-            const result = await completion(server.url, model);
-            const sample = { round, hogs: hogCount, threads: server.threads, model, loadAverage, ...result };
-            samples.push(sample);
-            console.error(JSON.stringify(sample));
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const loadAverage = os.loadavg()[0];
+        const order = (round + hogCount) % 2 ? [...servers].reverse() : servers;
+        for (const server of order) {
+          for (const model of modelNames) {
+            for (let request = 0; request < requestsPerCell; request++) {
+              const result = await completion(server.url, model);
+              const sample = { round, hogs: hogCount, threads: server.threads, model, loadAverage, ...result };
+              samples.push(sample);
+              console.error(JSON.stringify(sample));
+            }
           }
         }
+      } finally {
+        // A request that throws must not leave the hogs spinning after this process ends.
+        await stopHogs(hogs);
       }
-      await stopHogs(hogs);
     }
   }
 } finally {
-  for (const server of servers) server.child.kill("SIGTERM");
+  await Promise.all(servers.map((server) => server.stop()));
   rmSync(home, { recursive: true, force: true });
 }
 

@@ -12,16 +12,13 @@
 //
 // usage: npm run bench:tokenize   (env: MOESTRO_SHARED=../shared, BENCH_BASELINE_MAX_MS=10000: the baseline skips a size
 //                                  predicted (quadratically) to take longer; --json prints the rows)
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
 import { pino } from "pino";
+import { root, shared, startServe } from "./bench-common.mjs";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const shared = process.env.MOESTRO_SHARED ?? path.resolve(root, "../shared");
 const baselineMaxMs = Number(process.env.BENCH_BASELINE_MAX_MS ?? 10000);
 const asJson = process.argv.includes("--json");
 /** @type {typeof import("../src/engines/inproc/prompt-tokenizer.js")} The compiled tokenizer, typed by its source. */
@@ -139,48 +136,29 @@ for (const row of tokenizerRows) {
 /** @type {HttpRow[]} */
 const httpRows = [];
 const home = mkdtempSync(path.join(os.tmpdir(), "moestro-bench-tokenize-"));
-const server = spawn(
-  process.execPath,
-  [
-    path.join(root, "bin/moestro.js"),
-    "serve",
-    "--model",
-    path.join(shared, "models/stories260K.gguf"),
-    "--model",
-    path.join(shared, "models/tiny-qwen3moe.gguf"),
-    "--threads",
-    "1",
-    "--parallel",
-    "1",
-    "--ctx-size",
-    "4096",
-    "-b",
-    "64",
-    "--port",
-    "0",
-    "--home",
-    home,
-    "--log-level",
-    "warn",
-  ],
-  { stdio: ["ignore", "pipe", "pipe"] },
-);
-let output = "";
-server.stdout.on("data", (data) => (output += data));
-server.stderr.on("data", (data) => (output += data));
+const server = await startServe([
+  "--model",
+  path.join(shared, "models/stories260K.gguf"),
+  "--model",
+  path.join(shared, "models/tiny-qwen3moe.gguf"),
+  "--threads",
+  "1",
+  "--parallel",
+  "1",
+  "--ctx-size",
+  "4096",
+  "-b",
+  "64",
+  "--home",
+  home,
+  "--log-level",
+  "warn",
+]).catch((error) => {
+  rmSync(home, { recursive: true, force: true });
+  throw error;
+});
+const { url } = server;
 try {
-  const url = await new Promise((resolve, reject) => {
-    const timer = setInterval(() => {
-      const found = /listening on (http:\/\/\S+)/.exec(output)?.[1];
-      if (found !== undefined) {
-        clearInterval(timer);
-        resolve(found);
-      } else if (server.exitCode !== null) {
-        clearInterval(timer);
-        reject(new Error(`moestro exited: ${output.slice(-2000)}`));
-      }
-    }, 50);
-  });
   // The tokenizer processes load their vocabularies beside the models: let them get ready before measuring.
   await new Promise((resolve) => setTimeout(resolve, 3000));
 
@@ -202,9 +180,15 @@ try {
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     })();
-    const result = await work();
-    done = true;
-    await poller;
+    /** @type {T} */
+    let result;
+    try {
+      result = await work();
+    } finally {
+      // Also when `work` throws: else the poller would poll on, and this process never end.
+      done = true;
+      await poller;
+    }
     return { result, worstMs, polls };
   };
   const idle = await pollHealth(() => new Promise((resolve) => setTimeout(resolve, 2000)));
@@ -293,8 +277,7 @@ try {
     });
   }
 } finally {
-  server.kill();
-  await new Promise((resolve) => server.once("exit", resolve));
+  await server.stop();
   rmSync(home, { recursive: true, force: true });
 }
 

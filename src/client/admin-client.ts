@@ -8,7 +8,7 @@ import {
   type WireCreatedApiKey,
   type WireUsageReport,
 } from "../wire/admin.js";
-import { createAdminTransport, type AdminTransportOptions } from "./admin-transport.js";
+import { createAdminTransport, usageQuery, type AdminTransportOptions, type UsageRangeQuery } from "./admin-transport.js";
 
 /** Options of {@link createAdminClient}: the server (`baseUrl`), its admin key, `fetch` and the time limit of each call. */
 export type AdminClientOptions = AdminTransportOptions;
@@ -34,7 +34,7 @@ export interface AdminClient {
    *
    * @throws {ApiError}
    */
-  usage(options: { groupBy?: "key" | "model" | "day"; from?: string; to?: string }): Promise<WireUsageReport>;
+  usage(options: UsageRangeQuery & { groupBy?: "key" | "model" | "day" }): Promise<WireUsageReport>;
 }
 
 /**
@@ -51,11 +51,7 @@ export function createAdminClient(options: AdminClientOptions): AdminClient {
     listKeys: async (listOptions = {}) =>
       (await call("GET", `/v1/moestro/keys${listOptions.includeRevoked ? "?include_revoked=true" : ""}`, wireApiKeyListSchema)).data,
     revokeKey: (idOrPrefix) => call("DELETE", `/v1/moestro/keys/${encodeURIComponent(idOrPrefix)}`, wireApiKeySchema),
-    usage: (usageOptions) => {
-      const query = new URLSearchParams({ group_by: usageOptions.groupBy ?? "key" });
-      if (usageOptions.from !== undefined) query.set("from", usageOptions.from);
-      if (usageOptions.to !== undefined) query.set("to", usageOptions.to);
-      return call("GET", `/v1/moestro/usage?${query.toString()}`, wireUsageReportSchema);
-    },
+    usage: (usageOptions) =>
+      call("GET", `/v1/moestro/usage${usageQuery(usageOptions, { group_by: usageOptions.groupBy ?? "key" })}`, wireUsageReportSchema),
   };
 }

@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import { ApiError, parseErrorBody } from "./api-error.js";
+import { ApiError, apiErrorFromResponse, connectionError } from "./api-error.js";
 
 /** Options of {@link createAdminTransport}: where the server is and how to call it. */
 export interface AdminTransportOptions {
@@ -50,13 +50,9 @@ export function createAdminTransport(options: AdminTransportOptions): AdminTrans
       });
     } catch (error) {
       if (init.signal?.aborted) throw init.signal.reason;
-      throw new ApiError(`Cannot reach ${baseUrl || "the server"}: ${(error as Error).message}`, {
-        status: 0,
-        code: "connection_error",
-        cause: error,
-      });
+      throw connectionError(baseUrl || "the server", error);
     }
-    if (!response.ok) throw apiErrorFromBody(method, path, response, await response.text());
+    if (!response.ok) throw apiErrorFromResponse(response, await response.text().catch(() => ""), `${method} ${path}`);
     return response;
   };
   return {
@@ -86,17 +82,22 @@ export function createAdminTransport(options: AdminTransportOptions): AdminTrans
   };
 }
 
+/** A time range of the usage ledger: epoch ms, ISO 8601 dates or date-times, or durations before now (`7d`). */
+export interface UsageRangeQuery {
+  /** Inclusive start. Defaults to the beginning. */
+  from?: string;
+  /** Exclusive end. Defaults to now. */
+  to?: string;
+}
+
 /**
- * The {@link ApiError} an error body stands for (an OpenAI-style `{"error": …}`, or any text) of `response`: a failed
- * response, or (`text` an NDJSON line) an error line inside a successful one.
+ * The query string of a usage call (`/v1/moestro/usage`, `/usage/events`): `?from=…&to=…` of `range`, then the
+ * parameters of `more` (wire names) in their order; parameters left `undefined` are left out, and no parameter gives `""`.
  */
-export function apiErrorFromBody(method: string, path: string, response: Response, text: string): ApiError {
-  const error = parseErrorBody(text);
-  return new ApiError(error?.message ?? `${method} ${path} failed with HTTP ${response.status}.`, {
-    status: response.status,
-    code: error?.code,
-    type: error?.type,
-    param: error?.param,
-    requestId: response.headers.get("x-request-id"),
-  });
+export function usageQuery(range: UsageRangeQuery, more: Record<string, string | number | undefined> = {}): string {
+  const search = new URLSearchParams();
+  for (const [name, value] of Object.entries({ from: range.from, to: range.to, ...more }))
+    if (value !== undefined) search.set(name, String(value));
+  const text = search.toString();
+  return text === "" ? "" : `?${text}`;
 }

@@ -58,6 +58,22 @@ describe("ApiError, the one error class of the clients", () => {
     };
     await expect(collect(chat(refusing))).rejects.toMatchObject({ status: 0, code: "connection_error", requestId: null });
   });
+
+  it("says connection_error with the response's status and request id when the stream breaks after it began", async () => {
+    const breaking: typeof fetch = async () => {
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode('data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n'));
+          controller.error(new TypeError("terminated"));
+        },
+      });
+      return new Response(body, { status: 200, headers: { "x-request-id": "req_1" } });
+    };
+    const error = await collect(chat(breaking)).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(CompletionApiError);
+    expect(error).toMatchObject({ status: 200, code: "connection_error", requestId: "req_1" });
+    expect((error as Error).message).toMatch(/^The stream from http:\/\/127\.0\.0\.1:1\/v1\/chat\/completions broke: terminated$/);
+  });
 });
 
 describe("streamChatCompletion on streamCompletion", () => {

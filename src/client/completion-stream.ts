@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { CompletionApiError, errorBodyFields, parseErrorBody } from "./api-error.js";
+import { apiErrorFromResponse, CompletionApiError, connectionError, errorBodyFields } from "./api-error.js";
 import { readSseData } from "./sse-reader.js";
 
 /**
@@ -166,13 +166,7 @@ export async function* streamCompletion(options: StreamCompletionOptions): Async
         cause: error,
       });
     if (error instanceof CompletionApiError) return error;
-    const message = response === undefined ? `Cannot reach ${url}` : `The stream from ${url} broke`;
-    return new CompletionApiError(`${message}: ${(error as Error).message}`, {
-      status: response?.status ?? 0,
-      code: "connection_error",
-      requestId,
-      cause: error,
-    });
+    return CompletionApiError.from(connectionError(url, error, response));
   };
 
   let response: Response;
@@ -181,7 +175,8 @@ export async function* streamCompletion(options: StreamCompletionOptions): Async
   } catch (error) {
     throw translate(error);
   }
-  if (!response.ok || response.body === null) throw await errorFromResponse(response, url);
+  if (!response.ok || response.body === null)
+    throw CompletionApiError.from(apiErrorFromResponse(response, await response.text().catch(() => ""), url));
   const requestId = response.headers.get("x-request-id");
 
   let hasFinished = false;
@@ -257,25 +252,4 @@ export async function* streamCompletion(options: StreamCompletionOptions): Async
       code: "incomplete_stream",
       requestId,
     });
-}
-
-/** The {@link CompletionApiError} of an error status: the server's OpenAI error body, else the status and the text. */
-async function errorFromResponse(response: Response, url: string): Promise<CompletionApiError> {
-  const text = await response.text().catch(() => "");
-  const error = parseErrorBody(text);
-  const requestId = response.headers.get("x-request-id");
-  if (error?.message !== undefined) {
-    return new CompletionApiError(error.message, {
-      status: response.status,
-      code: error.code ?? error.type ?? `http_${response.status}`,
-      type: error.type,
-      param: error.param,
-      requestId,
-    });
-  }
-  return new CompletionApiError(`${url} answered ${response.status}${text ? `: ${text.slice(0, 200)}` : ""}`, {
-    status: response.status,
-    code: `http_${response.status}`,
-    requestId,
-  });
 }

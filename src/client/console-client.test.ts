@@ -165,6 +165,36 @@ describe("the console's client against the app (no port)", () => {
     await expect(bare.pullModel("hf:owner/repo:Q4_0").next()).rejects.toMatchObject({ status: 404, code: "not_found" });
   });
 
+  it("raises an ApiError, not a SyntaxError, for a pull line that is not JSON, and reads an error status without a JSON body", async () => {
+    const answering =
+      (body: string, status: number): typeof fetch =>
+      async () =>
+        new Response(body, { status, headers: { "content-type": "application/x-ndjson", "x-request-id": "req_1" } });
+    const broken = createConsoleClient({
+      baseUrl: "http://moestro.test",
+      fetch: answering(
+        '{"status":"resolving","model":"m","file":null,"completed_bytes":0,"total_bytes":null}\n<html>proxy error</html>\n',
+        200,
+      ),
+    });
+    const lines: unknown[] = [];
+    const pulling = async () => {
+      for await (const progress of broken.pullModel("hf:owner/repo:Q4_0")) lines.push(progress);
+    };
+    const error = await pulling().catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(ApiError);
+    expect(error).toMatchObject({ status: 200, code: "invalid_response", requestId: "req_1" });
+    expect((error as Error).message).toContain("<html>proxy error</html>");
+    expect(lines).toHaveLength(1);
+    const proxied = createConsoleClient({ baseUrl: "http://moestro.test", fetch: answering("Bad gateway", 502) });
+    await expect(proxied.listModels()).rejects.toMatchObject({
+      name: "ApiError",
+      status: 502,
+      code: null,
+      message: "GET /v1/moestro/models answered HTTP 502: Bad gateway",
+    });
+  });
+
   it("plans a model by id (ids may hold '/'), 404s an unknown one, and says when the server has no planner", async () => {
     expect((await client.planModel("owner/repo:Q8_0")).facts).toMatchObject({ expert_count: 128, expert_used_count: 8 });
     await expect(client.planModel("nope")).rejects.toMatchObject({ status: 404, code: "model_not_found" });

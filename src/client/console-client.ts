@@ -18,7 +18,8 @@ import {
   type WireUnloadResult,
   type WireUsageEventList,
 } from "../wire/console.js";
-import { apiErrorFromBody, createAdminTransport, type AdminTransportOptions } from "./admin-transport.js";
+import { createAdminTransport, usageQuery, type AdminTransportOptions, type UsageRangeQuery } from "./admin-transport.js";
+import { ApiError, apiErrorFromResponse } from "./api-error.js";
 import { readLines } from "./sse-reader.js";
 
 /**
@@ -26,14 +27,6 @@ import { readLines } from "./sse-reader.js";
  * admin key, `fetch` and the time limit of each call but pulls.
  */
 export type ConsoleClientOptions = AdminTransportOptions;
-
-/** A time range of the usage ledger: epoch ms, ISO 8601 dates or date-times, or durations before now (`7d`). */
-export interface UsageRangeQuery {
-  /** Inclusive start. Defaults to the beginning. */
-  from?: string;
-  /** Exclusive end. Defaults to now. */
-  to?: string;
-}
 
 /**
  * A typed client of the model, plan, results and ledger endpoints under `/v1/moestro/` that the web console reads
@@ -56,7 +49,8 @@ export interface ConsoleClient {
    * `done` last. Breaking out of the loop or aborting `signal` stops waiting (the server keeps partial files).
    *
    * @throws {ApiError} for an error status, or the error line the server sends when the pull fails
-   *   (`model_not_found`, `hub_unreachable`, `checksum_mismatch`).
+   *   (`model_not_found`, `hub_unreachable`, `checksum_mismatch`); `invalid_response` (the response's status) for a line
+   *   that is not JSON.
    */
   pullModel(model: string, options?: { signal?: AbortSignal }): AsyncGenerator<WirePullProgress, void, undefined>;
   /** The model's MoE facts and its plan on the server's machine. @throws {ApiError} `model_not_found`, `not_found` (no planner). */
@@ -78,16 +72,6 @@ export interface ConsoleClient {
  */
 export function createConsoleClient(options: ConsoleClientOptions): ConsoleClient {
   const { send, call } = createAdminTransport(options);
-  const usageQuery = (query: UsageRangeQuery & { limit?: number; keyId?: string; format?: string }): string => {
-    const search = new URLSearchParams();
-    if (query.from !== undefined) search.set("from", query.from);
-    if (query.to !== undefined) search.set("to", query.to);
-    if (query.limit !== undefined) search.set("limit", String(query.limit));
-    if (query.keyId !== undefined) search.set("key_id", query.keyId);
-    if (query.format !== undefined) search.set("format", query.format);
-    const text = search.toString();
-    return text === "" ? "" : `?${text}`;
-  };
   return {
     info: () => call("GET", "/v1/moestro/info", wireServerInfoSchema),
     listModels: async () => (await call("GET", "/v1/moestro/models", wireModelEntryListSchema)).data,
@@ -108,16 +92,29 @@ export function createConsoleClient(options: ConsoleClientOptions): ConsoleClien
       if (response.body === null) return;
       for await (const line of readLines(response.body)) {
         if (line.trim() === "") continue;
-        const json = JSON.parse(line) as unknown;
-        if (typeof json === "object" && json !== null && "error" in json) throw apiErrorFromBody("POST", path, response, line);
+        let json: unknown;
+        try {
+          json = JSON.parse(line);
+        } catch (error) {
+          throw new ApiError(`POST ${path} sent a line that is not JSON: ${line.slice(0, 200)}`, {
+            status: response.status,
+            code: "invalid_response",
+            requestId: response.headers.get("x-request-id"),
+            cause: error,
+          });
+        }
+        if (typeof json === "object" && json !== null && "error" in json) throw apiErrorFromResponse(response, line, `POST ${path}`);
         const parsed = wirePullProgressSchema.safeParse(json);
         if (parsed.success) yield parsed.data;
       }
     },
     planModel: (model) => call("GET", `/v1/moestro/plan?model=${encodeURIComponent(model)}`, wireModelPlanSchema),
     listResults: () => call("GET", "/v1/moestro/results", wireResultListSchema),
-    listUsageEvents: (query = {}) => call("GET", `/v1/moestro/usage/events${usageQuery(query)}`, wireUsageEventListSchema),
+    listUsageEvents: (query = {}) =>
+      call("GET", `/v1/moestro/usage/events${usageQuery(query, { limit: query.limit, key_id: query.keyId })}`, wireUsageEventListSchema),
     usageEventsCsv: async (query = {}) =>
-      await (await send("GET", `/v1/moestro/usage/events${usageQuery({ ...query, format: "csv" })}`, { accept: "text/csv" })).text(),
+      await (
+        await send("GET", `/v1/moestro/usage/events${usageQuery(query, { key_id: query.keyId, format: "csv" })}`, { accept: "text/csv" })
+      ).text(),
   };
 }

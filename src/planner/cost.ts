@@ -1,4 +1,4 @@
-import { cloudPriceBook, type CloudPrice, type CloudPriceBook } from "./cloud-prices.js";
+import { cloudListPriceBook, toMicroUsd, type CloudListPrice } from "../metering/cloud-list-prices.js";
 import type { ModelFacts } from "./model-facts.js";
 
 /** Prices for the local cost estimate. */
@@ -16,15 +16,15 @@ export interface CostOptions {
 
 /** The cloud list price a plan is compared with, at the entry's lowest input tier. */
 export interface CloudPriceMatch {
-  /** The dataset entry (figures in its source currency). */
-  price: CloudPrice;
+  /** The entry of the cloud list prices ({@link cloudListPriceBook}), figures in its source currency. */
+  price: CloudListPrice;
   /**
    * How it was chosen:
    * - `name`: the GGUF's name matches the entry's model (`Qwen3-30B-A3B` → `qwen3-30b-a3b-instruct-2507`);
    * - `active-parameters`: the entry whose published active parameters are nearest on a log scale.
    */
   match: "name" | "active-parameters";
-  /** Non-thinking output price per 1M tokens in micro-USD (CNY converted at the book's `cnyPerUsd`). */
+  /** Non-thinking output price per 1M tokens in micro-USD (CNY converted by the metering's `toMicroUsd`, at the dataset's `cnyPerUsd`). */
   outputMicroUsdPerMillionTokens: number;
   /**
    * Thinking-mode output price per 1M tokens in micro-USD, when billed apart: the entry's own, else the output price of
@@ -47,38 +47,37 @@ export interface CostEstimate {
   cloud: CloudPriceMatch | undefined;
 }
 
-function toMicroUsd(microAmount: number, currency: CloudPrice["currency"], book: CloudPriceBook): number {
-  return currency === "USD" ? microAmount : Math.round(microAmount / book.cnyPerUsd);
-}
-
 /** The thinking-mode output price of `price`'s lowest tier in micro-USD, or `undefined` when not billed apart. */
-function thinkingOutputMicroUsd(price: CloudPrice, book: CloudPriceBook): number | undefined {
+function thinkingOutputMicroUsd(price: CloudListPrice): number | undefined {
   const own = price.tiers[0]!.thinkingOutputMicroPerMillionTokens;
-  if (own !== undefined) return toMicroUsd(own, price.currency, book);
-  const counterpart = book.prices.find((candidate) => candidate.model === price.thinkingCounterpart && candidate.region === price.region);
-  return counterpart === undefined ? undefined : toMicroUsd(counterpart.tiers[0]!.outputMicroPerMillionTokens, counterpart.currency, book);
+  if (own !== undefined) return toMicroUsd(own, price.currency);
+  const counterpart = cloudListPriceBook.prices.find(
+    (candidate) => candidate.model === price.thinkingCounterpart && candidate.region === price.region,
+  );
+  return counterpart === undefined ? undefined : toMicroUsd(counterpart.tiers[0]!.outputMicroPerMillionTokens, counterpart.currency);
 }
 
 /**
  * The cloud list price nearest to a model: first an entry whose `namePattern` matches the GGUF's name or file name;
  * otherwise the entry with published active parameters nearest on a log scale (|ln(active) − ln(entry)|), which
- * compares cost per token of similar compute. `undefined` when the book has no sized entry.
+ * compares cost per token of similar compute. Entries come from the project's one dataset of cloud list prices
+ * ({@link cloudListPriceBook}). `undefined` when it has no sized entry.
  */
-export function findNearestCloudPrice(facts: ModelFacts, book: CloudPriceBook = cloudPriceBook): CloudPriceMatch | undefined {
+export function findNearestCloudPrice(facts: ModelFacts): CloudPriceMatch | undefined {
   const names = [facts.name, facts.source.kind === "file" ? facts.source.path : facts.source.filePath];
-  const toMatch = (price: CloudPrice, match: CloudPriceMatch["match"]): CloudPriceMatch => ({
+  const toMatch = (price: CloudListPrice, match: CloudPriceMatch["match"]): CloudPriceMatch => ({
     price,
     match,
-    outputMicroUsdPerMillionTokens: toMicroUsd(price.tiers[0]!.outputMicroPerMillionTokens, price.currency, book),
-    thinkingOutputMicroUsdPerMillionTokens: thinkingOutputMicroUsd(price, book),
+    outputMicroUsdPerMillionTokens: toMicroUsd(price.tiers[0]!.outputMicroPerMillionTokens, price.currency),
+    thinkingOutputMicroUsdPerMillionTokens: thinkingOutputMicroUsd(price),
   });
-  const byName = book.prices.find(
+  const byName = cloudListPriceBook.prices.find(
     (price) => price.namePattern !== undefined && names.some((name) => new RegExp(price.namePattern!, "i").test(name)),
   );
   if (byName) return toMatch(byName, "name");
-  const sized = book.prices.filter((price) => price.activeParameters !== undefined);
+  const sized = cloudListPriceBook.prices.filter((price) => price.activeParameters !== undefined);
   if (sized.length === 0 || facts.parameters.active <= 0) return undefined;
-  const distance = (price: CloudPrice): number => Math.abs(Math.log(facts.parameters.active) - Math.log(price.activeParameters!));
+  const distance = (price: CloudListPrice): number => Math.abs(Math.log(facts.parameters.active) - Math.log(price.activeParameters!));
   const nearest = sized.reduce((best, price) => (distance(price) < distance(best) ? price : best));
   return toMatch(nearest, "active-parameters");
 }
@@ -87,12 +86,7 @@ export function findNearestCloudPrice(facts: ModelFacts, book: CloudPriceBook = 
  * Cost of one million output tokens at `tokensPerSecond`, from power and electricity price and/or an hourly price,
  * with the nearest cloud list price beside it.
  */
-export function estimateCost(
-  tokensPerSecond: number,
-  options: CostOptions,
-  facts: ModelFacts,
-  book: CloudPriceBook = cloudPriceBook,
-): CostEstimate {
+export function estimateCost(tokensPerSecond: number, options: CostOptions, facts: ModelFacts): CostEstimate {
   const secondsPerMillion = tokensPerSecond > 0 ? 1e6 / tokensPerSecond : Number.POSITIVE_INFINITY;
   const energy =
     options.powerWatts !== undefined && options.pricePerKwhUsd !== undefined && Number.isFinite(secondsPerMillion)
@@ -107,7 +101,7 @@ export function estimateCost(
     energyMicroUsdPerMillionOutputTokens: energy,
     hourlyMicroUsdPerMillionOutputTokens: hourly,
     costMicroUsdPerMillionOutputTokens: hourly ?? energy,
-    cloud: findNearestCloudPrice(facts, book),
+    cloud: findNearestCloudPrice(facts),
   };
 }
 

@@ -1,6 +1,5 @@
 export { calibrate, createPlan, type Calibration, type Plan, type PlanOptions } from "./plan.js";
 export { estimateCost, findNearestCloudPrice, formatMicroUsd, type CloudPriceMatch, type CostEstimate, type CostOptions } from "./cost.js";
-export { cloudPriceBook, type CloudPrice, type CloudPriceBook } from "./cloud-prices.js";
 export { findHardware, findHardwareByDeviceName, hardwareCatalog, type HardwareCatalogEntry } from "./hardware-catalog.js";
 export {
   applyHardwareOverrides,

@@ -153,6 +153,9 @@ describe.skipIf(!hasGgufTools)("hub references over HTTP range requests (a fake 
     const facts = await readModelFacts("hf:acme/Qwen3-30B-A3B-GGUF/Qwen3-30B-A3B-Q8_0.gguf", { hubEndpoint: hub.url, detectChat: false });
     expect(facts.source).toMatchObject({ kind: "hub", filePath: "Qwen3-30B-A3B-Q8_0.gguf", sizeBytes: undefined });
     expect(hub.log.some((request) => request.url.startsWith("/api/"))).toBe(false);
+    // `requests` is read from the log, so it was emptied with it
+    expect(hub.requests.some((request) => request.startsWith("GET /api/"))).toBe(false);
+    expect(hub.requests).toHaveLength(hub.log.length);
     expect(facts.layerCount).toBe(48);
   });
 

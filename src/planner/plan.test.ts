@@ -1,11 +1,11 @@
 import { describe, expect, test } from "vitest";
 import { syntheticMoeFacts } from "../../test/planner/synthetic-facts.js";
-import { cloudPriceBook } from "./cloud-prices.js";
+import { cloudListPriceBook } from "../metering/cloud-list-prices.js";
 import { estimateCost, findNearestCloudPrice, formatMicroUsd } from "./cost.js";
 import { hardwareCatalog } from "./hardware-catalog.js";
 import { applyHardwareOverrides, setupFromCatalog } from "./hardware.js";
 import { calibrate, createPlan } from "./plan.js";
-import { renderComparison, renderPlan } from "./render-text.js";
+import { renderComparison, renderModelFacts, renderPlan } from "./render-text.js";
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
@@ -24,6 +24,14 @@ const a22b = syntheticMoeFacts({
   otherBytesPerLayer: 40 * MiB,
   inputEmbeddingBytes: 320 * MiB,
   outputBytes: 490 * MiB,
+});
+const dense = syntheticMoeFacts({
+  name: "Dense-8B",
+  layers: 36,
+  routedExpertBytesPerLayer: 0,
+  otherBytesPerLayer: 120 * MiB,
+  inputEmbeddingBytes: 300 * MiB,
+  outputBytes: 300 * MiB,
 });
 
 describe("hardware catalog", () => {
@@ -72,7 +80,7 @@ describe("cost", () => {
     const byName = findNearestCloudPrice(a3b)!;
     expect(byName.match).toBe("name");
     expect(byName.price.model).toBe("qwen3-30b-a3b-instruct-2507");
-    expect(byName.outputMicroUsdPerMillionTokens).toBe(Math.round(3e6 / cloudPriceBook.cnyPerUsd));
+    expect(byName.outputMicroUsdPerMillionTokens).toBe(Math.round(3e6 / cloudListPriceBook.cnyPerUsd));
     const nearest = findNearestCloudPrice(a22b)!;
     expect(nearest.match).toBe("active-parameters");
     expect(nearest.price.model).toBe("qwen3-32b");
@@ -81,8 +89,8 @@ describe("cost", () => {
   test("a hybrid model's thinking price is its cloud thinking counterpart's output price", () => {
     const byName = findNearestCloudPrice(a3b)!;
     expect(byName.price.thinkingCounterpart).toBe("qwen3-30b-a3b-thinking-2507");
-    expect(byName.thinkingOutputMicroUsdPerMillionTokens).toBe(Math.round(7.5e6 / cloudPriceBook.cnyPerUsd));
-    expect(findNearestCloudPrice(a22b)!.thinkingOutputMicroUsdPerMillionTokens).toBe(Math.round(20e6 / cloudPriceBook.cnyPerUsd));
+    expect(byName.thinkingOutputMicroUsdPerMillionTokens).toBe(Math.round(7.5e6 / cloudListPriceBook.cnyPerUsd));
+    expect(findNearestCloudPrice(a22b)!.thinkingOutputMicroUsdPerMillionTokens).toBe(Math.round(20e6 / cloudListPriceBook.cnyPerUsd));
   });
 });
 
@@ -104,14 +112,6 @@ describe("createPlan", () => {
   });
 
   test("assumptions say only what applies: routed experts for a MoE, none for a dense model", () => {
-    const dense = syntheticMoeFacts({
-      name: "Dense-8B",
-      layers: 36,
-      routedExpertBytesPerLayer: 0,
-      otherBytesPerLayer: 120 * MiB,
-      inputEmbeddingBytes: 300 * MiB,
-      outputBytes: 300 * MiB,
-    });
     const setup = setupFromCatalog("rtx-4090");
     const denseAssumptions = createPlan(dense, setup).assumptions.join("\n");
     expect(denseAssumptions).not.toMatch(/expert/i);
@@ -120,6 +120,29 @@ describe("createPlan", () => {
     const moeAssumptions = createPlan(a3b, setup).assumptions.join("\n");
     expect(moeAssumptions).toContain("routed experts: each token uses expert_used_count of expert_count uniformly");
     expect(moeAssumptions).toContain("every active weight is read once per token");
+  });
+
+  test("a dense model's text names no active parameters and no experts: every parameter is used per token", () => {
+    const plans = ["rtx-4090", "h100"].map((id) => createPlan(dense, setupFromCatalog(id), { pricePerKwhUsd: 0.15 }));
+    const plan = renderPlan(plans[0]!);
+    expect(plan).toMatch(/^Dense-8B: [\d.]+B parameters, [\d.]+ GiB of weights$/m);
+    expect(plan).not.toMatch(/\bactive\b/);
+    expect(plan).not.toMatch(/expert/i);
+    expect(plan).toMatch(/^ {2}bytes per token = all weights − embedding table/m);
+    expect(plan).toMatch(/^ {2}aggregate decode \(4 sequences\) = 4 \/ step time$/m);
+    const comparison = renderComparison(plans);
+    expect(comparison).toMatch(/^Dense-8B: [\d.]+B parameters$/m);
+    expect(comparison).not.toMatch(/\bactive\b/);
+    const facts = renderModelFacts(dense);
+    expect(facts).toMatch(/^parameters: +[\d.]+B, all used per token$/m);
+    expect(facts).toMatch(/^experts: +none \(dense\)$/m);
+    expect(facts).toMatch(/^weights: +[\d.]+ GiB$/m);
+    expect(facts).toMatch(/^read per token: +[\d.]+ GiB \(weights, one sequence\)$/m);
+    expect(facts).not.toMatch(/\bactive\b/);
+    expect(facts).not.toMatch(/routed/);
+    // a MoE keeps its active figures
+    expect(renderPlan(createPlan(a3b, setupFromCatalog("rtx-4090")))).toMatch(/^Qwen3-30B-A3B: [\d.]+B parameters, [\d.]+B active, /m);
+    expect(renderModelFacts(a3b)).toMatch(/^read per token: .*\(active weights, one sequence\)$/m);
   });
 
   test("when it does not fit: fits false, a reason, null speeds, no flags", () => {

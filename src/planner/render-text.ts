@@ -1,4 +1,4 @@
-import { cloudPriceBook } from "./cloud-prices.js";
+import { cloudListPriceBook } from "../metering/cloud-list-prices.js";
 import { formatMicroUsd } from "./cost.js";
 import type { ModelFacts } from "./model-facts.js";
 import type { Calibration, Plan } from "./plan.js";
@@ -20,6 +20,14 @@ function keyValues(pairs: ReadonlyArray<[string, string]>): string {
   return pairs.map(([key, value]) => `${`${key}:`.padEnd(width + 2)}${value}`).join("\n");
 }
 
+/**
+ * `name: N parameters`, with `, M active` for a Mixture of Experts only: a dense model uses every parameter for every
+ * token, so "active" would say nothing (the plan's `expertCount` is the GGUF's, `undefined` for a dense model).
+ */
+const describeParameters = (plan: Plan): string =>
+  `${plan.model.name}: ${formatCount(plan.model.totalParameters)} parameters` +
+  (plan.model.expertCount === undefined ? "" : `, ${formatCount(plan.model.activeParameters)} active`);
+
 const tokensPerSecond = (value: number | null | undefined): string =>
   value === null || value === undefined ? "-" : `${formatSignificant(value)} tok/s`;
 
@@ -30,7 +38,12 @@ export function renderModelFacts(facts: ModelFacts): string {
     ["model", facts.name],
     ["source", facts.source.kind === "file" ? facts.source.path : `${facts.source.ref} (${facts.source.url})`],
     ["architecture", facts.architecture],
-    ["parameters", `${formatCount(facts.parameters.total)} total, ${formatCount(facts.parameters.active)} active per token`],
+    [
+      "parameters",
+      moe
+        ? `${formatCount(facts.parameters.total)} total, ${formatCount(facts.parameters.active)} active per token`
+        : `${formatCount(facts.parameters.total)}, all used per token`,
+    ],
     [
       "experts",
       moe
@@ -50,8 +63,13 @@ export function renderModelFacts(facts: ModelFacts): string {
     ["context length", facts.contextTokens === undefined ? "unknown" : `${facts.contextTokens} tokens`],
     ["file type", facts.fileType ?? "unknown"],
     ["file size", facts.fileSizeBytes === undefined ? "unknown" : formatBytes(facts.fileSizeBytes)],
-    ["weights", `${formatBytes(facts.weights.totalBytes)} (routed experts ${formatBytes(facts.weights.routedExpertBytes)})`],
-    ["read per token", `${formatBytes(facts.activeBytesPerToken)} (active weights, one sequence)`],
+    [
+      "weights",
+      moe
+        ? `${formatBytes(facts.weights.totalBytes)} (routed experts ${formatBytes(facts.weights.routedExpertBytes)})`
+        : formatBytes(facts.weights.totalBytes),
+    ],
+    ["read per token", `${formatBytes(facts.activeBytesPerToken)} (${moe ? "active weights" : "weights"}, one sequence)`],
     ["chat template", facts.chat.hasTemplate ? (facts.chat.templateFamily ?? "present") : "none"],
     ["thinking", facts.chat.supportsThinking ? "yes" : "no"],
     ["tools", facts.chat.supportsTools ? "yes" : "no"],
@@ -73,9 +91,7 @@ export function renderModelFacts(facts: ModelFacts): string {
 export function renderPlan(plan: Plan, calibration?: Calibration): string {
   const { memory, placement, hardware } = plan;
   const out: string[] = [];
-  out.push(
-    `${plan.model.name}: ${formatCount(plan.model.totalParameters)} parameters, ${formatCount(plan.model.activeParameters)} active, ${formatBytes(plan.model.weightsBytes)} of weights`,
-  );
+  out.push(`${describeParameters(plan)}, ${formatBytes(plan.model.weightsBytes)} of weights`);
   out.push(`hardware: ${hardware.name}`);
   out.push(`settings: context ${memory.contextTokens} tokens × ${memory.sequences} sequences, batch ${memory.batchTokens}`);
   out.push("");
@@ -179,10 +195,10 @@ function renderCost(plan: Plan): string[] {
       cloud.thinkingOutputMicroUsdPerMillionTokens === undefined
         ? ""
         : `, thinking ${formatMicroUsd(cloud.thinkingOutputMicroUsdPerMillionTokens)}`;
-    const how = cloud.match === "name" ? "same model" : "nearest by active parameters";
+    const how = cloud.match === "name" ? "same model" : `nearest by ${plan.model.expertCount === undefined ? "" : "active "}parameters`;
     lines.push(
       `cloud list price (${how}): ${cloud.price.model} (${cloud.price.region}) output ${formatMicroUsd(cloud.outputMicroUsdPerMillionTokens)}${thinking} per 1M tokens` +
-        `${cloud.price.currency === "CNY" ? ` (¥${cloud.price.tiers[0]!.outputMicroPerMillionTokens / 1e6} at ${cloudPriceBook.cnyPerUsd} CNY/USD)` : ""}; ${cloud.price.source}; list price, verify before relying on it`,
+        `${cloud.price.currency === "CNY" ? ` (¥${cloud.price.tiers[0]!.outputMicroPerMillionTokens / 1e6} at ${cloudListPriceBook.cnyPerUsd} CNY/USD)` : ""}; ${cloud.price.source}; list price, verify before relying on it`,
     );
   }
   return lines;
@@ -205,9 +221,7 @@ export function renderComparison(plans: readonly Plan[]): string {
       plan.llamaServerArgs.slice(2).join(" "),
     ]);
   }
-  const header = plans[0]
-    ? `${plans[0].model.name}: ${formatCount(plans[0].model.totalParameters)} parameters, ${formatCount(plans[0].model.activeParameters)} active\n`
-    : "";
+  const header = plans[0] ? `${describeParameters(plans[0])}\n` : "";
   const cloud = plans[0]?.cost.cloud;
   const footer = cloud
     ? `\ncloud list price: ${cloud.price.model} (${cloud.price.region}) ${formatMicroUsd(cloud.outputMicroUsdPerMillionTokens)} per 1M output tokens`

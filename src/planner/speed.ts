@@ -154,8 +154,8 @@ export function predictSpeed(
     gpu === undefined
       ? `decode = 1 / (${formatBytes(single.hostBytes)} per token / ${formatBandwidth(hostBandwidth)} effective RAM bandwidth)`
       : `decode = 1 / (${formatBytes(single.gpuBytes)} / ${formatBandwidth(gpuBandwidth!)} GPU + ${formatBytes(single.hostBytes)} / ${formatBandwidth(hostBandwidth)} RAM)`,
-    `bytes per token = non-expert weights + ${moe ? `${moe.expertUsedCount}/${moe.expertCount} × routed experts` : "all weights"} − embedding table + 1 embedding row${weights.tiedOutput ? " + tied output matrix" : ""} + KV cache (${formatBytes(memory.kvCacheBytesPerToken)} per cached token)`,
-    `aggregate decode (${memory.sequences} sequences) = ${memory.sequences} / step time; experts touched per step = 1 − (1 − used/count)^${memory.sequences}`,
+    `bytes per token = ${moe ? `non-expert weights + ${moe.expertUsedCount}/${moe.expertCount} × routed experts` : "all weights"} − embedding table + 1 embedding row${weights.tiedOutput ? " + tied output matrix" : ""} + KV cache (${formatBytes(memory.kvCacheBytesPerToken)} per cached token)`,
+    `aggregate decode (${memory.sequences} sequences) = ${memory.sequences} / step time${moe ? `; experts touched per step = 1 − (1 − used/count)^${memory.sequences}` : ""}`,
     prefillFormula,
     `prefill FLOPs per token = 2 × ${formatSignificant((facts.matmulParametersPerToken - outputParameters) / 1e9)}B matmul parameters + the output head once per ${promptTokens}-token prompt + attention at ${promptTokens / 2} cached tokens`,
   ];

@@ -1,7 +1,6 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import os from "node:os";
+import { rmSync } from "node:fs";
 import path from "node:path";
-import type { Browser, Locator } from "playwright-core";
+import type { Locator } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeBenchReportFiles } from "../../src/bench/bench-report-files.js";
 import { loadEvalDataset } from "../../src/bench/eval-dataset.js";
@@ -10,9 +9,7 @@ import { runEval } from "../../src/bench/eval-runner.js";
 import { createFileEvalStore } from "../../src/bench/eval-store.js";
 import { runServingBench } from "../../src/bench/serving-bench.js";
 import { createPriceBook } from "../../src/metering/price-book.js";
-import { testModelPath } from "../helpers/models.js";
-import { startTestServer, type TestServer } from "../helpers/server.js";
-import { consoleSkipReason, launchBrowser, openConsole, saveScreenshot, testAdminKey, type ConsolePage } from "./console-harness.js";
+import { consoleSkipReason, saveScreenshot, startConsoleSession, testAdminKey, type ConsoleSession } from "./console-harness.js";
 
 /** Checks that the chart has `count` point labels and that no two of them overlap. */
 async function expectLabelsApart(chart: Locator, count: number): Promise<void> {
@@ -34,48 +31,33 @@ async function expectLabelsApart(chart: Locator, count: number): Promise<void> {
 describe.skipIf(consoleSkipReason !== undefined)(
   "console: Benchmarks & evals (real server, results in $MOESTRO_HOME/results, headless Chromium)",
   () => {
-    let home: string;
-    let test: TestServer;
-    let browser: Browser;
-    let view: ConsolePage;
+    let session: ConsoleSession;
 
     beforeAll(async () => {
-      home = mkdtempSync(path.join(os.tmpdir(), "moestro-console-results-"));
-      test = await startTestServer({
-        models: [{ path: testModelPath("stories260K.gguf") }],
-        engine: { contextTokens: 512, parallel: 2, batchSize: 64 },
-        adminKey: testAdminKey,
-        home,
-      });
-      browser = await launchBrowser();
-      view = await openConsole(browser, test.url, "/benchmarks", { adminKey: testAdminKey });
+      session = await startConsoleSession({ path: "/benchmarks", adminKey: testAdminKey, engine: { contextTokens: 512 } });
     });
-    afterAll(async () => {
-      await browser?.close();
-      await test?.close();
-      if (home !== undefined) rmSync(home, { recursive: true, force: true });
-    });
+    afterAll(async () => await session?.close());
 
     it("says where results go while there are none", async () => {
-      const { page } = view;
+      const { page } = session;
       await page.getByTestId("results-empty").waitFor();
-      expect(await page.getByTestId("results-empty").textContent()).toContain(path.join(home, "results"));
+      expect(await page.getByTestId("results-empty").textContent()).toContain(path.join(session.home, "results"));
     });
 
     it("after a small eval run, its point appears on the chart", async () => {
-      const { page } = view;
+      const { page } = session;
       const dataset = await loadEvalDataset("sample");
       // 1 USD per 1M prompt tokens and 2 per 1M generated, so that the point has a cost.
       const pricer = createEvalPricer(createPriceBook(), { inputUsdPerMillionTokens: 1, outputUsdPerMillionTokens: 2 });
       const report = await runEval({
-        baseUrl: test.url,
+        baseUrl: session.url,
         apiKey: testAdminKey,
         models: ["stories260K"],
         dataset,
         limit: 4,
         maxTokens: 16,
         concurrency: 2,
-        store: createFileEvalStore(path.join(home, "results", "eval-sample")),
+        store: createFileEvalStore(path.join(session.home, "results", "eval-sample")),
         pricer,
       });
       expect(report.results[0]!.done).toBe(4);
@@ -87,31 +69,31 @@ describe.skipIf(consoleSkipReason !== undefined)(
     });
 
     it("shows a serving benchmark's throughput and latency", async () => {
-      const { page } = view;
+      const { page } = session;
       const report = await runServingBench({
-        targets: [{ label: "stories260K", baseUrl: test.url, model: "stories260K", apiKey: testAdminKey }],
+        targets: [{ label: "stories260K", baseUrl: session.url, model: "stories260K", apiKey: testAdminKey }],
         concurrencyLevels: [1, 2],
         requestsPerLevel: 4,
         promptTokens: 48,
         maxTokens: 24,
         warmupRequests: 1,
       });
-      await writeBenchReportFiles(report, path.join(home, "results", "bench-stories.json"));
+      await writeBenchReportFiles(report, path.join(session.home, "results", "bench-stories.json"));
       await page.getByTestId("results-refresh").click();
       await page.getByTestId("bench-view").waitFor();
       expect(await page.getByTestId("bench-row").count()).toBe(2);
       expect(await page.getByTestId("bench-throughput-chart").locator("circle").count()).toBe(2);
       await saveScreenshot(page, "benchmarks");
-      expect(view.foreignRequests).toEqual([]);
-      expect(view.pageErrors).toEqual([]);
+      expect(session.foreignRequests).toEqual([]);
+      expect(session.pageErrors).toEqual([]);
     });
 
     it("gives each result its own column, with labels apart, when every cost is $0", async () => {
-      const { page } = view;
+      const { page } = session;
       // Only free results: the priced run goes, and a run at the default price book (local models cost $0) comes.
-      rmSync(path.join(home, "results", "eval-sample"), { recursive: true, force: true });
+      rmSync(path.join(session.home, "results", "eval-sample"), { recursive: true, force: true });
       await runEval({
-        baseUrl: test.url,
+        baseUrl: session.url,
         apiKey: testAdminKey,
         models: ["stories260K"],
         thinkingModes: ["default", "off", "on"],
@@ -119,7 +101,7 @@ describe.skipIf(consoleSkipReason !== undefined)(
         limit: 2,
         maxTokens: 8,
         concurrency: 2,
-        store: createFileEvalStore(path.join(home, "results", "eval-free")),
+        store: createFileEvalStore(path.join(session.home, "results", "eval-free")),
         pricer: createEvalPricer(createPriceBook()),
       });
       await page.getByTestId("results-refresh").click();
@@ -138,7 +120,7 @@ describe.skipIf(consoleSkipReason !== undefined)(
       await expect.poll(() => chart.locator("text.chart-tick").filter({ hasText: "$" }).count()).toBeGreaterThan(0);
       await expectLabelsApart(chart, 3);
       await saveScreenshot(page, "benchmarks-free");
-      expect(view.pageErrors).toEqual([]);
+      expect(session.pageErrors).toEqual([]);
     });
   },
 );

@@ -1,8 +1,11 @@
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
-import { hasTestModels, skipReason as modelsSkipReason } from "../helpers/models.js";
+import type { ConfigInput } from "../../src/config/index.js";
+import { hasTestModels, skipReason as modelsSkipReason, testModelPath } from "../helpers/models.js";
+import { startTestServer, type TestServer } from "../helpers/server.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -98,4 +101,79 @@ export async function saveScreenshot(page: Page, name: string): Promise<string> 
   const file = path.join(screenshotDir, `${name}.png`);
   await page.screenshot({ path: file, fullPage: true });
   return file;
+}
+
+/** Options of {@link startConsoleSession}. */
+export interface ConsoleSessionOptions {
+  /** The console page to open (`/models`). */
+  path: string;
+  /** File names of the tiny test models the server serves (`test/helpers/models.ts`). Defaults to `["stories260K.gguf"]`. */
+  models?: string[];
+  /** Engine settings over the defaults: 256 context tokens, 2 sequences, batches of 64 (one thread, as every test). */
+  engine?: ConfigInput["engine"];
+  /** Turns key checks on with this admin key, which the console logs in with. Defaults to key checks off. */
+  adminKey?: string;
+  /** Log in with `adminKey` when the console opens. Defaults to true; false leaves the login page to the test. */
+  shouldLogIn?: boolean;
+  /** The hub the server pulls from (a fake hub's URL). Defaults to the server's default. */
+  hubEndpoint?: string;
+  /** The browser's viewport, px. Defaults to 1360×900. */
+  viewport?: { width: number; height: number };
+  /** Runs once the server is up, before the console opens (requests that give the pages rows). Defaults to none. */
+  beforeOpen?: (server: TestServer) => Promise<void>;
+}
+
+/** A console page open on a real server of its own, in a headless Chromium of its own. */
+export interface ConsoleSession extends ConsolePage {
+  /** The server's base URL. */
+  url: string;
+  /** The server's `MOESTRO_HOME`, a temporary folder removed on close. */
+  home: string;
+  server: TestServer;
+  browser: Browser;
+  /** Closes the browser and the server and removes `home`; safe on a session that failed to start half-way. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts what each console test file needs: a temporary home, a real server with the tiny test models on a free port,
+ * headless Chromium ({@link launchBrowser}), and the console at `options.path` ({@link openConsole}), logged in when
+ * the server checks keys. On a failure half-way, what was started is closed before the error is rethrown.
+ *
+ * @example
+ * let session: ConsoleSession;
+ * beforeAll(async () => { session = await startConsoleSession({path: "/usage", adminKey: testAdminKey}); });
+ * afterAll(async () => await session?.close());
+ */
+export async function startConsoleSession(options: ConsoleSessionOptions): Promise<ConsoleSession> {
+  const home = mkdtempSync(path.join(os.tmpdir(), "moestro-console-"));
+  let server: TestServer | undefined;
+  let browser: Browser | undefined;
+  const close = async (): Promise<void> => {
+    try {
+      await browser?.close();
+      await server?.close();
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  };
+  try {
+    server = await startTestServer({
+      models: (options.models ?? ["stories260K.gguf"]).map((name) => ({ path: testModelPath(name) })),
+      engine: { contextTokens: 256, parallel: 2, batchSize: 64, ...options.engine },
+      home,
+      ...(options.adminKey === undefined ? {} : { adminKey: options.adminKey }),
+      ...(options.hubEndpoint === undefined ? {} : { hub: { endpoint: options.hubEndpoint } }),
+    });
+    await options.beforeOpen?.(server);
+    browser = await launchBrowser();
+    const view = await openConsole(browser, server.url, options.path, {
+      adminKey: options.shouldLogIn === false ? undefined : options.adminKey,
+      viewport: options.viewport,
+    });
+    return { ...view, url: server.url, home, server, browser, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
 }

@@ -1,38 +1,25 @@
-import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { testModelPath } from "../helpers/models.js";
-import { postJson, startTestServer, type TestServer } from "../helpers/server.js";
-import { consoleSkipReason, launchBrowser, openConsole, saveScreenshot, testAdminKey, type ConsolePage } from "./console-harness.js";
+import { postJson } from "../helpers/server.js";
+import { consoleSkipReason, saveScreenshot, startConsoleSession, testAdminKey, type ConsoleSession } from "./console-harness.js";
 
 describe.skipIf(consoleSkipReason !== undefined)("console: login and Keys (real server, key checks on, headless Chromium)", () => {
-  let test: TestServer;
-  let browser: Browser;
-  let view: ConsolePage;
+  let session: ConsoleSession;
   let secret = "";
 
   beforeAll(async () => {
-    test = await startTestServer({
-      models: [{ path: testModelPath("stories260K.gguf") }],
-      engine: { contextTokens: 256, parallel: 2, batchSize: 64 },
-      adminKey: testAdminKey,
-    });
-    browser = await launchBrowser();
-    view = await openConsole(browser, test.url, "/keys");
+    session = await startConsoleSession({ path: "/keys", adminKey: testAdminKey, shouldLogIn: false });
   });
-  afterAll(async () => {
-    await browser?.close();
-    await test?.close();
-  });
+  afterAll(async () => await session?.close());
 
   const chat = (key: string): Promise<Response> =>
     postJson(
-      `${test.url}/v1/chat/completions`,
+      `${session.url}/v1/chat/completions`,
       { model: "stories260K", messages: [{ role: "user", content: "Once upon a time" }], max_tokens: 8 },
       { headers: { "content-type": "application/json", authorization: `Bearer ${key}` } },
     );
 
   it("asks for the admin key, refuses a wrong one, and opens with the right one", async () => {
-    const { page } = view;
+    const { page } = session;
     await page.getByLabel("Admin key").waitFor();
     await saveScreenshot(page, "login");
     await page.getByLabel("Admin key").fill("not-the-admin-key-0000");
@@ -45,7 +32,7 @@ describe.skipIf(consoleSkipReason !== undefined)("console: login and Keys (real 
   });
 
   it("creates a key and shows its secret once; the test then uses it through the API", async () => {
-    const { page } = view;
+    const { page } = session;
     await page.getByTestId("key-name").fill("ci-app");
     await page.getByTestId("key-rpm").fill("60");
     await page.getByTestId("key-tpm").fill("100000");
@@ -71,7 +58,7 @@ describe.skipIf(consoleSkipReason !== undefined)("console: login and Keys (real 
   });
 
   it("revokes the key; the next call with it is refused", async () => {
-    const { page } = view;
+    const { page } = session;
     const row = page.locator('[data-testid="key-row"][data-key-name="ci-app"]');
     await row.getByTestId("revoke").click();
     await row.getByTestId("confirm-revoke").click();
@@ -81,7 +68,7 @@ describe.skipIf(consoleSkipReason !== undefined)("console: login and Keys (real 
     expect(((await response.json()) as { error: { code: string } }).error.code).toBe("api_key_revoked");
     await page.getByLabel("Show revoked").check();
     expect(await row.getAttribute("data-state")).toBe("revoked");
-    expect(view.foreignRequests).toEqual([]);
-    expect(view.pageErrors).toEqual([]);
+    expect(session.foreignRequests).toEqual([]);
+    expect(session.pageErrors).toEqual([]);
   });
 });

@@ -1,15 +1,11 @@
-import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fileBytes, startFakeHub, type FakeHub } from "../helpers/fake-hub.js";
 import { testModelPath } from "../helpers/models.js";
-import { startTestServer, type TestServer } from "../helpers/server.js";
-import { consoleSkipReason, launchBrowser, openConsole, saveScreenshot, testAdminKey, type ConsolePage } from "./console-harness.js";
+import { consoleSkipReason, saveScreenshot, startConsoleSession, testAdminKey, type ConsoleSession } from "./console-harness.js";
 
 describe.skipIf(consoleSkipReason !== undefined)("console: Models (real server, local hub, headless Chromium)", () => {
   let hub: FakeHub;
-  let test: TestServer;
-  let browser: Browser;
-  let view: ConsolePage;
+  let session: ConsoleSession;
 
   beforeAll(async () => {
     const q8 = fileBytes(testModelPath("stories260K-q8_0.gguf"));
@@ -18,30 +14,27 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Models (real server, 
       repos: { "karpathy/tinyllamas": [{ path: "stories260K-Q8_0.gguf", content: q8 }] },
       bytesPerSecond: Math.ceil(q8.length / 1.5),
     });
-    test = await startTestServer({
-      models: [{ path: testModelPath("stories260K.gguf") }, { path: testModelPath("stories260K-moe.gguf") }],
-      engine: { contextTokens: 256, parallel: 2, batchSize: 64 },
-      hub: { endpoint: hub.url },
+    session = await startConsoleSession({
+      path: "/models",
+      models: ["stories260K.gguf", "stories260K-moe.gguf"],
       adminKey: testAdminKey,
+      hubEndpoint: hub.url,
     });
-    browser = await launchBrowser();
-    view = await openConsole(browser, test.url, "/models", { adminKey: testAdminKey });
   });
   afterAll(async () => {
-    await browser?.close();
-    await test?.close();
+    await session?.close();
     await hub?.close();
   });
 
   const loadedIds = async (): Promise<string[]> =>
     (
-      (await (await fetch(`${test.url}/v1/moestro/ps`, { headers: { authorization: `Bearer ${testAdminKey}` } })).json()) as {
+      (await (await fetch(`${session.url}/v1/moestro/ps`, { headers: { authorization: `Bearer ${testAdminKey}` } })).json()) as {
         data: Array<{ id: string }>;
       }
     ).data.map((model) => model.id);
 
   it("pulls from a local hub and shows the progress reach 100%", async () => {
-    const { page } = view;
+    const { page } = session;
     await page.getByTestId("pull-input").fill("hf:karpathy/tinyllamas:Q8_0");
     await page.getByTestId("pull-button").click();
     const progress = page.getByTestId("pull-progress");
@@ -66,7 +59,7 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Models (real server, 
   });
 
   it("shows the MoE facts and the plan for this machine", async () => {
-    const { page } = view;
+    const { page } = session;
     await page.locator('[data-testid="model-row"][data-model="stories260K-moe"]').getByTestId("plan").click();
     const plan = page.getByTestId("plan-view");
     await plan.waitFor();
@@ -76,7 +69,7 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Models (real server, 
   });
 
   it("says which model is dense and which a Mixture of Experts, and shows a dense model no MoE facts", async () => {
-    const { page } = view;
+    const { page } = session;
     const row = (model: string) => page.locator(`[data-testid="model-row"][data-model="${model}"]`);
     expect(await row("stories260K").getByTestId("model-kind").textContent()).toBe("dense");
     expect(await row("stories260K-moe").getByTestId("model-kind").textContent()).toBe("MoE · 2 of 4 experts");
@@ -94,7 +87,7 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Models (real server, 
   });
 
   it("unloads a model and sees it leave the loaded list", async () => {
-    const { page } = view;
+    const { page } = session;
     const row = page.locator('[data-testid="loaded-row"][data-model="stories260K"]');
     await row.waitFor();
     expect(await loadedIds()).toContain("stories260K");
@@ -103,7 +96,7 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Models (real server, 
     expect(await loadedIds()).not.toContain("stories260K");
     await page.locator('[data-testid="loaded-row"][data-model="stories260K-moe"]').waitFor();
     await saveScreenshot(page, "models-after-unload");
-    expect(view.foreignRequests).toEqual([]);
-    expect(view.pageErrors).toEqual([]);
+    expect(session.foreignRequests).toEqual([]);
+    expect(session.pageErrors).toEqual([]);
   });
 });

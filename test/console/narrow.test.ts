@@ -1,12 +1,8 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import type { Browser, Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAdminClient } from "../../src/client/admin-client.js";
-import { testModelPath } from "../helpers/models.js";
-import { postJson, startTestServer, type TestServer } from "../helpers/server.js";
-import { consoleSkipReason, launchBrowser, openConsole, saveScreenshot, testAdminKey, type ConsolePage } from "./console-harness.js";
+import { postJson } from "../helpers/server.js";
+import { consoleSkipReason, saveScreenshot, startConsoleSession, testAdminKey, type ConsoleSession } from "./console-harness.js";
 
 /** A phone's width, px: the console must fit it without scrolling sideways. */
 const narrowWidth = 420;
@@ -14,38 +10,29 @@ const narrowWidth = 420;
 describe.skipIf(consoleSkipReason !== undefined)(
   "console: every page at 420 px wide (real server, key checks on, headless Chromium)",
   () => {
-    let home: string;
-    let test: TestServer;
-    let browser: Browser;
-    let view: ConsolePage;
+    let session: ConsoleSession;
 
     beforeAll(async () => {
-      home = mkdtempSync(path.join(os.tmpdir(), "moestro-console-narrow-"));
-      test = await startTestServer({
-        models: [{ path: testModelPath("stories260K.gguf") }],
-        engine: { contextTokens: 256, parallel: 2, batchSize: 64 },
+      session = await startConsoleSession({
+        path: "/playground",
         adminKey: testAdminKey,
-        home,
+        viewport: { width: narrowWidth, height: 800 },
+        // A key and a request, so that the Keys and Usage tables have rows.
+        beforeOpen: async (server) => {
+          await createAdminClient({ baseUrl: server.url, adminKey: testAdminKey }).createKey({
+            name: "a-rather-long-key-name-for-a-narrow-page",
+          });
+          const response = await postJson(
+            `${server.url}/v1/chat/completions`,
+            { model: "stories260K", messages: [{ role: "user", content: "Once upon a time" }], max_tokens: 8 },
+            { headers: { "content-type": "application/json", authorization: `Bearer ${testAdminKey}` } },
+          );
+          expect(response.status).toBe(200);
+          await response.text();
+        },
       });
-      // A key and a request, so that the Keys and Usage tables have rows.
-      await createAdminClient({ baseUrl: test.url, adminKey: testAdminKey }).createKey({
-        name: "a-rather-long-key-name-for-a-narrow-page",
-      });
-      const response = await postJson(
-        `${test.url}/v1/chat/completions`,
-        { model: "stories260K", messages: [{ role: "user", content: "Once upon a time" }], max_tokens: 8 },
-        { headers: { "content-type": "application/json", authorization: `Bearer ${testAdminKey}` } },
-      );
-      expect(response.status).toBe(200);
-      await response.text();
-      browser = await launchBrowser();
-      view = await openConsole(browser, test.url, "/playground", { adminKey: testAdminKey, viewport: { width: narrowWidth, height: 800 } });
     });
-    afterAll(async () => {
-      await browser?.close();
-      await test?.close();
-      if (home !== undefined) rmSync(home, { recursive: true, force: true });
-    });
+    afterAll(async () => await session?.close());
 
     /** How far the page reaches past the window's right edge, px (0 when nothing sticks out). */
     const sidewaysOverflow = (page: Page): Promise<number> =>
@@ -58,8 +45,8 @@ describe.skipIf(consoleSkipReason !== undefined)(
       ["/usage", "usage-by-key"],
       ["/benchmarks", "results-empty"],
     ])("%s fits the width: nothing sticks out sideways", async (pathname, testId) => {
-      const { page } = view;
-      await page.goto(`${test.url}${pathname}`);
+      const { page } = session;
+      await page.goto(`${session.url}${pathname}`);
       await page.getByTestId(testId).waitFor();
       // Charts and tables measure themselves after the first paint.
       await page.waitForTimeout(200);
@@ -68,8 +55,8 @@ describe.skipIf(consoleSkipReason !== undefined)(
     });
 
     it("says the Playground's settings are below the chat when they are, and on the right when they are", async () => {
-      const { page } = view;
-      await page.goto(`${test.url}/playground`);
+      const { page } = session;
+      await page.goto(`${session.url}/playground`);
       const hint = page.getByTestId("chat-hint");
       // biome-ignore lint/performance/useDomNodeTextContent: the text as shown is the point (the stylesheet hides the other wording).
       expect(await hint.innerText()).toBe("Pick a model under Request options below, write a message and press Enter.");
@@ -82,8 +69,8 @@ describe.skipIf(consoleSkipReason !== undefined)(
       const wideChat = await page.getByTestId("chat-log").boundingBox();
       const wideSettings = await page.getByRole("complementary", { name: "Request options" }).boundingBox();
       expect(wideSettings!.x).toBeGreaterThan(wideChat!.x + wideChat!.width);
-      expect(view.foreignRequests).toEqual([]);
-      expect(view.pageErrors).toEqual([]);
+      expect(session.foreignRequests).toEqual([]);
+      expect(session.pageErrors).toEqual([]);
     });
   },
 );

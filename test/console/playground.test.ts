@@ -1,8 +1,5 @@
-import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { testModelPath } from "../helpers/models.js";
-import { startTestServer, type TestServer } from "../helpers/server.js";
-import { consoleSkipReason, launchBrowser, openConsole, saveScreenshot, type ConsolePage } from "./console-harness.js";
+import { consoleSkipReason, saveScreenshot, startConsoleSession, type ConsoleSession } from "./console-harness.js";
 
 interface LedgerRow {
   model: string;
@@ -12,28 +9,22 @@ interface LedgerRow {
 }
 
 describe.skipIf(consoleSkipReason !== undefined)("console: Playground (real server, key checks off, headless Chromium)", () => {
-  let test: TestServer;
-  let browser: Browser;
-  let view: ConsolePage;
+  let session: ConsoleSession;
 
   beforeAll(async () => {
-    test = await startTestServer({
-      models: [{ path: testModelPath("stories260K.gguf") }, { path: testModelPath("tiny-qwen3moe.gguf") }],
-      engine: { contextTokens: 512, parallel: 2, batchSize: 64 },
+    session = await startConsoleSession({
+      path: "/playground",
+      models: ["stories260K.gguf", "tiny-qwen3moe.gguf"],
+      engine: { contextTokens: 512 },
     });
-    browser = await launchBrowser();
-    view = await openConsole(browser, test.url, "/playground");
   });
-  afterAll(async () => {
-    await browser?.close();
-    await test?.close();
-  });
+  afterAll(async () => await session?.close());
 
   const ledger = async (): Promise<LedgerRow[]> =>
-    ((await (await fetch(`${test.url}/v1/moestro/usage/events`)).json()) as { data: LedgerRow[] }).data;
+    ((await (await fetch(`${session.url}/v1/moestro/usage/events`)).json()) as { data: LedgerRow[] }).data;
 
   it("sends a message, shows the answer arriving in pieces, then its token counts", async () => {
-    const { page } = view;
+    const { page } = session;
     await expect.poll(() => page.getByTestId("model-select").inputValue()).toBe("stories260K");
     await page.getByLabel("Max tokens").fill("160");
     await page.getByLabel("Temperature").fill("0");
@@ -65,15 +56,15 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Playground (real serv
   });
 
   it("shows the request as curl and as openai client code", async () => {
-    const { page } = view;
+    const { page } = session;
     await page.getByTestId("composer").fill("The dragon");
     const curl = (await page.getByTestId("request-code-curl").textContent()) ?? "";
-    expect(curl).toContain(`curl ${test.url}/v1/chat/completions`);
+    expect(curl).toContain(`curl ${session.url}/v1/chat/completions`);
     expect(curl).toContain('"model": "stories260K"');
     expect(curl).toContain('"content": "The dragon"');
     await page.getByRole("tab", { name: "openai (JavaScript)" }).click();
     const javascript = (await page.getByTestId("request-code-javascript").textContent()) ?? "";
-    expect(javascript).toContain(`new OpenAI({ baseURL: "${test.url}/v1"`);
+    expect(javascript).toContain(`new OpenAI({ baseURL: "${session.url}/v1"`);
     expect(javascript).toContain("client.chat.completions.create(");
     await page.getByRole("tab", { name: "openai (Python)" }).click();
     expect(await page.getByTestId("request-code-python").textContent()).toContain("client.chat.completions.create(");
@@ -81,7 +72,7 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Playground (real serv
   });
 
   it("offers no thinking options for a model that cannot think, and sends none to it", async () => {
-    const { page } = view;
+    const { page } = session;
     const thinking = page.getByRole("radiogroup", { name: "Thinking" });
     await page.getByRole("tab", { name: "curl" }).click();
     // With text in the composer, the code shows the next request (not the last one sent).
@@ -102,7 +93,7 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Playground (real serv
   });
 
   it("shows a thought folded, with its token count, when thinking is on", async () => {
-    const { page } = view;
+    const { page } = session;
     await page.getByRole("button", { name: "New chat" }).click();
     await page.getByTestId("model-select").selectOption("tiny-qwen3moe");
     await page.getByLabel("Max tokens").fill("24");
@@ -125,7 +116,7 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Playground (real serv
   });
 
   it("sends tool definitions, shows the model's tool call, and sends a result back", async () => {
-    const { page } = view;
+    const { page } = session;
     await page.getByRole("button", { name: "New chat" }).click();
     await page.getByRole("radiogroup", { name: "Thinking" }).getByText("Off", { exact: true }).click();
     await page.getByLabel("Max tokens").fill("64");
@@ -162,7 +153,7 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Playground (real serv
     const rows = await ledger();
     expect(rows.at(-1)!.model).toBe("tiny-qwen3moe");
     await saveScreenshot(page, "playground-tools");
-    expect(view.foreignRequests).toEqual([]);
-    expect(view.pageErrors).toEqual([]);
+    expect(session.foreignRequests).toEqual([]);
+    expect(session.pageErrors).toEqual([]);
   });
 });

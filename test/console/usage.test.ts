@@ -1,51 +1,43 @@
 import { readFileSync } from "node:fs";
-import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAdminClient } from "../../src/client/admin-client.js";
-import { testModelPath } from "../helpers/models.js";
-import { postJson, startTestServer, type TestServer } from "../helpers/server.js";
-import { consoleSkipReason, launchBrowser, openConsole, saveScreenshot, testAdminKey, type ConsolePage } from "./console-harness.js";
+import { postJson } from "../helpers/server.js";
+import { consoleSkipReason, saveScreenshot, startConsoleSession, testAdminKey, type ConsoleSession } from "./console-harness.js";
 
 describe.skipIf(consoleSkipReason !== undefined)("console: Usage (real server, key checks on, headless Chromium)", () => {
-  let test: TestServer;
-  let browser: Browser;
-  let view: ConsolePage;
+  let session: ConsoleSession;
   const requestIds: string[] = [];
 
   beforeAll(async () => {
-    test = await startTestServer({
-      models: [{ path: testModelPath("stories260K.gguf") }],
-      engine: { contextTokens: 256, parallel: 2, batchSize: 64 },
+    session = await startConsoleSession({
+      path: "/usage",
       adminKey: testAdminKey,
+      // Three requests: two with an application's key, one with the admin key.
+      beforeOpen: async (server) => {
+        const { secret } = await createAdminClient({ baseUrl: server.url, adminKey: testAdminKey }).createKey({ name: "reporting" });
+        for (const [index, key] of [secret, secret, testAdminKey].entries()) {
+          const requestId = `usage-test-${index}`;
+          const response = await postJson(
+            `${server.url}/v1/chat/completions`,
+            {
+              model: "stories260K",
+              messages: [{ role: "user", content: "Once upon a time" }],
+              max_tokens: 12 + index * 8,
+              stream: index === 1,
+            },
+            { headers: { "content-type": "application/json", authorization: `Bearer ${key}`, "x-request-id": requestId } },
+          );
+          expect(response.status).toBe(200);
+          await response.text();
+          requestIds.push(requestId);
+        }
+      },
     });
-    browser = await launchBrowser();
-    // Three requests: two with an application's key, one with the admin key.
-    const { secret } = await createAdminClient({ baseUrl: test.url, adminKey: testAdminKey }).createKey({ name: "reporting" });
-    for (const [index, key] of [secret, secret, testAdminKey].entries()) {
-      const requestId = `usage-test-${index}`;
-      const response = await postJson(
-        `${test.url}/v1/chat/completions`,
-        {
-          model: "stories260K",
-          messages: [{ role: "user", content: "Once upon a time" }],
-          max_tokens: 12 + index * 8,
-          stream: index === 1,
-        },
-        { headers: { "content-type": "application/json", authorization: `Bearer ${key}`, "x-request-id": requestId } },
-      );
-      expect(response.status).toBe(200);
-      await response.text();
-      requestIds.push(requestId);
-    }
-    view = await openConsole(browser, test.url, "/usage", { adminKey: testAdminKey });
   });
-  afterAll(async () => {
-    await browser?.close();
-    await test?.close();
-  });
+  afterAll(async () => await session?.close());
 
   it("after three requests, the chart and the tables show them", async () => {
-    const { page } = view;
+    const { page } = session;
     await page.getByTestId("usage-totals").waitFor();
     expect(await page.getByTestId("total-requests").textContent()).toBe("3");
     await expect.poll(() => page.getByTestId("tokens-chart").getByTestId("usage-point").count()).toBe(3);
@@ -62,7 +54,7 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Usage (real server, k
   });
 
   it("downloads the CSV with three rows", async () => {
-    const { page } = view;
+    const { page } = session;
     const [download] = await Promise.all([page.waitForEvent("download"), page.getByTestId("export-csv").click()]);
     expect(download.suggestedFilename()).toMatch(/^moestro-usage-7d-\d{4}-\d{2}-\d{2}\.csv$/);
     const lines = readFileSync((await download.path())!, "utf8")
@@ -73,12 +65,12 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Usage (real server, k
     expect(rows).toHaveLength(3);
     expect(rows.map((row) => row.split(",")[0]).sort()).toEqual([...requestIds].sort());
     expect(rows.every((row) => row.split(",")[3] === "stories260K")).toBe(true);
-    expect(view.foreignRequests).toEqual([]);
-    expect(view.pageErrors).toEqual([]);
+    expect(session.foreignRequests).toEqual([]);
+    expect(session.pageErrors).toEqual([]);
   });
 
   it("draws the completion line above the prompt line, and no marker per request once they are too many to stand apart", async () => {
-    const { page } = view;
+    const { page } = session;
     const chart = page.getByTestId("tokens-chart");
     const lineOrder = (): Promise<Array<string | null>> =>
       chart.locator("path[data-series]").evaluateAll((paths) => paths.map((path) => path.getAttribute("data-series")));
@@ -88,7 +80,7 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Usage (real server, k
     // 60 more requests: more than one per 16 px of the chart's width.
     for (let index = 0; index < 60; index++) {
       const response = await postJson(
-        `${test.url}/v1/chat/completions`,
+        `${session.url}/v1/chat/completions`,
         { model: "stories260K", messages: [{ role: "user", content: "Once upon a time" }], max_tokens: 2 },
         { headers: { "content-type": "application/json", authorization: `Bearer ${testAdminKey}` } },
       );
@@ -101,7 +93,7 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Usage (real server, k
     expect(await page.getByTestId("cost-chart").locator("circle").count()).toBe(0);
     expect(await lineOrder()).toEqual(["prompt tokens", "completion tokens"]);
     await saveScreenshot(page, "usage-many");
-    expect(view.foreignRequests).toEqual([]);
-    expect(view.pageErrors).toEqual([]);
+    expect(session.foreignRequests).toEqual([]);
+    expect(session.pageErrors).toEqual([]);
   });
 });

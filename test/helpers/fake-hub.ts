@@ -47,10 +47,10 @@ export interface FakeHubRequest {
 export interface FakeHub {
   /** Base URL, for `HF_ENDPOINT`. */
   url: string;
-  /** Requests seen, as `METHOD path range` (no query string). */
-  requests: string[];
-  /** Requests seen, with their query string and the bytes sent. */
+  /** Requests seen, in order, with their query string and the bytes sent. Empty it (`log.length = 0`) to start over. */
   log: FakeHubRequest[];
+  /** The requests of {@link FakeHub.log} as `METHOD path range` (no query string), read from it at each access. */
+  readonly requests: string[];
   close(): Promise<void>;
 }
 
@@ -61,12 +61,10 @@ export interface FakeHub {
  * (`bytes=START-` and `bytes=START-END`: 206 with `Content-Range`, 416 past the end).
  */
 export async function startFakeHub(options: FakeHubOptions): Promise<FakeHub> {
-  const requests: string[] = [];
   const log: FakeHubRequest[] = [];
   const interrupted = new Set<string>();
   const server: Server = createServer((request, response) => {
     const url = new URL(request.url ?? "/", "http://hub");
-    requests.push(`${request.method} ${url.pathname} ${request.headers.range ?? ""}`.trim());
     const record: FakeHubRequest = {
       method: request.method ?? "GET",
       url: url.pathname + url.search,
@@ -140,8 +138,10 @@ export async function startFakeHub(options: FakeHubOptions): Promise<FakeHub> {
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
-    requests,
     log,
+    get requests() {
+      return log.map((record) => `${record.method} ${record.url.split("?")[0]} ${record.range ?? ""}`.trim());
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

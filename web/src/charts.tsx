@@ -342,3 +342,59 @@ function spread(min: number, max: number, count: number): number[] {
 
 /** Colours of series, in order; readable on white and told apart by colour-blind readers (Okabe-Ito). */
 export const seriesColors = ["#3b4cca", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#0072b2", "#999999"];
+
+/** One part of a {@link StackedBar}. */
+export interface StackedBarPart {
+  name: string;
+  /** The part's size, non-negative, in the unit that the bar's `format` prints. */
+  value: number;
+}
+
+/**
+ * Parts of one whole as a horizontal bar, each part as wide as its share of their sum, coloured by its place in `parts`
+ * from {@link seriesColors} (so a part keeps its colour when another is 0). Parts of 0 are left out of the bar and the
+ * legend; nothing is drawn when their sum is 0.
+ */
+export function StackedBar(props: {
+  parts: readonly StackedBarPart[];
+  /** Prints a part's value, in its tooltip and the legend. */
+  format: (value: number) => string;
+  /** The bar's accessible name (it is an image to screen readers). */
+  label: string;
+  /** List the parts under the bar, with their colours and values. Defaults to false. */
+  hasLegend?: boolean;
+  /** A line under the bar: at the end of the legend when there is one, else alone. */
+  caption?: ReactNode;
+}): ReactNode {
+  const parts = props.parts
+    .map((part, index) => ({ ...part, color: seriesColors[index % seriesColors.length]! }))
+    .filter((part) => part.value > 0);
+  const total = parts.reduce((sum, part) => sum + part.value, 0);
+  if (total === 0) return null;
+  return (
+    <div className="memory-bar-wrap">
+      <div className="memory-bar" role="img" aria-label={props.label}>
+        {parts.map((part) => (
+          <div
+            key={part.name}
+            style={{ width: `${(part.value / total) * 100}%`, background: part.color }}
+            title={`${part.name}: ${props.format(part.value)}`}
+          />
+        ))}
+      </div>
+      {props.hasLegend ? (
+        <div className="chart-legend">
+          {parts.map((part) => (
+            <span key={part.name} className="chart-legend-item">
+              <span className="chart-swatch" style={{ background: part.color }} />
+              {part.name} {props.format(part.value)}
+            </span>
+          ))}
+          {props.caption !== undefined && <span className="muted">{props.caption}</span>}
+        </div>
+      ) : (
+        props.caption !== undefined && <div className="muted small">{props.caption}</div>
+      )}
+    </div>
+  );
+}

@@ -1,7 +1,7 @@
 import { useCallback, useState, type ReactNode } from "react";
 import type { WireBenchRun, WireEvalResult, WireEvalRun } from "../../../src/wire/console.js";
 import { useConsoleApi } from "../api.js";
-import { Chart, seriesColors, type ChartSeries } from "../charts.js";
+import { Chart, seriesColors, type ChartPoint, type ChartSeries } from "../charts.js";
 import { formatFixed, formatInteger, formatPercent, formatTime, formatUsd, formatUsdTick } from "../format.js";
 import { useAsync } from "../hooks.js";
 import { Badge, ErrorNotice, Notice, PageHeader, Section } from "../ui.js";
@@ -216,44 +216,35 @@ function BenchSection(props: { benches: WireBenchRun[] }): ReactNode {
 
 function BenchView(props: { run: WireBenchRun }): ReactNode {
   const { run } = props;
-  const perTarget = (value: (level: WireBenchRun["targets"][number]["levels"][number]) => number | null): ChartSeries[] =>
+  type Target = WireBenchRun["targets"][number];
+  type Level = Target["levels"][number];
+  const pointsOf = (target: Target, value: (level: Level) => number | null): ChartPoint[] =>
+    target.levels.flatMap((level) => {
+      const y = value(level);
+      return y === null ? [] : [{ x: level.concurrency, y }];
+    });
+  const perTarget = (value: (level: Level) => number | null): ChartSeries[] =>
     run.targets.map((target, index) => ({
       name: target.label,
       color: seriesColors[index % seriesColors.length]!,
-      points: target.levels.flatMap((level) => {
-        const y = value(level);
-        return y === null ? [] : [{ x: level.concurrency, y }];
-      }),
+      points: pointsOf(target, value),
     }));
   const levels = [...new Set(run.targets.flatMap((target) => target.levels.map((level) => level.concurrency)))].sort((a, b) => a - b);
-  const latencySeries: ChartSeries[] = run.targets.flatMap((target, index) => [
-    {
-      name: `${target.label} TTFT p50`,
-      color: seriesColors[(index * 2) % seriesColors.length]!,
-      points: target.levels.flatMap((level) => (level.ttft_ms.p50 === null ? [] : [{ x: level.concurrency, y: level.ttft_ms.p50 }])),
-    },
-    {
-      name: `${target.label} TTFT p99`,
-      color: seriesColors[(index * 2) % seriesColors.length]!,
-      isDashed: true,
-      points: target.levels.flatMap((level) => (level.ttft_ms.p99 === null ? [] : [{ x: level.concurrency, y: level.ttft_ms.p99 }])),
-    },
-    {
-      name: `${target.label} E2E p50`,
-      color: seriesColors[(index * 2 + 1) % seriesColors.length]!,
-      points: target.levels.flatMap((level) =>
-        level.e2e_latency_ms.p50 === null ? [] : [{ x: level.concurrency, y: level.e2e_latency_ms.p50 }],
-      ),
-    },
-    {
-      name: `${target.label} E2E p99`,
-      color: seriesColors[(index * 2 + 1) % seriesColors.length]!,
-      isDashed: true,
-      points: target.levels.flatMap((level) =>
-        level.e2e_latency_ms.p99 === null ? [] : [{ x: level.concurrency, y: level.e2e_latency_ms.p99 }],
-      ),
-    },
-  ]);
+  // Per target: TTFT then E2E latency, a colour each; p50 solid, p99 dashed in the same colour.
+  const latencies = [
+    { name: "TTFT", value: (level: Level) => level.ttft_ms },
+    { name: "E2E", value: (level: Level) => level.e2e_latency_ms },
+  ];
+  const latencySeries: ChartSeries[] = run.targets.flatMap((target, index) =>
+    latencies.flatMap((latency, latencyIndex) =>
+      (["p50", "p99"] as const).map((quantile) => ({
+        name: `${target.label} ${latency.name} ${quantile}`,
+        color: seriesColors[(index * latencies.length + latencyIndex) % seriesColors.length]!,
+        isDashed: quantile === "p99",
+        points: pointsOf(target, (level) => latency.value(level)[quantile]),
+      })),
+    ),
+  );
   return (
     <div data-testid="bench-view">
       <p className="muted small">

@@ -3,6 +3,7 @@ import type { CreateKeyBody, WireApiKey, WireCreatedApiKey } from "../../../src/
 import { useConsoleApi } from "../api.js";
 import { formatInteger, formatTime, formatUsd } from "../format.js";
 import { useAsync } from "../hooks.js";
+import { readNumber } from "../read-number.js";
 import { Badge, describeError, ErrorNotice, Notice, PageHeader, Section } from "../ui.js";
 
 interface KeyForm {
@@ -31,27 +32,17 @@ const emptyForm: KeyForm = {
  * @throws {Error} with a message for people when a number is not one.
  */
 function toCreateBody(form: KeyForm): CreateKeyBody {
-  const whole = (text: string, label: string): number | undefined => {
-    if (text.trim() === "") return undefined;
-    const value = Number(text);
-    if (!Number.isInteger(value) || value < 1) throw new Error(`${label} must be a whole number of 1 or more.`);
-    return value;
-  };
   const body: CreateKeyBody = { name: form.name.trim() };
   if (form.models.length > 0) body.models = form.models;
-  body.requests_per_minute = whole(form.requestsPerMinute, "Requests per minute");
-  body.tokens_per_minute = whole(form.tokensPerMinute, "Tokens per minute");
-  if (form.budgetUsd.trim() !== "") {
-    const usd = Number(form.budgetUsd);
-    if (!Number.isFinite(usd) || usd <= 0) throw new Error("The budget must be a positive amount of US dollars.");
+  body.requests_per_minute = readNumber(form.requestsPerMinute, "Requests per minute", { min: 1, isInteger: true });
+  body.tokens_per_minute = readNumber(form.tokensPerMinute, "Tokens per minute", { min: 1, isInteger: true });
+  const usd = readNumber(form.budgetUsd, "The budget (USD)", { above: 0 });
+  if (usd !== undefined) {
     body.budget_micro_usd = Math.round(usd * 1e6);
     body.budget_period = form.budgetPeriod;
   }
-  const days = form.expiresInDays.trim() === "" ? undefined : Number(form.expiresInDays);
-  if (days !== undefined) {
-    if (!Number.isFinite(days) || days <= 0) throw new Error("The expiry must be a positive number of days.");
-    body.expires_in_ms = Math.round(days * 86_400_000);
-  }
+  const days = readNumber(form.expiresInDays, "The expiry (days)", { above: 0 });
+  if (days !== undefined) body.expires_in_ms = Math.round(days * 86_400_000);
   for (const key of Object.keys(body) as Array<keyof CreateKeyBody>) if (body[key] === undefined) delete body[key];
   return body;
 }

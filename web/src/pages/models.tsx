@@ -4,6 +4,7 @@ import { useAsync } from "../hooks.js";
 import { describeError, Notice, PageHeader } from "../ui.js";
 import { AvailableSection } from "./models/available-section.js";
 import { LoadedSection } from "./models/loaded-section.js";
+import type { BusyModels, ModelAction } from "./models/model-kind.js";
 import { PlanPanel } from "./models/plan-panel.js";
 import { PullSection } from "./models/pull-section.js";
 
@@ -15,7 +16,7 @@ export function ModelsPage(): ReactNode {
     useCallback(() => api.console.listLoaded(), [api]),
     { refreshMs: 5000 },
   );
-  const [busy, setBusy] = useState<Record<string, "loading" | "unloading">>({});
+  const [busy, setBusy] = useState<BusyModels>({});
   const [actionError, setActionError] = useState<string | undefined>(undefined);
   const [planModel, setPlanModel] = useState<string | undefined>(undefined);
 
@@ -23,7 +24,7 @@ export function ModelsPage(): ReactNode {
     models.reload();
     loaded.reload();
   };
-  const act = async (id: string, action: "loading" | "unloading"): Promise<void> => {
+  const act = async (id: string, action: ModelAction): Promise<void> => {
     setBusy((previous) => ({ ...previous, [id]: action }));
     setActionError(undefined);
     try {
@@ -65,11 +66,7 @@ export function ModelsPage(): ReactNode {
       />
       {planModel !== undefined && (
         // A panel per model (the key): another model's plan is not shown under this one's title while it loads.
-        <PlanPanel
-          key={planModel}
-          model={planModel}
-          isMoe={(models.data?.find((model) => model.id === planModel)?.facts?.expert_count ?? null) !== null}
-        />
+        <PlanPanel key={planModel} model={planModel} listFacts={models.data?.find((model) => model.id === planModel)?.facts} />
       )}
       <PullSection onPulled={refresh} />
     </div>

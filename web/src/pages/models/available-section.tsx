@@ -2,6 +2,7 @@ import type { ReactNode } from "react";
 import type { WireLoadedModel, WireModelEntry } from "../../../../src/wire/console.js";
 import { formatBytes } from "../../format.js";
 import type { AsyncState } from "../../hooks.js";
+import { type BusyModels, isMoe } from "./model-kind.js";
 import { Badge, ErrorNotice, Notice, Section } from "../../ui.js";
 
 /** Every model the server can serve: where it comes from, whether it is loaded, the plan button, Load and Unload. */
@@ -9,7 +10,7 @@ export function AvailableSection(props: {
   models: AsyncState<WireModelEntry[]>;
   loaded: readonly WireLoadedModel[];
   /** The models being loaded or unloaded now. */
-  busy: Readonly<Record<string, "loading" | "unloading">>;
+  busy: BusyModels;
   onLoad: (id: string) => void;
   onUnload: (id: string) => void;
   /** The model whose plan is shown. */
@@ -40,7 +41,6 @@ export function AvailableSection(props: {
             <tbody>
               {models.data.map((model) => {
                 const isLoaded = loadedById.has(model.id);
-                const isMoe = model.facts !== undefined && model.facts !== null && model.facts.expert_count !== null;
                 return (
                   <tr
                     key={model.id}
@@ -67,7 +67,7 @@ export function AvailableSection(props: {
                         onClick={() => props.onPlanModelChange(planModel === model.id ? undefined : model.id)}
                         data-testid="plan"
                       >
-                        {planModel === model.id ? "Hide plan" : isMoe ? "MoE facts & plan" : "Facts & plan"}
+                        {planModel === model.id ? "Hide plan" : isMoe(model.facts) ? "MoE facts & plan" : "Facts & plan"}
                       </button>
                       {isLoaded ? (
                         <button type="button" onClick={() => props.onUnload(model.id)} disabled={busy[model.id] !== undefined}>

@@ -1,17 +1,20 @@
 import type { ReactNode } from "react";
 import type { WireLoadedModel } from "../../../../src/wire/console.js";
+import { StackedBar } from "../../charts.js";
 import { formatBytes, formatRelative, formatTime } from "../../format.js";
 import type { AsyncState } from "../../hooks.js";
+import type { BusyModels } from "./model-kind.js";
 import { ErrorNotice, Notice, Section } from "../../ui.js";
 
 /** The loaded models: their memory as one bar, then a row each with its requests, sequences, expiry and Unload. */
 export function LoadedSection(props: {
   loaded: AsyncState<WireLoadedModel[]>;
   /** The models being loaded or unloaded now. */
-  busy: Readonly<Record<string, "loading" | "unloading">>;
+  busy: BusyModels;
   onUnload: (id: string) => void;
 }): ReactNode {
   const { loaded, busy } = props;
+  const loadedBytes = (loaded.data ?? []).reduce((sum, model) => sum + model.memory_bytes, 0);
   return (
     <Section title="Loaded now" testId="loaded-models">
       {loaded.error !== undefined && <ErrorNotice error={loaded.error} what="The loaded models" />}
@@ -20,7 +23,12 @@ export function LoadedSection(props: {
       )}
       {loaded.data !== undefined && loaded.data.length > 0 && (
         <>
-          <MemoryBar models={loaded.data.map((model) => ({ id: model.id, bytes: model.memory_bytes }))} />
+          <StackedBar
+            parts={loaded.data.map((model) => ({ name: model.id, value: model.memory_bytes }))}
+            format={formatBytes}
+            label={`Loaded models use ${formatBytes(loadedBytes)}`}
+            caption={`${formatBytes(loadedBytes)} in use by ${loaded.data.length} model${loaded.data.length === 1 ? "" : "s"} (the scheduler's estimate: weights, KV cache and buffers)`}
+          />
           <div className="table-scroll">
             <table className="table">
               <thead>
@@ -69,30 +77,5 @@ export function LoadedSection(props: {
         </>
       )}
     </Section>
-  );
-}
-
-const memoryColors = ["#3b4cca", "#009e73", "#e69f00", "#cc79a7", "#56b4e9", "#d55e00"];
-
-/** The loaded models' memory as one stacked bar. */
-function MemoryBar(props: { models: Array<{ id: string; bytes: number }> }): ReactNode {
-  const total = props.models.reduce((sum, model) => sum + model.bytes, 0);
-  if (total === 0) return null;
-  return (
-    <div className="memory-bar-wrap">
-      <div className="memory-bar" role="img" aria-label={`Loaded models use ${formatBytes(total)}`}>
-        {props.models.map((model, index) => (
-          <div
-            key={model.id}
-            style={{ width: `${(model.bytes / total) * 100}%`, background: memoryColors[index % memoryColors.length] }}
-            title={`${model.id}: ${formatBytes(model.bytes)}`}
-          />
-        ))}
-      </div>
-      <div className="muted small">
-        {formatBytes(total)} in use by {props.models.length} model{props.models.length === 1 ? "" : "s"} (the scheduler's estimate: weights,
-        KV cache and buffers)
-      </div>
-    </div>
   );
 }

@@ -1,15 +1,17 @@
 import { type ReactNode, useCallback } from "react";
-import type { WireModelPlan } from "../../../../src/wire/console.js";
+import type { WireModelEntry, WireModelPlan } from "../../../../src/wire/console.js";
 import { useConsoleApi } from "../../api.js";
+import { StackedBar } from "../../charts.js";
 import { formatBytes, formatCount, formatRate, formatUsd } from "../../format.js";
 import { useAsync } from "../../hooks.js";
 import { Badge, ErrorNotice, Notice, Section, Stat } from "../../ui.js";
+import { isMoe } from "./model-kind.js";
 
 /** One model's facts from its GGUF header and its plan on the server's machine (`GET /v1/moestro/plan`). */
 export function PlanPanel(props: {
   model: string;
-  /** Whether the model list says it is a Mixture of Experts (the plan's own facts decide once it is read). */
-  isMoe: boolean;
+  /** The model list's facts of the model, which say whether it is a Mixture of Experts until the plan's own are read. */
+  listFacts: WireModelEntry["facts"];
 }): ReactNode {
   const api = useConsoleApi();
   const plan = useAsync(useCallback(() => api.console.planModel(props.model), [api, props.model]));
@@ -20,9 +22,9 @@ export function PlanPanel(props: {
       </Section>
     );
   }
-  const isMoe = plan.data === undefined ? props.isMoe : plan.data.facts.expert_count !== null;
+  const isMoeModel = isMoe(plan.data === undefined ? props.listFacts : plan.data.facts);
   return (
-    <Section title={`${isMoe ? "MoE facts" : "Facts"} and plan: ${props.model}`} testId="plan-panel">
+    <Section title={`${isMoeModel ? "MoE facts" : "Facts"} and plan: ${props.model}`} testId="plan-panel">
       {plan.isLoading && plan.data === undefined && <div className="muted">Reading the GGUF header…</div>}
       {plan.error !== undefined && <ErrorNotice error={plan.error} what="The plan" />}
       {plan.data !== undefined && <PlanView plan={plan.data} />}
@@ -32,32 +34,26 @@ export function PlanPanel(props: {
 
 function PlanView(props: { plan: WireModelPlan }): ReactNode {
   const { facts, memory, placement } = props.plan;
-  const isMoe = facts.expert_count !== null;
-  const parts = [
-    { name: "weights", bytes: memory.weights_bytes, color: "#3b4cca" },
-    { name: "KV cache", bytes: memory.kv_cache_bytes + memory.recurrent_state_bytes, color: "#009e73" },
-    { name: "compute buffers", bytes: memory.compute_buffer_bytes, color: "#e69f00" },
-    { name: "logits", bytes: memory.output_buffer_bytes, color: "#cc79a7" },
-  ].filter((part) => part.bytes > 0);
+  const isMoeModel = isMoe(facts);
   return (
     <div className="plan" data-testid="plan-view">
       <div className="stats">
         <Stat
           label="Architecture"
           value={facts.architecture}
-          detail={`${facts.layer_count} layers${facts.file_type === null ? "" : ` · ${facts.file_type}`}${isMoe ? "" : " · dense"}`}
+          detail={`${facts.layer_count} layers${facts.file_type === null ? "" : ` · ${facts.file_type}`}${isMoeModel ? "" : " · dense"}`}
         />
         <Stat
           label="Parameters"
           value={formatCount(facts.total_parameters)}
-          detail={isMoe ? "total" : "all used per token"}
+          detail={isMoeModel ? "total" : "all used per token"}
           testId="plan-total-parameters"
         />
         {/* A dense model uses every parameter for every token: active parameters and experts are MoE facts only. */}
-        {isMoe && (
+        {isMoeModel && (
           <Stat label="Active parameters" value={formatCount(facts.active_parameters)} detail="per token" testId="plan-active-parameters" />
         )}
-        {isMoe && (
+        {isMoeModel && (
           <Stat
             label="Experts"
             value={<span data-testid="plan-experts">{`${facts.expert_used_count} of ${facts.expert_count}`}</span>}
@@ -67,7 +63,7 @@ function PlanView(props: { plan: WireModelPlan }): ReactNode {
         <Stat
           label="Weights"
           value={formatBytes(facts.weights_bytes)}
-          detail={isMoe ? `${formatBytes(facts.routed_expert_bytes)} in routed experts` : undefined}
+          detail={isMoeModel ? `${formatBytes(facts.routed_expert_bytes)} in routed experts` : undefined}
         />
       </div>
       <h3>On this machine</h3>
@@ -77,28 +73,18 @@ function PlanView(props: { plan: WireModelPlan }): ReactNode {
         <span data-testid="plan-placement">{placement.description}</span>
         {placement.reason !== null && <div className="muted">{placement.reason}</div>}
       </div>
-      <div className="memory-bar-wrap">
-        <div className="memory-bar">
-          {parts.map((part) => (
-            <div
-              key={part.name}
-              style={{ width: `${(part.bytes / memory.total_bytes) * 100}%`, background: part.color }}
-              title={`${part.name}: ${formatBytes(part.bytes)}`}
-            />
-          ))}
-        </div>
-        <div className="chart-legend">
-          {parts.map((part) => (
-            <span key={part.name} className="chart-legend-item">
-              <span className="chart-swatch" style={{ background: part.color }} />
-              {part.name} {formatBytes(part.bytes)}
-            </span>
-          ))}
-          <span className="muted">
-            = {formatBytes(memory.total_bytes)} for {memory.sequences} × {memory.context_tokens} tokens of context
-          </span>
-        </div>
-      </div>
+      <StackedBar
+        parts={[
+          { name: "weights", value: memory.weights_bytes },
+          { name: "KV cache", value: memory.kv_cache_bytes + memory.recurrent_state_bytes },
+          { name: "compute buffers", value: memory.compute_buffer_bytes },
+          { name: "logits", value: memory.output_buffer_bytes },
+        ]}
+        format={formatBytes}
+        label={`The plan's memory: ${formatBytes(memory.total_bytes)}`}
+        hasLegend
+        caption={`= ${formatBytes(memory.total_bytes)} for ${memory.sequences} × ${memory.context_tokens} tokens of context`}
+      />
       <div className="stats">
         <Stat
           label="Decode"

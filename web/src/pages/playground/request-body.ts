@@ -1,5 +1,7 @@
 /** The Playground's options and the `POST /v1/chat/completions` body built from them. */
 
+import { type NumberRange, readNumber } from "../../read-number.js";
+
 /** The Playground's options; text fields stay text until the request is built. */
 export interface Settings {
   system: string;
@@ -55,17 +57,6 @@ export const initialSettings: Settings = {
   ),
 };
 
-/** Reads a number field: `undefined` when empty; an error message when it is not a number in range. */
-function readNumber(text: string, name: string, range: { min?: number; max?: number; isInteger?: boolean } = {}): number | undefined {
-  if (text.trim() === "") return undefined;
-  const value = Number(text);
-  if (!Number.isFinite(value) || (range.isInteger && !Number.isInteger(value)))
-    throw new Error(`${name} must be ${range.isInteger ? "a whole number" : "a number"}.`);
-  if (range.min !== undefined && value < range.min) throw new Error(`${name} must be at least ${range.min}.`);
-  if (range.max !== undefined && value > range.max) throw new Error(`${name} must be at most ${range.max}.`);
-  return value;
-}
-
 function readJson(text: string, name: string): unknown {
   try {
     return JSON.parse(text) as unknown;
@@ -83,7 +74,7 @@ export function buildBody(model: string, settings: Settings, messages: Array<Rec
   const body: Record<string, unknown> = { model, messages, stream: true, stream_options: { include_usage: true } };
   const maxTokens = readNumber(settings.maxTokens, "Max tokens", { min: 1, isInteger: true });
   if (maxTokens !== undefined) body.max_tokens = maxTokens;
-  const numbers: Array<[keyof Settings, string, string, { min?: number; max?: number; isInteger?: boolean }]> = [
+  const numbers: Array<[keyof Settings, string, string, NumberRange]> = [
     ["temperature", "temperature", "Temperature", { min: 0, max: 2 }],
     ["topP", "top_p", "Top p", { min: 0, max: 1 }],
     ["topK", "top_k", "Top k", { min: 0, isInteger: true }],
