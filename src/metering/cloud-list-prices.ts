@@ -76,7 +76,7 @@ export type CloudListPriceBook = z.infer<typeof cloudListPriceBookSchema>;
 /**
  * Cloud list prices of Qwen models on Alibaba Cloud Model Studio: the one dataset behind the metering's default price
  * book (`default-price-book.ts`: the ledger's cloud-equivalent cost) and the planner's cloud comparison
- * (`planner/cloud-prices.ts`). The figures (`cloud-list-prices.json`, validated here when first imported) were read
+ * (`planner/cost.ts`). The figures (`cloud-list-prices.json`, validated here when first imported) were read
  * from stored copies of public pages dated 2025 to 2026 and could not be re-checked: both consumers show them as list
  * prices to verify. Parameter counts are the Qwen3 model cards' (Qwen3-30B-A3B: 30.5B total, 3.3B active; Qwen3-32B:
  * 32.8B).
