@@ -90,7 +90,7 @@ describe.each(testDialects)("the ledger sink on %s", (dialect) => {
     const settled = await rowOf(start.requestId);
     expect(settled).toMatchObject({ status: "ok", completionTokens: 9, costMicroUsd: 95, latencyMs: 1200, timeToFirstTokenMs: 3 });
     expect(settled?.reservedMicroUsd).toBeUndefined();
-    expect(await store.usage.spendSince("key_l", "2026-05-10")).toBe(95);
+    expect((await store.usage.budgetUse("key_l", "2026-05-10")).spentMicroUsd).toBe(95);
   });
 
   it("refuses with insufficient_quota what the budget cannot cover, storing nothing, and admits again once spend settles", async () => {
@@ -155,7 +155,7 @@ describe.each(testDialects)("the ledger sink on %s", (dialect) => {
         costMicroUsd: 5 + 4 * 20,
         latencyMs: heartbeatLatencyMs,
       });
-      expect(await store.usage.spendSince("key_i", "2026-05-10")).toBe(85);
+      expect((await store.usage.budgetUse("key_i", "2026-05-10")).spentMicroUsd).toBe(85);
       expect((await store.usage.summarize({ groupBy: "key", fromMs: startedAtMs })).find((row) => row.group === "key_i")).toMatchObject({
         requests: 1,
         interruptedRequests: 1,
@@ -163,7 +163,7 @@ describe.each(testDialects)("the ledger sink on %s", (dialect) => {
       // It was not gone after all (a broken connection): its own end replaces the interruption.
       await run.finish({ ...cut, ...counts, status: "ok", latencyMs: 2000 });
       expect(await rowOf(cut.requestId)).toMatchObject({ status: "ok", completionTokens: 30, costMicroUsd: 5 + 30 * 20 });
-      expect(await store.usage.spendSince("key_i", "2026-05-10")).toBe(605);
+      expect((await store.usage.budgetUse("key_i", "2026-05-10")).spentMicroUsd).toBe(605);
     } finally {
       await otherLedger.dispose();
       await other.dispose();

@@ -51,9 +51,10 @@ export interface UsageRepository {
   summarize(options: UsageRange & { groupBy: UsageGroupBy }): Promise<UsageSummaryRow[]>;
   /** Ledger rows over `range`, oldest first, at most `limit` (defaults to 1000). */
   list(options: UsageRange & { keyId?: string; limit?: number }): Promise<UsageRecord[]>;
-  /** What `keyId` spent from the UTC day `fromDay` (`YYYY-MM-DD`, inclusive) on, micro-USD, read from the rollup. */
-  spendSince(keyId: string, fromDay: string): Promise<number>;
-  /** What `keyId` has committed from the UTC day `fromDay` on: settled spend and running reservations, in one snapshot. */
+  /**
+   * What `keyId` has committed from the UTC day `fromDay` (`YYYY-MM-DD`, inclusive) on, micro-USD: settled spend (read
+   * from the rollup) and running reservations, in one snapshot.
+   */
   budgetUse(keyId: string, fromDay: string): Promise<BudgetUse>;
 }
 
@@ -131,16 +132,6 @@ export function createUsageRepository(
       if (toMs !== undefined) query = query.where("started_at", "<", toMs);
       if (keyId !== undefined) query = query.where("key_id", "=", keyId);
       return (await query.execute()).map(toUsageRecord);
-    },
-
-    async spendSince(keyId, fromDay) {
-      const row = await db
-        .selectFrom("usage_daily")
-        .select((eb) => eb.fn.sum<number>("cost_micro_usd").as("spent"))
-        .where("key_id", "=", keyId)
-        .where("day", ">=", fromDay)
-        .executeTakeFirst();
-      return Number(row?.spent ?? 0);
     },
 
     budgetUse: async (keyId, fromDay) => readBudgetUse(await selectBudgetUse(db, { key_id: keyId, day: fromDay }).executeTakeFirst()),

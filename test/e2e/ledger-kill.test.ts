@@ -152,7 +152,9 @@ describe.skipIf(!hasTestModels).each(testDialects)("the ledger across kill -9 (b
       for (const id of completedIds) expect(stored.has(id), id).toBe(true);
       expect(events.every((event) => /-(done|flight)-\d+$/.test(event.requestId))).toBe(true);
       // The rollup moved in the same transactions: it matches the events exactly.
-      expect(await store.usage.spendSince(key.id, "1970-01-01")).toBe(events.reduce((total, event) => total + event.costMicroUsd, 0));
+      expect((await store.usage.budgetUse(key.id, "1970-01-01")).spentMicroUsd).toBe(
+        events.reduce((total, event) => total + event.costMicroUsd, 0),
+      );
       const daily = await store.db.selectFrom("usage_daily").selectAll().where("key_id", "=", key.id).execute();
       expect(daily.reduce((total, row) => total + Number(row.requests), 0)).toBe(events.length);
 
@@ -276,7 +278,9 @@ describe.skipIf(!hasTestModels).each(testDialects)("requests cut by kill -9 (bui
         expect(row.reservedMicroUsd).toBeUndefined();
         expect(row.latencyMs).toBeGreaterThan(0);
       }
-      expect(await store.usage.spendSince(key.id, "1970-01-01")).toBe(rows.reduce((total, row) => total + row.costMicroUsd, 0));
+      expect((await store.usage.budgetUse(key.id, "1970-01-01")).spentMicroUsd).toBe(
+        rows.reduce((total, row) => total + row.costMicroUsd, 0),
+      );
       const [report] = await cli<WireUsageRow[]>(["usage", "--by", "key", "--json", "--url", second.url], { MOESTRO_ADMIN_KEY: adminKey });
       expect(report).toMatchObject({ group: key.id, requests: 4, interrupted_requests: cut, aborted_requests: 0 });
       await killHard(second.child);
@@ -328,7 +332,7 @@ describe.skipIf(!hasTestModels || !hasPostgres)("a budget shared by two server p
       const rows = await store.usage.list({ keyId: key.id });
       expect(rows.map((row) => row.status)).toEqual(["ok", "ok"]);
       expect(new Set(rows.map((row) => row.instanceId)).size).toBeGreaterThanOrEqual(1);
-      expect(await store.usage.spendSince(key.id, "1970-01-01")).toBe(50_000);
+      expect((await store.usage.budgetUse(key.id, "1970-01-01")).spentMicroUsd).toBe(50_000);
     } finally {
       await store.dispose();
     }
