@@ -117,7 +117,7 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
     schema,
     db,
     apiKeys: createApiKeyRepository(db),
-    usage: createUsageRepository(db, { dialect, sqlite }),
+    usage: createUsageRepository(db, sqlite === undefined ? { dialect: "postgres" } : { dialect: "sqlite", sqlite }),
     async claimInstance() {
       const instance = connectionString === undefined ? claimSqliteInstance() : await claimPostgresInstance(connectionString, db);
       instances.push(instance);

@@ -1,12 +1,11 @@
 import { sql, type Kysely } from "kysely";
-import type { Database, StoreDialect } from "./database.js";
+import type { Database } from "./database.js";
 import * as statements from "./usage-writes.js";
 import type { BudgetBound, StartOutcome, UsageEventRow } from "./usage-writes.js";
 
 /**
  * The ledger's writes, each one transaction. Two implementations run the same SQL (`usage-writes.ts`): this one over
- * Kysely (PostgreSQL, and SQLite while a Kysely transaction holds the connection), and the synchronous one over
- * prepared statements (`usage-ledger-sqlite.ts`).
+ * Kysely (PostgreSQL), and the synchronous one over prepared statements (SQLite, `usage-ledger-sqlite.ts`).
  */
 export interface LedgerWrites {
   /** Appends a settled row and adds it to its day's rollup; a taken request id is stored as `id:uuid`. Returns the id used. */
@@ -35,11 +34,11 @@ class Refusal extends Error {
 }
 
 /**
- * The ledger's writes over Kysely. On PostgreSQL a reservation first takes a transaction-scoped advisory lock on the
+ * The ledger's writes over Kysely, on PostgreSQL. A reservation first takes a transaction-scoped advisory lock on the
  * key (`pg_advisory_xact_lock`), so that reservations of one key run one at a time across every process that shares
  * the database; the key's use is then read in one statement, which sees settled costs and reservations in one snapshot.
  */
-export function createKyselyLedgerWrites(db: Kysely<Database>, dialect: StoreDialect): LedgerWrites {
+export function createKyselyLedgerWrites(db: Kysely<Database>): LedgerWrites {
   const insertUnderFreeId = async (executor: Kysely<Database>, row: UsageEventRow): Promise<string> => {
     const inserted = await statements.insertUsageEvent(executor, row).returning("request_id").executeTakeFirst();
     if (inserted !== undefined) return inserted.request_id;
@@ -62,8 +61,7 @@ export function createKyselyLedgerWrites(db: Kysely<Database>, dialect: StoreDia
       if (budget === undefined) return { admitted: true, requestId: await insertUnderFreeId(db, row) };
       try {
         return await db.transaction().execute(async (transaction): Promise<StartOutcome> => {
-          if (dialect === "postgres")
-            await sql`select pg_advisory_xact_lock(hashtextextended(${`moestro-budget:${row.key_id}`}, 0))`.execute(transaction);
+          await sql`select pg_advisory_xact_lock(hashtextextended(${`moestro-budget:${row.key_id}`}, 0))`.execute(transaction);
           const requestId = await insertUnderFreeId(transaction, row);
           const use = statements.readBudgetUse(
             await statements.selectBudgetUse(transaction, { key_id: row.key_id ?? "", day: budget.fromDay }).executeTakeFirst(),
@@ -94,8 +92,7 @@ export function createKyselyLedgerWrites(db: Kysely<Database>, dialect: StoreDia
           return true;
         }
         if (!lateFromInterrupted) return false;
-        const select = statements.selectUsageEvent(transaction, row);
-        const before = await (dialect === "postgres" ? select.forUpdate() : select).executeTakeFirst();
+        const before = await statements.selectUsageEvent(transaction, row).forUpdate().executeTakeFirst();
         if (before === undefined) {
           await insertUnderFreeId(transaction, row);
           await statements.upsertUsageDaily(transaction, statements.dailyValuesOf(row)).execute();

@@ -1,6 +1,6 @@
 import type BetterSqlite3 from "better-sqlite3";
 import type { Kysely } from "kysely";
-import type { Database, StoreDialect } from "./database.js";
+import type { Database } from "./database.js";
 import {
   readUsageTotals,
   toUsageEventRow,
@@ -12,7 +12,7 @@ import {
   type UsageSummaryRow,
   type UsageTotalColumn,
 } from "./usage-record.js";
-import { createKyselyLedgerWrites } from "./usage-ledger-kysely.js";
+import { createKyselyLedgerWrites, type LedgerWrites } from "./usage-ledger-kysely.js";
 import { createSqliteLedgerWrites } from "./usage-ledger-sqlite.js";
 import { readBudgetUse, selectBudgetUse, type BudgetBound, type BudgetUse, type StartOutcome } from "./usage-writes.js";
 
@@ -59,25 +59,23 @@ export interface UsageRepository {
 }
 
 /**
- * The {@link UsageRepository} over `db`. When `sqlite` (the better-sqlite3 handle under `db`) is given, the writes run
- * Kysely's SQL as cached prepared statements, each in one better-sqlite3 transaction, instead of Kysely round trips:
- * they are on every response's path (docs/studio.md has the figures). The reads, and the writes while a Kysely
- * transaction holds the connection, go through Kysely.
+ * The {@link UsageRepository} over `db`. The writes are on every response's path (docs/studio.md has the figures):
+ * - `sqlite`: they run Kysely's SQL as cached prepared statements of `sqlite` (the better-sqlite3 handle under `db`),
+ *   each in one better-sqlite3 transaction, instead of Kysely round trips.
+ * - `postgres`: they go through Kysely.
+ *
+ * The reads go through Kysely on both.
  */
 export function createUsageRepository(
   db: Kysely<Database>,
-  options: { dialect: StoreDialect; sqlite?: BetterSqlite3.Database },
+  options: { dialect: "sqlite"; sqlite: BetterSqlite3.Database } | { dialect: "postgres" },
 ): UsageRepository {
-  const sqlite = options.sqlite;
-  const kyselyWrites = createKyselyLedgerWrites(db, options.dialect);
-  const sqliteWrites = sqlite === undefined ? undefined : createSqliteLedgerWrites(db, sqlite);
-  // A Kysely transaction that holds the connection (tests, migrations) must see the writes in order: Kysely then.
-  const writes = () => (sqliteWrites !== undefined && !sqlite!.inTransaction ? sqliteWrites : kyselyWrites);
+  const writes: LedgerWrites = options.dialect === "sqlite" ? createSqliteLedgerWrites(db, options.sqlite) : createKyselyLedgerWrites(db);
   return {
-    record: async (record, recordedAtMs) => await writes().record(toUsageEventRow(record, recordedAtMs)),
-    start: async (record, budget, recordedAtMs) => await writes().start(toUsageEventRow(record, recordedAtMs), budget),
-    heartbeat: async (records, atMs) => await writes().heartbeat(records.map((record) => toUsageEventRow(record, atMs))),
-    settle: async (record, recordedAtMs, settleOptions) => await writes().settle(toUsageEventRow(record, recordedAtMs), settleOptions),
+    record: async (record, recordedAtMs) => await writes.record(toUsageEventRow(record, recordedAtMs)),
+    start: async (record, budget, recordedAtMs) => await writes.start(toUsageEventRow(record, recordedAtMs), budget),
+    heartbeat: async (records, atMs) => await writes.heartbeat(records.map((record) => toUsageEventRow(record, atMs))),
+    settle: async (record, recordedAtMs, settleOptions) => await writes.settle(toUsageEventRow(record, recordedAtMs), settleOptions),
     async discard(requestId) {
       await db.deleteFrom("usage_events").where("request_id", "=", requestId).where("status", "=", "running").execute();
     },
