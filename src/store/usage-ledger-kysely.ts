@@ -4,7 +4,7 @@ import * as statements from "./usage-writes.js";
 import type { BudgetBound, StartOutcome, UsageEventRow } from "./usage-writes.js";
 
 /**
- * The ledger's writes, each one transaction. Two implementations run the same SQL (`usage-writes.ts`): this one over
+ * The ledger's writes, each one transaction (or one statement). Two implementations run the same SQL (`usage-writes.ts`): this one over
  * Kysely (PostgreSQL), and the synchronous one over prepared statements (SQLite, `usage-ledger-sqlite.ts`).
  */
 export interface LedgerWrites {
@@ -16,7 +16,7 @@ export interface LedgerWrites {
    * stored.
    */
   start(row: UsageEventRow, budget: BudgetBound | undefined): Promise<StartOutcome> | StartOutcome;
-  /** Writes the counters and the heartbeat time of `rows`, while each is running. */
+  /** Writes the counters and the heartbeat time of `rows`, while each is running and not ahead of its row here. */
   heartbeat(rows: UsageEventRow[]): Promise<void> | void;
   /**
    * Settles a running row with the final values of `row` and adds it to the rollup. When the row is not running any
@@ -76,11 +76,12 @@ export function createKyselyLedgerWrites(db: Kysely<Database>): LedgerWrites {
       }
     },
 
-    heartbeat: (rows) =>
-      db.transaction().execute(async (transaction) => {
-        for (const row of rows)
-          await statements.updateUsageEvent(transaction, statements.heartbeatColumns, row, { whileRunning: true }).execute();
-      }),
+    // One statement, outside a transaction: one round trip for a request's final counts, and for a whole tick.
+    heartbeat: async (rows) => {
+      if (rows.length === 0) return;
+      if (rows.length === 1) await statements.updateHeartbeat(db, rows[0]!).execute();
+      else await updateHeartbeats(rows).execute(db);
+    },
 
     settle: (row, { lateFromInterrupted }) =>
       db.transaction().execute(async (transaction) => {
@@ -104,4 +105,35 @@ export function createKyselyLedgerWrites(db: Kysely<Database>): LedgerWrites {
         return true;
       }),
   };
+}
+
+/** The PostgreSQL type of each column a heartbeat writes (the migrations' `bigint`, `double precision`, `text`). */
+const heartbeatColumnTypes = {
+  request_id: "text",
+  prompt_tokens: "int8",
+  cached_prompt_tokens: "int8",
+  completion_tokens: "int8",
+  reasoning_tokens: "int8",
+  cost_micro_usd: "int8",
+  cloud_cost_micro_usd: "int8",
+  price_effective_at: "int8",
+  cloud_model: "text",
+  latency_ms: "float8",
+  heartbeat_at: "int8",
+  recorded_at: "int8",
+} as const satisfies Record<"request_id" | (typeof statements.heartbeatColumns)[number], string>;
+
+/**
+ * The heartbeat of many rows as one PostgreSQL statement: `update … from unnest($1::text[], $2::int8[], …)`, one array
+ * parameter per column, with the conditions of `statements.updateHeartbeat` row by row.
+ */
+function updateHeartbeats(rows: readonly UsageEventRow[]) {
+  const columns = Object.keys(heartbeatColumnTypes) as Array<keyof typeof heartbeatColumnTypes>;
+  const arrays = columns.map((column) => sql`${rows.map((row) => row[column])}::${sql.raw(heartbeatColumnTypes[column])}[]`);
+  const assignments = statements.heartbeatColumns.map((column) => sql`${sql.ref(column)} = ${sql.ref(`v.${column}`)}`);
+  const notAhead = statements.growingCountColumns.map((column) => sql`${sql.ref(`e.${column}`)} <= ${sql.ref(`v.${column}`)}`);
+  return sql`update usage_events as e set ${sql.join(assignments)}
+    from unnest(${sql.join(arrays)}) as v(${sql.join(columns.map((column) => sql.ref(column)))})
+    where e.request_id = v.request_id and e.status = 'running' and ${sql.join(notAhead, sql` and `)}
+      and (e.heartbeat_at is null or e.heartbeat_at <= v.heartbeat_at)`;
 }

@@ -33,7 +33,9 @@ export interface UsageRepository {
   start(record: UsageRecord, budget: BudgetBound | undefined, recordedAtMs: number): Promise<StartOutcome>;
   /**
    * A heartbeat at `atMs`: writes the counters, cost, latency and `heartbeatAtMs` of `records` (running rows, found by
-   * `requestId`; rows no longer running are left alone), in one transaction.
+   * `requestId`), at once (one transaction on SQLite, one statement on PostgreSQL). Rows no longer running are left
+   * alone, and so are rows ahead of their record (a higher token count or a later `heartbeatAtMs`: the record is from a
+   * flush that a later one overtook), so that a row never moves back.
    */
   heartbeat(records: readonly UsageRecord[], atMs: number): Promise<void>;
   /**
