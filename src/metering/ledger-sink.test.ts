@@ -1,5 +1,5 @@
 import { pino } from "pino";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { openTestStore, testDialects, type TestStore, type TestStoreTarget } from "../../test/helpers/databases.js";
 import { MoestroError } from "../errors/index.js";
 import type { UsageCounts, UsageStart } from "../spec/index.js";
@@ -229,6 +229,29 @@ describe.each(testDialects)("the ledger sink on %s", (dialect) => {
     clockMs += 31_000;
     expect(await ledger.recoverInterrupted()).toBe(1);
     expect(await rowOf(start.requestId)).toMatchObject({ status: "interrupted", completionTokens: 1, costMicroUsd: 12 });
+  });
+
+  it("looks a request's prices up once, at its start, however many heartbeats it has", async () => {
+    const countingBook = { ...priceBook };
+    const localPrice = vi.spyOn(countingBook, "localPrice");
+    const nearestCloudModel = vi.spyOn(countingBook, "nearestCloudModel");
+    const own = await openLedgerSink({ usage: store.usage, priceBook: countingBook, instance, logger, now, heartbeatMs: 60_000 });
+    try {
+      const counts = { promptTokens: 5, cachedPromptTokens: 0, completionTokens: 0, reasoningTokens: 0 };
+      const start = requestStart(counts, { keyId: "key_p" });
+      const run = await own.start(start);
+      for (let beat = 1; beat <= 3; beat++) {
+        counts.completionTokens = beat;
+        await own.flushHeartbeat();
+      }
+      await run.checkpoint();
+      await run.finish({ ...start, ...counts, status: "ok", latencyMs: 5 });
+      expect(await rowOf(start.requestId)).toMatchObject({ status: "ok", completionTokens: 3, costMicroUsd: 35 });
+      expect(localPrice).toHaveBeenCalledOnce();
+      expect(nearestCloudModel).toHaveBeenCalledOnce();
+    } finally {
+      await own.dispose();
+    }
   });
 
   it("stores a request that was never started as one settled row", async () => {

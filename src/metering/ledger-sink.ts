@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import type { UsageCounts, UsageEvent, UsageRun, UsageSink, UsageStart } from "../spec/index.js";
 import type { ServerInstance, UsageRecord, UsageRepository } from "../store/index.js";
 import { budgetWindow, insufficientQuota } from "./budget-guard.js";
-import { priceRequest, worstCaseCostMicroUsd } from "./cost.js";
+import { costAtPrices, lookUpRequestPrices, worstCaseCostMicroUsd, type RequestPrices } from "./cost.js";
 import { settleInterruptedRequests } from "./interrupted-requests.js";
 import type { PriceBook } from "./price-book.js";
 
@@ -52,6 +52,8 @@ export interface LedgerSink extends UsageSink, AsyncDisposable {
 interface RunningRequest {
   /** Its row as admitted (under the id it was stored with). */
   row: UsageRecord;
+  /** The prices in effect at its start: every heartbeat, and its end, are priced by them. */
+  prices: RequestPrices;
   readCounts(): UsageCounts;
 }
 
@@ -59,7 +61,8 @@ interface RunningRequest {
  * Opens the usage ledger's sink: first settles as `interrupted` the running rows left by instances that are gone (so
  * a restarted server bills its predecessor's cut requests before it serves), then keeps, until disposed, a heartbeat
  * that flushes the counters of this process's running requests every `heartbeatMs` and a check every `recoverEveryMs`
- * for rows of other instances that went away. Costs are priced by the book in effect at each request's start.
+ * for rows of other instances that went away. Costs are priced by the book in effect at each request's start, looked
+ * up once then.
  * A request's run writes its final counts (`checkpoint`) before the response's last bytes and is settled (`finish`)
  * once they left: a response that left whole is `ok`, and a crash in between leaves a running row with exact counts,
  * which the recovery settles as `interrupted`. `finish` and `record` resolve once their transaction is committed.
@@ -80,7 +83,7 @@ export async function openLedgerSink(options: LedgerSinkOptions): Promise<Ledger
   const flushHeartbeat = async (): Promise<void> => {
     if (running.size === 0) return;
     const atMs = now();
-    const rows = [...running].map((request) => runningRow(priceBook, request.row, request.readCounts(), atMs));
+    const rows = [...running].map((request) => runningRow(request, request.readCounts(), atMs));
     await usage.heartbeat(rows, atMs);
   };
 
@@ -114,9 +117,10 @@ export async function openLedgerSink(options: LedgerSinkOptions): Promise<Ledger
   return {
     async start(start) {
       const atMs = now();
-      const reservedMicroUsd = worstCaseCostMicroUsd(priceBook, start);
+      const prices = lookUpRequestPrices(priceBook, start);
+      const reservedMicroUsd = worstCaseCostMicroUsd(prices.local, start);
       const admitted: UsageRecord = {
-        ...runningRow(priceBook, requestFields(start), start.readCounts(), atMs),
+        ...runningRow({ row: requestFields(start), prices }, start.readCounts(), atMs),
         instanceId: instance.id,
         reservedMicroUsd,
       };
@@ -126,16 +130,16 @@ export async function openLedgerSink(options: LedgerSinkOptions): Promise<Ledger
           : { limitMicroUsd: start.budget.limitMicroUsd, fromDay: budgetWindow(start.budget.period, start.startedAtMs).startDay };
       const outcome = await usage.start(admitted, budget, atMs);
       if (!outcome.admitted) throw insufficientQuota(start.budget!, outcome.use, atMs, reservedMicroUsd);
-      const request: RunningRequest = { row: { ...admitted, requestId: outcome.requestId }, readCounts: start.readCounts };
+      const request: RunningRequest = { row: { ...admitted, requestId: outcome.requestId }, prices, readCounts: start.readCounts };
       running.add(request);
       return {
         checkpoint: async () => {
           const atMs = now();
-          await usage.heartbeat([runningRow(priceBook, request.row, request.readCounts(), atMs)], atMs);
+          await usage.heartbeat([runningRow(request, request.readCounts(), atMs)], atMs);
         },
         finish: async (event) => {
           running.delete(request);
-          const end: UsageRecord = { ...endRow(priceBook, event), requestId: request.row.requestId };
+          const end: UsageRecord = { ...endRow(request.prices, event), requestId: request.row.requestId };
           const settled = usage.settle(end, now(), { lateFromInterrupted: true });
           settling.add(settled);
           try {
@@ -151,7 +155,7 @@ export async function openLedgerSink(options: LedgerSinkOptions): Promise<Ledger
       };
     },
     async record(event) {
-      await usage.record(endRow(priceBook, event), now());
+      await usage.record(endRow(lookUpRequestPrices(priceBook, event), event), now());
     },
     flushHeartbeat,
     recoverInterrupted,
@@ -180,14 +184,13 @@ function requestFields(request: UsageStart | UsageEvent): UsageRecord {
   };
 }
 
-/** A running row with the counts so far, priced, as of `atMs` (its heartbeat). */
-function runningRow(book: PriceBook, row: UsageRecord, counts: UsageCounts, atMs: number): UsageRecord {
-  const request = { ...counts, model: row.model, startedAtMs: row.startedAtMs };
-  return { ...row, ...counts, ...priceRequest(book, request), latencyMs: Math.max(0, atMs - row.startedAtMs), heartbeatAtMs: atMs };
+/** A running row with the counts so far, priced at its request's prices, as of `atMs` (its heartbeat). */
+function runningRow({ row, prices }: Pick<RunningRequest, "row" | "prices">, counts: UsageCounts, atMs: number): UsageRecord {
+  return { ...row, ...counts, ...costAtPrices(prices, counts), latencyMs: Math.max(0, atMs - row.startedAtMs), heartbeatAtMs: atMs };
 }
 
-/** The settled row of an ended request, priced. */
-function endRow(book: PriceBook, event: UsageEvent): UsageRecord {
+/** The settled row of an ended request, priced at `prices` (those in effect at its start). */
+function endRow(prices: RequestPrices, event: UsageEvent): UsageRecord {
   return {
     ...requestFields(event),
     status: event.status,
@@ -198,6 +201,6 @@ function endRow(book: PriceBook, event: UsageEvent): UsageRecord {
     reasoningTokens: event.reasoningTokens,
     timeToFirstTokenMs: event.timeToFirstTokenMs,
     latencyMs: event.latencyMs,
-    ...priceRequest(book, event),
+    ...costAtPrices(prices, event),
   };
 }
