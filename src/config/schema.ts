@@ -266,10 +266,10 @@ export const configSchema = z.object({
         .number()
         .int()
         .min(50)
-        .max(60_000)
+        .max(10_000)
         .default(1000)
         .describe(
-          "How often the ledger flushes the token counts of running requests, ms: a crash loses at most this much of a request's usage. Defaults to 1000.",
+          "How often the ledger flushes the token counts of running requests, ms: a crash loses at most this much of a request's usage. At most 10000: a running row whose last flush is older than 30 s is taken for interrupted. Defaults to 1000.",
         ),
     })
     .default({}),

@@ -224,11 +224,87 @@ describe.each(testDialects)("the ledger sink on %s", (dialect) => {
   it("settles a row whose heartbeat is stale, whoever owns it", async () => {
     const counts = { promptTokens: 2, cachedPromptTokens: 0, completionTokens: 1, reasoningTokens: 0 };
     const start = requestStart(counts, { keyId: "key_s" });
-    await ledger.start(start);
+    // A row of this instance that its ledger does not run (lost track of, as when a settlement failed): started by
+    // another sink of the same instance.
+    const lost = await openLedgerSink({
+      usage: store.usage,
+      priceBook,
+      instance,
+      logger,
+      now,
+      heartbeatMs: 60_000,
+      recoverEveryMs: 60_000,
+    });
+    await lost.start(start);
+    await lost.dispose();
     // This instance is alive, but the row has not been flushed for longer than the staleness limit (30 s).
     clockMs += 31_000;
     expect(await ledger.recoverInterrupted()).toBe(1);
     expect(await rowOf(start.requestId)).toMatchObject({ status: "interrupted", completionTokens: 1, costMicroUsd: 12 });
+  });
+
+  it("never settles a request it runs, however old its heartbeat: its own end does", async () => {
+    const counts = { promptTokens: 2, cachedPromptTokens: 0, completionTokens: 1, reasoningTokens: 0 };
+    const start = requestStart(counts, { keyId: "key_live" });
+    const run = await ledger.start(start);
+    // No heartbeat for far longer than the staleness limit (a heartbeat longer than it, or a store that was down).
+    clockMs += 10 * 60_000;
+    expect(await ledger.recoverInterrupted()).toBe(0);
+    expect(await rowOf(start.requestId)).toMatchObject({ status: "running" });
+    await run.finish({ ...start, ...counts, status: "ok", latencyMs: 600_000 });
+    expect(await rowOf(start.requestId)).toMatchObject({ status: "ok", completionTokens: 1, costMicroUsd: 12 });
+  });
+
+  it("keeps its heartbeat going while a recovery hangs (each timer waits for its own task only)", async () => {
+    // A row of another instance, alive and fresh, whose liveness check hangs: the recovery never ends.
+    const foreign = requestStart({ promptTokens: 1, cachedPromptTokens: 0, completionTokens: 0, reasoningTokens: 0 }, { keyId: "key_h" });
+    await store.usage.start(
+      {
+        ...foreign,
+        status: "running",
+        promptTokens: 1,
+        cachedPromptTokens: 0,
+        completionTokens: 0,
+        reasoningTokens: 0,
+        costMicroUsd: 1,
+        cloudCostMicroUsd: 0,
+        latencyMs: 0,
+        instanceId: "elsewhere:1:00000000",
+        heartbeatAtMs: clockMs,
+      },
+      undefined,
+      clockMs,
+    );
+    let release = (): void => undefined;
+    const hanging = new Promise<boolean>((resolve) => (release = () => resolve(false)));
+    let checks = 0;
+    const slowInstance: ServerInstance = { ...instance, isGone: async () => (checks++ === 0 ? false : await hanging) };
+    const own = await openLedgerSink({
+      usage: store.usage,
+      priceBook,
+      instance: slowInstance,
+      logger,
+      now,
+      heartbeatMs: 20,
+      recoverEveryMs: 20,
+    });
+    const counts = { promptTokens: 5, cachedPromptTokens: 0, completionTokens: 0, reasoningTokens: 0 };
+    const start = requestStart(counts, { keyId: "key_h" });
+    try {
+      const run = await own.start(start);
+      const deadline = Date.now() + 5000;
+      while (checks < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(checks).toBe(2); // a recovery is under way, and hangs
+      counts.completionTokens = 3;
+      while ((await rowOf(start.requestId))?.completionTokens !== 3 && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(await rowOf(start.requestId)).toMatchObject({ status: "running", completionTokens: 3 });
+      await run.finish({ ...start, ...counts, status: "ok", latencyMs: 5 });
+    } finally {
+      release();
+      await own.dispose();
+      await store.usage.discard(foreign.requestId);
+    }
   });
 
   it("looks a request's prices up once, at its start, however many heartbeats it has", async () => {
