@@ -57,7 +57,7 @@ export async function createStudio(config: Config, options: StudioOptions): Prom
   let ledger: LedgerSink | undefined;
   try {
     const keys = createKeyService({ keys: store.apiKeys, now: options.now });
-    const instance = await store.claimInstance();
+    const instance = await store.claimInstance({ logger: options.logger });
     ledger = await openLedgerSink({
       usage: store.usage,
       priceBook,
