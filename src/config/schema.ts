@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import os from "node:os";
 import { z } from "zod";
+import { schemaNamePattern, schemaNameRule } from "../store/postgres-target.js";
 
 /** CPU cores this process may use (`os.availableParallelism()`, which honours CPU affinity), the cap for `engine.threads`. */
 export function availableCores(): number {
@@ -205,10 +206,7 @@ export const configSchema = z.object({
     ),
   databaseSchema: z
     .string()
-    .regex(
-      /^[a-z_][a-z0-9_]{0,62}$/,
-      "must be a lower-case PostgreSQL identifier: a-z, 0-9 and _, starting with a letter or _, at most 63 characters",
-    )
+    .regex(schemaNamePattern, schemaNameRule)
     .optional()
     .describe(
       "The PostgreSQL schema of keys and the usage ledger (with databaseUrl), created when missing; it replaces the URL's search_path. Defaults to none (the URL's search_path, else the connection's current schema).",
