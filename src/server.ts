@@ -10,6 +10,7 @@ import { getLlama, LlamaLogLevel, type Llama } from "node-llama-cpp";
 import type { Logger } from "pino";
 import { createApp, type AppDeps } from "./api/app.js";
 import { createModelPlanner } from "./api/model-planner.js";
+import { toWireError } from "./api/error-response.js";
 import { createStoredResultsReader } from "./api/stored-results.js";
 import { type Config, envNameFor } from "./config/index.js";
 import { MoestroError } from "./errors/index.js";
@@ -127,18 +128,13 @@ interface Listener {
  */
 async function listen(config: Config): Promise<Listener> {
   const { host, port } = config.server;
-  const starting = () =>
-    Response.json(
-      {
-        error: {
-          message: "The server is starting: its models are loading. Retry in a moment.",
-          type: "server_error",
-          param: null,
-          code: "server_unavailable",
-        },
-      },
-      { status: 503, headers: { "retry-after": "1" } },
-    );
+  const startingError = new MoestroError("server_unavailable", "The server is starting: its models are loading. Retry in a moment.", {
+    retryAfterSeconds: 1,
+  });
+  const starting = (request: Request): Response => {
+    const { status, body, retryAfterSeconds } = toWireError(startingError, request.headers.get("x-request-id") ?? "unknown");
+    return Response.json(body, { status, headers: { "retry-after": String(retryAfterSeconds) } });
+  };
   let handler: (request: Request, env: unknown) => Response | Promise<Response> = starting;
   let server: ServerType | undefined;
   const address = await new Promise<AddressInfo>((resolve, reject) => {
