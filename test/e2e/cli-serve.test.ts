@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import os from "node:os";
@@ -8,29 +8,10 @@ import { afterEach, describe, expect, it } from "vitest";
 import OpenAI from "openai";
 import { fileBytes, startFakeHub, type FakeHub } from "../helpers/fake-hub.js";
 import { hasTestModels, storiesGreedy40, testModelPath } from "../helpers/models.js";
+import { killHard, startServe } from "../helpers/serve-process.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const bin = path.join(root, "bin/moestro.js");
-
-/** Starts `moestro serve` and resolves with its URL once it prints `listening on`. */
-function startServe(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-): { child: ChildProcessWithoutNullStreams; url: Promise<string>; stderr: () => string } {
-  const child = spawn(process.execPath, [bin, "serve", ...args], { env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
-  let stderr = "";
-  child.stderr.on("data", (data: Buffer) => (stderr += data.toString()));
-  const url = new Promise<string>((resolve, reject) => {
-    let output = "";
-    child.stdout.on("data", (data: Buffer) => {
-      output += data.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(output);
-      if (match) resolve(match[1]!);
-    });
-    child.once("exit", (code) => reject(new Error(`serve exited with ${code}: ${stderr}`)));
-  });
-  return { child, url, stderr: () => stderr };
-}
 
 describe("moestro CLI: serve", () => {
   const cleanups: Array<() => unknown> = [];
@@ -76,7 +57,7 @@ describe("moestro CLI: serve", () => {
       cleanups.push(() => hub.close());
       const home = temporaryHome();
       const serve = startServe(["--port", "0", "--threads", "1", "--log-level", "warn"], { MOESTRO_HOME: home, HF_ENDPOINT: hub.url });
-      cleanups.push(() => serve.child.kill("SIGKILL"));
+      cleanups.push(() => killHard(serve.child));
       const url = await serve.url;
       expect(serve.stderr()).toContain("pulling the default model hf:Qwen/Qwen3-0.6B-GGUF:Q8_0");
       expect(serve.stderr()).toMatch(/100%/);
@@ -95,7 +76,7 @@ describe("moestro CLI: serve", () => {
       // The second start finds it in the store and downloads nothing.
       const downloads = hub.requests.filter((request) => request.includes("/resolve/")).length;
       const again = startServe(["--port", "0", "--threads", "1", "--log-level", "warn"], { MOESTRO_HOME: home, HF_ENDPOINT: hub.url });
-      cleanups.push(() => again.child.kill("SIGKILL"));
+      cleanups.push(() => killHard(again.child));
       await again.url;
       expect(hub.requests.filter((request) => request.includes("/resolve/")).length).toBe(downloads);
     },
@@ -139,7 +120,7 @@ describe("moestro CLI: serve", () => {
       ["--model", `tales=${testModelPath("stories260K.gguf")}`, "--port", "0", "--threads", "1", "--log-level", "warn"],
       { MOESTRO_HOME: temporaryHome() },
     );
-    cleanups.push(() => serve.child.kill("SIGKILL"));
+    cleanups.push(() => killHard(serve.child));
     const client = new OpenAI({ baseURL: `${await serve.url}/v1`, apiKey: "unused", maxRetries: 0 });
     const completion = await client.completions.create({ model: "tales", prompt: "Once upon a time", max_tokens: 40, temperature: 0 });
     expect(completion.choices[0]!.text).toBe(storiesGreedy40);
@@ -153,7 +134,7 @@ describe("moestro CLI: serve", () => {
       ["--model", testModelPath("tiny-qwen3moe.gguf"), "--port", "0", "--threads", "1", "-b", "64", "--log-level", "warn"],
       { MOESTRO_HOME: temporaryHome(), MOESTRO_SERVER__SHUTDOWN_GRACE_MS: "20000" },
     );
-    cleanups.push(() => serve.child.kill("SIGKILL"));
+    cleanups.push(() => killHard(serve.child));
     const client = new OpenAI({ baseURL: `${await serve.url}/v1`, apiKey: "unused", maxRetries: 0 });
     const stream = await client.chat.completions.create({
       model: "tiny-qwen3moe",
@@ -177,7 +158,7 @@ describe("moestro CLI: serve", () => {
       ["--model", testModelPath("tiny-qwen3moe.gguf"), "--port", "0", "--threads", "1", "-b", "64", "--log-level", "warn"],
       { MOESTRO_HOME: temporaryHome(), MOESTRO_SERVER__SHUTDOWN_GRACE_MS: "200" },
     );
-    cleanups.push(() => serve.child.kill("SIGKILL"));
+    cleanups.push(() => killHard(serve.child));
     const client = new OpenAI({ baseURL: `${await serve.url}/v1`, apiKey: "unused", maxRetries: 0 });
     const stream = await client.chat.completions.create({
       model: "tiny-qwen3moe",
