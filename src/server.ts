@@ -2,17 +2,14 @@ import { setMaxListeners } from "node:events";
 import { readFileSync } from "node:fs";
 import { stat } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { serve, type ServerType } from "@hono/node-server";
 import { getLlama, LlamaLogLevel, type Llama } from "node-llama-cpp";
 import type { Logger } from "pino";
 import { createApp, type AppDeps } from "./api/app.js";
 import { createModelPlanner } from "./api/model-planner.js";
-import { toWireError } from "./api/error-response.js";
 import { createStoredResultsReader } from "./api/stored-results.js";
-import { type Config, envNameFor } from "./config/index.js";
+import type { Config } from "./config/index.js";
 import { MoestroError } from "./errors/index.js";
 import { Metrics } from "./api/metrics.js";
 import { createLlamaBackend, modelIdFromPath } from "./engines/inproc/llama-backend.js";
@@ -23,6 +20,7 @@ import { createHubClient } from "./models/hub-client.js";
 import { defaultMoestroHome, ModelStore, type StoredModel } from "./models/model-store.js";
 import { createModelPuller } from "./models/pull-model.js";
 import { probeLlamaGpu } from "./planner/index.js";
+import { openServerListener, type ServerListener } from "./server-listener.js";
 import { createStudio, type Studio } from "./studio.js";
 
 /** A running moestro server. */
@@ -90,7 +88,7 @@ export async function startServer(
   options: { llama?: Llama; now?: () => number } = {},
 ): Promise<RunningServer> {
   await checkModelFiles(config);
-  const listener = await listen(config);
+  const listener = await openServerListener(config);
   try {
     const studio = await createStudio(config, { logger, now: options.now });
     logger.info(
@@ -107,78 +105,6 @@ export async function startServer(
     await listener.close();
     throw error;
   }
-}
-
-/** A bound HTTP server whose requests go to a handler that can be swapped (503 while starting). */
-interface Listener {
-  server: ServerType;
-  address: AddressInfo;
-  /** Sends every request from now on to `fetch`. */
-  handleWith(fetch: (request: Request, env: unknown) => Response | Promise<Response>): void;
-  /** Closes the socket and every connection (for a failed start). */
-  close(): Promise<void>;
-}
-
-/**
- * Binds the port, answering 503 `server_unavailable` (the OpenAI error shape, `Retry-After: 1`) until
- * `handleWith` is called, as llama-server answers while its model loads.
- *
- * @throws {MoestroError} `port_in_use` (EADDRINUSE); `invalid_request` naming `server.port` (EACCES) or `server.host`
- *   (an address that is not this machine's).
- */
-async function listen(config: Config): Promise<Listener> {
-  const { host, port } = config.server;
-  const startingError = new MoestroError("server_unavailable", "The server is starting: its models are loading. Retry in a moment.", {
-    retryAfterSeconds: 1,
-  });
-  const starting = (request: Request): Response => {
-    const { status, body, retryAfterSeconds } = toWireError(startingError, request.headers.get("x-request-id") ?? "unknown");
-    return Response.json(body, { status, headers: { "retry-after": String(retryAfterSeconds) } });
-  };
-  let handler: (request: Request, env: unknown) => Response | Promise<Response> = starting;
-  let server: ServerType | undefined;
-  const address = await new Promise<AddressInfo>((resolve, reject) => {
-    server = serve({ fetch: (request, env) => handler(request, env), hostname: host, port }, (info) => resolve(info));
-    server.once("error", reject);
-  }).catch((error: unknown) => {
-    throw describeListenError(error, host, port);
-  });
-  return {
-    server: server!,
-    address,
-    handleWith: (fetch) => {
-      handler = fetch;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server!.close(() => resolve());
-        (server as { closeAllConnections?: () => void }).closeAllConnections?.();
-      }),
-  };
-}
-
-/** One clear error for a port that cannot be bound, saying which setting picks another. */
-function describeListenError(error: unknown, host: string, port: number): unknown {
-  const code = (error as NodeJS.ErrnoException).code;
-  const portSetting = `--port or ${envNameFor(["server", "port"])}`;
-  const hostSetting = `--host or ${envNameFor(["server", "host"])}`;
-  if (code === "EADDRINUSE")
-    return new MoestroError("port_in_use", `port ${port} on ${host} is in use; pick another with ${portSetting}`, {
-      param: "server.port",
-      cause: error,
-    });
-  if (code === "EACCES")
-    return new MoestroError(
-      "invalid_request",
-      `port ${port} on ${host} needs privileges this process lacks; pick one above 1023 with ${portSetting}`,
-      { param: "server.port", cause: error },
-    );
-  if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND" || code === "EAI_AGAIN")
-    return new MoestroError("invalid_request", `${host} is not an address of this machine; pick another with ${hostSetting}`, {
-      param: "server.host",
-      cause: error,
-    });
-  return error;
 }
 
 /**
@@ -211,7 +137,7 @@ async function startWithStudio(
   logger: Logger,
   options: { llama?: Llama; now?: () => number },
   studio: Studio,
-  listener: Listener,
+  listener: ServerListener,
 ): Promise<RunningServer> {
   const llama = options.llama ?? (await createLlama(config, logger));
   // Which llama.cpp binary runs: node-llama-cpp's prebuilt one (a per-CPU variant), or a local build for this machine
