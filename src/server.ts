@@ -71,13 +71,15 @@ export async function createLlama(config: Config, logger: Logger): Promise<Llama
  * Resolves once the server accepts requests (every model is loaded by then). Key checks, rate limits and budgets are on
  * when `config.adminKey` is set; the ledger records every model request either way.
  *
- * `options.llama` reuses a llama.cpp binding; `options.now` is the clock (epoch ms) for usage times, key expiry,
- * budgets and price effective dates, `Date.now` by default.
+ * `options.listener` is a listener already bound on `config.server` ({@link openServerListener}; `moestro serve` binds
+ * it before it pulls models), which the server takes over: it is closed if the start fails. `options.llama` reuses a
+ * llama.cpp binding; `options.now` is the clock (epoch ms) for usage times, key expiry, budgets and price effective
+ * dates, `Date.now` by default.
  *
  * @throws {MoestroError} `model_not_found` naming the path when a file of `config.models` is missing (checked before
- *   the port is bound); `port_in_use` when the port is taken, `invalid_request` naming `server.port` or `server.host`
- *   when it cannot be bound otherwise; or whatever opening the store, the rate-limit store or a model throws (whatever
- *   was opened is closed first).
+ *   the port is bound, when it is bound here); `port_in_use` when the port is taken, `invalid_request` naming
+ *   `server.port` or `server.host` when it cannot be bound otherwise; or whatever opening the store, the rate-limit
+ *   store or a model throws (whatever was opened is closed first).
  * @example
  * const server = await startServer(loadConfig({flags: {models: [{path: "model.gguf"}], server: {port: 0}}}), pino());
  * console.log(server.url);
@@ -85,11 +87,12 @@ export async function createLlama(config: Config, logger: Logger): Promise<Llama
 export async function startServer(
   config: Config,
   logger: Logger,
-  options: { llama?: Llama; now?: () => number } = {},
+  options: { llama?: Llama; now?: () => number; listener?: ServerListener } = {},
 ): Promise<RunningServer> {
-  await checkModelFiles(config);
-  const listener = await openServerListener(config);
+  let listener = options.listener;
   try {
+    await checkModelFiles(config);
+    listener ??= await openServerListener(config);
     const studio = await createStudio(config, { logger, now: options.now });
     logger.info(
       { store: studio.store.location, keyChecks: studio.accessControl !== undefined, rateLimitStore: config.limits.store },
@@ -102,7 +105,7 @@ export async function startServer(
       throw error;
     }
   } catch (error) {
-    await listener.close();
+    await listener?.close();
     throw error;
   }
 }

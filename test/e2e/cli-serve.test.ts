@@ -99,6 +99,31 @@ describe("moestro CLI: serve", () => {
     expect(JSON.parse(json.stderr)).toMatchObject({ error: { code: "port_in_use", param: "server.port" } });
   });
 
+  it("reports a busy port before it pulls a model it needs, having downloaded nothing", async () => {
+    const hub: FakeHub = await startFakeHub({
+      repos: { "owner/big-GGUF": [{ path: "big-Q8_0.gguf", content: Buffer.from("GGUF model") }] },
+    });
+    cleanups.push(() => hub.close());
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+    cleanups.push(() => new Promise((resolve) => blocker.close(resolve)));
+    const port = (blocker.address() as AddressInfo).port;
+    const home = temporaryHome();
+    // Spawned, not spawnSync: the fake hub in this process must be able to answer if the pull went first.
+    const serve = startServe(["--model", "hf:owner/big-GGUF:Q8_0", "--port", String(port), "--threads", "1"], {
+      MOESTRO_HOME: home,
+      HF_ENDPOINT: hub.url,
+    });
+    cleanups.push(() => killHard(serve.child));
+    const status = await new Promise<number | null>((resolve) => serve.child.once("exit", resolve));
+    expect(status).toBe(1);
+    expect(serve.stderr().trim()).toBe(
+      `moestro serve: port ${port} on 127.0.0.1 is in use; pick another with --port or MOESTRO_SERVER__PORT`,
+    );
+    expect(hub.requests).toEqual([]);
+    expect(readdirSync(home)).toEqual([]);
+  });
+
   it("names a missing model file and what to do, instead of a raw ENOENT", () => {
     const missing = path.join(temporaryHome(), "no-such-model.gguf");
     const result = spawnSync(process.execPath, [bin, "serve", "--model", missing, "--port", "0", "--threads", "1", "--json"], {
