@@ -47,7 +47,10 @@ export function defaultThreadCount(cores: { physical: number; available: number 
 }
 
 /** Config keys whose values are secrets: never shown in full (`moestro config show`, error messages). */
-export const secretConfigKeys: ReadonlySet<string> = new Set(["adminKey", "hub.token", "databaseUrl"]);
+export const secretConfigKeys: ReadonlySet<string> = new Set(["adminKey", "hub.token", "databaseUrl", "limits.redisUrl"]);
+
+/** The {@link secretConfigKeys} that are URLs whose secret is their password: shown with the password hidden. */
+export const passwordUrlConfigKeys: ReadonlySet<string> = new Set(["databaseUrl", "limits.redisUrl"]);
 
 /** One model to serve: a GGUF file and the id clients send as `model`. */
 export const modelEntrySchema = z.object({
@@ -243,7 +246,7 @@ export const configSchema = z.object({
         .string()
         .min(1)
         .default("redis://127.0.0.1:6379")
-        .describe("Redis URL when store is redis. Defaults to redis://127.0.0.1:6379."),
+        .describe("Redis URL when store is redis. Secret (may hold a password). Defaults to redis://127.0.0.1:6379."),
       keyPrefix: z
         .string()
         .min(1)
