@@ -29,7 +29,7 @@ export interface Studio extends AsyncDisposable {
 
 /** Inputs of {@link createStudio} besides the configuration. */
 export interface StudioOptions {
-  /** Where failures of the rate-limit store and of the ledger's heartbeat are logged. */
+  /** Where failures of the rate-limit store, of the ledger's heartbeat and of the instance lock's connection are logged. */
   logger: Logger;
   /** Clock, epoch ms: key expiry, budgets, price effective dates. Defaults to `Date.now`. */
   now?: () => number;
