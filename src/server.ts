@@ -2,16 +2,14 @@ import { setMaxListeners } from "node:events";
 import { readFileSync } from "node:fs";
 import { stat } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { serve, type ServerType } from "@hono/node-server";
 import { getLlama, LlamaLogLevel, type Llama } from "node-llama-cpp";
 import type { Logger } from "pino";
 import { createApp, type AppDeps } from "./api/app.js";
 import { createModelPlanner } from "./api/model-planner.js";
 import { createStoredResultsReader } from "./api/stored-results.js";
-import { type Config, envNameFor } from "./config/index.js";
+import type { Config } from "./config/index.js";
 import { MoestroError } from "./errors/index.js";
 import { Metrics } from "./api/metrics.js";
 import { createLlamaBackend, modelIdFromPath } from "./engines/inproc/llama-backend.js";
@@ -22,6 +20,7 @@ import { createHubClient } from "./models/hub-client.js";
 import { defaultMoestroHome, ModelStore, type StoredModel } from "./models/model-store.js";
 import { createModelPuller } from "./models/pull-model.js";
 import { probeLlamaGpu } from "./planner/index.js";
+import { openServerListener, type ServerListener } from "./server-listener.js";
 import { createStudio, type Studio } from "./studio.js";
 
 /** A running moestro server. */
@@ -72,13 +71,15 @@ export async function createLlama(config: Config, logger: Logger): Promise<Llama
  * Resolves once the server accepts requests (every model is loaded by then). Key checks, rate limits and budgets are on
  * when `config.adminKey` is set; the ledger records every model request either way.
  *
- * `options.llama` reuses a llama.cpp binding; `options.now` is the clock (epoch ms) for usage times, key expiry,
- * budgets and price effective dates, `Date.now` by default.
+ * `options.listener` is a listener already bound on `config.server` ({@link openServerListener}; `moestro serve` binds
+ * it before it pulls models), which the server takes over: it is closed if the start fails. `options.llama` reuses a
+ * llama.cpp binding; `options.now` is the clock (epoch ms) for usage times, key expiry, budgets and price effective
+ * dates, `Date.now` by default.
  *
  * @throws {MoestroError} `model_not_found` naming the path when a file of `config.models` is missing (checked before
- *   the port is bound); `port_in_use` when the port is taken, `invalid_request` naming `server.port` or `server.host`
- *   when it cannot be bound otherwise; or whatever opening the store, the rate-limit store or a model throws (whatever
- *   was opened is closed first).
+ *   the port is bound, when it is bound here); `port_in_use` when the port is taken, `invalid_request` naming
+ *   `server.port` or `server.host` when it cannot be bound otherwise; or whatever opening the store, the rate-limit
+ *   store or a model throws (whatever was opened is closed first).
  * @example
  * const server = await startServer(loadConfig({flags: {models: [{path: "model.gguf"}], server: {port: 0}}}), pino());
  * console.log(server.url);
@@ -86,11 +87,12 @@ export async function createLlama(config: Config, logger: Logger): Promise<Llama
 export async function startServer(
   config: Config,
   logger: Logger,
-  options: { llama?: Llama; now?: () => number } = {},
+  options: { llama?: Llama; now?: () => number; listener?: ServerListener } = {},
 ): Promise<RunningServer> {
-  await checkModelFiles(config);
-  const listener = await listen(config);
+  let listener = options.listener;
   try {
+    await checkModelFiles(config);
+    listener ??= await openServerListener(config);
     const studio = await createStudio(config, { logger, now: options.now });
     logger.info(
       { store: studio.store.location, keyChecks: studio.accessControl !== undefined, rateLimitStore: config.limits.store },
@@ -103,86 +105,9 @@ export async function startServer(
       throw error;
     }
   } catch (error) {
-    await listener.close();
+    await listener?.close();
     throw error;
   }
-}
-
-/** A bound HTTP server whose requests go to a handler that can be swapped (503 while starting). */
-interface Listener {
-  server: ServerType;
-  address: AddressInfo;
-  /** Sends every request from now on to `fetch`. */
-  handleWith(fetch: (request: Request, env: unknown) => Response | Promise<Response>): void;
-  /** Closes the socket and every connection (for a failed start). */
-  close(): Promise<void>;
-}
-
-/**
- * Binds the port, answering 503 `server_unavailable` (the OpenAI error shape, `Retry-After: 1`) until
- * `handleWith` is called, as llama-server answers while its model loads.
- *
- * @throws {MoestroError} `port_in_use` (EADDRINUSE); `invalid_request` naming `server.port` (EACCES) or `server.host`
- *   (an address that is not this machine's).
- */
-async function listen(config: Config): Promise<Listener> {
-  const { host, port } = config.server;
-  const starting = () =>
-    Response.json(
-      {
-        error: {
-          message: "The server is starting: its models are loading. Retry in a moment.",
-          type: "server_error",
-          param: null,
-          code: "server_unavailable",
-        },
-      },
-      { status: 503, headers: { "retry-after": "1" } },
-    );
-  let handler: (request: Request, env: unknown) => Response | Promise<Response> = starting;
-  let server: ServerType | undefined;
-  const address = await new Promise<AddressInfo>((resolve, reject) => {
-    server = serve({ fetch: (request, env) => handler(request, env), hostname: host, port }, (info) => resolve(info));
-    server.once("error", reject);
-  }).catch((error: unknown) => {
-    throw describeListenError(error, host, port);
-  });
-  return {
-    server: server!,
-    address,
-    handleWith: (fetch) => {
-      handler = fetch;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server!.close(() => resolve());
-        (server as { closeAllConnections?: () => void }).closeAllConnections?.();
-      }),
-  };
-}
-
-/** One clear error for a port that cannot be bound, saying which setting picks another. */
-function describeListenError(error: unknown, host: string, port: number): unknown {
-  const code = (error as NodeJS.ErrnoException).code;
-  const portSetting = `--port or ${envNameFor(["server", "port"])}`;
-  const hostSetting = `--host or ${envNameFor(["server", "host"])}`;
-  if (code === "EADDRINUSE")
-    return new MoestroError("port_in_use", `port ${port} on ${host} is in use; pick another with ${portSetting}`, {
-      param: "server.port",
-      cause: error,
-    });
-  if (code === "EACCES")
-    return new MoestroError(
-      "invalid_request",
-      `port ${port} on ${host} needs privileges this process lacks; pick one above 1023 with ${portSetting}`,
-      { param: "server.port", cause: error },
-    );
-  if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND" || code === "EAI_AGAIN")
-    return new MoestroError("invalid_request", `${host} is not an address of this machine; pick another with ${hostSetting}`, {
-      param: "server.host",
-      cause: error,
-    });
-  return error;
 }
 
 /**
@@ -215,7 +140,7 @@ async function startWithStudio(
   logger: Logger,
   options: { llama?: Llama; now?: () => number },
   studio: Studio,
-  listener: Listener,
+  listener: ServerListener,
 ): Promise<RunningServer> {
   const llama = options.llama ?? (await createLlama(config, logger));
   // Which llama.cpp binary runs: node-llama-cpp's prebuilt one (a per-CPU variant), or a local build for this machine

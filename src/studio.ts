@@ -6,7 +6,7 @@ import { createRateLimiter, createTokenLimitSink, type RateLimiter, type RateLim
 import type { Config } from "./config/index.js";
 import { MoestroError } from "./errors/index.js";
 import { createBudgetGuard } from "./metering/budget-guard.js";
-import { openLedgerSink, type LedgerSink, type LedgerSinkOptions } from "./metering/ledger-sink.js";
+import { openLedgerSink, type LedgerSink } from "./metering/ledger-sink.js";
 import { loadPriceBook, type PriceBook } from "./metering/price-book.js";
 import type { UsageSink } from "./spec/index.js";
 import { openStore, resolvePostgresTarget, type Store } from "./store/index.js";
@@ -17,8 +17,6 @@ export interface Studio extends AsyncDisposable {
   store: Store;
   /** The price book in use. */
   priceBook: PriceBook;
-  /** The ledger (also the first of `usageSinks`). */
-  ledger: LedgerSink;
   /** The ledger sink, then the token counter when key checks are on: pass as `usageSinks`. */
   usageSinks: UsageSink[];
   /** Key checks, limits and budgets; `undefined` when no admin key is configured (key checks off). */
@@ -31,12 +29,10 @@ export interface Studio extends AsyncDisposable {
 
 /** Inputs of {@link createStudio} besides the configuration. */
 export interface StudioOptions {
-  /** Where failures of the rate-limit store and of the ledger's heartbeat are logged. */
+  /** Where failures of the rate-limit store, of the ledger's heartbeat and of the instance lock's connection are logged. */
   logger: Logger;
   /** Clock, epoch ms: key expiry, budgets, price effective dates. Defaults to `Date.now`. */
   now?: () => number;
-  /** The ledger's recovery period and staleness, ms (tests shorten them). Defaults to the ledger's. */
-  ledger?: Pick<LedgerSinkOptions, "recoverEveryMs" | "staleAfterMs">;
 }
 
 /**
@@ -61,7 +57,7 @@ export async function createStudio(config: Config, options: StudioOptions): Prom
   let ledger: LedgerSink | undefined;
   try {
     const keys = createKeyService({ keys: store.apiKeys, now: options.now });
-    const instance = await store.claimInstance();
+    const instance = await store.claimInstance({ logger: options.logger });
     ledger = await openLedgerSink({
       usage: store.usage,
       priceBook,
@@ -69,7 +65,6 @@ export async function createStudio(config: Config, options: StudioOptions): Prom
       logger: options.logger,
       now: options.now,
       heartbeatMs: config.metering.heartbeatMs,
-      ...options.ledger,
     });
     // The ledger first: it is the sink that may refuse a request (its budget reservation), before the others count it.
     const usageSinks: UsageSink[] = [ledger];
@@ -94,7 +89,6 @@ export async function createStudio(config: Config, options: StudioOptions): Prom
     return {
       store,
       priceBook,
-      ledger,
       usageSinks,
       accessControl,
       admin: { keys, usage: store.usage, canManageKeys: accessControl !== undefined },

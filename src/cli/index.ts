@@ -44,10 +44,11 @@ function commandPath(command: Command): string {
 }
 
 /**
- * Runs the CLI on `argv` (as `process.argv`). Every error, from the argument parser or from a command, is printed in
- * one place, here: one line on stderr and exit code 1, never a stack trace. The line is `moestro <command>: <message>`,
- * or, when `--json` is among the arguments, one JSON object `{"error": {"message", "code", "type", "param"}}` (see
- * `CliErrorBody`), so that scripts can read it; stdout stays for results.
+ * Runs the CLI on `argv` (as `process.argv`). Every error, from the argument parser or from a command, is printed here:
+ * one line on stderr and exit code 1, never a stack trace. The line is `moestro <command>: <message>`, or, when
+ * `--json` is among the arguments, one JSON object `{"error": {"message", "code", "type", "param"}}` (see
+ * `CliErrorBody`), so that scripts can read it; stdout stays for results. A long command that Ctrl-C stops (bench,
+ * eval, pull) reports it in the same format, through `formatCliError` too (`runUntilInterrupted`), with exit code 130.
  */
 export async function runCli(argv: readonly string[]): Promise<void> {
   const cli = createCli();

@@ -14,7 +14,7 @@ describe("runUntilInterrupted", () => {
   it("returns the work's result and leaves no SIGINT listener behind", async () => {
     const listeners = process.listenerCount("SIGINT");
     const onEnd = vi.fn();
-    await expect(runUntilInterrupted(async () => "done", { interruptedMessage: "x", onEnd })).resolves.toBe("done");
+    await expect(runUntilInterrupted(async () => "done", { prefix: "moestro x", message: "x", onEnd })).resolves.toBe("done");
     expect(onEnd).toHaveBeenCalledOnce();
     expect(process.listenerCount("SIGINT")).toBe(listeners);
   });
@@ -27,11 +27,26 @@ describe("runUntilInterrupted", () => {
       order.push("message");
       return true;
     });
-    const running = runUntilInterrupted(untilAborted, { interruptedMessage: "moestro x: interrupted", onEnd: () => order.push("end") });
+    const running = runUntilInterrupted(untilAborted, { prefix: "moestro x", message: "interrupted", onEnd: () => order.push("end") });
     process.emit("SIGINT");
     await expect(running).resolves.toBeUndefined();
     expect(writes).toEqual(["moestro x: interrupted\n"]);
     expect(order).toEqual(["end", "message"]);
+    expect(process.exitCode).toBe(130);
+  });
+
+  it("with --json, says so as the JSON error line of a failed command", async () => {
+    const writes: string[] = [];
+    vi.spyOn(process.stderr, "write").mockImplementation((text) => {
+      writes.push(String(text));
+      return true;
+    });
+    const running = runUntilInterrupted(untilAborted, { prefix: "moestro x", message: "interrupted", json: true });
+    process.emit("SIGINT");
+    await expect(running).resolves.toBeUndefined();
+    expect(writes.map((text) => JSON.parse(text))).toEqual([
+      { error: { message: "interrupted", code: "interrupted", type: "invalid_request_error", param: null } },
+    ]);
     expect(process.exitCode).toBe(130);
   });
 
@@ -40,7 +55,7 @@ describe("runUntilInterrupted", () => {
       async () => {
         throw new Error("boom");
       },
-      { interruptedMessage: "x" },
+      { prefix: "moestro x", message: "x" },
     );
     await expect(failing).rejects.toThrow("boom");
     expect(process.exitCode).toBeUndefined();

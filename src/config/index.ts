@@ -4,6 +4,7 @@ export {
   availableCores,
   physicalCores,
   defaultThreadCount,
+  passwordUrlConfigKeys,
   secretConfigKeys,
   type Config,
   type ConfigInput,

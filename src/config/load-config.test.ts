@@ -73,6 +73,13 @@ describe("loadConfig", () => {
     expect(message({ env: { MOESTRO_MODELS: "[{bad" } })).toMatch(/^MOESTRO_MODELS \(models\): expected .*list.*got "\[\{bad"$/);
   });
 
+  it("caps the ledger's heartbeat at a third of the 30 s after which a running row is taken for interrupted", () => {
+    expect(loadConfig({ env: { MOESTRO_METERING__HEARTBEAT_MS: "10000" } }).metering.heartbeatMs).toBe(10_000);
+    expect(() => loadConfig({ env: { MOESTRO_METERING__HEARTBEAT_MS: "10001" } })).toThrow(
+      'MOESTRO_METERING__HEARTBEAT_MS (metering.heartbeatMs): expected a whole number from 50 to 10000, got "10001"',
+    );
+  });
+
   it("never repeats a secret in the message", () => {
     expect(() => loadConfig({ env: { MOESTRO_ADMIN_KEY: "tooshort-secret" } })).toThrow(
       /^MOESTRO_ADMIN_KEY \(adminKey\): expected a text of at least 16 characters, got another value \(a secret, not shown\)$/,

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import os from "node:os";
 import { z } from "zod";
+import { schemaNamePattern, schemaNameRule } from "../store/postgres-target.js";
 
 /** CPU cores this process may use (`os.availableParallelism()`, which honours CPU affinity), the cap for `engine.threads`. */
 export function availableCores(): number {
@@ -46,7 +47,10 @@ export function defaultThreadCount(cores: { physical: number; available: number 
 }
 
 /** Config keys whose values are secrets: never shown in full (`moestro config show`, error messages). */
-export const secretConfigKeys: ReadonlySet<string> = new Set(["adminKey", "hub.token", "databaseUrl"]);
+export const secretConfigKeys: ReadonlySet<string> = new Set(["adminKey", "hub.token", "databaseUrl", "limits.redisUrl"]);
+
+/** The {@link secretConfigKeys} that are URLs whose secret is their password: shown with the password hidden. */
+export const passwordUrlConfigKeys: ReadonlySet<string> = new Set(["databaseUrl", "limits.redisUrl"]);
 
 /** One model to serve: a GGUF file and the id clients send as `model`. */
 export const modelEntrySchema = z.object({
@@ -205,10 +209,7 @@ export const configSchema = z.object({
     ),
   databaseSchema: z
     .string()
-    .regex(
-      /^[a-z_][a-z0-9_]{0,62}$/,
-      "must be a lower-case PostgreSQL identifier: a-z, 0-9 and _, starting with a letter or _, at most 63 characters",
-    )
+    .regex(schemaNamePattern, schemaNameRule)
     .optional()
     .describe(
       "The PostgreSQL schema of keys and the usage ledger (with databaseUrl), created when missing; it replaces the URL's search_path. Defaults to none (the URL's search_path, else the connection's current schema).",
@@ -245,7 +246,7 @@ export const configSchema = z.object({
         .string()
         .min(1)
         .default("redis://127.0.0.1:6379")
-        .describe("Redis URL when store is redis. Defaults to redis://127.0.0.1:6379."),
+        .describe("Redis URL when store is redis. Secret (may hold a password). Defaults to redis://127.0.0.1:6379."),
       keyPrefix: z
         .string()
         .min(1)
@@ -266,10 +267,10 @@ export const configSchema = z.object({
         .number()
         .int()
         .min(50)
-        .max(60_000)
+        .max(10_000)
         .default(1000)
         .describe(
-          "How often the ledger flushes the token counts of running requests, ms: a crash loses at most this much of a request's usage. Defaults to 1000.",
+          "How often the ledger flushes the token counts of running requests, ms: a crash loses at most this much of a request's usage. At most 10000: a running row whose last flush is older than 30 s is taken for interrupted. Defaults to 1000.",
         ),
     })
     .default({}),

@@ -57,6 +57,11 @@ export const errorCodes = {
   server_unavailable: { status: 503, type: "server_error" },
   /** `moestro serve` cannot bind its port: another process listens there (start-up only, never an HTTP answer). */
   port_in_use: { status: 409, type: "invalid_request_error" },
+  /**
+   * A CLI command was stopped by Ctrl-C before it finished (exit code 130; CLI only, never an HTTP answer: 499 is
+   * nginx's "client closed request").
+   */
+  interrupted: { status: 499, type: "invalid_request_error" },
   /** The model's output broke the constraint it was decoded under (a JSON schema); should not happen, as a grammar enforces it. */
   invalid_model_output: { status: 500, type: "server_error" },
   /** An unexpected failure; the message sent to the client is generic and carries the request id. */

@@ -57,33 +57,50 @@ export interface RequestCost {
   cloudCostMicroUsd: number;
 }
 
+/** The prices one request is billed at, looked up once at its start (see {@link lookUpRequestPrices}). */
+export interface RequestPrices {
+  /** The served model's price in effect at the request's start. */
+  local: ResolvedPrice;
+  /** The list price of its nearest cloud model in effect then; `undefined` when none is known. */
+  cloud?: ResolvedPrice;
+}
+
 /**
- * Prices one request of the served model `model` that started at `startedAtMs`. Prices are looked up at the request's
- * start, so a price change applies to later requests only, and a stored cost is never recomputed.
+ * The prices of a request of the served model `model` that started at `startedAtMs`: looked up at the request's start,
+ * so a price change applies to later requests only, and a running request's cost at each heartbeat needs no lookup.
  */
-export function priceRequest(book: PriceBook, request: TokenCounts & { model: string; startedAtMs: number }): RequestCost {
-  const price = book.localPrice(request.model, request.startedAtMs);
-  const result: RequestCost = { costMicroUsd: costMicroUsd(price, request), cloudCostMicroUsd: 0 };
-  if (price.effectiveFromMs !== undefined) result.priceEffectiveAtMs = price.effectiveFromMs;
+export function lookUpRequestPrices(book: PriceBook, request: { model: string; startedAtMs: number }): RequestPrices {
+  const local = book.localPrice(request.model, request.startedAtMs);
   const cloudModel = book.nearestCloudModel(request.model);
-  const cloudPrice = cloudModel === undefined ? undefined : book.cloudPrice(cloudModel, request.startedAtMs);
-  if (cloudPrice !== undefined) {
-    result.cloudModel = cloudPrice.model;
-    result.cloudCostMicroUsd = costMicroUsd(cloudPrice, request);
+  const cloud = cloudModel === undefined ? undefined : book.cloudPrice(cloudModel, request.startedAtMs);
+  return cloud === undefined ? { local } : { local, cloud };
+}
+
+/** What `tokens` cost at a request's `prices`, and at its cloud equivalent's. */
+export function costAtPrices(prices: RequestPrices, tokens: TokenCounts): RequestCost {
+  const result: RequestCost = { costMicroUsd: costMicroUsd(prices.local, tokens), cloudCostMicroUsd: 0 };
+  if (prices.local.effectiveFromMs !== undefined) result.priceEffectiveAtMs = prices.local.effectiveFromMs;
+  if (prices.cloud !== undefined) {
+    result.cloudModel = prices.cloud.model;
+    result.cloudCostMicroUsd = costMicroUsd(prices.cloud, tokens);
   }
   return result;
 }
 
 /**
- * The most one request can cost, in micro-USD: `maxPromptTokens`, none of them cached, and `maxCompletionTokens`, at
- * the higher of the output and thinking-output prices, by the served model's price in effect at `startedAtMs` (the
- * tier the prompt selects). A budget reserves this much when the request is admitted.
+ * Prices one request of the served model `model` that started at `startedAtMs`, by the prices in effect then (a stored
+ * cost is never recomputed): {@link costAtPrices} of {@link lookUpRequestPrices}.
  */
-export function worstCaseCostMicroUsd(
-  book: PriceBook,
-  request: { model: string; startedAtMs: number; maxPromptTokens: number; maxCompletionTokens: number },
-): number {
-  const price = book.localPrice(request.model, request.startedAtMs);
+export function priceRequest(book: PriceBook, request: TokenCounts & { model: string; startedAtMs: number }): RequestCost {
+  return costAtPrices(lookUpRequestPrices(book, request), request);
+}
+
+/**
+ * The most one request can cost at the served model's `price`, in micro-USD: `maxPromptTokens`, none of them cached,
+ * and `maxCompletionTokens`, at the higher of the output and thinking-output prices (the tier the prompt selects). A
+ * budget reserves this much when the request is admitted.
+ */
+export function worstCaseCostMicroUsd(price: ResolvedPrice, request: { maxPromptTokens: number; maxCompletionTokens: number }): number {
   const tokens = { promptTokens: request.maxPromptTokens, cachedPromptTokens: 0, completionTokens: request.maxCompletionTokens };
   return Math.max(
     costMicroUsd(price, { ...tokens, reasoningTokens: 0 }),

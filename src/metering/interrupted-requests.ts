@@ -8,21 +8,27 @@ export interface InterruptedRequestsOptions {
   instance: ServerInstance;
   /** Now, epoch ms. */
   atMs: number;
-  /** A running row whose heartbeat is older than this, ms, is interrupted whoever owns it. */
+  /** A running row whose heartbeat is older than this, ms, is interrupted whoever owns it (but see `isRunningHere`). */
   staleAfterMs: number;
+  /**
+   * Whether this process runs the request `requestId` (its ledger does): such a row is never settled, however old its
+   * heartbeat, since its own end will settle it. Defaults to none.
+   */
+  isRunningHere?: (requestId: string) => boolean;
 }
 
 /**
  * Settles as `interrupted` every running ledger row whose request can no longer end: its instance is gone (a crash or
  * `kill -9` of another server process, or of this one's predecessor), or its heartbeat is older than `staleAfterMs`
- * (an instance that hangs, or a row this process lost track of). Each is settled with the counters and cost of its
+ * (an instance that hangs, or a row this process lost track of, such as one whose settlement failed). A request of
+ * `isRunningHere` is never settled here. Each is settled with the counters and cost of its
  * last heartbeat, its latency up to that heartbeat, and its reservation released, in one transaction with its rollup.
  * A row that ends meanwhile keeps its real end (the settle runs only while the row is running).
  *
  * @returns how many rows were settled.
  */
 export async function settleInterruptedRequests(options: InterruptedRequestsOptions): Promise<number> {
-  const { usage, instance, atMs, staleAfterMs } = options;
+  const { usage, instance, atMs, staleAfterMs, isRunningHere } = options;
   const gone = new Map<string, Promise<boolean>>();
   const isGone = (instanceId: string): Promise<boolean> => {
     let known = gone.get(instanceId);
@@ -31,6 +37,7 @@ export async function settleInterruptedRequests(options: InterruptedRequestsOpti
   };
   let settled = 0;
   for (const row of await usage.listRunning()) {
+    if (isRunningHere?.(row.requestId)) continue;
     const lastSeenAtMs = row.heartbeatAtMs ?? row.startedAtMs;
     const interrupted =
       lastSeenAtMs < atMs - staleAfterMs ||

@@ -1,5 +1,5 @@
 import { pino } from "pino";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { openTestStore, testDialects, type TestStore, type TestStoreTarget } from "../../test/helpers/databases.js";
 import { MoestroError } from "../errors/index.js";
 import type { UsageCounts, UsageStart } from "../spec/index.js";
@@ -90,7 +90,7 @@ describe.each(testDialects)("the ledger sink on %s", (dialect) => {
     const settled = await rowOf(start.requestId);
     expect(settled).toMatchObject({ status: "ok", completionTokens: 9, costMicroUsd: 95, latencyMs: 1200, timeToFirstTokenMs: 3 });
     expect(settled?.reservedMicroUsd).toBeUndefined();
-    expect(await store.usage.spendSince("key_l", "2026-05-10")).toBe(95);
+    expect((await store.usage.budgetUse("key_l", "2026-05-10")).spentMicroUsd).toBe(95);
   });
 
   it("refuses with insufficient_quota what the budget cannot cover, storing nothing, and admits again once spend settles", async () => {
@@ -155,7 +155,7 @@ describe.each(testDialects)("the ledger sink on %s", (dialect) => {
         costMicroUsd: 5 + 4 * 20,
         latencyMs: heartbeatLatencyMs,
       });
-      expect(await store.usage.spendSince("key_i", "2026-05-10")).toBe(85);
+      expect((await store.usage.budgetUse("key_i", "2026-05-10")).spentMicroUsd).toBe(85);
       expect((await store.usage.summarize({ groupBy: "key", fromMs: startedAtMs })).find((row) => row.group === "key_i")).toMatchObject({
         requests: 1,
         interruptedRequests: 1,
@@ -163,7 +163,7 @@ describe.each(testDialects)("the ledger sink on %s", (dialect) => {
       // It was not gone after all (a broken connection): its own end replaces the interruption.
       await run.finish({ ...cut, ...counts, status: "ok", latencyMs: 2000 });
       expect(await rowOf(cut.requestId)).toMatchObject({ status: "ok", completionTokens: 30, costMicroUsd: 5 + 30 * 20 });
-      expect(await store.usage.spendSince("key_i", "2026-05-10")).toBe(605);
+      expect((await store.usage.budgetUse("key_i", "2026-05-10")).spentMicroUsd).toBe(605);
     } finally {
       await otherLedger.dispose();
       await other.dispose();
@@ -224,11 +224,110 @@ describe.each(testDialects)("the ledger sink on %s", (dialect) => {
   it("settles a row whose heartbeat is stale, whoever owns it", async () => {
     const counts = { promptTokens: 2, cachedPromptTokens: 0, completionTokens: 1, reasoningTokens: 0 };
     const start = requestStart(counts, { keyId: "key_s" });
-    await ledger.start(start);
+    // A row of this instance that its ledger does not run (lost track of, as when a settlement failed): started by
+    // another sink of the same instance.
+    const lost = await openLedgerSink({
+      usage: store.usage,
+      priceBook,
+      instance,
+      logger,
+      now,
+      heartbeatMs: 60_000,
+      recoverEveryMs: 60_000,
+    });
+    await lost.start(start);
+    await lost.dispose();
     // This instance is alive, but the row has not been flushed for longer than the staleness limit (30 s).
     clockMs += 31_000;
     expect(await ledger.recoverInterrupted()).toBe(1);
     expect(await rowOf(start.requestId)).toMatchObject({ status: "interrupted", completionTokens: 1, costMicroUsd: 12 });
+  });
+
+  it("never settles a request it runs, however old its heartbeat: its own end does", async () => {
+    const counts = { promptTokens: 2, cachedPromptTokens: 0, completionTokens: 1, reasoningTokens: 0 };
+    const start = requestStart(counts, { keyId: "key_live" });
+    const run = await ledger.start(start);
+    // No heartbeat for far longer than the staleness limit (a heartbeat longer than it, or a store that was down).
+    clockMs += 10 * 60_000;
+    expect(await ledger.recoverInterrupted()).toBe(0);
+    expect(await rowOf(start.requestId)).toMatchObject({ status: "running" });
+    await run.finish({ ...start, ...counts, status: "ok", latencyMs: 600_000 });
+    expect(await rowOf(start.requestId)).toMatchObject({ status: "ok", completionTokens: 1, costMicroUsd: 12 });
+  });
+
+  it("keeps its heartbeat going while a recovery hangs (each timer waits for its own task only)", async () => {
+    // A row of another instance, alive and fresh, whose liveness check hangs: the recovery never ends.
+    const foreign = requestStart({ promptTokens: 1, cachedPromptTokens: 0, completionTokens: 0, reasoningTokens: 0 }, { keyId: "key_h" });
+    await store.usage.start(
+      {
+        ...foreign,
+        status: "running",
+        promptTokens: 1,
+        cachedPromptTokens: 0,
+        completionTokens: 0,
+        reasoningTokens: 0,
+        costMicroUsd: 1,
+        cloudCostMicroUsd: 0,
+        latencyMs: 0,
+        instanceId: "elsewhere:1:00000000",
+        heartbeatAtMs: clockMs,
+      },
+      undefined,
+      clockMs,
+    );
+    let release = (): void => undefined;
+    const hanging = new Promise<boolean>((resolve) => (release = () => resolve(false)));
+    let checks = 0;
+    const slowInstance: ServerInstance = { ...instance, isGone: async () => (checks++ === 0 ? false : await hanging) };
+    const own = await openLedgerSink({
+      usage: store.usage,
+      priceBook,
+      instance: slowInstance,
+      logger,
+      now,
+      heartbeatMs: 20,
+      recoverEveryMs: 20,
+    });
+    const counts = { promptTokens: 5, cachedPromptTokens: 0, completionTokens: 0, reasoningTokens: 0 };
+    const start = requestStart(counts, { keyId: "key_h" });
+    try {
+      const run = await own.start(start);
+      const deadline = Date.now() + 5000;
+      while (checks < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(checks).toBe(2); // a recovery is under way, and hangs
+      counts.completionTokens = 3;
+      while ((await rowOf(start.requestId))?.completionTokens !== 3 && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(await rowOf(start.requestId)).toMatchObject({ status: "running", completionTokens: 3 });
+      await run.finish({ ...start, ...counts, status: "ok", latencyMs: 5 });
+    } finally {
+      release();
+      await own.dispose();
+      await store.usage.discard(foreign.requestId);
+    }
+  });
+
+  it("looks a request's prices up once, at its start, however many heartbeats it has", async () => {
+    const countingBook = { ...priceBook };
+    const localPrice = vi.spyOn(countingBook, "localPrice");
+    const nearestCloudModel = vi.spyOn(countingBook, "nearestCloudModel");
+    const own = await openLedgerSink({ usage: store.usage, priceBook: countingBook, instance, logger, now, heartbeatMs: 60_000 });
+    try {
+      const counts = { promptTokens: 5, cachedPromptTokens: 0, completionTokens: 0, reasoningTokens: 0 };
+      const start = requestStart(counts, { keyId: "key_p" });
+      const run = await own.start(start);
+      for (let beat = 1; beat <= 3; beat++) {
+        counts.completionTokens = beat;
+        await own.flushHeartbeat();
+      }
+      await run.checkpoint();
+      await run.finish({ ...start, ...counts, status: "ok", latencyMs: 5 });
+      expect(await rowOf(start.requestId)).toMatchObject({ status: "ok", completionTokens: 3, costMicroUsd: 35 });
+      expect(localPrice).toHaveBeenCalledOnce();
+      expect(nearestCloudModel).toHaveBeenCalledOnce();
+    } finally {
+      await own.dispose();
+    }
   });
 
   it("stores a request that was never started as one settled row", async () => {

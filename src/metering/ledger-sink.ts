@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import type { UsageCounts, UsageEvent, UsageRun, UsageSink, UsageStart } from "../spec/index.js";
 import type { ServerInstance, UsageRecord, UsageRepository } from "../store/index.js";
 import { budgetWindow, insufficientQuota } from "./budget-guard.js";
-import { priceRequest, worstCaseCostMicroUsd } from "./cost.js";
+import { costAtPrices, lookUpRequestPrices, worstCaseCostMicroUsd, type RequestPrices } from "./cost.js";
 import { settleInterruptedRequests } from "./interrupted-requests.js";
 import type { PriceBook } from "./price-book.js";
 
@@ -18,13 +18,27 @@ export interface LedgerSinkOptions {
   logger: Logger;
   /** Clock, epoch ms. Defaults to `Date.now`. */
   now?: () => number;
-  /** How often the counters of running requests are flushed, ms. Defaults to 1000. */
+  /**
+   * How often the counters of running requests are flushed, ms. At most a third of the `staleAfterMs` of every instance
+   * that shares the store, which takes a row whose heartbeat is older for interrupted (the config caps it at 10000).
+   * Defaults to 1000.
+   */
   heartbeatMs?: number;
-  /** A running row whose heartbeat is older than this is interrupted, whoever owns it, ms. Defaults to 30000. */
+  /**
+   * A running row whose heartbeat is older than this is interrupted, whoever owns it (except the requests this sink
+   * runs), ms. Defaults to {@link defaultStaleAfterMs}.
+   */
   staleAfterMs?: number;
   /** How often running rows of other instances are checked, ms. Defaults to 5000. */
   recoverEveryMs?: number;
 }
+
+/**
+ * How old a running row's heartbeat may be, ms, before any instance takes it for interrupted: 30 s, three of the
+ * longest heartbeat the config allows (`metering.heartbeatMs` at most 10000), so that a live instance's rows are never
+ * taken for stale by another one.
+ */
+export const defaultStaleAfterMs = 30_000;
 
 /** The usage ledger as a usage sink, with its heartbeat and its recovery of interrupted requests. */
 export interface LedgerSink extends UsageSink, AsyncDisposable {
@@ -42,7 +56,10 @@ export interface LedgerSink extends UsageSink, AsyncDisposable {
   record(event: UsageEvent): Promise<void>;
   /** Flushes the running requests' counters now (the heartbeat does it every `heartbeatMs`). */
   flushHeartbeat(): Promise<void>;
-  /** Settles the running rows of gone instances, and stale ones, as `interrupted`; resolves how many. */
+  /**
+   * Settles the running rows of gone instances, and stale ones, as `interrupted` (never a request this sink runs, however
+   * old its heartbeat: its own end settles it); resolves how many.
+   */
   recoverInterrupted(): Promise<number>;
   /** Stops the heartbeat and the recovery timer (waiting for a flush, and the settlements, under way). Idempotent. */
   dispose(): Promise<void>;
@@ -52,6 +69,8 @@ export interface LedgerSink extends UsageSink, AsyncDisposable {
 interface RunningRequest {
   /** Its row as admitted (under the id it was stored with). */
   row: UsageRecord;
+  /** The prices in effect at its start: every heartbeat, and its end, are priced by them. */
+  prices: RequestPrices;
   readCounts(): UsageCounts;
 }
 
@@ -59,7 +78,8 @@ interface RunningRequest {
  * Opens the usage ledger's sink: first settles as `interrupted` the running rows left by instances that are gone (so
  * a restarted server bills its predecessor's cut requests before it serves), then keeps, until disposed, a heartbeat
  * that flushes the counters of this process's running requests every `heartbeatMs` and a check every `recoverEveryMs`
- * for rows of other instances that went away. Costs are priced by the book in effect at each request's start.
+ * for rows of other instances that went away. Costs are priced by the book in effect at each request's start, looked
+ * up once then.
  * A request's run writes its final counts (`checkpoint`) before the response's last bytes and is settled (`finish`)
  * once they left: a response that left whole is `ok`, and a crash in between leaves a running row with exact counts,
  * which the recovery settles as `interrupted`. `finish` and `record` resolve once their transaction is committed.
@@ -69,33 +89,46 @@ interface RunningRequest {
 export async function openLedgerSink(options: LedgerSinkOptions): Promise<LedgerSink> {
   const now = options.now ?? Date.now;
   const { usage, priceBook, instance, logger } = options;
-  const staleAfterMs = options.staleAfterMs ?? 30_000;
-  const running = new Set<RunningRequest>();
+  const staleAfterMs = options.staleAfterMs ?? defaultStaleAfterMs;
+  // By request id (the id its row was stored under).
+  const running = new Map<string, RunningRequest>();
 
   const recoverInterrupted = async (): Promise<number> => {
-    const settled = await settleInterruptedRequests({ usage, instance, atMs: now(), staleAfterMs });
+    const settled = await settleInterruptedRequests({
+      usage,
+      instance,
+      atMs: now(),
+      staleAfterMs,
+      isRunningHere: (requestId) => running.has(requestId),
+    });
     if (settled > 0) logger.warn({ settled }, "settled the running requests of gone server instances as interrupted");
     return settled;
   };
   const flushHeartbeat = async (): Promise<void> => {
     if (running.size === 0) return;
     const atMs = now();
-    const rows = [...running].map((request) => runningRow(priceBook, request.row, request.readCounts(), atMs));
+    const rows = [...running.values()].map((request) => runningRow(request, request.readCounts(), atMs));
     await usage.heartbeat(rows, atMs);
   };
 
   await recoverInterrupted();
-  // One flush or recovery at a time: a tick that finds one under way is skipped, so a slow store cannot pile them up.
-  let busy: Promise<unknown> | undefined;
-  const every = (ms: number, task: () => Promise<unknown>, what: string): NodeJS.Timeout => {
+  // One flush, and one recovery, at a time: a tick that finds its own task under way is skipped, so a slow store cannot
+  // pile them up. Each has its own: a slow recovery must not hold the heartbeat back (its rows would look stale).
+  const every = (ms: number, task: () => Promise<unknown>, what: string): { stop(): Promise<unknown> } => {
+    let underWay: Promise<unknown> | undefined;
     const timer = setInterval(() => {
-      if (busy !== undefined) return;
-      busy = task()
+      if (underWay !== undefined) return;
+      underWay = task()
         .catch((error: unknown) => logger.warn({ err: error }, `ledger ${what} failed`))
-        .finally(() => (busy = undefined));
+        .finally(() => (underWay = undefined));
     }, ms);
     timer.unref();
-    return timer;
+    return {
+      stop: () => {
+        clearInterval(timer);
+        return Promise.resolve(underWay);
+      },
+    };
   };
   const timers = [
     every(options.heartbeatMs ?? 1000, flushHeartbeat, "heartbeat"),
@@ -106,17 +139,17 @@ export async function openLedgerSink(options: LedgerSinkOptions): Promise<Ledger
   let disposing: Promise<void> | undefined;
   const dispose = (): Promise<void> =>
     (disposing ??= (async () => {
-      for (const timer of timers) clearInterval(timer);
-      await busy;
+      await Promise.all(timers.map((timer) => timer.stop()));
       await Promise.allSettled(settling);
     })());
 
   return {
     async start(start) {
       const atMs = now();
-      const reservedMicroUsd = worstCaseCostMicroUsd(priceBook, start);
+      const prices = lookUpRequestPrices(priceBook, start);
+      const reservedMicroUsd = worstCaseCostMicroUsd(prices.local, start);
       const admitted: UsageRecord = {
-        ...runningRow(priceBook, requestFields(start), start.readCounts(), atMs),
+        ...runningRow({ row: requestFields(start), prices }, start.readCounts(), atMs),
         instanceId: instance.id,
         reservedMicroUsd,
       };
@@ -126,16 +159,16 @@ export async function openLedgerSink(options: LedgerSinkOptions): Promise<Ledger
           : { limitMicroUsd: start.budget.limitMicroUsd, fromDay: budgetWindow(start.budget.period, start.startedAtMs).startDay };
       const outcome = await usage.start(admitted, budget, atMs);
       if (!outcome.admitted) throw insufficientQuota(start.budget!, outcome.use, atMs, reservedMicroUsd);
-      const request: RunningRequest = { row: { ...admitted, requestId: outcome.requestId }, readCounts: start.readCounts };
-      running.add(request);
+      const request: RunningRequest = { row: { ...admitted, requestId: outcome.requestId }, prices, readCounts: start.readCounts };
+      running.set(request.row.requestId, request);
       return {
         checkpoint: async () => {
           const atMs = now();
-          await usage.heartbeat([runningRow(priceBook, request.row, request.readCounts(), atMs)], atMs);
+          await usage.heartbeat([runningRow(request, request.readCounts(), atMs)], atMs);
         },
         finish: async (event) => {
-          running.delete(request);
-          const end: UsageRecord = { ...endRow(priceBook, event), requestId: request.row.requestId };
+          running.delete(request.row.requestId);
+          const end: UsageRecord = { ...endRow(request.prices, event), requestId: request.row.requestId };
           const settled = usage.settle(end, now(), { lateFromInterrupted: true });
           settling.add(settled);
           try {
@@ -145,13 +178,13 @@ export async function openLedgerSink(options: LedgerSinkOptions): Promise<Ledger
           }
         },
         cancel: async () => {
-          running.delete(request);
+          running.delete(request.row.requestId);
           await usage.discard(request.row.requestId);
         },
       };
     },
     async record(event) {
-      await usage.record(endRow(priceBook, event), now());
+      await usage.record(endRow(lookUpRequestPrices(priceBook, event), event), now());
     },
     flushHeartbeat,
     recoverInterrupted,
@@ -180,14 +213,13 @@ function requestFields(request: UsageStart | UsageEvent): UsageRecord {
   };
 }
 
-/** A running row with the counts so far, priced, as of `atMs` (its heartbeat). */
-function runningRow(book: PriceBook, row: UsageRecord, counts: UsageCounts, atMs: number): UsageRecord {
-  const request = { ...counts, model: row.model, startedAtMs: row.startedAtMs };
-  return { ...row, ...counts, ...priceRequest(book, request), latencyMs: Math.max(0, atMs - row.startedAtMs), heartbeatAtMs: atMs };
+/** A running row with the counts so far, priced at its request's prices, as of `atMs` (its heartbeat). */
+function runningRow({ row, prices }: Pick<RunningRequest, "row" | "prices">, counts: UsageCounts, atMs: number): UsageRecord {
+  return { ...row, ...counts, ...costAtPrices(prices, counts), latencyMs: Math.max(0, atMs - row.startedAtMs), heartbeatAtMs: atMs };
 }
 
-/** The settled row of an ended request, priced. */
-function endRow(book: PriceBook, event: UsageEvent): UsageRecord {
+/** The settled row of an ended request, priced at `prices` (those in effect at its start). */
+function endRow(prices: RequestPrices, event: UsageEvent): UsageRecord {
   return {
     ...requestFields(event),
     status: event.status,
@@ -198,6 +230,6 @@ function endRow(book: PriceBook, event: UsageEvent): UsageRecord {
     reasoningTokens: event.reasoningTokens,
     timeToFirstTokenMs: event.timeToFirstTokenMs,
     latencyMs: event.latencyMs,
-    ...priceRequest(book, event),
+    ...costAtPrices(prices, event),
   };
 }

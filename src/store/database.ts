@@ -40,9 +40,10 @@ export interface ApiKeysTable {
 
 /**
  * `usage_events`: the ledger, one row per model request. A request that runs a model is inserted as `running` when it
- * is admitted, its counters are flushed about once a second (`heartbeat_at`), and it is settled when it ends, in the
- * same transaction as its `usage_daily` rollup, before the response's last byte; a row written whole at its end (no
- * admission) is inserted settled. Only running rows change.
+ * is admitted, its counters are flushed about once a second (`heartbeat_at`), its final counts are written before the
+ * response's last bytes, and it is settled once those bytes left (or when it fails), in the same transaction as its
+ * `usage_daily` rollup; a row written whole at its end (no admission) is inserted settled. Only running rows change
+ * (and an `interrupted` row, by its request's own late end).
  */
 export interface UsageEventsTable {
   /** The request id (`x-request-id`); a client that reuses one gets `id:uuid` so that no row is lost. */

@@ -4,6 +4,7 @@ import path from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from "kysely";
 import pg from "pg";
+import type { Logger } from "pino";
 import { MoestroError } from "../errors/index.js";
 import { createApiKeyRepository, type ApiKeyRepository } from "./api-key-repository.js";
 import type { Database, StoreDialect } from "./database.js";
@@ -61,11 +62,12 @@ export interface Store extends AsyncDisposable {
   readonly db: Kysely<Database>;
   /**
    * Claims a server instance id for this process (the owner of the running ledger rows it writes) and the means to tell
-   * other instances' liveness. Given up when the store is disposed, if not before.
+   * other instances' liveness. Given up when the store is disposed, if not before. `options.logger` hears of a lost
+   * PostgreSQL lock and of taking it again (see `claimPostgresInstance`). Defaults to no logger.
    *
    * @throws when the database cannot be reached (PostgreSQL opens a connection of its own for the instance's lock).
    */
-  claimInstance(): Promise<ServerInstance>;
+  claimInstance(options?: { logger?: Logger }): Promise<ServerInstance>;
   /** Closes the connections. Idempotent. */
   dispose(): Promise<void>;
 }
@@ -117,9 +119,10 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
     schema,
     db,
     apiKeys: createApiKeyRepository(db),
-    usage: createUsageRepository(db, { dialect, sqlite }),
-    async claimInstance() {
-      const instance = connectionString === undefined ? claimSqliteInstance() : await claimPostgresInstance(connectionString, db);
+    usage: createUsageRepository(db, sqlite === undefined ? { dialect: "postgres" } : { dialect: "sqlite", sqlite }),
+    async claimInstance(claimOptions = {}) {
+      const instance =
+        connectionString === undefined ? claimSqliteInstance() : await claimPostgresInstance(connectionString, db, claimOptions);
       instances.push(instance);
       return instance;
     },

@@ -13,8 +13,15 @@ export interface PostgresTarget {
   schema?: string;
 }
 
-/** What a schema given by flag, config or environment must look like: an unquoted, lower-case PostgreSQL identifier. */
-const schemaNamePattern = /^[a-z_][a-z0-9_]{0,62}$/;
+/**
+ * What a schema given by flag, config or environment must look like: an unquoted, lower-case PostgreSQL identifier (at
+ * most 63 bytes, PostgreSQL's NAMEDATALEN - 1). The config schema checks `databaseSchema` with it too.
+ */
+export const schemaNamePattern = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** {@link schemaNamePattern} in words, for error messages: "must be …". */
+export const schemaNameRule =
+  "must be a lower-case PostgreSQL identifier: a-z, 0-9 and _, starting with a letter or _, at most 63 characters";
 
 /** A `search_path` setting inside libpq's `options` parameter: `-c search_path=X`, `-csearch_path=X` or `--search_path=X`. */
 const searchPathOption = /(?:-c\s*|--)search_path=((?:\\.|\S)*)/;
@@ -45,11 +52,7 @@ export function resolvePostgresTarget(databaseUrl: string, databaseSchema?: stri
   let schema: string | undefined;
   if (databaseSchema !== undefined) {
     if (!schemaNamePattern.test(databaseSchema)) {
-      throw new MoestroError(
-        "invalid_request",
-        `The database schema '${databaseSchema}' must be a lower-case PostgreSQL identifier: a-z, 0-9 and _, starting with a letter or _, at most 63 characters.`,
-        { param: "databaseSchema" },
-      );
+      throw new MoestroError("invalid_request", `The database schema '${databaseSchema}' ${schemaNameRule}.`, { param: "databaseSchema" });
     }
     schema = databaseSchema;
     const rest = options.replace(searchPathOption, "").trim();

@@ -1,7 +1,9 @@
 import { spawn } from "node:child_process";
 import os from "node:os";
+import pg from "pg";
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestStoreTarget, hasPostgres, type TestStoreTarget } from "../../test/helpers/databases.js";
+import { createTestStoreTarget, hasPostgres, testPostgresUrl, type TestStoreTarget } from "../../test/helpers/databases.js";
 import { openStore } from "./index.js";
 import { claimSqliteInstance } from "./server-instance.js";
 
@@ -46,6 +48,51 @@ describe.skipIf(!hasPostgres)("server instances on PostgreSQL", () => {
       await theirs.dispose();
       expect(await mine.isGone(theirs.id)).toBe(true);
     } finally {
+      await first.dispose();
+      await second.dispose();
+    }
+  });
+
+  it("take their lock again when its connection is cut (pg_terminate_backend), saying so: seen alive again", async () => {
+    const first = await openStore({ databaseUrl: target.databaseUrl });
+    const second = await openStore({ databaseUrl: target.databaseUrl });
+    const admin = new pg.Client({ connectionString: testPostgresUrl });
+    await admin.connect();
+    const logs: Array<{ msg: string }> = [];
+    const logger = pino({ level: "info" }, { write: (line: string) => logs.push(JSON.parse(line) as { msg: string }) });
+    // The backend that holds an instance's advisory lock (a bigint key: classid is its high half, objid its low half).
+    const lockHolder = async (instanceId: string): Promise<number | undefined> =>
+      (
+        await admin.query<{ pid: number }>(
+          `select pid from pg_locks where locktype = 'advisory' and granted and objsubid = 1
+             and ((classid::bigint << 32) | objid::bigint) = hashtextextended($1, 0)`,
+          [`moestro-instance:${instanceId}`],
+        )
+      ).rows[0]?.pid;
+    try {
+      const mine = await first.claimInstance({ logger });
+      const theirs = await second.claimInstance();
+      const cutPid = await lockHolder(mine.id);
+      expect(cutPid).toBeDefined();
+      await admin.query("select pg_terminate_backend($1)", [cutPid]);
+      const deadline = Date.now() + 10_000;
+      let holder: number | undefined;
+      while (Date.now() < deadline) {
+        holder = await lockHolder(mine.id);
+        if (holder !== undefined && holder !== cutPid) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(holder).toBeDefined();
+      expect(holder).not.toBe(cutPid);
+      expect(await theirs.isGone(mine.id)).toBe(false);
+      expect(logs.map((log) => log.msg)).toEqual(
+        expect.arrayContaining([expect.stringMatching(/^lost the server instance's lock/), "took the server instance's lock again"]),
+      );
+      // Disposing gives the new lock up.
+      await mine.dispose();
+      expect(await theirs.isGone(mine.id)).toBe(true);
+    } finally {
+      await admin.end();
       await first.dispose();
       await second.dispose();
     }

@@ -75,8 +75,8 @@ describe.each(testDialects)("store on %s", (dialect) => {
     const concurrent = rows.filter((row) => row.keyId?.startsWith("key_c"));
     expect(concurrent).toHaveLength(200);
     expect(new Set(concurrent.map((row) => row.requestId)).size).toBe(200);
-    for (const keyId of keys) expect(await store.usage.spendSince(keyId, "2026-03-01")).toBe(10 * 7);
-    expect(await store.usage.spendSince("key_c0", "2026-03-02")).toBe(5 * 7);
+    for (const keyId of keys) expect((await store.usage.budgetUse(keyId, "2026-03-01")).spentMicroUsd).toBe(10 * 7);
+    expect((await store.usage.budgetUse("key_c0", "2026-03-02")).spentMicroUsd).toBe(5 * 7);
     const daily = await store.db.selectFrom("usage_daily").selectAll().where("key_id", "like", "key_c%").execute();
     expect(daily.reduce((total, row) => total + Number(row.requests), 0)).toBe(200);
     expect(daily.reduce((total, row) => total + Number(row.prompt_tokens), 0)).toBe(2000);

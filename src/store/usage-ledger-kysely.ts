@@ -1,12 +1,11 @@
 import { sql, type Kysely } from "kysely";
-import type { Database, StoreDialect } from "./database.js";
+import type { Database } from "./database.js";
 import * as statements from "./usage-writes.js";
 import type { BudgetBound, StartOutcome, UsageEventRow } from "./usage-writes.js";
 
 /**
- * The ledger's writes, each one transaction. Two implementations run the same SQL (`usage-writes.ts`): this one over
- * Kysely (PostgreSQL, and SQLite while a Kysely transaction holds the connection), and the synchronous one over
- * prepared statements (`usage-ledger-sqlite.ts`).
+ * The ledger's writes, each one transaction (or one statement). Two implementations run the same SQL (`usage-writes.ts`): this one over
+ * Kysely (PostgreSQL), and the synchronous one over prepared statements (SQLite, `usage-ledger-sqlite.ts`).
  */
 export interface LedgerWrites {
   /** Appends a settled row and adds it to its day's rollup; a taken request id is stored as `id:uuid`. Returns the id used. */
@@ -17,7 +16,7 @@ export interface LedgerWrites {
    * stored.
    */
   start(row: UsageEventRow, budget: BudgetBound | undefined): Promise<StartOutcome> | StartOutcome;
-  /** Writes the counters and the heartbeat time of `rows`, while each is running. */
+  /** Writes the counters and the heartbeat time of `rows`, while each is running and not ahead of its row here. */
   heartbeat(rows: UsageEventRow[]): Promise<void> | void;
   /**
    * Settles a running row with the final values of `row` and adds it to the rollup. When the row is not running any
@@ -35,11 +34,11 @@ class Refusal extends Error {
 }
 
 /**
- * The ledger's writes over Kysely. On PostgreSQL a reservation first takes a transaction-scoped advisory lock on the
+ * The ledger's writes over Kysely, on PostgreSQL. A reservation first takes a transaction-scoped advisory lock on the
  * key (`pg_advisory_xact_lock`), so that reservations of one key run one at a time across every process that shares
  * the database; the key's use is then read in one statement, which sees settled costs and reservations in one snapshot.
  */
-export function createKyselyLedgerWrites(db: Kysely<Database>, dialect: StoreDialect): LedgerWrites {
+export function createKyselyLedgerWrites(db: Kysely<Database>): LedgerWrites {
   const insertUnderFreeId = async (executor: Kysely<Database>, row: UsageEventRow): Promise<string> => {
     const inserted = await statements.insertUsageEvent(executor, row).returning("request_id").executeTakeFirst();
     if (inserted !== undefined) return inserted.request_id;
@@ -62,8 +61,7 @@ export function createKyselyLedgerWrites(db: Kysely<Database>, dialect: StoreDia
       if (budget === undefined) return { admitted: true, requestId: await insertUnderFreeId(db, row) };
       try {
         return await db.transaction().execute(async (transaction): Promise<StartOutcome> => {
-          if (dialect === "postgres")
-            await sql`select pg_advisory_xact_lock(hashtextextended(${`moestro-budget:${row.key_id}`}, 0))`.execute(transaction);
+          await sql`select pg_advisory_xact_lock(hashtextextended(${`moestro-budget:${row.key_id}`}, 0))`.execute(transaction);
           const requestId = await insertUnderFreeId(transaction, row);
           const use = statements.readBudgetUse(
             await statements.selectBudgetUse(transaction, { key_id: row.key_id ?? "", day: budget.fromDay }).executeTakeFirst(),
@@ -78,11 +76,12 @@ export function createKyselyLedgerWrites(db: Kysely<Database>, dialect: StoreDia
       }
     },
 
-    heartbeat: (rows) =>
-      db.transaction().execute(async (transaction) => {
-        for (const row of rows)
-          await statements.updateUsageEvent(transaction, statements.heartbeatColumns, row, { whileRunning: true }).execute();
-      }),
+    // One statement, outside a transaction: one round trip for a request's final counts, and for a whole tick.
+    heartbeat: async (rows) => {
+      if (rows.length === 0) return;
+      if (rows.length === 1) await statements.updateHeartbeat(db, rows[0]!).execute();
+      else await updateHeartbeats(rows).execute(db);
+    },
 
     settle: (row, { lateFromInterrupted }) =>
       db.transaction().execute(async (transaction) => {
@@ -94,8 +93,7 @@ export function createKyselyLedgerWrites(db: Kysely<Database>, dialect: StoreDia
           return true;
         }
         if (!lateFromInterrupted) return false;
-        const select = statements.selectUsageEvent(transaction, row);
-        const before = await (dialect === "postgres" ? select.forUpdate() : select).executeTakeFirst();
+        const before = await statements.selectUsageEvent(transaction, row).forUpdate().executeTakeFirst();
         if (before === undefined) {
           await insertUnderFreeId(transaction, row);
           await statements.upsertUsageDaily(transaction, statements.dailyValuesOf(row)).execute();
@@ -107,4 +105,35 @@ export function createKyselyLedgerWrites(db: Kysely<Database>, dialect: StoreDia
         return true;
       }),
   };
+}
+
+/** The PostgreSQL type of each column a heartbeat writes (the migrations' `bigint`, `double precision`, `text`). */
+const heartbeatColumnTypes = {
+  request_id: "text",
+  prompt_tokens: "int8",
+  cached_prompt_tokens: "int8",
+  completion_tokens: "int8",
+  reasoning_tokens: "int8",
+  cost_micro_usd: "int8",
+  cloud_cost_micro_usd: "int8",
+  price_effective_at: "int8",
+  cloud_model: "text",
+  latency_ms: "float8",
+  heartbeat_at: "int8",
+  recorded_at: "int8",
+} as const satisfies Record<"request_id" | (typeof statements.heartbeatColumns)[number], string>;
+
+/**
+ * The heartbeat of many rows as one PostgreSQL statement: `update … from unnest($1::text[], $2::int8[], …)`, one array
+ * parameter per column, with the conditions of `statements.updateHeartbeat` row by row.
+ */
+function updateHeartbeats(rows: readonly UsageEventRow[]) {
+  const columns = Object.keys(heartbeatColumnTypes) as Array<keyof typeof heartbeatColumnTypes>;
+  const arrays = columns.map((column) => sql`${rows.map((row) => row[column])}::${sql.raw(heartbeatColumnTypes[column])}[]`);
+  const assignments = statements.heartbeatColumns.map((column) => sql`${sql.ref(column)} = ${sql.ref(`v.${column}`)}`);
+  const notAhead = statements.growingCountColumns.map((column) => sql`${sql.ref(`e.${column}`)} <= ${sql.ref(`v.${column}`)}`);
+  return sql`update usage_events as e set ${sql.join(assignments)}
+    from unnest(${sql.join(arrays)}) as v(${sql.join(columns.map((column) => sql.ref(column)))})
+    where e.request_id = v.request_id and e.status = 'running' and ${sql.join(notAhead, sql` and `)}
+      and (e.heartbeat_at is null or e.heartbeat_at <= v.heartbeat_at)`;
 }

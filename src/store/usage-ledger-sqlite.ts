@@ -34,10 +34,7 @@ export function createSqliteLedgerWrites(db: Kysely<Database>, sqlite: BetterSql
     sqlite,
     statements.updateUsageEvent(db, statements.settledColumns, rowSlots, { whileRunning: false }),
   );
-  const beat = prepareCompiled<UsageEventRow>(
-    sqlite,
-    statements.updateUsageEvent(db, statements.heartbeatColumns, rowSlots, { whileRunning: true }),
-  );
+  const beat = prepareCompiled<UsageEventRow>(sqlite, statements.updateHeartbeat(db, rowSlots));
   const selectRow = prepareCompiled<{ request_id: string }>(sqlite, statements.selectUsageEvent(db, slotsFor(["request_id"])));
   const budgetUse = prepareCompiled<{ key_id: string; day: string }>(sqlite, statements.selectBudgetUse(db, slotsFor(["key_id", "day"])));
 

@@ -1,6 +1,6 @@
 import type BetterSqlite3 from "better-sqlite3";
 import type { Kysely } from "kysely";
-import type { Database, StoreDialect } from "./database.js";
+import type { Database } from "./database.js";
 import {
   readUsageTotals,
   toUsageEventRow,
@@ -12,7 +12,7 @@ import {
   type UsageSummaryRow,
   type UsageTotalColumn,
 } from "./usage-record.js";
-import { createKyselyLedgerWrites } from "./usage-ledger-kysely.js";
+import { createKyselyLedgerWrites, type LedgerWrites } from "./usage-ledger-kysely.js";
 import { createSqliteLedgerWrites } from "./usage-ledger-sqlite.js";
 import { readBudgetUse, selectBudgetUse, type BudgetBound, type BudgetUse, type StartOutcome } from "./usage-writes.js";
 
@@ -33,7 +33,9 @@ export interface UsageRepository {
   start(record: UsageRecord, budget: BudgetBound | undefined, recordedAtMs: number): Promise<StartOutcome>;
   /**
    * A heartbeat at `atMs`: writes the counters, cost, latency and `heartbeatAtMs` of `records` (running rows, found by
-   * `requestId`; rows no longer running are left alone), in one transaction.
+   * `requestId`), at once (one transaction on SQLite, one statement on PostgreSQL). Rows no longer running are left
+   * alone, and so are rows ahead of their record (a higher token count or a later `heartbeatAtMs`: the record is from a
+   * flush that a later one overtook), so that a row never moves back.
    */
   heartbeat(records: readonly UsageRecord[], atMs: number): Promise<void>;
   /**
@@ -51,32 +53,31 @@ export interface UsageRepository {
   summarize(options: UsageRange & { groupBy: UsageGroupBy }): Promise<UsageSummaryRow[]>;
   /** Ledger rows over `range`, oldest first, at most `limit` (defaults to 1000). */
   list(options: UsageRange & { keyId?: string; limit?: number }): Promise<UsageRecord[]>;
-  /** What `keyId` spent from the UTC day `fromDay` (`YYYY-MM-DD`, inclusive) on, micro-USD, read from the rollup. */
-  spendSince(keyId: string, fromDay: string): Promise<number>;
-  /** What `keyId` has committed from the UTC day `fromDay` on: settled spend and running reservations, in one snapshot. */
+  /**
+   * What `keyId` has committed from the UTC day `fromDay` (`YYYY-MM-DD`, inclusive) on, micro-USD: settled spend (read
+   * from the rollup) and running reservations, in one snapshot.
+   */
   budgetUse(keyId: string, fromDay: string): Promise<BudgetUse>;
 }
 
 /**
- * The {@link UsageRepository} over `db`. When `sqlite` (the better-sqlite3 handle under `db`) is given, the writes run
- * Kysely's SQL as cached prepared statements, each in one better-sqlite3 transaction, instead of Kysely round trips:
- * they are on every response's path (docs/studio.md has the figures). The reads, and the writes while a Kysely
- * transaction holds the connection, go through Kysely.
+ * The {@link UsageRepository} over `db`. The writes are on every response's path (docs/studio.md has the figures):
+ * - `sqlite`: they run Kysely's SQL as cached prepared statements of `sqlite` (the better-sqlite3 handle under `db`),
+ *   each in one better-sqlite3 transaction, instead of Kysely round trips.
+ * - `postgres`: they go through Kysely.
+ *
+ * The reads go through Kysely on both.
  */
 export function createUsageRepository(
   db: Kysely<Database>,
-  options: { dialect: StoreDialect; sqlite?: BetterSqlite3.Database },
+  options: { dialect: "sqlite"; sqlite: BetterSqlite3.Database } | { dialect: "postgres" },
 ): UsageRepository {
-  const sqlite = options.sqlite;
-  const kyselyWrites = createKyselyLedgerWrites(db, options.dialect);
-  const sqliteWrites = sqlite === undefined ? undefined : createSqliteLedgerWrites(db, sqlite);
-  // A Kysely transaction that holds the connection (tests, migrations) must see the writes in order: Kysely then.
-  const writes = () => (sqliteWrites !== undefined && !sqlite!.inTransaction ? sqliteWrites : kyselyWrites);
+  const writes: LedgerWrites = options.dialect === "sqlite" ? createSqliteLedgerWrites(db, options.sqlite) : createKyselyLedgerWrites(db);
   return {
-    record: async (record, recordedAtMs) => await writes().record(toUsageEventRow(record, recordedAtMs)),
-    start: async (record, budget, recordedAtMs) => await writes().start(toUsageEventRow(record, recordedAtMs), budget),
-    heartbeat: async (records, atMs) => await writes().heartbeat(records.map((record) => toUsageEventRow(record, atMs))),
-    settle: async (record, recordedAtMs, settleOptions) => await writes().settle(toUsageEventRow(record, recordedAtMs), settleOptions),
+    record: async (record, recordedAtMs) => await writes.record(toUsageEventRow(record, recordedAtMs)),
+    start: async (record, budget, recordedAtMs) => await writes.start(toUsageEventRow(record, recordedAtMs), budget),
+    heartbeat: async (records, atMs) => await writes.heartbeat(records.map((record) => toUsageEventRow(record, atMs))),
+    settle: async (record, recordedAtMs, settleOptions) => await writes.settle(toUsageEventRow(record, recordedAtMs), settleOptions),
     async discard(requestId) {
       await db.deleteFrom("usage_events").where("request_id", "=", requestId).where("status", "=", "running").execute();
     },
@@ -131,16 +132,6 @@ export function createUsageRepository(
       if (toMs !== undefined) query = query.where("started_at", "<", toMs);
       if (keyId !== undefined) query = query.where("key_id", "=", keyId);
       return (await query.execute()).map(toUsageRecord);
-    },
-
-    async spendSince(keyId, fromDay) {
-      const row = await db
-        .selectFrom("usage_daily")
-        .select((eb) => eb.fn.sum<number>("cost_micro_usd").as("spent"))
-        .where("key_id", "=", keyId)
-        .where("day", ">=", fromDay)
-        .executeTakeFirst();
-      return Number(row?.spent ?? 0);
     },
 
     budgetUse: async (keyId, fromDay) => readBudgetUse(await selectBudgetUse(db, { key_id: keyId, day: fromDay }).executeTakeFirst()),

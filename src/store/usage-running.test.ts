@@ -67,6 +67,31 @@ describe.each(testDialects)("running ledger rows on %s", (dialect) => {
     expect(await daily("key_life")).toEqual([{ requests: 1, completion: 5, cost: 20 }]);
   });
 
+  it("never moves a running row back: a heartbeat behind the one written (a lower count, an earlier time) is left out", async () => {
+    const first = running({ keyId: "key_order" });
+    const second = running({ keyId: "key_order" });
+    for (const row of [first, second]) await store.usage.start(row, undefined, startedAtMs);
+    // A request's final counts commit before a flush that had read its counts earlier, in the same millisecond.
+    const final = { ...first, completionTokens: 9, costMicroUsd: 28, latencyMs: 2000, heartbeatAtMs: startedAtMs + 2000 };
+    await store.usage.heartbeat([final], startedAtMs + 2000);
+    await store.usage.heartbeat([{ ...final, completionTokens: 5, costMicroUsd: 20 }], startedAtMs + 2000);
+    expect(await rowOf(first.requestId)).toEqual(final);
+    // A tick of both rows (one statement on PostgreSQL): the first is behind in time and left alone, the second moves.
+    const secondBeat = {
+      ...second,
+      completionTokens: 4,
+      costMicroUsd: 18,
+      cloudCostMicroUsd: 7,
+      priceEffectiveAtMs: startedAtMs - 1,
+      cloudModel: "cloud-model",
+      latencyMs: 1000.5,
+      heartbeatAtMs: startedAtMs + 1000,
+    };
+    await store.usage.heartbeat([{ ...final, heartbeatAtMs: startedAtMs + 1000, latencyMs: 1000 }, secondBeat], startedAtMs + 1000);
+    expect(await rowOf(first.requestId)).toEqual(final);
+    expect(await rowOf(second.requestId)).toEqual(secondBeat);
+  });
+
   it("reserves against a budget atomically: of 40 concurrent reservations, exactly those that fit are admitted", async () => {
     // Settled spend 40 of a budget of 1000; each request reserves 30: (1000 - 40) / 30 = 32 fit.
     await store.usage.record(

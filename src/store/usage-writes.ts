@@ -5,7 +5,8 @@ import { usageTotalColumns, type UsageTotalColumn } from "./usage-record.js";
 /**
  * The ledger's write statements as Kysely builders: the one definition of their SQL. The Kysely path executes them
  * (`usage-ledger-kysely.ts`); the SQLite path compiles them once and runs them as prepared statements
- * (`usage-ledger-sqlite.ts`).
+ * (`usage-ledger-sqlite.ts`). One exception: PostgreSQL writes a heartbeat of many rows as one statement of its own
+ * (`usage-ledger-kysely.ts`), with the same columns and the same conditions as {@link updateHeartbeat}.
  */
 
 /** A `usage_events` row. */
@@ -76,6 +77,17 @@ export const heartbeatColumns = [
   "recorded_at",
 ] as const satisfies ReadonlyArray<keyof UsageEventsTable>;
 
+/**
+ * The token counts of a running row, which only grow while it runs: a heartbeat that would lower one is older than the
+ * one already written (a flush that a later flush or the final counts overtook), and is not written.
+ */
+export const growingCountColumns = [
+  "prompt_tokens",
+  "cached_prompt_tokens",
+  "completion_tokens",
+  "reasoning_tokens",
+] as const satisfies ReadonlyArray<keyof UsageEventsTable>;
+
 /** `insert into usage_events … on conflict (request_id) do nothing`. */
 export function insertUsageEvent(db: Kysely<Database>, row: Insertable<UsageEventsTable>) {
   return db
@@ -111,6 +123,20 @@ export function updateUsageEvent(
   const set = Object.fromEntries(columns.map((column) => [column, values[column]])) as Updateable<UsageEventsTable>;
   const query = db.updateTable("usage_events").set(set).where("request_id", "=", values.request_id);
   return options.whileRunning ? query.where("status", "=", "running") : query;
+}
+
+/**
+ * A heartbeat of one row: sets its `heartbeatColumns` from `values` while it is running, unless it is ahead of `values`
+ * (a higher count of {@link growingCountColumns} or a later `heartbeat_at`), so that writes that cross cannot move a row
+ * back.
+ */
+export function updateHeartbeat(db: Kysely<Database>, values: UsageEventRow) {
+  return updateUsageEvent(db, heartbeatColumns, values, { whileRunning: true }).where((eb) =>
+    eb.and([
+      ...growingCountColumns.map((column) => eb(column, "<=", values[column])),
+      eb.or([eb("heartbeat_at", "is", null), eb("heartbeat_at", "<=", values.heartbeat_at)]),
+    ]),
+  );
 }
 
 /** The row `request_id`, whatever its state. */

@@ -1,9 +1,10 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
+import { startFakeHub } from "../helpers/fake-hub.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const bin = path.join(root, "bin/moestro.js");
@@ -12,6 +13,25 @@ const bin = path.join(root, "bin/moestro.js");
 function runMoestro(args: string[], env: NodeJS.ProcessEnv = {}): { status: number | null; stdout: string; stderr: string } {
   const result = spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", env: { ...process.env, ...env }, timeout: 60_000 });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/**
+ * Starts `moestro ARGS` without blocking this process (a fake hub in it must answer); `ended` resolves with its exit
+ * code and output.
+ */
+function spawnMoestro(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): { interrupt(): void; ended: Promise<{ status: number | null; stdout: string; stderr: string }> } {
+  const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ...env } });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (data: Buffer) => (stdout += data.toString()));
+  child.stderr.on("data", (data: Buffer) => (stderr += data.toString()));
+  const ended = new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.once("close", (status) => resolve({ status, stdout, stderr })),
+  );
+  return { interrupt: () => child.kill("SIGINT"), ended };
 }
 
 /** The one JSON line a failed command with `--json` writes to stderr. */
@@ -95,6 +115,34 @@ describe("moestro CLI: errors", () => {
     expect(result.status).toBe(1);
     expect(jsonError(result.stderr)).toMatchObject({ code: "hub_unreachable" });
     expect(existsSync(path.join(home, "models")) ? readdirSync(path.join(home, "models")) : []).toEqual([]);
+  });
+
+  it("Ctrl-C stops a pull with one line saying how to resume (JSON with --json), exit code 130; the same command resumes", async () => {
+    const hub = await startFakeHub({
+      repos: { "owner/slow-GGUF": [{ path: "slow-Q8_0.gguf", content: Buffer.alloc(400_000, 7) }] },
+      bytesPerSecond: 100_000,
+    });
+    cleanups.push(() => hub.close());
+    const env = { MOESTRO_HOME: temporaryHome(), HF_ENDPOINT: hub.url };
+    const pull = spawnMoestro(["pull", "hf:owner/slow-GGUF:Q8_0", "--json"], env);
+    const deadline = Date.now() + 20_000;
+    while (!hub.requests.some((request) => request.includes("/resolve/")) && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    await new Promise((resolve) => setTimeout(resolve, 300)); // some bytes on disk
+    pull.interrupt();
+    const interrupted = await pull.ended;
+    expect(interrupted.status).toBe(130);
+    expect(interrupted.stdout).toBe("");
+    expect(jsonError(interrupted.stderr)).toEqual({
+      message: "interrupted; run the same command again to resume.",
+      code: "interrupted",
+      type: "invalid_request_error",
+      param: null,
+    });
+    const again = await spawnMoestro(["pull", "hf:owner/slow-GGUF:Q8_0", "--json"], env).ended;
+    expect(again.status).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ sizeBytes: 400_000 });
+    expect(hub.requests.filter((request) => request.includes("/resolve/")).at(-1)).toMatch(/ bytes=[1-9]\d*-$/);
   });
 
   it("a URL with malformed percent-encoding is a clear invalid_request, not an internal error", () => {

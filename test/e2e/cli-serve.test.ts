@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import os from "node:os";
@@ -8,29 +8,10 @@ import { afterEach, describe, expect, it } from "vitest";
 import OpenAI from "openai";
 import { fileBytes, startFakeHub, type FakeHub } from "../helpers/fake-hub.js";
 import { hasTestModels, storiesGreedy40, testModelPath } from "../helpers/models.js";
+import { killHard, startServe } from "../helpers/serve-process.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const bin = path.join(root, "bin/moestro.js");
-
-/** Starts `moestro serve` and resolves with its URL once it prints `listening on`. */
-function startServe(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-): { child: ChildProcessWithoutNullStreams; url: Promise<string>; stderr: () => string } {
-  const child = spawn(process.execPath, [bin, "serve", ...args], { env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
-  let stderr = "";
-  child.stderr.on("data", (data: Buffer) => (stderr += data.toString()));
-  const url = new Promise<string>((resolve, reject) => {
-    let output = "";
-    child.stdout.on("data", (data: Buffer) => {
-      output += data.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(output);
-      if (match) resolve(match[1]!);
-    });
-    child.once("exit", (code) => reject(new Error(`serve exited with ${code}: ${stderr}`)));
-  });
-  return { child, url, stderr: () => stderr };
-}
 
 describe("moestro CLI: serve", () => {
   const cleanups: Array<() => unknown> = [];
@@ -76,7 +57,7 @@ describe("moestro CLI: serve", () => {
       cleanups.push(() => hub.close());
       const home = temporaryHome();
       const serve = startServe(["--port", "0", "--threads", "1", "--log-level", "warn"], { MOESTRO_HOME: home, HF_ENDPOINT: hub.url });
-      cleanups.push(() => serve.child.kill("SIGKILL"));
+      cleanups.push(() => killHard(serve.child));
       const url = await serve.url;
       expect(serve.stderr()).toContain("pulling the default model hf:Qwen/Qwen3-0.6B-GGUF:Q8_0");
       expect(serve.stderr()).toMatch(/100%/);
@@ -95,7 +76,7 @@ describe("moestro CLI: serve", () => {
       // The second start finds it in the store and downloads nothing.
       const downloads = hub.requests.filter((request) => request.includes("/resolve/")).length;
       const again = startServe(["--port", "0", "--threads", "1", "--log-level", "warn"], { MOESTRO_HOME: home, HF_ENDPOINT: hub.url });
-      cleanups.push(() => again.child.kill("SIGKILL"));
+      cleanups.push(() => killHard(again.child));
       await again.url;
       expect(hub.requests.filter((request) => request.includes("/resolve/")).length).toBe(downloads);
     },
@@ -116,6 +97,31 @@ describe("moestro CLI: serve", () => {
     expect(readdirSync(home)).toEqual([]); // the store was never opened
     const json = spawnSync(process.execPath, [...args, "--json"], { encoding: "utf8", env: { ...process.env, MOESTRO_HOME: home } });
     expect(JSON.parse(json.stderr)).toMatchObject({ error: { code: "port_in_use", param: "server.port" } });
+  });
+
+  it("reports a busy port before it pulls a model it needs, having downloaded nothing", async () => {
+    const hub: FakeHub = await startFakeHub({
+      repos: { "owner/big-GGUF": [{ path: "big-Q8_0.gguf", content: Buffer.from("GGUF model") }] },
+    });
+    cleanups.push(() => hub.close());
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+    cleanups.push(() => new Promise((resolve) => blocker.close(resolve)));
+    const port = (blocker.address() as AddressInfo).port;
+    const home = temporaryHome();
+    // Spawned, not spawnSync: the fake hub in this process must be able to answer if the pull went first.
+    const serve = startServe(["--model", "hf:owner/big-GGUF:Q8_0", "--port", String(port), "--threads", "1"], {
+      MOESTRO_HOME: home,
+      HF_ENDPOINT: hub.url,
+    });
+    cleanups.push(() => killHard(serve.child));
+    const status = await new Promise<number | null>((resolve) => serve.child.once("exit", resolve));
+    expect(status).toBe(1);
+    expect(serve.stderr().trim()).toBe(
+      `moestro serve: port ${port} on 127.0.0.1 is in use; pick another with --port or MOESTRO_SERVER__PORT`,
+    );
+    expect(hub.requests).toEqual([]);
+    expect(readdirSync(home)).toEqual([]);
   });
 
   it("names a missing model file and what to do, instead of a raw ENOENT", () => {
@@ -139,7 +145,7 @@ describe("moestro CLI: serve", () => {
       ["--model", `tales=${testModelPath("stories260K.gguf")}`, "--port", "0", "--threads", "1", "--log-level", "warn"],
       { MOESTRO_HOME: temporaryHome() },
     );
-    cleanups.push(() => serve.child.kill("SIGKILL"));
+    cleanups.push(() => killHard(serve.child));
     const client = new OpenAI({ baseURL: `${await serve.url}/v1`, apiKey: "unused", maxRetries: 0 });
     const completion = await client.completions.create({ model: "tales", prompt: "Once upon a time", max_tokens: 40, temperature: 0 });
     expect(completion.choices[0]!.text).toBe(storiesGreedy40);
@@ -153,7 +159,7 @@ describe("moestro CLI: serve", () => {
       ["--model", testModelPath("tiny-qwen3moe.gguf"), "--port", "0", "--threads", "1", "-b", "64", "--log-level", "warn"],
       { MOESTRO_HOME: temporaryHome(), MOESTRO_SERVER__SHUTDOWN_GRACE_MS: "20000" },
     );
-    cleanups.push(() => serve.child.kill("SIGKILL"));
+    cleanups.push(() => killHard(serve.child));
     const client = new OpenAI({ baseURL: `${await serve.url}/v1`, apiKey: "unused", maxRetries: 0 });
     const stream = await client.chat.completions.create({
       model: "tiny-qwen3moe",
@@ -177,7 +183,7 @@ describe("moestro CLI: serve", () => {
       ["--model", testModelPath("tiny-qwen3moe.gguf"), "--port", "0", "--threads", "1", "-b", "64", "--log-level", "warn"],
       { MOESTRO_HOME: temporaryHome(), MOESTRO_SERVER__SHUTDOWN_GRACE_MS: "200" },
     );
-    cleanups.push(() => serve.child.kill("SIGKILL"));
+    cleanups.push(() => killHard(serve.child));
     const client = new OpenAI({ baseURL: `${await serve.url}/v1`, apiKey: "unused", maxRetries: 0 });
     const stream = await client.chat.completions.create({
       model: "tiny-qwen3moe",

@@ -1,5 +1,4 @@
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { execFile } from "node:child_process";
+import { execFile, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -19,26 +18,24 @@ import {
   type TestStoreTarget,
 } from "../helpers/databases.js";
 import { hasTestModels, testModelPath } from "../helpers/models.js";
+import { killHard, moestroBin as bin, startServe } from "../helpers/serve-process.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const bin = path.join(root, "bin/moestro.js");
 const adminKey = "kill-test-admin-key-0123456789";
 const run = promisify(execFile);
 
 if (!existsSync(path.join(root, "dist/cli/index.js"))) throw new Error("dist/ is missing: run `npm run build` first (`npm test` does).");
 
 /**
- * The built CLI, `moestro serve`, as a child process; resolves once it prints its listening line. `extraArgs` and
- * `env` are added to the command line and the environment.
+ * `moestro serve` of stories260K on `target`'s store, key checks on, as a child process; resolves once it listens.
+ * `extraArgs` and `env` are added to the command line and the environment.
  */
-async function startServe(
+async function startStudioServe(
   target: TestStoreTarget,
   extraArgs: string[] = [],
   env: Record<string, string> = {},
 ): Promise<{ child: ChildProcessWithoutNullStreams; url: string }> {
   const args = [
-    bin,
-    "serve",
     "--model",
     testModelPath("stories260K.gguf"),
     "--port",
@@ -54,30 +51,8 @@ async function startServe(
   if (target.home !== undefined) args.push("--home", target.home);
   if (target.databaseUrl !== undefined) args.push("--database-url", target.databaseUrl);
   args.push(...extraArgs);
-  const child = spawn(process.execPath, args, {
-    env: { ...process.env, MOESTRO_ADMIN_KEY: adminKey, ...env },
-    stdio: ["pipe", "pipe", "pipe"],
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let output = "";
-    let errors = "";
-    child.stderr.on("data", (data: Buffer) => (errors += data.toString()));
-    child.stdout.on("data", (data: Buffer) => {
-      output += data.toString();
-      const line = output.split("\n").find((candidate) => candidate.includes('"listening"'));
-      if (line !== undefined) resolve((JSON.parse(line) as { url: string }).url);
-    });
-    child.once("exit", (code) => reject(new Error(`serve exited with ${code}: ${errors}`)));
-  });
-  return { child, url };
-}
-
-function killHard(child: ChildProcessWithoutNullStreams): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once("exit", () => resolve());
-    child.kill("SIGKILL");
-  });
+  const serve = startServe(args, { MOESTRO_ADMIN_KEY: adminKey, ...env });
+  return { child: serve.child, url: await serve.url };
 }
 
 /** Runs the built CLI and parses its stdout as JSON. */
@@ -107,7 +82,7 @@ describe.skipIf(!hasTestModels).each(testDialects)("the ledger across kill -9 (b
   });
 
   it("keeps every row whose response was sent, loses none and doubles none; counts match after restart", async () => {
-    const first = await startServe(target);
+    const first = await startStudioServe(target);
     children.push(first.child);
     const remote = ["--url", first.url];
     const key = await cli<WireCreatedApiKey>(["keys", "create", "--name", "survivor", "--json", ...remote], {
@@ -137,7 +112,7 @@ describe.skipIf(!hasTestModels).each(testDialects)("the ledger across kill -9 (b
     await killHard(first.child);
     await Promise.all(inFlight);
 
-    const second = await startServe(target);
+    const second = await startStudioServe(target);
     children.push(second.child);
     const rows = await cli<WireUsageRow[]>(["usage", "--by", "key", "--json", "--url", second.url], { MOESTRO_ADMIN_KEY: adminKey });
     const survivor = rows.find((row) => row.group === key.id)!;
@@ -152,7 +127,9 @@ describe.skipIf(!hasTestModels).each(testDialects)("the ledger across kill -9 (b
       for (const id of completedIds) expect(stored.has(id), id).toBe(true);
       expect(events.every((event) => /-(done|flight)-\d+$/.test(event.requestId))).toBe(true);
       // The rollup moved in the same transactions: it matches the events exactly.
-      expect(await store.usage.spendSince(key.id, "1970-01-01")).toBe(events.reduce((total, event) => total + event.costMicroUsd, 0));
+      expect((await store.usage.budgetUse(key.id, "1970-01-01")).spentMicroUsd).toBe(
+        events.reduce((total, event) => total + event.costMicroUsd, 0),
+      );
       const daily = await store.db.selectFrom("usage_daily").selectAll().where("key_id", "=", key.id).execute();
       expect(daily.reduce((total, row) => total + Number(row.requests), 0)).toBe(events.length);
 
@@ -239,7 +216,7 @@ describe.skipIf(!hasTestModels).each(testDialects)("requests cut by kill -9 (bui
   it("bills streams cut mid-way by their last heartbeat, as interrupted, before the restarted server listens", async () => {
     const serveArgs = ["--price-book", writePriceBook(folder)];
     const heartbeat = { MOESTRO_METERING__HEARTBEAT_MS: "100" };
-    const first = await startServe(target, serveArgs, heartbeat);
+    const first = await startStudioServe(target, serveArgs, heartbeat);
     children.push(first.child);
     const key = await cli<WireCreatedApiKey>(["keys", "create", "--name", "cut", "--json", "--url", first.url], {
       MOESTRO_ADMIN_KEY: adminKey,
@@ -263,7 +240,7 @@ describe.skipIf(!hasTestModels).each(testDialects)("requests cut by kill -9 (bui
         expect(row.completionTokens).toBeGreaterThan(0);
       }
       // While the dead instance's rows are still running, a restarted server settles them before it says it listens.
-      const second = await startServe(target, serveArgs, heartbeat);
+      const second = await startStudioServe(target, serveArgs, heartbeat);
       children.push(second.child);
       const rows = await store.usage.list({ keyId: key.id, limit: 100 });
       expect(rows).toHaveLength(4);
@@ -276,7 +253,9 @@ describe.skipIf(!hasTestModels).each(testDialects)("requests cut by kill -9 (bui
         expect(row.reservedMicroUsd).toBeUndefined();
         expect(row.latencyMs).toBeGreaterThan(0);
       }
-      expect(await store.usage.spendSince(key.id, "1970-01-01")).toBe(rows.reduce((total, row) => total + row.costMicroUsd, 0));
+      expect((await store.usage.budgetUse(key.id, "1970-01-01")).spentMicroUsd).toBe(
+        rows.reduce((total, row) => total + row.costMicroUsd, 0),
+      );
       const [report] = await cli<WireUsageRow[]>(["usage", "--by", "key", "--json", "--url", second.url], { MOESTRO_ADMIN_KEY: adminKey });
       expect(report).toMatchObject({ group: key.id, requests: 4, interrupted_requests: cut, aborted_requests: 0 });
       await killHard(second.child);
@@ -308,7 +287,7 @@ describe.skipIf(!hasTestModels || !hasPostgres)("a budget shared by two server p
     const target = { dialect: "postgres" as const, databaseUrl: testPostgresUrl, cleanup: async () => undefined };
     const serveArgs = ["--price-book", writePriceBook(folder), "--database-schema", schema];
     if (hasRedis) serveArgs.push("--rate-limit-store", "redis", "--redis-url", testRedisUrl);
-    const servers = await Promise.all([startServe(target, serveArgs), startServe(target, serveArgs)]);
+    const servers = await Promise.all([startStudioServe(target, serveArgs), startStudioServe(target, serveArgs)]);
     children.push(...servers.map((server) => server.child));
     const key = await cli<WireCreatedApiKey>(
       ["keys", "create", "--name", "shared", "--budget-usd", "0.05", "--budget-period", "day", "--json"],
@@ -328,7 +307,7 @@ describe.skipIf(!hasTestModels || !hasPostgres)("a budget shared by two server p
       const rows = await store.usage.list({ keyId: key.id });
       expect(rows.map((row) => row.status)).toEqual(["ok", "ok"]);
       expect(new Set(rows.map((row) => row.instanceId)).size).toBeGreaterThanOrEqual(1);
-      expect(await store.usage.spendSince(key.id, "1970-01-01")).toBe(50_000);
+      expect((await store.usage.budgetUse(key.id, "1970-01-01")).spentMicroUsd).toBe(50_000);
     } finally {
       await store.dispose();
     }

@@ -200,7 +200,7 @@ export function createBenchCommand(): Command {
                 `${progress.phase}${progress.concurrency === undefined ? "" : ` c=${progress.concurrency}`}${isCompare ? ` ${progress.target}` : ""}`,
               ),
           }),
-        { interruptedMessage: "moestro bench: interrupted", onEnd: () => bar.stop() },
+        { prefix: "moestro bench", message: "interrupted", json: flags.json, onEnd: () => bar.stop() },
       );
       if (report === undefined) return;
       if (flags.json) process.stdout.write(JSON.stringify(report) + "\n");

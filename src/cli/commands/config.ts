@@ -1,13 +1,13 @@
 import { Command } from "commander";
-import { configLeafPaths, envNameFor, loadConfigWithSources, secretConfigKeys } from "../../config/index.js";
+import { configLeafPaths, envNameFor, loadConfigWithSources, passwordUrlConfigKeys, secretConfigKeys } from "../../config/index.js";
 
 /**
- * Hides secrets in a value for display: the values of `secretConfigKeys` become `***`, except that the database URL
- * keeps all but its password.
+ * Hides secrets in a value for display: the values of `secretConfigKeys` become `***`, except that the URLs of
+ * `passwordUrlConfigKeys` (the database and Redis URLs) keep all but their password (`***` when they do not parse).
  */
 export function redactConfigValue(key: string, value: unknown): unknown {
   if (value === undefined) return value;
-  if (key === "databaseUrl" && typeof value === "string") {
+  if (passwordUrlConfigKeys.has(key) && typeof value === "string") {
     try {
       const url = new URL(value);
       if (url.password) url.password = "***";

@@ -175,7 +175,9 @@ export function createEvalCommand(): Command {
             onProgress: (progress) => bar.update(progress.completed, progress.total, `${progress.model} thinking ${progress.thinking}`),
           }),
         {
-          interruptedMessage: `moestro eval: interrupted; the answers so far are in ${out}: run the same command again to continue.`,
+          prefix: "moestro eval",
+          message: `interrupted; the answers so far are in ${out}: run the same command again to continue.`,
+          json: flags.json,
           onEnd: () => bar.stop(),
         },
       );

@@ -6,6 +6,7 @@ import { defaultMoestroHome, ModelStore, type StoredModel } from "../../models/m
 import { createModelPuller } from "../../models/pull-model.js";
 import { formatTable } from "../format-table.js";
 import { DownloadProgressBar, formatByteSize } from "../progress.js";
+import { runUntilInterrupted } from "../run-until-interrupted.js";
 
 /** The store and puller as the config says (home, hub endpoint and token). */
 export function openModelStore(flags: { home?: string } = {}) {
@@ -60,11 +61,12 @@ export function createModelCommands(): Command[] {
     .option("--home <dir>", "data folder (env MOESTRO_HOME, default ~/.moestro)")
     .option("--json", "print the stored model as JSON (no progress bar)")
     .action(async (ref: string, flags: { home?: string; json?: boolean }) => {
-      const controller = new AbortController();
-      process.once("SIGINT", () =>
-        controller.abort(new MoestroError("internal_error", "Interrupted; run the same command again to resume.")),
-      );
-      const model = await pullWithProgress(ref, { home: flags.home, quiet: flags.json, signal: controller.signal });
+      const model = await runUntilInterrupted((signal) => pullWithProgress(ref, { home: flags.home, quiet: flags.json, signal }), {
+        prefix: "moestro pull",
+        message: "interrupted; run the same command again to resume.",
+        json: flags.json,
+      });
+      if (model === undefined) return;
       if (flags.json) process.stdout.write(JSON.stringify(describe(model)) + "\n");
       else process.stdout.write(`pulled ${model.name} (${formatByteSize(model.sizeBytes)}) to ${model.path}\n`);
     });

@@ -152,11 +152,22 @@ export function createServeCommand(): Command {
         node[parts.at(-1)!] = value;
       }
       const loaded = loadConfig({ env: process.env, configFile: flags.config, flags: fromFlags, flagNames });
-      const config = await resolveModelsToServe(loaded, flags.json === true);
+      // The port first, so that a busy one is reported before a model is pulled (the default one is 639 MB); requests
+      // get 503 server_unavailable meanwhile.
+      const { openServerListener } = await import("../../server-listener.js");
+      const listener = await openServerListener(loaded);
+      let config: Config;
+      let startServer: typeof import("../../server.js").startServer;
+      try {
+        config = await resolveModelsToServe(loaded, flags.json === true);
+        // Imported here, not at the top: node-llama-cpp takes about a second to load, which every other command would pay.
+        ({ startServer } = await import("../../server.js"));
+      } catch (error) {
+        await listener.close(); // else the bound socket would keep the process alive
+        throw error;
+      }
       const logger = pino({ level: config.logLevel, base: undefined }, pino.destination(2));
-      // Imported here, not at the top: node-llama-cpp takes about a second to load, which every other command would pay.
-      const { startServer } = await import("../../server.js");
-      const server = await startServer(config, logger);
+      const server = await startServer(config, logger, { listener });
       if (flags.json)
         process.stdout.write(
           JSON.stringify({ event: "listening", url: server.url, models: server.models.listLoaded().map((model) => model.id) }) + "\n",
