@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { getLlama, LlamaLogLevel, resolveChatWrapper, type LlamaModel } from "node-llama-cpp";
-import { hasTestModels, testModelPath } from "../../../test/helpers/models.js";
+import { resolveChatWrapper, type LlamaModel } from "node-llama-cpp";
+import { hasTestModels, testModelPath, getTestLlama } from "../../../test/helpers/models.js";
 import { renderChatPrompt } from "./chat-prompt.js";
 import { tokenizePrompt } from "./tokenize-prompt.js";
 
 describe.skipIf(!hasTestModels)("renderChatPrompt on the Qwen3 template", () => {
   let model: LlamaModel;
   beforeAll(async () => {
-    const llama = await getLlama({ gpu: false, build: "never", maxThreads: 1, logLevel: LlamaLogLevel.error });
+    const llama = await getTestLlama();
     model = await llama.loadModel({ modelPath: testModelPath("tiny-qwen3moe.gguf") });
   });
   afterAll(async () => {
