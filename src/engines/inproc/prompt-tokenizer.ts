@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import type { LlamaModel, Token } from "node-llama-cpp";
 import type { Logger } from "pino";
 import { MoestroError } from "../../errors/index.js";
+import { modelUnloadingError } from "./model-unloading-error.js";
 import { minimumTokens, promptLength, tokenizePrompt, type PromptText } from "./tokenize-prompt.js";
 import { longestTokenBytes } from "./token-count-bound.js";
 
@@ -126,7 +127,7 @@ export class PromptTokenizer {
   async dispose(): Promise<void> {
     if (this.#disposed) return;
     this.#disposed = true;
-    const unloading = new MoestroError("server_unavailable", "The model is being unloaded.", { retryAfterSeconds: 1 });
+    const unloading = modelUnloadingError();
     for (const job of this.#queue.splice(0)) this.#settle(job, () => job.reject(unloading));
     if (this.#running !== undefined) this.#settle(this.#running, () => this.#running!.reject(unloading));
     const child = this.#process;
@@ -298,6 +299,6 @@ export class PromptTokenizer {
   }
 
   #ensureNotDisposed(): void {
-    if (this.#disposed) throw new MoestroError("server_unavailable", "The model is being unloaded.", { retryAfterSeconds: 1 });
+    if (this.#disposed) throw modelUnloadingError();
   }
 }
