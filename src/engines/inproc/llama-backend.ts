@@ -60,8 +60,6 @@ export interface LlamaBackendOptions {
   now?: () => number;
 }
 
-export { defaultTopK } from "./sampling-options.js";
-
 /** Default cap of the per-sequence context window when none is configured, in tokens. */
 export const defaultMaxContextTokens = 4096;
 

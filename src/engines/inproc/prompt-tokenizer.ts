@@ -35,7 +35,7 @@ export interface PromptTokenizerOptions {
 export type PromptTokenization = { tokens: Token[] } | { atLeastTokens: number };
 
 /** Tokens a slice's count may exceed its share of the whole prompt's count by (cuts lose a merge or mark a space). */
-export const slackTokensPerSlice = 16;
+const slackTokensPerSlice = 16;
 
 interface Job {
   id: number;
