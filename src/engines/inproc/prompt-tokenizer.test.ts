@@ -101,4 +101,18 @@ describe("PromptTokenizer (with a stand-in tokenizer process)", () => {
     expect(await held).toMatchObject({ code: "server_unavailable", status: 503 });
     await expect(tokenizer.tokenize(text(4), { maxTokens: 100 })).rejects.toMatchObject({ code: "server_unavailable" });
   });
+
+  it("disposes at once when its process could not be spawned (no pid, no 'exit' event)", async () => {
+    const execPath = process.execPath;
+    let tokenizer: PromptTokenizer;
+    // fork() runs process.execPath: a missing one fails the spawn (ENOENT), reported by an 'error' event only.
+    process.execPath = path.join(os.tmpdir(), "moestro-no-such-node");
+    try {
+      tokenizer = create("echo");
+    } finally {
+      process.execPath = execPath;
+    }
+    const timeout = new Promise((resolve) => setTimeout(() => resolve("still waiting"), 5000).unref());
+    expect(await Promise.race([tokenizer.dispose().then(() => "disposed"), timeout])).toBe("disposed");
+  });
 });

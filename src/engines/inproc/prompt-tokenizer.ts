@@ -132,7 +132,8 @@ export class PromptTokenizer {
     if (this.#running !== undefined) this.#settle(this.#running, () => this.#running!.reject(unloading));
     const child = this.#process;
     this.#process = undefined;
-    if (child !== undefined && child.exitCode === null && child.signalCode === null) {
+    // A process that could not be spawned has no pid and never emits 'exit' (only 'error').
+    if (child !== undefined && child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
       const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
       // Held, so that awaiting its exit keeps the event loop alive. SIGKILL: it holds nothing worth a clean exit, and a
       // SIGTERM would wait for the tokenizer call it is in.
@@ -229,7 +230,7 @@ export class PromptTokenizer {
     );
     this.#process = child;
     this.#ready = false;
-    // An idle tokenizer never keeps the server's process alive; a busy one holds its channel (see #pump).
+    // An idle tokenizer never keeps the server's process alive; a busy one holds its channel (see #holdProcess).
     child.unref();
     child.channel?.unref();
     child.on("message", (reply: ProcessReply) => this.#onReply(child, reply));
