@@ -3,7 +3,9 @@
 // messages, and its first argument (the model path of the real one) says how it behaves:
 // - "echo": ready at once; answers a prompt of N characters with N tokens (ids 0..N-1), or with `atLeastTokens` when
 //   N is over maxTokens;
-// - "hold": ready at once; answers nothing until cancelled (then `cancelled`), to test queueing and aborts;
+// - "hold": ready at once; answers a prompt of N characters over maxTokens with `atLeastTokens` at once (so that a
+//   test can tell the process is ready), and any other nothing until cancelled (then `cancelled`), to test queueing
+//   and aborts;
 // - "crash": ready at once; exits with code 3 on its first prompt;
 // - "crash-once:FILE": like "crash" when FILE does not exist (it creates it), else like "echo";
 // - "fail": reports that it could not load the model, and exits.
@@ -22,13 +24,11 @@ if (mode === "fail") {
   process.send?.({ type: "failed", message: "no such model" }, () => process.exit(1));
 } else {
   process.on("message", (/** @type {{type: string, id: number, prompt: {text?: string}, maxTokens: number}} */ request) => {
+    const length = request.prompt?.text?.length ?? 0;
     if (request.type === "cancel") send({ type: "done", id: request.id, cancelled: true });
     else if (mode === "crash") process.exit(3);
-    else if (mode === "echo") {
-      const length = request.prompt.text?.length ?? 0;
-      if (length > request.maxTokens) send({ type: "done", id: request.id, atLeastTokens: length });
-      else send({ type: "done", id: request.id, tokens: Uint32Array.from({ length }, (_, index) => index) });
-    }
+    else if (length > request.maxTokens) send({ type: "done", id: request.id, atLeastTokens: length });
+    else if (mode === "echo") send({ type: "done", id: request.id, tokens: Uint32Array.from({ length }, (_, index) => index) });
   });
   send({ type: "ready" });
 }

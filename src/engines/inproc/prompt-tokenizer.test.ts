@@ -16,6 +16,13 @@ const fakeModel = {
 } as unknown as LlamaModel;
 const fakeProcess = new URL("../../../test/helpers/fake-tokenizer-process.js", import.meta.url);
 const text = (length: number): PromptText => ({ kind: "text", text: "x".repeat(length), specialTokens: true, addBos: true });
+/**
+ * Resolves once the stand-in process is ready and idle: it answers a long prompt that cannot fit at once, in every
+ * mode but "crash" and "fail" (200 characters are at least 50 tokens by length, so only the process can refuse them).
+ */
+const whenReady = async (tokenizer: PromptTokenizer): Promise<void> => {
+  expect(await tokenizer.tokenize(text(200), { maxTokens: 100 })).toEqual({ atLeastTokens: 200 });
+};
 
 describe("PromptTokenizer (with a stand-in tokenizer process)", () => {
   const tokenizers: PromptTokenizer[] = [];
@@ -55,9 +62,10 @@ describe("PromptTokenizer (with a stand-in tokenizer process)", () => {
     const tokenizer = create("hold", { maxQueuedPrompts: 1 });
     const running = new AbortController();
     const queued = new AbortController();
+    await whenReady(tokenizer);
+    // Sent to the idle process at once, which holds it.
     const first = tokenizer.tokenize(text(40), { maxTokens: 100, signal: running.signal });
     const firstOutcome = first.catch((error: unknown) => error);
-    await new Promise((resolve) => setTimeout(resolve, 200)); // the process is ready and holds the first prompt
     const second = tokenizer.tokenize(text(40), { maxTokens: 100, signal: queued.signal }).catch((error: unknown) => error);
     const busy = await tokenizer.tokenize(text(40), { maxTokens: 100 }).catch((error: unknown) => error);
     expect(busy).toBeInstanceOf(MoestroError);
