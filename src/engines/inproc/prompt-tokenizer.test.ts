@@ -5,7 +5,7 @@ import type { LlamaModel } from "node-llama-cpp";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { MoestroError } from "../../errors/index.js";
-import { PromptTokenizer } from "./prompt-tokenizer.js";
+import { PromptTokenizer, type PromptTokenizerOptions } from "./prompt-tokenizer.js";
 import type { PromptText } from "./tokenize-prompt.js";
 
 // A model whose longest token has 4 bytes and whose tokenizer gives one token per character.
@@ -26,7 +26,10 @@ const whenReady = async (tokenizer: PromptTokenizer): Promise<void> => {
 
 describe("PromptTokenizer (with a stand-in tokenizer process)", () => {
   const tokenizers: PromptTokenizer[] = [];
-  const create = (mode: string, options: { maxQueuedPrompts?: number } = {}): PromptTokenizer => {
+  const create = (
+    mode: string,
+    options: Pick<PromptTokenizerOptions, "maxQueuedPrompts" | "cancelGraceMs" | "maxTokenizeMs"> = {},
+  ): PromptTokenizer => {
     const tokenizer = new PromptTokenizer({
       model: fakeModel,
       modelPath: mode,
@@ -80,6 +83,38 @@ describe("PromptTokenizer (with a stand-in tokenizer process)", () => {
     const thirdOutcome = tokenizer.tokenize(text(40), { maxTokens: 100, signal: third.signal }).catch((error: unknown) => error);
     third.abort(new Error("done"));
     expect(await thirdOutcome).toMatchObject({ message: "done" });
+  });
+
+  it("kills a process that does not let a cancelled prompt go, and gives the next prompt a new process", async () => {
+    const directory = mkdtempSync(path.join(os.tmpdir(), "moestro-tokenizer-"));
+    try {
+      const tokenizer = create(`block-once:${path.join(directory, "blocked")}`, { cancelGraceMs: 50 });
+      await whenReady(tokenizer);
+      const running = new AbortController();
+      const blocked = tokenizer.tokenize(text(40), { maxTokens: 100, signal: running.signal }).catch((error: unknown) => error);
+      running.abort(new Error("client gone"));
+      expect(await blocked).toMatchObject({ message: "client gone" });
+      // Without the kill, this prompt would wait behind the blocked one for ever.
+      const next = await tokenizer.tokenize(text(40), { maxTokens: 100 });
+      expect("tokens" in next && next.tokens.length).toBe(40);
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses a prompt that holds the process past maxTokenizeMs with a 400, and gives the next prompt a new process", async () => {
+    const directory = mkdtempSync(path.join(os.tmpdir(), "moestro-tokenizer-"));
+    try {
+      const tokenizer = create(`block-once:${path.join(directory, "blocked")}`, { maxTokenizeMs: 100 });
+      const error = await tokenizer.tokenize(text(40), { maxTokens: 100, param: "messages" }).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(MoestroError);
+      expect(error).toMatchObject({ code: "invalid_request", status: 400, param: "messages" });
+      expect((error as Error).message).toMatch(/took more than 0\.1 s to tokenize/);
+      const next = await tokenizer.tokenize(text(40), { maxTokens: 100 });
+      expect("tokens" in next && next.tokens.length).toBe(40);
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
   });
 
   it("fails the prompt a crashed process held with a clear error, and starts a new process for the next", async () => {

@@ -166,12 +166,16 @@ export class RequestPreparer {
    * The prompt's tokens (a copy), tokenized once per request input; refuses at once a prompt that cannot fit.
    *
    * @throws {MoestroError} `context_length_exceeded` (400) when the tokenizer proves the prompt too long without
-   *   tokenizing it whole.
+   *   tokenizing it whole; what `PromptTokenizer.tokenize` throws.
    */
   async #tokenize(prompt: PromptText, request: GenerateRequest): Promise<Token[]> {
     const cached = this.#promptTokensByInput.get(request.input);
     if (cached !== undefined) return [...cached];
-    const result = await this.#tokenizer.tokenize(prompt, { maxTokens: this.#maxPromptTokens(request), signal: request.signal });
+    const result = await this.#tokenizer.tokenize(prompt, {
+      maxTokens: this.#maxPromptTokens(request),
+      signal: request.signal,
+      param: request.input.kind === "chat" ? "messages" : "prompt",
+    });
     if ("atLeastTokens" in result) this.#refuseLongPrompt(result.atLeastTokens, request);
     this.#promptTokensByInput.set(request.input, result.tokens);
     return [...result.tokens];
