@@ -4,10 +4,10 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { getLlama, LlamaLogLevel, type LlamaModel } from "node-llama-cpp";
+import type { LlamaModel } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tokenizePrompt } from "../../src/engines/inproc/tokenize-prompt.js";
-import { hasTestModels, testModelPath } from "../helpers/models.js";
+import { hasTestModels, testModelPath, getTestLlama } from "../helpers/models.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
 const model = "stories260K";
@@ -91,7 +91,7 @@ describe.skipIf(!hasTestModels)("long prompts on stories260K (SentencePiece, qua
       models: [{ path: testModelPath("stories260K.gguf") }],
       engine: { contextTokens: 2048, parallel: 1, batchSize: 64 },
     });
-    const llama = await getLlama({ gpu: false, build: "never", maxThreads: 1, logLevel: LlamaLogLevel.error });
+    const llama = await getTestLlama();
     vocabulary = await llama.loadModel({ modelPath: testModelPath("stories260K.gguf"), vocabOnly: true });
   });
   afterAll(async () => {

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { getLlama, LlamaLogLevel } from "node-llama-cpp";
 import { estimateModelMemoryBytes } from "../../src/engines/inproc/memory-estimate.js";
 import { fileBytes, startFakeHub, type FakeHub } from "../helpers/fake-hub.js";
-import { hasTestModels, storiesGreedy40, testModelPath } from "../helpers/models.js";
+import { hasTestModels, storiesGreedy40, testModelPath, getTestLlama } from "../helpers/models.js";
 import { postJson, startTestServer, type TestServer } from "../helpers/server.js";
 
 interface Ps {
@@ -29,7 +28,7 @@ describe.skipIf(!hasTestModels)("several models under one memory budget (real se
   let hub: FakeHub;
 
   beforeAll(async () => {
-    const llama = await getLlama({ gpu: false, build: "never", maxThreads: 1, logLevel: LlamaLogLevel.error });
+    const llama = await getTestLlama();
     stories = await estimateModelMemoryBytes(llama, testModelPath("stories260K.gguf"), shape);
     dreams = await estimateModelMemoryBytes(llama, testModelPath("aidreams260K.gguf"), shape);
     qwen = await estimateModelMemoryBytes(llama, testModelPath("tiny-qwen3moe.gguf"), { ...shape, contextTokens: 512 });

@@ -166,6 +166,30 @@ describe.skipIf(!hasTestModels)("structured output, logprobs and embeddings", ()
     expect(choices[0]!.message.content).toMatch(/^\[\s*-?\d+\s*[,\]]/);
   });
 
+  it("annotations the API allows (deprecated, readOnly, writeOnly, $anchor) and definitions are enforced, not refused", async () => {
+    const schema = {
+      $anchor: "event",
+      type: "object",
+      properties: {
+        name: { $ref: "#/definitions/short", deprecated: true },
+        id: { type: "string", maxLength: 4, readOnly: true },
+        note: { type: "string", maxLength: 6, writeOnly: true },
+      },
+      required: ["name", "id", "note"],
+      additionalProperties: false,
+      definitions: { short: { type: "string", maxLength: 8 } },
+    };
+    const validate = new Ajv({ strict: false }).compile(schema);
+    const completion = await test.client.chat.completions.create({
+      model: "tiny-qwen3moe",
+      temperature: 0,
+      max_tokens: 100,
+      messages: [{ role: "user", content: "Describe an event." }],
+      response_format: { type: "json_schema", json_schema: { name: "event", schema } },
+    });
+    expect(validate(JSON.parse(completion.choices[0]!.message.content!))).toBe(true);
+  });
+
   it("json_object gives a JSON object", async () => {
     const completion = await test.client.chat.completions.create({
       model: "tiny-qwen3moe",

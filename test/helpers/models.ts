@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { getLlama, LlamaLogLevel, type Llama } from "node-llama-cpp";
 
 // A unit test must not depend on the models folder (npm run test:unit passes without it): a test that needs it is named
 // x.model.test.ts, or lives in test/e2e, and runs in the e2e project (vitest.config.ts).
@@ -27,6 +28,15 @@ export const hasTestModels = existsSync(path.join(testModelsDir, "stories260K.gg
 export const skipReason = `model tests skipped: ${testModelsDir} not found (set MOESTRO_TEST_MODELS to a folder with the shared tiny GGUF models)`;
 
 if (!hasTestModels) console.warn(skipReason);
+
+/**
+ * The llama.cpp binding of model tests: CPU only, the prebuilt binary (never a build), one thread (the machine's cores
+ * are shared by parallel tests: docs/engine.md, "Sampling, threads and memory"), and only llama.cpp's errors in the test
+ * output.
+ */
+export async function getTestLlama(): Promise<Llama> {
+  return await getLlama({ gpu: false, build: "never", maxThreads: 1, logLevel: LlamaLogLevel.error });
+}
 
 /** The 60-token greedy continuation of "Once upon a time" by stories260K (docs/test-models.md). */
 export const storiesGreedy60 =

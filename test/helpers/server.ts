@@ -81,9 +81,9 @@ export async function loadTestBackend(options: {
   maxQueuedRequests?: number;
   script?: Script;
 }) {
-  const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
+  const { getTestLlama } = await import("./models.js");
   const { createLlamaBackend } = await import("../../src/engines/inproc/llama-backend.js");
-  const llama = await getLlama({ gpu: false, build: "never", maxThreads: 1, logLevel: LlamaLogLevel.error });
+  const llama = await getTestLlama();
   const { script, ...rest } = options;
   return await createLlamaBackend({
     llama,

@@ -1,4 +1,5 @@
 import { MoestroError } from "../../errors/index.js";
+import { annotationKeywords } from "../../engines/inproc/json-schema-support.js";
 
 /**
  * Tells whether `value` matches `schema`: `undefined` when it does (or when `schema` cannot be compiled on its own, as
@@ -7,22 +8,8 @@ import { MoestroError } from "../../errors/index.js";
  */
 export type SchemaMatcher = (schema: Record<string, unknown>, value: unknown) => string | undefined;
 
-/** Annotations: keywords that constrain nothing, allowed anywhere. */
-const annotations = new Set([
-  "title",
-  "description",
-  "default",
-  "examples",
-  "deprecated",
-  "readOnly",
-  "writeOnly",
-  "$schema",
-  "$id",
-  "$comment",
-  "$anchor",
-  "strict",
-  "name",
-]);
+/** Annotations: keywords that constrain nothing, allowed anywhere (the engine's own list, so that both agree). */
+const annotations = annotationKeywords;
 /** Keywords that only hold definitions for `$ref`. */
 const definitionKeywords = new Set(["$defs", "definitions"]);
 

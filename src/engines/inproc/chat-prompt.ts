@@ -11,14 +11,10 @@ import {
 import { MoestroError } from "../../errors/index.js";
 import type { ChatMessage, ToolDefinition } from "../../spec/index.js";
 
-/** A chat rendered with the model's chat template, ready to tokenize. */
-export interface RenderedChatPrompt {
+/** A chat rendered with the model's chat template, ready to tokenize, and the stops of its assistant turn (shared: read only). */
+export interface RenderedChatPrompt extends ChatStops {
   /** The prompt, its special tokens marked (tokenize it with `tokenizePrompt`, as `{kind: "template", text}`). */
   text: LlamaText;
-  /** Tokens that end the assistant turn (end-of-turn markers such as `<|im_end|>`), beyond the model's end-of-generation tokens. */
-  stopTokens: Set<Token>;
-  /** Texts that end the assistant turn when the model writes them out with ordinary tokens; never returned to the client. */
-  stopTexts: string[];
 }
 
 /**
@@ -132,30 +128,59 @@ export function toChatModelFunctions(tools: readonly ToolDefinition[]): ChatMode
   );
 }
 
+/** The tokens and texts that end the assistant's turn in a chat template's output. */
+export interface ChatStops {
+  /** Tokens that end the assistant turn (end-of-turn markers such as `<|im_end|>`), beyond the model's end-of-generation tokens. */
+  stopTokens: ReadonlySet<Token>;
+  /** Texts that end the assistant turn when the model writes them out with ordinary tokens; never returned to the client. */
+  stopTexts: readonly string[];
+}
+
 /**
- * Renders chat messages with `chatWrapper` (the model's own template, resolved by node-llama-cpp), as node-llama-cpp's
- * `LlamaChat` does, and finds the tokens and texts that end the assistant's turn. The prompt is tokenized apart
- * (`PromptTokenizer`), since a long one must not be tokenized on the event loop.
+ * A model's chat template (a node-llama-cpp chat wrapper), which renders chats as node-llama-cpp's `LlamaChat` does and
+ * finds the tokens and texts that end the assistant's turn. The prompt is tokenized apart (`PromptTokenizer`), since a
+ * long one must not be tokenized on the event loop.
+ *
+ * The stop triggers a wrapper gives are the same for every chat (node-llama-cpp's own wrappers write them as
+ * constants), so their tokens are found once per set of triggers, not per request; a Jinja template's could differ
+ * from chat to chat, which is why they are keyed by the triggers rather than found once for good.
  */
-export function renderChatPrompt(
-  model: LlamaModel,
-  chatWrapper: ChatWrapper,
-  messages: readonly ChatMessage[],
-  tools?: readonly ToolDefinition[],
-): RenderedChatPrompt {
-  const state = chatWrapper.generateContextState({
-    chatHistory: toChatHistory(messages),
-    availableFunctions: tools && tools.length > 0 ? toChatModelFunctions(tools) : undefined,
-    documentFunctionParams: true,
-  });
-  const stopTokens = new Set<Token>();
-  const stopTexts: string[] = [];
-  for (const trigger of state.stopGenerationTriggers) {
-    const triggerTokens = LlamaText(trigger).tokenize(model.tokenizer, "trimLeadingSpace");
-    const text = trigger.toString();
-    const hasSpecialToken = trigger.values.some((value) => typeof value !== "string");
-    if (hasSpecialToken && triggerTokens.length === 1) stopTokens.add(triggerTokens[0]!);
-    else if (!hasSpecialToken && text.length > 0) stopTexts.push(text);
+export class ChatTemplate {
+  readonly chatWrapper: ChatWrapper;
+  readonly #model: LlamaModel;
+  /** Stops by their triggers (as JSON); a handful at most, bounded all the same. */
+  readonly #stopsByTriggers = new Map<string, ChatStops>();
+
+  constructor(model: LlamaModel, chatWrapper: ChatWrapper) {
+    this.#model = model;
+    this.chatWrapper = chatWrapper;
   }
-  return { text: state.contextText, stopTokens, stopTexts };
+
+  /** Renders `messages`, with `tools` in the system prompt when there are any. */
+  render(messages: readonly ChatMessage[], tools?: readonly ToolDefinition[]): RenderedChatPrompt {
+    const state = this.chatWrapper.generateContextState({
+      chatHistory: toChatHistory(messages),
+      availableFunctions: tools && tools.length > 0 ? toChatModelFunctions(tools) : undefined,
+      documentFunctionParams: true,
+    });
+    return { text: state.contextText, ...this.#stops(state.stopGenerationTriggers) };
+  }
+
+  #stops(triggers: readonly LlamaText[]): ChatStops {
+    const key = JSON.stringify(triggers);
+    const known = this.#stopsByTriggers.get(key);
+    if (known !== undefined) return known;
+    const stopTokens = new Set<Token>();
+    const stopTexts: string[] = [];
+    for (const trigger of triggers) {
+      const triggerTokens = LlamaText(trigger).tokenize(this.#model.tokenizer, "trimLeadingSpace");
+      const text = trigger.toString();
+      const hasSpecialToken = trigger.values.some((value) => typeof value !== "string");
+      if (hasSpecialToken && triggerTokens.length === 1) stopTokens.add(triggerTokens[0]!);
+      else if (!hasSpecialToken && text.length > 0) stopTexts.push(text);
+    }
+    const stops = { stopTokens, stopTexts };
+    if (this.#stopsByTriggers.size < 16) this.#stopsByTriggers.set(key, stops);
+    return stops;
+  }
 }

@@ -54,7 +54,7 @@ export class Embeddings {
         }
         const result = await tokenizer.tokenize(
           { kind: "text", text: input, specialTokens: false, addBos: false },
-          { maxTokens: contextTokens, signal: options.signal },
+          { maxTokens: contextTokens, signal: options.signal, param: "input" },
         );
         if ("atLeastTokens" in result) throw tooLong(index, `${result.atLeastTokens} tokens or more`, contextTokens);
         tokens = result.tokens;

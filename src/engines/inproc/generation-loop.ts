@@ -3,7 +3,6 @@ import {
   type EvaluationPriority,
   type LlamaContextSequence,
   type LlamaModel,
-  type SequenceEvaluateOptions,
   type Token,
 } from "node-llama-cpp";
 import type { Logger } from "pino";
@@ -103,18 +102,16 @@ export async function* runGeneration(
       }
       return undefined;
     };
-    const evaluateOptions: SequenceEvaluateOptions = {
-      ...toEvaluateOptions(request.sampling, () => sequence.contextTokens.slice(-64)),
-      // Not a priority: the sequence's index, by which `inSequenceOrder` orders each batch.
-      evaluationPriority: shared.sequenceIndex.get(sequence) as EvaluationPriority,
-      grammarEvaluationState: grammarState,
-      tokenBias: prepared.tokenBias,
-    };
     const source =
       shared.createTokenSource?.(request, model) ??
       createLlamaTokenSource({
         sequence,
-        evaluateOptions,
+        evaluateOptions: {
+          ...toEvaluateOptions(request.sampling, () => sequence.contextTokens.slice(-64)),
+          // Not a priority: the sequence's index, by which `inSequenceOrder` orders each batch.
+          evaluationPriority: shared.sequenceIndex.get(sequence) as EvaluationPriority,
+          tokenBias: prepared.tokenBias,
+        },
         grammarState,
         batching: shared.batching,
         sampling: request.sampling,

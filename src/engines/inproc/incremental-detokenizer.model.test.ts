@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { getLlama, LlamaLogLevel, type LlamaModel } from "node-llama-cpp";
-import { hasTestModels, testModelPath } from "../../../test/helpers/models.js";
+import type { LlamaModel } from "node-llama-cpp";
+import { hasTestModels, testModelPath, getTestLlama } from "../../../test/helpers/models.js";
 import { IncrementalDetokenizer } from "./incremental-detokenizer.js";
 
 const texts = [
@@ -14,7 +14,7 @@ describe.skipIf(!hasTestModels)("IncrementalDetokenizer", () => {
   const models: LlamaModel[] = [];
 
   beforeAll(async () => {
-    const llama = await getLlama({ gpu: false, build: "never", maxThreads: 1, logLevel: LlamaLogLevel.error });
+    const llama = await getTestLlama();
     models.push(await llama.loadModel({ modelPath: testModelPath("tiny-qwen3moe.gguf") }));
     models.push(await llama.loadModel({ modelPath: testModelPath("stories260K.gguf") }));
   });

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { SchemaValidator } from "../../api/serving/schema-validator.js";
 import { MoestroError } from "../../errors/index.js";
-import { maxSchemaNestingLevels, prepareSchemaForGrammar } from "./json-schema-support.js";
+import type { GenerateRequest } from "../../spec/index.js";
+import { annotationKeywords, maxSchemaNestingLevels, prepareSchemaForGrammar } from "./json-schema-support.js";
 
 // Case ids in test names (C20…) are the compatibility cases listed in docs/compat-cases.md.
 describe("prepareSchemaForGrammar", () => {
@@ -66,5 +68,45 @@ describe("prepareSchemaForGrammar", () => {
     for (let level = 0; level < (maxSchemaNestingLevels - 2) / 2; level++) fine = { type: "object", properties: { a: fine } };
     expect(() => prepareSchemaForGrammar(fine, "p")).not.toThrow();
     expect(() => prepareSchemaForGrammar({ type: "array", items: fine }, "p")).toThrow(MoestroError);
+  });
+
+  it("accepts what the API layer lets through: each annotation anywhere, and definitions as $defs", () => {
+    const params = { responseFormat: "response_format", toolParameters: (index: number) => `tools[${index}]` };
+    const check = (schema: Record<string, unknown>) => {
+      new SchemaValidator().checkRequest({ responseFormat: { type: "json_schema", schema } } as unknown as GenerateRequest, params);
+      return prepareSchemaForGrammar(schema, "response_format");
+    };
+    const values: Record<string, unknown> = { deprecated: true, readOnly: true, writeOnly: false, $anchor: "here" };
+    for (const keyword of ["deprecated", "readOnly", "writeOnly", "$anchor"]) {
+      expect(annotationKeywords.has(keyword)).toBe(true);
+      const schema = { type: "object", properties: { a: { type: "string", [keyword]: values[keyword] } }, required: ["a"] };
+      expect(check({ ...schema, [keyword]: values[keyword] })).toEqual({
+        type: "object",
+        properties: { a: { type: "string" } },
+        required: ["a"],
+      });
+    }
+    const withDefinitions = {
+      type: "object",
+      properties: { a: { $ref: "#/definitions/word" }, b: { $ref: "#/$defs/flag" } },
+      required: ["a", "b"],
+      definitions: { word: { type: "string", maxLength: 5 } },
+      $defs: { flag: { type: "boolean" } },
+    };
+    expect(check(withDefinitions)).toEqual({
+      type: "object",
+      properties: { a: { $ref: "#/$defs/word" }, b: { $ref: "#/$defs/flag" } },
+      required: ["a", "b"],
+      $defs: { word: { type: "string", maxLength: 5 }, flag: { type: "boolean" } },
+    });
+  });
+
+  it("refuses a $ref the grammar would read as any value, and a name defined in both $defs and definitions", () => {
+    for (const ref of ["#", "#/properties/a", "#here", "#/$defs/a/properties/b", "https://example.com/s.json"]) {
+      const schema = { type: "object", properties: { a: { type: "string" }, b: { $ref: ref } }, $defs: { a: { type: "string" } } };
+      expect(() => prepareSchemaForGrammar(schema, "p")).toThrow(`at #/properties/b/$ref cannot be enforced`);
+    }
+    const twice = { $ref: "#/$defs/a", $defs: { a: { type: "string" } }, definitions: { a: { type: "integer" } } };
+    expect(() => prepareSchemaForGrammar(twice, "p")).toThrow("defines 'a' in both $defs and definitions");
   });
 });

@@ -1,8 +1,9 @@
 import { MoestroError } from "../../errors/index.js";
 
 /**
- * JSON-schema keywords that node-llama-cpp 3.21.1's grammar converter enforces (its `GbnfJsonSchema` type), plus
- * annotations that need no enforcement. `required` is accepted because the converter generates every listed property.
+ * JSON-schema keywords that node-llama-cpp 3.21.1's grammar converter enforces (its `GbnfJsonSchema` type).
+ * `required` is accepted because the converter generates every listed property. `definitions` (draft 7's name of
+ * `$defs`) is accepted and renamed `$defs`.
  */
 const enforcedKeywords = new Set([
   "type",
@@ -23,9 +24,30 @@ const enforcedKeywords = new Set([
   "maxLength",
   "format",
   "$defs",
+  "definitions",
   "$ref",
 ]);
-const annotationKeywords = new Set(["title", "description", "default", "examples", "$schema", "$id", "$comment", "strict", "name"]);
+
+/**
+ * Annotations: keywords that constrain nothing (JSON Schema 2020-12's meta-data and core vocabularies, plus OpenAI's
+ * `strict` and `name`), allowed anywhere in a schema and dropped before it becomes a grammar. The API layer's schema
+ * check allows the same ones (`schema-shape-check.ts`), so that a schema it lets through is not refused here.
+ */
+export const annotationKeywords: ReadonlySet<string> = new Set([
+  "title",
+  "description",
+  "default",
+  "examples",
+  "deprecated",
+  "readOnly",
+  "writeOnly",
+  "$schema",
+  "$id",
+  "$comment",
+  "$anchor",
+  "strict",
+  "name",
+]);
 const supportedFormats = new Set(["date-time", "time", "date"]);
 
 /**
@@ -48,9 +70,11 @@ const anyType = ["object", "array", "string", "number", "boolean", "null"];
 
 /**
  * Checks that every keyword of `schema` can be enforced by the decoding grammar, and rewrites `anyOf` to `oneOf` (the
- * converter's spelling; for generation the two mean the same: one branch is produced). Keywords the grammar cannot
- * enforce (`pattern`, `minimum`, `maximum`, `multipleOf`, `not`, `allOf`, `if`…) are refused rather than silently
- * ignored (a schema that cannot be compiled must not fail open).
+ * converter's spelling; for generation the two mean the same: one branch is produced) and `definitions` to `$defs`
+ * (with the `$ref`s into it). Keywords the grammar cannot enforce (`pattern`, `minimum`, `maximum`, `multipleOf`,
+ * `not`, `allOf`, `if`…) are refused rather than silently ignored (a schema that cannot be compiled must not fail
+ * open), and so is a `$ref` other than `#/$defs/NAME` (or `#/definitions/NAME`), which the converter would read as
+ * any JSON value.
  *
  * A schema that allows several types (a list of types, or no `type` at all, which JSON Schema reads as any value)
  * becomes a `oneOf` of one branch per type carrying that type's keywords: node-llama-cpp's converter reads a missing
@@ -107,11 +131,21 @@ function rewrite(schema: Record<string, unknown>, path: string, param: string): 
         { param },
       );
     }
-    const outKey = key === "anyOf" ? "oneOf" : key;
-    if ((key === "properties" || key === "$defs") && isObject(value)) {
-      result[outKey] = Object.fromEntries(
-        Object.entries(value).map(([name, child]) => [name, isObject(child) ? rewrite(child, `${path}/${key}/${name}`, param) : child]),
-      );
+    const outKey = key === "anyOf" ? "oneOf" : key === "definitions" ? "$defs" : key;
+    if ((key === "properties" || key === "$defs" || key === "definitions") && isObject(value)) {
+      const rewritten = Object.entries(value).map(([name, child]) => {
+        if (key !== "properties" && result.$defs !== undefined && Object.hasOwn(result.$defs as object, name)) {
+          throw new MoestroError(
+            "unsupported_parameter",
+            `The JSON schema at ${path} defines '${name}' in both $defs and definitions; keep one.`,
+            { param },
+          );
+        }
+        return [name, isObject(child) ? rewrite(child, `${path}/${key}/${name}`, param) : child];
+      });
+      result[outKey] = { ...(result[outKey] as object | undefined), ...Object.fromEntries(rewritten) };
+    } else if (key === "$ref") {
+      result.$ref = definitionReference(value, path, param);
     } else if ((key === "oneOf" || key === "anyOf" || key === "prefixItems") && Array.isArray(value)) {
       result[outKey] = value.map((child, index) => (isObject(child) ? rewrite(child, `${path}/${key}/${index}`, param) : child));
     } else if ((key === "items" || key === "additionalProperties") && isObject(value)) {
@@ -122,6 +156,25 @@ function rewrite(schema: Record<string, unknown>, path: string, param: string): 
   }
   // The converter treats a missing additionalProperties as false, which is what strict structured outputs want.
   return splitTypes(result, path, param);
+}
+
+/**
+ * A `$ref` as the converter reads it: `#/$defs/NAME`, the name looked up in the `$defs` of the schema and of the
+ * schemas around it (`#/definitions/NAME` is renamed so).
+ *
+ * @throws {MoestroError} `unsupported_parameter` (400) for any other reference (`#`, `#/properties/a`, an anchor, a
+ *   URL), which the converter would replace by any JSON value.
+ */
+function definitionReference(value: unknown, path: string, param: string): string {
+  const match = typeof value === "string" ? /^#\/(?:\$defs|definitions)\/([^/]+)$/.exec(value) : null;
+  if (match === null) {
+    throw new MoestroError(
+      "unsupported_parameter",
+      `The JSON schema reference ${JSON.stringify(value)} at ${path}/$ref cannot be enforced while decoding; refer to a definition as '#/$defs/NAME'.`,
+      { param },
+    );
+  }
+  return `#/$defs/${match[1]}`;
 }
 
 /** A schema of several types (a list, or none: any value) as a `oneOf` of one branch per type; others unchanged. */

@@ -17,6 +17,7 @@ import { inSequenceOrder } from "./batch-order.js";
 import { DecodeBatching } from "./decode-batching.js";
 import { Embeddings } from "./embeddings.js";
 import { runGeneration, type GenerationShared } from "./generation-loop.js";
+import { modelUnloadingError } from "./model-unloading-error.js";
 import type { MarkerTokens } from "./output-parser.js";
 import { PromptTokenizer } from "./prompt-tokenizer.js";
 import { RequestGrammars } from "./request-grammars.js";
@@ -58,8 +59,6 @@ export interface LlamaBackendOptions {
   /** Clock for `created` fields, epoch ms. Defaults to `Date.now`. */
   now?: () => number;
 }
-
-export { defaultTopK } from "./sampling-options.js";
 
 /** Default cap of the per-sequence context window when none is configured, in tokens. */
 export const defaultMaxContextTokens = 4096;
@@ -260,7 +259,7 @@ class LlamaBackend implements ModelBackend {
   async dispose(): Promise<void> {
     if (this.#disposed) return;
     this.#disposed = true;
-    this.#pool.rejectAll(new MoestroError("server_unavailable", "The model is being unloaded.", { retryAfterSeconds: 1 }));
+    this.#pool.rejectAll(modelUnloadingError());
     await this.#tokenizer.dispose();
     await this.#embeddings.dispose();
     await this.#context.dispose();
@@ -268,6 +267,6 @@ class LlamaBackend implements ModelBackend {
   }
 
   #ensureNotDisposed(): void {
-    if (this.#disposed) throw new MoestroError("server_unavailable", "The model is being unloaded.", { retryAfterSeconds: 1 });
+    if (this.#disposed) throw modelUnloadingError();
   }
 }

@@ -11,11 +11,27 @@ export interface ContextShape {
   batchSize: number;
 }
 
+const tokenizerProcessFixedBytes = 100 * 1024 * 1024;
+const tokenizerProcessBytesPerToken = 1100;
+
+/**
+ * The memory of a model's tokenizer process (`tokenizer-process.js`, one per loaded model): a Node.js process with
+ * node-llama-cpp's CPU binding, plus a vocabulary-only copy of the model, bytes. A line through two measurements of the
+ * process's resident set (docs/engine.md, "Long prompts"): about 94 MiB with stories260K's 512-token vocabulary and
+ * 250 MiB with Qwen3's 151,936 tokens (and as many merges), after a long prompt; the fixed part is rounded up to leave
+ * room for the prompt it holds.
+ *
+ * @param vocabularyTokens - the tokens of the model's vocabulary (`tokenizer.ggml.tokens`).
+ */
+export function estimateTokenizerProcessBytes(vocabularyTokens: number): number {
+  return tokenizerProcessFixedBytes + tokenizerProcessBytesPerToken * vocabularyTokens;
+}
+
 /**
  * Estimates the memory a model needs once loaded with the given context: weights plus KV cache plus compute buffers,
- * RAM and VRAM together, bytes. Reads only the GGUF header; the figures are node-llama-cpp's `GgufInsights` estimates
- * (`estimateModelResourceRequirementsV2`, `estimateContextResourceRequirementsV2`), which follow llama.cpp's own
- * allocation rules.
+ * RAM and VRAM together, plus its tokenizer process ({@link estimateTokenizerProcessBytes}), bytes. Reads only the
+ * GGUF header; the model's figures are node-llama-cpp's `GgufInsights` estimates (`estimateModelResourceRequirementsV2`,
+ * `estimateContextResourceRequirementsV2`), which follow llama.cpp's own allocation rules.
  *
  * @throws when the file cannot be read as GGUF.
  */
@@ -30,7 +46,8 @@ export async function estimateModelMemoryBytes(llama: Llama, modelPath: string, 
     sequences: shape.parallel,
     batchSize: Math.min(shape.batchSize, contextTokens),
   });
-  return model.cpuRam + model.gpuVram + context.cpuRam + context.gpuVram;
+  const vocabularyTokens = (info.metadata.tokenizer?.ggml?.tokens as readonly unknown[] | undefined)?.length ?? 0;
+  return model.cpuRam + model.gpuVram + context.cpuRam + context.gpuVram + estimateTokenizerProcessBytes(vocabularyTokens);
 }
 
 /**

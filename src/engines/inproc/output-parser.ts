@@ -78,9 +78,13 @@ export type OutputMode = "content" | "reasoning" | "tool";
  */
 export class OutputParser {
   readonly #options: OutputParserOptions;
-  /** Stop sequences in the answer (none when it is JSON) and in the thought; undefined when there are none. */
+  /**
+   * Stop sequences, in the thought and in the answer; undefined when there are none. One matcher serves both: it is
+   * flushed when the thought closes, and a thought never opens after the answer has begun.
+   */
   readonly #matcher: StopSequenceMatcher | undefined;
-  readonly #thoughtMatcher: StopSequenceMatcher | undefined;
+  /** The matcher of the answer: none when the answer is JSON (the grammar decides where it ends). */
+  readonly #answerMatcher: StopSequenceMatcher | undefined;
   #mode: OutputMode;
   #trimLeadingNewlines: boolean;
   #toolText = "";
@@ -99,9 +103,8 @@ export class OutputParser {
   constructor(options: OutputParserOptions) {
     this.#options = options;
     // Without stop sequences no matcher runs: nothing is held back, and no result object is made per token.
-    const stops = options.stop.filter((stop) => stop.length > 0);
-    this.#thoughtMatcher = stops.length > 0 ? new StopSequenceMatcher(stops) : undefined;
-    this.#matcher = options.answerIsJson ? undefined : this.#thoughtMatcher && new StopSequenceMatcher(stops);
+    this.#matcher = options.stop.some((stop) => stop.length > 0) ? new StopSequenceMatcher(options.stop) : undefined;
+    this.#answerMatcher = options.answerIsJson ? undefined : this.#matcher;
     this.#mode = options.startsInReasoning ? "reasoning" : "content";
     this.#trimLeadingNewlines = options.startsInReasoning || options.startsAfterThought;
   }
@@ -138,14 +141,14 @@ export class OutputParser {
     if (this.#mode === "reasoning") {
       this.#reasoningTokens++;
       if (token === markers.thinkEnd) {
-        if (this.#emitReasoning(parts, this.#options.decoder.flush(), true)) return this.#stop(parts);
+        if (this.#emit(parts, "reasoning", this.#options.decoder.flush(), true)) return this.#stop(parts);
         this.#mode = "content";
         this.#trimLeadingNewlines = true;
         this.#forcingClose = false;
         return { parts, action: { type: "continue" } };
       }
       if (token === markers.thinkStart) return { parts, action: { type: "continue" } };
-      if (this.#emitReasoning(parts, this.#options.decoder.push(token), false)) return this.#stop(parts);
+      if (this.#emit(parts, "reasoning", this.#options.decoder.push(token), false)) return this.#stop(parts);
       const budget = this.#options.thinkingBudgetTokens;
       if (budget !== undefined && !this.#forcingClose && this.#reasoningTokens >= budget) {
         this.#forcingClose = true;
@@ -182,7 +185,7 @@ export class OutputParser {
       return { parts, action: { type: "continue" } };
     }
     if (token === markers.toolCallStart && this.#options.tools !== undefined) {
-      this.#emitContent(parts, this.#options.decoder.flush(), true);
+      this.#emit(parts, "content", this.#options.decoder.flush(), true);
       this.#mode = "tool";
       this.#toolText = "";
       this.#toolJson = new JsonCompletionTracker();
@@ -195,14 +198,14 @@ export class OutputParser {
     if (this.#options.answerIsJson) {
       const end = this.#answerJson.valueEnd(text);
       if (end === -1) {
-        this.#emitContent(parts, text, false);
+        this.#emit(parts, "content", text, false);
         return { parts, action: { type: "continue" } };
       }
       // The value is complete: what follows it in this token, and any text held back, is not part of the answer.
-      this.#emitContent(parts, text.slice(0, end), true);
+      this.#emit(parts, "content", text.slice(0, end), true);
       return this.#stop(parts);
     }
-    if (this.#emitContent(parts, text, false)) return this.#stop(parts);
+    if (this.#emit(parts, "content", text, false)) return this.#stop(parts);
     return { parts, action: { type: "continue" } };
   }
 
@@ -211,9 +214,8 @@ export class OutputParser {
     const parts: StreamPart[] = [];
     if (this.#done) return parts;
     const rest = this.#options.decoder.flush();
-    if (this.#mode === "reasoning") this.#emitReasoning(parts, rest, true);
-    else if (this.#mode === "tool") this.#toolText += rest;
-    else this.#emitContent(parts, rest, true);
+    if (this.#mode === "tool") this.#toolText += rest;
+    else this.#emit(parts, this.#mode, rest, true);
     return parts;
   }
 
@@ -234,7 +236,7 @@ export class OutputParser {
     const parsed = parseToolCallBody(this.#toolText, this.#options.tools ?? []);
     if (parsed === undefined) {
       this.#options.onMalformedToolCall?.(this.#toolText);
-      this.#emitContent(parts, `<tool_call>${this.#toolText}</tool_call>`, true);
+      this.#emit(parts, "content", `<tool_call>${this.#toolText}</tool_call>`, true);
       return { parts, action: { type: "continue" } };
     }
     const toolCall: ToolCall = { id: this.#options.createToolCallId(), name: parsed.name, arguments: JSON.stringify(parsed.arguments) };
@@ -244,27 +246,21 @@ export class OutputParser {
     return { parts, action: { type: "continue" } };
   }
 
-  /** Emits thought text through the thought's stop matcher; returns whether a stop sequence was found. */
-  #emitReasoning(parts: StreamPart[], text: string, flush: boolean): boolean {
-    const matcher = this.#thoughtMatcher;
+  /**
+   * Emits thought or answer text through the stop matcher (the answer's: none for JSON); returns whether a stop
+   * sequence was found. Answer text loses the leading newlines after a thought, and carries the pending logprobs.
+   */
+  #emit(parts: StreamPart[], mode: "reasoning" | "content", text: string, flush: boolean): boolean {
+    const matcher = mode === "reasoning" ? this.#matcher : this.#answerMatcher;
     let safe = text;
     let stopped = false;
     if (matcher !== undefined) {
       ({ text: safe, stopped } = matcher.push(text));
       if (flush && !stopped) safe += matcher.flush();
     }
-    if (safe.length > 0) parts.push({ type: "reasoning-delta", text: safe });
-    return stopped;
-  }
-
-  /** Emits answer text through the stop matcher; returns whether a stop sequence was found. */
-  #emitContent(parts: StreamPart[], text: string, flush: boolean): boolean {
-    const matcher = this.#matcher;
-    let safe = text;
-    let stopped = false;
-    if (matcher !== undefined) {
-      ({ text: safe, stopped } = matcher.push(text));
-      if (flush && !stopped) safe += matcher.flush();
+    if (mode === "reasoning") {
+      if (safe.length > 0) parts.push({ type: "reasoning-delta", text: safe });
+      return stopped;
     }
     if (this.#trimLeadingNewlines) {
       safe = safe.replace(/^\n+/, "");

@@ -1,7 +1,7 @@
-import { getLlama, LlamaLogLevel, resolveChatWrapper, type LlamaModel } from "node-llama-cpp";
+import { resolveChatWrapper, type LlamaModel } from "node-llama-cpp";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hasTestModels, testModelPath } from "../../../test/helpers/models.js";
+import { hasTestModels, testModelPath, getTestLlama } from "../../../test/helpers/models.js";
 import { toChatHistory } from "./chat-prompt.js";
 import { PromptTokenizer } from "./prompt-tokenizer.js";
 import { minimumTokens, tokenizePrompt, type PromptText } from "./tokenize-prompt.js";
@@ -12,7 +12,7 @@ describe.skipIf(!hasTestModels).each(["stories260K.gguf", "tiny-qwen3moe.gguf"])
   let model: LlamaModel;
   let tokenizer: PromptTokenizer;
   beforeAll(async () => {
-    const llama = await getLlama({ gpu: false, build: "never", maxThreads: 1, logLevel: LlamaLogLevel.error });
+    const llama = await getTestLlama();
     model = await llama.loadModel({ modelPath: testModelPath(file), vocabOnly: true });
     tokenizer = new PromptTokenizer({ model, modelPath: testModelPath(file), modelId: file, logger: pino({ level: "silent" }) });
   });

@@ -5,7 +5,7 @@ import type { LlamaModel } from "node-llama-cpp";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { MoestroError } from "../../errors/index.js";
-import { PromptTokenizer } from "./prompt-tokenizer.js";
+import { PromptTokenizer, type PromptTokenizerOptions } from "./prompt-tokenizer.js";
 import type { PromptText } from "./tokenize-prompt.js";
 
 // A model whose longest token has 4 bytes and whose tokenizer gives one token per character.
@@ -16,10 +16,20 @@ const fakeModel = {
 } as unknown as LlamaModel;
 const fakeProcess = new URL("../../../test/helpers/fake-tokenizer-process.js", import.meta.url);
 const text = (length: number): PromptText => ({ kind: "text", text: "x".repeat(length), specialTokens: true, addBos: true });
+/**
+ * Resolves once the stand-in process is ready and idle: it answers a long prompt that cannot fit at once, in every
+ * mode but "crash" and "fail" (200 characters are at least 50 tokens by length, so only the process can refuse them).
+ */
+const whenReady = async (tokenizer: PromptTokenizer): Promise<void> => {
+  expect(await tokenizer.tokenize(text(200), { maxTokens: 100 })).toEqual({ atLeastTokens: 200 });
+};
 
 describe("PromptTokenizer (with a stand-in tokenizer process)", () => {
   const tokenizers: PromptTokenizer[] = [];
-  const create = (mode: string, options: { maxQueuedPrompts?: number } = {}): PromptTokenizer => {
+  const create = (
+    mode: string,
+    options: Pick<PromptTokenizerOptions, "maxQueuedPrompts" | "cancelGraceMs" | "maxTokenizeMs"> = {},
+  ): PromptTokenizer => {
     const tokenizer = new PromptTokenizer({
       model: fakeModel,
       modelPath: mode,
@@ -55,9 +65,10 @@ describe("PromptTokenizer (with a stand-in tokenizer process)", () => {
     const tokenizer = create("hold", { maxQueuedPrompts: 1 });
     const running = new AbortController();
     const queued = new AbortController();
+    await whenReady(tokenizer);
+    // Sent to the idle process at once, which holds it.
     const first = tokenizer.tokenize(text(40), { maxTokens: 100, signal: running.signal });
     const firstOutcome = first.catch((error: unknown) => error);
-    await new Promise((resolve) => setTimeout(resolve, 200)); // the process is ready and holds the first prompt
     const second = tokenizer.tokenize(text(40), { maxTokens: 100, signal: queued.signal }).catch((error: unknown) => error);
     const busy = await tokenizer.tokenize(text(40), { maxTokens: 100 }).catch((error: unknown) => error);
     expect(busy).toBeInstanceOf(MoestroError);
@@ -72,6 +83,38 @@ describe("PromptTokenizer (with a stand-in tokenizer process)", () => {
     const thirdOutcome = tokenizer.tokenize(text(40), { maxTokens: 100, signal: third.signal }).catch((error: unknown) => error);
     third.abort(new Error("done"));
     expect(await thirdOutcome).toMatchObject({ message: "done" });
+  });
+
+  it("kills a process that does not let a cancelled prompt go, and gives the next prompt a new process", async () => {
+    const directory = mkdtempSync(path.join(os.tmpdir(), "moestro-tokenizer-"));
+    try {
+      const tokenizer = create(`block-once:${path.join(directory, "blocked")}`, { cancelGraceMs: 50 });
+      await whenReady(tokenizer);
+      const running = new AbortController();
+      const blocked = tokenizer.tokenize(text(40), { maxTokens: 100, signal: running.signal }).catch((error: unknown) => error);
+      running.abort(new Error("client gone"));
+      expect(await blocked).toMatchObject({ message: "client gone" });
+      // Without the kill, this prompt would wait behind the blocked one for ever.
+      const next = await tokenizer.tokenize(text(40), { maxTokens: 100 });
+      expect("tokens" in next && next.tokens.length).toBe(40);
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses a prompt that holds the process past maxTokenizeMs with a 400, and gives the next prompt a new process", async () => {
+    const directory = mkdtempSync(path.join(os.tmpdir(), "moestro-tokenizer-"));
+    try {
+      const tokenizer = create(`block-once:${path.join(directory, "blocked")}`, { maxTokenizeMs: 100 });
+      const error = await tokenizer.tokenize(text(40), { maxTokens: 100, param: "messages" }).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(MoestroError);
+      expect(error).toMatchObject({ code: "invalid_request", status: 400, param: "messages" });
+      expect((error as Error).message).toMatch(/took more than 0\.1 s to tokenize/);
+      const next = await tokenizer.tokenize(text(40), { maxTokens: 100 });
+      expect("tokens" in next && next.tokens.length).toBe(40);
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
   });
 
   it("fails the prompt a crashed process held with a clear error, and starts a new process for the next", async () => {
@@ -100,5 +143,19 @@ describe("PromptTokenizer (with a stand-in tokenizer process)", () => {
     await tokenizer.dispose();
     expect(await held).toMatchObject({ code: "server_unavailable", status: 503 });
     await expect(tokenizer.tokenize(text(4), { maxTokens: 100 })).rejects.toMatchObject({ code: "server_unavailable" });
+  });
+
+  it("disposes at once when its process could not be spawned (no pid, no 'exit' event)", async () => {
+    const execPath = process.execPath;
+    let tokenizer: PromptTokenizer;
+    // fork() runs process.execPath: a missing one fails the spawn (ENOENT), reported by an 'error' event only.
+    process.execPath = path.join(os.tmpdir(), "moestro-no-such-node");
+    try {
+      tokenizer = create("echo");
+    } finally {
+      process.execPath = execPath;
+    }
+    const timeout = new Promise((resolve) => setTimeout(() => resolve("still waiting"), 5000).unref());
+    expect(await Promise.race([tokenizer.dispose().then(() => "disposed"), timeout])).toBe("disposed");
   });
 });

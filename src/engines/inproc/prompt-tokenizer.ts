@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import type { LlamaModel, Token } from "node-llama-cpp";
 import type { Logger } from "pino";
 import { MoestroError } from "../../errors/index.js";
+import { modelUnloadingError } from "./model-unloading-error.js";
 import { minimumTokens, promptLength, tokenizePrompt, type PromptText } from "./tokenize-prompt.js";
 import { longestTokenBytes } from "./token-count-bound.js";
 
@@ -22,6 +23,18 @@ export interface PromptTokenizerOptions {
   inlineMaxChars?: number;
   /** Long prompts that may wait for the tokenizer process; one more is answered 503 `server_busy`. Defaults to 64. */
   maxQueuedPrompts?: number;
+  /**
+   * How long the tokenizer process may take to answer the cancel of the prompt it holds, ms, before it is killed and
+   * replaced: it looks for a cancel between slices only, and not at all while it tokenizes a prompt whole. Defaults
+   * to 250.
+   */
+  cancelGraceMs?: number;
+  /**
+   * The longest one prompt may hold the tokenizer process, ms, from when the process receives it: past it, the process
+   * is killed and replaced, and the prompt is refused (400 `invalid_request`). Defaults to 30,000 (docs/engine.md,
+   * "Long prompts").
+   */
+  maxTokenizeMs?: number;
   /** Test seam: the script run as the tokenizer process. Defaults to `tokenizer-process.js` beside this module. */
   processScript?: URL;
 }
@@ -34,7 +47,7 @@ export interface PromptTokenizerOptions {
 export type PromptTokenization = { tokens: Token[] } | { atLeastTokens: number };
 
 /** Tokens a slice's count may exceed its share of the whole prompt's count by (cuts lose a merge or mark a space). */
-export const slackTokensPerSlice = 16;
+const slackTokensPerSlice = 16;
 
 interface Job {
   id: number;
@@ -44,6 +57,10 @@ interface Job {
   /** Whether the request already has its answer (aborted): the process's reply is then dropped. */
   settled: boolean;
   detach(): void;
+  /** The request field named in the deadline's error. */
+  param: string | undefined;
+  /** Kills the process when it holds the job too long (its deadline, or the grace after a cancel). */
+  timer?: NodeJS.Timeout;
 }
 
 type ProcessReply =
@@ -60,7 +77,8 @@ type ProcessReply =
  * quadratic (SentencePiece); a prompt that may fit is tokenized whole, with the same ids as here.
  *
  * The process starts with the tokenizer (when the model loads) and is restarted after a crash; long prompts wait in a
- * bounded FIFO queue, one in the process at a time.
+ * bounded FIFO queue, one in the process at a time. A prompt that holds the process past its deadline, or that was
+ * cancelled and is not let go of promptly, gets the process killed; the prompts behind it go to a new one.
  */
 export class PromptTokenizer {
   /** The most input bytes one token stands for (see `longestTokenBytes`); undefined when the vocabulary gives no bound. */
@@ -70,6 +88,8 @@ export class PromptTokenizer {
   readonly #model: LlamaModel;
   readonly #options: PromptTokenizerOptions;
   readonly #maxQueued: number;
+  readonly #cancelGraceMs: number;
+  readonly #maxTokenizeMs: number;
   readonly #queue: Job[] = [];
   #running: Job | undefined;
   #process: ChildProcess | undefined;
@@ -82,6 +102,8 @@ export class PromptTokenizer {
     this.#options = options;
     this.inlineMaxChars = options.inlineMaxChars ?? 8192;
     this.#maxQueued = options.maxQueuedPrompts ?? 64;
+    this.#cancelGraceMs = options.cancelGraceMs ?? 250;
+    this.#maxTokenizeMs = options.maxTokenizeMs ?? 30_000;
     const ggml = options.model.fileInfo.metadata.tokenizer?.ggml as
       | { model?: string; tokens?: readonly string[]; token_type?: readonly number[] }
       | undefined;
@@ -94,18 +116,21 @@ export class PromptTokenizer {
    *
    * @param options.maxTokens - the most prompt tokens that can fit the context (with the room the completion needs).
    * @param options.signal - aborting it frees the prompt's place in the queue, or stops the process's count at the next
-   *   slice; the promise then rejects with the signal's reason.
+   *   slice (the process is killed if it does not stop within `cancelGraceMs`); the promise then rejects with the
+   *   signal's reason.
+   * @param options.param - the request field that holds the prompt, named in the deadline's error. Defaults to none.
    * @throws {MoestroError} `server_busy` (503) when `maxQueuedPrompts` long prompts are waiting already;
-   *   `server_unavailable` (503) once the tokenizer is disposed (the model is unloading).
+   *   `server_unavailable` (503) once the tokenizer is disposed (the model is unloading); `invalid_request` (400) when
+   *   the prompt held the tokenizer process longer than `maxTokenizeMs`.
    * @throws {Error} when the tokenizer process fails to start or dies while it holds this prompt.
    */
-  async tokenize(prompt: PromptText, options: { maxTokens: number; signal?: AbortSignal }): Promise<PromptTokenization> {
+  async tokenize(prompt: PromptText, options: { maxTokens: number; signal?: AbortSignal; param?: string }): Promise<PromptTokenization> {
     this.#ensureNotDisposed();
     const length = promptLength(prompt);
     if (length <= this.inlineMaxChars) return { tokens: tokenizePrompt(this.#model, prompt) };
     const atLeastTokens = this.boundByLength(length, options.maxTokens);
     if (atLeastTokens !== undefined) return { atLeastTokens };
-    return await this.#enqueue(prompt, options.maxTokens, options.signal);
+    return await this.#enqueue(prompt, options);
   }
 
   /**
@@ -126,12 +151,14 @@ export class PromptTokenizer {
   async dispose(): Promise<void> {
     if (this.#disposed) return;
     this.#disposed = true;
-    const unloading = new MoestroError("server_unavailable", "The model is being unloaded.", { retryAfterSeconds: 1 });
+    const unloading = modelUnloadingError();
     for (const job of this.#queue.splice(0)) this.#settle(job, () => job.reject(unloading));
     if (this.#running !== undefined) this.#settle(this.#running, () => this.#running!.reject(unloading));
+    clearTimeout(this.#running?.timer);
     const child = this.#process;
     this.#process = undefined;
-    if (child !== undefined && child.exitCode === null && child.signalCode === null) {
+    // A process that could not be spawned has no pid and never emits 'exit' (only 'error').
+    if (child !== undefined && child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
       const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
       // Held, so that awaiting its exit keeps the event loop alive. SIGKILL: it holds nothing worth a clean exit, and a
       // SIGTERM would wait for the tokenizer call it is in.
@@ -145,7 +172,10 @@ export class PromptTokenizer {
     await this.dispose();
   }
 
-  #enqueue(prompt: PromptText, maxTokens: number, signal: AbortSignal | undefined): Promise<PromptTokenization> {
+  #enqueue(
+    prompt: PromptText,
+    { maxTokens, signal, param }: { maxTokens: number; signal?: AbortSignal; param?: string },
+  ): Promise<PromptTokenization> {
     signal?.throwIfAborted();
     if (this.#queue.length >= this.#maxQueued) {
       throw new MoestroError(
@@ -164,6 +194,7 @@ export class PromptTokenizer {
         reject,
         settled: false,
         detach: () => {},
+        param,
       };
       if (signal !== undefined) {
         const onAbort = () => this.#abort(job, signal.reason);
@@ -180,8 +211,53 @@ export class PromptTokenizer {
   #abort(job: Job, reason: unknown): void {
     const index = this.#queue.indexOf(job);
     if (index >= 0) this.#queue.splice(index, 1);
-    else if (this.#running === job) this.#process?.send({ type: "cancel", id: job.id });
+    else if (this.#running === job) {
+      this.#process?.send({ type: "cancel", id: job.id });
+      // The count stops at the next slice, but a prompt being tokenized whole cannot be stopped: the prompts behind it
+      // must not wait for that.
+      this.#armTimer(job, this.#cancelGraceMs, () => this.#replaceProcess("a cancelled prompt was not let go of in time"));
+    }
     this.#settle(job, () => job.reject(reason));
+    this.#holdProcess();
+  }
+
+  /** Runs `onExpiry` if `job` still holds the process after `delayMs`; replaces the job's earlier timer. */
+  #armTimer(job: Job, delayMs: number, onExpiry: () => void): void {
+    clearTimeout(job.timer);
+    job.timer = setTimeout(() => {
+      if (this.#running === job) onExpiry();
+    }, delayMs);
+    // A timer alone never keeps the server's process alive (see #holdProcess).
+    job.timer.unref();
+  }
+
+  /** Refuses the running prompt for holding the process past `maxTokenizeMs`, and replaces the process. */
+  #onDeadline(job: Job): void {
+    const seconds = this.#maxTokenizeMs / 1000;
+    const error = new MoestroError(
+      "invalid_request",
+      `The prompt took more than ${seconds} s to tokenize for model '${this.#options.modelId}' and was refused; shorten it (long runs of characters without spaces are the slowest to tokenize).`,
+      { param: job.param },
+    );
+    this.#settle(job, () => job.reject(error));
+    this.#replaceProcess(`a prompt held it more than ${seconds} s`);
+  }
+
+  /**
+   * Kills the process, which holds a prompt it cannot let go of, and starts a new one for the prompts waiting. From here
+   * on the old process's replies and exit are ignored, so none of them can reach a later prompt.
+   */
+  #replaceProcess(reason: string): void {
+    const child = this.#process;
+    if (child === undefined) return;
+    const running = this.#running;
+    clearTimeout(running?.timer);
+    this.#process = undefined;
+    this.#ready = false;
+    this.#running = undefined;
+    this.#options.logger.warn({ model: this.#options.modelId, reason }, "tokenizer process killed and replaced");
+    child.kill("SIGKILL");
+    if (this.#queue.length > 0) this.#start();
     this.#holdProcess();
   }
 
@@ -208,6 +284,7 @@ export class PromptTokenizer {
     this.#running = job;
     try {
       child.send(job.message);
+      this.#armTimer(job, this.#maxTokenizeMs, () => this.#onDeadline(job));
     } catch (error) {
       // Serializing the message failed (a closed channel is reported as an 'error' event, then 'exit').
       this.#running = undefined;
@@ -228,7 +305,7 @@ export class PromptTokenizer {
     );
     this.#process = child;
     this.#ready = false;
-    // An idle tokenizer never keeps the server's process alive; a busy one holds its channel (see #pump).
+    // An idle tokenizer never keeps the server's process alive; a busy one holds its channel (see #holdProcess).
     child.unref();
     child.channel?.unref();
     child.on("message", (reply: ProcessReply) => this.#onReply(child, reply));
@@ -260,6 +337,7 @@ export class PromptTokenizer {
       case "done": {
         const job = this.#running;
         if (job === undefined || job.id !== reply.id) return;
+        clearTimeout(job.timer);
         this.#running = undefined;
         this.#settle(job, () => {
           if (reply.tokens !== undefined) job.resolve({ tokens: Array.from(reply.tokens) as Token[] });
@@ -281,6 +359,7 @@ export class PromptTokenizer {
     const wasReady = this.#ready;
     this.#ready = false;
     const running = this.#running;
+    clearTimeout(running?.timer);
     this.#running = undefined;
     const when = running !== undefined ? "while it tokenized a prompt" : wasReady ? "while idle" : "before it was ready";
     const error = new Error(`The tokenizer process of model '${this.#options.modelId}' exited (code ${code}, signal ${signal}) ${when}.`);
@@ -298,6 +377,6 @@ export class PromptTokenizer {
   }
 
   #ensureNotDisposed(): void {
-    if (this.#disposed) throw new MoestroError("server_unavailable", "The model is being unloaded.", { retryAfterSeconds: 1 });
+    if (this.#disposed) throw modelUnloadingError();
   }
 }

@@ -2,7 +2,7 @@ import type { Llama, LlamaGrammar } from "node-llama-cpp";
 import { MoestroError } from "../../errors/index.js";
 import type { ToolDefinition } from "../../spec/index.js";
 import { prepareSchemaForGrammar } from "./json-schema-support.js";
-import { createToolCallXmlGrammar } from "./tool-call-grammar.js";
+import { createToolCallXmlGrammar, integerRuleBody, numberRuleBody } from "./tool-call-grammar.js";
 
 /**
  * The grammars of one model's requests (structured output, tool calls), built with node-llama-cpp and kept in a small
@@ -88,14 +88,15 @@ export class RequestGrammars {
 }
 
 /**
- * node-llama-cpp 3.21.1's number rules, bounded as the XML tool-call grammar bounds them: its integer rule allows an
- * exponent, so `{"type": "integer"}` could be written `-28e-7` (found by the fuzz test, at temperature 0), and its number
- * rule allows 16 exponent digits, so a number could be written `1e400`, which parses as Infinity. An integer gets no
- * exponent; a number at most two exponent digits (every such number is finite).
+ * node-llama-cpp 3.21.1's number rules, bounded as the XML tool-call grammar bounds them (`integerRuleBody`,
+ * `numberRuleBody`): its integer rule allows an exponent, so `{"type": "integer"}` could be written `-28e-7` (found by
+ * the fuzz test, at temperature 0), and its number rule allows 16 exponent digits, so a number could be written
+ * `1e400`, which parses as Infinity. An integer gets no exponent; a number at most two exponent digits (every such
+ * number is finite).
  */
 const boundedNumberRules = new Map([
-  ["integer-number-rule", '"-"? ("0" | [1-9] [0-9]{0,15})'],
-  ["fractional-number-rule", '"-"? ("0" | [1-9] [0-9]{0,15}) ("." [0-9]{1,16})? ([eE] [-+]? [0-9]{1,2})?'],
+  ["integer-number-rule", integerRuleBody],
+  ["fractional-number-rule", numberRuleBody],
 ]);
 
 /** `grammar` (GBNF from node-llama-cpp's JSON-schema converter) with its number rules replaced by {@link boundedNumberRules}. */

@@ -1,7 +1,7 @@
 import { TokenBias, type ChatWrapper, type LlamaGrammar, type LlamaModel, type Token } from "node-llama-cpp";
 import { MoestroError } from "../../errors/index.js";
 import type { GenerateInput, GenerateRequest, ModelInfo, ToolDefinition } from "../../spec/index.js";
-import { renderChatPrompt, renderedTextLength } from "./chat-prompt.js";
+import { ChatTemplate, renderedTextLength, type ChatStops } from "./chat-prompt.js";
 import type { MarkerTokens } from "./output-parser.js";
 import type { PromptTokenizer } from "./prompt-tokenizer.js";
 import type { RequestGrammars } from "./request-grammars.js";
@@ -13,10 +13,10 @@ export interface PreparedGeneration {
   promptTokens: Token[];
   /** Output tokens forced before sampling starts (an opened tool call for a forced `tool_choice`). */
   forcedOutputTokens: Token[];
-  /** Tokens that end the turn beyond end-of-generation (the template's `<|im_end|>`). */
-  stopTokens: Set<Token>;
-  /** Texts that end the turn when written with ordinary tokens (the template's); applied as stop sequences. */
-  stopTexts: string[];
+  /** Tokens that end the turn beyond end-of-generation (the template's `<|im_end|>`). Shared between requests. */
+  stopTokens: ReadonlySet<Token>;
+  /** Texts that end the turn when written with ordinary tokens (the template's); applied as stop sequences. Shared. */
+  stopTexts: readonly string[];
   /** Whether the output starts inside a thought (the prompt ends with `<think>\n`). */
   startsInReasoning: boolean;
   /** Whether the prompt holds an empty thought (thinking off), so the answer's leading newlines are dropped. */
@@ -48,27 +48,35 @@ export interface RequestPreparerOptions {
   tokenizer: PromptTokenizer;
 }
 
+/** A request input's prompt tokens and the stops of its template. */
+interface InputPrompt extends ChatStops {
+  tokens: Token[];
+}
+
+/** The stops of a completion: none beyond end-of-generation. */
+const noStops: ChatStops = { stopTokens: new Set(), stopTexts: [] };
+
 /** Turns a request into a {@link PreparedGeneration}: prompt, thinking, tools, grammars, forced tokens. */
 export class RequestPreparer {
   readonly #model: LlamaModel;
   readonly #info: ModelInfo;
   readonly #markers: MarkerTokens;
-  readonly #chatWrapper: ChatWrapper;
-  readonly #noThinkingChatWrapper: ChatWrapper | undefined;
+  readonly #template: ChatTemplate;
+  readonly #noThinkingTemplate: ChatTemplate | undefined;
   readonly #grammars: RequestGrammars;
   readonly #tokenizer: PromptTokenizer;
   /**
-   * The prompt tokens of a request's input, so that the `n` choices of one request (which share their input) tokenize
-   * it once. Keyed by the input object; copied on use.
+   * The prompt of a request's input, so that the `n` choices of one request (which share their input) render and
+   * tokenize it once. Keyed by the input object; its tokens are copied on use.
    */
-  readonly #promptTokensByInput = new WeakMap<GenerateInput, Token[]>();
+  readonly #promptByInput = new WeakMap<GenerateInput, InputPrompt>();
 
   constructor(options: RequestPreparerOptions) {
     this.#model = options.model;
     this.#info = options.info;
     this.#markers = options.markers;
-    this.#chatWrapper = options.chatWrapper;
-    this.#noThinkingChatWrapper = options.noThinkingChatWrapper;
+    this.#template = new ChatTemplate(options.model, options.chatWrapper);
+    this.#noThinkingTemplate = options.noThinkingChatWrapper && new ChatTemplate(options.model, options.noThinkingChatWrapper);
     this.#grammars = options.grammars;
     this.#tokenizer = options.tokenizer;
   }
@@ -84,13 +92,15 @@ export class RequestPreparer {
   async prepare(request: GenerateRequest): Promise<PreparedGeneration> {
     const { input } = request;
     if (input.kind === "completion") {
-      const tokens = await this.#tokenize({ kind: "text", text: input.prompt, specialTokens: true, addBos: true }, request);
+      const { tokens } = await this.#prompt(request, () => ({
+        prompt: { kind: "text", text: input.prompt, specialTokens: true, addBos: true },
+        stops: noStops,
+      }));
       if (tokens.length === 0) throw new MoestroError("invalid_request", "The prompt is empty.", { param: "prompt" });
       return {
         promptTokens: tokens,
         forcedOutputTokens: [],
-        stopTokens: new Set(),
-        stopTexts: [],
+        ...noStops,
         startsInReasoning: false,
         startsAfterThought: false,
         stopAfterFirstToolCall: false,
@@ -134,21 +144,22 @@ export class RequestPreparer {
       this.#info.canThink &&
       (request.thinking?.enabled ?? (request.responseFormat === undefined && !forcedTool && this.#info.thinksByDefault));
     if (budget === 0) thinking = false;
-    const chatWrapper = !thinking && this.#info.canThink && this.#noThinkingChatWrapper ? this.#noThinkingChatWrapper : this.#chatWrapper;
-    // A chat whose messages alone cannot fit is refused before its template renders them (which copies and escapes).
-    const boundBeforeRendering = this.#tokenizer.boundByLength(renderedTextLength(input.messages), this.#maxPromptTokens(request));
-    if (boundBeforeRendering !== undefined) this.#refuseLongPrompt(boundBeforeRendering, request);
-    const rendered = renderChatPrompt(this.#model, chatWrapper, input.messages, activeTools);
-    const promptTokens = await this.#tokenize({ kind: "template", text: rendered.text }, request);
+    const template = !thinking && this.#info.canThink && this.#noThinkingTemplate ? this.#noThinkingTemplate : this.#template;
+    const { tokens: promptTokens, ...stops } = await this.#prompt(request, () => {
+      // A chat whose messages alone cannot fit is refused before its template renders them (which copies and escapes).
+      const boundBeforeRendering = this.#tokenizer.boundByLength(renderedTextLength(input.messages), this.#maxPromptTokens(request));
+      if (boundBeforeRendering !== undefined) this.#refuseLongPrompt(boundBeforeRendering, request);
+      const { text, ...stops } = template.render(input.messages, activeTools);
+      return { prompt: { kind: "template", text }, stops };
+    });
     if (thinking) promptTokens.push(markers.thinkStart!, ...this.#model.tokenize("\n", false));
 
     const prepared: PreparedGeneration = {
       promptTokens,
       forcedOutputTokens: [],
-      stopTokens: rendered.stopTokens,
-      stopTexts: rendered.stopTexts,
+      ...stops,
       startsInReasoning: thinking,
-      startsAfterThought: !thinking && this.#info.canThink && chatWrapper === this.#noThinkingChatWrapper,
+      startsAfterThought: !thinking && this.#info.canThink && template === this.#noThinkingTemplate,
       thinkingBudgetTokens: thinking ? budget : undefined,
       tools: activeTools,
       stopAfterFirstToolCall: forcedTool || tools?.parallel === false,
@@ -163,18 +174,24 @@ export class RequestPreparer {
   }
 
   /**
-   * The prompt's tokens (a copy), tokenized once per request input; refuses at once a prompt that cannot fit.
+   * The request's prompt tokens (a copy) and stops, rendered by `render` and tokenized once per request input; refuses
+   * at once a prompt that cannot fit.
    *
    * @throws {MoestroError} `context_length_exceeded` (400) when the tokenizer proves the prompt too long without
-   *   tokenizing it whole.
+   *   tokenizing it whole; what `render` and `PromptTokenizer.tokenize` throw.
    */
-  async #tokenize(prompt: PromptText, request: GenerateRequest): Promise<Token[]> {
-    const cached = this.#promptTokensByInput.get(request.input);
-    if (cached !== undefined) return [...cached];
-    const result = await this.#tokenizer.tokenize(prompt, { maxTokens: this.#maxPromptTokens(request), signal: request.signal });
+  async #prompt(request: GenerateRequest, render: () => { prompt: PromptText; stops: ChatStops }): Promise<InputPrompt> {
+    const cached = this.#promptByInput.get(request.input);
+    if (cached !== undefined) return { ...cached, tokens: [...cached.tokens] };
+    const { prompt, stops } = render();
+    const result = await this.#tokenizer.tokenize(prompt, {
+      maxTokens: this.#maxPromptTokens(request),
+      signal: request.signal,
+      param: request.input.kind === "chat" ? "messages" : "prompt",
+    });
     if ("atLeastTokens" in result) this.#refuseLongPrompt(result.atLeastTokens, request);
-    this.#promptTokensByInput.set(request.input, result.tokens);
-    return [...result.tokens];
+    this.#promptByInput.set(request.input, { tokens: result.tokens, ...stops });
+    return { tokens: [...result.tokens], ...stops };
   }
 
   /** The most prompt tokens that leave `maxTokens` (at least one) for the completion: see checkContextWindow. */

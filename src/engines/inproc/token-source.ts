@@ -38,9 +38,9 @@ export type TokenSourceFactory = (request: GenerateRequest, model: LlamaModel) =
 /** Options of {@link createLlamaTokenSource}. */
 export interface LlamaTokenSourceOptions {
   sequence: LlamaContextSequence;
-  /** Sampling options, the evaluation priority and `grammarEvaluationState` (a function: the grammar follows the parser). */
-  evaluateOptions: SequenceEvaluateOptions;
-  /** The grammar state that constrains the next token, when one does: the function given in `evaluateOptions`. */
+  /** Sampling options, the evaluation priority and the token bias; the grammar comes from `grammarState`. */
+  evaluateOptions: Omit<SequenceEvaluateOptions, "grammarEvaluationState">;
+  /** The grammar state that constrains the next token, when one does (a function: the grammar follows the parser). */
   grammarState: () => LlamaGrammarEvaluationState | undefined;
   batching: DecodeBatching;
   sampling: SamplingOptions;
@@ -62,8 +62,9 @@ const minimumLogprob = -9999;
  * every run, and the same as without logprobs.
  */
 export function createLlamaTokenSource(options: LlamaTokenSourceOptions): TokenSource {
-  const { sequence, evaluateOptions, batching } = options;
+  const { sequence, batching, grammarState } = options;
   if (options.logprobs === undefined) {
+    const evaluateOptions: SequenceEvaluateOptions = { ...options.evaluateOptions, grammarEvaluationState: grammarState };
     return {
       takesInjections: true,
       async *tokens(input) {
@@ -89,11 +90,11 @@ export function createLlamaTokenSource(options: LlamaTokenSourceOptions): TokenS
   }
 
   const { top } = options.logprobs;
-  const { sampling, tokenBytes, grammarState } = options;
+  const { sampling, tokenBytes } = options;
   const model = sequence.model;
   const random = createRandom(sampling.seed);
   const unfiltered: SequenceEvaluateOptions = {
-    ...evaluateOptions,
+    ...options.evaluateOptions,
     temperature: 1,
     topK: 0,
     topP: 1,

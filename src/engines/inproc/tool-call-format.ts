@@ -94,12 +94,7 @@ export class JsonCompletionTracker {
   #literalLeft = 0;
   #complete = false;
 
-  /** Whether the first value has completed. */
-  get complete(): boolean {
-    return this.#complete;
-  }
-
-  /** Feeds more text; returns `complete`. Text after completion is ignored. */
+  /** Feeds more text; returns whether the first value has completed. Text after completion is ignored. */
   push(text: string): boolean {
     this.valueEnd(text);
     return this.#complete;

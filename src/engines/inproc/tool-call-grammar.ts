@@ -1,6 +1,16 @@
 import type { ToolDefinition } from "../../spec/index.js";
 
 /**
+ * GBNF rule bodies of a JSON integer and a JSON number, bounded: at most 16 digits (a double holds about 16), no leading
+ * zeros (JSON has none), and for a number at most two exponent digits (so that it stays below 1e308, finite). An
+ * unbounded run of digits lets a weak model write digits for ever. The XML tool-call grammar uses them for its values,
+ * and `boundNumberRules` puts them in place of node-llama-cpp's own rules in JSON-schema grammars (`request-grammars.ts`).
+ */
+export const integerRuleBody = '"-"? ("0" | [1-9] [0-9]{0,15})';
+/** See {@link integerRuleBody}. */
+export const numberRuleBody = `${integerRuleBody} ("." [0-9]{1,16})? ([eE] [-+]? [0-9]{1,2})?`;
+
+/**
  * A GBNF grammar for one tool call in the XML form that Qwen3-Coder and Qwen3.5 templates teach the model
  * (`<function=NAME>\n<parameter=P>\nVALUE\n</parameter>\n…</function>`), written after `<tool_call>\n`. Each tool is
  * one branch; its parameters come in schema order, the required ones always, the others optionally. A value follows its
@@ -27,10 +37,8 @@ export function createToolCallXmlGrammar(tools: readonly ToolDefinition[]): stri
     `root ::= "<function=" (${branches.join(" | ")})`,
     ...rules,
     `string-value ::= [^<\\n] [^<]*`,
-    // Digits are bounded (a double holds about 16, and its exponent stays below 308 with two digits): an unbounded run
-    // lets a weak model write digits forever, and a three-digit exponent overflows to Infinity.
-    `number-value ::= "-"? [0-9]{1,16} ("." [0-9]{1,16})? ([eE] [-+]? [0-9]{1,2})?`,
-    `integer-value ::= "-"? [0-9]{1,16}`,
+    `number-value ::= ${numberRuleBody}`,
+    `integer-value ::= ${integerRuleBody}`,
     `boolean-value ::= "true" | "false"`,
     `json-value ::= json-object | json-array | json-string | number-value | boolean-value | "null"`,
     `json-object ::= "{" ws (json-string ws ":" ws json-value ws ("," ws json-string ws ":" ws json-value ws)*)? "}"`,

@@ -1,0 +1,49 @@
+import type { LlamaGrammar, LlamaModel } from "node-llama-cpp";
+import { LlamaGrammarEvaluationState } from "node-llama-cpp";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { getTestLlama, hasTestModels, testModelPath } from "../../../test/helpers/models.js";
+import { acceptGrammarToken } from "./grammar-state.js";
+import { RequestGrammars } from "./request-grammars.js";
+
+describe.skipIf(!hasTestModels)("RequestGrammars: numbers", () => {
+  let model: LlamaModel;
+  let grammars: { xml: RequestGrammars; json: RequestGrammars };
+  beforeAll(async () => {
+    const llama = await getTestLlama();
+    model = await llama.loadModel({ modelPath: testModelPath("tiny-qwen35moe.gguf") });
+    grammars = { xml: new RequestGrammars(llama, "xml"), json: new RequestGrammars(llama, "json") };
+  });
+  afterAll(async () => {
+    await model?.dispose();
+  });
+
+  /** Whether `grammar` lets the model write `text`, token by token. */
+  const allows = (grammar: LlamaGrammar, text: string): boolean => {
+    const state = new LlamaGrammarEvaluationState({ model, grammar });
+    try {
+      for (const token of model.tokenize(text, false)) acceptGrammarToken(state, token);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const parameters = { type: "object", properties: { n: { type: "integer" }, x: { type: "number" } }, required: ["n", "x"] };
+
+  it("writes integers and numbers without leading zeros, in the XML tool-call form as in JSON", async () => {
+    const xml = await grammars.xml.toolCall([{ name: "f", parameters }]);
+    const call = (n: string, x: string) =>
+      `<function=f>\n<parameter=n>\n${n}\n</parameter>\n<parameter=x>\n${x}\n</parameter>\n</function>`;
+    const json = await grammars.json.schema(parameters, "response_format");
+    const object = (n: string, x: string) => `{"n": ${n}, "x": ${x}}`;
+    for (const [form, grammar, write] of [
+      ["xml", xml, call],
+      ["json", json, object],
+    ] as const) {
+      expect([form, allows(grammar, write("-7", "0.25e-3"))]).toEqual([form, true]);
+      expect([form, allows(grammar, write("0", "10"))]).toEqual([form, true]);
+      expect([form, allows(grammar, write("007", "1"))]).toEqual([form, false]);
+      expect([form, allows(grammar, write("7", "00.5"))]).toEqual([form, false]);
+      expect([form, allows(grammar, write("7", "1e400"))]).toEqual([form, false]);
+    }
+  });
+});
