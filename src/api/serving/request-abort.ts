@@ -6,14 +6,19 @@ import type { AppDeps, AppEnv } from "../app-env.js";
 export class RequestAbortController extends AbortController {
   readonly #detachers: Array<() => void> = [];
 
-  /** @internal Links `signal` to this controller until `detach`. */
+  /**
+   * @internal Links `signal` to this controller until `detach`. A reason that is not an `Error` (@hono/node-server aborts
+   * the request's signal with the string "Client connection prematurely closed.") is passed on as a `DOMException`
+   * `AbortError` carrying it: the engine and the scheduler throw the reason as it is, and Hono's error handler takes
+   * only `Error` instances (anything else skipped the access log, the metrics and the JSON error body).
+   */
   link(signal: AbortSignal | undefined): void {
     if (signal === undefined) return;
     if (signal.aborted) {
-      this.abort(signal.reason);
+      this.abort(asError(signal.reason));
       return;
     }
-    const onAbort = () => this.abort(signal.reason);
+    const onAbort = () => this.abort(asError(signal.reason));
     signal.addEventListener("abort", onAbort, { once: true });
     this.#detachers.push(() => signal.removeEventListener("abort", onAbort));
   }
@@ -22,6 +27,12 @@ export class RequestAbortController extends AbortController {
   detach(): void {
     for (const detach of this.#detachers.splice(0)) detach();
   }
+}
+
+/** `reason` when it is an `Error`, else a `DOMException` `AbortError` whose message is `reason` when it is a string. */
+function asError(reason: unknown): Error {
+  if (reason instanceof Error) return reason;
+  return new DOMException(typeof reason === "string" ? reason : "The request was aborted.", "AbortError");
 }
 
 /**

@@ -84,7 +84,9 @@ export function createAdminModelRoutes(deps: AppDeps): Hono<AppEnv> {
         { param: "keep_alive" },
       );
     }
-    const info = await deps.models.load(body.model, { signal: c.req.raw.signal, keepAliveMs });
+    // Through the request's abort controller: the Node adapter's own abort reason is a string, no Error.
+    const abort = requestSignal(c, deps);
+    const info = await deps.models.load(body.model, { signal: abort.signal, keepAliveMs }).finally(() => abort.detach());
     // Unloaded again before the answer (an unload was waiting for it): say so rather than fail.
     if (info === undefined) return c.json({ id: body.model, loaded: false, memory_bytes: null });
     return c.json({ id: info.id, loaded: true, memory_bytes: info.memoryBytes });
