@@ -281,6 +281,25 @@ describe.each<Transport>(["app.request", "node"])("streaming over %s", (transpor
     expect(((await response.json()) as any).error).toMatchObject({ code: "server_shutting_down", type: "server_error" });
     await waitForIdle(app, backend);
   });
+
+  it("the server's shutdown answers an embedding under way 503 server_shutting_down, metered as aborted", async () => {
+    const shutdown = new AbortController();
+    const { app, backend } = await start({}, { shutdownSignal: shutdown.signal });
+    let isEmbedding = false;
+    backend.embed = async (_inputs, options) => {
+      isEmbedding = true;
+      await new Promise<void>((resolve) => options?.signal?.addEventListener("abort", () => resolve(), { once: true }));
+      throw new Error("embedding cancelled"); // an engine's own error, not the signal's reason
+    };
+    const pending = app.post("/v1/embeddings", { model: "fake", input: "Hi" });
+    await waitFor(() => isEmbedding);
+    shutdown.abort();
+    const response = await pending;
+    expect(response.status).toBe(503);
+    expect(response.headers.get("retry-after")).toBeTruthy();
+    expect(((await response.json()) as any).error).toMatchObject({ code: "server_shutting_down", type: "server_error" });
+    expect(app.events).toEqual([expect.objectContaining({ status: "aborted", endpoint: "embeddings" })]);
+  });
 });
 
 describe("a non-streamed response over a Node server", () => {

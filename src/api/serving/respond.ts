@@ -8,7 +8,6 @@ import type { Usage } from "../../spec/index.js";
 import { formatSseData, sseHeaders } from "../../util/sse.js";
 import type { AppDeps, AppEnv } from "../app-env.js";
 import { toWireError } from "../error-response.js";
-import { serverShuttingDownError } from "./request-abort.js";
 import type { ChoicePart, CollectedChoice, StartedGeneration } from "./start-generation.js";
 import type { RequestMeter } from "./request-meter.js";
 
@@ -23,7 +22,6 @@ import type { RequestMeter } from "./request-meter.js";
  */
 export async function respondCollected(
   c: Context<AppEnv>,
-  deps: AppDeps,
   generation: StartedGeneration,
   meter: RequestMeter,
   render: (choices: CollectedChoice[]) => object,
@@ -59,9 +57,10 @@ export async function respondCollected(
       }
     }
     if (generation.abort.signal.aborted) {
-      // The client is gone (or the server is stopping): reported now; whatever is sent below reaches no one.
       await meter.finish("aborted", usages);
-      if (deps.shutdownSignal?.aborted) throw serverShuttingDownError();
+      // Ended by the server (its shutdown): answered with its error. A client that left reads nothing sent below.
+      const serverError = generation.abort.errorFor();
+      if (serverError !== undefined) throw serverError;
     }
     body = render(choices);
     await meter.checkpoint(usages);
@@ -299,8 +298,9 @@ async function pumpEvents({ c, deps, generation, meter, encoder }: StreamJob, si
     if (abort.signal.aborted) {
       await sink.flush();
       await meter.finish("aborted", usages);
-      // Ended by the server's shutdown, not by the client: say so, without [DONE].
-      if (deps.shutdownSignal?.aborted && !sink.aborted) write([toWireError(serverShuttingDownError(), c.get("requestId")).body]);
+      // Ended by the server (its shutdown), not by the client: say so, without [DONE].
+      const serverError = abort.errorFor();
+      if (serverError !== undefined && !sink.aborted) write([toWireError(serverError, c.get("requestId")).body]);
       await sink.flush();
       return;
     }

@@ -13,7 +13,7 @@ import type {
 } from "../../spec/index.js";
 import type { AppDeps, AppEnv } from "../app-env.js";
 import { generationAdmission, RequestMeter } from "./request-meter.js";
-import { type RequestAbortController, requestSignal, serverShuttingDownError } from "./request-abort.js";
+import { type RequestAbortController, requestSignal } from "./request-abort.js";
 import type { OutputCheck, SchemaParamNames, SchemaValidator } from "./schema-validator.js";
 
 /** What {@link startGeneration} needs besides the request's context. */
@@ -77,14 +77,14 @@ export async function startGeneration(c: Context<AppEnv>, deps: AppDeps, options
     lease = await deps.models.acquire(options.model, { signal: abort.signal, keepAliveMs: options.keepAliveMs });
   } catch (error) {
     abort.detach();
-    throw whenShuttingDown(error, deps);
+    throw abort.errorFor(error);
   }
   const usages: Usage[] = [];
   const parts = await startChoices(lease.backend, request, options.n, { check: validator.outputCheck(request), usages }, () => {
     lease.release();
     abort.detach();
   }).catch((error: unknown) => {
-    throw whenShuttingDown(error, deps);
+    throw abort.errorFor(error);
   });
   const { info } = lease.backend;
   const meter = new RequestMeter(deps, c, { model: info.id, endpoint: options.endpoint, stream: options.stream });
@@ -96,11 +96,6 @@ export async function startGeneration(c: Context<AppEnv>, deps: AppDeps, options
     throw error;
   }
   return { backend: lease.backend, parts, abort, usages, meter };
-}
-
-/** The server's shutdown error in place of `error` when the shutdown ended the request (its abort reason is no client error). */
-function whenShuttingDown(error: unknown, deps: AppDeps): unknown {
-  return deps.shutdownSignal?.aborted ? serverShuttingDownError() : error;
 }
 
 /** One choice's part, tagged with the choice index. */

@@ -8,7 +8,7 @@ import type { WireModelEntry } from "../../../wire/console.js";
 import type { AppDeps, AppEnv } from "../../app-env.js";
 import { createModelHeaderFactsReader } from "../../model-header-facts.js";
 import { readJsonBody, toWireError } from "../../error-response.js";
-import { requestSignal, serverShuttingDownError } from "../../serving/request-abort.js";
+import { requestSignal } from "../../serving/request-abort.js";
 
 const modelBodySchema = z.object({ model: z.string().min(1), keep_alive: z.union([z.number(), z.string()]).nullish() });
 
@@ -86,7 +86,12 @@ export function createAdminModelRoutes(deps: AppDeps): Hono<AppEnv> {
     }
     // Through the request's abort controller: the Node adapter's own abort reason is a string, no Error.
     const abort = requestSignal(c, deps);
-    const info = await deps.models.load(body.model, { signal: abort.signal, keepAliveMs }).finally(() => abort.detach());
+    const info = await deps.models
+      .load(body.model, { signal: abort.signal, keepAliveMs })
+      .catch((error: unknown) => {
+        throw abort.errorFor(error);
+      })
+      .finally(() => abort.detach());
     // Unloaded again before the answer (an unload was waiting for it): say so rather than fail.
     if (info === undefined) return c.json({ id: body.model, loaded: false, memory_bytes: null });
     return c.json({ id: info.id, loaded: true, memory_bytes: info.memoryBytes });
@@ -122,8 +127,7 @@ export function createAdminModelRoutes(deps: AppDeps): Hono<AppEnv> {
           );
         }
       } catch (error) {
-        const reported = deps.shutdownSignal?.aborted ? serverShuttingDownError() : error;
-        if (!output.aborted) await output.write(line(toWireError(reported, c.get("requestId")).body));
+        if (!output.aborted) await output.write(line(toWireError(abort.errorFor(error), c.get("requestId")).body));
       } finally {
         abort.detach();
       }

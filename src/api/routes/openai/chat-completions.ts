@@ -30,7 +30,6 @@ export function createChatCompletionsHandler(deps: AppDeps, validator: SchemaVal
     if (!request.stream) {
       return await respondCollected(
         c,
-        deps,
         generation,
         meter,
         (choices): WireChatCompletion => ({

@@ -29,7 +29,7 @@ export function createCompletionsHandler(deps: AppDeps, validator: SchemaValidat
     };
 
     if (!request.stream) {
-      return await respondCollected(c, deps, generation, meter, (choices) =>
+      return await respondCollected(c, generation, meter, (choices) =>
         body(
           choices.map((choice) => ({
             index: choice.index,

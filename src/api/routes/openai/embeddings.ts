@@ -34,6 +34,8 @@ export function createEmbeddingsHandler(deps: AppDeps) {
       } finally {
         lease.release();
       }
+    } catch (error) {
+      throw abort.errorFor(error);
     } finally {
       abort.detach();
     }
