@@ -1,6 +1,8 @@
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
+import { createConsoleClient } from "../../../client/console-client.js";
 import { ModelScheduler } from "../../../engines/model-scheduler.js";
+import { createStaticModelRegistry } from "../../../engines/model-registry.js";
 import type { ModelBackend } from "../../../spec/index.js";
 import { createApp } from "../../app.js";
 
@@ -54,5 +56,16 @@ describe("POST /v1/moestro/models/load (createApp, real scheduler, model-free lo
     expect((await post("/v1/moestro/models/load", { model: "stories260K", keep_alive: "soon" })).status).toBe(400);
     expect((await post("/v1/moestro/models/load", { model: "nope" })).status).toBe(404);
     await scheduler.dispose();
+  });
+
+  it("answers a model unloaded again before the answer with loaded false and memory_bytes null, which the console client reads", async () => {
+    // An unload that waited for the model ends the load with nothing loaded (ModelRegistry.load resolves undefined).
+    const models = { ...createStaticModelRegistry([]), load: async () => undefined };
+    const app = createApp({ models, logger });
+    const client = createConsoleClient({
+      baseUrl: "http://moestro.test",
+      fetch: async (url, init) => await app.request(String(url), init),
+    });
+    await expect(client.loadModel("stories260K")).resolves.toEqual({ id: "stories260K", loaded: false, memory_bytes: null });
   });
 });

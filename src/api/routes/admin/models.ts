@@ -4,7 +4,7 @@ import { z } from "zod";
 import { MoestroError } from "../../../errors/index.js";
 import { parseKeepAliveMs } from "../../../dialects/openai/convert-request.js";
 import { formatSseData } from "../../../util/sse.js";
-import type { WireModelEntry } from "../../../wire/console.js";
+import type { WireLoadedModel, WireLoadResult, WireModelEntry, WirePullProgress, WireUnloadResult } from "../../../wire/console.js";
 import type { AppDeps, AppEnv } from "../../app-env.js";
 import { createModelHeaderFactsReader } from "../../model-header-facts.js";
 import { readJsonBody, toWireError } from "../../error-response.js";
@@ -63,14 +63,16 @@ export function createAdminModelRoutes(deps: AppDeps): Hono<AppEnv> {
   });
   routes.get("/ps", (c) =>
     c.json({
-      data: deps.models.listLoaded().map((model) => ({
-        id: model.id,
-        memory_bytes: model.memoryBytes,
-        active_requests: model.activeRequests,
-        sequences_in_use: model.sequencesInUse,
-        expires_at: model.expiresAtMs === null ? null : new Date(model.expiresAtMs).toISOString(),
-        loaded_at: new Date(model.loadedAtMs).toISOString(),
-      })),
+      data: deps.models.listLoaded().map(
+        (model): WireLoadedModel => ({
+          id: model.id,
+          memory_bytes: model.memoryBytes,
+          active_requests: model.activeRequests,
+          sequences_in_use: model.sequencesInUse,
+          expires_at: model.expiresAtMs === null ? null : new Date(model.expiresAtMs).toISOString(),
+          loaded_at: new Date(model.loadedAtMs).toISOString(),
+        }),
+      ),
     }),
   );
   routes.post("/models/load", async (c) => {
@@ -93,12 +95,12 @@ export function createAdminModelRoutes(deps: AppDeps): Hono<AppEnv> {
       })
       .finally(() => abort.detach());
     // Unloaded again before the answer (an unload was waiting for it): say so rather than fail.
-    if (info === undefined) return c.json({ id: body.model, loaded: false, memory_bytes: null });
-    return c.json({ id: info.id, loaded: true, memory_bytes: info.memoryBytes });
+    if (info === undefined) return c.json({ id: body.model, loaded: false, memory_bytes: null } satisfies WireLoadResult);
+    return c.json({ id: info.id, loaded: true, memory_bytes: info.memoryBytes } satisfies WireLoadResult);
   });
   routes.post("/models/unload", async (c) => {
     const body = parseModelBody(await readJsonBody(c));
-    return c.json({ id: body.model, was_loaded: await deps.models.unload(body.model) });
+    return c.json({ id: body.model, was_loaded: await deps.models.unload(body.model) } satisfies WireUnloadResult);
   });
   routes.post("/pull", async (c) => {
     const body = parseModelBody(await readJsonBody(c));
@@ -123,7 +125,7 @@ export function createAdminModelRoutes(deps: AppDeps): Hono<AppEnv> {
               file: progress.file ?? null,
               completed_bytes: progress.completedBytes,
               total_bytes: progress.totalBytes ?? null,
-            }),
+            } satisfies WirePullProgress),
           );
         }
       } catch (error) {
