@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { createConsoleClient } from "../../../client/console-client.js";
 import { ModelScheduler } from "../../../engines/model-scheduler.js";
 import { createStaticModelRegistry } from "../../../engines/model-registry.js";
+import type { ModelPuller } from "../../../models/pull-model.js";
 import type { ModelBackend } from "../../../spec/index.js";
 import { createApp } from "../../app.js";
 
@@ -67,5 +68,38 @@ describe("POST /v1/moestro/models/load (createApp, real scheduler, model-free lo
       fetch: async (url, init) => await app.request(String(url), init),
     });
     await expect(client.loadModel("stories260K")).resolves.toEqual({ id: "stories260K", loaded: false, memory_bytes: null });
+  });
+});
+
+describe("POST /v1/moestro/pull (createApp, fake puller)", () => {
+  it("streams progress unbuffered by proxies, and logs a failure it sends as internal_error", async () => {
+    const logged: Array<{ msg: string; requestId?: string; err?: { message: string } }> = [];
+    const errorLogger = pino({ level: "error" }, { write: (line: string) => void logged.push(JSON.parse(line)) });
+    const puller: ModelPuller = {
+      async *pull(ref) {
+        yield { status: "resolving", model: ref, completedBytes: 0, totalBytes: undefined };
+        throw new Error("disk on fire");
+      },
+      resolve: async (ref) => ({ name: ref, files: [] }),
+      checkRef: (ref) => ref,
+    };
+    const app = createApp({ models: createStaticModelRegistry([]), logger: errorLogger, puller });
+    for (const accept of ["text/event-stream", "application/x-ndjson"]) {
+      const response = await app.request("/v1/moestro/pull", {
+        method: "POST",
+        headers: { "content-type": "application/json", accept, "x-request-id": `pull-${accept}` },
+        body: JSON.stringify({ model: "hf:owner/repo:Q4_0" }),
+      });
+      expect(response.headers.get("content-type"), accept).toContain(accept);
+      expect(response.headers.get("x-accel-buffering"), accept).toBe("no");
+      expect(response.headers.get("cache-control"), accept).toBe("no-cache");
+      const text = await response.text();
+      expect(text, accept).toContain('"code":"internal_error"');
+      expect(text, accept).not.toContain("disk on fire");
+    }
+    expect(logged.map((line) => [line.msg, line.requestId, line.err?.message])).toEqual([
+      ["pull failed", "pull-text/event-stream", "disk on fire"],
+      ["pull failed", "pull-application/x-ndjson", "disk on fire"],
+    ]);
   });
 });

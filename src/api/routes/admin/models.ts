@@ -3,7 +3,7 @@ import { stream } from "hono/streaming";
 import { z } from "zod";
 import { MoestroError } from "../../../errors/index.js";
 import { parseKeepAliveMs } from "../../../dialects/openai/convert-request.js";
-import { formatSseData } from "../../../util/sse.js";
+import { formatSseData, sseHeaders } from "../../../util/sse.js";
 import type { WireLoadedModel, WireLoadResult, WireModelEntry, WirePullProgress, WireUnloadResult } from "../../../wire/console.js";
 import type { AppDeps, AppEnv } from "../../app-env.js";
 import { createModelHeaderFactsReader } from "../../model-header-facts.js";
@@ -109,8 +109,9 @@ export function createAdminModelRoutes(deps: AppDeps): Hono<AppEnv> {
     // A reference pull cannot take is a 400 here, before the 200 of the progress stream.
     puller.checkRef(body.model);
     const asSse = (c.req.header("accept") ?? "").includes("text/event-stream");
-    c.header("Content-Type", asSse ? "text/event-stream; charset=utf-8" : "application/x-ndjson; charset=utf-8");
-    c.header("Cache-Control", "no-cache");
+    // Progress must reach the client as it comes, in either format: no caching, no proxy buffering.
+    for (const [name, value] of Object.entries(sseHeaders)) c.header(name, value);
+    if (!asSse) c.header("Content-Type", "application/x-ndjson; charset=utf-8");
     const line = (payload: unknown) => (asSse ? formatSseData(payload) : JSON.stringify(payload) + "\n");
     return stream(c, async (output) => {
       // Ends with the client's connection or the server's shutdown (whose grace period a pull does not get).
@@ -129,7 +130,11 @@ export function createAdminModelRoutes(deps: AppDeps): Hono<AppEnv> {
           );
         }
       } catch (error) {
-        if (!output.aborted) await output.write(line(toWireError(abort.errorFor(error), c.get("requestId")).body));
+        const reported = abort.errorFor(error);
+        const requestId = c.get("requestId");
+        // An unexpected failure is sent as a generic internal_error: its cause goes to the log (a client that left is none).
+        if (!(reported instanceof MoestroError) && !abort.signal.aborted) deps.logger.error({ err: error, requestId }, "pull failed");
+        if (!output.aborted) await output.write(line(toWireError(reported, requestId).body));
       } finally {
         abort.detach();
       }
