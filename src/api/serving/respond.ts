@@ -24,15 +24,14 @@ export async function respondCollected(
   c: Context<AppEnv>,
   generation: StartedGeneration,
   meter: RequestMeter,
-  render: (choices: CollectedChoice[]) => object,
+  render: (choices: CollectedChoice[], usage: Usage) => object,
 ): Promise<Response> {
-  const { parts, usages } = generation;
+  const { parts } = generation;
   const open = new Map<number, Omit<CollectedChoice, "finishReason" | "usage">>();
   const choices: CollectedChoice[] = [];
   let body: object;
   try {
     for await (const part of parts) {
-      meter.observe(part);
       let choice = open.get(part.index);
       if (choice === undefined) {
         choice = { index: part.index, text: "", reasoning: "", toolCalls: [], logprobs: undefined };
@@ -57,28 +56,28 @@ export async function respondCollected(
       }
     }
     if (generation.abort.signal.aborted) {
-      await meter.finish("aborted", usages);
+      await meter.finish("aborted");
       // Ended by the server (its shutdown): answered with its error. A client that left reads nothing sent below.
       const serverError = generation.abort.errorFor();
       if (serverError !== undefined) throw serverError;
     }
-    body = render(choices);
-    await meter.checkpoint(usages);
+    body = render(choices, meter.usage);
+    await meter.checkpoint();
   } catch (error) {
-    await meter.finish("error", usages, errorCodeOf(error));
+    await meter.finish("error", errorCodeOf(error));
     throw error;
   } finally {
     await parts.return(undefined);
   }
-  return await respondJson(c, meter, body, usages);
+  return await respondJson(c, meter, body);
 }
 
 /**
  * Sends `body` as a non-streamed JSON response and reports the request's end once it left (see
  * {@link reportOnDelivery}); the meter's final counts are already recorded (`meter.checkpoint`).
  */
-export async function respondJson(c: Context<AppEnv>, meter: RequestMeter, body: object, usages: readonly Usage[]): Promise<Response> {
-  return await reportOnDelivery(c, meter, usages, c.json(body as never));
+export async function respondJson(c: Context<AppEnv>, meter: RequestMeter, body: object): Promise<Response> {
+  return await reportOnDelivery(c, meter, c.json(body as never));
 }
 
 /**
@@ -88,22 +87,17 @@ export async function respondJson(c: Context<AppEnv>, meter: RequestMeter, body:
  * closed first; elsewhere (`app.request()` in tests) `ok` when the response is handed back. The report runs after the
  * response, so it never changes it (`RequestMeter.finishDelivered` logs a sink that fails).
  */
-export async function reportOnDelivery(
-  c: Context<AppEnv>,
-  meter: RequestMeter,
-  usages: readonly Usage[],
-  response: Response,
-): Promise<Response> {
+export async function reportOnDelivery(c: Context<AppEnv>, meter: RequestMeter, response: Response): Promise<Response> {
   const outgoing = (c.env as { outgoing?: unknown } | undefined)?.outgoing;
   if (!(outgoing instanceof ServerResponse)) {
-    await meter.finishDelivered("ok", usages);
+    await meter.finishDelivered("ok");
     return response;
   }
   let reported = false;
   const report = (status: "ok" | "aborted"): void => {
     if (reported) return;
     reported = true;
-    void meter.finishDelivered(status, usages);
+    void meter.finishDelivered(status);
   };
   outgoing.once("finish", () => report("ok"));
   outgoing.once("close", () => report(outgoing.writableFinished ? "ok" : "aborted"));
@@ -114,8 +108,8 @@ export async function reportOnDelivery(
 export interface StreamEncoder {
   /** Payloads to send for one part (the first part of a choice may open it with a role chunk). */
   encode(part: ChoicePart, isFirstOfChoice: boolean): unknown[];
-  /** Payloads to send after the last choice, before `[DONE]` (the usage chunk when asked for). */
-  end(usages: readonly Usage[]): unknown[];
+  /** Payloads to send after the last choice, before `[DONE]` (the usage chunk when asked for), given the request's usage. */
+  end(usage: Usage): unknown[];
 }
 
 /**
@@ -264,7 +258,7 @@ interface StreamJob {
 
 /** Runs the generation to its end and writes its events to `sink`; never throws for a generation's failure. */
 async function pumpEvents({ c, deps, generation, meter, encoder }: StreamJob, sink: SseSink): Promise<void> {
-  const { parts, abort, usages } = generation;
+  const { parts, abort } = generation;
   const keepAliveMs = deps.sseKeepAliveMs ?? 15_000;
   let lastWriteAt = performance.now();
   // Writes are queued, not awaited one by one: the next token's decode starts while the previous chunk is still on
@@ -287,17 +281,14 @@ async function pumpEvents({ c, deps, generation, meter, encoder }: StreamJob, si
   const opened = new Set<number>();
   try {
     for await (const part of parts) {
-      meter.observe(part);
-      if (part.type === "finish") {
-        if (part.finishReason === "abort") break;
-      }
+      if (part.type === "finish" && part.finishReason === "abort") break;
       const isFirst = !opened.has(part.index);
       opened.add(part.index);
       write(encoder.encode(part, isFirst));
     }
     if (abort.signal.aborted) {
       await sink.flush();
-      await meter.finish("aborted", usages);
+      await meter.finish("aborted");
       // Ended by the server (its shutdown), not by the client: say so, without [DONE].
       const serverError = abort.errorFor();
       if (serverError !== undefined && !sink.aborted) write([toWireError(serverError, c.get("requestId")).body]);
@@ -305,12 +296,12 @@ async function pumpEvents({ c, deps, generation, meter, encoder }: StreamJob, si
       return;
     }
     // The final counts go on the running row first: a crash from here on leaves them exact for the recovery.
-    await meter.checkpoint(usages);
-    write([...encoder.end(usages), "[DONE]"]);
+    await meter.checkpoint();
+    write([...encoder.end(meter.usage), "[DONE]"]);
     const delivered = await sink.close();
-    await meter.finishDelivered(delivered ? "ok" : "aborted", usages);
+    await meter.finishDelivered(delivered ? "ok" : "aborted");
   } catch (error) {
-    await meter.finish(abort.signal.aborted ? "aborted" : "error", usages, errorCodeOf(error)).catch(() => undefined);
+    await meter.finish(abort.signal.aborted ? "aborted" : "error", errorCodeOf(error)).catch(() => undefined);
     const requestId = c.get("requestId");
     if (!(error instanceof MoestroError)) deps.logger.error({ err: error, requestId }, "stream failed");
     await sink.flush();

@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import { parseChatCompletionRequest, toChatGenerateRequest } from "../../../dialects/openai/convert-request.js";
-import { sumUsage, toWireFinishReason, toWireLogprobs, toWireToolCall, toWireUsage } from "../../../dialects/openai/convert-response.js";
+import { toWireFinishReason, toWireLogprobs, toWireToolCall, toWireUsage } from "../../../dialects/openai/convert-response.js";
 import type { WireChatCompletion, WireChatCompletionChunk } from "../../../dialects/openai/wire.js";
 import type { Usage } from "../../../spec/index.js";
 import { systemFingerprint, type AppDeps, type AppEnv } from "../../app-env.js";
@@ -32,7 +32,7 @@ export function createChatCompletionsHandler(deps: AppDeps, validator: SchemaVal
         c,
         generation,
         meter,
-        (choices): WireChatCompletion => ({
+        (choices, usage): WireChatCompletion => ({
           id,
           object: "chat.completion",
           created,
@@ -56,7 +56,7 @@ export function createChatCompletionsHandler(deps: AppDeps, validator: SchemaVal
               finish_reason: toWireFinishReason(choice.finishReason),
             };
           }),
-          usage: toWireUsage(sumUsage(choices.map((choice) => choice.usage))),
+          usage: toWireUsage(usage),
         }),
       );
     }
@@ -129,7 +129,7 @@ export function createChatCompletionsHandler(deps: AppDeps, validator: SchemaVal
         }
         return payloads;
       },
-      end: (usages) => (includeUsage ? [chunkOf([], sumUsage(usages))] : []),
+      end: (usage) => (includeUsage ? [chunkOf([], usage)] : []),
     });
   };
 }

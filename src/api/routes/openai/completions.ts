@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import { parseCompletionRequest, toCompletionGenerateRequest } from "../../../dialects/openai/convert-request.js";
-import { sumUsage, toWireFinishReason, toWireUsage } from "../../../dialects/openai/convert-response.js";
+import { toWireFinishReason, toWireUsage } from "../../../dialects/openai/convert-response.js";
 import type { WireCompletion } from "../../../dialects/openai/wire.js";
 import type { Usage } from "../../../spec/index.js";
 import { systemFingerprint, type AppDeps, type AppEnv } from "../../app-env.js";
@@ -29,7 +29,7 @@ export function createCompletionsHandler(deps: AppDeps, validator: SchemaValidat
     };
 
     if (!request.stream) {
-      return await respondCollected(c, generation, meter, (choices) =>
+      return await respondCollected(c, generation, meter, (choices, usage) =>
         body(
           choices.map((choice) => ({
             index: choice.index,
@@ -37,7 +37,7 @@ export function createCompletionsHandler(deps: AppDeps, validator: SchemaValidat
             logprobs: null,
             finish_reason: toWireFinishReason(choice.finishReason),
           })),
-          sumUsage(choices.map((choice) => choice.usage)),
+          usage,
         ),
       );
     }
@@ -49,7 +49,7 @@ export function createCompletionsHandler(deps: AppDeps, validator: SchemaValidat
           return [body([{ index: part.index, text: "", logprobs: null, finish_reason: toWireFinishReason(part.finishReason) }])];
         return []; // Completions have no thoughts or tool calls.
       },
-      end: (usages) => (includeUsage ? [body([], sumUsage(usages))] : []),
+      end: (usage) => (includeUsage ? [body([], usage)] : []),
     });
   };
 }

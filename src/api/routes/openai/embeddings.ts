@@ -69,7 +69,7 @@ async function respond(
     throw error;
   }
   const { embeddings, promptTokens } = result;
-  const usages = [{ promptTokens, completionTokens: 0 }];
+  meter.observeUsage({ promptTokens, completionTokens: 0 });
   const base64 = request.encoding_format === "base64";
   const item = (index: number): WireEmbeddingList["data"][number] => {
     const vector = embeddings[index]!;
@@ -77,9 +77,9 @@ async function respond(
   };
   const usage: WireEmbeddingList["usage"] = { prompt_tokens: promptTokens, total_tokens: promptTokens };
   try {
-    await meter.checkpoint(usages);
+    await meter.checkpoint();
   } catch (error) {
-    await meter.finish("error", usages, error instanceof MoestroError ? error.code : "internal_error");
+    await meter.finish("error", error instanceof MoestroError ? error.code : "internal_error");
     throw error;
   }
   if (embeddings.length * dimensions > slicedResponseFloats) {
@@ -90,10 +90,10 @@ async function respond(
       item,
       tail: { model: backend.info.id, usage },
     });
-    return await reportOnDelivery(c, meter, usages, response);
+    return await reportOnDelivery(c, meter, response);
   }
   const response: WireEmbeddingList = { object: "list", data: embeddings.map((_, index) => item(index)), model: backend.info.id, usage };
-  return await respondJson(c, meter, response, usages);
+  return await respondJson(c, meter, response);
 }
 
 /**
