@@ -144,13 +144,12 @@ describe("the request meter", () => {
 
   it("cancels a started request whose input the model refused with a 4xx, and ends it as an error otherwise", async () => {
     const log: string[] = [];
-    const signal = new AbortController().signal;
     const refused = new RequestMeter(depsWith([startingSink(log, "ledger")]), c, { model: "m", endpoint: "embeddings", stream: false });
     await refused.start({ maxPromptTokens: 9, maxCompletionTokens: 0 });
-    await refused.endWithError(new MoestroError("invalid_request", "bad token id"), signal);
+    await refused.endWithError(new MoestroError("invalid_request", "bad token id"));
     const failed = new RequestMeter(depsWith([startingSink(log, "ledger")]), c, { model: "m", endpoint: "embeddings", stream: false });
     await failed.start({ maxPromptTokens: 9, maxCompletionTokens: 0 });
-    await failed.endWithError(new Error("boom"), signal);
+    await failed.endWithError(new Error("boom"));
     expect(log).toEqual(["ledger start 9+0 team", "ledger cancel", "ledger start 9+0 team", "ledger finish error 0"]);
   });
 });

@@ -28,6 +28,7 @@ export class RequestMeter {
   readonly #deps: AppDeps;
   readonly #base: UsageRequest;
   readonly #budget: UsageStart["budget"];
+  readonly #signal: AbortSignal | undefined;
   readonly #startedAt = performance.now();
   #firstTokenAt: number | undefined;
   #finished = false;
@@ -43,10 +44,17 @@ export class RequestMeter {
   /** The request's final counts, once `checkpoint` gave them. */
   #finalCounts: UsageCounts | undefined;
 
-  constructor(deps: AppDeps, c: Context<AppEnv>, fields: Pick<UsageEvent, "model" | "endpoint" | "stream">) {
+  /**
+   * @param fields what the events say of the request, and its abort signal (`signal`): a request that fails after it
+   *   aborted (the client left, or the server's shutdown ended it) is reported `aborted`, not `error`. Without a
+   *   signal it never is.
+   */
+  constructor(deps: AppDeps, c: Context<AppEnv>, fields: Pick<UsageEvent, "model" | "endpoint" | "stream"> & { signal?: AbortSignal }) {
+    const { signal, ...request } = fields;
     this.#deps = deps;
-    this.#base = { ...fields, requestId: c.get("requestId"), keyId: c.get("keyId"), startedAtMs: (deps.now ?? Date.now)() };
+    this.#base = { ...request, requestId: c.get("requestId"), keyId: c.get("keyId"), startedAtMs: (deps.now ?? Date.now)() };
     this.#budget = c.get("budget");
+    this.#signal = signal;
   }
 
   /**
@@ -116,12 +124,23 @@ export class RequestMeter {
 
   /**
    * Ends a started request whose model call threw before it produced anything: a 4xx refusal of the input cancels it
-   * (no row, as for requests refused before admission); anything else ends it as `aborted` (when `signal` aborted) or
-   * `error`, with no tokens.
+   * (no row, as for requests refused before admission); anything else ends it as {@link fail} does, with no tokens.
    */
-  async endWithError(error: unknown, signal: AbortSignal): Promise<void> {
-    if (error instanceof MoestroError && error.status < 500 && !signal.aborted) return await this.cancel();
-    await this.finish(signal.aborted ? "aborted" : "error", error instanceof MoestroError ? error.code : "internal_error");
+  async endWithError(error: unknown): Promise<void> {
+    if (error instanceof MoestroError && error.status < 500 && !this.#signal?.aborted) return await this.cancel();
+    await this.fail(error);
+  }
+
+  /**
+   * Reports, once, the end of a request that failed with `error` after the model ran: `aborted` when its signal aborted
+   * (the client left, or the server's shutdown: whatever the work threw then), else `error` with the error's code
+   * (`internal_error` for an error that is not a `MoestroError`); the counts are those of the choices that finished.
+   * Later calls do nothing.
+   *
+   * @throws what a sink throws (as `finish`).
+   */
+  async fail(error: unknown): Promise<void> {
+    await this.finish(this.#signal?.aborted ? "aborted" : "error", error instanceof MoestroError ? error.code : "internal_error");
   }
 
   /** Whether the request was already reported. */

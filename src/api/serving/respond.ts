@@ -15,7 +15,8 @@ import type { RequestMeter } from "./request-meter.js";
  * Answers a non-streamed request: runs every choice to the end and collects it (the non-streaming path is the streaming
  * path, collected), renders the body with `render`, and sends it with {@link respondJson}: the final counts are
  * recorded (`meter.checkpoint`) before the body is written, and the request is reported `ok` once the body left. On
- * failure or abort the usage produced so far is reported with status `error` or `aborted` before the error is thrown.
+ * failure or abort the usage produced so far is reported (`meter.fail`: `error`, or `aborted` once the request's
+ * signal aborted) before the error is thrown.
  *
  * @throws what the generation throws; `server_shutting_down` (503) when the server's shutdown ended it; what
  *   `meter.checkpoint` throws (the body is then not sent).
@@ -62,9 +63,8 @@ export async function respondCollected(
       if (serverError !== undefined) throw serverError;
     }
     body = render(choices, meter.usage);
-    await meter.checkpoint();
   } catch (error) {
-    await meter.finish("error", errorCodeOf(error));
+    await meter.fail(error);
     throw error;
   } finally {
     await parts.return(undefined);
@@ -73,21 +73,32 @@ export async function respondCollected(
 }
 
 /**
- * Sends `body` as a non-streamed JSON response and reports the request's end once it left (see
- * {@link reportOnDelivery}); the meter's final counts are already recorded (`meter.checkpoint`).
+ * Sends `body` as a non-streamed JSON response: records the final counts, then reports the request's end once it left
+ * (see {@link reportOnDelivery}).
+ *
+ * @throws what `meter.checkpoint` throws (the body is then not sent).
  */
 export async function respondJson(c: Context<AppEnv>, meter: RequestMeter, body: object): Promise<Response> {
   return await reportOnDelivery(c, meter, c.json(body as never));
 }
 
 /**
- * Returns `response` (a non-streamed answer, whatever writes its body) and reports the request's end once it left, the
- * meter's final counts already recorded (`meter.checkpoint`): served by @hono/node-server, `ok` when Node's
- * `ServerResponse` has handed the body's last byte to the socket (its `finish` event), `aborted` when the connection
- * closed first; elsewhere (`app.request()` in tests) `ok` when the response is handed back. The report runs after the
- * response, so it never changes it (`RequestMeter.finishDelivered` logs a sink that fails).
+ * Returns `response` (a non-streamed answer, whatever writes its body; nothing of it is sent before this returns) once
+ * the request's final counts are recorded (`meter.checkpoint`), and reports the request's end once it left: served by
+ * @hono/node-server, `ok` when Node's `ServerResponse` has handed the body's last byte to the socket (its `finish`
+ * event), `aborted` when the connection closed first; elsewhere (`app.request()` in tests) `ok` when the response is
+ * handed back. The report runs after the response, so it never changes it (`RequestMeter.finishDelivered` logs a sink
+ * that fails).
+ *
+ * @throws what `meter.checkpoint` throws, after reporting the request failed (`meter.fail`); `response` is then not sent.
  */
 export async function reportOnDelivery(c: Context<AppEnv>, meter: RequestMeter, response: Response): Promise<Response> {
+  try {
+    await meter.checkpoint();
+  } catch (error) {
+    await meter.fail(error);
+    throw error;
+  }
   const outgoing = (c.env as { outgoing?: unknown } | undefined)?.outgoing;
   if (!(outgoing instanceof ServerResponse)) {
     await meter.finishDelivered("ok");
@@ -301,7 +312,7 @@ async function pumpEvents({ c, deps, generation, meter, encoder }: StreamJob, si
     const delivered = await sink.close();
     await meter.finishDelivered(delivered ? "ok" : "aborted");
   } catch (error) {
-    await meter.finish(abort.signal.aborted ? "aborted" : "error", errorCodeOf(error)).catch(() => undefined);
+    await meter.fail(error).catch(() => undefined);
     const requestId = c.get("requestId");
     if (!(error instanceof MoestroError)) deps.logger.error({ err: error, requestId }, "stream failed");
     await sink.flush();
@@ -311,8 +322,4 @@ async function pumpEvents({ c, deps, generation, meter, encoder }: StreamJob, si
     clearInterval(keepAlive);
     await parts.return(undefined);
   }
-}
-
-function errorCodeOf(error: unknown): string {
-  return error instanceof MoestroError ? error.code : "internal_error";
 }

@@ -92,7 +92,7 @@ export async function startGeneration(c: Context<AppEnv>, deps: AppDeps, options
     throw abort.errorFor(error);
   });
   const { info } = lease.backend;
-  meter = new RequestMeter(deps, c, { model: info.id, endpoint: options.endpoint, stream: options.stream });
+  meter = new RequestMeter(deps, c, { model: info.id, endpoint: options.endpoint, stream: options.stream, signal: abort.signal });
   const admission = { promptTokens: parts.promptTokens, contextTokens: info.contextTokens, maxTokens: request.maxTokens, n: options.n };
   try {
     await meter.start(generationAdmission(admission));

@@ -59,13 +59,13 @@ async function respond(
       { param: "dimensions" },
     );
   }
-  const meter = new RequestMeter(deps, c, { model: backend.info.id, endpoint: "embeddings", stream: false });
+  const meter = new RequestMeter(deps, c, { model: backend.info.id, endpoint: "embeddings", stream: false, signal });
   await meter.start(embeddingAdmission(inputs));
   let result: Awaited<ReturnType<ModelBackend["embed"]>>;
   try {
     result = await backend.embed(inputs, { signal });
   } catch (error) {
-    await meter.endWithError(error, signal);
+    await meter.endWithError(error);
     throw error;
   }
   const { embeddings, promptTokens } = result;
@@ -76,12 +76,6 @@ async function respond(
     return { object: "embedding", index, embedding: base64 ? toBase64(vector) : Array.from(vector) };
   };
   const usage: WireEmbeddingList["usage"] = { prompt_tokens: promptTokens, total_tokens: promptTokens };
-  try {
-    await meter.checkpoint();
-  } catch (error) {
-    await meter.finish("error", error instanceof MoestroError ? error.code : "internal_error");
-    throw error;
-  }
   if (embeddings.length * dimensions > slicedResponseFloats) {
     const response = respondWithJsonInSlices(c, {
       head: { object: "list" },
