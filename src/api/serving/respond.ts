@@ -24,10 +24,9 @@ import type { RequestMeter } from "./request-meter.js";
 export async function respondCollected(
   c: Context<AppEnv>,
   generation: StartedGeneration,
-  meter: RequestMeter,
   render: (choices: CollectedChoice[], usage: Usage) => object,
 ): Promise<Response> {
-  const { parts } = generation;
+  const { parts, meter } = generation;
   const open = new Map<number, Omit<CollectedChoice, "finishReason" | "usage">>();
   const choices: CollectedChoice[] = [];
   let body: object;
@@ -136,20 +135,14 @@ export interface StreamEncoder {
  * read loop (docs/bench.md#the-serving-paths-own-costs). Elsewhere (`app.request()` in tests, other runtimes) it uses
  * `stream()`.
  */
-export function streamResponse(
-  c: Context<AppEnv>,
-  deps: AppDeps,
-  generation: StartedGeneration,
-  meter: RequestMeter,
-  encoder: StreamEncoder,
-): Response {
+export function streamResponse(c: Context<AppEnv>, deps: AppDeps, generation: StartedGeneration, encoder: StreamEncoder): Response {
   const { abort } = generation;
   for (const [name, value] of Object.entries(sseHeaders)) c.header(name, value);
   const outgoing = (c.env as { outgoing?: unknown } | undefined)?.outgoing;
   if (outgoing instanceof ServerResponse) {
     const headers = c.newResponse(null, 200).headers;
     const sink = new NodeSseSink(outgoing, headers, () => abort.abort());
-    pumpEvents({ c, deps, generation, meter, encoder }, sink).then(
+    pumpEvents({ c, deps, generation, encoder }, sink).then(
       () => void sink.close(),
       (error: unknown) => {
         deps.logger.error({ err: error, requestId: c.get("requestId") }, "stream failed");
@@ -160,7 +153,7 @@ export function streamResponse(
   }
   return stream(c, async (output) => {
     output.onAbort(() => abort.abort());
-    await pumpEvents({ c, deps, generation, meter, encoder }, new WebSseSink(output));
+    await pumpEvents({ c, deps, generation, encoder }, new WebSseSink(output));
   });
 }
 
@@ -263,13 +256,12 @@ interface StreamJob {
   c: Context<AppEnv>;
   deps: AppDeps;
   generation: StartedGeneration;
-  meter: RequestMeter;
   encoder: StreamEncoder;
 }
 
 /** Runs the generation to its end and writes its events to `sink`; never throws for a generation's failure. */
-async function pumpEvents({ c, deps, generation, meter, encoder }: StreamJob, sink: SseSink): Promise<void> {
-  const { parts, abort } = generation;
+async function pumpEvents({ c, deps, generation, encoder }: StreamJob, sink: SseSink): Promise<void> {
+  const { parts, abort, meter } = generation;
   const keepAliveMs = deps.sseKeepAliveMs ?? 15_000;
   let lastWriteAt = performance.now();
   // Writes are queued, not awaited one by one: the next token's decode starts while the previous chunk is still on

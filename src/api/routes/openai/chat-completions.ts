@@ -18,20 +18,21 @@ export function createChatCompletionsHandler(deps: AppDeps, validator: SchemaVal
   return async (c: Context<AppEnv>): Promise<Response> => {
     const request = parseChatCompletionRequest(await readJsonBody(c));
     const generateRequest = toChatGenerateRequest(request);
-    const { generation, model, meter, id, created } = await startOpenAiGeneration(c, deps, {
+    const { generation, id, created } = await startOpenAiGeneration(c, deps, {
       request,
       generateRequest,
       validator,
       endpoint: "chat.completions",
       idPrefix: "chatcmpl-",
     });
+    // The id of the model that generates (an alias resolved).
+    const model = generation.backend.info.id;
     const wantsLogprobs = generateRequest.logprobs !== undefined;
 
     if (!request.stream) {
       return await respondCollected(
         c,
         generation,
-        meter,
         (choices, usage): WireChatCompletion => ({
           id,
           object: "chat.completion",
@@ -77,7 +78,7 @@ export function createChatCompletionsHandler(deps: AppDeps, validator: SchemaVal
     };
     const chunk = (choice: WireChatCompletionChunk["choices"][number]): WireChatCompletionChunk => chunkOf([choice]);
     const toolCallCounts = new Map<number, number>();
-    return streamResponse(c, deps, generation, meter, {
+    return streamResponse(c, deps, generation, {
       encode: (part, isFirstOfChoice) => {
         const { index } = part;
         const payloads: WireChatCompletionChunk[] = [];

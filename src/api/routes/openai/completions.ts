@@ -13,13 +13,15 @@ import { startOpenAiGeneration } from "./start-openai-generation.js";
 export function createCompletionsHandler(deps: AppDeps, validator: SchemaValidator) {
   return async (c: Context<AppEnv>): Promise<Response> => {
     const request = parseCompletionRequest(await readJsonBody(c));
-    const { generation, model, meter, id, created } = await startOpenAiGeneration(c, deps, {
+    const { generation, id, created } = await startOpenAiGeneration(c, deps, {
       request,
       generateRequest: toCompletionGenerateRequest(request),
       validator,
       endpoint: "completions",
       idPrefix: "cmpl-",
     });
+    // The id of the model that generates (an alias resolved).
+    const model = generation.backend.info.id;
     const includeUsage = request.stream === true && request.stream_options?.include_usage === true;
     const body = (choices: WireCompletion["choices"], usage?: Usage): WireCompletion => {
       const result: WireCompletion = { id, object: "text_completion", created, model, system_fingerprint: systemFingerprint, choices };
@@ -29,7 +31,7 @@ export function createCompletionsHandler(deps: AppDeps, validator: SchemaValidat
     };
 
     if (!request.stream) {
-      return await respondCollected(c, generation, meter, (choices, usage) =>
+      return await respondCollected(c, generation, (choices, usage) =>
         body(
           choices.map((choice) => ({
             index: choice.index,
@@ -42,7 +44,7 @@ export function createCompletionsHandler(deps: AppDeps, validator: SchemaValidat
       );
     }
 
-    return streamResponse(c, deps, generation, meter, {
+    return streamResponse(c, deps, generation, {
       encode: (part) => {
         if (part.type === "text-delta") return [body([{ index: part.index, text: part.text, logprobs: null, finish_reason: null }])];
         if (part.type === "finish")
