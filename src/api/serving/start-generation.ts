@@ -71,7 +71,7 @@ export interface StartedGeneration {
  */
 export async function startGeneration(c: Context<AppEnv>, deps: AppDeps, options: StartGenerationOptions): Promise<StartedGeneration> {
   const { validator } = options;
-  validator.checkRequest(options.request, options.schemaParams);
+  const check = validator.checkRequest(options.request, options.schemaParams);
   const abort = requestSignal(c, deps);
   const request: GenerateRequest = { ...options.request, signal: abort.signal };
   let lease: ModelLease;
@@ -84,7 +84,6 @@ export async function startGeneration(c: Context<AppEnv>, deps: AppDeps, options
   // The meter is made once the first choice is admitted, so that its clock (TTFT, latency) leaves out the wait for a
   // sequence; the parts are read only after that.
   let meter: RequestMeter | undefined;
-  const check = validator.outputCheck(request);
   const parts = await startChoices(lease.backend, request, options.n, { check, observe: (part) => meter?.observe(part) }, () => {
     lease.release();
     abort.detach();
