@@ -3,10 +3,10 @@ import { hashApiKeySecret, secretMatches } from "../../auth/api-key-secret.js";
 import type { KeyService } from "../../auth/key-service.js";
 import { adminKeyId, formatResetDuration, type RateLimitDecision, type RateLimiter } from "../../auth/rate-limiter.js";
 import { MoestroError } from "../../errors/index.js";
-import { parseJson } from "../../util/parse-json.js";
 import { budgetOf, type BudgetGuard } from "../../metering/budget-guard.js";
 import type { ApiKey } from "../../store/index.js";
 import type { AppEnv } from "../app-env.js";
+import { readJsonBody } from "../serving/json-body.js";
 
 /** What key checks need. Present in `AppDeps` exactly when `serve` runs with an admin key. */
 export interface AccessControlDeps {
@@ -95,9 +95,10 @@ function readCredential(c: Context<AppEnv>): string | undefined {
 async function checkModelScope(c: Context<AppEnv>, key: ApiKey, models: readonly string[]): Promise<void> {
   let model: string | undefined;
   if (c.req.method === "POST" && c.req.path.startsWith("/v1/")) {
-    // Only under /v1, where the body limit applies. Cached by hono: the route reads the same bytes again. A body that is not JSON is left for the route to reject.
+    // Only under /v1, where the body limit applies. The route gets the same parse; a body that is not JSON is left for it
+    // to refuse.
     try {
-      const body = await parseJson(await c.req.arrayBuffer()); // a large body is parsed in a worker thread
+      const body = await readJsonBody(c);
       const field = typeof body === "object" && body !== null ? (body as { model?: unknown }).model : undefined;
       if (typeof field === "string") model = field;
     } catch {

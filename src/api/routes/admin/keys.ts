@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { MoestroError } from "../../../errors/index.js";
 import type { AppDeps, AppEnv } from "../../app-env.js";
-import { readJsonBody } from "../../error-response.js";
+import { readJsonBody } from "../../serving/json-body.js";
 import { createKeyBodySchema, fromCreateKeyBody, toWireApiKey, type WireApiKeyList, type WireCreatedApiKey } from "../../../wire/admin.js";
 
 /**

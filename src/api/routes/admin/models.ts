@@ -7,7 +7,8 @@ import { formatSseData, sseHeaders } from "../../../util/sse.js";
 import type { WireLoadedModel, WireLoadResult, WireModelEntry, WirePullProgress, WireUnloadResult } from "../../../wire/console.js";
 import type { AppDeps, AppEnv } from "../../app-env.js";
 import { createModelHeaderFactsReader } from "../../model-header-facts.js";
-import { readJsonBody, toWireError } from "../../error-response.js";
+import { toWireError } from "../../error-response.js";
+import { readJsonBody } from "../../serving/json-body.js";
 import { requestSignal } from "../../serving/request-abort.js";
 
 const modelBodySchema = z.object({ model: z.string().min(1), keep_alive: z.union([z.number(), z.string()]).nullish() });

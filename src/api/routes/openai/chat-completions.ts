@@ -4,7 +4,7 @@ import { toWireFinishReason, toWireLogprobs, toWireToolCall, toWireUsage } from 
 import type { WireChatCompletion, WireChatCompletionChunk } from "../../../dialects/openai/wire.js";
 import type { Usage } from "../../../spec/index.js";
 import { systemFingerprint, type AppDeps, type AppEnv } from "../../app-env.js";
-import { readJsonBody } from "../../error-response.js";
+import { readJsonBody } from "../../serving/json-body.js";
 import { respondCollected, streamResponse } from "../../serving/respond.js";
 import type { SchemaValidator } from "../../serving/schema-validator.js";
 import { startOpenAiGeneration } from "./start-openai-generation.js";

@@ -5,7 +5,7 @@ import type { EmbeddingRequest } from "../../../dialects/openai/schemas.js";
 import type { ModelBackend } from "../../../spec/index.js";
 import type { WireEmbeddingList } from "../../../dialects/openai/wire.js";
 import type { AppDeps, AppEnv } from "../../app-env.js";
-import { readJsonBody } from "../../error-response.js";
+import { readJsonBody } from "../../serving/json-body.js";
 import { embeddingAdmission, RequestMeter } from "../../serving/request-meter.js";
 import { respondWithJsonInSlices } from "../../serving/json-in-slices.js";
 import { requestSignal } from "../../serving/request-abort.js";
