@@ -139,8 +139,8 @@ const stopSchema = unionOf(
   "a string or an array of at most 16 strings",
 ).nullish();
 
-/** Ollama's `keep_alive`: seconds as a number, or a duration (`"5m"`, `"1h"`). */
-const keepAliveSchema = unionOf([z.number(), z.string()], 'a number of seconds or a duration such as "5m"').nullish();
+/** Ollama's `keep_alive`: seconds as a number, or a duration (`"5m"`, `"1h"`); read with `parseKeepAliveMs`. */
+export const keepAliveSchema = unionOf([z.number(), z.string()], 'a number of seconds or a duration such as "5m"').nullish();
 
 /** Options shared by chat completions and completions. */
 const samplingFields = {

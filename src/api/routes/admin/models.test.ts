@@ -59,6 +59,21 @@ describe("POST /v1/moestro/models/load (createApp, real scheduler, model-free lo
     await scheduler.dispose();
   });
 
+  it("refuses a body without a model, or with a keep_alive of the wrong type, with 400 naming the field", async () => {
+    const { scheduler, post } = createSchedulerApp();
+    for (const [body, param] of [
+      [{}, "model"],
+      [{ model: "" }, "model"],
+      [{ model: "stories260K", keep_alive: true }, "keep_alive"],
+    ] as const) {
+      const response = await post("/v1/moestro/models/load", body);
+      expect(response.status, JSON.stringify(body)).toBe(400);
+      expect(((await response.json()) as { error: unknown }).error).toMatchObject({ code: "invalid_request", param });
+    }
+    expect(scheduler.listLoaded()).toEqual([]);
+    await scheduler.dispose();
+  });
+
   it("answers a model unloaded again before the answer with loaded false and memory_bytes null, which the console client reads", async () => {
     // An unload that waited for the model ends the load with nothing loaded (ModelRegistry.load resolves undefined).
     const models = { ...createStaticModelRegistry([]), load: async () => undefined };

@@ -2,7 +2,8 @@ import { Hono } from "hono";
 import { stream } from "hono/streaming";
 import { z } from "zod";
 import { MoestroError } from "../../../errors/index.js";
-import { parseKeepAliveMs } from "../../../dialects/openai/convert-request.js";
+import { parseKeepAliveMs, parseWith } from "../../../dialects/openai/convert-request.js";
+import { keepAliveSchema } from "../../../dialects/openai/schemas.js";
 import { formatSseData, sseHeaders } from "../../../util/sse.js";
 import type { WireLoadedModel, WireLoadResult, WireModelEntry, WirePullProgress, WireUnloadResult } from "../../../wire/console.js";
 import type { AppDeps, AppEnv } from "../../app-env.js";
@@ -11,13 +12,14 @@ import { toWireError } from "../../error-response.js";
 import { readJsonBody } from "../../serving/json-body.js";
 import { requestSignal } from "../../serving/request-abort.js";
 
-const modelBodySchema = z.object({ model: z.string().min(1), keep_alive: z.union([z.number(), z.string()]).nullish() });
+/** The body of the model routes: `{"model": "<id>", "keep_alive"?}`. */
+const modelBodySchema = z.object({ model: z.string().min(1), keep_alive: keepAliveSchema });
 
+/**
+ * @throws {MoestroError} `invalid_request` (400) naming the invalid field.
+ */
 function parseModelBody(body: unknown): z.infer<typeof modelBodySchema> {
-  const parsed = modelBodySchema.safeParse(body);
-  if (!parsed.success)
-    throw new MoestroError("invalid_request", 'The body must be {"model": "<id>"} (keep_alive optional).', { param: "model" });
-  return parsed.data;
+  return parseWith(modelBodySchema, body);
 }
 
 /**
