@@ -40,7 +40,15 @@ const isString = (value: unknown): value is string => typeof value === "string";
  * The most elements each list of a request may hold (docs/api.md, "Big inputs"): far more than any context window can
  * take, and few enough that checking them costs well under 100 ms.
  */
-export const requestListLimits = { messages: 100_000, contentParts: 10_000, toolCalls: 1_024, tools: 1_024, stop: 16 } as const;
+export const requestListLimits = {
+  messages: 100_000,
+  contentParts: 10_000,
+  toolCalls: 1_024,
+  tools: 1_024,
+  stop: 16,
+  /** Inputs of one embeddings request (OpenAI's own limit). */
+  embeddingInputs: 2_048,
+} as const;
 
 /**
  * An array of at most `maxItems` elements, its length checked before its elements: zod checks every element before

@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import { MoestroError } from "../../../errors/index.js";
 import { parseEmbeddingRequest, parseKeepAliveMs } from "../../../dialects/openai/convert-request.js";
-import type { EmbeddingRequest } from "../../../dialects/openai/schemas.js";
+import { type EmbeddingRequest, requestListLimits } from "../../../dialects/openai/schemas.js";
 import type { ModelBackend } from "../../../spec/index.js";
 import type { WireEmbeddingList } from "../../../dialects/openai/wire.js";
 import type { AppDeps, AppEnv } from "../../app-env.js";
@@ -22,10 +22,13 @@ export function createEmbeddingsHandler(deps: AppDeps) {
     const request = parseEmbeddingRequest(await readJsonBody(c));
     const inputs = toInputs(request.input);
     if (inputs.length === 0) throw new MoestroError("invalid_request", "input must not be empty.", { param: "input" });
-    if (inputs.length > 2048)
-      throw new MoestroError("invalid_request", `input has ${inputs.length} items; at most 2048 are allowed per request.`, {
-        param: "input",
-      });
+    if (inputs.length > requestListLimits.embeddingInputs) {
+      throw new MoestroError(
+        "invalid_request",
+        `input has ${inputs.length} items; at most ${requestListLimits.embeddingInputs} are allowed per request.`,
+        { param: "input" },
+      );
+    }
     const abort = requestSignal(c, deps);
     try {
       const lease = await deps.models.acquire(request.model, { signal: abort.signal, keepAliveMs: parseKeepAliveMs(request.keep_alive) });
