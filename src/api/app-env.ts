@@ -65,6 +65,8 @@ export interface AppEnv {
     keyId?: string;
     /** The budget of that key, when it has one: the usage meter reserves each admitted request's worst case against it. */
     budget?: UsageBudget;
+    /** The body parsed as JSON, once it was asked for (`readJsonBody`): access control and the route share the parse. */
+    jsonBody?: Promise<unknown>;
   };
 }
 

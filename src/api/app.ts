@@ -1,5 +1,4 @@
 import { Hono, type Context } from "hono";
-import { adminKeyId } from "../auth/rate-limiter.js";
 import { bodyLimit } from "hono/body-limit";
 import { MoestroError } from "../errors/index.js";
 import type { AppDeps, AppEnv } from "./app-env.js";
@@ -96,12 +95,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route("/v1/moestro/results", createAdminResultsRoutes(deps));
   if (deps.metrics !== undefined) {
     const metrics = deps.metrics;
-    app.get("/metrics", async (c) => {
-      // Metrics name the models, keys' traffic and the machine's memory: with key checks on, they are the operator's.
-      if (deps.accessControl !== undefined && c.get("keyId") !== adminKeyId)
-        throw new MoestroError("permission_denied", "Only the admin key may read /metrics.");
-      return c.body(await metrics.registry.metrics(), 200, { "Content-Type": metrics.registry.contentType });
-    });
+    // Admin key only when key checks are on (access control's isAdminPath).
+    app.get("/metrics", async (c) => c.body(await metrics.registry.metrics(), 200, { "Content-Type": metrics.registry.contentType }));
   }
   if (deps.admin !== undefined) {
     app.route("/v1/moestro/keys", createAdminKeyRoutes(deps));

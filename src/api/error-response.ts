@@ -1,7 +1,6 @@
 import type { Context } from "hono";
 import type { Logger } from "pino";
 import { MoestroError } from "../errors/index.js";
-import { readJson } from "./serving/json-body.js";
 import type { WireError } from "../dialects/openai/wire.js";
 
 /**
@@ -37,18 +36,4 @@ export function respondWithError(c: Context, error: unknown, logger: Logger): Re
   const headers: Record<string, string> = {};
   if (retryAfterSeconds !== undefined) headers["Retry-After"] = String(retryAfterSeconds);
   return c.json(body, status as 400, headers);
-}
-
-/**
- * Reads the body as JSON.
- *
- * @throws {MoestroError} `invalid_json` (400) when it is not JSON.
- */
-export async function readJsonBody(c: Context): Promise<unknown> {
-  try {
-    return await readJson(c.req); // a large body is parsed in a worker thread
-  } catch (error) {
-    if (!(error instanceof SyntaxError)) throw error;
-    throw new MoestroError("invalid_json", `The request body is not valid JSON: ${(error as Error).message}`, { cause: error });
-  }
 }

@@ -1,3 +1,5 @@
+export { formatCsv } from "../util/format-csv.js";
+
 /**
  * Formats rows as a plain-text table: a header line, then one line per row, columns padded to their widest cell and
  * separated by two spaces. Cells that look like numbers are right-aligned.
@@ -11,13 +13,4 @@ export function formatTable(header: readonly string[], rows: ReadonlyArray<reado
       .join("  ")
       .trimEnd();
   return [line(header), ...rows.map(line)].join("\n") + "\n";
-}
-
-/** A CSV document (RFC 4180): fields with commas, quotes or line breaks are quoted, quotes doubled; lines end in CRLF. */
-export function formatCsv(header: readonly string[], rows: ReadonlyArray<ReadonlyArray<string | number | null>>): string {
-  const field = (value: string | number | null): string => {
-    const text = value === null ? "" : String(value);
-    return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
-  };
-  return [header, ...rows].map((row) => row.map(field).join(",")).join("\r\n") + "\r\n";
 }

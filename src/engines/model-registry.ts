@@ -25,6 +25,7 @@ export function createStaticModelRegistry(backends: readonly ModelBackend[]): Mo
   });
   return {
     listEntries: () => scheduler.listEntries(),
+    findEntry: (id) => scheduler.findEntry(id),
     listLoaded: () => scheduler.listLoaded(),
     loadedBackends: () => [...byId.values()],
     get loadCount() {

@@ -102,7 +102,7 @@ export class ModelScheduler {
     if (this.#disposed) throw new MoestroError("server_unavailable", "The server is shutting down.", { retryAfterSeconds: 1 });
     // The hot path: a loaded model is found without listing the config and the store again.
     let model = this.#findLoaded(id);
-    const entry = model?.entry ?? (await this.#findEntry(id));
+    const entry = model?.entry ?? (await this.findEntry(id));
     model ??= this.#loaded.get(entry.id);
     if (model === undefined) {
       let loading = this.#loading.get(entry.id);
@@ -144,7 +144,7 @@ export class ModelScheduler {
    * @returns whether it was loaded.
    */
   async unload(id: string): Promise<boolean> {
-    const entry = await this.#findEntry(id);
+    const entry = await this.findEntry(id);
     const model = this.#loaded.get(entry.id);
     if (model === undefined) return false;
     model.keepAliveMs = 0;
@@ -166,7 +166,12 @@ export class ModelScheduler {
     return undefined;
   }
 
-  async #findEntry(id: string): Promise<ModelEntry> {
+  /**
+   * The entry of a model id, else of the first entry with that alias.
+   *
+   * @throws {MoestroError} `model_not_found` (404, `param: "model"`) naming the models served.
+   */
+  async findEntry(id: string): Promise<ModelEntry> {
     const entries = await this.#deps.listEntries();
     const entry = entries.find((candidate) => candidate.id === id) ?? entries.find((candidate) => candidate.aliases?.includes(id));
     if (entry === undefined) {

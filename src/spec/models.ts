@@ -48,6 +48,12 @@ export interface ModelLease {
 export interface ModelRegistry {
   /** Every model that can be served (loaded or not). */
   listEntries(): Promise<ModelEntry[]>;
+  /**
+   * The entry a client's `model` names: the entry with that id, else the first with that alias.
+   *
+   * @throws {MoestroError} `model_not_found` (404, `param: "model"`) naming the models served.
+   */
+  findEntry(id: string): Promise<ModelEntry>;
   /** The loaded models. */
   listLoaded(): LoadedModelInfo[];
   /** The loaded backends. */

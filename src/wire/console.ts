@@ -101,7 +101,15 @@ export const wireUnloadResultSchema = z.object({ id: z.string(), was_loaded: z.b
 export type WireUnloadResult = z.infer<typeof wireUnloadResultSchema>;
 
 /** The answer to `POST /v1/moestro/models/load`. */
-export const wireLoadResultSchema = z.object({ id: z.string(), loaded: z.boolean(), memory_bytes: z.number() }).passthrough();
+export const wireLoadResultSchema = z
+  .object({
+    id: z.string(),
+    /** `false` when the model was unloaded again before the answer (an unload was waiting for it). */
+    loaded: z.boolean(),
+    /** The scheduler's estimate of its memory, bytes; `null` when it is not loaded. */
+    memory_bytes: z.number().nullable(),
+  })
+  .passthrough();
 /** The answer to `POST /v1/moestro/models/load`. */
 export type WireLoadResult = z.infer<typeof wireLoadResultSchema>;
 

@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import OpenAI, { APIError } from "openai";
 import { pino } from "pino";
 import { createStaticModelRegistry } from "../../src/engines/model-registry.js";
-import type { GenerateRequest, GenerationStream, ModelBackend, StreamPart, UsageEvent } from "../../src/spec/index.js";
+import type { ModelBackend, UsageEvent } from "../../src/spec/index.js";
+import { waitFor } from "../helpers/fake-app.js";
+import { createFakeBackend } from "../helpers/fake-backend.js";
 import { hasTestModels, testModelPath } from "../helpers/models.js";
 import { loadTestBackend, parseSse, postJson, serveApp, startTestServer } from "../helpers/server.js";
 
@@ -13,39 +15,6 @@ const longRequest = {
   temperature: 0,
   messages: [{ role: "user", content: "Count from 1 to 100000, one number per line." }],
 };
-
-/** Waits until `predicate` holds, polling every 20 ms, for at most `timeoutMs`. Returns how long it took. */
-async function waitFor(predicate: () => boolean, timeoutMs: number): Promise<number> {
-  const startedAt = performance.now();
-  while (!predicate()) {
-    if (performance.now() - startedAt > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return performance.now() - startedAt;
-}
-
-/** Wraps a backend so that its streams fail after `failAfterParts` parts and pause `delayMs` before each part. */
-function faultyBackend(inner: ModelBackend, options: { failAfterParts?: number; delayMs?: number }): ModelBackend {
-  return {
-    info: inner.info,
-    stats: () => inner.stats(),
-    dispose: () => inner.dispose(),
-    embed: (inputs, options) => inner.embed(inputs, options),
-    async generate(request: GenerateRequest): Promise<GenerationStream> {
-      const stream = await inner.generate(request);
-      async function* parts(): AsyncGenerator<StreamPart> {
-        let count = 0;
-        for await (const part of stream) {
-          if (options.delayMs) await new Promise((resolve) => setTimeout(resolve, options.delayMs));
-          if (options.failAfterParts !== undefined && count++ >= options.failAfterParts) throw new Error("injected engine failure");
-          yield part;
-        }
-      }
-      const iterator = parts();
-      return { promptTokens: stream.promptTokens, [Symbol.asyncIterator]: () => iterator, close: () => stream.close() };
-    },
-  };
-}
 
 // Case ids in test names (C25…) are the compatibility cases listed in docs/compat-cases.md.
 describe.skipIf(!hasTestModels)("serving behaviour: cancellation, mid-stream errors, keep-alives, queueing", () => {
@@ -132,10 +101,9 @@ describe.skipIf(!hasTestModels)("C03: failures inside a stream and keep-alive co
   });
 
   it("sends a failure after the first chunk as one data: {error} event, without [DONE], which the SDK raises as APIError", async () => {
-    const server = await serveApp({
-      models: createStaticModelRegistry([faultyBackend(backend, { failAfterParts: 2 })]),
-      logger: pino({ level: "silent" }),
-    });
+    // The fake fails after 2 parts with "injected engine failure".
+    const faulty = createFakeBackend({ id: model, script: "a b c d e f", failAfterParts: 2 });
+    const server = await serveApp({ models: createStaticModelRegistry([faulty]), logger: pino({ level: "silent" }) });
     try {
       const body = await (
         await postJson(`${server.url}/v1/chat/completions`, {
@@ -163,7 +131,7 @@ describe.skipIf(!hasTestModels)("C03: failures inside a stream and keep-alive co
       })().catch((caught: unknown) => caught);
       expect(error).toBeInstanceOf(APIError);
       expect((error as APIError).message).toMatch(/request id/);
-      expect(backend.stats().sequencesInUse).toBe(0);
+      expect(faulty.stats().sequencesInUse).toBe(0);
     } finally {
       await server.close();
     }
@@ -171,7 +139,7 @@ describe.skipIf(!hasTestModels)("C03: failures inside a stream and keep-alive co
 
   it("sends keep-alives as ': ping' comments only, which the SDK skips", async () => {
     const server = await serveApp({
-      models: createStaticModelRegistry([faultyBackend(backend, { delayMs: 30 })]),
+      models: createStaticModelRegistry([createFakeBackend({ id: model, partDelayMs: 30 })]),
       logger: pino({ level: "silent" }),
       sseKeepAliveMs: 5,
     });

@@ -1,7 +1,8 @@
 import { serve, type ServerType } from "@hono/node-server";
+import type { Hono } from "hono";
 import OpenAI from "openai";
 import { pino } from "pino";
-import { type AppDeps, createApp } from "../../src/api/app.js";
+import { type AppDeps, type AppEnv, createApp } from "../../src/api/app.js";
 import { createStaticModelRegistry } from "../../src/engines/model-registry.js";
 import type { ModelBackend, ModelRegistry, UsageEvent } from "../../src/spec/index.js";
 
@@ -49,16 +50,10 @@ export async function createFakeApp(
   let fetchApp = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => await app.request(input, init);
   let close = async (): Promise<void> => undefined;
   if (options.transport === "node") {
-    const { server, port } = await new Promise<{ server: ServerType; port: number }>((resolve) => {
-      const server = serve({ fetch: app.fetch, hostname: "127.0.0.1", port: 0 }, (info) => resolve({ server, port: info.port }));
-    });
-    base = `http://127.0.0.1:${port}`;
+    const served = await listenOnFreePort(app);
+    base = served.url;
     fetchApp = async (input, init) => await fetch(typeof input === "string" && input.startsWith("/") ? `${base}${input}` : input, init);
-    close = () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        (server as { closeAllConnections?: () => void }).closeAllConnections?.();
-      });
+    close = served.close;
   }
   return {
     models,
@@ -68,6 +63,24 @@ export async function createFakeApp(
       fetchApp(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), ...init }),
     client: new OpenAI({ baseURL: `${base}/v1`, apiKey: "unused", maxRetries: 0, fetch: (url, init) => fetchApp(url, init) }),
     close,
+  };
+}
+
+/**
+ * Serves `app` with @hono/node-server on 127.0.0.1 at a free port, as `moestro serve` does. `close` stops the server
+ * and ends its open connections.
+ */
+export async function listenOnFreePort(app: Hono<AppEnv>): Promise<{ url: string; close(): Promise<void> }> {
+  const { server, port } = await new Promise<{ server: ServerType; port: number }>((resolve) => {
+    const server = serve({ fetch: app.fetch, hostname: "127.0.0.1", port: 0 }, (info) => resolve({ server, port: info.port }));
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+      }),
   };
 }
 

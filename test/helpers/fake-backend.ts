@@ -175,11 +175,9 @@ export function createFakeBackend(options: FakeBackendOptions = {}): FakeBackend
       activeGenerations,
       generatedTokensTotal,
     }),
-    // `options` is not part of today's contract; it is read too so that the fake keeps working if the signal moves
-    // from the request to a second argument.
-    async generate(request: GenerateRequest, generateOptions?: { signal?: AbortSignal }): Promise<GenerationStream> {
+    async generate(request: GenerateRequest): Promise<GenerationStream> {
       if (disposed) throw new MoestroError("server_unavailable", "The model is being unloaded.", { retryAfterSeconds: 1 });
-      const signal = (request as { signal?: AbortSignal }).signal ?? generateOptions?.signal;
+      const { signal } = request;
       requests.push(request);
       const call = calls++;
       await options.admit?.(request);

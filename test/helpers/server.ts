@@ -3,8 +3,10 @@ import os from "node:os";
 import path from "node:path";
 import OpenAI from "openai";
 import { pino } from "pino";
+import { type AppDeps, createApp } from "../../src/api/app.js";
 import { loadConfig, type ConfigInput } from "../../src/config/index.js";
 import { startServer, type RunningServer } from "../../src/server.js";
+import { listenOnFreePort } from "./fake-app.js";
 import { scriptedTokens, type Script } from "./scripted-tokens.js";
 
 export { parseSse } from "./sse.js";
@@ -48,25 +50,9 @@ export async function startTestServer(input: ConfigInput, options: { now?: () =>
 }
 
 /** An app built with `createApp` (for tests that inject deps such as usage sinks or a faulty backend), served on a free port. */
-export async function serveApp(
-  deps: import("../../src/api/app.js").AppDeps,
-): Promise<{ url: string; client: OpenAI; close(): Promise<void> }> {
-  const { createApp } = await import("../../src/api/app.js");
-  const { serve } = await import("@hono/node-server");
-  const app = createApp(deps);
-  const { server, port } = await new Promise<{ server: import("@hono/node-server").ServerType; port: number }>((resolve) => {
-    const server = serve({ fetch: app.fetch, hostname: "127.0.0.1", port: 0 }, (info) => resolve({ server, port: info.port }));
-  });
-  const url = `http://127.0.0.1:${port}`;
-  return {
-    url,
-    client: new OpenAI({ baseURL: `${url}/v1`, apiKey: "unused", maxRetries: 0 }),
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        (server as { closeAllConnections?: () => void }).closeAllConnections?.();
-      }),
-  };
+export async function serveApp(deps: AppDeps): Promise<{ url: string; client: OpenAI; close(): Promise<void> }> {
+  const { url, close } = await listenOnFreePort(createApp(deps));
+  return { url, client: new OpenAI({ baseURL: `${url}/v1`, apiKey: "unused", maxRetries: 0 }), close };
 }
 
 /**

@@ -219,6 +219,26 @@ describe.each(testDialects)("key checks over a %s store (createApp, no port)", (
     ).rejects.toMatchObject({ status: 401 });
   });
 
+  it("refuses a key body that does not fit with 400 naming the field (none for an unknown field)", async () => {
+    const post = (body: unknown) =>
+      request("/v1/moestro/keys", {
+        method: "POST",
+        key: adminKey,
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    for (const [body, param] of [
+      [{ name: 1 }, "name"],
+      [{ name: "x", models: ["m-a", 2] }, "models[1]"],
+      [{ name: "x", unknown_field: true }, null],
+      [["x"], null],
+    ] as const) {
+      const response = await post(body);
+      expect(response.status, JSON.stringify(body)).toBe(400);
+      expect(await errorBody(response), JSON.stringify(body)).toMatchObject({ code: "invalid_request", param });
+    }
+  });
+
   it("answers usage by key, model and day, and rejects a bad group or time", async () => {
     const client = createAdminClient({ baseUrl: "http://moestro.test/v1", adminKey, fetch: viaApp });
     const report = await client.usage({ groupBy: "model", from: "2026-06-15", to: String(nowMs + 1) });

@@ -3,10 +3,10 @@ import { hashApiKeySecret, secretMatches } from "../../auth/api-key-secret.js";
 import type { KeyService } from "../../auth/key-service.js";
 import { adminKeyId, formatResetDuration, type RateLimitDecision, type RateLimiter } from "../../auth/rate-limiter.js";
 import { MoestroError } from "../../errors/index.js";
-import { parseJson } from "../../util/parse-json.js";
 import { budgetOf, type BudgetGuard } from "../../metering/budget-guard.js";
 import type { ApiKey } from "../../store/index.js";
 import type { AppEnv } from "../app-env.js";
+import { readJsonBody } from "../serving/json-body.js";
 
 /** What key checks need. Present in `AppDeps` exactly when `serve` runs with an admin key. */
 export interface AccessControlDeps {
@@ -20,8 +20,13 @@ export interface AccessControlDeps {
   budgets: BudgetGuard;
 }
 
-/** The path prefix of the admin endpoints, which only the admin key may call. */
-export const adminPathPrefix = "/v1/moestro";
+/**
+ * Whether only the admin key may call `path`: the admin endpoints under `/v1/moestro/`, and `/metrics` (it names the
+ * models, the keys' traffic and the machine's memory).
+ */
+export function isAdminPath(path: string): boolean {
+  return path === "/v1/moestro" || path.startsWith("/v1/moestro/") || path === "/metrics";
+}
 
 /**
  * The middleware that turns key checks on. Every route except `GET /health` (and CORS preflights, which never carry
@@ -32,7 +37,8 @@ export const adminPathPrefix = "/v1/moestro";
  * 2. Rate limits: the `x-ratelimit-*` headers are set here, before the route runs, so every response to a key with
  *    limits carries them, streams and errors included; 429 `rate_limit_exceeded` with `Retry-After` when a limit is
  *    used up.
- * 3. Authorise: admin endpoints (`/v1/moestro/*`) need the admin key (403 `permission_denied`); a key limited to some
+ * 3. Authorise: admin endpoints (`/v1/moestro/*` and `/metrics`, see {@link isAdminPath}) need the admin key (403
+ *    `permission_denied`); a key limited to some
  *    models gets 403 `model_not_allowed` for the others (the `model` of a POST body, the id of `GET /v1/models/{id}`),
  *    and `GET /v1/models` lists only its models.
  * 4. Budget: a POST of a key whose budget is already committed (settled spend plus running reservations) gets 429
@@ -68,8 +74,8 @@ export function createAccessControl(deps: AccessControlDeps): MiddlewareHandler<
     const decision = await deps.rateLimiter.check(key, { checkTokens: isModelRequest });
     setRateLimitHeaders(c, decision);
     if (decision.rejection !== undefined) throw decision.rejection;
-    if (path === adminPathPrefix || path.startsWith(adminPathPrefix + "/")) {
-      throw new MoestroError("permission_denied", "Only the admin key may call the admin endpoints under /v1/moestro/.");
+    if (isAdminPath(path)) {
+      throw new MoestroError("permission_denied", "Only the admin key may call the admin endpoints (under /v1/moestro/, and /metrics).");
     }
     if (key.models !== undefined) await checkModelScope(c, key, key.models);
     if (isModelRequest) {
@@ -95,9 +101,10 @@ function readCredential(c: Context<AppEnv>): string | undefined {
 async function checkModelScope(c: Context<AppEnv>, key: ApiKey, models: readonly string[]): Promise<void> {
   let model: string | undefined;
   if (c.req.method === "POST" && c.req.path.startsWith("/v1/")) {
-    // Only under /v1, where the body limit applies. Cached by hono: the route reads the same bytes again. A body that is not JSON is left for the route to reject.
+    // Only under /v1, where the body limit applies. The route gets the same parse; a body that is not JSON is left for it
+    // to refuse.
     try {
-      const body = await parseJson(await c.req.arrayBuffer()); // a large body is parsed in a worker thread
+      const body = await readJsonBody(c);
       const field = typeof body === "object" && body !== null ? (body as { model?: unknown }).model : undefined;
       if (typeof field === "string") model = field;
     } catch {

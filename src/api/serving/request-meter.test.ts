@@ -2,9 +2,9 @@ import type { Context } from "hono";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { MoestroError } from "../../errors/index.js";
-import type { UsageCounts, UsageEvent, UsageSink, UsageStart } from "../../spec/index.js";
+import type { Usage, UsageCounts, UsageEvent, UsageSink, UsageStart } from "../../spec/index.js";
 import type { AppDeps, AppEnv } from "../app-env.js";
-import { embeddingAdmission, generationAdmission, RequestMeter } from "./request-meter.js";
+import { embeddingAdmission, generationAdmission, RequestMeter, sumUsage } from "./request-meter.js";
 
 const context = (variables: Record<string, unknown>) => ({ get: (name: string) => variables[name] }) as unknown as Context<AppEnv>;
 const depsWith = (sinks: UsageSink[]): AppDeps => ({
@@ -48,8 +48,9 @@ describe("the request meter", () => {
       },
     );
     await meter.start({ promptTokens: 5, maxPromptTokens: 5, maxCompletionTokens: 20 });
-    await meter.finish("ok", [{ promptTokens: 5, completionTokens: 3 }]);
-    await meter.finish("error", []);
+    meter.observeUsage({ promptTokens: 5, completionTokens: 3 });
+    await meter.finish("ok");
+    await meter.finish("error");
     expect(log).toEqual(["ledger start 5+20 team", "ledger finish ok 3", "metrics ok"]);
   });
 
@@ -61,7 +62,7 @@ describe("the request meter", () => {
       stream: false,
     });
     await expect(meter.start({ maxPromptTokens: 1, maxCompletionTokens: 1 })).rejects.toMatchObject({ code: "insufficient_quota" });
-    await meter.finish("ok", []);
+    await meter.finish("ok");
     expect(log).toEqual(["first start 1+1 team", "first cancel"]);
     expect(meter.finished).toBe(true);
   });
@@ -110,12 +111,13 @@ describe("the request meter", () => {
       c,
       { model: "m", endpoint: "embeddings", stream: false },
     );
-    // An embedding observes no parts: the counts come from the usages given to the checkpoint.
+    // An embedding observes no parts, only its usage.
     await meter.start({ maxPromptTokens: 40, maxCompletionTokens: 0 });
-    await meter.checkpoint([{ promptTokens: 12, completionTokens: 0 }]);
-    await meter.finishDelivered("ok", [{ promptTokens: 12, completionTokens: 0 }]);
-    await meter.finishDelivered("aborted", []);
-    await meter.checkpoint([]);
+    meter.observeUsage({ promptTokens: 12, completionTokens: 0 });
+    await meter.checkpoint();
+    await meter.finishDelivered("ok");
+    await meter.finishDelivered("aborted");
+    await meter.checkpoint();
     expect(log).toEqual(["ledger start 40+0 team", "ledger checkpoint 12+0", "ledger finish ok 0", "metrics ok"]);
   });
 
@@ -134,20 +136,20 @@ describe("the request meter", () => {
       c,
       { model: "m", endpoint: "completions", stream: true },
     );
-    await expect(meter.finishDelivered("ok", [{ promptTokens: 1, completionTokens: 1 }])).resolves.toBeUndefined();
+    meter.observeUsage({ promptTokens: 1, completionTokens: 1 });
+    await expect(meter.finishDelivered("ok")).resolves.toBeUndefined();
     expect(told).toEqual(["ok"]);
     expect(logged).toEqual([expect.objectContaining({ requestId: "r1", msg: expect.stringContaining("after the response was sent") })]);
   });
 
   it("cancels a started request whose input the model refused with a 4xx, and ends it as an error otherwise", async () => {
     const log: string[] = [];
-    const signal = new AbortController().signal;
     const refused = new RequestMeter(depsWith([startingSink(log, "ledger")]), c, { model: "m", endpoint: "embeddings", stream: false });
     await refused.start({ maxPromptTokens: 9, maxCompletionTokens: 0 });
-    await refused.endWithError(new MoestroError("invalid_request", "bad token id"), signal);
+    await refused.endWithError(new MoestroError("invalid_request", "bad token id"));
     const failed = new RequestMeter(depsWith([startingSink(log, "ledger")]), c, { model: "m", endpoint: "embeddings", stream: false });
     await failed.start({ maxPromptTokens: 9, maxCompletionTokens: 0 });
-    await failed.endWithError(new Error("boom"), signal);
+    await failed.endWithError(new Error("boom"));
     expect(log).toEqual(["ledger start 9+0 team", "ledger cancel", "ledger start 9+0 team", "ledger finish error 0"]);
   });
 });
@@ -165,5 +167,27 @@ describe("admissions", () => {
 
   it("bound an embedding by the bytes of its texts and the length of its token lists", () => {
     expect(embeddingAdmission(["héllo", [1, 2, 3]])).toEqual({ maxPromptTokens: 6 + 4 + 3, maxCompletionTokens: 0 });
+  });
+});
+
+describe("sumUsage: the usage of n choices of one request", () => {
+  it.each<[string, Usage[], Usage]>([
+    ["no choice", [], { promptTokens: 0, completionTokens: 0, cachedPromptTokens: undefined, reasoningTokens: 0 }],
+    [
+      "one choice",
+      [{ promptTokens: 10, completionTokens: 5, cachedPromptTokens: 4, reasoningTokens: 2 }],
+      { promptTokens: 10, completionTokens: 5, cachedPromptTokens: 4, reasoningTokens: 2 },
+    ],
+    [
+      "three choices: the prompt (and its cached part) once, completions and reasoning summed",
+      [
+        { promptTokens: 10, completionTokens: 5, cachedPromptTokens: 4, reasoningTokens: 2 },
+        { promptTokens: 10, completionTokens: 7, cachedPromptTokens: 10, reasoningTokens: 0 },
+        { promptTokens: 10, completionTokens: 1 },
+      ],
+      { promptTokens: 10, completionTokens: 13, cachedPromptTokens: 4, reasoningTokens: 2 },
+    ],
+  ])("%s", (_name, usages, expected) => {
+    expect(sumUsage(usages)).toEqual(expected);
   });
 });

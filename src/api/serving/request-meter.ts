@@ -16,7 +16,9 @@ export interface MeterAdmission {
 /**
  * Measures one model request (time to first token, latency, tokens) and reports it to the app's usage sinks: its
  * admission once (`start`, which may refuse it), then its end exactly once, when `finish` or `finishDelivered` is first
- * called. While it runs, sinks read its counts so far through `readCounts` (the ledger's heartbeat).
+ * called. The counts come from what it observes (`observe`, `observeUsage`): the exact usage of each finished choice,
+ * and the parts of the choice under way. While it runs, sinks read its counts so far through `readCounts` (the
+ * ledger's heartbeat).
  *
  * A response that is sent whole goes: `checkpoint` (the final counts on the running row) before its last bytes, then
  * `finishDelivered("ok")` once they left. A request that fails or is aborted while the model runs goes `finish` before
@@ -26,6 +28,7 @@ export class RequestMeter {
   readonly #deps: AppDeps;
   readonly #base: UsageRequest;
   readonly #budget: UsageStart["budget"];
+  readonly #signal: AbortSignal | undefined;
   readonly #startedAt = performance.now();
   #firstTokenAt: number | undefined;
   #finished = false;
@@ -41,10 +44,17 @@ export class RequestMeter {
   /** The request's final counts, once `checkpoint` gave them. */
   #finalCounts: UsageCounts | undefined;
 
-  constructor(deps: AppDeps, c: Context<AppEnv>, fields: Pick<UsageEvent, "model" | "endpoint" | "stream">) {
+  /**
+   * @param fields what the events say of the request, and its abort signal (`signal`): a request that fails after it
+   *   aborted (the client left, or the server's shutdown ended it) is reported `aborted`, not `error`. Without a
+   *   signal it never is.
+   */
+  constructor(deps: AppDeps, c: Context<AppEnv>, fields: Pick<UsageEvent, "model" | "endpoint" | "stream"> & { signal?: AbortSignal }) {
+    const { signal, ...request } = fields;
     this.#deps = deps;
-    this.#base = { ...fields, requestId: c.get("requestId"), keyId: c.get("keyId"), startedAtMs: (deps.now ?? Date.now)() };
+    this.#base = { ...request, requestId: c.get("requestId"), keyId: c.get("keyId"), startedAtMs: (deps.now ?? Date.now)() };
     this.#budget = c.get("budget");
+    this.#signal = signal;
   }
 
   /**
@@ -77,19 +87,29 @@ export class RequestMeter {
   /**
    * Takes note of a part of the response: the first generated one marks the first token (TTFT); each counts toward the
    * running token count (a text part with log-probabilities counts its tokens, other parts one), and a `finish` part
-   * gives its choice's exact usage.
+   * gives its choice's exact usage (`observeUsage`).
    */
   observe(part: StreamPart): void {
     if (part.type === "finish") {
-      this.#finishedUsages.push(part.usage);
-      this.#runningTokens = 0;
-      this.#runningReasoningTokens = 0;
+      this.observeUsage(part.usage);
       return;
     }
     this.#firstTokenAt ??= performance.now();
     const tokens = part.type === "text-delta" && part.logprobs !== undefined ? Math.max(1, part.logprobs.length) : 1;
     this.#runningTokens += tokens;
     if (part.type === "reasoning-delta") this.#runningReasoningTokens += tokens;
+  }
+
+  /** Takes note of the exact usage of a finished choice (an embedding request has one, with no parts). */
+  observeUsage(usage: Usage): void {
+    this.#finishedUsages.push(usage);
+    this.#runningTokens = 0;
+    this.#runningReasoningTokens = 0;
+  }
+
+  /** The request's usage from the choices finished so far (every choice, once they all ended), as {@link sumUsage} sums it. */
+  get usage(): Usage {
+    return sumUsage(this.#finishedUsages);
   }
 
   /**
@@ -104,12 +124,23 @@ export class RequestMeter {
 
   /**
    * Ends a started request whose model call threw before it produced anything: a 4xx refusal of the input cancels it
-   * (no row, as for requests refused before admission); anything else ends it as `aborted` (when `signal` aborted) or
-   * `error`, with no tokens.
+   * (no row, as for requests refused before admission); anything else ends it as {@link fail} does, with no tokens.
    */
-  async endWithError(error: unknown, signal: AbortSignal): Promise<void> {
-    if (error instanceof MoestroError && error.status < 500 && !signal.aborted) return await this.cancel();
-    await this.finish(signal.aborted ? "aborted" : "error", [], error instanceof MoestroError ? error.code : "internal_error");
+  async endWithError(error: unknown): Promise<void> {
+    if (error instanceof MoestroError && error.status < 500 && !this.#signal?.aborted) return await this.cancel();
+    await this.fail(error);
+  }
+
+  /**
+   * Reports, once, the end of a request that failed with `error` after the model ran: `aborted` when its signal aborted
+   * (the client left, or the server's shutdown: whatever the work threw then), else `error` with the error's code
+   * (`internal_error` for an error that is not a `MoestroError`); the counts are those of the choices that finished.
+   * Later calls do nothing.
+   *
+   * @throws what a sink throws (as `finish`).
+   */
+  async fail(error: unknown): Promise<void> {
+    await this.finish(this.#signal?.aborted ? "aborted" : "error", error instanceof MoestroError ? error.code : "internal_error");
   }
 
   /** Whether the request was already reported. */
@@ -118,31 +149,29 @@ export class RequestMeter {
   }
 
   /**
-   * Records the request's final counts with the sinks that started it (`UsageRun.checkpoint`: the ledger's running row
-   * gets them, its status still `running`), before the response's last bytes are written. From here on `readCounts`
-   * returns these counts. Does nothing once the request was reported.
+   * Records the request's final counts (its finished choices') with the sinks that started it (`UsageRun.checkpoint`:
+   * the ledger's running row gets them, its status still `running`), before the response's last bytes are written.
+   * From here on `readCounts` returns these counts. Does nothing once the request was reported.
    *
-   * @param usages the usage of each choice (prompt counted once; completions summed).
    * @throws what a sink throws; the request must then end with an error, its last bytes unsent.
    */
-  async checkpoint(usages: readonly Usage[]): Promise<void> {
+  async checkpoint(): Promise<void> {
     if (this.#finished) return;
-    this.#finalCounts = countsOf(usages);
+    this.#finalCounts = countsOf(this.#finishedUsages);
     for (const run of this.#runs.values()) await run.checkpoint();
   }
 
   /**
-   * Reports the request's end once. Later calls do nothing.
+   * Reports the request's end once, with the counts of the choices that finished. Later calls do nothing.
    *
-   * @param usages the usage of each choice that finished (prompt counted once; completions summed).
    * @throws what a sink throws (the sinks after it are not told).
    */
-  async finish(status: UsageEvent["status"], usages: readonly Usage[], errorCode?: string): Promise<void> {
+  async finish(status: UsageEvent["status"], errorCode?: string): Promise<void> {
     if (this.#finished) return;
     this.#finished = true;
     const sinks = this.#deps.usageSinks ?? [];
     if (sinks.length === 0) return;
-    const event = this.#event(status, countsOf(usages), errorCode);
+    const event = this.#event(status, countsOf(this.#finishedUsages), errorCode);
     for (const sink of sinks) {
       const run = this.#runs.get(sink);
       await (run === undefined ? sink.record(event) : run.finish(event));
@@ -157,12 +186,12 @@ export class RequestMeter {
    * told (the ledger's row then stays `running`, with the counts of `checkpoint`, until its recovery settles it as
    * `interrupted`).
    */
-  async finishDelivered(status: "ok" | "aborted", usages: readonly Usage[]): Promise<void> {
+  async finishDelivered(status: "ok" | "aborted"): Promise<void> {
     if (this.#finished) return;
     this.#finished = true;
     const sinks = this.#deps.usageSinks ?? [];
     if (sinks.length === 0) return;
-    const event = this.#event(status, countsOf(usages), undefined);
+    const event = this.#event(status, countsOf(this.#finishedUsages), undefined);
     await Promise.all(
       sinks.map(async (sink) => {
         const run = this.#runs.get(sink);
@@ -202,14 +231,25 @@ export class RequestMeter {
   }
 }
 
-/** The counts of a request from its choices' usages: the prompt once (the first choice's), completions summed. */
-function countsOf(usages: readonly Usage[]): UsageCounts {
+/**
+ * Sums the usage of the `n` choices of one request: the prompt is counted once (the first choice's, its cached part
+ * too: every choice has the same prompt), completions and reasoning add up. `cachedPromptTokens` stays `undefined` when
+ * the first choice's is unknown.
+ */
+export function sumUsage(usages: readonly Usage[]): Usage {
+  const first = usages[0];
   return {
-    promptTokens: usages[0]?.promptTokens ?? 0,
-    cachedPromptTokens: usages[0]?.cachedPromptTokens ?? 0,
+    promptTokens: first?.promptTokens ?? 0,
     completionTokens: usages.reduce((total, usage) => total + usage.completionTokens, 0),
+    cachedPromptTokens: first?.cachedPromptTokens,
     reasoningTokens: usages.reduce((total, usage) => total + (usage.reasoningTokens ?? 0), 0),
   };
+}
+
+/** The counts the usage sinks take ({@link sumUsage}, an unknown count as 0). */
+function countsOf(usages: readonly Usage[]): UsageCounts {
+  const { promptTokens, completionTokens, cachedPromptTokens = 0, reasoningTokens = 0 } = sumUsage(usages);
+  return { promptTokens, cachedPromptTokens, completionTokens, reasoningTokens };
 }
 
 /**

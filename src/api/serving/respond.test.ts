@@ -220,6 +220,30 @@ describe.each<Transport>(["app.request", "node"])("streaming over %s", (transpor
     expect(app.events[0]).toMatchObject({ status: "aborted", stream: false });
   });
 
+  it("a non-streaming client that goes away is metered as aborted also when the engine then throws", async () => {
+    const { app, backend } = await start({
+      script: async function* (request) {
+        yield* textParts("a ");
+        await new Promise((resolve) => request.signal?.addEventListener("abort", resolve, { once: true }));
+        throw new Error("engine stopped"); // an engine that ends an aborted generation with its own error
+      },
+    });
+    const controller = new AbortController();
+    const pending = app
+      .post(
+        "/v1/chat/completions",
+        { model: "fake", messages },
+        { signal: controller.signal, headers: { "content-type": "application/json" } },
+      )
+      .catch((error: unknown) => error);
+    await waitFor(() => backend.stats().generatedTokensTotal > 0);
+    controller.abort();
+    await pending;
+    await waitForIdle(app, backend);
+    await waitFor(() => app.events.length === 1);
+    expect(app.events[0]).toMatchObject({ status: "aborted", stream: false });
+  });
+
   it("a client that goes away while queued for a sequence leaves the queue and frees its lease", async () => {
     const { app, backend } = await start({ script: () => endlessScript(), parallelSequences: 1, maxQueuedRequests: 1 });
     const running = new AbortController();
@@ -280,6 +304,25 @@ describe.each<Transport>(["app.request", "node"])("streaming over %s", (transpor
     expect(response.headers.get("retry-after")).toBeTruthy();
     expect(((await response.json()) as any).error).toMatchObject({ code: "server_shutting_down", type: "server_error" });
     await waitForIdle(app, backend);
+  });
+
+  it("the server's shutdown answers an embedding under way 503 server_shutting_down, metered as aborted", async () => {
+    const shutdown = new AbortController();
+    const { app, backend } = await start({}, { shutdownSignal: shutdown.signal });
+    let isEmbedding = false;
+    backend.embed = async (_inputs, options) => {
+      isEmbedding = true;
+      await new Promise<void>((resolve) => options?.signal?.addEventListener("abort", () => resolve(), { once: true }));
+      throw new Error("embedding cancelled"); // an engine's own error, not the signal's reason
+    };
+    const pending = app.post("/v1/embeddings", { model: "fake", input: "Hi" });
+    await waitFor(() => isEmbedding);
+    shutdown.abort();
+    const response = await pending;
+    expect(response.status).toBe(503);
+    expect(response.headers.get("retry-after")).toBeTruthy();
+    expect(((await response.json()) as any).error).toMatchObject({ code: "server_shutting_down", type: "server_error" });
+    expect(app.events).toEqual([expect.objectContaining({ status: "aborted", endpoint: "embeddings" })]);
   });
 });
 

@@ -8,7 +8,6 @@ import type { Usage } from "../../spec/index.js";
 import { formatSseData, sseHeaders } from "../../util/sse.js";
 import type { AppDeps, AppEnv } from "../app-env.js";
 import { toWireError } from "../error-response.js";
-import { serverShuttingDownError } from "./request-abort.js";
 import type { ChoicePart, CollectedChoice, StartedGeneration } from "./start-generation.js";
 import type { RequestMeter } from "./request-meter.js";
 
@@ -16,25 +15,23 @@ import type { RequestMeter } from "./request-meter.js";
  * Answers a non-streamed request: runs every choice to the end and collects it (the non-streaming path is the streaming
  * path, collected), renders the body with `render`, and sends it with {@link respondJson}: the final counts are
  * recorded (`meter.checkpoint`) before the body is written, and the request is reported `ok` once the body left. On
- * failure or abort the usage produced so far is reported with status `error` or `aborted` before the error is thrown.
+ * failure or abort the usage produced so far is reported (`meter.fail`: `error`, or `aborted` once the request's
+ * signal aborted) before the error is thrown.
  *
  * @throws what the generation throws; `server_shutting_down` (503) when the server's shutdown ended it; what
  *   `meter.checkpoint` throws (the body is then not sent).
  */
 export async function respondCollected(
   c: Context<AppEnv>,
-  deps: AppDeps,
   generation: StartedGeneration,
-  meter: RequestMeter,
-  render: (choices: CollectedChoice[]) => object,
+  render: (choices: CollectedChoice[], usage: Usage) => object,
 ): Promise<Response> {
-  const { parts, usages } = generation;
+  const { parts, meter } = generation;
   const open = new Map<number, Omit<CollectedChoice, "finishReason" | "usage">>();
   const choices: CollectedChoice[] = [];
   let body: object;
   try {
     for await (const part of parts) {
-      meter.observe(part);
       let choice = open.get(part.index);
       if (choice === undefined) {
         choice = { index: part.index, text: "", reasoning: "", toolCalls: [], logprobs: undefined };
@@ -59,52 +56,58 @@ export async function respondCollected(
       }
     }
     if (generation.abort.signal.aborted) {
-      // The client is gone (or the server is stopping): reported now; whatever is sent below reaches no one.
-      await meter.finish("aborted", usages);
-      if (deps.shutdownSignal?.aborted) throw serverShuttingDownError();
+      await meter.finish("aborted");
+      // Ended by the server (its shutdown): answered with its error. A client that left reads nothing sent below.
+      const serverError = generation.abort.errorFor();
+      if (serverError !== undefined) throw serverError;
     }
-    body = render(choices);
-    await meter.checkpoint(usages);
+    body = render(choices, meter.usage);
   } catch (error) {
-    await meter.finish("error", usages, errorCodeOf(error));
+    await meter.fail(error);
     throw error;
   } finally {
     await parts.return(undefined);
   }
-  return await respondJson(c, meter, body, usages);
+  return await respondJson(c, meter, body);
 }
 
 /**
- * Sends `body` as a non-streamed JSON response and reports the request's end once it left (see
- * {@link reportOnDelivery}); the meter's final counts are already recorded (`meter.checkpoint`).
+ * Sends `body` as a non-streamed JSON response: records the final counts, then reports the request's end once it left
+ * (see {@link reportOnDelivery}).
+ *
+ * @throws what `meter.checkpoint` throws (the body is then not sent).
  */
-export async function respondJson(c: Context<AppEnv>, meter: RequestMeter, body: object, usages: readonly Usage[]): Promise<Response> {
-  return await reportOnDelivery(c, meter, usages, c.json(body as never));
+export async function respondJson(c: Context<AppEnv>, meter: RequestMeter, body: object): Promise<Response> {
+  return await reportOnDelivery(c, meter, c.json(body as never));
 }
 
 /**
- * Returns `response` (a non-streamed answer, whatever writes its body) and reports the request's end once it left, the
- * meter's final counts already recorded (`meter.checkpoint`): served by @hono/node-server, `ok` when Node's
- * `ServerResponse` has handed the body's last byte to the socket (its `finish` event), `aborted` when the connection
- * closed first; elsewhere (`app.request()` in tests) `ok` when the response is handed back. The report runs after the
- * response, so it never changes it (`RequestMeter.finishDelivered` logs a sink that fails).
+ * Returns `response` (a non-streamed answer, whatever writes its body; nothing of it is sent before this returns) once
+ * the request's final counts are recorded (`meter.checkpoint`), and reports the request's end once it left: served by
+ * @hono/node-server, `ok` when Node's `ServerResponse` has handed the body's last byte to the socket (its `finish`
+ * event), `aborted` when the connection closed first; elsewhere (`app.request()` in tests) `ok` when the response is
+ * handed back. The report runs after the response, so it never changes it (`RequestMeter.finishDelivered` logs a sink
+ * that fails).
+ *
+ * @throws what `meter.checkpoint` throws, after reporting the request failed (`meter.fail`); `response` is then not sent.
  */
-export async function reportOnDelivery(
-  c: Context<AppEnv>,
-  meter: RequestMeter,
-  usages: readonly Usage[],
-  response: Response,
-): Promise<Response> {
+export async function reportOnDelivery(c: Context<AppEnv>, meter: RequestMeter, response: Response): Promise<Response> {
+  try {
+    await meter.checkpoint();
+  } catch (error) {
+    await meter.fail(error);
+    throw error;
+  }
   const outgoing = (c.env as { outgoing?: unknown } | undefined)?.outgoing;
   if (!(outgoing instanceof ServerResponse)) {
-    await meter.finishDelivered("ok", usages);
+    await meter.finishDelivered("ok");
     return response;
   }
   let reported = false;
   const report = (status: "ok" | "aborted"): void => {
     if (reported) return;
     reported = true;
-    void meter.finishDelivered(status, usages);
+    void meter.finishDelivered(status);
   };
   outgoing.once("finish", () => report("ok"));
   outgoing.once("close", () => report(outgoing.writableFinished ? "ok" : "aborted"));
@@ -115,8 +118,8 @@ export async function reportOnDelivery(
 export interface StreamEncoder {
   /** Payloads to send for one part (the first part of a choice may open it with a role chunk). */
   encode(part: ChoicePart, isFirstOfChoice: boolean): unknown[];
-  /** Payloads to send after the last choice, before `[DONE]` (the usage chunk when asked for). */
-  end(usages: readonly Usage[]): unknown[];
+  /** Payloads to send after the last choice, before `[DONE]` (the usage chunk when asked for), given the request's usage. */
+  end(usage: Usage): unknown[];
 }
 
 /**
@@ -132,20 +135,14 @@ export interface StreamEncoder {
  * read loop (docs/bench.md#the-serving-paths-own-costs). Elsewhere (`app.request()` in tests, other runtimes) it uses
  * `stream()`.
  */
-export function streamResponse(
-  c: Context<AppEnv>,
-  deps: AppDeps,
-  generation: StartedGeneration,
-  meter: RequestMeter,
-  encoder: StreamEncoder,
-): Response {
+export function streamResponse(c: Context<AppEnv>, deps: AppDeps, generation: StartedGeneration, encoder: StreamEncoder): Response {
   const { abort } = generation;
   for (const [name, value] of Object.entries(sseHeaders)) c.header(name, value);
   const outgoing = (c.env as { outgoing?: unknown } | undefined)?.outgoing;
   if (outgoing instanceof ServerResponse) {
     const headers = c.newResponse(null, 200).headers;
     const sink = new NodeSseSink(outgoing, headers, () => abort.abort());
-    pumpEvents({ c, deps, generation, meter, encoder }, sink).then(
+    pumpEvents({ c, deps, generation, encoder }, sink).then(
       () => void sink.close(),
       (error: unknown) => {
         deps.logger.error({ err: error, requestId: c.get("requestId") }, "stream failed");
@@ -156,7 +153,7 @@ export function streamResponse(
   }
   return stream(c, async (output) => {
     output.onAbort(() => abort.abort());
-    await pumpEvents({ c, deps, generation, meter, encoder }, new WebSseSink(output));
+    await pumpEvents({ c, deps, generation, encoder }, new WebSseSink(output));
   });
 }
 
@@ -259,13 +256,12 @@ interface StreamJob {
   c: Context<AppEnv>;
   deps: AppDeps;
   generation: StartedGeneration;
-  meter: RequestMeter;
   encoder: StreamEncoder;
 }
 
 /** Runs the generation to its end and writes its events to `sink`; never throws for a generation's failure. */
-async function pumpEvents({ c, deps, generation, meter, encoder }: StreamJob, sink: SseSink): Promise<void> {
-  const { parts, abort, usages } = generation;
+async function pumpEvents({ c, deps, generation, encoder }: StreamJob, sink: SseSink): Promise<void> {
+  const { parts, abort, meter } = generation;
   const keepAliveMs = deps.sseKeepAliveMs ?? 15_000;
   let lastWriteAt = performance.now();
   // Writes are queued, not awaited one by one: the next token's decode starts while the previous chunk is still on
@@ -288,29 +284,27 @@ async function pumpEvents({ c, deps, generation, meter, encoder }: StreamJob, si
   const opened = new Set<number>();
   try {
     for await (const part of parts) {
-      meter.observe(part);
-      if (part.type === "finish") {
-        if (part.finishReason === "abort") break;
-      }
+      if (part.type === "finish" && part.finishReason === "abort") break;
       const isFirst = !opened.has(part.index);
       opened.add(part.index);
       write(encoder.encode(part, isFirst));
     }
     if (abort.signal.aborted) {
       await sink.flush();
-      await meter.finish("aborted", usages);
-      // Ended by the server's shutdown, not by the client: say so, without [DONE].
-      if (deps.shutdownSignal?.aborted && !sink.aborted) write([toWireError(serverShuttingDownError(), c.get("requestId")).body]);
+      await meter.finish("aborted");
+      // Ended by the server (its shutdown), not by the client: say so, without [DONE].
+      const serverError = abort.errorFor();
+      if (serverError !== undefined && !sink.aborted) write([toWireError(serverError, c.get("requestId")).body]);
       await sink.flush();
       return;
     }
     // The final counts go on the running row first: a crash from here on leaves them exact for the recovery.
-    await meter.checkpoint(usages);
-    write([...encoder.end(usages), "[DONE]"]);
+    await meter.checkpoint();
+    write([...encoder.end(meter.usage), "[DONE]"]);
     const delivered = await sink.close();
-    await meter.finishDelivered(delivered ? "ok" : "aborted", usages);
+    await meter.finishDelivered(delivered ? "ok" : "aborted");
   } catch (error) {
-    await meter.finish(abort.signal.aborted ? "aborted" : "error", usages, errorCodeOf(error)).catch(() => undefined);
+    await meter.fail(error).catch(() => undefined);
     const requestId = c.get("requestId");
     if (!(error instanceof MoestroError)) deps.logger.error({ err: error, requestId }, "stream failed");
     await sink.flush();
@@ -320,8 +314,4 @@ async function pumpEvents({ c, deps, generation, meter, encoder }: StreamJob, si
     clearInterval(keepAlive);
     await parts.return(undefined);
   }
-}
-
-function errorCodeOf(error: unknown): string {
-  return error instanceof MoestroError ? error.code : "internal_error";
 }

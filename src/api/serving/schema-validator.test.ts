@@ -1,4 +1,5 @@
-import { describe, expect, it } from "vitest";
+import { Ajv2020 } from "ajv/dist/2020.js";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { MoestroError } from "../../errors/index.js";
 import type { GenerateRequest } from "../../spec/index.js";
 import { SchemaValidator } from "./schema-validator.js";
@@ -150,12 +151,8 @@ describe("SchemaValidator.checkRequest: schemas structured output cannot satisfy
   });
 });
 
-describe("SchemaValidator.outputCheck", () => {
-  const check = (schema: unknown) => {
-    const validator = new SchemaValidator();
-    validator.checkRequest(withSchema(schema), params);
-    return validator.outputCheck(withSchema(schema));
-  };
+describe("SchemaValidator.checkRequest: the output check it returns", () => {
+  const check = (schema: unknown) => new SchemaValidator().checkRequest(withSchema(schema), params);
 
   it("checks oneOf as anyOf: an answer that matches two branches passes, one that matches none does not", () => {
     const output = check({ oneOf: [{ type: "number" }, { type: "integer" }] });
@@ -167,5 +164,33 @@ describe("SchemaValidator.outputCheck", () => {
     const output = check({ type: "array", prefixItems: [{ type: "string" }], items: { type: "integer" } });
     expect(() => output.answer('["x", 1, 2]')).not.toThrow();
     expect(() => output.answer('["x", "y"]')).toThrow(expect.objectContaining({ message: expect.stringContaining("/1 must be integer") }));
+  });
+});
+
+describe("SchemaValidator's cache", () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it("compiles a schema sent again once, and keeps it while the shape check compiles hundreds of enum subschemas", () => {
+    const compile = vi.spyOn(Ajv2020.prototype, "compile");
+    const validator = new SchemaValidator();
+    const kept = { type: "object", properties: { a: { type: "string" } }, required: ["a"] };
+    validator.checkRequest(withSchema(kept), params);
+    const compiled = compile.mock.calls.length;
+    expect(compiled).toBeGreaterThan(0);
+    validator.checkRequest(withSchema(kept), params);
+    expect(compile.mock.calls.length).toBe(compiled);
+    // 100 other schemas, each with 3 enums whose sibling keywords the shape check compiles: 400 compilations in all.
+    for (let index = 0; index < 100; index++) {
+      const property = (bound: number) => ({ type: "string", maxLength: index * 10 + bound, enum: ["x"] });
+      validator.checkRequest(withSchema({ type: "object", properties: { b: property(1), c: property(2), d: property(3) } }), params);
+    }
+    const before = compile.mock.calls.length;
+    expect(before).toBeGreaterThanOrEqual(compiled + 400);
+    const output = validator.checkRequest(withSchema(kept), params);
+    expect(compile.mock.calls.length).toBe(before);
+    expect(() => output.answer('{"a": "x"}')).not.toThrow();
+    expect(compile.mock.calls.length).toBe(before);
   });
 });

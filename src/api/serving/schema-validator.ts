@@ -36,6 +36,25 @@ export interface OutputCheck {
   toolCall(toolCall: ToolCall): void;
 }
 
+/** A schema Ajv compiled, as it was compiled (its `oneOf` read as `anyOf`), and its validator. */
+interface CompiledSchema {
+  schema: Record<string, unknown>;
+  validate: ValidateFunction;
+}
+
+/** A request's schema in the cache: compiled, its size known, and whether its shape check passed. */
+interface CheckedSchema extends CompiledSchema {
+  /** Its JSON values (see `schemaLimits.maxValues`). */
+  values: number;
+  /** Whether `checkSchemaShape` accepted it (a refused schema stays compiled, and is checked again when sent again). */
+  shapeChecked: boolean;
+}
+
+/** Request schemas kept compiled, the most recently used. */
+const maxCachedSchemas = 256;
+/** Subschemas the shape check compiled (the keywords beside an `enum` or a `const`), the most recently used. */
+const maxCachedLiteralSchemas = 64;
+
 /**
  * The one JSON-schema validator of the serving layer, shared by every route and dialect (Ajv, JSON Schema draft 2020-12
  * semantics, the draft the grammar's keywords come from: `prefixItems`, `$defs`; formats unchecked). The engine
@@ -44,20 +63,127 @@ export interface OutputCheck {
  * 1. before a model is held, {@link checkRequest} compiles each schema of a request, so that a schema Ajv cannot compile
  *    (a `$ref` to nowhere, `properties: null`, `required: "a"`), one past {@link schemaLimits}, or one structured output
  *    cannot satisfy (`checkSchemaShape`) is a 400 naming its param, never a failure after the generation ran;
- * 2. after decoding, the {@link OutputCheck} of the request validates each finished answer and tool call once. `oneOf`
- *    is checked as `anyOf` (the answer matches at least one branch): a grammar writes one branch, and cannot keep the
+ * 2. after decoding, the {@link OutputCheck} it returns validates each finished answer and tool call once. `oneOf` is
+ *    checked as `anyOf` (the answer matches at least one branch): a grammar writes one branch, and cannot keep the
  *    answer from also matching another.
  *
  * Ajv counts string lengths in code points, as JSON Schema requires, which node-llama-cpp's own `grammar.parse` does not
- * (it counts UTF-16 units). Each distinct schema is compiled once; the 256 most recent stay cached.
+ * (it counts UTF-16 units). Each distinct schema is measured, compiled and shape-checked once: the 256 most recently
+ * used stay cached, keyed by their JSON text (the subschemas the shape check compiles have a cache of their own, so that
+ * they never push a request's schema out).
  */
 export class SchemaValidator {
   // allErrors: the code Ajv generates checks properties one after another instead of nesting a block per property, which
   // overflowed V8's parser on wide schemas; optimize: false compiles large schemas faster (docs/api.md#json-schemas).
   readonly #ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: false, addUsedSchema: false, code: { optimize: false } });
-  readonly #compiled = new Map<string, { schema: Record<string, unknown>; validate: ValidateFunction }>();
+  readonly #schemas = new Map<string, CheckedSchema>();
+  readonly #literalSchemas = new Map<string, CompiledSchema>();
   /** The refs Ajv knows by itself (its meta-schemas). */
   readonly #baseRefs = new Set(Object.keys(this.#ajv.refs));
+
+  /**
+   * Checks and compiles the request's schemas (the `json_schema` response format and the parameters of every tool), and
+   * returns the checks on its output: `json_schema` answers must match their schema, `json_object` answers must be JSON
+   * objects, tool-call arguments must match their tool's parameters.
+   *
+   * @throws {MoestroError} `invalid_request` (400) whose `param` names the schema (through `params`) when it is not an
+   *   object, nests deeper than {@link schemaLimits}.maxDepth, cannot be compiled, or cannot be satisfied by structured
+   *   output (`checkSchemaShape`); naming the request's largest schema when all of them hold more than
+   *   {@link schemaLimits}.maxValues values.
+   */
+  checkRequest(request: GenerateRequest, params: SchemaParamNames): OutputCheck {
+    const format = request.responseFormat;
+    const tools = request.tools?.definitions ?? [];
+    const sent: Array<{ schema: Record<string, unknown>; param: string; key: string; values: number }> = [];
+    let totalValues = 0;
+    let largest: { values: number; param: string } | undefined;
+    const measure = (value: unknown, param: string) => {
+      const schema = asSchemaObject(value, param);
+      const key = schemaKey(schema, param);
+      // A cached schema was measured when it was first sent.
+      const values = this.#schemas.get(key)?.values ?? measureSchema(schema, param);
+      sent.push({ schema, param, key, values });
+      totalValues += values;
+      if (largest === undefined || values > largest.values) largest = { values, param };
+    };
+    if (format?.type === "json_schema") measure(format.schema, params.responseFormat);
+    for (const [index, tool] of tools.entries()) if (tool.parameters !== undefined) measure(tool.parameters, params.toolParameters(index));
+    if (largest !== undefined && totalValues > schemaLimits.maxValues) {
+      throw new MoestroError(
+        "invalid_request",
+        `The JSON schemas of this request hold ${totalValues} JSON values together; at most ${schemaLimits.maxValues} are allowed (the largest is '${largest.param}', ${largest.values}).`,
+        { param: largest.param },
+      );
+    }
+    const validators = sent.map(({ schema, param, key, values }) => this.#checked(schema, param, key, values));
+
+    let next = 0;
+    const answer = format?.type === "json_schema" ? validators[next++] : format?.type === "json_object" ? this.#anyObject() : undefined;
+    const toolValidators = new Map(
+      tools.map((tool) => [tool.name, tool.parameters === undefined ? this.#anyObject() : validators[next++]!]),
+    );
+    return {
+      checksAnswer: answer !== undefined,
+      answer: (text) => {
+        if (answer !== undefined) assertJson(text, answer, "answer");
+      },
+      toolCall: (toolCall) => {
+        const validate = toolValidators.get(toolCall.name);
+        if (validate !== undefined) assertJson(toolCall.arguments, validate, `arguments for '${toolCall.name}'`);
+      },
+    };
+  }
+
+  /**
+   * The validator of a request's schema of `values` JSON values: from the cache, or compiled and cached. Its shape is
+   * checked until it passes once.
+   */
+  #checked(schema: Record<string, unknown>, param: string, key: string, values: number): ValidateFunction {
+    let entry = recall(this.#schemas, key);
+    if (entry === undefined) {
+      entry = { ...this.#compile(schema, param), values, shapeChecked: false };
+      this.#remember(this.#schemas, maxCachedSchemas, key, entry);
+    }
+    if (!entry.shapeChecked) {
+      checkSchemaShape(schema, param, (beside, value) => this.#firstViolation(beside, value));
+      entry.shapeChecked = true;
+    }
+    return entry.validate;
+  }
+
+  /** The validator of `{"type": "object"}`: a JSON-mode answer, or the arguments of a tool without parameters. */
+  #anyObject(): ValidateFunction {
+    const schema = { type: "object" };
+    return this.#checked(schema, "", JSON.stringify(schema), 2);
+  }
+
+  /** The first way `value` breaks `schema`, in Ajv's words; `undefined` when it matches or `schema` does not compile alone. */
+  #firstViolation(schema: Record<string, unknown>, value: unknown): string | undefined {
+    const key = JSON.stringify(schema);
+    let entry = recall(this.#literalSchemas, key);
+    if (entry === undefined) {
+      try {
+        entry = this.#compile(schema, "enum");
+      } catch {
+        return undefined;
+      }
+      this.#remember(this.#literalSchemas, maxCachedLiteralSchemas, key, entry);
+    }
+    const { validate } = entry;
+    if (validate(value)) return undefined;
+    const first = validate.errors?.[0];
+    return `${first?.instancePath ? `${first.instancePath} ` : ""}${first?.message ?? "is invalid"}`;
+  }
+
+  /** Adds `entry` to `cache` as its most recently used, dropping the least recently used past `maxEntries`. */
+  #remember<Entry extends CompiledSchema>(cache: Map<string, Entry>, maxEntries: number, key: string, entry: Entry): void {
+    if (cache.size >= maxEntries) {
+      const [oldestKey, oldest] = cache.entries().next().value!;
+      cache.delete(oldestKey);
+      this.#forget(oldest.schema);
+    }
+    cache.set(key, entry);
+  }
 
   /** Drops a schema from Ajv's own cache, which holds every schema it compiled (or failed to), keyed by the object. */
   #forget(schema: Record<string, unknown>): void {
@@ -69,106 +195,16 @@ export class SchemaValidator {
   }
 
   /**
-   * Compiles the request's schemas: the `json_schema` response format and the parameters of every tool.
+   * Compiles `schema` (its `$schema` ignored, its `oneOf` read as `anyOf`).
    *
-   * @throws {MoestroError} `invalid_request` (400) whose `param` names the schema (through `params`) when it is not an
-   *   object, nests deeper than {@link schemaLimits}.maxDepth, cannot be compiled, or cannot be satisfied by structured
-   *   output (`checkSchemaShape`); naming the request's largest schema when all of them hold more than
-   *   {@link schemaLimits}.maxValues values.
+   * @throws {MoestroError} `invalid_request` (400) naming `param` when Ajv cannot compile it.
    */
-  checkRequest(request: GenerateRequest, params: SchemaParamNames): void {
-    const schemas: Array<{ schema: unknown; param: string }> = [];
-    if (request.responseFormat?.type === "json_schema")
-      schemas.push({ schema: request.responseFormat.schema, param: params.responseFormat });
-    for (const [index, tool] of (request.tools?.definitions ?? []).entries()) {
-      if (tool.parameters !== undefined) schemas.push({ schema: tool.parameters, param: params.toolParameters(index) });
-    }
-    let totalValues = 0;
-    let largest: { values: number; param: string } | undefined;
-    for (const { schema, param } of schemas) {
-      const values = measureSchema(schema, param);
-      totalValues += values;
-      if (largest === undefined || values > largest.values) largest = { values, param };
-    }
-    if (largest !== undefined && totalValues > schemaLimits.maxValues) {
-      throw new MoestroError(
-        "invalid_request",
-        `The JSON schemas of this request hold ${totalValues} JSON values together; at most ${schemaLimits.maxValues} are allowed (the largest is '${largest.param}', ${largest.values}).`,
-        { param: largest.param },
-      );
-    }
-    for (const { schema, param } of schemas) {
-      this.#compile(schema as Record<string, unknown>, param);
-      checkSchemaShape(schema as Record<string, unknown>, param, (beside, value) => this.#firstViolation(beside, value));
-    }
-  }
-
-  /** The first way `value` breaks `schema`, in Ajv's words; `undefined` when it matches or `schema` does not compile alone. */
-  #firstViolation(schema: Record<string, unknown>, value: unknown): string | undefined {
-    let validate: ValidateFunction;
-    try {
-      validate = this.#compile(schema, "enum");
-    } catch {
-      return undefined;
-    }
-    if (validate(value)) return undefined;
-    const first = validate.errors?.[0];
-    return `${first?.instancePath ? `${first.instancePath} ` : ""}${first?.message ?? "is invalid"}`;
-  }
-
-  /**
-   * The output checks of a request whose schemas passed {@link checkRequest}: `json_schema` answers must match their
-   * schema, `json_object` answers must be JSON objects, tool-call arguments must match their tool's parameters.
-   */
-  outputCheck(request: GenerateRequest): OutputCheck {
-    const format = request.responseFormat;
-    const answerSchema = format?.type === "json_schema" ? format.schema : format?.type === "json_object" ? { type: "object" } : undefined;
-    const toolSchemas = new Map((request.tools?.definitions ?? []).map((tool) => [tool.name, tool.parameters ?? { type: "object" }]));
-    return {
-      checksAnswer: answerSchema !== undefined,
-      answer: (text) => {
-        if (answerSchema !== undefined) this.#assertJson(text, answerSchema, "answer");
-      },
-      toolCall: (toolCall) => {
-        const schema = toolSchemas.get(toolCall.name);
-        if (schema !== undefined) this.#assertJson(toolCall.arguments, schema, `arguments for '${toolCall.name}'`);
-      },
-    };
-  }
-
-  /** Checks that `text` parses as JSON and matches `schema`; throws `invalid_model_output` (500) naming the first violation. */
-  #assertJson(text: string, schema: Record<string, unknown>, what: string): void {
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      throw new MoestroError("invalid_model_output", `The model's ${what} is not valid JSON.`);
-    }
-    const validate = this.#compile(schema, "output");
-    if (!validate(value)) {
-      const first = validate.errors?.[0];
-      throw new MoestroError(
-        "invalid_model_output",
-        `The model's ${what} does not match its JSON schema: ${first?.instancePath || "/"} ${first?.message ?? "is invalid"}.`,
-      );
-    }
-  }
-
-  #compile(schema: Record<string, unknown>, param: string): ValidateFunction {
-    const key = JSON.stringify(schema);
-    const cached = this.#compiled.get(key);
-    if (cached !== undefined) {
-      // Most recently used last, so that eviction drops the least recently used.
-      this.#compiled.delete(key);
-      this.#compiled.set(key, cached);
-      return cached.validate;
-    }
+  #compile(schema: Record<string, unknown>, param: string): CompiledSchema {
     // `$schema` is an annotation here, as in the engine: a draft-07 declaration must not make Ajv look it up.
     const { $schema: _declared, ...rest } = schema;
     const compilable = oneOfAsAnyOf(rest) as Record<string, unknown>;
-    let validate: ValidateFunction;
     try {
-      validate = this.#ajv.compile(compilable);
+      return { schema: compilable, validate: this.#ajv.compile(compilable) };
     } catch (error) {
       this.#forget(compilable);
       // Ajv repeats a meta-schema violation once per branch of its meta-schema that failed: each reason once.
@@ -187,13 +223,61 @@ export class SchemaValidator {
       // distinct `$id` a client sends would stay in memory for the life of the server.
       for (const id of Object.keys(this.#ajv.refs)) if (!this.#baseRefs.has(id)) delete this.#ajv.refs[id];
     }
-    if (this.#compiled.size >= 256) {
-      const [oldestKey, oldest] = this.#compiled.entries().next().value!;
-      this.#compiled.delete(oldestKey);
-      this.#forget(oldest.schema);
-    }
-    this.#compiled.set(key, { schema: compilable, validate });
-    return validate;
+  }
+}
+
+/** The entry of `cache` under `key`, made its most recently used; `undefined` when there is none. */
+function recall<Entry>(cache: Map<string, Entry>, key: string): Entry | undefined {
+  const entry = cache.get(key);
+  if (entry !== undefined) {
+    // Most recently used last, so that eviction drops the least recently used.
+    cache.delete(key);
+    cache.set(key, entry);
+  }
+  return entry;
+}
+
+/** Checks that `text` parses as JSON and matches `validate`'s schema; throws `invalid_model_output` (500) naming the first violation. */
+function assertJson(text: string, validate: ValidateFunction, what: string): void {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new MoestroError("invalid_model_output", `The model's ${what} is not valid JSON.`);
+  }
+  if (!validate(value)) {
+    const first = validate.errors?.[0];
+    throw new MoestroError(
+      "invalid_model_output",
+      `The model's ${what} does not match its JSON schema: ${first?.instancePath || "/"} ${first?.message ?? "is invalid"}.`,
+    );
+  }
+}
+
+/**
+ * `schema` as an object schema.
+ *
+ * @throws {MoestroError} `invalid_request` (400) naming `param` when it is not a JSON object.
+ */
+function asSchemaObject(schema: unknown, param: string): Record<string, unknown> {
+  if (typeof schema !== "object" || schema === null || Array.isArray(schema)) {
+    throw new MoestroError("invalid_request", `The JSON schema in '${param}' must be an object.`, { param });
+  }
+  return schema as Record<string, unknown>;
+}
+
+/**
+ * The cache key of a schema: its JSON text.
+ *
+ * @throws {MoestroError} `invalid_request` (400) naming `param` when the schema nests too deep to be written as text
+ *   (`JSON.stringify` recurses): the depth limit's error.
+ */
+function schemaKey(schema: Record<string, unknown>, param: string): string {
+  try {
+    return JSON.stringify(schema);
+  } catch (error) {
+    measureSchema(schema, param);
+    throw new MoestroError("invalid_request", `The JSON schema in '${param}' cannot be read: it is too complex.`, { param, cause: error });
   }
 }
 
@@ -238,13 +322,10 @@ function oneOfAsAnyOf(schema: unknown): unknown {
 /**
  * Counts the JSON values of a schema without recursion (a schema nested 5,000 deep must not overflow the stack).
  *
- * @throws {MoestroError} `invalid_request` (400) naming `param` when the schema is not an object or nests deeper than
+ * @throws {MoestroError} `invalid_request` (400) naming `param` when the schema nests deeper than
  *   {@link schemaLimits}.maxDepth.
  */
-function measureSchema(schema: unknown, param: string): number {
-  if (typeof schema !== "object" || schema === null || Array.isArray(schema)) {
-    throw new MoestroError("invalid_request", `The JSON schema in '${param}' must be an object.`, { param });
-  }
+function measureSchema(schema: Record<string, unknown>, param: string): number {
   let values = 0;
   const pending: Array<{ value: unknown; depth: number }> = [{ value: schema, depth: 1 }];
   while (pending.length > 0) {

@@ -13,7 +13,7 @@ import type {
 } from "../../spec/index.js";
 import type { AppDeps, AppEnv } from "../app-env.js";
 import { generationAdmission, RequestMeter } from "./request-meter.js";
-import { type RequestAbortController, requestSignal, serverShuttingDownError } from "./request-abort.js";
+import { type RequestAbortController, requestSignal } from "./request-abort.js";
 import type { OutputCheck, SchemaParamNames, SchemaValidator } from "./schema-validator.js";
 
 /** What {@link startGeneration} needs besides the request's context. */
@@ -47,9 +47,11 @@ export interface StartedGeneration {
   parts: ChoiceParts;
   /** Aborts the generation; linked to the client's connection and the server's shutdown. */
   abort: RequestAbortController;
-  /** The usage of each choice whose `finish` part was reached, in order (one whose output failed its check included). */
-  usages: readonly Usage[];
-  /** The request's usage meter, its admission reported: its `running` ledger row is written and its budget reservation taken. */
+  /**
+   * The request's usage meter, its admission reported: its `running` ledger row is written and its budget reservation
+   * taken. It observes every part as the parts are read, before the output check (a choice whose output fails its
+   * check is counted).
+   */
   meter: RequestMeter;
 }
 
@@ -69,7 +71,7 @@ export interface StartedGeneration {
  */
 export async function startGeneration(c: Context<AppEnv>, deps: AppDeps, options: StartGenerationOptions): Promise<StartedGeneration> {
   const { validator } = options;
-  validator.checkRequest(options.request, options.schemaParams);
+  const check = validator.checkRequest(options.request, options.schemaParams);
   const abort = requestSignal(c, deps);
   const request: GenerateRequest = { ...options.request, signal: abort.signal };
   let lease: ModelLease;
@@ -77,17 +79,19 @@ export async function startGeneration(c: Context<AppEnv>, deps: AppDeps, options
     lease = await deps.models.acquire(options.model, { signal: abort.signal, keepAliveMs: options.keepAliveMs });
   } catch (error) {
     abort.detach();
-    throw whenShuttingDown(error, deps);
+    throw abort.errorFor(error);
   }
-  const usages: Usage[] = [];
-  const parts = await startChoices(lease.backend, request, options.n, { check: validator.outputCheck(request), usages }, () => {
+  // The meter is made once the first choice is admitted, so that its clock (TTFT, latency) leaves out the wait for a
+  // sequence; the parts are read only after that.
+  let meter: RequestMeter | undefined;
+  const parts = await startChoices(lease.backend, request, options.n, { check, observe: (part) => meter?.observe(part) }, () => {
     lease.release();
     abort.detach();
   }).catch((error: unknown) => {
-    throw whenShuttingDown(error, deps);
+    throw abort.errorFor(error);
   });
   const { info } = lease.backend;
-  const meter = new RequestMeter(deps, c, { model: info.id, endpoint: options.endpoint, stream: options.stream });
+  meter = new RequestMeter(deps, c, { model: info.id, endpoint: options.endpoint, stream: options.stream, signal: abort.signal });
   const admission = { promptTokens: parts.promptTokens, contextTokens: info.contextTokens, maxTokens: request.maxTokens, n: options.n };
   try {
     await meter.start(generationAdmission(admission));
@@ -95,12 +99,7 @@ export async function startGeneration(c: Context<AppEnv>, deps: AppDeps, options
     await parts.return(undefined);
     throw error;
   }
-  return { backend: lease.backend, parts, abort, usages, meter };
-}
-
-/** The server's shutdown error in place of `error` when the shutdown ended the request (its abort reason is no client error). */
-function whenShuttingDown(error: unknown, deps: AppDeps): unknown {
-  return deps.shutdownSignal?.aborted ? serverShuttingDownError() : error;
+  return { backend: lease.backend, parts, abort, meter };
 }
 
 /** One choice's part, tagged with the choice index. */
@@ -109,10 +108,10 @@ export type ChoicePart = StreamPart & { index: number };
 /** The parts of every choice, with the prompt's tokens (known once the first choice is admitted). */
 export type ChoiceParts = AsyncGenerator<ChoicePart, void, undefined> & { readonly promptTokens: number };
 
-/** What the choice iterator does besides yielding: check output, record usage. */
+/** What the choice iterator does besides yielding: meter every part, then check the output. */
 interface ChoiceBookkeeping {
   check: OutputCheck;
-  usages: Usage[];
+  observe(part: StreamPart): void;
 }
 
 /**
@@ -169,7 +168,7 @@ async function* runChoices(
   request: GenerateRequest,
   n: number,
   first: GenerationStream,
-  { check, usages }: ChoiceBookkeeping,
+  { check, observe }: ChoiceBookkeeping,
   onEnd: () => void,
 ): AsyncGenerator<ChoicePart, void, undefined> {
   let current: GenerationStream | undefined = first;
@@ -184,14 +183,13 @@ async function* runChoices(
       }
       let answer = "";
       for await (const part of current!) {
+        // Metered before the check: tokens produced count even when their output breaks its schema.
+        observe(part);
         // Checked once, here, after decoding: a part that breaks its schema is never handed to a dialect.
         if (part.type === "text-delta" && check.checksAnswer) answer += part.text;
         else if (part.type === "tool-call") check.toolCall(part.toolCall);
-        else if (part.type === "finish") {
-          usages.push(part.usage);
-          // A cut answer ("length", "abort") is incomplete JSON by nature; only a finished one must match.
-          if (part.finishReason === "stop") check.answer(answer);
-        }
+        // A cut answer ("length", "abort") is incomplete JSON by nature; only a finished one must match.
+        else if (part.type === "finish" && part.finishReason === "stop") check.answer(answer);
         yield { index, ...part };
       }
       current = undefined;

@@ -40,7 +40,14 @@ export function parseEmbeddingRequest(body: unknown): EmbeddingRequest {
   return parseWith(embeddingRequestSchema, body);
 }
 
-function parseWith<Schema extends z.ZodTypeAny>(schema: Schema, body: unknown): z.infer<Schema> {
+/**
+ * Validates a JSON request body (a JSON object) with `schema`, for any route: the dialect's and the admin endpoints'.
+ *
+ * @throws {MoestroError} `invalid_request` (400) when the body is not a JSON object, or naming the first invalid field
+ *   (`param`, in the body's spelling: `messages[1].role`) and what was expected; an issue with the body as a whole (an
+ *   unknown field of a strict schema) has no `param`.
+ */
+export function parseWith<Schema extends z.ZodTypeAny>(schema: Schema, body: unknown): z.infer<Schema> {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw new MoestroError("invalid_request", "The request body must be a JSON object.");
   }
@@ -48,7 +55,9 @@ function parseWith<Schema extends z.ZodTypeAny>(schema: Schema, body: unknown): 
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
   const param = formatParam(issue.path);
-  throw new MoestroError("invalid_request", `Invalid '${param}': ${describeIssue(issue, valueAt(body, issue.path))}.`, { param });
+  const description = describeIssue(issue, valueAt(body, issue.path));
+  if (param === "") throw new MoestroError("invalid_request", `Invalid request body: ${description}.`);
+  throw new MoestroError("invalid_request", `Invalid '${param}': ${description}.`, { param });
 }
 
 /**

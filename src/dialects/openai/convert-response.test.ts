@@ -1,28 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { FinishReason, Usage } from "../../spec/index.js";
-import { sumUsage, toWireFinishReason, toWireLogprobs, toWireToolCall, toWireUsage } from "./convert-response.js";
-
-describe("sumUsage: the usage of n choices of one request", () => {
-  it.each<[string, Usage[], Usage]>([
-    ["no choice", [], { promptTokens: 0, completionTokens: 0, cachedPromptTokens: undefined, reasoningTokens: 0 }],
-    [
-      "one choice",
-      [{ promptTokens: 10, completionTokens: 5, cachedPromptTokens: 4, reasoningTokens: 2 }],
-      { promptTokens: 10, completionTokens: 5, cachedPromptTokens: 4, reasoningTokens: 2 },
-    ],
-    [
-      "three choices: the prompt (and its cached part) once, completions and reasoning summed",
-      [
-        { promptTokens: 10, completionTokens: 5, cachedPromptTokens: 4, reasoningTokens: 2 },
-        { promptTokens: 10, completionTokens: 7, cachedPromptTokens: 10, reasoningTokens: 0 },
-        { promptTokens: 10, completionTokens: 1 },
-      ],
-      { promptTokens: 10, completionTokens: 13, cachedPromptTokens: 4, reasoningTokens: 2 },
-    ],
-  ])("%s", (_name, usages, expected) => {
-    expect(sumUsage(usages)).toEqual(expected);
-  });
-});
+import type { FinishReason } from "../../spec/index.js";
+import { toWireFinishReason, toWireLogprobs, toWireToolCall, toWireUsage } from "./convert-response.js";
 
 describe("toWireUsage", () => {
   it("adds total_tokens and the details objects", () => {

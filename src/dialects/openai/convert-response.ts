@@ -1,17 +1,6 @@
 import type { FinishReason, TokenLogprob, ToolCall, Usage } from "../../spec/index.js";
 import type { WireFinishReason, WireTokenLogprob, WireToolCall, WireUsage } from "./wire.js";
 
-/** Sums the usage of the `n` choices of one request: the prompt is counted once, completions add up. */
-export function sumUsage(usages: readonly Usage[]): Usage {
-  const first = usages[0];
-  return {
-    promptTokens: first?.promptTokens ?? 0,
-    completionTokens: usages.reduce((total, usage) => total + usage.completionTokens, 0),
-    cachedPromptTokens: first?.cachedPromptTokens,
-    reasoningTokens: usages.reduce((total, usage) => total + (usage.reasoningTokens ?? 0), 0),
-  };
-}
-
 /** The OpenAI `usage` object. */
 export function toWireUsage(usage: Usage): WireUsage {
   return {

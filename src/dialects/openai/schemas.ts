@@ -40,7 +40,15 @@ const isString = (value: unknown): value is string => typeof value === "string";
  * The most elements each list of a request may hold (docs/api.md, "Big inputs"): far more than any context window can
  * take, and few enough that checking them costs well under 100 ms.
  */
-export const requestListLimits = { messages: 100_000, contentParts: 10_000, toolCalls: 1_024, tools: 1_024, stop: 16 } as const;
+export const requestListLimits = {
+  messages: 100_000,
+  contentParts: 10_000,
+  toolCalls: 1_024,
+  tools: 1_024,
+  stop: 16,
+  /** Inputs of one embeddings request (OpenAI's own limit). */
+  embeddingInputs: 2_048,
+} as const;
 
 /**
  * An array of at most `maxItems` elements, its length checked before its elements: zod checks every element before
@@ -139,8 +147,8 @@ const stopSchema = unionOf(
   "a string or an array of at most 16 strings",
 ).nullish();
 
-/** Ollama's `keep_alive`: seconds as a number, or a duration (`"5m"`, `"1h"`). */
-const keepAliveSchema = unionOf([z.number(), z.string()], 'a number of seconds or a duration such as "5m"').nullish();
+/** Ollama's `keep_alive`: seconds as a number, or a duration (`"5m"`, `"1h"`); read with `parseKeepAliveMs`. */
+export const keepAliveSchema = unionOf([z.number(), z.string()], 'a number of seconds or a duration such as "5m"').nullish();
 
 /** Options shared by chat completions and completions. */
 const samplingFields = {

@@ -1,7 +1,8 @@
 import { Hono } from "hono";
+import { parseWith } from "../../../dialects/openai/convert-request.js";
 import { MoestroError } from "../../../errors/index.js";
 import type { AppDeps, AppEnv } from "../../app-env.js";
-import { readJsonBody } from "../../error-response.js";
+import { readJsonBody } from "../../serving/json-body.js";
 import { createKeyBodySchema, fromCreateKeyBody, toWireApiKey, type WireApiKeyList, type WireCreatedApiKey } from "../../../wire/admin.js";
 
 /**
@@ -26,14 +27,7 @@ export function createAdminKeyRoutes(deps: AppDeps): Hono<AppEnv> {
     await next();
   });
   routes.post("/", async (c) => {
-    const parsed = createKeyBodySchema.safeParse(await readJsonBody(c));
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      throw new MoestroError("invalid_request", `Invalid '${issue.path.join(".")}': ${issue.message}.`, {
-        param: issue.path.join(".") || null,
-      });
-    }
-    const { key, secret } = await admin!.keys.create(fromCreateKeyBody(parsed.data));
+    const { key, secret } = await admin!.keys.create(fromCreateKeyBody(parseWith(createKeyBodySchema, await readJsonBody(c))));
     const body: WireCreatedApiKey = { ...toWireApiKey(key), secret };
     return c.json(body, 201);
   });

@@ -1,6 +1,9 @@
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
+import { createConsoleClient } from "../../../client/console-client.js";
 import { ModelScheduler } from "../../../engines/model-scheduler.js";
+import { createStaticModelRegistry } from "../../../engines/model-registry.js";
+import type { ModelPuller } from "../../../models/pull-model.js";
 import type { ModelBackend } from "../../../spec/index.js";
 import { createApp } from "../../app.js";
 
@@ -54,5 +57,64 @@ describe("POST /v1/moestro/models/load (createApp, real scheduler, model-free lo
     expect((await post("/v1/moestro/models/load", { model: "stories260K", keep_alive: "soon" })).status).toBe(400);
     expect((await post("/v1/moestro/models/load", { model: "nope" })).status).toBe(404);
     await scheduler.dispose();
+  });
+
+  it("refuses a body without a model, or with a keep_alive of the wrong type, with 400 naming the field", async () => {
+    const { scheduler, post } = createSchedulerApp();
+    for (const [body, param] of [
+      [{}, "model"],
+      [{ model: "" }, "model"],
+      [{ model: "stories260K", keep_alive: true }, "keep_alive"],
+    ] as const) {
+      const response = await post("/v1/moestro/models/load", body);
+      expect(response.status, JSON.stringify(body)).toBe(400);
+      expect(((await response.json()) as { error: unknown }).error).toMatchObject({ code: "invalid_request", param });
+    }
+    expect(scheduler.listLoaded()).toEqual([]);
+    await scheduler.dispose();
+  });
+
+  it("answers a model unloaded again before the answer with loaded false and memory_bytes null, which the console client reads", async () => {
+    // An unload that waited for the model ends the load with nothing loaded (ModelRegistry.load resolves undefined).
+    const models = { ...createStaticModelRegistry([]), load: async () => undefined };
+    const app = createApp({ models, logger });
+    const client = createConsoleClient({
+      baseUrl: "http://moestro.test",
+      fetch: async (url, init) => await app.request(String(url), init),
+    });
+    await expect(client.loadModel("stories260K")).resolves.toEqual({ id: "stories260K", loaded: false, memory_bytes: null });
+  });
+});
+
+describe("POST /v1/moestro/pull (createApp, fake puller)", () => {
+  it("streams progress unbuffered by proxies, and logs a failure it sends as internal_error", async () => {
+    const logged: Array<{ msg: string; requestId?: string; err?: { message: string } }> = [];
+    const errorLogger = pino({ level: "error" }, { write: (line: string) => void logged.push(JSON.parse(line)) });
+    const puller: ModelPuller = {
+      async *pull(ref) {
+        yield { status: "resolving", model: ref, completedBytes: 0, totalBytes: undefined };
+        throw new Error("disk on fire");
+      },
+      resolve: async (ref) => ({ name: ref, files: [] }),
+      checkRef: (ref) => ref,
+    };
+    const app = createApp({ models: createStaticModelRegistry([]), logger: errorLogger, puller });
+    for (const accept of ["text/event-stream", "application/x-ndjson"]) {
+      const response = await app.request("/v1/moestro/pull", {
+        method: "POST",
+        headers: { "content-type": "application/json", accept, "x-request-id": `pull-${accept}` },
+        body: JSON.stringify({ model: "hf:owner/repo:Q4_0" }),
+      });
+      expect(response.headers.get("content-type"), accept).toContain(accept);
+      expect(response.headers.get("x-accel-buffering"), accept).toBe("no");
+      expect(response.headers.get("cache-control"), accept).toBe("no-cache");
+      const text = await response.text();
+      expect(text, accept).toContain('"code":"internal_error"');
+      expect(text, accept).not.toContain("disk on fire");
+    }
+    expect(logged.map((line) => [line.msg, line.requestId, line.err?.message])).toEqual([
+      ["pull failed", "pull-text/event-stream", "disk on fire"],
+      ["pull failed", "pull-application/x-ndjson", "disk on fire"],
+    ]);
   });
 });

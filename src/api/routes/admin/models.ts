@@ -2,21 +2,24 @@ import { Hono } from "hono";
 import { stream } from "hono/streaming";
 import { z } from "zod";
 import { MoestroError } from "../../../errors/index.js";
-import { parseKeepAliveMs } from "../../../dialects/openai/convert-request.js";
-import { formatSseData } from "../../../util/sse.js";
-import type { WireModelEntry } from "../../../wire/console.js";
+import { parseKeepAliveMs, parseWith } from "../../../dialects/openai/convert-request.js";
+import { keepAliveSchema } from "../../../dialects/openai/schemas.js";
+import { formatSseData, sseHeaders } from "../../../util/sse.js";
+import type { WireLoadedModel, WireLoadResult, WireModelEntry, WirePullProgress, WireUnloadResult } from "../../../wire/console.js";
 import type { AppDeps, AppEnv } from "../../app-env.js";
 import { createModelHeaderFactsReader } from "../../model-header-facts.js";
-import { readJsonBody, toWireError } from "../../error-response.js";
-import { requestSignal, serverShuttingDownError } from "../../serving/request-abort.js";
+import { toWireError } from "../../error-response.js";
+import { readJsonBody } from "../../serving/json-body.js";
+import { requestSignal } from "../../serving/request-abort.js";
 
-const modelBodySchema = z.object({ model: z.string().min(1), keep_alive: z.union([z.number(), z.string()]).nullish() });
+/** The body of the model routes: `{"model": "<id>", "keep_alive"?}`. */
+const modelBodySchema = z.object({ model: z.string().min(1), keep_alive: keepAliveSchema });
 
+/**
+ * @throws {MoestroError} `invalid_request` (400) naming the invalid field.
+ */
 function parseModelBody(body: unknown): z.infer<typeof modelBodySchema> {
-  const parsed = modelBodySchema.safeParse(body);
-  if (!parsed.success)
-    throw new MoestroError("invalid_request", 'The body must be {"model": "<id>"} (keep_alive optional).', { param: "model" });
-  return parsed.data;
+  return parseWith(modelBodySchema, body);
 }
 
 /**
@@ -63,14 +66,16 @@ export function createAdminModelRoutes(deps: AppDeps): Hono<AppEnv> {
   });
   routes.get("/ps", (c) =>
     c.json({
-      data: deps.models.listLoaded().map((model) => ({
-        id: model.id,
-        memory_bytes: model.memoryBytes,
-        active_requests: model.activeRequests,
-        sequences_in_use: model.sequencesInUse,
-        expires_at: model.expiresAtMs === null ? null : new Date(model.expiresAtMs).toISOString(),
-        loaded_at: new Date(model.loadedAtMs).toISOString(),
-      })),
+      data: deps.models.listLoaded().map(
+        (model): WireLoadedModel => ({
+          id: model.id,
+          memory_bytes: model.memoryBytes,
+          active_requests: model.activeRequests,
+          sequences_in_use: model.sequencesInUse,
+          expires_at: model.expiresAtMs === null ? null : new Date(model.expiresAtMs).toISOString(),
+          loaded_at: new Date(model.loadedAtMs).toISOString(),
+        }),
+      ),
     }),
   );
   routes.post("/models/load", async (c) => {
@@ -84,14 +89,21 @@ export function createAdminModelRoutes(deps: AppDeps): Hono<AppEnv> {
         { param: "keep_alive" },
       );
     }
-    const info = await deps.models.load(body.model, { signal: c.req.raw.signal, keepAliveMs });
+    // Through the request's abort controller: the Node adapter's own abort reason is a string, no Error.
+    const abort = requestSignal(c, deps);
+    const info = await deps.models
+      .load(body.model, { signal: abort.signal, keepAliveMs })
+      .catch((error: unknown) => {
+        throw abort.errorFor(error);
+      })
+      .finally(() => abort.detach());
     // Unloaded again before the answer (an unload was waiting for it): say so rather than fail.
-    if (info === undefined) return c.json({ id: body.model, loaded: false, memory_bytes: null });
-    return c.json({ id: info.id, loaded: true, memory_bytes: info.memoryBytes });
+    if (info === undefined) return c.json({ id: body.model, loaded: false, memory_bytes: null } satisfies WireLoadResult);
+    return c.json({ id: info.id, loaded: true, memory_bytes: info.memoryBytes } satisfies WireLoadResult);
   });
   routes.post("/models/unload", async (c) => {
     const body = parseModelBody(await readJsonBody(c));
-    return c.json({ id: body.model, was_loaded: await deps.models.unload(body.model) });
+    return c.json({ id: body.model, was_loaded: await deps.models.unload(body.model) } satisfies WireUnloadResult);
   });
   routes.post("/pull", async (c) => {
     const body = parseModelBody(await readJsonBody(c));
@@ -100,8 +112,9 @@ export function createAdminModelRoutes(deps: AppDeps): Hono<AppEnv> {
     // A reference pull cannot take is a 400 here, before the 200 of the progress stream.
     puller.checkRef(body.model);
     const asSse = (c.req.header("accept") ?? "").includes("text/event-stream");
-    c.header("Content-Type", asSse ? "text/event-stream; charset=utf-8" : "application/x-ndjson; charset=utf-8");
-    c.header("Cache-Control", "no-cache");
+    // Progress must reach the client as it comes, in either format: no caching, no proxy buffering.
+    for (const [name, value] of Object.entries(sseHeaders)) c.header(name, value);
+    if (!asSse) c.header("Content-Type", "application/x-ndjson; charset=utf-8");
     const line = (payload: unknown) => (asSse ? formatSseData(payload) : JSON.stringify(payload) + "\n");
     return stream(c, async (output) => {
       // Ends with the client's connection or the server's shutdown (whose grace period a pull does not get).
@@ -116,12 +129,15 @@ export function createAdminModelRoutes(deps: AppDeps): Hono<AppEnv> {
               file: progress.file ?? null,
               completed_bytes: progress.completedBytes,
               total_bytes: progress.totalBytes ?? null,
-            }),
+            } satisfies WirePullProgress),
           );
         }
       } catch (error) {
-        const reported = deps.shutdownSignal?.aborted ? serverShuttingDownError() : error;
-        if (!output.aborted) await output.write(line(toWireError(reported, c.get("requestId")).body));
+        const reported = abort.errorFor(error);
+        const requestId = c.get("requestId");
+        // An unexpected failure is sent as a generic internal_error: its cause goes to the log (a client that left is none).
+        if (!(reported instanceof MoestroError) && !abort.signal.aborted) deps.logger.error({ err: error, requestId }, "pull failed");
+        if (!output.aborted) await output.write(line(toWireError(reported, requestId).body));
       } finally {
         abort.detach();
       }

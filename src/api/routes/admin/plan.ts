@@ -18,16 +18,7 @@ export function createAdminPlanRoutes(deps: AppDeps): Hono<AppEnv> {
     const id = c.req.query("model");
     if (id === undefined || id === "")
       throw new MoestroError("invalid_request", "Give the model to plan: ?model=<id>.", { param: "model" });
-    const entries = await deps.models.listEntries();
-    const entry = entries.find((candidate) => candidate.id === id) ?? entries.find((candidate) => candidate.aliases?.includes(id));
-    if (entry === undefined) {
-      throw new MoestroError(
-        "model_not_found",
-        `The model '${id}' does not exist. Models here: ${entries.map((candidate) => candidate.id).join(", ") || "none"}.`,
-        { param: "model" },
-      );
-    }
-    return c.json(await planner.plan(entry));
+    return c.json(await planner.plan(await deps.models.findEntry(id)));
   });
   return routes;
 }

@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import { MoestroError } from "../../../errors/index.js";
+import { formatCsv } from "../../../util/format-csv.js";
 import { toWireUsageEvent } from "../../../wire/admin.js";
 import type { WireUsageEvent, WireUsageEventList } from "../../../wire/console.js";
 import type { AppDeps, AppEnv } from "../../app-env.js";
@@ -66,10 +67,9 @@ export function createAdminUsageEventRoutes(deps: AppDeps): Hono<AppEnv> {
   return routes;
 }
 
-/** Ledger rows as CSV: a header line, then one line per row, each ending in CRLF (RFC 4180). */
-export function formatUsageCsv(events: readonly WireUsageEvent[]): string {
-  const lines = [csvColumns.join(",")];
-  for (const event of events) {
+/** Ledger rows as CSV (`formatCsv`): a header line, then one line per row. */
+function formatUsageCsv(events: readonly WireUsageEvent[]): string {
+  const rows = events.map((event) => {
     const cells: Record<(typeof csvColumns)[number], string | number | boolean | null> = {
       request_id: event.request_id,
       started_at: new Date(event.started_at_ms).toISOString(),
@@ -90,13 +90,7 @@ export function formatUsageCsv(events: readonly WireUsageEvent[]): string {
       time_to_first_token_ms: event.time_to_first_token_ms,
       latency_ms: event.latency_ms,
     };
-    lines.push(csvColumns.map((column) => csvCell(cells[column])).join(","));
-  }
-  return lines.join("\r\n") + "\r\n";
-}
-
-function csvCell(value: string | number | boolean | null): string {
-  if (value === null) return "";
-  const text = String(value);
-  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+    return csvColumns.map((column) => cells[column]);
+  });
+  return formatCsv(csvColumns, rows);
 }

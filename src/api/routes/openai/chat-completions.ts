@@ -1,10 +1,10 @@
 import type { Context } from "hono";
 import { parseChatCompletionRequest, toChatGenerateRequest } from "../../../dialects/openai/convert-request.js";
-import { sumUsage, toWireFinishReason, toWireLogprobs, toWireToolCall, toWireUsage } from "../../../dialects/openai/convert-response.js";
+import { toWireFinishReason, toWireLogprobs, toWireToolCall, toWireUsage } from "../../../dialects/openai/convert-response.js";
 import type { WireChatCompletion, WireChatCompletionChunk } from "../../../dialects/openai/wire.js";
 import type { Usage } from "../../../spec/index.js";
 import { systemFingerprint, type AppDeps, type AppEnv } from "../../app-env.js";
-import { readJsonBody } from "../../error-response.js";
+import { readJsonBody } from "../../serving/json-body.js";
 import { respondCollected, streamResponse } from "../../serving/respond.js";
 import type { SchemaValidator } from "../../serving/schema-validator.js";
 import { startOpenAiGeneration } from "./start-openai-generation.js";
@@ -18,22 +18,22 @@ export function createChatCompletionsHandler(deps: AppDeps, validator: SchemaVal
   return async (c: Context<AppEnv>): Promise<Response> => {
     const request = parseChatCompletionRequest(await readJsonBody(c));
     const generateRequest = toChatGenerateRequest(request);
-    const { generation, model, meter, id, created } = await startOpenAiGeneration(c, deps, {
+    const { generation, id, created } = await startOpenAiGeneration(c, deps, {
       request,
       generateRequest,
       validator,
       endpoint: "chat.completions",
       idPrefix: "chatcmpl-",
     });
+    // The id of the model that generates (an alias resolved).
+    const model = generation.backend.info.id;
     const wantsLogprobs = generateRequest.logprobs !== undefined;
 
     if (!request.stream) {
       return await respondCollected(
         c,
-        deps,
         generation,
-        meter,
-        (choices): WireChatCompletion => ({
+        (choices, usage): WireChatCompletion => ({
           id,
           object: "chat.completion",
           created,
@@ -57,7 +57,7 @@ export function createChatCompletionsHandler(deps: AppDeps, validator: SchemaVal
               finish_reason: toWireFinishReason(choice.finishReason),
             };
           }),
-          usage: toWireUsage(sumUsage(choices.map((choice) => choice.usage))),
+          usage: toWireUsage(usage),
         }),
       );
     }
@@ -78,7 +78,7 @@ export function createChatCompletionsHandler(deps: AppDeps, validator: SchemaVal
     };
     const chunk = (choice: WireChatCompletionChunk["choices"][number]): WireChatCompletionChunk => chunkOf([choice]);
     const toolCallCounts = new Map<number, number>();
-    return streamResponse(c, deps, generation, meter, {
+    return streamResponse(c, deps, generation, {
       encode: (part, isFirstOfChoice) => {
         const { index } = part;
         const payloads: WireChatCompletionChunk[] = [];
@@ -130,7 +130,7 @@ export function createChatCompletionsHandler(deps: AppDeps, validator: SchemaVal
         }
         return payloads;
       },
-      end: (usages) => (includeUsage ? [chunkOf([], sumUsage(usages))] : []),
+      end: (usage) => (includeUsage ? [chunkOf([], usage)] : []),
     });
   };
 }

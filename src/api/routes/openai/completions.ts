@@ -1,10 +1,10 @@
 import type { Context } from "hono";
 import { parseCompletionRequest, toCompletionGenerateRequest } from "../../../dialects/openai/convert-request.js";
-import { sumUsage, toWireFinishReason, toWireUsage } from "../../../dialects/openai/convert-response.js";
+import { toWireFinishReason, toWireUsage } from "../../../dialects/openai/convert-response.js";
 import type { WireCompletion } from "../../../dialects/openai/wire.js";
 import type { Usage } from "../../../spec/index.js";
 import { systemFingerprint, type AppDeps, type AppEnv } from "../../app-env.js";
-import { readJsonBody } from "../../error-response.js";
+import { readJsonBody } from "../../serving/json-body.js";
 import { respondCollected, streamResponse } from "../../serving/respond.js";
 import type { SchemaValidator } from "../../serving/schema-validator.js";
 import { startOpenAiGeneration } from "./start-openai-generation.js";
@@ -13,13 +13,15 @@ import { startOpenAiGeneration } from "./start-openai-generation.js";
 export function createCompletionsHandler(deps: AppDeps, validator: SchemaValidator) {
   return async (c: Context<AppEnv>): Promise<Response> => {
     const request = parseCompletionRequest(await readJsonBody(c));
-    const { generation, model, meter, id, created } = await startOpenAiGeneration(c, deps, {
+    const { generation, id, created } = await startOpenAiGeneration(c, deps, {
       request,
       generateRequest: toCompletionGenerateRequest(request),
       validator,
       endpoint: "completions",
       idPrefix: "cmpl-",
     });
+    // The id of the model that generates (an alias resolved).
+    const model = generation.backend.info.id;
     const includeUsage = request.stream === true && request.stream_options?.include_usage === true;
     const body = (choices: WireCompletion["choices"], usage?: Usage): WireCompletion => {
       const result: WireCompletion = { id, object: "text_completion", created, model, system_fingerprint: systemFingerprint, choices };
@@ -29,7 +31,7 @@ export function createCompletionsHandler(deps: AppDeps, validator: SchemaValidat
     };
 
     if (!request.stream) {
-      return await respondCollected(c, deps, generation, meter, (choices) =>
+      return await respondCollected(c, generation, (choices, usage) =>
         body(
           choices.map((choice) => ({
             index: choice.index,
@@ -37,19 +39,19 @@ export function createCompletionsHandler(deps: AppDeps, validator: SchemaValidat
             logprobs: null,
             finish_reason: toWireFinishReason(choice.finishReason),
           })),
-          sumUsage(choices.map((choice) => choice.usage)),
+          usage,
         ),
       );
     }
 
-    return streamResponse(c, deps, generation, meter, {
+    return streamResponse(c, deps, generation, {
       encode: (part) => {
         if (part.type === "text-delta") return [body([{ index: part.index, text: part.text, logprobs: null, finish_reason: null }])];
         if (part.type === "finish")
           return [body([{ index: part.index, text: "", logprobs: null, finish_reason: toWireFinishReason(part.finishReason) }])];
         return []; // Completions have no thoughts or tool calls.
       },
-      end: (usages) => (includeUsage ? [body([], sumUsage(usages))] : []),
+      end: (usage) => (includeUsage ? [body([], usage)] : []),
     });
   };
 }

@@ -1,11 +1,11 @@
 import type { Context } from "hono";
 import { MoestroError } from "../../../errors/index.js";
 import { parseEmbeddingRequest, parseKeepAliveMs } from "../../../dialects/openai/convert-request.js";
-import type { EmbeddingRequest } from "../../../dialects/openai/schemas.js";
+import { type EmbeddingRequest, requestListLimits } from "../../../dialects/openai/schemas.js";
 import type { ModelBackend } from "../../../spec/index.js";
 import type { WireEmbeddingList } from "../../../dialects/openai/wire.js";
 import type { AppDeps, AppEnv } from "../../app-env.js";
-import { readJsonBody } from "../../error-response.js";
+import { readJsonBody } from "../../serving/json-body.js";
 import { embeddingAdmission, RequestMeter } from "../../serving/request-meter.js";
 import { respondWithJsonInSlices } from "../../serving/json-in-slices.js";
 import { requestSignal } from "../../serving/request-abort.js";
@@ -22,10 +22,13 @@ export function createEmbeddingsHandler(deps: AppDeps) {
     const request = parseEmbeddingRequest(await readJsonBody(c));
     const inputs = toInputs(request.input);
     if (inputs.length === 0) throw new MoestroError("invalid_request", "input must not be empty.", { param: "input" });
-    if (inputs.length > 2048)
-      throw new MoestroError("invalid_request", `input has ${inputs.length} items; at most 2048 are allowed per request.`, {
-        param: "input",
-      });
+    if (inputs.length > requestListLimits.embeddingInputs) {
+      throw new MoestroError(
+        "invalid_request",
+        `input has ${inputs.length} items; at most ${requestListLimits.embeddingInputs} are allowed per request.`,
+        { param: "input" },
+      );
+    }
     const abort = requestSignal(c, deps);
     try {
       const lease = await deps.models.acquire(request.model, { signal: abort.signal, keepAliveMs: parseKeepAliveMs(request.keep_alive) });
@@ -34,6 +37,8 @@ export function createEmbeddingsHandler(deps: AppDeps) {
       } finally {
         lease.release();
       }
+    } catch (error) {
+      throw abort.errorFor(error);
     } finally {
       abort.detach();
     }
@@ -57,29 +62,23 @@ async function respond(
       { param: "dimensions" },
     );
   }
-  const meter = new RequestMeter(deps, c, { model: backend.info.id, endpoint: "embeddings", stream: false });
+  const meter = new RequestMeter(deps, c, { model: backend.info.id, endpoint: "embeddings", stream: false, signal });
   await meter.start(embeddingAdmission(inputs));
   let result: Awaited<ReturnType<ModelBackend["embed"]>>;
   try {
     result = await backend.embed(inputs, { signal });
   } catch (error) {
-    await meter.endWithError(error, signal);
+    await meter.endWithError(error);
     throw error;
   }
   const { embeddings, promptTokens } = result;
-  const usages = [{ promptTokens, completionTokens: 0 }];
+  meter.observeUsage({ promptTokens, completionTokens: 0 });
   const base64 = request.encoding_format === "base64";
   const item = (index: number): WireEmbeddingList["data"][number] => {
     const vector = embeddings[index]!;
     return { object: "embedding", index, embedding: base64 ? toBase64(vector) : Array.from(vector) };
   };
   const usage: WireEmbeddingList["usage"] = { prompt_tokens: promptTokens, total_tokens: promptTokens };
-  try {
-    await meter.checkpoint(usages);
-  } catch (error) {
-    await meter.finish("error", usages, error instanceof MoestroError ? error.code : "internal_error");
-    throw error;
-  }
   if (embeddings.length * dimensions > slicedResponseFloats) {
     const response = respondWithJsonInSlices(c, {
       head: { object: "list" },
@@ -88,10 +87,10 @@ async function respond(
       item,
       tail: { model: backend.info.id, usage },
     });
-    return await reportOnDelivery(c, meter, usages, response);
+    return await reportOnDelivery(c, meter, response);
   }
   const response: WireEmbeddingList = { object: "list", data: embeddings.map((_, index) => item(index)), model: backend.info.id, usage };
-  return await respondJson(c, meter, response, usages);
+  return await respondJson(c, meter, response);
 }
 
 /**

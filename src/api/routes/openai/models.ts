@@ -1,7 +1,6 @@
 import { stat } from "node:fs/promises";
 import { Hono } from "hono";
 import type { ModelEntry } from "../../../spec/index.js";
-import { MoestroError } from "../../../errors/index.js";
 import type { WireModel } from "../../../dialects/openai/wire.js";
 import type { AppDeps, AppEnv } from "../../app-env.js";
 
@@ -23,11 +22,7 @@ export function createModelsRoutes(deps: AppDeps): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
   routes.get("/", async (c) => c.json({ object: "list", data: await Promise.all((await deps.models.listEntries()).map(toWireModel)) }));
   routes.get("/:id{.+}", async (c) => {
-    const id = c.req.param("id");
-    const entries = await deps.models.listEntries();
-    const entry = entries.find((candidate) => candidate.id === id) ?? entries.find((candidate) => candidate.aliases?.includes(id));
-    if (entry === undefined) throw new MoestroError("model_not_found", `The model '${id}' does not exist.`, { param: "model" });
-    return c.json(await toWireModel(entry));
+    return c.json(await toWireModel(await deps.models.findEntry(c.req.param("id"))));
   });
   return routes;
 }

@@ -3,7 +3,6 @@ import { openAiSchemaParams, parseKeepAliveMs } from "../../../dialects/openai/c
 import type { GenerateRequest, UsageEvent } from "../../../spec/index.js";
 import { createRandomId } from "../../../util/random-id.js";
 import type { AppDeps, AppEnv } from "../../app-env.js";
-import type { RequestMeter } from "../../serving/request-meter.js";
 import type { SchemaValidator } from "../../serving/schema-validator.js";
 import { startGeneration, type StartedGeneration } from "../../serving/start-generation.js";
 
@@ -18,9 +17,6 @@ export interface OpenAiGenerationFields {
 /** An admitted OpenAI generation with what every response of it carries. */
 export interface OpenAiGeneration {
   generation: StartedGeneration;
-  /** The id of the model that generates (an alias resolved). */
-  model: string;
-  meter: RequestMeter;
   /** The response id (`chatcmpl-…`, `cmpl-…`). */
   id: string;
   /** OpenAI's `created`, epoch seconds. */
@@ -29,7 +25,7 @@ export interface OpenAiGeneration {
 
 /**
  * Admits an OpenAI chat completion or completion (`startGeneration`) and prepares what its responses share: the
- * usage meter, the response id and `created`.
+ * response id and `created`.
  *
  * @throws what `startGeneration` throws; `invalid_request` (400) naming `keep_alive` when it cannot be read.
  */
@@ -55,11 +51,8 @@ export async function startOpenAiGeneration(
     endpoint: options.endpoint,
     stream: request.stream === true,
   });
-  const model = generation.backend.info.id;
   return {
     generation,
-    model,
-    meter: generation.meter,
     id: createRandomId(options.idPrefix),
     created: Math.floor((deps.now ?? Date.now)() / 1000),
   };
