@@ -62,6 +62,11 @@ export const errorCodes = {
    * nginx's "client closed request").
    */
   interrupted: { status: 499, type: "invalid_request_error" },
+  /**
+   * The client closed its connection before the answer (nginx's 499 "client closed request"): what the access log and
+   * the metrics record for such a request; the client itself reads nothing.
+   */
+  client_closed_request: { status: 499, type: "invalid_request_error" },
   /** The model's output broke the constraint it was decoded under (a JSON schema); should not happen, as a grammar enforces it. */
   invalid_model_output: { status: 500, type: "server_error" },
   /** An unexpected failure; the message sent to the client is generic and carries the request id. */

@@ -39,6 +39,9 @@ describe("a client that goes away before its response starts (Node server)", () 
     expect(accessLine?.status).toBeGreaterThanOrEqual(400);
     const scraped = await (await app.fetch("/metrics")).text();
     expect(scraped).toMatch(/moestro_http_requests_total\{route="\/v1\/completions",method="POST",status="[45]\d\d"\} 1/);
+    // Recorded as nginx's 499 "client closed request": the client's doing, neither a server failure nor a logged error.
+    expect(accessLine?.status).toBe(499);
+    expect(lines.some((line) => line.msg === "request failed" && line.requestId === "queued")).toBe(false);
     running.abort();
     await (await first).body?.cancel().catch(() => undefined);
     await waitFor(() => backend.stats().sequencesInUse === 0 && backend.stats().queuedRequests === 0);

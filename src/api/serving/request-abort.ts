@@ -4,22 +4,21 @@ import type { AppDeps, AppEnv } from "../app-env.js";
 
 /**
  * An abort controller for one request, linked to the client's connection and the server's shutdown. Its reason says
- * who ended the request: a `MoestroError` when the server did (its shutdown: 503 `server_shutting_down`), an `Error`
- * otherwise (the client left).
+ * who ended the request: 499 `client_closed_request` when the client's connection closed, 503 `server_shutting_down`
+ * when the server's shutdown did, another `Error` when the route aborted it (a streaming client went away).
  */
 export class RequestAbortController extends AbortController {
   readonly #detachers: Array<() => void> = [];
 
   /**
-   * @internal Links `signal` to this controller until `detach`: when it aborts, this aborts with `reason()`, or else
-   * with `signal`'s reason. A reason that is not an `Error` (@hono/node-server aborts the request's signal with the
-   * string "Client connection prematurely closed.") is passed on as a `DOMException` `AbortError` carrying it: the
-   * engine and the scheduler throw the reason as it is, and Hono's error handler takes only `Error` instances
-   * (anything else skipped the access log, the metrics and the JSON error body).
+   * @internal Links `signal` to this controller until `detach`: when it aborts, this aborts with `reason()`. The
+   * reason is always an `Error` of ours, whatever `signal`'s own: @hono/node-server aborts a request's signal with a
+   * string, which the engine and the scheduler would throw as it is, and Hono's error handler takes only `Error`
+   * instances (a string skipped the access log, the metrics and the JSON error body).
    */
-  link(signal: AbortSignal | undefined, reason?: () => Error): void {
+  link(signal: AbortSignal | undefined, reason: () => Error): void {
     if (signal === undefined) return;
-    const onAbort = () => this.abort(reason?.() ?? asError(signal.reason));
+    const onAbort = () => this.abort(reason());
     if (signal.aborted) {
       onAbort();
       return;
@@ -34,20 +33,14 @@ export class RequestAbortController extends AbortController {
   }
 
   /**
-   * The error to answer the request with: the abort reason when the server ended the request (a `MoestroError`, such
-   * as the shutdown's `server_shutting_down`), whatever `error` the ended work threw (an engine may throw its own abort
-   * error); else `error`. Without `error`: the server's error, or `undefined` when the server did not end the request.
+   * The error to answer the request with: the abort reason when it is a `MoestroError` (the client closed its
+   * connection, or the server's shutdown ended the request), whatever `error` the ended work threw (an engine may
+   * throw its own abort error); else `error`. Without `error`: that reason, or `undefined`.
    */
   errorFor(error?: unknown): unknown {
     const reason: unknown = this.signal.aborted ? this.signal.reason : undefined;
     return reason instanceof MoestroError ? reason : error;
   }
-}
-
-/** `reason` when it is an `Error`, else a `DOMException` `AbortError` whose message is `reason` when it is a string. */
-function asError(reason: unknown): Error {
-  if (reason instanceof Error) return reason;
-  return new DOMException(typeof reason === "string" ? reason : "The request was aborted.", "AbortError");
 }
 
 /**
@@ -58,9 +51,14 @@ function asError(reason: unknown): Error {
  */
 export function requestSignal(c: Context<AppEnv>, deps: AppDeps): RequestAbortController {
   const controller = new RequestAbortController();
-  controller.link(c.req.raw.signal);
+  controller.link(c.req.raw.signal, clientClosedError);
   controller.link(deps.shutdownSignal, serverShuttingDownError);
   return controller;
+}
+
+/** What a request whose client closed its connection ends with: 499 `client_closed_request` (logs and metrics only). */
+function clientClosedError(): MoestroError {
+  return new MoestroError("client_closed_request", "The client closed its connection before the answer.");
 }
 
 /** The error a request gets when the server's shutdown ended it: 503 `server_shutting_down`, retry after 5 s. */
