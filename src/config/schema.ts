@@ -52,6 +52,16 @@ export const secretConfigKeys: ReadonlySet<string> = new Set(["adminKey", "hub.t
 /** The {@link secretConfigKeys} that are URLs whose secret is their password: shown with the password hidden. */
 export const passwordUrlConfigKeys: ReadonlySet<string> = new Set(["databaseUrl", "limits.redisUrl"]);
 
+/**
+ * Which engine serves a model (docs/engines.md):
+ * - `inproc`: node-llama-cpp in this process, the embedded default;
+ * - `llama-server`: a managed llama.cpp server worker process, started with the planner's placement;
+ * - `auto`: a worker where the plan needs what the in-process engine cannot do (routed experts in RAM while the rest
+ *   sits on a GPU, or some layers on the GPU) and a llama-server binary is available; otherwise in-process, and always
+ *   in-process on a machine without a GPU.
+ */
+export const engineKindSchema = z.enum(["auto", "inproc", "llama-server"]);
+
 /** One model to serve: a GGUF file and the id clients send as `model`. */
 export const modelEntrySchema = z.object({
   path: z.string().min(1).describe("Path of the GGUF file."),
@@ -60,6 +70,27 @@ export const modelEntrySchema = z.object({
     .boolean()
     .optional()
     .describe("Whether this model thinks when a request does not say (models with <think> tokens). Defaults to engine.thinking."),
+  engine: engineKindSchema
+    .optional()
+    .describe("Which engine serves this model: auto, inproc or llama-server (docs/engines.md). Defaults to engine.kind."),
+  gpuLayers: z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .describe("llama-server workers: layers on the GPU (-ngl), in place of the planner's choice. Defaults to the plan's."),
+  cpuMoeLayers: z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .describe(
+      "llama-server workers: layers (from the first) whose routed experts stay in host RAM (--n-cpu-moe), in place of the planner's choice. Defaults to the plan's.",
+    ),
+  extraArgs: z
+    .array(z.string())
+    .optional()
+    .describe("llama-server workers: more arguments, appended after moestro's own (a later flag wins in llama-server). Defaults to none."),
 });
 
 /**
@@ -164,6 +195,26 @@ export const configSchema = z.object({
         .default(true)
         .describe(
           "Whether models that can think (Qwen3, Qwen3.5) do so when a request does not say; per model: models[].thinking. Defaults to true, as Qwen3's template does.",
+        ),
+      kind: engineKindSchema
+        .default("auto")
+        .describe(
+          "Which engine serves models: auto, inproc (node-llama-cpp in this process) or llama-server (managed llama.cpp server workers); per model: models[].engine. auto uses a worker only where the plan needs one and a binary is available (docs/engines.md). Defaults to auto.",
+        ),
+      llamaServer: z
+        .string()
+        .min(1)
+        .optional()
+        .describe(
+          "Path of a llama-server binary for workers (a newer llama.cpp, a distribution's). Defaults to the newest one `moestro engine build` put in home/engines.",
+        ),
+      workerCacheRamBytes: z
+        .number()
+        .int()
+        .min(0)
+        .default(0)
+        .describe(
+          "llama-server workers: host-RAM prompt cache (--cache-ram, rounded down to MiB), counted in maxMemoryBytes. Defaults to 0 (off; llama-server's own default is 8 GiB, which moestro's budget would not see).",
         ),
       gpu: z
         .enum(["auto", "cpu", "cuda", "vulkan", "metal"])

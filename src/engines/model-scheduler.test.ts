@@ -11,6 +11,7 @@ const MiB = 1024 * 1024;
 function fakeBackend(id: string, disposed: string[]): ModelBackend {
   return {
     info: { id } as ModelBackend["info"],
+    engine: () => ({ kind: "inproc", placement: { description: "CPU only", gpuLayers: 0, cpuMoeLayers: 0 } }),
     stats: () => ({ sequencesInUse: 0, queuedRequests: 0, activeGenerations: 0, generatedTokensTotal: 0 }),
     generate: () => Promise.reject(new Error("not used")),
     embed: () => Promise.reject(new Error("not used")),

@@ -82,6 +82,7 @@ export class ModelScheduler {
       sequencesInUse: model.backend.stats().sequencesInUse,
       expiresAtMs: model.refCount > 0 ? null : model.expiresAtMs,
       loadedAtMs: model.loadedAtMs,
+      engine: model.backend.engine(),
     }));
   }
 

@@ -218,10 +218,58 @@ export interface BackendStats {
   generatedTokensTotal: number;
 }
 
-/** A model that can generate. Implemented by the embedded llama.cpp engine (`src/engines/inproc/`). */
+/** Which engine runs a model: node-llama-cpp in this process, or a managed llama.cpp server worker process. */
+export type EngineKind = "inproc" | "llama-server";
+
+/** A llama-server worker process as `ps` shows it. */
+export interface WorkerInfo {
+  /** The running process's id; `null` while it restarts. */
+  pid: number | null;
+  /** Path of the llama-server binary. */
+  binary: string;
+  /** What the binary says it is (`version: 1 (80fb11a)` from `--version`). */
+  version: string;
+  /** Its arguments, the API key replaced by `***`. */
+  args: string[];
+  /** Restarts since the model was loaded (after the worker died). */
+  restarts: number;
+  /** When the running process started, epoch ms. */
+  startedAtMs: number;
+}
+
+/** Where a model's weights sit. */
+export interface PlacementInfo {
+  /** In words: `all on the GPU`, `experts of the first 86 layers in RAM, the rest on the GPU`, `CPU only`. */
+  description: string;
+  /** Layers on the GPU (llama.cpp `-ngl`). */
+  gpuLayers: number;
+  /** Layers (from the first) whose routed experts stay in host RAM (llama.cpp `--n-cpu-moe`). */
+  cpuMoeLayers: number;
+}
+
+/** How a model is served, for `ps`, the console, the ledger and `/metrics`. */
+export interface EngineDetails {
+  kind: EngineKind;
+  /** Where the weights sit. */
+  placement: PlacementInfo;
+  /** The worker process (`llama-server` only). */
+  worker?: WorkerInfo;
+}
+
+/**
+ * A model that can generate. Implemented by the embedded llama.cpp engine (`src/engines/inproc/`) and by the managed
+ * llama-server worker (`src/engines/llama-server/`).
+ */
 export interface ModelBackend {
   /** Facts about the model. */
   readonly info: ModelInfo;
+  /** Which engine serves it, and how (read on each call: a worker's pid changes when it restarts). */
+  engine(): EngineDetails;
+  /**
+   * The engine's own Prometheus metrics text (a worker's `/metrics`), for moestro's `/metrics`; `undefined` when the
+   * engine has none or it cannot be read now. Never throws.
+   */
+  scrapeMetrics?(): Promise<string | undefined>;
   /**
    * Admits a request: tokenizes the prompt, checks it against the context window and waits for a free sequence.
    * Resolves once a sequence is held, so that errors reach the client before any streamed byte.

@@ -3,7 +3,7 @@
  * serves, and the lease a request holds. Implemented by the model scheduler (`src/engines/model-scheduler.ts`) for
  * every engine kind. Types only.
  */
-import type { ModelBackend } from "./generate.js";
+import type { EngineDetails, ModelBackend } from "./generate.js";
 
 /** A model the registry can serve: configured with `--model`, or pulled into the store. */
 export interface ModelEntry {
@@ -17,6 +17,8 @@ export interface ModelEntry {
   source: "config" | "store";
   /** Whether it thinks by default (models[].thinking). */
   thinking?: boolean;
+  /** Per-model engine settings (models[].engine, gpuLayers, cpuMoeLayers, extraArgs); config models only. */
+  engine?: { kind?: "auto" | "inproc" | "llama-server"; gpuLayers?: number; cpuMoeLayers?: number; extraArgs?: readonly string[] };
 }
 
 /** A loaded model as `ps` shows it. */
@@ -32,6 +34,8 @@ export interface LoadedModelInfo {
   expiresAtMs: number | null;
   /** When it was loaded, epoch ms. */
   loadedAtMs: number;
+  /** Which engine serves it, where its weights sit, and its worker process when it has one. */
+  engine: EngineDetails;
 }
 
 /** A held model: the backend stays loaded until `release`. */

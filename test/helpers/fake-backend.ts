@@ -165,6 +165,7 @@ export function createFakeBackend(options: FakeBackendOptions = {}): FakeBackend
 
   return {
     info,
+    engine: () => ({ kind: "inproc", placement: { description: "CPU only", gpuLayers: 0, cpuMoeLayers: 0 } }),
     requests,
     get finishedStreams() {
       return finishedStreams;

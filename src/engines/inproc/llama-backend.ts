@@ -11,7 +11,7 @@ import {
 } from "node-llama-cpp";
 import type { Logger } from "pino";
 import { MoestroError } from "../../errors/index.js";
-import type { BackendStats, GenerateRequest, GenerationStream, ModelBackend, ModelInfo } from "../../spec/index.js";
+import type { BackendStats, EngineDetails, GenerateRequest, GenerationStream, ModelBackend, ModelInfo } from "../../spec/index.js";
 import { SlotPool } from "../../util/slot-pool.js";
 import { inSequenceOrder } from "./batch-order.js";
 import { DecodeBatching } from "./decode-batching.js";
@@ -113,6 +113,7 @@ class LlamaBackend implements ModelBackend {
   readonly #shared: GenerationShared;
   readonly #embeddings: Embeddings;
   readonly #tokenizer: PromptTokenizer;
+  readonly #engineDetails: EngineDetails;
   #disposed = false;
 
   constructor(model: LlamaModel, context: LlamaContext, options: LlamaBackendOptions, now: () => number, batching: DecodeBatching) {
@@ -137,6 +138,16 @@ class LlamaBackend implements ModelBackend {
       tokens.filter((token): token is Token => token !== undefined && token >= 0);
     const insights = model.fileInsights;
     this.#canReusePrefix = !insights.isRecurrent && !insights.isHybrid;
+    const gpuLayers = model.gpuLayers;
+    const layers = model.fileInsights.totalLayers;
+    this.#engineDetails = {
+      kind: "inproc",
+      placement: {
+        description: gpuLayers === 0 ? "CPU only" : gpuLayers >= layers ? "all on the GPU" : `${gpuLayers} of ${layers} layers on the GPU`,
+        gpuLayers,
+        cpuMoeLayers: 0,
+      },
+    };
     const chatTemplate = model.fileInfo.metadata.tokenizer?.chat_template;
     const hasChatTemplate = typeof chatTemplate === "string";
     // Qwen3-Coder and Qwen3.5 templates teach the XML form of tool calls; Qwen3's the JSON form.
@@ -204,6 +215,10 @@ class LlamaBackend implements ModelBackend {
     const tokens = this.#model.tokenize(text, true);
     if (tokens.length !== 1) return undefined;
     return this.#model.detokenize(tokens, true) === text ? tokens[0] : undefined;
+  }
+
+  engine(): EngineDetails {
+    return this.#engineDetails;
   }
 
   stats(): BackendStats {
