@@ -1,19 +1,11 @@
-import {
-  LlamaGrammarEvaluationState,
-  type EvaluationPriority,
-  type LlamaContextSequence,
-  type LlamaModel,
-  type Token,
-} from "node-llama-cpp";
+import { LlamaGrammarEvaluationState, type LlamaGrammar, type LlamaModel, type Token } from "node-llama-cpp";
 import type { Logger } from "pino";
 import type { FinishReason, GenerateRequest, StreamPart, TokenLogprob } from "../../spec/index.js";
 import { createRandomId } from "../../util/random-id.js";
-import type { DecodeBatching } from "./decode-batching.js";
 import { IncrementalDetokenizer } from "./incremental-detokenizer.js";
 import { OutputParser, type MarkerTokens, type OutputMode } from "./output-parser.js";
 import type { PreparedGeneration } from "./request-preparation.js";
-import { toEvaluateOptions } from "./sampling-options.js";
-import { createLlamaTokenSource, type TokenSourceFactory } from "./token-source.js";
+import type { TokenSource, TokenSourceFactory } from "./token-source.js";
 
 /** Counters of one model's generations, read by `stats()`. */
 export interface GenerationCounters {
@@ -21,8 +13,9 @@ export interface GenerationCounters {
   generatedTokensTotal: number;
 }
 
-/** What every generation of one model shares: the model, its marker tokens, the decode barrier, the counters. */
+/** What every generation of one model shares: the model, its marker tokens, the counters. */
 export interface GenerationShared {
+  /** The model: its vocabulary tokenizes, detokenizes and tells end-of-generation tokens (weights not needed). */
   model: LlamaModel;
   /** The id the model is served under, for logs. */
   modelId: string;
@@ -33,30 +26,53 @@ export interface GenerationShared {
   newlineTokens: Token[];
   closeThoughtTokens: Token[];
   closeToolCallTokens: Token[];
-  /** The decode barrier of the model's context. */
-  batching: DecodeBatching;
-  /** Each sequence's index, in creation order (see `inSequenceOrder`). */
-  sequenceIndex: Map<LlamaContextSequence, number>;
   /** A token's raw bytes, for logprobs. */
   tokenBytes: (token: Token) => number[];
-  /** Whether a sequence's KV cache can be kept in part (not on recurrent and hybrid models). */
-  canReusePrefix: boolean;
   logger: Logger;
   /** Updated by every generation. */
   counters: GenerationCounters;
-  /** Replaces llama.cpp's sampling for some requests (tests); see `TokenSourceFactory`. */
+  /** Replaces the engine's sampling for some requests (tests); see `TokenSourceFactory`. */
   createTokenSource?: TokenSourceFactory;
 }
 
+/** The grammar that constrains the next token now, and its evaluation state (which follows the tokens accepted). */
+export interface ActiveGrammar {
+  grammar: LlamaGrammar;
+  state: LlamaGrammarEvaluationState;
+}
+
 /**
- * Runs one generation on `sequence`: pulls tokens from the request's token source (llama.cpp's sampling unless
+ * Where a generation runs: a sequence of the in-process context (`sequence-target.ts`) or a slot of a llama-server
+ * worker (`src/engines/llama-server/`). The loop is the same for both: one output parser, the same injections.
+ */
+export interface GenerationTarget {
+  /** Aligns the target's KV cache with the prompt; returns how many prompt tokens need no evaluation (prefix reuse). */
+  reusePrefix(promptTokens: Token[]): Promise<number>;
+  /**
+   * The token source of a sampled generation. `grammar` says which grammar constrains the next token (it changes as
+   * the parser moves between thought, answer and tool calls), `undefined` for none.
+   */
+  createTokenSource(options: {
+    request: GenerateRequest;
+    prepared: PreparedGeneration;
+    grammar: () => ActiveGrammar | undefined;
+  }): TokenSource;
+  /**
+   * The prompt tokens the engine reports it took from its cache, for a target that learns it only from the engine's
+   * answer (a worker); read once the generation ended. `undefined` keeps `reusePrefix`'s count.
+   */
+  reportedCachedPromptTokens?(): number | undefined;
+}
+
+/**
+ * Runs one generation on `target`: pulls tokens from the request's token source (the engine's sampling unless
  * `shared.createTokenSource` gives one) and feeds them to one output parser. Yields text, reasoning and tool-call parts,
  * then exactly one `finish`, last; on abort, `finish` has `finishReason: "abort"`. Calls `release` when it ends,
  * however it ends.
  */
 export async function* runGeneration(
   shared: GenerationShared,
-  sequence: LlamaContextSequence,
+  target: GenerationTarget,
   prepared: PreparedGeneration,
   request: GenerateRequest,
   release: () => void,
@@ -83,41 +99,27 @@ export async function* runGeneration(
       onMalformedToolCall: (text) =>
         shared.logger.warn({ model: shared.modelId, text: text.slice(0, 200) }, "a tool-call block could not be parsed; returned as text"),
     });
-    const cachedPromptTokens = await reusePrefix(shared, sequence, promptTokens);
-    const contentGrammarState = prepared.contentGrammar
-      ? new LlamaGrammarEvaluationState({ model, grammar: prepared.contentGrammar })
-      : undefined;
-    let toolGrammarState: LlamaGrammarEvaluationState | undefined;
+    const cachedPromptTokens = await target.reusePrefix(promptTokens);
+    const contentGrammar: ActiveGrammar | undefined = prepared.contentGrammar && {
+      grammar: prepared.contentGrammar,
+      state: new LlamaGrammarEvaluationState({ model, grammar: prepared.contentGrammar }),
+    };
+    let toolGrammar: ActiveGrammar | undefined;
     let toolGrammarFor = -1;
     let toolCallsStarted = 0;
-    const grammarState = (): LlamaGrammarEvaluationState | undefined => {
-      if (parser.mode === "content") return contentGrammarState;
+    const grammar = (): ActiveGrammar | undefined => {
+      if (parser.mode === "content") return contentGrammar;
       if (parser.mode === "tool" && prepared.toolGrammar) {
         // A fresh grammar state per tool call; it starts after the "\n" that follows <tool_call>.
         if (toolGrammarFor !== toolCallsStarted) {
           toolGrammarFor = toolCallsStarted;
-          toolGrammarState = new LlamaGrammarEvaluationState({ model, grammar: prepared.toolGrammar });
+          toolGrammar = { grammar: prepared.toolGrammar, state: new LlamaGrammarEvaluationState({ model, grammar: prepared.toolGrammar }) };
         }
-        return toolGrammarState;
+        return toolGrammar;
       }
       return undefined;
     };
-    const source =
-      shared.createTokenSource?.(request, model) ??
-      createLlamaTokenSource({
-        sequence,
-        evaluateOptions: {
-          ...toEvaluateOptions(request.sampling, () => sequence.contextTokens.slice(-64)),
-          // Not a priority: the sequence's index, by which `inSequenceOrder` orders each batch.
-          evaluationPriority: shared.sequenceIndex.get(sequence) as EvaluationPriority,
-          tokenBias: prepared.tokenBias,
-        },
-        grammarState,
-        batching: shared.batching,
-        sampling: request.sampling,
-        logprobs: request.logprobs,
-        tokenBytes: shared.tokenBytes,
-      });
+    const source = shared.createTokenSource?.(request, model) ?? target.createTokenSource({ request, prepared, grammar });
     const injects = source.takesInjections;
     const newline = shared.newlineTokens;
     const counters = shared.counters;
@@ -184,7 +186,7 @@ export async function* runGeneration(
       usage: {
         promptTokens: promptTokens.length,
         completionTokens: parser.completionTokens,
-        cachedPromptTokens,
+        cachedPromptTokens: target.reportedCachedPromptTokens?.() ?? cachedPromptTokens,
         reasoningTokens: parser.reasoningTokens,
       },
     };
@@ -192,21 +194,4 @@ export async function* runGeneration(
     shared.counters.activeGenerations--;
     release();
   }
-}
-
-/**
- * Aligns the sequence's KV cache with the new prompt and returns how many prompt tokens are already evaluated.
- * At least the last prompt token is always evaluated again, because its logits are needed to sample the first token.
- */
-async function reusePrefix(shared: GenerationShared, sequence: LlamaContextSequence, promptTokens: Token[]): Promise<number> {
-  if (!shared.canReusePrefix) {
-    if (sequence.nextTokenIndex > 0) await sequence.clearHistory();
-    return 0;
-  }
-  const { firstDifferentIndex } = sequence.compareContextTokens(promptTokens);
-  const keep = Math.min(firstDifferentIndex, promptTokens.length - 1);
-  if (keep < sequence.nextTokenIndex) {
-    await sequence.eraseContextTokenRanges([{ start: keep, end: sequence.nextTokenIndex }]);
-  }
-  return keep;
 }

@@ -1,14 +1,5 @@
 import path from "node:path";
-import {
-  QwenChatWrapper,
-  resolveChatWrapper,
-  type ChatWrapper,
-  type Llama,
-  type LlamaContext,
-  type LlamaContextSequence,
-  type LlamaModel,
-  type Token,
-} from "node-llama-cpp";
+import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel } from "node-llama-cpp";
 import type { Logger } from "pino";
 import { MoestroError } from "../../errors/index.js";
 import type { BackendStats, EngineDetails, GenerateRequest, GenerationStream, ModelBackend, ModelInfo } from "../../spec/index.js";
@@ -16,13 +7,10 @@ import { SlotPool } from "../../util/slot-pool.js";
 import { inSequenceOrder } from "./batch-order.js";
 import { DecodeBatching } from "./decode-batching.js";
 import { Embeddings } from "./embeddings.js";
-import { runGeneration, type GenerationShared } from "./generation-loop.js";
+import { runGeneration } from "./generation-loop.js";
+import { createModelFrontend, type ModelFrontend } from "./model-frontend.js";
 import { modelUnloadingError } from "./model-unloading-error.js";
-import type { MarkerTokens } from "./output-parser.js";
-import { PromptTokenizer } from "./prompt-tokenizer.js";
-import { RequestGrammars } from "./request-grammars.js";
-import { RequestPreparer } from "./request-preparation.js";
-import { createTokenBytes } from "./token-bytes.js";
+import { sequenceTarget, type SequenceTargetShared } from "./sequence-target.js";
 import type { TokenSourceFactory } from "./token-source.js";
 
 /** Options of {@link createLlamaBackend}. */
@@ -107,37 +95,43 @@ class LlamaBackend implements ModelBackend {
   readonly #model: LlamaModel;
   readonly #context: LlamaContext;
   readonly #pool: SlotPool<LlamaContextSequence>;
-  readonly #canReusePrefix: boolean;
-  readonly #logger: Logger;
-  readonly #preparer: RequestPreparer;
-  readonly #shared: GenerationShared;
+  readonly #frontend: ModelFrontend;
+  readonly #targetShared: SequenceTargetShared;
   readonly #embeddings: Embeddings;
-  readonly #tokenizer: PromptTokenizer;
   readonly #engineDetails: EngineDetails;
   #disposed = false;
 
   constructor(model: LlamaModel, context: LlamaContext, options: LlamaBackendOptions, now: () => number, batching: DecodeBatching) {
     this.#model = model;
     this.#context = context;
-    this.#logger = options.logger;
     const sequences = Array.from({ length: context.totalSequences }, () => context.getSequence());
     this.#pool = new SlotPool(sequences, { maxWaiting: options.maxQueuedRequests ?? 64 });
-    const chatWrapper: ChatWrapper = resolveChatWrapper(model);
-    const noThinkingChatWrapper =
-      chatWrapper instanceof QwenChatWrapper
-        ? new QwenChatWrapper({ variation: chatWrapper.variation, thoughts: "discourage" })
-        : undefined;
-    const markers: MarkerTokens = {
-      thinkStart: this.#singleToken("<think>"),
-      thinkEnd: this.#singleToken("</think>"),
-      toolCallStart: this.#singleToken("<tool_call>"),
-      toolCallEnd: this.#singleToken("</tool_call>"),
+    this.#frontend = createModelFrontend({
+      llama: options.llama,
+      model,
+      modelPath: options.modelPath,
+      id: options.id ?? modelIdFromPath(options.modelPath),
+      contextTokens: sequences[0]?.contextSize ?? context.contextSize,
+      parallelSequences: sequences.length,
+      thinkingByDefault: options.thinkingByDefault,
+      createTokenSource: options.createTokenSource,
+      logger: options.logger,
+      now,
+    });
+    this.info = this.#frontend.info;
+    this.#targetShared = {
+      batching,
+      sequenceIndex: new Map(sequences.map((sequence, index) => [sequence, index])),
+      canReusePrefix: this.#frontend.canReusePrefix,
+      tokenBytes: this.#frontend.shared.tokenBytes,
     };
-    const newlineTokens = model.tokenize("\n", true);
-    const present = (tokens: Array<Token | undefined>): Token[] =>
-      tokens.filter((token): token is Token => token !== undefined && token >= 0);
-    const insights = model.fileInsights;
-    this.#canReusePrefix = !insights.isRecurrent && !insights.isHybrid;
+    this.#embeddings = new Embeddings({
+      model,
+      tokenizer: this.#frontend.tokenizer,
+      contextTokens: this.info.contextTokens,
+      vocabularySize: this.info.vocabularySize,
+      threads: options.threads,
+    });
     const gpuLayers = model.gpuLayers;
     const layers = model.fileInsights.totalLayers;
     this.#engineDetails = {
@@ -148,73 +142,6 @@ class LlamaBackend implements ModelBackend {
         cpuMoeLayers: 0,
       },
     };
-    const chatTemplate = model.fileInfo.metadata.tokenizer?.chat_template;
-    const hasChatTemplate = typeof chatTemplate === "string";
-    // Qwen3-Coder and Qwen3.5 templates teach the XML form of tool calls; Qwen3's the JSON form.
-    const toolCallFormat = hasChatTemplate && chatTemplate.includes("<function=") ? "xml" : "json";
-    const canThink = markers.thinkStart !== undefined && markers.thinkEnd !== undefined;
-    this.info = {
-      id: options.id ?? modelIdFromPath(options.modelPath),
-      path: options.modelPath,
-      architecture: String(model.fileInfo.metadata.general.architecture),
-      contextTokens: sequences[0]?.contextSize ?? context.contextSize,
-      parallelSequences: sequences.length,
-      chatWrapperName: chatWrapper.wrapperName,
-      hasChatTemplate,
-      canThink,
-      thinksByDefault: canThink && (options.thinkingByDefault ?? true),
-      canCallTools: markers.toolCallStart !== undefined && markers.toolCallEnd !== undefined,
-      embeddingDimensions: model.embeddingVectorSize,
-      vocabularySize: (model.fileInfo.metadata.tokenizer?.ggml?.tokens as unknown[] | undefined)?.length ?? 0,
-      createdAtSeconds: Math.floor(now() / 1000),
-    };
-    // Its process starts loading the vocabulary now, so that it is ready by the first long prompt.
-    this.#tokenizer = new PromptTokenizer({ model, modelPath: options.modelPath, modelId: this.info.id, logger: options.logger });
-    this.#preparer = new RequestPreparer({
-      model,
-      info: this.info,
-      markers,
-      chatWrapper,
-      noThinkingChatWrapper,
-      grammars: new RequestGrammars(options.llama, toolCallFormat),
-      tokenizer: this.#tokenizer,
-    });
-    this.#shared = {
-      model,
-      modelId: this.info.id,
-      contextTokens: this.info.contextTokens,
-      markers,
-      newlineTokens,
-      closeThoughtTokens: present([...newlineTokens, markers.thinkEnd, ...model.tokenize("\n\n", true)]),
-      closeToolCallTokens: present([...newlineTokens, markers.toolCallEnd]),
-      batching,
-      sequenceIndex: new Map(sequences.map((sequence, index) => [sequence, index])),
-      tokenBytes: createTokenBytes(model),
-      canReusePrefix: this.#canReusePrefix,
-      logger: options.logger,
-      counters: { activeGenerations: 0, generatedTokensTotal: 0 },
-      createTokenSource: options.createTokenSource,
-    };
-    this.#embeddings = new Embeddings({
-      model,
-      tokenizer: this.#tokenizer,
-      contextTokens: this.info.contextTokens,
-      vocabularySize: this.info.vocabularySize,
-      threads: options.threads,
-    });
-    if (!hasChatTemplate) {
-      this.#logger.warn(
-        { model: this.info.id, chatWrapper: this.info.chatWrapperName },
-        "the model has no chat template (tokenizer.chat_template); chat requests use node-llama-cpp's fallback format, which the model may not have been trained on",
-      );
-    }
-  }
-
-  /** The id of `text` when the vocabulary has it as one special token. */
-  #singleToken(text: string): Token | undefined {
-    const tokens = this.#model.tokenize(text, true);
-    if (tokens.length !== 1) return undefined;
-    return this.#model.detokenize(tokens, true) === text ? tokens[0] : undefined;
   }
 
   engine(): EngineDetails {
@@ -225,19 +152,19 @@ class LlamaBackend implements ModelBackend {
     return {
       sequencesInUse: this.#pool.inUse,
       queuedRequests: this.#pool.waiting,
-      activeGenerations: this.#shared.counters.activeGenerations,
-      generatedTokensTotal: this.#shared.counters.generatedTokensTotal,
+      activeGenerations: this.#frontend.shared.counters.activeGenerations,
+      generatedTokensTotal: this.#frontend.shared.counters.generatedTokensTotal,
     };
   }
 
   async generate(request: GenerateRequest): Promise<GenerationStream> {
     this.#ensureNotDisposed();
-    const prepared = await this.#preparer.prepare(request);
-    this.#preparer.checkContextWindow(prepared.promptTokens.length, request);
+    const prepared = await this.#frontend.preparer.prepare(request);
+    this.#frontend.preparer.checkContextWindow(prepared.promptTokens.length, request);
     const promptTokens = prepared.promptTokens;
     const sequence = await this.#pool.acquire(
       request.signal,
-      this.#canReusePrefix ? (candidate) => candidate.compareContextTokens(promptTokens).firstDifferentIndex : undefined,
+      this.#frontend.canReusePrefix ? (candidate) => candidate.compareContextTokens(promptTokens).firstDifferentIndex : undefined,
     );
     if (sequence === undefined) {
       throw new MoestroError(
@@ -252,7 +179,7 @@ class LlamaBackend implements ModelBackend {
       released = true;
       this.#pool.release(sequence);
     };
-    const parts = runGeneration(this.#shared, sequence, prepared, request, release);
+    const parts = runGeneration(this.#frontend.shared, sequenceTarget(sequence, this.#targetShared), prepared, request, release);
     return {
       promptTokens: prepared.promptTokens.length,
       [Symbol.asyncIterator]: () => parts,
@@ -275,7 +202,7 @@ class LlamaBackend implements ModelBackend {
     if (this.#disposed) return;
     this.#disposed = true;
     this.#pool.rejectAll(modelUnloadingError());
-    await this.#tokenizer.dispose();
+    await this.#frontend.tokenizer.dispose();
     await this.#embeddings.dispose();
     await this.#context.dispose();
     await this.#model.dispose();

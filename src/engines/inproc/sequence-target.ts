@@ -1,0 +1,55 @@
+import type { EvaluationPriority, LlamaContextSequence, Token } from "node-llama-cpp";
+import type { DecodeBatching } from "./decode-batching.js";
+import type { GenerationTarget } from "./generation-loop.js";
+import { toEvaluateOptions } from "./sampling-options.js";
+import { createLlamaTokenSource } from "./token-source.js";
+
+/** What the sequences of one in-process context share. */
+export interface SequenceTargetShared {
+  /** The decode barrier of the model's context. */
+  batching: DecodeBatching;
+  /** Each sequence's index, in creation order (see `inSequenceOrder`). */
+  sequenceIndex: Map<LlamaContextSequence, number>;
+  /** Whether a sequence's KV cache can be kept in part (not on recurrent and hybrid models). */
+  canReusePrefix: boolean;
+  /** A token's raw bytes, for logprobs. */
+  tokenBytes: (token: Token) => number[];
+}
+
+/** A generation on one sequence of the in-process context: node-llama-cpp evaluates and samples. */
+export function sequenceTarget(sequence: LlamaContextSequence, shared: SequenceTargetShared): GenerationTarget {
+  return {
+    /**
+     * Aligns the sequence's KV cache with the new prompt and returns how many prompt tokens are already evaluated.
+     * At least the last prompt token is always evaluated again, because its logits are needed to sample the first token.
+     */
+    async reusePrefix(promptTokens) {
+      if (!shared.canReusePrefix) {
+        if (sequence.nextTokenIndex > 0) await sequence.clearHistory();
+        return 0;
+      }
+      const { firstDifferentIndex } = sequence.compareContextTokens(promptTokens);
+      const keep = Math.min(firstDifferentIndex, promptTokens.length - 1);
+      if (keep < sequence.nextTokenIndex) {
+        await sequence.eraseContextTokenRanges([{ start: keep, end: sequence.nextTokenIndex }]);
+      }
+      return keep;
+    },
+    createTokenSource({ request, prepared, grammar }) {
+      return createLlamaTokenSource({
+        sequence,
+        evaluateOptions: {
+          ...toEvaluateOptions(request.sampling, () => sequence.contextTokens.slice(-64)),
+          // Not a priority: the sequence's index, by which `inSequenceOrder` orders each batch.
+          evaluationPriority: shared.sequenceIndex.get(sequence) as EvaluationPriority,
+          tokenBias: prepared.tokenBias,
+        },
+        grammarState: () => grammar()?.state,
+        batching: shared.batching,
+        sampling: request.sampling,
+        logprobs: request.logprobs,
+        tokenBytes: shared.tokenBytes,
+      });
+    },
+  };
+}
