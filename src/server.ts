@@ -12,8 +12,9 @@ import { createStoredResultsReader } from "./api/stored-results.js";
 import type { Config } from "./config/index.js";
 import { MoestroError } from "./errors/index.js";
 import { Metrics } from "./api/metrics.js";
-import { createLlamaBackend, modelIdFromPath } from "./engines/inproc/llama-backend.js";
-import { estimateModelMemoryBytes, measureMemoryBudgetBytes } from "./engines/inproc/memory-estimate.js";
+import { modelIdFromPath } from "./engines/inproc/llama-backend.js";
+import { measureMemoryBudgetBytes } from "./engines/inproc/memory-estimate.js";
+import { createModelLoader } from "./engines/model-loader.js";
 import { ModelScheduler } from "./engines/model-scheduler.js";
 import type { ModelEntry, ModelRegistry } from "./spec/index.js";
 import { createHubClient } from "./models/hub-client.js";
@@ -151,38 +152,13 @@ async function startWithStudio(
   );
   const store = new ModelStore(config.home ?? defaultMoestroHome());
   const puller = createModelPuller({ store, hub: createHubClient({ endpoint: config.hub.endpoint, token: config.hub.token }) });
-  const contextShape = { contextTokens: config.engine.contextTokens, parallel: config.engine.parallel, batchSize: config.engine.batchSize };
   const listEntries = async (): Promise<ModelEntry[]> => withAliases(configEntries(config), await store.list(), config.aliases);
   const maxMemoryBytes = config.engine.maxMemoryBytes ?? (await measureMemoryBudgetBytes(llama));
+  const loader = createModelLoader({ config, llama, home: config.home ?? defaultMoestroHome(), logger, now: options.now });
   const scheduler = new ModelScheduler({
     listEntries,
-    loadModel: async (entry) => {
-      const backend = await createLlamaBackend({
-        llama,
-        modelPath: entry.path,
-        id: entry.id,
-        threads: config.engine.threads!,
-        parallel: config.engine.parallel,
-        contextTokens: config.engine.contextTokens,
-        batchSize: config.engine.batchSize,
-        flashAttention: config.engine.flashAttention,
-        maxQueuedRequests: config.engine.maxQueuedRequests,
-        thinkingByDefault: entry.thinking ?? config.engine.thinking,
-        logger,
-      });
-      logger.info(
-        {
-          model: backend.info.id,
-          architecture: backend.info.architecture,
-          contextTokens: backend.info.contextTokens,
-          parallel: backend.info.parallelSequences,
-          chatWrapper: backend.info.chatWrapperName,
-        },
-        "model ready",
-      );
-      return backend;
-    },
-    estimateMemoryBytes: (entry) => estimateModelMemoryBytes(llama, entry.path, contextShape),
+    loadModel: loader.loadModel,
+    estimateMemoryBytes: loader.estimateMemoryBytes,
     maxMemoryBytes,
     defaultKeepAliveMs: config.engine.keepAliveMs,
     logger,
@@ -298,6 +274,7 @@ function configEntries(config: Config): ModelEntry[] {
     path: model.path,
     source: "config",
     thinking: model.thinking,
+    engine: { kind: model.engine, gpuLayers: model.gpuLayers, cpuMoeLayers: model.cpuMoeLayers, extraArgs: model.extraArgs },
   }));
 }
 

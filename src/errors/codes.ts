@@ -55,6 +55,11 @@ export const errorCodes = {
   server_busy: { status: 503, type: "server_error" },
   /** The server is starting or stopping. */
   server_unavailable: { status: 503, type: "server_error" },
+  /**
+   * The model's llama-server worker failed during the request (it died, or answered an error); a worker that died is
+   * restarted, so a retry after `Retry-After` seconds succeeds. Bad Gateway: moestro is fine, the process behind it is not.
+   */
+  worker_failed: { status: 502, type: "server_error" },
   /** `moestro serve` cannot bind its port: another process listens there (start-up only, never an HTTP answer). */
   port_in_use: { status: 409, type: "invalid_request_error" },
   /**

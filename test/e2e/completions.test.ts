@@ -1,20 +1,24 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import OpenAI, { type APIError } from "openai";
+import { testEngines } from "../helpers/engines.js";
 import { hasTestModels, storiesGreedy40, storiesGreedy60, testModelPath } from "../helpers/models.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
 // Case ids in test names (C25…) are the compatibility cases listed in docs/compat-cases.md.
-describe.skipIf(!hasTestModels)("POST /v1/completions on trained stories260K models", () => {
+describe.skipIf(!hasTestModels).each(testEngines)("POST /v1/completions on trained stories260K models (%s engine)", (engine) => {
   let test: TestServer;
 
   beforeAll(async () => {
-    test = await startTestServer({
-      models: [
-        { path: testModelPath("stories260K.gguf") },
-        { path: testModelPath("stories260K-moe.gguf") },
-        { path: testModelPath("stories260K-q8_0.gguf") },
-      ],
-    });
+    test = await startTestServer(
+      {
+        models: [
+          { path: testModelPath("stories260K.gguf") },
+          { path: testModelPath("stories260K-moe.gguf") },
+          { path: testModelPath("stories260K-q8_0.gguf") },
+        ],
+      },
+      { engine },
+    );
   });
   afterAll(async () => {
     await test?.close();

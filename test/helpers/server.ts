@@ -22,9 +22,15 @@ export interface TestServer {
 /**
  * Starts the real server on 127.0.0.1 with a free port, one thread and the given models. Logs are silent unless
  * `MOESTRO_TEST_LOG` names a level. Unless `input` names a store (`home` or `databaseUrl`), the store is SQLite in a
- * fresh temporary folder, removed on close. `options.now` is the server's clock; `options.apiKey` the client's key.
+ * fresh temporary folder, removed on close. `options.now` is the server's clock; `options.apiKey` the client's key;
+ * `options.engine` serves every model in-process (the default) or in llama-server workers (`testLlamaServer`).
  */
-export async function startTestServer(input: ConfigInput, options: { now?: () => number; apiKey?: string } = {}): Promise<TestServer> {
+export async function startTestServer(
+  input: ConfigInput,
+  options: { now?: () => number; apiKey?: string; engine?: "inproc" | "llama-server" } = {},
+): Promise<TestServer> {
+  const workerEngine =
+    options.engine === "llama-server" ? { kind: "llama-server" as const, llamaServer: (await import("./engines.js")).testLlamaServer } : {};
   const temporaryHome =
     input.home === undefined && input.databaseUrl === undefined ? mkdtempSync(path.join(os.tmpdir(), "moestro-test-")) : undefined;
   const config = loadConfig({
@@ -32,7 +38,7 @@ export async function startTestServer(input: ConfigInput, options: { now?: () =>
       ...input,
       home: input.home ?? temporaryHome,
       server: { host: "127.0.0.1", port: 0, ...input.server },
-      engine: { threads: 1, ...input.engine },
+      engine: { threads: 1, ...workerEngine, ...input.engine },
     },
   });
   const logger = pino({ level: process.env.MOESTRO_TEST_LOG ?? "silent" });
@@ -57,7 +63,8 @@ export async function serveApp(deps: AppDeps): Promise<{ url: string; client: Op
 
 /**
  * Loads a model for tests: one thread, small batch (the Qwen vocabulary makes the logits buffer large). With `script`,
- * the model writes what the script returns for a request instead of sampling (see `scriptedTokens`).
+ * the model writes what the script returns for a request instead of sampling (see `scriptedTokens`). `engine` picks
+ * in-process (the default) or a llama-server worker (`testLlamaServer`, CPU only).
  */
 export async function loadTestBackend(options: {
   modelPath: string;
@@ -66,19 +73,31 @@ export async function loadTestBackend(options: {
   id?: string;
   maxQueuedRequests?: number;
   script?: Script;
+  engine?: "inproc" | "llama-server";
 }) {
   const { getTestLlama } = await import("./models.js");
-  const { createLlamaBackend } = await import("../../src/engines/inproc/llama-backend.js");
   const llama = await getTestLlama();
-  const { script, ...rest } = options;
-  return await createLlamaBackend({
+  const { script, engine = "inproc", ...rest } = options;
+  const common = {
     llama,
     threads: 1,
     batchSize: 64,
-    logger: pino({ level: "silent" }),
+    logger: pino({ level: process.env.MOESTRO_TEST_LOG ?? "silent" }),
     createTokenSource: script && scriptedTokens(script),
     ...rest,
-  });
+  };
+  if (engine === "llama-server") {
+    const { testLlamaServer } = await import("./engines.js");
+    const { createLlamaServerBackend } = await import("../../src/engines/llama-server/llama-server-backend.js");
+    if (testLlamaServer === undefined) throw new Error("no llama-server binary for worker tests (see test/helpers/engines.ts)");
+    return await createLlamaServerBackend({
+      ...common,
+      binary: { path: testLlamaServer, version: "test" },
+      placement: { description: "CPU only", gpuLayers: 0, cpuMoeLayers: 0 },
+    });
+  }
+  const { createLlamaBackend } = await import("../../src/engines/inproc/llama-backend.js");
+  return await createLlamaBackend(common);
 }
 
 /** Posts JSON and returns the raw response. */

@@ -33,6 +33,8 @@ export interface PreparedGeneration {
   toolGrammar?: LlamaGrammar;
   /** Bans the `<tool_call>` token with `tool_choice: "none"`. */
   tokenBias?: TokenBias;
+  /** The tokens `tokenBias` bans, for engines that take a list (llama-server's `logit_bias`). */
+  bannedTokens?: Token[];
 }
 
 /** What {@link RequestPreparer} needs to know about its model. */
@@ -169,6 +171,7 @@ export class RequestPreparer {
     if (activeTools && forcedTool && !thinking) prepared.forcedOutputTokens = [markers.toolCallStart!];
     if (choice.type === "none" && markers.toolCallStart !== undefined) {
       prepared.tokenBias = TokenBias.for(this.#model).set(markers.toolCallStart, "never");
+      prepared.bannedTokens = [markers.toolCallStart];
     }
     return prepared;
   }

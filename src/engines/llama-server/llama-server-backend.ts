@@ -1,0 +1,267 @@
+import type { Llama, LlamaModel, Token } from "node-llama-cpp";
+import type { Logger } from "pino";
+import { MoestroError } from "../../errors/index.js";
+import type {
+  BackendStats,
+  EngineDetails,
+  GenerateRequest,
+  GenerationStream,
+  ModelBackend,
+  ModelInfo,
+  PlacementInfo,
+} from "../../spec/index.js";
+import { SlotPool } from "../../util/slot-pool.js";
+import { Embeddings } from "../inproc/embeddings.js";
+import { runGeneration } from "../inproc/generation-loop.js";
+import { defaultMaxContextTokens, modelIdFromPath } from "../inproc/llama-backend.js";
+import { createModelFrontend, type ModelFrontend } from "../inproc/model-frontend.js";
+import { modelUnloadingError } from "../inproc/model-unloading-error.js";
+import type { TokenSourceFactory } from "../inproc/token-source.js";
+import { TokenRecovery } from "./token-recovery.js";
+import { workerArgs } from "./worker-args.js";
+import { LlamaServerWorker } from "./worker-process.js";
+import { workerTarget, type WorkerSlot, type WorkerTargetShared } from "./worker-target.js";
+
+/** Options of {@link createLlamaServerBackend}. */
+export interface LlamaServerBackendOptions {
+  /** The llama.cpp binding of this process: loads the vocabulary (never the weights) and compiles grammars. */
+  llama: Llama;
+  /** Path of the GGUF file. */
+  modelPath: string;
+  /** The id clients send as `model`. Defaults to the file name without `.gguf`. */
+  id?: string;
+  /** The llama-server binary and what it says it is (`checkLlamaServerBinary`). */
+  binary: { path: string; version: string };
+  /** Context window of each slot, tokens. Defaults to the model's training context, capped at 4096 (as in-process). */
+  contextTokens?: number;
+  /** Slots decoded together (`-np`). Defaults to 4. */
+  parallel?: number;
+  /** CPU threads of the worker (`-t`). */
+  threads: number;
+  /** Where the weights go: layers on the GPU and layers whose experts stay in RAM, with a description for `ps`. */
+  placement: PlacementInfo;
+  /** Flash attention (`-fa on|off`). Defaults to true. */
+  flashAttention?: boolean;
+  /** Tokens per evaluation batch (`-b`). Defaults to 512. */
+  batchSize?: number;
+  /** Host-RAM prompt cache of the worker, bytes (`--cache-ram`, in MiB). Defaults to 0 (off). */
+  cacheRamBytes?: number;
+  /** More llama-server arguments (models[].extraArgs). */
+  extraArgs?: readonly string[];
+  /** Requests that may wait for a free slot; one more is answered 503 `server_busy`. Defaults to 64. */
+  maxQueuedRequests?: number;
+  /** Whether the model thinks when a request does not say. Defaults to true. */
+  thinkingByDefault?: boolean;
+  /** How long the worker may take to load the model, ms. Defaults to 10 minutes. */
+  readyTimeoutMs?: number;
+  /** Test seam, as `LlamaBackendOptions.createTokenSource`. */
+  createTokenSource?: TokenSourceFactory;
+  logger: Logger;
+  /** Clock for `created` fields, epoch ms. Defaults to `Date.now`. */
+  now?: () => number;
+}
+
+/**
+ * Serves a model through a managed llama-server worker (`LlamaServerWorker`): this process loads only the vocabulary
+ * (`vocabOnly`), renders prompts and parses output exactly as the in-process engine does (`ModelFrontend`), and the
+ * worker holds the weights, the KV cache and the sampling. Each of moestro's sequences is one of the worker's slots
+ * (`-np`), held by one request at a time and chosen, as in-process, by the longest prefix it shares with the prompt.
+ *
+ * Embeddings load the weights in this process on first use (llama-server serves either completions or embeddings);
+ * that memory is outside the worker's estimate (docs/engines.md).
+ *
+ * @throws {MoestroError} `worker_failed` when the worker does not start (with its last log lines); what loading the
+ *   vocabulary throws.
+ */
+export async function createLlamaServerBackend(options: LlamaServerBackendOptions): Promise<ModelBackend> {
+  const model = await options.llama.loadModel({ modelPath: options.modelPath, vocabOnly: true });
+  try {
+    // A vocabulary-only load has no hyperparameters (`trainContextSize` is 0 there): read the GGUF metadata instead.
+    const contextTokens =
+      options.contextTokens ?? Math.min(model.fileInsights.trainContextSize ?? defaultMaxContextTokens, defaultMaxContextTokens);
+    const parallel = options.parallel ?? 4;
+    const id = options.id ?? modelIdFromPath(options.modelPath);
+    const slots: WorkerSlot[] = Array.from({ length: parallel }, (_, index) => ({ id: index, tokens: [] }));
+    const args = workerArgs({
+      modelPath: options.modelPath,
+      contextTokens,
+      parallel,
+      threads: options.threads,
+      gpuLayers: options.placement.gpuLayers,
+      cpuMoeLayers: options.placement.cpuMoeLayers,
+      flashAttention: options.flashAttention ?? true,
+      batchSize: Math.min(options.batchSize ?? 512, contextTokens),
+      cacheRamMiB: Math.floor((options.cacheRamBytes ?? 0) / 2 ** 20),
+      extraArgs: options.extraArgs,
+    });
+    const worker = await LlamaServerWorker.start({
+      binary: options.binary.path,
+      version: options.binary.version,
+      args,
+      modelId: id,
+      logger: options.logger,
+      readyTimeoutMs: options.readyTimeoutMs,
+      // A new process holds no KV cache: forget what the slots held.
+      onRestarted: () => {
+        for (const slot of slots) slot.tokens = [];
+      },
+    });
+    return new LlamaServerBackend(model, worker, slots, { ...options, id, contextTokens, parallel });
+  } catch (error) {
+    await model.dispose();
+    throw error;
+  }
+}
+
+class LlamaServerBackend implements ModelBackend {
+  readonly info: ModelInfo;
+  readonly #model: LlamaModel;
+  readonly #worker: LlamaServerWorker;
+  readonly #pool: SlotPool<WorkerSlot>;
+  readonly #frontend: ModelFrontend;
+  readonly #targetShared: WorkerTargetShared;
+  readonly #options: LlamaServerBackendOptions;
+  #embeddings: Promise<{ model: LlamaModel; embeddings: Embeddings }> | undefined;
+  #disposed = false;
+
+  constructor(
+    model: LlamaModel,
+    worker: LlamaServerWorker,
+    slots: WorkerSlot[],
+    options: LlamaServerBackendOptions & { id: string; contextTokens: number; parallel: number },
+  ) {
+    this.#model = model;
+    this.#worker = worker;
+    this.#options = options;
+    this.#pool = new SlotPool(slots, { maxWaiting: options.maxQueuedRequests ?? 64 });
+    this.#frontend = createModelFrontend({
+      llama: options.llama,
+      model,
+      modelPath: options.modelPath,
+      id: options.id,
+      contextTokens: options.contextTokens,
+      parallelSequences: options.parallel,
+      thinkingByDefault: options.thinkingByDefault,
+      createTokenSource: options.createTokenSource,
+      logger: options.logger,
+      now: options.now ?? Date.now,
+    });
+    this.info = this.#frontend.info;
+    const tokenTypes = model.fileInfo.metadata.tokenizer?.ggml?.token_type as readonly number[] | undefined;
+    const tokenBytes = this.#frontend.shared.tokenBytes;
+    this.#targetShared = {
+      client: () => worker.client,
+      ready: () => worker.ready(),
+      tokenBytes,
+      // GGUF token type 3 is a control token (llama.cpp `LLAMA_TOKEN_TYPE_CONTROL`).
+      recovery: new TokenRecovery(tokenBytes, this.info.vocabularySize, (token) => tokenTypes?.[token] === 3),
+      detokenize: (tokens) => model.detokenize(tokens, true),
+      contextTokens: this.info.contextTokens,
+      modelId: this.info.id,
+      logger: options.logger,
+    };
+  }
+
+  engine(): EngineDetails {
+    return { kind: "llama-server", placement: this.#options.placement, worker: this.#worker.info() };
+  }
+
+  async scrapeMetrics(): Promise<string | undefined> {
+    if (!this.#worker.isReady) return undefined;
+    try {
+      const response = await this.#worker.client.get("/metrics", { timeoutMs: 1_000 });
+      return response.status === 200 ? response.text : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  stats(): BackendStats {
+    return {
+      sequencesInUse: this.#pool.inUse,
+      queuedRequests: this.#pool.waiting,
+      activeGenerations: this.#frontend.shared.counters.activeGenerations,
+      generatedTokensTotal: this.#frontend.shared.counters.generatedTokensTotal,
+    };
+  }
+
+  async generate(request: GenerateRequest): Promise<GenerationStream> {
+    this.#ensureNotDisposed();
+    const prepared = await this.#frontend.preparer.prepare(request);
+    this.#frontend.preparer.checkContextWindow(prepared.promptTokens.length, request);
+    const promptTokens = prepared.promptTokens;
+    const slot = await this.#pool.acquire(
+      request.signal,
+      this.#frontend.canReusePrefix ? (candidate) => commonPrefixLength(candidate.tokens, promptTokens) : undefined,
+    );
+    if (slot === undefined) {
+      throw new MoestroError(
+        "server_busy",
+        `The server is busy: ${this.info.parallelSequences} requests are running and ${this.#pool.waiting} are waiting for model '${this.info.id}'. Retry later.`,
+        { retryAfterSeconds: 1 },
+      );
+    }
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      this.#pool.release(slot);
+    };
+    const parts = runGeneration(this.#frontend.shared, workerTarget(slot, this.#targetShared), prepared, request, release);
+    return {
+      promptTokens: promptTokens.length,
+      [Symbol.asyncIterator]: () => parts,
+      close: async () => {
+        await parts.return(undefined);
+        release();
+      },
+    };
+  }
+
+  async embed(
+    inputs: ReadonlyArray<string | readonly number[]>,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<{ embeddings: Float32Array[]; promptTokens: number }> {
+    this.#ensureNotDisposed();
+    this.#embeddings ??= (async () => {
+      this.#options.logger.info({ model: this.info.id }, "loading the weights in-process for embeddings (the worker serves completions)");
+      const model = await this.#options.llama.loadModel({ modelPath: this.#options.modelPath, gpuLayers: 0 });
+      const embeddings = new Embeddings({
+        model,
+        tokenizer: this.#frontend.tokenizer,
+        contextTokens: this.info.contextTokens,
+        vocabularySize: this.info.vocabularySize,
+        threads: this.#options.threads,
+      });
+      return { model, embeddings };
+    })();
+    const { embeddings } = await this.#embeddings;
+    return await embeddings.embed(inputs, options);
+  }
+
+  async dispose(): Promise<void> {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#pool.rejectAll(modelUnloadingError());
+    await this.#worker.stop();
+    await this.#frontend.tokenizer.dispose();
+    const embeddings = await this.#embeddings?.catch(() => undefined);
+    if (embeddings) {
+      await embeddings.embeddings.dispose();
+      await embeddings.model.dispose();
+    }
+    await this.#model.dispose();
+  }
+
+  #ensureNotDisposed(): void {
+    if (this.#disposed) throw modelUnloadingError();
+  }
+}
+
+/** How many leading tokens `a` and `b` share. */
+function commonPrefixLength(a: readonly Token[], b: readonly Token[]): number {
+  const length = Math.min(a.length, b.length);
+  let index = 0;
+  while (index < length && a[index] === b[index]) index++;
+  return index;
+}

