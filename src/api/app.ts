@@ -96,7 +96,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   if (deps.metrics !== undefined) {
     const metrics = deps.metrics;
     // Admin key only when key checks are on (access control's isAdminPath).
-    app.get("/metrics", async (c) => c.body(await metrics.registry.metrics(), 200, { "Content-Type": metrics.registry.contentType }));
+    app.get("/metrics", async (c) => c.body(await metrics.render(), 200, { "Content-Type": metrics.contentType }));
   }
   if (deps.admin !== undefined) {
     app.route("/v1/moestro/keys", createAdminKeyRoutes(deps));

@@ -2,6 +2,7 @@ import type { MiddlewareHandler } from "hono";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { ModelBackend, UsageEvent, UsageSink } from "../spec/index.js";
 import type { AppEnv } from "./app-env.js";
+import { mergeWorkerMetrics, scrapeWorkerMetrics } from "./worker-metrics.js";
 
 /** What the metrics read live at each scrape. */
 export interface MetricsSources {
@@ -13,15 +14,33 @@ export interface MetricsSources {
   loadCount(): number;
 }
 
+/** Options of {@link Metrics}. */
+export interface MetricsOptions {
+  /**
+   * How long one worker's scrape (`ModelBackend.scrapeMetrics`) may take at each `/metrics`, ms: a slower worker is
+   * left out of that answer and counted in `moestro_worker_scrape_errors_total`. Defaults to 1000.
+   */
+  workerScrapeTimeoutMs?: number;
+}
+
 /**
  * moestro's Prometheus metrics (prom-client), one registry per app: HTTP requests by route and status with latency
  * histograms, TTFT and time per output token, tokens in and out, requests by outcome, queue depth, sequences in use,
- * model memory and loads, plus Node's default process metrics. Names follow Prometheus conventions (base units:
- * seconds, bytes; counters end in `_total`).
+ * model memory and loads, each loaded model's engine and its worker's restarts, plus Node's default process metrics.
+ * Names follow Prometheus conventions (base units: seconds, bytes; counters end in `_total`). {@link render} adds the
+ * loaded workers' own metrics (llama-server's `llamacpp:*`), labelled by model.
  */
 export class Metrics {
-  /** The registry `/metrics` renders. */
+  /** moestro's own metrics; {@link render} gives them with the workers'. */
   readonly registry = new Registry();
+  readonly #sources: MetricsSources;
+  readonly #workerScrapeTimeoutMs: number;
+  readonly #workerScrapeErrors = new Counter({
+    name: "moestro_worker_scrape_errors_total",
+    help: "Scrapes of a worker's own metrics (llama-server /metrics) that failed or timed out, leaving its metrics out of that answer, by model.",
+    labelNames: ["model"],
+    registers: [this.registry],
+  });
   readonly #httpRequests = new Counter({
     name: "moestro_http_requests_total",
     help: "HTTP requests by route, method and status.",
@@ -62,9 +81,37 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  /** @param sources live figures read at each scrape. */
-  constructor(sources: MetricsSources) {
+  /**
+   * @param sources live figures read at each scrape.
+   * @param options how workers are scraped.
+   */
+  constructor(sources: MetricsSources, options: MetricsOptions = {}) {
+    this.#sources = sources;
+    this.#workerScrapeTimeoutMs = options.workerScrapeTimeoutMs ?? 1000;
     collectDefaultMetrics({ register: this.registry, prefix: "moestro_" });
+    new Gauge({
+      name: "moestro_model_loaded",
+      help: "1 for each loaded model, labelled with the engine that serves it (inproc: node-llama-cpp in this process; llama-server: a managed worker process).",
+      labelNames: ["model", "engine"],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const backend of sources.loadedBackends()) this.set({ model: backend.info.id, engine: backend.engine().kind }, 1);
+      },
+    });
+    new Gauge({
+      name: "moestro_worker_restarts",
+      help: "Restarts of each loaded model's llama-server worker since the model was loaded (after the worker died).",
+      labelNames: ["model"],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const backend of sources.loadedBackends()) {
+          const worker = backend.engine().worker;
+          if (worker !== undefined) this.set({ model: backend.info.id }, worker.restarts);
+        }
+      },
+    });
     new Gauge({
       name: "moestro_queue_depth",
       help: "Requests waiting for a free sequence, by model.",
@@ -113,6 +160,29 @@ export class Metrics {
         this.set(sources.loadCount());
       },
     });
+  }
+
+  /** The content type of {@link render}'s text (Prometheus text format 0.0.4). */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /**
+   * The text `/metrics` answers: moestro's own metrics, then the loaded workers' own (scraped all at once, each within
+   * `workerScrapeTimeoutMs`, merged by {@link mergeWorkerMetrics}: every sample labelled `model`, each family once).
+   * A worker whose scrape fails or times out is left out and counted in `moestro_worker_scrape_errors_total`, which
+   * this same answer already shows. Takes at most about `workerScrapeTimeoutMs` longer than moestro's own metrics.
+   */
+  async render(): Promise<string> {
+    const scraped = await scrapeWorkerMetrics(this.#sources.loadedBackends(), {
+      timeoutMs: this.#workerScrapeTimeoutMs,
+      onError: (model) => this.#workerScrapeErrors.inc({ model }),
+    });
+    const own = await this.registry.metrics();
+    const reserved = new Set(this.registry.getMetricsAsArray().map((metric) => metric.name));
+    const workers = mergeWorkerMetrics(scraped, reserved);
+    if (workers === "") return own;
+    return (own.endsWith("\n") ? own : own + "\n") + workers;
   }
 
   /** Middleware that counts every HTTP request and times it until its response starts. */

@@ -100,7 +100,9 @@ describe("the console's client against the app (no port)", () => {
   beforeAll(async () => {
     folder = mkdtempSync(path.join(os.tmpdir(), "moestro-console-client-"));
     store = await openStore({ home: folder });
-    for (const index of [0, 1, 2]) await store.usage.record(usageRecord(index), Date.now());
+    // Row 2 has no engine: a row from before the ledger recorded it.
+    const engines = ["inproc", "llama-server", undefined];
+    for (const index of [0, 1, 2]) await store.usage.record(usageRecord(index, { engine: engines[index] }), Date.now());
     const resultsDir = path.join(folder, "results");
     mkdirSync(resultsDir);
     writeFileSync(path.join(resultsDir, "notes.json"), "{}");
@@ -211,6 +213,7 @@ describe("the console's client against the app (no port)", () => {
       cloud_cost_usd: 0.004,
       time_to_first_token_ms: 12,
     });
+    expect(all.data.map((event) => event.engine)).toEqual(["inproc", "llama-server", null]);
     expect(all.has_more).toBe(false);
     const first = await client.listUsageEvents({ limit: 2 });
     expect([first.data.length, first.has_more]).toEqual([2, true]);
@@ -223,12 +226,12 @@ describe("the console's client against the app (no port)", () => {
     const lines = (await client.usageEventsCsv()).split("\r\n");
     expect(lines.at(-1)).toBe("");
     expect(lines[0]).toBe(
-      "request_id,started_at,key_id,model,endpoint,stream,status,error_code,prompt_tokens,cached_prompt_tokens,completion_tokens,reasoning_tokens,total_tokens,cost_usd,cloud_model,cloud_cost_usd,time_to_first_token_ms,latency_ms",
+      "request_id,started_at,key_id,model,endpoint,stream,status,error_code,prompt_tokens,cached_prompt_tokens,completion_tokens,reasoning_tokens,total_tokens,cost_usd,cloud_model,cloud_cost_usd,time_to_first_token_ms,latency_ms,engine",
     );
     expect(lines.slice(1, -1)).toEqual([
-      "request-0,2026-05-01T10:00:00.000Z,key_1,m,chat.completions,true,ok,,10,0,20,0,30,0.0015,qwen3.5-flash,0.004,12,90",
-      "request-1,2026-05-01T10:00:01.000Z,key_1,m,chat.completions,false,ok,,11,0,20,0,31,0.0015,qwen3.5-flash,0.004,12,90",
-      'request-2,2026-05-01T10:00:02.000Z,key_1,"odd,""model""",chat.completions,true,ok,,12,0,20,0,32,0.0015,qwen3.5-flash,0.004,12,90',
+      "request-0,2026-05-01T10:00:00.000Z,key_1,m,chat.completions,true,ok,,10,0,20,0,30,0.0015,qwen3.5-flash,0.004,12,90,inproc",
+      "request-1,2026-05-01T10:00:01.000Z,key_1,m,chat.completions,false,ok,,11,0,20,0,31,0.0015,qwen3.5-flash,0.004,12,90,llama-server",
+      'request-2,2026-05-01T10:00:02.000Z,key_1,"odd,""model""",chat.completions,true,ok,,12,0,20,0,32,0.0015,qwen3.5-flash,0.004,12,90,',
     ]);
   });
 

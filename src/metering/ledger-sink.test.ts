@@ -68,11 +68,12 @@ describe.each(testDialects)("the ledger sink on %s", (dialect) => {
 
   it("writes a running row with its worst case reserved, flushes its counts, and settles it at its real cost", async () => {
     const counts = { promptTokens: 5, cachedPromptTokens: 0, completionTokens: 0, reasoningTokens: 0 };
-    const start = requestStart(counts);
+    const start = requestStart(counts, { engine: "llama-server" });
     const run = await ledger.start(start);
     // Worst case: 5 prompt tokens and 100 generated at the thinking price: 5 + 2000.
     expect(await rowOf(start.requestId)).toMatchObject({
       status: "running",
+      engine: "llama-server",
       instanceId: instance.id,
       reservedMicroUsd: 2005,
       costMicroUsd: 5,
@@ -88,7 +89,14 @@ describe.each(testDialects)("the ledger sink on %s", (dialect) => {
     });
     await run.finish({ ...start, ...counts, completionTokens: 9, status: "ok", latencyMs: 1200, timeToFirstTokenMs: 3 });
     const settled = await rowOf(start.requestId);
-    expect(settled).toMatchObject({ status: "ok", completionTokens: 9, costMicroUsd: 95, latencyMs: 1200, timeToFirstTokenMs: 3 });
+    expect(settled).toMatchObject({
+      status: "ok",
+      engine: "llama-server",
+      completionTokens: 9,
+      costMicroUsd: 95,
+      latencyMs: 1200,
+      timeToFirstTokenMs: 3,
+    });
     expect(settled?.reservedMicroUsd).toBeUndefined();
     expect((await store.usage.budgetUse("key_l", "2026-05-10")).spentMicroUsd).toBe(95);
   });
@@ -334,7 +342,7 @@ describe.each(testDialects)("the ledger sink on %s", (dialect) => {
     await ledger.record({
       ...requestStart(
         { promptTokens: 3, cachedPromptTokens: 0, completionTokens: 0, reasoningTokens: 0 },
-        { requestId: "whole", endpoint: "embeddings" },
+        { requestId: "whole", endpoint: "embeddings", engine: "inproc" },
       ),
       promptTokens: 3,
       cachedPromptTokens: 0,
@@ -343,6 +351,6 @@ describe.each(testDialects)("the ledger sink on %s", (dialect) => {
       status: "ok",
       latencyMs: 2,
     });
-    expect(await rowOf("whole")).toMatchObject({ status: "ok", costMicroUsd: 3, endpoint: "embeddings" });
+    expect(await rowOf("whole")).toMatchObject({ status: "ok", costMicroUsd: 3, endpoint: "embeddings", engine: "inproc" });
   });
 });

@@ -201,6 +201,7 @@ function requestFields(request: UsageStart | UsageEvent): UsageRecord {
     model: request.model,
     endpoint: request.endpoint,
     stream: request.stream,
+    engine: request.engine,
     status: "running",
     promptTokens: 0,
     cachedPromptTokens: 0,

@@ -1,3 +1,5 @@
+import type { EngineKind } from "./generate.js";
+
 /** The token counts of one request, so far or in the end. */
 export interface UsageCounts {
   /** Prompt tokens (the whole templated prompt, once per request even with `n` choices). */
@@ -22,6 +24,8 @@ export interface UsageRequest {
   endpoint: "chat.completions" | "completions" | "embeddings";
   /** Whether the response was streamed. */
   stream: boolean;
+  /** Which engine served it (the lease's `backend.engine().kind` when it was admitted); `undefined` when unknown. */
+  engine?: EngineKind;
   /** When the request started, epoch ms. */
   startedAtMs: number;
 }

@@ -94,6 +94,11 @@ export interface UsageEventsTable {
   heartbeat_at: Defaulted<number | null>;
   /** The worst-case cost held against the key's budget while the row is `running`, micro-USD; 0 once settled. */
   reserved_micro_usd: Defaulted<number>;
+  /**
+   * Which engine served the request, `inproc` or `llama-server`, set when it is admitted; `null` for rows written
+   * before migration 0003 and for requests that never reached a model.
+   */
+  engine: Defaulted<string | null>;
 }
 
 /**

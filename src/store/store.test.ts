@@ -48,7 +48,13 @@ describe.each(testDialects)("store on %s", (dialect) => {
   });
 
   it("round-trips a ledger row with every field, numbers as numbers", async () => {
-    const row = record({ stream: true, status: "error", errorCode: "internal_error", priceEffectiveAtMs: 1_700_000_000_000 });
+    const row = record({
+      stream: true,
+      status: "error",
+      errorCode: "internal_error",
+      priceEffectiveAtMs: 1_700_000_000_000,
+      engine: "llama-server",
+    });
     expect(await store.usage.record(row, day1 + 5)).toBe(row.requestId);
     const [stored] = await store.usage.list({ keyId: "key_a", fromMs: day1, toMs: day1 + 1 });
     expect(stored).toEqual(row);

@@ -63,6 +63,11 @@ export interface UsageRecord extends UsageTotals {
   endpoint: string;
   /** Whether the response was streamed. */
   stream: boolean;
+  /**
+   * Which engine served it: `inproc` or `llama-server` (spec `EngineKind`); `undefined` for rows written before the
+   * ledger recorded it (migration 0003).
+   */
+  engine?: string;
   /** How the request ended, or `running`; see {@link UsageRecordStatus}. */
   status: UsageRecordStatus;
   /** The error code when `status` is `error`. */
@@ -158,6 +163,7 @@ export function toUsageEventRow(record: UsageRecord, recordedAtMs: number): Sele
     instance_id: record.instanceId ?? null,
     heartbeat_at: record.heartbeatAtMs ?? null,
     reserved_micro_usd: record.status === "running" ? (record.reservedMicroUsd ?? 0) : 0,
+    engine: record.engine ?? null,
   };
 }
 
@@ -174,6 +180,7 @@ export function toUsageRecord(row: Selectable<UsageEventsTable>): UsageRecord {
     latencyMs: Number(row.latency_ms),
   };
   if (row.key_id !== null) record.keyId = row.key_id;
+  if (row.engine !== null) record.engine = row.engine;
   if (row.error_code !== null) record.errorCode = row.error_code;
   if (row.price_effective_at !== null) record.priceEffectiveAtMs = Number(row.price_effective_at);
   if (row.cloud_model !== null) record.cloudModel = row.cloud_model;

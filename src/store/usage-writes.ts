@@ -37,6 +37,7 @@ export const usageEventColumns = Object.keys({
   instance_id: true,
   heartbeat_at: true,
   reserved_micro_usd: true,
+  engine: true,
 } satisfies Record<keyof UsageEventsTable, true>) as Array<keyof UsageEventsTable>;
 
 /** Every column of `usage_daily`, checked against the table type. */

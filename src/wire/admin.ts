@@ -166,6 +166,7 @@ export function toWireUsageEvent(record: UsageRecord): WireUsageEvent {
     model: record.model,
     endpoint: record.endpoint,
     stream: record.stream,
+    engine: record.engine ?? null,
     status: record.status,
     error_code: record.errorCode ?? null,
     ...toWireTokenCost(record),

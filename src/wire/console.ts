@@ -76,6 +76,42 @@ export type WireModelEntry = z.infer<typeof wireModelEntrySchema>;
 /** `GET /v1/moestro/models`. */
 export const wireModelEntryListSchema = z.object({ data: z.array(wireModelEntrySchema) }).passthrough();
 
+/** Where a loaded model's weights sit (spec `PlacementInfo`). */
+export const wirePlacementSchema = z
+  .object({
+    /** In words: `all on the GPU`, `experts of the first 86 layers in RAM, the rest on the GPU`, `CPU only`. */
+    description: z.string(),
+    /** Layers on the GPU (llama.cpp `-ngl`). */
+    gpu_layers: z.number(),
+    /** Layers (from the first) whose routed experts stay in host RAM (llama.cpp `--n-cpu-moe`). */
+    cpu_moe_layers: z.number(),
+  })
+  .passthrough();
+/** Where a loaded model's weights sit. */
+export type WirePlacement = z.infer<typeof wirePlacementSchema>;
+
+/** A loaded model's llama-server worker process (spec `WorkerInfo`). */
+export const wireWorkerSchema = z
+  .object({
+    /** The process id; `null` while it restarts. */
+    pid: z.number().nullable(),
+    /** Path of the llama-server binary. */
+    binary: z.string(),
+    /** What the binary says it is (`version: 1 (80fb11a)`). */
+    version: z.string(),
+    /** Its command-line arguments, the API key replaced by `***`. */
+    args: z.array(z.string()),
+    /** Restarts since the model was loaded (after the worker died). */
+    restarts: z.number(),
+    /** When the running process started, ISO 8601. */
+    started_at: z.string(),
+    /** Seconds since the running process started, at the time of the answer. */
+    uptime: z.number(),
+  })
+  .passthrough();
+/** A loaded model's worker process. */
+export type WireWorker = z.infer<typeof wireWorkerSchema>;
+
 /** One loaded model, as `GET /v1/moestro/ps` lists it. Times are ISO 8601. */
 export const wireLoadedModelSchema = z
   .object({
@@ -87,6 +123,15 @@ export const wireLoadedModelSchema = z
     /** When it unloads if it stays idle; `null` while in use or when kept forever. */
     expires_at: z.string().nullable(),
     loaded_at: z.string(),
+    /**
+     * Which engine serves it: `inproc` (node-llama-cpp in the server's process) or `llama-server` (a managed worker
+     * process). Absent from servers older than the field.
+     */
+    engine: z.string().optional(),
+    /** Where its weights sit. Absent from servers older than the field. */
+    placement: wirePlacementSchema.optional(),
+    /** Its worker process (`llama-server` only); `null` for the in-process engine. Absent from older servers. */
+    worker: wireWorkerSchema.nullish(),
   })
   .passthrough();
 /** One loaded model. */
@@ -223,6 +268,11 @@ export const wireUsageEventSchema = z
     model: z.string(),
     endpoint: z.string(),
     stream: z.boolean(),
+    /**
+     * Which engine served the request: `inproc` (node-llama-cpp in the server's process) or `llama-server` (a managed
+     * worker); `null` for rows from before the ledger recorded it. Absent from older servers.
+     */
+    engine: z.string().nullish(),
     /** `running`, `ok`, `error`, `aborted` or `interrupted` (its server instance went away while it ran). */
     status: z.string(),
     error_code: z.string().nullable(),

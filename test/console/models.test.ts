@@ -1,7 +1,24 @@
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createFakeApp, type FakeApp } from "../helpers/fake-app.js";
+import { createFakeBackend } from "../helpers/fake-backend.js";
 import { fileBytes, startFakeHub, type FakeHub } from "../helpers/fake-hub.js";
 import { testModelPath } from "../helpers/models.js";
-import { consoleSkipReason, saveScreenshot, startConsoleSession, testAdminKey, type ConsoleSession } from "./console-harness.js";
+import {
+  chromiumPath,
+  consoleSkipReason,
+  launchBrowser,
+  openConsole,
+  saveScreenshot,
+  startConsoleSession,
+  testAdminKey,
+  type ConsoleSession,
+} from "./console-harness.js";
+
+const webDist = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../web/dist");
 
 describe.skipIf(consoleSkipReason !== undefined)("console: Models (real server, local hub, headless Chromium)", () => {
   let hub: FakeHub;
@@ -86,6 +103,21 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Models (real server, 
     await saveScreenshot(page, "models-dense-plan");
   });
 
+  it("shows which engine serves each loaded model, and where its weights sit", async () => {
+    const { page } = session;
+    const row = page.locator('[data-testid="loaded-row"][data-model="stories260K"]');
+    await row.waitFor();
+    expect(await row.getByTestId("loaded-engine").textContent()).toBe("inproc");
+    // The in-process engine has no worker process.
+    expect(await row.getByTestId("loaded-worker").count()).toBe(0);
+    const placement = (
+      await fetch(`${session.url}/v1/moestro/ps`, { headers: { authorization: `Bearer ${testAdminKey}` } })
+        .then((response) => response.json())
+        .then((body) => (body as { data: Array<{ id: string; placement: { description: string } }> }).data)
+    ).find((model) => model.id === "stories260K")!.placement;
+    expect(await row.getByTestId("loaded-placement").textContent()).toContain(placement.description);
+  });
+
   it("unloads a model and sees it leave the loaded list", async () => {
     const { page } = session;
     const row = page.locator('[data-testid="loaded-row"][data-model="stories260K"]');
@@ -100,3 +132,67 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Models (real server, 
     expect(session.pageErrors).toEqual([]);
   });
 });
+
+// No llama-server runs here: fake backends say they are served by workers (engine details as the llama-server backend
+// gives them), which is all the Models page reads. Needs Chromium and the built console, not the test models.
+describe.skipIf(!existsSync(chromiumPath) || !existsSync(path.join(webDist, "index.html")))(
+  "console: Models shows llama-server workers (fake backends, headless Chromium)",
+  () => {
+    let app: FakeApp;
+    let browser: Browser;
+    const startedAtMs = Date.now() - 90_000;
+
+    beforeAll(async () => {
+      const args = ["--model", "/models/big.gguf", "--n-gpu-layers", "99", "--n-cpu-moe", "30"];
+      app = await createFakeApp(
+        [
+          createFakeBackend({ id: "local" }),
+          createFakeBackend({
+            id: "big-moe",
+            engine: {
+              kind: "llama-server",
+              placement: { description: "experts of the first 30 layers in RAM, the rest on the GPU", gpuLayers: 99, cpuMoeLayers: 30 },
+              worker: { pid: 4242, binary: "/opt/llama-server", version: "version: 1 (80fb11a)", args, restarts: 2, startedAtMs },
+            },
+          }),
+          createFakeBackend({
+            id: "restarting",
+            engine: {
+              kind: "llama-server",
+              placement: { description: "all on the GPU", gpuLayers: 49, cpuMoeLayers: 0 },
+              worker: { pid: null, binary: "/opt/llama-server", version: "version: 1 (80fb11a)", args, restarts: 1, startedAtMs },
+            },
+          }),
+        ],
+        { transport: "node", deps: { consoleDir: webDist } },
+      );
+      for (const id of ["local", "big-moe", "restarting"]) await app.models.load(id);
+      browser = await launchBrowser();
+    });
+    afterAll(async () => {
+      await browser?.close();
+      await app?.close();
+    });
+
+    it("shows each model's engine and placement, and a worker's pid and restarts", async () => {
+      const url = app.client.baseURL.replace(/\/v1$/, "");
+      const { page, foreignRequests, pageErrors } = await openConsole(browser, url, "/models");
+      const row = (model: string) => page.locator(`[data-testid="loaded-row"][data-model="${model}"]`);
+      await row("big-moe").waitFor();
+      expect(await row("local").getByTestId("loaded-engine").textContent()).toBe("inproc");
+      expect(await row("local").getByTestId("loaded-worker").count()).toBe(0);
+      expect(await row("local").getByTestId("loaded-placement").textContent()).toBe("CPU only");
+      expect(await row("big-moe").getByTestId("loaded-engine").textContent()).toBe("llama-server");
+      expect(await row("big-moe").getByTestId("loaded-worker").textContent()).toBe("pid 4242 · 2 restarts");
+      expect(await row("big-moe").getByTestId("loaded-placement").textContent()).toBe(
+        "experts of the first 30 layers in RAM, the rest on the GPU99 layers on the GPU · experts of 30 layers in RAM",
+      );
+      expect(await row("big-moe").getByTestId("loaded-layers").textContent()).toBe("99 layers on the GPU · experts of 30 layers in RAM");
+      expect(await row("restarting").getByTestId("loaded-worker").textContent()).toBe("restarting · 1 restart");
+      expect(await row("restarting").getByTestId("loaded-layers").textContent()).toBe("49 layers on the GPU");
+      await saveScreenshot(page, "models-workers");
+      expect(foreignRequests).toEqual([]);
+      expect(pageErrors).toEqual([]);
+    });
+  },
+);

@@ -45,6 +45,12 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Usage (real server, k
       .getByTestId("usage-point")
       .evaluateAll((points) => points.map((point) => point.getAttribute("data-request")));
     expect(charted.sort()).toEqual([...requestIds].sort());
+    // Each marker's tooltip names the engine that served the request (the ledger's engine column).
+    const titles = await page
+      .getByTestId("tokens-chart")
+      .getByTestId("usage-point")
+      .evaluateAll((points) => points.map((point) => point.querySelector("title")?.textContent ?? ""));
+    expect(titles.every((title) => title.includes(" · inproc"))).toBe(true);
     const byModel = page.getByTestId("usage-by-model").locator('[data-testid="usage-row"][data-group="stories260K"]');
     expect(await byModel.getByTestId("row-requests").textContent()).toBe("3");
     const byKey = page.getByTestId("usage-by-key").getByTestId("usage-row");
@@ -65,6 +71,9 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Usage (real server, k
     expect(rows).toHaveLength(3);
     expect(rows.map((row) => row.split(",")[0]).sort()).toEqual([...requestIds].sort());
     expect(rows.every((row) => row.split(",")[3] === "stories260K")).toBe(true);
+    // The ledger recorded which engine served each request: the last column.
+    expect(lines[0]!.split(",").at(-1)).toBe("engine");
+    expect(rows.map((row) => row.split(",").at(-1))).toEqual(["inproc", "inproc", "inproc"]);
     expect(session.foreignRequests).toEqual([]);
     expect(session.pageErrors).toEqual([]);
   });

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { MoestroError } from "../../src/errors/index.js";
 import type {
   BackendStats,
+  EngineDetails,
   FinishReason,
   GenerateRequest,
   GenerationStream,
@@ -47,6 +48,13 @@ export interface FakeBackendOptions {
   /** Whether the model can think / call tools (only reported in `info`). Defaults to true. */
   canThink?: boolean;
   canCallTools?: boolean;
+  /**
+   * What `engine()` answers: fixed details, or a function read on each call (a worker whose pid changes). Defaults to
+   * the in-process engine on the CPU (`{kind: "inproc", placement: {description: "CPU only", gpuLayers: 0, cpuMoeLayers: 0}}`).
+   */
+  engine?: EngineDetails | (() => EngineDetails);
+  /** The backend's `scrapeMetrics` (a worker's own Prometheus text). Defaults to none (the method is absent). */
+  scrapeMetrics?: () => Promise<string | undefined>;
 }
 
 /** A fake {@link ModelBackend} plus what tests inspect. */
@@ -165,7 +173,11 @@ export function createFakeBackend(options: FakeBackendOptions = {}): FakeBackend
 
   return {
     info,
-    engine: () => ({ kind: "inproc", placement: { description: "CPU only", gpuLayers: 0, cpuMoeLayers: 0 } }),
+    engine: (): EngineDetails => {
+      const engine = options.engine ?? { kind: "inproc", placement: { description: "CPU only", gpuLayers: 0, cpuMoeLayers: 0 } };
+      return typeof engine === "function" ? engine() : engine;
+    },
+    ...(options.scrapeMetrics === undefined ? {} : { scrapeMetrics: options.scrapeMetrics }),
     requests,
     get finishedStreams() {
       return finishedStreams;

@@ -45,11 +45,16 @@ export class RequestMeter {
   #finalCounts: UsageCounts | undefined;
 
   /**
-   * @param fields what the events say of the request, and its abort signal (`signal`): a request that fails after it
+   * @param fields what the events say of the request (`engine`: the serving backend's `engine().kind`, read once the
+   *   model is held), and its abort signal (`signal`): a request that fails after it
    *   aborted (the client left, or the server's shutdown ended it) is reported `aborted`, not `error`. Without a
    *   signal it never is.
    */
-  constructor(deps: AppDeps, c: Context<AppEnv>, fields: Pick<UsageEvent, "model" | "endpoint" | "stream"> & { signal?: AbortSignal }) {
+  constructor(
+    deps: AppDeps,
+    c: Context<AppEnv>,
+    fields: Pick<UsageEvent, "model" | "endpoint" | "stream" | "engine"> & { signal?: AbortSignal },
+  ) {
     const { signal, ...request } = fields;
     this.#deps = deps;
     this.#base = { ...request, requestId: c.get("requestId"), keyId: c.get("keyId"), startedAtMs: (deps.now ?? Date.now)() };

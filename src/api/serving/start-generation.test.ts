@@ -12,6 +12,7 @@ function scriptedBackend(script: (request: GenerateRequest) => StreamPart[]) {
   const requests: GenerateRequest[] = [];
   const backend = {
     info: { id: "fake", path: "/nowhere/fake.gguf", createdAtSeconds: 0, contextTokens: 256, parallelSequences: 1 },
+    engine: () => ({ kind: "inproc", placement: { description: "CPU only", gpuLayers: 0, cpuMoeLayers: 0 } }),
     async generate(request: GenerateRequest): Promise<GenerationStream> {
       requests.push(request);
       const parts = script(request);

@@ -91,7 +91,13 @@ export async function startGeneration(c: Context<AppEnv>, deps: AppDeps, options
     throw abort.errorFor(error);
   });
   const { info } = lease.backend;
-  meter = new RequestMeter(deps, c, { model: info.id, endpoint: options.endpoint, stream: options.stream, signal: abort.signal });
+  meter = new RequestMeter(deps, c, {
+    model: info.id,
+    endpoint: options.endpoint,
+    stream: options.stream,
+    engine: lease.backend.engine().kind,
+    signal: abort.signal,
+  });
   const admission = { promptTokens: parts.promptTokens, contextTokens: info.contextTokens, maxTokens: request.maxTokens, n: options.n };
   try {
     await meter.start(generationAdmission(admission));

@@ -1,4 +1,6 @@
 import { Command } from "commander";
+import { ApiError } from "../../client/api-error.js";
+import { createConsoleClient } from "../../client/console-client.js";
 import { loadConfig } from "../../config/index.js";
 import { MoestroError } from "../../errors/index.js";
 import { createHubClient } from "../../models/hub-client.js";
@@ -7,6 +9,7 @@ import { createModelPuller } from "../../models/pull-model.js";
 import { formatTable } from "../format-table.js";
 import { DownloadProgressBar, formatByteSize } from "../progress.js";
 import { runUntilInterrupted } from "../run-until-interrupted.js";
+import type { WireLoadedModel, WirePlacement } from "../../wire/console.js";
 
 /** The store and puller as the config says (home, hub endpoint and token). */
 export function openModelStore(flags: { home?: string } = {}) {
@@ -113,52 +116,65 @@ export function createModelCommands(): Command[] {
     });
 
   const ps = new Command("ps")
-    .description("List the models loaded by a running server: memory, requests in flight, when each unloads.")
+    .description(
+      "List the models loaded by a running server: engine (inproc or a llama-server worker, with its pid and restarts), memory, requests in flight, when each unloads, where its weights sit.",
+    )
     .option("--url <url>", "the server (env MOESTRO_URL, default http://127.0.0.1:8080)")
     .option("--admin-key <key>", "the admin key when key checks are on (env MOESTRO_ADMIN_KEY)")
-    .option("--json", "print the server's JSON")
+    .option("--json", "print the server's JSON: an array of loaded models, each with engine, placement and worker")
     .action(async (flags: { url?: string; adminKey?: string; json?: boolean }) => {
       const config = loadConfig({ env: process.env, flags: { url: flags.url, adminKey: flags.adminKey } });
       const base = (config.url ?? "http://127.0.0.1:8080").replace(/\/+$/, "");
-      let response: Response;
-      try {
-        response = await fetch(`${base}/v1/moestro/ps`, {
-          headers: config.adminKey ? { Authorization: `Bearer ${config.adminKey}` } : {},
-          signal: AbortSignal.timeout(10_000),
-        });
-      } catch (error) {
-        throw new MoestroError(
-          "server_unavailable",
-          `No moestro server answers at ${base} (${(error as Error).message}); start one with moestro serve, or pass --url.`,
-        );
-      }
-      const body = (await response.json()) as {
-        data?: Array<{ id: string; memory_bytes: number; active_requests: number; sequences_in_use: number; expires_at: string | null }>;
-        error?: { message: string };
-      };
-      if (!response.ok || body.data === undefined)
-        throw new MoestroError("internal_error", body.error?.message ?? `The server answered ${response.status}.`);
-      if (flags.json) {
-        process.stdout.write(JSON.stringify(body.data) + "\n");
-        return;
-      }
-      if (body.data.length === 0) {
-        process.stdout.write("No model is loaded.\n");
-        return;
-      }
-      process.stdout.write(
-        formatTable(
-          ["NAME", "MEMORY", "REQUESTS", "SEQUENCES", "UNLOADS"],
-          body.data.map((model) => [
-            model.id,
-            formatByteSize(model.memory_bytes),
-            String(model.active_requests),
-            String(model.sequences_in_use),
-            model.expires_at ?? (model.active_requests > 0 ? "when idle" : "never"),
-          ]),
-        ) + "\n",
-      );
+      const client = createConsoleClient({ baseUrl: base, adminKey: config.adminKey, timeoutMs: 10_000 });
+      const loaded = await client.listLoaded().catch((error: unknown) => {
+        if (error instanceof ApiError && error.code === "connection_error") {
+          const reason = error.cause instanceof Error ? error.cause.message : error.message;
+          throw new MoestroError(
+            "server_unavailable",
+            `No moestro server answers at ${base} (${reason}); start one with moestro serve, or pass --url.`,
+          );
+        }
+        if (error instanceof ApiError)
+          throw new MoestroError("internal_error", `${base} refused the list of loaded models: ${error.message}`);
+        throw error;
+      });
+      process.stdout.write(flags.json ? JSON.stringify(loaded) + "\n" : formatLoadedModels(loaded));
     });
 
   return [pull, ls, rm, ps];
+}
+
+/**
+ * The human output of `moestro ps`: one row per loaded model with its engine (`inproc`, `llama-server`), the worker's
+ * pid and restarts (`-` for the in-process engine, and for a pid while the worker restarts), memory, requests,
+ * sequences, when it unloads, and where its weights sit (the placement's words, then `-ngl N` and `--n-cpu-moe N`
+ * when not 0); `No model is loaded.` when none is. Ends with a newline.
+ */
+export function formatLoadedModels(models: readonly WireLoadedModel[]): string {
+  if (models.length === 0) return "No model is loaded.\n";
+  return (
+    formatTable(
+      ["NAME", "ENGINE", "PID", "RESTARTS", "MEMORY", "REQUESTS", "SEQUENCES", "UNLOADS", "PLACEMENT"],
+      models.map((model) => [
+        model.id,
+        model.engine ?? "-",
+        model.worker?.pid == null ? "-" : String(model.worker.pid),
+        model.worker == null ? "-" : String(model.worker.restarts),
+        formatByteSize(model.memory_bytes),
+        String(model.active_requests),
+        String(model.sequences_in_use),
+        model.expires_at ?? (model.active_requests > 0 ? "when idle" : "never"),
+        model.placement === undefined ? "-" : describePlacement(model.placement),
+      ]),
+    ) + "\n"
+  );
+}
+
+/** A placement in words, with llama.cpp's layer counts when not 0: `experts of … in RAM (-ngl 99, --n-cpu-moe 30)`. */
+function describePlacement(placement: WirePlacement): string {
+  const counts = [
+    placement.gpu_layers > 0 ? `-ngl ${placement.gpu_layers}` : undefined,
+    placement.cpu_moe_layers > 0 ? `--n-cpu-moe ${placement.cpu_moe_layers}` : undefined,
+  ].filter((count) => count !== undefined);
+  return counts.length === 0 ? placement.description : `${placement.description} (${counts.join(", ")})`;
 }

@@ -179,7 +179,7 @@ function TokenChart(props: { events: readonly WireUsageEvent[] }): ReactNode {
   const prompt = cumulative(props.events, (event) => event.prompt_tokens);
   const completion = cumulative(props.events, (event) => event.completion_tokens);
   const describe = (event: WireUsageEvent): string =>
-    `${formatTime(event.started_at_ms)} · ${event.model} · ${event.prompt_tokens} prompt + ${event.completion_tokens} completion tokens${event.key_id === null ? "" : ` · key ${event.key_id}`}`;
+    `${formatTime(event.started_at_ms)} · ${event.model} · ${event.prompt_tokens} prompt + ${event.completion_tokens} completion tokens${event.engine == null ? "" : ` · ${event.engine}`}${event.key_id === null ? "" : ` · key ${event.key_id}`}`;
   return (
     <Chart
       testId="tokens-chart"

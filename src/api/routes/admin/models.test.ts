@@ -4,18 +4,20 @@ import { createConsoleClient } from "../../../client/console-client.js";
 import { ModelScheduler } from "../../../engines/model-scheduler.js";
 import { createStaticModelRegistry } from "../../../engines/model-registry.js";
 import type { ModelPuller } from "../../../models/pull-model.js";
-import type { ModelBackend } from "../../../spec/index.js";
+import type { ModelBackend, WorkerInfo } from "../../../spec/index.js";
+import { createFakeBackend } from "../../../../test/helpers/fake-backend.js";
 import { createApp } from "../../app.js";
 
 const logger = pino({ level: "silent" });
 
-/** An app over a real scheduler whose loader makes model-free backends (only `info`, `stats` and `dispose` are used). */
+/** An app over a real scheduler whose loader makes model-free backends (only `info`, `engine`, `stats` and `dispose` are used). */
 function createSchedulerApp() {
   const scheduler = new ModelScheduler({
     listEntries: async () => [{ id: "stories260K", path: "/nowhere/stories260K.gguf", source: "config" }],
     loadModel: async (entry) =>
       ({
         info: { id: entry.id, createdAtSeconds: 0 },
+        engine: () => ({ kind: "inproc", placement: { description: "CPU only", gpuLayers: 0, cpuMoeLayers: 0 } }),
         stats: () => ({ sequencesInUse: 0, queuedRequests: 0, activeGenerations: 0, generatedTokensTotal: 0 }),
         dispose: async () => undefined,
       }) as unknown as ModelBackend,
@@ -116,5 +118,66 @@ describe("POST /v1/moestro/pull (createApp, fake puller)", () => {
       ["pull failed", "pull-text/event-stream", "disk on fire"],
       ["pull failed", "pull-application/x-ndjson", "disk on fire"],
     ]);
+  });
+});
+
+describe("GET /v1/moestro/ps: which engine serves each loaded model (createApp, fake backends)", () => {
+  const nowMs = Date.parse("2026-06-01T12:00:00Z");
+  // A worker as the llama-server backend describes it: its placement and process are what the fake says, no process runs.
+  const worker: WorkerInfo = {
+    pid: 4242,
+    binary: "/opt/llama/llama-server",
+    version: "version: 1 (80fb11a)",
+    args: ["--model", "/models/big.gguf", "--n-gpu-layers", "99", "--n-cpu-moe", "30", "--api-key", "***"],
+    restarts: 2,
+    startedAtMs: nowMs - 95_500,
+  };
+  const placement = { description: "experts of the first 30 layers in RAM, the rest on the GPU", gpuLayers: 99, cpuMoeLayers: 30 };
+
+  it("shows engine and placement for each model, and a worker's pid, args, restarts and uptime, which the console client reads", async () => {
+    const models = createStaticModelRegistry([
+      createFakeBackend({ id: "small" }),
+      createFakeBackend({ id: "big", engine: { kind: "llama-server", placement, worker } }),
+    ]);
+    const app = createApp({ models, logger, now: () => nowMs });
+    await models.load("small");
+    await models.load("big");
+    const client = createConsoleClient({
+      baseUrl: "http://moestro.test",
+      fetch: async (url, init) => await app.request(String(url), init),
+    });
+    const loaded = await client.listLoaded();
+    expect(loaded.map((model) => [model.id, model.engine])).toEqual([
+      ["small", "inproc"],
+      ["big", "llama-server"],
+    ]);
+    expect(loaded[0]).toMatchObject({ placement: { description: "CPU only", gpu_layers: 0, cpu_moe_layers: 0 }, worker: null });
+    expect(loaded[1]!.placement).toEqual({ description: placement.description, gpu_layers: 99, cpu_moe_layers: 30 });
+    expect(loaded[1]!.worker).toEqual({
+      pid: 4242,
+      binary: "/opt/llama/llama-server",
+      version: "version: 1 (80fb11a)",
+      args: worker.args,
+      restarts: 2,
+      started_at: "2026-06-01T11:58:24.500Z",
+      // Whole seconds from startedAtMs to the app's clock.
+      uptime: 95,
+    });
+    await models.dispose();
+  });
+
+  it("reads the worker on each call: a restarting worker has no pid, and its uptime counts from the new process", async () => {
+    let current = worker;
+    const models = createStaticModelRegistry([
+      createFakeBackend({ id: "big", engine: () => ({ kind: "llama-server", placement, worker: current }) }),
+    ]);
+    const app = createApp({ models, logger, now: () => nowMs });
+    await models.load("big");
+    const ps = async () => ((await (await app.request("/v1/moestro/ps")).json()) as { data: Array<{ worker: unknown }> }).data[0]!.worker;
+    expect(await ps()).toMatchObject({ pid: 4242, restarts: 2, uptime: 95 });
+    current = { ...worker, pid: null, restarts: 3, startedAtMs: nowMs + 10 };
+    // A start time after the clock (it stepped back) shows 0 s, not a negative uptime.
+    expect(await ps()).toMatchObject({ pid: null, restarts: 3, uptime: 0 });
+    await models.dispose();
   });
 });

@@ -6,6 +6,7 @@ import { parseKeepAliveMs, parseWith } from "../../../dialects/openai/convert-re
 import { keepAliveSchema } from "../../../dialects/openai/schemas.js";
 import { formatSseData, sseHeaders } from "../../../util/sse.js";
 import type { WireLoadedModel, WireLoadResult, WireModelEntry, WirePullProgress, WireUnloadResult } from "../../../wire/console.js";
+import type { LoadedModelInfo } from "../../../spec/index.js";
 import type { AppDeps, AppEnv } from "../../app-env.js";
 import { createModelHeaderFactsReader } from "../../model-header-facts.js";
 import { toWireError } from "../../error-response.js";
@@ -26,7 +27,8 @@ function parseModelBody(body: unknown): z.infer<typeof modelBodySchema> {
  * Model management for the console and scripts, under `/v1/moestro/` (admin-only when key checks are on):
  * - `GET /models`: every model that can be served, with `loaded` and `facts` from its GGUF header (architecture,
  *   experts, whether it can think; `null` when the header cannot be read), so that the console offers only what fits;
- * - `GET /ps`: the loaded models: memory, requests and sequences in use, expiry;
+ * - `GET /ps`: the loaded models: memory, requests and sequences in use, expiry, and which engine serves each
+ *   (`engine`, `placement`, and `worker` with its pid, arguments, restarts and uptime for a llama-server worker);
  * - `POST /models/load` `{model, keep_alive?}` (`keep_alive` 0 is a 400: it would unload at once) and
  *   `POST /models/unload` `{model}`;
  * - `POST /pull` `{model}`: pulls into the store, streaming progress as NDJSON lines
@@ -64,20 +66,10 @@ export function createAdminModelRoutes(deps: AppDeps): Hono<AppEnv> {
     );
     return c.json({ data });
   });
-  routes.get("/ps", (c) =>
-    c.json({
-      data: deps.models.listLoaded().map(
-        (model): WireLoadedModel => ({
-          id: model.id,
-          memory_bytes: model.memoryBytes,
-          active_requests: model.activeRequests,
-          sequences_in_use: model.sequencesInUse,
-          expires_at: model.expiresAtMs === null ? null : new Date(model.expiresAtMs).toISOString(),
-          loaded_at: new Date(model.loadedAtMs).toISOString(),
-        }),
-      ),
-    }),
-  );
+  routes.get("/ps", (c) => {
+    const nowMs = (deps.now ?? Date.now)();
+    return c.json({ data: deps.models.listLoaded().map((model) => toWireLoadedModel(model, nowMs)) });
+  });
   routes.post("/models/load", async (c) => {
     const body = parseModelBody(await readJsonBody(c));
     const keepAliveMs = parseKeepAliveMs(body.keep_alive);
@@ -144,4 +136,34 @@ export function createAdminModelRoutes(deps: AppDeps): Hono<AppEnv> {
     });
   });
   return routes;
+}
+
+/**
+ * A loaded model as `GET /v1/moestro/ps` shows it: times as ISO 8601, and for a worker its `uptime`, whole seconds
+ * since its running process started (`startedAtMs`) at `nowMs` (epoch ms), never negative (a clock that stepped back).
+ */
+export function toWireLoadedModel(model: LoadedModelInfo, nowMs: number): WireLoadedModel {
+  const { kind, placement, worker } = model.engine;
+  return {
+    id: model.id,
+    memory_bytes: model.memoryBytes,
+    active_requests: model.activeRequests,
+    sequences_in_use: model.sequencesInUse,
+    expires_at: model.expiresAtMs === null ? null : new Date(model.expiresAtMs).toISOString(),
+    loaded_at: new Date(model.loadedAtMs).toISOString(),
+    engine: kind,
+    placement: { description: placement.description, gpu_layers: placement.gpuLayers, cpu_moe_layers: placement.cpuMoeLayers },
+    worker:
+      worker === undefined
+        ? null
+        : {
+            pid: worker.pid,
+            binary: worker.binary,
+            version: worker.version,
+            args: [...worker.args],
+            restarts: worker.restarts,
+            started_at: new Date(worker.startedAtMs).toISOString(),
+            uptime: Math.max(0, Math.floor((nowMs - worker.startedAtMs) / 1000)),
+          },
+  };
 }

@@ -29,6 +29,8 @@ const csvColumns = [
   "cloud_cost_usd",
   "time_to_first_token_ms",
   "latency_ms",
+  // Last: columns added later go at the end, so that readers by position keep working.
+  "engine",
 ] as const;
 
 /**
@@ -77,6 +79,7 @@ function formatUsageCsv(events: readonly WireUsageEvent[]): string {
       model: event.model,
       endpoint: event.endpoint,
       stream: event.stream,
+      engine: event.engine ?? null,
       status: event.status,
       error_code: event.error_code,
       prompt_tokens: event.prompt_tokens,

@@ -84,6 +84,17 @@ describe("POST /v1/chat/completions, not streamed", () => {
     });
   });
 
+  it("tells the usage sinks which engine served the request, read from the model it held", async () => {
+    const { app } = await start({ id: "tiny" });
+    await app.post("/v1/chat/completions", { model: "tiny", messages });
+    const worker = { pid: 7, binary: "llama-server", version: "version: 1 (x)", args: [], restarts: 0, startedAtMs: nowMs };
+    const placement = { description: "all on the GPU", gpuLayers: 99, cpuMoeLayers: 0 };
+    const served = await createFakeApp([createFakeBackend({ id: "big", engine: { kind: "llama-server", placement, worker } })]);
+    await served.post("/v1/chat/completions", { model: "big", messages, stream: true }).then((response) => response.text());
+    expect([app.events[0]?.engine, served.events[0]?.engine]).toEqual(["inproc", "llama-server"]);
+    await served.close();
+  });
+
   it("hands the backend the translated request", async () => {
     const { app, backend } = await start();
     await app.post("/v1/chat/completions", {

@@ -14,5 +14,6 @@ describe("POST /v1/embeddings (createApp, fake backend)", () => {
     expect(refused.status).toBe(400);
     expect(((await refused.json()) as { error: unknown }).error).toMatchObject({ code: "invalid_request", param: "input" });
     expect(app.events).toHaveLength(1);
+    expect(app.events[0]?.engine).toBe("inproc");
   });
 });

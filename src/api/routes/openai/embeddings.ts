@@ -62,7 +62,13 @@ async function respond(
       { param: "dimensions" },
     );
   }
-  const meter = new RequestMeter(deps, c, { model: backend.info.id, endpoint: "embeddings", stream: false, signal });
+  const meter = new RequestMeter(deps, c, {
+    model: backend.info.id,
+    endpoint: "embeddings",
+    stream: false,
+    engine: backend.engine().kind,
+    signal,
+  });
   await meter.start(embeddingAdmission(inputs));
   let result: Awaited<ReturnType<ModelBackend["embed"]>>;
   try {

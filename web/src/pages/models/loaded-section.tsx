@@ -1,12 +1,15 @@
 import type { ReactNode } from "react";
-import type { WireLoadedModel } from "../../../../src/wire/console.js";
+import type { WireLoadedModel, WirePlacement } from "../../../../src/wire/console.js";
 import { StackedBar } from "../../charts.js";
 import { formatBytes, formatRelative, formatTime } from "../../format.js";
 import type { AsyncState } from "../../hooks.js";
 import type { BusyModels } from "./model-kind.js";
 import { ErrorNotice, Notice, Section } from "../../ui.js";
 
-/** The loaded models: their memory as one bar, then a row each with its requests, sequences, expiry and Unload. */
+/**
+ * The loaded models: their memory as one bar, then a row each with its engine (and a worker's pid and restarts), where
+ * its weights sit, its requests, sequences, expiry and Unload.
+ */
 export function LoadedSection(props: {
   loaded: AsyncState<WireLoadedModel[]>;
   /** The models being loaded or unloaded now. */
@@ -34,6 +37,8 @@ export function LoadedSection(props: {
               <thead>
                 <tr>
                   <th>Model</th>
+                  <th>Engine</th>
+                  <th>Placement</th>
                   <th className="number">Memory</th>
                   <th className="number">Requests</th>
                   <th className="number">Sequences busy</th>
@@ -47,6 +52,22 @@ export function LoadedSection(props: {
                   <tr key={model.id} data-testid="loaded-row" data-model={model.id}>
                     <td>
                       <strong>{model.id}</strong>
+                    </td>
+                    <td>
+                      <span data-testid="loaded-engine">{model.engine ?? "unknown"}</span>
+                      {model.worker != null && (
+                        <div
+                          className="muted small"
+                          data-testid="loaded-worker"
+                          title={[model.worker.binary, model.worker.version, ...model.worker.args].join(" ")}
+                        >
+                          {model.worker.pid === null ? "restarting" : `pid ${model.worker.pid}`} ·{" "}
+                          {model.worker.restarts === 1 ? "1 restart" : `${model.worker.restarts} restarts`}
+                        </div>
+                      )}
+                    </td>
+                    <td data-testid="loaded-placement">
+                      {model.placement === undefined ? "unknown" : <Placement placement={model.placement} />}
                     </td>
                     <td className="number">{formatBytes(model.memory_bytes)}</td>
                     <td className="number">{model.active_requests}</td>
@@ -77,5 +98,24 @@ export function LoadedSection(props: {
         </>
       )}
     </Section>
+  );
+}
+
+/** Where a model's weights sit: the engine's words, then llama.cpp's layer counts when not 0 (what is on the GPU, what in RAM). */
+function Placement(props: { placement: WirePlacement }): ReactNode {
+  const { description, gpu_layers: gpuLayers, cpu_moe_layers: cpuMoeLayers } = props.placement;
+  const counts = [
+    gpuLayers > 0 ? `${gpuLayers} layers on the GPU` : undefined,
+    cpuMoeLayers > 0 ? `experts of ${cpuMoeLayers} layers in RAM` : undefined,
+  ].filter((count) => count !== undefined);
+  return (
+    <>
+      {description}
+      {counts.length > 0 && (
+        <div className="muted small" data-testid="loaded-layers">
+          {counts.join(" · ")}
+        </div>
+      )}
+    </>
   );
 }
