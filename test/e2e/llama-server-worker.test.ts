@@ -5,6 +5,8 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { planOnThisMachine, workerMemoryBytes } from "../../src/engines/engine-choice.js";
+import { probeHost, setupFromProbes } from "../../src/planner/index.js";
 import { testLlamaServer } from "../helpers/engines.js";
 import { waitFor } from "../helpers/fake-app.js";
 import { hasTestModels, storiesGreedy40, testModelPath } from "../helpers/models.js";
@@ -23,12 +25,13 @@ function isRunning(pid: number): boolean {
 
 interface PsModel {
   id: string;
-  engine: { kind: string; worker?: { pid: number | null; restarts: number; args: string[] } };
+  engine: string;
+  worker: { pid: number | null; restarts: number; args: string[] } | null;
 }
 
 async function loadedModels(url: string): Promise<PsModel[]> {
   const response = await fetch(`${url}/v1/moestro/ps`);
-  return ((await response.json()) as { models: PsModel[] }).models;
+  return ((await response.json()) as { data: PsModel[] }).data;
 }
 
 describe.skipIf(!hasTestModels || testLlamaServer === undefined)("llama-server workers (real llama-server processes)", () => {
@@ -58,15 +61,15 @@ describe.skipIf(!hasTestModels || testLlamaServer === undefined)("llama-server w
     expect(completion.usage).toMatchObject({ prompt_tokens: 5, completion_tokens: 40 });
     const models = await loadedModels(test.url);
     const stories = models.find((model) => model.id === "stories260K")!;
-    expect(stories.engine.kind).toBe("llama-server");
-    expect(stories.engine.worker!.pid).toBeGreaterThan(0);
-    expect(stories.engine.worker!.args).toEqual(expect.arrayContaining(["-np", "2", "-t", "1", "--host", "127.0.0.1", "--api-key", "***"]));
-    expect(isRunning(stories.engine.worker!.pid!)).toBe(true);
+    expect(stories.engine).toBe("llama-server");
+    expect(stories.worker!.pid).toBeGreaterThan(0);
+    expect(stories.worker!.args).toEqual(expect.arrayContaining(["-np", "2", "-t", "1", "--host", "127.0.0.1", "--api-key", "***"]));
+    expect(isRunning(stories.worker!.pid!)).toBe(true);
   });
 
   it("the worker listens on 127.0.0.1 only, and refuses requests without moestro's key", async () => {
     const stories = (await loadedModels(test.url)).find((model) => model.id === "stories260K")!;
-    const args = stories.engine.worker!.args;
+    const args = stories.worker!.args;
     const port = args[args.indexOf("--port") + 1];
     const response = await postJson(`http://127.0.0.1:${port}/completion`, { prompt: "Once", n_predict: 1 });
     expect(response.status).toBe(401);
@@ -91,7 +94,7 @@ describe.skipIf(!hasTestModels || testLlamaServer === undefined)("llama-server w
     const reader = response.body!.getReader();
     await reader.read();
     const before = (await loadedModels(test.url)).find((model) => model.id === "tiny-qwen3moe")!;
-    const pid = before.engine.worker!.pid!;
+    const pid = before.worker!.pid!;
     process.kill(pid, "SIGKILL");
     let text = "";
     const decoder = new TextDecoder();
@@ -121,44 +124,47 @@ describe.skipIf(!hasTestModels || testLlamaServer === undefined)("llama-server w
     }
     expect(answered).toBe(true);
     const after = (await loadedModels(test.url)).find((model) => model.id === "tiny-qwen3moe")!;
-    expect(after.engine.worker!.restarts).toBe(1);
-    expect(after.engine.worker!.pid).not.toBe(pid);
+    expect(after.worker!.restarts).toBe(1);
+    expect(after.worker!.pid).not.toBe(pid);
   });
 });
 
-describe.skipIf(!hasTestModels || testLlamaServer === undefined)("worker processes and the memory budget", () => {
-  it("a worker model under the memory budget is evicted like an in-process model, and its process stops", async () => {
-    // A budget that holds one of the two models at a time (each is a few MiB of worker plus its tokenizer process).
+describe.skipIf(!hasTestModels || testLlamaServer === undefined)("worker models under the memory budget", () => {
+  it("an idle worker model is evicted for another like an in-process model, and its process stops", async () => {
+    const shape = { contextTokens: 256, parallel: 1, batchSize: 64 };
+    const setup = setupFromProbes(await probeHost({ measureBandwidth: false }), undefined);
+    const estimate = async (file: string) => {
+      const plan = await planOnThisMachine(testModelPath(file), setup, shape);
+      return workerMemoryBytes(plan.workerBytes, 0, plan.vocabularyTokens);
+    };
+    const stories = await estimate("stories260K.gguf");
+    const dreams = await estimate("aidreams260K.gguf");
+    // A budget that holds either model but not both.
+    const budget = Math.floor(Math.max(stories, dreams) * 1.5);
+    expect(budget).toBeLessThan(stories + dreams);
     const test = await startTestServer(
       {
-        models: [
-          { path: testModelPath("stories260K.gguf"), id: "a" },
-          { path: testModelPath("stories260K-moe.gguf"), id: "b" },
-        ],
-        engine: { contextTokens: 256, parallel: 1, maxMemoryBytes: 150 * 2 ** 20, keepAliveMs: -1 },
+        models: [{ path: testModelPath("stories260K.gguf") }, { path: testModelPath("aidreams260K.gguf") }],
+        engine: { ...shape, maxMemoryBytes: budget, keepAliveMs: -1 },
       },
-      { engine: "llama-server" },
-    ).catch((error: unknown) => error as Error);
-    // Loading both at start overflows the budget: start with one and load the other on demand.
-    if (test instanceof Error) {
-      expect(test.message).toMatch(/memory/);
-      return;
-    }
-    await test.close();
-  });
-
-  it("loads on first use, then evicts the idle worker model for another", async () => {
-    const folder = mkdtempSync(path.join(os.tmpdir(), "moestro-evict-"));
-    const test = await startTestServer(
-      { home: folder, engine: { contextTokens: 256, parallel: 1, keepAliveMs: -1 } },
       { engine: "llama-server" },
     );
     try {
-      // Two models pulled into nothing: served from the config of a second server instead (the store is empty).
-      expect(await loadedModels(test.url)).toEqual([]);
+      // Both load at start, one after the other: the second evicted the first, whose worker process is gone.
+      const loaded = await loadedModels(test.url);
+      expect(loaded.map((model) => model.id)).toEqual(["aidreams260K"]);
+      const dreamsPid = loaded[0]!.worker!.pid!;
+      const story = await test.client.completions.create({
+        model: "stories260K",
+        prompt: "Once upon a time",
+        max_tokens: 40,
+        temperature: 0,
+      });
+      expect(story.choices[0]!.text).toBe(storiesGreedy40);
+      expect((await loadedModels(test.url)).map((model) => model.id)).toEqual(["stories260K"]);
+      await waitFor(() => !isRunning(dreamsPid), 5_000);
     } finally {
       await test.close();
-      rmSync(folder, { recursive: true, force: true });
     }
   });
 });
@@ -190,7 +196,7 @@ describe.skipIf(!hasTestModels || testLlamaServer === undefined)("workers and th
     );
     const url = await serve.url;
     const models = await loadedModels(url);
-    const pid = models[0]!.engine.worker!.pid!;
+    const pid = models[0]!.worker!.pid!;
     expect(isRunning(pid)).toBe(true);
     await killHard(serve.child);
     await waitFor(() => !isRunning(pid), 5_000);

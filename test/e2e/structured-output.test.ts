@@ -3,6 +3,7 @@ import { Ajv } from "ajv";
 import OpenAI, { type APIError } from "openai";
 import { zodResponseFormat } from "openai/helpers/zod";
 import { z } from "zod";
+import { testEngines } from "../helpers/engines.js";
 import { hasTestModels, testModelPath } from "../helpers/models.js";
 import { postJson, startTestServer, type TestServer } from "../helpers/server.js";
 
@@ -18,14 +19,17 @@ const eventSchema = {
 };
 
 // Case ids in test names (C25…) are the compatibility cases listed in docs/compat-cases.md.
-describe.skipIf(!hasTestModels)("structured output, logprobs and embeddings", () => {
+describe.skipIf(!hasTestModels).each(testEngines)("structured output, logprobs and embeddings (%s engine)", (engine) => {
   let test: TestServer;
 
   beforeAll(async () => {
-    test = await startTestServer({
-      models: [{ path: testModelPath("tiny-qwen3moe.gguf") }, { path: testModelPath("tiny-qwen35moe.gguf") }],
-      engine: { contextTokens: 1024, batchSize: 64, parallel: 2 },
-    });
+    test = await startTestServer(
+      {
+        models: [{ path: testModelPath("tiny-qwen3moe.gguf") }, { path: testModelPath("tiny-qwen35moe.gguf") }],
+        engine: { contextTokens: 1024, batchSize: 64, parallel: 2 },
+      },
+      { engine },
+    );
   });
   afterAll(async () => {
     await test?.close();

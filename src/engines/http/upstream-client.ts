@@ -115,8 +115,9 @@ export class UpstreamClient {
     method: string,
     path: string,
     body: string | undefined,
-    options: { signal?: AbortSignal; timeoutMs?: number; accept?: string },
+    options: { signal?: AbortSignal; timeoutMs?: number; accept?: string; retried?: boolean },
   ): Promise<http.IncomingMessage> {
+    const retried = options.retried === true;
     return new Promise((resolve, reject) => {
       const headers: Record<string, string> = { ...this.#headers, accept: options.accept ?? "application/json" };
       if (body !== undefined) {
@@ -136,7 +137,16 @@ export class UpstreamClient {
         },
         resolve,
       );
-      request.on("error", reject);
+      request.on("error", (error: NodeJS.ErrnoException) => {
+        // The server closed a kept-alive socket as this request went out on it (llama-server's HTTP library ends
+        // connections after some streams): nothing reached the server, so send it again on a new socket (Node's
+        // documented remedy, `request.reusedSocket`).
+        if (request.reusedSocket && error.code === "ECONNRESET" && !options.signal?.aborted && !retried) {
+          this.#request(method, path, body, { ...options, retried: true }).then(resolve, reject);
+          return;
+        }
+        reject(error);
+      });
       request.on("timeout", () => request.destroy(Object.assign(new Error(`${this.baseUrl}${path} timed out`), { name: "TimeoutError" })));
       request.end(body);
     });
