@@ -70,14 +70,14 @@ export interface DecodeOverhead {
 }
 
 /**
- * The per-token overhead assumed when `--measure` has not measured this machine: 0.7 ms per decode step plus 8 ns per
- * vocabulary entry per sequence (1.9 ms for one sequence of a 151,936-token Qwen3 vocabulary, 0.70 ms for a 512-token
- * one). Fitted to node-llama-cpp's decode of the tiny test models (stories260K, aidreams260K, tiny-qwen3moe,
- * tiny-qwen35moe) on 1 thread of the 2-core development machine, whose figures are in
+ * The per-token overhead assumed when `--measure` has not measured this machine: 0.85 ms per decode step plus 8 ns per
+ * vocabulary entry per sequence (2.07 ms for one sequence of a 151,936-token Qwen3 vocabulary, 0.85 ms for a 512-token
+ * one). Fitted to node-llama-cpp's decode of the tiny test models (stories260K, its Q8_0 and MoE variants,
+ * aidreams260K, tiny-qwen3moe, tiny-qwen35moe) on 1 thread of the 2-core development machine; the figures are in
  * docs/planner.md#per-token-overhead. A fast desktop core, and llama-server (about 0.7 ms less per token here,
  * docs/engine.md), take less.
  */
-export const defaultDecodeOverhead: Readonly<DecodeOverhead> = Object.freeze({ stepSeconds: 0.7e-3, vocabularyEntrySeconds: 8e-9 });
+export const defaultDecodeOverhead: Readonly<DecodeOverhead> = Object.freeze({ stepSeconds: 0.85e-3, vocabularyEntrySeconds: 8e-9 });
 
 /**
  * Seconds of overhead in one decode step of `sequences` sequences over a `vocabularySize`-entry vocabulary:

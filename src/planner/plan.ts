@@ -218,7 +218,9 @@ export function calibrate(facts: ModelFacts, setup: HardwareSetup, measured: Thr
   const bytesPerToken = prediction.decodeBytesPerToken.gpu + prediction.decodeBytesPerToken.host;
   const device = onGpu ? setup.gpu! : setup.host;
   const setupBandwidth = device.bandwidthBytesPerSecond * device.bandwidthEfficiency;
-  const calibrated = readingSeconds >= step.overheadSeconds || measuredSeconds <= step.overheadSeconds ? "bandwidth" : "overhead";
+  // A tiny model measured faster than the assumed overhead still tells the overhead (it is then smaller), as long as
+  // the measurement leaves time for the reading.
+  const calibrated = readingSeconds < step.overheadSeconds && measuredSeconds > readingSeconds ? "overhead" : "bandwidth";
   let decodeOverhead: DecodeOverhead = overhead;
   let effectiveBandwidth = setupBandwidth;
   let overheadSeconds = step.overheadSeconds;
