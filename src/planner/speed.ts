@@ -49,21 +49,27 @@ export interface SpeedPrediction {
 export interface DecodeDeviceTerm {
   /** `gpu` or `host` (CPU and RAM). */
   device: "gpu" | "host";
+  /** Bytes read from the device's memory in the step. */
   bytes: number;
   /** Effective bandwidth, bytes per second. */
   bandwidthBytesPerSecond: number;
+  /** FLOPs the device does in the step. */
   flops: number;
   /** Effective FLOP/s. */
   flopsPerSecond: number;
   /** Which of bytes / bandwidth and FLOPs / FLOP/s is larger, and so gives `seconds`. */
   binding: "bandwidth" | "compute";
+  /** max(bytes / bandwidth, FLOPs / FLOP/s). */
   seconds: number;
 }
 
 /** A decode step's time, term by term. */
 export interface DecodeStep {
+  /** The whole step: the terms' seconds plus `overheadSeconds`. */
   seconds: number;
+  /** The per-token overhead of the step ({@link decodeOverheadSeconds}). */
   overheadSeconds: number;
+  /** One per device the step reads from, in the order the devices work: the GPU, then the host. */
   terms: DecodeDeviceTerm[];
 }
 
@@ -92,7 +98,7 @@ function deviceTerm(
  * A decode step as one line whose numbers reproduce its result: `1 / (term + term + overhead) = N tok/s`, each device
  * with the term that binds it (`bytes / GB/s` or `GFLOP / GFLOP/s`), the printed figures rounded to three digits.
  */
-export function formatDecodeStep(step: DecodeStep, sequences = 1): string {
+export function formatDecodeStep(step: DecodeStep): string {
   const terms = step.terms.map((term) => {
     const where = term.device === "gpu" ? "GPU" : "RAM";
     return term.binding === "bandwidth"
@@ -100,7 +106,7 @@ export function formatDecodeStep(step: DecodeStep, sequences = 1): string {
       : `${formatSignificant(term.flops / 1e9)} GFLOP / ${formatSignificant(term.flopsPerSecond / 1e9)} GFLOP/s ${term.device === "gpu" ? "GPU" : "CPU"} compute`;
   });
   terms.push(`${formatSignificant(step.overheadSeconds * 1000)} ms overhead`);
-  return `${sequences === 1 ? "" : `${sequences} × `}1 / (${terms.join(" + ")}) = ${formatSignificant(sequences / step.seconds)} tok/s`;
+  return `1 / (${terms.join(" + ")}) = ${formatSignificant(1 / step.seconds)} tok/s`;
 }
 
 const effectiveBandwidth = (device: DeviceSpec): number => device.bandwidthBytesPerSecond * device.bandwidthEfficiency;
