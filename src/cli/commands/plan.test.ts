@@ -1,17 +1,43 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { runPlan, runPlanJson } from "../../../test/helpers/plan-command.js";
-import { fakeHost } from "../../../test/helpers/plan-command.js";
+import { fakeHost, type Json } from "../../../test/helpers/plan-command.js";
 import { parseDecodeFormula, printedDecodeTokensPerSecond } from "../../../test/planner/decode-formula.js";
 import {
   ggufToolsSkipReason,
   hasGgufTools,
   qwen3_235b_a22b,
   qwen3_30b_a3b,
+  repoRoot,
   writeQwen3MoeHeader,
 } from "../../../test/planner/gguf-fixtures.js";
+import { workerArgs } from "../../engines/llama-server/worker-args.js";
+
+describe("scripts/gpu-check/plan.json", () => {
+  test("has what check.py reads, and its workerArgs are those of its own placement (docs/planner.md#gpu-check)", () => {
+    const plan = JSON.parse(readFileSync(path.join(repoRoot, "scripts/gpu-check/plan.json"), "utf8")) as Json;
+    expect(plan.fits).toBe(true);
+    expect(plan.placement.kind).toBe("gpu-cpu-experts");
+    expect(plan.placement.gpu.totalBytes).toBeGreaterThan(0);
+    expect(plan.decodeTokensPerSecond).toBeGreaterThan(0);
+    expect(plan.workerArgs).toEqual(
+      workerArgs({
+        modelPath: plan.workerArgs[1],
+        contextTokens: plan.memory.contextTokens,
+        parallel: plan.memory.sequences,
+        threads: 15,
+        gpuLayers: plan.placement.gpuLayers,
+        cpuMoeLayers: plan.placement.cpuExpertLayers,
+        flashAttention: true,
+        batchSize: plan.memory.batchTokens,
+        cacheRamMiB: 0,
+      }),
+    );
+    expect(plan.workerArgs).toContain("--n-cpu-moe");
+  });
+});
 
 describe("moestro plan without a model", () => {
   test("--list-hardware prints the catalog", async () => {
