@@ -2,8 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { runPlan, runPlanJson } from "../../../test/helpers/plan-command.js";
-import { fakeHost, type Json } from "../../../test/helpers/plan-command.js";
+import { fakeHost, type Json, runPlan, runPlanJson } from "../../../test/helpers/plan-command.js";
 import { parseDecodeFormula, printedDecodeTokensPerSecond } from "../../../test/planner/decode-formula.js";
 import {
   ggufToolsSkipReason,
