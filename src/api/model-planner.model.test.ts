@@ -20,6 +20,7 @@ describe.skipIf(!hasTestModels)("the server's model planner (real GGUF headers)"
       contextTokens: 256,
       sequences: 2,
       batchTokens: 64,
+      threads: 3,
       probeHost: async ({ measureBandwidth }) => {
         probes.push(measureBandwidth);
         return { ...host, bandwidthBytesPerSecond: measureBandwidth ? host.bandwidthBytesPerSecond : undefined };
@@ -33,6 +34,7 @@ describe.skipIf(!hasTestModels)("the server's model planner (real GGUF headers)"
     expect(plan.placement).toMatchObject({ kind: "cpu", fits: true, gpu: null });
     expect(plan.decode_tokens_per_second).toBeGreaterThan(0);
     expect(plan.hardware.name).toContain("Test CPU");
+    expect(plan.worker_args).toEqual(expect.arrayContaining(["-c", "512", "-np", "2", "-t", "3", "-ngl", "0", "-b", "64"]));
 
     // The copy bandwidth is measured once; later plans reuse it.
     const dense = await planner.plan({ id: "stories260K", path: testModelPath("stories260K.gguf"), source: "config" });

@@ -29,6 +29,8 @@ export interface ModelPlannerOptions {
   sequences?: number;
   /** Tokens per micro-batch (the server's `--batch-size`). Defaults to 512. */
   batchTokens?: number;
+  /** CPU threads of a worker (the server's `engine.threads`), for the plan's `workerArgs`. Defaults to 1. */
+  threads?: number;
   /** Probes this machine's CPU and RAM. Defaults to the planner's `probeHost` (copy bandwidth measured once, then reused). */
   probeHost?: (options: { measureBandwidth: boolean }) => Promise<HostProbe>;
   /** Probes the GPU. Defaults to none (CPU only); the server passes one built on its own llama.cpp binding. */
@@ -60,6 +62,7 @@ export function createModelPlanner(options: ModelPlannerOptions = {}): ModelPlan
         contextTokens: options.contextTokens,
         sequences: options.sequences,
         batchTokens: options.batchTokens,
+        threads: options.threads,
       });
       return toWireModelPlan(entry.id, await facts, plan);
     },
@@ -127,6 +130,7 @@ export function toWireModelPlan(modelId: string, facts: ModelFacts, plan: Plan):
     decode_tokens_per_second: plan.decodeTokensPerSecond,
     prefill_tokens_per_second: plan.prefillTokensPerSecond,
     llama_server_args: [...plan.llamaServerArgs],
+    worker_args: [...plan.workerArgs],
     cloud:
       plan.cost.cloud === undefined
         ? null

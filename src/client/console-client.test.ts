@@ -64,6 +64,7 @@ const samplePlan = (model: string): WireModelPlan => ({
   decode_tokens_per_second: 20,
   prefill_tokens_per_second: 200,
   llama_server_args: ["-m", "model.gguf"],
+  worker_args: ["-m", "model.gguf", "-c", "4096", "-np", "1", "-t", "1", "-ngl", "0"],
   cloud: null,
   assumptions: [],
 });

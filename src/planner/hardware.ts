@@ -1,5 +1,6 @@
 import { MoestroError } from "../errors/index.js";
 import { findHardware, hardwareCatalog, type HardwareCatalogEntry } from "./hardware-catalog.js";
+import { formatBandwidth, formatSignificant } from "../util/size-units.js";
 
 /**
  * One memory-and-compute device of a plan: a GPU, or the host (CPU and RAM).
@@ -47,7 +48,51 @@ export interface HardwareSetup {
   powerWatts: number | undefined;
   /** Where each figure came from, one line each, printed with the plan. */
   sources: string[];
+  /**
+   * Catalog id of the GPU class whose figures stand in for a GPU the user gave only by its memory (`--vram` on a setup
+   * without a GPU): see {@link defaultGpuClassId}. Absent when the GPU's figures are its own.
+   */
+  assumedGpuClass?: string;
+  /** The decode step's fixed costs. Defaults to {@link defaultDecodeOverhead}; `--measure` sets this machine's. */
+  decodeOverhead?: DecodeOverhead;
 }
+
+/**
+ * What a decode step costs beside reading weights and multiplying them: building and launching the graph, the threads'
+ * synchronisation, copying the logits out, sampling, the engine's own loop. It dominates tiny models (stories260K reads
+ * 1 MB per token: 0.05 ms at 20 GB/s, but decodes in 0.8 ms) and vanishes beside big ones.
+ */
+export interface DecodeOverhead {
+  /** Seconds per decode step, whatever the model. */
+  stepSeconds: number;
+  /** Seconds per vocabulary entry for each sequence sampled in the step (the logits row and the sampler's candidates). */
+  vocabularyEntrySeconds: number;
+}
+
+/**
+ * The per-token overhead assumed when `--measure` has not measured this machine: 0.85 ms per decode step plus 8 ns per
+ * vocabulary entry per sequence (2.07 ms for one sequence of a 151,936-token Qwen3 vocabulary, 0.85 ms for a 512-token
+ * one). Fitted to node-llama-cpp's decode of the tiny test models (stories260K, its Q8_0 and MoE variants,
+ * aidreams260K, tiny-qwen3moe, tiny-qwen35moe) on 1 thread of the 2-core development machine; the figures are in
+ * docs/planner.md#per-token-overhead. A fast desktop core, and llama-server (about 0.7 ms less per token here,
+ * docs/engine.md), take less.
+ */
+export const defaultDecodeOverhead: Readonly<DecodeOverhead> = Object.freeze({ stepSeconds: 0.85e-3, vocabularyEntrySeconds: 8e-9 });
+
+/**
+ * Seconds of overhead in one decode step of `sequences` sequences over a `vocabularySize`-entry vocabulary:
+ * `stepSeconds + sequences × vocabularySize × vocabularyEntrySeconds`.
+ */
+export function decodeOverheadSeconds(overhead: DecodeOverhead, sequences: number, vocabularySize: number): number {
+  return overhead.stepSeconds + sequences * vocabularySize * overhead.vocabularyEntrySeconds;
+}
+
+/**
+ * The catalog GPU whose bandwidth, FLOP/s and PCIe link stand in for a GPU given only by its memory
+ * (`moestro plan --vram 24GiB` on a machine without one): the RTX 4090, the most common 24 GB card that people plan
+ * for. `--vram-bandwidth` replaces its bandwidth; `--hardware` picks another class.
+ */
+export const defaultGpuClassId = "rtx-4090";
 
 /**
  * Default fractions of peak that llama.cpp reaches, used with catalog peaks (assumptions; `--measure` calibrates this
@@ -161,14 +206,16 @@ export interface HardwareOverrides {
 
 /**
  * Applies {@link HardwareOverrides}. A bandwidth given by the user is taken as what llama.cpp reaches (efficiency 1).
- * `vramBytes` on a setup without a GPU adds one, which then needs `vramBandwidthBytesPerSecond`.
- *
- * @throws {MoestroError} `invalid_request` when a GPU is added without its bandwidth.
+ * `vramBytes` on a setup without a GPU adds one: its memory is `vramBytes`, its FLOP/s, PCIe link and (without
+ * `vramBandwidthBytesPerSecond`) its bandwidth those of the {@link defaultGpuClassId} class, which the setup names in
+ * `assumedGpuClass` and in a source line. Fit and placement need only the memory; the speeds carry the assumption.
  */
 export function applyHardwareOverrides(setup: HardwareSetup, overrides: HardwareOverrides): HardwareSetup {
   const sources = [...setup.sources];
   let host: DeviceSpec = { ...setup.host };
   let gpu: DeviceSpec | undefined = setup.gpu ? { ...setup.gpu } : undefined;
+  let assumedGpuClass = setup.assumedGpuClass;
+  let hostToGpuBytesPerSecond = setup.hostToGpuBytesPerSecond;
   if (overrides.ramBytes !== undefined) {
     host.memoryBytes = overrides.ramBytes;
     if (setup.unified && gpu) gpu.memoryBytes = Math.floor(overrides.ramBytes * unifiedGpuShare);
@@ -180,28 +227,21 @@ export function applyHardwareOverrides(setup: HardwareSetup, overrides: Hardware
     sources.push("memory bandwidth: --mem-bandwidth (taken as effective)");
   }
   if (overrides.vramBytes !== undefined) {
-    if (overrides.vramBytes === 0) gpu = undefined;
-    else if (gpu) gpu.memoryBytes = overrides.vramBytes;
+    if (overrides.vramBytes === 0) {
+      gpu = undefined;
+      assumedGpuClass = undefined;
+    } else if (gpu) gpu.memoryBytes = overrides.vramBytes;
     else {
-      if (overrides.vramBandwidthBytesPerSecond === undefined) {
-        throw new MoestroError(
-          "invalid_request",
-          "--vram adds a GPU this setup does not have: give its bandwidth with --vram-bandwidth GB/s, or pick one with --hardware.",
-          {
-            param: "vram",
-          },
-        );
-      }
-      gpu = {
-        name: "GPU (from flags)",
-        memoryBytes: overrides.vramBytes,
-        bandwidthBytesPerSecond: overrides.vramBandwidthBytesPerSecond,
-        bandwidthEfficiency: 1,
-        flopsPerSecond: 100e12,
-        computeEfficiency: defaultEfficiencies.gpuCompute,
-        powerWatts: undefined,
-      };
-      sources.push("GPU: --vram and --vram-bandwidth; its FLOP/s assumed 100 TFLOP/s (BF16 dense, an RTX 4090/L40S-class GPU)");
+      const classEntry = findHardware(defaultGpuClassId)!;
+      const classDevice = deviceFromCatalog(classEntry);
+      gpu = { ...classDevice, name: "GPU (from flags)", memoryBytes: overrides.vramBytes, powerWatts: undefined };
+      assumedGpuClass = classEntry.id;
+      hostToGpuBytesPerSecond = classEntry.hostToGpuBytesPerSecond;
+      sources.push(
+        overrides.vramBandwidthBytesPerSecond === undefined
+          ? `GPU: --vram without --vram-bandwidth: speeds assume an ${classEntry.name}-class GPU (catalog ${classEntry.id}: ${formatBandwidth(classDevice.bandwidthBytesPerSecond)} × ${classDevice.bandwidthEfficiency}, ${formatSignificant(classDevice.flopsPerSecond / 1e12)} TFLOP/s × ${classDevice.computeEfficiency}, PCIe ${formatBandwidth(classEntry.hostToGpuBytesPerSecond ?? 32e9)}); give --vram-bandwidth or --hardware for yours`
+          : `GPU: --vram and --vram-bandwidth; FLOP/s and PCIe of an ${classEntry.name}-class GPU assumed (catalog ${classEntry.id}: ${formatSignificant(classDevice.flopsPerSecond / 1e12)} TFLOP/s × ${classDevice.computeEfficiency})`,
+      );
     }
     sources.push("GPU memory: --vram");
   }
@@ -212,13 +252,16 @@ export function applyHardwareOverrides(setup: HardwareSetup, overrides: Hardware
   if (overrides.powerWatts !== undefined) sources.push("power: --watts");
   // Removing the GPU leaves the host's power; adding one from flags leaves it unknown.
   const powerWatts = overrides.powerWatts ?? (setup.gpu && !gpu ? setup.host.powerWatts : !setup.gpu && gpu ? undefined : setup.powerWatts);
-  return {
+  const result: HardwareSetup = {
     ...setup,
     gpu,
     host,
     unified: setup.unified && gpu !== undefined,
-    hostToGpuBytesPerSecond: gpu && !setup.unified ? (setup.hostToGpuBytesPerSecond ?? 32e9) : undefined,
+    hostToGpuBytesPerSecond: gpu && !setup.unified ? (hostToGpuBytesPerSecond ?? 32e9) : undefined,
     powerWatts,
     sources,
   };
+  if (assumedGpuClass !== undefined && gpu !== undefined) result.assumedGpuClass = assumedGpuClass;
+  else delete result.assumedGpuClass;
+  return result;
 }

@@ -3,8 +3,12 @@ export { estimateCost, findNearestCloudPrice, formatMicroUsd, type CloudPriceMat
 export { findHardware, findHardwareByDeviceName, hardwareCatalog, type HardwareCatalogEntry } from "./hardware-catalog.js";
 export {
   applyHardwareOverrides,
+  decodeOverheadSeconds,
+  defaultDecodeOverhead,
   defaultEfficiencies,
+  defaultGpuClassId,
   setupFromCatalog,
+  type DecodeOverhead,
   type DeviceSpec,
   type HardwareOverrides,
   type HardwareSetup,
@@ -34,5 +38,12 @@ export { llamaServerArgs, planPlacement, type Placement, type PlacementKind } fr
 export { readGgufHeader, readModelFacts, type ReadModelFactsOptions } from "./read-model-facts.js";
 export { renderComparison, renderModelFacts, renderPlan } from "./render-text.js";
 export { formatBandwidth, formatBytes, formatCount, parseBandwidthBytesPerSecond, parseSizeBytes } from "../util/size-units.js";
-export { expertCoverageFraction, predictSpeed, type SpeedPrediction } from "./speed.js";
+export {
+  expertCoverageFraction,
+  formatDecodeStep,
+  predictSpeed,
+  type DecodeDeviceTerm,
+  type DecodeStep,
+  type SpeedPrediction,
+} from "./speed.js";
 export { probeGpu, probeHost, probeLlamaGpu, setupFromProbes, type GpuProbe, type HostProbe } from "./this-machine.js";

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
 import { syntheticMoeFacts } from "../../test/planner/synthetic-facts.js";
-import { applyHardwareOverrides, setupFromCatalog, type HardwareSetup } from "./hardware.js";
+import { applyHardwareOverrides, defaultGpuClassId, setupFromCatalog, type HardwareSetup } from "./hardware.js";
 import { estimateMemory } from "./memory-estimate.js";
 import { llamaServerArgs, memoryMarginBytes, planPlacement } from "./placement.js";
 
@@ -110,10 +110,21 @@ describe("planPlacement", () => {
 });
 
 describe("hardware overrides", () => {
-  test("--vram on a CPU-only setup needs --vram-bandwidth", () => {
-    expect(() => applyHardwareOverrides(setupFromCatalog("ddr5-8ch"), { vramBytes: 24 * GiB })).toThrow(/--vram-bandwidth/);
+  test("--vram on a CPU-only setup adds a GPU of the default class, stated; --vram-bandwidth replaces its bandwidth", () => {
+    const assumed = applyHardwareOverrides(setupFromCatalog("ddr5-8ch"), { vramBytes: 24 * GiB });
+    expect(assumed.assumedGpuClass).toBe(defaultGpuClassId);
+    expect(assumed.gpu).toMatchObject({ memoryBytes: 24 * GiB, bandwidthBytesPerSecond: 1008e9, bandwidthEfficiency: 0.6 });
+    expect(assumed.hostToGpuBytesPerSecond).toBe(32e9);
+    expect(assumed.sources.join("\n")).toMatch(
+      /--vram without --vram-bandwidth: speeds assume an NVIDIA GeForce RTX 4090 24GB-class GPU \(catalog rtx-4090/,
+    );
     const setup = applyHardwareOverrides(setupFromCatalog("ddr5-8ch"), { vramBytes: 24 * GiB, vramBandwidthBytesPerSecond: 1e12 });
     expect(setup.gpu).toMatchObject({ memoryBytes: 24 * GiB, bandwidthBytesPerSecond: 1e12, bandwidthEfficiency: 1 });
+    expect(setup.assumedGpuClass).toBe("rtx-4090");
+    // removing the GPU again drops the assumption
+    expect(applyHardwareOverrides(assumed, { vramBytes: 0 })).not.toHaveProperty("assumedGpuClass");
+    // a catalog GPU's figures are its own
+    expect(applyHardwareOverrides(setupFromCatalog("h100"), { vramBytes: 40 * GiB })).not.toHaveProperty("assumedGpuClass");
   });
 
   test("--vram 0 removes the GPU; --mem-bandwidth is taken as effective", () => {

@@ -3,7 +3,10 @@ import { syntheticMoeFacts } from "../../test/planner/synthetic-facts.js";
 import { cloudListPriceBook } from "../metering/cloud-list-prices.js";
 import { estimateCost, findNearestCloudPrice, formatMicroUsd } from "./cost.js";
 import { hardwareCatalog } from "./hardware-catalog.js";
+import { parseDecodeFormula, printedDecodeTokensPerSecond } from "../../test/planner/decode-formula.js";
+import { workerArgs } from "../engines/llama-server/worker-args.js";
 import { applyHardwareOverrides, setupFromCatalog } from "./hardware.js";
+import { setupFromProbes, type HostProbe } from "./this-machine.js";
 import { calibrate, createPlan } from "./plan.js";
 import { renderComparison, renderModelFacts, renderPlan } from "./render-text.js";
 
@@ -104,11 +107,27 @@ describe("createPlan", () => {
     expect(typeof json.prefillTokensPerSecond).toBe("number");
     expect(plan.memory.contextTokens).toBe(4096);
     expect(plan.llamaServerArgs).toEqual(["-m", "/models/Qwen3-30B-A3B.gguf", "-c", "4096", "-np", "1", "-ngl", "49"]);
+    // the worker's whole command line, from the one function that builds it; threads default to 1
+    expect(plan.workerArgs).toEqual(
+      workerArgs({
+        modelPath: "/models/Qwen3-30B-A3B.gguf",
+        contextTokens: 4096,
+        parallel: 1,
+        threads: 1,
+        gpuLayers: 49,
+        cpuMoeLayers: 0,
+        flashAttention: true,
+        batchSize: 512,
+        cacheRamMiB: 0,
+      }),
+    );
     // the GPU's typical power prices the electricity
     expect(plan.cost.energyMicroUsdPerMillionOutputTokens).toBe(
       Math.round(((450 * (1e6 / plan.speed!.aggregateDecodeTokensPerSecond)) / 3.6e6) * 0.2 * 1e6),
     );
-    expect(renderPlan(plan)).toMatch(/llama-server -m \/models\/Qwen3-30B-A3B\.gguf -c 4096 -np 1 -ngl 49/);
+    expect(renderPlan(plan)).toMatch(
+      /^llama-server -m \/models\/Qwen3-30B-A3B\.gguf -c 4096 -np 1 -t 1 -ngl 49 -fa on -b 512 --cache-ram 0 --metrics --no-webui$/m,
+    );
   });
 
   test("assumptions say only what applies: routed experts for a MoE, none for a dense model", () => {
@@ -119,7 +138,7 @@ describe("createPlan", () => {
     expect(denseAssumptions).toContain("compute buffer: 4 B × batch × (vocabulary + 4 × hidden), a heuristic");
     const moeAssumptions = createPlan(a3b, setup).assumptions.join("\n");
     expect(moeAssumptions).toContain("routed experts: each token uses expert_used_count of expert_count uniformly");
-    expect(moeAssumptions).toContain("every active weight is read once per token");
+    expect(moeAssumptions).toContain("decode reads every active weight once per token");
   });
 
   test("a dense model's text names no active parameters and no experts: every parameter is used per token", () => {
@@ -152,6 +171,49 @@ describe("createPlan", () => {
     expect(plan.decodeTokensPerSecond).toBeNull();
     expect(plan.prefillTokensPerSecond).toBeNull();
     expect(plan.llamaServerArgs).toEqual([]);
+    expect(plan.workerArgs).toEqual([]);
+  });
+
+  test("workerArgs: the placement's -ngl and --n-cpu-moe, the plan's context, sequences, batch and threads", () => {
+    const plan = createPlan(a22b, setupFromCatalog("h100"), { contextTokens: 8192, sequences: 2, batchTokens: 256, threads: 15 });
+    expect(plan.placement.kind).toBe("gpu-cpu-experts");
+    const n = String(plan.placement.cpuExpertLayers);
+    expect(plan.workerArgs).toEqual([
+      ...["-m", "/models/Big-MoE.gguf", "-c", "16384", "-np", "2", "-t", "15", "-ngl", "95", "--n-cpu-moe", n],
+      ...["-fa", "on", "-b", "256", "--cache-ram", "0", "--metrics", "--no-webui"],
+    ]);
+    expect(plan.llamaServerArgs).toEqual(["-m", "/models/Big-MoE.gguf", "-c", "16384", "-np", "2", "-ngl", "95", "--n-cpu-moe", n]);
+  });
+
+  test("the printed decode formula gives the printed figure, bandwidth bound (a CPU host)", () => {
+    const text = renderPlan(createPlan(a3b, setupFromCatalog("ddr5-2ch"), { sequences: 1 }));
+    const formula = parseDecodeFormula(text);
+    expect(formula.kinds).toEqual(["bandwidth", "overhead"]);
+    expect(formula.recomputedSeconds * formula.printedTokensPerSecond).toBeCloseTo(1, 1);
+    expect(Math.abs(1 / formula.recomputedSeconds / printedDecodeTokensPerSecond(text) - 1)).toBeLessThan(0.02);
+  });
+
+  test("the printed decode formula gives the printed figure, compute bound (experts in RAM on 2 CPU cores)", () => {
+    const twoCores: HostProbe = {
+      cpuName: "2-core VM",
+      cores: 2,
+      clockHz: 2.45e9,
+      flopsPerCycle: 32,
+      totalMemoryBytes: 256 * GiB,
+      availableMemoryBytes: 192 * GiB,
+      bandwidthBytesPerSecond: 20e9,
+    };
+    const setup = applyHardwareOverrides(setupFromProbes(twoCores, undefined), { vramBytes: 24 * GiB });
+    const plan = createPlan(a22b, setup, { sequences: 1 });
+    expect(plan.placement.kind).toBe("gpu-cpu-experts");
+    const text = renderPlan(plan);
+    const formula = parseDecodeFormula(text);
+    expect(formula.kinds).toEqual(["bandwidth", "compute", "overhead"]);
+    expect(text).toMatch(
+      /^ {2}decode = 1 \/ \([\d.]+ GiB \/ 605 GB\/s GPU \+ [\d.]+ GFLOP \/ [\d.]+ GFLOP\/s CPU compute \+ [\d.]+ ms overhead\)/m,
+    );
+    expect(Math.abs(1 / formula.recomputedSeconds / formula.printedTokensPerSecond - 1)).toBeLessThan(0.02);
+    expect(Math.abs(1 / formula.recomputedSeconds / printedDecodeTokensPerSecond(text) - 1)).toBeLessThan(0.02);
   });
 
   test("--compare: one row per device, where a 235B-class MoE runs best per dollar", () => {

@@ -1,5 +1,7 @@
 import { estimateCost, type CostEstimate, type CostOptions } from "./cost.js";
-import type { HardwareSetup } from "./hardware.js";
+import { workerArgs } from "../engines/llama-server/worker-args.js";
+import { formatSignificant } from "../util/size-units.js";
+import { decodeOverheadSeconds, defaultDecodeOverhead, type DecodeOverhead, type DeviceSpec, type HardwareSetup } from "./hardware.js";
 import { estimateMemory, type MemoryEstimate } from "./memory-estimate.js";
 import type { ModelFacts } from "./model-facts.js";
 import { llamaServerArgs, planPlacement, type Placement } from "./placement.js";
@@ -16,6 +18,11 @@ export interface PlanOptions extends CostOptions {
   batchTokens?: number;
   /** Prompt length of the prefill prediction, in tokens. Defaults to 512. */
   promptTokens?: number;
+  /**
+   * CPU threads of the llama-server worker (`-t` in {@link Plan.workerArgs}). Defaults to 1; callers planning for this
+   * machine pass what `moestro serve` would use (`engine.threads`, `defaultThreadCount` in src/config/schema.ts).
+   */
+  threads?: number;
 }
 
 /** What `moestro plan` reports for one model on one hardware setup. */
@@ -42,8 +49,15 @@ export interface Plan {
   hardware: HardwareSetup;
   memory: MemoryEstimate;
   placement: Placement;
-  /** llama-server arguments for this placement (`-m FILE -c N -np N -ngl N [--n-cpu-moe N]`). */
+  /** llama-server arguments for this placement (`-m FILE -c N -np N -ngl N [--n-cpu-moe N]`); empty when it does not fit. */
   llamaServerArgs: string[];
+  /**
+   * The whole command line a moestro llama-server worker gets for this plan, without `--host`, `--port` and
+   * `--api-key`: `workerArgs()` of src/engines/llama-server/worker-args.ts with the placement's `-ngl` and
+   * `--n-cpu-moe`, the plan's context and sequences, `threads`, flash attention on, the plan's batch (512 by default)
+   * and the prompt cache off (`--cache-ram 0`, moestro's default). Empty when it does not fit.
+   */
+  workerArgs: string[];
   /** Predictions in detail; `null` when it does not fit. */
   speed: SpeedPrediction | null;
   /** Cost per 1M output tokens at the aggregate decode speed (a busy server), beside the nearest cloud list price. */
@@ -75,6 +89,7 @@ export function createPlan(facts: ModelFacts, setup: HardwareSetup, options: Pla
   );
   // Only what applies to this model: a dense model has no routed experts, and no expert term in its compute buffer.
   const isMoe = facts.moe !== undefined;
+  const overhead = setup.decodeOverhead ?? defaultDecodeOverhead;
   const assumptions = [
     "weights: ggml block sizes of each tensor's type (ggml.c type_traits)",
     "KV cache: f16 keys and values (-ctk f16 -ctv f16), flash attention on (llama.cpp -fa auto)",
@@ -82,7 +97,10 @@ export function createPlan(facts: ModelFacts, setup: HardwareSetup, options: Pla
       ? "compute buffer: 4 B × batch × (vocabulary + 4 × hidden + 3 × experts used × expert FFN), a heuristic"
       : "compute buffer: 4 B × batch × (vocabulary + 4 × hidden), a heuristic",
     "margin kept free per device: min(1 GiB, 10%)",
-    `decode is memory-bandwidth bound: every ${isMoe ? "active " : ""}weight is read once per token from the memory it sits in`,
+    `decode reads every ${isMoe ? "active " : ""}weight once per token from the memory it sits in; each device takes the longer of its reads at its bandwidth and its 2 FLOPs per weight at its FLOP/s`,
+    setup.decodeOverhead === undefined
+      ? `per-token overhead: ${formatSignificant(overhead.stepSeconds * 1000)} ms per decode step + ${formatSignificant(overhead.vocabularyEntrySeconds * 1e9)} ns per vocabulary entry per sequence (${formatSignificant(decodeOverheadSeconds(overhead, 1, facts.vocabularySize) * 1000)} ms here), measured with node-llama-cpp on one core of the development machine (docs/planner.md#per-token-overhead); --measure measures this machine's`
+      : `per-token overhead: ${formatSignificant(overhead.stepSeconds * 1000)} ms per decode step + ${formatSignificant(overhead.vocabularyEntrySeconds * 1e9)} ns per vocabulary entry per sequence (${formatSignificant(decodeOverheadSeconds(overhead, 1, facts.vocabularySize) * 1000)} ms here)`,
     ...(isMoe
       ? ["routed experts: each token uses expert_used_count of expert_count uniformly; a batch of S tokens touches 1 − (1 − k/E)^S of them"]
       : []),
@@ -110,6 +128,19 @@ export function createPlan(facts: ModelFacts, setup: HardwareSetup, options: Pla
     memory,
     placement,
     llamaServerArgs: placement.fits ? llamaServerArgs(modelPath, placement, memory) : [],
+    workerArgs: placement.fits
+      ? workerArgs({
+          modelPath,
+          contextTokens: memory.contextTokens,
+          parallel: memory.sequences,
+          threads: options.threads ?? 1,
+          gpuLayers: placement.gpuLayers,
+          cpuMoeLayers: placement.cpuExpertLayers,
+          flashAttention: true,
+          batchSize: memory.batchTokens,
+          cacheRamMiB: 0,
+        })
+      : [],
     speed,
     cost,
     assumptions,
@@ -125,19 +156,35 @@ export interface Calibration {
   /** measured / predicted. */
   decodeRatio: number;
   prefillRatio: number;
-  /** Effective bandwidth of the memory the weights were read from: decode tokens/s × bytes per token. */
+  /**
+   * What the decode measurement calibrated, one unknown of the two in `time = overhead + bytes / bandwidth`:
+   * - `overhead`: the prediction's overhead was at least its weight-reading time (a tiny model), so the measured time
+   *   less the reading time is the overhead; the bandwidth stays;
+   * - `bandwidth`: reading weights took longer, so the measured time less the overhead gives the bandwidth.
+   */
+  calibrated: "overhead" | "bandwidth";
+  /** Effective bandwidth of the memory the weights were read from, bytes per second (the setup's when `calibrated` is `overhead`). */
   effectiveBandwidthBytesPerSecond: number;
-  /** Effective FLOP/s: prefill tokens/s × FLOPs per token. */
+  /** Effective FLOP/s: prefill tokens/s × FLOPs per token; put in the calibrated setup only when `calibrated` is `bandwidth`. */
   effectiveFlopsPerSecond: number;
+  /** Overhead of the measured decode step (one sequence), seconds: measured when `calibrated` is `overhead`. */
+  decodeOverheadSeconds: number;
+  /** The setup's overhead, scaled to the measurement when `calibrated` is `overhead`. */
+  decodeOverhead: DecodeOverhead;
   /** The setup with the calibrated figures (efficiency 1): plan again with it to predict other models on this machine. */
   calibratedSetup: HardwareSetup;
 }
 
 /**
- * Compares a {@link ThroughputMeasurement} with the prediction for the same conditions and derives effective
- * figures: bandwidth = measured decode tokens/s × bytes read per token (weights + KV cache at the measured position),
- * FLOP/s = measured prefill tokens/s × FLOPs per token. For a CPU run they replace the host's figures; for an all-GPU
- * run, the GPU's.
+ * Compares a {@link ThroughputMeasurement} with the prediction for the same conditions and derives effective figures
+ * (docs/planner.md#--measure-and-calibration):
+ * - FLOP/s = measured prefill tokens/s × FLOPs per token;
+ * - decode time = overhead + reading time, two unknowns for one measurement, so the prediction's larger part is taken
+ *   as the unknown: where the overhead is at least the reading time (tiny models), overhead = measured time − reading
+ *   time (both overhead terms scaled alike, so the calibrated overhead carries to other vocabularies), and bandwidth and
+ *   FLOP/s stay (such a model's prefill is overhead too); otherwise bandwidth = bytes read per token (weights + KV cache
+ *   at the measured position) / (measured time − overhead), and the FLOP/s are the prefill's.
+ * For a CPU run they replace the host's figures; for an all-GPU run, the GPU's.
  */
 export function calibrate(facts: ModelFacts, setup: HardwareSetup, measured: ThroughputMeasurement): Calibration {
   const runSetup: HardwareSetup = measured.gpu ? setup : { ...setup, gpu: undefined, unified: false, hostToGpuBytesPerSecond: undefined };
@@ -148,45 +195,72 @@ export function calibrate(facts: ModelFacts, setup: HardwareSetup, measured: Thr
   });
   const placement = planPlacement(facts, memory, { ...runSetup, host: { ...runSetup.host, memoryBytes: Number.MAX_SAFE_INTEGER } });
   const position = measured.promptTokens + measured.decodeTokens / 2;
-  const prediction = predictSpeed(facts, memory, placement, runSetup, {
-    promptTokens: measured.promptTokens,
-    contextPositionTokens: position,
-  });
-  const bytesPerToken = prediction.decodeBytesPerToken.gpu + prediction.decodeBytesPerToken.host;
-  const effectiveBandwidth = measured.decodeTokensPerSecond * bytesPerToken;
+  const speedOptions = { promptTokens: measured.promptTokens, contextPositionTokens: position };
+  const prediction = predictSpeed(facts, memory, placement, runSetup, speedOptions);
   const effectiveFlops = measured.prefillTokensPerSecond * prediction.prefillFlopsPerToken;
-  const calibratedSetup: HardwareSetup =
-    measured.gpu && setup.gpu
-      ? {
-          ...setup,
-          gpu: {
-            ...setup.gpu,
-            bandwidthBytesPerSecond: effectiveBandwidth,
-            bandwidthEfficiency: 1,
-            flopsPerSecond: effectiveFlops,
-            computeEfficiency: 1,
-          },
-          sources: [...setup.sources, "GPU bandwidth and FLOP/s: calibrated by --measure"],
-        }
-      : {
-          ...setup,
-          host: {
-            ...setup.host,
-            bandwidthBytesPerSecond: effectiveBandwidth,
-            bandwidthEfficiency: 1,
-            flopsPerSecond: effectiveFlops,
-            computeEfficiency: 1,
-          },
-          sources: [...setup.sources, `RAM bandwidth and CPU FLOP/s: calibrated by --measure (${measured.threads} threads)`],
-        };
+  const onGpu = measured.gpu && setup.gpu !== undefined;
+  const withDevice = (base: HardwareSetup, figures: { bandwidthBytesPerSecond?: number; flopsPerSecond: number }): HardwareSetup => {
+    const replace = (device: DeviceSpec): DeviceSpec => ({
+      ...device,
+      ...(figures.bandwidthBytesPerSecond === undefined
+        ? {}
+        : { bandwidthBytesPerSecond: figures.bandwidthBytesPerSecond, bandwidthEfficiency: 1 }),
+      flopsPerSecond: figures.flopsPerSecond,
+      computeEfficiency: 1,
+    });
+    return onGpu && base.gpu ? { ...base, gpu: replace(base.gpu) } : { ...base, host: replace(base.host) };
+  };
+
+  const step = prediction.decodeStep;
+  const readingSeconds = step.seconds - step.overheadSeconds;
+  const measuredSeconds = 1 / measured.decodeTokensPerSecond;
+  const overhead = setup.decodeOverhead ?? defaultDecodeOverhead;
+  const bytesPerToken = prediction.decodeBytesPerToken.gpu + prediction.decodeBytesPerToken.host;
+  const device = onGpu ? setup.gpu! : setup.host;
+  const setupBandwidth = device.bandwidthBytesPerSecond * device.bandwidthEfficiency;
+  // A tiny model measured faster than the assumed overhead still tells the overhead (it is then smaller), as long as
+  // the measurement leaves time for the reading.
+  const calibrated = readingSeconds < step.overheadSeconds && measuredSeconds > readingSeconds ? "overhead" : "bandwidth";
+  let decodeOverhead: DecodeOverhead = overhead;
+  let effectiveBandwidth = setupBandwidth;
+  let overheadSeconds = step.overheadSeconds;
+  if (calibrated === "overhead") {
+    overheadSeconds = measuredSeconds - readingSeconds;
+    const scale = overheadSeconds / step.overheadSeconds;
+    decodeOverhead = { stepSeconds: overhead.stepSeconds * scale, vocabularyEntrySeconds: overhead.vocabularyEntrySeconds * scale };
+  } else {
+    // A measurement faster than the overhead alone leaves no time for reading: then the overhead is taken as 0.
+    const rest = measuredSeconds > step.overheadSeconds ? measuredSeconds - step.overheadSeconds : measuredSeconds;
+    if (rest === measuredSeconds) {
+      overheadSeconds = 0;
+      decodeOverhead = { stepSeconds: 0, vocabularyEntrySeconds: 0 };
+    }
+    effectiveBandwidth = bytesPerToken / rest;
+  }
+  const calibratedSetup: HardwareSetup = {
+    // A model whose decode is mostly overhead prefills mostly overhead too: its FLOP/s say nothing of the roofline.
+    ...(calibrated === "bandwidth"
+      ? withDevice(setup, { bandwidthBytesPerSecond: effectiveBandwidth, flopsPerSecond: effectiveFlops })
+      : setup),
+    decodeOverhead,
+    sources: [
+      ...setup.sources,
+      calibrated === "bandwidth"
+        ? `${onGpu ? "GPU bandwidth and FLOP/s" : "RAM bandwidth and CPU FLOP/s"}: calibrated by --measure (${measured.threads} threads)`
+        : `per-token overhead: calibrated by --measure (${measured.threads} threads); bandwidth and FLOP/s as before`,
+    ],
+  };
   return {
     measured,
     predictedDecodeTokensPerSecond: prediction.decodeTokensPerSecond,
     predictedPrefillTokensPerSecond: prediction.prefillTokensPerSecond,
     decodeRatio: measured.decodeTokensPerSecond / prediction.decodeTokensPerSecond,
     prefillRatio: measured.prefillTokensPerSecond / prediction.prefillTokensPerSecond,
+    calibrated,
     effectiveBandwidthBytesPerSecond: effectiveBandwidth,
     effectiveFlopsPerSecond: effectiveFlops,
+    decodeOverheadSeconds: overheadSeconds,
+    decodeOverhead,
     calibratedSetup,
   };
 }

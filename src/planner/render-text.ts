@@ -87,7 +87,11 @@ export function renderModelFacts(facts: ModelFacts): string {
   return `${keyValues(pairs)}\n\nquantization mix\n${renderTable(quantRows)}\n`;
 }
 
-/** Renders `moestro plan` for one setup: memory per device, placement, llama-server flags, speeds, cost, assumptions. */
+/**
+ * Renders `moestro plan` for one setup: memory per device, placement, the worker's llama-server command line
+ * ({@link Plan.workerArgs}), speeds with their formulas, cost, assumptions; with a calibration, predicted against
+ * measured (the plan is expected to be made with the calibrated setup).
+ */
 export function renderPlan(plan: Plan, calibration?: Calibration): string {
   const { memory, placement, hardware } = plan;
   const out: string[] = [];
@@ -125,7 +129,7 @@ export function renderPlan(plan: Plan, calibration?: Calibration): string {
   );
   out.push(`placement: ${placement.description}`);
   out.push(`fits: ${plan.fits ? "yes" : `no: ${plan.reason}`}`);
-  if (plan.fits) out.push(`llama-server ${plan.llamaServerArgs.join(" ")}`);
+  if (plan.fits) out.push(`llama-server ${plan.workerArgs.join(" ")}`);
   if (plan.speed) {
     out.push("");
     out.push(
@@ -165,10 +169,15 @@ export function renderPlan(plan: Plan, calibration?: Calibration): string {
         ],
       ]),
     );
+    const how = `${calibration.measured.threads} threads, ${calibration.measured.promptTokens}-token prompt, ${calibration.measured.decodeTokens} decoded tokens`;
     out.push(
-      `calibrated: effective bandwidth ${formatBandwidth(calibration.effectiveBandwidthBytesPerSecond)}, effective compute ${formatSignificant(calibration.effectiveFlopsPerSecond / 1e9)} GFLOP/s ` +
-        `(${calibration.measured.threads} threads, ${calibration.measured.promptTokens}-token prompt, ${calibration.measured.decodeTokens} decoded tokens); reuse with --mem-bandwidth ${formatSignificant(calibration.effectiveBandwidthBytesPerSecond / 1e9)}`,
+      calibration.calibrated === "bandwidth"
+        ? `calibrated: effective bandwidth ${formatBandwidth(calibration.effectiveBandwidthBytesPerSecond)}, effective compute ${formatSignificant(calibration.effectiveFlopsPerSecond / 1e9)} GFLOP/s, ` +
+            `per-token overhead ${formatSignificant(calibration.decodeOverheadSeconds * 1000)} ms as assumed (${how}); reuse with --mem-bandwidth ${formatSignificant(calibration.effectiveBandwidthBytesPerSecond / 1e9)}`
+        : `calibrated: per-token overhead ${formatSignificant(calibration.decodeOverheadSeconds * 1000)} ms (${formatSignificant(calibration.decodeOverhead.stepSeconds * 1000)} ms per step + ${formatSignificant(calibration.decodeOverhead.vocabularyEntrySeconds * 1e9)} ns per vocabulary entry), ` +
+            `measured (${how}); bandwidth and compute as before: reading this model's weights takes less time than the overhead, so they cannot be told from it`,
     );
+    out.push("the predictions above use the calibrated figures");
   }
   out.push("");
   out.push("assumptions:");

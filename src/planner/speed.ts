@@ -1,4 +1,4 @@
-import type { DeviceSpec, HardwareSetup } from "./hardware.js";
+import { decodeOverheadSeconds, defaultDecodeOverhead, type DeviceSpec, type HardwareSetup } from "./hardware.js";
 import type { MemoryEstimate } from "./memory-estimate.js";
 import type { ModelFacts } from "./model-facts.js";
 import type { Placement } from "./placement.js";
@@ -24,6 +24,12 @@ export interface SpeedPrediction {
   prefillTokensPerSecond: number;
   /** Weight bytes read per decoded token (one sequence, empty context) from each device's memory. */
   decodeBytesPerToken: { gpu: number; host: number };
+  /**
+   * Seconds of the headline decode step (one sequence at `contextPositionTokens`), split: `overheadSeconds` (the
+   * setup's {@link HardwareSetup.decodeOverhead} for one sequence) and one term per device, the larger of its bytes
+   * over its bandwidth and its FLOPs over its FLOP/s (`binding` says which). The step is their sum.
+   */
+  decodeStep: DecodeStep;
   /** FLOPs per prompt token: matmuls (the output head once per prompt) plus attention at half the prompt length. */
   prefillFlopsPerToken: number;
   /** Effective figures used: peak × efficiency, in bytes/s and FLOP/s. */
@@ -37,6 +43,70 @@ export interface SpeedPrediction {
   contextPositionTokens: number;
   /** The formulas with the numbers put in, one line each, for people. */
   formulas: string[];
+}
+
+/** One device's share of a decode step: see {@link SpeedPrediction.decodeStep}. */
+export interface DecodeDeviceTerm {
+  /** `gpu` or `host` (CPU and RAM). */
+  device: "gpu" | "host";
+  /** Bytes read from the device's memory in the step. */
+  bytes: number;
+  /** Effective bandwidth, bytes per second. */
+  bandwidthBytesPerSecond: number;
+  /** FLOPs the device does in the step. */
+  flops: number;
+  /** Effective FLOP/s. */
+  flopsPerSecond: number;
+  /** Which of bytes / bandwidth and FLOPs / FLOP/s is larger, and so gives `seconds`. */
+  binding: "bandwidth" | "compute";
+  /** max(bytes / bandwidth, FLOPs / FLOP/s). */
+  seconds: number;
+}
+
+/** A decode step's time, term by term. */
+export interface DecodeStep {
+  /** The whole step: the terms' seconds plus `overheadSeconds`. */
+  seconds: number;
+  /** The per-token overhead of the step ({@link decodeOverheadSeconds}). */
+  overheadSeconds: number;
+  /** One per device the step reads from, in the order the devices work: the GPU, then the host. */
+  terms: DecodeDeviceTerm[];
+}
+
+function deviceTerm(
+  device: "gpu" | "host",
+  bytes: number,
+  bandwidthBytesPerSecond: number,
+  flops: number,
+  flopsPerSecond: number,
+): DecodeDeviceTerm {
+  const bandwidthSeconds = bytes / bandwidthBytesPerSecond;
+  const computeSeconds = flops / flopsPerSecond;
+  const binding = computeSeconds > bandwidthSeconds ? "compute" : "bandwidth";
+  return {
+    device,
+    bytes,
+    bandwidthBytesPerSecond,
+    flops,
+    flopsPerSecond,
+    binding,
+    seconds: Math.max(bandwidthSeconds, computeSeconds),
+  };
+}
+
+/**
+ * A decode step as one line whose numbers reproduce its result: `1 / (term + term + overhead) = N tok/s`, each device
+ * with the term that binds it (`bytes / GB/s` or `GFLOP / GFLOP/s`), the printed figures rounded to three digits.
+ */
+export function formatDecodeStep(step: DecodeStep): string {
+  const terms = step.terms.map((term) => {
+    const where = term.device === "gpu" ? "GPU" : "RAM";
+    return term.binding === "bandwidth"
+      ? `${formatBytes(term.bytes)} / ${formatBandwidth(term.bandwidthBytesPerSecond)} ${where}`
+      : `${formatSignificant(term.flops / 1e9)} GFLOP / ${formatSignificant(term.flopsPerSecond / 1e9)} GFLOP/s ${term.device === "gpu" ? "GPU" : "CPU"} compute`;
+  });
+  terms.push(`${formatSignificant(step.overheadSeconds * 1000)} ms overhead`);
+  return `1 / (${terms.join(" + ")}) = ${formatSignificant(1 / step.seconds)} tok/s`;
 }
 
 const effectiveBandwidth = (device: DeviceSpec): number => device.bandwidthBytesPerSecond * device.bandwidthEfficiency;
@@ -57,8 +127,9 @@ export function expertCoverageFraction(expertCount: number, expertUsedCount: num
  * Predicts decode and prefill speed of a placement.
  *
  * Decode (memory-bandwidth bound, roofline): one token reads every active weight once, from the memory it sits in, and
- * the KV cache so far. Devices work one after another (layer by layer), so
- * `time = Σ_device max(bytes_d / bandwidth_d, flops_d / flops_per_s_d)` and tokens/s = 1 / time, where
+ * the KV cache so far. Devices work one after another (layer by layer), and each step pays a fixed overhead
+ * ({@link HardwareSetup.decodeOverhead}, default {@link defaultDecodeOverhead}), so
+ * `time = Σ_device max(bytes_d / bandwidth_d, flops_d / flops_per_s_d) + overhead` and tokens/s = 1 / time, where
  * bytes = {@link ModelFacts.activeBytesPerToken} split by placement + kvCacheBytesPerToken × position. With S sequences
  * together, the non-expert weights are read once per step and the experts per {@link expertCoverageFraction}(S).
  *
@@ -99,23 +170,35 @@ export function predictSpeed(
   const hostBandwidth = effectiveBandwidth(host);
   const hostFlops = effectiveFlops(host);
 
-  function stepSeconds(sequences: number, cachedTokens: number): { seconds: number; gpuBytes: number; hostBytes: number } {
+  const overhead = setup.decodeOverhead ?? defaultDecodeOverhead;
+
+  function stepSeconds(sequences: number, cachedTokens: number): DecodeStep & { gpuBytes: number; hostBytes: number } {
     const coverage = moe ? expertCoverageFraction(moe.expertCount, moe.expertUsedCount, sequences) : 1;
     const weightBytes = totalStepBytes(coverage);
     const kvBytes = memory.kvCacheBytesPerToken * cachedTokens * sequences;
     const flops = sequences * (matmulFlopsPerToken + attentionFlopsPerCachedToken * cachedTokens);
+    const overheadSeconds = decodeOverheadSeconds(overhead, sequences, facts.vocabularySize);
+    let terms: DecodeDeviceTerm[];
     if (gpu === undefined) {
-      const bytes = weightBytes + kvBytes;
-      return { seconds: Math.max(bytes / hostBandwidth, flops / hostFlops), gpuBytes: 0, hostBytes: bytes };
+      terms = [deviceTerm("host", weightBytes + kvBytes, hostBandwidth, flops, hostFlops)];
+    } else {
+      const hostWeightBytes = hostStepBytes(coverage);
+      const hostBytes = hostWeightBytes + kvBytes * (1 - placement.gpuCacheShare);
+      const gpuBytes = weightBytes - hostWeightBytes + kvBytes * placement.gpuCacheShare;
+      // FLOPs follow the bytes: a device multiplies the weights it holds.
+      const hostShare = hostBytes / (hostBytes + gpuBytes);
+      terms = [
+        deviceTerm("gpu", gpuBytes, gpuBandwidth!, flops * (1 - hostShare), gpuFlops!),
+        deviceTerm("host", hostBytes, hostBandwidth, flops * hostShare, hostFlops),
+      ];
     }
-    const hostWeightBytes = hostStepBytes(coverage);
-    const hostBytes = hostWeightBytes + kvBytes * (1 - placement.gpuCacheShare);
-    const gpuBytes = weightBytes - hostWeightBytes + kvBytes * placement.gpuCacheShare;
-    const hostShare = hostBytes / (hostBytes + gpuBytes);
-    const seconds =
-      Math.max(gpuBytes / gpuBandwidth!, (flops * (1 - hostShare)) / gpuFlops!) +
-      Math.max(hostBytes / hostBandwidth, (flops * hostShare) / hostFlops);
-    return { seconds, gpuBytes, hostBytes };
+    return {
+      seconds: terms.reduce((sum, term) => sum + term.seconds, overheadSeconds),
+      overheadSeconds,
+      terms,
+      gpuBytes: terms.find((term) => term.device === "gpu")?.bytes ?? 0,
+      hostBytes: terms.find((term) => term.device === "host")!.bytes,
+    };
   }
 
   const single = stepSeconds(1, position);
@@ -151,9 +234,8 @@ export function predictSpeed(
   }
 
   const formulas = [
-    gpu === undefined
-      ? `decode = 1 / (${formatBytes(single.hostBytes)} per token / ${formatBandwidth(hostBandwidth)} effective RAM bandwidth)`
-      : `decode = 1 / (${formatBytes(single.gpuBytes)} / ${formatBandwidth(gpuBandwidth!)} GPU + ${formatBytes(single.hostBytes)} / ${formatBandwidth(hostBandwidth)} RAM)`,
+    `decode = ${formatDecodeStep(single)}`,
+    `decode terms: per device the larger of bytes / effective bandwidth and FLOPs / effective FLOP/s; overhead = ${formatSignificant(overhead.stepSeconds * 1000)} ms per step + ${formatSignificant(overhead.vocabularyEntrySeconds * 1e9)} ns × ${facts.vocabularySize} vocabulary entries per sequence`,
     `bytes per token = ${moe ? `non-expert weights + ${moe.expertUsedCount}/${moe.expertCount} × routed experts` : "all weights"} − embedding table + 1 embedding row${weights.tiedOutput ? " + tied output matrix" : ""} + KV cache (${formatBytes(memory.kvCacheBytesPerToken)} per cached token)`,
     `aggregate decode (${memory.sequences} sequences) = ${memory.sequences} / step time${moe ? `; experts touched per step = 1 − (1 − used/count)^${memory.sequences}` : ""}`,
     prefillFormula,
@@ -166,6 +248,7 @@ export function predictSpeed(
     aggregateDecodeTokensPerSecond: memory.sequences / aggregate.seconds,
     prefillTokensPerSecond: batchTokens / prefillSeconds,
     decodeBytesPerToken: { gpu: single.gpuBytes, host: single.hostBytes },
+    decodeStep: { seconds: single.seconds, overheadSeconds: single.overheadSeconds, terms: single.terms },
     prefillFlopsPerToken,
     effective: {
       ...(gpu ? { gpuBandwidthBytesPerSecond: gpuBandwidth, gpuFlopsPerSecond: gpuFlops } : {}),

@@ -251,6 +251,8 @@ export const wireModelPlanSchema = z
     prefill_tokens_per_second: z.number().nullable(),
     /** The same placement as llama-server flags. */
     llama_server_args: z.array(z.string()),
+    /** The whole llama-server command line a worker would get (the planner's `workerArgs`); empty when it does not fit. */
+    worker_args: z.array(z.string()),
     /** The nearest cloud model's list price per 1M output tokens, for comparison. */
     cloud: z.object({ model: z.string(), output_micro_usd_per_million_tokens: z.number() }).passthrough().nullable(),
     assumptions: z.array(z.string()),

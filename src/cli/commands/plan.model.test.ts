@@ -17,8 +17,13 @@ describe.skipIf(!hasTestModels)("moestro plan on the tiny models", () => {
     expect(plan.placement.kind).toBe("cpu");
     // serve's defaults: the model's context capped at 4096, 4 sequences
     expect(plan.llamaServerArgs).toEqual(["-m", tiny, "-c", "16384", "-np", "4", "-ngl", "0"]);
-    // CPU decode: measured copy bandwidth / bytes read per token
-    expect(plan.decodeTokensPerSecond).toBeCloseTo(40e9 / plan.speed.decodeBytesPerToken.host, 3);
+    // the worker's command line, with serve's default threads on this machine
+    expect(plan.workerArgs.slice(0, 10)).toEqual(["-m", tiny, "-c", "16384", "-np", "4", "-t", expect.any(String), "-ngl", "0"]);
+    expect(plan.workerArgs.slice(10)).toEqual(["-fa", "on", "-b", "512", "--cache-ram", "0", "--metrics", "--no-webui"]);
+    // CPU decode: bytes read per token at the measured copy bandwidth, plus the per-token overhead
+    const overheadSeconds = plan.speed.decodeStep.overheadSeconds;
+    expect(overheadSeconds).toBeGreaterThan(0);
+    expect(plan.decodeTokensPerSecond).toBeCloseTo(1 / (plan.speed.decodeBytesPerToken.host / 40e9 + overheadSeconds), 3);
   });
 
   test("SIZE flags take units; --ctx, --parallel and --batch-size shape the memory and the flags", async () => {
@@ -41,6 +46,7 @@ describe.skipIf(!hasTestModels)("moestro plan on the tiny models", () => {
     expect(plan.memory).toMatchObject({ contextTokens: 2048, sequences: 2, batchTokens: 256 });
     expect(plan.memory.kvCacheBytes).toBe(plan.memory.kvCacheBytesPerToken * 2048 * 2);
     expect(plan.llamaServerArgs).toEqual(["-m", tiny, "-c", "4096", "-np", "2", "-ngl", "0"]);
+    expect(plan.workerArgs).toEqual(expect.arrayContaining(["-c", "4096", "-np", "2", "-b", "256"]));
   });
 
   test("too little RAM: fits false, a reason, null speeds", async () => {
@@ -61,7 +67,9 @@ describe.skipIf(!hasTestModels)("moestro plan on the tiny models", () => {
     const text = await runPlan([testModelPath("stories260K-moe.gguf"), "--hardware", "h100", "--price-kwh", "0.2"]);
     expect(text).toMatch(/^hardware: NVIDIA H100 SXM 80GB \+ Server, 8-channel DDR5-4800/m);
     expect(text).toMatch(/^placement: all on the GPU$/m);
-    expect(text).toMatch(/^llama-server -m .*stories260K-moe\.gguf -c 2048 -np 4 -ngl 6$/m);
+    expect(text).toMatch(
+      /^llama-server -m .*stories260K-moe\.gguf -c 2048 -np 4 -t \d+ -ngl 6 -fa on -b 512 --cache-ram 0 --metrics --no-webui$/m,
+    );
     expect(text).toMatch(/^decode, 1 sequence +\d/m);
     expect(text).toMatch(/^cost per 1M output tokens: \$[\d.]+ of electricity/m);
     expect(text).toMatch(/^cloud list price \(nearest by active parameters\): qwen3-30b-a3b-instruct-2507/m);
@@ -90,6 +98,23 @@ describe.skipIf(!hasTestModels)("moestro plan on the tiny models", () => {
     );
     expect(plan.measure.effectiveBandwidthBytesPerSecond).toBeGreaterThan(0);
     expect(plan.measure).not.toHaveProperty("calibratedSetup");
+    // a model this small is all overhead: the measurement gives this machine's, and the plan uses it
+    expect(plan.measure.calibrated).toBe("overhead");
+    expect(plan.measure.decodeOverheadSeconds).toBeCloseTo(
+      1 / plan.measure.measured.decodeTokensPerSecond - plan.speed.decodeStep.terms[0].seconds,
+      3,
+    );
+    expect(plan.hardware.decodeOverhead).toEqual(plan.measure.decodeOverhead);
+    expect(plan.workerArgs).toEqual(expect.arrayContaining(["-t", "1"]));
+  });
+
+  test("--measure on stories260K: predicted within 4× of measured (a loaded, shared machine), where the bandwidth alone was 18× off", async () => {
+    const plan = await runPlanJson([testModelPath("stories260K.gguf"), "--measure", "--threads", "1", "--parallel", "1"]);
+    // before calibration: the default overhead; the measurement runs on a shared, loaded 2-core machine
+    expect(plan.measure.decodeRatio).toBeGreaterThan(0.25);
+    expect(plan.measure.decodeRatio).toBeLessThan(4);
+    // after: the plan's headline is the measured decode
+    expect(plan.decodeTokensPerSecond / plan.measure.measured.decodeTokensPerSecond).toBeCloseTo(1, 1);
   });
 
   test("--measure with --hardware is refused", async () => {

@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError } from "commander";
+import { availableCores, defaultThreadCount, physicalCores } from "../../config/schema.js";
 import { MoestroError } from "../../errors/index.js";
 import { defaultMoestroHome, ModelStore } from "../../models/model-store.js";
 import {
@@ -114,7 +115,11 @@ export function createPlanCommand(deps: PlanCommandDeps = {}): Command {
         .filter(Boolean),
     )
     .option("--ram <size>", "host RAM (24GiB, 64GB, 512MiB); default: this machine's available RAM", commanderParser(parseSizeBytes))
-    .option("--vram <size>", "GPU memory; 0 for no GPU; default: this machine's free VRAM", commanderParser(parseSizeBytes))
+    .option(
+      "--vram <size>",
+      "GPU memory; 0 for no GPU; default: this machine's free VRAM (a GPU added this way gets an RTX 4090's bandwidth and FLOP/s for the speeds)",
+      commanderParser(parseSizeBytes),
+    )
     .option(
       "--mem-bandwidth <GB/s>",
       "host (or unified) memory bandwidth, taken as effective; default: measured copy bandwidth",
@@ -131,15 +136,21 @@ export function createPlanCommand(deps: PlanCommandDeps = {}): Command {
     )
     .option("--price-kwh <USD>", "electricity price per kWh, for the cost per 1M output tokens", commanderParser(parsePositiveNumber))
     .option("--hourly-usd <USD>", "machine price per hour, for the cost per 1M output tokens", commanderParser(parsePositiveNumber))
-    .option("--measure", "also run a short real prefill and decode on this machine and calibrate the effective bandwidth")
+    .option(
+      "--measure",
+      "also run a short real prefill and decode on this machine, calibrate the per-token overhead or the effective bandwidth, and plan with them",
+    )
     .option(
       "-t, --threads <n>",
-      "CPU threads for --measure (default: the available cores minus one; never more than the cores)",
+      "CPU threads of the worker (-t in the llama-server line) and of --measure (default: as moestro serve, the physical cores minus one)",
       parsePositiveInteger,
     )
     .option("--hub-endpoint <url>", "hub base URL (env HF_ENDPOINT, default https://huggingface.co)")
     .option("--list-hardware", "print the hardware catalog and exit")
-    .option("--json", "print the plan as JSON (top-level fits, reason, decodeTokensPerSecond, prefillTokensPerSecond)")
+    .option(
+      "--json",
+      "print the plan as JSON (top-level fits, reason, decodeTokensPerSecond, prefillTokensPerSecond, workerArgs: the worker's llama-server arguments)",
+    )
     .action(async (model: string | undefined, flags: PlanFlags) => {
       const write = deps.write ?? ((text: string) => void process.stdout.write(text));
       if (flags.listHardware) {
@@ -174,6 +185,9 @@ export function createPlanCommand(deps: PlanCommandDeps = {}): Command {
         powerWatts: flags.watts,
         pricePerKwhUsd: flags.priceKwh,
         hourlyUsd: flags.hourlyUsd,
+        // As `moestro serve` (src/config/load-config.ts): every physical core but one, never more than are available.
+        threads:
+          flags.threads ?? Math.min(defaultThreadCount({ physical: physicalCores(), available: availableCores() }), availableCores()),
       };
 
       if (flags.compare !== undefined) {
@@ -192,7 +206,7 @@ export function createPlanCommand(deps: PlanCommandDeps = {}): Command {
         setup = setupFromProbes(host, gpu);
       }
       setup = applyHardwareOverrides(setup, overrides);
-      const plan = createPlan(facts, setup, planOptions);
+      let plan = createPlan(facts, setup, planOptions);
 
       let calibration: Calibration | undefined;
       if (flags.measure) {
@@ -202,10 +216,11 @@ export function createPlanCommand(deps: PlanCommandDeps = {}): Command {
           });
         const onGpu = plan.placement.kind === "gpu" && setup.gpu !== undefined;
         const measured = await (deps.measure ?? measureThroughput)(facts.source.path, {
-          threads: flags.threads,
+          threads: planOptions.threads,
           gpuLayers: onGpu ? "max" : 0,
         });
         calibration = calibrate(facts, setup, measured);
+        plan = createPlan(facts, calibration.calibratedSetup, planOptions);
       }
       if (flags.json) {
         const measure = calibration === undefined ? undefined : { ...calibration, calibratedSetup: undefined };
