@@ -257,6 +257,7 @@ function consoleDeps(config: Config, llama: Llama): Pick<AppDeps, "version" | "c
     contextTokens: config.engine.contextTokens,
     sequences: config.engine.parallel,
     batchTokens: config.engine.batchSize,
+    threads: config.engine.threads,
     probeGpu: () => probeLlamaGpu(llama),
   });
   return {

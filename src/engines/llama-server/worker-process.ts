@@ -41,7 +41,7 @@ const keptLogLines = 30;
  * - started with an explicit `--host 127.0.0.1`, a free port and a random API key, so nothing else on the host can
  *   use it (llama-server checks the key on every endpoint but `/health` and `/models`);
  * - ready when its `/health` answers 200 (it answers 503 while the model loads);
- * - its log lines go to moestro's log with the model id (debug level; lines that say error or warn at warn level);
+ * - its log lines go to moestro's log with the model id (debug level; llama.cpp's warnings and errors at warn level);
  * - when it dies it is restarted, after a backoff (250 ms doubling to 8 s), at most `maxRestarts` times in
  *   `restartWindowMs`; requests in flight on it fail (their stream throws), later ones wait for {@link ready};
  * - it never outlives moestro: a guard process (`sh`, a few hundred KiB) holds a pipe from moestro and kills the worker
@@ -220,7 +220,11 @@ export class LlamaServerWorker {
     this.#log.push(line);
     if (this.#log.length > keptLogLines) this.#log.shift();
     const { logger, modelId } = this.#options;
-    if (/\berror\b|\bfailed\b|\bwarn(ing)?\b|^E /i.test(line)) logger.warn({ model: modelId, source: "llama-server" }, line);
+    // llama.cpp's log lines start with a time and a level letter (`0.00.023.780 W srv ...`); lines printed before its
+    // logger starts have none (`warning: no usable GPU found`).
+    const level = /^\d+\.\d+\.\d+\.\d+ ([DIWE]) /.exec(line)?.[1];
+    const loud = level === undefined ? /\berror\b|\bfailed\b|\bwarning\b/i.test(line) : level === "W" || level === "E";
+    if (loud) logger.warn({ model: modelId, source: "llama-server" }, line);
     else logger.debug({ model: modelId, source: "llama-server" }, line);
   }
 
