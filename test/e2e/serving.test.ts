@@ -5,6 +5,7 @@ import { createStaticModelRegistry } from "../../src/engines/model-registry.js";
 import type { ModelBackend, UsageEvent } from "../../src/spec/index.js";
 import { waitFor } from "../helpers/fake-app.js";
 import { createFakeBackend } from "../helpers/fake-backend.js";
+import { testEngines } from "../helpers/engines.js";
 import { hasTestModels, testModelPath } from "../helpers/models.js";
 import { loadTestBackend, parseSse, postJson, serveApp, startTestServer } from "../helpers/server.js";
 
@@ -17,84 +18,89 @@ const longRequest = {
 };
 
 // Case ids in test names (C25…) are the compatibility cases listed in docs/compat-cases.md.
-describe.skipIf(!hasTestModels)("serving behaviour: cancellation, mid-stream errors, keep-alives, queueing", () => {
-  let backend: ModelBackend;
-  const events: UsageEvent[] = [];
-  let server: Awaited<ReturnType<typeof serveApp>>;
+describe.skipIf(!hasTestModels).each(testEngines)(
+  "serving behaviour: cancellation, mid-stream errors, keep-alives, queueing (%s engine)",
+  (engine) => {
+    let backend: ModelBackend;
+    const events: UsageEvent[] = [];
+    let server: Awaited<ReturnType<typeof serveApp>>;
 
-  beforeAll(async () => {
-    // One sequence: a request left running by a gone client would block the next one.
-    backend = await loadTestBackend({ modelPath: testModelPath("tiny-qwen3moe.gguf"), parallel: 1, maxQueuedRequests: 1 });
-    server = await serveApp({
-      models: createStaticModelRegistry([backend]),
-      logger: pino({ level: "silent" }),
-      usageSinks: [{ record: async (event) => void events.push(event) }],
+    beforeAll(async () => {
+      // One sequence: a request left running by a gone client would block the next one.
+      backend = await loadTestBackend({ engine, modelPath: testModelPath("tiny-qwen3moe.gguf"), parallel: 1, maxQueuedRequests: 1 });
+      server = await serveApp({
+        models: createStaticModelRegistry([backend]),
+        logger: pino({ level: "silent" }),
+        usageSinks: [{ record: async (event) => void events.push(event) }],
+      });
     });
-  });
-  afterAll(async () => {
-    await server?.close();
-    await backend?.dispose();
-  });
+    afterAll(async () => {
+      await server?.close();
+      await backend?.dispose();
+    });
 
-  it("C23: a streaming client that disconnects after the first chunk stops generation and frees the sequence within 2 s", async () => {
-    events.length = 0;
-    const generatedBefore = backend.stats().generatedTokensTotal;
-    const abort = new AbortController();
-    const response = await postJson(`${server.url}/v1/chat/completions`, { ...longRequest, stream: true }, { signal: abort.signal });
-    const reader = response.body!.getReader();
-    await reader.read();
-    await waitFor(() => backend.stats().activeGenerations === 1, 2000);
-    const producedBefore = backend.stats().generatedTokensTotal;
-    abort.abort();
-    await waitFor(() => backend.stats().activeGenerations === 0 && backend.stats().sequencesInUse === 0, 2000);
-    const produced = backend.stats().generatedTokensTotal - producedBefore;
-    await waitFor(() => events.length === 1, 2000);
-    expect(events[0]).toMatchObject({ status: "aborted", stream: true, endpoint: "chat.completions" });
-    expect(events[0]!.completionTokens).toBeLessThan(4000);
-    expect(produced).toBeLessThan(4000);
-    // Metered tokens are the tokens produced before the abort, within a small slack (C23).
-    expect(events[0]!.completionTokens).toBeLessThanOrEqual(backend.stats().generatedTokensTotal - generatedBefore + 8);
+    it("C23: a streaming client that disconnects after the first chunk stops generation and frees the sequence within 2 s", async () => {
+      events.length = 0;
+      const generatedBefore = backend.stats().generatedTokensTotal;
+      const abort = new AbortController();
+      const response = await postJson(`${server.url}/v1/chat/completions`, { ...longRequest, stream: true }, { signal: abort.signal });
+      const reader = response.body!.getReader();
+      await reader.read();
+      await waitFor(() => backend.stats().activeGenerations === 1, 2000);
+      const producedBefore = backend.stats().generatedTokensTotal;
+      abort.abort();
+      await waitFor(() => backend.stats().activeGenerations === 0 && backend.stats().sequencesInUse === 0, 2000);
+      const produced = backend.stats().generatedTokensTotal - producedBefore;
+      await waitFor(() => events.length === 1, 2000);
+      expect(events[0]).toMatchObject({ status: "aborted", stream: true, endpoint: "chat.completions" });
+      expect(events[0]!.completionTokens).toBeLessThan(4000);
+      expect(produced).toBeLessThan(4000);
+      // Metered tokens are the tokens produced before the abort, within a small slack (C23).
+      expect(events[0]!.completionTokens).toBeLessThanOrEqual(backend.stats().generatedTokensTotal - generatedBefore + 8);
 
-    // The only sequence is free: the next request starts at once.
-    const next = await server.client.chat.completions.create({ model, max_tokens: 4, messages: [{ role: "user", content: "Hi" }] });
-    expect(next.choices).toHaveLength(1);
-  });
+      // The only sequence is free: the next request starts at once.
+      const next = await server.client.chat.completions.create({ model, max_tokens: 4, messages: [{ role: "user", content: "Hi" }] });
+      expect(next.choices).toHaveLength(1);
+    });
 
-  it("C23: a non-streaming client that disconnects after 1 s stops generation", async () => {
-    events.length = 0;
-    const abort = new AbortController();
-    const pending = postJson(`${server.url}/v1/chat/completions`, longRequest, { signal: abort.signal }).catch((error: unknown) => error);
-    await waitFor(() => backend.stats().activeGenerations === 1, 5000);
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    abort.abort();
-    await pending;
-    await waitFor(() => backend.stats().activeGenerations === 0 && backend.stats().sequencesInUse === 0, 2000);
-    await waitFor(() => events.length === 1, 2000);
-    expect(events[0]).toMatchObject({ status: "aborted", stream: false });
-    expect(events[0]!.completionTokens).toBeGreaterThan(0);
-  });
+    it("C23: a non-streaming client that disconnects mid-generation stops generation", async () => {
+      events.length = 0;
+      const abort = new AbortController();
+      const generatedBefore = backend.stats().generatedTokensTotal;
+      const pending = postJson(`${server.url}/v1/chat/completions`, longRequest, { signal: abort.signal }).catch((error: unknown) => error);
+      await waitFor(() => backend.stats().activeGenerations === 1, 5000);
+      // Once tokens flow (a llama-server worker writes this model's 4000 tokens in under a second: no fixed wait).
+      await waitFor(() => backend.stats().generatedTokensTotal > generatedBefore + 8, 5000);
+      abort.abort();
+      await pending;
+      await waitFor(() => backend.stats().activeGenerations === 0 && backend.stats().sequencesInUse === 0, 2000);
+      await waitFor(() => events.length === 1, 2000);
+      expect(events[0]).toMatchObject({ status: "aborted", stream: false });
+      expect(events[0]!.completionTokens).toBeGreaterThan(0);
+    });
 
-  it("answers 503 server_busy with Retry-After when the wait queue is full", async () => {
-    const holders = [new AbortController(), new AbortController()];
-    const running = postJson(`${server.url}/v1/chat/completions`, longRequest, { signal: holders[0]!.signal }).catch(() => undefined);
-    await waitFor(() => backend.stats().sequencesInUse === 1, 5000);
-    const queued = postJson(`${server.url}/v1/chat/completions`, longRequest, { signal: holders[1]!.signal }).catch(() => undefined);
-    await waitFor(() => backend.stats().queuedRequests === 1, 5000);
-    const refused = await postJson(`${server.url}/v1/chat/completions`, { ...longRequest, max_tokens: 1 });
-    expect(refused.status).toBe(503);
-    expect(refused.headers.get("retry-after")).toBe("1");
-    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("server_busy");
-    for (const holder of holders) holder.abort();
-    await Promise.all([running, queued]);
-    await waitFor(() => backend.stats().sequencesInUse === 0 && backend.stats().queuedRequests === 0, 3000);
-  });
-});
+    it("answers 503 server_busy with Retry-After when the wait queue is full", async () => {
+      const holders = [new AbortController(), new AbortController()];
+      const running = postJson(`${server.url}/v1/chat/completions`, longRequest, { signal: holders[0]!.signal }).catch(() => undefined);
+      await waitFor(() => backend.stats().sequencesInUse === 1, 5000);
+      const queued = postJson(`${server.url}/v1/chat/completions`, longRequest, { signal: holders[1]!.signal }).catch(() => undefined);
+      await waitFor(() => backend.stats().queuedRequests === 1, 5000);
+      const refused = await postJson(`${server.url}/v1/chat/completions`, { ...longRequest, max_tokens: 1 });
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get("retry-after")).toBe("1");
+      expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("server_busy");
+      for (const holder of holders) holder.abort();
+      await Promise.all([running, queued]);
+      await waitFor(() => backend.stats().sequencesInUse === 0 && backend.stats().queuedRequests === 0, 3000);
+    });
+  },
+);
 
-describe.skipIf(!hasTestModels)("C03: failures inside a stream and keep-alive comments", () => {
+describe.skipIf(!hasTestModels).each(testEngines)("C03: failures inside a stream and keep-alive comments (%s engine)", (engine) => {
   let backend: ModelBackend;
 
   beforeAll(async () => {
-    backend = await loadTestBackend({ modelPath: testModelPath("tiny-qwen3moe.gguf"), parallel: 1 });
+    backend = await loadTestBackend({ engine, modelPath: testModelPath("tiny-qwen3moe.gguf"), parallel: 1 });
   });
   afterAll(async () => {
     await backend?.dispose();

@@ -158,7 +158,8 @@ export function workerTarget(slot: WorkerSlot, shared: WorkerTargetShared): Gene
                 if (chunk.stop) return;
               }
             } catch (error) {
-              if (request.signal?.aborted) throw request.signal.reason;
+              // The client went away: end quietly, and the generation loop reports `abort` with what was generated.
+              if (request.signal?.aborted) return;
               throw workerError(shared.modelId, error);
             }
             if (!changedGrammar) return;
