@@ -1,4 +1,5 @@
 import os from "node:os";
+import path from "node:path";
 import { Command, Option } from "commander";
 import { loadConfig } from "../../config/index.js";
 import {
@@ -9,6 +10,7 @@ import {
 } from "../../engines/llama-server/binary-build.js";
 import {
   type EngineBuild,
+  engineBuildName,
   enginesDirectory,
   type LlamaServerBackend,
   listEngines,
@@ -74,6 +76,7 @@ export function createEngineCommand(): Command {
       const jobs = flags.jobs ?? os.availableParallelism();
       const source = readBundledLlamaCppSource();
       const estimate = estimateBuildMinutes({ backend, cores: jobs });
+      const logPath = path.join(enginesDirectory(home), `${engineBuildName(source.commit, backend)}.build.log`);
       const bar = new CountProgressBar({ label: "llama-server", isEnabled: !json });
       let lastStep = "";
       let lastDecile = -1;
@@ -83,10 +86,10 @@ export function createEngineCommand(): Command {
         if (hasAnnounced) return;
         hasAnnounced = true;
         const why = choice ? ` (${choice.reason})` : "";
-        const line = `building llama-server for ${backend}${why} from llama.cpp ${source.commit.slice(0, 7)}${source.tag ? ` (${source.tag})` : ""} with ${jobs} jobs: ${estimate.text}; log in ${enginesDirectory(home)}`;
+        const line = `building llama-server for ${backend}${why} from llama.cpp ${source.commit.slice(0, 7)}${source.tag ? ` (${source.tag})` : ""} with ${jobs} jobs: ${estimate.text}; log: ${logPath}`;
         process.stderr.write(
           json
-            ? `${JSON.stringify({ event: "engine-build-start", backend, commit: source.commit, jobs, estimate: estimate.text, estimateMinutes: { idle: estimate.idleMinutes, busy: estimate.busyMinutes } })}\n`
+            ? `${JSON.stringify({ event: "engine-build-start", backend, commit: source.commit, jobs, logPath, estimate: estimate.text, estimateMinutes: { idle: estimate.idleMinutes, busy: estimate.busyMinutes } })}\n`
             : `${line}\n`,
         );
       };
