@@ -32,7 +32,7 @@ describe("moestro engine", () => {
     const name = engineBuildName(source.commit, "cpu");
     const directory = path.join(home, "engines", name);
     mkdirSync(directory, { recursive: true });
-    writeFileSync(path.join(directory, "llama-server"), "#!/bin/sh\necho 'version: 0.0.1-dev (build 1, commit 80fb11a)' >&2\n", {
+    writeFileSync(path.join(directory, "llama-server"), "#!/bin/sh\necho 'version: 0.4.0-dev (build 1, commit 80fb11a)' >&2\n", {
       mode: 0o755,
     });
     writeFileSync(
@@ -45,8 +45,8 @@ describe("moestro engine", () => {
         cmakeArgs: ["-DGGML_NATIVE=ON"],
         buildSeconds: 731.2,
         builtAt: "2026-12-07T08:00:00.000Z",
-        versionOutput: "version: 0.0.1-dev (build 1, commit 80fb11a)",
-        version: "0.0.1-dev (build 1, commit 80fb11a)",
+        versionOutput: "version: 0.4.0-dev (build 1, commit 80fb11a)",
+        version: "0.4.0-dev (build 1, commit 80fb11a)",
       }),
     );
     return path.join(directory, "llama-server");
@@ -76,7 +76,7 @@ describe("moestro engine", () => {
     expect(listed.stdout).toMatch(/^NAME +BACKEND +COMMIT +BUILT +PATH\nllama-server-[0-9a-f]{12}-cpu +cpu /);
     expect(listed.stdout).toContain(`workers run ${binary}\n`);
     expect(JSON.parse(runMoestro(["engine", "ls", "--home", home, "--json"]).stdout)).toEqual([
-      expect.objectContaining({ backend: "cpu", path: binary, version: "0.0.1-dev (build 1, commit 80fb11a)" }),
+      expect.objectContaining({ backend: "cpu", path: binary, version: "0.4.0-dev (build 1, commit 80fb11a)" }),
     ]);
   });
 

@@ -161,8 +161,8 @@ describe("buildLlamaServer", () => {
       cmakeArgs: llamaServerCmakeArgs({ backend: "cpu" }),
       buildSeconds: 720,
       builtAt: "2026-12-07T08:00:00.000Z",
-      versionOutput: "version: 0.0.1-dev (build 1, commit 80fb11a)",
-      version: "0.0.1-dev (build 1, commit 80fb11a)",
+      versionOutput: "version: 0.4.0-dev (build 1, commit 80fb11a)",
+      version: "0.4.0-dev (build 1, commit 80fb11a)",
     };
     await fs.writeFile(path.join(directory, "build.json"), JSON.stringify(info));
     const progress: unknown[] = [];

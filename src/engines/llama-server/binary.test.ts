@@ -77,8 +77,8 @@ describe("the bundled llama.cpp source", () => {
 
 describe("parseLlamaServerVersion", () => {
   it("reads llama.cpp's build info of 2026 and of older releases", () => {
-    expect(parseLlamaServerVersion("version: 0.0.1-dev (build 1, commit 80fb11a)\nbuilt with GNU 12.2.0 for Linux x86_64\n")).toEqual({
-      version: "0.0.1-dev (build 1, commit 80fb11a)",
+    expect(parseLlamaServerVersion("version: 0.4.0-dev (build 1, commit 80fb11a)\nbuilt with GNU 12.2.0 for Linux x86_64\n")).toEqual({
+      version: "0.4.0-dev (build 1, commit 80fb11a)",
       buildNumber: 1,
       commit: "80fb11a",
       buildInfo: "GNU 12.2.0 for Linux x86_64",
@@ -107,15 +107,15 @@ describe("checkLlamaServerBinary", () => {
   it("accepts a program that prints llama.cpp's version line on stderr, as llama-server does", async () => {
     const binary = await script(
       "llama-server",
-      `echo "version: 0.0.1-dev (build 1, commit 80fb11a)" >&2; echo "built with GNU 12.2.0 for Linux x86_64" >&2`,
+      `echo "version: 0.4.0-dev (build 1, commit 80fb11a)" >&2; echo "built with GNU 12.2.0 for Linux x86_64" >&2`,
     );
     await expect(checkLlamaServerBinary(binary)).resolves.toEqual({
       path: binary,
-      version: "0.0.1-dev (build 1, commit 80fb11a)",
+      version: "0.4.0-dev (build 1, commit 80fb11a)",
       buildNumber: 1,
       commit: "80fb11a",
       buildInfo: "GNU 12.2.0 for Linux x86_64",
-      output: "version: 0.0.1-dev (build 1, commit 80fb11a)\nbuilt with GNU 12.2.0 for Linux x86_64",
+      output: "version: 0.4.0-dev (build 1, commit 80fb11a)\nbuilt with GNU 12.2.0 for Linux x86_64",
     });
   });
 
@@ -161,6 +161,8 @@ describe("checkLlamaServerBinary", () => {
     expect(info.version).toMatch(/\(build \d+, commit [0-9a-f]+\)|^\d+ \([0-9a-f]+\)/);
     expect(info.buildInfo).toEqual(expect.any(String));
     expect(info.commit).toMatch(/^[0-9a-f]{7,}$/);
+    // CI's binary and the development one are builds of the bundled source.
+    expect(readBundledLlamaCppSource().commit.startsWith(info.commit!)).toBe(true);
   });
 });
 
@@ -182,8 +184,8 @@ describe("listEngines and resolveLlamaServer", () => {
       cmakeArgs: ["-DGGML_NATIVE=ON"],
       buildSeconds: 700,
       builtAt,
-      versionOutput: `version: 0.0.1-dev (build 1, commit ${commit.slice(0, 7)})`,
-      version: `0.0.1-dev (build 1, commit ${commit.slice(0, 7)})`,
+      versionOutput: `version: 0.4.0-dev (build 1, commit ${commit.slice(0, 7)})`,
+      version: `0.4.0-dev (build 1, commit ${commit.slice(0, 7)})`,
     };
     await fs.writeFile(path.join(directory, "build.json"), JSON.stringify(info));
     return path.join(directory, "llama-server");
@@ -202,7 +204,7 @@ describe("listEngines and resolveLlamaServer", () => {
       tag: "v0.4.0",
       backend: "cpu",
       path: older,
-      version: "0.0.1-dev (build 1, commit 80fb11a)",
+      version: "0.4.0-dev (build 1, commit 80fb11a)",
       builtAt: "2026-12-01T10:00:00.000Z",
       buildSeconds: 700,
     });

@@ -151,7 +151,7 @@ export interface EngineBuild {
   backend: LlamaServerBackend;
   /** Absolute path of the binary. */
   path: string;
-  /** The version it reports (`0.0.1-dev (build 1, commit 80fb11a)`). */
+  /** The version it reports (`0.4.0-dev (build 1, commit 80fb11a)`). */
   version: string;
   /** When it was built, ISO 8601. */
   builtAt: string;
@@ -251,7 +251,7 @@ export interface LlamaServerBinaryInfo {
   /** The binary's absolute path. */
   path: string;
   /**
-   * The version text after `version: `: `0.0.1-dev (build 1, commit 80fb11a)` from llama.cpp of 2026, `1 (80fb11a)` from
+   * The version text after `version: `: `0.4.0-dev (build 1, commit 80fb11a)` from llama.cpp of 2026, `1 (80fb11a)` from
    * older ones (build number and commit).
    */
   version: string;
