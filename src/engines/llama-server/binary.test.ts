@@ -1,9 +1,9 @@
 import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { llamaServerSkipReason, testLlamaServer } from "../../../test/helpers/llama-server.js";
 import { MoestroError } from "../../errors/index.js";
 import {
   checkLlamaServerBinary,
@@ -17,13 +17,7 @@ import {
   resolveLlamaServer,
 } from "./binary.js";
 
-/** A real llama-server: CI's (`.ci/run` exports it) or the one built beside the development checkout. */
-const realBinary = process.env.MOESTRO_TEST_LLAMA_SERVER ?? "/tmp/lcpp/src/build/bin/llama-server";
-const hasRealBinary = existsSync(realBinary);
-if (!hasRealBinary)
-  console.warn(
-    `binary.test.ts: no llama-server at ${realBinary} (set MOESTRO_TEST_LLAMA_SERVER, or run moestro engine build); the real-binary test skips`,
-  );
+if (testLlamaServer === undefined) console.warn(`binary.test.ts: the real-binary test skips: ${llamaServerSkipReason}`);
 
 let folder: string;
 beforeEach(async () => {
@@ -156,8 +150,8 @@ describe("checkLlamaServerBinary", () => {
     expect(error.message).toMatch(advice);
   });
 
-  it.skipIf(!hasRealBinary)("reads a real llama-server's version and commit", async () => {
-    const info = await checkLlamaServerBinary(realBinary);
+  it.skipIf(testLlamaServer === undefined)("reads a real llama-server's version and commit", async () => {
+    const info = await checkLlamaServerBinary(testLlamaServer!);
     expect(info.version).toMatch(/\(build \d+, commit [0-9a-f]+\)|^\d+ \([0-9a-f]+\)/);
     expect(info.buildInfo).toEqual(expect.any(String));
     expect(info.commit).toMatch(/^[0-9a-f]{7,}$/);
