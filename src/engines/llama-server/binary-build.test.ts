@@ -200,7 +200,9 @@ describe("buildLlamaServer", () => {
       "PR-2.diff": "diff --git a/README.md b/README.md\n--- a/README.md\n+++ b/README.md\n@@ -1 +1 @@\n-llama.cpp\n+llama.cpp, patched\n",
     });
     const error = await failure(buildLlamaServer({ home: folder, backend: "cpu", llamaDirectory, jobs: 1 }));
-    expect(error.message).toMatch(/^the configure step failed: cmake exited with code 1; the whole log is .*\.build\.log$/);
+    expect(error.message).toMatch(
+      /^the configure step failed: cmake exited with code 1 \(CMake Error: .*does not appear to contain CMakeLists\.txt.*\); the whole log is .*\.build\.log$/,
+    );
     const [logName] = await fs.readdir(path.join(folder, "engines"));
     const log = await fs.readFile(path.join(folder, "engines", logName!), "utf8");
     expect(log).toContain("$ git apply --ignore-whitespace");

@@ -316,8 +316,8 @@ export async function buildLlamaServer(options: BuildLlamaServerOptions): Promis
   const report = (step: BuildStep, percent: number): void => options.onProgress?.({ step, percent });
   const run = (step: BuildStep, command: string, args: string[], runOptions: { cwd?: string; onLine?: (line: string) => void } = {}) =>
     runLogged(command, args, { cwd: runOptions.cwd ?? temporary, env, log, signal: options.signal, onLine: runOptions.onLine }).then(
-      (exitCode) => {
-        if (exitCode !== 0) throw failed(step, `${command} exited with code ${exitCode}`);
+      ({ exitCode, firstError }) => {
+        if (exitCode !== 0) throw failed(step, `${command} exited with code ${exitCode}${firstError ? ` (${firstError})` : ""}`);
       },
       (error: unknown) => {
         if (options.signal?.aborted) throw error;
@@ -335,9 +335,13 @@ export async function buildLlamaServer(options: BuildLlamaServerOptions): Promis
     for (const patchPath of source.patchPaths) {
       // As node-llama-cpp applies them (bindings/utils/applyLlamaCppRepoPatches.js): `git apply --ignore-whitespace`;
       // a patch already in the source (merged upstream) applies in reverse and is skipped.
-      const applies = await runLogged("git", ["apply", "--check", "--ignore-whitespace", patchPath], { cwd: sourceDirectory, env, log });
+      const { exitCode: applies } = await runLogged("git", ["apply", "--check", "--ignore-whitespace", patchPath], {
+        cwd: sourceDirectory,
+        env,
+        log,
+      });
       if (applies === 0) await run("patch", "git", ["apply", "--ignore-whitespace", patchPath], { cwd: sourceDirectory });
-      else if ((await runLogged("git", ["apply", "--check", "--reverse", patchPath], { cwd: sourceDirectory, env, log })) === 0)
+      else if ((await runLogged("git", ["apply", "--check", "--reverse", patchPath], { cwd: sourceDirectory, env, log })).exitCode === 0)
         log.write(`${path.basename(patchPath)} is already in the source; skipped\n`);
       else throw failed("patch", `${path.basename(patchPath)} does not apply`);
     }
@@ -447,19 +451,23 @@ function gitOutput(args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise
   });
 }
 
+/** The first line of a command's output that reads as an error (a compiler's `error:`, cmake's `CMake Error`). */
+const errorLinePattern = /\berror\b/i;
+
 /**
  * Runs a command in its own process group with its output appended to `log`, calling `onLine` with each stdout line.
  * On abort the whole group is killed (make's compilers included) and the abort reason is thrown; when moestro itself
  * exits meanwhile, the group is killed too, so no compiler outlives it.
  *
- * @returns the exit code (`null` when a signal ended it).
+ * @returns the exit code (`null` when a signal ended it) and the first output line that reads as an error (at most 300
+ *   characters), for the failure message.
  * @throws the spawn error (a missing command) or the abort reason.
  */
 function runLogged(
   command: string,
   args: string[],
   options: { cwd: string; env: NodeJS.ProcessEnv; log: WriteStream; signal?: AbortSignal; onLine?: (line: string) => void },
-): Promise<number | null> {
+): Promise<{ exitCode: number | null; firstError: string | undefined }> {
   options.signal?.throwIfAborted();
   options.log.write(`\n$ ${[command, ...args].join(" ")}\n`);
   return new Promise((resolve, reject) => {
@@ -468,15 +476,29 @@ function runLogged(
     const onAbort = (): void => kill();
     options.signal?.addEventListener("abort", onAbort, { once: true });
     process.once("exit", kill);
-    let pending = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      options.log.write(chunk);
-      if (!options.onLine) return;
-      const lines = (pending + chunk.toString("utf8")).split("\n");
-      pending = lines.pop() ?? "";
-      for (const line of lines) options.onLine(line);
-    });
-    child.stderr.on("data", (chunk: Buffer) => options.log.write(chunk));
+    let firstError: string | undefined;
+    const lineReader = (onLine?: (line: string) => void) => {
+      let pending = "";
+      return {
+        push(chunk: Buffer): void {
+          options.log.write(chunk);
+          const lines = (pending + chunk.toString("utf8")).split("\n");
+          pending = lines.pop() ?? "";
+          for (const line of lines) take(line);
+        },
+        end(): void {
+          if (pending) take(pending);
+        },
+      };
+      function take(line: string): void {
+        if (firstError === undefined && errorLinePattern.test(line)) firstError = line.trim().slice(0, 300);
+        onLine?.(line);
+      }
+    };
+    const stdout = lineReader(options.onLine);
+    const stderr = lineReader();
+    child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
+    child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
     const settle = (): void => {
       options.signal?.removeEventListener("abort", onAbort);
       process.off("exit", kill);
@@ -487,9 +509,10 @@ function runLogged(
     });
     child.once("close", (exitCode) => {
       settle();
-      if (pending && options.onLine) options.onLine(pending);
+      stdout.end();
+      stderr.end();
       if (options.signal?.aborted) reject(options.signal.reason);
-      else resolve(exitCode);
+      else resolve({ exitCode, firstError });
     });
   });
 }
