@@ -41,7 +41,7 @@ export interface LlamaServerBuildProgress {
 /**
  * What a build costs in time, from a measurement: a CPU build of llama-server (and llama-bench) from this bundle took 12
  * minutes on an idle 2-core machine and 21 minutes on a busy one (/work/shared/ENGINE-NOTES.md), that is 24 and 42
- * core-minutes; compiling scales with the cores (`-j`), linking does not, hence a floor of 2 minutes.
+ * core-minutes (`moestro engine build --backend cpu` itself, llama-server alone, took 17 min 48 s on 2 shared cores); compiling scales with the cores (`-j`), linking does not, hence a floor of 2 minutes.
  */
 export interface BuildEstimate {
   /** Minutes on an idle machine. */
@@ -253,7 +253,7 @@ export interface LlamaServerBuildResult extends EngineBuild {
  * ({@link llamaServerCmakeArgs}), build the `llama-server` target alone with `-j jobs`, and install: copy the binary,
  * check it runs (`--version`), write `build.json`. All of it happens in `<home>/engines/.build-<name>-XXXXXX/`, and the
  * finished folder is renamed to `<home>/engines/<name>/` (one atomic rename: a folder there is always complete), then
- * the temporary one (source and objects, about 1 GB) is removed, also after a failure or abort. Temporary folders left by
+ * the temporary one (source and objects, about 280 MB for a CPU build) is removed, also after a failure or abort. Temporary folders left by
  * a build that was killed are removed by the next build of the same name (their pid file names no running process).
  * Every command's output goes to `<home>/engines/<name>.build.log`.
  *
