@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import { formatCliError, isCommanderExit } from "./cli-error.js";
 import { createBenchCommand } from "./commands/bench.js";
+import { createEngineCommand } from "./commands/engine.js";
 import { createEvalCommand } from "./commands/eval.js";
 import { createPlanCommand } from "./commands/plan.js";
 import { createServeCommand } from "./commands/serve.js";
@@ -28,7 +29,8 @@ export function createCli(): Command {
     .addCommand(createShowCommand())
     .addCommand(createPlanCommand())
     .addCommand(createBenchCommand())
-    .addCommand(createEvalCommand());
+    .addCommand(createEvalCommand())
+    .addCommand(createEngineCommand());
   for (const command of createModelCommands()) cli.addCommand(command);
   return cli;
 }

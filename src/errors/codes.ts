@@ -72,6 +72,17 @@ export const errorCodes = {
    * the metrics record for such a request; the client itself reads nothing.
    */
   client_closed_request: { status: 499, type: "invalid_request_error" },
+  /**
+   * The llama-server binary for workers (`--llama-server`, `engine.llamaServer`, or the newest `moestro engine build`)
+   * does not exist, is not executable, or is not a llama-server that runs here; `param` is `engine.llamaServer`. A
+   * model whose worker cannot start for it answers 503: nothing else the server does is affected.
+   */
+  llama_server_unusable: { status: 503, type: "server_error" },
+  /**
+   * `moestro engine build` failed; the message names the step (clone, patch, configure, build, install) and the log
+   * file (CLI only, never an HTTP answer).
+   */
+  engine_build_failed: { status: 500, type: "server_error" },
   /** The model's output broke the constraint it was decoded under (a JSON schema); should not happen, as a grammar enforces it. */
   invalid_model_output: { status: 500, type: "server_error" },
   /** An unexpected failure; the message sent to the client is generic and carries the request id. */

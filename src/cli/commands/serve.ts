@@ -87,6 +87,18 @@ const serveConfigFlags: readonly ConfigFlag[] = [
     defaultText: "auto",
     choices: ["auto", "cpu", "cuda", "vulkan", "metal"],
   }),
+  configFlag(
+    "--engine <kind>",
+    "engine.kind",
+    "which engine serves models: inproc (in this process), llama-server (managed llama.cpp workers), auto (a worker only where the plan needs one and a binary is available)",
+    {
+      defaultText: "auto",
+      choices: ["auto", "inproc", "llama-server"],
+    },
+  ),
+  configFlag("--llama-server <path>", "engine.llamaServer", "the llama-server binary workers run (a newer llama.cpp, a distribution's)", {
+    defaultText: "the newest `moestro engine build`",
+  }),
   configFlag("--log-level <level>", "logLevel", "log level of the JSON logs on stderr", {
     defaultText: "info",
     choices: ["fatal", "error", "warn", "info", "debug", "trace", "silent"],
