@@ -155,6 +155,7 @@ async function startWithStudio(
   const listEntries = async (): Promise<ModelEntry[]> => withAliases(configEntries(config), await store.list(), config.aliases);
   const maxMemoryBytes = config.engine.maxMemoryBytes ?? (await measureMemoryBudgetBytes(llama));
   const loader = createModelLoader({ config, llama, home: config.home ?? defaultMoestroHome(), logger, now: options.now });
+  await loader.checkBinary();
   const scheduler = new ModelScheduler({
     listEntries,
     loadModel: loader.loadModel,

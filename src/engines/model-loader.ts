@@ -3,7 +3,8 @@ import type { Logger } from "pino";
 import type { Config } from "../config/index.js";
 import { probeHost, probeLlamaGpu, setupFromProbes } from "../planner/index.js";
 import type { ModelBackend, ModelEntry } from "../spec/index.js";
-import { chooseEngine, planOnThisMachine, workerMemoryBytes, type EngineChoice, type WorkerPlan } from "./engine-choice.js";
+import { MoestroError } from "../errors/index.js";
+import { chooseEngine, engineBuildCommand, planOnThisMachine, workerMemoryBytes, type EngineChoice, type WorkerPlan } from "./engine-choice.js";
 import { createLlamaBackend } from "./inproc/llama-backend.js";
 import { estimateModelMemoryBytes } from "./inproc/memory-estimate.js";
 import { checkLlamaServerBinary, resolveLlamaServer } from "./llama-server/binary.js";
@@ -22,7 +23,15 @@ export interface ModelLoaderOptions {
 }
 
 /** What the scheduler calls to load a model and to estimate it, whichever engine serves it. */
-export type ModelLoader = Pick<ModelSchedulerDeps, "loadModel" | "estimateMemoryBytes">;
+export type ModelLoader = Pick<ModelSchedulerDeps, "loadModel" | "estimateMemoryBytes"> & {
+  /**
+   * Resolves and checks the llama-server binary now when the config names one (`engine.llamaServer`) or asks for
+   * workers (`engine.kind: llama-server`), so that a bad one is reported at start, not at a model's first load.
+   *
+   * @throws `checkLlamaServerBinary`'s error; `invalid_request` when workers are asked for and there is no binary.
+   */
+  checkBinary(): Promise<void>;
+};
 
 /**
  * Loads models on the engine each one gets (`chooseEngine`, docs/engines.md#choosing-the-engine): in-process with
@@ -87,6 +96,16 @@ export function createModelLoader(options: ModelLoaderOptions): ModelLoader {
   };
 
   return {
+    async checkBinary() {
+      if (engine.llamaServer === undefined && engine.kind !== "llama-server") return;
+      if ((await getBinary()) === undefined) {
+        throw new MoestroError(
+          "invalid_request",
+          `models are to be served by llama-server workers (engine.kind llama-server), and there is no llama-server binary: build one with \`${engineBuildCommand}\` (about 15 minutes on 2 cores), or give one with --llama-server PATH.`,
+          { param: "engine" },
+        );
+      }
+    },
     async estimateMemoryBytes(entry) {
       const choice = await choose(entry);
       if (choice.kind === "inproc") return await estimateModelMemoryBytes(llama, entry.path, shape);

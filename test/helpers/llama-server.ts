@@ -6,8 +6,7 @@ import { engineBuildName, llamaServerFileName, readBundledLlamaCppSource } from 
 /**
  * Where tests look for a real llama-server, in order: `MOESTRO_TEST_LLAMA_SERVER` (`.ci/run` exports it); the CPU build
  * of the bundled commit in CI's cache (`$MOESTRO_CI_CACHE`, default `~/.cache/moestro-ci`, where `.ci/run` builds it,
- * so a local `.ci/run` or `MOESTRO_HOME=~/.cache/moestro-ci moestro engine build --backend cpu` provides it); the
- * development machine's build at `/tmp/lcpp/src/build/bin/llama-server`.
+ * so a local `.ci/run` or `MOESTRO_HOME=~/.cache/moestro-ci moestro engine build --backend cpu` provides it).
  */
 export const llamaServerCandidates: readonly string[] = [
   ...(process.env.MOESTRO_TEST_LLAMA_SERVER ? [process.env.MOESTRO_TEST_LLAMA_SERVER] : []),
@@ -17,7 +16,6 @@ export const llamaServerCandidates: readonly string[] = [
     engineBuildName(readBundledLlamaCppSource().commit, "cpu"),
     llamaServerFileName,
   ),
-  "/tmp/lcpp/src/build/bin/llama-server",
 ];
 
 /**
