@@ -4,7 +4,14 @@ import type { Config } from "../config/index.js";
 import { probeHost, probeLlamaGpu, setupFromProbes } from "../planner/index.js";
 import type { ModelBackend, ModelEntry } from "../spec/index.js";
 import { MoestroError } from "../errors/index.js";
-import { chooseEngine, engineBuildCommand, planOnThisMachine, workerMemoryBytes, type EngineChoice, type WorkerPlan } from "./engine-choice.js";
+import {
+  chooseEngine,
+  engineBuildCommand,
+  planOnThisMachine,
+  workerMemoryBytes,
+  type EngineChoice,
+  type WorkerPlan,
+} from "./engine-choice.js";
 import { createLlamaBackend } from "./inproc/llama-backend.js";
 import { estimateModelMemoryBytes } from "./inproc/memory-estimate.js";
 import { checkLlamaServerBinary, resolveLlamaServer } from "./llama-server/binary.js";
