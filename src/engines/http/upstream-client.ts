@@ -119,6 +119,8 @@ export class UpstreamClient {
   ): Promise<http.IncomingMessage> {
     const retried = options.retried === true;
     return new Promise((resolve, reject) => {
+      // A retry only before any answer: once the server answered, it may have acted on the request.
+      let responded = false;
       const headers: Record<string, string> = { ...this.#headers, accept: options.accept ?? "application/json" };
       if (body !== undefined) {
         headers["content-type"] = "application/json";
@@ -135,13 +137,16 @@ export class UpstreamClient {
           signal: options.signal,
           timeout: options.timeoutMs,
         },
-        resolve,
+        (response) => {
+          responded = true;
+          resolve(response);
+        },
       );
       request.on("error", (error: NodeJS.ErrnoException) => {
         // The server closed a kept-alive socket as this request went out on it (llama-server's HTTP library ends
         // connections after some streams): nothing reached the server, so send it again on a new socket (Node's
         // documented remedy, `request.reusedSocket`).
-        if (request.reusedSocket && error.code === "ECONNRESET" && !options.signal?.aborted && !retried) {
+        if (!responded && request.reusedSocket && error.code === "ECONNRESET" && !options.signal?.aborted && !retried) {
           this.#request(method, path, body, { ...options, retried: true }).then(resolve, reject);
           return;
         }
