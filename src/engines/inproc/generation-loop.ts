@@ -175,7 +175,7 @@ export async function* runGeneration(
           break;
         }
       }
-      if (!injected) finishReason = parser.naturalFinishReason;
+      if (!injected) finishReason = source.heldAtLimit?.() === undefined ? parser.naturalFinishReason : "length";
     }
     if (signal?.aborted) finishReason = "abort";
     else yield* parser.end();
@@ -185,7 +185,7 @@ export async function* runGeneration(
       finishReason: finishReason ?? "stop",
       usage: {
         promptTokens: promptTokens.length,
-        completionTokens: parser.completionTokens,
+        completionTokens: parser.completionTokens + (source.heldAtLimit?.() ?? 0),
         cachedPromptTokens: target.reportedCachedPromptTokens?.() ?? cachedPromptTokens,
         reasoningTokens: parser.reasoningTokens,
       },

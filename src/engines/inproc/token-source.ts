@@ -21,6 +21,13 @@ export interface TokenSource {
    */
   readonly takesInjections: boolean;
   /**
+   * Tokens the engine generated at its token limit that it never handed over (a llama-server worker holds back a
+   * token that ends inside a UTF-8 character, and sends nothing for one that is last), when the last stream ended so;
+   * `undefined` when it did not end at the engine's limit. The loop then reports `length` and counts them. Optional:
+   * sources whose limit is the loop's own never end so.
+   */
+  heldAtLimit?(): number | undefined;
+  /**
    * Evaluates `input` after what the sequence holds, then yields the next token at each step. `input` is the prompt's
    * part that is not in the KV cache on the first call; after an injection, the last yielded token followed by the
    * injected ones. Ending the iteration (`return`) stops evaluation. An end-of-generation token ends it too, yielded

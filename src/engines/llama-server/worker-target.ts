@@ -41,6 +41,8 @@ interface CompletionChunk {
   content?: string;
   tokens?: number[];
   stop?: boolean;
+  /** Why the task ended (final chunk): `eos`, `limit` (n_predict or the context), `word` (a stop string), `none`. */
+  stop_type?: string;
   tokens_predicted?: number;
   timings?: { cache_n?: number };
   completion_probabilities?: Array<{
@@ -75,6 +77,7 @@ export function workerTarget(slot: WorkerSlot, shared: WorkerTargetShared): Gene
       const history: Token[] = [];
       let promptLength: number | undefined;
       let pendingLast: Token | undefined;
+      let heldAtLimit: number | undefined;
       const sampling = samplingFields(request.sampling);
       const logitBias = prepared.bannedTokens?.map((token) => [token, false]) ?? [];
       const nProbs = request.logprobs === undefined ? 0 : Math.max(1, request.logprobs.top);
@@ -96,6 +99,7 @@ export function workerTarget(slot: WorkerSlot, shared: WorkerTargetShared): Gene
       };
       return {
         takesInjections: true,
+        heldAtLimit: () => heldAtLimit,
         async *tokens(input) {
           // The last token yielded before an injection comes back first in `input`: it is not in `history` yet.
           pendingLast = undefined;
@@ -110,8 +114,10 @@ export function workerTarget(slot: WorkerSlot, shared: WorkerTargetShared): Gene
               stream: true,
               cache_prompt: true,
               id_slot: slot.id,
-              // One more than moestro needs: the generation loop stops at its own count (and says "length"), never the worker.
-              n_predict: Math.max(1, maxNew - (history.length - promptLength) + 1),
+              // Exactly what is left: the worker then ends the task itself with the last token and frees its slot at
+              // once (one more, cut by closing the connection, held the slot a token longer: +2 ms TTFT for the next
+              // request at concurrency 1, docs/bench.md). The loop stops at the same token and says "length".
+              n_predict: Math.max(1, maxNew - (history.length - promptLength)),
               ...sampling,
               ...(active ? { grammar: active.grammar.grammar } : {}),
               ...(logitBias.length > 0 ? { logit_bias: logitBias } : {}),
@@ -126,7 +132,11 @@ export function workerTarget(slot: WorkerSlot, shared: WorkerTargetShared): Gene
                 if (reportedCached === undefined && chunk.timings?.cache_n !== undefined) reportedCached = chunk.timings.cache_n;
                 const tokens = (chunk.tokens ?? []) as Token[];
                 if (tokens.length === 0) {
-                  if (chunk.stop) return;
+                  if (chunk.stop) {
+                    // The worker's token limit (n_predict, or its context) with tokens it never sent: see `heldAtLimit`.
+                    if (chunk.stop_type === "limit") heldAtLimit = Math.max(0, (chunk.tokens_predicted ?? received) - received);
+                    return;
+                  }
                   continue;
                 }
                 // llama-server holds back a token that ends inside a UTF-8 character and sends only the next one; the
