@@ -74,14 +74,14 @@ export function ensureMoeModel(benchDir) {
  * server never blocks on a full pipe).
  * @param {string} command
  * @param {string[]} args
- * @param {{ label: string, readUrl: (stdout: string) => string | undefined, isHealthPolled?: boolean, timeoutMs?: number, isLogShown?: boolean }} options
- *   `label` names the process in errors; `timeoutMs` defaults to 120000.
+ * @param {{ label: string, readUrl: (stdout: string) => string | undefined, isHealthPolled?: boolean, timeoutMs?: number, isLogShown?: boolean, env?: Record<string, string> }} options
+ *   `label` names the process in errors; `timeoutMs` defaults to 120000; `env` is added to this process's environment.
  * @returns {Promise<StartedServer>}
  * @throws {Error} with the end of its output when the process exits first or is not ready within `timeoutMs`; the
  *   process is killed first.
  */
 export async function startProcess(command, args, options) {
-  const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...options.env } });
   let stdout = "";
   let output = "";
   let isReady = false;
@@ -134,7 +134,8 @@ export async function startProcess(command, args, options) {
  * Starts `moestro serve` (the built CLI, `bin/moestro.js` on dist/) with `args` on a free port of 127.0.0.1 and
  * resolves once it prints that it is listening (its models are loaded by then).
  * @param {string[]} args `serve`'s flags (`--model`, `--threads`, `--home`...), without `--port` and `--json`.
- * @param {{ timeoutMs?: number, isLogShown?: boolean }} [options] as {@link startProcess}'s.
+ * @param {{ timeoutMs?: number, isLogShown?: boolean, env?: Record<string, string> }} [options] as {@link startProcess}'s
+ *   (`env` sets configuration too, as `MOESTRO_ENGINE__KIND=llama-server`: `MOESTRO_SECTION__FIELD` variables).
  * @returns {Promise<StartedServer>}
  * @throws {Error} as {@link startProcess} does.
  */

@@ -1,18 +1,23 @@
 #!/usr/bin/env node
 // @ts-check
-// Serving benchmark: raw node-llama-cpp in-process against the same work through moestro's HTTP API (and llama-server
-// when a binary is given), at concurrency 1 and 4, on a tiny trained model (per-request overhead dominates) and on a
-// generated random-weight Qwen3-MoE of about 400 MB (compute dominates). Prints figures and ratios measured in this run.
+// Serving benchmark (issue 16, "Speed"): in one run, interleaved, with the same threads, slots, batch and prompts,
+// llama-server started directly, moestro with a llama-server worker (`engine.kind` llama-server) and moestro in-process
+// (node-llama-cpp), at concurrency 1 and 4, on a tiny trained model (per-token overhead dominates) and on a generated
+// random-weight Qwen3-MoE of about 420 MB (compute dominates). Prints tokens/s, TTFT, TPOT and ITL per engine, and the
+// worker's and the in-process engine's figures over direct llama-server's (targets: worker/direct tokens/s >= 0.95,
+// worker - direct TTFT p50 <= +1 ms).
 //
-// On the models of BENCH_FLOOR (default stories) it also measures a bare node:http server around the raw loop
-// (scripts/bench-serve-floor.mjs): the floor of what HTTP in a second process adds, whatever the server does.
+// Optional, for the in-process engine's own costs: raw node-llama-cpp in the benchmark's process (BENCH_RAW=1), and a
+// bare node:http server around that raw loop (BENCH_FLOOR=stories, scripts/bench-serve-floor.mjs): the floor of what
+// HTTP in a second process adds, whatever the server does.
 //
 // usage: npm run bench:serve            (env: BENCH_THREADS=1, BENCH_REQUESTS=96 stories / 24 moe, BENCH_ROUNDS=4, BENCH_MAX_TOKENS=32,
-//                                        LLAMA_SERVER=/path/to/llama-server, BENCH_MODELS=stories,moe, BENCH_FLOOR=stories
-//                                        (`tiny` is read as `stories`), MOESTRO_SHARED=../shared,
-//                                        BENCH_LEVELS=one,plain,four (c=1 streamed, c=1 not streamed, c=4),
-//                                        BENCH_DIR=/tmp/moestro-bench)
-// Build llama-server from the llama.cpp source inside node-llama-cpp (same commit) with scripts/build-llama-server.sh.
+//                                        LLAMA_SERVER=/path/to/llama-server (required), BENCH_MODELS=stories,moe,
+//                                        BENCH_LEVELS=one,four (one: c=1 streamed, plain: c=1 not streamed, four: c=4 streamed),
+//                                        BENCH_RAW=0, BENCH_FLOOR= (empty: none; `tiny` is read as `stories`),
+//                                        MOESTRO_SHARED=../shared, BENCH_DIR=/tmp/moestro-bench)
+// Build llama-server from the llama.cpp source inside node-llama-cpp (same commit) with scripts/build-llama-server.sh
+// or `moestro engine build --backend cpu`.
 import { existsSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
@@ -26,18 +31,28 @@ const maxTokens = Number(process.env.BENCH_MAX_TOKENS ?? 32);
 const parallel = 4;
 const contextTokens = 512;
 const benchDir = process.env.BENCH_DIR ?? path.join(os.tmpdir(), "moestro-bench");
+/** The llama-server binary: run directly, and as moestro's worker. Where the development builds put it, unless given. */
 const llamaServer =
   process.env.LLAMA_SERVER ??
-  (existsSync("/tmp/llama-build/src/build/bin/llama-server") ? "/tmp/llama-build/src/build/bin/llama-server" : undefined);
+  ["/tmp/lcpp/src/build/bin/llama-server", "/tmp/llama-build/src/build/bin/llama-server"].find((candidate) => existsSync(candidate));
+if (llamaServer === undefined || !existsSync(llamaServer)) {
+  console.error(
+    `llama-server not found${llamaServer ? ` at ${llamaServer}` : ""}: set LLAMA_SERVER, or build it (scripts/build-llama-server.sh)`,
+  );
+  process.exit(2);
+}
 const which = readBenchModels("BENCH_MODELS", "stories,moe");
-/** The models on which the node:http floor (scripts/bench-serve-floor.mjs) is measured too. */
-const withFloor = readBenchModels("BENCH_FLOOR", "stories");
+/** Whether raw node-llama-cpp runs in the benchmark's process too (the in-process engine's floor). */
+const withRaw = ["1", "true", "on"].includes(process.env.BENCH_RAW ?? "0");
+/** The models on which the node:http floor (scripts/bench-serve-floor.mjs) is measured too; none by default. */
+const withFloor = readBenchModels("BENCH_FLOOR", "");
 /** Which blocks run: concurrency 1 streamed (one), 1 not streamed (plain), 4 streamed (four). */
-const levels = (process.env.BENCH_LEVELS ?? "one,plain,four").split(",");
+const levels = (process.env.BENCH_LEVELS ?? "one,four").split(",");
 
 /**
- * One request's figures: time to first token and end-to-end latency (ms), tokens generated.
- * @typedef {{ ttftMs: number, latencyMs: number, tokens: number }} RunResult
+ * One request's figures: time to first token and end-to-end latency (ms), tokens generated, the gaps between
+ * successive chunks that carried text (ms; empty where not streamed), and whether the server reported an error.
+ * @typedef {{ ttftMs: number, latencyMs: number, tokens: number, gapsMs: number[], failed?: boolean }} RunResult
  */
 /** @typedef {(prompt: string) => Promise<RunResult>} Run */
 /** @typedef {{ results: RunResult[], seconds: number }} Block */
@@ -116,6 +131,17 @@ function summarize(blocks) {
       results.map((result) => result.latencyMs / Math.max(result.tokens, 1)),
       0.5,
     ),
+    // vLLM's TPOT: (latency - TTFT) / (output tokens - 1), over the requests with more than one token.
+    tpotP50Ms: percentile(
+      results.filter((result) => result.tokens > 1).map((result) => (result.latencyMs - result.ttftMs) / (result.tokens - 1)),
+      0.5,
+    ),
+    itlP50Ms: percentile(
+      results.flatMap((result) => result.gapsMs),
+      0.5,
+    ),
+    tokensPerRequest: tokens / results.length,
+    failed: results.filter((result) => result.failed).length,
   };
 }
 
@@ -138,12 +164,18 @@ async function rawEngine(modelPath) {
     const startedAt = performance.now();
     let ttftMs = 0;
     let tokens = 0;
+    /** @type {number[]} */
+    const gapsMs = [];
+    let lastAt = 0;
     try {
       await sequence.clearHistory();
       const input = model.tokenize(prompt, true);
       if (model.tokens.shouldPrependBosToken && bos !== null) input.unshift(bos);
       for await (const token of sequence.evaluate(input, { temperature: 0 })) {
-        if (tokens === 0) ttftMs = performance.now() - startedAt;
+        const now = performance.now();
+        if (tokens === 0) ttftMs = now - startedAt;
+        else gapsMs.push(now - lastAt);
+        lastAt = now;
         if (model.isEogToken(token)) break;
         model.detokenize([token]);
         if (++tokens >= maxTokens) break;
@@ -151,7 +183,7 @@ async function rawEngine(modelPath) {
     } finally {
       free.push(sequence);
     }
-    return { ttftMs, latencyMs: performance.now() - startedAt, tokens };
+    return { ttftMs, latencyMs: performance.now() - startedAt, tokens, gapsMs };
   };
   return {
     run,
@@ -206,7 +238,9 @@ async function post(url, body, onChunk) {
 }
 
 /**
- * Streams one completion from an OpenAI-compatible server and measures it.
+ * Streams one completion from an OpenAI-compatible server (`POST /v1/completions`, moestro's and llama-server's alike)
+ * and measures it. Every server gets the same body: `max_tokens`, temperature 0, `ignore_eos` (llama-server honours it;
+ * moestro ignores it, and both are greedy on the same llama.cpp, so they stop at the same token), usage in the stream.
  * @param {string} baseUrl
  * @param {string} modelId
  * @returns {Run}
@@ -218,24 +252,44 @@ function httpRun(baseUrl, modelId) {
     let ttftMs = 0;
     let tokens = 0;
     let pieces = 0;
+    let lastAt = 0;
+    let failed = false;
+    /** @type {number[]} */
+    const gapsMs = [];
     await post(
       `${baseUrl}/v1/completions`,
-      { model: modelId, prompt, max_tokens: maxTokens, temperature: 0, stream: true, stream_options: { include_usage: true } },
+      {
+        model: modelId,
+        prompt,
+        max_tokens: maxTokens,
+        temperature: 0,
+        ignore_eos: true,
+        stream: true,
+        stream_options: { include_usage: true },
+      },
       (chunk) => {
         buffer += chunk;
         let end;
         while ((end = buffer.indexOf("\n\n")) !== -1) {
           const event = buffer.slice(0, end);
           buffer = buffer.slice(end + 2);
+          // An error mid-stream: llama-server writes `error: {…}`, moestro an `error` event or a `data:` with `error`.
+          if (event.startsWith("error") || event.startsWith("event: error")) failed = true;
           if (!event.startsWith("data: ") || event === "data: [DONE]") continue;
           const data = JSON.parse(event.slice(6));
-          if (data.choices?.[0]?.text && ttftMs === 0) ttftMs = performance.now() - startedAt;
-          if (data.choices?.[0]?.text) pieces++;
+          if (data.error) failed = true;
+          if (data.choices?.[0]?.text) {
+            const now = performance.now();
+            if (pieces === 0) ttftMs = now - startedAt;
+            else gapsMs.push(now - lastAt);
+            lastAt = now;
+            pieces++;
+          }
           if (data.usage) tokens = data.usage.completion_tokens;
         }
       },
     );
-    return { ttftMs, latencyMs: performance.now() - startedAt, tokens: tokens || pieces };
+    return { ttftMs, latencyMs: performance.now() - startedAt, tokens: tokens || pieces, gapsMs, failed };
   };
 }
 
@@ -249,17 +303,21 @@ function httpRunPlain(baseUrl, modelId) {
   return async (prompt) => {
     const startedAt = performance.now();
     let text = "";
-    await post(`${baseUrl}/v1/completions`, { model: modelId, prompt, max_tokens: maxTokens, temperature: 0 }, (chunk) => (text += chunk));
+    await post(
+      `${baseUrl}/v1/completions`,
+      { model: modelId, prompt, max_tokens: maxTokens, temperature: 0, ignore_eos: true },
+      (chunk) => (text += chunk),
+    );
     const body = JSON.parse(text);
     const latencyMs = performance.now() - startedAt;
-    return { ttftMs: latencyMs, latencyMs, tokens: body.usage?.completion_tokens ?? 0 };
+    return { ttftMs: latencyMs, latencyMs, tokens: body.usage?.completion_tokens ?? 0, gapsMs: [], failed: body.error !== undefined };
   };
 }
 
 /**
  * Measures every engine in interleaved blocks, so that the machine's drift (another VM on the host, frequency, page
- * cache) falls on all of them alike: round r runs each engine's block in turn (reversed every other round, ABBA), at
- * concurrency 1 streamed, 1 not streamed, then 4. Engines that are not measuring sit idle.
+ * cache) falls on all of them alike: round r runs each engine's block in turn (reversed every other round: A B C,
+ * C B A, ...), at concurrency 1 streamed, 1 not streamed, then 4. Engines that are not measuring sit idle.
  * @param {Engine[]} engineList
  * @param {number} requests
  * @param {number} rounds
@@ -272,8 +330,11 @@ async function benchEngines(engineList, requests, rounds) {
     /** @type {Record<Level, Block[]>} */
     blocks: { one: [], plain: [], four: [] },
   }));
+  // Unmeasured: two requests one at a time, then four at once (every slot has run once). Each engine's prompt source
+  // moves on alike, so the measured prompts stay the same sequence for all.
   for (const engine of engines) {
     for (let index = 0; index < 2; index++) await engine.run(engine.nextPrompt());
+    await drive(engine.run, engine.nextPrompt, parallel, parallel);
   }
   /** @type {Array<[Level, number]>} */
   const levelConcurrency = [
@@ -297,42 +358,89 @@ async function benchEngines(engineList, requests, rounds) {
   }));
 }
 
+/** The labels of the three engines of issue 16's comparison. */
+const direct = "llama-server direct";
+const worker = "moestro + worker";
+const inproc = "moestro in-process";
+
+/**
+ * Starts `moestro serve` on `modelPath` with the benchmark's threads, slots, context and batch, on engine `kind`
+ * (`MOESTRO_ENGINE__KIND`; a worker runs `llamaServer`), with its own home (ledger) under BENCH_DIR.
+ * @param {string} modelPath
+ * @param {"inproc" | "llama-server"} kind
+ */
+async function startMoestro(modelPath, kind) {
+  const args = ["--model", modelPath, "--threads", String(threads), "--parallel", String(parallel), "--ctx-size", String(contextTokens)];
+  args.push("-b", "64", "--log-level", "error", "--home", path.join(benchDir, `home-${kind}`));
+  return await startServe(args, {
+    env: {
+      MOESTRO_ENGINE__KIND: kind,
+      ...(kind === "llama-server" ? { MOESTRO_ENGINE__LLAMA_SERVER: /** @type {string} */ (llamaServer) } : {}),
+    },
+  });
+}
+
+/**
+ * The arguments moestro started its worker with (`GET /v1/moestro/ps`), without `--host`, `--port` and `--api-key`:
+ * direct llama-server gets exactly these, so that flash attention, batch, prompt cache (`--cache-ram 0`) and context
+ * are the same on both.
+ * @param {string} url moestro's base URL
+ * @returns {Promise<string[]>}
+ * @throws {Error} when no model there is served by a worker.
+ */
+async function workerArgsOf(url) {
+  const ps = /** @type {{ data: Array<{ worker?: { args: string[] } }> }} */ (await (await fetch(`${url}/v1/moestro/ps`)).json());
+  const args = ps.data.find((model) => model.worker)?.worker?.args;
+  if (args === undefined) throw new Error(`moestro at ${url} serves no model through a worker: ${JSON.stringify(ps)}`);
+  /** @type {string[]} */
+  const kept = [];
+  for (let index = 0; index < args.length; index++) {
+    if (["--host", "--port", "--api-key"].includes(args[index])) index++;
+    else kept.push(args[index]);
+  }
+  return kept;
+}
+
 const rows = [];
+/** @type {Array<{ model: string, summary: Record<string, string> }>} */
+const summaries = [];
+const startedAt = performance.now();
 for (const kind of which) {
   const modelPath = kind === "stories" ? storiesModelPath : ensureMoeModel(benchDir);
   const modelId = path.basename(modelPath).replace(/\.gguf$/, "");
   const requests = Number(process.env.BENCH_REQUESTS ?? (kind === "stories" ? 96 : 24));
   console.error(
-    `\n== ${kind}: ${modelPath}, threads ${threads}, ${parallel} sequences, ${requests} requests per level in ${rounds} interleaved rounds, ${maxTokens} tokens each`,
+    `\n== ${kind}: ${modelPath}, threads ${threads}, ${parallel} slots, ${requests} requests per level and engine in ${rounds} interleaved rounds, ${maxTokens} tokens each`,
   );
   /** @type {Engine[]} */
   const engines = [];
   /** @type {Awaited<ReturnType<typeof benchEngines>>} */
   let results;
   try {
-    engines.push({ label: "node-llama-cpp (raw)", ...(await rawEngine(modelPath)) });
-    const moestro = await startServe([
-      "--model",
-      modelPath,
-      "--threads",
-      String(threads),
-      "--parallel",
-      String(parallel),
-      "--ctx-size",
-      String(contextTokens),
-      "-b",
-      "64",
-      "--log-level",
-      "error",
-      "--home",
-      path.join(benchDir, "home"),
-    ]);
-    engines.push({
-      label: "moestro (HTTP)",
-      run: httpRun(moestro.url, modelId),
-      runPlain: httpRunPlain(moestro.url, modelId),
-      close: moestro.stop,
+    const withWorker = await startMoestro(modelPath, "llama-server");
+    const workerArgs = await workerArgsOf(withWorker.url);
+    const port = 18000 + Math.floor(Math.random() * 1000);
+    const server = await startProcess(/** @type {string} */ (llamaServer), [...workerArgs, "--host", "127.0.0.1", "--port", String(port)], {
+      label: "llama-server",
+      readUrl: () => `http://127.0.0.1:${port}`,
+      isHealthPolled: true,
     });
+    console.error(`llama-server (direct and as the worker): ${workerArgs.join(" ")}`);
+    engines.push({ label: direct, run: httpRun(server.url, modelId), runPlain: httpRunPlain(server.url, modelId), close: server.stop });
+    engines.push({
+      label: worker,
+      run: httpRun(withWorker.url, modelId),
+      runPlain: httpRunPlain(withWorker.url, modelId),
+      close: withWorker.stop,
+    });
+    const inProcess = await startMoestro(modelPath, "inproc");
+    engines.push({
+      label: inproc,
+      run: httpRun(inProcess.url, modelId),
+      runPlain: httpRunPlain(inProcess.url, modelId),
+      close: inProcess.stop,
+    });
+    if (withRaw) engines.push({ label: "node-llama-cpp (raw)", ...(await rawEngine(modelPath)) });
     if (withFloor.includes(kind)) {
       const floor = await startProcess(
         process.execPath,
@@ -346,88 +454,78 @@ for (const kind of which) {
         close: floor.stop,
       });
     }
-    if (llamaServer) {
-      const port = 18000 + Math.floor(Math.random() * 1000);
-      const server = await startProcess(
-        llamaServer,
-        [
-          "-m",
-          modelPath,
-          "-t",
-          String(threads),
-          "-tb",
-          String(threads),
-          "-np",
-          String(parallel),
-          "-c",
-          String(contextTokens * parallel),
-          "-b",
-          "64",
-          "--host",
-          "127.0.0.1",
-          "--port",
-          String(port),
-          "--no-webui",
-          "-lv",
-          "0",
-        ],
-        { label: "llama-server", readUrl: () => `http://127.0.0.1:${port}`, isHealthPolled: true },
-      );
-      engines.push({
-        label: "llama-server (HTTP)",
-        run: httpRun(server.url, modelId),
-        runPlain: httpRunPlain(server.url, modelId),
-        close: server.stop,
-      });
-    }
     results = await benchEngines(engines, requests, rounds);
   } finally {
     for (const engine of engines) await engine.close();
   }
   for (const result of results) {
-    for (const [concurrency, figures] of /** @type {Array<[number, Figures]>} */ ([
-      [1, result.one],
-      [4, result.four],
+    for (const [level, concurrency, figures] of /** @type {Array<[Level, number, Figures]>} */ ([
+      ["one", 1, result.one],
+      ["plain", 1, result.plain],
+      ["four", 4, result.four],
     ])) {
-      if (figures) rows.push({ model: kind, engine: result.label, concurrency, ...figures });
+      if (figures) rows.push({ model: kind, engine: result.label, concurrency, streamed: level !== "plain", ...figures });
     }
   }
-  const raw = results[0];
-  const moestro = results[1];
-  const floor = results.find((result) => result.label === "node:http floor");
-  const server = results.find((result) => result.label === "llama-server (HTTP)");
-  console.log(`\n${kind} model (${modelId})`);
-  console.log("engine                 conc  req/s   out tok/s  TTFT p50 ms  latency p50 ms  ms/token p50");
+  /** @param {string} label */
+  const byLabel = (label) => results.find((result) => result.label === label);
+  console.log(`\n${kind} model (${modelId}), ${maxTokens} tokens per request`);
+  console.log("engine                 conc  req/s  out tok/s  TTFT p50 ms  TPOT p50 ms  ITL p50 ms  latency p50 ms  tok/req  failed");
   for (const result of results) {
-    for (const [concurrency, f] of /** @type {Array<[number, Figures]>} */ ([
-      [1, result.one],
-      [4, result.four],
+    for (const [level, f] of /** @type {Array<[string, Figures]>} */ ([
+      ["1", result.one],
+      ["1 plain", result.plain],
+      ["4", result.four],
     ])) {
-      if (f)
-        console.log(
-          `${result.label.padEnd(22)} ${String(concurrency).padStart(4)} ${f.requestsPerSecond.toFixed(2).padStart(6)} ${f.tokensPerSecond.toFixed(1).padStart(11)} ${f.ttftP50Ms.toFixed(2).padStart(12)} ${f.latencyP50Ms.toFixed(2).padStart(15)} ${f.msPerTokenP50.toFixed(3).padStart(13)}`,
-        );
+      if (!f) continue;
+      const cells = [
+        result.label.padEnd(22),
+        level.padStart(4),
+        f.requestsPerSecond.toFixed(2).padStart(6),
+        f.tokensPerSecond.toFixed(1).padStart(10),
+        f.ttftP50Ms.toFixed(2).padStart(12),
+        (f.tpotP50Ms ?? Number.NaN).toFixed(3).padStart(12),
+        (f.itlP50Ms ?? Number.NaN).toFixed(3).padStart(11),
+        f.latencyP50Ms.toFixed(2).padStart(15),
+        f.tokensPerRequest.toFixed(1).padStart(8),
+        String(f.failed).padStart(7),
+      ];
+      console.log(cells.join(" "));
     }
   }
-  // Differences and ratios of the levels that ran (BENCH_LEVELS), "n/a" for the others.
+  // Ratios and differences over direct llama-server, at the levels that ran (BENCH_LEVELS); "n/a" for the others.
   /** @type {(a: Figures, b: Figures) => string} */
-  const minus = (a, b) => (a && b ? (a.latencyP50Ms - b.latencyP50Ms).toFixed(2) : "n/a");
+  const over = (a, b) => (a && b ? (a.tokensPerSecond / b.tokensPerSecond).toFixed(3) : "n/a");
   /** @type {(a: Figures, b: Figures) => string} */
-  const over = (a, b) => (a && b ? (a.tokensPerSecond / b.tokensPerSecond).toFixed(2) : "n/a");
-  console.log(
-    `added per request by moestro's HTTP API at concurrency 1, p50 latency minus raw: streamed ${minus(moestro.one, raw.one)} ms, not streamed ${minus(moestro.plain, raw.one)} ms`,
-  );
-  if (floor) {
-    console.log(`node:http floor, same: streamed ${minus(floor.one, raw.one)} ms, not streamed ${minus(floor.plain, raw.one)} ms`);
+  const ttftMinus = (a, b) => (a && b ? `${a.ttftP50Ms - b.ttftP50Ms >= 0 ? "+" : ""}${(a.ttftP50Ms - b.ttftP50Ms).toFixed(2)}` : "n/a");
+  const base = byLabel(direct);
+  /** @type {Record<string, string>} */
+  const summary = {};
+  for (const label of [worker, inproc, "node-llama-cpp (raw)", "node:http floor"]) {
+    const other = byLabel(label);
+    if (!base || !other) continue;
+    summary[`${label} / direct tokens/s c=1`] = over(other.one, base.one);
+    summary[`${label} / direct tokens/s c=4`] = over(other.four, base.four);
+    summary[`${label} - direct TTFT p50 ms c=1`] = ttftMinus(other.one, base.one);
+    summary[`${label} - direct TTFT p50 ms c=4`] = ttftMinus(other.four, base.four);
     console.log(
-      `moestro over the floor: streamed ${minus(moestro.one, floor.one)} ms, not streamed ${minus(moestro.plain, floor.plain)} ms`,
+      `${label} over direct llama-server: tokens/s c=1 ${over(other.one, base.one)}x, c=4 ${over(other.four, base.four)}x; TTFT p50 c=1 ${ttftMinus(other.one, base.one)} ms, c=4 ${ttftMinus(other.four, base.four)} ms`,
     );
   }
-  if (server) console.log(`llama-server, same: streamed ${minus(server.one, raw.one)} ms, not streamed ${minus(server.plain, raw.one)} ms`);
-  console.log(`aggregate tokens/s, moestro / raw: c=1 ${over(moestro.one, raw.one)}, c=4 ${over(moestro.four, raw.four)}`);
-  if (server)
-    console.log(`aggregate tokens/s, moestro / llama-server: c=1 ${over(moestro.one, server.one)}, c=4 ${over(moestro.four, server.four)}`);
-  else console.log("llama-server: not measured (set LLAMA_SERVER or run scripts/build-llama-server.sh)");
+  summaries.push({ model: kind, summary });
+  const workerResult = byLabel(worker);
+  if (base && workerResult) {
+    const levelsRun = /** @type {Array<[Figures, Figures]>} */ ([
+      [workerResult.one, base.one],
+      [workerResult.four, base.four],
+    ]).filter(([a, b]) => a && b);
+    const isFastEnough = levelsRun.every(([a, b]) => a && b && a.tokensPerSecond / b.tokensPerSecond >= 0.95);
+    const isPromptEnough = levelsRun.every(([a, b]) => a && b && a.ttftP50Ms - b.ttftP50Ms <= 1);
+    console.log(
+      `targets (worker against direct): tokens/s >= 0.95x ${isFastEnough ? "met" : "MISSED"}; TTFT p50 <= +1 ms ${isPromptEnough ? "met" : "MISSED"}`,
+    );
+  }
 }
-if (process.argv.includes("--json")) console.log(JSON.stringify(rows));
+console.error(`\nbench:serve took ${((performance.now() - startedAt) / 1000).toFixed(0)} s`);
+if (process.argv.includes("--json")) console.log(JSON.stringify({ rows, summaries }));
 agent.destroy();
