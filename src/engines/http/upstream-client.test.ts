@@ -58,23 +58,6 @@ describe("UpstreamClient (a real HTTP server on 127.0.0.1)", () => {
     client.close();
   });
 
-  it("a consumer that stops where the server ends by itself (endsSoon) keeps the connection for the next request", async () => {
-    const sockets = new Set<object>();
-    const url = await serve((request, response) => {
-      sockets.add(request.socket);
-      response.writeHead(200, { "content-type": "text/event-stream" });
-      response.write('data: {"n":1}\n\n');
-      setTimeout(() => response.end('data: {"n":2,"stop":true}\n\n'), 20);
-    });
-    const client = new UpstreamClient({ baseUrl: url });
-    for (let request = 0; request < 3; request++) {
-      for await (const _event of client.streamJson("/completion", {}, { endsSoon: () => true })) break;
-      await new Promise((resolve) => setTimeout(resolve, 60));
-    }
-    expect(sockets.size).toBe(1);
-    client.close();
-  });
-
   it("a status other than 2xx is an UpstreamHttpError with the body", async () => {
     const url = await serve((_request, response) => {
       response.writeHead(401, { "content-type": "application/json" });

@@ -69,17 +69,11 @@ export class UpstreamClient {
   /**
    * POSTs `body` as JSON and yields each Server-Sent Event's `data:` payload parsed as JSON, in order, until the
    * server ends the stream or sends `data: [DONE]`. Ending the iteration early (`break`, `return()`) closes the
-   * connection, which tells the server to stop (llama-server cancels the task when its client is gone), unless
-   * `options.endsSoon()` says the server ends the stream by itself right away (it reached the token limit it was
-   * given): then the rest is read in the background and the connection kept.
+   * connection, which tells the server to stop (llama-server cancels the task when its client is gone).
    *
    * @throws {UpstreamHttpError} for a status other than 2xx (before any event); the socket's error; the signal's reason.
    */
-  async *streamJson<T = unknown>(
-    path: string,
-    body: unknown,
-    options: { signal?: AbortSignal; endsSoon?: () => boolean } = {},
-  ): AsyncGenerator<T, void, undefined> {
+  async *streamJson<T = unknown>(path: string, body: unknown, options: { signal?: AbortSignal } = {}): AsyncGenerator<T, void, undefined> {
     const response = await this.#request("POST", path, JSON.stringify(body), { ...options, accept: "text/event-stream" });
     const status = response.statusCode ?? 0;
     if (status < 200 || status >= 300) throw new UpstreamHttpError(status, await readText(response), this.baseUrl + path);
@@ -87,8 +81,7 @@ export class UpstreamClient {
     try {
       let buffer = "";
       response.setEncoding("utf8");
-      // Not destroyed when the loop is left early: the `finally` below decides whether to drop or drain it.
-      for await (const chunk of response.iterator({ destroyOnReturn: false }) as AsyncIterable<string>) {
+      for await (const chunk of response as AsyncIterable<string>) {
         buffer += chunk;
         let end = buffer.indexOf("\n\n");
         while (end >= 0) {
@@ -108,18 +101,8 @@ export class UpstreamClient {
       }
       finished = true;
     } finally {
-      if (!finished) {
-        if (options.endsSoon?.() === true && !options.signal?.aborted) {
-          // The server is about to end this stream by itself (its last event is on the way): read the rest and let
-          // the socket go back to the pool, which saves the next request a TCP handshake and the server a
-          // connection (about 0.5 ms of CPU per request on 2 cores, docs/bench.md).
-          response.resume();
-          response.once("error", () => undefined);
-        } else {
-          // An early end (the consumer stopped, an error): drop the connection so that the server stops generating.
-          response.destroy();
-        }
-      }
+      // An early end (the consumer stopped, an error): drop the connection so that the server stops generating.
+      if (!finished) response.destroy();
     }
   }
 

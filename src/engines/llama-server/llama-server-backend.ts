@@ -156,7 +156,6 @@ class LlamaServerBackend implements ModelBackend {
       // GGUF token type 3 is a control token (llama.cpp `LLAMA_TOKEN_TYPE_CONTROL`).
       recovery: new TokenRecovery(tokenBytes, this.info.vocabularySize, (token) => tokenTypes?.[token] === 3),
       detokenize: (tokens) => model.detokenize(tokens, true),
-      isEndOfGeneration: (token) => model.isEogToken(token),
       contextTokens: this.info.contextTokens,
       modelId: this.info.id,
       logger: options.logger,

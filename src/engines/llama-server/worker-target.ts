@@ -27,8 +27,6 @@ export interface WorkerTargetShared {
   recovery: TokenRecovery;
   /** The model's detokenizer, for logprob texts. */
   detokenize: (tokens: Token[]) => string;
-  /** Whether a token ends generation (llama.cpp's end-of-generation tokens): the worker stops after it too. */
-  isEndOfGeneration: (token: Token) => boolean;
   /** Context window per slot, tokens. */
   contextTokens: number;
   modelId: string;
@@ -128,15 +126,9 @@ export function workerTarget(slot: WorkerSlot, shared: WorkerTargetShared): Gene
             };
             slot.tokens = history.slice();
             let received = 0;
-            let lastToken: Token | undefined;
             let changedGrammar = false;
             try {
-              // When the loop stops at the worker's own limit or at an end-of-generation token, the worker ends the
-              // task at the same token and its last event is on the way: keep the connection for the next request.
-              const endsSoon = () => received >= body.n_predict || (lastToken !== undefined && shared.isEndOfGeneration(lastToken));
-              for await (const chunk of shared
-                .client()
-                .streamJson<CompletionChunk>("/completion", body, { signal: request.signal, endsSoon })) {
+              for await (const chunk of shared.client().streamJson<CompletionChunk>("/completion", body, { signal: request.signal })) {
                 if (reportedCached === undefined && chunk.timings?.cache_n !== undefined) reportedCached = chunk.timings.cache_n;
                 const tokens = (chunk.tokens ?? []) as Token[];
                 if (tokens.length === 0) {
@@ -159,7 +151,6 @@ export function workerTarget(slot: WorkerSlot, shared: WorkerTargetShared): Gene
                 }
                 received += withheld + tokens.length;
                 const all = [...recovered, ...tokens];
-                lastToken = all.at(-1);
                 for (const [index, token] of all.entries()) {
                   if (pendingLast !== undefined) history.push(pendingLast);
                   pendingLast = token;
