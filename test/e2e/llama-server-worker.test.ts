@@ -69,7 +69,9 @@ describe.skipIf(!hasTestModels || testLlamaServer === undefined)("llama-server w
 
   it("the ledger records the worker engine, and /metrics carries the worker's own metrics labelled by model", async () => {
     await test.client.completions.create({ model: "stories260K", prompt: "Once", max_tokens: 2, temperature: 0 });
-    const events = (await (await fetch(`${test.url}/v1/moestro/usage/events?limit=5`)).json()) as { data: Array<{ model: string; engine: string | null }> };
+    const events = (await (await fetch(`${test.url}/v1/moestro/usage/events?limit=5`)).json()) as {
+      data: Array<{ model: string; engine: string | null }>;
+    };
     expect(events.data.find((event) => event.model === "stories260K")?.engine).toBe("llama-server");
     const metrics = await (await fetch(`${test.url}/metrics`)).text();
     expect(metrics).toMatch(/^llamacpp:tokens_predicted_total\{model="stories260K"\} \d+/m);
