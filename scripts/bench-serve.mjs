@@ -11,8 +11,8 @@
 // bare node:http server around that raw loop (BENCH_FLOOR=stories, scripts/bench-serve-floor.mjs): the floor of what
 // HTTP in a second process adds, whatever the server does.
 //
-// usage: npm run bench:serve            (env: BENCH_THREADS=1, BENCH_REQUESTS=96 stories / 24 moe, BENCH_ROUNDS=4, BENCH_MAX_TOKENS=32,
-//                                        LLAMA_SERVER=/path/to/llama-server (required), BENCH_MODELS=stories,moe,
+// usage: npm run bench:serve            (env: BENCH_THREADS=1, BENCH_REQUESTS=192 stories / 48 moe, BENCH_ROUNDS=4, BENCH_MAX_TOKENS=32,
+//                                        LLAMA_SERVER (default /tmp/lcpp/src/build/bin/llama-server, where the dev builds put it), BENCH_MODELS=stories,moe,
 //                                        BENCH_LEVELS=one,four (one: c=1 streamed, plain: c=1 not streamed, four: c=4 streamed),
 //                                        BENCH_RAW=0, BENCH_FLOOR= (empty: none; `tiny` is read as `stories`),
 //                                        MOESTRO_SHARED=../shared, BENCH_DIR=/tmp/moestro-bench)
@@ -201,7 +201,7 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
  * POSTs `body` as JSON with node:http and hands each chunk of the response to `onChunk` (a string), resolving at its
  * end. node:http, not fetch: fetch costs more per request and per streamed chunk (its web streams), a cost of the
  * benchmark's client that would fall on every server's figures alike
- * (docs/bench.md#npm-run-benchserve-moestro-against-raw-node-llama-cpp-and-llama-server). Tried again (up to 3 times)
+ * (docs/bench.md#npm-run-benchserve-llama-server-direct-moestro-with-a-worker-moestro-in-process). Tried again (up to 3 times)
  * when a kept-alive connection was closed under it: llama-server closes idle connections, and the interleaved rounds
  * leave each server idle for a while.
  * @param {string} url
@@ -239,8 +239,11 @@ async function post(url, body, onChunk) {
 
 /**
  * Streams one completion from an OpenAI-compatible server (`POST /v1/completions`, moestro's and llama-server's alike)
- * and measures it. Every server gets the same body: `max_tokens`, temperature 0, `ignore_eos` (llama-server honours it;
- * moestro ignores it, and both are greedy on the same llama.cpp, so they stop at the same token), usage in the stream.
+ * and measures it. Every server gets the same body: `max_tokens`, temperature 0, usage in the stream, and no `ignore_eos`:
+ * moestro ignores it, so llama-server alone would go on past the end-of-generation tokens where moestro stops. Without
+ * it both stop at the same token (greedy decoding, the same llama.cpp). On the random-weight MoE about a quarter of the
+ * requests end early that way; llama-server then ends the stream with an error (its output parser rejects the text, see
+ * docs/bench.md), counted as `failed` with the tokens it streamed, the same tokens moestro streams.
  * @param {string} baseUrl
  * @param {string} modelId
  * @returns {Run}
@@ -263,7 +266,6 @@ function httpRun(baseUrl, modelId) {
         prompt,
         max_tokens: maxTokens,
         temperature: 0,
-        ignore_eos: true,
         stream: true,
         stream_options: { include_usage: true },
       },
@@ -303,11 +305,7 @@ function httpRunPlain(baseUrl, modelId) {
   return async (prompt) => {
     const startedAt = performance.now();
     let text = "";
-    await post(
-      `${baseUrl}/v1/completions`,
-      { model: modelId, prompt, max_tokens: maxTokens, temperature: 0, ignore_eos: true },
-      (chunk) => (text += chunk),
-    );
+    await post(`${baseUrl}/v1/completions`, { model: modelId, prompt, max_tokens: maxTokens, temperature: 0 }, (chunk) => (text += chunk));
     const body = JSON.parse(text);
     const latencyMs = performance.now() - startedAt;
     return { ttftMs: latencyMs, latencyMs, tokens: body.usage?.completion_tokens ?? 0, gapsMs: [], failed: body.error !== undefined };
@@ -408,7 +406,7 @@ const startedAt = performance.now();
 for (const kind of which) {
   const modelPath = kind === "stories" ? storiesModelPath : ensureMoeModel(benchDir);
   const modelId = path.basename(modelPath).replace(/\.gguf$/, "");
-  const requests = Number(process.env.BENCH_REQUESTS ?? (kind === "stories" ? 96 : 24));
+  const requests = Number(process.env.BENCH_REQUESTS ?? (kind === "stories" ? 192 : 48));
   console.error(
     `\n== ${kind}: ${modelPath}, threads ${threads}, ${parallel} slots, ${requests} requests per level and engine in ${rounds} interleaved rounds, ${maxTokens} tokens each`,
   );

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds llama-server (CPU only) from the llama.cpp source that node-llama-cpp ships as a git bundle, so the benchmark
 # compares the same llama.cpp commit. Output: $OUT/src/build/bin/llama-server. How long
-# it takes: docs/bench.md#npm-run-benchserve-moestro-against-raw-node-llama-cpp-and-llama-server.
+# it takes: docs/bench.md#npm-run-benchserve-llama-server-direct-moestro-with-a-worker-moestro-in-process.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 OUT="${OUT:-/tmp/llama-build}"
