@@ -1,17 +1,16 @@
 import path from "node:path";
 import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel } from "node-llama-cpp";
 import type { Logger } from "pino";
-import { MoestroError } from "../../errors/index.js";
 import type { BackendStats, EngineDetails, GenerateRequest, GenerationStream, ModelBackend, ModelInfo } from "../../spec/index.js";
 import { SlotPool } from "../../util/slot-pool.js";
 import { inSequenceOrder } from "./batch-order.js";
 import { DecodeBatching } from "./decode-batching.js";
 import { Embeddings } from "./embeddings.js";
-import { runGeneration } from "./generation-loop.js";
 import { createModelFrontend, type ModelFrontend } from "./model-frontend.js";
 import { modelUnloadingError } from "./model-unloading-error.js";
 import { sequenceTarget, type SequenceTargetShared } from "./sequence-target.js";
 import type { TokenSourceFactory } from "./token-source.js";
+import { generateOnSlot, slotStats } from "./slot-generation.js";
 
 /** Options of {@link createLlamaBackend}. */
 export interface LlamaBackendOptions {
@@ -149,45 +148,20 @@ class LlamaBackend implements ModelBackend {
   }
 
   stats(): BackendStats {
-    return {
-      sequencesInUse: this.#pool.inUse,
-      queuedRequests: this.#pool.waiting,
-      activeGenerations: this.#frontend.shared.counters.activeGenerations,
-      generatedTokensTotal: this.#frontend.shared.counters.generatedTokensTotal,
-    };
+    return slotStats(this.#frontend, this.#pool);
   }
 
   async generate(request: GenerateRequest): Promise<GenerationStream> {
     this.#ensureNotDisposed();
-    const prepared = await this.#frontend.preparer.prepare(request);
-    this.#frontend.preparer.checkContextWindow(prepared.promptTokens.length, request);
-    const promptTokens = prepared.promptTokens;
-    const sequence = await this.#pool.acquire(
-      request.signal,
-      this.#frontend.canReusePrefix ? (candidate) => candidate.compareContextTokens(promptTokens).firstDifferentIndex : undefined,
-    );
-    if (sequence === undefined) {
-      throw new MoestroError(
-        "server_busy",
-        `The server is busy: ${this.info.parallelSequences} requests are running and ${this.#pool.waiting} are waiting for model '${this.info.id}'. Retry later.`,
-        { retryAfterSeconds: 1 },
-      );
-    }
-    let released = false;
-    const release = (): void => {
-      if (released) return;
-      released = true;
-      this.#pool.release(sequence);
-    };
-    const parts = runGeneration(this.#frontend.shared, sequenceTarget(sequence, this.#targetShared), prepared, request, release);
-    return {
-      promptTokens: prepared.promptTokens.length,
-      [Symbol.asyncIterator]: () => parts,
-      close: async () => {
-        await parts.return(undefined);
-        release();
+    return await generateOnSlot(
+      {
+        frontend: this.#frontend,
+        pool: this.#pool,
+        sharedPrefixLength: (sequence, promptTokens) => sequence.compareContextTokens(promptTokens).firstDifferentIndex,
+        target: (sequence) => sequenceTarget(sequence, this.#targetShared),
       },
-    };
+      request,
+    );
   }
 
   async embed(

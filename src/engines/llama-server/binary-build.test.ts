@@ -4,7 +4,7 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { MoestroError } from "../../errors/index.js";
+import { moestroRejection, writeScript } from "../../../test/helpers/test-programs.js";
 import { type EngineBuildInfo, engineBuildName, readBundledLlamaCppSource } from "./binary.js";
 import {
   buildLlamaServer,
@@ -23,13 +23,7 @@ afterEach(async () => {
   await fs.rm(folder, { recursive: true, force: true });
 });
 
-/** Writes an executable shell script into `directory`. */
-async function script(directory: string, name: string, body: string): Promise<string> {
-  await fs.mkdir(directory, { recursive: true });
-  const file = path.join(directory, name);
-  await fs.writeFile(file, `#!/bin/sh\n${body}\n`, { mode: 0o755 });
-  return file;
-}
+const script = writeScript;
 
 describe("llamaServerCmakeArgs", () => {
   const common = [
@@ -139,14 +133,7 @@ describe("buildLlamaServer", () => {
     return llama;
   }
 
-  async function failure(promise: Promise<unknown>): Promise<MoestroError> {
-    const error = await promise.then(
-      () => undefined,
-      (caught: unknown) => caught,
-    );
-    expect(error).toBeInstanceOf(MoestroError);
-    return error as MoestroError;
-  }
+  const failure = moestroRejection;
 
   it("returns a finished build of the same commit and backend at once", async () => {
     const source = readBundledLlamaCppSource();

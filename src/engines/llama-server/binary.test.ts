@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { llamaServerSkipReason, testLlamaServer } from "../../../test/helpers/llama-server.js";
-import { MoestroError } from "../../errors/index.js";
+import { moestroRejection, writeScript } from "../../../test/helpers/test-programs.js";
 import {
   checkLlamaServerBinary,
   defaultLlamaDirectory,
@@ -27,22 +27,9 @@ afterEach(async () => {
   await fs.rm(folder, { recursive: true, force: true });
 });
 
-/** Writes an executable shell script. */
-async function script(name: string, body: string): Promise<string> {
-  const file = path.join(folder, name);
-  await fs.writeFile(file, `#!/bin/sh\n${body}\n`, { mode: 0o755 });
-  return file;
-}
+const script = (name: string, body: string): Promise<string> => writeScript(folder, name, body);
 
-/** The error `promise` rejects with, which must be a MoestroError. */
-async function failure(promise: Promise<unknown>): Promise<MoestroError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  expect(error).toBeInstanceOf(MoestroError);
-  return error as MoestroError;
-}
+const failure = moestroRejection;
 
 describe("the bundled llama.cpp source", () => {
   it("reads a git bundle's commit from its header: HEAD first, else the first ref; v2 and v3", () => {

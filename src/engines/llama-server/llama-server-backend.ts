@@ -1,6 +1,5 @@
 import type { Llama, LlamaModel, Token } from "node-llama-cpp";
 import type { Logger } from "pino";
-import { MoestroError } from "../../errors/index.js";
 import type {
   BackendStats,
   EngineDetails,
@@ -12,7 +11,6 @@ import type {
 } from "../../spec/index.js";
 import { SlotPool } from "../../util/slot-pool.js";
 import { Embeddings } from "../inproc/embeddings.js";
-import { runGeneration } from "../inproc/generation-loop.js";
 import { defaultMaxContextTokens, modelIdFromPath } from "../inproc/llama-backend.js";
 import { createModelFrontend, type ModelFrontend } from "../inproc/model-frontend.js";
 import { modelUnloadingError } from "../inproc/model-unloading-error.js";
@@ -21,6 +19,7 @@ import { TokenRecovery } from "./token-recovery.js";
 import { workerArgs } from "./worker-args.js";
 import { LlamaServerWorker } from "./worker-process.js";
 import { workerTarget, type WorkerSlot, type WorkerTargetShared } from "./worker-target.js";
+import { generateOnSlot, slotStats } from "../inproc/slot-generation.js";
 
 /** Options of {@link createLlamaServerBackend}. */
 export interface LlamaServerBackendOptions {
@@ -177,45 +176,20 @@ class LlamaServerBackend implements ModelBackend {
   }
 
   stats(): BackendStats {
-    return {
-      sequencesInUse: this.#pool.inUse,
-      queuedRequests: this.#pool.waiting,
-      activeGenerations: this.#frontend.shared.counters.activeGenerations,
-      generatedTokensTotal: this.#frontend.shared.counters.generatedTokensTotal,
-    };
+    return slotStats(this.#frontend, this.#pool);
   }
 
   async generate(request: GenerateRequest): Promise<GenerationStream> {
     this.#ensureNotDisposed();
-    const prepared = await this.#frontend.preparer.prepare(request);
-    this.#frontend.preparer.checkContextWindow(prepared.promptTokens.length, request);
-    const promptTokens = prepared.promptTokens;
-    const slot = await this.#pool.acquire(
-      request.signal,
-      this.#frontend.canReusePrefix ? (candidate) => commonPrefixLength(candidate.tokens, promptTokens) : undefined,
-    );
-    if (slot === undefined) {
-      throw new MoestroError(
-        "server_busy",
-        `The server is busy: ${this.info.parallelSequences} requests are running and ${this.#pool.waiting} are waiting for model '${this.info.id}'. Retry later.`,
-        { retryAfterSeconds: 1 },
-      );
-    }
-    let released = false;
-    const release = (): void => {
-      if (released) return;
-      released = true;
-      this.#pool.release(slot);
-    };
-    const parts = runGeneration(this.#frontend.shared, workerTarget(slot, this.#targetShared), prepared, request, release);
-    return {
-      promptTokens: promptTokens.length,
-      [Symbol.asyncIterator]: () => parts,
-      close: async () => {
-        await parts.return(undefined);
-        release();
+    return await generateOnSlot(
+      {
+        frontend: this.#frontend,
+        pool: this.#pool,
+        sharedPrefixLength: (slot, promptTokens) => commonPrefixLength(slot.tokens, promptTokens),
+        target: (slot) => workerTarget(slot, this.#targetShared),
       },
-    };
+      request,
+    );
   }
 
   async embed(

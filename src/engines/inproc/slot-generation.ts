@@ -1,0 +1,67 @@
+import type { Token } from "node-llama-cpp";
+import { MoestroError } from "../../errors/index.js";
+import type { BackendStats, GenerateRequest, GenerationStream } from "../../spec/index.js";
+import type { SlotPool } from "../../util/slot-pool.js";
+import { runGeneration, type GenerationTarget } from "./generation-loop.js";
+import type { ModelFrontend } from "./model-frontend.js";
+
+/** How a backend's slots (in-process sequences, worker slots) take a generation. */
+export interface SlotGenerationOptions<Slot> {
+  frontend: ModelFrontend;
+  pool: SlotPool<Slot>;
+  /** How many leading prompt tokens a free slot's KV cache holds (the slot with the most is taken). */
+  sharedPrefixLength: (slot: Slot, promptTokens: Token[]) => number;
+  /** The target a generation runs on, for the slot it holds. */
+  target: (slot: Slot) => GenerationTarget;
+}
+
+/**
+ * Admits a request on one of a model's slots, the same way for every engine: prepares it (prompt, grammars), checks
+ * the context window, waits for a slot (the one sharing the longest prefix, unless the model cannot reuse a prefix),
+ * then runs the generation on it; the slot goes back to the pool however the stream ends.
+ *
+ * @throws {MoestroError} `context_length_exceeded`; `server_busy` (503, `Retry-After: 1`) when the wait queue is full;
+ *   the signal's reason when the request aborts while waiting.
+ */
+export async function generateOnSlot<Slot>(options: SlotGenerationOptions<Slot>, request: GenerateRequest): Promise<GenerationStream> {
+  const { frontend, pool } = options;
+  const prepared = await frontend.preparer.prepare(request);
+  frontend.preparer.checkContextWindow(prepared.promptTokens.length, request);
+  const promptTokens = prepared.promptTokens;
+  const slot = await pool.acquire(
+    request.signal,
+    frontend.canReusePrefix ? (candidate) => options.sharedPrefixLength(candidate, promptTokens) : undefined,
+  );
+  if (slot === undefined) {
+    throw new MoestroError(
+      "server_busy",
+      `The server is busy: ${frontend.info.parallelSequences} requests are running and ${pool.waiting} are waiting for model '${frontend.info.id}'. Retry later.`,
+      { retryAfterSeconds: 1 },
+    );
+  }
+  let released = false;
+  const release = (): void => {
+    if (released) return;
+    released = true;
+    pool.release(slot);
+  };
+  const parts = runGeneration(frontend.shared, options.target(slot), prepared, request, release);
+  return {
+    promptTokens: promptTokens.length,
+    [Symbol.asyncIterator]: () => parts,
+    close: async () => {
+      await parts.return(undefined);
+      release();
+    },
+  };
+}
+
+/** A backend's live counters: its slot pool and its frontend's generation counters. */
+export function slotStats(frontend: ModelFrontend, pool: Pick<SlotPool<unknown>, "inUse" | "waiting">): BackendStats {
+  return {
+    sequencesInUse: pool.inUse,
+    queuedRequests: pool.waiting,
+    activeGenerations: frontend.shared.counters.activeGenerations,
+    generatedTokensTotal: frontend.shared.counters.generatedTokensTotal,
+  };
+}
