@@ -1,3 +1,4 @@
+import type { ErrorDialect } from "./error-response.js";
 import type { Logger } from "pino";
 import type { KeyService } from "../auth/key-service.js";
 import type { ModelRegistry, UsageBudget, UsageSink } from "../spec/index.js";
@@ -67,6 +68,11 @@ export interface AppEnv {
     budget?: UsageBudget;
     /** The body parsed as JSON, once it was asked for (`readJsonBody`): access control and the route share the parse. */
     jsonBody?: Promise<unknown>;
+    /**
+     * The error shape this request answers in, when it is not the one its path implies (`errorDialectOf`): the Ollama
+     * port sets `ollama` for every path.
+     */
+    errorDialect?: ErrorDialect;
   };
 }
 

@@ -66,14 +66,17 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       return onTooLarge(c);
     },
   });
-  app.use("/v1/*", async (c, next) => {
+  const limitBody = async (c: Context<AppEnv>, next: () => Promise<void>): Promise<Response | void> => {
     // A declared length is checked from the header alone: Hono's bodyLimit first builds a full Fetch Request, a cost on
     // every request (docs/bench.md#the-serving-paths-own-costs). It still counts the bytes of a chunked body.
     const length = c.req.header("content-length");
     if (length !== undefined && c.req.header("transfer-encoding") === undefined)
       return Number(length) > limitBytes ? onTooLarge(c) : await next();
     return await countingBodyLimit(c, next);
-  });
+  };
+  app.use("/v1/*", limitBody);
+  // Ollama's API (issue 18) takes bodies too.
+  app.use("/api/*", limitBody);
 
   if (deps.metrics !== undefined) app.use("*", deps.metrics.middleware());
   // Before key checks: a preflight carries no credentials.

@@ -76,25 +76,34 @@ describe("the console's static files (createApp, no port)", () => {
     expect((await openApp.request("/v1/models")).status).toBe(200);
   });
 
-  it("answers every other unknown path with a JSON 404 in OpenAI's shape, never the console's HTML", async () => {
+  it("answers every other unknown path with a JSON 404 in its API's shape, never the console's HTML", async () => {
     const unknown: Array<[string, string]> = [
-      ["GET", "/api/tags"],
-      ["POST", "/api/chat"],
-      ["POST", "/api/generate"],
+      ["GET", "/api/nothing"],
+      ["POST", "/api/nothing"],
       ["GET", "/usage/anything"],
       ["GET", "/models/x"],
       ["GET", "/v2/models"],
       ["GET", "/robots.txt"],
-      ["HEAD", "/api/tags"],
+      ["HEAD", "/api/nothing"],
+      ["GET", "/v1/messages/nothing"],
     ];
     for (const [method, route] of unknown) {
       const response = await openApp.request(route, { method });
       expect(response.status, `${method} ${route}`).toBe(404);
       expect(response.headers.get("content-type"), `${method} ${route}`).toMatch(/application\/json/);
       if (method === "HEAD") continue;
-      const { error } = (await response.json()) as { error: { code: string; type: string; message: string } };
-      expect(error).toMatchObject({ code: "not_found", type: "invalid_request_error" });
-      expect(error.message).toContain(route);
+      const body = (await response.json()) as Record<string, unknown>;
+      if (route.startsWith("/api/")) {
+        // Ollama's shape: {"error": "message"}.
+        expect(body.error, route).toContain(route);
+      } else if (route.startsWith("/v1/messages")) {
+        // Anthropic's shape.
+        expect(body).toMatchObject({ type: "error", error: { type: "not_found_error" } });
+      } else {
+        const error = body.error as { code: string; type: string; message: string };
+        expect(error).toMatchObject({ code: "not_found", type: "invalid_request_error" });
+        expect(error.message).toContain(route);
+      }
     }
   });
 

@@ -12,6 +12,22 @@ export interface UsageCounts {
   reasoningTokens: number;
 }
 
+/**
+ * The endpoints that run a model, as the usage ledger records them: OpenAI's by their resource name
+ * (`chat.completions`, `completions`, `embeddings`, `responses`), Anthropic's Messages API as `messages`, and Ollama's
+ * API as `ollama.` and its route (`ollama.chat`, `ollama.generate`, `ollama.embed`; `/api/embeddings` is recorded as
+ * `ollama.embed`).
+ */
+export type UsageEndpoint =
+  | "chat.completions"
+  | "completions"
+  | "embeddings"
+  | "responses"
+  | "messages"
+  | "ollama.chat"
+  | "ollama.generate"
+  | "ollama.embed";
+
 /** What identifies a metered request, in its start and in its end. */
 export interface UsageRequest {
   /** The request's id (`x-request-id`). */
@@ -20,8 +36,8 @@ export interface UsageRequest {
   keyId?: string;
   /** The model id the request was served by. */
   model: string;
-  /** The endpoint, as its OpenAI resource name. */
-  endpoint: "chat.completions" | "completions" | "embeddings";
+  /** The endpoint, as the ledger records it (see {@link UsageEndpoint}). */
+  endpoint: UsageEndpoint;
   /** Whether the response was streamed. */
   stream: boolean;
   /** Which engine served it (the lease's `backend.engine().kind` when it was admitted); `undefined` when unknown. */

@@ -114,18 +114,73 @@ export async function reportOnDelivery(c: Context<AppEnv>, meter: RequestMeter, 
   return response;
 }
 
-/** How a streaming route turns parts into SSE payloads. */
+/** How a streaming route turns parts into payloads (framed on the wire by its {@link StreamFormat}). */
 export interface StreamEncoder {
+  /**
+   * Payloads to send first, once, before any part (Anthropic's `message_start`, the Responses API's
+   * `response.created`), given the usage at admission (the prompt's tokens are known). Defaults to none.
+   */
+  start?(usage: Usage): unknown[];
   /** Payloads to send for one part (the first part of a choice may open it with a role chunk). */
   encode(part: ChoicePart, isFirstOfChoice: boolean): unknown[];
-  /** Payloads to send after the last choice, before `[DONE]` (the usage chunk when asked for), given the request's usage. */
+  /**
+   * Payloads to send after the last choice, before the format's `done` (the usage chunk when asked for), given the
+   * request's usage.
+   */
   end(usage: Usage): unknown[];
 }
 
 /**
- * Streams the choices as server-sent events in OpenAI's format: one `data:` line per event, `data: [DONE]` once at the
+ * How a stream's payloads are framed on the wire: OpenAI's SSE ({@link openAiSse}), SSE with named events (Anthropic's
+ * and the Responses API's, {@link namedEventSse}), or Ollama's newline-delimited JSON.
+ */
+export interface StreamFormat {
+  /** The response's headers (its content type, no caching, no proxy buffering). */
+  headers: Readonly<Record<string, string>>;
+  /** The text of one payload. */
+  frame(payload: unknown): string;
+  /** Written once after the last payloads of a stream that finished (OpenAI's `data: [DONE]`); none when absent. */
+  done?: string;
+  /** The frame of a failure after the first byte (the status is already sent): the dialect's error body. */
+  errorFrame(error: unknown, requestId: string): string;
+  /** Written when nothing was sent for the keep-alive interval; none when absent (no keep-alive writes). */
+  keepAlive?: string;
+}
+
+/** OpenAI's SSE: one `data:` line per payload, `data: [DONE]` at the end, a `: ping` comment to keep alive. */
+export const openAiSse: StreamFormat = {
+  headers: sseHeaders,
+  frame: formatSseData,
+  done: formatSseData("[DONE]"),
+  errorFrame: (error, requestId) => formatSseData(toWireError(error, requestId).body),
+  keepAlive: ": ping\n\n",
+};
+
+/**
+ * SSE whose events are named by their payload's `type` (`event: message_start` then `data: {"type": "message_start",
+ * …}`), as Anthropic's Messages stream and OpenAI's Responses stream send them.
+ *
+ * @param errorPayload the payload of a failure after the first byte (its `type` names the event, `error`).
+ * @param keepAlive what keeps an idle stream open (Anthropic's `ping` event); a `: ping` comment by default.
+ */
+export function namedEventSse(
+  errorPayload: (error: unknown, requestId: string) => { type: string },
+  keepAlive = ": ping\n\n",
+): StreamFormat {
+  const frame = (payload: unknown): string => `event: ${(payload as { type: string }).type}\n${formatSseData(payload)}`;
+  return {
+    headers: sseHeaders,
+    frame,
+    errorFrame: (error, requestId) => frame(errorPayload(error, requestId)),
+    keepAlive,
+  };
+}
+
+/**
+ * Streams the choices in `format` (by default OpenAI's SSE: one `data:` line per event, `data: [DONE]` once at the
  * end, a failure after the first byte as one `data: {"error": …}` event with no `[DONE]` after it, and a `: ping`
- * comment when nothing was sent for `keepAliveMs`. The final counts are recorded (`meter.checkpoint`) before the last
+ * comment when nothing was sent for `sseKeepAliveMs`; other dialects frame payloads their way, see {@link StreamFormat}).
+ * The encoder's `start` payloads go out first, before the first token. The final counts are recorded (`meter.checkpoint`) before the last
  * events (the usage chunk, `[DONE]`) are written, and the request is reported `ok` once they left (`aborted` when the
  * client went away first). A client that goes away earlier aborts the generation (through `abort`), and its usage is
  * reported as `aborted`.
@@ -135,14 +190,20 @@ export interface StreamEncoder {
  * read loop (docs/bench.md#the-serving-paths-own-costs). Elsewhere (`app.request()` in tests, other runtimes) it uses
  * `stream()`.
  */
-export function streamResponse(c: Context<AppEnv>, deps: AppDeps, generation: StartedGeneration, encoder: StreamEncoder): Response {
+export function streamResponse(
+  c: Context<AppEnv>,
+  deps: AppDeps,
+  generation: StartedGeneration,
+  encoder: StreamEncoder,
+  format: StreamFormat = openAiSse,
+): Response {
   const { abort } = generation;
-  for (const [name, value] of Object.entries(sseHeaders)) c.header(name, value);
+  for (const [name, value] of Object.entries(format.headers)) c.header(name, value);
   const outgoing = (c.env as { outgoing?: unknown } | undefined)?.outgoing;
   if (outgoing instanceof ServerResponse) {
     const headers = c.newResponse(null, 200).headers;
     const sink = new NodeSseSink(outgoing, headers, () => abort.abort());
-    pumpEvents({ c, deps, generation, encoder }, sink).then(
+    pumpEvents({ c, deps, generation, encoder, format }, sink).then(
       () => void sink.close(),
       (error: unknown) => {
         deps.logger.error({ err: error, requestId: c.get("requestId") }, "stream failed");
@@ -153,7 +214,7 @@ export function streamResponse(c: Context<AppEnv>, deps: AppDeps, generation: St
   }
   return stream(c, async (output) => {
     output.onAbort(() => abort.abort());
-    await pumpEvents({ c, deps, generation, encoder }, new WebSseSink(output));
+    await pumpEvents({ c, deps, generation, encoder, format }, new WebSseSink(output));
   });
 }
 
@@ -257,10 +318,11 @@ interface StreamJob {
   deps: AppDeps;
   generation: StartedGeneration;
   encoder: StreamEncoder;
+  format: StreamFormat;
 }
 
 /** Runs the generation to its end and writes its events to `sink`; never throws for a generation's failure. */
-async function pumpEvents({ c, deps, generation, encoder }: StreamJob, sink: SseSink): Promise<void> {
+async function pumpEvents({ c, deps, generation, encoder, format }: StreamJob, sink: SseSink): Promise<void> {
   const { parts, abort, meter } = generation;
   const keepAliveMs = deps.sseKeepAliveMs ?? 15_000;
   let lastWriteAt = performance.now();
@@ -270,19 +332,20 @@ async function pumpEvents({ c, deps, generation, encoder }: StreamJob, sink: Sse
   const write = (payloads: unknown[]): void => {
     if (payloads.length === 0) return;
     lastWriteAt = performance.now();
-    sink.write(payloads.length === 1 ? formatSseData(payloads[0]) : payloads.map(formatSseData).join(""));
+    sink.write(payloads.length === 1 ? format.frame(payloads[0]) : payloads.map((payload) => format.frame(payload)).join(""));
   };
   const keepAlive = setInterval(
     () => {
-      if (performance.now() - lastWriteAt >= keepAliveMs && !sink.aborted) {
+      if (format.keepAlive !== undefined && performance.now() - lastWriteAt >= keepAliveMs && !sink.aborted) {
         lastWriteAt = performance.now();
-        sink.write(": ping\n\n");
+        sink.write(format.keepAlive);
       }
     },
     Math.max(1, Math.min(keepAliveMs, 1000)),
   );
   const opened = new Set<number>();
   try {
+    if (encoder.start !== undefined) write(encoder.start(meter.usage));
     for await (const part of parts) {
       if (part.type === "finish" && part.finishReason === "abort") break;
       const isFirst = !opened.has(part.index);
@@ -294,13 +357,14 @@ async function pumpEvents({ c, deps, generation, encoder }: StreamJob, sink: Sse
       await meter.finish("aborted");
       // Ended by the server (its shutdown), not by the client: say so, without [DONE].
       const serverError = abort.errorFor();
-      if (serverError !== undefined && !sink.aborted) write([toWireError(serverError, c.get("requestId")).body]);
+      if (serverError !== undefined && !sink.aborted) sink.write(format.errorFrame(serverError, c.get("requestId")));
       await sink.flush();
       return;
     }
     // The final counts go on the running row first: a crash from here on leaves them exact for the recovery.
     await meter.checkpoint();
-    write([...encoder.end(meter.usage), "[DONE]"]);
+    write(encoder.end(meter.usage));
+    if (format.done !== undefined) sink.write(format.done);
     const delivered = await sink.close();
     await meter.finishDelivered(delivered ? "ok" : "aborted");
   } catch (error) {
@@ -308,7 +372,7 @@ async function pumpEvents({ c, deps, generation, encoder }: StreamJob, sink: Sse
     const requestId = c.get("requestId");
     if (!(error instanceof MoestroError)) deps.logger.error({ err: error, requestId }, "stream failed");
     await sink.flush();
-    if (!sink.aborted) write([toWireError(error, requestId).body]);
+    if (!sink.aborted) sink.write(format.errorFrame(error, requestId));
     await sink.flush();
   } finally {
     clearInterval(keepAlive);
