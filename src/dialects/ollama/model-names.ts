@@ -105,7 +105,7 @@ export function ollamaPullReference(name: string, aliases: Readonly<Record<strin
   if (hubName !== undefined) return `hf:${hubName}`;
   throw new MoestroError(
     "invalid_request",
-    `'${trimmed}' is an Ollama library name, and moestro pulls GGUF models from Hugging Face, not from Ollama's library. Pull hf.co/OWNER/REPO:QUANT (for example hf.co/Qwen/Qwen3-0.6B-GGUF:Q8_0), or name it in the config's aliases ("aliases": {"${trimmed}": "hf:OWNER/REPO:QUANT"}) and pull '${trimmed}' again.`,
+    `'${trimmed}' is no Hugging Face model: moestro pulls GGUF models from Hugging Face, not from Ollama's library (names such as qwen3:30b-a3b). Pull hf.co/OWNER/REPO:QUANT (for example hf.co/Qwen/Qwen3-0.6B-GGUF:Q8_0), or name it in the config's aliases ("aliases": {"${trimmed}": "hf:OWNER/REPO:QUANT"}) and pull '${trimmed}' again.`,
     { param: "model" },
   );
 }
