@@ -116,14 +116,14 @@ export const ollamaGenerateRequestSchema = z.object({
 export const ollamaModelNameSchema = z
   .object({ model: z.string().min(1).nullish(), name: z.string().min(1).nullish(), verbose: z.boolean().nullish() })
   .refine((body) => (body.model ?? body.name) !== undefined && (body.model ?? body.name) !== null, {
-    message: "is required; expected a string",
+    message: "expected a string",
     path: ["model"],
   });
 
 /** `POST /api/pull`: `model` (or `name`), `stream` (default true), `insecure` (ignored). */
 export const ollamaPullRequestSchema = z
   .object({ model: z.string().min(1).nullish(), name: z.string().min(1).nullish(), stream: z.boolean().nullish() })
-  .refine((body) => (body.model ?? body.name) != null, { message: "is required; expected a string", path: ["model"] });
+  .refine((body) => (body.model ?? body.name) != null, { message: "expected a string", path: ["model"] });
 
 /** `POST /api/copy`: `{source, destination}`. */
 export const ollamaCopyRequestSchema = z.object({ source: z.string().min(1), destination: z.string().min(1) });
