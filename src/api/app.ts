@@ -27,8 +27,8 @@ export type { AppDeps, AppEnv } from "./app-env.js";
 export const defaultBodyLimitBytes = 32 * 1024 * 1024;
 
 /**
- * Builds moestro's HTTP app: the OpenAI-compatible API under `/v1`, `GET /health`, and the web console at `/` when
- * `deps.consoleDir` is set. Nothing is global; everything comes from `deps`. Every error is answered in OpenAI's shape `{"error": {message, type, param, code}}` with the
+ * Builds moestro's HTTP app: the OpenAI-compatible API under `/v1`, Ollama's under `/api` (docs/ollama.md),
+ * `GET /health`, and the web console at `/` when `deps.consoleDir` is set. Nothing is global; everything comes from `deps`. Every error is answered in OpenAI's shape `{"error": {message, type, param, code}}` with the
  * status the OpenAI SDKs map to the right error class; each response carries an `x-request-id` header.
  *
  * @example
