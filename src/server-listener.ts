@@ -1,6 +1,6 @@
 import type { AddressInfo } from "node:net";
 import { serve, type ServerType } from "@hono/node-server";
-import { toWireError } from "./api/error-response.js";
+import { dialectError, type ErrorDialect } from "./api/error-response.js";
 import { type Config, envNameFor } from "./config/index.js";
 import { MoestroError } from "./errors/index.js";
 
@@ -15,20 +15,27 @@ export interface ServerListener {
 }
 
 /**
- * Binds the port, answering 503 `server_unavailable` (the OpenAI error shape, `Retry-After: 1`) until
- * `handleWith` is called, as llama-server answers while its model loads.
+ * Binds the port (`config.server.port`, or `options.port`: the Ollama port, whose errors name `options.portKey`),
+ * answering 503 `server_unavailable` (in `options.errorDialect`'s error shape, OpenAI's by default; `Retry-After: 1`)
+ * until `handleWith` is called, as llama-server answers while its model loads.
  *
  * @throws {MoestroError} `port_in_use` (EADDRINUSE); `invalid_request` naming `server.port` (EACCES) or `server.host`
  *   (an address that is not this machine's).
  */
-export async function openServerListener(config: Config): Promise<ServerListener> {
-  const { host, port } = config.server;
+export async function openServerListener(
+  config: Config,
+  options: { port?: number; portKey?: "port" | "ollamaPort"; errorDialect?: ErrorDialect } = {},
+): Promise<ServerListener> {
+  const { host } = config.server;
+  const port = options.port ?? config.server.port;
+  const portKey = options.portKey ?? "port";
   const startingError = new MoestroError("server_unavailable", "The server is starting: its models are loading. Retry in a moment.", {
     retryAfterSeconds: 1,
   });
   const starting = (request: Request): Response => {
-    const { status, body, retryAfterSeconds } = toWireError(startingError, request.headers.get("x-request-id") ?? "unknown");
-    return Response.json(body, { status, headers: { "retry-after": String(retryAfterSeconds) } });
+    const requestId = request.headers.get("x-request-id") ?? "unknown";
+    const { status, body, retryAfterSeconds } = dialectError(options.errorDialect ?? "openai", startingError, requestId);
+    return Response.json(body, { status, headers: { "retry-after": String(retryAfterSeconds ?? 1) } });
   };
   let handler: (request: Request, env: unknown) => Response | Promise<Response> = starting;
   let server: ServerType | undefined;
@@ -36,7 +43,7 @@ export async function openServerListener(config: Config): Promise<ServerListener
     server = serve({ fetch: (request, env) => handler(request, env), hostname: host, port }, (info) => resolve(info));
     server.once("error", reject);
   }).catch((error: unknown) => {
-    throw describeListenError(error, host, port);
+    throw describeListenError(error, host, port, portKey);
   });
   return {
     server: server!,
@@ -53,20 +60,20 @@ export async function openServerListener(config: Config): Promise<ServerListener
 }
 
 /** One clear error for a port that cannot be bound, saying which setting picks another. */
-function describeListenError(error: unknown, host: string, port: number): unknown {
+function describeListenError(error: unknown, host: string, port: number, portKey: "port" | "ollamaPort"): unknown {
   const code = (error as NodeJS.ErrnoException).code;
-  const portSetting = `--port or ${envNameFor(["server", "port"])}`;
+  const portSetting = `${portKey === "port" ? "--port" : "--ollama-port"} or ${envNameFor(["server", portKey])}`;
   const hostSetting = `--host or ${envNameFor(["server", "host"])}`;
   if (code === "EADDRINUSE")
     return new MoestroError("port_in_use", `port ${port} on ${host} is in use; pick another with ${portSetting}`, {
-      param: "server.port",
+      param: `server.${portKey}`,
       cause: error,
     });
   if (code === "EACCES")
     return new MoestroError(
       "invalid_request",
       `port ${port} on ${host} needs privileges this process lacks; pick one above 1023 with ${portSetting}`,
-      { param: "server.port", cause: error },
+      { param: `server.${portKey}`, cause: error },
     );
   if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND" || code === "EAI_AGAIN")
     return new MoestroError("invalid_request", `${host} is not an address of this machine; pick another with ${hostSetting}`, {

@@ -22,12 +22,15 @@ import { defaultMoestroHome, ModelStore, type StoredModel } from "./models/model
 import { createModelPuller } from "./models/pull-model.js";
 import { probeLlamaGpu } from "./planner/index.js";
 import { openServerListener, type ServerListener } from "./server-listener.js";
+import { createOllamaPortFetch } from "./api/routes/ollama/ollama-port.js";
 import { createStudio, type Studio } from "./studio.js";
 
 /** A running moestro server. */
 export interface RunningServer {
   /** Base URL, `http://HOST:PORT`, with the real port when port 0 was asked for. */
   url: string;
+  /** Base URL of the Ollama port (`server.ollamaPort`), when one is served. */
+  ollamaUrl?: string;
   /** The served models. */
   models: ModelRegistry;
   /**
@@ -91,22 +94,27 @@ export async function startServer(
   options: { llama?: Llama; now?: () => number; listener?: ServerListener } = {},
 ): Promise<RunningServer> {
   let listener = options.listener;
+  let ollamaListener: ServerListener | undefined;
   try {
     await checkModelFiles(config);
     listener ??= await openServerListener(config);
+    // Ollama's port (--ollama-port) serves the same app; it closes with the main one.
+    if (config.server.ollamaPort !== undefined)
+      ollamaListener = await openServerListener(config, { port: config.server.ollamaPort, portKey: "ollamaPort", errorDialect: "ollama" });
     const studio = await createStudio(config, { logger, now: options.now });
     logger.info(
       { store: studio.store.location, keyChecks: studio.accessControl !== undefined, rateLimitStore: config.limits.store },
       "store open",
     );
     try {
-      return await startWithStudio(config, logger, options, studio, listener);
+      return await startWithStudio(config, logger, options, studio, listener, ollamaListener);
     } catch (error) {
       await studio.dispose();
       throw error;
     }
   } catch (error) {
     await listener?.close();
+    await ollamaListener?.close();
     throw error;
   }
 }
@@ -142,6 +150,7 @@ async function startWithStudio(
   options: { llama?: Llama; now?: () => number },
   studio: Studio,
   listener: ServerListener,
+  ollamaListener: ServerListener | undefined,
 ): Promise<RunningServer> {
   const llama = options.llama ?? (await createLlama(config, logger));
   // Which llama.cpp binary runs: node-llama-cpp's prebuilt one (a per-CPU variant), or a local build for this machine
@@ -195,30 +204,42 @@ async function startWithStudio(
     metrics,
     corsOrigins: config.server.corsOrigins,
     shutdownSignal: shutdown.signal,
+    ollama: {
+      aliases: config.aliases,
+      contextTokens: config.engine.contextTokens,
+      removeStoredModel: async (name) => {
+        await store.remove(name);
+      },
+    },
     ...consoleDeps(config, llama),
   });
 
   listener.handleWith(app.fetch);
-  const { server, address } = listener;
+  ollamaListener?.handleWith(createOllamaPortFetch(app.fetch));
+  const servers = [listener.server, ...(ollamaListener === undefined ? [] : [ollamaListener.server])];
   // Responses not yet ended: on shutdown their connections are closed only once these have sent their last byte.
   const openResponses = new Set<ServerResponse>();
   let onResponsesEnded: (() => void) | undefined;
-  server.on("request", (_request: IncomingMessage, response: ServerResponse) => {
-    openResponses.add(response);
-    response.once("close", () => {
-      openResponses.delete(response);
-      if (openResponses.size === 0) onResponsesEnded?.();
+  for (const server of servers) {
+    server.on("request", (_request: IncomingMessage, response: ServerResponse) => {
+      openResponses.add(response);
+      response.once("close", () => {
+        openResponses.delete(response);
+        if (openResponses.size === 0) onResponsesEnded?.();
+      });
     });
-  });
-  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  }
+  const urlOf = ({ address }: ServerListener): string =>
+    `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
   let closing: Promise<void> | undefined;
   return {
-    url: `http://${host}:${address.port}`,
+    url: urlOf(listener),
+    ollamaUrl: ollamaListener === undefined ? undefined : urlOf(ollamaListener),
     models: scheduler,
     close: ({ graceMs = 0 }: { graceMs?: number } = {}) =>
       (closing ??= (async () => {
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+        const closed = Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+        for (const server of servers) (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
         // In-flight requests may finish within the grace period; then they are ended with an error.
         const deadline = performance.now() + graceMs;
         while (performance.now() < deadline && scheduler.listLoaded().some((model) => model.activeRequests > 0)) {
@@ -235,7 +256,7 @@ async function startWithStudio(
             resolve();
           };
         });
-        (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+        for (const server of servers) (server as { closeAllConnections?: () => void }).closeAllConnections?.();
         await closed;
         await scheduler.dispose();
         await studio.dispose();

@@ -43,6 +43,8 @@ export interface AppDeps {
   consoleDir?: string;
   /** Plans models on this machine (`GET /v1/moestro/plan`). Defaults to none: that route answers 404. */
   planner?: import("./model-planner.js").ModelPlanner;
+  /** What Ollama's API (`/api/*`) needs beyond the rest: config aliases, the configured context, store deletes. Defaults to none. */
+  ollama?: import("./routes/ollama/ollama-context.js").OllamaDeps;
   /** Stored bench and eval results (`GET /v1/moestro/results`). Defaults to none: that route answers 404. */
   results?: import("./stored-results.js").StoredResultsReader;
 }

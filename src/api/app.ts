@@ -17,6 +17,8 @@ import { createAdminInfoRoutes } from "./routes/admin/info.js";
 import { createAdminPlanRoutes } from "./routes/admin/plan.js";
 import { createAdminResultsRoutes } from "./routes/admin/results.js";
 import { createConsoleStatic } from "./console-static.js";
+import type { ErrorDialect } from "./error-response.js";
+import { createOllamaRoutes } from "./routes/ollama/ollama-routes.js";
 import { SchemaValidator } from "./serving/schema-validator.js";
 
 export type { AppDeps, AppEnv } from "./app-env.js";
@@ -25,8 +27,8 @@ export type { AppDeps, AppEnv } from "./app-env.js";
 export const defaultBodyLimitBytes = 32 * 1024 * 1024;
 
 /**
- * Builds moestro's HTTP app: the OpenAI-compatible API under `/v1`, `GET /health`, and the web console at `/` when
- * `deps.consoleDir` is set. Nothing is global; everything comes from `deps`. Every error is answered in OpenAI's shape `{"error": {message, type, param, code}}` with the
+ * Builds moestro's HTTP app: the OpenAI-compatible API under `/v1`, Ollama's under `/api` (docs/ollama.md),
+ * `GET /health`, and the web console at `/` when `deps.consoleDir` is set. Nothing is global; everything comes from `deps`. Every error is answered in OpenAI's shape `{"error": {message, type, param, code}}` with the
  * status the OpenAI SDKs map to the right error class; each response carries an `x-request-id` header.
  *
  * @example
@@ -38,6 +40,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const limitBytes = deps.bodyLimitBytes ?? defaultBodyLimitBytes;
 
   app.use("*", async (c, next) => {
+    // The Ollama port answers every error in Ollama's shape (`createOllamaPortFetch` passes it in the env).
+    const errorDialect = (c.env as { errorDialect?: ErrorDialect } | undefined)?.errorDialect;
+    if (errorDialect !== undefined) c.set("errorDialect", errorDialect);
     const requestId = c.req.header("x-request-id") ?? crypto.randomUUID();
     c.set("requestId", requestId);
     c.header("x-request-id", requestId);
@@ -92,6 +97,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.post("/v1/embeddings", createEmbeddingsHandler(deps));
   app.post("/v1/completions", createCompletionsHandler(deps, validator));
   app.route("/v1/models", createModelsRoutes(deps));
+  // Ollama's API (issue 18, docs/ollama.md).
+  app.route("/api", createOllamaRoutes(deps, validator));
   app.route("/v1/moestro", createAdminModelRoutes(deps));
   app.route("/v1/moestro/info", createAdminInfoRoutes(deps));
   app.route("/v1/moestro/plan", createAdminPlanRoutes(deps));

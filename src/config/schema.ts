@@ -103,6 +103,15 @@ export const configSchema = z.object({
     .object({
       host: z.string().default("127.0.0.1").describe("Address to listen on. Defaults to 127.0.0.1 (this machine only)."),
       port: z.number().int().min(0).max(65535).default(8080).describe("TCP port; 0 picks a free one. Defaults to 8080."),
+      ollamaPort: z
+        .number()
+        .int()
+        .min(0)
+        .max(65535)
+        .optional()
+        .describe(
+          "A second TCP port serving the same API for Ollama's clients (11434 is Ollama's), where GET / answers 'Ollama is running' and errors take Ollama's shape (docs/ollama.md); 0 picks a free one. Defaults to none.",
+        ),
       bodyLimitBytes: z
         .number()
         .int()

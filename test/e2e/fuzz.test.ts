@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hasTestModels, testModelPath } from "../helpers/models.js";
+import { ollamaFuzzBodies } from "../helpers/ollama-fuzz-bodies.js";
 import { parseSse, startTestServer, type TestServer } from "../helpers/server.js";
 
 /**
@@ -208,6 +209,14 @@ const embeddingBody = fc.record(
 );
 
 const modelBody = fc.record({ model: modelName, keep_alive: fc.constantFrom(0, -1, "5m", "bad", 1) }, { requiredKeys: ["model"] });
+
+const { ollamaChatBody, ollamaGenerateBody, ollamaEmbedBody } = ollamaFuzzBodies({
+  servedModel,
+  smallTokens,
+  schemaArbitrary,
+  tool,
+  withFeatures,
+});
 const keyBody = fc.record(
   {
     name: fc.string({ maxLength: 20 }),
@@ -330,6 +339,8 @@ const getRequest: fc.Arbitrary<FuzzRequest> = fc
         "/v1/moestro/results",
         "/metrics",
         "/api/tags",
+        "/api/ps",
+        "/api/version",
         "/",
       ),
       pathSegment.map((segment) => `/v1/models/${segment}`),
@@ -360,6 +371,9 @@ const rawBodies: fc.Arbitrary<FuzzRequest> = fc
       "/v1/moestro/models/load",
       "/v1/moestro/keys",
       "/v1/moestro/pull",
+      "/api/chat",
+      "/api/generate",
+      "/api/show",
     ),
     fc.oneof(
       fc.string({ maxLength: 30 }),
@@ -379,6 +393,10 @@ const fuzzRequest: fc.Arbitrary<FuzzRequest> = fc.oneof(
   { weight: 1, arbitrary: mutated("/v1/moestro/keys", keyBody) },
   // Pull reaches the hub, which is a closed local port here: only bodies that fail before it are interesting.
   { weight: 1, arbitrary: mutated("/v1/moestro/pull", fc.record({ model: fc.constantFrom("hf:a/b:Q8_0", "", "nope", "hf:") })) },
+  { weight: 3, arbitrary: mutated("/api/chat", ollamaChatBody) },
+  { weight: 2, arbitrary: mutated("/api/generate", ollamaGenerateBody) },
+  { weight: 1, arbitrary: mutated("/api/embed", ollamaEmbedBody) },
+  { weight: 1, arbitrary: mutated("/api/show", fc.record({ model: modelName })) },
   { weight: 1, arbitrary: deeplyNested },
   { weight: 3, arbitrary: getRequest },
   { weight: 1, arbitrary: deleteKey },
@@ -424,7 +442,7 @@ describe.skipIf(!hasTestModels)("fuzz: random and mutated requests on every JSON
     const response = await fetch(`${test.url}${request.path}`, { method: request.method, headers, body });
     const text = await response.text();
     if (process.env.MOESTRO_FUZZ_STATS) {
-      const code = `${/"code":"([a-z_]+)"/.exec(text)?.[1] ?? ""} ${/"message":"(.{0,50})/.exec(text)?.[1] ?? ""}`;
+      const code = `${/"code":"([a-z_]+)"/.exec(text)?.[1] ?? ""} ${/"(?:message|error)":"(.{0,50})/.exec(text)?.[1] ?? ""}`;
       const key = `${request.method} ${request.path.split("?")[0]!.replace(/^\/v1\/models\/.*/, "/v1/models/X")} ${response.status} ${code}`;
       stats.set(key, (stats.get(key) ?? 0) + 1);
     }
@@ -437,7 +455,11 @@ describe.skipIf(!hasTestModels)("fuzz: random and mutated requests on every JSON
       } catch {
         return `unparsable JSON: ${text.slice(0, 200)}`;
       }
-      if (response.status >= 400) {
+      if (response.status >= 400 && request.path.startsWith("/api/")) {
+        // Ollama's routes answer in Ollama's shape (docs/ollama.md).
+        if (Object.keys(parsed).join() !== "error" || typeof parsed.error !== "string")
+          return `error not in Ollama's shape: ${text.slice(0, 200)}`;
+      } else if (response.status >= 400) {
         const keys = Object.keys(parsed.error ?? {}).sort();
         if (keys.join() !== "code,message,param,type") return `error not in OpenAI's shape: ${text.slice(0, 200)}`;
       }
@@ -446,6 +468,9 @@ describe.skipIf(!hasTestModels)("fuzz: random and mutated requests on every JSON
       if (typeof last === "object" && last?.error?.type === "server_error") return `stream ended with ${JSON.stringify(last)}`;
     } else if (type.includes("application/x-ndjson")) {
       if (text.includes('"internal_error"')) return `pull ended with ${text.slice(-200)}`;
+      // An Ollama generation's stream: its last line is the done:true object, never an error.
+      const lastLine = text.trimEnd().split("\n").at(-1) ?? "";
+      if (request.path !== "/v1/moestro/pull" && !lastLine.includes('"done":true')) return `stream ended with ${lastLine.slice(0, 200)}`;
     } else if (response.status >= 400 && !text.startsWith("The moestro console is not built"))
       // The console's pages are its HTML, or (web/dist not built) a sentence saying how to build it; all else is JSON.
       return `error with content type '${type}': ${text.slice(0, 200)}`;

@@ -21,12 +21,15 @@ export interface AccessControlDeps {
 }
 
 /**
- * Whether only the admin key may call `path`: the admin endpoints under `/v1/moestro/`, and `/metrics` (it names the
- * models, the keys' traffic and the machine's memory).
+ * Whether only the admin key may call `path`: the admin endpoints under `/v1/moestro/`, `/metrics` (it names the
+ * models, the keys' traffic and the machine's memory), and Ollama's routes that change the models (`/api/pull`…).
  */
 export function isAdminPath(path: string): boolean {
-  return path === "/v1/moestro" || path.startsWith("/v1/moestro/") || path === "/metrics";
+  return path === "/v1/moestro" || path.startsWith("/v1/moestro/") || path === "/metrics" || ollamaAdminPaths.has(path);
 }
+
+/** Ollama's routes that change the server's models (pull, delete, copy): the admin key's, as `/v1/moestro/pull` is. */
+const ollamaAdminPaths: ReadonlySet<string> = new Set(["/api/pull", "/api/delete", "/api/copy", "/api/push", "/api/create"]);
 
 /**
  * The middleware that turns key checks on. Every route except `GET /health` (and CORS preflights, which never carry
@@ -75,7 +78,10 @@ export function createAccessControl(deps: AccessControlDeps): MiddlewareHandler<
     setRateLimitHeaders(c, decision);
     if (decision.rejection !== undefined) throw decision.rejection;
     if (isAdminPath(path)) {
-      throw new MoestroError("permission_denied", "Only the admin key may call the admin endpoints (under /v1/moestro/, and /metrics).");
+      throw new MoestroError(
+        "permission_denied",
+        "Only the admin key may call the admin endpoints (under /v1/moestro/, /metrics, and Ollama's /api/pull, /api/delete and /api/copy).",
+      );
     }
     if (key.models !== undefined) await checkModelScope(c, key, key.models);
     if (isModelRequest) {
@@ -100,8 +106,8 @@ function readCredential(c: Context<AppEnv>): string | undefined {
 
 async function checkModelScope(c: Context<AppEnv>, key: ApiKey, models: readonly string[]): Promise<void> {
   let model: string | undefined;
-  if (c.req.method === "POST" && c.req.path.startsWith("/v1/")) {
-    // Only under /v1, where the body limit applies. The route gets the same parse; a body that is not JSON is left for it
+  if (c.req.method === "POST" && (c.req.path.startsWith("/v1/") || c.req.path.startsWith("/api/"))) {
+    // Only under /v1 and /api, where the body limit applies. The route gets the same parse; a body that is not JSON is left for it
     // to refuse.
     try {
       const body = await readJsonBody(c);
@@ -118,6 +124,9 @@ async function checkModelScope(c: Context<AppEnv>, key: ApiKey, models: readonly
       throw new MoestroError("invalid_request", `The path holds malformed percent-encoding: '${encoded}'.`);
     }
   }
+  // Ollama's clients add `:latest` to a name without a tag.
+  if (model !== undefined && c.req.path.startsWith("/api/") && model.endsWith(":latest") && models.includes(model.slice(0, -7)))
+    model = model.slice(0, -7);
   if (model !== undefined && !models.includes(model)) {
     throw new MoestroError(
       "model_not_allowed",

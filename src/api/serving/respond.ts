@@ -7,7 +7,7 @@ import { MoestroError } from "../../errors/index.js";
 import type { Usage } from "../../spec/index.js";
 import { formatSseData, sseHeaders } from "../../util/sse.js";
 import type { AppDeps, AppEnv } from "../app-env.js";
-import { toWireError } from "../error-response.js";
+import { dialectError, toWireError } from "../error-response.js";
 import type { ChoicePart, CollectedChoice, StartedGeneration } from "./start-generation.js";
 import type { RequestMeter } from "./request-meter.js";
 
@@ -175,6 +175,23 @@ export function namedEventSse(
     keepAlive,
   };
 }
+
+/**
+ * Ollama's newline-delimited JSON (Ollama docs, "Streaming"; `application/x-ndjson`): one JSON object per line, no end
+ * marker (the last object says `done: true`), a failure after the first byte as a last line `{"error": "…"}` (the
+ * status stays 200: Ollama docs, "Errors that occur while streaming"), no keep-alive writes (a blank line is no JSON
+ * object for Ollama's clients).
+ */
+export const ollamaNdjson: StreamFormat = {
+  headers: {
+    "Content-Type": "application/x-ndjson",
+    "Cache-Control": "no-cache",
+    Connection: "keep-alive",
+    "X-Accel-Buffering": "no",
+  },
+  frame: (payload) => `${JSON.stringify(payload)}\n`,
+  errorFrame: (error, requestId) => `${JSON.stringify(dialectError("ollama", error, requestId).body)}\n`,
+};
 
 /**
  * Streams the choices in `format` (by default OpenAI's SSE: one `data:` line per event, `data: [DONE]` once at the

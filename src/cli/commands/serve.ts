@@ -65,6 +65,15 @@ const collectText = (value: string, previous: unknown) => [...((previous as stri
 const serveConfigFlags: readonly ConfigFlag[] = [
   configFlag("--host <host>", "server.host", "address to listen on", { defaultText: "127.0.0.1" }),
   configFlag("-p, --port <port>", "server.port", "TCP port, 0 for a free one", { defaultText: "8080", parse: parseInteger }),
+  configFlag(
+    "--ollama-port <port>",
+    "server.ollamaPort",
+    "also serve on this port for Ollama clients (11434 is Ollama's), 0 for a free one",
+    {
+      defaultText: "none",
+      parse: parseInteger,
+    },
+  ),
   configFlag("-t, --threads <n>", "engine.threads", "CPU threads for prefill and decode", {
     defaultText: "every physical core but one",
     parse: parseInteger,
@@ -182,9 +191,15 @@ export function createServeCommand(): Command {
       const server = await startServer(config, logger, { listener });
       if (flags.json)
         process.stdout.write(
-          JSON.stringify({ event: "listening", url: server.url, models: server.models.listLoaded().map((model) => model.id) }) + "\n",
+          JSON.stringify({
+            event: "listening",
+            url: server.url,
+            ollama_url: server.ollamaUrl ?? null,
+            models: server.models.listLoaded().map((model) => model.id),
+          }) + "\n",
         );
       else process.stdout.write(`listening on ${server.url}\n`);
+      if (server.ollamaUrl !== undefined && !flags.json) process.stdout.write(`Ollama API listening on ${server.ollamaUrl}\n`);
 
       const shutdown = (signal: string): void => {
         logger.info({ signal }, "shutting down");
