@@ -18,13 +18,16 @@ export function toWireUsage(usage: Usage): WireUsage {
 
 /**
  * `stop_reason` and `stop_sequence` of a finished answer: `stop_sequence` when the stop text that ended it is one of the
- * request's `stop_sequences` (a stop text of the chat template is a natural end, `end_turn`); `max_tokens` at the limit;
- * `tool_use` after tool calls. An aborted answer (no client left to read it) says `end_turn`.
+ * request's `stop_sequences` (a stop text of the chat template is a natural end, `end_turn`); `max_tokens` at the limit,
+ * or `model_context_window_exceeded` when the limit was the context window's (`lengthIsContextWindow`: the request's
+ * `max_tokens` did not fit and was lowered); `tool_use` after tool calls. An aborted answer (no client left to read it)
+ * says `end_turn`.
  */
 export function toWireStop(
   finishReason: FinishReason,
   stopSequence: string | undefined,
   requested: readonly string[],
+  lengthIsContextWindow = false,
 ): { stop_reason: WireStopReason; stop_sequence: string | null } {
   switch (finishReason) {
     case "stop":
@@ -33,7 +36,7 @@ export function toWireStop(
         ? { stop_reason: "stop_sequence", stop_sequence: stopSequence }
         : { stop_reason: "end_turn", stop_sequence: null };
     case "length":
-      return { stop_reason: "max_tokens", stop_sequence: null };
+      return { stop_reason: lengthIsContextWindow ? "model_context_window_exceeded" : "max_tokens", stop_sequence: null };
     case "tool_calls":
       return { stop_reason: "tool_use", stop_sequence: null };
     default:

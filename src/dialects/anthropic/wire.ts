@@ -3,8 +3,11 @@
  * snake_case as on the wire; translated from moestro's contract in `convert-response.ts` and `stream-encoder.ts`.
  */
 
-/** Why a message ended (Messages reference, `stop_reason`); moestro produces these four. */
-export type WireStopReason = "end_turn" | "max_tokens" | "stop_sequence" | "tool_use";
+/**
+ * Why a message ended (Messages reference, `stop_reason`); moestro produces these five (`model_context_window_exceeded`
+ * when a `max_tokens` larger than the context window allows was lowered and the window filled).
+ */
+export type WireStopReason = "end_turn" | "max_tokens" | "stop_sequence" | "tool_use" | "model_context_window_exceeded";
 
 /**
  * A message's `usage`, as Anthropic counts it: `input_tokens` excludes the tokens read from the cache

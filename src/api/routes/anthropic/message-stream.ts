@@ -15,6 +15,8 @@ export interface MessageStreamOptions {
   sign(thinking: string): string;
   /** Whether thoughts are sent without their text (`thinking.display: "omitted"`): only the signature. */
   omitThinking: boolean;
+  /** Whether `max_tokens` was lowered to what the context window leaves (see `toWireStop`). */
+  clampedToContext: boolean;
 }
 
 /**
@@ -90,7 +92,7 @@ export function createMessageStreamEncoder(options: MessageStreamOptions): Strea
         }
         case "finish":
           close(events);
-          stop = toWireStop(part.finishReason, part.stopSequence, options.stopSequences);
+          stop = toWireStop(part.finishReason, part.stopSequence, options.stopSequences, options.clampedToContext);
           break;
         default:
           part satisfies never;

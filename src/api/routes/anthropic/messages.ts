@@ -9,6 +9,7 @@ import {
 import { toWireContent, toWireStop, toWireUsage } from "../../../dialects/anthropic/convert-response.js";
 import { createThinkingSigner, type ThinkingSigner } from "../../../dialects/anthropic/thinking-signature.js";
 import type { WireMessage, WireTokenCount } from "../../../dialects/anthropic/wire.js";
+import { MoestroError } from "../../../errors/index.js";
 import type { GenerateRequest, ModelBackend } from "../../../spec/index.js";
 import { createRandomId } from "../../../util/random-id.js";
 import type { AppDeps, AppEnv } from "../../app-env.js";
@@ -16,7 +17,7 @@ import { dialectError } from "../../error-response.js";
 import { readJsonBody } from "../../serving/json-body.js";
 import { namedEventSse, respondCollected, streamResponse, type StreamFormat } from "../../serving/respond.js";
 import type { SchemaValidator } from "../../serving/schema-validator.js";
-import { startGeneration } from "../../serving/start-generation.js";
+import { startGeneration, type StartedGeneration, type StartGenerationOptions } from "../../serving/start-generation.js";
 import { createMessageStreamEncoder } from "./message-stream.js";
 
 /**
@@ -64,7 +65,7 @@ async function handleMessages(c: Context<AppEnv>, deps: AppDeps, validator: Sche
   const request = parseMessagesRequest(await readJsonBody(c));
   const converted = toMessagesGenerateRequest(request, signer.verify);
   logDropped(c, deps, converted);
-  const generation = await startGeneration(c, deps, {
+  const { generation, clampedToContext } = await startClamped(c, deps, {
     model: request.model,
     request: converted.request,
     n: 1,
@@ -88,7 +89,7 @@ async function handleMessages(c: Context<AppEnv>, deps: AppDeps, validator: Sche
         role: "assistant",
         model,
         content: toWireContent(choice, signer.sign, omitThinking),
-        ...toWireStop(choice.finishReason, choice.stopSequence, stopSequences),
+        ...toWireStop(choice.finishReason, choice.stopSequence, stopSequences, clampedToContext),
         usage: toWireUsage(usage),
       };
     });
@@ -97,9 +98,43 @@ async function handleMessages(c: Context<AppEnv>, deps: AppDeps, validator: Sche
     c,
     deps,
     generation,
-    createMessageStreamEncoder({ id, model, stopSequences, sign: signer.sign, omitThinking }),
+    createMessageStreamEncoder({ id, model, stopSequences, sign: signer.sign, omitThinking, clampedToContext }),
     anthropicSse,
   );
+}
+
+/**
+ * Admits a generation; when its `max_tokens` does not fit beside the prompt in the model's context window, admits it
+ * again with `max_tokens` lowered to what the window leaves (`clampedToContext`): Anthropic's clients send a
+ * `max_tokens` chosen for Anthropic's models (Claude Code sends 32000 whatever the model), and Anthropic's API itself
+ * ends an answer that fills the window with `stop_reason: "model_context_window_exceeded"` (Messages reference,
+ * `stop_reason`) instead of refusing it. A prompt that leaves no room at all is still refused.
+ *
+ * @throws what `startGeneration` throws; `context_length_exceeded` (400) when the prompt alone fills the window.
+ */
+async function startClamped(
+  c: Context<AppEnv>,
+  deps: AppDeps,
+  options: StartGenerationOptions,
+): Promise<{ generation: StartedGeneration; clampedToContext: boolean }> {
+  try {
+    return { generation: await startGeneration(c, deps, options), clampedToContext: false };
+  } catch (error) {
+    if (!(error instanceof MoestroError) || error.code !== "context_length_exceeded" || options.request.maxTokens === undefined)
+      throw error;
+    // The prompt's tokens, counted without max_tokens (the engine keeps the tokenization of this input for the retry).
+    const lease = await deps.models.acquire(options.model);
+    let room: number;
+    try {
+      const promptTokens = await countPromptTokens(lease.backend, { ...options.request, maxTokens: undefined });
+      room = lease.backend.info.contextTokens - promptTokens;
+    } finally {
+      lease.release();
+    }
+    if (room < 1 || room >= options.request.maxTokens) throw error;
+    const request = { ...options.request, maxTokens: room };
+    return { generation: await startGeneration(c, deps, { ...options, request }), clampedToContext: true };
+  }
 }
 
 /**
