@@ -15,6 +15,8 @@ export interface MessageStreamOptions {
   sign(thinking: string): string;
   /** Whether thoughts are sent without their text (`thinking.display: "omitted"`): only the signature. */
   omitThinking: boolean;
+  /** The prompt's tokens, known at admission (`StartedGeneration.parts.promptTokens`), for `message_start`. */
+  promptTokens: number;
   /** Whether `max_tokens` was lowered to what the context window leaves (see `toWireStop`). */
   clampedToContext: boolean;
 }
@@ -53,6 +55,7 @@ export function createMessageStreamEncoder(options: MessageStreamOptions): Strea
   };
 
   return {
+    // The meter's usage at admission has no prompt tokens yet (it counts from the parts): the admission's count is used.
     start: (usage: Usage): WireStreamEvent[] => {
       const message: WireMessage = {
         id: options.id,
@@ -62,7 +65,7 @@ export function createMessageStreamEncoder(options: MessageStreamOptions): Strea
         content: [],
         stop_reason: null,
         stop_sequence: null,
-        usage: { ...toWireUsage(usage), output_tokens: 0 },
+        usage: { ...toWireUsage({ ...usage, promptTokens: Math.max(usage.promptTokens, options.promptTokens) }), output_tokens: 0 },
       };
       return [{ type: "message_start", message }, { type: "ping" }];
     },

@@ -98,7 +98,15 @@ async function handleMessages(c: Context<AppEnv>, deps: AppDeps, validator: Sche
     c,
     deps,
     generation,
-    createMessageStreamEncoder({ id, model, stopSequences, sign: signer.sign, omitThinking, clampedToContext }),
+    createMessageStreamEncoder({
+      id,
+      model,
+      stopSequences,
+      sign: signer.sign,
+      omitThinking,
+      clampedToContext,
+      promptTokens: generation.parts.promptTokens,
+    }),
     anthropicSse,
   );
 }
