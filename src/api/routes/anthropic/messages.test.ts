@@ -89,6 +89,16 @@ describe.each<Transport>(["app.request", "node"])("POST /v1/messages over %s", (
     expect(target.events.map((event) => event.endpoint)).toEqual(["messages", "messages"]);
   });
 
+  it("display omitted sends the thinking block with its signature and no text", async () => {
+    const target = await start({ contextTokens: 4096, script: [{ type: "reasoning-delta", text: "Secret." }, ...textParts("Hi")] });
+    const request = { ...hello, max_tokens: 2048, thinking: { type: "enabled", budget_tokens: 1024, display: "omitted" } };
+    const body = (await (await target.post("/v1/messages", request)).json()) as { content: unknown[] };
+    expect(body.content[0]).toEqual({ type: "thinking", thinking: "", signature: expect.stringMatching(/^moestro1\./) });
+    const streamed = events(await (await target.post("/v1/messages", { ...request, stream: true })).text());
+    expect(streamed.some(([, payload]) => (payload.delta as { type?: string } | undefined)?.type === "thinking_delta")).toBe(false);
+    expect(streamed.some(([, payload]) => (payload.delta as { type?: string } | undefined)?.type === "signature_delta")).toBe(true);
+  });
+
   it("D08: a failure after the first byte is an error event in Anthropic's envelope, and the stream ends", async () => {
     const target = await start({ script: "a b c d e f", failAfterParts: 2 });
     const streamed = events(await (await target.post("/v1/messages", { ...hello, stream: true })).text());

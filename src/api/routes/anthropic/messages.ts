@@ -77,12 +77,13 @@ async function handleMessages(c: Context<AppEnv>, deps: AppDeps, validator: Sche
   const id = createRandomId("msg_");
   const model = generation.backend.info.id;
   const stopSequences = converted.request.stop;
-  const omitThinking =
-    request.thinking?.type !== "disabled" && request.thinking?.type !== "between_tools" && request.thinking?.display === "omitted";
+  const thinking = request.thinking;
+  const omitThinking = (thinking?.type === "enabled" || thinking?.type === "adaptive") && thinking.display === "omitted";
 
   if (request.stream !== true) {
     return await respondCollected(c, generation, (choices, usage): WireMessage => {
-      const choice = choices[0]!;
+      // No choice when the client left before the end (nobody reads this body then).
+      const choice = choices[0] ?? { text: "", reasoning: "", toolCalls: [], finishReason: "abort" as const, stopSequence: undefined };
       return {
         id,
         type: "message",
