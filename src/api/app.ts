@@ -7,6 +7,7 @@ import { createChatCompletionsHandler } from "./routes/openai/chat-completions.j
 import { createCompletionsHandler } from "./routes/openai/completions.js";
 import { createEmbeddingsHandler } from "./routes/openai/embeddings.js";
 import { createModelsRoutes } from "./routes/openai/models.js";
+import { createMessagesRoutes } from "./routes/anthropic/messages.js";
 import { createAccessControl } from "./middleware/access-control.js";
 import { createCors } from "./middleware/cors.js";
 import { createAdminModelRoutes } from "./routes/admin/models.js";
@@ -96,6 +97,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.post("/v1/chat/completions", createChatCompletionsHandler(deps, validator));
   app.post("/v1/embeddings", createEmbeddingsHandler(deps));
   app.post("/v1/completions", createCompletionsHandler(deps, validator));
+  // Anthropic's Messages API (issue 18): docs/anthropic.md.
+  app.route("/v1/messages", createMessagesRoutes(deps, validator));
   app.route("/v1/models", createModelsRoutes(deps));
   // Ollama's API (issue 18, docs/ollama.md).
   app.route("/api", createOllamaRoutes(deps, validator));

@@ -156,13 +156,14 @@ export type FinishReason = "stop" | "length" | "tool_calls" | "abort";
  * - `reasoning-delta`: the next piece of the thought, without its `<think>` tags.
  * - `tool-call`: one complete tool call, its arguments decoded under the tool's schema grammar (validated once, after
  *   decoding, by the serving layer; see {@link ResponseFormat}).
- * - `finish`: the last part, exactly once.
+ * - `finish`: the last part, exactly once. `stopSequence` is the stop text that ended a `stop` finish, when one did: one
+ *   of the request's `stop`, or a stop text of the model's chat template (which dialects read as a natural end).
  */
 export type StreamPart =
   | { type: "text-delta"; text: string; logprobs?: TokenLogprob[] }
   | { type: "reasoning-delta"; text: string }
   | { type: "tool-call"; toolCall: ToolCall }
-  | { type: "finish"; finishReason: FinishReason; usage: Usage };
+  | { type: "finish"; finishReason: FinishReason; usage: Usage; stopSequence?: string };
 
 /**
  * A generation that has been admitted: the prompt was tokenized and fits, and a sequence slot is held. Iterate it once to
@@ -279,6 +280,15 @@ export interface ModelBackend {
    * @throws the signal's reason when `request.signal` aborts while waiting.
    */
   generate(request: GenerateRequest): Promise<GenerationStream>;
+  /**
+   * The tokens of the prompt `request` would run with (templated, tools and thinking included), without generating or
+   * waiting for a sequence: what Anthropic's `count_tokens` answers. Optional: the API layer falls back to admitting a
+   * generation and closing it.
+   *
+   * @throws {MoestroError} the 400s `generate` throws for the request (`context_length_exceeded` for a prompt that
+   *   cannot fit).
+   */
+  countPromptTokens?(request: GenerateRequest): Promise<number>;
   /** Live counters. */
   stats(): BackendStats;
   /**

@@ -28,6 +28,8 @@ describe("StopSequenceMatcher", () => {
 
   it("stops at the earliest of several stop sequences, found inside one piece", () => {
     expect(run(["b", "cd"], ["xxcdyyb"])).toEqual({ emitted: ["xx"], stopped: true });
+    // And names it (Anthropic's stop_sequence).
+    expect(new StopSequenceMatcher(["b", "cd"]).push("xxcdyyb")).toEqual({ text: "xx", stopped: true, stopSequence: "cd" });
   });
 
   it("flushes a partial match at the end of the text", () => {

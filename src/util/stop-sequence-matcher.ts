@@ -4,6 +4,8 @@ export interface StopMatchResult {
   text: string;
   /** Whether a stop sequence was found; `text` then ends right before it and everything after it is dropped. */
   stopped: boolean;
+  /** The stop sequence found (the first in the text; the earliest listed when two start at the same place), when `stopped`. */
+  stopSequence?: string;
 }
 
 /**
@@ -33,14 +35,18 @@ export class StopSequenceMatcher {
     if (this.#stops.length === 0) return this.#take(this.#pending.length, false);
 
     let firstStop = -1;
+    let stopSequence: string | undefined;
     for (const stop of this.#stops) {
       const index = this.#pending.indexOf(stop);
-      if (index !== -1 && (firstStop === -1 || index < firstStop)) firstStop = index;
+      if (index !== -1 && (firstStop === -1 || index < firstStop)) {
+        firstStop = index;
+        stopSequence = stop;
+      }
     }
     if (firstStop !== -1) {
       const result = this.#take(firstStop, true);
       this.#pending = "";
-      return result;
+      return { ...result, stopSequence };
     }
     return this.#take(this.#pending.length - this.#partialSuffixLength(), false);
   }

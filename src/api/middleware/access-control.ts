@@ -153,7 +153,10 @@ function setRateLimitHeaders(c: Context<AppEnv>, decision: RateLimitDecision): v
 async function filterModelList(c: Context<AppEnv>, models: readonly string[]): Promise<void> {
   const body = (await c.res.clone().json()) as { data?: Array<{ id?: unknown }> };
   if (!Array.isArray(body.data)) return;
-  const filtered = { ...body, data: body.data.filter((model) => typeof model.id === "string" && models.includes(model.id)) };
+  const data = body.data.filter((model) => typeof model.id === "string" && models.includes(model.id));
+  const filtered: Record<string, unknown> = { ...body, data };
+  // Anthropic's list shape names its first and last model.
+  if ("first_id" in body) Object.assign(filtered, { first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null });
   // hono copies the old response's headers onto the new one (content type aside); c.json sets no content-length.
   c.res = new Response(JSON.stringify(filtered), { status: 200, headers: { "content-type": "application/json" } });
 }

@@ -49,7 +49,7 @@ export async function respondCollected(
           choice.toolCalls.push(part.toolCall);
           break;
         case "finish":
-          choices.push({ ...choice, finishReason: part.finishReason, usage: part.usage });
+          choices.push({ ...choice, finishReason: part.finishReason, stopSequence: part.stopSequence, usage: part.usage });
           break;
         default:
           part satisfies never;

@@ -218,5 +218,7 @@ export interface CollectedChoice {
   /** Log-probabilities of the answer tokens, when asked for. */
   logprobs: TokenLogprob[] | undefined;
   finishReason: FinishReason;
+  /** The stop text that ended a `stop` finish, when one did (see the `finish` part). */
+  stopSequence?: string;
   usage: Usage;
 }

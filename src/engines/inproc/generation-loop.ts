@@ -180,9 +180,11 @@ export async function* runGeneration(
     if (signal?.aborted) finishReason = "abort";
     else yield* parser.end();
     if (finishReason === "stop" && parser.toolCalls.length > 0) finishReason = "tool_calls";
+    const stopSequence = finishReason === "stop" ? parser.stopSequence : undefined;
     yield {
       type: "finish",
       finishReason: finishReason ?? "stop",
+      ...(stopSequence === undefined ? {} : { stopSequence }),
       usage: {
         promptTokens: promptTokens.length,
         completionTokens: parser.completionTokens + (source.heldAtLimit?.() ?? 0),

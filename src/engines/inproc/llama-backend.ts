@@ -164,6 +164,11 @@ class LlamaBackend implements ModelBackend {
     );
   }
 
+  async countPromptTokens(request: GenerateRequest): Promise<number> {
+    this.#ensureNotDisposed();
+    return (await this.#frontend.preparer.prepare(request)).promptTokens.length;
+  }
+
   async embed(
     inputs: ReadonlyArray<string | readonly number[]>,
     options: { signal?: AbortSignal } = {},

@@ -99,6 +99,7 @@ export class OutputParser {
   #forcingClose = false;
   #toolJsonStarted = false;
   #closingToolCall = false;
+  #stopSequence: string | undefined;
 
   constructor(options: OutputParserOptions) {
     this.#options = options;
@@ -122,6 +123,11 @@ export class OutputParser {
   /** Tokens spent in thoughts, tags included. */
   get reasoningTokens(): number {
     return this.#reasoningTokens;
+  }
+
+  /** The stop sequence that ended the output (a request's or the template's stop text), if one did. */
+  get stopSequence(): string | undefined {
+    return this.#stopSequence;
   }
 
   /** Tool calls made so far. */
@@ -255,7 +261,9 @@ export class OutputParser {
     let safe = text;
     let stopped = false;
     if (matcher !== undefined) {
-      ({ text: safe, stopped } = matcher.push(text));
+      const result = matcher.push(text);
+      ({ text: safe, stopped } = result);
+      if (stopped) this.#stopSequence = result.stopSequence;
       if (flush && !stopped) safe += matcher.flush();
     }
     if (mode === "reasoning") {

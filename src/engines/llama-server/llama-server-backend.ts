@@ -192,6 +192,11 @@ class LlamaServerBackend implements ModelBackend {
     );
   }
 
+  async countPromptTokens(request: GenerateRequest): Promise<number> {
+    this.#ensureNotDisposed();
+    return (await this.#frontend.preparer.prepare(request)).promptTokens.length;
+  }
+
   async embed(
     inputs: ReadonlyArray<string | readonly number[]>,
     options: { signal?: AbortSignal } = {},
