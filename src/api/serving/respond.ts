@@ -362,7 +362,11 @@ async function pumpEvents({ c, deps, generation, encoder, format }: StreamJob, s
   );
   const opened = new Set<number>();
   try {
-    if (encoder.start !== undefined) write(encoder.start(meter.usage));
+    if (encoder.start !== undefined) {
+      // The meter counts the prompt once the first part arrives; the admission already knows it.
+      const { promptTokens } = parts;
+      write(encoder.start({ ...meter.usage, promptTokens }));
+    }
     for await (const part of parts) {
       if (part.type === "finish" && part.finishReason === "abort") break;
       const isFirst = !opened.has(part.index);
