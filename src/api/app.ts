@@ -7,6 +7,7 @@ import { createChatCompletionsHandler } from "./routes/openai/chat-completions.j
 import { createCompletionsHandler } from "./routes/openai/completions.js";
 import { createEmbeddingsHandler } from "./routes/openai/embeddings.js";
 import { createModelsRoutes } from "./routes/openai/models.js";
+import { createResponsesRoutes } from "./routes/responses/responses.js";
 import { createAccessControl } from "./middleware/access-control.js";
 import { createCors } from "./middleware/cors.js";
 import { createAdminModelRoutes } from "./routes/admin/models.js";
@@ -91,6 +92,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.post("/v1/chat/completions", createChatCompletionsHandler(deps, validator));
   app.post("/v1/embeddings", createEmbeddingsHandler(deps));
   app.post("/v1/completions", createCompletionsHandler(deps, validator));
+  // The Responses API (issue 18, docs/responses.md).
+  app.route("/v1/responses", createResponsesRoutes(deps, validator));
   app.route("/v1/models", createModelsRoutes(deps));
   app.route("/v1/moestro", createAdminModelRoutes(deps));
   app.route("/v1/moestro/info", createAdminInfoRoutes(deps));
