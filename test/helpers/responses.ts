@@ -9,7 +9,6 @@ import { loadTestBackend, postJson, serveApp } from "./server.js";
 /** One SSE event as the Responses API names it: the `event:` line and the `data:` payload. */
 export interface NamedEvent {
   event: string;
-  // biome-ignore lint/suspicious/noExplicitAny: test payloads are read field by field
   data: { type: string; sequence_number: number } & Record<string, any>;
 }
 
