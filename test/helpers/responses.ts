@@ -56,8 +56,10 @@ export interface ResponsesServer {
 /**
  * Serves `tiny-qwen3moe` (random weights) and `scripted` (the same model playing `state.script`) with `createApp` on a
  * free port (the Responses store in memory), for the file's tests; registers its own `beforeAll` and `afterAll`.
+ * `options.contextTokens` is each model's context window (1024 by default).
  */
-export function useResponsesServer(): ResponsesServer {
+export function useResponsesServer(options: { contextTokens?: number } = {}): ResponsesServer {
+  const contextTokens = options.contextTokens ?? 1024;
   const backends: ModelBackend[] = [];
   let close: (() => Promise<void>) | undefined;
   const state: ResponsesServer = {
@@ -78,11 +80,11 @@ export function useResponsesServer(): ResponsesServer {
     },
   };
   beforeAll(async () => {
-    backends.push(await loadTestBackend({ modelPath: testModelPath("tiny-qwen3moe.gguf"), contextTokens: 1024 }));
+    backends.push(await loadTestBackend({ modelPath: testModelPath("tiny-qwen3moe.gguf"), contextTokens }));
     backends.push(
       await loadTestBackend({
         modelPath: testModelPath("tiny-qwen3moe.gguf"),
-        contextTokens: 1024,
+        contextTokens,
         id: "scripted",
         script: (request) => {
           state.seen = request;
