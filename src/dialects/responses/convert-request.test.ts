@@ -131,6 +131,7 @@ describe("Responses requests", () => {
     );
     expect(refusal(() => parse({ background: true })).param).toBe("background");
     expect(refusal(() => parse({ conversation: "conv_1" })).param).toBe("conversation");
+    expect(refusal(() => parse({ prompt: { id: "pmpt_1" } })).param).toBe("prompt");
     expect(refusal(() => parse({ text: { format: { type: "xml" } } })).param).toBe("text.format.type");
   });
 });

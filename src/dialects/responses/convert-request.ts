@@ -6,10 +6,11 @@ import { type InputItem, reasoningEfforts, type ResponseRequest, responseRequest
 
 /**
  * Validates a `POST /v1/responses` body and refuses what moestro cannot serve without changing the answer's meaning:
- * `background: true` (no background mode yet) and `conversation` (the Conversations API is not served).
+ * `background: true` (no background mode yet), `conversation` (the Conversations API is not served) and `prompt`
+ * (prompt templates stored at OpenAI).
  *
  * @throws {MoestroError} `invalid_request` (400) naming the first invalid field (`param`); `unsupported_parameter`
- *   (400) for `background: true` and `conversation`.
+ *   (400) for `background: true`, `conversation` and `prompt`.
  */
 export function parseResponseRequest(body: unknown): ResponseRequest {
   const request = parseWith(responseRequestSchema, body);
@@ -17,6 +18,8 @@ export function parseResponseRequest(body: unknown): ResponseRequest {
     unsupported("background", "background mode is not supported: send the request without background (stream it to see progress).");
   if (request.conversation !== undefined && request.conversation !== null)
     unsupported("conversation", "conversation (the Conversations API) is not supported: continue a response with previous_response_id.");
+  if (request.prompt !== undefined && request.prompt !== null)
+    unsupported("prompt", "prompt (a prompt template stored at OpenAI) is not supported: send the instructions and input themselves.");
   return request;
 }
 

@@ -76,6 +76,8 @@ export const responseRequestSchema = z.object({
   background: z.boolean().nullish(),
   previous_response_id: z.string().min(1).nullish(),
   conversation: z.unknown().optional(),
+  /** A prompt template stored at OpenAI (`{id, version, variables}`): refused, moestro has none. */
+  prompt: z.unknown().optional(),
   max_output_tokens: z.number().int().min(1).nullish(),
   temperature: z.number().min(0).max(2).nullish(),
   top_p: z.number().min(0).max(1).nullish(),
