@@ -56,10 +56,11 @@ export interface ResponsesServer {
 /**
  * Serves `tiny-qwen3moe` (random weights) and `scripted` (the same model playing `state.script`) with `createApp` on a
  * free port (the Responses store in memory), for the file's tests; registers its own `beforeAll` and `afterAll`.
- * `options.contextTokens` is each model's context window (1024 by default).
+ * `options.contextTokens` is each model's context window (1024 by default); `options.engine` serves them in-process (the
+ * default) or in llama-server workers.
  */
-export function useResponsesServer(options: { contextTokens?: number } = {}): ResponsesServer {
-  const contextTokens = options.contextTokens ?? 1024;
+export function useResponsesServer(options: { contextTokens?: number; engine?: "inproc" | "llama-server" } = {}): ResponsesServer {
+  const { contextTokens = 1024, engine = "inproc" } = options;
   const backends: ModelBackend[] = [];
   let close: (() => Promise<void>) | undefined;
   const state: ResponsesServer = {
@@ -80,9 +81,10 @@ export function useResponsesServer(options: { contextTokens?: number } = {}): Re
     },
   };
   beforeAll(async () => {
-    backends.push(await loadTestBackend({ modelPath: testModelPath("tiny-qwen3moe.gguf"), contextTokens }));
+    backends.push(await loadTestBackend({ engine, modelPath: testModelPath("tiny-qwen3moe.gguf"), contextTokens }));
     backends.push(
       await loadTestBackend({
+        engine,
         modelPath: testModelPath("tiny-qwen3moe.gguf"),
         contextTokens,
         id: "scripted",
