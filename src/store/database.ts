@@ -133,7 +133,7 @@ export interface ResponsesTable {
   key_id: string | null;
   /** The model id that generated it. */
   model: string;
-  /** `completed`, `incomplete` (cut by `max_output_tokens`) or `failed`. */
+  /** `completed` or `incomplete` (cut by `max_output_tokens`); a failed response is not stored. */
   status: string;
   /** The response it continued (`previous_response_id`), or `null`. */
   previous_response_id: string | null;

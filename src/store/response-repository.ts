@@ -13,7 +13,7 @@ export interface StoredResponse {
   keyId?: string;
   /** The model id that generated it. */
   model: string;
-  /** `completed`, `incomplete` or `failed`. */
+  /** `completed` or `incomplete` (a failed response is not stored). */
   status: string;
   /** The response it continued, if any. */
   previousResponseId?: string;
