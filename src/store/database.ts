@@ -147,12 +147,28 @@ export interface ResponsesTable {
   expires_at: number;
 }
 
+/**
+ * `response_items`: the items a stored response brought (its own input items, then its output), one row per item with
+ * an id, deleted with their response. `item_reference` inputs find their item here by `item_id`.
+ */
+export interface ResponseItemsTable {
+  /** The response that brought the item. */
+  response_id: string;
+  /** The item's place among that response's items, from 0. */
+  position: number;
+  /** The item's `id` (`msg_…`, `fc_…`); not unique across responses (a client may send an item again). */
+  item_id: string;
+  /** The item, JSON. */
+  item_json: string;
+}
+
 /** Every table of the store, by name. */
 export interface Database {
   api_keys: ApiKeysTable;
   usage_events: UsageEventsTable;
   usage_daily: UsageDailyTable;
   responses: ResponsesTable;
+  response_items: ResponseItemsTable;
 }
 
 /** Which SQL engine a store runs on. */

@@ -58,6 +58,25 @@ function repositoryContract(name: string, open: () => Promise<{ repository: Resp
       expect(await repository.find(response.id, { nowMs: t0 })).toBeUndefined();
     });
 
+    it("finds the items a response brought (own input and output, not the carried ones), newest first, in scope", async () => {
+      const carried = { type: "message", role: "user", content: "carried", id: "msg_carried" };
+      const own = { type: "message", role: "user", content: "own", id: "msg_own" };
+      const output = { type: "function_call", id: "fc_out", call_id: "call_1", name: "f", arguments: "{}" };
+      const response = stored({ inputItems: [carried, own], carriedItemCount: 1, response: { output: [output] } });
+      await repository.insert(response);
+      expect(await repository.findItem("msg_own", { keyId: "key_a", nowMs: t0 })).toEqual(own);
+      expect(await repository.findItem("fc_out", { nowMs: t0 })).toEqual(output);
+      expect(await repository.findItem("msg_carried", { nowMs: t0 })).toBeUndefined();
+      expect(await repository.findItem("msg_own", { keyId: "key_b", nowMs: t0 })).toBeUndefined();
+      expect(await repository.findItem("msg_own", { nowMs: t0 + 30 * day })).toBeUndefined();
+      // The same id sent again by a newer response: the newer item wins.
+      const again = { ...own, content: "own, again" };
+      await repository.insert(stored({ inputItems: [again], createdAtMs: t0 + 1, response: { output: [] } }));
+      expect(await repository.findItem("msg_own", { nowMs: t0 + 2 })).toEqual(again);
+      expect(await repository.delete(response.id, { nowMs: t0 })).toBe(true);
+      expect(await repository.findItem("fc_out", { nowMs: t0 })).toBeUndefined();
+    });
+
     it("deletes one response in scope: not another key's", async () => {
       const response = stored();
       await repository.insert(response);
@@ -103,6 +122,13 @@ describe.each(testDialects)("stored responses in the %s store", (dialect) => {
       await vi.advanceTimersByTimeAsync(1000);
       await sweeper.dispose();
       expect(await store.responses.find(second.id, { nowMs: t0 })).toBeUndefined();
+      // Their items went with them.
+      const items = await store.db
+        .selectFrom("response_items")
+        .select("response_id")
+        .where("response_id", "in", [first.id, second.id])
+        .execute();
+      expect(items).toEqual([]);
     } finally {
       vi.useRealTimers();
     }

@@ -25,6 +25,20 @@ export interface StoredResponse {
   createdAtMs: number;
   /** When it stops being served (and may be deleted), epoch ms. */
   expiresAtMs: number;
+  /**
+   * How many of `inputItems` were carried over from `previousResponseId`; the others and the output are the items this
+   * response brought, which {@link ResponseRepository.findItem} finds. Used when stored, not read back. Defaults to 0.
+   */
+  carriedItemCount?: number;
+}
+
+/** The items a response brought, with ids: its own input items, then its output. */
+function broughtItems(response: StoredResponse): Array<{ id: string; item: unknown }> {
+  const output = Array.isArray(response.response.output) ? (response.response.output as unknown[]) : [];
+  return [...response.inputItems.slice(response.carriedItemCount ?? 0), ...output].flatMap((item) => {
+    const id = (item as { id?: unknown } | null)?.id;
+    return typeof id === "string" && id.length > 0 ? [{ id, item }] : [];
+  });
 }
 
 /** Which stored responses a caller may see: its own key's (any, when key checks are off), not expired at `nowMs`. */
@@ -44,6 +58,11 @@ export interface ResponseRepository {
   insert(response: StoredResponse): Promise<void>;
   /** The response with id `id` in `scope`, or `undefined` (absent, expired, or another key's). */
   find(id: string, scope: ResponseScope): Promise<StoredResponse | undefined>;
+  /**
+   * The item with id `itemId` that a response in `scope` brought (its own input items and its output, see
+   * {@link StoredResponse.carriedItemCount}), from the newest such response; `undefined` when none did.
+   */
+  findItem(itemId: string, scope: ResponseScope): Promise<unknown | undefined>;
   /** Deletes the response with id `id` in `scope`; resolves whether one was deleted. */
   delete(id: string, scope: ResponseScope): Promise<boolean>;
   /** Deletes every response whose expiry is at or before `nowMs`; resolves how many. */
@@ -70,11 +89,21 @@ export function createResponseRepository(db: Kysely<Database>): ResponseReposito
         created_at: response.createdAtMs,
         expires_at: response.expiresAtMs,
       };
-      await db
-        .insertInto("responses")
-        .values(row)
-        .onConflict((conflict) => conflict.column("id").doUpdateSet(row))
-        .execute();
+      const items = broughtItems(response).map(({ id, item }, position) => ({
+        response_id: response.id,
+        position,
+        item_id: id,
+        item_json: JSON.stringify(item),
+      }));
+      await db.transaction().execute(async (transaction) => {
+        await transaction
+          .insertInto("responses")
+          .values(row)
+          .onConflict((conflict) => conflict.column("id").doUpdateSet(row))
+          .execute();
+        await transaction.deleteFrom("response_items").where("response_id", "=", response.id).execute();
+        if (items.length > 0) await transaction.insertInto("response_items").values(items).execute();
+      });
     },
     async find(id, scope) {
       const row = await inScope(id, scope).executeTakeFirst();
@@ -91,15 +120,34 @@ export function createResponseRepository(db: Kysely<Database>): ResponseReposito
         expiresAtMs: Number(row.expires_at),
       };
     },
+    async findItem(itemId, scope) {
+      let query = db
+        .selectFrom("response_items")
+        .innerJoin("responses", "responses.id", "response_items.response_id")
+        .select("response_items.item_json")
+        .where("response_items.item_id", "=", itemId)
+        .where("responses.expires_at", ">", scope.nowMs);
+      if (scope.keyId !== undefined) query = query.where("responses.key_id", "=", scope.keyId);
+      const row = await query.orderBy("responses.created_at", "desc").limit(1).executeTakeFirst();
+      return row === undefined ? undefined : (JSON.parse(row.item_json) as unknown);
+    },
     async delete(id, scope) {
-      let query = db.deleteFrom("responses").where("id", "=", id).where("expires_at", ">", scope.nowMs);
-      if (scope.keyId !== undefined) query = query.where("key_id", "=", scope.keyId);
-      const result = await query.executeTakeFirst();
-      return Number(result.numDeletedRows) > 0;
+      return await db.transaction().execute(async (transaction) => {
+        let query = transaction.deleteFrom("responses").where("id", "=", id).where("expires_at", ">", scope.nowMs);
+        if (scope.keyId !== undefined) query = query.where("key_id", "=", scope.keyId);
+        const result = await query.executeTakeFirst();
+        if (Number(result.numDeletedRows) === 0) return false;
+        await transaction.deleteFrom("response_items").where("response_id", "=", id).execute();
+        return true;
+      });
     },
     async deleteExpired(nowMs) {
-      const result = await db.deleteFrom("responses").where("expires_at", "<=", nowMs).executeTakeFirst();
-      return Number(result.numDeletedRows);
+      return await db.transaction().execute(async (transaction) => {
+        const expired = transaction.selectFrom("responses").select("id").where("expires_at", "<=", nowMs);
+        await transaction.deleteFrom("response_items").where("response_id", "in", expired).execute();
+        const result = await transaction.deleteFrom("responses").where("expires_at", "<=", nowMs).executeTakeFirst();
+        return Number(result.numDeletedRows);
+      });
     },
   };
 }
@@ -131,7 +179,18 @@ export function createMemoryResponseRepository(): ResponseRepository {
     },
     async find(id, scope) {
       const response = responses.get(id);
-      return visible(response, scope) ? (JSON.parse(JSON.stringify(response)) as StoredResponse) : undefined;
+      if (!visible(response, scope)) return undefined;
+      const { carriedItemCount: _used, ...copy } = JSON.parse(JSON.stringify(response)) as StoredResponse;
+      return copy;
+    },
+    async findItem(itemId, scope) {
+      let found: { item: unknown; createdAtMs: number } | undefined;
+      for (const response of responses.values()) {
+        if (!visible(response, scope) || (found !== undefined && found.createdAtMs > response.createdAtMs)) continue;
+        const item = broughtItems(response).find((entry) => entry.id === itemId);
+        if (item !== undefined) found = { item: item.item, createdAtMs: response.createdAtMs };
+      }
+      return found === undefined ? undefined : (JSON.parse(JSON.stringify(found.item)) as unknown);
     },
     async delete(id, scope) {
       return visible(responses.get(id), scope) && responses.delete(id);

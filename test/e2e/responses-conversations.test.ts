@@ -53,6 +53,18 @@ describe.skipIf(!hasTestModels)("the Responses API with the official openai clie
       reasoning: { effort: "none" },
     });
     expect(referenced.output_text).toBe("twice");
+    // Without previous_response_id, a reference finds an item a stored response brought (its output here).
+    state.script = (request) =>
+      messagesOf(request).some((message) => message.role === "assistant" && message.text === "Hello Ada.") ? "found" : "lost";
+    const byStore = await state.client.responses.create({
+      model: "scripted",
+      input: [
+        { type: "item_reference", id: first.output[0]!.id! },
+        { role: "user", content: "Go on." },
+      ],
+      reasoning: { effort: "none" },
+    });
+    expect(byStore.output_text).toBe("found");
     const unknown = await state.client.responses
       .create({ model: "scripted", input: [{ type: "item_reference", id: "msg_nope" }] })
       .catch((error: unknown) => error);

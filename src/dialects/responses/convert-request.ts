@@ -73,8 +73,8 @@ export function inputItemsOf(request: ResponseRequest): InputItem[] {
 
 /**
  * Replaces each `item_reference` item (`{type: "item_reference", id}`) by the item it names, looked up among `known`
- * (the items of the response that `previous_response_id` continues: its input and its output) and then among the
- * request's own items.
+ * (the items of the response that `previous_response_id` continues, and those the route found in the store) and then
+ * among the request's own items.
  *
  * @throws {MoestroError} `invalid_request` (400) naming `input[i].id` when no such item is known.
  */
@@ -87,7 +87,7 @@ export function resolveItemReferences(items: readonly InputItem[], known: readon
     if (found === undefined) {
       throw new MoestroError(
         "invalid_request",
-        `input[${index}] references item '${item.id ?? ""}', which is not among the items of previous_response_id nor of this request: moestro resolves item references only there.`,
+        `input[${index}] references item '${item.id ?? ""}', which is not an item of this conversation nor of a stored response of yours (it may have expired, or been sent with store: false).`,
         { param: `input[${index}].id` },
       );
     }

@@ -100,7 +100,8 @@ function responseNotFound(id: string): MoestroError {
 
 /**
  * `POST /v1/responses`: resolves the conversation (`previous_response_id`'s input and output items, then this
- * request's, `item_reference`s resolved), runs the generation and answers it whole or streamed; with `store` (the
+ * request's, each `item_reference` resolved among them or else among the items the caller's stored responses brought),
+ * runs the generation and answers it whole or streamed; with `store` (the
  * default) the response is stored before its last event (or its body) is sent, so that a follow-up can continue it at
  * once.
  *
@@ -133,7 +134,18 @@ async function createResponse(
       ...((previous.response as unknown as WireResponse).output as unknown as InputItem[]),
     ];
   }
-  const own = resolveItemReferences(inputItemsOf(request), carried);
+  const requestItems = inputItemsOf(request);
+  // References to items outside the conversation are looked up among the caller's stored responses.
+  const inConversation = new Set(
+    [...carried, ...requestItems].flatMap((item) => (item.id && item.type !== "item_reference" ? [item.id] : [])),
+  );
+  const stored: InputItem[] = [];
+  for (const item of requestItems) {
+    if (item.type !== "item_reference" || !item.id || inConversation.has(item.id)) continue;
+    const found = await responses.repository.findItem(item.id, { keyId, nowMs: now() });
+    if (found !== undefined) stored.push(found as InputItem);
+  }
+  const own = resolveItemReferences(requestItems, [...carried, ...stored]);
   const messages = toChatMessages(request.instructions, [...carried, ...own], (index) =>
     index < carried.length ? "previous_response_id" : `input[${index - carried.length}]`,
   );
@@ -165,6 +177,7 @@ async function createResponse(
       status: response.status,
       previousResponseId: request.previous_response_id ?? undefined,
       inputItems: [...carried, ...own],
+      carriedItemCount: carried.length,
       response: response as unknown as Record<string, unknown>,
       createdAtMs,
       expiresAtMs: createdAtMs + responses.retentionMs,
