@@ -329,6 +329,15 @@ describe.skipIf(!hasTestModels).each(testEngines)(
       });
       expect(followUp.output.map((item) => item.type)).toEqual(["message"]);
       expect(followUp.output_text).toBe("It is sunny in Boston.");
+      // The same through previous_response_id: the call comes from the stored response, only its output is sent.
+      const chained = await state.client.responses.create({
+        model: "scripted",
+        previous_response_id: whole.id,
+        tools: [weatherTool],
+        reasoning: { effort: "none" },
+        input: [{ type: "function_call_output", call_id: wholeCall.call_id, output: '{"sky": "sunny"}' }],
+      });
+      expect(chained.output_text).toBe("It is sunny in Boston.");
     });
 
     it.skipIf(engine !== "inproc")(
