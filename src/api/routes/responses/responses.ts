@@ -101,9 +101,8 @@ function responseNotFound(id: string): MoestroError {
 /**
  * `POST /v1/responses`: resolves the conversation (`previous_response_id`'s input and output items, then this
  * request's, each `item_reference` resolved among them or else among the items the caller's stored responses brought),
- * runs the generation and answers it whole or streamed; with `store` (the
- * default) the response is stored before its last event (or its body) is sent, so that a follow-up can continue it at
- * once.
+ * runs the generation and answers it whole or streamed; with `store` (the default) the response is stored before its
+ * last event (or its body) is sent, so that a follow-up can continue it at once.
  *
  * @throws {MoestroError} `invalid_request` (400) naming `previous_response_id` when that response is not found (absent,
  *   expired, deleted, stored with `store: false`, or another key's); what the request converter and
