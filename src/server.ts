@@ -200,6 +200,7 @@ async function startWithStudio(
     usageSinks: [...studio.usageSinks, metrics.usageSink()],
     accessControl: studio.accessControl,
     admin: studio.admin,
+    responses: studio.responses,
     puller,
     metrics,
     corsOrigins: config.server.corsOrigins,

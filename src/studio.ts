@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { AdminDeps } from "./api/app-env.js";
+import type { AdminDeps, ResponsesDeps } from "./api/app-env.js";
 import type { AccessControlDeps } from "./api/middleware/access-control.js";
 import { createKeyService } from "./auth/key-service.js";
 import { createRateLimiter, createTokenLimitSink, type RateLimiter, type RateLimitStore } from "./auth/rate-limiter.js";
@@ -9,7 +9,7 @@ import { createBudgetGuard } from "./metering/budget-guard.js";
 import { openLedgerSink, type LedgerSink } from "./metering/ledger-sink.js";
 import { loadPriceBook, type PriceBook } from "./metering/price-book.js";
 import type { UsageSink } from "./spec/index.js";
-import { openStore, resolvePostgresTarget, type Store } from "./store/index.js";
+import { openStore, resolvePostgresTarget, startResponseSweeper, type ResponseSweeper, type Store } from "./store/index.js";
 
 /** The studio side of a server: store, price book, keys, limits and the ledger, ready to hand to `createApp`. */
 export interface Studio extends AsyncDisposable {
@@ -23,6 +23,8 @@ export interface Studio extends AsyncDisposable {
   accessControl?: AccessControlDeps;
   /** The admin endpoints' services. */
   admin: AdminDeps;
+  /** The Responses API's stored responses (in the store, for `responses.retentionDays`; swept hourly). */
+  responses: ResponsesDeps;
   /** Stops the ledger's heartbeat, closes the rate-limit store and the store. Idempotent. */
   dispose(): Promise<void>;
 }
@@ -55,6 +57,7 @@ export async function createStudio(config: Config, options: StudioOptions): Prom
   });
   let rateLimiter: RateLimiter | undefined;
   let ledger: LedgerSink | undefined;
+  let sweeper: ResponseSweeper | undefined;
   try {
     const keys = createKeyService({ keys: store.apiKeys, now: options.now });
     const instance = await store.claimInstance({ logger: options.logger });
@@ -79,9 +82,12 @@ export async function createStudio(config: Config, options: StudioOptions): Prom
         budgets: createBudgetGuard({ usage: store.usage, now: options.now }),
       };
     }
+    // Expired responses are deleted within the hour; they are never served after their expiry in between.
+    sweeper = startResponseSweeper({ repository: store.responses, logger: options.logger, now: options.now });
     let disposing: Promise<void> | undefined;
     const dispose = (): Promise<void> =>
       (disposing ??= (async () => {
+        await sweeper?.dispose();
         await ledger?.dispose();
         await rateLimiter?.dispose();
         await store.dispose();
@@ -92,10 +98,12 @@ export async function createStudio(config: Config, options: StudioOptions): Prom
       usageSinks,
       accessControl,
       admin: { keys, usage: store.usage, canManageKeys: accessControl !== undefined },
+      responses: { repository: store.responses, retentionMs: config.responses.retentionDays * 86_400_000 },
       dispose,
       [Symbol.asyncDispose]: dispose,
     };
   } catch (error) {
+    await sweeper?.dispose();
     await ledger?.dispose();
     await rateLimiter?.dispose();
     await store.dispose();

@@ -47,6 +47,19 @@ export interface AppDeps {
   ollama?: import("./routes/ollama/ollama-context.js").OllamaDeps;
   /** Stored bench and eval results (`GET /v1/moestro/results`). Defaults to none: that route answers 404. */
   results?: import("./stored-results.js").StoredResultsReader;
+  /**
+   * Where the Responses API keeps responses (`store: true`, `previous_response_id`, `GET /v1/responses/{id}`) and for
+   * how long. Defaults to a store in this process's memory (lost on restart) with a retention of 30 days.
+   */
+  responses?: ResponsesDeps;
+}
+
+/** The stored responses of the Responses API (docs/responses.md, "Stored responses"). */
+export interface ResponsesDeps {
+  /** The repository (the server's store: SQLite or PostgreSQL). */
+  repository: import("../store/index.js").ResponseRepository;
+  /** How long a stored response is served after it was created, ms. */
+  retentionMs: number;
 }
 
 /** What the admin endpoints (`/v1/moestro/keys`, `/v1/moestro/usage`) need. */

@@ -8,6 +8,7 @@ import { createCompletionsHandler } from "./routes/openai/completions.js";
 import { createEmbeddingsHandler } from "./routes/openai/embeddings.js";
 import { createModelsRoutes } from "./routes/openai/models.js";
 import { createMessagesRoutes } from "./routes/anthropic/messages.js";
+import { createResponsesRoutes } from "./routes/responses/responses.js";
 import { createAccessControl } from "./middleware/access-control.js";
 import { createCors } from "./middleware/cors.js";
 import { createAdminModelRoutes } from "./routes/admin/models.js";
@@ -28,9 +29,12 @@ export type { AppDeps, AppEnv } from "./app-env.js";
 export const defaultBodyLimitBytes = 32 * 1024 * 1024;
 
 /**
- * Builds moestro's HTTP app: the OpenAI-compatible API under `/v1`, Ollama's under `/api` (docs/ollama.md),
- * `GET /health`, and the web console at `/` when `deps.consoleDir` is set. Nothing is global; everything comes from `deps`. Every error is answered in OpenAI's shape `{"error": {message, type, param, code}}` with the
- * status the OpenAI SDKs map to the right error class; each response carries an `x-request-id` header.
+ * Builds moestro's HTTP app: the OpenAI-compatible API under `/v1` (Chat Completions, Completions, Embeddings,
+ * Responses), Anthropic's Messages API under `/v1/messages`, Ollama's under `/api`, `GET /health`, and the web console
+ * at `/` when `deps.consoleDir` is set. Nothing is global; everything comes from `deps`. Every error is answered in the
+ * error shape of the API its path belongs to (`errorDialectOf`: OpenAI's `{"error": {message, type, param, code}}`
+ * with the status the OpenAI SDKs map to the right error class, Anthropic's, Ollama's); each response carries an
+ * `x-request-id` header.
  *
  * @example
  * const app = createApp({models: createStaticModelRegistry([backend]), logger: pino()});
@@ -99,6 +103,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.post("/v1/completions", createCompletionsHandler(deps, validator));
   // Anthropic's Messages API (issue 18): docs/anthropic.md.
   app.route("/v1/messages", createMessagesRoutes(deps, validator));
+  // The Responses API (issue 18, docs/responses.md).
+  app.route("/v1/responses", createResponsesRoutes(deps, validator));
   app.route("/v1/models", createModelsRoutes(deps));
   // Ollama's API (issue 18, docs/ollama.md).
   app.route("/api", createOllamaRoutes(deps, validator));

@@ -334,6 +334,18 @@ export const configSchema = z.object({
         ),
     })
     .default({}),
+  responses: z
+    .object({
+      retentionDays: z
+        .number()
+        .positive()
+        .max(36_500)
+        .default(30)
+        .describe(
+          "How long stored responses of the Responses API (store: true) are kept and served, days (fractions allowed); expired ones are deleted within the hour (docs/responses.md). Defaults to 30, as OpenAI.",
+        ),
+    })
+    .default({}),
   logLevel: z
     .enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])
     .default("info")

@@ -122,11 +122,53 @@ export interface UsageDailyTable {
   updated_at: number;
 }
 
+/**
+ * `responses`: stored responses of the Responses API (`store: true`), kept until `expires_at`, then deleted by the
+ * sweep (`startResponseSweeper`) and never served after it. They hold prompts and answers.
+ */
+export interface ResponsesTable {
+  /** `resp_` + 32 hex digits. */
+  id: string;
+  /** The API key that created it (`admin` for the admin key), `null` when key checks are off; only that key reads it. */
+  key_id: string | null;
+  /** The model id that generated it. */
+  model: string;
+  /** `completed` or `incomplete` (cut by `max_output_tokens`); a failed response is not stored. */
+  status: string;
+  /** The response it continued (`previous_response_id`), or `null`. */
+  previous_response_id: string | null;
+  /** JSON array of the input items the model saw (those carried over by `previous_response_id` first), without `instructions`. */
+  input_items_json: string;
+  /** The response object as `GET /v1/responses/{id}` returns it, JSON. */
+  response_json: string;
+  /** Creation time, epoch ms. */
+  created_at: number;
+  /** When it stops being served and is deleted, epoch ms. */
+  expires_at: number;
+}
+
+/**
+ * `response_items`: the items a stored response brought (its own input items, then its output), one row per item with
+ * an id, deleted with their response. `item_reference` inputs find their item here by `item_id`.
+ */
+export interface ResponseItemsTable {
+  /** The response that brought the item. */
+  response_id: string;
+  /** The item's place among that response's items, from 0. */
+  position: number;
+  /** The item's `id` (`msg_…`, `fc_…`); not unique across responses (a client may send an item again). */
+  item_id: string;
+  /** The item, JSON. */
+  item_json: string;
+}
+
 /** Every table of the store, by name. */
 export interface Database {
   api_keys: ApiKeysTable;
   usage_events: UsageEventsTable;
   usage_daily: UsageDailyTable;
+  responses: ResponsesTable;
+  response_items: ResponseItemsTable;
 }
 
 /** Which SQL engine a store runs on. */

@@ -4,6 +4,15 @@ export type { ServerInstance } from "./server-instance.js";
 export { openStore, defaultHome, migrateToLatest, type Store, type StoreOptions } from "./open-store.js";
 export type { ApiKey, ApiKeyRepository, BudgetPeriod, StoredApiKey } from "./api-key-repository.js";
 export type { UsageRepository } from "./usage-repository.js";
+export {
+  createMemoryResponseRepository,
+  createResponseRepository,
+  startResponseSweeper,
+  type ResponseRepository,
+  type ResponseScope,
+  type ResponseSweeper,
+  type StoredResponse,
+} from "./response-repository.js";
 export type { BudgetBound, BudgetUse, StartOutcome } from "./usage-writes.js";
 export {
   addUsageTotals,

@@ -11,6 +11,7 @@ import type { Database, StoreDialect } from "./database.js";
 import { migrations } from "./migrations/index.js";
 import { resolvePostgresTarget } from "./postgres-target.js";
 import { claimPostgresInstance, claimSqliteInstance, type ServerInstance } from "./server-instance.js";
+import { createResponseRepository, type ResponseRepository } from "./response-repository.js";
 import { createUsageRepository, type UsageRepository } from "./usage-repository.js";
 
 /** Where the store lives. */
@@ -54,6 +55,8 @@ export interface Store extends AsyncDisposable {
   readonly apiKeys: ApiKeyRepository;
   /** The usage ledger and its daily rollup. */
   readonly usage: UsageRepository;
+  /** Stored responses of the Responses API. */
+  readonly responses: ResponseRepository;
   /**
    * The Kysely instance behind the repositories.
    *
@@ -120,6 +123,7 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
     db,
     apiKeys: createApiKeyRepository(db),
     usage: createUsageRepository(db, sqlite === undefined ? { dialect: "postgres" } : { dialect: "sqlite", sqlite }),
+    responses: createResponseRepository(db),
     async claimInstance(claimOptions = {}) {
       const instance =
         connectionString === undefined ? claimSqliteInstance() : await claimPostgresInstance(connectionString, db, claimOptions);

@@ -24,7 +24,7 @@ import type { RequestMeter } from "./request-meter.js";
 export async function respondCollected(
   c: Context<AppEnv>,
   generation: StartedGeneration,
-  render: (choices: CollectedChoice[], usage: Usage) => object,
+  render: (choices: CollectedChoice[], usage: Usage) => object | Promise<object>,
 ): Promise<Response> {
   const { parts, meter } = generation;
   const open = new Map<number, Omit<CollectedChoice, "finishReason" | "usage">>();
@@ -61,7 +61,8 @@ export async function respondCollected(
       const serverError = generation.abort.errorFor();
       if (serverError !== undefined) throw serverError;
     }
-    body = render(choices, meter.usage);
+    // A render may write before it answers (the Responses API stores the response it returns).
+    body = await render(choices, meter.usage);
   } catch (error) {
     await meter.fail(error);
     throw error;
@@ -125,9 +126,10 @@ export interface StreamEncoder {
   encode(part: ChoicePart, isFirstOfChoice: boolean): unknown[];
   /**
    * Payloads to send after the last choice, before the format's `done` (the usage chunk when asked for), given the
-   * request's usage.
+   * request's usage. It may write first (the Responses API stores the response before `response.completed`); a
+   * rejection fails the stream as a generation's failure does.
    */
-  end(usage: Usage): unknown[];
+  end(usage: Usage): unknown[] | Promise<unknown[]>;
 }
 
 /**
@@ -384,7 +386,7 @@ async function pumpEvents({ c, deps, generation, encoder, format }: StreamJob, s
     }
     // The final counts go on the running row first: a crash from here on leaves them exact for the recovery.
     await meter.checkpoint();
-    write(encoder.end(meter.usage));
+    write(await encoder.end(meter.usage));
     if (format.done !== undefined) sink.write(format.done);
     const delivered = await sink.close();
     await meter.finishDelivered(delivered ? "ok" : "aborted");

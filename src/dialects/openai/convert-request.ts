@@ -112,7 +112,7 @@ export const openAiSchemaParams = {
  * - System and developer messages are merged, in order, into one leading system message before templating, because
  *   OpenAI accepts them anywhere while Qwen templates raise an error when a system message is not first (case C22, docs/compat-cases.md).
  * - Thinking is switched by any common spelling, first found wins: `enable_thinking` (DashScope),
- *   `chat_template_kwargs.enable_thinking` (vLLM, llama.cpp), `reasoning_effort` (`"none"` is off, other values on),
+ *   `chat_template_kwargs.enable_thinking` (vLLM, llama.cpp), `reasoning_effort` (`"none"` and `"minimal"` are off, other values on),
  *   then Qwen's soft switches `/no_think` and `/think` in the last user or system message. `thinking_budget` caps it.
  *
  * @throws {MoestroError} `invalid_request` (400) for inconsistent options (`top_logprobs` without `logprobs`).
@@ -172,7 +172,8 @@ function toToolChoice(choice: ChatCompletionRequest["tool_choice"]): ToolChoice 
 function thinkingSwitch(request: ChatCompletionRequest, messages: readonly ChatMessage[]): boolean | undefined {
   const explicit = request.enable_thinking ?? request.chat_template_kwargs?.enable_thinking;
   if (explicit !== undefined && explicit !== null) return explicit;
-  if (request.reasoning_effort) return request.reasoning_effort !== "none";
+  // The same rule as the Responses API's reasoning.effort (case D22): none and minimal off, low and above on.
+  if (request.reasoning_effort) return request.reasoning_effort !== "none" && request.reasoning_effort !== "minimal";
   // Qwen3's soft switch: the most recent /think or /no_think in a user or system message decides.
   for (const message of [...messages].reverse()) {
     if (message.role !== "user" && message.role !== "system") continue;

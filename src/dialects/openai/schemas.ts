@@ -189,8 +189,8 @@ export const chatCompletionRequestSchema = z.object({
   thinking_budget: z.number().int().min(0).nullish(),
   /** vLLM's and llama.cpp's template arguments; `enable_thinking` is read from here too. */
   chat_template_kwargs: z.object({ enable_thinking: z.boolean().nullish() }).passthrough().nullish(),
-  /** OpenAI's reasoning effort; `"none"` turns thinking off, any other value on. */
-  reasoning_effort: z.enum(["none", "minimal", "low", "medium", "high"]).nullish(),
+  /** OpenAI's reasoning effort; `"none"` and `"minimal"` turn thinking off, any other value on (as on /v1/responses). */
+  reasoning_effort: z.enum(["none", "minimal", "low", "medium", "high", "xhigh"]).nullish(),
 });
 
 /** The body of `POST /v1/completions`. */
