@@ -10,7 +10,7 @@
 export function gbnfExpressionToRegExp(expression: string): RegExp {
   let source = "";
   let index = 0;
-  const escape = (): number => {
+  const readEscape = (): number => {
     const letter = expression[index + 1]!;
     const lengths: Record<string, number> = { x: 2, u: 4, U: 8 };
     if (letter in lengths) {
@@ -31,7 +31,7 @@ export function gbnfExpressionToRegExp(expression: string): RegExp {
       index++;
       while (expression[index] !== '"') {
         if (index >= expression.length) throw new Error("unclosed literal");
-        if (expression[index] === "\\") source += asRegExp(escape());
+        if (expression[index] === "\\") source += asRegExp(readEscape());
         else {
           source += asRegExp(expression.codePointAt(index)!);
           index += String.fromCodePoint(expression.codePointAt(index)!).length;
@@ -51,7 +51,7 @@ export function gbnfExpressionToRegExp(expression: string): RegExp {
           source += "-";
           index++;
         } else if (expression[index] === "\\") {
-          source += asRegExp(escape());
+          source += asRegExp(readEscape());
         } else {
           source += asRegExp(expression.codePointAt(index)!);
           index += String.fromCodePoint(expression.codePointAt(index)!).length;
