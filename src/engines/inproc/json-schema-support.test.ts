@@ -1,4 +1,7 @@
+import { Ajv2020 } from "ajv/dist/2020.js";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { gbnfExpressionToRegExp } from "../../../test/helpers/gbnf-regexp.js";
 import { SchemaValidator } from "../../api/serving/schema-validator.js";
 import { MoestroError } from "../../errors/index.js";
 import type { GenerateRequest } from "../../spec/index.js";
@@ -65,6 +68,29 @@ describe("prepareSchemaForGrammar", () => {
     const split = prepareSchemaForGrammar({ type: ["integer", "null"], minimum: 0, maximum: 9 }, "p");
     expect((split.oneOf as Array<Record<string, unknown>>)[1]).toEqual({ type: "null" });
     expect(String((split.oneOf as Array<Record<string, unknown>>)[0]!.const).startsWith(leafGrammarMarker)).toBe(true);
+  });
+
+  it("issue 18: every number the bounded-number grammars admit meets its bounds (property: zod's number helpers)", () => {
+    const ajv = new Ajv2020({ strict: false });
+    for (const bounds of [
+      { minimum: 0, maximum: 1 },
+      { minimum: 3, maximum: 250 },
+      { exclusiveMinimum: 0 },
+      { exclusiveMaximum: 0 },
+      { maximum: 0 },
+      { minimum: 0 },
+    ]) {
+      const schema = { type: "number", ...bounds };
+      const prepared = prepareSchemaForGrammar(schema, "p");
+      const grammar = Buffer.from(String(prepared.const).slice(leafGrammarMarker.length), "base64url").toString();
+      const validate = ajv.compile(schema);
+      fc.assert(
+        fc.property(fc.stringMatching(gbnfExpressionToRegExp(grammar)), (text) => {
+          expect(validate(JSON.parse(text)), `${text} against ${JSON.stringify(bounds)}`).toBe(true);
+        }),
+        { numRuns: 300 },
+      );
+    }
   });
 
   it("issue 18: substituteLeafGrammars puts each leaf's GBNF where node-llama-cpp's converter wrote its literal", () => {

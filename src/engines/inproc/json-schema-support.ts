@@ -252,14 +252,18 @@ function without(schema: Record<string, unknown>, keys: readonly string[]): Reco
 
 /**
  * The GBNF of a bounded non-integer number, where a grammar can hold the bounds simply; `undefined` otherwise (the
- * plain number rule, the output check holding the bounds):
- * - integer `minimum` and `maximum` with 0 ≤ `minimum` < `maximum` (`z.number().min(0).max(1)`): the exact range, as
- *   an integer part from `minimum` to `maximum` − 1 with an optional fraction, or `maximum` itself (no exponent);
- * - otherwise a lower bound ≥ 0 (`minimum`, or `exclusiveMinimum`): no minus sign.
+ * plain number rule, the output check holding the bounds). Exact for the bounds zod's number helpers write:
+ * - integer `minimum` and `maximum` with 0 ≤ `minimum` < `maximum` (`z.number().min(0).max(1)`): an integer part from
+ *   `minimum` to `maximum` − 1 with an optional fraction, or `maximum` itself (no exponent);
+ * - `exclusiveMinimum: 0` alone (`.positive()`): a positive number, no exponent; `exclusiveMaximum: 0` alone
+ *   (`.negative()`): its negation; `maximum: 0` alone (`.nonpositive()`): 0 or a negative number;
+ * - `minimum: 0` (`.nonnegative()`), and in part any other lower bound ≥ 0: no minus sign.
  */
 function numberGrammar(schema: Record<string, unknown>): string | undefined {
   const { minimum, maximum, exclusiveMinimum, exclusiveMaximum } = schema;
   const fraction = '("." [0-9]{1,16})?';
+  const positive = `([1-9] [0-9]{0,15} ${fraction} | "0." [0-9]{0,15} [1-9])`;
+  const only = (key: string) => boundKeywords.every((other) => (other === key) === (typeof schema[other] === "number"));
   if (
     Number.isSafeInteger(minimum) &&
     Number.isSafeInteger(maximum) &&
@@ -271,6 +275,9 @@ function numberGrammar(schema: Record<string, unknown>): string | undefined {
     const integerPart = integerRangeGrammar({ min: BigInt(minimum as number), max: BigInt(maximum as number) - 1n });
     return `(${integerPart}) ${fraction} | "${maximum as number}" ("." "0"{1,16})?`;
   }
+  if (only("exclusiveMinimum") && exclusiveMinimum === 0) return positive;
+  if (only("exclusiveMaximum") && exclusiveMaximum === 0) return `"-" ${positive}`;
+  if (only("maximum") && maximum === 0) return `"0" | "-" ${positive}`;
   const lower = [minimum, exclusiveMinimum].filter((bound): bound is number => typeof bound === "number");
   if (lower.length > 0 && Math.max(...lower) >= 0) return `("0" | [1-9] [0-9]{0,15}) ${fraction} ([eE] [-+]? [0-9]{1,2})?`;
   return undefined;
