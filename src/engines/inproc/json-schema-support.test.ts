@@ -97,6 +97,7 @@ describe("prepareSchemaForGrammar", () => {
     const prepared = prepareSchemaForGrammar({ type: "integer", minimum: 1, maximum: 5 }, "p");
     const converted = `root ::= val0\nval0 ::= "\\"${String(prepared.const)}\\""`;
     expect(substituteLeafGrammars(converted)).toBe("root ::= val0\nval0 ::= ([1-5])");
+    expect(() => prepareSchemaForGrammar({ enum: ["a", `${leafGrammarMarker}Wy0n`] }, "p")).toThrow("reserves for its own grammar");
     expect(substituteLeafGrammars('root ::= "\\"x\\""')).toBe('root ::= "\\"x\\""');
   });
 

@@ -151,6 +151,13 @@ function rewrite(schema: Record<string, unknown>, path: string, param: string): 
         { param },
       );
     }
+    if ((key === "const" || key === "enum") && [value].flat().some((literal) => String(literal).startsWith(leafGrammarMarker))) {
+      throw new MoestroError(
+        "unsupported_parameter",
+        `The JSON schema at ${path}/${key} holds a string starting '${leafGrammarMarker}', which moestro reserves for its own grammar.`,
+        { param },
+      );
+    }
     if (key === "format" && !stringFormats.has(String(value))) {
       throw new MoestroError(
         "unsupported_parameter",
@@ -192,9 +199,9 @@ function rewrite(schema: Record<string, unknown>, path: string, param: string): 
 /**
  * The prefix of a `const` string that stands for a leaf of moestro's own GBNF in the schema handed to node-llama-cpp's
  * converter: the rest is the GBNF expression in base64url. The converter writes the `const` as a literal
- * (`"\"moestro-gbnf:…\""`), which `substituteLeafGrammars` replaces by the expression. A client's schema holding
- * such a `const` could only pick its own answer's grammar, which the output check still validates against the
- * schema as sent.
+ * (`"\"moestro-gbnf:…\""`), which `substituteLeafGrammars` replaces by the expression. A `const` or `enum` string of
+ * a client's schema that starts with it is refused, so that no client text reaches llama.cpp's GBNF parser as
+ * grammar.
  */
 export const leafGrammarMarker = "moestro-gbnf:";
 

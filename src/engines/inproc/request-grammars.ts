@@ -1,7 +1,7 @@
 import type { Llama, LlamaGrammar } from "node-llama-cpp";
 import { MoestroError } from "../../errors/index.js";
 import type { ToolDefinition } from "../../spec/index.js";
-import { prepareSchemaForGrammar, substituteLeafGrammars } from "./json-schema-support.js";
+import { leafGrammarMarker, prepareSchemaForGrammar, substituteLeafGrammars } from "./json-schema-support.js";
 import { createToolCallXmlGrammar, integerRuleBody, numberRuleBody } from "./tool-call-grammar.js";
 
 /**
@@ -33,6 +33,17 @@ export class RequestGrammars {
    */
   async toolCall(tools: readonly ToolDefinition[]): Promise<LlamaGrammar> {
     const parameters = tools.map((tool, index) => prepareSchemaForGrammar(argumentsSchema(tool), `tools[${index}].function.parameters`));
+    // A tool's name becomes a `const` of the call's schema: it must not pass for one of moestro's grammar leaves.
+    const reserved = tools.findIndex((tool) => tool.name.startsWith(leafGrammarMarker));
+    if (reserved >= 0) {
+      throw new MoestroError(
+        "unsupported_parameter",
+        `The tool name '${tools[reserved]!.name}' starts '${leafGrammarMarker}', which moestro reserves.`,
+        {
+          param: "tools",
+        },
+      );
+    }
     if (this.#toolCallFormat === "xml") {
       const grammar = createToolCallXmlGrammar(tools);
       return await this.#cachedGrammar(grammar, async () => await this.#llama.createGrammar({ grammar }));
