@@ -124,7 +124,10 @@ function findEmptyNumberRange(schema: Record<string, unknown>, path: string): st
   const lower = Math.max(numberOr(schema.minimum, -Infinity), numberOr(schema.exclusiveMinimum, -Infinity));
   const upper = Math.min(numberOr(schema.maximum, Infinity), numberOr(schema.exclusiveMaximum, Infinity));
   const exclusive = lower === schema.exclusiveMinimum || upper === schema.exclusiveMaximum;
-  if (lower > upper || (lower === upper && exclusive)) return `no number meets ${described} at ${path}`;
+  // A bound past the largest double (`1e400` reads as Infinity) leaves no finite number.
+  if (lower > upper || (lower === upper && exclusive) || lower === Infinity || upper === -Infinity) {
+    return `no number meets ${described} at ${path}`;
+  }
   return undefined;
 }
 

@@ -63,6 +63,8 @@ describe("integerRangeGrammar (issue 18)", () => {
     expect(integerRange({ minimum: 1.2, maximum: 4.8 })).toEqual({ min: 2n, max: 4n });
     expect(integerRange({ minimum: -1e300, maximum: 1e300 })).toEqual({ min: -limit, max: limit });
     expect(integerRange({ minimum: 1.2, maximum: 1.8 })).toBeUndefined();
+    expect(integerRange({ minimum: 1e20 })).toBeUndefined();
+    expect(integerRange({ exclusiveMaximum: -1e16 })).toBeUndefined();
     expect(integerRange({ minimum: 5, exclusiveMaximum: 5 })).toBeUndefined();
   });
 

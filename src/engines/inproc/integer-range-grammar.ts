@@ -14,7 +14,9 @@ export interface IntegerRange {
 /**
  * The integers a JSON schema's bounds allow (JSON Schema 2020-12 `minimum`, `maximum`, `exclusiveMinimum`,
  * `exclusiveMaximum`, each a number, fractional bounds included: `minimum: 0.5` allows 1 and up), narrowed to the 16
- * digits the grammar writes; `undefined` when no integer lies in them.
+ * digits the grammar writes; `undefined` when no integer of at most 16 digits lies in them (`minimum: 1e20` too: the
+ * grammar could only write integers below it). `Number(10n ** 16n - 1n)` rounds to 1e16, so a bound at or past it
+ * counts as past.
  */
 export function integerRange(schema: {
   minimum?: unknown;
@@ -24,6 +26,10 @@ export function integerRange(schema: {
 }): IntegerRange | undefined {
   let min = -maxMagnitude;
   let max = maxMagnitude;
+  // A lower bound above the largest 16-digit integer (or an upper one below the smallest) leaves none the grammar writes.
+  const limit = Number(maxMagnitude);
+  if ([schema.minimum, schema.exclusiveMinimum].some((bound) => typeof bound === "number" && bound >= limit)) return undefined;
+  if ([schema.maximum, schema.exclusiveMaximum].some((bound) => typeof bound === "number" && bound <= -limit)) return undefined;
   const clamp = (value: number) =>
     value > Number(maxMagnitude) ? maxMagnitude : value < -Number(maxMagnitude) ? -maxMagnitude : BigInt(value);
   if (isFiniteNumber(schema.minimum)) min = bigMax(min, clamp(Math.ceil(schema.minimum)));
