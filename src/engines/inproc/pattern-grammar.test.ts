@@ -66,6 +66,7 @@ describe("patternGrammar (issue 18)", () => {
       "^\\bword$",
       "^\\p{L}$",
       "^a{2000}$",
+      "^(a{0,100}){0,100}$",
       "^a^b$",
       "^[\\s\\S]$".replace("\\s\\S", '"'),
     ]) {

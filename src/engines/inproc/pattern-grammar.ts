@@ -22,6 +22,22 @@ const maxGroupDepth = 50;
 /** The longest pattern converted, characters. */
 const maxPatternLength = 2000;
 
+/**
+ * The most grammar elements a pattern may expand to once llama.cpp has unrolled its repetitions (each `{m,n}` becomes
+ * n copies, nested ones multiply): `(a{0,1000}){0,1000}` would be a million rules.
+ */
+const maxExpandedSize = 5000;
+
+/** Converted GBNF and the number of grammar elements it expands to. */
+interface Piece {
+  text: string;
+  size: number;
+}
+
+function sum(pieces: readonly Piece[]): number {
+  return pieces.reduce((total, piece) => total + piece.size, 0);
+}
+
 /** A character class as code-point ranges, inclusive. */
 type Ranges = Array<[number, number]>;
 
@@ -89,28 +105,28 @@ class PatternParser {
     const body = this.#alternation(end);
     if (this.#index !== end) throw new UnsupportedPatternError(`unexpected '${this.#chars[this.#index]}'`);
     const any = `${rangesGrammar(invert(union(jsonEscaped, [])))}*`;
-    return [anchoredStart ? "" : any, `(${body})`, anchoredEnd ? "" : any].filter(Boolean).join(" ");
+    return [anchoredStart ? "" : any, `(${body.text})`, anchoredEnd ? "" : any].filter(Boolean).join(" ");
   }
 
-  #alternation(end: number): string {
+  #alternation(end: number): Piece {
     const branches = [this.#sequence(end)];
     while (this.#index < end && this.#chars[this.#index] === "|") {
       this.#index++;
       branches.push(this.#sequence(end));
     }
-    return branches.join(" | ");
+    return { text: branches.map((branch) => branch.text).join(" | "), size: sum(branches) };
   }
 
-  #sequence(end: number): string {
-    const items: string[] = [];
+  #sequence(end: number): Piece {
+    const items: Piece[] = [];
     while (this.#index < end && this.#chars[this.#index] !== "|" && this.#chars[this.#index] !== ")") {
       const atom = this.#atom(end);
       items.push(this.#quantified(atom, end));
     }
-    return items.length === 0 ? '""' : items.join(" ");
+    return items.length === 0 ? { text: '""', size: 1 } : { text: items.map((item) => item.text).join(" "), size: sum(items) };
   }
 
-  #quantified(atom: string, end: number): string {
+  #quantified(atom: Piece, end: number): Piece {
     const char = this.#chars[this.#index];
     let min: number;
     let max: number | undefined;
@@ -132,18 +148,32 @@ class PatternParser {
     } else {
       return atom;
     }
+    // llama.cpp expands `x{m,n}` into n copies of x: nested repetitions multiply.
+    const size = atom.size * Math.max(1, max ?? min);
+    if (size > maxExpandedSize) throw new UnsupportedPatternError(`repetitions that expand past ${maxExpandedSize} grammar elements`);
     if (this.#chars[this.#index] === "?") this.#index++; // lazy: the same language
     if (this.#chars[this.#index] === "*" || this.#chars[this.#index] === "+" || this.#chars[this.#index] === "?") {
       throw new UnsupportedPatternError("a quantifier after a quantifier");
     }
-    const group = `(${atom})`;
-    if (max === undefined) return min === 0 ? `${group}*` : min === 1 ? `${group}+` : `${group}{${min},}`;
-    if (min === 0 && max === 1) return `${group}?`;
-    if (max === 0) return '""';
-    return min === max ? `${group}{${min}}` : `${group}{${min},${max}}`;
+    const group = `(${atom.text})`;
+    const text =
+      max === undefined
+        ? min === 0
+          ? `${group}*`
+          : min === 1
+            ? `${group}+`
+            : `${group}{${min},}`
+        : min === 0 && max === 1
+          ? `${group}?`
+          : max === 0
+            ? '""'
+            : min === max
+              ? `${group}{${min}}`
+              : `${group}{${min},${max}}`;
+    return { text, size };
   }
 
-  #atom(end: number): string {
+  #atom(end: number): Piece {
     const char = this.#chars[this.#index]!;
     switch (char) {
       case "(": {
@@ -157,15 +187,15 @@ class PatternParser {
         if (this.#chars[this.#index] !== ")") throw new UnsupportedPatternError("an unclosed group");
         this.#index++;
         this.#depth--;
-        return `(${body})`;
+        return { text: `(${body.text})`, size: body.size };
       }
       case ".":
         this.#index++;
-        return rangesGrammar(invert(union(jsonEscaped, lineTerminators)));
+        return { text: rangesGrammar(invert(union(jsonEscaped, lineTerminators))), size: 1 };
       case "[":
-        return this.#characterClass(end);
+        return { text: this.#characterClass(end), size: 1 };
       case "\\":
-        return this.#escape();
+        return { text: this.#escape(), size: 1 };
       case "^":
       case "$":
         throw new UnsupportedPatternError(`the anchor '${char}' inside the pattern`);
@@ -178,7 +208,7 @@ class PatternParser {
         throw new UnsupportedPatternError(`'${char}' with nothing to repeat or open`);
       default:
         this.#index++;
-        return literalGrammar(char.codePointAt(0)!);
+        return { text: literalGrammar(char.codePointAt(0)!), size: 1 };
     }
   }
 
