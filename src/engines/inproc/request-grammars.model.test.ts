@@ -72,4 +72,16 @@ describe.skipIf(!hasTestModels)("RequestGrammars: numbers", () => {
       expect([form, allows(grammar, write("10", "9007199254740992"))]).toEqual([form, false]);
     }
   });
+
+  it("issue 18: a length-bounded string of up to 1,999 characters still builds (the BMP rule is defined before its use)", async () => {
+    // llama.cpp refused `( rule ){0,1000}` when the rule was defined after it ("exceeds sane defaults").
+    for (const maxLength of [5, 1000, 1999]) {
+      const grammar = await grammars.json.schema(
+        { type: "object", properties: { s: { type: "string", maxLength } }, required: ["s"] },
+        "p",
+      );
+      expect(allows(grammar, `{"s": "${"é".repeat(Math.min(maxLength, 5))}"}`)).toBe(true);
+      expect(allows(grammar, `{"s": "\u{1F600}"}`)).toBe(false);
+    }
+  });
 });

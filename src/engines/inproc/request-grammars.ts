@@ -136,7 +136,9 @@ const bmpStringCharRule =
  */
 export function countStringLengthsAlike(grammar: string): string {
   const bounded = grammar.replace(/\( string-char-rule \)\{/g, "( bmp-string-char-rule ){");
-  return bounded === grammar ? grammar : `${bounded}\n${bmpStringCharRule}`;
+  // First: llama.cpp's parser counts a repeated reference to a rule not yet defined as more rules than one defined
+  // before it, and refused `( rule ){0,1000}` with the rule after it ("exceeds sane defaults"), but not before it.
+  return bounded === grammar ? grammar : `${bmpStringCharRule}\n${bounded}`;
 }
 
 /** A tool's parameters schema as its arguments' schema: arguments are an object, also when the schema does not say so. */
