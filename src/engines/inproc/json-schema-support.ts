@@ -226,6 +226,10 @@ export function substituteLeafGrammars(grammar: string): string {
 function withLeafGrammar(schema: Record<string, unknown>): Record<string, unknown> {
   if ("const" in schema || "enum" in schema || "oneOf" in schema || "$ref" in schema) return schema;
   switch (schema.type) {
+    // llama.cpp's parser refuses a repetition of exactly 2,000 ("exceeds sane defaults"; it reads one above as no bound):
+    // one fewer is a narrowing every answer still meets. node-llama-cpp repeats an array's item after the first.
+    case "array":
+      return schema.maxItems === 2001 ? { ...schema, maxItems: 2000 } : schema;
     case "integer": {
       // An empty range is refused by the API layer (`checkSchemaShape`); here it can only come from a caller that
       // bypassed it, and the plain integer rule keeps the grammar valid.
@@ -239,6 +243,7 @@ function withLeafGrammar(schema: Record<string, unknown>): Record<string, unknow
     case "string": {
       const contents = stringContentsGrammar(schema);
       // The converter knows no pattern and only some formats: what reaches it is a plain string with its lengths.
+      if (contents === undefined && schema.maxLength === 2000) return { ...without(schema, ["pattern", "format"]), maxLength: 1999 };
       return contents === undefined ? without(schema, ["pattern", "format"]) : leaf(`"\\"" ${contents} "\\""`, schema.$defs);
     }
     default:

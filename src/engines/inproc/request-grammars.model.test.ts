@@ -73,9 +73,9 @@ describe.skipIf(!hasTestModels)("RequestGrammars: numbers", () => {
     }
   });
 
-  it("issue 18: a length-bounded string of up to 1,999 characters still builds (the BMP rule is defined before its use)", async () => {
+  it("issue 18: length-bounded strings build up to 1,999 characters (the BMP rule is defined before its use) and at 2,000", async () => {
     // llama.cpp refused `( rule ){0,1000}` when the rule was defined after it ("exceeds sane defaults").
-    for (const maxLength of [5, 1000, 1999]) {
+    for (const maxLength of [5, 1000, 1999, 2000]) {
       const grammar = await grammars.json.schema(
         { type: "object", properties: { s: { type: "string", maxLength } }, required: ["s"] },
         "p",
@@ -83,5 +83,7 @@ describe.skipIf(!hasTestModels)("RequestGrammars: numbers", () => {
       expect(allows(grammar, `{"s": "${"é".repeat(Math.min(maxLength, 5))}"}`)).toBe(true);
       expect(allows(grammar, `{"s": "\u{1F600}"}`)).toBe(false);
     }
+    const items = { type: "object", properties: { a: { type: "array", items: { type: "integer" }, maxItems: 2001 } }, required: ["a"] };
+    expect(allows(await grammars.json.schema(items, "p"), '{"a": [1, 2]}')).toBe(true);
   });
 });
