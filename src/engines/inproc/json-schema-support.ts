@@ -226,10 +226,11 @@ export function substituteLeafGrammars(grammar: string): string {
 function withLeafGrammar(schema: Record<string, unknown>): Record<string, unknown> {
   if ("const" in schema || "enum" in schema || "oneOf" in schema || "$ref" in schema) return schema;
   switch (schema.type) {
-    // llama.cpp's parser refuses a repetition of exactly 2,000 ("exceeds sane defaults"; it reads one above as no bound):
-    // one fewer is a narrowing every answer still meets. node-llama-cpp repeats an array's item after the first.
+    // llama.cpp's parser refuses some repetitions past 1,000 ("exceeds sane defaults"; a string's of exactly 2,000, an
+    // array's from about 1,000 to 2,001, depending on what surrounds it) and reads one above 2,000 as no bound; an
+    // array's larger `maxItems` is left to the output check, a string's `maxLength: 2000` narrowed to 1,999.
     case "array":
-      return schema.maxItems === 2001 ? { ...schema, maxItems: 2000 } : schema;
+      return typeof schema.maxItems === "number" && schema.maxItems > 1000 ? without(schema, ["maxItems"]) : schema;
     case "integer": {
       // An empty range is refused by the API layer (`checkSchemaShape`); here it can only come from a caller that
       // bypassed it, and the plain integer rule keeps the grammar valid.
