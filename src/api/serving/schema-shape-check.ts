@@ -25,9 +25,10 @@ const definitionKeywords = new Set(["$defs", "definitions"]);
  * - a `false` schema where a value must be generated: a listed property, a `prefixItems` entry, an `anyOf`/`oneOf`
  *   branch, or `items` when the array may hold more than its `prefixItems`;
  * - `minLength`, `minItems` or `minProperties` above its `max…`; `maxProperties` below the number of listed properties;
- * - number bounds that no value meets: `minimum` above `maximum` (or equal with an exclusive bound) for a number, no
- *   integer between the bounds for `{"type": "integer"}` (`minimum: 1.2, maximum: 1.8`);
  *   `minProperties` above it when no other property may be generated; `maxItems` below the number of `prefixItems`;
+ * - number bounds that no value meets: `minimum` above `maximum` (or equal with an exclusive bound) for a number, no
+ *   integer of at most 16 digits (all the grammar writes) between the bounds for `{"type": "integer"}` (`minimum: 1.2,
+ *   maximum: 1.8`, or `minimum: 1e20`);
  * - constraint keywords beside `$ref`, `anyOf` or `oneOf` (the grammar follows the reference or the branches alone;
  *   annotations and `$defs` are fine);
  * - an `enum` member or a `const` that breaks the keywords beside it (`{"type": "string", "enum": ["a", 1]}`): the
@@ -119,7 +120,7 @@ function findEmptyNumberRange(schema: Record<string, unknown>, path: string): st
   if (bounds.length === 0 || !(allowsType(schema, "number") || allowsType(schema, "integer"))) return undefined;
   const described = bounds.map((key) => `'${key}' (${schema[key] as number})`).join(", ");
   if (schema.type === "integer" && integerRange(schema) === undefined) {
-    return `no integer meets ${described} at ${path}`;
+    return `no integer of at most 16 digits meets ${described} at ${path}`;
   }
   const lower = Math.max(numberOr(schema.minimum, -Infinity), numberOr(schema.exclusiveMinimum, -Infinity));
   const upper = Math.min(numberOr(schema.maximum, Infinity), numberOr(schema.exclusiveMaximum, Infinity));

@@ -186,7 +186,7 @@ describe("SchemaValidator: what issue 18 checks after decoding, and the number r
 
   it("refuses number bounds that no value meets, naming them and their path", () => {
     expect(refusal({ type: "object", properties: { a: { type: "integer", minimum: 1.2, maximum: 1.8 } } })?.message).toBe(
-      "The JSON schema in 'response_format.json_schema.schema' cannot be satisfied by structured output: no integer meets 'minimum' (1.2), 'maximum' (1.8) at #/properties/a.",
+      "The JSON schema in 'response_format.json_schema.schema' cannot be satisfied by structured output: no integer of at most 16 digits meets 'minimum' (1.2), 'maximum' (1.8) at #/properties/a.",
     );
     expect(refusal({ type: "number", exclusiveMinimum: 2, maximum: 2 })?.message).toContain(
       "no number meets 'exclusiveMinimum' (2), 'maximum' (2) at #",
