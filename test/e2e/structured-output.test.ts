@@ -52,8 +52,8 @@ describe.skipIf(!hasTestModels).each(testEngines)("structured output, logprobs a
     }
   });
 
-  it("C20: a schema keyword the grammar cannot enforce is a 400 naming response_format, never a 200", async () => {
-    const schema = { ...eventSchema, properties: { ...eventSchema.properties, code: { type: "string", pattern: "^[A-Z]{3}$" } } };
+  it("C20: a schema keyword that can neither be enforced nor checked is a 400 naming response_format, never a 200", async () => {
+    const schema = { ...eventSchema, properties: { ...eventSchema.properties, code: { type: "string", not: { const: "ABC" } } } };
     const response = await postJson(`${test.url}/v1/chat/completions`, {
       model: "tiny-qwen3moe",
       messages: [{ role: "user", content: "Extract." }],
@@ -62,7 +62,22 @@ describe.skipIf(!hasTestModels).each(testEngines)("structured output, logprobs a
     expect(response.status).toBe(400);
     const { error } = (await response.json()) as { error: { param: string; message: string } };
     expect(error.param).toBe("response_format");
-    expect(error.message).toContain("properties/code/pattern");
+    expect(error.message).toContain("properties/code/not");
+  });
+
+  it("issue 18: a pattern in the grammar's subset is enforced while decoding (it was a 400)", async () => {
+    const schema = { type: "object", properties: { code: { type: "string", pattern: "^[A-Z]{3}-\\d{2}$" } }, required: ["code"] };
+    for (const seed of [1, 2]) {
+      const completion = await test.client.chat.completions.create({
+        model: "tiny-qwen3moe",
+        temperature: 1,
+        seed,
+        max_tokens: 40,
+        messages: [{ role: "user", content: "A code." }],
+        response_format: { type: "json_schema", json_schema: { name: "code", schema } },
+      });
+      expect(JSON.parse(completion.choices[0]!.message.content!).code).toMatch(/^[A-Z]{3}-\d{2}$/);
+    }
   });
 
   it("C20: a schema Ajv cannot compile, or nested 5,000 deep, is a 400 naming its param before anything is generated", async () => {

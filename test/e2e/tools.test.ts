@@ -288,21 +288,22 @@ describe.skipIf(!hasTestModels).each(testEngines)(
       expect(tool).toMatchObject({ role: "tool", text: JSON.stringify({ time: "12:00" }) });
     });
 
-    it("refuses tools whose schema the grammar cannot enforce, naming the parameter", async () => {
+    it("refuses tools whose schema can neither be enforced nor checked, naming the parameter", async () => {
       const response = await postJson(`${server.url}/v1/chat/completions`, {
         model: "tiny-qwen3moe",
         messages: [{ role: "user", content: "Hi" }],
         tools: [
           {
             type: "function",
-            function: { name: "f", parameters: { type: "object", properties: { code: { type: "string", pattern: "^[A-Z]+$" } } } },
+            // A pattern is enforced since issue 18; `not` can neither be enforced nor checked.
+            function: { name: "f", parameters: { type: "object", properties: { code: { type: "string", not: { const: "A" } } } } },
           },
         ],
       });
       expect(response.status).toBe(400);
       const { error } = (await response.json()) as { error: { param: string; message: string } };
       expect(error.param).toBe("tools[0].function.parameters");
-      expect(error.message).toContain("pattern");
+      expect(error.message).toContain("'not' at #/properties/code/not");
     });
   },
 );

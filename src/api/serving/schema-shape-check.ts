@@ -1,4 +1,5 @@
 import { MoestroError } from "../../errors/index.js";
+import { integerRange } from "../../engines/inproc/integer-range-grammar.js";
 import { annotationKeywords } from "../../engines/inproc/json-schema-support.js";
 
 /**
@@ -25,6 +26,9 @@ const definitionKeywords = new Set(["$defs", "definitions"]);
  *   branch, or `items` when the array may hold more than its `prefixItems`;
  * - `minLength`, `minItems` or `minProperties` above its `max…`; `maxProperties` below the number of listed properties;
  *   `minProperties` above it when no other property may be generated; `maxItems` below the number of `prefixItems`;
+ * - number bounds that no value meets: `minimum` above `maximum` (or equal with an exclusive bound) for a number, no
+ *   integer of at most 16 digits (all the grammar writes) between the bounds for `{"type": "integer"}` (`minimum: 1.2,
+ *   maximum: 1.8`, or `minimum: 1e20`);
  * - constraint keywords beside `$ref`, `anyOf` or `oneOf` (the grammar follows the reference or the branches alone;
  *   annotations and `$defs` are fine);
  * - an `enum` member or a `const` that breaks the keywords beside it (`{"type": "string", "enum": ["a", 1]}`): the
@@ -78,6 +82,7 @@ function findContradiction(schema: Record<string, unknown>, path: string, matche
     findBoundsAbove(schema, path, "minLength", "maxLength") ??
     findBoundsAbove(schema, path, "minItems", "maxItems") ??
     findBoundsAbove(schema, path, "minProperties", "maxProperties") ??
+    findEmptyNumberRange(schema, path) ??
     (allowsType(schema, "object") ? findObjectContradiction(schema, path) : undefined) ??
     (allowsType(schema, "array") ? findArrayContradiction(schema, path) : undefined) ??
     findLiteralOutsideSchema(schema, path, matches)
@@ -108,6 +113,27 @@ function findBoundsAbove(schema: Record<string, unknown>, path: string, minKey: 
     return `'${minKey}' (${min}) at ${path} is above '${maxKey}' (${max}), so no value matches`;
   }
   return undefined;
+}
+
+function findEmptyNumberRange(schema: Record<string, unknown>, path: string): string | undefined {
+  const bounds = ["minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"].filter((key) => typeof schema[key] === "number");
+  if (bounds.length === 0 || !(allowsType(schema, "number") || allowsType(schema, "integer"))) return undefined;
+  const described = bounds.map((key) => `'${key}' (${schema[key] as number})`).join(", ");
+  if (schema.type === "integer" && integerRange(schema) === undefined) {
+    return `no integer of at most 16 digits meets ${described} at ${path}`;
+  }
+  const lower = Math.max(numberOr(schema.minimum, -Infinity), numberOr(schema.exclusiveMinimum, -Infinity));
+  const upper = Math.min(numberOr(schema.maximum, Infinity), numberOr(schema.exclusiveMaximum, Infinity));
+  const exclusive = lower === schema.exclusiveMinimum || upper === schema.exclusiveMaximum;
+  // A bound past the largest double (`1e400` reads as Infinity) leaves no finite number.
+  if (lower > upper || (lower === upper && exclusive) || lower === Infinity || upper === -Infinity) {
+    return `no number meets ${described} at ${path}`;
+  }
+  return undefined;
+}
+
+function numberOr(value: unknown, fallback: number): number {
+  return typeof value === "number" ? value : fallback;
 }
 
 function findObjectContradiction(schema: Record<string, unknown>, path: string): string | undefined {

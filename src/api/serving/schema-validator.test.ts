@@ -167,6 +167,37 @@ describe("SchemaValidator.checkRequest: the output check it returns", () => {
   });
 });
 
+describe("SchemaValidator: what issue 18 checks after decoding, and the number ranges it refuses", () => {
+  const check = (schema: unknown) => new SchemaValidator().checkRequest(withSchema(schema), params);
+  const invalid = (fragment: string) =>
+    expect.objectContaining({ code: "invalid_model_output", message: expect.stringContaining(fragment) });
+
+  it("checks number bounds, multipleOf, uniqueItems, patterns and formats on the finished answer", () => {
+    expect(() => check({ type: "number", minimum: 0, maximum: 1 }).answer("0.5")).not.toThrow();
+    expect(() => check({ type: "number", minimum: 0, maximum: 1 }).answer("1.5")).toThrow(invalid("must be <= 1"));
+    expect(() => check({ type: "number", multipleOf: 0.5 }).answer("0.7")).toThrow(invalid("multiple of 0.5"));
+    expect(() => check({ type: "array", uniqueItems: true }).answer("[1, 1]")).toThrow(invalid("duplicate items"));
+    expect(() => check({ type: "string", pattern: "^(?!x)[a-z]+$" }).answer('"xa"')).toThrow(invalid("must match pattern"));
+    expect(() => check({ type: "string", format: "email" }).answer('"a@b.io"')).not.toThrow();
+    expect(() => check({ type: "string", format: "email" }).answer('"nope"')).toThrow(invalid('must match format "email"'));
+    expect(() => check({ type: "string", format: "date" }).answer('"2023-02-29"')).toThrow(invalid('format "date"'));
+    expect(() => check({ type: "string", format: "uri" }).answer('"https://a.io"')).not.toThrow();
+  });
+
+  it("refuses number bounds that no value meets, naming them and their path", () => {
+    expect(refusal({ type: "object", properties: { a: { type: "integer", minimum: 1.2, maximum: 1.8 } } })?.message).toBe(
+      "The JSON schema in 'response_format.json_schema.schema' cannot be satisfied by structured output: no integer of at most 16 digits meets 'minimum' (1.2), 'maximum' (1.8) at #/properties/a.",
+    );
+    expect(refusal({ type: "number", exclusiveMinimum: 2, maximum: 2 })?.message).toContain(
+      "no number meets 'exclusiveMinimum' (2), 'maximum' (2) at #",
+    );
+    expect(refusal({ type: "number", minimum: 3, maximum: 2 })?.param).toBe("response_format.json_schema.schema");
+    // zod 4's z.number().int() and .positive(): fine.
+    expect(refusal({ type: "integer", minimum: -9007199254740991, maximum: 9007199254740991 })).toBeUndefined();
+    expect(refusal({ type: "integer", exclusiveMinimum: 0, maximum: 9007199254740991 })).toBeUndefined();
+  });
+});
+
 describe("SchemaValidator's cache", () => {
   afterEach(() => {
     vi.restoreAllMocks();

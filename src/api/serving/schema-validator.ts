@@ -1,5 +1,6 @@
 import type { ValidateFunction } from "ajv";
 import { Ajv2020 } from "ajv/dist/2020.js";
+import { stringFormats } from "../../engines/inproc/string-formats.js";
 import { MoestroError } from "../../errors/index.js";
 import type { GenerateRequest, ToolCall } from "../../spec/index.js";
 import { checkSchemaShape } from "./schema-shape-check.js";
@@ -57,15 +58,18 @@ const maxCachedLiteralSchemas = 64;
 
 /**
  * The one JSON-schema validator of the serving layer, shared by every route and dialect (Ajv, JSON Schema draft 2020-12
- * semantics, the draft the grammar's keywords come from: `prefixItems`, `$defs`; formats unchecked). The engine
- * constrains decoding with a grammar; this validator does the rest:
+ * semantics, the draft the grammar's keywords come from: `prefixItems`, `$defs`; the string formats of
+ * `stringFormats` checked, others ignored, which the engine refuses). The engine constrains decoding with a grammar;
+ * this validator does the rest:
  *
  * 1. before a model is held, {@link checkRequest} compiles each schema of a request, so that a schema Ajv cannot compile
  *    (a `$ref` to nowhere, `properties: null`, `required: "a"`), one past {@link schemaLimits}, or one structured output
  *    cannot satisfy (`checkSchemaShape`) is a 400 naming its param, never a failure after the generation ran;
  * 2. after decoding, the {@link OutputCheck} it returns validates each finished answer and tool call once. `oneOf` is
  *    checked as `anyOf` (the answer matches at least one branch): a grammar writes one branch, and cannot keep the
- *    answer from also matching another.
+ *    answer from also matching another. This is where the keywords no grammar holds are enforced (number bounds on
+ *    non-integers, `multipleOf`, `uniqueItems`, a `pattern` outside the grammar's subset, the formats only checked:
+ *    docs/api.md, "Structured output").
  *
  * Ajv counts string lengths in code points, as JSON Schema requires, which node-llama-cpp's own `grammar.parse` does not
  * (it counts UTF-16 units). Each distinct schema is measured, compiled and shape-checked once: the 256 most recently
@@ -75,7 +79,15 @@ const maxCachedLiteralSchemas = 64;
 export class SchemaValidator {
   // allErrors: the code Ajv generates checks properties one after another instead of nesting a block per property, which
   // overflowed V8's parser on wide schemas; optimize: false compiles large schemas faster (docs/api.md#json-schemas).
-  readonly #ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: false, addUsedSchema: false, code: { optimize: false } });
+  // logger: false, so that a format Ajv does not know (which the engine refuses) does not print a warning.
+  readonly #ajv = new Ajv2020({
+    strict: false,
+    allErrors: true,
+    addUsedSchema: false,
+    logger: false,
+    formats: Object.fromEntries([...stringFormats].map(([name, format]) => [name, { type: "string", validate: format.check }])),
+    code: { optimize: false },
+  });
   readonly #schemas = new Map<string, CheckedSchema>();
   readonly #literalSchemas = new Map<string, CompiledSchema>();
   /** The refs Ajv knows by itself (its meta-schemas). */

@@ -1,8 +1,17 @@
+import { Ajv2020 } from "ajv/dist/2020.js";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { gbnfExpressionToRegExp } from "../../../test/helpers/gbnf-regexp.js";
 import { SchemaValidator } from "../../api/serving/schema-validator.js";
 import { MoestroError } from "../../errors/index.js";
 import type { GenerateRequest } from "../../spec/index.js";
-import { annotationKeywords, maxSchemaNestingLevels, prepareSchemaForGrammar } from "./json-schema-support.js";
+import {
+  annotationKeywords,
+  leafGrammarMarker,
+  maxSchemaNestingLevels,
+  prepareSchemaForGrammar,
+  substituteLeafGrammars,
+} from "./json-schema-support.js";
 
 // Case ids in test names (C20…) are the compatibility cases listed in docs/compat-cases.md.
 describe("prepareSchemaForGrammar", () => {
@@ -21,12 +30,75 @@ describe("prepareSchemaForGrammar", () => {
     });
   });
 
-  it("refuses keywords the grammar cannot enforce, naming their path (C20)", () => {
-    const schema = { type: "object", properties: { code: { type: "string", pattern: "^[A-Z]+$" } } };
+  it("refuses keywords that can neither be enforced nor checked, naming the keyword and its path (C20, issue 18)", () => {
+    const schema = { type: "object", properties: { code: { type: "string", not: { const: "x" } } } };
     expect(() => prepareSchemaForGrammar(schema, "response_format")).toThrow(MoestroError);
-    expect(() => prepareSchemaForGrammar(schema, "response_format")).toThrow("#/properties/code/pattern");
-    expect(() => prepareSchemaForGrammar({ type: "integer", minimum: 0 }, "p")).toThrow("minimum");
-    expect(() => prepareSchemaForGrammar({ type: "string", format: "email" }, "p")).toThrow("email");
+    expect(() => prepareSchemaForGrammar(schema, "response_format")).toThrow(
+      "The JSON schema keyword 'not' at #/properties/code/not can neither be enforced while decoding nor checked after it",
+    );
+    for (const keyword of ["allOf", "if", "patternProperties", "dependentSchemas", "contains"]) {
+      expect(() => prepareSchemaForGrammar({ type: "object", [keyword]: {} }, "p")).toThrow(`'${keyword}' at #/${keyword}`);
+    }
+    expect(() => prepareSchemaForGrammar({ type: "string", format: "color" }, "p")).toThrow(
+      "The string format 'color' at #/format can neither be enforced nor checked (supported: date, time, date-time",
+    );
+  });
+
+  it("issue 18: integer bounds, patterns and formats become moestro's GBNF leaves; checked-only keywords are dropped", () => {
+    const leafOf = (schema: Record<string, unknown>) => {
+      const prepared = prepareSchemaForGrammar(schema, "p");
+      const marker = String(prepared.const);
+      expect(marker.startsWith(leafGrammarMarker)).toBe(true);
+      return Buffer.from(marker.slice(leafGrammarMarker.length), "base64url").toString();
+    };
+    expect(leafOf({ type: "integer", minimum: 1, maximum: 5 })).toBe("[1-5]");
+    expect(leafOf({ type: "integer", exclusiveMinimum: 0, maximum: 20 })).toBe('[1-9] | ([1] [0-9] | [2] ("0"))');
+    expect(leafOf({ type: "string", pattern: "^a+$" })).toBe('"\\"" (("a")+) "\\""');
+    expect(leafOf({ type: "string", format: "date" })).toContain('"02-"');
+    // zod's email pattern has lookaheads: the email format's grammar stands in, and the output check holds the pattern.
+    expect(leafOf({ type: "string", format: "email", pattern: "^(?!\\.)[a-z]+@[a-z]+\\.[a-z]{2,}$" })).toContain('"@"');
+    expect(prepareSchemaForGrammar({ type: "number", multipleOf: 0.5 }, "p")).toEqual({ type: "number" });
+    expect(prepareSchemaForGrammar({ type: "array", items: { type: "string" }, uniqueItems: true }, "p")).toEqual({
+      type: "array",
+      items: { type: "string" },
+    });
+    expect(prepareSchemaForGrammar({ type: "string", format: "uri", maxLength: 9 }, "p")).toEqual({ type: "string", maxLength: 9 });
+    expect(prepareSchemaForGrammar({ type: "number", maximum: 3 }, "p")).toEqual({ type: "number" });
+    // A list of types: each branch gets its type's keywords, and its leaf.
+    const split = prepareSchemaForGrammar({ type: ["integer", "null"], minimum: 0, maximum: 9 }, "p");
+    expect((split.oneOf as Array<Record<string, unknown>>)[1]).toEqual({ type: "null" });
+    expect(String((split.oneOf as Array<Record<string, unknown>>)[0]!.const).startsWith(leafGrammarMarker)).toBe(true);
+  });
+
+  it("issue 18: every number the bounded-number grammars admit meets its bounds (property: zod's number helpers)", () => {
+    const ajv = new Ajv2020({ strict: false });
+    for (const bounds of [
+      { minimum: 0, maximum: 1 },
+      { minimum: 3, maximum: 250 },
+      { exclusiveMinimum: 0 },
+      { exclusiveMaximum: 0 },
+      { maximum: 0 },
+      { minimum: 0 },
+    ]) {
+      const schema = { type: "number", ...bounds };
+      const prepared = prepareSchemaForGrammar(schema, "p");
+      const grammar = Buffer.from(String(prepared.const).slice(leafGrammarMarker.length), "base64url").toString();
+      const validate = ajv.compile(schema);
+      fc.assert(
+        fc.property(fc.stringMatching(gbnfExpressionToRegExp(grammar)), (text) => {
+          expect(validate(JSON.parse(text)), `${text} against ${JSON.stringify(bounds)}`).toBe(true);
+        }),
+        { numRuns: 300 },
+      );
+    }
+  });
+
+  it("issue 18: substituteLeafGrammars puts each leaf's GBNF where node-llama-cpp's converter wrote its literal", () => {
+    const prepared = prepareSchemaForGrammar({ type: "integer", minimum: 1, maximum: 5 }, "p");
+    const converted = `root ::= val0\nval0 ::= "\\"${String(prepared.const)}\\""`;
+    expect(substituteLeafGrammars(converted)).toBe("root ::= val0\nval0 ::= ([1-5])");
+    expect(() => prepareSchemaForGrammar({ enum: ["a", `${leafGrammarMarker}Wy0n`] }, "p")).toThrow("reserves for its own grammar");
+    expect(substituteLeafGrammars('root ::= "\\"x\\""')).toBe('root ::= "\\"x\\""');
   });
 
   it("reads a schema without type as any JSON value, and a list of types as one branch per type with its keywords", () => {

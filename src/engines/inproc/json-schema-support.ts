@@ -1,9 +1,14 @@
 import { MoestroError } from "../../errors/index.js";
+import { integerRange, integerRangeGrammar } from "./integer-range-grammar.js";
+import { patternGrammar, UnsupportedPatternError } from "./pattern-grammar.js";
+import { stringFormats } from "./string-formats.js";
 
 /**
- * JSON-schema keywords that node-llama-cpp 3.21.1's grammar converter enforces (its `GbnfJsonSchema` type).
- * `required` is accepted because the converter generates every listed property. `definitions` (draft 7's name of
- * `$defs`) is accepted and renamed `$defs`.
+ * JSON-schema keywords the decoding grammar enforces: node-llama-cpp 3.21.1's converter (its `GbnfJsonSchema` type)
+ * for the structure, and moestro's own GBNF for what it lacks ({@link leafGrammarMarker}: integer ranges, `pattern`,
+ * string formats). `required` is accepted because the converter generates every listed property. `definitions`
+ * (draft 7's name of `$defs`) is accepted and renamed `$defs`. Number bounds on a non-integer are enforced in part
+ * (see `numberGrammar`) and checked after decoding; a `pattern` outside the convertible subset is only checked.
  */
 const enforcedKeywords = new Set([
   "type",
@@ -23,10 +28,23 @@ const enforcedKeywords = new Set([
   "minLength",
   "maxLength",
   "format",
+  "pattern",
+  "minimum",
+  "maximum",
+  "exclusiveMinimum",
+  "exclusiveMaximum",
   "$defs",
   "definitions",
   "$ref",
 ]);
+
+/**
+ * Keywords no grammar here enforces but the API layer's output check (Ajv) validates after decoding: a finished answer
+ * that breaks one is a 500 `invalid_model_output`. They only narrow values of the shape the grammar writes, so an
+ * answer often meets them; keywords that change the shape itself (`not`, `allOf`, `if`, `patternProperties`…) stay
+ * refused.
+ */
+export const checkedOnlyKeywords: ReadonlySet<string> = new Set(["multipleOf", "uniqueItems", "propertyNames"]);
 
 /**
  * Annotations: keywords that constrain nothing (JSON Schema 2020-12's meta-data and core vocabularies, plus OpenAI's
@@ -48,7 +66,6 @@ export const annotationKeywords: ReadonlySet<string> = new Set([
   "strict",
   "name",
 ]);
-const supportedFormats = new Set(["date-time", "time", "date"]);
 
 /**
  * The deepest JSON nesting of a schema (objects and arrays, the schema object itself at level 1) turned into a grammar.
@@ -62,19 +79,29 @@ export const maxSchemaNestingLevels = 128;
 const typeKeywords: Record<string, readonly string[]> = {
   object: ["properties", "additionalProperties", "minProperties", "maxProperties", "required"],
   array: ["items", "prefixItems", "minItems", "maxItems"],
-  string: ["minLength", "maxLength", "format"],
+  string: ["minLength", "maxLength", "format", "pattern"],
+  integer: ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"],
+  number: ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"],
 };
 const jsonTypes = new Set(["object", "array", "string", "number", "integer", "boolean", "null"]);
 /** What a schema without `type` allows: any JSON value (JSON Schema; `integer` is within `number`). */
 const anyType = ["object", "array", "string", "number", "boolean", "null"];
 
 /**
- * Checks that every keyword of `schema` can be enforced by the decoding grammar, and rewrites `anyOf` to `oneOf` (the
- * converter's spelling; for generation the two mean the same: one branch is produced) and `definitions` to `$defs`
- * (with the `$ref`s into it). Keywords the grammar cannot enforce (`pattern`, `minimum`, `maximum`, `multipleOf`,
- * `not`, `allOf`, `if`…) are refused rather than silently ignored (a schema that cannot be compiled must not fail
- * open), and so is a `$ref` other than `#/$defs/NAME` (or `#/definitions/NAME`), which the converter would read as
- * any JSON value.
+ * Checks that every keyword of `schema` can be enforced by the decoding grammar or checked after it, and rewrites
+ * `anyOf` to `oneOf` (the converter's spelling; for generation the two mean the same: one branch is produced) and
+ * `definitions` to `$defs` (with the `$ref`s into it). Keywords neither the grammar nor the output check can hold
+ * (`not`, `allOf`, `if`, `patternProperties`…, a `format` moestro does not know) are refused rather than silently
+ * ignored (a schema that cannot be compiled must not fail open), and so is a `$ref` other than `#/$defs/NAME` (or
+ * `#/definitions/NAME`), which the converter would read as any JSON value. {@link checkedOnlyKeywords} are dropped
+ * from the grammar (the output check validates them).
+ *
+ * What node-llama-cpp's converter lacks becomes a leaf of moestro's own GBNF (a `const` holding a
+ * {@link leafGrammarMarker}, replaced in the converted grammar by `substituteLeafGrammars`): an integer with bounds
+ * (`integerRangeGrammar`, exact), a number with bounds (in part), a string with a `pattern` in the convertible subset
+ * (`patternGrammar`) or a `format` moestro's grammar writes (`stringFormats`). A `pattern` wins over a `format` (it is
+ * the more specific: zod 4 sends both for `z.string().email()`), and either wins over `minLength`/`maxLength`, which
+ * the output check then holds.
  *
  * A schema that allows several types (a list of types, or no `type` at all, which JSON Schema reads as any value)
  * becomes a `oneOf` of one branch per type carrying that type's keywords: node-llama-cpp's converter reads a missing
@@ -116,18 +143,25 @@ function exceedsNesting(value: object, levels: number): boolean {
 function rewrite(schema: Record<string, unknown>, path: string, param: string): Record<string, unknown> {
   const result: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(schema)) {
-    if (annotationKeywords.has(key)) continue;
+    if (annotationKeywords.has(key) || checkedOnlyKeywords.has(key)) continue;
     if (!enforcedKeywords.has(key)) {
       throw new MoestroError(
         "unsupported_parameter",
-        `The JSON schema keyword '${key}' at ${path}/${key} cannot be enforced while decoding; remove it (supported: ${[...enforcedKeywords].join(", ")}).`,
+        `The JSON schema keyword '${key}' at ${path}/${key} can neither be enforced while decoding nor checked after it; remove it (supported: ${[...enforcedKeywords, ...checkedOnlyKeywords].join(", ")}).`,
         { param },
       );
     }
-    if (key === "format" && !supportedFormats.has(String(value))) {
+    if ((key === "const" || key === "enum") && [value].flat().some((literal) => String(literal).startsWith(leafGrammarMarker))) {
       throw new MoestroError(
         "unsupported_parameter",
-        `The string format '${String(value)}' at ${path}/format cannot be enforced (supported: ${[...supportedFormats].join(", ")}).`,
+        `The JSON schema at ${path}/${key} holds a string starting '${leafGrammarMarker}', which moestro reserves for its own grammar.`,
+        { param },
+      );
+    }
+    if (key === "format" && !stringFormats.has(String(value))) {
+      throw new MoestroError(
+        "unsupported_parameter",
+        `The string format '${String(value)}' at ${path}/format can neither be enforced nor checked (supported: ${[...stringFormats.keys()].join(", ")}).`,
         { param },
       );
     }
@@ -155,7 +189,125 @@ function rewrite(schema: Record<string, unknown>, path: string, param: string): 
     }
   }
   // The converter treats a missing additionalProperties as false, which is what strict structured outputs want.
-  return splitTypes(result, path, param);
+  const split = splitTypes(result, path, param);
+  if (Array.isArray(split.oneOf) && !Array.isArray(result.oneOf)) {
+    return { ...split, oneOf: split.oneOf.map((branch) => withLeafGrammar(branch as Record<string, unknown>)) };
+  }
+  return withLeafGrammar(split);
+}
+
+/**
+ * The prefix of a `const` string that stands for a leaf of moestro's own GBNF in the schema handed to node-llama-cpp's
+ * converter: the rest is the GBNF expression in base64url. The converter writes the `const` as a literal
+ * (`"\"moestro-gbnf:…\""`), which `substituteLeafGrammars` replaces by the expression. A `const` or `enum` string of
+ * a client's schema that starts with it is refused, so that no client text reaches llama.cpp's GBNF parser as
+ * grammar.
+ */
+export const leafGrammarMarker = "moestro-gbnf:";
+
+/** The `const` that stands for the GBNF expression `grammar` (see {@link leafGrammarMarker}). */
+function leaf(grammar: string, defs: unknown): Record<string, unknown> {
+  const marker = { const: `${leafGrammarMarker}${Buffer.from(grammar).toString("base64url")}` };
+  return defs === undefined ? marker : { ...marker, $defs: defs };
+}
+
+/**
+ * `grammar` (GBNF from node-llama-cpp's converter, given a schema from `prepareSchemaForGrammar`) with every leaf
+ * marker replaced by its GBNF expression in parentheses; unchanged when it holds none.
+ */
+export function substituteLeafGrammars(grammar: string): string {
+  return grammar.replace(
+    /"\\"moestro-gbnf:([A-Za-z0-9_-]*)\\""/g,
+    (_literal, encoded: string) => `(${Buffer.from(encoded, "base64url").toString()})`,
+  );
+}
+
+/** A schema of one type as a leaf of moestro's GBNF where its keywords need one; otherwise unchanged. */
+function withLeafGrammar(schema: Record<string, unknown>): Record<string, unknown> {
+  if ("const" in schema || "enum" in schema || "oneOf" in schema || "$ref" in schema) return schema;
+  switch (schema.type) {
+    // llama.cpp's parser refuses some repetitions past 1,000 ("exceeds sane defaults"; a string's of exactly 2,000, an
+    // array's from about 1,000 to 2,001, depending on what surrounds it) and reads one above 2,000 as no bound; an
+    // array's larger `maxItems` is left to the output check, a string's `maxLength: 2000` narrowed to 1,999.
+    case "array":
+      return typeof schema.maxItems === "number" && schema.maxItems > 1000 ? without(schema, ["maxItems"]) : schema;
+    case "integer": {
+      // An empty range is refused by the API layer (`checkSchemaShape`); here it can only come from a caller that
+      // bypassed it, and the plain integer rule keeps the grammar valid.
+      const range = hasBounds(schema) ? integerRange(schema) : undefined;
+      return range === undefined ? without(schema, boundKeywords) : leaf(integerRangeGrammar(range), schema.$defs);
+    }
+    case "number": {
+      const grammar = hasBounds(schema) ? numberGrammar(schema) : undefined;
+      return grammar === undefined ? without(schema, boundKeywords) : leaf(grammar, schema.$defs);
+    }
+    case "string": {
+      const contents = stringContentsGrammar(schema);
+      // The converter knows no pattern and only some formats: what reaches it is a plain string with its lengths.
+      if (contents === undefined && schema.maxLength === 2000) return { ...without(schema, ["pattern", "format"]), maxLength: 1999 };
+      return contents === undefined ? without(schema, ["pattern", "format"]) : leaf(`"\\"" ${contents} "\\""`, schema.$defs);
+    }
+    default:
+      return schema;
+  }
+}
+
+const boundKeywords = ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"];
+
+function hasBounds(schema: Record<string, unknown>): boolean {
+  return boundKeywords.some((key) => typeof schema[key] === "number");
+}
+
+/** `schema` without `keys`. */
+function without(schema: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(schema).filter(([key]) => !keys.includes(key)));
+}
+
+/**
+ * The GBNF of a bounded non-integer number, where a grammar can hold the bounds simply; `undefined` otherwise (the
+ * plain number rule, the output check holding the bounds). Exact for the bounds zod's number helpers write:
+ * - integer `minimum` and `maximum` with 0 ≤ `minimum` < `maximum` (`z.number().min(0).max(1)`): an integer part from
+ *   `minimum` to `maximum` − 1 with an optional fraction, or `maximum` itself (no exponent);
+ * - `exclusiveMinimum: 0` alone (`.positive()`): a positive number, no exponent; `exclusiveMaximum: 0` alone
+ *   (`.negative()`): its negation; `maximum: 0` alone (`.nonpositive()`): 0 or a negative number;
+ * - `minimum: 0` (`.nonnegative()`), and in part any other lower bound ≥ 0: no minus sign.
+ */
+function numberGrammar(schema: Record<string, unknown>): string | undefined {
+  const { minimum, maximum, exclusiveMinimum, exclusiveMaximum } = schema;
+  const fraction = '("." [0-9]{1,16})?';
+  const positive = `([1-9] [0-9]{0,15} ${fraction} | "0." [0-9]{0,15} [1-9])`;
+  const only = (key: string) => boundKeywords.every((other) => (other === key) === (typeof schema[other] === "number"));
+  if (
+    Number.isSafeInteger(minimum) &&
+    Number.isSafeInteger(maximum) &&
+    exclusiveMinimum === undefined &&
+    exclusiveMaximum === undefined &&
+    (minimum as number) >= 0 &&
+    (minimum as number) < (maximum as number)
+  ) {
+    const integerPart = integerRangeGrammar({ min: BigInt(minimum as number), max: BigInt(maximum as number) - 1n });
+    return `(${integerPart}) ${fraction} | "${maximum as number}" ("." "0"{1,16})?`;
+  }
+  if (only("exclusiveMinimum") && exclusiveMinimum === 0) return positive;
+  if (only("exclusiveMaximum") && exclusiveMaximum === 0) return `"-" ${positive}`;
+  if (only("maximum") && maximum === 0) return `"0" | "-" ${positive}`;
+  const lower = [minimum, exclusiveMinimum].filter((bound): bound is number => typeof bound === "number");
+  if (lower.length > 0 && Math.max(...lower) >= 0) return `("0" | [1-9] [0-9]{0,15}) ${fraction} ([eE] [-+]? [0-9]{1,2})?`;
+  return undefined;
+}
+
+/** The GBNF of a string's contents where its `pattern` or `format` needs one; `undefined` for the converter's own rule. */
+function stringContentsGrammar(schema: Record<string, unknown>): string | undefined {
+  if (typeof schema.pattern === "string") {
+    try {
+      return patternGrammar(schema.pattern);
+    } catch (error) {
+      // Outside the convertible subset (zod's email pattern has lookaheads): the format's grammar if there is one,
+      // else any string; the output check holds the pattern.
+      if (!(error instanceof UnsupportedPatternError)) throw error;
+    }
+  }
+  return typeof schema.format === "string" ? stringFormats.get(schema.format)?.grammar : undefined;
 }
 
 /**

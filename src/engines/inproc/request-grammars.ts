@@ -1,7 +1,7 @@
 import type { Llama, LlamaGrammar } from "node-llama-cpp";
 import { MoestroError } from "../../errors/index.js";
 import type { ToolDefinition } from "../../spec/index.js";
-import { prepareSchemaForGrammar } from "./json-schema-support.js";
+import { leafGrammarMarker, prepareSchemaForGrammar, substituteLeafGrammars } from "./json-schema-support.js";
 import { createToolCallXmlGrammar, integerRuleBody, numberRuleBody } from "./tool-call-grammar.js";
 
 /**
@@ -33,6 +33,17 @@ export class RequestGrammars {
    */
   async toolCall(tools: readonly ToolDefinition[]): Promise<LlamaGrammar> {
     const parameters = tools.map((tool, index) => prepareSchemaForGrammar(argumentsSchema(tool), `tools[${index}].function.parameters`));
+    // A tool's name becomes a `const` of the call's schema: it must not pass for one of moestro's grammar leaves.
+    const reserved = tools.findIndex((tool) => tool.name.startsWith(leafGrammarMarker));
+    if (reserved >= 0) {
+      throw new MoestroError(
+        "unsupported_parameter",
+        `The tool name '${tools[reserved]!.name}' starts '${leafGrammarMarker}', which moestro reserves.`,
+        {
+          param: "tools",
+        },
+      );
+    }
     if (this.#toolCallFormat === "xml") {
       const grammar = createToolCallXmlGrammar(tools);
       return await this.#cachedGrammar(grammar, async () => await this.#llama.createGrammar({ grammar }));
@@ -61,7 +72,8 @@ export class RequestGrammars {
     return await this.#cachedGrammar(JSON.stringify(grammarSchema), async () => {
       try {
         const converted = await this.#llama.createGrammarForJsonSchema(grammarSchema as never);
-        const grammar = boundNumberRules(converted.grammar);
+        // moestro's own rules where the converter has none (integer ranges, patterns, formats), then bounded numbers.
+        const grammar = countStringLengthsAlike(boundNumberRules(substituteLeafGrammars(converted.grammar)));
         if (grammar === converted.grammar) return converted;
         const { stopGenerationTriggers, trimWhitespaceSuffix } = converted;
         return await this.#llama.createGrammar({ grammar, stopGenerationTriggers, trimWhitespaceSuffix });
@@ -105,6 +117,28 @@ export function boundNumberRules(grammar: string): string {
     /^(integer-number-rule|fractional-number-rule) ::= .*$/gm,
     (_line, name: string) => `${name} ::= ${boundedNumberRules.get(name)}`,
   );
+}
+
+/**
+ * A string character that counts as one in every way a string's length is counted: one code point (JSON Schema,
+ * Ajv), one UTF-16 unit (JavaScript's `length`, so zod's `.max()`): a character of the Basic Multilingual Plane, or a
+ * `\uXXXX` escape of one that is no surrogate.
+ */
+const bmpStringCharRule =
+  'bmp-string-char-rule ::= [^"\\\\\\x7F\\x00-\\x1F\\U00010000-\\U0010FFFF] | "\\\\" ["\\\\/bfnrt] | "\\\\u" ([0-9a-cA-CefEF] [0-9a-fA-F]{3} | [dD] [0-7] [0-9a-fA-F]{2})';
+
+/**
+ * `grammar` (GBNF from node-llama-cpp's JSON-schema converter) with the characters of length-bounded strings
+ * (`minLength`, `maxLength`: `( string-char-rule ){2,5}`) limited to {@link bmpStringCharRule}: the converter's
+ * grammar counts code points, so a string of `maxLength: 4` could hold 4 emoji, 8 UTF-16 units, which a client's
+ * zod `.max(4)` refused (found by `structured-output-clients.test.ts` at temperature 1). Unbounded strings keep every
+ * character.
+ */
+export function countStringLengthsAlike(grammar: string): string {
+  const bounded = grammar.replace(/\( string-char-rule \)\{/g, "( bmp-string-char-rule ){");
+  // First: llama.cpp's parser counts a repeated reference to a rule not yet defined as more rules than one defined
+  // before it, and refused `( rule ){0,1000}` with the rule after it ("exceeds sane defaults"), but not before it.
+  return bounded === grammar ? grammar : `${bmpStringCharRule}\n${bounded}`;
 }
 
 /** A tool's parameters schema as its arguments' schema: arguments are an object, also when the schema does not say so. */

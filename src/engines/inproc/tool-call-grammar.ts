@@ -1,4 +1,5 @@
 import type { ToolDefinition } from "../../spec/index.js";
+import { integerRange, integerRangeGrammar } from "./integer-range-grammar.js";
 
 /**
  * GBNF rule bodies of a JSON integer and a JSON number, bounded: at most 16 digits (a double holds about 16), no leading
@@ -14,7 +15,8 @@ export const numberRuleBody = `${integerRuleBody} ("." [0-9]{1,16})? ([eE] [-+]?
  * A GBNF grammar for one tool call in the XML form that Qwen3-Coder and Qwen3.5 templates teach the model
  * (`<function=NAME>\n<parameter=P>\nVALUE\n</parameter>\n…</function>`), written after `<tool_call>\n`. Each tool is
  * one branch; its parameters come in schema order, the required ones always, the others optionally. A value follows its
- * schema type: numbers and integers in JSON syntax, booleans `true`/`false`, strings as text without `<` (the form has
+ * schema type: numbers and integers in JSON syntax (an integer's `minimum`/`maximum` enforced as in JSON-schema
+ * grammars; other keywords are the output check's), booleans `true`/`false`, strings as text without `<` (the form has
  * no escaping, so `<` cannot appear in a string value; at most `maxLength` characters when the schema says so),
  * objects, arrays and untyped values as JSON. GBNF syntax: llama.cpp `grammars/README.md`.
  */
@@ -22,7 +24,7 @@ export function createToolCallXmlGrammar(tools: readonly ToolDefinition[]): stri
   const rules: string[] = [];
   const branches: string[] = [];
   tools.forEach((tool, toolIndex) => {
-    const properties = (tool.parameters?.properties ?? {}) as Record<string, { type?: unknown; maxLength?: unknown; enum?: unknown }>;
+    const properties = (tool.parameters?.properties ?? {}) as Record<string, ValueSchema>;
     const required = new Set((tool.parameters?.required as string[] | undefined) ?? []);
     const parameterRules = Object.entries(properties).map(([name, schema], parameterIndex) => {
       const rule = `t${toolIndex}-p${parameterIndex}`;
@@ -48,7 +50,18 @@ export function createToolCallXmlGrammar(tools: readonly ToolDefinition[]): stri
   ].join("\n");
 }
 
-function valueRule(schema: { type?: unknown; maxLength?: unknown; enum?: unknown }): string {
+/** The keywords of a parameter's schema the XML form reads. */
+interface ValueSchema {
+  type?: unknown;
+  maxLength?: unknown;
+  enum?: unknown;
+  minimum?: unknown;
+  maximum?: unknown;
+  exclusiveMinimum?: unknown;
+  exclusiveMaximum?: unknown;
+}
+
+function valueRule(schema: ValueSchema): string {
   if (Array.isArray(schema.enum) && schema.enum.every((value) => typeof value === "string")) {
     return `(${(schema.enum as string[]).map((value) => `"${escapeGbnf(value)}"`).join(" | ")})`;
   }
@@ -59,8 +72,14 @@ function valueRule(schema: { type?: unknown; maxLength?: unknown; enum?: unknown
         : "string-value";
     case "number":
       return "number-value";
-    case "integer":
-      return "integer-value";
+    case "integer": {
+      // Bounds as in JSON-schema grammars (zod 4 bounds every int): the exact range (issue 18).
+      const bounded = [schema.minimum, schema.maximum, schema.exclusiveMinimum, schema.exclusiveMaximum].some(
+        (bound) => typeof bound === "number",
+      );
+      const range = bounded ? integerRange(schema) : undefined;
+      return range === undefined ? "integer-value" : `(${integerRangeGrammar(range)})`;
+    }
     case "boolean":
       return "boolean-value";
     default:
