@@ -15,31 +15,9 @@ import {
 import { hasTestModels, testModelPath } from "../helpers/models.js";
 import { loadTestBackend, postJson, serveApp } from "../helpers/server.js";
 
-/**
- * TODO(issue-18): schema keywords today's tool-call grammar refuses (`minimum`, `maximum`, `exclusiveMinimum`, `format:
- * "uri"`, `propertyNames`), which Claude Code's real tool schemas use. The structured-output part of issue 18 enforces
- * or checks them; until it is merged into this branch they are taken out of the replayed schemas, and a real Claude
- * Code request is refused with a 400 naming the keyword. Empty this list once both parts are merged.
- */
-const keywordsNotYetEnforced = ["minimum", "maximum", "exclusiveMinimum", "format", "propertyNames"];
-
-function withoutKeywords(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(withoutKeywords);
-  if (typeof value !== "object" || value === null) return value;
-  return Object.fromEntries(
-    Object.entries(value)
-      // Only schema keywords: a property named like one (`properties.format`) stays.
-      .filter(([key]) => !keywordsNotYetEnforced.includes(key))
-      .map(([key, inner]) => [
-        key,
-        key === "properties"
-          ? Object.fromEntries(Object.entries(inner as object).map(([name, schema]) => [name, withoutKeywords(schema)]))
-          : withoutKeywords(inner),
-      ]),
-  );
-}
-
-const tools = [...claudeCodeTools.map((tool) => ({ ...tool, input_schema: withoutKeywords(tool.input_schema) })), ...anthropicDefinedTools];
+// Claude Code's tool schemas as it sends them: integer bounds, `format: "uri"` and `propertyNames` included (enforced
+// or checked after decoding, docs/api.md#structured-output).
+const tools = [...claudeCodeTools, ...anthropicDefinedTools];
 
 // Claude Code (ANTHROPIC_BASE_URL=moestro, ANTHROPIC_MODEL and ANTHROPIC_SMALL_FAST_MODEL set to a served model)
 // replayed against the real server: its start-up call, count_tokens, and a two-request turn (thought, text and a Bash

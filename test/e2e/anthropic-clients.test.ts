@@ -110,6 +110,9 @@ describe.skipIf(!hasTestModels)("Anthropic Messages API (/v1/messages) errors, t
     expect(plain.input_tokens).toBeGreaterThan(0);
     expect(withSystem.input_tokens).toBeGreaterThan(plain.input_tokens);
     expect(withTools.input_tokens).toBeGreaterThan(plain.input_tokens);
+    // D02: with tool_choice none the model is still shown the tools (it may not call them).
+    const withToolsNone = await client.messages.countTokens({ ...base, tools: [getTime], tool_choice: { type: "none" } });
+    expect(withToolsNone.input_tokens).toBe(withTools.input_tokens);
     expect(thinking.input_tokens).not.toBe(plain.input_tokens);
     // The same prompt as the generation's own count.
     const message = await client.messages.create({ ...base, max_tokens: 1 });

@@ -126,6 +126,10 @@ export class RequestPreparer {
       });
     }
     const activeTools = tools && choice.type !== "none" && tools.definitions.length > 0 ? tools.definitions : undefined;
+    // With `none` the model still sees the tools (OpenAI's and Anthropic's meaning: it may not call them, not that they
+    // do not exist; case D02), and the `<tool_call>` token is banned below.
+    const promptTools =
+      activeTools ?? (choice.type === "none" && this.#info.canCallTools && tools && tools.definitions.length > 0 ? tools.definitions : undefined);
 
     // Grammars first: building them checks the schemas (enforceable keywords, bounded nesting) before the template
     // renders the tools' schemas into the prompt.
@@ -151,7 +155,7 @@ export class RequestPreparer {
       // A chat whose messages alone cannot fit is refused before its template renders them (which copies and escapes).
       const boundBeforeRendering = this.#tokenizer.boundByLength(renderedTextLength(input.messages), this.#maxPromptTokens(request));
       if (boundBeforeRendering !== undefined) this.#refuseLongPrompt(boundBeforeRendering, request);
-      const { text, ...stops } = template.render(input.messages, activeTools);
+      const { text, ...stops } = template.render(input.messages, promptTools);
       return { prompt: { kind: "template", text }, stops };
     });
     if (thinking) promptTokens.push(markers.thinkStart!, ...this.#model.tokenize("\n", false));
