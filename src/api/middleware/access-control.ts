@@ -43,7 +43,7 @@ const ollamaAdminPaths: ReadonlySet<string> = new Set(["/api/pull", "/api/delete
  * 3. Authorise: admin endpoints (`/v1/moestro/*` and `/metrics`, see {@link isAdminPath}) need the admin key (403
  *    `permission_denied`); a key limited to some
  *    models gets 403 `model_not_allowed` for the others (the `model` of a POST body, the id of `GET /v1/models/{id}`),
- *    and `GET /v1/models` lists only its models.
+ *    and `GET /v1/models` (and Ollama's `GET /api/tags` and `/api/ps`) list only its models.
  * 4. Budget: a POST of a key whose budget is already committed (settled spend plus running reservations) gets 429
  *    `insufficient_quota`. The budget is set as the `budget` variable: once the model admits the request, the usage
  *    meter reserves its worst-case cost against it, and refuses it (429 `insufficient_quota`, before any byte) when the
@@ -90,8 +90,10 @@ export function createAccessControl(deps: AccessControlDeps): MiddlewareHandler<
     }
 
     await next();
-    if (key.models !== undefined && c.req.method === "GET" && path === "/v1/models" && c.res.status === 200)
-      await filterModelList(c, key.models);
+    if (key.models !== undefined && c.req.method === "GET" && c.res.status === 200) {
+      if (path === "/v1/models") await filterModelList(c, key.models);
+      else if (path === "/api/tags" || path === "/api/ps") await filterOllamaModelList(c, key.models);
+    }
   };
 }
 
@@ -148,6 +150,16 @@ function setRateLimitHeaders(c: Context<AppEnv>, decision: RateLimitDecision): v
     c.header(`x-ratelimit-remaining-${kind}`, String(state.remaining));
     c.header(`x-ratelimit-reset-${kind}`, formatResetDuration(state.resetMs));
   }
+}
+
+/** Ollama's `/api/tags` and `/api/ps` for a model-limited key: only its models, named as it may send them (`:latest` aside). */
+async function filterOllamaModelList(c: Context<AppEnv>, models: readonly string[]): Promise<void> {
+  const body = (await c.res.clone().json()) as { models?: Array<{ model?: unknown }> };
+  if (!Array.isArray(body.models)) return;
+  const allowed = (name: unknown): boolean =>
+    typeof name === "string" && (models.includes(name) || (name.endsWith(":latest") && models.includes(name.slice(0, -7))));
+  const filtered = { ...body, models: body.models.filter((model) => allowed(model.model)) };
+  c.res = new Response(JSON.stringify(filtered), { status: 200, headers: { "content-type": "application/json" } });
 }
 
 async function filterModelList(c: Context<AppEnv>, models: readonly string[]): Promise<void> {

@@ -129,7 +129,8 @@ export class RequestPreparer {
     // With `none` the model still sees the tools (OpenAI's and Anthropic's meaning: it may not call them, not that they
     // do not exist; case D02), and the `<tool_call>` token is banned below.
     const promptTools =
-      activeTools ?? (choice.type === "none" && this.#info.canCallTools && tools && tools.definitions.length > 0 ? tools.definitions : undefined);
+      activeTools ??
+      (choice.type === "none" && this.#info.canCallTools && tools && tools.definitions.length > 0 ? tools.definitions : undefined);
 
     // Grammars first: building them checks the schemas (enforceable keywords, bounded nesting) before the template
     // renders the tools' schemas into the prompt.
