@@ -1,4 +1,4 @@
-import { Hono, type Context } from "hono";
+import { Hono, type Context, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { MoestroError } from "../errors/index.js";
 import type { AppDeps, AppEnv } from "./app-env.js";
@@ -76,7 +76,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       return onTooLarge(c);
     },
   });
-  const limitBody = async (c: Context<AppEnv>, next: () => Promise<void>): Promise<Response | void> => {
+  const limitBody: MiddlewareHandler<AppEnv> = async (c, next) => {
     // A declared length is checked from the header alone: Hono's bodyLimit first builds a full Fetch Request, a cost on
     // every request (docs/bench.md#the-serving-paths-own-costs). It still counts the bytes of a chunked body.
     const length = c.req.header("content-length");
