@@ -8,7 +8,7 @@ import type { ModelBackend } from "../../../spec/index.js";
 import type { AppEnv } from "../../app-env.js";
 import { readJsonBody } from "../../serving/json-body.js";
 import { requestSignal } from "../../serving/request-abort.js";
-import { embeddingAdmission, RequestMeter } from "../../serving/request-meter.js";
+import { embedMetered } from "../../serving/embed-metered.js";
 import { respondJson } from "../../serving/respond.js";
 import type { OllamaContext } from "./ollama-context.js";
 
@@ -78,9 +78,15 @@ async function embed(
       checkDimensions(backend, options.dimensions);
       // No input: the model is loaded (Ollama's idiom) and nothing is embedded or metered.
       if (options.inputs.length === 0) return c.json(options.render([], 0, loadedAtMs));
-      return await embedMetered(c, context, backend, options.inputs, abort.signal, (embeddings, promptTokens) =>
-        options.render(embeddings, promptTokens, loadedAtMs),
+      const { meter, embeddings, promptTokens } = await embedMetered(
+        c,
+        context.deps,
+        backend,
+        options.inputs,
+        abort.signal,
+        "ollama.embed",
       );
+      return await respondJson(c, meter, options.render(embeddings, promptTokens, loadedAtMs));
     } finally {
       lease.release();
     }
@@ -89,33 +95,6 @@ async function embed(
   } finally {
     abort.detach();
   }
-}
-
-async function embedMetered(
-  c: Context<AppEnv>,
-  context: OllamaContext,
-  backend: ModelBackend,
-  inputs: string[],
-  signal: AbortSignal,
-  render: (embeddings: Float32Array[], promptTokens: number) => object,
-): Promise<Response> {
-  const meter = new RequestMeter(context.deps, c, {
-    model: backend.info.id,
-    endpoint: "ollama.embed",
-    stream: false,
-    engine: backend.engine().kind,
-    signal,
-  });
-  await meter.start(embeddingAdmission(inputs));
-  let result: Awaited<ReturnType<ModelBackend["embed"]>>;
-  try {
-    result = await backend.embed(inputs, { signal });
-  } catch (error) {
-    await meter.endWithError(error);
-    throw error;
-  }
-  meter.observeUsage({ promptTokens: result.promptTokens, completionTokens: 0 });
-  return await respondJson(c, meter, render(result.embeddings, result.promptTokens));
 }
 
 function checkDimensions(backend: ModelBackend, dimensions: number | undefined): void {

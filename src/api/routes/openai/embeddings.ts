@@ -6,7 +6,7 @@ import type { ModelBackend } from "../../../spec/index.js";
 import type { WireEmbeddingList } from "../../../dialects/openai/wire.js";
 import type { AppDeps, AppEnv } from "../../app-env.js";
 import { readJsonBody } from "../../serving/json-body.js";
-import { embeddingAdmission, RequestMeter } from "../../serving/request-meter.js";
+import { embedMetered } from "../../serving/embed-metered.js";
 import { respondWithJsonInSlices } from "../../serving/json-in-slices.js";
 import { requestSignal } from "../../serving/request-abort.js";
 import { reportOnDelivery, respondJson } from "../../serving/respond.js";
@@ -62,23 +62,7 @@ async function respond(
       { param: "dimensions" },
     );
   }
-  const meter = new RequestMeter(deps, c, {
-    model: backend.info.id,
-    endpoint: "embeddings",
-    stream: false,
-    engine: backend.engine().kind,
-    signal,
-  });
-  await meter.start(embeddingAdmission(inputs));
-  let result: Awaited<ReturnType<ModelBackend["embed"]>>;
-  try {
-    result = await backend.embed(inputs, { signal });
-  } catch (error) {
-    await meter.endWithError(error);
-    throw error;
-  }
-  const { embeddings, promptTokens } = result;
-  meter.observeUsage({ promptTokens, completionTokens: 0 });
+  const { meter, embeddings, promptTokens } = await embedMetered(c, deps, backend, inputs, signal, "embeddings");
   const base64 = request.encoding_format === "base64";
   const item = (index: number): WireEmbeddingList["data"][number] => {
     const vector = embeddings[index]!;
