@@ -1,14 +1,17 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hasTestModels, testModelPath } from "../helpers/models.js";
+import { dialectFuzzBodies } from "../helpers/dialect-fuzz-bodies.js";
 import { ollamaFuzzBodies } from "../helpers/ollama-fuzz-bodies.js";
-import { parseSse, startTestServer, type TestServer } from "../helpers/server.js";
+import { answerBreaksProperty } from "../helpers/fuzz-answer-check.js";
+import { startTestServer, type TestServer } from "../helpers/server.js";
 
 /**
  * A property-based fuzz test over every JSON route of the real server (two tiny GGUF models, key checks on, the admin
  * key on most requests): valid bodies, the same bodies mutated (fields dropped, values replaced by random JSON, types
- * changed, values nested thousands deep), random JSON, and bytes that are not JSON. The property: no answer is a 5xx, a
- * JSON answer is well-formed (an error in OpenAI's shape), and no stream ends with a server error event. After each
+ * changed, values nested thousands deep), random JSON, and bytes that are not JSON, on OpenAI's, Anthropic's, Ollama's
+ * and the Responses API's routes. The property: no answer is a 5xx, a JSON answer is well-formed (an error in the shape of
+ * the route's API), and no stream ends with a server error event or without its last event. After each
  * batch the server must answer `GET /health` within 2 s.
  *
  * The seed is random for each batch; fast-check prints the seed of a failure, and `MOESTRO_FUZZ_SEED=<seed>` runs every
@@ -217,6 +220,7 @@ const { ollamaChatBody, ollamaGenerateBody, ollamaEmbedBody } = ollamaFuzzBodies
   tool,
   withFeatures,
 });
+const { anthropicMessagesBody, responsesBody } = dialectFuzzBodies({ servedModel, smallTokens, schemaArbitrary, tool, withFeatures });
 const keyBody = fc.record(
   {
     name: fc.string({ maxLength: 20 }),
@@ -397,6 +401,9 @@ const fuzzRequest: fc.Arbitrary<FuzzRequest> = fc.oneof(
   { weight: 2, arbitrary: mutated("/api/generate", ollamaGenerateBody) },
   { weight: 1, arbitrary: mutated("/api/embed", ollamaEmbedBody) },
   { weight: 1, arbitrary: mutated("/api/show", fc.record({ model: modelName })) },
+  { weight: 3, arbitrary: mutated("/v1/messages", anthropicMessagesBody) },
+  { weight: 1, arbitrary: mutated("/v1/messages/count_tokens", anthropicMessagesBody) },
+  { weight: 3, arbitrary: mutated("/v1/responses", responsesBody) },
   { weight: 1, arbitrary: deeplyNested },
   { weight: 3, arbitrary: getRequest },
   { weight: 1, arbitrary: deleteKey },
@@ -446,35 +453,7 @@ describe.skipIf(!hasTestModels)("fuzz: random and mutated requests on every JSON
       const key = `${request.method} ${request.path.split("?")[0]!.replace(/^\/v1\/models\/.*/, "/v1/models/X")} ${response.status} ${code}`;
       stats.set(key, (stats.get(key) ?? 0) + 1);
     }
-    if (response.status >= 500) return `status ${response.status}: ${text.slice(0, 300)}`;
-    const type = response.headers.get("content-type") ?? "";
-    if (type.includes("application/json")) {
-      let parsed: { error?: Record<string, unknown> };
-      try {
-        parsed = JSON.parse(text) as typeof parsed;
-      } catch {
-        return `unparsable JSON: ${text.slice(0, 200)}`;
-      }
-      if (response.status >= 400 && request.path.startsWith("/api/")) {
-        // Ollama's routes answer in Ollama's shape (docs/ollama.md).
-        if (Object.keys(parsed).join() !== "error" || typeof parsed.error !== "string")
-          return `error not in Ollama's shape: ${text.slice(0, 200)}`;
-      } else if (response.status >= 400) {
-        const keys = Object.keys(parsed.error ?? {}).sort();
-        if (keys.join() !== "code,message,param,type") return `error not in OpenAI's shape: ${text.slice(0, 200)}`;
-      }
-    } else if (type.includes("text/event-stream")) {
-      const last = parseSse(text).at(-1) as { error?: { type?: string; code?: string } } | string | undefined;
-      if (typeof last === "object" && last?.error?.type === "server_error") return `stream ended with ${JSON.stringify(last)}`;
-    } else if (type.includes("application/x-ndjson")) {
-      if (text.includes('"internal_error"')) return `pull ended with ${text.slice(-200)}`;
-      // An Ollama generation's stream: its last line is the done:true object, never an error.
-      const lastLine = text.trimEnd().split("\n").at(-1) ?? "";
-      if (request.path !== "/v1/moestro/pull" && !lastLine.includes('"done":true')) return `stream ended with ${lastLine.slice(0, 200)}`;
-    } else if (response.status >= 400 && !text.startsWith("The moestro console is not built"))
-      // The console's pages are its HTML, or (web/dist not built) a sentence saying how to build it; all else is JSON.
-      return `error with content type '${type}': ${text.slice(0, 200)}`;
-    return undefined;
+    return answerBreaksProperty(request.path, response.status, response.headers.get("content-type") ?? "", text);
   }
 
   it(`${batches} batches of ${batchMs} ms of groups of 1 to 3 concurrent requests, /health answering after each`, {
