@@ -129,6 +129,11 @@ describe("Responses requests", () => {
     expect(refusal(() => toResponseGenerateRequest(parse({ tools: [{ type: "mcp" }], tool_choice: "required" }), [])).param).toBe(
       "tool_choice",
     );
+    const badChoice = refusal(() => parse({ tool_choice: 7 }));
+    expect([badChoice.param, badChoice.message]).toEqual([
+      "tool_choice",
+      expect.stringContaining("expected 'auto', 'none', 'required', or an object"),
+    ]);
     expect(refusal(() => parse({ background: true })).param).toBe("background");
     expect(refusal(() => parse({ conversation: "conv_1" })).param).toBe("conversation");
     expect(refusal(() => parse({ prompt: { id: "pmpt_1" } })).param).toBe("prompt");

@@ -34,10 +34,18 @@ export const toolSchema = z
   .passthrough();
 
 /** `tool_choice`: a mode, or an object naming a function (or a hosted tool kind, refused later). */
-export const toolChoiceSchema = z.union([
-  z.enum(["auto", "none", "required"], { errorMap: () => ({ message: "expected 'auto', 'none', 'required' or an object" }) }),
-  z.object({ type: z.string(), name: z.string().optional() }).passthrough(),
-]);
+export const toolChoiceSchema = z.union(
+  [z.enum(["auto", "none", "required"]), z.object({ type: z.string(), name: z.string().optional() }).passthrough()],
+  {
+    // zod's own message for a union is a bare "Invalid input".
+    errorMap: (issue, context) => ({
+      message:
+        issue.code === "invalid_union"
+          ? `expected 'auto', 'none', 'required', or an object such as {"type": "function", "name": …}`
+          : context.defaultError,
+    }),
+  },
+);
 
 /** `text.format`. */
 export const textFormatSchema = z.discriminatedUnion(
