@@ -10,6 +10,13 @@ import { tokenizePrompt } from "../../src/engines/inproc/tokenize-prompt.js";
 import { hasTestModels, testModelPath, getTestLlama } from "../helpers/models.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
+/**
+ * The most a refusal of a prompt that provably cannot fit may take here. Measured on the 2-core test machine: 0.5–1.0 s
+ * (the 20 MB body's JSON parse is most of it), the "within a second" of docs/api.md; twice that here, as a loaded shared
+ * machine has taken 1.02 s. Tokenizing such a prompt whole would take tens of seconds, which this still tells apart.
+ */
+const refusalBoundMs = 2000;
+
 const model = "stories260K";
 const execFileAsync = promisify(execFile);
 /** Where request bodies wait for the client process. */
@@ -116,7 +123,7 @@ describe.skipIf(!hasTestModels)("long prompts on stories260K (SentencePiece, qua
       expect(answer.message).toMatch(
         /2048 tokens\. However, you requested \d+ tokens or more \(\d+ or more in the prompt, 16 for the completion\)/,
       );
-      expect(answer.ms).toBeLessThan(1000);
+      expect(answer.ms).toBeLessThan(refusalBoundMs);
     }
     expect(worstMs).toBeLessThan(250);
   });
@@ -126,11 +133,11 @@ describe.skipIf(!hasTestModels)("long prompts on stories260K (SentencePiece, qua
     const chat = await postBody(`${test.url}/v1/chat/completions`, json({ model, messages: [{ role: "user", content: text }] }));
     expect(chat).toMatchObject({ status: 400, code: "context_length_exceeded" });
     expect(chat.message).toMatch(/the prompt has \d+ tokens or more/);
-    expect(chat.ms).toBeLessThan(1000);
+    expect(chat.ms).toBeLessThan(refusalBoundMs);
     const embedding = await postBody(`${test.url}/v1/embeddings`, json({ model, input: text }));
     expect(embedding).toMatchObject({ status: 400, code: "invalid_request" });
     expect(embedding.message).toMatch(/^input\[0\] has \d+ tokens or more; this model embeds at most 2048\.$/);
-    expect(embedding.ms).toBeLessThan(1000);
+    expect(embedding.ms).toBeLessThan(refusalBoundMs);
   });
 
   it("tokenizes 2,000 embedding inputs of 7,700 characters without holding the event loop", async () => {
@@ -159,7 +166,7 @@ describe.skipIf(!hasTestModels)("long prompts on stories260K (SentencePiece, qua
     const { result: answer, worstMs } = await worstHealthLatencyDuring(test.url, () => postBody(`${test.url}/v1/chat/completions`, body));
     console.log(`chat with a 20 MB tool result refused in ${answer.ms.toFixed(0)} ms; /health worst ${worstMs.toFixed(0)} ms`);
     expect(answer).toMatchObject({ status: 400, code: "context_length_exceeded" });
-    expect(answer.ms).toBeLessThan(1000);
+    expect(answer.ms).toBeLessThan(refusalBoundMs);
     expect(worstMs).toBeLessThan(250);
   });
 
