@@ -1,4 +1,4 @@
-import { stat } from "node:fs/promises";
+import { cachePerFileVersion } from "../util/file-version-cache.js";
 import { type GgufFileInfo, readGgufFileInfo } from "node-llama-cpp";
 
 /** What the model list says about a model without loading it, read from its GGUF header's metadata. */
@@ -55,17 +55,5 @@ export function createModelHeaderFactsReader(options: ModelHeaderFactsReaderOpti
   const readHeader =
     options.readHeader ??
     ((path: string) => readGgufFileInfo(path, { readTensorInfo: false, logWarnings: false, ignoreKeys: skippedKeys }));
-  const cache = new Map<string, { version: string; facts: Promise<ModelHeaderFacts | undefined> }>();
-  return {
-    async read(path) {
-      const stats = await stat(path).catch(() => undefined);
-      if (stats === undefined) return undefined;
-      const version = `${stats.size}:${stats.mtimeMs}`;
-      const cached = cache.get(path);
-      if (cached?.version === version) return await cached.facts;
-      const facts = readHeader(path).then(describeModelHeader, () => undefined);
-      cache.set(path, { version, facts });
-      return await facts;
-    },
-  };
+  return { read: cachePerFileVersion((path) => readHeader(path).then(describeModelHeader)) };
 }

@@ -1,7 +1,7 @@
 import { MoestroError } from "../../errors/index.js";
 import type { ChatMessage, GenerateRequest, ResponseFormat, SamplingOptions, ToolCall } from "../../spec/index.js";
 import { maxTimerDelayMs, parseDurationMs } from "../../util/duration.js";
-import { parseWith } from "../openai/convert-request.js";
+import { parseWith, toSampling, toStopList } from "../openai/convert-request.js";
 import {
   type OllamaChatRequest,
   type OllamaGenerateRequest,
@@ -80,7 +80,7 @@ function capped(ms: number): number {
  * - Assistant `tool_calls` (arguments as objects, or strings as some clients send) become history with ids `call_<m>_<k>`;
  *   a `tool` message answers the call named by `tool_call_id`, else the earliest unanswered call of its `tool_name`, else
  *   the earliest unanswered call (case D12). An assistant's `thinking` in history is dropped, as Qwen's template does.
- * - `think`, `format`, `options` and `tools`: see {@link toSampling}, {@link toResponseFormat}.
+ * - `think`, `format`, `options` and `tools`: see {@link toOllamaSampling}, {@link toResponseFormat}.
  *
  * @throws {MoestroError} `unsupported_parameter` (400) naming `messages[i].images` (moestro's models read text only);
  *   `invalid_request` (400) for a `tool` message with no call to answer.
@@ -139,7 +139,7 @@ function baseRequest(request: Pick<OllamaChatRequest, "think" | "format" | "opti
     input,
     maxTokens:
       options.num_predict !== undefined && options.num_predict !== null && options.num_predict > 0 ? options.num_predict : undefined,
-    sampling: toSampling(options),
+    sampling: toOllamaSampling(options),
     stop: toStopList(options.stop),
   };
   if (input.kind === "chat") {
@@ -170,21 +170,9 @@ export function toResponseFormat(format: OllamaChatRequest["format"]): ResponseF
  * `repeat_last_n` tokens) has no equivalent in moestro's sampler and is ignored, as is every other option
  * (docs/ollama.md, "Options").
  */
-export function toSampling(options: OllamaOptions): SamplingOptions {
-  return {
-    temperature: options.temperature ?? undefined,
-    topP: options.top_p ?? undefined,
-    topK: options.top_k ?? undefined,
-    minP: options.min_p ?? undefined,
-    seed: options.seed ?? undefined,
-    presencePenalty: options.presence_penalty ?? undefined,
-    frequencyPenalty: options.frequency_penalty ?? undefined,
-  };
-}
-
-function toStopList(stop: string | string[] | null | undefined): string[] {
-  if (stop === undefined || stop === null) return [];
-  return (typeof stop === "string" ? [stop] : stop).filter((text) => text.length > 0);
+export function toOllamaSampling(options: OllamaOptions): SamplingOptions {
+  // Ollama's option names are OpenAI's.
+  return toSampling(options);
 }
 
 /** Ollama's chat messages as moestro's (see {@link toOllamaChatGenerateRequest}). */

@@ -206,8 +206,22 @@ export function toCompletionGenerateRequest(request: CompletionRequest): Generat
   };
 }
 
-/** Sampling options common to both endpoints. */
-function toSampling(request: ChatCompletionRequest | CompletionRequest): SamplingOptions {
+/** The sampler fields a request may carry, named as OpenAI names them (Ollama's `options` use the same names). */
+export interface WireSamplingFields {
+  temperature?: number | null;
+  top_p?: number | null;
+  top_k?: number | null;
+  min_p?: number | null;
+  seed?: number | null;
+  presence_penalty?: number | null;
+  frequency_penalty?: number | null;
+}
+
+/**
+ * Sampling options of a request: chat completions and completions, and Ollama's `options` (docs/ollama.md, "Options").
+ * Absent and `null` fields are the model's defaults.
+ */
+export function toSampling(request: WireSamplingFields): SamplingOptions {
   return {
     temperature: request.temperature ?? undefined,
     topP: request.top_p ?? undefined,
@@ -219,7 +233,8 @@ function toSampling(request: ChatCompletionRequest | CompletionRequest): Samplin
   };
 }
 
-function toStopList(stop: string | string[] | null | undefined): string[] {
+/** A request's `stop` (one string or a list) as a list, empty strings dropped. */
+export function toStopList(stop: string | string[] | null | undefined): string[] {
   if (stop === undefined || stop === null) return [];
   return (typeof stop === "string" ? [stop] : stop).filter((text) => text.length > 0);
 }

@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
-import { stat } from "node:fs/promises";
 import { GgufFileType, readGgufFileInfo } from "node-llama-cpp";
 import { defaultMaxContextTokens } from "../../../engines/inproc/llama-backend.js";
 import type { OllamaWireModelDetails } from "../../../dialects/ollama/wire.js";
+import { cachePerFileVersion } from "../../../util/file-version-cache.js";
 
 /** What Ollama's model endpoints say about a GGUF file, read from its header (never its weights). */
 export interface OllamaModelFacts {
@@ -46,19 +46,7 @@ const skippedKeys = ["tokenizer.ggml.merges", "tokenizer.ggml.scores", "tokenize
 
 /** Creates an {@link OllamaModelFactsReader} that caches each file's facts until the file changes. */
 export function createOllamaModelFactsReader(): OllamaModelFactsReader {
-  const cache = new Map<string, { version: string; facts: Promise<OllamaModelFacts | undefined> }>();
-  return {
-    async read(path) {
-      const stats = await stat(path).catch(() => undefined);
-      if (stats === undefined) return undefined;
-      const version = `${stats.size}:${stats.mtimeMs}`;
-      const cached = cache.get(path);
-      if (cached?.version === version) return await cached.facts;
-      const facts = readFacts(path, stats.size, stats.mtimeMs).catch(() => undefined);
-      cache.set(path, { version, facts });
-      return await facts;
-    },
-  };
+  return { read: cachePerFileVersion(readFacts) };
 }
 
 async function readFacts(path: string, sizeBytes: number, modifiedAtMs: number): Promise<OllamaModelFacts> {
