@@ -91,4 +91,38 @@ describe("UpstreamClient (a real HTTP server on 127.0.0.1)", () => {
     expect(await client.postJson("/x", {})).toEqual({ n: 2 });
     client.close();
   });
+
+  it("a server that dies mid-stream (its socket closed inside a chunked body) is an error, never a quiet end", async () => {
+    const url = await serve((request, response) => {
+      response.writeHead(200, { "content-type": "text/event-stream" });
+      response.write('data: {"n":1}\n\n');
+      setTimeout(() => request.socket.destroy(), 20);
+    });
+    const client = new UpstreamClient({ baseUrl: url });
+    const events: unknown[] = [];
+    const error = await (async () => {
+      for await (const event of client.streamJson("/completion", {})) events.push(event);
+    })().catch((caught: unknown) => caught);
+    expect(events).toEqual([{ n: 1 }]);
+    expect(error).toBeInstanceOf(Error);
+    client.close();
+  });
+
+  it("closes a free socket a second before the server's announced keep-alive timeout, not after it", async () => {
+    let closedAfterMs: number | undefined;
+    const url = await serve((request, response) => {
+      const answeredAt = performance.now();
+      request.socket.once("close", () => (closedAfterMs = performance.now() - answeredAt));
+      // The server would keep the socket 10 s, but announces 2 s: the client must go by the announcement.
+      response.writeHead(200, { "content-type": "application/json", "keep-alive": "timeout=2" });
+      response.end("{}");
+    });
+    servers.at(-1)!.keepAliveTimeout = 10_000;
+    const client = new UpstreamClient({ baseUrl: url });
+    await client.postJson("/x", {});
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(closedAfterMs).toBeGreaterThan(800);
+    expect(closedAfterMs).toBeLessThan(1_400);
+    client.close();
+  });
 });

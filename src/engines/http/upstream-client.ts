@@ -39,7 +39,7 @@ export class UpstreamClient {
   constructor(options: UpstreamClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, "");
     this.#url = new URL(this.baseUrl);
-    this.#agent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 16, noDelay: true });
+    this.#agent = new KeepAliveAgent({ keepAlive: true, maxSockets: options.maxSockets ?? 16, noDelay: true });
     this.#headers = options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {};
   }
 
@@ -71,7 +71,12 @@ export class UpstreamClient {
    * server ends the stream or sends `data: [DONE]`. Ending the iteration early (`break`, `return()`) closes the
    * connection, which tells the server to stop (llama-server cancels the task when its client is gone).
    *
-   * @throws {UpstreamHttpError} for a status other than 2xx (before any event); the socket's error; the signal's reason.
+   * llama-server closes the connection after every streamed response (its HTTP handler reports the end of a stream as
+   * a cancelled write), so a worker's streams never reuse a connection; draining them for reuse was tried and only
+   * raced with that close (docs/bench.md).
+   *
+   * @throws {UpstreamHttpError} for a status other than 2xx (before any event); the socket's error; the signal's reason;
+   *   an `Error` when the connection closes before the response's end.
    */
   async *streamJson<T = unknown>(path: string, body: unknown, options: { signal?: AbortSignal } = {}): AsyncGenerator<T, void, undefined> {
     const response = await this.#request("POST", path, JSON.stringify(body), { ...options, accept: "text/event-stream" });
@@ -99,6 +104,9 @@ export class UpstreamClient {
           }
         }
       }
+      // A connection closed mid-body (the server died) can end the iteration without an error: say so, never a
+      // silent half answer.
+      if (!response.complete) throw new Error(`${this.baseUrl}${path}: the connection closed before the response ended`);
       finished = true;
     } finally {
       // An early end (the consumer stopped, an error): drop the connection so that the server stops generating.
@@ -115,9 +123,9 @@ export class UpstreamClient {
     method: string,
     path: string,
     body: string | undefined,
-    options: { signal?: AbortSignal; timeoutMs?: number; accept?: string; retried?: boolean },
+    options: { signal?: AbortSignal; timeoutMs?: number; accept?: string; attempt?: number },
   ): Promise<http.IncomingMessage> {
-    const retried = options.retried === true;
+    const attempt = options.attempt ?? 1;
     return new Promise((resolve, reject) => {
       // A retry only before any answer: once the server answered, it may have acted on the request.
       let responded = false;
@@ -143,11 +151,18 @@ export class UpstreamClient {
         },
       );
       request.on("error", (error: NodeJS.ErrnoException) => {
-        // The server closed a kept-alive socket as this request went out on it (llama-server's HTTP library ends
-        // connections after some streams): nothing reached the server, so send it again on a new socket (Node's
-        // documented remedy, `request.reusedSocket`).
-        if (!responded && request.reusedSocket && error.code === "ECONNRESET" && !options.signal?.aborted && !retried) {
-          this.#request(method, path, body, { ...options, retried: true }).then(resolve, reject);
+        // The server closed a kept-alive socket as this request went out on it (its idle timeout, 5 s in llama-server,
+        // ran out as the agent handed the socket over): nothing reached the server, so send it again (Node's documented
+        // remedy, `request.reusedSocket`). The failed socket is gone; the next free one may be as old, hence a few
+        // tries, the last of which may open a new connection.
+        if (
+          !responded &&
+          request.reusedSocket &&
+          (error.code === "ECONNRESET" || error.code === "EPIPE") &&
+          !options.signal?.aborted &&
+          attempt < maxReusedSocketAttempts
+        ) {
+          this.#request(method, path, body, { ...options, attempt: attempt + 1 }).then(resolve, reject);
           return;
         }
         reject(error);
@@ -155,6 +170,28 @@ export class UpstreamClient {
       request.on("timeout", () => request.destroy(Object.assign(new Error(`${this.baseUrl}${path} timed out`), { name: "TimeoutError" })));
       request.end(body);
     });
+  }
+}
+
+/** Tries of one request on kept-alive sockets that the server closed under it (see `#request`). */
+const maxReusedSocketAttempts = 4;
+
+/**
+ * An agent that closes a free socket before the server's announced keep-alive timeout (`Keep-Alive: timeout=5` from
+ * llama-server's HTTP library). Node 20's agent reads that hint only when the agent itself has a `timeout`, which would
+ * also apply to requests in flight (a long prefill sends nothing for seconds); without it, a socket idle past the
+ * server's timeout is handed to the next request and fails under it.
+ */
+class KeepAliveAgent extends http.Agent {
+  // @types/node declares `void`; Node returns whether the socket may be kept (false: the agent closes it).
+  override keepSocketAlive(duplex: import("node:stream").Duplex): boolean {
+    if ((super.keepSocketAlive(duplex) as unknown) === false) return false;
+    const socket = duplex as import("node:net").Socket;
+    const response = (socket as { _httpMessage?: { res?: http.IncomingMessage } })._httpMessage?.res;
+    const hint = /^timeout=(\d+)/.exec(String(response?.headers["keep-alive"] ?? ""))?.[1];
+    // A second before the server's deadline, as Node does when it reads the hint.
+    if (hint !== undefined && socket.timeout === 0) socket.setTimeout(Math.max(1, Number(hint) * 1000 - 1000));
+    return true;
   }
 }
 

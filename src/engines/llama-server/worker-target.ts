@@ -172,7 +172,11 @@ export function workerTarget(slot: WorkerSlot, shared: WorkerTargetShared): Gene
               if (request.signal?.aborted) return;
               throw workerError(shared.modelId, error);
             }
-            if (!changedGrammar) return;
+            if (!changedGrammar) {
+              if (request.signal?.aborted) return;
+              // llama-server ends every task with a `stop` event: a stream without one was cut (the process died).
+              throw workerError(shared.modelId, new Error("its stream ended before the task's last event"));
+            }
             // The parser moved to another grammar: go on from here under it.
             if (pendingLast !== undefined) history.push(pendingLast);
             pendingLast = undefined;
