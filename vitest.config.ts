@@ -46,6 +46,10 @@ export default defineConfig({
         test: {
           name: "console",
           include: consoleTests,
+          // A page polled for what its fetches bring (the model list, a chart's points) answers in a few hundred ms on
+          // an idle machine and took over the default 1 s on a loaded one: the playground's first test then failed,
+          // and the two after it with it, as the chat they build on was never sent.
+          expect: { poll: { timeout: 15_000 } },
           sequence: { groupOrder: 2 },
         },
       },
