@@ -68,7 +68,7 @@ describe("parsePrometheusText", () => {
   });
 
   it("reads CRLF line ends, blanks and tabs between tokens, and other comments", () => {
-    const text = "# a comment\r\n\r\n  spaced\t{ a = \"1\" }\t 2 \r\n# TYPE spaced gauge\r\n";
+    const text = '# a comment\r\n\r\n  spaced\t{ a = "1" }\t 2 \r\n# TYPE spaced gauge\r\n';
     const { samples, families } = parsePrometheusText(text);
     expect(samples).toEqual([{ name: "spaced", labels: { a: "1" }, value: 2 }]);
     expect(families.get("spaced")).toEqual({ type: "gauge" });

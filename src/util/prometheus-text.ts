@@ -103,7 +103,10 @@ function readSample(line: string): PrometheusSample | undefined {
     position = labelSet.end;
   }
   if (name === undefined) return undefined;
-  const fields = line.slice(position).trim().split(/[ \t]+/);
+  const fields = line
+    .slice(position)
+    .trim()
+    .split(/[ \t]+/);
   const value = readNumber(fields[0] ?? "");
   if (value === undefined) return undefined;
   // An optional timestamp, then an optional OpenMetrics exemplar (`# {trace_id="..."} 1`), which is not read.
