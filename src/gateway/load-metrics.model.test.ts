@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { llamaServerSkipReason, testLlamaServer } from "../../test/helpers/llama-server.js";
 import { hasTestModels, skipReason, testModelPath } from "../../test/helpers/models.js";
 import { startTestServer, type TestServer } from "../../test/helpers/server.js";
-import { parseUpstreamLoad, type UpstreamKind, type UpstreamLoad } from "./load-metrics.js";
+import { loadMetricsUrl, parseUpstreamLoad, type UpstreamKind, type UpstreamLoad } from "./load-metrics.js";
 
 // The load of a real llama-server and a real moestro, read from their own /metrics while one request runs on their
 // only slot and others wait. tiny-qwen3moe has random weights: it seldom samples an end token, so each request keeps
@@ -99,14 +99,17 @@ describe.skipIf(!hasTestModels || testLlamaServer === undefined)("parseUpstreamL
   });
 
   it("idle: nothing deferred or processing; busy: one request on the only slot, others deferred; no KV-cache gauge", async () => {
-    expect(parseUpstreamLoad("llama-server", await (await fetch(`${url}/metrics`)).text())).toEqual({ waiting: 0, running: 0 });
+    expect(parseUpstreamLoad("llama-server", await (await fetch(loadMetricsUrl("llama-server", `${url}/v1`)!)).text())).toEqual({
+      waiting: 0,
+      running: 0,
+    });
     // This llama-server stops each request at the model's short training context (a few hundred tokens, well under a
     // second here), so six are sent to keep the slot busy, and the load is read as soon as one runs and others wait.
     const streams = startStreams(url, 6, { ignore_eos: true });
     try {
       const { load } = await pollLoad(
         "llama-server",
-        `${url}/metrics`,
+        loadMetricsUrl("llama-server", `${url}/v1`)!,
         (load) => load.running === 1 && (load.waiting ?? 0) >= 1,
         30_000,
         5,
@@ -135,10 +138,17 @@ describe.skipIf(!hasTestModels)("parseUpstreamLoad on a real moestro's /metrics"
 
   it("idle: nothing queued or in use; busy: one request on the only sequence, the others queued", async () => {
     await test.client.completions.create({ model: "tiny", prompt: "Hi", max_tokens: 1 });
-    expect(parseUpstreamLoad("moestro", await (await fetch(`${test.url}/metrics`)).text())).toEqual({ waiting: 0, running: 0 });
+    expect(parseUpstreamLoad("moestro", await (await fetch(loadMetricsUrl("moestro", `${test.url}/v1`)!)).text())).toEqual({
+      waiting: 0,
+      running: 0,
+    });
     const streams = startStreams(test.url, 3, { model: "tiny" });
     try {
-      const { load } = await pollLoad("moestro", `${test.url}/metrics`, (load) => load.running === 1 && load.waiting === 2);
+      const { load } = await pollLoad(
+        "moestro",
+        loadMetricsUrl("moestro", `${test.url}/v1`)!,
+        (load) => load.running === 1 && load.waiting === 2,
+      );
       expect(load).toEqual({ waiting: 2, running: 1 });
     } finally {
       await streams.stop();

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { createFakeApp, waitFor } from "../../test/helpers/fake-app.js";
 import { createFakeBackend, endlessScript } from "../../test/helpers/fake-backend.js";
 import { Metrics } from "../api/metrics.js";
-import { loadMetricsPath, parseUpstreamLoad, type UpstreamKind } from "./load-metrics.js";
+import { loadMetricsUrl, parseUpstreamLoad, type UpstreamKind } from "./load-metrics.js";
 
 /** A fixture's text; each file says in its `#` comments where its shape comes from and whether it is a fake. */
 const fixture = (name: string): string => readFileSync(new URL(`./__fixtures__/${name}`, import.meta.url), "utf8");
@@ -63,12 +63,16 @@ describe("parseUpstreamLoad: the rules every kind shares", () => {
     expect(parseUpstreamLoad("vllm", text)).toEqual({ waiting: 2, kvCacheUsage: 1 });
   });
 
-  it("kinds without load metrics answer {} and have no metrics path; the others read /metrics", () => {
+  it("kinds without load metrics answer {} and have no metrics URL; the others' is /metrics beside /v1", () => {
     const withMetrics: UpstreamKind[] = ["vllm", "sglang", "llama-server", "moestro"];
     const without: UpstreamKind[] = ["ollama", "openai", "dashscope", "openai-compatible"];
-    for (const kind of withMetrics) expect(loadMetricsPath(kind)).toBe("/metrics");
+    for (const kind of withMetrics) expect(loadMetricsUrl(kind, "http://10.0.0.10:8000/v1")).toBe("http://10.0.0.10:8000/metrics");
+    expect(loadMetricsUrl("vllm", "http://10.0.0.10:8000/v1/")).toBe("http://10.0.0.10:8000/metrics");
+    expect(loadMetricsUrl("vllm", "https://proxy.internal/vllm-0/v1?x=1")).toBe("https://proxy.internal/vllm-0/metrics");
+    expect(loadMetricsUrl("llama-server", "http://127.0.0.1:8080")).toBe("http://127.0.0.1:8080/metrics");
+    expect(() => loadMetricsUrl("vllm", "not a url")).toThrow(TypeError);
     for (const kind of without) {
-      expect(loadMetricsPath(kind)).toBeUndefined();
+      expect(loadMetricsUrl(kind, "https://api.openai.com/v1")).toBeUndefined();
       expect(parseUpstreamLoad(kind, fixture("vllm-dp2.metrics.txt"))).toEqual({});
     }
   });

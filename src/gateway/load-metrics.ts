@@ -21,21 +21,39 @@ export interface UpstreamLoad {
 }
 
 /**
- * The path of an upstream kind's Prometheus metrics, relative to the server's root (not to its `/v1` base URL), or
- * `undefined` for a kind that publishes no load metrics. All four that do answer at `/metrics`.
+ * Where an upstream publishes its Prometheus metrics: `/metrics` at its server's root, beside the `/v1` of its
+ * OpenAI-compatible base URL (`http://host:8000/v1` → `http://host:8000/metrics`; a path before `/v1`, as a
+ * path-prefixing proxy adds, is kept: `http://proxy/vllm-0/v1` → `http://proxy/vllm-0/metrics`). All four kinds that
+ * publish load metrics answer there.
+ *
+ * @param kind the upstream's kind.
+ * @param baseUrl its OpenAI-compatible base URL, as configured.
+ * @returns the metrics URL, or `undefined` for a kind that publishes no load metrics (`ollama`, `openai`, `dashscope`,
+ *   `openai-compatible`).
+ * @throws {TypeError} when `baseUrl` is not an absolute URL.
  */
-export function loadMetricsPath(kind: UpstreamKind): "/metrics" | undefined {
+export function loadMetricsUrl(kind: UpstreamKind, baseUrl: string): string | undefined {
+  if (!publishesLoadMetrics(kind)) return undefined;
+  const url = new URL(baseUrl);
+  url.pathname = `${url.pathname.replace(/\/+$/, "").replace(/\/v1$/, "")}/metrics`;
+  url.search = "";
+  url.hash = "";
+  return url.toString();
+}
+
+/** Whether an upstream of this kind publishes load metrics that {@link parseUpstreamLoad} reads. */
+function publishesLoadMetrics(kind: UpstreamKind): boolean {
   switch (kind) {
     case "vllm":
     case "sglang":
     case "llama-server":
     case "moestro":
-      return "/metrics";
+      return true;
     case "ollama":
     case "openai":
     case "dashscope":
     case "openai-compatible":
-      return undefined;
+      return false;
     default:
       return kind satisfies never;
   }
@@ -73,7 +91,7 @@ export function loadMetricsPath(kind: UpstreamKind): "/metrics" | undefined {
  * // { waiting: 2 }
  */
 export function parseUpstreamLoad(kind: UpstreamKind, metricsText: string): UpstreamLoad {
-  if (loadMetricsPath(kind) === undefined) return {};
+  if (!publishesLoadMetrics(kind)) return {};
   const text = parsePrometheusText(metricsText);
   const read = (name: string, combine: "sum" | "mean", collapsedLabels: readonly string[] = []): number | undefined => {
     const samples = text.samples.filter((sample) => sample.name === name && Number.isFinite(sample.value));
