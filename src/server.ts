@@ -15,6 +15,8 @@ import { Metrics } from "./api/metrics.js";
 import { modelIdFromPath } from "./engines/inproc/llama-backend.js";
 import { measureMemoryBudgetBytes } from "./engines/inproc/memory-estimate.js";
 import { createModelLoader } from "./engines/model-loader.js";
+import { createUpstreamBackend } from "./engines/upstream/upstream-backend.js";
+import { UpstreamGateway } from "./engines/upstream/upstream-gateway.js";
 import { ModelScheduler } from "./engines/model-scheduler.js";
 import type { ModelEntry, ModelRegistry } from "./spec/index.js";
 import { createHubClient } from "./models/hub-client.js";
@@ -161,14 +163,26 @@ async function startWithStudio(
   );
   const store = new ModelStore(config.home ?? defaultMoestroHome());
   const puller = createModelPuller({ store, hub: createHubClient({ endpoint: config.hub.endpoint, token: config.hub.token }) });
-  const listEntries = async (): Promise<ModelEntry[]> => withAliases(configEntries(config), await store.list(), config.aliases);
+  // The upstreams (docs/gateway.md): their models are read before the server listens, so that the first request finds them.
+  const gateway =
+    config.upstreams.length === 0
+      ? undefined
+      : new UpstreamGateway({ upstreams: config.upstreams, rules: config.gateway, logger, now: options.now });
+  await gateway?.start();
+  const upstreamEntries = (): ModelEntry[] => (gateway?.modelIds() ?? []).map((id) => ({ id, path: "", source: "upstream" }));
+  const listEntries = async (): Promise<ModelEntry[]> =>
+    withAliases(configEntries(config), await store.list(), config.aliases, upstreamEntries());
   const maxMemoryBytes = config.engine.maxMemoryBytes ?? (await measureMemoryBudgetBytes(llama));
   const loader = createModelLoader({ config, llama, home: config.home ?? defaultMoestroHome(), logger, now: options.now });
   await loader.checkBinary();
   const scheduler = new ModelScheduler({
     listEntries,
-    loadModel: loader.loadModel,
-    estimateMemoryBytes: loader.estimateMemoryBytes,
+    // A model served by upstreams holds no memory here: its backend routes each request to the pool's upstreams.
+    loadModel: async (entry) =>
+      entry.source === "upstream" && gateway !== undefined
+        ? createUpstreamBackend({ gateway, modelId: entry.id, logger, now: options.now })
+        : await loader.loadModel(entry),
+    estimateMemoryBytes: async (entry) => (entry.source === "upstream" ? 0 : await loader.estimateMemoryBytes(entry)),
     maxMemoryBytes,
     defaultKeepAliveMs: config.engine.keepAliveMs,
     logger,
@@ -178,8 +192,11 @@ async function startWithStudio(
   try {
     // Models named on the command line are loaded before the server says it listens, so the first request is fast.
     for (const entry of configEntries(config)) await scheduler.load(entry.id);
+    // Upstream pools stay "loaded" for good: they cost nothing, and ps shows their upstreams.
+    for (const entry of upstreamEntries()) await scheduler.load(entry.id, { keepAliveMs: -1 });
   } catch (error) {
     await scheduler.dispose();
+    gateway?.dispose();
     throw error;
   }
 
@@ -188,6 +205,7 @@ async function startWithStudio(
     loadedBackends: () => scheduler.loadedBackends(),
     modelMemoryBytes: memoryById,
     loadCount: () => scheduler.loadCount,
+    upstreams: () => gateway?.allInfo() ?? [],
   });
   const shutdown = new AbortController();
   // Every running request listens to it (without a cap: Node warns of a leak past 10 listeners).
@@ -260,6 +278,7 @@ async function startWithStudio(
         for (const server of servers) (server as { closeAllConnections?: () => void }).closeAllConnections?.();
         await closed;
         await scheduler.dispose();
+        gateway?.dispose();
         await studio.dispose();
       })()),
   };
@@ -303,14 +322,21 @@ function configEntries(config: Config): ModelEntry[] {
 }
 
 /**
- * Config models plus store models (a store model with the id of a config model is hidden by it), with the config's
- * aliases attached to the model each one names (by id, or by `hf:` reference).
+ * Config models plus store models (a store model with the id of a config model is hidden by it), then the upstreams'
+ * pools (hidden by a local model of the same id), with the config's aliases attached to the model each one names (by
+ * id, or by `hf:` reference).
  */
-function withAliases(fromConfig: ModelEntry[], stored: StoredModel[], aliases: Readonly<Record<string, string>>): ModelEntry[] {
+function withAliases(
+  fromConfig: ModelEntry[],
+  stored: StoredModel[],
+  aliases: Readonly<Record<string, string>>,
+  fromUpstreams: ModelEntry[],
+): ModelEntry[] {
   const entries = [...fromConfig];
   for (const model of stored) {
     if (!entries.some((entry) => entry.id === model.name)) entries.push({ id: model.name, path: model.path, source: "store" });
   }
+  for (const pool of fromUpstreams) if (!entries.some((entry) => entry.id === pool.id)) entries.push(pool);
   return entries.map((entry) => {
     const names = Object.entries(aliases)
       .filter(([, target]) => target === entry.id || target.replace(/^hf:/, "") === entry.id)

@@ -8,6 +8,7 @@ import type {
   StreamPart,
   TokenLogprob,
   ToolCall,
+  UpstreamServed,
   Usage,
   UsageEvent,
 } from "../../spec/index.js";
@@ -91,11 +92,16 @@ export async function startGeneration(c: Context<AppEnv>, deps: AppDeps, options
     throw abort.errorFor(error);
   });
   const { info } = lease.backend;
+  const { servedBy } = parts;
+  // Which upstream answers (as LiteLLM's x-litellm-model-api-base): set before any byte, on JSON and streams alike.
+  if (servedBy !== undefined) c.header("x-moestro-upstream", servedBy.upstream);
   meter = new RequestMeter(deps, c, {
     model: info.id,
     endpoint: options.endpoint,
     stream: options.stream,
     engine: lease.backend.engine().kind,
+    upstream: servedBy?.upstream,
+    attempts: servedBy?.attempts,
     signal: abort.signal,
   });
   const admission = { promptTokens: parts.promptTokens, contextTokens: info.contextTokens, maxTokens: request.maxTokens, n: options.n };
@@ -111,8 +117,14 @@ export async function startGeneration(c: Context<AppEnv>, deps: AppDeps, options
 /** One choice's part, tagged with the choice index. */
 export type ChoicePart = StreamPart & { index: number };
 
-/** The parts of every choice, with the prompt's tokens (known once the first choice is admitted). */
-export type ChoiceParts = AsyncGenerator<ChoicePart, void, undefined> & { readonly promptTokens: number };
+/**
+ * The parts of every choice, with the prompt's tokens (known once the first choice is admitted) and the upstream that
+ * serves the first choice (upstream backends only).
+ */
+export type ChoiceParts = AsyncGenerator<ChoicePart, void, undefined> & {
+  readonly promptTokens: number;
+  readonly servedBy?: UpstreamServed;
+};
 
 /** What the choice iterator does besides yielding: meter every part, then check the output. */
 interface ChoiceBookkeeping {
@@ -149,6 +161,7 @@ async function startChoices(
   let started = false;
   const guarded: ChoiceParts = {
     promptTokens: first.promptTokens,
+    servedBy: first.servedBy,
     next: (...args) => {
       started = true;
       return generator.next(...args);

@@ -10,16 +10,30 @@ export interface UpstreamClientOptions {
   maxSockets?: number;
 }
 
-/** An answer that is not 2xx: the status and the body's text (at most 4 KiB kept). */
+/** An answer that is not 2xx: the status and the body's text (at most 4 KiB kept), and its `Retry-After`. */
 export class UpstreamHttpError extends Error {
   readonly status: number;
   readonly body: string;
-  constructor(status: number, body: string, url: string) {
+  /** The answer's `Retry-After` in seconds (given as seconds or as an HTTP date), when it had one. */
+  readonly retryAfterSeconds: number | undefined;
+  constructor(status: number, body: string, url: string, headers?: http.IncomingHttpHeaders) {
     super(`${url} answered ${status}: ${body.slice(0, 300)}`);
     this.name = "UpstreamHttpError";
     this.status = status;
     this.body = body;
+    this.retryAfterSeconds = parseRetryAfterSeconds(headers?.["retry-after"]);
   }
+}
+
+/**
+ * A `Retry-After` header's value in seconds (RFC 9110 §10.2.3: delay-seconds or an HTTP date), at least 0;
+ * `undefined` when absent or unreadable.
+ */
+export function parseRetryAfterSeconds(value: string | undefined, nowMs: number = Date.now()): number | undefined {
+  if (value === undefined || value.trim() === "") return undefined;
+  if (/^\s*\d+\s*$/.test(value)) return Number(value);
+  const dateMs = Date.parse(value);
+  return Number.isNaN(dateMs) ? undefined : Math.max(0, Math.ceil((dateMs - nowMs) / 1000));
 }
 
 /**
@@ -62,7 +76,7 @@ export class UpstreamClient {
     const response = await this.#request("POST", path, JSON.stringify(body), options);
     const text = await readText(response);
     const status = response.statusCode ?? 0;
-    if (status < 200 || status >= 300) throw new UpstreamHttpError(status, text, this.baseUrl + path);
+    if (status < 200 || status >= 300) throw new UpstreamHttpError(status, text, this.baseUrl + path, response.headers);
     return JSON.parse(text) as T;
   }
 
@@ -76,7 +90,7 @@ export class UpstreamClient {
   async *streamJson<T = unknown>(path: string, body: unknown, options: { signal?: AbortSignal } = {}): AsyncGenerator<T, void, undefined> {
     const response = await this.#request("POST", path, JSON.stringify(body), { ...options, accept: "text/event-stream" });
     const status = response.statusCode ?? 0;
-    if (status < 200 || status >= 300) throw new UpstreamHttpError(status, await readText(response), this.baseUrl + path);
+    if (status < 200 || status >= 300) throw new UpstreamHttpError(status, await readText(response), this.baseUrl + path, response.headers);
     let finished = false;
     try {
       let buffer = "";

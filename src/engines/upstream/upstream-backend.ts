@@ -1,0 +1,414 @@
+import type { Logger } from "pino";
+import { MoestroError, isAbortError, type ErrorCode } from "../../errors/index.js";
+import type {
+  BackendStats,
+  EngineDetails,
+  GenerateRequest,
+  GenerationStream,
+  ModelBackend,
+  ModelInfo,
+  StreamPart,
+  UpstreamServed,
+} from "../../spec/index.js";
+import { UpstreamHttpError } from "../http/upstream-client.js";
+import { estimatePromptTokens, promptTokenBound, toUpstreamRequest } from "./openai-request.js";
+import { UpstreamStreamReader, type WireUpstreamChunk } from "./openai-stream.js";
+import type { UpstreamGateway } from "./upstream-gateway.js";
+import type { UpstreamTarget } from "./upstream-target.js";
+
+/** Options of {@link createUpstreamBackend}. */
+export interface UpstreamBackendOptions {
+  /** The upstreams and their pools. */
+  gateway: UpstreamGateway;
+  /** The pool's model id (as clients and the upstreams name it). */
+  modelId: string;
+  logger: Logger;
+  /** Clock, epoch ms. Defaults to `Date.now`. */
+  now?: () => number;
+}
+
+/** Why one attempt failed, and whether the next upstream may be tried. */
+interface AttemptFailure {
+  /** What the client gets when no later attempt succeeds. */
+  error: MoestroError;
+  /** Whether the next upstream is tried. */
+  retry: boolean;
+}
+
+/** An upstream's stream, opened: its first parts read, the rest to come. */
+interface OpenedStream {
+  target: UpstreamTarget;
+  iterator: AsyncGenerator<WireUpstreamChunk, void, undefined>;
+  reader: UpstreamStreamReader;
+  /** Parts read while opening (the first ones), given first. */
+  pending: StreamPart[];
+  /** Whether the upstream's stream has already ended. */
+  done: boolean;
+  /** Ends the request's in-flight count on its upstream; idempotent. */
+  end: () => void;
+  /** Cancels the upstream request (closes its connection). */
+  cancel: AbortController;
+}
+
+/**
+ * The backend of one model served by upstreams (a pool): each generation goes to the pool's next upstream
+ * (`UpstreamGateway.next`: fewest outstanding requests per unit of weight), as an OpenAI request streamed with its
+ * usage (`toUpstreamRequest`), and its chunks come back as stream parts (`UpstreamStreamReader`).
+ *
+ * Failover happens only before the first part reaches the serving layer, that is before any byte reaches the client:
+ * `generate` resolves once the upstream sent its first part. Until then a refused connection, a timeout (`timeoutMs`
+ * before the first event), a 5xx, a 429 (its `Retry-After` honoured: that upstream is left out meanwhile), a 404 (the
+ * model left that upstream), a broken stream or an error event move the request to the next upstream, at most
+ * `gateway.maxAttempts` upstreams in all. A 4xx (other than 404, 408 and 429) is the request's fault: it is answered as
+ * the upstream said (its code kept where it is one of moestro's, such as `context_length_exceeded`), never retried.
+ * After the first part, an upstream failure is thrown from the stream as `upstream_failed`, which the dialects send as
+ * their error event: never a silent half answer.
+ */
+export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBackend {
+  const { gateway, modelId, logger } = options;
+  const now = options.now ?? Date.now;
+  const info: ModelInfo = {
+    id: modelId,
+    path: "",
+    architecture: "upstream",
+    contextTokens: gateway.contextTokens(modelId),
+    parallelSequences: 0,
+    chatWrapperName: "upstream",
+    hasChatTemplate: true,
+    // The upstream's model decides; moestro passes the switch on and reads what comes back.
+    canThink: true,
+    thinksByDefault: false,
+    canCallTools: true,
+    embeddingDimensions: 0,
+    vocabularySize: 0,
+    createdAtSeconds: Math.floor(now() / 1000),
+  };
+  const running = new Set<AbortController>();
+  let generatedTokensTotal = 0;
+  let warnedNoUsage = false;
+
+  /** Runs `run` on the pool's upstreams in order until one succeeds, as the failover rules say. */
+  async function withFailover<T>(
+    signal: AbortSignal | undefined,
+    run: (target: UpstreamTarget, attempt: number) => Promise<T>,
+  ): Promise<T> {
+    const tried = new Set<UpstreamTarget>();
+    let lastFailure: AttemptFailure | undefined;
+    for (let attempt = 1; attempt <= gateway.rules.maxAttempts; attempt++) {
+      const target = gateway.next(modelId, tried);
+      if (target === undefined) break;
+      // Every upstream left is waiting out a 429: trying one more would only get another.
+      if (!target.isAvailable() && target.isRateLimited()) {
+        lastFailure = { error: rateLimitedError(modelId, target, now()), retry: false };
+        break;
+      }
+      tried.add(target);
+      try {
+        return await run(target, attempt);
+      } catch (error) {
+        signal?.throwIfAborted();
+        const failure = classifyFailure(error, target, modelId);
+        logger.warn(
+          { model: modelId, upstream: target.name, attempt, err: failure.error.message, retry: failure.retry },
+          "upstream attempt failed",
+        );
+        if (!failure.retry) throw failure.error;
+        lastFailure = failure;
+      }
+    }
+    if (lastFailure !== undefined) throw lastFailure.error;
+    throw new MoestroError("upstream_failed", `No upstream serves the model '${modelId}' now.`, { retryAfterSeconds: 1 });
+  }
+
+  /** Opens an upstream's stream and reads it until its first part (or its end). */
+  async function open(target: UpstreamTarget, request: GenerateRequest): Promise<OpenedStream> {
+    const { path, body } = toUpstreamRequest(request, { model: modelId, kind: target.kind });
+    const cancel = new AbortController();
+    const timeout = new AbortController();
+    const signals = [cancel.signal, timeout.signal, ...(request.signal === undefined ? [] : [request.signal])];
+    const end = target.begin();
+    const startedAt = performance.now();
+    const timer = setTimeout(
+      () => timeout.abort(Object.assign(new Error(`no answer within ${target.timeoutMs} ms`), { name: "TimeoutError" })),
+      target.timeoutMs,
+    );
+    const iterator = target.client.streamJson<WireUpstreamChunk>(path, body, { signal: AbortSignal.any(signals) });
+    const reader = new UpstreamStreamReader({ upstream: target.name, estimatedPromptTokens: estimatePromptTokens(request) });
+    const pending: StreamPart[] = [];
+    let done = false;
+    try {
+      while (pending.length === 0) {
+        const next = await iterator.next();
+        // The timeout covers the wait for the first event; a thought or an answer may then take as long as it takes.
+        clearTimeout(timer);
+        if (next.done) {
+          pending.push(...reader.end());
+          done = true;
+          break;
+        }
+        pending.push(...reader.read(next.value));
+      }
+    } catch (error) {
+      clearTimeout(timer);
+      end();
+      await iterator.return(undefined).catch(() => undefined);
+      if (timeout.signal.aborted && !request.signal?.aborted)
+        throw new MoestroError(
+          "upstream_timeout",
+          `The upstream '${target.name}' sent nothing within ${target.timeoutMs} ms (timeoutMs).`,
+          {
+            retryAfterSeconds: 1,
+            cause: error,
+          },
+        );
+      throw error;
+    }
+    target.recordSuccess(performance.now() - startedAt);
+    return { target, iterator, reader, pending, done, end, cancel };
+  }
+
+  /** The rest of an opened stream as stream parts; ends the upstream request however it ends. */
+  async function* parts(opened: OpenedStream, request: GenerateRequest): AsyncGenerator<StreamPart, void, undefined> {
+    const { target, iterator, reader } = opened;
+    running.add(opened.cancel);
+    try {
+      for (const part of opened.pending) {
+        if (part.type === "finish") generatedTokensTotal += part.usage.completionTokens;
+        yield part;
+      }
+      if (opened.done) return;
+      for (;;) {
+        let next: IteratorResult<WireUpstreamChunk, void>;
+        let chunkParts: StreamPart[];
+        try {
+          next = await iterator.next();
+          chunkParts = next.done ? reader.end() : reader.read(next.value);
+        } catch (error) {
+          if (request.signal?.aborted) {
+            yield { type: "finish", finishReason: "abort", usage: reader.usage() };
+            return;
+          }
+          target.recordFailure("the stream broke off");
+          if (error instanceof MoestroError) throw error;
+          throw new MoestroError("upstream_failed", `The upstream '${target.name}' failed during the stream: ${(error as Error).message}`, {
+            retryAfterSeconds: 1,
+            cause: error,
+          });
+        }
+        for (const part of chunkParts) {
+          if (part.type === "finish") {
+            generatedTokensTotal += part.usage.completionTokens;
+            if (!reader.hasUsage && !warnedNoUsage) {
+              warnedNoUsage = true;
+              logger.warn(
+                { model: modelId, upstream: target.name },
+                "the upstream sent no usage (stream_options.include_usage): the ledger counts its chunks and estimates the prompt",
+              );
+            }
+          }
+          yield part;
+        }
+        if (next.done) return;
+      }
+    } finally {
+      running.delete(opened.cancel);
+      opened.end();
+      await iterator.return(undefined).catch(() => undefined);
+    }
+  }
+
+  const backend: ModelBackend = {
+    info,
+    engine(): EngineDetails {
+      const upstreams = gateway.info(modelId);
+      return {
+        kind: "upstream",
+        placement: { description: `${upstreams.length} upstream${upstreams.length === 1 ? "" : "s"}`, gpuLayers: 0, cpuMoeLayers: 0 },
+        upstreams,
+      };
+    },
+    async generate(request: GenerateRequest): Promise<GenerationStream> {
+      let served: UpstreamServed | undefined;
+      const opened = await withFailover(request.signal, async (target, attempt) => {
+        const result = await open(target, request);
+        served = { upstream: target.name, attempts: attempt };
+        return result;
+      });
+      let iterated = false;
+      let generator: AsyncGenerator<StreamPart, void, undefined> | undefined;
+      return {
+        promptTokens: promptTokenBound(request),
+        servedBy: served,
+        [Symbol.asyncIterator]() {
+          if (iterated) throw new Error("a generation stream is iterated once");
+          iterated = true;
+          generator = parts(opened, request);
+          return generator;
+        },
+        async close() {
+          opened.cancel.abort(new Error("closed"));
+          if (generator !== undefined) await generator.return(undefined);
+          else {
+            opened.end();
+            await opened.iterator.return(undefined).catch(() => undefined);
+          }
+        },
+      };
+    },
+    async countPromptTokens(request: GenerateRequest): Promise<number> {
+      // The upstream counts: one non-streamed token, whose usage gives the templated prompt's tokens.
+      return await withFailover(request.signal, async (target) => {
+        const { path, body } = toUpstreamRequest({ ...request, maxTokens: 1 }, { model: modelId, kind: target.kind });
+        delete body.stream;
+        delete body.stream_options;
+        const end = target.begin();
+        const startedAt = performance.now();
+        try {
+          const answer = await target.client.postJson<{ usage?: { prompt_tokens?: number } }>(path, body, {
+            signal: request.signal,
+            timeoutMs: target.timeoutMs,
+          });
+          target.recordSuccess(performance.now() - startedAt);
+          return answer.usage?.prompt_tokens ?? estimatePromptTokens(request);
+        } finally {
+          end();
+        }
+      });
+    },
+    stats(): BackendStats {
+      return { sequencesInUse: running.size, queuedRequests: 0, activeGenerations: running.size, generatedTokensTotal };
+    },
+    async embed(inputs, embedOptions = {}) {
+      return await withFailover(embedOptions.signal, async (target) => {
+        const end = target.begin();
+        const startedAt = performance.now();
+        try {
+          const answer = await target.client.postJson<{
+            data?: Array<{ index?: number; embedding?: number[] }>;
+            usage?: { prompt_tokens?: number };
+          }>(
+            "/v1/embeddings",
+            { model: modelId, input: inputs.map((input) => (typeof input === "string" ? input : [...input])), encoding_format: "float" },
+            { signal: embedOptions.signal, timeoutMs: target.timeoutMs },
+          );
+          target.recordSuccess(performance.now() - startedAt);
+          const data = [...(answer.data ?? [])].sort((a, b) => (a.index ?? 0) - (b.index ?? 0));
+          if (data.length !== inputs.length || data.some((item) => !Array.isArray(item.embedding)))
+            throw new MoestroError(
+              "upstream_failed",
+              `The upstream '${target.name}' answered ${data.length} embeddings for ${inputs.length} inputs.`,
+            );
+          return { embeddings: data.map((item) => Float32Array.from(item.embedding!)), promptTokens: answer.usage?.prompt_tokens ?? 0 };
+        } finally {
+          end();
+        }
+      });
+    },
+    async dispose() {
+      for (const cancel of running) cancel.abort(new Error("the model was unloaded"));
+    },
+  };
+  return backend;
+}
+
+/** The answer when every upstream left is waiting out a 429: 429 with the soonest `Retry-After`. */
+function rateLimitedError(modelId: string, target: UpstreamTarget, nowMs: number): MoestroError {
+  const seconds = Math.max(1, Math.ceil((target.availableAtMs(nowMs) - nowMs) / 1000));
+  return new MoestroError(
+    "upstream_rate_limited",
+    `Every upstream of the model '${modelId}' is rate-limited (429); retry in ${seconds} s.`,
+    {
+      retryAfterSeconds: seconds,
+    },
+  );
+}
+
+/** moestro's codes an upstream (another moestro) may answer with, kept as they are for a 4xx. */
+const passedThroughCodes = new Set<ErrorCode>(["context_length_exceeded", "invalid_request", "unsupported_parameter", "invalid_json"]);
+
+/**
+ * What one failed attempt means (docs/gateway.md, "Failover"), with the upstream's health updated: a 429 leaves it out
+ * for its `Retry-After`; connection errors, timeouts, 5xx, 408, 401 and 403 (its key is wrong: another upstream may
+ * take the request) and broken streams count as failures; a 404 means the model left it (its list is read again). The
+ * request's own faults (other 4xx) are not retried.
+ */
+function classifyFailure(error: unknown, target: UpstreamTarget, modelId: string): AttemptFailure {
+  if (error instanceof UpstreamHttpError) {
+    const { status } = error;
+    const upstreamMessage = readErrorMessage(error.body);
+    if (status === 429) {
+      target.recordRateLimited(error.retryAfterSeconds);
+      return {
+        error: new MoestroError(
+          "upstream_rate_limited",
+          `The upstream '${target.name}' is rate-limited (429): ${upstreamMessage.message}`,
+          {
+            retryAfterSeconds: Math.max(1, error.retryAfterSeconds ?? 1),
+          },
+        ),
+        retry: true,
+      };
+    }
+    if (status === 404) {
+      void target.refreshModels();
+      return {
+        error: new MoestroError("model_not_found", `The upstream '${target.name}' does not serve the model '${modelId}' (404).`, {
+          param: "model",
+        }),
+        retry: true,
+      };
+    }
+    if (status >= 500 || status === 408 || status === 401 || status === 403) {
+      target.recordFailure(`answered ${status}`);
+      return {
+        error: new MoestroError("upstream_failed", `The upstream '${target.name}' answered ${status}: ${upstreamMessage.message}`, {
+          retryAfterSeconds: 1,
+        }),
+        retry: true,
+      };
+    }
+    const code: ErrorCode =
+      upstreamMessage.code !== undefined && passedThroughCodes.has(upstreamMessage.code as ErrorCode)
+        ? (upstreamMessage.code as ErrorCode)
+        : /context length|context_length|maximum context|too many tokens/i.test(upstreamMessage.message)
+          ? "context_length_exceeded"
+          : "invalid_request";
+    return { error: new MoestroError(code, upstreamMessage.message, { param: upstreamMessage.param }), retry: false };
+  }
+  if (error instanceof MoestroError) {
+    if (error.code === "upstream_failed" || error.code === "upstream_timeout") {
+      target.recordFailure(error.message);
+      return { error, retry: true };
+    }
+    return { error, retry: false };
+  }
+  // Refused or reset connections, DNS failures, a body that is not JSON: the upstream is at fault.
+  const reason = (error as Error)?.message ?? String(error);
+  target.recordFailure(reason);
+  return {
+    error: new MoestroError("upstream_failed", `The upstream '${target.name}' failed: ${isAbortError(error) ? "aborted" : reason}`, {
+      retryAfterSeconds: 1,
+      cause: error,
+    }),
+    retry: true,
+  };
+}
+
+/** The message, code and param of an upstream's error body (OpenAI's `{"error": {...}}`, or any text). */
+function readErrorMessage(body: string): { message: string; code?: string; param?: string } {
+  try {
+    const parsed = JSON.parse(body) as { error?: { message?: unknown; code?: unknown; param?: unknown } | string; message?: unknown };
+    const error = parsed.error;
+    if (typeof error === "string") return { message: error };
+    if (error !== undefined && typeof error.message === "string")
+      return {
+        message: error.message,
+        code: typeof error.code === "string" ? error.code : undefined,
+        param: typeof error.param === "string" ? error.param : undefined,
+      };
+    if (typeof parsed.message === "string") return { message: parsed.message };
+  } catch {
+    // Not JSON: the text itself, cut.
+  }
+  return { message: body.slice(0, 300) || "(no body)" };
+}
