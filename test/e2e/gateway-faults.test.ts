@@ -1,0 +1,175 @@
+import Anthropic from "@anthropic-ai/sdk";
+import { APIError } from "openai";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { WireLoadedModel, WireUsageEvent } from "../../src/wire/console.js";
+import { postJson, startTestServer, type TestServer } from "../helpers/server.js";
+import { chunkEvent, sleep, startStandInUpstream, usageEvent, type StandInUpstream } from "../helpers/stand-in-upstream.js";
+
+/**
+ * The gateway's failure handling, against small real HTTP servers that stand in for upstreams and misbehave on purpose
+ * (a 429 answerer, a server that splits UTF-8 characters across writes, one that breaks off mid-stream, one too slow
+ * to answer, and an address where nothing listens). The gateway is the real moestro server (`startServer`); no model
+ * is loaded.
+ */
+describe("gateway: failover, rate limits, broken streams and split characters (stand-in upstreams)", () => {
+  /** Written in pieces that cut "é", "ö" and the globe emoji between two socket writes. */
+  const answer = "héllo wörld 🌍 ça va";
+  let limited: StandInUpstream;
+  let scripted: StandInUpstream;
+  let slow: StandInUpstream;
+  let gateway: TestServer;
+
+  beforeAll(async () => {
+    // A stand-in for an upstream that is rate-limited: every POST gets 429 with Retry-After: 30.
+    limited = await startStandInUpstream([], (_request, response) => {
+      response.writeHead(429, { "content-type": "application/json", "retry-after": "30" });
+      response.end(JSON.stringify({ error: { message: "slow down", type: "rate_limit_error", code: "rate_limit_exceeded" } }));
+    });
+    scripted = await startStandInUpstream(["m", "broken", "no-usage", "slow-or-fast"], async ({ body }, response) => {
+      response.writeHead(200, { "content-type": "text/event-stream" });
+      const model = body.model as string;
+      if (model === "broken") {
+        response.write(chunkEvent({ role: "assistant", content: "" }));
+        response.write(chunkEvent({ content: "half an" }));
+        await sleep(20);
+        response.write(chunkEvent({ content: " answer" }));
+        await sleep(20);
+        response.socket?.destroy();
+        return;
+      }
+      if (model === "no-usage") {
+        for (const piece of ["one", " two", " three"]) response.write(chunkEvent({ content: piece }));
+        response.end(`${chunkEvent({}, "stop")}data: [DONE]\n\n`);
+        return;
+      }
+      const sse = Buffer.from(
+        chunkEvent({ role: "assistant", content: "" }) +
+          [...answer].map((character) => chunkEvent({ content: character })).join("") +
+          chunkEvent({}, "stop") +
+          usageEvent(7, [...answer].length) +
+          "data: [DONE]\n\n",
+        "utf8",
+      );
+      // Cut the bytes inside every multibyte character (its first byte ends a write), each write its own TCP segment.
+      let start = 0;
+      for (let index = 0; index < sse.length; index++) {
+        if (sse[index]! >= 0xc0) {
+          response.write(sse.subarray(start, index + 1));
+          start = index + 1;
+          await sleep(2);
+        }
+      }
+      response.end(sse.subarray(start));
+    });
+    // Never answers within the gateway's timeout (300 ms).
+    slow = await startStandInUpstream(["slow-or-fast"], async (_request, response) => {
+      await sleep(3000);
+      response.writeHead(500).end();
+    });
+    gateway = await startTestServer({
+      upstreams: [
+        { name: "limited", url: limited.url, models: ["m", "only-limited"] },
+        { name: "scripted", url: scripted.url },
+        // Nothing listens on port 9 of this machine (discard): connections are refused.
+        { name: "down", url: "http://127.0.0.1:9/v1", models: ["m"] },
+        // Weighted far above the others, so that it is tried first.
+        { name: "slow", url: slow.url, timeoutMs: 300, weight: 100 },
+      ],
+      gateway: { maxAttempts: 4, ejectAfterFailures: 1, cooldownMs: 60_000 },
+    });
+  });
+  afterAll(async () => {
+    await gateway?.close();
+    await Promise.all([limited?.close(), scripted?.close(), slow?.close()]);
+  });
+
+  async function chat(model: string, stream = false): Promise<Response> {
+    return await postJson(`${gateway.url}/v1/chat/completions`, { model, stream, messages: [{ role: "user", content: "Hi" }] });
+  }
+
+  it("lists each pool once, discovered or configured", async () => {
+    const models = await gateway.client.models.list();
+    expect(models.data.map((model) => model.id).sort()).toEqual(["broken", "m", "no-usage", "only-limited", "slow-or-fast"]);
+  });
+
+  it("moves a request on from a 429 (honouring Retry-After) and from a refused connection, with no error to the client", async () => {
+    const served: string[] = [];
+    for (let index = 0; index < 6; index++) {
+      const response = await chat("m");
+      expect(response.status).toBe(200);
+      served.push(response.headers.get("x-moestro-upstream")!);
+      expect(((await response.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content).toBe(answer);
+    }
+    expect(served).toEqual(Array(6).fill("scripted"));
+    // Tried once, then left out for its Retry-After (30 s).
+    expect(limited.posts.length).toBe(1);
+    const ps = (await (await fetch(`${gateway.url}/v1/moestro/ps`)).json()) as { data: WireLoadedModel[] };
+    const upstreams = ps.data.find((model) => model.id === "m")!.upstreams!;
+    // Ejected from the start (its health check failed), so never tried.
+    expect(upstreams.find((upstream) => upstream.name === "down")).toMatchObject({ state: "ejected" });
+    expect(upstreams.find((upstream) => upstream.name === "limited")!.ejected_until).not.toBeNull();
+    expect(upstreams.find((upstream) => upstream.name === "scripted")).toMatchObject({ state: "healthy", errors_total: 0 });
+    // The ledger says which upstream served each request, and after how many attempts.
+    let rows: WireUsageEvent[] = [];
+    for (let wait = 0; wait < 50 && rows.filter((row) => row.status === "ok").length < 6; wait++) {
+      rows = ((await (await fetch(`${gateway.url}/v1/moestro/usage/events`)).json()) as { data: WireUsageEvent[] }).data;
+      await sleep(20);
+    }
+    const okRows = rows.filter((row) => row.model === "m" && row.status === "ok");
+    expect(okRows).toHaveLength(6);
+    expect(okRows.every((row) => row.upstream === "scripted" && row.engine === "upstream")).toBe(true);
+    expect(Math.max(...okRows.map((row) => row.attempts ?? 0))).toBeGreaterThanOrEqual(2);
+  });
+
+  it("answers 429 with Retry-After when every upstream of the pool is rate-limited", async () => {
+    const response = await chat("only-limited");
+    expect(response.status).toBe(429);
+    expect(Number(response.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe("upstream_rate_limited");
+  });
+
+  it("moves a request on from an upstream that sends nothing within its timeoutMs", async () => {
+    const startedAt = performance.now();
+    for (let index = 0; index < 2; index++) {
+      const response = await chat("slow-or-fast");
+      expect(response.status).toBe(200);
+      expect(response.headers.get("x-moestro-upstream")).toBe("scripted");
+    }
+    expect(slow.posts.length).toBe(1);
+    expect(performance.now() - startedAt).toBeLessThan(2500);
+  });
+
+  it("C07: never splits a UTF-8 character the upstream split across chunks (OpenAI and Anthropic clients)", async () => {
+    const stream = await gateway.client.chat.completions.create({ model: "m", messages: [{ role: "user", content: "Hi" }], stream: true });
+    let text = "";
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? "";
+    expect(text).toBe(answer);
+    const anthropic = new Anthropic({ baseURL: gateway.url, apiKey: "unused", maxRetries: 0 });
+    const message = await anthropic.messages.create({ model: "m", max_tokens: 64, messages: [{ role: "user", content: "Hi" }] });
+    expect(message.content.map((block) => (block.type === "text" ? block.text : "")).join("")).toBe(answer);
+  });
+
+  it("ends a stream that breaks off after its first byte with the dialect's error event, never a silent half answer", async () => {
+    const stream = await gateway.client.chat.completions.create({
+      model: "broken",
+      messages: [{ role: "user", content: "Hi" }],
+      stream: true,
+    });
+    let text = "";
+    const failure = await (async () => {
+      for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? "";
+    })().catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(APIError);
+    expect(text).toBe("half an answer");
+    const raw = await (await chat("broken", true)).text();
+    expect(raw).toContain('"code":"upstream_failed"');
+    expect(raw).not.toContain("[DONE]");
+  });
+
+  it("counts the chunks of an upstream that reports no usage", async () => {
+    const completion = await gateway.client.chat.completions.create({ model: "no-usage", messages: [{ role: "user", content: "Hi" }] });
+    expect(completion.choices[0]!.message.content).toBe("one two three");
+    expect(completion.usage?.completion_tokens).toBe(3);
+    expect(completion.usage?.prompt_tokens).toBeGreaterThan(0);
+  });
+});
