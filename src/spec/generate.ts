@@ -126,6 +126,12 @@ export interface GenerateRequest {
   responseFormat?: ResponseFormat;
   /** Token log-probabilities: `top` alternatives per token, 0 to 20. Defaults to none. */
   logprobs?: { top: number };
+  /**
+   * Top-level fields of the client's OpenAI request that moestro does not read (a server's own options, such as vLLM's
+   * `repetition_penalty` or `guided_choice`), and `user`, as the client sent them: an upstream backend adds them to the
+   * request it sends (fields moestro sets itself win); the local engines ignore them. Set by the OpenAI dialect only.
+   */
+  passthrough?: Record<string, unknown>;
 }
 
 /** Token counts of one generation. A count that is not known is `undefined`, never a guessed 0. */

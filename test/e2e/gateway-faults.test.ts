@@ -17,6 +17,7 @@ describe("gateway: failover, rate limits, broken streams and split characters (s
   let limited: StandInUpstream;
   let scripted: StandInUpstream;
   let slow: StandInUpstream;
+  let breaking: StandInUpstream;
   let gateway: TestServer;
 
   beforeAll(async () => {
@@ -25,18 +26,9 @@ describe("gateway: failover, rate limits, broken streams and split characters (s
       response.writeHead(429, { "content-type": "application/json", "retry-after": "30" });
       response.end(JSON.stringify({ error: { message: "slow down", type: "rate_limit_error", code: "rate_limit_exceeded" } }));
     });
-    scripted = await startStandInUpstream(["m", "broken", "no-usage", "slow-or-fast"], async ({ body }, response) => {
+    scripted = await startStandInUpstream(["m", "no-usage", "slow-or-fast"], async ({ body }, response) => {
       response.writeHead(200, { "content-type": "text/event-stream" });
       const model = body.model as string;
-      if (model === "broken") {
-        response.write(chunkEvent({ role: "assistant", content: "" }));
-        response.write(chunkEvent({ content: "half an" }));
-        await sleep(20);
-        response.write(chunkEvent({ content: " answer" }));
-        await sleep(20);
-        response.socket?.destroy();
-        return;
-      }
       if (model === "no-usage") {
         for (const piece of ["one", " two", " three"]) response.write(chunkEvent({ content: piece }));
         response.end(`${chunkEvent({}, "stop")}data: [DONE]\n\n`);
@@ -61,6 +53,16 @@ describe("gateway: failover, rate limits, broken streams and split characters (s
       }
       response.end(sse.subarray(start));
     });
+    // Breaks off mid-stream (its own server: the failure counts against its health, not the others').
+    breaking = await startStandInUpstream(["broken"], async (_request, response) => {
+      response.writeHead(200, { "content-type": "text/event-stream" });
+      response.write(chunkEvent({ role: "assistant", content: "" }));
+      response.write(chunkEvent({ content: "half an" }));
+      await sleep(20);
+      response.write(chunkEvent({ content: " answer" }));
+      await sleep(20);
+      response.socket?.destroy();
+    });
     // Never answers within the gateway's timeout (300 ms).
     slow = await startStandInUpstream(["slow-or-fast"], async (_request, response) => {
       await sleep(3000);
@@ -74,13 +76,14 @@ describe("gateway: failover, rate limits, broken streams and split characters (s
         { name: "down", url: "http://127.0.0.1:9/v1", models: ["m"] },
         // Weighted far above the others, so that it is tried first.
         { name: "slow", url: slow.url, timeoutMs: 300, weight: 100 },
+        { name: "breaking", url: breaking.url },
       ],
       gateway: { maxAttempts: 4, ejectAfterFailures: 1, cooldownMs: 60_000 },
     });
   });
   afterAll(async () => {
     await gateway?.close();
-    await Promise.all([limited?.close(), scripted?.close(), slow?.close()]);
+    await Promise.all([limited?.close(), scripted?.close(), slow?.close(), breaking?.close()]);
   });
 
   async function chat(model: string, stream = false): Promise<Response> {
@@ -164,6 +167,30 @@ describe("gateway: failover, rate limits, broken streams and split characters (s
     const raw = await (await chat("broken", true)).text();
     expect(raw).toContain('"code":"upstream_failed"');
     expect(raw).not.toContain("[DONE]");
+  });
+
+  it("passes the fields moestro does not read, and user, to the upstream as the client sent them", async () => {
+    const response = await postJson(`${gateway.url}/v1/chat/completions`, {
+      model: "m",
+      messages: [{ role: "user", content: "Hi" }],
+      user: "user-7",
+      repetition_penalty: 1.1,
+      guided_choice: ["yes", "no"],
+      max_tokens: 5,
+    });
+    expect(response.status).toBe(200);
+    expect(scripted.posts.at(-1)).toMatchObject({
+      path: "/v1/chat/completions",
+      body: {
+        model: "m",
+        user: "user-7",
+        repetition_penalty: 1.1,
+        guided_choice: ["yes", "no"],
+        max_tokens: 5,
+        stream: true,
+        stream_options: { include_usage: true },
+      },
+    });
   });
 
   it("counts the chunks of an upstream that reports no usage", async () => {

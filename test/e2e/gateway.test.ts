@@ -100,7 +100,6 @@ describe.skipIf(!hasTestModels)("gateway: moestro in front of two moestro upstre
     const message = await anthropic.messages.create({
       model: "stories260K",
       max_tokens: 8,
-      temperature: 0,
       messages: [{ role: "user", content: "Once upon a time" }],
     });
     expect(message.content[0]?.type).toBe("text");

@@ -25,7 +25,9 @@ describe("toUpstreamRequest", () => {
         stop: ["\n\n"],
         sampling: { temperature: 0.2, topP: 0.9, topK: 20, minP: 0.05, seed: 7, presencePenalty: 1, frequencyPenalty: -1 },
         tools: {
-          definitions: [{ name: "weather", description: "Weather of a city", parameters: { type: "object", properties: { city: { type: "string" } } } }],
+          definitions: [
+            { name: "weather", description: "Weather of a city", parameters: { type: "object", properties: { city: { type: "string" } } } },
+          ],
           choice: { type: "function", name: "weather" },
           parallel: false,
         },
@@ -62,7 +64,11 @@ describe("toUpstreamRequest", () => {
       tools: [
         {
           type: "function",
-          function: { name: "weather", description: "Weather of a city", parameters: { type: "object", properties: { city: { type: "string" } } } },
+          function: {
+            name: "weather",
+            description: "Weather of a city",
+            parameters: { type: "object", properties: { city: { type: "string" } } },
+          },
         },
       ],
       tool_choice: { type: "function", function: { name: "weather" } },
@@ -90,8 +96,19 @@ describe("toUpstreamRequest", () => {
     expect(toUpstreamRequest(chat(), { model: "m", kind: "vllm" }).body).not.toHaveProperty("chat_template_kwargs");
   });
 
+  it("adds the client's fields moestro does not read, where moestro sets none of that name", () => {
+    const { body } = toUpstreamRequest(chat({ maxTokens: 4, passthrough: { repetition_penalty: 1.1, user: "u", max_tokens: 99 } }), {
+      model: "m",
+      kind: "vllm",
+    });
+    expect(body).toMatchObject({ repetition_penalty: 1.1, user: "u", max_tokens: 4 });
+  });
+
   it("sends a raw prompt to /v1/completions", () => {
-    const { path, body } = toUpstreamRequest({ input: { kind: "completion", prompt: "Once" }, sampling: {}, stop: [], maxTokens: 3 }, { model: "m", kind: "llama-server" });
+    const { path, body } = toUpstreamRequest(
+      { input: { kind: "completion", prompt: "Once" }, sampling: {}, stop: [], maxTokens: 3 },
+      { model: "m", kind: "llama-server" },
+    );
     expect(path).toBe("/v1/completions");
     expect(body).toEqual({ model: "m", stream: true, stream_options: { include_usage: true }, max_tokens: 3, prompt: "Once" });
   });

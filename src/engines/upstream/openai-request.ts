@@ -19,11 +19,19 @@ export interface UpstreamRequestBody {
  * - `max_tokens` (`max_completion_tokens` for `openai`, whose newer models refuse `max_tokens`), `stop`;
  * - thinking: `enable_thinking` and `thinking_budget` for `dashscope` (its spelling), else
  *   `chat_template_kwargs.enable_thinking` (vLLM, SGLang, llama-server and moestro read it); nothing for `openai`.
- * - log-probabilities: `logprobs` and `top_logprobs`.
+ * - log-probabilities: `logprobs` and `top_logprobs`;
+ * - the client's fields moestro does not read (`request.passthrough`: a server's own options, and `user`), as they
+ *   came, where moestro sets no field of that name.
  *
  * @param options.model the model id as the upstream names it.
  */
 export function toUpstreamRequest(request: GenerateRequest, options: { model: string; kind: UpstreamKind }): UpstreamRequestBody {
+  const translated = translate(request, options);
+  for (const [name, value] of Object.entries(request.passthrough ?? {})) if (!(name in translated.body)) translated.body[name] = value;
+  return translated;
+}
+
+function translate(request: GenerateRequest, options: { model: string; kind: UpstreamKind }): UpstreamRequestBody {
   const { kind } = options;
   const body: Record<string, unknown> = { model: options.model, stream: true, stream_options: { include_usage: true } };
   Object.assign(body, samplingFields(request.sampling, kind));

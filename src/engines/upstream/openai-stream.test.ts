@@ -51,10 +51,18 @@ describe("UpstreamStreamReader", () => {
 
   it("counts one token per chunk and estimates the prompt when the upstream sends no usage", () => {
     const parts = readAll(
-      [{ choices: [{ delta: { reasoning_content: "a" } }] }, { choices: [{ delta: { content: "b" } }] }, { choices: [{ delta: {}, finish_reason: "stop" }] }],
+      [
+        { choices: [{ delta: { reasoning_content: "a" } }] },
+        { choices: [{ delta: { content: "b" } }] },
+        { choices: [{ delta: {}, finish_reason: "stop" }] },
+      ],
       11,
     );
-    expect(parts.at(-1)).toEqual({ type: "finish", finishReason: "stop", usage: { promptTokens: 11, completionTokens: 2, reasoningTokens: 1 } });
+    expect(parts.at(-1)).toEqual({
+      type: "finish",
+      finishReason: "stop",
+      usage: { promptTokens: 11, completionTokens: 2, reasoningTokens: 1 },
+    });
   });
 
   it("refuses a stream that ended without a finish_reason, and an error event inside the stream", () => {

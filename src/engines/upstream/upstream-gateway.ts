@@ -130,17 +130,21 @@ export class UpstreamGateway {
 
   /**
    * The next upstream of a pool for a request, among those not in `tried`: the available one (not ejected, not waiting
-   * out a 429) with the fewest outstanding requests per unit of weight, ties broken in turn. When none is available,
-   * the one that becomes available soonest (a last resort: its ejection may be stale); `undefined` when every member
-   * was tried.
+   * out a 429) with the fewest outstanding requests per unit of weight, ties broken in turn. When none is available, a
+   * last resort: the ejected one whose cooldown ends soonest (its ejection may be stale), else the rate-limited one
+   * available soonest (which the caller answers 429 without trying); `undefined` when every member was tried.
    */
   next(modelId: string, tried: ReadonlySet<UpstreamTarget>): UpstreamTarget | undefined {
     const nowMs = this.#now();
     const members = this.members(modelId).filter((target) => !tried.has(target));
     if (members.length === 0) return undefined;
     const available = members.filter((target) => target.isAvailable(nowMs));
-    if (available.length === 0)
-      return members.reduce((best, target) => (target.availableAtMs(nowMs) < best.availableAtMs(nowMs) ? target : best));
+    if (available.length === 0) {
+      // A last resort: an ejected upstream may have recovered, while one waiting out a 429 would only answer 429 again.
+      const ejected = members.filter((target) => !target.isRateLimited(nowMs));
+      const pool = ejected.length > 0 ? ejected : members;
+      return pool.reduce((best, target) => (target.availableAtMs(nowMs) < best.availableAtMs(nowMs) ? target : best));
+    }
     const score = (target: UpstreamTarget) => (target.inFlight + 1) / target.weight;
     const best = Math.min(...available.map(score));
     const tied = available.filter((target) => score(target) === best);

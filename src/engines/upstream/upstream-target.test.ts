@@ -6,12 +6,25 @@ import { parseModelList } from "./upstream-target.js";
 
 const logger = pino({ level: "silent" });
 const rules = { maxAttempts: 3, ejectAfterFailures: 2, cooldownMs: 1000, healthCheckIntervalMs: 5000, modelsRefreshMs: 60_000 };
-const entry = (name: string, weight = 1) => ({ name, url: `http://127.0.0.1:9/${name}/v1`, models: ["m"], weight, timeoutMs: 1000, kind: "vllm" as const });
+const entry = (name: string, weight = 1) => ({
+  name,
+  url: `http://127.0.0.1:9/${name}/v1`,
+  models: ["m"],
+  weight,
+  timeoutMs: 1000,
+  kind: "vllm" as const,
+});
 
 describe("parseModelList", () => {
   it("reads ids and the context window where vLLM, llama-server or others give one", () => {
     const text = JSON.stringify({
-      data: [{ id: "a", max_model_len: 32768 }, { id: "b", meta: { n_ctx_train: 4096 } }, { id: "c", context_length: 8192 }, { id: "d" }, { id: "" }],
+      data: [
+        { id: "a", max_model_len: 32768 },
+        { id: "b", meta: { n_ctx_train: 4096 } },
+        { id: "c", context_length: 8192 },
+        { id: "d" },
+        { id: "" },
+      ],
     });
     expect(parseModelList(text)).toEqual([
       { id: "a", contextTokens: 32768 },
@@ -82,6 +95,11 @@ describe("UpstreamGateway.next (least outstanding requests per unit of weight)",
     expect([0, 1].map(() => gateway.next("m", new Set()))).toEqual([b, b]);
     // Every member unavailable: the one available soonest is the last resort.
     expect(gateway.next("m", new Set([b!]))).toBe(a);
+    // An ejected upstream goes before a rate-limited one, which would only answer 429 again.
+    b!.recordFailure("refused");
+    b!.recordFailure("refused");
+    expect(b!.isAvailable()).toBe(false);
+    expect(gateway.next("m", new Set())).toBe(b);
     nowMs += 2000;
     expect(a!.isAvailable()).toBe(true);
     gateway.dispose();
@@ -89,8 +107,8 @@ describe("UpstreamGateway.next (least outstanding requests per unit of weight)",
 
   it("refuses two upstreams of one name and an apiKeyEnv that is not set", () => {
     expect(() => new UpstreamGateway({ upstreams: [entry("a"), entry("a")], rules, logger })).toThrow(/two upstreams are named 'a'/);
-    expect(() => new UpstreamGateway({ upstreams: [{ ...entry("a"), apiKeyEnv: "NO_SUCH_KEY_VARIABLE" }], rules, logger, env: {} })).toThrow(
-      /NO_SUCH_KEY_VARIABLE/,
-    );
+    expect(
+      () => new UpstreamGateway({ upstreams: [{ ...entry("a"), apiKeyEnv: "NO_SUCH_KEY_VARIABLE" }], rules, logger, env: {} }),
+    ).toThrow(/NO_SUCH_KEY_VARIABLE/);
   });
 });
