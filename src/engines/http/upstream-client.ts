@@ -1,4 +1,5 @@
 import http from "node:http";
+import https from "node:https";
 
 /** Options of {@link UpstreamClient}. */
 export interface UpstreamClientOptions {
@@ -8,6 +9,8 @@ export interface UpstreamClientOptions {
   apiKey?: string;
   /** Sockets kept open to the upstream (one per slot is enough). Defaults to 16. */
   maxSockets?: number;
+  /** For an `https://` base URL: certificates to trust besides the system's (PEM). Defaults to the system's only. */
+  ca?: string | Buffer;
 }
 
 /** An answer that is not 2xx: the status and the body's text (at most 4 KiB kept), and its `Retry-After`. */
@@ -42,18 +45,24 @@ export function parseRetryAfterSeconds(value: string | undefined, nowMs: number 
  * slot, not per request) and parses SSE as bytes arrive, one `data:` payload at a time, because a streamed token is a
  * few dozen bytes and per-token overhead is what this client must not add (docs/engines.md has the figures).
  *
- * Used by the llama-server worker engine; remote upstreams (vLLM, SGLang) reuse it.
+ * Used by the llama-server worker engine and by the upstreams of the gateway (`src/engines/upstream/`), over http or
+ * https.
  */
 export class UpstreamClient {
   readonly baseUrl: string;
   readonly #url: URL;
   readonly #agent: http.Agent;
+  /** `http.request`, or `https.request` for an `https://` base URL (a cloud upstream). */
+  readonly #send: typeof http.request;
   readonly #headers: Record<string, string>;
 
   constructor(options: UpstreamClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, "");
     this.#url = new URL(this.baseUrl);
-    this.#agent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 16, noDelay: true });
+    const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 16, noDelay: true };
+    const isHttps = this.#url.protocol === "https:";
+    this.#agent = isHttps ? new https.Agent({ ...agentOptions, ca: options.ca }) : new http.Agent(agentOptions);
+    this.#send = isHttps ? https.request : http.request;
     this.#headers = options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {};
   }
 
@@ -140,7 +149,7 @@ export class UpstreamClient {
         headers["content-type"] = "application/json";
         headers["content-length"] = String(Buffer.byteLength(body));
       }
-      const request = http.request(
+      const request = this.#send(
         {
           host: this.#url.hostname,
           port: this.#url.port,
