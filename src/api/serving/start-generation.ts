@@ -117,14 +117,8 @@ export async function startGeneration(c: Context<AppEnv>, deps: AppDeps, options
 /** One choice's part, tagged with the choice index. */
 export type ChoicePart = StreamPart & { index: number };
 
-/**
- * The parts of every choice, with the prompt's tokens (known once the first choice is admitted) and the upstream that
- * serves the first choice (upstream backends only).
- */
-export type ChoiceParts = AsyncGenerator<ChoicePart, void, undefined> & {
-  readonly promptTokens: number;
-  readonly servedBy?: UpstreamServed;
-};
+/** The parts of every choice, with the prompt's tokens (known once the first choice is admitted). */
+export type ChoiceParts = AsyncGenerator<ChoicePart, void, undefined> & { readonly promptTokens: number };
 
 /** What the choice iterator does besides yielding: meter every part, then check the output. */
 interface ChoiceBookkeeping {
@@ -148,7 +142,7 @@ async function startChoices(
   n: number,
   bookkeeping: ChoiceBookkeeping,
   onEnd: () => void,
-): Promise<ChoiceParts> {
+): Promise<ChoiceParts & { readonly servedBy?: UpstreamServed }> {
   let first: GenerationStream;
   try {
     first = await backend.generate(request);
@@ -161,7 +155,6 @@ async function startChoices(
   let started = false;
   const guarded: ChoiceParts = {
     promptTokens: first.promptTokens,
-    servedBy: first.servedBy,
     next: (...args) => {
       started = true;
       return generator.next(...args);
@@ -179,7 +172,8 @@ async function startChoices(
       return this;
     },
   };
-  return guarded;
+  // The upstream that serves the first choice (upstream backends only), for the response's header and the ledger.
+  return Object.assign(guarded, { servedBy: first.servedBy });
 }
 
 async function* runChoices(
