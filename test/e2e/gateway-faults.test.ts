@@ -19,6 +19,8 @@ describe("gateway: failover, rate limits, broken streams and split characters (s
   let slow: StandInUpstream;
   let breaking: StandInUpstream;
   let gateway: TestServer;
+  let onEndlessClosed: () => void = () => undefined;
+  const endlessClosed = new Promise<void>((resolve) => (onEndlessClosed = resolve));
 
   beforeAll(async () => {
     // A stand-in for an upstream that is rate-limited: every POST gets 429 with Retry-After: 30.
@@ -26,9 +28,36 @@ describe("gateway: failover, rate limits, broken streams and split characters (s
       response.writeHead(429, { "content-type": "application/json", "retry-after": "30" });
       response.end(JSON.stringify({ error: { message: "slow down", type: "rate_limit_error", code: "rate_limit_exceeded" } }));
     });
-    scripted = await startStandInUpstream(["m", "no-usage", "slow-or-fast"], async ({ body }, response) => {
+    scripted = await startStandInUpstream(["m", "no-usage", "slow-or-fast", "endless"], async ({ path, body }, response) => {
+      if (path === "/v1/embeddings") {
+        const inputs = body.input as unknown[];
+        response.writeHead(200, { "content-type": "application/json" });
+        response.end(
+          JSON.stringify({
+            object: "list",
+            data: inputs.map((_, index) => ({ object: "embedding", index, embedding: [index, 0.5, -0.5] })),
+            usage: { prompt_tokens: 4 * inputs.length, total_tokens: 4 * inputs.length },
+          }),
+        );
+        return;
+      }
+      if (body.stream !== true) {
+        // Only the token count of Anthropic's count_tokens calls without streaming.
+        response.writeHead(200, { "content-type": "application/json" });
+        response.end(JSON.stringify({ choices: [{ index: 0, message: { role: "assistant", content: "h" }, finish_reason: "length" }], usage: { prompt_tokens: 13, completion_tokens: 1 } }));
+        return;
+      }
       response.writeHead(200, { "content-type": "text/event-stream" });
       const model = body.model as string;
+      if (model === "endless") {
+        // One piece every 20 ms until the gateway closes the connection.
+        response.on("close", () => onEndlessClosed());
+        while (!response.destroyed) {
+          response.write(chunkEvent({ content: "more " }));
+          await sleep(20);
+        }
+        return;
+      }
       if (model === "no-usage") {
         for (const piece of ["one", " two", " three"]) response.write(chunkEvent({ content: piece }));
         response.end(`${chunkEvent({}, "stop")}data: [DONE]\n\n`);
@@ -79,6 +108,7 @@ describe("gateway: failover, rate limits, broken streams and split characters (s
         { name: "breaking", url: breaking.url },
       ],
       gateway: { maxAttempts: 4, ejectAfterFailures: 1, cooldownMs: 60_000 },
+      aliases: { short: "m" },
     });
   });
   afterAll(async () => {
@@ -90,17 +120,36 @@ describe("gateway: failover, rate limits, broken streams and split characters (s
     return await postJson(`${gateway.url}/v1/chat/completions`, { model, stream, messages: [{ role: "user", content: "Hi" }] });
   }
 
-  it("lists each pool once, discovered or configured", async () => {
+  it("lists each pool once, discovered or configured, in OpenAI's and Ollama's lists", async () => {
     const models = await gateway.client.models.list();
-    expect(models.data.map((model) => model.id).sort()).toEqual(["broken", "m", "no-usage", "only-limited", "slow-or-fast"]);
+    const ids = ["broken", "endless", "m", "no-usage", "only-limited", "slow-or-fast"];
+    expect(models.data.map((model) => model.id).sort()).toEqual(ids);
+    // Ollama's names carry a tag; the alias is listed as a name of its own, as Ollama lists a copied model.
+    const tags = (await (await fetch(`${gateway.url}/api/tags`)).json()) as { models: Array<{ name: string }> };
+    expect(tags.models.map((model) => model.name).sort()).toEqual([...ids, "short"].sort().map((id) => `${id}:latest`));
+  });
+
+  it("cancels the upstream request when the client goes away", async () => {
+    const controller = new AbortController();
+    const response = await postJson(
+      `${gateway.url}/v1/chat/completions`,
+      { model: "endless", stream: true, messages: [{ role: "user", content: "Hi" }] },
+      { signal: controller.signal },
+    );
+    const reader = response.body!.getReader();
+    await reader.read();
+    controller.abort();
+    await expect(Promise.race([endlessClosed.then(() => "closed"), sleep(2000).then(() => "still open")])).resolves.toBe("closed");
   });
 
   it("moves a request on from a 429 (honouring Retry-After) and from a refused connection, with no error to the client", async () => {
     const served: string[] = [];
+    const requestIds: string[] = [];
     for (let index = 0; index < 6; index++) {
       const response = await chat("m");
       expect(response.status).toBe(200);
       served.push(response.headers.get("x-moestro-upstream")!);
+      requestIds.push(response.headers.get("x-request-id")!);
       expect(((await response.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content).toBe(answer);
     }
     expect(served).toEqual(Array(6).fill("scripted"));
@@ -114,11 +163,12 @@ describe("gateway: failover, rate limits, broken streams and split characters (s
     expect(upstreams.find((upstream) => upstream.name === "scripted")).toMatchObject({ state: "healthy", errors_total: 0 });
     // The ledger says which upstream served each request, and after how many attempts.
     let rows: WireUsageEvent[] = [];
-    for (let wait = 0; wait < 50 && rows.filter((row) => row.status === "ok").length < 6; wait++) {
+    const ours = () => rows.filter((row) => requestIds.includes(row.request_id) && row.status === "ok");
+    for (let wait = 0; wait < 50 && ours().length < 6; wait++) {
       rows = ((await (await fetch(`${gateway.url}/v1/moestro/usage/events`)).json()) as { data: WireUsageEvent[] }).data;
       await sleep(20);
     }
-    const okRows = rows.filter((row) => row.model === "m" && row.status === "ok");
+    const okRows = ours();
     expect(okRows).toHaveLength(6);
     expect(okRows.every((row) => row.upstream === "scripted" && row.engine === "upstream")).toBe(true);
     expect(Math.max(...okRows.map((row) => row.attempts ?? 0))).toBeGreaterThanOrEqual(2);
@@ -140,6 +190,26 @@ describe("gateway: failover, rate limits, broken streams and split characters (s
     }
     expect(slow.posts.length).toBe(1);
     expect(performance.now() - startedAt).toBeLessThan(2500);
+  });
+
+  it("serves every dialect from the upstream: an alias, Responses, Ollama, count_tokens and embeddings", async () => {
+    const byAlias = await gateway.client.chat.completions.create({ model: "short", messages: [{ role: "user", content: "Hi" }] });
+    expect(byAlias.model).toBe("m");
+    expect(byAlias.choices[0]!.message.content).toBe(answer);
+    const response = await gateway.client.responses.create({ model: "m", input: "Hi" });
+    expect(response.output_text).toBe(answer);
+    const ollama = (await (await postJson(`${gateway.url}/api/chat`, { model: "m", stream: false, messages: [{ role: "user", content: "Hi" }] })).json()) as {
+      message: { content: string };
+    };
+    expect(ollama.message.content).toBe(answer);
+    const anthropic = new Anthropic({ baseURL: gateway.url, apiKey: "unused", maxRetries: 0 });
+    expect(await anthropic.messages.countTokens({ model: "m", messages: [{ role: "user", content: "Hi" }] })).toEqual({ input_tokens: 13 });
+    const embeddings = await gateway.client.embeddings.create({ model: "m", input: ["a", "b"] });
+    expect(embeddings.data.map((item) => item.embedding)).toEqual([
+      [0, 0.5, -0.5],
+      [1, 0.5, -0.5],
+    ]);
+    expect(embeddings.usage.prompt_tokens).toBe(8);
   });
 
   it("C07: never splits a UTF-8 character the upstream split across chunks (OpenAI and Anthropic clients)", async () => {
