@@ -44,7 +44,12 @@ describe("gateway: failover, rate limits, broken streams and split characters (s
       if (body.stream !== true) {
         // Only the token count of Anthropic's count_tokens calls without streaming.
         response.writeHead(200, { "content-type": "application/json" });
-        response.end(JSON.stringify({ choices: [{ index: 0, message: { role: "assistant", content: "h" }, finish_reason: "length" }], usage: { prompt_tokens: 13, completion_tokens: 1 } }));
+        response.end(
+          JSON.stringify({
+            choices: [{ index: 0, message: { role: "assistant", content: "h" }, finish_reason: "length" }],
+            usage: { prompt_tokens: 13, completion_tokens: 1 },
+          }),
+        );
         return;
       }
       response.writeHead(200, { "content-type": "text/event-stream" });
@@ -198,7 +203,9 @@ describe("gateway: failover, rate limits, broken streams and split characters (s
     expect(byAlias.choices[0]!.message.content).toBe(answer);
     const response = await gateway.client.responses.create({ model: "m", input: "Hi" });
     expect(response.output_text).toBe(answer);
-    const ollama = (await (await postJson(`${gateway.url}/api/chat`, { model: "m", stream: false, messages: [{ role: "user", content: "Hi" }] })).json()) as {
+    const ollama = (await (
+      await postJson(`${gateway.url}/api/chat`, { model: "m", stream: false, messages: [{ role: "user", content: "Hi" }] })
+    ).json()) as {
       message: { content: string };
     };
     expect(ollama.message.content).toBe(answer);
