@@ -98,9 +98,15 @@ describe("gateway: failover, rate limits, broken streams and split characters (s
       response.socket?.destroy();
     });
     // Never answers within the gateway's timeout (300 ms).
-    slow = await startStandInUpstream(["slow-or-fast"], async (_request, response) => {
+    slow = await startStandInUpstream(["slow-or-fast", "stalls"], async ({ body }, response) => {
+      if (body.model === "stalls") {
+        // Starts its answer, then stalls.
+        response.writeHead(200, { "content-type": "text/event-stream" });
+        response.write(chunkEvent({ content: "first" }));
+      }
       await sleep(3000);
-      response.writeHead(500).end();
+      if (!response.headersSent) response.writeHead(500);
+      response.end();
     });
     gateway = await startTestServer({
       upstreams: [
@@ -127,7 +133,7 @@ describe("gateway: failover, rate limits, broken streams and split characters (s
 
   it("lists each pool once, discovered or configured, in OpenAI's and Ollama's lists", async () => {
     const models = await gateway.client.models.list();
-    const ids = ["broken", "endless", "m", "no-usage", "only-limited", "slow-or-fast"];
+    const ids = ["broken", "endless", "m", "no-usage", "only-limited", "slow-or-fast", "stalls"];
     expect(models.data.map((model) => model.id).sort()).toEqual(ids);
     // Ollama's names carry a tag; the alias is listed as a name of its own, as Ollama lists a copied model.
     const tags = (await (await fetch(`${gateway.url}/api/tags`)).json()) as { models: Array<{ name: string }> };
@@ -268,6 +274,15 @@ describe("gateway: failover, rate limits, broken streams and split characters (s
         stream_options: { include_usage: true },
       },
     });
+  });
+
+  it("ends a stream whose upstream stalls for its timeoutMs after the first byte with an upstream_timeout error event", async () => {
+    const startedAt = performance.now();
+    const raw = await (await chat("stalls", true)).text();
+    expect(raw).toContain('"content":"first"');
+    expect(raw).toContain('"code":"upstream_timeout"');
+    expect(raw).not.toContain("[DONE]");
+    expect(performance.now() - startedAt).toBeLessThan(2000);
   });
 
   it("counts the chunks of an upstream that reports no usage", async () => {

@@ -48,6 +48,10 @@ interface OpenedStream {
   end: () => void;
   /** Cancels the upstream request (closes its connection). */
   cancel: AbortController;
+  /** Aborted when the upstream sends nothing for `timeoutMs` (the stall timer below). */
+  timeout: AbortController;
+  /** The stall timer: refreshed at every event, cleared when the stream ends. */
+  timer: ReturnType<typeof setTimeout>;
 }
 
 /**
@@ -61,8 +65,8 @@ interface OpenedStream {
  * model left that upstream), a broken stream or an error event move the request to the next upstream, at most
  * `gateway.maxAttempts` upstreams in all. A 4xx (other than 404, 408 and 429) is the request's fault: it is answered as
  * the upstream said (its code kept where it is one of moestro's, such as `context_length_exceeded`), never retried.
- * After the first part, an upstream failure is thrown from the stream as `upstream_failed`, which the dialects send as
- * their error event: never a silent half answer.
+ * After the first part, an upstream failure is thrown from the stream as `upstream_failed` (`upstream_timeout` when it
+ * sent nothing for `timeoutMs`), which the dialects send as their error event: never a silent half answer.
  */
 export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBackend {
   const { gateway, modelId, logger } = options;
@@ -139,8 +143,8 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
     try {
       while (pending.length === 0) {
         const next = await iterator.next();
-        // The timeout covers the wait for the first event; a thought or an answer may then take as long as it takes.
-        clearTimeout(timer);
+        // The timeout covers the wait for each event: the first (a long prefill included), then every gap between two.
+        timer.refresh();
         if (next.done) {
           pending.push(...reader.end());
           done = true;
@@ -164,7 +168,8 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
       throw error;
     }
     target.recordSuccess(performance.now() - startedAt);
-    return { target, iterator, reader, pending, done, end, cancel };
+    if (done) clearTimeout(timer);
+    return { target, iterator, reader, pending, done, end, cancel, timeout, timer };
   }
 
   /** The rest of an opened stream as stream parts; ends the upstream request however it ends. */
@@ -182,6 +187,7 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
         let chunkParts: StreamPart[];
         try {
           next = await iterator.next();
+          opened.timer.refresh();
           chunkParts = next.done ? reader.end() : reader.read(next.value);
         } catch (error) {
           if (request.signal?.aborted) {
@@ -189,6 +195,15 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
             return;
           }
           target.recordFailure("the stream broke off");
+          if (opened.timeout.signal.aborted)
+            throw new MoestroError(
+              "upstream_timeout",
+              `The upstream '${target.name}' sent nothing for ${target.timeoutMs} ms (timeoutMs) during the stream.`,
+              {
+                retryAfterSeconds: 1,
+                cause: error,
+              },
+            );
           if (error instanceof MoestroError) throw error;
           throw new MoestroError("upstream_failed", `The upstream '${target.name}' failed during the stream: ${(error as Error).message}`, {
             retryAfterSeconds: 1,
@@ -211,6 +226,7 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
         if (next.done) return;
       }
     } finally {
+      clearTimeout(opened.timer);
       running.delete(opened.cancel);
       opened.end();
       await iterator.return(undefined).catch(() => undefined);
@@ -246,6 +262,7 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
           return generator;
         },
         async close() {
+          clearTimeout(opened.timer);
           opened.cancel.abort(new Error("closed"));
           if (generator !== undefined) await generator.return(undefined);
           else {
