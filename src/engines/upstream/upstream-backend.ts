@@ -167,8 +167,11 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
         );
       throw error;
     }
-    target.recordSuccess(performance.now() - startedAt);
-    if (done) clearTimeout(timer);
+    target.recordLatency(performance.now() - startedAt);
+    if (done) {
+      clearTimeout(timer);
+      target.recordSuccess();
+    }
     return { target, iterator, reader, pending, done, end, cancel, timeout, timer };
   }
 
@@ -212,6 +215,7 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
         }
         for (const part of chunkParts) {
           if (part.type === "finish") {
+            target.recordSuccess();
             generatedTokensTotal += part.usage.completionTokens;
             if (!reader.hasUsage && !warnedNoUsage) {
               warnedNoUsage = true;
@@ -285,7 +289,8 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
             signal: request.signal,
             timeoutMs: target.timeoutMs,
           });
-          target.recordSuccess(performance.now() - startedAt);
+          target.recordLatency(performance.now() - startedAt);
+          target.recordSuccess();
           return answer.usage?.prompt_tokens ?? estimatePromptTokens(request);
         } finally {
           end();
@@ -308,7 +313,8 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
             { model: modelId, input: inputs.map((input) => (typeof input === "string" ? input : [...input])), encoding_format: "float" },
             { signal: embedOptions.signal, timeoutMs: target.timeoutMs },
           );
-          target.recordSuccess(performance.now() - startedAt);
+          target.recordLatency(performance.now() - startedAt);
+          target.recordSuccess();
           const data = [...(answer.data ?? [])].sort((a, b) => (a.index ?? 0) - (b.index ?? 0));
           if (data.length !== inputs.length || data.some((item) => !Array.isArray(item.embedding)))
             throw new MoestroError(

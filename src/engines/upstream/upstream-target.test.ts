@@ -64,7 +64,9 @@ describe("UpstreamGateway.next (least outstanding requests per unit of weight)",
     // After the cooldown one trial may go to it; a success re-admits it.
     nowMs += 1000;
     expect(a!.isAvailable()).toBe(true);
-    a!.recordSuccess(5);
+    a!.recordLatency(5);
+    expect(a!.info().state).toBe("ejected");
+    a!.recordSuccess();
     expect(a!.info()).toMatchObject({ state: "healthy", consecutiveFailures: 0, latencyMs: 5 });
     gateway.dispose();
   });

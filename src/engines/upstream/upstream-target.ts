@@ -130,9 +130,16 @@ export class UpstreamTarget {
     };
   }
 
-  /** A request it answered (its first event, or its JSON), after `latencyMs`: re-admits it and resets its failures. */
-  recordSuccess(latencyMs: number): void {
+  /** Its time to a request's first event (or its whole JSON answer), ms, into the moving average of its latency. */
+  recordLatency(latencyMs: number): void {
     this.#latencyMs = this.#latencyMs === undefined ? latencyMs : this.#latencyMs + latencySmoothing * (latencyMs - this.#latencyMs);
+  }
+
+  /**
+   * A request it answered whole (its stream finished, or its JSON came): re-admits it and resets its failures. Not at
+   * the first event: an upstream whose streams all break off midway must still reach `ejectAfterFailures`.
+   */
+  recordSuccess(): void {
     this.#consecutiveFailures = 0;
     if (this.#isEjected) this.#logger.info({ upstream: this.name }, "upstream re-admitted after a request succeeded");
     this.#isEjected = false;
