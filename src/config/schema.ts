@@ -114,7 +114,7 @@ export const upstreamEntrySchema = z.object({
   url: z
     .string()
     .url()
-    .refine((url) => /^https?:$/.test(new URL(url).protocol), "an upstream URL starts with http:// or https://")
+    .regex(/^https?:\/\//i, "an upstream URL starts with http:// or https://")
     .describe("Its OpenAI-compatible base URL, such as http://host:8000/v1 (a URL without /v1 gets it added)."),
   name: z
     .string()
