@@ -250,6 +250,21 @@ describe("gateway: failover, rate limits, broken streams and split characters (s
     const raw = await (await chat("broken", true)).text();
     expect(raw).toContain('"code":"upstream_failed"');
     expect(raw).not.toContain("[DONE]");
+    // Anthropic's error event, and Ollama's error line, in the same place.
+    const anthropic = await (
+      await postJson(
+        `${gateway.url}/v1/messages`,
+        { model: "broken", max_tokens: 16, stream: true, messages: [{ role: "user", content: "Hi" }] },
+        { headers: { "content-type": "application/json", "anthropic-version": "2023-06-01" } },
+      )
+    ).text();
+    expect(anthropic).toContain("half an");
+    expect(anthropic).toMatch(/event: error\ndata: \{"type":"error","error":\{"type":"overloaded_error"/);
+    expect(anthropic).not.toContain("message_stop");
+    const ollama = await (await postJson(`${gateway.url}/api/chat`, { model: "broken", messages: [{ role: "user", content: "Hi" }] })).text();
+    const lines = ollama.trim().split("\n").map((line) => JSON.parse(line) as { error?: string; done?: boolean });
+    expect(lines.at(-1)?.error).toMatch(/upstream 'breaking' failed/);
+    expect(lines.some((line) => line.done === true)).toBe(false);
   });
 
   it("passes the fields moestro does not read, and user, to the upstream as the client sent them", async () => {

@@ -69,7 +69,15 @@ describe("UpstreamStreamReader", () => {
     const reader = new UpstreamStreamReader({ upstream: "u", estimatedPromptTokens: 1 });
     reader.read({ choices: [{ delta: { content: "half" } }] });
     expect(() => reader.end()).toThrow(MoestroError);
-    expect(() => reader.read({ error: { message: "engine died" } })).toThrow(/engine died/);
+    const failure = (() => {
+      try {
+        reader.read({ error: { message: "engine died" } });
+      } catch (error) {
+        return error as MoestroError;
+      }
+    })();
+    expect(failure).toMatchObject({ code: "upstream_failed", message: "The upstream 'u' sent an error during the stream." });
+    expect((failure?.cause as Error).message).toBe("engine died");
   });
 
   it("keeps token log-probabilities", () => {

@@ -84,18 +84,16 @@ export class UpstreamStreamReader {
   /**
    * The parts of one chunk, in order (empty for a chunk that carries only a role or the usage).
    *
-   * @throws {MoestroError} `upstream_failed` for an error sent inside the stream.
+   * @throws {MoestroError} `upstream_failed` for an error sent inside the stream (its text in `cause`).
    */
   read(chunk: WireUpstreamChunk): StreamPart[] {
     if (chunk.error !== undefined && chunk.error !== null) {
       const message = typeof chunk.error === "string" ? chunk.error : (chunk.error.message ?? JSON.stringify(chunk.error));
-      throw new MoestroError(
-        "upstream_failed",
-        `The upstream '${this.#options.upstream}' failed during the stream: ${message.slice(0, 300)}`,
-        {
-          retryAfterSeconds: 1,
-        },
-      );
+      // What the upstream said stays in the cause (logged), not in the client's message: it may hold its internals.
+      throw new MoestroError("upstream_failed", `The upstream '${this.#options.upstream}' sent an error during the stream.`, {
+        retryAfterSeconds: 1,
+        cause: new Error(message.slice(0, 1000)),
+      });
     }
     const usage = chunk.usage;
     if (usage !== undefined && usage !== null && typeof usage.prompt_tokens === "number") {

@@ -31,6 +31,8 @@ export interface UpstreamBackendOptions {
 interface AttemptFailure {
   /** What the client gets when no later attempt succeeds. */
   error: MoestroError;
+  /** What the upstream said, for the log only (a 5xx's or 429's body may hold its internals). */
+  detail?: string;
   /** Whether the next upstream is tried. */
   retry: boolean;
 }
@@ -113,7 +115,7 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
         signal?.throwIfAborted();
         const failure = classifyFailure(error, target, modelId);
         logger.warn(
-          { model: modelId, upstream: target.name, attempt, err: failure.error.message, retry: failure.retry },
+          { model: modelId, upstream: target.name, attempt, err: failure.error.message, detail: failure.detail, retry: failure.retry },
           "upstream attempt failed",
         );
         if (!failure.retry) throw failure.error;
@@ -362,14 +364,11 @@ function classifyFailure(error: unknown, target: UpstreamTarget, modelId: string
     if (status === 429) {
       target.recordRateLimited(error.retryAfterSeconds);
       return {
-        error: new MoestroError(
-          "upstream_rate_limited",
-          `The upstream '${target.name}' is rate-limited (429): ${upstreamMessage.message}`,
-          {
-            retryAfterSeconds: Math.max(1, error.retryAfterSeconds ?? 1),
-          },
-        ),
+        error: new MoestroError("upstream_rate_limited", `The upstream '${target.name}' is rate-limited (429).`, {
+          retryAfterSeconds: Math.max(1, error.retryAfterSeconds ?? 1),
+        }),
         retry: true,
+        detail: upstreamMessage.message,
       };
     }
     if (status === 404) {
@@ -384,9 +383,10 @@ function classifyFailure(error: unknown, target: UpstreamTarget, modelId: string
     if (status >= 500 || status === 408 || status === 401 || status === 403) {
       target.recordFailure(`answered ${status}`);
       return {
-        error: new MoestroError("upstream_failed", `The upstream '${target.name}' answered ${status}: ${upstreamMessage.message}`, {
+        error: new MoestroError("upstream_failed", `The upstream '${target.name}' answered ${status}.`, {
           retryAfterSeconds: 1,
         }),
+        detail: upstreamMessage.message,
         retry: true,
       };
     }
