@@ -77,7 +77,7 @@ describe("UpstreamStreamReader", () => {
       }
     })();
     expect(failure).toMatchObject({ code: "upstream_failed", message: "The upstream 'u' sent an error during the stream." });
-    expect((failure?.cause as Error).message).toBe("engine died");
+    expect((failure?.cause as Error | undefined)?.message).toBe("engine died");
   });
 
   it("keeps token log-probabilities", () => {
