@@ -177,12 +177,19 @@ async function startWithStudio(
   await loader.checkBinary();
   const scheduler = new ModelScheduler({
     listEntries,
-    // A model served by upstreams holds no memory here: its backend routes each request to the pool's upstreams.
+    // A pool of upstreams holds no memory here: its backend routes each request to the pool's members. A local model
+    // of the same id (its entry keeps the file's path) is loaded as one of those members.
     loadModel: async (entry) =>
       entry.source === "upstream" && gateway !== undefined
-        ? createUpstreamBackend({ gateway, modelId: entry.id, logger, now: options.now })
+        ? createUpstreamBackend({
+            gateway,
+            modelId: entry.id,
+            local: entry.path === "" ? undefined : await loader.loadModel(entry),
+            logger,
+            now: options.now,
+          })
         : await loader.loadModel(entry),
-    estimateMemoryBytes: async (entry) => (entry.source === "upstream" ? 0 : await loader.estimateMemoryBytes(entry)),
+    estimateMemoryBytes: async (entry) => (entry.source === "upstream" && entry.path === "" ? 0 : await loader.estimateMemoryBytes(entry)),
     maxMemoryBytes,
     defaultKeepAliveMs: config.engine.keepAliveMs,
     logger,
@@ -192,8 +199,10 @@ async function startWithStudio(
   try {
     // Models named on the command line are loaded before the server says it listens, so the first request is fast.
     for (const entry of configEntries(config)) await scheduler.load(entry.id);
-    // Upstream pools stay "loaded" for good: they cost nothing, and ps shows their upstreams.
-    for (const entry of upstreamEntries()) await scheduler.load(entry.id, { keepAliveMs: -1 });
+    // Pools of upstreams alone stay "loaded" for good: they cost nothing, and ps shows their upstreams. One that a local
+    // model joins keeps the local model's keep-alive (it was loaded above when it came from --model).
+    for (const entry of await listEntries())
+      if (entry.source === "upstream" && entry.path === "") await scheduler.load(entry.id, { keepAliveMs: -1 });
   } catch (error) {
     await scheduler.dispose();
     gateway?.dispose();
@@ -323,8 +332,9 @@ function configEntries(config: Config): ModelEntry[] {
 
 /**
  * Config models plus store models (a store model with the id of a config model is hidden by it), then the upstreams'
- * pools (hidden by a local model of the same id), with the config's aliases attached to the model each one names (by
- * id, or by `hf:` reference).
+ * pools, with the config's aliases attached to the model each one names (by id, or by `hf:` reference). A local model
+ * with the id of a pool joins it: its entry becomes the pool's (`source` `upstream`, its path and engine settings
+ * kept), so that one backend serves both (docs/gateway.md, "Pools").
  */
 function withAliases(
   fromConfig: ModelEntry[],
@@ -336,7 +346,11 @@ function withAliases(
   for (const model of stored) {
     if (!entries.some((entry) => entry.id === model.name)) entries.push({ id: model.name, path: model.path, source: "store" });
   }
-  for (const pool of fromUpstreams) if (!entries.some((entry) => entry.id === pool.id)) entries.push(pool);
+  for (const pool of fromUpstreams) {
+    const index = entries.findIndex((entry) => entry.id === pool.id);
+    if (index < 0) entries.push(pool);
+    else entries[index] = { ...entries[index]!, source: "upstream" };
+  }
   return entries.map((entry) => {
     const names = Object.entries(aliases)
       .filter(([, target]) => target === entry.id || target.replace(/^hf:/, "") === entry.id)

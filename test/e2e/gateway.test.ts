@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { WireLoadedModel } from "../../src/wire/console.js";
 import { hasTestModels, skipReason, testModelPath } from "../helpers/models.js";
 import { killHard, startServe, type ServeProcess } from "../helpers/serve-process.js";
+import { startTestServer } from "../helpers/server.js";
 
 /**
  * moestro in front of other moestro processes: two `moestro serve` of stories260K (in-process engine, one thread) as
@@ -107,6 +108,33 @@ describe.skipIf(!hasTestModels)("gateway: moestro in front of two moestro upstre
     const stream = anthropic.messages.stream({ model: "stories260K", max_tokens: 8, messages: [{ role: "user", content: "Once" }] });
     const final = await stream.finalMessage();
     expect(final.stop_reason).toMatch(/max_tokens|end_turn/);
+  });
+
+  it("makes a local model of the same id one pool with the upstreams", async () => {
+    // In this process: stories260K loaded here, and the upstream `one` serving the same id.
+    const mixed = await startTestServer({
+      models: [{ path: testModelPath("stories260K.gguf") }],
+      upstreams: [{ name: "one", url: oneUrl }],
+    });
+    try {
+      expect((await mixed.client.models.list()).data.map((model) => model.id)).toEqual(["stories260K"]);
+      const served: Array<string | null> = [];
+      for (let index = 0; index < 4; index++) {
+        const { data, response } = await mixed.client.chat.completions.create({ ...greedy, max_tokens: 4 }).withResponse();
+        expect(data.choices[0]!.message.content!.length).toBeGreaterThan(0);
+        served.push(response.headers.get("x-moestro-upstream"));
+      }
+      expect(served.sort()).toEqual(["local", "local", "one", "one"]);
+      const ps = (await (await fetch(`${mixed.url}/v1/moestro/ps`)).json()) as { data: WireLoadedModel[] };
+      expect(ps.data).toHaveLength(1);
+      expect(ps.data[0]!.memory_bytes).toBeGreaterThan(0);
+      expect(ps.data[0]!.upstreams!.map((upstream) => [upstream.name, upstream.requests_total])).toEqual([
+        ["local", 2],
+        ["one", 2],
+      ]);
+    } finally {
+      await mixed.close();
+    }
   });
 
   it("moves new requests to the other upstream when one is killed, with no 5xx", async () => {

@@ -13,8 +13,9 @@ import type {
 import { UpstreamHttpError } from "../http/upstream-client.js";
 import { estimatePromptTokens, promptTokenBound, toUpstreamRequest } from "./openai-request.js";
 import { UpstreamStreamReader, type WireUpstreamChunk } from "./openai-stream.js";
+import { LocalMember } from "./local-member.js";
 import type { UpstreamGateway } from "./upstream-gateway.js";
-import type { UpstreamTarget } from "./upstream-target.js";
+import { type PoolMember, UpstreamTarget } from "./upstream-target.js";
 
 /** Options of {@link createUpstreamBackend}. */
 export interface UpstreamBackendOptions {
@@ -22,6 +23,11 @@ export interface UpstreamBackendOptions {
   gateway: UpstreamGateway;
   /** The pool's model id (as clients and the upstreams name it). */
   modelId: string;
+  /**
+   * The local model of the same id (`--model`, or a pulled one), loaded: a member of the pool beside the upstreams. It
+   * gives the pool its facts (context window, thinking, tools), counts tokens and embeds. Defaults to none.
+   */
+  local?: ModelBackend;
   logger: Logger;
   /** Clock, epoch ms. Defaults to `Date.now`. */
   now?: () => number;
@@ -73,7 +79,9 @@ interface OpenedStream {
 export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBackend {
   const { gateway, modelId, logger } = options;
   const now = options.now ?? Date.now;
-  const info: ModelInfo = {
+  const local = options.local === undefined ? undefined : new LocalMember(options.local);
+  const localMembers: PoolMember[] = local === undefined ? [] : [local];
+  const upstreamInfo: ModelInfo = {
     id: modelId,
     path: "",
     architecture: "upstream",
@@ -89,19 +97,31 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
     vocabularySize: 0,
     createdAtSeconds: Math.floor(now() / 1000),
   };
+  // With a local member, its facts; its window unless an upstream's is smaller (a request must fit every member).
+  const info: ModelInfo =
+    local === undefined
+      ? upstreamInfo
+      : {
+          ...local.backend.info,
+          contextTokens: Math.min(local.backend.info.contextTokens, gateway.contextTokens(modelId)),
+        };
   const running = new Set<AbortController>();
   let generatedTokensTotal = 0;
   let warnedNoUsage = false;
 
-  /** Runs `run` on the pool's upstreams in order until one succeeds, as the failover rules say. */
+  /**
+   * Runs `run` on the pool's members in order until one succeeds, as the failover rules say; the local member only
+   * when `members` is `all`.
+   */
   async function withFailover<T>(
     signal: AbortSignal | undefined,
-    run: (target: UpstreamTarget, attempt: number) => Promise<T>,
+    run: (target: PoolMember, attempt: number) => Promise<T>,
+    members: "all" | "upstreams" = "upstreams",
   ): Promise<T> {
-    const tried = new Set<UpstreamTarget>();
+    const tried = new Set<PoolMember>();
     let lastFailure: AttemptFailure | undefined;
     for (let attempt = 1; attempt <= gateway.rules.maxAttempts; attempt++) {
-      const target = gateway.next(modelId, tried);
+      const target = gateway.next(modelId, tried, members === "all" ? localMembers : []);
       if (target === undefined) break;
       // Every upstream left is waiting out a 429: trying one more would only get another.
       if (!target.isAvailable() && target.isRateLimited()) {
@@ -113,6 +133,12 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
         return await run(target, attempt);
       } catch (error) {
         signal?.throwIfAborted();
+        // The local model's own refusals (its queue full: server_busy) move the request on; its 4xx do not.
+        if (!(target instanceof UpstreamTarget)) {
+          if (!(error instanceof MoestroError && error.retryable && error.status >= 500)) throw error;
+          lastFailure = { error, retry: true };
+          continue;
+        }
         const failure = classifyFailure(error, target, modelId);
         logger.warn(
           { model: modelId, upstream: target.name, attempt, err: failure.error.message, detail: failure.detail, retry: failure.retry },
@@ -243,101 +269,136 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
     info,
     engine(): EngineDetails {
       const upstreams = gateway.info(modelId);
+      const count = `${upstreams.length} upstream${upstreams.length === 1 ? "" : "s"}`;
+      if (local === undefined) return { kind: "upstream", placement: { description: count, gpuLayers: 0, cpuMoeLayers: 0 }, upstreams };
+      // The local member's placement, with the upstreams beside it.
+      const { placement } = local.backend.engine();
       return {
         kind: "upstream",
-        placement: { description: `${upstreams.length} upstream${upstreams.length === 1 ? "" : "s"}`, gpuLayers: 0, cpuMoeLayers: 0 },
-        upstreams,
+        placement: { ...placement, description: `local: ${placement.description}; and ${count}` },
+        upstreams: [local.info(), ...upstreams],
       };
     },
     async generate(request: GenerateRequest): Promise<GenerationStream> {
-      let served: UpstreamServed | undefined;
-      const opened = await withFailover(request.signal, async (target, attempt) => {
-        const result = await open(target, request);
-        served = { upstream: target.name, attempts: attempt };
-        return result;
-      });
-      let iterated = false;
-      let generator: AsyncGenerator<StreamPart, void, undefined> | undefined;
-      return {
-        promptTokens: promptTokenBound(request),
-        servedBy: served,
-        [Symbol.asyncIterator]() {
-          if (iterated) throw new Error("a generation stream is iterated once");
-          iterated = true;
-          generator = parts(opened, request);
-          return generator;
-        },
-        async close() {
-          clearTimeout(opened.timer);
-          opened.cancel.abort(new Error("closed"));
-          if (generator !== undefined) await generator.return(undefined);
-          else {
-            opened.end();
-            await opened.iterator.return(undefined).catch(() => undefined);
-          }
-        },
-      };
+      return await withFailover(
+        request.signal,
+        async (member, attempt) =>
+          member instanceof LocalMember
+            ? await member.generate(request, attempt)
+            : upstreamStream(await open(member as UpstreamTarget, request), request, { upstream: member.name, attempts: attempt }),
+        "all",
+      );
     },
     async countPromptTokens(request: GenerateRequest): Promise<number> {
-      // The upstream counts: one non-streamed token, whose usage gives the templated prompt's tokens.
-      return await withFailover(request.signal, async (target) => {
-        const { path, body } = toUpstreamRequest({ ...request, maxTokens: 1 }, { model: modelId, kind: target.kind });
-        delete body.stream;
-        delete body.stream_options;
-        const end = target.begin();
-        const startedAt = performance.now();
-        try {
-          const answer = await target.client.postJson<{ usage?: { prompt_tokens?: number } }>(path, body, {
-            signal: request.signal,
-            timeoutMs: target.timeoutMs,
-          });
-          target.recordLatency(performance.now() - startedAt);
-          target.recordSuccess();
-          return answer.usage?.prompt_tokens ?? estimatePromptTokens(request);
-        } finally {
-          end();
-        }
-      });
+      // The local model counts exactly and for free; else the upstream counts.
+      if (local?.backend.countPromptTokens !== undefined) return await local.backend.countPromptTokens(request);
+      return await countOnUpstream(request);
     },
     stats(): BackendStats {
-      return { sequencesInUse: running.size, queuedRequests: 0, activeGenerations: running.size, generatedTokensTotal };
+      const localStats = local?.backend.stats();
+      return {
+        sequencesInUse: running.size + (localStats?.sequencesInUse ?? 0),
+        queuedRequests: localStats?.queuedRequests ?? 0,
+        activeGenerations: running.size + (localStats?.activeGenerations ?? 0),
+        generatedTokensTotal: generatedTokensTotal + (localStats?.generatedTokensTotal ?? 0),
+      };
     },
     async embed(inputs, embedOptions = {}) {
-      return await withFailover(embedOptions.signal, async (target) => {
-        const end = target.begin();
-        const startedAt = performance.now();
-        try {
-          const answer = await target.client.postJson<{
-            data?: Array<{ index?: number; embedding?: number[] }>;
-            usage?: { prompt_tokens?: number };
-          }>(
-            "/v1/embeddings",
-            { model: modelId, input: inputs.map((input) => (typeof input === "string" ? input : [...input])), encoding_format: "float" },
-            { signal: embedOptions.signal, timeoutMs: target.timeoutMs },
-          );
-          target.recordLatency(performance.now() - startedAt);
-          target.recordSuccess();
-          const data = [...(answer.data ?? [])].sort((a, b) => (a.index ?? 0) - (b.index ?? 0));
-          if (data.length !== inputs.length || data.some((item) => !Array.isArray(item.embedding)))
-            throw new MoestroError(
-              "upstream_failed",
-              `The upstream '${target.name}' answered ${data.length} embeddings for ${inputs.length} inputs.`,
-            );
-          return { embeddings: data.map((item) => Float32Array.from(item.embedding!)), promptTokens: answer.usage?.prompt_tokens ?? 0 };
-        } finally {
-          end();
-        }
-      });
+      if (local !== undefined) return await local.backend.embed(inputs, embedOptions);
+      return await embedOnUpstream(inputs, embedOptions);
     },
     async dispose() {
       for (const cancel of running) cancel.abort(new Error("the model was unloaded"));
+      await local?.backend.dispose();
     },
   };
+  if (local?.backend.scrapeMetrics !== undefined) backend.scrapeMetrics = () => local.backend.scrapeMetrics!();
   return backend;
+
+  /** An opened upstream stream as a generation stream. */
+  function upstreamStream(opened: OpenedStream, request: GenerateRequest, served: UpstreamServed): GenerationStream {
+    let iterated = false;
+    let generator: AsyncGenerator<StreamPart, void, undefined> | undefined;
+    return {
+      promptTokens: promptTokenBound(request),
+      servedBy: served,
+      [Symbol.asyncIterator]() {
+        if (iterated) throw new Error("a generation stream is iterated once");
+        iterated = true;
+        generator = parts(opened, request);
+        return generator;
+      },
+      async close() {
+        clearTimeout(opened.timer);
+        opened.cancel.abort(new Error("closed"));
+        if (generator !== undefined) await generator.return(undefined);
+        else {
+          opened.end();
+          await opened.iterator.return(undefined).catch(() => undefined);
+        }
+      },
+    };
+  }
+
+  /** The prompt's tokens as an upstream counts them: one non-streamed token, whose usage gives the templated prompt's. */
+  async function countOnUpstream(request: GenerateRequest): Promise<number> {
+    return await withFailover(request.signal, async (member) => {
+      const target = member as UpstreamTarget;
+      const { path, body } = toUpstreamRequest({ ...request, maxTokens: 1 }, { model: modelId, kind: target.kind });
+      delete body.stream;
+      delete body.stream_options;
+      const end = target.begin();
+      const startedAt = performance.now();
+      try {
+        const answer = await target.client.postJson<{ usage?: { prompt_tokens?: number } }>(path, body, {
+          signal: request.signal,
+          timeoutMs: target.timeoutMs,
+        });
+        target.recordLatency(performance.now() - startedAt);
+        target.recordSuccess();
+        return answer.usage?.prompt_tokens ?? estimatePromptTokens(request);
+      } finally {
+        end();
+      }
+    });
+  }
+
+  /** Embeddings from an upstream's `/v1/embeddings`. */
+  async function embedOnUpstream(
+    inputs: ReadonlyArray<string | readonly number[]>,
+    embedOptions: { signal?: AbortSignal },
+  ): Promise<{ embeddings: Float32Array[]; promptTokens: number }> {
+    return await withFailover(embedOptions.signal, async (member) => {
+      const target = member as UpstreamTarget;
+      const end = target.begin();
+      const startedAt = performance.now();
+      try {
+        const answer = await target.client.postJson<{
+          data?: Array<{ index?: number; embedding?: number[] }>;
+          usage?: { prompt_tokens?: number };
+        }>(
+          "/v1/embeddings",
+          { model: modelId, input: inputs.map((input) => (typeof input === "string" ? input : [...input])), encoding_format: "float" },
+          { signal: embedOptions.signal, timeoutMs: target.timeoutMs },
+        );
+        target.recordLatency(performance.now() - startedAt);
+        target.recordSuccess();
+        const data = [...(answer.data ?? [])].sort((a, b) => (a.index ?? 0) - (b.index ?? 0));
+        if (data.length !== inputs.length || data.some((item) => !Array.isArray(item.embedding)))
+          throw new MoestroError(
+            "upstream_failed",
+            `The upstream '${target.name}' answered ${data.length} embeddings for ${inputs.length} inputs.`,
+          );
+        return { embeddings: data.map((item) => Float32Array.from(item.embedding!)), promptTokens: answer.usage?.prompt_tokens ?? 0 };
+      } finally {
+        end();
+      }
+    });
+  }
 }
 
 /** The answer when every upstream left is waiting out a 429: 429 with the soonest `Retry-After`. */
-function rateLimitedError(modelId: string, target: UpstreamTarget, nowMs: number): MoestroError {
+function rateLimitedError(modelId: string, target: PoolMember, nowMs: number): MoestroError {
   const seconds = Math.max(1, Math.ceil((target.availableAtMs(nowMs) - nowMs) / 1000));
   return new MoestroError(
     "upstream_rate_limited",

@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import type { Config } from "../../config/index.js";
 import { MoestroError } from "../../errors/index.js";
 import type { UpstreamInfo } from "../../spec/index.js";
-import { UpstreamTarget, type UpstreamModel } from "./upstream-target.js";
+import { type PoolMember, UpstreamTarget, type UpstreamModel } from "./upstream-target.js";
 
 /** Options of {@link UpstreamGateway}. */
 export interface UpstreamGatewayOptions {
@@ -129,14 +129,15 @@ export class UpstreamGateway {
   }
 
   /**
-   * The next upstream of a pool for a request, among those not in `tried`: the available one (not ejected, not waiting
-   * out a 429) with the fewest outstanding requests per unit of weight, ties broken in turn. When none is available, a
+   * The next member of a pool for a request (its upstreams, and `localMembers`: the local model of the same id), among
+   * those not in `tried`: the available one (not ejected, not waiting out a 429) with the fewest outstanding requests
+   * per unit of weight, ties broken in turn. When none is available, a
    * last resort: the ejected one whose cooldown ends soonest (its ejection may be stale), else the rate-limited one
    * available soonest (which the caller answers 429 without trying); `undefined` when every member was tried.
    */
-  next(modelId: string, tried: ReadonlySet<UpstreamTarget>): UpstreamTarget | undefined {
+  next(modelId: string, tried: ReadonlySet<PoolMember>, localMembers: readonly PoolMember[] = []): PoolMember | undefined {
     const nowMs = this.#now();
-    const members = this.members(modelId).filter((target) => !tried.has(target));
+    const members = [...localMembers, ...this.members(modelId)].filter((target) => !tried.has(target));
     if (members.length === 0) return undefined;
     const available = members.filter((target) => target.isAvailable(nowMs));
     if (available.length === 0) {
@@ -145,7 +146,7 @@ export class UpstreamGateway {
       const pool = ejected.length > 0 ? ejected : members;
       return pool.reduce((best, target) => (target.availableAtMs(nowMs) < best.availableAtMs(nowMs) ? target : best));
     }
-    const score = (target: UpstreamTarget) => (target.inFlight + 1) / target.weight;
+    const score = (target: PoolMember) => (target.inFlight + 1) / target.weight;
     const best = Math.min(...available.map(score));
     const tied = available.filter((target) => score(target) === best);
     return tied[this.#turn++ % tied.length];

@@ -2,7 +2,7 @@ import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { parseRetryAfterSeconds } from "../http/upstream-client.js";
 import { UpstreamGateway } from "./upstream-gateway.js";
-import { parseModelList } from "./upstream-target.js";
+import { parseModelList, type UpstreamTarget } from "./upstream-target.js";
 
 const logger = pino({ level: "silent" });
 const rules = { maxAttempts: 3, ejectAfterFailures: 2, cooldownMs: 1000, healthCheckIntervalMs: 5000, modelsRefreshMs: 60_000 };
@@ -77,7 +77,7 @@ describe("UpstreamGateway.next (least outstanding requests per unit of weight)",
     const counts = new Map<string, number>();
     for (let index = 0; index < 8; index++) {
       const target = gateway.next("m", new Set())!;
-      ends.push(target.begin());
+      ends.push((target as UpstreamTarget).begin());
       counts.set(target.name, (counts.get(target.name) ?? 0) + 1);
     }
     // 6 and 2, give or take the turn that breaks a tie.

@@ -33,6 +33,25 @@ export interface UpstreamTargetOptions {
   now?: () => number;
 }
 
+/**
+ * A member of a model's pool, as balancing sees it: an upstream ({@link UpstreamTarget}), or the local model of the
+ * same id (`LocalMember`).
+ */
+export interface PoolMember {
+  readonly name: string;
+  readonly weight: number;
+  /** Requests it is serving now. */
+  readonly inFlight: number;
+  /** Whether it may get a request now. */
+  isAvailable(nowMs?: number): boolean;
+  /** When it may get a request again, epoch ms; 0 when it may now. */
+  availableAtMs(nowMs?: number): number;
+  /** Whether it is waiting out a 429 now. */
+  isRateLimited(nowMs?: number): boolean;
+  /** Its state for `ps` and `/metrics`. */
+  info(): UpstreamInfo;
+}
+
 /** Weight of the newest sample in the latency's moving average. */
 const latencySmoothing = 0.2;
 
@@ -44,7 +63,7 @@ const latencySmoothing = 0.2;
  * (its failures in a row are not reset until a success). A 429 is not ill health: the upstream is only left out until
  * its `Retry-After` has passed (1 s without one).
  */
-export class UpstreamTarget {
+export class UpstreamTarget implements PoolMember {
   readonly name: string;
   readonly url: string;
   readonly kind: UpstreamKind;

@@ -45,7 +45,7 @@ export function createAdminModelRoutes(deps: AppDeps): Hono<AppEnv> {
     const entries = await deps.models.listEntries();
     const data: WireModelEntry[] = await Promise.all(
       entries.map(async (entry) => {
-        const facts = entry.source === "upstream" ? undefined : await headerFacts.read(entry.path);
+        const facts = entry.path === "" ? undefined : await headerFacts.read(entry.path);
         return {
           id: entry.id,
           aliases: [...(entry.aliases ?? [])],
