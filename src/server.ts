@@ -172,9 +172,15 @@ async function startWithStudio(
   const upstreamEntries = (): ModelEntry[] => (gateway?.modelIds() ?? []).map((id) => ({ id, path: "", source: "upstream" }));
   const listEntries = async (): Promise<ModelEntry[]> =>
     withAliases(configEntries(config), await store.list(), config.aliases, upstreamEntries());
-  const maxMemoryBytes = config.engine.maxMemoryBytes ?? (await measureMemoryBudgetBytes(llama));
   const loader = createModelLoader({ config, llama, home: config.home ?? defaultMoestroHome(), logger, now: options.now });
-  await loader.checkBinary();
+  let maxMemoryBytes: number;
+  try {
+    maxMemoryBytes = config.engine.maxMemoryBytes ?? (await measureMemoryBudgetBytes(llama));
+    await loader.checkBinary();
+  } catch (error) {
+    gateway?.dispose();
+    throw error;
+  }
   const scheduler = new ModelScheduler({
     listEntries,
     // A pool of upstreams holds no memory here: its backend routes each request to the pool's members. A local model
