@@ -261,8 +261,13 @@ describe("gateway: failover, rate limits, broken streams and split characters (s
     expect(anthropic).toContain("half an");
     expect(anthropic).toMatch(/event: error\ndata: \{"type":"error","error":\{"type":"overloaded_error"/);
     expect(anthropic).not.toContain("message_stop");
-    const ollama = await (await postJson(`${gateway.url}/api/chat`, { model: "broken", messages: [{ role: "user", content: "Hi" }] })).text();
-    const lines = ollama.trim().split("\n").map((line) => JSON.parse(line) as { error?: string; done?: boolean });
+    const ollama = await (
+      await postJson(`${gateway.url}/api/chat`, { model: "broken", messages: [{ role: "user", content: "Hi" }] })
+    ).text();
+    const lines = ollama
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { error?: string; done?: boolean });
     expect(lines.at(-1)?.error).toMatch(/upstream 'breaking' failed/);
     expect(lines.some((line) => line.done === true)).toBe(false);
   });
