@@ -76,11 +76,8 @@ export class UpstreamGateway {
    * health check; the server starts anyway.
    */
   async start(): Promise<void> {
-    await Promise.all(
-      this.targets.map(async (target) => {
-        if (await target.checkHealth()) await target.refreshModels();
-      }),
-    );
+    // A passing check reads the models of an upstream whose models were never read.
+    await Promise.all(this.targets.map((target) => target.checkHealth()));
     const health = setInterval(
       () => void Promise.all(this.targets.map((target) => target.checkHealth())),
       this.rules.healthCheckIntervalMs,
