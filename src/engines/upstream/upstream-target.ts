@@ -64,11 +64,16 @@ const latencySmoothing = 0.2;
  * its `Retry-After` has passed (1 s without one).
  */
 export class UpstreamTarget implements PoolMember {
+  /** Its name (config `name`, else its URL's `host:port`). */
   readonly name: string;
+  /** Its base URL as configured, without a trailing `/`. */
   readonly url: string;
   readonly kind: UpstreamKind;
+  /** Its balancing weight, > 0. */
   readonly weight: number;
+  /** How long it may go without sending anything, ms (config `timeoutMs`). */
   readonly timeoutMs: number;
+  /** Its HTTP client, based at the server's root (the URL without `/v1`). */
   readonly client: UpstreamClient;
   /** Whether its models come from the config (not refreshed). */
   readonly hasConfiguredModels: boolean;
