@@ -15,6 +15,8 @@ import { Metrics } from "./api/metrics.js";
 import { modelIdFromPath } from "./engines/inproc/llama-backend.js";
 import { measureMemoryBudgetBytes } from "./engines/inproc/memory-estimate.js";
 import { createModelLoader } from "./engines/model-loader.js";
+import { createUpstreamBackend } from "./engines/upstream/upstream-backend.js";
+import { UpstreamGateway } from "./engines/upstream/upstream-gateway.js";
 import { ModelScheduler } from "./engines/model-scheduler.js";
 import type { ModelEntry, ModelRegistry } from "./spec/index.js";
 import { createHubClient } from "./models/hub-client.js";
@@ -161,14 +163,39 @@ async function startWithStudio(
   );
   const store = new ModelStore(config.home ?? defaultMoestroHome());
   const puller = createModelPuller({ store, hub: createHubClient({ endpoint: config.hub.endpoint, token: config.hub.token }) });
-  const listEntries = async (): Promise<ModelEntry[]> => withAliases(configEntries(config), await store.list(), config.aliases);
-  const maxMemoryBytes = config.engine.maxMemoryBytes ?? (await measureMemoryBudgetBytes(llama));
+  // The upstreams (docs/gateway.md): their models are read before the server listens, so that the first request finds them.
+  const gateway =
+    config.upstreams.length === 0
+      ? undefined
+      : new UpstreamGateway({ upstreams: config.upstreams, rules: config.gateway, logger, now: options.now });
+  await gateway?.start();
+  const upstreamEntries = (): ModelEntry[] => (gateway?.modelIds() ?? []).map((id) => ({ id, path: "", source: "upstream" }));
+  const listEntries = async (): Promise<ModelEntry[]> =>
+    withAliases(configEntries(config), await store.list(), config.aliases, upstreamEntries());
   const loader = createModelLoader({ config, llama, home: config.home ?? defaultMoestroHome(), logger, now: options.now });
-  await loader.checkBinary();
+  let maxMemoryBytes: number;
+  try {
+    maxMemoryBytes = config.engine.maxMemoryBytes ?? (await measureMemoryBudgetBytes(llama));
+    await loader.checkBinary();
+  } catch (error) {
+    gateway?.dispose();
+    throw error;
+  }
   const scheduler = new ModelScheduler({
     listEntries,
-    loadModel: loader.loadModel,
-    estimateMemoryBytes: loader.estimateMemoryBytes,
+    // A pool of upstreams holds no memory here: its backend routes each request to the pool's members. A local model
+    // of the same id (its entry keeps the file's path) is loaded as one of those members.
+    loadModel: async (entry) =>
+      entry.source === "upstream" && gateway !== undefined
+        ? createUpstreamBackend({
+            gateway,
+            modelId: entry.id,
+            local: entry.path === "" ? undefined : await loader.loadModel(entry),
+            logger,
+            now: options.now,
+          })
+        : await loader.loadModel(entry),
+    estimateMemoryBytes: async (entry) => (entry.source === "upstream" && entry.path === "" ? 0 : await loader.estimateMemoryBytes(entry)),
     maxMemoryBytes,
     defaultKeepAliveMs: config.engine.keepAliveMs,
     logger,
@@ -178,8 +205,13 @@ async function startWithStudio(
   try {
     // Models named on the command line are loaded before the server says it listens, so the first request is fast.
     for (const entry of configEntries(config)) await scheduler.load(entry.id);
+    // Pools of upstreams alone stay "loaded" for good: they cost nothing, and ps shows their upstreams. One that a local
+    // model joins keeps the local model's keep-alive (it was loaded above when it came from --model).
+    for (const entry of await listEntries())
+      if (entry.source === "upstream" && entry.path === "") await scheduler.load(entry.id, { keepAliveMs: -1 });
   } catch (error) {
     await scheduler.dispose();
+    gateway?.dispose();
     throw error;
   }
 
@@ -188,6 +220,7 @@ async function startWithStudio(
     loadedBackends: () => scheduler.loadedBackends(),
     modelMemoryBytes: memoryById,
     loadCount: () => scheduler.loadCount,
+    upstreams: () => gateway?.allInfo() ?? [],
   });
   const shutdown = new AbortController();
   // Every running request listens to it (without a cap: Node warns of a leak past 10 listeners).
@@ -260,6 +293,7 @@ async function startWithStudio(
         for (const server of servers) (server as { closeAllConnections?: () => void }).closeAllConnections?.();
         await closed;
         await scheduler.dispose();
+        gateway?.dispose();
         await studio.dispose();
       })()),
   };
@@ -303,13 +337,25 @@ function configEntries(config: Config): ModelEntry[] {
 }
 
 /**
- * Config models plus store models (a store model with the id of a config model is hidden by it), with the config's
- * aliases attached to the model each one names (by id, or by `hf:` reference).
+ * Config models plus store models (a store model with the id of a config model is hidden by it), then the upstreams'
+ * pools, with the config's aliases attached to the model each one names (by id, or by `hf:` reference). A local model
+ * with the id of a pool joins it: its entry becomes the pool's (`source` `upstream`, its path and engine settings
+ * kept), so that one backend serves both (docs/gateway.md, "Pools").
  */
-function withAliases(fromConfig: ModelEntry[], stored: StoredModel[], aliases: Readonly<Record<string, string>>): ModelEntry[] {
+function withAliases(
+  fromConfig: ModelEntry[],
+  stored: StoredModel[],
+  aliases: Readonly<Record<string, string>>,
+  fromUpstreams: ModelEntry[],
+): ModelEntry[] {
   const entries = [...fromConfig];
   for (const model of stored) {
     if (!entries.some((entry) => entry.id === model.name)) entries.push({ id: model.name, path: model.path, source: "store" });
+  }
+  for (const pool of fromUpstreams) {
+    const index = entries.findIndex((entry) => entry.id === pool.id);
+    if (index < 0) entries.push(pool);
+    else entries[index] = { ...entries[index]!, source: "upstream" };
   }
   return entries.map((entry) => {
     const names = Object.entries(aliases)

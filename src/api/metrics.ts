@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from "hono";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { ModelBackend, UsageEvent, UsageSink } from "../spec/index.js";
+import type { ModelBackend, UpstreamInfo, UsageEvent, UsageSink } from "../spec/index.js";
 import type { AppEnv } from "./app-env.js";
 import { mergeWorkerMetrics, scrapeWorkerMetrics } from "./worker-metrics.js";
 
@@ -12,6 +12,8 @@ export interface MetricsSources {
   modelMemoryBytes(): ReadonlyMap<string, number>;
   /** Model loads since start. */
   loadCount(): number;
+  /** The upstreams (config `upstreams`, docs/gateway.md) and their state. Defaults to none. */
+  upstreams?(): readonly UpstreamInfo[];
 }
 
 /** Options of {@link Metrics}. */
@@ -26,7 +28,8 @@ export interface MetricsOptions {
 /**
  * moestro's Prometheus metrics (prom-client), one registry per app: HTTP requests by route and status with latency
  * histograms, TTFT and time per output token, tokens in and out, requests by outcome, queue depth, sequences in use,
- * model memory and loads, each loaded model's engine and its worker's restarts, plus Node's default process metrics.
+ * model memory and loads, each loaded model's engine and its worker's restarts, each upstream's state, in-flight
+ * requests, requests, errors and latency, plus Node's default process metrics.
  * Names follow Prometheus conventions (base units: seconds, bytes; counters end in `_total`). {@link render} adds the
  * loaded workers' own metrics (llama-server's `llamacpp:*`), labelled by model.
  */
@@ -150,6 +153,58 @@ export class Metrics {
       collect() {
         this.reset();
         for (const [model, bytes] of sources.modelMemoryBytes()) this.set({ model }, bytes);
+      },
+    });
+    const upstreams = () => sources.upstreams?.() ?? [];
+    new Gauge({
+      name: "moestro_upstream_up",
+      help: "1 for each upstream that gets requests, 0 for one ejected (failed its health check, or requests in a row), by upstream.",
+      labelNames: ["upstream"],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const upstream of upstreams()) this.set({ upstream: upstream.name }, upstream.state === "healthy" ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "moestro_upstream_in_flight",
+      help: "Requests each upstream is serving now.",
+      labelNames: ["upstream"],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const upstream of upstreams()) this.set({ upstream: upstream.name }, upstream.inFlight);
+      },
+    });
+    new Counter({
+      name: "moestro_upstream_requests_total",
+      help: "Requests sent to each upstream (every attempt counts, a failed-over one too).",
+      labelNames: ["upstream"],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const upstream of upstreams()) this.inc({ upstream: upstream.name }, upstream.requestsTotal);
+      },
+    });
+    new Counter({
+      name: "moestro_upstream_errors_total",
+      help: "Requests each upstream failed: refused connections, timeouts, 5xx, 429, broken streams.",
+      labelNames: ["upstream"],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const upstream of upstreams()) this.inc({ upstream: upstream.name }, upstream.errorsTotal);
+      },
+    });
+    new Gauge({
+      name: "moestro_upstream_latency_seconds",
+      help: "Moving average of each upstream's time to its first streamed event (or its whole JSON answer).",
+      labelNames: ["upstream"],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const upstream of upstreams())
+          if (upstream.latencyMs !== undefined) this.set({ upstream: upstream.name }, upstream.latencyMs / 1000);
       },
     });
     new Gauge({

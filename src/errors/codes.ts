@@ -60,6 +60,16 @@ export const errorCodes = {
    * restarted, so a retry after `Retry-After` seconds succeeds. Bad Gateway: moestro is fine, the process behind it is not.
    */
   worker_failed: { status: 502, type: "server_error" },
+  /**
+   * Every upstream of a model's pool that was tried failed before it answered (connection refused, a 5xx, a broken
+   * stream), or the upstream failed after the stream started (an error event then); retryable. Bad Gateway: moestro is
+   * fine, the servers behind it are not (docs/gateway.md).
+   */
+  upstream_failed: { status: 502, type: "server_error" },
+  /** The upstream tried last did not answer within its `timeoutMs` (before its first streamed byte); retryable. */
+  upstream_timeout: { status: 504, type: "server_error" },
+  /** Every upstream of the model's pool answered 429 (or is waiting out one); retry after `Retry-After` seconds. */
+  upstream_rate_limited: { status: 429, type: "rate_limit_error" },
   /** `moestro serve` cannot bind its port: another process listens there (start-up only, never an HTTP answer). */
   port_in_use: { status: 409, type: "invalid_request_error" },
   /**

@@ -202,6 +202,8 @@ function requestFields(request: UsageStart | UsageEvent): UsageRecord {
     endpoint: request.endpoint,
     stream: request.stream,
     engine: request.engine,
+    upstream: request.upstream,
+    attempts: request.attempts,
     status: "running",
     promptTokens: 0,
     cachedPromptTokens: 0,

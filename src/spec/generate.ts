@@ -126,6 +126,12 @@ export interface GenerateRequest {
   responseFormat?: ResponseFormat;
   /** Token log-probabilities: `top` alternatives per token, 0 to 20. Defaults to none. */
   logprobs?: { top: number };
+  /**
+   * Top-level fields of the client's OpenAI request that moestro does not read (a server's own options, such as vLLM's
+   * `repetition_penalty` or `guided_choice`), and `user`, as the client sent them: an upstream backend adds them to the
+   * request it sends (fields moestro sets itself win); the local engines ignore them. Set by the OpenAI dialect only.
+   */
+  passthrough?: Record<string, unknown>;
 }
 
 /** Token counts of one generation. A count that is not known is `undefined`, never a guessed 0. */
@@ -171,8 +177,14 @@ export type StreamPart =
  * early (`break`, `return()`) stops generation and frees the slot. Failures are thrown from the iterator.
  */
 export interface GenerationStream extends AsyncIterable<StreamPart> {
-  /** Tokens of the prompt, known before the first token is generated. */
+  /**
+   * Tokens of the prompt, known before the first token is generated. An upstream backend does not know them before
+   * the upstream's usage arrives with the last chunk: it gives a bound (one token per UTF-8 byte of the prompt's text,
+   * plus a margin per message), and its `finish` part carries the upstream's exact count.
+   */
   readonly promptTokens: number;
+  /** Which upstream serves this generation, and after how many attempts (upstream backends only). */
+  readonly servedBy?: UpstreamServed;
   /** Stops the generation if it runs and frees its sequence; needed only when the stream may not be iterated to the end. Idempotent. */
   close(): Promise<void>;
 }
@@ -219,8 +231,51 @@ export interface BackendStats {
   generatedTokensTotal: number;
 }
 
-/** Which engine runs a model: node-llama-cpp in this process, or a managed llama.cpp server worker process. */
-export type EngineKind = "inproc" | "llama-server";
+/**
+ * Which engine runs a model: node-llama-cpp in this process, a managed llama.cpp server worker process, or remote
+ * OpenAI-compatible servers (`upstreams` in the config, docs/gateway.md).
+ */
+export type EngineKind = "inproc" | "llama-server" | "upstream";
+
+/** The upstream that served a generation, for the response's `x-moestro-upstream` header and the ledger. */
+export interface UpstreamServed {
+  /** The upstream's name (`upstreams[].name`, or its host and port). */
+  upstream: string;
+  /** Upstreams tried for this generation, the one that served it included (1 when the first answered). */
+  attempts: number;
+}
+
+/**
+ * The state of one upstream as `ps`, `/metrics` and the console show it.
+ * - `healthy`: requests go to it.
+ * - `ejected`: it failed its health check, or too many requests in a row; no request goes to it until `ejectedUntilMs`
+ *   has passed and a health check or a trial request succeeds.
+ */
+export interface UpstreamInfo {
+  /** Its name. */
+  name: string;
+  /** Its base URL (`http://host:8000/v1`), without credentials. */
+  url: string;
+  /** What it is (`vllm`, `llama-server`, `moestro`, `openai-compatible`, …), from the config. */
+  kind: string;
+  state: "healthy" | "ejected";
+  /** Its balancing weight (config `weight`). */
+  weight: number;
+  /** Requests it is serving now. */
+  inFlight: number;
+  /** Requests sent to it since start. */
+  requestsTotal: number;
+  /** Requests it failed since start (connection refused, timeout, 5xx, 429, a broken stream). */
+  errorsTotal: number;
+  /** Failures in a row (0 after a success). */
+  consecutiveFailures: number;
+  /** Moving average of its time to the first streamed event (or to the whole JSON answer), ms; `undefined` before its first answer. */
+  latencyMs: number | undefined;
+  /** Until when it is left out, epoch ms (ejected, or a 429's `Retry-After`); `undefined` when it is not. */
+  ejectedUntilMs: number | undefined;
+  /** The model ids it serves (configured, or discovered from its `GET /v1/models`). */
+  models: readonly string[];
+}
 
 /** A llama-server worker process as `ps` shows it. */
 export interface WorkerInfo {
@@ -255,11 +310,13 @@ export interface EngineDetails {
   placement: PlacementInfo;
   /** The worker process (`llama-server` only). */
   worker?: WorkerInfo;
+  /** The upstreams of the model's pool (`upstream` only). */
+  upstreams?: UpstreamInfo[];
 }
 
 /**
- * A model that can generate. Implemented by the embedded llama.cpp engine (`src/engines/inproc/`) and by the managed
- * llama-server worker (`src/engines/llama-server/`).
+ * A model that can generate. Implemented by the embedded llama.cpp engine (`src/engines/inproc/`), by the managed
+ * llama-server worker (`src/engines/llama-server/`) and by a pool of remote upstreams (`src/engines/upstream/`).
  */
 export interface ModelBackend {
   /** Facts about the model. */

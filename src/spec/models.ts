@@ -11,10 +11,10 @@ export interface ModelEntry {
   id: string;
   /** Other names that reach it (config aliases, such as `qwen3:30b-a3b`). */
   aliases?: readonly string[];
-  /** Path of the GGUF file (the first part of a split model). */
+  /** Path of the GGUF file (the first part of a split model); `""` for a model served by upstreams. */
   path: string;
-  /** Where it comes from. */
-  source: "config" | "store";
+  /** Where it comes from: `--model`, the store, or the upstreams that serve it (docs/gateway.md). */
+  source: "config" | "store" | "upstream";
   /** Whether it thinks by default (models[].thinking). */
   thinking?: boolean;
   /** Per-model engine settings (models[].engine, gpuLayers, cpuMoeLayers, extraArgs); config models only. */

@@ -42,6 +42,10 @@ export interface UsageRequest {
   stream: boolean;
   /** Which engine served it (the lease's `backend.engine().kind` when it was admitted); `undefined` when unknown. */
   engine?: EngineKind;
+  /** The upstream that served it (engine `upstream` only; the first choice's when `n` > 1). */
+  upstream?: string;
+  /** Upstreams tried before one answered, that one included (engine `upstream` only). */
+  attempts?: number;
   /** When the request started, epoch ms. */
   startedAtMs: number;
 }

@@ -99,6 +99,10 @@ export interface UsageEventsTable {
    * before migration 0003 and for requests that never reached a model.
    */
   engine: Defaulted<string | null>;
+  /** The upstream that served the request (engine `upstream`); `null` otherwise, and before migration 0005. */
+  upstream: Defaulted<string | null>;
+  /** Upstreams tried before one answered, that one included (engine `upstream`); `null` otherwise. */
+  attempts: Defaulted<number | null>;
 }
 
 /**

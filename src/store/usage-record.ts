@@ -68,6 +68,10 @@ export interface UsageRecord extends UsageTotals {
    * ledger recorded it (migration 0003).
    */
   engine?: string;
+  /** The upstream that served it (engine `upstream`, docs/gateway.md); `undefined` otherwise. */
+  upstream?: string;
+  /** Upstreams tried before one answered, that one included (engine `upstream`); `undefined` otherwise. */
+  attempts?: number;
   /** How the request ended, or `running`; see {@link UsageRecordStatus}. */
   status: UsageRecordStatus;
   /** The error code when `status` is `error`. */
@@ -164,6 +168,8 @@ export function toUsageEventRow(record: UsageRecord, recordedAtMs: number): Sele
     heartbeat_at: record.heartbeatAtMs ?? null,
     reserved_micro_usd: record.status === "running" ? (record.reservedMicroUsd ?? 0) : 0,
     engine: record.engine ?? null,
+    upstream: record.upstream ?? null,
+    attempts: record.attempts ?? null,
   };
 }
 
@@ -181,6 +187,8 @@ export function toUsageRecord(row: Selectable<UsageEventsTable>): UsageRecord {
   };
   if (row.key_id !== null) record.keyId = row.key_id;
   if (row.engine !== null) record.engine = row.engine;
+  if (row.upstream !== null && row.upstream !== undefined) record.upstream = row.upstream;
+  if (row.attempts !== null && row.attempts !== undefined) record.attempts = Number(row.attempts);
   if (row.error_code !== null) record.errorCode = row.error_code;
   if (row.price_effective_at !== null) record.priceEffectiveAtMs = Number(row.price_effective_at);
   if (row.cloud_model !== null) record.cloudModel = row.cloud_model;

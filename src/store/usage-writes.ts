@@ -38,6 +38,8 @@ export const usageEventColumns = Object.keys({
   heartbeat_at: true,
   reserved_micro_usd: true,
   engine: true,
+  upstream: true,
+  attempts: true,
 } satisfies Record<keyof UsageEventsTable, true>) as Array<keyof UsageEventsTable>;
 
 /** Every column of `usage_daily`, checked against the table type. */

@@ -167,6 +167,8 @@ export function toWireUsageEvent(record: UsageRecord): WireUsageEvent {
     endpoint: record.endpoint,
     stream: record.stream,
     engine: record.engine ?? null,
+    upstream: record.upstream ?? null,
+    attempts: record.attempts ?? null,
     status: record.status,
     error_code: record.errorCode ?? null,
     ...toWireTokenCost(record),

@@ -112,6 +112,32 @@ export const wireWorkerSchema = z
 /** A loaded model's worker process. */
 export type WireWorker = z.infer<typeof wireWorkerSchema>;
 
+/** One upstream of a model's pool, as `GET /v1/moestro/ps` shows it (spec `UpstreamInfo`). */
+export const wireUpstreamSchema = z
+  .object({
+    name: z.string(),
+    url: z.string(),
+    kind: z.string(),
+    /** `healthy` (gets requests) or `ejected` (failed its health check or requests in a row; left out until re-admitted). */
+    state: z.string(),
+    weight: z.number(),
+    /** Requests it serves now. */
+    in_flight: z.number(),
+    /** Requests sent to it since start (every attempt). */
+    requests_total: z.number(),
+    /** Requests it failed since start (refused connections, timeouts, 5xx, 429, broken streams). */
+    errors_total: z.number(),
+    consecutive_failures: z.number(),
+    /** Moving average of its time to first event, ms; `null` before its first answer. */
+    latency_ms: z.number().nullable(),
+    /** Until when it gets no request (ejected, or a 429's Retry-After), ISO 8601; `null` when it gets them. */
+    ejected_until: z.string().nullable(),
+    models: z.array(z.string()),
+  })
+  .passthrough();
+/** One upstream of a pool. */
+export type WireUpstream = z.infer<typeof wireUpstreamSchema>;
+
 /** One loaded model, as `GET /v1/moestro/ps` lists it. Times are ISO 8601. */
 export const wireLoadedModelSchema = z
   .object({
@@ -132,6 +158,8 @@ export const wireLoadedModelSchema = z
     placement: wirePlacementSchema.optional(),
     /** Its worker process (`llama-server` only); `null` for the in-process engine. Absent from older servers. */
     worker: wireWorkerSchema.nullish(),
+    /** The upstreams of its pool (engine `upstream`, docs/gateway.md); absent for local models and from older servers. */
+    upstreams: z.array(wireUpstreamSchema).optional(),
   })
   .passthrough();
 /** One loaded model. */
@@ -275,6 +303,10 @@ export const wireUsageEventSchema = z
      * worker); `null` for rows from before the ledger recorded it. Absent from older servers.
      */
     engine: z.string().nullish(),
+    /** The upstream that served it (engine `upstream`, docs/gateway.md); `null` otherwise. Absent from older servers. */
+    upstream: z.string().nullish(),
+    /** Upstreams tried before one answered, that one included (engine `upstream`); `null` otherwise. Absent from older servers. */
+    attempts: z.number().nullish(),
     /** `running`, `ok`, `error`, `aborted` or `interrupted` (its server instance went away while it ran). */
     status: z.string(),
     error_code: z.string().nullable(),

@@ -46,14 +46,14 @@ export class RequestMeter {
 
   /**
    * @param fields what the events say of the request (`engine`: the serving backend's `engine().kind`, read once the
-   *   model is held), and its abort signal (`signal`): a request that fails after it
+   *   model is held; `upstream` and `attempts`: the upstream that serves it), and its abort signal (`signal`): a request that fails after it
    *   aborted (the client left, or the server's shutdown ended it) is reported `aborted`, not `error`. Without a
    *   signal it never is.
    */
   constructor(
     deps: AppDeps,
     c: Context<AppEnv>,
-    fields: Pick<UsageEvent, "model" | "endpoint" | "stream" | "engine"> & { signal?: AbortSignal },
+    fields: Pick<UsageEvent, "model" | "endpoint" | "stream" | "engine" | "upstream" | "attempts"> & { signal?: AbortSignal },
   ) {
     const { signal, ...request } = fields;
     this.#deps = deps;

@@ -8,6 +8,7 @@ import type {
   StreamPart,
   TokenLogprob,
   ToolCall,
+  UpstreamServed,
   Usage,
   UsageEvent,
 } from "../../spec/index.js";
@@ -91,11 +92,16 @@ export async function startGeneration(c: Context<AppEnv>, deps: AppDeps, options
     throw abort.errorFor(error);
   });
   const { info } = lease.backend;
+  const { servedBy } = parts;
+  // Which upstream answers (as LiteLLM's x-litellm-model-api-base): set before any byte, on JSON and streams alike.
+  if (servedBy !== undefined) c.header("x-moestro-upstream", servedBy.upstream);
   meter = new RequestMeter(deps, c, {
     model: info.id,
     endpoint: options.endpoint,
     stream: options.stream,
     engine: lease.backend.engine().kind,
+    upstream: servedBy?.upstream,
+    attempts: servedBy?.attempts,
     signal: abort.signal,
   });
   const admission = { promptTokens: parts.promptTokens, contextTokens: info.contextTokens, maxTokens: request.maxTokens, n: options.n };
@@ -136,7 +142,7 @@ async function startChoices(
   n: number,
   bookkeeping: ChoiceBookkeeping,
   onEnd: () => void,
-): Promise<ChoiceParts> {
+): Promise<ChoiceParts & { readonly servedBy?: UpstreamServed }> {
   let first: GenerationStream;
   try {
     first = await backend.generate(request);
@@ -166,7 +172,8 @@ async function startChoices(
       return this;
     },
   };
-  return guarded;
+  // The upstream that serves the first choice (upstream backends only), for the response's header and the ledger.
+  return Object.assign(guarded, { servedBy: first.servedBy });
 }
 
 async function* runChoices(

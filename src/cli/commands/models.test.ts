@@ -99,4 +99,33 @@ describe("formatLoadedModels", () => {
     expect(lines[1]).toMatch(/^w\s+llama-server\s+-\s+4\s+.*all on the GPU \(-ngl 49\)$/);
     expect(lines[2]).toMatch(/^old\s+-\s+-\s+-\s+.*never\s+-$/);
   });
+
+  it("lists the upstreams of a model served by upstreams under the models", () => {
+    const pool = {
+      id: "qwen3",
+      memory_bytes: 0,
+      active_requests: 1,
+      sequences_in_use: 1,
+      expires_at: null,
+      loaded_at: "2026-06-01T12:00:00.000Z",
+      engine: "upstream",
+      placement: { description: "2 upstreams", gpu_layers: 0, cpu_moe_layers: 0 },
+      worker: null,
+      upstreams: [
+        {
+          ...{ name: "vllm-1", url: "http://gpu1:8000/v1", kind: "vllm", state: "healthy", weight: 1, in_flight: 1, requests_total: 10 },
+          ...{ errors_total: 0, consecutive_failures: 0, latency_ms: 41.6, ejected_until: null, models: ["qwen3"] },
+        },
+        {
+          ...{ name: "vllm-2", url: "http://gpu2:8000/v1", kind: "vllm", state: "ejected", weight: 1, in_flight: 0, requests_total: 3 },
+          ...{ errors_total: 3, consecutive_failures: 3, latency_ms: null, ejected_until: "2026-06-01T12:00:10.000Z", models: ["qwen3"] },
+        },
+      ],
+    };
+    const lines = formatLoadedModels([pool]).trimEnd().split("\n");
+    expect(lines[1]).toMatch(/^qwen3\s+upstream\s+-\s+-\s+.*2 upstreams$/);
+    expect(lines[3]).toMatch(/^MODEL\s+UPSTREAM\s+STATE\s+IN FLIGHT\s+REQUESTS\s+ERRORS\s+LATENCY\s+URL$/);
+    expect(lines[4]).toMatch(/^qwen3\s+vllm-1\s+healthy\s+1\s+10\s+0\s+42 ms\s+http:\/\/gpu1:8000\/v1$/);
+    expect(lines[5]).toMatch(/^qwen3\s+vllm-2\s+ejected\s+0\s+3\s+3\s+-\s+http:\/\/gpu2:8000\/v1$/);
+  });
 });

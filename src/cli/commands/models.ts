@@ -117,11 +117,11 @@ export function createModelCommands(): Command[] {
 
   const ps = new Command("ps")
     .description(
-      "List the models loaded by a running server: engine (inproc or a llama-server worker, with its pid and restarts), memory, requests in flight, when each unloads, where its weights sit.",
+      "List the models loaded by a running server: engine (inproc, a llama-server worker with its pid and restarts, or upstreams with each one's state, requests in flight, errors and latency), memory, requests in flight, when each unloads, where its weights sit.",
     )
     .option("--url <url>", "the server (env MOESTRO_URL, default http://127.0.0.1:8080)")
     .option("--admin-key <key>", "the admin key when key checks are on (env MOESTRO_ADMIN_KEY)")
-    .option("--json", "print the server's JSON: an array of loaded models, each with engine, placement and worker")
+    .option("--json", "print the server's JSON: an array of loaded models, each with engine, placement, worker and upstreams")
     .action(async (flags: { url?: string; adminKey?: string; json?: boolean }) => {
       const config = loadConfig({ env: process.env, flags: { url: flags.url, adminKey: flags.adminKey } });
       const base = (config.url ?? "http://127.0.0.1:8080").replace(/\/+$/, "");
@@ -148,10 +148,28 @@ export function createModelCommands(): Command[] {
  * The human output of `moestro ps`: one row per loaded model with its engine (`inproc`, `llama-server`), the worker's
  * pid and restarts (`-` for the in-process engine, and for a pid while the worker restarts), memory, requests,
  * sequences, when it unloads, and where its weights sit (the placement's words, then `-ngl N` and `--n-cpu-moe N`
- * when not 0); `No model is loaded.` when none is. Ends with a newline.
+ * when not 0); `No model is loaded.` when none is. Models served by upstreams are followed by one row per upstream of
+ * their pool: its state, requests in flight, requests and errors since start, latency (ms) and URL. Ends with a newline.
  */
 export function formatLoadedModels(models: readonly WireLoadedModel[]): string {
   if (models.length === 0) return "No model is loaded.\n";
+  const upstreams = models.flatMap((model) => (model.upstreams ?? []).map((upstream) => ({ model: model.id, ...upstream })));
+  const upstreamTable =
+    upstreams.length === 0
+      ? ""
+      : formatTable(
+          ["MODEL", "UPSTREAM", "STATE", "IN FLIGHT", "REQUESTS", "ERRORS", "LATENCY", "URL"],
+          upstreams.map((upstream) => [
+            upstream.model,
+            upstream.name,
+            upstream.ejected_until !== null && upstream.state === "healthy" ? "rate-limited" : upstream.state,
+            String(upstream.in_flight),
+            String(upstream.requests_total),
+            String(upstream.errors_total),
+            upstream.latency_ms === null ? "-" : `${Math.round(upstream.latency_ms)} ms`,
+            upstream.url,
+          ]),
+        ) + "\n";
   return (
     formatTable(
       ["NAME", "ENGINE", "PID", "RESTARTS", "MEMORY", "REQUESTS", "SEQUENCES", "UNLOADS", "PLACEMENT"],
@@ -166,7 +184,9 @@ export function formatLoadedModels(models: readonly WireLoadedModel[]): string {
         model.expires_at ?? (model.active_requests > 0 ? "when idle" : "never"),
         model.placement === undefined ? "-" : describePlacement(model.placement),
       ]),
-    ) + "\n"
+    ) +
+    "\n" +
+    upstreamTable
   );
 }
 

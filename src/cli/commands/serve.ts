@@ -13,6 +13,7 @@ import { pullWithProgress } from "./models.js";
 /** The flags of serve that are not config keys; the others are read through {@link serveConfigFlags}. */
 interface ServeFlags {
   model: Array<{ path: string; id?: string }>;
+  upstream: Array<{ url: string; name?: string }>;
   json?: boolean;
   config?: string;
 }
@@ -155,14 +156,23 @@ export function createServeCommand(): Command {
       "a GGUF file to serve; repeatable; NAME is the id clients send (default: the file name without .gguf)",
       (value: string, previous: ServeFlags["model"]) => [...previous, parseModelSpec(value)],
       [],
+    )
+    .option(
+      "--upstream <[NAME=]URL>",
+      "an OpenAI-compatible server whose models to serve, such as http://host:8000/v1; repeatable; NAME names it in the x-moestro-upstream header, ps and the ledger (default: its host:port); with upstreams and no --model nothing is pulled (docs/gateway.md)",
+      (value: string, previous: ServeFlags["upstream"]) => [...previous, parseUpstreamSpec(value)],
+      [],
     );
   for (const { option } of serveConfigFlags) command.addOption(option);
   return command
     .option("--config <file>", "a JSON config file (env MOESTRO_CONFIG, default ~/.moestro/config.json when it exists)")
     .option("--json", "print the listening address as one JSON line instead of text")
     .action(async (flags: ServeFlags) => {
-      const fromFlags: Record<string, unknown> = { models: flags.model.length > 0 ? flags.model : undefined };
-      const flagNames: Record<string, string> = { models: "--model" };
+      const fromFlags: Record<string, unknown> = {
+        models: flags.model.length > 0 ? flags.model : undefined,
+        upstreams: flags.upstream.length > 0 ? flags.upstream : undefined,
+      };
+      const flagNames: Record<string, string> = { models: "--model", upstreams: "--upstream" };
       for (const { option, key } of serveConfigFlags) {
         flagNames[key] = option.long!;
         const value: unknown = command.getOptionValue(option.attributeName());
@@ -217,9 +227,28 @@ export function createServeCommand(): Command {
 }
 
 /**
+ * Reads `--upstream [NAME=]URL`: a URL alone, or a name, `=`, and the URL (the name is what precedes the first `=`
+ * when the text before it is not a URL's start).
+ *
+ * @throws {InvalidArgumentError} for an empty name or URL.
+ */
+export function parseUpstreamSpec(value: string): { url: string; name?: string } {
+  const equals = value.indexOf("=");
+  const scheme = value.indexOf("://");
+  if (equals > 0 && (scheme < 0 || equals < scheme)) {
+    const name = value.slice(0, equals);
+    const url = value.slice(equals + 1);
+    if (url.length === 0) throw new InvalidArgumentError("give the upstream's URL after NAME=, such as vllm1=http://host:8000/v1.");
+    return { name, url };
+  }
+  if (value.length === 0) throw new InvalidArgumentError("give an upstream URL, such as http://host:8000/v1.");
+  return { url: value };
+}
+
+/**
  * Turns the models to serve into local files: an `hf:` reference or URL given with `--model` is pulled into the store
  * when it is not there yet (with a progress bar), and with no `--model` at all the store's models are served, or, when
- * the store is empty, the default model is pulled first (said on stderr: a line of text, or with `json` a JSON line
+ * the store is empty and no upstream is configured, the default model is pulled first (said on stderr: a line of text, or with `json` a JSON line
  * `{"event": "pulling-default-model", "model", "store"}`).
  *
  * @returns the config with local paths.
@@ -229,7 +258,8 @@ export function createServeCommand(): Command {
 async function resolveModelsToServe(config: Config, json: boolean): Promise<Config> {
   const store = new ModelStore(config.home ?? defaultMoestroHome());
   const wanted = [...config.models];
-  if (wanted.length === 0 && (await store.list()).length === 0) {
+  // A gateway in front of upstreams needs no local model: nothing is pulled for it.
+  if (wanted.length === 0 && config.upstreams.length === 0 && (await store.list()).length === 0) {
     process.stderr.write(
       json
         ? `${JSON.stringify({ event: "pulling-default-model", model: config.defaultModel, store: store.root })}\n`

@@ -22,7 +22,15 @@ export type AnthropicErrorType =
   | "overloaded_error";
 
 /** moestro's codes that say "busy, retry": Anthropic answers them as 529 `overloaded_error`, which its clients retry. */
-const overloadedCodes = new Set(["server_busy", "server_unavailable", "server_shutting_down", "insufficient_memory", "worker_failed"]);
+const overloadedCodes = new Set([
+  "server_busy",
+  "server_unavailable",
+  "server_shutting_down",
+  "insufficient_memory",
+  "worker_failed",
+  "upstream_failed",
+  "upstream_timeout",
+]);
 
 /**
  * Translates moestro's error (its OpenAI body and status, from `toWireError`) into Anthropic's: the type follows from

@@ -32,6 +32,21 @@ export function parseCompletionRequest(body: unknown): CompletionRequest {
 }
 
 /**
+ * The top-level fields of a request `body` that `schema` does not know, and `user`: what an upstream gets as the
+ * client sent it (`GenerateRequest.passthrough`); `undefined` when there are none.
+ */
+export function passthroughFields(body: unknown, schema: z.AnyZodObject): Record<string, unknown> | undefined {
+  if (typeof body !== "object" || body === null) return undefined;
+  const known = schema.shape as Record<string, unknown>;
+  let fields: Record<string, unknown> | undefined;
+  for (const [name, value] of Object.entries(body)) {
+    if ((name in known && name !== "user") || value === undefined || value === null) continue;
+    (fields ??= {})[name] = value;
+  }
+  return fields;
+}
+
+/**
  * Validates an embeddings body.
  *
  * @throws {MoestroError} `invalid_request` (400) naming the first invalid field.

@@ -1,4 +1,5 @@
 import http from "node:http";
+import https from "node:https";
 
 /** Options of {@link UpstreamClient}. */
 export interface UpstreamClientOptions {
@@ -8,18 +9,34 @@ export interface UpstreamClientOptions {
   apiKey?: string;
   /** Sockets kept open to the upstream (one per slot is enough). Defaults to 16. */
   maxSockets?: number;
+  /** For an `https://` base URL: certificates to trust besides the system's (PEM). Defaults to the system's only. */
+  ca?: string | Buffer;
 }
 
-/** An answer that is not 2xx: the status and the body's text (at most 4 KiB kept). */
+/** An answer that is not 2xx: the status and the body's text (at most 4 KiB kept), and its `Retry-After`. */
 export class UpstreamHttpError extends Error {
   readonly status: number;
   readonly body: string;
-  constructor(status: number, body: string, url: string) {
+  /** The answer's `Retry-After` in seconds (given as seconds or as an HTTP date), when it had one. */
+  readonly retryAfterSeconds: number | undefined;
+  constructor(status: number, body: string, url: string, headers?: http.IncomingHttpHeaders) {
     super(`${url} answered ${status}: ${body.slice(0, 300)}`);
     this.name = "UpstreamHttpError";
     this.status = status;
     this.body = body;
+    this.retryAfterSeconds = parseRetryAfterSeconds(headers?.["retry-after"]);
   }
+}
+
+/**
+ * A `Retry-After` header's value in seconds (RFC 9110 §10.2.3: delay-seconds or an HTTP date), at least 0;
+ * `undefined` when absent or unreadable.
+ */
+export function parseRetryAfterSeconds(value: string | undefined, nowMs: number = Date.now()): number | undefined {
+  if (value === undefined || value.trim() === "") return undefined;
+  if (/^\s*\d+\s*$/.test(value)) return Number(value);
+  const dateMs = Date.parse(value);
+  return Number.isNaN(dateMs) ? undefined : Math.max(0, Math.ceil((dateMs - nowMs) / 1000));
 }
 
 /**
@@ -28,18 +45,24 @@ export class UpstreamHttpError extends Error {
  * slot, not per request) and parses SSE as bytes arrive, one `data:` payload at a time, because a streamed token is a
  * few dozen bytes and per-token overhead is what this client must not add (docs/engines.md has the figures).
  *
- * Used by the llama-server worker engine; remote upstreams (vLLM, SGLang) reuse it.
+ * Used by the llama-server worker engine and by the upstreams of the gateway (`src/engines/upstream/`), over http or
+ * https.
  */
 export class UpstreamClient {
   readonly baseUrl: string;
   readonly #url: URL;
   readonly #agent: http.Agent;
+  /** `http.request`, or `https.request` for an `https://` base URL (a cloud upstream). */
+  readonly #send: typeof http.request;
   readonly #headers: Record<string, string>;
 
   constructor(options: UpstreamClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, "");
     this.#url = new URL(this.baseUrl);
-    this.#agent = new KeepAliveAgent({ keepAlive: true, maxSockets: options.maxSockets ?? 16, noDelay: true });
+    const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 16, noDelay: true };
+    const isHttps = this.#url.protocol === "https:";
+    this.#agent = honourKeepAliveHint(isHttps ? new https.Agent({ ...agentOptions, ca: options.ca }) : new http.Agent(agentOptions));
+    this.#send = isHttps ? https.request : http.request;
     this.#headers = options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {};
   }
 
@@ -62,7 +85,7 @@ export class UpstreamClient {
     const response = await this.#request("POST", path, JSON.stringify(body), options);
     const text = await readText(response);
     const status = response.statusCode ?? 0;
-    if (status < 200 || status >= 300) throw new UpstreamHttpError(status, text, this.baseUrl + path);
+    if (status < 200 || status >= 300) throw new UpstreamHttpError(status, text, this.baseUrl + path, response.headers);
     return JSON.parse(text) as T;
   }
 
@@ -81,12 +104,14 @@ export class UpstreamClient {
   async *streamJson<T = unknown>(path: string, body: unknown, options: { signal?: AbortSignal } = {}): AsyncGenerator<T, void, undefined> {
     const response = await this.#request("POST", path, JSON.stringify(body), { ...options, accept: "text/event-stream" });
     const status = response.statusCode ?? 0;
-    if (status < 200 || status >= 300) throw new UpstreamHttpError(status, await readText(response), this.baseUrl + path);
+    if (status < 200 || status >= 300) throw new UpstreamHttpError(status, await readText(response), this.baseUrl + path, response.headers);
     let finished = false;
     try {
       let buffer = "";
       response.setEncoding("utf8");
-      for await (const chunk of response as AsyncIterable<string>) {
+      // Not destroyed on `return`: after `[DONE]` the rest of the body (its last chunk) is read, so that the socket
+      // goes back to the agent for the next request (`finally`).
+      for await (const chunk of response.iterator({ destroyOnReturn: false }) as AsyncIterable<string>) {
         buffer += chunk;
         let end = buffer.indexOf("\n\n");
         while (end >= 0) {
@@ -110,7 +135,10 @@ export class UpstreamClient {
       finished = true;
     } finally {
       // An early end (the consumer stopped, an error): drop the connection so that the server stops generating.
+      // After `[DONE]`: read what is left of the body in the background (a new connection costs about 1 ms a request
+      // in front of another moestro, docs/gateway.md), unless it does not end soon.
       if (!finished) response.destroy();
+      else if (!response.complete) drain(response);
     }
   }
 
@@ -134,7 +162,7 @@ export class UpstreamClient {
         headers["content-type"] = "application/json";
         headers["content-length"] = String(Buffer.byteLength(body));
       }
-      const request = http.request(
+      const request = this.#send(
         {
           host: this.#url.hostname,
           port: this.#url.port,
@@ -173,26 +201,39 @@ export class UpstreamClient {
   }
 }
 
+/** Reads the rest of a finished response so that its socket is kept; closes it if it does not end within 2 s. */
+function drain(response: http.IncomingMessage): void {
+  const timer = setTimeout(() => response.destroy(), 2_000);
+  timer.unref();
+  response.once("close", () => clearTimeout(timer));
+  response.on("error", () => {});
+  response.resume();
+}
+
 /** Tries of one request on kept-alive sockets that the server closed under it (see `#request`). */
 const maxReusedSocketAttempts = 4;
 
 /**
- * An agent that closes a free socket before the server's announced keep-alive timeout (`Keep-Alive: timeout=5` from
+ * Makes `agent` close a free socket before the server's announced keep-alive timeout (`Keep-Alive: timeout=5` from
  * llama-server's HTTP library). Node 20's agent reads that hint only when the agent itself has a `timeout`, which would
  * also apply to requests in flight (a long prefill sends nothing for seconds); without it, a socket idle past the
- * server's timeout is handed to the next request and fails under it.
+ * server's timeout is handed to the next request and fails under it. Returns `agent`.
  */
-class KeepAliveAgent extends http.Agent {
-  // @types/node declares `void`; Node returns whether the socket may be kept (false: the agent closes it).
-  override keepSocketAlive(duplex: import("node:stream").Duplex): boolean {
-    if ((super.keepSocketAlive(duplex) as unknown) === false) return false;
+function honourKeepAliveHint<A extends http.Agent>(agent: A): A {
+  // @types/node declares `keepSocketAlive` as returning `void`; Node returns whether the socket may be kept.
+  type KeepSocketAlive = (socket: import("node:stream").Duplex) => boolean;
+  const keep = agent.keepSocketAlive.bind(agent) as unknown as KeepSocketAlive;
+  const keepWithHint: KeepSocketAlive = (duplex) => {
+    if (!keep(duplex)) return false;
     const socket = duplex as import("node:net").Socket;
     const response = (socket as { _httpMessage?: { res?: http.IncomingMessage } })._httpMessage?.res;
     const hint = /^timeout=(\d+)/.exec(String(response?.headers["keep-alive"] ?? ""))?.[1];
     // A second before the server's deadline, as Node does when it reads the hint.
     if (hint !== undefined && socket.timeout === 0) socket.setTimeout(Math.max(1, Number(hint) * 1000 - 1000));
     return true;
-  }
+  };
+  agent.keepSocketAlive = keepWithHint;
+  return agent;
 }
 
 async function readText(response: http.IncomingMessage): Promise<string> {

@@ -45,7 +45,7 @@ export function createAdminModelRoutes(deps: AppDeps): Hono<AppEnv> {
     const entries = await deps.models.listEntries();
     const data: WireModelEntry[] = await Promise.all(
       entries.map(async (entry) => {
-        const facts = await headerFacts.read(entry.path);
+        const facts = entry.path === "" ? undefined : await headerFacts.read(entry.path);
         return {
           id: entry.id,
           aliases: [...(entry.aliases ?? [])],
@@ -143,7 +143,7 @@ export function createAdminModelRoutes(deps: AppDeps): Hono<AppEnv> {
  * since its running process started (`startedAtMs`) at `nowMs` (epoch ms), never negative (a clock that stepped back).
  */
 export function toWireLoadedModel(model: LoadedModelInfo, nowMs: number): WireLoadedModel {
-  const { kind, placement, worker } = model.engine;
+  const { kind, placement, worker, upstreams } = model.engine;
   return {
     id: model.id,
     memory_bytes: model.memoryBytes,
@@ -165,5 +165,23 @@ export function toWireLoadedModel(model: LoadedModelInfo, nowMs: number): WireLo
             started_at: new Date(worker.startedAtMs).toISOString(),
             uptime: Math.max(0, Math.floor((nowMs - worker.startedAtMs) / 1000)),
           },
+    ...(upstreams === undefined
+      ? {}
+      : {
+          upstreams: upstreams.map((upstream) => ({
+            name: upstream.name,
+            url: upstream.url,
+            kind: upstream.kind,
+            state: upstream.state,
+            weight: upstream.weight,
+            in_flight: upstream.inFlight,
+            requests_total: upstream.requestsTotal,
+            errors_total: upstream.errorsTotal,
+            consecutive_failures: upstream.consecutiveFailures,
+            latency_ms: upstream.latencyMs === undefined ? null : Math.round(upstream.latencyMs * 10) / 10,
+            ejected_until: upstream.ejectedUntilMs === undefined ? null : new Date(upstream.ejectedUntilMs).toISOString(),
+            models: [...upstream.models],
+          })),
+        }),
   };
 }

@@ -31,6 +31,8 @@ const csvColumns = [
   "latency_ms",
   // Last: columns added later go at the end, so that readers by position keep working.
   "engine",
+  "upstream",
+  "attempts",
 ] as const;
 
 /**
@@ -80,6 +82,8 @@ function formatUsageCsv(events: readonly WireUsageEvent[]): string {
       endpoint: event.endpoint,
       stream: event.stream,
       engine: event.engine ?? null,
+      upstream: event.upstream ?? null,
+      attempts: event.attempts ?? null,
       status: event.status,
       error_code: event.error_code,
       prompt_tokens: event.prompt_tokens,

@@ -1,5 +1,6 @@
 import type { Context } from "hono";
-import { parseChatCompletionRequest, toChatGenerateRequest } from "../../../dialects/openai/convert-request.js";
+import { parseChatCompletionRequest, passthroughFields, toChatGenerateRequest } from "../../../dialects/openai/convert-request.js";
+import { chatCompletionRequestSchema } from "../../../dialects/openai/schemas.js";
 import { toWireFinishReason, toWireLogprobs, toWireToolCall, toWireUsage } from "../../../dialects/openai/convert-response.js";
 import type { WireChatCompletion, WireChatCompletionChunk } from "../../../dialects/openai/wire.js";
 import type { Usage } from "../../../spec/index.js";
@@ -16,8 +17,12 @@ import { startOpenAiGeneration } from "./start-openai-generation.js";
  */
 export function createChatCompletionsHandler(deps: AppDeps, validator: SchemaValidator) {
   return async (c: Context<AppEnv>): Promise<Response> => {
-    const request = parseChatCompletionRequest(await readJsonBody(c));
+    const body = await readJsonBody(c);
+    const request = parseChatCompletionRequest(body);
     const generateRequest = toChatGenerateRequest(request);
+    // Fields moestro does not read reach an upstream as they are (docs/gateway.md); local engines ignore them.
+    const passthrough = passthroughFields(body, chatCompletionRequestSchema);
+    if (passthrough !== undefined) generateRequest.passthrough = passthrough;
     const { generation, id, created } = await startOpenAiGeneration(c, deps, {
       request,
       generateRequest,

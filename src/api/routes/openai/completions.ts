@@ -1,5 +1,6 @@
 import type { Context } from "hono";
-import { parseCompletionRequest, toCompletionGenerateRequest } from "../../../dialects/openai/convert-request.js";
+import { parseCompletionRequest, passthroughFields, toCompletionGenerateRequest } from "../../../dialects/openai/convert-request.js";
+import { completionRequestSchema } from "../../../dialects/openai/schemas.js";
 import { toWireFinishReason, toWireUsage } from "../../../dialects/openai/convert-response.js";
 import type { WireCompletion } from "../../../dialects/openai/wire.js";
 import type { Usage } from "../../../spec/index.js";
@@ -12,10 +13,15 @@ import { startOpenAiGeneration } from "./start-openai-generation.js";
 /** `POST /v1/completions` (OpenAI API reference: Completions, create; legacy text completion), streaming and not. */
 export function createCompletionsHandler(deps: AppDeps, validator: SchemaValidator) {
   return async (c: Context<AppEnv>): Promise<Response> => {
-    const request = parseCompletionRequest(await readJsonBody(c));
+    const rawBody = await readJsonBody(c);
+    const request = parseCompletionRequest(rawBody);
+    const generateRequest = toCompletionGenerateRequest(request);
+    // Fields moestro does not read reach an upstream as they are (docs/gateway.md); local engines ignore them.
+    const passthrough = passthroughFields(rawBody, completionRequestSchema);
+    if (passthrough !== undefined) generateRequest.passthrough = passthrough;
     const { generation, id, created } = await startOpenAiGeneration(c, deps, {
       request,
-      generateRequest: toCompletionGenerateRequest(request),
+      generateRequest,
       validator,
       endpoint: "completions",
       idPrefix: "cmpl-",

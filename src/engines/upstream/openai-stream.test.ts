@@ -1,0 +1,101 @@
+import { describe, expect, it } from "vitest";
+import { MoestroError } from "../../errors/index.js";
+import type { StreamPart } from "../../spec/index.js";
+import { UpstreamStreamReader, type WireUpstreamChunk } from "./openai-stream.js";
+
+function readAll(chunks: WireUpstreamChunk[], estimatedPromptTokens = 5): StreamPart[] {
+  const reader = new UpstreamStreamReader({ upstream: "u", estimatedPromptTokens });
+  return [...chunks.flatMap((chunk) => reader.read(chunk)), ...reader.end()];
+}
+
+describe("UpstreamStreamReader", () => {
+  it("turns reasoning, text and the usage chunk into parts and one finish", () => {
+    const parts = readAll([
+      { choices: [{ index: 0, delta: { role: "assistant", content: "" } } as never] },
+      { choices: [{ index: 0, delta: { reasoning_content: "Let me think." } }] },
+      { choices: [{ index: 0, delta: { content: "Hello" } }] },
+      { choices: [{ index: 0, delta: { content: " world" }, finish_reason: "stop", stop_reason: "\n" }] },
+      { choices: [], usage: { prompt_tokens: 9, completion_tokens: 4, completion_tokens_details: { reasoning_tokens: 2 } } },
+    ]);
+    expect(parts).toEqual([
+      { type: "reasoning-delta", text: "Let me think." },
+      { type: "text-delta", text: "Hello" },
+      { type: "text-delta", text: " world" },
+      { type: "finish", finishReason: "stop", stopSequence: "\n", usage: { promptTokens: 9, completionTokens: 4, reasoningTokens: 2 } },
+    ]);
+  });
+
+  it("reads newer vLLM's `reasoning` and a completion's `text`", () => {
+    const parts = readAll([{ choices: [{ delta: { reasoning: "hm" } }] }, { choices: [{ text: "Once", finish_reason: "length" }] }]);
+    expect(parts.slice(0, 2)).toEqual([
+      { type: "reasoning-delta", text: "hm" },
+      { type: "text-delta", text: "Once" },
+    ]);
+    expect(parts[2]).toMatchObject({ type: "finish", finishReason: "length" });
+  });
+
+  it("assembles tool calls streamed in pieces, one part per call, in index order", () => {
+    const parts = readAll([
+      { choices: [{ delta: { tool_calls: [{ index: 0, id: "call_a", function: { name: "weather", arguments: "" } }] } }] },
+      { choices: [{ delta: { tool_calls: [{ index: 1, id: "call_b", function: { name: "time", arguments: '{"tz"' } }] } }] },
+      { choices: [{ delta: { tool_calls: [{ index: 0, function: { arguments: '{"city":"Paris"}' } }] } }] },
+      { choices: [{ delta: { tool_calls: [{ index: 1, function: { arguments: ':"UTC"}' } }] }, finish_reason: "tool_calls" }] },
+      { choices: [], usage: { prompt_tokens: 3, completion_tokens: 12 } },
+    ]);
+    expect(parts).toEqual([
+      { type: "tool-call", toolCall: { id: "call_a", name: "weather", arguments: '{"city":"Paris"}' } },
+      { type: "tool-call", toolCall: { id: "call_b", name: "time", arguments: '{"tz":"UTC"}' } },
+      { type: "finish", finishReason: "tool_calls", usage: { promptTokens: 3, completionTokens: 12 } },
+    ]);
+  });
+
+  it("counts one token per chunk and estimates the prompt when the upstream sends no usage", () => {
+    const parts = readAll(
+      [
+        { choices: [{ delta: { reasoning_content: "a" } }] },
+        { choices: [{ delta: { content: "b" } }] },
+        { choices: [{ delta: {}, finish_reason: "stop" }] },
+      ],
+      11,
+    );
+    expect(parts.at(-1)).toEqual({
+      type: "finish",
+      finishReason: "stop",
+      usage: { promptTokens: 11, completionTokens: 2, reasoningTokens: 1 },
+    });
+  });
+
+  it("refuses a stream that ended without a finish_reason, and an error event inside the stream", () => {
+    const reader = new UpstreamStreamReader({ upstream: "u", estimatedPromptTokens: 1 });
+    reader.read({ choices: [{ delta: { content: "half" } }] });
+    expect(() => reader.end()).toThrow(MoestroError);
+    const failure = (() => {
+      try {
+        reader.read({ error: { message: "engine died" } });
+      } catch (error) {
+        return error as MoestroError;
+      }
+    })();
+    expect(failure).toMatchObject({ code: "upstream_failed", message: "The upstream 'u' sent an error during the stream." });
+    expect((failure?.cause as Error | undefined)?.message).toBe("engine died");
+  });
+
+  it("keeps token log-probabilities", () => {
+    const parts = readAll([
+      {
+        choices: [
+          {
+            delta: { content: "Hi" },
+            logprobs: { content: [{ token: "Hi", logprob: -0.5, bytes: [72, 105], top_logprobs: [{ token: "Hi", logprob: -0.5 }] }] },
+            finish_reason: "stop",
+          },
+        ],
+      },
+    ]);
+    expect(parts[0]).toEqual({
+      type: "text-delta",
+      text: "Hi",
+      logprobs: [{ token: "Hi", logprob: -0.5, bytes: [72, 105], top: [{ token: "Hi", logprob: -0.5, bytes: [72, 105] }] }],
+    });
+  });
+});

@@ -1,0 +1,213 @@
+import { MoestroError } from "../../errors/index.js";
+import type { FinishReason, StreamPart, TokenLogprob, ToolCall, Usage } from "../../spec/index.js";
+import { createRandomId } from "../../util/random-id.js";
+
+/** A log-probability entry of an upstream's chunk (OpenAI's `logprobs.content[]`); lenient. */
+interface WireLogprob {
+  token?: string;
+  logprob?: number;
+  bytes?: number[] | null;
+  top_logprobs?: Array<{ token?: string; logprob?: number; bytes?: number[] | null }> | null;
+}
+
+/**
+ * One chunk of an upstream's OpenAI stream (`chat.completion.chunk`, or `text_completion` for `/v1/completions`), as
+ * moestro reads it: every field optional, since servers differ (vLLM, SGLang, llama-server, Ollama, DashScope).
+ */
+export interface WireUpstreamChunk {
+  choices?: Array<{
+    index?: number;
+    delta?: {
+      content?: string | null;
+      /** The thought (DashScope, llama-server, SGLang, moestro, vLLM before 0.10). */
+      reasoning_content?: string | null;
+      /** The thought (newer vLLM, Ollama, OpenRouter). */
+      reasoning?: string | null;
+      tool_calls?: Array<{
+        index?: number;
+        id?: string | null;
+        function?: { name?: string | null; arguments?: string | null } | null;
+      }> | null;
+    } | null;
+    /** Completions' text. */
+    text?: string | null;
+    finish_reason?: string | null;
+    /** vLLM: the stop string (or token id) that ended a `stop` finish. */
+    stop_reason?: string | number | null;
+    logprobs?: { content?: WireLogprob[] | null } | null;
+  }> | null;
+  usage?: {
+    prompt_tokens?: number | null;
+    completion_tokens?: number | null;
+    prompt_tokens_details?: { cached_tokens?: number | null } | null;
+    completion_tokens_details?: { reasoning_tokens?: number | null } | null;
+  } | null;
+  /** An error sent inside the stream (vLLM and others, after a 200). */
+  error?: { message?: string } | string | null;
+}
+
+/** What {@link UpstreamStreamReader} needs to finish a stream whose upstream reported no usage. */
+export interface StreamReaderOptions {
+  /** The upstream's name, in error messages. */
+  upstream: string;
+  /** The prompt's tokens to report when the upstream gives no usage (an estimate). */
+  estimatedPromptTokens: number;
+}
+
+/**
+ * Turns an upstream's OpenAI stream, chunk by chunk, into moestro's stream parts: `content` (or a completion's `text`)
+ * into `text-delta`, `reasoning_content` or `reasoning` into `reasoning-delta`, tool-call fragments into one complete
+ * `tool-call` part per call (when the choice finishes: OpenAI streams a call's arguments in pieces), and the
+ * `finish_reason` with the usage chunk (`stream_options.include_usage`) into the one `finish` part, given by
+ * {@link end}. Where the upstream sends no usage, the completion is counted as one token per content chunk (vLLM,
+ * SGLang and llama-server send one token per chunk) and the prompt as `estimatedPromptTokens`: an estimate, as
+ * docs/gateway.md says. Only the first choice is read (moestro asks upstreams for one).
+ */
+export class UpstreamStreamReader {
+  readonly #options: StreamReaderOptions;
+  readonly #toolCalls = new Map<number, { id?: string; name: string; arguments: string }>();
+  #finishReason: FinishReason | undefined;
+  #stopSequence: string | undefined;
+  #usage: Usage | undefined;
+  #contentChunks = 0;
+  #reasoningChunks = 0;
+
+  constructor(options: StreamReaderOptions) {
+    this.#options = options;
+  }
+
+  /** Parts produced so far count as this many generated tokens (for an abort's usage). */
+  get chunksSeen(): number {
+    return this.#contentChunks + this.#reasoningChunks;
+  }
+
+  /**
+   * The parts of one chunk, in order (empty for a chunk that carries only a role or the usage).
+   *
+   * @throws {MoestroError} `upstream_failed` for an error sent inside the stream (its text in `cause`).
+   */
+  read(chunk: WireUpstreamChunk): StreamPart[] {
+    if (chunk.error !== undefined && chunk.error !== null) {
+      const message = typeof chunk.error === "string" ? chunk.error : (chunk.error.message ?? JSON.stringify(chunk.error));
+      // What the upstream said stays in the cause (logged), not in the client's message: it may hold its internals.
+      throw new MoestroError("upstream_failed", `The upstream '${this.#options.upstream}' sent an error during the stream.`, {
+        retryAfterSeconds: 1,
+        cause: new Error(message.slice(0, 1000)),
+      });
+    }
+    const usage = chunk.usage;
+    if (usage !== undefined && usage !== null && typeof usage.prompt_tokens === "number") {
+      this.#usage = {
+        promptTokens: usage.prompt_tokens,
+        completionTokens: usage.completion_tokens ?? 0,
+        cachedPromptTokens: usage.prompt_tokens_details?.cached_tokens ?? undefined,
+        reasoningTokens: usage.completion_tokens_details?.reasoning_tokens ?? undefined,
+      };
+    }
+    const choice = chunk.choices?.find((candidate) => (candidate.index ?? 0) === 0);
+    if (choice === undefined) return [];
+    const parts: StreamPart[] = [];
+    const delta = choice.delta;
+    const reasoning = delta?.reasoning_content ?? delta?.reasoning;
+    if (typeof reasoning === "string" && reasoning.length > 0) {
+      this.#reasoningChunks++;
+      parts.push({ type: "reasoning-delta", text: reasoning });
+    }
+    const text = delta?.content ?? choice.text;
+    if (typeof text === "string" && text.length > 0) {
+      this.#contentChunks++;
+      const logprobs = choice.logprobs?.content;
+      parts.push(logprobs ? { type: "text-delta", text, logprobs: logprobs.map(toTokenLogprob) } : { type: "text-delta", text });
+    }
+    for (const fragment of delta?.tool_calls ?? []) {
+      const index = fragment.index ?? 0;
+      let call = this.#toolCalls.get(index);
+      if (call === undefined) {
+        call = { name: "", arguments: "" };
+        this.#toolCalls.set(index, call);
+        this.#contentChunks++;
+      }
+      if (fragment.id) call.id = fragment.id;
+      if (fragment.function?.name) call.name += fragment.function.name;
+      if (fragment.function?.arguments) call.arguments += fragment.function.arguments;
+    }
+    if (choice.finish_reason !== undefined && choice.finish_reason !== null) {
+      this.#finishReason = toFinishReason(choice.finish_reason, this.#toolCalls.size > 0);
+      if (typeof choice.stop_reason === "string") this.#stopSequence = choice.stop_reason;
+      parts.push(...this.#flushToolCalls());
+    }
+    return parts;
+  }
+
+  /**
+   * The parts that end the stream: tool calls not yet given, and the `finish` part.
+   *
+   * @throws {MoestroError} `upstream_failed` when the upstream ended the stream without a `finish_reason` (it broke off:
+   *   never a silent half answer).
+   */
+  end(): StreamPart[] {
+    if (this.#finishReason === undefined)
+      throw new MoestroError(
+        "upstream_failed",
+        `The upstream '${this.#options.upstream}' ended its stream before the answer finished (no finish_reason).`,
+        { retryAfterSeconds: 1 },
+      );
+    const parts = this.#flushToolCalls();
+    const finish: StreamPart = { type: "finish", finishReason: this.#finishReason, usage: this.usage() };
+    if (this.#finishReason === "stop" && this.#stopSequence !== undefined) finish.stopSequence = this.#stopSequence;
+    parts.push(finish);
+    return parts;
+  }
+
+  /** Whether the upstream sent its usage. */
+  get hasUsage(): boolean {
+    return this.#usage !== undefined;
+  }
+
+  /** The upstream's usage, else the estimate (chunks generated, the prompt estimated). */
+  usage(): Usage {
+    return (
+      this.#usage ?? {
+        promptTokens: this.#options.estimatedPromptTokens,
+        completionTokens: this.chunksSeen,
+        reasoningTokens: this.#reasoningChunks,
+      }
+    );
+  }
+
+  #flushToolCalls(): StreamPart[] {
+    const parts: StreamPart[] = [];
+    for (const index of [...this.#toolCalls.keys()].sort((a, b) => a - b)) {
+      const call = this.#toolCalls.get(index)!;
+      const toolCall: ToolCall = { id: call.id ?? createRandomId("call_"), name: call.name, arguments: call.arguments || "{}" };
+      parts.push({ type: "tool-call", toolCall });
+    }
+    this.#toolCalls.clear();
+    return parts;
+  }
+}
+
+/**
+ * OpenAI's finish reasons as moestro's: `length` and `tool_calls` as they are (`function_call` too), `stop` for the
+ * rest (`content_filter`, a server's own reason); a `stop` with calls made is `tool_calls` (some servers say `stop`).
+ */
+function toFinishReason(reason: string, hasToolCalls: boolean): FinishReason {
+  if (reason === "length") return "length";
+  if (reason === "tool_calls" || reason === "function_call" || hasToolCalls) return "tool_calls";
+  return "stop";
+}
+
+function toTokenLogprob(entry: WireLogprob): TokenLogprob {
+  const token = entry.token ?? "";
+  const bytesOf = (text: string, bytes: number[] | null | undefined) => bytes ?? [...Buffer.from(text, "utf8")];
+  return {
+    token,
+    logprob: Math.max(entry.logprob ?? -9999, -9999),
+    bytes: bytesOf(token, entry.bytes),
+    top: (entry.top_logprobs ?? []).map((top) => ({
+      token: top.token ?? "",
+      logprob: Math.max(top.logprob ?? -9999, -9999),
+      bytes: bytesOf(top.token ?? "", top.bytes),
+    })),
+  };
+}

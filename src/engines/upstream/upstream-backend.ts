@@ -1,0 +1,498 @@
+import type { Logger } from "pino";
+import { MoestroError, isAbortError, type ErrorCode } from "../../errors/index.js";
+import type {
+  BackendStats,
+  EngineDetails,
+  GenerateRequest,
+  GenerationStream,
+  ModelBackend,
+  ModelInfo,
+  StreamPart,
+  UpstreamServed,
+} from "../../spec/index.js";
+import { UpstreamHttpError } from "../http/upstream-client.js";
+import { estimatePromptTokens, promptTokenBound, toUpstreamRequest } from "./openai-request.js";
+import { UpstreamStreamReader, type WireUpstreamChunk } from "./openai-stream.js";
+import { LocalMember } from "./local-member.js";
+import type { UpstreamGateway } from "./upstream-gateway.js";
+import { type PoolMember, UpstreamTarget } from "./upstream-target.js";
+
+/** Options of {@link createUpstreamBackend}. */
+export interface UpstreamBackendOptions {
+  /** The upstreams and their pools. */
+  gateway: UpstreamGateway;
+  /** The pool's model id (as clients and the upstreams name it). */
+  modelId: string;
+  /**
+   * The local model of the same id (`--model`, or a pulled one), loaded: a member of the pool beside the upstreams. It
+   * gives the pool its facts (context window, thinking, tools), counts tokens and embeds. Defaults to none.
+   */
+  local?: ModelBackend;
+  logger: Logger;
+  /** Clock, epoch ms. Defaults to `Date.now`. */
+  now?: () => number;
+}
+
+/** Why one attempt failed, and whether the next upstream may be tried. */
+interface AttemptFailure {
+  /** What the client gets when no later attempt succeeds. */
+  error: MoestroError;
+  /** What the upstream said, for the log only (a 5xx's or 429's body may hold its internals). */
+  detail?: string;
+  /** Whether the next upstream is tried. */
+  retry: boolean;
+}
+
+/** An upstream's stream, opened: its first parts read, the rest to come. */
+interface OpenedStream {
+  target: UpstreamTarget;
+  iterator: AsyncGenerator<WireUpstreamChunk, void, undefined>;
+  reader: UpstreamStreamReader;
+  /** Parts read while opening (the first ones), given first. */
+  pending: StreamPart[];
+  /** Whether the upstream's stream has already ended. */
+  done: boolean;
+  /** Ends the request's in-flight count on its upstream; idempotent. */
+  end: () => void;
+  /** Cancels the upstream request (closes its connection). */
+  cancel: AbortController;
+  /** Aborted when the upstream sends nothing for `timeoutMs` (the stall timer below). */
+  timeout: AbortController;
+  /** The stall timer: refreshed at every event, cleared when the stream ends. */
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/**
+ * The backend of one model served by upstreams (a pool): each generation goes to the pool's next upstream
+ * (`UpstreamGateway.next`: fewest outstanding requests per unit of weight), as an OpenAI request streamed with its
+ * usage (`toUpstreamRequest`), and its chunks come back as stream parts (`UpstreamStreamReader`).
+ *
+ * Failover happens only before the first part reaches the serving layer, that is before any byte reaches the client:
+ * `generate` resolves once the upstream sent its first part. Until then a refused connection, a timeout (`timeoutMs`
+ * before the first event), a 5xx, a 429 (its `Retry-After` honoured: that upstream is left out meanwhile), a 404 (the
+ * model left that upstream), a broken stream or an error event move the request to the next upstream, at most
+ * `gateway.maxAttempts` upstreams in all. A 4xx (other than 404, 408 and 429) is the request's fault: it is answered as
+ * the upstream said (its code kept where it is one of moestro's, such as `context_length_exceeded`), never retried.
+ * After the first part, an upstream failure is thrown from the stream as `upstream_failed` (`upstream_timeout` when it
+ * sent nothing for `timeoutMs`), which the dialects send as their error event: never a silent half answer.
+ */
+export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBackend {
+  const { gateway, modelId, logger } = options;
+  const now = options.now ?? Date.now;
+  const local = options.local === undefined ? undefined : new LocalMember(options.local);
+  const localMembers: PoolMember[] = local === undefined ? [] : [local];
+  const upstreamInfo: ModelInfo = {
+    id: modelId,
+    path: "",
+    architecture: "upstream",
+    contextTokens: gateway.contextTokens(modelId),
+    parallelSequences: 0,
+    chatWrapperName: "upstream",
+    hasChatTemplate: true,
+    // The upstream's model decides; moestro passes the switch on and reads what comes back.
+    canThink: true,
+    thinksByDefault: false,
+    canCallTools: true,
+    embeddingDimensions: 0,
+    vocabularySize: 0,
+    createdAtSeconds: Math.floor(now() / 1000),
+  };
+  // With a local member, its facts; its window unless an upstream's is smaller (a request must fit every member).
+  const info: ModelInfo =
+    local === undefined
+      ? upstreamInfo
+      : {
+          ...local.backend.info,
+          contextTokens: Math.min(local.backend.info.contextTokens, gateway.contextTokens(modelId)),
+        };
+  const running = new Set<AbortController>();
+  let generatedTokensTotal = 0;
+  let warnedNoUsage = false;
+
+  /**
+   * Runs `run` on the pool's members in order until one succeeds, as the failover rules say; the local member only
+   * when `members` is `all`.
+   */
+  async function withFailover<T>(
+    signal: AbortSignal | undefined,
+    run: (target: PoolMember, attempt: number) => Promise<T>,
+    members: "all" | "upstreams" = "upstreams",
+  ): Promise<T> {
+    const tried = new Set<PoolMember>();
+    let lastFailure: AttemptFailure | undefined;
+    for (let attempt = 1; attempt <= gateway.rules.maxAttempts; attempt++) {
+      const target = gateway.next(modelId, tried, members === "all" ? localMembers : []);
+      if (target === undefined) break;
+      // Every upstream left is waiting out a 429: trying one more would only get another.
+      if (!target.isAvailable() && target.isRateLimited()) {
+        lastFailure = { error: rateLimitedError(modelId, target, now()), retry: false };
+        break;
+      }
+      tried.add(target);
+      try {
+        return await run(target, attempt);
+      } catch (error) {
+        signal?.throwIfAborted();
+        // The local model's own refusals (its queue full: server_busy) move the request on; its 4xx do not.
+        if (!(target instanceof UpstreamTarget)) {
+          if (!(error instanceof MoestroError && error.retryable && error.status >= 500)) throw error;
+          lastFailure = { error, retry: true };
+          continue;
+        }
+        const failure = classifyFailure(error, target, modelId);
+        logger.warn(
+          { model: modelId, upstream: target.name, attempt, err: failure.error.message, detail: failure.detail, retry: failure.retry },
+          "upstream attempt failed",
+        );
+        if (!failure.retry) throw failure.error;
+        lastFailure = failure;
+      }
+    }
+    if (lastFailure !== undefined) throw lastFailure.error;
+    throw new MoestroError("upstream_failed", `No upstream serves the model '${modelId}' now.`, { retryAfterSeconds: 1 });
+  }
+
+  /** Opens an upstream's stream and reads it until its first part (or its end). */
+  async function open(target: UpstreamTarget, request: GenerateRequest): Promise<OpenedStream> {
+    const { path, body } = toUpstreamRequest(request, { model: modelId, kind: target.kind });
+    const cancel = new AbortController();
+    const timeout = new AbortController();
+    const signals = [cancel.signal, timeout.signal, ...(request.signal === undefined ? [] : [request.signal])];
+    const end = target.begin();
+    const startedAt = performance.now();
+    const timer = setTimeout(
+      () => timeout.abort(Object.assign(new Error(`no answer within ${target.timeoutMs} ms`), { name: "TimeoutError" })),
+      target.timeoutMs,
+    );
+    const iterator = target.client.streamJson<WireUpstreamChunk>(path, body, { signal: AbortSignal.any(signals) });
+    const reader = new UpstreamStreamReader({ upstream: target.name, estimatedPromptTokens: estimatePromptTokens(request) });
+    const pending: StreamPart[] = [];
+    let done = false;
+    try {
+      while (pending.length === 0) {
+        const next = await iterator.next();
+        // The timeout covers the wait for each event: the first (a long prefill included), then every gap between two.
+        timer.refresh();
+        if (next.done) {
+          pending.push(...reader.end());
+          done = true;
+          break;
+        }
+        pending.push(...reader.read(next.value));
+      }
+    } catch (error) {
+      clearTimeout(timer);
+      end();
+      await iterator.return(undefined).catch(() => undefined);
+      if (timeout.signal.aborted && !request.signal?.aborted)
+        throw new MoestroError(
+          "upstream_timeout",
+          `The upstream '${target.name}' sent nothing within ${target.timeoutMs} ms (timeoutMs).`,
+          {
+            retryAfterSeconds: 1,
+            cause: error,
+          },
+        );
+      throw error;
+    }
+    target.recordLatency(performance.now() - startedAt);
+    if (done) {
+      clearTimeout(timer);
+      target.recordSuccess();
+    }
+    return { target, iterator, reader, pending, done, end, cancel, timeout, timer };
+  }
+
+  /** The rest of an opened stream as stream parts; ends the upstream request however it ends. */
+  async function* parts(opened: OpenedStream, request: GenerateRequest): AsyncGenerator<StreamPart, void, undefined> {
+    const { target, iterator, reader } = opened;
+    running.add(opened.cancel);
+    try {
+      for (const part of opened.pending) {
+        if (part.type === "finish") generatedTokensTotal += part.usage.completionTokens;
+        yield part;
+      }
+      if (opened.done) return;
+      for (;;) {
+        let next: IteratorResult<WireUpstreamChunk, void>;
+        let chunkParts: StreamPart[];
+        try {
+          next = await iterator.next();
+          opened.timer.refresh();
+          chunkParts = next.done ? reader.end() : reader.read(next.value);
+        } catch (error) {
+          if (request.signal?.aborted) {
+            yield { type: "finish", finishReason: "abort", usage: reader.usage() };
+            return;
+          }
+          target.recordFailure("the stream broke off");
+          if (opened.timeout.signal.aborted)
+            throw new MoestroError(
+              "upstream_timeout",
+              `The upstream '${target.name}' sent nothing for ${target.timeoutMs} ms (timeoutMs) during the stream.`,
+              {
+                retryAfterSeconds: 1,
+                cause: error,
+              },
+            );
+          if (error instanceof MoestroError) throw error;
+          throw new MoestroError("upstream_failed", `The upstream '${target.name}' failed during the stream: ${(error as Error).message}`, {
+            retryAfterSeconds: 1,
+            cause: error,
+          });
+        }
+        for (const part of chunkParts) {
+          if (part.type === "finish") {
+            target.recordSuccess();
+            generatedTokensTotal += part.usage.completionTokens;
+            if (!reader.hasUsage && !warnedNoUsage) {
+              warnedNoUsage = true;
+              logger.warn(
+                { model: modelId, upstream: target.name },
+                "the upstream sent no usage (stream_options.include_usage): the ledger counts its chunks and estimates the prompt",
+              );
+            }
+          }
+          yield part;
+        }
+        if (next.done) return;
+      }
+    } finally {
+      clearTimeout(opened.timer);
+      running.delete(opened.cancel);
+      opened.end();
+      await iterator.return(undefined).catch(() => undefined);
+    }
+  }
+
+  const backend: ModelBackend = {
+    info,
+    engine(): EngineDetails {
+      const upstreams = gateway.info(modelId);
+      const count = `${upstreams.length} upstream${upstreams.length === 1 ? "" : "s"}`;
+      if (local === undefined) return { kind: "upstream", placement: { description: count, gpuLayers: 0, cpuMoeLayers: 0 }, upstreams };
+      // The local member's placement, with the upstreams beside it.
+      const { placement } = local.backend.engine();
+      return {
+        kind: "upstream",
+        placement: { ...placement, description: `local: ${placement.description}; and ${count}` },
+        upstreams: [local.info(), ...upstreams],
+      };
+    },
+    async generate(request: GenerateRequest): Promise<GenerationStream> {
+      return await withFailover(
+        request.signal,
+        async (member, attempt) =>
+          member instanceof LocalMember
+            ? await member.generate(request, attempt)
+            : upstreamStream(await open(member as UpstreamTarget, request), request, { upstream: member.name, attempts: attempt }),
+        "all",
+      );
+    },
+    async countPromptTokens(request: GenerateRequest): Promise<number> {
+      // The local model counts exactly and for free; else the upstream counts.
+      if (local?.backend.countPromptTokens !== undefined) return await local.backend.countPromptTokens(request);
+      return await countOnUpstream(request);
+    },
+    stats(): BackendStats {
+      const localStats = local?.backend.stats();
+      return {
+        sequencesInUse: running.size + (localStats?.sequencesInUse ?? 0),
+        queuedRequests: localStats?.queuedRequests ?? 0,
+        activeGenerations: running.size + (localStats?.activeGenerations ?? 0),
+        generatedTokensTotal: generatedTokensTotal + (localStats?.generatedTokensTotal ?? 0),
+      };
+    },
+    async embed(inputs, embedOptions = {}) {
+      if (local !== undefined) return await local.backend.embed(inputs, embedOptions);
+      return await embedOnUpstream(inputs, embedOptions);
+    },
+    async dispose() {
+      for (const cancel of running) cancel.abort(new Error("the model was unloaded"));
+      await local?.backend.dispose();
+    },
+  };
+  if (local?.backend.scrapeMetrics !== undefined) backend.scrapeMetrics = () => local.backend.scrapeMetrics!();
+  return backend;
+
+  /** An opened upstream stream as a generation stream. */
+  function upstreamStream(opened: OpenedStream, request: GenerateRequest, served: UpstreamServed): GenerationStream {
+    let iterated = false;
+    let generator: AsyncGenerator<StreamPart, void, undefined> | undefined;
+    return {
+      promptTokens: promptTokenBound(request),
+      servedBy: served,
+      [Symbol.asyncIterator]() {
+        if (iterated) throw new Error("a generation stream is iterated once");
+        iterated = true;
+        generator = parts(opened, request);
+        return generator;
+      },
+      async close() {
+        clearTimeout(opened.timer);
+        opened.cancel.abort(new Error("closed"));
+        if (generator !== undefined) await generator.return(undefined);
+        else {
+          opened.end();
+          await opened.iterator.return(undefined).catch(() => undefined);
+        }
+      },
+    };
+  }
+
+  /** The prompt's tokens as an upstream counts them: one non-streamed token, whose usage gives the templated prompt's. */
+  async function countOnUpstream(request: GenerateRequest): Promise<number> {
+    return await withFailover(request.signal, async (member) => {
+      const target = member as UpstreamTarget;
+      const { path, body } = toUpstreamRequest({ ...request, maxTokens: 1 }, { model: modelId, kind: target.kind });
+      delete body.stream;
+      delete body.stream_options;
+      const end = target.begin();
+      const startedAt = performance.now();
+      try {
+        const answer = await target.client.postJson<{ usage?: { prompt_tokens?: number } }>(path, body, {
+          signal: request.signal,
+          timeoutMs: target.timeoutMs,
+        });
+        target.recordLatency(performance.now() - startedAt);
+        target.recordSuccess();
+        return answer.usage?.prompt_tokens ?? estimatePromptTokens(request);
+      } finally {
+        end();
+      }
+    });
+  }
+
+  /** Embeddings from an upstream's `/v1/embeddings`. */
+  async function embedOnUpstream(
+    inputs: ReadonlyArray<string | readonly number[]>,
+    embedOptions: { signal?: AbortSignal },
+  ): Promise<{ embeddings: Float32Array[]; promptTokens: number }> {
+    return await withFailover(embedOptions.signal, async (member) => {
+      const target = member as UpstreamTarget;
+      const end = target.begin();
+      const startedAt = performance.now();
+      try {
+        const answer = await target.client.postJson<{
+          data?: Array<{ index?: number; embedding?: number[] }>;
+          usage?: { prompt_tokens?: number };
+        }>(
+          "/v1/embeddings",
+          { model: modelId, input: inputs.map((input) => (typeof input === "string" ? input : [...input])), encoding_format: "float" },
+          { signal: embedOptions.signal, timeoutMs: target.timeoutMs },
+        );
+        target.recordLatency(performance.now() - startedAt);
+        target.recordSuccess();
+        const data = [...(answer.data ?? [])].sort((a, b) => (a.index ?? 0) - (b.index ?? 0));
+        if (data.length !== inputs.length || data.some((item) => !Array.isArray(item.embedding)))
+          throw new MoestroError(
+            "upstream_failed",
+            `The upstream '${target.name}' answered ${data.length} embeddings for ${inputs.length} inputs.`,
+          );
+        return { embeddings: data.map((item) => Float32Array.from(item.embedding!)), promptTokens: answer.usage?.prompt_tokens ?? 0 };
+      } finally {
+        end();
+      }
+    });
+  }
+}
+
+/** The answer when every upstream left is waiting out a 429: 429 with the soonest `Retry-After`. */
+function rateLimitedError(modelId: string, target: PoolMember, nowMs: number): MoestroError {
+  const seconds = Math.max(1, Math.ceil((target.availableAtMs(nowMs) - nowMs) / 1000));
+  return new MoestroError(
+    "upstream_rate_limited",
+    `Every upstream of the model '${modelId}' is rate-limited (429); retry in ${seconds} s.`,
+    {
+      retryAfterSeconds: seconds,
+    },
+  );
+}
+
+/** moestro's codes an upstream (another moestro) may answer with, kept as they are for a 4xx. */
+const passedThroughCodes = new Set<ErrorCode>(["context_length_exceeded", "invalid_request", "unsupported_parameter", "invalid_json"]);
+
+/**
+ * What one failed attempt means (docs/gateway.md, "Failover"), with the upstream's health updated: a 429 leaves it out
+ * for its `Retry-After`; connection errors, timeouts, 5xx, 408, 401 and 403 (its key is wrong: another upstream may
+ * take the request) and broken streams count as failures; a 404 means the model left it (its list is read again). The
+ * request's own faults (other 4xx) are not retried.
+ */
+function classifyFailure(error: unknown, target: UpstreamTarget, modelId: string): AttemptFailure {
+  if (error instanceof UpstreamHttpError) {
+    const { status } = error;
+    const upstreamMessage = readErrorMessage(error.body);
+    if (status === 429) {
+      target.recordRateLimited(error.retryAfterSeconds);
+      return {
+        error: new MoestroError("upstream_rate_limited", `The upstream '${target.name}' is rate-limited (429).`, {
+          retryAfterSeconds: Math.max(1, error.retryAfterSeconds ?? 1),
+        }),
+        retry: true,
+        detail: upstreamMessage.message,
+      };
+    }
+    if (status === 404) {
+      void target.refreshModels();
+      return {
+        error: new MoestroError("model_not_found", `The upstream '${target.name}' does not serve the model '${modelId}' (404).`, {
+          param: "model",
+        }),
+        retry: true,
+      };
+    }
+    if (status >= 500 || status === 408 || status === 401 || status === 403) {
+      target.recordFailure(`answered ${status}`);
+      return {
+        error: new MoestroError("upstream_failed", `The upstream '${target.name}' answered ${status}.`, {
+          retryAfterSeconds: 1,
+        }),
+        detail: upstreamMessage.message,
+        retry: true,
+      };
+    }
+    const code: ErrorCode =
+      upstreamMessage.code !== undefined && passedThroughCodes.has(upstreamMessage.code as ErrorCode)
+        ? (upstreamMessage.code as ErrorCode)
+        : /context length|context_length|maximum context|too many tokens/i.test(upstreamMessage.message)
+          ? "context_length_exceeded"
+          : "invalid_request";
+    return { error: new MoestroError(code, upstreamMessage.message, { param: upstreamMessage.param }), retry: false };
+  }
+  if (error instanceof MoestroError) {
+    if (error.code === "upstream_failed" || error.code === "upstream_timeout") {
+      target.recordFailure(error.message);
+      return { error, retry: true };
+    }
+    return { error, retry: false };
+  }
+  // Refused or reset connections, DNS failures, a body that is not JSON: the upstream is at fault.
+  const reason = (error as Error)?.message ?? String(error);
+  target.recordFailure(reason);
+  return {
+    error: new MoestroError("upstream_failed", `The upstream '${target.name}' failed: ${isAbortError(error) ? "aborted" : reason}`, {
+      retryAfterSeconds: 1,
+      cause: error,
+    }),
+    retry: true,
+  };
+}
+
+/** The message, code and param of an upstream's error body (OpenAI's `{"error": {...}}`, or any text). */
+function readErrorMessage(body: string): { message: string; code?: string; param?: string } {
+  try {
+    const parsed = JSON.parse(body) as { error?: { message?: unknown; code?: unknown; param?: unknown } | string; message?: unknown };
+    const error = parsed.error;
+    if (typeof error === "string") return { message: error };
+    if (error !== undefined && typeof error.message === "string")
+      return {
+        message: error.message,
+        code: typeof error.code === "string" ? error.code : undefined,
+        param: typeof error.param === "string" ? error.param : undefined,
+      };
+    if (typeof parsed.message === "string") return { message: parsed.message };
+  } catch {
+    // Not JSON: the text itself, cut.
+  }
+  return { message: body.slice(0, 300) || "(no body)" };
+}

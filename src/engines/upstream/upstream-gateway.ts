@@ -1,0 +1,158 @@
+import type { Logger } from "pino";
+import type { Config } from "../../config/index.js";
+import { MoestroError } from "../../errors/index.js";
+import type { UpstreamInfo } from "../../spec/index.js";
+import { type PoolMember, UpstreamTarget, type UpstreamModel } from "./upstream-target.js";
+
+/** Options of {@link UpstreamGateway}. */
+export interface UpstreamGatewayOptions {
+  /** `config.upstreams`. */
+  upstreams: Config["upstreams"];
+  /** `config.gateway`. */
+  rules: Config["gateway"];
+  /** Where API keys are read (the variables `apiKeyEnv` names). Defaults to `process.env`. */
+  env?: NodeJS.ProcessEnv;
+  logger: Logger;
+  /** Clock, epoch ms. Defaults to `Date.now`. */
+  now?: () => number;
+}
+
+/** The context window assumed for an upstream model whose server does not say, tokens (docs/gateway.md). */
+export const defaultUpstreamContextTokens = 32_768;
+
+/**
+ * The upstreams of `config.upstreams` and the pools their models make: a model id served by several upstreams is one
+ * pool. Reads each upstream's models at {@link start} (those without `models` in the config), checks their health
+ * every `healthCheckIntervalMs` and reads their models again every `modelsRefreshMs`, both in the background.
+ * {@link candidates} orders a pool's upstreams for one request (least outstanding requests per unit of weight).
+ */
+export class UpstreamGateway {
+  readonly targets: readonly UpstreamTarget[];
+  readonly rules: Config["gateway"];
+  readonly #logger: Logger;
+  readonly #now: () => number;
+  readonly #timers: Array<ReturnType<typeof setInterval>> = [];
+  /** Breaks ties between equally loaded upstreams in turn, so that one request at a time still spreads. */
+  #turn = 0;
+
+  /**
+   * @throws {MoestroError} `invalid_request` (param `upstreams`) when two upstreams have the same name, or an
+   *   `apiKeyEnv` names a variable that is not set.
+   */
+  constructor(options: UpstreamGatewayOptions) {
+    const env = options.env ?? process.env;
+    this.rules = options.rules;
+    this.#logger = options.logger;
+    this.#now = options.now ?? Date.now;
+    const targets = options.upstreams.map((entry) => {
+      let apiKey: string | undefined;
+      if (entry.apiKeyEnv !== undefined) {
+        apiKey = env[entry.apiKeyEnv];
+        if (apiKey === undefined || apiKey === "")
+          throw new MoestroError(
+            "invalid_request",
+            `the upstream ${entry.name ?? entry.url} takes its API key from the environment variable ${entry.apiKeyEnv} (apiKeyEnv), which is not set.`,
+            { param: "upstreams" },
+          );
+      }
+      return new UpstreamTarget({ entry, apiKey, rules: options.rules, logger: options.logger, now: this.#now });
+    });
+    const names = new Set<string>();
+    for (const target of targets) {
+      if (names.has(target.name))
+        throw new MoestroError(
+          "invalid_request",
+          `two upstreams are named '${target.name}'; give each its own name (--upstream NAME=URL, or upstreams[].name).`,
+          { param: "upstreams" },
+        );
+      names.add(target.name);
+    }
+    this.targets = targets;
+  }
+
+  /**
+   * Reads the models of every upstream that has none configured and checks the others' health, all at once, then
+   * starts the background checks. An upstream that cannot be reached is logged, ejected, and tried again at each
+   * health check; the server starts anyway.
+   */
+  async start(): Promise<void> {
+    // A passing check reads the models of an upstream whose models were never read.
+    await Promise.all(this.targets.map((target) => target.checkHealth()));
+    const health = setInterval(
+      () => void Promise.all(this.targets.map((target) => target.checkHealth())),
+      this.rules.healthCheckIntervalMs,
+    );
+    const refresh = setInterval(() => void Promise.all(this.targets.map((target) => target.refreshModels())), this.rules.modelsRefreshMs);
+    // The checks never keep the process alive on their own.
+    health.unref();
+    refresh.unref();
+    this.#timers.push(health, refresh);
+    for (const target of this.targets)
+      this.#logger.info(
+        { upstream: target.name, url: target.url, kind: target.kind, models: target.models.map((model) => model.id) },
+        "upstream",
+      );
+  }
+
+  /** Every model id the upstreams serve, once each, in the order of the upstreams and their lists. */
+  modelIds(): string[] {
+    const ids = new Set<string>();
+    for (const target of this.targets) for (const model of target.models) ids.add(model.id);
+    return [...ids];
+  }
+
+  /** The context window of a pool: the smallest its upstreams report, else {@link defaultUpstreamContextTokens}. */
+  contextTokens(modelId: string): number {
+    const known = this.targets
+      .flatMap((target) => target.models)
+      .filter((model): model is UpstreamModel & { contextTokens: number } => model.id === modelId && model.contextTokens !== undefined)
+      .map((model) => model.contextTokens);
+    return known.length > 0 ? Math.min(...known) : defaultUpstreamContextTokens;
+  }
+
+  /** The upstreams of a pool, in config order. */
+  members(modelId: string): UpstreamTarget[] {
+    return this.targets.filter((target) => target.serves(modelId));
+  }
+
+  /** The state of a pool's upstreams. */
+  info(modelId: string): UpstreamInfo[] {
+    return this.members(modelId).map((target) => target.info());
+  }
+
+  /** The state of every upstream. */
+  allInfo(): UpstreamInfo[] {
+    return this.targets.map((target) => target.info());
+  }
+
+  /**
+   * The next member of a pool for a request (its upstreams, and `localMembers`: the local model of the same id), among
+   * those not in `tried`: the available one (not ejected, not waiting out a 429) with the fewest outstanding requests
+   * per unit of weight, ties broken in turn. When none is available, a
+   * last resort: the ejected one whose cooldown ends soonest (its ejection may be stale), else the rate-limited one
+   * available soonest (which the caller answers 429 without trying); `undefined` when every member was tried.
+   */
+  next(modelId: string, tried: ReadonlySet<PoolMember>, localMembers: readonly PoolMember[] = []): PoolMember | undefined {
+    const nowMs = this.#now();
+    const members = [...localMembers, ...this.members(modelId)].filter((target) => !tried.has(target));
+    if (members.length === 0) return undefined;
+    const available = members.filter((target) => target.isAvailable(nowMs));
+    if (available.length === 0) {
+      // A last resort: an ejected upstream may have recovered, while one waiting out a 429 would only answer 429 again.
+      const ejected = members.filter((target) => !target.isRateLimited(nowMs));
+      const pool = ejected.length > 0 ? ejected : members;
+      return pool.reduce((best, target) => (target.availableAtMs(nowMs) < best.availableAtMs(nowMs) ? target : best));
+    }
+    const score = (target: PoolMember) => (target.inFlight + 1) / target.weight;
+    const best = Math.min(...available.map(score));
+    const tied = available.filter((target) => score(target) === best);
+    return tied[this.#turn++ % tied.length];
+  }
+
+  /** Stops the background checks and closes every upstream's connections. */
+  dispose(): void {
+    for (const timer of this.#timers) clearInterval(timer);
+    this.#timers.length = 0;
+    for (const target of this.targets) target.close();
+  }
+}

@@ -1,0 +1,116 @@
+import { pino } from "pino";
+import { describe, expect, it } from "vitest";
+import { parseRetryAfterSeconds } from "../http/upstream-client.js";
+import { UpstreamGateway } from "./upstream-gateway.js";
+import { parseModelList, type UpstreamTarget } from "./upstream-target.js";
+
+const logger = pino({ level: "silent" });
+const rules = { maxAttempts: 3, ejectAfterFailures: 2, cooldownMs: 1000, healthCheckIntervalMs: 5000, modelsRefreshMs: 60_000 };
+const entry = (name: string, weight = 1) => ({
+  name,
+  url: `http://127.0.0.1:9/${name}/v1`,
+  models: ["m"],
+  weight,
+  timeoutMs: 1000,
+  kind: "vllm" as const,
+});
+
+describe("parseModelList", () => {
+  it("reads ids and the context window where vLLM, llama-server or others give one", () => {
+    const text = JSON.stringify({
+      data: [
+        { id: "a", max_model_len: 32768 },
+        { id: "b", meta: { n_ctx_train: 4096 } },
+        { id: "c", context_length: 8192 },
+        { id: "d" },
+        { id: "" },
+      ],
+    });
+    expect(parseModelList(text)).toEqual([
+      { id: "a", contextTokens: 32768 },
+      { id: "b", contextTokens: 4096 },
+      { id: "c", contextTokens: 8192 },
+      { id: "d" },
+    ]);
+    expect(() => parseModelList('{"object":"list"}')).toThrow(/list/);
+  });
+});
+
+describe("parseRetryAfterSeconds", () => {
+  it("reads seconds and HTTP dates", () => {
+    expect(parseRetryAfterSeconds("30")).toBe(30);
+    expect(parseRetryAfterSeconds(new Date(10_000 + 5_000).toUTCString(), 10_000)).toBe(5);
+    expect(parseRetryAfterSeconds(undefined)).toBeUndefined();
+    expect(parseRetryAfterSeconds("soon")).toBeUndefined();
+  });
+});
+
+describe("UpstreamGateway.next (least outstanding requests per unit of weight)", () => {
+  it("takes turns between idle upstreams, prefers the less loaded per weight, and skips the tried and the ejected", () => {
+    let nowMs = 0;
+    const gateway = new UpstreamGateway({ upstreams: [entry("a"), entry("b")], rules, logger, now: () => nowMs });
+    const [a, b] = gateway.targets;
+    const picks = [0, 1, 2, 3].map(() => gateway.next("m", new Set())!.name);
+    expect(picks.sort()).toEqual(["a", "a", "b", "b"]);
+    const endA = a!.begin();
+    expect(gateway.next("m", new Set())).toBe(b);
+    expect(gateway.next("m", new Set([b!]))).toBe(a);
+    endA();
+    // Two failures in a row eject a for its cooldown; b gets everything meanwhile.
+    a!.recordFailure("refused");
+    a!.recordFailure("refused");
+    expect(a!.info().state).toBe("ejected");
+    expect([0, 1, 2].map(() => gateway.next("m", new Set())!.name)).toEqual(["b", "b", "b"]);
+    // After the cooldown one trial may go to it; a success re-admits it.
+    nowMs += 1000;
+    expect(a!.isAvailable()).toBe(true);
+    a!.recordLatency(5);
+    expect(a!.info().state).toBe("ejected");
+    a!.recordSuccess();
+    expect(a!.info()).toMatchObject({ state: "healthy", consecutiveFailures: 0, latencyMs: 5 });
+    gateway.dispose();
+  });
+
+  it("weights the load: an upstream of weight 3 takes about three times the requests in flight", () => {
+    const gateway = new UpstreamGateway({ upstreams: [entry("small"), entry("big", 3)], rules, logger });
+    const ends: Array<() => void> = [];
+    const counts = new Map<string, number>();
+    for (let index = 0; index < 8; index++) {
+      const target = gateway.next("m", new Set())!;
+      ends.push((target as UpstreamTarget).begin());
+      counts.set(target.name, (counts.get(target.name) ?? 0) + 1);
+    }
+    // 6 and 2, give or take the turn that breaks a tie.
+    expect(counts.get("big")).toBeGreaterThanOrEqual(5);
+    expect(counts.get("small")).toBeGreaterThanOrEqual(1);
+    expect(counts.get("big")! + counts.get("small")!).toBe(8);
+    for (const end of ends) end();
+    gateway.dispose();
+  });
+
+  it("leaves a rate-limited upstream out until its Retry-After has passed, without ejecting it", () => {
+    let nowMs = 0;
+    const gateway = new UpstreamGateway({ upstreams: [entry("a"), entry("b")], rules, logger, now: () => nowMs });
+    const [a, b] = gateway.targets;
+    a!.recordRateLimited(2);
+    expect(a!.info().state).toBe("healthy");
+    expect([0, 1].map(() => gateway.next("m", new Set()))).toEqual([b, b]);
+    // Every member unavailable: the one available soonest is the last resort.
+    expect(gateway.next("m", new Set([b!]))).toBe(a);
+    // An ejected upstream goes before a rate-limited one, which would only answer 429 again.
+    b!.recordFailure("refused");
+    b!.recordFailure("refused");
+    expect(b!.isAvailable()).toBe(false);
+    expect(gateway.next("m", new Set())).toBe(b);
+    nowMs += 2000;
+    expect(a!.isAvailable()).toBe(true);
+    gateway.dispose();
+  });
+
+  it("refuses two upstreams of one name and an apiKeyEnv that is not set", () => {
+    expect(() => new UpstreamGateway({ upstreams: [entry("a"), entry("a")], rules, logger })).toThrow(/two upstreams are named 'a'/);
+    expect(
+      () => new UpstreamGateway({ upstreams: [{ ...entry("a"), apiKeyEnv: "NO_SUCH_KEY_VARIABLE" }], rules, logger, env: {} }),
+    ).toThrow(/NO_SUCH_KEY_VARIABLE/);
+  });
+});

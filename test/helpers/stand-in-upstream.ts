@@ -1,0 +1,70 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+
+/** What a stand-in upstream does with one `POST /v1/...` request. */
+export type StandInHandler = (
+  request: { path: string; body: Record<string, unknown> },
+  response: http.ServerResponse,
+) => void | Promise<void>;
+
+/** A small real HTTP server that plays an OpenAI-compatible upstream in gateway tests. */
+export interface StandInUpstream {
+  /** `http://127.0.0.1:PORT/v1`. */
+  url: string;
+  /** POST requests received, by path, in order. */
+  posts: Array<{ path: string; body: Record<string, unknown> }>;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a stand-in upstream on a free port of 127.0.0.1: `GET /v1/models` lists `models`, `GET /health` answers 404
+ * (as OpenAI's API does, so that the gateway's health check falls back to `/v1/models`), and every POST goes to
+ * `handle`. It is not a mock of moestro's code: the gateway reaches it over real HTTP, as it would vLLM.
+ */
+export async function startStandInUpstream(models: readonly string[], handle: StandInHandler): Promise<StandInUpstream> {
+  const posts: StandInUpstream["posts"] = [];
+  const server = http.createServer((request, response) => {
+    const path = (request.url ?? "/").split("?")[0]!;
+    if (request.method === "GET" && path === "/v1/models") {
+      response.writeHead(200, { "content-type": "application/json" });
+      response.end(JSON.stringify({ object: "list", data: models.map((id) => ({ id, object: "model", owned_by: "stand-in" })) }));
+      return;
+    }
+    if (request.method !== "POST") {
+      response.writeHead(404, { "content-type": "application/json" }).end('{"error":{"message":"not found"}}');
+      return;
+    }
+    let text = "";
+    request.setEncoding("utf8");
+    request.on("data", (chunk: string) => (text += chunk));
+    request.on("end", () => {
+      const body = JSON.parse(text) as Record<string, unknown>;
+      posts.push({ path, body });
+      void Promise.resolve(handle({ path, body }, response)).catch(() => response.destroy());
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/v1`,
+    posts,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A `chat.completion.chunk` SSE event with `delta` (and `finish_reason`), as OpenAI streams it. */
+export function chunkEvent(delta: Record<string, unknown>, finishReason: string | null = null): string {
+  return `data: ${JSON.stringify({ id: "chatcmpl-standin", object: "chat.completion.chunk", choices: [{ index: 0, delta, finish_reason: finishReason }] })}\n\n`;
+}
+
+/** The usage SSE event (`stream_options.include_usage`): no choices, the counts. */
+export function usageEvent(promptTokens: number, completionTokens: number): string {
+  return `data: ${JSON.stringify({ id: "chatcmpl-standin", object: "chat.completion.chunk", choices: [], usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens } })}\n\n`;
+}
+
+/** Waits `ms` milliseconds. */
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
