@@ -33,6 +33,13 @@ export interface WorkerTargetShared {
   logger: Logger;
 }
 
+/**
+ * The start of the error llama-server sends in place of a stream's last event when its own parse of the output with the
+ * chat format it detected fails (`common/chat.cpp`, `common_chat_peg_parse`), which happens on random-weight models'
+ * output; moestro does not use that parse.
+ */
+const outputFormatError = "The model produced output that does not match the expected";
+
 /** The logprob reported for a token whose probability is 0 (OpenAI reports -9999.0 for such tokens). */
 const minimumLogprob = -9999;
 
@@ -45,6 +52,8 @@ interface CompletionChunk {
   stop_type?: string;
   tokens_predicted?: number;
   timings?: { cache_n?: number };
+  /** An error in place of the last event (`{"error": {"code", "message", "type"}}`). */
+  error?: { code?: number; message?: string; type?: string };
   completion_probabilities?: Array<{
     id: number;
     logprob: number;
@@ -130,6 +139,13 @@ export function workerTarget(slot: WorkerSlot, shared: WorkerTargetShared): Gene
             try {
               for await (const chunk of shared.client().streamJson<CompletionChunk>("/completion", body, { signal: request.signal })) {
                 if (reportedCached === undefined && chunk.timings?.cache_n !== undefined) reportedCached = chunk.timings.cache_n;
+                if (chunk.error !== undefined) {
+                  // llama-server parses every finished output with the chat format it detected, and when that fails it
+                  // sends this error in place of its last event: every token was streamed before it, and moestro parses
+                  // the output itself, so the task ended well. Any other error ends the request with it.
+                  if (chunk.error.message?.startsWith(outputFormatError) === true) return;
+                  throw workerError(shared.modelId, new Error(`it answered an error mid-stream: ${chunk.error.message ?? JSON.stringify(chunk.error)}`));
+                }
                 const tokens = (chunk.tokens ?? []) as Token[];
                 if (tokens.length === 0) {
                   if (chunk.stop) {
