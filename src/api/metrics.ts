@@ -176,6 +176,16 @@ export class Metrics {
         for (const upstream of upstreams()) this.set({ upstream: upstream.name }, upstream.inFlight);
       },
     });
+    new Gauge({
+      name: "moestro_upstream_queued",
+      help: "Requests waiting in each upstream's own queue, as its /metrics last said (vLLM, SGLang, llama.cpp, moestro upstreams; fresh readings only).",
+      labelNames: ["upstream"],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const upstream of upstreams()) if (upstream.queued !== undefined) this.set({ upstream: upstream.name }, upstream.queued);
+      },
+    });
     new Counter({
       name: "moestro_upstream_requests_total",
       help: "Requests sent to each upstream (every attempt counts, a failed-over one too).",

@@ -329,6 +329,14 @@ export const configSchema = z.object({
         .min(100)
         .default(5_000)
         .describe("How often each upstream's health is checked (GET /health, else GET /v1/models), ms. Defaults to 5000."),
+      loadPollIntervalMs: z
+        .number()
+        .int()
+        .min(250)
+        .default(1_000)
+        .describe(
+          "How often the load of upstreams that publish it (kind vllm, sglang, llama-server, moestro) is read from their /metrics, ms; their queued requests then count in balancing. Defaults to 1000.",
+        ),
       modelsRefreshMs: z
         .number()
         .int()

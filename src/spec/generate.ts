@@ -263,6 +263,14 @@ export interface UpstreamInfo {
   weight: number;
   /** Requests it is serving now. */
   inFlight: number;
+  /**
+   * Requests waiting in its own queue as its `/metrics` last said (vLLM `vllm:num_requests_waiting`, SGLang
+   * `sglang:num_queue_reqs`, llama.cpp `llamacpp:requests_deferred`, moestro `moestro_queue_depth`); `undefined` for a
+   * kind that publishes none, or when no reading is fresh.
+   */
+  queued?: number;
+  /** The fraction of its KV cache in use, 0 to 1, as its `/metrics` last said; `undefined` when it does not say. */
+  kvCacheUsage?: number;
   /** Requests sent to it since start. */
   requestsTotal: number;
   /** Requests it failed since start (connection refused, timeout, 5xx, 429, a broken stream). */

@@ -148,7 +148,6 @@ describe("deploy/kubernetes: moestro's config file and environment, through moes
     ),
     ...secret.stringData,
   };
-  const hasUpstreams = "upstreams" in configSchema.shape;
 
   /** Loads the ConfigMap's file with the container's environment, as `moestro serve` does in the pod. */
   const load = (): ReturnType<typeof loadConfig> => {
@@ -183,8 +182,8 @@ describe("deploy/kubernetes: moestro's config file and environment, through moes
     expect(graceSeconds * 1000).toBeGreaterThanOrEqual(config.server.shutdownGraceMs + 5_000 + 5_000);
   });
 
-  it("every key of the config file is one moestro knows (upstreams waits for the gateway core when the schema lacks it)", () => {
-    const unknown = unknownKeys(fileConfig, configSchema, []).filter((key) => hasUpstreams || !key.startsWith("upstreams"));
+  it("every key of the config file is one moestro knows", () => {
+    const unknown = unknownKeys(fileConfig, configSchema, []);
     expect(unknown).toEqual([]);
     // The walk itself finds a misspelt key, nested or in a list.
     expect(unknownKeys({ server: { hots: "0.0.0.0" }, models: [{ path: "m.gguf", engin: "inproc" }] }, configSchema, [])).toEqual([
@@ -193,14 +192,11 @@ describe("deploy/kubernetes: moestro's config file and environment, through moes
     ]);
   });
 
-  it.skipIf(!hasUpstreams)(
-    "the upstreams load as written (skipped while src/config has no upstreams key: issue 17's gateway core adds it)",
-    () => {
-      const config = load() as unknown as { upstreams: Array<{ url: string; apiKeyEnv?: string }> };
-      const written = fileConfig.upstreams as Array<{ url: string; apiKeyEnv?: string }>;
-      expect(config.upstreams.map((upstream) => upstream.url)).toEqual(written.map((upstream) => upstream.url));
-    },
-  );
+  it("the upstreams load as written", () => {
+    const config = load() as unknown as { upstreams: Array<{ url: string; apiKeyEnv?: string }> };
+    const written = fileConfig.upstreams as Array<{ url: string; apiKeyEnv?: string }>;
+    expect(config.upstreams.map((upstream) => upstream.url)).toEqual(written.map((upstream) => upstream.url));
+  });
 
   it("each upstream's apiKeyEnv names a variable the container has", () => {
     for (const upstream of fileConfig.upstreams as Array<{ apiKeyEnv?: string }>) {

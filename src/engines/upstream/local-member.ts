@@ -25,6 +25,9 @@ export class LocalMember implements PoolMember {
     this.backend = backend;
   }
 
+  /** Its own queue is what waits behind `inFlight` here: nothing more to add. */
+  readonly queued = 0;
+
   get inFlight(): number {
     return this.#inFlight;
   }

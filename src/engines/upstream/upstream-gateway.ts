@@ -24,7 +24,9 @@ export const defaultUpstreamContextTokens = 32_768;
  * The upstreams of `config.upstreams` and the pools their models make: a model id served by several upstreams is one
  * pool. Reads each upstream's models at {@link start} (those without `models` in the config), checks their health
  * every `healthCheckIntervalMs` and reads their models again every `modelsRefreshMs`, both in the background.
- * {@link candidates} orders a pool's upstreams for one request (least outstanding requests per unit of weight).
+ * {@link next} picks a pool's upstream for one request: least outstanding requests per unit of weight, counting what
+ * waits in each upstream's own queue as its `/metrics` says (read every `loadPollIntervalMs`, for the kinds that
+ * publish it).
  */
 export class UpstreamGateway {
   readonly targets: readonly UpstreamTarget[];
@@ -83,10 +85,20 @@ export class UpstreamGateway {
       this.rules.healthCheckIntervalMs,
     );
     const refresh = setInterval(() => void Promise.all(this.targets.map((target) => target.refreshModels())), this.rules.modelsRefreshMs);
+    const publishing = this.targets.filter((target) => target.publishesLoad);
+    let reading = false;
+    const load = setInterval(() => {
+      // One round at a time: a slow /metrics never piles up reads.
+      if (reading) return;
+      reading = true;
+      void Promise.all(publishing.map((target) => target.readLoad())).finally(() => (reading = false));
+    }, this.rules.loadPollIntervalMs);
     // The checks never keep the process alive on their own.
     health.unref();
     refresh.unref();
-    this.#timers.push(health, refresh);
+    load.unref();
+    this.#timers.push(health, refresh, load);
+    await Promise.all(publishing.map((target) => target.readLoad()));
     for (const target of this.targets)
       this.#logger.info(
         { upstream: target.name, url: target.url, kind: target.kind, models: target.models.map((model) => model.id) },
@@ -128,7 +140,7 @@ export class UpstreamGateway {
   /**
    * The next member of a pool for a request (its upstreams, and `localMembers`: the local model of the same id), among
    * those not in `tried`: the available one (not ejected, not waiting out a 429) with the fewest outstanding requests
-   * per unit of weight, ties broken in turn. When none is available, a
+   * (sent from here, plus those queued in it, `queued`) per unit of weight, ties broken in turn. When none is available, a
    * last resort: the ejected one whose cooldown ends soonest (its ejection may be stale), else the rate-limited one
    * available soonest (which the caller answers 429 without trying); `undefined` when every member was tried.
    */
@@ -143,7 +155,9 @@ export class UpstreamGateway {
       const pool = ejected.length > 0 ? ejected : members;
       return pool.reduce((best, target) => (target.availableAtMs(nowMs) < best.availableAtMs(nowMs) ? target : best));
     }
-    const score = (target: PoolMember) => (target.inFlight + 1) / target.weight;
+    // What this gateway sends it, plus what waits in its own queue (other gateways' and clients' requests, from its
+    // /metrics): vLLM's and SGLang's routers weigh the same two (docs/gateway.md, "Balancing").
+    const score = (target: PoolMember) => (target.inFlight + target.queued + 1) / target.weight;
     const best = Math.min(...available.map(score));
     const tied = available.filter((target) => score(target) === best);
     return tied[this.#turn++ % tied.length];

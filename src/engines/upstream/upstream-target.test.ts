@@ -1,3 +1,5 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { parseRetryAfterSeconds } from "../http/upstream-client.js";
@@ -5,7 +7,7 @@ import { UpstreamGateway } from "./upstream-gateway.js";
 import { parseModelList, type UpstreamTarget } from "./upstream-target.js";
 
 const logger = pino({ level: "silent" });
-const rules = { maxAttempts: 3, ejectAfterFailures: 2, cooldownMs: 1000, healthCheckIntervalMs: 5000, modelsRefreshMs: 60_000 };
+const rules = { maxAttempts: 3, ejectAfterFailures: 2, cooldownMs: 1000, healthCheckIntervalMs: 5000, loadPollIntervalMs: 1000, modelsRefreshMs: 60_000 };
 const entry = (name: string, weight = 1) => ({
   name,
   url: `http://127.0.0.1:9/${name}/v1`,
@@ -112,5 +114,52 @@ describe("UpstreamGateway.next (least outstanding requests per unit of weight)",
     expect(
       () => new UpstreamGateway({ upstreams: [{ ...entry("a"), apiKeyEnv: "NO_SUCH_KEY_VARIABLE" }], rules, logger, env: {} }),
     ).toThrow(/NO_SUCH_KEY_VARIABLE/);
+  });
+});
+
+describe("UpstreamGateway.next with the upstreams' own queues (their /metrics)", () => {
+  it("counts the requests waiting in a vLLM upstream's queue, from a fresh reading only", async () => {
+    // Two small HTTP servers stand in for vLLM (none can run here): each answers /metrics in vLLM's format.
+    const queues = { a: 5, b: 0 };
+    const servers = await Promise.all(
+      (["a", "b"] as const).map(
+        (name) =>
+          new Promise<http.Server>((resolve) => {
+            const server = http.createServer((request, response) => {
+              response.writeHead(request.url === "/metrics" ? 200 : 404, { "content-type": "text/plain" });
+              response.end(
+                `# TYPE vllm:num_requests_waiting gauge\nvllm:num_requests_waiting{model_name="m"} ${queues[name]}\n` +
+                  `# TYPE vllm:kv_cache_usage_perc gauge\nvllm:kv_cache_usage_perc{model_name="m"} 0.5\n`,
+              );
+            });
+            server.listen(0, "127.0.0.1", () => resolve(server));
+          }),
+      ),
+    );
+    try {
+      let nowMs = 0;
+      const upstreams = servers.map((server, index) => ({
+        ...entry(index === 0 ? "a" : "b"),
+        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
+      }));
+      const gateway = new UpstreamGateway({ upstreams, rules, logger, now: () => nowMs });
+      const [a, b] = gateway.targets;
+      await Promise.all(gateway.targets.map((target) => target.readLoad()));
+      expect(a!.info()).toMatchObject({ queued: 5, kvCacheUsage: 0.5 });
+      // b has 4 requests of ours in flight, a has 5 waiting of others': b still has fewer.
+      const ends = [0, 1, 2, 3].map(() => b!.begin());
+      expect(gateway.next("m", new Set())).toBe(b);
+      ends.push(b!.begin(), b!.begin());
+      expect(gateway.next("m", new Set())).toBe(a);
+      // A reading older than loadFreshMs no longer counts: a's queue is unknown, so a (0 in flight) wins.
+      for (const end of ends.splice(0, 5)) end();
+      queues.a = 0;
+      nowMs += 10_000;
+      expect(a!.queued).toBe(0);
+      expect(gateway.next("m", new Set())).toBe(a);
+      gateway.dispose();
+    } finally {
+      for (const server of servers) server.close();
+    }
   });
 });

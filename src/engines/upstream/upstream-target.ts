@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { loadMetricsUrl, parseUpstreamLoad, type UpstreamLoad } from "../../gateway/load-metrics.js";
 import type { Config } from "../../config/index.js";
 import type { UpstreamInfo } from "../../spec/index.js";
 import { UpstreamClient, UpstreamHttpError } from "../http/upstream-client.js";
@@ -42,6 +43,8 @@ export interface PoolMember {
   readonly weight: number;
   /** Requests it is serving now. */
   readonly inFlight: number;
+  /** Requests waiting in its own queue (from its `/metrics`, fresh readings only); 0 when unknown. */
+  readonly queued: number;
   /** Whether it may get a request now. */
   isAvailable(nowMs?: number): boolean;
   /** When it may get a request again, epoch ms; 0 when it may now. */
@@ -51,6 +54,9 @@ export interface PoolMember {
   /** Its state for `ps` and `/metrics`. */
   info(): UpstreamInfo;
 }
+
+/** How old a `/metrics` load reading may be and still count in balancing, ms (five polls at the default interval). */
+export const loadFreshMs = 5_000;
 
 /** Weight of the newest sample in the latency's moving average. */
 const latencySmoothing = 0.2;
@@ -90,6 +96,9 @@ export class UpstreamTarget implements PoolMember {
   #errorsTotal = 0;
   #consecutiveFailures = 0;
   #latencyMs: number | undefined;
+  /** Its own view of its load, from its `/metrics`, and when it was read (epoch ms). */
+  #load: UpstreamLoad | undefined;
+  #loadReadAtMs = 0;
 
   constructor(options: UpstreamTargetOptions) {
     const { entry } = options;
@@ -123,6 +132,39 @@ export class UpstreamTarget implements PoolMember {
   /** Requests it is serving now. */
   get inFlight(): number {
     return this.#inFlight;
+  }
+
+  /**
+   * Requests waiting in its own queue as its last fresh `/metrics` reading said (at most {@link loadFreshMs} old);
+   * 0 when it publishes no load or no reading is fresh.
+   */
+  get queued(): number {
+    return this.#freshLoad()?.waiting ?? 0;
+  }
+
+  /** Whether it publishes its load on `/metrics` (kinds `vllm`, `sglang`, `llama-server`, `moestro`). */
+  get publishesLoad(): boolean {
+    return loadMetricsUrl(this.kind, this.url) !== undefined;
+  }
+
+  /**
+   * Reads its load from its `/metrics` (`parseUpstreamLoad`), for a kind that publishes one. A failed read (a moestro
+   * whose `/metrics` needs its admin key, a server started without `--metrics`) keeps no reading. Never throws.
+   */
+  async readLoad(): Promise<void> {
+    if (!this.publishesLoad) return;
+    try {
+      const answer = await this.client.get("/metrics", { timeoutMs: 1_000 });
+      if (answer.status < 200 || answer.status >= 300) return;
+      this.#load = parseUpstreamLoad(this.kind, answer.text);
+      this.#loadReadAtMs = this.#now();
+    } catch {
+      // Balancing goes on by outstanding requests alone until a reading comes.
+    }
+  }
+
+  #freshLoad(): UpstreamLoad | undefined {
+    return this.#load !== undefined && this.#now() - this.#loadReadAtMs <= loadFreshMs ? this.#load : undefined;
   }
 
   /** Whether it may get a request now: not ejected (or its cooldown passed, for a trial), not waiting out a 429. */
@@ -246,6 +288,8 @@ export class UpstreamTarget implements PoolMember {
       state: this.#isEjected ? "ejected" : "healthy",
       weight: this.weight,
       inFlight: this.#inFlight,
+      queued: this.#freshLoad()?.waiting,
+      kvCacheUsage: this.#freshLoad()?.kvCacheUsage,
       requestsTotal: this.#requestsTotal,
       errorsTotal: this.#errorsTotal,
       consecutiveFailures: this.#consecutiveFailures,
