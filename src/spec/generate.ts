@@ -132,6 +132,11 @@ export interface GenerateRequest {
    * request it sends (fields moestro sets itself win); the local engines ignore them. Set by the OpenAI dialect only.
    */
   passthrough?: Record<string, unknown>;
+  /**
+   * The request's id (the client's `x-request-id`, else one moestro made), which an upstream backend sends on as
+   * `x-request-id` so that both servers' logs name the request alike. Set by the serving layer.
+   */
+  requestId?: string;
 }
 
 /** Token counts of one generation. A count that is not known is `undefined`, never a guessed 0. */

@@ -272,18 +272,24 @@ describe("gateway: failover, rate limits, broken streams and split characters (s
     expect(lines.some((line) => line.done === true)).toBe(false);
   });
 
-  it("passes the fields moestro does not read, and user, to the upstream as the client sent them", async () => {
-    const response = await postJson(`${gateway.url}/v1/chat/completions`, {
-      model: "m",
-      messages: [{ role: "user", content: "Hi" }],
-      user: "user-7",
-      repetition_penalty: 1.1,
-      guided_choice: ["yes", "no"],
-      max_tokens: 5,
-    });
+  it("passes the fields moestro does not read, user and x-request-id to the upstream as the client sent them", async () => {
+    const response = await postJson(
+      `${gateway.url}/v1/chat/completions`,
+      {
+        model: "m",
+        messages: [{ role: "user", content: "Hi" }],
+        user: "user-7",
+        repetition_penalty: 1.1,
+        guided_choice: ["yes", "no"],
+        max_tokens: 5,
+      },
+      { headers: { "content-type": "application/json", "x-request-id": "req-gateway-7" } },
+    );
     expect(response.status).toBe(200);
+    expect(response.headers.get("x-request-id")).toBe("req-gateway-7");
     expect(scripted.posts.at(-1)).toMatchObject({
       path: "/v1/chat/completions",
+      requestId: "req-gateway-7",
       body: {
         model: "m",
         user: "user-7",

@@ -12,7 +12,7 @@ export interface StandInUpstream {
   /** `http://127.0.0.1:PORT/v1`. */
   url: string;
   /** POST requests received, by path, in order. */
-  posts: Array<{ path: string; body: Record<string, unknown> }>;
+  posts: Array<{ path: string; body: Record<string, unknown>; requestId?: string }>;
   close(): Promise<void>;
 }
 
@@ -39,7 +39,8 @@ export async function startStandInUpstream(models: readonly string[], handle: St
     request.on("data", (chunk: string) => (text += chunk));
     request.on("end", () => {
       const body = JSON.parse(text) as Record<string, unknown>;
-      posts.push({ path, body });
+      const requestId = request.headers["x-request-id"];
+      posts.push({ path, body, ...(typeof requestId === "string" ? { requestId } : {}) });
       void Promise.resolve(handle({ path, body }, response)).catch(() => response.destroy());
     });
   });

@@ -74,7 +74,7 @@ export async function startGeneration(c: Context<AppEnv>, deps: AppDeps, options
   const { validator } = options;
   const check = validator.checkRequest(options.request, options.schemaParams);
   const abort = requestSignal(c, deps);
-  const request: GenerateRequest = { ...options.request, signal: abort.signal };
+  const request: GenerateRequest = { ...options.request, signal: abort.signal, requestId: c.get("requestId") };
   let lease: ModelLease;
   try {
     lease = await deps.models.acquire(options.model, { signal: abort.signal, keepAliveMs: options.keepAliveMs });

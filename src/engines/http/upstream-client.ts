@@ -98,10 +98,16 @@ export class UpstreamClient {
    * a cancelled write), so a worker's streams never reuse a connection; draining them for reuse was tried and only
    * raced with that close (docs/bench.md).
    *
+   * `options.headers` are sent besides the client's own (its key wins over an `authorization` there).
+   *
    * @throws {UpstreamHttpError} for a status other than 2xx (before any event); the socket's error; the signal's reason;
    *   an `Error` when the connection closes before the response's end.
    */
-  async *streamJson<T = unknown>(path: string, body: unknown, options: { signal?: AbortSignal } = {}): AsyncGenerator<T, void, undefined> {
+  async *streamJson<T = unknown>(
+    path: string,
+    body: unknown,
+    options: { signal?: AbortSignal; headers?: Record<string, string> } = {},
+  ): AsyncGenerator<T, void, undefined> {
     const response = await this.#request("POST", path, JSON.stringify(body), { ...options, accept: "text/event-stream" });
     const status = response.statusCode ?? 0;
     if (status < 200 || status >= 300) throw new UpstreamHttpError(status, await readText(response), this.baseUrl + path, response.headers);
@@ -151,13 +157,13 @@ export class UpstreamClient {
     method: string,
     path: string,
     body: string | undefined,
-    options: { signal?: AbortSignal; timeoutMs?: number; accept?: string; attempt?: number },
+    options: { signal?: AbortSignal; timeoutMs?: number; accept?: string; attempt?: number; headers?: Record<string, string> },
   ): Promise<http.IncomingMessage> {
     const attempt = options.attempt ?? 1;
     return new Promise((resolve, reject) => {
       // A retry only before any answer: once the server answered, it may have acted on the request.
       let responded = false;
-      const headers: Record<string, string> = { ...this.#headers, accept: options.accept ?? "application/json" };
+      const headers: Record<string, string> = { ...options.headers, ...this.#headers, accept: options.accept ?? "application/json" };
       if (body !== undefined) {
         headers["content-type"] = "application/json";
         headers["content-length"] = String(Buffer.byteLength(body));

@@ -144,7 +144,10 @@ export function workerTarget(slot: WorkerSlot, shared: WorkerTargetShared): Gene
                   // sends this error in place of its last event: every token was streamed before it, and moestro parses
                   // the output itself, so the task ended well. Any other error ends the request with it.
                   if (chunk.error.message?.startsWith(outputFormatError) === true) return;
-                  throw workerError(shared.modelId, new Error(`it answered an error mid-stream: ${chunk.error.message ?? JSON.stringify(chunk.error)}`));
+                  throw workerError(
+                    shared.modelId,
+                    new Error(`it answered an error mid-stream: ${chunk.error.message ?? JSON.stringify(chunk.error)}`),
+                  );
                 }
                 const tokens = (chunk.tokens ?? []) as Token[];
                 if (tokens.length === 0) {

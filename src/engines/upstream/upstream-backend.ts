@@ -164,7 +164,10 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
       () => timeout.abort(Object.assign(new Error(`no answer within ${target.timeoutMs} ms`), { name: "TimeoutError" })),
       target.timeoutMs,
     );
-    const iterator = target.client.streamJson<WireUpstreamChunk>(path, body, { signal: AbortSignal.any(signals) });
+    const iterator = target.client.streamJson<WireUpstreamChunk>(path, body, {
+      signal: AbortSignal.any(signals),
+      headers: request.requestId === undefined ? undefined : { "x-request-id": request.requestId },
+    });
     const reader = new UpstreamStreamReader({ upstream: target.name, estimatedPromptTokens: estimatePromptTokens(request) });
     const pending: StreamPart[] = [];
     let done = false;

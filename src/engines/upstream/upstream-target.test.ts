@@ -7,7 +7,14 @@ import { UpstreamGateway } from "./upstream-gateway.js";
 import { parseModelList, type UpstreamTarget } from "./upstream-target.js";
 
 const logger = pino({ level: "silent" });
-const rules = { maxAttempts: 3, ejectAfterFailures: 2, cooldownMs: 1000, healthCheckIntervalMs: 5000, loadPollIntervalMs: 1000, modelsRefreshMs: 60_000 };
+const rules = {
+  maxAttempts: 3,
+  ejectAfterFailures: 2,
+  cooldownMs: 1000,
+  healthCheckIntervalMs: 5000,
+  loadPollIntervalMs: 1000,
+  modelsRefreshMs: 60_000,
+};
 const entry = (name: string, weight = 1) => ({
   name,
   url: `http://127.0.0.1:9/${name}/v1`,
