@@ -8,6 +8,7 @@ import { DecodeBatching } from "./decode-batching.js";
 import { Embeddings } from "./embeddings.js";
 import { createModelFrontend, type ModelFrontend } from "./model-frontend.js";
 import { modelUnloadingError } from "./model-unloading-error.js";
+import { PrefixCache, type PrefixCacheStats } from "./prefix-cache.js";
 import { sequenceTarget, type SequenceTargetShared } from "./sequence-target.js";
 import type { TokenSourceFactory } from "./token-source.js";
 import { generateOnSlot, slotStats } from "./slot-generation.js";
@@ -32,6 +33,15 @@ export interface LlamaBackendOptions {
   flashAttention?: boolean;
   /** Requests that may wait for a free sequence; one more is answered 503 `server_busy`. Defaults to 64. */
   maxQueuedRequests?: number;
+  /**
+   * Host-RAM budget of the prefix cache, bytes: KV states of sequences kept beyond the slots, restored when a prompt
+   * shares their prefix (docs/engine.md, "The prefix cache"). 0 turns it off; it is off on recurrent and hybrid
+   * models, whose state cannot be cut to a prefix. The server passes `engine.cacheRamBytes` (`--cache-ram`, default:
+   * {@link defaultCacheRamBytes}). Defaults to 0.
+   */
+  cacheRamBytes?: number;
+  /** Where the prefix cache's state files go. Defaults to /dev/shm when present, else the OS temp dir. */
+  prefixCacheRoot?: string;
   /** Whether the model thinks when a request does not say (models with `<think>` tokens only). Defaults to true, as Qwen3 templates do. */
   thinkingByDefault?: boolean;
   /**
@@ -79,7 +89,20 @@ export async function createLlamaBackend(options: LlamaBackendOptions): Promise<
       flashAttention: options.flashAttention ?? true,
       batching: { dispatchSchedule: (dispatch) => batching.schedule(dispatch), itemPrioritizationStrategy: inSequenceOrder },
     });
-    return new LlamaBackend(model, context, options, now, batching);
+    const insights = model.fileInsights;
+    const prefixCache =
+      (options.cacheRamBytes ?? 0) > 0 && !insights.isRecurrent && !insights.isHybrid
+        ? await PrefixCache.create({
+            budgetBytes: options.cacheRamBytes!,
+            root: options.prefixCacheRoot,
+            logger: options.logger,
+            modelId: options.id ?? modelIdFromPath(modelPath),
+          }).catch(async (error: unknown) => {
+            await context.dispose();
+            throw error;
+          })
+        : undefined;
+    return new LlamaBackend(model, context, options, now, batching, prefixCache);
   } catch (error) {
     await model.dispose();
     throw error;
@@ -98,11 +121,20 @@ class LlamaBackend implements ModelBackend {
   readonly #targetShared: SequenceTargetShared;
   readonly #embeddings: Embeddings;
   readonly #engineDetails: EngineDetails;
+  readonly #prefixCache: PrefixCache | undefined;
   #disposed = false;
 
-  constructor(model: LlamaModel, context: LlamaContext, options: LlamaBackendOptions, now: () => number, batching: DecodeBatching) {
+  constructor(
+    model: LlamaModel,
+    context: LlamaContext,
+    options: LlamaBackendOptions,
+    now: () => number,
+    batching: DecodeBatching,
+    prefixCache: PrefixCache | undefined,
+  ) {
     this.#model = model;
     this.#context = context;
+    this.#prefixCache = prefixCache;
     const sequences = Array.from({ length: context.totalSequences }, () => context.getSequence());
     this.#pool = new SlotPool(sequences, { maxWaiting: options.maxQueuedRequests ?? 64 });
     this.#frontend = createModelFrontend({
@@ -123,6 +155,7 @@ class LlamaBackend implements ModelBackend {
       sequenceIndex: new Map(sequences.map((sequence, index) => [sequence, index])),
       canReusePrefix: this.#frontend.canReusePrefix,
       tokenBytes: this.#frontend.shared.tokenBytes,
+      prefixCache,
     };
     this.#embeddings = new Embeddings({
       model,
@@ -157,7 +190,11 @@ class LlamaBackend implements ModelBackend {
       {
         frontend: this.#frontend,
         pool: this.#pool,
-        sharedPrefixLength: (sequence, promptTokens) => sequence.compareContextTokens(promptTokens).firstDifferentIndex,
+        sharedPrefixLength: (sequence, promptTokens) => {
+          const shared = sequence.compareContextTokens(promptTokens).firstDifferentIndex;
+          // With the prefix cache, among slots sharing as much, the one holding the fewest tokens: least to save.
+          return this.#prefixCache === undefined ? shared : shared + 1 / (2 + sequence.nextTokenIndex);
+        },
         target: (sequence) => sequenceTarget(sequence, this.#targetShared),
       },
       request,
@@ -184,7 +221,13 @@ class LlamaBackend implements ModelBackend {
     await this.#frontend.tokenizer.dispose();
     await this.#embeddings.dispose();
     await this.#context.dispose();
+    await this.#prefixCache?.dispose();
     await this.#model.dispose();
+  }
+
+  /** The prefix cache's counters, `undefined` when it is off (tests, logs). */
+  prefixCacheStats(): PrefixCacheStats | undefined {
+    return this.#prefixCache?.stats();
   }
 
   #ensureNotDisposed(): void {

@@ -1,0 +1,253 @@
+import { existsSync, rmSync } from "node:fs";
+import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import type { LlamaContextSequence, Token } from "node-llama-cpp";
+import type { Logger } from "pino";
+
+/**
+ * The fewest tokens a restore from the prefix cache must add to what the slot already shares with the prompt, and the
+ * fewest tokens a sequence must hold to be saved. Below it, evaluating the tokens again costs less than loading a
+ * state file. Measured here (docs/engine.md, "The prefix cache"): loading a state takes about 1 ms plus the file's
+ * bytes at a few GB/s from /dev/shm, and prefill of the 735M test MoE runs at about 280 tokens/s on one thread (3.5 ms
+ * a token), so on that model a restore pays from 1 token; on stories260K (thousands of tokens/s) it pays from about
+ * 20. 64 tokens is comfortably above both: a restore is kept for histories worth it (a system prompt, a conversation).
+ */
+export const defaultMinRestoreTokens = 64;
+
+/** The prefix of a folder of state files: `moestro-prefix-cache-<pid>-XXXXXX`, so that a later start finds its leftovers. */
+const folderPrefix = "moestro-prefix-cache-";
+
+/** Options of {@link PrefixCache.create}. */
+export interface PrefixCacheOptions {
+  /** The most bytes the state files may hold together; least recently used entries are evicted beyond it. */
+  budgetBytes: number;
+  /** Where the folder of state files goes. Defaults to {@link defaultStateFileRoot}: /dev/shm when present, else the OS temp dir. */
+  root?: string;
+  /** See {@link defaultMinRestoreTokens}. Defaults to it. */
+  minRestoreTokens?: number;
+  logger: Logger;
+  /** The model, for logs. */
+  modelId: string;
+}
+
+/** One saved sequence state: the tokens it holds and its file. */
+export interface PrefixCacheEntry {
+  tokens: Token[];
+  file: string;
+  sizeBytes: number;
+  /** Restores reading the file now; an evicted entry's file is removed when the last one ends. */
+  readers: number;
+  isEvicted: boolean;
+}
+
+/** Counters of a prefix cache, for logs and tests. */
+export interface PrefixCacheStats {
+  entries: number;
+  usedBytes: number;
+  budgetBytes: number;
+  saves: number;
+  restores: number;
+  evictions: number;
+}
+
+/**
+ * The folder state files go to: /dev/shm (memory-backed, so a save and a load cost a copy in RAM, not disk I/O) when
+ * it exists and is writable, else the OS temp dir.
+ */
+export function defaultStateFileRoot(): string {
+  return existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir();
+}
+
+/**
+ * A host-RAM cache of KV states of sequences, keyed by the tokens they hold, beyond the slots of the context: when a
+ * slot is about to be reused for a prompt that does not share what it holds, its state is saved
+ * (`LlamaContextSequence.saveStateToFile`, node-llama-cpp 3.21.1); when a later prompt shares a longer prefix with a
+ * saved state than with its slot, the state is loaded into the slot (`loadStateFromFile`) and only the rest of the
+ * prompt is evaluated. State files live in a folder of their own under {@link defaultStateFileRoot}, removed on
+ * {@link dispose} and at process exit; a start removes the folders of processes that no longer run.
+ *
+ * Entries are kept in least-recently-used order under `budgetBytes` (the file sizes); a save that supersedes an entry
+ * (its tokens start with the entry's) replaces it, and a sequence whose tokens an entry already holds is not saved.
+ */
+export class PrefixCache {
+  readonly #folder: string;
+  readonly #budgetBytes: number;
+  readonly #logger: Logger;
+  readonly #modelId: string;
+  /** In least-recently-used order: the first is evicted first. */
+  readonly #entries = new Set<PrefixCacheEntry>();
+  readonly #onExit: () => void;
+  readonly minRestoreTokens: number;
+  #usedBytes = 0;
+  #nextFile = 0;
+  #saves = 0;
+  #restores = 0;
+  #evictions = 0;
+  #isDisposed = false;
+
+  private constructor(folder: string, options: PrefixCacheOptions) {
+    this.#folder = folder;
+    this.#budgetBytes = options.budgetBytes;
+    this.#logger = options.logger;
+    this.#modelId = options.modelId;
+    this.minRestoreTokens = options.minRestoreTokens ?? defaultMinRestoreTokens;
+    // The files are in RAM on /dev/shm: a process that exits without dispose() must not leave them there.
+    this.#onExit = () => rmSync(this.#folder, { recursive: true, force: true });
+    process.once("exit", this.#onExit);
+  }
+
+  /**
+   * Creates the cache's folder, after removing the folders left by moestro processes that no longer run.
+   *
+   * @throws when the folder cannot be created.
+   */
+  static async create(options: PrefixCacheOptions): Promise<PrefixCache> {
+    const root = options.root ?? defaultStateFileRoot();
+    await removeLeftovers(root);
+    const folder = await mkdtemp(path.join(root, `${folderPrefix}${process.pid}-`));
+    return new PrefixCache(folder, options);
+  }
+
+  /** The folder of this cache's state files. */
+  get folder(): string {
+    return this.#folder;
+  }
+
+  stats(): PrefixCacheStats {
+    return {
+      entries: this.#entries.size,
+      usedBytes: this.#usedBytes,
+      budgetBytes: this.#budgetBytes,
+      saves: this.#saves,
+      restores: this.#restores,
+      evictions: this.#evictions,
+    };
+  }
+
+  /**
+   * The saved state that shares the longest prefix with `promptTokens`, and that length, or `undefined` when none
+   * shares any token.
+   */
+  longestPrefix(promptTokens: readonly Token[]): { entry: PrefixCacheEntry; length: number } | undefined {
+    let best: { entry: PrefixCacheEntry; length: number } | undefined;
+    for (const entry of this.#entries) {
+      const length = sharedPrefixLength(entry.tokens, promptTokens);
+      if (length > (best?.length ?? 0)) best = { entry, length };
+    }
+    return best;
+  }
+
+  /**
+   * Saves what `sequence` holds, unless it holds fewer than `minRestoreTokens` tokens or an entry already holds them
+   * (then that entry is marked used). Entries whose tokens are a prefix of the sequence's are replaced. A file larger
+   * than the whole budget is dropped. Never throws: a failed save is logged and the cache goes on without it.
+   */
+  async save(sequence: LlamaContextSequence): Promise<void> {
+    if (this.#isDisposed) return;
+    const tokens = sequence.contextTokens;
+    if (tokens.length < this.minRestoreTokens) return;
+    for (const entry of this.#entries) {
+      if (entry.tokens.length >= tokens.length && sharedPrefixLength(entry.tokens, tokens) === tokens.length) {
+        this.#touch(entry);
+        return;
+      }
+    }
+    const file = path.join(this.#folder, `${this.#nextFile++}.state`);
+    try {
+      await sequence.saveStateToFile(file);
+      const sizeBytes = (await stat(file)).size;
+      if (this.#isDisposed) return void (await rm(file, { force: true }));
+      for (const entry of [...this.#entries]) {
+        if (entry.tokens.length <= tokens.length && sharedPrefixLength(entry.tokens, tokens) === entry.tokens.length)
+          this.#evict(entry, false);
+      }
+      const entry: PrefixCacheEntry = { tokens, file, sizeBytes, readers: 0, isEvicted: false };
+      this.#entries.add(entry);
+      this.#usedBytes += sizeBytes;
+      this.#saves++;
+      for (const oldest of this.#entries) {
+        if (this.#usedBytes <= this.#budgetBytes) break;
+        this.#evict(oldest, true);
+      }
+    } catch (error) {
+      await rm(file, { force: true }).catch(() => undefined);
+      this.#logger.warn({ model: this.#modelId, err: error }, "could not save a sequence's state to the prefix cache");
+    }
+  }
+
+  /**
+   * Loads `entry`'s state into `sequence` (which then holds exactly the entry's tokens) and marks the entry used.
+   *
+   * @returns whether it was loaded; on failure (logged) the sequence is cleared, and the caller evaluates the prompt whole.
+   */
+  async restore(entry: PrefixCacheEntry, sequence: LlamaContextSequence): Promise<boolean> {
+    if (this.#isDisposed || entry.isEvicted) return false;
+    entry.readers++;
+    this.#touch(entry);
+    try {
+      await sequence.loadStateFromFile(entry.file, { acceptRisk: true });
+      this.#restores++;
+      return true;
+    } catch (error) {
+      this.#logger.warn({ model: this.#modelId, err: error }, "could not restore a sequence's state from the prefix cache");
+      await sequence.clearHistory().catch(() => undefined);
+      return false;
+    } finally {
+      entry.readers--;
+      if (entry.isEvicted && entry.readers === 0) await rm(entry.file, { force: true }).catch(() => undefined);
+    }
+  }
+
+  /** Removes every state file and the folder. Idempotent. */
+  async dispose(): Promise<void> {
+    if (this.#isDisposed) return;
+    this.#isDisposed = true;
+    process.removeListener("exit", this.#onExit);
+    this.#entries.clear();
+    this.#usedBytes = 0;
+    await rm(this.#folder, { recursive: true, force: true });
+  }
+
+  #touch(entry: PrefixCacheEntry): void {
+    this.#entries.delete(entry);
+    this.#entries.add(entry);
+  }
+
+  #evict(entry: PrefixCacheEntry, isForRoom: boolean): void {
+    this.#entries.delete(entry);
+    this.#usedBytes -= entry.sizeBytes;
+    entry.isEvicted = true;
+    if (isForRoom) this.#evictions++;
+    if (entry.readers === 0) void rm(entry.file, { force: true }).catch(() => undefined);
+  }
+}
+
+/** How many leading tokens two token lists share. */
+export function sharedPrefixLength(a: readonly Token[], b: readonly Token[]): number {
+  const length = Math.min(a.length, b.length);
+  let index = 0;
+  while (index < length && a[index] === b[index]) index++;
+  return index;
+}
+
+/** Removes the state-file folders of moestro processes that no longer run (a crash, a `kill -9`). */
+async function removeLeftovers(root: string): Promise<void> {
+  const names = await readdir(root).catch(() => [] as string[]);
+  for (const name of names) {
+    if (!name.startsWith(folderPrefix)) continue;
+    const pid = Number(name.slice(folderPrefix.length).split("-")[0]);
+    if (!Number.isInteger(pid) || pid === process.pid || isRunning(pid)) continue;
+    await rm(path.join(root, name), { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: the process runs, under another user.
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
