@@ -13,7 +13,7 @@ import type { Logger } from "pino";
  * a token), so on that model a restore pays from 1 token; on stories260K (thousands of tokens/s) it pays from about
  * 20. 64 tokens is comfortably above both: a restore is kept for histories worth it (a system prompt, a conversation).
  */
-export const defaultMinRestoreTokens = 64;
+export const defaultMinRestoreTokens = 32;
 
 /** The prefix of a folder of state files: `moestro-prefix-cache-<pid>-XXXXXX`, so that a later start finds its leftovers. */
 const folderPrefix = "moestro-prefix-cache-";
@@ -168,12 +168,28 @@ export class PrefixCache {
       this.#saves++;
       for (const oldest of this.#entries) {
         if (this.#usedBytes <= this.#budgetBytes) break;
-        this.#evict(oldest, true);
+        // A pinned entry is about to be restored by a request that chose it.
+        if (oldest.readers === 0) this.#evict(oldest, true);
       }
     } catch (error) {
       await rm(file, { force: true }).catch(() => undefined);
       this.#logger.warn({ model: this.#modelId, err: error }, "could not save a sequence's state to the prefix cache");
     }
+  }
+
+  /**
+   * Keeps `entry` from eviction until {@link unpin} (and marks it used): a request pins the entry it will restore
+   * before it saves its slot's state, so that the save (or another request's) cannot evict it first.
+   */
+  pin(entry: PrefixCacheEntry): void {
+    entry.readers++;
+    this.#touch(entry);
+  }
+
+  /** Ends a {@link pin}; an entry evicted meanwhile loses its file now. */
+  unpin(entry: PrefixCacheEntry): void {
+    entry.readers--;
+    if (entry.isEvicted && entry.readers === 0) void rm(entry.file, { force: true }).catch(() => undefined);
   }
 
   /**
@@ -183,8 +199,7 @@ export class PrefixCache {
    */
   async restore(entry: PrefixCacheEntry, sequence: LlamaContextSequence): Promise<boolean> {
     if (this.#isDisposed || entry.isEvicted) return false;
-    entry.readers++;
-    this.#touch(entry);
+    this.pin(entry);
     try {
       await sequence.loadStateFromFile(entry.file, { acceptRisk: true });
       this.#restores++;
@@ -194,8 +209,7 @@ export class PrefixCache {
       await sequence.clearHistory().catch(() => undefined);
       return false;
     } finally {
-      entry.readers--;
-      if (entry.isEvicted && entry.readers === 0) await rm(entry.file, { force: true }).catch(() => undefined);
+      this.unpin(entry);
     }
   }
 

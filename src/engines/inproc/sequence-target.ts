@@ -38,13 +38,19 @@ export function sequenceTarget(sequence: LlamaContextSequence, shared: SequenceT
       if (cache !== undefined) {
         const hit = cache.longestPrefix(promptTokens);
         const restorable = Math.min(hit?.length ?? 0, promptTokens.length - 1);
-        // What the slot holds beyond the shared prefix is lost once it is erased or overwritten: keep it when it is worth
-        // a restore later (another conversation's history), before the slot takes this prompt.
-        if (sequence.nextTokenIndex - keep >= cache.minRestoreTokens) await cache.save(sequence);
-        if (hit !== undefined && restorable - keep >= cache.minRestoreTokens) {
-          // The sequence now holds the entry's tokens (or nothing, when the load failed).
-          await cache.restore(hit.entry, sequence);
-          keep = Math.min(sequence.compareContextTokens(promptTokens).firstDifferentIndex, promptTokens.length - 1);
+        const restore = hit !== undefined && restorable - keep >= cache.minRestoreTokens ? hit.entry : undefined;
+        if (restore !== undefined) cache.pin(restore);
+        try {
+          // What the slot holds beyond the shared prefix is lost once it is erased or overwritten: keep it when it is
+          // worth a restore later (another conversation's history), before the slot takes this prompt.
+          if (sequence.nextTokenIndex - keep >= cache.minRestoreTokens) await cache.save(sequence);
+          if (restore !== undefined) {
+            // The sequence now holds the entry's tokens (or nothing, when the load failed).
+            await cache.restore(restore, sequence);
+            keep = Math.min(sequence.compareContextTokens(promptTokens).firstDifferentIndex, promptTokens.length - 1);
+          }
+        } finally {
+          if (restore !== undefined) cache.unpin(restore);
         }
       }
       if (keep < sequence.nextTokenIndex) {
