@@ -6,7 +6,8 @@
 // conversations' first turns, so a follow-up finds its history only in the prefix cache. Two `moestro serve` processes
 // run the same model in-process, one with the prefix cache (`--cache-ram` at its default) and one without
 // (`--cache-ram 0`), driven one after the other in the same run. Prints TTFT p50 of the follow-ups against the cold
-// prompts' for both (target: follow-up p50 <= 0.3x cold with the cache), and the cached tokens the follow-ups report.
+// prompts' of round 1 (4 at a time, as the follow-ups) and against 4 cold prompts sent one at a time, for both (target:
+// follow-up p50 <= 0.3x cold with the cache), and the cached tokens the follow-ups report (BENCH_DEBUG=1: each one's).
 //
 // usage: npm run bench:prefix-cache   (env: BENCH_MODEL=moe|stories (default moe: the generated 735M random Qwen3-MoE),
 //                                      BENCH_THREADS=1, BENCH_CONVERSATIONS=16, BENCH_CONCURRENCY=4, BENCH_MAX_TOKENS=8,
@@ -158,7 +159,12 @@ async function measure(label, cacheArgs) {
     const cold = await round(server.url, false);
     const followUps = await round(server.url, true);
     if (process.env.BENCH_DEBUG) console.error(label, followUps.map((result) => result.cachedTokens).join(" "));
+    // Cold prompts one at a time too (new conversations, after the rounds): a cold prompt's TTFT without three others
+    // prefilling beside it, the stricter reference.
+    const alone = [];
+    for (let index = conversations; index < conversations + 4; index++) alone.push(await streamChat(server.url, messages(index, false)));
     const coldP50 = median(cold.map((result) => result.ttftMs));
+    const aloneP50 = median(alone.map((result) => result.ttftMs));
     const followUpP50 = median(followUps.map((result) => result.ttftMs));
     return {
       label,
@@ -167,6 +173,8 @@ async function measure(label, cacheArgs) {
       coldTtftP50Ms: Math.round(coldP50),
       followUpTtftP50Ms: Math.round(followUpP50),
       followUpOverCold: Number((followUpP50 / coldP50).toFixed(3)),
+      coldAloneTtftP50Ms: Math.round(aloneP50),
+      followUpOverColdAlone: Number((followUpP50 / aloneP50).toFixed(3)),
       followUpCachedTokensP50: median(followUps.map((result) => result.cachedTokens)),
     };
   } finally {

@@ -67,8 +67,10 @@ export function defaultStateFileRoot(): string {
  * prompt is evaluated. State files live in a folder of their own under {@link defaultStateFileRoot}, removed on
  * {@link dispose} and at process exit; a start removes the folders of processes that no longer run.
  *
- * Entries are kept in least-recently-used order under `budgetBytes` (the file sizes); a save that supersedes an entry
- * (its tokens start with the entry's) replaces it, and a sequence whose tokens an entry already holds is not saved.
+ * Entries are kept in least-recently-used order under `budgetBytes` (the file sizes), except that a restored entry
+ * goes first in line for eviction (its slot holds its tokens now, and saves them again when it moves on); a save that
+ * supersedes an entry (its tokens start with the entry's) replaces it, and a sequence whose tokens an entry already
+ * holds is not saved.
  */
 export class PrefixCache {
   readonly #folder: string;
@@ -193,7 +195,8 @@ export class PrefixCache {
   }
 
   /**
-   * Loads `entry`'s state into `sequence` (which then holds exactly the entry's tokens) and marks the entry used.
+   * Loads `entry`'s state into `sequence` (which then holds exactly the entry's tokens) and puts the entry first in
+   * line for eviction.
    *
    * @returns whether it was loaded; on failure (logged) the sequence is cleared, and the caller evaluates the prompt whole.
    */
@@ -203,6 +206,10 @@ export class PrefixCache {
     try {
       await sequence.loadStateFromFile(entry.file, { acceptRisk: true });
       this.#restores++;
+      // The slot now holds these tokens and will be saved with them (and what follows) when it moves on, so this copy
+      // is the first to go under pressure: kept last, a conversation's older states crowded out the newer ones of
+      // conversations not yet back (16 conversations over 4 slots: 2 of 16 follow-ups missed).
+      this.#demote(entry);
       return true;
     } catch (error) {
       this.#logger.warn({ model: this.#modelId, err: error }, "could not restore a sequence's state from the prefix cache");
@@ -226,6 +233,13 @@ export class PrefixCache {
   #touch(entry: PrefixCacheEntry): void {
     this.#entries.delete(entry);
     this.#entries.add(entry);
+  }
+
+  #demote(entry: PrefixCacheEntry): void {
+    const others = [...this.#entries].filter((other) => other !== entry);
+    this.#entries.clear();
+    this.#entries.add(entry);
+    for (const other of others) this.#entries.add(other);
   }
 
   #evict(entry: PrefixCacheEntry, isForRoom: boolean): void {
