@@ -8,7 +8,7 @@ import { DecodeBatching } from "./decode-batching.js";
 import { Embeddings } from "./embeddings.js";
 import { createModelFrontend, type ModelFrontend } from "./model-frontend.js";
 import { modelUnloadingError } from "./model-unloading-error.js";
-import { PrefixCache, type PrefixCacheStats } from "./prefix-cache.js";
+import { defaultMinRestoreTokens, PrefixCache, type PrefixCacheStats } from "./prefix-cache.js";
 import { sequenceTarget, type SequenceTargetShared } from "./sequence-target.js";
 import type { TokenSourceFactory } from "./token-source.js";
 import { generateOnSlot, slotStats } from "./slot-generation.js";
@@ -108,6 +108,23 @@ export async function createLlamaBackend(options: LlamaBackendOptions): Promise<
     throw error;
   }
 }
+/**
+ * How much a free slot is worth to a prompt (the pool takes the highest): the tokens of the prompt it holds already,
+ * less the history it would lose when that history is worth keeping (32 tokens or more, `defaultMinRestoreTokens`);
+ * among equal scores, the slot holding the fewest tokens. Without the penalty, a new conversation took the slot of
+ * another for the few tokens of a chat template's preamble and system prompt they share, while empty slots waited:
+ * 4 conversations on 4 slots taking turns found their histories gone (16 cached tokens of 740 on each follow-up,
+ * `npm run bench:prefix-cache` with 4 conversations at concurrency 1), and with the prefix cache each such move cost a
+ * save.
+ *
+ * @param sharedTokens - how many leading prompt tokens the slot holds.
+ * @param heldTokens - how many tokens the slot holds.
+ */
+export function slotScore(sharedTokens: number, heldTokens: number): number {
+  const lostTokens = heldTokens - sharedTokens;
+  return sharedTokens - (lostTokens >= defaultMinRestoreTokens ? lostTokens : 0) + 1 / (2 + heldTokens);
+}
+
 /** The id a model file is served under: its file name without `.gguf`. */
 export function modelIdFromPath(modelPath: string): string {
   return path.basename(modelPath).replace(/\.gguf$/i, "");
@@ -190,11 +207,8 @@ class LlamaBackend implements ModelBackend {
       {
         frontend: this.#frontend,
         pool: this.#pool,
-        sharedPrefixLength: (sequence, promptTokens) => {
-          const shared = sequence.compareContextTokens(promptTokens).firstDifferentIndex;
-          // With the prefix cache, among slots sharing as much, the one holding the fewest tokens: least to save.
-          return this.#prefixCache === undefined ? shared : shared + 1 / (2 + sequence.nextTokenIndex);
-        },
+        sharedPrefixLength: (sequence, promptTokens) =>
+          slotScore(sequence.compareContextTokens(promptTokens).firstDifferentIndex, sequence.nextTokenIndex),
         target: (sequence) => sequenceTarget(sequence, this.#targetShared),
       },
       request,

@@ -80,9 +80,12 @@ describe.skipIf(!hasTestModels)("the prefix cache beyond the slots (stories260K,
     expect(stats.restores).toBeGreaterThanOrEqual(2);
     expect(stats.usedBytes).toBeLessThanOrEqual(stats.budgetBytes);
 
-    // Without the cache, the two slots have forgotten the conversations by their turn: nothing but the BOS is reused.
+    // Without the cache, two slots hold at most two of the four conversations by their turn: the others start cold
+    // (nothing but the BOS is reused).
     for (const story of stories) await run(plainBackend, { kind: "completion", prompt: story });
-    for (const prompt of followUps) expect((await run(plainBackend, { kind: "completion", prompt })).cached).toBeLessThanOrEqual(1);
+    const cold = [];
+    for (const prompt of followUps) cold.push((await run(plainBackend, { kind: "completion", prompt })).cached);
+    expect(cold.filter((cached) => cached <= 1).length).toBeGreaterThanOrEqual(2);
   });
 
   it("does not restore a prefix shorter than the threshold: a few shared tokens are evaluated again", async () => {
