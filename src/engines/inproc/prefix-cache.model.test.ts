@@ -120,6 +120,24 @@ describe.skipIf(!hasTestModels)("the prefix cache beyond the slots (stories260K,
     expect(readdirSync(root).filter((name) => name.startsWith("moestro-prefix-cache-"))).toEqual([]);
   });
 
+  it("evicts a restored state first (its slot holds it now), before the states of conversations not yet back", async () => {
+    const ownRoot = path.join(root, "demote");
+    mkdirSync(ownRoot);
+    // Room for three states of ~84 KB, not four.
+    const backend = await load(modelPath, { parallel: 1, cacheRamBytes: 300 * 1024, root: ownRoot });
+    try {
+      for (const story of stories.slice(0, 3)) await run(backend, { kind: "completion", prompt: story });
+      // Saved: 0 and 1; the slot holds 2. The follow-up of 0 saves 2 and restores 0.
+      expect((await run(backend, { kind: "completion", prompt: `${stories[0]} Then they went home.` })).cached).toBeGreaterThan(64);
+      // A new conversation saves 0's follow-up: one state must go, and it is 0's first turn, not 1's.
+      await run(backend, { kind: "completion", prompt: stories[3]! });
+      expect((await run(backend, { kind: "completion", prompt: `${stories[1]} Then they went home.` })).cached).toBeGreaterThan(64);
+      expect(backend.prefixCacheStats()!.restores).toBe(2);
+    } finally {
+      await backend.dispose();
+    }
+  });
+
   it("removes the folders of processes that no longer run when it starts", async () => {
     // No process has this id: Linux's pids stop at 4,194,304.
     const leftover = path.join(root, "moestro-prefix-cache-4194999-abcdef");
