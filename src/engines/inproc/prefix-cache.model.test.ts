@@ -5,7 +5,9 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { GenerateInput, GenerateRequest, ModelBackend } from "../../spec/index.js";
 import { getTestLlama, hasTestModels, testModelPath } from "../../../test/helpers/models.js";
+import { readGgufFileInfo } from "node-llama-cpp";
 import { createLlamaBackend } from "./llama-backend.js";
+import { estimateKvBytesPerToken } from "./memory-estimate.js";
 import type { PrefixCacheStats } from "./prefix-cache.js";
 
 type CachedBackend = ModelBackend & { prefixCacheStats(): PrefixCacheStats | undefined };
@@ -148,6 +150,15 @@ describe.skipIf(!hasTestModels)("the prefix cache beyond the slots (stories260K,
     } finally {
       await backend.dispose();
     }
+  });
+});
+
+describe.skipIf(!hasTestModels)("estimateKvBytesPerToken", () => {
+  it("gives the KV bytes a state file holds per token, less node-llama-cpp's 16 bytes a cell", async () => {
+    // stories260K: 5 layers x 4 KV heads x (8 + 8) x 2 bytes; state files measured 656 bytes a token (docs/engine.md).
+    expect(estimateKvBytesPerToken(await readGgufFileInfo(testModelPath("stories260K.gguf")))).toBe(640);
+    // tiny-qwen3moe: 2 layers x 2 KV heads x (16 + 16) x 2 bytes; measured 272.
+    expect(estimateKvBytesPerToken(await readGgufFileInfo(testModelPath("tiny-qwen3moe.gguf")))).toBe(256);
   });
 });
 

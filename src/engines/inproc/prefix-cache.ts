@@ -33,8 +33,11 @@ export interface PrefixCacheOptions {
 
 /** One saved sequence state: the tokens it holds and its file. */
 export interface PrefixCacheEntry {
+  /** The tokens the saved sequence held (its key). */
   tokens: Token[];
+  /** The state file. */
   file: string;
+  /** The state file's size, bytes (what the budget counts). */
   sizeBytes: number;
   /** Restores reading the file now; an evicted entry's file is removed when the last one ends. */
   readers: number;
@@ -43,11 +46,17 @@ export interface PrefixCacheEntry {
 
 /** Counters of a prefix cache, for logs and tests. */
 export interface PrefixCacheStats {
+  /** Saved states now. */
   entries: number;
+  /** Bytes of their state files. */
   usedBytes: number;
+  /** The budget, bytes. */
   budgetBytes: number;
+  /** States saved since the start. */
   saves: number;
+  /** States loaded into a slot since the start. */
   restores: number;
+  /** States evicted to make room since the start (not those replaced by a longer state of the same tokens). */
   evictions: number;
 }
 
@@ -116,6 +125,7 @@ export class PrefixCache {
     return this.#folder;
   }
 
+  /** The cache's counters now. */
   stats(): PrefixCacheStats {
     return {
       entries: this.#entries.size,
