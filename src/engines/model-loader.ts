@@ -155,6 +155,7 @@ export function createModelLoader(options: ModelLoaderOptions): ModelLoader {
           contextTokens: backend.info.contextTokens,
           parallel: backend.info.parallelSequences,
           chatWrapper: backend.info.chatWrapperName,
+          cacheRamBytes: common.cacheRamBytes,
           ...(choice.kind === "llama-server" ? { pid: backend.engine().worker?.pid } : {}),
         },
         "model ready",

@@ -35,12 +35,29 @@ describe.skipIf(!hasTestModels).each(testEngines)("the prefix cache beyond the s
     };
   };
 
-  it("a conversation's follow-up after another took its slot reports its restored history as cached tokens", async () => {
+  it("a conversation's follow-up after another took its slot reports its restored history as cached tokens, in usage and in the ledger", async () => {
     const a = await complete(first);
     await complete(second);
     const followUp = await complete(`${first}${a.text} The dog was happy.`);
     // The first turn's prompt at least; never the last prompt token, which is evaluated for its logits.
     expect(followUp.cached).toBeGreaterThanOrEqual(a.promptTokens - 1);
     expect(followUp.cached).toBeLessThan(followUp.promptTokens);
+    // The ledger records the same cached tokens.
+    await expect
+      .poll(async () => {
+        // Oldest first: the follow-up is the third row.
+        const events = (await (await fetch(`${test.url}/v1/moestro/usage/events`)).json()) as {
+          data: Array<{ cached_prompt_tokens: number }>;
+        };
+        return events.data[2]?.cached_prompt_tokens;
+      })
+      .toBe(followUp.cached);
+  });
+
+  it.runIf(engine === "llama-server")("gives the worker the budget as llama-server's own --cache-ram, in MiB", async () => {
+    const response = await fetch(`${test.url}/v1/moestro/ps`);
+    const [model] = ((await response.json()) as { data: Array<{ worker?: { args: string[] } }> }).data;
+    const args = model!.worker!.args;
+    expect(args[args.indexOf("--cache-ram") + 1]).toBe("64");
   });
 });

@@ -37,7 +37,7 @@ export interface LlamaBackendOptions {
    * Host-RAM budget of the prefix cache, bytes: KV states of sequences kept beyond the slots, restored when a prompt
    * shares their prefix (docs/engine.md, "The prefix cache"). 0 turns it off; it is off on recurrent and hybrid
    * models, whose state cannot be cut to a prefix. The server passes `engine.cacheRamBytes` (`--cache-ram`, default:
-   * {@link defaultCacheRamBytes}). Defaults to 0.
+   * `defaultCacheRamBytes` of memory-estimate.ts, the slots' KV cache size). Defaults to 0.
    */
   cacheRamBytes?: number;
   /** Where the prefix cache's state files go. Defaults to /dev/shm when present, else the OS temp dir. */
