@@ -7,11 +7,12 @@ import type { Logger } from "pino";
 
 /**
  * The fewest tokens a restore from the prefix cache must add to what the slot already shares with the prompt, and the
- * fewest tokens a sequence must hold to be saved. Below it, evaluating the tokens again costs less than loading a
- * state file. Measured here (docs/engine.md, "The prefix cache"): loading a state takes about 1 ms plus the file's
- * bytes at a few GB/s from /dev/shm, and prefill of the 735M test MoE runs at about 280 tokens/s on one thread (3.5 ms
- * a token), so on that model a restore pays from 1 token; on stories260K (thousands of tokens/s) it pays from about
- * 20. 64 tokens is comfortably above both: a restore is kept for histories worth it (a system prompt, a conversation).
+ * fewest tokens of history a slot must be about to lose for its state to be saved. Measured here with node-llama-cpp
+ * 3.21.1 on /dev/shm (docs/engine.md, "The prefix cache"): a load takes 0.1 to 2 ms for up to 64 tokens and a few ms
+ * for 700 tokens of the 735M test MoE (5.7 MB), a save 0.5 to 40 ms, while prefill costs about 1 ms a token on the
+ * tiny models and 3.5 to 11 ms a token on the MoE, 1 thread. So a restore pays from a few tokens; 32 keeps the cache,
+ * its files and its budget for what is worth it (a system prompt, a conversation's history), not for the few tokens
+ * of a chat template's preamble that most prompts share.
  */
 export const defaultMinRestoreTokens = 32;
 
