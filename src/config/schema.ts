@@ -279,13 +279,13 @@ export const configSchema = z.object({
         .describe(
           "Path of a llama-server binary for workers (a newer llama.cpp, a distribution's). Defaults to the newest one `moestro engine build` put in home/engines.",
         ),
-      workerCacheRamBytes: z
+      cacheRamBytes: z
         .number()
         .int()
         .min(0)
-        .default(0)
+        .optional()
         .describe(
-          "llama-server workers: host-RAM prompt cache (--cache-ram, rounded down to MiB), counted in maxMemoryBytes. Defaults to 0 (off; llama-server's own default is 8 GiB, which moestro's budget would not see).",
+          "Prefix cache per model: host-RAM budget for the KV states of past prompts beyond the slots (in-process: saved sequence states, restored when a prompt shares their prefix; llama-server workers: their own --cache-ram, rounded down to MiB), bytes, counted in maxMemoryBytes; 0 turns it off. Defaults to the size of the model's slots' KV cache (contextTokens x parallel), at most 8 GiB (llama-server's own default).",
         ),
       gpu: z
         .enum(["auto", "cpu", "cuda", "vulkan", "metal"])

@@ -13,7 +13,7 @@ import {
   type WorkerPlan,
 } from "./engine-choice.js";
 import { createLlamaBackend } from "./inproc/llama-backend.js";
-import { estimateModelMemoryBytes } from "./inproc/memory-estimate.js";
+import { cacheRamBytesForModel, estimateModelMemoryBytes } from "./inproc/memory-estimate.js";
 import { checkLlamaServerBinary, resolveLlamaServer } from "./llama-server/binary.js";
 import { createLlamaServerBackend } from "./llama-server/llama-server-backend.js";
 import type { ModelSchedulerDeps } from "./model-scheduler.js";
@@ -54,6 +54,8 @@ export function createModelLoader(options: ModelLoaderOptions): ModelLoader {
   const { config, llama, logger } = options;
   const engine = config.engine;
   const shape = { contextTokens: engine.contextTokens, parallel: engine.parallel, batchSize: engine.batchSize };
+  const cacheShape = { ...shape, cacheRamBytes: engine.cacheRamBytes };
+  const cacheRamBytes = (path: string) => cacheRamBytesForModel(llama, path, cacheShape);
   let binary: Promise<{ path: string; version: string } | undefined> | undefined;
   const getBinary = () =>
     (binary ??= (async () => {
@@ -115,9 +117,9 @@ export function createModelLoader(options: ModelLoaderOptions): ModelLoader {
     },
     async estimateMemoryBytes(entry) {
       const choice = await choose(entry);
-      if (choice.kind === "inproc") return await estimateModelMemoryBytes(llama, entry.path, shape);
+      if (choice.kind === "inproc") return await estimateModelMemoryBytes(llama, entry.path, cacheShape);
       const planned = await plan(entry.path);
-      return workerMemoryBytes(planned.workerBytes, engine.workerCacheRamBytes, planned.vocabularyTokens);
+      return workerMemoryBytes(planned.workerBytes, await cacheRamBytes(entry.path), planned.vocabularyTokens);
     },
     async loadModel(entry): Promise<ModelBackend> {
       const choice = await choose(entry);
@@ -132,6 +134,7 @@ export function createModelLoader(options: ModelLoaderOptions): ModelLoader {
         flashAttention: engine.flashAttention,
         maxQueuedRequests: engine.maxQueuedRequests,
         thinkingByDefault: entry.thinking ?? engine.thinking,
+        cacheRamBytes: await cacheRamBytes(entry.path),
         logger,
         now: options.now,
       };
@@ -142,7 +145,6 @@ export function createModelLoader(options: ModelLoaderOptions): ModelLoader {
               ...common,
               binary: (await getBinary())!,
               placement: choice.placement,
-              cacheRamBytes: engine.workerCacheRamBytes,
               extraArgs: entry.engine?.extraArgs,
             });
       logger.info(
@@ -153,6 +155,7 @@ export function createModelLoader(options: ModelLoaderOptions): ModelLoader {
           contextTokens: backend.info.contextTokens,
           parallel: backend.info.parallelSequences,
           chatWrapper: backend.info.chatWrapperName,
+          cacheRamBytes: common.cacheRamBytes,
           ...(choice.kind === "llama-server" ? { pid: backend.engine().worker?.pid } : {}),
         },
         "model ready",

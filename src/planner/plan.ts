@@ -55,7 +55,8 @@ export interface Plan {
    * The whole command line a moestro llama-server worker gets for this plan, without `--host`, `--port` and
    * `--api-key`: `workerArgs()` of src/engines/llama-server/worker-args.ts with the placement's `-ngl` and
    * `--n-cpu-moe`, the plan's context and sequences, `threads`, flash attention on, the plan's batch (512 by default)
-   * and the prompt cache off (`--cache-ram 0`, moestro's default). Empty when it does not fit.
+   * and the prompt cache off (`--cache-ram 0`: the plan's memory figures hold none; a served worker gets moestro's
+   * `engine.cacheRamBytes` on top, docs/engines.md). Empty when it does not fit.
    */
   workerArgs: string[];
   /** Predictions in detail; `null` when it does not fit. */

@@ -124,6 +124,12 @@ const serveConfigFlags: readonly ConfigFlag[] = [
     parse: asFlagParser(parseSizeBytes),
   }),
   configFlag(
+    "--cache-ram <size>",
+    "engine.cacheRamBytes",
+    "prefix cache per model: RAM for the KV states of past prompts beyond the slots, within --max-memory; 0 turns it off",
+    { defaultText: "the slots' KV cache size, at most 8GiB", parse: asFlagParser(parseSizeBytes) },
+  ),
+  configFlag(
     "--cors-origin <origin>",
     "server.corsOrigins",
     "a browser origin allowed to call the API, * wildcards; repeatable; '*' allows all",

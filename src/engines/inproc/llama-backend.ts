@@ -8,6 +8,7 @@ import { DecodeBatching } from "./decode-batching.js";
 import { Embeddings } from "./embeddings.js";
 import { createModelFrontend, type ModelFrontend } from "./model-frontend.js";
 import { modelUnloadingError } from "./model-unloading-error.js";
+import { defaultMinRestoreTokens, PrefixCache, type PrefixCacheStats } from "./prefix-cache.js";
 import { sequenceTarget, type SequenceTargetShared } from "./sequence-target.js";
 import type { TokenSourceFactory } from "./token-source.js";
 import { generateOnSlot, slotStats } from "./slot-generation.js";
@@ -32,6 +33,15 @@ export interface LlamaBackendOptions {
   flashAttention?: boolean;
   /** Requests that may wait for a free sequence; one more is answered 503 `server_busy`. Defaults to 64. */
   maxQueuedRequests?: number;
+  /**
+   * Host-RAM budget of the prefix cache, bytes: KV states of sequences kept beyond the slots, restored when a prompt
+   * shares their prefix (docs/engine.md, "The prefix cache"). 0 turns it off; it is off on recurrent and hybrid
+   * models, whose state cannot be cut to a prefix. The server passes `engine.cacheRamBytes` (`--cache-ram`, default:
+   * `defaultCacheRamBytes` of memory-estimate.ts, the slots' KV cache size). Defaults to 0.
+   */
+  cacheRamBytes?: number;
+  /** Where the prefix cache's state files go. Defaults to /dev/shm when present, else the OS temp dir. */
+  prefixCacheRoot?: string;
   /** Whether the model thinks when a request does not say (models with `<think>` tokens only). Defaults to true, as Qwen3 templates do. */
   thinkingByDefault?: boolean;
   /**
@@ -79,12 +89,42 @@ export async function createLlamaBackend(options: LlamaBackendOptions): Promise<
       flashAttention: options.flashAttention ?? true,
       batching: { dispatchSchedule: (dispatch) => batching.schedule(dispatch), itemPrioritizationStrategy: inSequenceOrder },
     });
-    return new LlamaBackend(model, context, options, now, batching);
+    const insights = model.fileInsights;
+    const prefixCache =
+      (options.cacheRamBytes ?? 0) > 0 && !insights.isRecurrent && !insights.isHybrid
+        ? await PrefixCache.create({
+            budgetBytes: options.cacheRamBytes!,
+            root: options.prefixCacheRoot,
+            logger: options.logger,
+            modelId: options.id ?? modelIdFromPath(modelPath),
+          }).catch(async (error: unknown) => {
+            await context.dispose();
+            throw error;
+          })
+        : undefined;
+    return new LlamaBackend(model, context, options, now, batching, prefixCache);
   } catch (error) {
     await model.dispose();
     throw error;
   }
 }
+/**
+ * How much a free slot is worth to a prompt (the pool takes the highest): the tokens of the prompt it holds already,
+ * less the history it would lose when that history is worth keeping (32 tokens or more, `defaultMinRestoreTokens`);
+ * among equal scores, the slot holding the fewest tokens. Without the penalty, a new conversation took the slot of
+ * another for the few tokens of a chat template's preamble and system prompt they share, while empty slots waited:
+ * 4 conversations on 4 slots taking turns found their histories gone (16 cached tokens of 740 on each follow-up,
+ * `npm run bench:prefix-cache` with 4 conversations at concurrency 1), and with the prefix cache each such move cost a
+ * save.
+ *
+ * @param sharedTokens - how many leading prompt tokens the slot holds.
+ * @param heldTokens - how many tokens the slot holds.
+ */
+export function slotScore(sharedTokens: number, heldTokens: number): number {
+  const lostTokens = heldTokens - sharedTokens;
+  return sharedTokens - (lostTokens >= defaultMinRestoreTokens ? lostTokens : 0) + 1 / (2 + heldTokens);
+}
+
 /** The id a model file is served under: its file name without `.gguf`. */
 export function modelIdFromPath(modelPath: string): string {
   return path.basename(modelPath).replace(/\.gguf$/i, "");
@@ -98,11 +138,20 @@ class LlamaBackend implements ModelBackend {
   readonly #targetShared: SequenceTargetShared;
   readonly #embeddings: Embeddings;
   readonly #engineDetails: EngineDetails;
+  readonly #prefixCache: PrefixCache | undefined;
   #disposed = false;
 
-  constructor(model: LlamaModel, context: LlamaContext, options: LlamaBackendOptions, now: () => number, batching: DecodeBatching) {
+  constructor(
+    model: LlamaModel,
+    context: LlamaContext,
+    options: LlamaBackendOptions,
+    now: () => number,
+    batching: DecodeBatching,
+    prefixCache: PrefixCache | undefined,
+  ) {
     this.#model = model;
     this.#context = context;
+    this.#prefixCache = prefixCache;
     const sequences = Array.from({ length: context.totalSequences }, () => context.getSequence());
     this.#pool = new SlotPool(sequences, { maxWaiting: options.maxQueuedRequests ?? 64 });
     this.#frontend = createModelFrontend({
@@ -123,6 +172,7 @@ class LlamaBackend implements ModelBackend {
       sequenceIndex: new Map(sequences.map((sequence, index) => [sequence, index])),
       canReusePrefix: this.#frontend.canReusePrefix,
       tokenBytes: this.#frontend.shared.tokenBytes,
+      prefixCache,
     };
     this.#embeddings = new Embeddings({
       model,
@@ -157,7 +207,8 @@ class LlamaBackend implements ModelBackend {
       {
         frontend: this.#frontend,
         pool: this.#pool,
-        sharedPrefixLength: (sequence, promptTokens) => sequence.compareContextTokens(promptTokens).firstDifferentIndex,
+        sharedPrefixLength: (sequence, promptTokens) =>
+          slotScore(sequence.compareContextTokens(promptTokens).firstDifferentIndex, sequence.nextTokenIndex),
         target: (sequence) => sequenceTarget(sequence, this.#targetShared),
       },
       request,
@@ -184,7 +235,13 @@ class LlamaBackend implements ModelBackend {
     await this.#frontend.tokenizer.dispose();
     await this.#embeddings.dispose();
     await this.#context.dispose();
+    await this.#prefixCache?.dispose();
     await this.#model.dispose();
+  }
+
+  /** The prefix cache's counters, `undefined` when it is off (tests, logs). */
+  prefixCacheStats(): PrefixCacheStats | undefined {
+    return this.#prefixCache?.stats();
   }
 
   #ensureNotDisposed(): void {

@@ -1,4 +1,4 @@
-import { GgufInsights, readGgufFileInfo, type Llama } from "node-llama-cpp";
+import { GgufInsights, readGgufFileInfo, type GgufFileInfo, type Llama } from "node-llama-cpp";
 import { defaultMaxContextTokens } from "./llama-backend.js";
 
 /** The context a model will be loaded with, as in `createLlamaBackend`. */
@@ -9,6 +9,67 @@ export interface ContextShape {
   parallel: number;
   /** Tokens per batch. */
   batchSize: number;
+  /** The prefix cache's budget, bytes (`engine.cacheRamBytes`); defaults to {@link defaultCacheRamBytes}. */
+  cacheRamBytes?: number;
+}
+
+/** The most the default prefix cache holds, bytes: llama-server's own default `--cache-ram` (8192 MiB). */
+export const maxDefaultCacheRamBytes = 8 * 1024 ** 3;
+
+/**
+ * The KV cache of one token in one sequence, bytes, from the GGUF header: for each layer, keys and values of every KV
+ * head at 16 bits (llama.cpp's default F16 cache): `layers x kvHeads x (keyLength + valueLength) x 2`. The head sizes
+ * default to `embedding_length / head_count` where the header has no `key_length`/`value_length` (llama models).
+ * 0 when the header lacks the figures.
+ */
+export function estimateKvBytesPerToken(info: GgufFileInfo): number {
+  const architecture = info.metadata.general?.architecture;
+  const fields = (architecture === undefined ? undefined : (info.metadata as Record<string, unknown>)[architecture]) as
+    | { block_count?: number; embedding_length?: number; attention?: Record<string, unknown> }
+    | undefined;
+  const attention = fields?.attention ?? {};
+  const layers = fields?.block_count ?? 0;
+  const heads = Number(attention.head_count ?? 0);
+  const kvHeads = Number(attention.head_count_kv ?? heads);
+  const headLength = heads > 0 && fields?.embedding_length ? fields.embedding_length / heads : 0;
+  const keyLength = Number(attention.key_length ?? headLength);
+  const valueLength = Number(attention.value_length ?? headLength);
+  return Math.round(layers * kvHeads * (keyLength + valueLength) * 2) || 0;
+}
+
+/**
+ * The default budget of a model's prefix cache (`--cache-ram` when not given), bytes: as much as the KV cache of its
+ * slots (`contextTokens x parallel` tokens), so that the cache holds as many tokens again as the slots do (16
+ * conversations of 700 tokens over 4 slots of 4,096 need 11,200 tokens, under the 16,384 the slots hold), capped at
+ * llama-server's default of 8 GiB. It is held against `--max-memory` like the slots themselves; a model whose KV cache
+ * is large gets a large cache, one that is tiny costs next to nothing.
+ *
+ * @param kvBytesPerToken - {@link estimateKvBytesPerToken}.
+ */
+export function defaultCacheRamBytes(kvBytesPerToken: number, contextTokens: number, parallel: number): number {
+  return Math.min(maxDefaultCacheRamBytes, kvBytesPerToken * contextTokens * parallel);
+}
+
+/**
+ * The prefix cache budget a model gets with `shape`, bytes: `shape.cacheRamBytes` when given, else
+ * {@link defaultCacheRamBytes}; 0 for recurrent and hybrid models, whose state the in-process engine cannot cut to a
+ * prefix (the cache is off there).
+ */
+export function resolveCacheRamBytes(info: GgufFileInfo, insights: GgufInsights, shape: ContextShape): number {
+  if (insights.isRecurrent || insights.isHybrid) return 0;
+  if (shape.cacheRamBytes !== undefined) return shape.cacheRamBytes;
+  const contextTokens = shape.contextTokens ?? Math.min(insights.trainContextSize ?? defaultMaxContextTokens, defaultMaxContextTokens);
+  return defaultCacheRamBytes(estimateKvBytesPerToken(info), contextTokens, shape.parallel);
+}
+
+/**
+ * {@link resolveCacheRamBytes} from the model's file (reads only its GGUF header).
+ *
+ * @throws when the file cannot be read as GGUF.
+ */
+export async function cacheRamBytesForModel(llama: Llama, modelPath: string, shape: ContextShape): Promise<number> {
+  const info = await readGgufFileInfo(modelPath);
+  return resolveCacheRamBytes(info, await GgufInsights.from(info, llama), shape);
 }
 
 const tokenizerProcessFixedBytes = 100 * 1024 * 1024;
@@ -29,7 +90,8 @@ export function estimateTokenizerProcessBytes(vocabularyTokens: number): number 
 
 /**
  * Estimates the memory a model needs once loaded with the given context: weights plus KV cache plus compute buffers,
- * RAM and VRAM together, plus its tokenizer process ({@link estimateTokenizerProcessBytes}), bytes. Reads only the
+ * RAM and VRAM together, plus its tokenizer process ({@link estimateTokenizerProcessBytes}), plus its prefix cache's
+ * budget ({@link resolveCacheRamBytes}: state files on /dev/shm are RAM), bytes. Reads only the
  * GGUF header; the model's figures are node-llama-cpp's `GgufInsights` estimates (`estimateModelResourceRequirementsV2`,
  * `estimateContextResourceRequirementsV2`), which follow llama.cpp's own allocation rules.
  *
@@ -47,7 +109,14 @@ export async function estimateModelMemoryBytes(llama: Llama, modelPath: string, 
     batchSize: Math.min(shape.batchSize, contextTokens),
   });
   const vocabularyTokens = (info.metadata.tokenizer?.ggml?.tokens as readonly unknown[] | undefined)?.length ?? 0;
-  return model.cpuRam + model.gpuVram + context.cpuRam + context.gpuVram + estimateTokenizerProcessBytes(vocabularyTokens);
+  return (
+    model.cpuRam +
+    model.gpuVram +
+    context.cpuRam +
+    context.gpuVram +
+    estimateTokenizerProcessBytes(vocabularyTokens) +
+    resolveCacheRamBytes(info, insights, { ...shape, contextTokens })
+  );
 }
 
 /**

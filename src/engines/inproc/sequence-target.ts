@@ -1,6 +1,7 @@
 import type { EvaluationPriority, LlamaContextSequence, Token } from "node-llama-cpp";
 import type { DecodeBatching } from "./decode-batching.js";
 import type { GenerationTarget } from "./generation-loop.js";
+import type { PrefixCache } from "./prefix-cache.js";
 import { toEvaluateOptions } from "./sampling-options.js";
 import { createLlamaTokenSource } from "./token-source.js";
 
@@ -14,22 +15,44 @@ export interface SequenceTargetShared {
   canReusePrefix: boolean;
   /** A token's raw bytes, for logprobs. */
   tokenBytes: (token: Token) => number[];
+  /** The host-RAM cache of sequence states beyond the slots; `undefined` when off (or the model cannot reuse a prefix). */
+  prefixCache?: PrefixCache;
 }
 
 /** A generation on one sequence of the in-process context: node-llama-cpp evaluates and samples. */
 export function sequenceTarget(sequence: LlamaContextSequence, shared: SequenceTargetShared): GenerationTarget {
   return {
     /**
-     * Aligns the sequence's KV cache with the new prompt and returns how many prompt tokens are already evaluated.
-     * At least the last prompt token is always evaluated again, because its logits are needed to sample the first token.
+     * Aligns the sequence's KV cache with the new prompt and returns how many prompt tokens are already evaluated: the
+     * prefix the sequence shares with the prompt, or a longer one restored from the prefix cache (docs/engine.md, "The
+     * prefix cache"). At least the last prompt token is always evaluated again, because its logits are needed to sample
+     * the first token.
      */
     async reusePrefix(promptTokens) {
       if (!shared.canReusePrefix) {
         if (sequence.nextTokenIndex > 0) await sequence.clearHistory();
         return 0;
       }
-      const { firstDifferentIndex } = sequence.compareContextTokens(promptTokens);
-      const keep = Math.min(firstDifferentIndex, promptTokens.length - 1);
+      let keep = Math.min(sequence.compareContextTokens(promptTokens).firstDifferentIndex, promptTokens.length - 1);
+      const cache = shared.prefixCache;
+      if (cache !== undefined) {
+        const hit = cache.longestPrefix(promptTokens);
+        const restorable = Math.min(hit?.length ?? 0, promptTokens.length - 1);
+        const restore = hit !== undefined && restorable - keep >= cache.minRestoreTokens ? hit.entry : undefined;
+        if (restore !== undefined) cache.pin(restore);
+        try {
+          // What the slot holds beyond the shared prefix is lost once it is erased or overwritten: keep it when it is
+          // worth a restore later (another conversation's history), before the slot takes this prompt.
+          if (sequence.nextTokenIndex - keep >= cache.minRestoreTokens) await cache.save(sequence);
+          if (restore !== undefined) {
+            // The sequence now holds the entry's tokens (or nothing, when the load failed).
+            await cache.restore(restore, sequence);
+            keep = Math.min(sequence.compareContextTokens(promptTokens).firstDifferentIndex, promptTokens.length - 1);
+          }
+        } finally {
+          if (restore !== undefined) cache.unpin(restore);
+        }
+      }
       if (keep < sequence.nextTokenIndex) {
         await sequence.eraseContextTokenRanges([{ start: keep, end: sequence.nextTokenIndex }]);
       }

@@ -9,7 +9,10 @@ import type { ModelFrontend } from "./model-frontend.js";
 export interface SlotGenerationOptions<Slot> {
   frontend: ModelFrontend;
   pool: SlotPool<Slot>;
-  /** How many leading prompt tokens a free slot's KV cache holds (the slot with the most is taken). */
+  /**
+   * A free slot's score for the prompt (the highest is taken): how many leading prompt tokens its KV cache holds, which
+   * a backend may weigh against what the slot would lose (the in-process engine's `slotScore`).
+   */
   sharedPrefixLength: (slot: Slot, promptTokens: Token[]) => number;
   /** The target a generation runs on, for the slot it holds. */
   target: (slot: Slot) => GenerationTarget;
