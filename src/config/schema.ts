@@ -287,6 +287,12 @@ export const configSchema = z.object({
         .describe(
           "Prefix cache per model: host-RAM budget for the KV states of past prompts beyond the slots (in-process: saved sequence states, restored when a prompt shares their prefix; llama-server workers: their own --cache-ram, rounded down to MiB), bytes, counted in maxMemoryBytes; 0 turns it off. Defaults to the size of the model's slots' KV cache (contextTokens x parallel), at most 8 GiB (llama-server's own default).",
         ),
+      workerCacheRamBytes: z
+        .number()
+        .int()
+        .min(0)
+        .optional()
+        .describe("Deprecated: the name cacheRamBytes had when it applied to llama-server workers only; read as cacheRamBytes when that is not set."),
       gpu: z
         .enum(["auto", "cpu", "cuda", "vulkan", "metal"])
         .default("auto")

@@ -54,7 +54,8 @@ export function createModelLoader(options: ModelLoaderOptions): ModelLoader {
   const { config, llama, logger } = options;
   const engine = config.engine;
   const shape = { contextTokens: engine.contextTokens, parallel: engine.parallel, batchSize: engine.batchSize };
-  const cacheShape = { ...shape, cacheRamBytes: engine.cacheRamBytes };
+  // `workerCacheRamBytes`: the deprecated name of the setting, read when the new one is not set.
+  const cacheShape = { ...shape, cacheRamBytes: engine.cacheRamBytes ?? engine.workerCacheRamBytes };
   const cacheRamBytes = (path: string) => cacheRamBytesForModel(llama, path, cacheShape);
   let binary: Promise<{ path: string; version: string } | undefined> | undefined;
   const getBinary = () =>
