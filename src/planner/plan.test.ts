@@ -118,7 +118,7 @@ describe("createPlan", () => {
         cpuMoeLayers: 0,
         flashAttention: true,
         batchSize: 512,
-        cacheRamMiB: 0,
+        cacheRamMiB: 384, // the slots' KV cache: 96 KiB a token × 4096
       }),
     );
     // the GPU's typical power prices the electricity
@@ -126,7 +126,7 @@ describe("createPlan", () => {
       Math.round(((450 * (1e6 / plan.speed!.aggregateDecodeTokensPerSecond)) / 3.6e6) * 0.2 * 1e6),
     );
     expect(renderPlan(plan)).toMatch(
-      /^llama-server -m \/models\/Qwen3-30B-A3B\.gguf -c 4096 -np 1 -t 1 -ngl 49 -fa on -b 512 --cache-ram 0 --metrics --no-webui$/m,
+      /^llama-server -m \/models\/Qwen3-30B-A3B\.gguf -c 4096 -np 1 -t 1 -ngl 49 -fa on -b 512 --cache-ram 384 --metrics --no-webui$/m,
     );
   });
 
@@ -180,7 +180,7 @@ describe("createPlan", () => {
     const n = String(plan.placement.cpuExpertLayers);
     expect(plan.workerArgs).toEqual([
       ...["-m", "/models/Big-MoE.gguf", "-c", "16384", "-np", "2", "-t", "15", "-ngl", "95", "--n-cpu-moe", n],
-      ...["-fa", "on", "-b", "256", "--cache-ram", "0", "--metrics", "--no-webui"],
+      ...["-fa", "on", "-b", "256", "--cache-ram", "3008", "--metrics", "--no-webui"],
     ]);
     expect(plan.llamaServerArgs).toEqual(["-m", "/models/Big-MoE.gguf", "-c", "16384", "-np", "2", "-ngl", "95", "--n-cpu-moe", n]);
   });

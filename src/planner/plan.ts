@@ -1,5 +1,6 @@
 import { estimateCost, type CostEstimate, type CostOptions } from "./cost.js";
 import { workerArgs } from "../engines/llama-server/worker-args.js";
+import { defaultCacheRamBytes } from "../engines/prefix-cache-budget.js";
 import { formatSignificant } from "../util/size-units.js";
 import { decodeOverheadSeconds, defaultDecodeOverhead, type DecodeOverhead, type DeviceSpec, type HardwareSetup } from "./hardware.js";
 import { estimateMemory, type MemoryEstimate } from "./memory-estimate.js";
@@ -55,8 +56,9 @@ export interface Plan {
    * The whole command line a moestro llama-server worker gets for this plan, without `--host`, `--port` and
    * `--api-key`: `workerArgs()` of src/engines/llama-server/worker-args.ts with the placement's `-ngl` and
    * `--n-cpu-moe`, the plan's context and sequences, `threads`, flash attention on, the plan's batch (512 by default)
-   * and the prompt cache off (`--cache-ram 0`: the plan's memory figures hold none; a served worker gets moestro's
-   * `engine.cacheRamBytes` on top, docs/engines.md). Empty when it does not fit.
+   * and the prompt cache a served worker gets by default (`--cache-ram`: the slots' KV cache size, at most 8 GiB, 0 for
+   * recurrent and hybrid models; src/engines/prefix-cache-budget.ts). The plan's memory figures hold no prompt cache:
+   * a served model counts it on top, within `--max-memory` (docs/engines.md). Empty when it does not fit.
    */
   workerArgs: string[];
   /** Predictions in detail; `null` when it does not fit. */
@@ -139,7 +141,11 @@ export function createPlan(facts: ModelFacts, setup: HardwareSetup, options: Pla
           cpuMoeLayers: placement.cpuExpertLayers,
           flashAttention: true,
           batchSize: memory.batchTokens,
-          cacheRamMiB: 0,
+          // What a served worker gets by default (engine.cacheRamBytes unset): off for recurrent and hybrid models.
+          cacheRamMiB:
+            memory.recurrentStateBytes > 0
+              ? 0
+              : Math.floor(defaultCacheRamBytes(memory.kvCacheBytesPerToken, memory.contextTokens, memory.sequences) / 2 ** 20),
         })
       : [],
     speed,

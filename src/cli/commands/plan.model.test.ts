@@ -19,7 +19,7 @@ describe.skipIf(!hasTestModels)("moestro plan on the tiny models", () => {
     expect(plan.llamaServerArgs).toEqual(["-m", tiny, "-c", "16384", "-np", "4", "-ngl", "0"]);
     // the worker's command line, with serve's default threads on this machine
     expect(plan.workerArgs.slice(0, 10)).toEqual(["-m", tiny, "-c", "16384", "-np", "4", "-t", expect.any(String), "-ngl", "0"]);
-    expect(plan.workerArgs.slice(10)).toEqual(["-fa", "on", "-b", "512", "--cache-ram", "0", "--metrics", "--no-webui"]);
+    expect(plan.workerArgs.slice(10)).toEqual(["-fa", "on", "-b", "512", "--cache-ram", "4", "--metrics", "--no-webui"]);
     // CPU decode: bytes read per token at the measured copy bandwidth, plus the per-token overhead
     const overheadSeconds = plan.speed.decodeStep.overheadSeconds;
     expect(overheadSeconds).toBeGreaterThan(0);
@@ -68,7 +68,7 @@ describe.skipIf(!hasTestModels)("moestro plan on the tiny models", () => {
     expect(text).toMatch(/^hardware: NVIDIA H100 SXM 80GB \+ Server, 8-channel DDR5-4800/m);
     expect(text).toMatch(/^placement: all on the GPU$/m);
     expect(text).toMatch(
-      /^llama-server -m .*stories260K-moe\.gguf -c 2048 -np 4 -t \d+ -ngl 6 -fa on -b 512 --cache-ram 0 --metrics --no-webui$/m,
+      /^llama-server -m .*stories260K-moe\.gguf -c 2048 -np 4 -t \d+ -ngl 6 -fa on -b 512 --cache-ram 1 --metrics --no-webui$/m,
     );
     expect(text).toMatch(/^decode, 1 sequence +\d/m);
     expect(text).toMatch(/^cost per 1M output tokens: \$[\d.]+ of electricity/m);

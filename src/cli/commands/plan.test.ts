@@ -64,7 +64,7 @@ describe.skipIf(!hasGgufTools)("moestro plan on Qwen3-30B-A3B's real shape (head
     expect(plan.llamaServerArgs).toEqual(["-m", file, "-c", "4096", "-np", "1", "-ngl", "49", "--n-cpu-moe", String(n)]);
     expect(plan.workerArgs).toEqual([
       ...["-m", file, "-c", "4096", "-np", "1", "-t", "3", "-ngl", "49", "--n-cpu-moe", String(n)],
-      ...["-fa", "on", "-b", "512", "--cache-ram", "0", "--metrics", "--no-webui"],
+      ...["-fa", "on", "-b", "512", "--cache-ram", "384", "--metrics", "--no-webui"],
     ]);
     expect(plan.decodeTokensPerSecond).toBeGreaterThan(0);
   });

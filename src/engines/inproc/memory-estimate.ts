@@ -1,5 +1,8 @@
 import { GgufInsights, readGgufFileInfo, type GgufFileInfo, type Llama } from "node-llama-cpp";
 import { defaultMaxContextTokens } from "./llama-backend.js";
+import { defaultCacheRamBytes } from "../prefix-cache-budget.js";
+
+export { defaultCacheRamBytes, maxDefaultCacheRamBytes } from "../prefix-cache-budget.js";
 
 /** The context a model will be loaded with, as in `createLlamaBackend`. */
 export interface ContextShape {
@@ -13,8 +16,6 @@ export interface ContextShape {
   cacheRamBytes?: number;
 }
 
-/** The most the default prefix cache holds, bytes: llama-server's own default `--cache-ram` (8192 MiB). */
-export const maxDefaultCacheRamBytes = 8 * 1024 ** 3;
 
 /**
  * The KV cache of one token in one sequence, bytes, from the GGUF header: for each layer, keys and values of every KV
@@ -37,18 +38,6 @@ export function estimateKvBytesPerToken(info: GgufFileInfo): number {
   return Math.round(layers * kvHeads * (keyLength + valueLength) * 2) || 0;
 }
 
-/**
- * The default budget of a model's prefix cache (`--cache-ram` when not given), bytes: as much as the KV cache of its
- * slots (`contextTokens x parallel` tokens), so that the cache holds as many tokens again as the slots do (16
- * conversations of 700 tokens over 4 slots of 4,096 need 11,200 tokens, under the 16,384 the slots hold), capped at
- * llama-server's default of 8 GiB. It is held against `--max-memory` like the slots themselves; a model whose KV cache
- * is large gets a large cache, one that is tiny costs next to nothing.
- *
- * @param kvBytesPerToken - {@link estimateKvBytesPerToken}.
- */
-export function defaultCacheRamBytes(kvBytesPerToken: number, contextTokens: number, parallel: number): number {
-  return Math.min(maxDefaultCacheRamBytes, kvBytesPerToken * contextTokens * parallel);
-}
 
 /**
  * The prefix cache budget a model gets with `shape`, bytes: `shape.cacheRamBytes` when given, else
