@@ -126,6 +126,11 @@ export interface GenerateRequest {
   responseFormat?: ResponseFormat;
   /** Token log-probabilities: `top` alternatives per token, 0 to 20. Defaults to none. */
   logprobs?: { top: number };
+  /**
+   * Whether to decode speculatively, when the model has speculative decoding configured (models[].speculative); it
+   * changes speed only, never a greedy output. `undefined` is the model's default (`speculative.byDefault`).
+   */
+  speculative?: boolean;
 }
 
 /** Token counts of one generation. A count that is not known is `undefined`, never a guessed 0. */
@@ -138,6 +143,10 @@ export interface Usage {
   cachedPromptTokens?: number;
   /** Generated tokens that were reasoning (thinking), a subset of `completionTokens`. */
   reasoningTokens?: number;
+  /** Speculative decoding: tokens drafted and checked by the model; `undefined` when the request did not speculate. */
+  draftTokens?: number;
+  /** Speculative decoding: of `draftTokens`, those the model accepted; `undefined` when the request did not speculate. */
+  acceptedDraftTokens?: number;
 }
 
 /**

@@ -1,7 +1,15 @@
 import path from "node:path";
 import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel } from "node-llama-cpp";
 import type { Logger } from "pino";
-import type { BackendStats, EngineDetails, GenerateRequest, GenerationStream, ModelBackend, ModelInfo } from "../../spec/index.js";
+import type {
+  BackendStats,
+  EngineDetails,
+  GenerateRequest,
+  GenerationStream,
+  ModelBackend,
+  ModelInfo,
+  SpeculativeOptions,
+} from "../../spec/index.js";
 import { SlotPool } from "../../util/slot-pool.js";
 import { inSequenceOrder } from "./batch-order.js";
 import { DecodeBatching } from "./decode-batching.js";
@@ -9,6 +17,7 @@ import { Embeddings } from "./embeddings.js";
 import { createModelFrontend, type ModelFrontend } from "./model-frontend.js";
 import { modelUnloadingError } from "./model-unloading-error.js";
 import { sequenceTarget, type SequenceTargetShared } from "./sequence-target.js";
+import { createSpeculation, type Speculation } from "./speculation.js";
 import type { TokenSourceFactory } from "./token-source.js";
 import { generateOnSlot, slotStats } from "./slot-generation.js";
 
@@ -34,6 +43,8 @@ export interface LlamaBackendOptions {
   maxQueuedRequests?: number;
   /** Whether the model thinks when a request does not say (models with `<think>` tokens only). Defaults to true, as Qwen3 templates do. */
   thinkingByDefault?: boolean;
+  /** Speculative decoding (prompt lookup or a draft model, loaded here with the same context shape). Defaults to none. */
+  speculative?: SpeculativeOptions;
   /**
    * Test seam: makes a request's token source instead of llama.cpp's sampling, such as a scripted output whose tokens
    * go through the real output parser (thoughts, tool calls, stop sequences, counting), so that tests of random-weight
@@ -71,15 +82,35 @@ export async function createLlamaBackend(options: LlamaBackendOptions): Promise<
   try {
     const contextSize = options.contextTokens ?? Math.min(model.trainContextSize, defaultMaxContextTokens);
     const batching = new DecodeBatching();
-    const context = await model.createContext({
-      contextSize,
-      sequences: options.parallel ?? 4,
-      threads: options.threads,
-      batchSize: Math.min(options.batchSize ?? 512, contextSize),
-      flashAttention: options.flashAttention ?? true,
-      batching: { dispatchSchedule: (dispatch) => batching.schedule(dispatch), itemPrioritizationStrategy: inSequenceOrder },
-    });
-    return new LlamaBackend(model, context, options, now, batching);
+    const sequences = options.parallel ?? 4;
+    const batchSize = Math.min(options.batchSize ?? 512, contextSize);
+    const flashAttention = options.flashAttention ?? true;
+    const speculation =
+      options.speculative &&
+      (await createSpeculation({
+        llama,
+        target: model,
+        options: options.speculative,
+        sequences,
+        contextTokens: contextSize,
+        threads: options.threads,
+        batchSize,
+        flashAttention,
+      }));
+    try {
+      const context = await model.createContext({
+        contextSize,
+        sequences,
+        threads: options.threads,
+        batchSize,
+        flashAttention,
+        batching: { dispatchSchedule: (dispatch) => batching.schedule(dispatch), itemPrioritizationStrategy: inSequenceOrder },
+      });
+      return new LlamaBackend(model, context, options, now, batching, speculation);
+    } catch (error) {
+      await speculation?.dispose();
+      throw error;
+    }
   } catch (error) {
     await model.dispose();
     throw error;
@@ -98,11 +129,20 @@ class LlamaBackend implements ModelBackend {
   readonly #targetShared: SequenceTargetShared;
   readonly #embeddings: Embeddings;
   readonly #engineDetails: EngineDetails;
+  readonly #speculation: Speculation | undefined;
   #disposed = false;
 
-  constructor(model: LlamaModel, context: LlamaContext, options: LlamaBackendOptions, now: () => number, batching: DecodeBatching) {
+  constructor(
+    model: LlamaModel,
+    context: LlamaContext,
+    options: LlamaBackendOptions,
+    now: () => number,
+    batching: DecodeBatching,
+    speculation: Speculation | undefined,
+  ) {
     this.#model = model;
     this.#context = context;
+    this.#speculation = speculation;
     const sequences = Array.from({ length: context.totalSequences }, () => context.getSequence());
     this.#pool = new SlotPool(sequences, { maxWaiting: options.maxQueuedRequests ?? 64 });
     this.#frontend = createModelFrontend({
@@ -123,6 +163,7 @@ class LlamaBackend implements ModelBackend {
       sequenceIndex: new Map(sequences.map((sequence, index) => [sequence, index])),
       canReusePrefix: this.#frontend.canReusePrefix,
       tokenBytes: this.#frontend.shared.tokenBytes,
+      speculation,
     };
     this.#embeddings = new Embeddings({
       model,
@@ -184,6 +225,7 @@ class LlamaBackend implements ModelBackend {
     await this.#frontend.tokenizer.dispose();
     await this.#embeddings.dispose();
     await this.#context.dispose();
+    await this.#speculation?.dispose();
     await this.#model.dispose();
   }
 

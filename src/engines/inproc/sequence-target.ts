@@ -2,6 +2,8 @@ import type { EvaluationPriority, LlamaContextSequence, Token } from "node-llama
 import type { DecodeBatching } from "./decode-batching.js";
 import type { GenerationTarget } from "./generation-loop.js";
 import { toEvaluateOptions } from "./sampling-options.js";
+import { BackOff, shouldSpeculate, type DraftCounts, type Speculation } from "./speculation.js";
+import { createSpeculativeTokenSource } from "./speculative-token-source.js";
 import { createLlamaTokenSource } from "./token-source.js";
 
 /** What the sequences of one in-process context share. */
@@ -14,10 +16,17 @@ export interface SequenceTargetShared {
   canReusePrefix: boolean;
   /** A token's raw bytes, for logprobs. */
   tokenBytes: (token: Token) => number[];
+  /**
+   * Speculative decoding, when the model has it configured; never on models whose KV cache cannot be cut back in part
+   * (recurrent and hybrid ones), since rejected drafted tokens must be erased.
+   */
+  speculation?: Speculation;
 }
 
 /** A generation on one sequence of the in-process context: node-llama-cpp evaluates and samples. */
 export function sequenceTarget(sequence: LlamaContextSequence, shared: SequenceTargetShared): GenerationTarget {
+  /** Tokens drafted and accepted by the generation, when it speculates. */
+  let draftCounts: DraftCounts | undefined;
   return {
     /**
      * Aligns the sequence's KV cache with the new prompt and returns how many prompt tokens are already evaluated.
@@ -36,14 +45,40 @@ export function sequenceTarget(sequence: LlamaContextSequence, shared: SequenceT
       return keep;
     },
     createTokenSource({ request, prepared, grammar }) {
+      const evaluateOptions = {
+        ...toEvaluateOptions(request.sampling, () => sequence.contextTokens.slice(-64)),
+        // Not a priority: the sequence's index, by which `inSequenceOrder` orders each batch.
+        evaluationPriority: shared.sequenceIndex.get(sequence) as EvaluationPriority,
+        tokenBias: prepared.tokenBias,
+      };
+      const speculation = shared.speculation;
+      if (
+        speculation !== undefined &&
+        shared.canReusePrefix &&
+        shouldSpeculate({
+          speculative: request.speculative,
+          byDefault: speculation.byDefault,
+          logprobs: request.logprobs,
+          sampling: request.sampling,
+          hasGrammar: prepared.contentGrammar !== undefined || prepared.toolGrammar !== undefined,
+        })
+      ) {
+        const counts = { draftTokens: 0, acceptedDraftTokens: 0 };
+        draftCounts = counts;
+        return createSpeculativeTokenSource({
+          sequence,
+          evaluateOptions,
+          batching: shared.batching,
+          drafter: speculation.drafter(shared.sequenceIndex.get(sequence)!),
+          maxDraftTokens: speculation.maxDraftTokens,
+          backOff: new BackOff(speculation.minAcceptance),
+          promptTokens: prepared.promptTokens,
+          counts,
+        });
+      }
       return createLlamaTokenSource({
         sequence,
-        evaluateOptions: {
-          ...toEvaluateOptions(request.sampling, () => sequence.contextTokens.slice(-64)),
-          // Not a priority: the sequence's index, by which `inSequenceOrder` orders each batch.
-          evaluationPriority: shared.sequenceIndex.get(sequence) as EvaluationPriority,
-          tokenBias: prepared.tokenBias,
-        },
+        evaluateOptions,
         grammarState: () => grammar()?.state,
         batching: shared.batching,
         sampling: request.sampling,
@@ -51,5 +86,6 @@ export function sequenceTarget(sequence: LlamaContextSequence, shared: SequenceT
         tokenBytes: shared.tokenBytes,
       });
     },
+    draftCounts: () => draftCounts && { ...draftCounts },
   };
 }
