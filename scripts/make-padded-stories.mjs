@@ -27,9 +27,15 @@ import { fileURLToPath } from "node:url";
 const here = path.dirname(fileURLToPath(import.meta.url));
 const sharedGguf = path.resolve(here, "../../shared/tools/gguf/gguf-write.mjs");
 
+/** @typedef {{type: number, value: any, elemType?: number}} MetadataValue a typed GGUF metadata value, as gguf-write.mjs takes it */
+/** @typedef {{name: string, dims: number[], type: number, data: Float32Array}} Tensor an F32 tensor; dims in ggml order */
+/** @typedef {{metadata: Record<string, MetadataValue>, tensors: Tensor[], alignment: number}} GgufContent */
+
 /**
  * Reads a GGUF v3 file's typed metadata and tensors (F32 only, which is what stories260K.gguf holds).
- * @returns {{metadata: Record<string, {type: number, value: unknown, elemType?: number}>, tensors: Array<{name: string, dims: number[], type: number, data: Float32Array}>, alignment: number}}
+ * @param {string} filePath
+ * @returns {GgufContent}
+ * @throws when the file is not GGUF v3 or holds a tensor that is not F32.
  */
 export function readGguf(filePath) {
   const buffer = fs.readFileSync(filePath);
@@ -50,6 +56,7 @@ export function readGguf(filePath) {
     offset += n;
     return s;
   };
+  /** @param {number} type */
   const scalar = (type) => {
     switch (type) {
       case 0:
@@ -103,6 +110,7 @@ export function readGguf(filePath) {
   if (version !== 3) throw new Error(`${filePath}: GGUF version ${version}, expected 3`);
   const tensorCount = u64();
   const metadataCount = u64();
+  /** @type {Record<string, MetadataValue>} */
   const metadata = {};
   for (let i = 0; i < metadataCount; i++) {
     const key = string();
@@ -135,7 +143,11 @@ export function readGguf(filePath) {
   return { metadata, tensors, alignment };
 }
 
-/** A deterministic pseudo-random generator (mulberry32) for the padding's gate and up rows. */
+/**
+ * A deterministic pseudo-random generator (mulberry32) for the padding's gate and up rows.
+ * @param {number} seed
+ * @returns {() => number} values in [0, 1)
+ */
 function random(seed) {
   let state = seed >>> 0;
   return () => {
@@ -147,16 +159,24 @@ function random(seed) {
   };
 }
 
-/** Builds the padded model's metadata and tensors from stories260K's; see the file's header. */
+/**
+ * Builds the padded model's metadata and tensors from stories260K's; see the file's header.
+ * @param {GgufContent} source
+ * @param {{ffnWidth: number, extraLayers: number}} options
+ * @returns {{metadata: Record<string, MetadataValue>, tensors: Tensor[]}}
+ * @throws when `ffnWidth` is under the trained width.
+ */
 export function padStories(source, { ffnWidth, extraLayers }) {
   const { metadata, tensors } = source;
   const architecture = metadata["general.architecture"].value;
+  /** @param {string} name */
   const key = (name) => `${architecture}.${name}`;
   const layers = metadata[key("block_count")].value;
   const embedding = metadata[key("embedding_length")].value;
   const trainedWidth = metadata[key("feed_forward_length")].value;
   if (ffnWidth < trainedWidth) throw new Error(`--ffn must be at least the trained width, ${trainedWidth}`);
   const next = random(19);
+  /** @param {number} count */
   const noise = (count) => Float32Array.from({ length: count }, () => (next() - 0.5) * 0.2);
   const out = [];
   for (const tensor of tensors) {
@@ -201,7 +221,11 @@ export function padStories(source, { ffnWidth, extraLayers }) {
   return { metadata: padded, tensors: out };
 }
 
-/** Writes the padded model (see the file's header) and returns what it wrote. */
+/**
+ * Writes the padded model (see the file's header) and returns what it wrote.
+ * @param {{sourcePath: string, outPath: string, ffnWidth: number, extraLayers: number}} options
+ * @returns {Promise<{out: string, bytes: number, dataBytes: number, ffn: number, layers: number, parameters: number}>}
+ */
 export async function makePaddedStories({ sourcePath, outPath, ffnWidth, extraLayers }) {
   const { writeGguf } = await import(sharedGguf);
   const source = readGguf(sourcePath);
@@ -216,6 +240,7 @@ export async function makePaddedStories({ sourcePath, outPath, ffnWidth, extraLa
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const argv = process.argv.slice(2);
+  /** @param {string} name @param {string} fallback */
   const option = (name, fallback) => {
     const index = argv.indexOf(name);
     return index < 0 ? fallback : argv[index + 1];

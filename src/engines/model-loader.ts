@@ -115,7 +115,13 @@ export function createModelLoader(options: ModelLoaderOptions): ModelLoader {
     },
     async estimateMemoryBytes(entry) {
       const choice = await choose(entry);
-      if (choice.kind === "inproc") return await estimateModelMemoryBytes(llama, entry.path, shape);
+      if (choice.kind === "inproc") {
+        const draftModel = entry.speculative?.type === "draft" ? entry.speculative.draftModel : undefined;
+        // The draft model is loaded with the model, with a context of the same shape: its weights and KV cache count too.
+        const draftBytes =
+          draftModel === undefined ? 0 : await estimateModelMemoryBytes(llama, draftModel, { ...shape, withTokenizerProcess: false });
+        return (await estimateModelMemoryBytes(llama, entry.path, shape)) + draftBytes;
+      }
       const planned = await plan(entry.path);
       return workerMemoryBytes(planned.workerBytes, engine.workerCacheRamBytes, planned.vocabularyTokens);
     },
@@ -135,9 +141,12 @@ export function createModelLoader(options: ModelLoaderOptions): ModelLoader {
         logger,
         now: options.now,
       };
+      if (entry.speculative !== undefined && choice.kind !== "inproc") {
+        logger.warn({ model: entry.id }, "speculative decoding is not applied: it is implemented in the in-process engine only");
+      }
       const backend =
         choice.kind === "inproc"
-          ? await createLlamaBackend(common)
+          ? await createLlamaBackend({ ...common, speculative: entry.speculative })
           : await createLlamaServerBackend({
               ...common,
               binary: (await getBinary())!,

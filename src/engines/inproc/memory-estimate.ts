@@ -9,6 +9,8 @@ export interface ContextShape {
   parallel: number;
   /** Tokens per batch. */
   batchSize: number;
+  /** Whether to count the model's tokenizer process (a draft model has none). Defaults to true. */
+  withTokenizerProcess?: boolean;
 }
 
 const tokenizerProcessFixedBytes = 100 * 1024 * 1024;
@@ -29,7 +31,8 @@ export function estimateTokenizerProcessBytes(vocabularyTokens: number): number 
 
 /**
  * Estimates the memory a model needs once loaded with the given context: weights plus KV cache plus compute buffers,
- * RAM and VRAM together, plus its tokenizer process ({@link estimateTokenizerProcessBytes}), bytes. Reads only the
+ * RAM and VRAM together, plus its tokenizer process ({@link estimateTokenizerProcessBytes}) unless
+ * `shape.withTokenizerProcess` is false, bytes. Reads only the
  * GGUF header; the model's figures are node-llama-cpp's `GgufInsights` estimates (`estimateModelResourceRequirementsV2`,
  * `estimateContextResourceRequirementsV2`), which follow llama.cpp's own allocation rules.
  *
@@ -47,7 +50,8 @@ export async function estimateModelMemoryBytes(llama: Llama, modelPath: string, 
     batchSize: Math.min(shape.batchSize, contextTokens),
   });
   const vocabularyTokens = (info.metadata.tokenizer?.ggml?.tokens as readonly unknown[] | undefined)?.length ?? 0;
-  return model.cpuRam + model.gpuVram + context.cpuRam + context.gpuVram + estimateTokenizerProcessBytes(vocabularyTokens);
+  const tokenizerBytes = shape.withTokenizerProcess === false ? 0 : estimateTokenizerProcessBytes(vocabularyTokens);
+  return model.cpuRam + model.gpuVram + context.cpuRam + context.gpuVram + tokenizerBytes;
 }
 
 /**

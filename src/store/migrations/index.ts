@@ -3,6 +3,7 @@ import * as initial from "./0001-initial.js";
 import * as runningRequests from "./0002-running-requests.js";
 import * as usageEngine from "./0003-usage-engine.js";
 import * as responses from "./0004-responses.js";
+import * as usageSpeculative from "./0005-usage-speculative.js";
 
 /**
  * Every migration, by name, in the order they apply. Listed by hand (not read from the folder) so that the compiled
@@ -13,4 +14,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   "0002-running-requests": runningRequests,
   "0003-usage-engine": usageEngine,
   "0004-responses": responses,
+  "0005-usage-speculative": usageSpeculative,
 };
