@@ -89,7 +89,9 @@ export const speculativeSchema = z
       .min(0)
       .max(1)
       .optional()
-      .describe("Draft model: drafting stops at a token the draft model gives a lower probability than this, 0 to 1. Defaults to 0.6."),
+      .describe(
+        "Draft model: drafting stops at a token the draft model gives a lower probability than this, 0 to 1; above 0 it costs a full distribution per drafted token (about 45 ms on a 151,936-token vocabulary). Defaults to 0.",
+      ),
     minAcceptance: z
       .number()
       .min(0)

@@ -39,7 +39,10 @@ export interface SpeculativeOptions {
   draftModel?: string;
   /** The most tokens drafted per step. Defaults to 16 for a draft model and 3 for prompt lookup (node-llama-cpp's). */
   maxDraftTokens?: number;
-  /** Draft model: the lowest probability a drafted token may have in the draft model; drafting stops below it. 0 to 1. Defaults to 0.6 (node-llama-cpp's). */
+  /**
+   * Draft model: the lowest probability a drafted token may have in the draft model; drafting stops below it. 0 to 1.
+   * Above 0 it costs a full distribution per drafted token (about 45 ms on a 151,936-token vocabulary). Defaults to 0.
+   */
   minConfidence?: number;
   /** The acceptance rate under which drafting pauses for a while (back-off), 0 to 1; 0 never pauses. Defaults to 0.3. */
   minAcceptance?: number;

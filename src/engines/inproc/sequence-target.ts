@@ -2,7 +2,7 @@ import type { EvaluationPriority, LlamaContextSequence, Token } from "node-llama
 import type { DecodeBatching } from "./decode-batching.js";
 import type { GenerationTarget } from "./generation-loop.js";
 import { toEvaluateOptions } from "./sampling-options.js";
-import { BackOff, shouldSpeculate, type DraftCounts, type Speculation } from "./speculation.js";
+import { shouldSpeculate, type DraftCounts, type Speculation } from "./speculation.js";
 import { createSpeculativeTokenSource } from "./speculative-token-source.js";
 import { createLlamaTokenSource } from "./token-source.js";
 
@@ -70,8 +70,7 @@ export function sequenceTarget(sequence: LlamaContextSequence, shared: SequenceT
           evaluateOptions,
           batching: shared.batching,
           drafter: speculation.drafter(shared.sequenceIndex.get(sequence)!),
-          maxDraftTokens: speculation.maxDraftTokens,
-          backOff: new BackOff(speculation.minAcceptance),
+          backOff: speculation.backOff(shared.sequenceIndex.get(sequence)!),
           promptTokens: prepared.promptTokens,
           counts,
         });

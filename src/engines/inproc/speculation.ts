@@ -10,12 +10,22 @@ import type { SpeculativeOptions } from "../../spec/index.js";
 
 /** Tokens drafted per step when `maxDraftTokens` is not set: node-llama-cpp's defaults (draft model 16, prompt lookup 3). */
 export const defaultMaxDraftTokens = { draft: 16, ngram: 3 } as const;
-/** A draft model's lowest token probability worth drafting, when `minConfidence` is not set: node-llama-cpp's default. */
-export const defaultMinConfidence = 0.6;
+/**
+ * A draft model's lowest token probability worth drafting, when `minConfidence` is not set: 0, drafting always up to
+ * `maxDraftTokens` (the back-off stops drafts that fail). Not node-llama-cpp's 0.6: a drafted token's probability
+ * comes from node-llama-cpp's full distribution, which cost about 45 ms per token on a 151,936-token vocabulary against
+ * 1 to 4 ms for the token alone (tiny-qwen3moe as draft, 1 thread), and on stories260K drafting the padded target, 0.6
+ * cut most drafts short (1.09x plain decoding instead of 3.0x; docs/bench.md).
+ */
+export const defaultMinConfidence = 0;
 /** The acceptance rate below which drafting pauses, when `minAcceptance` is not set (see {@link BackOff}). */
 export const defaultMinAcceptance = 0.3;
 /** Drafted tokens over which the acceptance rate is judged before a pause is decided (see {@link BackOff}). */
 const acceptanceWindowTokens = 16;
+/** Drafting steps after which the acceptance rate is judged, if 16 drafted tokens came first (see {@link BackOff}). */
+const acceptanceWindowSteps = 4;
+/** The length of a sequence's first draft (see {@link BackOff}). */
+const firstDraftTokens = 4;
 /** The first pause, in steps (target evaluations), after a window under `minAcceptance`; doubled on each failure. */
 const firstPauseSteps = 16;
 /** The longest pause, in steps: speculation is tried again at least this often, in case the text turned predictable. */
@@ -30,47 +40,61 @@ export interface DraftCounts {
 }
 
 /**
- * Pauses drafting while the target model rejects most drafts, so that speculation never costs much on text the
- * predictor cannot guess. Drafts are judged in windows of 16 checked tokens; a window whose acceptance rate is under
- * `minAcceptance` pauses drafting for 16 steps, then 32, 64 and so on up to 512 while windows keep failing; a window
- * that passes resets the pause. Fed with the request's cumulative counts.
+ * Decides how much to draft, so that speculation costs little where the drafter cannot guess the model's text. Two
+ * rules, per sequence, kept across its requests (a draft model that cannot predict a model's text on one request rarely
+ * can on the next, and a request of a few dozen tokens would otherwise pay for a failed trial every time):
+ * - draft length: the first draft is 4 tokens (or `maxTokens` when smaller); a draft accepted whole doubles the next
+ *   one, up to `maxTokens`; a draft rejected in part makes the next one its accepted part plus one. Each drafted token
+ *   costs the model one more position's evaluation (its output projection included: on a 151,936-token vocabulary that
+ *   is most of a decode step on CPU), so a short draft is a cheap trial.
+ * - pauses: drafts are judged in windows of 16 drafted tokens or 4 drafting steps, whichever comes first; a window whose
+ *   acceptance rate is under `minAcceptance` pauses drafting for 16 steps (evaluations), then 32, 64 and so on up to
+ *   512 while windows keep failing; a window that passes resets the pause.
  */
 export class BackOff {
   readonly #minAcceptance: number;
-  #windowStart: DraftCounts = { draftTokens: 0, acceptedDraftTokens: 0 };
+  readonly #maxTokens: number;
+  #draftTokens: number;
+  #windowDrafted = 0;
+  #windowAccepted = 0;
+  #windowSteps = 0;
   #pauseSteps = firstPauseSteps;
   #pausedSteps = 0;
 
-  /** @param minAcceptance the acceptance rate a window needs, 0 to 1 (0 never pauses). */
-  constructor(minAcceptance: number) {
+  /**
+   * @param minAcceptance the acceptance rate a window needs, 0 to 1 (0 never pauses).
+   * @param maxTokens the most tokens a draft may have.
+   */
+  constructor(minAcceptance: number, maxTokens: number) {
     this.#minAcceptance = minAcceptance;
+    this.#maxTokens = maxTokens;
+    this.#draftTokens = Math.min(firstDraftTokens, maxTokens);
   }
 
-  /** Starts over for a new request whose counts start at `counts`. */
-  reset(counts: DraftCounts): void {
-    this.#windowStart = counts;
-    this.#pauseSteps = firstPauseSteps;
-    this.#pausedSteps = 0;
+  /** How many tokens to draft at this step: 0 during a pause (a paused step counts down). */
+  draftTokens(): number {
+    if (this.#pausedSteps === 0) return this.#draftTokens;
+    this.#pausedSteps--;
+    return 0;
   }
 
-  /** Whether to draft at this step, given the cumulative counts now; counts one step of a pause. */
-  shouldDraft(counts: DraftCounts): boolean {
-    if (this.#pausedSteps > 0) {
-      this.#pausedSteps--;
-      if (this.#pausedSteps === 0) this.#windowStart = counts;
-      return false;
-    }
-    const drafted = counts.draftTokens - this.#windowStart.draftTokens;
-    if (drafted < acceptanceWindowTokens) return true;
-    const accepted = counts.acceptedDraftTokens - this.#windowStart.acceptedDraftTokens;
-    this.#windowStart = counts;
-    if (accepted >= this.#minAcceptance * drafted) {
+  /** Records one step's drafted tokens and, of those, the accepted ones; adapts the draft length, decides a pause. */
+  record(drafted: number, accepted: number): void {
+    if (drafted === 0) return;
+    this.#draftTokens = accepted === drafted ? Math.min(this.#draftTokens * 2, this.#maxTokens) : accepted + 1;
+    this.#windowDrafted += drafted;
+    this.#windowAccepted += accepted;
+    this.#windowSteps++;
+    if (this.#windowDrafted < acceptanceWindowTokens && this.#windowSteps < acceptanceWindowSteps) return;
+    if (this.#windowAccepted >= this.#minAcceptance * this.#windowDrafted) {
       this.#pauseSteps = firstPauseSteps;
-      return true;
+    } else {
+      this.#pausedSteps = this.#pauseSteps;
+      this.#pauseSteps = Math.min(this.#pauseSteps * 2, maxPauseSteps);
     }
-    this.#pausedSteps = this.#pauseSteps;
-    this.#pauseSteps = Math.min(this.#pauseSteps * 2, maxPauseSteps);
-    return false;
+    this.#windowDrafted = 0;
+    this.#windowAccepted = 0;
+    this.#windowSteps = 0;
   }
 }
 
@@ -139,9 +163,12 @@ class ModelDrafter implements Drafter {
     const keep = Math.min(firstDifferentIndex, history.length - 1);
     if (keep < sequence.nextTokenIndex) await sequence.eraseContextTokenRanges([{ start: keep, end: sequence.nextTokenIndex }]);
     const drafted: Token[] = [];
-    const steps = sequence.evaluateWithMetadata(history.slice(keep), { confidence: true }, { temperature: 0, yieldEogToken: true });
+    // The probability is asked for only when it is used: it costs a full distribution per token (defaultMinConfidence).
+    const metadata = { confidence: this.#minConfidence > 0 };
+    const steps = sequence.evaluateWithMetadata(history.slice(keep), metadata, { temperature: 0, yieldEogToken: true });
     try {
-      for await (const { token, confidence } of steps) {
+      for await (const output of steps) {
+        const { token, confidence } = output as { token: Token; confidence?: number };
         if (this.#minConfidence > 0 && (confidence ?? 1) < this.#minConfidence) break;
         drafted.push(token);
         if (drafted.length >= limit || sequence.model.isEogToken(token)) break;
@@ -175,10 +202,10 @@ export interface SpeculationSetupOptions {
 export interface Speculation {
   /** The drafter of the target context's sequence number `index`. */
   drafter(index: number): Drafter;
+  /** The back-off of the target context's sequence number `index`, kept across its requests. */
+  backOff(index: number): BackOff;
   /** The most tokens drafted per step. */
   maxDraftTokens: number;
-  /** The acceptance rate under which drafting pauses (see {@link BackOff}). */
-  minAcceptance: number;
   /** Whether requests that do not say speculate. */
   byDefault: boolean;
   /** Unloads the draft model and its context. */
@@ -194,11 +221,13 @@ export interface Speculation {
  */
 export async function createSpeculation(setup: SpeculationSetupOptions): Promise<Speculation> {
   const { options } = setup;
-  const common = { minAcceptance: options.minAcceptance ?? defaultMinAcceptance, byDefault: options.byDefault ?? true };
+  const minAcceptance = options.minAcceptance ?? defaultMinAcceptance;
+  const maxDraftTokens = options.maxDraftTokens ?? defaultMaxDraftTokens[options.type];
+  const backOffs = Array.from({ length: setup.sequences }, () => new BackOff(minAcceptance, maxDraftTokens));
+  const common = { byDefault: options.byDefault ?? true, backOff: (index: number) => backOffs[index]!, maxDraftTokens };
   if (options.type === "ngram") {
-    const maxDraftTokens = options.maxDraftTokens ?? defaultMaxDraftTokens.ngram;
     const drafters = Array.from({ length: setup.sequences }, () => new LookupDrafter(maxDraftTokens));
-    return { ...common, maxDraftTokens, drafter: (index) => drafters[index]!, dispose: async () => {} };
+    return { ...common, drafter: (index) => drafters[index]!, dispose: async () => {} };
   }
   if (options.draftModel === undefined) throw new Error("speculative.type draft needs speculative.draftModel");
   const draftModel: LlamaModel = await setup.llama.loadModel({ modelPath: options.draftModel });
@@ -222,7 +251,6 @@ export async function createSpeculation(setup: SpeculationSetupOptions): Promise
   const drafters = Array.from({ length: setup.sequences }, () => new ModelDrafter(draftContext.getSequence(), minConfidence));
   return {
     ...common,
-    maxDraftTokens: options.maxDraftTokens ?? defaultMaxDraftTokens.draft,
     drafter: (index) => drafters[index]!,
     async dispose() {
       await draftContext.dispose();

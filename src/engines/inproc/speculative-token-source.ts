@@ -11,9 +11,7 @@ export interface SpeculativeTokenSourceOptions {
   batching: DecodeBatching;
   /** The sequence's drafter; {@link Drafter.begin} is called here. */
   drafter: Drafter;
-  /** The most tokens drafted per step. */
-  maxDraftTokens: number;
-  /** Pauses drafting while drafts are mostly rejected; reset here. */
+  /** Sets each step's draft length, and pauses drafting while drafts are mostly rejected (the sequence's, kept across requests). */
   backOff: BackOff;
   /** The request's whole prompt. */
   promptTokens: readonly Token[];
@@ -30,30 +28,52 @@ export interface SpeculativeTokenSourceOptions {
  * distribution given the text before it, so greedy output is the same as plain decoding's; sampled output has the
  * same distribution.
  *
+ * A step without drafted tokens (drafting paused by the back-off, or nothing to propose) runs on node-llama-cpp's own
+ * one-token loop (`sequence.evaluate`), kept open across such steps: each `controlledEvaluate` creates a sampler, which
+ * cost about 6 ms per call on a 151,936-token vocabulary, more than a whole decode step of a small model.
+ *
  * node-llama-cpp's own speculative path (`getSequence({tokenPredictor})`) is not used: in 3.21.1 it validates at most one
  * drafted token per evaluation (`_speculativeEvaluate` compares later drafted tokens with an array it never fills), so
  * it could never more than double the tokens per evaluation (docs/engine.md, "Speculative decoding").
  */
 export function createSpeculativeTokenSource(options: SpeculativeTokenSourceOptions): TokenSource {
-  const { sequence, batching, drafter, backOff, counts, maxDraftTokens } = options;
+  const { sequence, batching, drafter, backOff, counts } = options;
   const { evaluationPriority, ...sampling } = options.evaluateOptions;
+  const plainOptions: SequenceEvaluateOptions = options.evaluateOptions;
   const model = sequence.model;
   drafter.begin(options.promptTokens);
-  backOff.reset({ ...counts });
   return {
     takesInjections: true,
     async *tokens(input) {
       batching.join();
       /** Tokens in the KV cache beyond those the consumer has taken (see the `finally`). */
       let surplus = 0;
+      /** node-llama-cpp's own decoding loop, for the steps without drafted tokens (see the function's comment). */
+      let plain: AsyncGenerator<Token, void, Token | Token[] | undefined> | undefined;
       try {
         let pending = input.slice();
         for (let prefill = pending.length > 1; ; prefill = false) {
           const room = sequence.contextSize - sequence.nextTokenIndex - pending.length - 1;
-          const limit = Math.min(maxDraftTokens, room);
+          const limit = Math.min(backOff.draftTokens(), room);
           let drafts: Token[] = [];
-          if (limit > 0 && backOff.shouldDraft(counts)) {
+          if (limit > 0) {
             drafts = (await drafter.draft([...sequence.contextTokens, ...pending], limit)).slice(0, limit);
+          }
+          if (drafts.length === 0) {
+            // The next one-token step of the plain loop evaluates `pending` (its last yielded token, or the input).
+            plain ??= sequence.evaluate(pending, plainOptions);
+            const generator = plain;
+            await batching.turn();
+            const step = await batching.step(prefill, () => generator.next());
+            if (step.done) return;
+            yield { token: step.value };
+            pending = [step.value];
+            continue;
+          }
+          if (plain !== undefined) {
+            // Its last token is not evaluated yet: it leads the batch below.
+            await plain.return(undefined);
+            plain = undefined;
           }
           // A fresh seed per step: each controlledEvaluate has its own sampler, which a fixed seed would restart.
           const sample = {
@@ -80,6 +100,7 @@ export function createSpeculativeTokenSource(options: SpeculativeTokenSourceOpti
           }
           counts.draftTokens += drafts.length;
           counts.acceptedDraftTokens += accepted;
+          backOff.record(drafts.length, accepted);
           const rejected = drafts.length - accepted;
           if (rejected > 0) {
             const end = sequence.nextTokenIndex;
@@ -97,6 +118,7 @@ export function createSpeculativeTokenSource(options: SpeculativeTokenSourceOpti
         }
       } finally {
         try {
+          await plain?.return(undefined);
           // Stopped before the step's last token (a stop, an injection): drop what the consumer never took, so that an
           // injection's input follows the last token it did take.
           if (surplus > 0) {
