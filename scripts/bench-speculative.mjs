@@ -152,7 +152,19 @@ const server = await startServe(
 const results = [];
 try {
   if (which.includes("padded")) results.push(await measure(server.url, "padded", storyPrompts, maxTokens));
-  if (which.includes("moe")) results.push(await measure(server.url, "moe", moePrompts, Math.min(maxTokens, 64)));
+  if (which.includes("moe")) {
+    const moe = await measure(server.url, "moe", moePrompts, Math.min(maxTokens, 64));
+    // The control: two plain requests in a row. On a random-weight model logits nearly tie, and the rounding of a
+    // step depends on the KV cache's history (the cells a sequence's tokens sit in), so greedy texts differ between
+    // plain runs too.
+    let plainMismatches = 0;
+    for (const prompt of moePrompts) {
+      const first = await complete(server.url, "moe", prompt, Math.min(maxTokens, 64), false);
+      const second = await complete(server.url, "moe", prompt, Math.min(maxTokens, 64), false);
+      if (first.text !== second.text) plainMismatches++;
+    }
+    results.push({ ...moe, plainVersusPlainMismatches: plainMismatches, plainVersusPlainPairs: moePrompts.length });
+  }
   if (which.includes("lookup")) {
     // Prompts that hold the text the model writes next: a story's beginning, a text T, a blank line and the beginning
     // again, where T is what stories260K writes after that very prompt. Found by iteration (T = its continuation of
@@ -179,7 +191,7 @@ try {
   const acceptance = metrics.split("\n").filter((line) => line.startsWith("moestro_draft_acceptance_ratio"));
   for (const result of results) {
     console.log(
-      `${String(result.model).padEnd(7)} speculative ${Number(result.speculativeTokensPerSecond).toFixed(1)} tok/s, plain ${Number(result.plainTokensPerSecond).toFixed(1)} tok/s, ratio ${Number(result.ratio).toFixed(2)}x; drafted ${result.draftedTokens}, accepted ${result.acceptedTokens} (${(Number(result.acceptanceRate) * 100).toFixed(1)}%); texts differing: ${result.textMismatches}`,
+      `${String(result.model).padEnd(7)} speculative ${Number(result.speculativeTokensPerSecond).toFixed(1)} tok/s, plain ${Number(result.plainTokensPerSecond).toFixed(1)} tok/s, ratio ${Number(result.ratio).toFixed(2)}x; drafted ${result.draftedTokens}, accepted ${result.acceptedTokens} (${(Number(result.acceptanceRate) * 100).toFixed(1)}%); texts differing: ${result.textMismatches} of ${result.requestsPerMode}${result.plainVersusPlainMismatches === undefined ? "" : ` (plain against plain: ${result.plainVersusPlainMismatches} of ${result.plainVersusPlainPairs})`}`,
     );
   }
   for (const line of acceptance) console.log(`/metrics: ${line}`);
