@@ -9,13 +9,14 @@
 //   (target: >= 2x plain tokens/s);
 // - moe: the random-weight Qwen3-MoE of bench:serve (about 420 MB) with tiny-qwen3moe (another random model with the
 //   same vocabulary) as draft: the draft cannot predict it, so drafting must back off (target: >= 0.95x plain);
-// - lookup: stories260K with prompt lookup (ngram), on a prompt that holds the text the model is about to write.
+// - lookup: stories260K with prompt lookup (ngram), on a prompt that holds the text the model is about to write;
+// - padded-lookup: the padded target with prompt lookup, on the same prompts (where a decode step costs more).
 // Prints, per model, tokens/s of both modes, their ratio, and the drafted and accepted tokens with the acceptance rate,
 // then one JSON line with every figure.
 //
 // usage: npm run bench:speculative   (env: BENCH_THREADS=1, BENCH_ROUNDS=3, BENCH_MAX_TOKENS=128 (moe: 64),
 //                                     BENCH_PADDED_FFN=65536, BENCH_MIN_CONFIDENCE=0 (the draft models'; empty: moestro's default),
-//                                     BENCH_MODELS=padded,moe,lookup, MOESTRO_SHARED=../shared, BENCH_DIR=/tmp/moestro-bench)
+//                                     BENCH_MODELS=padded,moe,lookup,padded-lookup, MOESTRO_SHARED=../shared, BENCH_DIR=/tmp/moestro-bench)
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -29,7 +30,7 @@ const paddedFfn = Number(process.env.BENCH_PADDED_FFN ?? 65536);
 /** The draft models' `minConfidence`: 0 (draft until maxDraftTokens) unless given; empty leaves moestro's default, 0.6. */
 const minConfidence = process.env.BENCH_MIN_CONFIDENCE === "" ? undefined : Number(process.env.BENCH_MIN_CONFIDENCE ?? 0);
 const benchDir = process.env.BENCH_DIR ?? path.join(os.tmpdir(), "moestro-bench");
-const which = (process.env.BENCH_MODELS ?? "padded,moe,lookup").split(",").filter(Boolean);
+const which = (process.env.BENCH_MODELS ?? "padded,moe,lookup,padded-lookup").split(",").filter(Boolean);
 
 /** Prompts of the stories models: beginnings of children's stories, as stories260K was trained on. */
 const storyPrompts = [
@@ -121,8 +122,9 @@ mkdirSync(benchDir, { recursive: true });
 /** @type {Array<Record<string, unknown>>} */
 const models = [];
 const draftOptions = minConfidence === undefined ? {} : { minConfidence };
-if (which.includes("padded")) {
-  const padded = path.join(benchDir, `stories260K-padded-${paddedFfn}.gguf`);
+const paddedPath = path.join(benchDir, `stories260K-padded-${paddedFfn}.gguf`);
+if (which.includes("padded") || which.includes("padded-lookup")) {
+  const padded = paddedPath;
   if (!existsSync(padded)) {
     console.error(`generating ${padded}...`);
     const script = path.join(root, "scripts/make-padded-stories.mjs");
@@ -130,14 +132,19 @@ if (which.includes("padded")) {
       stdio: "inherit",
     });
   }
-  models.push({ path: padded, id: "padded", speculative: { type: "draft", draftModel: storiesModelPath, ...draftOptions } });
+  if (which.includes("padded")) {
+    models.push({ path: padded, id: "padded", speculative: { type: "draft", draftModel: storiesModelPath, ...draftOptions } });
+  }
 }
 if (which.includes("moe")) {
   const draft = path.join(shared, "models/tiny-qwen3moe.gguf");
   models.push({ path: ensureMoeModel(benchDir), id: "moe", speculative: { type: "draft", draftModel: draft, ...draftOptions } });
 }
-if (which.includes("lookup")) {
+if (which.includes("lookup") || which.includes("padded-lookup")) {
   models.push({ path: storiesModelPath, id: "lookup", speculative: { type: "ngram", maxDraftTokens: 8 } });
+}
+if (which.includes("padded-lookup")) {
+  models.push({ path: paddedPath, id: "padded-lookup", speculative: { type: "ngram", maxDraftTokens: 8 } });
 }
 const home = path.join(benchDir, "home-speculative");
 rmSync(home, { recursive: true, force: true });
@@ -165,7 +172,7 @@ try {
     }
     results.push({ ...moe, plainVersusPlainMismatches: plainMismatches, plainVersusPlainPairs: moePrompts.length });
   }
-  if (which.includes("lookup")) {
+  if (which.includes("lookup") || which.includes("padded-lookup")) {
     // Prompts that hold the text the model writes next: a story's beginning, a text T, a blank line and the beginning
     // again, where T is what stories260K writes after that very prompt. Found by iteration (T = its continuation of
     // the prompt with the previous T; at most 10 times): stories260K does not copy a story it has just read unless the
@@ -175,7 +182,7 @@ try {
     let fixedPoints = 0;
     for (const prompt of storyPrompts) {
       let text = (await complete(server.url, "lookup", prompt, maxTokens, false)).text;
-      for (let iteration = 0; iteration < 10; iteration++) {
+      for (let iteration = 0; iteration < 20; iteration++) {
         const next = (await complete(server.url, "lookup", `${prompt}${text}\n\n${prompt}`, maxTokens, false)).text;
         if (next === text) {
           fixedPoints++;
@@ -185,7 +192,10 @@ try {
       }
       seen.push(`${prompt}${text}\n\n${prompt}`);
     }
-    results.push({ ...(await measure(server.url, "lookup", seen, maxTokens)), promptsRepeatedWhole: fixedPoints });
+    // The same prompts on the padded target, whose greedy text is stories260K's: prompt lookup where a step costs more.
+    for (const model of ["lookup", "padded-lookup"].filter((candidate) => which.includes(candidate))) {
+      results.push({ ...(await measure(server.url, model, seen, maxTokens)), promptsRepeatedWhole: fixedPoints });
+    }
   }
   const metrics = await (await fetch(`${server.url}/metrics`)).text();
   const acceptance = metrics.split("\n").filter((line) => line.startsWith("moestro_draft_acceptance_ratio"));
