@@ -175,7 +175,7 @@ try {
   if (which.includes("lookup") || which.includes("padded-lookup")) {
     // Prompts that hold the text the model writes next: a story's beginning, a text T, a blank line and the beginning
     // again, where T is what stories260K writes after that very prompt. Found by iteration (T = its continuation of
-    // the prompt with the previous T; at most 10 times): stories260K does not copy a story it has just read unless the
+    // the prompt with the previous T; at most 20 times): stories260K does not copy a story it has just read unless the
     // text is one it would write there anyway, and on the last iteration's prompt it writes T again, or nearly.
     /** @type {string[]} */
     const seen = [];
