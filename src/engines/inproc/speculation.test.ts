@@ -22,23 +22,24 @@ describe("BackOff", () => {
     expect(lengths(new BackOff(0, 16), 4, (drafted) => Math.min(drafted, 2))).toEqual([4, 3, 3, 3]);
   });
 
-  it("pauses 16 steps after a window of rejected drafts, then 32, 64 ... up to 512, and resets after a good window", () => {
+  it("pauses 16 steps after a window of rejected drafts, then 32, 64 ... up to 512 after one-step probes, and resets after a good one", () => {
     const backOff = new BackOff(0.3, 16);
-    const rejectAll = lengths(backOff, 4 + 16 + 4 + 32 + 4, () => 0);
-    // A window: 4 drafting steps (4, then 1, 1, 1 tokens); then a pause of 16 steps; another window; a pause of 32.
+    const rejectAll = lengths(backOff, 4 + 16 + 1 + 32 + 1, () => 0);
+    // A window: 4 drafting steps (4, then 1, 1, 1 tokens); then a pause of 16 steps; a one-step probe; a pause of 32.
     expect(rejectAll.slice(0, 4)).toEqual([4, 1, 1, 1]);
     expect(rejectAll.slice(4, 20).every((drafted) => drafted === 0)).toBe(true);
-    expect(rejectAll.slice(20, 24)).toEqual([1, 1, 1, 1]);
-    expect(rejectAll.slice(24, 56).every((drafted) => drafted === 0)).toBe(true);
-    expect(rejectAll.slice(56)).toEqual([1, 1, 1, 1]);
-    // Then 64 paused steps; a good window after them brings the pause back to 16.
+    expect(rejectAll.slice(20, 21)).toEqual([1]);
+    expect(rejectAll.slice(21, 53).every((drafted) => drafted === 0)).toBe(true);
+    expect(rejectAll.slice(53)).toEqual([1]);
+    // Then 64 paused steps; a probe accepted whole brings the pause back to 16, and the draft length grows again.
     expect(lengths(backOff, 64, () => 0).every((drafted) => drafted === 0)).toBe(true);
     expect(lengths(backOff, 4, (drafted) => drafted)).toEqual([1, 2, 4, 8]);
-    // The next draft (16 tokens, all rejected) fills a window: a pause of 16 steps again, not 128.
-    const afterGood = lengths(backOff, 18, () => 0);
-    expect(afterGood[0]).toBe(16);
-    expect(afterGood.slice(1, 17).every((drafted) => drafted === 0)).toBe(true);
-    expect(afterGood[17]).toBe(1);
+    // Rejected again from then on: the window that began with those drafts passes (14 of 30 accepted), then a window
+    // of 4 steps fails, and the pause is 16 steps again, not 256.
+    const afterGood = lengths(backOff, 22, () => 0);
+    expect(afterGood.slice(0, 5)).toEqual([16, 1, 1, 1, 1]);
+    expect(afterGood.slice(5, 21).every((drafted) => drafted === 0)).toBe(true);
+    expect(afterGood[21]).toBe(1);
   });
 
   it("never pauses with minAcceptance 0", () => {

@@ -49,7 +49,8 @@ export interface DraftCounts {
  *   is most of a decode step on CPU), so a short draft is a cheap trial.
  * - pauses: drafts are judged in windows of 16 drafted tokens or 4 drafting steps, whichever comes first; a window whose
  *   acceptance rate is under `minAcceptance` pauses drafting for 16 steps (evaluations), then 32, 64 and so on up to
- *   512 while windows keep failing; a window that passes resets the pause.
+ *   512 while windows keep failing; a window that passes resets the pause. After a failed window a window is one
+ *   drafting step (a probe), so that text the drafter cannot guess costs one short draft per pause.
  */
 export class BackOff {
   readonly #minAcceptance: number;
@@ -85,7 +86,9 @@ export class BackOff {
     this.#windowDrafted += drafted;
     this.#windowAccepted += accepted;
     this.#windowSteps++;
-    if (this.#windowDrafted < acceptanceWindowTokens && this.#windowSteps < acceptanceWindowSteps) return;
+    // After a failed window, one draft decides: the next pause, or that drafting pays again.
+    const probing = this.#pauseSteps > firstPauseSteps;
+    if (!probing && this.#windowDrafted < acceptanceWindowTokens && this.#windowSteps < acceptanceWindowSteps) return;
     if (this.#windowAccepted >= this.#minAcceptance * this.#windowDrafted) {
       this.#pauseSteps = firstPauseSteps;
     } else {
