@@ -43,7 +43,10 @@ export interface LlamaBackendOptions {
   maxQueuedRequests?: number;
   /** Whether the model thinks when a request does not say (models with `<think>` tokens only). Defaults to true, as Qwen3 templates do. */
   thinkingByDefault?: boolean;
-  /** Speculative decoding (prompt lookup or a draft model, loaded here with the same context shape). Defaults to none. */
+  /**
+   * Speculative decoding (prompt lookup or a draft model, loaded here with the same context shape); ignored, with a
+   * warning, on recurrent and hybrid models. Defaults to none.
+   */
   speculative?: SpeculativeOptions;
   /**
    * Test seam: makes a request's token source instead of llama.cpp's sampling, such as a scripted output whose tokens
@@ -85,18 +88,27 @@ export async function createLlamaBackend(options: LlamaBackendOptions): Promise<
     const sequences = options.parallel ?? 4;
     const batchSize = Math.min(options.batchSize ?? 512, contextSize);
     const flashAttention = options.flashAttention ?? true;
+    // Rejected drafted tokens are erased from the KV cache, which recurrent and hybrid models cannot do in part.
+    const canSpeculate = !model.fileInsights.isRecurrent && !model.fileInsights.isHybrid;
+    if (options.speculative && !canSpeculate) {
+      options.logger.warn(
+        { model: options.id ?? modelIdFromPath(modelPath) },
+        "speculative decoding is not applied: the model is recurrent or hybrid, and its state cannot drop rejected drafted tokens",
+      );
+    }
     const speculation =
-      options.speculative &&
-      (await createSpeculation({
-        llama,
-        target: model,
-        options: options.speculative,
-        sequences,
-        contextTokens: contextSize,
-        threads: options.threads,
-        batchSize,
-        flashAttention,
-      }));
+      options.speculative === undefined || !canSpeculate
+        ? undefined
+        : await createSpeculation({
+            llama,
+            target: model,
+            options: options.speculative,
+            sequences,
+            contextTokens: contextSize,
+            threads: options.threads,
+            batchSize,
+            flashAttention,
+          });
     try {
       const context = await model.createContext({
         contextSize,
