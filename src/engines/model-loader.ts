@@ -116,11 +116,9 @@ export function createModelLoader(options: ModelLoaderOptions): ModelLoader {
     async estimateMemoryBytes(entry) {
       const choice = await choose(entry);
       if (choice.kind === "inproc") {
-        const draftModel = entry.speculative?.type === "draft" ? entry.speculative.draftModel : undefined;
-        // The draft model is loaded with the model, with a context of the same shape: its weights and KV cache count too.
-        const draftBytes =
-          draftModel === undefined ? 0 : await estimateModelMemoryBytes(llama, draftModel, { ...shape, withTokenizerProcess: false });
-        return (await estimateModelMemoryBytes(llama, entry.path, shape)) + draftBytes;
+        // A draft model is loaded with the model, with a context of the same shape: its weights and KV cache count too.
+        const draftModelPath = entry.speculative?.type === "draft" ? entry.speculative.draftModel : undefined;
+        return await estimateModelMemoryBytes(llama, entry.path, { ...shape, draftModelPath });
       }
       const planned = await plan(entry.path);
       return workerMemoryBytes(planned.workerBytes, engine.workerCacheRamBytes, planned.vocabularyTokens);

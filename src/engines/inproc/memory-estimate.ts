@@ -11,6 +11,11 @@ export interface ContextShape {
   batchSize: number;
   /** Whether to count the model's tokenizer process (a draft model has none). Defaults to true. */
   withTokenizerProcess?: boolean;
+  /**
+   * A speculative draft model loaded with the model (models[].speculative.draftModel): its weights and a context of the
+   * same shape (the model's context window, `parallel` sequences) are added. Defaults to none.
+   */
+  draftModelPath?: string;
 }
 
 const tokenizerProcessFixedBytes = 100 * 1024 * 1024;
@@ -32,7 +37,7 @@ export function estimateTokenizerProcessBytes(vocabularyTokens: number): number 
 /**
  * Estimates the memory a model needs once loaded with the given context: weights plus KV cache plus compute buffers,
  * RAM and VRAM together, plus its tokenizer process ({@link estimateTokenizerProcessBytes}) unless
- * `shape.withTokenizerProcess` is false, bytes. Reads only the
+ * `shape.withTokenizerProcess` is false, plus the draft model of `shape.draftModelPath` with the same context, bytes. Reads only the
  * GGUF header; the model's figures are node-llama-cpp's `GgufInsights` estimates (`estimateModelResourceRequirementsV2`,
  * `estimateContextResourceRequirementsV2`), which follow llama.cpp's own allocation rules.
  *
@@ -51,7 +56,16 @@ export async function estimateModelMemoryBytes(llama: Llama, modelPath: string, 
   });
   const vocabularyTokens = (info.metadata.tokenizer?.ggml?.tokens as readonly unknown[] | undefined)?.length ?? 0;
   const tokenizerBytes = shape.withTokenizerProcess === false ? 0 : estimateTokenizerProcessBytes(vocabularyTokens);
-  return model.cpuRam + model.gpuVram + context.cpuRam + context.gpuVram + tokenizerBytes;
+  const draftBytes =
+    shape.draftModelPath === undefined
+      ? 0
+      : await estimateModelMemoryBytes(llama, shape.draftModelPath, {
+          ...shape,
+          contextTokens,
+          withTokenizerProcess: false,
+          draftModelPath: undefined,
+        });
+  return model.cpuRam + model.gpuVram + context.cpuRam + context.gpuVram + tokenizerBytes + draftBytes;
 }
 
 /**

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getTestLlama, hasTestModels, testModelPath } from "../../../test/helpers/models.js";
 import type { GenerateRequest, ModelBackend, SpeculativeOptions, Usage } from "../../spec/index.js";
 import { createLlamaBackend } from "./llama-backend.js";
+import { estimateModelMemoryBytes } from "./memory-estimate.js";
 
 const logger = pino({ level: "silent" });
 const script = path.resolve(import.meta.dirname, "../../../scripts/make-padded-stories.mjs");
@@ -88,6 +89,17 @@ describe.skipIf(!hasTestModels)("speculative decoding (in-process)", () => {
     } finally {
       await target.dispose();
     }
+  });
+
+  it("the memory estimate of a model with a draft model adds the draft's weights and a context of the model's shape", async () => {
+    const llama = await getTestLlama();
+    const shape = { parallel: 2, batchSize: 512 };
+    const alone = await estimateModelMemoryBytes(llama, padded, shape);
+    const draftAlone = await estimateModelMemoryBytes(llama, stories, { ...shape, contextTokens: 512, withTokenizerProcess: false });
+    const withDraft = await estimateModelMemoryBytes(llama, padded, { ...shape, draftModelPath: stories });
+    // stories260K's training context is 512, as the padded copy's: the draft's context has that shape.
+    expect(withDraft).toBe(alone + draftAlone);
+    expect(draftAlone).toBeGreaterThan(0);
   });
 
   it("with prompt lookup, greedy output equals plain decoding on a prompt that repeats what the model will write", async () => {
