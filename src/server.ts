@@ -333,6 +333,7 @@ function configEntries(config: Config): ModelEntry[] {
     source: "config",
     thinking: model.thinking,
     engine: { kind: model.engine, gpuLayers: model.gpuLayers, cpuMoeLayers: model.cpuMoeLayers, extraArgs: model.extraArgs },
+    speculative: model.speculative,
   }));
 }
 

@@ -77,6 +77,20 @@ export class Metrics {
     labelNames: ["model", "kind"],
     registers: [this.registry],
   });
+  readonly #draftTokens = new Counter({
+    name: "moestro_draft_tokens_total",
+    help: "Speculative decoding: tokens drafted (by prompt lookup or a draft model) and checked by the model, by model.",
+    labelNames: ["model"],
+    registers: [this.registry],
+  });
+  readonly #acceptedDraftTokens = new Counter({
+    name: "moestro_accepted_draft_tokens_total",
+    help: "Speculative decoding: drafted tokens the model accepted, by model; rate(accepted) / rate(drafted) is the acceptance rate.",
+    labelNames: ["model"],
+    registers: [this.registry],
+  });
+  /** Drafted and accepted tokens per model since start, for the acceptance-rate gauge. */
+  readonly #draftTotals = new Map<string, { drafted: number; accepted: number }>();
   readonly #modelRequests = new Counter({
     name: "moestro_model_requests_total",
     help: "Model requests by model, endpoint and outcome (ok, error, aborted).",
@@ -217,6 +231,17 @@ export class Metrics {
           if (upstream.latencyMs !== undefined) this.set({ upstream: upstream.name }, upstream.latencyMs / 1000);
       },
     });
+    const draftTotals = this.#draftTotals;
+    new Gauge({
+      name: "moestro_draft_acceptance_ratio",
+      help: "Speculative decoding: the share of drafted tokens the model accepted since start, 0 to 1, by model (models that drafted only).",
+      labelNames: ["model"],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [model, totals] of draftTotals) this.set({ model }, totals.drafted === 0 ? 0 : totals.accepted / totals.drafted);
+      },
+    });
     new Gauge({
       name: "moestro_model_loads_total",
       help: "Model loads since start (a reload counts; requests that change only sampling options never reload).",
@@ -272,6 +297,15 @@ export class Metrics {
         this.#tokens.inc({ model, kind: "completion" }, event.completionTokens);
         this.#tokens.inc({ model, kind: "reasoning" }, event.reasoningTokens);
         this.#tokens.inc({ model, kind: "cached" }, event.cachedPromptTokens);
+        if (event.draftTokens !== undefined && event.draftTokens > 0) {
+          const accepted = event.acceptedDraftTokens ?? 0;
+          this.#draftTokens.inc({ model }, event.draftTokens);
+          this.#acceptedDraftTokens.inc({ model }, accepted);
+          const totals = this.#draftTotals.get(model) ?? { drafted: 0, accepted: 0 };
+          totals.drafted += event.draftTokens;
+          totals.accepted += accepted;
+          this.#draftTotals.set(model, totals);
+        }
         if (event.timeToFirstTokenMs !== undefined) {
           this.#ttft.observe({ model }, event.timeToFirstTokenMs / 1000);
           if (event.completionTokens > 1)

@@ -62,6 +62,51 @@ export const passwordUrlConfigKeys: ReadonlySet<string> = new Set(["databaseUrl"
  */
 export const engineKindSchema = z.enum(["auto", "inproc", "llama-server"]);
 
+/** A model's speculative decoding (docs/engine.md, "Speculative decoding"); the in-process engine's. */
+export const speculativeSchema = z
+  .object({
+    type: z
+      .enum(["ngram", "draft"])
+      .describe(
+        "Where drafted tokens come from: ngram (prompt lookup: what followed the last tokens in the prompt) or draft (a smaller model, draftModel).",
+      ),
+    draftModel: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "Path of the draft model's GGUF file, with the same vocabulary as the model; required with type draft. Loaded beside the model, within the memory budget.",
+      ),
+    maxDraftTokens: z
+      .number()
+      .int()
+      .min(1)
+      .max(64)
+      .optional()
+      .describe("The most tokens drafted per step. Defaults to 16 with a draft model, 3 with ngram."),
+    minConfidence: z
+      .number()
+      .min(0)
+      .max(1)
+      .optional()
+      .describe(
+        "Draft model: drafting stops at a token the draft model gives a lower probability than this, 0 to 1; above 0 it costs a full distribution per drafted token (about 45 ms on a 151,936-token vocabulary). Defaults to 0.",
+      ),
+    minAcceptance: z
+      .number()
+      .min(0)
+      .max(1)
+      .optional()
+      .describe(
+        "Drafting pauses (16 steps, doubling up to 512) while fewer drafted tokens than this share are accepted, 0 to 1; 0 never pauses. Defaults to 0.3.",
+      ),
+    byDefault: z.boolean().optional().describe("Whether requests that do not say (their speculative field) speculate. Defaults to true."),
+  })
+  .refine((value) => value.type !== "draft" || value.draftModel !== undefined, {
+    message: "type draft needs draftModel (the draft model's GGUF path)",
+    path: ["draftModel"],
+  });
+
 /** One model to serve: a GGUF file and the id clients send as `model`. */
 export const modelEntrySchema = z.object({
   path: z.string().min(1).describe("Path of the GGUF file."),
@@ -91,6 +136,9 @@ export const modelEntrySchema = z.object({
     .array(z.string())
     .optional()
     .describe("llama-server workers: more arguments, appended after moestro's own (a later flag wins in llama-server). Defaults to none."),
+  speculative: speculativeSchema
+    .optional()
+    .describe("In-process engine: speculative decoding, by prompt lookup or a draft model (docs/engine.md). Defaults to none."),
 });
 
 /**
@@ -292,7 +340,9 @@ export const configSchema = z.object({
         .int()
         .min(0)
         .optional()
-        .describe("Deprecated: the name cacheRamBytes had when it applied to llama-server workers only; read as cacheRamBytes when that is not set."),
+        .describe(
+          "Deprecated: the name cacheRamBytes had when it applied to llama-server workers only; read as cacheRamBytes when that is not set.",
+        ),
       gpu: z
         .enum(["auto", "cpu", "cuda", "vulkan", "metal"])
         .default("auto")

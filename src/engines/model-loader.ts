@@ -118,7 +118,11 @@ export function createModelLoader(options: ModelLoaderOptions): ModelLoader {
     },
     async estimateMemoryBytes(entry) {
       const choice = await choose(entry);
-      if (choice.kind === "inproc") return await estimateModelMemoryBytes(llama, entry.path, cacheShape);
+      if (choice.kind === "inproc") {
+        // A draft model is loaded with the model, with a context of the same shape: its weights and KV cache count too.
+        const draftModelPath = entry.speculative?.type === "draft" ? entry.speculative.draftModel : undefined;
+        return await estimateModelMemoryBytes(llama, entry.path, { ...cacheShape, draftModelPath });
+      }
       const planned = await plan(entry.path);
       return workerMemoryBytes(planned.workerBytes, await cacheRamBytes(entry.path), planned.vocabularyTokens);
     },
@@ -139,9 +143,12 @@ export function createModelLoader(options: ModelLoaderOptions): ModelLoader {
         logger,
         now: options.now,
       };
+      if (entry.speculative !== undefined && choice.kind !== "inproc") {
+        logger.warn({ model: entry.id }, "speculative decoding is not applied: it is implemented in the in-process engine only");
+      }
       const backend =
         choice.kind === "inproc"
-          ? await createLlamaBackend(common)
+          ? await createLlamaBackend({ ...common, speculative: entry.speculative })
           : await createLlamaServerBackend({
               ...common,
               binary: (await getBinary())!,

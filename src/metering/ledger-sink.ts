@@ -231,6 +231,8 @@ function endRow(prices: RequestPrices, event: UsageEvent): UsageRecord {
     cachedPromptTokens: event.cachedPromptTokens,
     completionTokens: event.completionTokens,
     reasoningTokens: event.reasoningTokens,
+    draftTokens: event.draftTokens ?? 0,
+    acceptedDraftTokens: event.acceptedDraftTokens ?? 0,
     timeToFirstTokenMs: event.timeToFirstTokenMs,
     latencyMs: event.latencyMs,
     ...costAtPrices(prices, event),

@@ -137,6 +137,11 @@ export interface GenerateRequest {
    * `x-request-id` so that both servers' logs name the request alike. Set by the serving layer.
    */
   requestId?: string;
+  /**
+   * Whether to decode speculatively, when the model has speculative decoding configured (models[].speculative); it
+   * changes speed only, never a greedy output. `undefined` is the model's default (`speculative.byDefault`).
+   */
+  speculative?: boolean;
 }
 
 /** Token counts of one generation. A count that is not known is `undefined`, never a guessed 0. */
@@ -149,6 +154,10 @@ export interface Usage {
   cachedPromptTokens?: number;
   /** Generated tokens that were reasoning (thinking), a subset of `completionTokens`. */
   reasoningTokens?: number;
+  /** Speculative decoding: tokens drafted and checked by the model; `undefined` when the request did not speculate. */
+  draftTokens?: number;
+  /** Speculative decoding: of `draftTokens`, those the model accepted; `undefined` when the request did not speculate. */
+  acceptedDraftTokens?: number;
 }
 
 /**

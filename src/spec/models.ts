@@ -19,6 +19,35 @@ export interface ModelEntry {
   thinking?: boolean;
   /** Per-model engine settings (models[].engine, gpuLayers, cpuMoeLayers, extraArgs); config models only. */
   engine?: { kind?: "auto" | "inproc" | "llama-server"; gpuLayers?: number; cpuMoeLayers?: number; extraArgs?: readonly string[] };
+  /** Speculative decoding (models[].speculative); config models only. Defaults to none. */
+  speculative?: SpeculativeOptions;
+}
+
+/**
+ * A model's speculative decoding (docs/engine.md, "Speculative decoding"): a predictor drafts the next tokens, the
+ * model checks them all in one evaluation and keeps those it would have generated itself, so that greedy output is
+ * unchanged and several tokens may come out of one step.
+ */
+export interface SpeculativeOptions {
+  /**
+   * Where drafts come from.
+   * - `ngram`: prompt lookup: the tokens that followed the last generated tokens where they occur in the prompt.
+   * - `draft`: a smaller model with the same vocabulary (`draftModel`), loaded beside the model.
+   */
+  type: "ngram" | "draft";
+  /** Path of the draft model's GGUF file; required with `type: "draft"`. */
+  draftModel?: string;
+  /** The most tokens drafted per step. Defaults to 16 for a draft model and 3 for prompt lookup (node-llama-cpp's). */
+  maxDraftTokens?: number;
+  /**
+   * Draft model: the lowest probability a drafted token may have in the draft model; drafting stops below it. 0 to 1.
+   * Above 0 it costs a full distribution per drafted token (about 45 ms on a 151,936-token vocabulary). Defaults to 0.
+   */
+  minConfidence?: number;
+  /** The acceptance rate under which drafting pauses for a while (back-off), 0 to 1; 0 never pauses. Defaults to 0.3. */
+  minAcceptance?: number;
+  /** Whether requests that do not say (`speculative` field) use it. Defaults to true. */
+  byDefault?: boolean;
 }
 
 /** A loaded model as `ps` shows it. */

@@ -10,6 +10,10 @@ export interface UsageCounts {
   completionTokens: number;
   /** Generated tokens that were reasoning (thinking), a subset of `completionTokens`. */
   reasoningTokens: number;
+  /** Speculative decoding: tokens drafted and checked by the model, over all choices; `undefined` when none speculated. */
+  draftTokens?: number;
+  /** Speculative decoding: of `draftTokens`, those the model accepted; `undefined` when none speculated. */
+  acceptedDraftTokens?: number;
 }
 
 /**

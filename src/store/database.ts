@@ -67,6 +67,10 @@ export interface UsageEventsTable {
   cached_prompt_tokens: number;
   completion_tokens: number;
   reasoning_tokens: number;
+  /** Speculative decoding: tokens drafted and checked by the model (0 when the request did not speculate; migration 0006). */
+  draft_tokens: Defaulted<number>;
+  /** Speculative decoding: of `draft_tokens`, those the model accepted (migration 0006). */
+  accepted_draft_tokens: Defaulted<number>;
   /** What the request cost by the price book in effect when it started, micro-USD (rounded half up once per request). */
   cost_micro_usd: number;
   /** `effectiveFrom` of the price entry applied, epoch ms, or `null` when the model had no entry (cost 0). */
@@ -120,6 +124,9 @@ export interface UsageDailyTable {
   cached_prompt_tokens: number;
   completion_tokens: number;
   reasoning_tokens: number;
+  /** Speculative decoding's drafted and accepted tokens (migration 0006). */
+  draft_tokens: Defaulted<number>;
+  accepted_draft_tokens: Defaulted<number>;
   cost_micro_usd: number;
   cloud_cost_micro_usd: number;
   /** Last upsert, epoch ms. */

@@ -52,8 +52,15 @@ describe.each(testDialects)("the ledger's engine column (migration 0003) on %s",
     expect(results.at(-1)).toEqual(["0003-usage-engine", "Down", "Success"]);
     expect(results.every(([, direction, status]) => direction === "Down" && status === "Success")).toBe(true);
     const old = record({ requestId: "before-0003" });
-    // Without the columns of 0003 and of later migrations (0005: upstream, attempts).
-    const { engine: _none, upstream: _upstream, attempts: _attempts, ...oldRow } = toUsageEventRow(old, startedAtMs);
+    // Without the columns of 0003 and of later migrations (0005: upstream, attempts; 0006: the draft counters).
+    const {
+      engine: _none,
+      upstream: _upstream,
+      attempts: _attempts,
+      draft_tokens: _drafted,
+      accepted_draft_tokens: _accepted,
+      ...oldRow
+    } = toUsageEventRow(old, startedAtMs);
     await store.db.insertInto("usage_events").values(oldRow).execute();
 
     await migrateToLatest(store.db, { schema: store.schema });

@@ -114,6 +114,8 @@ const heartbeatColumnTypes = {
   cached_prompt_tokens: "int8",
   completion_tokens: "int8",
   reasoning_tokens: "int8",
+  draft_tokens: "int8",
+  accepted_draft_tokens: "int8",
   cost_micro_usd: "int8",
   cloud_cost_micro_usd: "int8",
   price_effective_at: "int8",

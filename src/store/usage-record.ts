@@ -11,6 +11,10 @@ export interface UsageTotals {
   completionTokens: number;
   /** Generated tokens that were reasoning, a subset of `completionTokens`. */
   reasoningTokens: number;
+  /** Speculative decoding: tokens drafted and checked by the model (0 when the request did not speculate). */
+  draftTokens: number;
+  /** Speculative decoding: of `draftTokens`, those the model accepted. */
+  acceptedDraftTokens: number;
   /** Cost by the price book, micro-USD. */
   costMicroUsd: number;
   /** The same tokens at the cloud list price of the nearest model, micro-USD (0 when none is known). */
@@ -23,6 +27,8 @@ export const usageTotalColumns = {
   cachedPromptTokens: "cached_prompt_tokens",
   completionTokens: "completion_tokens",
   reasoningTokens: "reasoning_tokens",
+  draftTokens: "draft_tokens",
+  acceptedDraftTokens: "accepted_draft_tokens",
   costMicroUsd: "cost_micro_usd",
   cloudCostMicroUsd: "cloud_cost_micro_usd",
 } as const satisfies Record<keyof UsageTotals, keyof UsageEventsTable>;
@@ -32,7 +38,16 @@ export type UsageTotalColumn = (typeof usageTotalColumns)[keyof UsageTotals];
 
 /** Totals of 0. */
 export function zeroUsageTotals(): UsageTotals {
-  return { promptTokens: 0, cachedPromptTokens: 0, completionTokens: 0, reasoningTokens: 0, costMicroUsd: 0, cloudCostMicroUsd: 0 };
+  return {
+    promptTokens: 0,
+    cachedPromptTokens: 0,
+    completionTokens: 0,
+    reasoningTokens: 0,
+    draftTokens: 0,
+    acceptedDraftTokens: 0,
+    costMicroUsd: 0,
+    cloudCostMicroUsd: 0,
+  };
 }
 
 /** Adds `source`'s counters to `target`'s, in place. */
@@ -51,8 +66,15 @@ export function readUsageTotals(row: { [column in UsageTotalColumn]: unknown }):
   return totals;
 }
 
-/** One ledger row: the fields of a `UsageEvent` (src/spec/usage.ts) with its cost. */
-export interface UsageRecord extends UsageTotals {
+/**
+ * One ledger row: the fields of a `UsageEvent` (src/spec/usage.ts) with its cost. The speculative decoding counters
+ * may be left out where a request did not speculate (0 in the row).
+ */
+export interface UsageRecord extends Omit<UsageTotals, "draftTokens" | "acceptedDraftTokens"> {
+  /** Speculative decoding: tokens drafted and checked by the model; absent or 0 when the request did not speculate. */
+  draftTokens?: number;
+  /** Speculative decoding: of `draftTokens`, those the model accepted; absent or 0 when it did not speculate. */
+  acceptedDraftTokens?: number;
   /** The request id; unique in the ledger. */
   requestId: string;
   /** The API key's id (`admin` for the admin key), `undefined` when key checks are off. */
@@ -155,6 +177,8 @@ export function toUsageEventRow(record: UsageRecord, recordedAtMs: number): Sele
     cached_prompt_tokens: record.cachedPromptTokens,
     completion_tokens: record.completionTokens,
     reasoning_tokens: record.reasoningTokens,
+    draft_tokens: record.draftTokens ?? 0,
+    accepted_draft_tokens: record.acceptedDraftTokens ?? 0,
     cost_micro_usd: record.costMicroUsd,
     price_effective_at: record.priceEffectiveAtMs ?? null,
     cloud_model: record.cloudModel ?? null,
@@ -175,16 +199,19 @@ export function toUsageEventRow(record: UsageRecord, recordedAtMs: number): Sele
 
 /** The one place where a `usage_events` row becomes a {@link UsageRecord}. */
 export function toUsageRecord(row: Selectable<UsageEventsTable>): UsageRecord {
+  const { draftTokens, acceptedDraftTokens, ...totals } = readUsageTotals(row);
   const record: UsageRecord = {
     requestId: row.request_id,
     model: row.model,
     endpoint: row.endpoint,
     stream: Number(row.stream) === 1,
     status: row.status as UsageRecord["status"],
-    ...readUsageTotals(row),
+    ...totals,
     startedAtMs: Number(row.started_at),
     latencyMs: Number(row.latency_ms),
   };
+  // Rows of requests that did not speculate leave the draft counters out, as their records do.
+  if (draftTokens > 0 || acceptedDraftTokens > 0) Object.assign(record, { draftTokens, acceptedDraftTokens });
   if (row.key_id !== null) record.keyId = row.key_id;
   if (row.engine !== null) record.engine = row.engine;
   if (row.upstream !== null && row.upstream !== undefined) record.upstream = row.upstream;

@@ -25,6 +25,8 @@ export const usageEventColumns = Object.keys({
   cached_prompt_tokens: true,
   completion_tokens: true,
   reasoning_tokens: true,
+  draft_tokens: true,
+  accepted_draft_tokens: true,
   cost_micro_usd: true,
   price_effective_at: true,
   cloud_model: true,
@@ -52,6 +54,8 @@ export const usageDailyColumns = Object.keys({
   cached_prompt_tokens: true,
   completion_tokens: true,
   reasoning_tokens: true,
+  draft_tokens: true,
+  accepted_draft_tokens: true,
   cost_micro_usd: true,
   cloud_cost_micro_usd: true,
   updated_at: true,
@@ -89,6 +93,8 @@ export const growingCountColumns = [
   "cached_prompt_tokens",
   "completion_tokens",
   "reasoning_tokens",
+  "draft_tokens",
+  "accepted_draft_tokens",
 ] as const satisfies ReadonlyArray<keyof UsageEventsTable>;
 
 /** `insert into usage_events … on conflict (request_id) do nothing`. */

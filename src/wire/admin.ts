@@ -62,6 +62,10 @@ export const wireTokenCostFields = {
   cached_prompt_tokens: z.number(),
   completion_tokens: z.number(),
   reasoning_tokens: z.number(),
+  /** Speculative decoding: tokens drafted and checked by the model (0 without speculation; absent from older servers). */
+  draft_tokens: z.number().optional(),
+  /** Speculative decoding: of `draft_tokens`, those the model accepted. */
+  accepted_draft_tokens: z.number().optional(),
   total_tokens: z.number(),
   cost_micro_usd: z.number(),
   cost_usd: z.number(),
@@ -179,12 +183,20 @@ export function toWireUsageEvent(record: UsageRecord): WireUsageEvent {
 }
 
 /** The {@link wireTokenCostFields} of a ledger row or a report row: the one place where counters become wire fields. */
-function toWireTokenCost(totals: UsageTotals & { cloudModel?: string }): WireTokenCost {
+function toWireTokenCost(
+  totals: Omit<UsageTotals, "draftTokens" | "acceptedDraftTokens"> & {
+    draftTokens?: number;
+    acceptedDraftTokens?: number;
+    cloudModel?: string;
+  },
+): WireTokenCost {
   return {
     prompt_tokens: totals.promptTokens,
     cached_prompt_tokens: totals.cachedPromptTokens,
     completion_tokens: totals.completionTokens,
     reasoning_tokens: totals.reasoningTokens,
+    draft_tokens: totals.draftTokens ?? 0,
+    accepted_draft_tokens: totals.acceptedDraftTokens ?? 0,
     total_tokens: totals.promptTokens + totals.completionTokens,
     cost_micro_usd: totals.costMicroUsd,
     cost_usd: totals.costMicroUsd / 1_000_000,

@@ -232,6 +232,9 @@ export class RequestMeter {
       cachedPromptTokens: finished.cachedPromptTokens,
       completionTokens: finished.completionTokens + this.#runningTokens,
       reasoningTokens: finished.reasoningTokens + this.#runningReasoningTokens,
+      ...(finished.draftTokens === undefined
+        ? {}
+        : { draftTokens: finished.draftTokens, acceptedDraftTokens: finished.acceptedDraftTokens }),
     };
   }
 }
@@ -239,22 +242,43 @@ export class RequestMeter {
 /**
  * Sums the usage of the `n` choices of one request: the prompt is counted once (the first choice's, its cached part
  * too: every choice has the same prompt), completions and reasoning add up. `cachedPromptTokens` stays `undefined` when
- * the first choice's is unknown.
+ * the first choice's is unknown. Speculative decoding's drafted and accepted tokens add up over the choices that
+ * speculated, and stay `undefined` when none did.
  */
 export function sumUsage(usages: readonly Usage[]): Usage {
   const first = usages[0];
+  const speculated = usages.filter((usage) => usage.draftTokens !== undefined);
   return {
     promptTokens: first?.promptTokens ?? 0,
     completionTokens: usages.reduce((total, usage) => total + usage.completionTokens, 0),
     cachedPromptTokens: first?.cachedPromptTokens,
     reasoningTokens: usages.reduce((total, usage) => total + (usage.reasoningTokens ?? 0), 0),
+    ...(speculated.length === 0
+      ? {}
+      : {
+          draftTokens: speculated.reduce((total, usage) => total + (usage.draftTokens ?? 0), 0),
+          acceptedDraftTokens: speculated.reduce((total, usage) => total + (usage.acceptedDraftTokens ?? 0), 0),
+        }),
   };
 }
 
-/** The counts the usage sinks take ({@link sumUsage}, an unknown count as 0). */
+/** The counts the usage sinks take ({@link sumUsage}, an unknown count as 0; draft counts only when some choice speculated). */
 function countsOf(usages: readonly Usage[]): UsageCounts {
-  const { promptTokens, completionTokens, cachedPromptTokens = 0, reasoningTokens = 0 } = sumUsage(usages);
-  return { promptTokens, cachedPromptTokens, completionTokens, reasoningTokens };
+  const {
+    promptTokens,
+    completionTokens,
+    cachedPromptTokens = 0,
+    reasoningTokens = 0,
+    draftTokens,
+    acceptedDraftTokens,
+  } = sumUsage(usages);
+  return {
+    promptTokens,
+    cachedPromptTokens,
+    completionTokens,
+    reasoningTokens,
+    ...(draftTokens === undefined ? {} : { draftTokens, acceptedDraftTokens: acceptedDraftTokens ?? 0 }),
+  };
 }
 
 /**

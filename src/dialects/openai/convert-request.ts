@@ -144,6 +144,7 @@ export function toChatGenerateRequest(request: ChatCompletionRequest): GenerateR
     stop: toStopList(request.stop),
     thinking: { enabled: thinkingSwitch(request, messages), budgetTokens: request.thinking_budget ?? undefined },
   };
+  if (request.speculative !== undefined && request.speculative !== null) generateRequest.speculative = request.speculative;
   if (request.logprobs) generateRequest.logprobs = { top: request.top_logprobs ?? 0 };
   const tools = request.tools ?? [];
   if (tools.length > 0) {
@@ -218,6 +219,7 @@ export function toCompletionGenerateRequest(request: CompletionRequest): Generat
     maxTokens: request.max_tokens ?? undefined,
     sampling: toSampling(request),
     stop: toStopList(request.stop),
+    ...(request.speculative === undefined || request.speculative === null ? {} : { speculative: request.speculative }),
   };
 }
 

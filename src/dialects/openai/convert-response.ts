@@ -1,14 +1,24 @@
 import type { FinishReason, TokenLogprob, ToolCall, Usage } from "../../spec/index.js";
 import type { WireFinishReason, WireTokenLogprob, WireToolCall, WireUsage } from "./wire.js";
 
-/** The OpenAI `usage` object. */
+/**
+ * The OpenAI `usage` object. Speculative decoding's counts go in OpenAI's `accepted_prediction_tokens` and
+ * `rejected_prediction_tokens` (drafted tokens the model accepted, and the others), only when the request speculated.
+ */
 export function toWireUsage(usage: Usage): WireUsage {
+  const speculated =
+    usage.draftTokens === undefined
+      ? {}
+      : {
+          accepted_prediction_tokens: usage.acceptedDraftTokens ?? 0,
+          rejected_prediction_tokens: usage.draftTokens - (usage.acceptedDraftTokens ?? 0),
+        };
   return {
     prompt_tokens: usage.promptTokens,
     completion_tokens: usage.completionTokens,
     total_tokens: usage.promptTokens + usage.completionTokens,
     prompt_tokens_details: { cached_tokens: usage.cachedPromptTokens ?? 0 },
-    completion_tokens_details: { reasoning_tokens: usage.reasoningTokens ?? 0 },
+    completion_tokens_details: { reasoning_tokens: usage.reasoningTokens ?? 0, ...speculated },
   };
 }
 

@@ -168,6 +168,8 @@ const samplingFields = {
   user: z.string().nullish(),
   /** Ollama's keep-alive: seconds as a number, or a duration (`"5m"`, `"1h"`); negative keeps the model loaded, 0 unloads it after the request. */
   keep_alive: keepAliveSchema,
+  /** moestro's switch for speculative decoding on a model configured with it (models[].speculative); absent: the model's default. */
+  speculative: z.boolean().nullish(),
 };
 
 /** The body of `POST /v1/chat/completions`. */

@@ -35,7 +35,11 @@ export interface WireUsage {
   completion_tokens: number;
   total_tokens: number;
   prompt_tokens_details: { cached_tokens: number };
-  completion_tokens_details: { reasoning_tokens: number };
+  /**
+   * `accepted_prediction_tokens` and `rejected_prediction_tokens` (OpenAI's names, from its Predicted Outputs) count the
+   * tokens speculative decoding drafted and the model accepted or rejected; present only when the request speculated.
+   */
+  completion_tokens_details: { reasoning_tokens: number; accepted_prediction_tokens?: number; rejected_prediction_tokens?: number };
 }
 
 /** `chat.completion`. */

@@ -62,6 +62,11 @@ export interface GenerationTarget {
    * answer (a worker); read once the generation ended. `undefined` keeps `reusePrefix`'s count.
    */
   reportedCachedPromptTokens?(): number | undefined;
+  /**
+   * Speculative decoding: tokens drafted and accepted during this generation, read once it ended; `undefined` (or no
+   * method) when it did not speculate.
+   */
+  draftCounts?(): { draftTokens: number; acceptedDraftTokens: number } | undefined;
 }
 
 /**
@@ -181,6 +186,7 @@ export async function* runGeneration(
     else yield* parser.end();
     if (finishReason === "stop" && parser.toolCalls.length > 0) finishReason = "tool_calls";
     const stopSequence = finishReason === "stop" ? parser.stopSequence : undefined;
+    const draftCounts = target.draftCounts?.();
     yield {
       type: "finish",
       finishReason: finishReason ?? "stop",
@@ -190,6 +196,7 @@ export async function* runGeneration(
         completionTokens: parser.completionTokens + (source.heldAtLimit?.() ?? 0),
         cachedPromptTokens: target.reportedCachedPromptTokens?.() ?? cachedPromptTokens,
         reasoningTokens: parser.reasoningTokens,
+        ...draftCounts,
       },
     };
   } finally {

@@ -1,7 +1,15 @@
 import path from "node:path";
 import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel } from "node-llama-cpp";
 import type { Logger } from "pino";
-import type { BackendStats, EngineDetails, GenerateRequest, GenerationStream, ModelBackend, ModelInfo } from "../../spec/index.js";
+import type {
+  BackendStats,
+  EngineDetails,
+  GenerateRequest,
+  GenerationStream,
+  ModelBackend,
+  ModelInfo,
+  SpeculativeOptions,
+} from "../../spec/index.js";
 import { SlotPool } from "../../util/slot-pool.js";
 import { inSequenceOrder } from "./batch-order.js";
 import { DecodeBatching } from "./decode-batching.js";
@@ -10,6 +18,7 @@ import { createModelFrontend, type ModelFrontend } from "./model-frontend.js";
 import { modelUnloadingError } from "./model-unloading-error.js";
 import { defaultMinRestoreTokens, PrefixCache, type PrefixCacheStats } from "./prefix-cache.js";
 import { sequenceTarget, type SequenceTargetShared } from "./sequence-target.js";
+import { createSpeculation, type Speculation } from "./speculation.js";
 import type { TokenSourceFactory } from "./token-source.js";
 import { generateOnSlot, slotStats } from "./slot-generation.js";
 
@@ -44,6 +53,11 @@ export interface LlamaBackendOptions {
   prefixCacheRoot?: string;
   /** Whether the model thinks when a request does not say (models with `<think>` tokens only). Defaults to true, as Qwen3 templates do. */
   thinkingByDefault?: boolean;
+  /**
+   * Speculative decoding (prompt lookup or a draft model, loaded here with the same context shape); ignored, with a
+   * warning, on recurrent and hybrid models. Defaults to none.
+   */
+  speculative?: SpeculativeOptions;
   /**
    * Test seam: makes a request's token source instead of llama.cpp's sampling, such as a scripted output whose tokens
    * go through the real output parser (thoughts, tool calls, stop sequences, counting), so that tests of random-weight
@@ -81,28 +95,56 @@ export async function createLlamaBackend(options: LlamaBackendOptions): Promise<
   try {
     const contextSize = options.contextTokens ?? Math.min(model.trainContextSize, defaultMaxContextTokens);
     const batching = new DecodeBatching();
-    const context = await model.createContext({
-      contextSize,
-      sequences: options.parallel ?? 4,
-      threads: options.threads,
-      batchSize: Math.min(options.batchSize ?? 512, contextSize),
-      flashAttention: options.flashAttention ?? true,
-      batching: { dispatchSchedule: (dispatch) => batching.schedule(dispatch), itemPrioritizationStrategy: inSequenceOrder },
-    });
+    const sequences = options.parallel ?? 4;
+    const batchSize = Math.min(options.batchSize ?? 512, contextSize);
+    const flashAttention = options.flashAttention ?? true;
     const insights = model.fileInsights;
-    const prefixCache =
-      (options.cacheRamBytes ?? 0) > 0 && !insights.isRecurrent && !insights.isHybrid
-        ? await PrefixCache.create({
-            budgetBytes: options.cacheRamBytes!,
-            root: options.prefixCacheRoot,
-            logger: options.logger,
-            modelId: options.id ?? modelIdFromPath(modelPath),
-          }).catch(async (error: unknown) => {
-            await context.dispose();
-            throw error;
-          })
-        : undefined;
-    return new LlamaBackend(model, context, options, now, batching, prefixCache);
+    // Rejected drafted tokens are erased from the KV cache, which recurrent and hybrid models cannot do in part.
+    const canSpeculate = !insights.isRecurrent && !insights.isHybrid;
+    if (options.speculative && !canSpeculate) {
+      options.logger.warn(
+        { model: options.id ?? modelIdFromPath(modelPath) },
+        "speculative decoding is not applied: the model is recurrent or hybrid, and its state cannot drop rejected drafted tokens",
+      );
+    }
+    const speculation =
+      options.speculative === undefined || !canSpeculate
+        ? undefined
+        : await createSpeculation({
+            llama,
+            target: model,
+            options: options.speculative,
+            sequences,
+            contextTokens: contextSize,
+            threads: options.threads,
+            batchSize,
+            flashAttention,
+          });
+    let context: LlamaContext | undefined;
+    try {
+      context = await model.createContext({
+        contextSize,
+        sequences,
+        threads: options.threads,
+        batchSize,
+        flashAttention,
+        batching: { dispatchSchedule: (dispatch) => batching.schedule(dispatch), itemPrioritizationStrategy: inSequenceOrder },
+      });
+      const prefixCache =
+        (options.cacheRamBytes ?? 0) > 0 && !insights.isRecurrent && !insights.isHybrid
+          ? await PrefixCache.create({
+              budgetBytes: options.cacheRamBytes!,
+              root: options.prefixCacheRoot,
+              logger: options.logger,
+              modelId: options.id ?? modelIdFromPath(modelPath),
+            })
+          : undefined;
+      return new LlamaBackend(model, context, options, now, batching, prefixCache, speculation);
+    } catch (error) {
+      await context?.dispose();
+      await speculation?.dispose();
+      throw error;
+    }
   } catch (error) {
     await model.dispose();
     throw error;
@@ -139,6 +181,7 @@ class LlamaBackend implements ModelBackend {
   readonly #embeddings: Embeddings;
   readonly #engineDetails: EngineDetails;
   readonly #prefixCache: PrefixCache | undefined;
+  readonly #speculation: Speculation | undefined;
   #disposed = false;
 
   constructor(
@@ -148,10 +191,12 @@ class LlamaBackend implements ModelBackend {
     now: () => number,
     batching: DecodeBatching,
     prefixCache: PrefixCache | undefined,
+    speculation: Speculation | undefined,
   ) {
     this.#model = model;
     this.#context = context;
     this.#prefixCache = prefixCache;
+    this.#speculation = speculation;
     const sequences = Array.from({ length: context.totalSequences }, () => context.getSequence());
     this.#pool = new SlotPool(sequences, { maxWaiting: options.maxQueuedRequests ?? 64 });
     this.#frontend = createModelFrontend({
@@ -173,6 +218,7 @@ class LlamaBackend implements ModelBackend {
       canReusePrefix: this.#frontend.canReusePrefix,
       tokenBytes: this.#frontend.shared.tokenBytes,
       prefixCache,
+      speculation,
     };
     this.#embeddings = new Embeddings({
       model,
@@ -236,6 +282,7 @@ class LlamaBackend implements ModelBackend {
     await this.#embeddings.dispose();
     await this.#context.dispose();
     await this.#prefixCache?.dispose();
+    await this.#speculation?.dispose();
     await this.#model.dispose();
   }
 

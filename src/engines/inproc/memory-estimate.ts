@@ -14,8 +14,14 @@ export interface ContextShape {
   batchSize: number;
   /** The prefix cache's budget, bytes (`engine.cacheRamBytes`); defaults to {@link defaultCacheRamBytes}. */
   cacheRamBytes?: number;
+  /** Whether to count the model's tokenizer process (a draft model has none). Defaults to true. */
+  withTokenizerProcess?: boolean;
+  /**
+   * A speculative draft model loaded with the model (models[].speculative.draftModel): its weights and a context of the
+   * same shape (the model's context window, `parallel` sequences) are added. Defaults to none.
+   */
+  draftModelPath?: string;
 }
-
 
 /**
  * The KV cache of one token in one sequence, bytes, from the GGUF header: for each layer, keys and values of every KV
@@ -37,7 +43,6 @@ export function estimateKvBytesPerToken(info: GgufFileInfo): number {
   const valueLength = Number(attention.value_length ?? headLength);
   return Math.round(layers * kvHeads * (keyLength + valueLength) * 2) || 0;
 }
-
 
 /**
  * The prefix cache budget a model gets with `shape`, bytes: `shape.cacheRamBytes` when given, else
@@ -79,8 +84,10 @@ export function estimateTokenizerProcessBytes(vocabularyTokens: number): number 
 
 /**
  * Estimates the memory a model needs once loaded with the given context: weights plus KV cache plus compute buffers,
- * RAM and VRAM together, plus its tokenizer process ({@link estimateTokenizerProcessBytes}), plus its prefix cache's
- * budget ({@link resolveCacheRamBytes}: state files on /dev/shm are RAM), bytes. Reads only the
+ * RAM and VRAM together, plus its tokenizer process ({@link estimateTokenizerProcessBytes}) unless
+ * `shape.withTokenizerProcess` is false, plus its prefix cache's budget ({@link resolveCacheRamBytes}: state files on
+ * /dev/shm are RAM), plus the draft model of `shape.draftModelPath` with the same context (and no prefix cache of its
+ * own), bytes. Reads only the
  * GGUF header; the model's figures are node-llama-cpp's `GgufInsights` estimates (`estimateModelResourceRequirementsV2`,
  * `estimateContextResourceRequirementsV2`), which follow llama.cpp's own allocation rules.
  *
@@ -98,13 +105,25 @@ export async function estimateModelMemoryBytes(llama: Llama, modelPath: string, 
     batchSize: Math.min(shape.batchSize, contextTokens),
   });
   const vocabularyTokens = (info.metadata.tokenizer?.ggml?.tokens as readonly unknown[] | undefined)?.length ?? 0;
+  const tokenizerBytes = shape.withTokenizerProcess === false ? 0 : estimateTokenizerProcessBytes(vocabularyTokens);
+  const draftBytes =
+    shape.draftModelPath === undefined
+      ? 0
+      : await estimateModelMemoryBytes(llama, shape.draftModelPath, {
+          ...shape,
+          contextTokens,
+          withTokenizerProcess: false,
+          draftModelPath: undefined,
+          cacheRamBytes: 0,
+        });
   return (
     model.cpuRam +
     model.gpuVram +
     context.cpuRam +
     context.gpuVram +
-    estimateTokenizerProcessBytes(vocabularyTokens) +
-    resolveCacheRamBytes(info, insights, { ...shape, contextTokens })
+    tokenizerBytes +
+    resolveCacheRamBytes(info, insights, { ...shape, contextTokens }) +
+    draftBytes
   );
 }
 

@@ -3,6 +3,8 @@ import type { DecodeBatching } from "./decode-batching.js";
 import type { GenerationTarget } from "./generation-loop.js";
 import type { PrefixCache } from "./prefix-cache.js";
 import { toEvaluateOptions } from "./sampling-options.js";
+import { shouldSpeculate, type DraftCounts, type Speculation } from "./speculation.js";
+import { createSpeculativeTokenSource } from "./speculative-token-source.js";
 import { createLlamaTokenSource } from "./token-source.js";
 
 /** What the sequences of one in-process context share. */
@@ -17,10 +19,17 @@ export interface SequenceTargetShared {
   tokenBytes: (token: Token) => number[];
   /** The host-RAM cache of sequence states beyond the slots; `undefined` when off (or the model cannot reuse a prefix). */
   prefixCache?: PrefixCache;
+  /**
+   * Speculative decoding, when the model has it configured; never on models whose KV cache cannot be cut back in part
+   * (recurrent and hybrid ones), since rejected drafted tokens must be erased.
+   */
+  speculation?: Speculation;
 }
 
 /** A generation on one sequence of the in-process context: node-llama-cpp evaluates and samples. */
 export function sequenceTarget(sequence: LlamaContextSequence, shared: SequenceTargetShared): GenerationTarget {
+  /** Tokens drafted and accepted by the generation, when it speculates. */
+  let draftCounts: DraftCounts | undefined;
   return {
     /**
      * Aligns the sequence's KV cache with the new prompt and returns how many prompt tokens are already evaluated: the
@@ -59,14 +68,39 @@ export function sequenceTarget(sequence: LlamaContextSequence, shared: SequenceT
       return keep;
     },
     createTokenSource({ request, prepared, grammar }) {
+      const evaluateOptions = {
+        ...toEvaluateOptions(request.sampling, () => sequence.contextTokens.slice(-64)),
+        // Not a priority: the sequence's index, by which `inSequenceOrder` orders each batch.
+        evaluationPriority: shared.sequenceIndex.get(sequence) as EvaluationPriority,
+        tokenBias: prepared.tokenBias,
+      };
+      const speculation = shared.speculation;
+      if (
+        speculation !== undefined &&
+        shared.canReusePrefix &&
+        shouldSpeculate({
+          speculative: request.speculative,
+          byDefault: speculation.byDefault,
+          logprobs: request.logprobs,
+          sampling: request.sampling,
+          hasGrammar: prepared.contentGrammar !== undefined || prepared.toolGrammar !== undefined,
+        })
+      ) {
+        const counts = { draftTokens: 0, acceptedDraftTokens: 0 };
+        draftCounts = counts;
+        return createSpeculativeTokenSource({
+          sequence,
+          evaluateOptions,
+          batching: shared.batching,
+          drafter: speculation.drafter(shared.sequenceIndex.get(sequence)!),
+          backOff: speculation.backOff(shared.sequenceIndex.get(sequence)!),
+          promptTokens: prepared.promptTokens,
+          counts,
+        });
+      }
       return createLlamaTokenSource({
         sequence,
-        evaluateOptions: {
-          ...toEvaluateOptions(request.sampling, () => sequence.contextTokens.slice(-64)),
-          // Not a priority: the sequence's index, by which `inSequenceOrder` orders each batch.
-          evaluationPriority: shared.sequenceIndex.get(sequence) as EvaluationPriority,
-          tokenBias: prepared.tokenBias,
-        },
+        evaluateOptions,
         grammarState: () => grammar()?.state,
         batching: shared.batching,
         sampling: request.sampling,
@@ -74,5 +108,6 @@ export function sequenceTarget(sequence: LlamaContextSequence, shared: SequenceT
         tokenBytes: shared.tokenBytes,
       });
     },
+    draftCounts: () => draftCounts && { ...draftCounts },
   };
 }

@@ -4,6 +4,7 @@ import * as runningRequests from "./0002-running-requests.js";
 import * as usageEngine from "./0003-usage-engine.js";
 import * as responses from "./0004-responses.js";
 import * as usageUpstream from "./0005-usage-upstream.js";
+import * as usageSpeculative from "./0006-usage-speculative.js";
 
 /**
  * Every migration, by name, in the order they apply. Listed by hand (not read from the folder) so that the compiled
@@ -15,4 +16,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   "0003-usage-engine": usageEngine,
   "0004-responses": responses,
   "0005-usage-upstream": usageUpstream,
+  "0006-usage-speculative": usageSpeculative,
 };
