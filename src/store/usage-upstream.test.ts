@@ -48,10 +48,18 @@ describe.each(testDialects)("the ledger's upstream and attempts columns (migrati
     const down = await migrator.migrateTo("0004-responses");
     expect(down.error).toBeUndefined();
     expect(down.results?.map((result) => [result.migrationName, result.direction, result.status])).toEqual([
+      ["0006-usage-speculative", "Down", "Success"],
       ["0005-usage-upstream", "Down", "Success"],
     ]);
     const old = record({ requestId: "before-0005", engine: "inproc" });
-    const { upstream: _upstream, attempts: _attempts, ...oldRow } = toUsageEventRow(old, startedAtMs);
+    // Without the columns of 0005 and 0006 (the draft counters).
+    const {
+      upstream: _upstream,
+      attempts: _attempts,
+      draft_tokens: _drafted,
+      accepted_draft_tokens: _accepted,
+      ...oldRow
+    } = toUsageEventRow(old, startedAtMs);
     await store.db.insertInto("usage_events").values(oldRow).execute();
 
     await migrateToLatest(store.db, { schema: store.schema });
