@@ -162,6 +162,8 @@ describe.each(testDialects)("moestro keys and usage on the local %s store (built
         completion_tokens: 55,
         reasoning_tokens: 0,
         total_tokens: 165,
+        draft_tokens: 0,
+        accepted_draft_tokens: 0,
         cost_micro_usd: 1_234_568,
         cost_usd: 1.234568,
         cloud_model: "qwen3.5-flash",
