@@ -172,6 +172,11 @@ export type WireUpstreamPool = z.infer<typeof wireUpstreamPoolSchema>;
 export const wireUpstreamListSchema = z
   .object({
     object: z.literal("list"),
+    /**
+     * The server's time of the answer, ISO 8601: `ejected_until` minus it is the cooldown left, whatever the reader's
+     * own clock says.
+     */
+    at: z.string(),
     /** Every upstream, one each, whether or not it serves a model yet (one unreachable since start serves none). */
     data: z.array(wireUpstreamSchema),
     /** One per model id the upstreams serve, in the order of the upstreams and their model lists. */

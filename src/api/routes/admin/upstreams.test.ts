@@ -66,7 +66,7 @@ async function createUpstreamsApp() {
     logger,
   });
   await scheduler.load("qwen3", { keepAliveMs: -1 });
-  const app = createApp({ models: scheduler, logger, upstreams: () => [gpu1, gpu2, down] });
+  const app = createApp({ models: scheduler, logger, now: () => nowMs, upstreams: () => [gpu1, gpu2, down] });
   const client = createConsoleClient({ baseUrl: "http://moestro.test", fetch: (url, init) => Promise.resolve(app.request(url, init)) });
   return { scheduler, app, client };
 }
@@ -75,6 +75,7 @@ describe("GET /v1/moestro/upstreams (createApp, real scheduler)", () => {
   it("lists every upstream, one that serves nothing yet included, with its load, errors, latency and cooldown", async () => {
     const { scheduler, client } = await createUpstreamsApp();
     const list = await client.listUpstreams();
+    expect(list.at).toBe("2026-06-01T12:00:00.000Z");
     expect(list.data.map((entry) => [entry.name, entry.state, entry.models])).toEqual([
       ["gpu1", "healthy", ["qwen3"]],
       ["gpu2", "ejected", ["qwen3", "llama"]],
@@ -119,7 +120,7 @@ describe("GET /v1/moestro/upstreams (createApp, real scheduler)", () => {
   it("answers empty lists on a server without upstreams, and ps shows a pool's upstreams with the same fields", async () => {
     const { scheduler, app } = await createUpstreamsApp();
     const bare = createApp({ models: scheduler, logger });
-    expect(await (await bare.request("/v1/moestro/upstreams")).json()).toEqual({ object: "list", data: [], pools: [] });
+    expect(await (await bare.request("/v1/moestro/upstreams")).json()).toMatchObject({ object: "list", data: [], pools: [] });
     const ps = (await (await app.request("/v1/moestro/ps")).json()) as { data: Array<{ upstreams: Array<Record<string, unknown>> }> };
     expect(ps.data[0]!.upstreams[1]).toMatchObject({ name: "gpu1", queued: 3, latency_p50_ms: 39, recent_error_rate: 0.1 });
     await scheduler.dispose();

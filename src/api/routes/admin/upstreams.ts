@@ -30,7 +30,9 @@ export function createAdminUpstreamRoutes(deps: AppDeps): Hono<AppEnv> {
         members: (loaded ?? upstreams.filter((upstream) => upstream.models.includes(model))).map(toWireUpstream),
       };
     });
-    return c.json({ object: "list", data: upstreams.map(toWireUpstream), pools } satisfies WireUpstreamList);
+    // Read after the upstreams' state, so that the cooldown left it implies is never overstated.
+    const at = new Date((deps.now ?? Date.now)()).toISOString();
+    return c.json({ object: "list", at, data: upstreams.map(toWireUpstream), pools } satisfies WireUpstreamList);
   });
   return routes;
 }
