@@ -160,18 +160,24 @@ function StateCell(props: { view: StateView; failures: number }): ReactNode {
       {view.label === "ejected" && (
         <div className="muted small" data-testid="upstream-cooldown">
           {view.leftMs !== undefined && view.leftMs > 0
-            ? `cooldown: ${formatDurationMs(Math.ceil(view.leftMs / 1000) * 1000)} left`
+            ? `cooldown: ${formatSecondsLeft(view.leftMs)} left`
             : "cooldown over: back at its next passing check or answer"}
           {failures > 0 && ` · ${failures} failure${failures === 1 ? "" : "s"} in a row`}
         </div>
       )}
       {view.label === "rate-limited" && view.leftMs !== undefined && (
         <div className="muted small" data-testid="upstream-cooldown">
-          answered 429: {formatDurationMs(Math.ceil(view.leftMs / 1000) * 1000)} left
+          answered 429: {formatSecondsLeft(view.leftMs)} left
         </div>
       )}
     </>
   );
+}
+
+/** A wait in whole seconds, rounded up: `8 s`, `1 min 59 s` (it counts down once a second). */
+function formatSecondsLeft(leftMs: number): string {
+  const seconds = Math.ceil(leftMs / 1000);
+  return seconds < 60 ? `${seconds} s` : formatDurationMs(seconds * 1000);
 }
 
 function QueueCell(props: { upstream: WireUpstream }): ReactNode {
