@@ -238,6 +238,7 @@ async function startWithStudio(
     metrics,
     corsOrigins: config.server.corsOrigins,
     shutdownSignal: shutdown.signal,
+    upstreams: () => gateway?.allInfo() ?? [],
     ollama: {
       aliases: config.aliases,
       contextTokens: config.engine.contextTokens,

@@ -45,6 +45,11 @@ export interface AppDeps {
   planner?: import("./model-planner.js").ModelPlanner;
   /** What Ollama's API (`/api/*`) needs beyond the rest: config aliases, the configured context, store deletes. Defaults to none. */
   ollama?: import("./routes/ollama/ollama-context.js").OllamaDeps;
+  /**
+   * The state of every configured upstream, in config order (`GET /v1/moestro/upstreams`, docs/gateway.md). Defaults to
+   * none: that route answers empty lists.
+   */
+  upstreams?: () => readonly import("../spec/index.js").UpstreamInfo[];
   /** Stored bench and eval results (`GET /v1/moestro/results`). Defaults to none: that route answers 404. */
   results?: import("./stored-results.js").StoredResultsReader;
   /**

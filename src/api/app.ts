@@ -18,6 +18,7 @@ import { createAdminUsageEventRoutes } from "./routes/admin/usage-events.js";
 import { createAdminInfoRoutes } from "./routes/admin/info.js";
 import { createAdminPlanRoutes } from "./routes/admin/plan.js";
 import { createAdminResultsRoutes } from "./routes/admin/results.js";
+import { createAdminUpstreamRoutes } from "./routes/admin/upstreams.js";
 import { createConsoleStatic } from "./console-static.js";
 import type { ErrorDialect } from "./error-response.js";
 import { createOllamaRoutes } from "./routes/ollama/ollama-routes.js";
@@ -112,6 +113,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route("/v1/moestro/info", createAdminInfoRoutes(deps));
   app.route("/v1/moestro/plan", createAdminPlanRoutes(deps));
   app.route("/v1/moestro/results", createAdminResultsRoutes(deps));
+  app.route("/v1/moestro/upstreams", createAdminUpstreamRoutes(deps));
   if (deps.metrics !== undefined) {
     const metrics = deps.metrics;
     // Admin key only when key checks are on (access control's isAdminPath).

@@ -7,6 +7,7 @@ import {
   wireResultListSchema,
   wireServerInfoSchema,
   wireUnloadResultSchema,
+  wireUpstreamListSchema,
   wireUsageEventListSchema,
   type WireLoadedModel,
   type WireLoadResult,
@@ -16,6 +17,7 @@ import {
   type WireResultList,
   type WireServerInfo,
   type WireUnloadResult,
+  type WireUpstreamList,
   type WireUsageEventList,
 } from "../wire/console.js";
 import { createAdminTransport, usageQuery, type AdminTransportOptions, type UsageRangeQuery } from "./admin-transport.js";
@@ -40,6 +42,11 @@ export interface ConsoleClient {
   listModels(): Promise<WireModelEntry[]>;
   /** The loaded models. @throws {ApiError} */
   listLoaded(): Promise<WireLoadedModel[]>;
+  /**
+   * Every upstream with its state, load, errors and latency, and the pools their models make (empty lists on a server
+   * without upstreams). @throws {ApiError} `not_found` from a server older than the endpoint.
+   */
+  listUpstreams(): Promise<WireUpstreamList>;
   /** Loads a model (`keepAlive`: `5m`, `-1` forever, `0`). @throws {ApiError} `model_not_found`, `insufficient_memory`. */
   loadModel(model: string, options?: { keepAlive?: string }): Promise<WireLoadResult>;
   /** Unloads a model now, or when its last request ends. @throws {ApiError} */
@@ -76,6 +83,7 @@ export function createConsoleClient(options: ConsoleClientOptions): ConsoleClien
     info: () => call("GET", "/v1/moestro/info", wireServerInfoSchema),
     listModels: async () => (await call("GET", "/v1/moestro/models", wireModelEntryListSchema)).data,
     listLoaded: async () => (await call("GET", "/v1/moestro/ps", wireLoadedModelListSchema)).data,
+    listUpstreams: () => call("GET", "/v1/moestro/upstreams", wireUpstreamListSchema),
     loadModel: (model, loadOptions = {}) =>
       call("POST", "/v1/moestro/models/load", wireLoadResultSchema, {
         model,

@@ -293,6 +293,12 @@ export interface UpstreamInfo {
   consecutiveFailures: number;
   /** Moving average of its time to the first streamed event (or to the whole JSON answer), ms; `undefined` before its first answer. */
   latencyMs: number | undefined;
+  /** The median of its latest times to the first event (the last 100), ms; `undefined` before its first answer or where not kept. */
+  latencyP50Ms?: number;
+  /** How many of its latest attempts `recentErrorRate` is over (answered whole or failed, the last 100); absent where not kept. */
+  recentAttempts?: number;
+  /** Its failed attempts among the latest `recentAttempts`, 0 to 1; `undefined` when there are none or where not kept. */
+  recentErrorRate?: number;
   /** Until when it is left out, epoch ms (ejected, or a 429's `Retry-After`); `undefined` when it is not. */
   ejectedUntilMs: number | undefined;
   /** The model ids it serves (configured, or discovered from its `GET /v1/models`). */

@@ -112,7 +112,10 @@ export const wireWorkerSchema = z
 /** A loaded model's worker process. */
 export type WireWorker = z.infer<typeof wireWorkerSchema>;
 
-/** One upstream of a model's pool, as `GET /v1/moestro/ps` shows it (spec `UpstreamInfo`). */
+/**
+ * One upstream of a model's pool, as `GET /v1/moestro/ps` and `GET /v1/moestro/upstreams` show it (spec
+ * `UpstreamInfo`). The fields marked optional are absent from servers older than them.
+ */
 export const wireUpstreamSchema = z
   .object({
     name: z.string(),
@@ -123,6 +126,13 @@ export const wireUpstreamSchema = z
     weight: z.number(),
     /** Requests it serves now. */
     in_flight: z.number(),
+    /**
+     * Requests waiting in its own queue, as its `/metrics` last said (fresh readings only); `null` for a kind that
+     * publishes none, or when no reading is fresh.
+     */
+    queued: z.number().nullish(),
+    /** The fraction of its KV cache in use, 0 to 1, from its `/metrics`; `null` when it does not say. */
+    kv_cache_usage: z.number().nullish(),
     /** Requests sent to it since start (every attempt). */
     requests_total: z.number(),
     /** Requests it failed since start (refused connections, timeouts, 5xx, 429, broken streams). */
@@ -130,6 +140,12 @@ export const wireUpstreamSchema = z
     consecutive_failures: z.number(),
     /** Moving average of its time to first event, ms; `null` before its first answer. */
     latency_ms: z.number().nullable(),
+    /** The median of its last 100 times to the first event, ms; `null` before its first answer. */
+    latency_p50_ms: z.number().nullish(),
+    /** How many attempts `recent_error_rate` is over: its last ones answered whole or failed, at most 100. */
+    recent_attempts: z.number().optional(),
+    /** Its failed attempts among the last `recent_attempts`, 0 to 1; `null` when there are none. */
+    recent_error_rate: z.number().nullish(),
     /** Until when it gets no request (ejected, or a 429's Retry-After), ISO 8601; `null` when it gets them. */
     ejected_until: z.string().nullable(),
     models: z.array(z.string()),
@@ -137,6 +153,38 @@ export const wireUpstreamSchema = z
   .passthrough();
 /** One upstream of a pool. */
 export type WireUpstream = z.infer<typeof wireUpstreamSchema>;
+
+/** A pool: a model id served by upstreams (and a local model of the same id, its member `local`). */
+export const wireUpstreamPoolSchema = z
+  .object({
+    /** The model id clients ask for. */
+    model: z.string(),
+    /** Whether it is loaded now (a pool of upstreams alone always is; one with a local member while that is loaded). */
+    loaded: z.boolean(),
+    /** Its members in balancing order: the local model first (`local`), then its upstreams in config order. */
+    members: z.array(wireUpstreamSchema),
+  })
+  .passthrough();
+/** A pool and its members. */
+export type WireUpstreamPool = z.infer<typeof wireUpstreamPoolSchema>;
+
+/** `GET /v1/moestro/upstreams`: every configured upstream (config order), and the pools their models make. */
+export const wireUpstreamListSchema = z
+  .object({
+    object: z.literal("list"),
+    /**
+     * The server's time of the answer, ISO 8601: `ejected_until` minus it is the cooldown left, whatever the reader's
+     * own clock says.
+     */
+    at: z.string(),
+    /** Every upstream, one each, whether or not it serves a model yet (one unreachable since start serves none). */
+    data: z.array(wireUpstreamSchema),
+    /** One per model id the upstreams serve, in the order of the upstreams and their model lists. */
+    pools: z.array(wireUpstreamPoolSchema),
+  })
+  .passthrough();
+/** `GET /v1/moestro/upstreams`. */
+export type WireUpstreamList = z.infer<typeof wireUpstreamListSchema>;
 
 /** One loaded model, as `GET /v1/moestro/ps` lists it. Times are ISO 8601. */
 export const wireLoadedModelSchema = z

@@ -119,6 +119,10 @@ export interface ConsoleSessionOptions {
   hubEndpoint?: string;
   /** The browser's viewport, px. Defaults to 1360×900. */
   viewport?: { width: number; height: number };
+  /** Upstreams the server is a gateway for (config `upstreams`, docs/gateway.md). Defaults to none. */
+  upstreams?: ConfigInput["upstreams"];
+  /** The gateway's rules (config `gateway`) over the defaults. */
+  gateway?: ConfigInput["gateway"];
   /** Runs once the server is up, before the console opens (requests that give the pages rows). Defaults to none. */
   beforeOpen?: (server: TestServer) => Promise<void>;
 }
@@ -164,6 +168,8 @@ export async function startConsoleSession(options: ConsoleSessionOptions): Promi
       home,
       ...(options.adminKey === undefined ? {} : { adminKey: options.adminKey }),
       ...(options.hubEndpoint === undefined ? {} : { hub: { endpoint: options.hubEndpoint } }),
+      ...(options.upstreams === undefined ? {} : { upstreams: options.upstreams }),
+      ...(options.gateway === undefined ? {} : { gateway: options.gateway }),
     });
     await options.beforeOpen?.(server);
     browser = await launchBrowser();

@@ -41,6 +41,7 @@ describe.skipIf(consoleSkipReason !== undefined)(
     it.each([
       ["/playground", "chat-log"],
       ["/models", "available-models"],
+      ["/upstreams", "no-upstreams"],
       ["/keys", "create-key"],
       ["/usage", "usage-by-key"],
       ["/benchmarks", "results-empty"],

@@ -6,6 +6,7 @@ import { BenchmarksPage } from "./pages/benchmarks.js";
 import { KeysPage } from "./pages/keys.js";
 import { ModelsPage } from "./pages/models.js";
 import { PlaygroundPage } from "./pages/playground.js";
+import { UpstreamsPage } from "./pages/upstreams.js";
 import { UsagePage } from "./pages/usage.js";
 import { navigate, pageForPath, pages, useLocationPath, type PagePath } from "./router.js";
 import { describeError, Notice } from "./ui.js";
@@ -219,6 +220,8 @@ function PageView(props: { page: PagePath }): ReactNode {
       return <PlaygroundPage />;
     case "/models":
       return <ModelsPage />;
+    case "/upstreams":
+      return <UpstreamsPage />;
     case "/keys":
       return <KeysPage />;
     case "/usage":

@@ -4,6 +4,7 @@ import { useEffect, useState } from "react";
 export const pages = [
   { path: "/playground", title: "Playground", about: "Chat with a model" },
   { path: "/models", title: "Models", about: "Pull, load, plan" },
+  { path: "/upstreams", title: "Upstreams", about: "Gateway health and load" },
   { path: "/keys", title: "Keys", about: "API keys and limits" },
   { path: "/usage", title: "Usage", about: "Tokens, cost, savings" },
   { path: "/benchmarks", title: "Benchmarks & evals", about: "Speed and accuracy" },

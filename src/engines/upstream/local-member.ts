@@ -1,4 +1,5 @@
 import type { GenerationStream, ModelBackend, StreamPart, UpstreamInfo } from "../../spec/index.js";
+import { RecentOutcomes } from "../../gateway/recent-outcomes.js";
 import type { PoolMember } from "./upstream-target.js";
 
 /** The name of the local member of a pool: in the `x-moestro-upstream` header, the ledger, `ps` and `/metrics`. */
@@ -20,6 +21,7 @@ export class LocalMember implements PoolMember {
   #requestsTotal = 0;
   #errorsTotal = 0;
   #latencyMs: number | undefined;
+  readonly #recent = new RecentOutcomes();
 
   constructor(backend: ModelBackend) {
     this.backend = backend;
@@ -65,18 +67,25 @@ export class LocalMember implements PoolMember {
       stream = await this.backend.generate(request);
     } catch (error) {
       this.#errorsTotal++;
+      this.#recent.recordOutcome(true);
       end();
       throw error;
     }
     const latencyMs = performance.now() - startedAt;
     this.#latencyMs = this.#latencyMs === undefined ? latencyMs : this.#latencyMs + latencySmoothing * (latencyMs - this.#latencyMs);
-    const countError = () => this.#errorsTotal++;
+    this.#recent.recordLatency(latencyMs);
+    const countError = () => {
+      this.#errorsTotal++;
+      this.#recent.recordOutcome(true);
+    };
+    const countSuccess = () => this.#recent.recordOutcome(false);
     return {
       promptTokens: stream.promptTokens,
       servedBy: { upstream: localMemberName, attempts: attempt },
       async *[Symbol.asyncIterator](): AsyncGenerator<StreamPart, void, undefined> {
         try {
           yield* stream;
+          countSuccess();
         } catch (error) {
           countError();
           throw error;
@@ -93,6 +102,7 @@ export class LocalMember implements PoolMember {
 
   info(): UpstreamInfo {
     const engine = this.backend.engine();
+    const recent = this.#recent.summary();
     return {
       name: localMemberName,
       url: `(this server: ${engine.kind})`,
@@ -104,6 +114,9 @@ export class LocalMember implements PoolMember {
       errorsTotal: this.#errorsTotal,
       consecutiveFailures: 0,
       latencyMs: this.#latencyMs,
+      latencyP50Ms: recent.latencyP50Ms,
+      recentAttempts: recent.attempts,
+      recentErrorRate: recent.errorRate,
       ejectedUntilMs: undefined,
       models: [this.backend.info.id],
     };

@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import { loadMetricsUrl, parseUpstreamLoad, type UpstreamLoad } from "../../gateway/load-metrics.js";
+import { RecentOutcomes } from "../../gateway/recent-outcomes.js";
 import type { Config } from "../../config/index.js";
 import type { UpstreamInfo } from "../../spec/index.js";
 import { UpstreamClient, UpstreamHttpError } from "../http/upstream-client.js";
@@ -96,6 +97,8 @@ export class UpstreamTarget implements PoolMember {
   #errorsTotal = 0;
   #consecutiveFailures = 0;
   #latencyMs: number | undefined;
+  /** Its latest attempts, for the console's error rate and median latency. */
+  readonly #recent = new RecentOutcomes();
   /** Its own view of its load, from its `/metrics`, and when it was read (epoch ms). */
   #load: UpstreamLoad | undefined;
   #loadReadAtMs = 0;
@@ -199,6 +202,7 @@ export class UpstreamTarget implements PoolMember {
   /** Its time to a request's first event (or its whole JSON answer), ms, into the moving average of its latency. */
   recordLatency(latencyMs: number): void {
     this.#latencyMs = this.#latencyMs === undefined ? latencyMs : this.#latencyMs + latencySmoothing * (latencyMs - this.#latencyMs);
+    this.#recent.recordLatency(latencyMs);
   }
 
   /**
@@ -206,6 +210,7 @@ export class UpstreamTarget implements PoolMember {
    * the first event: an upstream whose streams all break off midway must still reach `ejectAfterFailures`.
    */
   recordSuccess(): void {
+    this.#recent.recordOutcome(false);
     this.#consecutiveFailures = 0;
     if (this.#isEjected) this.#logger.info({ upstream: this.name }, "upstream re-admitted after a request succeeded");
     this.#isEjected = false;
@@ -215,6 +220,7 @@ export class UpstreamTarget implements PoolMember {
   /** A request it failed (connection refused, timeout, 5xx, broken stream): ejects it after enough in a row. */
   recordFailure(reason: string): void {
     this.#errorsTotal++;
+    this.#recent.recordOutcome(true);
     this.#consecutiveFailures++;
     if (this.#consecutiveFailures >= this.#rules.ejectAfterFailures) this.#eject(reason);
   }
@@ -222,6 +228,7 @@ export class UpstreamTarget implements PoolMember {
   /** A 429: it gets no request for `retryAfterSeconds` (1 without one); not counted against its health. */
   recordRateLimited(retryAfterSeconds: number | undefined): void {
     this.#errorsTotal++;
+    this.#recent.recordOutcome(true);
     this.#rateLimitedUntilMs = this.#now() + (retryAfterSeconds ?? 1) * 1000;
   }
 
@@ -281,6 +288,7 @@ export class UpstreamTarget implements PoolMember {
   info(): UpstreamInfo {
     const nowMs = this.#now();
     const until = this.availableAtMs(nowMs);
+    const recent = this.#recent.summary();
     return {
       name: this.name,
       url: this.url,
@@ -294,6 +302,9 @@ export class UpstreamTarget implements PoolMember {
       errorsTotal: this.#errorsTotal,
       consecutiveFailures: this.#consecutiveFailures,
       latencyMs: this.#latencyMs,
+      latencyP50Ms: recent.latencyP50Ms,
+      recentAttempts: recent.attempts,
+      recentErrorRate: recent.errorRate,
       ejectedUntilMs: until === 0 ? undefined : until,
       models: this.#models.map((model) => model.id),
     };

@@ -5,8 +5,15 @@ import { MoestroError } from "../../../errors/index.js";
 import { parseKeepAliveMs, parseWith } from "../../../dialects/openai/convert-request.js";
 import { keepAliveSchema } from "../../../dialects/openai/schemas.js";
 import { formatSseData, sseHeaders } from "../../../util/sse.js";
-import type { WireLoadedModel, WireLoadResult, WireModelEntry, WirePullProgress, WireUnloadResult } from "../../../wire/console.js";
-import type { LoadedModelInfo } from "../../../spec/index.js";
+import type {
+  WireLoadedModel,
+  WireLoadResult,
+  WireModelEntry,
+  WirePullProgress,
+  WireUnloadResult,
+  WireUpstream,
+} from "../../../wire/console.js";
+import type { LoadedModelInfo, UpstreamInfo } from "../../../spec/index.js";
 import type { AppDeps, AppEnv } from "../../app-env.js";
 import { createModelHeaderFactsReader } from "../../model-header-facts.js";
 import { toWireError } from "../../error-response.js";
@@ -168,20 +175,38 @@ export function toWireLoadedModel(model: LoadedModelInfo, nowMs: number): WireLo
     ...(upstreams === undefined
       ? {}
       : {
-          upstreams: upstreams.map((upstream) => ({
-            name: upstream.name,
-            url: upstream.url,
-            kind: upstream.kind,
-            state: upstream.state,
-            weight: upstream.weight,
-            in_flight: upstream.inFlight,
-            requests_total: upstream.requestsTotal,
-            errors_total: upstream.errorsTotal,
-            consecutive_failures: upstream.consecutiveFailures,
-            latency_ms: upstream.latencyMs === undefined ? null : Math.round(upstream.latencyMs * 10) / 10,
-            ejected_until: upstream.ejectedUntilMs === undefined ? null : new Date(upstream.ejectedUntilMs).toISOString(),
-            models: [...upstream.models],
-          })),
+          upstreams: upstreams.map((upstream) => toWireUpstream(upstream)),
         }),
+  };
+}
+
+/** Rounds a time to a tenth of a millisecond for the wire; `null` for none. */
+function roundMs(ms: number | undefined): number | null {
+  return ms === undefined ? null : Math.round(ms * 10) / 10;
+}
+
+/**
+ * One upstream (or a pool's local member) as `GET /v1/moestro/ps` and `GET /v1/moestro/upstreams` show it: times in ms
+ * to a tenth, `ejected_until` as ISO 8601, `null` for what is not known.
+ */
+export function toWireUpstream(upstream: UpstreamInfo): WireUpstream {
+  return {
+    name: upstream.name,
+    url: upstream.url,
+    kind: upstream.kind,
+    state: upstream.state,
+    weight: upstream.weight,
+    in_flight: upstream.inFlight,
+    queued: upstream.queued ?? null,
+    kv_cache_usage: upstream.kvCacheUsage ?? null,
+    requests_total: upstream.requestsTotal,
+    errors_total: upstream.errorsTotal,
+    consecutive_failures: upstream.consecutiveFailures,
+    latency_ms: roundMs(upstream.latencyMs),
+    latency_p50_ms: roundMs(upstream.latencyP50Ms),
+    recent_attempts: upstream.recentAttempts ?? 0,
+    recent_error_rate: upstream.recentErrorRate ?? null,
+    ejected_until: upstream.ejectedUntilMs === undefined ? null : new Date(upstream.ejectedUntilMs).toISOString(),
+    models: [...upstream.models],
   };
 }
