@@ -164,6 +164,15 @@ describe.skipIf(!hasTestModels)("gateway routing: fallbacks by error kind, sessi
     const row = await ledgerRow(response.headers.get("x-request-id")!);
     // The ejected member was not tried: the fallback's attempt is the only one.
     expect(row).toMatchObject({ model: "stories260K", upstream: "real", attempts: 1 });
+    // Every dialect says which model answered: Ollama's too, whose model field otherwise echoes the name asked for.
+    const ollama = await postJson(`${gateway.url}/api/chat`, {
+      model: "dead-pool",
+      stream: false,
+      options: { num_predict: 4 },
+      messages: [{ role: "user", content: "Hi" }],
+    });
+    expect(ollama.status).toBe(200);
+    expect(((await ollama.json()) as { model: string }).model).toBe("stories260K");
   });
 
   it("moves a request to the fallback pool on model_not_found, from an upstream's 404 or for a model served nowhere", async () => {
