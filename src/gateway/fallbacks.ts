@@ -35,8 +35,10 @@ const attemptsKey = Symbol("moestro.attempts");
  * Tags the error a pool's backend throws after its members all failed with how many members it tried, so that a
  * fallback's ledger row counts them (`attempts` sums over the pools tried). Returns `error`.
  */
-export function withAttempts<E extends object>(error: E, attempts: number): E {
-  Object.defineProperty(error, attemptsKey, { value: attempts, configurable: true });
+export function withAttempts<E>(error: E, attempts: number): E {
+  // A thrown primitive cannot carry it: it counts as one attempt (attemptsOf).
+  if (typeof error === "object" && error !== null && Object.isExtensible(error))
+    Object.defineProperty(error, attemptsKey, { value: attempts, configurable: true });
   return error;
 }
 

@@ -56,6 +56,8 @@ export interface StartedGeneration {
    * check is counted).
    */
   meter: RequestMeter;
+  /** The id of the model that answers when a fallback does (docs/gateway.md, "Fallbacks"); `undefined` otherwise. */
+  fallback?: string;
 }
 
 /**
@@ -155,7 +157,7 @@ export async function startGeneration(c: Context<AppEnv>, deps: AppDeps, options
     await parts.return(undefined);
     throw error;
   }
-  return { backend: lease.backend, parts, abort, meter };
+  return { backend: lease.backend, parts, abort, meter, fallback: plan !== undefined && plan.taken > 0 ? info.id : undefined };
 }
 
 /** One choice's part, tagged with the choice index. */

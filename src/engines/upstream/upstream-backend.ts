@@ -157,7 +157,7 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
         signal?.throwIfAborted();
         // The local model's own refusals (its queue full: server_busy) move the request on; its 4xx do not.
         if (!(target instanceof UpstreamTarget)) {
-          if (!(error instanceof MoestroError && error.retryable && error.status >= 500)) throw withAttempts(error as object, attempt);
+          if (!(error instanceof MoestroError && error.retryable && error.status >= 500)) throw withAttempts(error, attempt);
           lastFailure = { error, retry: true };
           continue;
         }

@@ -95,7 +95,7 @@ export async function respondOllamaGeneration(
   const createdAt = (): string => new Date((deps.now ?? Date.now)()).toISOString();
   const { shape } = options;
   // The name the client sent, as Ollama echoes it; the answering model's id when a fallback answered (docs/gateway.md).
-  const modelName = generation.backend.info.id === options.modelId ? options.modelName : generation.backend.info.id;
+  const modelName = generation.fallback ?? options.modelName;
 
   if (!options.stream) {
     return await respondCollected(c, generation, (choices, usage) => {
