@@ -138,8 +138,9 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
         lastFailure = { error: rateLimitedError(modelId, target, now()), retry: false };
         break;
       }
-      // No member left is available: a pool with fallbacks goes to them at once rather than try an ejected member.
-      if (!target.isAvailable() && options.hasFallbacks === true) {
+      // No member left is available: a generation in a pool with fallbacks goes to them at once rather than try an
+      // ejected member (embeddings and token counts have no fallbacks: they keep the last resort).
+      if (!target.isAvailable() && options.hasFallbacks === true && members === "all") {
         lastFailure ??= {
           error: new MoestroError("upstream_failed", `No member of the model '${modelId}' pool is available now (all ejected).`, {
             retryAfterSeconds: 1,
