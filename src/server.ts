@@ -17,6 +17,7 @@ import { measureMemoryBudgetBytes } from "./engines/inproc/memory-estimate.js";
 import { createModelLoader } from "./engines/model-loader.js";
 import { createUpstreamBackend } from "./engines/upstream/upstream-backend.js";
 import { UpstreamGateway } from "./engines/upstream/upstream-gateway.js";
+import { FallbackRoutes } from "./gateway/fallbacks.js";
 import { ModelScheduler } from "./engines/model-scheduler.js";
 import type { ModelEntry, ModelRegistry } from "./spec/index.js";
 import { createHubClient } from "./models/hub-client.js";
@@ -169,6 +170,8 @@ async function startWithStudio(
       ? undefined
       : new UpstreamGateway({ upstreams: config.upstreams, rules: config.gateway, logger, now: options.now });
   await gateway?.start();
+  // Fallbacks by error kind and the local members' weights (config pools, docs/gateway.md).
+  const fallbacks = new FallbackRoutes({ pools: config.pools, aliases: config.aliases, maxFallbacks: config.gateway.maxFallbacks });
   const upstreamEntries = (): ModelEntry[] => (gateway?.modelIds() ?? []).map((id) => ({ id, path: "", source: "upstream" }));
   const listEntries = async (): Promise<ModelEntry[]> =>
     withAliases(configEntries(config), await store.list(), config.aliases, upstreamEntries());
@@ -191,6 +194,8 @@ async function startWithStudio(
             gateway,
             modelId: entry.id,
             local: entry.path === "" ? undefined : await loader.loadModel(entry),
+            localWeight: fallbacks.localWeight(entry.id),
+            hasFallbacks: fallbacks.fallbacksOf(entry.id, "unavailable").length > 0,
             logger,
             now: options.now,
           })
@@ -239,6 +244,12 @@ async function startWithStudio(
     corsOrigins: config.server.corsOrigins,
     shutdownSignal: shutdown.signal,
     upstreams: () => gateway?.allInfo() ?? [],
+    routing: {
+      fallbacks,
+      affinity: config.gateway.affinity.enabled
+        ? { header: config.gateway.affinity.header.toLowerCase(), userField: config.gateway.affinity.userField }
+        : undefined,
+    },
     ollama: {
       aliases: config.aliases,
       contextTokens: config.engine.contextTokens,

@@ -53,6 +53,11 @@ export interface AppDeps {
   /** Stored bench and eval results (`GET /v1/moestro/results`). Defaults to none: that route answers 404. */
   results?: import("./stored-results.js").StoredResultsReader;
   /**
+   * The gateway's per-request routing (docs/gateway.md): fallbacks by error kind (`pools`) and where a request's session
+   * comes from (`gateway.affinity`). Defaults to none: no fallbacks, no sessions.
+   */
+  routing?: import("../gateway/request-routing.js").RequestRouting;
+  /**
    * Where the Responses API keeps responses (`store: true`, `previous_response_id`, `GET /v1/responses/{id}`) and for
    * how long. Defaults to a store in this process's memory (lost on restart) with a retention of 30 days.
    */

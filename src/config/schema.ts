@@ -2,6 +2,9 @@ import { readFileSync } from "node:fs";
 import os from "node:os";
 import { z } from "zod";
 import { schemaNamePattern, schemaNameRule } from "../store/postgres-target.js";
+import { gatewaySchema, poolEntrySchema, upstreamEntrySchema } from "./gateway-schema.js";
+
+export { gatewaySchema, poolEntrySchema, sessionAffinitySchema, upstreamEntrySchema, upstreamKindSchema } from "./gateway-schema.js";
 
 /** CPU cores this process may use (`os.availableParallelism()`, which honours CPU affinity), the cap for `engine.threads`. */
 export function availableCores(): number {
@@ -139,68 +142,6 @@ export const modelEntrySchema = z.object({
   speculative: speculativeSchema
     .optional()
     .describe("In-process engine: speculative decoding, by prompt lookup or a draft model (docs/engine.md). Defaults to none."),
-});
-
-/**
- * What an upstream is, which says how moestro talks to it and which load metrics it exposes (docs/gateway.md): `vllm`,
- * `sglang`, `llama-server`, `ollama`, `moestro`, `openai`, `dashscope`, or `openai-compatible` (needs only
- * `GET /v1/models` and the endpoints actually called).
- */
-export const upstreamKindSchema = z.enum([
-  "vllm",
-  "sglang",
-  "llama-server",
-  "ollama",
-  "moestro",
-  "openai",
-  "dashscope",
-  "openai-compatible",
-]);
-
-/** One remote OpenAI-compatible server that moestro fronts (`--upstream [NAME=]URL`, docs/gateway.md). */
-export const upstreamEntrySchema = z.object({
-  url: z
-    .string()
-    .url()
-    .regex(/^https?:\/\//i, "an upstream URL starts with http:// or https://")
-    .describe("Its OpenAI-compatible base URL, such as http://host:8000/v1 (a URL without /v1 gets it added)."),
-  name: z
-    .string()
-    .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, "an upstream name is letters, digits and . _ : -, starting with a letter or digit")
-    .optional()
-    .describe("Its name in the x-moestro-upstream header, the ledger, ps and /metrics. Defaults to its host:port."),
-  apiKeyEnv: z
-    .string()
-    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "apiKeyEnv is the name of an environment variable, not the key")
-    .optional()
-    .describe(
-      "The name of the environment variable that holds its API key (sent as Authorization: Bearer); never the key itself. Defaults to none.",
-    ),
-  models: z
-    .array(z.string().min(1))
-    .min(1)
-    .optional()
-    .describe(
-      "The model ids it serves. Defaults to those its GET /v1/models lists, read at start and refreshed every gateway.modelsRefreshMs.",
-    ),
-  weight: z
-    .number()
-    .positive()
-    .default(1)
-    .describe("Its share of the load: requests go to the upstream with the fewest outstanding requests per unit of weight. Defaults to 1."),
-  timeoutMs: z
-    .number()
-    .int()
-    .min(1)
-    .default(60_000)
-    .describe(
-      "How long it may take to send the first streamed event (or the whole JSON answer of a call that does not stream), ms; past it the request moves to the next upstream. Defaults to 60000.",
-    ),
-  kind: upstreamKindSchema
-    .default("openai-compatible")
-    .describe(
-      "What it is: vllm, sglang, llama-server, ollama, moestro, openai, dashscope or openai-compatible; says which fields it takes (thinking switch, top_k) and which load metrics it exposes. Defaults to openai-compatible.",
-    ),
 });
 
 /**
@@ -354,55 +295,13 @@ export const configSchema = z.object({
     .array(upstreamEntrySchema)
     .default([])
     .describe("Remote OpenAI-compatible servers whose models moestro serves (--upstream, docs/gateway.md). Defaults to none."),
-  gateway: z
-    .object({
-      maxAttempts: z
-        .number()
-        .int()
-        .min(1)
-        .max(10)
-        .default(3)
-        .describe("Upstreams one request may try before it fails (only before its first byte reaches the client). Defaults to 3."),
-      ejectAfterFailures: z
-        .number()
-        .int()
-        .min(1)
-        .default(3)
-        .describe(
-          "Failures in a row (connection refused, timeout, 5xx, broken stream) that eject an upstream from its pools. Defaults to 3.",
-        ),
-      cooldownMs: z
-        .number()
-        .int()
-        .min(0)
-        .default(10_000)
-        .describe(
-          "How long an ejected upstream gets no request before a health check or one trial request may re-admit it, ms. Defaults to 10000.",
-        ),
-      healthCheckIntervalMs: z
-        .number()
-        .int()
-        .min(100)
-        .default(5_000)
-        .describe("How often each upstream's health is checked (GET /health, else GET /v1/models), ms. Defaults to 5000."),
-      loadPollIntervalMs: z
-        .number()
-        .int()
-        .min(250)
-        .default(1_000)
-        .describe(
-          "How often the load of upstreams that publish it (kind vllm, sglang, llama-server, moestro) is read from their /metrics, ms; their queued requests then count in balancing. Defaults to 1000.",
-        ),
-      modelsRefreshMs: z
-        .number()
-        .int()
-        .min(1000)
-        .default(60_000)
-        .describe(
-          "How often the model lists of upstreams without configured models are read again (GET /v1/models), ms. Defaults to 60000.",
-        ),
-    })
-    .default({}),
+  gateway: gatewaySchema,
+  pools: z
+    .record(poolEntrySchema)
+    .default({})
+    .describe(
+      "Routing rules per pool, keyed by model id or alias: fallbacks by error kind and the local member's weight (docs/gateway.md, Fallbacks). Defaults to none.",
+    ),
   aliases: z
     .record(z.string().min(1))
     .default({})

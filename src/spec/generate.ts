@@ -138,6 +138,11 @@ export interface GenerateRequest {
    */
   requestId?: string;
   /**
+   * The session the request belongs to, when session affinity is on (`gateway.affinity`): an upstream pool sends it to
+   * the member that served the session last (docs/gateway.md). Set by the serving layer; the local engines ignore it.
+   */
+  session?: string;
+  /**
    * Whether to decode speculatively, when the model has speculative decoding configured (models[].speculative); it
    * changes speed only, never a greedy output. `undefined` is the model's default (`speculative.byDefault`).
    */

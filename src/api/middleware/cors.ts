@@ -10,6 +10,8 @@ const allowedHeaders = [
   "content-type",
   "x-api-key",
   "x-request-id",
+  // The default session header of the gateway's session affinity (gateway.affinity.header, docs/gateway.md).
+  "x-session-id",
   "openai-organization",
   "openai-project",
   "x-stainless-lang",
@@ -31,6 +33,9 @@ const exposedHeaders = [
   "x-ratelimit-limit-tokens",
   "x-ratelimit-remaining-tokens",
   "x-ratelimit-reset-tokens",
+  // Which pool member answered, and the model asked for when a fallback answered (docs/gateway.md).
+  "x-moestro-upstream",
+  "x-moestro-fallback-from",
 ];
 
 /**

@@ -12,6 +12,8 @@ import type {
   Usage,
   UsageEvent,
 } from "../../spec/index.js";
+import { attemptsOf } from "../../gateway/fallbacks.js";
+import { sessionOf } from "../../gateway/session-affinity.js";
 import type { AppDeps, AppEnv } from "../app-env.js";
 import { generationAdmission, RequestMeter } from "./request-meter.js";
 import { type RequestAbortController, requestSignal } from "./request-abort.js";
@@ -54,6 +56,8 @@ export interface StartedGeneration {
    * check is counted).
    */
   meter: RequestMeter;
+  /** The id of the model that answers when a fallback does (docs/gateway.md, "Fallbacks"); `undefined` otherwise. */
+  fallback?: string;
 }
 
 /**
@@ -74,34 +78,76 @@ export async function startGeneration(c: Context<AppEnv>, deps: AppDeps, options
   const { validator } = options;
   const check = validator.checkRequest(options.request, options.schemaParams);
   const abort = requestSignal(c, deps);
-  const request: GenerateRequest = { ...options.request, signal: abort.signal, requestId: c.get("requestId") };
-  let lease: ModelLease;
-  try {
-    lease = await deps.models.acquire(options.model, { signal: abort.signal, keepAliveMs: options.keepAliveMs });
-  } catch (error) {
-    abort.detach();
-    throw abort.errorFor(error);
-  }
+  const affinity = deps.routing?.affinity;
+  const request: GenerateRequest = {
+    ...options.request,
+    signal: abort.signal,
+    requestId: c.get("requestId"),
+    session:
+      affinity === undefined ? undefined : sessionOf(c.req.header(affinity.header), options.request.passthrough?.user, affinity.userField),
+  };
   // The meter is made once the first choice is admitted, so that its clock (TTFT, latency) leaves out the wait for a
   // sequence; the parts are read only after that.
   let meter: RequestMeter | undefined;
-  const parts = await startChoices(lease.backend, request, options.n, { check, observe: (part) => meter?.observe(part) }, () => {
-    lease.release();
-    abort.detach();
-  }).catch((error: unknown) => {
-    throw abort.errorFor(error);
-  });
+  // Fallbacks by error kind (docs/gateway.md, "Fallbacks"): a model that fails before the first byte with an error a
+  // pool's rules name hands the request to the next model of the plan; nothing has reached the client yet.
+  const plan = deps.routing?.fallbacks?.plan(options.model);
+  let model = options.model;
+  let priorAttempts = 0;
+  let lease: ModelLease;
+  let parts: Awaited<ReturnType<typeof startChoices>>;
+  for (;;) {
+    let held: ModelLease;
+    try {
+      held = await deps.models.acquire(model, { signal: abort.signal, keepAliveMs: options.keepAliveMs });
+    } catch (error) {
+      const next = abort.signal.aborted ? undefined : plan?.next(model, error);
+      if (next !== undefined) {
+        deps.logger.warn({ model, fallback: next, err: (error as Error).message }, "model unavailable: trying its fallback");
+        model = next;
+        continue;
+      }
+      abort.detach();
+      throw abort.errorFor(error);
+    }
+    let admitted = false;
+    try {
+      parts = await startChoices(held.backend, request, options.n, { check, observe: (part) => meter?.observe(part) }, () => {
+        held.release();
+        // A failed attempt keeps the request's abort controller for the fallback; it is detached once, at the end.
+        if (admitted) abort.detach();
+      });
+      admitted = true;
+      lease = held;
+      break;
+    } catch (error) {
+      const next = abort.signal.aborted ? undefined : plan?.next(model, error, held.backend.info.id);
+      if (next !== undefined) {
+        priorAttempts += attemptsOf(error);
+        deps.logger.warn(
+          { model: held.backend.info.id, fallback: next, err: (error as Error).message },
+          "model failed: trying its fallback",
+        );
+        model = next;
+        continue;
+      }
+      abort.detach();
+      throw abort.errorFor(error);
+    }
+  }
   const { info } = lease.backend;
   const { servedBy } = parts;
   // Which upstream answers (as LiteLLM's x-litellm-model-api-base): set before any byte, on JSON and streams alike.
   if (servedBy !== undefined) c.header("x-moestro-upstream", servedBy.upstream);
+  // Which model answers, when a fallback does (the response's `model` field says it too).
+  if (plan !== undefined && plan.taken > 0) c.header("x-moestro-fallback-from", options.model);
   meter = new RequestMeter(deps, c, {
     model: info.id,
     endpoint: options.endpoint,
     stream: options.stream,
     engine: lease.backend.engine().kind,
     upstream: servedBy?.upstream,
-    attempts: servedBy?.attempts,
+    attempts: servedBy === undefined ? (priorAttempts > 0 ? priorAttempts + 1 : undefined) : servedBy.attempts + priorAttempts,
     signal: abort.signal,
   });
   const admission = { promptTokens: parts.promptTokens, contextTokens: info.contextTokens, maxTokens: request.maxTokens, n: options.n };
@@ -111,7 +157,7 @@ export async function startGeneration(c: Context<AppEnv>, deps: AppDeps, options
     await parts.return(undefined);
     throw error;
   }
-  return { backend: lease.backend, parts, abort, meter };
+  return { backend: lease.backend, parts, abort, meter, fallback: plan !== undefined && plan.taken > 0 ? info.id : undefined };
 }
 
 /** One choice's part, tagged with the choice index. */

@@ -10,12 +10,13 @@ const latencySmoothing = 0.2;
 
 /**
  * A local model (`--model`, or a pulled one) as a member of the pool of upstreams that serve the same model id: it is
- * balanced with them by requests in flight (weight 1), and is always available (its own queue answers `server_busy`
- * when full, which moves the request to an upstream).
+ * balanced with them by requests in flight per unit of its weight (`pools.*.localWeight`, 1 by default), and is always
+ * available (its own queue answers `server_busy` when full, which moves the request to an upstream).
  */
 export class LocalMember implements PoolMember {
   readonly name = localMemberName;
-  readonly weight = 1;
+  /** Its balancing weight, > 0. */
+  readonly weight: number;
   readonly backend: ModelBackend;
   #inFlight = 0;
   #requestsTotal = 0;
@@ -23,8 +24,10 @@ export class LocalMember implements PoolMember {
   #latencyMs: number | undefined;
   readonly #recent = new RecentOutcomes();
 
-  constructor(backend: ModelBackend) {
+  /** @param weight its balancing weight (`pools.*.localWeight`), > 0; defaults to 1. */
+  constructor(backend: ModelBackend, weight = 1) {
     this.backend = backend;
+    this.weight = weight;
   }
 
   /** Its own queue is what waits behind `inFlight` here: nothing more to add. */

@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import { MoestroError, isAbortError, type ErrorCode } from "../../errors/index.js";
+import { withAttempts } from "../../gateway/fallbacks.js";
 import type {
   BackendStats,
   EngineDetails,
@@ -28,6 +29,14 @@ export interface UpstreamBackendOptions {
    * gives the pool its facts (context window, thinking, tools), counts tokens and embeds. Defaults to none.
    */
   local?: ModelBackend;
+  /** The local member's balancing weight (`pools.*.localWeight`). Defaults to 1. */
+  localWeight?: number;
+  /**
+   * Whether the pool has fallbacks for when it cannot take a request (`pools.*.fallbacks`): then a request finding no
+   * available member fails at once (to go to the fallback) instead of trying an ejected one as a last resort.
+   * Defaults to false.
+   */
+  hasFallbacks?: boolean;
   logger: Logger;
   /** Clock, epoch ms. Defaults to `Date.now`. */
   now?: () => number;
@@ -79,7 +88,7 @@ interface OpenedStream {
 export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBackend {
   const { gateway, modelId, logger } = options;
   const now = options.now ?? Date.now;
-  const local = options.local === undefined ? undefined : new LocalMember(options.local);
+  const local = options.local === undefined ? undefined : new LocalMember(options.local, options.localWeight);
   const localMembers: PoolMember[] = local === undefined ? [] : [local];
   const upstreamInfo: ModelInfo = {
     id: modelId,
@@ -117,25 +126,39 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
     signal: AbortSignal | undefined,
     run: (target: PoolMember, attempt: number) => Promise<T>,
     members: "all" | "upstreams" = "upstreams",
+    session?: string,
   ): Promise<T> {
     const tried = new Set<PoolMember>();
     let lastFailure: AttemptFailure | undefined;
     for (let attempt = 1; attempt <= gateway.rules.maxAttempts; attempt++) {
-      const target = gateway.next(modelId, tried, members === "all" ? localMembers : []);
+      const target = gateway.next(modelId, tried, members === "all" ? localMembers : [], session);
       if (target === undefined) break;
       // Every upstream left is waiting out a 429: trying one more would only get another.
       if (!target.isAvailable() && target.isRateLimited()) {
         lastFailure = { error: rateLimitedError(modelId, target, now()), retry: false };
         break;
       }
+      // No member left is available: a generation in a pool with fallbacks goes to them at once rather than try an
+      // ejected member (embeddings and token counts have no fallbacks: they keep the last resort).
+      if (!target.isAvailable() && options.hasFallbacks === true && members === "all") {
+        lastFailure ??= {
+          error: new MoestroError("upstream_failed", `No member of the model '${modelId}' pool is available now (all ejected).`, {
+            retryAfterSeconds: 1,
+          }),
+          retry: false,
+        };
+        break;
+      }
       tried.add(target);
       try {
-        return await run(target, attempt);
+        const result = await run(target, attempt);
+        gateway.rememberSession(modelId, session, target);
+        return result;
       } catch (error) {
         signal?.throwIfAborted();
         // The local model's own refusals (its queue full: server_busy) move the request on; its 4xx do not.
         if (!(target instanceof UpstreamTarget)) {
-          if (!(error instanceof MoestroError && error.retryable && error.status >= 500)) throw error;
+          if (!(error instanceof MoestroError && error.retryable && error.status >= 500)) throw withAttempts(error, attempt);
           lastFailure = { error, retry: true };
           continue;
         }
@@ -144,12 +167,13 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
           { model: modelId, upstream: target.name, attempt, err: failure.error.message, detail: failure.detail, retry: failure.retry },
           "upstream attempt failed",
         );
-        if (!failure.retry) throw failure.error;
+        if (!failure.retry) throw withAttempts(failure.error, attempt);
         lastFailure = failure;
       }
     }
-    if (lastFailure !== undefined) throw lastFailure.error;
-    throw new MoestroError("upstream_failed", `No upstream serves the model '${modelId}' now.`, { retryAfterSeconds: 1 });
+    // The attempts made travel with the error: a fallback's ledger row counts them (docs/gateway.md, "Fallbacks").
+    if (lastFailure !== undefined) throw withAttempts(lastFailure.error, tried.size);
+    throw withAttempts(new MoestroError("upstream_failed", `No upstream serves the model '${modelId}' now.`, { retryAfterSeconds: 1 }), 0);
   }
 
   /** Opens an upstream's stream and reads it until its first part (or its end). */
@@ -290,6 +314,7 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
             ? await member.generate(request, attempt)
             : upstreamStream(await open(member as UpstreamTarget, request), request, { upstream: member.name, attempts: attempt }),
         "all",
+        request.session,
       );
     },
     async countPromptTokens(request: GenerateRequest): Promise<number> {

@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import type { Config } from "../../config/index.js";
 import { MoestroError } from "../../errors/index.js";
+import { keepsAffinity, SessionAffinity } from "../../gateway/session-affinity.js";
 import type { UpstreamInfo } from "../../spec/index.js";
 import { type PoolMember, UpstreamTarget, type UpstreamModel } from "./upstream-target.js";
 
@@ -36,6 +37,8 @@ export class UpstreamGateway {
   readonly #timers: Array<ReturnType<typeof setInterval>> = [];
   /** Breaks ties between equally loaded upstreams in turn, so that one request at a time still spreads. */
   #turn = 0;
+  /** The member that served each session last, when `gateway.affinity.enabled`. */
+  readonly #affinity: SessionAffinity | undefined;
 
   /**
    * @throws {MoestroError} `invalid_request` (param `upstreams`) when two upstreams have the same name, or an
@@ -70,6 +73,23 @@ export class UpstreamGateway {
       names.add(target.name);
     }
     this.targets = targets;
+    const affinity = options.rules.affinity;
+    this.#affinity = affinity?.enabled
+      ? new SessionAffinity({ maxSessions: affinity.maxSessions, ttlMs: affinity.ttlMs, now: this.#now })
+      : undefined;
+  }
+
+  /** Whether session affinity is on (`gateway.affinity.enabled`). */
+  get hasAffinity(): boolean {
+    return this.#affinity !== undefined;
+  }
+
+  /**
+   * Remembers that `member` serves `session` of the pool `modelId` (called once a member answered the session's
+   * request), so that the session's next request returns to it ({@link next}). Nothing when affinity is off.
+   */
+  rememberSession(modelId: string, session: string | undefined, member: PoolMember): void {
+    if (session !== undefined) this.#affinity?.remember(modelId, session, member.name);
   }
 
   /**
@@ -143,8 +163,17 @@ export class UpstreamGateway {
    * (sent from here, plus those queued in it, `queued`) per unit of weight, ties broken in turn. When none is available, a
    * last resort: the ejected one whose cooldown ends soonest (its ejection may be stale), else the rate-limited one
    * available soonest (which the caller answers 429 without trying); `undefined` when every member was tried.
+   *
+   * With session affinity on and a `session` whose member is remembered, that member is chosen while it is available,
+   * not tried yet, and its score is at most `gateway.affinity.maxLoadRatio` times the least one (`keepsAffinity`);
+   * else balancing decides, and the caller remembers the new member ({@link rememberSession}).
    */
-  next(modelId: string, tried: ReadonlySet<PoolMember>, localMembers: readonly PoolMember[] = []): PoolMember | undefined {
+  next(
+    modelId: string,
+    tried: ReadonlySet<PoolMember>,
+    localMembers: readonly PoolMember[] = [],
+    session?: string,
+  ): PoolMember | undefined {
     const nowMs = this.#now();
     const members = [...localMembers, ...this.members(modelId)].filter((target) => !tried.has(target));
     if (members.length === 0) return undefined;
@@ -159,6 +188,11 @@ export class UpstreamGateway {
     // /metrics): vLLM's and SGLang's routers weigh the same two (docs/gateway.md, "Balancing").
     const score = (target: PoolMember) => (target.inFlight + target.queued + 1) / target.weight;
     const best = Math.min(...available.map(score));
+    if (session !== undefined && this.#affinity !== undefined) {
+      const name = this.#affinity.memberOf(modelId, session);
+      const sticky = name === undefined ? undefined : available.find((target) => target.name === name);
+      if (sticky !== undefined && keepsAffinity(score(sticky), best, this.rules.affinity.maxLoadRatio)) return sticky;
+    }
     const tied = available.filter((target) => score(target) === best);
     return tied[this.#turn++ % tied.length];
   }

@@ -14,6 +14,8 @@ const rules = {
   healthCheckIntervalMs: 5000,
   loadPollIntervalMs: 1000,
   modelsRefreshMs: 60_000,
+  maxFallbacks: 2,
+  affinity: { enabled: false, header: "x-session-id", userField: true, maxSessions: 100, ttlMs: 60_000, maxLoadRatio: 2 },
 };
 const entry = (name: string, weight = 1) => ({
   name,
@@ -121,6 +123,41 @@ describe("UpstreamGateway.next (least outstanding requests per unit of weight)",
     expect(
       () => new UpstreamGateway({ upstreams: [{ ...entry("a"), apiKeyEnv: "NO_SUCH_KEY_VARIABLE" }], rules, logger, env: {} }),
     ).toThrow(/NO_SUCH_KEY_VARIABLE/);
+  });
+});
+
+describe("UpstreamGateway.next with session affinity", () => {
+  const withAffinity = { ...rules, affinity: { ...rules.affinity, enabled: true } };
+
+  it("sends a session back to its member, leaves it when that member is ejected or much more loaded", () => {
+    const nowMs = 0;
+    const gateway = new UpstreamGateway({ upstreams: [entry("a"), entry("b")], rules: withAffinity, logger, now: () => nowMs });
+    const [a, b] = gateway.targets;
+    gateway.rememberSession("m", "chat-1", b!);
+    // Idle pool: the session sticks to b, where turns alone would alternate.
+    expect([0, 1, 2, 3].map(() => gateway.next("m", new Set(), [], "chat-1")!.name)).toEqual(["b", "b", "b", "b"]);
+    // b one request busier than a: within the ratio (2 <= 1 x 2), still b.
+    const ends = [b!.begin()];
+    expect(gateway.next("m", new Set(), [], "chat-1")).toBe(b);
+    // Two busier (3 > 2): balancing decides.
+    ends.push(b!.begin());
+    expect(gateway.next("m", new Set(), [], "chat-1")).toBe(a);
+    for (const end of ends) end();
+    expect(gateway.next("m", new Set(), [], "chat-1")).toBe(b);
+    // Ejected, or already tried for this request: the other.
+    b!.recordFailure("refused");
+    b!.recordFailure("refused");
+    expect(gateway.next("m", new Set(), [], "chat-1")).toBe(a);
+    expect(gateway.next("m", new Set([b!]), [], "chat-1")).toBe(a);
+    gateway.dispose();
+  });
+
+  it("ignores sessions when affinity is off", () => {
+    const gateway = new UpstreamGateway({ upstreams: [entry("a"), entry("b")], rules, logger });
+    gateway.rememberSession("m", "chat-1", gateway.targets[1]!);
+    expect(gateway.hasAffinity).toBe(false);
+    expect([0, 1, 2, 3].map(() => gateway.next("m", new Set(), [], "chat-1")!.name).sort()).toEqual(["a", "a", "b", "b"]);
+    gateway.dispose();
   });
 });
 

@@ -93,7 +93,9 @@ export async function respondOllamaGeneration(
   };
   timeFirstPart(generation, times);
   const createdAt = (): string => new Date((deps.now ?? Date.now)()).toISOString();
-  const { shape, modelName } = options;
+  const { shape } = options;
+  // The name the client sent, as Ollama echoes it; the answering model's id when a fallback answered (docs/gateway.md).
+  const modelName = generation.fallback ?? options.modelName;
 
   if (!options.stream) {
     return await respondCollected(c, generation, (choices, usage) => {
