@@ -13,7 +13,7 @@ function fakeClock(startMs = Date.UTC(2026, 11, 7, 12)) {
   return { now: () => nowMs, advance: (ms: number) => void (nowMs += ms) };
 }
 
-const tokens = (length: number, seed = 1): number[] => Array.from({ length }, (_, index) => seed * 1000 + index);
+const tokens = (length: number, seed = 1): Token[] => Array.from({ length }, (_, index) => (seed * 1000 + index) as Token);
 
 describe("explicit-cache pins (cache_control), on a fake clock", () => {
   it("follows Model Studio's terms: 5 minutes, at most 4 markers, and a local minimum of 32 tokens", () => {
@@ -52,7 +52,7 @@ describe("explicit-cache pins (cache_control), on a fake clock", () => {
     expect(pins.use(first, [150, 50])).toEqual({ readTokens: 150, creationTokens: 0 });
     // A prompt that differs inside the pinned prefix reads nothing.
     const other = [...first];
-    other[10] = -1;
+    other[10] = -1 as Token;
     expect(pins.use(other, [50])).toEqual({ readTokens: 0, creationTokens: 50 });
   });
 
@@ -75,9 +75,9 @@ describe("explicit-cache pins (cache_control), on a fake clock", () => {
 });
 
 /** A sequence that "saves" a state file of `bytes` bytes for `tokens`. */
-function fakeSequence(held: number[], bytes: number): LlamaContextSequence {
+function fakeSequence(held: Token[], bytes: number): LlamaContextSequence {
   return {
-    contextTokens: held as Token[],
+    contextTokens: held,
     saveStateToFile: async (file: string) => writeFileSync(file, Buffer.alloc(bytes)),
   } as unknown as LlamaContextSequence;
 }
@@ -128,9 +128,9 @@ describe("the prefix cache keeps pinned states beyond LRU eviction", () => {
     const pins = new ContextCachePins({ now: fakeClock().now });
     const cache = await cacheOf(10_000, pins);
     pins.use(tokens(100), [64]);
-    expect(cache.losesPinnedPrefix(tokens(70) as Token[], 60)).toBe(true);
-    expect(cache.losesPinnedPrefix(tokens(70) as Token[], 64)).toBe(false);
-    expect(cache.losesPinnedPrefix(tokens(70, 2) as Token[], 0)).toBe(false);
+    expect(cache.losesPinnedPrefix(tokens(70), 60)).toBe(true);
+    expect(cache.losesPinnedPrefix(tokens(70), 64)).toBe(false);
+    expect(cache.losesPinnedPrefix(tokens(70, 2), 0)).toBe(false);
     await cache.dispose();
   });
 });
