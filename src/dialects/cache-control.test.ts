@@ -47,9 +47,9 @@ describe("cache_control on Anthropic messages", () => {
   });
 
   it("refuses a marker of another type and more than 4 markers, naming the field", () => {
-    expect(() => anthropic({ messages: [{ role: "user", content: [{ type: "text", text: "x", cache_control: { type: "persistent" } }] }] })).toThrow(
-      expect.objectContaining({ code: "invalid_request", param: "messages[0].content[0].cache_control.type" }),
-    );
+    expect(() =>
+      anthropic({ messages: [{ role: "user", content: [{ type: "text", text: "x", cache_control: { type: "persistent" } }] }] }),
+    ).toThrow(expect.objectContaining({ code: "invalid_request", param: "messages[0].content[0].cache_control.type" }));
     const five = Array.from({ length: 5 }, (_, index) => ({ type: "text", text: `${index}`, cache_control: ephemeral }));
     expect(() => anthropic({ messages: [{ role: "user", content: five }] })).toThrow(MoestroError);
     expect(() => anthropic({ messages: [{ role: "user", content: five }] })).toThrow(/maximum of 4 blocks with cache_control/);
@@ -64,7 +64,12 @@ describe("cache_control on Anthropic messages", () => {
       cache_creation_input_tokens: 150,
       cache_creation: { ephemeral_5m_input_tokens: 150, ephemeral_1h_input_tokens: 0 },
     });
-    expect(toAnthropicUsage(usage)).toEqual({ input_tokens: 20, output_tokens: 7, cache_read_input_tokens: 480, cache_creation_input_tokens: 0 });
+    expect(toAnthropicUsage(usage)).toEqual({
+      input_tokens: 20,
+      output_tokens: 7,
+      cache_read_input_tokens: 480,
+      cache_creation_input_tokens: 0,
+    });
   });
 });
 

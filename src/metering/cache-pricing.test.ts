@@ -3,7 +3,10 @@ import { costMicroUsd, defaultCacheRatesPercent } from "./cost.js";
 import { createPriceBook, type PriceTier, type ResolvedPrice } from "./price-book.js";
 
 /** $1 per 1M input tokens, $2 per 1M output tokens, no cache prices given. */
-const plain: ResolvedPrice = { model: "m", tiers: [{ inputMicroUsdPerMillionTokens: 1_000_000, outputMicroUsdPerMillionTokens: 2_000_000 }] };
+const plain: ResolvedPrice = {
+  model: "m",
+  tiers: [{ inputMicroUsdPerMillionTokens: 1_000_000, outputMicroUsdPerMillionTokens: 2_000_000 }],
+};
 const counts = (extra: Partial<Parameters<typeof costMicroUsd>[1]> = {}) => ({
   promptTokens: 1_000_000,
   cachedPromptTokens: 0,
@@ -68,6 +71,8 @@ describe("cached-token pricing (Model Studio's context cache terms)", () => {
     const book = createPriceBook({ version: 1, includeDefaults: false, prices: [entry] });
     expect(book.localPrice("local-m", Date.parse("2026-02-01")).tiers[0]!.cacheReadInputMicroUsdPerMillionTokens).toBe(1);
     const bad = { ...entry, tiers: [{ ...entry.tiers[0], cacheCreationInputMicroUsdPerMillionTokens: -1 }] };
-    expect(() => createPriceBook({ version: 1, includeDefaults: false, prices: [bad] })).toThrow(/cacheCreationInputMicroUsdPerMillionTokens/);
+    expect(() => createPriceBook({ version: 1, includeDefaults: false, prices: [bad] })).toThrow(
+      /cacheCreationInputMicroUsdPerMillionTokens/,
+    );
   });
 });

@@ -57,7 +57,8 @@ export function costMicroUsd(price: ResolvedPrice, tokens: TokenCounts): number 
   const uncached = prompt - read - created - cached;
   const input = BigInt(tier.inputMicroUsdPerMillionTokens);
   /** A tier's rate in hundredths, or `percent` of the input price when the tier gives none. */
-  const rate = (given: number | undefined, percent: number): bigint => (given === undefined ? input * BigInt(percent) : BigInt(given) * 100n);
+  const rate = (given: number | undefined, percent: number): bigint =>
+    given === undefined ? input * BigInt(percent) : BigInt(given) * 100n;
   const outputRate =
     tokens.reasoningTokens > 0
       ? (tier.thinkingOutputMicroUsdPerMillionTokens ?? tier.outputMicroUsdPerMillionTokens)

@@ -49,7 +49,12 @@ describe.each(testDialects)("the ledger's explicit-cache counters (migration 000
     expect(plain).toEqual(implicit);
     expect(plain?.cacheReadInputTokens).toBeUndefined();
     const [byModel] = (await store.usage.summarize({ groupBy: "model" })).filter((row) => row.group === "qwen3-moe-cache");
-    expect(byModel).toMatchObject({ cacheCreationInputTokens: 400, cacheReadInputTokens: 400, cachedPromptTokens: 720, promptTokens: 1500 });
+    expect(byModel).toMatchObject({
+      cacheCreationInputTokens: 400,
+      cacheReadInputTokens: 400,
+      cachedPromptTokens: 720,
+      promptTokens: 1500,
+    });
   });
 
   it("keeps them on a running row through its heartbeat and its settlement", async () => {

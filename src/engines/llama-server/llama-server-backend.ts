@@ -202,7 +202,8 @@ class LlamaServerBackend implements ModelBackend {
       {
         frontend: this.#frontend,
         pool: this.#pool,
-        sharedPrefixLength: (slot, promptTokens) => pinAwareSlotScore(commonPrefixLength(slot.tokens, promptTokens), this.#pins.pinnedLength(slot.tokens)),
+        sharedPrefixLength: (slot, promptTokens) =>
+          pinAwareSlotScore(commonPrefixLength(slot.tokens, promptTokens), this.#pins.pinnedLength(slot.tokens)),
         target: (slot) => workerTarget(slot, this.#targetShared),
         pins: this.#pins,
       },

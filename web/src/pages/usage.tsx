@@ -261,7 +261,10 @@ function UsageTable(props: { title: string; rows: WireUsageRow[]; testId: string
                 <th className="number">Prompt tokens</th>
                 <th className="number">Completion tokens</th>
                 <th className="number">Thinking tokens</th>
-                <th className="number" title="Prompt tokens served from a cache: reused by the engine (implicit), and pinned with cache_control (explicit: written, read)">
+                <th
+                  className="number"
+                  title="Prompt tokens served from a cache: reused by the engine (implicit), and pinned with cache_control (explicit: written, read)"
+                >
                   Cached tokens
                 </th>
                 <th className="number">Cost</th>
@@ -287,7 +290,8 @@ function UsageTable(props: { title: string; rows: WireUsageRow[]; testId: string
                     {formatInteger(row.cached_prompt_tokens)}
                     {((row.cache_creation_input_tokens ?? 0) > 0 || (row.cache_read_input_tokens ?? 0) > 0) && (
                       <div className="muted small">
-                        pinned: {formatInteger(row.cache_creation_input_tokens ?? 0)} written · {formatInteger(row.cache_read_input_tokens ?? 0)} read
+                        pinned: {formatInteger(row.cache_creation_input_tokens ?? 0)} written ·{" "}
+                        {formatInteger(row.cache_read_input_tokens ?? 0)} read
                       </div>
                     )}
                   </td>
