@@ -134,3 +134,14 @@ describe("the prefix cache keeps pinned states beyond LRU eviction", () => {
     await cache.dispose();
   });
 });
+
+describe("a worker slot holding a live pin is taken last (llama-server has no pin of its own)", () => {
+  it("scores a slot by its shared tokens, less a penalty past any prompt when it would lose a pinned prefix", async () => {
+    const { pinAwareSlotScore } = await import("./llama-server/llama-server-backend.js");
+    expect(pinAwareSlotScore(10, 0)).toBe(10);
+    // The prompt shares the whole pin: no penalty.
+    expect(pinAwareSlotScore(80, 64)).toBe(80);
+    // An empty slot (0) beats a slot whose pin the prompt does not share, whatever it shares besides.
+    expect(pinAwareSlotScore(20, 64)).toBeLessThan(pinAwareSlotScore(0, 0));
+  });
+});
