@@ -73,7 +73,7 @@ export class Metrics {
   });
   readonly #tokens = new Counter({
     name: "moestro_tokens_total",
-    help: "Tokens by model and direction (prompt, completion, reasoning, cached).",
+    help: "Tokens by model and direction (prompt, completion, reasoning, cached; cache_creation and cache_read for the explicit cache).",
     labelNames: ["model", "kind"],
     registers: [this.registry],
   });
@@ -297,6 +297,11 @@ export class Metrics {
         this.#tokens.inc({ model, kind: "completion" }, event.completionTokens);
         this.#tokens.inc({ model, kind: "reasoning" }, event.reasoningTokens);
         this.#tokens.inc({ model, kind: "cached" }, event.cachedPromptTokens);
+        // The explicit cache (`cache_control`), only from requests that marked a prefix: no zero series otherwise.
+        if (event.cacheCreationInputTokens !== undefined || event.cacheReadInputTokens !== undefined) {
+          this.#tokens.inc({ model, kind: "cache_creation" }, event.cacheCreationInputTokens ?? 0);
+          this.#tokens.inc({ model, kind: "cache_read" }, event.cacheReadInputTokens ?? 0);
+        }
         if (event.draftTokens !== undefined && event.draftTokens > 0) {
           const accepted = event.acceptedDraftTokens ?? 0;
           this.#draftTokens.inc({ model }, event.draftTokens);

@@ -53,6 +53,8 @@ export function createEvalPricer(book: PriceBook, overrides: EvalPriceOverrides 
           tiers: [
             {
               inputMicroUsdPerMillionTokens: Math.round((input ?? 0) * 1e6),
+              // "Cached ones included": the override prices cached prompt tokens as the others (not the book's 20% default).
+              cachedInputMicroUsdPerMillionTokens: Math.round((input ?? 0) * 1e6),
               outputMicroUsdPerMillionTokens: Math.round((output ?? 0) * 1e6),
             },
           ],

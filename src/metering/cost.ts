@@ -10,7 +10,18 @@ export interface TokenCounts {
   completionTokens: number;
   /** Generated tokens that were reasoning; above 0 means the request ran in thinking mode. */
   reasoningTokens: number;
+  /** Prompt tokens written to an explicit cache (`cache_control`), a subset of `promptTokens`. Defaults to 0. */
+  cacheCreationInputTokens?: number;
+  /** Prompt tokens read from an explicit cache (`cache_control`), a subset of `promptTokens`. Defaults to 0. */
+  cacheReadInputTokens?: number;
 }
+
+/**
+ * The default prices of cached prompt tokens where a tier gives none, in percent of the tier's input price: Alibaba
+ * Cloud Model Studio's context cache terms ("Context cache", alibabacloud.com/help/en/model-studio/context-cache, read
+ * 2026): implicit-cache hits at 20%, explicit-cache creation at 125%, explicit-cache hits at 10%.
+ */
+export const defaultCacheRatesPercent = { implicitHit: 20, explicitCreation: 125, explicitHit: 10 } as const;
 
 /**
  * The tier a request is billed at: the first whose `maxPromptTokens` is at least the prompt's tokens (the last tier has
@@ -24,25 +35,41 @@ export function selectTier(tiers: readonly PriceTier[], promptTokens: number): P
  * The cost of `tokens` at `price`, in integer micro-USD, rounded half up once per request (never per token, so that a
  * sum of requests is off by at most half a micro-USD each).
  *
- * - Uncached prompt tokens pay the input price, cached ones the cached-input price (the input price when not set).
+ * - Prompt tokens read from an explicit cache pay the cache-read price (default 10% of input), those written to it the
+ *   cache-creation price (default 125%). A request that used the explicit cache pays no implicit-cache discount on its
+ *   other prompt tokens: the two are mutually exclusive per request, as Model Studio bills them.
+ * - Otherwise cached prompt tokens pay the cached-input price (default 20% of input; see {@link defaultCacheRatesPercent}).
+ * - The other prompt tokens pay the input price.
  * - Generated tokens pay the output price, or the thinking-output price for the whole output when the request reasoned
  *   (`reasoningTokens > 0`), as Model Studio bills hybrid Qwen models.
  *
- * Computed in BigInt: tokens times micro-USD per million can pass 2^53.
+ * Computed in BigInt, in hundredths of a micro-USD per million tokens (so that the percentages are exact): tokens times
+ * micro-USD per million can pass 2^53.
  */
 export function costMicroUsd(price: ResolvedPrice, tokens: TokenCounts): number {
   const tier = selectTier(price.tiers, tokens.promptTokens);
-  const cached = BigInt(Math.min(tokens.cachedPromptTokens, tokens.promptTokens));
-  const uncached = BigInt(tokens.promptTokens) - cached;
+  const prompt = BigInt(tokens.promptTokens);
+  const minOf = (a: bigint, b: bigint): bigint => (a < b ? a : b);
+  const read = minOf(BigInt(Math.max(tokens.cacheReadInputTokens ?? 0, 0)), prompt);
+  const created = minOf(BigInt(Math.max(tokens.cacheCreationInputTokens ?? 0, 0)), prompt - read);
+  const isExplicit = read + created > 0n;
+  const cached = isExplicit ? 0n : minOf(BigInt(Math.max(tokens.cachedPromptTokens, 0)), prompt);
+  const uncached = prompt - read - created - cached;
+  const input = BigInt(tier.inputMicroUsdPerMillionTokens);
+  /** A tier's rate in hundredths, or `percent` of the input price when the tier gives none. */
+  const rate = (given: number | undefined, percent: number): bigint =>
+    given === undefined ? input * BigInt(percent) : BigInt(given) * 100n;
   const outputRate =
     tokens.reasoningTokens > 0
       ? (tier.thinkingOutputMicroUsdPerMillionTokens ?? tier.outputMicroUsdPerMillionTokens)
       : tier.outputMicroUsdPerMillionTokens;
-  const perMillion =
-    uncached * BigInt(tier.inputMicroUsdPerMillionTokens) +
-    cached * BigInt(tier.cachedInputMicroUsdPerMillionTokens ?? tier.inputMicroUsdPerMillionTokens) +
-    BigInt(tokens.completionTokens) * BigInt(outputRate);
-  return Number((perMillion + 500_000n) / 1_000_000n);
+  const perMillionHundredths =
+    uncached * input * 100n +
+    cached * rate(tier.cachedInputMicroUsdPerMillionTokens, defaultCacheRatesPercent.implicitHit) +
+    created * rate(tier.cacheCreationInputMicroUsdPerMillionTokens, defaultCacheRatesPercent.explicitCreation) +
+    read * rate(tier.cacheReadInputMicroUsdPerMillionTokens, defaultCacheRatesPercent.explicitHit) +
+    BigInt(tokens.completionTokens) * BigInt(outputRate) * 100n;
+  return Number((perMillionHundredths + 50_000_000n) / 100_000_000n);
 }
 
 /** What one request cost, and what it would have cost in the cloud. */
@@ -98,7 +125,8 @@ export function priceRequest(book: PriceBook, request: TokenCounts & { model: st
 /**
  * The most one request can cost at the served model's `price`, in micro-USD: `maxPromptTokens`, none of them cached,
  * and `maxCompletionTokens`, at the higher of the output and thinking-output prices (the tier the prompt selects). A
- * budget reserves this much when the request is admitted.
+ * budget reserves this much when the request is admitted. A prompt written to an explicit cache costs up to 25% more on
+ * its prompt part (the creation rate); the request is then charged its real cost when it ends, as any other.
  */
 export function worstCaseCostMicroUsd(price: ResolvedPrice, request: { maxPromptTokens: number; maxCompletionTokens: number }): number {
   const tokens = { promptTokens: request.maxPromptTokens, cachedPromptTokens: 0, completionTokens: request.maxCompletionTokens };

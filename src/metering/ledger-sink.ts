@@ -233,6 +233,8 @@ function endRow(prices: RequestPrices, event: UsageEvent): UsageRecord {
     reasoningTokens: event.reasoningTokens,
     draftTokens: event.draftTokens ?? 0,
     acceptedDraftTokens: event.acceptedDraftTokens ?? 0,
+    cacheCreationInputTokens: event.cacheCreationInputTokens ?? 0,
+    cacheReadInputTokens: event.cacheReadInputTokens ?? 0,
     timeToFirstTokenMs: event.timeToFirstTokenMs,
     latencyMs: event.latencyMs,
     ...costAtPrices(prices, event),

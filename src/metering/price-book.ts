@@ -32,7 +32,25 @@ export const priceTierSchema = z
       .int()
       .nonnegative()
       .optional()
-      .describe("Prompt tokens served from a cache (a reused KV prefix), micro-USD per 1M tokens. Defaults to the input price."),
+      .describe(
+        "Prompt tokens served from the implicit cache (a reused KV prefix), micro-USD per 1M tokens. Defaults to 20% of the input price (Model Studio's implicit-cache hit rate).",
+      ),
+    cacheCreationInputMicroUsdPerMillionTokens: z
+      .number()
+      .int()
+      .nonnegative()
+      .optional()
+      .describe(
+        "Prompt tokens written to an explicit cache (`cache_control`), micro-USD per 1M tokens. Defaults to 125% of the input price (Model Studio's explicit-cache creation rate).",
+      ),
+    cacheReadInputMicroUsdPerMillionTokens: z
+      .number()
+      .int()
+      .nonnegative()
+      .optional()
+      .describe(
+        "Prompt tokens read from an explicit cache (`cache_control`), micro-USD per 1M tokens. Defaults to 10% of the input price (Model Studio's explicit-cache hit rate).",
+      ),
   })
   .strict();
 

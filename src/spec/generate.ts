@@ -147,6 +147,14 @@ export interface GenerateRequest {
    * changes speed only, never a greedy output. `undefined` is the model's default (`speculative.byDefault`).
    */
   speculative?: boolean;
+  /**
+   * Explicit context cache (`cache_control: {"type": "ephemeral"}`, Anthropic's and Model Studio's spelling): for each
+   * marked message or content block, in request order, the chat up to and including it, converted as `input.messages`
+   * is (chat only; at most 4, `maxCacheBreakpoints` of src/engines/context-cache.ts). The engine pins the prompt prefix
+   * each one renders to for 5 minutes, renewed by each hit, and reports `cacheCreationInputTokens` and
+   * `cacheReadInputTokens` (docs/context-cache.md). Defaults to none.
+   */
+  cacheBreakpoints?: ChatMessage[][];
 }
 
 /** Token counts of one generation. A count that is not known is `undefined`, never a guessed 0. */
@@ -159,6 +167,10 @@ export interface Usage {
   cachedPromptTokens?: number;
   /** Generated tokens that were reasoning (thinking), a subset of `completionTokens`. */
   reasoningTokens?: number;
+  /** Explicit cache: prompt tokens written to it (a new pin); `undefined` when the request marked no `cache_control`. */
+  cacheCreationInputTokens?: number;
+  /** Explicit cache: prompt tokens read from a live pin; `undefined` when the request marked no `cache_control`. */
+  cacheReadInputTokens?: number;
   /** Speculative decoding: tokens drafted and checked by the model; `undefined` when the request did not speculate. */
   draftTokens?: number;
   /** Speculative decoding: of `draftTokens`, those the model accepted; `undefined` when the request did not speculate. */

@@ -10,6 +10,13 @@ export interface UsageCounts {
   completionTokens: number;
   /** Generated tokens that were reasoning (thinking), a subset of `completionTokens`. */
   reasoningTokens: number;
+  /**
+   * Explicit cache (`cache_control`): prompt tokens written to it, a subset of `promptTokens`; `undefined` when the
+   * request marked none.
+   */
+  cacheCreationInputTokens?: number;
+  /** Explicit cache: prompt tokens read from it, a subset of `promptTokens`; `undefined` when the request marked none. */
+  cacheReadInputTokens?: number;
   /** Speculative decoding: tokens drafted and checked by the model, over all choices; `undefined` when none speculated. */
   draftTokens?: number;
   /** Speculative decoding: of `draftTokens`, those the model accepted; `undefined` when none speculated. */

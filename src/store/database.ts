@@ -71,6 +71,10 @@ export interface UsageEventsTable {
   draft_tokens: Defaulted<number>;
   /** Speculative decoding: of `draft_tokens`, those the model accepted (migration 0006). */
   accepted_draft_tokens: Defaulted<number>;
+  /** Explicit cache (`cache_control`): prompt tokens written to it (0 when the request marked none; migration 0009). */
+  cache_creation_input_tokens: Defaulted<number>;
+  /** Explicit cache: prompt tokens read from it (migration 0009). */
+  cache_read_input_tokens: Defaulted<number>;
   /** What the request cost by the price book in effect when it started, micro-USD (rounded half up once per request). */
   cost_micro_usd: number;
   /** `effectiveFrom` of the price entry applied, epoch ms, or `null` when the model had no entry (cost 0). */
@@ -127,6 +131,9 @@ export interface UsageDailyTable {
   /** Speculative decoding's drafted and accepted tokens (migration 0006). */
   draft_tokens: Defaulted<number>;
   accepted_draft_tokens: Defaulted<number>;
+  /** The explicit cache's created and read prompt tokens (migration 0009). */
+  cache_creation_input_tokens: Defaulted<number>;
+  cache_read_input_tokens: Defaulted<number>;
   cost_micro_usd: number;
   cloud_cost_micro_usd: number;
   /** Last upsert, epoch ms. */

@@ -116,6 +116,8 @@ const heartbeatColumnTypes = {
   reasoning_tokens: "int8",
   draft_tokens: "int8",
   accepted_draft_tokens: "int8",
+  cache_creation_input_tokens: "int8",
+  cache_read_input_tokens: "int8",
   cost_micro_usd: "int8",
   cloud_cost_micro_usd: "int8",
   price_effective_at: "int8",

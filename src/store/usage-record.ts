@@ -15,6 +15,10 @@ export interface UsageTotals {
   draftTokens: number;
   /** Speculative decoding: of `draftTokens`, those the model accepted. */
   acceptedDraftTokens: number;
+  /** Explicit cache (`cache_control`): prompt tokens written to it, a subset of `promptTokens` (0 when none was marked). */
+  cacheCreationInputTokens: number;
+  /** Explicit cache: prompt tokens read from it, a subset of `promptTokens`. */
+  cacheReadInputTokens: number;
   /** Cost by the price book, micro-USD. */
   costMicroUsd: number;
   /** The same tokens at the cloud list price of the nearest model, micro-USD (0 when none is known). */
@@ -29,6 +33,8 @@ export const usageTotalColumns = {
   reasoningTokens: "reasoning_tokens",
   draftTokens: "draft_tokens",
   acceptedDraftTokens: "accepted_draft_tokens",
+  cacheCreationInputTokens: "cache_creation_input_tokens",
+  cacheReadInputTokens: "cache_read_input_tokens",
   costMicroUsd: "cost_micro_usd",
   cloudCostMicroUsd: "cloud_cost_micro_usd",
 } as const satisfies Record<keyof UsageTotals, keyof UsageEventsTable>;
@@ -45,6 +51,8 @@ export function zeroUsageTotals(): UsageTotals {
     reasoningTokens: 0,
     draftTokens: 0,
     acceptedDraftTokens: 0,
+    cacheCreationInputTokens: 0,
+    cacheReadInputTokens: 0,
     costMicroUsd: 0,
     cloudCostMicroUsd: 0,
   };
@@ -68,9 +76,14 @@ export function readUsageTotals(row: { [column in UsageTotalColumn]: unknown }):
 
 /**
  * One ledger row: the fields of a `UsageEvent` (src/spec/usage.ts) with its cost. The speculative decoding counters
- * may be left out where a request did not speculate (0 in the row).
+ * may be left out where a request did not speculate, and the explicit cache's where it marked none (0 in the row).
  */
-export interface UsageRecord extends Omit<UsageTotals, "draftTokens" | "acceptedDraftTokens"> {
+export interface UsageRecord
+  extends Omit<UsageTotals, "draftTokens" | "acceptedDraftTokens" | "cacheCreationInputTokens" | "cacheReadInputTokens"> {
+  /** Explicit cache (`cache_control`): prompt tokens written to it; absent or 0 when the request marked none. */
+  cacheCreationInputTokens?: number;
+  /** Explicit cache: prompt tokens read from it; absent or 0 when the request marked none. */
+  cacheReadInputTokens?: number;
   /** Speculative decoding: tokens drafted and checked by the model; absent or 0 when the request did not speculate. */
   draftTokens?: number;
   /** Speculative decoding: of `draftTokens`, those the model accepted; absent or 0 when it did not speculate. */
@@ -179,6 +192,8 @@ export function toUsageEventRow(record: UsageRecord, recordedAtMs: number): Sele
     reasoning_tokens: record.reasoningTokens,
     draft_tokens: record.draftTokens ?? 0,
     accepted_draft_tokens: record.acceptedDraftTokens ?? 0,
+    cache_creation_input_tokens: record.cacheCreationInputTokens ?? 0,
+    cache_read_input_tokens: record.cacheReadInputTokens ?? 0,
     cost_micro_usd: record.costMicroUsd,
     price_effective_at: record.priceEffectiveAtMs ?? null,
     cloud_model: record.cloudModel ?? null,
@@ -199,7 +214,7 @@ export function toUsageEventRow(record: UsageRecord, recordedAtMs: number): Sele
 
 /** The one place where a `usage_events` row becomes a {@link UsageRecord}. */
 export function toUsageRecord(row: Selectable<UsageEventsTable>): UsageRecord {
-  const { draftTokens, acceptedDraftTokens, ...totals } = readUsageTotals(row);
+  const { draftTokens, acceptedDraftTokens, cacheCreationInputTokens, cacheReadInputTokens, ...totals } = readUsageTotals(row);
   const record: UsageRecord = {
     requestId: row.request_id,
     model: row.model,
@@ -212,6 +227,8 @@ export function toUsageRecord(row: Selectable<UsageEventsTable>): UsageRecord {
   };
   // Rows of requests that did not speculate leave the draft counters out, as their records do.
   if (draftTokens > 0 || acceptedDraftTokens > 0) Object.assign(record, { draftTokens, acceptedDraftTokens });
+  // Likewise the explicit cache's counters, for rows of requests that marked no `cache_control`.
+  if (cacheCreationInputTokens > 0 || cacheReadInputTokens > 0) Object.assign(record, { cacheCreationInputTokens, cacheReadInputTokens });
   if (row.key_id !== null) record.keyId = row.key_id;
   if (row.engine !== null) record.engine = row.engine;
   if (row.upstream !== null && row.upstream !== undefined) record.upstream = row.upstream;

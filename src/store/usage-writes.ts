@@ -27,6 +27,8 @@ export const usageEventColumns = Object.keys({
   reasoning_tokens: true,
   draft_tokens: true,
   accepted_draft_tokens: true,
+  cache_creation_input_tokens: true,
+  cache_read_input_tokens: true,
   cost_micro_usd: true,
   price_effective_at: true,
   cloud_model: true,
@@ -56,6 +58,8 @@ export const usageDailyColumns = Object.keys({
   reasoning_tokens: true,
   draft_tokens: true,
   accepted_draft_tokens: true,
+  cache_creation_input_tokens: true,
+  cache_read_input_tokens: true,
   cost_micro_usd: true,
   cloud_cost_micro_usd: true,
   updated_at: true,
@@ -95,6 +99,8 @@ export const growingCountColumns = [
   "reasoning_tokens",
   "draft_tokens",
   "accepted_draft_tokens",
+  "cache_creation_input_tokens",
+  "cache_read_input_tokens",
 ] as const satisfies ReadonlyArray<keyof UsageEventsTable>;
 
 /** `insert into usage_events … on conflict (request_id) do nothing`. */

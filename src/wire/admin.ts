@@ -66,6 +66,10 @@ export const wireTokenCostFields = {
   draft_tokens: z.number().optional(),
   /** Speculative decoding: of `draft_tokens`, those the model accepted. */
   accepted_draft_tokens: z.number().optional(),
+  /** Explicit cache (`cache_control`): prompt tokens written to it (absent from older servers). */
+  cache_creation_input_tokens: z.number().optional(),
+  /** Explicit cache: prompt tokens read from it (absent from older servers). */
+  cache_read_input_tokens: z.number().optional(),
   total_tokens: z.number(),
   cost_micro_usd: z.number(),
   cost_usd: z.number(),
@@ -184,9 +188,11 @@ export function toWireUsageEvent(record: UsageRecord): WireUsageEvent {
 
 /** The {@link wireTokenCostFields} of a ledger row or a report row: the one place where counters become wire fields. */
 function toWireTokenCost(
-  totals: Omit<UsageTotals, "draftTokens" | "acceptedDraftTokens"> & {
+  totals: Omit<UsageTotals, "draftTokens" | "acceptedDraftTokens" | "cacheCreationInputTokens" | "cacheReadInputTokens"> & {
     draftTokens?: number;
     acceptedDraftTokens?: number;
+    cacheCreationInputTokens?: number;
+    cacheReadInputTokens?: number;
     cloudModel?: string;
   },
 ): WireTokenCost {
@@ -197,6 +203,8 @@ function toWireTokenCost(
     reasoning_tokens: totals.reasoningTokens,
     draft_tokens: totals.draftTokens ?? 0,
     accepted_draft_tokens: totals.acceptedDraftTokens ?? 0,
+    cache_creation_input_tokens: totals.cacheCreationInputTokens ?? 0,
+    cache_read_input_tokens: totals.cacheReadInputTokens ?? 0,
     total_tokens: totals.promptTokens + totals.completionTokens,
     cost_micro_usd: totals.costMicroUsd,
     cost_usd: totals.costMicroUsd / 1_000_000,

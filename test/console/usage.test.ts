@@ -53,6 +53,8 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Usage (real server, k
     expect(titles.every((title) => title.includes(" · inproc"))).toBe(true);
     const byModel = page.getByTestId("usage-by-model").locator('[data-testid="usage-row"][data-group="stories260K"]');
     expect(await byModel.getByTestId("row-requests").textContent()).toBe("3");
+    // Cached prompt tokens are shown apart (the implicit cache here: no request marked cache_control).
+    expect(await byModel.getByTestId("row-cached").textContent()).toMatch(/^\d+$/);
     const byKey = page.getByTestId("usage-by-key").getByTestId("usage-row");
     expect(await byKey.count()).toBe(2);
     expect(await page.getByTestId("usage-by-key").textContent()).toContain("reporting");

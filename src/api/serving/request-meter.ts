@@ -232,6 +232,7 @@ export class RequestMeter {
       cachedPromptTokens: finished.cachedPromptTokens,
       completionTokens: finished.completionTokens + this.#runningTokens,
       reasoningTokens: finished.reasoningTokens + this.#runningReasoningTokens,
+      ...explicitCacheOf(finished),
       ...(finished.draftTokens === undefined
         ? {}
         : { draftTokens: finished.draftTokens, acceptedDraftTokens: finished.acceptedDraftTokens }),
@@ -243,7 +244,8 @@ export class RequestMeter {
  * Sums the usage of the `n` choices of one request: the prompt is counted once (the first choice's, its cached part
  * too: every choice has the same prompt), completions and reasoning add up. `cachedPromptTokens` stays `undefined` when
  * the first choice's is unknown. Speculative decoding's drafted and accepted tokens add up over the choices that
- * speculated, and stay `undefined` when none did.
+ * speculated, and stay `undefined` when none did. The explicit cache's creation and read are the first choice's (the
+ * prompt's), `undefined` when it marked none.
  */
 export function sumUsage(usages: readonly Usage[]): Usage {
   const first = usages[0];
@@ -253,6 +255,7 @@ export function sumUsage(usages: readonly Usage[]): Usage {
     completionTokens: usages.reduce((total, usage) => total + usage.completionTokens, 0),
     cachedPromptTokens: first?.cachedPromptTokens,
     reasoningTokens: usages.reduce((total, usage) => total + (usage.reasoningTokens ?? 0), 0),
+    ...(first === undefined ? {} : explicitCacheOf(first)),
     ...(speculated.length === 0
       ? {}
       : {
@@ -260,6 +263,13 @@ export function sumUsage(usages: readonly Usage[]): Usage {
           acceptedDraftTokens: speculated.reduce((total, usage) => total + (usage.acceptedDraftTokens ?? 0), 0),
         }),
   };
+}
+
+/** The explicit cache's counts of `usage`, when it has them (an object without them otherwise). */
+function explicitCacheOf(usage: Pick<Usage, "cacheCreationInputTokens" | "cacheReadInputTokens">): Partial<UsageCounts> {
+  return usage.cacheCreationInputTokens === undefined && usage.cacheReadInputTokens === undefined
+    ? {}
+    : { cacheCreationInputTokens: usage.cacheCreationInputTokens ?? 0, cacheReadInputTokens: usage.cacheReadInputTokens ?? 0 };
 }
 
 /** The counts the usage sinks take ({@link sumUsage}, an unknown count as 0; draft counts only when some choice speculated). */
@@ -271,12 +281,14 @@ function countsOf(usages: readonly Usage[]): UsageCounts {
     reasoningTokens = 0,
     draftTokens,
     acceptedDraftTokens,
+    ...explicit
   } = sumUsage(usages);
   return {
     promptTokens,
     cachedPromptTokens,
     completionTokens,
     reasoningTokens,
+    ...explicitCacheOf(explicit),
     ...(draftTokens === undefined ? {} : { draftTokens, acceptedDraftTokens: acceptedDraftTokens ?? 0 }),
   };
 }

@@ -21,6 +21,8 @@ const csvColumns = [
   "interrupted_requests",
   "prompt_tokens",
   "cached_prompt_tokens",
+  "cache_creation_input_tokens",
+  "cache_read_input_tokens",
   "completion_tokens",
   "reasoning_tokens",
   "total_tokens",
@@ -33,6 +35,8 @@ const csvColumns = [
 
 /**
  * `moestro usage`: the usage ledger's totals per key, model or day, with cost and the cloud-list-price equivalent.
+ * Cached prompt tokens are shown apart: CACHED (the implicit cache: a prefix the engine reused by itself), CACHE WRITE
+ * and CACHE READ (the explicit cache: prefixes pinned with `cache_control`, and hits on them).
  * `--json` prints a JSON array of rows (`name`, `requests`, `aborted_requests`, `interrupted_requests`, token counts,
  * `cost_micro_usd`, `cloud_cost_micro_usd`, ...); `--csv` the same rows as CSV.
  */
@@ -55,7 +59,7 @@ export function createUsageCommand(): Command {
         process.stdout.write(
           formatCsv(
             csvColumns,
-            report.data.map((row) => csvColumns.map((column) => row[column])),
+            report.data.map((row) => csvColumns.map((column) => row[column] ?? (column.startsWith("cache_") ? 0 : null))),
           ),
         );
       } else if (report.data.length === 0) {
@@ -68,6 +72,8 @@ export function createUsageCommand(): Command {
           String(row.completion_tokens),
           String(row.reasoning_tokens),
           String(row.cached_prompt_tokens),
+          String(row.cache_creation_input_tokens ?? 0),
+          String(row.cache_read_input_tokens ?? 0),
           formatUsd(row.cost_micro_usd),
           formatUsd(row.cloud_cost_micro_usd),
           row.cloud_model ?? "-",
@@ -79,6 +85,8 @@ export function createUsageCommand(): Command {
           "COMPLETION",
           "REASONING",
           "CACHED",
+          "CACHE WRITE",
+          "CACHE READ",
           "COST",
           "CLOUD COST",
           "CLOUD MODEL",

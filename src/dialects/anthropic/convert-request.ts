@@ -1,5 +1,6 @@
 import { MoestroError } from "../../errors/index.js";
 import type { ChatMessage, GenerateRequest, ThinkingOptions, ToolCall, ToolDefinition, ToolOptions } from "../../spec/index.js";
+import { checkCacheBreakpointCount, isCacheMarked } from "../cache-control.js";
 import { parseWith } from "../openai/convert-request.js";
 import {
   countTokensRequestSchema,
@@ -88,7 +89,10 @@ export interface ConvertedMessagesRequest {
  *   in their order (case D01): one system message, rendered at the start of the prompt.
  * - `user` content: text blocks become a user message (joined with a blank line); `tool_result` blocks become tool
  *   messages where they stand (`is_error` results are prefixed `Error: `). `assistant` content: text blocks and
- *   `tool_use` calls. `cache_control` is ignored everywhere (moestro reuses a prompt's prefix by itself).
+ *   `tool_use` calls.
+ * - `cache_control: {"type": "ephemeral"}` on a block of `system` or of a message pins the prompt prefix up to and
+ *   including that block (explicit context cache, docs/context-cache.md): at most 4 markers. On a tool definition it is
+ *   accepted and ignored.
  * - Anthropic's own tool types (`web_search_*`, `bash_*`, `text_editor_*`, `computer_*`, `code_execution_*`, …: any
  *   `type` other than `custom`) are dropped: moestro cannot run them. A `tool_choice` that names one is a 400.
  * - Thinking is opt-in (case D06): off unless `thinking.type` is `enabled` (with its `budget_tokens` as the thought's
@@ -128,6 +132,8 @@ export function toMessagesGenerateRequest(
   }
   const { tools, toolIndexes, droppedTools } = toToolOptions(request);
   if (tools !== undefined) generateRequest.tools = tools;
+  const cacheBreakpoints = "max_tokens" in request ? toCacheBreakpoints(request) : undefined;
+  if (cacheBreakpoints !== undefined) generateRequest.cacheBreakpoints = cacheBreakpoints;
   const format = request.output_config?.format;
   if (format) generateRequest.responseFormat = { type: "json_schema", name: "output", schema: format.schema };
   return { request: generateRequest, toolIndexes, droppedTools, thinkingBlocks };
@@ -212,8 +218,42 @@ function toToolOptions(request: MessagesRequest | CountTokensRequest): {
   return { tools: { definitions, choice: mapped, parallel }, toolIndexes, droppedTools };
 }
 
-/** The chat messages of a request: one leading system message, then the turns (see {@link toMessagesGenerateRequest}). */
-function toChatMessages(request: MessagesRequest | CountTokensRequest, onThinkingBlock: (block: ContentBlockInput) => void): ChatMessage[] {
+/**
+ * The chat prefixes of the request's `cache_control` markers, in request order (`system` first): for each, the request
+ * cut after the marked block and converted as the whole one is; `undefined` when none is marked.
+ *
+ * @throws {MoestroError} `invalid_request` (400) for a marker that is not `{"type": "ephemeral"}`, or more than 4.
+ */
+function toCacheBreakpoints(request: MessagesRequest): ChatMessage[][] | undefined {
+  const cuts: Array<MessagesRequest> = [];
+  if (Array.isArray(request.system)) {
+    for (const [index, block] of request.system.entries()) {
+      if (isCacheMarked(block.cache_control, `system[${index}].cache_control`))
+        cuts.push({ ...request, system: request.system.slice(0, index + 1), messages: [] });
+    }
+  }
+  for (const [index, message] of request.messages.entries()) {
+    if (typeof message.content === "string") continue;
+    for (const [blockIndex, block] of message.content.entries()) {
+      if (!isCacheMarked(block.cache_control, `messages[${index}].content[${blockIndex}].cache_control`)) continue;
+      const cut = { ...message, content: message.content.slice(0, blockIndex + 1) };
+      cuts.push({ ...request, messages: [...request.messages.slice(0, index), cut] });
+    }
+  }
+  if (cuts.length === 0) return undefined;
+  checkCacheBreakpointCount(cuts.length);
+  return cuts.map((cut) => toChatMessages(cut, () => undefined, { endsAnywhere: true }));
+}
+
+/**
+ * The chat messages of a request: one leading system message, then the turns (see {@link toMessagesGenerateRequest}).
+ * `options.endsAnywhere` accepts a last message from the assistant (a cache marker's prefix may end there).
+ */
+function toChatMessages(
+  request: MessagesRequest | CountTokensRequest,
+  onThinkingBlock: (block: ContentBlockInput) => void,
+  options: { endsAnywhere?: boolean } = {},
+): ChatMessage[] {
   const systemTexts: string[] = [];
   const system = request.system;
   if (typeof system === "string") {
@@ -239,7 +279,7 @@ function toChatMessages(request: MessagesRequest | CountTokensRequest, onThinkin
     }
   }
   const last = request.messages.at(-1);
-  if (last?.role === "assistant") {
+  if (last?.role === "assistant" && options.endsAnywhere !== true) {
     const index = request.messages.length - 1;
     throw new MoestroError(
       "unsupported_parameter",

@@ -2,18 +2,27 @@ import type { FinishReason, ToolCall, Usage } from "../../spec/index.js";
 import type { WireContentBlock, WireStopReason, WireUsage } from "./wire.js";
 
 /**
- * Anthropic's `usage` from moestro's: `input_tokens` excludes the reused prefix, which is `cache_read_input_tokens`
- * (Messages reference: total input is the sum of `input_tokens`, `cache_creation_input_tokens` and
- * `cache_read_input_tokens`).
+ * Anthropic's `usage` from moestro's (Messages reference: total input is the sum of `input_tokens`,
+ * `cache_creation_input_tokens` and `cache_read_input_tokens`):
+ * - a request with `cache_control` markers: `cache_read_input_tokens` is the pinned prefix it read, and
+ *   `cache_creation_input_tokens` (also in `cache_creation.ephemeral_5m_input_tokens`) what it pinned anew;
+ * - otherwise `cache_read_input_tokens` is the prefix the engine reused by itself (implicit cache), and nothing is
+ *   created.
+ *
+ * `input_tokens` is the rest of the prompt.
  */
 export function toWireUsage(usage: Usage): WireUsage {
-  const cached = usage.cachedPromptTokens ?? 0;
-  return {
-    input_tokens: Math.max(0, usage.promptTokens - cached),
+  const isExplicit = usage.cacheCreationInputTokens !== undefined || usage.cacheReadInputTokens !== undefined;
+  const read = isExplicit ? (usage.cacheReadInputTokens ?? 0) : (usage.cachedPromptTokens ?? 0);
+  const created = isExplicit ? (usage.cacheCreationInputTokens ?? 0) : 0;
+  const wire: WireUsage = {
+    input_tokens: Math.max(0, usage.promptTokens - read - created),
     output_tokens: usage.completionTokens,
-    cache_read_input_tokens: cached,
-    cache_creation_input_tokens: 0,
+    cache_read_input_tokens: read,
+    cache_creation_input_tokens: created,
   };
+  if (isExplicit) wire.cache_creation = { ephemeral_5m_input_tokens: created, ephemeral_1h_input_tokens: 0 };
+  return wire;
 }
 
 /**

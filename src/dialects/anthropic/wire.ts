@@ -11,14 +11,16 @@ export type WireStopReason = "end_turn" | "max_tokens" | "stop_sequence" | "tool
 
 /**
  * A message's `usage`, as Anthropic counts it: `input_tokens` excludes the tokens read from the cache
- * (`cache_read_input_tokens`: the prompt prefix moestro reused); moestro writes no cache entries, so
- * `cache_creation_input_tokens` is 0.
+ * (`cache_read_input_tokens`: a pinned prefix read, or the prefix moestro reused by itself when the request marked no
+ * `cache_control`) and those written to it (`cache_creation_input_tokens`, 0 without markers).
  */
 export interface WireUsage {
   input_tokens: number;
   output_tokens: number;
   cache_read_input_tokens: number;
   cache_creation_input_tokens: number;
+  /** By TTL, for a request with `cache_control` markers only: moestro's pins all live 5 minutes. */
+  cache_creation?: { ephemeral_5m_input_tokens: number; ephemeral_1h_input_tokens: number };
 }
 
 /** A content block of an answer. */

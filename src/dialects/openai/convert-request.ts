@@ -1,3 +1,4 @@
+import { checkCacheBreakpointCount, isCacheMarked } from "../cache-control.js";
 import type { z } from "zod";
 import { MoestroError } from "../../errors/index.js";
 import { maxTimerDelayMs, parseDurationMs } from "../../util/duration.js";
@@ -145,6 +146,8 @@ export function toChatGenerateRequest(request: ChatCompletionRequest): GenerateR
     thinking: { enabled: thinkingSwitch(request, messages), budgetTokens: request.thinking_budget ?? undefined },
   };
   if (request.speculative !== undefined && request.speculative !== null) generateRequest.speculative = request.speculative;
+  const cacheBreakpoints = toCacheBreakpoints(request.messages);
+  if (cacheBreakpoints !== undefined) generateRequest.cacheBreakpoints = cacheBreakpoints;
   if (request.logprobs) generateRequest.logprobs = { top: request.top_logprobs ?? 0 };
   const tools = request.tools ?? [];
   if (tools.length > 0) {
@@ -304,6 +307,32 @@ export function normalizeMessages(messages: readonly ChatMessageInput[]): ChatMe
     }
   }
   return systemTexts.length > 0 ? [{ role: "system", text: systemTexts.join("\n\n") }, ...conversation] : conversation;
+}
+
+/**
+ * The chat prefixes of the `cache_control` markers (Model Studio's explicit cache: `{"type": "ephemeral"}` on a
+ * content part, or on a message), in request order: for each, the messages cut after the marked part (or message) and
+ * normalised as the whole list is; `undefined` when none is marked (docs/context-cache.md).
+ *
+ * @throws {MoestroError} `invalid_request` (400) for a marker that is not `{"type": "ephemeral"}`, or more than 4.
+ */
+export function toCacheBreakpoints(messages: readonly ChatMessageInput[]): ChatMessage[][] | undefined {
+  const cuts: ChatMessageInput[][] = [];
+  for (const [index, message] of messages.entries()) {
+    const before = messages.slice(0, index);
+    if (Array.isArray(message.content)) {
+      for (const [partIndex, part] of message.content.entries()) {
+        if (!isCacheMarked(part.cache_control, `messages[${index}].content[${partIndex}].cache_control`)) continue;
+        // Tool calls come after the content: a prefix cut at a part holds none of them.
+        cuts.push([...before, { ...message, content: message.content.slice(0, partIndex + 1), tool_calls: undefined }]);
+      }
+    }
+    if (isCacheMarked((message as { cache_control?: unknown }).cache_control, `messages[${index}].cache_control`))
+      cuts.push([...before, message]);
+  }
+  if (cuts.length === 0) return undefined;
+  checkCacheBreakpointCount(cuts.length);
+  return cuts.map((cut) => normalizeMessages(cut));
 }
 
 function contentText(message: ChatMessageInput, index: number): string {

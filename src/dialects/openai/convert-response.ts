@@ -4,6 +4,11 @@ import type { WireFinishReason, WireTokenLogprob, WireToolCall, WireUsage } from
 /**
  * The OpenAI `usage` object. Speculative decoding's counts go in OpenAI's `accepted_prediction_tokens` and
  * `rejected_prediction_tokens` (drafted tokens the model accepted, and the others), only when the request speculated.
+ *
+ * `prompt_tokens_details.cached_tokens` is the prefix the engine reused by itself (implicit cache); for a request with
+ * `cache_control` markers it is the pinned prefix read instead, and `cache_creation_input_tokens`,
+ * `cache_creation.ephemeral_5m_input_tokens` and `cache_type: "ephemeral"` say what was pinned anew, as Alibaba Cloud
+ * Model Studio's chat completions report its explicit cache ("Context cache").
  */
 export function toWireUsage(usage: Usage): WireUsage {
   const speculated =
@@ -17,8 +22,20 @@ export function toWireUsage(usage: Usage): WireUsage {
     prompt_tokens: usage.promptTokens,
     completion_tokens: usage.completionTokens,
     total_tokens: usage.promptTokens + usage.completionTokens,
-    prompt_tokens_details: { cached_tokens: usage.cachedPromptTokens ?? 0 },
+    prompt_tokens_details: toWirePromptDetails(usage),
     completion_tokens_details: { reasoning_tokens: usage.reasoningTokens ?? 0, ...speculated },
+  };
+}
+
+function toWirePromptDetails(usage: Usage): WireUsage["prompt_tokens_details"] {
+  if (usage.cacheCreationInputTokens === undefined && usage.cacheReadInputTokens === undefined)
+    return { cached_tokens: usage.cachedPromptTokens ?? 0 };
+  const created = usage.cacheCreationInputTokens ?? 0;
+  return {
+    cached_tokens: usage.cacheReadInputTokens ?? 0,
+    cache_creation_input_tokens: created,
+    cache_creation: { ephemeral_5m_input_tokens: created },
+    cache_type: "ephemeral",
   };
 }
 

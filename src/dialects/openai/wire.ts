@@ -34,7 +34,16 @@ export interface WireUsage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
-  prompt_tokens_details: { cached_tokens: number };
+  /**
+   * `cached_tokens`: prompt tokens served from the cache. The explicit cache's fields (Model Studio's names) only for a
+   * request with `cache_control` markers: then `cached_tokens` counts the pinned prefix read.
+   */
+  prompt_tokens_details: {
+    cached_tokens: number;
+    cache_creation_input_tokens?: number;
+    cache_creation?: { ephemeral_5m_input_tokens: number };
+    cache_type?: "ephemeral";
+  };
   /**
    * `accepted_prediction_tokens` and `rejected_prediction_tokens` (OpenAI's names, from its Predicted Outputs) count the
    * tokens speculative decoding drafted and the model accepted or rejected; present only when the request speculated.

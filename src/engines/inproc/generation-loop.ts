@@ -196,6 +196,9 @@ export async function* runGeneration(
         completionTokens: parser.completionTokens + (source.heldAtLimit?.() ?? 0),
         cachedPromptTokens: target.reportedCachedPromptTokens?.() ?? cachedPromptTokens,
         reasoningTokens: parser.reasoningTokens,
+        ...(prepared.explicitCache === undefined
+          ? {}
+          : { cacheCreationInputTokens: prepared.explicitCache.creationTokens, cacheReadInputTokens: prepared.explicitCache.readTokens }),
         ...draftCounts,
       },
     };

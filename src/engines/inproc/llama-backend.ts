@@ -11,6 +11,7 @@ import type {
   SpeculativeOptions,
 } from "../../spec/index.js";
 import { SlotPool } from "../../util/slot-pool.js";
+import { ContextCachePins } from "../context-cache.js";
 import { inSequenceOrder } from "./batch-order.js";
 import { DecodeBatching } from "./decode-batching.js";
 import { Embeddings } from "./embeddings.js";
@@ -67,7 +68,7 @@ export interface LlamaBackendOptions {
   createTokenSource?: TokenSourceFactory;
   /** Where to log. */
   logger: Logger;
-  /** Clock for `created` fields, epoch ms. Defaults to `Date.now`. */
+  /** Clock for `created` fields and the explicit cache's TTL (`cache_control`), epoch ms. Defaults to `Date.now`. */
   now?: () => number;
 }
 
@@ -130,6 +131,7 @@ export async function createLlamaBackend(options: LlamaBackendOptions): Promise<
         flashAttention,
         batching: { dispatchSchedule: (dispatch) => batching.schedule(dispatch), itemPrioritizationStrategy: inSequenceOrder },
       });
+      const pins = new ContextCachePins({ now });
       const prefixCache =
         (options.cacheRamBytes ?? 0) > 0 && !insights.isRecurrent && !insights.isHybrid
           ? await PrefixCache.create({
@@ -137,9 +139,10 @@ export async function createLlamaBackend(options: LlamaBackendOptions): Promise<
               root: options.prefixCacheRoot,
               logger: options.logger,
               modelId: options.id ?? modelIdFromPath(modelPath),
+              pins,
             })
           : undefined;
-      return new LlamaBackend(model, context, options, now, batching, prefixCache, speculation);
+      return new LlamaBackend(model, context, options, now, batching, prefixCache, speculation, pins);
     } catch (error) {
       await context?.dispose();
       await speculation?.dispose();
@@ -182,6 +185,7 @@ class LlamaBackend implements ModelBackend {
   readonly #engineDetails: EngineDetails;
   readonly #prefixCache: PrefixCache | undefined;
   readonly #speculation: Speculation | undefined;
+  readonly #pins: ContextCachePins;
   #disposed = false;
 
   constructor(
@@ -192,7 +196,9 @@ class LlamaBackend implements ModelBackend {
     batching: DecodeBatching,
     prefixCache: PrefixCache | undefined,
     speculation: Speculation | undefined,
+    pins: ContextCachePins,
   ) {
+    this.#pins = pins;
     this.#model = model;
     this.#context = context;
     this.#prefixCache = prefixCache;
@@ -256,6 +262,7 @@ class LlamaBackend implements ModelBackend {
         sharedPrefixLength: (sequence, promptTokens) =>
           slotScore(sequence.compareContextTokens(promptTokens).firstDifferentIndex, sequence.nextTokenIndex),
         target: (sequence) => sequenceTarget(sequence, this.#targetShared),
+        pins: this.#pins,
       },
       request,
     );

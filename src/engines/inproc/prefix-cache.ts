@@ -30,6 +30,17 @@ export interface PrefixCacheOptions {
   logger: Logger;
   /** The model, for logs. */
   modelId: string;
+  /**
+   * The explicit cache's live pins (`ContextCachePins` of src/engines/context-cache.ts): an entry whose tokens start
+   * with a pinned prefix is kept beyond LRU eviction until the pin expires. Defaults to none.
+   */
+  pins?: PinnedPrefixes;
+}
+
+/** What the prefix cache asks of the explicit cache's pins. */
+export interface PinnedPrefixes {
+  /** The longest live pinned prefix `tokens` start with, in tokens; 0 when none. */
+  pinnedLength(tokens: readonly Token[]): number;
 }
 
 /** One saved sequence state: the tokens it holds and its file. */
@@ -59,6 +70,8 @@ export interface PrefixCacheStats {
   restores: number;
   /** States evicted to make room since the start (not those replaced by a longer state of the same tokens). */
   evictions: number;
+  /** Of `evictions`, states that held a live pinned prefix, evicted because pinned states alone passed the budget. */
+  pinnedEvictions: number;
 }
 
 /**
@@ -81,6 +94,11 @@ export function defaultStateFileRoot(): string {
  * goes first in line for eviction (its slot holds its tokens now, and saves them again when it moves on); a save that
  * supersedes an entry (its tokens start with the entry's) replaces it, and a sequence whose tokens an entry already
  * holds is not saved.
+ *
+ * Explicit cache: an entry that holds a live pinned prefix (`options.pins`) is not evicted for room while an entry
+ * without one can go instead. Only when pinned entries alone exceed the budget (memory runs short) is the least
+ * recently used of them evicted, with a warning: its pin then stays (its requests are still billed as hits until it
+ * expires) but its prefix is evaluated again by the next request, whose slot holds it afterwards.
  */
 export class PrefixCache {
   readonly #folder: string;
@@ -90,12 +108,14 @@ export class PrefixCache {
   /** In least-recently-used order: the first is evicted first. */
   readonly #entries = new Set<PrefixCacheEntry>();
   readonly #onExit: () => void;
+  readonly #pins: PinnedPrefixes | undefined;
   readonly minRestoreTokens: number;
   #usedBytes = 0;
   #nextFile = 0;
   #saves = 0;
   #restores = 0;
   #evictions = 0;
+  #pinnedEvictions = 0;
   #isDisposed = false;
 
   private constructor(folder: string, options: PrefixCacheOptions) {
@@ -103,6 +123,7 @@ export class PrefixCache {
     this.#budgetBytes = options.budgetBytes;
     this.#logger = options.logger;
     this.#modelId = options.modelId;
+    this.#pins = options.pins;
     this.minRestoreTokens = options.minRestoreTokens ?? defaultMinRestoreTokens;
     // The files are in RAM on /dev/shm: a process that exits without dispose() must not leave them there.
     this.#onExit = () => rmSync(this.#folder, { recursive: true, force: true });
@@ -135,6 +156,7 @@ export class PrefixCache {
       saves: this.#saves,
       restores: this.#restores,
       evictions: this.#evictions,
+      pinnedEvictions: this.#pinnedEvictions,
     };
   }
 
@@ -179,15 +201,19 @@ export class PrefixCache {
       this.#entries.add(entry);
       this.#usedBytes += sizeBytes;
       this.#saves++;
-      for (const oldest of this.#entries) {
-        if (this.#usedBytes <= this.#budgetBytes) break;
-        // A pinned entry is about to be restored by a request that chose it.
-        if (oldest.readers === 0) this.#evict(oldest, true);
-      }
+      this.#makeRoom();
     } catch (error) {
       await rm(file, { force: true }).catch(() => undefined);
       this.#logger.warn({ model: this.#modelId, err: error }, "could not save a sequence's state to the prefix cache");
     }
+  }
+
+  /**
+   * Whether a slot holding `tokens` that keeps only its first `keep` would lose part of a live pinned prefix: then its
+   * state must be saved however few tokens it loses.
+   */
+  losesPinnedPrefix(tokens: readonly Token[], keep: number): boolean {
+    return (this.#pins?.pinnedLength(tokens) ?? 0) > keep;
   }
 
   /**
@@ -239,6 +265,29 @@ export class PrefixCache {
     this.#entries.clear();
     this.#usedBytes = 0;
     await rm(this.#folder, { recursive: true, force: true });
+  }
+
+  /**
+   * Evicts least recently used entries until the files fit the budget: first those without a live pinned prefix, then,
+   * only if pinned ones alone pass it, pinned ones (logged). Entries being read are never evicted.
+   */
+  #makeRoom(): void {
+    const isPinned = (entry: PrefixCacheEntry): boolean => (this.#pins?.pinnedLength(entry.tokens) ?? 0) > 0;
+    for (const pass of ["unpinned", "pinned"] as const) {
+      for (const oldest of [...this.#entries]) {
+        if (this.#usedBytes <= this.#budgetBytes) return;
+        // An entry being read is about to be restored by a request that chose it.
+        if (oldest.readers > 0 || isPinned(oldest) !== (pass === "pinned")) continue;
+        if (pass === "pinned") {
+          this.#pinnedEvictions++;
+          this.#logger.warn(
+            { model: this.#modelId, budgetBytes: this.#budgetBytes, tokens: oldest.tokens.length },
+            "the prefix cache's budget is full of pinned prefixes: the least recently used pinned state is evicted (cache_control)",
+          );
+        }
+        this.#evict(oldest, true);
+      }
+    }
   }
 
   #touch(entry: PrefixCacheEntry): void {

@@ -35,6 +35,13 @@ export interface PreparedGeneration {
   tokenBias?: TokenBias;
   /** The tokens `tokenBias` bans, for engines that take a list (llama-server's `logit_bias`). */
   bannedTokens?: Token[];
+  /**
+   * Explicit cache: for each of the request's `cacheBreakpoints`, how many leading prompt tokens it covers (the tokens
+   * its chat prefix renders to that the whole prompt shares). `undefined` without markers.
+   */
+  cachePrefixLengths?: number[];
+  /** Explicit cache: what the markers read and created, set once the request holds a slot (`generateOnSlot`). */
+  explicitCache?: { readTokens: number; creationTokens: number };
 }
 
 /** What {@link RequestPreparer} needs to know about its model. */
@@ -159,6 +166,8 @@ export class RequestPreparer {
       const { text, ...stops } = template.render(input.messages, promptTools);
       return { prompt: { kind: "template", text }, stops };
     });
+    const cachePrefixLengths =
+      request.cacheBreakpoints === undefined ? undefined : await this.#cachePrefixLengths(request, template, promptTools, promptTokens);
     if (thinking) promptTokens.push(markers.thinkStart!, ...this.#model.tokenize("\n", false));
 
     const prepared: PreparedGeneration = {
@@ -173,6 +182,7 @@ export class RequestPreparer {
       toolGrammar,
       contentGrammar,
     };
+    if (cachePrefixLengths !== undefined) prepared.cachePrefixLengths = cachePrefixLengths;
     if (activeTools && forcedTool && !thinking) prepared.forcedOutputTokens = [markers.toolCallStart!];
     if (choice.type === "none" && markers.toolCallStart !== undefined) {
       prepared.tokenBias = TokenBias.for(this.#model).set(markers.toolCallStart, "never");
@@ -200,6 +210,35 @@ export class RequestPreparer {
     if ("atLeastTokens" in result) this.#refuseLongPrompt(result.atLeastTokens, request);
     this.#promptByInput.set(request.input, { tokens: result.tokens, ...stops });
     return { tokens: [...result.tokens], ...stops };
+  }
+
+  /**
+   * How many leading tokens of `promptTokens` each of the request's cache breakpoints covers: its chat prefix rendered
+   * by the same template with the same tools, tokenized, compared with the whole prompt. The rendering of a prefix ends
+   * with the template's end of turn and generation prompt, which the whole prompt may not share: the shared part is
+   * what the marker pins (never more than the prompt holds).
+   */
+  async #cachePrefixLengths(
+    request: GenerateRequest,
+    template: ChatTemplate,
+    tools: ToolDefinition[] | undefined,
+    promptTokens: readonly Token[],
+  ): Promise<number[]> {
+    const lengths: number[] = [];
+    for (const messages of request.cacheBreakpoints ?? []) {
+      if (messages.length === 0) continue;
+      const { text } = template.render(messages, tools);
+      const result = await this.#tokenizer.tokenize(
+        { kind: "template", text },
+        { maxTokens: this.#maxPromptTokens(request), signal: request.signal, param: "messages" },
+      );
+      if (!("tokens" in result)) continue;
+      let shared = 0;
+      const limit = Math.min(result.tokens.length, promptTokens.length);
+      while (shared < limit && result.tokens[shared] === promptTokens[shared]) shared++;
+      lengths.push(shared);
+    }
+    return lengths;
   }
 
   /** The most prompt tokens that leave `maxTokens` (at least one) for the completion: see checkContextWindow. */

@@ -51,8 +51,10 @@ export function sequenceTarget(sequence: LlamaContextSequence, shared: SequenceT
         if (restore !== undefined) cache.pin(restore);
         try {
           // What the slot holds beyond the shared prefix is lost once it is erased or overwritten: keep it when it is
-          // worth a restore later (another conversation's history), before the slot takes this prompt.
-          if (sequence.nextTokenIndex - keep >= cache.minRestoreTokens) await cache.save(sequence);
+          // worth a restore later (another conversation's history), or when it holds part of a pinned prefix
+          // (`cache_control`), before the slot takes this prompt.
+          if (sequence.nextTokenIndex - keep >= cache.minRestoreTokens || cache.losesPinnedPrefix(sequence.contextTokens, keep))
+            await cache.save(sequence);
           if (restore !== undefined) {
             // The sequence now holds the entry's tokens (or nothing, when the load failed).
             await cache.restore(restore, sequence);

@@ -2,6 +2,7 @@ import type { Token } from "node-llama-cpp";
 import { MoestroError } from "../../errors/index.js";
 import type { BackendStats, GenerateRequest, GenerationStream } from "../../spec/index.js";
 import type { SlotPool } from "../../util/slot-pool.js";
+import type { ContextCachePins } from "../context-cache.js";
 import { runGeneration, type GenerationTarget } from "./generation-loop.js";
 import type { ModelFrontend } from "./model-frontend.js";
 
@@ -16,6 +17,8 @@ export interface SlotGenerationOptions<Slot> {
   sharedPrefixLength: (slot: Slot, promptTokens: Token[]) => number;
   /** The target a generation runs on, for the slot it holds. */
   target: (slot: Slot) => GenerationTarget;
+  /** The model's explicit-cache pins (`cache_control`); without them, marked prefixes read and create 0 tokens. */
+  pins?: ContextCachePins;
 }
 
 /**
@@ -41,6 +44,10 @@ export async function generateOnSlot<Slot>(options: SlotGenerationOptions<Slot>,
       `The server is busy: ${frontend.info.parallelSequences} requests are running and ${pool.waiting} are waiting for model '${frontend.info.id}'. Retry later.`,
       { retryAfterSeconds: 1 },
     );
+  }
+  if (request.cacheBreakpoints !== undefined) {
+    // Applied once the slot is held, so that a request refused or abandoned in the queue pins nothing.
+    prepared.explicitCache = options.pins?.use(promptTokens, prepared.cachePrefixLengths ?? []) ?? { readTokens: 0, creationTokens: 0 };
   }
   let released = false;
   const release = (): void => {

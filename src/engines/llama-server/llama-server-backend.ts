@@ -10,6 +10,7 @@ import type {
   PlacementInfo,
 } from "../../spec/index.js";
 import { SlotPool } from "../../util/slot-pool.js";
+import { ContextCachePins } from "../context-cache.js";
 import { Embeddings } from "../inproc/embeddings.js";
 import { defaultMaxContextTokens, modelIdFromPath } from "../inproc/llama-backend.js";
 import { createModelFrontend, type ModelFrontend } from "../inproc/model-frontend.js";
@@ -56,7 +57,7 @@ export interface LlamaServerBackendOptions {
   /** Test seam, as `LlamaBackendOptions.createTokenSource`. */
   createTokenSource?: TokenSourceFactory;
   logger: Logger;
-  /** Clock for `created` fields, epoch ms. Defaults to `Date.now`. */
+  /** Clock for `created` fields and the explicit cache's TTL (`cache_control`), epoch ms. Defaults to `Date.now`. */
   now?: () => number;
 }
 
@@ -112,6 +113,20 @@ export async function createLlamaServerBackend(options: LlamaServerBackendOption
   }
 }
 
+/**
+ * A free worker slot's score for a prompt (the pool takes the highest): the prompt tokens it holds, less a penalty
+ * larger than any prompt when it holds a live pinned prefix (`cache_control`) the prompt does not share whole. llama-
+ * server has no way to pin a prompt in its cache, so moestro keeps pinned prefixes in their slots as long as another
+ * slot is free; when one must be overwritten, llama-server's `--cache-ram` keeps it under its own LRU
+ * (docs/context-cache.md).
+ *
+ * @param sharedTokens - how many leading prompt tokens the slot holds.
+ * @param pinnedTokens - the longest live pinned prefix the slot holds (0 when none).
+ */
+export function pinAwareSlotScore(sharedTokens: number, pinnedTokens: number): number {
+  return pinnedTokens > sharedTokens ? sharedTokens - 2 ** 30 : sharedTokens;
+}
+
 class LlamaServerBackend implements ModelBackend {
   readonly info: ModelInfo;
   readonly #model: LlamaModel;
@@ -120,6 +135,7 @@ class LlamaServerBackend implements ModelBackend {
   readonly #frontend: ModelFrontend;
   readonly #targetShared: WorkerTargetShared;
   readonly #options: LlamaServerBackendOptions;
+  readonly #pins: ContextCachePins;
   #embeddings: Promise<{ model: LlamaModel; embeddings: Embeddings }> | undefined;
   #disposed = false;
 
@@ -132,6 +148,7 @@ class LlamaServerBackend implements ModelBackend {
     this.#model = model;
     this.#worker = worker;
     this.#options = options;
+    this.#pins = new ContextCachePins({ now: options.now });
     this.#pool = new SlotPool(slots, { maxWaiting: options.maxQueuedRequests ?? 64 });
     this.#frontend = createModelFrontend({
       llama: options.llama,
@@ -185,8 +202,10 @@ class LlamaServerBackend implements ModelBackend {
       {
         frontend: this.#frontend,
         pool: this.#pool,
-        sharedPrefixLength: (slot, promptTokens) => commonPrefixLength(slot.tokens, promptTokens),
+        sharedPrefixLength: (slot, promptTokens) =>
+          pinAwareSlotScore(commonPrefixLength(slot.tokens, promptTokens), this.#pins.pinnedLength(slot.tokens)),
         target: (slot) => workerTarget(slot, this.#targetShared),
+        pins: this.#pins,
       },
       request,
     );

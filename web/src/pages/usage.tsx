@@ -261,6 +261,12 @@ function UsageTable(props: { title: string; rows: WireUsageRow[]; testId: string
                 <th className="number">Prompt tokens</th>
                 <th className="number">Completion tokens</th>
                 <th className="number">Thinking tokens</th>
+                <th
+                  className="number"
+                  title="Prompt tokens served from a cache: reused by the engine (implicit), and pinned with cache_control (explicit: written, read)"
+                >
+                  Cached tokens
+                </th>
                 <th className="number">Cost</th>
                 <th>Cloud model</th>
                 <th className="number">At cloud price</th>
@@ -280,6 +286,15 @@ function UsageTable(props: { title: string; rows: WireUsageRow[]; testId: string
                   <td className="number">{formatInteger(row.prompt_tokens)}</td>
                   <td className="number">{formatInteger(row.completion_tokens)}</td>
                   <td className="number">{formatInteger(row.reasoning_tokens)}</td>
+                  <td className="number" data-testid="row-cached">
+                    {formatInteger(row.cached_prompt_tokens)}
+                    {((row.cache_creation_input_tokens ?? 0) > 0 || (row.cache_read_input_tokens ?? 0) > 0) && (
+                      <div className="muted small">
+                        pinned: {formatInteger(row.cache_creation_input_tokens ?? 0)} written ·{" "}
+                        {formatInteger(row.cache_read_input_tokens ?? 0)} read
+                      </div>
+                    )}
+                  </td>
                   <td className="number">{formatUsd(row.cost_usd)}</td>
                   <td>{row.cloud_model ?? "-"}</td>
                   <td className="number">{formatUsd(row.cloud_cost_usd)}</td>

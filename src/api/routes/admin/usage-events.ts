@@ -33,6 +33,8 @@ const csvColumns = [
   "engine",
   "upstream",
   "attempts",
+  "cache_creation_input_tokens",
+  "cache_read_input_tokens",
 ] as const;
 
 /**
@@ -84,6 +86,8 @@ function formatUsageCsv(events: readonly WireUsageEvent[]): string {
       engine: event.engine ?? null,
       upstream: event.upstream ?? null,
       attempts: event.attempts ?? null,
+      cache_creation_input_tokens: event.cache_creation_input_tokens ?? 0,
+      cache_read_input_tokens: event.cache_read_input_tokens ?? 0,
       status: event.status,
       error_code: event.error_code,
       prompt_tokens: event.prompt_tokens,
