@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { costMicroUsd, defaultCacheRatesPercent } from "./cost.js";
+import { costMicroUsd, defaultCacheRatesPercent, worstCaseCostMicroUsd } from "./cost.js";
 import { createPriceBook, type PriceTier, type ResolvedPrice } from "./price-book.js";
 
 /** $1 per 1M input tokens, $2 per 1M output tokens, no cache prices given. */
@@ -30,6 +30,18 @@ describe("cached-token pricing (Model Studio's context cache terms)", () => {
     expect(costMicroUsd(plain, counts({ cacheReadInputTokens: 300_000, cacheCreationInputTokens: 500_000, completionTokens: 1_000 }))).toBe(
       30_000 + 625_000 + 200_000 + 2_000,
     );
+  });
+
+  it("reserves a request that may write to the explicit cache at the creation rate, so that a budget is never passed", () => {
+    const request = { maxPromptTokens: 1_000_000, maxCompletionTokens: 1_000 };
+    expect(worstCaseCostMicroUsd(plain, request)).toBe(1_000_000 + 2_000);
+    expect(worstCaseCostMicroUsd(plain, { ...request, maxCacheCreationTokens: 1_000_000 })).toBe(1_250_000 + 2_000);
+    // A creation price below the input price never lowers the reservation.
+    const cheapCreation: ResolvedPrice = {
+      model: "m",
+      tiers: [{ ...plain.tiers[0]!, cacheCreationInputMicroUsdPerMillionTokens: 500_000 }],
+    };
+    expect(worstCaseCostMicroUsd(cheapCreation, { ...request, maxCacheCreationTokens: 1_000_000 })).toBe(1_000_000 + 2_000);
   });
 
   it("gives no implicit discount to a request that used the explicit cache (the two are mutually exclusive)", () => {

@@ -125,13 +125,21 @@ export function priceRequest(book: PriceBook, request: TokenCounts & { model: st
 /**
  * The most one request can cost at the served model's `price`, in micro-USD: `maxPromptTokens`, none of them cached,
  * and `maxCompletionTokens`, at the higher of the output and thinking-output prices (the tier the prompt selects). A
- * budget reserves this much when the request is admitted. A prompt written to an explicit cache costs up to 25% more on
- * its prompt part (the creation rate); the request is then charged its real cost when it ends, as any other.
+ * budget reserves this much when the request is admitted. A request that may write up to `maxCacheCreationTokens` of
+ * its prompt to an explicit cache (defaults to 0) is reserved with those tokens at the cache-creation rate when that is
+ * the higher (125% of input by default), so that a budget is never passed by a cache write.
  */
-export function worstCaseCostMicroUsd(price: ResolvedPrice, request: { maxPromptTokens: number; maxCompletionTokens: number }): number {
+export function worstCaseCostMicroUsd(
+  price: ResolvedPrice,
+  request: { maxPromptTokens: number; maxCompletionTokens: number; maxCacheCreationTokens?: number },
+): number {
   const tokens = { promptTokens: request.maxPromptTokens, cachedPromptTokens: 0, completionTokens: request.maxCompletionTokens };
+  const created = Math.min(request.maxCacheCreationTokens ?? 0, request.maxPromptTokens);
+  const variants = created > 0 ? [tokens, { ...tokens, cacheCreationInputTokens: created }] : [tokens];
   return Math.max(
-    costMicroUsd(price, { ...tokens, reasoningTokens: 0 }),
-    costMicroUsd(price, { ...tokens, reasoningTokens: request.maxCompletionTokens }),
+    ...variants.flatMap((variant) => [
+      costMicroUsd(price, { ...variant, reasoningTokens: 0 }),
+      costMicroUsd(price, { ...variant, reasoningTokens: request.maxCompletionTokens }),
+    ]),
   );
 }

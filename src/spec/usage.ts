@@ -102,6 +102,11 @@ export interface UsageStart extends UsageRequest {
   maxPromptTokens: number;
   /** The most tokens it can generate over all its choices: `n × max_tokens`, or `n ×` the context's remainder. */
   maxCompletionTokens: number;
+  /**
+   * The most prompt tokens it can write to an explicit context cache (`cache_control` markers: the whole prompt at most),
+   * billed at the cache-creation rate, which may be above the input price. Defaults to 0.
+   */
+  maxCacheCreationTokens?: number;
   /** The budget of its API key; `undefined` when the key has none (or key checks are off). */
   budget?: UsageBudget;
   /**

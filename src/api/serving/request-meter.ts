@@ -11,6 +11,8 @@ export interface MeterAdmission {
   maxCompletionTokens: number;
   /** The prompt's tokens when known (the running row shows them from the start). Defaults to 0. */
   promptTokens?: number;
+  /** The most prompt tokens it can write to an explicit context cache (see `UsageStart`). Defaults to 0. */
+  maxCacheCreationTokens?: number;
 }
 
 /**
@@ -75,6 +77,7 @@ export class RequestMeter {
       ...this.#base,
       maxPromptTokens: admission.maxPromptTokens,
       maxCompletionTokens: admission.maxCompletionTokens,
+      maxCacheCreationTokens: admission.maxCacheCreationTokens,
       budget: this.#budget,
       readCounts: () => this.#counts(),
     };
@@ -302,10 +305,19 @@ export function generationAdmission(options: {
   contextTokens: number;
   maxTokens: number | undefined;
   n: number;
+  /** Whether the request marks prompt parts for the explicit context cache (`cache_control`). Defaults to false. */
+  explicitCache?: boolean;
 }): MeterAdmission {
   const remainder = Math.max(0, options.contextTokens - options.promptTokens);
   const perChoice = Math.min(options.maxTokens ?? remainder, remainder);
-  return { promptTokens: options.promptTokens, maxPromptTokens: options.promptTokens, maxCompletionTokens: options.n * perChoice };
+  const admission: MeterAdmission = {
+    promptTokens: options.promptTokens,
+    maxPromptTokens: options.promptTokens,
+    maxCompletionTokens: options.n * perChoice,
+  };
+  // A cache write bills its prompt part at the creation rate (125% of input by default): the reservation covers it.
+  if (options.explicitCache === true) admission.maxCacheCreationTokens = options.promptTokens;
+  return admission;
 }
 
 /**

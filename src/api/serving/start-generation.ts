@@ -150,7 +150,13 @@ export async function startGeneration(c: Context<AppEnv>, deps: AppDeps, options
     attempts: servedBy === undefined ? (priorAttempts > 0 ? priorAttempts + 1 : undefined) : servedBy.attempts + priorAttempts,
     signal: abort.signal,
   });
-  const admission = { promptTokens: parts.promptTokens, contextTokens: info.contextTokens, maxTokens: request.maxTokens, n: options.n };
+  const admission = {
+    promptTokens: parts.promptTokens,
+    contextTokens: info.contextTokens,
+    maxTokens: request.maxTokens,
+    n: options.n,
+    explicitCache: (request.cacheBreakpoints?.length ?? 0) > 0,
+  };
   try {
     await meter.start(generationAdmission(admission));
   } catch (error) {
