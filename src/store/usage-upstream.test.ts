@@ -48,6 +48,7 @@ describe.each(testDialects)("the ledger's upstream and attempts columns (migrati
     const down = await migrator.migrateTo("0004-responses");
     expect(down.error).toBeUndefined();
     expect(down.results?.map((result) => [result.migrationName, result.direction, result.status])).toEqual([
+      ["0008-batches", "Down", "Success"],
       ["0006-usage-speculative", "Down", "Success"],
       ["0005-usage-upstream", "Down", "Success"],
     ]);

@@ -75,6 +75,8 @@ export async function startGeneration(c: Context<AppEnv>, deps: AppDeps, options
   const check = validator.checkRequest(options.request, options.schemaParams);
   const abort = requestSignal(c, deps);
   const request: GenerateRequest = { ...options.request, signal: abort.signal, requestId: c.get("requestId") };
+  // A batch line yields the model to interactive requests (docs/batch.md).
+  if (c.get("batch") !== undefined) request.priority = "batch";
   let lease: ModelLease;
   try {
     lease = await deps.models.acquire(options.model, { signal: abort.signal, keepAliveMs: options.keepAliveMs });
