@@ -21,6 +21,7 @@ import { sequenceTarget, type SequenceTargetShared } from "./sequence-target.js"
 import { createSpeculation, type Speculation } from "./speculation.js";
 import type { TokenSourceFactory } from "./token-source.js";
 import { generateOnSlot, slotStats } from "./slot-generation.js";
+import { PriorityGate } from "./batch-priority.js";
 
 /** Options of {@link createLlamaBackend}. */
 export interface LlamaBackendOptions {
@@ -182,6 +183,8 @@ class LlamaBackend implements ModelBackend {
   readonly #engineDetails: EngineDetails;
   readonly #prefixCache: PrefixCache | undefined;
   readonly #speculation: Speculation | undefined;
+  /** Batch lines yield to interactive prompts (docs/batch.md). */
+  readonly #gate = new PriorityGate();
   #disposed = false;
 
   constructor(
@@ -219,6 +222,7 @@ class LlamaBackend implements ModelBackend {
       tokenBytes: this.#frontend.shared.tokenBytes,
       prefixCache,
       speculation,
+      gate: this.#gate,
     };
     this.#embeddings = new Embeddings({
       model,
@@ -256,6 +260,7 @@ class LlamaBackend implements ModelBackend {
         sharedPrefixLength: (sequence, promptTokens) =>
           slotScore(sequence.compareContextTokens(promptTokens).firstDifferentIndex, sequence.nextTokenIndex),
         target: (sequence) => sequenceTarget(sequence, this.#targetShared),
+        gate: this.#gate,
       },
       request,
     );
