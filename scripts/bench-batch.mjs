@@ -67,6 +67,16 @@ async function ttft(url, seed) {
   return first === 0 ? performance.now() - startedAt : first;
 }
 
+/**
+ * A batch as the server shows it.
+ * @param {string} url
+ * @param {string} id
+ * @returns {Promise<{ status: string, request_counts: { total: number, completed: number, failed: number } }>}
+ */
+async function getBatch(url, id) {
+  return /** @type {any} */ (await (await fetch(`${url}/v1/batches/${id}`)).json());
+}
+
 /** @param {number[]} values */
 function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
@@ -106,26 +116,28 @@ try {
   const form = new FormData();
   form.set("purpose", "batch");
   form.set("file", new File([lines.join("\n")], "bench.jsonl"));
-  const file = await (await fetch(`${url}/v1/files`, { method: "POST", body: form })).json();
-  const batch = await (
-    await fetch(`${url}/v1/batches`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h" }),
-    })
-  ).json();
+  const file = /** @type {{ id: string }} */ (await (await fetch(`${url}/v1/files`, { method: "POST", body: form })).json());
+  const batch = /** @type {{ id: string }} */ (
+    await (
+      await fetch(`${url}/v1/batches`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h" }),
+      })
+    ).json()
+  );
   // Let the batch fill its slots.
   for (let status = ""; status !== "in_progress"; ) {
     await new Promise((resolve) => setTimeout(resolve, 200));
-    status = (await (await fetch(`${url}/v1/batches/${batch.id}`)).json()).status;
+    status = (await getBatch(url, batch.id)).status;
   }
   await new Promise((resolve) => setTimeout(resolve, 1000));
   const withBatch = await phase(url, 1000, requests);
-  const counts = (await (await fetch(`${url}/v1/batches/${batch.id}`)).json()).request_counts;
+  const counts = (await getBatch(url, batch.id)).request_counts;
   await fetch(`${url}/v1/batches/${batch.id}/cancel`, { method: "POST" });
   for (let status = ""; status !== "cancelled"; ) {
     await new Promise((resolve) => setTimeout(resolve, 200));
-    status = (await (await fetch(`${url}/v1/batches/${batch.id}`)).json()).status;
+    status = (await getBatch(url, batch.id)).status;
   }
 
   // Load phase: the same work as 3 plain interactive streams.
