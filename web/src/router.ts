@@ -6,6 +6,7 @@ export const pages = [
   { path: "/models", title: "Models", about: "Pull, load, plan" },
   { path: "/keys", title: "Keys", about: "API keys and limits" },
   { path: "/usage", title: "Usage", about: "Tokens, cost, savings" },
+  { path: "/batches", title: "Batches", about: "Background requests at the batch price" },
   { path: "/benchmarks", title: "Benchmarks & evals", about: "Speed and accuracy" },
 ] as const;
 
