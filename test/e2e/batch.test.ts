@@ -132,6 +132,57 @@ describe.skipIf(!hasTestModels).each(testDialects)("the Files and Batch APIs on 
     expect(new Set(lines.map((line) => line.response.request_id))).toEqual(new Set(rows.map((row) => row.request_id)));
   });
 
+  it("runs chat completion and embedding lines too", async () => {
+    const client = clientFor(adminKey);
+    const chat = [0, 1].map((index) =>
+      JSON.stringify({
+        custom_id: `chat-${index}`,
+        method: "POST",
+        url: "/v1/chat/completions",
+        body: { model: "stories260K", messages: [{ role: "user", content: `Hello ${index}` }], max_tokens: 4 },
+      }),
+    );
+    const embeddings = [0, 1].map((index) =>
+      JSON.stringify({
+        custom_id: `emb-${index}`,
+        method: "POST",
+        url: "/v1/embeddings",
+        body: { model: "stories260K", input: `text ${index}` },
+      }),
+    );
+    for (const [endpoint, lines, object] of [
+      ["/v1/chat/completions", chat, "chat.completion"],
+      ["/v1/embeddings", embeddings, "list"],
+    ] as const) {
+      const file = await client.files.create({ file: new File([lines.join("\n")], "lines.jsonl"), purpose: "batch" });
+      const created = await client.batches.create({ input_file_id: file.id, endpoint, completion_window: "24h" });
+      const batch = await waitForBatch(client, created.id, (status) => status === "completed");
+      expect(batch.request_counts).toEqual({ total: 2, completed: 2, failed: 0 });
+      const output = (await (await client.files.content(batch.output_file_id!)).text())
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line));
+      expect(output.map((line) => line.response.body.object)).toEqual([object, object]);
+    }
+  });
+
+  it("leaves a slot free for interactive requests: a batch holds at most parallel - 1 sequences", async () => {
+    const client = clientFor(adminKey);
+    const file = await client.files.create({ file: new File([completionLines(24, 64)], "slots.jsonl"), purpose: "batch" });
+    const created = await client.batches.create({ input_file_id: file.id, endpoint: "/v1/completions", completion_window: "24h" });
+    const seen: number[] = [];
+    for (let status = created.status; status !== "completed"; status = (await client.batches.retrieve(created.id)).status) {
+      const ps = (await (await fetch(`${test.url}/v1/moestro/ps`, { headers: { authorization: `Bearer ${adminKey}` } })).json()) as {
+        data: Array<{ sequences_in_use: number }>;
+      };
+      seen.push(ps.data[0]?.sequences_in_use ?? 0);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    // The server's default --parallel is 4.
+    expect(Math.max(...seen)).toBeLessThanOrEqual(3);
+    expect(Math.max(...seen)).toBeGreaterThan(0);
+  });
+
   it("refuses bad uploads and batch requests with OpenAI-shaped errors", async () => {
     const client = clientFor(adminKey);
     const upload = (text: string) => client.files.create({ file: new File([text], "bad.jsonl"), purpose: "batch" });
