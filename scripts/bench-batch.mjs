@@ -132,6 +132,9 @@ try {
     status = (await getBatch(url, batch.id)).status;
   }
   await new Promise((resolve) => setTimeout(resolve, 1000));
+  // The batch's sequences, to show it runs: at most --parallel - 1 (one slot stays free for interactive requests).
+  const ps = /** @type {any} */ (await (await fetch(`${url}/v1/moestro/ps`)).json());
+  const batchSequences = ps.data[0]?.sequences_in_use ?? 0;
   const withBatch = await phase(url, 1000, requests);
   const counts = (await getBatch(url, batch.id)).request_counts;
   await fetch(`${url}/v1/batches/${batch.id}/cancel`, { method: "POST" });
@@ -172,7 +175,9 @@ try {
   console.log(
     `model ${modelId}, --threads ${threads} --parallel 4, ${requests} interactive requests per phase, prompts of ${promptWords} words`,
   );
-  console.log(`batch lines answered during the batch phase: ${counts.completed + counts.failed} of ${counts.total}`);
+  console.log(
+    `batch: ${batchSequences} sequences in use when the batch phase began; ${counts.completed + counts.failed} of ${counts.total} lines answered by its end`,
+  );
   for (const [label, value] of rows)
     console.log(`${String(label).padEnd(32)} TTFT p50 ${Number(value).toFixed(1)} ms  ${(Number(value) / idle).toFixed(2)}x idle`);
 } finally {
