@@ -9,10 +9,10 @@
 // The idle phase is measured before and after the others, and its p50 is the median of both halves. Prints TTFT p50 of
 // each phase and the ratios against idle (target: batch <= 1.10x idle).
 //
-// usage: node scripts/bench-batch.mjs   (env: BENCH_MODEL=moe|stories (default moe), BENCH_THREADS=1,
+// usage: npm run bench:batch   (env: BENCH_MODEL=moe|stories (default moe), BENCH_THREADS=1,
 //                                        BENCH_REQUESTS=12 (interactive requests per phase), BENCH_PROMPT_WORDS=200,
 //                                        BENCH_BATCH_MAX_TOKENS=256, MOESTRO_SHARED=../shared, BENCH_DIR=/tmp/moestro-bench)
-// Needs `npm run build`. Run it on an idle machine: the ratios move with other load.
+// Run it on an idle machine: the ratios move with other load. Results: docs/batch.md, "Measured".
 import os from "node:os";
 import path from "node:path";
 import { ensureMoeModel, startServe, storiesModelPath } from "./bench-common.mjs";
