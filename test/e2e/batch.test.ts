@@ -132,7 +132,7 @@ describe.skipIf(!hasTestModels).each(testDialects)("the Files and Batch APIs on 
     expect(new Set(lines.map((line) => line.response.request_id))).toEqual(new Set(rows.map((row) => row.request_id)));
   });
 
-  it("runs chat completion and embedding lines too", async () => {
+  it("runs chat completion, embedding and Responses lines too", async () => {
     const client = clientFor(adminKey);
     const chat = [0, 1].map((index) =>
       JSON.stringify({
@@ -150,9 +150,18 @@ describe.skipIf(!hasTestModels).each(testDialects)("the Files and Batch APIs on 
         body: { model: "stories260K", input: `text ${index}` },
       }),
     );
+    const responses = [0, 1].map((index) =>
+      JSON.stringify({
+        custom_id: `resp-${index}`,
+        method: "POST",
+        url: "/v1/responses",
+        body: { model: "stories260K", input: `Hello ${index}`, max_output_tokens: 4, store: false },
+      }),
+    );
     for (const [endpoint, lines, object] of [
       ["/v1/chat/completions", chat, "chat.completion"],
       ["/v1/embeddings", embeddings, "list"],
+      ["/v1/responses", responses, "response"],
     ] as const) {
       const file = await client.files.create({ file: new File([lines.join("\n")], "lines.jsonl"), purpose: "batch" });
       const created = await client.batches.create({ input_file_id: file.id, endpoint, completion_window: "24h" });
