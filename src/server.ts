@@ -7,6 +7,8 @@ import { fileURLToPath } from "node:url";
 import { getLlama, LlamaLogLevel, type Llama } from "node-llama-cpp";
 import type { Logger } from "pino";
 import { createApp, type AppDeps } from "./api/app.js";
+import { startBatchRunner, type BatchRunner } from "./api/batch/batch-runner.js";
+import { defaultFileRetentionMs } from "./api/routes/openai/batches.js";
 import { createModelPlanner } from "./api/model-planner.js";
 import { createStoredResultsReader } from "./api/stored-results.js";
 import type { Config } from "./config/index.js";
@@ -230,6 +232,8 @@ async function startWithStudio(
   const shutdown = new AbortController();
   // Every running request listens to it (without a cap: Node warns of a leak past 10 listeners).
   setMaxListeners(0, shutdown.signal);
+  // The batch runner is started once the app exists (its lines are requests to the app); created batches wake it.
+  let batchRunner: BatchRunner | undefined;
   const app = createApp({
     models: scheduler,
     logger,
@@ -239,6 +243,7 @@ async function startWithStudio(
     accessControl: studio.accessControl,
     admin: studio.admin,
     responses: studio.responses,
+    batches: { repository: studio.store.batches, fileRetentionMs: defaultFileRetentionMs, wake: () => batchRunner?.wake() },
     puller,
     metrics,
     corsOrigins: config.server.corsOrigins,
@@ -260,6 +265,14 @@ async function startWithStudio(
     ...consoleDeps(config, llama),
   });
 
+  batchRunner = startBatchRunner({
+    repository: studio.store.batches,
+    fetch: (request, env) => app.fetch(request, env),
+    ownerId: studio.instance.id,
+    isGone: (ownerId) => studio.instance.isGone(ownerId),
+    logger,
+    now: options.now,
+  });
   listener.handleWith(app.fetch);
   ollamaListener?.handleWith(createOllamaPortFetch(app.fetch));
   const servers = [listener.server, ...(ollamaListener === undefined ? [] : [ollamaListener.server])];
@@ -284,6 +297,8 @@ async function startWithStudio(
     models: scheduler,
     close: ({ graceMs = 0 }: { graceMs?: number } = {}) =>
       (closing ??= (async () => {
+        // Batch lines under way are cut and not answered: they run again when the batch resumes (here or elsewhere).
+        await batchRunner?.dispose();
         const closed = Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
         for (const server of servers) (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
         // In-flight requests may finish within the grace period; then they are ended with an error.

@@ -9,7 +9,14 @@ import { createBudgetGuard } from "./metering/budget-guard.js";
 import { openLedgerSink, type LedgerSink } from "./metering/ledger-sink.js";
 import { loadPriceBook, type PriceBook } from "./metering/price-book.js";
 import type { UsageSink } from "./spec/index.js";
-import { openStore, resolvePostgresTarget, startResponseSweeper, type ResponseSweeper, type Store } from "./store/index.js";
+import {
+  openStore,
+  resolvePostgresTarget,
+  startResponseSweeper,
+  type ResponseSweeper,
+  type ServerInstance,
+  type Store,
+} from "./store/index.js";
 
 /** The studio side of a server: store, price book, keys, limits and the ledger, ready to hand to `createApp`. */
 export interface Studio extends AsyncDisposable {
@@ -25,6 +32,8 @@ export interface Studio extends AsyncDisposable {
   admin: AdminDeps;
   /** The Responses API's stored responses (in the store, for `responses.retentionDays`; swept hourly). */
   responses: ResponsesDeps;
+  /** This process's server instance in the store (the owner of its ledger rows and of the batches it runs). */
+  instance: ServerInstance;
   /** Stops the ledger's heartbeat, closes the rate-limit store and the store. Idempotent. */
   dispose(): Promise<void>;
 }
@@ -99,6 +108,7 @@ export async function createStudio(config: Config, options: StudioOptions): Prom
       accessControl,
       admin: { keys, usage: store.usage, canManageKeys: accessControl !== undefined },
       responses: { repository: store.responses, retentionMs: config.responses.retentionDays * 86_400_000 },
+      instance,
       dispose,
       [Symbol.asyncDispose]: dispose,
     };

@@ -62,6 +62,32 @@ export interface AppDeps {
    * how long. Defaults to a store in this process's memory (lost on restart) with a retention of 30 days.
    */
   responses?: ResponsesDeps;
+  /**
+   * The Files and Batch APIs (`/v1/files`, `/v1/batches`, docs/batch.md): where files and batches are kept. Defaults to
+   * none: those routes answer 404.
+   */
+  batches?: BatchDeps;
+}
+
+/** The Files and Batch APIs' store (docs/batch.md). */
+export interface BatchDeps {
+  /** Files, batches and answered lines (the server's store: SQLite or PostgreSQL). */
+  repository: import("../store/index.js").BatchRepository;
+  /** How long an uploaded file is kept when the upload does not say, ms (the server uses 30 days, as OpenAI). */
+  fileRetentionMs: number;
+  /** Tells the batch runner that a batch was created or cancelled, so that it looks now rather than at its next poll. */
+  wake?: () => void;
+}
+
+/**
+ * What the batch runner passes (as the Hono env's `moestroBatch`, which no HTTP client can set) with the request of a
+ * batch line: the line runs under the key that created its batch.
+ */
+export interface BatchCaller {
+  /** The batch. */
+  batchId: string;
+  /** The key that created it (`admin` for the admin key); `undefined` when key checks were off. */
+  keyId?: string;
 }
 
 /** The stored responses of the Responses API (docs/responses.md, "Stored responses"). */
@@ -98,6 +124,11 @@ export interface AppEnv {
      * port sets `ollama` for every path.
      */
     errorDialect?: ErrorDialect;
+    /**
+     * Set when the request is a batch line run by the batch runner (docs/batch.md): it is authorised as the batch's key,
+     * admitted to the model at batch priority and billed at the price book's batch rate.
+     */
+    batch?: BatchCaller;
   };
 }
 

@@ -23,6 +23,7 @@ import { createConsoleStatic } from "./console-static.js";
 import type { ErrorDialect } from "./error-response.js";
 import { createOllamaRoutes } from "./routes/ollama/ollama-routes.js";
 import { SchemaValidator } from "./serving/schema-validator.js";
+import { createBatchesRoutes, createFilesRoutes } from "./routes/openai/batches.js";
 
 export type { AppDeps, AppEnv } from "./app-env.js";
 
@@ -49,6 +50,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     // The Ollama port answers every error in Ollama's shape (`createOllamaPortFetch` passes it in the env).
     const errorDialect = (c.env as { errorDialect?: ErrorDialect } | undefined)?.errorDialect;
     if (errorDialect !== undefined) c.set("errorDialect", errorDialect);
+    // A batch line, from the batch runner (`api/batch/batch-runner.ts`): only in-process calls carry this env.
+    const batch = (c.env as { moestroBatch?: import("./app-env.js").BatchCaller } | undefined)?.moestroBatch;
+    if (batch !== undefined) c.set("batch", batch);
     const requestId = c.req.header("x-request-id") ?? crypto.randomUUID();
     c.set("requestId", requestId);
     c.header("x-request-id", requestId);
@@ -107,6 +111,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   // The Responses API (issue 18, docs/responses.md).
   app.route("/v1/responses", createResponsesRoutes(deps, validator));
   app.route("/v1/models", createModelsRoutes(deps));
+  // The Files and Batch APIs (issue 20, docs/batch.md).
+  app.route("/v1/files", createFilesRoutes(deps));
+  app.route("/v1/batches", createBatchesRoutes(deps));
   // Ollama's API (issue 18, docs/ollama.md).
   app.route("/api", createOllamaRoutes(deps, validator));
   app.route("/v1/moestro", createAdminModelRoutes(deps));

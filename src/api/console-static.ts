@@ -29,7 +29,7 @@ const contentSecurityPolicy =
  * The console's own pages (the `path`s of `pages` in web/src/router.ts; console-static.test.ts keeps the two lists
  * equal). These and `/` are answered with `index.html`, so that a page loads on a refresh.
  */
-export const consolePagePaths: readonly string[] = ["/playground", "/models", "/upstreams", "/keys", "/usage", "/benchmarks"];
+export const consolePagePaths: readonly string[] = ["/playground", "/models", "/upstreams", "/keys", "/usage", "/batches", "/benchmarks"];
 
 /** Whether a path is `/` or one of the console's pages (a trailing slash allowed, as the console's router allows it). */
 function isConsolePage(requestPath: string): boolean {

@@ -62,6 +62,13 @@ export interface KeyService {
    * @throws {MoestroError} `invalid_api_key`, `api_key_revoked` or `api_key_expired` (all 401).
    */
   authenticate(secret: string): Promise<ApiKey>;
+  /**
+   * The active key whose id is `id`: how a batch line is authorised as the key that created its batch (docs/batch.md),
+   * checked as {@link authenticate} checks a secret, so that a key revoked or expired since stops its batches' lines.
+   *
+   * @throws {MoestroError} `invalid_api_key` (no such key), `api_key_revoked` or `api_key_expired` (all 401).
+   */
+  authenticateId(id: string): Promise<ApiKey>;
 }
 
 /** Inputs of {@link createKeyService}. */
@@ -132,15 +139,25 @@ export function createKeyService(options: KeyServiceOptions): KeyService {
           "Incorrect API key provided. Create one with `moestro keys create` and send it as `Authorization: Bearer <key>`.",
         );
       }
-      const { secretSha256: _hash, ...key } = stored;
-      if (key.revokedAtMs !== undefined)
-        throw new MoestroError("api_key_revoked", `The API key ${key.prefix}… was revoked at ${new Date(key.revokedAtMs).toISOString()}.`);
-      if (key.expiresAtMs !== undefined && key.expiresAtMs <= now()) {
-        throw new MoestroError("api_key_expired", `The API key ${key.prefix}… expired at ${new Date(key.expiresAtMs).toISOString()}.`);
-      }
-      return key;
+      return checkActive(stored);
+    },
+    async authenticateId(id) {
+      const stored = await options.keys.findById(id);
+      if (stored === undefined) throw new MoestroError("invalid_api_key", `The API key ${id} does not exist any more.`);
+      return checkActive(stored);
     },
   };
+
+  /** The key without its hash, when it is neither revoked nor expired. */
+  function checkActive(stored: ApiKey & { secretSha256?: string }): ApiKey {
+    const { secretSha256: _hash, ...key } = stored;
+    if (key.revokedAtMs !== undefined)
+      throw new MoestroError("api_key_revoked", `The API key ${key.prefix}… was revoked at ${new Date(key.revokedAtMs).toISOString()}.`);
+    if (key.expiresAtMs !== undefined && key.expiresAtMs <= now()) {
+      throw new MoestroError("api_key_expired", `The API key ${key.prefix}… expired at ${new Date(key.expiresAtMs).toISOString()}.`);
+    }
+    return key;
+  }
 }
 
 function withoutUndefined<T extends object>(value: T): T {

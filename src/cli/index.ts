@@ -11,6 +11,7 @@ import { createModelCommands } from "./commands/models.js";
 import { createShowCommand } from "./commands/show.js";
 import { createKeysCommand } from "./commands/keys.js";
 import { createUsageCommand } from "./commands/usage.js";
+import { createBatchCommand } from "./commands/batch.js";
 
 function packageVersion(): string {
   const packageJson = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
@@ -26,6 +27,7 @@ export function createCli(): Command {
     .addCommand(createConfigCommand())
     .addCommand(createKeysCommand())
     .addCommand(createUsageCommand())
+    .addCommand(createBatchCommand())
     .addCommand(createShowCommand())
     .addCommand(createPlanCommand())
     .addCommand(createBenchCommand())

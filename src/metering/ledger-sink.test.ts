@@ -101,6 +101,20 @@ describe.each(testDialects)("the ledger sink on %s", (dialect) => {
     expect((await store.usage.budgetUse("key_l", "2026-05-10")).spentMicroUsd).toBe(95);
   });
 
+  it("prices a batch line at the book's batch rate (50% by default): its reservation, heartbeats and end", async () => {
+    const counts = { promptTokens: 5, cachedPromptTokens: 0, completionTokens: 7, reasoningTokens: 0 };
+    const start = requestStart(counts, { batch: true, keyId: "key_batch" });
+    const run = await ledger.start(start);
+    // Half of the real-time worst case (2005) and of the cost so far (75), rounded once.
+    expect(await rowOf(start.requestId)).toMatchObject({ status: "running", reservedMicroUsd: 1003, costMicroUsd: 38 });
+    await run.finish({ ...start, ...counts, completionTokens: 9, status: "ok", latencyMs: 10 });
+    expect(await rowOf(start.requestId)).toMatchObject({ status: "ok", costMicroUsd: 48 });
+    // A batch event recorded without a start, too.
+    const recorded = requestStart(counts, { batch: true, keyId: "key_batch" });
+    await ledger.record({ ...recorded, ...counts, completionTokens: 9, status: "ok", latencyMs: 10 });
+    expect(await rowOf(recorded.requestId)).toMatchObject({ costMicroUsd: 48 });
+  });
+
   it("refuses with insufficient_quota what the budget cannot cover, storing nothing, and admits again once spend settles", async () => {
     const budget = { keyName: "tight", limitMicroUsd: 3000, period: "day" as const };
     const counts = { promptTokens: 5, cachedPromptTokens: 0, completionTokens: 0, reasoningTokens: 0 };

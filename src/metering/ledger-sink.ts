@@ -69,8 +69,8 @@ export interface LedgerSink extends UsageSink, AsyncDisposable {
 interface RunningRequest {
   /** Its row as admitted (under the id it was stored with). */
   row: UsageRecord;
-  /** The prices in effect at its start: every heartbeat, and its end, are priced by them. */
-  prices: RequestPrices;
+  /** The prices in effect at its start (a batch line's at the batch rate): every heartbeat, and its end, are priced by them. */
+  prices: BilledPrices;
   readCounts(): UsageCounts;
 }
 
@@ -146,8 +146,8 @@ export async function openLedgerSink(options: LedgerSinkOptions): Promise<Ledger
   return {
     async start(start) {
       const atMs = now();
-      const prices = lookUpRequestPrices(priceBook, start);
-      const reservedMicroUsd = worstCaseCostMicroUsd(prices.local, start);
+      const prices = billedPrices(priceBook, start);
+      const reservedMicroUsd = Math.round(worstCaseCostMicroUsd(prices.local, start) * prices.ratio);
       const admitted: UsageRecord = {
         ...runningRow({ row: requestFields(start), prices }, start.readCounts(), atMs),
         instanceId: instance.id,
@@ -184,7 +184,7 @@ export async function openLedgerSink(options: LedgerSinkOptions): Promise<Ledger
       };
     },
     async record(event) {
-      await usage.record(endRow(lookUpRequestPrices(priceBook, event), event), now());
+      await usage.record(endRow(billedPrices(priceBook, event), event), now());
     },
     flushHeartbeat,
     recoverInterrupted,
@@ -218,11 +218,11 @@ function requestFields(request: UsageStart | UsageEvent): UsageRecord {
 
 /** A running row with the counts so far, priced at its request's prices, as of `atMs` (its heartbeat). */
 function runningRow({ row, prices }: Pick<RunningRequest, "row" | "prices">, counts: UsageCounts, atMs: number): UsageRecord {
-  return { ...row, ...counts, ...costAtPrices(prices, counts), latencyMs: Math.max(0, atMs - row.startedAtMs), heartbeatAtMs: atMs };
+  return { ...row, ...counts, ...billedCost(prices, counts), latencyMs: Math.max(0, atMs - row.startedAtMs), heartbeatAtMs: atMs };
 }
 
 /** The settled row of an ended request, priced at `prices` (those in effect at its start). */
-function endRow(prices: RequestPrices, event: UsageEvent): UsageRecord {
+function endRow(prices: BilledPrices, event: UsageEvent): UsageRecord {
   return {
     ...requestFields(event),
     status: event.status,
@@ -237,6 +237,27 @@ function endRow(prices: RequestPrices, event: UsageEvent): UsageRecord {
     cacheReadInputTokens: event.cacheReadInputTokens ?? 0,
     timeToFirstTokenMs: event.timeToFirstTokenMs,
     latencyMs: event.latencyMs,
-    ...costAtPrices(prices, event),
+    ...billedCost(prices, event),
+  };
+}
+
+/** A request's prices and the fraction of them it pays: the book's `batchPriceRatio` for a batch line, else 1. */
+type BilledPrices = RequestPrices & { ratio: number };
+
+function billedPrices(book: PriceBook, request: UsageStart | UsageEvent): BilledPrices {
+  return { ...lookUpRequestPrices(book, request), ratio: request.batch === true ? book.batchPriceRatio : 1 };
+}
+
+/**
+ * `costAtPrices` times the request's ratio (a batch line pays `batchPriceRatio` of the real-time price, docs/batch.md;
+ * its cloud comparison too, as cloud batches are discounted alike), rounded to whole micro-USD once per request.
+ */
+function billedCost(prices: BilledPrices, counts: UsageCounts): ReturnType<typeof costAtPrices> {
+  const cost = costAtPrices(prices, counts);
+  if (prices.ratio === 1) return cost;
+  return {
+    ...cost,
+    costMicroUsd: Math.round(cost.costMicroUsd * prices.ratio),
+    cloudCostMicroUsd: Math.round(cost.cloudCostMicroUsd * prices.ratio),
   };
 }

@@ -231,3 +231,11 @@ describe("an operator's price book", () => {
     await expect(loadPriceBook(broken)).rejects.toThrow(/broken\.json is not valid JSON/);
   });
 });
+
+describe("batchPriceRatio", () => {
+  it("defaults to 0.5 (OpenAI's and DashScope's batch discount), takes 0 to 1, and refuses other values", () => {
+    expect(createPriceBook({ version: 1 }).batchPriceRatio).toBe(0.5);
+    expect(createPriceBook({ version: 1, batchPriceRatio: 0.25 }).batchPriceRatio).toBe(0.25);
+    expect(() => createPriceBook({ version: 1, batchPriceRatio: 1.5 })).toThrow(/batchPriceRatio/);
+  });
+});

@@ -136,6 +136,14 @@ export const priceBookSchema = z
       .describe("Which region's price wins when a cloud model has several. Defaults to intl, then cn-mainland."),
     defaultCloudEquivalent: z.string().optional().describe("The cloud model to compare with when no name is near. Defaults to none."),
     localDefault: localDefaultSchema.optional().describe("What a served model without a local entry costs. Defaults to zero."),
+    batchPriceRatio: z
+      .number()
+      .min(0)
+      .max(1)
+      .optional()
+      .describe(
+        "What a line of a batch (the Batch API, docs/batch.md) pays, as a fraction of the real-time price, for the served model and its cloud comparison alike. Defaults to 0.5: OpenAI's and Alibaba Cloud Model Studio's (DashScope) batch discount of 50%.",
+      ),
     prices: z.array(priceEntrySchema).default([]),
   })
   .strict();
@@ -191,7 +199,15 @@ export interface PriceBook {
    * `defaultCloudEquivalent`, else `undefined`.
    */
   nearestCloudModel(model: string): string | undefined;
+  /**
+   * What a batch line pays as a fraction of the real-time price (the book's `batchPriceRatio`, else
+   * {@link defaultBatchPriceRatio}).
+   */
+  readonly batchPriceRatio: number;
 }
+
+/** A batch line's price as a fraction of the real-time price when the book does not say: 50%, as OpenAI and DashScope bill batches. */
+export const defaultBatchPriceRatio = 0.5;
 
 /**
  * Validates `input` as a price book (merged with the default list prices unless `includeDefaults` is false) and indexes
@@ -236,6 +252,7 @@ export function createPriceBook(input: unknown = defaultPriceBookData): PriceBoo
 
   return {
     entries,
+    batchPriceRatio: book.batchPriceRatio ?? defaultBatchPriceRatio,
     localPrice(model, atMs) {
       const found = find("local", model, atMs);
       if (found !== undefined) return { model, tiers: tiersOf(found.entry), effectiveFromMs: found.effectiveFromMs };

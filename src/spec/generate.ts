@@ -143,6 +143,12 @@ export interface GenerateRequest {
    */
   session?: string;
   /**
+   * `batch` for a line of a batch (docs/batch.md): it takes a slot only when no interactive request waits for one and
+   * another slot stays free, and its decoding pauses while an interactive request waits for its first token. Set by the
+   * serving layer. Defaults to interactive.
+   */
+  priority?: "batch";
+  /**
    * Whether to decode speculatively, when the model has speculative decoding configured (models[].speculative); it
    * changes speed only, never a greedy output. `undefined` is the model's default (`speculative.byDefault`).
    */

@@ -59,6 +59,8 @@ export interface UsageRequest {
   attempts?: number;
   /** When the request started, epoch ms. */
   startedAtMs: number;
+  /** Whether it is a line of a batch (docs/batch.md): billed at the price book's batch rate. Defaults to false. */
+  batch?: boolean;
 }
 
 /**

@@ -180,6 +180,82 @@ export interface ResponseItemsTable {
   item_json: string;
 }
 
+/**
+ * `files`: the Files API's files (issue 20, docs/batch.md): batch input files (`purpose` `batch`) and the output and
+ * error files of batches (`batch_output`), their content whole, deleted after `expires_at`.
+ */
+export interface FilesTable {
+  /** `file-` + 24 hex digits. */
+  id: string;
+  /** The API key that uploaded it (`admin` for the admin key), `null` when key checks are off; only that key sees it. */
+  key_id: string | null;
+  /** `batch` or `batch_output`. */
+  purpose: string;
+  /** The name it was uploaded under (or the runner gave it). */
+  filename: string;
+  /** Its size, UTF-8 bytes. */
+  bytes: number;
+  /** Its JSONL lines. */
+  line_count: number;
+  /** The content, UTF-8 text (JSONL). */
+  content: string;
+  /** Upload time, epoch ms. */
+  created_at: number;
+  /** When it stops being served and is deleted, epoch ms; `null`: never. */
+  expires_at: number | null;
+}
+
+/** `batches`: one row per batch of the Batch API, as `GET /v1/batches/{id}` shows it, and its runner's lease. */
+export interface BatchesTable {
+  /** `batch_` + 24 hex digits. */
+  id: string;
+  /** The API key that created it (its lines run under it); `null` when key checks are off. */
+  key_id: string | null;
+  /** The endpoint of every line, `/v1/chat/completions`… */
+  endpoint: string;
+  input_file_id: string;
+  /** `24h`. */
+  completion_window: string;
+  /** OpenAI's batch statuses: validating, in_progress, finalizing, completed, failed, expired, cancelling, cancelled. */
+  status: string;
+  /** The batch's `metadata`, JSON, or `null`. */
+  metadata_json: string | null;
+  /** The batch's `errors` (why it failed), JSON, or `null`. */
+  errors_json: string | null;
+  output_file_id: string | null;
+  error_file_id: string | null;
+  /** Lines of the input file. */
+  total: number;
+  /** Epoch ms, as every time below. */
+  created_at: number;
+  /** When the completion window ends: lines not answered by then are expired. */
+  expires_at: number;
+  in_progress_at: number | null;
+  finalizing_at: number | null;
+  completed_at: number | null;
+  failed_at: number | null;
+  expired_at: number | null;
+  cancelling_at: number | null;
+  cancelled_at: number | null;
+  /** The runner (server instance) that holds the batch, or `null`. */
+  owner_id: string | null;
+  /** Until when `owner_id` holds it, epoch ms; renewed while it runs. Another instance takes it over after that. */
+  lease_until: number | null;
+}
+
+/** `batch_lines`: the answer of each finished line of a batch, written once (primary key: batch and line). */
+export interface BatchLinesTable {
+  batch_id: string;
+  /** The line's index in the input file, from 0. */
+  line_index: number;
+  /** 1 when the line's request succeeded (output file), 0 when it failed (error file). */
+  ok: number;
+  /** The output or error file's line for it, JSON. */
+  result_json: string;
+  /** When it was answered, epoch ms. */
+  finished_at: number;
+}
+
 /** Every table of the store, by name. */
 export interface Database {
   api_keys: ApiKeysTable;
@@ -187,6 +263,9 @@ export interface Database {
   usage_daily: UsageDailyTable;
   responses: ResponsesTable;
   response_items: ResponseItemsTable;
+  files: FilesTable;
+  batches: BatchesTable;
+  batch_lines: BatchLinesTable;
 }
 
 /** Which SQL engine a store runs on. */

@@ -25,3 +25,14 @@ export {
   type UsageSummaryRow,
   type UsageTotals,
 } from "./usage-record.js";
+export {
+  activeBatchStatuses,
+  createBatchRepository,
+  type BatchLine,
+  type BatchRepository,
+  type BatchStatus,
+  type BatchUpdate,
+  type OwnerScope,
+  type StoredBatch,
+  type StoredFile,
+} from "./batch-repository.js";

@@ -12,6 +12,7 @@ import { migrations } from "./migrations/index.js";
 import { resolvePostgresTarget } from "./postgres-target.js";
 import { claimPostgresInstance, claimSqliteInstance, type ServerInstance } from "./server-instance.js";
 import { createResponseRepository, type ResponseRepository } from "./response-repository.js";
+import { createBatchRepository, type BatchRepository } from "./batch-repository.js";
 import { createUsageRepository, type UsageRepository } from "./usage-repository.js";
 
 /** Where the store lives. */
@@ -57,6 +58,8 @@ export interface Store extends AsyncDisposable {
   readonly usage: UsageRepository;
   /** Stored responses of the Responses API. */
   readonly responses: ResponseRepository;
+  /** The Files and Batch APIs' files, batches and answered lines. */
+  readonly batches: BatchRepository;
   /**
    * The Kysely instance behind the repositories.
    *
@@ -124,6 +127,7 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
     apiKeys: createApiKeyRepository(db),
     usage: createUsageRepository(db, sqlite === undefined ? { dialect: "postgres" } : { dialect: "sqlite", sqlite }),
     responses: createResponseRepository(db),
+    batches: createBatchRepository(db),
     async claimInstance(claimOptions = {}) {
       const instance =
         connectionString === undefined ? claimSqliteInstance() : await claimPostgresInstance(connectionString, db, claimOptions);

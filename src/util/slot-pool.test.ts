@@ -37,4 +37,33 @@ describe("SlotPool", () => {
     pool.rejectAll(new Error("closing"));
     await expect(waiting).rejects.toThrow("closing");
   });
+
+  it("gives low-priority callers a slot only when no interactive caller waits and another slot stays free", async () => {
+    const pool = new SlotPool(["a", "b", "c"], { maxWaiting: 4 });
+    const low = () => pool.acquire(undefined, undefined, { low: true });
+    const first = await low();
+    const second = await low();
+    expect([first, second]).toHaveLength(2);
+    // The last free slot is kept for an interactive caller.
+    let third: string | undefined;
+    const waitingLow = low().then((slot) => (third = slot));
+    expect(pool.waiting).toBe(1);
+    const interactive = await pool.acquire();
+    expect(interactive).toBeDefined();
+    // An interactive waiter goes first when a slot comes back.
+    const waitingInteractive = pool.acquire();
+    pool.release(first!);
+    expect(await waitingInteractive).toBe(first);
+    expect(third).toBeUndefined();
+    pool.release(interactive!);
+    pool.release(second!);
+    await waitingLow;
+    expect(third).toBeDefined();
+    expect(pool.inUse).toBe(2);
+  });
+
+  it("lets a low-priority caller take the only slot of a pool of one", async () => {
+    const pool = new SlotPool(["only"], { maxWaiting: 1 });
+    expect(await pool.acquire(undefined, undefined, { low: true })).toBe("only");
+  });
 });

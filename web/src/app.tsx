@@ -2,6 +2,7 @@ import { useCallback, useEffect, useMemo, useState, type FormEvent, type ReactNo
 import { ApiError } from "../../src/client/api-error.js";
 import type { WireServerInfo } from "../../src/wire/console.js";
 import { adminKeyStorageKey, ConsoleApiContext, createClients, type ConsoleApi } from "./api.js";
+import { BatchesPage } from "./pages/batches.js";
 import { BenchmarksPage } from "./pages/benchmarks.js";
 import { KeysPage } from "./pages/keys.js";
 import { ModelsPage } from "./pages/models.js";
@@ -226,6 +227,8 @@ function PageView(props: { page: PagePath }): ReactNode {
       return <KeysPage />;
     case "/usage":
       return <UsagePage />;
+    case "/batches":
+      return <BatchesPage />;
     case "/benchmarks":
       return <BenchmarksPage />;
     default:

@@ -7,6 +7,7 @@ export const pages = [
   { path: "/upstreams", title: "Upstreams", about: "Gateway health and load" },
   { path: "/keys", title: "Keys", about: "API keys and limits" },
   { path: "/usage", title: "Usage", about: "Tokens, cost, savings" },
+  { path: "/batches", title: "Batches", about: "Background requests at the batch price" },
   { path: "/benchmarks", title: "Benchmarks & evals", about: "Speed and accuracy" },
 ] as const;
 

@@ -254,6 +254,31 @@ describe.each(testDialects)("key checks over a %s store (createApp, no port)", (
     await expect(client.usage({ groupBy: "week" as "day" })).rejects.toMatchObject({ status: 400, param: "group_by" });
     await expect(client.usage({ from: "last tuesday" })).rejects.toMatchObject({ status: 400, param: "from" });
   });
+
+  it("authorises a batch line (the runner's env, never a header) as the batch's key: its scope, and its revocation", async () => {
+    const { key } = await keys.create({ name: "batcher", models: ["ghost"] });
+    const line = (model: string) =>
+      app.request(
+        "/v1/chat/completions",
+        {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ model, messages: [{ role: "user", content: "hi" }], max_tokens: 2 }),
+        },
+        { moestroBatch: { batchId: "batch_x", keyId: key.id } },
+      );
+    // An allowed model passes the key checks (not served here: the route answers 404).
+    expect(await errorBody(await line("ghost"))).toMatchObject({ code: "model_not_found" });
+    const refused = await line("m-b");
+    expect(refused.status).toBe(403);
+    expect(await errorBody(refused)).toMatchObject({ code: "model_not_allowed" });
+    await keys.revoke(key.id);
+    expect(await errorBody(await line("ghost"))).toMatchObject({ code: "api_key_revoked" });
+    // Without the env, the same request needs a credential.
+    expect((await app.request("/v1/chat/completions", { method: "POST", body: "{}", headers: { "x-moestro-batch": key.id } })).status).toBe(
+      401,
+    );
+  });
 });
 
 describe("the admin API with key checks off", () => {

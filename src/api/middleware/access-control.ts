@@ -56,6 +56,15 @@ export function createAccessControl(deps: AccessControlDeps): MiddlewareHandler<
   const adminKeySha256 = hashApiKeySecret(deps.adminKey);
   return async (c, next) => {
     if (c.req.path === "/health" || c.req.method === "OPTIONS") return await next();
+    // A batch line runs as the key that created its batch (docs/batch.md): the same checks as a request of that key.
+    const batch = c.get("batch");
+    if (batch !== undefined) {
+      if (batch.keyId === undefined || batch.keyId === adminKeyId) {
+        c.set("keyId", adminKeyId);
+        return await next();
+      }
+      return await checkKey(c, await deps.keys.authenticateId(batch.keyId), next);
+    }
     const secret = readCredential(c);
     if (secret === undefined) {
       c.header("WWW-Authenticate", 'Bearer realm="moestro"');
@@ -68,10 +77,16 @@ export function createAccessControl(deps: AccessControlDeps): MiddlewareHandler<
       c.set("keyId", adminKeyId);
       return await next();
     }
-    const key = await deps.keys.authenticate(secret);
+    return await checkKey(c, await deps.keys.authenticate(secret), next);
+  };
+
+  /** Steps 2 to 4 for an authenticated API key. */
+  async function checkKey(c: Context<AppEnv>, key: ApiKey, next: () => Promise<void>): Promise<void> {
     c.set("keyId", key.id);
     const path = c.req.path;
-    const isModelRequest = c.req.method === "POST";
+    // Uploads and batch calls run no model: they are rate limited as requests, never refused for tokens or budget (a key
+    // over its budget can still cancel its batches; the batch's lines are budgeted one by one).
+    const isModelRequest = c.req.method === "POST" && !isFilesOrBatchesPath(path);
 
     // Limits first, so that every answer to the key (403s included) carries its x-ratelimit headers.
     const decision = await deps.rateLimiter.check(key, { checkTokens: isModelRequest });
@@ -83,7 +98,7 @@ export function createAccessControl(deps: AccessControlDeps): MiddlewareHandler<
         "Only the admin key may call the admin endpoints (under /v1/moestro/, /metrics, and Ollama's /api/pull, /api/delete and /api/copy).",
       );
     }
-    if (key.models !== undefined) await checkModelScope(c, key, key.models);
+    if (key.models !== undefined && !isFilesOrBatchesPath(path)) await checkModelScope(c, key, key.models);
     if (isModelRequest) {
       await deps.budgets.check(key);
       c.set("budget", budgetOf(key));
@@ -94,7 +109,12 @@ export function createAccessControl(deps: AccessControlDeps): MiddlewareHandler<
       if (path === "/v1/models") await filterModelList(c, key.models);
       else if (path === "/api/tags" || path === "/api/ps") await filterOllamaModelList(c, key.models);
     }
-  };
+  }
+}
+
+/** Whether `path` is one of the Files or Batch APIs' (`/v1/files…`, `/v1/batches…`), which name no model. */
+function isFilesOrBatchesPath(path: string): boolean {
+  return path === "/v1/files" || path.startsWith("/v1/files/") || path === "/v1/batches" || path.startsWith("/v1/batches/");
 }
 
 /** The credential of the request: `Authorization: Bearer X` first, else `x-api-key: X`. */

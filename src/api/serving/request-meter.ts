@@ -60,6 +60,7 @@ export class RequestMeter {
     const { signal, ...request } = fields;
     this.#deps = deps;
     this.#base = { ...request, requestId: c.get("requestId"), keyId: c.get("keyId"), startedAtMs: (deps.now ?? Date.now)() };
+    if (c.get("batch") !== undefined) this.#base.batch = true;
     this.#budget = c.get("budget");
     this.#signal = signal;
   }

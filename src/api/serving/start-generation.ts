@@ -86,6 +86,8 @@ export async function startGeneration(c: Context<AppEnv>, deps: AppDeps, options
     session:
       affinity === undefined ? undefined : sessionOf(c.req.header(affinity.header), options.request.passthrough?.user, affinity.userField),
   };
+  // A batch line yields the model to interactive requests (docs/batch.md).
+  if (c.get("batch") !== undefined) request.priority = "batch";
   // The meter is made once the first choice is admitted, so that its clock (TTFT, latency) leaves out the wait for a
   // sequence; the parts are read only after that.
   let meter: RequestMeter | undefined;

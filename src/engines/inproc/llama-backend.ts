@@ -22,6 +22,7 @@ import { sequenceTarget, type SequenceTargetShared } from "./sequence-target.js"
 import { createSpeculation, type Speculation } from "./speculation.js";
 import type { TokenSourceFactory } from "./token-source.js";
 import { generateOnSlot, slotStats } from "./slot-generation.js";
+import { PriorityGate } from "./batch-priority.js";
 
 /** Options of {@link createLlamaBackend}. */
 export interface LlamaBackendOptions {
@@ -186,6 +187,8 @@ class LlamaBackend implements ModelBackend {
   readonly #prefixCache: PrefixCache | undefined;
   readonly #speculation: Speculation | undefined;
   readonly #pins: ContextCachePins;
+  /** Batch lines yield to interactive prompts (docs/batch.md). */
+  readonly #gate = new PriorityGate();
   #disposed = false;
 
   constructor(
@@ -225,6 +228,7 @@ class LlamaBackend implements ModelBackend {
       tokenBytes: this.#frontend.shared.tokenBytes,
       prefixCache,
       speculation,
+      gate: this.#gate,
     };
     this.#embeddings = new Embeddings({
       model,
@@ -263,6 +267,7 @@ class LlamaBackend implements ModelBackend {
           slotScore(sequence.compareContextTokens(promptTokens).firstDifferentIndex, sequence.nextTokenIndex),
         target: (sequence) => sequenceTarget(sequence, this.#targetShared),
         pins: this.#pins,
+        gate: this.#gate,
       },
       request,
     );

@@ -1,4 +1,5 @@
 import type { EvaluationPriority, LlamaContextSequence, Token } from "node-llama-cpp";
+import { type PriorityGate, yieldingBatching } from "./batch-priority.js";
 import type { DecodeBatching } from "./decode-batching.js";
 import type { GenerationTarget } from "./generation-loop.js";
 import type { PrefixCache } from "./prefix-cache.js";
@@ -24,6 +25,8 @@ export interface SequenceTargetShared {
    * (recurrent and hybrid ones), since rejected drafted tokens must be erased.
    */
   speculation?: Speculation;
+  /** Closed while an interactive prompt is evaluated: batch generations pause at their next step (docs/batch.md). */
+  gate?: PriorityGate;
 }
 
 /** A generation on one sequence of the in-process context: node-llama-cpp evaluates and samples. */
@@ -70,6 +73,8 @@ export function sequenceTarget(sequence: LlamaContextSequence, shared: SequenceT
       return keep;
     },
     createTokenSource({ request, prepared, grammar }) {
+      const batching =
+        request.priority === "batch" && shared.gate !== undefined ? yieldingBatching(shared.batching, shared.gate) : shared.batching;
       const evaluateOptions = {
         ...toEvaluateOptions(request.sampling, () => sequence.contextTokens.slice(-64)),
         // Not a priority: the sequence's index, by which `inSequenceOrder` orders each batch.
@@ -93,7 +98,7 @@ export function sequenceTarget(sequence: LlamaContextSequence, shared: SequenceT
         return createSpeculativeTokenSource({
           sequence,
           evaluateOptions,
-          batching: shared.batching,
+          batching,
           drafter: speculation.drafter(shared.sequenceIndex.get(sequence)!),
           backOff: speculation.backOff(shared.sequenceIndex.get(sequence)!),
           promptTokens: prepared.promptTokens,
@@ -104,7 +109,7 @@ export function sequenceTarget(sequence: LlamaContextSequence, shared: SequenceT
         sequence,
         evaluateOptions,
         grammarState: () => grammar()?.state,
-        batching: shared.batching,
+        batching,
         sampling: request.sampling,
         logprobs: request.logprobs,
         tokenBytes: shared.tokenBytes,

@@ -1,10 +1,11 @@
 import type { Token } from "node-llama-cpp";
 import { MoestroError } from "../../errors/index.js";
-import type { BackendStats, GenerateRequest, GenerationStream } from "../../spec/index.js";
+import type { BackendStats, GenerateRequest, GenerationStream, StreamPart } from "../../spec/index.js";
 import type { SlotPool } from "../../util/slot-pool.js";
 import type { ContextCachePins } from "../context-cache.js";
 import { runGeneration, type GenerationTarget } from "./generation-loop.js";
 import type { ModelFrontend } from "./model-frontend.js";
+import type { PriorityGate } from "./batch-priority.js";
 
 /** How a backend's slots (in-process sequences, worker slots) take a generation. */
 export interface SlotGenerationOptions<Slot> {
@@ -19,12 +20,18 @@ export interface SlotGenerationOptions<Slot> {
   target: (slot: Slot) => GenerationTarget;
   /** The model's explicit-cache pins (`cache_control`); without them, marked prefixes read and create 0 tokens. */
   pins?: ContextCachePins;
+  /**
+   * Closed while an interactive generation evaluates its prompt, so that batch generations pause (docs/batch.md).
+   * Defaults to none (batch generations only wait longer for a slot).
+   */
+  gate?: PriorityGate;
 }
 
 /**
  * Admits a request on one of a model's slots, the same way for every engine: prepares it (prompt, grammars), checks
  * the context window, waits for a slot (the one sharing the longest prefix, unless the model cannot reuse a prefix),
- * then runs the generation on it; the slot goes back to the pool however the stream ends.
+ * then runs the generation on it; the slot goes back to the pool however the stream ends. A batch request
+ * (`priority: "batch"`) waits in the pool's low-priority line; an interactive one closes `gate` until its first part.
  *
  * @throws {MoestroError} `context_length_exceeded`; `server_busy` (503, `Retry-After: 1`) when the wait queue is full;
  *   the signal's reason when the request aborts while waiting.
@@ -34,9 +41,11 @@ export async function generateOnSlot<Slot>(options: SlotGenerationOptions<Slot>,
   const prepared = await frontend.preparer.prepare(request);
   frontend.preparer.checkContextWindow(prepared.promptTokens.length, request);
   const promptTokens = prepared.promptTokens;
+  const isBatch = request.priority === "batch";
   const slot = await pool.acquire(
     request.signal,
     frontend.canReusePrefix ? (candidate) => options.sharedPrefixLength(candidate, promptTokens) : undefined,
+    { low: isBatch },
   );
   if (slot === undefined) {
     throw new MoestroError(
@@ -49,13 +58,33 @@ export async function generateOnSlot<Slot>(options: SlotGenerationOptions<Slot>,
     // Applied once the slot is held, so that a request refused or abandoned in the queue pins nothing.
     prepared.explicitCache = options.pins?.use(promptTokens, prepared.cachePrefixLengths ?? []) ?? { readTokens: 0, creationTokens: 0 };
   }
+  // An interactive generation keeps batch generations paused until its first part (its prompt evaluated).
+  const letGo = isBatch ? undefined : options.gate?.hold();
   let released = false;
   const release = (): void => {
+    letGo?.();
     if (released) return;
     released = true;
     pool.release(slot);
   };
-  const parts = runGeneration(frontend.shared, options.target(slot), prepared, request, release);
+  const generated = runGeneration(frontend.shared, options.target(slot), prepared, request, release);
+  const parts: AsyncGenerator<StreamPart, void, undefined> =
+    letGo === undefined
+      ? generated
+      : {
+          next: async (...args) => {
+            try {
+              return await generated.next(...args);
+            } finally {
+              letGo();
+            }
+          },
+          return: (value) => generated.return(value),
+          throw: (error) => generated.throw(error),
+          [Symbol.asyncIterator]() {
+            return this;
+          },
+        };
   return {
     promptTokens: promptTokens.length,
     [Symbol.asyncIterator]: () => parts,
