@@ -97,7 +97,7 @@ export async function createStudio(config: Config, options: StudioOptions): Prom
       priceBook,
       usageSinks,
       accessControl,
-      admin: { keys, usage: store.usage, canManageKeys: accessControl !== undefined },
+      admin: { keys, usage: store.usage, canManageKeys: accessControl !== undefined, pricing: { priceBook } },
       responses: { repository: store.responses, retentionMs: config.responses.retentionDays * 86_400_000 },
       dispose,
       [Symbol.asyncDispose]: dispose,

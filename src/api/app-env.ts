@@ -70,6 +70,11 @@ export interface AdminDeps {
   usage: UsageRepository;
   /** Whether keys may be created, listed and revoked: true only when key checks are on (an admin key is set). */
   canManageKeys: boolean;
+  /**
+   * The price book and the machine's power, for the usage report's pricing (the hourly cost of time pricing, each
+   * model's basis); absent: the report shows the ledger's figures only.
+   */
+  pricing?: { priceBook: import("../metering/price-book.js").PriceBook; machine?: import("../planner/machine-power.js").MachinePower };
 }
 
 /** Hono environment of the app: per-request variables set by middleware. */

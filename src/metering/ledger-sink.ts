@@ -4,6 +4,7 @@ import type { ServerInstance, UsageRecord, UsageRepository } from "../store/inde
 import { budgetWindow, insufficientQuota } from "./budget-guard.js";
 import { costAtPrices, lookUpRequestPrices, worstCaseCostMicroUsd, type RequestPrices } from "./cost.js";
 import { settleInterruptedRequests } from "./interrupted-requests.js";
+import type { MachinePower } from "../planner/machine-power.js";
 import type { PriceBook } from "./price-book.js";
 
 /** Inputs of {@link openLedgerSink}. */
@@ -12,6 +13,11 @@ export interface LedgerSinkOptions {
   usage: UsageRepository;
   /** Prices of served models and of their cloud equivalents. */
   priceBook: PriceBook;
+  /**
+   * The machine's power as time pricing assumes it where the price book gives no `watts`. Defaults to the planner's
+   * figure for this host (`defaultMachinePower` of time-pricing.ts).
+   */
+  machine?: MachinePower;
   /** This server process's instance: the owner of the rows it starts. */
   instance: ServerInstance;
   /** Where failed heartbeats and recoveries are logged. */
@@ -79,7 +85,8 @@ interface RunningRequest {
  * a restarted server bills its predecessor's cut requests before it serves), then keeps, until disposed, a heartbeat
  * that flushes the counters of this process's running requests every `heartbeatMs` and a check every `recoverEveryMs`
  * for rows of other instances that went away. Costs are priced by the book in effect at each request's start, looked
- * up once then.
+ * up once then: by tokens, or (local models without a token price) by the engine time the request took
+ * (`UsageCounts.engineTimeMs`) at the hourly cost of time pricing.
  * A request's run writes its final counts (`checkpoint`) before the response's last bytes and is settled (`finish`)
  * once they left: a response that left whole is `ok`, and a crash in between leaves a running row with exact counts,
  * which the recovery settles as `interrupted`. `finish` and `record` resolve once their transaction is committed.
@@ -146,7 +153,7 @@ export async function openLedgerSink(options: LedgerSinkOptions): Promise<Ledger
   return {
     async start(start) {
       const atMs = now();
-      const prices = lookUpRequestPrices(priceBook, start);
+      const prices = lookUpRequestPrices(priceBook, start, options.machine);
       const reservedMicroUsd = worstCaseCostMicroUsd(prices.local, start);
       const admitted: UsageRecord = {
         ...runningRow({ row: requestFields(start), prices }, start.readCounts(), atMs),
@@ -184,7 +191,7 @@ export async function openLedgerSink(options: LedgerSinkOptions): Promise<Ledger
       };
     },
     async record(event) {
-      await usage.record(endRow(lookUpRequestPrices(priceBook, event), event), now());
+      await usage.record(endRow(lookUpRequestPrices(priceBook, event, options.machine), event), now());
     },
     flushHeartbeat,
     recoverInterrupted,

@@ -31,6 +31,10 @@ export const usageEventColumns = Object.keys({
   price_effective_at: true,
   cloud_model: true,
   cloud_cost_micro_usd: true,
+  engine_time_us: true,
+  cost_nano_usd: true,
+  cloud_cost_nano_usd: true,
+  cost_estimated: true,
   started_at: true,
   day: true,
   time_to_first_token_ms: true,
@@ -58,6 +62,10 @@ export const usageDailyColumns = Object.keys({
   accepted_draft_tokens: true,
   cost_micro_usd: true,
   cloud_cost_micro_usd: true,
+  engine_time_us: true,
+  cost_nano_usd: true,
+  cloud_cost_nano_usd: true,
+  cost_estimated: true,
   updated_at: true,
 } satisfies Record<keyof UsageDailyTable, true>) as Array<keyof UsageDailyTable>;
 

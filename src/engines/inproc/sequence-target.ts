@@ -30,6 +30,8 @@ export interface SequenceTargetShared {
 export function sequenceTarget(sequence: LlamaContextSequence, shared: SequenceTargetShared): GenerationTarget {
   /** Tokens drafted and accepted by the generation, when it speculates. */
   let draftCounts: DraftCounts | undefined;
+  /** The generation's share of the context's busy time (its evaluation steps'), for the time pricing. */
+  const meter = { engineMs: 0 };
   return {
     /**
      * Aligns the sequence's KV cache with the new prompt and returns how many prompt tokens are already evaluated: the
@@ -92,6 +94,7 @@ export function sequenceTarget(sequence: LlamaContextSequence, shared: SequenceT
           sequence,
           evaluateOptions,
           batching: shared.batching,
+          meter,
           drafter: speculation.drafter(shared.sequenceIndex.get(sequence)!),
           backOff: speculation.backOff(shared.sequenceIndex.get(sequence)!),
           promptTokens: prepared.promptTokens,
@@ -103,11 +106,13 @@ export function sequenceTarget(sequence: LlamaContextSequence, shared: SequenceT
         evaluateOptions,
         grammarState: () => grammar()?.state,
         batching: shared.batching,
+        meter,
         sampling: request.sampling,
         logprobs: request.logprobs,
         tokenBytes: shared.tokenBytes,
       });
     },
     draftCounts: () => draftCounts && { ...draftCounts },
+    engineTimeMs: () => meter.engineMs,
   };
 }
