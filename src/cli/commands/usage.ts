@@ -118,7 +118,8 @@ export function formatNanoUsd(nano: number): string {
   if (dollars === 0) return "$0";
   const sign = dollars < 0 ? "-" : "";
   const absolute = Math.abs(dollars);
-  return `${sign}$${absolute >= 1 ? absolute.toFixed(2) : absolute.toPrecision(3)}`;
+  // Three significant digits in plain decimals (toPrecision would write 7.3e-7 below a micro-dollar).
+  return `${sign}$${absolute >= 1 ? absolute.toFixed(2) : absolute.toFixed(Math.min(12, 2 - Math.floor(Math.log10(absolute))))}`;
 }
 
 function formatMs(ms: number): string {
