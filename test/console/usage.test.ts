@@ -75,7 +75,7 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Usage (real server, k
       /^Power: \d+ W \(host not in the catalog: \d+ W estimated from/,
     );
     expect(await assumptions.getByTestId("pricing-electricity").textContent()).toContain(
-      "$0.17/kWh (default: U.S. average residential price 2024 (EIA)",
+      "$0.165/kWh (default: U.S. average residential price 2024 (EIA)",
     );
     const row = page.getByTestId("usage-by-model").locator('[data-testid="usage-row"][data-group="stories260K"]');
     expect(await row.getByTestId("row-cost").textContent()).toMatch(/^\$0\.0\d*[1-9].*estimate$/);

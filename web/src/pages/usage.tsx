@@ -41,6 +41,11 @@ function formatEngineTime(ms: number | undefined): string {
   return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${ms.toPrecision(3)} ms`;
 }
 
+/** A rate in micro-USD (per hour, per kWh) as dollars, up to six significant digits: `$0.165`, `$0.009735`, `$360.02`. */
+function formatRateUsd(microUsd: number): string {
+  return `$${Number((microUsd / 1e6).toPrecision(6)).toLocaleString("en-US", { maximumFractionDigits: 12 })}`;
+}
+
 /** A price per 1M tokens in micro-USD, as dollars; `-` when unknown. */
 function formatPerMillion(microUsd: number | null | undefined): string {
   return microUsd === null || microUsd === undefined ? "-" : formatUsd(microUsd / 1e6);
@@ -154,7 +159,7 @@ export function UsagePage(): ReactNode {
             detail={
               timeRate === undefined
                 ? "by the price book"
-                : `engine time (${formatEngineTime(total.engine_time_ms)}) × ${formatUsd(timeRate.micro_usd_per_hour / 1e6)}/hour`
+                : `engine time (${formatEngineTime(total.engine_time_ms)}) × ${formatRateUsd(timeRate.micro_usd_per_hour)}/hour`
             }
           />
           <Stat
@@ -307,17 +312,17 @@ function PricingAssumptions(props: { rate: WireTimeRate; rows: readonly WireUsag
       <ul>
         <li>
           A local request costs the engine time it took (its prefill, and its share of each decode step it was batched in) ×{" "}
-          <strong data-testid="hourly-cost">{formatUsd(rate.micro_usd_per_hour / 1e6)}/hour</strong>.
+          <strong data-testid="hourly-cost">{formatRateUsd(rate.micro_usd_per_hour)}/hour</strong>.
         </li>
         <li>
-          Hardware: {formatUsd(rate.hardware_micro_usd_per_hour / 1e6)}/hour
+          Hardware: {formatRateUsd(rate.hardware_micro_usd_per_hour)}/hour
           {rate.hardware_micro_usd_per_hour === 0 ? " (none configured)" : ""}.
         </li>
         <li data-testid="pricing-power">
           Power: {rate.watts} W ({rate.watts_source}).
         </li>
         <li data-testid="pricing-electricity">
-          Electricity: {formatUsd(rate.micro_usd_per_kwh / 1e6)}/kWh ({rate.electricity_source}).
+          Electricity: {formatRateUsd(rate.micro_usd_per_kwh)}/kWh ({rate.electricity_source}).
         </li>
         {rate.estimated && (
           <li>
@@ -345,9 +350,7 @@ function UsageTable(props: { title: string; rows: WireUsageRow[]; testId: string
               <tr>
                 <th>{props.firstColumn}</th>
                 <th className="number">Requests</th>
-                <th className="number">Prompt tokens</th>
-                <th className="number">Completion tokens</th>
-                <th className="number">Thinking tokens</th>
+                <th className="number">Tokens in / out</th>
                 <th className="number">Engine time</th>
                 <th className="number">Cost here</th>
                 <th>Cloud model</th>
@@ -367,9 +370,10 @@ function UsageTable(props: { title: string; rows: WireUsageRow[]; testId: string
                   <td className="number" data-testid="row-requests">
                     {formatInteger(row.requests)}
                   </td>
-                  <td className="number">{formatInteger(row.prompt_tokens)}</td>
-                  <td className="number">{formatInteger(row.completion_tokens)}</td>
-                  <td className="number">{formatInteger(row.reasoning_tokens)}</td>
+                  <td className="number">
+                    {formatInteger(row.prompt_tokens)} / {formatInteger(row.completion_tokens)}
+                    {row.reasoning_tokens > 0 && <div className="muted small">{formatInteger(row.reasoning_tokens)} thinking</div>}
+                  </td>
                   <td className="number">{formatEngineTime(row.engine_time_ms)}</td>
                   <td className="number" data-testid="row-cost">
                     {formatUsd(costUsd(row))}
