@@ -126,7 +126,7 @@ export const priceEntrySchema = priceEntryBaseSchema.superRefine((entry, context
   checkTiers(entry.tiers, context);
 });
 
-/** The cost of models that have no local entry: zero unless the operator sets it. */
+/** The token price of models that have no local entry; when none is set they are priced by engine time (`localTime`). */
 const localDefaultSchema = z
   .object({
     tiers: z.array(priceTierSchema).min(1).optional(),
