@@ -8,6 +8,8 @@ import { MoestroError } from "./errors/index.js";
 import { createBudgetGuard } from "./metering/budget-guard.js";
 import { openLedgerSink, type LedgerSink } from "./metering/ledger-sink.js";
 import { loadPriceBook, type PriceBook } from "./metering/price-book.js";
+import { defaultMachinePower } from "./metering/time-pricing.js";
+import { thisMachinePower } from "./planner/machine-power.js";
 import type { UsageSink } from "./spec/index.js";
 import { openStore, resolvePostgresTarget, startResponseSweeper, type ResponseSweeper, type Store } from "./store/index.js";
 
@@ -25,6 +27,11 @@ export interface Studio extends AsyncDisposable {
   admin: AdminDeps;
   /** The Responses API's stored responses (in the store, for `responses.retentionDays`; swept hourly). */
   responses: ResponsesDeps;
+  /**
+   * Tells the time pricing which GPUs the engine uses (node-llama-cpp's device names), so that a price book without
+   * `watts` prices by the catalog GPU's typical power instead of the host's estimate (docs/studio.md).
+   */
+  useGpuDevices(deviceNames: readonly string[]): void;
   /** Stops the ledger's heartbeat, closes the rate-limit store and the store. Idempotent. */
   dispose(): Promise<void>;
 }
@@ -61,7 +68,10 @@ export async function createStudio(config: Config, options: StudioOptions): Prom
   try {
     const keys = createKeyService({ keys: store.apiKeys, now: options.now });
     const instance = await store.claimInstance({ logger: options.logger });
+    // The host's estimate until the server says which GPU it uses (useGpuDevices).
+    let machine = defaultMachinePower();
     ledger = await openLedgerSink({
+      machine: () => machine,
       usage: store.usage,
       priceBook,
       instance,
@@ -97,8 +107,11 @@ export async function createStudio(config: Config, options: StudioOptions): Prom
       priceBook,
       usageSinks,
       accessControl,
-      admin: { keys, usage: store.usage, canManageKeys: accessControl !== undefined, pricing: { priceBook } },
+      admin: { keys, usage: store.usage, canManageKeys: accessControl !== undefined, pricing: { priceBook, machine: () => machine } },
       responses: { repository: store.responses, retentionMs: config.responses.retentionDays * 86_400_000 },
+      useGpuDevices(deviceNames) {
+        if (deviceNames.length > 0) machine = thisMachinePower({ gpuDeviceNames: deviceNames });
+      },
       dispose,
       [Symbol.asyncDispose]: dispose,
     };

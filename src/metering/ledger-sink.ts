@@ -14,10 +14,11 @@ export interface LedgerSinkOptions {
   /** Prices of served models and of their cloud equivalents. */
   priceBook: PriceBook;
   /**
-   * The machine's power as time pricing assumes it where the price book gives no `watts`. Defaults to the planner's
-   * figure for this host (`defaultMachinePower` of time-pricing.ts).
+   * The machine's power as time pricing assumes it where the price book gives no `watts`, or a function read at each
+   * request's start (the server learns its GPU after the ledger opens). Defaults to the planner's figure for this host
+   * (`defaultMachinePower` of time-pricing.ts).
    */
-  machine?: MachinePower;
+  machine?: MachinePower | (() => MachinePower);
   /** This server process's instance: the owner of the rows it starts. */
   instance: ServerInstance;
   /** Where failed heartbeats and recoveries are logged. */
@@ -96,6 +97,7 @@ interface RunningRequest {
 export async function openLedgerSink(options: LedgerSinkOptions): Promise<LedgerSink> {
   const now = options.now ?? Date.now;
   const { usage, priceBook, instance, logger } = options;
+  const machine = (): MachinePower | undefined => (typeof options.machine === "function" ? options.machine() : options.machine);
   const staleAfterMs = options.staleAfterMs ?? defaultStaleAfterMs;
   // By request id (the id its row was stored under).
   const running = new Map<string, RunningRequest>();
@@ -153,7 +155,7 @@ export async function openLedgerSink(options: LedgerSinkOptions): Promise<Ledger
   return {
     async start(start) {
       const atMs = now();
-      const prices = lookUpRequestPrices(priceBook, start, options.machine);
+      const prices = lookUpRequestPrices(priceBook, start, machine());
       const reservedMicroUsd = worstCaseCostMicroUsd(prices.local, start);
       const admitted: UsageRecord = {
         ...runningRow({ row: requestFields(start), prices }, start.readCounts(), atMs),
@@ -191,7 +193,7 @@ export async function openLedgerSink(options: LedgerSinkOptions): Promise<Ledger
       };
     },
     async record(event) {
-      await usage.record(endRow(lookUpRequestPrices(priceBook, event, options.machine), event), now());
+      await usage.record(endRow(lookUpRequestPrices(priceBook, event, machine()), event), now());
     },
     flushHeartbeat,
     recoverInterrupted,

@@ -28,7 +28,8 @@ export function createAdminUsageRoutes(deps: AppDeps): Hono<AppEnv> {
       admin.pricing === undefined
         ? undefined
         : {
-            ...admin.pricing,
+            priceBook: admin.pricing.priceBook,
+            machine: admin.pricing.machine?.(),
             now,
             plannedSpeeds:
               planner?.decodeSpeeds === undefined
