@@ -95,8 +95,9 @@ export function workerTarget(slot: WorkerSlot, shared: WorkerTargetShared): Gene
      * The engine time of the generation's streams, from llama-server's own timings: each stream's `prompt_ms` whole,
      * plus its `predicted_ms` times the mean of 1 / (streams running on the worker) over the stream's life, since
      * llama-server decodes its busy slots in one batch and reports each slot the batch's whole time. An approximation
-     * (docs/studio.md, "Cost of local tokens"): a prompt evaluated beside other slots' decodes is charged whole, and the
-     * concurrency is that of moestro's streams, not of llama-server's batches.
+     * (docs/studio.md, "Cost of local tokens"): a prompt evaluated beside other slots' decodes is charged whole, the
+     * concurrency is that of moestro's streams, not of llama-server's batches, and a stream cut before it reported
+     * timings is charged its wall time shared the same way.
      */
     engineTimeMs: () => engineMs,
     createTokenSource({ request, prepared, grammar }) {
@@ -215,9 +216,13 @@ export function workerTarget(slot: WorkerSlot, shared: WorkerTargetShared): Gene
               const shareMs = mark === undefined ? undefined : shared.clock!.end(mark, 1);
               const wallMs = performance.now() - streamStartedAt;
               const decodeShare = shareMs === undefined || wallMs <= 0 ? 1 : Math.min(1, shareMs / wallMs);
-              if (timings?.prompt_ms !== undefined || timings?.predicted_ms !== undefined) {
-                engineMs = (engineMs ?? 0) + (timings.prompt_ms ?? 0) + (timings.predicted_ms ?? 0) * decodeShare;
-              }
+              // A stream cut before its last event (a stop sequence moestro found, a change of grammar) has no timings
+              // when only the first stream asks for them per token: its wall time stands in, shared the same way.
+              engineMs =
+                (engineMs ?? 0) +
+                (timings?.prompt_ms !== undefined || timings?.predicted_ms !== undefined
+                  ? (timings.prompt_ms ?? 0) + (timings.predicted_ms ?? 0) * decodeShare
+                  : wallMs * decodeShare);
             }
             if (!changedGrammar) {
               if (request.signal?.aborted) return;
