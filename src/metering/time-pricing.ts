@@ -3,8 +3,8 @@ import type { LocalTimeCost } from "./price-book.js";
 
 /**
  * The electricity price time pricing assumes when the price book gives none: 165,000 micro-USD ($0.165) per kWh, the
- * U.S. average residential retail price of 2024 (EIA, Electric Power Monthly, table 5.3: 16.5 cents per kWh). An
- * estimate: configure `microUsdPerKwh` in the price book for your tariff.
+ * U.S. average residential retail price of 2024 (EIA, Electric Power Monthly, table 5.3: about 16.5 cents per kWh; not
+ * re-checked online when written). An estimate: configure `microUsdPerKwh` in the price book for your tariff.
  */
 export const defaultElectricityMicroUsdPerKwh = 165_000;
 
