@@ -164,6 +164,12 @@ async function startWithStudio(
     { build: llama.buildType, gpu: llama.gpu, llamaCpp: llama.llamaCppRelease.release, threads: config.engine.threads },
     "llama.cpp ready",
   );
+  if (llama.gpu !== false) {
+    // The time pricing's default power is the GPU's (the catalog's typical power) once the binding runs on one.
+    const deviceNames = await llama.getGpuDeviceNames().catch(() => []);
+    studio.useGpuDevices(deviceNames);
+    logger.info({ gpu: deviceNames }, "time pricing: the GPU's typical power applies where the price book gives no watts");
+  }
   const store = new ModelStore(config.home ?? defaultMoestroHome());
   const puller = createModelPuller({ store, hub: createHubClient({ endpoint: config.hub.endpoint, token: config.hub.token }) });
   // The upstreams (docs/gateway.md): their models are read before the server listens, so that the first request finds them.

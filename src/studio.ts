@@ -8,6 +8,8 @@ import { MoestroError } from "./errors/index.js";
 import { createBudgetGuard } from "./metering/budget-guard.js";
 import { openLedgerSink, type LedgerSink } from "./metering/ledger-sink.js";
 import { loadPriceBook, type PriceBook } from "./metering/price-book.js";
+import { defaultMachinePower } from "./metering/time-pricing.js";
+import { thisMachinePower } from "./planner/machine-power.js";
 import type { UsageSink } from "./spec/index.js";
 import {
   openStore,
@@ -34,6 +36,11 @@ export interface Studio extends AsyncDisposable {
   responses: ResponsesDeps;
   /** This process's server instance in the store (the owner of its ledger rows and of the batches it runs). */
   instance: ServerInstance;
+  /**
+   * Tells the time pricing which GPUs the engine uses (node-llama-cpp's device names), so that a price book without
+   * `watts` prices by the catalog GPU's typical power instead of the host's estimate (docs/studio.md).
+   */
+  useGpuDevices(deviceNames: readonly string[]): void;
   /** Stops the ledger's heartbeat, closes the rate-limit store and the store. Idempotent. */
   dispose(): Promise<void>;
 }
@@ -70,7 +77,10 @@ export async function createStudio(config: Config, options: StudioOptions): Prom
   try {
     const keys = createKeyService({ keys: store.apiKeys, now: options.now });
     const instance = await store.claimInstance({ logger: options.logger });
+    // The host's estimate until the server says which GPU it uses (useGpuDevices).
+    let machine = defaultMachinePower();
     ledger = await openLedgerSink({
+      machine: () => machine,
       usage: store.usage,
       priceBook,
       instance,
@@ -106,9 +116,12 @@ export async function createStudio(config: Config, options: StudioOptions): Prom
       priceBook,
       usageSinks,
       accessControl,
-      admin: { keys, usage: store.usage, canManageKeys: accessControl !== undefined },
+      admin: { keys, usage: store.usage, canManageKeys: accessControl !== undefined, pricing: { priceBook, machine: () => machine } },
       responses: { repository: store.responses, retentionMs: config.responses.retentionDays * 86_400_000 },
       instance,
+      useGpuDevices(deviceNames) {
+        if (deviceNames.length > 0) machine = thisMachinePower({ gpuDeviceNames: deviceNames });
+      },
       dispose,
       [Symbol.asyncDispose]: dispose,
     };

@@ -106,6 +106,15 @@ export interface AdminDeps {
   usage: UsageRepository;
   /** Whether keys may be created, listed and revoked: true only when key checks are on (an admin key is set). */
   canManageKeys: boolean;
+  /**
+   * The price book and the machine's power, for the usage report's pricing (the hourly cost of time pricing, each
+   * model's basis); absent: the report shows the ledger's figures only.
+   */
+  pricing?: {
+    priceBook: import("../metering/price-book.js").PriceBook;
+    /** The machine's power now (the server learns its GPU after the studio opens). Defaults to the host's estimate. */
+    machine?: () => import("../planner/machine-power.js").MachinePower;
+  };
 }
 
 /** Hono environment of the app: per-request variables set by middleware. */

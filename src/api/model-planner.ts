@@ -19,6 +19,14 @@ export interface ModelPlanner {
    * @throws the planner's errors: `invalid_request` for a file that is not a GGUF, the file system's when it is gone.
    */
   plan(entry: ModelEntry): Promise<WireModelPlan>;
+  /**
+   * The decode speeds the plan predicts for the model on this machine, tokens per second: one sequence alone, and all
+   * the server's sequences together (a busy server); for the usage report's predicted cost per 1M output tokens.
+   * Optional (test planners leave it out).
+   *
+   * @throws as {@link plan}.
+   */
+  decodeSpeeds?(entry: ModelEntry): Promise<{ singleTokensPerSecond: number; aggregateTokensPerSecond: number } | undefined>;
 }
 
 /** Options of {@link createModelPlanner}. */
@@ -46,25 +54,37 @@ export function createModelPlanner(options: ModelPlannerOptions = {}): ModelPlan
   const probeHost = options.probeHost ?? probeHostDefault;
   const factsByPath = new Map<string, Promise<ModelFacts>>();
   let bandwidthBytesPerSecond: number | undefined;
+  const planOf = async (entry: ModelEntry): Promise<{ facts: ModelFacts; plan: Plan }> => {
+    let facts = factsByPath.get(entry.path);
+    if (facts === undefined) {
+      facts = readModelFacts(entry.path, { detectChat: false });
+      factsByPath.set(entry.path, facts);
+      facts.catch(() => factsByPath.delete(entry.path));
+    }
+    const host = await probeHost({ measureBandwidth: bandwidthBytesPerSecond === undefined });
+    bandwidthBytesPerSecond ??= host.bandwidthBytesPerSecond;
+    const gpu = await options.probeGpu?.();
+    const setup = setupFromProbes({ ...host, bandwidthBytesPerSecond: host.bandwidthBytesPerSecond ?? bandwidthBytesPerSecond }, gpu);
+    const plan = createPlan(await facts, setup, {
+      contextTokens: options.contextTokens,
+      sequences: options.sequences,
+      batchTokens: options.batchTokens,
+      threads: options.threads,
+    });
+    return { facts: await facts, plan };
+  };
   return {
     async plan(entry) {
-      let facts = factsByPath.get(entry.path);
-      if (facts === undefined) {
-        facts = readModelFacts(entry.path, { detectChat: false });
-        factsByPath.set(entry.path, facts);
-        facts.catch(() => factsByPath.delete(entry.path));
-      }
-      const host = await probeHost({ measureBandwidth: bandwidthBytesPerSecond === undefined });
-      bandwidthBytesPerSecond ??= host.bandwidthBytesPerSecond;
-      const gpu = await options.probeGpu?.();
-      const setup = setupFromProbes({ ...host, bandwidthBytesPerSecond: host.bandwidthBytesPerSecond ?? bandwidthBytesPerSecond }, gpu);
-      const plan = createPlan(await facts, setup, {
-        contextTokens: options.contextTokens,
-        sequences: options.sequences,
-        batchTokens: options.batchTokens,
-        threads: options.threads,
-      });
-      return toWireModelPlan(entry.id, await facts, plan);
+      const { facts, plan } = await planOf(entry);
+      return toWireModelPlan(entry.id, facts, plan);
+    },
+    async decodeSpeeds(entry) {
+      const { plan } = await planOf(entry);
+      if (plan.speed === null) return undefined;
+      return {
+        singleTokensPerSecond: plan.speed.decodeTokensPerSecond,
+        aggregateTokensPerSecond: plan.speed.aggregateDecodeTokensPerSecond,
+      };
     },
   };
 }

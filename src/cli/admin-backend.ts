@@ -12,6 +12,7 @@ import { createKeyService } from "../auth/key-service.js";
 import { createAdminClient } from "../client/admin-client.js";
 import { loadConfig } from "../config/index.js";
 import { MoestroError } from "../errors/index.js";
+import { loadPriceBook } from "../metering/price-book.js";
 import { buildUsageReport } from "../metering/usage-report.js";
 import { openStore } from "../store/index.js";
 import { parseInstantMs } from "../util/duration.js";
@@ -97,7 +98,12 @@ export async function openAdminBackend(flags: AdminTargetFlags, env: Record<stri
           );
         return value;
       };
-      return toWireUsageReport(await buildUsageReport(store.usage, { groupBy, fromMs: bound(from, "since"), toMs: bound(to, "until") }));
+      // The local store has no server: the pricing shown is the configured price book's (MOESTRO_METERING__PRICE_BOOK_PATH or the config
+      // file's metering.priceBookPath) on this machine, without the planner's prediction (it needs the served models).
+      const priceBook = await loadPriceBook(config.metering.priceBookPath);
+      return toWireUsageReport(
+        await buildUsageReport(store.usage, { groupBy, fromMs: bound(from, "since"), toMs: bound(to, "until"), pricing: { priceBook } }),
+      );
     },
     dispose: () => store.dispose(),
   };

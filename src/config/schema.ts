@@ -391,7 +391,7 @@ export const configSchema = z.object({
         .min(1)
         .optional()
         .describe(
-          "A JSON price book (local model costs, more cloud prices) added to the built-in cloud list prices. Defaults to none (built-in book; local models cost 0).",
+          "A JSON price book (local model costs, more cloud prices) added to the built-in cloud list prices. Defaults to none: the built-in book, where local models are priced by engine time at an estimated hourly cost (docs/studio.md).",
         ),
       heartbeatMs: z
         .number()

@@ -1,4 +1,6 @@
+import type { MachinePower } from "../planner/machine-power.js";
 import type { PriceBook, PriceTier, ResolvedPrice } from "./price-book.js";
+import { engineTimeMicros, resolveTimeRate, timeCostNanoUsd, type TimeRate } from "./time-pricing.js";
 
 /** The token counts a cost is computed from (a subset of a `UsageEvent`). */
 export interface TokenCounts {
@@ -47,6 +49,19 @@ export function selectTier(tiers: readonly PriceTier[], promptTokens: number): P
  * micro-USD per million can pass 2^53.
  */
 export function costMicroUsd(price: ResolvedPrice, tokens: TokenCounts): number {
+  return Number((tokenCostPerMillionHundredths(price, tokens) + 50_000_000n) / 100_000_000n);
+}
+
+/**
+ * The cost of `tokens` at `price` as {@link costMicroUsd} computes it, in integer nano-USD (rounded half up once per
+ * request), so that a request of a few tokens at a low price does not round to 0.
+ */
+export function costNanoUsd(price: ResolvedPrice, tokens: TokenCounts): number {
+  return Number((tokenCostPerMillionHundredths(price, tokens) * 1000n + 50_000_000n) / 100_000_000n);
+}
+
+/** The cost of `tokens` at `price`, in hundredths of a micro-USD per million tokens (see {@link costMicroUsd}). */
+function tokenCostPerMillionHundredths(price: ResolvedPrice, tokens: TokenCounts): bigint {
   const tier = selectTier(price.tiers, tokens.promptTokens);
   const prompt = BigInt(tokens.promptTokens);
   const minOf = (a: bigint, b: bigint): bigint => (a < b ? a : b);
@@ -63,19 +78,30 @@ export function costMicroUsd(price: ResolvedPrice, tokens: TokenCounts): number 
     tokens.reasoningTokens > 0
       ? (tier.thinkingOutputMicroUsdPerMillionTokens ?? tier.outputMicroUsdPerMillionTokens)
       : tier.outputMicroUsdPerMillionTokens;
-  const perMillionHundredths =
+  return (
     uncached * input * 100n +
     cached * rate(tier.cachedInputMicroUsdPerMillionTokens, defaultCacheRatesPercent.implicitHit) +
     created * rate(tier.cacheCreationInputMicroUsdPerMillionTokens, defaultCacheRatesPercent.explicitCreation) +
     read * rate(tier.cacheReadInputMicroUsdPerMillionTokens, defaultCacheRatesPercent.explicitHit) +
-    BigInt(tokens.completionTokens) * BigInt(outputRate) * 100n;
-  return Number((perMillionHundredths + 50_000_000n) / 100_000_000n);
+    BigInt(tokens.completionTokens) * BigInt(outputRate) * 100n
+  );
 }
 
 /** What one request cost, and what it would have cost in the cloud. */
 export interface RequestCost {
-  /** By the served model's price in effect when the request started, micro-USD. */
+  /**
+   * By the served model's price in effect when the request started, micro-USD: rounded half up when priced by tokens,
+   * rounded up when priced by engine time (so that a budget counts every request that used the engine).
+   */
   costMicroUsd: number;
+  /** The same cost in nano-USD (the reports' figure: below the micro-USD, never 0 for a request that used the engine). */
+  costNanoUsd: number;
+  /** The engine time the request was measured at, whole µs (0 when not measured: an upstream request). */
+  engineTimeUs: number;
+  /** Whether `costNanoUsd` rests on an estimate (time pricing at a default power or electricity price). */
+  costEstimated: boolean;
+  /** `cloudCostMicroUsd` in nano-USD. */
+  cloudCostNanoUsd: number;
   /** `effectiveFrom` of that price, epoch ms; `undefined` for the default (zero unless configured). */
   priceEffectiveAtMs?: number;
   /** The cloud model of the comparison; `undefined` when none is known. */
@@ -88,6 +114,8 @@ export interface RequestCost {
 export interface RequestPrices {
   /** The served model's price in effect at the request's start. */
   local: ResolvedPrice;
+  /** The hourly cost of engine time, when the served model is priced by time (`local.time`). */
+  timeRate?: TimeRate;
   /** The list price of its nearest cloud model in effect then; `undefined` when none is known. */
   cloud?: ResolvedPrice;
 }
@@ -96,20 +124,41 @@ export interface RequestPrices {
  * The prices of a request of the served model `model` that started at `startedAtMs`: looked up at the request's start,
  * so a price change applies to later requests only, and a running request's cost at each heartbeat needs no lookup.
  */
-export function lookUpRequestPrices(book: PriceBook, request: { model: string; startedAtMs: number }): RequestPrices {
+export function lookUpRequestPrices(
+  book: PriceBook,
+  request: { model: string; startedAtMs: number },
+  machine?: MachinePower,
+): RequestPrices {
   const local = book.localPrice(request.model, request.startedAtMs);
   const cloudModel = book.nearestCloudModel(request.model);
   const cloud = cloudModel === undefined ? undefined : book.cloudPrice(cloudModel, request.startedAtMs);
-  return cloud === undefined ? { local } : { local, cloud };
+  const prices: RequestPrices = cloud === undefined ? { local } : { local, cloud };
+  if (local.time !== undefined) prices.timeRate = resolveTimeRate(local.time, machine);
+  return prices;
 }
 
-/** What `tokens` cost at a request's `prices`, and at its cloud equivalent's. */
-export function costAtPrices(prices: RequestPrices, tokens: TokenCounts): RequestCost {
-  const result: RequestCost = { costMicroUsd: costMicroUsd(prices.local, tokens), cloudCostMicroUsd: 0 };
+/**
+ * What a request cost at its `prices`, and what its tokens would have cost at its cloud equivalent's. A model priced by
+ * time (`prices.timeRate`) with a measured engine time (`engineTimeMs`) costs that time at the rate
+ * ({@link timeCostNanoUsd}); otherwise the tokens cost the tiers (a time-priced model's upstream request: 0).
+ */
+export function costAtPrices(prices: RequestPrices, tokens: TokenCounts & { engineTimeMs?: number }): RequestCost {
+  const engineTimeUs = engineTimeMicros(tokens.engineTimeMs ?? 0);
+  const timed = prices.timeRate !== undefined && tokens.engineTimeMs !== undefined;
+  const nano = timed ? timeCostNanoUsd(engineTimeUs, prices.timeRate!) : costNanoUsd(prices.local, tokens);
+  const result: RequestCost = {
+    costMicroUsd: timed ? Math.ceil(nano / 1000) : costMicroUsd(prices.local, tokens),
+    costNanoUsd: nano,
+    engineTimeUs,
+    costEstimated: timed && prices.timeRate!.estimated,
+    cloudCostMicroUsd: 0,
+    cloudCostNanoUsd: 0,
+  };
   if (prices.local.effectiveFromMs !== undefined) result.priceEffectiveAtMs = prices.local.effectiveFromMs;
   if (prices.cloud !== undefined) {
     result.cloudModel = prices.cloud.model;
     result.cloudCostMicroUsd = costMicroUsd(prices.cloud, tokens);
+    result.cloudCostNanoUsd = costNanoUsd(prices.cloud, tokens);
   }
   return result;
 }
@@ -118,8 +167,12 @@ export function costAtPrices(prices: RequestPrices, tokens: TokenCounts): Reques
  * Prices one request of the served model `model` that started at `startedAtMs`, by the prices in effect then (a stored
  * cost is never recomputed): {@link costAtPrices} of {@link lookUpRequestPrices}.
  */
-export function priceRequest(book: PriceBook, request: TokenCounts & { model: string; startedAtMs: number }): RequestCost {
-  return costAtPrices(lookUpRequestPrices(book, request), request);
+export function priceRequest(
+  book: PriceBook,
+  request: TokenCounts & { model: string; startedAtMs: number; engineTimeMs?: number },
+  machine?: MachinePower,
+): RequestCost {
+  return costAtPrices(lookUpRequestPrices(book, request, machine), request);
 }
 
 /**

@@ -12,7 +12,9 @@ import { cloudListPriceBook, cloudRegionSchema, toMicroUsd, type CloudListPrice 
  *   cache-hit rule), said so in `note`.
  * - Every entry is marked `verify: true` ("list price, verify"): the figures could not be re-checked.
  * - `effectiveFrom` is 2025-01-01 for all: the source dates are not more precise than "2025 to 2026".
- * - Local models cost zero (no `localDefault`): an operator sets hardware or electricity costs in their own price book.
+ * - No `localDefault` and no `localTime`: local models are priced by engine time at the estimated hourly cost
+ *   (`time-pricing.ts`: this machine's typical power at the default electricity price); an operator sets hardware,
+ *   power and electricity in their own price book (`localTime`).
  */
 export const defaultPriceBookData = {
   version: 1,

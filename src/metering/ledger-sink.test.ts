@@ -66,6 +66,38 @@ describe.each(testDialects)("the ledger sink on %s", (dialect) => {
     await opened?.dispose();
   });
 
+  it("prices a model without a token price by its engine time, in nano-USD, marked as an estimate by default", async () => {
+    const timeBook = createPriceBook({ version: 1, includeDefaults: false, localTime: { microUsdPerHour: 3_600_000 } });
+    const timed = await openLedgerSink({
+      usage: store.usage,
+      priceBook: timeBook,
+      instance,
+      logger,
+      now,
+      machine: { watts: 0, source: "test" },
+      heartbeatMs: 60_000,
+      recoverEveryMs: 60_000,
+    });
+    try {
+      const counts: UsageCounts = { promptTokens: 3, cachedPromptTokens: 0, completionTokens: 0, reasoningTokens: 0 };
+      const start = requestStart(counts, { model: "time-priced", engine: "inproc", keyId: "key_time" });
+      const run = await timed.start(start);
+      // No engine time yet: a running row costs nothing, and reserves nothing.
+      expect(await rowOf(start.requestId)).toMatchObject({ status: "running", costMicroUsd: 0, reservedMicroUsd: 0 });
+      // 0.25 ms at $3.6/hour (1 micro-USD per ms, the electricity price a default at 0 W): 250 nano-USD.
+      await run.finish({ ...start, ...counts, completionTokens: 2, engineTimeMs: 0.25, status: "ok", latencyMs: 3 });
+      expect(await rowOf(start.requestId)).toMatchObject({
+        status: "ok",
+        engineTimeUs: 250,
+        costNanoUsd: 250,
+        costMicroUsd: 1,
+        costEstimated: true,
+      });
+    } finally {
+      await timed.dispose();
+    }
+  });
+
   it("writes a running row with its worst case reserved, flushes its counts, and settles it at its real cost", async () => {
     const counts = { promptTokens: 5, cachedPromptTokens: 0, completionTokens: 0, reasoningTokens: 0 };
     const start = requestStart(counts, { engine: "llama-server" });

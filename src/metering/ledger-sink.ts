@@ -4,6 +4,7 @@ import type { ServerInstance, UsageRecord, UsageRepository } from "../store/inde
 import { budgetWindow, insufficientQuota } from "./budget-guard.js";
 import { costAtPrices, lookUpRequestPrices, worstCaseCostMicroUsd, type RequestPrices } from "./cost.js";
 import { settleInterruptedRequests } from "./interrupted-requests.js";
+import type { MachinePower } from "../planner/machine-power.js";
 import type { PriceBook } from "./price-book.js";
 
 /** Inputs of {@link openLedgerSink}. */
@@ -12,6 +13,12 @@ export interface LedgerSinkOptions {
   usage: UsageRepository;
   /** Prices of served models and of their cloud equivalents. */
   priceBook: PriceBook;
+  /**
+   * The machine's power as time pricing assumes it where the price book gives no `watts`, or a function read at each
+   * request's start (the server learns its GPU after the ledger opens). Defaults to the planner's figure for this host
+   * (`defaultMachinePower` of time-pricing.ts).
+   */
+  machine?: MachinePower | (() => MachinePower);
   /** This server process's instance: the owner of the rows it starts. */
   instance: ServerInstance;
   /** Where failed heartbeats and recoveries are logged. */
@@ -79,7 +86,8 @@ interface RunningRequest {
  * a restarted server bills its predecessor's cut requests before it serves), then keeps, until disposed, a heartbeat
  * that flushes the counters of this process's running requests every `heartbeatMs` and a check every `recoverEveryMs`
  * for rows of other instances that went away. Costs are priced by the book in effect at each request's start, looked
- * up once then.
+ * up once then: by tokens, or (local models without a token price) by the engine time the request took
+ * (`UsageCounts.engineTimeMs`) at the hourly cost of time pricing.
  * A request's run writes its final counts (`checkpoint`) before the response's last bytes and is settled (`finish`)
  * once they left: a response that left whole is `ok`, and a crash in between leaves a running row with exact counts,
  * which the recovery settles as `interrupted`. `finish` and `record` resolve once their transaction is committed.
@@ -89,6 +97,7 @@ interface RunningRequest {
 export async function openLedgerSink(options: LedgerSinkOptions): Promise<LedgerSink> {
   const now = options.now ?? Date.now;
   const { usage, priceBook, instance, logger } = options;
+  const machine = (): MachinePower | undefined => (typeof options.machine === "function" ? options.machine() : options.machine);
   const staleAfterMs = options.staleAfterMs ?? defaultStaleAfterMs;
   // By request id (the id its row was stored under).
   const running = new Map<string, RunningRequest>();
@@ -146,7 +155,7 @@ export async function openLedgerSink(options: LedgerSinkOptions): Promise<Ledger
   return {
     async start(start) {
       const atMs = now();
-      const prices = billedPrices(priceBook, start);
+      const prices = billedPrices(priceBook, start, machine());
       const reservedMicroUsd = Math.round(worstCaseCostMicroUsd(prices.local, start) * prices.ratio);
       const admitted: UsageRecord = {
         ...runningRow({ row: requestFields(start), prices }, start.readCounts(), atMs),
@@ -184,7 +193,7 @@ export async function openLedgerSink(options: LedgerSinkOptions): Promise<Ledger
       };
     },
     async record(event) {
-      await usage.record(endRow(billedPrices(priceBook, event), event), now());
+      await usage.record(endRow(billedPrices(priceBook, event, machine()), event), now());
     },
     flushHeartbeat,
     recoverInterrupted,
@@ -244,8 +253,8 @@ function endRow(prices: BilledPrices, event: UsageEvent): UsageRecord {
 /** A request's prices and the fraction of them it pays: the book's `batchPriceRatio` for a batch line, else 1. */
 type BilledPrices = RequestPrices & { ratio: number };
 
-function billedPrices(book: PriceBook, request: UsageStart | UsageEvent): BilledPrices {
-  return { ...lookUpRequestPrices(book, request), ratio: request.batch === true ? book.batchPriceRatio : 1 };
+function billedPrices(book: PriceBook, request: UsageStart | UsageEvent, machine: MachinePower | undefined): BilledPrices {
+  return { ...lookUpRequestPrices(book, request, machine), ratio: request.batch === true ? book.batchPriceRatio : 1 };
 }
 
 /**
@@ -259,5 +268,8 @@ function billedCost(prices: BilledPrices, counts: UsageCounts): ReturnType<typeo
     ...cost,
     costMicroUsd: Math.round(cost.costMicroUsd * prices.ratio),
     cloudCostMicroUsd: Math.round(cost.cloudCostMicroUsd * prices.ratio),
+    // A time-priced line used the engine: its cost never rounds to 0 (as costAtPrices rounds time costs up).
+    costNanoUsd: cost.costNanoUsd === 0 ? 0 : Math.max(1, Math.round(cost.costNanoUsd * prices.ratio)),
+    cloudCostNanoUsd: Math.round(cost.cloudCostNanoUsd * prices.ratio),
   };
 }

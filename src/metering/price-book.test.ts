@@ -54,9 +54,25 @@ describe("the default price book", () => {
     expect(book.nearestCloudModel("stories260K")).toBe("qwen3.5-flash");
   });
 
-  it("costs local models nothing, and still gives the cloud equivalent", () => {
-    const cost = priceRequest(book, { model: "stories260K", startedAtMs: Date.now(), ...tokens(1_000_000, 1_000_000) });
-    expect(cost).toEqual({ costMicroUsd: 0, cloudModel: "qwen3.5-flash", cloudCostMicroUsd: 100_000 + 400_000 });
+  it("prices local models by engine time at an estimated hourly cost, and still gives the cloud equivalent", () => {
+    const machine = { watts: 100, source: "test machine" };
+    const cost = priceRequest(
+      book,
+      { model: "stories260K", startedAtMs: Date.now(), ...tokens(1_000_000, 1_000_000), engineTimeMs: 3_600_000 },
+      machine,
+    );
+    // One hour at 100 W and the default $0.165/kWh: 16,500 micro-USD.
+    expect(cost).toEqual({
+      costMicroUsd: 16_500,
+      costNanoUsd: 16_500_000,
+      engineTimeUs: 3_600_000_000,
+      costEstimated: true,
+      cloudModel: "qwen3.5-flash",
+      cloudCostMicroUsd: 100_000 + 400_000,
+      cloudCostNanoUsd: (100_000 + 400_000) * 1000,
+    });
+    // Without a measured engine time (an upstream request), the model's token price applies: none.
+    expect(priceRequest(book, { model: "stories260K", startedAtMs: Date.now(), ...tokens(10, 10) }, machine).costNanoUsd).toBe(0);
   });
 });
 

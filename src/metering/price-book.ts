@@ -63,6 +63,33 @@ export const hourlyCostSchema = z
   })
   .strict();
 
+/**
+ * A local model priced by the engine time its requests take (time pricing, docs/studio.md "Cost of local tokens"): the
+ * engine time of a request times `microUsdPerHour + watts / 1000 × microUsdPerKwh`. Every field is optional; one left
+ * out takes its default, and a cost that rests on a default power or electricity price is marked as an estimate.
+ */
+export const localTimeCostSchema = z
+  .object({
+    microUsdPerHour: z
+      .number()
+      .int()
+      .nonnegative()
+      .optional()
+      .describe("Amortised hardware (or rental) per hour of engine time, micro-USD per hour. Defaults to 0."),
+    watts: z
+      .number()
+      .nonnegative()
+      .optional()
+      .describe("Power drawn while the engine runs, watts. Defaults to the planner's typical power for this machine (an estimate)."),
+    microUsdPerKwh: z
+      .number()
+      .int()
+      .nonnegative()
+      .optional()
+      .describe("Electricity price, micro-USD per kWh. Defaults to `defaultElectricityMicroUsdPerKwh` (an estimate)."),
+  })
+  .strict();
+
 const effectiveFromSchema = z
   .string()
   .refine((value) => /^\d{4}-\d{2}-\d{2}(T.*)?$/.test(value) && !Number.isNaN(Date.parse(value)), {
@@ -84,6 +111,11 @@ const priceEntryBaseSchema = z
     effectiveFrom: effectiveFromSchema,
     tiers: z.array(priceTierSchema).min(1).optional().describe("Tiers in ascending maxPromptTokens; the last has none."),
     hourly: hourlyCostSchema.optional().describe("Local models only: an hourly cost instead of tiers."),
+    time: localTimeCostSchema
+      .optional()
+      .describe(
+        "Local models only: priced by engine time at this hourly cost (fields left out take the book's `localTime`, then the defaults).",
+      ),
     cloudEquivalent: z.string().optional().describe("Local models only: the cloud model to compare with. Defaults to the nearest by name."),
     source: z.string().optional().describe("Where the figures come from."),
     sourceDate: z.string().optional().describe("When the source was read."),
@@ -94,18 +126,25 @@ const priceEntryBaseSchema = z
 
 /** One dated price of one model. */
 export const priceEntrySchema = priceEntryBaseSchema.superRefine((entry, context) => {
-  if ((entry.tiers === undefined) === (entry.hourly === undefined)) {
-    context.addIssue({ code: "custom", message: "give exactly one of tiers and hourly", path: ["tiers"] });
+  const given = [entry.tiers, entry.hourly, entry.time].filter((field) => field !== undefined).length;
+  if (given !== 1) {
+    context.addIssue({
+      code: "custom",
+      message: entry.time === undefined ? "give exactly one of tiers and hourly" : "give exactly one of tiers, hourly and time",
+      path: ["tiers"],
+    });
   }
   if (entry.hourly !== undefined && entry.kind !== "local")
     context.addIssue({ code: "custom", message: "hourly is for local models only", path: ["hourly"] });
+  if (entry.time !== undefined && entry.kind !== "local")
+    context.addIssue({ code: "custom", message: "time is for local models only", path: ["time"] });
   if (entry.cloudEquivalent !== undefined && entry.kind !== "local") {
     context.addIssue({ code: "custom", message: "cloudEquivalent is for local models only", path: ["cloudEquivalent"] });
   }
   checkTiers(entry.tiers, context);
 });
 
-/** The cost of models that have no local entry: zero unless the operator sets it. */
+/** The token price of models that have no local entry; when none is set they are priced by engine time (`localTime`). */
 const localDefaultSchema = z
   .object({
     tiers: z.array(priceTierSchema).min(1).optional(),
@@ -135,7 +174,14 @@ export const priceBookSchema = z
       .default(["intl", "cn-mainland"])
       .describe("Which region's price wins when a cloud model has several. Defaults to intl, then cn-mainland."),
     defaultCloudEquivalent: z.string().optional().describe("The cloud model to compare with when no name is near. Defaults to none."),
-    localDefault: localDefaultSchema.optional().describe("What a served model without a local entry costs. Defaults to zero."),
+    localDefault: localDefaultSchema
+      .optional()
+      .describe("What a served model without a local entry costs, by tokens. Defaults to none: time pricing (`localTime`)."),
+    localTime: localTimeCostSchema
+      .optional()
+      .describe(
+        "The hourly cost of time pricing, for served models without a tiers or hourly price (and the fields a local entry's `time` leaves out). Defaults to the planner's power for this machine at the default electricity price, an estimate.",
+      ),
     batchPriceRatio: z
       .number()
       .min(0)
@@ -169,6 +215,8 @@ export type PriceBookInput = z.input<typeof priceBookSchema>;
 export type PriceTier = z.infer<typeof priceTierSchema>;
 /** An hourly cost of a local model. */
 export type HourlyCost = z.infer<typeof hourlyCostSchema>;
+/** The hourly cost of time pricing, as written (fields left out take defaults). */
+export type LocalTimeCost = z.infer<typeof localTimeCostSchema>;
 /** One dated price entry, validated. */
 export type PriceEntry = z.infer<typeof priceEntrySchema>;
 
@@ -180,6 +228,12 @@ export interface ResolvedPrice {
   tiers: readonly PriceTier[];
   /** The entry's `effectiveFrom`, epoch ms; `undefined` for the book's `localDefault` (or zero). */
   effectiveFromMs?: number;
+  /**
+   * Set when the model is priced by engine time (then `tiers` is one zero tier): the hourly cost as written, the
+   * entry's `time` over the book's `localTime` field by field. A request without a measured engine time (an upstream
+   * request) costs its `tiers`, 0.
+   */
+  time?: LocalTimeCost;
 }
 
 /** A loaded, validated price book. Immutable: a change of prices is a new entry with a later `effectiveFrom`. */
@@ -188,9 +242,12 @@ export interface PriceBook {
   readonly entries: readonly PriceEntry[];
   /**
    * What the served model `model` costs for a request that started at `atMs`: its local entry in effect then (the
-   * latest `effectiveFrom` not after `atMs`), else the book's `localDefault`, else zero.
+   * latest `effectiveFrom` not after `atMs`: `tiers` or `hourly` by tokens, `time` by engine time), else the book's
+   * `localDefault` (by tokens), else time pricing at the book's `localTime`.
    */
   localPrice(model: string, atMs: number): ResolvedPrice;
+  /** The book's `localTime` (time pricing's hourly cost as written); `{}` when it has none. */
+  readonly localTime: LocalTimeCost;
   /** The list price of the cloud model `cloudModel` at `atMs` (preferred region first), or `undefined`. */
   cloudPrice(cloudModel: string, atMs: number): ResolvedPrice | undefined;
   /**
@@ -229,6 +286,7 @@ export function createPriceBook(input: unknown = defaultPriceBookData): PriceBoo
     return index === -1 ? book.preferredRegions.length : index;
   };
   const localDefault = book.localDefault ?? defaults?.localDefault;
+  const localTime: LocalTimeCost = { ...defaults?.localTime, ...book.localTime };
   const defaultCloudEquivalent = book.defaultCloudEquivalent ?? defaults?.defaultCloudEquivalent;
   const zero: PriceTier = { inputMicroUsdPerMillionTokens: 0, outputMicroUsdPerMillionTokens: 0 };
   const nearestByModel = new Map<string, string | undefined>();
@@ -253,12 +311,15 @@ export function createPriceBook(input: unknown = defaultPriceBookData): PriceBoo
   return {
     entries,
     batchPriceRatio: book.batchPriceRatio ?? defaultBatchPriceRatio,
+    localTime,
     localPrice(model, atMs) {
       const found = find("local", model, atMs);
+      if (found?.entry.time !== undefined)
+        return { model, tiers: [zero], effectiveFromMs: found.effectiveFromMs, time: { ...localTime, ...found.entry.time } };
       if (found !== undefined) return { model, tiers: tiersOf(found.entry), effectiveFromMs: found.effectiveFromMs };
       if (localDefault?.tiers !== undefined) return { model, tiers: localDefault.tiers };
       if (localDefault?.hourly !== undefined) return { model, tiers: [hourlyToTier(localDefault.hourly)] };
-      return { model, tiers: [zero] };
+      return { model, tiers: [zero], time: localTime };
     },
     cloudPrice(cloudModel, atMs) {
       const found = find("cloud", cloudModel, atMs);

@@ -6,6 +6,9 @@ import {
   type UsageRepository,
   type UsageSummaryRow,
 } from "../store/index.js";
+import type { MachinePower } from "../planner/machine-power.js";
+import type { PriceBook } from "./price-book.js";
+import { resolveTimeRate, type TimeRate } from "./time-pricing.js";
 
 /** One row of a usage report: a group's totals, named for people. */
 export interface UsageReportRow extends UsageSummaryRow {
@@ -14,6 +17,42 @@ export interface UsageReportRow extends UsageSummaryRow {
    * id when the key is gone), the model id, or the day `YYYY-MM-DD`.
    */
   name: string;
+  /**
+   * Measured cost per 1M generated tokens, micro-USD: `costNanoUsd × 1000 / completionTokens` (all the group's cost,
+   * prefill included, over its output tokens, as the planner's figure is per output token); `undefined` without output.
+   */
+  measuredMicroUsdPerMillionOutputTokens?: number;
+  /**
+   * Model rows of a report with pricing: how the model is priced now (`time`: by engine time at `rate`; `tokens`: by a
+   * `tiers` or `hourly` price), and the planner's predicted cost per 1M output tokens at that rate, when it can plan it.
+   */
+  pricing?: ModelPricing;
+}
+
+/** How a served model is priced now, and what the planner predicts it costs (see {@link UsageReportRow.pricing}). */
+export interface ModelPricing {
+  /** `time`: by engine time; `tokens`: by the price book's `tiers` or `hourly` entry (which override time pricing). */
+  basis: "time" | "tokens";
+  /** The hourly cost of engine time, when `basis` is `time`. */
+  rate?: TimeRate;
+  /**
+   * The planner's predicted cost per 1M output tokens at `rate`, micro-USD: `rate.microUsdPerHour × 10^6 / 3600 /
+   * tokens per second`, at its predicted decode speed of one sequence alone (`single`) and of all sequences together
+   * (`busy`). `undefined` when the server has no planner, the model is not served, or it does not fit.
+   */
+  planned?: { singleMicroUsdPerMillionOutputTokens: number; busyMicroUsdPerMillionOutputTokens: number };
+}
+
+/** What a report needs to show the pricing beside the ledger's figures. */
+export interface UsagePricingContext {
+  /** The price book in use. */
+  priceBook: PriceBook;
+  /** The machine's power as time pricing assumes it. Defaults to {@link defaultMachinePower}. */
+  machine?: MachinePower;
+  /** The planner's predicted decode speeds of a served model, tokens per second; `undefined` when it cannot plan it. */
+  plannedSpeeds?(model: string): Promise<{ singleTokensPerSecond: number; aggregateTokensPerSecond: number } | undefined>;
+  /** Clock, epoch ms (which price is in effect now). Defaults to `Date.now`. */
+  now?: () => number;
 }
 
 /** Usage totals over a time range, grouped. */
@@ -28,18 +67,36 @@ export interface UsageReport {
   rows: UsageReportRow[];
   /** The sum of every row, named `total`. */
   total: UsageReportRow;
+  /**
+   * The hourly cost of time pricing now (the book's `localTime` over the defaults), for models without their own
+   * entry; `undefined` when the report was built without a pricing context.
+   */
+  timeRate?: TimeRate;
 }
 
 /** The name of the group of requests made while key checks were off. */
 export const noKeyGroupName = "(no key)";
 
 /**
- * Builds a usage report from the ledger: totals per key, model or day over `[fromMs, toMs)`, each with its cost and
- * what the same tokens would have cost at the cloud list price of the nearest model.
+ * Builds a usage report from the ledger: totals per key, model or day over `[fromMs, toMs)`, each with its cost, what
+ * the same tokens would have cost at the cloud list price of the nearest model, and its measured cost per 1M output
+ * tokens. With `pricing`, the report also says how local models are priced now (`timeRate`) and, per model row, the
+ * model's pricing and the planner's predicted cost per 1M output tokens.
  */
-export async function buildUsageReport(usage: UsageRepository, options: UsageRange & { groupBy: UsageGroupBy }): Promise<UsageReport> {
+export async function buildUsageReport(
+  usage: UsageRepository,
+  options: UsageRange & { groupBy: UsageGroupBy; pricing?: UsagePricingContext },
+): Promise<UsageReport> {
   const summaries = await usage.summarize(options);
-  const rows = summaries.map((summary): UsageReportRow => ({ ...summary, name: nameOf(options.groupBy, summary) }));
+  const rows = summaries.map((summary): UsageReportRow => withMeasured({ ...summary, name: nameOf(options.groupBy, summary) }));
+  const pricing = options.pricing;
+  if (pricing !== undefined && options.groupBy === "model") {
+    await Promise.all(
+      rows.map(async (row) => {
+        if (row.group !== null) row.pricing = await modelPricing(pricing, row.group);
+      }),
+    );
+  }
   const total: UsageReportRow = {
     name: "total",
     group: null,
@@ -56,7 +113,8 @@ export async function buildUsageReport(usage: UsageRepository, options: UsageRan
     total.interruptedRequests += row.interruptedRequests;
     addUsageTotals(total, row);
   }
-  const report: UsageReport = { groupBy: options.groupBy, rows, total };
+  const report: UsageReport = { groupBy: options.groupBy, rows, total: withMeasured(total) };
+  if (pricing !== undefined) report.timeRate = resolveTimeRate(pricing.priceBook.localTime, pricing.machine);
   if (options.fromMs !== undefined) report.fromMs = options.fromMs;
   if (options.toMs !== undefined) report.toMs = options.toMs;
   return report;
@@ -66,4 +124,26 @@ function nameOf(groupBy: UsageGroupBy, summary: UsageSummaryRow): string {
   if (groupBy !== "key") return summary.group ?? "";
   if (summary.group === null) return noKeyGroupName;
   return summary.keyName ?? summary.group;
+}
+
+function withMeasured(row: UsageReportRow): UsageReportRow {
+  if (row.completionTokens > 0) row.measuredMicroUsdPerMillionOutputTokens = (row.costNanoUsd * 1000) / row.completionTokens;
+  return row;
+}
+
+/** How `model` is priced now, and the planner's prediction at that price (see {@link ModelPricing}). */
+async function modelPricing(context: UsagePricingContext, model: string): Promise<ModelPricing> {
+  const price = context.priceBook.localPrice(model, (context.now ?? Date.now)());
+  if (price.time === undefined) return { basis: "tokens" };
+  const rate = resolveTimeRate(price.time, context.machine);
+  const pricing: ModelPricing = { basis: "time", rate };
+  const speeds = await context.plannedSpeeds?.(model).catch(() => undefined);
+  if (speeds !== undefined && speeds.singleTokensPerSecond > 0 && speeds.aggregateTokensPerSecond > 0) {
+    const perMillion = (tokensPerSecond: number): number => (rate.microUsdPerHour * 1e6) / 3600 / tokensPerSecond;
+    pricing.planned = {
+      singleMicroUsdPerMillionOutputTokens: perMillion(speeds.singleTokensPerSecond),
+      busyMicroUsdPerMillionOutputTokens: perMillion(speeds.aggregateTokensPerSecond),
+    };
+  }
+  return pricing;
 }

@@ -181,6 +181,12 @@ export interface Usage {
   draftTokens?: number;
   /** Speculative decoding: of `draftTokens`, those the model accepted; `undefined` when the request did not speculate. */
   acceptedDraftTokens?: number;
+  /**
+   * The local engine's busy time charged to this generation, ms: its evaluation steps' shares of the engine's time (a
+   * step batched with others is shared by tokens evaluated; docs/studio.md, "Cost of local tokens"). `undefined` when
+   * not measured (upstream backends, scripted tests).
+   */
+  engineTimeMs?: number;
 }
 
 /**
@@ -408,7 +414,7 @@ export interface ModelBackend {
   embed(
     inputs: ReadonlyArray<string | readonly number[]>,
     options?: { signal?: AbortSignal },
-  ): Promise<{ embeddings: Float32Array[]; promptTokens: number }>;
+  ): Promise<{ embeddings: Float32Array[]; promptTokens: number; engineTimeMs?: number }>;
   /** Stops all generations and frees the model. Calling it twice is harmless. */
   dispose(): Promise<void>;
 }

@@ -21,6 +21,11 @@ export interface UsageCounts {
   draftTokens?: number;
   /** Speculative decoding: of `draftTokens`, those the model accepted; `undefined` when none speculated. */
   acceptedDraftTokens?: number;
+  /**
+   * The local engine's busy time charged to the request, ms, over all choices (`Usage.engineTimeMs`); `undefined` when
+   * not measured (upstream requests). The price book's time pricing multiplies it by an hourly cost.
+   */
+  engineTimeMs?: number;
 }
 
 /**

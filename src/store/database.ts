@@ -83,6 +83,14 @@ export interface UsageEventsTable {
   cloud_model: string | null;
   /** What the same tokens would have cost at `cloud_model`'s list price, micro-USD. */
   cloud_cost_micro_usd: number;
+  /** The local engine's busy time charged to the request, µs; 0 when not measured (upstream, and before migration 0007). */
+  engine_time_us: Defaulted<number>;
+  /** `cost_micro_usd` exact to the nano-USD (migration 0007; older rows: `cost_micro_usd × 1000`). */
+  cost_nano_usd: Defaulted<number>;
+  /** `cloud_cost_micro_usd` in nano-USD (migration 0007; older rows: `cloud_cost_micro_usd × 1000`). */
+  cloud_cost_nano_usd: Defaulted<number>;
+  /** 1 when the cost is an estimate (time pricing at a default power or electricity price), else 0 (migration 0007). */
+  cost_estimated: Defaulted<number>;
   /** When the request started, epoch ms. */
   started_at: number;
   /** The UTC calendar day of `started_at`, `YYYY-MM-DD` (stored so that grouping by day is the same SQL on both dialects). */
@@ -136,6 +144,11 @@ export interface UsageDailyTable {
   cache_read_input_tokens: Defaulted<number>;
   cost_micro_usd: number;
   cloud_cost_micro_usd: number;
+  /** Sums of the events' `engine_time_us`, `cost_nano_usd`, `cloud_cost_nano_usd`; `cost_estimated`: requests whose cost is an estimate (migration 0007). */
+  engine_time_us: Defaulted<number>;
+  cost_nano_usd: Defaulted<number>;
+  cloud_cost_nano_usd: Defaulted<number>;
+  cost_estimated: Defaulted<number>;
   /** Last upsert, epoch ms. */
   updated_at: number;
 }

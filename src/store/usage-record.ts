@@ -23,6 +23,17 @@ export interface UsageTotals {
   costMicroUsd: number;
   /** The same tokens at the cloud list price of the nearest model, micro-USD (0 when none is known). */
   cloudCostMicroUsd: number;
+  /** The local engine's busy time charged to the requests, µs (0 when not measured: upstream requests; migration 0007). */
+  engineTimeUs: number;
+  /**
+   * Cost by the price book, nano-USD (migration 0007): the reports' figure, exact below the micro-USD. Rows written
+   * before 0007 hold `costMicroUsd × 1000`.
+   */
+  costNanoUsd: number;
+  /** `cloudCostMicroUsd` in nano-USD (migration 0007). */
+  cloudCostNanoUsd: number;
+  /** Requests whose cost is an estimate (time pricing at a default power or electricity price; migration 0007). */
+  estimatedCostRequests: number;
 }
 
 /** The column of each {@link UsageTotals} counter, in `usage_events` and `usage_daily` alike. */
@@ -37,6 +48,10 @@ export const usageTotalColumns = {
   cacheReadInputTokens: "cache_read_input_tokens",
   costMicroUsd: "cost_micro_usd",
   cloudCostMicroUsd: "cloud_cost_micro_usd",
+  engineTimeUs: "engine_time_us",
+  costNanoUsd: "cost_nano_usd",
+  cloudCostNanoUsd: "cloud_cost_nano_usd",
+  estimatedCostRequests: "cost_estimated",
 } as const satisfies Record<keyof UsageTotals, keyof UsageEventsTable>;
 
 /** A counter's column name. */
@@ -55,6 +70,10 @@ export function zeroUsageTotals(): UsageTotals {
     cacheReadInputTokens: 0,
     costMicroUsd: 0,
     cloudCostMicroUsd: 0,
+    engineTimeUs: 0,
+    costNanoUsd: 0,
+    cloudCostNanoUsd: 0,
+    estimatedCostRequests: 0,
   };
 }
 
@@ -79,11 +98,29 @@ export function readUsageTotals(row: { [column in UsageTotalColumn]: unknown }):
  * may be left out where a request did not speculate, and the explicit cache's where it marked none (0 in the row).
  */
 export interface UsageRecord
-  extends Omit<UsageTotals, "draftTokens" | "acceptedDraftTokens" | "cacheCreationInputTokens" | "cacheReadInputTokens"> {
+  extends Omit<
+    UsageTotals,
+    | "draftTokens"
+    | "acceptedDraftTokens"
+    | "cacheCreationInputTokens"
+    | "cacheReadInputTokens"
+    | "engineTimeUs"
+    | "costNanoUsd"
+    | "cloudCostNanoUsd"
+    | "estimatedCostRequests"
+  > {
   /** Explicit cache (`cache_control`): prompt tokens written to it; absent or 0 when the request marked none. */
   cacheCreationInputTokens?: number;
   /** Explicit cache: prompt tokens read from it; absent or 0 when the request marked none. */
   cacheReadInputTokens?: number;
+  /** The local engine's busy time charged to the request, µs; absent or 0 when not measured (migration 0007). */
+  engineTimeUs?: number;
+  /** The cost in nano-USD; absent: `costMicroUsd × 1000` (migration 0007). */
+  costNanoUsd?: number;
+  /** The cloud-equivalent cost in nano-USD; absent: `cloudCostMicroUsd × 1000` (migration 0007). */
+  cloudCostNanoUsd?: number;
+  /** Whether the cost is an estimate (time pricing at a default power or electricity price); absent: false. */
+  costEstimated?: boolean;
   /** Speculative decoding: tokens drafted and checked by the model; absent or 0 when the request did not speculate. */
   draftTokens?: number;
   /** Speculative decoding: of `draftTokens`, those the model accepted; absent or 0 when it did not speculate. */
@@ -198,6 +235,10 @@ export function toUsageEventRow(record: UsageRecord, recordedAtMs: number): Sele
     price_effective_at: record.priceEffectiveAtMs ?? null,
     cloud_model: record.cloudModel ?? null,
     cloud_cost_micro_usd: record.cloudCostMicroUsd,
+    engine_time_us: record.engineTimeUs ?? 0,
+    cost_nano_usd: record.costNanoUsd ?? record.costMicroUsd * 1000,
+    cloud_cost_nano_usd: record.cloudCostNanoUsd ?? record.cloudCostMicroUsd * 1000,
+    cost_estimated: record.costEstimated === true ? 1 : 0,
     started_at: record.startedAtMs,
     day: utcDay(record.startedAtMs),
     time_to_first_token_ms: record.timeToFirstTokenMs ?? null,
@@ -214,7 +255,17 @@ export function toUsageEventRow(record: UsageRecord, recordedAtMs: number): Sele
 
 /** The one place where a `usage_events` row becomes a {@link UsageRecord}. */
 export function toUsageRecord(row: Selectable<UsageEventsTable>): UsageRecord {
-  const { draftTokens, acceptedDraftTokens, cacheCreationInputTokens, cacheReadInputTokens, ...totals } = readUsageTotals(row);
+  const {
+    draftTokens,
+    acceptedDraftTokens,
+    cacheCreationInputTokens,
+    cacheReadInputTokens,
+    estimatedCostRequests,
+    engineTimeUs,
+    costNanoUsd,
+    cloudCostNanoUsd,
+    ...totals
+  } = readUsageTotals(row);
   const record: UsageRecord = {
     requestId: row.request_id,
     model: row.model,
@@ -229,6 +280,12 @@ export function toUsageRecord(row: Selectable<UsageEventsTable>): UsageRecord {
   if (draftTokens > 0 || acceptedDraftTokens > 0) Object.assign(record, { draftTokens, acceptedDraftTokens });
   // Likewise the explicit cache's counters, for rows of requests that marked no `cache_control`.
   if (cacheCreationInputTokens > 0 || cacheReadInputTokens > 0) Object.assign(record, { cacheCreationInputTokens, cacheReadInputTokens });
+  // Likewise the fields of migration 0007, where they say no more than the row's other fields (no engine time, the
+  // micro-USD costs × 1000, not an estimate): a record written without them reads back as it was written.
+  if (engineTimeUs > 0) record.engineTimeUs = engineTimeUs;
+  if (costNanoUsd !== totals.costMicroUsd * 1000) record.costNanoUsd = costNanoUsd;
+  if (cloudCostNanoUsd !== totals.cloudCostMicroUsd * 1000) record.cloudCostNanoUsd = cloudCostNanoUsd;
+  if (estimatedCostRequests > 0) record.costEstimated = true;
   if (row.key_id !== null) record.keyId = row.key_id;
   if (row.engine !== null) record.engine = row.engine;
   if (row.upstream !== null && row.upstream !== undefined) record.upstream = row.upstream;

@@ -33,6 +33,10 @@ export const usageEventColumns = Object.keys({
   price_effective_at: true,
   cloud_model: true,
   cloud_cost_micro_usd: true,
+  engine_time_us: true,
+  cost_nano_usd: true,
+  cloud_cost_nano_usd: true,
+  cost_estimated: true,
   started_at: true,
   day: true,
   time_to_first_token_ms: true,
@@ -62,6 +66,10 @@ export const usageDailyColumns = Object.keys({
   cache_read_input_tokens: true,
   cost_micro_usd: true,
   cloud_cost_micro_usd: true,
+  engine_time_us: true,
+  cost_nano_usd: true,
+  cloud_cost_nano_usd: true,
+  cost_estimated: true,
   updated_at: true,
 } satisfies Record<keyof UsageDailyTable, true>) as Array<keyof UsageDailyTable>;
 

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import type { CreateApiKeyInput } from "../auth/key-service.js";
+import type { TimeRate } from "../metering/time-pricing.js";
 import type { UsageReport, UsageReportRow } from "../metering/usage-report.js";
 import type { ApiKey, UsageRecord, UsageTotals } from "../store/index.js";
 import type { WireUsageEvent } from "./console.js";
@@ -78,10 +79,51 @@ export const wireTokenCostFields = {
   /** The same tokens at the cloud list price of the nearest model, micro-USD. */
   cloud_cost_micro_usd: z.number(),
   cloud_cost_usd: z.number(),
+  /** The local engine's busy time charged, ms (0 when not measured: upstream requests; absent from older servers). */
+  engine_time_ms: z.number().optional(),
+  /** The cost in nano-USD: exact below the micro-USD (the figure to read; `cost_micro_usd` is rounded). */
+  cost_nano_usd: z.number().optional(),
+  /** The cloud-equivalent cost in nano-USD. */
+  cloud_cost_nano_usd: z.number().optional(),
+  /** `cloud_cost_nano_usd − cost_nano_usd`: what serving here saved against the list price; negative when it cost more. */
+  difference_nano_usd: z.number().optional(),
+  /** Whether the cost (some of it, for a group) is an estimate: time pricing at a default power or electricity price. */
+  cost_estimated: z.boolean().optional(),
 };
 
 /** The {@link wireTokenCostFields} of a row. */
 export type WireTokenCost = z.infer<z.ZodObject<typeof wireTokenCostFields>>;
+
+/** The hourly cost of engine time that time pricing uses, with what it rests on (docs/studio.md, "Cost of local tokens"). */
+export const wireTimeRateSchema = z.object({
+  /** Amortised hardware, micro-USD per hour. */
+  hardware_micro_usd_per_hour: z.number(),
+  watts: z.number(),
+  /** `configured`, or where the planner's figure comes from. */
+  watts_source: z.string(),
+  micro_usd_per_kwh: z.number(),
+  /** `configured`, or the default's source. */
+  electricity_source: z.string(),
+  /** `hardware_micro_usd_per_hour + watts / 1000 × micro_usd_per_kwh`. */
+  micro_usd_per_hour: z.number(),
+  /** Whether the power or the electricity price is a default. */
+  estimated: z.boolean(),
+});
+/** An hourly cost of engine time. */
+export type WireTimeRate = z.infer<typeof wireTimeRateSchema>;
+
+/** How a model row's model is priced now, and the planner's prediction (see `ModelPricing`). */
+export const wireModelPricingSchema = z.object({
+  /** `time`: by engine time at `rate`; `tokens`: by a `tiers` or `hourly` entry of the price book. */
+  basis: z.enum(["time", "tokens"]),
+  rate: wireTimeRateSchema.nullable(),
+  /** The planner's predicted cost per 1M output tokens at `rate`, one sequence alone; `null` when it cannot plan the model. */
+  planned_single_micro_usd_per_million_output_tokens: z.number().nullable(),
+  /** The same with all the server's sequences decoding together (a busy server). */
+  planned_busy_micro_usd_per_million_output_tokens: z.number().nullable(),
+});
+/** How a model is priced now. */
+export type WireModelPricing = z.infer<typeof wireModelPricingSchema>;
 
 /** Totals of one group in a usage report. Money in integer micro-USD, with a dollar figure beside it for reading. */
 export const wireUsageRowSchema = z.object({
@@ -95,6 +137,12 @@ export const wireUsageRowSchema = z.object({
   /** Requests cut by the end of their server instance (a crash), priced by the tokens of their last heartbeat. */
   interrupted_requests: z.number(),
   ...wireTokenCostFields,
+  /** Requests whose cost is an estimate. */
+  estimated_requests: z.number().optional(),
+  /** `cost_nano_usd × 1000 / completion_tokens`: measured cost per 1M output tokens, micro-USD; `null` without output. */
+  measured_micro_usd_per_million_output_tokens: z.number().nullable().optional(),
+  /** Rows of `group_by=model`: how the model is priced now and what the planner predicts; `null` otherwise. */
+  pricing: wireModelPricingSchema.nullable().optional(),
 });
 /** Totals of one group in a usage report. */
 export type WireUsageRow = z.infer<typeof wireUsageRowSchema>;
@@ -107,6 +155,8 @@ export const wireUsageReportSchema = z.object({
   to_ms: z.number().nullable(),
   data: z.array(wireUsageRowSchema),
   total: wireUsageRowSchema,
+  /** The hourly cost of time pricing now, for models without their own price entry; `null` when not known. */
+  time_rate: wireTimeRateSchema.nullable().optional(),
 });
 /** `GET /v1/moestro/usage`. */
 export type WireUsageReport = z.infer<typeof wireUsageReportSchema>;
@@ -151,6 +201,20 @@ export function toWireUsageReport(report: UsageReport): WireUsageReport {
     to_ms: report.toMs ?? null,
     data: report.rows.map(toWireUsageRow),
     total: toWireUsageRow(report.total),
+    time_rate: report.timeRate === undefined ? null : toWireTimeRate(report.timeRate),
+  };
+}
+
+/** A time rate as the admin API shows it. */
+function toWireTimeRate(rate: TimeRate): WireTimeRate {
+  return {
+    hardware_micro_usd_per_hour: rate.hardwareMicroUsdPerHour,
+    watts: rate.watts,
+    watts_source: rate.wattsSource,
+    micro_usd_per_kwh: rate.microUsdPerKwh,
+    electricity_source: rate.electricitySource,
+    micro_usd_per_hour: rate.microUsdPerHour,
+    estimated: rate.estimated,
   };
 }
 
@@ -162,7 +226,18 @@ function toWireUsageRow(row: UsageReportRow): WireUsageRow {
     error_requests: row.errorRequests,
     aborted_requests: row.abortedRequests,
     interrupted_requests: row.interruptedRequests,
-    ...toWireTokenCost(row),
+    ...toWireTokenCost({ ...row, costEstimated: row.estimatedCostRequests > 0 }),
+    estimated_requests: row.estimatedCostRequests,
+    measured_micro_usd_per_million_output_tokens: row.measuredMicroUsdPerMillionOutputTokens ?? null,
+    pricing:
+      row.pricing === undefined
+        ? null
+        : {
+            basis: row.pricing.basis,
+            rate: row.pricing.rate === undefined ? null : toWireTimeRate(row.pricing.rate),
+            planned_single_micro_usd_per_million_output_tokens: row.pricing.planned?.singleMicroUsdPerMillionOutputTokens ?? null,
+            planned_busy_micro_usd_per_million_output_tokens: row.pricing.planned?.busyMicroUsdPerMillionOutputTokens ?? null,
+          },
   };
 }
 
@@ -188,14 +263,30 @@ export function toWireUsageEvent(record: UsageRecord): WireUsageEvent {
 
 /** The {@link wireTokenCostFields} of a ledger row or a report row: the one place where counters become wire fields. */
 function toWireTokenCost(
-  totals: Omit<UsageTotals, "draftTokens" | "acceptedDraftTokens" | "cacheCreationInputTokens" | "cacheReadInputTokens"> & {
+  totals: Omit<
+    UsageTotals,
+    | "draftTokens"
+    | "acceptedDraftTokens"
+    | "cacheCreationInputTokens"
+    | "cacheReadInputTokens"
+    | "engineTimeUs"
+    | "costNanoUsd"
+    | "cloudCostNanoUsd"
+    | "estimatedCostRequests"
+  > & {
     draftTokens?: number;
     acceptedDraftTokens?: number;
     cacheCreationInputTokens?: number;
     cacheReadInputTokens?: number;
     cloudModel?: string;
+    engineTimeUs?: number;
+    costNanoUsd?: number;
+    cloudCostNanoUsd?: number;
+    costEstimated?: boolean;
   },
 ): WireTokenCost {
+  const costNanoUsd = totals.costNanoUsd ?? totals.costMicroUsd * 1000;
+  const cloudCostNanoUsd = totals.cloudCostNanoUsd ?? totals.cloudCostMicroUsd * 1000;
   return {
     prompt_tokens: totals.promptTokens,
     cached_prompt_tokens: totals.cachedPromptTokens,
@@ -211,5 +302,10 @@ function toWireTokenCost(
     cloud_model: totals.cloudModel ?? null,
     cloud_cost_micro_usd: totals.cloudCostMicroUsd,
     cloud_cost_usd: totals.cloudCostMicroUsd / 1_000_000,
+    engine_time_ms: (totals.engineTimeUs ?? 0) / 1000,
+    cost_nano_usd: costNanoUsd,
+    cloud_cost_nano_usd: cloudCostNanoUsd,
+    difference_nano_usd: cloudCostNanoUsd - costNanoUsd,
+    cost_estimated: totals.costEstimated === true,
   };
 }

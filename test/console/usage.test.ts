@@ -61,6 +61,32 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Usage (real server, k
     await saveScreenshot(page, "usage");
   });
 
+  it("prices the local requests by engine time, never $0, with the assumptions one click away and the planner beside the ledger", async () => {
+    const { page } = session;
+    await page.getByTestId("usage-totals").waitFor();
+    // No price book: time pricing at the planner's power for this machine and the default electricity price.
+    const costHere = (await page.getByTestId("cost-here").textContent()) ?? "";
+    expect(costHere).toMatch(/^\$0\.0\d*[1-9]/);
+    expect(costHere).toContain("estimate");
+    expect(await page.getByTestId("usage-totals").textContent()).not.toContain("Saved");
+    const assumptions = page.getByTestId("pricing-assumptions");
+    expect(await assumptions.getByTestId("pricing-kind").textContent()).toBe("(estimate)");
+    expect(await assumptions.getByTestId("pricing-power").isVisible()).toBe(false);
+    await assumptions.locator("summary").click();
+    expect(await assumptions.getByTestId("pricing-power").textContent()).toMatch(
+      /^Power: \d+ W \(host not in the catalog: \d+ W estimated from/,
+    );
+    expect(await assumptions.getByTestId("pricing-electricity").textContent()).toContain(
+      "$0.165/kWh (default: U.S. average residential price 2024 (EIA)",
+    );
+    const row = page.getByTestId("usage-by-model").locator('[data-testid="usage-row"][data-group="stories260K"]');
+    expect(await row.getByTestId("row-cost").textContent()).toMatch(/^\$0\.0\d*[1-9].*estimate$/);
+    expect(await row.getByTestId("row-measured").textContent()).toMatch(/^\$\d/);
+    expect(await row.getByTestId("row-planned").textContent()).toMatch(/^\$\d.*busy: \$\d/);
+    await saveScreenshot(page, "usage-cost-assumptions");
+    expect(session.pageErrors).toEqual([]);
+  });
+
   it("downloads the CSV with three rows", async () => {
     const { page } = session;
     const [download] = await Promise.all([page.waitForEvent("download"), page.getByTestId("export-csv").click()]);

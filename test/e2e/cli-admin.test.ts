@@ -171,18 +171,33 @@ describe.each(testDialects)("moestro keys and usage on the local %s store (built
         cloud_model: "qwen3.5-flash",
         cloud_cost_micro_usd: 33,
         cloud_cost_usd: 0.000033,
+        // Time pricing (migration 0007): rows written without engine time or nano-USD costs read as no engine time and
+        // their micro-USD costs × 1000.
+        engine_time_ms: 0,
+        cost_nano_usd: 1_234_568_000,
+        cloud_cost_nano_usd: 33_000,
+        difference_nano_usd: 33_000 - 1_234_568_000,
+        cost_estimated: false,
+        estimated_requests: 0,
+        measured_micro_usd_per_million_output_tokens: (1_234_568_000 * 1000) / 55,
+        pricing: null,
       },
     ]);
     const byModel = JSON.parse((await cli(["usage", "--by", "model", "--since", "2026-02-02", "--json"])).stdout) as WireUsageRow[];
     expect(byModel.map((row) => [row.name, row.requests])).toEqual([["m2", 1]]);
     const csv = (await cli(["usage", "--by", "day", "--csv"])).stdout.split("\r\n");
     expect(csv[0]).toBe(
-      "name,group,requests,error_requests,aborted_requests,interrupted_requests,prompt_tokens,cached_prompt_tokens,cache_creation_input_tokens,cache_read_input_tokens,completion_tokens,reasoning_tokens,total_tokens,cost_micro_usd,cost_usd,cloud_model,cloud_cost_micro_usd,cloud_cost_usd",
+      "name,group,requests,error_requests,aborted_requests,interrupted_requests,prompt_tokens,cached_prompt_tokens,cache_creation_input_tokens,cache_read_input_tokens,completion_tokens,reasoning_tokens,total_tokens,cost_micro_usd,cost_usd,cloud_model,cloud_cost_micro_usd,cloud_cost_usd,engine_time_ms,cost_nano_usd,cloud_cost_nano_usd,difference_nano_usd,cost_estimated,measured_micro_usd_per_million_output_tokens",
     );
-    expect(csv[1]).toBe("2026-02-01,2026-02-01,1,0,0,0,100,0,0,0,50,0,150,1234567,1.234567,qwen3.5-flash,30,0.00003");
+    expect(csv[1]).toBe(
+      `2026-02-01,2026-02-01,1,0,0,0,100,0,0,0,50,0,150,1234567,1.234567,qwen3.5-flash,30,0.00003,0,1234567000,30000,-1234537000,false,${(1234567000 * 1000) / 50}`,
+    );
     expect(csv).toHaveLength(4);
     const table = (await cli(["usage", "--by", "model"])).stdout;
-    expect(table).toContain("$1.234567");
+    expect(table).toContain("$1.23");
+    // The pricing assumptions: this machine's estimated power at the default electricity price.
+    expect(table).toMatch(/Cost here: engine time × \$0\.\d+\/hour = hardware \$0\/hour \+ \d+ W × \$0\.165\/kWh/);
+    expect(table).toContain("an estimate");
     expect(table).toMatch(/total\s+2/);
     expect((await cli(["usage", "--since", "someday"])).stderr).toContain("--since");
   });

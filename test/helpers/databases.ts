@@ -1,3 +1,4 @@
+import type { Kysely } from "kysely";
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -108,4 +109,22 @@ export async function openTestStore(dialect: "sqlite" | "postgres"): Promise<Tes
       await target.cleanup();
     },
   };
+}
+
+/**
+ * `row` without the fields the store's `table` has no column for (read with Kysely's introspection, on SQLite and on
+ * the store's PostgreSQL schema alike): for a migration test that writes an "older" row after migrating down, so that
+ * it needs no list of the columns each later migration adds. Typed as `Row` for Kysely's `values`: the dropped fields
+ * are those the table's type declares and the migrated-down table lacks.
+ */
+export async function rowWithExistingColumns<Row extends object>(
+  store: { db: Kysely<any>; schema?: string },
+  table: string,
+  row: Row,
+): Promise<Row> {
+  const tables = await store.db.introspection.getTables();
+  const found = tables.find((candidate) => candidate.name === table && (store.schema === undefined || candidate.schema === store.schema));
+  if (found === undefined) throw new Error(`no table ${table}`);
+  const columns = new Set(found.columns.map((column) => column.name));
+  return Object.fromEntries(Object.entries(row).filter(([name]) => columns.has(name))) as Row;
 }

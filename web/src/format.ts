@@ -40,7 +40,8 @@ export function formatUsd(usd: number): string {
   const magnitude = Math.abs(usd);
   if (magnitude >= 100) return `$${usd.toFixed(0)}`;
   if (magnitude >= 0.01) return `$${usd.toFixed(2)}`;
-  return `$${usd.toPrecision(2)}`;
+  // Two significant digits in plain decimals: toPrecision writes `7.3e-7` below a micro-dollar (a local request's cost).
+  return `$${usd.toFixed(Math.min(12, 1 - Math.floor(Math.log10(magnitude))))}`;
 }
 
 /**

@@ -37,6 +37,10 @@ export async function embedMetered(
     await meter.endWithError(error);
     throw error;
   }
-  meter.observeUsage({ promptTokens: result.promptTokens, completionTokens: 0 });
+  meter.observeUsage({
+    promptTokens: result.promptTokens,
+    completionTokens: 0,
+    ...(result.engineTimeMs === undefined ? {} : { engineTimeMs: result.engineTimeMs }),
+  });
   return { embeddings: result.embeddings, promptTokens: result.promptTokens, meter };
 }

@@ -187,6 +187,14 @@ describe("sumUsage: the usage of n choices of one request", () => {
       ],
       { promptTokens: 10, completionTokens: 13, cachedPromptTokens: 4, reasoningTokens: 2 },
     ],
+    [
+      "two choices with engine time: their engine times add up",
+      [
+        { promptTokens: 10, completionTokens: 5, engineTimeMs: 12.5 },
+        { promptTokens: 10, completionTokens: 7, engineTimeMs: 7.5 },
+      ],
+      { promptTokens: 10, completionTokens: 12, cachedPromptTokens: undefined, reasoningTokens: 0, engineTimeMs: 20 },
+    ],
   ])("%s", (_name, usages, expected) => {
     expect(sumUsage(usages)).toEqual(expected);
   });

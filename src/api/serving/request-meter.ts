@@ -240,6 +240,7 @@ export class RequestMeter {
       ...(finished.draftTokens === undefined
         ? {}
         : { draftTokens: finished.draftTokens, acceptedDraftTokens: finished.acceptedDraftTokens }),
+      ...(finished.engineTimeMs === undefined ? {} : { engineTimeMs: finished.engineTimeMs }),
     };
   }
 }
@@ -248,12 +249,14 @@ export class RequestMeter {
  * Sums the usage of the `n` choices of one request: the prompt is counted once (the first choice's, its cached part
  * too: every choice has the same prompt), completions and reasoning add up. `cachedPromptTokens` stays `undefined` when
  * the first choice's is unknown. Speculative decoding's drafted and accepted tokens add up over the choices that
- * speculated, and stay `undefined` when none did. The explicit cache's creation and read are the first choice's (the
- * prompt's), `undefined` when it marked none.
+ * speculated, and stay `undefined` when none did; so does the engine time (`engineTimeMs`, over the choices that
+ * measured it). The explicit cache's creation and read are the first choice's (the prompt's), `undefined` when it
+ * marked none.
  */
 export function sumUsage(usages: readonly Usage[]): Usage {
   const first = usages[0];
   const speculated = usages.filter((usage) => usage.draftTokens !== undefined);
+  const timed = usages.filter((usage) => usage.engineTimeMs !== undefined);
   return {
     promptTokens: first?.promptTokens ?? 0,
     completionTokens: usages.reduce((total, usage) => total + usage.completionTokens, 0),
@@ -266,6 +269,7 @@ export function sumUsage(usages: readonly Usage[]): Usage {
           draftTokens: speculated.reduce((total, usage) => total + (usage.draftTokens ?? 0), 0),
           acceptedDraftTokens: speculated.reduce((total, usage) => total + (usage.acceptedDraftTokens ?? 0), 0),
         }),
+    ...(timed.length === 0 ? {} : { engineTimeMs: timed.reduce((total, usage) => total + usage.engineTimeMs!, 0) }),
   };
 }
 
@@ -276,7 +280,10 @@ function explicitCacheOf(usage: Pick<Usage, "cacheCreationInputTokens" | "cacheR
     : { cacheCreationInputTokens: usage.cacheCreationInputTokens ?? 0, cacheReadInputTokens: usage.cacheReadInputTokens ?? 0 };
 }
 
-/** The counts the usage sinks take ({@link sumUsage}, an unknown count as 0; draft counts only when some choice speculated). */
+/**
+ * The counts the usage sinks take ({@link sumUsage}, an unknown count as 0; draft counts only when some choice
+ * speculated; the engine time only when some choice measured it).
+ */
 function countsOf(usages: readonly Usage[]): UsageCounts {
   const {
     promptTokens,
@@ -285,6 +292,7 @@ function countsOf(usages: readonly Usage[]): UsageCounts {
     reasoningTokens = 0,
     draftTokens,
     acceptedDraftTokens,
+    engineTimeMs,
     ...explicit
   } = sumUsage(usages);
   return {
@@ -294,6 +302,7 @@ function countsOf(usages: readonly Usage[]): UsageCounts {
     reasoningTokens,
     ...explicitCacheOf(explicit),
     ...(draftTokens === undefined ? {} : { draftTokens, acceptedDraftTokens: acceptedDraftTokens ?? 0 }),
+    ...(engineTimeMs === undefined ? {} : { engineTimeMs }),
   };
 }
 

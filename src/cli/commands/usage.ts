@@ -1,6 +1,5 @@
 import { Command, Option } from "commander";
-import type { WireUsageRow } from "../../wire/admin.js";
-import { formatUsd } from "../../metering/budget-guard.js";
+import type { WireUsageReport, WireUsageRow } from "../../wire/admin.js";
 import { addAdminTargetOptions, openAdminBackend, type AdminTargetFlags } from "../admin-backend.js";
 import { formatCsv, formatTable } from "../format-table.js";
 
@@ -10,6 +9,7 @@ interface UsageFlags extends AdminTargetFlags {
   until?: string;
   json?: boolean;
   csv?: boolean;
+  details?: boolean;
 }
 
 const csvColumns = [
@@ -31,14 +31,22 @@ const csvColumns = [
   "cloud_model",
   "cloud_cost_micro_usd",
   "cloud_cost_usd",
+  "engine_time_ms",
+  "cost_nano_usd",
+  "cloud_cost_nano_usd",
+  "difference_nano_usd",
+  "cost_estimated",
+  "measured_micro_usd_per_million_output_tokens",
 ] as const satisfies ReadonlyArray<keyof WireUsageRow>;
 
 /**
- * `moestro usage`: the usage ledger's totals per key, model or day, with cost and the cloud-list-price equivalent.
+ * `moestro usage`: the usage ledger's totals per key, model or day, with cost here, the cloud-list-price equivalent and
+ * the difference, and the pricing assumptions (the hourly cost of engine time, its power and electricity price, and
+ * whether they are estimates). `--json` prints a JSON array of rows (`name`, `requests`, token counts,
+ * `engine_time_ms`, `cost_nano_usd`, `cloud_cost_nano_usd`, `difference_nano_usd`, `cost_estimated`, `pricing` on model
+ * rows, ...); `--json --details` the whole report with its `time_rate`; `--csv` the rows as CSV.
  * Cached prompt tokens are shown apart: CACHED (the implicit cache: a prefix the engine reused by itself), CACHE WRITE
  * and CACHE READ (the explicit cache: prefixes pinned with `cache_control`, and hits on them).
- * `--json` prints a JSON array of rows (`name`, `requests`, `aborted_requests`, `interrupted_requests`, token counts,
- * `cost_micro_usd`, `cloud_cost_micro_usd`, ...); `--csv` the same rows as CSV.
  */
 export function createUsageCommand(): Command {
   return addAdminTargetOptions(
@@ -48,54 +56,107 @@ export function createUsageCommand(): Command {
       .option("--since <when>", "start: a date (2026-01-31), a date-time, epoch ms, or a duration before now (7d)")
       .option("--until <when>", "end (exclusive), in the same forms")
       .addOption(new Option("--json", "print a JSON array of rows").conflicts("csv"))
+      .option("--details", "with --json: print the whole report (rows, total, and the pricing assumptions: time_rate)")
       .option("--csv", "print CSV"),
   ).action(async (flags: UsageFlags) => {
     const backend = await openAdminBackend(flags, process.env);
     try {
       const report = await backend.usage({ groupBy: flags.by, from: flags.since, to: flags.until });
       if (flags.json) {
-        process.stdout.write(JSON.stringify(report.data) + "\n");
+        process.stdout.write(JSON.stringify(flags.details ? report : report.data) + "\n");
       } else if (flags.csv) {
         process.stdout.write(
           formatCsv(
             csvColumns,
-            report.data.map((row) => csvColumns.map((column) => row[column] ?? (column.startsWith("cache_") ? 0 : null))),
+            report.data.map((row) => csvColumns.map((column) => row[column] ?? (column.startsWith("cache_") ? 0 : ""))),
           ),
         );
       } else if (report.data.length === 0) {
         process.stdout.write("No usage recorded in this range.\n");
       } else {
+        const byModel = flags.by === "model";
         const cells = (row: WireUsageRow): string[] => [
           row.name,
           String(row.requests),
           String(row.prompt_tokens),
           String(row.completion_tokens),
-          String(row.reasoning_tokens),
           String(row.cached_prompt_tokens),
           String(row.cache_creation_input_tokens ?? 0),
           String(row.cache_read_input_tokens ?? 0),
-          formatUsd(row.cost_micro_usd),
-          formatUsd(row.cloud_cost_micro_usd),
+          formatMs(row.engine_time_ms ?? 0),
+          formatNanoUsd(row.cost_nano_usd ?? row.cost_micro_usd * 1000) + (row.cost_estimated === true ? "*" : ""),
+          formatNanoUsd(row.cloud_cost_nano_usd ?? row.cloud_cost_micro_usd * 1000),
+          formatNanoUsd(row.difference_nano_usd ?? (row.cloud_cost_micro_usd - row.cost_micro_usd) * 1000),
           row.cloud_model ?? "-",
+          ...(byModel ? [perMillion(row.measured_micro_usd_per_million_output_tokens), plannedCell(row)] : []),
         ];
         const header = [
           flags.by.toUpperCase(),
           "REQUESTS",
           "PROMPT",
           "COMPLETION",
-          "REASONING",
           "CACHED",
           "CACHE WRITE",
           "CACHE READ",
-          "COST",
+          "ENGINE TIME",
+          "COST HERE",
           "CLOUD COST",
+          "SAVED",
           "CLOUD MODEL",
+          ...(byModel ? ["MEASURED /1M OUT", "PLANNED /1M OUT"] : []),
         ];
         process.stdout.write(formatTable(header, [...report.data.map(cells), cells(report.total)]));
-        process.stdout.write("Cloud cost: the same tokens at the list price of the nearest cloud model (list prices, verify).\n");
+        process.stdout.write(
+          "Cloud cost: the same tokens at the list price of the nearest cloud model (list prices, verify). Saved: cloud cost − cost here.\n",
+        );
+        for (const line of describePricing(report)) process.stdout.write(line + "\n");
       }
     } finally {
       await backend.dispose();
     }
   });
+}
+
+/**
+ * Nano-USD as dollars: two decimals from $1, else three significant digits (`$12.30`, `$0.417`, `$0.0000123`); a
+ * negative amount keeps its sign.
+ */
+export function formatNanoUsd(nano: number): string {
+  const dollars = nano / 1e9;
+  if (dollars === 0) return "$0";
+  const sign = dollars < 0 ? "-" : "";
+  const absolute = Math.abs(dollars);
+  // Three significant digits in plain decimals (toPrecision would write 7.3e-7 below a micro-dollar).
+  return `${sign}$${absolute >= 1 ? absolute.toFixed(2) : absolute.toFixed(Math.min(12, 2 - Math.floor(Math.log10(absolute))))}`;
+}
+
+function formatMs(ms: number): string {
+  if (ms === 0) return "-";
+  return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${ms.toPrecision(3)} ms`;
+}
+
+function perMillion(microUsd: number | null | undefined): string {
+  return microUsd === null || microUsd === undefined ? "-" : formatNanoUsd(microUsd * 1000);
+}
+
+function plannedCell(row: WireUsageRow): string {
+  const pricing = row.pricing;
+  if (pricing === null || pricing === undefined) return "-";
+  if (pricing.basis === "tokens") return "(token price)";
+  const single = pricing.planned_single_micro_usd_per_million_output_tokens;
+  const busy = pricing.planned_busy_micro_usd_per_million_output_tokens;
+  return single === null || busy === null ? "-" : `${perMillion(single)} (1 seq) – ${perMillion(busy)} (busy)`;
+}
+
+/** The lines that state the pricing assumptions under the table. */
+export function describePricing(report: WireUsageReport): string[] {
+  const rate = report.time_rate;
+  if (rate === null || rate === undefined) return [];
+  const lines = [
+    `Cost here: engine time × ${formatNanoUsd(rate.micro_usd_per_hour * 1000)}/hour = hardware ${formatNanoUsd(rate.hardware_micro_usd_per_hour * 1000)}/hour + ${rate.watts} W × ${formatNanoUsd(rate.micro_usd_per_kwh * 1000)}/kWh (models with a tiers or hourly price in the price book: by tokens).`,
+    `  power: ${rate.watts_source}; electricity: ${rate.electricity_source}.`,
+  ];
+  if (rate.estimated || report.data.some((row) => row.cost_estimated === true))
+    lines.push("  * an estimate: set localTime.watts and localTime.microUsdPerKwh in the price book (docs/studio.md).");
+  return lines;
 }

@@ -1,3 +1,5 @@
+import { EngineTimeClock, type EngineTimeMeter } from "../engine-time.js";
+
 /**
  * The decode barrier: gathers the running sequences' next tokens into one decode batch (continuous batching).
  *
@@ -18,6 +20,8 @@ export class DecodeBatching {
   #waiting: Array<() => void> = [];
   #timer: NodeJS.Timeout | undefined;
   readonly #maxWaitMs: number;
+  /** Shares the context's busy time among the steps under way (the time pricing of local requests). */
+  readonly #clock = new EngineTimeClock();
 
   /** @param maxWaitMs the longest the barrier waits for a generation that is busy in JavaScript, ms. Defaults to 5. */
   constructor(maxWaitMs = 5) {
@@ -44,13 +48,20 @@ export class DecodeBatching {
     });
   }
 
-  /** Brackets one evaluation step after {@link turn}: `prefill` when it evaluates more than one token (a prompt). */
-  async step<Result>(prefill: boolean, evaluate: () => Promise<Result>): Promise<Result> {
+  /**
+   * Brackets one evaluation step after {@link turn}: `prefill` when it evaluates more than one token (a prompt). When
+   * `meter` is given, the step's share of the context's busy time is added to it ({@link EngineTimeClock}, weighted by
+   * `tokens`, the tokens the step evaluates: 1 for a decode step).
+   */
+  async step<Result>(prefill: boolean, evaluate: () => Promise<Result>, meter?: EngineTimeMeter, tokens = 1): Promise<Result> {
     if (prefill) this.#prefilling++;
     else this.#decoding++;
+    const mark = this.#clock.begin(tokens);
     try {
       return await evaluate();
     } finally {
+      const charged = this.#clock.end(mark, tokens);
+      if (meter !== undefined) meter.engineMs += charged;
       if (prefill) this.#prefilling--;
       else this.#decoding--;
       // Others may wait for this one: now it is busy in JavaScript (bounded wait), or it joins them after its prompt.

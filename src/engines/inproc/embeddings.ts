@@ -30,7 +30,8 @@ export class Embeddings {
   /**
    * Embeds each input (a text, or token ids), in order.
    *
-   * @returns one vector per input and the input tokens counted.
+   * @returns one vector per input, the input tokens counted, and the engine time of the request's turn on the embedding
+   *   context (ms, the time pricing's measure).
    * @throws {MoestroError} `invalid_request` (400, `param: "input"`) for an empty input, a token id outside the
    *   vocabulary, or an input longer than the context window.
    * @throws the signal's reason when `signal` aborts between inputs; what `PromptTokenizer.tokenize` throws.
@@ -38,7 +39,7 @@ export class Embeddings {
   async embed(
     inputs: ReadonlyArray<string | readonly number[]>,
     options: { signal?: AbortSignal } = {},
-  ): Promise<{ embeddings: Float32Array[]; promptTokens: number }> {
+  ): Promise<{ embeddings: Float32Array[]; promptTokens: number; engineTimeMs: number }> {
     const { model, tokenizer, vocabularySize, contextTokens } = this.#options;
     const tokenized: Token[][] = [];
     // Texts short enough to be tokenized at once share one turn of the event loop until they add up to a long prompt's
@@ -80,17 +81,20 @@ export class Embeddings {
     });
     const context = await this.#embeddingContext;
     // One embedding context serves the model: requests take turns.
+    // The context runs one request at a time, so the request's engine time is the time of its turn.
     const run = this.#embeddingQueue.then(async () => {
       const embeddings: Float32Array[] = [];
+      const startedAt = performance.now();
       for (const tokens of tokenized) {
         options.signal?.throwIfAborted();
         const embedding = await context.getEmbeddingFor(tokens);
         embeddings.push(Float32Array.from(embedding.vector));
       }
-      return embeddings;
+      return { embeddings, engineTimeMs: performance.now() - startedAt };
     });
     this.#embeddingQueue = run.catch(() => undefined);
-    return { embeddings: await run, promptTokens: tokenized.reduce((total, tokens) => total + tokens.length, 0) };
+    const { embeddings, engineTimeMs } = await run;
+    return { embeddings, promptTokens: tokenized.reduce((total, tokens) => total + tokens.length, 0), engineTimeMs };
   }
 
   /** Frees the embedding context, when one was created. The tokenizer belongs to the caller. */

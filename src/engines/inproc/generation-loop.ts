@@ -67,6 +67,11 @@ export interface GenerationTarget {
    * method) when it did not speculate.
    */
   draftCounts?(): { draftTokens: number; acceptedDraftTokens: number } | undefined;
+  /**
+   * The engine's busy time charged to this generation, ms (`Usage.engineTimeMs`), read once it ended; `undefined` (or no
+   * method) when the target does not measure it.
+   */
+  engineTimeMs?(): number | undefined;
 }
 
 /**
@@ -187,6 +192,7 @@ export async function* runGeneration(
     if (finishReason === "stop" && parser.toolCalls.length > 0) finishReason = "tool_calls";
     const stopSequence = finishReason === "stop" ? parser.stopSequence : undefined;
     const draftCounts = target.draftCounts?.();
+    const engineTimeMs = target.engineTimeMs?.();
     yield {
       type: "finish",
       finishReason: finishReason ?? "stop",
@@ -200,6 +206,7 @@ export async function* runGeneration(
           ? {}
           : { cacheCreationInputTokens: prepared.explicitCache.creationTokens, cacheReadInputTokens: prepared.explicitCache.readTokens }),
         ...draftCounts,
+        ...(engineTimeMs === undefined ? {} : { engineTimeMs }),
       },
     };
   } finally {

@@ -33,6 +33,8 @@ export interface SequenceTargetShared {
 export function sequenceTarget(sequence: LlamaContextSequence, shared: SequenceTargetShared): GenerationTarget {
   /** Tokens drafted and accepted by the generation, when it speculates. */
   let draftCounts: DraftCounts | undefined;
+  /** The generation's share of the context's busy time (its evaluation steps'), for the time pricing. */
+  const meter = { engineMs: 0 };
   return {
     /**
      * Aligns the sequence's KV cache with the new prompt and returns how many prompt tokens are already evaluated: the
@@ -98,7 +100,8 @@ export function sequenceTarget(sequence: LlamaContextSequence, shared: SequenceT
         return createSpeculativeTokenSource({
           sequence,
           evaluateOptions,
-          batching,
+          batching: shared.batching,
+          meter,
           drafter: speculation.drafter(shared.sequenceIndex.get(sequence)!),
           backOff: speculation.backOff(shared.sequenceIndex.get(sequence)!),
           promptTokens: prepared.promptTokens,
@@ -109,12 +112,14 @@ export function sequenceTarget(sequence: LlamaContextSequence, shared: SequenceT
         sequence,
         evaluateOptions,
         grammarState: () => grammar()?.state,
-        batching,
+        batching: shared.batching,
+        meter,
         sampling: request.sampling,
         logprobs: request.logprobs,
         tokenBytes: shared.tokenBytes,
       });
     },
     draftCounts: () => draftCounts && { ...draftCounts },
+    engineTimeMs: () => meter.engineMs,
   };
 }

@@ -1,4 +1,5 @@
 import type { ControlledEvaluateInputItem, EvaluationPriority, LlamaContextSequence, SequenceEvaluateOptions, Token } from "node-llama-cpp";
+import type { EngineTimeMeter } from "../engine-time.js";
 import type { DecodeBatching } from "./decode-batching.js";
 import type { BackOff, DraftCounts, Drafter } from "./speculation.js";
 import type { TokenSource } from "./token-source.js";
@@ -9,6 +10,8 @@ export interface SpeculativeTokenSourceOptions {
   /** Sampling options, the evaluation priority and the token bias; no grammar and no penalties (see `shouldSpeculate`). */
   evaluateOptions: Pick<SequenceEvaluateOptions, "temperature" | "topK" | "topP" | "minP" | "tokenBias" | "evaluationPriority">;
   batching: DecodeBatching;
+  /** Where the generation's share of the engine's busy time adds up (see `DecodeBatching.step`); none when absent. */
+  meter?: EngineTimeMeter;
   /** The sequence's drafter; {@link Drafter.begin} is called here. */
   drafter: Drafter;
   /** Sets each step's draft length, and pauses drafting while drafts are mostly rejected (the sequence's, kept across requests). */
@@ -37,7 +40,7 @@ export interface SpeculativeTokenSourceOptions {
  * it could never more than double the tokens per evaluation (docs/engine.md, "Speculative decoding").
  */
 export function createSpeculativeTokenSource(options: SpeculativeTokenSourceOptions): TokenSource {
-  const { sequence, batching, drafter, backOff, counts } = options;
+  const { sequence, batching, drafter, backOff, counts, meter } = options;
   const { evaluationPriority, ...sampling } = options.evaluateOptions;
   const plainOptions: SequenceEvaluateOptions = options.evaluateOptions;
   const model = sequence.model;
@@ -64,7 +67,7 @@ export function createSpeculativeTokenSource(options: SpeculativeTokenSourceOpti
             plain ??= sequence.evaluate(pending, plainOptions);
             const generator = plain;
             await batching.turn();
-            const step = await batching.step(prefill, () => generator.next());
+            const step = await batching.step(prefill, () => generator.next(), meter, pending.length);
             if (step.done) return;
             yield { token: step.value };
             pending = [step.value];
@@ -85,8 +88,11 @@ export function createSpeculativeTokenSource(options: SpeculativeTokenSourceOpti
             ...drafts.map((token): ControlledEvaluateInputItem => [token, sample]),
           ];
           await batching.turn();
-          const results = await batching.step(prefill, () =>
-            sequence.controlledEvaluate(items, { evaluationPriority: evaluationPriority as EvaluationPriority | undefined }),
+          const results = await batching.step(
+            prefill,
+            () => sequence.controlledEvaluate(items, { evaluationPriority: evaluationPriority as EvaluationPriority | undefined }),
+            meter,
+            items.length,
           );
           const base = pending.length - 1;
           const generated: Token[] = [];

@@ -1,5 +1,6 @@
 import type { LlamaContextSequence, LlamaGrammarEvaluationState, LlamaModel, SequenceEvaluateOptions, Token } from "node-llama-cpp";
 import type { GenerateRequest, SamplingOptions, TokenLogprob } from "../../spec/index.js";
+import type { EngineTimeMeter } from "../engine-time.js";
 import type { DecodeBatching } from "./decode-batching.js";
 import { acceptGrammarToken } from "./grammar-state.js";
 import { createRandom, sampleToken } from "./sampling.js";
@@ -50,6 +51,8 @@ export interface LlamaTokenSourceOptions {
   /** The grammar state that constrains the next token, when one does (a function: the grammar follows the parser). */
   grammarState: () => LlamaGrammarEvaluationState | undefined;
   batching: DecodeBatching;
+  /** Where the generation's share of the engine's busy time adds up (see `DecodeBatching.step`); none when absent. */
+  meter?: EngineTimeMeter;
   sampling: SamplingOptions;
   /** Asks for log-probabilities and `top` alternatives per token. Defaults to none. */
   logprobs?: { top: number };
@@ -69,7 +72,7 @@ const minimumLogprob = -9999;
  * every run, and the same as without logprobs.
  */
 export function createLlamaTokenSource(options: LlamaTokenSourceOptions): TokenSource {
-  const { sequence, batching, grammarState } = options;
+  const { sequence, batching, grammarState, meter } = options;
   if (options.logprobs === undefined) {
     const evaluateOptions: SequenceEvaluateOptions = { ...options.evaluateOptions, grammarEvaluationState: grammarState };
     return {
@@ -81,7 +84,7 @@ export function createLlamaTokenSource(options: LlamaTokenSourceOptions): TokenS
           for (let prefill = input.length > 1; ; prefill = false) {
             // Every decoding generation asks for its next token at once (see DecodeBatching).
             await batching.turn();
-            const step = await batching.step(prefill, () => steps.next());
+            const step = await batching.step(prefill, () => steps.next(), meter, prefill ? input.length : 1);
             if (step.done) return;
             yield { token: step.value };
           }
@@ -132,14 +135,14 @@ export function createLlamaTokenSource(options: LlamaTokenSourceOptions): TokenS
       const steps = sequence.evaluateWithMetadata(input, { probabilities: true }, unfiltered);
       try {
         await batching.turn();
-        let step = await batching.step(input.length > 1, () => steps.next());
+        let step = await batching.step(input.length > 1, () => steps.next(), meter, Math.max(1, input.length));
         while (!step.done) {
           const token = sampleToken(step.value.probabilities, sampling, random);
           const state = grammarState();
           if (state !== undefined && !model.isEogToken(token)) acceptGrammarToken(state, token);
           yield { token, logprob: toLogprob(token, step.value.probabilities) };
           await batching.turn();
-          step = await batching.step(false, () => steps.next(token));
+          step = await batching.step(false, () => steps.next(token), meter);
         }
       } finally {
         try {

@@ -11,6 +11,7 @@ import type {
 } from "../../spec/index.js";
 import { SlotPool } from "../../util/slot-pool.js";
 import { ContextCachePins } from "../context-cache.js";
+import { EngineTimeClock } from "../engine-time.js";
 import { Embeddings } from "../inproc/embeddings.js";
 import { defaultMaxContextTokens, modelIdFromPath } from "../inproc/llama-backend.js";
 import { createModelFrontend, type ModelFrontend } from "../inproc/model-frontend.js";
@@ -175,6 +176,7 @@ class LlamaServerBackend implements ModelBackend {
       contextTokens: this.info.contextTokens,
       modelId: this.info.id,
       logger: options.logger,
+      clock: new EngineTimeClock(),
     };
   }
 
@@ -219,7 +221,7 @@ class LlamaServerBackend implements ModelBackend {
   async embed(
     inputs: ReadonlyArray<string | readonly number[]>,
     options: { signal?: AbortSignal } = {},
-  ): Promise<{ embeddings: Float32Array[]; promptTokens: number }> {
+  ): Promise<{ embeddings: Float32Array[]; promptTokens: number; engineTimeMs: number }> {
     this.#ensureNotDisposed();
     this.#embeddings ??= (async () => {
       this.#options.logger.info({ model: this.info.id }, "loading the weights in-process for embeddings (the worker serves completions)");

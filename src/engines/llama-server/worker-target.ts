@@ -2,6 +2,7 @@ import type { Token } from "node-llama-cpp";
 import type { Logger } from "pino";
 import { MoestroError } from "../../errors/index.js";
 import type { SamplingOptions, TokenLogprob } from "../../spec/index.js";
+import type { EngineTimeClock } from "../engine-time.js";
 import type { ActiveGrammar, GenerationTarget } from "../inproc/generation-loop.js";
 import { defaultTopK } from "../inproc/sampling-options.js";
 import type { GeneratedToken } from "../inproc/token-source.js";
@@ -31,6 +32,11 @@ export interface WorkerTargetShared {
   contextTokens: number;
   modelId: string;
   logger: Logger;
+  /**
+   * Counts the worker's streams under way (weight 1 each), to share a stream's decode time among the slots that
+   * decoded beside it (`engineTimeMs`); without it, each stream is charged its whole time.
+   */
+  clock?: EngineTimeClock;
 }
 
 /**
@@ -51,7 +57,8 @@ interface CompletionChunk {
   /** Why the task ended (final chunk): `eos`, `limit` (n_predict or the context), `word` (a stop string), `none`. */
   stop_type?: string;
   tokens_predicted?: number;
-  timings?: { cache_n?: number };
+  /** The task's timings: `cache_n` prompt tokens reused; `prompt_ms` and `predicted_ms`, the slot's prefill and decode time. */
+  timings?: { cache_n?: number; prompt_ms?: number; predicted_ms?: number };
   /** An error in place of the last event (`{"error": {"code", "message", "type"}}`). */
   error?: { code?: number; message?: string; type?: string };
   completion_probabilities?: Array<{
@@ -76,12 +83,23 @@ interface CompletionChunk {
  */
 export function workerTarget(slot: WorkerSlot, shared: WorkerTargetShared): GenerationTarget {
   let reportedCached: number | undefined;
+  /** The engine time charged to the generation so far, ms (see `engineTimeMs`); `undefined` until a stream reported timings. */
+  let engineMs: number | undefined;
   return {
     async reusePrefix() {
       // The whole history goes with every request; llama-server finds the prefix it holds and says how much it reused.
       return 0;
     },
     reportedCachedPromptTokens: () => reportedCached,
+    /**
+     * The engine time of the generation's streams, from llama-server's own timings: each stream's `prompt_ms` whole,
+     * plus its `predicted_ms` times the mean of 1 / (streams running on the worker) over the stream's life, since
+     * llama-server decodes its busy slots in one batch and reports each slot the batch's whole time. An approximation
+     * (docs/studio.md, "Cost of local tokens"): a prompt evaluated beside other slots' decodes is charged whole, the
+     * concurrency is that of moestro's streams, not of llama-server's batches, and a stream cut before it reported
+     * timings is charged its wall time shared the same way.
+     */
+    engineTimeMs: () => engineMs,
     createTokenSource({ request, prepared, grammar }) {
       const history: Token[] = [];
       let promptLength: number | undefined;
@@ -136,9 +154,13 @@ export function workerTarget(slot: WorkerSlot, shared: WorkerTargetShared): Gene
             slot.tokens = history.slice();
             let received = 0;
             let changedGrammar = false;
+            let timings: CompletionChunk["timings"];
+            const mark = shared.clock?.begin(1);
+            const streamStartedAt = performance.now();
             try {
               for await (const chunk of shared.client().streamJson<CompletionChunk>("/completion", body, { signal: request.signal })) {
                 if (reportedCached === undefined && chunk.timings?.cache_n !== undefined) reportedCached = chunk.timings.cache_n;
+                if (chunk.timings !== undefined) timings = chunk.timings;
                 if (chunk.error !== undefined) {
                   // llama-server parses every finished output with the chat format it detected, and when that fails it
                   // sends this error in place of its last event: every token was streamed before it, and moestro parses
@@ -190,6 +212,17 @@ export function workerTarget(slot: WorkerSlot, shared: WorkerTargetShared): Gene
               // The client went away: end quietly, and the generation loop reports `abort` with what was generated.
               if (request.signal?.aborted) return;
               throw workerError(shared.modelId, error);
+            } finally {
+              const shareMs = mark === undefined ? undefined : shared.clock!.end(mark, 1);
+              const wallMs = performance.now() - streamStartedAt;
+              const decodeShare = shareMs === undefined || wallMs <= 0 ? 1 : Math.min(1, shareMs / wallMs);
+              // A stream cut before its last event (a stop sequence moestro found, a change of grammar) has no timings
+              // when only the first stream asks for them per token: its wall time stands in, shared the same way.
+              engineMs =
+                (engineMs ?? 0) +
+                (timings?.prompt_ms !== undefined || timings?.predicted_ms !== undefined
+                  ? (timings.prompt_ms ?? 0) + (timings.predicted_ms ?? 0) * decodeShare
+                  : wallMs * decodeShare);
             }
             if (!changedGrammar) {
               if (request.signal?.aborted) return;

@@ -5,6 +5,7 @@ import * as usageEngine from "./0003-usage-engine.js";
 import * as responses from "./0004-responses.js";
 import * as usageUpstream from "./0005-usage-upstream.js";
 import * as usageSpeculative from "./0006-usage-speculative.js";
+import * as usageTimeCost from "./0007-usage-time-cost.js";
 import * as batches from "./0008-batches.js";
 import * as usageContextCache from "./0009-usage-context-cache.js";
 
@@ -19,6 +20,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
   "0004-responses": responses,
   "0005-usage-upstream": usageUpstream,
   "0006-usage-speculative": usageSpeculative,
+  "0007-usage-time-cost": usageTimeCost,
   "0008-batches": batches,
   "0009-usage-context-cache": usageContextCache,
 };

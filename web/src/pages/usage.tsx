@@ -1,5 +1,5 @@
 import { useCallback, useState, type ReactNode } from "react";
-import type { WireUsageRow } from "../../../src/wire/admin.js";
+import type { WireTimeRate, WireUsageRow } from "../../../src/wire/admin.js";
 import type { WireUsageEvent } from "../../../src/wire/console.js";
 import { useConsoleApi } from "../api.js";
 import { Chart, seriesColors } from "../charts.js";
@@ -19,9 +19,36 @@ type RangeValue = (typeof ranges)[number]["value"];
 /** Rows of the charts: at most this many requests are drawn one by one. */
 const eventLimit = 5000;
 
+/** The cost here in dollars: exact to the nano-USD where the server gives it. */
+function costUsd(row: Pick<WireUsageRow, "cost_usd" | "cost_nano_usd">): number {
+  return row.cost_nano_usd === undefined ? row.cost_usd : row.cost_nano_usd / 1e9;
+}
+
+/** The cloud-equivalent cost in dollars, exact to the nano-USD where the server gives it. */
+function cloudCostUsd(row: Pick<WireUsageRow, "cloud_cost_usd" | "cloud_cost_nano_usd">): number {
+  return row.cloud_cost_nano_usd === undefined ? row.cloud_cost_usd : row.cloud_cost_nano_usd / 1e9;
+}
+
 /** What the cloud list price would have cost more than the local cost, as a share of the cloud price. */
 function savingShare(row: WireUsageRow): number | undefined {
-  return row.cloud_cost_usd > 0 ? (row.cloud_cost_usd - row.cost_usd) / row.cloud_cost_usd : undefined;
+  const cloud = cloudCostUsd(row);
+  return cloud > 0 ? (cloud - costUsd(row)) / cloud : undefined;
+}
+
+/** Engine time for people: `850 ms`, `12.4 s`, `-` for none. */
+function formatEngineTime(ms: number | undefined): string {
+  if (ms === undefined || ms === 0) return "-";
+  return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${ms.toPrecision(3)} ms`;
+}
+
+/** A rate in micro-USD (per hour, per kWh) as dollars, up to six significant digits: `$0.165`, `$0.009735`, `$360.02`. */
+function formatRateUsd(microUsd: number): string {
+  return `$${Number((microUsd / 1e6).toPrecision(6)).toLocaleString("en-US", { maximumFractionDigits: 12 })}`;
+}
+
+/** A price per 1M tokens in micro-USD, as dollars; `-` when unknown. */
+function formatPerMillion(microUsd: number | null | undefined): string {
+  return microUsd === null || microUsd === undefined ? "-" : formatUsd(microUsd / 1e6);
 }
 
 /** The cloud models the groups were compared with, for the total's line: `qwen3.5-flash`, or `a, b and 2 more`. */
@@ -77,12 +104,13 @@ export function UsagePage(): ReactNode {
   };
 
   const total = data.data?.byModel.total;
+  const timeRate = data.data?.byModel.time_rate ?? undefined;
   const events = data.data?.events.data ?? [];
   return (
     <div className="page">
       <PageHeader
         title="Usage"
-        subtitle="Every model request is in the ledger, priced by the price book, beside what the same tokens would cost at the nearest cloud list price."
+        subtitle="Every model request is in the ledger, priced by the engine time it took on this machine (or by the price book's token prices), beside what the same tokens would cost at the nearest cloud list price."
         actions={
           <>
             <select
@@ -120,18 +148,38 @@ export function UsagePage(): ReactNode {
             value={formatCount(total.total_tokens)}
             detail={`${formatCount(total.prompt_tokens)} in · ${formatCount(total.completion_tokens)} out`}
           />
-          <Stat label="Cost" value={formatUsd(total.cost_usd)} detail="by the price book" />
+          <Stat
+            label="Cost here"
+            value={
+              <span data-testid="cost-here">
+                {formatUsd(costUsd(total))}
+                {total.cost_estimated === true && <span className="muted small"> estimate</span>}
+              </span>
+            }
+            detail={
+              timeRate === undefined
+                ? "by the price book"
+                : `engine time (${formatEngineTime(total.engine_time_ms)}) × ${formatRateUsd(timeRate.micro_usd_per_hour)}/hour`
+            }
+          />
           <Stat
             label="At cloud list price"
-            value={formatUsd(total.cloud_cost_usd)}
+            value={formatUsd(cloudCostUsd(total))}
             detail={cloudModels(data.data!.byModel.data) ?? "no cloud model matched"}
           />
           <Stat
-            label="Saved"
-            value={<span data-testid="saving">{formatUsd(total.cloud_cost_usd - total.cost_usd)}</span>}
-            detail={savingShare(total) === undefined ? "-" : `${formatPercent(savingShare(total)!)} of the cloud price`}
+            label="Difference"
+            value={<span data-testid="saving">{formatUsd(cloudCostUsd(total) - costUsd(total))}</span>}
+            detail={
+              savingShare(total) === undefined
+                ? "cloud list price − cost here"
+                : `cloud list price − cost here: ${formatPercent(savingShare(total)!)} of the cloud price`
+            }
           />
         </div>
+      )}
+      {timeRate !== undefined && (
+        <PricingAssumptions rate={timeRate} rows={data.data?.byModel.data ?? []} estimated={total?.cost_estimated === true} />
       )}
       {data.data !== undefined && (
         <Section title="Over time" testId="usage-charts">
@@ -215,8 +263,8 @@ function TokenChart(props: { events: readonly WireUsageEvent[] }): ReactNode {
 }
 
 function CostChart(props: { events: readonly WireUsageEvent[] }): ReactNode {
-  const cost = cumulative(props.events, (event) => event.cost_micro_usd / 1e6);
-  const cloud = cumulative(props.events, (event) => event.cloud_cost_micro_usd / 1e6);
+  const cost = cumulative(props.events, costUsd);
+  const cloud = cumulative(props.events, cloudCostUsd);
   return (
     <Chart
       testId="cost-chart"
@@ -246,7 +294,51 @@ function CostChart(props: { events: readonly WireUsageEvent[] }): ReactNode {
   );
 }
 
+/**
+ * What the local cost rests on, one click away: the hourly cost of engine time (hardware, power, electricity), where
+ * each figure comes from, whether it is an estimate, and the models priced by tokens instead.
+ */
+function PricingAssumptions(props: { rate: WireTimeRate; rows: readonly WireUsageRow[]; estimated: boolean }): ReactNode {
+  const { rate } = props;
+  const byTokens = props.rows.filter((row) => row.pricing?.basis === "tokens").map((row) => row.name);
+  return (
+    <details className="assumptions" data-testid="pricing-assumptions">
+      <summary>
+        How the cost here is computed{" "}
+        <span className="muted small" data-testid="pricing-kind">
+          {rate.estimated || props.estimated ? "(estimate)" : "(configured)"}
+        </span>
+      </summary>
+      <ul>
+        <li>
+          A local request costs the engine time it took (its prefill, and its share of each decode step it was batched in) ×{" "}
+          <strong data-testid="hourly-cost">{formatRateUsd(rate.micro_usd_per_hour)}/hour</strong>.
+        </li>
+        <li>
+          Hardware: {formatRateUsd(rate.hardware_micro_usd_per_hour)}/hour
+          {rate.hardware_micro_usd_per_hour === 0 ? " (none configured)" : ""}.
+        </li>
+        <li data-testid="pricing-power">
+          Power: {rate.watts} W ({rate.watts_source}).
+        </li>
+        <li data-testid="pricing-electricity">
+          Electricity: {formatRateUsd(rate.micro_usd_per_kwh)}/kWh ({rate.electricity_source}).
+        </li>
+        {rate.estimated && (
+          <li>
+            An estimate: set <code>localTime.watts</code> and <code>localTime.microUsdPerKwh</code> (and <code>microUsdPerHour</code> for
+            the hardware) in the price book.
+          </li>
+        )}
+        {byTokens.length > 0 && <li>Priced by tokens (a tiers or hourly entry in the price book): {byTokens.join(", ")}.</li>}
+        <li>Upstream requests are priced by the price book's token prices for their model, if any.</li>
+      </ul>
+    </details>
+  );
+}
+
 function UsageTable(props: { title: string; rows: WireUsageRow[]; testId: string; firstColumn: string }): ReactNode {
+  const byModel = props.rows.some((row) => row.pricing !== undefined && row.pricing !== null);
   return (
     <Section title={props.title} testId={props.testId}>
       {props.rows.length === 0 ? (
@@ -258,19 +350,20 @@ function UsageTable(props: { title: string; rows: WireUsageRow[]; testId: string
               <tr>
                 <th>{props.firstColumn}</th>
                 <th className="number">Requests</th>
-                <th className="number">Prompt tokens</th>
-                <th className="number">Completion tokens</th>
-                <th className="number">Thinking tokens</th>
+                <th className="number">Tokens in / out</th>
                 <th
                   className="number"
                   title="Prompt tokens served from a cache: reused by the engine (implicit), and pinned with cache_control (explicit: written, read)"
                 >
                   Cached tokens
                 </th>
-                <th className="number">Cost</th>
+                <th className="number">Engine time</th>
+                <th className="number">Cost here</th>
                 <th>Cloud model</th>
                 <th className="number">At cloud price</th>
-                <th className="number">Saved</th>
+                <th className="number">Difference</th>
+                {byModel && <th className="number">Measured per 1M out</th>}
+                {byModel && <th className="number">Planner per 1M out</th>}
               </tr>
             </thead>
             <tbody>
@@ -283,9 +376,10 @@ function UsageTable(props: { title: string; rows: WireUsageRow[]; testId: string
                   <td className="number" data-testid="row-requests">
                     {formatInteger(row.requests)}
                   </td>
-                  <td className="number">{formatInteger(row.prompt_tokens)}</td>
-                  <td className="number">{formatInteger(row.completion_tokens)}</td>
-                  <td className="number">{formatInteger(row.reasoning_tokens)}</td>
+                  <td className="number">
+                    {formatInteger(row.prompt_tokens)} / {formatInteger(row.completion_tokens)}
+                    {row.reasoning_tokens > 0 && <div className="muted small">{formatInteger(row.reasoning_tokens)} thinking</div>}
+                  </td>
                   <td className="number" data-testid="row-cached">
                     {formatInteger(row.cached_prompt_tokens)}
                     {((row.cache_creation_input_tokens ?? 0) > 0 || (row.cache_read_input_tokens ?? 0) > 0) && (
@@ -295,13 +389,38 @@ function UsageTable(props: { title: string; rows: WireUsageRow[]; testId: string
                       </div>
                     )}
                   </td>
-                  <td className="number">{formatUsd(row.cost_usd)}</td>
+                  <td className="number">{formatEngineTime(row.engine_time_ms)}</td>
+                  <td className="number" data-testid="row-cost">
+                    {formatUsd(costUsd(row))}
+                    {row.cost_estimated === true && <div className="muted small">estimate</div>}
+                  </td>
                   <td>{row.cloud_model ?? "-"}</td>
-                  <td className="number">{formatUsd(row.cloud_cost_usd)}</td>
+                  <td className="number">{formatUsd(cloudCostUsd(row))}</td>
                   <td className="number">
-                    {formatUsd(row.cloud_cost_usd - row.cost_usd)}
+                    {formatUsd(cloudCostUsd(row) - costUsd(row))}
                     {savingShare(row) !== undefined && <div className="muted small">{formatPercent(savingShare(row)!)}</div>}
                   </td>
+                  {byModel && (
+                    <td className="number" data-testid="row-measured">
+                      {formatPerMillion(row.measured_micro_usd_per_million_output_tokens)}
+                    </td>
+                  )}
+                  {byModel && (
+                    <td className="number" data-testid="row-planned">
+                      {row.pricing?.basis === "tokens" ? (
+                        "token price"
+                      ) : (
+                        <>
+                          {formatPerMillion(row.pricing?.planned_single_micro_usd_per_million_output_tokens)}
+                          {row.pricing?.planned_busy_micro_usd_per_million_output_tokens != null && (
+                            <div className="muted small">
+                              busy: {formatPerMillion(row.pricing.planned_busy_micro_usd_per_million_output_tokens)}
+                            </div>
+                          )}
+                        </>
+                      )}
+                    </td>
+                  )}
                 </tr>
               ))}
             </tbody>

@@ -35,6 +35,10 @@ const csvColumns = [
   "attempts",
   "cache_creation_input_tokens",
   "cache_read_input_tokens",
+  // Time pricing (migration 0007): the engine time, the cost exact to the nano-USD, and whether it is an estimate.
+  "engine_time_ms",
+  "cost_nano_usd",
+  "cost_estimated",
 ] as const;
 
 /**
@@ -100,6 +104,9 @@ function formatUsageCsv(events: readonly WireUsageEvent[]): string {
       cloud_cost_usd: event.cloud_cost_usd,
       time_to_first_token_ms: event.time_to_first_token_ms,
       latency_ms: event.latency_ms,
+      engine_time_ms: event.engine_time_ms ?? 0,
+      cost_nano_usd: event.cost_nano_usd ?? event.cost_micro_usd * 1000,
+      cost_estimated: event.cost_estimated ?? false,
     };
     return csvColumns.map((column) => cells[column]);
   });

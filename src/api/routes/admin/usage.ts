@@ -1,6 +1,6 @@
 import { Hono, type Context } from "hono";
 import { MoestroError } from "../../../errors/index.js";
-import { buildUsageReport } from "../../../metering/usage-report.js";
+import { buildUsageReport, type UsagePricingContext } from "../../../metering/usage-report.js";
 import type { UsageGroupBy, UsageRange } from "../../../store/index.js";
 import { parseInstantMs } from "../../../util/duration.js";
 import type { AppDeps, AppEnv } from "../../app-env.js";
@@ -10,7 +10,8 @@ const groupings: readonly UsageGroupBy[] = ["key", "model", "day"];
 
 /**
  * `GET /v1/moestro/usage?group_by=key|model|day&from=&to=`: ledger totals per group over `[from, to)`, with the cost
- * and the cloud-list-price equivalent of each group and their total. `from` and `to` are epoch ms, ISO 8601 dates
+ * and the cloud-list-price equivalent of each group and their total, the hourly cost of time pricing (`time_rate`), and,
+ * with `group_by=model`, each model's pricing and the planner's predicted cost per 1M output tokens. `from` and `to` are epoch ms, ISO 8601 dates
  * (00:00 UTC) or date-times, or durations before now (`7d`); both are optional. `group_by` defaults to `key`.
  * Admin key only when key checks are on.
  */
@@ -21,7 +22,21 @@ export function createAdminUsageRoutes(deps: AppDeps): Hono<AppEnv> {
     const groupBy = (c.req.query("group_by") ?? "key") as UsageGroupBy;
     if (!groupings.includes(groupBy))
       throw new MoestroError("invalid_request", `'group_by' must be one of key, model, day; got '${groupBy}'.`, { param: "group_by" });
-    const report = await buildUsageReport(deps.admin!.usage, { groupBy, ...readUsageRange(c, now()) });
+    const admin = deps.admin!;
+    const planner = deps.planner;
+    const pricing: UsagePricingContext | undefined =
+      admin.pricing === undefined
+        ? undefined
+        : {
+            priceBook: admin.pricing.priceBook,
+            machine: admin.pricing.machine?.(),
+            now,
+            plannedSpeeds:
+              planner?.decodeSpeeds === undefined
+                ? undefined
+                : async (model) => await planner.decodeSpeeds!(await deps.models.findEntry(model)),
+          };
+    const report = await buildUsageReport(admin.usage, { groupBy, ...readUsageRange(c, now()), pricing });
     return c.json(toWireUsageReport(report));
   });
   return routes;
