@@ -47,6 +47,7 @@ export async function buildUsageReport(usage: UsageRepository, options: UsageRan
     errorRequests: 0,
     abortedRequests: 0,
     interruptedRequests: 0,
+    estimatedRequests: 0,
     ...zeroUsageTotals(),
   };
   for (const row of rows) {
@@ -54,6 +55,7 @@ export async function buildUsageReport(usage: UsageRepository, options: UsageRan
     total.errorRequests += row.errorRequests;
     total.abortedRequests += row.abortedRequests;
     total.interruptedRequests += row.interruptedRequests;
+    total.estimatedRequests += row.estimatedRequests;
     addUsageTotals(total, row);
   }
   const report: UsageReport = { groupBy: options.groupBy, rows, total };

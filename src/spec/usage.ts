@@ -14,6 +14,11 @@ export interface UsageCounts {
   draftTokens?: number;
   /** Speculative decoding: of `draftTokens`, those the model accepted; `undefined` when none speculated. */
   acceptedDraftTokens?: number;
+  /**
+   * Whether the counts are estimates: an upstream that sent no usage, for a model this server has no tokenizer of
+   * (docs/gateway.md). `undefined` (or false) when they are exact.
+   */
+  usageEstimated?: boolean;
 }
 
 /**
@@ -50,6 +55,8 @@ export interface UsageRequest {
   upstream?: string;
   /** Upstreams tried before one answered, that one included (engine `upstream` only). */
   attempts?: number;
+  /** The model id the client asked for, when a fallback answered (`model` is the answering one); `undefined` otherwise. */
+  requestedModel?: string;
   /** When the request started, epoch ms. */
   startedAtMs: number;
 }

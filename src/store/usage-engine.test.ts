@@ -52,13 +52,16 @@ describe.each(testDialects)("the ledger's engine column (migration 0003) on %s",
     expect(results.at(-1)).toEqual(["0003-usage-engine", "Down", "Success"]);
     expect(results.every(([, direction, status]) => direction === "Down" && status === "Success")).toBe(true);
     const old = record({ requestId: "before-0003" });
-    // Without the columns of 0003 and of later migrations (0005: upstream, attempts; 0006: the draft counters).
+    // Without the columns of 0003 and of later migrations (0005: upstream, attempts; 0006: the draft counters; 0010:
+    // usage_estimated, requested_model).
     const {
       engine: _none,
       upstream: _upstream,
       attempts: _attempts,
       draft_tokens: _drafted,
       accepted_draft_tokens: _accepted,
+      usage_estimated: _estimated,
+      requested_model: _requested,
       ...oldRow
     } = toUsageEventRow(old, startedAtMs);
     await store.db.insertInto("usage_events").values(oldRow).execute();

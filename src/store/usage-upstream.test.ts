@@ -48,16 +48,19 @@ describe.each(testDialects)("the ledger's upstream and attempts columns (migrati
     const down = await migrator.migrateTo("0004-responses");
     expect(down.error).toBeUndefined();
     expect(down.results?.map((result) => [result.migrationName, result.direction, result.status])).toEqual([
+      ["0010-usage-estimated", "Down", "Success"],
       ["0006-usage-speculative", "Down", "Success"],
       ["0005-usage-upstream", "Down", "Success"],
     ]);
     const old = record({ requestId: "before-0005", engine: "inproc" });
-    // Without the columns of 0005 and 0006 (the draft counters).
+    // Without the columns of 0005, 0006 (the draft counters) and 0010 (usage_estimated, requested_model).
     const {
       upstream: _upstream,
       attempts: _attempts,
       draft_tokens: _drafted,
       accepted_draft_tokens: _accepted,
+      usage_estimated: _estimated,
+      requested_model: _requested,
       ...oldRow
     } = toUsageEventRow(old, startedAtMs);
     await store.db.insertInto("usage_events").values(oldRow).execute();

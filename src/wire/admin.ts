@@ -90,6 +90,11 @@ export const wireUsageRowSchema = z.object({
   aborted_requests: z.number(),
   /** Requests cut by the end of their server instance (a crash), priced by the tokens of their last heartbeat. */
   interrupted_requests: z.number(),
+  /**
+   * Requests whose token counts are estimates (an upstream that sent no usage, for a model this server has no tokenizer
+   * of; docs/gateway.md). Absent from older servers.
+   */
+  estimated_requests: z.number().optional(),
   ...wireTokenCostFields,
 });
 /** Totals of one group in a usage report. */
@@ -158,6 +163,7 @@ function toWireUsageRow(row: UsageReportRow): WireUsageRow {
     error_requests: row.errorRequests,
     aborted_requests: row.abortedRequests,
     interrupted_requests: row.interruptedRequests,
+    estimated_requests: row.estimatedRequests,
     ...toWireTokenCost(row),
   };
 }
@@ -173,6 +179,8 @@ export function toWireUsageEvent(record: UsageRecord): WireUsageEvent {
     engine: record.engine ?? null,
     upstream: record.upstream ?? null,
     attempts: record.attempts ?? null,
+    usage_estimated: record.usageEstimated === true,
+    requested_model: record.requestedModel ?? null,
     status: record.status,
     error_code: record.errorCode ?? null,
     ...toWireTokenCost(record),

@@ -26,7 +26,7 @@ export interface MeterAdmission {
  */
 export class RequestMeter {
   readonly #deps: AppDeps;
-  readonly #base: UsageRequest;
+  #base: UsageRequest;
   readonly #budget: UsageStart["budget"];
   readonly #signal: AbortSignal | undefined;
   readonly #startedAt = performance.now();
@@ -46,14 +46,17 @@ export class RequestMeter {
 
   /**
    * @param fields what the events say of the request (`engine`: the serving backend's `engine().kind`, read once the
-   *   model is held; `upstream` and `attempts`: the upstream that serves it), and its abort signal (`signal`): a request that fails after it
+   *   model is held; `upstream` and `attempts`: the upstream that serves it; `requestedModel`: the model asked for when
+   *   a fallback serves it), and its abort signal (`signal`): a request that fails after it
    *   aborted (the client left, or the server's shutdown ended it) is reported `aborted`, not `error`. Without a
    *   signal it never is.
    */
   constructor(
     deps: AppDeps,
     c: Context<AppEnv>,
-    fields: Pick<UsageEvent, "model" | "endpoint" | "stream" | "engine" | "upstream" | "attempts"> & { signal?: AbortSignal },
+    fields: Pick<UsageEvent, "model" | "endpoint" | "stream" | "engine" | "upstream" | "attempts" | "requestedModel"> & {
+      signal?: AbortSignal;
+    },
   ) {
     const { signal, ...request } = fields;
     this.#deps = deps;
@@ -87,6 +90,14 @@ export class RequestMeter {
         throw error;
       }
     }
+  }
+
+  /**
+   * Names the upstream that serves a request admitted before it was sent (`ModelBackend.admissionBound`), and the
+   * attempts it took: its end is recorded with them (its running row has none until then).
+   */
+  served(fields: Pick<UsageEvent, "upstream" | "attempts">): void {
+    this.#base = { ...this.#base, ...fields };
   }
 
   /**
@@ -243,7 +254,7 @@ export class RequestMeter {
  * Sums the usage of the `n` choices of one request: the prompt is counted once (the first choice's, its cached part
  * too: every choice has the same prompt), completions and reasoning add up. `cachedPromptTokens` stays `undefined` when
  * the first choice's is unknown. Speculative decoding's drafted and accepted tokens add up over the choices that
- * speculated, and stay `undefined` when none did.
+ * speculated, and stay `undefined` when none did. `estimated` is set when any choice's counts are estimates.
  */
 export function sumUsage(usages: readonly Usage[]): Usage {
   const first = usages[0];
@@ -259,10 +270,15 @@ export function sumUsage(usages: readonly Usage[]): Usage {
           draftTokens: speculated.reduce((total, usage) => total + (usage.draftTokens ?? 0), 0),
           acceptedDraftTokens: speculated.reduce((total, usage) => total + (usage.acceptedDraftTokens ?? 0), 0),
         }),
+    // One estimated choice makes the request's counts estimates.
+    ...(usages.some((usage) => usage.estimated === true) ? { estimated: true } : {}),
   };
 }
 
-/** The counts the usage sinks take ({@link sumUsage}, an unknown count as 0; draft counts only when some choice speculated). */
+/**
+ * The counts the usage sinks take ({@link sumUsage}, an unknown count as 0; draft counts only when some choice
+ * speculated; `usageEstimated` only when some choice's counts are estimates).
+ */
 function countsOf(usages: readonly Usage[]): UsageCounts {
   const {
     promptTokens,
@@ -271,6 +287,7 @@ function countsOf(usages: readonly Usage[]): UsageCounts {
     reasoningTokens = 0,
     draftTokens,
     acceptedDraftTokens,
+    estimated,
   } = sumUsage(usages);
   return {
     promptTokens,
@@ -278,6 +295,7 @@ function countsOf(usages: readonly Usage[]): UsageCounts {
     completionTokens,
     reasoningTokens,
     ...(draftTokens === undefined ? {} : { draftTokens, acceptedDraftTokens: acceptedDraftTokens ?? 0 }),
+    ...(estimated === true ? { usageEstimated: true } : {}),
   };
 }
 
@@ -294,6 +312,20 @@ export function generationAdmission(options: {
   const remainder = Math.max(0, options.contextTokens - options.promptTokens);
   const perChoice = Math.min(options.maxTokens ?? remainder, remainder);
   return { promptTokens: options.promptTokens, maxPromptTokens: options.promptTokens, maxCompletionTokens: options.n * perChoice };
+}
+
+/**
+ * The admission of a generation sent to another server, reserved before it is sent (`ModelBackend.admissionBound`,
+ * docs/gateway.md "Usage, budgets and the ledger"): with the prompt's exact count, as {@link generationAdmission};
+ * with a bound (no tokenizer here), the bound plus `n × maxTokens`, or `n ×` the whole context window when `maxTokens`
+ * is not set (the bound overstates the prompt, so the window's remainder after it would understate the completion).
+ */
+export function boundedAdmission(
+  bound: { promptTokens: number; exact: boolean; contextTokens: number },
+  options: { maxTokens: number | undefined; n: number },
+): MeterAdmission {
+  if (bound.exact) return generationAdmission({ promptTokens: bound.promptTokens, contextTokens: bound.contextTokens, ...options });
+  return { maxPromptTokens: bound.promptTokens, maxCompletionTokens: options.n * (options.maxTokens ?? bound.contextTokens) };
 }
 
 /**

@@ -15,7 +15,7 @@ import type {
 import { attemptsOf } from "../../gateway/fallbacks.js";
 import { sessionOf } from "../../gateway/session-affinity.js";
 import type { AppDeps, AppEnv } from "../app-env.js";
-import { generationAdmission, RequestMeter } from "./request-meter.js";
+import { boundedAdmission, generationAdmission, RequestMeter } from "./request-meter.js";
 import { type RequestAbortController, requestSignal } from "./request-abort.js";
 import type { OutputCheck, SchemaParamNames, SchemaValidator } from "./schema-validator.js";
 
@@ -92,6 +92,18 @@ export async function startGeneration(c: Context<AppEnv>, deps: AppDeps, options
   // Fallbacks by error kind (docs/gateway.md, "Fallbacks"): a model that fails before the first byte with an error a
   // pool's rules name hands the request to the next model of the plan; nothing has reached the client yet.
   const plan = deps.routing?.fallbacks?.plan(options.model);
+  /** The request's meter on `backend` (its fields as the ledger records them). */
+  const newMeter = (backend: ModelBackend, served: Pick<UsageEvent, "upstream" | "attempts"> = {}): RequestMeter =>
+    new RequestMeter(deps, c, {
+      model: backend.info.id,
+      endpoint: options.endpoint,
+      stream: options.stream,
+      engine: backend.engine().kind,
+      // The model the client asked for, when a fallback serves the request (docs/gateway.md, "Fallbacks").
+      requestedModel: plan !== undefined && plan.taken > 0 ? options.model : undefined,
+      ...served,
+      signal: abort.signal,
+    });
   let model = options.model;
   let priorAttempts = 0;
   let lease: ModelLease;
@@ -110,6 +122,21 @@ export async function startGeneration(c: Context<AppEnv>, deps: AppDeps, options
       abort.detach();
       throw abort.errorFor(error);
     }
+    // A backend that sends the request elsewhere (an upstream pool) is admitted before it sends anything: the worst
+    // case is reserved against the key's budget first, so a request the budget refuses never reaches a server that
+    // may bill for it (docs/gateway.md, "Usage, budgets and the ledger"). Its clock then counts the upstream's wait.
+    let early: RequestMeter | undefined;
+    if (held.backend.admissionBound !== undefined) {
+      try {
+        const bound = await held.backend.admissionBound(request);
+        early = newMeter(held.backend);
+        await early.start(boundedAdmission(bound, { maxTokens: request.maxTokens, n: options.n }));
+      } catch (error) {
+        held.release();
+        abort.detach();
+        throw abort.errorFor(error);
+      }
+    }
     let admitted = false;
     try {
       parts = await startChoices(held.backend, request, options.n, { check, observe: (part) => meter?.observe(part) }, () => {
@@ -119,8 +146,11 @@ export async function startGeneration(c: Context<AppEnv>, deps: AppDeps, options
       });
       admitted = true;
       lease = held;
+      meter = early;
       break;
     } catch (error) {
+      // Nothing was generated: the reservation is released and no row is kept (as for a request refused before).
+      await early?.cancel();
       const next = abort.signal.aborted ? undefined : plan?.next(model, error, held.backend.info.id);
       if (next !== undefined) {
         priorAttempts += attemptsOf(error);
@@ -141,21 +171,20 @@ export async function startGeneration(c: Context<AppEnv>, deps: AppDeps, options
   if (servedBy !== undefined) c.header("x-moestro-upstream", servedBy.upstream);
   // Which model answers, when a fallback does (the response's `model` field says it too).
   if (plan !== undefined && plan.taken > 0) c.header("x-moestro-fallback-from", options.model);
-  meter = new RequestMeter(deps, c, {
-    model: info.id,
-    endpoint: options.endpoint,
-    stream: options.stream,
-    engine: lease.backend.engine().kind,
+  const served = {
     upstream: servedBy?.upstream,
     attempts: servedBy === undefined ? (priorAttempts > 0 ? priorAttempts + 1 : undefined) : servedBy.attempts + priorAttempts,
-    signal: abort.signal,
-  });
-  const admission = { promptTokens: parts.promptTokens, contextTokens: info.contextTokens, maxTokens: request.maxTokens, n: options.n };
-  try {
-    await meter.start(generationAdmission(admission));
-  } catch (error) {
-    await parts.return(undefined);
-    throw error;
+  };
+  if (meter !== undefined) meter.served(served);
+  else {
+    meter = newMeter(lease.backend, served);
+    const admission = { promptTokens: parts.promptTokens, contextTokens: info.contextTokens, maxTokens: request.maxTokens, n: options.n };
+    try {
+      await meter.start(generationAdmission(admission));
+    } catch (error) {
+      await parts.return(undefined);
+      throw error;
+    }
   }
   return { backend: lease.backend, parts, abort, meter, fallback: plan !== undefined && plan.taken > 0 ? info.id : undefined };
 }

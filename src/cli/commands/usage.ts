@@ -19,6 +19,7 @@ const csvColumns = [
   "error_requests",
   "aborted_requests",
   "interrupted_requests",
+  "estimated_requests",
   "prompt_tokens",
   "cached_prompt_tokens",
   "completion_tokens",
@@ -33,7 +34,7 @@ const csvColumns = [
 
 /**
  * `moestro usage`: the usage ledger's totals per key, model or day, with cost and the cloud-list-price equivalent.
- * `--json` prints a JSON array of rows (`name`, `requests`, `aborted_requests`, `interrupted_requests`, token counts,
+ * `--json` prints a JSON array of rows (`name`, `requests`, `aborted_requests`, `interrupted_requests`, `estimated_requests`, token counts,
  * `cost_micro_usd`, `cloud_cost_micro_usd`, ...); `--csv` the same rows as CSV.
  */
 export function createUsageCommand(): Command {
@@ -55,7 +56,7 @@ export function createUsageCommand(): Command {
         process.stdout.write(
           formatCsv(
             csvColumns,
-            report.data.map((row) => csvColumns.map((column) => row[column])),
+            report.data.map((row) => csvColumns.map((column) => row[column] ?? 0)),
           ),
         );
       } else if (report.data.length === 0) {

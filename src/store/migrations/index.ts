@@ -5,6 +5,7 @@ import * as usageEngine from "./0003-usage-engine.js";
 import * as responses from "./0004-responses.js";
 import * as usageUpstream from "./0005-usage-upstream.js";
 import * as usageSpeculative from "./0006-usage-speculative.js";
+import * as usageEstimated from "./0010-usage-estimated.js";
 
 /**
  * Every migration, by name, in the order they apply. Listed by hand (not read from the folder) so that the compiled
@@ -17,4 +18,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   "0004-responses": responses,
   "0005-usage-upstream": usageUpstream,
   "0006-usage-speculative": usageSpeculative,
+  "0010-usage-estimated": usageEstimated,
 };
