@@ -157,6 +157,7 @@ describe.each(testDialects)("moestro keys and usage on the local %s store (built
         error_requests: 0,
         aborted_requests: 1,
         interrupted_requests: 0,
+        estimated_requests: 0,
         prompt_tokens: 110,
         cached_prompt_tokens: 0,
         completion_tokens: 55,

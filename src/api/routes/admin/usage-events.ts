@@ -33,6 +33,8 @@ const csvColumns = [
   "engine",
   "upstream",
   "attempts",
+  "usage_estimated",
+  "requested_model",
 ] as const;
 
 /**
@@ -84,6 +86,8 @@ function formatUsageCsv(events: readonly WireUsageEvent[]): string {
       engine: event.engine ?? null,
       upstream: event.upstream ?? null,
       attempts: event.attempts ?? null,
+      usage_estimated: event.usage_estimated ?? false,
+      requested_model: event.requested_model ?? null,
       status: event.status,
       error_code: event.error_code,
       prompt_tokens: event.prompt_tokens,
