@@ -12,6 +12,7 @@ import type {
   Usage,
   UsageEvent,
 } from "../../spec/index.js";
+import { MoestroError } from "../../errors/index.js";
 import { attemptsOf } from "../../gateway/fallbacks.js";
 import { sessionOf } from "../../gateway/session-affinity.js";
 import type { AppDeps, AppEnv } from "../app-env.js";
@@ -115,6 +116,7 @@ export async function startGeneration(c: Context<AppEnv>, deps: AppDeps, options
     } catch (error) {
       const next = abort.signal.aborted ? undefined : plan?.next(model, error);
       if (next !== undefined) {
+        deps.metrics?.countFallback(model, next, codeOf(error));
         deps.logger.warn({ model, fallback: next, err: (error as Error).message }, "model unavailable: trying its fallback");
         model = next;
         continue;
@@ -153,6 +155,7 @@ export async function startGeneration(c: Context<AppEnv>, deps: AppDeps, options
       await early?.cancel();
       const next = abort.signal.aborted ? undefined : plan?.next(model, error, held.backend.info.id);
       if (next !== undefined) {
+        deps.metrics?.countFallback(model, next, codeOf(error));
         priorAttempts += attemptsOf(error);
         deps.logger.warn(
           { model: held.backend.info.id, fallback: next, err: (error as Error).message },
@@ -303,4 +306,9 @@ export interface CollectedChoice {
   /** The stop text that ended a `stop` finish, when one did (see the `finish` part). */
   stopSequence?: string;
   usage: Usage;
+}
+
+/** A fallback's reason, as `moestro_gateway_fallbacks_total` labels it: the error's code (only codes move a request). */
+function codeOf(error: unknown): string {
+  return error instanceof MoestroError ? error.code : "internal_error";
 }
