@@ -176,9 +176,9 @@ describe.each(testDialects)("moestro keys and usage on the local %s store (built
     expect(byModel.map((row) => [row.name, row.requests])).toEqual([["m2", 1]]);
     const csv = (await cli(["usage", "--by", "day", "--csv"])).stdout.split("\r\n");
     expect(csv[0]).toBe(
-      "name,group,requests,error_requests,aborted_requests,interrupted_requests,prompt_tokens,cached_prompt_tokens,completion_tokens,reasoning_tokens,total_tokens,cost_micro_usd,cost_usd,cloud_model,cloud_cost_micro_usd,cloud_cost_usd",
+      "name,group,requests,error_requests,aborted_requests,interrupted_requests,prompt_tokens,cached_prompt_tokens,completion_tokens,reasoning_tokens,total_tokens,cost_micro_usd,cost_usd,cloud_model,cloud_cost_micro_usd,cloud_cost_usd,estimated_requests",
     );
-    expect(csv[1]).toBe("2026-02-01,2026-02-01,1,0,0,0,100,0,50,0,150,1234567,1.234567,qwen3.5-flash,30,0.00003");
+    expect(csv[1]).toBe("2026-02-01,2026-02-01,1,0,0,0,100,0,50,0,150,1234567,1.234567,qwen3.5-flash,30,0.00003,0");
     expect(csv).toHaveLength(4);
     const table = (await cli(["usage", "--by", "model"])).stdout;
     expect(table).toContain("$1.234567");

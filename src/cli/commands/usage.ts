@@ -19,7 +19,6 @@ const csvColumns = [
   "error_requests",
   "aborted_requests",
   "interrupted_requests",
-  "estimated_requests",
   "prompt_tokens",
   "cached_prompt_tokens",
   "completion_tokens",
@@ -30,6 +29,8 @@ const csvColumns = [
   "cloud_model",
   "cloud_cost_micro_usd",
   "cloud_cost_usd",
+  // Last: columns added later go at the end, so that readers by position keep working.
+  "estimated_requests",
 ] as const satisfies ReadonlyArray<keyof WireUsageRow>;
 
 /**
