@@ -1,10 +1,13 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import type http from "node:http";
+import os from "node:os";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { WireUsageRow } from "../../src/wire/admin.js";
 import type { WireUsageEvent } from "../../src/wire/console.js";
 import { hasTestModels, testModelPath } from "../helpers/models.js";
 import { postJson, startTestServer, type TestServer } from "../helpers/server.js";
-import { chunkEvent, sleep, startStandInUpstream, type StandInUpstream } from "../helpers/stand-in-upstream.js";
+import { chunkEvent, sleep, startStandInUpstream, usageEvent, type StandInUpstream } from "../helpers/stand-in-upstream.js";
 
 /** The answer the stand-in streams, one chunk per word. */
 const answer = "Once upon a time, there was a little dog named Spot.";
@@ -118,5 +121,97 @@ describe.skipIf(!hasTestModels)("gateway metering: streams without usage, the mo
     expect(byModel.get("bare")).toMatchObject({ requests: 2, estimated_requests: 2 });
     expect(byModel.get("stories")).toMatchObject({ requests: 1, estimated_requests: 0 });
     expect(report.total.estimated_requests).toBe(2);
+  });
+});
+
+/**
+ * The budget's reservation before an upstream request is sent, with a pool that has a local member: its tokenizer gives
+ * the prompt's exact tokens, so a budget of exactly the prompt's cost admits the request, where the bound (one token per
+ * UTF-8 byte) would refuse it; one micro-dollar less refuses it, and the upstream never sees the refused one.
+ */
+describe.skipIf(!hasTestModels)("gateway budgets: reserved before sending, with the local member's exact prompt count", () => {
+  const adminKey = "gateway-metering-admin-key-0123456789";
+  /** micro-USD per prompt token (generated tokens are free): a request's worst case is its prompt's tokens. */
+  const microUsdPerPromptToken = 1_000;
+  const messages = [{ role: "user" as const, content: "Tell me a story about a dog." }];
+  let gateway: TestServer;
+  let upstream: StandInUpstream;
+  let home: string;
+
+  beforeAll(async () => {
+    home = mkdtempSync(path.join(os.tmpdir(), "moestro-gwmeter-"));
+    const priceBookPath = path.join(home, "prices.json");
+    writeFileSync(
+      priceBookPath,
+      JSON.stringify({
+        version: 1,
+        prices: ["stories", "stories-alone"].map((model) => ({
+          model,
+          kind: "local",
+          effectiveFrom: "2020-01-01",
+          tiers: [{ inputMicroUsdPerMillionTokens: microUsdPerPromptToken * 1_000_000, outputMicroUsdPerMillionTokens: 0 }],
+        })),
+      }),
+    );
+    upstream = await startStandInUpstream(["stories"], (_request, response) => {
+      response.writeHead(200, { "content-type": "text/event-stream" });
+      response.end(`${chunkEvent({ role: "assistant", content: "Once" })}${chunkEvent({}, "stop")}${usageEvent(1, 1)}data: [DONE]\n\n`);
+    });
+    gateway = await startTestServer(
+      {
+        models: [
+          { path: testModelPath("stories260K.gguf"), id: "stories" },
+          { path: testModelPath("stories260K.gguf"), id: "stories-alone" },
+        ],
+        upstreams: [{ name: "priced", url: upstream.url }],
+        pools: { stories: { localWeight: 0.0001 } },
+        adminKey,
+        home,
+        metering: { priceBookPath },
+      },
+      { apiKey: adminKey },
+    );
+  }, 60_000);
+  afterAll(async () => {
+    await gateway?.close();
+    await upstream?.close();
+    if (home !== undefined) rmSync(home, { recursive: true, force: true });
+  });
+
+  const keyWithBudget = async (name: string, budget: number): Promise<string> => {
+    const response = await postJson(
+      `${gateway.url}/v1/moestro/keys`,
+      { name, budget_micro_usd: budget, budget_period: "day" },
+      { headers: { authorization: `Bearer ${adminKey}`, "content-type": "application/json" } },
+    );
+    expect(response.status).toBe(201);
+    return ((await response.json()) as { secret: string }).secret;
+  };
+  const chat = (secret: string) =>
+    postJson(
+      `${gateway.url}/v1/chat/completions`,
+      { model: "stories", max_tokens: 2, stream: true, messages },
+      { headers: { authorization: `Bearer ${secret}`, "content-type": "application/json" } },
+    );
+
+  it("admits a budget of exactly the prompt's tokens, refuses one micro-dollar less before the upstream sees it", async () => {
+    // The prompt's tokens as the local weights count them.
+    const alone = await gateway.client.chat.completions.create({ model: "stories-alone", max_tokens: 1, messages });
+    const promptTokens = alone.usage!.prompt_tokens;
+    // The bound that needs no tokenizer is far above: this budget would refuse a bounded reservation.
+    expect(Buffer.byteLength(messages[0]!.content, "utf8") + 8).toBeGreaterThan(promptTokens);
+
+    const short = await keyWithBudget("one-short", promptTokens * microUsdPerPromptToken - 1);
+    const refused = await chat(short);
+    expect(refused.status).toBe(429);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("insufficient_quota");
+    expect(upstream.posts).toHaveLength(0);
+
+    const exact = await keyWithBudget("exact", promptTokens * microUsdPerPromptToken);
+    const admitted = await chat(exact);
+    expect(admitted.status).toBe(200);
+    expect(await admitted.text()).toContain("data: [DONE]");
+    expect(admitted.headers.get("x-moestro-upstream")).toBe("priced");
+    expect(upstream.posts).toHaveLength(1);
   });
 });
