@@ -66,7 +66,11 @@ export interface StartedGeneration {
  * schema costs nothing), holds the model (loading it if needed), and admits the first of `n` choices (so that a request
  * that cannot run fails before any streamed byte). The request's abort signal (client gone, server shutting down) is
  * passed to the engine with the request. Last, the admission is reported to the usage meter, which reserves the worst
- * case (prompt plus `n × max_tokens`, or the context's remainder) against the key's budget. From here on the model
+ * case (prompt plus `n × max_tokens`, or the context's remainder) against the key's budget. A backend that sends the
+ * request to another server (`ModelBackend.admissionBound`: an upstream pool) is reserved for first, before anything is
+ * sent (its prompt's bound, or a local tokenizer's exact count, plus `n × max_tokens` or `n ×` its window), so that a
+ * request its budget refuses never reaches the upstream; a failed attempt releases it before a fallback is tried. Each
+ * fallback taken is counted on `/metrics` (`moestro_gateway_fallbacks_total`). From here on the model
  * lease and the abort controller are released exactly once: when the parts end or are closed, or at once when this
  * throws.
  *
