@@ -234,6 +234,7 @@ async function startWithStudio(
     modelMemoryBytes: memoryById,
     loadCount: () => scheduler.loadCount,
     upstreams: () => gateway?.allInfo() ?? [],
+    affinityOutcomes: () => gateway?.affinityOutcomes ?? { hit: 0, moved: 0, new: 0 },
   });
   const shutdown = new AbortController();
   // Every running request listens to it (without a cap: Node warns of a leak past 10 listeners).

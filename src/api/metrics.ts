@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from "hono";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { AffinityOutcome } from "../gateway/session-affinity.js";
 import type { ModelBackend, UpstreamInfo, UsageEvent, UsageSink } from "../spec/index.js";
 import type { AppEnv } from "./app-env.js";
 import { mergeWorkerMetrics, scrapeWorkerMetrics } from "./worker-metrics.js";
@@ -14,6 +15,8 @@ export interface MetricsSources {
   loadCount(): number;
   /** The upstreams (config `upstreams`, docs/gateway.md) and their state. Defaults to none. */
   upstreams?(): readonly UpstreamInfo[];
+  /** Requests of a named session by affinity outcome since start (`UpstreamGateway.affinityOutcomes`). Defaults to none. */
+  affinityOutcomes?(): Readonly<Record<AffinityOutcome, number>>;
 }
 
 /** Options of {@link Metrics}. */
@@ -42,6 +45,12 @@ export class Metrics {
     name: "moestro_worker_scrape_errors_total",
     help: "Scrapes of a worker's own metrics (llama-server /metrics) that failed or timed out, leaving its metrics out of that answer, by model.",
     labelNames: ["model"],
+    registers: [this.registry],
+  });
+  readonly #fallbacks = new Counter({
+    name: "moestro_gateway_fallbacks_total",
+    help: "Requests moved to a fallback model before their first byte (docs/gateway.md, Fallbacks), by the model that failed, the fallback tried next, and the error code that moved them.",
+    labelNames: ["from", "to", "reason"],
     registers: [this.registry],
   });
   readonly #httpRequests = new Counter({
@@ -200,6 +209,18 @@ export class Metrics {
         for (const upstream of upstreams()) if (upstream.queued !== undefined) this.set({ upstream: upstream.name }, upstream.queued);
       },
     });
+    const affinityOutcomes = sources.affinityOutcomes;
+    new Counter({
+      name: "moestro_gateway_affinity_total",
+      help: "Requests of a named session (session affinity on) by where their pool's first member choice sent them: hit (the member that served the session last), moved (another one), new (a session not remembered).",
+      labelNames: ["outcome"],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        if (affinityOutcomes === undefined) return;
+        for (const [outcome, count] of Object.entries(affinityOutcomes())) this.inc({ outcome }, count);
+      },
+    });
     new Counter({
       name: "moestro_upstream_requests_total",
       help: "Requests sent to each upstream (every attempt counts, a failed-over one too).",
@@ -273,6 +294,15 @@ export class Metrics {
     const workers = mergeWorkerMetrics(scraped, reserved);
     if (workers === "") return own;
     return (own.endsWith("\n") ? own : own + "\n") + workers;
+  }
+
+  /**
+   * Counts a request moved from the model `from` (as it was asked for: an id or an alias) to its fallback `to`, because
+   * of the error code `reason` (`context_length_exceeded`, `model_not_found`, `upstream_failed`, ...). The labels come
+   * from the config's `pools` and moestro's error codes, never from a client's free text, so they stay few.
+   */
+  countFallback(from: string, to: string, reason: string): void {
+    this.#fallbacks.inc({ from, to, reason });
   }
 
   /** Middleware that counts every HTTP request and times it until its response starts. */

@@ -227,12 +227,12 @@ describe("the console's client against the app (no port)", () => {
     const lines = (await client.usageEventsCsv()).split("\r\n");
     expect(lines.at(-1)).toBe("");
     expect(lines[0]).toBe(
-      "request_id,started_at,key_id,model,endpoint,stream,status,error_code,prompt_tokens,cached_prompt_tokens,completion_tokens,reasoning_tokens,total_tokens,cost_usd,cloud_model,cloud_cost_usd,time_to_first_token_ms,latency_ms,engine,upstream,attempts,cache_creation_input_tokens,cache_read_input_tokens,engine_time_ms,cost_nano_usd,cost_estimated",
+      "request_id,started_at,key_id,model,endpoint,stream,status,error_code,prompt_tokens,cached_prompt_tokens,completion_tokens,reasoning_tokens,total_tokens,cost_usd,cloud_model,cloud_cost_usd,time_to_first_token_ms,latency_ms,engine,upstream,attempts,cache_creation_input_tokens,cache_read_input_tokens,engine_time_ms,cost_nano_usd,cost_estimated,usage_estimated,requested_model",
     );
     expect(lines.slice(1, -1)).toEqual([
-      "request-0,2026-05-01T10:00:00.000Z,key_1,m,chat.completions,true,ok,,10,0,20,0,30,0.0015,qwen3.5-flash,0.004,12,90,inproc,,,0,0,0,1500000,false",
-      "request-1,2026-05-01T10:00:01.000Z,key_1,m,chat.completions,false,ok,,11,0,20,0,31,0.0015,qwen3.5-flash,0.004,12,90,llama-server,,,0,0,0,1500000,false",
-      'request-2,2026-05-01T10:00:02.000Z,key_1,"odd,""model""",chat.completions,true,ok,,12,0,20,0,32,0.0015,qwen3.5-flash,0.004,12,90,,,,0,0,0,1500000,false',
+      "request-0,2026-05-01T10:00:00.000Z,key_1,m,chat.completions,true,ok,,10,0,20,0,30,0.0015,qwen3.5-flash,0.004,12,90,inproc,,,0,0,0,1500000,false,false,",
+      "request-1,2026-05-01T10:00:01.000Z,key_1,m,chat.completions,false,ok,,11,0,20,0,31,0.0015,qwen3.5-flash,0.004,12,90,llama-server,,,0,0,0,1500000,false,false,",
+      'request-2,2026-05-01T10:00:02.000Z,key_1,"odd,""model""",chat.completions,true,ok,,12,0,20,0,32,0.0015,qwen3.5-flash,0.004,12,90,,,,0,0,0,1500000,false,false,',
     ]);
   });
 

@@ -1,3 +1,9 @@
+/**
+ * Where a request of a named session went (`moestro_gateway_affinity_total`): `hit`, to the member that served the
+ * session last; `moved`, to another; `new`, the session was not remembered.
+ */
+export type AffinityOutcome = "hit" | "moved" | "new";
+
 /** Options of {@link SessionAffinity}. */
 export interface SessionAffinityOptions {
   /** Sessions remembered; past it the least recently used is forgotten (config `gateway.affinity.maxSessions`). */

@@ -104,6 +104,7 @@ export async function buildUsageReport(
     errorRequests: 0,
     abortedRequests: 0,
     interruptedRequests: 0,
+    estimatedRequests: 0,
     ...zeroUsageTotals(),
   };
   for (const row of rows) {
@@ -111,6 +112,7 @@ export async function buildUsageReport(
     total.errorRequests += row.errorRequests;
     total.abortedRequests += row.abortedRequests;
     total.interruptedRequests += row.interruptedRequests;
+    total.estimatedRequests += row.estimatedRequests;
     addUsageTotals(total, row);
   }
   const report: UsageReport = { groupBy: options.groupBy, rows, total: withMeasured(total) };

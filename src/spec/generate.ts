@@ -187,6 +187,11 @@ export interface Usage {
    * not measured (upstream backends, scripted tests).
    */
   engineTimeMs?: number;
+  /**
+   * Whether the counts are estimates (an upstream that sent no usage, for a model this server has no tokenizer of:
+   * docs/gateway.md); `undefined` when they are exact.
+   */
+  estimated?: boolean;
 }
 
 /**
@@ -230,6 +235,16 @@ export interface GenerationStream extends AsyncIterable<StreamPart> {
   readonly servedBy?: UpstreamServed;
   /** Stops the generation if it runs and frees its sequence; needed only when the stream may not be iterated to the end. Idempotent. */
   close(): Promise<void>;
+}
+
+/** What a request sent to another server can be billed for at most ({@link ModelBackend.admissionBound}). */
+export interface AdmissionBound {
+  /** The prompt's tokens: exact when `exact`, else a bound (one token per UTF-8 byte of its text, and a margin per message). */
+  promptTokens: number;
+  /** Whether `promptTokens` is the exact count (a local tokenizer's) rather than a bound. */
+  exact: boolean;
+  /** The context window (tokens) that bounds one choice's completion when the request sets no `maxTokens`. */
+  contextTokens: number;
 }
 
 /** Facts about a served model, for `/v1/models` and the logs. */
@@ -403,6 +418,16 @@ export interface ModelBackend {
    *   cannot fit).
    */
   countPromptTokens?(request: GenerateRequest): Promise<number>;
+  /**
+   * Optional, for backends that send the request to another server (upstream pools): what the request can be billed
+   * for at most, known before anything is sent, so that its budget is reserved before it reaches a server that may bill
+   * for it (docs/gateway.md, "Usage, budgets and the ledger"). `promptTokens` is the prompt's exact count where this
+   * process can tokenize it for free (`exact`: a local member's tokenizer), else a bound that needs no tokenizer;
+   * `contextTokens` is the context window a choice's completion is bounded by when the request sets no `maxTokens`.
+   * A backend with it is admitted (its budget reserved) before `generate`; one without it after, with
+   * `GenerationStream.promptTokens`. Never throws for the request's content (a count that fails gives the bound).
+   */
+  admissionBound?(request: GenerateRequest): Promise<AdmissionBound>;
   /** Live counters. */
   stats(): BackendStats;
   /**

@@ -26,6 +26,11 @@ export interface UsageCounts {
    * not measured (upstream requests). The price book's time pricing multiplies it by an hourly cost.
    */
   engineTimeMs?: number;
+  /**
+   * Whether the counts are estimates: an upstream that sent no usage, for a model this server has no tokenizer of
+   * (docs/gateway.md). `undefined` (or false) when they are exact.
+   */
+  usageEstimated?: boolean;
 }
 
 /**
@@ -62,6 +67,8 @@ export interface UsageRequest {
   upstream?: string;
   /** Upstreams tried before one answered, that one included (engine `upstream` only). */
   attempts?: number;
+  /** The model id the client asked for, when a fallback answered (`model` is the answering one); `undefined` otherwise. */
+  requestedModel?: string;
   /** When the request started, epoch ms. */
   startedAtMs: number;
   /** Whether it is a line of a batch (docs/batch.md): billed at the price book's batch rate. Defaults to false. */

@@ -119,6 +119,10 @@ export interface UsageEventsTable {
   upstream: Defaulted<string | null>;
   /** Upstreams tried before one answered, that one included (engine `upstream`); `null` otherwise. */
   attempts: Defaulted<number | null>;
+  /** 1 when the token counts are estimates (an upstream that sent no usage, no tokenizer here), else 0 (migration 0010). */
+  usage_estimated: Defaulted<number>;
+  /** The model the client asked for when a fallback answered; `null` when it is `model` (migration 0010). */
+  requested_model: Defaulted<string | null>;
 }
 
 /**

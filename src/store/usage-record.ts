@@ -144,6 +144,10 @@ export interface UsageRecord
   upstream?: string;
   /** Upstreams tried before one answered, that one included (engine `upstream`); `undefined` otherwise. */
   attempts?: number;
+  /** Whether the token counts are estimates (an upstream that sent no usage, no tokenizer here); absent when exact. */
+  usageEstimated?: boolean;
+  /** The model the client asked for when a fallback answered (`model` is the answering one); absent otherwise. */
+  requestedModel?: string;
   /** How the request ended, or `running`; see {@link UsageRecordStatus}. */
   status: UsageRecordStatus;
   /** The error code when `status` is `error`. */
@@ -198,6 +202,8 @@ export interface UsageSummaryRow extends UsageTotals {
   abortedRequests: number;
   /** Requests cut by the end of their server instance (a crash), priced by their last heartbeat. */
   interruptedRequests: number;
+  /** Requests whose token counts are estimates (`usage_estimated`, migration 0010). */
+  estimatedRequests: number;
 }
 
 /** A time range over `started_at`: `fromMs <= startedAtMs < toMs`; a missing end is open. */
@@ -250,6 +256,8 @@ export function toUsageEventRow(record: UsageRecord, recordedAtMs: number): Sele
     engine: record.engine ?? null,
     upstream: record.upstream ?? null,
     attempts: record.attempts ?? null,
+    usage_estimated: record.usageEstimated === true ? 1 : 0,
+    requested_model: record.requestedModel ?? null,
   };
 }
 
@@ -290,6 +298,8 @@ export function toUsageRecord(row: Selectable<UsageEventsTable>): UsageRecord {
   if (row.engine !== null) record.engine = row.engine;
   if (row.upstream !== null && row.upstream !== undefined) record.upstream = row.upstream;
   if (row.attempts !== null && row.attempts !== undefined) record.attempts = Number(row.attempts);
+  if (Number(row.usage_estimated ?? 0) === 1) record.usageEstimated = true;
+  if (row.requested_model !== null && row.requested_model !== undefined) record.requestedModel = row.requested_model;
   if (row.error_code !== null) record.errorCode = row.error_code;
   if (row.price_effective_at !== null) record.priceEffectiveAtMs = Number(row.price_effective_at);
   if (row.cloud_model !== null) record.cloudModel = row.cloud_model;

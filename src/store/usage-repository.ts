@@ -99,6 +99,7 @@ export function createUsageRepository(
           eb.fn.sum<number>(eb.case().when("usage_events.status", "=", "error").then(1).else(0).end()).as("error_requests"),
           eb.fn.sum<number>(eb.case().when("usage_events.status", "=", "aborted").then(1).else(0).end()).as("aborted_requests"),
           eb.fn.sum<number>(eb.case().when("usage_events.status", "=", "interrupted").then(1).else(0).end()).as("interrupted_requests"),
+          eb.fn.sum<number>("usage_events.usage_estimated").as("estimated_requests"),
           ...Object.values(usageTotalColumns).map((column) => eb.fn.sum<number>(`usage_events.${column}`).as(column)),
         ])
         .groupBy(groupColumn)
@@ -113,6 +114,7 @@ export function createUsageRepository(
           errorRequests: Number(row.error_requests),
           abortedRequests: Number(row.aborted_requests),
           interruptedRequests: Number(row.interrupted_requests),
+          estimatedRequests: Number(row.estimated_requests ?? 0),
           ...readUsageTotals(row as unknown as Record<UsageTotalColumn, unknown>),
         };
         if (groupBy === "key" && row.key_name !== null) summary.keyName = row.key_name;

@@ -48,6 +48,8 @@ export const usageEventColumns = Object.keys({
   engine: true,
   upstream: true,
   attempts: true,
+  usage_estimated: true,
+  requested_model: true,
 } satisfies Record<keyof UsageEventsTable, true>) as Array<keyof UsageEventsTable>;
 
 /** Every column of `usage_daily`, checked against the table type. */
@@ -84,6 +86,11 @@ export const settledColumns = [
   "latency_ms",
   "recorded_at",
   "reserved_micro_usd",
+  // A request to an upstream pool is admitted before it is sent: the upstream that served it is known at its end.
+  "upstream",
+  "attempts",
+  // Known at the end: whether the counts are estimates (migration 0010).
+  "usage_estimated",
 ] as const satisfies ReadonlyArray<keyof UsageEventsTable>;
 
 /** What a heartbeat writes: the counters and cost so far, and when. */

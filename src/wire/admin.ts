@@ -136,6 +136,11 @@ export const wireUsageRowSchema = z.object({
   aborted_requests: z.number(),
   /** Requests cut by the end of their server instance (a crash), priced by the tokens of their last heartbeat. */
   interrupted_requests: z.number(),
+  /**
+   * Requests whose token counts are estimates (an upstream that sent no usage, for a model this server has no tokenizer
+   * of; docs/gateway.md). Absent from older servers.
+   */
+  usage_estimated_requests: z.number().optional(),
   ...wireTokenCostFields,
   /** Requests whose cost is an estimate. */
   estimated_requests: z.number().optional(),
@@ -238,6 +243,7 @@ function toWireUsageRow(row: UsageReportRow): WireUsageRow {
             planned_single_micro_usd_per_million_output_tokens: row.pricing.planned?.singleMicroUsdPerMillionOutputTokens ?? null,
             planned_busy_micro_usd_per_million_output_tokens: row.pricing.planned?.busyMicroUsdPerMillionOutputTokens ?? null,
           },
+    usage_estimated_requests: row.estimatedRequests,
   };
 }
 
@@ -252,6 +258,8 @@ export function toWireUsageEvent(record: UsageRecord): WireUsageEvent {
     engine: record.engine ?? null,
     upstream: record.upstream ?? null,
     attempts: record.attempts ?? null,
+    usage_estimated: record.usageEstimated === true,
+    requested_model: record.requestedModel ?? null,
     status: record.status,
     error_code: record.errorCode ?? null,
     ...toWireTokenCost(record),

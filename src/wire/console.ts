@@ -355,6 +355,13 @@ export const wireUsageEventSchema = z
     upstream: z.string().nullish(),
     /** Upstreams tried before one answered, that one included (engine `upstream`); `null` otherwise. Absent from older servers. */
     attempts: z.number().nullish(),
+    /**
+     * Whether the token counts are estimates (an upstream that sent no usage, for a model this server has no tokenizer
+     * of; docs/gateway.md). Absent from older servers.
+     */
+    usage_estimated: z.boolean().optional(),
+    /** The model the client asked for when a fallback answered (`model` is the answering one); `null` otherwise. Absent from older servers. */
+    requested_model: z.string().nullish(),
     /** `running`, `ok`, `error`, `aborted` or `interrupted` (its server instance went away while it ran). */
     status: z.string(),
     error_code: z.string().nullable(),

@@ -118,7 +118,15 @@ describe.skipIf(!hasPostgres || !hasRedis)("two gateways on one PostgreSQL and o
     expect(served).toHaveLength(3);
     expect(served.every((end) => end.finished && end.upstream === "standin")).toBe(true);
     expect(ends.filter((end) => end.status === 429 && end.code === "insufficient_quota")).toHaveLength(5);
-    // The period is committed now: either gateway refuses the next one before it reaches the upstream.
+    // The budget is reserved before a request is sent: the 5 refused ones never reached the upstream.
+    const reached = upstream.posts.filter((post) => post.requestId?.startsWith("budget-")).map((post) => post.requestId);
+    expect(reached.sort()).toEqual(
+      requests
+        .filter((request) => request.requestId.startsWith("budget-") && request.status === 200)
+        .map((request) => request.requestId)
+        .sort(),
+    );
+    // The period is committed now: either gateway refuses the next one, which never reaches the upstream either.
     const postsBefore = upstream.posts.length;
     expect(await chat(0, key.secret, "budget-after-0", 10)).toEqual({ status: 429, code: "insufficient_quota" });
     expect(await chat(1, key.secret, "budget-after-1", 1)).toEqual({ status: 429, code: "insufficient_quota" });

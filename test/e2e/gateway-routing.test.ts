@@ -116,6 +116,14 @@ describe.skipIf(!hasTestModels)("gateway routing: fallbacks by error kind, sessi
     throw new Error(`no ledger row for ${requestId}`);
   }
 
+  /** The samples of a counter on `/metrics`, by their labels as written (`from="a",to="b",reason="c"`). */
+  async function counter(name: string): Promise<Map<string, number>> {
+    const text = await (await fetch(`${gateway.url}/metrics`)).text();
+    const samples = new Map<string, number>();
+    for (const match of text.matchAll(new RegExp(`^${name}\\{([^}]*)\\} (\\S+)$`, "gm"))) samples.set(match[1]!, Number(match[2]));
+    return samples;
+  }
+
   const ask = (model: string, content: string, extra: Partial<OpenAI.ChatCompletionCreateParamsNonStreaming> = {}) =>
     gateway.client.chat.completions
       .create({ model, max_tokens: 4, temperature: 0, messages: [{ role: "user", content }], ...extra })
@@ -211,6 +219,7 @@ describe.skipIf(!hasTestModels)("gateway routing: fallbacks by error kind, sessi
       await response.arrayBuffer();
       return response.headers.get("x-moestro-upstream")!;
     };
+    const before = await counter("moestro_gateway_affinity_total");
     // Without a session, requests one at a time alternate.
     const unsticky = [await served(), await served(), await served(), await served()];
     expect(new Set(unsticky).size).toBe(2);
@@ -218,6 +227,9 @@ describe.skipIf(!hasTestModels)("gateway routing: fallbacks by error kind, sessi
     expect([await byHeader("chat-1"), await byHeader("chat-1"), await byHeader("chat-1")]).toEqual([first, first, first]);
     const byUser = await served("alice");
     expect([await served("alice"), await served("alice")]).toEqual([byUser, byUser]);
+    // New sessions until one lands on chat-1's upstream (ties alternate: one or two).
+    let probes = 1;
+    while ((await byHeader(`probe-${probes}`)) !== first) probes++;
     // Its upstream fails (and is ejected): the session moves to the other and stays there.
     const other = first === "session-a" ? "session-b" : "session-a";
     const firstServer = first === "session-a" ? sessionA : sessionB;
@@ -227,6 +239,25 @@ describe.skipIf(!hasTestModels)("gateway routing: fallbacks by error kind, sessi
     failing.delete(first);
     expect([await byHeader("chat-1"), await byHeader("chat-1")]).toEqual([other, other]);
     expect(firstServer.posts.length).toBe(postsAfterFailure);
+    // The probe's upstream is ejected now: its session moves.
+    expect(await byHeader(`probe-${probes}`)).toBe(other);
+    // /metrics counts each request of a named session once: 3 + 2 + 1 (the failed-over one, sent to its member
+    // first) + 2 hits, chat-1, alice and the probes new, the last probe moved; requests with no session are not counted.
+    const after = await counter("moestro_gateway_affinity_total");
+    const delta = (outcome: string) => (after.get(`outcome="${outcome}"`) ?? 0) - (before.get(`outcome="${outcome}"`) ?? 0);
+    expect({ hit: delta("hit"), moved: delta("moved"), new: delta("new") }).toEqual({ hit: 8, moved: 1, new: 2 + probes });
+  });
+
+  it("counts each fallback on /metrics by the model that failed, the fallback and the error code", async () => {
+    const fallbacks = await counter("moestro_gateway_fallbacks_total");
+    expect(Object.fromEntries(fallbacks)).toEqual({
+      'from="tiny",to="stories260K",reason="context_length_exceeded"': 1,
+      'from="short-ctx",to="stories260K",reason="context_length_exceeded"': 1,
+      'from="dead-pool",to="stories260K",reason="upstream_failed"': 2,
+      'from="gone",to="stories260K",reason="model_not_found"': 1,
+      'from="retired",to="stories260K",reason="model_not_found"': 1,
+      'from="loop-a",to="loop-b",reason="upstream_failed"': 1,
+    });
   });
 
   it("weighs the local member of a pool by pools.*.localWeight", async () => {

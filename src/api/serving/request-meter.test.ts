@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { MoestroError } from "../../errors/index.js";
 import type { Usage, UsageCounts, UsageEvent, UsageSink, UsageStart } from "../../spec/index.js";
 import type { AppDeps, AppEnv } from "../app-env.js";
-import { embeddingAdmission, generationAdmission, RequestMeter, sumUsage } from "./request-meter.js";
+import { boundedAdmission, embeddingAdmission, generationAdmission, RequestMeter, sumUsage } from "./request-meter.js";
 
 const context = (variables: Record<string, unknown>) => ({ get: (name: string) => variables[name] }) as unknown as Context<AppEnv>;
 const depsWith = (sinks: UsageSink[]): AppDeps => ({
@@ -165,6 +165,22 @@ describe("admissions", () => {
     expect(generationAdmission({ promptTokens: 12, contextTokens: 512, maxTokens: 10_000, n: 1 }).maxCompletionTokens).toBe(500);
   });
 
+  it("bound a request to an upstream before it is sent: the prompt's bound plus n times max_tokens, or the whole window", () => {
+    // No tokenizer here: the bound overstates the prompt, so the completion is not cut to the window's remainder.
+    expect(boundedAdmission({ promptTokens: 900, exact: false, contextTokens: 512 }, { maxTokens: 100, n: 2 })).toEqual({
+      maxPromptTokens: 900,
+      maxCompletionTokens: 200,
+    });
+    expect(boundedAdmission({ promptTokens: 900, exact: false, contextTokens: 32_768 }, { maxTokens: undefined, n: 3 })).toEqual({
+      maxPromptTokens: 900,
+      maxCompletionTokens: 3 * 32_768,
+    });
+    // A local member's exact count: as a local model's admission (the running row shows the prompt from the start).
+    expect(boundedAdmission({ promptTokens: 12, exact: true, contextTokens: 512 }, { maxTokens: undefined, n: 1 })).toEqual(
+      generationAdmission({ promptTokens: 12, contextTokens: 512, maxTokens: undefined, n: 1 }),
+    );
+  });
+
   it("bound an embedding by the bytes of its texts and the length of its token lists", () => {
     expect(embeddingAdmission(["héllo", [1, 2, 3]])).toEqual({ maxPromptTokens: 6 + 4 + 3, maxCompletionTokens: 0 });
   });
@@ -194,6 +210,14 @@ describe("sumUsage: the usage of n choices of one request", () => {
         { promptTokens: 10, completionTokens: 7, engineTimeMs: 7.5 },
       ],
       { promptTokens: 10, completionTokens: 12, cachedPromptTokens: undefined, reasoningTokens: 0, engineTimeMs: 20 },
+    ],
+    [
+      "one estimated choice (an upstream without usage) makes the sum an estimate",
+      [
+        { promptTokens: 10, completionTokens: 5 },
+        { promptTokens: 10, completionTokens: 7, estimated: true },
+      ],
+      { promptTokens: 10, completionTokens: 12, cachedPromptTokens: undefined, reasoningTokens: 0, estimated: true },
     ],
   ])("%s", (_name, usages, expected) => {
     expect(sumUsage(usages)).toEqual(expected);

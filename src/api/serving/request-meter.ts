@@ -28,7 +28,7 @@ export interface MeterAdmission {
  */
 export class RequestMeter {
   readonly #deps: AppDeps;
-  readonly #base: UsageRequest;
+  #base: UsageRequest;
   readonly #budget: UsageStart["budget"];
   readonly #signal: AbortSignal | undefined;
   readonly #startedAt = performance.now();
@@ -48,14 +48,17 @@ export class RequestMeter {
 
   /**
    * @param fields what the events say of the request (`engine`: the serving backend's `engine().kind`, read once the
-   *   model is held; `upstream` and `attempts`: the upstream that serves it), and its abort signal (`signal`): a request that fails after it
+   *   model is held; `upstream` and `attempts`: the upstream that serves it; `requestedModel`: the model asked for when
+   *   a fallback serves it), and its abort signal (`signal`): a request that fails after it
    *   aborted (the client left, or the server's shutdown ended it) is reported `aborted`, not `error`. Without a
    *   signal it never is.
    */
   constructor(
     deps: AppDeps,
     c: Context<AppEnv>,
-    fields: Pick<UsageEvent, "model" | "endpoint" | "stream" | "engine" | "upstream" | "attempts"> & { signal?: AbortSignal },
+    fields: Pick<UsageEvent, "model" | "endpoint" | "stream" | "engine" | "upstream" | "attempts" | "requestedModel"> & {
+      signal?: AbortSignal;
+    },
   ) {
     const { signal, ...request } = fields;
     this.#deps = deps;
@@ -91,6 +94,14 @@ export class RequestMeter {
         throw error;
       }
     }
+  }
+
+  /**
+   * Names the upstream that serves a request admitted before it was sent (`ModelBackend.admissionBound`), and the
+   * attempts it took: its end is recorded with them (its running row has none until then).
+   */
+  served(fields: Pick<UsageEvent, "upstream" | "attempts">): void {
+    this.#base = { ...this.#base, ...fields };
   }
 
   /**
@@ -251,7 +262,8 @@ export class RequestMeter {
  * the first choice's is unknown. Speculative decoding's drafted and accepted tokens add up over the choices that
  * speculated, and stay `undefined` when none did; so does the engine time (`engineTimeMs`, over the choices that
  * measured it). The explicit cache's creation and read are the first choice's (the prompt's), `undefined` when it
- * marked none.
+ * marked none. `estimated` is set when any choice's
+ * counts are estimates.
  */
 export function sumUsage(usages: readonly Usage[]): Usage {
   const first = usages[0];
@@ -270,6 +282,8 @@ export function sumUsage(usages: readonly Usage[]): Usage {
           acceptedDraftTokens: speculated.reduce((total, usage) => total + (usage.acceptedDraftTokens ?? 0), 0),
         }),
     ...(timed.length === 0 ? {} : { engineTimeMs: timed.reduce((total, usage) => total + usage.engineTimeMs!, 0) }),
+    // One estimated choice makes the request's counts estimates.
+    ...(usages.some((usage) => usage.estimated === true) ? { estimated: true } : {}),
   };
 }
 
@@ -282,7 +296,8 @@ function explicitCacheOf(usage: Pick<Usage, "cacheCreationInputTokens" | "cacheR
 
 /**
  * The counts the usage sinks take ({@link sumUsage}, an unknown count as 0; draft counts only when some choice
- * speculated; the engine time only when some choice measured it).
+ * speculated; the engine time only when some choice measured it; `usageEstimated` only when some choice's counts
+ * are estimates).
  */
 function countsOf(usages: readonly Usage[]): UsageCounts {
   const {
@@ -293,6 +308,7 @@ function countsOf(usages: readonly Usage[]): UsageCounts {
     draftTokens,
     acceptedDraftTokens,
     engineTimeMs,
+    estimated,
     ...explicit
   } = sumUsage(usages);
   return {
@@ -303,6 +319,7 @@ function countsOf(usages: readonly Usage[]): UsageCounts {
     ...explicitCacheOf(explicit),
     ...(draftTokens === undefined ? {} : { draftTokens, acceptedDraftTokens: acceptedDraftTokens ?? 0 }),
     ...(engineTimeMs === undefined ? {} : { engineTimeMs }),
+    ...(estimated === true ? { usageEstimated: true } : {}),
   };
 }
 
@@ -328,6 +345,20 @@ export function generationAdmission(options: {
   // A cache write bills its prompt part at the creation rate (125% of input by default): the reservation covers it.
   if (options.explicitCache === true) admission.maxCacheCreationTokens = options.promptTokens;
   return admission;
+}
+
+/**
+ * The admission of a generation sent to another server, reserved before it is sent (`ModelBackend.admissionBound`,
+ * docs/gateway.md "Usage, budgets and the ledger"): with the prompt's exact count, as {@link generationAdmission};
+ * with a bound (no tokenizer here), the bound plus `n × maxTokens`, or `n ×` the whole context window when `maxTokens`
+ * is not set (the bound overstates the prompt, so the window's remainder after it would understate the completion).
+ */
+export function boundedAdmission(
+  bound: { promptTokens: number; exact: boolean; contextTokens: number },
+  options: { maxTokens: number | undefined; n: number },
+): MeterAdmission {
+  if (bound.exact) return generationAdmission({ promptTokens: bound.promptTokens, contextTokens: bound.contextTokens, ...options });
+  return { maxPromptTokens: bound.promptTokens, maxCompletionTokens: options.n * (options.maxTokens ?? bound.contextTokens) };
 }
 
 /**

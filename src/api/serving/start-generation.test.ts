@@ -1,5 +1,6 @@
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
+import { MoestroError } from "../../errors/index.js";
 import { createStaticModelRegistry } from "../../engines/model-registry.js";
 import type { GenerateRequest, GenerationStream, ModelBackend, ModelRegistry, StreamPart, UsageEvent } from "../../spec/index.js";
 import { createApp } from "../app.js";
@@ -215,5 +216,80 @@ describe("the request's abort signal", () => {
     const test = createTestApp(backend);
     expect((await test.post({})).status).toBe(200);
     expect(requests[0]!.signal).toBeInstanceOf(AbortSignal);
+  });
+});
+
+describe("a backend that sends requests elsewhere (admissionBound: an upstream pool)", () => {
+  /** An app whose one sink takes starts (as the ledger), refusing every start when `refuse`; it logs what it hears. */
+  function appWithStartingSink(backend: ModelBackend, refuse: boolean) {
+    const log: string[] = [];
+    const app = createApp({
+      models: createStaticModelRegistry([backend]),
+      logger,
+      usageSinks: [
+        {
+          async start(start) {
+            log.push(`start ${start.maxPromptTokens}+${start.maxCompletionTokens} ${start.upstream ?? "-"}`);
+            if (refuse) throw new MoestroError("insufficient_quota", "over budget");
+            return {
+              checkpoint: async () => undefined,
+              finish: async (event) => void log.push(`finish ${event.status} ${event.upstream} ${event.attempts}`),
+              cancel: async () => void log.push("cancel"),
+            };
+          },
+          record: async (event) => void log.push(`record ${event.status}`),
+        },
+      ],
+    });
+    const post = (body: object) =>
+      app.request("/v1/chat/completions", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model: "fake", messages: [{ role: "user", content: "Hi" }], ...body }),
+      });
+    return { post, log };
+  }
+
+  /** {@link scriptedBackend} as an upstream pool: a bound of 40 prompt tokens and a 1000-token window, served by `u1`. */
+  function upstreamBackend() {
+    const scripted = scriptedBackend(() => [{ type: "text-delta", text: "hi" }, finish(1)]);
+    const generate = scripted.backend.generate.bind(scripted.backend);
+    const backend = {
+      ...scripted.backend,
+      admissionBound: async () => ({ promptTokens: 40, exact: false, contextTokens: 1000 }),
+      generate: async (request: GenerateRequest) => ({ ...(await generate(request)), servedBy: { upstream: "u1", attempts: 2 } }),
+    } as ModelBackend;
+    return { backend, requests: scripted.requests };
+  }
+
+  it("reserves the bound plus n × max_tokens (or n × the window) before generating, and names the upstream at the end", async () => {
+    const { backend, requests } = upstreamBackend();
+    const test = appWithStartingSink(backend, false);
+    expect((await test.post({ max_tokens: 7, n: 2 })).status).toBe(200);
+    expect((await test.post({})).status).toBe(200);
+    expect(requests).toHaveLength(3);
+    expect(test.log).toEqual(["start 40+14 -", "finish ok u1 2", "start 40+1000 -", "finish ok u1 2"]);
+  });
+
+  it("never generates a request its budget refuses", async () => {
+    const { backend, requests } = upstreamBackend();
+    const test = appWithStartingSink(backend, true);
+    const response = await test.post({ max_tokens: 7 });
+    expect(response.status).toBe(429);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe("insufficient_quota");
+    expect(requests).toHaveLength(0);
+  });
+
+  it("releases the reservation (no row) when generating fails before the first byte", async () => {
+    const { backend } = upstreamBackend();
+    const failing = {
+      ...backend,
+      generate: async () => {
+        throw new MoestroError("upstream_failed", "every upstream failed");
+      },
+    } as ModelBackend;
+    const test = appWithStartingSink(failing, false);
+    expect((await test.post({ max_tokens: 7 })).status).toBe(502);
+    expect(test.log).toEqual(["start 40+7 -", "cancel"]);
   });
 });

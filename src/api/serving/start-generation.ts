@@ -12,10 +12,11 @@ import type {
   Usage,
   UsageEvent,
 } from "../../spec/index.js";
+import { MoestroError } from "../../errors/index.js";
 import { attemptsOf } from "../../gateway/fallbacks.js";
 import { sessionOf } from "../../gateway/session-affinity.js";
 import type { AppDeps, AppEnv } from "../app-env.js";
-import { generationAdmission, RequestMeter } from "./request-meter.js";
+import { boundedAdmission, generationAdmission, RequestMeter } from "./request-meter.js";
 import { type RequestAbortController, requestSignal } from "./request-abort.js";
 import type { OutputCheck, SchemaParamNames, SchemaValidator } from "./schema-validator.js";
 
@@ -65,7 +66,11 @@ export interface StartedGeneration {
  * schema costs nothing), holds the model (loading it if needed), and admits the first of `n` choices (so that a request
  * that cannot run fails before any streamed byte). The request's abort signal (client gone, server shutting down) is
  * passed to the engine with the request. Last, the admission is reported to the usage meter, which reserves the worst
- * case (prompt plus `n × max_tokens`, or the context's remainder) against the key's budget. From here on the model
+ * case (prompt plus `n × max_tokens`, or the context's remainder) against the key's budget. A backend that sends the
+ * request to another server (`ModelBackend.admissionBound`: an upstream pool) is reserved for first, before anything is
+ * sent (its prompt's bound, or a local tokenizer's exact count, plus `n × max_tokens` or `n ×` its window), so that a
+ * request its budget refuses never reaches the upstream; a failed attempt releases it before a fallback is tried. Each
+ * fallback taken is counted on `/metrics` (`moestro_gateway_fallbacks_total`). From here on the model
  * lease and the abort controller are released exactly once: when the parts end or are closed, or at once when this
  * throws.
  *
@@ -94,6 +99,18 @@ export async function startGeneration(c: Context<AppEnv>, deps: AppDeps, options
   // Fallbacks by error kind (docs/gateway.md, "Fallbacks"): a model that fails before the first byte with an error a
   // pool's rules name hands the request to the next model of the plan; nothing has reached the client yet.
   const plan = deps.routing?.fallbacks?.plan(options.model);
+  /** The request's meter on `backend` (its fields as the ledger records them). */
+  const newMeter = (backend: ModelBackend, served: Pick<UsageEvent, "upstream" | "attempts"> = {}): RequestMeter =>
+    new RequestMeter(deps, c, {
+      model: backend.info.id,
+      endpoint: options.endpoint,
+      stream: options.stream,
+      engine: backend.engine().kind,
+      // The model the client asked for, when a fallback serves the request (docs/gateway.md, "Fallbacks").
+      requestedModel: plan !== undefined && plan.taken > 0 ? options.model : undefined,
+      ...served,
+      signal: abort.signal,
+    });
   let model = options.model;
   let priorAttempts = 0;
   let lease: ModelLease;
@@ -105,12 +122,28 @@ export async function startGeneration(c: Context<AppEnv>, deps: AppDeps, options
     } catch (error) {
       const next = abort.signal.aborted ? undefined : plan?.next(model, error);
       if (next !== undefined) {
+        deps.metrics?.countFallback(model, next, codeOf(error));
         deps.logger.warn({ model, fallback: next, err: (error as Error).message }, "model unavailable: trying its fallback");
         model = next;
         continue;
       }
       abort.detach();
       throw abort.errorFor(error);
+    }
+    // A backend that sends the request elsewhere (an upstream pool) is admitted before it sends anything: the worst
+    // case is reserved against the key's budget first, so a request the budget refuses never reaches a server that
+    // may bill for it (docs/gateway.md, "Usage, budgets and the ledger"). Its clock then counts the upstream's wait.
+    let early: RequestMeter | undefined;
+    if (held.backend.admissionBound !== undefined) {
+      try {
+        const bound = await held.backend.admissionBound(request);
+        early = newMeter(held.backend);
+        await early.start(boundedAdmission(bound, { maxTokens: request.maxTokens, n: options.n }));
+      } catch (error) {
+        held.release();
+        abort.detach();
+        throw abort.errorFor(error);
+      }
     }
     let admitted = false;
     try {
@@ -121,10 +154,14 @@ export async function startGeneration(c: Context<AppEnv>, deps: AppDeps, options
       });
       admitted = true;
       lease = held;
+      meter = early;
       break;
     } catch (error) {
+      // Nothing was generated: the reservation is released and no row is kept (as for a request refused before).
+      await early?.cancel();
       const next = abort.signal.aborted ? undefined : plan?.next(model, error, held.backend.info.id);
       if (next !== undefined) {
+        deps.metrics?.countFallback(model, next, codeOf(error));
         priorAttempts += attemptsOf(error);
         deps.logger.warn(
           { model: held.backend.info.id, fallback: next, err: (error as Error).message },
@@ -143,27 +180,26 @@ export async function startGeneration(c: Context<AppEnv>, deps: AppDeps, options
   if (servedBy !== undefined) c.header("x-moestro-upstream", servedBy.upstream);
   // Which model answers, when a fallback does (the response's `model` field says it too).
   if (plan !== undefined && plan.taken > 0) c.header("x-moestro-fallback-from", options.model);
-  meter = new RequestMeter(deps, c, {
-    model: info.id,
-    endpoint: options.endpoint,
-    stream: options.stream,
-    engine: lease.backend.engine().kind,
+  const served = {
     upstream: servedBy?.upstream,
     attempts: servedBy === undefined ? (priorAttempts > 0 ? priorAttempts + 1 : undefined) : servedBy.attempts + priorAttempts,
-    signal: abort.signal,
-  });
-  const admission = {
-    promptTokens: parts.promptTokens,
-    contextTokens: info.contextTokens,
-    maxTokens: request.maxTokens,
-    n: options.n,
-    explicitCache: (request.cacheBreakpoints?.length ?? 0) > 0,
   };
-  try {
-    await meter.start(generationAdmission(admission));
-  } catch (error) {
-    await parts.return(undefined);
-    throw error;
+  if (meter !== undefined) meter.served(served);
+  else {
+    meter = newMeter(lease.backend, served);
+    const admission = {
+      promptTokens: parts.promptTokens,
+      contextTokens: info.contextTokens,
+      maxTokens: request.maxTokens,
+      n: options.n,
+      explicitCache: (request.cacheBreakpoints?.length ?? 0) > 0,
+    };
+    try {
+      await meter.start(generationAdmission(admission));
+    } catch (error) {
+      await parts.return(undefined);
+      throw error;
+    }
   }
   return { backend: lease.backend, parts, abort, meter, fallback: plan !== undefined && plan.taken > 0 ? info.id : undefined };
 }
@@ -282,4 +318,9 @@ export interface CollectedChoice {
   /** The stop text that ended a `stop` finish, when one did (see the `finish` part). */
   stopSequence?: string;
   usage: Usage;
+}
+
+/** A fallback's reason, as `moestro_gateway_fallbacks_total` labels it: the error's code (only codes move a request). */
+function codeOf(error: unknown): string {
+  return error instanceof MoestroError ? error.code : "internal_error";
 }

@@ -37,13 +37,15 @@ const csvColumns = [
   "difference_nano_usd",
   "cost_estimated",
   "measured_micro_usd_per_million_output_tokens",
+  // Last: columns added later go at the end, so that readers by position keep working.
+  "usage_estimated_requests",
 ] as const satisfies ReadonlyArray<keyof WireUsageRow>;
 
 /**
  * `moestro usage`: the usage ledger's totals per key, model or day, with cost here, the cloud-list-price equivalent and
  * the difference, and the pricing assumptions (the hourly cost of engine time, its power and electricity price, and
  * whether they are estimates). `--json` prints a JSON array of rows (`name`, `requests`, token counts,
- * `engine_time_ms`, `cost_nano_usd`, `cloud_cost_nano_usd`, `difference_nano_usd`, `cost_estimated`, `pricing` on model
+ * `usage_estimated_requests`, `engine_time_ms`, `cost_nano_usd`, `cloud_cost_nano_usd`, `difference_nano_usd`, `cost_estimated`, `pricing` on model
  * rows, ...); `--json --details` the whole report with its `time_rate`; `--csv` the rows as CSV.
  * Cached prompt tokens are shown apart: CACHED (the implicit cache: a prefix the engine reused by itself), CACHE WRITE
  * and CACHE READ (the explicit cache: prefixes pinned with `cache_control`, and hits on them).

@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { GenerateRequest } from "../../spec/index.js";
 import { estimatePromptTokens, promptTokenBound, toUpstreamRequest } from "./openai-request.js";
@@ -120,5 +121,20 @@ describe("toUpstreamRequest", () => {
     expect(bound).toBeGreaterThan(textBytes);
     expect(estimatePromptTokens(request)).toBe(Math.ceil(bound / 4));
     expect(promptTokenBound({ input: { kind: "completion", prompt: "é" }, sampling: {}, stop: [] })).toBe(2 + 8);
+  });
+
+  it("is never below the UTF-8 bytes of the prompt's texts (a token holds at least one byte), and grows with each message", () => {
+    const message = fc.record({ role: fc.constantFrom("system" as const, "user" as const), text: fc.string({ unit: "grapheme" }) });
+    fc.assert(
+      fc.property(fc.array(message, { maxLength: 8 }), fc.string({ unit: "grapheme" }), (messages, extra) => {
+        const request = chat({ input: { kind: "chat", messages } });
+        const bytes = messages.reduce((total, { text }) => total + Buffer.byteLength(text, "utf8"), 0);
+        expect(promptTokenBound(request)).toBeGreaterThanOrEqual(bytes + 8 * messages.length);
+        const longer = chat({ input: { kind: "chat", messages: [...messages, { role: "user", text: extra }] } });
+        expect(promptTokenBound(longer)).toBe(promptTokenBound(request) + Buffer.byteLength(extra, "utf8") + 8);
+        const completion = { input: { kind: "completion" as const, prompt: extra }, sampling: {}, stop: [] };
+        expect(promptTokenBound(completion)).toBeGreaterThanOrEqual(Buffer.byteLength(extra, "utf8"));
+      }),
+    );
   });
 });

@@ -49,7 +49,7 @@ describe("UpstreamStreamReader", () => {
     ]);
   });
 
-  it("counts one token per chunk and estimates the prompt when the upstream sends no usage", () => {
+  it("counts one token per chunk and estimates the prompt when the upstream sends no usage, marked estimated", () => {
     const parts = readAll(
       [
         { choices: [{ delta: { reasoning_content: "a" } }] },
@@ -61,8 +61,27 @@ describe("UpstreamStreamReader", () => {
     expect(parts.at(-1)).toEqual({
       type: "finish",
       finishReason: "stop",
-      usage: { promptTokens: 11, completionTokens: 2, reasoningTokens: 1 },
+      usage: { promptTokens: 11, completionTokens: 2, reasoningTokens: 1, estimated: true },
     });
+  });
+
+  it("keeps the generated text for a local tokenizer only when asked (keepText)", () => {
+    const chunks = [
+      { choices: [{ delta: { reasoning_content: "th" } }] },
+      { choices: [{ delta: { reasoning_content: "ink" } }] },
+      { choices: [{ delta: { content: "Hé" } }] },
+      { choices: [{ delta: { tool_calls: [{ index: 0, id: "c", function: { name: "f", arguments: '{"a":1}' } }] } }] },
+      { choices: [{ delta: {}, finish_reason: "tool_calls" }] },
+    ];
+    const keeping = new UpstreamStreamReader({ upstream: "u", estimatedPromptTokens: 1, keepText: true });
+    const plain = new UpstreamStreamReader({ upstream: "u", estimatedPromptTokens: 1 });
+    for (const chunk of chunks) {
+      keeping.read(chunk);
+      plain.read(chunk);
+    }
+    keeping.end();
+    expect(keeping.generatedText).toEqual({ reasoning: "think", answer: 'Héf{"a":1}' });
+    expect(plain.generatedText).toEqual({ reasoning: "", answer: "" });
   });
 
   it("refuses a stream that ended without a finish_reason, and an error event inside the stream", () => {

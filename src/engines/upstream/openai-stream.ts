@@ -52,6 +52,19 @@ export interface StreamReaderOptions {
   upstream: string;
   /** The prompt's tokens to report when the upstream gives no usage (an estimate). */
   estimatedPromptTokens: number;
+  /**
+   * Whether to keep the generated text (`generatedText`), so that a stream without usage can be counted with the
+   * model's tokenizer where this server has it. Defaults to false.
+   */
+  keepText?: boolean;
+}
+
+/** The text an upstream generated, kept for counting its tokens ({@link UpstreamStreamReader.generatedText}). */
+export interface GeneratedText {
+  /** The thought (`reasoning_content` or `reasoning`). */
+  reasoning: string;
+  /** The answer, and each tool call's name and arguments. */
+  answer: string;
 }
 
 /**
@@ -71,6 +84,8 @@ export class UpstreamStreamReader {
   #usage: Usage | undefined;
   #contentChunks = 0;
   #reasoningChunks = 0;
+  #reasoningText = "";
+  #answerText = "";
 
   constructor(options: StreamReaderOptions) {
     this.#options = options;
@@ -111,11 +126,13 @@ export class UpstreamStreamReader {
     const reasoning = delta?.reasoning_content ?? delta?.reasoning;
     if (typeof reasoning === "string" && reasoning.length > 0) {
       this.#reasoningChunks++;
+      if (this.#options.keepText === true) this.#reasoningText += reasoning;
       parts.push({ type: "reasoning-delta", text: reasoning });
     }
     const text = delta?.content ?? choice.text;
     if (typeof text === "string" && text.length > 0) {
       this.#contentChunks++;
+      if (this.#options.keepText === true) this.#answerText += text;
       const logprobs = choice.logprobs?.content;
       parts.push(logprobs ? { type: "text-delta", text, logprobs: logprobs.map(toTokenLogprob) } : { type: "text-delta", text });
     }
@@ -164,15 +181,21 @@ export class UpstreamStreamReader {
     return this.#usage !== undefined;
   }
 
-  /** The upstream's usage, else the estimate (chunks generated, the prompt estimated). */
+  /** The upstream's usage, else the estimate (chunks generated, the prompt estimated), marked `estimated`. */
   usage(): Usage {
     return (
       this.#usage ?? {
         promptTokens: this.#options.estimatedPromptTokens,
         completionTokens: this.chunksSeen,
         reasoningTokens: this.#reasoningChunks,
+        estimated: true,
       }
     );
+  }
+
+  /** The text generated so far (empty unless `keepText`): tool calls count once given. */
+  get generatedText(): GeneratedText {
+    return { reasoning: this.#reasoningText, answer: this.#answerText };
   }
 
   #flushToolCalls(): StreamPart[] {
@@ -180,6 +203,7 @@ export class UpstreamStreamReader {
     for (const index of [...this.#toolCalls.keys()].sort((a, b) => a - b)) {
       const call = this.#toolCalls.get(index)!;
       const toolCall: ToolCall = { id: call.id ?? createRandomId("call_"), name: call.name, arguments: call.arguments || "{}" };
+      if (this.#options.keepText === true) this.#answerText += call.name + toolCall.arguments;
       parts.push({ type: "tool-call", toolCall });
     }
     this.#toolCalls.clear();

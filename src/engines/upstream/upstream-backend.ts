@@ -1,7 +1,8 @@
 import type { Logger } from "pino";
-import { MoestroError, isAbortError, type ErrorCode } from "../../errors/index.js";
+import { MoestroError } from "../../errors/index.js";
 import { withAttempts } from "../../gateway/fallbacks.js";
 import type {
+  AdmissionBound,
   BackendStats,
   EngineDetails,
   GenerateRequest,
@@ -10,13 +11,14 @@ import type {
   ModelInfo,
   StreamPart,
   UpstreamServed,
+  Usage,
 } from "../../spec/index.js";
-import { UpstreamHttpError } from "../http/upstream-client.js";
 import { estimatePromptTokens, promptTokenBound, toUpstreamRequest } from "./openai-request.js";
 import { UpstreamStreamReader, type WireUpstreamChunk } from "./openai-stream.js";
 import { LocalMember } from "./local-member.js";
 import type { UpstreamGateway } from "./upstream-gateway.js";
 import { type PoolMember, UpstreamTarget } from "./upstream-target.js";
+import { type AttemptFailure, classifyFailure, rateLimitedError } from "./upstream-failure.js";
 
 /** Options of {@link createUpstreamBackend}. */
 export interface UpstreamBackendOptions {
@@ -40,16 +42,6 @@ export interface UpstreamBackendOptions {
   logger: Logger;
   /** Clock, epoch ms. Defaults to `Date.now`. */
   now?: () => number;
-}
-
-/** Why one attempt failed, and whether the next upstream may be tried. */
-interface AttemptFailure {
-  /** What the client gets when no later attempt succeeds. */
-  error: MoestroError;
-  /** What the upstream said, for the log only (a 5xx's or 429's body may hold its internals). */
-  detail?: string;
-  /** Whether the next upstream is tried. */
-  retry: boolean;
 }
 
 /** An upstream's stream, opened: its first parts read, the rest to come. */
@@ -115,6 +107,44 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
           contextTokens: Math.min(local.backend.info.contextTokens, gateway.contextTokens(modelId)),
         };
   const running = new Set<AbortController>();
+  // The pool's local member's tokenizer: counts what an upstream that sends no usage read and generated.
+  const tokenizer = local?.backend.countPromptTokens === undefined ? undefined : local.backend;
+  /** The local tokenizer's tokens for a text with none (its begin-of-sequence marker, if any), counted once. */
+  let textOverhead: Promise<number> | undefined;
+
+  /** A text's tokens by the local member's tokenizer (the text as a raw prompt, less its begin-of-sequence marker). */
+  async function countText(text: string): Promise<number> {
+    if (text.length === 0) return 0;
+    const count = (prompt: string) => tokenizer!.countPromptTokens!({ input: { kind: "completion", prompt }, sampling: {}, stop: [] });
+    // A tokenizer that refuses an empty prompt (no begin-of-sequence marker) adds nothing to a text.
+    textOverhead ??= count("").catch(() => 0);
+    return Math.max(0, (await count(text)) - (await textOverhead));
+  }
+
+  /**
+   * The usage a stream ends with: the upstream's when it sent one; else, where the pool has a local member, the prompt
+   * and the generated text counted with its tokenizer (exact for the same model, docs/gateway.md); else the reader's
+   * estimate, marked `estimated`.
+   */
+  async function finalUsage(reader: UpstreamStreamReader, request: GenerateRequest): Promise<Usage> {
+    const estimate = reader.usage();
+    if (reader.hasUsage || tokenizer === undefined) return estimate;
+    try {
+      const { reasoning, answer } = reader.generatedText;
+      const [promptTokens, reasoningTokens, answerTokens] = await Promise.all([
+        tokenizer.countPromptTokens!({ ...request, signal: undefined }),
+        countText(reasoning),
+        countText(answer),
+      ]);
+      return { promptTokens, completionTokens: reasoningTokens + answerTokens, reasoningTokens };
+    } catch (error) {
+      logger.warn(
+        { model: modelId, err: (error as Error).message },
+        "counting an upstream's answer with the local tokenizer failed: estimated",
+      );
+      return estimate;
+    }
+  }
   let generatedTokensTotal = 0;
   let warnedNoUsage = false;
 
@@ -192,7 +222,11 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
       signal: AbortSignal.any(signals),
       headers: request.requestId === undefined ? undefined : { "x-request-id": request.requestId },
     });
-    const reader = new UpstreamStreamReader({ upstream: target.name, estimatedPromptTokens: estimatePromptTokens(request) });
+    const reader = new UpstreamStreamReader({
+      upstream: target.name,
+      estimatedPromptTokens: estimatePromptTokens(request),
+      keepText: tokenizer !== undefined,
+    });
     const pending: StreamPart[] = [];
     let done = false;
     try {
@@ -235,7 +269,8 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
     const { target, iterator, reader } = opened;
     running.add(opened.cancel);
     try {
-      for (const part of opened.pending) {
+      for (const pendingPart of opened.pending) {
+        const part = pendingPart.type === "finish" ? { ...pendingPart, usage: await finalUsage(reader, request) } : pendingPart;
         if (part.type === "finish") generatedTokensTotal += part.usage.completionTokens;
         yield part;
       }
@@ -249,7 +284,7 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
           chunkParts = next.done ? reader.end() : reader.read(next.value);
         } catch (error) {
           if (request.signal?.aborted) {
-            yield { type: "finish", finishReason: "abort", usage: reader.usage() };
+            yield { type: "finish", finishReason: "abort", usage: await finalUsage(reader, request) };
             return;
           }
           target.recordFailure("the stream broke off");
@@ -268,7 +303,8 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
             cause: error,
           });
         }
-        for (const part of chunkParts) {
+        for (const chunkPart of chunkParts) {
+          const part = chunkPart.type === "finish" ? { ...chunkPart, usage: await finalUsage(reader, request) } : chunkPart;
           if (part.type === "finish") {
             target.recordSuccess();
             generatedTokensTotal += part.usage.completionTokens;
@@ -276,7 +312,9 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
               warnedNoUsage = true;
               logger.warn(
                 { model: modelId, upstream: target.name },
-                "the upstream sent no usage (stream_options.include_usage): the ledger counts its chunks and estimates the prompt",
+                tokenizer === undefined
+                  ? "the upstream sent no usage (stream_options.include_usage): the ledger counts its chunks and estimates the prompt, marked estimated"
+                  : "the upstream sent no usage (stream_options.include_usage): the ledger counts its text with the local model's tokenizer",
               );
             }
           }
@@ -316,6 +354,20 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
         "all",
         request.session,
       );
+    },
+    async admissionBound(request: GenerateRequest): Promise<AdmissionBound> {
+      // The window the pool knows now (its upstreams' model lists may have been read since the backend was made).
+      const contextTokens =
+        local === undefined ? gateway.contextTokens(modelId) : Math.min(local.backend.info.contextTokens, gateway.contextTokens(modelId));
+      // The local member's tokenizer counts exactly, in this process, for free; never the upstream (that would send it).
+      if (local?.backend.countPromptTokens !== undefined) {
+        try {
+          return { promptTokens: await local.backend.countPromptTokens(request), exact: true, contextTokens };
+        } catch {
+          // A prompt the local model refuses (too long for its window) may still go to an upstream: bound it.
+        }
+      }
+      return { promptTokens: promptTokenBound(request), exact: false, contextTokens };
     },
     async countPromptTokens(request: GenerateRequest): Promise<number> {
       // The local model counts exactly and for free; else the upstream counts.
@@ -423,104 +475,4 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
       }
     });
   }
-}
-
-/** The answer when every upstream left is waiting out a 429: 429 with the soonest `Retry-After`. */
-function rateLimitedError(modelId: string, target: PoolMember, nowMs: number): MoestroError {
-  const seconds = Math.max(1, Math.ceil((target.availableAtMs(nowMs) - nowMs) / 1000));
-  return new MoestroError(
-    "upstream_rate_limited",
-    `Every upstream of the model '${modelId}' is rate-limited (429); retry in ${seconds} s.`,
-    {
-      retryAfterSeconds: seconds,
-    },
-  );
-}
-
-/** moestro's codes an upstream (another moestro) may answer with, kept as they are for a 4xx. */
-const passedThroughCodes = new Set<ErrorCode>(["context_length_exceeded", "invalid_request", "unsupported_parameter", "invalid_json"]);
-
-/**
- * What one failed attempt means (docs/gateway.md, "Failover"), with the upstream's health updated: a 429 leaves it out
- * for its `Retry-After`; connection errors, timeouts, 5xx, 408, 401 and 403 (its key is wrong: another upstream may
- * take the request) and broken streams count as failures; a 404 means the model left it (its list is read again). The
- * request's own faults (other 4xx) are not retried.
- */
-function classifyFailure(error: unknown, target: UpstreamTarget, modelId: string): AttemptFailure {
-  if (error instanceof UpstreamHttpError) {
-    const { status } = error;
-    const upstreamMessage = readErrorMessage(error.body);
-    if (status === 429) {
-      target.recordRateLimited(error.retryAfterSeconds);
-      return {
-        error: new MoestroError("upstream_rate_limited", `The upstream '${target.name}' is rate-limited (429).`, {
-          retryAfterSeconds: Math.max(1, error.retryAfterSeconds ?? 1),
-        }),
-        retry: true,
-        detail: upstreamMessage.message,
-      };
-    }
-    if (status === 404) {
-      void target.refreshModels();
-      return {
-        error: new MoestroError("model_not_found", `The upstream '${target.name}' does not serve the model '${modelId}' (404).`, {
-          param: "model",
-        }),
-        retry: true,
-      };
-    }
-    if (status >= 500 || status === 408 || status === 401 || status === 403) {
-      target.recordFailure(`answered ${status}`);
-      return {
-        error: new MoestroError("upstream_failed", `The upstream '${target.name}' answered ${status}.`, {
-          retryAfterSeconds: 1,
-        }),
-        detail: upstreamMessage.message,
-        retry: true,
-      };
-    }
-    const code: ErrorCode =
-      upstreamMessage.code !== undefined && passedThroughCodes.has(upstreamMessage.code as ErrorCode)
-        ? (upstreamMessage.code as ErrorCode)
-        : /context length|context_length|maximum context|too many tokens/i.test(upstreamMessage.message)
-          ? "context_length_exceeded"
-          : "invalid_request";
-    return { error: new MoestroError(code, upstreamMessage.message, { param: upstreamMessage.param }), retry: false };
-  }
-  if (error instanceof MoestroError) {
-    if (error.code === "upstream_failed" || error.code === "upstream_timeout") {
-      target.recordFailure(error.message);
-      return { error, retry: true };
-    }
-    return { error, retry: false };
-  }
-  // Refused or reset connections, DNS failures, a body that is not JSON: the upstream is at fault.
-  const reason = (error as Error)?.message ?? String(error);
-  target.recordFailure(reason);
-  return {
-    error: new MoestroError("upstream_failed", `The upstream '${target.name}' failed: ${isAbortError(error) ? "aborted" : reason}`, {
-      retryAfterSeconds: 1,
-      cause: error,
-    }),
-    retry: true,
-  };
-}
-
-/** The message, code and param of an upstream's error body (OpenAI's `{"error": {...}}`, or any text). */
-function readErrorMessage(body: string): { message: string; code?: string; param?: string } {
-  try {
-    const parsed = JSON.parse(body) as { error?: { message?: unknown; code?: unknown; param?: unknown } | string; message?: unknown };
-    const error = parsed.error;
-    if (typeof error === "string") return { message: error };
-    if (error !== undefined && typeof error.message === "string")
-      return {
-        message: error.message,
-        code: typeof error.code === "string" ? error.code : undefined,
-        param: typeof error.param === "string" ? error.param : undefined,
-      };
-    if (typeof parsed.message === "string") return { message: parsed.message };
-  } catch {
-    // Not JSON: the text itself, cut.
-  }
-  return { message: body.slice(0, 300) || "(no body)" };
 }

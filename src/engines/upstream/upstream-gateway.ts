@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import type { Config } from "../../config/index.js";
 import { MoestroError } from "../../errors/index.js";
-import { keepsAffinity, SessionAffinity } from "../../gateway/session-affinity.js";
+import { type AffinityOutcome, keepsAffinity, SessionAffinity } from "../../gateway/session-affinity.js";
 import type { UpstreamInfo } from "../../spec/index.js";
 import { type PoolMember, UpstreamTarget, type UpstreamModel } from "./upstream-target.js";
 
@@ -39,6 +39,7 @@ export class UpstreamGateway {
   #turn = 0;
   /** The member that served each session last, when `gateway.affinity.enabled`. */
   readonly #affinity: SessionAffinity | undefined;
+  readonly #affinityOutcomes: Record<AffinityOutcome, number> = { hit: 0, moved: 0, new: 0 };
 
   /**
    * @throws {MoestroError} `invalid_request` (param `upstreams`) when two upstreams have the same name, or an
@@ -77,6 +78,16 @@ export class UpstreamGateway {
     this.#affinity = affinity?.enabled
       ? new SessionAffinity({ maxSessions: affinity.maxSessions, ttlMs: affinity.ttlMs, now: this.#now })
       : undefined;
+  }
+
+  /**
+   * Requests of a named session since start, by where their pool's first member choice sent them (`next` with nothing
+   * tried yet; counted once per request and pool): `hit`, to the member that served the session last; `moved`, to
+   * another (that member is unavailable, too loaded, or gone); `new`, a session not remembered (first seen, expired or
+   * forgotten). `/metrics` gives them as `moestro_gateway_affinity_total`. All 0 while affinity is off.
+   */
+  get affinityOutcomes(): Readonly<Record<AffinityOutcome, number>> {
+    return this.#affinityOutcomes;
   }
 
   /** Whether session affinity is on (`gateway.affinity.enabled`). */
@@ -191,7 +202,9 @@ export class UpstreamGateway {
     if (session !== undefined && this.#affinity !== undefined) {
       const name = this.#affinity.memberOf(modelId, session);
       const sticky = name === undefined ? undefined : available.find((target) => target.name === name);
-      if (sticky !== undefined && keepsAffinity(score(sticky), best, this.rules.affinity.maxLoadRatio)) return sticky;
+      const keeps = sticky !== undefined && keepsAffinity(score(sticky), best, this.rules.affinity.maxLoadRatio);
+      if (tried.size === 0) this.#affinityOutcomes[name === undefined ? "new" : keeps ? "hit" : "moved"]++;
+      if (keeps) return sticky;
     }
     const tied = available.filter((target) => score(target) === best);
     return tied[this.#turn++ % tied.length];

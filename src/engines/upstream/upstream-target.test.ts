@@ -149,6 +149,13 @@ describe("UpstreamGateway.next with session affinity", () => {
     b!.recordFailure("refused");
     expect(gateway.next("m", new Set(), [], "chat-1")).toBe(a);
     expect(gateway.next("m", new Set([b!]), [], "chat-1")).toBe(a);
+    // Counted at each request's first choice only (not the failover's, with b already tried): 6 hits (the idle four,
+    // the one within the ratio, the one after), 2 moved (too loaded, ejected).
+    expect(gateway.affinityOutcomes).toEqual({ hit: 6, moved: 2, new: 0 });
+    // A session not remembered is new; a request with no session is not counted.
+    gateway.next("m", new Set(), [], "chat-2");
+    gateway.next("m", new Set());
+    expect(gateway.affinityOutcomes).toEqual({ hit: 6, moved: 2, new: 1 });
     gateway.dispose();
   });
 
@@ -157,6 +164,7 @@ describe("UpstreamGateway.next with session affinity", () => {
     gateway.rememberSession("m", "chat-1", gateway.targets[1]!);
     expect(gateway.hasAffinity).toBe(false);
     expect([0, 1, 2, 3].map(() => gateway.next("m", new Set(), [], "chat-1")!.name).sort()).toEqual(["a", "a", "b", "b"]);
+    expect(gateway.affinityOutcomes).toEqual({ hit: 0, moved: 0, new: 0 });
     gateway.dispose();
   });
 });

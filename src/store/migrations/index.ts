@@ -8,6 +8,7 @@ import * as usageSpeculative from "./0006-usage-speculative.js";
 import * as usageTimeCost from "./0007-usage-time-cost.js";
 import * as batches from "./0008-batches.js";
 import * as usageContextCache from "./0009-usage-context-cache.js";
+import * as usageEstimated from "./0010-usage-estimated.js";
 
 /**
  * Every migration, by name, in the order they apply. Listed by hand (not read from the folder) so that the compiled
@@ -23,4 +24,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   "0007-usage-time-cost": usageTimeCost,
   "0008-batches": batches,
   "0009-usage-context-cache": usageContextCache,
+  "0010-usage-estimated": usageEstimated,
 };

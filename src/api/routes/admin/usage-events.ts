@@ -39,6 +39,8 @@ const csvColumns = [
   "engine_time_ms",
   "cost_nano_usd",
   "cost_estimated",
+  "usage_estimated",
+  "requested_model",
 ] as const;
 
 /**
@@ -92,6 +94,8 @@ function formatUsageCsv(events: readonly WireUsageEvent[]): string {
       attempts: event.attempts ?? null,
       cache_creation_input_tokens: event.cache_creation_input_tokens ?? 0,
       cache_read_input_tokens: event.cache_read_input_tokens ?? 0,
+      usage_estimated: event.usage_estimated ?? false,
+      requested_model: event.requested_model ?? null,
       status: event.status,
       error_code: event.error_code,
       prompt_tokens: event.prompt_tokens,
