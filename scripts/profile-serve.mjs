@@ -11,7 +11,7 @@
 // usage: node scripts/profile-serve.mjs [ROOT...]   (default: this checkout; a baseline is a `git worktree` of an
 //        earlier commit with node_modules linked and `npm run build` run. env: PROFILE_MODEL=stories|moe|<path.gguf>,
 //        PROFILE_TOKENS=64 per request, PROFILE_REQUESTS=64 per level and checkout, PROFILE_ROUNDS=4, PROFILE_LEVELS=1,4,
-//        BENCH_DIR for the MoE)
+//        PROFILE_NODE_ARGS: node flags of the servers, such as "--cpu-prof --cpu-prof-dir=/tmp/prof"; BENCH_DIR for the MoE)
 import { readdirSync, readFileSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
@@ -51,13 +51,20 @@ function threadCpu(pid) {
   return { main, others };
 }
 
+/** @param {number[]} values */
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
 const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 
 /**
- * One streamed completion; resolves with the tokens the server counted.
+ * One streamed completion; resolves with the tokens the server counted and the time to its first text chunk (ms).
  * @param {string} url
  * @param {string} prompt
- * @returns {Promise<number>}
+ * @returns {Promise<{ tokens: number, ttftMs: number }>}
  */
 function complete(url, prompt) {
   const payload = JSON.stringify({
@@ -68,6 +75,8 @@ function complete(url, prompt) {
     stream: true,
     stream_options: { include_usage: true },
   });
+  const startedAt = performance.now();
+  let ttftMs = 0;
   return new Promise((resolve, reject) => {
     const request = http.request(
       `${url}/v1/completions`,
@@ -75,11 +84,14 @@ function complete(url, prompt) {
       (response) => {
         let body = "";
         response.setEncoding("utf8");
-        response.on("data", (chunk) => (body += chunk));
+        response.on("data", (chunk) => {
+          if (ttftMs === 0 && chunk.includes('"text":"') && !chunk.includes('"text":""')) ttftMs = performance.now() - startedAt;
+          body += chunk;
+        });
         response.on("end", () => {
           const match = /"completion_tokens":(\d+)/.exec(body);
           if (match === null) reject(new Error(`no usage in the response: ${body.slice(0, 300)}`));
-          else resolve(Number(match[1]));
+          else resolve({ tokens: Number(match[1]), ttftMs });
         });
         response.on("error", reject);
       },
@@ -98,7 +110,8 @@ const servers = [];
 for (const [index, checkout] of roots.entries()) {
   const args = ["serve", "--model", modelPath, "--threads", "1", "--parallel", "4", "--ctx-size", "512", "-b", "64"];
   args.push("--log-level", "error", "--home", path.join(benchDir, `profile-home-${index}`), "--port", "0", "--json");
-  const server = await startProcess(process.execPath, [path.join(checkout, "bin/moestro.js"), ...args], {
+  const nodeArgs = (process.env.PROFILE_NODE_ARGS ?? "").split(" ").filter(Boolean);
+  const server = await startProcess(process.execPath, [...nodeArgs, path.join(checkout, "bin/moestro.js"), ...args], {
     label: `moestro serve (${checkout})`,
     env: { MOESTRO_ENGINE__KIND: "inproc" },
     readUrl: (stdout) => {
@@ -126,26 +139,30 @@ try {
       for (const server of order) {
         let next = first;
         let tokens = 0;
+        /** @type {number[]} */
+        const ttfts = [];
         const pid = /** @type {number} */ (server.child.pid);
         const before = threadCpu(pid);
         const startedAt = performance.now();
         await Promise.all(
           Array.from({ length: concurrency }, async () => {
             while (next < first + perBlock) {
-              const generated = await complete(server.url, promptAt(++next));
+              const { tokens: generated, ttftMs } = await complete(server.url, promptAt(++next));
               tokens += generated;
+              ttfts.push(ttftMs);
             }
           }),
         );
         const wallMs = performance.now() - startedAt;
         const after = threadCpu(pid);
-        const total = server.totals.get(concurrency) ?? { tokens: 0, wallMs: 0, mainMs: 0, othersMs: 0, blocks: [] };
+        const total = server.totals.get(concurrency) ?? { tokens: 0, wallMs: 0, mainMs: 0, othersMs: 0, blocks: [], ttfts: [] };
+        total.ttfts.push(...ttfts);
         const cpuMs = after.main - before.main + (after.others - before.others);
         total.tokens += tokens;
         total.wallMs += wallMs;
         total.mainMs += after.main - before.main;
         total.othersMs += after.others - before.others;
-        total.blocks.push({ tokPerS: (1000 * tokens) / wallMs, cpuMsPerToken: cpuMs / tokens });
+        total.blocks.push({ tokPerS: (1000 * tokens) / wallMs, cpuMsPerToken: cpuMs / tokens, ttftMs: median(ttfts) });
         server.totals.set(concurrency, total);
       }
       promptIndex = first + perBlock;
@@ -163,6 +180,7 @@ try {
         "others ms/tok": (total.othersMs / total.tokens).toFixed(3),
         "wall ms/tok": (total.wallMs / total.tokens).toFixed(3),
         "tok/s": ((1000 * total.tokens) / total.wallMs).toFixed(0),
+        "TTFT p50 ms": median(total.ttfts).toFixed(2),
       });
     }
   }
@@ -172,20 +190,15 @@ try {
   // Each round's ratio over the first checkout, then the median over the rounds: the machine's drift between rounds
   // cancels out of a ratio taken within one round.
   if (servers.length > 1) {
-    /** @param {number[]} values */
-    const median = (values) => {
-      const sorted = [...values].sort((a, b) => a - b);
-      const middle = Math.floor(sorted.length / 2);
-      return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-    };
     for (const server of servers.slice(1)) {
       for (const concurrency of levels) {
         const mine = server.totals.get(concurrency).blocks;
         const theirs = servers[0].totals.get(concurrency).blocks;
         const speed = median(mine.map((block, index) => block.tokPerS / theirs[index].tokPerS));
         const cpu = median(mine.map((block, index) => block.cpuMsPerToken / theirs[index].cpuMsPerToken));
+        const ttft = median(mine.map((block, index) => block.ttftMs / theirs[index].ttftMs));
         console.log(
-          `${path.basename(server.checkout)} over ${path.basename(servers[0].checkout)}, c=${concurrency}: tokens/s ${speed.toFixed(3)}x, CPU per token ${cpu.toFixed(3)}x (medians of ${mine.length} rounds)`,
+          `${path.basename(server.checkout)} over ${path.basename(servers[0].checkout)}, c=${concurrency}: tokens/s ${speed.toFixed(3)}x, CPU per token ${cpu.toFixed(3)}x, TTFT p50 ${ttft.toFixed(3)}x (medians of ${mine.length} rounds)`,
         );
       }
     }

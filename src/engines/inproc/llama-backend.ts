@@ -219,6 +219,7 @@ class LlamaBackend implements ModelBackend {
       tokenBytes: this.#frontend.shared.tokenBytes,
       prefixCache,
       speculation,
+      reusableEvaluations: new Map(sequences.map((sequence) => [sequence, {}])),
     };
     this.#embeddings = new Embeddings({
       model,
@@ -280,6 +281,12 @@ class LlamaBackend implements ModelBackend {
     this.#pool.rejectAll(modelUnloadingError());
     await this.#frontend.tokenizer.dispose();
     await this.#embeddings.dispose();
+    // The evaluations kept open between requests (their samplers) go before their context.
+    for (const slot of this.#targetShared.reusableEvaluations?.values() ?? []) {
+      const open = slot.current;
+      slot.current = undefined;
+      await open?.steps.return(undefined).catch(() => undefined);
+    }
     await this.#context.dispose();
     await this.#prefixCache?.dispose();
     await this.#speculation?.dispose();
