@@ -5,7 +5,7 @@ import { createRandomId } from "../../util/random-id.js";
 import { IncrementalDetokenizer } from "./incremental-detokenizer.js";
 import { OutputParser, type MarkerTokens, type OutputMode } from "./output-parser.js";
 import type { PreparedGeneration } from "./request-preparation.js";
-import type { TokenSource, TokenSourceFactory } from "./token-source.js";
+import type { GeneratedToken, TokenSource, TokenSourceFactory } from "./token-source.js";
 
 /** Counters of one model's generations, read by `stats()`. */
 export interface GenerationCounters {
@@ -168,22 +168,42 @@ export async function* runGeneration(
       let injected = false;
       const tokens = source.tokens(input);
       input = [];
-      for await (const { token, logprob } of tokens) {
-        if (signal?.aborted) break generation;
-        if (model.isEogToken(token) || prepared.stopTokens.has(token)) break;
-        counters.generatedTokensTotal++;
-        const { parts, stop } = feed(token, logprob);
-        yield* parts;
-        if (stop) {
-          finishReason = stop;
-          break generation;
+      let next: Promise<IteratorResult<GeneratedToken, void>> | undefined;
+      try {
+        // Decode-ahead: once a token is parsed and generation goes on, the next step is asked for before the token's
+        // parts go to the consumer, so that the engine decodes while the consumer encodes and writes them
+        // (docs/engine.md, "Decode-ahead"). A step is never asked for when the token ends the generation or tokens
+        // must be injected after it, so no token is evaluated that the output does not hold.
+        next = tokens.next();
+        for (;;) {
+          const step = await next;
+          next = undefined;
+          if (step.done) break;
+          const { token, logprob } = step.value;
+          if (signal?.aborted) break generation;
+          if (model.isEogToken(token) || prepared.stopTokens.has(token)) break;
+          counters.generatedTokensTotal++;
+          const { parts, stop } = feed(token, logprob);
+          if (stop) {
+            yield* parts;
+            finishReason = stop;
+            break generation;
+          }
+          if (pending.length > 0) {
+            yield* parts;
+            // Tokens must go in (a closed thought, a tool call's end): the last token is not evaluated yet, so it leads.
+            input = [token];
+            injected = true;
+            break;
+          }
+          next = tokens.next();
+          yield* parts;
         }
-        if (pending.length > 0) {
-          // Tokens must go in (a closed thought, a tool call's end): the last token is not evaluated yet, so it leads.
-          input = [token];
-          injected = true;
-          break;
-        }
+      } finally {
+        // The consumer left while a step ran ahead: its outcome no longer matters, but must not go unhandled.
+        next?.catch(() => undefined);
+        // Ends the source's evaluation (after a step still running, which async generators queue it behind).
+        await tokens.return(undefined);
       }
       if (!injected) finishReason = source.heldAtLimit?.() === undefined ? parser.naturalFinishReason : "length";
     }

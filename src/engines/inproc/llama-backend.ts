@@ -229,6 +229,7 @@ class LlamaBackend implements ModelBackend {
       prefixCache,
       speculation,
       gate: this.#gate,
+      reusableEvaluations: new Map(sequences.map((sequence) => [sequence, {}])),
     };
     this.#embeddings = new Embeddings({
       model,
@@ -292,6 +293,12 @@ class LlamaBackend implements ModelBackend {
     this.#pool.rejectAll(modelUnloadingError());
     await this.#frontend.tokenizer.dispose();
     await this.#embeddings.dispose();
+    // The evaluations kept open between requests (their samplers) go before their context.
+    for (const slot of this.#targetShared.reusableEvaluations?.values() ?? []) {
+      const open = slot.current;
+      slot.current = undefined;
+      await open?.steps.return(undefined).catch(() => undefined);
+    }
     await this.#context.dispose();
     await this.#prefixCache?.dispose();
     await this.#speculation?.dispose();

@@ -6,7 +6,7 @@ import type { PrefixCache } from "./prefix-cache.js";
 import { toEvaluateOptions } from "./sampling-options.js";
 import { shouldSpeculate, type DraftCounts, type Speculation } from "./speculation.js";
 import { createSpeculativeTokenSource } from "./speculative-token-source.js";
-import { createLlamaTokenSource } from "./token-source.js";
+import { createLlamaTokenSource, reusableEvaluationKey, type ReusableEvaluationSlot } from "./token-source.js";
 
 /** What the sequences of one in-process context share. */
 export interface SequenceTargetShared {
@@ -27,6 +27,11 @@ export interface SequenceTargetShared {
   speculation?: Speculation;
   /** Closed while an interactive prompt is evaluated: batch generations pause at their next step (docs/batch.md). */
   gate?: PriorityGate;
+  /**
+   * Each sequence's node-llama-cpp evaluation kept open between plain requests, so that its sampler is made once
+   * (`ReusableEvaluation`); none kept when absent. The backend closes them when it is disposed.
+   */
+  reusableEvaluations?: Map<LlamaContextSequence, ReusableEvaluationSlot>;
 }
 
 /** A generation on one sequence of the in-process context: node-llama-cpp evaluates and samples. */
@@ -108,6 +113,13 @@ export function sequenceTarget(sequence: LlamaContextSequence, shared: SequenceT
           counts,
         });
       }
+      const slot = shared.reusableEvaluations?.get(sequence);
+      const key =
+        slot &&
+        reusableEvaluationKey(evaluateOptions, {
+          hasGrammar: prepared.contentGrammar !== undefined || prepared.toolGrammar !== undefined,
+          logprobs: request.logprobs !== undefined,
+        });
       return createLlamaTokenSource({
         sequence,
         evaluateOptions,
@@ -117,6 +129,7 @@ export function sequenceTarget(sequence: LlamaContextSequence, shared: SequenceT
         sampling: request.sampling,
         logprobs: request.logprobs,
         tokenBytes: shared.tokenBytes,
+        ...(slot !== undefined && key !== undefined ? { reuse: { key, slot } } : {}),
       });
     },
     draftCounts: () => draftCounts && { ...draftCounts },

@@ -43,6 +43,38 @@ export interface TokenSource {
  */
 export type TokenSourceFactory = (request: GenerateRequest, model: LlamaModel) => TokenSource | undefined;
 
+/**
+ * A sequence's node-llama-cpp evaluation kept open between requests, so that its sampler is made once: each
+ * `sequence.evaluate` creates a sampler, which cost about 10 ms on a 151,936-token vocabulary (docs/engine.md,
+ * "Reused evaluations"). Suspended after its last yielded token; the next request resumes it with its own input.
+ */
+export interface ReusableEvaluation {
+  /** The sampling options it was opened with (see {@link reusableEvaluationKey}). */
+  key: string;
+  steps: AsyncGenerator<{ token: Token }, void, Token[] | undefined>;
+}
+
+/** Where a sequence keeps its {@link ReusableEvaluation} between requests. */
+export interface ReusableEvaluationSlot {
+  current?: ReusableEvaluation;
+}
+
+/**
+ * The key under which a request may reuse a sequence's open evaluation, or `undefined` when it must open its own: only
+ * plain requests qualify (no grammar, token bias, penalties or logprobs), since an open evaluation keeps the options it
+ * was opened with, and the sampler's state (a seeded generator's position) must not carry from one request to the next:
+ * a seed counts only where it matters, above temperature 0.
+ */
+export function reusableEvaluationKey(
+  options: Pick<SequenceEvaluateOptions, "temperature" | "topK" | "topP" | "minP" | "seed" | "repeatPenalty" | "tokenBias">,
+  request: { hasGrammar: boolean; logprobs: boolean },
+): string | undefined {
+  if (request.hasGrammar || request.logprobs || options.tokenBias !== undefined || options.repeatPenalty !== undefined) return undefined;
+  const temperature = options.temperature ?? 0;
+  if (temperature > 0 && options.seed !== undefined) return undefined;
+  return temperature > 0 ? `${temperature}|${options.topK}|${options.topP}|${options.minP}` : "greedy";
+}
+
 /** Options of {@link createLlamaTokenSource}. */
 export interface LlamaTokenSourceOptions {
   sequence: LlamaContextSequence;
@@ -58,6 +90,11 @@ export interface LlamaTokenSourceOptions {
   logprobs?: { top: number };
   /** A token's raw bytes (`TokenLogprob.bytes`; see `createTokenBytes`). */
   tokenBytes: (token: Token) => number[];
+  /**
+   * Where the sequence keeps its open evaluation, and this request's key ({@link reusableEvaluationKey}); without it,
+   * each call of `tokens` opens its own and closes it.
+   */
+  reuse?: { key: string; slot: ReusableEvaluationSlot };
 }
 
 /** The logprob reported for a token whose probability is 0 (OpenAI reports -9999.0 for such tokens). */
@@ -74,23 +111,48 @@ const minimumLogprob = -9999;
 export function createLlamaTokenSource(options: LlamaTokenSourceOptions): TokenSource {
   const { sequence, batching, grammarState, meter } = options;
   if (options.logprobs === undefined) {
-    const evaluateOptions: SequenceEvaluateOptions = { ...options.evaluateOptions, grammarEvaluationState: grammarState };
+    const { reuse } = options;
+    // An evaluation that is kept open must outlive an end-of-generation token: node-llama-cpp ends it there otherwise.
+    const evaluateOptions: SequenceEvaluateOptions = {
+      ...options.evaluateOptions,
+      grammarEvaluationState: grammarState,
+      yieldEogToken: reuse !== undefined,
+    };
     return {
       takesInjections: true,
       async *tokens(input) {
         batching.join();
-        const steps = sequence.evaluate(input, evaluateOptions);
+        const open = reuse?.slot.current;
+        if (reuse !== undefined) reuse.slot.current = undefined;
+        let steps: ReusableEvaluation["steps"];
+        /** The first step: an open evaluation evaluates `input` in place of its last token, a new one its own input. */
+        let next: () => Promise<IteratorResult<{ token: Token }, void>>;
+        if (open !== undefined && open.key === reuse?.key) {
+          steps = open.steps;
+          next = () => steps.next(input);
+        } else {
+          if (open !== undefined) await open.steps.return(undefined);
+          // evaluateWithMetadata, not evaluate: the same steps, without evaluate's own generator around them.
+          steps = sequence.evaluateWithMetadata(input, {}, evaluateOptions);
+          next = () => steps.next();
+        }
+        /** Whether the evaluation can serve the next request: it yielded its last token and did not end or fail. */
+        let reusable = false;
         try {
           for (let prefill = input.length > 1; ; prefill = false) {
             // Every decoding generation asks for its next token at once (see DecodeBatching).
             await batching.turn();
-            const step = await batching.step(prefill, () => steps.next(), meter, prefill ? input.length : 1);
+            const step = await batching.step(prefill, next, meter, prefill ? input.length : 1);
             if (step.done) return;
-            yield { token: step.value };
+            next = () => steps.next();
+            reusable = reuse !== undefined;
+            yield { token: step.value.token };
+            reusable = false;
           }
         } finally {
           try {
-            await steps.return(undefined);
+            if (reusable && reuse !== undefined) reuse.slot.current = { key: reuse.key, steps };
+            else await steps.return(undefined);
           } finally {
             batching.leave();
           }
