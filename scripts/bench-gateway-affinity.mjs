@@ -26,7 +26,10 @@ const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 2);
 const threads = process.env.BENCH_THREADS ?? "1";
 const home = mkdtempSync(path.join(os.tmpdir(), "moestro-bench-affinity-"));
 
-/** A small seeded generator (mulberry32), so that every run sends the same words in the same order. */
+/**
+ * A small seeded generator (mulberry32), so that every run sends the same words in the same order.
+ * @param {number} seed
+ */
 function random(seed) {
   let state = seed >>> 0;
   return () => {
@@ -52,7 +55,7 @@ const median = (values) => {
 };
 
 // Thinking off: a thought dropped from the history by Qwen3's template would change the prompt's tail each turn.
-const upstreamEnv = (name) => ({ MOESTRO_HOME: path.join(home, name), MOESTRO_ENGINE__THINKING: "false" });
+const upstreamEnv = (/** @type {string} */ name) => ({ MOESTRO_HOME: path.join(home, name), MOESTRO_ENGINE__THINKING: "false" });
 const upstreams = await Promise.all(
   ["one", "two"].map((name) => startServe(["--model", modelPath, "--threads", threads, "--log-level", "warn"], { env: upstreamEnv(name) })),
 );
@@ -158,7 +161,7 @@ try {
       );
     }
   }
-  const summary = (name) => {
+  const summary = (/** @type {"on" | "off"} */ name) => {
     const side = sides[name];
     return {
       followUpTurns: side.followUps,

@@ -72,6 +72,8 @@ const nextPrompt = () => {
 /**
  * Runs `count` requests through `run` with `concurrency` in flight; returns tokens, wall ms and CPU ms.
  * @param {(prompt: string) => Promise<number>} run
+ * @param {number} concurrency
+ * @param {number} count
  */
 async function measure(run, concurrency, count) {
   let started = 0;

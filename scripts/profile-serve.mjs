@@ -122,7 +122,10 @@ for (const [index, checkout] of roots.entries()) {
       return line === undefined ? undefined : JSON.parse(line).url;
     },
   });
-  servers.push({ checkout, ...server, totals: new Map() });
+  /** @typedef {{ tokPerS: number, cpuMsPerToken: number, ttftMs: number }} Block */
+  /** @type {Map<number, { tokens: number, wallMs: number, mainMs: number, othersMs: number, blocks: Block[], ttfts: number[] }>} */
+  const totals = new Map();
+  servers.push({ checkout, ...server, totals });
 }
 
 try {
@@ -192,8 +195,8 @@ try {
   if (servers.length > 1) {
     for (const server of servers.slice(1)) {
       for (const concurrency of levels) {
-        const mine = server.totals.get(concurrency).blocks;
-        const theirs = servers[0].totals.get(concurrency).blocks;
+        const mine = server.totals.get(concurrency)?.blocks ?? [];
+        const theirs = servers[0].totals.get(concurrency)?.blocks ?? [];
         const speed = median(mine.map((block, index) => block.tokPerS / theirs[index].tokPerS));
         const cpu = median(mine.map((block, index) => block.cpuMsPerToken / theirs[index].cpuMsPerToken));
         const ttft = median(mine.map((block, index) => block.ttftMs / theirs[index].ttftMs));

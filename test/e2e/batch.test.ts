@@ -125,7 +125,9 @@ describe.skipIf(!hasTestModels).each(testDialects)("the Files and Batch APIs on 
     const rows = await store.db.selectFrom("usage_events").selectAll().where("key_id", "=", keyId).execute();
     expect(rows).toHaveLength(5);
     for (const row of rows) {
-      const realTime = Number(row.prompt_tokens) * 1000 + Number(row.completion_tokens) * 2000;
+      // Prompt tokens served from the prefix cache pay 20% of the input price (the default cached-input rate).
+      const cached = Number(row.cached_prompt_tokens);
+      const realTime = (Number(row.prompt_tokens) - cached) * 1000 + cached * 200 + Number(row.completion_tokens) * 2000;
       expect(Number(row.cost_micro_usd)).toBe(Math.round(realTime / 2));
       expect(row.status).toBe("ok");
     }

@@ -1,4 +1,5 @@
 import type { DecodeBatching } from "./decode-batching.js";
+import type { EngineTimeMeter } from "../engine-time.js";
 
 /**
  * Tells a model's batch generations (`GenerateRequest.priority` `batch`, docs/batch.md) when to yield: it is closed
@@ -46,7 +47,9 @@ export function yieldingBatching(batching: DecodeBatching, gate: PriorityGate): 
   const view = {
     join: () => batching.join(),
     leave: () => batching.leave(),
-    step: <Result>(prefill: boolean, evaluate: () => Promise<Result>) => batching.step(prefill, evaluate),
+    // Every argument goes on: the engine-time meter and the step's tokens price the batch line's steps (time pricing).
+    step: <Result>(prefill: boolean, evaluate: () => Promise<Result>, meter?: EngineTimeMeter, tokens?: number) =>
+      batching.step(prefill, evaluate, meter, tokens),
     schedule: (dispatch: () => void) => batching.schedule(dispatch),
     async turn(): Promise<void> {
       while (gate.closed) {

@@ -105,7 +105,7 @@ export function sequenceTarget(sequence: LlamaContextSequence, shared: SequenceT
         return createSpeculativeTokenSource({
           sequence,
           evaluateOptions,
-          batching: shared.batching,
+          batching,
           meter,
           drafter: speculation.drafter(shared.sequenceIndex.get(sequence)!),
           backOff: speculation.backOff(shared.sequenceIndex.get(sequence)!),
@@ -124,7 +124,7 @@ export function sequenceTarget(sequence: LlamaContextSequence, shared: SequenceT
         sequence,
         evaluateOptions,
         grammarState: () => grammar()?.state,
-        batching: shared.batching,
+        batching,
         meter,
         sampling: request.sampling,
         logprobs: request.logprobs,
