@@ -130,6 +130,8 @@ describe.skipIf(!hasTestModels).each(testDialects)("the Files and Batch APIs on 
       const realTime = (Number(row.prompt_tokens) - cached) * 1000 + cached * 200 + Number(row.completion_tokens) * 2000;
       expect(Number(row.cost_micro_usd)).toBe(Math.round(realTime / 2));
       expect(row.status).toBe("ok");
+      // Its decode steps were metered (the batch line's barrier passes the engine-time meter on).
+      expect(Number(row.engine_time_us)).toBeGreaterThan(0);
     }
     expect(new Set(lines.map((line) => line.response.request_id))).toEqual(new Set(rows.map((row) => row.request_id)));
   });

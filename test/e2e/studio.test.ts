@@ -27,16 +27,33 @@ function priceBook(startMs: number): PriceBookInput {
         kind: "local",
         effectiveFrom: "2020-01-01",
         cloudEquivalent: "qwen-plus",
+        // Cached prompt tokens at the input price (the default is 20% of it), so that the prefix cache's hits leave
+        // these figures alone: cached-token pricing has its own tests (src/metering/cache-pricing.test.ts).
         tiers: [
-          { maxPromptTokens: 8, inputMicroUsdPerMillionTokens: 1_000_000_000, outputMicroUsdPerMillionTokens: 2_000_000_000 },
-          { inputMicroUsdPerMillionTokens: 3_000_000_000, outputMicroUsdPerMillionTokens: 4_000_000_000 },
+          {
+            maxPromptTokens: 8,
+            inputMicroUsdPerMillionTokens: 1_000_000_000,
+            cachedInputMicroUsdPerMillionTokens: 1_000_000_000,
+            outputMicroUsdPerMillionTokens: 2_000_000_000,
+          },
+          {
+            inputMicroUsdPerMillionTokens: 3_000_000_000,
+            cachedInputMicroUsdPerMillionTokens: 3_000_000_000,
+            outputMicroUsdPerMillionTokens: 4_000_000_000,
+          },
         ],
       },
       {
         model: "stories260K",
         kind: "local",
         effectiveFrom: new Date(startMs + day).toISOString(),
-        tiers: [{ inputMicroUsdPerMillionTokens: 10_000_000_000, outputMicroUsdPerMillionTokens: 20_000_000_000 }],
+        tiers: [
+          {
+            inputMicroUsdPerMillionTokens: 10_000_000_000,
+            cachedInputMicroUsdPerMillionTokens: 10_000_000_000,
+            outputMicroUsdPerMillionTokens: 20_000_000_000,
+          },
+        ],
       },
     ],
   };
