@@ -1,9 +1,10 @@
-import type { Kysely } from "kysely";
+import { type Kysely, Migrator } from "kysely";
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Redis } from "ioredis";
 import pg from "pg";
+import { migrations } from "../../src/store/migrations/index.js";
 
 /** The PostgreSQL of the store tests (CI has one): `MOESTRO_TEST_DATABASE_URL`, else postgres@127.0.0.1:5432/test. */
 export const testPostgresUrl = process.env.MOESTRO_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
@@ -127,4 +128,29 @@ export async function rowWithExistingColumns<Row extends object>(
   if (found === undefined) throw new Error(`no table ${table}`);
   const columns = new Set(found.columns.map((column) => column.name));
   return Object.fromEntries(Object.entries(row).filter(([name]) => columns.has(name))) as Row;
+}
+
+/**
+ * Migrates `store` down to the migration `target` (every later one undone, newest first), for the migration tests.
+ *
+ * @returns Kysely's `error`, the `results` as `[name, direction, status]`, and `later`: the names of the migrations
+ *   after `target`, newest first (what `results` should undo, whatever migrations have been added since).
+ */
+export async function migrateDownTo(
+  store: { db: Kysely<any>; schema?: string },
+  target: string,
+): Promise<{ error: unknown; results: Array<[string, string, string]> | undefined; later: string[] }> {
+  const migrator = new Migrator({
+    db: store.db,
+    provider: { getMigrations: async () => ({ ...migrations }) },
+    migrationTableSchema: store.schema,
+  });
+  const down = await migrator.migrateTo(target);
+  return {
+    error: down.error,
+    results: down.results?.map((result) => [result.migrationName, result.direction, result.status]),
+    later: Object.keys(migrations)
+      .filter((name) => name > target)
+      .reverse(),
+  };
 }
