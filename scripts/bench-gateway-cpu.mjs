@@ -3,8 +3,13 @@
 // one `moestro serve --upstream` process spends per request in front of a `moestro serve` of stories260K, next to the
 // upstream's own CPU per request, on the same requests. CPU time barely moves with the machine's load, unlike
 // latency, so this is the figure to compare before and after a change on a busy machine. Linux only (/proc).
-// usage: node scripts/bench-gateway-cpu.mjs   (env: BENCH_REQUESTS (default 300), BENCH_STREAM=1 for streamed requests,
-//        BENCH_PROFILE=1 to write the gateway's --cpu-prof into ./gateway-cpu-prof/)
+//
+// With `BENCH_BASELINE=/path/to/other/checkout` (built), a second gateway runs that checkout's CLI in front of the same
+// upstream, and the two are measured in one run, in `BENCH_ROUNDS` blocks interleaved in both orders (ABBA): each
+// side's CPU per request, the upstream's CPU per request while it served each side, and their ratios.
+// usage: node scripts/bench-gateway-cpu.mjs   (env: BENCH_REQUESTS per side (default 300), BENCH_STREAM=1 for streamed
+//        requests, BENCH_BASELINE, BENCH_ROUNDS (default 6, with a baseline), BENCH_PROFILE=1 to write this checkout's
+//        gateway's --cpu-prof into ./gateway-cpu-prof/)
 import { mkdtempSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -12,49 +17,55 @@ import { root, startProcess, startServe, storiesModelPath } from "./bench-common
 
 const requests = Number(process.env.BENCH_REQUESTS ?? 300);
 const stream = process.env.BENCH_STREAM === "1";
+const baseline = process.env.BENCH_BASELINE;
+const rounds = baseline === undefined ? 1 : Number(process.env.BENCH_ROUNDS ?? 6);
 const home = mkdtempSync(path.join(os.tmpdir(), "moestro-bench-gateway-cpu-"));
 const ticksPerSecond = 100; // USER_HZ on Linux (sysconf(_SC_CLK_TCK)); /proc/PID/stat counts utime and stime in it.
 
-/** @param {number} pid @returns {number} CPU ms (user + system) of the process so far. */
+/**
+ * @param {number} pid
+ * @returns {{ user: number, system: number }} CPU ms of the process so far, in user space and in the kernel.
+ */
 function cpuMs(pid) {
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond;
+  return { user: (Number(fields[11]) * 1000) / ticksPerSecond, system: (Number(fields[12]) * 1000) / ticksPerSecond };
 }
 
 const upstream = await startServe(["--model", storiesModelPath, "--threads", "1", "--log-level", "warn"], {
   env: { MOESTRO_HOME: path.join(home, "upstream") },
 });
 const gatewayArgs = ["--upstream", `bench=${upstream.url}/v1`, "--log-level", "warn"];
-const gatewayEnv = { MOESTRO_HOME: path.join(home, "gateway") };
-// --cpu-prof is refused in NODE_OPTIONS: the profiled gateway is started with it on node's command line. The profile is
-// written when the process exits (SIGTERM at the end).
-const gateway =
-  process.env.BENCH_PROFILE === "1"
-    ? await startProcess(
-        process.execPath,
-        [
-          "--cpu-prof",
-          "--cpu-prof-dir=gateway-cpu-prof",
-          path.join(root, "bin/moestro.js"),
-          "serve",
-          ...gatewayArgs,
-          "--port",
-          "0",
-          "--json",
-        ],
-        {
-          env: gatewayEnv,
-          label: "moestro serve (profiled)",
-          readUrl: (stdout) => {
-            const line = stdout
-              .split("\n")
-              .slice(0, -1)
-              .find((candidate) => candidate.includes('"listening"'));
-            return line === undefined ? undefined : JSON.parse(line).url;
-          },
-        },
-      )
-    : await startServe(gatewayArgs, { env: gatewayEnv });
+
+/**
+ * Starts a gateway from the checkout at `checkout` (its built CLI), profiled with `--cpu-prof` when asked.
+ * @param {string} checkout
+ * @param {string} name its MOESTRO_HOME's folder
+ * @param {boolean} profiled
+ */
+async function startGateway(checkout, name, profiled) {
+  // --cpu-prof is refused in NODE_OPTIONS: the profiled gateway is started with it on node's command line. The
+  // profile is written when the process exits (SIGTERM at the end).
+  const profile = profiled ? ["--cpu-prof", "--cpu-prof-dir=gateway-cpu-prof"] : [];
+  return await startProcess(
+    process.execPath,
+    [...profile, path.join(checkout, "bin/moestro.js"), "serve", ...gatewayArgs, "--port", "0", "--json"],
+    {
+      env: { MOESTRO_HOME: path.join(home, name) },
+      label: `moestro serve (${checkout})`,
+      readUrl: (stdout) => {
+        const line = stdout
+          .split("\n")
+          .slice(0, -1)
+          .find((candidate) => candidate.includes('"listening"'));
+        return line === undefined ? undefined : JSON.parse(line).url;
+      },
+    },
+  );
+}
+
+/** @type {Record<string, Awaited<ReturnType<typeof startServe>>>} */
+const gateways = { this: await startGateway(root, "gateway", process.env.BENCH_PROFILE === "1") };
+if (baseline !== undefined) gateways.baseline = await startGateway(path.resolve(baseline), "baseline", false);
 
 /** @param {string} url */
 async function call(url) {
@@ -74,27 +85,52 @@ async function call(url) {
 }
 
 try {
-  for (let index = 0; index < 30; index++) await call(gateway.url);
-  const pids = { gateway: /** @type {number} */ (gateway.child.pid), upstream: /** @type {number} */ (upstream.child.pid) };
-  const before = { gateway: cpuMs(pids.gateway), upstream: cpuMs(pids.upstream) };
-  const startedAt = performance.now();
-  for (let index = 0; index < requests; index++) await call(gateway.url);
-  const wallMs = performance.now() - startedAt;
-  const perRequest = {
-    gateway: (cpuMs(pids.gateway) - before.gateway) / requests,
-    upstream: (cpuMs(pids.upstream) - before.upstream) / requests,
-  };
-  console.log(
-    JSON.stringify({
-      requests,
-      stream,
-      gatewayCpuMsPerRequest: Number(perRequest.gateway.toFixed(3)),
-      upstreamCpuMsPerRequest: Number(perRequest.upstream.toFixed(3)),
-      wallMsPerRequest: Number((wallMs / requests).toFixed(3)),
-      loadAverage: os.loadavg()[0],
-    }),
-  );
+  for (const gateway of Object.values(gateways)) for (let index = 0; index < 30; index++) await call(gateway.url);
+  const upstreamPid = /** @type {number} */ (upstream.child.pid);
+  /** @type {Record<string, { user: number, system: number, upstream: number, wallMs: number }>} */
+  const totals = {};
+  for (const side of Object.keys(gateways)) totals[side] = { user: 0, system: 0, upstream: 0, wallMs: 0 };
+  const perRound = Math.ceil(requests / rounds);
+  for (let round = 0; round < rounds; round++) {
+    const sides = Object.keys(gateways);
+    // ABBA: each side goes first half of the time.
+    if (round % 4 === 1 || round % 4 === 2) sides.reverse();
+    for (const side of sides) {
+      const pid = /** @type {number} */ (gateways[side].child.pid);
+      const before = { gateway: cpuMs(pid), upstream: cpuMs(upstreamPid), at: performance.now() };
+      for (let index = 0; index < perRound; index++) await call(gateways[side].url);
+      const after = { gateway: cpuMs(pid), upstream: cpuMs(upstreamPid) };
+      totals[side].user += after.gateway.user - before.gateway.user;
+      totals[side].system += after.gateway.system - before.gateway.system;
+      totals[side].upstream += after.upstream.user + after.upstream.system - before.upstream.user - before.upstream.system;
+      totals[side].wallMs += performance.now() - before.at;
+    }
+  }
+  const count = perRound * rounds;
+  /** @param {number} value */
+  const perRequest = (value) => Number((value / count).toFixed(3));
+  /** @type {Record<string, unknown>} */
+  const result = { requests: count, stream };
+  for (const [side, total] of Object.entries(totals)) {
+    result[side] = {
+      gatewayCpuMsPerRequest: perRequest(total.user + total.system),
+      gatewayUserMsPerRequest: perRequest(total.user),
+      gatewaySystemMsPerRequest: perRequest(total.system),
+      upstreamCpuMsPerRequest: perRequest(total.upstream),
+      wallMsPerRequest: perRequest(total.wallMs),
+    };
+  }
+  if (baseline !== undefined) {
+    const ratio = (/** @type {number} */ a, /** @type {number} */ b) => Number((a / b).toFixed(3));
+    result.ratios = {
+      gatewayCpu: ratio(totals.this.user + totals.this.system, totals.baseline.user + totals.baseline.system),
+      upstreamCpu: ratio(totals.this.upstream, totals.baseline.upstream),
+      wall: ratio(totals.this.wallMs, totals.baseline.wallMs),
+    };
+  }
+  result.loadAverage = os.loadavg()[0];
+  console.log(JSON.stringify(result));
 } finally {
-  await gateway.stop();
+  for (const gateway of Object.values(gateways)) await gateway.stop();
   await upstream.stop();
 }

@@ -128,6 +128,14 @@ export const upstreamEntrySchema = z.object({
     .describe(
       "How long it may take to send the first streamed event (or the whole JSON answer of a call that does not stream), ms; past it the request moves to the next upstream. Defaults to 60000.",
     ),
+  answerTimeoutMs: z
+    .number()
+    .int()
+    .min(1)
+    .default(600_000)
+    .describe(
+      "How long a generation sent without streaming (the client asked for a whole answer) may take for its whole answer, ms; past it the request moves to the next upstream. Defaults to 600000 (10 minutes).",
+    ),
   kind: upstreamKindSchema
     .default("openai-compatible")
     .describe(

@@ -149,6 +149,13 @@ export interface GenerateRequest {
    */
   priority?: "batch";
   /**
+   * Whether the caller collects the whole answer before it sends anything (a non-streamed response): a backend may then
+   * produce it in one piece. An upstream backend asks the upstream for a non-streamed answer (one JSON body, not an SSE
+   * stream), which costs both servers less (docs/gateway.md, "Overhead"); the local engines ignore it. Set by the
+   * serving layer. Defaults to false.
+   */
+  whole?: boolean;
+  /**
    * Whether to decode speculatively, when the model has speculative decoding configured (models[].speculative); it
    * changes speed only, never a greedy output. `undefined` is the model's default (`speculative.byDefault`).
    */
@@ -233,6 +240,11 @@ export interface GenerationStream extends AsyncIterable<StreamPart> {
   readonly promptTokens: number;
   /** Which upstream serves this generation, and after how many attempts (upstream backends only). */
   readonly servedBy?: UpstreamServed;
+  /**
+   * Whether the parts arrive all at once, after the whole answer (an upstream asked without streaming, `whole`): the
+   * time to the first part is then no time to the first token, and is not recorded. Defaults to false.
+   */
+  readonly arrivesWhole?: boolean;
   /** Stops the generation if it runs and frees its sequence; needed only when the stream may not be iterated to the end. Idempotent. */
   close(): Promise<void>;
 }

@@ -3,7 +3,15 @@ import { APIError } from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { WireLoadedModel, WireUsageEvent } from "../../src/wire/console.js";
 import { postJson, startTestServer, type TestServer } from "../helpers/server.js";
-import { chunkEvent, sleep, startStandInUpstream, usageEvent, type StandInUpstream } from "../helpers/stand-in-upstream.js";
+import {
+  answerAsAsked,
+  chunkEvent,
+  sleep,
+  startStandInUpstream,
+  usageEvent,
+  wholeAnswerOf,
+  type StandInUpstream,
+} from "../helpers/stand-in-upstream.js";
 
 /**
  * The gateway's failure handling, against small real HTTP servers that stand in for upstreams and misbehave on purpose
@@ -41,8 +49,8 @@ describe("gateway: failover, rate limits, broken streams and split characters (s
         );
         return;
       }
-      if (body.stream !== true) {
-        // Only the token count of Anthropic's count_tokens calls without streaming.
+      if (body.stream !== true && body.max_tokens === 1) {
+        // The token count of Anthropic's count_tokens calls: one token, not streamed.
         response.writeHead(200, { "content-type": "application/json" });
         response.end(
           JSON.stringify({
@@ -52,8 +60,17 @@ describe("gateway: failover, rate limits, broken streams and split characters (s
         );
         return;
       }
-      response.writeHead(200, { "content-type": "text/event-stream" });
       const model = body.model as string;
+      if (model === "no-usage") {
+        answerAsAsked(
+          body,
+          response,
+          `${["one", " two", " three"].map((piece) => chunkEvent({ content: piece })).join("")}${chunkEvent({}, "stop")}data: [DONE]\n\n`,
+        );
+        return;
+      }
+      const streamed = body.stream === true;
+      response.writeHead(200, { "content-type": streamed ? "text/event-stream" : "application/json" });
       if (model === "endless") {
         // One piece every 20 ms until the gateway closes the connection.
         response.on("close", () => onEndlessClosed());
@@ -63,19 +80,14 @@ describe("gateway: failover, rate limits, broken streams and split characters (s
         }
         return;
       }
-      if (model === "no-usage") {
-        for (const piece of ["one", " two", " three"]) response.write(chunkEvent({ content: piece }));
-        response.end(`${chunkEvent({}, "stop")}data: [DONE]\n\n`);
-        return;
-      }
-      const sse = Buffer.from(
+      const events =
         chunkEvent({ role: "assistant", content: "" }) +
-          [...answer].map((character) => chunkEvent({ content: character })).join("") +
-          chunkEvent({}, "stop") +
-          usageEvent(7, [...answer].length) +
-          "data: [DONE]\n\n",
-        "utf8",
-      );
+        [...answer].map((character) => chunkEvent({ content: character })).join("") +
+        chunkEvent({}, "stop") +
+        usageEvent(7, [...answer].length) +
+        "data: [DONE]\n\n";
+      // A whole answer (the client did not stream) is cut the same way: C07 holds for a JSON body too.
+      const sse = Buffer.from(streamed ? events : wholeAnswerOf(events), "utf8");
       // Cut the bytes inside every multibyte character (its first byte ends a write), each write its own TCP segment.
       let start = 0;
       for (let index = 0; index < sse.length; index++) {
@@ -115,7 +127,7 @@ describe("gateway: failover, rate limits, broken streams and split characters (s
         // Nothing listens on port 9 of this machine (discard): connections are refused.
         { name: "down", url: "http://127.0.0.1:9/v1", models: ["m"] },
         // Weighted far above the others, so that it is tried first.
-        { name: "slow", url: slow.url, timeoutMs: 300, weight: 100 },
+        { name: "slow", url: slow.url, timeoutMs: 300, answerTimeoutMs: 300, weight: 100 },
         { name: "breaking", url: breaking.url },
       ],
       gateway: { maxAttempts: 4, ejectAfterFailures: 1, cooldownMs: 60_000 },
@@ -183,6 +195,8 @@ describe("gateway: failover, rate limits, broken streams and split characters (s
     expect(okRows).toHaveLength(6);
     expect(okRows.every((row) => row.upstream === "scripted" && row.engine === "upstream")).toBe(true);
     expect(Math.max(...okRows.map((row) => row.attempts ?? 0))).toBeGreaterThanOrEqual(2);
+    // Asked for whole answers (the client did not stream): no time to first token is measured.
+    expect(okRows.every((row) => row.time_to_first_token_ms === null)).toBe(true);
   });
 
   it("answers 429 with Retry-After when every upstream of the pool is rate-limited", async () => {
@@ -192,15 +206,42 @@ describe("gateway: failover, rate limits, broken streams and split characters (s
     expect(((await response.json()) as { error: { code: string } }).error.code).toBe("upstream_rate_limited");
   });
 
-  it("moves a request on from an upstream that sends nothing within its timeoutMs", async () => {
+  it("moves a request on from an upstream that sends nothing within its timeoutMs (answerTimeoutMs for a whole answer)", async () => {
     const startedAt = performance.now();
     for (let index = 0; index < 2; index++) {
       const response = await chat("slow-or-fast");
       expect(response.status).toBe(200);
       expect(response.headers.get("x-moestro-upstream")).toBe("scripted");
     }
+    // Asked for a whole answer (the client did not stream), not for a stream.
     expect(slow.posts.length).toBe(1);
+    expect(slow.posts[0]!.body.stream).toBeUndefined();
     expect(performance.now() - startedAt).toBeLessThan(2500);
+  });
+
+  it("moves a streamed request on from an upstream that sends no event within its timeoutMs", async () => {
+    const slowGateway = await startTestServer({
+      upstreams: [
+        { name: "slow", url: slow.url, timeoutMs: 300, weight: 100 },
+        { name: "scripted", url: scripted.url },
+      ],
+      gateway: { ejectAfterFailures: 1, cooldownMs: 60_000 },
+    });
+    try {
+      const startedAt = performance.now();
+      const response = await postJson(`${slowGateway.url}/v1/chat/completions`, {
+        model: "slow-or-fast",
+        stream: true,
+        messages: [{ role: "user", content: "Hi" }],
+      });
+      expect(response.headers.get("x-moestro-upstream")).toBe("scripted");
+      const text = await response.text();
+      expect(text).toContain("[DONE]");
+      expect(slow.posts.at(-1)!.body.stream).toBe(true);
+      expect(performance.now() - startedAt).toBeLessThan(2500);
+    } finally {
+      await slowGateway.close();
+    }
   });
 
   it("serves every dialect from the upstream: an alias, Responses, Ollama, count_tokens and embeddings", async () => {
@@ -296,10 +337,15 @@ describe("gateway: failover, rate limits, broken streams and split characters (s
         repetition_penalty: 1.1,
         guided_choice: ["yes", "no"],
         max_tokens: 5,
-        stream: true,
-        stream_options: { include_usage: true },
       },
     });
+    // A whole answer is asked for without streaming; a streamed request asks for the usage chunk.
+    expect(scripted.posts.at(-1)!.body).not.toHaveProperty("stream");
+    expect(scripted.posts.at(-1)!.body).not.toHaveProperty("stream_options");
+    await (
+      await postJson(`${gateway.url}/v1/chat/completions`, { model: "m", stream: true, messages: [{ role: "user", content: "Hi" }] })
+    ).text();
+    expect(scripted.posts.at(-1)!.body).toMatchObject({ stream: true, stream_options: { include_usage: true } });
   });
 
   it("ends a stream whose upstream stalls for its timeoutMs after the first byte with an upstream_timeout error event", async () => {
@@ -311,10 +357,26 @@ describe("gateway: failover, rate limits, broken streams and split characters (s
     expect(performance.now() - startedAt).toBeLessThan(2000);
   });
 
-  it("counts the chunks of an upstream that reports no usage", async () => {
+  it("counts the chunks of an upstream that reports no usage, and a whole answer's bytes", async () => {
+    const stream = await gateway.client.chat.completions.create({
+      model: "no-usage",
+      messages: [{ role: "user", content: "Hi" }],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    let text = "";
+    let usage: { completion_tokens: number; prompt_tokens: number } | undefined | null;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? "";
+      usage = chunk.usage ?? usage;
+    }
+    expect(text).toBe("one two three");
+    expect(usage?.completion_tokens).toBe(3);
+    expect(usage?.prompt_tokens).toBeGreaterThan(0);
+    // Not streamed, the answer is one piece: its tokens are estimated at a quarter of its 13 bytes.
     const completion = await gateway.client.chat.completions.create({ model: "no-usage", messages: [{ role: "user", content: "Hi" }] });
     expect(completion.choices[0]!.message.content).toBe("one two three");
-    expect(completion.usage?.completion_tokens).toBe(3);
+    expect(completion.usage?.completion_tokens).toBe(4);
     expect(completion.usage?.prompt_tokens).toBeGreaterThan(0);
   });
 });

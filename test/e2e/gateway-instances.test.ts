@@ -14,7 +14,7 @@ import { openStore } from "../../src/store/index.js";
 import type { WireUsageRow } from "../../src/wire/admin.js";
 import { hasPostgres, hasRedis, testPostgresUrl, testRedisUrl } from "../helpers/databases.js";
 import { killHard, moestroBin, startServe, type ServeProcess } from "../helpers/serve-process.js";
-import { chunkEvent, sleep, startStandInUpstream, usageEvent, type StandInUpstream } from "../helpers/stand-in-upstream.js";
+import { answerAsAsked, chunkEvent, sleep, startStandInUpstream, usageEvent, type StandInUpstream } from "../helpers/stand-in-upstream.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const run = promisify(execFile);
@@ -48,9 +48,20 @@ describe.skipIf(!hasPostgres || !hasRedis)("two gateways on one PostgreSQL and o
 
   beforeAll(async () => {
     folder = mkdtempSync(path.join(os.tmpdir(), "moestro-gwinst-"));
-    // Streams the first token at once and the rest after 300 ms, so that requests sent together overlap.
+    // Streams the first token at once and the rest after 300 ms, so that requests sent together overlap; a whole answer
+    // (a request that does not stream) comes after 300 ms.
     upstream = await startStandInUpstream([model], async ({ body }, response) => {
       const maxTokens = Number(body.max_completion_tokens ?? body.max_tokens ?? 4);
+      if (body.stream !== true) {
+        await sleep(300);
+        const tokens = Array.from({ length: maxTokens }, (_, index) => `${index === 0 ? "" : " "}t${index}`);
+        answerAsAsked(
+          body,
+          response,
+          `${tokens.map((token) => chunkEvent({ content: token })).join("")}${chunkEvent({}, "length")}${usageEvent(promptTokens, maxTokens)}data: [DONE]\n\n`,
+        );
+        return;
+      }
       response.writeHead(200, { "content-type": "text/event-stream" });
       response.write(chunkEvent({ role: "assistant", content: "t0" }));
       await sleep(300);

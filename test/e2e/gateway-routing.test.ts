@@ -4,13 +4,17 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { WireLoadedModel, WireUsageEvent } from "../../src/wire/console.js";
 import { hasTestModels, testModelPath } from "../helpers/models.js";
 import { postJson, startTestServer, type TestServer } from "../helpers/server.js";
-import { chunkEvent, sleep, startStandInUpstream, usageEvent, type StandInUpstream } from "../helpers/stand-in-upstream.js";
+import { answerAsAsked, chunkEvent, sleep, startStandInUpstream, usageEvent, type StandInUpstream } from "../helpers/stand-in-upstream.js";
 
-/** Streams `text` as an OpenAI upstream does: a role chunk, one chunk per word, the finish, the usage and `[DONE]`. */
-function streamAnswer(response: http.ServerResponse, text: string): void {
-  response.writeHead(200, { "content-type": "text/event-stream" });
+/**
+ * Answers `text` as an OpenAI upstream does: streamed when asked (a role chunk, one chunk per word, the finish, the
+ * usage and `[DONE]`), else as one JSON answer.
+ */
+function streamAnswer(body: Record<string, unknown>, response: http.ServerResponse, text: string): void {
   const words = text.split(/(?= )/);
-  response.end(
+  answerAsAsked(
+    body,
+    response,
     chunkEvent({ role: "assistant", content: "" }) +
       words.map((word) => chunkEvent({ content: word })).join("") +
       chunkEvent({}, "stop") +
@@ -52,7 +56,7 @@ describe.skipIf(!hasTestModels)("gateway routing: fallbacks by error kind, sessi
       const messages = body.messages as Array<{ content: string }>;
       if (messages.some((message) => message.content.length > 100))
         answerError(response, 400, "context_length_exceeded", "This model's maximum context length is 32 tokens.");
-      else streamAnswer(response, "a short answer");
+      else streamAnswer(body, response, "a short answer");
     });
     // Lists nothing; answers 404 for the model the gateway's config says it serves.
     missing = await startStandInUpstream([], (_request, response) =>
@@ -61,12 +65,12 @@ describe.skipIf(!hasTestModels)("gateway routing: fallbacks by error kind, sessi
     loopA = await startStandInUpstream(["loop-a"], (_request, response) => answerError(response, 500, "internal", "down"));
     loopB = await startStandInUpstream(["loop-b"], (_request, response) => answerError(response, 500, "internal", "down"));
     const sessionServer = (name: string) =>
-      startStandInUpstream(["chat"], (_request, response) =>
-        failing.has(name) ? answerError(response, 500, "internal", "down") : streamAnswer(response, `hello from ${name}`),
+      startStandInUpstream(["chat"], ({ body }, response) =>
+        failing.has(name) ? answerError(response, 500, "internal", "down") : streamAnswer(body, response, `hello from ${name}`),
       );
     sessionA = await sessionServer("session-a");
     sessionB = await sessionServer("session-b");
-    peer = await startStandInUpstream(["weighted"], (_request, response) => streamAnswer(response, "from the peer"));
+    peer = await startStandInUpstream(["weighted"], ({ body }, response) => streamAnswer(body, response, "from the peer"));
     gateway = await startTestServer({
       models: [
         { path: testModelPath("stories260K.gguf"), id: "tiny" },

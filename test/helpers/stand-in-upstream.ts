@@ -69,3 +69,70 @@ export function usageEvent(promptTokens: number, completionTokens: number): stri
 
 /** Waits `ms` milliseconds. */
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The non-streamed answer (`chat.completion`, as JSON text) that an SSE answer made of {@link chunkEvent} and
+ * {@link usageEvent} events adds up to: the deltas' content and reasoning joined, their tool calls assembled, the last
+ * finish reason, and the usage when the stream has one. A stand-in answers a request without `stream: true` with it,
+ * as an OpenAI-compatible server does (the gateway asks for a whole answer when its client did).
+ */
+export function wholeAnswerOf(sse: string): string {
+  let content = "";
+  let reasoning = "";
+  let finishReason: string | null = null;
+  let usage: unknown;
+  const toolCalls: Array<{ id?: string; type: "function"; function: { name: string; arguments: string } }> = [];
+  for (const event of sse.split("\n\n")) {
+    if (!event.startsWith("data: ") || event === "data: [DONE]") continue;
+    const chunk = JSON.parse(event.slice(6)) as {
+      choices: Array<{
+        delta: {
+          content?: string;
+          reasoning_content?: string;
+          tool_calls?: Array<{ index?: number; id?: string; function?: { name?: string; arguments?: string } }>;
+        };
+        finish_reason: string | null;
+      }>;
+      usage?: unknown;
+    };
+    if (chunk.usage !== undefined) usage = chunk.usage;
+    const choice = chunk.choices[0];
+    if (choice === undefined) continue;
+    content += choice.delta.content ?? "";
+    reasoning += choice.delta.reasoning_content ?? "";
+    for (const fragment of choice.delta.tool_calls ?? []) {
+      const call = (toolCalls[fragment.index ?? 0] ??= { type: "function", function: { name: "", arguments: "" } });
+      if (fragment.id !== undefined) call.id = fragment.id;
+      call.function.name += fragment.function?.name ?? "";
+      call.function.arguments += fragment.function?.arguments ?? "";
+    }
+    finishReason = choice.finish_reason ?? finishReason;
+  }
+  const message = {
+    role: "assistant",
+    content: toolCalls.length > 0 && content === "" ? null : content,
+    ...(reasoning === "" ? {} : { reasoning_content: reasoning }),
+    ...(toolCalls.length === 0 ? {} : { tool_calls: toolCalls }),
+  };
+  return JSON.stringify({
+    id: "chatcmpl-standin",
+    object: "chat.completion",
+    choices: [{ index: 0, message, finish_reason: finishReason }],
+    ...(usage === undefined ? {} : { usage }),
+  });
+}
+
+/**
+ * Answers a chat request with `sse` (events of {@link chunkEvent} and {@link usageEvent}, ending with `[DONE]`) as an
+ * OpenAI-compatible server does: as that stream when the request asks for one (`stream: true`), else as the one JSON
+ * answer it adds up to ({@link wholeAnswerOf}).
+ */
+export function answerAsAsked(body: Record<string, unknown>, response: http.ServerResponse, sse: string): void {
+  if (body.stream === true) {
+    response.writeHead(200, { "content-type": "text/event-stream" });
+    response.end(sse);
+    return;
+  }
+  response.writeHead(200, { "content-type": "application/json" });
+  response.end(wholeAnswerOf(sse));
+}

@@ -33,6 +33,8 @@ export class RequestMeter {
   readonly #signal: AbortSignal | undefined;
   readonly #startedAt = performance.now();
   #firstTokenAt: number | undefined;
+  /** Whether the first part's arrival is a time to first token (not for an answer that arrives whole). */
+  #timesFirstToken = true;
   #finished = false;
   /** Sinks started for this request, with their runs; the others get `record` at the end. */
   readonly #runs = new Map<UsageSink, UsageRun>();
@@ -98,10 +100,13 @@ export class RequestMeter {
 
   /**
    * Names the upstream that serves a request admitted before it was sent (`ModelBackend.admissionBound`), and the
-   * attempts it took: its end is recorded with them (its running row has none until then).
+   * attempts it took: its end is recorded with them (its running row has none until then). With `arrivesWhole` (the
+   * upstream was asked for a whole answer, `GenerationStream.arrivesWhole`), no time to first token is recorded: its
+   * first part comes with its last.
    */
-  served(fields: Pick<UsageEvent, "upstream" | "attempts">): void {
+  served(fields: Pick<UsageEvent, "upstream" | "attempts">, options: { arrivesWhole?: boolean } = {}): void {
     this.#base = { ...this.#base, ...fields };
+    if (options.arrivesWhole === true) this.#timesFirstToken = false;
   }
 
   /**
@@ -232,7 +237,7 @@ export class RequestMeter {
       ...this.#base,
       ...counts,
       status,
-      timeToFirstTokenMs: this.#firstTokenAt === undefined ? undefined : this.#firstTokenAt - this.#startedAt,
+      timeToFirstTokenMs: this.#firstTokenAt === undefined || !this.#timesFirstToken ? undefined : this.#firstTokenAt - this.#startedAt,
       latencyMs: performance.now() - this.#startedAt,
       errorCode,
     };

@@ -77,16 +77,23 @@ export class UpstreamClient {
   }
 
   /**
-   * POSTs `body` as JSON and returns the parsed JSON answer.
+   * POSTs `body` as JSON and returns the parsed JSON answer, read whole (however long: a non-streamed generation's
+   * answer with log-probabilities may pass a megabyte). The socket goes back to the agent for the next request.
+   * `options.headers` are sent besides the client's own (its key wins over an `authorization` there); `timeoutMs` is
+   * the socket's idle timeout (none by default).
    *
-   * @throws {UpstreamHttpError} for a status other than 2xx; the socket's error; the signal's reason.
+   * @throws {UpstreamHttpError} for a status other than 2xx (its body's first MiB kept); the socket's error; the
+   *   signal's reason; a `SyntaxError` for a body that is not JSON.
    */
-  async postJson<T = unknown>(path: string, body: unknown, options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<T> {
+  async postJson<T = unknown>(
+    path: string,
+    body: unknown,
+    options: { signal?: AbortSignal; timeoutMs?: number; headers?: Record<string, string> } = {},
+  ): Promise<T> {
     const response = await this.#request("POST", path, JSON.stringify(body), options);
-    const text = await readText(response);
     const status = response.statusCode ?? 0;
-    if (status < 200 || status >= 300) throw new UpstreamHttpError(status, text, this.baseUrl + path, response.headers);
-    return JSON.parse(text) as T;
+    if (status < 200 || status >= 300) throw new UpstreamHttpError(status, await readText(response), this.baseUrl + path, response.headers);
+    return JSON.parse(await readText(response, Number.POSITIVE_INFINITY)) as T;
   }
 
   /**
@@ -242,11 +249,15 @@ function honourKeepAliveHint<A extends http.Agent>(agent: A): A {
   return agent;
 }
 
-async function readText(response: http.IncomingMessage): Promise<string> {
+/**
+ * The body of `response` as text, read to its end (so that its socket is kept); at most about `maxChars` characters of
+ * it kept (1 MiB by default: enough of an error page or a metrics text).
+ */
+async function readText(response: http.IncomingMessage, maxChars = 1 << 20): Promise<string> {
   response.setEncoding("utf8");
   let text = "";
   for await (const chunk of response as AsyncIterable<string>) {
-    if (text.length < 1 << 20) text += chunk;
+    if (text.length < maxChars) text += chunk;
   }
   return text;
 }

@@ -105,6 +105,17 @@ describe("toUpstreamRequest", () => {
     expect(body).toMatchObject({ repetition_penalty: 1.1, user: "u", max_tokens: 4 });
   });
 
+  it("asks for a whole answer, without streaming, when the request's answer is collected whole", () => {
+    const { body } = toUpstreamRequest(chat({ whole: true, maxTokens: 5 }), { model: "m", kind: "vllm" });
+    expect(body).not.toHaveProperty("stream");
+    expect(body).not.toHaveProperty("stream_options");
+    expect(body).toMatchObject({ model: "m", max_tokens: 5 });
+    expect(toUpstreamRequest(chat({ whole: false }), { model: "m", kind: "vllm" }).body).toMatchObject({
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+  });
+
   it("sends a raw prompt to /v1/completions", () => {
     const { path, body } = toUpstreamRequest(
       { input: { kind: "completion", prompt: "Once" }, sampling: {}, stop: [], maxTokens: 3 },

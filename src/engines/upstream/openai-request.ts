@@ -10,8 +10,9 @@ export interface UpstreamRequestBody {
 
 /**
  * Translates moestro's request into the OpenAI Chat Completions request an upstream takes (or a Completions request for
- * a raw prompt), always streamed with `stream_options.include_usage`, so that every dialect moestro speaks reaches any
- * OpenAI-compatible server and its usage comes back with the last chunk:
+ * a raw prompt), so that every dialect moestro speaks reaches any OpenAI-compatible server: streamed with
+ * `stream_options.include_usage` (its usage comes back with the last chunk), or, for a request whose answer is
+ * collected whole (`request.whole`: the client did not ask for a stream), not streamed (one JSON body, with its usage):
  * - messages: system, user, assistant (with `tool_calls`) and tool messages, in OpenAI's shape;
  * - tools, `tool_choice`, `parallel_tool_calls`, `response_format` (`json_object`, or `json_schema` with `strict`);
  * - sampling: `temperature`, `top_p`, `seed`, `presence_penalty`, `frequency_penalty` for every kind; `top_k` and `min_p`
@@ -24,16 +25,23 @@ export interface UpstreamRequestBody {
  *   came, where moestro sets no field of that name.
  *
  * @param options.model the model id as the upstream names it.
+ * @param options.stream whether to ask for a stream. Defaults to `!request.whole`.
  */
-export function toUpstreamRequest(request: GenerateRequest, options: { model: string; kind: UpstreamKind }): UpstreamRequestBody {
+export function toUpstreamRequest(
+  request: GenerateRequest,
+  options: { model: string; kind: UpstreamKind; stream?: boolean },
+): UpstreamRequestBody {
   const translated = translate(request, options);
   for (const [name, value] of Object.entries(request.passthrough ?? {})) if (!(name in translated.body)) translated.body[name] = value;
   return translated;
 }
 
-function translate(request: GenerateRequest, options: { model: string; kind: UpstreamKind }): UpstreamRequestBody {
+function translate(request: GenerateRequest, options: { model: string; kind: UpstreamKind; stream?: boolean }): UpstreamRequestBody {
   const { kind } = options;
-  const body: Record<string, unknown> = { model: options.model, stream: true, stream_options: { include_usage: true } };
+  const body: Record<string, unknown> =
+    (options.stream ?? request.whole !== true)
+      ? { model: options.model, stream: true, stream_options: { include_usage: true } }
+      : { model: options.model };
   Object.assign(body, samplingFields(request.sampling, kind));
   if (request.maxTokens !== undefined) body[kind === "openai" ? "max_completion_tokens" : "max_tokens"] = request.maxTokens;
   if (request.stop.length > 0) body.stop = request.stop;

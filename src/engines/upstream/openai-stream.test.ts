@@ -117,4 +117,73 @@ describe("UpstreamStreamReader", () => {
       logprobs: [{ token: "Hi", logprob: -0.5, bytes: [72, 105], top: [{ token: "Hi", logprob: -0.5, bytes: [72, 105] }] }],
     });
   });
+
+  it("reads a whole answer as the parts of one chunk, then its finish: reasoning, text, tool calls and usage", () => {
+    const reader = new UpstreamStreamReader({ upstream: "u", estimatedPromptTokens: 5 });
+    const parts = reader.readWhole({
+      choices: [
+        {
+          index: 0,
+          message: {
+            reasoning_content: "Let me think.",
+            content: "Calling.",
+            tool_calls: [
+              { id: "call_a", function: { name: "weather", arguments: '{"city":"Paris"}' } },
+              { id: "call_b", function: { name: "time", arguments: "{}" } },
+            ],
+          },
+          finish_reason: "tool_calls",
+        },
+      ],
+      usage: { prompt_tokens: 9, completion_tokens: 12, prompt_tokens_details: { cached_tokens: 4 } },
+    });
+    expect(parts).toEqual([
+      { type: "reasoning-delta", text: "Let me think." },
+      { type: "text-delta", text: "Calling." },
+      { type: "tool-call", toolCall: { id: "call_a", name: "weather", arguments: '{"city":"Paris"}' } },
+      { type: "tool-call", toolCall: { id: "call_b", name: "time", arguments: "{}" } },
+      { type: "finish", finishReason: "tool_calls", usage: { promptTokens: 9, completionTokens: 12, cachedPromptTokens: 4 } },
+    ]);
+  });
+
+  it("reads a whole completion's text, logprobs and vLLM's stop string", () => {
+    const reader = new UpstreamStreamReader({ upstream: "u", estimatedPromptTokens: 5 });
+    const parts = reader.readWhole({
+      choices: [
+        {
+          text: "Once",
+          finish_reason: "stop",
+          stop_reason: "\n",
+          logprobs: { content: [{ token: "Once", logprob: -0.5, bytes: [79, 110, 99, 101], top_logprobs: [] }] },
+        },
+      ],
+      usage: { prompt_tokens: 3, completion_tokens: 1 },
+    });
+    expect(parts).toEqual([
+      { type: "text-delta", text: "Once", logprobs: [{ token: "Once", logprob: -0.5, bytes: [79, 110, 99, 101], top: [] }] },
+      { type: "finish", finishReason: "stop", stopSequence: "\n", usage: { promptTokens: 3, completionTokens: 1 } },
+    ]);
+  });
+
+  it("estimates a whole answer without usage at a quarter of its bytes, marked estimated", () => {
+    const reader = new UpstreamStreamReader({ upstream: "u", estimatedPromptTokens: 5 });
+    const parts = reader.readWhole({
+      choices: [{ message: { reasoning_content: "12345678", content: "héllo" }, finish_reason: "stop" }],
+    });
+    // "héllo" is 6 bytes (2 tokens), the thought 8 (2 tokens).
+    expect(parts.at(-1)).toEqual({
+      type: "finish",
+      finishReason: "stop",
+      usage: { promptTokens: 5, completionTokens: 4, reasoningTokens: 2, estimated: true },
+    });
+  });
+
+  it("refuses a whole answer that is an error, or that has no finish_reason, as upstream_failed", () => {
+    const read = (completion: Parameters<UpstreamStreamReader["readWhole"]>[0]) =>
+      new UpstreamStreamReader({ upstream: "u", estimatedPromptTokens: 5 }).readWhole(completion);
+    expect(() => read({ error: { message: "boom" } })).toThrow(MoestroError);
+    expect(() => read({ error: { message: "boom" } })).toThrow(/sent an error/);
+    expect(() => read({ choices: [{ message: { content: "half" } }] })).toThrow(/no finish_reason/);
+    expect(() => read({})).toThrow(/no finish_reason/);
+  });
 });

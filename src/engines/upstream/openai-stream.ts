@@ -46,6 +46,28 @@ export interface WireUpstreamChunk {
   error?: { message?: string } | string | null;
 }
 
+/**
+ * An upstream's non-streamed answer (`chat.completion`, or `text_completion` for `/v1/completions`), as moestro reads
+ * it: every field optional, as in {@link WireUpstreamChunk}; the first choice's `message` in place of a `delta`.
+ */
+export interface WireUpstreamCompletion {
+  choices?: Array<{
+    index?: number;
+    message?: {
+      content?: string | null;
+      reasoning_content?: string | null;
+      reasoning?: string | null;
+      tool_calls?: Array<{ id?: string | null; function?: { name?: string | null; arguments?: string | null } | null }> | null;
+    } | null;
+    text?: string | null;
+    finish_reason?: string | null;
+    stop_reason?: string | number | null;
+    logprobs?: { content?: WireLogprob[] | null } | null;
+  }> | null;
+  usage?: WireUpstreamChunk["usage"];
+  error?: WireUpstreamChunk["error"];
+}
+
 /** What {@link UpstreamStreamReader} needs to finish a stream whose upstream reported no usage. */
 export interface StreamReaderOptions {
   /** The upstream's name, in error messages. */
@@ -89,6 +111,51 @@ export class UpstreamStreamReader {
 
   constructor(options: StreamReaderOptions) {
     this.#options = options;
+  }
+
+  /**
+   * The parts of a whole (non-streamed) answer, the `finish` part last ({@link end}): its first choice read as one chunk
+   * whose `delta` is the choice's `message` (tool calls numbered in order). Where the upstream sends no usage, the
+   * completion is estimated at a quarter of the generated text's UTF-8 bytes (at least 1), as the prompt is: one chunk
+   * is no token count.
+   *
+   * @throws {MoestroError} `upstream_failed` for an error in the body, or an answer without a `finish_reason`.
+   */
+  readWhole(completion: WireUpstreamCompletion): StreamPart[] {
+    const choice = completion.choices?.find((candidate) => (candidate.index ?? 0) === 0);
+    const message = choice?.message;
+    const chunk: WireUpstreamChunk = { usage: completion.usage, error: completion.error };
+    if (choice !== undefined && choice !== null)
+      chunk.choices = [
+        {
+          index: 0,
+          delta:
+            message === undefined || message === null
+              ? undefined
+              : {
+                  content: message.content,
+                  reasoning_content: message.reasoning_content,
+                  reasoning: message.reasoning,
+                  tool_calls: message.tool_calls?.map((call, index) => ({ index, id: call.id, function: call.function })),
+                },
+          text: choice.text,
+          finish_reason: choice.finish_reason,
+          stop_reason: choice.stop_reason,
+          logprobs: choice.logprobs,
+        },
+      ];
+    const parts = this.read(chunk);
+    if (this.#usage === undefined) {
+      const bytes = (text: string | null | undefined) => (typeof text === "string" ? Buffer.byteLength(text, "utf8") : 0);
+      const estimate = (byteCount: number) => (byteCount === 0 ? 0 : Math.max(1, Math.ceil(byteCount / 4)));
+      const reasoningTokens = estimate(bytes(message?.reasoning_content ?? message?.reasoning));
+      let answerBytes = bytes(message?.content ?? choice?.text);
+      for (const call of message?.tool_calls ?? []) answerBytes += bytes(call.function?.name) + bytes(call.function?.arguments);
+      this.#reasoningChunks = reasoningTokens;
+      this.#contentChunks = Math.max(reasoningTokens === 0 ? 1 : 0, estimate(answerBytes));
+    }
+    parts.push(...this.end());
+    return parts;
   }
 
   /** Parts produced so far count as this many generated tokens (for an abort's usage). */

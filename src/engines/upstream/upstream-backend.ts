@@ -15,6 +15,7 @@ import type {
 } from "../../spec/index.js";
 import { estimatePromptTokens, promptTokenBound, toUpstreamRequest } from "./openai-request.js";
 import { UpstreamStreamReader, type WireUpstreamChunk } from "./openai-stream.js";
+import { askWhole } from "./upstream-whole.js";
 import { LocalMember } from "./local-member.js";
 import type { UpstreamGateway } from "./upstream-gateway.js";
 import { type PoolMember, UpstreamTarget } from "./upstream-target.js";
@@ -59,14 +60,16 @@ interface OpenedStream {
   cancel: AbortController;
   /** Aborted when the upstream sends nothing for `timeoutMs` (the stall timer below). */
   timeout: AbortController;
-  /** The stall timer: refreshed at every event, cleared when the stream ends. */
-  timer: ReturnType<typeof setTimeout>;
+  /** The stall timer: refreshed at every event, cleared when the stream ends; none for a whole answer. */
+  timer: ReturnType<typeof setTimeout> | undefined;
 }
 
 /**
  * The backend of one model served by upstreams (a pool): each generation goes to the pool's next upstream
  * (`UpstreamGateway.next`: fewest outstanding requests per unit of weight), as an OpenAI request streamed with its
- * usage (`toUpstreamRequest`), and its chunks come back as stream parts (`UpstreamStreamReader`).
+ * usage (`toUpstreamRequest`), and its chunks come back as stream parts (`UpstreamStreamReader`); a request whose
+ * answer is collected whole (`request.whole`: the client did not ask for a stream) is sent without streaming and its
+ * one JSON answer read as the same parts (`askWhole`), `answerTimeoutMs` bounding it instead of `timeoutMs`.
  *
  * Failover happens only before the first part reaches the serving layer, that is before any byte reaches the client:
  * `generate` resolves once the upstream sent its first part. Until then a refused connection, a timeout (`timeoutMs`
@@ -206,6 +209,13 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
     throw withAttempts(new MoestroError("upstream_failed", `No upstream serves the model '${modelId}' now.`, { retryAfterSeconds: 1 }), 0);
   }
 
+  /** Asks an upstream for a whole answer without streaming (`askWhole`), as an opened stream that has ended. */
+  async function openWhole(target: UpstreamTarget, request: GenerateRequest): Promise<OpenedStream> {
+    const { reader, pending, end } = await askWhole(target, request, { model: modelId, keepText: tokenizer !== undefined });
+    const cancel = new AbortController();
+    return { target, iterator: noMoreChunks(), reader, pending, done: true, end, cancel, timeout: cancel, timer: undefined };
+  }
+
   /** Opens an upstream's stream and reads it until its first part (or its end). */
   async function open(target: UpstreamTarget, request: GenerateRequest): Promise<OpenedStream> {
     const { path, body } = toUpstreamRequest(request, { model: modelId, kind: target.kind });
@@ -280,7 +290,7 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
         let chunkParts: StreamPart[];
         try {
           next = await iterator.next();
-          opened.timer.refresh();
+          opened.timer?.refresh();
           chunkParts = next.done ? reader.end() : reader.read(next.value);
         } catch (error) {
           if (request.signal?.aborted) {
@@ -350,7 +360,10 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
         async (member, attempt) =>
           member instanceof LocalMember
             ? await member.generate(request, attempt)
-            : upstreamStream(await open(member as UpstreamTarget, request), request, { upstream: member.name, attempts: attempt }),
+            : upstreamStream(await (request.whole === true ? openWhole : open)(member as UpstreamTarget, request), request, {
+                upstream: member.name,
+                attempts: attempt,
+              }),
         "all",
         request.session,
       );
@@ -402,6 +415,7 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
     return {
       promptTokens: promptTokenBound(request),
       servedBy: served,
+      arrivesWhole: request.whole === true,
       [Symbol.asyncIterator]() {
         if (iterated) throw new Error("a generation stream is iterated once");
         iterated = true;
@@ -476,3 +490,6 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
     });
   }
 }
+
+/** The chunks of a whole answer after it was read: none. */
+async function* noMoreChunks(): AsyncGenerator<WireUpstreamChunk, void, undefined> {}

@@ -7,7 +7,7 @@ const logger = pino({ level: "silent" });
 describe("UpstreamTarget.info: the error rate and median latency of its latest attempts (for the console)", () => {
   it("counts answers whole and failures (429s included), and takes the median of its times to the first event", () => {
     const target = new UpstreamTarget({
-      entry: { name: "gpu1", url: "http://127.0.0.1:9/v1", weight: 1, timeoutMs: 1000, kind: "vllm" },
+      entry: { name: "gpu1", url: "http://127.0.0.1:9/v1", weight: 1, timeoutMs: 1000, answerTimeoutMs: 600_000, kind: "vllm" },
       rules: { ejectAfterFailures: 3, cooldownMs: 1000 },
       logger,
       now: () => 0,

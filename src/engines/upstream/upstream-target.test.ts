@@ -23,6 +23,7 @@ const entry = (name: string, weight = 1) => ({
   models: ["m"],
   weight,
   timeoutMs: 1000,
+  answerTimeoutMs: 600_000,
   kind: "vllm" as const,
 });
 

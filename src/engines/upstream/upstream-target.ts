@@ -80,6 +80,8 @@ export class UpstreamTarget implements PoolMember {
   readonly weight: number;
   /** How long it may go without sending anything, ms (config `timeoutMs`). */
   readonly timeoutMs: number;
+  /** How long a generation sent without streaming may take for its whole answer, ms (config `answerTimeoutMs`). */
+  readonly answerTimeoutMs: number;
   /** Its HTTP client, based at the server's root (the URL without `/v1`). */
   readonly client: UpstreamClient;
   /** Whether its models come from the config (not refreshed). */
@@ -111,6 +113,7 @@ export class UpstreamTarget implements PoolMember {
     this.kind = entry.kind;
     this.weight = entry.weight;
     this.timeoutMs = entry.timeoutMs;
+    this.answerTimeoutMs = entry.answerTimeoutMs;
     // The client's base is the server's root: OpenAI's routes are `/v1/...` under it, its health check `/health`.
     const root = this.url.replace(/\/v1$/, "");
     // One socket per concurrent request: a gateway sends many at once to one upstream (the client's default is 16).

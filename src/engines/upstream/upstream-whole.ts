@@ -1,0 +1,82 @@
+import { MoestroError } from "../../errors/index.js";
+import type { GenerateRequest, StreamPart } from "../../spec/index.js";
+import { estimatePromptTokens, toUpstreamRequest } from "./openai-request.js";
+import { UpstreamStreamReader, type WireUpstreamCompletion } from "./openai-stream.js";
+import type { UpstreamTarget } from "./upstream-target.js";
+
+/** A whole answer read from an upstream ({@link askWhole}). */
+export interface WholeAnswer {
+  /** The reader that read it: its usage, and the generated text when kept. */
+  reader: UpstreamStreamReader;
+  /** Its parts, the `finish` part last (its usage the reader's, before any counting with a local tokenizer). */
+  pending: StreamPart[];
+  /** Ends the request's in-flight count on its upstream; idempotent. */
+  end: () => void;
+}
+
+/**
+ * Asks `target` for a whole answer without streaming (`request.whole`: the client collects it anyway) and reads it:
+ * one JSON body instead of an SSE event per token, which costs both servers less CPU (docs/gateway.md, "Overhead").
+ * The answer is read with the stream's reader (`UpstreamStreamReader.readWhole`), so that its parts, usage and
+ * failures are a stream's. The attempt counts as in flight on `target` from the call until `end` (on a failure, ended
+ * before this throws); its latency and success are recorded.
+ *
+ * @param options.model the model id as the upstream names it.
+ * @param options.keepText whether the reader keeps the generated text (to count it with a local tokenizer).
+ * @throws {MoestroError} `upstream_timeout` when no whole answer came within `target.answerTimeoutMs`;
+ *   `upstream_failed` for a body that is not JSON, an error in it, or an answer without a `finish_reason`;
+ *   `UpstreamHttpError` for a status other than 2xx; the socket's error; the request signal's reason when it aborted.
+ */
+export async function askWhole(
+  target: UpstreamTarget,
+  request: GenerateRequest,
+  options: { model: string; keepText: boolean },
+): Promise<WholeAnswer> {
+  request.signal?.throwIfAborted();
+  const { path, body } = toUpstreamRequest(request, { model: options.model, kind: target.kind });
+  // One controller for the client's abort and the timeout (no `AbortSignal.any` per request: this is the hot path).
+  const cancel = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    cancel.abort(Object.assign(new Error(`no answer within ${target.answerTimeoutMs} ms`), { name: "TimeoutError" }));
+  }, target.answerTimeoutMs);
+  const onAbort = (): void => cancel.abort(request.signal?.reason);
+  request.signal?.addEventListener("abort", onAbort, { once: true });
+  const end = target.begin();
+  const startedAt = performance.now();
+  const reader = new UpstreamStreamReader({
+    upstream: target.name,
+    estimatedPromptTokens: estimatePromptTokens(request),
+    keepText: options.keepText,
+  });
+  let pending: StreamPart[];
+  try {
+    const answer = await target.client.postJson<WireUpstreamCompletion>(path, body, {
+      signal: cancel.signal,
+      headers: request.requestId === undefined ? undefined : { "x-request-id": request.requestId },
+    });
+    pending = reader.readWhole(answer);
+  } catch (error) {
+    end();
+    if (timedOut && !request.signal?.aborted)
+      throw new MoestroError(
+        "upstream_timeout",
+        `The upstream '${target.name}' did not answer within ${target.answerTimeoutMs} ms (answerTimeoutMs).`,
+        { retryAfterSeconds: 1, cause: error },
+      );
+    // A body that is not JSON is the upstream's fault, as a broken stream is.
+    if (error instanceof SyntaxError)
+      throw new MoestroError("upstream_failed", `The upstream '${target.name}' answered a body that is not JSON.`, {
+        retryAfterSeconds: 1,
+        cause: error,
+      });
+    throw error;
+  } finally {
+    clearTimeout(timer);
+    request.signal?.removeEventListener("abort", onAbort);
+  }
+  target.recordLatency(performance.now() - startedAt);
+  target.recordSuccess();
+  return { reader, pending, end };
+}
