@@ -15,7 +15,7 @@ import type {
 } from "../../spec/index.js";
 import { estimatePromptTokens, promptTokenBound, toUpstreamRequest } from "./openai-request.js";
 import { UpstreamStreamReader, type WireUpstreamChunk } from "./openai-stream.js";
-import { askWhole } from "./upstream-whole.js";
+import { askWhole, noMoreChunks } from "./upstream-whole.js";
 import { LocalMember } from "./local-member.js";
 import type { UpstreamGateway } from "./upstream-gateway.js";
 import { type PoolMember, UpstreamTarget } from "./upstream-target.js";
@@ -56,10 +56,10 @@ interface OpenedStream {
   done: boolean;
   /** Ends the request's in-flight count on its upstream; idempotent. */
   end: () => void;
-  /** Cancels the upstream request (closes its connection). */
+  /** Cancels the upstream request (closes its connection); the request's signal and the stall timer abort it too. */
   cancel: AbortController;
-  /** Aborted when the upstream sends nothing for `timeoutMs` (the stall timer below). */
-  timeout: AbortController;
+  /** Whether the upstream sent nothing for `timeoutMs` (the stall timer below aborted `cancel`). */
+  timedOut: () => boolean;
   /** The stall timer: refreshed at every event, cleared when the stream ends; none for a whole answer. */
   timer: ReturnType<typeof setTimeout> | undefined;
 }
@@ -211,25 +211,38 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
 
   /** Asks an upstream for a whole answer without streaming (`askWhole`), as an opened stream that has ended. */
   async function openWhole(target: UpstreamTarget, request: GenerateRequest): Promise<OpenedStream> {
-    const { reader, pending, end } = await askWhole(target, request, { model: modelId, keepText: tokenizer !== undefined });
-    const cancel = new AbortController();
-    return { target, iterator: noMoreChunks(), reader, pending, done: true, end, cancel, timeout: cancel, timer: undefined };
+    const whole = await askWhole(target, request, { model: modelId, keepText: tokenizer !== undefined });
+    return {
+      ...whole,
+      target,
+      iterator: noMoreChunks(),
+      done: true,
+      cancel: new AbortController(),
+      timedOut: () => false,
+      timer: undefined,
+    };
   }
 
   /** Opens an upstream's stream and reads it until its first part (or its end). */
   async function open(target: UpstreamTarget, request: GenerateRequest): Promise<OpenedStream> {
     const { path, body } = toUpstreamRequest(request, { model: modelId, kind: target.kind });
+    request.signal?.throwIfAborted();
     const cancel = new AbortController();
-    const timeout = new AbortController();
-    const signals = [cancel.signal, timeout.signal, ...(request.signal === undefined ? [] : [request.signal])];
-    const end = target.begin();
+    let timedOut = false;
+    const onAbort = (): void => cancel.abort(request.signal?.reason);
+    request.signal?.addEventListener("abort", onAbort, { once: true });
+    const endAttempt = target.begin();
+    const end = (): void => {
+      endAttempt();
+      request.signal?.removeEventListener("abort", onAbort);
+    };
     const startedAt = performance.now();
-    const timer = setTimeout(
-      () => timeout.abort(Object.assign(new Error(`no answer within ${target.timeoutMs} ms`), { name: "TimeoutError" })),
-      target.timeoutMs,
-    );
+    const timer = setTimeout(() => {
+      timedOut = true;
+      cancel.abort(Object.assign(new Error(`no answer within ${target.timeoutMs} ms`), { name: "TimeoutError" }));
+    }, target.timeoutMs);
     const iterator = target.client.streamJson<WireUpstreamChunk>(path, body, {
-      signal: AbortSignal.any(signals),
+      signal: cancel.signal,
       headers: request.requestId === undefined ? undefined : { "x-request-id": request.requestId },
     });
     const reader = new UpstreamStreamReader({
@@ -255,14 +268,11 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
       clearTimeout(timer);
       end();
       await iterator.return(undefined).catch(() => undefined);
-      if (timeout.signal.aborted && !request.signal?.aborted)
+      if (timedOut && !request.signal?.aborted)
         throw new MoestroError(
           "upstream_timeout",
           `The upstream '${target.name}' sent nothing within ${target.timeoutMs} ms (timeoutMs).`,
-          {
-            retryAfterSeconds: 1,
-            cause: error,
-          },
+          { retryAfterSeconds: 1, cause: error },
         );
       throw error;
     }
@@ -271,7 +281,7 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
       clearTimeout(timer);
       target.recordSuccess();
     }
-    return { target, iterator, reader, pending, done, end, cancel, timeout, timer };
+    return { target, iterator, reader, pending, done, end, cancel, timedOut: () => timedOut, timer };
   }
 
   /** The rest of an opened stream as stream parts; ends the upstream request however it ends. */
@@ -298,14 +308,11 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
             return;
           }
           target.recordFailure("the stream broke off");
-          if (opened.timeout.signal.aborted)
+          if (opened.timedOut())
             throw new MoestroError(
               "upstream_timeout",
               `The upstream '${target.name}' sent nothing for ${target.timeoutMs} ms (timeoutMs) during the stream.`,
-              {
-                retryAfterSeconds: 1,
-                cause: error,
-              },
+              { retryAfterSeconds: 1, cause: error },
             );
           if (error instanceof MoestroError) throw error;
           throw new MoestroError("upstream_failed", `The upstream '${target.name}' failed during the stream: ${(error as Error).message}`, {
@@ -490,6 +497,3 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
     });
   }
 }
-
-/** The chunks of a whole answer after it was read: none. */
-async function* noMoreChunks(): AsyncGenerator<WireUpstreamChunk, void, undefined> {}

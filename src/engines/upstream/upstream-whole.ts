@@ -1,7 +1,7 @@
 import { MoestroError } from "../../errors/index.js";
 import type { GenerateRequest, StreamPart } from "../../spec/index.js";
 import { estimatePromptTokens, toUpstreamRequest } from "./openai-request.js";
-import { UpstreamStreamReader, type WireUpstreamCompletion } from "./openai-stream.js";
+import { UpstreamStreamReader, type WireUpstreamChunk, type WireUpstreamCompletion } from "./openai-stream.js";
 import type { UpstreamTarget } from "./upstream-target.js";
 
 /** A whole answer read from an upstream ({@link askWhole}). */
@@ -80,3 +80,6 @@ export async function askWhole(
   target.recordSuccess();
   return { reader, pending, end };
 }
+
+/** The chunks left of a whole answer once it was read (the iterator of an opened stream that has ended): none. */
+export async function* noMoreChunks(): AsyncGenerator<WireUpstreamChunk, void, undefined> {}
