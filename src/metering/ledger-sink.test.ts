@@ -242,12 +242,17 @@ describe.each(testDialects)("the ledger sink on %s", (dialect) => {
       const run = await otherLedger.start(cut);
       counts.completionTokens = 9; // the whole answer, never flushed by a heartbeat
       clockMs += 400;
+      // An upstream pool's request is admitted before it is sent: its upstream is named once chosen, written next.
+      run.served?.({ upstream: "gpu-2", attempts: 2 });
+      expect((await rowOf(cut.requestId))?.upstream).toBeUndefined();
       await run.checkpoint();
       expect(await rowOf(cut.requestId)).toMatchObject({
         status: "running",
         completionTokens: 9,
         costMicroUsd: 95,
         heartbeatAtMs: clockMs,
+        upstream: "gpu-2",
+        attempts: 2,
       });
       // The process dies after the last bytes were written, before the settlement: the recovery bills what was sent.
       await otherInstance.dispose();
@@ -257,6 +262,8 @@ describe.each(testDialects)("the ledger sink on %s", (dialect) => {
         completionTokens: 9,
         costMicroUsd: 95,
         latencyMs: clockMs - startedAtMs,
+        upstream: "gpu-2",
+        attempts: 2,
       });
     } finally {
       await otherLedger.dispose();

@@ -74,7 +74,7 @@ export interface LedgerSink extends UsageSink, AsyncDisposable {
 
 /** A request this process admitted and has not ended. */
 interface RunningRequest {
-  /** Its row as admitted (under the id it was stored with). */
+  /** Its row as admitted (under the id it was stored with), with its upstream once one serves it. */
   row: UsageRecord;
   /** The prices in effect at its start (a batch line's at the batch rate): every heartbeat, and its end, are priced by them. */
   prices: BilledPrices;
@@ -174,6 +174,10 @@ export async function openLedgerSink(options: LedgerSinkOptions): Promise<Ledger
         checkpoint: async () => {
           const atMs = now();
           await usage.heartbeat([runningRow(request, request.readCounts(), atMs)], atMs);
+        },
+        served: ({ upstream, attempts }) => {
+          // Written by the next heartbeat or the checkpoint (`heartbeatColumns` include them).
+          request.row = { ...request.row, upstream, attempts };
         },
         finish: async (event) => {
           running.delete(request.row.requestId);

@@ -144,6 +144,12 @@ export interface UsageRun {
    */
   checkpoint(): Promise<void>;
   /**
+   * Names the upstream that serves the request and the attempts it took, once chosen (a request to an upstream pool is
+   * admitted before it is sent): its running row carries them from its next write on (the checkpoint, or a
+   * heartbeat), so that a request cut by a crash is settled `interrupted` with them. Nothing is written now. Optional.
+   */
+  served?(fields: Pick<UsageEvent, "upstream" | "attempts">): void;
+  /**
    * Reports the request's end; replaces {@link UsageSink.record} for this request. For a response that was sent (`ok`,
    * or `aborted` when the client went away before its last byte left) it runs after the last byte was handed to the
    * socket, when the response can no longer change: a sink that throws then is logged, and its row stays `running`

@@ -129,6 +129,8 @@ const heartbeatColumnTypes = {
   latency_ms: "float8",
   heartbeat_at: "int8",
   recorded_at: "int8",
+  upstream: "text",
+  attempts: "int4",
 } as const satisfies Record<"request_id" | (typeof statements.heartbeatColumns)[number], string>;
 
 /**

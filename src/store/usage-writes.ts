@@ -101,6 +101,9 @@ export const heartbeatColumns = [
   "latency_ms",
   "heartbeat_at",
   "recorded_at",
+  // A request to an upstream pool is admitted before it is sent: its upstream is written once chosen.
+  "upstream",
+  "attempts",
 ] as const satisfies ReadonlyArray<keyof UsageEventsTable>;
 
 /**

@@ -100,12 +100,14 @@ export class RequestMeter {
 
   /**
    * Names the upstream that serves a request admitted before it was sent (`ModelBackend.admissionBound`), and the
-   * attempts it took: its end is recorded with them (its running row has none until then). With `arrivesWhole` (the
+   * attempts it took: its end is recorded with them, and its running rows get them from their next write on. With `arrivesWhole` (the
    * upstream was asked for a whole answer, `GenerationStream.arrivesWhole`), no time to first token is recorded: its
    * first part comes with its last.
    */
   served(fields: Pick<UsageEvent, "upstream" | "attempts">, options: { arrivesWhole?: boolean } = {}): void {
     this.#base = { ...this.#base, ...fields };
+    // The running rows name it too, from their next write on (`UsageRun.served`).
+    for (const run of this.#runs.values()) run.served?.(fields);
     if (options.arrivesWhole === true) this.#timesFirstToken = false;
   }
 
