@@ -1,6 +1,5 @@
 import type { Context } from "hono";
 import { ServerResponse } from "node:http";
-import type { Socket } from "node:net";
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import { stream } from "hono/streaming";
 import type { StreamingApi } from "hono/utils/stream";
@@ -254,28 +253,25 @@ interface SseSink {
 }
 
 /**
- * Writes to Node's `ServerResponse` directly. What is written in one turn of the event loop goes out in one `writev`:
- * the socket is corked at the turn's first write and uncorked once the turn's promise jobs have run
- * (`process.nextTick`, Node's documented way to batch writes), so that the status line and headers, and the parts that
- * are ready at once (an upstream's first part, events that arrived in one read, the last events and `[DONE]` with the
- * response's end), cost one system call and one wake-up of the client instead of one each (docs/gateway.md,
- * "Overhead"). Nothing waits longer than that turn: the headers still go out before the first token of a model that
- * has not produced it yet.
+ * Writes to Node's `ServerResponse` directly. The status line and headers wait for the end of the turn of the event
+ * loop that made the sink (the socket corked until `process.nextTick`, once that turn's promise jobs have run), so that
+ * they leave in one `writev` with the parts ready in that turn (an upstream's first part, already read when the
+ * response starts) rather than in a packet of their own, which costs a system call and a wake-up of the client
+ * (docs/gateway.md, "Overhead"); a model that has no token yet still gets its headers out at once. Later writes need no
+ * such help: Node corks the socket at each write of a response until the next tick itself.
  */
 class NodeSseSink implements SseSink {
   readonly #outgoing: ServerResponse;
   #aborted = false;
-  /** The socket corked in this turn, uncorked at its end; the socket itself, as the response may let go of it first. */
-  #corked: Socket | undefined;
-  readonly #uncork = (): void => {
-    const socket = this.#corked;
-    this.#corked = undefined;
-    socket?.uncork();
-  };
 
   constructor(outgoing: ServerResponse, headers: Headers, onAbort: () => void) {
     this.#outgoing = outgoing;
-    this.#cork();
+    // The socket itself, not `outgoing.cork()`: the response may let go of it before the uncork.
+    const socket = outgoing.socket;
+    if (socket !== null && !socket.destroyed) {
+      socket.cork();
+      process.nextTick(() => socket.uncork());
+    }
     outgoing.writeHead(200, Object.fromEntries(headers));
     outgoing.flushHeaders();
     outgoing.on("close", () => {
@@ -290,18 +286,7 @@ class NodeSseSink implements SseSink {
   }
 
   write(text: string): void {
-    if (this.#aborted || this.#outgoing.destroyed) return;
-    this.#cork();
-    this.#outgoing.write(text);
-  }
-
-  /** Corks the socket until the end of this turn of the event loop (see the class). */
-  #cork(): void {
-    const socket = this.#outgoing.socket;
-    if (this.#corked !== undefined || socket === null || socket.destroyed) return;
-    this.#corked = socket;
-    socket.cork();
-    process.nextTick(this.#uncork);
+    if (!this.#aborted && !this.#outgoing.destroyed) this.#outgoing.write(text);
   }
 
   async flush(): Promise<void> {
