@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { GenerateRequest } from "../../spec/index.js";
 import { estimatePromptTokens, promptTokenBound, toUpstreamRequest } from "./openai-request.js";
+import { asksWhole } from "./upstream-whole.js";
 
 const chat = (overrides: Partial<GenerateRequest> = {}): GenerateRequest => ({
   input: {
@@ -114,6 +115,14 @@ describe("toUpstreamRequest", () => {
       stream: true,
       stream_options: { include_usage: true },
     });
+  });
+
+  it("asks every kind but llama-server for a whole answer when the request's answer is collected whole", () => {
+    expect(asksWhole({ kind: "vllm" }, { whole: true })).toBe(true);
+    expect(asksWhole({ kind: "openai-compatible" }, { whole: true })).toBe(true);
+    expect(asksWhole({ kind: "llama-server" }, { whole: true })).toBe(false);
+    expect(asksWhole({ kind: "vllm" }, { whole: false })).toBe(false);
+    expect(asksWhole({ kind: "vllm" }, {})).toBe(false);
   });
 
   it("sends a raw prompt to /v1/completions", () => {

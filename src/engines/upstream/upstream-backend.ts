@@ -15,7 +15,7 @@ import type {
 } from "../../spec/index.js";
 import { estimatePromptTokens, promptTokenBound, toUpstreamRequest } from "./openai-request.js";
 import { UpstreamStreamReader, type WireUpstreamChunk } from "./openai-stream.js";
-import { askWhole, noMoreChunks } from "./upstream-whole.js";
+import { asksWhole, type OpenedStream, openWhole } from "./upstream-whole.js";
 import { LocalMember } from "./local-member.js";
 import type { UpstreamGateway } from "./upstream-gateway.js";
 import { type PoolMember, UpstreamTarget } from "./upstream-target.js";
@@ -45,31 +45,13 @@ export interface UpstreamBackendOptions {
   now?: () => number;
 }
 
-/** An upstream's stream, opened: its first parts read, the rest to come. */
-interface OpenedStream {
-  target: UpstreamTarget;
-  iterator: AsyncGenerator<WireUpstreamChunk, void, undefined>;
-  reader: UpstreamStreamReader;
-  /** Parts read while opening (the first ones), given first. */
-  pending: StreamPart[];
-  /** Whether the upstream's stream has already ended. */
-  done: boolean;
-  /** Ends the request's in-flight count on its upstream; idempotent. */
-  end: () => void;
-  /** Cancels the upstream request (closes its connection); the request's signal and the stall timer abort it too. */
-  cancel: AbortController;
-  /** Whether the upstream sent nothing for `timeoutMs` (the stall timer below aborted `cancel`). */
-  timedOut: () => boolean;
-  /** The stall timer: refreshed at every event, cleared when the stream ends; none for a whole answer. */
-  timer: ReturnType<typeof setTimeout> | undefined;
-}
-
 /**
  * The backend of one model served by upstreams (a pool): each generation goes to the pool's next upstream
  * (`UpstreamGateway.next`: fewest outstanding requests per unit of weight), as an OpenAI request streamed with its
  * usage (`toUpstreamRequest`), and its chunks come back as stream parts (`UpstreamStreamReader`); a request whose
- * answer is collected whole (`request.whole`: the client did not ask for a stream) is sent without streaming and its
- * one JSON answer read as the same parts (`askWhole`), `answerTimeoutMs` bounding it instead of `timeoutMs`.
+ * answer is collected whole (`request.whole`: the client did not ask for a stream) is sent without streaming (but to a
+ * llama-server, `asksWhole`) and its one JSON answer read as the same parts (`askWhole`), `answerTimeoutMs` bounding it
+ * instead of `timeoutMs`.
  *
  * Failover happens only before the first part reaches the serving layer, that is before any byte reaches the client:
  * `generate` resolves once the upstream sent its first part. Until then a refused connection, a timeout (`timeoutMs`
@@ -209,23 +191,9 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
     throw withAttempts(new MoestroError("upstream_failed", `No upstream serves the model '${modelId}' now.`, { retryAfterSeconds: 1 }), 0);
   }
 
-  /** Asks an upstream for a whole answer without streaming (`askWhole`), as an opened stream that has ended. */
-  async function openWhole(target: UpstreamTarget, request: GenerateRequest): Promise<OpenedStream> {
-    const whole = await askWhole(target, request, { model: modelId, keepText: tokenizer !== undefined });
-    return {
-      ...whole,
-      target,
-      iterator: noMoreChunks(),
-      done: true,
-      cancel: new AbortController(),
-      timedOut: () => false,
-      timer: undefined,
-    };
-  }
-
   /** Opens an upstream's stream and reads it until its first part (or its end). */
   async function open(target: UpstreamTarget, request: GenerateRequest): Promise<OpenedStream> {
-    const { path, body } = toUpstreamRequest(request, { model: modelId, kind: target.kind });
+    const { path, body } = toUpstreamRequest(request, { model: modelId, kind: target.kind, stream: true });
     request.signal?.throwIfAborted();
     const cancel = new AbortController();
     let timedOut = false;
@@ -367,10 +335,16 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
         async (member, attempt) =>
           member instanceof LocalMember
             ? await member.generate(request, attempt)
-            : upstreamStream(await (request.whole === true ? openWhole : open)(member as UpstreamTarget, request), request, {
-                upstream: member.name,
-                attempts: attempt,
-              }),
+            : upstreamStream(
+                await (asksWhole(member as UpstreamTarget, request)
+                  ? openWhole(member as UpstreamTarget, request, { model: modelId, keepText: tokenizer !== undefined })
+                  : open(member as UpstreamTarget, request)),
+                request,
+                {
+                  upstream: member.name,
+                  attempts: attempt,
+                },
+              ),
         "all",
         request.session,
       );
@@ -422,7 +396,7 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
     return {
       promptTokens: promptTokenBound(request),
       servedBy: served,
-      arrivesWhole: request.whole === true,
+      arrivesWhole: opened.whole === true,
       [Symbol.asyncIterator]() {
         if (iterated) throw new Error("a generation stream is iterated once");
         iterated = true;

@@ -4,6 +4,18 @@ import { estimatePromptTokens, toUpstreamRequest } from "./openai-request.js";
 import { UpstreamStreamReader, type WireUpstreamChunk, type WireUpstreamCompletion } from "./openai-stream.js";
 import type { UpstreamTarget } from "./upstream-target.js";
 
+/**
+ * Whether `request` is sent to `target` without streaming ({@link askWhole}): when its answer is collected whole
+ * (`request.whole`), unless `target` is a llama-server. Its non-streamed answer parses the model's whole output with the
+ * chat template's format parser and answers 500 ("The model produced output that does not match the expected
+ * peg-native format") when the output does not match it, which its stream never does: 23 of 150 answers of the
+ * random-weight tiny-qwen3moe (`--jinja`, default sampling, 6 tokens) on 2026-12-07, against none streamed. A 500 would
+ * also count against the upstream's health.
+ */
+export function asksWhole(target: Pick<UpstreamTarget, "kind">, request: Pick<GenerateRequest, "whole">): boolean {
+  return request.whole === true && target.kind !== "llama-server";
+}
+
 /** A whole answer read from an upstream ({@link askWhole}). */
 export interface WholeAnswer {
   /** The reader that read it: its usage, and the generated text when kept. */
@@ -33,7 +45,7 @@ export async function askWhole(
   options: { model: string; keepText: boolean },
 ): Promise<WholeAnswer> {
   request.signal?.throwIfAborted();
-  const { path, body } = toUpstreamRequest(request, { model: options.model, kind: target.kind });
+  const { path, body } = toUpstreamRequest(request, { model: options.model, kind: target.kind, stream: false });
   // One controller for the client's abort and the timeout (no `AbortSignal.any` per request: this is the hot path).
   const cancel = new AbortController();
   let timedOut = false;
@@ -81,5 +93,37 @@ export async function askWhole(
   return { reader, pending, end };
 }
 
+/** Asks an upstream for a whole answer without streaming ({@link askWhole}), as an opened stream that has ended. */
+export async function openWhole(
+  target: UpstreamTarget,
+  request: GenerateRequest,
+  options: { model: string; keepText: boolean },
+): Promise<OpenedStream> {
+  const whole = await askWhole(target, request, options);
+  const cancel = new AbortController();
+  return { ...whole, target, iterator: noMoreChunks(), done: true, whole: true, cancel, timedOut: () => false, timer: undefined };
+}
+
 /** The chunks left of a whole answer once it was read (the iterator of an opened stream that has ended): none. */
-export async function* noMoreChunks(): AsyncGenerator<WireUpstreamChunk, void, undefined> {}
+async function* noMoreChunks(): AsyncGenerator<WireUpstreamChunk, void, undefined> {}
+
+/** An upstream's stream, opened: its first parts read, the rest to come. */
+export interface OpenedStream {
+  target: UpstreamTarget;
+  iterator: AsyncGenerator<WireUpstreamChunk, void, undefined>;
+  reader: UpstreamStreamReader;
+  /** Parts read while opening (the first ones), given first. */
+  pending: StreamPart[];
+  /** Whether the upstream's stream has already ended. */
+  done: boolean;
+  /** Ends the request's in-flight count on its upstream; idempotent. */
+  end: () => void;
+  /** Cancels the upstream request (closes its connection); the request's signal and the stall timer abort it too. */
+  cancel: AbortController;
+  /** Whether the upstream sent nothing for `timeoutMs` (the stall timer below aborted `cancel`). */
+  timedOut: () => boolean;
+  /** Whether it is a whole answer ({@link openWhole}): its parts arrived together, after the whole answer. */
+  whole?: true;
+  /** The stall timer: refreshed at every event, cleared when the stream ends; none for a whole answer. */
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
