@@ -193,19 +193,22 @@ function restorableLength(cache: PrefixCache, promptTokens: readonly Token[], ke
 }
 
 /**
- * The decode barrier as a shared prefill's lead sees it: its prompt step (the first step that evaluates more than one
- * token) ends with {@link SharedPrefill.share}, started before the step's result goes back, so that the state is saved
- * before the lead's next token is evaluated; a failed prompt step abandons the lead. The other methods are the
- * barrier's own.
+ * The decode barrier as a shared prefill's lead sees it: its first step (the prompt's) ends with
+ * {@link SharedPrefill.share}, started before the step's result goes back, so that the state is saved before the lead's
+ * next token is evaluated; a failed first step abandons the lead. The first step, not the first that evaluates more
+ * than one token: a prefix saved meanwhile may have left the lead a single prompt token to evaluate, and its waiters
+ * must not wait for the whole generation. The other methods are the barrier's own.
  */
 function sharingBatching(batching: DecodeBatching, sequence: LlamaContextSequence, lead: SharedPrefill): DecodeBatching {
+  let isFirst = true;
   const view = {
     join: () => batching.join(),
     leave: () => batching.leave(),
     turn: () => batching.turn(),
     schedule: (dispatch: () => void) => batching.schedule(dispatch),
     async step<Result>(prefill: boolean, evaluate: () => Promise<Result>, meter?: EngineTimeMeter, tokens?: number): Promise<Result> {
-      if (!prefill) return await batching.step(prefill, evaluate, meter, tokens);
+      if (!isFirst) return await batching.step(prefill, evaluate, meter, tokens);
+      isFirst = false;
       let result: Result;
       try {
         result = await batching.step(prefill, evaluate, meter, tokens);
