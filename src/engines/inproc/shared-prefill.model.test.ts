@@ -125,6 +125,31 @@ describe.skipIf(!hasTestModels)("a shared system prompt across parallel sequence
     expect(after.followers - before.followers).toBe(2);
   });
 
+  it("a lead cancelled during its prompt step still shares it: its prompt step cannot be stopped", async () => {
+    const thirdSystem = `The very end. ${system}`;
+    const input = (question: string): GenerateInput => ({
+      kind: "chat",
+      messages: [
+        { role: "system", text: thirdSystem },
+        { role: "user", text: question },
+      ],
+    });
+    const alone = [];
+    for (const question of questions.slice(1)) alone.push(await run(cold, input(question)));
+    const before = sharing.sharedPrefillStats()!;
+    const controller = new AbortController();
+    const lead = run(sharing, input(questions[0]!), controller.signal);
+    await sleep(30);
+    const followers = questions.slice(1).map((question) => run(sharing, input(question)));
+    await sleep(20);
+    controller.abort();
+    expect((await lead).finishReason).toBe("abort");
+    const outcomes = await Promise.all(followers);
+    expect(outcomes.map((result) => result.text)).toEqual(alone.map((result) => result.text));
+    for (const outcome of outcomes) expect(outcome.cached).toBeGreaterThan(systemTokens - 10);
+    expect(sharing.sharedPrefillStats()!.followers - before.followers).toBe(3);
+  });
+
   it("shares a state larger than the prefix cache's budget: pinned while the followers load it, evicted after", async () => {
     // A state of ~450 stories260K tokens takes about 300 KB (656 bytes a token).
     const small = (await createLlamaBackend({
@@ -158,6 +183,26 @@ describe.skipIf(!hasTestModels)("a shared system prompt across parallel sequence
       expect(results.map((result) => result.cached).filter((cached) => cached > 1)).toEqual([]);
     } finally {
       await off.dispose();
+    }
+  });
+});
+
+describe.skipIf(!hasTestModels)("shared prefills on a hybrid model (tiny-qwen35moe)", () => {
+  it("are off, as the prefix cache is: a follower would keep part of a state whose recurrent layers hold the whole prompt", async () => {
+    const backend = (await createLlamaBackend({
+      llama: await getTestLlama(),
+      modelPath: testModelPath("tiny-qwen35moe.gguf"),
+      contextTokens: 512,
+      batchSize: 64,
+      threads: 1,
+      parallel: 2,
+      cacheRamBytes: 16 * 2 ** 20,
+      logger: pino({ level: "silent" }),
+    })) as SharingBackend;
+    try {
+      expect(backend.sharedPrefillStats()).toBeUndefined();
+    } finally {
+      await backend.dispose();
     }
   });
 });
