@@ -12,6 +12,7 @@
 //
 // usage: npm run bench:shared-prefill   (env: BENCH_MODEL=moe|stories (default moe: the generated 735M random
 //                                        Qwen3-MoE), BENCH_ROUNDS=3, BENCH_THREADS=1, BENCH_MAX_TOKENS=8,
+//                                        BENCH_SYSTEM_WORDS (620 on the MoE, 60 on stories260K),
 //                                        MOESTRO_SHARED=../shared, BENCH_DIR=/tmp/moestro-bench)
 import { execSync } from "node:child_process";
 import os from "node:os";
@@ -29,7 +30,7 @@ if (modelName !== "moe" && modelName !== "stories") throw new Error(`BENCH_MODEL
 const modelPath = modelName === "moe" ? ensureMoeModel(benchDir) : storiesModelPath;
 const modelId = path.basename(modelPath).replace(/\.gguf$/i, "");
 /** Words of the system prompt: about 700 Qwen3 tokens; stories260K's context of 512 tokens holds about 300 of its tokens. */
-const systemWords = modelName === "moe" ? 620 : 60;
+const systemWords = Number(process.env.BENCH_SYSTEM_WORDS ?? (modelName === "moe" ? 620 : 60));
 
 const words = (
   "apple river stone cloud garden window yellow quiet market engine silver forest bridge candle winter summer pocket " +
