@@ -42,6 +42,7 @@ export class SharedPrefill {
   readonly #waiters = new Set<Waiter>();
   #isOver = false;
 
+  /** Made by {@link SharedPrefills.start}, which registers it. */
   constructor(owner: SharedPrefills, tokens: readonly Token[], keep: number, isBatch: boolean) {
     this.#owner = owner;
     this.tokens = tokens;
@@ -128,8 +129,11 @@ export class SharedPrefill {
  * it wait longer than its own prefill).
  */
 export class SharedPrefills {
+  /** Where the leads' states go, and where the followers load them from. */
   readonly cache: PrefixCache;
+  /** See {@link defaultMinSharedPrefillTokens}. */
   readonly minTokens: number;
+  /** Updated by the leads; read with {@link stats}. */
   readonly counters: SharedPrefillStats = { shared: 0, followers: 0, missed: 0 };
   readonly #leads = new Set<SharedPrefill>();
 
