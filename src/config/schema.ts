@@ -276,6 +276,12 @@ export const configSchema = z.object({
         .describe(
           "Prefix cache per model: host-RAM budget for the KV states of past prompts beyond the slots (in-process: saved sequence states, restored when a prompt shares their prefix; llama-server workers: their own --cache-ram, rounded down to MiB), bytes, counted in maxMemoryBytes; 0 turns it off. Defaults to the size of the model's slots' KV cache (contextTokens x parallel), at most 8 GiB (llama-server's own default).",
         ),
+      sharedPrefill: z
+        .boolean()
+        .default(true)
+        .describe(
+          "In-process engine: requests that arrive together on different slots and share a long prefix (a system prompt of 64 tokens or more) wait for the first one's prompt evaluation and restore its state from the prefix cache, instead of each evaluating the prefix (docs/engine.md). Needs the prefix cache (cacheRamBytes above 0). Defaults to true.",
+        ),
       workerCacheRamBytes: z
         .number()
         .int()

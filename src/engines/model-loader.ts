@@ -148,7 +148,7 @@ export function createModelLoader(options: ModelLoaderOptions): ModelLoader {
       }
       const backend =
         choice.kind === "inproc"
-          ? await createLlamaBackend({ ...common, speculative: entry.speculative })
+          ? await createLlamaBackend({ ...common, speculative: entry.speculative, sharedPrefill: engine.sharedPrefill })
           : await createLlamaServerBackend({
               ...common,
               binary: (await getBinary())!,
