@@ -15,7 +15,9 @@
 //   worker (a worker speculates for every request or none, so plain decoding needs a second worker; both run at
 //   once on the same server, requests alternate between them);
 // - worker-lookup: stories260K with prompt lookup on a worker, against stories260K on a plain worker, on the lookup
-//   prompts.
+//   prompts;
+// - worker-padded-lookup: the padded target with prompt lookup on a worker, against the padded target on a plain
+//   worker, on the lookup prompts.
 // The worker entries need a llama-server binary (BENCH_LLAMA_SERVER, else MOESTRO_TEST_LLAMA_SERVER); they are in the
 // default list only when one is given.
 // Prints, per model, tokens/s of both modes, their ratio, and the drafted and accepted tokens with the acceptance rate,
@@ -23,7 +25,7 @@
 //
 // usage: npm run bench:speculative   (env: BENCH_THREADS=1, BENCH_ROUNDS=3, BENCH_MAX_TOKENS=128 (moe: 64),
 //                                     BENCH_PADDED_FFN=65536, BENCH_MIN_CONFIDENCE=0 (the draft models'; empty: moestro's default),
-//                                     BENCH_MODELS=padded,moe,lookup,padded-lookup[,worker,worker-lookup], MOESTRO_SHARED=../shared,
+//                                     BENCH_MODELS=padded,moe,lookup,padded-lookup[,worker,worker-lookup,worker-padded-lookup], MOESTRO_SHARED=../shared,
 //                                     BENCH_DIR=/tmp/moestro-bench, BENCH_LLAMA_SERVER=path of llama-server)
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
@@ -39,10 +41,13 @@ const paddedFfn = Number(process.env.BENCH_PADDED_FFN ?? 65536);
 const minConfidence = process.env.BENCH_MIN_CONFIDENCE === "" ? undefined : Number(process.env.BENCH_MIN_CONFIDENCE ?? 0);
 const benchDir = process.env.BENCH_DIR ?? path.join(os.tmpdir(), "moestro-bench");
 const llamaServer = process.env.BENCH_LLAMA_SERVER || process.env.MOESTRO_TEST_LLAMA_SERVER || undefined;
-const which = (process.env.BENCH_MODELS ?? `padded,moe,lookup,padded-lookup${llamaServer ? ",worker,worker-lookup" : ""}`)
+const which = (
+  process.env.BENCH_MODELS ?? `padded,moe,lookup,padded-lookup${llamaServer ? ",worker,worker-lookup,worker-padded-lookup" : ""}`
+)
   .split(",")
   .filter(Boolean);
-if ((which.includes("worker") || which.includes("worker-lookup")) && llamaServer === undefined) {
+const workerModels = ["worker", "worker-lookup", "worker-padded-lookup"];
+if (workerModels.some((model) => which.includes(model)) && llamaServer === undefined) {
   throw new Error("BENCH_MODELS names worker models: give the llama-server binary in BENCH_LLAMA_SERVER");
 }
 
@@ -139,7 +144,7 @@ mkdirSync(benchDir, { recursive: true });
 const models = [];
 const draftOptions = minConfidence === undefined ? {} : { minConfidence };
 const paddedPath = path.join(benchDir, `stories260K-padded-${paddedFfn}.gguf`);
-if (which.includes("padded") || which.includes("padded-lookup") || which.includes("worker")) {
+if (["padded", "padded-lookup", "worker", "worker-padded-lookup"].some((model) => which.includes(model))) {
   const padded = paddedPath;
   if (!existsSync(padded)) {
     console.error(`generating ${padded}...`);
@@ -163,21 +168,25 @@ if (which.includes("padded-lookup")) {
   models.push({ path: paddedPath, id: "padded-lookup", speculative: { type: "ngram", maxDraftTokens: 8 } });
 }
 if (which.includes("worker")) {
-  models.push(
-    {
-      path: paddedPath,
-      id: "worker",
-      engine: "llama-server",
-      speculative: { type: "draft", draftModel: storiesModelPath, ...draftOptions },
-    },
-    { path: paddedPath, id: "worker-plain", engine: "llama-server" },
-  );
+  models.push({
+    path: paddedPath,
+    id: "worker",
+    engine: "llama-server",
+    speculative: { type: "draft", draftModel: storiesModelPath, ...draftOptions },
+  });
+}
+if (which.includes("worker-padded-lookup")) {
+  models.push({ path: paddedPath, id: "worker-padded-lookup", engine: "llama-server", speculative: { type: "ngram", maxDraftTokens: 8 } });
+}
+if (which.includes("worker") || which.includes("worker-padded-lookup")) {
+  models.push({ path: paddedPath, id: "worker-plain", engine: "llama-server" });
 }
 if (which.includes("worker-lookup")) {
-  models.push(
-    { path: storiesModelPath, id: "worker-lookup", engine: "llama-server", speculative: { type: "ngram", maxDraftTokens: 8 } },
-    { path: storiesModelPath, id: "worker-lookup-plain", engine: "llama-server" },
-  );
+  models.push({ path: storiesModelPath, id: "worker-lookup", engine: "llama-server", speculative: { type: "ngram", maxDraftTokens: 8 } });
+}
+if (which.includes("worker-lookup") || which.includes("worker-padded-lookup")) {
+  // Also where the lookup prompts are found when no in-process model is run: stories260K writes them fast.
+  models.push({ path: storiesModelPath, id: "worker-lookup-plain", engine: "llama-server" });
 }
 const home = path.join(benchDir, "home-speculative");
 rmSync(home, { recursive: true, force: true });
@@ -220,7 +229,9 @@ try {
     results.push({ ...moe, plainVersusPlainMismatches: plainMismatches, plainVersusPlainPairs: moePrompts.length });
   }
   if (which.includes("worker")) results.push(await measure(server.url, "worker", storyPrompts, maxTokens, "worker-plain"));
-  const lookupModels = ["lookup", "padded-lookup", "worker-lookup"].filter((candidate) => which.includes(candidate));
+  const lookupModels = ["lookup", "padded-lookup", "worker-lookup", "worker-padded-lookup"].filter((candidate) =>
+    which.includes(candidate),
+  );
   if (lookupModels.length > 0) {
     // Prompts that hold the text the model writes next: a story's beginning, a text T, a blank line and the beginning
     // again, where T is what stories260K writes after that very prompt. Found by iteration (T = its continuation of
@@ -228,7 +239,8 @@ try {
     // text is one it would write there anyway, and on the last iteration's prompt it writes T again, or nearly.
     /** @type {string[]} */
     const seen = [];
-    // Any stories260K model finds the prompts: plain decoding (in-process, or the plain worker) writes the same text.
+    // Any stories260K model finds the prompts (the padded target too): plain decoding, in-process or on a plain worker,
+    // writes the same text.
     const lookupBase = which.includes("lookup") || which.includes("padded-lookup") ? "lookup" : "worker-lookup-plain";
     let fixedPoints = 0;
     for (const prompt of storyPrompts) {
@@ -245,7 +257,7 @@ try {
     }
     // The same prompts on the padded target, whose greedy text is stories260K's: prompt lookup where a step costs more.
     for (const model of lookupModels) {
-      const plainModel = model === "worker-lookup" ? "worker-lookup-plain" : model;
+      const plainModel = { "worker-lookup": "worker-lookup-plain", "worker-padded-lookup": "worker-plain" }[model] ?? model;
       results.push({ ...(await measure(server.url, model, seen, maxTokens, plainModel)), promptsRepeatedWhole: fixedPoints });
     }
   }

@@ -5,11 +5,16 @@ describe("resolveWorkerSpeculation", () => {
   const model = { id: "m", isRecurrentOrHybrid: false, blockCount: 24 };
   const cpu = { gpuLayers: 0, cpuMoeLayers: 0 };
 
-  it("prompt lookup: a 2-token pattern and the in-process default draft length (3) unless set", () => {
+  it("prompt lookup: a 3-token pattern (no longer than the draft) and the in-process default draft length (3) unless set", () => {
     expect(resolveWorkerSpeculation({ type: "ngram" }, model, cpu)).toEqual({
       speculation: { type: "ngram", maxDraftTokens: 3, patternTokens: workerLookupPatternTokens },
     });
-    expect(resolveWorkerSpeculation({ type: "ngram", maxDraftTokens: 8 }, model, cpu).speculation).toMatchObject({ maxDraftTokens: 8 });
+    expect(resolveWorkerSpeculation({ type: "ngram", maxDraftTokens: 8 }, model, cpu).speculation).toMatchObject({
+      maxDraftTokens: 8,
+      patternTokens: 3,
+    });
+    // ngram-simple never drafts fewer tokens than its pattern's length.
+    expect(resolveWorkerSpeculation({ type: "ngram", maxDraftTokens: 2 }, model, cpu).speculation).toMatchObject({ patternTokens: 2 });
   });
 
   it("a draft model: in-process defaults (16 tokens, confidence 0); on the GPU only when the whole target is", () => {

@@ -3,11 +3,14 @@ import { defaultMaxDraftTokens, defaultMinConfidence } from "../inproc/speculati
 import type { WorkerSpeculation } from "./worker-args.js";
 
 /**
- * The length of the pattern a worker's prompt lookup searches for (llama.cpp `ngram-simple`'s `size_n`): 2 tokens, the
- * shortest pattern the in-process engine's `InputLookupTokenPredictor` matches (`patternLength.min`). llama.cpp's own
- * default is 12, which finds a match only in long repeated passages.
+ * The length of the pattern a worker's prompt lookup searches for (llama.cpp `ngram-simple`'s `size_n`): 3 tokens, the
+ * last one sampled included. Measured with `bench:speculative` (worker-lookup and worker-padded-lookup, 8-token drafts):
+ * 2 tokens (the in-process predictor's shortest pattern) drafted more and was accepted less, 34% of 1,947 drafted
+ * tokens, 1.19x plain decoding on the padded target and 0.56x on stories260K; 3 tokens 43% of 1,383, 1.41x and 0.85x;
+ * 4 tokens 49% of 1,071 and 0.81x on stories260K (docs/bench.md). llama.cpp's own default, 12, finds a match only in
+ * long repeated passages.
  */
-export const workerLookupPatternTokens = 2;
+export const workerLookupPatternTokens = 3;
 
 /** What {@link resolveWorkerSpeculation} needs to know of the model. */
 export interface WorkerSpeculationModel {
@@ -29,8 +32,8 @@ export interface ResolvedWorkerSpeculation {
 
 /**
  * Turns models[].speculative into a llama-server worker's speculation (docs/engine.md, "Speculative decoding"):
- * - `ngram`: llama.cpp's `ngram-simple` with a 2-token pattern ({@link workerLookupPatternTokens}) and
- *   `maxDraftTokens` (default 3) drafted tokens;
+ * - `ngram`: llama.cpp's `ngram-simple` with a 3-token pattern ({@link workerLookupPatternTokens}; `maxDraftTokens`
+ *   when that is smaller) and `maxDraftTokens` (default 3) drafted tokens;
  * - `draft`: llama.cpp's `draft-simple` with `draftModel`, `maxDraftTokens` (default 16) and `minConfidence`
  *   (default 0). The draft model sits on the GPU (all its layers) when the whole target does (`gpuLayers` ≥ its
  *   layers, no experts in RAM), else in RAM: a target that does not fit the GPU whole leaves no room for it there.
@@ -57,13 +60,10 @@ export function resolveWorkerSpeculation(
     };
   }
   if (speculative.type === "ngram") {
-    return {
-      speculation: {
-        type: "ngram",
-        maxDraftTokens: speculative.maxDraftTokens ?? defaultMaxDraftTokens.ngram,
-        patternTokens: workerLookupPatternTokens,
-      },
-    };
+    const maxDraftTokens = speculative.maxDraftTokens ?? defaultMaxDraftTokens.ngram;
+    // ngram-simple drafts nothing when fewer tokens than the pattern's length would be drafted (`common_ngram_simple_draft`
+    // in common/ngram-map.cpp): a shorter draft length shortens the pattern.
+    return { speculation: { type: "ngram", maxDraftTokens, patternTokens: Math.min(workerLookupPatternTokens, maxDraftTokens) } };
   }
   const wholeOnGpu = placement.gpuLayers > 0 && placement.gpuLayers >= model.blockCount && placement.cpuMoeLayers === 0;
   return {
