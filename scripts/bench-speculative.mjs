@@ -17,7 +17,9 @@
 // - worker-lookup: stories260K with prompt lookup on a worker, against stories260K on a plain worker, on the lookup
 //   prompts;
 // - worker-padded-lookup: the padded target with prompt lookup on a worker, against the padded target on a plain
-//   worker, on the lookup prompts.
+//   worker, on the lookup prompts;
+// - worker-moe: the random MoE with tiny-qwen3moe as draft on a worker, against the MoE on a plain worker (llama-server
+//   has no back-off: this shows what a draft that predicts nothing costs there). Not in the default list.
 // The worker entries need a llama-server binary (BENCH_LLAMA_SERVER, else MOESTRO_TEST_LLAMA_SERVER); they are in the
 // default list only when one is given.
 // Prints, per model, tokens/s of both modes, their ratio, and the drafted and accepted tokens with the acceptance rate,
@@ -25,7 +27,7 @@
 //
 // usage: npm run bench:speculative   (env: BENCH_THREADS=1, BENCH_ROUNDS=3, BENCH_MAX_TOKENS=128 (moe: 64),
 //                                     BENCH_PADDED_FFN=65536, BENCH_MIN_CONFIDENCE=0 (the draft models'; empty: moestro's default),
-//                                     BENCH_MODELS=padded,moe,lookup,padded-lookup[,worker,worker-lookup,worker-padded-lookup], MOESTRO_SHARED=../shared,
+//                                     BENCH_MODELS=padded,moe,lookup,padded-lookup[,worker,worker-lookup,worker-padded-lookup,worker-moe], MOESTRO_SHARED=../shared,
 //                                     BENCH_DIR=/tmp/moestro-bench, BENCH_LLAMA_SERVER=path of llama-server)
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
@@ -46,7 +48,7 @@ const which = (
 )
   .split(",")
   .filter(Boolean);
-const workerModels = ["worker", "worker-lookup", "worker-padded-lookup"];
+const workerModels = ["worker", "worker-lookup", "worker-padded-lookup", "worker-moe"];
 if (workerModels.some((model) => which.includes(model)) && llamaServer === undefined) {
   throw new Error("BENCH_MODELS names worker models: give the llama-server binary in BENCH_LLAMA_SERVER");
 }
@@ -161,6 +163,14 @@ if (which.includes("moe")) {
   const draft = path.join(shared, "models/tiny-qwen3moe.gguf");
   models.push({ path: ensureMoeModel(benchDir), id: "moe", speculative: { type: "draft", draftModel: draft, ...draftOptions } });
 }
+if (which.includes("worker-moe")) {
+  const draft = path.join(shared, "models/tiny-qwen3moe.gguf");
+  const moe = ensureMoeModel(benchDir);
+  models.push(
+    { path: moe, id: "worker-moe", engine: "llama-server", speculative: { type: "draft", draftModel: draft, ...draftOptions } },
+    { path: moe, id: "worker-moe-plain", engine: "llama-server" },
+  );
+}
 if (which.includes("lookup") || which.includes("padded-lookup")) {
   models.push({ path: storiesModelPath, id: "lookup", speculative: { type: "ngram", maxDraftTokens: 8 } });
 }
@@ -227,6 +237,9 @@ try {
       if (first.text !== second.text) plainMismatches++;
     }
     results.push({ ...moe, plainVersusPlainMismatches: plainMismatches, plainVersusPlainPairs: moePrompts.length });
+  }
+  if (which.includes("worker-moe")) {
+    results.push(await measure(server.url, "worker-moe", moePrompts, Math.min(maxTokens, 64), "worker-moe-plain"));
   }
   if (which.includes("worker")) results.push(await measure(server.url, "worker", storyPrompts, maxTokens, "worker-plain"));
   const lookupModels = ["lookup", "padded-lookup", "worker-lookup", "worker-padded-lookup"].filter((candidate) =>
