@@ -38,6 +38,12 @@ describe.skipIf(!hasTestModels || testLlamaServer === undefined)("speculative de
           { path: stories, id: "stories-lookup", speculative: { type: "ngram", maxDraftTokens: 8 } },
           { path: padded, id: "padded-plain" },
           { path: padded, id: "padded-drafted", speculative: { type: "draft", draftModel: stories } },
+          // Its own draft: a chat model, for a grammar-constrained request on a speculating worker.
+          {
+            path: testModelPath("tiny-qwen3moe.gguf"),
+            id: "qwen-drafted",
+            speculative: { type: "draft", draftModel: testModelPath("tiny-qwen3moe.gguf") },
+          },
         ],
         engine: { contextTokens: 1024, batchSize: 64, parallel: 2 },
       },
@@ -86,6 +92,25 @@ describe.skipIf(!hasTestModels || testLlamaServer === undefined)("speculative de
     const off = await test.client.completions.create({ ...request, ...speculative(false) });
     expect(off.choices[0]!.text).toBe(on.choices[0]!.text);
     expect(off.usage!.completion_tokens_details!.accepted_prediction_tokens).toBeGreaterThan(0);
+  });
+
+  it("a json_schema request on a speculating worker: llama-server checks drafts under the grammar, and the answer is valid JSON", async () => {
+    const structured = await test.client.chat.completions.create({
+      model: "qwen-drafted",
+      messages: [{ role: "user", content: "Give me a number" }],
+      max_tokens: 64,
+      temperature: 0,
+      response_format: {
+        type: "json_schema",
+        json_schema: { name: "n", schema: { type: "object", properties: { n: { type: "integer" } }, required: ["n"] } },
+      },
+      enable_thinking: false,
+    } as Parameters<typeof test.client.chat.completions.create>[0] & { stream?: false });
+    const details = structured.usage!.completion_tokens_details!;
+    expect(details.accepted_prediction_tokens).toBeGreaterThanOrEqual(0);
+    if (structured.choices[0]!.finish_reason === "stop") {
+      expect(typeof (JSON.parse(structured.choices[0]!.message.content!) as { n: unknown }).n).toBe("number");
+    }
   });
 
   it("refuses logprobs on a speculating worker with a 400 naming the field (llama-server sends none for drafted tokens)", async () => {
