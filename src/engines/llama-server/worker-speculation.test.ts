@@ -1,0 +1,44 @@
+import { describe, expect, it } from "vitest";
+import { resolveWorkerSpeculation, workerLookupPatternTokens } from "./worker-speculation.js";
+
+describe("resolveWorkerSpeculation", () => {
+  const model = { id: "m", isRecurrentOrHybrid: false, blockCount: 24 };
+  const cpu = { gpuLayers: 0, cpuMoeLayers: 0 };
+
+  it("prompt lookup: a 3-token pattern (no longer than the draft) and the in-process default draft length (3) unless set", () => {
+    expect(resolveWorkerSpeculation({ type: "ngram" }, model, cpu)).toEqual({
+      speculation: { type: "ngram", maxDraftTokens: 3, patternTokens: workerLookupPatternTokens },
+    });
+    expect(resolveWorkerSpeculation({ type: "ngram", maxDraftTokens: 8 }, model, cpu).speculation).toMatchObject({
+      maxDraftTokens: 8,
+      patternTokens: 3,
+    });
+    // ngram-simple never drafts fewer tokens than its pattern's length.
+    expect(resolveWorkerSpeculation({ type: "ngram", maxDraftTokens: 2 }, model, cpu).speculation).toMatchObject({ patternTokens: 2 });
+  });
+
+  it("a draft model: in-process defaults (16 tokens, confidence 0); on the GPU only when the whole target is", () => {
+    const draft = { type: "draft" as const, draftModel: "d.gguf" };
+    expect(resolveWorkerSpeculation(draft, model, cpu).speculation).toEqual({
+      type: "draft",
+      draftModelPath: "d.gguf",
+      maxDraftTokens: 16,
+      minConfidence: 0,
+      gpuLayers: 0,
+    });
+    expect(resolveWorkerSpeculation(draft, model, { gpuLayers: 25, cpuMoeLayers: 0 }).speculation).toMatchObject({ gpuLayers: "all" });
+    // Experts in RAM, or some layers on the CPU: the GPU is full, the draft stays in RAM.
+    expect(resolveWorkerSpeculation(draft, model, { gpuLayers: 25, cpuMoeLayers: 10 }).speculation).toMatchObject({ gpuLayers: 0 });
+    expect(resolveWorkerSpeculation(draft, model, { gpuLayers: 12, cpuMoeLayers: 0 }).speculation).toMatchObject({ gpuLayers: 0 });
+  });
+
+  it("not applied, with a warning, on recurrent or hybrid models and with byDefault false", () => {
+    const recurrent = resolveWorkerSpeculation({ type: "ngram" }, { ...model, isRecurrentOrHybrid: true }, cpu);
+    expect(recurrent.speculation).toBeUndefined();
+    expect(recurrent.warning).toMatch(/recurrent or hybrid/);
+    const optIn = resolveWorkerSpeculation({ type: "ngram", byDefault: false }, model, cpu);
+    expect(optIn.speculation).toBeUndefined();
+    expect(optIn.warning).toMatch(/byDefault is false/);
+    expect(resolveWorkerSpeculation(undefined, model, cpu)).toEqual({});
+  });
+});
