@@ -9,7 +9,8 @@
 //
 // Optional, for the in-process engine's own costs: raw node-llama-cpp in the benchmark's process (BENCH_RAW=1), and a
 // bare node:http server around that raw loop (BENCH_FLOOR=stories, scripts/bench-serve-floor.mjs): the floor of what
-// HTTP in a second process adds, whatever the server does.
+// HTTP in a second process adds, whatever the server does. BENCH_FLOOR_ENGINES=evaluate,addon adds a second floor
+// around scripts/addon-loop.mjs (node-llama-cpp's native addon driven directly, issue 19 section 1 spike).
 //
 // usage: npm run bench:serve            (env: BENCH_THREADS=1, BENCH_REQUESTS=192 stories / 48 moe, BENCH_ROUNDS=4, BENCH_MAX_TOKENS=32,
 //                                        LLAMA_SERVER (default /tmp/lcpp/src/build/bin/llama-server, where the dev builds put it), BENCH_MODELS=stories,moe,
@@ -46,6 +47,10 @@ const which = readBenchModels("BENCH_MODELS", "stories,moe");
 const withRaw = ["1", "true", "on"].includes(process.env.BENCH_RAW ?? "0");
 /** The models on which the node:http floor (scripts/bench-serve-floor.mjs) is measured too; none by default. */
 const withFloor = readBenchModels("BENCH_FLOOR", "");
+/** The loops the floor runs (scripts/bench-serve-floor.mjs ENGINE): `evaluate` (sequence.evaluate) and/or `addon`. */
+const floorEngines = (process.env.BENCH_FLOOR_ENGINES ?? "evaluate").split(",").filter(Boolean);
+/** @param {string} engine */
+const floorLabel = (engine) => (engine === "evaluate" ? "node:http floor" : `node:http floor (${engine})`);
 /** Which blocks run: concurrency 1 streamed (one), 1 not streamed (plain), 4 streamed (four). */
 const levels = (process.env.BENCH_LEVELS ?? "one,four").split(",");
 
@@ -456,14 +461,23 @@ for (const kind of which) {
       pid: inProcess.child.pid,
     });
     if (withRaw) engines.push({ label: "node-llama-cpp (raw)", ...(await rawEngine(modelPath)) });
-    if (withFloor.includes(kind)) {
+    for (const floorEngine of withFloor.includes(kind) ? floorEngines : []) {
+      const label = floorLabel(floorEngine);
       const floor = await startProcess(
         process.execPath,
-        [path.join(root, "scripts/bench-serve-floor.mjs"), modelPath, String(threads), String(parallel), String(contextTokens), "64"],
-        { label: "node:http floor", readUrl: (stdout) => /listening on (http:\/\/\S+)/.exec(stdout)?.[1], isHealthPolled: true },
+        [
+          path.join(root, "scripts/bench-serve-floor.mjs"),
+          modelPath,
+          String(threads),
+          String(parallel),
+          String(contextTokens),
+          "64",
+          floorEngine,
+        ],
+        { label, readUrl: (stdout) => /listening on (http:\/\/\S+)/.exec(stdout)?.[1], isHealthPolled: true },
       );
       engines.push({
-        label: "node:http floor",
+        label,
         run: httpRun(floor.url, modelId),
         runPlain: httpRunPlain(floor.url, modelId),
         close: floor.stop,
@@ -522,7 +536,7 @@ for (const kind of which) {
   const base = byLabel(direct);
   /** @type {Record<string, string>} */
   const summary = {};
-  for (const label of [worker, inproc, "node-llama-cpp (raw)", "node:http floor"]) {
+  for (const label of [worker, inproc, "node-llama-cpp (raw)", ...floorEngines.map(floorLabel)]) {
     const other = byLabel(label);
     if (!base || !other) continue;
     summary[`${label} / direct tokens/s c=1`] = over(other.one, base.one);
