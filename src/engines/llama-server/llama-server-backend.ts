@@ -21,7 +21,8 @@ import { modelUnloadingError } from "../inproc/model-unloading-error.js";
 import type { TokenSourceFactory } from "../inproc/token-source.js";
 import { TokenRecovery } from "./token-recovery.js";
 import { workerArgs } from "./worker-args.js";
-import { resolveWorkerSpeculation } from "./worker-speculation.js";
+import { defaultMinAcceptance } from "../inproc/speculation.js";
+import { AcceptanceWatch, resolveWorkerSpeculation } from "./worker-speculation.js";
 import { LlamaServerWorker } from "./worker-process.js";
 import { workerTarget, type WorkerSlot, type WorkerTargetShared } from "./worker-target.js";
 import { generateOnSlot, slotStats } from "../inproc/slot-generation.js";
@@ -197,6 +198,13 @@ class LlamaServerBackend implements ModelBackend {
       logger: options.logger,
       clock: new EngineTimeClock(),
       speculates: options.speculates,
+      acceptanceWatch: options.speculates
+        ? new AcceptanceWatch({
+            modelId: this.info.id,
+            minAcceptance: options.speculative?.minAcceptance ?? defaultMinAcceptance,
+            warn: (fields, message) => options.logger.warn(fields, message),
+          })
+        : undefined,
     };
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { resolveWorkerSpeculation, workerLookupPatternTokens } from "./worker-speculation.js";
+import { AcceptanceWatch, resolveWorkerSpeculation, workerLookupPatternTokens } from "./worker-speculation.js";
 
 describe("resolveWorkerSpeculation", () => {
   const model = { id: "m", isRecurrentOrHybrid: false, blockCount: 24 };
@@ -40,5 +40,36 @@ describe("resolveWorkerSpeculation", () => {
     expect(optIn.speculation).toBeUndefined();
     expect(optIn.warning).toMatch(/byDefault is false/);
     expect(resolveWorkerSpeculation(undefined, model, cpu)).toEqual({});
+  });
+});
+
+describe("AcceptanceWatch", () => {
+  it("warns once a window of drafted tokens is accepted below minAcceptance, at most once per interval", () => {
+    let nowMs = 0;
+    const warnings: Array<{ acceptance: number; draftTokens: number }> = [];
+    const watch = new AcceptanceWatch({
+      modelId: "m",
+      minAcceptance: 0.3,
+      windowTokens: 100,
+      warnEveryMs: 1000,
+      warn: (fields, message) => {
+        expect(message).toMatch(/slowing model 'm' down.*cannot back off/);
+        warnings.push(fields);
+      },
+      now: () => nowMs,
+    });
+    // A good window (40%): nothing.
+    watch.record(60, 24);
+    watch.record(40, 16);
+    expect(warnings).toEqual([]);
+    // A bad one (10%): one warning, with the window's figures.
+    watch.record(100, 10);
+    expect(warnings).toEqual([{ model: "m", acceptance: 0.1, draftTokens: 100, acceptedDraftTokens: 10 }]);
+    // Another bad one within the interval: quiet; after it: again.
+    watch.record(100, 0);
+    expect(warnings).toHaveLength(1);
+    nowMs = 1000;
+    watch.record(150, 0);
+    expect(warnings).toHaveLength(2);
   });
 });

@@ -76,3 +76,59 @@ export function resolveWorkerSpeculation(
     },
   };
 }
+
+/** Options of {@link AcceptanceWatch}. */
+export interface AcceptanceWatchOptions {
+  /** The model's id, for the warning. */
+  modelId: string;
+  /** The share of drafted tokens below which the worker is warned about (`speculative.minAcceptance`, default 0.3). */
+  minAcceptance: number;
+  /** Drafted tokens per window: the acceptance is judged over each window of this many (default 512). */
+  windowTokens?: number;
+  /** Least time between two warnings, ms (default 10 minutes). */
+  warnEveryMs?: number;
+  /** Called with the warning's fields and text. */
+  warn: (fields: { model: string; acceptance: number; draftTokens: number; acceptedDraftTokens: number }, message: string) => void;
+  /** Clock, epoch ms. Defaults to `Date.now`. */
+  now?: () => number;
+}
+
+/**
+ * Watches a speculating worker's acceptance and warns when speculation slows it down. llama-server has no back-off (the
+ * in-process engine's `BackOff` stops drafting after failed drafts): a worker keeps checking every draft, so a draft
+ * model that predicts nothing made a worker 0.11x as fast as a plain one (docs/bench.md, "On llama-server workers").
+ * moestro cannot switch the worker's speculation per request in this build, so it says so instead: each time a window
+ * of `windowTokens` drafted tokens is accepted below `minAcceptance`, at most once per `warnEveryMs`, it logs a warning
+ * that names the acceptance and the remedy (drop `speculative`, pick a draft of the same family, or serve the model in
+ * process, where speculation backs off). `/metrics` has the same figure as `moestro_draft_acceptance_ratio`.
+ */
+export class AcceptanceWatch {
+  readonly #options: Required<Omit<AcceptanceWatchOptions, "now">> & { now: () => number };
+  #drafted = 0;
+  #accepted = 0;
+  #warnedAtMs: number | undefined;
+
+  constructor(options: AcceptanceWatchOptions) {
+    this.#options = { windowTokens: 512, warnEveryMs: 600_000, now: Date.now, ...options };
+  }
+
+  /** Adds one generation's drafted and accepted tokens; warns when a window closes below the threshold. */
+  record(draftTokens: number, acceptedDraftTokens: number): void {
+    this.#drafted += draftTokens;
+    this.#accepted += acceptedDraftTokens;
+    if (this.#drafted < this.#options.windowTokens) return;
+    const acceptance = this.#accepted / this.#drafted;
+    const window = { draftTokens: this.#drafted, acceptedDraftTokens: this.#accepted };
+    this.#drafted = 0;
+    this.#accepted = 0;
+    if (acceptance >= this.#options.minAcceptance) return;
+    const nowMs = this.#options.now();
+    if (this.#warnedAtMs !== undefined && nowMs - this.#warnedAtMs < this.#options.warnEveryMs) return;
+    this.#warnedAtMs = nowMs;
+    const model = this.#options.modelId;
+    this.#options.warn(
+      { model, acceptance, ...window },
+      `speculative decoding is slowing model '${model}' down: its llama-server worker had ${window.acceptedDraftTokens} of its last ${window.draftTokens} drafted tokens accepted (${(acceptance * 100).toFixed(0)}%, below minAcceptance ${this.#options.minAcceptance}), and a worker cannot back off; remove models[].speculative, use a draft model of the same family, or serve the model in process (engine.kind inproc), where speculation backs off`,
+    );
+  }
+}

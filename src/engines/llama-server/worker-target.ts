@@ -6,6 +6,7 @@ import type { EngineTimeClock } from "../engine-time.js";
 import type { ActiveGrammar, GenerationTarget } from "../inproc/generation-loop.js";
 import { defaultTopK } from "../inproc/sampling-options.js";
 import type { GeneratedToken } from "../inproc/token-source.js";
+import type { AcceptanceWatch } from "./worker-speculation.js";
 import { UpstreamHttpError, type UpstreamClient } from "../http/upstream-client.js";
 import type { TokenRecovery } from "./token-recovery.js";
 
@@ -42,6 +43,8 @@ export interface WorkerTargetShared {
    * tokens drafted and accepted from llama-server's `timings.draft_n` and `draft_n_accepted`. Defaults to false.
    */
   speculates?: boolean;
+  /** Told each stream's drafted and accepted tokens, when the worker speculates: warns when speculation slows it down. */
+  acceptanceWatch?: AcceptanceWatch;
 }
 
 /**
@@ -232,6 +235,7 @@ export function workerTarget(slot: WorkerSlot, shared: WorkerTargetShared): Gene
             } finally {
               draftCounts.draftTokens += timings?.draft_n ?? 0;
               draftCounts.acceptedDraftTokens += timings?.draft_n_accepted ?? 0;
+              shared.acceptanceWatch?.record(timings?.draft_n ?? 0, timings?.draft_n_accepted ?? 0);
               const shareMs = mark === undefined ? undefined : shared.clock!.end(mark, 1);
               const wallMs = performance.now() - streamStartedAt;
               const decodeShare = shareMs === undefined || wallMs <= 0 ? 1 : Math.min(1, shareMs / wallMs);
