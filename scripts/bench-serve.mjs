@@ -394,7 +394,7 @@ async function startMoestro(modelPath, kind) {
 
 /**
  * The arguments moestro started its worker with (`GET /v1/moestro/ps`), without `--host`, `--port` and `--api-key`:
- * direct llama-server gets exactly these, so that flash attention, batch, prompt cache (`--cache-ram 0`) and context
+ * direct llama-server gets exactly these, so that flash attention, batch, prompt cache (`--cache-ram`: the worker's default, the slots' KV size in MiB) and context
  * are the same on both.
  * @param {string} url moestro's base URL
  * @returns {Promise<string[]>}
