@@ -3,7 +3,7 @@
 // names of their models, the generated benchmark MoE, and starting a server process (moestro serve, llama-server, the
 // node:http floor) that is killed again when it does not come up.
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -152,4 +152,43 @@ export async function startServe(args, options = {}) {
       return line === undefined ? undefined : JSON.parse(line).url;
     },
   });
+}
+
+/** Clock ticks per second of /proc's CPU times (`getconf CLK_TCK`; 100 on Linux everywhere in practice). */
+const clockTicksPerSecond = 100;
+
+/**
+ * CPU time (user + system, ms) that process `pid` and its descendants have used so far, from /proc/<pid>/stat
+ * (fields 14 and 15, in clock ticks: a 10 ms resolution, fine over a block of hundreds of tokens); `undefined` where
+ * /proc cannot be read (not Linux). A worker (llama-server) is a child of `moestro serve`, so both are counted.
+ * @param {number | undefined} pid
+ * @returns {number | undefined}
+ */
+export function processTreeCpuMs(pid) {
+  if (pid === undefined || !existsSync("/proc/self/stat")) return undefined;
+  /** @type {Map<number, number[]>} */
+  const children = new Map();
+  /** @type {Map<number, number>} */
+  const ticks = new Map();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+    } catch {
+      continue; // gone meanwhile
+    }
+    // The command name (field 2) is in parentheses and may hold spaces: the fields after it start after the last ")".
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const parent = Number(fields[1]);
+    ticks.set(Number(entry), Number(fields[11]) + Number(fields[12]));
+    children.set(parent, [...(children.get(parent) ?? []), Number(entry)]);
+  }
+  let total = 0;
+  for (const stack = [pid]; stack.length > 0; ) {
+    const next = /** @type {number} */ (stack.pop());
+    total += ticks.get(next) ?? 0;
+    stack.push(...(children.get(next) ?? []));
+  }
+  return (total * 1000) / clockTicksPerSecond;
 }

@@ -3,11 +3,16 @@
 // the benchmark's raw loop (one context, a free sequence per request, greedy decoding), speaking just enough of
 // /v1/completions (prompt, max_tokens, stream) for the benchmark's client. No validation, routing, metering or logging:
 // what it adds over the raw loop in-process is the cost of HTTP, JSON and a second process on this machine.
-// usage: node scripts/bench-serve-floor.mjs MODEL_PATH THREADS SEQUENCES CONTEXT_TOKENS BATCH  (prints "listening on URL")
+// With ENGINE `addon` the loop is scripts/addon-loop.mjs instead: node-llama-cpp's native addon driven directly, all
+// active sequences in one batch per step (issue 19, section 1 spike), to compare both floors over the same HTTP.
+// usage: node scripts/bench-serve-floor.mjs MODEL_PATH THREADS SEQUENCES CONTEXT_TOKENS BATCH [ENGINE=evaluate|addon]
+//        (prints "listening on URL")
 import http from "node:http";
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
+import { createAddonLoop } from "./addon-loop.mjs";
 
-const [modelPath, threads, sequences, contextTokens, batchSize] = process.argv.slice(2);
+const [modelPath, threads, sequences, contextTokens, batchSize, engine = "evaluate"] = process.argv.slice(2);
+if (engine !== "evaluate" && engine !== "addon") throw new Error(`unknown ENGINE '${engine}' (evaluate, addon)`);
 const llama = await getLlama({ gpu: false, build: "never", maxThreads: Number(threads), logLevel: LlamaLogLevel.error });
 const model = await llama.loadModel({ modelPath });
 const context = await model.createContext({
@@ -16,7 +21,9 @@ const context = await model.createContext({
   threads: Number(threads),
   batchSize: Number(batchSize),
 });
-const free = Array.from({ length: Number(sequences) }, () => context.getSequence());
+const addonLoop =
+  engine === "addon" ? createAddonLoop(model, context, { sequences: Number(sequences), batchSize: Number(batchSize) }) : undefined;
+const free = addonLoop ? [] : Array.from({ length: Number(sequences) }, () => context.getSequence());
 const bos = model.tokens.bos;
 
 const server = http.createServer(async (request, response) => {
@@ -24,6 +31,18 @@ const server = http.createServer(async (request, response) => {
   let body = "";
   for await (const chunk of request) body += chunk;
   const { prompt, max_tokens: maxTokens, stream } = JSON.parse(body);
+  if (addonLoop) {
+    const input = model.tokenize(prompt, true);
+    if (model.tokens.shouldPrependBosToken && bos !== null) input.unshift(bos);
+    if (stream) response.writeHead(200, { "content-type": "text/event-stream" });
+    const out = await addonLoop.generate(input, maxTokens, (token) => {
+      if (stream) response.write(`data: ${JSON.stringify({ choices: [{ index: 0, text: model.detokenize([token]) }] })}\n\n`);
+    });
+    const usage = { completion_tokens: out.length };
+    if (stream) return response.end(`data: ${JSON.stringify({ choices: [], usage })}\n\ndata: [DONE]\n\n`);
+    response.writeHead(200, { "content-type": "application/json" });
+    return response.end(JSON.stringify({ choices: [{ index: 0, text: model.detokenize(out) }], usage }));
+  }
   // The benchmark's client sends at most SEQUENCES requests at once, so a sequence is always free.
   const sequence = /** @type {import("node-llama-cpp").LlamaContextSequence} */ (free.pop());
   try {

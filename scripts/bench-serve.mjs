@@ -9,7 +9,8 @@
 //
 // Optional, for the in-process engine's own costs: raw node-llama-cpp in the benchmark's process (BENCH_RAW=1), and a
 // bare node:http server around that raw loop (BENCH_FLOOR=stories, scripts/bench-serve-floor.mjs): the floor of what
-// HTTP in a second process adds, whatever the server does.
+// HTTP in a second process adds, whatever the server does. BENCH_FLOOR_ENGINES=evaluate,addon adds a second floor
+// around scripts/addon-loop.mjs (node-llama-cpp's native addon driven directly, issue 19 section 1 spike).
 //
 // usage: npm run bench:serve            (env: BENCH_THREADS=1, BENCH_REQUESTS=192 stories / 48 moe, BENCH_ROUNDS=4, BENCH_MAX_TOKENS=32,
 //                                        LLAMA_SERVER (default /tmp/lcpp/src/build/bin/llama-server, where the dev builds put it), BENCH_MODELS=stories,moe,
@@ -23,7 +24,7 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
-import { ensureMoeModel, readBenchModels, root, startProcess, startServe, storiesModelPath } from "./bench-common.mjs";
+import { ensureMoeModel, processTreeCpuMs, readBenchModels, root, startProcess, startServe, storiesModelPath } from "./bench-common.mjs";
 
 const threads = Number(process.env.BENCH_THREADS ?? 1);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 4);
@@ -46,6 +47,10 @@ const which = readBenchModels("BENCH_MODELS", "stories,moe");
 const withRaw = ["1", "true", "on"].includes(process.env.BENCH_RAW ?? "0");
 /** The models on which the node:http floor (scripts/bench-serve-floor.mjs) is measured too; none by default. */
 const withFloor = readBenchModels("BENCH_FLOOR", "");
+/** The loops the floor runs (scripts/bench-serve-floor.mjs ENGINE): `evaluate` (sequence.evaluate) and/or `addon`. */
+const floorEngines = (process.env.BENCH_FLOOR_ENGINES ?? "evaluate").split(",").filter(Boolean);
+/** @param {string} engine */
+const floorLabel = (engine) => (engine === "evaluate" ? "node:http floor" : `node:http floor (${engine})`);
 /** Which blocks run: concurrency 1 streamed (one), 1 not streamed (plain), 4 streamed (four). */
 const levels = (process.env.BENCH_LEVELS ?? "one,four").split(",");
 
@@ -55,11 +60,12 @@ const levels = (process.env.BENCH_LEVELS ?? "one,four").split(",");
  * @typedef {{ ttftMs: number, latencyMs: number, tokens: number, gapsMs: number[], failed?: boolean }} RunResult
  */
 /** @typedef {(prompt: string) => Promise<RunResult>} Run */
-/** @typedef {{ results: RunResult[], seconds: number }} Block */
+/** @typedef {{ results: RunResult[], seconds: number, cpuMs?: number }} Block */
 /** @typedef {"one" | "plain" | "four"} Level */
 /**
  * An engine under test: its label, how it runs a request (streamed, and not streamed where it can), how it stops.
- * @typedef {{ label: string, run: Run, runPlain?: Run, close: () => Promise<unknown> }} Engine
+ * @typedef {{ label: string, run: Run, runPlain?: Run, close: () => Promise<unknown>, pid?: number }} Engine
+ * `pid`: the engine's server process, whose CPU time (with its child processes': a worker) each block reads from /proc.
  */
 
 /**
@@ -141,6 +147,11 @@ function summarize(blocks) {
       0.5,
     ),
     tokensPerRequest: tokens / results.length,
+    // The server's CPU time (its process and children) per output token, ms: a figure that moves far less with the
+    // machine's load than wall time does. `undefined` for an engine without a process (raw node-llama-cpp).
+    cpuMsPerToken: blocks.every((block) => block.cpuMs !== undefined)
+      ? blocks.reduce((total, block) => total + (block.cpuMs ?? 0), 0) / Math.max(tokens, 1)
+      : undefined,
     failed: results.filter((result) => result.failed).length,
   };
 }
@@ -344,7 +355,10 @@ async function benchEngines(engineList, requests, rounds) {
     for (let round = 0; round < rounds; round++) {
       for (const engine of round % 2 === 0 ? engines : [...engines].reverse()) {
         const run = level === "plain" ? (engine.runPlain ?? engine.run) : engine.run;
-        engine.blocks[level].push(await drive(run, engine.nextPrompt, concurrency, perBlock));
+        const cpuBefore = processTreeCpuMs(engine.pid);
+        const block = await drive(run, engine.nextPrompt, concurrency, perBlock);
+        const cpuAfter = processTreeCpuMs(engine.pid);
+        engine.blocks[level].push(cpuBefore === undefined || cpuAfter === undefined ? block : { ...block, cpuMs: cpuAfter - cpuBefore });
       }
     }
   }
@@ -380,7 +394,7 @@ async function startMoestro(modelPath, kind) {
 
 /**
  * The arguments moestro started its worker with (`GET /v1/moestro/ps`), without `--host`, `--port` and `--api-key`:
- * direct llama-server gets exactly these, so that flash attention, batch, prompt cache (`--cache-ram 0`) and context
+ * direct llama-server gets exactly these, so that flash attention, batch, prompt cache (`--cache-ram`: the worker's default, the slots' KV size in MiB) and context
  * are the same on both.
  * @param {string} url moestro's base URL
  * @returns {Promise<string[]>}
@@ -424,12 +438,19 @@ for (const kind of which) {
       isHealthPolled: true,
     });
     console.error(`llama-server (direct and as the worker): ${workerArgs.join(" ")}`);
-    engines.push({ label: direct, run: httpRun(server.url, modelId), runPlain: httpRunPlain(server.url, modelId), close: server.stop });
+    engines.push({
+      label: direct,
+      run: httpRun(server.url, modelId),
+      runPlain: httpRunPlain(server.url, modelId),
+      close: server.stop,
+      pid: server.child.pid,
+    });
     engines.push({
       label: worker,
       run: httpRun(withWorker.url, modelId),
       runPlain: httpRunPlain(withWorker.url, modelId),
       close: withWorker.stop,
+      pid: withWorker.child.pid,
     });
     const inProcess = await startMoestro(modelPath, "inproc");
     engines.push({
@@ -437,19 +458,30 @@ for (const kind of which) {
       run: httpRun(inProcess.url, modelId),
       runPlain: httpRunPlain(inProcess.url, modelId),
       close: inProcess.stop,
+      pid: inProcess.child.pid,
     });
     if (withRaw) engines.push({ label: "node-llama-cpp (raw)", ...(await rawEngine(modelPath)) });
-    if (withFloor.includes(kind)) {
+    for (const floorEngine of withFloor.includes(kind) ? floorEngines : []) {
+      const label = floorLabel(floorEngine);
       const floor = await startProcess(
         process.execPath,
-        [path.join(root, "scripts/bench-serve-floor.mjs"), modelPath, String(threads), String(parallel), String(contextTokens), "64"],
-        { label: "node:http floor", readUrl: (stdout) => /listening on (http:\/\/\S+)/.exec(stdout)?.[1], isHealthPolled: true },
+        [
+          path.join(root, "scripts/bench-serve-floor.mjs"),
+          modelPath,
+          String(threads),
+          String(parallel),
+          String(contextTokens),
+          "64",
+          floorEngine,
+        ],
+        { label, readUrl: (stdout) => /listening on (http:\/\/\S+)/.exec(stdout)?.[1], isHealthPolled: true },
       );
       engines.push({
-        label: "node:http floor",
+        label,
         run: httpRun(floor.url, modelId),
         runPlain: httpRunPlain(floor.url, modelId),
         close: floor.stop,
+        pid: floor.child.pid,
       });
     }
     results = await benchEngines(engines, requests, rounds);
@@ -468,7 +500,9 @@ for (const kind of which) {
   /** @param {string} label */
   const byLabel = (label) => results.find((result) => result.label === label);
   console.log(`\n${kind} model (${modelId}), ${maxTokens} tokens per request`);
-  console.log("engine                 conc  req/s  out tok/s  TTFT p50 ms  TPOT p50 ms  ITL p50 ms  latency p50 ms  tok/req  failed");
+  console.log(
+    "engine                 conc  req/s  out tok/s  TTFT p50 ms  TPOT p50 ms  ITL p50 ms  latency p50 ms  tok/req  failed  CPU ms/tok",
+  );
   for (const result of results) {
     for (const [level, f] of /** @type {Array<[string, Figures]>} */ ([
       ["1", result.one],
@@ -487,6 +521,7 @@ for (const kind of which) {
         f.latencyP50Ms.toFixed(2).padStart(15),
         f.tokensPerRequest.toFixed(1).padStart(8),
         String(f.failed).padStart(7),
+        (f.cpuMsPerToken ?? Number.NaN).toFixed(3).padStart(11),
       ];
       console.log(cells.join(" "));
     }
@@ -496,18 +531,22 @@ for (const kind of which) {
   const over = (a, b) => (a && b ? (a.tokensPerSecond / b.tokensPerSecond).toFixed(3) : "n/a");
   /** @type {(a: Figures, b: Figures) => string} */
   const ttftMinus = (a, b) => (a && b ? `${a.ttftP50Ms - b.ttftP50Ms >= 0 ? "+" : ""}${(a.ttftP50Ms - b.ttftP50Ms).toFixed(2)}` : "n/a");
+  /** @type {(a: Figures, b: Figures) => string} */
+  const cpuOver = (a, b) => (a?.cpuMsPerToken && b?.cpuMsPerToken ? (a.cpuMsPerToken / b.cpuMsPerToken).toFixed(3) : "n/a");
   const base = byLabel(direct);
   /** @type {Record<string, string>} */
   const summary = {};
-  for (const label of [worker, inproc, "node-llama-cpp (raw)", "node:http floor"]) {
+  for (const label of [worker, inproc, "node-llama-cpp (raw)", ...floorEngines.map(floorLabel)]) {
     const other = byLabel(label);
     if (!base || !other) continue;
     summary[`${label} / direct tokens/s c=1`] = over(other.one, base.one);
     summary[`${label} / direct tokens/s c=4`] = over(other.four, base.four);
     summary[`${label} - direct TTFT p50 ms c=1`] = ttftMinus(other.one, base.one);
     summary[`${label} - direct TTFT p50 ms c=4`] = ttftMinus(other.four, base.four);
+    summary[`${label} / direct CPU per token c=1`] = cpuOver(other.one, base.one);
+    summary[`${label} / direct CPU per token c=4`] = cpuOver(other.four, base.four);
     console.log(
-      `${label} over direct llama-server: tokens/s c=1 ${over(other.one, base.one)}x, c=4 ${over(other.four, base.four)}x; TTFT p50 c=1 ${ttftMinus(other.one, base.one)} ms, c=4 ${ttftMinus(other.four, base.four)} ms`,
+      `${label} over direct llama-server: tokens/s c=1 ${over(other.one, base.one)}x, c=4 ${over(other.four, base.four)}x; TTFT p50 c=1 ${ttftMinus(other.one, base.one)} ms, c=4 ${ttftMinus(other.four, base.four)} ms; CPU per token c=1 ${cpuOver(other.one, base.one)}x, c=4 ${cpuOver(other.four, base.four)}x`,
     );
   }
   summaries.push({ model: kind, summary });

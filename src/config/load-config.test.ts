@@ -43,6 +43,8 @@ describe("loadConfig", () => {
     expect(loadConfig({ env: { MOESTRO_ENGINE__FLASH_ATTENTION: "on" } }).engine.flashAttention).toBe(true);
     expect(loadConfig({ env: { MOESTRO_ENGINE__THINKING: "false" } }).engine.thinking).toBe(false);
     expect(loadConfig({ env: { MOESTRO_ENGINE__THINKING: "1" } }).engine.thinking).toBe(true);
+    expect(loadConfig({ env: {} }).engine.sharedPrefill).toBe(true);
+    expect(loadConfig({ env: { MOESTRO_ENGINE__SHARED_PREFILL: "off" } }).engine.sharedPrefill).toBe(false);
     expect(() => loadConfig({ env: { MOESTRO_ENGINE__FLASH_ATTENTION: "maybe" } })).toThrow(/engine\.flashAttention/);
   });
 

@@ -65,20 +65,23 @@ export const passwordUrlConfigKeys: ReadonlySet<string> = new Set(["databaseUrl"
  */
 export const engineKindSchema = z.enum(["auto", "inproc", "llama-server"]);
 
-/** A model's speculative decoding (docs/engine.md, "Speculative decoding"); the in-process engine's. */
+/**
+ * A model's speculative decoding (docs/engine.md, "Speculative decoding"), on both engines: in-process through
+ * node-llama-cpp's predictors, on llama-server workers through llama-server's server-wide speculative flags.
+ */
 export const speculativeSchema = z
   .object({
     type: z
       .enum(["ngram", "draft"])
       .describe(
-        "Where drafted tokens come from: ngram (prompt lookup: what followed the last tokens in the prompt) or draft (a smaller model, draftModel).",
+        "Where drafted tokens come from: ngram (prompt lookup: what followed the last tokens in the prompt; on a llama-server worker, in the prompt and the output) or draft (a smaller model, draftModel).",
       ),
     draftModel: z
       .string()
       .min(1)
       .optional()
       .describe(
-        "Path of the draft model's GGUF file, with the same vocabulary as the model; required with type draft. Loaded beside the model, within the memory budget.",
+        "Path of the draft model's GGUF file, with the same vocabulary as the model; required with type draft. Loaded beside the model (in a worker: by llama-server, --spec-draft-model), within the memory budget.",
       ),
     maxDraftTokens: z
       .number()
@@ -101,9 +104,14 @@ export const speculativeSchema = z
       .max(1)
       .optional()
       .describe(
-        "Drafting pauses (16 steps, doubling up to 512) while fewer drafted tokens than this share are accepted, 0 to 1; 0 never pauses. Defaults to 0.3.",
+        "In-process engine: drafting pauses (16 steps, doubling up to 512) while fewer drafted tokens than this share are accepted, 0 to 1; 0 never pauses (llama-server workers have no back-off). Defaults to 0.3.",
       ),
-    byDefault: z.boolean().optional().describe("Whether requests that do not say (their speculative field) speculate. Defaults to true."),
+    byDefault: z
+      .boolean()
+      .optional()
+      .describe(
+        "Whether requests that do not say (their speculative field) speculate. Defaults to true. A llama-server worker speculates for every request or none: false leaves it without speculation.",
+      ),
   })
   .refine((value) => value.type !== "draft" || value.draftModel !== undefined, {
     message: "type draft needs draftModel (the draft model's GGUF path)",
@@ -141,7 +149,9 @@ export const modelEntrySchema = z.object({
     .describe("llama-server workers: more arguments, appended after moestro's own (a later flag wins in llama-server). Defaults to none."),
   speculative: speculativeSchema
     .optional()
-    .describe("In-process engine: speculative decoding, by prompt lookup or a draft model (docs/engine.md). Defaults to none."),
+    .describe(
+      "Speculative decoding, by prompt lookup or a draft model, in-process or on a llama-server worker (server-wide there: a request's speculative field cannot switch it; docs/engine.md). Defaults to none.",
+    ),
 });
 
 /**
@@ -275,6 +285,12 @@ export const configSchema = z.object({
         .optional()
         .describe(
           "Prefix cache per model: host-RAM budget for the KV states of past prompts beyond the slots (in-process: saved sequence states, restored when a prompt shares their prefix; llama-server workers: their own --cache-ram, rounded down to MiB), bytes, counted in maxMemoryBytes; 0 turns it off. Defaults to the size of the model's slots' KV cache (contextTokens x parallel), at most 8 GiB (llama-server's own default).",
+        ),
+      sharedPrefill: z
+        .boolean()
+        .default(true)
+        .describe(
+          "In-process engine: requests that arrive together on different slots and share a long prefix (a system prompt of 64 tokens or more) wait for the first one's prompt evaluation and restore its state from the prefix cache, instead of each evaluating the prefix (docs/engine.md). Needs the prefix cache (cacheRamBytes above 0). Defaults to true.",
         ),
       workerCacheRamBytes: z
         .number()

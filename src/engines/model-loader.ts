@@ -1,4 +1,4 @@
-import type { Llama } from "node-llama-cpp";
+import { GgufInsights, readGgufFileInfo, type Llama } from "node-llama-cpp";
 import type { Logger } from "pino";
 import type { Config } from "../config/index.js";
 import { probeHost, probeLlamaGpu, setupFromProbes } from "../planner/index.js";
@@ -12,10 +12,11 @@ import {
   type EngineChoice,
   type WorkerPlan,
 } from "./engine-choice.js";
-import { createLlamaBackend } from "./inproc/llama-backend.js";
+import { createLlamaBackend, defaultMaxContextTokens } from "./inproc/llama-backend.js";
 import { cacheRamBytesForModel, estimateModelMemoryBytes } from "./inproc/memory-estimate.js";
 import { checkLlamaServerBinary, resolveLlamaServer } from "./llama-server/binary.js";
 import { createLlamaServerBackend } from "./llama-server/llama-server-backend.js";
+import { resolveWorkerSpeculation } from "./llama-server/worker-speculation.js";
 import type { ModelSchedulerDeps } from "./model-scheduler.js";
 
 /** Options of {@link createModelLoader}. */
@@ -105,6 +106,34 @@ export function createModelLoader(options: ModelLoaderOptions): ModelLoader {
     return chosen;
   };
 
+  /**
+   * A worker's draft model (models[].speculative with a draft model, applied as `resolveWorkerSpeculation` decides):
+   * its weights, KV cache and compute buffers with the target's context shape (llama-server gives the draft the same
+   * `-c` and `-np`), as the in-process engine counts its draft; 0 without one.
+   */
+  const workerDraftBytes = async (entry: ModelEntry, placement: EngineChoice["placement"]): Promise<number> => {
+    if (entry.speculative?.type !== "draft") return 0;
+    const info = await readGgufFileInfo(entry.path);
+    const insights = await GgufInsights.from(info, llama);
+    const { speculation } = resolveWorkerSpeculation(
+      entry.speculative,
+      {
+        id: entry.id,
+        isRecurrentOrHybrid: insights.isRecurrent || insights.isHybrid,
+        blockCount: Number(info.architectureMetadata.block_count ?? 0),
+      },
+      placement,
+    );
+    if (speculation?.type !== "draft") return 0;
+    const contextTokens = engine.contextTokens ?? Math.min(insights.trainContextSize ?? defaultMaxContextTokens, defaultMaxContextTokens);
+    return await estimateModelMemoryBytes(llama, speculation.draftModelPath, {
+      ...shape,
+      contextTokens,
+      withTokenizerProcess: false,
+      cacheRamBytes: 0,
+    });
+  };
+
   return {
     async checkBinary() {
       if (engine.llamaServer === undefined && engine.kind !== "llama-server") return;
@@ -124,7 +153,10 @@ export function createModelLoader(options: ModelLoaderOptions): ModelLoader {
         return await estimateModelMemoryBytes(llama, entry.path, { ...cacheShape, draftModelPath });
       }
       const planned = await plan(entry.path);
-      return workerMemoryBytes(planned.workerBytes, await cacheRamBytes(entry.path), planned.vocabularyTokens);
+      return (
+        workerMemoryBytes(planned.workerBytes, await cacheRamBytes(entry.path), planned.vocabularyTokens) +
+        (await workerDraftBytes(entry, choice.placement))
+      );
     },
     async loadModel(entry): Promise<ModelBackend> {
       const choice = await choose(entry);
@@ -143,17 +175,15 @@ export function createModelLoader(options: ModelLoaderOptions): ModelLoader {
         logger,
         now: options.now,
       };
-      if (entry.speculative !== undefined && choice.kind !== "inproc") {
-        logger.warn({ model: entry.id }, "speculative decoding is not applied: it is implemented in the in-process engine only");
-      }
       const backend =
         choice.kind === "inproc"
-          ? await createLlamaBackend({ ...common, speculative: entry.speculative })
+          ? await createLlamaBackend({ ...common, speculative: entry.speculative, sharedPrefill: engine.sharedPrefill })
           : await createLlamaServerBackend({
               ...common,
               binary: (await getBinary())!,
               placement: choice.placement,
               extraArgs: entry.engine?.extraArgs,
+              speculative: entry.speculative,
             });
       logger.info(
         {

@@ -84,3 +84,58 @@ export function sessionOf(headerValue: string | undefined, user: unknown, userFi
     headerValue !== undefined && headerValue !== "" ? headerValue : userField && typeof user === "string" && user !== "" ? user : undefined;
   return named?.slice(0, 256);
 }
+
+/**
+ * The member a session goes to when no member holds it here (a session this gateway has not seen, or whose member is
+ * unavailable or too loaded): weighted rendezvous hashing (highest random weight; Thaler and Ravishankar, "Using
+ * name-based mappings to increase hit rates", IEEE/ACM ToN 1998; the weighted form `-weight / ln(u)` from Schindelhauer
+ * and Schomaker, "Weighted distributed hash tables", SPAA 2005). Each member draws `u` in (0, 1) from a hash of the pool,
+ * the session and its own name, and the highest `-weight / ln(u)` wins. It depends on nothing but those names and
+ * weights, so every gateway instance in front of the same members sends a new session to the same member without
+ * sharing any state (docs/gateway.md, "Session affinity"), a member's share of new sessions is its share of the weight,
+ * and a member that leaves moves only its own sessions.
+ *
+ * @param modelId the pool's model id (one session in two pools is hashed apart).
+ * @param session the session's name.
+ * @param members the candidates, each with a `name` unique in the pool and a `weight` > 0; not empty.
+ * @returns the chosen member; ties (vanishingly rare) go to the earlier one.
+ * @throws {RangeError} when `members` is empty.
+ */
+export function rendezvousMember<Member extends { readonly name: string; readonly weight: number }>(
+  modelId: string,
+  session: string,
+  members: readonly Member[],
+): Member {
+  if (members.length === 0) throw new RangeError("rendezvousMember needs at least one member");
+  let best = members[0]!;
+  let bestScore = Number.NEGATIVE_INFINITY;
+  for (const member of members) {
+    // (hash + 0.5) / 2^32 lies strictly inside (0, 1), so ln(u) < 0 and the score is finite and positive.
+    const u = (hash32(`${modelId}\u0000${session}\u0000${member.name}`) + 0.5) / 2 ** 32;
+    const score = -member.weight / Math.log(u);
+    if (score > bestScore) {
+      best = member;
+      bestScore = score;
+    }
+  }
+  return best;
+}
+
+/**
+ * A 32-bit hash of a string's UTF-16 code units: FNV-1a (Fowler, Noll, Vo; offset basis 2166136261, prime 16777619)
+ * followed by MurmurHash3's 32-bit finalizer (`fmix32`), which spreads FNV's weak low bits so that names differing in
+ * one character draw unrelated values. Not for security: a client choosing session ids can only choose its own member.
+ */
+function hash32(text: string): number {
+  let hash = 2166136261;
+  for (let index = 0; index < text.length; index++) {
+    hash ^= text.charCodeAt(index);
+    hash = Math.imul(hash, 16777619);
+  }
+  hash ^= hash >>> 16;
+  hash = Math.imul(hash, 0x85ebca6b);
+  hash ^= hash >>> 13;
+  hash = Math.imul(hash, 0xc2b2ae35);
+  hash ^= hash >>> 16;
+  return hash >>> 0;
+}

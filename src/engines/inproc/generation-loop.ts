@@ -46,8 +46,18 @@ export interface ActiveGrammar {
  * worker (`src/engines/llama-server/`). The loop is the same for both: one output parser, the same injections.
  */
 export interface GenerationTarget {
-  /** Aligns the target's KV cache with the prompt; returns how many prompt tokens need no evaluation (prefix reuse). */
-  reusePrefix(promptTokens: Token[]): Promise<number>;
+  /**
+   * Aligns the target's KV cache with the prompt; returns how many prompt tokens need no evaluation (prefix reuse).
+   * `options.signal` is the request's: a target that waits (for another request's prefill of the same prefix) stops
+   * waiting when it aborts. `options.priority` is the request's line.
+   */
+  reusePrefix(promptTokens: Token[], options?: { signal?: AbortSignal; priority?: GenerateRequest["priority"] }): Promise<number>;
+  /**
+   * Called when the generation ends, however it ends (after its last step, or without any), and earlier when a scripted
+   * source replaces the target's: a target releases what it promised others (a shared prefill's waiters). Idempotent.
+   * Optional.
+   */
+  settle?(): void;
   /**
    * The token source of a sampled generation. `grammar` says which grammar constrains the next token (it changes as
    * the parser moves between thought, answer and tool calls), `undefined` for none.
@@ -109,7 +119,7 @@ export async function* runGeneration(
       onMalformedToolCall: (text) =>
         shared.logger.warn({ model: shared.modelId, text: text.slice(0, 200) }, "a tool-call block could not be parsed; returned as text"),
     });
-    const cachedPromptTokens = await target.reusePrefix(promptTokens);
+    const cachedPromptTokens = await target.reusePrefix(promptTokens, { signal, priority: request.priority });
     const contentGrammar: ActiveGrammar | undefined = prepared.contentGrammar && {
       grammar: prepared.contentGrammar,
       state: new LlamaGrammarEvaluationState({ model, grammar: prepared.contentGrammar }),
@@ -129,7 +139,10 @@ export async function* runGeneration(
       }
       return undefined;
     };
-    const source = shared.createTokenSource?.(request, model) ?? target.createTokenSource({ request, prepared, grammar });
+    const scripted = shared.createTokenSource?.(request, model);
+    // A scripted source evaluates nothing on the target: whoever waits for this prompt's evaluation goes on alone.
+    if (scripted !== undefined) target.settle?.();
+    const source = scripted ?? target.createTokenSource({ request, prepared, grammar });
     const injects = source.takesInjections;
     const newline = shared.newlineTokens;
     const counters = shared.counters;
@@ -165,6 +178,8 @@ export async function* runGeneration(
           break generation;
         }
       }
+      // Cancelled before a step (while waiting for a shared prefill, say): nothing more is evaluated.
+      if (signal?.aborted) break;
       let injected = false;
       const tokens = source.tokens(input);
       input = [];
@@ -231,6 +246,10 @@ export async function* runGeneration(
     };
   } finally {
     shared.counters.activeGenerations--;
-    release();
+    try {
+      target.settle?.();
+    } finally {
+      release();
+    }
   }
 }

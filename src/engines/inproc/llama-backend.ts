@@ -19,6 +19,7 @@ import { createModelFrontend, type ModelFrontend } from "./model-frontend.js";
 import { modelUnloadingError } from "./model-unloading-error.js";
 import { defaultMinRestoreTokens, PrefixCache, type PrefixCacheStats } from "./prefix-cache.js";
 import { sequenceTarget, type SequenceTargetShared } from "./sequence-target.js";
+import { SharedPrefills, type SharedPrefillStats } from "./shared-prefill.js";
 import { createSpeculation, type Speculation } from "./speculation.js";
 import type { TokenSourceFactory } from "./token-source.js";
 import { generateOnSlot, slotStats } from "./slot-generation.js";
@@ -53,6 +54,12 @@ export interface LlamaBackendOptions {
   cacheRamBytes?: number;
   /** Where the prefix cache's state files go. Defaults to /dev/shm when present, else the OS temp dir. */
   prefixCacheRoot?: string;
+  /**
+   * Whether requests that share a long prefix with a prompt being evaluated on another slot wait for it and restore its
+   * state instead of evaluating the prefix again (docs/engine.md, "The prefix cache"). Needs the prefix cache (off with
+   * it). The server passes `engine.sharedPrefill`. Defaults to true.
+   */
+  sharedPrefill?: boolean;
   /** Whether the model thinks when a request does not say (models with `<think>` tokens only). Defaults to true, as Qwen3 templates do. */
   thinkingByDefault?: boolean;
   /**
@@ -143,7 +150,8 @@ export async function createLlamaBackend(options: LlamaBackendOptions): Promise<
               pins,
             })
           : undefined;
-      return new LlamaBackend(model, context, options, now, batching, prefixCache, speculation, pins);
+      const sharedPrefills = prefixCache !== undefined && options.sharedPrefill !== false ? new SharedPrefills(prefixCache) : undefined;
+      return new LlamaBackend(model, context, options, now, batching, { prefixCache, sharedPrefills }, speculation, pins);
     } catch (error) {
       await context?.dispose();
       await speculation?.dispose();
@@ -185,6 +193,7 @@ class LlamaBackend implements ModelBackend {
   readonly #embeddings: Embeddings;
   readonly #engineDetails: EngineDetails;
   readonly #prefixCache: PrefixCache | undefined;
+  readonly #sharedPrefills: SharedPrefills | undefined;
   readonly #speculation: Speculation | undefined;
   readonly #pins: ContextCachePins;
   /** Batch lines yield to interactive prompts (docs/batch.md). */
@@ -197,14 +206,16 @@ class LlamaBackend implements ModelBackend {
     options: LlamaBackendOptions,
     now: () => number,
     batching: DecodeBatching,
-    prefixCache: PrefixCache | undefined,
+    caches: { prefixCache: PrefixCache | undefined; sharedPrefills: SharedPrefills | undefined },
     speculation: Speculation | undefined,
     pins: ContextCachePins,
   ) {
     this.#pins = pins;
     this.#model = model;
     this.#context = context;
+    const { prefixCache, sharedPrefills } = caches;
     this.#prefixCache = prefixCache;
+    this.#sharedPrefills = sharedPrefills;
     this.#speculation = speculation;
     const sequences = Array.from({ length: context.totalSequences }, () => context.getSequence());
     this.#pool = new SlotPool(sequences, { maxWaiting: options.maxQueuedRequests ?? 64 });
@@ -227,6 +238,7 @@ class LlamaBackend implements ModelBackend {
       canReusePrefix: this.#frontend.canReusePrefix,
       tokenBytes: this.#frontend.shared.tokenBytes,
       prefixCache,
+      sharedPrefills,
       speculation,
       gate: this.#gate,
       reusableEvaluations: new Map(sequences.map((sequence) => [sequence, {}])),
@@ -308,6 +320,11 @@ class LlamaBackend implements ModelBackend {
   /** The prefix cache's counters, `undefined` when it is off (tests, logs). */
   prefixCacheStats(): PrefixCacheStats | undefined {
     return this.#prefixCache?.stats();
+  }
+
+  /** The shared prefills' counters, `undefined` when they are off (tests, logs). */
+  sharedPrefillStats(): SharedPrefillStats | undefined {
+    return this.#sharedPrefills?.stats();
   }
 
   #ensureNotDisposed(): void {

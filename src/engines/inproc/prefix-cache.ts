@@ -176,16 +176,26 @@ export class PrefixCache {
   /**
    * Saves what `sequence` holds, unless it holds fewer than `minRestoreTokens` tokens or an entry already holds them
    * (then that entry is marked used). Entries whose tokens are a prefix of the sequence's are replaced. A file larger
-   * than the whole budget is dropped. Never throws: a failed save is logged and the cache goes on without it.
+   * than the whole budget is dropped, unless `options.pin`. Never throws: a failed save is logged and the cache goes on
+   * without it.
+   *
+   * The sequence's evaluation lock is requested before the first `await` (node-llama-cpp 3.21.1's `saveStateToFile`), so
+   * an evaluation step asked for after this call starts runs after the save (a shared prefill relies on it).
+   *
+   * @param options.pin - pins the entry (see {@link pin}) before the budget is enforced, for a caller that hands it to
+   *   requests about to restore it (a shared prefill); the caller unpins it.
+   * @returns the entry that holds the sequence's tokens (the new one, or one that held them already), or `undefined`
+   *   when none was saved (too few tokens, a failed save, a disposed cache, or a file over the budget without `pin`).
    */
-  async save(sequence: LlamaContextSequence): Promise<void> {
-    if (this.#isDisposed) return;
+  async save(sequence: LlamaContextSequence, options: { pin?: boolean } = {}): Promise<PrefixCacheEntry | undefined> {
+    if (this.#isDisposed) return undefined;
     const tokens = sequence.contextTokens;
-    if (tokens.length < this.minRestoreTokens) return;
+    if (tokens.length < this.minRestoreTokens) return undefined;
     for (const entry of this.#entries) {
       if (entry.tokens.length >= tokens.length && sharedPrefixLength(entry.tokens, tokens) === tokens.length) {
-        this.#touch(entry);
-        return;
+        if (options.pin) this.pin(entry);
+        else this.#touch(entry);
+        return entry;
       }
     }
     const file = path.join(this.#folder, `${this.#nextFile++}.state`);
@@ -197,14 +207,16 @@ export class PrefixCache {
         if (entry.tokens.length <= tokens.length && sharedPrefixLength(entry.tokens, tokens) === entry.tokens.length)
           this.#evict(entry, false);
       }
-      const entry: PrefixCacheEntry = { tokens, file, sizeBytes, readers: 0, isEvicted: false };
+      const entry: PrefixCacheEntry = { tokens, file, sizeBytes, readers: options.pin ? 1 : 0, isEvicted: false };
       this.#entries.add(entry);
       this.#usedBytes += sizeBytes;
       this.#saves++;
       this.#makeRoom();
+      return entry.isEvicted ? undefined : entry;
     } catch (error) {
       await rm(file, { force: true }).catch(() => undefined);
       this.#logger.warn({ model: this.#modelId, err: error }, "could not save a sequence's state to the prefix cache");
+      return undefined;
     }
   }
 
@@ -225,10 +237,15 @@ export class PrefixCache {
     this.#touch(entry);
   }
 
-  /** Ends a {@link pin}; an entry evicted meanwhile loses its file now. */
+  /**
+   * Ends a {@link pin}; an entry evicted meanwhile loses its file now. The budget is enforced again once nothing is
+   * pinned by reads: pinned entries may have held the files above it.
+   */
   unpin(entry: PrefixCacheEntry): void {
     entry.readers--;
-    if (entry.isEvicted && entry.readers === 0) void rm(entry.file, { force: true }).catch(() => undefined);
+    if (entry.readers > 0) return;
+    if (entry.isEvicted) void rm(entry.file, { force: true }).catch(() => undefined);
+    else if (this.#usedBytes > this.#budgetBytes && !this.#isDisposed) this.#makeRoom();
   }
 
   /**

@@ -8,7 +8,9 @@ import type {
   ModelBackend,
   ModelInfo,
   PlacementInfo,
+  SpeculativeOptions,
 } from "../../spec/index.js";
+import { MoestroError } from "../../errors/index.js";
 import { SlotPool } from "../../util/slot-pool.js";
 import { ContextCachePins } from "../context-cache.js";
 import { EngineTimeClock } from "../engine-time.js";
@@ -19,6 +21,8 @@ import { modelUnloadingError } from "../inproc/model-unloading-error.js";
 import type { TokenSourceFactory } from "../inproc/token-source.js";
 import { TokenRecovery } from "./token-recovery.js";
 import { workerArgs } from "./worker-args.js";
+import { defaultMinAcceptance } from "../inproc/speculation.js";
+import { AcceptanceWatch, resolveWorkerSpeculation } from "./worker-speculation.js";
 import { LlamaServerWorker } from "./worker-process.js";
 import { workerTarget, type WorkerSlot, type WorkerTargetShared } from "./worker-target.js";
 import { generateOnSlot, slotStats } from "../inproc/slot-generation.js";
@@ -49,6 +53,11 @@ export interface LlamaServerBackendOptions {
   cacheRamBytes?: number;
   /** More llama-server arguments (models[].extraArgs). */
   extraArgs?: readonly string[];
+  /**
+   * Speculative decoding (models[].speculative), server-wide in the worker (`resolveWorkerSpeculation`): ignored, with a
+   * warning, on recurrent and hybrid models and with `byDefault: false`. Defaults to none.
+   */
+  speculative?: SpeculativeOptions;
   /** Requests that may wait for a free slot; one more is answered 503 `server_busy`. Defaults to 64. */
   maxQueuedRequests?: number;
   /** Whether the model thinks when a request does not say. Defaults to true. */
@@ -83,6 +92,16 @@ export async function createLlamaServerBackend(options: LlamaServerBackendOption
     const parallel = options.parallel ?? 4;
     const id = options.id ?? modelIdFromPath(options.modelPath);
     const slots: WorkerSlot[] = Array.from({ length: parallel }, (_, index) => ({ id: index, tokens: [] }));
+    const { speculation, warning } = resolveWorkerSpeculation(
+      options.speculative,
+      {
+        id,
+        isRecurrentOrHybrid: model.fileInsights.isRecurrent || model.fileInsights.isHybrid,
+        blockCount: Number(model.fileInfo.architectureMetadata.block_count ?? 0),
+      },
+      options.placement,
+    );
+    if (warning !== undefined) options.logger.warn({ model: id }, warning);
     const args = workerArgs({
       modelPath: options.modelPath,
       contextTokens,
@@ -93,6 +112,7 @@ export async function createLlamaServerBackend(options: LlamaServerBackendOption
       flashAttention: options.flashAttention ?? true,
       batchSize: Math.min(options.batchSize ?? 512, contextTokens),
       cacheRamMiB: Math.floor((options.cacheRamBytes ?? 0) / 2 ** 20),
+      speculation,
       extraArgs: options.extraArgs,
     });
     const worker = await LlamaServerWorker.start({
@@ -107,7 +127,7 @@ export async function createLlamaServerBackend(options: LlamaServerBackendOption
         for (const slot of slots) slot.tokens = [];
       },
     });
-    return new LlamaServerBackend(model, worker, slots, { ...options, id, contextTokens, parallel });
+    return new LlamaServerBackend(model, worker, slots, { ...options, id, contextTokens, parallel, speculates: speculation !== undefined });
   } catch (error) {
     await model.dispose();
     throw error;
@@ -135,7 +155,7 @@ class LlamaServerBackend implements ModelBackend {
   readonly #pool: SlotPool<WorkerSlot>;
   readonly #frontend: ModelFrontend;
   readonly #targetShared: WorkerTargetShared;
-  readonly #options: LlamaServerBackendOptions;
+  readonly #options: LlamaServerBackendOptions & { speculates: boolean };
   readonly #pins: ContextCachePins;
   #embeddings: Promise<{ model: LlamaModel; embeddings: Embeddings }> | undefined;
   #disposed = false;
@@ -144,7 +164,7 @@ class LlamaServerBackend implements ModelBackend {
     model: LlamaModel,
     worker: LlamaServerWorker,
     slots: WorkerSlot[],
-    options: LlamaServerBackendOptions & { id: string; contextTokens: number; parallel: number },
+    options: LlamaServerBackendOptions & { id: string; contextTokens: number; parallel: number; speculates: boolean },
   ) {
     this.#model = model;
     this.#worker = worker;
@@ -177,6 +197,14 @@ class LlamaServerBackend implements ModelBackend {
       modelId: this.info.id,
       logger: options.logger,
       clock: new EngineTimeClock(),
+      speculates: options.speculates,
+      acceptanceWatch: options.speculates
+        ? new AcceptanceWatch({
+            modelId: this.info.id,
+            minAcceptance: options.speculative?.minAcceptance ?? defaultMinAcceptance,
+            warn: (fields, message) => options.logger.warn(fields, message),
+          })
+        : undefined,
     };
   }
 
@@ -200,6 +228,15 @@ class LlamaServerBackend implements ModelBackend {
 
   async generate(request: GenerateRequest): Promise<GenerationStream> {
     this.#ensureNotDisposed();
+    if (this.#options.speculates && request.logprobs !== undefined) {
+      // llama-server sends no probabilities for the tokens of a speculative step (`result.probs` is left empty, "TODO"
+      // in tools/server/server-context.cpp), and its speculation cannot be turned off per request.
+      throw new MoestroError(
+        "invalid_request",
+        `Model '${this.info.id}' decodes speculatively in a llama-server worker (models[].speculative), which reports no log probabilities for drafted tokens: logprobs are not available on it. Ask without logprobs, or use a model without speculative decoding.`,
+        { param: "logprobs" },
+      );
+    }
     return await generateOnSlot(
       {
         frontend: this.#frontend,

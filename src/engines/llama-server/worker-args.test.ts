@@ -45,4 +45,49 @@ describe("workerArgs", () => {
     expect(args.slice(-1)).toEqual(["--mlock"]);
     expect(args[args.indexOf("-fa") + 1]).toBe("off");
   });
+
+  it("starts prompt lookup as llama.cpp's ngram-simple: pattern length and draft length, before extra arguments", () => {
+    const args = workerArgs({ ...base, speculation: { type: "ngram", maxDraftTokens: 3, patternTokens: 2 }, extraArgs: ["--mlock"] });
+    expect(args.slice(args.indexOf("--no-webui") + 1)).toEqual([
+      "--spec-type",
+      "ngram-simple",
+      "--spec-ngram-simple-size-n",
+      "2",
+      "--spec-ngram-simple-size-m",
+      "3",
+      "--mlock",
+    ]);
+  });
+
+  it("starts a draft model with its draft length, confidence, GPU layers and the worker's thread count", () => {
+    const args = workerArgs({
+      ...base,
+      threads: 1,
+      speculation: { type: "draft", draftModelPath: "d.gguf", maxDraftTokens: 16, minConfidence: 0, gpuLayers: "all" },
+    });
+    expect(args.slice(args.indexOf("--no-webui") + 1)).toEqual([
+      "--spec-type",
+      "draft-simple",
+      "--spec-draft-model",
+      "d.gguf",
+      "--spec-draft-n-max",
+      "16",
+      "--spec-draft-n-min",
+      "0",
+      "--spec-draft-p-min",
+      "0",
+      "--spec-draft-ngl",
+      "all",
+      "--spec-draft-threads",
+      "1",
+      "--spec-draft-threads-batch",
+      "1",
+    ]);
+    expect(
+      workerArgs({
+        ...base,
+        speculation: { type: "draft", draftModelPath: "d.gguf", maxDraftTokens: 4, minConfidence: 0.5, gpuLayers: 0 },
+      }),
+    ).toEqual(expect.arrayContaining(["--spec-draft-ngl", "0", "--spec-draft-p-min", "0.5"]));
+  });
 });

@@ -6,6 +6,7 @@ import type { EngineTimeClock } from "../engine-time.js";
 import type { ActiveGrammar, GenerationTarget } from "../inproc/generation-loop.js";
 import { defaultTopK } from "../inproc/sampling-options.js";
 import type { GeneratedToken } from "../inproc/token-source.js";
+import type { AcceptanceWatch } from "./worker-speculation.js";
 import { UpstreamHttpError, type UpstreamClient } from "../http/upstream-client.js";
 import type { TokenRecovery } from "./token-recovery.js";
 
@@ -37,6 +38,13 @@ export interface WorkerTargetShared {
    * decoded beside it (`engineTimeMs`); without it, each stream is charged its whole time.
    */
   clock?: EngineTimeClock;
+  /**
+   * Whether the worker decodes speculatively (models[].speculative; server-wide): each generation then reports the
+   * tokens drafted and accepted from llama-server's `timings.draft_n` and `draft_n_accepted`. Defaults to false.
+   */
+  speculates?: boolean;
+  /** Told each stream's drafted and accepted tokens, when the worker speculates: warns when speculation slows it down. */
+  acceptanceWatch?: AcceptanceWatch;
 }
 
 /**
@@ -57,8 +65,12 @@ interface CompletionChunk {
   /** Why the task ended (final chunk): `eos`, `limit` (n_predict or the context), `word` (a stop string), `none`. */
   stop_type?: string;
   tokens_predicted?: number;
-  /** The task's timings: `cache_n` prompt tokens reused; `prompt_ms` and `predicted_ms`, the slot's prefill and decode time. */
-  timings?: { cache_n?: number; prompt_ms?: number; predicted_ms?: number };
+  /**
+   * The task's timings: `cache_n` prompt tokens reused; `prompt_ms` and `predicted_ms`, the slot's prefill and decode
+   * time; with speculative decoding, `draft_n` tokens drafted and `draft_n_accepted` of them accepted so far (absent
+   * until a token was drafted; `server_slot_stats::to_json` in tools/server/server-common.cpp).
+   */
+  timings?: { cache_n?: number; prompt_ms?: number; predicted_ms?: number; draft_n?: number; draft_n_accepted?: number };
   /** An error in place of the last event (`{"error": {"code", "message", "type"}}`). */
   error?: { code?: number; message?: string; type?: string };
   completion_probabilities?: Array<{
@@ -85,6 +97,8 @@ export function workerTarget(slot: WorkerSlot, shared: WorkerTargetShared): Gene
   let reportedCached: number | undefined;
   /** The engine time charged to the generation so far, ms (see `engineTimeMs`); `undefined` until a stream reported timings. */
   let engineMs: number | undefined;
+  /** Tokens drafted and accepted over the generation's streams, when the worker speculates. */
+  const draftCounts = { draftTokens: 0, acceptedDraftTokens: 0 };
   return {
     async reusePrefix() {
       // The whole history goes with every request; llama-server finds the prefix it holds and says how much it reused.
@@ -100,6 +114,12 @@ export function workerTarget(slot: WorkerSlot, shared: WorkerTargetShared): Gene
      * timings is charged its wall time shared the same way.
      */
     engineTimeMs: () => engineMs,
+    /**
+     * The tokens llama-server drafted and accepted for this generation, summed over its streams (each a task of its own,
+     * whose `timings` count from 0); `undefined` when the worker does not speculate. Each stream of a speculating worker
+     * asks for timings with every token, so that a stream moestro cuts (a stop sequence, a change of grammar) counts too.
+     */
+    draftCounts: () => (shared.speculates === true ? { ...draftCounts } : undefined),
     createTokenSource({ request, prepared, grammar }) {
       const history: Token[] = [];
       let promptLength: number | undefined;
@@ -149,7 +169,7 @@ export function workerTarget(slot: WorkerSlot, shared: WorkerTargetShared): Gene
               ...(active ? { grammar: active.grammar.grammar } : {}),
               ...(logitBias.length > 0 ? { logit_bias: logitBias } : {}),
               ...(nProbs > 0 ? { n_probs: nProbs } : {}),
-              timings_per_token: reportedCached === undefined,
+              timings_per_token: reportedCached === undefined || shared.speculates === true,
             };
             slot.tokens = history.slice();
             let received = 0;
@@ -213,6 +233,9 @@ export function workerTarget(slot: WorkerSlot, shared: WorkerTargetShared): Gene
               if (request.signal?.aborted) return;
               throw workerError(shared.modelId, error);
             } finally {
+              draftCounts.draftTokens += timings?.draft_n ?? 0;
+              draftCounts.acceptedDraftTokens += timings?.draft_n_accepted ?? 0;
+              shared.acceptanceWatch?.record(timings?.draft_n ?? 0, timings?.draft_n_accepted ?? 0);
               const shareMs = mark === undefined ? undefined : shared.clock!.end(mark, 1);
               const wallMs = performance.now() - streamStartedAt;
               const decodeShare = shareMs === undefined || wallMs <= 0 ? 1 : Math.min(1, shareMs / wallMs);

@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import type { Config } from "../../config/index.js";
 import { MoestroError } from "../../errors/index.js";
-import { type AffinityOutcome, keepsAffinity, SessionAffinity } from "../../gateway/session-affinity.js";
+import { type AffinityOutcome, keepsAffinity, rendezvousMember, SessionAffinity } from "../../gateway/session-affinity.js";
 import type { UpstreamInfo } from "../../spec/index.js";
 import { type PoolMember, UpstreamTarget, type UpstreamModel } from "./upstream-target.js";
 
@@ -177,7 +177,9 @@ export class UpstreamGateway {
    *
    * With session affinity on and a `session` whose member is remembered, that member is chosen while it is available,
    * not tried yet, and its score is at most `gateway.affinity.maxLoadRatio` times the least one (`keepsAffinity`);
-   * else balancing decides, and the caller remembers the new member ({@link rememberSession}).
+   * else (a session not held here, or whose member is unavailable, tried or too loaded) the member the session hashes
+   * to ({@link rendezvousMember}) among the available ones within that ratio of the least loaded, so that every gateway
+   * instance picks the same one; the caller remembers the member that answers ({@link rememberSession}).
    */
   next(
     modelId: string,
@@ -205,6 +207,10 @@ export class UpstreamGateway {
       const keeps = sticky !== undefined && keepsAffinity(score(sticky), best, this.rules.affinity.maxLoadRatio);
       if (tried.size === 0) this.#affinityOutcomes[name === undefined ? "new" : keeps ? "hit" : "moved"]++;
       if (keeps) return sticky;
+      // Not held here, or its member cannot keep it: the member the session hashes to among those within the ratio of
+      // the least loaded, which another gateway instance that never saw the session picks too (no shared state).
+      const eligible = available.filter((target) => keepsAffinity(score(target), best, this.rules.affinity.maxLoadRatio));
+      return rendezvousMember(modelId, session, eligible);
     }
     const tied = available.filter((target) => score(target) === best);
     return tied[this.#turn++ % tied.length];

@@ -160,6 +160,25 @@ describe("UpstreamGateway.next with session affinity", () => {
     gateway.dispose();
   });
 
+  it("sends a session no instance remembers to the same member from two gateways, within the load ratio", () => {
+    const first = new UpstreamGateway({ upstreams: [entry("a"), entry("b"), entry("c")], rules: withAffinity, logger });
+    const second = new UpstreamGateway({ upstreams: [entry("c"), entry("a"), entry("b")], rules: withAffinity, logger });
+    const sessions = Array.from({ length: 60 }, (_, index) => `chat-${index}`);
+    const names = (gateway: UpstreamGateway) => sessions.map((session) => gateway.next("m", new Set(), [], session)!.name);
+    const chosen = names(first);
+    expect(names(second)).toEqual(chosen);
+    // Spread over the members (balancing alone would alternate the same way on both only by chance).
+    expect(new Set(chosen).size).toBe(3);
+    // A member more than maxLoadRatio times as loaded as the least is left out: its sessions go elsewhere.
+    const [a] = first.targets;
+    const ends = [a!.begin(), a!.begin()];
+    expect(names(first).filter((name) => name === "a")).toEqual([]);
+    for (const end of ends) end();
+    expect(first.affinityOutcomes.new).toBe(120);
+    first.dispose();
+    second.dispose();
+  });
+
   it("ignores sessions when affinity is off", () => {
     const gateway = new UpstreamGateway({ upstreams: [entry("a"), entry("b")], rules, logger });
     gateway.rememberSession("m", "chat-1", gateway.targets[1]!);

@@ -1,0 +1,75 @@
+import { describe, expect, it } from "vitest";
+import { AcceptanceWatch, resolveWorkerSpeculation, workerLookupPatternTokens } from "./worker-speculation.js";
+
+describe("resolveWorkerSpeculation", () => {
+  const model = { id: "m", isRecurrentOrHybrid: false, blockCount: 24 };
+  const cpu = { gpuLayers: 0, cpuMoeLayers: 0 };
+
+  it("prompt lookup: a 3-token pattern (no longer than the draft) and the in-process default draft length (3) unless set", () => {
+    expect(resolveWorkerSpeculation({ type: "ngram" }, model, cpu)).toEqual({
+      speculation: { type: "ngram", maxDraftTokens: 3, patternTokens: workerLookupPatternTokens },
+    });
+    expect(resolveWorkerSpeculation({ type: "ngram", maxDraftTokens: 8 }, model, cpu).speculation).toMatchObject({
+      maxDraftTokens: 8,
+      patternTokens: 3,
+    });
+    // ngram-simple never drafts fewer tokens than its pattern's length.
+    expect(resolveWorkerSpeculation({ type: "ngram", maxDraftTokens: 2 }, model, cpu).speculation).toMatchObject({ patternTokens: 2 });
+  });
+
+  it("a draft model: in-process defaults (16 tokens, confidence 0); on the GPU only when the whole target is", () => {
+    const draft = { type: "draft" as const, draftModel: "d.gguf" };
+    expect(resolveWorkerSpeculation(draft, model, cpu).speculation).toEqual({
+      type: "draft",
+      draftModelPath: "d.gguf",
+      maxDraftTokens: 16,
+      minConfidence: 0,
+      gpuLayers: 0,
+    });
+    expect(resolveWorkerSpeculation(draft, model, { gpuLayers: 25, cpuMoeLayers: 0 }).speculation).toMatchObject({ gpuLayers: "all" });
+    // Experts in RAM, or some layers on the CPU: the GPU is full, the draft stays in RAM.
+    expect(resolveWorkerSpeculation(draft, model, { gpuLayers: 25, cpuMoeLayers: 10 }).speculation).toMatchObject({ gpuLayers: 0 });
+    expect(resolveWorkerSpeculation(draft, model, { gpuLayers: 12, cpuMoeLayers: 0 }).speculation).toMatchObject({ gpuLayers: 0 });
+  });
+
+  it("not applied, with a warning, on recurrent or hybrid models and with byDefault false", () => {
+    const recurrent = resolveWorkerSpeculation({ type: "ngram" }, { ...model, isRecurrentOrHybrid: true }, cpu);
+    expect(recurrent.speculation).toBeUndefined();
+    expect(recurrent.warning).toMatch(/recurrent or hybrid/);
+    const optIn = resolveWorkerSpeculation({ type: "ngram", byDefault: false }, model, cpu);
+    expect(optIn.speculation).toBeUndefined();
+    expect(optIn.warning).toMatch(/byDefault is false/);
+    expect(resolveWorkerSpeculation(undefined, model, cpu)).toEqual({});
+  });
+});
+
+describe("AcceptanceWatch", () => {
+  it("warns once a window of drafted tokens is accepted below minAcceptance, at most once per interval", () => {
+    let nowMs = 0;
+    const warnings: Array<{ acceptance: number; draftTokens: number }> = [];
+    const watch = new AcceptanceWatch({
+      modelId: "m",
+      minAcceptance: 0.3,
+      windowTokens: 100,
+      warnEveryMs: 1000,
+      warn: (fields, message) => {
+        expect(message).toMatch(/slowing model 'm' down.*cannot back off/);
+        warnings.push(fields);
+      },
+      now: () => nowMs,
+    });
+    // A good window (40%): nothing.
+    watch.record(60, 24);
+    watch.record(40, 16);
+    expect(warnings).toEqual([]);
+    // A bad one (10%): one warning, with the window's figures.
+    watch.record(100, 10);
+    expect(warnings).toEqual([{ model: "m", acceptance: 0.1, draftTokens: 100, acceptedDraftTokens: 10 }]);
+    // Another bad one within the interval: quiet; after it: again.
+    watch.record(100, 0);
+    expect(warnings).toHaveLength(1);
+    nowMs = 1000;
+    watch.record(150, 0);
+    expect(warnings).toHaveLength(2);
+  });
+});

@@ -1,0 +1,178 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { testLlamaServer } from "../helpers/engines.js";
+import { estimateModelMemoryBytes } from "../../src/engines/inproc/memory-estimate.js";
+import { getTestLlama, hasTestModels, storiesGreedy40, storiesGreedy60, testModelPath } from "../helpers/models.js";
+import { startTestServer, type TestServer } from "../helpers/server.js";
+
+/** moestro's request field (not in the openai package's types). */
+const speculative = (value: boolean) => ({ speculative: value }) as {};
+const script = path.resolve(import.meta.dirname, "../../scripts/make-padded-stories.mjs");
+
+interface PsModel {
+  id: string;
+  memory_bytes: number;
+  worker: { args: string[] } | null;
+}
+
+async function loadedModels(url: string): Promise<PsModel[]> {
+  return ((await (await fetch(`${url}/v1/moestro/ps`)).json()) as { data: PsModel[] }).data;
+}
+
+describe.skipIf(!hasTestModels || testLlamaServer === undefined)("speculative decoding on llama-server workers (real processes)", () => {
+  const folder = mkdtempSync(path.join(os.tmpdir(), "moestro-speculative-worker-"));
+  const padded = path.join(folder, "stories260K-padded.gguf");
+  const stories = testModelPath("stories260K.gguf");
+  let test: TestServer;
+
+  beforeAll(async () => {
+    // A small padding keeps the test fast: the benchmark pads far wider (scripts/bench-speculative.mjs).
+    execFileSync(process.execPath, [script, "--source", stories, "--out", padded, "--ffn", "1024", "--layers", "2"]);
+    test = await startTestServer(
+      {
+        models: [
+          { path: stories, id: "stories-plain" },
+          { path: stories, id: "stories-lookup", speculative: { type: "ngram", maxDraftTokens: 8 } },
+          { path: padded, id: "padded-plain" },
+          { path: padded, id: "padded-drafted", speculative: { type: "draft", draftModel: stories } },
+          // Its own draft: a chat model, for a grammar-constrained request on a speculating worker.
+          {
+            path: testModelPath("tiny-qwen3moe.gguf"),
+            id: "qwen-drafted",
+            speculative: { type: "draft", draftModel: testModelPath("tiny-qwen3moe.gguf") },
+          },
+        ],
+        engine: { contextTokens: 1024, batchSize: 64, parallel: 2 },
+      },
+      { engine: "llama-server" },
+    );
+  });
+  afterAll(async () => {
+    await test?.close();
+    rmSync(folder, { recursive: true, force: true });
+  });
+
+  it("prompt lookup: greedy text equals the plain worker's and the recorded in-process text; usage counts drafted and accepted tokens", async () => {
+    const recorded = await test.client.completions.create({
+      model: "stories-lookup",
+      prompt: "Once upon a time",
+      max_tokens: 40,
+      temperature: 0,
+    });
+    expect(recorded.choices[0]!.text).toBe(storiesGreedy40);
+
+    // The model is asked to continue a story it has just read (its own greedy continuation): drafts come from the prompt.
+    const request = { prompt: `Once upon a time${storiesGreedy60}\n\nOnce upon a time`, max_tokens: 48, temperature: 0 };
+    const drafted = await test.client.completions.create({ model: "stories-lookup", ...request });
+    const plain = await test.client.completions.create({ model: "stories-plain", ...request });
+    expect(drafted.choices[0]!.text).toBe(plain.choices[0]!.text);
+    const details = drafted.usage!.completion_tokens_details!;
+    expect(details.accepted_prediction_tokens).toBeGreaterThan(0);
+    expect(details.rejected_prediction_tokens).toBeGreaterThanOrEqual(0);
+    expect(plain.usage!.completion_tokens_details).toEqual({ reasoning_tokens: 0 });
+
+    const ps = await loadedModels(test.url);
+    const lookup = ps.find((model) => model.id === "stories-lookup")!;
+    expect(lookup.worker!.args).toEqual(expect.arrayContaining(["--spec-type", "ngram-simple", "--spec-ngram-simple-size-m", "8"]));
+    // Prompt lookup needs no memory of its own.
+    expect(lookup.memory_bytes).toBe(ps.find((model) => model.id === "stories-plain")!.memory_bytes);
+  });
+
+  it("a request's speculative: false cannot switch a worker's speculation off: it is served (same text) and its counts reported", async () => {
+    const request = {
+      model: "stories-lookup",
+      prompt: `Once upon a time${storiesGreedy60}\n\nOnce upon a time`,
+      max_tokens: 48,
+      temperature: 0,
+    };
+    const on = await test.client.completions.create({ ...request, ...speculative(true) });
+    const off = await test.client.completions.create({ ...request, ...speculative(false) });
+    expect(off.choices[0]!.text).toBe(on.choices[0]!.text);
+    expect(off.usage!.completion_tokens_details!.accepted_prediction_tokens).toBeGreaterThan(0);
+  });
+
+  it("a json_schema request on a speculating worker: llama-server checks drafts under the grammar, and the answer is valid JSON", async () => {
+    const structured = await test.client.chat.completions.create({
+      model: "qwen-drafted",
+      messages: [{ role: "user", content: "Give me a number" }],
+      max_tokens: 64,
+      temperature: 0,
+      response_format: {
+        type: "json_schema",
+        json_schema: { name: "n", schema: { type: "object", properties: { n: { type: "integer" } }, required: ["n"] } },
+      },
+      enable_thinking: false,
+    } as Parameters<typeof test.client.chat.completions.create>[0] & { stream?: false });
+    const details = structured.usage!.completion_tokens_details!;
+    expect(details.accepted_prediction_tokens).toBeGreaterThanOrEqual(0);
+    if (structured.choices[0]!.finish_reason === "stop") {
+      expect(typeof (JSON.parse(structured.choices[0]!.message.content!) as { n: unknown }).n).toBe("number");
+    }
+  });
+
+  it("refuses logprobs on a speculating worker with a 400 naming the field (llama-server sends none for drafted tokens)", async () => {
+    const response = await fetch(`${test.url}/v1/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "stories-lookup", prompt: "Once", max_tokens: 4, logprobs: 2 }),
+    });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { error: { param?: string } }).error.param).toBe("logprobs");
+  });
+
+  it("a draft model: the padded target with stories260K as draft gives stories260K's greedy text, streamed; the ledger and /metrics record the counts", async () => {
+    const stream = await test.client.completions.create({
+      model: "padded-drafted",
+      prompt: "Once upon a time",
+      max_tokens: 60,
+      temperature: 0,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    let text = "";
+    let usage: { completion_tokens_details?: { accepted_prediction_tokens?: number; rejected_prediction_tokens?: number } } | undefined;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.text ?? "";
+      usage = chunk.usage ?? usage;
+    }
+    expect(text).toBe(storiesGreedy60);
+    const plain = await test.client.completions.create({
+      model: "padded-plain",
+      prompt: "Once upon a time",
+      max_tokens: 60,
+      temperature: 0,
+    });
+    expect(plain.choices[0]!.text).toBe(storiesGreedy60);
+    const accepted = usage?.completion_tokens_details?.accepted_prediction_tokens ?? 0;
+    const rejected = usage?.completion_tokens_details?.rejected_prediction_tokens ?? 0;
+    expect(accepted).toBeGreaterThan(0);
+
+    const events = (await (await fetch(`${test.url}/v1/moestro/usage/events?limit=20`)).json()) as {
+      data: Array<{ model: string; engine: string | null; draft_tokens: number; accepted_draft_tokens: number }>;
+    };
+    const event = events.data.find((candidate) => candidate.model === "padded-drafted");
+    expect(event).toMatchObject({ engine: "llama-server", draft_tokens: accepted + rejected, accepted_draft_tokens: accepted });
+    const metrics = await (await fetch(`${test.url}/metrics`)).text();
+    expect(metrics).toMatch(/moestro_accepted_draft_tokens_total\{model="padded-drafted"\} [1-9]/);
+    expect(metrics).toMatch(/moestro_draft_acceptance_ratio\{model="padded-drafted"\} (0\.\d+|1)\n/);
+
+    const ps = await loadedModels(test.url);
+    const drafted = ps.find((model) => model.id === "padded-drafted")!;
+    expect(drafted.worker!.args).toEqual(
+      expect.arrayContaining(["--spec-type", "draft-simple", "--spec-draft-model", stories, "--spec-draft-threads", "1"]),
+    );
+    // The scheduler counts the draft model with the target's context shape, as the in-process engine does.
+    const draftBytes = await estimateModelMemoryBytes(await getTestLlama(), stories, {
+      contextTokens: 1024,
+      parallel: 2,
+      batchSize: 64,
+      withTokenizerProcess: false,
+      cacheRamBytes: 0,
+    });
+    expect(draftBytes).toBeGreaterThan(0);
+    expect(drafted.memory_bytes - ps.find((model) => model.id === "padded-plain")!.memory_bytes).toBe(draftBytes);
+  });
+});
