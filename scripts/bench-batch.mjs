@@ -15,7 +15,7 @@
 // Run it on an idle machine: the ratios move with other load. Results: docs/batch.md, "Measured".
 import os from "node:os";
 import path from "node:path";
-import { ensureMoeModel, startServe, storiesModelPath } from "./bench-common.mjs";
+import { ensureMoeModel, median, startServe, storiesModelPath } from "./bench-common.mjs";
 
 const threads = Number(process.env.BENCH_THREADS ?? 1);
 const requests = Number(process.env.BENCH_REQUESTS ?? 12);
@@ -75,13 +75,6 @@ async function ttft(url, seed) {
  */
 async function getBatch(url, id) {
   return /** @type {any} */ (await (await fetch(`${url}/v1/batches/${id}`)).json());
-}
-
-/** @param {number[]} values */
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
 /** Interactive requests one at a time; resolves their TTFTs. @param {string} url @param {number} from */

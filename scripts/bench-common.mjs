@@ -178,10 +178,8 @@ export function processTreeCpuMs(pid) {
     } catch {
       continue; // gone meanwhile
     }
-    // The command name (field 2) is in parentheses and may hold spaces: the fields after it start after the last ")".
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const parent = Number(fields[1]);
-    ticks.set(Number(entry), Number(fields[11]) + Number(fields[12]));
+    const { parent, cpuTicks } = readStat(stat);
+    ticks.set(Number(entry), cpuTicks);
     children.set(parent, [...(children.get(parent) ?? []), Number(entry)]);
   }
   let total = 0;
@@ -191,4 +189,98 @@ export function processTreeCpuMs(pid) {
     stack.push(...(children.get(next) ?? []));
   }
   return (total * 1000) / clockTicksPerSecond;
+}
+
+/**
+ * The fields of a /proc/<pid>/stat or /proc/<pid>/task/<tid>/stat line that the CPU readers use: the parent's pid
+ * (field 4) and utime + stime (fields 14 and 15), in clock ticks.
+ * @param {string} stat
+ */
+function readStat(stat) {
+  // The command name (field 2) is in parentheses and may hold spaces: the fields after it start after the last ")".
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return { parent: Number(fields[1]), cpuTicks: Number(fields[11]) + Number(fields[12]) };
+}
+
+/**
+ * CPU time (user + system, ms) of a process's main thread and of all its other threads (libuv's pool: llama.cpp's
+ * decode and sampling in process) so far, from /proc/<pid>/task/<tid>/stat (Linux only).
+ * @param {number} [pid] defaults to this process.
+ * @returns {{ main: number, others: number }}
+ */
+export function threadCpuMs(pid = process.pid) {
+  let main = 0;
+  let others = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let stat;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+    } catch {
+      continue; // the thread ended
+    }
+    const ms = (readStat(stat).cpuTicks * 1000) / clockTicksPerSecond;
+    if (Number(tid) === pid) main += ms;
+    else others += ms;
+  }
+  return { main, others };
+}
+
+/**
+ * The median of `values` (the mean of the two middle ones for an even count); `NaN` when there are none.
+ * @param {number[]} values
+ */
+export function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length === 0 ? Number.NaN : sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/**
+ * One streamed greedy chat completion with usage (`stream_options.include_usage`), read event by event.
+ * @param {string} url the server's base URL
+ * @param {{ model: string, messages: unknown[], maxTokens: number }} request
+ * @returns {Promise<{ ttftMs: number, promptTokens: number, cachedTokens: number }>} the time to the first text or
+ *   thought chunk (the whole answer's time when it has none), and the usage's prompt and cached prompt tokens.
+ * @throws {Error} on a status other than 2xx, or an error event in the stream.
+ */
+export async function streamChat(url, request) {
+  const startedAt = performance.now();
+  const response = await fetch(`${url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      model: request.model,
+      messages: request.messages,
+      max_tokens: request.maxTokens,
+      temperature: 0,
+      stream: true,
+      stream_options: { include_usage: true },
+    }),
+  });
+  if (!response.ok || response.body === null) throw new Error(`HTTP ${response.status}: ${await response.text()}`);
+  let ttftMs = 0;
+  let promptTokens = 0;
+  let cachedTokens = 0;
+  let buffer = "";
+  const decoder = new TextDecoder();
+  for await (const chunk of response.body) {
+    buffer += decoder.decode(chunk, { stream: true });
+    let end;
+    while ((end = buffer.indexOf("\n\n")) !== -1) {
+      const event = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      if (!event.startsWith("data: ") || event === "data: [DONE]") continue;
+      const data = JSON.parse(event.slice(6));
+      if (data.error) throw new Error(JSON.stringify(data.error));
+      const delta = data.choices?.[0]?.delta;
+      if (ttftMs === 0 && (delta?.content || delta?.reasoning_content)) ttftMs = performance.now() - startedAt;
+      if (data.usage) {
+        promptTokens = data.usage.prompt_tokens;
+        cachedTokens = data.usage.prompt_tokens_details?.cached_tokens ?? 0;
+      }
+    }
+  }
+  // A reply that ends at once (an end-of-generation token first) carries no text: its end is its first token.
+  if (ttftMs === 0) ttftMs = performance.now() - startedAt;
+  return { ttftMs, promptTokens, cachedTokens };
 }

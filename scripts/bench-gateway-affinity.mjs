@@ -14,7 +14,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { shared, startServe, storiesModelPath } from "./bench-common.mjs";
+import { median, shared, startServe, storiesModelPath } from "./bench-common.mjs";
 
 const modelName = process.env.BENCH_MODEL ?? "qwen3moe";
 const modelPath = modelName === "stories" ? storiesModelPath : path.join(shared, "models/tiny-qwen3moe.gguf");
@@ -46,13 +46,6 @@ const vocabulary =
   );
 /** @param {() => number} next @param {number} count */
 const words = (next, count) => Array.from({ length: count }, () => vocabulary[Math.floor(next() * vocabulary.length)]).join(" ");
-
-/** @param {number[]} values */
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length === 0 ? Number.NaN : sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-};
 
 // Thinking off: a thought dropped from the history by Qwen3's template would change the prompt's tail each turn.
 const upstreamEnv = (/** @type {string} */ name) => ({ MOESTRO_HOME: path.join(home, name), MOESTRO_ENGINE__THINKING: "false" });

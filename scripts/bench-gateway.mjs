@@ -8,19 +8,12 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { startServe, storiesModelPath } from "./bench-common.mjs";
+import { median, startServe, storiesModelPath } from "./bench-common.mjs";
 
 const requests = Number(process.env.BENCH_REQUESTS ?? 200);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const threads = process.env.BENCH_THREADS ?? "1";
 const home = mkdtempSync(path.join(os.tmpdir(), "moestro-bench-gateway-"));
-
-/** @param {number[]} values */
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-};
 
 const upstream = await startServe(["--model", storiesModelPath, "--threads", threads, "--log-level", "warn"], {
   env: { MOESTRO_HOME: path.join(home, "upstream") },

@@ -16,7 +16,7 @@
 import { execSync } from "node:child_process";
 import os from "node:os";
 import path from "node:path";
-import { ensureMoeModel, startServe, storiesModelPath } from "./bench-common.mjs";
+import { ensureMoeModel, median, startServe, storiesModelPath, streamChat } from "./bench-common.mjs";
 
 const threads = Number(process.env.BENCH_THREADS ?? 1);
 const conversations = Number(process.env.BENCH_CONVERSATIONS ?? 16);
@@ -73,54 +73,6 @@ function messages(index, isFollowUp) {
 }
 
 /**
- * Streams one chat completion and measures its time to the first chunk that carries text (answer or reasoning).
- * @param {string} url
- * @param {object[]} body
- * @returns {Promise<{ ttftMs: number, promptTokens: number, cachedTokens: number }>}
- */
-async function streamChat(url, body) {
-  const startedAt = performance.now();
-  const response = await fetch(`${url}/v1/chat/completions`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({
-      model: modelId,
-      messages: body,
-      max_tokens: maxTokens,
-      temperature: 0,
-      stream: true,
-      stream_options: { include_usage: true },
-    }),
-  });
-  if (!response.ok || response.body === null) throw new Error(`HTTP ${response.status}: ${await response.text()}`);
-  let ttftMs = 0;
-  let promptTokens = 0;
-  let cachedTokens = 0;
-  let buffer = "";
-  const decoder = new TextDecoder();
-  for await (const chunk of response.body) {
-    buffer += decoder.decode(chunk, { stream: true });
-    let end;
-    while ((end = buffer.indexOf("\n\n")) !== -1) {
-      const event = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      if (!event.startsWith("data: ") || event === "data: [DONE]") continue;
-      const data = JSON.parse(event.slice(6));
-      if (data.error) throw new Error(JSON.stringify(data.error));
-      const delta = data.choices?.[0]?.delta;
-      if (ttftMs === 0 && (delta?.content || delta?.reasoning_content)) ttftMs = performance.now() - startedAt;
-      if (data.usage) {
-        promptTokens = data.usage.prompt_tokens;
-        cachedTokens = data.usage.prompt_tokens_details?.cached_tokens ?? 0;
-      }
-    }
-  }
-  // A reply that ends at once (an end-of-generation token first) carries no text: its end is its first token.
-  if (ttftMs === 0) ttftMs = performance.now() - startedAt;
-  return { ttftMs, promptTokens, cachedTokens };
-}
-
-/**
  * Sends every conversation's first turn or follow-up, in order, through `concurrency` workers pulling from one queue.
  * @param {string} url
  * @param {boolean} isFollowUp
@@ -132,18 +84,11 @@ async function round(url, isFollowUp) {
   const worker = async () => {
     while (next < conversations) {
       const index = next++;
-      results[index] = await streamChat(url, messages(index, isFollowUp));
+      results[index] = await streamChat(url, { model: modelId, messages: messages(index, isFollowUp), maxTokens });
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
   return results;
-}
-
-/** @param {number[]} values */
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
 /**
@@ -162,7 +107,8 @@ async function measure(label, cacheArgs) {
     // Cold prompts one at a time too (new conversations, after the rounds): a cold prompt's TTFT without three others
     // prefilling beside it, the stricter reference.
     const alone = [];
-    for (let index = conversations; index < conversations + 4; index++) alone.push(await streamChat(server.url, messages(index, false)));
+    for (let index = conversations; index < conversations + 4; index++)
+      alone.push(await streamChat(server.url, { model: modelId, messages: messages(index, false), maxTokens }));
     const coldP50 = median(cold.map((result) => result.ttftMs));
     const aloneP50 = median(alone.map((result) => result.ttftMs));
     const followUpP50 = median(followUps.map((result) => result.ttftMs));

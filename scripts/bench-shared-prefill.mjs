@@ -18,7 +18,7 @@ import { execSync } from "node:child_process";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ensureMoeModel, startServe, storiesModelPath } from "./bench-common.mjs";
+import { ensureMoeModel, median, startServe, storiesModelPath, streamChat } from "./bench-common.mjs";
 
 const threads = Number(process.env.BENCH_THREADS ?? 1);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -62,61 +62,6 @@ const questions = [
 ];
 
 /**
- * Streams one chat completion and measures its time to the first chunk that carries text (answer or reasoning).
- * @param {string} url
- * @param {object[]} messages
- * @returns {Promise<{ ttftMs: number, promptTokens: number, cachedTokens: number }>}
- */
-async function streamChat(url, messages) {
-  const startedAt = performance.now();
-  const response = await fetch(`${url}/v1/chat/completions`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({
-      model: modelId,
-      messages,
-      max_tokens: maxTokens,
-      temperature: 0,
-      stream: true,
-      stream_options: { include_usage: true },
-    }),
-  });
-  if (!response.ok || response.body === null) throw new Error(`HTTP ${response.status}: ${await response.text()}`);
-  let ttftMs = 0;
-  let promptTokens = 0;
-  let cachedTokens = 0;
-  let buffer = "";
-  const decoder = new TextDecoder();
-  for await (const chunk of response.body) {
-    buffer += decoder.decode(chunk, { stream: true });
-    let end;
-    while ((end = buffer.indexOf("\n\n")) !== -1) {
-      const event = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      if (!event.startsWith("data: ") || event === "data: [DONE]") continue;
-      const data = JSON.parse(event.slice(6));
-      if (data.error) throw new Error(JSON.stringify(data.error));
-      const delta = data.choices?.[0]?.delta;
-      if (ttftMs === 0 && (delta?.content || delta?.reasoning_content)) ttftMs = performance.now() - startedAt;
-      if (data.usage) {
-        promptTokens = data.usage.prompt_tokens;
-        cachedTokens = data.usage.prompt_tokens_details?.cached_tokens ?? 0;
-      }
-    }
-  }
-  // A reply that ends at once (an end-of-generation token first) carries no text: its end is its first token.
-  if (ttftMs === 0) ttftMs = performance.now() - startedAt;
-  return { ttftMs, promptTokens, cachedTokens };
-}
-
-/** @param {number[]} values */
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-}
-
-/**
  * One round on one server: the 4 requests sent together (2 ms apart, so that which one leads is the first one sent).
  * @param {string} url
  * @param {number} seed
@@ -125,10 +70,11 @@ async function round(url, seed) {
   const system = systemPrompt(seed);
   const sent = questions.map(async (question, index) => {
     await sleep(2 * index);
-    return await streamChat(url, [
+    const messages = [
       { role: "system", content: system },
       { role: "user", content: question },
-    ]);
+    ];
+    return await streamChat(url, { model: modelId, messages, maxTokens });
   });
   return await Promise.all(sent);
 }
@@ -152,7 +98,7 @@ try {
     servers.push(await startServe(args, { timeoutMs: 300_000, env: variant.env }));
   }
   // Loads each model (and its first sampler) before the measured rounds.
-  for (const server of servers) await streamChat(server.url, [{ role: "user", content: "Hello" }]);
+  for (const server of servers) await streamChat(server.url, { model: modelId, messages: [{ role: "user", content: "Hello" }], maxTokens });
   /** @type {Array<Array<Awaited<ReturnType<typeof round>>>>} */
   const results = variants.map(() => []);
   for (let index = 0; index < rounds; index++) {

@@ -16,7 +16,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { ensureMoeModel, readBenchModels, root, startServe, storiesModelPath } from "./bench-common.mjs";
+import { ensureMoeModel, median, readBenchModels, root, startServe, storiesModelPath } from "./bench-common.mjs";
 
 /** @type {typeof import("../src/client/completion-stream.js")} The compiled streaming client, typed by its source. */
 const { streamCompletion } = await import(path.join(root, "dist/client/completion-stream.js"));
@@ -110,12 +110,6 @@ async function stopHogs(hogs) {
   );
 }
 
-/** @type {(values: number[]) => number} */
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-};
 /** @type {(value: number | null | undefined, digits: number) => string} */
 const fixed = (value, digits) => (value === null || value === undefined ? "-" : value.toFixed(digits));
 

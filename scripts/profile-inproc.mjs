@@ -15,14 +15,14 @@
 // Under `valgrind --tool=callgrind --instr-atstart=no`, PROFILE_CALLGRIND=1 turns instrumentation on for the measured
 // part only (`callgrind_control -i on|off`): instruction counts of exactly that work, whatever the machine's load.
 // `perf record` gives a native profile of the same work.
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { Session } from "node:inspector/promises";
 import os from "node:os";
 import path from "node:path";
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
 import pino from "pino";
-import { ensureMoeModel, root, storiesModelPath } from "./bench-common.mjs";
+import { ensureMoeModel, root, storiesModelPath, threadCpuMs } from "./bench-common.mjs";
 
 const which = process.env.PROFILE_MODEL ?? "stories";
 const modelPath =
@@ -41,26 +41,6 @@ const callgrind = process.env.PROFILE_CALLGRIND === "1";
 const instrument = (state) => {
   if (callgrind) execFileSync("callgrind_control", ["-i", state, String(process.pid)], { stdio: "ignore" });
 };
-const ticksPerMs = 100 / 1000; // USER_HZ is 100 on Linux
-
-/** CPU ms of the main thread and of all the others, from /proc/self/task/<tid>/stat (utime + stime). */
-function threadCpu() {
-  let main = 0;
-  let others = 0;
-  for (const tid of readdirSync("/proc/self/task")) {
-    let stat;
-    try {
-      stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
-    } catch {
-      continue; // the thread ended
-    }
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const ms = (Number(fields[11]) + Number(fields[12])) / ticksPerMs;
-    if (Number(tid) === process.pid) main += ms;
-    else others += ms;
-  }
-  return { main, others };
-}
 
 /** The prompts, all different (no prefix reuse across requests beyond the shared opening). */
 let promptIndex = 0;
@@ -78,7 +58,7 @@ const nextPrompt = () => {
 async function measure(run, concurrency, count) {
   let started = 0;
   let tokens = 0;
-  const cpuBefore = threadCpu();
+  const cpuBefore = threadCpuMs();
   const usageBefore = process.cpuUsage();
   const wallBefore = performance.now();
   await Promise.all(
@@ -92,7 +72,7 @@ async function measure(run, concurrency, count) {
   );
   const wallMs = performance.now() - wallBefore;
   const usage = process.cpuUsage(usageBefore);
-  const cpuAfter = threadCpu();
+  const cpuAfter = threadCpuMs();
   return {
     tokens,
     wallMs,

@@ -12,11 +12,10 @@
 //        earlier commit with node_modules linked and `npm run build` run. env: PROFILE_MODEL=stories|moe|<path.gguf>,
 //        PROFILE_TOKENS=64 per request, PROFILE_REQUESTS=64 per level and checkout, PROFILE_ROUNDS=4, PROFILE_LEVELS=1,4,
 //        PROFILE_NODE_ARGS: node flags of the servers, such as "--cpu-prof --cpu-prof-dir=/tmp/prof"; BENCH_DIR for the MoE)
-import { readdirSync, readFileSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
-import { ensureMoeModel, root, startProcess, storiesModelPath } from "./bench-common.mjs";
+import { ensureMoeModel, median, root, startProcess, storiesModelPath, threadCpuMs } from "./bench-common.mjs";
 
 const which = process.env.PROFILE_MODEL ?? "stories";
 const benchDir = process.env.BENCH_DIR ?? path.join(os.tmpdir(), "moestro-bench");
@@ -27,36 +26,6 @@ const requests = Number(process.env.PROFILE_REQUESTS ?? 64);
 const rounds = Number(process.env.PROFILE_ROUNDS ?? 4);
 const levels = (process.env.PROFILE_LEVELS ?? "1,4").split(",").map(Number);
 const roots = process.argv.length > 2 ? process.argv.slice(2).map((dir) => path.resolve(dir)) : [root];
-const ticksPerMs = 100 / 1000; // USER_HZ is 100 on Linux
-
-/**
- * CPU ms of a process's main thread and of all its other threads, from /proc/<pid>/task/<tid>/stat (utime + stime).
- * @param {number} pid
- */
-function threadCpu(pid) {
-  let main = 0;
-  let others = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    let stat;
-    try {
-      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
-    } catch {
-      continue; // the thread ended
-    }
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const ms = (Number(fields[11]) + Number(fields[12])) / ticksPerMs;
-    if (Number(tid) === pid) main += ms;
-    else others += ms;
-  }
-  return { main, others };
-}
-
-/** @param {number[]} values */
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-}
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 
@@ -145,7 +114,7 @@ try {
         /** @type {number[]} */
         const ttfts = [];
         const pid = /** @type {number} */ (server.child.pid);
-        const before = threadCpu(pid);
+        const before = threadCpuMs(pid);
         const startedAt = performance.now();
         await Promise.all(
           Array.from({ length: concurrency }, async () => {
@@ -157,7 +126,7 @@ try {
           }),
         );
         const wallMs = performance.now() - startedAt;
-        const after = threadCpu(pid);
+        const after = threadCpuMs(pid);
         const total = server.totals.get(concurrency) ?? { tokens: 0, wallMs: 0, mainMs: 0, othersMs: 0, blocks: [], ttfts: [] };
         total.ttfts.push(...ttfts);
         const cpuMs = after.main - before.main + (after.others - before.others);

@@ -22,11 +22,10 @@
 //                                              SPIKE_REQUESTS=24 per level, SPIKE_LEVELS=1,4, SPIKE_ROUNDS=5,
 //                                              SPIKE_LLAMA_SERVER= (empty: not run))
 import { randomFill } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
 import os from "node:os";
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
 import { createAddonLoop } from "./addon-loop.mjs";
-import { processTreeCpuMs, startProcess, storiesModelPath } from "./bench-common.mjs";
+import { processTreeCpuMs, startProcess, storiesModelPath, threadCpuMs } from "./bench-common.mjs";
 
 const which = process.env.SPIKE_MODEL ?? "stories";
 const modelPath = which === "stories" ? storiesModelPath : which;
@@ -36,26 +35,6 @@ const levels = (process.env.SPIKE_LEVELS ?? "1,4").split(",").map(Number);
 const rounds = Number(process.env.SPIKE_ROUNDS ?? 5);
 const sequences = 4;
 const batchSize = 64;
-const ticksPerMs = 100 / 1000; // USER_HZ is 100 on Linux
-
-/** CPU ms of the main thread and of all the others, from /proc/self/task/<tid>/stat (utime + stime). */
-function threadCpu() {
-  let main = 0;
-  let others = 0;
-  for (const tid of readdirSync("/proc/self/task")) {
-    let stat;
-    try {
-      stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
-    } catch {
-      continue; // the thread ended
-    }
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const ms = (Number(fields[11]) + Number(fields[12])) / ticksPerMs;
-    if (Number(tid) === process.pid) main += ms;
-    else others += ms;
-  }
-  return { main, others };
-}
 
 /** Prompts, all different; prompt n is the same text for both engines (for the equality check). */
 /** @param {number} n */
@@ -139,7 +118,7 @@ let promptIndex = 0;
 async function measure(run, concurrency, count) {
   let started = 0;
   let tokens = 0;
-  const cpuBefore = threadCpu();
+  const cpuBefore = threadCpuMs();
   const usageBefore = process.cpuUsage();
   const serverBefore = run === runServer ? processTreeCpuMs(server?.child.pid) : undefined;
   const wallBefore = performance.now();
@@ -154,7 +133,7 @@ async function measure(run, concurrency, count) {
   );
   const wallMs = performance.now() - wallBefore;
   const usage = process.cpuUsage(usageBefore);
-  const cpuAfter = threadCpu();
+  const cpuAfter = threadCpuMs();
   const serverAfter = run === runServer ? processTreeCpuMs(server?.child.pid) : undefined;
   return {
     tokens,
