@@ -160,5 +160,14 @@ export function promptTokenBound(request: GenerateRequest): number {
  * estimate, which docs/gateway.md says.
  */
 export function estimatePromptTokens(request: GenerateRequest): number {
-  return Math.max(1, Math.ceil(promptTokenBound(request) / 4));
+  return Math.max(1, estimateTokensOfBytes(promptTokenBound(request)));
+}
+
+/**
+ * A token count estimated from UTF-8 bytes where no tokenizer counted them: a quarter of the bytes, rounded up (about
+ * 4 bytes a token for English text under BPE vocabularies such as Qwen's and OpenAI's); 0 for 0 bytes. Rows counted so
+ * are marked estimated (`usage_estimated`).
+ */
+export function estimateTokensOfBytes(bytes: number): number {
+  return bytes === 0 ? 0 : Math.max(1, Math.ceil(bytes / 4));
 }

@@ -1,6 +1,7 @@
 import { MoestroError } from "../../errors/index.js";
 import type { FinishReason, StreamPart, TokenLogprob, ToolCall, Usage } from "../../spec/index.js";
 import { createRandomId } from "../../util/random-id.js";
+import { estimateTokensOfBytes } from "./openai-request.js";
 
 /** A log-probability entry of an upstream's chunk (OpenAI's `logprobs.content[]`); lenient. */
 interface WireLogprob {
@@ -147,12 +148,11 @@ export class UpstreamStreamReader {
     const parts = this.read(chunk);
     if (this.#usage === undefined) {
       const bytes = (text: string | null | undefined) => (typeof text === "string" ? Buffer.byteLength(text, "utf8") : 0);
-      const estimate = (byteCount: number) => (byteCount === 0 ? 0 : Math.max(1, Math.ceil(byteCount / 4)));
-      const reasoningTokens = estimate(bytes(message?.reasoning_content ?? message?.reasoning));
+      const reasoningTokens = estimateTokensOfBytes(bytes(message?.reasoning_content ?? message?.reasoning));
       let answerBytes = bytes(message?.content ?? choice?.text);
       for (const call of message?.tool_calls ?? []) answerBytes += bytes(call.function?.name) + bytes(call.function?.arguments);
       this.#reasoningChunks = reasoningTokens;
-      this.#contentChunks = Math.max(reasoningTokens === 0 ? 1 : 0, estimate(answerBytes));
+      this.#contentChunks = Math.max(reasoningTokens === 0 ? 1 : 0, estimateTokensOfBytes(answerBytes));
     }
     parts.push(...this.end());
     return parts;
