@@ -74,7 +74,7 @@ export function sequenceTarget(sequence: LlamaContextSequence, shared: SequenceT
       if (prefills !== undefined && cache !== undefined) {
         // What the slot and the cache give without waiting: when another request is evaluating a longer shared prefix
         // now, its state (saved once its prompt is evaluated) spares this one the prefill of that prefix.
-        const keepNow = Math.max(slotKeep(), restorableLength(cache, promptTokens, slotKeep()));
+        const keepNow = Math.max(slotKeep(), restorableHit(cache, promptTokens, slotKeep())?.length ?? 0);
         const found = prefills.find(promptTokens, keepNow, isBatch);
         if (found !== undefined) {
           hasWaited = true;
@@ -93,9 +93,7 @@ export function sequenceTarget(sequence: LlamaContextSequence, shared: SequenceT
       let keep = slotKeep();
       try {
         if (cache !== undefined) {
-          const hit = cache.longestPrefix(promptTokens);
-          const restorable = Math.min(hit?.length ?? 0, promptTokens.length - 1);
-          const restore = hit !== undefined && restorable - keep >= cache.minRestoreTokens ? hit.entry : undefined;
+          const restore = restorableHit(cache, promptTokens, keep)?.entry;
           if (restore !== undefined) cache.pin(restore);
           try {
             // What the slot holds beyond the shared prefix is lost once it is erased or overwritten: keep it when it is
@@ -185,11 +183,20 @@ export function sequenceTarget(sequence: LlamaContextSequence, shared: SequenceT
   };
 }
 
-/** The longest prefix of `promptTokens` a restore from `cache` would give a slot that holds `keep` of them; 0 for none. */
-function restorableLength(cache: PrefixCache, promptTokens: readonly Token[], keep: number): number {
+/**
+ * The entry of `cache` worth restoring into a slot that holds `keep` tokens of `promptTokens`, and the prompt tokens it
+ * gives (its shared prefix, short of the last prompt token, whose logits are needed): the longest prefix, when it gives
+ * at least `cache.minRestoreTokens` more than the slot holds; `undefined` otherwise.
+ */
+function restorableHit(
+  cache: PrefixCache,
+  promptTokens: readonly Token[],
+  keep: number,
+): { entry: PrefixCacheEntry; length: number } | undefined {
   const hit = cache.longestPrefix(promptTokens);
-  const restorable = Math.min(hit?.length ?? 0, promptTokens.length - 1);
-  return restorable - keep >= cache.minRestoreTokens ? restorable : 0;
+  if (hit === undefined) return undefined;
+  const length = Math.min(hit.length, promptTokens.length - 1);
+  return length - keep >= cache.minRestoreTokens ? { entry: hit.entry, length } : undefined;
 }
 
 /**
