@@ -50,6 +50,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     // The Ollama port answers every error in Ollama's shape (`createOllamaPortFetch` passes it in the env).
     const errorDialect = (c.env as { errorDialect?: ErrorDialect } | undefined)?.errorDialect;
     if (errorDialect !== undefined) c.set("errorDialect", errorDialect);
+    // The models routes answer Anthropic's clients (which send `anthropic-version` on every call) in Anthropic's shapes,
+    // their errors included (a model not found is `not_found_error`), as they answer its lists.
+    else if (isModelsPath(c.req.path) && c.req.header("anthropic-version") !== undefined) c.set("errorDialect", "anthropic");
     // A batch line, from the batch runner (`api/batch/batch-runner.ts`): only in-process calls carry this env.
     const batch = (c.env as { moestroBatch?: import("./app-env.js").BatchCaller } | undefined)?.moestroBatch;
     if (batch !== undefined) c.set("batch", batch);
@@ -135,4 +138,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.notFound((c) => respondWithError(c, new MoestroError("not_found", `Unknown route: ${c.req.method} ${c.req.path}.`), deps.logger));
   app.onError((error, c) => respondWithError(c, error, deps.logger));
   return app;
+}
+
+/** Whether `path` is one of the models routes (`/v1/models`, `/v1/models/{id}`), shared by OpenAI's and Anthropic's clients. */
+function isModelsPath(path: string): boolean {
+  return path === "/v1/models" || path.startsWith("/v1/models/");
 }

@@ -124,6 +124,26 @@ export interface GenerateRequest {
   tools?: ToolOptions;
   /** Structured output (chat only). Defaults to free text. */
   responseFormat?: ResponseFormat;
+  /**
+   * OpenAI's `logit_bias`: `[token id, bias]` pairs, bias -100 to 100 added to the token's logit before sampling; -100
+   * bans the token. Token ids are checked against the vocabulary by the local engines (400 naming `param`). Defaults
+   * to none.
+   */
+  logitBias?: ReadonlyArray<readonly [token: number, bias: number]>;
+  /**
+   * The first option of the client's request that only a remote server could honour (OpenAI's `audio`, `prediction`,
+   * `web_search_options`…): the serving layer refuses the request with 400 `unsupported_parameter` naming `param` when
+   * a local engine would serve it, and an upstream gets the option as it came (in `passthrough`). Set by the OpenAI
+   * dialect.
+   */
+  refusedLocally?: { param: string; message: string };
+  /**
+   * How the client's dialect names the input and the cap on generated tokens, for a `context_length_exceeded` error
+   * (the Responses API's `input` and `max_output_tokens`): its message names both, and its `param` names `maxTokens`
+   * when the prompt fits alone but not with the cap. Defaults to Chat Completions' names (`messages`, or `prompt` for a
+   * completion, and `max_tokens`), `param` then naming the input in both cases, as OpenAI does.
+   */
+  paramNames?: { input: string; maxTokens: string };
   /** Token log-probabilities: `top` alternatives per token, 0 to 20. Defaults to none. */
   logprobs?: { top: number };
   /**

@@ -78,7 +78,8 @@ export interface StartedGeneration {
  * @throws {MoestroError} `invalid_request` for a schema that cannot be compiled or is too large (see `SchemaValidator`);
  *   `model_not_found`, `insufficient_memory`, `context_length_exceeded`, `server_busy` (what acquiring the model and
  *   admitting the generation throw); `server_shutting_down` when the server's shutdown ended the wait;
- *   `insufficient_quota` (429) when the key's budget cannot cover the request's worst case.
+ *   `insufficient_quota` (429) when the key's budget cannot cover the request's worst case; `unsupported_parameter`
+ *   naming `request.refusedLocally.param` when a local engine serves a request that carries it.
  */
 export async function startGeneration(c: Context<AppEnv>, deps: AppDeps, options: StartGenerationOptions): Promise<StartedGeneration> {
   const { validator } = options;
@@ -132,6 +133,13 @@ export async function startGeneration(c: Context<AppEnv>, deps: AppDeps, options
       }
       abort.detach();
       throw abort.errorFor(error);
+    }
+    // An option only a remote server can honour (`refusedLocally`: OpenAI's audio, predicted outputs…) is refused here
+    // when a local engine would serve it, never dropped; an upstream gets it in `passthrough` (docs/api.md).
+    if (request.refusedLocally !== undefined && engineKindOf(held.backend) !== "upstream") {
+      held.release();
+      abort.detach();
+      throw new MoestroError("unsupported_parameter", request.refusedLocally.message, { param: request.refusedLocally.param });
     }
     // A backend that sends the request elsewhere (an upstream pool) is admitted before it sends anything: the worst
     // case is reserved against the key's budget first, so a request the budget refuses never reaches a server that
@@ -205,6 +213,54 @@ export async function startGeneration(c: Context<AppEnv>, deps: AppDeps, options
     }
   }
   return { backend: lease.backend, parts, abort, meter, fallback: plan !== undefined && plan.taken > 0 ? info.id : undefined };
+}
+
+/**
+ * Admits a generation like {@link startGeneration}; when its `maxTokens` does not fit beside the prompt in the model's
+ * context window, admits it again with `maxTokens` lowered to what the window leaves (`clampedToContext`). For the
+ * dialects whose reference servers do not refuse such a request: Anthropic's clients send a `max_tokens` chosen for
+ * Anthropic's models (Claude Code sends 32000 whatever the model), and Anthropic's API ends an answer that fills the
+ * window with `stop_reason: "model_context_window_exceeded"` (Messages reference, `stop_reason`); Ollama (and
+ * llama-server) cap `num_predict` at what the context holds. A prompt that leaves no room at all is still refused.
+ *
+ * @throws what `startGeneration` throws; `context_length_exceeded` (400) when the prompt alone fills the window.
+ */
+export async function startGenerationClamped(
+  c: Context<AppEnv>,
+  deps: AppDeps,
+  options: StartGenerationOptions,
+): Promise<{ generation: StartedGeneration; clampedToContext: boolean }> {
+  try {
+    return { generation: await startGeneration(c, deps, options), clampedToContext: false };
+  } catch (error) {
+    if (!(error instanceof MoestroError) || error.code !== "context_length_exceeded" || options.request.maxTokens === undefined)
+      throw error;
+    // The prompt's tokens, counted without max_tokens (the engine keeps the tokenization of this input for the retry).
+    const lease = await deps.models.acquire(options.model);
+    let room: number;
+    try {
+      const promptTokens = await countPromptTokens(lease.backend, { ...options.request, maxTokens: undefined });
+      room = lease.backend.info.contextTokens - promptTokens;
+    } finally {
+      lease.release();
+    }
+    if (room < 1 || room >= options.request.maxTokens) throw error;
+    const request = { ...options.request, maxTokens: room };
+    return { generation: await startGeneration(c, deps, { ...options, request }), clampedToContext: true };
+  }
+}
+
+/**
+ * The prompt's tokens: from the backend's counter, or (a backend without one) by admitting a generation of one token
+ * and closing it.
+ *
+ * @throws what `backend.countPromptTokens` or `backend.generate` throws for the request.
+ */
+export async function countPromptTokens(backend: ModelBackend, request: GenerateRequest): Promise<number> {
+  if (backend.countPromptTokens !== undefined) return await backend.countPromptTokens(request);
+  const stream = await backend.generate({ ...request, maxTokens: 1 });
+  await stream.close();
+  return stream.promptTokens;
 }
 
 /** One choice's part, tagged with the choice index. */

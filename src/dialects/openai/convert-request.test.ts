@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { MoestroError } from "../../errors/index.js";
 import type { GenerateRequest } from "../../spec/index.js";
 import {
+  chatOptionRefusedLocally,
   parseChatCompletionRequest,
   parseCompletionRequest,
   parseKeepAliveMs,
@@ -58,6 +59,10 @@ describe("parseChatCompletionRequest: invalid bodies get 400 naming the field", 
     ["presence_penalty below -2", chat({ presence_penalty: -3 }), "presence_penalty"],
     ["frequency_penalty above 2", chat({ frequency_penalty: 3 }), "frequency_penalty"],
     ["n above 16", chat({ n: 17 }), "n"],
+    ["a logit_bias key that is no token id", chat({ logit_bias: { abc: 1 } }), "logit_bias"],
+    ["a logit_bias value that is no number", chat({ logit_bias: { "50": "x" } }), "logit_bias"],
+    ["a logit_bias value above 100", chat({ logit_bias: { "50": 101 } }), "logit_bias"],
+    ["a logit_bias that is a list", chat({ logit_bias: [1, 2] }), "logit_bias"],
     ["n 0", chat({ n: 0 }), "n"],
     ["a seed that is not an integer", chat({ seed: 1.5 }), "seed"],
     ["17 stop sequences", chat({ stop: Array.from({ length: 17 }, (_, index) => `s${index}`) }), "stop"],
@@ -401,5 +406,65 @@ describe("parseKeepAliveMs (Ollama's keep_alive)", () => {
       "invalid_request",
       "keep_alive",
     );
+  });
+});
+
+describe("logit_bias, content-less messages and the options only an upstream can honour", () => {
+  it("maps logit_bias to [token, bias] pairs on chat and completions; an empty map is none", () => {
+    expect(toChat({ logit_bias: { "50": 100, "7": -100, "3": 0.5 } }).logitBias).toEqual([
+      [3, 0.5],
+      [7, -100],
+      [50, 100],
+    ]);
+    expect(toCompletion({ logit_bias: { "9": -5 } }).logitBias).toEqual([[9, -5]]);
+    expect(toChat({ logit_bias: {} }).logitBias).toBeUndefined();
+    expect(toChat({ logit_bias: null }).logitBias).toBeUndefined();
+  });
+
+  it("refuses more than 2,048 logit_bias entries", () => {
+    const bias = Object.fromEntries(Array.from({ length: 2049 }, (_, token) => [String(token), 1]));
+    expectClientError(
+      errorOf(() => parseChatCompletionRequest(chat({ logit_bias: bias }))),
+      "invalid_request",
+      "logit_bias",
+    );
+  });
+
+  it.each(["user", "system", "developer", "tool"])("refuses a %s message without content, or with content null", (role) => {
+    const message = role === "tool" ? { role, tool_call_id: "call_1" } : { role };
+    for (const content of [undefined, null]) {
+      const messages = [user("Hi"), { ...message, ...(content === undefined ? {} : { content }) }];
+      expectClientError(
+        errorOf(() => toChat({ messages })),
+        "invalid_request",
+        "messages[1].content",
+      );
+    }
+  });
+
+  it.each<[string, Record<string, unknown>]>([
+    ["functions", { functions: [{ name: "get_weather" }] }],
+    ["function_call", { function_call: { name: "get_weather" } }],
+    ["modalities", { modalities: ["text", "audio"] }],
+    ["audio", { audio: { voice: "alloy", format: "wav" } }],
+    ["prediction", { prediction: { type: "content", content: "x" } }],
+    ["web_search_options", { web_search_options: {} }],
+    ["store", { store: true }],
+  ])("names %s as an option a local engine cannot honour", (param, fields) => {
+    expect(chatOptionRefusedLocally(chat(fields))?.param).toBe(param);
+  });
+
+  it("lets the options through at their neutral values, and the documented no-ops", () => {
+    const neutral = {
+      modalities: ["text"],
+      store: false,
+      metadata: { a: "b" },
+      service_tier: "auto",
+      verbosity: "low",
+      prompt_cache_key: "k",
+      safety_identifier: "s",
+      audio: null,
+    };
+    expect(chatOptionRefusedLocally(chat(neutral))).toBeUndefined();
   });
 });

@@ -146,6 +146,8 @@ export function toChatGenerateRequest(request: ChatCompletionRequest): GenerateR
     thinking: { enabled: thinkingSwitch(request, messages), budgetTokens: request.thinking_budget ?? undefined },
   };
   if (request.speculative !== undefined && request.speculative !== null) generateRequest.speculative = request.speculative;
+  const logitBias = toLogitBias(request.logit_bias);
+  if (logitBias !== undefined) generateRequest.logitBias = logitBias;
   const cacheBreakpoints = toCacheBreakpoints(request.messages);
   if (cacheBreakpoints !== undefined) generateRequest.cacheBreakpoints = cacheBreakpoints;
   if (request.logprobs) generateRequest.logprobs = { top: request.top_logprobs ?? 0 };
@@ -217,13 +219,77 @@ export function toCompletionGenerateRequest(request: CompletionRequest): Generat
       "logprobs is not supported on /v1/completions yet: token log-probabilities come from /v1/chat/completions with logprobs: true.",
     );
   const prompt = typeof request.prompt === "string" ? request.prompt : request.prompt[0]!;
+  const logitBias = toLogitBias(request.logit_bias);
   return {
     input: { kind: "completion", prompt },
     maxTokens: request.max_tokens ?? undefined,
     sampling: toSampling(request),
     stop: toStopList(request.stop),
     ...(request.speculative === undefined || request.speculative === null ? {} : { speculative: request.speculative }),
+    ...(logitBias === undefined ? {} : { logitBias }),
   };
+}
+
+/** `logit_bias` (validated by the schema: digit-string keys, biases -100 to 100) as `[token, bias]` pairs; `undefined` when empty. */
+function toLogitBias(bias: Record<string, number> | null | undefined): GenerateRequest["logitBias"] {
+  if (bias === undefined || bias === null) return undefined;
+  const pairs = Object.entries(bias).map(([token, value]) => [Number(token), value] as const);
+  return pairs.length > 0 ? pairs : undefined;
+}
+
+/**
+ * OpenAI Chat Completions options that only a remote server could honour, each with why: a request carrying one is
+ * refused (400 `unsupported_parameter` naming it) when a local engine serves it, and an upstream gets it as it came
+ * (docs/api.md, "Request options"). Options with no effect here that change nothing a client can rely on (`metadata`,
+ * `service_tier`, `verbosity`, `prompt_cache_key`, `safety_identifier`) are documented no-ops instead, not listed.
+ */
+const chatOptionsRefusedLocally: ReadonlyArray<{ param: string; refuses: (value: unknown) => boolean; message: string }> = [
+  {
+    param: "functions",
+    refuses: () => true,
+    message:
+      'functions (the deprecated function-calling API) is not supported: declare tools ({"type": "function", "function": {…}}) instead.',
+  },
+  {
+    param: "function_call",
+    refuses: () => true,
+    message: "function_call (the deprecated function-calling API) is not supported: use tool_choice with tools instead.",
+  },
+  {
+    param: "modalities",
+    refuses: (value) => !(Array.isArray(value) && value.every((modality) => modality === "text")),
+    message: 'modalities other than ["text"] are not supported: the models served here write text only.',
+  },
+  { param: "audio", refuses: () => true, message: "audio output is not supported: the models served here write text only." },
+  {
+    param: "prediction",
+    refuses: () => true,
+    message: "prediction (Predicted Outputs) is not supported; a model configured with models[].speculative drafts its own tokens.",
+  },
+  {
+    param: "web_search_options",
+    refuses: () => true,
+    message: "web_search_options is not supported: the models served here cannot search the web.",
+  },
+  {
+    param: "store",
+    refuses: (value) => value === true,
+    message: "store: true is not supported: chat completions are not stored here (use /v1/responses, which stores responses).",
+  },
+];
+
+/**
+ * The first option of a chat completion `body` that a local engine cannot honour (`GenerateRequest.refusedLocally`),
+ * or `undefined`. Such options are not in the request schema, so they reach an upstream untouched (`passthroughFields`).
+ */
+export function chatOptionRefusedLocally(body: unknown): GenerateRequest["refusedLocally"] {
+  if (typeof body !== "object" || body === null) return undefined;
+  const fields = body as Record<string, unknown>;
+  for (const option of chatOptionsRefusedLocally) {
+    const value = fields[option.param];
+    if (value !== undefined && value !== null && option.refuses(value)) return { param: option.param, message: option.message };
+  }
+  return undefined;
 }
 
 /** The sampler fields a request may carry, named as OpenAI names them (Ollama's `options` use the same names). */
@@ -264,7 +330,8 @@ export function toStopList(stop: string | string[] | null | undefined): string[]
  * merged into one leading system message (joined with a blank line), and roles are mapped.
  *
  * @throws {MoestroError} `unsupported_parameter` naming the part (`messages[1].content[0]`) for a non-text content
- *   part; `invalid_request` for a tool message without `tool_call_id`.
+ *   part; `invalid_request` for a tool message without `tool_call_id`, or a message other than the assistant's without
+ *   `content` (or with `content: null`), naming `messages[i].content`.
  */
 export function normalizeMessages(messages: readonly ChatMessageInput[]): ChatMessage[] {
   const systemTexts: string[] = [];
@@ -337,7 +404,17 @@ export function toCacheBreakpoints(messages: readonly ChatMessageInput[]): ChatM
 
 function contentText(message: ChatMessageInput, index: number): string {
   const { content } = message;
-  if (content === undefined || content === null) return "";
+  if (content === undefined || content === null) {
+    // OpenAI requires content on every message but the assistant's (which may hold only tool calls, or be a prefill).
+    // (A 'function' message is refused by its role.)
+    if (message.role === "assistant" || message.role === "function") return "";
+    const param = `messages[${index}].content`;
+    throw new MoestroError(
+      "invalid_request",
+      `Invalid '${param}': is required; a message with role '${message.role}' needs content (a string or an array of content parts).`,
+      { param },
+    );
+  }
   if (typeof content === "string") return content;
   return content
     .map((part, partIndex) => {

@@ -46,6 +46,8 @@ export const requestListLimits = {
   toolCalls: 1_024,
   tools: 1_024,
   stop: 16,
+  /** Entries of `logit_bias` (OpenAI documents no limit; 2,048 biases are far more than a request needs to steer). */
+  logitBias: 2_048,
   /** Inputs of one embeddings request (OpenAI's own limit). */
   embeddingInputs: 2_048,
 } as const;
@@ -150,6 +152,27 @@ const stopSchema = unionOf(
 /** Ollama's `keep_alive`: seconds as a number, or a duration (`"5m"`, `"1h"`); read with `parseKeepAliveMs`. */
 export const keepAliveSchema = unionOf([z.number(), z.string()], 'a number of seconds or a duration such as "5m"').nullish();
 
+/**
+ * OpenAI's `logit_bias`: a map of token id (a string of digits) to a bias from -100 to 100, added to the token's logit
+ * before sampling (-100 bans the token, 100 all but forces it). One pass over the entries, the count checked first.
+ */
+export const logitBiasSchema = z
+  .custom<Record<string, number>>(
+    (value) => {
+      if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+      let count = 0;
+      for (const [key, bias] of Object.entries(value)) {
+        if (++count > requestListLimits.logitBias) return false;
+        if (!/^\d{1,9}$/.test(key) || typeof bias !== "number" || !(bias >= -100 && bias <= 100)) return false;
+      }
+      return true;
+    },
+    {
+      message: `expected an object mapping token ids (strings of digits) to numbers from -100 to 100, at most ${requestListLimits.logitBias} entries`,
+    },
+  )
+  .nullish();
+
 /** Options shared by chat completions and completions. */
 const samplingFields = {
   model: z.string({ required_error: "you must provide a model parameter" }).min(1),
@@ -166,6 +189,7 @@ const samplingFields = {
   presence_penalty: nullishNumber(z.number().min(-2).max(2)),
   frequency_penalty: nullishNumber(z.number().min(-2).max(2)),
   user: z.string().nullish(),
+  logit_bias: logitBiasSchema,
   /** Ollama's keep-alive: seconds as a number, or a duration (`"5m"`, `"1h"`); negative keeps the model loaded, 0 unloads it after the request. */
   keep_alive: keepAliveSchema,
   /** moestro's switch for speculative decoding on a model configured with it (models[].speculative); absent: the model's default. */

@@ -296,6 +296,8 @@ export function toResponseGenerateRequest(
     },
     stop: [],
     thinking: { enabled: thinkingFromEffort(request) },
+    // A request that does not fit is named in this API's words, not Chat Completions' (max_tokens, messages).
+    paramNames: { input: "input", maxTokens: "max_output_tokens" },
   };
   if (tools.length > 0) {
     generateRequest.tools = { definitions: tools.map((tool) => tool.definition), choice, parallel: request.parallel_tool_calls ?? true };

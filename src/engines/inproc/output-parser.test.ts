@@ -324,6 +324,11 @@ describe("OutputParser: tool calls", () => {
       { text: "<tool_call>not a call</tool_call> done", toolCalls: [], malformed: ["not a call"], finishReason: "stop" },
     ],
     [
+      "a call cut before it closed (max_tokens) comes back as answer text, markup and all, not dropped",
+      { options: { tools }, tokens: ["Let me check.", TOOL, "\n", '{"name": "get_weather", '] },
+      { text: 'Let me check.<tool_call>\n{"name": "get_weather", ', toolCalls: [], malformed: [] },
+    ],
+    [
       "without tools, the markers are plain text",
       { tokens: [TOOL, '{"name": "f"}', END_TOOL] },
       { text: '<tool_call>{"name": "f"}</tool_call>', toolCalls: [], finishReason: "stop" },

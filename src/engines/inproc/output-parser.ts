@@ -215,13 +215,20 @@ export class OutputParser {
     return { parts, action: { type: "continue" } };
   }
 
-  /** Ends the output (end of generation, length or abort): flushes held text. Returns the last parts. */
+  /**
+   * Ends the output (end of generation, length or abort): flushes held text. Returns the last parts. A tool call cut
+   * before it closed (`max_tokens` reached inside it) cannot be parsed, so its markup comes back as answer text
+   * (`<tool_call>` and what the model wrote of it), as vLLM returns it, instead of vanishing: the finish reason
+   * (`length`) says it was cut.
+   */
   end(): StreamPart[] {
     const parts: StreamPart[] = [];
     if (this.#done) return parts;
     const rest = this.#options.decoder.flush();
-    if (this.#mode === "tool") this.#toolText += rest;
-    else this.#emit(parts, this.#mode, rest, true);
+    if (this.#mode === "tool") {
+      this.#mode = "content";
+      this.#emit(parts, "content", `<tool_call>${this.#toolText}${rest}`, true);
+    } else this.#emit(parts, this.#mode, rest, true);
     return parts;
   }
 

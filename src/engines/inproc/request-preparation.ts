@@ -31,10 +31,13 @@ export interface PreparedGeneration {
   contentGrammar?: LlamaGrammar;
   /** The grammar of a tool call's body. */
   toolGrammar?: LlamaGrammar;
-  /** Bans the `<tool_call>` token with `tool_choice: "none"`. */
+  /** The request's `logitBias`, and the `<tool_call>` token banned with `tool_choice: "none"`. */
   tokenBias?: TokenBias;
-  /** The tokens `tokenBias` bans, for engines that take a list (llama-server's `logit_bias`). */
-  bannedTokens?: Token[];
+  /**
+   * What `tokenBias` holds, for engines that take a list (llama-server's `logit_bias`): `[token, bias]`, the bias added
+   * to the token's logit, `false` for a banned token.
+   */
+  logitBias?: Array<[Token, number | false]>;
   /**
    * Explicit cache: for each of the request's `cacheBreakpoints`, how many leading prompt tokens it covers (the tokens
    * its chat prefix renders to that the whole prompt shares). `undefined` without markers.
@@ -106,14 +109,18 @@ export class RequestPreparer {
         stops: noStops,
       }));
       if (tokens.length === 0) throw new MoestroError("invalid_request", "The prompt is empty.", { param: "prompt" });
-      return {
-        promptTokens: tokens,
-        forcedOutputTokens: [],
-        ...noStops,
-        startsInReasoning: false,
-        startsAfterThought: false,
-        stopAfterFirstToolCall: false,
-      };
+      return this.#withLogitBias(
+        {
+          promptTokens: tokens,
+          forcedOutputTokens: [],
+          ...noStops,
+          startsInReasoning: false,
+          startsAfterThought: false,
+          stopAfterFirstToolCall: false,
+        },
+        request,
+        [],
+      );
     }
 
     const markers = this.#markers;
@@ -184,10 +191,49 @@ export class RequestPreparer {
     };
     if (cachePrefixLengths !== undefined) prepared.cachePrefixLengths = cachePrefixLengths;
     if (activeTools && forcedTool && !thinking) prepared.forcedOutputTokens = [markers.toolCallStart!];
-    if (choice.type === "none" && markers.toolCallStart !== undefined) {
-      prepared.tokenBias = TokenBias.for(this.#model).set(markers.toolCallStart, "never");
-      prepared.bannedTokens = [markers.toolCallStart];
+    const banned = choice.type === "none" && markers.toolCallStart !== undefined ? [markers.toolCallStart] : [];
+    return this.#withLogitBias(prepared, request, banned);
+  }
+
+  /**
+   * Sets `prepared`'s token bias: the request's `logitBias` (OpenAI's: added to the logit, -100 bans the token, as
+   * OpenAI and llama-server read it), then the `banned` tokens (moestro's own bans win over a client's bias).
+   *
+   * @throws {MoestroError} `invalid_request` (400) naming `logit_bias` for a token id outside the vocabulary;
+   *   `unsupported_parameter` (400) naming `logit_bias` for an end-of-generation token, which node-llama-cpp's sampler
+   *   does not bias (`TokenBias` skips them), so that no engine drops such a bias silently.
+   */
+  #withLogitBias(prepared: PreparedGeneration, request: GenerateRequest, banned: Token[]): PreparedGeneration {
+    const requested = request.logitBias ?? [];
+    if (requested.length === 0 && banned.length === 0) return prepared;
+    const tokenBias = TokenBias.for(this.#model);
+    const logitBias: Array<[Token, number | false]> = [];
+    const vocabularySize = this.#info.vocabularySize;
+    for (const [id, bias] of requested) {
+      if (vocabularySize > 0 && id >= vocabularySize) {
+        throw new MoestroError(
+          "invalid_request",
+          `Invalid 'logit_bias': the token id ${id} is outside the vocabulary of '${this.#info.id}' (${vocabularySize} tokens).`,
+          { param: "logit_bias" },
+        );
+      }
+      const token = id as Token;
+      if (this.#model.isEogToken(token)) {
+        throw new MoestroError(
+          "unsupported_parameter",
+          `logit_bias names the token ${id}, which ends generation on '${this.#info.id}': end-of-generation tokens cannot be biased here (stop the answer with max_tokens or stop instead).`,
+          { param: "logit_bias" },
+        );
+      }
+      tokenBias.set(token, bias <= -100 ? "never" : { logit: bias });
+      logitBias.push([token, bias <= -100 ? false : bias]);
     }
+    for (const token of banned) {
+      tokenBias.set(token, "never");
+      logitBias.push([token, false]);
+    }
+    prepared.tokenBias = tokenBias;
+    prepared.logitBias = logitBias;
     return prepared;
   }
 
@@ -263,25 +309,28 @@ export class RequestPreparer {
    * @param options.isLowerBound - `promptTokens` is a lower bound (a long prompt, not tokenized whole): the message
    *   says "or more". Defaults to false.
    * @throws {MoestroError} `context_length_exceeded` (400) when the prompt plus `maxTokens` exceeds the window, or the
-   *   prompt leaves no room for a completion.
+   *   prompt leaves no room for a completion; named in the request's `paramNames` when it has them.
    */
   checkContextWindow(promptTokens: number, request: GenerateRequest, options: { isLowerBound?: boolean } = {}): void {
     const window = this.#info.contextTokens;
-    const param = request.input.kind === "chat" ? "messages" : "prompt";
+    const names = request.paramNames;
+    const param = names?.input ?? (request.input.kind === "chat" ? "messages" : "prompt");
     const orMore = options.isLowerBound ? " or more" : "";
     if (request.maxTokens !== undefined && promptTokens + request.maxTokens > window) {
+      const maxTokensName = names?.maxTokens ?? "max_tokens";
       throw new MoestroError(
         "context_length_exceeded",
         `This model's maximum context length is ${window} tokens. However, you requested ${promptTokens + request.maxTokens} tokens${orMore} ` +
-          `(${promptTokens}${orMore} in the prompt, ${request.maxTokens} for the completion). Please reduce the prompt or max_tokens.`,
-        { param },
+          `(${promptTokens}${orMore} in the ${names === undefined ? "prompt" : param}, ${request.maxTokens} for the completion). ` +
+          `Please reduce the ${names === undefined ? "prompt" : param} or ${maxTokensName}.`,
+        { param: names !== undefined && promptTokens < window ? names.maxTokens : param },
       );
     }
     if (promptTokens >= window) {
       throw new MoestroError(
         "context_length_exceeded",
-        `This model's maximum context length is ${window} tokens. However, the prompt has ${promptTokens} tokens${orMore}, ` +
-          `which leaves no room for a completion. Please reduce the prompt.`,
+        `This model's maximum context length is ${window} tokens. However, the ${names === undefined ? "prompt" : param} has ${promptTokens} tokens${orMore}, ` +
+          `which leaves no room for a completion. Please reduce the ${names === undefined ? "prompt" : param}.`,
         { param },
       );
     }

@@ -126,7 +126,7 @@ export function workerTarget(slot: WorkerSlot, shared: WorkerTargetShared): Gene
       let pendingLast: Token | undefined;
       let heldAtLimit: number | undefined;
       const sampling = samplingFields(request.sampling);
-      const logitBias = prepared.bannedTokens?.map((token) => [token, false]) ?? [];
+      const logitBias = prepared.logitBias ?? [];
       const nProbs = request.logprobs === undefined ? 0 : Math.max(1, request.logprobs.top);
       const toLogprob = (
         token: Token,

@@ -98,6 +98,19 @@ describe("toUpstreamRequest", () => {
     expect(toUpstreamRequest(chat(), { model: "m", kind: "vllm" }).body).not.toHaveProperty("chat_template_kwargs");
   });
 
+  it("sends logit_bias as OpenAI's map of token-id strings", () => {
+    const { body } = toUpstreamRequest(
+      chat({
+        logitBias: [
+          [50, 100],
+          [7, -100],
+        ],
+      }),
+      { model: "m", kind: "openai" },
+    );
+    expect(body.logit_bias).toEqual({ "50": 100, "7": -100 });
+  });
+
   it("adds the client's fields moestro does not read, where moestro sets none of that name", () => {
     const { body } = toUpstreamRequest(chat({ maxTokens: 4, passthrough: { repetition_penalty: 1.1, user: "u", max_tokens: 99 } }), {
       model: "m",

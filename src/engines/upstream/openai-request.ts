@@ -17,7 +17,7 @@ export interface UpstreamRequestBody {
  * - tools, `tool_choice`, `parallel_tool_calls`, `response_format` (`json_object`, or `json_schema` with `strict`);
  * - sampling: `temperature`, `top_p`, `seed`, `presence_penalty`, `frequency_penalty` for every kind; `top_k` and `min_p`
  *   for servers that take them (every kind but `openai` and `dashscope`, which reject or ignore them);
- * - `max_tokens` (`max_completion_tokens` for `openai`, whose newer models refuse `max_tokens`), `stop`;
+ * - `max_tokens` (`max_completion_tokens` for `openai`, whose newer models refuse `max_tokens`), `stop`, `logit_bias`;
  * - thinking: `enable_thinking` and `thinking_budget` for `dashscope` (its spelling), else
  *   `chat_template_kwargs.enable_thinking` (vLLM, SGLang, llama-server and moestro read it); nothing for `openai`.
  * - log-probabilities: `logprobs` and `top_logprobs`;
@@ -45,6 +45,9 @@ function translate(request: GenerateRequest, options: { model: string; kind: Ups
   Object.assign(body, samplingFields(request.sampling, kind));
   if (request.maxTokens !== undefined) body[kind === "openai" ? "max_completion_tokens" : "max_tokens"] = request.maxTokens;
   if (request.stop.length > 0) body.stop = request.stop;
+  // OpenAI's map of token-id strings; the ids are the client's, in the vocabulary of the model the upstream serves.
+  if (request.logitBias !== undefined)
+    body.logit_bias = Object.fromEntries(request.logitBias.map(([token, bias]) => [String(token), bias]));
   if (request.input.kind === "completion") {
     body.prompt = request.input.prompt;
     return { path: "/v1/completions", body };

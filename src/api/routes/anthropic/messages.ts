@@ -9,15 +9,13 @@ import {
 import { toWireContent, toWireStop, toWireUsage } from "../../../dialects/anthropic/convert-response.js";
 import { createThinkingSigner, type ThinkingSigner } from "../../../dialects/anthropic/thinking-signature.js";
 import type { WireMessage, WireTokenCount } from "../../../dialects/anthropic/wire.js";
-import { MoestroError } from "../../../errors/index.js";
-import type { GenerateRequest, ModelBackend } from "../../../spec/index.js";
 import { createRandomId } from "../../../util/random-id.js";
 import type { AppDeps, AppEnv } from "../../app-env.js";
 import { dialectError } from "../../error-response.js";
 import { readJsonBody } from "../../serving/json-body.js";
 import { namedEventSse, respondCollected, streamResponse, type StreamFormat } from "../../serving/respond.js";
 import type { SchemaValidator } from "../../serving/schema-validator.js";
-import { startGeneration, type StartedGeneration, type StartGenerationOptions } from "../../serving/start-generation.js";
+import { countPromptTokens, startGenerationClamped } from "../../serving/start-generation.js";
 import { createMessageStreamEncoder } from "./message-stream.js";
 
 /**
@@ -65,7 +63,7 @@ async function handleMessages(c: Context<AppEnv>, deps: AppDeps, validator: Sche
   const request = parseMessagesRequest(await readJsonBody(c));
   const converted = toMessagesGenerateRequest(request, signer.verify);
   logDropped(c, deps, converted);
-  const { generation, clampedToContext } = await startClamped(c, deps, {
+  const { generation, clampedToContext } = await startGenerationClamped(c, deps, {
     model: request.model,
     request: converted.request,
     n: 1,
@@ -113,40 +111,6 @@ async function handleMessages(c: Context<AppEnv>, deps: AppDeps, validator: Sche
 }
 
 /**
- * Admits a generation; when its `max_tokens` does not fit beside the prompt in the model's context window, admits it
- * again with `max_tokens` lowered to what the window leaves (`clampedToContext`): Anthropic's clients send a
- * `max_tokens` chosen for Anthropic's models (Claude Code sends 32000 whatever the model), and Anthropic's API itself
- * ends an answer that fills the window with `stop_reason: "model_context_window_exceeded"` (Messages reference,
- * `stop_reason`) instead of refusing it. A prompt that leaves no room at all is still refused.
- *
- * @throws what `startGeneration` throws; `context_length_exceeded` (400) when the prompt alone fills the window.
- */
-async function startClamped(
-  c: Context<AppEnv>,
-  deps: AppDeps,
-  options: StartGenerationOptions,
-): Promise<{ generation: StartedGeneration; clampedToContext: boolean }> {
-  try {
-    return { generation: await startGeneration(c, deps, options), clampedToContext: false };
-  } catch (error) {
-    if (!(error instanceof MoestroError) || error.code !== "context_length_exceeded" || options.request.maxTokens === undefined)
-      throw error;
-    // The prompt's tokens, counted without max_tokens (the engine keeps the tokenization of this input for the retry).
-    const lease = await deps.models.acquire(options.model);
-    let room: number;
-    try {
-      const promptTokens = await countPromptTokens(lease.backend, { ...options.request, maxTokens: undefined });
-      room = lease.backend.info.contextTokens - promptTokens;
-    } finally {
-      lease.release();
-    }
-    if (room < 1 || room >= options.request.maxTokens) throw error;
-    const request = { ...options.request, maxTokens: room };
-    return { generation: await startGeneration(c, deps, { ...options, request }), clampedToContext: true };
-  }
-}
-
-/**
  * `POST /v1/messages/count_tokens`: the prompt's tokens as the model would see them (its chat template, the system
  * prompt, the tools and the thinking switch included), `{"input_tokens": N}`. It runs no generation, so it is not
  * metered; it holds the model (loading it if needed) while it counts.
@@ -162,12 +126,4 @@ async function handleCountTokens(c: Context<AppEnv>, deps: AppDeps, validator: S
   } finally {
     lease.release();
   }
-}
-
-/** The prompt's tokens: from the backend's counter, or (a backend without one) by admitting a generation and closing it. */
-async function countPromptTokens(backend: ModelBackend, request: GenerateRequest): Promise<number> {
-  if (backend.countPromptTokens !== undefined) return await backend.countPromptTokens(request);
-  const stream = await backend.generate({ ...request, maxTokens: 1 });
-  await stream.close();
-  return stream.promptTokens;
 }

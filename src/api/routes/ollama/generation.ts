@@ -6,7 +6,7 @@ import type { FinishReason, GenerateRequest, UsageEvent } from "../../../spec/in
 import type { AppEnv } from "../../app-env.js";
 import { requestSignal } from "../../serving/request-abort.js";
 import { ollamaNdjson, respondCollected, streamResponse } from "../../serving/respond.js";
-import { startGeneration, type StartedGeneration } from "../../serving/start-generation.js";
+import { startGenerationClamped, type StartedGeneration } from "../../serving/start-generation.js";
 import type { OllamaContext } from "./ollama-context.js";
 
 /** Which of Ollama's generation endpoints answers: `/api/chat` (a `message`) or `/api/generate` (a `response`). */
@@ -67,7 +67,11 @@ export interface OllamaGenerationOptions {
  * calls never ride on the last object: case D12), then exactly one `done: true` object with `done_reason` and the
  * metrics (case D16); or not streamed, as one object.
  *
- * @throws what `startGeneration` throws (answered in Ollama's error shape before any byte).
+ * A `num_predict` larger than the context window leaves beside the prompt is lowered to what it leaves
+ * (`startGenerationClamped`): Ollama caps generation at the context instead of refusing it.
+ *
+ * @throws what `startGeneration` throws (answered in Ollama's error shape before any byte); `context_length_exceeded`
+ *   only for a prompt that fills the window by itself.
  */
 export async function respondOllamaGeneration(
   c: Context<AppEnv>,
@@ -75,7 +79,8 @@ export async function respondOllamaGeneration(
   options: OllamaGenerationOptions,
 ): Promise<Response> {
   const { deps } = context;
-  const generation = await startGeneration(c, deps, {
+  // num_predict beyond what the context holds is capped, as Ollama and llama-server cap it, never refused.
+  const { generation } = await startGenerationClamped(c, deps, {
     model: options.modelId,
     keepAliveMs: options.keepAliveMs,
     request: options.request,

@@ -1,5 +1,10 @@
 import type { Context } from "hono";
-import { parseChatCompletionRequest, passthroughFields, toChatGenerateRequest } from "../../../dialects/openai/convert-request.js";
+import {
+  chatOptionRefusedLocally,
+  parseChatCompletionRequest,
+  passthroughFields,
+  toChatGenerateRequest,
+} from "../../../dialects/openai/convert-request.js";
 import { chatCompletionRequestSchema } from "../../../dialects/openai/schemas.js";
 import { toWireFinishReason, toWireLogprobs, toWireToolCall, toWireUsage } from "../../../dialects/openai/convert-response.js";
 import type { WireChatCompletion, WireChatCompletionChunk } from "../../../dialects/openai/wire.js";
@@ -23,6 +28,9 @@ export function createChatCompletionsHandler(deps: AppDeps, validator: SchemaVal
     // Fields moestro does not read reach an upstream as they are (docs/gateway.md); local engines ignore them.
     const passthrough = passthroughFields(body, chatCompletionRequestSchema);
     if (passthrough !== undefined) generateRequest.passthrough = passthrough;
+    // Options only an upstream can honour (audio, predicted outputs…): refused when a local engine serves the model.
+    const refusedLocally = chatOptionRefusedLocally(body);
+    if (refusedLocally !== undefined) generateRequest.refusedLocally = refusedLocally;
     const { generation, id, created } = await startOpenAiGeneration(c, deps, {
       request,
       generateRequest,
