@@ -1,3 +1,4 @@
+import { MoestroError } from "../../errors/index.js";
 import type { GenerationStream, ModelBackend, StreamPart, UpstreamInfo } from "../../spec/index.js";
 import { RecentOutcomes } from "../../gateway/recent-outcomes.js";
 import type { PoolMember } from "./upstream-target.js";
@@ -53,9 +54,13 @@ export class LocalMember implements PoolMember {
    * Admits a generation on the local model, counted in flight until its stream ends or is closed; `attempt` is the
    * pool's attempt it is (1 when the local model was tried first).
    *
-   * @throws what the local backend's `generate` throws (counted as an error).
+   * @throws what the local backend's `generate` throws (counted as an error); `unsupported_parameter` (400, not
+   *   counted) naming `request.refusedLocally.param`: an option only an upstream can honour, refused here as a local
+   *   model refuses it outside a pool (docs/api.md), never dropped.
    */
   async generate(request: Parameters<ModelBackend["generate"]>[0], attempt = 1): Promise<GenerationStream> {
+    const refused = request.refusedLocally;
+    if (refused !== undefined) throw new MoestroError("unsupported_parameter", refused.message, { param: refused.param });
     this.#inFlight++;
     this.#requestsTotal++;
     const startedAt = performance.now();
