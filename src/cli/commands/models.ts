@@ -134,8 +134,17 @@ export function createModelCommands(): Command[] {
             `No moestro server answers at ${base} (${reason}); start one with moestro serve, or pass --url.`,
           );
         }
+        // The server's own code, type and status stay (a keyed server without a key: 401 missing_api_key), so that
+        // `--json` tells scripts why; only the message says what was asked.
         if (error instanceof ApiError)
-          throw new MoestroError("internal_error", `${base} refused the list of loaded models: ${error.message}`);
+          throw new ApiError(`${base} refused the list of loaded models: ${error.message}`, {
+            status: error.status,
+            code: error.code,
+            type: error.type,
+            param: error.param,
+            requestId: error.requestId,
+            cause: error,
+          });
         throw error;
       });
       process.stdout.write(flags.json ? JSON.stringify(loaded) + "\n" : formatLoadedModels(loaded));
