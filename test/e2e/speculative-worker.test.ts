@@ -261,12 +261,16 @@ describe.skipIf(!hasTestModels || testLlamaServer === undefined || !existsSync(m
         expect(answer.choices[0]!.text).toBe(plain.get(prompt));
         expect(answer.usage!.completion_tokens_details?.accepted_prediction_tokens).toBeUndefined();
       }
-      const withLogprobs = await fetch(`${test.url}/v1/completions`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ ...request("qwen-random-draft", "Hello"), max_tokens: 4, logprobs: 2 }),
-      });
-      expect(withLogprobs.status).toBe(200);
+      const withLogprobs = await test.client.chat.completions.create({
+        model: "qwen-random-draft",
+        messages: [{ role: "user", content: "Hello" }],
+        max_tokens: 4,
+        logprobs: true,
+        top_logprobs: 2,
+        // Thinking off: the 4 tokens are the answer's, which carries the logprobs.
+        enable_thinking: false,
+      } as Parameters<typeof test.client.chat.completions.create>[0] & { stream?: false });
+      expect(withLogprobs.choices[0]!.logprobs!.content!.length).toBeGreaterThan(0);
 
       // Every request has its ledger row, none failed.
       const events = (await (await fetch(`${test.url}/v1/moestro/usage/events?limit=100`)).json()) as {

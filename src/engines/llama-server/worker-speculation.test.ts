@@ -75,7 +75,16 @@ describe("AcceptanceWatch", () => {
 
   it("defaults to backing off over windows of 512 drafted tokens; minAcceptance 0 never backs off", () => {
     let backedOff = 0;
-    const watch = new AcceptanceWatch({ modelId: "m", minAcceptance: 0.3, warn: () => undefined, onBackOff: () => backedOff++ });
+    // Fields given as undefined (unset config keys) take their defaults.
+    const watch = new AcceptanceWatch({
+      modelId: "m",
+      minAcceptance: 0.3,
+      windowTokens: undefined,
+      backOff: undefined,
+      warn: () => undefined,
+      onBackOff: () => backedOff++,
+    });
+    expect(watch.record(0, 0)).toBeUndefined();
     expect(watch.record(511, 0)).toBeUndefined();
     expect(watch.record(1, 0)).toBe("back-off");
     expect(backedOff).toBe(1);

@@ -138,7 +138,14 @@ export class AcceptanceWatch {
   #backedOff = false;
 
   constructor(options: AcceptanceWatchOptions) {
-    this.#options = { windowTokens: defaultBackOffWindowTokens, backOff: true, warnEveryMs: 600_000, now: Date.now, ...options };
+    // `??`, not a spread over defaults: a field given as `undefined` (an unset config key) takes the default.
+    this.#options = {
+      ...options,
+      windowTokens: options.windowTokens ?? defaultBackOffWindowTokens,
+      backOff: options.backOff ?? true,
+      warnEveryMs: options.warnEveryMs ?? 600_000,
+      now: options.now ?? Date.now,
+    };
   }
 
   /** Whether the watch backed off (it then ignores what it is told). */
