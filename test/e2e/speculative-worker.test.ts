@@ -2,11 +2,13 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testLlamaServer } from "../helpers/engines.js";
 import { estimateModelMemoryBytes } from "../../src/engines/inproc/memory-estimate.js";
 import { getTestLlama, hasTestModels, storiesGreedy40, storiesGreedy60, testModelPath, testModelsDir } from "../helpers/models.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
+import { createLlamaServerBackend } from "../../src/engines/llama-server/llama-server-backend.js";
 
 /** moestro's request field (not in the openai package's types). */
 const speculative = (value: boolean) => ({ speculative: value }) as {};
@@ -280,6 +282,57 @@ describe.skipIf(!hasTestModels || testLlamaServer === undefined || !existsSync(m
       expect(rows).toHaveLength(answers.length + prompts.length + 1);
       expect(rows.every((row) => row.status === "ok")).toBe(true);
     }, 120_000);
+
+    it("a stream still under way when the drain's time runs out is cut and goes on on the new process: no error, the plain worker's text", async () => {
+      // The backend alone, with no drain (backOffDrainTimeoutMs 0), so that the long request is cut mid-stream.
+      const logLines: string[] = [];
+      const backend = await createLlamaServerBackend({
+        llama: await getTestLlama(),
+        modelPath: target,
+        id: "qwen-cut",
+        binary: { path: testLlamaServer!, version: "test" },
+        placement: { description: "CPU only", gpuLayers: 0, cpuMoeLayers: 0 },
+        threads: 1,
+        parallel: 2,
+        contextTokens: 512,
+        batchSize: 64,
+        // Its log says how many streams the planned restart cut.
+        logger: pino({ level: "info" }, { write: (line: string) => void logLines.push(line) }),
+        // A window the short request closes alone (its first two steps draft 11 and 10 tokens).
+        speculative: { type: "draft", draftModel: draft, backOffWindowTokens: 16 },
+        backOffDrainTimeoutMs: 0,
+      });
+      try {
+        const generate = async (prompt: string, maxTokens: number) => {
+          let text = "";
+          let finishReason: string | undefined;
+          for await (const part of await backend.generate({
+            input: { kind: "completion", prompt },
+            sampling: { temperature: 0 },
+            stop: [],
+            maxTokens,
+          })) {
+            if (part.type === "text-delta") text += part.text;
+            if (part.type === "finish") finishReason = part.finishReason;
+          }
+          return { text, finishReason };
+        };
+        const pid = backend.engine().worker!.pid;
+        // The short one closes the window (it drafts more than 64 tokens); the long one is still decoding then.
+        const [, long] = await Promise.all([generate("Once upon a time", 12), generate("The quick brown fox", 48)]);
+        // The long request went on on the new process, so the restart was done before it ended.
+        expect(backend.engine().worker!.speculation?.backedOff?.restartMs).toBeGreaterThan(0);
+        expect(backend.engine().worker!.pid).not.toBe(pid);
+        expect(logLines.find((line) => line.includes("stopping for a planned restart"))).toContain('"streamsCut":1');
+        const plain = await test.client.completions.create({ ...request("qwen-plain", "The quick brown fox"), max_tokens: 48 });
+        expect({ text: long.text, finishReason: long.finishReason }).toEqual({
+          text: plain.choices[0]!.text,
+          finishReason: plain.choices[0]!.finish_reason,
+        });
+      } finally {
+        await backend.dispose();
+      }
+    }, 60_000);
 
     it("backOff false: the worker keeps speculating (a warning only)", async () => {
       for (const prompt of prompts.slice(0, 2)) {
