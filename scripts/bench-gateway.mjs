@@ -4,11 +4,15 @@
 // orders (ABBA), on the same requests:
 // - non-streamed at concurrency 1: the latency of each request, p50 of each side and the difference (ms);
 // - streamed at concurrency 4: completion tokens per second of each side over `ROUNDS` rounds, the median.
-// usage: node scripts/bench-gateway.mjs   (env: BENCH_REQUESTS (default 200), BENCH_ROUNDS (default 3), BENCH_THREADS (default 1))
+// With BENCH_FLOOR=1 a third side runs in the same rounds: a bare `node:http` proxy (scripts/gateway-floor-proxy.mjs)
+// in front of the same upstream, the floor of any gateway written in Node on this machine; the gateway's figures are
+// then also given against it.
+// usage: node scripts/bench-gateway.mjs   (env: BENCH_REQUESTS (default 200), BENCH_ROUNDS (default 3), BENCH_THREADS (default 1),
+//                                          BENCH_FLOOR=0)
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { median, startServe, storiesModelPath } from "./bench-common.mjs";
+import { median, root, startProcess, startServe, storiesModelPath } from "./bench-common.mjs";
 
 const requests = Number(process.env.BENCH_REQUESTS ?? 200);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -21,7 +25,17 @@ const upstream = await startServe(["--model", storiesModelPath, "--threads", thr
 const gateway = await startServe(["--upstream", `bench=${upstream.url}/v1`, "--threads", threads, "--log-level", "warn"], {
   env: { MOESTRO_HOME: path.join(home, "gateway") },
 });
-const targets = { direct: upstream.url, gateway: gateway.url };
+const withFloor = ["1", "true", "on"].includes(process.env.BENCH_FLOOR ?? "0");
+const floor = withFloor
+  ? await startProcess(process.execPath, [path.join(root, "scripts/gateway-floor-proxy.mjs"), upstream.url], {
+      label: "the bare node:http proxy",
+      readUrl: (stdout) => /listening on (http:\/\/\S+)/.exec(stdout)?.[1],
+    })
+  : undefined;
+/** @type {Record<string, string>} */
+const targets = { direct: upstream.url, gateway: gateway.url, ...(floor ? { floor: floor.url } : {}) };
+/** The sides in the order of even requests and rounds; odd ones run them reversed (ABBA, ABCCBA). */
+const sides = Object.keys(targets);
 
 /**
  * One chat completion; resolves with its latency (ms) and its completion tokens.
@@ -62,13 +76,13 @@ try {
   for (let index = 0; index < 20; index++) for (const url of Object.values(targets)) await call(url, false, 8);
 
   /** @type {Record<string, number[]>} */
-  const latencies = { direct: [], gateway: [] };
+  const latencies = Object.fromEntries(sides.map((side) => [side, []]));
   for (let index = 0; index < requests; index++) {
-    // ABBA: each side goes first half of the time.
-    const order = index % 2 === 0 ? ["direct", "gateway"] : ["gateway", "direct"];
-    for (const side of order) latencies[side].push((await call(targets[/** @type {"direct" | "gateway"} */ (side)], false, 8)).latencyMs);
+    // ABBA: each side goes first as often as last.
+    const order = index % 2 === 0 ? sides : [...sides].reverse();
+    for (const side of order) latencies[side].push((await call(targets[side], false, 8)).latencyMs);
   }
-  const p50 = { direct: median(latencies.direct), gateway: median(latencies.gateway) };
+  const p50 = Object.fromEntries(sides.map((side) => [side, median(latencies[side])]));
 
   /** @param {string} url */
   const streamRound = async (url) => {
@@ -82,12 +96,12 @@ try {
     return tokens / ((performance.now() - startedAt) / 1000);
   };
   /** @type {Record<string, number[]>} */
-  const tokensPerSecond = { direct: [], gateway: [] };
+  const tokensPerSecond = Object.fromEntries(sides.map((side) => [side, []]));
   for (let round = 0; round < rounds; round++) {
-    const order = round % 2 === 0 ? ["direct", "gateway"] : ["gateway", "direct"];
-    for (const side of order) tokensPerSecond[side].push(await streamRound(targets[/** @type {"direct" | "gateway"} */ (side)]));
+    const order = round % 2 === 0 ? sides : [...sides].reverse();
+    for (const side of order) tokensPerSecond[side].push(await streamRound(targets[side]));
   }
-  const rate = { direct: median(tokensPerSecond.direct), gateway: median(tokensPerSecond.gateway) };
+  const rate = Object.fromEntries(sides.map((side) => [side, median(tokensPerSecond[side])]));
   const result = {
     nonStreamedConcurrency1: {
       requests,
@@ -101,9 +115,21 @@ try {
       gatewayTokensPerSecond: Number(rate.gateway.toFixed(1)),
       lostPercent: Number(((1 - rate.gateway / rate.direct) * 100).toFixed(2)),
     },
+    ...(floor
+      ? {
+          floor: {
+            p50FloorMs: Number(p50.floor.toFixed(3)),
+            addedP50Ms: Number((p50.floor - p50.direct).toFixed(3)),
+            floorTokensPerSecond: Number(rate.floor.toFixed(1)),
+            lostPercent: Number(((1 - rate.floor / rate.direct) * 100).toFixed(2)),
+            gatewayOverFloorAddedP50Ms: Number((p50.gateway - p50.floor).toFixed(3)),
+          },
+        }
+      : {}),
   };
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 } finally {
+  await floor?.stop();
   await gateway.stop();
   await upstream.stop();
   rmSync(home, { recursive: true, force: true });

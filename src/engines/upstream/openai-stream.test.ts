@@ -49,6 +49,39 @@ describe("UpstreamStreamReader", () => {
     ]);
   });
 
+  it("finishes a choice that made tool calls with tool_calls, whatever later chunk says stop (C05)", () => {
+    const call = { index: 0, id: "call_a", function: { name: "weather", arguments: '{"city":"Paris"}' } };
+    const expected: StreamPart[] = [
+      { type: "tool-call", toolCall: { id: "call_a", name: "weather", arguments: '{"city":"Paris"}' } },
+      { type: "finish", finishReason: "tool_calls", usage: { promptTokens: 3, completionTokens: 12 } },
+    ];
+    const usage = { choices: [], usage: { prompt_tokens: 3, completion_tokens: 12 } };
+    // Ollama's style: the whole call in one chunk, `stop` in a later chunk that carries none.
+    expect(readAll([{ choices: [{ delta: { tool_calls: [call] } }] }, { choices: [{ delta: {}, finish_reason: "stop" }] }, usage])).toEqual(
+      expected,
+    );
+    // A `stop` sent again after a first `tool_calls` (the calls already given) does not undo it.
+    expect(
+      readAll([
+        { choices: [{ delta: { tool_calls: [call] }, finish_reason: "tool_calls" }] },
+        { choices: [{ delta: {}, finish_reason: "stop" }] },
+        usage,
+      ]),
+    ).toEqual(expected);
+    // Not streamed: a message with calls and `stop`.
+    const reader = new UpstreamStreamReader({ upstream: "u", estimatedPromptTokens: 5 });
+    expect(
+      reader.readWhole({
+        choices: [{ message: { tool_calls: [{ id: "call_a", function: call.function }] }, finish_reason: "stop" }],
+        usage: usage.usage,
+      }),
+    ).toEqual(expected);
+    // `length` stays `length`: the calls may have been cut short.
+    expect(readAll([{ choices: [{ delta: { tool_calls: [call] }, finish_reason: "length" }] }]).at(-1)).toMatchObject({
+      finishReason: "length",
+    });
+  });
+
   it("counts one token per chunk and estimates the prompt when the upstream sends no usage, marked estimated", () => {
     const parts = readAll(
       [

@@ -95,13 +95,20 @@ export interface GeneratedText {
  * into `text-delta`, `reasoning_content` or `reasoning` into `reasoning-delta`, tool-call fragments into one complete
  * `tool-call` part per call (when the choice finishes: OpenAI streams a call's arguments in pieces), and the
  * `finish_reason` with the usage chunk (`stream_options.include_usage`) into the one `finish` part, given by
- * {@link end}. Where the upstream sends no usage, the completion is counted as one token per content chunk (vLLM,
- * SGLang and llama-server send one token per chunk) and the prompt as `estimatedPromptTokens`: an estimate, as
- * docs/gateway.md says. Only the first choice is read (moestro asks upstreams for one).
+ * {@link end}; its reason is `tool_calls` whenever a chunk carried a tool call, whatever reason other than `length` the
+ * upstream gave, in whichever chunk (case C05). Where the upstream sends no usage, the completion is counted as one
+ * token per content chunk (vLLM, SGLang and llama-server send one token per chunk) and the prompt as
+ * `estimatedPromptTokens`: an estimate, as docs/gateway.md says. Only the first choice is read (moestro asks upstreams
+ * for one).
  */
 export class UpstreamStreamReader {
   readonly #options: StreamReaderOptions;
   readonly #toolCalls = new Map<number, { id?: string; name: string; arguments: string }>();
+  /**
+   * Whether any chunk carried a tool call. The finish reason is decided by it, not by the calls still pending: those are
+   * given (and forgotten) at the first `finish_reason`, and an upstream may send another one after them (case C05).
+   */
+  #madeToolCalls = false;
   #finishReason: FinishReason | undefined;
   #stopSequence: string | undefined;
   #usage: Usage | undefined;
@@ -209,6 +216,7 @@ export class UpstreamStreamReader {
       if (call === undefined) {
         call = { name: "", arguments: "" };
         this.#toolCalls.set(index, call);
+        this.#madeToolCalls = true;
         this.#contentChunks++;
       }
       if (fragment.id) call.id = fragment.id;
@@ -216,7 +224,7 @@ export class UpstreamStreamReader {
       if (fragment.function?.arguments) call.arguments += fragment.function.arguments;
     }
     if (choice.finish_reason !== undefined && choice.finish_reason !== null) {
-      this.#finishReason = toFinishReason(choice.finish_reason, this.#toolCalls.size > 0);
+      this.#finishReason = toFinishReason(choice.finish_reason, this.#madeToolCalls);
       if (typeof choice.stop_reason === "string") this.#stopSequence = choice.stop_reason;
       parts.push(...this.#flushToolCalls());
     }
@@ -280,7 +288,11 @@ export class UpstreamStreamReader {
 
 /**
  * OpenAI's finish reasons as moestro's: `length` and `tool_calls` as they are (`function_call` too), `stop` for the
- * rest (`content_filter`, a server's own reason); a `stop` with calls made is `tool_calls` (some servers say `stop`).
+ * rest (`content_filter`, a server's own reason); any reason but `length` is `tool_calls` when the choice made calls
+ * (`hasToolCalls`), whichever chunk carried them. Case C05: Ollama streams a call in one chunk and ends with `stop` in a
+ * later one that has none, and a gateway that read only the last chunk (LiteLLM's `ollama_chat`, BerriAI/litellm
+ * #35663) ended the stream with `stop`, which strict clients take as "no tool to run"; vLLM answered a named
+ * `tool_choice` streamed with `stop` (vllm-project/vllm PR #9209). `length` stays: the calls may be cut short.
  */
 function toFinishReason(reason: string, hasToolCalls: boolean): FinishReason {
   if (reason === "length") return "length";
