@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import { formatCliError, isCommanderExit } from "./cli-error.js";
+import { unknownEnvVariables } from "../config/index.js";
 import { createBenchCommand } from "./commands/bench.js";
 import { createEngineCommand } from "./commands/engine.js";
 import { createEvalCommand } from "./commands/eval.js";
@@ -104,9 +105,11 @@ function commandPath(command: Command): string {
  * Runs the CLI on `argv` (as `process.argv`). Every error, from the argument parser or from a command, is printed here:
  * one line on stderr and exit code 1, never a stack trace. The line is `moestro <command>: <message>`, or, when
  * `--json` is among the arguments, one JSON object `{"error": {"message", "code", "type", "param"}}` (see
- * `CliErrorBody`), so that scripts can read it; stdout stays for results. A long command that Ctrl-C stops (bench,
- * eval, pull) reports it in the same format, through `formatCliError` too (`runUntilInterrupted`), with exit code 130.
- * Output into a pipe whose reader stops early (`| head`) ends the command quietly (`exitQuietlyOnBrokenPipe`).
+ * `CliErrorBody`), so that scripts can read it; stdout stays for results. Before a command runs, each `MOESTRO_*`
+ * variable that names no config key is warned of on stderr, one line each (`unknownEnvVariables`; with `--json`, a JSON
+ * line `{"warning": {"message"}}`). A long command that Ctrl-C stops (bench, eval, pull) reports it in the same format,
+ * through `formatCliError` too (`runUntilInterrupted`), with exit code 130. Output into a pipe whose reader stops early
+ * (`| head`) ends the command quietly (`exitQuietlyOnBrokenPipe`).
  */
 export async function runCli(argv: readonly string[]): Promise<void> {
   exitQuietlyOnBrokenPipe(process.stdout);
@@ -126,6 +129,10 @@ export async function runCli(argv: readonly string[]): Promise<void> {
   }
   cli.hook("preAction", (_cli, actionCommand) => {
     prefix = commandPath(actionCommand);
+    // A misspelt MOESTRO_* variable would otherwise leave its default in force unnoticed; it is said, not refused, as
+    // the environment may hold variables meant for another moestro version.
+    for (const warning of unknownEnvVariables(process.env))
+      process.stderr.write(isJson ? `${JSON.stringify({ warning: { message: warning } })}\n` : `${prefix}: warning: ${warning}\n`);
   });
   try {
     await cli.parseAsync([...argv]);

@@ -154,7 +154,8 @@ export function createModelCommands(): Command[] {
 }
 
 /**
- * The human output of `moestro ps`: one row per loaded model with its engine (`inproc`, `llama-server`), the worker's
+ * The human output of `moestro ps`: one row per loaded model with its engine (`inproc`, `llama-server`; a worker's
+ * speculative decoding after it, `llama-server (speculative: draft)`, `(speculative: off)` once it backed off), the worker's
  * pid and restarts (`-` for the in-process engine, and for a pid while the worker restarts), memory, requests,
  * sequences, when it unloads, and where its weights sit (the placement's words, then `-ngl N` and `--n-cpu-moe N`
  * when not 0); `No model is loaded.` when none is. Models served by upstreams are followed by one row per upstream of
@@ -184,7 +185,9 @@ export function formatLoadedModels(models: readonly WireLoadedModel[]): string {
       ["NAME", "ENGINE", "PID", "RESTARTS", "MEMORY", "REQUESTS", "SEQUENCES", "UNLOADS", "PLACEMENT"],
       models.map((model) => [
         model.id,
-        model.engine ?? "-",
+        model.worker?.speculation == null
+          ? (model.engine ?? "-")
+          : `${model.engine ?? "-"} (speculative: ${model.worker.speculation.replace(/ \(.*/, "")})`,
         model.worker?.pid == null ? "-" : String(model.worker.pid),
         model.worker == null ? "-" : String(model.worker.restarts),
         formatByteSize(model.memory_bytes),
