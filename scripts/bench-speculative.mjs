@@ -18,8 +18,11 @@
 //   prompts;
 // - worker-padded-lookup: the padded target with prompt lookup on a worker, against the padded target on a plain
 //   worker, on the lookup prompts;
-// - worker-moe: the random MoE with tiny-qwen3moe as draft on a worker, against the MoE on a plain worker (llama-server
-//   has no back-off: this shows what a draft that predicts nothing costs there). Not in the default list.
+// - worker-moe: the random MoE with tiny-qwen3moe as draft on a worker, against the MoE on a plain worker: the draft
+//   predicts nothing, so the worker backs off (moestro restarts it without speculation after a window of 512 drafted
+//   tokens; BENCH_BACK_OFF=false keeps it speculating, as before the back-off existed). Besides the whole run's ratio it
+//   prints the ratio over the pairs whose speculative request started after the restart was done (the steady state),
+//   and the restart's time, from `ps`. Not in the default list.
 // The worker entries need a llama-server binary (BENCH_LLAMA_SERVER, else MOESTRO_TEST_LLAMA_SERVER); they are in the
 // default list only when one is given.
 // Prints, per model, tokens/s of both modes, their ratio, and the drafted and accepted tokens with the acceptance rate,
@@ -28,7 +31,8 @@
 // usage: npm run bench:speculative   (env: BENCH_THREADS=1, BENCH_ROUNDS=3, BENCH_MAX_TOKENS=128 (moe: 64),
 //                                     BENCH_PADDED_FFN=65536, BENCH_MIN_CONFIDENCE=0 (the draft models'; empty: moestro's default),
 //                                     BENCH_MODELS=padded,moe,lookup,padded-lookup[,worker,worker-lookup,worker-padded-lookup,worker-moe], MOESTRO_SHARED=../shared,
-//                                     BENCH_DIR=/tmp/moestro-bench, BENCH_LLAMA_SERVER=path of llama-server)
+//                                     BENCH_DIR=/tmp/moestro-bench, BENCH_LLAMA_SERVER=path of llama-server,
+//                                     BENCH_BACK_OFF=true|false (worker-moe's speculative.backOff; default: moestro's, true))
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -43,6 +47,9 @@ const paddedFfn = Number(process.env.BENCH_PADDED_FFN ?? 65536);
 const minConfidence = process.env.BENCH_MIN_CONFIDENCE === "" ? undefined : Number(process.env.BENCH_MIN_CONFIDENCE ?? 0);
 const benchDir = process.env.BENCH_DIR ?? path.join(os.tmpdir(), "moestro-bench");
 const llamaServer = process.env.BENCH_LLAMA_SERVER || process.env.MOESTRO_TEST_LLAMA_SERVER || undefined;
+/** worker-moe's `speculative.backOff`: moestro's default unless BENCH_BACK_OFF says. */
+const backOff =
+  process.env.BENCH_BACK_OFF === undefined || process.env.BENCH_BACK_OFF === "" ? undefined : process.env.BENCH_BACK_OFF !== "false";
 const which = (
   process.env.BENCH_MODELS ?? `padded,moe,lookup,padded-lookup${llamaServer ? ",worker,worker-lookup,worker-padded-lookup" : ""}`
 )
@@ -93,20 +100,38 @@ async function complete(url, model, prompt, tokens, speculative) {
 }
 
 /**
+ * The speculation of `model`'s worker as `ps` shows it (`draft`, `off (backed off: …)`), or null.
+ * @param {string} url
+ * @param {string} model
+ * @returns {Promise<string | null>}
+ */
+async function workerSpeculation(url, model) {
+  const body = /** @type {any} */ (await (await fetch(`${url}/v1/moestro/ps`)).json());
+  return body.data.find((/** @type {any} */ loaded) => loaded.id === model)?.worker?.speculation ?? null;
+}
+
+/**
  * Runs every prompt `rounds` times in both modes, alternating which goes first, after one warm-up of each; checks that
  * both modes wrote the same text (greedy decoding). Plain requests go to `plainModel` (a second worker, for worker
- * models) with `speculative: false`.
+ * models) with `speculative: false`. With `watchBackOff`, reads the worker's speculation (`ps`) after each pair and adds
+ * the totals of the pairs that started after its back-off's restart was done (`steady`), and the back-off as `ps` says.
  * @param {string} url
  * @param {string} model
  * @param {string[]} prompts
  * @param {number} tokens
  * @param {string} [plainModel] defaults to `model`
+ * @param {boolean} [watchBackOff]
  */
-async function measure(url, model, prompts, tokens, plainModel = model) {
+async function measure(url, model, prompts, tokens, plainModel = model, watchBackOff = false) {
   const totals = {
     speculative: { tokens: 0, seconds: 0, drafted: 0, accepted: 0 },
     plain: { tokens: 0, seconds: 0, drafted: 0, accepted: 0 },
   };
+  const steady = { speculative: { tokens: 0, seconds: 0 }, plain: { tokens: 0, seconds: 0 }, pairs: 0 };
+  let restarted = false;
+  /** @type {number | undefined} */
+  let backedOffAfterPair;
+  let pair = 0;
   let mismatches = 0;
   await complete(url, model, prompts[0], 16, true);
   await complete(url, plainModel, prompts[0], 16, false);
@@ -115,6 +140,7 @@ async function measure(url, model, prompts, tokens, plainModel = model) {
       /** @type {Record<string, string>} */
       const texts = {};
       const order = (round + index) % 2 === 0 ? [true, false] : [false, true];
+      const isSteady = restarted;
       for (const speculative of order) {
         const result = await complete(url, speculative ? model : plainModel, prompt, tokens, speculative);
         const total = totals[speculative ? "speculative" : "plain"];
@@ -123,8 +149,19 @@ async function measure(url, model, prompts, tokens, plainModel = model) {
         total.drafted += result.drafted;
         total.accepted += result.accepted;
         texts[String(speculative)] = result.text;
+        if (isSteady) {
+          steady[speculative ? "speculative" : "plain"].tokens += result.tokens;
+          steady[speculative ? "speculative" : "plain"].seconds += result.seconds;
+        }
       }
+      if (isSteady) steady.pairs++;
       if (texts.true !== texts.false) mismatches++;
+      pair++;
+      if (watchBackOff && !restarted) {
+        const speculation = await workerSpeculation(url, model);
+        if (speculation?.startsWith("off") && backedOffAfterPair === undefined) backedOffAfterPair = pair;
+        restarted = speculation?.includes("restarted in") === true;
+      }
     }
   }
   const rate = (/** @type {{tokens: number, seconds: number}} */ total) => total.tokens / total.seconds;
@@ -138,6 +175,14 @@ async function measure(url, model, prompts, tokens, plainModel = model) {
     acceptanceRate: totals.speculative.drafted === 0 ? 0 : totals.speculative.accepted / totals.speculative.drafted,
     requestsPerMode: rounds * prompts.length,
     textMismatches: mismatches,
+    ...(watchBackOff
+      ? {
+          speculation: await workerSpeculation(url, model),
+          backedOffAfterPair: backedOffAfterPair ?? null,
+          steadyPairs: steady.pairs,
+          steadyRatio: steady.pairs === 0 ? null : rate(steady.speculative) / rate(steady.plain),
+        }
+      : {}),
   };
 }
 
@@ -167,7 +212,12 @@ if (which.includes("worker-moe")) {
   const draft = path.join(shared, "models/tiny-qwen3moe.gguf");
   const moe = ensureMoeModel(benchDir);
   models.push(
-    { path: moe, id: "worker-moe", engine: "llama-server", speculative: { type: "draft", draftModel: draft, ...draftOptions } },
+    {
+      path: moe,
+      id: "worker-moe",
+      engine: "llama-server",
+      speculative: { type: "draft", draftModel: draft, ...draftOptions, ...(backOff === undefined ? {} : { backOff }) },
+    },
     { path: moe, id: "worker-moe-plain", engine: "llama-server" },
   );
 }
@@ -239,7 +289,7 @@ try {
     results.push({ ...moe, plainVersusPlainMismatches: plainMismatches, plainVersusPlainPairs: moePrompts.length });
   }
   if (which.includes("worker-moe")) {
-    results.push(await measure(server.url, "worker-moe", moePrompts, Math.min(maxTokens, 64), "worker-moe-plain"));
+    results.push(await measure(server.url, "worker-moe", moePrompts, Math.min(maxTokens, 64), "worker-moe-plain", true));
   }
   if (which.includes("worker")) results.push(await measure(server.url, "worker", storyPrompts, maxTokens, "worker-plain"));
   const lookupModels = ["lookup", "padded-lookup", "worker-lookup", "worker-padded-lookup"].filter((candidate) =>
@@ -280,6 +330,11 @@ try {
     console.log(
       `${String(result.model).padEnd(13)} speculative ${Number(result.speculativeTokensPerSecond).toFixed(1)} tok/s, plain ${Number(result.plainTokensPerSecond).toFixed(1)} tok/s, ratio ${Number(result.ratio).toFixed(2)}x; drafted ${result.draftedTokens}, accepted ${result.acceptedTokens} (${(Number(result.acceptanceRate) * 100).toFixed(1)}%); texts differing: ${result.textMismatches} of ${result.requestsPerMode}${result.plainVersusPlainMismatches === undefined ? "" : ` (plain against plain: ${result.plainVersusPlainMismatches} of ${result.plainVersusPlainPairs})`}`,
     );
+    if (result.speculation !== undefined) {
+      console.log(
+        `${" ".repeat(13)} worker speculation: ${result.speculation ?? "none"}; backed off after pair ${result.backedOffAfterPair ?? "-"} of ${result.requestsPerMode}; after its restart: ratio ${result.steadyRatio === null ? "-" : `${Number(result.steadyRatio).toFixed(2)}x`} over ${result.steadyPairs} pairs`,
+      );
+    }
   }
   for (const line of acceptance) console.log(`/metrics: ${line}`);
   console.log(
@@ -291,6 +346,7 @@ try {
       maxTokens,
       paddedFfn,
       minConfidence,
+      backOff,
       results,
     }),
   );

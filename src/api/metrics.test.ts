@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { createFakeApp } from "../../test/helpers/fake-app.js";
 import { createFakeBackend } from "../../test/helpers/fake-backend.js";
-import type { ModelBackend } from "../spec/index.js";
+import type { ModelBackend, WorkerSpeculationInfo } from "../spec/index.js";
 import { Metrics } from "./metrics.js";
 
 // Each fake worker's scrapeMetrics returns a fixed text faking a llama-server's `/metrics` (no worker process runs in
@@ -18,13 +18,18 @@ const llamaServerText = (promptTokens: number): string =>
   ].join("\n");
 
 const placement = { description: "all on the GPU", gpuLayers: 49, cpuMoeLayers: 0 };
-const workerBackend = (id: string, pid: number, scrapeMetrics: () => Promise<string | undefined>): ModelBackend =>
+const workerBackend = (
+  id: string,
+  pid: number,
+  scrapeMetrics: () => Promise<string | undefined>,
+  speculation?: WorkerSpeculationInfo,
+): ModelBackend =>
   createFakeBackend({
     id,
     engine: {
       kind: "llama-server",
       placement,
-      worker: { pid, binary: "llama-server", version: "version: 1 (x)", args: [], restarts: pid % 3, startedAtMs: 0 },
+      worker: { pid, binary: "llama-server", version: "version: 1 (x)", args: [], restarts: pid % 3, startedAtMs: 0, speculation },
     },
     scrapeMetrics,
   });
@@ -33,8 +38,8 @@ describe("GET /metrics with llama-server workers (createApp, fake backends)", ()
   it("appends each worker's metrics labelled by model, each family once, and leaves out a stuck worker within the time limit", async () => {
     const backends = [
       createFakeBackend({ id: "local" }),
-      workerBackend("w1", 101, async () => llamaServerText(12)),
-      workerBackend("w2", 102, async () => llamaServerText(30)),
+      workerBackend("w1", 101, async () => llamaServerText(12), { type: "draft" }),
+      workerBackend("w2", 102, async () => llamaServerText(30), { type: "draft", backedOff: { acceptance: 0, draftTokens: 512, atMs: 0 } }),
       workerBackend("stuck", 103, () => new Promise<string>(() => undefined)),
     ];
     const metrics = new Metrics(
@@ -77,6 +82,11 @@ describe("GET /metrics with llama-server workers (createApp, fake backends)", ()
     );
     // No restarts gauge for the in-process engine.
     expect(lines.filter((line) => line.startsWith('moestro_worker_restarts{model="local"'))).toEqual([]);
+    // Speculation: 1 while a worker speculates, 0 once it backed off; no series for workers started without it.
+    expect(lines.filter((line) => line.startsWith("moestro_worker_speculating{"))).toEqual([
+      'moestro_worker_speculating{model="w1"} 1',
+      'moestro_worker_speculating{model="w2"} 0',
+    ]);
 
     // Each failed scrape counts.
     expect(await scrape()).toContain('moestro_worker_scrape_errors_total{model="stuck"} 2');

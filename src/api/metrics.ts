@@ -31,7 +31,7 @@ export interface MetricsOptions {
 /**
  * moestro's Prometheus metrics (prom-client), one registry per app: HTTP requests by route and status with latency
  * histograms, TTFT and time per output token, tokens in and out, requests by outcome, queue depth, sequences in use,
- * model memory and loads, each loaded model's engine and its worker's restarts, each upstream's state, in-flight
+ * model memory and loads, each loaded model's engine, its worker's restarts and speculation, each upstream's state, in-flight
  * requests, requests, errors and latency, plus Node's default process metrics.
  * Names follow Prometheus conventions (base units: seconds, bytes; counters end in `_total`). {@link render} adds the
  * loaded workers' own metrics (llama-server's `llamacpp:*`), labelled by model.
@@ -135,6 +135,19 @@ export class Metrics {
         for (const backend of sources.loadedBackends()) {
           const worker = backend.engine().worker;
           if (worker !== undefined) this.set({ model: backend.info.id }, worker.restarts);
+        }
+      },
+    });
+    new Gauge({
+      name: "moestro_worker_speculating",
+      help: "Speculative decoding of each loaded model's llama-server worker started with it: 1 while it speculates, 0 once it backed off (restarted without speculation for low acceptance, until the model is reloaded).",
+      labelNames: ["model"],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const backend of sources.loadedBackends()) {
+          const speculation = backend.engine().worker?.speculation;
+          if (speculation !== undefined) this.set({ model: backend.info.id }, speculation.backedOff === undefined ? 1 : 0);
         }
       },
     });

@@ -1,4 +1,4 @@
-import { MoestroError } from "../errors/index.js";
+import { type ErrorCode, errorCodes, MoestroError } from "../errors/index.js";
 import type { BenchLevelComparison, BenchLevelResult, LevelSummary, ServingBenchReport, ServingSlo } from "../wire/bench-report.js";
 import type { CompletionEndpoint } from "../client/completion-stream.js";
 import { createSyntheticPrompt, type BenchPrompt } from "./bench-prompts.js";
@@ -106,7 +106,8 @@ export function compareLevels(baseline: LevelSummary, candidate: LevelSummary): 
  * counted and reported by code, never thrown.
  *
  * @throws {MoestroError} `invalid_request` for an option out of range, or when the calibration requests fail (the
- * server cannot be used).
+ * server cannot be used): `server_unavailable` when no server answers, the server's code when it refused them
+ * (`model_not_found`), else `invalid_request`. `server_unavailable` too when a warmup request finds no server.
  * @throws the signal's reason when `signal` aborts.
  * @example
  * const report = await runServingBench({targets: [{label: "local", baseUrl: "http://127.0.0.1:8080", model: "stories260K"}], concurrencyLevels: [1, 4]});
@@ -183,10 +184,19 @@ export async function runServingBench(options: ServingBenchOptions): Promise<Ser
       for (let index = firstIndex; index < firstIndex + calibrationPrompts; index++) {
         const measurement = await measure(targets[0]!, { text: createSyntheticPrompt({ index, wordCount: words, seed }) }, -1, 1);
         if (!measurement.ok || measurement.promptTokens === null) {
+          // The code says why, as every other command says it: no server there is `server_unavailable` (as `ps`), a
+          // server's own refusal keeps its code (`model_not_found`, `invalid_api_key`), anything else is the URL's fault.
+          const serverCode = measurement.errorCode;
+          const code: ErrorCode =
+            serverCode === "connection_error"
+              ? "server_unavailable"
+              : serverCode !== undefined && serverCode in errorCodes
+                ? (serverCode as ErrorCode)
+                : "invalid_request";
           throw new MoestroError(
-            "invalid_request",
+            code,
             `The calibration request to ${targets[0]!.baseUrl} failed: ${measurement.errorMessage ?? "the server reported no usage"}`,
-            { param: "url" },
+            { param: code === "invalid_request" || code === "server_unavailable" ? "url" : null },
           );
         }
         tokens += measurement.promptTokens;
@@ -206,7 +216,15 @@ export async function runServingBench(options: ServingBenchOptions): Promise<Ser
 
   for (const target of targets) {
     options.onProgress?.({ phase: "warmup", target: target.label, completed, total });
-    for (let index = 0; index < warmupRequests; index++) await measure(target, promptAt(1_000_000 + index), index);
+    for (let index = 0; index < warmupRequests; index++) {
+      const measurement = await measure(target, promptAt(1_000_000 + index), index);
+      // A server that is not there (the calibration is skipped with a dataset, and a compare target is not calibrated)
+      // stops the run here rather than filling a report with connection errors.
+      if (measurement.errorCode === "connection_error")
+        throw new MoestroError("server_unavailable", `The warmup request to ${target.baseUrl} failed: ${measurement.errorMessage}`, {
+          param: target.baseUrl === targets[0]!.baseUrl ? "url" : "compare-url",
+        });
+    }
   }
 
   const results = targets.map(() => [] as BenchLevelResult[]);

@@ -10,6 +10,7 @@ import {
 } from "../wire/admin.js";
 import { createKeyService } from "../auth/key-service.js";
 import { createAdminClient } from "../client/admin-client.js";
+import { createConsoleClient } from "../client/console-client.js";
 import { loadConfig } from "../config/index.js";
 import { MoestroError } from "../errors/index.js";
 import { loadPriceBook } from "../metering/price-book.js";
@@ -19,6 +20,18 @@ import { parseInstantMs } from "../util/duration.js";
 
 /** Where admin commands act: a running server's admin API, or the local store. Both answer in the same wire shapes. */
 export interface AdminBackend {
+  /** `server` with `--url` (or `MOESTRO_URL`), else `local`. */
+  readonly target: "server" | "local";
+  /**
+   * Whether an admin key is set where the command runs (`--admin-key`, `MOESTRO_ADMIN_KEY` or the config file's
+   * `adminKey`): a server started with the same settings checks keys exactly then.
+   */
+  readonly hasAdminKey: boolean;
+  /**
+   * The model ids and aliases the server serves (`GET /v1/moestro/models`); `undefined` for the local store, or when the
+   * server does not tell (an error answer, an older server). Never throws: it is only used for advice.
+   */
+  servedModels(): Promise<string[] | undefined>;
   /** Creates a key; the answer holds its secret. */
   createKey(body: CreateKeyBody): Promise<WireCreatedApiKey>;
   /** Lists keys, oldest first. */
@@ -64,7 +77,11 @@ export async function openAdminBackend(flags: AdminTargetFlags, env: Record<stri
   });
   if (config.url !== undefined) {
     const client = createAdminClient({ baseUrl: config.url, adminKey: config.adminKey });
+    const consoleClient = createConsoleClient({ baseUrl: config.url, adminKey: config.adminKey });
     return {
+      target: "server",
+      hasAdminKey: config.adminKey !== undefined,
+      servedModels: async () => (await consoleClient.listModels().catch(() => undefined))?.flatMap((model) => [model.id, ...model.aliases]),
       createKey: (body) => client.createKey(body),
       listKeys: (options) => client.listKeys(options),
       revokeKey: (idOrPrefix) => client.revokeKey(idOrPrefix),
@@ -80,6 +97,9 @@ export async function openAdminBackend(flags: AdminTargetFlags, env: Record<stri
   });
   const keys = createKeyService({ keys: store.apiKeys });
   return {
+    target: "local",
+    hasAdminKey: config.adminKey !== undefined,
+    servedModels: async () => undefined,
     async createKey(body) {
       const { key, secret } = await keys.create(fromCreateKeyBody(body));
       return { ...toWireApiKey(key), secret };

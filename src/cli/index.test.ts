@@ -1,5 +1,6 @@
 import { type Command, CommanderError, InvalidArgumentError } from "commander";
 import { describe, expect, it } from "vitest";
+import { ApiError } from "../client/api-error.js";
 import { MoestroError } from "../errors/index.js";
 import { describeCliError, formatCliError } from "./cli-error.js";
 import { createCli } from "./index.js";
@@ -9,10 +10,13 @@ function commandTree(command: Command): Command[] {
 }
 
 describe("the moestro CLI", () => {
-  it("gives every command that does something a --json flag", () => {
-    const leaves = commandTree(createCli()).filter((command) => command.commands.length === 0);
-    expect(leaves.length).toBeGreaterThan(10);
-    for (const command of leaves)
+  it("gives every command a --json flag, command groups (moestro, keys, config, ...) included", () => {
+    const commands = commandTree(createCli());
+    expect(commands.filter((command) => command.commands.length === 0).length).toBeGreaterThan(10);
+    expect(commands.filter((command) => command.commands.length > 0).map((command) => command.name())).toEqual(
+      expect.arrayContaining(["moestro", "keys", "config", "batch", "engine"]),
+    );
+    for (const command of commands)
       expect(
         command.options.map((option) => option.long),
         command.name(),
@@ -37,6 +41,36 @@ describe("describeCliError", () => {
       code: "invalid_request",
       param: null,
     });
+  });
+
+  it("keeps a server's code, type, param and message, with its status; no answer at all is server_unavailable", () => {
+    const answered = new ApiError("Key management needs key checks on.", {
+      status: 403,
+      code: "permission_denied",
+      type: "invalid_request_error",
+    });
+    expect(describeCliError(answered)).toEqual({
+      message: "Key management needs key checks on.",
+      code: "permission_denied",
+      type: "invalid_request_error",
+      param: null,
+      status: 403,
+    });
+    // A code from another OpenAI-compatible server is passed on as it came; none at all is internal_error.
+    expect(describeCliError(new ApiError("x", { status: 418, code: "teapot", type: "odd_error", param: "pot" }))).toMatchObject({
+      code: "teapot",
+      type: "odd_error",
+      param: "pot",
+      status: 418,
+    });
+    expect(describeCliError(new ApiError("GET / answered HTTP 502.", { status: 502 }))).toMatchObject({
+      code: "internal_error",
+      type: "server_error",
+      status: 502,
+    });
+    expect(
+      describeCliError(new ApiError("Cannot reach http://127.0.0.1:1: fetch failed", { status: 0, code: "connection_error" })),
+    ).toEqual({ message: "Cannot reach http://127.0.0.1:1: fetch failed", code: "server_unavailable", type: "server_error", param: null });
   });
 
   it("answers anything else as internal_error, in one JSON line with --json", () => {

@@ -14,6 +14,8 @@ export {
   loadConfigWithSources,
   envNameFor,
   configLeafPaths,
+  formatKeyPath,
+  unknownEnvVariables,
   type LoadConfigOptions,
   type LoadedConfig,
   type ConfigSource,

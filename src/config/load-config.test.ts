@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { MoestroError } from "../errors/index.js";
-import { envNameFor, loadConfig } from "./load-config.js";
+import { envNameFor, loadConfig, loadConfigWithSources, unknownEnvVariables } from "./load-config.js";
 import { availableCores, defaultThreadCount, physicalCores } from "./schema.js";
 
 describe("loadConfig", () => {
@@ -104,6 +104,127 @@ describe("loadConfig", () => {
     expect(() => loadConfig({ flags: { engine: { parallel: 0 } }, flagNames: { "engine.parallel": "--parallel" } })).toThrow(
       "--parallel (engine.parallel): expected a whole number from 1 to 256, got 0",
     );
+  });
+
+  it("refuses an unknown key in the config file, naming the key, the file and the key meant", () => {
+    const folder = mkdtempSync(path.join(os.tmpdir(), "moestro-config-"));
+    const file = path.join(folder, "config.json");
+    const refusal = (content: unknown) => {
+      writeFileSync(file, JSON.stringify(content));
+      try {
+        loadConfig({ configFile: file });
+      } catch (error) {
+        expect(error).toBeInstanceOf(MoestroError);
+        return (error as MoestroError).message;
+      }
+      throw new Error("loadConfig accepted it");
+    };
+    try {
+      expect(refusal({ engine: { contextTokens: 1024, thread: 2 } })).toBe(
+        `unknown key engine.thread in ${file}; did you mean engine.threads? (every key: docs/config.md)`,
+      );
+      expect(refusal({ serverr: { port: 1 } })).toBe(`unknown key serverr in ${file}; did you mean server? (every key: docs/config.md)`);
+      // A key in the wrong place, and a key written as serve's flag (llama.cpp's --ctx-size).
+      expect(refusal({ threads: 2 })).toMatch(/^unknown key threads in .*; did you mean engine\.threads\?/);
+      expect(refusal({ engine: { ctxSize: 8192 } })).toMatch(/^unknown key engine\.ctxSize in .*; did you mean engine\.contextTokens\?/);
+      // Inside list items, records and refined objects; nothing close: no guess.
+      expect(refusal({ models: [{ path: "a.gguf" }, { path: "b.gguf", idd: "b" }] })).toMatch(
+        /^unknown key models\[1\]\.idd in .*; did you mean models\[1\]\.id\?/,
+      );
+      expect(refusal({ models: [{ path: "a.gguf", speculative: { type: "ngram", maxDraft: 4 } }] })).toMatch(
+        /^unknown key models\[0\]\.speculative\.maxDraft in /,
+      );
+      expect(refusal({ pools: { qwen: { fallback: ["x"] } } })).toMatch(
+        /^unknown key pools\.qwen\.fallback in .*; did you mean pools\.qwen\.fallbacks\?/,
+      );
+      expect(refusal({ gateway: { affinity: { enabld: true } } })).toMatch(/did you mean gateway\.affinity\.enabled\?/);
+      expect(refusal({ zzzzzz: 1 })).toBe(`unknown key zzzzzz in ${file} (every key: docs/config.md)`);
+      writeFileSync(file, JSON.stringify({ engine: { thread: 2 } }));
+      expect(() => loadConfig({ configFile: file })).toThrow(expect.objectContaining({ code: "invalid_request", param: "engine.thread" }));
+      // The deprecated key is still a key; fallbacks may be one name or a list.
+      writeFileSync(
+        file,
+        JSON.stringify({ engine: { workerCacheRamBytes: 1024 }, pools: { a: { fallbacks: "b", contextFallbacks: ["c"] } } }),
+      );
+      expect(loadConfig({ configFile: file }).engine.workerCacheRamBytes).toBe(1024);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+    expect(() => loadConfig({ env: { MOESTRO_MODELS: '[{"path": "a.gguf", "pth": "b"}]' } })).toThrow(
+      "MOESTRO_MODELS (models): unknown key models[0].pth; did you mean models[0].path? (every key: docs/config.md)",
+    );
+  });
+
+  it("warns of MOESTRO_* variables that name no key, and of no variable moestro reads for another purpose", () => {
+    expect(
+      unknownEnvVariables({
+        MOESTRO_ENGINE__THREAD: "3",
+        MOESTRO_SERVER_PORT: "9",
+        MOESTRO_NOTHING_LIKE_IT: "1",
+        MOESTRO_ENGINE__THREADS: "1",
+        MOESTRO_HOME: "/tmp/x",
+        MOESTRO_CONFIG: "/tmp/x.json",
+        MOESTRO_API_KEY: "k",
+        MOESTRO_SHARED: "../shared",
+        MOESTRO_CI_CACHE: "/tmp/ci",
+        MOESTRO_TEST_MODELS: "/tmp/m",
+        MOESTRO_FUZZ_SEED: "1",
+        HF_ENDPOINT: "http://x",
+        PATH: "/bin",
+      }),
+    ).toEqual([
+      "MOESTRO_ENGINE__THREAD is not a variable moestro reads, so it is ignored; did you mean MOESTRO_ENGINE__THREADS (engine.threads)? (every key: docs/config.md)",
+      "MOESTRO_SERVER_PORT is not a variable moestro reads, so it is ignored; did you mean MOESTRO_SERVER__PORT (server.port)? (every key: docs/config.md)",
+      "MOESTRO_NOTHING_LIKE_IT is not a variable moestro reads, so it is ignored (every key: docs/config.md)",
+    ]);
+    expect(unknownEnvVariables({ MOESTRO_DEFAULT_MODEL: "hf:a/b:Q8_0", MOESTRO_GATEWAY__AFFINITY__ENABLED: "on" })).toEqual([]);
+  });
+
+  it("resolves the config file's relative paths against its folder, and the variable read for each key", () => {
+    const folder = mkdtempSync(path.join(os.tmpdir(), "moestro-config-"));
+    try {
+      const file = path.join(folder, "config.json");
+      writeFileSync(
+        file,
+        JSON.stringify({
+          models: [
+            { path: "m.gguf", speculative: { type: "draft", draftModel: "drafts/d.gguf" } },
+            { path: "/abs/x.gguf" },
+            { path: "hf:owner/repo:Q8_0" },
+            { path: "https://host/y.gguf" },
+            { path: "short" },
+          ],
+          aliases: { short: "hf:owner/repo:Q4_K_M" },
+          engine: { llamaServer: "bin/llama-server" },
+          metering: { priceBookPath: "prices.json" },
+          home: "data",
+        }),
+      );
+      const { config, sources } = loadConfigWithSources({ configFile: file });
+      expect(sources.models).toBe("file");
+      expect(config.models.map((model) => model.path)).toEqual([
+        path.join(folder, "m.gguf"),
+        "/abs/x.gguf",
+        "hf:owner/repo:Q8_0",
+        "https://host/y.gguf",
+        "short",
+      ]);
+      expect(config.models[0]!.speculative!.draftModel).toBe(path.join(folder, "drafts/d.gguf"));
+      expect(config.engine.llamaServer).toBe(path.join(folder, "bin/llama-server"));
+      expect(config.metering.priceBookPath).toBe(path.join(folder, "prices.json"));
+      expect(config.home).toBe(path.join(folder, "data"));
+      // Flags and variables stay relative to the current directory, as given.
+      const overridden = loadConfig({ configFile: file, flags: { models: [{ path: "m.gguf" }] }, env: { MOESTRO_HOME: "here" } });
+      expect(overridden.models[0]!.path).toBe("m.gguf");
+      expect(overridden.home).toBe("here");
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+    const loaded = loadConfigWithSources({ env: { HF_ENDPOINT: "http://mirror.example", MOESTRO_SERVER__PORT: "9000" } });
+    expect(loaded.envVariables).toEqual({ "hub.endpoint": "HF_ENDPOINT", "server.port": "MOESTRO_SERVER__PORT" });
+    const both = loadConfigWithSources({ env: { HF_ENDPOINT: "http://a.example", MOESTRO_HUB__ENDPOINT: "http://b.example" } });
+    expect(both.envVariables["hub.endpoint"]).toBe("MOESTRO_HUB__ENDPOINT");
+    expect(both.config.hub.endpoint).toBe("http://b.example");
   });
 
   it("derives environment variable names mechanically", () => {

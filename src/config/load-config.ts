@@ -27,15 +27,37 @@ export interface LoadConfigOptions {
 /** Where an effective value came from. */
 export type ConfigSource = "flag" | "env" | "file" | "default";
 
-/** The effective configuration with the source of each leaf value (by dotted path) and the file read, if any. */
+/**
+ * The effective configuration with the source of each leaf value (by dotted path), the file read, if any, and for each
+ * leaf set by the environment the variable actually read (`hub.endpoint` → `HF_ENDPOINT` when that is what was set).
+ */
 export interface LoadedConfig {
   config: Config;
   sources: Record<string, ConfigSource>;
   file: string | undefined;
+  envVariables: Record<string, string>;
 }
 
 /** Environment variables read besides the mechanical `MOESTRO_*` names: Hugging Face's own. */
 const envAliases: Record<string, string[]> = { HF_ENDPOINT: ["hub", "endpoint"], HF_TOKEN: ["hub", "token"] };
+
+/**
+ * `MOESTRO_*` variables that moestro reads itself and that set no config key, so that {@link unknownEnvVariables} does
+ * not take them for misspelt keys: `MOESTRO_CONFIG` (the config file), `MOESTRO_API_KEY` (`moestro batch`),
+ * `MOESTRO_SHARED` (the benchmark scripts' test models), `MOESTRO_CI_CACHE` (the tests' llama-server build), and
+ * `MOESTRO_KEY`, the client's key in docs/batch.md's example, which users set in their shell. Found with
+ * `grep -rhoE "MOESTRO_[A-Z0-9_]+" src scripts test bin deploy docs README.md`.
+ */
+const otherMoestroVariables: ReadonlySet<string> = new Set([
+  "MOESTRO_CONFIG",
+  "MOESTRO_API_KEY",
+  "MOESTRO_SHARED",
+  "MOESTRO_CI_CACHE",
+  "MOESTRO_KEY",
+]);
+
+/** Prefixes of `MOESTRO_*` variables read by the tests (`MOESTRO_TEST_MODELS`, `MOESTRO_FUZZ_SEED`, ...), not config keys. */
+const otherMoestroPrefixes: readonly string[] = ["MOESTRO_TEST_", "MOESTRO_FUZZ_"];
 
 /**
  * Builds the effective configuration: flags over environment variables over the config file over defaults. Returns a
@@ -45,9 +67,13 @@ const envAliases: Record<string, string[]> = { HF_ENDPOINT: ["hub", "endpoint"],
  * docs/threads.md) and is capped at the available cores, because more threads than cores collapses llama.cpp's decode
  * (docs/engine.md#sampling-threads-and-memory).
  *
+ * Relative file paths from the config file are made relative to its folder (`resolveFilePaths`, docs/config.md).
+ *
  * @throws {MoestroError} `invalid_request` when a value is invalid, naming where it came from (the variable, the key
  *   and file, or the flag), what the key accepts and the value given: `MOESTRO_ENGINE__THREADS (engine.threads):
- *   expected a whole number ≥ 1, got "abc"`; `param` is the key. Also when the config file cannot be read or parsed.
+ *   expected a whole number ≥ 1, got "abc"`; `param` is the key. Also for a key the schema does not have (in the file,
+ *   a flag, or an object inside a list variable such as `MOESTRO_MODELS`): `unknown key engine.thread in F; did you
+ *   mean engine.threads? (every key: docs/config.md)`. Also when the config file cannot be read or parsed.
  */
 export function loadConfig(options: LoadConfigOptions = {}): Config {
   return loadConfigWithSources(options).config;
@@ -61,9 +87,11 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
 export function loadConfigWithSources(options: LoadConfigOptions = {}): LoadedConfig {
   const env = options.env ?? {};
   const flags = pruneUndefined(options.flags ?? {});
+  refuseUnknownKeys(flags, (key) => key);
   const fromEnv = readEnv(env);
   const file = options.configFile ?? (env.MOESTRO_CONFIG || undefined) ?? defaultConfigFile(flags, fromEnv);
   const fromFile = file === undefined ? {} : readConfigFile(file, options.configFile !== undefined || Boolean(env.MOESTRO_CONFIG));
+  if (file !== undefined) refuseUnknownKeys(fromFile, (key) => `${key} in ${file}`);
   const merged = deepMerge(deepMerge(fromFile, fromEnv), flags);
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) {
@@ -95,7 +123,193 @@ export function loadConfigWithSources(options: LoadConfigOptions = {}): LoadedCo
           ? "file"
           : "default";
   }
-  return { config: deepFreeze(config), sources, file: file !== undefined && existsSync(file) ? file : undefined };
+  if (file !== undefined) resolveFilePaths(config, sources, path.dirname(path.resolve(file)));
+  const envVariables: Record<string, string> = {};
+  for (const [key, source] of Object.entries(sources)) {
+    if (source !== "env") continue;
+    const leafPath = key.split(".");
+    envVariables[key] = [envNameFor(leafPath), ...Object.keys(envAliases).filter((alias) => envAliases[alias]!.join(".") === key)].find(
+      (name) => env[name] !== undefined && env[name] !== "",
+    )!;
+  }
+  return { config: deepFreeze(config), sources, file: file !== undefined && existsSync(file) ? file : undefined, envVariables };
+}
+
+/**
+ * Makes the relative file paths that came from the config file relative to the file's folder, as docker-compose does,
+ * so that a config file works from any current directory: `models[].path` (when it is a path, not an `hf:` reference,
+ * a URL or an alias), `models[].speculative.draftModel`, `defaultModel` (likewise), `engine.llamaServer`,
+ * `metering.priceBookPath` and `home`. Paths from flags and variables stay relative to the current directory.
+ */
+function resolveFilePaths(config: Config, sources: Record<string, ConfigSource>, folder: string): void {
+  const isFile = (key: string) => sources[key] === "file";
+  const resolveModelPath = (value: string): string =>
+    value in config.aliases || /^(?:https?:\/\/|hf:|huggingface:|hf\.co\/|huggingface\.co\/)/i.test(value.trim()) || path.isAbsolute(value)
+      ? value
+      : path.resolve(folder, value);
+  const resolvePath = (value: string): string => path.resolve(folder, value);
+  if (isFile("models"))
+    config.models = config.models.map((model) => ({
+      ...model,
+      path: resolveModelPath(model.path),
+      ...(model.speculative?.draftModel === undefined
+        ? {}
+        : { speculative: { ...model.speculative, draftModel: resolvePath(model.speculative.draftModel) } }),
+    }));
+  if (isFile("defaultModel")) config.defaultModel = resolveModelPath(config.defaultModel);
+  if (isFile("engine.llamaServer") && config.engine.llamaServer !== undefined)
+    config.engine.llamaServer = resolvePath(config.engine.llamaServer);
+  if (isFile("metering.priceBookPath") && config.metering.priceBookPath !== undefined)
+    config.metering.priceBookPath = resolvePath(config.metering.priceBookPath);
+  if (isFile("home") && config.home !== undefined) config.home = resolvePath(config.home);
+}
+
+/**
+ * Writes a key path as the docs do: `models[0].path`, `engine.threads`.
+ *
+ * @param keyPath the parts, numbers for list items.
+ */
+export function formatKeyPath(keyPath: ReadonlyArray<string | number>): string {
+  return keyPath.map((part, index) => (typeof part === "number" ? `[${part}]` : index === 0 ? part : `.${part}`)).join("");
+}
+
+/**
+ * Refuses a key the schema does not have, anywhere in `value` (objects, list items, record values): zod's plain objects
+ * would drop it silently, and a misspelt key would leave its default in force unnoticed.
+ *
+ * @param where the message's subject for the key (`engine.thread in /etc/moestro.json`).
+ * @throws {MoestroError} `invalid_request` (param: the key's dotted path) naming the key and, when one is close, the
+ *   key meant: `unknown key engine.thread in F; did you mean engine.threads? (every key: docs/config.md)`.
+ */
+function refuseUnknownKeys(value: unknown, where: (key: string) => string): void {
+  const unknown = findUnknownKey(value, configSchema, []);
+  if (unknown === undefined) return;
+  const key = formatKeyPath(unknown.keyPath);
+  const suggestion = closestKey(unknown.keyPath, unknown.siblings);
+  throw new MoestroError(
+    "invalid_request",
+    `unknown key ${where(key)}${suggestion === undefined ? "" : `; did you mean ${suggestion}?`} (every key: docs/config.md)`,
+    { param: unknown.keyPath.join(".") },
+  );
+}
+
+/** The first key of `value` that `schema` does not have, with the keys its object has, or undefined. */
+function findUnknownKey(
+  value: unknown,
+  schema: z.ZodTypeAny,
+  keyPath: Array<string | number>,
+): { keyPath: Array<string | number>; siblings: string[] } | undefined {
+  const inner = unwrapAll(schema);
+  if (inner instanceof z.ZodObject && isPlainObject(value)) {
+    const shape = inner.shape as Record<string, z.ZodTypeAny>;
+    for (const [key, child] of Object.entries(value)) {
+      if (!(key in shape)) return { keyPath: [...keyPath, key], siblings: Object.keys(shape) };
+      const found = findUnknownKey(child, shape[key]!, [...keyPath, key]);
+      if (found !== undefined) return found;
+    }
+  } else if (inner instanceof z.ZodArray && Array.isArray(value)) {
+    for (const [index, item] of value.entries()) {
+      const found = findUnknownKey(item, inner.element as z.ZodTypeAny, [...keyPath, index]);
+      if (found !== undefined) return found;
+    }
+  } else if (inner instanceof z.ZodRecord && isPlainObject(value)) {
+    for (const [key, child] of Object.entries(value)) {
+      const found = findUnknownKey(child, inner.valueSchema as z.ZodTypeAny, [...keyPath, key]);
+      if (found !== undefined) return found;
+    }
+  } else if (inner instanceof z.ZodUnion) {
+    // The first option that has no unknown key wins (`fallbacks`: a name or a list of names).
+    const options = inner.options as z.ZodTypeAny[];
+    const results = options.map((option) => findUnknownKey(value, option, keyPath));
+    return results.includes(undefined) ? undefined : results[0];
+  }
+  return undefined;
+}
+
+/** Unwraps defaults, optionals, nullables and refinements (`speculative`'s `.refine`). */
+function unwrapAll(schema: z.ZodTypeAny): z.ZodTypeAny {
+  let current = unwrap(schema);
+  while (current instanceof z.ZodEffects) current = unwrap(current.innerType() as z.ZodTypeAny);
+  return current;
+}
+
+/**
+ * `moestro serve`'s flags whose names are not their keys', in camelCase (`--ctx-size` → `ctxSize`), so that a key written
+ * as the flag (or as llama.cpp's `--ctx-size`) is pointed to the key: `engine.ctxSize` → `engine.contextTokens`.
+ */
+const flagKeys: Readonly<Record<string, string>> = {
+  ctxSize: "engine.contextTokens",
+  maxQueue: "engine.maxQueuedRequests",
+  keepAlive: "engine.keepAliveMs",
+  maxMemory: "engine.maxMemoryBytes",
+  cacheRam: "engine.cacheRamBytes",
+  corsOrigin: "server.corsOrigins",
+  priceBook: "metering.priceBookPath",
+  rateLimitStore: "limits.store",
+  model: "models",
+  upstream: "upstreams",
+};
+
+/**
+ * The valid key closest to an unknown one: a sibling within a third of its length in edits (at least 2), else any
+ * key that a serve flag of that name sets ({@link flagKeys}), else any key of the schema with the same name in another
+ * place (`{"threads": 2}` → `engine.threads`).
+ */
+function closestKey(keyPath: ReadonlyArray<string | number>, siblings: readonly string[]): string | undefined {
+  const name = String(keyPath.at(-1));
+  const parent = keyPath.slice(0, -1);
+  const limit = Math.max(2, Math.floor(name.length / 3));
+  const near = siblings
+    .map((sibling) => ({ sibling, distance: editDistance(name.toLowerCase(), sibling.toLowerCase()) }))
+    .filter((candidate) => candidate.distance <= limit)
+    .sort((a, b) => a.distance - b.distance)[0];
+  if (near !== undefined) return formatKeyPath([...parent, near.sibling]);
+  const asFlag = flagKeys[name];
+  if (asFlag !== undefined) return asFlag;
+  const elsewhere = schemaLeaves(configSchema, []).find(([leafPath]) => leafPath.at(-1)!.toLowerCase() === name.toLowerCase());
+  return elsewhere === undefined ? undefined : elsewhere[0].join(".");
+}
+
+/** Levenshtein distance: the fewest insertions, deletions and substitutions that turn `a` into `b`. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++)
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+/**
+ * The `MOESTRO_*` variables of `env` that look like config keys but name none (`MOESTRO_SERVER_PORT`, with one `_`
+ * where levels need two; `MOESTRO_ENGINE__THREAD`), each as a one-line warning naming it and, when one is close, the
+ * variable meant. Variables moestro reads for other purposes (`MOESTRO_CONFIG`, `MOESTRO_API_KEY`, `MOESTRO_TEST_*`,
+ * ...) are not reported. The CLI prints these on stderr; loading goes on without them.
+ *
+ * @returns the warnings, in the order of `env`; empty when there is nothing to say.
+ */
+export function unknownEnvVariables(env: Record<string, string | undefined>): string[] {
+  const known = new Map(schemaLeaves(configSchema, []).map(([leafPath]) => [envNameFor(leafPath), leafPath.join(".")]));
+  const squash = (name: string) => name.replace(/_/g, "");
+  const warnings: string[] = [];
+  for (const name of Object.keys(env)) {
+    if (!name.startsWith("MOESTRO_") || known.has(name) || otherMoestroVariables.has(name)) continue;
+    if (otherMoestroPrefixes.some((prefix) => name.startsWith(prefix))) continue;
+    const limit = Math.max(2, Math.floor((name.length - "MOESTRO_".length) / 4));
+    const near = [...known]
+      .map(([candidate, key]) => ({
+        candidate,
+        key,
+        distance: squash(candidate) === squash(name) ? 0 : editDistance(name, candidate),
+      }))
+      .filter((candidate) => candidate.distance <= limit)
+      .sort((a, b) => a.distance - b.distance)[0];
+    const hint = near === undefined ? "" : `; did you mean ${near.candidate} (${near.key})?`;
+    warnings.push(`${name} is not a variable moestro reads, so it is ignored${hint} (every key: docs/config.md)`);
+  }
+  return warnings;
 }
 
 /** The environment variable that sets a config path: `["engine", "threads"]` → `MOESTRO_ENGINE__THREADS`. */
@@ -153,6 +367,16 @@ function readEnv(env: Record<string, string | undefined>): Record<string, unknow
         param: key,
         cause: error,
       });
+    }
+    const key = leafPath.join(".");
+    const unknown = findUnknownKey(value, leaf, []);
+    if (unknown !== undefined) {
+      const suggestion = closestKey([...leafPath, ...unknown.keyPath], unknown.siblings);
+      throw new MoestroError(
+        "invalid_request",
+        `${name} (${key}): unknown key ${formatKeyPath([...leafPath, ...unknown.keyPath])}${suggestion === undefined ? "" : `; did you mean ${suggestion}?`} (every key: docs/config.md)`,
+        { param: [...leafPath, ...unknown.keyPath].join(".") },
+      );
     }
     setPath(result, leafPath, value);
   }

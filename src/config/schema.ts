@@ -104,8 +104,20 @@ export const speculativeSchema = z
       .max(1)
       .optional()
       .describe(
-        "In-process engine: drafting pauses (16 steps, doubling up to 512) while fewer drafted tokens than this share are accepted, 0 to 1; 0 never pauses (llama-server workers have no back-off). Defaults to 0.3.",
+        "The acceptance below which speculation backs off, 0 to 1; 0 never backs off. In-process engine: drafting pauses (16 steps, doubling up to 512) while fewer drafted tokens than this share are accepted. llama-server workers: see backOff. Defaults to 0.3.",
       ),
+    backOff: z
+      .boolean()
+      .optional()
+      .describe(
+        "llama-server workers: when a window of backOffWindowTokens drafted tokens is accepted below minAcceptance, restart the worker without speculation (after its requests in flight finish), and keep it so until the model is reloaded; false only logs a warning. Defaults to true.",
+      ),
+    backOffWindowTokens: z
+      .number()
+      .int()
+      .min(1)
+      .optional()
+      .describe("llama-server workers: drafted tokens per window over which the acceptance is judged (backOff). Defaults to 512."),
     byDefault: z
       .boolean()
       .optional()

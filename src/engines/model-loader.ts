@@ -184,6 +184,8 @@ export function createModelLoader(options: ModelLoaderOptions): ModelLoader {
               placement: choice.placement,
               extraArgs: entry.engine?.extraArgs,
               speculative: entry.speculative,
+              // Released from the estimate when the worker backs off its speculation.
+              draftMemoryBytes: await workerDraftBytes(entry, choice.placement),
             });
       logger.info(
         {

@@ -61,6 +61,28 @@ describe("ModelScheduler (fake loader, memory probe and clock)", () => {
     expect(scheduler.loadCount).toBe(1);
   });
 
+  it("counts a loaded model's estimate less the memory its backend freed since (a worker that backed off its draft)", async () => {
+    let releasedBytes = 0;
+    const withDraft = { ...fakeBackend("a", disposed), releasedMemoryBytes: () => releasedBytes };
+    const local = new ModelScheduler({
+      loadModel: async (entry) => (entry.id === "a" ? withDraft : fakeBackend(entry.id, disposed)),
+      estimateMemoryBytes: async (entry) => sizes[entry.id]!,
+      listEntries: async () => entries,
+      maxMemoryBytes: 1000 * MiB,
+      logger: pino({ level: "silent" }),
+    });
+    const busy = await local.acquire("a");
+    expect(local.listLoaded()[0]!.memoryBytes).toBe(600 * MiB);
+    // The draft leaves the estimate: b fits beside the busy model, without waiting for it.
+    releasedBytes = 300 * MiB;
+    expect(local.listLoaded()[0]!.memoryBytes).toBe(300 * MiB);
+    const b = await local.acquire("b");
+    expect(local.listLoaded().map((model) => model.id)).toEqual(["a", "b"]);
+    b.release();
+    busy.release();
+    await local.dispose();
+  });
+
   it("loads a model once for concurrent requests that arrive while it loads", async () => {
     const leases = await Promise.all([scheduler.acquire("a"), scheduler.acquire("a"), scheduler.acquire("a")]);
     expect(loaded).toEqual(["a"]);

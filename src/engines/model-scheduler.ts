@@ -77,7 +77,7 @@ export class ModelScheduler {
   listLoaded(): LoadedModelInfo[] {
     return [...this.#loaded.values()].map((model) => ({
       id: model.entry.id,
-      memoryBytes: model.memoryBytes,
+      memoryBytes: countedBytes(model),
       activeRequests: model.refCount,
       sequencesInUse: model.backend.stats().sequencesInUse,
       expiresAtMs: model.refCount > 0 ? null : model.expiresAtMs,
@@ -286,11 +286,20 @@ export class ModelScheduler {
 
   #usedBytes(): number {
     let total = 0;
-    for (const model of this.#loaded.values()) total += model.memoryBytes;
+    for (const model of this.#loaded.values()) total += countedBytes(model);
     return total;
   }
 
   #now(): number {
     return (this.#deps.now ?? Date.now)();
   }
+}
+
+/**
+ * The memory the scheduler counts for a loaded model, bytes: its estimate at load, less what its backend freed since
+ * (`releasedMemoryBytes`: a worker's draft model after a back-off). A load waiting for room sees it at its next check
+ * (when a request releases a model), not at once.
+ */
+function countedBytes(model: LoadedModel): number {
+  return Math.max(0, model.memoryBytes - (model.backend.releasedMemoryBytes?.() ?? 0));
 }

@@ -395,6 +395,32 @@ export interface WorkerInfo {
   restarts: number;
   /** When the running process started, epoch ms. */
   startedAtMs: number;
+  /** Its speculative decoding (models[].speculative, as applied); absent when it was started without. */
+  speculation?: WorkerSpeculationInfo;
+}
+
+/**
+ * A worker's speculative decoding as `ps` and `/metrics` show it: what it was started with, and whether it backed off
+ * (restarted without speculation because too few drafted tokens were accepted; docs/engine.md, "On llama-server
+ * workers").
+ */
+export interface WorkerSpeculationInfo {
+  /** `draft` (a draft model) or `ngram` (prompt lookup). */
+  type: "draft" | "ngram";
+  /** The back-off, once decided; absent while the worker speculates. */
+  backedOff?: {
+    /** The share of the window's drafted tokens that were accepted, 0 to 1. */
+    acceptance: number;
+    /** The window's drafted tokens. */
+    draftTokens: number;
+    /** When it was decided, epoch ms. */
+    atMs: number;
+    /**
+     * From the decision until the worker without speculation was ready, ms (the requests in flight finishing, the old
+     * process stopping, the new one loading); absent while it restarts.
+     */
+    restartMs?: number;
+  };
 }
 
 /** Where a model's weights sit. */
@@ -432,6 +458,11 @@ export interface ModelBackend {
    * engine has none or it cannot be read now. Never throws.
    */
   scrapeMetrics?(): Promise<string | undefined>;
+  /**
+   * Memory counted in the scheduler's estimate at load that the backend has freed since, bytes (a llama-server worker
+   * that backed off its draft model); the scheduler counts the estimate less this. Optional: absent means 0.
+   */
+  releasedMemoryBytes?(): number;
   /**
    * Admits a request: tokenizes the prompt, checks it against the context window and waits for a free sequence.
    * Resolves once a sequence is held, so that errors reach the client before any streamed byte.

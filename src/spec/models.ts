@@ -44,8 +44,19 @@ export interface SpeculativeOptions {
    * Above 0 it costs a full distribution per drafted token (about 45 ms on a 151,936-token vocabulary). Defaults to 0.
    */
   minConfidence?: number;
-  /** The acceptance rate under which drafting pauses for a while (back-off), 0 to 1; 0 never pauses. Defaults to 0.3. */
+  /**
+   * The acceptance rate under which speculation backs off, 0 to 1; 0 never backs off. In process drafting pauses for a
+   * while; a llama-server worker is restarted without speculation (see `backOff`). Defaults to 0.3.
+   */
   minAcceptance?: number;
+  /**
+   * llama-server workers: whether a window of `backOffWindowTokens` drafted tokens accepted below `minAcceptance`
+   * restarts the worker without speculation until the model is reloaded (true), or only logs a warning (false). The
+   * in-process engine always backs off. Defaults to true.
+   */
+  backOff?: boolean;
+  /** llama-server workers: drafted tokens per window over which the acceptance is judged (`backOff`). Defaults to 512. */
+  backOffWindowTokens?: number;
   /** Whether requests that do not say (`speculative` field) use it. Defaults to true. */
   byDefault?: boolean;
 }

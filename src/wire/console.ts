@@ -107,6 +107,13 @@ export const wireWorkerSchema = z
     started_at: z.string(),
     /** Seconds since the running process started, at the time of the answer. */
     uptime: z.number(),
+    /**
+     * Its speculative decoding (models[].speculative): `draft` or `ngram` while it speculates; once it backed off
+     * (restarted without speculation until the model is reloaded), `off (backed off: 0% of 512 drafted tokens accepted;
+     * restarted in 1840 ms)` (`restarting` until the new process is ready); `null` when it was started without. Absent
+     * from older servers.
+     */
+    speculation: z.string().nullish(),
   })
   .passthrough();
 /** A loaded model's worker process. */

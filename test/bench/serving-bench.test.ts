@@ -171,9 +171,10 @@ describe.skipIf(!hasTestModels)("moestro bench against the real server (stories2
     const level = report.targets[0]!.levels[0]!;
     expect(level).toMatchObject({ completed: 0, errors: 3, errorCodes: { model_not_found: 3 }, requestsPerSecond: 0, outputTokens: 0 });
     expect(level.ttftMs.p50).toBeNull();
-    await expect(runServingBench({ targets: [{ label: "x", baseUrl: test.url, model: "no-such-model" }] })).rejects.toThrow(
-      /calibration request .* failed/,
-    );
+    await expect(runServingBench({ targets: [{ label: "x", baseUrl: test.url, model: "no-such-model" }] })).rejects.toMatchObject({
+      code: "model_not_found",
+      message: expect.stringMatching(/calibration request .* failed/),
+    });
   });
 
   it("stops when its signal aborts", async () => {

@@ -19,9 +19,9 @@ describe.each(testDialects)("moestro keys and usage on the local %s store (built
   let target: TestStoreTarget;
   let storeFlags: string[];
 
-  const cli = async (args: string[]): Promise<{ stdout: string; stderr: string; code: number }> => {
-    // MOESTRO_URL unset: the commands must work on the store named by the flags.
-    const env = { ...process.env, MOESTRO_URL: "", MOESTRO_HOME: "", MOESTRO_DATABASE_URL: "" };
+  const cli = async (args: string[], extraEnv: Record<string, string> = {}): Promise<{ stdout: string; stderr: string; code: number }> => {
+    // MOESTRO_URL unset: the commands must work on the store named by the flags. No admin key unless the test sets one.
+    const env = { ...process.env, MOESTRO_URL: "", MOESTRO_HOME: "", MOESTRO_DATABASE_URL: "", MOESTRO_ADMIN_KEY: "", ...extraEnv };
     try {
       const { stdout, stderr } = await execute(process.execPath, [bin, ...args, ...storeFlags], { env, encoding: "utf8" });
       return { stdout, stderr, code: 0 };
@@ -77,6 +77,15 @@ describe.each(testDialects)("moestro keys and usage on the local %s store (built
     const human = await cli(["keys", "create", "--name", "human", "--budget-usd", "2"]);
     expect(human.stdout).toMatch(/shown once/);
     expect(human.stdout).toMatch(/mst-[A-Za-z0-9_-]{43}/);
+    // No admin key here: one line says the key is not checked until a server runs with one (the server route refuses then).
+    const notice =
+      /^moestro keys create: note: keys are not checked until `moestro serve` runs with an admin key \(--admin-key or MOESTRO_ADMIN_KEY/;
+    expect(human.stderr).toMatch(notice);
+    expect(human.stderr.trim().split("\n")).toHaveLength(1);
+    expect(JSON.parse(created.stderr)).toEqual({ warning: { message: expect.stringMatching(/^keys are not checked until/), param: null } });
+    const checked = await cli(["keys", "create", "--name", "checked", "--json"], { MOESTRO_ADMIN_KEY: "cli-admin-test-key-0123456789" });
+    expect(checked.stderr).toBe("");
+    await cli(["keys", "revoke", (JSON.parse(checked.stdout) as WireCreatedApiKey).id]);
 
     const listed = JSON.parse((await cli(["keys", "ls", "--json"])).stdout) as WireApiKey[];
     expect(listed.map((entry) => entry.name)).toEqual(["ci", "human"]);

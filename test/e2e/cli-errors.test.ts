@@ -3,8 +3,9 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "nod
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startFakeHub } from "../helpers/fake-hub.js";
+import { startTestServer, type TestServer } from "../helpers/server.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const bin = path.join(root, "bin/moestro.js");
@@ -34,11 +35,29 @@ function spawnMoestro(
   return { interrupt: () => child.kill("SIGINT"), ended };
 }
 
+/**
+ * Runs `moestro ARGS` with its stdout (or stderr) a pipe whose reader is gone before it writes, as `moestro ARGS | head`
+ * once head has what it wants; resolves with its exit code and what it wrote to the other stream.
+ */
+function runIntoClosedPipe(
+  args: string[],
+  closed: "stdout" | "stderr",
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ status: number | null; output: string }> {
+  const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ...env } });
+  // Closed at once: node takes far longer to start than this takes, so every write of the command meets EPIPE.
+  child[closed].destroy();
+  const other = closed === "stdout" ? child.stderr : child.stdout;
+  let output = "";
+  other.on("data", (data: Buffer) => (output += data.toString()));
+  return new Promise((resolve) => child.once("close", (status) => resolve({ status, output })));
+}
+
 /** The one JSON line a failed command with `--json` writes to stderr. */
-function jsonError(stderr: string): { message: string; code: string; type: string; param: string | null } {
+function jsonError(stderr: string): { message: string; code: string; type: string; param: string | null; status?: number } {
   const lines = stderr.trim().split("\n");
   expect(lines).toHaveLength(1);
-  return (JSON.parse(lines[0]!) as { error: { message: string; code: string; type: string; param: string | null } }).error;
+  return (JSON.parse(lines[0]!) as { error: { message: string; code: string; type: string; param: string | null; status?: number } }).error;
 }
 
 describe("moestro CLI: errors", () => {
@@ -153,10 +172,127 @@ describe("moestro CLI: errors", () => {
     expect(error.message).toContain("malformed percent-encoding in its file name '%zz.gguf'");
   });
 
+  it("output piped into a reader that stops early (| head) ends the command quietly: no stack, exit 0", async () => {
+    const home = temporaryHome();
+    for (const args of [["config", "show"], ["usage"], ["usage", "--json"], ["keys", "ls"]]) {
+      const result = await runIntoClosedPipe(args, "stdout", { MOESTRO_HOME: home, MOESTRO_URL: "" });
+      expect({ args, ...result }).toEqual({ args, status: 0, output: "" });
+    }
+    // A failing command whose stderr reader is gone still exits 1, without a stack on stdout.
+    const failed = await runIntoClosedPipe(["rm", "nothing-here", "--home", home], "stderr");
+    expect(failed).toEqual({ status: 1, output: "" });
+  });
+
+  it("a server that cannot be reached is server_unavailable, and a local file that cannot be read names its argument", () => {
+    const bench = runMoestro(["bench", "--url", "http://127.0.0.1:1", "--model", "x", "-n", "1", "-c", "1", "--no-progress", "--json"]);
+    expect(bench.status).toBe(1);
+    expect(jsonError(bench.stderr)).toMatchObject({ code: "server_unavailable", type: "server_error", param: "url" });
+    const keys = runMoestro(["keys", "ls", "--url", "http://127.0.0.1:1", "--json"]);
+    expect(jsonError(keys.stderr)).toMatchObject({ code: "server_unavailable", message: expect.stringContaining("http://127.0.0.1:1") });
+    const missing = runMoestro(["batch", "submit", "/nonexistent/requests.jsonl", "--url", "http://127.0.0.1:1", "--json"]);
+    expect(missing.status).toBe(1);
+    const error = jsonError(missing.stderr);
+    expect(error).toMatchObject({ code: "invalid_request", param: "file" });
+    expect(error.message).toMatch(/^Cannot read the batch input file \/nonexistent\/requests\.jsonl: ENOENT/);
+  });
+
+  it("batch submit names a line that is not JSON before it asks for an endpoint or uploads anything", () => {
+    const file = path.join(temporaryHome(), "bad.jsonl");
+    writeFileSync(file, "{not json\n");
+    // No server at that URL: the file is refused before any request.
+    for (const extra of [[], ["--endpoint", "/v1/completions"]]) {
+      const result = runMoestro(["batch", "submit", file, "--url", "http://127.0.0.1:1", ...extra]);
+      expect(result.status).toBe(1);
+      expect(result.stderr).toMatch(/^moestro batch submit: Line 1 of the batch input file is not valid JSON: /);
+    }
+  });
+
+  it("keys create refuses --rpm and --tpm below 1 and an empty --name, naming the flag", () => {
+    const home = temporaryHome();
+    for (const [flag, value] of [
+      ["--rpm", "-5"],
+      ["--tpm", "0"],
+      ["--name", " "],
+    ] as const) {
+      const args =
+        flag === "--name" ? ["keys", "create", "--name", value, "--json"] : ["keys", "create", "--name", "x", flag, value, "--json"];
+      const result = runMoestro(args, { MOESTRO_HOME: home, MOESTRO_URL: "" });
+      expect(result.status).toBe(1);
+      expect(jsonError(result.stderr)).toMatchObject({ code: "invalid_request", param: flag });
+    }
+  });
+
+  it("a command group alone prints its help on stdout and exits 0; with --json, its subcommands", () => {
+    const bare = runMoestro(["keys"]);
+    expect(bare).toMatchObject({ status: 0, stderr: "" });
+    expect(bare.stdout).toMatch(/^Usage: moestro keys /);
+    expect(bare.stdout).toContain("revoke");
+    const json = runMoestro(["config", "--json"]);
+    expect(json).toMatchObject({ status: 0, stderr: "" });
+    expect(JSON.parse(json.stdout)).toMatchObject({ command: "moestro config", commands: [{ name: "show", usage: "[options]" }] });
+    expect(
+      (JSON.parse(runMoestro(["--json"]).stdout) as { commands: Array<{ name: string }> }).commands.map((command) => command.name),
+    ).toContain("keys");
+    // A subcommand's own --json is still its own, and an unknown subcommand is still an error with a suggestion.
+    const typo = runMoestro(["keys", "lss"]);
+    expect(typo.status).toBe(1);
+    expect(typo.stderr).toContain("unknown command 'lss'");
+    expect(typo.stderr).toContain("Did you mean ls?");
+  });
+
   it("help and the version still exit 0", () => {
     expect(runMoestro(["--version"]).status).toBe(0);
     const help = runMoestro(["ls", "--help"]);
     expect(help.status).toBe(0);
     expect(help.stdout).toContain("--json");
+  });
+});
+
+describe("moestro CLI: errors a server answered", () => {
+  const adminKey = "cli-errors-admin-key-0123456789";
+  let open: TestServer;
+  let keyed: TestServer;
+  // The servers run in this process: the CLI is spawned without blocking it (spawnMoestro, not runMoestro), so they can answer.
+  const cli = async (args: string[], env: NodeJS.ProcessEnv = {}) => await spawnMoestro(args, { MOESTRO_ADMIN_KEY: "", ...env }).ended;
+  beforeAll(async () => {
+    // No models: these answers come before any model would.
+    open = await startTestServer({ models: [] });
+    keyed = await startTestServer({ models: [], adminKey });
+  });
+  afterAll(async () => {
+    await open?.close();
+    await keyed?.close();
+  });
+
+  it("with --json, the server's code, type, param, message and status pass through", async () => {
+    const keys = await cli(["keys", "ls", "--url", open.url, "--json"]);
+    expect(keys.status).toBe(1);
+    expect(jsonError(keys.stderr)).toMatchObject({
+      code: "permission_denied",
+      type: "invalid_request_error",
+      status: 403,
+      message: expect.stringContaining("--admin-key"),
+    });
+    const ps = await cli(["ps", "--url", keyed.url, "--json"], { MOESTRO_ADMIN_KEY: "" });
+    expect(jsonError(ps.stderr)).toMatchObject({
+      code: "missing_api_key",
+      status: 401,
+      message: expect.stringMatching(/refused the list/),
+    });
+    const batch = await cli(["batch", "get", "batch_nope", "--url", open.url, "--json"]);
+    expect(jsonError(batch.stderr)).toMatchObject({ code: "not_found", param: "id", status: 404 });
+  });
+
+  it("keys create --models warns on stderr about a model the server does not serve, and creates the key all the same", async () => {
+    const created = await cli(["keys", "create", "--name", "later", "--models", "nope", "--url", keyed.url, "--json"], {
+      MOESTRO_ADMIN_KEY: adminKey,
+    });
+    expect(created.status).toBe(0);
+    expect(JSON.parse(created.stdout)).toMatchObject({ name: "later", models: ["nope"] });
+    expect(JSON.parse(created.stderr)).toEqual({
+      warning: { message: expect.stringContaining("the server serves no model 'nope'"), param: "--models" },
+    });
+    const text = await cli(["keys", "create", "--name", "later", "--models", "nope", "--url", keyed.url], { MOESTRO_ADMIN_KEY: adminKey });
+    expect(text.stderr).toMatch(/^moestro keys create: warning: the server serves no model 'nope' \(it serves: none\)/);
   });
 });

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
+import OpenAI from "openai";
 import { Ollama } from "ollama";
 import { afterEach, describe, expect, it } from "vitest";
 import { hasTestModels, testModelPath } from "../helpers/models.js";
@@ -52,6 +53,14 @@ describe.skipIf(!hasTestModels)("moestro serve --ollama-port", () => {
     const ollama = new Ollama({ host: ollamaUrl });
     expect((await ollama.list()).models.map((model) => model.name)).toContain("tiny-qwen3moe:latest");
     expect(await (await fetch(`${ollamaUrl}/nope`)).json()).toEqual({ error: expect.any(String) });
+    expect(await (await fetch(`${ollamaUrl}/api/show`, { method: "POST", body: "{}" })).json()).toEqual({ error: expect.any(String) });
+    // Under /v1 errors keep OpenAI's envelope, as Ollama's OpenAI-compatible endpoints answer: the openai client reads them.
+    const openai = new OpenAI({ baseURL: `${ollamaUrl}/v1`, apiKey: "ollama", maxRetries: 0 });
+    const refused = await openai.chat.completions
+      .create({ model: "nope", messages: [{ role: "user", content: "Hi" }] })
+      .catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(OpenAI.NotFoundError);
+    expect(refused).toMatchObject({ status: 404, code: "model_not_found" });
     // The main port keeps its own root (the console) and answers /api too.
     expect(await (await fetch(`${url}/`)).text()).not.toBe("Ollama is running");
     expect((await fetch(`${url}/api/version`)).status).toBe(200);

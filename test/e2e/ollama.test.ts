@@ -358,9 +358,12 @@ describe.skipIf(!hasTestModels)("Ollama's API (/api/*) on the real server, with 
     expect(((await images.json()) as Json).error).toContain("images");
     const error = await ollama.chat({ model: "nope", messages: [{ role: "user", content: "Hi" }] }).catch((caught: unknown) => caught);
     expect(error).toMatchObject({ name: "ResponseError", status_code: 404, error: expect.stringContaining("model 'nope' not found") });
-    // On the Ollama port every path answers in Ollama's shape, /v1 included.
+    // On the Ollama port every path outside /v1 answers in Ollama's shape; /v1 keeps OpenAI's envelope, as Ollama's own
+    // OpenAI-compatible endpoints do.
+    const ollamaPath = await post("/api/chat", { model: "nope", messages: [] }, test.server.ollamaUrl);
+    expect(await ollamaPath.json()).toEqual({ error: expect.any(String) });
     const openAiPath = await post("/v1/chat/completions", { model: "nope", messages: [] }, test.server.ollamaUrl);
-    expect(await openAiPath.json()).toEqual({ error: expect.any(String) });
+    expect(await openAiPath.json()).toMatchObject({ error: { message: expect.any(String), type: expect.any(String) } });
     // Without a key: 401 in Ollama's shape.
     const keyless = await fetch(`${test.url}/api/tags`);
     expect(keyless.status).toBe(401);

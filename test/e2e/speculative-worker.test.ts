@@ -1,12 +1,14 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testLlamaServer } from "../helpers/engines.js";
 import { estimateModelMemoryBytes } from "../../src/engines/inproc/memory-estimate.js";
-import { getTestLlama, hasTestModels, storiesGreedy40, storiesGreedy60, testModelPath } from "../helpers/models.js";
+import { getTestLlama, hasTestModels, storiesGreedy40, storiesGreedy60, testModelPath, testModelsDir } from "../helpers/models.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
+import { createLlamaServerBackend } from "../../src/engines/llama-server/llama-server-backend.js";
 
 /** moestro's request field (not in the openai package's types). */
 const speculative = (value: boolean) => ({ speculative: value }) as {};
@@ -15,7 +17,7 @@ const script = path.resolve(import.meta.dirname, "../../scripts/make-padded-stor
 interface PsModel {
   id: string;
   memory_bytes: number;
-  worker: { args: string[] } | null;
+  worker: { pid: number | null; args: string[]; restarts: number; speculation?: string | null } | null;
 }
 
 async function loadedModels(url: string): Promise<PsModel[]> {
@@ -176,3 +178,170 @@ describe.skipIf(!hasTestModels || testLlamaServer === undefined)("speculative de
     expect(drafted.memory_bytes - ps.find((model) => model.id === "padded-plain")!.memory_bytes).toBe(draftBytes);
   });
 });
+
+/** The shared GGUF generator (docs/test-models.md), for a random draft of tiny-qwen3moe's vocabulary. */
+const makeTinyQwen = path.join(testModelsDir, "../tools/gguf/make-tiny-qwen.mjs");
+
+describe.skipIf(!hasTestModels || testLlamaServer === undefined || !existsSync(makeTinyQwen))(
+  "a llama-server worker whose draft predicts nothing backs off: restarted without speculation (real processes)",
+  () => {
+    const target = testModelPath("tiny-qwen3moe.gguf");
+    // tiny-qwen3moe's layout and vocabulary with other random weights (seed 99): it never predicts the target. Made once
+    // per machine (about 5 to 20 s: the Qwen3 vocabulary), into the temporary folder.
+    const draft = path.join(os.tmpdir(), "moestro-test-models", "tiny-qwen3moe-seed99.gguf");
+    const windowTokens = 64;
+    const prompts = ["The quick brown fox", "Write a poem about the sea.", "def fibonacci(n):", "Once upon a time", "Hello"];
+    const request = (model: string, prompt: string) => ({ model, prompt, max_tokens: 24, temperature: 0 });
+    let test: TestServer;
+
+    beforeAll(async () => {
+      if (!existsSync(draft)) {
+        mkdirSync(path.dirname(draft), { recursive: true });
+        const partial = `${draft}.${process.pid}.partial`;
+        const args = ["--arch", "qwen3moe", "--qtype", "q4_0", "--seed", "99", "--name", "tiny-random-qwen3moe-seed99"];
+        execFileSync(process.execPath, [makeTinyQwen, ...args, "--out", partial], { cwd: path.resolve(import.meta.dirname, "../..") });
+        renameSync(partial, draft);
+      }
+      const speculativeDraft = { type: "draft" as const, draftModel: draft, backOffWindowTokens: windowTokens };
+      test = await startTestServer(
+        {
+          models: [
+            { path: target, id: "qwen-random-draft", speculative: speculativeDraft },
+            { path: target, id: "qwen-warn-only", speculative: { ...speculativeDraft, backOff: false } },
+            { path: target, id: "qwen-plain" },
+          ],
+          engine: { contextTokens: 512, batchSize: 64, parallel: 2 },
+        },
+        { engine: "llama-server" },
+      );
+    }, 120_000);
+    afterAll(async () => {
+      await test?.close();
+    });
+
+    it("after a window of drafted tokens below minAcceptance: every request answered across the restart, same greedy text, ps and /metrics say off, the draft's memory released", async () => {
+      const plain = new Map<string, string>();
+      for (const prompt of prompts)
+        plain.set(prompt, (await test.client.completions.create(request("qwen-plain", prompt))).choices[0]!.text);
+      const before = (await loadedModels(test.url)).find((model) => model.id === "qwen-random-draft")!;
+      expect(before.worker).toMatchObject({ speculation: "draft", restarts: 0 });
+      expect(before.worker!.args).toContain("--spec-draft-model");
+      expect(await (await fetch(`${test.url}/metrics`)).text()).toMatch(/moestro_worker_speculating\{model="qwen-random-draft"\} 1\n/);
+
+      // Two rounds of every prompt at once (2 slots: the rest wait): the first stream to end closes the window (a
+      // 24-token request drafts far more than 64 tokens, none accepted), the others run on across the restart.
+      const answers = await Promise.all(
+        [...prompts, ...prompts].map(async (prompt) => {
+          const response = await fetch(`${test.url}/v1/completions`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify(request("qwen-random-draft", prompt)),
+          });
+          const body = (await response.json()) as { choices: Array<{ text: string }>; usage: { completion_tokens: number } };
+          return { prompt, status: response.status, text: body.choices?.[0]?.text, tokens: body.usage?.completion_tokens };
+        }),
+      );
+      expect(answers.map((answer) => answer.status)).toEqual(answers.map(() => 200));
+      for (const answer of answers) expect(answer.tokens).toBeGreaterThan(0);
+
+      const after = (await loadedModels(test.url)).find((model) => model.id === "qwen-random-draft")!;
+      expect(after.worker!.speculation).toMatch(/^off \(backed off: \d+% of \d+ drafted tokens accepted; restarted in \d+ ms\)$/);
+      // A planned restart: not counted as a crash; a new process, without any speculative flag.
+      expect(after.worker!.restarts).toBe(0);
+      expect(after.worker!.pid).not.toBe(before.worker!.pid);
+      expect(after.worker!.args.filter((arg) => arg.startsWith("--spec"))).toEqual([]);
+      const metrics = await (await fetch(`${test.url}/metrics`)).text();
+      expect(metrics).toMatch(/moestro_worker_speculating\{model="qwen-random-draft"\} 0\n/);
+      // The draft model's memory left the scheduler's estimate: the model counts as its plain twin does.
+      const plainBytes = (await loadedModels(test.url)).find((model) => model.id === "qwen-plain")!.memory_bytes;
+      expect(before.memory_bytes).toBeGreaterThan(plainBytes);
+      expect(after.memory_bytes).toBe(plainBytes);
+
+      // Plain from now on: greedy text equals the plain twin's, no draft counts, logprobs served.
+      for (const prompt of prompts) {
+        const answer = await test.client.completions.create(request("qwen-random-draft", prompt));
+        expect(answer.choices[0]!.text).toBe(plain.get(prompt));
+        expect(answer.usage!.completion_tokens_details?.accepted_prediction_tokens).toBeUndefined();
+      }
+      const withLogprobs = await test.client.chat.completions.create({
+        model: "qwen-random-draft",
+        messages: [{ role: "user", content: "Hello" }],
+        max_tokens: 4,
+        logprobs: true,
+        top_logprobs: 2,
+        // Thinking off: the 4 tokens are the answer's, which carries the logprobs.
+        enable_thinking: false,
+      } as Parameters<typeof test.client.chat.completions.create>[0] & { stream?: false });
+      expect(withLogprobs.choices[0]!.logprobs!.content!.length).toBeGreaterThan(0);
+
+      // Every request has its ledger row, none failed.
+      const events = (await (await fetch(`${test.url}/v1/moestro/usage/events?limit=100`)).json()) as {
+        data: Array<{ model: string; status: string }>;
+      };
+      const rows = events.data.filter((event) => event.model === "qwen-random-draft");
+      expect(rows).toHaveLength(answers.length + prompts.length + 1);
+      expect(rows.every((row) => row.status === "ok")).toBe(true);
+    }, 120_000);
+
+    it("a stream still under way when the drain's time runs out is cut and goes on on the new process: no error, the plain worker's text", async () => {
+      // The backend alone, with no drain (backOffDrainTimeoutMs 0), so that the long request is cut mid-stream.
+      const logLines: string[] = [];
+      const backend = await createLlamaServerBackend({
+        llama: await getTestLlama(),
+        modelPath: target,
+        id: "qwen-cut",
+        binary: { path: testLlamaServer!, version: "test" },
+        placement: { description: "CPU only", gpuLayers: 0, cpuMoeLayers: 0 },
+        threads: 1,
+        parallel: 2,
+        contextTokens: 512,
+        batchSize: 64,
+        // Its log says how many streams the planned restart cut.
+        logger: pino({ level: "info" }, { write: (line: string) => void logLines.push(line) }),
+        // A window the short request closes alone (its first two steps draft 11 and 10 tokens).
+        speculative: { type: "draft", draftModel: draft, backOffWindowTokens: 16 },
+        backOffDrainTimeoutMs: 0,
+      });
+      try {
+        const generate = async (prompt: string, maxTokens: number) => {
+          let text = "";
+          let finishReason: string | undefined;
+          for await (const part of await backend.generate({
+            input: { kind: "completion", prompt },
+            sampling: { temperature: 0 },
+            stop: [],
+            maxTokens,
+          })) {
+            if (part.type === "text-delta") text += part.text;
+            if (part.type === "finish") finishReason = part.finishReason;
+          }
+          return { text, finishReason };
+        };
+        const pid = backend.engine().worker!.pid;
+        // The short one closes the window (it drafts more than 64 tokens); the long one is still decoding then.
+        const [, long] = await Promise.all([generate("Once upon a time", 12), generate("The quick brown fox", 48)]);
+        // The long request went on on the new process, so the restart was done before it ended.
+        expect(backend.engine().worker!.speculation?.backedOff?.restartMs).toBeGreaterThan(0);
+        expect(backend.engine().worker!.pid).not.toBe(pid);
+        expect(logLines.find((line) => line.includes("stopping for a planned restart"))).toContain('"streamsCut":1');
+        const plain = await test.client.completions.create({ ...request("qwen-plain", "The quick brown fox"), max_tokens: 48 });
+        expect({ text: long.text, finishReason: long.finishReason }).toEqual({
+          text: plain.choices[0]!.text,
+          finishReason: plain.choices[0]!.finish_reason,
+        });
+      } finally {
+        await backend.dispose();
+      }
+    }, 60_000);
+
+    it("backOff false: the worker keeps speculating (a warning only)", async () => {
+      for (const prompt of prompts.slice(0, 2)) {
+        const answer = await test.client.completions.create(request("qwen-warn-only", prompt));
+        expect(answer.usage!.completion_tokens_details!.rejected_prediction_tokens).toBeGreaterThan(0);
+      }
+      const model = (await loadedModels(test.url)).find((candidate) => candidate.id === "qwen-warn-only")!;
+      expect(model.worker).toMatchObject({ speculation: "draft", restarts: 0 });
+      expect(model.worker!.args).toContain("--spec-draft-model");
+    }, 60_000);
+  },
+);

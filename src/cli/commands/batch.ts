@@ -1,9 +1,10 @@
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { Command, Option } from "commander";
-import { batchEndpoints } from "../../api/batch/batch-input.js";
+import { batchEndpoints, parseBatchInput } from "../../api/batch/batch-input.js";
 import type { WireBatch, WireFile } from "../../api/batch/batch-wire.js";
-import { type ErrorCode, errorCodes, MoestroError } from "../../errors/index.js";
+import { apiErrorFromResponse } from "../../client/api-error.js";
+import { MoestroError } from "../../errors/index.js";
 import { CountProgressBar } from "../count-progress-bar.js";
 import { parseInteger } from "../parse.js";
 
@@ -42,17 +43,8 @@ function clientOf(flags: ServerFlags) {
         cause: error,
       });
     }
-    if (!response.ok) {
-      const text = await response.text();
-      let error: { message?: string; code?: string; param?: string | null } = {};
-      try {
-        error = (JSON.parse(text) as { error?: typeof error }).error ?? {};
-      } catch {
-        error = { message: text };
-      }
-      const code = (error.code !== undefined && error.code in errorCodes ? error.code : "internal_error") as ErrorCode;
-      throw new MoestroError(code, error.message ?? `HTTP ${response.status}`, { param: error.param ?? null });
-    }
+    // The server's error as it sent it (code, type, param, status), printed so by the CLI's error handler (`cli-error.ts`).
+    if (!response.ok) throw apiErrorFromResponse(response, await response.text().catch(() => ""), `${method} /v1${route}`);
     return response;
   };
   const json = async <T>(method: string, route: string, body?: unknown): Promise<T> =>
@@ -60,10 +52,10 @@ function clientOf(flags: ServerFlags) {
       await call(method, route, body === undefined ? undefined : JSON.stringify(body), body === undefined ? undefined : "application/json")
     ).json()) as T;
   return {
-    async upload(file: string): Promise<WireFile> {
+    async upload(file: string, bytes: Buffer): Promise<WireFile> {
       const form = new FormData();
       form.set("purpose", "batch");
-      form.set("file", new File([await readFile(file)], path.basename(file)));
+      form.set("file", new File([bytes], path.basename(file)));
       return (await (await call("POST", "/files", form)).json()) as WireFile;
     },
     create: (body: Record<string, unknown>) => json<WireBatch>("POST", "/batches", body),
@@ -121,24 +113,26 @@ export function createBatchCommand(): Command {
     ).action(
       async (file: string, flags: ServerFlags & { endpoint?: string; metadata?: string[]; watch?: boolean; intervalMs?: number }) => {
         const client = clientOf(flags);
-        let endpoint = flags.endpoint;
-        if (endpoint === undefined) {
-          const firstLine = (await readFile(file, "utf8")).split("\n").find((line) => line.trim().length > 0);
-          try {
-            endpoint = (JSON.parse(firstLine ?? "{}") as { url?: string }).url;
-          } catch {
-            endpoint = undefined;
-          }
-          if (endpoint === undefined)
-            throw new MoestroError("invalid_request", `Cannot tell the endpoint from ${file}: pass --endpoint.`, { param: "--endpoint" });
+        let bytes: Buffer;
+        try {
+          bytes = await readFile(file);
+        } catch (error) {
+          throw new MoestroError("invalid_request", `Cannot read the batch input file ${file}: ${(error as Error).message}`, {
+            param: "file",
+            cause: error,
+          });
         }
+        // The server's own checks, here before the upload: a bad line is named (`Line 1 of the batch input file is not
+        // valid JSON: ...`) whether or not --endpoint is given, and nothing is uploaded for a file the server refuses.
+        const lines = parseBatchInput(bytes.toString("utf8"));
+        const endpoint = flags.endpoint ?? lines[0]!.url;
         const metadata: Record<string, string> = {};
         for (const pair of flags.metadata ?? []) {
           const at = pair.indexOf("=");
           if (at <= 0) throw new MoestroError("invalid_request", `--metadata takes key=value, not '${pair}'.`, { param: "--metadata" });
           metadata[pair.slice(0, at)] = pair.slice(at + 1);
         }
-        const uploaded = await client.upload(file);
+        const uploaded = await client.upload(file, bytes);
         let created = await client.create({
           input_file_id: uploaded.id,
           endpoint,

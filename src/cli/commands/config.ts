@@ -20,21 +20,30 @@ export function redactConfigValue(key: string, value: unknown): unknown {
   return value;
 }
 
-/** `moestro config show`: the effective configuration, where each value came from, secrets redacted. */
+/**
+ * `moestro config show`: the effective configuration, where each value came from and the variable that sets it (the one
+ * read, when a variable did), secrets redacted. `--config` and `--home` choose the file as `serve`'s do.
+ */
 export function createConfigCommand(): Command {
   const config = new Command("config").description("Inspect moestro's configuration (flags > MOESTRO_* env > config file > defaults).");
   config
     .command("show")
     .description("Print every effective setting, its source (flag, env, file, default) and the environment variable that sets it.")
-    .option("--config <file>", "a JSON config file (env MOESTRO_CONFIG; default ~/.moestro/config.json when it exists)")
+    .option(
+      "--config <file>",
+      "a JSON config file, keys in docs/config.md (env MOESTRO_CONFIG; default: config.json in the home folder, when it exists)",
+    )
+    .option("--home <dir>", "moestro's data folder, where config.json is looked for (env MOESTRO_HOME, default ~/.moestro)")
     .option("--json", "print one JSON object")
-    .action((flags: { config?: string; json?: boolean }) => {
-      const loaded = loadConfigWithSources({ env: process.env, configFile: flags.config });
+    .action((flags: { config?: string; home?: string; json?: boolean }) => {
+      const loaded = loadConfigWithSources({ env: process.env, configFile: flags.config, flags: { home: flags.home } });
       const rows = configLeafPaths().map((leafPath) => {
         const key = leafPath.join(".");
         let value: unknown = loaded.config;
         for (const part of leafPath) value = (value as Record<string, unknown> | undefined)?.[part];
-        return { key, value: redactConfigValue(key, value), source: loaded.sources[key] ?? "default", env: envNameFor(leafPath) };
+        // The variable actually read when one was (HF_ENDPOINT for hub.endpoint), else the one that would be.
+        const env = loaded.envVariables[key] ?? envNameFor(leafPath);
+        return { key, value: redactConfigValue(key, value), source: loaded.sources[key] ?? "default", env };
       });
       if (flags.json) {
         process.stdout.write(JSON.stringify({ file: loaded.file ?? null, settings: rows }, null, 2) + "\n");

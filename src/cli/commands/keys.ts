@@ -25,10 +25,14 @@ export function createKeysCommand(): Command {
     addAdminTargetOptions(
       new Command("create")
         .description("Create an API key and print its secret, once.")
-        .requiredOption("--name <name>", "a name for the key")
-        .option("--models <ids>", "comma-separated model ids the key may use (default: every model)", parseList)
-        .option("--rpm <n>", "requests per minute (default: no limit)", parseInteger)
-        .option("--tpm <n>", "prompt plus completion tokens per minute (default: no limit)", parseInteger)
+        .requiredOption("--name <name>", "a name for the key", parseName)
+        .option(
+          "--models <ids>",
+          "comma-separated model ids the key may use (default: every model); with --url, a warning names any the server does not serve",
+          parseList,
+        )
+        .option("--rpm <n>", "requests per minute, at least 1 (default: no limit)", parseLimit)
+        .option("--tpm <n>", "prompt plus completion tokens per minute, at least 1 (default: no limit)", parseLimit)
         .option("--budget-usd <usd>", "spend allowed per budget period, in USD (default: no budget)", parseBudget)
         .addOption(new Option("--budget-period <period>", "the budget's UTC period (default: month)").choices(["day", "month"]))
         .option("--expires-in <duration>", "lifetime, such as 30d, 12h or 90m (default: never expires)", parseDuration)
@@ -48,13 +52,31 @@ export function createKeysCommand(): Command {
       const backend = await openAdminBackend(flags, process.env);
       try {
         const created = await backend.createKey(body);
-        if (flags.json) {
-          process.stdout.write(JSON.stringify(created) + "\n");
-          return;
+        if (flags.json) process.stdout.write(JSON.stringify(created) + "\n");
+        else {
+          process.stdout.write(`Created API key '${created.name}' (${created.id}).\n`);
+          process.stdout.write(`Secret, shown once; store it now:\n\n  ${created.secret}\n\n`);
+          process.stdout.write(`Send it as 'Authorization: Bearer <secret>' (the OpenAI clients' api key).\n`);
         }
-        process.stdout.write(`Created API key '${created.name}' (${created.id}).\n`);
-        process.stdout.write(`Secret, shown once; store it now:\n\n  ${created.secret}\n\n`);
-        process.stdout.write(`Send it as 'Authorization: Bearer <secret>' (the OpenAI clients' api key).\n`);
+        // Advice after the key exists, so that a failure still prints only its one error line. Neither stops the
+        // command: models can be added to the server later, and key checks turned on later.
+        // One line on stderr each: `moestro keys create: warning: ...`, or `{"warning": {"message", "param"}}` with --json.
+        const warn = (kind: "warning" | "note", message: string, param: string | null): void => {
+          process.stderr.write(
+            flags.json ? `${JSON.stringify({ warning: { message, param } })}\n` : `moestro keys create: ${kind}: ${message}\n`,
+          );
+        };
+        if (flags.models !== undefined) {
+          const served = await backend.servedModels();
+          const unknown = served === undefined ? [] : flags.models.filter((model) => !served.includes(model));
+          if (unknown.length > 0)
+            warn(
+              "warning",
+              `the server serves no model ${unknown.map((model) => `'${model}'`).join(", ")} (it serves: ${served!.join(", ") || "none"}); the key keeps ${unknown.length === 1 ? "it" : "them"}, for a model added later.`,
+              "--models",
+            );
+        }
+        if (backend.target === "local" && !backend.hasAdminKey) warn("note", keyChecksOffNotice, null);
       } finally {
         await backend.dispose();
       }
@@ -117,6 +139,27 @@ function keyRow(key: WireApiKey): string[] {
     key.expires_at_ms === null ? "never" : new Date(key.expires_at_ms).toISOString(),
     status,
   ];
+}
+
+/**
+ * The note `keys create` prints on the local store when no admin key is set here: the server refuses key management in
+ * that state (403 `permission_denied`, docs/studio.md), as keys made then are open to anyone until checks are on.
+ */
+const keyChecksOffNotice =
+  "keys are not checked until `moestro serve` runs with an admin key (--admin-key or MOESTRO_ADMIN_KEY; docs/studio.md, Turning key checks on), and none is set here.";
+
+/** `--name`: trimmed, 1 to 200 characters (the key service's rule, checked here so the error names the flag). */
+function parseName(value: string): string {
+  const name = value.trim();
+  if (name.length === 0 || name.length > 200) throw new InvalidArgumentError("give a name of 1 to 200 characters.");
+  return name;
+}
+
+/** `--rpm` and `--tpm`: a whole number ≥ 1 (no limit is the flag left out). */
+function parseLimit(value: string): number {
+  const limit = parseInteger(value);
+  if (limit < 1) throw new InvalidArgumentError(`'${value}' is below 1; leave the flag out for no limit.`);
+  return limit;
 }
 
 function parseList(value: string): string[] {

@@ -100,6 +100,26 @@ describe("formatLoadedModels", () => {
     expect(lines[2]).toMatch(/^old\s+-\s+-\s+-\s+.*never\s+-$/);
   });
 
+  it("shows a worker's speculation after its engine: its type, or off once it backed off", () => {
+    const base = { memory_bytes: 1024, active_requests: 0, sequences_in_use: 0, expires_at: null, loaded_at: "2026-06-01T12:00:00.000Z" };
+    const worker = { pid: 7, binary: "b", version: "v", args: [], restarts: 0, started_at: "2026-06-01T12:00:00.000Z", uptime: 0 };
+    const placement = { description: "CPU only", gpu_layers: 0, cpu_moe_layers: 0 };
+    const lines = formatLoadedModels([
+      { ...base, id: "on", engine: "llama-server", placement, worker: { ...worker, speculation: "draft" } },
+      {
+        ...base,
+        id: "off",
+        engine: "llama-server",
+        placement,
+        worker: { ...worker, speculation: "off (backed off: 0% of 512 drafted tokens accepted; restarted in 900 ms)" },
+      },
+    ])
+      .trimEnd()
+      .split("\n");
+    expect(lines[1]).toMatch(/^on\s+llama-server \(speculative: draft\)\s+7\s+0\s+/);
+    expect(lines[2]).toMatch(/^off\s+llama-server \(speculative: off\)\s+7\s+0\s+/);
+  });
+
   it("lists the upstreams of a model served by upstreams under the models", () => {
     const pool = {
       id: "qwen3",

@@ -134,8 +134,17 @@ export function createModelCommands(): Command[] {
             `No moestro server answers at ${base} (${reason}); start one with moestro serve, or pass --url.`,
           );
         }
+        // The server's own code, type and status stay (a keyed server without a key: 401 missing_api_key), so that
+        // `--json` tells scripts why; only the message says what was asked.
         if (error instanceof ApiError)
-          throw new MoestroError("internal_error", `${base} refused the list of loaded models: ${error.message}`);
+          throw new ApiError(`${base} refused the list of loaded models: ${error.message}`, {
+            status: error.status,
+            code: error.code,
+            type: error.type,
+            param: error.param,
+            requestId: error.requestId,
+            cause: error,
+          });
         throw error;
       });
       process.stdout.write(flags.json ? JSON.stringify(loaded) + "\n" : formatLoadedModels(loaded));
@@ -145,7 +154,8 @@ export function createModelCommands(): Command[] {
 }
 
 /**
- * The human output of `moestro ps`: one row per loaded model with its engine (`inproc`, `llama-server`), the worker's
+ * The human output of `moestro ps`: one row per loaded model with its engine (`inproc`, `llama-server`; a worker's
+ * speculative decoding after it, `llama-server (speculative: draft)`, `(speculative: off)` once it backed off), the worker's
  * pid and restarts (`-` for the in-process engine, and for a pid while the worker restarts), memory, requests,
  * sequences, when it unloads, and where its weights sit (the placement's words, then `-ngl N` and `--n-cpu-moe N`
  * when not 0); `No model is loaded.` when none is. Models served by upstreams are followed by one row per upstream of
@@ -175,7 +185,9 @@ export function formatLoadedModels(models: readonly WireLoadedModel[]): string {
       ["NAME", "ENGINE", "PID", "RESTARTS", "MEMORY", "REQUESTS", "SEQUENCES", "UNLOADS", "PLACEMENT"],
       models.map((model) => [
         model.id,
-        model.engine ?? "-",
+        model.worker?.speculation == null
+          ? (model.engine ?? "-")
+          : `${model.engine ?? "-"} (speculative: ${model.worker.speculation.replace(/ \(.*/, "")})`,
         model.worker?.pid == null ? "-" : String(model.worker.pid),
         model.worker == null ? "-" : String(model.worker.restarts),
         formatByteSize(model.memory_bytes),

@@ -1,6 +1,8 @@
+import { open } from "node:fs/promises";
+import path from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { pino } from "pino";
-import { envNameFor, loadConfig } from "../../config/index.js";
+import { envNameFor, formatKeyPath, loadConfigWithSources, type LoadedConfig } from "../../config/index.js";
 import { parseInteger, parseModelSpec, parseOnOff } from "../parse.js";
 import type { Config } from "../../config/index.js";
 import { parseKeepAliveMs } from "../../dialects/openai/convert-request.js";
@@ -12,8 +14,8 @@ import { pullWithProgress } from "./models.js";
 
 /** The flags of serve that are not config keys; the others are read through {@link serveConfigFlags}. */
 interface ServeFlags {
-  model: Array<{ path: string; id?: string }>;
-  upstream: Array<{ url: string; name?: string }>;
+  model?: Array<{ path: string; id?: string }>;
+  upstream?: Array<{ url: string; name?: string }>;
   json?: boolean;
   config?: string;
 }
@@ -153,34 +155,44 @@ const serveConfigFlags: readonly ConfigFlag[] = [
   configFlag("--redis-url <url>", "limits.redisUrl", "Redis for --rate-limit-store redis", { defaultText: "redis://127.0.0.1:6379" }),
 ];
 
+/**
+ * The flag of serve that sets each config key (`{"engine.threads": "--threads"}`), `--model` and `--upstream` included:
+ * for error messages and docs/config.md (whose test checks that every flag there is this one).
+ */
+export function serveFlagNames(): Record<string, string> {
+  const names: Record<string, string> = { models: "--model", upstreams: "--upstream" };
+  for (const { option, key } of serveConfigFlags) names[key] = option.long!;
+  return names;
+}
+
 /** `moestro serve`: load GGUF models and serve the OpenAI-compatible API until Ctrl-C or SIGTERM. */
 export function createServeCommand(): Command {
   const command = new Command("serve")
-    .description("Serve GGUF models over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions, /v1/models).")
+    .description(
+      "Serve GGUF models over HTTP: the OpenAI API (/v1/chat/completions, /v1/completions, /v1/responses, /v1/embeddings, /v1/models, /v1/files, /v1/batches), Anthropic's Messages API (/v1/messages) and Ollama's (/api/chat, /api/generate, /api/tags, ...).",
+    )
+    // No default value: commander would print "(default: [])" after the help's own default.
     .option(
-      "-m, --model <[NAME=]PATH>",
-      "a GGUF file to serve; repeatable; NAME is the id clients send (default: the file name without .gguf)",
-      (value: string, previous: ServeFlags["model"]) => [...previous, parseModelSpec(value)],
-      [],
+      "-m, --model <[NAME=]MODEL>",
+      "a model to serve: a GGUF file, hf:owner/repo:QUANT, hf:owner/repo/file.gguf or an https:// URL of a GGUF file (pulled into the store first when missing), or a config alias; repeatable; NAME is the id clients send (default: the file name without .gguf, or the hf: reference without hf:; with no --model: the pulled models, else defaultModel)",
+      (value: string, previous: ServeFlags["model"]) => [...(previous ?? []), parseModelSpec(value)],
     )
     .option(
       "--upstream <[NAME=]URL>",
       "an OpenAI-compatible server whose models to serve, such as http://host:8000/v1; repeatable; NAME names it in the x-moestro-upstream header, ps and the ledger (default: its host:port); with upstreams and no --model nothing is pulled (docs/gateway.md)",
-      (value: string, previous: ServeFlags["upstream"]) => [...previous, parseUpstreamSpec(value)],
-      [],
+      (value: string, previous: ServeFlags["upstream"]) => [...(previous ?? []), parseUpstreamSpec(value)],
     );
   for (const { option } of serveConfigFlags) command.addOption(option);
   return command
-    .option("--config <file>", "a JSON config file (env MOESTRO_CONFIG, default ~/.moestro/config.json when it exists)")
+    .option(
+      "--config <file>",
+      "a JSON config file, keys in docs/config.md (env MOESTRO_CONFIG, default: config.json in the home folder, $MOESTRO_HOME or ~/.moestro, when it exists)",
+    )
     .option("--json", "print the listening address as one JSON line instead of text")
     .action(async (flags: ServeFlags) => {
-      const fromFlags: Record<string, unknown> = {
-        models: flags.model.length > 0 ? flags.model : undefined,
-        upstreams: flags.upstream.length > 0 ? flags.upstream : undefined,
-      };
-      const flagNames: Record<string, string> = { models: "--model", upstreams: "--upstream" };
+      const fromFlags: Record<string, unknown> = { models: flags.model, upstreams: flags.upstream };
+      const flagNames = serveFlagNames();
       for (const { option, key } of serveConfigFlags) {
-        flagNames[key] = option.long!;
         const value: unknown = command.getOptionValue(option.attributeName());
         if (value === undefined) continue;
         const parts = key.split(".");
@@ -188,7 +200,10 @@ export function createServeCommand(): Command {
         for (const part of parts.slice(0, -1)) node = (node[part] ??= {}) as Record<string, unknown>;
         node[parts.at(-1)!] = value;
       }
-      const loaded = loadConfig({ env: process.env, configFile: flags.config, flags: fromFlags, flagNames });
+      const withSources = loadConfigWithSources({ env: process.env, configFile: flags.config, flags: fromFlags, flagNames });
+      const loaded = withSources.config;
+      // Before the port: a clash or a missing file is the command line's or the config file's mistake.
+      await checkModelsToServe(withSources);
       // The port first, so that a busy one is reported before a model is pulled (the default one is 639 MB); requests
       // get 503 server_unavailable meanwhile.
       const { openServerListener } = await import("../../server-listener.js");
@@ -230,6 +245,108 @@ export function createServeCommand(): Command {
       process.once("SIGINT", () => shutdown("SIGINT"));
       process.once("SIGTERM", () => shutdown("SIGTERM"));
     });
+}
+
+/** A model to serve with where it was given: `--model a=x.gguf`, `models[0].path in /etc/moestro.json`. */
+interface ModelOrigin {
+  entry: Config["models"][number];
+  origin: string;
+}
+
+/** Where each of `loaded`'s models was given, in words, for messages. */
+function modelOrigins(loaded: LoadedConfig): ModelOrigin[] {
+  const source = loaded.sources.models;
+  return loaded.config.models.map((entry, index) => ({
+    entry,
+    origin:
+      source === "flag"
+        ? `--model ${entry.id === undefined ? "" : `${entry.id}=`}${entry.path}`
+        : source === "env"
+          ? `${formatKeyPath(["models", index, "path"])} in ${loaded.envVariables.models ?? envNameFor(["models"])}`
+          : `${formatKeyPath(["models", index, "path"])}${loaded.file === undefined ? "" : ` in ${loaded.file}`}`,
+  }));
+}
+
+/**
+ * The id a model entry is served under, as the server and {@link resolveModelsToServe} give it: its `id`, else an
+ * alias's name, else a path's file name without `.gguf` (`modelIdFromPath`) or a reference's store name.
+ */
+function servedModelId(entry: Config["models"][number], aliases: Readonly<Record<string, string>>): string {
+  if (entry.id !== undefined) return entry.id;
+  const target = aliases[entry.path] ?? entry.path;
+  const ref = parseModelRef(target);
+  if (ref.kind === "path") return path.basename(target).replace(/\.gguf$/i, "");
+  return aliases[entry.path] !== undefined ? entry.path : modelRefName(ref);
+}
+
+/**
+ * Checks the models to serve before anything is bound or pulled: no two share an id (only one of them would answer,
+ * while /v1/models listed both; LiteLLM and llama-swap refuse duplicates too), and every local file is there and starts
+ * with GGUF's magic.
+ *
+ * @throws {MoestroError} `invalid_request` (param `model`) naming the clashing id and both origins;
+ *   `model_not_found` (param `model`) naming a missing file and where it was given; `invalid_request` (param `model`)
+ *   for a file that is not a GGUF file, in one line: `Cannot read a GGUF header from F (--model F): ...`.
+ */
+async function checkModelsToServe(loaded: LoadedConfig): Promise<void> {
+  const { aliases } = loaded.config;
+  const origins = modelOrigins(loaded);
+  const seen = new Map<string, ModelOrigin>();
+  for (const model of origins) {
+    const id = servedModelId(model.entry, aliases);
+    const first = seen.get(id);
+    if (first !== undefined)
+      throw new MoestroError(
+        "invalid_request",
+        `two models have the id "${id}": ${first.origin} and ${model.origin}; give each its own id (--model NAME=PATH, or "id" in the config file)`,
+        { param: "model" },
+      );
+    seen.set(id, model);
+  }
+  for (const { entry, origin } of origins) {
+    const target = aliases[entry.path] ?? entry.path;
+    if (parseModelRef(target).kind !== "path") continue;
+    const file = path.resolve(target);
+    const check = loaded.sources.models === "flag" ? "the path given with --model" : origin.replace(/ in .*/, "");
+    let header: Buffer;
+    try {
+      const handle = await open(file, "r");
+      try {
+        if (!(await handle.stat()).isFile())
+          throw new MoestroError(
+            "model_not_found",
+            `cannot serve the model file ${file} (${origin}): it is a folder; give the .gguf file inside it.`,
+            { param: "model" },
+          );
+        header = Buffer.alloc(4);
+        const { bytesRead } = await handle.read(header, 0, 4, 0);
+        header = header.subarray(0, bytesRead);
+      } finally {
+        await handle.close();
+      }
+    } catch (error) {
+      if (error instanceof MoestroError) throw error;
+      const code = (error as NodeJS.ErrnoException).code;
+      // A folder fails open's read on some systems (EISDIR) rather than stat.
+      const reason =
+        code === "ENOENT" || code === "ENOTDIR"
+          ? "there is no such file"
+          : code === "EISDIR"
+            ? "it is a folder; give the .gguf file inside it"
+            : `it cannot be read (${code ?? (error as Error).message})`;
+      throw new MoestroError(
+        "model_not_found",
+        `cannot serve the model file ${file}${loaded.sources.models === "flag" ? "" : ` (${origin})`}: ${reason}. Check ${check}, or pull a model (moestro pull hf:owner/repo:QUANT) and serve it by its hf: reference.`,
+        { param: "model", cause: error },
+      );
+    }
+    if (header.toString("latin1") !== "GGUF")
+      throw new MoestroError(
+        "invalid_request",
+        `Cannot read a GGUF header from ${file} (${origin}): it does not start with "GGUF" but with ${JSON.stringify(header.toString("latin1"))}, so it is not a GGUF model file.`,
+        { param: "model" },
+      );
+  }
 }
 
 /**

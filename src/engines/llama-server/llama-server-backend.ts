@@ -9,6 +9,7 @@ import type {
   ModelInfo,
   PlacementInfo,
   SpeculativeOptions,
+  WorkerSpeculationInfo,
 } from "../../spec/index.js";
 import { MoestroError } from "../../errors/index.js";
 import { SlotPool } from "../../util/slot-pool.js";
@@ -20,9 +21,9 @@ import { createModelFrontend, type ModelFrontend } from "../inproc/model-fronten
 import { modelUnloadingError } from "../inproc/model-unloading-error.js";
 import type { TokenSourceFactory } from "../inproc/token-source.js";
 import { TokenRecovery } from "./token-recovery.js";
-import { workerArgs } from "./worker-args.js";
+import { workerArgs, type WorkerLaunchOptions } from "./worker-args.js";
 import { defaultMinAcceptance } from "../inproc/speculation.js";
-import { AcceptanceWatch, resolveWorkerSpeculation } from "./worker-speculation.js";
+import { AcceptanceWatch, defaultBackOffWindowTokens, resolveWorkerSpeculation, type AcceptanceWindow } from "./worker-speculation.js";
 import { LlamaServerWorker } from "./worker-process.js";
 import { workerTarget, type WorkerSlot, type WorkerTargetShared } from "./worker-target.js";
 import { generateOnSlot, slotStats } from "../inproc/slot-generation.js";
@@ -55,9 +56,21 @@ export interface LlamaServerBackendOptions {
   extraArgs?: readonly string[];
   /**
    * Speculative decoding (models[].speculative), server-wide in the worker (`resolveWorkerSpeculation`): ignored, with a
-   * warning, on recurrent and hybrid models and with `byDefault: false`. Defaults to none.
+   * warning, on recurrent and hybrid models and with `byDefault: false`. A window of `backOffWindowTokens` drafted
+   * tokens accepted below `minAcceptance` restarts the worker without it (`backOff`; see `AcceptanceWatch`). Defaults
+   * to none.
    */
   speculative?: SpeculativeOptions;
+  /**
+   * What the scheduler's estimate counts for the draft model (`speculative.draftModel`), bytes: released from the
+   * estimate (`releasedMemoryBytes`) once the worker backed off and runs without it. Defaults to 0.
+   */
+  draftMemoryBytes?: number;
+  /**
+   * How long a back-off's restart waits for the streams under way on the speculating process, ms
+   * (`LlamaServerWorker.restartWith`). Defaults to 2 minutes (`defaultDrainTimeoutMs`).
+   */
+  backOffDrainTimeoutMs?: number;
   /** Requests that may wait for a free slot; one more is answered 503 `server_busy`. Defaults to 64. */
   maxQueuedRequests?: number;
   /** Whether the model thinks when a request does not say. Defaults to true. */
@@ -102,7 +115,7 @@ export async function createLlamaServerBackend(options: LlamaServerBackendOption
       options.placement,
     );
     if (warning !== undefined) options.logger.warn({ model: id }, warning);
-    const args = workerArgs({
+    const launch: WorkerLaunchOptions = {
       modelPath: options.modelPath,
       contextTokens,
       parallel,
@@ -114,7 +127,8 @@ export async function createLlamaServerBackend(options: LlamaServerBackendOption
       cacheRamMiB: Math.floor((options.cacheRamBytes ?? 0) / 2 ** 20),
       speculation,
       extraArgs: options.extraArgs,
-    });
+    };
+    const args = workerArgs(launch);
     const worker = await LlamaServerWorker.start({
       binary: options.binary.path,
       version: options.binary.version,
@@ -127,7 +141,7 @@ export async function createLlamaServerBackend(options: LlamaServerBackendOption
         for (const slot of slots) slot.tokens = [];
       },
     });
-    return new LlamaServerBackend(model, worker, slots, { ...options, id, contextTokens, parallel, speculates: speculation !== undefined });
+    return new LlamaServerBackend(model, worker, slots, { ...options, id, contextTokens, parallel, launch });
   } catch (error) {
     await model.dispose();
     throw error;
@@ -155,8 +169,10 @@ class LlamaServerBackend implements ModelBackend {
   readonly #pool: SlotPool<WorkerSlot>;
   readonly #frontend: ModelFrontend;
   readonly #targetShared: WorkerTargetShared;
-  readonly #options: LlamaServerBackendOptions & { speculates: boolean };
+  readonly #options: LlamaServerBackendOptions & { launch: WorkerLaunchOptions };
   readonly #pins: ContextCachePins;
+  /** The worker's speculation for `ps`; `undefined` when it was started without. */
+  #speculation: WorkerSpeculationInfo | undefined;
   #embeddings: Promise<{ model: LlamaModel; embeddings: Embeddings }> | undefined;
   #disposed = false;
 
@@ -164,7 +180,7 @@ class LlamaServerBackend implements ModelBackend {
     model: LlamaModel,
     worker: LlamaServerWorker,
     slots: WorkerSlot[],
-    options: LlamaServerBackendOptions & { id: string; contextTokens: number; parallel: number; speculates: boolean },
+    options: LlamaServerBackendOptions & { id: string; contextTokens: number; parallel: number; launch: WorkerLaunchOptions },
   ) {
     this.#model = model;
     this.#worker = worker;
@@ -184,10 +200,12 @@ class LlamaServerBackend implements ModelBackend {
       now: options.now ?? Date.now,
     });
     this.info = this.#frontend.info;
+    const speculation = options.launch.speculation;
+    this.#speculation = speculation === undefined ? undefined : { type: speculation.type };
     const tokenTypes = model.fileInfo.metadata.tokenizer?.ggml?.token_type as readonly number[] | undefined;
     const tokenBytes = this.#frontend.shared.tokenBytes;
     this.#targetShared = {
-      client: () => worker.client,
+      hold: () => worker.hold(),
       ready: () => worker.ready(),
       tokenBytes,
       // GGUF token type 3 is a control token (llama.cpp `LLAMA_TOKEN_TYPE_CONTROL`).
@@ -197,19 +215,63 @@ class LlamaServerBackend implements ModelBackend {
       modelId: this.info.id,
       logger: options.logger,
       clock: new EngineTimeClock(),
-      speculates: options.speculates,
-      acceptanceWatch: options.speculates
-        ? new AcceptanceWatch({
-            modelId: this.info.id,
-            minAcceptance: options.speculative?.minAcceptance ?? defaultMinAcceptance,
-            warn: (fields, message) => options.logger.warn(fields, message),
-          })
-        : undefined,
+      speculates: speculation !== undefined,
+      acceptanceWatch:
+        speculation === undefined
+          ? undefined
+          : new AcceptanceWatch({
+              modelId: this.info.id,
+              minAcceptance: options.speculative?.minAcceptance ?? defaultMinAcceptance,
+              windowTokens: options.speculative?.backOffWindowTokens,
+              backOff: options.speculative?.backOff ?? true,
+              warn: (window, message) => options.logger.warn(window, message),
+              onBackOff: (window, message) => this.#backOff(window, message),
+            }),
     };
   }
 
   engine(): EngineDetails {
-    return { kind: "llama-server", placement: this.#options.placement, worker: this.#worker.info() };
+    const worker = this.#worker.info();
+    return {
+      kind: "llama-server",
+      placement: this.#options.placement,
+      worker: this.#speculation === undefined ? worker : { ...worker, speculation: structuredClone(this.#speculation) },
+    };
+  }
+
+  releasedMemoryBytes(): number {
+    return this.#speculation?.backedOff?.restartMs === undefined ? 0 : (this.#options.draftMemoryBytes ?? 0);
+  }
+
+  /**
+   * Switches the worker's speculation off for good (`AcceptanceWatch`'s back-off): one warning, then a planned restart
+   * without the speculative flags (`LlamaServerWorker.restartWith`: the streams under way finish first, new requests
+   * wait). Once the new process is ready, the draft model's memory leaves the scheduler's estimate. A restart that
+   * fails gives the worker up, as a failed crash restart does; requests then get its error.
+   */
+  #backOff(window: AcceptanceWindow, message: string): void {
+    const { logger } = this.#options;
+    const startedAt = performance.now();
+    const backedOff: NonNullable<WorkerSpeculationInfo["backedOff"]> = {
+      acceptance: window.acceptance,
+      draftTokens: window.draftTokens,
+      atMs: Date.now(),
+    };
+    this.#speculation = { ...this.#speculation!, backedOff };
+    // New streams (after the restart, or resumed on the new process) neither ask for per-token timings nor count drafts.
+    this.#targetShared.speculates = false;
+    logger.warn({ ...window, windowTokens: this.#options.speculative?.backOffWindowTokens ?? defaultBackOffWindowTokens }, message);
+    const args = workerArgs({ ...this.#options.launch, speculation: undefined });
+    this.#worker.restartWith(args, { drainTimeoutMs: this.#options.backOffDrainTimeoutMs }).then(
+      () => {
+        // Unloaded meanwhile: the restart ended without starting a process.
+        if (this.#disposed) return;
+        const restartMs = Math.round(performance.now() - startedAt);
+        if (this.#speculation?.backedOff === backedOff) backedOff.restartMs = restartMs;
+        logger.info({ model: this.info.id, restartMs, pid: this.#worker.info().pid }, "llama-server worker restarted without speculation");
+      },
+      () => undefined, // `restartWith` logged it, and `ready()` gives requests its error.
+    );
   }
 
   async scrapeMetrics(): Promise<string | undefined> {
@@ -228,7 +290,7 @@ class LlamaServerBackend implements ModelBackend {
 
   async generate(request: GenerateRequest): Promise<GenerationStream> {
     this.#ensureNotDisposed();
-    if (this.#options.speculates && request.logprobs !== undefined) {
+    if (this.#targetShared.speculates === true && request.logprobs !== undefined) {
       // llama-server sends no probabilities for the tokens of a speculative step (`result.probs` is left empty, "TODO"
       // in tools/server/server-context.cpp), and its speculation cannot be turned off per request.
       throw new MoestroError(

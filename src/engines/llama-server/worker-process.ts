@@ -33,8 +33,39 @@ const firstBackoffMs = 250;
 const maxBackoffMs = 8_000;
 /** How long a stopping worker may take after SIGTERM before SIGKILL, ms. */
 const stopGraceMs = 5_000;
+/**
+ * How long a planned restart ({@link LlamaServerWorker.restartWith}) waits for the streams under way on the old
+ * process, ms: 2 minutes, about 900 tokens at the slowest speculating worker measured (7.7 tokens/s, docs/bench.md).
+ * Streams still running then are cut and go on on the new process ({@link WorkerHold.isCut}).
+ */
+export const defaultDrainTimeoutMs = 120_000;
 /** Log lines of a worker kept for the message of a failed start or a crash. */
 const keptLogLines = 30;
+
+/**
+ * One stream's hold on a worker's running process (from {@link LlamaServerWorker.hold}): a planned restart waits for
+ * the holds of the process it replaces before it stops it.
+ */
+export interface WorkerHold {
+  /** The client of the process held. */
+  readonly client: UpstreamClient;
+  /**
+   * Whether a planned restart stopped the process held (the drain's time ran out) while the stream ran: the stream was
+   * cut on purpose, and the generation goes on on the new process, which {@link LlamaServerWorker.ready} waits for.
+   */
+  isCut(): boolean;
+  /** Ends the hold. Idempotent. */
+  release(): void;
+}
+
+/** One started process of a worker and the streams holding it. */
+interface ProcessRecord {
+  child: ChildProcess;
+  /** Its holds not released yet; a planned restart that stops it marks them cut. */
+  holds: Set<{ isCut: boolean }>;
+  /** Called when its last hold ends (a planned restart waiting for it). */
+  onDrained?: () => void;
+}
 
 /**
  * One llama-server process serving one model, supervised:
@@ -44,6 +75,8 @@ const keptLogLines = 30;
  * - its log lines go to moestro's log with the model id (debug level; llama.cpp's warnings and errors at warn level);
  * - when it dies it is restarted, after a backoff (250 ms doubling to 8 s), at most `maxRestarts` times in
  *   `restartWindowMs`; requests in flight on it fail (their stream throws), later ones wait for {@link ready};
+ * - a planned restart with other arguments ({@link restartWith}: a speculating worker that backs off) lets the streams
+ *   under way finish first, while new ones wait for {@link ready}, and does not count toward `maxRestarts`;
  * - it never outlives moestro: a guard process (`sh`, a few hundred KiB) holds a pipe from moestro and kills the worker
  *   when that pipe closes, which the kernel does when moestro ends however it ends (`kill -9` included). Node cannot
  *   set `PR_SET_PDEATHSIG` on a child, which would do the same with no guard.
@@ -55,6 +88,11 @@ export class LlamaServerWorker {
   #guard: ChildProcess | undefined;
   #client: UpstreamClient | undefined;
   #args: string[] = [];
+  /** The arguments of the next start (`args`, until a planned restart replaces them). */
+  #baseArgs: readonly string[];
+  #current: ProcessRecord | undefined;
+  /** Processes a planned restart stopped: their exit is no crash. */
+  readonly #stoppedOnPurpose = new WeakSet<ChildProcess>();
   #startedAtMs = 0;
   #restarts = 0;
   #restartTimes: number[] = [];
@@ -65,6 +103,7 @@ export class LlamaServerWorker {
 
   private constructor(options: LlamaServerWorkerOptions) {
     this.#options = options;
+    this.#baseArgs = options.args;
   }
 
   /**
@@ -86,10 +125,90 @@ export class LlamaServerWorker {
     return this.#client;
   }
 
-  /** Resolves when the worker can take requests (at once unless it is restarting). @throws when it was given up. */
+  /**
+   * Resolves when the worker can take requests: at once unless it is restarting, a planned restart included (from its
+   * decision on, while the old process still finishes its streams). Call {@link hold} right after, in the same tick.
+   *
+   * @throws when it was given up.
+   */
   async ready(): Promise<void> {
+    for (;;) {
+      if (this.#failure) throw this.#failure;
+      const ready = this.#ready;
+      await ready;
+      // A restart decided meanwhile (a planned one, while this call waited for nothing) replaced the promise: wait again.
+      if (ready === this.#ready) break;
+    }
     if (this.#failure) throw this.#failure;
-    await this.#ready;
+  }
+
+  /**
+   * Holds the running process for one stream until `release`: a planned restart waits for it.
+   *
+   * @throws {MoestroError} `worker_failed` (retryable) while the worker restarts or after it was given up.
+   */
+  hold(): WorkerHold {
+    const record = this.#current;
+    const client = this.#client;
+    if (record === undefined || client === undefined || this.#failure !== undefined) throw this.#unavailable();
+    const state = { isCut: false };
+    record.holds.add(state);
+    return {
+      client,
+      isCut: () => state.isCut,
+      release: () => {
+        if (!record.holds.delete(state)) return;
+        if (record.holds.size === 0) record.onDrained?.();
+      },
+    };
+  }
+
+  /**
+   * Restarts the worker with other arguments, as planned (not a crash): from the call on, {@link ready} waits for the
+   * new process; the streams holding the old one ({@link hold}) may finish first, for at most `drainTimeoutMs`; then the
+   * old process is stopped (SIGTERM, then SIGKILL after 5 s) and the new one started. Streams still under way then are
+   * cut ({@link WorkerHold.isCut}). Does not count toward `maxRestarts`, nor in `restarts`; a crash restart after it
+   * uses the new arguments. `onRestarted` is called when the new process is ready.
+   *
+   * @param args - the new arguments, as `LlamaServerWorkerOptions.args`.
+   * @param options.drainTimeoutMs - the longest wait for the streams under way, ms. Defaults to
+   *   {@link defaultDrainTimeoutMs} (2 minutes).
+   * @returns when the new process is ready.
+   * @throws {MoestroError} `worker_failed` when the new process does not start; the worker is then given up, as after a
+   *   failed crash restart.
+   */
+  async restartWith(args: readonly string[], options: { drainTimeoutMs?: number } = {}): Promise<void> {
+    this.#baseArgs = args;
+    const previous = this.#ready;
+    const restart = (async () => {
+      // A restart under way (a crash) ends first; then the process it started is the one replaced.
+      await previous.catch(() => undefined);
+      const record = this.#current;
+      if (this.#stopping || this.#failure !== undefined || record === undefined) return;
+      await drain(record, options.drainTimeoutMs ?? defaultDrainTimeoutMs);
+      const { child } = record;
+      // It died meanwhile: its crash restart, already under way with the new arguments, replaces it.
+      if (this.#stopping || child.exitCode !== null || child.signalCode !== null || this.#current !== record) return;
+      for (const hold of record.holds) hold.isCut = true;
+      this.#stoppedOnPurpose.add(child);
+      this.#options.logger.info(
+        { model: this.#options.modelId, pid: child.pid, streamsCut: record.holds.size },
+        "llama-server worker stopping for a planned restart",
+      );
+      this.#client?.close();
+      this.#client = undefined;
+      this.#current = undefined;
+      await stopChild(child);
+      if (this.#stopping) return;
+      await this.#launch();
+      this.#options.onRestarted?.();
+    })();
+    this.#ready = restart;
+    restart.catch((error: unknown) => {
+      this.#failure = error instanceof Error ? error : new Error(String(error));
+      this.#options.logger.error({ model: this.#options.modelId, err: error }, "llama-server worker could not be restarted; given up");
+    });
+    await restart;
   }
 
   /** Whether the process runs and answered `/health` since its last start. */
@@ -114,16 +233,8 @@ export class LlamaServerWorker {
     this.#stopping = true;
     this.#client?.close();
     this.#client = undefined;
-    const child = this.#process;
-    if (child && child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-      child.kill("SIGTERM");
-      const killed = await Promise.race([exited.then(() => true), sleep(stopGraceMs).then(() => false)]);
-      if (!killed) {
-        child.kill("SIGKILL");
-        await exited;
-      }
-    }
+    if (this.#current !== undefined) this.#current.onDrained?.();
+    if (this.#process) await stopChild(this.#process);
     this.#guard?.kill("SIGKILL");
   }
 
@@ -143,7 +254,7 @@ export class LlamaServerWorker {
   async #startOnce(): Promise<void> {
     const { binary, logger, modelId } = this.#options;
     const port = await freePort();
-    this.#args = [...this.#options.args, "--host", "127.0.0.1", "--port", String(port), "--api-key", this.#apiKey];
+    this.#args = [...this.#baseArgs, "--host", "127.0.0.1", "--port", String(port), "--api-key", this.#apiKey];
     this.#log.length = 0;
     const child = spawn(binary, this.#args, { stdio: ["ignore", "pipe", "pipe"] });
     this.#process = child;
@@ -174,15 +285,20 @@ export class LlamaServerWorker {
       );
     }
     this.#client = client;
+    this.#current = { child, holds: new Set() };
     logger.info({ model: modelId, pid: child.pid, port, ms: Date.now() - this.#startedAtMs }, "llama-server worker ready");
     void exited.then((how) => this.#onExit(child, how));
   }
 
   #onExit(child: ChildProcess, how: string): void {
-    if (this.#stopping || child !== this.#process) return;
+    if (this.#stopping || child !== this.#process || this.#stoppedOnPurpose.has(child)) return;
     const { logger, modelId } = this.#options;
     this.#client?.close();
     this.#client = undefined;
+    // A planned restart waiting for this process's streams (they fail now) goes on at once, and finds it dead.
+    const record = this.#current;
+    this.#current = undefined;
+    record?.onDrained?.();
     this.#guard?.kill("SIGKILL");
     const now = Date.now();
     const windowMs = this.#options.restartWindowMs ?? 10 * 60_000;
@@ -239,6 +355,32 @@ export class LlamaServerWorker {
         },
       )
     );
+  }
+}
+
+/** Resolves when `record` has no hold left, or after `timeoutMs`. */
+async function drain(record: ProcessRecord, timeoutMs: number): Promise<void> {
+  if (record.holds.size === 0) return;
+  const abort = new AbortController();
+  await Promise.race([
+    new Promise<void>((resolve) => {
+      record.onDrained = resolve;
+    }),
+    sleep(timeoutMs, undefined, { signal: abort.signal }).catch(() => undefined),
+  ]);
+  abort.abort();
+  record.onDrained = undefined;
+}
+
+/** Stops a process: SIGTERM, then SIGKILL after {@link stopGraceMs}; resolves when it has exited. */
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  child.kill("SIGTERM");
+  const killed = await Promise.race([exited.then(() => true), sleep(stopGraceMs).then(() => false)]);
+  if (!killed) {
+    child.kill("SIGKILL");
+    await exited;
   }
 }
 

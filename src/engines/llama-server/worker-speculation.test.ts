@@ -44,18 +44,75 @@ describe("resolveWorkerSpeculation", () => {
 });
 
 describe("AcceptanceWatch", () => {
-  it("warns once a window of drafted tokens is accepted below minAcceptance, at most once per interval", () => {
+  it("backs off once, on the first window of drafted tokens accepted below minAcceptance, and then ignores the rest", () => {
+    const backOffs: Array<{ acceptance: number; draftTokens: number }> = [];
+    const watch = new AcceptanceWatch({
+      modelId: "m",
+      minAcceptance: 0.3,
+      windowTokens: 100,
+      warn: () => expect.unreachable("backOff is on: no warning"),
+      onBackOff: (window, message) => {
+        expect(message).toMatch(
+          /switched off on model 'm'.*0 of its last 120 drafted tokens accepted \(0%, below minAcceptance 0\.3\).*restarted without speculation/,
+        );
+        backOffs.push(window);
+      },
+    });
+    // A good window (40%): nothing.
+    expect(watch.record(60, 24)).toBeUndefined();
+    expect(watch.record(40, 16)).toBeUndefined();
+    // A partial window, however bad, decides nothing yet.
+    expect(watch.record(50, 0)).toBeUndefined();
+    expect(watch.backedOff).toBe(false);
+    // The window closes below the threshold (a generation's counts are added whole: 120 tokens).
+    expect(watch.record(70, 0)).toBe("back-off");
+    expect(backOffs).toEqual([{ model: "m", acceptance: 0, draftTokens: 120, acceptedDraftTokens: 0 }]);
+    expect(watch.backedOff).toBe(true);
+    // Spent: later windows change nothing.
+    expect(watch.record(500, 0)).toBeUndefined();
+    expect(backOffs).toHaveLength(1);
+  });
+
+  it("defaults to backing off over windows of 512 drafted tokens; minAcceptance 0 never backs off", () => {
+    let backedOff = 0;
+    // Fields given as undefined (unset config keys) take their defaults.
+    const watch = new AcceptanceWatch({
+      modelId: "m",
+      minAcceptance: 0.3,
+      windowTokens: undefined,
+      backOff: undefined,
+      warn: () => undefined,
+      onBackOff: () => backedOff++,
+    });
+    expect(watch.record(0, 0)).toBeUndefined();
+    expect(watch.record(511, 0)).toBeUndefined();
+    expect(watch.record(1, 0)).toBe("back-off");
+    expect(backedOff).toBe(1);
+    const never = new AcceptanceWatch({
+      modelId: "m",
+      minAcceptance: 0,
+      windowTokens: 10,
+      warn: () => undefined,
+      onBackOff: () => backedOff++,
+    });
+    for (let index = 0; index < 5; index++) expect(never.record(10, 0)).toBeUndefined();
+    expect(backedOff).toBe(1);
+  });
+
+  it("backOff false: warns instead, at most once per interval, and keeps watching", () => {
     let nowMs = 0;
     const warnings: Array<{ acceptance: number; draftTokens: number }> = [];
     const watch = new AcceptanceWatch({
       modelId: "m",
       minAcceptance: 0.3,
       windowTokens: 100,
+      backOff: false,
       warnEveryMs: 1000,
-      warn: (fields, message) => {
-        expect(message).toMatch(/slowing model 'm' down.*cannot back off/);
-        warnings.push(fields);
+      warn: (window, message) => {
+        expect(message).toMatch(/slowing model 'm' down.*speculative\.backOff is false/);
+        warnings.push(window);
       },
+      onBackOff: () => expect.unreachable("backOff is off"),
       now: () => nowMs,
     });
     // A good window (40%): nothing.
@@ -63,13 +120,14 @@ describe("AcceptanceWatch", () => {
     watch.record(40, 16);
     expect(warnings).toEqual([]);
     // A bad one (10%): one warning, with the window's figures.
-    watch.record(100, 10);
+    expect(watch.record(100, 10)).toBe("warn");
     expect(warnings).toEqual([{ model: "m", acceptance: 0.1, draftTokens: 100, acceptedDraftTokens: 10 }]);
     // Another bad one within the interval: quiet; after it: again.
-    watch.record(100, 0);
+    expect(watch.record(100, 0)).toBeUndefined();
     expect(warnings).toHaveLength(1);
     nowMs = 1000;
-    watch.record(150, 0);
+    expect(watch.record(150, 0)).toBe("warn");
     expect(warnings).toHaveLength(2);
+    expect(watch.backedOff).toBe(false);
   });
 });

@@ -41,7 +41,8 @@ export interface ResolvedWorkerSpeculation {
  * Not applied, with a warning: on recurrent and hybrid models (the in-process engine's rule: rejected drafted tokens
  * cannot be cut from their state), and with `byDefault: false`, because llama-server speculates for every request or
  * for none (its per-request speculative fields are compiled out in this build), so a model whose requests should not
- * speculate unless they ask cannot speculate at all. `minAcceptance` has no llama-server equivalent (no back-off).
+ * speculate unless they ask cannot speculate at all. `minAcceptance` applies through {@link AcceptanceWatch} (a restart
+ * without speculation), not in llama-server.
  */
 export function resolveWorkerSpeculation(
   speculative: SpeculativeOptions | undefined,
@@ -77,58 +78,118 @@ export function resolveWorkerSpeculation(
   };
 }
 
+/** A window of drafted tokens that {@link AcceptanceWatch} judged. */
+export interface AcceptanceWindow {
+  /** The model's id. */
+  model: string;
+  /** `acceptedDraftTokens / draftTokens`, 0 to 1. */
+  acceptance: number;
+  /** Drafted tokens in the window (at least `windowTokens`: a generation's counts are added whole). */
+  draftTokens: number;
+  /** Of them, those accepted. */
+  acceptedDraftTokens: number;
+}
+
+/** The default window of {@link AcceptanceWatch}, drafted tokens: 32 steps of 16 drafted tokens (a draft model's default). */
+export const defaultBackOffWindowTokens = 512;
+
 /** Options of {@link AcceptanceWatch}. */
 export interface AcceptanceWatchOptions {
-  /** The model's id, for the warning. */
+  /** The model's id, for the messages. */
   modelId: string;
-  /** The share of drafted tokens below which the worker is warned about (`speculative.minAcceptance`, default 0.3). */
+  /** The share of drafted tokens below which a window fails (`speculative.minAcceptance`, default 0.3); 0 never fails. */
   minAcceptance: number;
-  /** Drafted tokens per window: the acceptance is judged over each window of this many (default 512). */
+  /** Drafted tokens per window: the acceptance is judged over each window of this many. Defaults to 512. */
   windowTokens?: number;
-  /** Least time between two warnings, ms (default 10 minutes). */
+  /**
+   * What a failed window does (`speculative.backOff`):
+   * - `true`: calls `backOff` once, and the watch ends (the worker is restarted without speculation);
+   * - `false`: calls `warn`, at most once per `warnEveryMs`, and goes on watching.
+   *
+   * Defaults to true.
+   */
+  backOff?: boolean;
+  /** Least time between two warnings, ms (`backOff: false`). Defaults to 10 minutes. */
   warnEveryMs?: number;
-  /** Called with the warning's fields and text. */
-  warn: (fields: { model: string; acceptance: number; draftTokens: number; acceptedDraftTokens: number }, message: string) => void;
+  /** Called with the failed window and the warning's text (`backOff: false`). */
+  warn: (window: AcceptanceWindow, message: string) => void;
+  /** Called once with the first failed window and the warning's text (`backOff: true`); the caller restarts the worker. */
+  onBackOff?: (window: AcceptanceWindow, message: string) => void;
   /** Clock, epoch ms. Defaults to `Date.now`. */
   now?: () => number;
 }
 
 /**
- * Watches a speculating worker's acceptance and warns when speculation slows it down. llama-server has no back-off (the
- * in-process engine's `BackOff` stops drafting after failed drafts): a worker keeps checking every draft, so a draft
- * model that predicts nothing made a worker 0.11x as fast as a plain one (docs/bench.md, "On llama-server workers").
- * moestro cannot switch the worker's speculation per request in this build, so it says so instead: each time a window
- * of `windowTokens` drafted tokens is accepted below `minAcceptance`, at most once per `warnEveryMs`, it logs a warning
- * that names the acceptance and the remedy (drop `speculative`, pick a draft of the same family, or serve the model in
- * process, where speculation backs off). `/metrics` has the same figure as `moestro_draft_acceptance_ratio`.
+ * Watches a speculating worker's acceptance and backs its speculation off when it slows the worker down. llama-server
+ * cannot stop drafting (the in-process engine's `BackOff` pauses it) and this build compiled its per-request
+ * speculative fields out, so a draft model that predicts nothing made a worker 0.11x as fast as a plain one
+ * (docs/bench.md, "On llama-server workers"). The watch sums each stream's drafted and accepted tokens; when a window of
+ * `windowTokens` drafted tokens is accepted below `minAcceptance`, it calls `onBackOff` once (the backend restarts the
+ * worker without speculation, for good: a worker that does not draft cannot measure acceptance) and stops; with
+ * `backOff: false` it warns instead, at most once per `warnEveryMs`, naming the remedies. `/metrics` has the
+ * acceptance as `moestro_draft_acceptance_ratio`.
  */
 export class AcceptanceWatch {
-  readonly #options: Required<Omit<AcceptanceWatchOptions, "now">> & { now: () => number };
+  readonly #options: Required<Omit<AcceptanceWatchOptions, "now" | "onBackOff">> &
+    Pick<AcceptanceWatchOptions, "onBackOff"> & { now: () => number };
   #drafted = 0;
   #accepted = 0;
   #warnedAtMs: number | undefined;
+  #backedOff = false;
 
   constructor(options: AcceptanceWatchOptions) {
-    this.#options = { windowTokens: 512, warnEveryMs: 600_000, now: Date.now, ...options };
+    // `??`, not a spread over defaults: a field given as `undefined` (an unset config key) takes the default.
+    this.#options = {
+      ...options,
+      windowTokens: options.windowTokens ?? defaultBackOffWindowTokens,
+      backOff: options.backOff ?? true,
+      warnEveryMs: options.warnEveryMs ?? 600_000,
+      now: options.now ?? Date.now,
+    };
   }
 
-  /** Adds one generation's drafted and accepted tokens; warns when a window closes below the threshold. */
-  record(draftTokens: number, acceptedDraftTokens: number): void {
+  /** Whether the watch backed off (it then ignores what it is told). */
+  get backedOff(): boolean {
+    return this.#backedOff;
+  }
+
+  /**
+   * Adds one stream's drafted and accepted tokens; judges the window when it is full.
+   *
+   * @returns `back-off` when this window made the watch back off (`onBackOff` was called), `warn` when it warned,
+   *   `undefined` otherwise (the window is not full, it passed, or a warning was due but held back by `warnEveryMs`).
+   */
+  record(draftTokens: number, acceptedDraftTokens: number): "back-off" | "warn" | undefined {
+    if (this.#backedOff) return undefined;
     this.#drafted += draftTokens;
     this.#accepted += acceptedDraftTokens;
-    if (this.#drafted < this.#options.windowTokens) return;
-    const acceptance = this.#accepted / this.#drafted;
-    const window = { draftTokens: this.#drafted, acceptedDraftTokens: this.#accepted };
+    if (this.#drafted < this.#options.windowTokens) return undefined;
+    const model = this.#options.modelId;
+    const window: AcceptanceWindow = {
+      model,
+      acceptance: this.#accepted / this.#drafted,
+      draftTokens: this.#drafted,
+      acceptedDraftTokens: this.#accepted,
+    };
     this.#drafted = 0;
     this.#accepted = 0;
-    if (acceptance >= this.#options.minAcceptance) return;
+    if (window.acceptance >= this.#options.minAcceptance) return undefined;
+    const accepted = `${window.acceptedDraftTokens} of its last ${window.draftTokens} drafted tokens accepted (${(window.acceptance * 100).toFixed(0)}%, below minAcceptance ${this.#options.minAcceptance})`;
+    if (this.#options.backOff) {
+      this.#backedOff = true;
+      this.#options.onBackOff?.(
+        window,
+        `speculative decoding is switched off on model '${model}': its llama-server worker had ${accepted}; the worker is restarted without speculation once its requests in flight finish, and stays so until the model is reloaded (a worker that does not draft cannot measure acceptance). Use a draft model of the same family, or serve the model in process (engine.kind inproc), where speculation pauses and resumes`,
+      );
+      return "back-off";
+    }
     const nowMs = this.#options.now();
-    if (this.#warnedAtMs !== undefined && nowMs - this.#warnedAtMs < this.#options.warnEveryMs) return;
+    if (this.#warnedAtMs !== undefined && nowMs - this.#warnedAtMs < this.#options.warnEveryMs) return undefined;
     this.#warnedAtMs = nowMs;
-    const model = this.#options.modelId;
     this.#options.warn(
-      { model, acceptance, ...window },
-      `speculative decoding is slowing model '${model}' down: its llama-server worker had ${window.acceptedDraftTokens} of its last ${window.draftTokens} drafted tokens accepted (${(acceptance * 100).toFixed(0)}%, below minAcceptance ${this.#options.minAcceptance}), and a worker cannot back off; remove models[].speculative, use a draft model of the same family, or serve the model in process (engine.kind inproc), where speculation backs off`,
+      window,
+      `speculative decoding is slowing model '${model}' down: its llama-server worker had ${accepted}, and speculative.backOff is false; remove models[].speculative, use a draft model of the same family, set speculative.backOff true (restart the worker without speculation), or serve the model in process (engine.kind inproc), where speculation backs off`,
     );
+    return "warn";
   }
 }

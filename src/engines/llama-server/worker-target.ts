@@ -7,8 +7,9 @@ import type { ActiveGrammar, GenerationTarget } from "../inproc/generation-loop.
 import { defaultTopK } from "../inproc/sampling-options.js";
 import type { GeneratedToken } from "../inproc/token-source.js";
 import type { AcceptanceWatch } from "./worker-speculation.js";
-import { UpstreamHttpError, type UpstreamClient } from "../http/upstream-client.js";
+import { UpstreamHttpError } from "../http/upstream-client.js";
 import type { TokenRecovery } from "./token-recovery.js";
+import type { WorkerHold } from "./worker-process.js";
 
 /** One slot of a worker (llama-server's `id_slot`), with the tokens its KV cache holds as far as moestro knows. */
 export interface WorkerSlot {
@@ -20,8 +21,11 @@ export interface WorkerSlot {
 
 /** What the slots of one worker share. */
 export interface WorkerTargetShared {
-  /** The worker's client now (it changes when the worker restarts); throws when the worker is restarting. */
-  client(): UpstreamClient;
+  /**
+   * Holds the worker's running process for one stream (`LlamaServerWorker.hold`; its client changes when the worker
+   * restarts); throws when the worker is restarting. Called right after {@link ready}, in the same tick.
+   */
+  hold(): WorkerHold;
   /** Waits until the worker can take requests. */
   ready(): Promise<void>;
   /** A token's raw bytes (logprobs), and the ids of tokens llama-server withheld (see {@link TokenRecovery}). */
@@ -39,11 +43,12 @@ export interface WorkerTargetShared {
    */
   clock?: EngineTimeClock;
   /**
-   * Whether the worker decodes speculatively (models[].speculative; server-wide): each generation then reports the
-   * tokens drafted and accepted from llama-server's `timings.draft_n` and `draft_n_accepted`. Defaults to false.
+   * Whether the worker decodes speculatively now (models[].speculative; server-wide; false once it backed off): each
+   * generation with a stream started while it did reports the tokens drafted and accepted from llama-server's
+   * `timings.draft_n` and `draft_n_accepted`. Read at each stream's start. Defaults to false.
    */
   speculates?: boolean;
-  /** Told each stream's drafted and accepted tokens, when the worker speculates: warns when speculation slows it down. */
+  /** Told each stream's drafted and accepted tokens, when the worker speculates: backs it off when speculation slows it down. */
   acceptanceWatch?: AcceptanceWatch;
 }
 
@@ -99,6 +104,8 @@ export function workerTarget(slot: WorkerSlot, shared: WorkerTargetShared): Gene
   let engineMs: number | undefined;
   /** Tokens drafted and accepted over the generation's streams, when the worker speculates. */
   const draftCounts = { draftTokens: 0, acceptedDraftTokens: 0 };
+  /** Whether a stream of this generation started while the worker speculated (its counts are then reported). */
+  let speculated = false;
   return {
     async reusePrefix() {
       // The whole history goes with every request; llama-server finds the prefix it holds and says how much it reused.
@@ -116,10 +123,11 @@ export function workerTarget(slot: WorkerSlot, shared: WorkerTargetShared): Gene
     engineTimeMs: () => engineMs,
     /**
      * The tokens llama-server drafted and accepted for this generation, summed over its streams (each a task of its own,
-     * whose `timings` count from 0); `undefined` when the worker does not speculate. Each stream of a speculating worker
-     * asks for timings with every token, so that a stream moestro cuts (a stop sequence, a change of grammar) counts too.
+     * whose `timings` count from 0); `undefined` when no stream of it ran on a speculating worker (the worker does not
+     * speculate, or it backed off before). Each stream of a speculating worker asks for timings with every token, so
+     * that a stream moestro cuts (a stop sequence, a change of grammar) counts too.
      */
-    draftCounts: () => (shared.speculates === true ? { ...draftCounts } : undefined),
+    draftCounts: () => (speculated || shared.speculates === true ? { ...draftCounts } : undefined),
     createTokenSource({ request, prepared, grammar }) {
       const history: Token[] = [];
       let promptLength: number | undefined;
@@ -155,6 +163,10 @@ export function workerTarget(slot: WorkerSlot, shared: WorkerTargetShared): Gene
           const maxNew = request.maxTokens ?? shared.contextTokens - promptLength;
           for (;;) {
             await shared.ready();
+            // In the same tick as `ready`: a planned restart decided later waits for this stream.
+            const hold = shared.hold();
+            const speculates = shared.speculates === true;
+            speculated ||= speculates;
             const active: ActiveGrammar | undefined = grammar();
             const body = {
               prompt: history,
@@ -169,16 +181,18 @@ export function workerTarget(slot: WorkerSlot, shared: WorkerTargetShared): Gene
               ...(active ? { grammar: active.grammar.grammar } : {}),
               ...(logitBias.length > 0 ? { logit_bias: logitBias } : {}),
               ...(nProbs > 0 ? { n_probs: nProbs } : {}),
-              timings_per_token: reportedCached === undefined || shared.speculates === true,
+              timings_per_token: reportedCached === undefined || speculates,
             };
             slot.tokens = history.slice();
             let received = 0;
             let changedGrammar = false;
+            /** The stream was cut by a planned restart (a back-off): the generation goes on on the new process. */
+            let cutByRestart = false;
             let timings: CompletionChunk["timings"];
             const mark = shared.clock?.begin(1);
             const streamStartedAt = performance.now();
             try {
-              for await (const chunk of shared.client().streamJson<CompletionChunk>("/completion", body, { signal: request.signal })) {
+              for await (const chunk of hold.client.streamJson<CompletionChunk>("/completion", body, { signal: request.signal })) {
                 if (reportedCached === undefined && chunk.timings?.cache_n !== undefined) reportedCached = chunk.timings.cache_n;
                 if (chunk.timings !== undefined) timings = chunk.timings;
                 if (chunk.error !== undefined) {
@@ -231,11 +245,13 @@ export function workerTarget(slot: WorkerSlot, shared: WorkerTargetShared): Gene
             } catch (error) {
               // The client went away: end quietly, and the generation loop reports `abort` with what was generated.
               if (request.signal?.aborted) return;
-              throw workerError(shared.modelId, error);
+              if (!hold.isCut()) throw workerError(shared.modelId, error);
+              cutByRestart = true;
             } finally {
+              hold.release();
               draftCounts.draftTokens += timings?.draft_n ?? 0;
               draftCounts.acceptedDraftTokens += timings?.draft_n_accepted ?? 0;
-              shared.acceptanceWatch?.record(timings?.draft_n ?? 0, timings?.draft_n_accepted ?? 0);
+              if (speculates) shared.acceptanceWatch?.record(timings?.draft_n ?? 0, timings?.draft_n_accepted ?? 0);
               const shareMs = mark === undefined ? undefined : shared.clock!.end(mark, 1);
               const wallMs = performance.now() - streamStartedAt;
               const decodeShare = shareMs === undefined || wallMs <= 0 ? 1 : Math.min(1, shareMs / wallMs);
@@ -247,12 +263,14 @@ export function workerTarget(slot: WorkerSlot, shared: WorkerTargetShared): Gene
                   ? (timings.prompt_ms ?? 0) + (timings.predicted_ms ?? 0) * decodeShare
                   : wallMs * decodeShare);
             }
-            if (!changedGrammar) {
+            if (!changedGrammar && !cutByRestart) {
               if (request.signal?.aborted) return;
-              // llama-server ends every task with a `stop` event: a stream without one was cut (the process died).
-              throw workerError(shared.modelId, new Error("its stream ended before the task's last event"));
+              // llama-server ends every task with a `stop` event: a stream without one was cut (the process died), unless
+              // a planned restart stopped it on purpose.
+              if (!hold.isCut()) throw workerError(shared.modelId, new Error("its stream ended before the task's last event"));
             }
-            // The parser moved to another grammar: go on from here under it.
+            // The parser moved to another grammar, or a planned restart cut the stream: go on from here (the new process
+            // gets the whole history, as after a change of grammar).
             if (pendingLast !== undefined) history.push(pendingLast);
             pendingLast = undefined;
           }

@@ -162,6 +162,8 @@ describe("GET /v1/moestro/ps: which engine serves each loaded model (createApp, 
       started_at: "2026-06-01T11:58:24.500Z",
       // Whole seconds from startedAtMs to the app's clock.
       uptime: 95,
+      // Started without speculative decoding.
+      speculation: null,
     });
     await models.dispose();
   });
@@ -178,6 +180,14 @@ describe("GET /v1/moestro/ps: which engine serves each loaded model (createApp, 
     current = { ...worker, pid: null, restarts: 3, startedAtMs: nowMs + 10 };
     // A start time after the clock (it stepped back) shows 0 s, not a negative uptime.
     expect(await ps()).toMatchObject({ pid: null, restarts: 3, uptime: 0 });
+    // A speculating worker, then one that backed off: restarting, then restarted.
+    current = { ...worker, speculation: { type: "draft" } };
+    expect(await ps()).toMatchObject({ speculation: "draft" });
+    const backedOff = { acceptance: 0.021, draftTokens: 528, atMs: nowMs };
+    current = { ...worker, speculation: { type: "draft", backedOff } };
+    expect(await ps()).toMatchObject({ speculation: "off (backed off: 2% of 528 drafted tokens accepted; restarting)" });
+    current = { ...worker, speculation: { type: "draft", backedOff: { ...backedOff, restartMs: 1840 } } };
+    expect(await ps()).toMatchObject({ speculation: "off (backed off: 2% of 528 drafted tokens accepted; restarted in 1840 ms)" });
     await models.dispose();
   });
 });

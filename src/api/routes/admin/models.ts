@@ -13,7 +13,7 @@ import type {
   WireUnloadResult,
   WireUpstream,
 } from "../../../wire/console.js";
-import type { LoadedModelInfo, UpstreamInfo } from "../../../spec/index.js";
+import type { LoadedModelInfo, UpstreamInfo, WorkerSpeculationInfo } from "../../../spec/index.js";
 import type { AppDeps, AppEnv } from "../../app-env.js";
 import { createModelHeaderFactsReader } from "../../model-header-facts.js";
 import { toWireError } from "../../error-response.js";
@@ -171,6 +171,7 @@ export function toWireLoadedModel(model: LoadedModelInfo, nowMs: number): WireLo
             restarts: worker.restarts,
             started_at: new Date(worker.startedAtMs).toISOString(),
             uptime: Math.max(0, Math.floor((nowMs - worker.startedAtMs) / 1000)),
+            speculation: describeWorkerSpeculation(worker.speculation),
           },
     ...(upstreams === undefined
       ? {}
@@ -178,6 +179,19 @@ export function toWireLoadedModel(model: LoadedModelInfo, nowMs: number): WireLo
           upstreams: upstreams.map((upstream) => toWireUpstream(upstream)),
         }),
   };
+}
+
+/**
+ * A worker's speculative decoding in words, for `ps`: `draft` or `ngram` while it speculates, `off (backed off: 3% of
+ * 512 drafted tokens accepted; restarted in 1840 ms)` once it backed off (`restarting` until the new process is ready),
+ * `null` without speculation.
+ */
+export function describeWorkerSpeculation(speculation: WorkerSpeculationInfo | undefined): string | null {
+  if (speculation === undefined) return null;
+  const backedOff = speculation.backedOff;
+  if (backedOff === undefined) return speculation.type;
+  const restart = backedOff.restartMs === undefined ? "restarting" : `restarted in ${backedOff.restartMs} ms`;
+  return `off (backed off: ${(backedOff.acceptance * 100).toFixed(0)}% of ${backedOff.draftTokens} drafted tokens accepted; ${restart})`;
 }
 
 /** Rounds a time to a tenth of a millisecond for the wire; `null` for none. */

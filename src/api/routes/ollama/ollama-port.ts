@@ -8,8 +8,11 @@ type FetchHandler = (request: Request, env: unknown) => Response | Promise<Respo
 
 /**
  * The handler of the Ollama port (`--ollama-port`): the same app as the main port, except that `GET /` and `HEAD /`
- * answer `Ollama is running` (text/plain, 200) as Ollama does (case D10), and every error answers in Ollama's shape
- * `{"error": "…"}`, whatever the path (the app reads `errorDialect` from `env`, see `createApp`).
+ * answer `Ollama is running` (text/plain, 200) as Ollama does (case D10), and every error outside `/v1` answers in
+ * Ollama's shape `{"error": "…"}`, whatever the path (the app reads `errorDialect` from `env`, see `createApp`). Under
+ * `/v1` errors keep the shape of the API the path speaks (OpenAI's, Anthropic's on `/v1/messages`), as Ollama's own
+ * OpenAI-compatible endpoints answer OpenAI's envelope: the `openai` client pointed at Ollama's port reads `code` and
+ * `type` from it.
  */
 export function createOllamaPortFetch(fetch: FetchHandler): FetchHandler {
   const errorDialect: ErrorDialect = "ollama";
@@ -21,6 +24,7 @@ export function createOllamaPortFetch(fetch: FetchHandler): FetchHandler {
         headers: { "Content-Type": "text/plain; charset=utf-8" },
       });
     }
+    if (pathname === "/v1" || pathname.startsWith("/v1/")) return fetch(request, env);
     return fetch(request, Object.assign(env ?? {}, { errorDialect }));
   };
 }
