@@ -131,7 +131,7 @@ export interface GenerateRequest {
    */
   logitBias?: ReadonlyArray<readonly [token: number, bias: number]>;
   /**
-   * The first option of the client's request that only a remote server could honour (OpenAI's `audio`, `prediction`,
+   * The first option of the client's request that only a remote server could honour (OpenAI's `audio`,
    * `web_search_options`…): the serving layer refuses the request with 400 `unsupported_parameter` naming `param` when
    * a local engine would serve it, and an upstream gets the option as it came (in `passthrough`). Set by the OpenAI
    * dialect.

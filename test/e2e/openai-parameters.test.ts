@@ -87,9 +87,7 @@ describe.skipIf(!hasTestModels).each(testEngines)("OpenAI parameters never dropp
     ["function_call", { function_call: "auto" }],
     ["modalities", { modalities: ["text", "audio"], audio: { voice: "alloy", format: "wav" } }],
     ["audio", { audio: { voice: "alloy", format: "wav" } }],
-    ["prediction", { prediction: { type: "content", content: "Hello" } }],
     ["web_search_options", { web_search_options: {} }],
-    ["store", { store: true }],
   ])("refuses %s with 400 unsupported_parameter naming it", async (param, fields) => {
     const error = await rejectionOf<APIError>(
       test.client.chat.completions.create({

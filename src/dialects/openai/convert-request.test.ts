@@ -447,9 +447,7 @@ describe("logit_bias, content-less messages and the options only an upstream can
     ["function_call", { function_call: { name: "get_weather" } }],
     ["modalities", { modalities: ["text", "audio"] }],
     ["audio", { audio: { voice: "alloy", format: "wav" } }],
-    ["prediction", { prediction: { type: "content", content: "x" } }],
     ["web_search_options", { web_search_options: {} }],
-    ["store", { store: true }],
   ])("names %s as an option a local engine cannot honour", (param, fields) => {
     expect(chatOptionRefusedLocally(chat(fields))?.param).toBe(param);
   });
@@ -457,7 +455,8 @@ describe("logit_bias, content-less messages and the options only an upstream can
   it("lets the options through at their neutral values, and the documented no-ops", () => {
     const neutral = {
       modalities: ["text"],
-      store: false,
+      store: true,
+      prediction: { type: "content", content: "x" },
       metadata: { a: "b" },
       service_tier: "auto",
       verbosity: "low",

@@ -241,7 +241,8 @@ function toLogitBias(bias: Record<string, number> | null | undefined): GenerateR
  * OpenAI Chat Completions options that only a remote server could honour, each with why: a request carrying one is
  * refused (400 `unsupported_parameter` naming it) when a local engine serves it, and an upstream gets it as it came
  * (docs/api.md, "Request options"). Options with no effect here that change nothing a client can rely on (`metadata`,
- * `service_tier`, `verbosity`, `prompt_cache_key`, `safety_identifier`) are documented no-ops instead, not listed.
+ * `service_tier`, `verbosity`, `prompt_cache_key`, `safety_identifier`; `prediction`, a speed hint that never changes the
+ * answer; `store`, as editors and agent frameworks send it by default) are documented no-ops instead, not listed.
  */
 const chatOptionsRefusedLocally: ReadonlyArray<{ param: string; refuses: (value: unknown) => boolean; message: string }> = [
   {
@@ -262,19 +263,9 @@ const chatOptionsRefusedLocally: ReadonlyArray<{ param: string; refuses: (value:
   },
   { param: "audio", refuses: () => true, message: "audio output is not supported: the models served here write text only." },
   {
-    param: "prediction",
-    refuses: () => true,
-    message: "prediction (Predicted Outputs) is not supported; a model configured with models[].speculative drafts its own tokens.",
-  },
-  {
     param: "web_search_options",
     refuses: () => true,
     message: "web_search_options is not supported: the models served here cannot search the web.",
-  },
-  {
-    param: "store",
-    refuses: (value) => value === true,
-    message: "store: true is not supported: chat completions are not stored here (use /v1/responses, which stores responses).",
   },
 ];
 
