@@ -43,8 +43,13 @@ describe.each(testDialects)("key checks over a %s store (createApp, no port)", (
     store = await openStore({ home: target.home, databaseUrl: target.databaseUrl });
     keys = createKeyService({ keys: store.apiKeys, now: () => nowMs });
     rateLimiter = await createRateLimiter({ logger });
+    // Config aliases, as `serve` attaches them to entries: `a-short` names m-a; `m-a` is also (shadowed) an alias of m-b,
+    // which must not let a key scoped to m-b reach m-a.
+    const registry = createStaticModelRegistry([fakeModel("m-a"), fakeModel("m-b")]);
+    const aliases: Record<string, string[]> = { "m-a": ["a-short", "a-other"], "m-b": ["m-a", "b-short"] };
+    const listEntries = async () => (await registry.listEntries()).map((entry) => ({ ...entry, aliases: aliases[entry.id] }));
     app = createApp({
-      models: createStaticModelRegistry([fakeModel("m-a"), fakeModel("m-b")]),
+      models: { ...registry, listEntries, loadedBackends: registry.loadedBackends, listLoaded: registry.listLoaded },
       logger,
       now: () => nowMs,
       accessControl: { adminKey, keys, rateLimiter, budgets: createBudgetGuard({ usage: store.usage, now: () => nowMs }) },
@@ -118,6 +123,37 @@ describe.each(testDialects)("key checks over a %s store (createApp, no port)", (
     expect((await request("/v1/models/m-a", { key: secret })).status).toBe(200);
     // A body that is not JSON is left to the route (400), not turned into a 403.
     expect((await request("/v1/chat/completions", { method: "POST", key: secret, body: "{" })).status).toBe(400);
+  });
+
+  it("applies a scope to every name of a model: its id and its aliases, whichever the scope names", async () => {
+    const chat = (secret: string, model: string) =>
+      request("/v1/chat/completions", {
+        method: "POST",
+        key: secret,
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model, messages: [{ role: "user", content: "hi" }] }),
+      });
+    // Scoped on the model: its aliases pass the key checks (what the route then answers does not matter here: these fake
+    // models cannot generate, and this registry resolves ids only).
+    const byId = (await keys.create({ name: "by-id", models: ["m-a"] })).secret;
+    for (const model of ["m-a", "a-short", "a-other"]) expect((await chat(byId, model)).status, model).not.toBe(403);
+    expect((await chat(byId, "b-short")).status).toBe(403);
+    expect((await request("/v1/models/a-short", { key: byId })).status).not.toBe(403);
+    // Scoped on an alias: the model it names and that model's other aliases pass; the list shows the model.
+    const byAlias = (await keys.create({ name: "by-alias", models: ["a-short"] })).secret;
+    for (const model of ["m-a", "a-short", "a-other"]) expect((await chat(byAlias, model)).status, model).not.toBe(403);
+    const denied = await chat(byAlias, "m-b");
+    expect(denied.status).toBe(403);
+    expect((await errorBody(denied)).message).toBe("The API key 'by-alias' may not use the model 'm-b'. It may use: 'a-short'.");
+    const list = (await (await request("/v1/models", { key: byAlias })).json()) as { data: Array<{ id: string }> };
+    expect(list.data.map((model) => model.id)).toEqual(["m-a"]);
+    // A name that is one model's id and another's alias means the first (as routing resolves it): a key scoped to m-b
+    // sends `m-a` to m-a, which it may not use.
+    const onB = (await keys.create({ name: "on-b", models: ["m-b"] })).secret;
+    expect((await chat(onB, "b-short")).status).not.toBe(403);
+    expect((await chat(onB, "m-a")).status).toBe(403);
+    const listB = (await (await request("/v1/models", { key: onB })).json()) as { data: Array<{ id: string }> };
+    expect(listB.data.map((model) => model.id)).toEqual(["m-b"]);
   });
 
   it("refuses a key over its requests per minute: 429 rate_limit_exceeded, Retry-After and x-ratelimit headers", async () => {

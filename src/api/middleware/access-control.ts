@@ -4,6 +4,7 @@ import type { KeyService } from "../../auth/key-service.js";
 import { adminKeyId, formatResetDuration, type RateLimitDecision, type RateLimiter } from "../../auth/rate-limiter.js";
 import { MoestroError } from "../../errors/index.js";
 import { budgetOf, type BudgetGuard } from "../../metering/budget-guard.js";
+import type { ModelEntry, ModelRegistry } from "../../spec/index.js";
 import type { ApiKey } from "../../store/index.js";
 import type { AppEnv } from "../app-env.js";
 import { readJsonBody } from "../serving/json-body.js";
@@ -28,6 +29,12 @@ export function isAdminPath(path: string): boolean {
   return path === "/v1/moestro" || path.startsWith("/v1/moestro/") || path === "/metrics" || ollamaAdminPaths.has(path);
 }
 
+/**
+ * What the key checks read of the models served: their ids and aliases, to apply a key's model scope to every name of
+ * a model (`ModelRegistry.listEntries`, read only for a name the scope does not list literally).
+ */
+export type ScopeModels = Pick<ModelRegistry, "listEntries">;
+
 /** Ollama's routes that change the server's models (pull, delete, copy): the admin key's, as `/v1/moestro/pull` is. */
 const ollamaAdminPaths: ReadonlySet<string> = new Set(["/api/pull", "/api/delete", "/api/copy", "/api/push", "/api/create"]);
 
@@ -43,7 +50,10 @@ const ollamaAdminPaths: ReadonlySet<string> = new Set(["/api/pull", "/api/delete
  * 3. Authorise: admin endpoints (`/v1/moestro/*` and `/metrics`, see {@link isAdminPath}) need the admin key (403
  *    `permission_denied`); a key limited to some
  *    models gets 403 `model_not_allowed` for the others (the `model` of a POST body, the id of `GET /v1/models/{id}`),
- *    and `GET /v1/models` (and Ollama's `GET /api/tags` and `/api/ps`) list only its models.
+ *    and `GET /v1/models` (and Ollama's `GET /api/tags` and `/api/ps`) list only its models. A scope is on models, not
+ *    on names: a name in the scope allows every name of the model it resolves to (its id and its config aliases, as
+ *    `ModelRegistry.findEntry` resolves them: the id first, else the first model with that alias), see
+ *    {@link allowedModelIds}.
  * 4. Budget: a POST of a key whose budget is already committed (settled spend plus running reservations) gets 429
  *    `insufficient_quota`. The budget is set as the `budget` variable: once the model admits the request, the usage
  *    meter reserves its worst-case cost against it, and refuses it (429 `insufficient_quota`, before any byte) when the
@@ -52,7 +62,7 @@ const ollamaAdminPaths: ReadonlySet<string> = new Set(["/api/pull", "/api/delete
  * The key's id is set as the `keyId` variable (`admin` for the admin key), which the usage meter records.
  * Must run after the body-limit middleware: it reads the body of POSTs of model-limited keys.
  */
-export function createAccessControl(deps: AccessControlDeps): MiddlewareHandler<AppEnv> {
+export function createAccessControl(deps: AccessControlDeps, models: ScopeModels): MiddlewareHandler<AppEnv> {
   const adminKeySha256 = hashApiKeySecret(deps.adminKey);
   return async (c, next) => {
     if (c.req.path === "/health" || c.req.method === "OPTIONS") return await next();
@@ -98,7 +108,7 @@ export function createAccessControl(deps: AccessControlDeps): MiddlewareHandler<
         "Only the admin key may call the admin endpoints (under /v1/moestro/, /metrics, and Ollama's /api/pull, /api/delete and /api/copy).",
       );
     }
-    if (key.models !== undefined && !isFilesOrBatchesPath(path)) await checkModelScope(c, key, key.models);
+    if (key.models !== undefined && !isFilesOrBatchesPath(path)) await checkModelScope(c, key, key.models, models);
     if (isModelRequest) {
       await deps.budgets.check(key);
       c.set("budget", budgetOf(key));
@@ -106,8 +116,8 @@ export function createAccessControl(deps: AccessControlDeps): MiddlewareHandler<
 
     await next();
     if (key.models !== undefined && c.req.method === "GET" && c.res.status === 200) {
-      if (path === "/v1/models") await filterModelList(c, key.models);
-      else if (path === "/api/tags" || path === "/api/ps") await filterOllamaModelList(c, key.models);
+      if (path === "/v1/models") await filterModelList(c, await allowedModelIds(key.models, models));
+      else if (path === "/api/tags" || path === "/api/ps") await filterOllamaModelList(c, await allowedModelIds(key.models, models));
     }
   }
 }
@@ -126,7 +136,35 @@ function readCredential(c: Context<AppEnv>): string | undefined {
   return secret === undefined || secret.length === 0 ? undefined : secret;
 }
 
-async function checkModelScope(c: Context<AppEnv>, key: ApiKey, models: readonly string[]): Promise<void> {
+/**
+ * What a key's model scope allows: `isAllowed(name)` is true for a name the scope lists, and for any name (id or alias)
+ * that resolves to the same served model as a name the scope lists. Names resolve as `ModelRegistry.findEntry` resolves
+ * a request's `model`: the model with that id first, else the first with that alias; so a name that is one model's id
+ * and another's alias stands for the first model only, here as in routing (a scope never reaches a model its names do
+ * not resolve to). A scope name no model answers to (not served yet) allows only itself.
+ */
+export async function allowedModelIds(scope: readonly string[], models: ScopeModels): Promise<{ isAllowed(name: string): boolean }> {
+  const entries = await models.listEntries();
+  const allowedIds = new Set<string>();
+  for (const name of scope) {
+    const entry = resolveName(name, entries);
+    if (entry !== undefined) allowedIds.add(entry.id);
+  }
+  return {
+    isAllowed: (name) => {
+      if (scope.includes(name)) return true;
+      const entry = resolveName(name, entries);
+      return entry !== undefined && allowedIds.has(entry.id);
+    },
+  };
+}
+
+/** The entry a name reaches, as `ModelRegistry.findEntry` finds it: by id, else by the first alias. */
+function resolveName(name: string, entries: readonly ModelEntry[]): ModelEntry | undefined {
+  return entries.find((entry) => entry.id === name) ?? entries.find((entry) => entry.aliases?.includes(name) === true);
+}
+
+async function checkModelScope(c: Context<AppEnv>, key: ApiKey, models: readonly string[], served: ScopeModels): Promise<void> {
   let model: string | undefined;
   if (c.req.method === "POST" && (c.req.path.startsWith("/v1/") || c.req.path.startsWith("/api/"))) {
     // Only under /v1 and /api, where the body limit applies. The route gets the same parse; a body that is not JSON is left for it
@@ -146,10 +184,12 @@ async function checkModelScope(c: Context<AppEnv>, key: ApiKey, models: readonly
       throw new MoestroError("invalid_request", `The path holds malformed percent-encoding: '${encoded}'.`);
     }
   }
+  // The scope's own names need no look-up; an alias (or the model an alias in the scope names) does.
+  if (model === undefined || models.includes(model)) return;
+  const scope = await allowedModelIds(models, served);
   // Ollama's clients add `:latest` to a name without a tag.
-  if (model !== undefined && c.req.path.startsWith("/api/") && model.endsWith(":latest") && models.includes(model.slice(0, -7)))
-    model = model.slice(0, -7);
-  if (model !== undefined && !models.includes(model)) {
+  const isOllamaLatest = c.req.path.startsWith("/api/") && model.endsWith(":latest");
+  if (!scope.isAllowed(model) && !(isOllamaLatest && scope.isAllowed(model.slice(0, -7)))) {
     throw new MoestroError(
       "model_not_allowed",
       `The API key '${key.name}' may not use the model '${model}'. It may use: ${models.map((id) => `'${id}'`).join(", ")}.`,
@@ -173,19 +213,19 @@ function setRateLimitHeaders(c: Context<AppEnv>, decision: RateLimitDecision): v
 }
 
 /** Ollama's `/api/tags` and `/api/ps` for a model-limited key: only its models, named as it may send them (`:latest` aside). */
-async function filterOllamaModelList(c: Context<AppEnv>, models: readonly string[]): Promise<void> {
+async function filterOllamaModelList(c: Context<AppEnv>, scope: { isAllowed(name: string): boolean }): Promise<void> {
   const body = (await c.res.clone().json()) as { models?: Array<{ model?: unknown }> };
   if (!Array.isArray(body.models)) return;
   const allowed = (name: unknown): boolean =>
-    typeof name === "string" && (models.includes(name) || (name.endsWith(":latest") && models.includes(name.slice(0, -7))));
+    typeof name === "string" && (scope.isAllowed(name) || (name.endsWith(":latest") && scope.isAllowed(name.slice(0, -7))));
   const filtered = { ...body, models: body.models.filter((model) => allowed(model.model)) };
   c.res = new Response(JSON.stringify(filtered), { status: 200, headers: { "content-type": "application/json" } });
 }
 
-async function filterModelList(c: Context<AppEnv>, models: readonly string[]): Promise<void> {
+async function filterModelList(c: Context<AppEnv>, scope: { isAllowed(name: string): boolean }): Promise<void> {
   const body = (await c.res.clone().json()) as { data?: Array<{ id?: unknown }> };
   if (!Array.isArray(body.data)) return;
-  const data = body.data.filter((model) => typeof model.id === "string" && models.includes(model.id));
+  const data = body.data.filter((model) => typeof model.id === "string" && scope.isAllowed(model.id));
   const filtered: Record<string, unknown> = { ...body, data };
   // Anthropic's list shape names its first and last model.
   if ("first_id" in body) Object.assign(filtered, { first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null });
