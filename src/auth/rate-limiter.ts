@@ -50,9 +50,10 @@ export interface RateLimiter extends AsyncDisposable {
    * per minute are not used up. Tokens are known only when a request ends, so they are counted then
    * ({@link recordTokens}) and a request is refused when the window's tokens already reached the limit. Keys without
    * limits pass and get no state. When the counter store fails, the request passes (limits fail open) and the error
-   * is logged.
+   * is logged. With `countRequest` false (a read such as `GET /v1/models`; defaults to true) the request is neither
+   * counted nor refused for requests per minute: the window's state is only read, for the headers.
    */
-  check(key: ApiKey, options: { checkTokens: boolean }): Promise<RateLimitDecision>;
+  check(key: ApiKey, options: { checkTokens: boolean; countRequest?: boolean }): Promise<RateLimitDecision>;
   /** Adds `tokens` (prompt plus completion) to the key's current token window. Never throws; failures are logged. */
   recordTokens(keyId: string, tokens: number): Promise<void>;
   /** Closes the store connection. Idempotent. */
@@ -125,10 +126,12 @@ export async function createRateLimiter(options: RateLimiterOptions): Promise<Ra
 
   let closing: Promise<void> | undefined;
   return {
-    async check(key, { checkTokens }) {
+    async check(key, { checkTokens, countRequest = true }) {
       const decision: RateLimitDecision = {};
       try {
-        if (key.requestsPerMinute !== undefined) {
+        if (key.requestsPerMinute !== undefined && !countRequest) {
+          decision.requests = stateOf(key.requestsPerMinute, await requests.get(key.id));
+        } else if (key.requestsPerMinute !== undefined) {
           const result = await requests.consume(key.id, 1);
           decision.requests = stateOf(key.requestsPerMinute, result);
           if (result.consumedPoints > key.requestsPerMinute) {

@@ -426,9 +426,15 @@ describe.skipIf(!hasTestModels || !hasRedis)("rate limits shared through Redis o
           body: JSON.stringify({ name: "shared", requests_per_minute: 1 }),
         })
       ).json()) as { secret: string };
-      const models = (url: string) => fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${created.secret}` } });
-      expect((await models(first.url)).status).toBe(200);
-      const refused = await models(second.url);
+      // A model call counts (listing models would not); a model not served still counts, and answers 404.
+      const call = (url: string) =>
+        fetch(`${url}/v1/completions`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${created.secret}` },
+          body: JSON.stringify({ model: "ghost", prompt: "hi" }),
+        });
+      expect((await call(first.url)).status).toBe(404);
+      const refused = await call(second.url);
       expect(refused.status).toBe(429);
       expect(refused.headers.get("x-ratelimit-remaining-requests")).toBe("0");
     } finally {

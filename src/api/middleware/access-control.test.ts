@@ -158,25 +158,47 @@ describe.each(testDialects)("key checks over a %s store (createApp, no port)", (
 
   it("refuses a key over its requests per minute: 429 rate_limit_exceeded, Retry-After and x-ratelimit headers", async () => {
     const { secret } = await keys.create({ name: "rpm", requestsPerMinute: 2, tokensPerMinute: 500 });
-    const first = await request("/v1/models", { key: secret });
+    const completion = () =>
+      request("/v1/chat/completions", {
+        method: "POST",
+        key: secret,
+        body: JSON.stringify({ model: "ghost", messages: [{ role: "user", content: "hi" }] }),
+      });
+    const first = await completion();
+    expect(first.status).toBe(404);
     expect(first.headers.get("x-ratelimit-limit-requests")).toBe("2");
     expect(first.headers.get("x-ratelimit-remaining-requests")).toBe("1");
     expect(first.headers.get("x-ratelimit-reset-requests")).toMatch(/^(\d+ms|[\d.]+s|1m0s)$/);
-    const second = await request("/v1/chat/completions", {
-      method: "POST",
-      key: secret,
-      body: JSON.stringify({ model: "ghost", messages: [{ role: "user", content: "hi" }] }),
-    });
+    expect(first.headers.get("x-ratelimit-limit-tokens")).toBe("500");
+    expect(first.headers.get("x-ratelimit-remaining-tokens")).toBe("500");
+    const second = await completion();
     expect(second.status).toBe(404);
     expect(second.headers.get("x-ratelimit-remaining-requests")).toBe("0");
-    expect(second.headers.get("x-ratelimit-limit-tokens")).toBe("500");
-    expect(second.headers.get("x-ratelimit-remaining-tokens")).toBe("500");
-    const third = await request("/v1/models", { key: secret });
+    const third = await completion();
     expect(third.status).toBe(429);
     expect(Number(third.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
     expect(third.headers.get("x-ratelimit-remaining-requests")).toBe("0");
     expect(await errorBody(third)).toMatchObject({ code: "rate_limit_exceeded", type: "rate_limit_error" });
-    await expect(openai(secret).models.list()).rejects.toBeInstanceOf(OpenAI.RateLimitError);
+    await expect(openai(secret).completions.create({ model: "ghost", prompt: "hi" })).rejects.toBeInstanceOf(OpenAI.RateLimitError);
+  });
+
+  it("counts only requests that run a model or change something: listing models is free, and never refused", async () => {
+    const { secret } = await keys.create({ name: "rpm-reads", requestsPerMinute: 2 });
+    for (let index = 0; index < 5; index += 1) {
+      const list = await request("/v1/models", { key: secret });
+      expect(list.status).toBe(200);
+      expect(list.headers.get("x-ratelimit-remaining-requests")).toBe("2");
+    }
+    expect((await request("/v1/models/m-a", { key: secret })).status).toBe(200);
+    const post = () => request("/v1/completions", { method: "POST", key: secret, body: JSON.stringify({ model: "ghost", prompt: "hi" }) });
+    expect((await post()).status).toBe(404);
+    expect((await post()).status).toBe(404);
+    expect((await post()).status).toBe(429);
+    // The limit is used up; a client may still list the models (the headers say what is left).
+    const list = await request("/v1/models", { key: secret });
+    expect(list.status).toBe(200);
+    expect(list.headers.get("x-ratelimit-remaining-requests")).toBe("0");
+    expect(await openai(secret).models.list()).toBeDefined();
   });
 
   it("stops a key whose budget is spent: 429 insufficient_quota for model requests, from the ledger", async () => {

@@ -46,7 +46,7 @@ const ollamaAdminPaths: ReadonlySet<string> = new Set(["/api/pull", "/api/delete
  *    `missing_api_key`, `invalid_api_key`, `api_key_revoked` or `api_key_expired` otherwise.
  * 2. Rate limits: the `x-ratelimit-*` headers are set here, before the route runs, so every response to a key with
  *    limits carries them, streams and errors included; 429 `rate_limit_exceeded` with `Retry-After` when a limit is
- *    used up.
+ *    used up. Reads ({@link isReadRequest}: listing models and the like) are neither counted nor refused.
  * 3. Authorise: admin endpoints (`/v1/moestro/*` and `/metrics`, see {@link isAdminPath}) need the admin key (403
  *    `permission_denied`); a key limited to some
  *    models gets 403 `model_not_allowed` for the others (the `model` of a POST body, the id of `GET /v1/models/{id}`),
@@ -98,8 +98,9 @@ export function createAccessControl(deps: AccessControlDeps, models: ScopeModels
     // over its budget can still cancel its batches; the batch's lines are budgeted one by one).
     const isModelRequest = c.req.method === "POST" && !isFilesOrBatchesPath(path);
 
-    // Limits first, so that every answer to the key (403s included) carries its x-ratelimit headers.
-    const decision = await deps.rateLimiter.check(key, { checkTokens: isModelRequest });
+    // Limits first, so that every answer to the key (403s included) carries its x-ratelimit headers. Reads are not
+    // counted (a client that lists the models before each call would spend half its requests on the list).
+    const decision = await deps.rateLimiter.check(key, { checkTokens: isModelRequest, countRequest: !isReadRequest(c) });
     setRateLimitHeaders(c, decision);
     if (decision.rejection !== undefined) throw decision.rejection;
     if (isAdminPath(path)) {
@@ -120,6 +121,16 @@ export function createAccessControl(deps: AccessControlDeps, models: ScopeModels
       else if (path === "/api/tags" || path === "/api/ps") await filterOllamaModelList(c, await allowedModelIds(key.models, models));
     }
   }
+}
+
+/**
+ * Whether a request only reads, so that it counts against no requests-per-minute limit: `GET` and `HEAD` (the model
+ * lists, `GET /v1/models/{id}`, a stored file, batch or response, Ollama's `/api/tags`, `/api/ps` and `/api/version`)
+ * and Ollama's `POST /api/show` (a model's details, sent as a POST). Every other request counts: each that runs a model,
+ * and those that change something (uploads, batch creations and cancels, deletions).
+ */
+function isReadRequest(c: Context<AppEnv>): boolean {
+  return c.req.method === "GET" || c.req.method === "HEAD" || (c.req.method === "POST" && c.req.path === "/api/show");
 }
 
 /** Whether `path` is one of the Files or Batch APIs' (`/v1/files…`, `/v1/batches…`), which name no model. */
