@@ -43,7 +43,7 @@ const envAliases: Record<string, string[]> = { HF_ENDPOINT: ["hub", "endpoint"],
 
 /**
  * `MOESTRO_*` variables that moestro reads itself and that set no config key, so that {@link unknownEnvVariables} does
- * not take them for misspelt keys: `MOESTRO_CONFIG` (the config file), `MOESTRO_API_KEY` (`moestro batch`),
+ * not take them for misspelt keys: `MOESTRO_CONFIG` (the config file), `MOESTRO_API_KEY` (`moestro batch` and `bench`),
  * `MOESTRO_SHARED` (the benchmark scripts' test models), `MOESTRO_CI_CACHE` (the tests' llama-server build), and
  * `MOESTRO_KEY`, the client's key in docs/batch.md's example, which users set in their shell. Found with
  * `grep -rhoE "MOESTRO_[A-Z0-9_]+" src scripts test bin deploy docs README.md`.

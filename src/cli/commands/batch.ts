@@ -5,6 +5,7 @@ import { batchEndpoints, parseBatchInput } from "../../api/batch/batch-input.js"
 import type { WireBatch, WireFile } from "../../api/batch/batch-wire.js";
 import { apiErrorFromResponse } from "../../client/api-error.js";
 import { MoestroError } from "../../errors/index.js";
+import { apiKeyFromFlagOrEnv } from "../api-key-option.js";
 import { CountProgressBar } from "../count-progress-bar.js";
 import { parseInteger } from "../parse.js";
 
@@ -30,7 +31,7 @@ function withServerOptions(command: Command): Command {
 /** The server's Files and Batch APIs, over fetch. */
 function clientOf(flags: ServerFlags) {
   const base = (flags.url ?? process.env.MOESTRO_URL ?? "http://127.0.0.1:8080").replace(/\/+$/, "");
-  const key = flags.apiKey ?? process.env.MOESTRO_API_KEY ?? process.env.MOESTRO_ADMIN_KEY;
+  const key = apiKeyFromFlagOrEnv(flags.apiKey);
   const call = async (method: string, route: string, body?: string | FormData, contentType?: string): Promise<Response> => {
     const headers: Record<string, string> = {};
     if (key !== undefined) headers.authorization = `Bearer ${key}`;

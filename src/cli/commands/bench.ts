@@ -3,6 +3,7 @@ import { loadBenchDataset } from "../../bench/bench-prompts.js";
 import { writeBenchReportFiles } from "../../bench/bench-report-files.js";
 import { runServingBench, type BenchTarget } from "../../bench/serving-bench.js";
 import type { ServingBenchReport } from "../../wire/bench-report.js";
+import { apiKeyFromFlagOrEnv } from "../api-key-option.js";
 import { CountProgressBar } from "../count-progress-bar.js";
 import { formatTable } from "../format-table.js";
 import { parseLevelList, parseNumber, parseWholeNumber } from "../number-options.js";
@@ -126,11 +127,14 @@ export function createBenchCommand(): Command {
     )
     .requiredOption("--url <url>", "the server, http://host:port or a base URL ending in /v1")
     .requiredOption("-m, --model <id>", "the model id to send")
-    .option("--api-key <key>", "sent as Authorization: Bearer (prefer a key with only the access needed: flags show in ps)")
+    .option(
+      "--api-key <key>",
+      "sent as Authorization: Bearer (default: env MOESTRO_API_KEY, else MOESTRO_ADMIN_KEY; prefer the env: flags show in ps)",
+    )
     .option("--label <name>", "the endpoint's name in tables and charts (default: the model id)")
     .option("--compare-url <url>", "compare mode: a second server (default: --url when --compare-model is given)")
     .option("--compare-model <id>", "compare mode: the second model id (default: --model)")
-    .option("--compare-api-key <key>", "compare mode: the second server's key (default: --api-key)")
+    .option("--compare-api-key <key>", "compare mode: the second server's key (default: the first's)")
     .option("--compare-label <name>", "compare mode: the second endpoint's name (default: its model id)")
     .addOption(
       new Option("--endpoint <endpoint>", "chat (/v1/chat/completions) or completions (/v1/completions)")
@@ -162,14 +166,16 @@ export function createBenchCommand(): Command {
     .option("--no-progress", "no progress bar on stderr")
     .action(async (flags: BenchFlags) => {
       const isCompare = flags.compareUrl !== undefined || flags.compareModel !== undefined;
-      const targets: BenchTarget[] = [{ label: flags.label ?? flags.model, baseUrl: flags.url, model: flags.model, apiKey: flags.apiKey }];
+      // The key as `moestro batch` finds it (flag, else MOESTRO_API_KEY, else MOESTRO_ADMIN_KEY).
+      const apiKey = apiKeyFromFlagOrEnv(flags.apiKey);
+      const targets: BenchTarget[] = [{ label: flags.label ?? flags.model, baseUrl: flags.url, model: flags.model, apiKey }];
       if (isCompare) {
         const model = flags.compareModel ?? flags.model;
         targets.push({
           label: flags.compareLabel ?? model,
           baseUrl: flags.compareUrl ?? flags.url,
           model,
-          apiKey: flags.compareApiKey ?? flags.apiKey,
+          apiKey: flags.compareApiKey ?? apiKey,
         });
         if (targets[0]!.label === targets[1]!.label)
           [targets[0]!.label, targets[1]!.label] = [`${targets[0]!.label} (A)`, `${targets[1]!.label} (B)`];
