@@ -197,10 +197,10 @@ describe.each(testDialects)("moestro keys and usage on the local %s store (built
     expect(byModel.map((row) => [row.name, row.requests])).toEqual([["m2", 1]]);
     const csv = (await cli(["usage", "--by", "day", "--csv"])).stdout.split("\r\n");
     expect(csv[0]).toBe(
-      "name,group,requests,error_requests,aborted_requests,interrupted_requests,prompt_tokens,cached_prompt_tokens,cache_creation_input_tokens,cache_read_input_tokens,completion_tokens,reasoning_tokens,total_tokens,cost_micro_usd,cost_usd,cloud_model,cloud_cost_micro_usd,cloud_cost_usd,engine_time_ms,cost_nano_usd,cloud_cost_nano_usd,difference_nano_usd,cost_estimated,measured_micro_usd_per_million_output_tokens,usage_estimated_requests",
+      "name,group,requests,error_requests,aborted_requests,interrupted_requests,prompt_tokens,cached_prompt_tokens,cache_creation_input_tokens,cache_read_input_tokens,completion_tokens,reasoning_tokens,total_tokens,cost_micro_usd,cost_usd,cloud_model,cloud_cost_micro_usd,cloud_cost_usd,engine_time_ms,cost_nano_usd,cloud_cost_nano_usd,difference_nano_usd,cost_estimated,measured_micro_usd_per_million_output_tokens,usage_estimated_requests,draft_tokens,accepted_draft_tokens,estimated_requests",
     );
     expect(csv[1]).toBe(
-      `2026-02-01,2026-02-01,1,0,0,0,100,0,0,0,50,0,150,1234567,1.234567,qwen3.5-flash,30,0.00003,0,1234567000,30000,-1234537000,false,${(1234567000 * 1000) / 50},0`,
+      `2026-02-01,2026-02-01,1,0,0,0,100,0,0,0,50,0,150,1234567,1.234567,qwen3.5-flash,30,0.00003,0,1234567000,30000,-1234537000,false,${(1234567000 * 1000) / 50},0,0,0,0`,
     );
     expect(csv).toHaveLength(4);
     const table = (await cli(["usage", "--by", "model"])).stdout;
@@ -210,6 +210,14 @@ describe.each(testDialects)("moestro keys and usage on the local %s store (built
     expect(table).toContain("an estimate");
     expect(table).toMatch(/total\s+2/);
     expect((await cli(["usage", "--since", "someday"])).stderr).toContain("--since");
+    // An inverted range, and --details without --json, are errors naming the flags (exit 1), not an empty or plain table.
+    const inverted = await cli(["usage", "--since", "1h", "--until", "2026-02-01"]);
+    expect(inverted.code).toBe(1);
+    expect(inverted.stdout).toBe("");
+    expect(inverted.stderr).toMatch(/--since \(1h: .*\) must be before --until \(2026-02-01: 2026-02-01T00:00:00.000Z\)/);
+    const details = await cli(["usage", "--details", "--csv"]);
+    expect(details.code).toBe(1);
+    expect(details.stderr).toContain("--details applies to --json only");
   });
 });
 

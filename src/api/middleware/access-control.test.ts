@@ -311,6 +311,8 @@ describe.each(testDialects)("key checks over a %s store (createApp, no port)", (
     expect((await client.usage({ groupBy: "key", from: "12h" })).data[0]).toMatchObject({ name: "budget", requests: 2 });
     await expect(client.usage({ groupBy: "week" as "day" })).rejects.toMatchObject({ status: 400, param: "group_by" });
     await expect(client.usage({ from: "last tuesday" })).rejects.toMatchObject({ status: 400, param: "from" });
+    // A range that holds nothing is a mistake to name, not an empty report.
+    await expect(client.usage({ from: "2026-06-15", to: "2026-06-14" })).rejects.toMatchObject({ status: 400, param: "from" });
   });
 
   it("authorises a batch line (the runner's env, never a header) as the batch's key: its scope, and its revocation", async () => {

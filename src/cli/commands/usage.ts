@@ -1,4 +1,6 @@
 import { Command, Option } from "commander";
+import { MoestroError } from "../../errors/index.js";
+import { parseInstantMs } from "../../util/duration.js";
 import type { WireUsageReport, WireUsageRow } from "../../wire/admin.js";
 import { addAdminTargetOptions, openAdminBackend, type AdminTargetFlags } from "../admin-backend.js";
 import { formatCsv, formatTable } from "../format-table.js";
@@ -39,6 +41,9 @@ const csvColumns = [
   "measured_micro_usd_per_million_output_tokens",
   // Last: columns added later go at the end, so that readers by position keep working.
   "usage_estimated_requests",
+  "draft_tokens",
+  "accepted_draft_tokens",
+  "estimated_requests",
 ] as const satisfies ReadonlyArray<keyof WireUsageRow>;
 
 /**
@@ -46,7 +51,9 @@ const csvColumns = [
  * the difference, and the pricing assumptions (the hourly cost of engine time, its power and electricity price, and
  * whether they are estimates). `--json` prints a JSON array of rows (`name`, `requests`, token counts,
  * `usage_estimated_requests`, `engine_time_ms`, `cost_nano_usd`, `cloud_cost_nano_usd`, `difference_nano_usd`, `cost_estimated`, `pricing` on model
- * rows, ...); `--json --details` the whole report with its `time_rate`; `--csv` the rows as CSV.
+ * rows, ...); `--json --details` the whole report with its `time_rate`; `--csv` the rows as CSV (the JSON rows' fields
+ * but `pricing`). `--details` without `--json`, and a `--since` that is not before `--until`, are `invalid_request`
+ * errors naming the flags.
  * Cached prompt tokens are shown apart: CACHED (the implicit cache: a prefix the engine reused by itself), CACHE WRITE
  * and CACHE READ (the explicit cache: prefixes pinned with `cache_control`, and hits on them).
  */
@@ -58,9 +65,13 @@ export function createUsageCommand(): Command {
       .option("--since <when>", "start: a date (2026-01-31), a date-time, epoch ms, or a duration before now (7d)")
       .option("--until <when>", "end (exclusive), in the same forms")
       .addOption(new Option("--json", "print a JSON array of rows").conflicts("csv"))
-      .option("--details", "with --json: print the whole report (rows, total, and the pricing assumptions: time_rate)")
+      .option(
+        "--details",
+        "with --json: print the whole report (rows, total, and the pricing assumptions: time_rate); the table shows them already",
+      )
       .option("--csv", "print CSV"),
   ).action(async (flags: UsageFlags) => {
+    checkUsageFlags(flags, Date.now());
     const backend = await openAdminBackend(flags, process.env);
     try {
       const report = await backend.usage({ groupBy: flags.by, from: flags.since, to: flags.until });
@@ -117,6 +128,33 @@ export function createUsageCommand(): Command {
       await backend.dispose();
     }
   });
+}
+
+/**
+ * Refuses flags that would be ignored or could only print an empty report: `--details` without `--json` (the table and
+ * the CSV have no place for the whole report; the table already prints the pricing assumptions under it), and a range
+ * whose `--since` is not before its `--until` (`[since, until)` holds nothing). A bound that cannot be read is left to
+ * the backend, whose error names it.
+ *
+ * @throws {MoestroError} `invalid_request` with `param` the flag at fault.
+ */
+export function checkUsageFlags(flags: Pick<UsageFlags, "details" | "json" | "since" | "until">, nowMs: number): void {
+  if (flags.details === true && flags.json !== true) {
+    throw new MoestroError(
+      "invalid_request",
+      "--details applies to --json only (the whole report as JSON); the table already shows the pricing assumptions under it.",
+      { param: "--details" },
+    );
+  }
+  const sinceMs = flags.since === undefined ? undefined : parseInstantMs(flags.since, nowMs);
+  const untilMs = flags.until === undefined ? undefined : parseInstantMs(flags.until, nowMs);
+  if (sinceMs !== undefined && untilMs !== undefined && sinceMs >= untilMs) {
+    throw new MoestroError(
+      "invalid_request",
+      `--since (${flags.since}: ${new Date(sinceMs).toISOString()}) must be before --until (${flags.until}: ${new Date(untilMs).toISOString()}); the range [since, until) holds nothing.`,
+      { param: "--since" },
+    );
+  }
 }
 
 /**

@@ -46,7 +46,8 @@ export function createAdminUsageRoutes(deps: AppDeps): Hono<AppEnv> {
  * The `from` and `to` query parameters of the usage routes: epoch ms, ISO 8601 dates (00:00 UTC) or date-times, or
  * durations before `nowMs` (`7d`); absent or empty means open.
  *
- * @throws {MoestroError} 400 `invalid_request` naming the parameter when one cannot be read.
+ * @throws {MoestroError} 400 `invalid_request` naming the parameter when one cannot be read, or `from` when it is not
+ *   before `to` (the range would hold nothing).
  */
 export function readUsageRange(c: Context<AppEnv>, nowMs: number): UsageRange {
   const range: UsageRange = {};
@@ -64,6 +65,14 @@ export function readUsageRange(c: Context<AppEnv>, nowMs: number): UsageRange {
         { param },
       );
     range[field] = value;
+  }
+  // `[from, to)` with `from` at or after `to` holds nothing: a mistake worth naming rather than an empty report.
+  if (range.fromMs !== undefined && range.toMs !== undefined && range.fromMs >= range.toMs) {
+    throw new MoestroError(
+      "invalid_request",
+      `'from' (${new Date(range.fromMs).toISOString()}) must be before 'to' (${new Date(range.toMs).toISOString()}).`,
+      { param: "from" },
+    );
   }
   return range;
 }
