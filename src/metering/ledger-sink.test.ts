@@ -98,6 +98,37 @@ describe.each(testDialects)("the ledger sink on %s", (dialect) => {
     }
   });
 
+  it("warns once per key and model when a request of a key with a budget costs $0 for want of a price", async () => {
+    const warnings: Array<{ msg: string; keyId: string; model: string }> = [];
+    const capture = pino({ level: "warn" }, { write: (line: string) => warnings.push(JSON.parse(line)) });
+    const timeBook = createPriceBook({ version: 1, includeDefaults: false, localTime: { microUsdPerHour: 3_600_000 } });
+    const timed = await openLedgerSink({ usage: store.usage, priceBook: timeBook, instance, logger: capture, now, heartbeatMs: 60_000 });
+    try {
+      const counts: UsageCounts = { promptTokens: 3, cachedPromptTokens: 0, completionTokens: 2, reasoningTokens: 0 };
+      const budget = { keyName: "unpriced", limitMicroUsd: 1000, period: "day" as const };
+      // An upstream's model: no token price and no engine time, so it costs $0.
+      const upstreamRequest = async (overrides: Partial<UsageStart>) => {
+        const start = requestStart(counts, { model: "vllm-model", keyId: "key_unpriced", budget, ...overrides });
+        await (await timed.start(start)).finish({ ...start, ...counts, status: "ok", latencyMs: 3 });
+      };
+      await upstreamRequest({});
+      await upstreamRequest({});
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatchObject({ keyId: "key_unpriced", model: "vllm-model" });
+      expect(warnings[0]!.msg).toContain("the price book gives the model 'vllm-model' no price");
+      // Another key warns once too; a key without a budget does not (it has nothing to miss).
+      await upstreamRequest({ keyId: "key_unpriced_2" });
+      await upstreamRequest({ keyId: "key_free", budget: undefined });
+      expect(warnings.map((warning) => warning.keyId)).toEqual(["key_unpriced", "key_unpriced_2"]);
+      // A request that measured engine time is priced by it: no warning.
+      const start = requestStart(counts, { model: "local-model", engine: "inproc", keyId: "key_unpriced", budget });
+      await (await timed.start(start)).finish({ ...start, ...counts, engineTimeMs: 1, status: "ok", latencyMs: 3 });
+      expect(warnings).toHaveLength(2);
+    } finally {
+      await timed.dispose();
+    }
+  });
+
   it("writes a running row with its worst case reserved, flushes its counts, and settles it at its real cost", async () => {
     const counts = { promptTokens: 5, cachedPromptTokens: 0, completionTokens: 0, reasoningTokens: 0 };
     const start = requestStart(counts, { engine: "llama-server" });

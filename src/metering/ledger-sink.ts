@@ -101,6 +101,25 @@ export async function openLedgerSink(options: LedgerSinkOptions): Promise<Ledger
   const staleAfterMs = options.staleAfterMs ?? defaultStaleAfterMs;
   // By request id (the id its row was stored under).
   const running = new Map<string, RunningRequest>();
+  // `keyId model` pairs already warned about (see warnIfUnpriced), bounded so that it cannot grow without end.
+  const warnedUnpriced = new Set<string>();
+  /**
+   * Logs once per key and model (per process) that a request of a key with a budget cost $0 for want of a price: its
+   * model has no token price and it measured no engine time (an upstream's model), so the budget never counts it
+   * (docs/studio.md, "Unpriced models").
+   */
+  const warnIfUnpriced = (budgeted: UsageStart, prices: BilledPrices, end: UsageRecord): void => {
+    if (budgeted.budget === undefined || budgeted.keyId === undefined || prices.local.time === undefined) return;
+    if ((end.costNanoUsd ?? end.costMicroUsd * 1000) !== 0 || (end.engineTimeUs ?? 0) !== 0) return;
+    if (end.promptTokens + end.completionTokens === 0) return;
+    const pair = `${budgeted.keyId} ${end.model}`;
+    if (warnedUnpriced.has(pair) || warnedUnpriced.size >= 1024) return;
+    warnedUnpriced.add(pair);
+    logger.warn(
+      { keyId: budgeted.keyId, model: end.model },
+      `a request of a key with a budget cost $0: the price book gives the model '${end.model}' no price (no tiers or hourly entry, and no engine time to charge), so the budget never counts its requests; give it a price (docs/studio.md, Unpriced models)`,
+    );
+  };
 
   const recoverInterrupted = async (): Promise<number> => {
     const settled = await settleInterruptedRequests({
@@ -182,6 +201,7 @@ export async function openLedgerSink(options: LedgerSinkOptions): Promise<Ledger
         finish: async (event) => {
           running.delete(request.row.requestId);
           const end: UsageRecord = { ...endRow(request.prices, event), requestId: request.row.requestId };
+          warnIfUnpriced(start, request.prices, end);
           const settled = usage.settle(end, now(), { lateFromInterrupted: true });
           settling.add(settled);
           try {

@@ -72,6 +72,22 @@ export interface UsageReport {
    * entry; `undefined` when the report was built without a pricing context.
    */
   timeRate?: TimeRate;
+  /** Requests of the range that cost $0 for want of a price (see {@link UnpricedUsage}); with a pricing context only. */
+  unpriced?: UnpricedUsage;
+}
+
+/**
+ * The requests of a range that cost $0 because their model has no token price: a model the price book prices by engine
+ * time (no `tiers` or `hourly` entry, no `localDefault`) whose requests measured no engine time, which is what an
+ * upstream's model (a gateway pool) is. They count against no budget. Found per model: a model whose rows in the range
+ * cost nothing, measured no engine time and hold tokens, and that the book prices by time now. A model given zero
+ * `tiers` on purpose is priced, not listed.
+ */
+export interface UnpricedUsage {
+  /** Such requests (errors left out). */
+  requests: number;
+  /** Their models, in the order of the ledger's model groups. */
+  models: string[];
 }
 
 /** The name of the group of requests made while key checks were off. */
@@ -117,9 +133,25 @@ export async function buildUsageReport(
   }
   const report: UsageReport = { groupBy: options.groupBy, rows, total: withMeasured(total) };
   if (pricing !== undefined) report.timeRate = resolveTimeRate(pricing.priceBook.localTime, pricing.machine);
+  if (pricing !== undefined) {
+    const byModel = options.groupBy === "model" ? summaries : await usage.summarize({ ...options, groupBy: "model" });
+    report.unpriced = findUnpriced(byModel, pricing.priceBook, (pricing.now ?? Date.now)());
+  }
   if (options.fromMs !== undefined) report.fromMs = options.fromMs;
   if (options.toMs !== undefined) report.toMs = options.toMs;
   return report;
+}
+
+/** The {@link UnpricedUsage} of the ledger's model groups, by the book's prices at `nowMs`. */
+function findUnpriced(byModel: readonly UsageSummaryRow[], priceBook: PriceBook, nowMs: number): UnpricedUsage {
+  const unpriced: UnpricedUsage = { requests: 0, models: [] };
+  for (const row of byModel) {
+    if (row.group === null || row.costNanoUsd !== 0 || row.engineTimeUs !== 0 || row.promptTokens + row.completionTokens === 0) continue;
+    if (priceBook.localPrice(row.group, nowMs).time === undefined) continue;
+    unpriced.requests += Math.max(0, row.requests - row.errorRequests);
+    unpriced.models.push(row.group);
+  }
+  return unpriced;
 }
 
 function nameOf(groupBy: UsageGroupBy, summary: UsageSummaryRow): string {

@@ -162,6 +162,14 @@ export const wireUsageReportSchema = z.object({
   total: wireUsageRowSchema,
   /** The hourly cost of time pricing now, for models without their own price entry; `null` when not known. */
   time_rate: wireTimeRateSchema.nullable().optional(),
+  /**
+   * Requests of the range that cost $0 for want of a price (an upstream's model the price book gives no `tiers` or
+   * `hourly` price): they count against no budget. `null` when not known; absent from older servers.
+   */
+  unpriced: z
+    .object({ requests: z.number(), models: z.array(z.string()) })
+    .nullable()
+    .optional(),
 });
 /** `GET /v1/moestro/usage`. */
 export type WireUsageReport = z.infer<typeof wireUsageReportSchema>;
@@ -207,6 +215,7 @@ export function toWireUsageReport(report: UsageReport): WireUsageReport {
     data: report.rows.map(toWireUsageRow),
     total: toWireUsageRow(report.total),
     time_rate: report.timeRate === undefined ? null : toWireTimeRate(report.timeRate),
+    unpriced: report.unpriced === undefined ? null : { requests: report.unpriced.requests, models: [...report.unpriced.models] },
   };
 }
 

@@ -75,6 +75,9 @@ export function createUsageCommand(): Command {
     const backend = await openAdminBackend(flags, process.env);
     try {
       const report = await backend.usage({ groupBy: flags.by, from: flags.since, to: flags.until });
+      // On stderr, so that --json and --csv stay machine-readable and the warning is seen whichever is printed.
+      const unpricedWarning = describeUnpriced(report);
+      if (unpricedWarning !== undefined) process.stderr.write(unpricedWarning + "\n");
       if (flags.json) {
         process.stdout.write(JSON.stringify(flags.details ? report : report.data) + "\n");
       } else if (flags.csv) {
@@ -186,6 +189,17 @@ function plannedCell(row: WireUsageRow): string {
   const single = pricing.planned_single_micro_usd_per_million_output_tokens;
   const busy = pricing.planned_busy_micro_usd_per_million_output_tokens;
   return single === null || busy === null ? "-" : `${perMillion(single)} (1 seq) – ${perMillion(busy)} (busy)`;
+}
+
+/**
+ * The warning about requests that cost $0 for want of a price (`report.unpriced`), or `undefined` when there are none:
+ * their models, and that no budget counts them.
+ */
+export function describeUnpriced(report: WireUsageReport): string | undefined {
+  const unpriced = report.unpriced;
+  if (unpriced === null || unpriced === undefined || unpriced.requests === 0) return undefined;
+  const models = unpriced.models.map((model) => `'${model}'`).join(", ");
+  return `Warning: ${unpriced.requests} request${unpriced.requests === 1 ? "" : "s"} of ${models} cost $0: the price book gives no price to these upstream models, so no budget counts them. Give each a tiers or hourly entry (docs/studio.md, Unpriced models).`;
 }
 
 /** The lines that state the pricing assumptions under the table. */
