@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import {
   fromCreateKeyBody,
   toWireApiKey,
+  toWireListedApiKey,
   toWireUsageReport,
   type CreateKeyBody,
   type WireApiKey,
@@ -13,6 +14,7 @@ import { createAdminClient } from "../client/admin-client.js";
 import { createConsoleClient } from "../client/console-client.js";
 import { loadConfig } from "../config/index.js";
 import { MoestroError } from "../errors/index.js";
+import { readKeyBudgetUse } from "../metering/budget-guard.js";
 import { loadPriceBook } from "../metering/price-book.js";
 import { buildUsageReport } from "../metering/usage-report.js";
 import { openStore } from "../store/index.js";
@@ -34,7 +36,7 @@ export interface AdminBackend {
   servedModels(): Promise<string[] | undefined>;
   /** Creates a key; the answer holds its secret. */
   createKey(body: CreateKeyBody): Promise<WireCreatedApiKey>;
-  /** Lists keys, oldest first. */
+  /** Lists keys, oldest first, each with a budget with its current period's use (`budget_use`). */
   listKeys(options: { includeRevoked: boolean }): Promise<WireApiKey[]>;
   /** Revokes a key by id or prefix. */
   revokeKey(idOrPrefix: string): Promise<WireApiKey>;
@@ -104,7 +106,12 @@ export async function openAdminBackend(flags: AdminTargetFlags, env: Record<stri
       const { key, secret } = await keys.create(fromCreateKeyBody(body));
       return { ...toWireApiKey(key), secret };
     },
-    listKeys: async (options) => (await keys.list(options)).map(toWireApiKey),
+    listKeys: async (options) => {
+      const nowMs = Date.now();
+      return await Promise.all(
+        (await keys.list(options)).map(async (key) => toWireListedApiKey(key, await readKeyBudgetUse(store.usage, key, nowMs))),
+      );
+    },
     revokeKey: async (idOrPrefix) => toWireApiKey(await keys.revoke(idOrPrefix)),
     async usage({ groupBy, from, to }) {
       const now = Date.now();

@@ -84,6 +84,35 @@ export function createBudgetGuard(options: BudgetGuardOptions): BudgetGuard {
   };
 }
 
+/** What a key with a budget has committed in its current period, as `keys ls` and the admin API's key list show it. */
+export interface KeyBudgetUse {
+  /** First day of the current period, `YYYY-MM-DD` (UTC). */
+  periodStartDay: string;
+  /** When the budget renews (the next period starts), epoch ms. */
+  renewsAtMs: number;
+  /** Settled spend in the period, micro-USD: what the budget guard compares with the budget. */
+  spentMicroUsd: number;
+  /** Worst-case costs reserved by the key's running requests, micro-USD. */
+  reservedMicroUsd: number;
+}
+
+/**
+ * What `key` has committed against its budget in the period that contains `nowMs`, read from the ledger as the budget
+ * guard reads it (one statement); `undefined` for a key without a budget.
+ */
+export async function readKeyBudgetUse(usage: UsageRepository, key: ApiKey, nowMs: number): Promise<KeyBudgetUse | undefined> {
+  const budget = budgetOf(key);
+  if (budget === undefined) return undefined;
+  const window = budgetWindow(budget.period, nowMs);
+  const use = await usage.budgetUse(key.id, window.startDay);
+  return {
+    periodStartDay: window.startDay,
+    renewsAtMs: window.endsAtMs,
+    spentMicroUsd: use.spentMicroUsd,
+    reservedMicroUsd: use.reservedMicroUsd,
+  };
+}
+
 /** `micro` micro-USD as dollars with up to 6 decimals, trailing zeros dropped (`$0.0125`). */
 export function formatUsd(micro: number): string {
   const sign = micro < 0 ? "-" : "";

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import type { CreateApiKeyInput } from "../auth/key-service.js";
+import type { KeyBudgetUse } from "../metering/budget-guard.js";
 import type { TimeRate } from "../metering/time-pricing.js";
 import type { UsageReport, UsageReportRow } from "../metering/usage-report.js";
 import type { ApiKey, UsageRecord, UsageTotals } from "../store/index.js";
@@ -25,6 +26,24 @@ export const wireApiKeySchema = z.object({
   created_at_ms: z.number(),
   expires_at_ms: z.number().nullable(),
   revoked_at_ms: z.number().nullable(),
+  /**
+   * In key lists (`GET /v1/moestro/keys`, `moestro keys ls`): what a key with a budget has committed in its current
+   * period, from the ledger the budget guard reads; `null` for a key without a budget. Absent elsewhere (create,
+   * revoke) and from older servers.
+   */
+  budget_use: z
+    .object({
+      /** First day of the current period, `YYYY-MM-DD` (UTC). */
+      period_start_day: z.string(),
+      /** When the budget renews, epoch ms. */
+      renews_at_ms: z.number(),
+      /** Settled spend in the period, micro-USD. */
+      spent_micro_usd: z.number(),
+      /** Worst cases reserved by the key's running requests, micro-USD. */
+      reserved_micro_usd: z.number(),
+    })
+    .nullable()
+    .optional(),
 });
 /** An API key as the admin API shows it. */
 export type WireApiKey = z.infer<typeof wireApiKeySchema>;
@@ -173,6 +192,22 @@ export const wireUsageReportSchema = z.object({
 });
 /** `GET /v1/moestro/usage`. */
 export type WireUsageReport = z.infer<typeof wireUsageReportSchema>;
+
+/** A key with what it committed against its budget, as key lists show it (`budget_use`, `null` without a budget). */
+export function toWireListedApiKey(key: ApiKey, use: KeyBudgetUse | undefined): WireApiKey {
+  return {
+    ...toWireApiKey(key),
+    budget_use:
+      use === undefined
+        ? null
+        : {
+            period_start_day: use.periodStartDay,
+            renews_at_ms: use.renewsAtMs,
+            spent_micro_usd: use.spentMicroUsd,
+            reserved_micro_usd: use.reservedMicroUsd,
+          },
+  };
+}
 
 /** The key as the admin API shows it. */
 export function toWireApiKey(key: ApiKey): WireApiKey {

@@ -89,12 +89,18 @@ describe.each(testDialects)("moestro keys and usage on the local %s store (built
 
     const listed = JSON.parse((await cli(["keys", "ls", "--json"])).stdout) as WireApiKey[];
     expect(listed.map((entry) => entry.name)).toEqual(["ci", "human"]);
-    expect(listed.find((entry) => entry.name === "human")).toMatchObject({ budget_micro_usd: 2_000_000, budget_period: "month" });
+    expect(listed.find((entry) => entry.name === "human")).toMatchObject({
+      budget_micro_usd: 2_000_000,
+      budget_period: "month",
+      budget_use: { spent_micro_usd: 0, reserved_micro_usd: 0 },
+    });
     expect(JSON.stringify(listed)).not.toContain(key.secret);
     const table = (await cli(["keys", "ls"])).stdout;
     expect(table).toContain("PREFIX");
     expect(table).toContain(key.prefix);
     expect(table).toContain("$1.50/day");
+    expect(table).toMatch(/BUDGET\s+SPENT/);
+    expect(table).toMatch(/\$1\.50\/day\s+\$0\.00\s/);
 
     const revoked = await cli(["keys", "revoke", key.prefix]);
     expect(revoked.stdout).toContain("Revoked API key 'ci'");

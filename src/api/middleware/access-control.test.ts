@@ -260,6 +260,21 @@ describe.each(testDialects)("key checks over a %s store (createApp, no port)", (
     expect(created.secret.startsWith(created.prefix)).toBe(true);
     expect((await request("/v1/models", { key: created.secret })).status).toBe(200);
     expect((await client.listKeys()).map((key) => key.id)).toContain(created.id);
+    // A key with a budget is listed with its current period's use, as the budget guard reads it; others with null.
+    const listed = await client.listKeys();
+    expect(listed.find((key) => key.id === created.id)?.budget_use).toEqual({
+      period_start_day: "2026-06-01",
+      renews_at_ms: Date.parse("2026-07-01T00:00:00Z"),
+      spent_micro_usd: 0,
+      reserved_micro_usd: 0,
+    });
+    expect(listed.find((key) => key.name === "budget")?.budget_use).toEqual({
+      period_start_day: "2026-06-15",
+      renews_at_ms: Date.parse("2026-06-16T00:00:00Z"),
+      spent_micro_usd: 1000,
+      reserved_micro_usd: 0,
+    });
+    expect(listed.find((key) => key.name === "plain")?.budget_use).toBeNull();
     expect(JSON.stringify(await client.listKeys())).not.toContain(created.secret);
     const revoked = await client.revokeKey(created.id);
     expect(revoked.revoked_at_ms).toBe(nowMs);

@@ -97,7 +97,7 @@ export function createKeysCommand(): Command {
         else if (list.length === 0) process.stdout.write("No API keys. Create one with: moestro keys create --name NAME\n");
         else
           process.stdout.write(
-            formatTable(["ID", "NAME", "PREFIX", "MODELS", "RPM", "TPM", "BUDGET", "EXPIRES", "STATUS"], list.map(keyRow)),
+            formatTable(["ID", "NAME", "PREFIX", "MODELS", "RPM", "TPM", "BUDGET", "SPENT", "EXPIRES", "STATUS"], list.map(keyRow)),
           );
       } finally {
         await backend.dispose();
@@ -125,6 +125,17 @@ export function createKeysCommand(): Command {
   return keys;
 }
 
+/**
+ * The SPENT cell: the current period's settled spend against the budget, with what running requests reserve
+ * (`$0.12 (+$0.05 reserved)`); `-` for a key without a budget (or a server that does not say).
+ */
+function spentCell(key: WireApiKey): string {
+  const use = key.budget_use;
+  if (use === null || use === undefined) return "-";
+  const reserved = use.reserved_micro_usd > 0 ? ` (+${formatUsd(use.reserved_micro_usd)} reserved)` : "";
+  return `${formatUsd(use.spent_micro_usd)}${reserved}`;
+}
+
 function keyRow(key: WireApiKey): string[] {
   const now = Date.now();
   const status = key.revoked_at_ms !== null ? "revoked" : key.expires_at_ms !== null && key.expires_at_ms <= now ? "expired" : "active";
@@ -136,6 +147,7 @@ function keyRow(key: WireApiKey): string[] {
     key.requests_per_minute === null ? "-" : String(key.requests_per_minute),
     key.tokens_per_minute === null ? "-" : String(key.tokens_per_minute),
     key.budget_micro_usd === null ? "-" : `${formatUsd(key.budget_micro_usd)}/${key.budget_period}`,
+    spentCell(key),
     key.expires_at_ms === null ? "never" : new Date(key.expires_at_ms).toISOString(),
     status,
   ];

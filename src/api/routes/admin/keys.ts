@@ -3,12 +3,21 @@ import { parseWith } from "../../../dialects/openai/convert-request.js";
 import { MoestroError } from "../../../errors/index.js";
 import type { AppDeps, AppEnv } from "../../app-env.js";
 import { readJsonBody } from "../../serving/json-body.js";
-import { createKeyBodySchema, fromCreateKeyBody, toWireApiKey, type WireApiKeyList, type WireCreatedApiKey } from "../../../wire/admin.js";
+import { readKeyBudgetUse } from "../../../metering/budget-guard.js";
+import {
+  createKeyBodySchema,
+  fromCreateKeyBody,
+  toWireApiKey,
+  toWireListedApiKey,
+  type WireApiKeyList,
+  type WireCreatedApiKey,
+} from "../../../wire/admin.js";
 
 /**
  * The key endpoints under `/v1/moestro/keys` (admin key only; the access-control middleware checks it):
  * - `POST /` creates a key; 201 with the key and its `secret`, shown this once.
- * - `GET /` lists keys, oldest first; `?include_revoked=true` adds revoked ones.
+ * - `GET /` lists keys, oldest first; `?include_revoked=true` adds revoked ones. Each key with a budget carries
+ *   `budget_use`: its current period's settled spend and running reservations (one ledger read per such key).
  * - `DELETE /{id}` revokes the key with that id or prefix; 200 with the key, 404 `api_key_not_found`.
  *
  * With key checks off (no admin key) every key endpoint answers 403 `permission_denied`: keys made then would be
@@ -33,7 +42,10 @@ export function createAdminKeyRoutes(deps: AppDeps): Hono<AppEnv> {
   });
   routes.get("/", async (c) => {
     const includeRevoked = c.req.query("include_revoked") === "true";
-    const body: WireApiKeyList = { object: "list", data: (await admin!.keys.list({ includeRevoked })).map(toWireApiKey) };
+    const nowMs = (deps.now ?? Date.now)();
+    const keys = await admin!.keys.list({ includeRevoked });
+    const data = await Promise.all(keys.map(async (key) => toWireListedApiKey(key, await readKeyBudgetUse(admin!.usage, key, nowMs))));
+    const body: WireApiKeyList = { object: "list", data };
     return c.json(body);
   });
   routes.delete("/:id", async (c) => c.json(toWireApiKey(await admin!.keys.revoke(c.req.param("id")))));
