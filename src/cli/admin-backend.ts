@@ -34,6 +34,11 @@ export interface AdminBackend {
    * server does not tell (an error answer, an older server). Never throws: it is only used for advice.
    */
   servedModels(): Promise<string[] | undefined>;
+  /**
+   * The served models whose requests cost $0 for want of a price (`unpriced` in `GET /v1/moestro/models`), with their
+   * aliases: `[[id, ...aliases], ...]`; `undefined` as for {@link servedModels}. Never throws: it is only used for advice.
+   */
+  unpricedModels(): Promise<string[][] | undefined>;
   /** Creates a key; the answer holds its secret. */
   createKey(body: CreateKeyBody): Promise<WireCreatedApiKey>;
   /** Lists keys, oldest first, each with a budget with its current period's use (`budget_use`). */
@@ -84,6 +89,10 @@ export async function openAdminBackend(flags: AdminTargetFlags, env: Record<stri
       target: "server",
       hasAdminKey: config.adminKey !== undefined,
       servedModels: async () => (await consoleClient.listModels().catch(() => undefined))?.flatMap((model) => [model.id, ...model.aliases]),
+      unpricedModels: async () =>
+        (await consoleClient.listModels().catch(() => undefined))
+          ?.filter((model) => model.unpriced === true)
+          .map((model) => [model.id, ...model.aliases]),
       createKey: (body) => client.createKey(body),
       listKeys: (options) => client.listKeys(options),
       revokeKey: (idOrPrefix) => client.revokeKey(idOrPrefix),
@@ -102,6 +111,7 @@ export async function openAdminBackend(flags: AdminTargetFlags, env: Record<stri
     target: "local",
     hasAdminKey: config.adminKey !== undefined,
     servedModels: async () => undefined,
+    unpricedModels: async () => undefined,
     async createKey(body) {
       const { key, secret } = await keys.create(fromCreateKeyBody(body));
       return { ...toWireApiKey(key), secret };

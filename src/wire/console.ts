@@ -52,6 +52,12 @@ export const wireModelEntrySchema = z
     source: z.string(),
     loaded: z.boolean(),
     /**
+     * Whether its requests cost $0 for want of a price: an upstream's model the price book gives no `tiers` or `hourly`
+     * price (no engine time to charge either), so no budget counts them (docs/studio.md, "Unpriced models"). Absent
+     * from older servers and where the server has no price book.
+     */
+    unpriced: z.boolean().optional(),
+    /**
      * Facts from the GGUF header, read without loading the model; `null` when the header cannot be read. Absent from
      * servers older than the field: the console then offers everything, as before.
      */

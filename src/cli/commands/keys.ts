@@ -76,6 +76,19 @@ export function createKeysCommand(): Command {
               "--models",
             );
         }
+        if (flags.budgetUsd !== undefined) {
+          // A budget never counts a model without a price (docs/studio.md, "Unpriced models"): say which this key may use.
+          const unpriced = await backend.unpricedModels();
+          const reachable = (unpriced ?? []).filter(
+            (names) => flags.models === undefined || names.some((name) => flags.models!.includes(name)),
+          );
+          if (reachable.length > 0)
+            warn(
+              "warning",
+              `the budget will not count the model${reachable.length === 1 ? "" : "s"} ${reachable.map((names) => `'${names[0]}'`).join(", ")}: the server's price book gives ${reachable.length === 1 ? "it" : "them"} no price, so ${reachable.length === 1 ? "its" : "their"} requests cost $0 (docs/studio.md, Unpriced models).`,
+              "--budget-usd",
+            );
+        }
         if (backend.target === "local" && !backend.hasAdminKey) warn("note", keyChecksOffNotice, null);
       } finally {
         await backend.dispose();

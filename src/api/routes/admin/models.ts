@@ -50,6 +50,8 @@ export function createAdminModelRoutes(deps: AppDeps): Hono<AppEnv> {
     // A loaded model's backend knows for sure whether it can think; the header read says the same for the others.
     const canThinkById = new Map(deps.models.loadedBackends().map((backend) => [backend.info.id, backend.info.canThink]));
     const entries = await deps.models.listEntries();
+    const priceBook = deps.admin?.pricing?.priceBook;
+    const nowMs = (deps.now ?? Date.now)();
     const data: WireModelEntry[] = await Promise.all(
       entries.map(async (entry) => {
         const facts = entry.path === "" ? undefined : await headerFacts.read(entry.path);
@@ -59,6 +61,10 @@ export function createAdminModelRoutes(deps: AppDeps): Hono<AppEnv> {
           path: entry.path,
           source: entry.source,
           loaded: loaded.has(entry.id),
+          // An upstream's model priced by time has no engine time to charge: $0 (docs/studio.md, "Unpriced models").
+          ...(priceBook === undefined
+            ? {}
+            : { unpriced: entry.source === "upstream" && priceBook.localPrice(entry.id, nowMs).time !== undefined }),
           facts:
             facts === undefined
               ? null
