@@ -190,6 +190,9 @@ describe.each(testDialects)("key checks over a %s store (createApp, no port)", (
       expect(list.headers.get("x-ratelimit-remaining-requests")).toBe("2");
     }
     expect((await request("/v1/models/m-a", { key: secret })).status).toBe(200);
+    // Ollama's model details are a read sent as a POST.
+    const show = await request("/api/show", { method: "POST", key: secret, body: JSON.stringify({ model: "m-a" }) });
+    expect(show.headers.get("x-ratelimit-remaining-requests")).toBe("2");
     const post = () => request("/v1/completions", { method: "POST", key: secret, body: JSON.stringify({ model: "ghost", prompt: "hi" }) });
     expect((await post()).status).toBe(404);
     expect((await post()).status).toBe(404);
