@@ -213,6 +213,7 @@ async function startWithStudio(
     defaultKeepAliveMs: config.engine.keepAliveMs,
     logger,
     now: options.now,
+    upstreams: () => gateway?.allInfo() ?? [],
   });
   logger.info({ maxMemoryBytes, keepAliveMs: config.engine.keepAliveMs }, "scheduler ready");
   try {

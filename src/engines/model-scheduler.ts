@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import { MoestroError } from "../errors/index.js";
-import type { LoadedModelInfo, ModelBackend, ModelEntry, ModelLease } from "../spec/index.js";
+import type { LoadedModelInfo, ModelBackend, ModelEntry, ModelLease, UpstreamInfo } from "../spec/index.js";
 import { maxTimerDelayMs } from "../util/duration.js";
 import { formatBytes } from "../util/size-units.js";
 
@@ -25,6 +25,12 @@ export interface ModelSchedulerDeps {
   /** Timer functions. Default to the global ones. */
   setTimer?: (callback: () => void, delayMs: number) => unknown;
   clearTimer?: (timer: unknown) => void;
+  /**
+   * The configured upstreams' state (docs/gateway.md), for the answer to a model nobody serves: with upstreams, it names
+   * those ejected (whose models may be missing, a 401 on their list included) with the reason, and suggests no pull.
+   * Defaults to none.
+   */
+  upstreams?: () => readonly UpstreamInfo[];
 }
 
 interface LoadedModel {
@@ -177,11 +183,21 @@ export class ModelScheduler {
     const entry = entries.find((candidate) => candidate.id === id) ?? entries.find((candidate) => candidate.aliases?.includes(id));
     if (entry === undefined) {
       const known = entries.map((candidate) => `'${candidate.id}'`).join(", ");
-      throw new MoestroError(
-        "model_not_found",
-        `The model '${id}' does not exist. Models served here: ${known || "none"} (pull one with moestro pull).`,
-        { param: "model" },
-      );
+      const upstreams = this.#deps.upstreams?.() ?? [];
+      // A gateway's models come from its upstreams: one that cannot be read (down, or refusing the gateway's key) may
+      // serve it, and pulling it here is not the answer.
+      const unread = upstreams
+        .filter((upstream) => upstream.state === "ejected")
+        .map((upstream) => `'${upstream.name}' (${upstream.reason ?? "ejected"})`);
+      const hint =
+        upstreams.length === 0
+          ? " (pull one with moestro pull)"
+          : unread.length > 0
+            ? `. Upstreams that cannot be read now: ${unread.join("; ")}`
+            : "";
+      throw new MoestroError("model_not_found", `The model '${id}' does not exist. Models served here: ${known || "none"}${hint}.`, {
+        param: "model",
+      });
     }
     return entry;
   }

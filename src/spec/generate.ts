@@ -377,6 +377,11 @@ export interface UpstreamInfo {
   recentErrorRate?: number;
   /** Until when it is left out, epoch ms (ejected, or a 429's `Retry-After`); `undefined` when it is not. */
   ejectedUntilMs: number | undefined;
+  /**
+   * Why it is ejected (its health check's failure, the refusal of its `GET /v1/models`: a 401 or 403, or its last
+   * request's failure); `undefined` while it is not, and where not kept.
+   */
+  reason?: string;
   /** The model ids it serves (configured, or discovered from its `GET /v1/models`). */
   models: readonly string[];
 }

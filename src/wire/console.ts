@@ -155,6 +155,8 @@ export const wireUpstreamSchema = z
     recent_error_rate: z.number().nullish(),
     /** Until when it gets no request (ejected, or a 429's Retry-After), ISO 8601; `null` when it gets them. */
     ejected_until: z.string().nullable(),
+    /** Why it is ejected (a failed health check, a 401 or 403 on its model list, its requests' failures); `null` while it is not. Absent from older servers. */
+    reason: z.string().nullish(),
     models: z.array(z.string()),
   })
   .passthrough();
