@@ -1,12 +1,15 @@
 import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
+import type http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { WireUpstreamList } from "../../src/wire/console.js";
+import type { WireUpstreamList, WireUsageEvent } from "../../src/wire/console.js";
 import { hasTestModels, testModelPath } from "../helpers/models.js";
 import { killHard, moestroBin, startServe, type ServeProcess } from "../helpers/serve-process.js";
+import { startTestServer, type TestServer } from "../helpers/server.js";
+import { startStandInUpstream, type StandInUpstream } from "../helpers/stand-in-upstream.js";
 
 /** `moestro serve` processes of one describe, each with its own home; killed and removed after it. */
 function serveProcesses() {
@@ -79,5 +82,85 @@ describe.skipIf(!hasTestModels)("gateway: an upstream that refuses the gateway's
     expect(error.message).toContain("Upstreams that cannot be read now: 's1' (GET");
     expect(error.message).toContain("answered 401");
     expect(error.message).not.toContain("moestro pull");
+  });
+});
+
+/**
+ * A fallback asked for by an alias, in every dialect (docs/gateway.md, "Fallbacks"): the pool `stories260K` (alias
+ * `story`) of two upstreams that answer 503 (both tried) falls back to the local `aidreams`. The header, the ledger's
+ * `requested_model` and `attempts`, and the fallbacks metric name the model as sent (`story`) in Ollama's dialect too.
+ */
+describe.skipIf(!hasTestModels)("gateway: a fallback asked for by an alias, in every dialect", () => {
+  let gateway: TestServer;
+  const upstreams: StandInUpstream[] = [];
+
+  beforeAll(async () => {
+    // Up, listing the model, but failing every request: each request tries both before its fallback.
+    const failing = (_request: unknown, response: http.ServerResponse) => {
+      response.writeHead(503, { "content-type": "application/json" });
+      response.end(JSON.stringify({ error: { message: "overloaded", type: "server_error" } }));
+    };
+    upstreams.push(await startStandInUpstream(["stories260K"], failing), await startStandInUpstream(["stories260K"], failing));
+    gateway = await startTestServer({
+      models: [{ path: testModelPath("aidreams260K.gguf"), id: "aidreams" }],
+      upstreams: [
+        { name: "upA", url: upstreams[0]!.url },
+        { name: "upB", url: upstreams[1]!.url },
+      ],
+      aliases: { story: "stories260K" },
+      pools: { stories260K: { fallbacks: ["aidreams"] } },
+      // Never ejected by its failures: each request tries both upstreams, whatever came before it.
+      gateway: { ejectAfterFailures: 100 },
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await gateway?.close();
+    await Promise.all(upstreams.map((upstream) => upstream.close()));
+  });
+
+  async function ledgerRow(requestId: string): Promise<WireUsageEvent> {
+    for (let wait = 0; wait < 100; wait++) {
+      const rows = ((await (await fetch(`${gateway.url}/v1/moestro/usage/events`)).json()) as { data: WireUsageEvent[] }).data;
+      const row = rows.find((candidate) => candidate.request_id === requestId && candidate.status !== "running");
+      if (row !== undefined) return row;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    throw new Error(`no ledger row for ${requestId}`);
+  }
+
+  const messages = [{ role: "user", content: "Once upon a time" }];
+  const requests: Record<string, { path: string; body: Record<string, unknown>; headers?: Record<string, string> }> = {
+    openai: { path: "/v1/chat/completions", body: { model: "story", max_tokens: 4, messages } },
+    anthropic: {
+      path: "/v1/messages",
+      body: { model: "story", max_tokens: 4, messages },
+      headers: { "anthropic-version": "2023-06-01" },
+    },
+    "ollama-chat": { path: "/api/chat", body: { model: "story", stream: false, options: { num_predict: 4 }, messages } },
+    "ollama-generate": {
+      path: "/api/generate",
+      body: { model: "story:latest", stream: false, options: { num_predict: 4 }, prompt: "Once upon a time" },
+    },
+  };
+
+  it("records the alias as sent and the same attempts in OpenAI's, Anthropic's and Ollama's dialects", async () => {
+    const rows: Record<string, WireUsageEvent> = {};
+    for (const [dialect, { path: route, body, headers }] of Object.entries(requests)) {
+      const response = await fetch(`${gateway.url}${route}`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-request-id": `alias-${dialect}`, ...headers },
+        body: JSON.stringify(body),
+      });
+      expect(response.status, dialect).toBe(200);
+      expect(response.headers.get("x-moestro-fallback-from"), dialect).toBe("story");
+      await response.text();
+      rows[dialect] = await ledgerRow(`alias-${dialect}`);
+      expect(rows[dialect], dialect).toMatchObject({ model: "aidreams", requested_model: "story", status: "ok" });
+    }
+    // Both upstreams, then the fallback: the same count whatever the dialect.
+    expect(Object.values(rows).map((row) => row.attempts)).toEqual([3, 3, 3, 3]);
+    const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+    expect(metrics).toMatch(/moestro_gateway_fallbacks_total\{from="story",to="aidreams",reason="[a-z_]+"\} 4/);
+    expect(metrics).not.toContain('from="stories260K"');
   });
 });
