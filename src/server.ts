@@ -214,6 +214,8 @@ async function startWithStudio(
     logger,
     now: options.now,
     upstreams: () => gateway?.allInfo() ?? [],
+    // A pool of upstreams alone holds nothing here: it stays loaded for good (docs/gateway.md, "Pools").
+    keepsLoaded: (entry) => entry.source === "upstream" && entry.path === "",
   });
   logger.info({ maxMemoryBytes, keepAliveMs: config.engine.keepAliveMs }, "scheduler ready");
   try {

@@ -5,10 +5,10 @@ import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { WireUpstreamList, WireUsageEvent } from "../../src/wire/console.js";
+import type { WireLoadedModel, WireUpstreamList, WireUsageEvent } from "../../src/wire/console.js";
 import { hasTestModels, testModelPath } from "../helpers/models.js";
 import { killHard, moestroBin, startServe, type ServeProcess } from "../helpers/serve-process.js";
-import { startTestServer, type TestServer } from "../helpers/server.js";
+import { postJson, startTestServer, type TestServer } from "../helpers/server.js";
 import { startStandInUpstream, type StandInUpstream } from "../helpers/stand-in-upstream.js";
 
 /** `moestro serve` processes of one describe, each with its own home; killed and removed after it. */
@@ -162,5 +162,40 @@ describe.skipIf(!hasTestModels)("gateway: a fallback asked for by an alias, in e
     const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
     expect(metrics).toMatch(/moestro_gateway_fallbacks_total\{from="story",to="aidreams",reason="[a-z_]+"\} 4/);
     expect(metrics).not.toContain('from="stories260K"');
+  });
+
+  it("never unloads the pool of upstreams alone: unload is refused, and requests' keep_alive leave it at never", async () => {
+    const expiry = async (): Promise<string | null | undefined> => {
+      const ps = (await (await fetch(`${gateway.url}/v1/moestro/ps`)).json()) as { data: WireLoadedModel[] };
+      return ps.data.find((model) => model.id === "stories260K")?.expires_at;
+    };
+    expect(await expiry()).toBeNull();
+    const unload = await fetch(`${gateway.url}/v1/moestro/models/unload`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "stories260K" }),
+    });
+    expect(unload.status).toBe(400);
+    const { error } = (await unload.json()) as { error: { code: string; message: string; param: string } };
+    expect(error).toMatchObject({ code: "invalid_request", param: "model" });
+    expect(error.message).toContain("is a pool of upstreams alone");
+    // By its alias too; still loaded, for good.
+    expect((await postJson(`${gateway.url}/v1/moestro/models/unload`, { model: "story" })).status).toBe(400);
+    expect(await expiry()).toBeNull();
+    // A request with Ollama's keep_alive (to the pool, then its fallback) leaves the pool's "never" as it is.
+    const chat = await postJson(`${gateway.url}/api/chat`, {
+      model: "stories260K",
+      stream: false,
+      keep_alive: "5m",
+      options: { num_predict: 2 },
+      messages,
+    });
+    expect(chat.status).toBe(200);
+    await chat.text();
+    expect(await expiry()).toBeNull();
+    // Ollama's unload idiom (no messages, keep_alive 0) is refused the same way.
+    const idiom = await postJson(`${gateway.url}/api/chat`, { model: "stories260K", keep_alive: 0, messages: [] });
+    expect(idiom.status).toBe(400);
+    expect(await expiry()).toBeNull();
   });
 });
