@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import type http from "node:http";
 import os from "node:os";
 import path from "node:path";
@@ -197,5 +197,89 @@ describe.skipIf(!hasTestModels)("gateway: a fallback asked for by an alias, in e
     const idiom = await postJson(`${gateway.url}/api/chat`, { model: "stories260K", keep_alive: 0, messages: [] });
     expect(idiom.status).toBe(400);
     expect(await expiry()).toBeNull();
+  });
+});
+
+/**
+ * A stream that breaks off at the upstream (docs/gateway.md, "Usage, budgets and the ledger"): a `moestro serve` of
+ * stories260K behind a priced gateway (`--price-book`) is killed (`kill -9`) while it streams. The client gets the
+ * chunks sent so far, then the `upstream_failed` error event; the ledger row bills the tokens produced (one per
+ * content chunk, the prompt estimated, marked estimated), priced.
+ */
+describe.skipIf(!hasTestModels)("gateway: a stream whose upstream is killed mid-answer", () => {
+  const processes = serveProcesses();
+  let upstream: ServeProcess;
+  let gatewayUrl: string;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), "moestro-gwkill-"));
+    const priceBook = path.join(dir, "prices.json");
+    writeFileSync(
+      priceBook,
+      JSON.stringify({
+        version: 1,
+        prices: [
+          {
+            model: "stories260K",
+            kind: "local",
+            effectiveFrom: "2020-01-01",
+            tiers: [{ inputMicroUsdPerMillionTokens: 1_000_000_000, outputMicroUsdPerMillionTokens: 2_000_000_000 }],
+          },
+        ],
+      }),
+    );
+    upstream = processes.serve(["--model", testModelPath("stories260K.gguf")], { MOESTRO_ADMIN_KEY: "" });
+    const upstreamUrl = await upstream.url;
+    gatewayUrl = await processes.serve(["--upstream", `upA=${upstreamUrl}/v1`, "--price-book", priceBook], { MOESTRO_ADMIN_KEY: "" }).url;
+  }, 60_000);
+  afterAll(async () => {
+    await processes.close();
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("bills the tokens produced before the kill, estimated and priced, with the upstream_failed error event", async () => {
+    const response = await postJson(
+      `${gatewayUrl}/v1/chat/completions`,
+      {
+        model: "stories260K",
+        stream: true,
+        max_tokens: 480,
+        temperature: 1,
+        ignore_eos: true,
+        messages: [{ role: "user", content: "Tell me a story." }],
+      },
+      { headers: { "content-type": "application/json", "x-request-id": "killed-1" } },
+    );
+    expect(response.status).toBe(200);
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = "";
+    let killed = false;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+      if (!killed && (text.match(/"content":"[^"]/g) ?? []).length >= 40) {
+        killed = true;
+        await killHard(upstream.child);
+      }
+    }
+    expect(killed).toBe(true);
+    expect(text).toContain('"code":"upstream_failed"');
+    const received = (text.match(/"content":"[^"]/g) ?? []).length;
+
+    let row: WireUsageEvent | undefined;
+    for (let wait = 0; wait < 100 && row === undefined; wait++) {
+      const rows = ((await (await fetch(`${gatewayUrl}/v1/moestro/usage/events`)).json()) as { data: WireUsageEvent[] }).data;
+      row = rows.find((candidate) => candidate.request_id === "killed-1" && candidate.status !== "running");
+      if (row === undefined) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(row).toMatchObject({ status: "error", error_code: "upstream_failed", upstream: "upA", usage_estimated: true });
+    // At least what reached the client (the gateway may have read a few chunks more before the connection dropped).
+    expect(row!.completion_tokens).toBeGreaterThanOrEqual(received);
+    expect(row!.completion_tokens).toBeLessThan(480);
+    expect(row!.prompt_tokens).toBeGreaterThan(0);
+    expect(row!.cost_micro_usd).toBe(row!.prompt_tokens * 1_000 + row!.completion_tokens * 2_000);
   });
 });
