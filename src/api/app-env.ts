@@ -134,6 +134,11 @@ export interface AppEnv {
      */
     errorDialect?: ErrorDialect;
     /**
+     * Set on every request of the Ollama port (`--ollama-port`): the OpenAI- and Anthropic-compatible routes read model
+     * names by Ollama's rules there (`servedModelName`), as Ollama's own `/v1` does.
+     */
+    ollamaNames?: boolean;
+    /**
      * Set when the request is a batch line run by the batch runner (docs/batch.md): it is authorised as the batch's key,
      * admitted to the model at batch priority and billed at the price book's batch rate.
      */

@@ -53,6 +53,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     // The models routes answer Anthropic's clients (which send `anthropic-version` on every call) in Anthropic's shapes,
     // their errors included (a model not found is `not_found_error`), as they answer its lists.
     else if (isModelsPath(c.req.path) && c.req.header("anthropic-version") !== undefined) c.set("errorDialect", "anthropic");
+    // The Ollama port reads model names by Ollama's rules on `/v1` too (`servedModelName`).
+    if ((c.env as { ollamaNames?: boolean } | undefined)?.ollamaNames === true) c.set("ollamaNames", true);
     // A batch line, from the batch runner (`api/batch/batch-runner.ts`): only in-process calls carry this env.
     const batch = (c.env as { moestroBatch?: import("./app-env.js").BatchCaller } | undefined)?.moestroBatch;
     if (batch !== undefined) c.set("batch", batch);
