@@ -212,7 +212,7 @@ describe.each(testDialects)("key checks over a %s store (createApp, no port)", (
     await expect(client.createKey({ name: "bad", budget_micro_usd: 5 })).rejects.toMatchObject({
       status: 400,
       code: "invalid_request",
-      param: "budgetPeriod",
+      param: "budget_period",
     });
     await expect(
       createAdminClient({ baseUrl: "http://moestro.test", adminKey: "x".repeat(20), fetch: viaApp }).listKeys(),
@@ -230,12 +230,23 @@ describe.each(testDialects)("key checks over a %s store (createApp, no port)", (
     for (const [body, param] of [
       [{ name: 1 }, "name"],
       [{ name: "x", models: ["m-a", 2] }, "models[1]"],
+      // Values the key service refuses are named by their wire field too, not the service's (requestsPerMinute).
+      [{ name: "x", requests_per_minute: -5 }, "requests_per_minute"],
+      [{ name: "x", tokens_per_minute: 1.5 }, "tokens_per_minute"],
+      [{ name: "x", budget_micro_usd: -1, budget_period: "day" }, "budget_micro_usd"],
+      [{ name: "x", budget_micro_usd: 5 }, "budget_period"],
+      [{ name: "x", expires_in_ms: 0 }, "expires_in_ms"],
+      [{ name: "  " }, "name"],
+      [{ name: "x", models: [] }, "models"],
+      [{ name: "x", models: ["m-a", ""] }, "models[1]"],
       [{ name: "x", unknown_field: true }, null],
       [["x"], null],
     ] as const) {
       const response = await post(body);
       expect(response.status, JSON.stringify(body)).toBe(400);
-      expect(await errorBody(response), JSON.stringify(body)).toMatchObject({ code: "invalid_request", param });
+      const error = await errorBody(response);
+      expect(error, JSON.stringify(body)).toMatchObject({ code: "invalid_request", param });
+      expect(error.message, JSON.stringify(body)).not.toMatch(/PerMinute|MicroUsd|Period|InMs/);
     }
   });
 
