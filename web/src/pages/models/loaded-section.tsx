@@ -7,7 +7,8 @@ import type { BusyModels } from "./model-kind.js";
 import { ErrorNotice, Notice, Section } from "../../ui.js";
 
 /**
- * The loaded models: their memory as one bar, then a row each with its engine (and a worker's pid and restarts), where
+ * The loaded models: their memory as one bar, then a row each with its engine (and a worker's pid, restarts and
+ * speculative decoding), where
  * its weights sit, its requests, sequences, expiry and Unload.
  */
 export function LoadedSection(props: {
@@ -63,6 +64,12 @@ export function LoadedSection(props: {
                         >
                           {model.worker.pid === null ? "restarting" : `pid ${model.worker.pid}`} ·{" "}
                           {model.worker.restarts === 1 ? "1 restart" : `${model.worker.restarts} restarts`}
+                        </div>
+                      )}
+                      {model.worker?.speculation != null && (
+                        // `draft`, `ngram`, or `off (backed off: …)` once too few drafted tokens were accepted.
+                        <div className="muted small" data-testid="loaded-speculation">
+                          speculative: {model.worker.speculation}
                         </div>
                       )}
                     </td>
