@@ -270,7 +270,11 @@ export async function countPromptTokens(backend: ModelBackend, request: Generate
 export type ChoicePart = StreamPart & { index: number };
 
 /** The parts of every choice, with the prompt's tokens (known once the first choice is admitted). */
-export type ChoiceParts = AsyncGenerator<ChoicePart, void, undefined> & { readonly promptTokens: number };
+export type ChoiceParts = AsyncGenerator<ChoicePart, void, undefined> & {
+  readonly promptTokens: number;
+  /** The first choice's prompt cache counts, once its engine knows them (`GenerationStream.promptCacheUsage`). */
+  readonly promptCacheUsage?: GenerationStream["promptCacheUsage"];
+};
 
 /** What the choice iterator does besides yielding: meter every part, then check the output. */
 interface ChoiceBookkeeping {
@@ -307,6 +311,9 @@ async function startChoices(
   let started = false;
   const guarded: ChoiceParts = {
     promptTokens: first.promptTokens,
+    get promptCacheUsage() {
+      return first.promptCacheUsage;
+    },
     next: (...args) => {
       started = true;
       return generator.next(...args);
