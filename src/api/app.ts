@@ -104,7 +104,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   // Before key checks: the console's pages hold no data; the API calls they make carry the admin key.
   if (deps.consoleDir !== undefined) app.use("*", createConsoleStatic({ dir: deps.consoleDir }));
   // After the body limit: key checks may read the body (the model of a key limited to some models).
-  if (deps.accessControl !== undefined) app.use("*", createAccessControl(deps.accessControl));
+  if (deps.accessControl !== undefined) app.use("*", createAccessControl({ models: deps.models, ...deps.accessControl }));
 
   app.get("/health", (c) => c.json({ status: "ok", loaded: deps.models.listLoaded().map((model) => model.id) }));
   const validator = new SchemaValidator();

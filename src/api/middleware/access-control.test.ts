@@ -112,6 +112,12 @@ describe.each(testDialects)("key checks over a %s store (createApp, no port)", (
     expect(error).toBeInstanceOf(OpenAI.PermissionDeniedError);
     // An allowed model passes the key checks (here it is not served, so the route answers 404).
     expect((await chat("ghost")).status).toBe(404);
+    // Under /v1 the key is checked against the model the route holds: `m-a:latest` is `m-a` (allowed; the fake model
+    // cannot generate, so the route fails past the key checks), `m-b:latest` is `m-b` (refused, named as sent).
+    expect((await chat("m-a:latest")).status).not.toBe(403);
+    const deniedTagged = await chat("m-b:latest");
+    expect(deniedTagged.status).toBe(403);
+    expect(await errorBody(deniedTagged)).toMatchObject({ code: "model_not_allowed", message: expect.stringContaining("'m-b'") });
     const list = (await (await request("/v1/models", { key: secret })).json()) as { data: Array<{ id: string }> };
     expect(list.data.map((model) => model.id)).toEqual(["m-a"]);
     expect((await request("/v1/models/m-b", { key: secret })).status).toBe(403);

@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import { findOllamaModel, latestTag } from "../../dialects/ollama/model-names.js";
-import type { ModelEntry } from "../../spec/index.js";
-import type { AppDeps, AppEnv } from "../app-env.js";
+import type { ModelEntry, ModelRegistry } from "../../spec/index.js";
+import type { AppEnv } from "../app-env.js";
 
 /**
  * The model name the OpenAI- and Anthropic-compatible routes (`/v1/chat/completions`, `/v1/completions`,
@@ -21,7 +21,11 @@ import type { AppDeps, AppEnv } from "../app-env.js";
  *
  * The entries are listed only for a name ending in `:latest`, or on the Ollama port; other requests cost nothing here.
  */
-export async function servedModelName(c: Context<AppEnv>, deps: Pick<AppDeps, "models">, model: string): Promise<string> {
+export async function servedModelName(
+  c: Context<AppEnv>,
+  deps: { models: Pick<ModelRegistry, "listEntries"> },
+  model: string,
+): Promise<string> {
   const ollamaNames = c.get("ollamaNames") === true;
   if (!ollamaNames && !model.endsWith(latestTag)) return model;
   const entries = await deps.models.listEntries();
