@@ -127,7 +127,7 @@ export interface StreamEncoder {
    * tokens (`ChoiceParts.promptCacheUsage`: the in-process engine knows them once it reuses the prefix, before the
    * prefill, hence before the first part): Anthropic's `message_start` carries the cache split that `message_delta`
    * repeats. The start goes out with the first part, in the same write, so the first token reaches the client no later;
-   * a prefill longer than the keep-alive interval sends the start then, in place of the keep-alive. Defaults to false
+   * a prefill longer than a second (or the keep-alive interval, when shorter) sends the start then. Defaults to false
    * (the Responses API's `response.created`, which has no usage, goes out at once).
    */
   startAfterFirstPart?: boolean;
@@ -384,11 +384,13 @@ async function pumpEvents({ c, deps, generation, encoder, format }: StreamJob, s
     // cached part of it once it reused the prefix (before the first part).
     return encoder.start!({ ...meter.usage, promptTokens: parts.promptTokens, ...parts.promptCacheUsage });
   };
+  // A start still waiting for the first part goes out after this long anyway (a long prefill), with what is known of
+  // the cache: a client should see its stream open within a second, as Anthropic's own start comes before the prefill.
+  const startWaitMs = Math.min(keepAliveMs, 1000);
   const keepAlive = setInterval(
     () => {
+      if (!started && performance.now() - lastWriteAt >= startWaitMs && !sink.aborted) return write(startPayloads());
       if (format.keepAlive !== undefined && performance.now() - lastWriteAt >= keepAliveMs && !sink.aborted) {
-        // A start still waiting for the first part goes out now instead (a long prefill), with what is known of the cache.
-        if (!started) return write(startPayloads());
         lastWriteAt = performance.now();
         sink.write(format.keepAlive);
       }
