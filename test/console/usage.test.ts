@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { formatNanoUsd } from "../../src/cli/commands/usage.js";
 import { createAdminClient } from "../../src/client/admin-client.js";
 import { postJson } from "../helpers/server.js";
 import { consoleSkipReason, saveScreenshot, startConsoleSession, testAdminKey, type ConsoleSession } from "./console-harness.js";
@@ -68,6 +69,10 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Usage (real server, k
     const costHere = (await page.getByTestId("cost-here").textContent()) ?? "";
     expect(costHere).toMatch(/^\$0\.0\d*[1-9]/);
     expect(costHere).toContain("estimate");
+    // The same figure as the CLI writes for the API's total (three significant digits below $1), and how it was made.
+    const report = await createAdminClient({ baseUrl: session.url, adminKey: testAdminKey }).usage({ groupBy: "model", from: "7d" });
+    expect(costHere).toBe(`${formatNanoUsd(report.total.cost_nano_usd!)} estimate`);
+    expect(await page.getByTestId("cost-basis").textContent()).toMatch(/^engine time \(\d.* m?s\) × \$0\.\d+\/hour$/);
     expect(await page.getByTestId("usage-totals").textContent()).not.toContain("Saved");
     const assumptions = page.getByTestId("pricing-assumptions");
     expect(await assumptions.getByTestId("pricing-kind").textContent()).toBe("(estimate)");
