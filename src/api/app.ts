@@ -106,7 +106,11 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   // After the body limit: key checks may read the body (the model of a key limited to some models).
   if (deps.accessControl !== undefined) app.use("*", createAccessControl({ models: deps.models, ...deps.accessControl }));
 
-  app.get("/health", (c) => c.json({ status: "ok", loaded: deps.models.listLoaded().map((model) => model.id) }));
+  // `key_checks` lets the console show its login without a request that the key checks would refuse (a 401 that the
+  // browser logs as an error).
+  app.get("/health", (c) =>
+    c.json({ status: "ok", loaded: deps.models.listLoaded().map((model) => model.id), key_checks: deps.accessControl !== undefined }),
+  );
   const validator = new SchemaValidator();
   app.post("/v1/chat/completions", createChatCompletionsHandler(deps, validator));
   app.post("/v1/embeddings", createEmbeddingsHandler(deps));
