@@ -11,6 +11,11 @@ export interface AppDeps {
   models: ModelRegistry;
   /** Structured logger. */
   logger: Logger;
+  /**
+   * The scheduler's memory budget for loaded models (`--max-memory`, else measured), bytes, which `GET /v1/moestro/info`
+   * gives the console (its memory bar). Defaults to unknown (`null` there).
+   */
+  maxMemoryBytes?: number;
   /** Clock, epoch ms. Defaults to `Date.now`. */
   now?: () => number;
   /** Largest accepted request body, in bytes; larger bodies get 413. Defaults to 32 MiB. */

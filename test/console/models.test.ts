@@ -118,6 +118,26 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Models (real server, 
     expect(await row.getByTestId("loaded-placement").textContent()).toContain(placement.description);
   });
 
+  it("draws the loaded models' memory against the scheduler's budget, with the figures in text", async () => {
+    const { page } = session;
+    await page.locator('[data-testid="loaded-row"][data-model="stories260K"]').waitFor();
+    const info = (await (
+      await fetch(`${session.url}/v1/moestro/info`, { headers: { authorization: `Bearer ${testAdminKey}` } })
+    ).json()) as { memory_budget_bytes: number | null };
+    expect(info.memory_budget_bytes).toBeGreaterThan(0);
+    const use = (await page.getByTestId("memory-use").textContent()) ?? "";
+    expect(use).toMatch(/^[\d.]+ [KMG]iB of the [\d.]+ [KMGT]iB budget \(--max-memory; [\d.e-]+%\) in use by \d+ models?/);
+    // A tiny model against a budget of gigabytes: a sliver of the bar, not all of it.
+    const filled = await page
+      .getByTestId("memory-bar")
+      .evaluate(
+        (bar) =>
+          [...bar.children].reduce((sum, part) => sum + part.getBoundingClientRect().width, 0) /
+          bar.getBoundingClientRect().width,
+      );
+    expect(filled).toBeLessThan(0.5);
+  });
+
   it("unloads a model and sees it leave the loaded list", async () => {
     const { page } = session;
     const row = page.locator('[data-testid="loaded-row"][data-model="stories260K"]');
