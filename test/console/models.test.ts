@@ -131,9 +131,7 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Models (real server, 
     const filled = await page
       .getByTestId("memory-bar")
       .evaluate(
-        (bar) =>
-          [...bar.children].reduce((sum, part) => sum + part.getBoundingClientRect().width, 0) /
-          bar.getBoundingClientRect().width,
+        (bar) => [...bar.children].reduce((sum, part) => sum + part.getBoundingClientRect().width, 0) / bar.getBoundingClientRect().width,
       );
     expect(filled).toBeLessThan(0.5);
   });
