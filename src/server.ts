@@ -247,6 +247,7 @@ async function startWithStudio(
   const app = createApp({
     models: scheduler,
     logger,
+    maxMemoryBytes,
     now: options.now,
     bodyLimitBytes: config.server.bodyLimitBytes,
     usageSinks: [...studio.usageSinks, metrics.usageSink()],

@@ -37,6 +37,11 @@ export const wireServerInfoSchema = z
     features: wireServerFeaturesSchema,
     /** The folder whose bench and eval results `GET /v1/moestro/results` lists, or `null` when none is configured. */
     results_dir: z.string().nullable(),
+    /**
+     * The scheduler's memory budget for loaded models (`--max-memory`, else measured at start), bytes: `null` when the
+     * server does not say; absent from older servers.
+     */
+    memory_budget_bytes: z.number().nullable().optional(),
   })
   .passthrough();
 /** `GET /v1/moestro/info`. */

@@ -4,9 +4,11 @@ import type { KeyService } from "../../auth/key-service.js";
 import { adminKeyId, formatResetDuration, type RateLimitDecision, type RateLimiter } from "../../auth/rate-limiter.js";
 import { MoestroError } from "../../errors/index.js";
 import { budgetOf, type BudgetGuard } from "../../metering/budget-guard.js";
+import type { ModelRegistry } from "../../spec/index.js";
 import type { ApiKey } from "../../store/index.js";
 import type { AppEnv } from "../app-env.js";
 import { readJsonBody } from "../serving/json-body.js";
+import { servedModelName } from "../serving/served-model-name.js";
 
 /** What key checks need. Present in `AppDeps` exactly when `serve` runs with an admin key. */
 export interface AccessControlDeps {
@@ -18,6 +20,11 @@ export interface AccessControlDeps {
   rateLimiter: RateLimiter;
   /** Spend per key per day or month. */
   budgets: BudgetGuard;
+  /**
+   * The served models, to check a limited key's `model` under `/v1` as the route will read it (`servedModelName`:
+   * `NAME:latest` for an untagged `NAME`). Without it the name is checked as written.
+   */
+  models?: Pick<ModelRegistry, "listEntries">;
 }
 
 /**
@@ -98,7 +105,7 @@ export function createAccessControl(deps: AccessControlDeps): MiddlewareHandler<
         "Only the admin key may call the admin endpoints (under /v1/moestro/, /metrics, and Ollama's /api/pull, /api/delete and /api/copy).",
       );
     }
-    if (key.models !== undefined && !isFilesOrBatchesPath(path)) await checkModelScope(c, key, key.models);
+    if (key.models !== undefined && !isFilesOrBatchesPath(path)) await checkModelScope(c, key, key.models, deps.models);
     if (isModelRequest) {
       await deps.budgets.check(key);
       c.set("budget", budgetOf(key));
@@ -126,7 +133,12 @@ function readCredential(c: Context<AppEnv>): string | undefined {
   return secret === undefined || secret.length === 0 ? undefined : secret;
 }
 
-async function checkModelScope(c: Context<AppEnv>, key: ApiKey, models: readonly string[]): Promise<void> {
+async function checkModelScope(
+  c: Context<AppEnv>,
+  key: ApiKey,
+  models: readonly string[],
+  served: AccessControlDeps["models"],
+): Promise<void> {
   let model: string | undefined;
   if (c.req.method === "POST" && (c.req.path.startsWith("/v1/") || c.req.path.startsWith("/api/"))) {
     // Only under /v1 and /api, where the body limit applies. The route gets the same parse; a body that is not JSON is left for it
@@ -149,6 +161,10 @@ async function checkModelScope(c: Context<AppEnv>, key: ApiKey, models: readonly
   // Ollama's clients add `:latest` to a name without a tag.
   if (model !== undefined && c.req.path.startsWith("/api/") && model.endsWith(":latest") && models.includes(model.slice(0, -7)))
     model = model.slice(0, -7);
+  // Under /v1 the key is checked against the model the route will hold (`stories260K:latest` is `stories260K` when no
+  // model has that exact name; Ollama's rules on the Ollama port), never a looser reading that could reach another.
+  if (model !== undefined && served !== undefined && c.req.method === "POST" && c.req.path.startsWith("/v1/") && !models.includes(model))
+    model = await servedModelName(c, { models: served }, model);
   if (model !== undefined && !models.includes(model)) {
     throw new MoestroError(
       "model_not_allowed",

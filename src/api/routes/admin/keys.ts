@@ -3,11 +3,19 @@ import { parseWith } from "../../../dialects/openai/convert-request.js";
 import { MoestroError } from "../../../errors/index.js";
 import type { AppDeps, AppEnv } from "../../app-env.js";
 import { readJsonBody } from "../../serving/json-body.js";
-import { createKeyBodySchema, fromCreateKeyBody, toWireApiKey, type WireApiKeyList, type WireCreatedApiKey } from "../../../wire/admin.js";
+import {
+  createKeyBodySchema,
+  fromCreateKeyBody,
+  toWireApiKey,
+  toWireCreateKeyError,
+  type WireApiKeyList,
+  type WireCreatedApiKey,
+} from "../../../wire/admin.js";
 
 /**
  * The key endpoints under `/v1/moestro/keys` (admin key only; the access-control middleware checks it):
- * - `POST /` creates a key; 201 with the key and its `secret`, shown this once.
+ * - `POST /` creates a key; 201 with the key and its `secret`, shown this once; 400 `invalid_request` naming the body's
+ *   field in `param` (`requests_per_minute`, `models[1]`, `budget_period`).
  * - `GET /` lists keys, oldest first; `?include_revoked=true` adds revoked ones.
  * - `DELETE /{id}` revokes the key with that id or prefix; 200 with the key, 404 `api_key_not_found`.
  *
@@ -27,7 +35,11 @@ export function createAdminKeyRoutes(deps: AppDeps): Hono<AppEnv> {
     await next();
   });
   routes.post("/", async (c) => {
-    const { key, secret } = await admin!.keys.create(fromCreateKeyBody(parseWith(createKeyBodySchema, await readJsonBody(c))));
+    const input = fromCreateKeyBody(parseWith(createKeyBodySchema, await readJsonBody(c)));
+    // The key service names its input's fields (`requestsPerMinute`); the API answers with the body's (`requests_per_minute`).
+    const { key, secret } = await admin!.keys.create(input).catch((error: unknown) => {
+      throw toWireCreateKeyError(error);
+    });
     const body: WireCreatedApiKey = { ...toWireApiKey(key), secret };
     return c.json(body, 201);
   });
