@@ -213,6 +213,9 @@ async function startWithStudio(
     defaultKeepAliveMs: config.engine.keepAliveMs,
     logger,
     now: options.now,
+    upstreams: () => gateway?.allInfo() ?? [],
+    // A pool of upstreams alone holds nothing here: it stays loaded for good (docs/gateway.md, "Pools").
+    keepsLoaded: (entry) => entry.source === "upstream" && entry.path === "",
   });
   logger.info({ maxMemoryBytes, keepAliveMs: config.engine.keepAliveMs }, "scheduler ready");
   try {
@@ -244,6 +247,7 @@ async function startWithStudio(
   const app = createApp({
     models: scheduler,
     logger,
+    maxMemoryBytes,
     now: options.now,
     bodyLimitBytes: config.server.bodyLimitBytes,
     usageSinks: [...studio.usageSinks, metrics.usageSink()],

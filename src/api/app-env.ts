@@ -11,6 +11,11 @@ export interface AppDeps {
   models: ModelRegistry;
   /** Structured logger. */
   logger: Logger;
+  /**
+   * The scheduler's memory budget for loaded models (`--max-memory`, else measured), bytes, which `GET /v1/moestro/info`
+   * gives the console (its memory bar). Defaults to unknown (`null` there).
+   */
+  maxMemoryBytes?: number;
   /** Clock, epoch ms. Defaults to `Date.now`. */
   now?: () => number;
   /** Largest accepted request body, in bytes; larger bodies get 413. Defaults to 32 MiB. */
@@ -133,6 +138,11 @@ export interface AppEnv {
      * port sets `ollama` for every path.
      */
     errorDialect?: ErrorDialect;
+    /**
+     * Set on every request of the Ollama port (`--ollama-port`): the OpenAI- and Anthropic-compatible routes read model
+     * names by Ollama's rules there (`servedModelName`), as Ollama's own `/v1` does.
+     */
+    ollamaNames?: boolean;
     /**
      * Set when the request is a batch line run by the batch runner (docs/batch.md): it is authorised as the batch's key,
      * admitted to the model at batch priority and billed at the price book's batch rate.

@@ -53,6 +53,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     // The models routes answer Anthropic's clients (which send `anthropic-version` on every call) in Anthropic's shapes,
     // their errors included (a model not found is `not_found_error`), as they answer its lists.
     else if (isModelsPath(c.req.path) && c.req.header("anthropic-version") !== undefined) c.set("errorDialect", "anthropic");
+    // The Ollama port reads model names by Ollama's rules on `/v1` too (`servedModelName`).
+    if ((c.env as { ollamaNames?: boolean } | undefined)?.ollamaNames === true) c.set("ollamaNames", true);
     // A batch line, from the batch runner (`api/batch/batch-runner.ts`): only in-process calls carry this env.
     const batch = (c.env as { moestroBatch?: import("./app-env.js").BatchCaller } | undefined)?.moestroBatch;
     if (batch !== undefined) c.set("batch", batch);
@@ -102,9 +104,13 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   // Before key checks: the console's pages hold no data; the API calls they make carry the admin key.
   if (deps.consoleDir !== undefined) app.use("*", createConsoleStatic({ dir: deps.consoleDir }));
   // After the body limit: key checks may read the body (the model of a key limited to some models).
-  if (deps.accessControl !== undefined) app.use("*", createAccessControl(deps.accessControl, deps.models));
+  if (deps.accessControl !== undefined) app.use("*", createAccessControl({ models: deps.models, ...deps.accessControl }));
 
-  app.get("/health", (c) => c.json({ status: "ok", loaded: deps.models.listLoaded().map((model) => model.id) }));
+  // `key_checks` lets the console show its login without a request that the key checks would refuse (a 401 that the
+  // browser logs as an error).
+  app.get("/health", (c) =>
+    c.json({ status: "ok", loaded: deps.models.listLoaded().map((model) => model.id), key_checks: deps.accessControl !== undefined }),
+  );
   const validator = new SchemaValidator();
   app.post("/v1/chat/completions", createChatCompletionsHandler(deps, validator));
   app.post("/v1/embeddings", createEmbeddingsHandler(deps));

@@ -128,6 +128,10 @@ describe("the console's static files (createApp, no port)", () => {
     expect(api.status).toBe(401);
     expect(((await api.json()) as { error: { code: string } }).error.code).toBe("missing_api_key");
     expect((await keyedApp.request("/v1/moestro/info", { headers: { authorization: `Bearer ${adminKey}` } })).status).toBe(200);
+    // The open /health says that keys are checked: the console shows its login without a refused request.
+    const health = await keyedApp.request("/health");
+    expect(health.status).toBe(200);
+    expect(((await health.json()) as { key_checks: boolean }).key_checks).toBe(true);
   });
 
   it("says plainly how to build the console when it was not built", async () => {

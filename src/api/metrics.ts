@@ -203,6 +203,17 @@ export class Metrics {
       },
     });
     new Gauge({
+      name: "moestro_upstream_ejected_reason",
+      help: "1 for each ejected upstream, labelled with why (a failed health check, a 401 or 403 on its model list, its requests' failures); absent while it gets requests.",
+      labelNames: ["upstream", "reason"],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const upstream of upstreams())
+          if (upstream.state === "ejected") this.set({ upstream: upstream.name, reason: upstream.reason ?? "" }, 1);
+      },
+    });
+    new Gauge({
       name: "moestro_upstream_in_flight",
       help: "Requests each upstream is serving now.",
       labelNames: ["upstream"],

@@ -33,6 +33,11 @@ export interface RunEvalOptions {
   models: string[];
   /** The thinking modes to ask each model in, in order. Defaults to `["default"]`. */
   thinkingModes?: EvalThinkingMode[];
+  /**
+   * The thinking modes of some models, in place of `thinkingModes` (`moestro eval --thinking both` asks a model that
+   * cannot think in `off` only). Defaults to none.
+   */
+  modelThinkingModes?: Readonly<Record<string, EvalThinkingMode[]>>;
   /** The dataset. */
   dataset: EvalDataset;
   /** Asks only the first `limit` questions. Defaults to all. */
@@ -136,7 +141,8 @@ export function scoreResponse(
  */
 export async function runEval(options: RunEvalOptions): Promise<EvalReport> {
   const questions = options.dataset.questions.slice(0, options.limit ?? options.dataset.questions.length);
-  const modes = options.thinkingModes ?? ["default"];
+  const defaultModes = options.thinkingModes ?? ["default"];
+  const modesOf = (model: string): EvalThinkingMode[] => options.modelThinkingModes?.[model] ?? defaultModes;
   const now = options.now ?? (() => performance.now());
   const clock = options.clock ?? Date.now;
   const identity = createEvalRunIdentity(options);
@@ -144,11 +150,12 @@ export async function runEval(options: RunEvalOptions): Promise<EvalReport> {
   const latest = new Map<string, EvalAnswerRecord>();
   for (const record of await options.store.open(identity)) latest.set(key(record.model, record.thinking, record.questionId), record);
 
-  const total = options.models.length * modes.length * questions.length;
+  const total = options.models.reduce((sum, model) => sum + modesOf(model).length, 0) * questions.length;
   const isDone = (record: EvalAnswerRecord | undefined): boolean => record !== undefined && record.status !== "error";
   let completed = 0;
   for (const model of options.models)
-    for (const thinking of modes) for (const question of questions) if (isDone(latest.get(key(model, thinking, question.id)))) completed++;
+    for (const thinking of modesOf(model))
+      for (const question of questions) if (isDone(latest.get(key(model, thinking, question.id)))) completed++;
 
   const ask = async (model: string, thinking: EvalThinkingMode, question: EvalQuestion): Promise<EvalAnswerRecord> => {
     const startedAtMs = clock();
@@ -225,7 +232,7 @@ export async function runEval(options: RunEvalOptions): Promise<EvalReport> {
   };
 
   for (const model of options.models) {
-    for (const thinking of modes) {
+    for (const thinking of modesOf(model)) {
       const pending = questions.filter((question) => !isDone(latest.get(key(model, thinking, question.id))));
       if (pending.length === 0) options.onProgress?.({ model, thinking, completed, total });
       await runPool(pending, { concurrency: options.concurrency ?? 4, signal: options.signal }, async (question) => {
@@ -240,7 +247,7 @@ export async function runEval(options: RunEvalOptions): Promise<EvalReport> {
   }
 
   const results = options.models.flatMap((model) =>
-    modes.map((thinking) => {
+    modesOf(model).map((thinking) => {
       const records = questions
         .map((question) => latest.get(key(model, thinking, question.id)))
         .filter((record): record is EvalAnswerRecord => record !== undefined);

@@ -124,6 +124,7 @@ describe("the console's client against the app (no port)", () => {
     const app = createApp({
       models: createStaticModelRegistry([fakeModel("m"), fakeModel("owner/repo:Q8_0")]),
       logger,
+      maxMemoryBytes: 24 * 2 ** 30,
       version: "9.9.9",
       puller,
       planner,
@@ -140,15 +141,17 @@ describe("the console's client against the app (no port)", () => {
     if (folder !== undefined) rmSync(folder, { recursive: true, force: true });
   });
 
-  it("reads the server's info: version, key checks and which parts it has", async () => {
+  it("reads the server's info: version, key checks, which parts it has and the memory budget", async () => {
     expect(await client.info()).toEqual({
       object: "moestro.info",
       version: "9.9.9",
       key_checks: false,
       features: { pull: true, plan: true, keys: false, usage: true, results: true },
       results_dir: path.join(folder, "results"),
+      memory_budget_bytes: 24 * 2 ** 30,
     });
     expect((await bare.info()).features).toEqual({ pull: false, plan: false, keys: false, usage: false, results: false });
+    expect((await bare.info()).memory_budget_bytes).toBeNull();
   });
 
   it("streams a pull's progress line by line, and raises the error line of a failed pull", async () => {

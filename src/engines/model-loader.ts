@@ -14,7 +14,7 @@ import {
 } from "./engine-choice.js";
 import { createLlamaBackend, defaultMaxContextTokens } from "./inproc/llama-backend.js";
 import { cacheRamBytesForModel, estimateModelMemoryBytes } from "./inproc/memory-estimate.js";
-import { checkLlamaServerBinary, resolveLlamaServer } from "./llama-server/binary.js";
+import { checkLlamaServerBinary, llamaServerSeesGpu, resolveLlamaServer } from "./llama-server/binary.js";
 import { createLlamaServerBackend } from "./llama-server/llama-server-backend.js";
 import { resolveWorkerSpeculation } from "./llama-server/worker-speculation.js";
 import type { ModelSchedulerDeps } from "./model-scheduler.js";
@@ -58,14 +58,16 @@ export function createModelLoader(options: ModelLoaderOptions): ModelLoader {
   // `workerCacheRamBytes`: the deprecated name of the setting, read when the new one is not set.
   const cacheShape = { ...shape, cacheRamBytes: engine.cacheRamBytes ?? engine.workerCacheRamBytes };
   const cacheRamBytes = (path: string) => cacheRamBytesForModel(llama, path, cacheShape);
-  let binary: Promise<{ path: string; version: string } | undefined> | undefined;
+  let binary: Promise<{ path: string; version: string; hasGpuDevice?: boolean } | undefined> | undefined;
   const getBinary = () =>
     (binary ??= (async () => {
       const found = await resolveLlamaServer({ configured: engine.llamaServer, home: options.home });
       if (found === undefined) return undefined;
       const checked = await checkLlamaServerBinary(found);
-      logger.info({ binary: checked.path, version: checked.version }, "llama-server binary for workers");
-      return checked;
+      // A binary without a GPU device gets no GPU-layer flags (it would warn for each: worker-args.ts).
+      const hasGpuDevice = await llamaServerSeesGpu(checked.path);
+      logger.info({ binary: checked.path, version: checked.version, hasGpuDevice }, "llama-server binary for workers");
+      return hasGpuDevice === undefined ? checked : { ...checked, hasGpuDevice };
     })());
   let setup: ReturnType<typeof thisMachine> | undefined;
   const thisMachine = async () => setupFromProbes(await probeHost({ measureBandwidth: false }), await probeLlamaGpu(llama));

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import { MoestroError } from "../errors/index.js";
-import type { LoadedModelInfo, ModelBackend, ModelEntry, ModelLease } from "../spec/index.js";
+import type { LoadedModelInfo, ModelBackend, ModelEntry, ModelLease, UpstreamInfo } from "../spec/index.js";
 import { maxTimerDelayMs } from "../util/duration.js";
 import { formatBytes } from "../util/size-units.js";
 
@@ -25,6 +25,18 @@ export interface ModelSchedulerDeps {
   /** Timer functions. Default to the global ones. */
   setTimer?: (callback: () => void, delayMs: number) => unknown;
   clearTimer?: (timer: unknown) => void;
+  /**
+   * The configured upstreams' state (docs/gateway.md), for the answer to a model nobody serves: with upstreams, it names
+   * those ejected (whose models may be missing, a 401 on their list included) with the reason, and suggests no pull.
+   * Defaults to none.
+   */
+  upstreams?: () => readonly UpstreamInfo[];
+  /**
+   * Whether a model stays loaded for good once loaded (a pool of upstreams alone: it holds no memory here,
+   * docs/gateway.md): its keep-alive is forever whatever a request or a load asks, memory pressure never evicts it,
+   * and {@link ModelScheduler.unload} refuses it. Defaults to none.
+   */
+  keepsLoaded?: (entry: ModelEntry) => boolean;
 }
 
 interface LoadedModel {
@@ -94,8 +106,8 @@ export class ModelScheduler {
   /**
    * Holds a model for one request, loading it first when needed (a request for a model that is loading waits for it).
    *
-   * @param options.keepAliveMs this request's keep-alive (Ollama's `keep_alive`); it replaces the model's. Defaults to
-   *   the model's current one, or the default for a new load.
+   * @param options.keepAliveMs this request's keep-alive (Ollama's `keep_alive`); it replaces the model's (not that of a
+   *   model kept loaded for good, `keepsLoaded`). Defaults to the model's current one, or the default for a new load.
    * @throws {MoestroError} `model_not_found` (404) for an unknown id; `insufficient_memory` (503) when the model cannot
    *   fit the budget; the error of a failed load, with its reason; the signal's reason when aborted while waiting.
    */
@@ -143,9 +155,17 @@ export class ModelScheduler {
    * Unloads a model now if no request holds it, or as soon as the last one ends.
    *
    * @returns whether it was loaded.
+   * @throws {MoestroError} `model_not_found` (404) for an unknown id; `invalid_request` (400, `param: "model"`) for a
+   *   model kept loaded for good (`keepsLoaded`: a pool of upstreams alone).
    */
   async unload(id: string): Promise<boolean> {
     const entry = await this.findEntry(id);
+    if (this.#deps.keepsLoaded?.(entry) === true)
+      throw new MoestroError(
+        "invalid_request",
+        `The model '${entry.id}' is a pool of upstreams alone: it holds no memory here and is never unloaded (docs/gateway.md, "Pools"). Stop serving it by removing its upstreams (--upstream) and restarting.`,
+        { param: "model" },
+      );
     const model = this.#loaded.get(entry.id);
     if (model === undefined) return false;
     model.keepAliveMs = 0;
@@ -177,11 +197,21 @@ export class ModelScheduler {
     const entry = entries.find((candidate) => candidate.id === id) ?? entries.find((candidate) => candidate.aliases?.includes(id));
     if (entry === undefined) {
       const known = entries.map((candidate) => `'${candidate.id}'`).join(", ");
-      throw new MoestroError(
-        "model_not_found",
-        `The model '${id}' does not exist. Models served here: ${known || "none"} (pull one with moestro pull).`,
-        { param: "model" },
-      );
+      const upstreams = this.#deps.upstreams?.() ?? [];
+      // A gateway's models come from its upstreams: one that cannot be read (down, or refusing the gateway's key) may
+      // serve it, and pulling it here is not the answer.
+      const unread = upstreams
+        .filter((upstream) => upstream.state === "ejected")
+        .map((upstream) => `'${upstream.name}' (${upstream.reason ?? "ejected"})`);
+      const hint =
+        upstreams.length === 0
+          ? " (pull one with moestro pull)"
+          : unread.length > 0
+            ? `. Upstreams that cannot be read now: ${unread.join("; ")}`
+            : "";
+      throw new MoestroError("model_not_found", `The model '${id}' does not exist. Models served here: ${known || "none"}${hint}.`, {
+        param: "model",
+      });
     }
     return entry;
   }
@@ -208,7 +238,7 @@ export class ModelScheduler {
     // Make room: idle models first, those expiring soonest first; then wait for busy ones to finish.
     while (this.#usedBytes() + memoryBytes > budget) {
       const idle = [...this.#loaded.values()]
-        .filter((model) => model.refCount === 0)
+        .filter((model) => model.refCount === 0 && this.#deps.keepsLoaded?.(model.entry) !== true)
         .sort((a, b) => (a.expiresAtMs ?? Infinity) - (b.expiresAtMs ?? Infinity));
       if (idle.length > 0) {
         await this.#evict(idle[0]!, `evicted to make room for '${entry.id}'`);
@@ -228,7 +258,7 @@ export class ModelScheduler {
       backend,
       memoryBytes,
       refCount: 0,
-      keepAliveMs: keepAliveMs ?? this.#deps.defaultKeepAliveMs ?? defaultKeepAliveMs,
+      keepAliveMs: this.#deps.keepsLoaded?.(entry) === true ? -1 : (keepAliveMs ?? this.#deps.defaultKeepAliveMs ?? defaultKeepAliveMs),
       expiresAtMs: null,
       timer: undefined,
       loadedAtMs: this.#now(),
@@ -240,7 +270,8 @@ export class ModelScheduler {
 
   #hold(model: LoadedModel, keepAliveMs: number | undefined): void {
     model.refCount++;
-    if (keepAliveMs !== undefined) model.keepAliveMs = keepAliveMs;
+    // A model kept loaded for good keeps "forever" whatever a request's keep_alive says.
+    if (keepAliveMs !== undefined && this.#deps.keepsLoaded?.(model.entry) !== true) model.keepAliveMs = keepAliveMs;
     if (model.timer !== undefined) (this.#deps.clearTimer ?? clearTimeout)(model.timer as ReturnType<typeof setTimeout>);
     model.timer = undefined;
     model.expiresAtMs = null;

@@ -258,6 +258,14 @@ export interface GenerationStream extends AsyncIterable<StreamPart> {
    * plus a margin per message), and its `finish` part carries the upstream's exact count.
    */
   readonly promptTokens: number;
+  /**
+   * The prompt's cache counts, as the `finish` part's usage will give them (`cachedPromptTokens`, and the explicit
+   * cache's `cacheReadInputTokens` and `cacheCreationInputTokens` when the request marked prefixes), once the engine
+   * knows them: the in-process engine sets it when it reuses the prefix, before the prefill and so before the first
+   * part; `undefined` until then, and throughout for an engine that learns them only from its answer (a llama-server
+   * worker, an upstream), whose `finish` part carries them.
+   */
+  readonly promptCacheUsage?: Pick<Usage, "cachedPromptTokens" | "cacheReadInputTokens" | "cacheCreationInputTokens">;
   /** Which upstream serves this generation, and after how many attempts (upstream backends only). */
   readonly servedBy?: UpstreamServed;
   /**
@@ -377,6 +385,11 @@ export interface UpstreamInfo {
   recentErrorRate?: number;
   /** Until when it is left out, epoch ms (ejected, or a 429's `Retry-After`); `undefined` when it is not. */
   ejectedUntilMs: number | undefined;
+  /**
+   * Why it is ejected (its health check's failure, the refusal of its `GET /v1/models`: a 401 or 403, or its last
+   * request's failure); `undefined` while it is not, and where not kept.
+   */
+  reason?: string;
   /** The model ids it serves (configured, or discovered from its `GET /v1/models`). */
   models: readonly string[];
 }

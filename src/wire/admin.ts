@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import type { CreateApiKeyInput } from "../auth/key-service.js";
+import { MoestroError } from "../errors/index.js";
 import type { KeyBudgetUse } from "../metering/budget-guard.js";
 import type { TimeRate } from "../metering/time-pricing.js";
 import type { UsageReport, UsageReportRow } from "../metering/usage-report.js";
@@ -238,6 +239,35 @@ export function fromCreateKeyBody(body: CreateKeyBody): CreateApiKeyInput {
     budgetPeriod: body.budget_period,
     expiresInMs: body.expires_in_ms,
   };
+}
+
+/** The wire field of each key-creation input field (`CreateApiKeyInput` → {@link CreateKeyBody}). */
+const createKeyWireFields: Readonly<Record<keyof CreateApiKeyInput, keyof CreateKeyBody>> = {
+  name: "name",
+  models: "models",
+  requestsPerMinute: "requests_per_minute",
+  tokensPerMinute: "tokens_per_minute",
+  budgetMicroUsd: "budget_micro_usd",
+  budgetPeriod: "budget_period",
+  expiresInMs: "expires_in_ms",
+};
+
+/**
+ * An error of the key service (`KeyService.create`, which names its input's fields: `requestsPerMinute`, `models.1`) as
+ * the HTTP API says it: `param` and the message name the wire field of {@link CreateKeyBody} (`requests_per_minute`,
+ * `models[1]`, as the body's own parse errors name it). Any other error is returned as it is.
+ */
+export function toWireCreateKeyError(error: unknown): unknown {
+  if (!(error instanceof MoestroError) || error.param === null) return error;
+  const [field, ...rest] = error.param.split(".");
+  const wire = createKeyWireFields[field as keyof CreateApiKeyInput];
+  if (wire === undefined) return error;
+  const param = `${wire}${rest.map((segment) => (/^\d+$/.test(segment) ? `[${segment}]` : `.${segment}`)).join("")}`;
+  return new MoestroError(error.code, error.message.replaceAll(`'${error.param}'`, `'${param}'`), {
+    param,
+    retryAfterSeconds: error.retryAfterSeconds,
+    cause: error,
+  });
 }
 
 /** The report as the admin API and `moestro usage --json` show it. */

@@ -37,6 +37,11 @@ export const wireServerInfoSchema = z
     features: wireServerFeaturesSchema,
     /** The folder whose bench and eval results `GET /v1/moestro/results` lists, or `null` when none is configured. */
     results_dir: z.string().nullable(),
+    /**
+     * The scheduler's memory budget for loaded models (`--max-memory`, else measured at start), bytes: `null` when the
+     * server does not say; absent from older servers.
+     */
+    memory_budget_bytes: z.number().nullable().optional(),
   })
   .passthrough();
 /** `GET /v1/moestro/info`. */
@@ -161,6 +166,8 @@ export const wireUpstreamSchema = z
     recent_error_rate: z.number().nullish(),
     /** Until when it gets no request (ejected, or a 429's Retry-After), ISO 8601; `null` when it gets them. */
     ejected_until: z.string().nullable(),
+    /** Why it is ejected (a failed health check, a 401 or 403 on its model list, its requests' failures); `null` while it is not. Absent from older servers. */
+    reason: z.string().nullish(),
     models: z.array(z.string()),
   })
   .passthrough();

@@ -18,7 +18,10 @@ describe.skipIf(!hasTestModels)("moestro bench and moestro eval on the command l
   let folder: string;
 
   beforeAll(async () => {
-    test = await startTestServer({ models: [{ path: testModelPath("stories260K.gguf") }], engine: { parallel: 2 } });
+    test = await startTestServer({
+      models: [{ path: testModelPath("stories260K.gguf") }, { path: testModelPath("tiny-qwen3moe.gguf") }],
+      engine: { parallel: 2 },
+    });
     folder = mkdtempSync(path.join(os.tmpdir(), "moestro-cli-bench-"));
   });
   afterAll(async () => {
@@ -97,5 +100,47 @@ describe.skipIf(!hasTestModels)("moestro bench and moestro eval on the command l
     // Run again: everything is stored, so the same results come back.
     const again = JSON.parse((await run(process.execPath, args)).stdout) as { results: unknown[] };
     expect(again.results).toEqual(report.results);
+  });
+
+  it("eval --thinking both asks a model without a thinking switch once, warning once on stderr (a JSON line with --json)", async () => {
+    const args = (...extra: string[]) => [
+      bin,
+      "eval",
+      "--url",
+      test.url,
+      "--dataset",
+      "sample",
+      "--model",
+      "stories260K",
+      "--model",
+      "tiny-qwen3moe",
+      "--thinking",
+      "both",
+      "--limit",
+      "1",
+      "--max-tokens",
+      "8",
+      ...extra,
+    ];
+    const json = await run(process.execPath, args("--json", "--no-progress", "--out", path.join(folder, "eval-both-json")));
+    const report = JSON.parse(json.stdout) as { results: Array<{ model: string; thinking: string; done: number }> };
+    // stories260K's vocabulary has no <think>: off only; tiny-qwen3moe (a Qwen3 vocabulary) thinks: off then on.
+    expect(report.results.map((result) => [result.model, result.thinking, result.done])).toEqual([
+      ["stories260K", "off", 1],
+      ["tiny-qwen3moe", "off", 1],
+      ["tiny-qwen3moe", "on", 1],
+    ]);
+    const warnings = json.stderr
+      .split("\n")
+      .filter((line) => line.startsWith("{"))
+      .map((line) => JSON.parse(line) as { warning?: { message: string; param: string } })
+      .filter((line) => line.warning !== undefined);
+    expect(warnings).toEqual([
+      { warning: { message: expect.stringContaining("'stories260K' has no thinking switch"), param: "--thinking" } },
+    ]);
+    const text = await run(process.execPath, args("--no-progress", "--out", path.join(folder, "eval-both-text")));
+    expect(text.stderr.match(/^moestro eval: warning: .*$/gm)).toEqual([
+      "moestro eval: warning: the model 'stories260K' has no thinking switch: --thinking both asks it once, with thinking off.",
+    ]);
   });
 });

@@ -42,6 +42,9 @@ describe.skipIf(consoleSkipReason !== undefined)(
       const { page } = session;
       await page.getByTestId("results-empty").waitFor();
       expect(await page.getByTestId("results-empty").textContent()).toContain(path.join(session.home, "results"));
+      // The commands name the served model, not a placeholder.
+      await expect.poll(() => page.getByTestId("results-empty").textContent()).toContain("--model stories260K --out");
+      expect(await page.getByTestId("results-empty").textContent()).not.toContain("MODEL");
     });
 
     it("after a small eval run, its point appears on the chart", async () => {

@@ -123,6 +123,8 @@ export interface ConsoleSessionOptions {
   upstreams?: ConfigInput["upstreams"];
   /** The gateway's rules (config `gateway`) over the defaults. */
   gateway?: ConfigInput["gateway"];
+  /** Metering settings (config `metering`: the price book's path). Defaults to none. */
+  metering?: ConfigInput["metering"];
   /** Runs once the server is up, before the console opens (requests that give the pages rows). Defaults to none. */
   beforeOpen?: (server: TestServer) => Promise<void>;
 }
@@ -170,6 +172,7 @@ export async function startConsoleSession(options: ConsoleSessionOptions): Promi
       ...(options.hubEndpoint === undefined ? {} : { hub: { endpoint: options.hubEndpoint } }),
       ...(options.upstreams === undefined ? {} : { upstreams: options.upstreams }),
       ...(options.gateway === undefined ? {} : { gateway: options.gateway }),
+      ...(options.metering === undefined ? {} : { metering: options.metering }),
     });
     await options.beforeOpen?.(server);
     browser = await launchBrowser();

@@ -18,6 +18,23 @@ describe.skipIf(consoleSkipReason !== undefined)("console: login and Keys (real 
       { headers: { "content-type": "application/json", authorization: `Bearer ${key}` } },
     );
 
+  it("opens on the login page without a refused request (the browser would log its 401 as an error)", async () => {
+    const fresh = await session.context.newPage();
+    const errors: string[] = [];
+    const refused: string[] = [];
+    fresh.on("console", (message) => {
+      if (message.type() === "error") errors.push(message.text());
+    });
+    fresh.on("response", (response) => {
+      if (response.status() === 401) refused.push(response.url());
+    });
+    await fresh.goto(`${session.url}/keys`);
+    await fresh.getByLabel("Admin key").waitFor();
+    expect(refused).toEqual([]);
+    expect(errors).toEqual([]);
+    await fresh.close();
+  });
+
   it("asks for the admin key, refuses a wrong one, and opens with the right one", async () => {
     const { page } = session;
     await page.getByLabel("Admin key").waitFor();

@@ -118,6 +118,24 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Models (real server, 
     expect(await row.getByTestId("loaded-placement").textContent()).toContain(placement.description);
   });
 
+  it("draws the loaded models' memory against the scheduler's budget, with the figures in text", async () => {
+    const { page } = session;
+    await page.locator('[data-testid="loaded-row"][data-model="stories260K"]').waitFor();
+    const info = (await (
+      await fetch(`${session.url}/v1/moestro/info`, { headers: { authorization: `Bearer ${testAdminKey}` } })
+    ).json()) as { memory_budget_bytes: number | null };
+    expect(info.memory_budget_bytes).toBeGreaterThan(0);
+    const use = (await page.getByTestId("memory-use").textContent()) ?? "";
+    expect(use).toMatch(/^[\d.]+ [KMG]iB of the [\d.]+ [KMGT]iB budget \(--max-memory; [\d.e-]+%\) in use by \d+ models?/);
+    // A tiny model against a budget of gigabytes: a sliver of the bar, not all of it.
+    const filled = await page
+      .getByTestId("memory-bar")
+      .evaluate(
+        (bar) => [...bar.children].reduce((sum, part) => sum + part.getBoundingClientRect().width, 0) / bar.getBoundingClientRect().width,
+      );
+    expect(filled).toBeLessThan(0.5);
+  });
+
   it("unloads a model and sees it leave the loaded list", async () => {
     const { page } = session;
     const row = page.locator('[data-testid="loaded-row"][data-model="stories260K"]');
@@ -152,7 +170,15 @@ describe.skipIf(!existsSync(chromiumPath) || !existsSync(path.join(webDist, "ind
             engine: {
               kind: "llama-server",
               placement: { description: "experts of the first 30 layers in RAM, the rest on the GPU", gpuLayers: 99, cpuMoeLayers: 30 },
-              worker: { pid: 4242, binary: "/opt/llama-server", version: "version: 1 (80fb11a)", args, restarts: 2, startedAtMs },
+              worker: {
+                pid: 4242,
+                binary: "/opt/llama-server",
+                version: "version: 1 (80fb11a)",
+                args,
+                restarts: 2,
+                startedAtMs,
+                speculation: { type: "draft", backedOff: { acceptance: 0.03, draftTokens: 512, atMs: startedAtMs, restartMs: 1840 } },
+              },
             },
           }),
           createFakeBackend({
@@ -160,7 +186,15 @@ describe.skipIf(!existsSync(chromiumPath) || !existsSync(path.join(webDist, "ind
             engine: {
               kind: "llama-server",
               placement: { description: "all on the GPU", gpuLayers: 49, cpuMoeLayers: 0 },
-              worker: { pid: null, binary: "/opt/llama-server", version: "version: 1 (80fb11a)", args, restarts: 1, startedAtMs },
+              worker: {
+                pid: null,
+                binary: "/opt/llama-server",
+                version: "version: 1 (80fb11a)",
+                args,
+                restarts: 1,
+                startedAtMs,
+                speculation: { type: "ngram" },
+              },
             },
           }),
         ],
@@ -174,7 +208,7 @@ describe.skipIf(!existsSync(chromiumPath) || !existsSync(path.join(webDist, "ind
       await app?.close();
     });
 
-    it("shows each model's engine and placement, and a worker's pid and restarts", async () => {
+    it("shows each model's engine and placement, and a worker's pid, restarts and speculation", async () => {
       const url = app.client.baseURL.replace(/\/v1$/, "");
       const { page, foreignRequests, pageErrors } = await openConsole(browser, url, "/models");
       const row = (model: string) => page.locator(`[data-testid="loaded-row"][data-model="${model}"]`);
@@ -189,6 +223,12 @@ describe.skipIf(!existsSync(chromiumPath) || !existsSync(path.join(webDist, "ind
       );
       expect(await row("big-moe").getByTestId("loaded-layers").textContent()).toBe("99 layers on the GPU · experts of 30 layers in RAM");
       expect(await row("restarting").getByTestId("loaded-worker").textContent()).toBe("restarting · 1 restart");
+      // The worker's speculative decoding, as `ps --json` says it (`worker.speculation`); none for the in-process engine.
+      expect(await row("restarting").getByTestId("loaded-speculation").textContent()).toBe("speculative: ngram");
+      expect(await row("big-moe").getByTestId("loaded-speculation").textContent()).toBe(
+        "speculative: off (backed off: 3% of 512 drafted tokens accepted; restarted in 1840 ms)",
+      );
+      expect(await row("local").getByTestId("loaded-speculation").count()).toBe(0);
       expect(await row("restarting").getByTestId("loaded-layers").textContent()).toBe("49 layers on the GPU");
       await saveScreenshot(page, "models-workers");
       expect(foreignRequests).toEqual([]);

@@ -1,6 +1,10 @@
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { formatNanoUsd } from "../../src/cli/commands/usage.js";
 import { createAdminClient } from "../../src/client/admin-client.js";
+import type { PriceBookInput } from "../../src/metering/price-book.js";
 import { postJson } from "../helpers/server.js";
 import { consoleSkipReason, saveScreenshot, startConsoleSession, testAdminKey, type ConsoleSession } from "./console-harness.js";
 
@@ -68,6 +72,10 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Usage (real server, k
     const costHere = (await page.getByTestId("cost-here").textContent()) ?? "";
     expect(costHere).toMatch(/^\$0\.0\d*[1-9]/);
     expect(costHere).toContain("estimate");
+    // The same figure as the CLI writes for the API's total (three significant digits below $1), and how it was made.
+    const report = await createAdminClient({ baseUrl: session.url, adminKey: testAdminKey }).usage({ groupBy: "model", from: "7d" });
+    expect(costHere).toBe(`${formatNanoUsd(report.total.cost_nano_usd!)} estimate`);
+    expect(await page.getByTestId("cost-basis").textContent()).toMatch(/^engine time \(\d.* m?s\) × \$0\.\d+\/hour$/);
     expect(await page.getByTestId("usage-totals").textContent()).not.toContain("Saved");
     const assumptions = page.getByTestId("pricing-assumptions");
     expect(await assumptions.getByTestId("pricing-kind").textContent()).toBe("(estimate)");
@@ -133,6 +141,68 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Usage (real server, k
     expect(await lineOrder()).toEqual(["prompt tokens", "completion tokens"]);
     await saveScreenshot(page, "usage-many");
     expect(session.foreignRequests).toEqual([]);
+    expect(session.pageErrors).toEqual([]);
+  });
+});
+
+describe.skipIf(consoleSkipReason !== undefined)("console: Usage with a price book (one model by tokens, one by engine time)", () => {
+  let session: ConsoleSession;
+  const prices = mkdtempSync(path.join(os.tmpdir(), "moestro-console-prices-"));
+
+  beforeAll(async () => {
+    const priceBookPath = path.join(prices, "prices.json");
+    // stories260K at $1 per 1M tokens in and out (by the price book); stories260K-moe by engine time (no entry).
+    const priceBook: PriceBookInput = {
+      version: 1,
+      prices: [
+        {
+          model: "stories260K",
+          kind: "local",
+          effectiveFrom: "2020-01-01",
+          tiers: [{ inputMicroUsdPerMillionTokens: 1_000_000, outputMicroUsdPerMillionTokens: 1_000_000 }],
+        },
+      ],
+    };
+    writeFileSync(priceBookPath, JSON.stringify(priceBook));
+    session = await startConsoleSession({
+      path: "/usage",
+      models: ["stories260K.gguf", "stories260K-moe.gguf"],
+      adminKey: testAdminKey,
+      metering: { priceBookPath },
+      beforeOpen: async (server) => {
+        for (const model of ["stories260K", "stories260K-moe"]) {
+          const response = await postJson(
+            `${server.url}/v1/chat/completions`,
+            { model, messages: [{ role: "user", content: "Once upon a time" }], max_tokens: 8 },
+            { headers: { "content-type": "application/json", authorization: `Bearer ${testAdminKey}` } },
+          );
+          expect(response.status).toBe(200);
+          await response.text();
+        }
+      },
+    });
+  });
+  afterAll(async () => {
+    await session?.close();
+    rmSync(prices, { recursive: true, force: true });
+  });
+
+  it("says how much of the cost here the price book made and how much engine time, in the CLI's figures", async () => {
+    const { page } = session;
+    await page.getByTestId("usage-totals").waitFor();
+    const report = await createAdminClient({ baseUrl: session.url, adminKey: testAdminKey }).usage({ groupBy: "model", from: "7d" });
+    const costOf = (model: string): number => report.data.find((row) => row.group === model)!.cost_nano_usd!;
+    const basis = (await page.getByTestId("cost-basis").textContent()) ?? "";
+    expect(basis).toMatch(/^\$\S+ by the price book \+ \$\S+ by engine time \(\d.* m?s\) × \$0\.\d+\/hour$/);
+    expect(
+      basis.startsWith(`${formatNanoUsd(costOf("stories260K"))} by the price book + ${formatNanoUsd(costOf("stories260K-moe"))} by`),
+    ).toBe(true);
+    expect(await page.getByTestId("cost-here").textContent()).toContain(formatNanoUsd(report.total.cost_nano_usd!));
+    // $1 per 1M tokens is above the nearest cloud list price: the difference is negative, with the sign first.
+    const saving = (await page.getByTestId("saving").textContent()) ?? "";
+    expect(saving).toBe(formatNanoUsd(report.total.difference_nano_usd!));
+    expect(saving.startsWith("-$")).toBe(true);
+    await saveScreenshot(page, "usage-mixed-pricing");
     expect(session.pageErrors).toEqual([]);
   });
 });

@@ -84,6 +84,34 @@ describe.skipIf(!hasTestModels)("Anthropic Messages API (/v1/messages) with the 
     );
   });
 
+  it("a streamed message_start carries the prompt's cache split that message_delta gives (a repeated prompt reuses its prefix)", async () => {
+    const request = {
+      model: "tiny-qwen3moe",
+      max_tokens: 4,
+      ...greedy,
+      messages: [{ role: "user" as const, content: "Tell a story about a cat and a dog" }],
+      stream: true as const,
+    };
+    const usages = async () => {
+      const events: Anthropic.RawMessageStreamEvent[] = [];
+      for await (const event of await client.messages.create(request)) events.push(event);
+      const start = events.find((event) => event.type === "message_start")!;
+      const delta = events.find((event) => event.type === "message_delta")!;
+      // message_start goes out with the first part: nothing else comes before it.
+      expect(events[0]?.type).toBe("message_start");
+      return { start: start.message.usage, delta: delta.usage };
+    };
+    await usages();
+    const { start, delta } = await usages();
+    expect(delta.cache_read_input_tokens).toBeGreaterThan(0);
+    expect(start).toMatchObject({
+      input_tokens: delta.input_tokens,
+      cache_read_input_tokens: delta.cache_read_input_tokens,
+      cache_creation_input_tokens: 0,
+      output_tokens: 0,
+    });
+  });
+
   it("D01: system entries inside messages merge after the top-level system, at the start of the prompt; string and blocks agree", async () => {
     const body = {
       model: "scripted-qwen3",

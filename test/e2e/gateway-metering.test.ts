@@ -145,16 +145,30 @@ describe.skipIf(!hasTestModels)("gateway budgets: reserved before sending, with 
       priceBookPath,
       JSON.stringify({
         version: 1,
-        prices: ["stories", "stories-alone"].map((model) => ({
+        prices: ["stories", "stories-alone", "breaks"].map((model) => ({
           model,
           kind: "local",
           effectiveFrom: "2020-01-01",
-          tiers: [{ inputMicroUsdPerMillionTokens: microUsdPerPromptToken * 1_000_000, outputMicroUsdPerMillionTokens: 0 }],
+          // `breaks` bills its generated tokens too: a stream that broke off is charged what it produced.
+          tiers: [
+            {
+              inputMicroUsdPerMillionTokens: microUsdPerPromptToken * 1_000_000,
+              outputMicroUsdPerMillionTokens: model === "breaks" ? microUsdPerPromptToken * 1_000_000 : 0,
+            },
+          ],
         })),
       }),
     );
-    upstream = await startStandInUpstream(["stories"], (_request, response) => {
+    upstream = await startStandInUpstream(["stories", "breaks"], async ({ body }, response) => {
       response.writeHead(200, { "content-type": "text/event-stream" });
+      if (body.model === "breaks") {
+        // Five content chunks, then the upstream dies (its socket cut, as a `kill -9` leaves it): no usage, no end.
+        response.write(chunkEvent({ role: "assistant", content: "" }));
+        for (const word of ["Once", " upon", " a", " time", ","]) response.write(chunkEvent({ content: word }));
+        await sleep(50);
+        response.socket?.destroy();
+        return;
+      }
       response.end(`${chunkEvent({ role: "assistant", content: "Once" })}${chunkEvent({}, "stop")}${usageEvent(1, 1)}data: [DONE]\n\n`);
     });
     gateway = await startTestServer(
@@ -213,5 +227,47 @@ describe.skipIf(!hasTestModels)("gateway budgets: reserved before sending, with 
     expect(await admitted.text()).toContain("data: [DONE]");
     expect(admitted.headers.get("x-moestro-upstream")).toBe("priced");
     expect(upstream.posts).toHaveLength(1);
+  });
+
+  it("bills a stream that broke off at the upstream with the tokens it produced, estimated, charged to the key", async () => {
+    const secret = await keyWithBudget("breaks", 1_000_000_000);
+    const response = await postJson(
+      `${gateway.url}/v1/chat/completions`,
+      { model: "breaks", max_tokens: 480, stream: true, messages },
+      { headers: { authorization: `Bearer ${secret}`, "content-type": "application/json", "x-request-id": "breaks-1" } },
+    );
+    const raw = await response.text();
+    expect(raw).toContain("time");
+    expect(raw).toContain('"code":"upstream_failed"');
+    let row: WireUsageEvent | undefined;
+    for (let wait = 0; wait < 100 && row === undefined; wait++) {
+      const rows = (
+        (await (await fetch(`${gateway.url}/v1/moestro/usage/events`, { headers: { authorization: `Bearer ${adminKey}` } })).json()) as {
+          data: WireUsageEvent[];
+        }
+      ).data;
+      row = rows.find((candidate) => candidate.request_id === "breaks-1" && candidate.status !== "running");
+      if (row === undefined) await sleep(20);
+    }
+    // As a client's disconnect at the same point: one token per content chunk (the role chunk carries none), the prompt
+    // estimated, the row marked estimated; priced, on the key.
+    expect(row).toMatchObject({
+      model: "breaks",
+      status: "error",
+      error_code: "upstream_failed",
+      usage_estimated: true,
+      upstream: "priced",
+    });
+    expect(row!.completion_tokens).toBe(5);
+    expect(row!.prompt_tokens).toBeGreaterThan(0);
+    expect(row!.cost_micro_usd).toBe((row!.prompt_tokens + row!.completion_tokens) * microUsdPerPromptToken);
+    expect(row!.key_id).not.toBeNull();
+    // The key's spend (what its budget is checked against) includes it.
+    const byKey = (
+      (await (
+        await fetch(`${gateway.url}/v1/moestro/usage?group_by=key`, { headers: { authorization: `Bearer ${adminKey}` } })
+      ).json()) as { data: WireUsageRow[] }
+    ).data;
+    expect(byKey.find((group) => group.name === row!.key_id || group.name === "breaks")?.cost_micro_usd).toBe(row!.cost_micro_usd);
   });
 });

@@ -65,6 +65,8 @@ describe.skipIf(!hasTestModels || testLlamaServer === undefined)("llama-server w
     expect(stories.worker!.pid).toBeGreaterThan(0);
     expect(stories.worker!.args).toEqual(expect.arrayContaining(["-np", "2", "-t", "1", "--host", "127.0.0.1", "--api-key", "***"]));
     expect(isRunning(stories.worker!.pid!)).toBe(true);
+    // A CPU build sees no GPU (--list-devices): no GPU-layer flags, which it would ignore with three warnings each.
+    if (/-cpu[\\/]llama-server$/.test(testLlamaServer!)) expect(stories.worker!.args).not.toContain("-ngl");
   });
 
   it("the ledger records the worker engine, and /metrics carries the worker's own metrics labelled by model", async () => {

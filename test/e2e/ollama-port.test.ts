@@ -61,6 +61,15 @@ describe.skipIf(!hasTestModels)("moestro serve --ollama-port", () => {
       .catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(OpenAI.NotFoundError);
     expect(refused).toMatchObject({ status: 404, code: "model_not_found" });
+    // The names /api/tags lists work on /v1: here by Ollama's rules in full (without case), on the main port only
+    // without `:latest`; the answer names the real id.
+    const ask = (client: OpenAI, model: string) =>
+      client.chat.completions.create({ model, max_tokens: 2, messages: [{ role: "user", content: "Hi" }] });
+    for (const model of ["tiny-qwen3moe:latest", "TINY-QWEN3MOE", "Tiny-Qwen3MoE:latest"])
+      expect((await ask(openai, model)).model, model).toBe("tiny-qwen3moe");
+    const main = new OpenAI({ baseURL: `${url}/v1`, apiKey: "unused", maxRetries: 0 });
+    expect((await ask(main, "tiny-qwen3moe:latest")).model).toBe("tiny-qwen3moe");
+    await expect(ask(main, "TINY-QWEN3MOE")).rejects.toMatchObject({ status: 404, code: "model_not_found" });
     // The main port keeps its own root (the console) and answers /api too.
     expect(await (await fetch(`${url}/`)).text()).not.toBe("Ollama is running");
     expect((await fetch(`${url}/api/version`)).status).toBe(200);

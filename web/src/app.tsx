@@ -31,6 +31,9 @@ function readStoredKey(): string | undefined {
  * when it needs a key or refuses this one.
  */
 async function openSession(key: string | undefined): Promise<Session> {
+  // Without a key, ask the open `/health` first: on a server that checks keys, the info request would be refused with
+  // a 401, which the browser logs as an error before anyone could log in.
+  if (key === undefined && (await serverChecksKeys())) return { phase: "login" };
   try {
     const info = await createClients(key).console.info();
     return { phase: "ready", info, adminKey: info.key_checks ? key : undefined };
@@ -45,6 +48,18 @@ async function openSession(key: string | undefined): Promise<Session> {
       return { phase: "login", reason: `The server refused this key: ${error.message}` };
     }
     return { phase: "unreachable", message: describeError(error).message };
+  }
+}
+
+/** Whether the server says (`GET /health`'s `key_checks`) that it checks keys; false when it does not say or fails. */
+async function serverChecksKeys(): Promise<boolean> {
+  try {
+    const response = await fetch("/health");
+    if (!response.ok) return false;
+    const body = (await response.json()) as { key_checks?: unknown };
+    return body.key_checks === true;
+  } catch {
+    return false;
   }
 }
 

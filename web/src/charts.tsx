@@ -351,9 +351,9 @@ export interface StackedBarPart {
 }
 
 /**
- * Parts of one whole as a horizontal bar, each part as wide as its share of their sum, coloured by its place in `parts`
- * from {@link seriesColors} (so a part keeps its colour when another is 0). Parts of 0 are left out of the bar and the
- * legend; nothing is drawn when their sum is 0.
+ * Parts of one whole as a horizontal bar, each part as wide as its share of their sum (or of `whole`), coloured by its
+ * place in `parts` from {@link seriesColors} (so a part keeps its colour when another is 0). Parts of 0 are left out of
+ * the bar and the legend; nothing is drawn when their sum is 0.
  */
 export function StackedBar(props: {
   parts: readonly StackedBarPart[];
@@ -365,19 +365,27 @@ export function StackedBar(props: {
   hasLegend?: boolean;
   /** A line under the bar: at the end of the legend when there is one, else alone. */
   caption?: ReactNode;
+  /**
+   * What the full bar stands for (a memory budget): each part is as wide as its share of it, the rest of the bar
+   * empty. Defaults to the parts' sum; a sum over `whole` fills the bar, each part as its share of the sum.
+   */
+  whole?: number;
+  /** The bar's test id. Defaults to none. */
+  testId?: string;
 }): ReactNode {
   const parts = props.parts
     .map((part, index) => ({ ...part, color: seriesColors[index % seriesColors.length]! }))
     .filter((part) => part.value > 0);
   const total = parts.reduce((sum, part) => sum + part.value, 0);
   if (total === 0) return null;
+  const whole = Math.max(total, props.whole ?? 0);
   return (
     <div className="memory-bar-wrap">
-      <div className="memory-bar" role="img" aria-label={props.label}>
+      <div className="memory-bar" role="img" aria-label={props.label} data-testid={props.testId}>
         {parts.map((part) => (
           <div
             key={part.name}
-            style={{ width: `${(part.value / total) * 100}%`, background: part.color }}
+            style={{ width: `${(part.value / whole) * 100}%`, background: part.color }}
             title={`${part.name}: ${props.format(part.value)}`}
           />
         ))}

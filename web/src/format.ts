@@ -34,14 +34,16 @@ export function formatInteger(value: number): string {
   return Math.round(value).toLocaleString("en-US");
 }
 
-/** US dollars with enough digits to tell small amounts apart: `$12.34`, `$0.0042`, `$0`. */
+/**
+ * US dollars as the CLI writes them (`formatNanoUsd` of src/cli/commands/usage.ts): two decimals from $1, else three
+ * significant digits, the sign before the dollar sign: `$12.30`, `$0.0151`, `-$0.0142`, `$0.000000730`, `$0`.
+ */
 export function formatUsd(usd: number): string {
   if (usd === 0) return "$0";
+  const sign = usd < 0 ? "-" : "";
   const magnitude = Math.abs(usd);
-  if (magnitude >= 100) return `$${usd.toFixed(0)}`;
-  if (magnitude >= 0.01) return `$${usd.toFixed(2)}`;
-  // Two significant digits in plain decimals: toPrecision writes `7.3e-7` below a micro-dollar (a local request's cost).
-  return `$${usd.toFixed(Math.min(12, 1 - Math.floor(Math.log10(magnitude))))}`;
+  // Plain decimals: toPrecision writes `7.3e-7` below a micro-dollar (a local request's cost).
+  return `${sign}$${magnitude >= 1 ? magnitude.toFixed(2) : magnitude.toFixed(Math.min(12, 2 - Math.floor(Math.log10(magnitude))))}`;
 }
 
 /**

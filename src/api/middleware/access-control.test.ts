@@ -117,6 +117,12 @@ describe.each(testDialects)("key checks over a %s store (createApp, no port)", (
     expect(error).toBeInstanceOf(OpenAI.PermissionDeniedError);
     // An allowed model passes the key checks (here it is not served, so the route answers 404).
     expect((await chat("ghost")).status).toBe(404);
+    // Under /v1 the key is checked against the model the route holds: `m-a:latest` is `m-a` (allowed; the fake model
+    // cannot generate, so the route fails past the key checks), `m-b:latest` is `m-b` (refused, named as sent).
+    expect((await chat("m-a:latest")).status).not.toBe(403);
+    const deniedTagged = await chat("m-b:latest");
+    expect(deniedTagged.status).toBe(403);
+    expect(await errorBody(deniedTagged)).toMatchObject({ code: "model_not_allowed", message: expect.stringContaining("'m-b'") });
     const list = (await (await request("/v1/models", { key: secret })).json()) as { data: Array<{ id: string }> };
     expect(list.data.map((model) => model.id)).toEqual(["m-a"]);
     expect((await request("/v1/models/m-b", { key: secret })).status).toBe(403);
@@ -288,7 +294,7 @@ describe.each(testDialects)("key checks over a %s store (createApp, no port)", (
     await expect(client.createKey({ name: "bad", budget_micro_usd: 5 })).rejects.toMatchObject({
       status: 400,
       code: "invalid_request",
-      param: "budgetPeriod",
+      param: "budget_period",
     });
     await expect(
       createAdminClient({ baseUrl: "http://moestro.test", adminKey: "x".repeat(20), fetch: viaApp }).listKeys(),
@@ -306,12 +312,23 @@ describe.each(testDialects)("key checks over a %s store (createApp, no port)", (
     for (const [body, param] of [
       [{ name: 1 }, "name"],
       [{ name: "x", models: ["m-a", 2] }, "models[1]"],
+      // Values the key service refuses are named by their wire field too, not the service's (requestsPerMinute).
+      [{ name: "x", requests_per_minute: -5 }, "requests_per_minute"],
+      [{ name: "x", tokens_per_minute: 1.5 }, "tokens_per_minute"],
+      [{ name: "x", budget_micro_usd: -1, budget_period: "day" }, "budget_micro_usd"],
+      [{ name: "x", budget_micro_usd: 5 }, "budget_period"],
+      [{ name: "x", expires_in_ms: 0 }, "expires_in_ms"],
+      [{ name: "  " }, "name"],
+      [{ name: "x", models: [] }, "models"],
+      [{ name: "x", models: ["m-a", ""] }, "models[1]"],
       [{ name: "x", unknown_field: true }, null],
       [["x"], null],
     ] as const) {
       const response = await post(body);
       expect(response.status, JSON.stringify(body)).toBe(400);
-      expect(await errorBody(response), JSON.stringify(body)).toMatchObject({ code: "invalid_request", param });
+      const error = await errorBody(response);
+      expect(error, JSON.stringify(body)).toMatchObject({ code: "invalid_request", param });
+      expect(error.message, JSON.stringify(body)).not.toMatch(/PerMinute|MicroUsd|Period|InMs/);
     }
   });
 

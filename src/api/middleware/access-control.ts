@@ -8,6 +8,7 @@ import type { ModelEntry, ModelRegistry } from "../../spec/index.js";
 import type { ApiKey } from "../../store/index.js";
 import type { AppEnv } from "../app-env.js";
 import { readJsonBody } from "../serving/json-body.js";
+import { servedModelName } from "../serving/served-model-name.js";
 
 /** What key checks need. Present in `AppDeps` exactly when `serve` runs with an admin key. */
 export interface AccessControlDeps {
@@ -19,6 +20,12 @@ export interface AccessControlDeps {
   rateLimiter: RateLimiter;
   /** Spend per key per day or month. */
   budgets: BudgetGuard;
+  /**
+   * The served models, to check a limited key's `model` under `/v1` as the route will read it (`servedModelName`:
+   * `NAME:latest` for an untagged `NAME`), and to apply a scope to every name of a model (its id and aliases, see
+   * {@link allowedModelIds}). Without it the name is checked as written.
+   */
+  models?: Pick<ModelRegistry, "listEntries">;
 }
 
 /**
@@ -34,6 +41,9 @@ export function isAdminPath(path: string): boolean {
  * a model (`ModelRegistry.listEntries`, read only for a name the scope does not list literally).
  */
 export type ScopeModels = Pick<ModelRegistry, "listEntries">;
+
+/** No served models: a scope then allows exactly the names it lists. */
+const noModels: ScopeModels = { listEntries: async () => [] };
 
 /** Ollama's routes that change the server's models (pull, delete, copy): the admin key's, as `/v1/moestro/pull` is. */
 const ollamaAdminPaths: ReadonlySet<string> = new Set(["/api/pull", "/api/delete", "/api/copy", "/api/push", "/api/create"]);
@@ -62,7 +72,9 @@ const ollamaAdminPaths: ReadonlySet<string> = new Set(["/api/pull", "/api/delete
  * The key's id is set as the `keyId` variable (`admin` for the admin key), which the usage meter records.
  * Must run after the body-limit middleware: it reads the body of POSTs of model-limited keys.
  */
-export function createAccessControl(deps: AccessControlDeps, models: ScopeModels): MiddlewareHandler<AppEnv> {
+export function createAccessControl(deps: AccessControlDeps): MiddlewareHandler<AppEnv> {
+  // Without the served models a scope is read as written (no aliases to follow).
+  const models = deps.models ?? noModels;
   const adminKeySha256 = hashApiKeySecret(deps.adminKey);
   return async (c, next) => {
     if (c.req.path === "/health" || c.req.method === "OPTIONS") return await next();
@@ -109,7 +121,7 @@ export function createAccessControl(deps: AccessControlDeps, models: ScopeModels
         "Only the admin key may call the admin endpoints (under /v1/moestro/, /metrics, and Ollama's /api/pull, /api/delete and /api/copy).",
       );
     }
-    if (key.models !== undefined && !isFilesOrBatchesPath(path)) await checkModelScope(c, key, key.models, models);
+    if (key.models !== undefined && !isFilesOrBatchesPath(path)) await checkModelScope(c, key, key.models, deps.models);
     if (isModelRequest) {
       await deps.budgets.check(key);
       c.set("budget", budgetOf(key));
@@ -175,7 +187,7 @@ function resolveName(name: string, entries: readonly ModelEntry[]): ModelEntry |
   return entries.find((entry) => entry.id === name) ?? entries.find((entry) => entry.aliases?.includes(name) === true);
 }
 
-async function checkModelScope(c: Context<AppEnv>, key: ApiKey, models: readonly string[], served: ScopeModels): Promise<void> {
+async function checkModelScope(c: Context<AppEnv>, key: ApiKey, models: readonly string[], served: ScopeModels | undefined): Promise<void> {
   let model: string | undefined;
   if (c.req.method === "POST" && (c.req.path.startsWith("/v1/") || c.req.path.startsWith("/api/"))) {
     // Only under /v1 and /api, where the body limit applies. The route gets the same parse; a body that is not JSON is left for it
@@ -195,10 +207,16 @@ async function checkModelScope(c: Context<AppEnv>, key: ApiKey, models: readonly
       throw new MoestroError("invalid_request", `The path holds malformed percent-encoding: '${encoded}'.`);
     }
   }
+  // Ollama's clients add `:latest` to a name without a tag.
+  if (model !== undefined && c.req.path.startsWith("/api/") && model.endsWith(":latest") && models.includes(model.slice(0, -7)))
+    model = model.slice(0, -7);
+  // Under /v1 the key is checked against the model the route will hold (`stories260K:latest` is `stories260K` when no
+  // model has that exact name; Ollama's rules on the Ollama port), never a looser reading that could reach another.
+  if (model !== undefined && served !== undefined && c.req.method === "POST" && c.req.path.startsWith("/v1/") && !models.includes(model))
+    model = await servedModelName(c, { models: served }, model);
   // The scope's own names need no look-up; an alias (or the model an alias in the scope names) does.
   if (model === undefined || models.includes(model)) return;
-  const scope = await allowedModelIds(models, served);
-  // Ollama's clients add `:latest` to a name without a tag.
+  const scope = await allowedModelIds(models, served ?? noModels);
   const isOllamaLatest = c.req.path.startsWith("/api/") && model.endsWith(":latest");
   if (!scope.isAllowed(model) && !(isOllamaLatest && scope.isAllowed(model.slice(0, -7)))) {
     throw new MoestroError(

@@ -1,5 +1,5 @@
 import type { Context } from "hono";
-import { MoestroError } from "../../errors/index.js";
+import { MoestroError, usageSoFarOf } from "../../errors/index.js";
 import type { StreamPart, Usage, UsageCounts, UsageEvent, UsageRequest, UsageRun, UsageSink, UsageStart } from "../../spec/index.js";
 import type { AppDeps, AppEnv } from "../app-env.js";
 
@@ -161,12 +161,16 @@ export class RequestMeter {
   /**
    * Reports, once, the end of a request that failed with `error` after the model ran: `aborted` when its signal aborted
    * (the client left, or the server's shutdown: whatever the work threw then), else `error` with the error's code
-   * (`internal_error` for an error that is not a `MoestroError`); the counts are those of the choices that finished.
+   * (`internal_error` for an error that is not a `MoestroError`); the counts are those of the choices that finished,
+   * plus the usage the error carries of a choice that broke off part way (`withUsageSoFar`: an upstream's stream).
    * Later calls do nothing.
    *
    * @throws what a sink throws (as `finish`).
    */
   async fail(error: unknown): Promise<void> {
+    // An answer that broke off part way (an upstream's stream) bills what was produced (`withUsageSoFar`).
+    const produced = usageSoFarOf(error);
+    if (produced !== undefined && !this.#finished) this.observeUsage(produced);
     await this.finish(this.#signal?.aborted ? "aborted" : "error", error instanceof MoestroError ? error.code : "internal_error");
   }
 

@@ -122,6 +122,15 @@ export interface StreamEncoder {
    * `response.created`), given the usage at admission (the prompt's tokens are known). Defaults to none.
    */
   start?(usage: Usage): unknown[];
+  /**
+   * Whether `start` waits for the first part (or, with none, for the end), so that its usage has the prompt's cached
+   * tokens (`ChoiceParts.promptCacheUsage`: the in-process engine knows them once it reuses the prefix, before the
+   * prefill, hence before the first part): Anthropic's `message_start` carries the cache split that `message_delta`
+   * repeats. The start goes out with the first part, in the same write, so the first token reaches the client no later;
+   * a prefill longer than a second (or the keep-alive interval, when shorter) sends the start then. Defaults to false
+   * (the Responses API's `response.created`, which has no usage, goes out at once).
+   */
+  startAfterFirstPart?: boolean;
   /** Payloads to send for one part (the first part of a choice may open it with a role chunk). */
   encode(part: ChoicePart, isFirstOfChoice: boolean): unknown[];
   /**
@@ -366,8 +375,21 @@ async function pumpEvents({ c, deps, generation, encoder, format }: StreamJob, s
     lastWriteAt = performance.now();
     sink.write(payloads.length === 1 ? format.frame(payloads[0]) : payloads.map((payload) => format.frame(payload)).join(""));
   };
+  // The start's payloads, written once: at once, or with the first part for an encoder that waits for it.
+  let started = encoder.start === undefined;
+  const startPayloads = (): unknown[] => {
+    if (started) return [];
+    started = true;
+    // The meter counts the prompt once the first part arrives; the admission already knows it, and the engine the
+    // cached part of it once it reused the prefix (before the first part).
+    return encoder.start!({ ...meter.usage, promptTokens: parts.promptTokens, ...parts.promptCacheUsage });
+  };
+  // A start still waiting for the first part goes out after this long anyway (a long prefill), with what is known of
+  // the cache: a client should see its stream open within a second, as Anthropic's own start comes before the prefill.
+  const startWaitMs = Math.min(keepAliveMs, 1000);
   const keepAlive = setInterval(
     () => {
+      if (!started && performance.now() - lastWriteAt >= startWaitMs && !sink.aborted) return write(startPayloads());
       if (format.keepAlive !== undefined && performance.now() - lastWriteAt >= keepAliveMs && !sink.aborted) {
         lastWriteAt = performance.now();
         sink.write(format.keepAlive);
@@ -377,17 +399,15 @@ async function pumpEvents({ c, deps, generation, encoder, format }: StreamJob, s
   );
   const opened = new Set<number>();
   try {
-    if (encoder.start !== undefined) {
-      // The meter counts the prompt once the first part arrives; the admission already knows it.
-      const { promptTokens } = parts;
-      write(encoder.start({ ...meter.usage, promptTokens }));
-    }
+    if (encoder.startAfterFirstPart !== true) write(startPayloads());
     for await (const part of parts) {
       if (part.type === "finish" && part.finishReason === "abort") break;
       const isFirst = !opened.has(part.index);
       opened.add(part.index);
-      write(encoder.encode(part, isFirst));
+      const payloads = encoder.encode(part, isFirst);
+      write(started ? payloads : [...startPayloads(), ...payloads]);
     }
+    write(startPayloads());
     if (abort.signal.aborted) {
       await sink.flush();
       await meter.finish("aborted");

@@ -20,10 +20,11 @@ import type { AppDeps, AppEnv } from "../app-env.js";
 import { boundedAdmission, generationAdmission, RequestMeter } from "./request-meter.js";
 import { type RequestAbortController, requestSignal } from "./request-abort.js";
 import type { OutputCheck, SchemaParamNames, SchemaValidator } from "./schema-validator.js";
+import { servedModelName } from "./served-model-name.js";
 
 /** What {@link startGeneration} needs besides the request's context. */
 export interface StartGenerationOptions {
-  /** The model's id or alias, as the client sent it. */
+  /** The model's id or alias, as the client sent it (read by `servedModelName`: `NAME:latest` reaches `NAME`). */
   model: string;
   /** This request's keep-alive for the model, ms (Ollama's `keep_alive`). Defaults to the model's. */
   keepAliveMs?: number;
@@ -84,6 +85,8 @@ export interface StartedGeneration {
 export async function startGeneration(c: Context<AppEnv>, deps: AppDeps, options: StartGenerationOptions): Promise<StartedGeneration> {
   const { validator } = options;
   const check = validator.checkRequest(options.request, options.schemaParams);
+  // `stories260K:latest` (as `/api/tags` lists it) reaches `stories260K`; the Ollama port reads names as Ollama does.
+  const requested = await servedModelName(c, deps, options.model);
   const abort = requestSignal(c, deps);
   const affinity = deps.routing?.affinity;
   const request: GenerateRequest = {
@@ -102,7 +105,7 @@ export async function startGeneration(c: Context<AppEnv>, deps: AppDeps, options
   let meter: RequestMeter | undefined;
   // Fallbacks by error kind (docs/gateway.md, "Fallbacks"): a model that fails before the first byte with an error a
   // pool's rules name hands the request to the next model of the plan; nothing has reached the client yet.
-  const plan = deps.routing?.fallbacks?.plan(options.model);
+  const plan = deps.routing?.fallbacks?.plan(requested);
   /** The request's meter on `backend` (its fields as the ledger records them). */
   const newMeter = (backend: ModelBackend, served: Pick<UsageEvent, "upstream" | "attempts"> = {}): RequestMeter =>
     new RequestMeter(deps, c, {
@@ -115,7 +118,7 @@ export async function startGeneration(c: Context<AppEnv>, deps: AppDeps, options
       ...served,
       signal: abort.signal,
     });
-  let model = options.model;
+  let model = requested;
   let priorAttempts = 0;
   let lease: ModelLease;
   let parts: Awaited<ReturnType<typeof startChoices>>;
@@ -236,7 +239,7 @@ export async function startGenerationClamped(
     if (!(error instanceof MoestroError) || error.code !== "context_length_exceeded" || options.request.maxTokens === undefined)
       throw error;
     // The prompt's tokens, counted without max_tokens (the engine keeps the tokenization of this input for the retry).
-    const lease = await deps.models.acquire(options.model);
+    const lease = await deps.models.acquire(await servedModelName(c, deps, options.model));
     let room: number;
     try {
       const promptTokens = await countPromptTokens(lease.backend, { ...options.request, maxTokens: undefined });
@@ -267,7 +270,11 @@ export async function countPromptTokens(backend: ModelBackend, request: Generate
 export type ChoicePart = StreamPart & { index: number };
 
 /** The parts of every choice, with the prompt's tokens (known once the first choice is admitted). */
-export type ChoiceParts = AsyncGenerator<ChoicePart, void, undefined> & { readonly promptTokens: number };
+export type ChoiceParts = AsyncGenerator<ChoicePart, void, undefined> & {
+  readonly promptTokens: number;
+  /** The first choice's prompt cache counts, once its engine knows them (`GenerationStream.promptCacheUsage`). */
+  readonly promptCacheUsage?: GenerationStream["promptCacheUsage"];
+};
 
 /** What the choice iterator does besides yielding: meter every part, then check the output. */
 interface ChoiceBookkeeping {
@@ -304,6 +311,9 @@ async function startChoices(
   let started = false;
   const guarded: ChoiceParts = {
     promptTokens: first.promptTokens,
+    get promptCacheUsage() {
+      return first.promptCacheUsage;
+    },
     next: (...args) => {
       started = true;
       return generator.next(...args);

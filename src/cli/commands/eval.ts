@@ -6,6 +6,7 @@ import { loadEvalPricer } from "../../bench/eval-pricing.js";
 import type { EvalCostBasis, EvalReport, EvalThinkingMode } from "../../wire/eval-report.js";
 import { createEvalRunIdentity, runEval } from "../../bench/eval-runner.js";
 import { createFileEvalStore, evalStoreFiles } from "../../bench/eval-store.js";
+import { probeThinkingSwitch } from "../../bench/thinking-switch.js";
 import { CountProgressBar } from "../count-progress-bar.js";
 import { formatTable } from "../format-table.js";
 import { parseNumber, parseWholeNumber } from "../number-options.js";
@@ -102,7 +103,10 @@ export function createEvalCommand(): Command {
     .option("-m, --model <id>", "a model id to evaluate; repeatable", collect, [])
     .option("--api-key <key>", "sent as Authorization: Bearer")
     .addOption(
-      new Option("--thinking <mode>", "on, off, both (off then on), or default (send no thinking field)")
+      new Option(
+        "--thinking <mode>",
+        "on, off, both (off then on; off only for a model the server says cannot think), or default (send no thinking field)",
+      )
         .choices(["on", "off", "both", "default"])
         .default("default"),
     )
@@ -156,6 +160,20 @@ export function createEvalCommand(): Command {
         inputUsdPerMillionTokens: flags.priceInput,
         outputUsdPerMillionTokens: flags.priceOutput,
       });
+      const models = [...new Set(flags.model)];
+      // `both` on a model without a thinking switch would ask every question twice for the same answers: it is asked
+      // with thinking off only, and one warning says so (the server's `/api/show`; a server that cannot say keeps both).
+      const modelThinkingModes: Record<string, EvalThinkingMode[]> = {};
+      if (flags.thinking === "both") {
+        for (const model of models) {
+          if ((await probeThinkingSwitch({ baseUrl: flags.url, apiKey: flags.apiKey, model })) !== false) continue;
+          modelThinkingModes[model] = ["off"];
+          const message = `the model '${model}' has no thinking switch: --thinking both asks it once, with thinking off.`;
+          process.stderr.write(
+            flags.json ? `${JSON.stringify({ warning: { message, param: "--thinking" } })}\n` : `moestro eval: warning: ${message}\n`,
+          );
+        }
+      }
       const bar = new CountProgressBar({ label: "eval", isEnabled: flags.progress });
       const report = await runUntilInterrupted(
         (signal) =>
@@ -163,8 +181,9 @@ export function createEvalCommand(): Command {
             ...settings,
             baseUrl: flags.url,
             apiKey: flags.apiKey,
-            models: [...new Set(flags.model)],
+            models,
             thinkingModes: thinkingModes[flags.thinking],
+            modelThinkingModes,
             limit: flags.limit,
             store,
             pricer,

@@ -9,7 +9,7 @@ import { createModelPuller } from "../../models/pull-model.js";
 import { formatTable } from "../format-table.js";
 import { DownloadProgressBar, formatByteSize } from "../progress.js";
 import { runUntilInterrupted } from "../run-until-interrupted.js";
-import type { WireLoadedModel, WirePlacement } from "../../wire/console.js";
+import type { WireLoadedModel, WirePlacement, WireUpstream } from "../../wire/console.js";
 
 /** The store and puller as the config says (home, hub endpoint and token). */
 export function openModelStore(flags: { home?: string } = {}) {
@@ -147,10 +147,30 @@ export function createModelCommands(): Command[] {
           });
         throw error;
       });
-      process.stdout.write(flags.json ? JSON.stringify(loaded) + "\n" : formatLoadedModels(loaded));
+      if (flags.json) {
+        process.stdout.write(JSON.stringify(loaded) + "\n");
+        return;
+      }
+      // Ejected upstreams, with why: one refusing the gateway's key lists no model, so no pool above shows it.
+      const upstreams = await client.listUpstreams().then(
+        (list) => list.data,
+        () => [],
+      );
+      process.stdout.write(formatLoadedModels(loaded) + formatEjectedUpstreams(upstreams));
     });
 
   return [pull, ls, rm, ps];
+}
+
+/**
+ * One line per ejected upstream (`GET /v1/moestro/upstreams`): its name, URL and why it is ejected (a failed health
+ * check, a 401 or 403 on its model list); empty when none is. Ends with a newline when not empty.
+ */
+export function formatEjectedUpstreams(upstreams: readonly WireUpstream[]): string {
+  return upstreams
+    .filter((upstream) => upstream.state === "ejected")
+    .map((upstream) => `Upstream ${upstream.name} (${upstream.url}) is ejected: ${upstream.reason ?? "it failed"}.\n`)
+    .join("");
 }
 
 /**

@@ -59,7 +59,20 @@ function hubModelName(name: string): string | undefined {
  *   models served.
  */
 export function resolveOllamaModel(name: string, entries: readonly ModelEntry[], copies: ReadonlyMap<string, string>): string {
-  const found = findOllamaModel(name, entries, copies);
+  return resolveOllamaModelAsSent(name, entries, copies).id;
+}
+
+/**
+ * As {@link resolveOllamaModel}, with the name as sent ({@link findOllamaModelAsSent}).
+ *
+ * @throws {MoestroError} as {@link resolveOllamaModel}.
+ */
+export function resolveOllamaModelAsSent(
+  name: string,
+  entries: readonly ModelEntry[],
+  copies: ReadonlyMap<string, string>,
+): { id: string; sent: string } {
+  const found = findOllamaModelAsSent(name, entries, copies);
   if (found !== undefined) return found;
   const served = entries.map((entry) => ollamaListName(entry.id)).join(", ");
   throw new MoestroError("model_not_found", `model '${name}' not found; models served here: ${served || "none"}.`, { param: "model" });
@@ -67,19 +80,32 @@ export function resolveOllamaModel(name: string, entries: readonly ModelEntry[],
 
 /** As {@link resolveOllamaModel}, `undefined` when no model has the name. */
 export function findOllamaModel(name: string, entries: readonly ModelEntry[], copies: ReadonlyMap<string, string>): string | undefined {
+  return findOllamaModelAsSent(name, entries, copies)?.id;
+}
+
+/**
+ * As {@link findOllamaModel}, with the name the Ollama name matched as moestro names models (`sent`): the alias when it
+ * matched one (`story:latest` → `story`), else the id. The gateway's fallbacks and the ledger's `requested_model` take
+ * that name, as the other dialects' requests send it (docs/gateway.md, "Fallbacks").
+ */
+export function findOllamaModelAsSent(
+  name: string,
+  entries: readonly ModelEntry[],
+  copies: ReadonlyMap<string, string>,
+): { id: string; sent: string } | undefined {
   const candidates = ollamaNameCandidates(name.trim());
   for (const candidate of candidates) {
     const byId = entries.find((entry) => entry.id === candidate);
-    if (byId !== undefined) return byId.id;
+    if (byId !== undefined) return { id: byId.id, sent: byId.id };
     const byAlias = entries.find((entry) => entry.aliases?.includes(candidate));
-    if (byAlias !== undefined) return byAlias.id;
+    if (byAlias !== undefined) return { id: byAlias.id, sent: candidate };
     const copied = copies.get(candidate);
-    if (copied !== undefined && entries.some((entry) => entry.id === copied)) return copied;
+    if (copied !== undefined && entries.some((entry) => entry.id === copied)) return { id: copied, sent: copied };
   }
   for (const candidate of candidates) {
     const lower = candidate.toLowerCase();
     const byId = entries.find((entry) => entry.id.toLowerCase() === lower);
-    if (byId !== undefined) return byId.id;
+    if (byId !== undefined) return { id: byId.id, sent: byId.id };
   }
   return undefined;
 }

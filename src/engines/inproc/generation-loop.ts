@@ -88,7 +88,8 @@ export interface GenerationTarget {
  * Runs one generation on `target`: pulls tokens from the request's token source (the engine's sampling unless
  * `shared.createTokenSource` gives one) and feeds them to one output parser. Yields text, reasoning and tool-call parts,
  * then exactly one `finish`, last; on abort, `finish` has `finishReason: "abort"`. Calls `release` when it ends,
- * however it ends.
+ * however it ends, and `onPromptCached` with the prompt tokens taken from the cache as soon as the prefix is reused,
+ * before the prefill (not for a target with `reportedCachedPromptTokens`, which learns it only at the end).
  */
 export async function* runGeneration(
   shared: GenerationShared,
@@ -96,6 +97,7 @@ export async function* runGeneration(
   prepared: PreparedGeneration,
   request: GenerateRequest,
   release: () => void,
+  onPromptCached?: (cachedPromptTokens: number) => void,
 ): AsyncGenerator<StreamPart, void, undefined> {
   shared.counters.activeGenerations++;
   try {
@@ -120,6 +122,9 @@ export async function* runGeneration(
         shared.logger.warn({ model: shared.modelId, text: text.slice(0, 200) }, "a tool-call block could not be parsed; returned as text"),
     });
     const cachedPromptTokens = await target.reusePrefix(promptTokens, { signal, priority: request.priority });
+    // Known before the prefill: the stream says it at once (Anthropic's message_start carries the cached split). A
+    // target that learns it only from the engine's answer (a worker) says it in the finish part alone.
+    if (target.reportedCachedPromptTokens === undefined) onPromptCached?.(cachedPromptTokens);
     const contentGrammar: ActiveGrammar | undefined = prepared.contentGrammar && {
       grammar: prepared.contentGrammar,
       state: new LlamaGrammarEvaluationState({ model, grammar: prepared.contentGrammar }),

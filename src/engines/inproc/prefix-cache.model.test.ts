@@ -17,10 +17,15 @@ async function run(backend: ModelBackend, input: GenerateInput, maxTokens = 12):
   const request: GenerateRequest = { input, sampling: { temperature: 0 }, stop: [], maxTokens };
   let text = "";
   let cached = -1;
-  for await (const part of await backend.generate(request)) {
+  const stream = await backend.generate(request);
+  // The stream says the cached count by its first part already (Anthropic's message_start carries it), as the finish does.
+  let atFirstPart: number | undefined | null = null;
+  for await (const part of stream) {
+    if (atFirstPart === null) atFirstPart = stream.promptCacheUsage?.cachedPromptTokens;
     if (part.type === "text-delta") text += part.text;
     if (part.type === "finish") cached = part.usage.cachedPromptTokens ?? 0;
   }
+  expect(atFirstPart).toBe(cached);
   return { text, cached };
 }
 

@@ -67,7 +67,10 @@ export async function generateOnSlot<Slot>(options: SlotGenerationOptions<Slot>,
     released = true;
     pool.release(slot);
   };
-  const generated = runGeneration(frontend.shared, options.target(slot), prepared, request, release);
+  let cachedPromptTokens: number | undefined;
+  const generated = runGeneration(frontend.shared, options.target(slot), prepared, request, release, (cached) => {
+    cachedPromptTokens = cached;
+  });
   const parts: AsyncGenerator<StreamPart, void, undefined> =
     letGo === undefined
       ? generated
@@ -87,6 +90,15 @@ export async function generateOnSlot<Slot>(options: SlotGenerationOptions<Slot>,
         };
   return {
     promptTokens: promptTokens.length,
+    // As the finish part's usage gives them (runGeneration).
+    get promptCacheUsage() {
+      if (cachedPromptTokens === undefined) return undefined;
+      const explicit = prepared.explicitCache;
+      return {
+        cachedPromptTokens,
+        ...(explicit === undefined ? {} : { cacheCreationInputTokens: explicit.creationTokens, cacheReadInputTokens: explicit.readTokens }),
+      };
+    },
     [Symbol.asyncIterator]: () => parts,
     close: async () => {
       await parts.return(undefined);

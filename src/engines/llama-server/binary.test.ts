@@ -11,6 +11,7 @@ import {
   type EngineBuildInfo,
   engineBuildName,
   listEngines,
+  llamaServerSeesGpu,
   parseGitBundleCommit,
   parseLlamaServerVersion,
   readBundledLlamaCppSource,
@@ -200,5 +201,23 @@ describe("listEngines and resolveLlamaServer", () => {
     const newestBundled = await build(bundled, "cuda", "2026-12-02T10:00:00.000Z");
     expect(await resolveLlamaServer({ home: folder, bundledCommit: bundled })).toBe(newestBundled);
     expect(await resolveLlamaServer({ home: folder, configured: "relative/llama-server" })).toBe(path.resolve("relative/llama-server"));
+  });
+});
+
+describe("llamaServerSeesGpu", () => {
+  it("reads llama.cpp's device list: (none) is no GPU, a listed device is one, anything else is unknown", async () => {
+    const none = await script("none", `echo "Available devices:"; echo "  (none)"`);
+    expect(await llamaServerSeesGpu(none)).toBe(false);
+    const cuda = await script("cuda", `echo "Available devices:"; echo "  CUDA0: NVIDIA H100 80GB HBM3 (81079 MiB, 80484 MiB free)"`);
+    expect(await llamaServerSeesGpu(cuda)).toBe(true);
+    expect(await llamaServerSeesGpu(await script("old", `echo "error: invalid argument: --list-devices" >&2; exit 1`))).toBeUndefined();
+    expect(await llamaServerSeesGpu(await script("quiet", "true"))).toBeUndefined();
+    expect(await llamaServerSeesGpu(path.join(folder, "missing"))).toBeUndefined();
+  });
+
+  it.skipIf(testLlamaServer === undefined)("reads a real llama-server's device list (none from a CPU build)", async () => {
+    const sees = await llamaServerSeesGpu(testLlamaServer!);
+    expect(typeof sees).toBe("boolean");
+    if (/-cpu[\\/]llama-server$/.test(testLlamaServer!)) expect(sees).toBe(false);
   });
 });

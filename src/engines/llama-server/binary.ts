@@ -323,7 +323,7 @@ export async function checkLlamaServerBinary(binaryPath: string, options: { time
     throw unusable(`is not executable (chmod +x ${absolutePath})`, error);
   }
   const timeoutMs = options.timeoutMs ?? 10_000;
-  const result = await runVersion(absolutePath, timeoutMs).catch((error: unknown) => {
+  const result = await runBinary(absolutePath, ["--version"], timeoutMs).catch((error: unknown) => {
     throw unusable(`cannot be started (${(error as Error).message})`, error);
   });
   const output = `${result.stdout}${result.stdout && result.stderr ? "\n" : ""}${result.stderr}`.trim();
@@ -339,19 +339,38 @@ export async function checkLlamaServerBinary(binaryPath: string, options: { time
 }
 
 /**
- * Runs `binaryPath --version` in its own process group and collects its output. On timeout the whole group is killed
+ * Whether a llama-server binary sees a GPU it can offload layers to: runs `PATH --list-devices` (no shell, at most
+ * `timeoutMs`, default 10000) and reads llama.cpp's `Available devices:` list (`(none)` from a CPU build, or from a GPU
+ * build on a machine without a usable GPU).
+ *
+ * @returns `true` with a device listed, `false` with `(none)`, `undefined` when it cannot tell (the binary failed, ran
+ *   past the timeout, or printed no such list: an older llama.cpp). Never throws.
+ */
+export async function llamaServerSeesGpu(binaryPath: string, options: { timeoutMs?: number } = {}): Promise<boolean | undefined> {
+  const result = await runBinary(binaryPath, ["--list-devices"], options.timeoutMs ?? 10_000).catch(() => undefined);
+  if (result === undefined || result.isTimedOut || result.exitCode !== 0) return undefined;
+  const lines = `${result.stdout}\n${result.stderr}`.split("\n").map((line) => line.trim());
+  const start = lines.indexOf("Available devices:");
+  if (start < 0) return undefined;
+  const first = lines.slice(start + 1).find((line) => line.length > 0);
+  return first !== undefined && first !== "(none)";
+}
+
+/**
+ * Runs `binaryPath ARGS` (`--version`, `--list-devices`) in its own process group and collects its output. On timeout the whole group is killed
  * and the promise settles at once: a shell script that waits on a child would otherwise keep the pipes open (and
  * `execFile`'s callback waiting) until that child ends.
  */
-function runVersion(
+function runBinary(
   binaryPath: string,
+  args: readonly string[],
   timeoutMs: number,
 ): Promise<{ stdout: string; stderr: string; exitCode: number | null; signal: NodeJS.Signals | null; isTimedOut: boolean }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(binaryPath, ["--version"], { stdio: ["ignore", "pipe", "pipe"], detached: process.platform !== "win32" });
+    const child = spawn(binaryPath, args, { stdio: ["ignore", "pipe", "pipe"], detached: process.platform !== "win32" });
     let stdout = "";
     let stderr = "";
-    // At most 64 KiB each: the version is two lines, and a program that prints more is not llama-server.
+    // At most 64 KiB each: the version is two lines, the devices a few, and a program that prints more is not llama-server.
     child.stdout.on("data", (chunk: Buffer) => {
       if (stdout.length < 65_536) stdout += chunk.toString("utf8");
     });

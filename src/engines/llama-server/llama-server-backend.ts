@@ -36,8 +36,11 @@ export interface LlamaServerBackendOptions {
   modelPath: string;
   /** The id clients send as `model`. Defaults to the file name without `.gguf`. */
   id?: string;
-  /** The llama-server binary and what it says it is (`checkLlamaServerBinary`). */
-  binary: { path: string; version: string };
+  /**
+   * The llama-server binary and what it says it is (`checkLlamaServerBinary`), with whether it sees a GPU
+   * (`llamaServerSeesGpu`; absent when unknown: the GPU-layer flags are passed).
+   */
+  binary: { path: string; version: string; hasGpuDevice?: boolean };
   /** Context window of each slot, tokens. Defaults to the model's training context, capped at 4096 (as in-process). */
   contextTokens?: number;
   /** Slots decoded together (`-np`). Defaults to 4. */
@@ -121,6 +124,7 @@ export async function createLlamaServerBackend(options: LlamaServerBackendOption
       parallel,
       threads: options.threads,
       gpuLayers: options.placement.gpuLayers,
+      hasGpuDevice: options.binary.hasGpuDevice,
       cpuMoeLayers: options.placement.cpuMoeLayers,
       flashAttention: options.flashAttention ?? true,
       batchSize: Math.min(options.batchSize ?? 512, contextTokens),

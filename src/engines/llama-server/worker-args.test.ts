@@ -90,4 +90,17 @@ describe("workerArgs", () => {
       }),
     ).toEqual(expect.arrayContaining(["--spec-draft-ngl", "0", "--spec-draft-p-min", "0.5"]));
   });
+
+  it("leaves the GPU-layer flags out for a binary that sees no GPU (a CPU build warns for each), and keeps -ngl 0 otherwise", () => {
+    const draft = { type: "draft", draftModelPath: "d.gguf", maxDraftTokens: 4, minConfidence: 0.5, gpuLayers: 0 } as const;
+    const cpu = workerArgs({ ...base, gpuLayers: 0, cpuMoeLayers: 0, hasGpuDevice: false, speculation: draft });
+    expect(cpu).not.toContain("-ngl");
+    expect(cpu).not.toContain("--spec-draft-ngl");
+    expect(cpu).toEqual(expect.arrayContaining(["--spec-draft-threads", "8"]));
+    // llama-server's default for -ngl is `auto` (offload what fits), not 0: a binary that may see a GPU gets the 0.
+    for (const hasGpuDevice of [true, undefined]) {
+      const args = workerArgs({ ...base, gpuLayers: 0, hasGpuDevice, speculation: draft });
+      expect(args).toEqual(expect.arrayContaining(["-ngl", "0", "--spec-draft-ngl", "0"]));
+    }
+  });
 });

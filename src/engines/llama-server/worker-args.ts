@@ -17,6 +17,13 @@ export interface WorkerLaunchOptions {
   threads: number;
   /** Layers on the GPU (`-ngl`); 0 on a machine without a GPU. */
   gpuLayers: number;
+  /**
+   * Whether the binary sees a GPU (`llamaServerSeesGpu`: its `--list-devices`). `false` leaves `-ngl` and
+   * `--spec-draft-ngl` out: a binary without a device ignores them and warns "no usable GPU found" for each, three lines
+   * apiece. Defaults to true (unknown): the flags are passed, since llama-server's own default is `auto` (offload what
+   * fits), not 0.
+   */
+  hasGpuDevice?: boolean;
   /** Layers (from the first) whose routed experts stay in host RAM (`--n-cpu-moe`); 0 leaves the flag out. */
   cpuMoeLayers: number;
   /** Flash attention (`-fa on|off`). */
@@ -66,12 +73,13 @@ export type WorkerSpeculation =
 
 /**
  * The llama-server arguments of a worker, without `--host`, `--port` and `--api-key`:
- * `-m FILE -c (contextTokens × parallel) -np N -t N -ngl N [--n-cpu-moe N] -fa on|off -b N --cache-ram MiB --metrics
- * --no-webui [speculation…] [extra…]`. `--metrics` makes `/metrics` answer (moestro scrapes it); `--no-webui` because
+ * `-m FILE -c (contextTokens × parallel) -np N -t N [-ngl N] [--n-cpu-moe N] -fa on|off -b N --cache-ram MiB --metrics
+ * --no-webui [speculation…] [extra…]`; `-ngl` (and the draft's `--spec-draft-ngl`) only when the binary may see a GPU
+ * (`hasGpuDevice` not false). `--metrics` makes `/metrics` answer (moestro scrapes it); `--no-webui` because
  * clients reach moestro, never the worker. Speculation (flags of `common/arg.cpp`):
  * - ngram: `--spec-type ngram-simple --spec-ngram-simple-size-n P --spec-ngram-simple-size-m N`;
  * - draft: `--spec-type draft-simple --spec-draft-model FILE --spec-draft-n-max N --spec-draft-n-min 0
- *   --spec-draft-p-min P --spec-draft-ngl L --spec-draft-threads T --spec-draft-threads-batch T` (the draft runs on the
+ *   --spec-draft-p-min P [--spec-draft-ngl L] --spec-draft-threads T --spec-draft-threads-batch T` (the draft runs on the
  *   worker's thread count, given explicitly as every thread count is).
  *
  * @example
@@ -89,9 +97,9 @@ export function workerArgs(options: WorkerLaunchOptions): string[] {
     String(options.parallel),
     "-t",
     String(options.threads),
-    "-ngl",
-    String(options.gpuLayers),
   ];
+  const hasGpuDevice = options.hasGpuDevice !== false;
+  if (hasGpuDevice) args.push("-ngl", String(options.gpuLayers));
   if (options.cpuMoeLayers > 0) args.push("--n-cpu-moe", String(options.cpuMoeLayers));
   args.push(
     "-fa",
@@ -103,13 +111,13 @@ export function workerArgs(options: WorkerLaunchOptions): string[] {
     "--metrics",
     "--no-webui",
   );
-  args.push(...speculationArgs(options.speculation, options.threads));
+  args.push(...speculationArgs(options.speculation, options.threads, hasGpuDevice));
   args.push(...(options.extraArgs ?? []));
   return args;
 }
 
 /** The speculative decoding flags of {@link workerArgs}; none without speculation. */
-function speculationArgs(speculation: WorkerSpeculation | undefined, threads: number): string[] {
+function speculationArgs(speculation: WorkerSpeculation | undefined, threads: number, hasGpuDevice: boolean): string[] {
   if (speculation === undefined) return [];
   if (speculation.type === "ngram") {
     return [
@@ -132,8 +140,7 @@ function speculationArgs(speculation: WorkerSpeculation | undefined, threads: nu
     "0",
     "--spec-draft-p-min",
     String(speculation.minConfidence),
-    "--spec-draft-ngl",
-    String(speculation.gpuLayers),
+    ...(hasGpuDevice ? ["--spec-draft-ngl", String(speculation.gpuLayers)] : []),
     "--spec-draft-threads",
     String(threads),
     "--spec-draft-threads-batch",

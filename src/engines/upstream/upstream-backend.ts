@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { MoestroError } from "../../errors/index.js";
+import { MoestroError, withUsageSoFar } from "../../errors/index.js";
 import { withAttempts } from "../../gateway/fallbacks.js";
 import type {
   AdmissionBound,
@@ -276,17 +276,26 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
             return;
           }
           target.recordFailure("the stream broke off");
+          // What the upstream produced before it broke off is billed as a disconnect's would be: its chunks counted
+          // (or its text, with a local member's tokenizer), the prompt estimated (docs/gateway.md).
+          const usage = await finalUsage(reader, request);
           if (opened.timedOut())
-            throw new MoestroError(
-              "upstream_timeout",
-              `The upstream '${target.name}' sent nothing for ${target.timeoutMs} ms (timeoutMs) during the stream.`,
-              { retryAfterSeconds: 1, cause: error },
+            throw withUsageSoFar(
+              new MoestroError(
+                "upstream_timeout",
+                `The upstream '${target.name}' sent nothing for ${target.timeoutMs} ms (timeoutMs) during the stream.`,
+                { retryAfterSeconds: 1, cause: error },
+              ),
+              usage,
             );
-          if (error instanceof MoestroError) throw error;
-          throw new MoestroError("upstream_failed", `The upstream '${target.name}' failed during the stream: ${(error as Error).message}`, {
-            retryAfterSeconds: 1,
-            cause: error,
-          });
+          if (error instanceof MoestroError) throw withUsageSoFar(error, usage);
+          throw withUsageSoFar(
+            new MoestroError("upstream_failed", `The upstream '${target.name}' failed during the stream: ${(error as Error).message}`, {
+              retryAfterSeconds: 1,
+              cause: error,
+            }),
+            usage,
+          );
         }
         for (const chunkPart of chunkParts) {
           const part = chunkPart.type === "finish" ? { ...chunkPart, usage: await finalUsage(reader, request) } : chunkPart;

@@ -94,6 +94,12 @@ export class UpstreamTarget implements PoolMember {
   #ejectedUntilMs: number | undefined;
   #rateLimitedUntilMs: number | undefined;
   #isEjected = false;
+  /** Why it was last ejected (its health check's or its requests' failure), shown while it is ejected. */
+  #ejectReason: string | undefined;
+  /** Why its `GET /v1/models` was last refused (401 or 403: the gateway's key for it is wrong or missing); `undefined` once read. */
+  #modelsRefusal: string | undefined;
+  /** The server's root (its URL less `/v1`): the client's base. */
+  readonly #root: string;
   #inFlight = 0;
   #requestsTotal = 0;
   #errorsTotal = 0;
@@ -116,6 +122,7 @@ export class UpstreamTarget implements PoolMember {
     this.answerTimeoutMs = entry.answerTimeoutMs;
     // The client's base is the server's root: OpenAI's routes are `/v1/...` under it, its health check `/health`.
     const root = this.url.replace(/\/v1$/, "");
+    this.#root = root;
     // One socket per concurrent request: a gateway sends many at once to one upstream (the client's default is 16).
     this.client = new UpstreamClient({ baseUrl: root, apiKey: options.apiKey, maxSockets: 1024 });
     this.hasConfiguredModels = entry.models !== undefined;
@@ -257,25 +264,40 @@ export class UpstreamTarget implements PoolMember {
       this.#eject(reason);
       return false;
     }
+    // A server that answers /health but refuses its model list (401, 403: the key) serves nothing here: it stays
+    // ejected, with the refusal as the reason, until its list is read (docs/gateway.md, "Health").
+    if (this.#modelsRefusal !== undefined || (!this.#discovered && !this.hasConfiguredModels)) {
+      await this.refreshModels();
+      if (this.#modelsRefusal !== undefined) {
+        this.#eject(this.#modelsRefusal);
+        return false;
+      }
+    }
     if (this.#isEjected && this.#now() >= (this.#ejectedUntilMs ?? 0)) {
       this.#isEjected = false;
       this.#ejectedUntilMs = undefined;
       this.#consecutiveFailures = 0;
       this.#logger.info({ upstream: this.name }, "upstream re-admitted after a health check");
     }
-    if (!this.#discovered && !this.hasConfiguredModels) await this.refreshModels();
     return true;
   }
 
   /**
    * Reads its models from `GET /v1/models` (not for configured models). Keeps the last list when the read fails (logged).
-   * Never throws.
+   * A 401 or 403 (its key is wrong or missing) is a failure as a request's would be: it ejects it, with the refusal as
+   * the reason, until a read succeeds. Never throws.
    */
   async refreshModels(): Promise<void> {
     if (this.hasConfiguredModels) return;
+    const url = `${this.#root}/v1/models`;
     try {
       const answer = await this.client.get("/v1/models", { timeoutMs: Math.min(this.timeoutMs, 10_000) });
-      if (answer.status < 200 || answer.status >= 300) throw new UpstreamHttpError(answer.status, answer.text, `${this.url}/models`);
+      if (answer.status === 401 || answer.status === 403) {
+        this.#modelsRefusal = `GET ${url} answered ${answer.status}: the upstream refuses the gateway's key (its key: upstreams[].apiKeyEnv in the config)`;
+        this.#eject(this.#modelsRefusal);
+      }
+      if (answer.status < 200 || answer.status >= 300) throw new UpstreamHttpError(answer.status, answer.text, url);
+      this.#modelsRefusal = undefined;
       const models = parseModelList(answer.text);
       const before = this.#models.map((model) => model.id).join(",");
       this.#models = models;
@@ -283,7 +305,7 @@ export class UpstreamTarget implements PoolMember {
       if (models.map((model) => model.id).join(",") !== before)
         this.#logger.info({ upstream: this.name, models: models.map((model) => model.id) }, "upstream models");
     } catch (error) {
-      this.#logger.warn({ upstream: this.name, err: (error as Error).message }, "cannot read the upstream's models");
+      this.#logger.warn({ upstream: this.name, url, err: (error as Error).message }, "cannot read the upstream's models");
     }
   }
 
@@ -309,6 +331,7 @@ export class UpstreamTarget implements PoolMember {
       recentAttempts: recent.attempts,
       recentErrorRate: recent.errorRate,
       ejectedUntilMs: until === 0 ? undefined : until,
+      reason: this.#isEjected ? this.#ejectReason : undefined,
       models: this.#models.map((model) => model.id),
     };
   }
@@ -321,6 +344,7 @@ export class UpstreamTarget implements PoolMember {
   #eject(reason: string): void {
     if (!this.#isEjected) this.#logger.warn({ upstream: this.name, reason, cooldownMs: this.#rules.cooldownMs }, "upstream ejected");
     this.#isEjected = true;
+    this.#ejectReason = reason;
     this.#ejectedUntilMs = this.#now() + this.#rules.cooldownMs;
   }
 }

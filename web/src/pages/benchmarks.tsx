@@ -17,6 +17,10 @@ export function BenchmarksPage(): ReactNode {
   const api = useConsoleApi();
   const results = useAsync(useCallback(() => (api.info.features.results ? api.console.listResults() : Promise.resolve(undefined)), [api]));
   const dir = api.info.results_dir ?? "$MOESTRO_HOME/results";
+  // The empty state's commands name a served model (a loaded one first), `MODEL` where the server serves none.
+  const models = useAsync(useCallback(() => api.console.listModels(), [api]));
+  const model = (models.data?.find((entry) => entry.loaded) ?? models.data?.[0])?.id ?? "MODEL";
+  const fileModel = model.replace(/[^A-Za-z0-9._-]+/g, "-");
 
   if (!api.info.features.results) {
     return (
@@ -53,7 +57,7 @@ export function BenchmarksPage(): ReactNode {
         <Notice title="No results yet." testId="results-empty">
           Point the commands' <code>--out</code> at this server's results folder, then refresh:
           <pre className="code">
-            {`moestro bench --url ${window.location.origin} --model MODEL --out ${dir}/bench-MODEL.json\nmoestro eval --url ${window.location.origin} --dataset sample --model MODEL --thinking both --out ${dir}/eval-sample`}
+            {`moestro bench --url ${window.location.origin} --model ${model} --out ${dir}/bench-${fileModel}.json\nmoestro eval --url ${window.location.origin} --dataset sample --model ${model} --thinking both --out ${dir}/eval-sample`}
           </pre>
         </Notice>
       )}

@@ -51,6 +51,26 @@ function formatPerMillion(microUsd: number | null | undefined): string {
   return microUsd === null || microUsd === undefined ? "-" : formatUsd(microUsd / 1e6);
 }
 
+/**
+ * How the cost here was made, from the model rows: `by the price book` (every model priced by tokens: a tiers or
+ * hourly entry, or an upstream's token prices), `engine time (4.4 s) × $0.009735/hour` (every model priced by engine
+ * time), or the split of a mix: `$0.0151 by the price book + $0.0000120 by engine time (4.4 s) × $0.009735/hour`.
+ * A model row counts as time-priced when its pricing now is `time` (the report has no per-request basis).
+ */
+function costBasis(rows: readonly WireUsageRow[], rate: WireTimeRate | undefined): string {
+  const byTime = rate === undefined ? [] : rows.filter((row) => row.pricing?.basis === "time");
+  const byBook = rows.filter((row) => !byTime.includes(row));
+  const timeText = (): string => {
+    const engineMs = byTime.reduce((sum, row) => sum + (row.engine_time_ms ?? 0), 0);
+    return `engine time (${formatEngineTime(engineMs)}) × ${formatRateUsd(rate!.micro_usd_per_hour)}/hour`;
+  };
+  if (byTime.length === 0) return "by the price book";
+  const bookUsd = byBook.reduce((sum, row) => sum + costUsd(row), 0);
+  if (byBook.length === 0 || bookUsd === 0) return timeText();
+  const timeUsd = byTime.reduce((sum, row) => sum + costUsd(row), 0);
+  return `${formatUsd(bookUsd)} by the price book + ${formatUsd(timeUsd)} by ${timeText()}`;
+}
+
 /** The cloud models the groups were compared with, for the total's line: `qwen3.5-flash`, or `a, b and 2 more`. */
 function cloudModels(rows: readonly WireUsageRow[]): string | undefined {
   const names = [...new Set(rows.flatMap((row) => (row.cloud_model === null ? [] : [row.cloud_model])))];
@@ -156,11 +176,7 @@ export function UsagePage(): ReactNode {
                 {total.cost_estimated === true && <span className="muted small"> estimate</span>}
               </span>
             }
-            detail={
-              timeRate === undefined
-                ? "by the price book"
-                : `engine time (${formatEngineTime(total.engine_time_ms)}) × ${formatRateUsd(timeRate.micro_usd_per_hour)}/hour`
-            }
+            detail={<span data-testid="cost-basis">{costBasis(data.data!.byModel.data, timeRate)}</span>}
           />
           <Stat
             label="At cloud list price"
@@ -287,7 +303,7 @@ function CostChart(props: { events: readonly WireUsageEvent[] }): ReactNode {
           color: seriesColors[2]!,
           isStep: true,
           hasMarkers: "when-sparse",
-          points: cost.map((point) => ({ x: point.x, y: point.y, title: `${formatUsd(point.y)} by the price book` })),
+          points: cost.map((point) => ({ x: point.x, y: point.y, title: `${formatUsd(point.y)} cost here` })),
         },
       ]}
     />

@@ -22,6 +22,7 @@ export function createAdminInfoRoutes(deps: AppDeps): Hono<AppEnv> {
         results: deps.results !== undefined,
       },
       results_dir: deps.results?.dir ?? null,
+      memory_budget_bytes: deps.maxMemoryBytes ?? null,
     };
     return c.json(body);
   });

@@ -9,13 +9,15 @@ import {
   fromCreateKeyBody,
   toWireApiKey,
   toWireListedApiKey,
+  toWireCreateKeyError,
   type WireApiKeyList,
   type WireCreatedApiKey,
 } from "../../../wire/admin.js";
 
 /**
  * The key endpoints under `/v1/moestro/keys` (admin key only; the access-control middleware checks it):
- * - `POST /` creates a key; 201 with the key and its `secret`, shown this once.
+ * - `POST /` creates a key; 201 with the key and its `secret`, shown this once; 400 `invalid_request` naming the body's
+ *   field in `param` (`requests_per_minute`, `models[1]`, `budget_period`).
  * - `GET /` lists keys, oldest first; `?include_revoked=true` adds revoked ones. Each key with a budget carries
  *   `budget_use`: its current period's settled spend and running reservations (one ledger read per such key).
  * - `DELETE /{id}` revokes the key with that id or prefix; 200 with the key, 404 `api_key_not_found`.
@@ -36,7 +38,11 @@ export function createAdminKeyRoutes(deps: AppDeps): Hono<AppEnv> {
     await next();
   });
   routes.post("/", async (c) => {
-    const { key, secret } = await admin!.keys.create(fromCreateKeyBody(parseWith(createKeyBodySchema, await readJsonBody(c))));
+    const input = fromCreateKeyBody(parseWith(createKeyBodySchema, await readJsonBody(c)));
+    // The key service names its input's fields (`requestsPerMinute`); the API answers with the body's (`requests_per_minute`).
+    const { key, secret } = await admin!.keys.create(input).catch((error: unknown) => {
+      throw toWireCreateKeyError(error);
+    });
     const body: WireCreatedApiKey = { ...toWireApiKey(key), secret };
     return c.json(body, 201);
   });

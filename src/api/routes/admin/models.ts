@@ -227,6 +227,7 @@ export function toWireUpstream(upstream: UpstreamInfo): WireUpstream {
     recent_attempts: upstream.recentAttempts ?? 0,
     recent_error_rate: upstream.recentErrorRate ?? null,
     ejected_until: upstream.ejectedUntilMs === undefined ? null : new Date(upstream.ejectedUntilMs).toISOString(),
+    reason: upstream.reason ?? null,
     models: [...upstream.models],
   };
 }

@@ -23,8 +23,8 @@ export interface MessageStreamOptions {
 
 /**
  * The encoder of a streamed Messages answer (Streaming Messages reference, "Event types" and "Basic streaming
- * request"): `message_start` (with `content: []`, `stop_reason` and `stop_sequence` null, the prompt's usage) and a
- * `ping` first; then per content block, in the order the model writes them, `content_block_start`, its deltas
+ * request"): `message_start` (with `content: []`, `stop_reason` and `stop_sequence` null, the prompt's usage with its
+ * cached part, as `message_delta` gives it, for the in-process engine; written with the first part) and a `ping` first; then per content block, in the order the model writes them, `content_block_start`, its deltas
  * (`thinking_delta` then one `signature_delta` just before the thinking block's stop, `text_delta`, or one
  * `input_json_delta` with a tool call's whole input) and `content_block_stop`; last `message_delta` (with both
  * `stop_reason` and `stop_sequence`, case D05, and the final usage) and `message_stop`. Empty text deltas are not sent.
@@ -55,6 +55,9 @@ export function createMessageStreamEncoder(options: MessageStreamOptions): Strea
   };
 
   return {
+    // message_start waits for the first part: by then the in-process engine knows the prompt's cached tokens, so its
+    // usage has the split message_delta repeats (Anthropic's own message_start carries it too).
+    startAfterFirstPart: true,
     // The meter's usage at admission has no prompt tokens yet (it counts from the parts): the admission's count is used.
     start: (usage: Usage): WireStreamEvent[] => {
       const message: WireMessage = {

@@ -15,6 +15,7 @@ import { dialectError } from "../../error-response.js";
 import { readJsonBody } from "../../serving/json-body.js";
 import { namedEventSse, respondCollected, streamResponse, type StreamFormat } from "../../serving/respond.js";
 import type { SchemaValidator } from "../../serving/schema-validator.js";
+import { servedModelName } from "../../serving/served-model-name.js";
 import { countPromptTokens, startGenerationClamped } from "../../serving/start-generation.js";
 import { createMessageStreamEncoder } from "./message-stream.js";
 
@@ -119,7 +120,7 @@ async function handleCountTokens(c: Context<AppEnv>, deps: AppDeps, validator: S
   const request = parseCountTokensRequest(await readJsonBody(c));
   const converted = toMessagesGenerateRequest(request, signer.verify);
   validator.checkRequest(converted.request, anthropicSchemaParams(converted.toolIndexes));
-  const lease = await deps.models.acquire(request.model);
+  const lease = await deps.models.acquire(await servedModelName(c, deps, request.model));
   try {
     const body: WireTokenCount = { input_tokens: await countPromptTokens(lease.backend, converted.request) };
     return c.json(body);

@@ -15,7 +15,7 @@ export function createOllamaChatHandler(context: OllamaContext) {
     const startedAtMs = performance.now();
     const request = parseOllamaChatRequest(await readJsonBody(c));
     const keepAliveMs = parseOllamaKeepAliveMs(request.keep_alive);
-    const modelId = await context.resolveModel(request.model);
+    const { id: modelId, sent: sentModel } = await context.resolveModelAsSent(request.model);
     if ((request.messages ?? []).length === 0) {
       return await respondLoadIdiom(c, context, { shape: "chat", modelName: request.model, modelId, keepAliveMs });
     }
@@ -23,6 +23,7 @@ export function createOllamaChatHandler(context: OllamaContext) {
       shape: "chat",
       modelName: request.model,
       modelId,
+      sentModel,
       request: toOllamaChatGenerateRequest(request),
       keepAliveMs,
       stream: request.stream ?? true,

@@ -16,7 +16,7 @@ export function createOllamaGenerateHandler(context: OllamaContext) {
     const startedAtMs = performance.now();
     const request = parseOllamaGenerateRequest(await readJsonBody(c));
     const keepAliveMs = parseOllamaKeepAliveMs(request.keep_alive);
-    const modelId = await context.resolveModel(request.model);
+    const { id: modelId, sent: sentModel } = await context.resolveModelAsSent(request.model);
     if ((request.prompt ?? "").length === 0 && !request.suffix) {
       return await respondLoadIdiom(c, context, { shape: "generate", modelName: request.model, modelId, keepAliveMs });
     }
@@ -24,6 +24,7 @@ export function createOllamaGenerateHandler(context: OllamaContext) {
       shape: "generate",
       modelName: request.model,
       modelId,
+      sentModel,
       request: toOllamaGenerateRequest(request),
       keepAliveMs,
       stream: request.stream ?? true,

@@ -53,6 +53,12 @@ export interface OllamaGenerationOptions {
   modelName: string;
   /** The id it resolved to. */
   modelId: string;
+  /**
+   * The name it matched as moestro names models: an alias, or the id (`OllamaContext.resolveModelAsSent`). The
+   * generation is asked for it, so that a fallback's header, ledger row and metric name it as the other dialects do
+   * (docs/gateway.md, "Fallbacks"). Defaults to `modelId`.
+   */
+  sentModel?: string;
   request: GenerateRequest;
   keepAliveMs: number | undefined;
   stream: boolean;
@@ -81,7 +87,7 @@ export async function respondOllamaGeneration(
   const { deps } = context;
   // num_predict beyond what the context holds is capped, as Ollama and llama-server cap it, never refused.
   const { generation } = await startGenerationClamped(c, deps, {
-    model: options.modelId,
+    model: options.sentModel ?? options.modelId,
     keepAliveMs: options.keepAliveMs,
     request: options.request,
     n: 1,

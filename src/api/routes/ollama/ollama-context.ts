@@ -1,4 +1,4 @@
-import { findOllamaModel, latestTag, resolveOllamaModel } from "../../../dialects/ollama/model-names.js";
+import { findOllamaModel, latestTag, resolveOllamaModel, resolveOllamaModelAsSent } from "../../../dialects/ollama/model-names.js";
 import type { ModelEntry } from "../../../spec/index.js";
 import type { AppDeps } from "../../app-env.js";
 import type { SchemaValidator } from "../../serving/schema-validator.js";
@@ -34,6 +34,13 @@ export interface OllamaContext {
    * @throws {MoestroError} `model_not_found` (404) `model '<name>' not found`.
    */
   resolveModel(name: string): Promise<string>;
+  /**
+   * The id of the model an Ollama name reaches, and the name it matched as moestro names models (the alias when it
+   * matched one, else the id; see `resolveOllamaModelAsSent`): generations send that name on, as the other dialects do.
+   *
+   * @throws {MoestroError} `model_not_found` (404) `model '<name>' not found`.
+   */
+  resolveModelAsSent(name: string): Promise<{ id: string; sent: string }>;
   /** The entry of a model id. */
   entryOf(id: string): Promise<ModelEntry>;
 }
@@ -47,6 +54,7 @@ export function createOllamaContext(deps: AppDeps, validator: SchemaValidator): 
     facts: createOllamaModelFactsReader(),
     copies,
     resolveModel: async (name) => resolveOllamaModel(name, await deps.models.listEntries(), copies),
+    resolveModelAsSent: async (name) => resolveOllamaModelAsSent(name, await deps.models.listEntries(), copies),
     entryOf: async (id) => await deps.models.findEntry(id),
   };
 }

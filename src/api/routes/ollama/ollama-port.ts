@@ -12,7 +12,8 @@ type FetchHandler = (request: Request, env: unknown) => Response | Promise<Respo
  * Ollama's shape `{"error": "…"}`, whatever the path (the app reads `errorDialect` from `env`, see `createApp`). Under
  * `/v1` errors keep the shape of the API the path speaks (OpenAI's, Anthropic's on `/v1/messages`), as Ollama's own
  * OpenAI-compatible endpoints answer OpenAI's envelope: the `openai` client pointed at Ollama's port reads `code` and
- * `type` from it.
+ * `type` from it. Model names on `/v1` are read by Ollama's rules there (the `ollamaNames` env, see `servedModelName`):
+ * without case, `:latest` dropped, `hf.co/…` names.
  */
 export function createOllamaPortFetch(fetch: FetchHandler): FetchHandler {
   const errorDialect: ErrorDialect = "ollama";
@@ -24,7 +25,9 @@ export function createOllamaPortFetch(fetch: FetchHandler): FetchHandler {
         headers: { "Content-Type": "text/plain; charset=utf-8" },
       });
     }
-    if (pathname === "/v1" || pathname.startsWith("/v1/")) return fetch(request, env);
-    return fetch(request, Object.assign(env ?? {}, { errorDialect }));
+    // Model names are read by Ollama's rules on every path (`servedModelName` on `/v1`).
+    const ollamaNames = true;
+    if (pathname === "/v1" || pathname.startsWith("/v1/")) return fetch(request, Object.assign(env ?? {}, { ollamaNames }));
+    return fetch(request, Object.assign(env ?? {}, { errorDialect, ollamaNames }));
   };
 }

@@ -9,6 +9,7 @@ import { readJsonBody } from "../../serving/json-body.js";
 import { embedMetered } from "../../serving/embed-metered.js";
 import { respondWithJsonInSlices } from "../../serving/json-in-slices.js";
 import { requestSignal } from "../../serving/request-abort.js";
+import { servedModelName } from "../../serving/served-model-name.js";
 import { reportOnDelivery, respondJson } from "../../serving/respond.js";
 
 /**
@@ -31,7 +32,10 @@ export function createEmbeddingsHandler(deps: AppDeps) {
     }
     const abort = requestSignal(c, deps);
     try {
-      const lease = await deps.models.acquire(request.model, { signal: abort.signal, keepAliveMs: parseKeepAliveMs(request.keep_alive) });
+      const lease = await deps.models.acquire(await servedModelName(c, deps, request.model), {
+        signal: abort.signal,
+        keepAliveMs: parseKeepAliveMs(request.keep_alive),
+      });
       try {
         return await respond(c, deps, lease.backend, request, inputs, abort.signal);
       } finally {

@@ -5,9 +5,23 @@ import { formatBytes, formatRelative, formatTime } from "../../format.js";
 import type { AsyncState } from "../../hooks.js";
 import type { BusyModels } from "./model-kind.js";
 import { ErrorNotice, Notice, Section } from "../../ui.js";
+import { useConsoleApi } from "../../api.js";
 
 /**
- * The loaded models: their memory as one bar, then a row each with its engine (and a worker's pid and restarts), where
+ * The memory bar's line: `103 MiB of the 17.7 GiB budget (--max-memory; 0.57%) in use by 1 model (…)`, or without the
+ * budget when the server does not give it (`memory_budget_bytes` of `/v1/moestro/info`).
+ */
+function memoryUseText(usedBytes: number, budgetBytes: number | undefined, models: number): string {
+  const ofBudget =
+    budgetBytes === undefined || budgetBytes <= 0
+      ? ""
+      : ` of the ${formatBytes(budgetBytes)} budget (--max-memory; ${((usedBytes / budgetBytes) * 100).toPrecision(2)}%)`;
+  return `${formatBytes(usedBytes)}${ofBudget} in use by ${models} model${models === 1 ? "" : "s"} (the scheduler's estimate: weights, KV cache and buffers)`;
+}
+
+/**
+ * The loaded models: their memory as one bar, then a row each with its engine (and a worker's pid, restarts and
+ * speculative decoding), where
  * its weights sit, its requests, sequences, expiry and Unload.
  */
 export function LoadedSection(props: {
@@ -18,6 +32,8 @@ export function LoadedSection(props: {
 }): ReactNode {
   const { loaded, busy } = props;
   const loadedBytes = (loaded.data ?? []).reduce((sum, model) => sum + model.memory_bytes, 0);
+  // The bar is use against the scheduler's budget (`--max-memory`), not each model's share of the use.
+  const budgetBytes = useConsoleApi().info.memory_budget_bytes ?? undefined;
   return (
     <Section title="Loaded now" testId="loaded-models">
       {loaded.error !== undefined && <ErrorNotice error={loaded.error} what="The loaded models" />}
@@ -29,8 +45,10 @@ export function LoadedSection(props: {
           <StackedBar
             parts={loaded.data.map((model) => ({ name: model.id, value: model.memory_bytes }))}
             format={formatBytes}
-            label={`Loaded models use ${formatBytes(loadedBytes)}`}
-            caption={`${formatBytes(loadedBytes)} in use by ${loaded.data.length} model${loaded.data.length === 1 ? "" : "s"} (the scheduler's estimate: weights, KV cache and buffers)`}
+            whole={budgetBytes}
+            testId="memory-bar"
+            label={`Loaded models use ${formatBytes(loadedBytes)}${budgetBytes === undefined ? "" : ` of ${formatBytes(budgetBytes)}`}`}
+            caption={<span data-testid="memory-use">{memoryUseText(loadedBytes, budgetBytes, loaded.data.length)}</span>}
           />
           <div className="table-scroll">
             <table className="table">
@@ -63,6 +81,12 @@ export function LoadedSection(props: {
                         >
                           {model.worker.pid === null ? "restarting" : `pid ${model.worker.pid}`} ·{" "}
                           {model.worker.restarts === 1 ? "1 restart" : `${model.worker.restarts} restarts`}
+                        </div>
+                      )}
+                      {model.worker?.speculation != null && (
+                        // `draft`, `ngram`, or `off (backed off: …)` once too few drafted tokens were accepted.
+                        <div className="muted small" data-testid="loaded-speculation">
+                          speculative: {model.worker.speculation}
                         </div>
                       )}
                     </td>
