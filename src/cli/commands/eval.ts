@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import path from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
+import { apiKeyFromFlagOrEnv } from "../api-key-option.js";
 import { loadEvalDataset, type EvalDatasetFormat } from "../../bench/eval-dataset.js";
 import { loadEvalPricer } from "../../bench/eval-pricing.js";
 import type { EvalCostBasis, EvalReport, EvalThinkingMode } from "../../wire/eval-report.js";
@@ -101,7 +102,10 @@ export function createEvalCommand(): Command {
     .requiredOption("--url <url>", "the server, http://host:port or a base URL ending in /v1")
     .requiredOption("--dataset <file>", "a JSONL dataset, GPQA's CSV, or 'sample' (the questions shipped with moestro)")
     .option("-m, --model <id>", "a model id to evaluate; repeatable", collect, [])
-    .option("--api-key <key>", "sent as Authorization: Bearer")
+    .option(
+      "--api-key <key>",
+      "sent as Authorization: Bearer (default: env MOESTRO_API_KEY, else MOESTRO_ADMIN_KEY; prefer the env: flags show in ps)",
+    )
     .addOption(
       new Option(
         "--thinking <mode>",
@@ -160,13 +164,15 @@ export function createEvalCommand(): Command {
         inputUsdPerMillionTokens: flags.priceInput,
         outputUsdPerMillionTokens: flags.priceOutput,
       });
+      // The key as `batch` and `bench` read it: --api-key, else MOESTRO_API_KEY, else MOESTRO_ADMIN_KEY.
+      const apiKey = apiKeyFromFlagOrEnv(flags.apiKey);
       const models = [...new Set(flags.model)];
       // `both` on a model without a thinking switch would ask every question twice for the same answers: it is asked
       // with thinking off only, and one warning says so (the server's `/api/show`; a server that cannot say keeps both).
       const modelThinkingModes: Record<string, EvalThinkingMode[]> = {};
       if (flags.thinking === "both") {
         for (const model of models) {
-          if ((await probeThinkingSwitch({ baseUrl: flags.url, apiKey: flags.apiKey, model })) !== false) continue;
+          if ((await probeThinkingSwitch({ baseUrl: flags.url, apiKey, model })) !== false) continue;
           modelThinkingModes[model] = ["off"];
           const message = `the model '${model}' has no thinking switch: --thinking both asks it once, with thinking off.`;
           process.stderr.write(
@@ -180,7 +186,7 @@ export function createEvalCommand(): Command {
           runEval({
             ...settings,
             baseUrl: flags.url,
-            apiKey: flags.apiKey,
+            apiKey,
             models,
             thinkingModes: thinkingModes[flags.thinking],
             modelThinkingModes,
