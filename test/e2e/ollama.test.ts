@@ -370,14 +370,15 @@ describe.skipIf(!hasTestModels)("Ollama's API (/api/*) on the real server, with 
     expect(await keyless.json()).toEqual({ error: expect.stringContaining("API key") });
   });
 
-  it("a key limited to some models sees only those in /api/tags and /api/ps, as in /v1/models", async () => {
+  it("a key limited to some models sees only those (and their aliases) in /api/tags and /api/ps, as in /v1/models", async () => {
     const created = await api("/v1/moestro/keys", { method: "POST", body: JSON.stringify({ name: "ollama-scoped", models: [model] }) });
     expect(created.status).toBe(201);
     const { secret } = (await created.json()) as { secret: string };
     const client = new Ollama({ host: test.url, headers: { Authorization: `Bearer ${secret}` } });
     const { models } = await client.list();
-    expect(models.map((listed) => listed.model)).toEqual([`${model}:latest`]);
-    expect((await client.ps()).models.every((listed) => listed.model === `${model}:latest`)).toBe(true);
+    // A scope covers the model under every name: its aliases are listed too (docs/studio.md, Keys).
+    expect(models.map((listed) => listed.model).sort()).toEqual([`${model}:latest`, "qwen3:tiny"].sort());
+    expect((await client.ps()).models.every((listed) => [`${model}:latest`, "qwen3:tiny"].includes(listed.model))).toBe(true);
     const other = await api("/v1/moestro/keys", { method: "POST", body: JSON.stringify({ name: "ollama-other", models: ["elsewhere"] }) });
     const otherClient = new Ollama({
       host: test.url,
