@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import { MoestroError } from "../errors/index.js";
 import type { LoadedModelInfo, ModelBackend, ModelEntry, ModelLease, UpstreamInfo } from "../spec/index.js";
 import { maxTimerDelayMs } from "../util/duration.js";
+import { entryNamed } from "../models/entry-named.js";
 import { formatBytes } from "../util/size-units.js";
 
 /** What the scheduler needs from the outside: all hardware, files and time come through here (tests swap them). */
@@ -194,7 +195,7 @@ export class ModelScheduler {
    */
   async findEntry(id: string): Promise<ModelEntry> {
     const entries = await this.#deps.listEntries();
-    const entry = entries.find((candidate) => candidate.id === id) ?? entries.find((candidate) => candidate.aliases?.includes(id));
+    const entry = entryNamed(id, entries);
     if (entry === undefined) {
       const known = entries.map((candidate) => `'${candidate.id}'`).join(", ");
       const upstreams = this.#deps.upstreams?.() ?? [];

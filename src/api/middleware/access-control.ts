@@ -3,8 +3,10 @@ import { hashApiKeySecret, secretMatches } from "../../auth/api-key-secret.js";
 import type { KeyService } from "../../auth/key-service.js";
 import { adminKeyId, formatResetDuration, type RateLimitDecision, type RateLimiter } from "../../auth/rate-limiter.js";
 import { MoestroError } from "../../errors/index.js";
+import { latestTag } from "../../dialects/ollama/model-names.js";
 import { budgetOf, type BudgetGuard } from "../../metering/budget-guard.js";
-import type { ModelEntry, ModelRegistry } from "../../spec/index.js";
+import { entryNamed } from "../../models/entry-named.js";
+import type { ModelRegistry } from "../../spec/index.js";
 import type { ApiKey } from "../../store/index.js";
 import type { AppEnv } from "../app-env.js";
 import { readJsonBody } from "../serving/json-body.js";
@@ -170,21 +172,16 @@ export async function allowedModelIds(scope: readonly string[], models: ScopeMod
   const entries = await models.listEntries();
   const allowedIds = new Set<string>();
   for (const name of scope) {
-    const entry = resolveName(name, entries);
+    const entry = entryNamed(name, entries);
     if (entry !== undefined) allowedIds.add(entry.id);
   }
   return {
     isAllowed: (name) => {
       if (scope.includes(name)) return true;
-      const entry = resolveName(name, entries);
+      const entry = entryNamed(name, entries);
       return entry !== undefined && allowedIds.has(entry.id);
     },
   };
-}
-
-/** The entry a name reaches, as `ModelRegistry.findEntry` finds it: by id, else by the first alias. */
-function resolveName(name: string, entries: readonly ModelEntry[]): ModelEntry | undefined {
-  return entries.find((entry) => entry.id === name) ?? entries.find((entry) => entry.aliases?.includes(name) === true);
 }
 
 async function checkModelScope(c: Context<AppEnv>, key: ApiKey, models: readonly string[], served: ScopeModels | undefined): Promise<void> {
@@ -208,8 +205,13 @@ async function checkModelScope(c: Context<AppEnv>, key: ApiKey, models: readonly
     }
   }
   // Ollama's clients add `:latest` to a name without a tag.
-  if (model !== undefined && c.req.path.startsWith("/api/") && model.endsWith(":latest") && models.includes(model.slice(0, -7)))
-    model = model.slice(0, -7);
+  if (
+    model !== undefined &&
+    c.req.path.startsWith("/api/") &&
+    model.endsWith(latestTag) &&
+    models.includes(model.slice(0, -latestTag.length))
+  )
+    model = model.slice(0, -latestTag.length);
   // Under /v1 the key is checked against the model the route will hold (`stories260K:latest` is `stories260K` when no
   // model has that exact name; Ollama's rules on the Ollama port), never a looser reading that could reach another.
   if (model !== undefined && served !== undefined && c.req.method === "POST" && c.req.path.startsWith("/v1/") && !models.includes(model))
@@ -217,8 +219,8 @@ async function checkModelScope(c: Context<AppEnv>, key: ApiKey, models: readonly
   // The scope's own names need no look-up; an alias (or the model an alias in the scope names) does.
   if (model === undefined || models.includes(model)) return;
   const scope = await allowedModelIds(models, served ?? noModels);
-  const isOllamaLatest = c.req.path.startsWith("/api/") && model.endsWith(":latest");
-  if (!scope.isAllowed(model) && !(isOllamaLatest && scope.isAllowed(model.slice(0, -7)))) {
+  const isOllamaLatest = c.req.path.startsWith("/api/") && model.endsWith(latestTag);
+  if (!scope.isAllowed(model) && !(isOllamaLatest && scope.isAllowed(model.slice(0, -latestTag.length)))) {
     throw new MoestroError(
       "model_not_allowed",
       `The API key '${key.name}' may not use the model '${model}'. It may use: ${models.map((id) => `'${id}'`).join(", ")}.`,
@@ -246,7 +248,7 @@ async function filterOllamaModelList(c: Context<AppEnv>, scope: { isAllowed(name
   const body = (await c.res.clone().json()) as { models?: Array<{ model?: unknown }> };
   if (!Array.isArray(body.models)) return;
   const allowed = (name: unknown): boolean =>
-    typeof name === "string" && (scope.isAllowed(name) || (name.endsWith(":latest") && scope.isAllowed(name.slice(0, -7))));
+    typeof name === "string" && (scope.isAllowed(name) || (name.endsWith(latestTag) && scope.isAllowed(name.slice(0, -latestTag.length))));
   const filtered = { ...body, models: body.models.filter((model) => allowed(model.model)) };
   c.res = new Response(JSON.stringify(filtered), { status: 200, headers: { "content-type": "application/json" } });
 }

@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import { findOllamaModel, latestTag } from "../../dialects/ollama/model-names.js";
-import type { ModelEntry, ModelRegistry } from "../../spec/index.js";
+import type { ModelRegistry } from "../../spec/index.js";
+import { entryNamed } from "../../models/entry-named.js";
 import type { AppEnv } from "../app-env.js";
 
 /**
@@ -29,13 +30,8 @@ export async function servedModelName(
   const ollamaNames = c.get("ollamaNames") === true;
   if (!ollamaNames && !model.endsWith(latestTag)) return model;
   const entries = await deps.models.listEntries();
-  if (namedExactly(entries, model)) return model;
+  if (entryNamed(model, entries) !== undefined) return model;
   if (ollamaNames) return findOllamaModel(model, entries, new Map()) ?? model;
   const untagged = model.slice(0, -latestTag.length);
-  return namedExactly(entries, untagged) ? untagged : model;
-}
-
-/** Whether a model has `name` as its id or one of its aliases, exactly. */
-function namedExactly(entries: readonly ModelEntry[], name: string): boolean {
-  return entries.some((entry) => entry.id === name || entry.aliases?.includes(name) === true);
+  return entryNamed(untagged, entries) !== undefined ? untagged : model;
 }
