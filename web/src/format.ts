@@ -34,17 +34,8 @@ export function formatInteger(value: number): string {
   return Math.round(value).toLocaleString("en-US");
 }
 
-/**
- * US dollars as the CLI writes them (`formatNanoUsd` of src/cli/commands/usage.ts): two decimals from $1, else three
- * significant digits, the sign before the dollar sign: `$12.30`, `$0.0151`, `-$0.0142`, `$0.000000730`, `$0`.
- */
-export function formatUsd(usd: number): string {
-  if (usd === 0) return "$0";
-  const sign = usd < 0 ? "-" : "";
-  const magnitude = Math.abs(usd);
-  // Plain decimals: toPrecision writes `7.3e-7` below a micro-dollar (a local request's cost).
-  return `${sign}$${magnitude >= 1 ? magnitude.toFixed(2) : magnitude.toFixed(Math.min(12, 2 - Math.floor(Math.log10(magnitude))))}`;
-}
+/** US dollars as the CLI writes them (`$12.30`, `$0.0151`, `-$0.0142`): one function for both, in src/util. */
+export { formatUsd } from "../../src/util/format-usd.js";
 
 /**
  * Dollars as a chart's tick text: two significant digits and no trailing zeros (`$0`, `$0.005`, `$0.015`, `$1200`), so

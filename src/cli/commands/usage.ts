@@ -3,6 +3,7 @@ import { MoestroError } from "../../errors/index.js";
 import { parseInstantMs } from "../../util/duration.js";
 import type { WireUsageReport, WireUsageRow } from "../../wire/admin.js";
 import { addAdminTargetOptions, openAdminBackend, type AdminTargetFlags } from "../admin-backend.js";
+import { formatUsd } from "../../util/format-usd.js";
 import { formatCsv, formatTable } from "../format-table.js";
 
 interface UsageFlags extends AdminTargetFlags {
@@ -161,16 +162,11 @@ export function checkUsageFlags(flags: Pick<UsageFlags, "details" | "json" | "si
 }
 
 /**
- * Nano-USD as dollars: two decimals from $1, else three significant digits (`$12.30`, `$0.417`, `$0.0000123`); a
+ * Nano-USD as dollars, as {@link formatUsd} writes them (`$12.30`, `$0.417`, `$0.0000123`); a
  * negative amount keeps its sign.
  */
 export function formatNanoUsd(nano: number): string {
-  const dollars = nano / 1e9;
-  if (dollars === 0) return "$0";
-  const sign = dollars < 0 ? "-" : "";
-  const absolute = Math.abs(dollars);
-  // Three significant digits in plain decimals (toPrecision would write 7.3e-7 below a micro-dollar).
-  return `${sign}$${absolute >= 1 ? absolute.toFixed(2) : absolute.toFixed(Math.min(12, 2 - Math.floor(Math.log10(absolute))))}`;
+  return formatUsd(nano / 1e9);
 }
 
 function formatMs(ms: number): string {
