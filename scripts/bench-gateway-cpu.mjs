@@ -8,7 +8,8 @@
 // upstream, and the two are measured in one run, in `BENCH_ROUNDS` blocks interleaved in both orders (ABBA): each
 // side's CPU per request, the upstream's CPU per request while it served each side, and their ratios.
 // usage: node scripts/bench-gateway-cpu.mjs   (env: BENCH_REQUESTS per side (default 300), BENCH_STREAM=1 for streamed
-//        requests, BENCH_BASELINE, BENCH_ROUNDS (default 6, with a baseline), BENCH_PROFILE=1 to write this checkout's
+//        requests (with `stream_options.include_usage`, as bench-gateway.mjs streams), BENCH_MAX_TOKENS per request
+//        (default 8; bench-gateway.mjs streams 64, where the per-event work outweighs the per-request work), BENCH_BASELINE, BENCH_ROUNDS (default 6, with a baseline), BENCH_PROFILE=1 to write this checkout's
 //        gateway's --cpu-prof into ./gateway-cpu-prof/)
 import { mkdtempSync, readFileSync } from "node:fs";
 import os from "node:os";
@@ -17,6 +18,7 @@ import { root, startProcess, startServe, storiesModelPath } from "./bench-common
 
 const requests = Number(process.env.BENCH_REQUESTS ?? 300);
 const stream = process.env.BENCH_STREAM === "1";
+const maxTokens = Number(process.env.BENCH_MAX_TOKENS ?? 8);
 const baseline = process.env.BENCH_BASELINE;
 const rounds = baseline === undefined ? 1 : Number(process.env.BENCH_ROUNDS ?? 6);
 const home = mkdtempSync(path.join(os.tmpdir(), "moestro-bench-gateway-cpu-"));
@@ -75,9 +77,10 @@ async function call(url) {
     body: JSON.stringify({
       model: "stories260K",
       messages: [{ role: "user", content: "Once upon a time" }],
-      max_tokens: 8,
+      max_tokens: maxTokens,
       temperature: 0,
       stream,
+      ...(stream ? { stream_options: { include_usage: true } } : {}),
     }),
   });
   const text = await response.text();
@@ -110,7 +113,7 @@ try {
   /** @param {number} value */
   const perRequest = (value) => Number((value / count).toFixed(3));
   /** @type {Record<string, unknown>} */
-  const result = { requests: count, stream };
+  const result = { requests: count, stream, maxTokens };
   for (const [side, total] of Object.entries(totals)) {
     result[side] = {
       gatewayCpuMsPerRequest: perRequest(total.user + total.system),

@@ -131,7 +131,11 @@ export interface StreamEncoder {
    * (the Responses API's `response.created`, which has no usage, goes out at once).
    */
   startAfterFirstPart?: boolean;
-  /** Payloads to send for one part (the first part of a choice may open it with a role chunk). */
+  /**
+   * Payloads to send for one part (the first part of a choice may open it with a role chunk). A string is framed as it
+   * is by OpenAI's SSE ({@link openAiSse}): an encoder may give a payload's JSON text, rendered its own way (a chunk's
+   * envelope rendered once, `chunkEnvelope`).
+   */
   encode(part: ChoicePart, isFirstOfChoice: boolean): unknown[];
   /**
    * Payloads to send after the last choice, before the format's `done` (the usage chunk when asked for), given the

@@ -41,6 +41,33 @@ describe("UpstreamClient (a real HTTP server on 127.0.0.1)", () => {
     client.close();
   });
 
+  it("gives the events of a consumer that fell behind in one batch, in order, and its own parser's values", async () => {
+    const url = await serve((_request, response) => {
+      response.writeHead(200, { "content-type": "text/event-stream" });
+      let n = 0;
+      const timer = setInterval(() => {
+        if (n === 20) {
+          clearInterval(timer);
+          response.end("data: [DONE]\n\n");
+          return;
+        }
+        response.write(`data: {"n":${n++}}\n\n`);
+      }, 1);
+    });
+    const client = new UpstreamClient({ baseUrl: url });
+    const batches: number[][] = [];
+    const stream = client.streamJsonBatches("/completion", {}, { parse: (data) => (JSON.parse(data) as { n: number }).n });
+    for await (const batch of stream) {
+      batches.push(batch);
+      // A slow consumer: the reads meanwhile come together.
+      await new Promise((resolve) => setTimeout(resolve, 15));
+    }
+    expect(batches.flat()).toEqual(Array.from({ length: 20 }, (_, index) => index));
+    expect(batches.every((batch) => batch.length > 0)).toBe(true);
+    expect(batches.length).toBeLessThan(20);
+    client.close();
+  });
+
   it("a consumer that stops early closes the connection, which the server sees", async () => {
     let closed = false;
     const url = await serve((_request, response) => {

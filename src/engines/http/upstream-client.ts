@@ -1,5 +1,6 @@
 import http from "node:http";
 import https from "node:https";
+import { readSseData } from "../../util/sse.js";
 
 /** Options of {@link UpstreamClient}. */
 export interface UpstreamClientOptions {
@@ -98,61 +99,59 @@ export class UpstreamClient {
 
   /**
    * POSTs `body` as JSON and yields each Server-Sent Event's `data:` payload parsed as JSON, in order, until the
-   * server ends the stream or sends `data: [DONE]`. Ending the iteration early (`break`, `return()`) closes the
-   * connection, which tells the server to stop (llama-server cancels the task when its client is gone).
+   * server ends the stream or sends `data: [DONE]`: {@link streamJsonBatches}, one payload at a time. Ending the
+   * iteration early (`break`, `return()`) closes the connection, which tells the server to stop (llama-server cancels
+   * the task when its client is gone).
    *
-   * llama-server closes the connection after every streamed response (its HTTP handler reports the end of a stream as
-   * a cancelled write), so a worker's streams never reuse a connection; draining them for reuse was tried and only
-   * raced with that close (docs/bench.md).
-   *
-   * `options.headers` are sent besides the client's own (its key wins over an `authorization` there).
-   *
-   * @throws {UpstreamHttpError} for a status other than 2xx (before any event); the socket's error; the signal's reason;
-   *   an `Error` when the connection closes before the response's end.
+   * @throws what {@link streamJsonBatches} throws.
    */
   async *streamJson<T = unknown>(
     path: string,
     body: unknown,
     options: { signal?: AbortSignal; headers?: Record<string, string> } = {},
   ): AsyncGenerator<T, void, undefined> {
-    const response = await this.#request("POST", path, JSON.stringify(body), { ...options, accept: "text/event-stream" });
-    const status = response.statusCode ?? 0;
-    if (status < 200 || status >= 300) throw new UpstreamHttpError(status, await readText(response), this.baseUrl + path, response.headers);
-    let finished = false;
-    try {
-      let buffer = "";
-      response.setEncoding("utf8");
-      // Not destroyed on `return`: after `[DONE]` the rest of the body (its last chunk) is read, so that the socket
-      // goes back to the agent for the next request (`finally`).
-      for await (const chunk of response.iterator({ destroyOnReturn: false }) as AsyncIterable<string>) {
-        buffer += chunk;
-        let end = buffer.indexOf("\n\n");
-        while (end >= 0) {
-          const event = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          end = buffer.indexOf("\n\n");
-          for (const line of event.split("\n")) {
-            if (!line.startsWith("data:")) continue;
-            const data = line.slice(line.charCodeAt(5) === 32 ? 6 : 5);
-            if (data === "[DONE]") {
-              finished = true;
-              return;
-            }
-            yield JSON.parse(data) as T;
-          }
-        }
-      }
-      // A connection closed mid-body (the server died) can end the iteration without an error: say so, never a
-      // silent half answer.
-      if (!response.complete) throw new Error(`${this.baseUrl}${path}: the connection closed before the response ended`);
-      finished = true;
-    } finally {
-      // An early end (the consumer stopped, an error): drop the connection so that the server stops generating.
-      // After `[DONE]`: read what is left of the body in the background (a new connection costs about 1 ms a request
-      // in front of another moestro, docs/gateway.md), unless it does not end soon.
-      if (!finished) response.destroy();
-      else if (!response.complete) drain(response);
-    }
+    for await (const batch of this.streamJsonBatches<T>(path, body, options)) for (const payload of batch) yield payload;
+  }
+
+  /**
+   * POSTs `body` as JSON and yields the Server-Sent Events' `data:` payloads parsed as JSON, in order, in batches: the
+   * payloads of all the events whole so far that the consumer has not taken (those of one socket read, usually; more
+   * when the consumer fell behind), never an empty batch, until the server ends the stream or sends `data: [DONE]`.
+   * One step of the iteration per read rather than per event, and no stream iterator under it: the body is read in
+   * flowing mode and parsed as it arrives ({@link readSseData}), the per-event work a gateway adds to every token
+   * (docs/gateway.md, "Overhead"). The body is decoded with a stateful UTF-8 decoder, so that a character the server
+   * split across two writes arrives whole (case C07). While more than `maxQueuedEvents` (256) payloads wait for the
+   * consumer, the body is paused (back-pressure on the server). Ending the iteration early (`break`, `return()`) closes
+   * the connection, which tells the server to stop (llama-server cancels the task when its client is gone).
+   *
+   * llama-server closes the connection after every streamed response (its HTTP handler reports the end of a stream as
+   * a cancelled write), so a worker's streams never reuse a connection; draining them for reuse was tried and only
+   * raced with that close (docs/bench.md).
+   *
+   * `options.headers` are sent besides the client's own (its key wins over an `authorization` there); `options.parse`
+   * parses each payload (`JSON.parse` by default; a stream's own parser, such as the gateway's `UpstreamChunkParser`).
+   *
+   * @throws {UpstreamHttpError} for a status other than 2xx (before any event); the socket's error; the signal's reason;
+   *   what `options.parse` throws (a `SyntaxError` for a payload that is not JSON); an `Error` when the connection closes before the response's end.
+   *   The payloads parsed before a failure are yielded first.
+   */
+  streamJsonBatches<T = unknown>(
+    path: string,
+    body: unknown,
+    options: { signal?: AbortSignal; headers?: Record<string, string>; parse?: (data: string) => T } = {},
+  ): SseJsonBatches<T> {
+    const parse = options.parse ?? ((data: string) => JSON.parse(data) as T);
+    return new SseJsonBatches<T>(
+      parse,
+      async () => {
+        const response = await this.#request("POST", path, JSON.stringify(body), { ...options, accept: "text/event-stream" });
+        const status = response.statusCode ?? 0;
+        if (status < 200 || status >= 300)
+          throw new UpstreamHttpError(status, await readText(response), this.baseUrl + path, response.headers);
+        return response;
+      },
+      this.baseUrl + path,
+    );
   }
 
   /** Closes the kept-alive sockets. */
@@ -223,6 +222,9 @@ function drain(response: http.IncomingMessage): void {
   response.resume();
 }
 
+/** Payloads a stream queues for a consumer that fell behind before it pauses the body (see `streamJsonBatches`). */
+const maxQueuedEvents = 256;
+
 /** Tries of one request on kept-alive sockets that the server closed under it (see `#request`). */
 const maxReusedSocketAttempts = 4;
 
@@ -260,4 +262,154 @@ async function readText(response: http.IncomingMessage, maxChars = 1 << 20): Pro
     if (text.length < maxChars) text += chunk;
   }
   return text;
+}
+
+/**
+ * The iterator of {@link UpstreamClient.streamJsonBatches}: written by hand rather than as an async generator, so that
+ * a socket read settles the consumer's waiting `next()` at once, with no generator to resume in between (one step less
+ * per token on a gateway's hot path). The request is sent at the first `next()`.
+ */
+export class SseJsonBatches<T> implements AsyncIterableIterator<T[]> {
+  readonly #parse: (data: string) => T;
+  readonly #send: () => Promise<http.IncomingMessage>;
+  readonly #url: string;
+  #response: http.IncomingMessage | undefined;
+  /** Payloads parsed, not yet taken by the consumer. */
+  #queued: T[] = [];
+  /** The unfinished event at the end of the last read. */
+  #pending = "";
+  /** `open` until `[DONE]` (`done`) or the body's end (`ended`); `closed` once the iteration ended. */
+  #state: "open" | "done" | "ended" | "closed" = "open";
+  #failure: { error: unknown } | undefined;
+  #paused = false;
+  /** The consumer's `next()` waiting for a read. */
+  #waiting: { resolve: (result: IteratorResult<T[], void>) => void; reject: (error: unknown) => void } | undefined;
+
+  constructor(parse: (data: string) => T, send: () => Promise<http.IncomingMessage>, url: string) {
+    this.#parse = parse;
+    this.#send = send;
+    this.#url = url;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<T[], void>> {
+    if (this.#response === undefined) {
+      if (this.#state === "closed") return Promise.resolve({ value: undefined, done: true });
+      return this.#send().then((response) => {
+        // Ended while the request went out: nobody reads the answer.
+        if (this.#state === "closed") {
+          response.destroy();
+          return { value: undefined, done: true };
+        }
+        this.#listen(response);
+        return this.next();
+      });
+    }
+    if (this.#waiting !== undefined) return Promise.reject(new Error("SseJsonBatches: next() called while another is pending"));
+    const settled = this.#take();
+    if (settled !== undefined) return settled;
+    return new Promise((resolve, reject) => {
+      this.#waiting = { resolve, reject };
+    });
+  }
+
+  /**
+   * Ends the iteration: before the stream's end (the consumer stopped, an error) the connection is dropped, so that the
+   * server stops generating; after `[DONE]`, what is left of the body is read in the background (a new connection costs
+   * about 1 ms a request in front of another moestro, docs/gateway.md), unless it does not end soon.
+   */
+  return(_value?: undefined): Promise<IteratorResult<T[], void>> {
+    this.#close(this.#state === "done" || this.#state === "ended");
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  /** The result `next()` can give now (a batch, the end, the failure), or `undefined` when it must wait for a read. */
+  #take(): Promise<IteratorResult<T[], void>> | undefined {
+    if (this.#queued.length > 0) {
+      const batch = this.#queued;
+      this.#queued = [];
+      if (this.#paused) {
+        this.#paused = false;
+        this.#response?.resume();
+      }
+      return Promise.resolve({ value: batch, done: false });
+    }
+    if (this.#state === "done" || this.#state === "ended") {
+      this.#close(true);
+      return Promise.resolve({ value: undefined, done: true });
+    }
+    if (this.#state === "closed") return Promise.resolve({ value: undefined, done: true });
+    if (this.#failure !== undefined) {
+      this.#close(false);
+      return Promise.reject(this.#failure.error);
+    }
+    return undefined;
+  }
+
+  /** Settles the waiting `next()`, if any, with what it can give now. */
+  #wake(): void {
+    const waiting = this.#waiting;
+    if (waiting === undefined) return;
+    const settled = this.#take();
+    if (settled === undefined) return;
+    this.#waiting = undefined;
+    settled.then(waiting.resolve, waiting.reject);
+  }
+
+  #close(finished: boolean): void {
+    if (this.#state === "closed") return;
+    this.#state = "closed";
+    const response = this.#response;
+    if (response === undefined) return;
+    if (!finished) response.destroy();
+    else if (!response.complete) drain(response);
+  }
+
+  #fail(error: unknown): void {
+    this.#failure ??= { error };
+    this.#wake();
+  }
+
+  #listen(response: http.IncomingMessage): void {
+    this.#response = response;
+    // A stateful UTF-8 decoder: a character split between two reads arrives whole (case C07).
+    response.setEncoding("utf8");
+    const onPayload = (data: string): boolean => {
+      if (data === "[DONE]") {
+        this.#state = "done";
+        return false;
+      }
+      this.#queued.push(this.#parse(data));
+      return true;
+    };
+    response.on("data", (text: string) => {
+      if (this.#state !== "open" || this.#failure !== undefined) return;
+      try {
+        this.#pending = readSseData(this.#pending, text, onPayload);
+      } catch (error) {
+        this.#failure = { error };
+      }
+      if (this.#queued.length >= maxQueuedEvents && this.#waiting === undefined && !this.#paused) {
+        this.#paused = true;
+        response.pause();
+      }
+      this.#wake();
+    });
+    // A connection closed mid-body (the server died) can end the body without an error: say so, never a silent half
+    // answer.
+    const cutShort = (): Error => new Error(`${this.#url}: the connection closed before the response ended`);
+    response.on("end", () => {
+      if (!response.complete) this.#fail(cutShort());
+      else if (this.#state === "open") this.#state = "ended";
+      this.#wake();
+    });
+    response.on("error", (error) => this.#fail(error));
+    response.on("close", () => {
+      if (this.#state === "open" && !response.complete) this.#fail(cutShort());
+      this.#wake();
+    });
+  }
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { MoestroError } from "../../errors/index.js";
 import type { StreamPart } from "../../spec/index.js";
-import { UpstreamStreamReader, type WireUpstreamChunk } from "./openai-stream.js";
+import { UpstreamChunkParser, UpstreamStreamReader, type WireUpstreamChunk } from "./openai-stream.js";
 
 function readAll(chunks: WireUpstreamChunk[], estimatedPromptTokens = 5): StreamPart[] {
   const reader = new UpstreamStreamReader({ upstream: "u", estimatedPromptTokens });
@@ -218,5 +218,66 @@ describe("UpstreamStreamReader", () => {
     expect(() => read({ error: { message: "boom" } })).toThrow(/sent an error/);
     expect(() => read({ choices: [{ message: { content: "half" } }] })).toThrow(/no finish_reason/);
     expect(() => read({})).toThrow(/no finish_reason/);
+  });
+});
+
+describe("UpstreamChunkParser", () => {
+  /** vLLM's chunk (its envelope, `stop_reason`, `usage: null` with include_usage) holding `delta`. */
+  const vllmChunk = (delta: object, finishReason: string | null = null): string =>
+    JSON.stringify({
+      id: "chatcmpl-1",
+      object: "chat.completion.chunk",
+      created: 1765000000,
+      model: "m",
+      choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason, stop_reason: null }],
+      usage: null,
+    });
+  /** The parts of each chunk, parsed by the parser and by JSON.parse, read by two readers. */
+  const readBoth = (events: string[]) => {
+    const parser = new UpstreamChunkParser();
+    const fast = new UpstreamStreamReader({ upstream: "u", estimatedPromptTokens: 5, keepText: true });
+    const slow = new UpstreamStreamReader({ upstream: "u", estimatedPromptTokens: 5, keepText: true });
+    const parsed = events.map((event) => parser.parse(event));
+    return {
+      parsed,
+      fast: [...parsed.flatMap((chunk) => fast.read(chunk)), ...fast.end()],
+      slow: [...events.flatMap((event) => slow.read(JSON.parse(event) as WireUpstreamChunk)), ...slow.end()],
+    };
+  };
+
+  it("reads a text delta that differs from the last one only in its text as JSON.parse would, whatever the text", () => {
+    const texts = ['say "hi"', "back\\slash\\", 'a "content":"x" inside', "é 무엇을 \u2028 😀", " ", '}],"usage":1}'];
+    const events = [
+      vllmChunk({ role: "assistant", content: "" }),
+      ...texts.map((content) => vllmChunk({ content })),
+      // Escaped differently from JSON.stringify (as some servers write non-ASCII): still one string literal.
+      vllmChunk({ content: "x" }).replace('"x"', '"\\u00e9\\""'),
+      vllmChunk({ content: "!" }, "stop"),
+      JSON.stringify({ id: "chatcmpl-1", choices: [], usage: { prompt_tokens: 3, completion_tokens: 9 } }),
+    ];
+    const { parsed, fast, slow } = readBoth(events);
+    expect(fast).toEqual(slow);
+    expect(fast.filter((part) => part.type === "text-delta").map((part) => (part as { text: string }).text)).toEqual([...texts, 'é"', "!"]);
+    // After the first plain delta (the template), the others took the short path: the smallest equivalent chunk.
+    expect(parsed[2]).toEqual({ choices: [{ index: 0, delta: { content: texts[1] } }] });
+  });
+
+  it("parses whole what is not the template's text delta: another value there, thoughts, tool calls, errors (C04, C05)", () => {
+    const events = [
+      vllmChunk({ content: "a" }),
+      // Where the template has its text, something that is not one string literal.
+      vllmChunk({ content: "b" }).replace('"b"', '"b","reasoning":"r"'),
+      vllmChunk({ content: "c" }).replace('"c"', "null"),
+      vllmChunk({ reasoning_content: "hm" }),
+      vllmChunk({ tool_calls: [{ id: "call_1", function: { name: "f", arguments: '{"x":' } }] }),
+      vllmChunk({ tool_calls: [{ index: 0, function: { arguments: "1}" } }] }),
+      vllmChunk({}, "stop"),
+    ];
+    const { parsed, fast, slow } = readBoth(events);
+    expect(fast).toEqual(slow);
+    expect(parsed.slice(1)).toEqual(events.slice(1).map((event) => JSON.parse(event)));
+    expect(fast.at(-1)).toMatchObject({ type: "finish", finishReason: "tool_calls" });
+    expect(() => new UpstreamChunkParser().parse('{"choices": [')).toThrow(SyntaxError);
+    expect(() => readBoth([vllmChunk({ content: "a" }), JSON.stringify({ error: { message: "boom" } })])).toThrow(MoestroError);
   });
 });

@@ -14,7 +14,7 @@ import type {
   Usage,
 } from "../../spec/index.js";
 import { estimatePromptTokens, promptTokenBound, toUpstreamRequest } from "./openai-request.js";
-import { UpstreamStreamReader, type WireUpstreamChunk } from "./openai-stream.js";
+import { UpstreamChunkParser, UpstreamStreamReader, type WireUpstreamChunk } from "./openai-stream.js";
 import { asksWhole, type OpenedStream, openWhole } from "./upstream-whole.js";
 import { LocalMember } from "./local-member.js";
 import type { UpstreamGateway } from "./upstream-gateway.js";
@@ -209,7 +209,11 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
       timedOut = true;
       cancel.abort(Object.assign(new Error(`no answer within ${target.timeoutMs} ms`), { name: "TimeoutError" }));
     }, target.timeoutMs);
-    const iterator = target.client.streamJson<WireUpstreamChunk>(path, body, {
+    // The chunks of each socket read come together (`streamJsonBatches`): one step of the iterator per read.
+    // Each chunk parsed by the stream's own parser: a text delta costs the parse of its text only (UpstreamChunkParser).
+    const parser = new UpstreamChunkParser();
+    const iterator = target.client.streamJsonBatches<WireUpstreamChunk>(path, body, {
+      parse: (data) => parser.parse(data),
       signal: cancel.signal,
       headers: request.requestId === undefined ? undefined : { "x-request-id": request.requestId },
     });
@@ -219,18 +223,25 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
       keepText: tokenizer !== undefined,
     });
     const pending: StreamPart[] = [];
+    let rest: WireUpstreamChunk[] = [];
     let done = false;
     try {
       while (pending.length === 0) {
-        const next = await iterator.next();
-        // The timeout covers the wait for each event: the first (a long prefill included), then every gap between two.
-        timer.refresh();
-        if (next.done) {
-          pending.push(...reader.end());
-          done = true;
-          break;
+        if (rest.length === 0) {
+          const next = await iterator.next();
+          // The timeout covers the wait for each read: the first (a long prefill included), then every gap between two.
+          timer.refresh();
+          if (next.done) {
+            pending.push(...reader.end());
+            done = true;
+            break;
+          }
+          rest = next.value;
+          continue;
         }
-        pending.push(...reader.read(next.value));
+        // Chunk by chunk, up to the first that has parts: the rest of the read is the stream's (`rest`), read after them.
+        pending.push(...reader.read(rest[0]!));
+        rest = rest.slice(1);
       }
     } catch (error) {
       clearTimeout(timer);
@@ -249,7 +260,7 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
       clearTimeout(timer);
       target.recordSuccess();
     }
-    return { target, iterator, reader, pending, done, end, cancel, timedOut: () => timedOut, timer };
+    return { target, iterator, reader, pending, rest, done, end, cancel, timedOut: () => timedOut, timer };
   }
 
   /** The rest of an opened stream as stream parts; ends the upstream request however it ends. */
@@ -263,13 +274,24 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
         yield part;
       }
       if (opened.done) return;
+      // The chunks of the read under way (those left from opening first), read one at a time.
+      let chunks = opened.rest;
+      let position = 0;
       for (;;) {
-        let next: IteratorResult<WireUpstreamChunk, void>;
+        let ended = false;
         let chunkParts: StreamPart[];
         try {
-          next = await iterator.next();
-          opened.timer?.refresh();
-          chunkParts = next.done ? reader.end() : reader.read(next.value);
+          while (position === chunks.length) {
+            const next = await iterator.next();
+            opened.timer?.refresh();
+            if (next.done) {
+              ended = true;
+              break;
+            }
+            chunks = next.value;
+            position = 0;
+          }
+          chunkParts = ended ? reader.end() : reader.read(chunks[position++]!);
         } catch (error) {
           if (request.signal?.aborted) {
             yield { type: "finish", finishReason: "abort", usage: await finalUsage(reader, request) };
@@ -314,7 +336,7 @@ export function createUpstreamBackend(options: UpstreamBackendOptions): ModelBac
           }
           yield part;
         }
-        if (next.done) return;
+        if (ended) return;
       }
     } finally {
       clearTimeout(opened.timer);

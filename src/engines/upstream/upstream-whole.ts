@@ -101,19 +101,24 @@ export async function openWhole(
 ): Promise<OpenedStream> {
   const whole = await askWhole(target, request, options);
   const cancel = new AbortController();
-  return { ...whole, target, iterator: noMoreChunks(), done: true, whole: true, cancel, timedOut: () => false, timer: undefined };
+  return { ...whole, target, iterator: noMoreChunks(), rest: [], done: true, whole: true, cancel, timedOut: () => false, timer: undefined };
 }
 
 /** The chunks left of a whole answer once it was read (the iterator of an opened stream that has ended): none. */
-async function* noMoreChunks(): AsyncGenerator<WireUpstreamChunk, void, undefined> {}
+async function* noMoreChunks(): AsyncGenerator<WireUpstreamChunk[], void, undefined> {}
 
 /** An upstream's stream, opened: its first parts read, the rest to come. */
 export interface OpenedStream {
   target: UpstreamTarget;
-  iterator: AsyncGenerator<WireUpstreamChunk, void, undefined>;
+  /** The rest of the stream's chunks, those of one socket read at a time (`UpstreamClient.streamJsonBatches`). */
+  iterator: AsyncIterator<WireUpstreamChunk[], void, undefined> & {
+    return(value?: undefined): Promise<IteratorResult<WireUpstreamChunk[], void>>;
+  };
   reader: UpstreamStreamReader;
   /** Parts read while opening (the first ones), given first. */
   pending: StreamPart[];
+  /** The chunks of the last read while opening that came after the first parts' chunk, not yet read: read first. */
+  rest: WireUpstreamChunk[];
   /** Whether the upstream's stream has already ended. */
   done: boolean;
   /** Ends the request's in-flight count on its upstream; idempotent. */

@@ -13,6 +13,7 @@ import { systemFingerprint, type AppDeps, type AppEnv } from "../../app-env.js";
 import { readJsonBody } from "../../serving/json-body.js";
 import { respondCollected, streamResponse } from "../../serving/respond.js";
 import type { SchemaValidator } from "../../serving/schema-validator.js";
+import { chunkEnvelope } from "../../serving/chunk-envelope.js";
 import { startOpenAiGeneration } from "./start-openai-generation.js";
 
 /**
@@ -90,29 +91,37 @@ export function createChatCompletionsHandler(deps: AppDeps, validator: SchemaVal
       return body;
     };
     const chunk = (choice: WireChatCompletionChunk["choices"][number]): WireChatCompletionChunk => chunkOf([choice]);
+    // A delta's chunk as JSON text, its envelope (id, created, model… the same in every chunk) rendered once: a token
+    // costs one JSON.stringify of its text, not of the whole chunk (docs/gateway.md, "What was cut"). The text is the
+    // chunk's JSON.stringify, byte for byte (openAiSse frames a string payload as it is).
+    const { prefix, suffix } = chunkEnvelope(chunkOf([]));
+    const deltaChunk = (index: number, delta: string): string =>
+      `${prefix}{"index":${index},"delta":{${delta}},"logprobs":null,"finish_reason":null}${suffix}`;
     const toolCallCounts = new Map<number, number>();
     return streamResponse(c, deps, generation, {
       encode: (part, isFirstOfChoice) => {
         const { index } = part;
-        const payloads: WireChatCompletionChunk[] = [];
+        const payloads: Array<WireChatCompletionChunk | string> = [];
         if (isFirstOfChoice)
           payloads.push(chunk({ index, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }));
         switch (part.type) {
           case "text-delta":
             payloads.push(
-              chunk({
-                index,
-                delta: { content: part.text },
-                logprobs: part.logprobs ? { content: toWireLogprobs(part.logprobs), refusal: null } : null,
-                finish_reason: null,
-              }),
+              part.logprobs
+                ? chunk({
+                    index,
+                    delta: { content: part.text },
+                    logprobs: { content: toWireLogprobs(part.logprobs), refusal: null },
+                    finish_reason: null,
+                  })
+                : deltaChunk(index, `"content":${JSON.stringify(part.text)}`),
             );
             break;
-          case "reasoning-delta":
-            payloads.push(
-              chunk({ index, delta: { reasoning_content: part.text, reasoning: part.text }, logprobs: null, finish_reason: null }),
-            );
+          case "reasoning-delta": {
+            const text = JSON.stringify(part.text);
+            payloads.push(deltaChunk(index, `"reasoning_content":${text},"reasoning":${text}`));
             break;
+          }
           case "tool-call": {
             const callIndex = toolCallCounts.get(index) ?? 0;
             toolCallCounts.set(index, callIndex + 1);

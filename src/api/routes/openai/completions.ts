@@ -6,6 +6,7 @@ import type { WireCompletion } from "../../../dialects/openai/wire.js";
 import type { Usage } from "../../../spec/index.js";
 import { systemFingerprint, type AppDeps, type AppEnv } from "../../app-env.js";
 import { readJsonBody } from "../../serving/json-body.js";
+import { chunkEnvelope } from "../../serving/chunk-envelope.js";
 import { respondCollected, streamResponse } from "../../serving/respond.js";
 import type { SchemaValidator } from "../../serving/schema-validator.js";
 import { startOpenAiGeneration } from "./start-openai-generation.js";
@@ -50,9 +51,12 @@ export function createCompletionsHandler(deps: AppDeps, validator: SchemaValidat
       );
     }
 
+    // A token's chunk as JSON text, its envelope rendered once (see chunkEnvelope): byte for byte its JSON.stringify.
+    const { prefix, suffix } = chunkEnvelope(body([]));
     return streamResponse(c, deps, generation, {
       encode: (part) => {
-        if (part.type === "text-delta") return [body([{ index: part.index, text: part.text, logprobs: null, finish_reason: null }])];
+        if (part.type === "text-delta")
+          return [`${prefix}{"index":${part.index},"text":${JSON.stringify(part.text)},"logprobs":null,"finish_reason":null}${suffix}`];
         if (part.type === "finish")
           return [body([{ index: part.index, text: "", logprobs: null, finish_reason: toWireFinishReason(part.finishReason) }])];
         return []; // Completions have no thoughts or tool calls.
