@@ -9,7 +9,9 @@
 // side's CPU per request, the upstream's CPU per request while it served each side, and their ratios.
 // usage: node scripts/bench-gateway-cpu.mjs   (env: BENCH_REQUESTS per side (default 300), BENCH_STREAM=1 for streamed
 //        requests (with `stream_options.include_usage`, as bench-gateway.mjs streams), BENCH_MAX_TOKENS per request
-//        (default 8; bench-gateway.mjs streams 64, where the per-event work outweighs the per-request work), BENCH_BASELINE, BENCH_ROUNDS (default 6, with a baseline), BENCH_PROFILE=1 to write this checkout's
+//        (default 8; bench-gateway.mjs streams 64, where the per-event work outweighs the per-request work),
+//        BENCH_CONCURRENCY (default 1), BENCH_STAND_IN=1 for scripts/gateway-stand-in-upstream.mjs in place of the
+//        model (the gateway's own CPU per event, with nothing else on the cores), BENCH_BASELINE, BENCH_ROUNDS (default 6, with a baseline), BENCH_PROFILE=1 to write this checkout's
 //        gateway's --cpu-prof into ./gateway-cpu-prof/)
 import { mkdtempSync, readFileSync } from "node:fs";
 import os from "node:os";
@@ -19,6 +21,8 @@ import { root, startProcess, startServe, storiesModelPath } from "./bench-common
 const requests = Number(process.env.BENCH_REQUESTS ?? 300);
 const stream = process.env.BENCH_STREAM === "1";
 const maxTokens = Number(process.env.BENCH_MAX_TOKENS ?? 8);
+const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 1);
+const standIn = process.env.BENCH_STAND_IN === "1";
 const baseline = process.env.BENCH_BASELINE;
 const rounds = baseline === undefined ? 1 : Number(process.env.BENCH_ROUNDS ?? 6);
 const home = mkdtempSync(path.join(os.tmpdir(), "moestro-bench-gateway-cpu-"));
@@ -33,9 +37,14 @@ function cpuMs(pid) {
   return { user: (Number(fields[11]) * 1000) / ticksPerSecond, system: (Number(fields[12]) * 1000) / ticksPerSecond };
 }
 
-const upstream = await startServe(["--model", storiesModelPath, "--threads", "1", "--log-level", "warn"], {
-  env: { MOESTRO_HOME: path.join(home, "upstream") },
-});
+const upstream = standIn
+  ? await startProcess(process.execPath, [path.join(root, "scripts/gateway-stand-in-upstream.mjs")], {
+      label: "the stand-in upstream",
+      readUrl: (stdout) => /listening on (http:\/\/\S+)/.exec(stdout)?.[1],
+    })
+  : await startServe(["--model", storiesModelPath, "--threads", "1", "--log-level", "warn"], {
+      env: { MOESTRO_HOME: path.join(home, "upstream") },
+    });
 const gatewayArgs = ["--upstream", `bench=${upstream.url}/v1`, "--log-level", "warn"];
 
 /**
@@ -101,7 +110,12 @@ try {
     for (const side of sides) {
       const pid = /** @type {number} */ (gateways[side].child.pid);
       const before = { gateway: cpuMs(pid), upstream: cpuMs(upstreamPid), at: performance.now() };
-      for (let index = 0; index < perRound; index++) await call(gateways[side].url);
+      let left = perRound;
+      await Promise.all(
+        Array.from({ length: concurrency }, async () => {
+          while (left-- > 0) await call(gateways[side].url);
+        }),
+      );
       const after = { gateway: cpuMs(pid), upstream: cpuMs(upstreamPid) };
       totals[side].user += after.gateway.user - before.gateway.user;
       totals[side].system += after.gateway.system - before.gateway.system;
@@ -113,7 +127,7 @@ try {
   /** @param {number} value */
   const perRequest = (value) => Number((value / count).toFixed(3));
   /** @type {Record<string, unknown>} */
-  const result = { requests: count, stream, maxTokens };
+  const result = { requests: count, stream, maxTokens, concurrency, upstream: standIn ? "stand-in" : "stories260K" };
   for (const [side, total] of Object.entries(totals)) {
     result[side] = {
       gatewayCpuMsPerRequest: perRequest(total.user + total.system),
