@@ -9,7 +9,8 @@
 // side's CPU per request, the upstream's CPU per request while it served each side, and their ratios.
 // usage: node scripts/bench-gateway-cpu.mjs   (env: BENCH_REQUESTS per side (default 300), BENCH_STREAM=1 for streamed
 //        requests, BENCH_BASELINE, BENCH_ROUNDS (default 6, with a baseline), BENCH_PROFILE=1 to write this checkout's
-//        gateway's --cpu-prof into ./gateway-cpu-prof/)
+//        gateway's --cpu-prof into ./gateway-cpu-prof/, BENCH_PROFILE_INTERVAL_US its sampling interval (node's
+//        default 1000), BENCH_FLOOR=1 to measure the bare node:http proxy of scripts/gateway-floor-proxy.mjs too)
 import { mkdtempSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -18,7 +19,7 @@ import { root, startProcess, startServe, storiesModelPath } from "./bench-common
 const requests = Number(process.env.BENCH_REQUESTS ?? 300);
 const stream = process.env.BENCH_STREAM === "1";
 const baseline = process.env.BENCH_BASELINE;
-const rounds = baseline === undefined ? 1 : Number(process.env.BENCH_ROUNDS ?? 6);
+const rounds = baseline === undefined && process.env.BENCH_FLOOR !== "1" ? 1 : Number(process.env.BENCH_ROUNDS ?? 6);
 const home = mkdtempSync(path.join(os.tmpdir(), "moestro-bench-gateway-cpu-"));
 const ticksPerSecond = 100; // USER_HZ on Linux (sysconf(_SC_CLK_TCK)); /proc/PID/stat counts utime and stime in it.
 
@@ -45,7 +46,11 @@ const gatewayArgs = ["--upstream", `bench=${upstream.url}/v1`, "--log-level", "w
 async function startGateway(checkout, name, profiled) {
   // --cpu-prof is refused in NODE_OPTIONS: the profiled gateway is started with it on node's command line. The
   // profile is written when the process exits (SIGTERM at the end).
-  const profile = profiled ? ["--cpu-prof", "--cpu-prof-dir=gateway-cpu-prof"] : [];
+  // BENCH_PROFILE_INTERVAL_US samples more often than node's 1000 µs, for a profile of a short run.
+  const interval = process.env.BENCH_PROFILE_INTERVAL_US;
+  const profile = profiled
+    ? ["--cpu-prof", "--cpu-prof-dir=gateway-cpu-prof", ...(interval === undefined ? [] : [`--cpu-prof-interval=${interval}`])]
+    : [];
   return await startProcess(
     process.execPath,
     [...profile, path.join(checkout, "bin/moestro.js"), "serve", ...gatewayArgs, "--port", "0", "--json"],
@@ -66,6 +71,13 @@ async function startGateway(checkout, name, profiled) {
 /** @type {Record<string, Awaited<ReturnType<typeof startServe>>>} */
 const gateways = { this: await startGateway(root, "gateway", process.env.BENCH_PROFILE === "1") };
 if (baseline !== undefined) gateways.baseline = await startGateway(path.resolve(baseline), "baseline", false);
+// The floor of a Node gateway (docs/gateway.md, "The floor of a Node gateway here"): its CPU per request beside ours.
+if (process.env.BENCH_FLOOR === "1") {
+  gateways.floor = await startProcess(process.execPath, [path.join(root, "scripts/gateway-floor-proxy.mjs"), upstream.url], {
+    label: "the bare node:http proxy",
+    readUrl: (stdout) => /listening on (http:\/\/\S+)/.exec(stdout)?.[1],
+  });
+}
 
 /** @param {string} url */
 async function call(url) {

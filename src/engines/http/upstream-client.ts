@@ -55,10 +55,13 @@ export class UpstreamClient {
   /** `http.request`, or `https.request` for an `https://` base URL (a cloud upstream). */
   readonly #send: typeof http.request;
   readonly #headers: Record<string, string>;
+  /** The base URL's path without its trailing `/`, the prefix of every request's path. */
+  readonly #basePath: string;
 
   constructor(options: UpstreamClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, "");
     this.#url = new URL(this.baseUrl);
+    this.#basePath = this.#url.pathname.replace(/\/$/, "");
     const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 16, noDelay: true };
     const isHttps = this.#url.protocol === "https:";
     this.#agent = honourKeepAliveHint(isHttps ? new https.Agent({ ...agentOptions, ca: options.ca }) : new http.Agent(agentOptions));
@@ -93,7 +96,7 @@ export class UpstreamClient {
     const response = await this.#request("POST", path, JSON.stringify(body), options);
     const status = response.statusCode ?? 0;
     if (status < 200 || status >= 300) throw new UpstreamHttpError(status, await readText(response), this.baseUrl + path, response.headers);
-    return JSON.parse(await readText(response, Number.POSITIVE_INFINITY)) as T;
+    return JSON.parse(await readWhole(response)) as T;
   }
 
   /**
@@ -179,7 +182,7 @@ export class UpstreamClient {
         {
           host: this.#url.hostname,
           port: this.#url.port,
-          path: this.#url.pathname.replace(/\/$/, "") + path,
+          path: this.#basePath + path,
           method,
           headers,
           agent: this.#agent,
@@ -253,6 +256,40 @@ function honourKeepAliveHint<A extends http.Agent>(agent: A): A {
  * The body of `response` as text, read to its end (so that its socket is kept); at most about `maxChars` characters of
  * it kept (1 MiB by default: enough of an error page or a metrics text).
  */
+/**
+ * The whole body of `response` as text, read with the stream's events rather than its async iterator (a promise per
+ * chunk, and the iterator's own machinery: a cost on every non-streamed answer, docs/gateway.md "Overhead"), decoded
+ * once. Rejects with the stream's error, or when the connection closes before the body's end.
+ */
+function readWhole(response: http.IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const onData = (chunk: Buffer) => chunks.push(chunk);
+    const onEnd = () => {
+      settle();
+      resolve(chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8"));
+    };
+    const onError = (error: Error) => {
+      settle();
+      reject(error);
+    };
+    const onClose = () => {
+      settle();
+      reject(Object.assign(new Error("The connection closed before the response ended."), { code: "ERR_STREAM_PREMATURE_CLOSE" }));
+    };
+    const settle = () => {
+      response.off("data", onData);
+      response.off("end", onEnd);
+      response.off("error", onError);
+      response.off("close", onClose);
+    };
+    response.on("data", onData);
+    response.on("end", onEnd);
+    response.on("error", onError);
+    response.on("close", onClose);
+  });
+}
+
 async function readText(response: http.IncomingMessage, maxChars = 1 << 20): Promise<string> {
   response.setEncoding("utf8");
   let text = "";
