@@ -10,7 +10,8 @@
 // usage: node scripts/bench-gateway-cpu.mjs   (env: BENCH_REQUESTS per side (default 300), BENCH_STREAM=1 for streamed
 //        requests, BENCH_BASELINE, BENCH_ROUNDS (default 6, with a baseline), BENCH_PROFILE=1 to write this checkout's
 //        gateway's --cpu-prof into ./gateway-cpu-prof/, BENCH_PROFILE_INTERVAL_US its sampling interval (node's
-//        default 1000), BENCH_FLOOR=1 to measure the bare node:http proxy of scripts/gateway-floor-proxy.mjs too)
+//        default 1000), BENCH_FLOOR=1 to measure the bare node:http proxy of scripts/gateway-floor-proxy.mjs too,
+//        BENCH_WARMUP requests per side before the measured ones (default 30; a few thousand for the steady state))
 import { mkdtempSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -19,6 +20,9 @@ import { root, startProcess, startServe, storiesModelPath } from "./bench-common
 const requests = Number(process.env.BENCH_REQUESTS ?? 300);
 const stream = process.env.BENCH_STREAM === "1";
 const baseline = process.env.BENCH_BASELINE;
+// Requests per side before the measured ones. V8 keeps compiling (TurboFan, on its worker threads, whose CPU counts here)
+// for the first few thousand requests of a fresh gateway: a short warmup measures that too, a long one the steady state.
+const warmup = Number(process.env.BENCH_WARMUP ?? 30);
 const rounds = baseline === undefined && process.env.BENCH_FLOOR !== "1" ? 1 : Number(process.env.BENCH_ROUNDS ?? 6);
 const home = mkdtempSync(path.join(os.tmpdir(), "moestro-bench-gateway-cpu-"));
 const ticksPerSecond = 100; // USER_HZ on Linux (sysconf(_SC_CLK_TCK)); /proc/PID/stat counts utime and stime in it.
@@ -97,7 +101,8 @@ async function call(url) {
 }
 
 try {
-  for (const gateway of Object.values(gateways)) for (let index = 0; index < 30; index++) await call(gateway.url);
+  // Interleaved, so that no side sits idle (V8 may then flush code it will compile again) while another warms up.
+  for (let index = 0; index < warmup; index++) for (const gateway of Object.values(gateways)) await call(gateway.url);
   const upstreamPid = /** @type {number} */ (upstream.child.pid);
   /** @type {Record<string, { user: number, system: number, upstream: number, wallMs: number }>} */
   const totals = {};

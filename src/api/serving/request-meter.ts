@@ -28,7 +28,7 @@ export interface MeterAdmission {
  */
 export class RequestMeter {
   readonly #deps: AppDeps;
-  #base: UsageRequest;
+  readonly #base: UsageRequest;
   readonly #budget: UsageStart["budget"];
   readonly #signal: AbortSignal | undefined;
   readonly #startedAt = performance.now();
@@ -62,12 +62,23 @@ export class RequestMeter {
       signal?: AbortSignal;
     },
   ) {
-    const { signal, ...request } = fields;
     this.#deps = deps;
-    this.#base = { ...request, requestId: c.get("requestId"), keyId: c.get("keyId"), startedAtMs: (deps.now ?? Date.now)() };
+    // Field by field (no rest and spread: one of the meter's costs on every request, docs/gateway.md "Overhead").
+    this.#base = {
+      requestId: c.get("requestId"),
+      keyId: c.get("keyId"),
+      model: fields.model,
+      endpoint: fields.endpoint,
+      stream: fields.stream,
+      engine: fields.engine,
+      upstream: fields.upstream,
+      attempts: fields.attempts,
+      requestedModel: fields.requestedModel,
+      startedAtMs: (deps.now ?? Date.now)(),
+    };
     if (c.get("batch") !== undefined) this.#base.batch = true;
     this.#budget = c.get("budget");
-    this.#signal = signal;
+    this.#signal = fields.signal;
   }
 
   /**
@@ -105,7 +116,9 @@ export class RequestMeter {
    * first part comes with its last.
    */
   served(fields: Pick<UsageEvent, "upstream" | "attempts">, options: { arrivesWhole?: boolean } = {}): void {
-    this.#base = { ...this.#base, ...fields };
+    // In place: every start and event is a copy of `#base`.
+    if ("upstream" in fields) this.#base.upstream = fields.upstream;
+    if ("attempts" in fields) this.#base.attempts = fields.attempts;
     // The running rows name it too, from their next write on (`UsageRun.served`).
     for (const run of this.#runs.values()) run.served?.(fields);
     if (options.arrivesWhole === true) this.#timesFirstToken = false;

@@ -234,22 +234,45 @@ const maxReusedSocketAttempts = 4;
  * llama-server's HTTP library). Node 20's agent reads that hint only when the agent itself has a `timeout`, which would
  * also apply to requests in flight (a long prefill sends nothing for seconds); without it, a socket idle past the
  * server's timeout is handed to the next request and fails under it. Returns `agent`.
+ *
+ * It replaces the agent's `keepSocketAlive` (Node 20.19's, `lib/_http_agent.js`: keep-alive probes every
+ * `keepAliveMsecs`, the socket unref'd, a hint of 1 s or less not kept, the socket's timeout set) rather than wrapping
+ * it: Node's reads the hint from `response.headers`, which builds the response's whole header object, a cost on every
+ * request that nothing else here pays (the hint is read from `rawHeaders`; docs/gateway.md, "Overhead"). The agents of
+ * {@link UpstreamClient} have no `timeout` of their own.
  */
 function honourKeepAliveHint<A extends http.Agent>(agent: A): A {
   // @types/node declares `keepSocketAlive` as returning `void`; Node returns whether the socket may be kept.
   type KeepSocketAlive = (socket: import("node:stream").Duplex) => boolean;
-  const keep = agent.keepSocketAlive.bind(agent) as unknown as KeepSocketAlive;
   const keepWithHint: KeepSocketAlive = (duplex) => {
-    if (!keep(duplex)) return false;
     const socket = duplex as import("node:net").Socket;
+    // `keepAliveMsecs` is set by every Agent (its option, else 1000); @types/node does not declare it.
+    socket.setKeepAlive(true, (agent as unknown as { keepAliveMsecs: number }).keepAliveMsecs);
+    socket.unref();
     const response = (socket as { _httpMessage?: { res?: http.IncomingMessage } })._httpMessage?.res;
-    const hint = /^timeout=(\d+)/.exec(String(response?.headers["keep-alive"] ?? ""))?.[1];
-    // A second before the server's deadline, as Node does when it reads the hint.
-    if (hint !== undefined && socket.timeout === 0) socket.setTimeout(Math.max(1, Number(hint) * 1000 - 1000));
+    const hintSeconds = response === undefined ? undefined : keepAliveTimeoutSeconds(response.rawHeaders);
+    let timeoutMs = 0;
+    if (hintSeconds !== undefined) {
+      // A second before the server's deadline, as Node does; a server that keeps a socket a second or less: not kept.
+      timeoutMs = hintSeconds * 1000 - 1000;
+      if (timeoutMs <= 0) return false;
+    }
+    if (socket.timeout !== timeoutMs) socket.setTimeout(timeoutMs);
     return true;
   };
-  agent.keepSocketAlive = keepWithHint;
+  agent.keepSocketAlive = keepWithHint as unknown as A["keepSocketAlive"];
   return agent;
+}
+
+/** The `timeout=N` of a `Keep-Alive` header among `rawHeaders` (names and values in turn), seconds; else `undefined`. */
+function keepAliveTimeoutSeconds(rawHeaders: readonly string[]): number | undefined {
+  for (let index = 0; index < rawHeaders.length; index += 2) {
+    const name = rawHeaders[index]!;
+    if (name.length !== 10 || name.toLowerCase() !== "keep-alive") continue;
+    const hint = /^timeout=(\d+)/.exec(rawHeaders[index + 1] ?? "")?.[1];
+    return hint === undefined ? undefined : Number(hint);
+  }
+  return undefined;
 }
 
 /**
