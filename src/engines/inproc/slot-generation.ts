@@ -63,18 +63,23 @@ export async function generateOnSlot<Slot>(options: SlotGenerationOptions<Slot>,
   }
   // An interactive generation keeps batch generations paused until its first part (its prompt evaluated).
   const letGo = isBatch ? undefined : options.gate?.hold();
+  // The generation's signal: the request's abort, or the stream closed before its first part is read (a request the
+  // caller refuses after admission: its budget, say), which stops the generation at its next check, before its next
+  // evaluation step. One controller (no `AbortSignal.any` per request, as in upstream-whole.ts).
+  const closing = new AbortController();
+  const onAbort = (): void => closing.abort(request.signal?.reason);
+  if (request.signal?.aborted) onAbort();
+  else request.signal?.addEventListener("abort", onAbort, { once: true });
+  const signal = closing.signal;
   let released = false;
   const release = (): void => {
     letGo?.();
     if (released) return;
     released = true;
+    request.signal?.removeEventListener("abort", onAbort);
     pool.release(slot);
   };
   let cachedPromptTokens: number | undefined;
-  // Closing the stream before its first part is read (a request the caller refuses after admission: its budget, say)
-  // stops the generation at its next check, before its next evaluation step.
-  const closing = new AbortController();
-  const signal = request.signal === undefined ? closing.signal : AbortSignal.any([request.signal, closing.signal]);
   const generated = runGeneration(frontend.shared, options.target(slot), prepared, { ...request, signal }, release, (cached) => {
     cachedPromptTokens = cached;
   });
