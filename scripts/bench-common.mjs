@@ -134,14 +134,16 @@ export async function startProcess(command, args, options) {
  * Starts `moestro serve` (the built CLI, `bin/moestro.js` on dist/) with `args` on a free port of 127.0.0.1 and
  * resolves once it prints that it is listening (its models are loaded by then).
  * @param {string[]} args `serve`'s flags (`--model`, `--threads`, `--home`...), without `--port` and `--json`.
- * @param {{ timeoutMs?: number, isLogShown?: boolean, env?: Record<string, string> }} [options] as {@link startProcess}'s
- *   (`env` sets configuration too, as `MOESTRO_ENGINE__KIND=llama-server`: `MOESTRO_SECTION__FIELD` variables).
+ * @param {{ timeoutMs?: number, isLogShown?: boolean, env?: Record<string, string>, checkout?: string }} [options] as
+ *   {@link startProcess}'s (`env` sets configuration too, as `MOESTRO_ENGINE__KIND=llama-server`: `MOESTRO_SECTION__FIELD`
+ *   variables); `checkout`: the built checkout whose CLI runs (a baseline `git worktree`). Defaults to this one.
  * @returns {Promise<StartedServer>}
  * @throws {Error} as {@link startProcess} does.
  */
 export async function startServe(args, options = {}) {
-  return await startProcess(process.execPath, [path.join(root, "bin/moestro.js"), "serve", ...args, "--port", "0", "--json"], {
-    ...options,
+  const { checkout = root, ...processOptions } = options;
+  return await startProcess(process.execPath, [path.join(checkout, "bin/moestro.js"), "serve", ...args, "--port", "0", "--json"], {
+    ...processOptions,
     label: "moestro serve",
     // `--json` prints one line, {"event":"listening","url":…}, on stdout; the logs go to stderr. Whole lines only.
     readUrl: (stdout) => {

@@ -11,8 +11,11 @@
 //        requests (with `stream_options.include_usage`, as bench-gateway.mjs streams), BENCH_MAX_TOKENS per request
 //        (default 8; bench-gateway.mjs streams 64, where the per-event work outweighs the per-request work),
 //        BENCH_CONCURRENCY (default 1), BENCH_STAND_IN=1 for scripts/gateway-stand-in-upstream.mjs in place of the
-//        model (the gateway's own CPU per event, with nothing else on the cores), BENCH_BASELINE, BENCH_ROUNDS (default 6, with a baseline), BENCH_PROFILE=1 to write this checkout's
-//        gateway's --cpu-prof into ./gateway-cpu-prof/)
+//        model (the gateway's own CPU per event, with nothing else on the cores), BENCH_BASELINE, BENCH_ROUNDS
+//        (default 6, with a baseline), BENCH_PROFILE=1 to write this checkout's gateway's --cpu-prof into
+//        ./gateway-cpu-prof/, BENCH_PROFILE_INTERVAL_US its sampling interval (node's default 1000), BENCH_FLOOR=1 to
+//        measure the bare node:http proxy of scripts/gateway-floor-proxy.mjs too, BENCH_WARMUP requests per side before
+//        the measured ones (default 30; a few thousand for the steady state))
 import { mkdtempSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -24,7 +27,10 @@ const maxTokens = Number(process.env.BENCH_MAX_TOKENS ?? 8);
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 1);
 const standIn = process.env.BENCH_STAND_IN === "1";
 const baseline = process.env.BENCH_BASELINE;
-const rounds = baseline === undefined ? 1 : Number(process.env.BENCH_ROUNDS ?? 6);
+// Requests per side before the measured ones. V8 keeps compiling (TurboFan, on its worker threads, whose CPU counts here)
+// for the first few thousand requests of a fresh gateway: a short warmup measures that too, a long one the steady state.
+const warmup = Number(process.env.BENCH_WARMUP ?? 30);
+const rounds = baseline === undefined && process.env.BENCH_FLOOR !== "1" ? 1 : Number(process.env.BENCH_ROUNDS ?? 6);
 const home = mkdtempSync(path.join(os.tmpdir(), "moestro-bench-gateway-cpu-"));
 const ticksPerSecond = 100; // USER_HZ on Linux (sysconf(_SC_CLK_TCK)); /proc/PID/stat counts utime and stime in it.
 
@@ -56,7 +62,11 @@ const gatewayArgs = ["--upstream", `bench=${upstream.url}/v1`, "--log-level", "w
 async function startGateway(checkout, name, profiled) {
   // --cpu-prof is refused in NODE_OPTIONS: the profiled gateway is started with it on node's command line. The
   // profile is written when the process exits (SIGTERM at the end).
-  const profile = profiled ? ["--cpu-prof", "--cpu-prof-dir=gateway-cpu-prof"] : [];
+  // BENCH_PROFILE_INTERVAL_US samples more often than node's 1000 µs, for a profile of a short run.
+  const interval = process.env.BENCH_PROFILE_INTERVAL_US;
+  const profile = profiled
+    ? ["--cpu-prof", "--cpu-prof-dir=gateway-cpu-prof", ...(interval === undefined ? [] : [`--cpu-prof-interval=${interval}`])]
+    : [];
   return await startProcess(
     process.execPath,
     [...profile, path.join(checkout, "bin/moestro.js"), "serve", ...gatewayArgs, "--port", "0", "--json"],
@@ -77,6 +87,13 @@ async function startGateway(checkout, name, profiled) {
 /** @type {Record<string, Awaited<ReturnType<typeof startServe>>>} */
 const gateways = { this: await startGateway(root, "gateway", process.env.BENCH_PROFILE === "1") };
 if (baseline !== undefined) gateways.baseline = await startGateway(path.resolve(baseline), "baseline", false);
+// The floor of a Node gateway (docs/gateway.md, "The floor of a Node gateway here"): its CPU per request beside ours.
+if (process.env.BENCH_FLOOR === "1") {
+  gateways.floor = await startProcess(process.execPath, [path.join(root, "scripts/gateway-floor-proxy.mjs"), upstream.url], {
+    label: "the bare node:http proxy",
+    readUrl: (stdout) => /listening on (http:\/\/\S+)/.exec(stdout)?.[1],
+  });
+}
 
 /** @param {string} url */
 async function call(url) {
@@ -97,7 +114,8 @@ async function call(url) {
 }
 
 try {
-  for (const gateway of Object.values(gateways)) for (let index = 0; index < 30; index++) await call(gateway.url);
+  // Interleaved, so that no side sits idle (V8 may then flush code it will compile again) while another warms up.
+  for (let index = 0; index < warmup; index++) for (const gateway of Object.values(gateways)) await call(gateway.url);
   const upstreamPid = /** @type {number} */ (upstream.child.pid);
   /** @type {Record<string, { user: number, system: number, upstream: number, wallMs: number }>} */
   const totals = {};

@@ -16,7 +16,9 @@
 //                                        LLAMA_SERVER (default /tmp/lcpp/src/build/bin/llama-server, where the dev builds put it), BENCH_MODELS=stories,moe,
 //                                        BENCH_LEVELS=one,four (one: c=1 streamed, plain: c=1 not streamed, four: c=4 streamed),
 //                                        BENCH_RAW=0, BENCH_FLOOR= (empty: none; `tiny` is read as `stories`),
-//                                        MOESTRO_SHARED=../shared, BENCH_DIR=/tmp/moestro-bench)
+//                                        MOESTRO_SHARED=../shared, BENCH_DIR=/tmp/moestro-bench,
+//                                        BENCH_BASELINE=<built checkout>: its in-process engine too, in the same rounds,
+//                                        BENCH_WORKER=0: leaves the worker out of the rounds)
 // Build llama-server from the llama.cpp source inside node-llama-cpp (same commit) with scripts/build-llama-server.sh
 // or `moestro engine build --backend cpu`.
 import { existsSync } from "node:fs";
@@ -374,17 +376,25 @@ async function benchEngines(engineList, requests, rounds) {
 const direct = "llama-server direct";
 const worker = "moestro + worker";
 const inproc = "moestro in-process";
+/** A built checkout (a `git worktree` of an earlier commit) whose in-process engine runs too, in the same rounds. */
+const baselineCheckout = process.env.BENCH_BASELINE ? path.resolve(process.env.BENCH_BASELINE) : undefined;
+const inprocBaseline = "in-process baseline";
+/** Whether the worker runs (BENCH_WORKER=0 leaves it out: it still starts once, for its llama-server arguments). */
+const withWorker = !["0", "false", "off"].includes(process.env.BENCH_WORKER ?? "1");
 
 /**
  * Starts `moestro serve` on `modelPath` with the benchmark's threads, slots, context and batch, on engine `kind`
  * (`MOESTRO_ENGINE__KIND`; a worker runs `llamaServer`), with its own home (ledger) under BENCH_DIR.
  * @param {string} modelPath
  * @param {"inproc" | "llama-server"} kind
+ * @param {string} [checkout] the built checkout that runs (BENCH_BASELINE's); defaults to this one.
  */
-async function startMoestro(modelPath, kind) {
+async function startMoestro(modelPath, kind, checkout = root) {
   const args = ["--model", modelPath, "--threads", String(threads), "--parallel", String(parallel), "--ctx-size", String(contextTokens)];
-  args.push("-b", "64", "--log-level", "error", "--home", path.join(benchDir, `home-${kind}`));
+  const home = checkout === root ? `home-${kind}` : `home-${kind}-baseline`;
+  args.push("-b", "64", "--log-level", "error", "--home", path.join(benchDir, home));
   return await startServe(args, {
+    checkout,
     env: {
       MOESTRO_ENGINE__KIND: kind,
       ...(kind === "llama-server" ? { MOESTRO_ENGINE__LLAMA_SERVER: /** @type {string} */ (llamaServer) } : {}),
@@ -429,8 +439,8 @@ for (const kind of which) {
   /** @type {Awaited<ReturnType<typeof benchEngines>>} */
   let results;
   try {
-    const withWorker = await startMoestro(modelPath, "llama-server");
-    const workerArgs = await workerArgsOf(withWorker.url);
+    const workerServer = await startMoestro(modelPath, "llama-server");
+    const workerArgs = await workerArgsOf(workerServer.url);
     const port = 18000 + Math.floor(Math.random() * 1000);
     const server = await startProcess(/** @type {string} */ (llamaServer), [...workerArgs, "--host", "127.0.0.1", "--port", String(port)], {
       label: "llama-server",
@@ -438,28 +448,19 @@ for (const kind of which) {
       isHealthPolled: true,
     });
     console.error(`llama-server (direct and as the worker): ${workerArgs.join(" ")}`);
-    engines.push({
-      label: direct,
-      run: httpRun(server.url, modelId),
-      runPlain: httpRunPlain(server.url, modelId),
-      close: server.stop,
-      pid: server.child.pid,
+    /** An engine behind HTTP: its label, and the server that runs it (stopped at the end). */
+    const served = (/** @type {string} */ label, /** @type {import("./bench-common.mjs").StartedServer} */ started) => ({
+      label,
+      run: httpRun(started.url, modelId),
+      runPlain: httpRunPlain(started.url, modelId),
+      close: started.stop,
+      pid: started.child.pid,
     });
-    engines.push({
-      label: worker,
-      run: httpRun(withWorker.url, modelId),
-      runPlain: httpRunPlain(withWorker.url, modelId),
-      close: withWorker.stop,
-      pid: withWorker.child.pid,
-    });
-    const inProcess = await startMoestro(modelPath, "inproc");
-    engines.push({
-      label: inproc,
-      run: httpRun(inProcess.url, modelId),
-      runPlain: httpRunPlain(inProcess.url, modelId),
-      close: inProcess.stop,
-      pid: inProcess.child.pid,
-    });
+    engines.push(served(direct, server));
+    if (withWorker) engines.push(served(worker, workerServer));
+    else await workerServer.stop();
+    engines.push(served(inproc, await startMoestro(modelPath, "inproc")));
+    if (baselineCheckout !== undefined) engines.push(served(inprocBaseline, await startMoestro(modelPath, "inproc", baselineCheckout)));
     if (withRaw) engines.push({ label: "node-llama-cpp (raw)", ...(await rawEngine(modelPath)) });
     for (const floorEngine of withFloor.includes(kind) ? floorEngines : []) {
       const label = floorLabel(floorEngine);
@@ -536,17 +537,21 @@ for (const kind of which) {
   const base = byLabel(direct);
   /** @type {Record<string, string>} */
   const summary = {};
-  for (const label of [worker, inproc, "node-llama-cpp (raw)", ...floorEngines.map(floorLabel)]) {
+  /** @type {(a: Figures, b: Figures) => string} */
+  const ttftOver = (a, b) => (a && b ? (a.ttftP50Ms / b.ttftP50Ms).toFixed(3) : "n/a");
+  for (const label of [worker, inproc, inprocBaseline, "node-llama-cpp (raw)", ...floorEngines.map(floorLabel)]) {
     const other = byLabel(label);
     if (!base || !other) continue;
     summary[`${label} / direct tokens/s c=1`] = over(other.one, base.one);
     summary[`${label} / direct tokens/s c=4`] = over(other.four, base.four);
     summary[`${label} - direct TTFT p50 ms c=1`] = ttftMinus(other.one, base.one);
     summary[`${label} - direct TTFT p50 ms c=4`] = ttftMinus(other.four, base.four);
+    summary[`${label} / direct TTFT p50 c=1`] = ttftOver(other.one, base.one);
+    summary[`${label} / direct TTFT p50 c=4`] = ttftOver(other.four, base.four);
     summary[`${label} / direct CPU per token c=1`] = cpuOver(other.one, base.one);
     summary[`${label} / direct CPU per token c=4`] = cpuOver(other.four, base.four);
     console.log(
-      `${label} over direct llama-server: tokens/s c=1 ${over(other.one, base.one)}x, c=4 ${over(other.four, base.four)}x; TTFT p50 c=1 ${ttftMinus(other.one, base.one)} ms, c=4 ${ttftMinus(other.four, base.four)} ms; CPU per token c=1 ${cpuOver(other.one, base.one)}x, c=4 ${cpuOver(other.four, base.four)}x`,
+      `${label} over direct llama-server: tokens/s c=1 ${over(other.one, base.one)}x, c=4 ${over(other.four, base.four)}x; TTFT p50 c=1 ${ttftMinus(other.one, base.one)} ms (${ttftOver(other.one, base.one)}x), c=4 ${ttftMinus(other.four, base.four)} ms (${ttftOver(other.four, base.four)}x); CPU per token c=1 ${cpuOver(other.one, base.one)}x, c=4 ${cpuOver(other.four, base.four)}x`,
     );
   }
   summaries.push({ model: kind, summary });

@@ -78,7 +78,10 @@ describe("explicit-cache pins (cache_control), on a fake clock", () => {
 function fakeSequence(held: Token[], bytes: number): LlamaContextSequence {
   return {
     contextTokens: held,
-    saveStateToFile: async (file: string) => writeFileSync(file, Buffer.alloc(bytes)),
+    saveStateToFile: async (file: string) => {
+      writeFileSync(file, Buffer.alloc(bytes));
+      return { fileSize: bytes };
+    },
   } as unknown as LlamaContextSequence;
 }
 

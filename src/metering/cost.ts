@@ -45,11 +45,11 @@ export function selectTier(tiers: readonly PriceTier[], promptTokens: number): P
  * - Generated tokens pay the output price, or the thinking-output price for the whole output when the request reasoned
  *   (`reasoningTokens > 0`), as Model Studio bills hybrid Qwen models.
  *
- * Computed in BigInt, in hundredths of a micro-USD per million tokens (so that the percentages are exact): tokens times
- * micro-USD per million can pass 2^53.
+ * Computed in hundredths of a micro-USD per million tokens (so that the percentages are exact), in integer arithmetic:
+ * in doubles while every product stays below 2^53, else in BigInt (tokens times micro-USD per million can pass 2^53).
  */
 export function costMicroUsd(price: ResolvedPrice, tokens: TokenCounts): number {
-  return Number((tokenCostPerMillionHundredths(price, tokens) + 50_000_000n) / 100_000_000n);
+  return roundedCost(tokenCostPerMillionHundredths(price, tokens), 1);
 }
 
 /**
@@ -57,12 +57,74 @@ export function costMicroUsd(price: ResolvedPrice, tokens: TokenCounts): number 
  * request), so that a request of a few tokens at a low price does not round to 0.
  */
 export function costNanoUsd(price: ResolvedPrice, tokens: TokenCounts): number {
-  return Number((tokenCostPerMillionHundredths(price, tokens) * 1000n + 50_000_000n) / 100_000_000n);
+  return roundedCost(tokenCostPerMillionHundredths(price, tokens), 1000);
 }
 
-/** The cost of `tokens` at `price`, in hundredths of a micro-USD per million tokens (see {@link costMicroUsd}). */
-function tokenCostPerMillionHundredths(price: ResolvedPrice, tokens: TokenCounts): bigint {
+/**
+ * The largest cost in hundredths of a micro-USD per million tokens that {@link roundedCost} takes as a number: times
+ * 1000, plus the half of the rounding, it stays a safe integer, so that every step is exact in a double.
+ */
+const maxNumberHundredths = Math.floor((Number.MAX_SAFE_INTEGER - 50_000_000) / 1000);
+
+/** `hundredths × scale / 10^8` rounded half up, exactly (an integer division of non-negative integers either way). */
+function roundedCost(hundredths: number | bigint, scale: 1 | 1000): number {
+  if (typeof hundredths === "bigint") return Number((hundredths * BigInt(scale) + 50_000_000n) / 100_000_000n);
+  const scaled = hundredths * scale + 50_000_000;
+  return (scaled - (scaled % 100_000_000)) / 100_000_000;
+}
+
+/**
+ * The cost of `tokens` at `price`, in hundredths of a micro-USD per million tokens (see {@link costMicroUsd}): a number
+ * when it is at most {@link maxNumberHundredths} and every count and rate is a non-negative integer (every product then
+ * is exact), else a BigInt, computed alike (which throws, as it always did, on a count or a rate that is not an integer).
+ */
+function tokenCostPerMillionHundredths(price: ResolvedPrice, tokens: TokenCounts): number | bigint {
   const tier = selectTier(price.tiers, tokens.promptTokens);
+  const prompt = tokens.promptTokens;
+  const read = Math.min(Math.max(tokens.cacheReadInputTokens ?? 0, 0), prompt);
+  const created = Math.min(Math.max(tokens.cacheCreationInputTokens ?? 0, 0), prompt - read);
+  const cached = read + created > 0 ? 0 : Math.min(Math.max(tokens.cachedPromptTokens, 0), prompt);
+  const input = tier.inputMicroUsdPerMillionTokens;
+  const outputRate =
+    tokens.reasoningTokens > 0
+      ? (tier.thinkingOutputMicroUsdPerMillionTokens ?? tier.outputMicroUsdPerMillionTokens)
+      : tier.outputMicroUsdPerMillionTokens;
+  const cachedRate = tier.cachedInputMicroUsdPerMillionTokens;
+  const creationRate = tier.cacheCreationInputMicroUsdPerMillionTokens;
+  const readRate = tier.cacheReadInputMicroUsdPerMillionTokens;
+  if (
+    isCount(prompt) &&
+    isCount(read) &&
+    isCount(created) &&
+    isCount(cached) &&
+    isCount(tokens.completionTokens) &&
+    isCount(input) &&
+    isCount(outputRate) &&
+    (cachedRate === undefined || isCount(cachedRate)) &&
+    (creationRate === undefined || isCount(creationRate)) &&
+    (readRate === undefined || isCount(readRate))
+  ) {
+    /** A tier's rate in hundredths, or `percent` of the input price when the tier gives none. */
+    const rate = (given: number | undefined, percent: number): number => (given === undefined ? input * percent : given * 100);
+    // Every term is a non-negative integer: a product past 2^53 makes the sum pass the bound, and the BigInt path runs.
+    const total =
+      (prompt - read - created - cached) * input * 100 +
+      cached * rate(cachedRate, defaultCacheRatesPercent.implicitHit) +
+      created * rate(creationRate, defaultCacheRatesPercent.explicitCreation) +
+      read * rate(readRate, defaultCacheRatesPercent.explicitHit) +
+      tokens.completionTokens * outputRate * 100;
+    if (total <= maxNumberHundredths) return total;
+  }
+  return tokenCostPerMillionHundredthsBig(tier, tokens);
+}
+
+/** Whether `value` is a non-negative safe integer. */
+function isCount(value: number): boolean {
+  return Number.isSafeInteger(value) && value >= 0;
+}
+
+/** {@link tokenCostPerMillionHundredths} in BigInt, for costs past 2^53 (and for counts or rates that are not integers). */
+function tokenCostPerMillionHundredthsBig(tier: PriceTier, tokens: TokenCounts): bigint {
   const prompt = BigInt(tokens.promptTokens);
   const minOf = (a: bigint, b: bigint): bigint => (a < b ? a : b);
   const read = minOf(BigInt(Math.max(tokens.cacheReadInputTokens ?? 0, 0)), prompt);

@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import type { UsageCounts, UsageEvent, UsageRun, UsageSink, UsageStart } from "../spec/index.js";
 import type { ServerInstance, UsageRecord, UsageRepository } from "../store/index.js";
 import { budgetWindow, insufficientQuota } from "./budget-guard.js";
-import { costAtPrices, lookUpRequestPrices, worstCaseCostMicroUsd, type RequestPrices } from "./cost.js";
+import { costAtPrices, lookUpRequestPrices, worstCaseCostMicroUsd, type RequestCost, type RequestPrices } from "./cost.js";
 import { settleInterruptedRequests } from "./interrupted-requests.js";
 import type { MachinePower } from "../planner/machine-power.js";
 import type { PriceBook } from "./price-book.js";
@@ -74,8 +74,16 @@ export interface LedgerSink extends UsageSink, AsyncDisposable {
 
 /** A request this process admitted and has not ended. */
 interface RunningRequest {
-  /** Its row as admitted (under the id it was stored with), with its upstream once one serves it. */
-  row: UsageRecord;
+  /** The request as admitted. */
+  start: UsageStart;
+  /** The id its row was stored under (`start.requestId`, else `id:uuid` when that was taken). */
+  requestId: string;
+  /** This process's instance, the owner of the running row. */
+  instanceId: string;
+  /** Its worst-case cost held against its key's budget while it runs, micro-USD. */
+  reservedMicroUsd: number;
+  /** The upstream that serves it and the upstreams tried, once one serves it (else `start`'s). */
+  served: Pick<UsageRecord, "upstream" | "attempts">;
   /** The prices in effect at its start (a batch line's at the batch rate): every heartbeat, and its end, are priced by them. */
   prices: BilledPrices;
   readCounts(): UsageCounts;
@@ -176,19 +184,23 @@ export async function openLedgerSink(options: LedgerSinkOptions): Promise<Ledger
       const atMs = now();
       const prices = billedPrices(priceBook, start, machine());
       const reservedMicroUsd = Math.round(worstCaseCostMicroUsd(prices.local, start) * prices.ratio);
-      const admitted: UsageRecord = {
-        ...runningRow({ row: requestFields(start), prices }, start.readCounts(), atMs),
+      const request: RunningRequest = {
+        start,
+        requestId: start.requestId,
         instanceId: instance.id,
         reservedMicroUsd,
+        served: { upstream: start.upstream, attempts: start.attempts },
+        prices,
+        readCounts: start.readCounts,
       };
       const budget =
         start.budget === undefined || start.keyId === undefined
           ? undefined
           : { limitMicroUsd: start.budget.limitMicroUsd, fromDay: budgetWindow(start.budget.period, start.startedAtMs).startDay };
-      const outcome = await usage.start(admitted, budget, atMs);
+      const outcome = await usage.start(runningRow(request, start.readCounts(), atMs), budget, atMs);
       if (!outcome.admitted) throw insufficientQuota(start.budget!, outcome.use, atMs, reservedMicroUsd);
-      const request: RunningRequest = { row: { ...admitted, requestId: outcome.requestId }, prices, readCounts: start.readCounts };
-      running.set(request.row.requestId, request);
+      request.requestId = outcome.requestId;
+      running.set(request.requestId, request);
       return {
         checkpoint: async () => {
           const atMs = now();
@@ -196,11 +208,11 @@ export async function openLedgerSink(options: LedgerSinkOptions): Promise<Ledger
         },
         served: ({ upstream, attempts }) => {
           // Written by the next heartbeat or the checkpoint (`heartbeatColumns` include them).
-          request.row = { ...request.row, upstream, attempts };
+          request.served = { upstream, attempts };
         },
         finish: async (event) => {
-          running.delete(request.row.requestId);
-          const end: UsageRecord = { ...endRow(request.prices, event), requestId: request.row.requestId };
+          running.delete(request.requestId);
+          const end = endRow(request.prices, event, request.requestId);
           warnIfUnpriced(start, request.prices, end);
           const settled = usage.settle(end, now(), { lateFromInterrupted: true });
           settling.add(settled);
@@ -211,13 +223,13 @@ export async function openLedgerSink(options: LedgerSinkOptions): Promise<Ledger
           }
         },
         cancel: async () => {
-          running.delete(request.row.requestId);
-          await usage.discard(request.row.requestId);
+          running.delete(request.requestId);
+          await usage.discard(request.requestId);
         },
       };
     },
     async record(event) {
-      await usage.record(endRow(billedPrices(priceBook, event, machine()), event), now());
+      await usage.record(endRow(billedPrices(priceBook, event, machine()), event, event.requestId), now());
     },
     flushHeartbeat,
     recoverInterrupted,
@@ -226,54 +238,91 @@ export async function openLedgerSink(options: LedgerSinkOptions): Promise<Ledger
   };
 }
 
-/** The fields of a request that every row of it carries. */
-function requestFields(request: UsageStart | UsageEvent): UsageRecord {
-  return {
-    requestId: request.requestId,
+/**
+ * Every field of `T`, each given (`undefined` where it has no value): the rows below are built as one object literal
+ * with all of them, so that the compiler checks that none is left out and every row has one shape. Spreading several
+ * objects into one (`{...a, ...b}`) took the slow path of V8's object copy on each of the ledger's three writes per
+ * request (docs/gateway.md, "Overhead").
+ */
+type EveryField<T> = { [K in keyof Required<T>]: T[K] | undefined };
+
+/**
+ * A ledger row of `request` (its start or its end), with `counts` priced at `cost`. Only `status`'s `running` rows
+ * carry `instanceId`, `heartbeatAtMs` and `reservedMicroUsd`; `counts` of an ended request carry its end's fields.
+ */
+function ledgerRow(
+  request: UsageStart | UsageEvent,
+  requestId: string,
+  counts: UsageCounts,
+  cost: RequestCost,
+  end: Pick<UsageRecord, "status" | "errorCode" | "timeToFirstTokenMs" | "latencyMs" | "instanceId" | "heartbeatAtMs" | "reservedMicroUsd">,
+  served: Pick<UsageRecord, "upstream" | "attempts">,
+): UsageRecord {
+  const row: EveryField<UsageRecord> = {
+    requestId,
     keyId: request.keyId,
     model: request.model,
     endpoint: request.endpoint,
     stream: request.stream,
     engine: request.engine,
-    upstream: request.upstream,
-    attempts: request.attempts,
+    upstream: served.upstream,
+    attempts: served.attempts,
     requestedModel: request.requestedModel,
-    status: "running",
-    promptTokens: 0,
-    cachedPromptTokens: 0,
-    completionTokens: 0,
-    reasoningTokens: 0,
-    costMicroUsd: 0,
-    cloudCostMicroUsd: 0,
+    status: end.status,
+    errorCode: end.errorCode,
+    promptTokens: counts.promptTokens,
+    cachedPromptTokens: counts.cachedPromptTokens,
+    completionTokens: counts.completionTokens,
+    reasoningTokens: counts.reasoningTokens,
+    draftTokens: counts.draftTokens ?? 0,
+    acceptedDraftTokens: counts.acceptedDraftTokens ?? 0,
+    cacheCreationInputTokens: counts.cacheCreationInputTokens ?? 0,
+    cacheReadInputTokens: counts.cacheReadInputTokens ?? 0,
+    usageEstimated: counts.usageEstimated === true ? true : undefined,
+    costMicroUsd: cost.costMicroUsd,
+    costNanoUsd: cost.costNanoUsd,
+    engineTimeUs: cost.engineTimeUs,
+    costEstimated: cost.costEstimated,
+    cloudCostMicroUsd: cost.cloudCostMicroUsd,
+    cloudCostNanoUsd: cost.cloudCostNanoUsd,
+    priceEffectiveAtMs: cost.priceEffectiveAtMs,
+    cloudModel: cost.cloudModel,
     startedAtMs: request.startedAtMs,
-    latencyMs: 0,
+    timeToFirstTokenMs: end.timeToFirstTokenMs,
+    latencyMs: end.latencyMs,
+    instanceId: end.instanceId,
+    heartbeatAtMs: end.heartbeatAtMs,
+    reservedMicroUsd: end.reservedMicroUsd,
   };
+  return row as UsageRecord;
 }
 
 /** A running row with the counts so far, priced at its request's prices, as of `atMs` (its heartbeat). */
-function runningRow({ row, prices }: Pick<RunningRequest, "row" | "prices">, counts: UsageCounts, atMs: number): UsageRecord {
-  return { ...row, ...counts, ...billedCost(prices, counts), latencyMs: Math.max(0, atMs - row.startedAtMs), heartbeatAtMs: atMs };
+function runningRow(request: RunningRequest, counts: UsageCounts, atMs: number): UsageRecord {
+  const end = {
+    status: "running" as const,
+    errorCode: undefined,
+    timeToFirstTokenMs: undefined,
+    latencyMs: Math.max(0, atMs - request.start.startedAtMs),
+    instanceId: request.instanceId,
+    heartbeatAtMs: atMs,
+    reservedMicroUsd: request.reservedMicroUsd,
+  };
+  return ledgerRow(request.start, request.requestId, counts, billedCost(request.prices, counts), end, request.served);
 }
 
-/** The settled row of an ended request, priced at `prices` (those in effect at its start). */
-function endRow(prices: BilledPrices, event: UsageEvent): UsageRecord {
-  return {
-    ...requestFields(event),
+/** The settled row of an ended request, stored as `requestId`, priced at `prices` (those in effect at its start). */
+function endRow(prices: BilledPrices, event: UsageEvent, requestId: string): UsageRecord {
+  const end = {
     status: event.status,
     errorCode: event.errorCode,
-    promptTokens: event.promptTokens,
-    cachedPromptTokens: event.cachedPromptTokens,
-    completionTokens: event.completionTokens,
-    reasoningTokens: event.reasoningTokens,
-    draftTokens: event.draftTokens ?? 0,
-    acceptedDraftTokens: event.acceptedDraftTokens ?? 0,
-    cacheCreationInputTokens: event.cacheCreationInputTokens ?? 0,
-    cacheReadInputTokens: event.cacheReadInputTokens ?? 0,
-    usageEstimated: event.usageEstimated === true ? true : undefined,
     timeToFirstTokenMs: event.timeToFirstTokenMs,
     latencyMs: event.latencyMs,
-    ...billedCost(prices, event),
+    instanceId: undefined,
+    heartbeatAtMs: undefined,
+    reservedMicroUsd: undefined,
   };
+  return ledgerRow(event, requestId, event, billedCost(prices, event), end, event);
 }
 
 /** A request's prices and the fraction of them it pays: the book's `batchPriceRatio` for a batch line, else 1. */
@@ -287,7 +336,7 @@ function billedPrices(book: PriceBook, request: UsageStart | UsageEvent, machine
  * `costAtPrices` times the request's ratio (a batch line pays `batchPriceRatio` of the real-time price, docs/batch.md;
  * its cloud comparison too, as cloud batches are discounted alike), rounded to whole micro-USD once per request.
  */
-function billedCost(prices: BilledPrices, counts: UsageCounts): ReturnType<typeof costAtPrices> {
+function billedCost(prices: BilledPrices, counts: UsageCounts): RequestCost {
   const cost = costAtPrices(prices, counts);
   if (prices.ratio === 1) return cost;
   return {

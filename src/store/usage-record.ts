@@ -214,9 +214,24 @@ export interface UsageRange {
   toMs?: number;
 }
 
-/** The UTC calendar day of `epochMs`, `YYYY-MM-DD`. */
+/**
+ * The UTC calendar day of `epochMs`, `YYYY-MM-DD`, as `new Date(epochMs).toISOString().slice(0, 10)` gives it for years
+ * 0 to 9999. Computed from the day number (Howard Hinnant's `civil_from_days`, howardhinnant.github.io/date_algorithms.html)
+ * rather than through a `Date` and its ISO string: every ledger write reads it (docs/gateway.md, "Overhead").
+ */
 export function utcDay(epochMs: number): string {
-  return new Date(epochMs).toISOString().slice(0, 10);
+  const days = Math.floor(epochMs / 86_400_000) + 719_468;
+  const era = Math.floor(days / 146_097);
+  const dayOfEra = days - era * 146_097;
+  const yearOfEra = Math.floor(
+    (dayOfEra - Math.floor(dayOfEra / 1460) + Math.floor(dayOfEra / 36_524) - Math.floor(dayOfEra / 146_096)) / 365,
+  );
+  const dayOfYear = dayOfEra - (365 * yearOfEra + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100));
+  const shiftedMonth = Math.floor((5 * dayOfYear + 2) / 153);
+  const day = dayOfYear - Math.floor((153 * shiftedMonth + 2) / 5) + 1;
+  const month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9;
+  const year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0);
+  return `${String(year).padStart(4, "0")}-${month < 10 ? "0" : ""}${month}-${day < 10 ? "0" : ""}${day}`;
 }
 
 /** The one place where a {@link UsageRecord} becomes a `usage_events` row. */

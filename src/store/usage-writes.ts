@@ -201,8 +201,28 @@ export function selectBudgetUse(db: Kysely<Database>, values: { key_id: string; 
 
 /** The rollup values one settled row adds: one request and its counters, on its day, key (`""` for none) and model. */
 export function dailyValuesOf(row: UsageEventRow): Selectable<UsageDailyTable> {
-  const values = { day: row.day, key_id: row.key_id ?? "", model: row.model, requests: 1, updated_at: row.recorded_at };
-  return { ...values, ...countersOf(row) };
+  // One literal, every column named (no spread of one object into another: this runs on every settlement).
+  return {
+    day: row.day,
+    key_id: row.key_id ?? "",
+    model: row.model,
+    requests: 1,
+    updated_at: row.recorded_at,
+    prompt_tokens: Number(row.prompt_tokens),
+    cached_prompt_tokens: Number(row.cached_prompt_tokens),
+    completion_tokens: Number(row.completion_tokens),
+    reasoning_tokens: Number(row.reasoning_tokens),
+    draft_tokens: Number(row.draft_tokens),
+    accepted_draft_tokens: Number(row.accepted_draft_tokens),
+    cache_creation_input_tokens: Number(row.cache_creation_input_tokens),
+    cache_read_input_tokens: Number(row.cache_read_input_tokens),
+    cost_micro_usd: Number(row.cost_micro_usd),
+    cloud_cost_micro_usd: Number(row.cloud_cost_micro_usd),
+    engine_time_us: Number(row.engine_time_us),
+    cost_nano_usd: Number(row.cost_nano_usd),
+    cloud_cost_nano_usd: Number(row.cloud_cost_nano_usd),
+    cost_estimated: Number(row.cost_estimated),
+  } satisfies Record<keyof Selectable<UsageDailyTable>, unknown> & Record<UsageTotalColumn, number>;
 }
 
 /**
@@ -212,15 +232,17 @@ export function dailyValuesOf(row: UsageEventRow): Selectable<UsageDailyTable> {
 export function dailyDifference(before: UsageEventRow, after: UsageEventRow): Selectable<UsageDailyTable> {
   const counters = countersOf(after);
   const previous = countersOf(before);
-  for (const column of Object.values(usageTotalColumns)) counters[column] -= previous[column];
+  for (const column of totalColumns) counters[column] -= previous[column];
   return { ...dailyValuesOf(after), ...counters, requests: 0 };
 }
 
+/** The counters' columns, listed once (every settlement reads them). */
+const totalColumns: readonly UsageTotalColumn[] = Object.values(usageTotalColumns);
+
 function countersOf(row: UsageEventRow): Record<UsageTotalColumn, number> {
-  return Object.fromEntries(Object.values(usageTotalColumns).map((column) => [column, Number(row[column])])) as Record<
-    UsageTotalColumn,
-    number
-  >;
+  const counters = {} as Record<UsageTotalColumn, number>;
+  for (const column of totalColumns) counters[column] = Number(row[column]);
+  return counters;
 }
 
 /** A request id that is free when `requestId` is taken: `requestId:uuid`. */

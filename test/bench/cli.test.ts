@@ -29,6 +29,18 @@ describe.skipIf(!hasTestModels)("moestro bench and moestro eval on the command l
     if (folder !== undefined) rmSync(folder, { recursive: true, force: true });
   });
 
+  /** `moestro eval`'s argv against the test server on the built-in sample dataset: each of `models`, then `extra`. */
+  const evalArgs = (models: string[], ...extra: string[]) => [
+    bin,
+    "eval",
+    "--url",
+    test.url,
+    "--dataset",
+    "sample",
+    ...models.flatMap((model) => ["--model", model]),
+    ...extra,
+  ];
+
   it("bench --json prints the report on stdout and --out writes it with a chart beside it", async () => {
     const out = path.join(folder, "bench.json");
     const { stdout } = await run(process.execPath, [
@@ -66,27 +78,11 @@ describe.skipIf(!hasTestModels)("moestro bench and moestro eval on the command l
 
   it("eval --json prints results per model and mode and stores them in --out, resumable", async () => {
     const out = path.join(folder, "eval");
-    const args = [
-      bin,
-      "eval",
-      "--url",
-      test.url,
-      "--dataset",
-      "sample",
-      "--model",
-      "stories260K",
-      "--limit",
-      "3",
-      "--max-tokens",
-      "24",
-      "--price-input",
-      "1",
-      "--price-output",
-      "2",
-      "--json",
-      "--out",
-      out,
-    ];
+    const args = evalArgs(
+      ["stories260K"],
+      ...["--limit", "3", "--max-tokens", "24", "--price-input", "1", "--price-output", "2"],
+      ...["--json", "--out", out],
+    );
     const { stdout } = await run(process.execPath, args);
     const report = JSON.parse(stdout) as { results: Array<Record<string, unknown>> };
     expect(report.results).toHaveLength(1);
@@ -103,25 +99,8 @@ describe.skipIf(!hasTestModels)("moestro bench and moestro eval on the command l
   });
 
   it("eval --thinking both asks a model without a thinking switch once, warning once on stderr (a JSON line with --json)", async () => {
-    const args = (...extra: string[]) => [
-      bin,
-      "eval",
-      "--url",
-      test.url,
-      "--dataset",
-      "sample",
-      "--model",
-      "stories260K",
-      "--model",
-      "tiny-qwen3moe",
-      "--thinking",
-      "both",
-      "--limit",
-      "1",
-      "--max-tokens",
-      "8",
-      ...extra,
-    ];
+    const args = (...extra: string[]) =>
+      evalArgs(["stories260K", "tiny-qwen3moe"], "--thinking", "both", "--limit", "1", "--max-tokens", "8", ...extra);
     const json = await run(process.execPath, args("--json", "--no-progress", "--out", path.join(folder, "eval-both-json")));
     const report = JSON.parse(json.stdout) as { results: Array<{ model: string; thinking: string; done: number }> };
     // stories260K's vocabulary has no <think>: off only; tiny-qwen3moe (a Qwen3 vocabulary) thinks: off then on.

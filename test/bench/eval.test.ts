@@ -7,7 +7,7 @@ import { loadEvalDataset, type EvalDataset } from "../../src/bench/eval-dataset.
 import { createEvalPricer } from "../../src/bench/eval-pricing.js";
 import type { EvalAnswerRecord } from "../../src/bench/eval-record.js";
 import { evalReportSchema } from "../../src/wire/eval-report.js";
-import { runEval } from "../../src/bench/eval-runner.js";
+import { runEval, type RunEvalOptions } from "../../src/bench/eval-runner.js";
 import { createFileEvalStore, evalStoreFiles } from "../../src/bench/eval-store.js";
 import { wilsonInterval } from "../../src/bench/wilson-interval.js";
 import { formatEvalReport } from "../../src/cli/commands/eval.js";
@@ -67,6 +67,10 @@ describe.skipIf(!hasTestModels)("moestro eval against the real server", () => {
     if (folder !== undefined) rmSync(folder, { recursive: true, force: true });
   });
 
+  /** Runs the eval of the scripted model over {@link questions}, stored in `dir`, with `options` on top. */
+  const evalScripted = (dir: string, options: Partial<RunEvalOptions> = {}) =>
+    runEval({ baseUrl: scripted.url, models: ["scripted"], dataset, store: createFileEvalStore(dir), pricer, ...options });
+
   const readAnswers = (dir: string): EvalAnswerRecord[] =>
     readFileSync(path.join(dir, evalStoreFiles.answers), "utf8")
       .split("\n")
@@ -75,14 +79,7 @@ describe.skipIf(!hasTestModels)("moestro eval against the real server", () => {
 
   it("scores answers in their usual forms, counts unparsable ones apart, and sums costs from the server's usage", async () => {
     const dir = path.join(folder, "scored");
-    const report = await runEval({
-      baseUrl: scripted.url,
-      models: ["scripted"],
-      dataset,
-      store: createFileEvalStore(dir),
-      pricer,
-      concurrency: 2,
-    });
+    const report = await evalScripted(dir, { concurrency: 2 });
     // What the writer produces is what the stored-results reader validates (one schema, src/wire/eval-report.ts).
     expect(evalReportSchema.safeParse(JSON.parse(JSON.stringify(report))).error).toBeUndefined();
     const [result] = report.results;
@@ -127,12 +124,7 @@ describe.skipIf(!hasTestModels)("moestro eval against the real server", () => {
   it("resumes an interrupted eval where it stopped, skipping a line cut short, and refuses another run's folder", async () => {
     const dir = path.join(folder, "resumed");
     const controller = new AbortController();
-    const interrupted = runEval({
-      baseUrl: scripted.url,
-      models: ["scripted"],
-      dataset,
-      store: createFileEvalStore(dir),
-      pricer,
+    const interrupted = evalScripted(dir, {
       concurrency: 1,
       signal: controller.signal,
       onProgress: (progress) => {
@@ -149,15 +141,7 @@ describe.skipIf(!hasTestModels)("moestro eval against the real server", () => {
       calls++;
       return fetch(input, init);
     };
-    const resumed = await runEval({
-      baseUrl: scripted.url,
-      models: ["scripted"],
-      dataset,
-      store: createFileEvalStore(dir),
-      pricer,
-      concurrency: 1,
-      fetch: countingFetch,
-    });
+    const resumed = await evalScripted(dir, { concurrency: 1, fetch: countingFetch });
     expect(calls).toBe(3);
     expect(resumed.results[0]).toMatchObject({ done: 5, pending: 0, correct: 3, unparsable: 1 });
     expect(
@@ -167,42 +151,22 @@ describe.skipIf(!hasTestModels)("moestro eval against the real server", () => {
     ).toEqual(["canberra", "mercury", "potassium", "product", "train"]);
 
     calls = 0;
-    const again = await runEval({
-      baseUrl: scripted.url,
-      models: ["scripted"],
-      dataset,
-      store: createFileEvalStore(dir),
-      pricer,
-      fetch: countingFetch,
-    });
+    const again = await evalScripted(dir, { fetch: countingFetch });
     expect(calls).toBe(0);
     expect(again.results).toEqual(resumed.results);
 
-    await expect(
-      runEval({ baseUrl: scripted.url, models: ["scripted"], dataset, store: createFileEvalStore(dir), pricer, maxTokens: 100 }),
-    ).rejects.toThrow(/another dataset or settings/);
+    await expect(evalScripted(dir, { maxTokens: 100 })).rejects.toThrow(/another dataset or settings/);
   });
 
   it("counts failed requests as wrong and apart, and asks them again on the next run", async () => {
     const dir = path.join(folder, "errors");
-    const first = await runEval({
-      baseUrl: scripted.url,
-      models: ["no-such-model"],
-      dataset,
-      limit: 2,
-      store: createFileEvalStore(dir),
-      pricer,
-    });
+    const first = await evalScripted(dir, { models: ["no-such-model"], limit: 2 });
     expect(first.results[0]).toMatchObject({ done: 2, errors: 2, correct: 0, accuracy: 0, costMicroUsd: 0 });
     expect(readAnswers(dir).map((answer) => answer.errorCode)).toEqual(["model_not_found", "model_not_found"]);
     let calls = 0;
-    await runEval({
-      baseUrl: scripted.url,
+    await evalScripted(dir, {
       models: ["no-such-model"],
-      dataset,
       limit: 2,
-      store: createFileEvalStore(dir),
-      pricer,
       fetch: (input, init) => {
         calls++;
         return fetch(input, init);

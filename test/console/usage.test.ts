@@ -1,10 +1,11 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatNanoUsd } from "../../src/cli/commands/usage.js";
 import { createAdminClient } from "../../src/client/admin-client.js";
 import type { PriceBookInput } from "../../src/metering/price-book.js";
+import { flatLocalPrice, writePriceBook } from "../helpers/price-book.js";
 import { postJson } from "../helpers/server.js";
 import { consoleSkipReason, saveScreenshot, startConsoleSession, testAdminKey, type ConsoleSession } from "./console-harness.js";
 
@@ -150,20 +151,12 @@ describe.skipIf(consoleSkipReason !== undefined)("console: Usage with a price bo
   const prices = mkdtempSync(path.join(os.tmpdir(), "moestro-console-prices-"));
 
   beforeAll(async () => {
-    const priceBookPath = path.join(prices, "prices.json");
     // stories260K at $1 per 1M tokens in and out (by the price book); stories260K-moe by engine time (no entry).
     const priceBook: PriceBookInput = {
       version: 1,
-      prices: [
-        {
-          model: "stories260K",
-          kind: "local",
-          effectiveFrom: "2020-01-01",
-          tiers: [{ inputMicroUsdPerMillionTokens: 1_000_000, outputMicroUsdPerMillionTokens: 1_000_000 }],
-        },
-      ],
+      prices: [flatLocalPrice("stories260K", { inputMicroUsdPerMillionTokens: 1_000_000, outputMicroUsdPerMillionTokens: 1_000_000 })],
     };
-    writeFileSync(priceBookPath, JSON.stringify(priceBook));
+    const priceBookPath = writePriceBook(prices, priceBook);
     session = await startConsoleSession({
       path: "/usage",
       models: ["stories260K.gguf", "stories260K-moe.gguf"],

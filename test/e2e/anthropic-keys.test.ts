@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import Anthropic from "@anthropic-ai/sdk";
@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PriceBookInput } from "../../src/metering/price-book.js";
 import { openStore, type Store } from "../../src/store/index.js";
 import { hasTestModels, testModelPath } from "../helpers/models.js";
+import { flatLocalPrice, writePriceBook } from "../helpers/price-book.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
 const adminKey = "anthropic-e2e-admin-key-0123456789";
@@ -14,14 +15,7 @@ const model = "tiny-qwen3moe";
 /** One token in or out costs 1000 micro-USD, so that a budget counts tokens. */
 const priceBook: PriceBookInput = {
   version: 1,
-  prices: [
-    {
-      model,
-      kind: "local",
-      effectiveFrom: "2020-01-01",
-      tiers: [{ inputMicroUsdPerMillionTokens: 1_000_000_000, outputMicroUsdPerMillionTokens: 1_000_000_000 }],
-    },
-  ],
+  prices: [flatLocalPrice(model, { inputMicroUsdPerMillionTokens: 1_000_000_000, outputMicroUsdPerMillionTokens: 1_000_000_000 })],
 };
 
 // Keys, limits and budgets on Anthropic's routes: the access control and the metering of chat completions, answered in
@@ -33,8 +27,7 @@ describe.skipIf(!hasTestModels)("Anthropic Messages API with API keys and budget
 
   beforeAll(async () => {
     home = mkdtempSync(path.join(os.tmpdir(), "moestro-anthropic-"));
-    const priceBookPath = path.join(home, "prices.json");
-    writeFileSync(priceBookPath, JSON.stringify(priceBook));
+    const priceBookPath = writePriceBook(home, priceBook);
     test = await startTestServer({
       models: [{ path: testModelPath("tiny-qwen3moe.gguf") }],
       engine: { contextTokens: 1024 },

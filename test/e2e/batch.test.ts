@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import OpenAI, { toFile } from "openai";
@@ -7,6 +7,7 @@ import type { PriceBookInput } from "../../src/metering/price-book.js";
 import { openStore, type Store } from "../../src/store/index.js";
 import { createTestStoreTarget, type TestStoreTarget, testDialects } from "../helpers/databases.js";
 import { hasTestModels, testModelPath } from "../helpers/models.js";
+import { flatLocalPrice, writePriceBook } from "../helpers/price-book.js";
 import { postJson, startTestServer, type TestServer } from "../helpers/server.js";
 
 const adminKey = "batch-e2e-admin-key-0123456789";
@@ -14,14 +15,7 @@ const adminKey = "batch-e2e-admin-key-0123456789";
 /** 1000 micro-USD per prompt token and 2000 per generated token real time; batch lines pay half (the default). */
 const priceBook: PriceBookInput = {
   version: 1,
-  prices: [
-    {
-      model: "stories260K",
-      kind: "local",
-      effectiveFrom: "2020-01-01",
-      tiers: [{ inputMicroUsdPerMillionTokens: 1_000_000_000, outputMicroUsdPerMillionTokens: 2_000_000_000 }],
-    },
-  ],
+  prices: [flatLocalPrice("stories260K", { inputMicroUsdPerMillionTokens: 1_000_000_000, outputMicroUsdPerMillionTokens: 2_000_000_000 })],
 };
 
 /** A JSONL batch input file of `count` completions of stories260K. */
@@ -63,8 +57,7 @@ describe.skipIf(!hasTestModels).each(testDialects)("the Files and Batch APIs on 
   beforeAll(async () => {
     target = await createTestStoreTarget(dialect);
     folder = mkdtempSync(path.join(os.tmpdir(), "moestro-batch-"));
-    const priceBookPath = path.join(folder, "prices.json");
-    writeFileSync(priceBookPath, JSON.stringify(priceBook));
+    const priceBookPath = writePriceBook(folder, priceBook);
     test = await startTestServer({
       models: [{ path: testModelPath("stories260K.gguf") }],
       adminKey,

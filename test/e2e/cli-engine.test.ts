@@ -42,7 +42,12 @@ describe("moestro engine", () => {
         commit: source.commit,
         tag: source.tag ?? null,
         backend: "cpu",
-        cmakeArgs: ["-DGGML_NATIVE=ON"],
+        // Without AMX, as a build on a CPU whose AMX faults records it: such a machine would otherwise rebuild it.
+        cmakeArgs: [
+          "-DGGML_NATIVE=ON",
+          "-DCMAKE_C_FLAGS=-mno-amx-tile -mno-amx-int8 -mno-amx-bf16",
+          "-DCMAKE_CXX_FLAGS=-mno-amx-tile -mno-amx-int8 -mno-amx-bf16",
+        ],
         buildSeconds: 731.2,
         builtAt: "2026-12-07T08:00:00.000Z",
         versionOutput: "version: 0.4.0-dev (build 1, commit 80fb11a)",

@@ -1,26 +1,21 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import Anthropic from "@anthropic-ai/sdk";
 import type OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { PriceBookInput } from "../../src/metering/price-book.js";
 import type { WireUsageEvent } from "../../src/wire/console.js";
 import { testEngines } from "../helpers/engines.js";
 import { hasTestModels, testModelPath } from "../helpers/models.js";
+import { flatLocalPrice, writePriceBook } from "../helpers/price-book.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
 // $10 per 1M prompt tokens (10 micro-USD a token), output free: a request's cost shows how its prompt was billed.
-const priceBook = {
+const priceBook: PriceBookInput = {
   version: 1,
   includeDefaults: false,
-  prices: [
-    {
-      model: "tiny-qwen3moe",
-      kind: "local",
-      effectiveFrom: "2020-01-01",
-      tiers: [{ inputMicroUsdPerMillionTokens: 10_000_000, outputMicroUsdPerMillionTokens: 0 }],
-    },
-  ],
+  prices: [flatLocalPrice("tiny-qwen3moe", { inputMicroUsdPerMillionTokens: 10_000_000, outputMicroUsdPerMillionTokens: 0 })],
 };
 
 /** A system prompt of a few hundred tiny-qwen3moe tokens, the part a client pins. */
@@ -39,8 +34,7 @@ describe.skipIf(!hasTestModels).each(testEngines)(
 
     beforeAll(async () => {
       home = mkdtempSync(path.join(os.tmpdir(), "moestro-context-cache-"));
-      const priceBookPath = path.join(home, "prices.json");
-      writeFileSync(priceBookPath, JSON.stringify(priceBook));
+      const priceBookPath = writePriceBook(home, priceBook);
       test = await startTestServer(
         {
           models: [{ path: testModelPath("tiny-qwen3moe.gguf") }],

@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -13,6 +13,7 @@ import { createAdminClient, type AdminClient } from "../../src/client/admin-clie
 import { openStore } from "../../src/store/index.js";
 import type { WireUsageRow } from "../../src/wire/admin.js";
 import { hasPostgres, hasRedis, testPostgresUrl, testRedisUrl } from "../helpers/databases.js";
+import { flatLocalPrice, writePriceBook } from "../helpers/price-book.js";
 import { killHard, moestroBin, startServe, type ServeProcess } from "../helpers/serve-process.js";
 import { answerAsAsked, chunkEvent, sleep, startStandInUpstream, usageEvent, type StandInUpstream } from "../helpers/stand-in-upstream.js";
 
@@ -69,21 +70,12 @@ describe.skipIf(!hasPostgres || !hasRedis)("two gateways on one PostgreSQL and o
       for (let index = 1; index < maxTokens; index++) response.write(chunkEvent({ content: ` t${index}` }));
       response.end(`${chunkEvent({}, "length")}${usageEvent(promptTokens, maxTokens)}data: [DONE]\n\n`);
     });
-    const priceBook = path.join(folder, "prices.json");
-    writeFileSync(
-      priceBook,
-      JSON.stringify({
-        version: 1,
-        prices: [
-          {
-            model,
-            kind: "local",
-            effectiveFrom: "2020-01-01",
-            tiers: [{ inputMicroUsdPerMillionTokens: 0, outputMicroUsdPerMillionTokens: microUsdPerOutputToken * 1_000_000 }],
-          },
-        ],
-      }),
-    );
+    const priceBook = writePriceBook(folder, {
+      version: 1,
+      prices: [
+        flatLocalPrice(model, { inputMicroUsdPerMillionTokens: 0, outputMicroUsdPerMillionTokens: microUsdPerOutputToken * 1_000_000 }),
+      ],
+    });
     const args = [
       ...["--upstream", `standin=${upstream.url}`, "--port", "0", "--json", "--log-level", "warn"],
       ...["--database-url", testPostgresUrl, "--database-schema", schema, "--price-book", priceBook],

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import type http from "node:http";
 import os from "node:os";
 import path from "node:path";
@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { WireUsageRow } from "../../src/wire/admin.js";
 import type { WireUsageEvent } from "../../src/wire/console.js";
 import { hasTestModels, testModelPath } from "../helpers/models.js";
+import { flatLocalPrice, writePriceBook } from "../helpers/price-book.js";
 import { postJson, startTestServer, type TestServer } from "../helpers/server.js";
 import { chunkEvent, sleep, startStandInUpstream, usageEvent, type StandInUpstream } from "../helpers/stand-in-upstream.js";
 
@@ -140,25 +141,16 @@ describe.skipIf(!hasTestModels)("gateway budgets: reserved before sending, with 
 
   beforeAll(async () => {
     home = mkdtempSync(path.join(os.tmpdir(), "moestro-gwmeter-"));
-    const priceBookPath = path.join(home, "prices.json");
-    writeFileSync(
-      priceBookPath,
-      JSON.stringify({
-        version: 1,
-        prices: ["stories", "stories-alone", "breaks"].map((model) => ({
-          model,
-          kind: "local",
-          effectiveFrom: "2020-01-01",
+    const priceBookPath = writePriceBook(home, {
+      version: 1,
+      prices: ["stories", "stories-alone", "breaks"].map((model) =>
+        flatLocalPrice(model, {
+          inputMicroUsdPerMillionTokens: microUsdPerPromptToken * 1_000_000,
           // `breaks` bills its generated tokens too: a stream that broke off is charged what it produced.
-          tiers: [
-            {
-              inputMicroUsdPerMillionTokens: microUsdPerPromptToken * 1_000_000,
-              outputMicroUsdPerMillionTokens: model === "breaks" ? microUsdPerPromptToken * 1_000_000 : 0,
-            },
-          ],
-        })),
-      }),
-    );
+          outputMicroUsdPerMillionTokens: model === "breaks" ? microUsdPerPromptToken * 1_000_000 : 0,
+        }),
+      ),
+    });
     upstream = await startStandInUpstream(["stories", "breaks"], async ({ body }, response) => {
       response.writeHead(200, { "content-type": "text/event-stream" });
       if (body.model === "breaks") {

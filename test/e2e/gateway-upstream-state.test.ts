@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import type http from "node:http";
 import os from "node:os";
 import path from "node:path";
@@ -7,6 +7,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { WireLoadedModel, WireUpstreamList, WireUsageEvent } from "../../src/wire/console.js";
 import { hasTestModels, testModelPath } from "../helpers/models.js";
+import { flatLocalPrice, writePriceBook } from "../helpers/price-book.js";
 import { killHard, moestroBin, startServe, type ServeProcess } from "../helpers/serve-process.js";
 import { postJson, startTestServer, type TestServer } from "../helpers/server.js";
 import { startStandInUpstream, type StandInUpstream } from "../helpers/stand-in-upstream.js";
@@ -214,21 +215,12 @@ describe.skipIf(!hasTestModels)("gateway: a stream whose upstream is killed mid-
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), "moestro-gwkill-"));
-    const priceBook = path.join(dir, "prices.json");
-    writeFileSync(
-      priceBook,
-      JSON.stringify({
-        version: 1,
-        prices: [
-          {
-            model: "stories260K",
-            kind: "local",
-            effectiveFrom: "2020-01-01",
-            tiers: [{ inputMicroUsdPerMillionTokens: 1_000_000_000, outputMicroUsdPerMillionTokens: 2_000_000_000 }],
-          },
-        ],
-      }),
-    );
+    const priceBook = writePriceBook(dir, {
+      version: 1,
+      prices: [
+        flatLocalPrice("stories260K", { inputMicroUsdPerMillionTokens: 1_000_000_000, outputMicroUsdPerMillionTokens: 2_000_000_000 }),
+      ],
+    });
     upstream = processes.serve(["--model", testModelPath("stories260K.gguf")], { MOESTRO_ADMIN_KEY: "" });
     const upstreamUrl = await upstream.url;
     gatewayUrl = await processes.serve(["--upstream", `upA=${upstreamUrl}/v1`, "--price-book", priceBook], { MOESTRO_ADMIN_KEY: "" }).url;

@@ -1,10 +1,11 @@
 import { execFile, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { PriceBookInput } from "../../src/metering/price-book.js";
 import type { WireCreatedApiKey, WireUsageRow } from "../../src/wire/admin.js";
 import { openStore } from "../../src/store/index.js";
 import pg from "pg";
@@ -18,6 +19,7 @@ import {
   type TestStoreTarget,
 } from "../helpers/databases.js";
 import { hasTestModels, testModelPath } from "../helpers/models.js";
+import { flatLocalPrice, writePriceBook } from "../helpers/price-book.js";
 import { killHard, moestroBin as bin, startServe } from "../helpers/serve-process.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -149,24 +151,10 @@ describe.skipIf(!hasTestModels).each(testDialects)("the ledger across kill -9 (b
  * stories260K at round prices: 1,000 micro-USD per prompt token and 2,000 per generated token. A completion of the test
  * prompt (5 tokens) with `max_tokens: 10` has a worst case of 25,000 micro-USD, and costs that when it runs to the end.
  */
-function writePriceBook(folder: string): string {
-  const file = path.join(folder, "prices.json");
-  writeFileSync(
-    file,
-    JSON.stringify({
-      version: 1,
-      prices: [
-        {
-          model: "stories260K",
-          kind: "local",
-          effectiveFrom: "2020-01-01",
-          tiers: [{ inputMicroUsdPerMillionTokens: 1_000_000_000, outputMicroUsdPerMillionTokens: 2_000_000_000 }],
-        },
-      ],
-    }),
-  );
-  return file;
-}
+const priceBook: PriceBookInput = {
+  version: 1,
+  prices: [flatLocalPrice("stories260K", { inputMicroUsdPerMillionTokens: 1_000_000_000, outputMicroUsdPerMillionTokens: 2_000_000_000 })],
+};
 
 /** Streams a completion and counts its chunks until it ends, fails or the server dies. */
 function streamCompletion(
@@ -214,7 +202,7 @@ describe.skipIf(!hasTestModels).each(testDialects)("requests cut by kill -9 (bui
   });
 
   it("bills streams cut mid-way by their last heartbeat, as interrupted, before the restarted server listens", async () => {
-    const serveArgs = ["--price-book", writePriceBook(folder)];
+    const serveArgs = ["--price-book", writePriceBook(folder, priceBook)];
     const heartbeat = { MOESTRO_METERING__HEARTBEAT_MS: "100" };
     const first = await startStudioServe(target, serveArgs, heartbeat);
     children.push(first.child);
@@ -285,7 +273,7 @@ describe.skipIf(!hasTestModels || !hasPostgres)("a budget shared by two server p
   it("spends at most the budget when 8 streams hit a $0.05 budget through both at once", async () => {
     // Both in a schema of their own (--database-schema), sharing rate limits through Redis where it runs.
     const target = { dialect: "postgres" as const, databaseUrl: testPostgresUrl, cleanup: async () => undefined };
-    const serveArgs = ["--price-book", writePriceBook(folder), "--database-schema", schema];
+    const serveArgs = ["--price-book", writePriceBook(folder, priceBook), "--database-schema", schema];
     if (hasRedis) serveArgs.push("--rate-limit-store", "redis", "--redis-url", testRedisUrl);
     const servers = await Promise.all([startStudioServe(target, serveArgs), startStudioServe(target, serveArgs)]);
     children.push(...servers.map((server) => server.child));

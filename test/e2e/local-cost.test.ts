@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -11,6 +11,7 @@ import { openStore, type Store, type UsageRecord } from "../../src/store/index.j
 import type { WireUsageReport, WireUsageRow } from "../../src/wire/admin.js";
 import { testEngines } from "../helpers/engines.js";
 import { hasTestModels, testModelPath } from "../helpers/models.js";
+import { flatLocalPrice, writePriceBook } from "../helpers/price-book.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -43,21 +44,15 @@ describe.skipIf(!hasTestModels).each(testEngines)("the cost of local tokens on a
 
   beforeAll(async () => {
     folder = mkdtempSync(path.join(os.tmpdir(), "moestro-local-cost-"));
-    const priceBookPath = path.join(folder, "prices.json");
     const book: PriceBookInput = {
       version: 1,
       localTime: hourly,
       prices: [
         // An explicit tiers entry overrides time pricing.
-        {
-          model: "stories260K-moe",
-          kind: "local",
-          effectiveFrom: "2020-01-01",
-          tiers: [{ inputMicroUsdPerMillionTokens: 1_000_000, outputMicroUsdPerMillionTokens: 2_000_000 }],
-        },
+        flatLocalPrice("stories260K-moe", { inputMicroUsdPerMillionTokens: 1_000_000, outputMicroUsdPerMillionTokens: 2_000_000 }),
       ],
     };
-    writeFileSync(priceBookPath, JSON.stringify(book));
+    const priceBookPath = writePriceBook(folder, book);
     test = await startTestServer(
       {
         models: [{ path: testModelPath("stories260K.gguf") }, { path: testModelPath("stories260K-moe.gguf") }],

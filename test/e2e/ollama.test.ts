@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Ollama } from "ollama";
@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openStore, type Store } from "../../src/store/index.js";
 import { fileBytes, startFakeHub, type FakeHub } from "../helpers/fake-hub.js";
 import { hasTestModels, testModelPath } from "../helpers/models.js";
+import { flatLocalPrice, writePriceBook } from "../helpers/price-book.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
 // Case ids in test names (D10…) are the dialect cases of ../shared/cases/dialect-cases.md.
@@ -38,21 +39,10 @@ describe.skipIf(!hasTestModels)("Ollama's API (/api/*) on the real server, with 
       repos: { "test-owner/tiny-GGUF": [{ path: "tiny-Q8_0.gguf", content: fileBytes(testModelPath("tiny-qwen3moe.gguf")) }] },
       bytesPerSecond: 40_000_000,
     });
-    const priceBookPath = path.join(home, "prices.json");
-    writeFileSync(
-      priceBookPath,
-      JSON.stringify({
-        version: 1,
-        prices: [
-          {
-            model,
-            kind: "local",
-            effectiveFrom: "2020-01-01",
-            tiers: [{ inputMicroUsdPerMillionTokens: 1_000_000_000, outputMicroUsdPerMillionTokens: 2_000_000_000 }],
-          },
-        ],
-      }),
-    );
+    const priceBookPath = writePriceBook(home, {
+      version: 1,
+      prices: [flatLocalPrice(model, { inputMicroUsdPerMillionTokens: 1_000_000_000, outputMicroUsdPerMillionTokens: 2_000_000_000 })],
+    });
     test = await startTestServer({
       models: [{ path: testModelPath("tiny-qwen3moe.gguf") }],
       aliases: { "qwen3:tiny": model, "qwen3:pullable": "hf:test-owner/tiny-GGUF:Q8_0" },

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import OpenAI from "openai";
@@ -7,6 +7,7 @@ import type { PriceBookInput } from "../../src/metering/price-book.js";
 import { openStore, type Store } from "../../src/store/index.js";
 import { createTestStoreTarget, type TestStoreTarget, testDialects } from "../helpers/databases.js";
 import { hasTestModels, testModelPath } from "../helpers/models.js";
+import { flatLocalPrice, writePriceBook } from "../helpers/price-book.js";
 import { postJson, startTestServer, type TestServer } from "../helpers/server.js";
 
 const adminKey = "responses-e2e-admin-key-0123456789";
@@ -16,12 +17,7 @@ const day = 86_400_000;
 const priceBook: PriceBookInput = {
   version: 1,
   prices: [
-    {
-      model: "tiny-qwen3moe",
-      kind: "local",
-      effectiveFrom: "2020-01-01",
-      tiers: [{ inputMicroUsdPerMillionTokens: 1_000_000_000, outputMicroUsdPerMillionTokens: 2_000_000_000 }],
-    },
+    flatLocalPrice("tiny-qwen3moe", { inputMicroUsdPerMillionTokens: 1_000_000_000, outputMicroUsdPerMillionTokens: 2_000_000_000 }),
   ],
 };
 
@@ -44,8 +40,7 @@ describe.skipIf(!hasTestModels).each(testDialects)("stored responses, keys and b
   beforeAll(async () => {
     target = await createTestStoreTarget(dialect);
     folder = mkdtempSync(path.join(os.tmpdir(), "moestro-responses-"));
-    const priceBookPath = path.join(folder, "prices.json");
-    writeFileSync(priceBookPath, JSON.stringify(priceBook));
+    const priceBookPath = writePriceBook(folder, priceBook);
     test = await startTestServer(
       {
         models: [{ path: testModelPath("tiny-qwen3moe.gguf"), thinking: false }],

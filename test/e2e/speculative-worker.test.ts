@@ -228,8 +228,8 @@ describe.skipIf(!hasTestModels || testLlamaServer === undefined || !existsSync(m
       expect(before.worker!.args).toContain("--spec-draft-model");
       expect(await (await fetch(`${test.url}/metrics`)).text()).toMatch(/moestro_worker_speculating\{model="qwen-random-draft"\} 1\n/);
 
-      // Two rounds of every prompt at once (2 slots: the rest wait): the first stream to end closes the window (a
-      // 24-token request drafts far more than 64 tokens, none accepted), the others run on across the restart.
+      // Two rounds of every prompt at once (2 slots: the rest wait): the first streams close the window mid-stream (a
+      // 24-token request drafts far more than 64 tokens, none accepted), and every request runs on across the restart.
       const answers = await Promise.all(
         [...prompts, ...prompts].map(async (prompt) => {
           const response = await fetch(`${test.url}/v1/completions`, {
@@ -283,8 +283,8 @@ describe.skipIf(!hasTestModels || testLlamaServer === undefined || !existsSync(m
       expect(rows.every((row) => row.status === "ok")).toBe(true);
     }, 120_000);
 
-    it("a stream still under way when the drain's time runs out is cut and goes on on the new process: no error, the plain worker's text", async () => {
-      // The backend alone, with no drain (backOffDrainTimeoutMs 0), so that the long request is cut mid-stream.
+    it("one long generation is judged mid-stream: its own window backs off, it is cut (no drain) and goes on on the new process with the plain worker's text", async () => {
+      // The backend alone, with no drain (backOffDrainTimeoutMs 0), so that the request is cut as soon as it backs off.
       const logLines: string[] = [];
       const backend = await createLlamaServerBackend({
         llama: await getTestLlama(),
@@ -298,7 +298,7 @@ describe.skipIf(!hasTestModels || testLlamaServer === undefined || !existsSync(m
         batchSize: 64,
         // Its log says how many streams the planned restart cut.
         logger: pino({ level: "info" }, { write: (line: string) => void logLines.push(line) }),
-        // A window the short request closes alone (its first two steps draft 11 and 10 tokens).
+        // A window the request's first step fills (it drafts 16 tokens, none accepted).
         speculative: { type: "draft", draftModel: draft, backOffWindowTokens: 16 },
         backOffDrainTimeoutMs: 0,
       });
@@ -318,9 +318,14 @@ describe.skipIf(!hasTestModels || testLlamaServer === undefined || !existsSync(m
           return { text, finishReason };
         };
         const pid = backend.engine().worker!.pid;
-        // The short one closes the window (it drafts more than 64 tokens); the long one is still decoding then.
-        const [, long] = await Promise.all([generate("Once upon a time", 12), generate("The quick brown fox", 48)]);
-        // The long request went on on the new process, so the restart was done before it ended.
+        // A single request (12 tokens, to its end of text): were the window judged only when a stream ends, it would
+        // speculate to its end and the restart would come after it.
+        const long = await generate("The quick brown fox", 48);
+        // It went on on the new process, so the restart was done before it ended; it backed off on its first window.
+        expect(backend.engine().worker!.speculation?.backedOff).toMatchObject({ acceptance: 0, draftTokens: expect.any(Number) });
+        // The window (16) and less than one step more (at most 16 drafted); judged at the stream's end, it held all the
+        // stream's drafts (176: 16 a step).
+        expect(backend.engine().worker!.speculation!.backedOff!.draftTokens).toBeLessThan(16 + 16);
         expect(backend.engine().worker!.speculation?.backedOff?.restartMs).toBeGreaterThan(0);
         expect(backend.engine().worker!.pid).not.toBe(pid);
         expect(logLines.find((line) => line.includes("stopping for a planned restart"))).toContain('"streamsCut":1');

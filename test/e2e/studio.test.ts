@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Redis } from "ioredis";
@@ -8,6 +8,7 @@ import type { PriceBookInput } from "../../src/metering/price-book.js";
 import { openStore, type Store, type UsageRecord } from "../../src/store/index.js";
 import { createTestStoreTarget, hasRedis, testDialects, testRedisUrl, type TestStoreTarget } from "../helpers/databases.js";
 import { hasTestModels, testModelPath } from "../helpers/models.js";
+import { writePriceBook } from "../helpers/price-book.js";
 import { parseSse, startTestServer, type TestServer } from "../helpers/server.js";
 
 const adminKey = "studio-e2e-admin-key-0123456789";
@@ -112,8 +113,7 @@ describe.skipIf(!hasTestModels).each(testDialects)("the studio on a real server,
   beforeAll(async () => {
     target = await createTestStoreTarget(dialect);
     folder = mkdtempSync(path.join(os.tmpdir(), "moestro-studio-"));
-    const priceBookPath = path.join(folder, "prices.json");
-    writeFileSync(priceBookPath, JSON.stringify(priceBook(startMs)));
+    const priceBookPath = writePriceBook(folder, priceBook(startMs));
     test = await startTestServer(
       {
         models: [{ path: testModelPath("stories260K.gguf") }, { path: testModelPath("stories260K-moe.gguf") }],

@@ -1,3 +1,4 @@
+import { ServerResponse } from "node:http";
 import type { Context } from "hono";
 import { MoestroError } from "../../errors/index.js";
 import type { AppDeps, AppEnv } from "../app-env.js";
@@ -27,6 +28,23 @@ export class RequestAbortController extends AbortController {
     this.#detachers.push(() => signal.removeEventListener("abort", onAbort));
   }
 
+  /**
+   * @internal Aborts this with `reason()` when the Node response `outgoing` closes before its end was written (the
+   * client's connection closed), until `detach`: what @hono/node-server's request signal tells, without the
+   * `AbortController` that the adapter makes for each request whose `signal` is read.
+   */
+  linkResponse(outgoing: ServerResponse, reason: () => Error): void {
+    const onClose = () => {
+      if (!outgoing.writableFinished) this.abort(reason());
+    };
+    if (outgoing.destroyed) {
+      onClose();
+      return;
+    }
+    outgoing.once("close", onClose);
+    this.#detachers.push(() => outgoing.off("close", onClose));
+  }
+
   /** Unlinks the long-lived signals (the server's shutdown), so that a finished request leaves no listener behind. Idempotent. */
   detach(): void {
     for (const detach of this.#detachers.splice(0)) detach();
@@ -51,7 +69,11 @@ export class RequestAbortController extends AbortController {
  */
 export function requestSignal(c: Context<AppEnv>, deps: AppDeps): RequestAbortController {
   const controller = new RequestAbortController();
-  controller.link(c.req.raw.signal, clientClosedError);
+  // Under @hono/node-server, the response's close says that the client went away; elsewhere (`app.request` in tests,
+  // a batch line), the request's signal.
+  const outgoing = (c.env as { outgoing?: unknown } | undefined)?.outgoing;
+  if (outgoing instanceof ServerResponse) controller.linkResponse(outgoing, clientClosedError);
+  else controller.link(c.req.raw.signal, clientClosedError);
   controller.link(deps.shutdownSignal, serverShuttingDownError);
   return controller;
 }

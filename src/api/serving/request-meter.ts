@@ -28,7 +28,7 @@ export interface MeterAdmission {
  */
 export class RequestMeter {
   readonly #deps: AppDeps;
-  #base: UsageRequest;
+  readonly #base: UsageRequest;
   readonly #budget: UsageStart["budget"];
   readonly #signal: AbortSignal | undefined;
   readonly #startedAt = performance.now();
@@ -62,12 +62,23 @@ export class RequestMeter {
       signal?: AbortSignal;
     },
   ) {
-    const { signal, ...request } = fields;
     this.#deps = deps;
-    this.#base = { ...request, requestId: c.get("requestId"), keyId: c.get("keyId"), startedAtMs: (deps.now ?? Date.now)() };
+    // Field by field (no rest and spread: one of the meter's costs on every request, docs/gateway.md "Overhead").
+    this.#base = {
+      requestId: c.get("requestId"),
+      keyId: c.get("keyId"),
+      model: fields.model,
+      endpoint: fields.endpoint,
+      stream: fields.stream,
+      engine: fields.engine,
+      upstream: fields.upstream,
+      attempts: fields.attempts,
+      requestedModel: fields.requestedModel,
+      startedAtMs: (deps.now ?? Date.now)(),
+    };
     if (c.get("batch") !== undefined) this.#base.batch = true;
     this.#budget = c.get("budget");
-    this.#signal = signal;
+    this.#signal = fields.signal;
   }
 
   /**
@@ -105,7 +116,9 @@ export class RequestMeter {
    * first part comes with its last.
    */
   served(fields: Pick<UsageEvent, "upstream" | "attempts">, options: { arrivesWhole?: boolean } = {}): void {
-    this.#base = { ...this.#base, ...fields };
+    // In place: every start and event is a copy of `#base`.
+    if ("upstream" in fields) this.#base.upstream = fields.upstream;
+    if ("attempts" in fields) this.#base.attempts = fields.attempts;
     // The running rows name it too, from their next write on (`UsageRun.served`).
     for (const run of this.#runs.values()) run.served?.(fields);
     if (options.arrivesWhole === true) this.#timesFirstToken = false;
@@ -239,31 +252,34 @@ export class RequestMeter {
   }
 
   #event(status: UsageEvent["status"], counts: UsageCounts, errorCode: string | undefined): UsageEvent {
-    return {
-      ...this.#base,
-      ...counts,
-      status,
-      timeToFirstTokenMs: this.#firstTokenAt === undefined || !this.#timesFirstToken ? undefined : this.#firstTokenAt - this.#startedAt,
-      latencyMs: performance.now() - this.#startedAt,
-      errorCode,
-    };
+    // One spread, then fields (a second spread into the same literal takes V8's slow path; docs/gateway.md, "Overhead").
+    const event = { ...this.#base } as UsageEvent;
+    assignCounts(event, counts);
+    event.status = status;
+    event.timeToFirstTokenMs =
+      this.#firstTokenAt === undefined || !this.#timesFirstToken ? undefined : this.#firstTokenAt - this.#startedAt;
+    event.latencyMs = performance.now() - this.#startedAt;
+    event.errorCode = errorCode;
+    return event;
   }
 
   /** The counts so far: the final ones once checkpointed, else finished choices exactly and the choice under way by its parts. */
   #counts(): UsageCounts {
     if (this.#finalCounts !== undefined) return this.#finalCounts;
     const finished = countsOf(this.#finishedUsages);
-    return {
+    const counts: UsageCounts = {
       promptTokens: this.#finishedUsages.length > 0 ? finished.promptTokens : this.#promptTokens,
       cachedPromptTokens: finished.cachedPromptTokens,
       completionTokens: finished.completionTokens + this.#runningTokens,
       reasoningTokens: finished.reasoningTokens + this.#runningReasoningTokens,
-      ...explicitCacheOf(finished),
-      ...(finished.draftTokens === undefined
-        ? {}
-        : { draftTokens: finished.draftTokens, acceptedDraftTokens: finished.acceptedDraftTokens }),
-      ...(finished.engineTimeMs === undefined ? {} : { engineTimeMs: finished.engineTimeMs }),
     };
+    addExplicitCache(counts, finished);
+    if (finished.draftTokens !== undefined) {
+      counts.draftTokens = finished.draftTokens;
+      counts.acceptedDraftTokens = finished.acceptedDraftTokens;
+    }
+    if (finished.engineTimeMs !== undefined) counts.engineTimeMs = finished.engineTimeMs;
+    return counts;
   }
 }
 
@@ -277,32 +293,60 @@ export class RequestMeter {
  * counts are estimates.
  */
 export function sumUsage(usages: readonly Usage[]): Usage {
+  // Built field by field (no spreads of optional parts): the meter sums its usages a few times per request.
   const first = usages[0];
-  const speculated = usages.filter((usage) => usage.draftTokens !== undefined);
-  const timed = usages.filter((usage) => usage.engineTimeMs !== undefined);
-  return {
-    promptTokens: first?.promptTokens ?? 0,
-    completionTokens: usages.reduce((total, usage) => total + usage.completionTokens, 0),
-    cachedPromptTokens: first?.cachedPromptTokens,
-    reasoningTokens: usages.reduce((total, usage) => total + (usage.reasoningTokens ?? 0), 0),
-    ...(first === undefined ? {} : explicitCacheOf(first)),
-    ...(speculated.length === 0
-      ? {}
-      : {
-          draftTokens: speculated.reduce((total, usage) => total + (usage.draftTokens ?? 0), 0),
-          acceptedDraftTokens: speculated.reduce((total, usage) => total + (usage.acceptedDraftTokens ?? 0), 0),
-        }),
-    ...(timed.length === 0 ? {} : { engineTimeMs: timed.reduce((total, usage) => total + usage.engineTimeMs!, 0) }),
+  let completionTokens = 0;
+  let reasoningTokens = 0;
+  let draftTokens: number | undefined;
+  let acceptedDraftTokens = 0;
+  let engineTimeMs: number | undefined;
+  let estimated = false;
+  for (const usage of usages) {
+    completionTokens += usage.completionTokens;
+    reasoningTokens += usage.reasoningTokens ?? 0;
+    if (usage.draftTokens !== undefined) {
+      draftTokens = (draftTokens ?? 0) + usage.draftTokens;
+      acceptedDraftTokens += usage.acceptedDraftTokens ?? 0;
+    }
+    if (usage.engineTimeMs !== undefined) engineTimeMs = (engineTimeMs ?? 0) + usage.engineTimeMs;
     // One estimated choice makes the request's counts estimates.
-    ...(usages.some((usage) => usage.estimated === true) ? { estimated: true } : {}),
+    if (usage.estimated === true) estimated = true;
+  }
+  const sum: Usage = {
+    promptTokens: first?.promptTokens ?? 0,
+    completionTokens,
+    cachedPromptTokens: first?.cachedPromptTokens,
+    reasoningTokens,
   };
+  if (first !== undefined) addExplicitCache(sum, first);
+  if (draftTokens !== undefined) {
+    sum.draftTokens = draftTokens;
+    sum.acceptedDraftTokens = acceptedDraftTokens;
+  }
+  if (engineTimeMs !== undefined) sum.engineTimeMs = engineTimeMs;
+  if (estimated) sum.estimated = true;
+  return sum;
 }
 
-/** The explicit cache's counts of `usage`, when it has them (an object without them otherwise). */
-function explicitCacheOf(usage: Pick<Usage, "cacheCreationInputTokens" | "cacheReadInputTokens">): Partial<UsageCounts> {
-  return usage.cacheCreationInputTokens === undefined && usage.cacheReadInputTokens === undefined
-    ? {}
-    : { cacheCreationInputTokens: usage.cacheCreationInputTokens ?? 0, cacheReadInputTokens: usage.cacheReadInputTokens ?? 0 };
+/** Sets the explicit cache's counts of `usage` on `target`, when it has them (both then, an unknown one as 0). */
+function addExplicitCache(target: Partial<UsageCounts>, usage: Pick<Usage, "cacheCreationInputTokens" | "cacheReadInputTokens">): void {
+  if (usage.cacheCreationInputTokens === undefined && usage.cacheReadInputTokens === undefined) return;
+  target.cacheCreationInputTokens = usage.cacheCreationInputTokens ?? 0;
+  target.cacheReadInputTokens = usage.cacheReadInputTokens ?? 0;
+}
+
+/** Sets `counts`' fields on `target`: the four counts, and each optional one that `counts` has. */
+function assignCounts(target: UsageCounts, counts: UsageCounts): void {
+  target.promptTokens = counts.promptTokens;
+  target.cachedPromptTokens = counts.cachedPromptTokens;
+  target.completionTokens = counts.completionTokens;
+  target.reasoningTokens = counts.reasoningTokens;
+  if ("cacheCreationInputTokens" in counts) target.cacheCreationInputTokens = counts.cacheCreationInputTokens;
+  if ("cacheReadInputTokens" in counts) target.cacheReadInputTokens = counts.cacheReadInputTokens;
+  if ("draftTokens" in counts) target.draftTokens = counts.draftTokens;
+  if ("acceptedDraftTokens" in counts) target.acceptedDraftTokens = counts.acceptedDraftTokens;
+  if ("engineTimeMs" in counts) target.engineTimeMs = counts.engineTimeMs;
+  if ("usageEstimated" in counts) target.usageEstimated = counts.usageEstimated;
 }
 
 /**
@@ -311,27 +355,21 @@ function explicitCacheOf(usage: Pick<Usage, "cacheCreationInputTokens" | "cacheR
  * are estimates).
  */
 function countsOf(usages: readonly Usage[]): UsageCounts {
-  const {
-    promptTokens,
-    completionTokens,
-    cachedPromptTokens = 0,
-    reasoningTokens = 0,
-    draftTokens,
-    acceptedDraftTokens,
-    engineTimeMs,
-    estimated,
-    ...explicit
-  } = sumUsage(usages);
-  return {
-    promptTokens,
-    cachedPromptTokens,
-    completionTokens,
-    reasoningTokens,
-    ...explicitCacheOf(explicit),
-    ...(draftTokens === undefined ? {} : { draftTokens, acceptedDraftTokens: acceptedDraftTokens ?? 0 }),
-    ...(engineTimeMs === undefined ? {} : { engineTimeMs }),
-    ...(estimated === true ? { usageEstimated: true } : {}),
+  const sum = sumUsage(usages);
+  const counts: UsageCounts = {
+    promptTokens: sum.promptTokens,
+    cachedPromptTokens: sum.cachedPromptTokens ?? 0,
+    completionTokens: sum.completionTokens,
+    reasoningTokens: sum.reasoningTokens ?? 0,
   };
+  addExplicitCache(counts, sum);
+  if (sum.draftTokens !== undefined) {
+    counts.draftTokens = sum.draftTokens;
+    counts.acceptedDraftTokens = sum.acceptedDraftTokens ?? 0;
+  }
+  if (sum.engineTimeMs !== undefined) counts.engineTimeMs = sum.engineTimeMs;
+  if (sum.estimated === true) counts.usageEstimated = true;
+  return counts;
 }
 
 /**

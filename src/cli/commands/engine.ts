@@ -124,7 +124,7 @@ export function createEngineCommand(): Command {
       if (result === undefined) return;
       if (json) {
         process.stdout.write(
-          `${JSON.stringify({ ...describe(result), reused: result.isReused, directory: result.directory, logPath: result.logPath, cmakeArgs: result.cmakeArgs })}\n`,
+          `${JSON.stringify({ ...describe(result), reused: result.isReused, directory: result.directory, logPath: result.logPath, cmakeArgs: result.cmakeArgs, amx: result.amx })}\n`,
         );
         return;
       }
@@ -134,6 +134,7 @@ export function createEngineCommand(): Command {
           ? `${what} is already built (${result.builtAt.slice(0, 16).replace("T", " ")}), reused: ${result.path}\n`
           : `built ${what} in ${formatDuration(result.buildSeconds)}: ${result.path}\n`,
       );
+      if (result.amx.state === "faults") process.stdout.write(`built without AMX: ${result.amx.detail}\n`);
       process.stdout.write(
         `moestro serve runs it for llama-server workers (--engine llama-server, or auto where the plan needs one); to run another binary, pass --llama-server PATH.\n`,
       );

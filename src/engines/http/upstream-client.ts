@@ -56,10 +56,13 @@ export class UpstreamClient {
   /** `http.request`, or `https.request` for an `https://` base URL (a cloud upstream). */
   readonly #send: typeof http.request;
   readonly #headers: Record<string, string>;
+  /** The base URL's path without its trailing `/`, the prefix of every request's path. */
+  readonly #basePath: string;
 
   constructor(options: UpstreamClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, "");
     this.#url = new URL(this.baseUrl);
+    this.#basePath = this.#url.pathname.replace(/\/$/, "");
     const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 16, noDelay: true };
     const isHttps = this.#url.protocol === "https:";
     this.#agent = honourKeepAliveHint(isHttps ? new https.Agent({ ...agentOptions, ca: options.ca }) : new http.Agent(agentOptions));
@@ -94,7 +97,7 @@ export class UpstreamClient {
     const response = await this.#request("POST", path, JSON.stringify(body), options);
     const status = response.statusCode ?? 0;
     if (status < 200 || status >= 300) throw new UpstreamHttpError(status, await readText(response), this.baseUrl + path, response.headers);
-    return JSON.parse(await readText(response, Number.POSITIVE_INFINITY)) as T;
+    return JSON.parse(await readWhole(response)) as T;
   }
 
   /**
@@ -178,7 +181,7 @@ export class UpstreamClient {
         {
           host: this.#url.hostname,
           port: this.#url.port,
-          path: this.#url.pathname.replace(/\/$/, "") + path,
+          path: this.#basePath + path,
           method,
           headers,
           agent: this.#agent,
@@ -233,28 +236,85 @@ const maxReusedSocketAttempts = 4;
  * llama-server's HTTP library). Node 20's agent reads that hint only when the agent itself has a `timeout`, which would
  * also apply to requests in flight (a long prefill sends nothing for seconds); without it, a socket idle past the
  * server's timeout is handed to the next request and fails under it. Returns `agent`.
+ *
+ * It replaces the agent's `keepSocketAlive` (Node 20.19's, `lib/_http_agent.js`: keep-alive probes every
+ * `keepAliveMsecs`, the socket unref'd, a hint of 1 s or less not kept, the socket's timeout set) rather than wrapping
+ * it: Node's reads the hint from `response.headers`, which builds the response's whole header object, a cost on every
+ * request that nothing else here pays (the hint is read from `rawHeaders`; docs/gateway.md, "Overhead"). The agents of
+ * {@link UpstreamClient} have no `timeout` of their own.
  */
 function honourKeepAliveHint<A extends http.Agent>(agent: A): A {
   // @types/node declares `keepSocketAlive` as returning `void`; Node returns whether the socket may be kept.
   type KeepSocketAlive = (socket: import("node:stream").Duplex) => boolean;
-  const keep = agent.keepSocketAlive.bind(agent) as unknown as KeepSocketAlive;
   const keepWithHint: KeepSocketAlive = (duplex) => {
-    if (!keep(duplex)) return false;
     const socket = duplex as import("node:net").Socket;
+    // `keepAliveMsecs` is set by every Agent (its option, else 1000); @types/node does not declare it.
+    socket.setKeepAlive(true, (agent as unknown as { keepAliveMsecs: number }).keepAliveMsecs);
+    socket.unref();
     const response = (socket as { _httpMessage?: { res?: http.IncomingMessage } })._httpMessage?.res;
-    const hint = /^timeout=(\d+)/.exec(String(response?.headers["keep-alive"] ?? ""))?.[1];
-    // A second before the server's deadline, as Node does when it reads the hint.
-    if (hint !== undefined && socket.timeout === 0) socket.setTimeout(Math.max(1, Number(hint) * 1000 - 1000));
+    const hintSeconds = response === undefined ? undefined : keepAliveTimeoutSeconds(response.rawHeaders);
+    let timeoutMs = 0;
+    if (hintSeconds !== undefined) {
+      // A second before the server's deadline, as Node does; a server that keeps a socket a second or less: not kept.
+      timeoutMs = hintSeconds * 1000 - 1000;
+      if (timeoutMs <= 0) return false;
+    }
+    if (socket.timeout !== timeoutMs) socket.setTimeout(timeoutMs);
     return true;
   };
-  agent.keepSocketAlive = keepWithHint;
+  agent.keepSocketAlive = keepWithHint as unknown as A["keepSocketAlive"];
   return agent;
+}
+
+/** The `timeout=N` of a `Keep-Alive` header among `rawHeaders` (names and values in turn), seconds; else `undefined`. */
+function keepAliveTimeoutSeconds(rawHeaders: readonly string[]): number | undefined {
+  for (let index = 0; index < rawHeaders.length; index += 2) {
+    const name = rawHeaders[index]!;
+    if (name.length !== 10 || name.toLowerCase() !== "keep-alive") continue;
+    const hint = /^timeout=(\d+)/.exec(rawHeaders[index + 1] ?? "")?.[1];
+    return hint === undefined ? undefined : Number(hint);
+  }
+  return undefined;
 }
 
 /**
  * The body of `response` as text, read to its end (so that its socket is kept); at most about `maxChars` characters of
  * it kept (1 MiB by default: enough of an error page or a metrics text).
  */
+/**
+ * The whole body of `response` as text, read with the stream's events rather than its async iterator (a promise per
+ * chunk, and the iterator's own machinery: a cost on every non-streamed answer, docs/gateway.md "Overhead"), decoded
+ * once. Rejects with the stream's error, or when the connection closes before the body's end.
+ */
+function readWhole(response: http.IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const onData = (chunk: Buffer) => chunks.push(chunk);
+    const onEnd = () => {
+      settle();
+      resolve(chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8"));
+    };
+    const onError = (error: Error) => {
+      settle();
+      reject(error);
+    };
+    const onClose = () => {
+      settle();
+      reject(Object.assign(new Error("The connection closed before the response ended."), { code: "ERR_STREAM_PREMATURE_CLOSE" }));
+    };
+    const settle = () => {
+      response.off("data", onData);
+      response.off("end", onEnd);
+      response.off("error", onError);
+      response.off("close", onClose);
+    };
+    response.on("data", onData);
+    response.on("end", onEnd);
+    response.on("error", onError);
+    response.on("close", onClose);
+  });
+}
+
 async function readText(response: http.IncomingMessage, maxChars = 1 << 20): Promise<string> {
   response.setEncoding("utf8");
   let text = "";

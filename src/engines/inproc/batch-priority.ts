@@ -51,7 +51,8 @@ export function yieldingBatching(batching: DecodeBatching, gate: PriorityGate): 
     step: <Result>(prefill: boolean, evaluate: () => Promise<Result>, meter?: EngineTimeMeter, tokens?: number) =>
       batching.step(prefill, evaluate, meter, tokens),
     schedule: (dispatch: () => void) => batching.schedule(dispatch),
-    async turn(): Promise<void> {
+    hold: () => batching.hold(),
+    async turn(prefill?: boolean): Promise<void> {
       while (gate.closed) {
         batching.leave();
         try {
@@ -60,7 +61,7 @@ export function yieldingBatching(batching: DecodeBatching, gate: PriorityGate): 
           batching.join();
         }
       }
-      await batching.turn();
+      await batching.turn(prefill);
     },
   };
   // DecodeBatching's private fields make a structural type impossible; every public method is delegated above.

@@ -123,6 +123,60 @@ describe("DecodeBatching: the barrier before each decode", () => {
     finishPrefill();
     await prefilling;
   });
+
+  it("lets a prompt step pass at once while others decode, without waiting for them or being waited for", async () => {
+    const batching = new DecodeBatching(10_000);
+    for (let index = 0; index < 3; index++) batching.join();
+    let finishDecode!: () => void;
+    const decoding = batching.step(false, () => new Promise<void>((resolve) => (finishDecode = resolve)));
+    const startedAt = performance.now();
+    await batching.turn(true);
+    expect(performance.now() - startedAt).toBeLessThan(50);
+    finishDecode();
+    await decoding;
+  });
+
+  it("holds dispatches back until the hold is released, then dispatches them after the event loop's turn", async () => {
+    const batching = new DecodeBatching(10_000);
+    batching.join();
+    batching.join();
+    const release = batching.hold();
+    let dispatched = 0;
+    batching.schedule(() => dispatched++);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(dispatched).toBe(0);
+    release();
+    release();
+    expect(dispatched).toBe(0);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(dispatched).toBe(1);
+  });
+
+  it("dispatches a generation alone at once when it releases its own hold (nothing held back)", () => {
+    const batching = new DecodeBatching(10_000);
+    const release = batching.hold();
+    batching.join();
+    release();
+    let dispatched = false;
+    batching.schedule(() => (dispatched = true));
+    expect(dispatched).toBe(true);
+  });
+
+  it("keeps dispatches held back until the last of several holds is released", async () => {
+    const batching = new DecodeBatching(10_000);
+    batching.join();
+    batching.join();
+    const releaseFirst = batching.hold();
+    const releaseSecond = batching.hold();
+    let dispatched = false;
+    batching.schedule(() => (dispatched = true));
+    releaseFirst();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(dispatched).toBe(false);
+    releaseSecond();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(dispatched).toBe(true);
+  });
 });
 
 describe("inSequenceOrder: node-llama-cpp's batch item strategy", () => {
@@ -137,7 +191,7 @@ describe("inSequenceOrder: node-llama-cpp's batch item strategy", () => {
     expect(inSequenceOrder({ items, size: 64 }).map((entry) => entry.item.evaluationPriority)).toEqual([0, 1, 2, 3]);
   });
 
-  it("gives each item an equal share of the batch, then the rest to the items that need more, never more than the batch", () => {
+  it("gives each item a token, then the rest to the items that need the fewest more first, never more than the batch", () => {
     const result = inSequenceOrder({ items: [item(1, 100), item(0, 1), item(2, 10)], size: 64 });
     expect(result.map((entry) => [entry.item.evaluationPriority, entry.processAmount])).toEqual([
       [0, 1],
@@ -145,5 +199,15 @@ describe("inSequenceOrder: node-llama-cpp's batch item strategy", () => {
       [2, 10],
     ]);
     expect(result.reduce((total, entry) => total + entry.processAmount, 0)).toBe(64);
+  });
+
+  it("evaluates the shortest prompts whole first when prompts do not fit one batch, with one token for every item", () => {
+    const result = inSequenceOrder({ items: [item(0, 30), item(1, 1), item(2, 30), item(3, 20)], size: 64 });
+    expect(result.map((entry) => [entry.item.evaluationPriority, entry.processAmount])).toEqual([
+      [0, 30],
+      [1, 1],
+      [2, 13],
+      [3, 20],
+    ]);
   });
 });

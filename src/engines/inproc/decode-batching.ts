@@ -16,6 +16,9 @@ export class DecodeBatching {
   #prefilling = 0;
   /** Of those, the ones whose one-token decode step is running. */
   #decoding = 0;
+  /** Holds on the dispatch of decode batches (see {@link hold}), and the dispatches they hold back. */
+  #holds = 0;
+  #parked: Array<() => void> = [];
   /** Generations waiting at the barrier. */
   #waiting: Array<() => void> = [];
   #timer: NodeJS.Timeout | undefined;
@@ -39,9 +42,15 @@ export class DecodeBatching {
     this.#check();
   }
 
-  /** Resolves when every decoding generation has reached the barrier (see the class); at once when alone. */
-  async turn(): Promise<void> {
-    if (this.#participants() <= 1) return;
+  /**
+   * Resolves when every decoding generation has reached the barrier (see the class); at once when alone, and at once
+   * for a step that evaluates a prompt (`prefill`): a new prompt is not waited for and waits for nobody, so that
+   * node-llama-cpp puts it into the next batch it dispatches, beside the decodes queued by then, instead of the one after
+   * the running decode and the others' trip through JavaScript (about one step more to its first token at concurrency
+   * 4; docs/engine.md, "The decode barrier").
+   */
+  async turn(prefill = false): Promise<void> {
+    if (prefill || this.#participants() <= 1) return;
     await new Promise<void>((resolve) => {
       this.#waiting.push(resolve);
       this.#check();
@@ -72,11 +81,39 @@ export class DecodeBatching {
   /**
    * node-llama-cpp's `dispatchSchedule`. Alone, a generation's decode is dispatched at once, so that it runs on llama.cpp's
    * thread while JavaScript encodes the previous token. Otherwise the dispatch waits for the event loop's next turn, by
-   * when every generation released by the barrier has queued its decode (they do so in microtasks).
+   * when every generation released by the barrier has queued its decode (they do so in microtasks). While a
+   * {@link hold} is on, the dispatch waits for its release.
    */
   schedule(dispatch: () => void): void {
-    if (this.#running <= 1) dispatch();
+    if (this.#holds > 0) this.#parked.push(dispatch);
+    else if (this.#running <= 1) dispatch();
     else setImmediate(dispatch);
+  }
+
+  /**
+   * Holds back the dispatch of decode batches until the returned function is called (idempotent), for a new request
+   * that aligns its sequence's KV cache (a prefix-cache save or restore, then an erase: each takes the context's lock):
+   * without it, the batch dispatched between two of them made the request wait for one more decode each time (at
+   * concurrency 4 on stories260K, 1.2 ms for the erase alone, median). A batch already dispatched goes on; the ones
+   * held back are dispatched after the event loop's turn that releases the last hold, by when the request has queued
+   * its prompt, which joins them (release it once its token source is made). Never hold across a wait for another
+   * generation's step (a shared prefill's): that step would never be dispatched.
+   */
+  hold(): () => void {
+    this.#holds++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#holds--;
+      if (this.#holds > 0 || this.#parked.length === 0) return;
+      // After the turn: the releasing request queues its prompt in microtasks first (its own dispatch, when it is
+      // alone, goes at once: nothing is held any more).
+      setImmediate(() => {
+        if (this.#holds > 0) return;
+        for (const dispatch of this.#parked.splice(0)) dispatch();
+      });
+    };
   }
 
   /** Generations the barrier waits for: the running ones, except those evaluating a prompt. */

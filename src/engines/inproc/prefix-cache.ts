@@ -1,5 +1,5 @@
 import { existsSync, rmSync } from "node:fs";
-import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { LlamaContextSequence, Token } from "node-llama-cpp";
@@ -200,8 +200,9 @@ export class PrefixCache {
     }
     const file = path.join(this.#folder, `${this.#nextFile++}.state`);
     try {
-      await sequence.saveStateToFile(file);
-      const sizeBytes = (await stat(file)).size;
+      // The size llama.cpp reports is the file's (`llama_state_seq_save_file` returns where it stopped writing): no
+      // `stat`, whose trip to libuv's pool came before the new prompt's prefill (issue 19, TTFT).
+      const { fileSize: sizeBytes } = await sequence.saveStateToFile(file);
       if (this.#isDisposed) return void (await rm(file, { force: true }));
       for (const entry of [...this.#entries]) {
         if (entry.tokens.length <= tokens.length && sharedPrefixLength(entry.tokens, tokens) === entry.tokens.length)

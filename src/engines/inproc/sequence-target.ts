@@ -49,6 +49,12 @@ export function sequenceTarget(sequence: LlamaContextSequence, shared: SequenceT
   const meter = { engineMs: 0 };
   /** This generation's prompt evaluation, when others that share its prefix may wait for it (set by reusePrefix). */
   let lead: SharedPrefill | undefined;
+  /**
+   * Ends the hold on the context's batch dispatches that reusePrefix takes while it aligns the KV cache (see
+   * `DecodeBatching.hold`): once the token source is made, whose prompt then joins the held-back batch, or when the
+   * generation ends first. Idempotent.
+   */
+  let releaseDispatch = (): void => {};
   return {
     /**
      * Aligns the sequence's KV cache with the new prompt and returns how many prompt tokens are already evaluated: the
@@ -60,7 +66,10 @@ export function sequenceTarget(sequence: LlamaContextSequence, shared: SequenceT
      */
     async reusePrefix(promptTokens, options = {}) {
       if (!shared.canReusePrefix) {
-        if (sequence.nextTokenIndex > 0) await sequence.clearHistory();
+        if (sequence.nextTokenIndex > 0) {
+          releaseDispatch = shared.batching.hold();
+          await sequence.clearHistory();
+        }
         return 0;
       }
       const { signal } = options;
@@ -91,6 +100,8 @@ export function sequenceTarget(sequence: LlamaContextSequence, shared: SequenceT
         }
       }
       let keep = slotKeep();
+      // From here on nothing waits for another generation's step: the context's lock alone (its running batch).
+      releaseDispatch = shared.batching.hold();
       try {
         if (cache !== undefined) {
           const restore = restorableHit(cache, promptTokens, keep)?.entry;
@@ -121,6 +132,9 @@ export function sequenceTarget(sequence: LlamaContextSequence, shared: SequenceT
       return keep;
     },
     createTokenSource({ request, prepared, grammar }) {
+      // The generation loop asks for the first step next, in the same turn of the event loop (unless it first hands
+      // forced tokens to its consumer): its prompt is queued before the held-back batch is dispatched.
+      releaseDispatch();
       const lineBatching =
         request.priority === "batch" && shared.gate !== undefined ? yieldingBatching(shared.batching, shared.gate) : shared.batching;
       const batching = lead === undefined ? lineBatching : sharingBatching(lineBatching, sequence, lead);
@@ -177,6 +191,7 @@ export function sequenceTarget(sequence: LlamaContextSequence, shared: SequenceT
     draftCounts: () => draftCounts && { ...draftCounts },
     engineTimeMs: () => meter.engineMs,
     settle() {
+      releaseDispatch();
       // Ended before its prompt step (cancelled, a scripted source, an error): whoever waits evaluates alone.
       lead?.abandon();
     },
@@ -211,8 +226,9 @@ function sharingBatching(batching: DecodeBatching, sequence: LlamaContextSequenc
   const view = {
     join: () => batching.join(),
     leave: () => batching.leave(),
-    turn: () => batching.turn(),
+    turn: (prefill?: boolean) => batching.turn(prefill),
     schedule: (dispatch: () => void) => batching.schedule(dispatch),
+    hold: () => batching.hold(),
     async step<Result>(prefill: boolean, evaluate: () => Promise<Result>, meter?: EngineTimeMeter, tokens?: number): Promise<Result> {
       if (!isFirst) return await batching.step(prefill, evaluate, meter, tokens);
       isFirst = false;

@@ -30,8 +30,11 @@ export interface SlotGenerationOptions<Slot> {
 /**
  * Admits a request on one of a model's slots, the same way for every engine: prepares it (prompt, grammars), checks
  * the context window, waits for a slot (the one sharing the longest prefix, unless the model cannot reuse a prefix),
- * then runs the generation on it; the slot goes back to the pool however the stream ends. A batch request
- * (`priority: "batch"`) waits in the pool's low-priority line; an interactive one closes `gate` until its first part.
+ * then starts the generation on it at once (its prefix reuse and first step run before the stream is first read; the
+ * first part waits for that read); the slot goes back to the pool however the stream ends. A stream closed before its
+ * first part is read stops at the generation's next check (its first step, when already under way, ends first). A
+ * batch request (`priority: "batch"`) waits in the pool's low-priority line; an interactive one closes `gate` until its
+ * first part is read.
  *
  * @throws {MoestroError} `context_length_exceeded`; `server_busy` (503, `Retry-After: 1`) when the wait queue is full;
  *   the signal's reason when the request aborts while waiting.
@@ -60,34 +63,52 @@ export async function generateOnSlot<Slot>(options: SlotGenerationOptions<Slot>,
   }
   // An interactive generation keeps batch generations paused until its first part (its prompt evaluated).
   const letGo = isBatch ? undefined : options.gate?.hold();
+  // The generation's signal: the request's abort, or the stream closed before its first part is read (a request the
+  // caller refuses after admission: its budget, say), which stops the generation at its next check, before its next
+  // evaluation step. One controller (no `AbortSignal.any` per request, as in upstream-whole.ts).
+  const closing = new AbortController();
+  const onAbort = (): void => closing.abort(request.signal?.reason);
+  if (request.signal?.aborted) onAbort();
+  else request.signal?.addEventListener("abort", onAbort, { once: true });
+  const signal = closing.signal;
   let released = false;
   const release = (): void => {
     letGo?.();
     if (released) return;
     released = true;
+    request.signal?.removeEventListener("abort", onAbort);
     pool.release(slot);
   };
   let cachedPromptTokens: number | undefined;
-  const generated = runGeneration(frontend.shared, options.target(slot), prepared, request, release, (cached) => {
+  const generated = runGeneration(frontend.shared, options.target(slot), prepared, { ...request, signal }, release, (cached) => {
     cachedPromptTokens = cached;
   });
-  const parts: AsyncGenerator<StreamPart, void, undefined> =
-    letGo === undefined
-      ? generated
-      : {
-          next: async (...args) => {
-            try {
-              return await generated.next(...args);
-            } finally {
-              letGo();
-            }
-          },
-          return: (value) => generated.return(value),
-          throw: (error) => generated.throw(error),
-          [Symbol.asyncIterator]() {
-            return this;
-          },
-        };
+  // Started at once, not at the caller's first read: the prompt's prefix reuse (a prefix-cache save, the KV erase) and
+  // its prefill run while the caller meters the admission and opens its response (issue 19, TTFT; docs/engine.md,
+  // "Time to first token"). Its outcome is the first read's; a failure nobody reads is not an unhandled rejection.
+  let primed: Promise<IteratorResult<StreamPart, void>> | undefined = generated.next();
+  primed.catch(() => undefined);
+  const parts: AsyncGenerator<StreamPart, void, undefined> = {
+    next: async () => {
+      const step = primed ?? generated.next();
+      primed = undefined;
+      try {
+        return await step;
+      } finally {
+        // An interactive generation keeps batch generations paused until its first part (see `letGo`).
+        letGo?.();
+      }
+    },
+    return: async (value) => {
+      if (primed !== undefined) closing.abort();
+      primed = undefined;
+      return await generated.return(value);
+    },
+    throw: (error) => generated.throw(error),
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
   return {
     promptTokens: promptTokens.length,
     // As the finish part's usage gives them (runGeneration).

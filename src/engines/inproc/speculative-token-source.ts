@@ -66,7 +66,7 @@ export function createSpeculativeTokenSource(options: SpeculativeTokenSourceOpti
             // The next one-token step of the plain loop evaluates `pending` (its last yielded token, or the input).
             plain ??= sequence.evaluate(pending, plainOptions);
             const generator = plain;
-            await batching.turn();
+            await batching.turn(prefill);
             const step = await batching.step(prefill, () => generator.next(), meter, pending.length);
             if (step.done) return;
             yield { token: step.value };
@@ -87,7 +87,7 @@ export function createSpeculativeTokenSource(options: SpeculativeTokenSourceOpti
             [pending.at(-1)!, sample],
             ...drafts.map((token): ControlledEvaluateInputItem => [token, sample]),
           ];
-          await batching.turn();
+          await batching.turn(prefill);
           const results = await batching.step(
             prefill,
             () => sequence.controlledEvaluate(items, { evaluationPriority: evaluationPriority as EvaluationPriority | undefined }),

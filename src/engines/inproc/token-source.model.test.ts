@@ -41,6 +41,17 @@ describe.skipIf(!hasTestModels)("the sequence's evaluation kept open between req
     expect((await complete(backend, "The cat sat", greedy, 100)).text).toBe(other.text);
   });
 
+  it("stops a generation whose stream is closed before its first read (it starts at admission), and frees its slot", async () => {
+    const before = backend.stats().generatedTokensTotal;
+    const request: GenerateRequest = { input: { kind: "completion", prompt: "The cat sat" }, sampling: {}, stop: [], maxTokens: 50 };
+    const stream = await backend.generate(request);
+    await stream.close();
+    expect(backend.stats().generatedTokensTotal - before).toBe(0);
+    expect(backend.stats().sequencesInUse).toBe(0);
+    // The one slot serves the next request, with the recorded greedy text.
+    expect((await complete(backend, "Once upon a time", { temperature: 0 }, 60)).text).toBe(storiesGreedy60);
+  });
+
   it("gives a seeded sampled request the same text every time (a seed opens its own sampler)", async () => {
     const sampled = { temperature: 0.9, topK: 40, seed: 11 };
     const first = await complete(backend, "Once upon a time", sampled, 30);

@@ -141,7 +141,7 @@ export function createLlamaTokenSource(options: LlamaTokenSourceOptions): TokenS
         try {
           for (let prefill = input.length > 1; ; prefill = false) {
             // Every decoding generation asks for its next token at once (see DecodeBatching).
-            await batching.turn();
+            await batching.turn(prefill);
             const step = await batching.step(prefill, next, meter, prefill ? input.length : 1);
             if (step.done) return;
             next = () => steps.next();
@@ -196,7 +196,7 @@ export function createLlamaTokenSource(options: LlamaTokenSourceOptions): TokenS
       batching.join();
       const steps = sequence.evaluateWithMetadata(input, { probabilities: true }, unfiltered);
       try {
-        await batching.turn();
+        await batching.turn(input.length > 1);
         let step = await batching.step(input.length > 1, () => steps.next(), meter, Math.max(1, input.length));
         while (!step.done) {
           const token = sampleToken(step.value.probabilities, sampling, random);

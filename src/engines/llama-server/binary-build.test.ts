@@ -5,6 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { moestroRejection, writeScript } from "../../../test/helpers/test-programs.js";
+import type { AmxProbe } from "./amx-probe.js";
 import { type EngineBuildInfo, engineBuildName, readBundledLlamaCppSource } from "./binary.js";
 import {
   buildLlamaServer,
@@ -12,6 +13,7 @@ import {
   estimateBuildMinutes,
   findNvcc,
   llamaServerCmakeArgs,
+  noAmxFlags,
   parseBuildPercent,
 } from "./binary-build.js";
 
@@ -36,6 +38,14 @@ describe("llamaServerCmakeArgs", () => {
     "-DLLAMA_USE_PREBUILT_UI=OFF",
     "-DLLAMA_BUILD_UI=OFF",
   ];
+
+  it("leaves AMX out of the native code when asked, for every backend", () => {
+    for (const backend of ["cpu", "cuda", "vulkan"] as const)
+      expect(llamaServerCmakeArgs({ backend, withoutAmx: true }).slice(-2)).toEqual([
+        "-DCMAKE_C_FLAGS=-mno-amx-tile -mno-amx-int8 -mno-amx-bf16",
+        "-DCMAKE_CXX_FLAGS=-mno-amx-tile -mno-amx-int8 -mno-amx-bf16",
+      ]);
+  });
 
   it("builds a static, offline Release llama-server, tuned to this CPU, or for CUDA or Vulkan", () => {
     expect(llamaServerCmakeArgs({ backend: "cpu" })).toEqual([...common, "-DGGML_NATIVE=ON"]);
@@ -134,6 +144,38 @@ describe("buildLlamaServer", () => {
   }
 
   const failure = moestroRejection;
+  const noAmx: AmxProbe = { state: "absent", detail: "the CPU lists no AMX tiles (amx_tile)" };
+  const faultingAmx: AmxProbe = { state: "faults", detail: "the AMX probe was killed by SIGILL" };
+
+  it("moves aside a finished build that kept AMX where AMX faults, and builds again without it", async () => {
+    const llamaDirectory = await fakeLlamaDirectory();
+    const source = readBundledLlamaCppSource({ llamaDirectory });
+    const name = engineBuildName(source.commit, "cpu");
+    const directory = path.join(folder, "engines", name);
+    await script(directory, "llama-server", "exit 0");
+    const info: EngineBuildInfo = {
+      name,
+      commit: source.commit,
+      tag: null,
+      backend: "cpu",
+      cmakeArgs: llamaServerCmakeArgs({ backend: "cpu" }),
+      buildSeconds: 720,
+      builtAt: "2026-12-07T08:00:00.000Z",
+      versionOutput: "version: 0.4.0-dev",
+      version: "0.4.0-dev",
+    };
+    await fs.writeFile(path.join(directory, "build.json"), JSON.stringify(info));
+    // Where AMX works, the same build is reused.
+    const reused = await buildLlamaServer({ home: folder, backend: "cpu", llamaDirectory, amx: noAmx });
+    expect(reused).toMatchObject({ isReused: true, directory, amx: noAmx });
+    // Where it faults, it is rebuilt (here the fake source fails at configure) and the old build is gone.
+    const error = await failure(buildLlamaServer({ home: folder, backend: "cpu", llamaDirectory, jobs: 1, amx: faultingAmx }));
+    expect(error.message).toMatch(/^the configure step failed/);
+    expect(await fs.readdir(path.join(folder, "engines"))).toEqual([`${name}.build.log`]);
+    const log = await fs.readFile(path.join(folder, "engines", `${name}.build.log`), "utf8");
+    expect(log).toContain("AMX: faults (the AMX probe was killed by SIGILL); building without AMX");
+    expect(log).toContain(`-DCMAKE_CXX_FLAGS=${noAmxFlags}`);
+  });
 
   it("returns a finished build of the same commit and backend at once", async () => {
     const source = readBundledLlamaCppSource();
@@ -153,7 +195,7 @@ describe("buildLlamaServer", () => {
     };
     await fs.writeFile(path.join(directory, "build.json"), JSON.stringify(info));
     const progress: unknown[] = [];
-    const result = await buildLlamaServer({ home: folder, backend: "cpu", onProgress: (update) => progress.push(update) });
+    const result = await buildLlamaServer({ home: folder, backend: "cpu", amx: noAmx, onProgress: (update) => progress.push(update) });
     expect(result).toMatchObject({
       isReused: true,
       name,

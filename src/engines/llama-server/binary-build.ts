@@ -9,6 +9,7 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { MoestroError } from "../../errors/index.js";
+import { type AmxProbe, probeAmx } from "./amx-probe.js";
 import {
   checkLlamaServerBinary,
   type EngineBuild,
@@ -175,8 +176,18 @@ export async function chooseDefaultBackend(
  * - `cuda`: `GGML_CUDA=ON`, `CMAKE_CUDA_COMPILER` when nvcc was found off `PATH`, and `CMAKE_CUDA_ARCHITECTURES=native`
  *   when a GPU is present (only its architecture, far quicker than all);
  * - `vulkan`: `GGML_VULKAN=ON`.
+ *
+ * With `withoutAmx`, `CMAKE_C_FLAGS` and `CMAKE_CXX_FLAGS` add `-mno-amx-tile -mno-amx-int8 -mno-amx-bf16`: GCC and
+ * Clang keep an explicit `-mno-*` over what `-march=native` would enable, so ggml compiles no AMX kernel (they are
+ * guarded by `__AMX_INT8__`). For a CPU whose AMX faults ({@link probeAmx}); ggml's CPU code is built natively for every
+ * backend (`GGML_NATIVE` defaults to on), so this applies to all three.
  */
-export function llamaServerCmakeArgs(options: { backend: LlamaServerBackend; hasCudaGpu?: boolean; nvccPath?: string }): string[] {
+export function llamaServerCmakeArgs(options: {
+  backend: LlamaServerBackend;
+  hasCudaGpu?: boolean;
+  nvccPath?: string;
+  withoutAmx?: boolean;
+}): string[] {
   const args = [
     "-DCMAKE_BUILD_TYPE=Release",
     "-DBUILD_SHARED_LIBS=OFF",
@@ -202,8 +213,12 @@ export function llamaServerCmakeArgs(options: { backend: LlamaServerBackend; has
     default:
       options.backend satisfies never;
   }
+  if (options.withoutAmx) args.push(`-DCMAKE_C_FLAGS=${noAmxFlags}`, `-DCMAKE_CXX_FLAGS=${noAmxFlags}`);
   return args;
 }
+
+/** The compiler flags that leave AMX out of a native build (see {@link llamaServerCmakeArgs}). */
+export const noAmxFlags = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16";
 
 /**
  * The build's percentage from one line of the compile's output: make's `[ 42%] Building …` (0–100), or ninja's
@@ -233,6 +248,8 @@ export interface BuildLlamaServerOptions {
   llamaDirectory?: string;
   /** The environment the tools run in and are found on (`PATH`, `CUDA_HOME`). Defaults to `process.env`. */
   env?: NodeJS.ProcessEnv;
+  /** What the AMX probe found (for tests); {@link probeAmx} runs when left out. */
+  amx?: AmxProbe;
 }
 
 /** A finished build, new or reused. */
@@ -245,6 +262,8 @@ export interface LlamaServerBuildResult extends EngineBuild {
   logPath: string;
   /** The cmake configure arguments used. */
   cmakeArgs: string[];
+  /** What the AMX probe found before the build (see {@link probeAmx}); `faults` means the build left AMX out. */
+  amx: AmxProbe;
 }
 
 /**
@@ -258,7 +277,9 @@ export interface LlamaServerBuildResult extends EngineBuild {
  * Every command's output goes to `<home>/engines/<name>.build.log`.
  *
  * A finished build of the same commit and backend is returned at once (`isReused: true`); so is one that a concurrent
- * build finished first.
+ * build finished first. Before that, {@link probeAmx} checks whether this CPU's AMX faults; if it does, the build leaves
+ * AMX out, and a finished build that did not (made before this check, or on another machine sharing the folder) is
+ * moved aside and built again, as its binary dies with SIGILL on the first quantized model.
  *
  * @throws {MoestroError} `engine_build_failed` naming the failed step and the log file (git or cmake missing, a patch
  *   that does not apply, a compiler error, a binary that does not run).
@@ -275,10 +296,18 @@ export async function buildLlamaServer(options: BuildLlamaServerOptions): Promis
   const engines = enginesDirectory(options.home);
   const directory = path.join(engines, name);
   const logPath = path.join(engines, `${name}.build.log`);
-  const existing = await readEngineBuild(directory);
-  if (existing) return { ...existing, isReused: true, directory, logPath, cmakeArgs: await readCmakeArgs(directory) };
-
   const env = { ...(options.env ?? process.env), GIT_TERMINAL_PROMPT: "0" };
+  const amx = options.amx ?? (await probeAmx({ env }));
+  const withoutAmx = amx.state === "faults";
+  const existing = await readEngineBuild(directory);
+  if (existing) {
+    const existingArgs = await readCmakeArgs(directory);
+    if (!withoutAmx || existingArgs.some((arg) => arg.includes("-mno-amx-tile")))
+      return { ...existing, isReused: true, directory, logPath, cmakeArgs: existingArgs, amx };
+    // Moved aside under a temporary build's name without a pid file: removeAbandonedBuilds deletes it below.
+    await fs.rename(directory, path.join(engines, `.build-${name}-faulting-amx-${process.pid}`));
+  }
+
   const jobs = Math.max(1, options.jobs ?? os.availableParallelism());
   const failed = (step: BuildStep, what: string, cause?: unknown): MoestroError =>
     new MoestroError("engine_build_failed", `the ${step} step failed: ${what}; the whole log is ${logPath}`, { cause });
@@ -304,6 +333,7 @@ export async function buildLlamaServer(options: BuildLlamaServerOptions): Promis
     backend: options.backend,
     hasCudaGpu: cudaGpus.length > 0,
     nvccPath: nvccPath !== undefined && nvccPath !== (await findExecutable("nvcc", env)) ? nvccPath : undefined,
+    withoutAmx,
   });
 
   await fs.mkdir(engines, { recursive: true });
@@ -326,6 +356,7 @@ export async function buildLlamaServer(options: BuildLlamaServerOptions): Promis
     );
   try {
     log.write(`moestro engine build: llama.cpp ${source.commit} (${source.tag ?? "no tag"}), backend ${options.backend}, ${jobs} jobs\n`);
+    log.write(`AMX: ${amx.state} (${amx.detail})${withoutAmx ? "; building without AMX" : ""}\n`);
     report("clone", 0);
     await run("clone", "git", ["-c", "advice.detachedHead=false", "clone", "--quiet", source.bundlePath, sourceDirectory]);
     const head = await gitOutput(["rev-parse", "HEAD"], sourceDirectory, env);
@@ -392,14 +423,14 @@ export async function buildLlamaServer(options: BuildLlamaServerOptions): Promis
     } catch (error) {
       // A concurrent build of the same name finished first: its folder is as good as this one.
       const other = await readEngineBuild(directory);
-      if (other) return { ...other, isReused: true, directory, logPath, cmakeArgs: await readCmakeArgs(directory) };
+      if (other) return { ...other, isReused: true, directory, logPath, cmakeArgs: await readCmakeArgs(directory), amx };
       throw failed("install", `cannot move the build to ${directory} (${(error as Error).message})`, error);
     }
     log.write(`installed ${path.join(directory, llamaServerFileName)} in ${info.buildSeconds} s\n`);
     report("install", 100);
     const finished = await readEngineBuild(directory);
     if (!finished) throw failed("install", `${directory} holds no usable build after the move`);
-    return { ...finished, isReused: false, directory, logPath, cmakeArgs };
+    return { ...finished, isReused: false, directory, logPath, cmakeArgs, amx };
   } finally {
     await new Promise<void>((resolve) => log.end(resolve));
     await fs.rm(temporary, { recursive: true, force: true, maxRetries: 3 });

@@ -264,7 +264,7 @@ export class LlamaServerWorker {
     for (const stream of [child.stdout, child.stderr]) forwardLines(stream, (line) => this.#onLogLine(line));
     const exited = new Promise<string>((resolve) => {
       child.once("error", (error) => resolve(`could not be started: ${error.message}`));
-      child.once("exit", (code, signal) => resolve(signal ? `was killed by ${signal}` : `exited with code ${code}`));
+      child.once("exit", (code, signal) => resolve(describeWorkerExit(code, signal)));
     });
     logger.info({ model: modelId, pid: child.pid, port, args: this.info().args }, "llama-server worker starting");
     const client = new UpstreamClient({ baseUrl: `http://127.0.0.1:${port}`, apiKey: this.#apiKey });
@@ -439,4 +439,16 @@ function forwardLines(stream: NodeJS.ReadableStream | null, onLine: (line: strin
   stream.on("end", () => {
     if (rest.trim().length > 0) onLine(rest.trimEnd());
   });
+}
+
+/**
+ * How a worker's exit reads in errors and logs: `exited with code N`, or `was killed by SIGNAL`; SIGILL adds what it
+ * almost always means here (an instruction the CPU or VM does not run, such as AMX in a VM that lists it, see
+ * amx-probe.ts) and the fix.
+ */
+export function describeWorkerExit(code: number | null, signal: NodeJS.Signals | null): string {
+  if (!signal) return `exited with code ${code}`;
+  if (signal === "SIGILL")
+    return "was killed by SIGILL (the binary uses an instruction this CPU or virtual machine does not run; rebuild it here with `moestro engine build`, which leaves out AMX where it faults)";
+  return `was killed by ${signal}`;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { AcceptanceWatch, resolveWorkerSpeculation, workerLookupPatternTokens } from "./worker-speculation.js";
+import { AcceptanceWatch, StreamDraftCounts, resolveWorkerSpeculation, workerLookupPatternTokens } from "./worker-speculation.js";
 
 describe("resolveWorkerSpeculation", () => {
   const model = { id: "m", isRecurrentOrHybrid: false, blockCount: 24 };
@@ -129,5 +129,49 @@ describe("AcceptanceWatch", () => {
     expect(watch.record(150, 0)).toBe("warn");
     expect(warnings).toHaveLength(2);
     expect(watch.backedOff).toBe(false);
+  });
+});
+
+describe("StreamDraftCounts", () => {
+  it("turns a stream's running draft_n and draft_n_accepted into what each step added, once per step", () => {
+    const counts = new StreamDraftCounts();
+    // No timings, or none drafted yet (llama-server leaves the fields out until a token was drafted).
+    expect(counts.advance(undefined)).toBeUndefined();
+    expect(counts.advance({})).toBeUndefined();
+    expect(counts.advance({ draft_n: 16, draft_n_accepted: 3 })).toEqual({ draftTokens: 16, acceptedDraftTokens: 3 });
+    // The step's other tokens repeat its figures: nothing new.
+    expect(counts.advance({ draft_n: 16, draft_n_accepted: 3 })).toBeUndefined();
+    expect(counts.advance({ draft_n: 32, draft_n_accepted: 3 })).toEqual({ draftTokens: 16, acceptedDraftTokens: 0 });
+    expect({ draftTokens: counts.draftTokens, acceptedDraftTokens: counts.acceptedDraftTokens }).toEqual({
+      draftTokens: 32,
+      acceptedDraftTokens: 3,
+    });
+    // Counts that go back are not a report (they only grow within a task).
+    expect(counts.advance({ draft_n: 8, draft_n_accepted: 0 })).toBeUndefined();
+    expect(counts.draftTokens).toBe(32);
+  });
+
+  it("fed step by step, the watch backs off mid-stream: on the step that fills the window, not at the stream's end", () => {
+    let backOffs = 0;
+    const watch = new AcceptanceWatch({
+      modelId: "m",
+      minAcceptance: 0.3,
+      windowTokens: 64,
+      warn: () => undefined,
+      onBackOff: (window) => {
+        backOffs++;
+        // The window overshoots by less than one step.
+        expect(window).toEqual({ model: "m", acceptance: 0, draftTokens: 64, acceptedDraftTokens: 0 });
+      },
+    });
+    const counts = new StreamDraftCounts();
+    const verdicts: Array<string | undefined> = [];
+    // One long stream whose 16-token drafts are never accepted: 100 steps.
+    for (let step = 1; step <= 100; step++) {
+      const drafts = counts.advance({ draft_n: 16 * step, draft_n_accepted: 0 });
+      verdicts.push(watch.record(drafts!.draftTokens, drafts!.acceptedDraftTokens));
+    }
+    expect(verdicts.indexOf("back-off")).toBe(3);
+    expect(backOffs).toBe(1);
   });
 });

@@ -84,7 +84,10 @@ export interface AcceptanceWindow {
   model: string;
   /** `acceptedDraftTokens / draftTokens`, 0 to 1. */
   acceptance: number;
-  /** Drafted tokens in the window (at least `windowTokens`: a generation's counts are added whole). */
+  /**
+   * Drafted tokens in the window: at least `windowTokens`, and at most one report's more (a stream reports its counts
+   * after each step, so a window overshoots by less than one step's tokens per stream that reported at once).
+   */
   draftTokens: number;
   /** Of them, those accepted. */
   acceptedDraftTokens: number;
@@ -123,7 +126,9 @@ export interface AcceptanceWatchOptions {
  * Watches a speculating worker's acceptance and backs its speculation off when it slows the worker down. llama-server
  * cannot stop drafting (the in-process engine's `BackOff` pauses it) and this build compiled its per-request
  * speculative fields out, so a draft model that predicts nothing made a worker 0.11x as fast as a plain one
- * (docs/bench.md, "On llama-server workers"). The watch sums each stream's drafted and accepted tokens; when a window of
+ * (docs/bench.md, "On llama-server workers"). The watch sums the drafted and accepted tokens the worker's streams
+ * report as they go (step by step, {@link StreamDraftCounts}), not only when a stream ends, so that one long generation
+ * with a bad draft is judged within its first `windowTokens` drafted tokens; when a window of
  * `windowTokens` drafted tokens is accepted below `minAcceptance`, it calls `onBackOff` once (the backend restarts the
  * worker without speculation, for good: a worker that does not draft cannot measure acceptance) and stops; with
  * `backOff: false` it warns instead, at most once per `warnEveryMs`, naming the remedies. `/metrics` has the
@@ -154,7 +159,8 @@ export class AcceptanceWatch {
   }
 
   /**
-   * Adds one stream's drafted and accepted tokens; judges the window when it is full.
+   * Adds drafted and accepted tokens (what a stream reported since its previous report: one step's, or a few); judges
+   * the window when it is full.
    *
    * @returns `back-off` when this window made the watch back off (`onBackOff` was called), `warn` when it warned,
    *   `undefined` otherwise (the window is not full, it passed, or a warning was due but held back by `warnEveryMs`).
@@ -191,5 +197,52 @@ export class AcceptanceWatch {
       `speculative decoding is slowing model '${model}' down: its llama-server worker had ${accepted}, and speculative.backOff is false; remove models[].speculative, use a draft model of the same family, set speculative.backOff true (restart the worker without speculation), or serve the model in process (engine.kind inproc), where speculation backs off`,
     );
     return "warn";
+  }
+}
+
+/** llama-server's draft counts in a `timings` object (`server_slot_stats::to_json` in tools/server/server-common.cpp). */
+export interface DraftTimings {
+  /** Tokens drafted since the task started; absent until one was. */
+  draft_n?: number;
+  /** Of them, those accepted; absent with `draft_n`. */
+  draft_n_accepted?: number;
+}
+
+/**
+ * One stream's drafted and accepted tokens, from the `timings` llama-server sends with its chunks. Each stream is a
+ * task of its own whose counts run from 0; with `timings_per_token` every chunk carries them, updated once per step (a
+ * step's drafts are counted and checked before its tokens are sent, `update_slots` in tools/server/server-context.cpp),
+ * so the chunks of one step repeat the same figures. {@link advance} turns them into what is new since the last report,
+ * for {@link AcceptanceWatch}.
+ */
+export class StreamDraftCounts {
+  #draftTokens = 0;
+  #acceptedDraftTokens = 0;
+
+  /** Tokens drafted in the stream so far (the last `draft_n` seen; 0 before any). */
+  get draftTokens(): number {
+    return this.#draftTokens;
+  }
+
+  /** Of them, those accepted (the last `draft_n_accepted` seen; 0 before any). */
+  get acceptedDraftTokens(): number {
+    return this.#acceptedDraftTokens;
+  }
+
+  /**
+   * Takes a chunk's timings.
+   *
+   * @returns the tokens drafted and accepted since the previous report; `undefined` when nothing changed (no timings,
+   *   no drafts yet, or a chunk of the same step).
+   */
+  advance(timings: DraftTimings | undefined): { draftTokens: number; acceptedDraftTokens: number } | undefined {
+    if (timings?.draft_n === undefined) return undefined;
+    const draftTokens = timings.draft_n - this.#draftTokens;
+    const acceptedDraftTokens = (timings.draft_n_accepted ?? 0) - this.#acceptedDraftTokens;
+    // The counts only grow within a task; anything else is not a new report.
+    if (draftTokens < 0 || acceptedDraftTokens < 0 || (draftTokens === 0 && acceptedDraftTokens === 0)) return undefined;
+    this.#draftTokens = timings.draft_n;
+    this.#acceptedDraftTokens = timings.draft_n_accepted ?? 0;
+    return { draftTokens, acceptedDraftTokens };
   }
 }

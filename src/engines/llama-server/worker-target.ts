@@ -6,7 +6,7 @@ import type { EngineTimeClock } from "../engine-time.js";
 import type { ActiveGrammar, GenerationTarget } from "../inproc/generation-loop.js";
 import { defaultTopK } from "../inproc/sampling-options.js";
 import type { GeneratedToken } from "../inproc/token-source.js";
-import type { AcceptanceWatch } from "./worker-speculation.js";
+import { type AcceptanceWatch, StreamDraftCounts } from "./worker-speculation.js";
 import { UpstreamHttpError } from "../http/upstream-client.js";
 import type { TokenRecovery } from "./token-recovery.js";
 import type { WorkerHold } from "./worker-process.js";
@@ -48,7 +48,10 @@ export interface WorkerTargetShared {
    * `timings.draft_n` and `draft_n_accepted`. Read at each stream's start. Defaults to false.
    */
   speculates?: boolean;
-  /** Told each stream's drafted and accepted tokens, when the worker speculates: backs it off when speculation slows it down. */
+  /**
+   * Told the tokens drafted and accepted as each stream reports them (step by step), when the worker speculates: backs
+   * it off when speculation slows it down.
+   */
   acceptanceWatch?: AcceptanceWatch;
 }
 
@@ -189,12 +192,17 @@ export function workerTarget(slot: WorkerSlot, shared: WorkerTargetShared): Gene
             /** The stream was cut by a planned restart (a back-off): the generation goes on on the new process. */
             let cutByRestart = false;
             let timings: CompletionChunk["timings"];
+            const streamDrafts = new StreamDraftCounts();
             const mark = shared.clock?.begin(1);
             const streamStartedAt = performance.now();
             try {
               for await (const chunk of hold.client.streamJson<CompletionChunk>("/completion", body, { signal: request.signal })) {
                 if (reportedCached === undefined && chunk.timings?.cache_n !== undefined) reportedCached = chunk.timings.cache_n;
                 if (chunk.timings !== undefined) timings = chunk.timings;
+                // Judged as the stream goes, not when it ends: a long generation with a bad draft backs off within
+                // its first window. A back-off here restarts the worker; this stream drains or is cut (`hold.isCut`).
+                const drafts = streamDrafts.advance(chunk.timings);
+                if (drafts !== undefined && speculates) shared.acceptanceWatch?.record(drafts.draftTokens, drafts.acceptedDraftTokens);
                 if (chunk.error !== undefined) {
                   // llama-server parses every finished output with the chat format it detected, and when that fails it
                   // sends this error in place of its last event: every token was streamed before it, and moestro parses
@@ -249,9 +257,8 @@ export function workerTarget(slot: WorkerSlot, shared: WorkerTargetShared): Gene
               cutByRestart = true;
             } finally {
               hold.release();
-              draftCounts.draftTokens += timings?.draft_n ?? 0;
-              draftCounts.acceptedDraftTokens += timings?.draft_n_accepted ?? 0;
-              if (speculates) shared.acceptanceWatch?.record(timings?.draft_n ?? 0, timings?.draft_n_accepted ?? 0);
+              draftCounts.draftTokens += streamDrafts.draftTokens;
+              draftCounts.acceptedDraftTokens += streamDrafts.acceptedDraftTokens;
               const shareMs = mark === undefined ? undefined : shared.clock!.end(mark, 1);
               const wallMs = performance.now() - streamStartedAt;
               const decodeShare = shareMs === undefined || wallMs <= 0 ? 1 : Math.min(1, shareMs / wallMs);

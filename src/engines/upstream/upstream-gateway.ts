@@ -3,7 +3,7 @@ import type { Config } from "../../config/index.js";
 import { MoestroError } from "../../errors/index.js";
 import { type AffinityOutcome, keepsAffinity, rendezvousMember, SessionAffinity } from "../../gateway/session-affinity.js";
 import type { UpstreamInfo } from "../../spec/index.js";
-import { type PoolMember, UpstreamTarget, type UpstreamModel } from "./upstream-target.js";
+import { type PoolMember, UpstreamTarget } from "./upstream-target.js";
 
 /** Options of {@link UpstreamGateway}. */
 export interface UpstreamGatewayOptions {
@@ -146,11 +146,13 @@ export class UpstreamGateway {
 
   /** The context window of a pool: the smallest its upstreams report, else {@link defaultUpstreamContextTokens}. */
   contextTokens(modelId: string): number {
-    const known = this.targets
-      .flatMap((target) => target.models)
-      .filter((model): model is UpstreamModel & { contextTokens: number } => model.id === modelId && model.contextTokens !== undefined)
-      .map((model) => model.contextTokens);
-    return known.length > 0 ? Math.min(...known) : defaultUpstreamContextTokens;
+    // A loop, not a chain of arrays: every request to a pool reads it (its budget's worst case, docs/gateway.md "Overhead").
+    let smallest: number | undefined;
+    for (const target of this.targets)
+      for (const model of target.models)
+        if (model.id === modelId && model.contextTokens !== undefined && (smallest === undefined || model.contextTokens < smallest))
+          smallest = model.contextTokens;
+    return smallest ?? defaultUpstreamContextTokens;
   }
 
   /** The upstreams of a pool, in config order. */

@@ -24,6 +24,8 @@ export interface WholeAnswer {
   pending: StreamPart[];
   /** Ends the request's in-flight count on its upstream; idempotent. */
   end: () => void;
+  /** The controller that aborted the request (on the client's abort or the timeout); aborting it now does nothing. */
+  cancel: AbortController;
 }
 
 /**
@@ -90,7 +92,7 @@ export async function askWhole(
   }
   target.recordLatency(performance.now() - startedAt);
   target.recordSuccess();
-  return { reader, pending, end };
+  return { reader, pending, end, cancel };
 }
 
 /** Asks an upstream for a whole answer without streaming ({@link askWhole}), as an opened stream that has ended. */
@@ -99,9 +101,25 @@ export async function openWhole(
   request: GenerateRequest,
   options: { model: string; keepText: boolean },
 ): Promise<OpenedStream> {
-  const whole = await askWhole(target, request, options);
-  const cancel = new AbortController();
-  return { ...whole, target, iterator: noMoreChunks(), rest: [], done: true, whole: true, cancel, timedOut: () => false, timer: undefined };
+  const { reader, pending, end, cancel } = await askWhole(target, request, options);
+  return {
+    target,
+    iterator: noMoreChunks(),
+    reader,
+    pending,
+    rest: [],
+    done: true,
+    end,
+    cancel,
+    timedOut: notTimedOut,
+    whole: true,
+    timer: undefined,
+  };
+}
+
+/** The `timedOut` of a whole answer: its timeout, if any, was thrown by {@link askWhole}. */
+function notTimedOut(): boolean {
+  return false;
 }
 
 /** The chunks left of a whole answer once it was read (the iterator of an opened stream that has ended): none. */
