@@ -292,8 +292,12 @@ describe.skipIf(!hasTestModels || !hasPostgres)("a budget shared by two server p
     expect(ends.filter((end) => end.status === 429 && end.code === "insufficient_quota")).toHaveLength(6);
     const store = await openStore({ databaseUrl: testPostgresUrl, databaseSchema: schema });
     try {
+      // A row is settled just after the response's last byte leaves (docs/gateway.md, the ledger's three writes), so a
+      // client that has read [DONE] may see it running for a moment.
+      await expect
+        .poll(async () => (await store.usage.list({ keyId: key.id })).map((row) => row.status), { timeout: 5_000 })
+        .toEqual(["ok", "ok"]);
       const rows = await store.usage.list({ keyId: key.id });
-      expect(rows.map((row) => row.status)).toEqual(["ok", "ok"]);
       expect(new Set(rows.map((row) => row.instanceId)).size).toBeGreaterThanOrEqual(1);
       expect((await store.usage.budgetUse(key.id, "1970-01-01")).spentMicroUsd).toBe(50_000);
     } finally {
