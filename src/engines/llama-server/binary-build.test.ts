@@ -144,41 +144,9 @@ describe("buildLlamaServer", () => {
   }
 
   const failure = moestroRejection;
-  const noAmx: AmxProbe = { state: "absent", detail: "the CPU lists no AMX tiles (amx_tile)" };
-  const faultingAmx: AmxProbe = { state: "faults", detail: "the AMX probe was killed by SIGILL" };
 
-  it("moves aside a finished build that kept AMX where AMX faults, and builds again without it", async () => {
-    const llamaDirectory = await fakeLlamaDirectory();
-    const source = readBundledLlamaCppSource({ llamaDirectory });
-    const name = engineBuildName(source.commit, "cpu");
-    const directory = path.join(folder, "engines", name);
-    await script(directory, "llama-server", "exit 0");
-    const info: EngineBuildInfo = {
-      name,
-      commit: source.commit,
-      tag: null,
-      backend: "cpu",
-      cmakeArgs: llamaServerCmakeArgs({ backend: "cpu" }),
-      buildSeconds: 720,
-      builtAt: "2026-12-07T08:00:00.000Z",
-      versionOutput: "version: 0.4.0-dev",
-      version: "0.4.0-dev",
-    };
-    await fs.writeFile(path.join(directory, "build.json"), JSON.stringify(info));
-    // Where AMX works, the same build is reused.
-    const reused = await buildLlamaServer({ home: folder, backend: "cpu", llamaDirectory, amx: noAmx });
-    expect(reused).toMatchObject({ isReused: true, directory, amx: noAmx });
-    // Where it faults, it is rebuilt (here the fake source fails at configure) and the old build is gone.
-    const error = await failure(buildLlamaServer({ home: folder, backend: "cpu", llamaDirectory, jobs: 1, amx: faultingAmx }));
-    expect(error.message).toMatch(/^the configure step failed/);
-    expect(await fs.readdir(path.join(folder, "engines"))).toEqual([`${name}.build.log`]);
-    const log = await fs.readFile(path.join(folder, "engines", `${name}.build.log`), "utf8");
-    expect(log).toContain("AMX: faults (the AMX probe was killed by SIGILL); building without AMX");
-    expect(log).toContain(`-DCMAKE_CXX_FLAGS=${noAmxFlags}`);
-  });
-
-  it("returns a finished build of the same commit and backend at once", async () => {
-    const source = readBundledLlamaCppSource();
+  /** A finished CPU build of `source`'s commit with AMX kept, as `engine build` leaves it (a stand-in binary). */
+  async function finishedBuild(source: { commit: string; tag: string | undefined }) {
     const name = engineBuildName(source.commit, "cpu");
     const directory = path.join(folder, "engines", name);
     await script(directory, "llama-server", "exit 0");
@@ -194,6 +162,28 @@ describe("buildLlamaServer", () => {
       version: "0.4.0-dev (build 1, commit 80fb11a)",
     };
     await fs.writeFile(path.join(directory, "build.json"), JSON.stringify(info));
+    return { name, directory, info };
+  }
+  const noAmx: AmxProbe = { state: "absent", detail: "the CPU lists no AMX tiles (amx_tile)" };
+  const faultingAmx: AmxProbe = { state: "faults", detail: "the AMX probe was killed by SIGILL" };
+
+  it("moves aside a finished build that kept AMX where AMX faults, and builds again without it", async () => {
+    const llamaDirectory = await fakeLlamaDirectory();
+    const { name, directory } = await finishedBuild(readBundledLlamaCppSource({ llamaDirectory }));
+    // Where AMX works, the same build is reused.
+    const reused = await buildLlamaServer({ home: folder, backend: "cpu", llamaDirectory, amx: noAmx });
+    expect(reused).toMatchObject({ isReused: true, directory, amx: noAmx });
+    // Where it faults, it is rebuilt (here the fake source fails at configure) and the old build is gone.
+    const error = await failure(buildLlamaServer({ home: folder, backend: "cpu", llamaDirectory, jobs: 1, amx: faultingAmx }));
+    expect(error.message).toMatch(/^the configure step failed/);
+    expect(await fs.readdir(path.join(folder, "engines"))).toEqual([`${name}.build.log`]);
+    const log = await fs.readFile(path.join(folder, "engines", `${name}.build.log`), "utf8");
+    expect(log).toContain("AMX: faults (the AMX probe was killed by SIGILL); building without AMX");
+    expect(log).toContain(`-DCMAKE_CXX_FLAGS=${noAmxFlags}`);
+  });
+
+  it("returns a finished build of the same commit and backend at once", async () => {
+    const { name, directory, info } = await finishedBuild(readBundledLlamaCppSource());
     const progress: unknown[] = [];
     const result = await buildLlamaServer({ home: folder, backend: "cpu", amx: noAmx, onProgress: (update) => progress.push(update) });
     expect(result).toMatchObject({
